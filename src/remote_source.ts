@@ -1,0 +1,55 @@
+import type { RemoteItem } from "./remote_item.ts";
+
+/** What to list: kinds are ANDed, values inside `tags` and inside `labels` are ORed. */
+export interface ListFilter {
+  /** Capture tags (matched by OR). */
+  tags: string[];
+  /** Bounding-box labels (matched by OR). */
+  labels: string[];
+  /** Dataset id, or undefined for none. */
+  datasetId?: string;
+}
+
+/** Options shared by every remote call. */
+export interface RemoteCallOptions {
+  /** Aborts the call (pass cancelled, resource removed, process stopping). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode RemoteSource.list}. */
+export interface ListOptions extends RemoteCallOptions {
+  /** Items asked for per page; the platform may return fewer. Defaults to 100. */
+  pageSize?: number;
+}
+
+/** An HTTP body being downloaded, starting at `start` of the file. */
+export interface DownloadBody {
+  /** The bytes from `start` on. */
+  body: ReadableStream<Uint8Array>;
+  /** The offset the body starts at: the asked offset when the server honoured `Range`, else 0. */
+  start: number;
+  /** The whole file's size when the server said it (Content-Range or Content-Length). */
+  totalSize?: number;
+}
+
+/** Options of {@linkcode RemoteSource.download}. */
+export interface DownloadOptions extends RemoteCallOptions {
+  /** Bytes already held: ask for the rest with `Range`. */
+  offset?: number;
+}
+
+/**
+ * The data platform as the sync engine sees it. The real one wraps `@viamrobotics/sdk`; tests use
+ * the same real one against the local data platform.
+ */
+export interface RemoteSource {
+  /** Lists metadata only, page by page, following the cursor until an empty page. */
+  list(filter: ListFilter, options?: ListOptions): AsyncIterable<RemoteItem[]>;
+  /**
+   * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
+   * refuses to send them inline; the caller then downloads each by uri.
+   */
+  fetchInline(ids: string[], options?: RemoteCallOptions): Promise<Map<string, Uint8Array>>;
+  /** Opens an HTTP download of one item (its `uri`, else a signed URL). */
+  download(item: RemoteItem, options?: DownloadOptions): Promise<DownloadBody>;
+}
