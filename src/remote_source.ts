@@ -16,10 +16,18 @@ export interface RemoteCallOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@linkcode RemoteSource.list}. */
+/** Options of {@linkcode RemoteSource.listPage}. */
 export interface ListOptions extends RemoteCallOptions {
   /** Items asked for per page; the platform may return fewer. Defaults to 100. */
   pageSize?: number;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  /** The items; an empty page ends the listing. */
+  items: RemoteItem[];
+  /** The cursor to ask for the next page with. */
+  last: string;
 }
 
 /** An HTTP body being downloaded, starting at `start` of the file. */
@@ -43,8 +51,11 @@ export interface DownloadOptions extends RemoteCallOptions {
  * the same real one against the local data platform.
  */
 export interface RemoteSource {
-  /** Lists metadata only, page by page, following the cursor until an empty page. */
-  list(filter: ListFilter, options?: ListOptions): AsyncIterable<RemoteItem[]>;
+  /**
+   * Lists one page of metadata (no bytes) after the cursor `last` (`""` for the first page). A
+   * caller follows `last` until an empty page; a failed page can be asked for again.
+   */
+  listPage(filter: ListFilter, last: string, options?: ListOptions): Promise<ListPage>;
   /**
    * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
    * refuses to send them inline; the caller then downloads each by uri.

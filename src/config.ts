@@ -1,0 +1,490 @@
+/**
+ * The module attributes (and the CLI, which builds the same attribute record from its flags) turned
+ * into one validated {@linkcode MirrorConfig}.
+ *
+ * Every problem is collected before anything is thrown, so a user fixes a config in one round. No
+ * message ever contains the value of `app_api_key` (nor of `app_api_key_id`): only its kind.
+ *
+ * `mirror_path` decisions:
+ * - It is relative to the Viam home (`$VIAM_HOME`, which viam-server sets for modules, else
+ *   `$HOME/.viam`). An absolute value is an error that says so, not silently re-rooted: the original
+ *   Python module wrote absolute paths outside `.viam`, the Go one re-rooted them, and a user cannot
+ *   guess which one we do.
+ * - A `..` component is an error even when it would stay inside (`a/../b`): same strictness as file
+ *   names. A value that names the Viam home itself (`""`, `.`, `./`) is an error: with `delete` it
+ *   would remove viam-server's own files.
+ * - It may not be or lie inside a directory viam-server keeps directly under the Viam home:
+ *   `packages` (modules and ML models), `module-data`, `capture` (the data manager's default capture
+ *   directory: mirrored files would be uploaded again) and `diagnostics.data` (FTDC). Compared
+ *   without regard to case (case-insensitive file systems).
+ * - A backslash is an error (`use / between names`): on Linux it would be part of a directory name.
+ *
+ * `null` for an optional attribute means "not set" (a google.protobuf.Struct can carry nulls).
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { splitRelativePath } from "./paths.ts";
+
+/** The validated configuration of one mirror. */
+export interface MirrorConfig {
+  /** `app_api_key_id`: the API key id. */
+  apiKeyId: string;
+  /** `app_api_key`: the API key. A secret: never logged, never in a message. */
+  apiKey: string;
+  /** `app_url`, default `https://app.viam.com`: an http(s) URL, without a trailing `/`. */
+  appUrl: string;
+  /** `sync_frequency`: seconds between passes, default 60; fractions allowed; > 0. */
+  syncFrequencySeconds: number;
+  /** `tags`: capture tags to match (OR), duplicates removed. */
+  tags: string[];
+  /** `labels`: bounding-box labels to match (OR), duplicates removed. */
+  labels: string[];
+  /** `dataset_id`, when set. */
+  datasetId?: string;
+  /** `$VIAM_HOME` when set, else `$HOME/.viam`: absolute and normalised. */
+  viamHome: string;
+  /** `mirror_path` as given, default `data_mirror`. */
+  mirrorPath: string;
+  /** The absolute mirror directory: `mirrorPath` resolved against `viamHome`. */
+  mirrorRoot: string;
+  /** `delete`, default false: remove local files the platform no longer lists. */
+  delete: boolean;
+  /** `allow_delete_all`, default false: with `delete`, also delete when the listing is empty. */
+  allowDeleteAll: boolean;
+  /** `protected_dirs`: normalised relative posix paths (`a/`, `./a`, `a` -> `a`), no duplicates. */
+  protectedDirs: string[];
+  /** `concurrency`: parallel downloads, an integer 1..64, default 8. */
+  concurrency: number;
+  /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
+  freeSpaceReservePercent: number;
+}
+
+/** One problem with the configuration. */
+export interface ConfigIssue {
+  /** The attribute (or environment variable) at fault, such as `sync_frequency` or `VIAM_HOME`. */
+  field: string;
+  /** What is wrong and what was expected, naming the field. */
+  message: string;
+}
+
+/** A configuration that cannot be used; the message lists every issue. */
+export class ConfigError extends Error {
+  /** Every problem found, in attribute order. */
+  readonly issues: ConfigIssue[];
+
+  /** Builds the error from at least one issue. */
+  constructor(issues: ConfigIssue[]) {
+    super(`invalid configuration: ${issues.map((issue) => issue.message).join("; ")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** A valid configuration and what the user should be told about it. */
+export interface ParsedConfig {
+  /** The configuration with defaults applied. */
+  config: MirrorConfig;
+  /** Things that work but are probably not what was meant (unknown attributes, no filter...). */
+  warnings: string[];
+}
+
+/** Where {@linkcode parseConfig} reads the environment from. */
+export interface ParseConfigOptions {
+  /** Reads one environment variable (`VIAM_HOME`, `HOME`). */
+  env: (name: string) => string | undefined;
+}
+
+/** Every attribute the mirror knows, for help and docs. */
+export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
+  "app_api_key",
+  "app_api_key_id",
+  "app_url",
+  "sync_frequency",
+  "tags",
+  "labels",
+  "dataset_id",
+  "mirror_path",
+  "delete",
+  "allow_delete_all",
+  "protected_dirs",
+  "concurrency",
+  "free_space_reserve_percent",
+]);
+
+const _DEFAULT_APP_URL = "https://app.viam.com";
+const _DEFAULT_SYNC_FREQUENCY = 60;
+const _DEFAULT_MIRROR_PATH = "data_mirror";
+const _DEFAULT_CONCURRENCY = 8;
+const _DEFAULT_FREE_SPACE_RESERVE = 5;
+const _MAX_CONCURRENCY = 64;
+const _MAX_FREE_SPACE_RESERVE = 50;
+// Timers hold at most 2^31 - 1 ms; a longer delay fires at once and would turn the loop into a spin.
+const _MAX_SYNC_FREQUENCY = Math.floor((2 ** 31 - 1) / 1000);
+/** Directories viam-server keeps directly under the Viam home (see the module docs). */
+const _VIAM_OWNED_DIRS = ["packages", "module-data", "capture", "diagnostics.data"];
+
+/**
+ * Validates the attributes and applies the defaults.
+ *
+ * @throws {ConfigError} listing every problem found.
+ *
+ * @example
+ * ```ts
+ * const { config, warnings } = parseConfig(
+ *   { app_api_key: "k", app_api_key_id: "id", tags: ["face"] },
+ *   { env: (name) => Deno.env.get(name) },
+ * );
+ * ```
+ */
+export function parseConfig(
+  attributes: Record<string, unknown>,
+  options: ParseConfigOptions,
+): ParsedConfig {
+  const issues: ConfigIssue[] = [];
+  const warnings: string[] = [];
+  const read = new _Reader(attributes, issues);
+
+  const apiKey = read.secret("app_api_key", "the API key with access to Viam data management");
+  const apiKeyId = read.secret("app_api_key_id", "the id of that API key");
+  const appUrl = read.appUrl("app_url");
+  const syncFrequencySeconds = read.number("sync_frequency", {
+    fallback: _DEFAULT_SYNC_FREQUENCY,
+    valid: (n) => n > 0 && n <= _MAX_SYNC_FREQUENCY,
+    expected: `a number greater than 0 (seconds, at most ${_MAX_SYNC_FREQUENCY})`,
+  });
+  const tags = read.stringList("tags");
+  const labels = read.stringList("labels");
+  const datasetId = read.datasetId("dataset_id");
+  const mirrorPath = read.string("mirror_path", _DEFAULT_MIRROR_PATH);
+  const deleteEnabled = read.boolean("delete");
+  const allowDeleteAll = read.boolean("allow_delete_all");
+  const protectedDirs = read.protectedDirs("protected_dirs");
+  const concurrency = read.number("concurrency", {
+    fallback: _DEFAULT_CONCURRENCY,
+    valid: (n) => Number.isInteger(n) && n >= 1 && n <= _MAX_CONCURRENCY,
+    expected: `a whole number from 1 to ${_MAX_CONCURRENCY}`,
+  });
+  const freeSpaceReservePercent = read.number("free_space_reserve_percent", {
+    fallback: _DEFAULT_FREE_SPACE_RESERVE,
+    valid: (n) => n >= 0 && n <= _MAX_FREE_SPACE_RESERVE,
+    expected: `a number from 0 to ${_MAX_FREE_SPACE_RESERVE}`,
+  });
+
+  const viamHome = _viamHome(options.env, issues);
+  const mirrorRoot = _mirrorRoot(mirrorPath, viamHome, issues);
+
+  for (const name of Object.keys(attributes)) {
+    if (CONFIG_ATTRIBUTES.includes(name)) continue;
+    const near = _closestAttribute(name);
+    warnings.push(
+      `unknown attribute ${JSON.stringify(name)}` +
+        (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`),
+    );
+  }
+  if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
+    warnings.push(
+      "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+    );
+  }
+  if (allowDeleteAll && !deleteEnabled) {
+    warnings.push("allow_delete_all has no effect without delete: true");
+  }
+
+  if (issues.length > 0) {
+    throw new ConfigError(
+      issues.map((issue) => ({ ...issue, message: _redact(issue.message, apiKey) })),
+    );
+  }
+  return {
+    config: {
+      apiKeyId,
+      apiKey,
+      appUrl,
+      syncFrequencySeconds,
+      tags,
+      labels,
+      ...(datasetId === undefined ? {} : { datasetId }),
+      viamHome: viamHome!,
+      mirrorPath,
+      mirrorRoot: mirrorRoot!,
+      delete: deleteEnabled,
+      allowDeleteAll,
+      protectedDirs,
+      concurrency,
+      freeSpaceReservePercent,
+    },
+    warnings: warnings.map((warning) => _redact(warning, apiKey)),
+  };
+}
+
+/**
+ * Removes the API key from a message. Messages never quote `app_api_key`, but a key pasted into
+ * another attribute (or used as an attribute name) would be quoted there. Keys shorter than 8
+ * characters are not real keys and would blank out ordinary words.
+ */
+function _redact(message: string, apiKey: string): string {
+  return apiKey.length >= 8 ? message.replaceAll(apiKey, "<app_api_key>") : message;
+}
+
+/** Reads typed attributes, recording an issue (and returning a placeholder) for each bad one. */
+class _Reader {
+  #attributes: Record<string, unknown>;
+  #issues: ConfigIssue[];
+
+  constructor(attributes: Record<string, unknown>, issues: ConfigIssue[]) {
+    this.#attributes = attributes;
+    this.#issues = issues;
+  }
+
+  /** The value, or undefined when absent or null. */
+  #get(field: string): unknown {
+    return Object.hasOwn(this.#attributes, field)
+      ? this.#attributes[field] ?? undefined
+      : undefined;
+  }
+
+  #issue(field: string, message: string): void {
+    this.#issues.push({ field, message });
+  }
+
+  /** A required non-empty string whose value never appears in a message. */
+  secret(field: string, what: string): string {
+    const value = this.#get(field);
+    if (value === undefined) {
+      this.#issue(field, `${field} is required: a non-empty string, ${what}`);
+      return "";
+    }
+    if (typeof value !== "string" || value.trim() === "") {
+      this.#issue(field, `${field} must be a non-empty string, got ${_kind(value)}`);
+      return "";
+    }
+    return value.trim();
+  }
+
+  string(field: string, fallback: string): string {
+    const value = this.#get(field);
+    if (value === undefined) return fallback;
+    if (typeof value === "string") return value;
+    this.#issue(field, `${field} must be a string, got ${_describe(value)}`);
+    return fallback;
+  }
+
+  boolean(field: string): boolean {
+    const value = this.#get(field);
+    if (value === undefined) return false;
+    if (typeof value === "boolean") return value;
+    this.#issue(field, `${field} must be true or false, got ${_describe(value)}`);
+    return false;
+  }
+
+  number(
+    field: string,
+    rule: { fallback: number; valid: (n: number) => boolean; expected: string },
+  ): number {
+    const value = this.#get(field);
+    if (value === undefined) return rule.fallback;
+    if (typeof value === "number" && Number.isFinite(value) && rule.valid(value)) return value;
+    this.#issue(field, `${field} must be ${rule.expected}, got ${_describe(value)}`);
+    return rule.fallback;
+  }
+
+  /** A list of non-empty strings, duplicates removed (first occurrence kept). */
+  stringList(field: string): string[] {
+    const value = this.#get(field);
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      this.#issue(field, `${field} must be a list of non-empty strings, got ${_describe(value)}`);
+      return [];
+    }
+    const bad = value.findIndex((entry) => typeof entry !== "string" || entry.trim() === "");
+    if (bad >= 0) {
+      this.#issue(
+        field,
+        `${field}[${bad}] must be a non-empty string, got ${_describe(value[bad])}`,
+      );
+      return [];
+    }
+    return [...new Set(value as string[])];
+  }
+
+  datasetId(field: string): string | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    if (typeof value === "string" && value.trim() !== "") return value.trim();
+    this.#issue(
+      field,
+      `${field} must be a non-empty string (leave it out for no dataset filter), got ${
+        _describe(value)
+      }`,
+    );
+    return undefined;
+  }
+
+  appUrl(field: string): string {
+    const value = this.#get(field);
+    if (value === undefined) return _DEFAULT_APP_URL;
+    const expected = `${field} must be an http:// or https:// URL such as ${_DEFAULT_APP_URL}`;
+    if (typeof value !== "string") {
+      this.#issue(field, `${expected}, got ${_describe(value)}`);
+      return _DEFAULT_APP_URL;
+    }
+    const url = URL.parse(value);
+    if (url === null || (url.protocol !== "https:" && url.protocol !== "http:")) {
+      this.#issue(field, `${expected}, got ${_describe(value)}`);
+      return _DEFAULT_APP_URL;
+    }
+    // The value is not echoed here: it holds credentials.
+    if (url.username !== "" || url.password !== "") {
+      this.#issue(field, `${field} must not contain credentials (user:password@)`);
+      return _DEFAULT_APP_URL;
+    }
+    if (url.search !== "" || url.hash !== "") {
+      this.#issue(field, `${expected} without ?query or #fragment, got ${_describe(value)}`);
+      return _DEFAULT_APP_URL;
+    }
+    return url.href.replace(/\/+$/, "");
+  }
+
+  /** Normalised, deduplicated relative paths; an unsafe entry is an issue naming it. */
+  protectedDirs(field: string): string[] {
+    const value = this.#get(field);
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      this.#issue(field, `${field} must be a list of directory paths, got ${_describe(value)}`);
+      return [];
+    }
+    const dirs: string[] = [];
+    value.forEach((entry, index) => {
+      const label = `${field}[${index}]`;
+      if (typeof entry !== "string") {
+        this.#issue(field, `${label} must be a relative directory path, got ${_describe(entry)}`);
+        return;
+      }
+      const split = splitRelativePath(entry);
+      if (!split.ok) {
+        this.#issue(
+          field,
+          `${label} ${_describe(entry)} ${split.reason}: expected a directory inside the mirror`,
+        );
+      } else if (split.components.length === 0) {
+        this.#issue(
+          field,
+          `${label} ${
+            _describe(entry)
+          } names the mirror root itself: expected a directory inside it`,
+        );
+      } else {
+        dirs.push(split.components.join("/"));
+      }
+    });
+    return [...new Set(dirs)];
+  }
+}
+
+/** `$VIAM_HOME`, else `$HOME/.viam`, absolute and normalised; undefined (with an issue) if neither. */
+function _viamHome(env: ParseConfigOptions["env"], issues: ConfigIssue[]): string | undefined {
+  const viamHome = env("VIAM_HOME");
+  const home = env("HOME");
+  const [field, base, suffix] = viamHome ? ["VIAM_HOME", viamHome, ""] : ["HOME", home, ".viam"];
+  if (!base) {
+    issues.push({
+      field: "VIAM_HOME",
+      message: "neither VIAM_HOME nor HOME is set: cannot locate the Viam home that " +
+        "mirror_path is relative to",
+    });
+    return undefined;
+  }
+  if (!posix.isAbsolute(base)) {
+    issues.push({ field, message: `${field} must be an absolute path, got ${_describe(base)}` });
+    return undefined;
+  }
+  return posix.join(base, suffix).replace(/(.)\/+$/, "$1");
+}
+
+/** The absolute mirror directory, or undefined (with an issue) when `mirror_path` is unusable. */
+function _mirrorRoot(
+  mirrorPath: string,
+  viamHome: string | undefined,
+  issues: ConfigIssue[],
+): string | undefined {
+  const home = viamHome ?? "the Viam home";
+  const problem = (message: string): undefined => {
+    issues.push({
+      field: "mirror_path",
+      message: `mirror_path ${_describe(mirrorPath)} ${message}`,
+    });
+    return undefined;
+  };
+  if (mirrorPath.startsWith("/")) {
+    const relative = mirrorPath.replace(/^\/+/, "");
+    return problem(
+      `is absolute: mirror_path is relative to ${home} (write ${_describe(relative)} for ` +
+        `${posix.join(home, relative)})`,
+    );
+  }
+  const split = splitRelativePath(mirrorPath);
+  if (!split.ok) return problem(`${split.reason}: expected a directory inside ${home}`);
+  if (split.components.length === 0) {
+    return problem(`names ${home} itself: expected a directory inside it`);
+  }
+  const first = split.components[0].toLowerCase();
+  if (_VIAM_OWNED_DIRS.includes(first)) {
+    return problem(
+      `lies in ${split.components[0]}, a directory viam-server manages in ${home}: ` +
+        `choose another directory`,
+    );
+  }
+  return viamHome === undefined ? undefined : posix.join(viamHome, ...split.components);
+}
+
+/** The known attribute closest to an unknown one, when one is close enough to be a typo. */
+function _closestAttribute(name: string): string | undefined {
+  // Compare in snake_case so that `syncFrequency` and `sync-frequency` find `sync_frequency`.
+  const wanted = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[-\s]+/g, "_")
+    .toLowerCase();
+  const limit = Math.max(2, Math.floor(wanted.length / 3));
+  let best: { name: string; distance: number } | undefined;
+  for (const known of CONFIG_ATTRIBUTES) {
+    const distance = _editDistance(wanted, known);
+    // A fragment of a known name (`frequency`, `api_key`) is also a likely mistake.
+    const close = distance <= limit || (wanted.length >= 4 && known.includes(wanted));
+    if (close && (best === undefined || distance < best.distance)) best = { name: known, distance };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance. */
+function _editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** A value for a message: strings quoted and cut, lists and objects by kind only. */
+function _describe(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+  }
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return _kind(value);
+}
+
+/** The kind of a value, never its content (for secrets). */
+function _kind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string") {
+    if (value === "") return "an empty string";
+    return value.trim() === "" ? "a blank string" : "a string";
+  }
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}

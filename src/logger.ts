@@ -1,0 +1,28 @@
+/** Log levels, lowest first, as viam-server names them. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Structured context of a log line; never holds a secret. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Where the engine reports what it does. The CLI writes to the terminal, the module sends each entry to
+ * viam-server's `RobotService/Log`.
+ */
+export interface Logger {
+  /** Details useful when diagnosing. */
+  debug(message: string, fields?: LogFields): void;
+  /** What happened: a pass started, files written. */
+  info(message: string, fields?: LogFields): void;
+  /** Something the operator should look at; work went on. */
+  warn(message: string, fields?: LogFields): void;
+  /** Something failed. */
+  error(message: string, fields?: LogFields): void;
+}
+
+/** True when a message at `level` passes a logger set to `threshold`. */
+export function levelEnabled(level: LogLevel, threshold: LogLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(threshold);
+}

@@ -1,0 +1,60 @@
+import type { Summary } from "./summary.ts";
+
+/** What a mirror is doing now. */
+export type MirrorState = "idle" | "syncing" | "backing_off" | "guarded" | "stopped";
+
+/** A snapshot of a mirror's state, as DoCommand `status` returns it. Never holds a secret. */
+export interface MirrorStatus {
+  /** idle, syncing, backing_off (a pass failed; retrying later), guarded (a safety guard held work back), stopped. */
+  state: MirrorState;
+  /** The summary of the last pass that finished, if any. */
+  lastSummary?: Summary;
+  /** The last error, if the last pass failed. */
+  lastError?: string;
+  /** Why a guard held work back (empty listing with delete, free-space reserve), if one did. */
+  guard?: string;
+  /** When the next pass is due (ISO 8601), unless stopped. */
+  nextPassAt?: string;
+  /** The current backoff delay in seconds while backing off. */
+  backoffSeconds?: number;
+  /** Passes run since start. */
+  passes: number;
+  /** Failed passes in a row. */
+  consecutiveFailures: number;
+}
+
+/** What a pass would do, without doing it. Lists are capped; counts are exact. */
+export interface DryRunReport {
+  /** Items listed. */
+  listed: number;
+  /** Files already present. */
+  skipped: number;
+  /** Items losing to another item on the same path. */
+  duplicate: number;
+  /** Items with unsafe names. */
+  rejected: number;
+  /** How many files would be downloaded. */
+  downloadCount: number;
+  /** Bytes that would be downloaded, when sizes are known. */
+  downloadBytes: number;
+  /** How many files would be deleted. */
+  deleteCount: number;
+  /** The first paths that would be downloaded. */
+  downloads: string[];
+  /** The first paths that would be deleted. */
+  deletes: string[];
+  /** Why deletion would be held back, if it would. */
+  deleteBlocked?: string;
+}
+
+/** One running mirror (one module resource, or one CLI `--watch`): its loop, on demand passes and status. */
+export interface MirrorController {
+  /** Runs a pass now, or joins the one in flight, and returns its summary. */
+  syncNow(): Promise<Summary>;
+  /** Lists and plans without changing anything. */
+  dryRun(): Promise<DryRunReport>;
+  /** The current status. */
+  status(): MirrorStatus;
+  /** Stops the loop; an in-flight pass is cancelled without leaving partial files under final names. */
+  stop(): Promise<void>;
+}

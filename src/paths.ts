@@ -1,0 +1,203 @@
+/**
+ * The confinement boundary: every name that comes from the data platform or from the config passes
+ * through here before it becomes a path under the mirror root.
+ *
+ * Decisions (each tested in `tests/paths_test.ts` and `tests/paths_property_test.ts`):
+ * - A `..` component anywhere is rejected, never resolved (`a/../b` is not turned into `b`): a name
+ *   that tries to climb is hostile or broken, and guessing what it meant is how traversal bugs start.
+ * - `.` and empty components (`a//b`, `./a`, a trailing `/`) are dropped.
+ * - In a remote `file_name` a backslash is a separator, as on the Windows robot that uploaded it:
+ *   `C:\Users\pi\x.jpg` becomes `Users/pi/x.jpg` (a leading drive letter is dropped like a leading
+ *   `/`), and `..\..\x` is rejected like `../../x`. Linux would accept `\` as a plain character,
+ *   but then one hostile name would mean different things on different systems.
+ * - The first component may not be {@linkcode STATE_DIR_NAME}, compared without regard to case so
+ *   that a case-insensitive file system (macOS) cannot alias the program's own area.
+ * - NUL and other control characters (C0, DEL, C1) and lone UTF-16 surrogates are rejected: the
+ *   first can truncate or corrupt names in system calls and logs, the last are not representable in
+ *   UTF-8, so two different names could land on one file.
+ * - Limits follow Linux: a component over 255 bytes (UTF-8) or a path over 4096 bytes is rejected.
+ *
+ * @module
+ */
+import mime from "mime-types";
+import type { RemoteItem } from "./remote_item.ts";
+
+/** The program's own state and staging directory, directly inside the mirror root. */
+export const STATE_DIR_NAME = ".data-mirror";
+
+/** A mirror-relative posix path (normalised, no leading `/`), or why there can be none. */
+export type LocalPath = { ok: true; path: string } | { ok: false; reason: string };
+
+/**
+ * The checked components of a relative path (possibly none, for `""`, `.` or `./`), or why the path
+ * is unsafe.
+ */
+export type PathComponents = { ok: true; components: string[] } | { ok: false; reason: string };
+
+const _MAX_COMPONENT_BYTES = 255;
+const _MAX_PATH_BYTES = 4096;
+const _DRIVE_LETTER = /^[A-Za-z]:\//;
+const _encoder = new TextEncoder();
+
+/**
+ * Splits a relative posix path into its components, dropping empty and `.` components.
+ *
+ * Rejected, with a reason that says why: an absolute path (leading `/`), a backslash, a control
+ * character, a lone surrogate, a `..` component, a component over 255 bytes (UTF-8), a path over
+ * 4096 bytes. An empty result (`""`, `.`, `./`) is not rejected here: `components` is empty and the
+ * caller says what that means in its context.
+ *
+ * @example
+ * ```ts
+ * splitRelativePath("./models//a/"); // { ok: true, components: ["models", "a"] }
+ * splitRelativePath("a/../b"); // { ok: false, reason: 'has a ".." component' }
+ * ```
+ */
+export function splitRelativePath(text: string): PathComponents {
+  if (text.startsWith("/")) return { ok: false, reason: "is absolute" };
+  if (text.includes("\\")) {
+    return { ok: false, reason: "contains a backslash (use / between names)" };
+  }
+  if (!text.isWellFormed()) {
+    return { ok: false, reason: "contains a lone UTF-16 surrogate (not valid Unicode)" };
+  }
+  const control = _controlCharacter(text);
+  if (control !== undefined) {
+    return { ok: false, reason: `contains the control character ${_codePoint(control)}` };
+  }
+  const components = text.split("/").filter((part) => part !== "" && part !== ".");
+  if (components.includes("..")) return { ok: false, reason: 'has a ".." component' };
+  if (components.some((part) => _encoder.encode(part).length > _MAX_COMPONENT_BYTES)) {
+    return { ok: false, reason: `has a name longer than ${_MAX_COMPONENT_BYTES} bytes` };
+  }
+  if (_encoder.encode(components.join("/")).length > _MAX_PATH_BYTES) {
+    return { ok: false, reason: `is longer than ${_MAX_PATH_BYTES} bytes` };
+  }
+  return { ok: true, components };
+}
+
+/**
+ * Whether a mirror-relative posix path lies in the program's own {@linkcode STATE_DIR_NAME} area
+ * (its first component, compared without regard to case). Such a path is never written for a remote
+ * item and never deleted.
+ */
+export function isStateDirPath(path: string): boolean {
+  const first = path.split("/").find((part) => part !== "" && part !== ".") ?? "";
+  return first.toLowerCase() === STATE_DIR_NAME;
+}
+
+/** The directories a mirror-relative posix path needs, outermost first: `a/b/c` -> `["a", "a/b"]`. */
+export function parentDirectories(path: string): string[] {
+  const parents: string[] = [];
+  for (let slash = path.indexOf("/"); slash >= 0; slash = path.indexOf("/", slash + 1)) {
+    parents.push(path.slice(0, slash));
+  }
+  return parents;
+}
+
+/**
+ * The extension a file named by its id gets: `file_ext` (with one leading `.`), else the usual
+ * extension of its MIME type from `mime-types` (`image/jpeg` -> `.jpg`), else `""`.
+ *
+ * A `file_ext` holding a `/` or `\` is ignored (treated as absent): it could otherwise add a
+ * directory to the name. An unknown or malformed MIME type gives no extension; it never throws.
+ */
+export function extensionFor(item: RemoteItem): string {
+  const ext = _fileExt(item);
+  if (ext !== "") return `.${ext}`;
+  const fromMime = item.mimeType === "" ? false : mime.extension(item.mimeType);
+  return fromMime ? `.${fromMime}` : "";
+}
+
+/**
+ * Maps a remote item to its path inside the mirror: relative, posix, normalised, no leading `/`.
+ *
+ * - With a `file_name`: leading `/`s (and a Windows drive letter) are dropped, so
+ *   `/home/pi/x.jpg` -> `home/pi/x.jpg`, and the directories are created inside the mirror. When
+ *   `file_ext` is set and the last name does not already end with it (case aside), it is appended:
+ *   `model` + `.tflite` -> `model.tflite`, `a.jpeg` + `.jpeg` stays `a.jpeg`. This is the rule of
+ *   `viam data export`; it also fixes Python-SDK uploads whose stem has dots
+ *   (`scan.2024.01` + `.jpg` -> `scan.2024.01.jpg`).
+ * - Without: `<fileId><extensionFor(item)>`. An empty id, or one holding `/` or `\`, is rejected.
+ *
+ * Unsafe names are rejected (`ok: false`; the rules are in this file's module doc); the reason names
+ * the problem and quotes the name with control characters escaped.
+ */
+export function localPathFor(item: RemoteItem): LocalPath {
+  if (item.fileName !== "") return _pathFromFileName(item);
+  const id = item.fileId;
+  if (id === "") return { ok: false, reason: "has neither a file_name nor a file id" };
+  if (id.includes("/") || id.includes("\\")) {
+    return { ok: false, reason: `file id ${_quote(id)} contains a path separator` };
+  }
+  return _checked(`file id ${_quote(id)}`, id + extensionFor(item));
+}
+
+function _pathFromFileName(item: RemoteItem): LocalPath {
+  const label = `file_name ${_quote(item.fileName)}`;
+  const name = item.fileName.replaceAll("\\", "/").replace(_DRIVE_LETTER, "/").replace(/^\/+/, "");
+  const split = splitRelativePath(name);
+  if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };
+  const components = split.components;
+  const ext = _fileExt(item);
+  const last = components.length - 1;
+  if (
+    ext !== "" && last >= 0 && !components[last].toLowerCase().endsWith(`.${ext.toLowerCase()}`)
+  ) {
+    components[last] += `.${ext}`;
+  }
+  // Checked again: the appended extension can push a name over the length limits.
+  return _checked(label, components.join("/"));
+}
+
+function _checked(label: string, path: string): LocalPath {
+  const split = splitRelativePath(path);
+  if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };
+  if (split.components.length === 0) return { ok: false, reason: `${label} names no file` };
+  const normalised = split.components.join("/");
+  if (isStateDirPath(normalised)) {
+    return {
+      ok: false,
+      reason: `${label} is inside ${STATE_DIR_NAME}, the program's own directory`,
+    };
+  }
+  return { ok: true, path: normalised };
+}
+
+/** `file_ext` without its leading dots, or `""` when absent or holding a path separator. */
+function _fileExt(item: RemoteItem): string {
+  const ext = item.fileExt.replace(/^\.+/, "");
+  return ext.includes("/") || ext.includes("\\") ? "" : ext;
+}
+
+/** C0 controls (NUL included), DEL and C1 controls. */
+function _isControl(code: number): boolean {
+  return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+}
+
+/** The first control character's code in `text`, if any. */
+function _controlCharacter(text: string): number | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (_isControl(code)) return code;
+  }
+  return undefined;
+}
+
+function _codePoint(code: number): string {
+  return `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * A name quoted for a message: JSON-escaped, DEL and C1 controls escaped too (JSON leaves them
+ * raw), cut at 100 characters.
+ */
+function _quote(name: string): string {
+  const cut = name.length > 100 ? `${name.slice(0, 100)}…` : name;
+  let quoted = "";
+  for (const char of JSON.stringify(cut)) {
+    const code = char.charCodeAt(0);
+    quoted += _isControl(code) ? `\\u${code.toString(16).padStart(4, "0")}` : char;
+  }
+  return quoted;
+}

@@ -1,0 +1,120 @@
+import { isStateDirPath, parentDirectories } from "./paths.ts";
+import type { RemoteItem } from "./remote_item.ts";
+
+/** A regular file in the mirror: relative posix path, the state directory excluded. */
+export interface LocalFile {
+  /** Mirror-relative posix path. */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** What {@linkcode planPass} decides from. */
+export interface PlanInput {
+  /** The listing: path -> item (`ListingIndex.entries()`). */
+  remote: Map<string, RemoteItem>;
+  /** What the mirror holds now: path -> file. */
+  local: Map<string, LocalFile>;
+  /** The listing ended on an empty page with no error at all. */
+  listingComplete: boolean;
+  /** The `delete` attribute. */
+  deleteEnabled: boolean;
+  /** The `allow_delete_all` attribute. */
+  allowDeleteAll: boolean;
+  /** The normalised `protected_dirs`. */
+  protectedDirs: string[];
+}
+
+/** One file to fetch. */
+export interface Download {
+  /** Where it goes, mirror-relative. */
+  path: string;
+  /** What to fetch. */
+  item: RemoteItem;
+}
+
+/** What one pass should do. */
+export interface Plan {
+  /** Files to fetch, sorted by path. */
+  downloads: Download[];
+  /** Remote items whose path already holds a local file (taken to be the same file). */
+  skipped: number;
+  /** Local files to remove, sorted. */
+  deletes: string[];
+  /** Why deletion was held back this pass, naming the attribute that would change it. */
+  deleteBlocked?: string;
+  /** Remote items that cannot be written without overwriting something, sorted by path. */
+  conflicts: { path: string; reason: string }[];
+}
+
+/**
+ * Plans one pass: pure, deterministic (everything sorted), no I/O.
+ *
+ * - A remote item whose path holds a local file is skipped: as the module has always documented, a
+ *   file with a matching name is the same file and is not overwritten.
+ * - A remote item whose path is a local directory, or whose directory is a local file, is a
+ *   conflict: reported, nothing overwritten. When `delete` removes the local side (it is not
+ *   listed), the next pass downloads the item.
+ * - Deletes happen only with `delete` and after a complete listing. An empty listing while local
+ *   files exist deletes nothing unless `allow_delete_all` (a mistyped tag lists nothing; that must
+ *   not wipe the device).
+ * - Never deleted: files in the program's state directory, and files in a protected directory or
+ *   below it (`protected_dirs: ["models"]` keeps `models/a.tflite` and `models/x/b.bin`; an entry
+ *   naming a file keeps that file). Protecting the contents, not only the empty directory as the
+ *   original module did, is what a user listing a directory there expects.
+ */
+export function planPass(input: PlanInput): Plan {
+  const localDirectories = new Set<string>();
+  for (const path of input.local.keys()) {
+    for (const directory of parentDirectories(path)) localDirectories.add(directory);
+  }
+
+  const downloads: Download[] = [];
+  const conflicts: { path: string; reason: string }[] = [];
+  let skipped = 0;
+  for (const path of [...input.remote.keys()].sort()) {
+    if (input.local.has(path)) {
+      skipped++;
+    } else if (localDirectories.has(path)) {
+      conflicts.push({ path, reason: "a local directory is at this path; it is not replaced" });
+    } else {
+      const blocker = parentDirectories(path).find((directory) => input.local.has(directory));
+      if (blocker === undefined) {
+        downloads.push({ path, item: input.remote.get(path)! });
+      } else {
+        conflicts.push({
+          path,
+          reason: `the local file ${JSON.stringify(blocker)} is where a directory is needed`,
+        });
+      }
+    }
+  }
+
+  const stale = [...input.local.keys()]
+    .filter((path) =>
+      !input.remote.has(path) && !isStateDirPath(path) && !_isProtected(path, input.protectedDirs)
+    )
+    .sort();
+  const plan: Plan = { downloads, skipped, deletes: [], conflicts };
+  if (!input.deleteEnabled || stale.length === 0) return plan;
+  if (!input.listingComplete) {
+    plan.deleteBlocked = `the listing did not complete without errors: ${
+      _files(stale.length)
+    } not in it kept until a pass lists everything`;
+  } else if (input.remote.size === 0 && !input.allowDeleteAll) {
+    plan.deleteBlocked = `the listing returned no files: refusing to delete all ${
+      _files(stale.length)
+    } (a wrong filter lists nothing; set allow_delete_all: true to allow it)`;
+  } else {
+    plan.deletes = stale;
+  }
+  return plan;
+}
+
+function _isProtected(path: string, protectedDirs: string[]): boolean {
+  return protectedDirs.some((directory) => path === directory || path.startsWith(`${directory}/`));
+}
+
+function _files(count: number): string {
+  return count === 1 ? "1 local file" : `${count} local files`;
+}

@@ -1,0 +1,495 @@
+import assert from "node:assert/strict";
+import {
+  CONFIG_ATTRIBUTES,
+  ConfigError,
+  type ConfigIssue,
+  type MirrorConfig,
+  parseConfig,
+  type ParsedConfig,
+} from "../src/config.ts";
+
+const SECRET = "s3cr3t-KEY-value-9f8e7d";
+const KEYS = { app_api_key: SECRET, app_api_key_id: "key-id-1" };
+const HOME_ENV: Record<string, string> = { HOME: "/home/pi" };
+
+function parse(
+  attributes: Record<string, unknown>,
+  env: Record<string, string> = HOME_ENV,
+): ParsedConfig {
+  return parseConfig(attributes, { env: (name) => env[name] });
+}
+
+/** The issues parsing raises; fails when it does not throw a ConfigError. */
+function issues(attributes: Record<string, unknown>, env = HOME_ENV): ConfigIssue[] {
+  try {
+    parse(attributes, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.ok(!error.message.includes(SECRET), "the API key is never in a message");
+    return error.issues;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+/** The single issue `attributes` (with valid keys) raise for `field`. */
+function issueFor(field: string, value: unknown): string {
+  const found = issues({ ...KEYS, tags: ["t"], [field]: value });
+  assert.equal(found.length, 1, JSON.stringify(found));
+  assert.equal(found[0].field, field);
+  return found[0].message;
+}
+
+Deno.test("minimal attributes get every default", () => {
+  const { config, warnings } = parse({ ...KEYS, tags: ["face"] });
+  const expected: MirrorConfig = {
+    apiKeyId: "key-id-1",
+    apiKey: SECRET,
+    appUrl: "https://app.viam.com",
+    syncFrequencySeconds: 60,
+    tags: ["face"],
+    labels: [],
+    viamHome: "/home/pi/.viam",
+    mirrorPath: "data_mirror",
+    mirrorRoot: "/home/pi/.viam/data_mirror",
+    delete: false,
+    allowDeleteAll: false,
+    protectedDirs: [],
+    concurrency: 8,
+    freeSpaceReservePercent: 5,
+  };
+  assert.deepEqual(config, expected);
+  assert.deepEqual(warnings, []);
+});
+
+Deno.test("every attribute is read", () => {
+  const { config, warnings } = parse({
+    app_api_key: ` ${SECRET}\n`,
+    app_api_key_id: "key-id-1",
+    app_url: "http://127.0.0.1:8080/",
+    sync_frequency: 0.5,
+    tags: ["a", "b", "a"],
+    labels: ["cat"],
+    dataset_id: " ds1 ",
+    mirror_path: "models/current/",
+    delete: true,
+    allow_delete_all: true,
+    protected_dirs: ["keep/", "./keep", "x//y/"],
+    concurrency: 16.0,
+    free_space_reserve_percent: 2.5,
+  }, { VIAM_HOME: "/opt/viam/", HOME: "/root" });
+  assert.deepEqual(config, {
+    apiKeyId: "key-id-1",
+    apiKey: SECRET,
+    appUrl: "http://127.0.0.1:8080",
+    syncFrequencySeconds: 0.5,
+    tags: ["a", "b"],
+    labels: ["cat"],
+    datasetId: "ds1",
+    viamHome: "/opt/viam",
+    mirrorPath: "models/current/",
+    mirrorRoot: "/opt/viam/models/current",
+    delete: true,
+    allowDeleteAll: true,
+    protectedDirs: ["keep", "x/y"],
+    concurrency: 16,
+    freeSpaceReservePercent: 2.5,
+  });
+  assert.deepEqual(warnings, []);
+});
+
+Deno.test("null means not set", () => {
+  const { config } = parse({
+    ...KEYS,
+    tags: ["t"],
+    sync_frequency: null,
+    delete: null,
+    mirror_path: null,
+    dataset_id: null,
+    protected_dirs: null,
+  });
+  assert.equal(config.syncFrequencySeconds, 60);
+  assert.equal(config.delete, false);
+  assert.equal(config.mirrorPath, "data_mirror");
+  assert.equal("datasetId" in config, false);
+  assert.deepEqual(config.protectedDirs, []);
+});
+
+Deno.test("the API keys are required, and never echoed", async (t) => {
+  await t.step("missing", () => {
+    assert.deepEqual(issues({ tags: ["t"] }), [
+      {
+        field: "app_api_key",
+        message: "app_api_key is required: a non-empty string, the API key with access to " +
+          "Viam data management",
+      },
+      {
+        field: "app_api_key_id",
+        message: "app_api_key_id is required: a non-empty string, the id of that API key",
+      },
+    ]);
+  });
+  const wrong: [unknown, string][] = [
+    ["", "an empty string"],
+    ["   ", "a blank string"],
+    [12345, "a number"],
+    [[SECRET], "a list"],
+    [{ key: SECRET }, "an object"],
+    [true, "a boolean"],
+  ];
+  for (const [value, kind] of wrong) {
+    await t.step(`app_api_key ${kind}`, () => {
+      const message = issueFor("app_api_key", value);
+      assert.equal(message, `app_api_key must be a non-empty string, got ${kind}`);
+      assert.ok(!message.includes("12345"));
+    });
+  }
+  await t.step("a valid key never shows up in errors or warnings", () => {
+    // A key pasted into the wrong attribute, or used as a name, is redacted where it is quoted.
+    const found = issues({ app_api_key: SECRET, app_api_key_id: "id", sync_frequency: SECRET });
+    assert.equal(
+      found[0].message,
+      'sync_frequency must be a number greater than 0 (seconds, at most 2147483), got "<app_api_key>"',
+    );
+    const { warnings } = parse({ app_api_key: SECRET, app_api_key_id: "x", [SECRET]: 1 });
+    assert.ok(warnings.includes('unknown attribute "<app_api_key>" (ignored)'), warnings.join());
+    assert.ok(!warnings.join().includes(SECRET));
+  });
+});
+
+Deno.test("sync_frequency must be a positive number of seconds", async (t) => {
+  const expected = "sync_frequency must be a number greater than 0 (seconds, at most 2147483)";
+  const bad: [unknown, string][] = [
+    [-3, "-3"],
+    [0, "0"],
+    [Number.NaN, "NaN"],
+    [Number.POSITIVE_INFINITY, "Infinity"],
+    [2147484, "2147484"],
+    ["10", '"10"'],
+    [[10], "a list"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("sync_frequency", value), `${expected}, got ${got}`);
+    });
+  }
+  for (const value of [0.25, 1, 10, 2147483]) {
+    await t.step(`good ${value}`, () => {
+      assert.equal(
+        parse({ ...KEYS, tags: ["t"], sync_frequency: value }).config.syncFrequencySeconds,
+        value,
+      );
+    });
+  }
+});
+
+Deno.test("concurrency is a whole number from 1 to 64", async (t) => {
+  for (const value of [0, 65, 8.5, -1, "8", true]) {
+    await t.step(`bad ${value}`, () => {
+      assert.match(
+        issueFor("concurrency", value),
+        /^concurrency must be a whole number from 1 to 64, got /,
+      );
+    });
+  }
+  for (const value of [1, 8.0, 64]) {
+    await t.step(`good ${value}`, () => {
+      assert.equal(parse({ ...KEYS, tags: ["t"], concurrency: value }).config.concurrency, value);
+    });
+  }
+});
+
+Deno.test("free_space_reserve_percent is a number from 0 to 50", async (t) => {
+  for (const value of [-1, 50.5, 100, "5"]) {
+    await t.step(`bad ${value}`, () => {
+      assert.match(
+        issueFor("free_space_reserve_percent", value),
+        /^free_space_reserve_percent must be a number from 0 to 50, got /,
+      );
+    });
+  }
+  for (const value of [0, 2.5, 50]) {
+    await t.step(`good ${value}`, () => {
+      const { config } = parse({ ...KEYS, tags: ["t"], free_space_reserve_percent: value });
+      assert.equal(config.freeSpaceReservePercent, value);
+    });
+  }
+});
+
+Deno.test("booleans must be booleans", () => {
+  assert.equal(issueFor("delete", "true"), 'delete must be true or false, got "true"');
+  assert.equal(issueFor("allow_delete_all", 1), "allow_delete_all must be true or false, got 1");
+});
+
+Deno.test("tags and labels are lists of non-empty strings", async (t) => {
+  const cases: [string, unknown, string][] = [
+    ["tags", "face", 'tags must be a list of non-empty strings, got "face"'],
+    ["tags", { a: 1 }, "tags must be a list of non-empty strings, got an object"],
+    ["tags", ["ok", ""], 'tags[1] must be a non-empty string, got ""'],
+    ["labels", [3], "labels[0] must be a non-empty string, got 3"],
+    ["labels", [" "], 'labels[0] must be a non-empty string, got " "'],
+  ];
+  for (const [field, value, message] of cases) {
+    await t.step(`${field} ${JSON.stringify(value)}`, () => {
+      assert.equal(issueFor(field, value), message);
+    });
+  }
+});
+
+Deno.test("dataset_id is a non-empty string", () => {
+  assert.equal(
+    issueFor("dataset_id", ""),
+    'dataset_id must be a non-empty string (leave it out for no dataset filter), got ""',
+  );
+  assert.match(issueFor("dataset_id", 5), /got 5$/);
+  assert.equal(parse({ ...KEYS, dataset_id: "d" }).config.datasetId, "d");
+});
+
+Deno.test("app_url must be an http(s) URL", async (t) => {
+  const bad: [unknown, string][] = [
+    ["ftp://app.viam.com", 'got "ftp://app.viam.com"'],
+    ["not a url", 'got "not a url"'],
+    ["app.viam.com", 'got "app.viam.com"'],
+    [42, "got 42"],
+    ["https://app.viam.com/?x=1", "without ?query or #fragment"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(String(value), () => {
+      const message = issueFor("app_url", value);
+      assert.ok(message.startsWith("app_url must be an http:// or https:// URL"), message);
+      assert.ok(message.endsWith(got) || message.includes(got), message);
+    });
+  }
+  await t.step("credentials are refused without echoing them", () => {
+    const message = issueFor("app_url", `https://user:${SECRET}@app.viam.com`);
+    assert.equal(message, "app_url must not contain credentials (user:password@)");
+  });
+  await t.step("a path is kept, the trailing slash dropped", () => {
+    const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://example.com/viam/" });
+    assert.equal(config.appUrl, "https://example.com/viam");
+  });
+});
+
+Deno.test("the Viam home comes from VIAM_HOME, else HOME", async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ VIAM_HOME: "/opt/viam", HOME: "/root" }, "/opt/viam"],
+    [{ VIAM_HOME: "/opt//viam/./", HOME: "/root" }, "/opt/viam"],
+    [{ VIAM_HOME: "", HOME: "/home/pi/" }, "/home/pi/.viam"],
+    [{ HOME: "/" }, "/.viam"],
+  ];
+  for (const [env, viamHome] of cases) {
+    await t.step(JSON.stringify(env), () => {
+      const { config } = parse({ ...KEYS, tags: ["t"] }, env);
+      assert.equal(config.viamHome, viamHome);
+      assert.equal(config.mirrorRoot, `${viamHome === "/" ? "" : viamHome}/data_mirror`);
+    });
+  }
+  await t.step("neither set", () => {
+    assert.deepEqual(issues({ ...KEYS }, {}), [{
+      field: "VIAM_HOME",
+      message:
+        "neither VIAM_HOME nor HOME is set: cannot locate the Viam home that mirror_path is " +
+        "relative to",
+    }]);
+  });
+  await t.step("relative", () => {
+    assert.deepEqual(issues({ ...KEYS }, { VIAM_HOME: "viam" }), [
+      { field: "VIAM_HOME", message: 'VIAM_HOME must be an absolute path, got "viam"' },
+    ]);
+    assert.deepEqual(issues({ ...KEYS }, { HOME: "home" }), [
+      { field: "HOME", message: 'HOME must be an absolute path, got "home"' },
+    ]);
+  });
+});
+
+Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
+  const good: [string, string][] = [
+    ["data_mirror", "/home/pi/.viam/data_mirror"],
+    ["data_mirror/", "/home/pi/.viam/data_mirror"],
+    ["./a//b/.", "/home/pi/.viam/a/b"],
+    ["packages2", "/home/pi/.viam/packages2"],
+    ["my packages", "/home/pi/.viam/my packages"],
+    ["a/packages", "/home/pi/.viam/a/packages"],
+  ];
+  for (const [mirrorPath, root] of good) {
+    await t.step(`good ${mirrorPath}`, () => {
+      const { config } = parse({ ...KEYS, tags: ["t"], mirror_path: mirrorPath });
+      assert.equal(config.mirrorRoot, root);
+      assert.equal(config.mirrorPath, mirrorPath);
+    });
+  }
+  const home = "/home/pi/.viam";
+  const bad: [unknown, string][] = [
+    [
+      "/data",
+      `mirror_path "/data" is absolute: mirror_path is relative to ${home} (write "data" for ` +
+      `${home}/data)`,
+    ],
+    ["..", `mirror_path ".." has a ".." component: expected a directory inside ${home}`],
+    ["../x", `mirror_path "../x" has a ".." component: expected a directory inside ${home}`],
+    ["a/../b", `mirror_path "a/../b" has a ".." component: expected a directory inside ${home}`],
+    ["a/..", `mirror_path "a/.." has a ".." component: expected a directory inside ${home}`],
+    ["", `mirror_path "" names ${home} itself: expected a directory inside it`],
+    [".", `mirror_path "." names ${home} itself: expected a directory inside it`],
+    ["./", `mirror_path "./" names ${home} itself: expected a directory inside it`],
+    [
+      "a\\b",
+      `mirror_path "a\\\\b" contains a backslash (use / between names): expected a directory ` +
+      `inside ${home}`,
+    ],
+    [
+      "a\u0000",
+      `mirror_path "a\\u0000" contains the control character U+0000: expected a directory ` +
+      `inside ${home}`,
+    ],
+    [3, "mirror_path must be a string, got 3"],
+  ];
+  for (const [mirrorPath, message] of bad) {
+    await t.step(`bad ${JSON.stringify(mirrorPath)}`, () => {
+      assert.equal(issueFor("mirror_path", mirrorPath), message);
+    });
+  }
+  for (
+    const owned of ["packages", "Packages/x", "module-data", "capture/mine", "diagnostics.data"]
+  ) {
+    await t.step(`viam-server's own ${owned}`, () => {
+      const message = issueFor("mirror_path", owned);
+      assert.ok(message.includes("a directory viam-server manages in /home/pi/.viam"), message);
+    });
+  }
+});
+
+Deno.test("protected_dirs are normalised, unsafe entries named", async (t) => {
+  const { config } = parse({
+    ...KEYS,
+    tags: ["t"],
+    protected_dirs: ["a/", "./a", "a", "a//b/", "c/./d"],
+  });
+  assert.deepEqual(config.protectedDirs, ["a", "a/b", "c/d"]);
+  const bad: [unknown, string][] = [
+    ["..", `protected_dirs[0] ".." has a ".." component: expected a directory inside the mirror`],
+    ["a/../b", 'protected_dirs[0] "a/../b" has a ".." component'],
+    ["/abs", 'protected_dirs[0] "/abs" is absolute'],
+    ["", 'protected_dirs[0] "" names the mirror root itself: expected a directory inside it'],
+    [".", 'protected_dirs[0] "." names the mirror root itself'],
+    ["./", 'protected_dirs[0] "./" names the mirror root itself'],
+    ["a\\b", 'protected_dirs[0] "a\\\\b" contains a backslash'],
+    [5, "protected_dirs[0] must be a relative directory path, got 5"],
+  ];
+  for (const [entry, message] of bad) {
+    await t.step(`bad ${JSON.stringify(entry)}`, () => {
+      const found = issueFor("protected_dirs", [entry]);
+      assert.ok(found.startsWith(message), found);
+    });
+  }
+  await t.step("not a list", () => {
+    assert.equal(
+      issueFor("protected_dirs", "models"),
+      'protected_dirs must be a list of directory paths, got "models"',
+    );
+  });
+  await t.step("every bad entry is reported", () => {
+    const found = issues({ ...KEYS, protected_dirs: ["ok", "..", "/x"] });
+    assert.deepEqual(found.map((issue) => issue.message.slice(0, 17)), [
+      "protected_dirs[1]",
+      "protected_dirs[2]",
+    ]);
+  });
+});
+
+Deno.test("all issues are collected into one ConfigError", () => {
+  let error: unknown;
+  try {
+    parse({ sync_frequency: -3, tags: "x", concurrency: 0, mirror_path: "/x" }, {});
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError);
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, "ConfigError");
+  assert.deepEqual(error.issues.map((issue) => issue.field), [
+    "app_api_key",
+    "app_api_key_id",
+    "sync_frequency",
+    "tags",
+    "concurrency",
+    "VIAM_HOME",
+    "mirror_path",
+  ]);
+  assert.ok(error.message.startsWith("invalid configuration: app_api_key is required"));
+  for (const issue of error.issues) assert.ok(error.message.includes(issue.message));
+  assert.ok(
+    error.message.includes(
+      "sync_frequency must be a number greater than 0 (seconds, at most " +
+        "2147483), got -3",
+    ),
+  );
+  assert.ok(error.message.includes(
+    'mirror_path "/x" is absolute: mirror_path is relative to ' +
+      "the Viam home",
+  ));
+});
+
+Deno.test("unknown attributes are warnings with the closest known name", async (t) => {
+  const cases: [string, string | undefined][] = [
+    ["sync_frequncy", "sync_frequency"],
+    ["syncFrequency", "sync_frequency"],
+    ["sync-frequency", "sync_frequency"],
+    ["frequency", "sync_frequency"],
+    ["tag", "tags"],
+    ["label", "labels"],
+    ["mirrorPath", "mirror_path"],
+    ["protected_dir", "protected_dirs"],
+    ["api_key", "app_api_key"],
+    ["datasetId", "dataset_id"],
+    ["delete_all", "allow_delete_all"],
+    ["zzzzzzzz", undefined],
+    ["id", undefined],
+  ];
+  for (const [name, near] of cases) {
+    await t.step(name, () => {
+      const { warnings } = parse({ ...KEYS, tags: ["t"], [name]: 1 });
+      const hint = near === undefined ? " (ignored)" : ` (did you mean "${near}"?)`;
+      assert.deepEqual(warnings, [`unknown attribute "${name}"${hint}`]);
+    });
+  }
+});
+
+Deno.test("no filter at all is allowed, with a warning", () => {
+  const { warnings } = parse({ ...KEYS });
+  assert.deepEqual(warnings, [
+    "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+  ]);
+  for (const filter of [{ tags: ["t"] }, { labels: ["l"] }, { dataset_id: "d" }]) {
+    assert.deepEqual(parse({ ...KEYS, ...filter }).warnings, []);
+  }
+  assert.equal(parse({ ...KEYS, tags: [] }).warnings.length, 1);
+});
+
+Deno.test("allow_delete_all without delete is a warning", () => {
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], allow_delete_all: true }).warnings, [
+    "allow_delete_all has no effect without delete: true",
+  ]);
+  assert.deepEqual(
+    parse({ ...KEYS, tags: ["t"], allow_delete_all: true, delete: true }).warnings,
+    [],
+  );
+});
+
+Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
+  assert.deepEqual([...CONFIG_ATTRIBUTES].sort(), [
+    "allow_delete_all",
+    "app_api_key",
+    "app_api_key_id",
+    "app_url",
+    "concurrency",
+    "dataset_id",
+    "delete",
+    "free_space_reserve_percent",
+    "labels",
+    "mirror_path",
+    "protected_dirs",
+    "sync_frequency",
+    "tags",
+  ]);
+  assert.ok(Object.isFrozen(CONFIG_ATTRIBUTES));
+});

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ListingIndex } from "../src/listing_index.ts";
+import type { RemoteItem } from "../src/remote_item.ts";
+
+/** An item with file id `id` named `fileName`. */
+function named(id: string, fileName: string): RemoteItem {
+  return {
+    binaryDataId: `org/loc/${id}`,
+    fileId: id,
+    fileName,
+    fileExt: "",
+    mimeType: "",
+    uri: "",
+  };
+}
+
+function indexOf(items: RemoteItem[]): ListingIndex {
+  const index = new ListingIndex();
+  for (const item of items) index.add(item);
+  return index;
+}
+
+/** path -> file id of the winner, in the order entries() gives. */
+function winners(index: ListingIndex): [string, string][] {
+  return [...index.entries()].map(([path, item]) => [path, item.fileId]);
+}
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest])
+  );
+}
+
+Deno.test("items map to their paths, sorted by path", () => {
+  const index = indexOf([named("3", "b.jpg"), named("1", "/a/x.jpg"), named("2", "")]);
+  assert.deepEqual(winners(index), [["2", "2"], ["a/x.jpg", "1"], ["b.jpg", "3"]]);
+  assert.deepEqual(
+    { listed: index.listed, rejected: index.rejected, duplicates: index.duplicates },
+    { listed: 3, rejected: 0, duplicates: 0 },
+  );
+});
+
+Deno.test("unsafe names are counted and their reasons kept", () => {
+  const index = indexOf([named("1", "../etc/passwd"), named("2", "ok.jpg")]);
+  assert.deepEqual(winners(index), [["ok.jpg", "2"]]);
+  assert.equal(index.listed, 2);
+  assert.equal(index.rejected, 1);
+  assert.deepEqual(index.rejections, [{
+    binaryDataId: "org/loc/1",
+    reason: 'file_name "../etc/passwd" has a ".." component',
+  }]);
+});
+
+Deno.test("stored rejections are capped, the count stays exact", () => {
+  const index = indexOf(Array.from({ length: 1005 }, (_, i) => named(`${i}`, `../${i}`)));
+  assert.equal(index.rejected, 1005);
+  assert.equal(index.rejections.length, 1000);
+  assert.equal(index.rejections[999].binaryDataId, "org/loc/999");
+});
+
+Deno.test("two items on one path: the smallest binaryDataId wins in any order", () => {
+  const items = [named("b", "same.jpg"), named("a", "same.jpg"), named("c", "/same.jpg")];
+  for (const order of permutations(items)) {
+    const index = indexOf(order);
+    assert.deepEqual(winners(index), [["same.jpg", "a"]]);
+    assert.equal(index.duplicates, 2);
+    assert.equal(index.listed, 3);
+  }
+});
+
+Deno.test("the same binaryDataId listed twice counts once, not as a duplicate", () => {
+  const index = indexOf([named("a", "x.jpg"), named("a", "x.jpg"), named("a", "renamed.jpg")]);
+  assert.deepEqual(winners(index), [["x.jpg", "a"]]);
+  assert.deepEqual([index.listed, index.duplicates, index.rejected], [1, 0, 0]);
+  const rejectedTwice = indexOf([named("r", "../x"), named("r", "../x")]);
+  assert.deepEqual([rejectedTwice.listed, rejectedTwice.rejected], [1, 1]);
+});
+
+Deno.test("a file where another item needs a directory loses, in any order", async (t) => {
+  const cases: { name: string; items: RemoteItem[]; kept: [string, string][] }[] = [
+    {
+      name: "file and file beneath",
+      items: [named("1", "a"), named("2", "a/b.jpg")],
+      kept: [["a/b.jpg", "2"]],
+    },
+    {
+      name: "a chain keeps only the deepest",
+      items: [named("1", "a"), named("2", "a/b"), named("3", "a/b/c")],
+      kept: [["a/b/c", "3"]],
+    },
+    {
+      name: "sort-order trap: a-b sorts between a and a/b",
+      items: [named("1", "a"), named("2", "a-b"), named("3", "a/b")],
+      kept: [["a-b", "2"], ["a/b", "3"]],
+    },
+    {
+      name: "name-only prefix is no conflict",
+      items: [named("1", "ab"), named("2", "a/b")],
+      kept: [["a/b", "2"], ["ab", "1"]],
+    },
+    {
+      name: "id-named file against a named directory",
+      items: [named("x", ""), named("1", "x/y.jpg")],
+      kept: [["x/y.jpg", "1"]],
+    },
+  ];
+  for (const { name, items, kept } of cases) {
+    await t.step(name, () => {
+      for (const order of permutations(items)) {
+        const index = indexOf(order);
+        assert.deepEqual(winners(index), kept);
+        assert.equal(index.duplicates, items.length - kept.length);
+      }
+    });
+  }
+});
+
+Deno.test("entries() returns a copy and follows later additions", () => {
+  const index = indexOf([named("1", "a")]);
+  const first = index.entries();
+  first.delete("a");
+  assert.deepEqual(winners(index), [["a", "1"]]);
+  index.add(named("2", "a/b"));
+  assert.deepEqual(winners(index), [["a/b", "2"]]);
+  assert.equal(index.duplicates, 1);
+});
+
+Deno.test("any page order gives the same index (property)", () => {
+  const names = ["a", "a/b", "a/b/c", "b.jpg", "/b.jpg", "c/../d", "", "x/y", "x", "a-b"];
+  const ids = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
+  const items = fc.uniqueArray(fc.tuple(fc.constantFrom(...ids), fc.constantFrom(...names)), {
+    maxLength: 12,
+    selector: ([id]) => id,
+  }).map((pairs) => pairs.map(([id, fileName]) => named(id, fileName)));
+  // A second order of the same items, with some items listed again (pages shifting).
+  const withOrders = items.chain((list) =>
+    fc.tuple(
+      fc.constant(list),
+      fc.shuffledSubarray(list, { minLength: list.length }),
+      fc.subarray(list),
+    )
+  );
+  fc.assert(
+    fc.property(withOrders, ([list, shuffled, repeated]) => {
+      const a = indexOf(list);
+      const b = indexOf([...shuffled, ...repeated]);
+      assert.deepEqual(winners(a), winners(b));
+      assert.deepEqual(
+        [a.listed, a.rejected, a.duplicates],
+        [b.listed, b.rejected, b.duplicates],
+      );
+      assert.equal(a.entries().size + a.rejected + a.duplicates, a.listed);
+    }),
+    { numRuns: 2000, seed: 7 },
+  );
+});

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { ConnectError } from "@viamrobotics/sdk";
+import { retry } from "../src/retry.ts";
+import { HttpStatusError, TooLargeError } from "../src/errors.ts";
+
+const fast = { minDelayMs: 1, maxDelayMs: 2 };
+
+Deno.test("retry retries transient failures until one succeeds, reporting each retry", async () => {
+  const seen: number[] = [];
+  const result = await retry((attempt) => {
+    if (attempt < 3) return Promise.reject(new ConnectError("unavailable", 14));
+    return Promise.resolve(`ok on ${attempt}`);
+  }, { attempts: 5, ...fast, onRetry: (_error, attempt) => seen.push(attempt) });
+  assert.equal(result, "ok on 3");
+  assert.deepEqual(seen, [1, 2]);
+});
+
+Deno.test("retry gives up after the last attempt with the last error", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.reject(new HttpStatusError(503, "download"));
+    }, { attempts: 3, ...fast }),
+    (error: unknown) => error instanceof HttpStatusError && error.status === 503,
+  );
+  assert.equal(calls, 3);
+});
+
+Deno.test("retry does not retry auth, fatal or too-large errors", async () => {
+  for (
+    const error of [
+      new ConnectError("bad key", 16),
+      new ConnectError("not found", 5),
+      new HttpStatusError(401, "download"),
+      new TooLargeError(["a/b/c"]),
+    ]
+  ) {
+    let calls = 0;
+    await assert.rejects(retry(() => {
+      calls++;
+      return Promise.reject(error);
+    }, { attempts: 5, ...fast }));
+    assert.equal(calls, 1, `${error.message} was retried`);
+  }
+});
+
+Deno.test("retry stops waiting when aborted", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const pending = retry(() => {
+    calls++;
+    if (calls === 1) setTimeout(() => controller.abort(), 5);
+    return Promise.reject(new ConnectError("unavailable", 14));
+  }, { attempts: 10, minDelayMs: 60_000, maxDelayMs: 60_000, signal: controller.signal });
+  await assert.rejects(pending, (error: unknown) => (error as Error).name === "AbortError");
+  assert.equal(calls, 1);
+});
