@@ -1,13 +1,6 @@
+import type { LocalFile } from "./fs/local_files.ts";
 import { isStateDirPath, parentDirectories } from "./paths.ts";
 import type { RemoteItem } from "./remote_item.ts";
-
-/** A regular file in the mirror: relative posix path, the state directory excluded. */
-export interface LocalFile {
-  /** Mirror-relative posix path. */
-  path: string;
-  /** Size in bytes. */
-  size: number;
-}
 
 /** What {@linkcode planPass} decides from. */
 export interface PlanInput {
@@ -58,7 +51,8 @@ export interface Plan {
  * - Deletes happen only with `delete` and after a complete listing. An empty listing while local
  *   files exist deletes nothing unless `allow_delete_all` (a mistyped tag lists nothing; that must
  *   not wipe the device).
- * - Never deleted: files in the program's state directory, and files in a protected directory or
+ * - Never deleted: symlinks (the mirror writes only regular files, so a link is the user's), files
+ *   in the program's state directory, and files in a protected directory or
  *   below it (`protected_dirs: ["models"]` keeps `models/a.tflite` and `models/x/b.bin`; an entry
  *   naming a file keeps that file). Protecting the contents, not only the empty directory as the
  *   original module did, is what a user listing a directory there expects.
@@ -92,7 +86,8 @@ export function planPass(input: PlanInput): Plan {
 
   const stale = [...input.local.keys()]
     .filter((path) =>
-      !input.remote.has(path) && !isStateDirPath(path) && !_isProtected(path, input.protectedDirs)
+      !input.remote.has(path) && !input.local.get(path)!.symlink && !isStateDirPath(path) &&
+      !_isProtected(path, input.protectedDirs)
     )
     .sort();
   const plan: Plan = { downloads, skipped, deletes: [], conflicts };

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type LocalFile, type PlanInput, planPass } from "../src/plan.ts";
+import type { LocalFile } from "../src/fs/local_files.ts";
+import { type PlanInput, planPass } from "../src/plan.ts";
 import type { RemoteItem } from "../src/remote_item.ts";
 
 function remote(...paths: string[]): Map<string, RemoteItem> {
@@ -14,7 +15,7 @@ function remote(...paths: string[]): Map<string, RemoteItem> {
 }
 
 function local(...paths: string[]): Map<string, LocalFile> {
-  return new Map(paths.map((path) => [path, { path, size: 1 }]));
+  return new Map(paths.map((path) => [path, { path, size: 1, symlink: false }]));
 }
 
 function input(fields: Partial<PlanInput>): PlanInput {
@@ -45,7 +46,7 @@ Deno.test("missing files are downloaded, present ones skipped, sorted by path", 
 Deno.test("a local file is never overwritten, whatever its size", () => {
   const plan = planPass(input({
     remote: remote("a.jpg"),
-    local: new Map([["a.jpg", { path: "a.jpg", size: 0 }]]),
+    local: new Map([["a.jpg", { path: "a.jpg", size: 0, symlink: false }]]),
   }));
   assert.deepEqual([plan.downloads, plan.skipped], [[], 1]);
 });
@@ -206,4 +207,18 @@ Deno.test("the plan does not depend on map order", () => {
   assert.deepEqual(forward.conflicts.map((c) => c.path), ["b/x.jpg", "c", "c/d"]);
   assert.deepEqual(forward.deletes, ["b", "c/d/e", "old.jpg", "q/r"]);
   assert.equal(forward.skipped, 2);
+});
+
+Deno.test("a symlink in the mirror counts as present but is never deleted", () => {
+  const files = local("a.jpg", "old.jpg");
+  files.set("link.jpg", { path: "link.jpg", size: 5, symlink: true });
+  const plan = planPass(input({
+    remote: remote("a.jpg", "link.jpg"),
+    local: files,
+    deleteEnabled: true,
+  }));
+  assert.equal(plan.skipped, 2);
+  assert.deepEqual(plan.deletes, ["old.jpg"]);
+  const unlisted = planPass(input({ remote: remote("a.jpg"), local: files, deleteEnabled: true }));
+  assert.deepEqual(unlisted.deletes, ["old.jpg"]);
 });

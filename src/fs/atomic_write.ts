@@ -1,0 +1,52 @@
+import { basename, dirname, join } from "node:path";
+import { FILE_MODE, syncDir, writeAll } from "./_util.ts";
+
+/** Options of {@linkcode writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** Mode of the new file (before the umask). Defaults to `0o644`. */
+  mode?: number;
+}
+
+/**
+ * Replaces the file at `path` with `data` so that, whatever instant the process or the machine dies
+ * at, the file holds either its old content or the new one, never a torn mix: the data goes to a
+ * fresh temporary file in the same directory (same file system, so the rename is atomic), which is
+ * fsynced, renamed over `path`, and then the directory is fsynced so the rename itself is durable.
+ *
+ * The temporary file is created exclusively (`O_CREAT|O_EXCL`), so a symlink planted under its name
+ * is never followed, and the rename replaces a symlink at `path` rather than writing through it.
+ * A crash between creating and renaming the temporary file leaves a `.<name>.<random>.tmp` sibling
+ * behind; this is meant for the program's own state dir, where such a leftover is harmless.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic("/home/pi/.viam/data_mirror/.data-mirror/state.json", JSON.stringify({}));
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options?: WriteFileAtomicOptions,
+): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
+  const file = await Deno.open(temp, {
+    write: true,
+    createNew: true,
+    mode: options?.mode ?? FILE_MODE,
+  });
+  try {
+    try {
+      await writeAll(file, bytes);
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {}); // best effort: the original error is what matters
+    throw error;
+  }
+  await syncDir(dir);
+}

@@ -1,0 +1,129 @@
+import { join } from "node:path";
+import { ensureStateDir, FILE_MODE, resolveRoot, writeAll } from "./_util.ts";
+
+/** Who holds a mirror's lock, as its holder wrote it into the lock file. */
+export interface LockHolder {
+  /** Process id of the holder. */
+  pid: number;
+  /** Host name of the holder, when it was allowed to read it (`--allow-sys=hostname`). */
+  host?: string;
+  /** Free text naming the holder, e.g. `"cli"` or `"module data-mirror-1"`. */
+  owner?: string;
+  /** When the lock was taken (ISO 8601). */
+  started: string;
+}
+
+/** Options of {@linkcode acquireMirrorLock}. */
+export interface AcquireMirrorLockOptions {
+  /** Names the holder in the lock file, for the error another process or resource gets. */
+  owner?: string;
+}
+
+/** A held mirror lock. */
+export interface MirrorLock {
+  /** The lock file. */
+  readonly path: string;
+  /** Releases the lock; calling it again does nothing. */
+  release(): Promise<void>;
+}
+
+/** The mirror is locked by another pass (this process or another one). */
+export class LockedError extends Error {
+  /**
+   * @param lockPath The lock file.
+   * @param holder What the holder wrote into it; absent while it is still writing it.
+   */
+  constructor(readonly lockPath: string, readonly holder: LockHolder | undefined) {
+    super(`mirror is busy: ${lockPath} is held by ${describeHolder(holder)}`);
+    this.name = "LockedError";
+  }
+}
+
+/**
+ * Takes the lock that allows one sync pass at a time on the mirror at `root` (absolute; created when
+ * missing), across processes and within one: `<root>/.data-mirror/lock`, locked with an exclusive
+ * OS file lock (`flock`). Throws {@linkcode LockedError} at once when it is held.
+ *
+ * Why an OS lock: the kernel drops it when its holder dies, even by SIGKILL, so a stale lock is
+ * taken over without any pid check (which would need run or /proc access the program does not have).
+ * `flock` locks belong to an open file description, and every call opens the file anew, so two
+ * acquisitions in one process (two resources on one mirror, or a Worker) exclude each other too:
+ * no in-process registry is needed (tests/fs/mirror_lock_test.ts checks this). The file is opened
+ * close-on-exec, so a spawned child never inherits it. The lock file is never deleted: deleting it
+ * would let a newcomer lock a fresh file while an old holder still holds the unlinked one.
+ *
+ * @example
+ * ```ts
+ * const lock = await acquireMirrorLock("/home/pi/.viam/data_mirror", { owner: "cli" });
+ * try {
+ *   // one pass
+ * } finally {
+ *   await lock.release();
+ * }
+ * ```
+ */
+export async function acquireMirrorLock(
+  root: string,
+  options?: AcquireMirrorLockOptions,
+): Promise<MirrorLock> {
+  const stateDir = await ensureStateDir(await resolveRoot(root, { create: true }));
+  const path = join(stateDir, "lock");
+  // No truncate on open: the holder's description must survive a failed attempt.
+  const file = await Deno.open(path, { read: true, write: true, create: true, mode: FILE_MODE });
+  let locked = false;
+  try {
+    locked = await file.tryLock(true);
+    if (!locked) throw new LockedError(path, await readHolder(path));
+    const holder: LockHolder = {
+      pid: Deno.pid,
+      host: hostName(),
+      owner: options?.owner,
+      started: new Date().toISOString(),
+    };
+    await file.truncate(0);
+    await writeAll(file, new TextEncoder().encode(`${JSON.stringify(holder)}\n`));
+  } catch (error) {
+    if (locked) await file.truncate(0).catch(() => {}); // clear a half-written description
+    file.close(); // also drops the OS lock
+    throw error;
+  }
+  let released = false;
+  return {
+    path,
+    async release(): Promise<void> {
+      if (released) return;
+      released = true;
+      try {
+        await file.truncate(0); // a later reader must not blame a holder that is gone
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** Reads the holder's description; undefined while the holder has not written it yet. */
+async function readHolder(path: string): Promise<LockHolder | undefined> {
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(path));
+    return typeof parsed?.pid === "number" && typeof parsed?.started === "string"
+      ? parsed
+      : undefined;
+  } catch {
+    return undefined; // empty or half-written: the holder is between its lock and its write
+  }
+}
+
+/** The host name when the sys permission for it is granted; the program normally runs without. */
+function hostName(): string | undefined {
+  return Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted"
+    ? Deno.hostname()
+    : undefined;
+}
+
+function describeHolder(holder: LockHolder | undefined): string {
+  if (holder === undefined) return "another sync that is starting";
+  const where = holder.host === undefined ? "" : ` on ${holder.host}`;
+  const who = holder.owner === undefined ? "" : ` (${holder.owner})`;
+  return `pid ${holder.pid}${where}${who} since ${holder.started}`;
+}

@@ -1,0 +1,44 @@
+// Shared helpers of the tests of src/fs/.
+import assert from "node:assert/strict";
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "data_mirror_fs_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Asserts that `fn` rejects with an instance of `type` whose message includes `includes` (when
+ * given), and returns the error for further checks.
+ */
+export async function rejection<E extends Error>(
+  fn: () => Promise<unknown>,
+  // deno-lint-ignore no-explicit-any
+  type: new (...args: any[]) => E,
+  includes?: string,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (error) {
+    assert.ok(error instanceof type, `expected ${type.name}, got ${error}`);
+    if (includes !== undefined) {
+      assert.ok(error.message.includes(includes), `"${error.message}" lacks "${includes}"`);
+    }
+    return error;
+  }
+  assert.fail(`expected a rejection with ${type.name}`);
+}
+
+/** The entries of a directory, sorted. */
+export async function names(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir), (entry) => entry.name)).sort();
+}
+
+/** The mode bits a file or directory created with `mode` gets under the current umask. */
+export function created(mode: number): number {
+  return mode & ~Deno.umask();
+}

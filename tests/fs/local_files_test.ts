@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { listLocalFiles } from "../../src/fs/local_files.ts";
+import { rejection, withTempDir } from "./_helpers.ts";
+
+Deno.test("a missing root lists nothing", async () => {
+  await withTempDir(async (dir) => {
+    assert.deepEqual(await listLocalFiles(`${dir}/not-yet`), new Map());
+  });
+});
+
+Deno.test("lists regular files by relative posix path with their sizes, skipping the state dir", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/images/2024/01`, { recursive: true });
+    await Deno.mkdir(`${root}/empty/dir`, { recursive: true });
+    await Deno.mkdir(`${root}/.data-mirror/partial`, { recursive: true });
+    await Deno.mkdir(`${root}/nested/.data-mirror`, { recursive: true });
+    await Deno.writeTextFile(`${root}/top.bin`, "12345");
+    await Deno.writeTextFile(`${root}/images/2024/01/a b.jpg`, "abc");
+    await Deno.writeTextFile(`${root}/images/empty.txt`, "");
+    await Deno.writeTextFile(`${root}/.data-mirror/lock`, "{}");
+    await Deno.writeTextFile(`${root}/.data-mirror/partial/x.part`, "12");
+    await Deno.writeTextFile(`${root}/nested/.data-mirror/f`, "1"); // only the root's is skipped
+    await Deno.writeTextFile(`${root}/.hidden`, "h");
+    await Deno.mkdir(`${root}/.Data-Mirror`); // a case variant: the same dir on macOS
+    await Deno.writeTextFile(`${root}/.Data-Mirror/f`, "1");
+    const files = await listLocalFiles(root);
+    assert.deepEqual(
+      [...files.values()].sort((a, b) => a.path.localeCompare(b.path)),
+      [
+        { path: ".hidden", size: 1, symlink: false },
+        { path: "images/2024/01/a b.jpg", size: 3, symlink: false },
+        { path: "images/empty.txt", size: 0, symlink: false },
+        { path: "nested/.data-mirror/f", size: 1, symlink: false },
+        { path: "top.bin", size: 5, symlink: false },
+      ],
+    );
+    assert.equal(files.get("top.bin")?.size, 5);
+  });
+});
+
+Deno.test("symlinks are listed as flagged entries and symlinked dirs are not followed", async () => {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/mirror`;
+    await Deno.mkdir(`${root}/sub`, { recursive: true });
+    await Deno.mkdir(`${dir}/outside`);
+    await Deno.writeTextFile(`${dir}/outside/secret`, "do not list");
+    await Deno.writeTextFile(`${root}/sub/real.txt`, "1234");
+    await Deno.symlink(`${root}/sub/real.txt`, `${root}/link-to-file`);
+    await Deno.symlink(`${dir}/outside`, `${root}/sub/link-to-dir`);
+    await Deno.symlink(`${dir}/gone`, `${root}/dangling`);
+    const files = await listLocalFiles(root);
+    assert.deepEqual(files.get("link-to-file"), { path: "link-to-file", size: 4, symlink: true });
+    assert.deepEqual(files.get("sub/link-to-dir"), {
+      path: "sub/link-to-dir",
+      size: 0,
+      symlink: true,
+    });
+    assert.deepEqual(files.get("dangling"), { path: "dangling", size: 0, symlink: true });
+    assert.deepEqual(files.get("sub/real.txt"), { path: "sub/real.txt", size: 4, symlink: false });
+    assert.equal(files.size, 4); // nothing from outside/
+  });
+});
+
+Deno.test("a root that is a symlink to a directory is listed; a root that is a file is refused", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/real`);
+    await Deno.writeTextFile(`${dir}/real/f`, "x");
+    await Deno.symlink(`${dir}/real`, `${dir}/alias`);
+    assert.deepEqual([...(await listLocalFiles(`${dir}/alias`)).keys()], ["f"]);
+    await rejection(() => listLocalFiles(`${dir}/real/f`), Deno.errors.NotADirectory, "root");
+    await rejection(() => listLocalFiles("relative"), RangeError, "absolute");
+  });
+});
+
+Deno.test("other kinds of entries (a unix socket) are not listed", async () => {
+  await withTempDir(async (root) => {
+    const listener = Deno.listen({ transport: "unix", path: `${root}/socket` });
+    try {
+      await Deno.writeTextFile(`${root}/file`, "x");
+      assert.deepEqual([...(await listLocalFiles(root)).keys()], ["file"]);
+    } finally {
+      listener.close();
+    }
+  });
+});
+
+Deno.test("a large flat directory is listed completely", async () => {
+  await withTempDir(async (root) => {
+    const count = 300; // several stat batches
+    await Promise.all(
+      Array.from({ length: count }, (_, i) => Deno.writeTextFile(`${root}/f${i}`, "x".repeat(i))),
+    );
+    const files = await listLocalFiles(root);
+    assert.equal(files.size, count);
+    for (let i = 0; i < count; i++) assert.equal(files.get(`f${i}`)?.size, i);
+  });
+});

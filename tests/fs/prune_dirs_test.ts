@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { pruneEmptyDirs } from "../../src/fs/prune_dirs.ts";
+import { names, rejection, withTempDir } from "./_helpers.ts";
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+Deno.test("removes empty dirs bottom-up, deepest first, and keeps the root and dirs with content", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/a/b/c`, { recursive: true });
+    await Deno.mkdir(`${root}/a/d`, { recursive: true });
+    await Deno.mkdir(`${root}/keep/empty`, { recursive: true });
+    await Deno.writeTextFile(`${root}/keep/file`, "x");
+    const removed = await pruneEmptyDirs(root, { protectedDirs: [] });
+    assert.deepEqual(removed.slice().sort(), ["a", "a/b", "a/b/c", "a/d", "keep/empty"]);
+    assert.ok(removed.indexOf("a/b/c") < removed.indexOf("a/b"));
+    assert.ok(removed.indexOf("a/b") < removed.indexOf("a"));
+    assert.deepEqual(await names(root), ["keep"]);
+    assert.deepEqual(await names(`${root}/keep`), ["file"]);
+    // an empty root stays
+    await Deno.remove(`${root}/keep`, { recursive: true });
+    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), []);
+    assert.ok(await exists(root));
+  });
+});
+
+Deno.test("keeps protected dirs even when empty, and their ancestors, but not their descendants", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/models/current/old`, { recursive: true });
+    await Deno.mkdir(`${root}/x/y/z`, { recursive: true });
+    await Deno.mkdir(`${root}/other`, { recursive: true });
+    const removed = await pruneEmptyDirs(root, { protectedDirs: ["./models/current/", "x//y"] });
+    assert.deepEqual(removed.slice().sort(), ["models/current/old", "other", "x/y/z"]);
+    assert.ok(await exists(`${root}/models/current`));
+    assert.ok(await exists(`${root}/x/y`));
+  });
+});
+
+Deno.test("a protected dir that does not exist still keeps its ancestors and is not created", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/a/b`, { recursive: true });
+    const removed = await pruneEmptyDirs(root, { protectedDirs: ["a/missing", "."] });
+    assert.deepEqual(removed, ["a/b"]); // "a" is an ancestor of a protected dir
+    assert.deepEqual(await names(`${root}/a`), []);
+  });
+});
+
+Deno.test("never touches the state dir, even when it or its children are empty", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/.data-mirror/partial`, { recursive: true });
+    await Deno.mkdir(`${root}/.data-mirror/empty`, { recursive: true });
+    await Deno.mkdir(`${root}/gone`);
+    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), ["gone"]);
+    assert.deepEqual(await names(`${root}/.data-mirror`), ["empty", "partial"]);
+  });
+});
+
+Deno.test("does not follow symlinks, which count as content", async () => {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/mirror`;
+    await Deno.mkdir(`${root}/holder`, { recursive: true });
+    await Deno.mkdir(`${dir}/outside/empty`, { recursive: true });
+    await Deno.symlink(`${dir}/outside`, `${root}/holder/link`);
+    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), []);
+    assert.ok(await exists(`${dir}/outside/empty`));
+    assert.ok(await exists(`${root}/holder/link`));
+  });
+});
+
+Deno.test("a missing root prunes nothing; a protected dir outside the mirror is refused", async () => {
+  await withTempDir(async (dir) => {
+    assert.deepEqual(await pruneEmptyDirs(`${dir}/missing`, { protectedDirs: [] }), []);
+    for (const bad of ["../x", "/abs", "a/../../x"]) {
+      await rejection(() => pruneEmptyDirs(dir, { protectedDirs: [bad] }), RangeError, bad);
+    }
+  });
+});
