@@ -1,0 +1,65 @@
+/** The `sync` command's options as commander parses them. */
+export interface SyncFlags {
+  config?: string;
+  apiKeyId?: string;
+  apiKey?: string;
+  tags?: string[];
+  labels?: string[];
+  datasetId?: string;
+  mirrorPath?: string;
+  delete?: boolean;
+  allowDeleteAll?: boolean;
+  protectedDir?: string[];
+  appUrl?: string;
+  concurrency?: string;
+  syncFrequency?: string;
+  freeSpaceReserve?: string;
+}
+
+/** Reads the environment (the API key fallbacks). */
+export type EnvReader = (name: string) => string | undefined;
+
+/**
+ * Builds the module attributes a CLI run means: the `--config` file's attributes, overridden by
+ * each flag given, with the API key taken from `VIAM_API_KEY_ID` / `VIAM_API_KEY` when neither a flag
+ * nor the file sets it. The result goes through the same `parseConfig` as the module's attributes.
+ */
+export function attributesFromFlags(
+  flags: SyncFlags,
+  options: { fileAttributes?: Record<string, unknown>; env: EnvReader },
+): Record<string, unknown> {
+  const attributes: Record<string, unknown> = { ...options.fileAttributes };
+  const set = (name: string, value: unknown) => {
+    if (value !== undefined) attributes[name] = value;
+  };
+  set("app_api_key_id", flags.apiKeyId);
+  set("app_api_key", flags.apiKey);
+  set("tags", flags.tags);
+  set("labels", flags.labels);
+  set("dataset_id", flags.datasetId);
+  set("mirror_path", flags.mirrorPath);
+  set("delete", flags.delete);
+  set("allow_delete_all", flags.allowDeleteAll);
+  set("protected_dirs", flags.protectedDir);
+  set("app_url", flags.appUrl);
+  // Numbers stay strings here when they do not parse, so parseConfig names the attribute at fault.
+  set("concurrency", _number(flags.concurrency));
+  set("sync_frequency", _number(flags.syncFrequency));
+  set("free_space_reserve_percent", _number(flags.freeSpaceReserve));
+  if (attributes.app_api_key_id === undefined) {
+    set("app_api_key_id", options.env("VIAM_API_KEY_ID"));
+  }
+  if (attributes.app_api_key === undefined) set("app_api_key", options.env("VIAM_API_KEY"));
+  return attributes;
+}
+
+/** Splits a comma-separated flag value, dropping blanks: `--tags a,b`. */
+export function parseList(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(",").map((part) => part.trim()).filter(Boolean)];
+}
+
+function _number(text: string | undefined): number | string | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  return text.trim() !== "" && Number.isFinite(value) ? value : text;
+}

@@ -1,0 +1,174 @@
+import { backoffDelay } from "./backoff.ts";
+import type { MirrorConfig } from "./config.ts";
+import { classifyError, describeError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type {
+  DryRunReport,
+  MirrorController,
+  MirrorState,
+  MirrorStatus,
+} from "./mirror_controller.ts";
+import type { RemoteSource } from "./remote_source.ts";
+import type { Summary } from "./summary.ts";
+import { dryRunPass, type PassOptions, type PassResult, runPass } from "./sync/run_pass.ts";
+import { ViamRemote } from "./viam_remote.ts";
+
+/** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
+export const MAX_BACKOFF_MS = 60 * 60 * 1000;
+
+/** Options of {@linkcode MirrorLoop}. */
+export interface MirrorLoopOptions {
+  /** Where passes report. */
+  logger: Logger;
+  /** Builds the remote (the real Viam client by default). */
+  createRemote?: (config: MirrorConfig) => RemoteSource;
+  /** Names this loop in the mirror lock. */
+  owner?: string;
+  /** Randomness for the backoff jitter (tests pass a fixed one). */
+  random?: () => number;
+  /** Called after every pass, e.g. to persist the status. */
+  onPassEnd?: (status: MirrorStatus) => void;
+  /** Passed through to every pass (progress, retry tuning). */
+  pass?: Omit<PassOptions, "logger" | "signal" | "owner">;
+}
+
+/**
+ * The periodic scheduler of one mirror: a pass at start, then one every `sync_frequency` seconds
+ * (counted from the end of the previous pass, so passes never overlap), backing off exponentially with
+ * jitter while passes fail, up to one hour. A pass can be asked for now; stop cancels cleanly.
+ */
+export class MirrorLoop implements MirrorController {
+  readonly #config: MirrorConfig;
+  readonly #options: MirrorLoopOptions;
+  readonly #remote: RemoteSource;
+  readonly #abort = new AbortController();
+  #inFlight?: Promise<Summary>;
+  #timer?: ReturnType<typeof setTimeout>;
+  #state: MirrorState = "idle";
+  #status: Omit<MirrorStatus, "state"> = { passes: 0, consecutiveFailures: 0 };
+
+  /** Creates the loop; call {@linkcode MirrorLoop.start} to begin. */
+  constructor(config: MirrorConfig, options: MirrorLoopOptions) {
+    this.#config = config;
+    this.#options = options;
+    this.#remote = (options.createRemote ?? _viamRemote)(config);
+  }
+
+  /** Runs the first pass now and keeps the schedule from then on. */
+  start(): void {
+    this.#schedule(0);
+  }
+
+  syncNow(): Promise<Summary> {
+    if (this.#abort.signal.aborted) return Promise.reject(new Error("the mirror is stopped"));
+    if (this.#inFlight) return this.#inFlight;
+    clearTimeout(this.#timer);
+    const pass = this.#pass();
+    this.#inFlight = pass;
+    pass.then(
+      () => this.#afterPass(),
+      () => this.#afterPass(),
+    );
+    return pass;
+  }
+
+  dryRun(): Promise<DryRunReport> {
+    return dryRunPass(this.#config, this.#remote, {
+      ...this.#options.pass,
+      logger: this.#options.logger,
+      signal: this.#abort.signal,
+    });
+  }
+
+  status(): MirrorStatus {
+    return { state: this.#state, ...this.#status };
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+    await this.#inFlight?.catch(() => {});
+    this.#state = "stopped";
+    this.#status.nextPassAt = undefined;
+  }
+
+  #afterPass(): void {
+    this.#inFlight = undefined;
+    if (this.#abort.signal.aborted) return;
+    const failures = this.#status.consecutiveFailures;
+    const intervalMs = this.#config.syncFrequencySeconds * 1000;
+    this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
+    this.#options.onPassEnd?.(this.status());
+  }
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#status.nextPassAt = new Date(Date.now() + delayMs).toISOString();
+    this.#timer = setTimeout(() => {
+      this.syncNow().catch(() => {});
+    }, delayMs);
+  }
+
+  async #pass(): Promise<Summary> {
+    const { logger } = this.#options;
+    this.#state = "syncing";
+    let result: PassResult;
+    try {
+      result = await runPass(this.#config, this.#remote, {
+        ...this.#options.pass,
+        logger,
+        signal: this.#abort.signal,
+        owner: this.#options.owner,
+      });
+    } catch (error) {
+      if (this.#abort.signal.aborted) {
+        this.#state = "stopped";
+        throw error;
+      }
+      this.#failed(describeError(error), classifyError(error) === "auth");
+      logger.error(`sync pass failed: ${this.#status.lastError}`, {
+        retryInSeconds: this.#status.backoffSeconds,
+      });
+      throw error;
+    }
+    this.#status.passes++;
+    this.#status.lastSummary = result.summary;
+    this.#status.guard = result.guard;
+    const { summary } = result;
+    if (result.error || summary.failed > 0) {
+      this.#failed(result.error ?? `${summary.failed} item(s) failed`, false);
+      logger.warn(`sync pass incomplete: ${this.#status.lastError}`, {
+        retryInSeconds: this.#status.backoffSeconds,
+      });
+    } else {
+      this.#status.consecutiveFailures = 0;
+      this.#status.lastError = undefined;
+      this.#status.backoffSeconds = undefined;
+      this.#state = result.guard ? "guarded" : "idle";
+    }
+    logger.info("sync pass done", { ...summary });
+    return summary;
+  }
+
+  #failed(message: string, auth: boolean): void {
+    const failures = ++this.#status.consecutiveFailures;
+    const intervalMs = this.#config.syncFrequencySeconds * 1000;
+    // Refused credentials will not fix themselves in seconds: start those retries further out.
+    const delay = backoffDelay(auth ? failures + 3 : failures, {
+      minMs: Math.min(Math.max(intervalMs, 1000), 60_000),
+      maxMs: MAX_BACKOFF_MS,
+      random: this.#options.random,
+    });
+    this.#status.lastError = message;
+    this.#status.backoffSeconds = Math.round(delay / 100) / 10;
+    this.#state = "backing_off";
+  }
+}
+
+function _viamRemote(config: MirrorConfig): RemoteSource {
+  return new ViamRemote({
+    appUrl: config.appUrl,
+    apiKeyId: config.apiKeyId,
+    apiKey: config.apiKey,
+  });
+}

@@ -1,0 +1,54 @@
+import { describeError } from "../errors.ts";
+import { pruneEmptyDirs } from "../fs/prune_dirs.ts";
+import { removeMirrorFile } from "../fs/remove_file.ts";
+import type { Logger } from "../logger.ts";
+
+/** Options of {@linkcode deleteStale}. */
+export interface DeleteStaleOptions {
+  /** Directories never pruned (normalised, relative). */
+  protectedDirs: string[];
+  /** Where each deletion and failure is reported. */
+  logger: Logger;
+  /** Stops between deletions. */
+  signal?: AbortSignal;
+}
+
+/** The outcome of the delete stage. */
+export interface DeleteResult {
+  /** Files removed. */
+  deleted: number;
+  /** Files that could not be removed. */
+  failed: number;
+  /** Empty directories pruned. */
+  pruned: number;
+}
+
+/**
+ * The delete stage: removes the planned stale files one by one (a failure is logged and the rest go
+ * on), then prunes empty directories, never the root, the state dir or a protected dir. The caller
+ * runs it only after a complete listing and past the plan's guards.
+ */
+export async function deleteStale(
+  root: string,
+  deletes: string[],
+  options: DeleteStaleOptions,
+): Promise<DeleteResult> {
+  const result: DeleteResult = { deleted: 0, failed: 0, pruned: 0 };
+  for (const path of deletes) {
+    options.signal?.throwIfAborted();
+    try {
+      if (await removeMirrorFile(root, path)) {
+        result.deleted++;
+        options.logger.info(`deleted ${path}`);
+      }
+    } catch (error) {
+      result.failed++;
+      options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
+    }
+  }
+  options.signal?.throwIfAborted();
+  const pruned = await pruneEmptyDirs(root, { protectedDirs: options.protectedDirs });
+  for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);
+  result.pruned = pruned.length;
+  return result;
+}

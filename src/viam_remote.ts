@@ -1,0 +1,261 @@
+import { createViamClient, dataApi } from "@viamrobotics/sdk";
+import type { ViamClient } from "@viamrobotics/sdk";
+import { ConnectError } from "@viamrobotics/sdk";
+import { classifyError, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
+import type { RemoteItem } from "./remote_item.ts";
+import type {
+  DownloadBody,
+  DownloadOptions,
+  ListFilter,
+  ListOptions,
+  ListPage,
+  RemoteCallOptions,
+  RemoteSource,
+} from "./remote_source.ts";
+
+/** How to reach the data platform. */
+export interface ViamRemoteOptions {
+  /** `https://app.viam.com`, or another deployment (the local platform in tests). */
+  appUrl: string;
+  /** API key id. */
+  apiKeyId: string;
+  /** API key: kept in memory only, never logged. */
+  apiKey: string;
+  /** Per-call timeout for RPCs, in milliseconds (default 60 s). */
+  callTimeoutMs?: number;
+  /** Timeout for a download's response headers, in milliseconds (default 60 s). */
+  downloadHeadersTimeoutMs?: number;
+}
+
+/** The largest page the platform serves; the Viam CLI uses the same cap. */
+const _MAX_PAGE = 100;
+const _FILE_SIZE_FIELD = 11;
+const _RESOURCE_EXHAUSTED = 8;
+
+/**
+ * The data platform through the real `@viamrobotics/sdk` client: listing pages, inline batches, and
+ * HTTP downloads by `uri` (or a signed URL) with `Range`.
+ */
+export class ViamRemote implements RemoteSource {
+  #client?: Promise<ViamClient>;
+  readonly #options: ViamRemoteOptions;
+
+  /** Creates the remote; the first call authenticates. */
+  constructor(options: ViamRemoteOptions) {
+    this.#options = options;
+  }
+
+  async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
+    const sdkFilter = new dataApi.Filter({
+      tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
+      bboxLabels: filter.labels,
+      datasetId: filter.datasetId ?? "",
+    });
+    const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
+    const page = await this.#call("BinaryDataByFilter", options, (client) =>
+      // includeBinary must be false: the SDK defaults to true and would send every file's bytes.
+      client.dataClient.binaryDataByFilter(sdkFilter, pageSize, undefined, last, false));
+    return { items: page.data.map(_toRemoteItem), last: page.last };
+  }
+
+  async fetchInline(
+    ids: string[],
+    options: RemoteCallOptions = {},
+  ): Promise<Map<string, Uint8Array>> {
+    try {
+      const data = await this.#call(
+        "BinaryDataByIDs",
+        options,
+        (client) => client.dataClient.binaryDataByIds(ids, true),
+      );
+      const result = new Map<string, Uint8Array>();
+      for (const item of data) {
+        if (item.metadata) result.set(item.metadata.binaryDataId, item.binary);
+      }
+      return result;
+    } catch (error) {
+      if (_isTooLarge(error)) throw new TooLargeError(ids, error);
+      throw error;
+    }
+  }
+
+  async download(item: RemoteItem, options: DownloadOptions = {}): Promise<DownloadBody> {
+    const offset = options.offset ?? 0;
+    const headers = new Headers();
+    if (offset > 0) headers.set("range", `bytes=${offset}-`);
+    let url = item.uri;
+    if (url && this.#mayCarryKey(url)) {
+      // The API-key headers are what the Viam CLI sends for uri downloads with an API key.
+      headers.set("key_id", this.#options.apiKeyId);
+      headers.set("key", this.#options.apiKey);
+    } else {
+      // No uri, or one on a host we would not send the key to in clear: ask for a signed URL.
+      url = await this.#call(
+        "CreateBinaryDataSignedURL",
+        options,
+        (client) => client.dataClient.createBinaryDataSignedURL(item.binaryDataId),
+      );
+    }
+    // The caller's signal goes to fetch itself, so aborting also stops the body being read; the
+    // timeout covers the response headers only, as slow bodies are fine and stalls are caught by the
+    // reader.
+    const headersTimeoutMs = this.#options.downloadHeadersTimeoutMs ?? 60_000;
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new TimeoutError("download headers", headersTimeoutMs)),
+      headersTimeoutMs,
+    );
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        headers,
+        signal: options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status !== 200 && response.status !== 206) {
+      await response.body?.cancel();
+      throw new HttpStatusError(response.status, `download of ${item.binaryDataId}`);
+    }
+    if (!response.body) throw new HttpStatusError(response.status, "download without a body");
+    const start = response.status === 206 ? _rangeStart(response.headers) : 0;
+    return { body: response.body, start, totalSize: _totalSize(response, start) };
+  }
+
+  /** Runs an SDK call with a timeout, re-authenticating once when the token was refused. */
+  async #call<T>(
+    what: string,
+    options: RemoteCallOptions,
+    fn: (client: ViamClient) => Promise<T>,
+  ): Promise<T> {
+    const timeout = this.#options.callTimeoutMs ?? 60_000;
+    for (let reauthenticated = false;; reauthenticated = true) {
+      const client = await this.#withTimeout(
+        "Authenticate",
+        timeout,
+        options.signal,
+        () => this.#connect(),
+      );
+      try {
+        return await this.#withTimeout(what, timeout, options.signal, () => fn(client));
+      } catch (error) {
+        // The SDK never refreshes its token: a refused token means a new client, once.
+        if (reauthenticated || classifyError(error) !== "auth") throw error;
+        this.#client = undefined;
+      }
+    }
+  }
+
+  #connect(): Promise<ViamClient> {
+    if (!this.#client) {
+      const pending = createViamClient({
+        serviceHost: this.#options.appUrl,
+        credentials: {
+          type: "api-key",
+          authEntity: this.#options.apiKeyId,
+          payload: this.#options.apiKey,
+        },
+      });
+      // A failed authentication is not cached: the next call tries again.
+      pending.catch(() => {
+        if (this.#client === pending) this.#client = undefined;
+      });
+      this.#client = pending;
+    }
+    return this.#client;
+  }
+
+  /** True when the key may go to `url`: https, or the very origin of the configured app URL. */
+  #mayCarryKey(url: string): boolean {
+    try {
+      const target = new URL(url);
+      return target.protocol === "https:" || target.origin === new URL(this.#options.appUrl).origin;
+    } catch {
+      return false;
+    }
+  }
+
+  async #withTimeout<T>(
+    what: string,
+    ms: number,
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    signal?.throwIfAborted();
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // Reject first, so the race reports the timeout rather than the abort it causes.
+        reject(new TimeoutError(what, ms));
+        controller.abort();
+      }, ms);
+    });
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+        once: true,
+      });
+    });
+    // The SDK's calls take no signal: stop waiting for them on abort or timeout (fetches do stop).
+    const work = fn(controller.signal);
+    try {
+      return await Promise.race([work, expired, aborted]);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      work.catch(() => {});
+      expired.catch(() => {});
+      aborted.catch(() => {});
+    }
+  }
+}
+
+function _isTooLarge(error: unknown): boolean {
+  return error instanceof ConnectError &&
+    (error.code === _RESOURCE_EXHAUSTED || error.message.includes("INCLUDE_BINARY_TOO_LARGE"));
+}
+
+function _toRemoteItem(data: InstanceType<typeof dataApi.BinaryData>): RemoteItem {
+  const meta = data.metadata ?? new dataApi.BinaryMetadata();
+  const binaryDataId = meta.binaryDataId;
+  const fileId = meta.id || binaryDataId.slice(binaryDataId.lastIndexOf("/") + 1);
+  return {
+    binaryDataId,
+    fileId,
+    fileName: meta.fileName,
+    fileExt: meta.fileExt,
+    mimeType: meta.captureMetadata?.mimeType ?? "",
+    uri: meta.uri,
+    sizeBytes: _fileSizeBytes(meta),
+  };
+}
+
+/** `file_size_bytes` (field 11) is not a property in SDK 0.61.1: it arrives as an unknown varint. */
+function _fileSizeBytes(meta: InstanceType<typeof dataApi.BinaryMetadata>): number | undefined {
+  const unknown = dataApi.BinaryMetadata.runtime.bin.listUnknownFields(meta)
+    .findLast((field) => field.no === _FILE_SIZE_FIELD && field.wireType === 0);
+  if (!unknown) return undefined;
+  let value = 0;
+  let scale = 1;
+  for (const byte of unknown.data) {
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return value;
+    scale *= 128;
+  }
+  return undefined;
+}
+
+function _rangeStart(headers: Headers): number {
+  const match = /^bytes (\d+)-/.exec(headers.get("content-range") ?? "");
+  return match ? Number(match[1]) : 0;
+}
+
+function _totalSize(response: Response, start: number): number | undefined {
+  const range = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
+  if (range) return Number(range[1]);
+  const length = response.headers.get("content-length");
+  return length === null ? undefined : start + Number(length);
+}

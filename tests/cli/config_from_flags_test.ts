@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { attributesFromFlags, parseList } from "../../src/cli/config_from_flags.ts";
+
+const noEnv = () => undefined;
+
+Deno.test("flags override the config file's attributes; unset flags keep them", () => {
+  const attributes = attributesFromFlags(
+    { tags: ["b"], delete: true, concurrency: "4", protectedDir: ["models"] },
+    {
+      fileAttributes: { tags: ["a"], mirror_path: "m", app_api_key: "k", app_api_key_id: "i" },
+      env: noEnv,
+    },
+  );
+  assert.deepEqual(attributes, {
+    tags: ["b"],
+    mirror_path: "m",
+    app_api_key: "k",
+    app_api_key_id: "i",
+    delete: true,
+    concurrency: 4,
+    protected_dirs: ["models"],
+  });
+});
+
+Deno.test("the API key falls back to VIAM_API_KEY_ID / VIAM_API_KEY only when nothing sets it", () => {
+  const env = (name: string) => ({ VIAM_API_KEY_ID: "env-id", VIAM_API_KEY: "env-key" })[name];
+  assert.deepEqual(attributesFromFlags({}, { env }), {
+    app_api_key_id: "env-id",
+    app_api_key: "env-key",
+  });
+  const flagged = attributesFromFlags({ apiKeyId: "flag-id" }, {
+    fileAttributes: { app_api_key: "file-key" },
+    env,
+  });
+  assert.equal(flagged.app_api_key_id, "flag-id");
+  assert.equal(flagged.app_api_key, "file-key");
+});
+
+Deno.test("numeric flags that do not parse stay strings so validation names them", () => {
+  const attributes = attributesFromFlags(
+    { concurrency: "lots", syncFrequency: "0.5", freeSpaceReserve: "" },
+    { env: noEnv },
+  );
+  assert.equal(attributes.concurrency, "lots");
+  assert.equal(attributes.sync_frequency, 0.5);
+  assert.equal(attributes.free_space_reserve_percent, "");
+});
+
+Deno.test("parseList splits on commas, trims, drops blanks and accumulates", () => {
+  assert.deepEqual(parseList(" a, b,,c "), ["a", "b", "c"]);
+  assert.deepEqual(parseList("d", ["a"]), ["a", "d"]);
+});

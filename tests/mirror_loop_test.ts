@@ -1,0 +1,107 @@
+/** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
+import assert from "node:assert/strict";
+import { MirrorLoop } from "../src/mirror_loop.ts";
+import { ViamRemote } from "../src/viam_remote.ts";
+import { describeDataset } from "./support/platform/mod.ts";
+import { withMirror } from "./sync/_harness.ts";
+
+Deno.test("the loop runs a pass at start, then again every sync_frequency seconds", async () => {
+  await withMirror(describeDataset([{ count: 3 }]), async ({ config, logger, platform }) => {
+    const passes: number[] = [];
+    const loop = new MirrorLoop(config({ sync_frequency: 0.05 }), {
+      logger,
+      onPassEnd: (status) => passes.push(status.passes),
+    });
+    loop.start();
+    while (passes.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    await loop.stop();
+    assert.deepEqual(passes.slice(0, 3), [1, 2, 3]);
+    assert.equal(loop.status().state, "stopped");
+    assert.equal(loop.status().lastSummary?.skipped, 3);
+    assert.ok(platform.calls.BinaryDataByFilter >= 6);
+  });
+});
+
+Deno.test("syncNow joins the pass in flight instead of starting another", async () => {
+  await withMirror(describeDataset([{ count: 20 }]), async ({ config, logger, platform }) => {
+    platform.setFaults({ latencyMs: 30 });
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), { logger });
+    const first = loop.syncNow();
+    const second = loop.syncNow();
+    assert.equal(first, second);
+    assert.equal(loop.status().state, "syncing");
+    const summary = await first;
+    assert.equal(summary.downloaded, 20);
+    assert.equal(platform.calls.BinaryDataByFilter, 2);
+    assert.equal(loop.status().state, "idle");
+    assert.ok(loop.status().nextPassAt);
+    await loop.stop();
+  });
+});
+
+Deno.test("failing passes back off with a growing delay shown in the status", async () => {
+  await withMirror(describeDataset([{ count: 2 }]), async ({ config, logger, platform }) => {
+    platform.setFaults({ failListingAfterPage: 0 });
+    const loop = new MirrorLoop(config({ sync_frequency: 1 }), {
+      logger,
+      random: () => 0.5,
+      pass: { attempts: { page: 1 } },
+    });
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await loop.syncNow();
+      const status = loop.status();
+      assert.equal(status.state, "backing_off");
+      assert.equal(status.consecutiveFailures, i + 1);
+      assert.match(status.lastError ?? "", /listing page 1/);
+      delays.push(status.backoffSeconds!);
+    }
+    assert.deepEqual(delays, [0.8, 1.5, 3, 6]);
+    platform.setFaults({});
+    await loop.syncNow();
+    assert.equal(loop.status().state, "idle");
+    assert.equal(loop.status().consecutiveFailures, 0);
+    assert.equal(loop.status().backoffSeconds, undefined);
+    await loop.stop();
+  });
+});
+
+Deno.test("a refused key backs off further than other failures", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    const loop = new MirrorLoop(config({ app_api_key: "not-the-key", sync_frequency: 1 }), {
+      logger,
+      random: () => 0.5,
+    });
+    await assert.rejects(loop.syncNow());
+    assert.equal(loop.status().state, "backing_off");
+    assert.equal(loop.status().backoffSeconds, 6);
+    assert.ok(!JSON.stringify(loop.status()).includes("not-the-key"));
+    await loop.stop();
+  });
+});
+
+Deno.test("stop cancels a pass in flight without leaving a file under a final name", async () => {
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: 400_000,
+    fileName: "slow.bin",
+    fileExt: ".bin",
+  }]);
+  await withMirror(dataset, async ({ config, logger, platform, files }) => {
+    platform.setFaults({ bodyBytesPerSecond: 100_000 });
+    const cfg = config();
+    const loop = new MirrorLoop(cfg, {
+      logger,
+      createRemote: () =>
+        new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey }),
+    });
+    const pass = loop.syncNow();
+    while (platform.calls.download === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await loop.stop();
+    await assert.rejects(pass);
+    assert.equal((await files()).size, 0);
+    assert.equal(loop.status().state, "stopped");
+    await assert.rejects(loop.syncNow(), /stopped/);
+  }, { inlineLimitBytes: 1024 });
+});

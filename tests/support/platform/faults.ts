@@ -1,0 +1,104 @@
+/**
+ * The fault knobs of the local data platform, and the seeded draws they need.
+ *
+ * @module
+ */
+
+import { CALL_NAMES, type CallName } from "./calls.ts";
+
+/** Faults to inject; every knob is off when absent. */
+export interface Faults {
+  /** Delay before answering each call (RPCs and downloads), in milliseconds. */
+  latencyMs?: number;
+  /** Fraction (0..1) of calls failing: RPCs with UNAVAILABLE (14), downloads with HTTP 503. */
+  unavailableRate?: number;
+  /** Seed of the `unavailableRate` draws (default 1): the same seed and calls fail the same calls. */
+  unavailableSeed?: number;
+  /** The calls `unavailableRate` applies to; defaults to all of them. */
+  unavailableCalls?: readonly CallName[];
+  /**
+   * `BinaryDataByFilter` fails for every page after this many pages of one listing (pages count
+   * from the listing's first call, the one with an empty cursor). 0 fails the first page.
+   */
+  failListingAfterPage?: number;
+  /** The code of those failures: `unavailable` (14, the default) or `internal` (13). */
+  failListingCode?: "unavailable" | "internal";
+  /** Caps every listing page at this many items, so pages come back shorter than asked. */
+  maxPageItems?: number;
+  /** Paces download bodies at this many bytes per second. */
+  bodyBytesPerSecond?: number;
+  /** Destroys the connection once this many body bytes of a download response were sent. */
+  dropBodyAfterBytes?: number;
+}
+
+/** The faults in force, validated, with the seeded generator of unavailable draws. */
+export class FaultState {
+  /** The faults as set. */
+  readonly faults: Readonly<Faults>;
+  #random: () => number;
+  #calls: ReadonlySet<CallName>;
+
+  /** Validates `faults`; throws a RangeError naming the first bad knob. */
+  constructor(faults: Faults) {
+    _checkNumber(faults, "latencyMs", { integer: false });
+    _checkNumber(faults, "unavailableRate", { integer: false, max: 1 });
+    _checkNumber(faults, "unavailableSeed", { integer: true });
+    _checkNumber(faults, "failListingAfterPage", { integer: true });
+    _checkNumber(faults, "maxPageItems", { integer: true, min: 1 });
+    _checkNumber(faults, "bodyBytesPerSecond", { integer: false, min: 1 });
+    _checkNumber(faults, "dropBodyAfterBytes", { integer: true });
+    const code = faults.failListingCode;
+    if (code !== undefined && code !== "unavailable" && code !== "internal") {
+      throw new RangeError(
+        `faults.failListingCode must be "unavailable" or "internal", got ${code}`,
+      );
+    }
+    for (const call of faults.unavailableCalls ?? []) {
+      if (!CALL_NAMES.includes(call)) {
+        throw new RangeError(`faults.unavailableCalls: unknown call "${call}"`);
+      }
+    }
+    this.faults = Object.freeze({ ...faults });
+    this.#random = _mulberry32(faults.unavailableSeed ?? 1);
+    this.#calls = new Set(faults.unavailableCalls ?? CALL_NAMES);
+  }
+
+  /** Whether this call fails as unavailable: one seeded draw per call the knob applies to. */
+  failsUnavailable(call: CallName): boolean {
+    const rate = this.faults.unavailableRate ?? 0;
+    if (rate === 0 || !this.#calls.has(call)) return false;
+    return this.#random() < rate;
+  }
+}
+
+interface _Bounds {
+  integer: boolean;
+  min?: number;
+  max?: number;
+}
+
+function _checkNumber(faults: Faults, key: keyof Faults, bounds: _Bounds): void {
+  const value = faults[key];
+  if (value === undefined) return;
+  const min = bounds.min ?? 0;
+  const ok = typeof value === "number" && Number.isFinite(value) && value >= min &&
+    (bounds.max === undefined || value <= bounds.max) &&
+    (!bounds.integer || Number.isSafeInteger(value));
+  if (!ok) {
+    const range = bounds.max === undefined ? `>= ${min}` : `in [${min}, ${bounds.max}]`;
+    const kind = bounds.integer ? "an integer" : "a number";
+    throw new RangeError(`faults.${key} must be ${kind} ${range}, got ${String(value)}`);
+  }
+}
+
+/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
+function _mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The local data platform: an HTTP/1.1 server on 127.0.0.1 that speaks the Viam app API as
+ * `@viamrobotics/sdk` 0.61.1 calls it (gRPC-web), serves item downloads, and injects faults.
+ *
+ * @example
+ * ```ts
+ * await using platform = await startPlatform({ dataset: sampleDataset() });
+ * const client = await createViamClient({
+ *   serviceHost: platform.url,
+ *   credentials: { type: "api-key", authEntity: platform.apiKeyId, payload: platform.apiKey },
+ * });
+ * platform.setFaults({ latencyMs: 5, dropBodyAfterBytes: 1000 });
+ * ```
+ *
+ * @module
+ */
+
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { CallCounts } from "./calls.ts";
+import { itemBytes } from "./content.ts";
+import { type ApiKey, Credentials } from "./credentials.ts";
+import { DatasetIndex } from "./dataset_index.ts";
+import { DOWNLOAD_PATH_PREFIX, serveDownload } from "./download_route.ts";
+import { type Faults, FaultState } from "./faults.ts";
+import type { ItemRecord, PlatformDataset } from "./item_record.ts";
+import { PlatformState, type RangeRecord } from "./platform_state.ts";
+import { registerServices } from "./rpc_services.ts";
+
+/** Items larger than this (1 MiB) are refused inline unless `inlineLimitBytes` says otherwise. */
+export const DEFAULT_INLINE_LIMIT_BYTES = 1024 * 1024;
+
+/** `contentOf` refuses items larger than this (64 MiB): stream those with `itemChunks`. */
+export const CONTENT_OF_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** Options of {@linkcode startPlatform}. */
+export interface StartPlatformOptions {
+  /** The data set served; defaults to an empty one. */
+  dataset?: PlatformDataset;
+  /** TCP port on 127.0.0.1; defaults to 0 (any free port). */
+  port?: number;
+  /** Items larger than this are refused inline; defaults to {@linkcode DEFAULT_INLINE_LIMIT_BYTES}. */
+  inlineLimitBytes?: number;
+  /** The accepted API keys (the first is `apiKeyId`/`apiKey`); defaults to one random key. */
+  apiKeys?: readonly ApiKey[];
+  /** The clock of signed URL expiry (epoch ms); defaults to `Date.now`. */
+  now?: () => number;
+  /** Faults in force from the start; defaults to none. */
+  faults?: Faults;
+}
+
+/** A running local data platform. */
+export interface Platform extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT`: the SDK's `serviceHost`. */
+  readonly url: string;
+  /** The TCP port listened on. */
+  readonly port: number;
+  /** The first API key's id (`authEntity`). */
+  readonly apiKeyId: string;
+  /** The first API key (`payload`). */
+  readonly apiKey: string;
+  /** A snapshot of the calls received since start or the last `resetCalls()`. */
+  readonly calls: Readonly<CallCounts>;
+  /** A snapshot of the `Range` headers downloads received since start or `resetCalls()`. */
+  readonly ranges: readonly RangeRecord[];
+  /** The faults in force. */
+  readonly faults: Readonly<Faults>;
+  /** Replaces every fault at once (absent knobs are off; `{}` clears all). Takes effect at once. */
+  setFaults(faults: Faults): void;
+  /** Serves another data set from now on (downloads in flight finish with the old item). */
+  replaceDataset(dataset: PlatformDataset): void;
+  /** Zeroes the call counters and forgets the recorded ranges. */
+  resetCalls(): void;
+  /** Invalidates every access token issued: later calls answer UNAUTHENTICATED (16). */
+  revokeTokens(): void;
+  /** The items served now, in listing order (oldest first). */
+  items(): readonly ItemRecord[];
+  /** The item with this id; throws when there is none. */
+  item(binaryDataId: string): ItemRecord;
+  /** The item's full content, for assertions; throws above {@linkcode CONTENT_OF_LIMIT_BYTES}. */
+  contentOf(binaryDataId: string): Uint8Array;
+  /** The item's `metadata.uri`. */
+  uriOf(binaryDataId: string): string;
+  /** Stops listening, cuts connections and downloads in flight, ends pending waits. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts a local data platform on 127.0.0.1 and resolves once it listens. */
+export async function startPlatform(options: StartPlatformOptions = {}): Promise<Platform> {
+  const inlineLimitBytes = options.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES;
+  if (!Number.isSafeInteger(inlineLimitBytes) || inlineLimitBytes < 0) {
+    throw new RangeError(`inlineLimitBytes must be an integer >= 0, got ${inlineLimitBytes}`);
+  }
+  const apiKeys = options.apiKeys ??
+    [{ id: randomUUID(), key: randomBytes(24).toString("base64url") }];
+  const state = new PlatformState({
+    dataset: options.dataset ?? { items: [], datasets: [] },
+    credentials: new Credentials(apiKeys),
+    inlineLimitBytes,
+    now: options.now ?? Date.now,
+  });
+  state.faultState = new FaultState(options.faults ?? {});
+  const rpc = connectNodeAdapter({ routes: (router) => registerServices(router, state) });
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith(DOWNLOAD_PATH_PREFIX)) void serveDownload(state, req, res);
+    else rpc(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  state.url = `http://127.0.0.1:${port}`;
+  return new _LocalPlatform(state, server, port);
+}
+
+class _LocalPlatform implements Platform {
+  readonly url: string;
+  readonly port: number;
+  readonly apiKeyId: string;
+  readonly apiKey: string;
+  #state: PlatformState;
+  #server: Server;
+  #closed: Promise<void> | undefined;
+
+  constructor(state: PlatformState, server: Server, port: number) {
+    this.#state = state;
+    this.#server = server;
+    this.port = port;
+    this.url = state.url;
+    this.apiKeyId = state.credentials.apiKeys[0].id;
+    this.apiKey = state.credentials.apiKeys[0].key;
+  }
+
+  get calls(): Readonly<CallCounts> {
+    return { ...this.#state.calls };
+  }
+
+  get ranges(): readonly RangeRecord[] {
+    return [...this.#state.ranges];
+  }
+
+  get faults(): Readonly<Faults> {
+    return this.#state.faultState.faults;
+  }
+
+  setFaults(faults: Faults): void {
+    this.#state.faultState = new FaultState(faults);
+  }
+
+  replaceDataset(dataset: PlatformDataset): void {
+    this.#state.index = new DatasetIndex(dataset);
+  }
+
+  resetCalls(): void {
+    for (const name of Object.keys(this.#state.calls) as (keyof CallCounts)[]) {
+      this.#state.calls[name] = 0;
+    }
+    this.#state.ranges = [];
+  }
+
+  revokeTokens(): void {
+    this.#state.credentials.revokeAccessTokens();
+  }
+
+  items(): readonly ItemRecord[] {
+    return this.#state.index.items;
+  }
+
+  item(binaryDataId: string): ItemRecord {
+    const item = this.#state.index.get(binaryDataId);
+    if (item === undefined) throw new Error(`the platform has no item ${binaryDataId}`);
+    return item;
+  }
+
+  contentOf(binaryDataId: string): Uint8Array {
+    const item = this.item(binaryDataId);
+    if (item.sizeBytes > CONTENT_OF_LIMIT_BYTES) {
+      throw new RangeError(
+        `${binaryDataId} has ${item.sizeBytes} bytes, above ${CONTENT_OF_LIMIT_BYTES}: ` +
+          "compare it chunk by chunk with itemChunks()",
+      );
+    }
+    return itemBytes(item);
+  }
+
+  uriOf(binaryDataId: string): string {
+    return this.#state.uriOf(this.item(binaryDataId));
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#state.lifetime.abort(new Error("the platform closed"));
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeAllConnections();
+      await closed;
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

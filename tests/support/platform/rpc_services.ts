@@ -1,0 +1,354 @@
+/**
+ * The RPCs of the local data platform: `AuthService/Authenticate`, the binary-data methods of
+ * `DataService` and the listing methods of `DatasetService`, with the real semantics (filters,
+ * pagination, limits, errors) and the fault knobs. Unimplemented methods answer UNIMPLEMENTED.
+ *
+ * @module
+ */
+
+import {
+  type AnyMessage,
+  type PartialMessage,
+  type PlainMessage,
+  protoInt64,
+  Timestamp,
+} from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { CallName } from "./calls.ts";
+import { itemBytes } from "./content.ts";
+import { CursorError, type ItemQuery } from "./dataset_index.ts";
+import type { DatasetRecord, ItemRecord } from "./item_record.ts";
+import type { PlatformState } from "./platform_state.ts";
+import { AuthService, DataService, DatasetService } from "./wire.ts";
+
+/** `limit` 0 or unset gets this many items per page. */
+export const DEFAULT_PAGE_LIMIT = 50;
+/** A `limit` above this gets this many items per page. */
+export const MAX_PAGE_LIMIT = 100;
+/** `CreateBinaryDataSignedURL` default expiry, in minutes. */
+export const DEFAULT_SIGNED_URL_MINUTES = 15;
+/** `CreateBinaryDataSignedURL` longest expiry, in minutes (7 days). */
+export const MAX_SIGNED_URL_MINUTES = 10080;
+
+/** Registers the platform's three services on a connect router. */
+export function registerServices(router: ConnectRouter, state: PlatformState): void {
+  router.service(AuthService, {
+    authenticate: _guard(state, "Authenticate", _authenticate),
+  });
+  router.service(DataService, {
+    binaryDataByFilter: _guard(state, "BinaryDataByFilter", _byFilter),
+    binaryDataByIDs: _guard(state, "BinaryDataByIDs", _byIds),
+    createBinaryDataSignedURL: _guard(state, "CreateBinaryDataSignedURL", _signedUrl),
+  });
+  router.service(DatasetService, {
+    listDatasetsByIDs: _guard(state, "ListDatasetsByIDs", _datasetsByIds),
+    listDatasetsByOrganizationID: _guard(state, "ListDatasetsByOrganizationID", _datasetsByOrg),
+  });
+}
+
+type _Impl = (req: AnyMessage, ctx: HandlerContext) => Promise<PartialMessage<AnyMessage>>;
+
+/**
+ * Wraps a method with what every call goes through, in order: counting, the latency fault, the
+ * bearer token check (all but `Authenticate`), the unavailable fault.
+ */
+function _guard<Request>(
+  state: PlatformState,
+  call: CallName,
+  impl: (state: PlatformState, req: Request) => PartialMessage<AnyMessage>,
+): _Impl {
+  return async (req, ctx) => {
+    state.count(call);
+    try {
+      await state.pause(ctx.signal);
+    } catch {
+      throw new ConnectError(
+        `${call} cancelled: the client went away or the platform is closing`,
+        Code.Unavailable,
+      );
+    }
+    const authorization = ctx.requestHeader.get("authorization");
+    if (call !== "Authenticate" && !state.credentials.acceptsBearer(authorization)) {
+      throw new ConnectError(
+        `${call} needs "authorization: Bearer <access token>" from Authenticate`,
+        Code.Unauthenticated,
+      );
+    }
+    if (state.faultState.failsUnavailable(call)) {
+      throw new ConnectError(`${call} unavailable (injected fault)`, Code.Unavailable);
+    }
+    // The request is a dynamic message; `Request` names the fields the method reads.
+    return impl(state, req as unknown as Request);
+  };
+}
+
+interface _AuthenticateRequest {
+  entity: string;
+  credentials?: { type: string; payload: string };
+}
+
+function _authenticate(
+  state: PlatformState,
+  req: _AuthenticateRequest,
+): PartialMessage<AnyMessage> {
+  const { entity, credentials } = req;
+  if (credentials?.type !== "api-key") {
+    throw new ConnectError(
+      `credentials type "${credentials?.type ?? ""}" is not supported; use "api-key"`,
+      Code.Unauthenticated,
+    );
+  }
+  if (!state.credentials.acceptsApiKey(entity, credentials.payload)) {
+    throw new ConnectError("unknown API key id or wrong API key", Code.Unauthenticated);
+  }
+  return { accessToken: state.credentials.issueAccessToken() };
+}
+
+interface _Filter {
+  componentName: string;
+  componentType: string;
+  method: string;
+  robotName: string;
+  robotId: string;
+  partName: string;
+  partId: string;
+  locationIds: string[];
+  organizationIds: string[];
+  mimeType: string[];
+  interval?: { start?: Timestamp; end?: Timestamp };
+  tagsFilter?: { type: number; tags: string[] };
+  bboxLabels: string[];
+  datasetId: string;
+}
+
+interface _ByFilterRequest {
+  dataRequest?: { filter?: _Filter; limit: bigint; last: string; sortOrder: number };
+  includeBinary: boolean;
+  countOnly: boolean;
+}
+
+/** Order.ORDER_DESCENDING; UNSPECIFIED and ASCENDING list oldest first. */
+const _ORDER_DESCENDING = 1;
+/** TagsFilterType TAGGED (2) and UNTAGGED (3); UNSPECIFIED and MATCH_BY_OR match `tags`. */
+const _TAGS_MODES: Readonly<Record<number, ItemQuery["tagsMode"]>> = { 2: "tagged", 3: "untagged" };
+
+function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<AnyMessage> {
+  const { dataRequest, includeBinary, countOnly } = req;
+  const query = _query(dataRequest?.filter);
+  if (countOnly) return { count: protoInt64.uParse(state.index.count(query)) };
+  const asked = Number(dataRequest?.limit ?? 0);
+  const limit = Math.min(
+    asked === 0 ? DEFAULT_PAGE_LIMIT : Math.min(asked, MAX_PAGE_LIMIT),
+    state.faultState.faults.maxPageItems ?? MAX_PAGE_LIMIT,
+  );
+  let page;
+  try {
+    page = state.index.page(query, {
+      limit,
+      cursor: dataRequest?.last ?? "",
+      descending: dataRequest?.sortOrder === _ORDER_DESCENDING,
+    });
+  } catch (error) {
+    if (error instanceof CursorError) throw new ConnectError(error.message, Code.InvalidArgument);
+    throw error;
+  }
+  const failAfter = state.faultState.faults.failListingAfterPage;
+  if (failAfter !== undefined && page.pageNumber > failAfter) {
+    const internal = state.faultState.faults.failListingCode === "internal";
+    throw new ConnectError(
+      `listing page ${page.pageNumber} failed (injected fault after page ${failAfter})`,
+      internal ? Code.Internal : Code.Unavailable,
+    );
+  }
+  if (includeBinary) _checkInline(state, page.items);
+  return {
+    data: page.items.map((item) => _binaryData(state, item, includeBinary)),
+    count: protoInt64.uParse(page.items.length),
+    last: page.cursor,
+  };
+}
+
+/** Filter fields the platform does not model: refused rather than ignored, so a test notices. */
+const _UNSUPPORTED_FILTER_FIELDS = [
+  ["componentName", "component_name"],
+  ["componentType", "component_type"],
+  ["method", "method"],
+  ["robotName", "robot_name"],
+  ["robotId", "robot_id"],
+  ["partName", "part_name"],
+  ["partId", "part_id"],
+] as const;
+
+function _query(filter: _Filter | undefined): ItemQuery {
+  for (const [field, name] of _UNSUPPORTED_FILTER_FIELDS) {
+    if (filter?.[field]) {
+      throw new ConnectError(
+        `Filter.${name} is not supported by the local data platform`,
+        Code.Unimplemented,
+      );
+    }
+  }
+  return {
+    tagsMode: _TAGS_MODES[filter?.tagsFilter?.type ?? 0] ?? "any",
+    tags: filter?.tagsFilter?.tags ?? [],
+    bboxLabels: filter?.bboxLabels ?? [],
+    datasetId: filter?.datasetId ?? "",
+    mimeTypes: filter?.mimeType ?? [],
+    organizationIds: filter?.organizationIds ?? [],
+    locationIds: filter?.locationIds ?? [],
+    startMs: _epochMs(filter?.interval?.start),
+    endMs: _epochMs(filter?.interval?.end),
+  };
+}
+
+function _epochMs(time: PlainMessage<Timestamp> | undefined): number | undefined {
+  return time === undefined ? undefined : Number(time.seconds) * 1000 + time.nanos / 1e6;
+}
+
+interface _ByIdsRequest {
+  includeBinary: boolean;
+  binaryIds: { fileId: string; organizationId: string; locationId: string }[];
+  binaryDataIds: string[];
+}
+
+function _byIds(state: PlatformState, req: _ByIdsRequest): PartialMessage<AnyMessage> {
+  const { includeBinary, binaryIds, binaryDataIds } = req;
+  const ids = [
+    ...binaryDataIds,
+    ...binaryIds.map((b) => `${b.organizationId}/${b.locationId}/${b.fileId}`),
+  ];
+  const items = ids.map((id) => {
+    const item = state.index.get(id);
+    if (item === undefined) throw new ConnectError(`no binary data with id ${id}`, Code.NotFound);
+    return item;
+  });
+  if (includeBinary) _checkInline(state, items);
+  return {
+    data: items.map((item) => _binaryData(state, item, includeBinary)),
+    count: protoInt64.uParse(items.length),
+  };
+}
+
+function _checkInline(state: PlatformState, items: readonly ItemRecord[]): void {
+  const big = items.find((item) => item.sizeBytes > state.inlineLimitBytes);
+  if (big !== undefined) {
+    throw new ConnectError(
+      `INCLUDE_BINARY_TOO_LARGE: ${big.binaryDataId} has ${big.sizeBytes} bytes, above the ` +
+        `inline limit of ${state.inlineLimitBytes}; download it from metadata.uri`,
+      Code.ResourceExhausted,
+    );
+  }
+}
+
+interface _SignedUrlRequest {
+  binaryDataId: string;
+  expirationMinutes?: number;
+}
+
+function _signedUrl(state: PlatformState, req: _SignedUrlRequest): PartialMessage<AnyMessage> {
+  const { binaryDataId, expirationMinutes } = req;
+  const item = state.index.get(binaryDataId);
+  if (item === undefined) {
+    throw new ConnectError(`no binary data with id ${binaryDataId}`, Code.NotFound);
+  }
+  const minutes = expirationMinutes ?? DEFAULT_SIGNED_URL_MINUTES;
+  if (minutes < 1 || minutes > MAX_SIGNED_URL_MINUTES) {
+    throw new ConnectError(
+      `expiration_minutes must be in [1, ${MAX_SIGNED_URL_MINUTES}], got ${minutes}`,
+      Code.InvalidArgument,
+    );
+  }
+  const expiresAtMs = state.now() + minutes * 60_000;
+  const token = state.credentials.sign(item.binaryDataId, expiresAtMs);
+  return {
+    signedUrl: `${state.uriOf(item)}?token=${token}`,
+    expiresAt: Timestamp.fromDate(new Date(expiresAtMs)),
+  };
+}
+
+/** Capture metadata every item shares: one camera on one robot. */
+const _CAPTURE = {
+  robotName: "local-robot",
+  robotId: "0d7b5b1e-local-robot",
+  partName: "local-robot-main",
+  partId: "4c3a2b1e-local-part",
+  componentType: "rdk:component:camera",
+  componentName: "camera-1",
+  methodName: "ReadImage",
+} as const;
+
+function _binaryData(
+  state: PlatformState,
+  item: ItemRecord,
+  includeBinary: boolean,
+): PartialMessage<AnyMessage> {
+  return {
+    binary: includeBinary ? itemBytes(item) : undefined,
+    metadata: {
+      id: item.legacyId,
+      captureMetadata: {
+        ..._CAPTURE,
+        organizationId: item.organizationId,
+        locationId: item.locationId,
+        tags: [...item.tags],
+        mimeType: item.mimeType,
+      },
+      timeRequested: Timestamp.fromDate(new Date(item.timeRequestedMs)),
+      timeReceived: Timestamp.fromDate(new Date(item.timeReceivedMs)),
+      fileName: item.fileName,
+      fileExt: item.fileExt,
+      uri: state.uriOf(item),
+      annotations: {
+        bboxes: item.bboxLabels.map((label, k) => ({
+          id: `${item.fileId}-box-${k}`,
+          label,
+          xMinNormalized: 0.1,
+          yMinNormalized: 0.1,
+          xMaxNormalized: 0.6,
+          yMaxNormalized: 0.6,
+        })),
+        classifications: item.classificationLabels.map((label, k) => ({
+          id: `${item.fileId}-class-${k}`,
+          label,
+        })),
+      },
+      datasetIds: [...item.datasetIds],
+      binaryDataId: item.binaryDataId,
+      fileSizeBytes: protoInt64.uParse(item.sizeBytes),
+    },
+  };
+}
+
+interface _DatasetsByIdsRequest {
+  ids: string[];
+}
+
+/** The datasets with these ids, in the order asked; unknown ids are left out. */
+function _datasetsByIds(
+  state: PlatformState,
+  { ids }: _DatasetsByIdsRequest,
+): PartialMessage<AnyMessage> {
+  const found = ids.flatMap((id) => state.index.datasets.filter((d) => d.id === id));
+  return { datasets: found.map(_dataset) };
+}
+
+interface _DatasetsByOrgRequest {
+  organizationId: string;
+}
+
+function _datasetsByOrg(
+  state: PlatformState,
+  { organizationId }: _DatasetsByOrgRequest,
+): PartialMessage<AnyMessage> {
+  const found = state.index.datasets.filter((d) => d.organizationId === organizationId);
+  return { datasets: found.map(_dataset) };
+}
+
+function _dataset(record: DatasetRecord): PartialMessage<AnyMessage> {
+  return {
+    id: record.id,
+    name: record.name,
+    organizationId: record.organizationId,
+    timeCreated: Timestamp.fromDate(new Date(record.timeCreatedMs)),
+  };
+}

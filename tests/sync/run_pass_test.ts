@@ -1,0 +1,358 @@
+/**
+ * One pass against the local data platform through the real SDK: naming, skipping, batching, large
+ * files, rejection of unsafe names, duplicates, deletion and its guards.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeDataset, HOSTILE_NAME_COUNT } from "../support/platform/mod.ts";
+import { readTree, withMirror } from "./_harness.ts";
+
+const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
+  a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+
+Deno.test("a pass writes every matching item at its mapped path with the exact bytes", async () => {
+  const dataset = describeDataset([
+    { name: "named", count: 3, folder: "cams/front", tags: ["face"] },
+    { name: "unnamed", count: 3, naming: "unnamed", mimeType: "image/png", tags: ["head"] },
+    { name: "abs", count: 2, naming: "absolute", tags: ["face"] },
+    { name: "noext", count: 2, naming: "no-extension", fileExt: ".tflite", tags: ["face"] },
+    { name: "other", count: 4, tags: ["elsewhere"] },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass({ tags: ["face", "head"] });
+    assert.equal(result.summary.listed, 10);
+    assert.equal(result.summary.downloaded, 10);
+    assert.equal(result.summary.failed, 0);
+    assert.equal(result.listingComplete, true);
+    const tree = await files();
+    const expected = new Map<string, string>();
+    for (const item of platform.items().filter((i) => !i.tags.includes("elsewhere"))) {
+      let path: string;
+      if (item.fileName === "") path = `${item.fileId}.png`;
+      else if (item.fileName.startsWith("/")) path = item.fileName.slice(1);
+      else if (!item.fileName.endsWith(item.fileExt)) path = `${item.fileName}${item.fileExt}`;
+      else path = item.fileName;
+      expected.set(path, item.binaryDataId);
+    }
+    assert.deepEqual([...tree.keys()].sort(), [...expected.keys()].sort());
+    for (const [path, id] of expected) {
+      assert.ok(bytesEqual(tree.get(path), platform.contentOf(id)), `content of ${path}`);
+    }
+    assert.equal(result.summary.bytes, [...tree.values()].reduce((n, b) => n + b.length, 0));
+  });
+});
+
+Deno.test("the second pass downloads nothing and asks only for the listing", async () => {
+  const dataset = describeDataset([{ count: 230, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, platform }) => {
+    const first = await pass({ tags: ["t"] });
+    assert.equal(first.summary.downloaded, 230);
+    // pages of 100 (the cap) and the empty page; small files batched, not one call per file
+    assert.equal(platform.calls.BinaryDataByFilter, 4);
+    assert.ok(
+      platform.calls.BinaryDataByIDs <= Math.ceil(230 / 16) + 1,
+      `calls ${platform.calls.BinaryDataByIDs}`,
+    );
+    platform.resetCalls();
+    const second = await pass({ tags: ["t"] });
+    assert.equal(second.summary.downloaded, 0);
+    assert.equal(second.summary.skipped, 230);
+    assert.equal(platform.calls.BinaryDataByIDs, 0);
+    assert.equal(platform.calls.download, 0);
+    assert.equal(platform.calls.BinaryDataByFilter, 4);
+  });
+});
+
+Deno.test("labels and dataset_id filter the listing (ANDed between kinds)", async () => {
+  const dataset = describeDataset([
+    { name: "a", count: 4, bboxLabels: ["person"], datasetIds: ["ds1"] },
+    { name: "b", count: 3, bboxLabels: ["car"], datasetIds: ["ds1"] },
+    { name: "c", count: 5, bboxLabels: ["person"] },
+  ]);
+  await withMirror(dataset, async ({ pass }) => {
+    const result = await pass({ labels: ["person"], dataset_id: "ds1" });
+    assert.equal(result.summary.listed, 4);
+    assert.equal(result.summary.downloaded, 4);
+  });
+});
+
+Deno.test("files too large to send inline stream from their uri", async () => {
+  const dataset = describeDataset([
+    { name: "big", count: 2, sizeBytes: (i) => 3 * 1024 * 1024 + i },
+    { name: "small", count: 5, sizeBytes: 100 },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass();
+    assert.equal(result.summary.downloaded, 7);
+    assert.equal(platform.calls.download, 2);
+    const tree = await files();
+    for (const item of platform.items()) {
+      assert.ok(bytesEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId)));
+    }
+  }, { inlineLimitBytes: 1024 * 1024 });
+});
+
+Deno.test("an item refused inline although its size looked small falls back to its uri", async () => {
+  // The platform's inline limit (200 bytes) is below the engine's batching threshold.
+  const dataset = describeDataset([{ count: 6, sizeBytes: 5000 }]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass();
+    assert.equal(result.summary.downloaded, 6);
+    assert.equal(result.summary.failed, 0);
+    assert.equal(platform.calls.download, 6);
+    assert.equal((await files()).size, 6);
+  }, { inlineLimitBytes: 200 });
+});
+
+Deno.test("unsafe names are rejected and counted; nothing lands outside the mirror", async () => {
+  const dataset = describeDataset([
+    { name: "bad", count: HOSTILE_NAME_COUNT, naming: "hostile" },
+    { name: "ok", count: 2 },
+  ]);
+  await withMirror(dataset, async ({ pass, home, root, logger }) => {
+    const result = await pass();
+    assert.equal(result.summary.listed, HOSTILE_NAME_COUNT + 2);
+    assert.equal(result.summary.downloaded, 2);
+    assert.equal(result.summary.rejected, HOSTILE_NAME_COUNT);
+    assert.equal(result.summary.failed, 0);
+    // everything under the .viam home is inside the mirror
+    const outside = [...(await readTree(home)).keys()].filter((p) => !p.startsWith("data_mirror/"));
+    assert.deepEqual(outside, []);
+    assert.equal((await readTree(root)).size, 2);
+    assert.ok(logger.entries.some((e) => e.level === "warn" && e.message.includes("not writing")));
+  });
+});
+
+Deno.test("two items on one path: one deterministic winner, the other a duplicate, every pass", async () => {
+  const dataset = describeDataset([
+    { name: "b-second", count: 1, fileName: "same/name.jpg", fileExt: ".jpg" },
+    { name: "a-first", count: 1, fileName: "same/name.jpg", fileExt: ".jpg" },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const first = await pass({ delete: true });
+    assert.equal(first.summary.downloaded, 1);
+    assert.equal(first.summary.duplicate, 1);
+    const winner = platform.items().map((i) => i.binaryDataId).sort()[0];
+    assert.ok(bytesEqual((await files()).get("same/name.jpg"), platform.contentOf(winner)));
+    const second = await pass({ delete: true });
+    assert.equal(second.summary.downloaded, 0);
+    assert.equal(second.summary.deleted, 0);
+    assert.equal(second.summary.duplicate, 1);
+  });
+});
+
+Deno.test("an existing file with a matching name is kept, never overwritten", async () => {
+  const dataset = describeDataset([{ count: 1, fileName: "keep.jpg", fileExt: ".jpg" }]);
+  await withMirror(dataset, async ({ pass, root, files }) => {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "keep.jpg"), "local");
+    const result = await pass();
+    assert.equal(result.summary.skipped, 1);
+    assert.equal(new TextDecoder().decode((await files()).get("keep.jpg")), "local");
+  });
+});
+
+Deno.test("delete removes local files the platform no longer lists, and prunes empty dirs", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root, files }) => {
+    await pass();
+    await Deno.mkdir(join(root, "old/deep"), { recursive: true });
+    await Deno.writeTextFile(join(root, "old/deep/stale.jpg"), "x");
+    await Deno.mkdir(join(root, "models"), { recursive: true });
+    const result = await pass({ delete: true, protected_dirs: ["./models/"] });
+    assert.equal(result.summary.deleted, 1);
+    assert.deepEqual([...(await files()).keys()].sort(), [
+      "a/keep-000000.jpeg",
+      "a/keep-000001.jpeg",
+      "a/keep-000002.jpeg",
+    ]);
+    await assert.rejects(Deno.stat(join(root, "old")), Deno.errors.NotFound);
+    assert.ok((await Deno.stat(join(root, "models"))).isDirectory, "protected dir kept");
+    assert.ok((await Deno.stat(join(root, ".data-mirror"))).isDirectory, "state dir kept");
+  });
+});
+
+Deno.test("without delete, stale local files stay", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ pass, root, files }) => {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "mine.txt"), "x");
+    const result = await pass();
+    assert.equal(result.summary.deleted, 0);
+    assert.ok((await files()).has("mine.txt"));
+  });
+});
+
+Deno.test("a listing that fails part way deletes nothing and reports the pass failed", async () => {
+  const dataset = describeDataset([{ count: 250 }]);
+  await withMirror(dataset, async ({ pass, root, files, platform }) => {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "stale.txt"), "x");
+    platform.setFaults({ failListingAfterPage: 1 });
+    const result = await pass({ delete: true }, { attempts: { page: 2 } });
+    assert.equal(result.listingComplete, false);
+    assert.match(result.error ?? "", /listing page 2/);
+    assert.equal(result.summary.deleted, 0);
+    assert.ok((await files()).has("stale.txt"), "nothing deleted after an incomplete listing");
+    // what was listed is still downloaded
+    assert.equal(result.summary.downloaded, 100);
+  });
+});
+
+Deno.test("an empty listing deletes nothing unless allow_delete_all says so", async () => {
+  await withMirror(describeDataset([{ count: 3, tags: ["x"] }]), async ({ pass, files }) => {
+    await pass({ tags: ["x"] });
+    const guarded = await pass({ tags: ["typo"], delete: true });
+    assert.equal(guarded.summary.listed, 0);
+    assert.equal(guarded.summary.deleted, 0);
+    assert.match(guarded.guard ?? "", /allow_delete_all/);
+    assert.equal((await files()).size, 3);
+    const allowed = await pass({ tags: ["typo"], delete: true, allow_delete_all: true });
+    assert.equal(allowed.summary.deleted, 3);
+    assert.equal((await files()).size, 0);
+  });
+});
+
+Deno.test("files inside a protected dir are never deleted", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ pass, root, files }) => {
+    await Deno.mkdir(join(root, "models/v1"), { recursive: true });
+    await Deno.writeTextFile(join(root, "models/v1/weights.bin"), "w");
+    await Deno.writeTextFile(join(root, "loose.bin"), "l");
+    const result = await pass({ delete: true, protected_dirs: ["models"] });
+    assert.equal(result.summary.deleted, 1);
+    const tree = await files();
+    assert.ok(tree.has("models/v1/weights.bin"));
+    assert.ok(!tree.has("loose.bin"));
+  });
+});
+
+Deno.test("transient failures are retried and the pass completes", async () => {
+  const dataset = describeDataset([
+    { name: "small", count: 40, sizeBytes: 500 },
+    { name: "big", count: 3, sizeBytes: 2 * 1024 * 1024 },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform, logger }) => {
+    platform.setFaults({ unavailableRate: 0.3, unavailableSeed: 7 });
+    const result = await pass({}, { attempts: { page: 8, file: 8 } });
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
+    assert.equal(result.summary.downloaded, 43);
+    assert.equal((await files()).size, 43);
+    assert.ok(logger.entries.some((e) => e.message.includes("retrying")));
+  }, { inlineLimitBytes: 1024 * 1024 });
+});
+
+Deno.test("a dropped connection mid-body resumes with Range and the file is whole", async () => {
+  const size = 1024 * 1024 + 123;
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: size,
+    fileName: "model.bin",
+    fileExt: ".bin",
+  }]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    platform.setFaults({ dropBodyAfterBytes: 300_000 });
+    const result = await pass({}, { attempts: { file: 10 } });
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
+    const item = platform.items()[0];
+    assert.ok(bytesEqual((await files()).get("model.bin"), platform.contentOf(item.binaryDataId)));
+    const resumed = platform.ranges.filter((r) => r.range !== undefined);
+    assert.ok(resumed.length >= 3, `ranges: ${JSON.stringify(platform.ranges)}`);
+    assert.ok(resumed.every((r) => /^bytes=\d+-$/.test(r.range ?? "")));
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("a file that cannot be fetched is named as failed and leaves nothing under its name", async () => {
+  const dataset = describeDataset([
+    { name: "good", count: 2, sizeBytes: 100 },
+    { name: "big", count: 1, sizeBytes: 50_000, fileName: "big.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform, logger }) => {
+    platform.setFaults({ dropBodyAfterBytes: 1000 });
+    const result = await pass({}, { attempts: { file: 2 } });
+    assert.equal(result.summary.failed, 1);
+    assert.equal(result.failures[0].path, "big.bin");
+    const tree = await files();
+    assert.ok(!tree.has("big.bin"), "no partial file under the final name");
+    assert.equal(tree.size, 2);
+    assert.ok(logger.entries.some((e) => e.level === "error" && e.message.includes("big.bin")));
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("the free-space reserve stops downloads and reports it", async () => {
+  const dataset = describeDataset([{ count: 10, sizeBytes: 1000 }]);
+  await withMirror(dataset, async ({ pass, files }) => {
+    let available = 1_000_000 * 0.05 + 3500; // room for three files above a 5% reserve of 1 MB
+    const space = () => Promise.resolve({ availableBytes: available, totalBytes: 1_000_000 });
+    const result = await pass({}, {
+      transfer: {
+        space: async (path) => {
+          const measured = await space();
+          available -= 1000;
+          assert.ok(path.length > 0);
+          return { ...measured, availableBytes: measured.availableBytes + 1000 };
+        },
+      },
+    });
+    assert.match(result.guard ?? "", /free-space reserve of 5%/);
+    assert.ok(result.summary.downloaded >= 3 && result.summary.downloaded < 10);
+    assert.equal((await files()).size, result.summary.downloaded);
+  }, { attributes: { concurrency: 1 } });
+});
+
+Deno.test("a refused API key fails the pass without hammering the platform", async () => {
+  await withMirror(describeDataset([{ count: 2 }]), async ({ pass, platform, files }) => {
+    await assert.rejects(pass({ app_api_key: "not-the-real-key-6f1d" }), (error: unknown) => {
+      assert.ok(!String(error).includes("not-the-real-key-6f1d"), "the key is not in the error");
+      return true;
+    });
+    assert.ok(
+      platform.calls.Authenticate <= 2,
+      `Authenticate calls ${platform.calls.Authenticate}`,
+    );
+    assert.equal(platform.calls.BinaryDataByFilter, 0);
+    assert.equal((await files()).size, 0);
+  });
+});
+
+Deno.test("an expired token is renewed once and the pass goes on", async () => {
+  await withMirror(describeDataset([{ count: 2 }]), async ({ config, platform, logger }) => {
+    const { ViamRemote } = await import("../../src/viam_remote.ts");
+    const { runPass } = await import("../../src/sync/run_pass.ts");
+    const cfg = config();
+    const remote = new ViamRemote({
+      appUrl: cfg.appUrl,
+      apiKeyId: cfg.apiKeyId,
+      apiKey: cfg.apiKey,
+    });
+    await runPass(cfg, remote, { logger });
+    platform.revokeTokens();
+    platform.resetCalls();
+    const result = await runPass(cfg, remote, { logger });
+    assert.equal(result.summary.skipped, 2);
+    assert.equal(platform.calls.Authenticate, 1);
+  });
+});
+
+Deno.test("a partial left by an earlier process resumes with Range; a whole one needs no request", async () => {
+  const { StagingArea } = await import("../../src/fs/staging.ts");
+  const size = 600_000;
+  const dataset = describeDataset([
+    { name: "half", count: 1, sizeBytes: size, fileName: "half.bin", fileExt: ".bin" },
+    { name: "whole", count: 1, sizeBytes: size, fileName: "whole.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, platform, root, files }) => {
+    const [half, whole] = platform.items();
+    const staging = await StagingArea.open(root);
+    for (const [item, length] of [[half, 250_000], [whole, size]] as const) {
+      const staged = await staging.begin({ binaryDataId: item.binaryDataId, expectedSize: size });
+      await staged.write(platform.contentOf(item.binaryDataId).subarray(0, length));
+      await staged.close();
+    }
+    const result = await pass();
+    assert.equal(result.summary.downloaded, 2);
+    assert.equal(platform.calls.download, 1, "only the half file is asked for");
+    assert.deepEqual(platform.ranges.map((r) => r.range), ["bytes=250000-"]);
+    const tree = await files();
+    assert.ok(bytesEqual(tree.get("half.bin"), platform.contentOf(half.binaryDataId)));
+    assert.ok(bytesEqual(tree.get("whole.bin"), platform.contentOf(whole.binaryDataId)));
+  }, { inlineLimitBytes: 1024 });
+});
