@@ -8,7 +8,6 @@ import {
   FILE_MODE,
   type RealRoot,
   resolveRoot,
-  syncDir,
   writeAll,
 } from "./_util.ts";
 
@@ -45,7 +44,7 @@ export interface StagedFile {
    * closes the handle whatever happens. Steps: fsync; check the size against the expected one
    * ({@linkcode SizeMismatchError}); create the parent dirs inside the root (refusing a parent that
    * is a file, or a symlink leading outside the root or into the state dir); place the file without
-   * replacing anything already at `finalRelPath` (`Deno.errors.AlreadyExists`); fsync the dir.
+   * replacing anything already at `finalRelPath` (`Deno.errors.AlreadyExists`).
    *
    * On failure nothing appears under the final name. The partial is kept for a later attempt (a
    * short file can be resumed, a finished one committed again), except when it is larger than
@@ -153,7 +152,8 @@ export class StagingArea {
       }
       if (!resumable || recorded.finalPath !== finalRelPath) {
         const sidecar: Sidecar = { binaryDataId, expectedSize, finalPath: finalRelPath };
-        await writeFileAtomic(paths.sidecar, JSON.stringify(sidecar));
+        // Not durable: a sidecar lost to a power cut only costs the resume (the partial restarts).
+        await writeFileAtomic(paths.sidecar, JSON.stringify(sidecar), { durable: false });
       }
       await file.seek(offset, Deno.SeekMode.Start);
       return new Staged(this.#root, file, paths, { offset, expectedSize });
@@ -247,7 +247,8 @@ class Staged implements StagedFile {
       const dir = await ensureMirrorDir(this.#root, parent === "." ? "" : parent);
       await placeWithoutClobber(this.#paths.part, join(dir, basename(finalRelPath)), finalRelPath);
       await this.#discard();
-      await syncDir(dir);
+      // No fsync of the directory: the data was fsynced before the link, so a power cut can at
+      // worst lose the new name (the file is downloaded again), never leave a short file under it.
     } finally {
       await this.close();
     }
