@@ -1,0 +1,47 @@
+import { runCli } from "./cli/run_cli.ts";
+import { parseConfig } from "./config.ts";
+import type { Logger, LogLevel } from "./logger.ts";
+import { MirrorLoop } from "./mirror_loop.ts";
+import type { MirrorResource } from "./module/module_service.ts";
+import { runModule } from "./module/run_module.ts";
+
+const _SUBCOMMANDS = new Set(["sync", "validate", "module", "help"]);
+
+/**
+ * The program: `data-mirror <socket-path> [--log-level=L]` (how viam-server starts a module) or a CLI
+ * command (`sync`, `validate`, `module`). Resolves to the process exit code.
+ */
+export async function runApp(args: string[]): Promise<number> {
+  const env = (name: string) => Deno.env.get(name);
+  const cli = {
+    env,
+    out: (line: string) => console.log(line),
+    err: (line: string) => console.error(line),
+    tty: Deno.stderr.isTerminal(),
+    runModule: _runModule,
+  };
+  // viam-server passes the socket path first; anything that is not a command is taken as one.
+  const first = args[0];
+  if (first !== undefined && !first.startsWith("-") && !_SUBCOMMANDS.has(first)) {
+    return await runCli(["module", ...args], cli);
+  }
+  return await runCli(args, cli);
+}
+
+async function _runModule(socketPath: string, options: { logLevel: LogLevel }): Promise<number> {
+  const env = (name: string) => Deno.env.get(name);
+  await runModule({
+    socketPath,
+    logLevel: options.logLevel,
+    parentLogging: !env("VIAM_NO_MODULE_PARENT"),
+    validate: (attributes) => ({ warnings: parseConfig(attributes, { env }).warnings }),
+    createMirror: (resource: MirrorResource, logger: Logger) => {
+      const { config, warnings } = parseConfig(resource.attributes, { env });
+      for (const warning of warnings) logger.warn(warning);
+      const loop = new MirrorLoop(config, { logger, owner: `module ${resource.name}` });
+      loop.start();
+      return loop;
+    },
+  });
+  return 0;
+}

@@ -1,0 +1,24 @@
+import type { ServiceType } from "@bufbuild/protobuf";
+import { VIAM_SERVICES } from "./viam_services.ts";
+
+/** The model every resource of this module has. */
+export const MIRROR_MODEL = "viam-soleng:data:mirror";
+
+/** One resource API the module serves the mirror under. */
+export interface MirrorApi {
+  /** The API triplet, as `ComponentConfig.api` carries it. */
+  readonly api: "rdk:service:generic" | "rdk:component:generic";
+  /** `service` or `component`: the triplet's middle part. */
+  readonly type: "service" | "component";
+  /** The gRPC service that API's resources are reached through. */
+  readonly service: ServiceType;
+}
+
+/**
+ * The APIs the mirror is served under. The original module registered a generic service but its README
+ * said to add a generic component: both exist in the field, so both are served.
+ */
+export const MIRROR_APIS: readonly MirrorApi[] = [
+  { api: "rdk:service:generic", type: "service", service: VIAM_SERVICES.genericService },
+  { api: "rdk:component:generic", type: "component", service: VIAM_SERVICES.genericComponent },
+];

@@ -1,0 +1,99 @@
+import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { MirrorController } from "../mirror_controller.ts";
+import { MIRROR_APIS, type MirrorApi } from "./handlers.ts";
+import type { ResourceTable } from "./resource_table.ts";
+import type { SecretRedactor } from "./secret_redactor.ts";
+
+/** What the mirror's resource APIs answer from. */
+export interface MirrorServiceOptions {
+  /** The running resources. */
+  table: ResourceTable;
+  /** Scrubs secrets from every result and error. */
+  redactor: SecretRedactor;
+}
+
+// DoCommand's commands, in the order error messages list them.
+const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown>> = {
+  sync: (controller) => controller.syncNow(),
+  status: (controller) => Promise.resolve(controller.status()),
+  dry_run: (controller) => controller.dryRun(),
+};
+
+function _errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Registers DoCommand and GetStatus on both `viam.service.generic.v1.GenericService` and
+ * `viam.component.generic.v1.GenericService`, plus GetGeometries (always empty) on the component.
+ * Calls are routed by the short resource name within their API; an unknown name is NOT_FOUND.
+ * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
+ * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do; anything else is
+ * INVALID_ARGUMENT listing the known commands. Calls never wait for each other.
+ */
+export function registerMirrorService(router: ConnectRouter, options: MirrorServiceOptions): void {
+  const { table, redactor } = options;
+
+  const find = (api: MirrorApi, request: AnyMessage): MirrorController => {
+    const name = String(request.name ?? "");
+    const controller = table.get(api.api, name);
+    if (controller === undefined) {
+      throw new ConnectError(
+        `no ${api.api} resource named "${name}" in this module`,
+        Code.NotFound,
+      );
+    }
+    return controller;
+  };
+  // Results leave the module: secrets are scrubbed, and undefined fields dropped (Struct has none).
+  const toStruct = (value: unknown): Struct =>
+    Struct.fromJson(JSON.parse(JSON.stringify(redactor.scrubJson(value) ?? {})) as JsonValue);
+
+  for (const api of MIRROR_APIS) {
+    const { methods } = api.service;
+    router.rpc(
+      api.service,
+      methods.doCommand,
+      async (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+        const controller = find(api, request);
+        const command = (request.command as Struct | undefined)?.toJson() as
+          | Record<string, JsonValue>
+          | undefined;
+        const name = command?.command;
+        const known = Object.keys(COMMANDS).join(", ");
+        if (typeof name !== "string" || !Object.hasOwn(COMMANDS, name)) {
+          const what = name === undefined
+            ? 'the command has no "command" key'
+            : `unknown command ${JSON.stringify(name)}`;
+          throw new ConnectError(`${what}; known commands: ${known}`, Code.InvalidArgument);
+        }
+        try {
+          return { result: toStruct(await COMMANDS[name](controller)) };
+        } catch (error) {
+          throw new ConnectError(
+            redactor.scrub(`${name} failed: ${_errorMessage(error)}`),
+            Code.Internal,
+          );
+        }
+      },
+    );
+    router.rpc(
+      api.service,
+      methods.getStatus,
+      (request: AnyMessage): Promise<PartialMessage<AnyMessage>> =>
+        Promise.resolve({ result: toStruct(find(api, request).status()) }),
+    );
+    if (methods.getGeometries !== undefined) {
+      router.rpc(
+        api.service,
+        methods.getGeometries,
+        (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+          find(api, request);
+          // A mirror has no physical extent.
+          return Promise.resolve({ geometries: [] });
+        },
+      );
+    }
+  }
+}

@@ -1,0 +1,158 @@
+import * as http2 from "node:http2";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
+import type { Logger, LogLevel } from "../logger.ts";
+import type { MirrorController } from "../mirror_controller.ts";
+import { MIRROR_APIS } from "./handlers.ts";
+import { registerMirrorService } from "./mirror_service.ts";
+import { type MirrorResource, registerModuleService } from "./module_service.ts";
+import { ParentLogSink } from "./parent_logger.ts";
+import { registerReflection } from "./reflection.ts";
+import { ResourceTable } from "./resource_table.ts";
+import { SecretRedactor } from "./secret_redactor.ts";
+import { VIAM_SERVICES } from "./viam_services.ts";
+import { withDeadline } from "./_with_deadline.ts";
+
+/** How the module is run: where it listens, how it logs, and the engine it wraps. */
+export interface ModuleOptions {
+  /** The unix socket to listen on (from `VIAM_MODULE_ADDRESS`, else the first argument). */
+  socketPath: string;
+  /** The lowest level logged (`--log-level`). */
+  logLevel: LogLevel;
+  /** False when `VIAM_NO_MODULE_PARENT` is set: viam-server's socket is never dialled. */
+  parentLogging: boolean;
+  /** Checks attributes; throws, with a message naming the attribute, when they are invalid. */
+  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
+  createMirror(
+    resource: MirrorResource,
+    logger: Logger,
+  ): MirrorController | Promise<MirrorController>;
+  /** How long closing waits for the mirrors to stop before going on without them. Default 1500 ms. */
+  stopTimeoutMs?: number;
+  /**
+   * Where log lines go when there is no parent or sending to it failed. Default: stdout, stderr for
+   * errors only (viam-server logs every stderr line as an ERROR).
+   */
+  writeLine?: (line: string, level: LogLevel) => void;
+}
+
+/** A running module. */
+export interface ModuleHandle {
+  /** The socket it listens on. */
+  readonly socketPath: string;
+  /**
+   * Stops every mirror (waiting at most `stopTimeoutMs`), closes the server and its connections,
+   * removes the socket and flushes the logs. Calling it again returns the same promise.
+   */
+  close(): Promise<void>;
+}
+
+// Owner and group only: any local user who can connect could trigger passes. viam-server starts
+// the module as its own user, so the group bit covers a shared-group setup without opening it to all.
+const SOCKET_MODE = 0o770;
+const MODULE_LOGGER_NAME = "data-mirror";
+// How long closing lets open connections end on their own before ending them.
+const SESSION_GRACE_MS = 250;
+
+// Removes the socket at path, if any: one left by a killed predecessor blocks listen(), and ours goes
+// on exit. Anything else at the path is not ours to delete.
+async function _removeSocket(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!info.isSocket) {
+    throw new Error(`the module socket path ${path} exists and is not a socket: not replacing it`);
+  }
+  await Deno.remove(path);
+}
+
+function _listen(server: http2.Http2Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts the module: serves `viam.module.v1.ModuleService`, gRPC reflection and both generic APIs
+ * (plaintext gRPC over HTTP/2 with trailers) on the unix socket `options.socketPath`, replacing a
+ * stale socket left there. Resolves once it listens.
+ */
+export async function startModule(options: ModuleOptions): Promise<ModuleHandle> {
+  const { socketPath } = options;
+  const redactor = new SecretRedactor();
+  const sink = new ParentLogSink({
+    threshold: options.logLevel,
+    redactor,
+    writeLine: options.writeLine,
+  });
+  const logger = sink.logger(MODULE_LOGGER_NAME);
+  const table = new ResourceTable();
+
+  const routes = (router: ConnectRouter): void => {
+    registerModuleService(router, {
+      validate: options.validate,
+      createMirror: options.createMirror,
+      table,
+      sink,
+      parentLogging: options.parentLogging,
+      redactor,
+      logger,
+    });
+    registerMirrorService(router, { table, redactor });
+    registerReflection(router, {
+      descriptors: VIAM_DESCRIPTOR_SET,
+      services: [
+        VIAM_SERVICES.module.typeName,
+        ...MIRROR_APIS.map((api) => api.service.typeName),
+        VIAM_SERVICES.reflectionV1alpha.typeName,
+        VIAM_SERVICES.reflectionV1.typeName,
+      ],
+    });
+  };
+
+  await _removeSocket(socketPath);
+  const server = http2.createServer(
+    connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
+  );
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  await _listen(server, socketPath);
+  await Deno.chmod(socketPath, SOCKET_MODE);
+  logger.info(`listening on ${socketPath}`);
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    const running = table.names();
+    if (!await withDeadline(table.stopAll(), options.stopTimeoutMs ?? 1500)) {
+      logger.warn(`closing without waiting longer for ${running.join(", ")} to stop`);
+    }
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // viam-server normally closes its connection before signalling. A connection still open after a
+    // grace period is ended here. Not at once: destroying a session while the peer's GOAWAY arrives
+    // can abort Deno 2.9.6 inside nghttp2 (denoland/deno#36788).
+    if (!await withDeadline(closed, SESSION_GRACE_MS)) {
+      for (const session of sessions) session.destroy();
+      await closed;
+    }
+    await _removeSocket(socketPath);
+    logger.info("stopped");
+    await sink.close();
+  };
+  return {
+    socketPath,
+    close: () => closing ??= close(),
+  };
+}

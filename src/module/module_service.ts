@@ -1,0 +1,196 @@
+import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { Logger } from "../logger.ts";
+import type { MirrorController } from "../mirror_controller.ts";
+import { MIRROR_APIS, MIRROR_MODEL } from "./handlers.ts";
+import type { ParentLogSink } from "./parent_logger.ts";
+import type { ResourceTable } from "./resource_table.ts";
+import type { SecretRedactor } from "./secret_redactor.ts";
+import { VIAM_SERVICES } from "./viam_services.ts";
+
+/** One configured mirror, as the module hands it to the engine. */
+export interface MirrorResource {
+  /** The short resource name (`mirror1`). */
+  name: string;
+  /** The API triplet it was configured under (`rdk:service:generic` or `rdk:component:generic`). */
+  api: string;
+  /** Its attributes as plain JSON (may hold secrets: never log them). */
+  attributes: Record<string, unknown>;
+}
+
+/** What the module service needs from the engine and from the rest of the module. */
+export interface ModuleServiceOptions {
+  /** Checks attributes; throws, naming the attribute, when they are invalid. */
+  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  /** Builds (and starts) the mirror of one resource. */
+  createMirror(
+    resource: MirrorResource,
+    logger: Logger,
+  ): MirrorController | Promise<MirrorController>;
+  /** The running resources. */
+  table: ResourceTable;
+  /** Where logs go; connected to the parent on `Ready` when `parentLogging`. */
+  sink: ParentLogSink;
+  /** False when `VIAM_NO_MODULE_PARENT` is set: the parent is never dialled. */
+  parentLogging: boolean;
+  /** Learns the secrets of every config seen, to keep them out of logs and errors. */
+  redactor: SecretRedactor;
+  /** The module's own logger (lifecycle events). */
+  logger: Logger;
+}
+
+function _errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// Older servers sent `parent_address` as a `unix:` URL; `raw_parent_address` is a plain path.
+function _socketPath(address: string): string {
+  return address.replace(/^unix:(\/\/)?/, "");
+}
+
+function _readConfig(request: AnyMessage): MirrorResource {
+  const config = request.config as AnyMessage | undefined;
+  const name = String(config?.name ?? "");
+  const apiName = String(config?.api ?? "");
+  const model = String(config?.model ?? "");
+  const api = MIRROR_APIS.find((candidate) => candidate.api === apiName);
+  if (api === undefined) {
+    const served = MIRROR_APIS.map((candidate) => candidate.api).join(", ");
+    throw new ConnectError(
+      `config.api ${JSON.stringify(apiName)} is not served by this module (it serves ${served})`,
+      Code.InvalidArgument,
+    );
+  }
+  if (model !== MIRROR_MODEL) {
+    throw new ConnectError(
+      `config.model ${
+        JSON.stringify(model)
+      } is not served by this module (it serves ${MIRROR_MODEL})`,
+      Code.InvalidArgument,
+    );
+  }
+  if (name === "") throw new ConnectError("config.name is empty", Code.InvalidArgument);
+  const attributes = (config?.attributes as Struct | undefined)?.toJson() ?? {};
+  return { name, api: api.api, attributes: attributes as Record<string, unknown> };
+}
+
+/**
+ * Registers `viam.module.v1.ModuleService`: `Ready` (always ready; the handler map lists the mirror
+ * model under both generic APIs; the parent's address is kept for logging), `ValidateConfig`
+ * (INVALID_ARGUMENT naming the attribute; warnings are logged), `AddResource`, `ReconfigureResource`
+ * (the old controller is stopped before the new one starts) and `RemoveResource` (awaits the stop).
+ */
+export function registerModuleService(router: ConnectRouter, options: ModuleServiceOptions): void {
+  const { table, sink, redactor, logger } = options;
+
+  // Returns the warnings; a failure is INVALID_ARGUMENT, its message scrubbed of secrets.
+  const validate = (fullName: string, resource: MirrorResource): string[] => {
+    redactor.remember(resource.attributes);
+    try {
+      return options.validate(resource.attributes).warnings;
+    } catch (error) {
+      throw new ConnectError(
+        redactor.scrub(`invalid config for ${fullName}: ${_errorMessage(error)}`),
+        Code.InvalidArgument,
+      );
+    }
+  };
+
+  const start = async (request: AnyMessage, verb: string): Promise<PartialMessage<AnyMessage>> => {
+    const resource = _readConfig(request);
+    const fullName = `${resource.api}/${resource.name}`;
+    validate(fullName, resource);
+    try {
+      const replaced = await table.put(
+        fullName,
+        () => options.createMirror(resource, sink.logger(fullName)),
+      );
+      logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
+    } catch (error) {
+      throw new ConnectError(
+        redactor.scrub(`could not start ${fullName}: ${_errorMessage(error)}`),
+        Code.Internal,
+      );
+    }
+    return {};
+  };
+
+  const { methods } = VIAM_SERVICES.module;
+
+  router.rpc(
+    VIAM_SERVICES.module,
+    methods.ready,
+    (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+      const address = String(request.rawParentAddress || request.parentAddress || "");
+      if (address !== "" && options.parentLogging) sink.connect(_socketPath(address));
+      return Promise.resolve({
+        ready: true,
+        handlermap: {
+          handlers: MIRROR_APIS.map((api) => ({
+            subtype: {
+              subtype: { namespace: "rdk", type: api.type, subtype: "generic" },
+              protoService: api.service.typeName,
+            },
+            models: [MIRROR_MODEL],
+          })),
+        },
+        webrtcAnswer: "",
+      });
+    },
+  );
+
+  router.rpc(
+    VIAM_SERVICES.module,
+    methods.validateConfig,
+    (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+      const resource = _readConfig(request);
+      const fullName = `${resource.api}/${resource.name}`;
+      const resourceLogger = sink.logger(fullName);
+      for (const warning of validate(fullName, resource)) resourceLogger.warn(warning);
+      return Promise.resolve({ dependencies: [], optionalDependencies: [] });
+    },
+  );
+
+  router.rpc(
+    VIAM_SERVICES.module,
+    methods.addResource,
+    (request: AnyMessage) => start(request, "started"),
+  );
+
+  router.rpc(
+    VIAM_SERVICES.module,
+    methods.reconfigureResource,
+    (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+      const resource = _readConfig(request);
+      if (table.get(resource.api, resource.name) === undefined) {
+        throw new ConnectError(
+          `cannot reconfigure ${resource.api}/${resource.name}: it is not running`,
+          Code.NotFound,
+        );
+      }
+      return start(request, "reconfigured");
+    },
+  );
+
+  router.rpc(
+    VIAM_SERVICES.module,
+    methods.removeResource,
+    async (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+      const fullName = String(request.name ?? "");
+      let removed: boolean;
+      try {
+        removed = await table.remove(fullName);
+      } catch (error) {
+        throw new ConnectError(
+          redactor.scrub(`stopping ${fullName} failed: ${_errorMessage(error)}`),
+          Code.Internal,
+        );
+      }
+      if (!removed) {
+        throw new ConnectError(`no resource named "${fullName}" in this module`, Code.NotFound);
+      }
+      logger.info(`stopped ${fullName}`);
+      return {};
+    },
+  );
+}

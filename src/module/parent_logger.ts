@@ -1,0 +1,208 @@
+import * as net from "node:net";
+import { Timestamp } from "@bufbuild/protobuf";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { Transport } from "@connectrpc/connect";
+import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
+import { REDACTED, SecretRedactor } from "./secret_redactor.ts";
+import { VIAM_SERVICES } from "./viam_services.ts";
+import { withDeadline } from "./_with_deadline.ts";
+
+/** How {@linkcode ParentLogSink} is set up. */
+export interface ParentLogSinkOptions {
+  /** The lowest level passed on (the module's `--log-level`). */
+  threshold: LogLevel;
+  /** Scrubs remembered secrets from every message. */
+  redactor: SecretRedactor;
+  /** Entries held while the parent is slow; past this the oldest are dropped (and counted). Default 1000. */
+  capacity?: number;
+  /**
+   * Where an entry goes when there is no parent or sending it failed. Default: stdout, stderr for
+   * errors only (viam-server logs every stderr line as an ERROR).
+   */
+  writeLine?: (line: string, level: LogLevel) => void;
+}
+
+interface _Entry {
+  level: LogLevel;
+  loggerName: string;
+  message: string;
+  time: Date;
+}
+
+// The name of the sink's own entries (the dropped-entries notice).
+const SINK_LOGGER_NAME = "data-mirror";
+// A Log call slower than this counts as failed: the entry goes to stdout instead.
+const SEND_TIMEOUT_MS = 5_000;
+// How long close() waits for queued entries to reach the parent before printing them instead.
+const FLUSH_TIMEOUT_MS = 500;
+
+function _defaultWriteLine(line: string, level: LogLevel): void {
+  if (level === "error") console.error(line);
+  else console.log(line);
+}
+
+function _formatField(value: string | number | boolean): string {
+  const text = String(value);
+  return /[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text;
+}
+
+/**
+ * Sends log entries to viam-server, one per `viam.robot.v1.RobotService/Log` call (the parent rejects
+ * batches), over plaintext gRPC on its unix socket. Loggers never wait: entries are queued and sent in
+ * order in the background; when the parent falls behind, the oldest entries are dropped and counted.
+ * Until {@linkcode ParentLogSink.connect} (no parent, or `VIAM_NO_MODULE_PARENT`) and whenever a send
+ * fails, entries are printed as lines instead.
+ */
+export class ParentLogSink {
+  readonly #threshold: LogLevel;
+  readonly #redactor: SecretRedactor;
+  readonly #capacity: number;
+  readonly #writeLine: (line: string, level: LogLevel) => void;
+  readonly #queue: _Entry[] = [];
+  #address: string | undefined;
+  #session: Http2SessionManager | undefined;
+  #transport: Transport | undefined;
+  #draining: Promise<void> | undefined;
+  #dropped = 0;
+  #unreportedDrops = 0;
+  #closed = false;
+
+  /** A sink that prints lines until it is connected to a parent. */
+  constructor(options: ParentLogSinkOptions) {
+    this.#threshold = options.threshold;
+    this.#redactor = options.redactor;
+    this.#capacity = options.capacity ?? 1000;
+    this.#writeLine = options.writeLine ?? _defaultWriteLine;
+  }
+
+  /** Entries dropped so far because the parent did not take them fast enough. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Sends entries to the parent listening on the unix socket `address` from now on. Calling it again
+   * with the same address changes nothing; another address replaces the connection.
+   */
+  connect(address: string): void {
+    if (this.#closed || address === this.#address) return;
+    this.#session?.abort();
+    this.#address = address;
+    // The authority is only a name in the :authority header; the connection itself is the socket.
+    this.#session = new Http2SessionManager("http://localhost", undefined, {
+      createConnection: () => net.connect(address),
+    });
+    this.#transport = createGrpcTransport({
+      httpVersion: "2",
+      baseUrl: "http://localhost",
+      sessionManager: this.#session,
+    });
+  }
+
+  /** A logger whose entries carry `name` as their `logger_name`. */
+  logger(name: string): Logger {
+    const log = (level: LogLevel) => (message: string, fields?: LogFields): void => {
+      if (levelEnabled(level, this.#threshold)) this.#add(level, name, message, fields);
+    };
+    return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+  }
+
+  /**
+   * Stops sending: waits a short while for queued entries to reach the parent, prints the rest and
+   * closes the connection. Later entries are printed.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#draining !== undefined) await withDeadline(this.#draining, FLUSH_TIMEOUT_MS);
+    for (const entry of this.#queue.splice(0)) this.#print(entry);
+    this.#session?.abort();
+    this.#session = undefined;
+    this.#transport = undefined;
+  }
+
+  #add(level: LogLevel, loggerName: string, message: string, fields?: LogFields): void {
+    const parts = [message];
+    for (const [key, value] of Object.entries(fields ?? {})) {
+      if (value === undefined) continue;
+      parts.push(`${key}=${SecretRedactor.isSecretName(key) ? REDACTED : _formatField(value)}`);
+    }
+    const entry = {
+      level,
+      loggerName,
+      message: this.#redactor.scrub(parts.join(" ")),
+      time: new Date(),
+    };
+    if (this.#transport === undefined || this.#closed) {
+      this.#print(entry);
+      return;
+    }
+    if (this.#queue.length >= this.#capacity) {
+      this.#queue.shift();
+      this.#dropped++;
+      this.#unreportedDrops++;
+    }
+    this.#queue.push(entry);
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#draining !== undefined) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = undefined;
+      // An entry queued after the loop's last check but before this callback would wait forever.
+      if (this.#queue.length > 0 && !this.#closed) this.#kick();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      if (this.#unreportedDrops > 0) {
+        const count = this.#unreportedDrops;
+        this.#unreportedDrops = 0;
+        await this.#send({
+          level: "warn",
+          loggerName: SINK_LOGGER_NAME,
+          message: `dropped ${count} log entries: viam-server did not take them fast enough`,
+          time: new Date(),
+        });
+      }
+      const entry = this.#queue.shift();
+      if (entry !== undefined) await this.#send(entry);
+    }
+  }
+
+  async #send(entry: _Entry): Promise<void> {
+    const transport = this.#transport;
+    if (transport === undefined) {
+      this.#print(entry);
+      return;
+    }
+    try {
+      await transport.unary(
+        VIAM_SERVICES.robot,
+        VIAM_SERVICES.robot.methods.log,
+        undefined,
+        SEND_TIMEOUT_MS,
+        undefined,
+        {
+          logs: [{
+            level: entry.level,
+            time: Timestamp.fromDate(entry.time),
+            loggerName: entry.loggerName,
+            message: entry.message,
+          }],
+        },
+      );
+    } catch {
+      // The parent is gone or overloaded: the entry must not be lost, so it is printed.
+      this.#print(entry);
+    }
+  }
+
+  #print(entry: _Entry): void {
+    this.#writeLine(
+      `${entry.time.toISOString()} ${entry.level.toUpperCase()} ${entry.loggerName} ${entry.message}`,
+      entry.level,
+    );
+  }
+}

@@ -1,0 +1,76 @@
+import type { MirrorController } from "../mirror_controller.ts";
+
+/**
+ * The module's running mirrors, keyed by full resource name (`rdk:service:generic/mirror1`): a
+ * service and a component may share a short name. Changes to one resource run one after another, so
+ * an old controller is always stopped before its replacement starts and two loops never share a mirror.
+ */
+export class ResourceTable {
+  readonly #controllers = new Map<string, MirrorController>();
+  readonly #changes = new Map<string, Promise<unknown>>();
+  #closed = false;
+
+  /** The controller of the resource `name` (short) under `api`, if it runs. */
+  get(api: string, name: string): MirrorController | undefined {
+    return this.#controllers.get(`${api}/${name}`);
+  }
+
+  /** Full names of the running resources. */
+  names(): string[] {
+    return [...this.#controllers.keys()];
+  }
+
+  /**
+   * Runs the resource `fullName` with the controller `create` returns, stopping (and awaiting) the one
+   * it replaces first. Resolves true when one was replaced. Rejects, with nothing running under that
+   * name, when `create` throws, and after {@linkcode ResourceTable.stopAll}.
+   */
+  put(
+    fullName: string,
+    create: () => MirrorController | Promise<MirrorController>,
+  ): Promise<boolean> {
+    return this.#serialize(fullName, async () => {
+      if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
+      const previous = this.#controllers.get(fullName);
+      this.#controllers.delete(fullName);
+      await previous?.stop();
+      this.#controllers.set(fullName, await create());
+      return previous !== undefined;
+    });
+  }
+
+  /** Stops (and awaits) the resource `fullName`. Resolves false when it was not running. */
+  remove(fullName: string): Promise<boolean> {
+    return this.#serialize(fullName, async () => {
+      const controller = this.#controllers.get(fullName);
+      // Gone from the table at once: calls arriving while it stops get NOT_FOUND.
+      this.#controllers.delete(fullName);
+      await controller?.stop();
+      return controller !== undefined;
+    });
+  }
+
+  /** Stops every resource at once and refuses new ones. Resolves when every stop has settled. */
+  async stopAll(): Promise<void> {
+    this.#closed = true;
+    const stops = [...this.#controllers.values()].map((controller) => controller.stop());
+    this.#controllers.clear();
+    await Promise.allSettled([...stops, ...this.#changes.values()]);
+    // A change already under way when closing began may have started a controller since.
+    const late = [...this.#controllers.values()];
+    this.#controllers.clear();
+    await Promise.allSettled(late.map((controller) => controller.stop()));
+  }
+
+  #serialize<T>(fullName: string, change: () => Promise<T>): Promise<T> {
+    const previous = this.#changes.get(fullName) ?? Promise.resolve();
+    const next = previous.then(change, change);
+    const settled = next.catch(() => undefined);
+    this.#changes.set(fullName, settled);
+    // Forget the chain once it is idle so the map does not grow with every name ever used.
+    settled.then(() => {
+      if (this.#changes.get(fullName) === settled) this.#changes.delete(fullName);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,38 @@
+import { createRegistryFromDescriptors, type ServiceType } from "@bufbuild/protobuf";
+import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
+
+// Service types are built at run time from the embedded descriptor set: no generated code, and the
+// generic services get GetStatus, which the SDK's bundled descriptors lack. Well-known types (Struct,
+// Timestamp) are replaced by @bufbuild/protobuf's own classes, so `toJson()` / `fromJson()` work on them.
+const registry = createRegistryFromDescriptors(VIAM_DESCRIPTOR_SET);
+
+function _service(typeName: string): ServiceType {
+  const service = registry.findService(typeName);
+  if (service === undefined) {
+    throw new Error(`the embedded Viam descriptor set lacks the service ${typeName}`);
+  }
+  return service;
+}
+
+/** The gRPC services the module serves or calls, as connect v1 service types. */
+export const VIAM_SERVICES: {
+  /** `viam.module.v1.ModuleService`: how viam-server drives the module. */
+  readonly module: ServiceType;
+  /** `viam.service.generic.v1.GenericService`: the API the original module registered. */
+  readonly genericService: ServiceType;
+  /** `viam.component.generic.v1.GenericService`: the API the original README documented. */
+  readonly genericComponent: ServiceType;
+  /** `grpc.reflection.v1alpha.ServerReflection`: what viam-server resolves handlers through. */
+  readonly reflectionV1alpha: ServiceType;
+  /** `grpc.reflection.v1.ServerReflection`: the current name of the same service. */
+  readonly reflectionV1: ServiceType;
+  /** `viam.robot.v1.RobotService`: the parent's service; the module calls only its `Log`. */
+  readonly robot: ServiceType;
+} = {
+  module: _service("viam.module.v1.ModuleService"),
+  genericService: _service("viam.service.generic.v1.GenericService"),
+  genericComponent: _service("viam.component.generic.v1.GenericService"),
+  reflectionV1alpha: _service("grpc.reflection.v1alpha.ServerReflection"),
+  reflectionV1: _service("grpc.reflection.v1.ServerReflection"),
+  robot: _service("viam.robot.v1.RobotService"),
+};

@@ -1,0 +1,104 @@
+import type { LogLevel } from "../../src/logger.ts";
+import { type ModuleHandle, startModule } from "../../src/module/module_server.ts";
+import type { MirrorResource } from "../../src/module/module_service.ts";
+import { FakeMirror, type FakeMirrorOptions } from "./_fake_mirror.ts";
+import { FakeParent } from "./_fake_parent.ts";
+import { ViamClient } from "./_viam_client.ts";
+
+/** The API key every test config carries: it must never come out of the module. */
+export const SECRET_KEY = "s3cr3t-api-key-0123456789abcdef";
+
+/** A started module, a client on its socket, and what the fakes recorded. */
+export interface Harness {
+  /** The module's temp dir (its socket lives there). */
+  dir: string;
+  /** The module's socket. */
+  socketPath: string;
+  /** A grpc-js client on the module's socket. */
+  client: ViamClient;
+  /** A fake viam-server log endpoint; the module dials it once Ready names its socket. */
+  parent: FakeParent;
+  /** The running module. */
+  module: ModuleHandle;
+  /** Every mirror created, in order, with the resource it was created for. */
+  created: { resource: MirrorResource; mirror: FakeMirror }[];
+  /** Lines the module printed (no parent, or sending failed). */
+  lines: { line: string; level: LogLevel }[];
+  /** The latest mirror created for the full name `api/name`. */
+  mirror(fullName: string): FakeMirror;
+}
+
+/** How {@linkcode withModule} sets the module up. */
+export interface HarnessOptions {
+  /** What every created fake mirror does. */
+  mirror?: FakeMirrorOptions;
+  /** Default true. */
+  parentLogging?: boolean;
+  /** Default `info`. */
+  logLevel?: LogLevel;
+  /** How long closing waits for mirrors to stop (the module default when absent). */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * A validator shaped like the engine's: `app_api_key` is required, `sync_frequency` must be a
+ * number, and a config without a filter gets a warning.
+ */
+export function fakeValidate(attributes: Record<string, unknown>): { warnings: string[] } {
+  if (typeof attributes.app_api_key !== "string") {
+    throw new Error("app_api_key: required, a string");
+  }
+  if ("sync_frequency" in attributes && typeof attributes.sync_frequency !== "number") {
+    throw new Error(
+      `sync_frequency: must be a number of seconds (key ${attributes.app_api_key} ignored)`,
+    );
+  }
+  return {
+    warnings: attributes.tags === undefined
+      ? ["no tags, labels or dataset_id: every file the key can read is mirrored"]
+      : [],
+  };
+}
+
+/** Runs `test` against a module started in a fresh temp dir, then closes and removes everything. */
+export async function withModule(
+  test: (harness: Harness) => Promise<void>,
+  options: HarnessOptions = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
+  const parent = await FakeParent.start(`${dir}/parent.sock`);
+  const socketPath = `${dir}/data-mirror-abcde.sock`;
+  const created: Harness["created"] = [];
+  const lines: Harness["lines"] = [];
+  const module = await startModule({
+    socketPath,
+    logLevel: options.logLevel ?? "info",
+    parentLogging: options.parentLogging ?? true,
+    validate: fakeValidate,
+    createMirror: (resource, logger) => {
+      const mirror = new FakeMirror(logger, options.mirror);
+      created.push({ resource, mirror });
+      return mirror;
+    },
+    stopTimeoutMs: options.stopTimeoutMs,
+    writeLine: (line, level) => lines.push({ line, level }),
+  });
+  const client = new ViamClient(socketPath);
+  const mirror = (fullName: string): FakeMirror => {
+    const found = created.findLast(({ resource }) =>
+      `${resource.api}/${resource.name}` === fullName
+    );
+    if (found === undefined) throw new Error(`no mirror was created for ${fullName}`);
+    return found.mirror;
+  };
+  try {
+    await test({ dir, socketPath, client, parent, module, created, lines, mirror });
+  } finally {
+    // Each side closes the connections it opened, clients first: under Deno 2.9.6 an HTTP/2
+    // client receiving GOAWAY can abort the process (denoland/deno#36788).
+    client.close();
+    await module.close();
+    parent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -1,0 +1,516 @@
+import assert from "node:assert/strict";
+import type { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import {
+  createRegistryFromDescriptors,
+  FileDescriptorProto,
+  FileDescriptorSet,
+} from "@bufbuild/protobuf";
+import { startModule } from "../../src/module/module_server.ts";
+import { SECRET_KEY, withModule } from "./_harness.ts";
+import {
+  componentConfig,
+  fromStruct,
+  toStruct,
+  ViamClient,
+  waitForSocket,
+} from "./_viam_client.ts";
+
+const SERVICE_API = "rdk:service:generic";
+const COMPONENT_API = "rdk:component:generic";
+
+function _files(response: Record<string, unknown>): FileDescriptorProto[] {
+  const answer = response.file_descriptor_response as { file_descriptor_proto: Buffer[] } | null;
+  assert.ok(answer, `expected files, got ${JSON.stringify(response.error_response)}`);
+  return answer.file_descriptor_proto.map((bytes) =>
+    FileDescriptorProto.fromBinary(new Uint8Array(bytes))
+  );
+}
+
+// Imports before importers, as createRegistryFromDescriptors needs them (reflection answers the
+// asked-for file first); throws on an import that is not in the list.
+function _dependencyOrder(files: FileDescriptorProto[]): FileDescriptorProto[] {
+  const byName = new Map(files.map((file) => [file.name, file]));
+  const ordered: FileDescriptorProto[] = [];
+  const visit = (name: string) => {
+    const file = byName.get(name);
+    if (file === undefined) throw new Error(`import ${name} was not returned`);
+    if (ordered.includes(file)) return;
+    file.dependency.forEach(visit);
+    ordered.push(file);
+  };
+  files.forEach((file) => visit(file.name ?? ""));
+  return ordered;
+}
+
+async function _add(client: ViamClient, name: string, api: string): Promise<void> {
+  await client.call(client.module, "AddResource", {
+    config: componentConfig(name, api, { app_api_key: SECRET_KEY, tags: ["a"] }),
+  });
+}
+
+async function _command(
+  client: ViamClient,
+  target: grpc.Client,
+  name: string,
+  command: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const response = await client.call(target, "DoCommand", { name, command: toStruct(command) });
+  return fromStruct(response.result);
+}
+
+Deno.test("module: the socket is group-writable and Ready lists both generic APIs", async () => {
+  await withModule(async ({ client, socketPath }) => {
+    assert.equal((await Deno.lstat(socketPath)).mode! & 0o777, 0o770);
+    const response = await client.ready({ raw_parent_address: "", parent_address: "" });
+    assert.equal(response.ready, true);
+    const { handlers } = response.handlermap as {
+      handlers: {
+        models: string[];
+        subtype: { subtype: Record<string, string>; proto_service: string };
+      }[];
+    };
+    assert.deepEqual(
+      handlers.map((handler) => ({
+        models: handler.models,
+        namespace: handler.subtype.subtype.namespace,
+        type: handler.subtype.subtype.type,
+        subtype: handler.subtype.subtype.subtype,
+        protoService: handler.subtype.proto_service,
+      })),
+      [
+        {
+          models: ["viam-soleng:data:mirror"],
+          namespace: "rdk",
+          type: "service",
+          subtype: "generic",
+          protoService: "viam.service.generic.v1.GenericService",
+        },
+        {
+          models: ["viam-soleng:data:mirror"],
+          namespace: "rdk",
+          type: "component",
+          subtype: "generic",
+          protoService: "viam.component.generic.v1.GenericService",
+        },
+      ],
+    );
+  });
+});
+
+Deno.test("module: reflection resolves each handler's proto_service to a complete descriptor", async () => {
+  await withModule(async ({ client }) => {
+    const ready = await client.ready();
+    const services = (ready.handlermap as { handlers: { subtype: { proto_service: string } }[] })
+      .handlers.map((handler) => handler.subtype.proto_service);
+    for (const reflection of [client.reflection, client.reflectionV1]) {
+      const responses = await client.reflect(
+        services.map((service) => ({ file_containing_symbol: service })),
+        reflection,
+      );
+      assert.equal(responses.length, services.length);
+      for (const [i, response] of responses.entries()) {
+        const files = _files(response);
+        const names = new Set(files.map((file) => file.name));
+        assert.equal(
+          files[0].service.some((s) => `${files[0].package}.${s.name}` === services[i]),
+          true,
+        );
+        for (const file of files) {
+          for (const dependency of file.dependency) {
+            assert.ok(names.has(dependency), `${file.name} imports ${dependency}, not returned`);
+          }
+        }
+        // Every type the service's methods use resolves from the returned files alone (building
+        // a registry throws on any unresolved reference, as the defining file alone shows).
+        assert.throws(() =>
+          createRegistryFromDescriptors(new FileDescriptorSet({ file: [files[0]] }))
+        );
+        const registry = createRegistryFromDescriptors(
+          new FileDescriptorSet({ file: _dependencyOrder(files) }),
+        );
+        const service = registry.findService(services[i]);
+        assert.ok(service);
+        assert.deepEqual(
+          Object.values(service.methods).map((m) => `${m.name}(${m.I.typeName})`).slice(0, 2),
+          [
+            "DoCommand(viam.common.v1.DoCommandRequest)",
+            "GetStatus(viam.common.v1.GetStatusRequest)",
+          ],
+        );
+      }
+    }
+  });
+});
+
+Deno.test("module: reflection answers list_services, file_by_filename, methods and unknown names", async () => {
+  await withModule(async ({ client }) => {
+    const [list, byName, method, missingSymbol, missingFile, extension] = await client.reflect([
+      { list_services: "" },
+      { file_by_filename: "common/v1/common.proto" },
+      { file_containing_symbol: "viam.module.v1.ModuleService.Ready" },
+      { file_containing_symbol: "viam.nothing.v1.Nothing" },
+      { file_by_filename: "nothing.proto" },
+      {
+        file_containing_extension: {
+          containing_type: "google.protobuf.MethodOptions",
+          extension_number: 72295728,
+        },
+      },
+    ]);
+    assert.deepEqual(
+      (list.list_services_response as { service: { name: string }[] }).service.map((s) => s.name)
+        .sort(),
+      [
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "viam.component.generic.v1.GenericService",
+        "viam.module.v1.ModuleService",
+        "viam.service.generic.v1.GenericService",
+      ],
+    );
+    assert.deepEqual(_files(byName).map((file) => file.name), [
+      "common/v1/common.proto",
+      "google/protobuf/descriptor.proto",
+      "google/protobuf/struct.proto",
+      "google/protobuf/timestamp.proto",
+    ]);
+    assert.equal(_files(method)[0].name, "module/v1/module.proto");
+    assert.deepEqual(missingSymbol.error_response, {
+      error_code: grpc.status.NOT_FOUND,
+      error_message: "symbol not found: viam.nothing.v1.Nothing",
+    });
+    assert.equal(
+      (missingFile.error_response as { error_code: number }).error_code,
+      grpc.status.NOT_FOUND,
+    );
+    // google.api.http, the annotation the generic services' methods carry.
+    assert.equal(_files(extension)[0].name, "google/api/annotations.proto");
+  });
+});
+
+Deno.test("module: ValidateConfig rejects a bad config naming the attribute, and logs warnings", async () => {
+  await withModule(async ({ client, lines }) => {
+    const missingKey = await client.callError(client.module, "ValidateConfig", {
+      config: componentConfig("mirror1", SERVICE_API, { sync_frequency: 5 }),
+    });
+    assert.equal(missingKey.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(missingKey.details, /rdk:service:generic\/mirror1: app_api_key: required/);
+
+    const wrongApi = await client.callError(client.module, "ValidateConfig", {
+      config: componentConfig("mirror1", "rdk:component:camera", { app_api_key: SECRET_KEY }),
+    });
+    assert.equal(wrongApi.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(wrongApi.details, /config\.api "rdk:component:camera"/);
+
+    const good = await client.call(client.module, "ValidateConfig", {
+      config: componentConfig("mirror1", COMPONENT_API, { app_api_key: SECRET_KEY }),
+    });
+    assert.deepEqual(good, { dependencies: [], optional_dependencies: [] });
+    assert.ok(
+      lines.some(({ line, level }) =>
+        level === "warn" && line.includes("rdk:component:generic/mirror1") &&
+        line.includes("every file the key can read is mirrored")
+      ),
+    );
+  });
+});
+
+Deno.test("module: DoCommand sync, status and dry_run, GetStatus and GetGeometries on both APIs", async () => {
+  await withModule(async ({ client, mirror }) => {
+    await client.ready();
+    // One short name under both APIs: two separate resources.
+    await _add(client, "mirror1", SERVICE_API);
+    await _add(client, "mirror1", COMPONENT_API);
+    for (
+      const [target, api] of [[client.service, SERVICE_API], [
+        client.component,
+        COMPONENT_API,
+      ]] as const
+    ) {
+      assert.deepEqual(await _command(client, target, "mirror1", { command: "sync" }), {
+        listed: 5,
+        downloaded: 2,
+        skipped: 0,
+        duplicate: 0,
+        rejected: 0,
+        deleted: 0,
+        failed: 0,
+        bytes: 4096,
+        durationMs: 0,
+      });
+      assert.equal(mirror(`${api}/mirror1`).passes, 1);
+      assert.deepEqual(await _command(client, target, "mirror1", { command: "status" }), {
+        state: "idle",
+        passes: 1,
+        consecutiveFailures: 0,
+      });
+      const report = await _command(client, target, "mirror1", { command: "dry_run" });
+      assert.equal(report.downloadCount, 2);
+      assert.deepEqual(report.downloads, ["a.jpg", "b/c.png"]);
+      const status = await client.call(target, "GetStatus", { name: "mirror1" });
+      assert.equal(fromStruct(status.result).state, "idle");
+    }
+    const geometries = await client.call(client.component, "GetGeometries", { name: "mirror1" });
+    assert.deepEqual(geometries.geometries, []);
+  });
+});
+
+Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUND", async () => {
+  await withModule(async ({ client }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const unknown = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "explode" }),
+    });
+    assert.equal(unknown.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(
+      unknown.details,
+      'unknown command "explode"; known commands: sync, status, dry_run',
+    );
+    const missing = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({}),
+    });
+    assert.equal(missing.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(missing.details, /no "command" key; known commands: sync, status, dry_run/);
+
+    for (
+      const [target, method] of [
+        [client.service, "GetStatus"],
+        [client.component, "GetStatus"], // mirror1 exists only as a service
+        [client.component, "GetGeometries"],
+      ] as const
+    ) {
+      const error = await client.callError(target, method, { name: "mirror1x" });
+      assert.equal(error.code, grpc.status.NOT_FOUND);
+    }
+    const wrongApi = await client.callError(client.component, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "status" }),
+    });
+    assert.equal(wrongApi.code, grpc.status.NOT_FOUND);
+    assert.match(wrongApi.details, /no rdk:component:generic resource named "mirror1"/);
+  });
+});
+
+Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces it", async () => {
+  await withModule(async ({ client, created, mirror }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const first = mirror(`${SERVICE_API}/mirror1`);
+    await client.call(client.module, "ReconfigureResource", {
+      config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags: ["b"] }),
+    });
+    assert.equal(first.stopped, true);
+    assert.equal(created.length, 2);
+    assert.deepEqual(created[1].resource.attributes, { app_api_key: SECRET_KEY, tags: ["b"] });
+    const second = mirror(`${SERVICE_API}/mirror1`);
+    assert.equal(second.stopped, false);
+
+    await client.call(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
+    assert.equal(second.stopped, true);
+    const gone = await client.callError(client.service, "GetStatus", { name: "mirror1" });
+    assert.equal(gone.code, grpc.status.NOT_FOUND);
+    const again = await client.callError(client.module, "RemoveResource", {
+      name: `${SERVICE_API}/mirror1`,
+    });
+    assert.equal(again.code, grpc.status.NOT_FOUND);
+    const notRunning = await client.callError(client.module, "ReconfigureResource", {
+      config: componentConfig("mirror2", SERVICE_API, { app_api_key: SECRET_KEY }),
+    });
+    assert.equal(notRunning.code, grpc.status.NOT_FOUND);
+  });
+});
+
+Deno.test("module: the server keeps answering while a slow sync runs, and syncs join", async () => {
+  await withModule(async ({ client, mirror }) => {
+    await client.ready();
+    await _add(client, "mirror1", SERVICE_API);
+    const slow = mirror(`${SERVICE_API}/mirror1`);
+    const firstSync = _command(client, client.service, "mirror1", { command: "sync" });
+    await slow.passInFlight();
+    const secondSync = _command(client, client.service, "mirror1", { command: "sync" });
+
+    assert.equal((await client.ready()).ready, true);
+    const status = await _command(client, client.service, "mirror1", { command: "status" });
+    assert.equal(status.state, "syncing");
+    await _add(client, "mirror2", COMPONENT_API);
+    assert.equal(
+      fromStruct((await client.call(client.component, "GetStatus", { name: "mirror2" })).result)
+        .state,
+      "idle",
+    );
+
+    slow.release();
+    const [first, second] = await Promise.all([firstSync, secondSync]);
+    assert.equal(first.downloaded, 2);
+    assert.deepEqual(second, first);
+    assert.equal(slow.passes, 1);
+  }, { mirror: { holdPasses: true } });
+});
+
+Deno.test("module: log entries reach the parent one per call, named after the resource", async () => {
+  await withModule(async ({ client, parent, mirror, lines }) => {
+    await client.ready({ raw_parent_address: parent.socketPath });
+    await _add(client, "mirror1", COMPONENT_API);
+    const { logger } = mirror(`${COMPONENT_API}/mirror1`);
+    logger.debug("below the threshold");
+    logger.info("pass finished", { downloaded: 2, path: "a b.jpg" });
+    logger.error("pass failed");
+    await parent.received(3);
+    assert.ok(parent.calls.every((logs) => logs.length === 1));
+    assert.deepEqual(
+      parent.entries.map(({ level, logger_name, message }) => ({ level, logger_name, message })),
+      [
+        {
+          level: "info",
+          logger_name: "data-mirror",
+          message: "started rdk:component:generic/mirror1",
+        },
+        {
+          level: "info",
+          logger_name: "rdk:component:generic/mirror1",
+          message: 'pass finished downloaded=2 path="a b.jpg"',
+        },
+        { level: "error", logger_name: "rdk:component:generic/mirror1", message: "pass failed" },
+      ],
+    );
+    assert.ok(parent.entries.every((entry) => Number(entry.time?.seconds) > 0));
+    assert.ok(!lines.some(({ line }) => line.includes("pass finished")));
+  });
+});
+
+Deno.test("module: an older server's unix: parent_address is dialled when raw_parent_address is empty", async () => {
+  await withModule(async ({ client, parent }) => {
+    await client.ready({ parent_address: `unix://${parent.socketPath}`, raw_parent_address: "" });
+    await _add(client, "mirror1", SERVICE_API);
+    await parent.received(1);
+    assert.equal(parent.entries[0].message, "started rdk:service:generic/mirror1");
+  });
+});
+
+Deno.test("module: without parent logging the parent is never dialled and lines are printed", async () => {
+  await withModule(async ({ client, parent, mirror, lines }) => {
+    await client.ready({ raw_parent_address: parent.socketPath });
+    await _add(client, "mirror1", SERVICE_API);
+    mirror(`${SERVICE_API}/mirror1`).logger.warn("disk almost full");
+    mirror(`${SERVICE_API}/mirror1`).logger.debug("details");
+    assert.ok(
+      lines.some(({ line, level }) =>
+        level === "warn" && / WARN rdk:service:generic\/mirror1 disk almost full$/.test(line)
+      ),
+    );
+    assert.ok(lines.some(({ line }) => line.endsWith("details")));
+    assert.equal(parent.calls.length, 0);
+  }, { parentLogging: false, logLevel: "debug" });
+});
+
+Deno.test("module: secrets never appear in logs, errors or status", async () => {
+  await withModule(async ({ client, parent, mirror, lines }) => {
+    await client.ready({ raw_parent_address: parent.socketPath });
+    const badFrequency = await client.callError(client.module, "ValidateConfig", {
+      config: componentConfig("mirror1", SERVICE_API, {
+        app_api_key: SECRET_KEY,
+        sync_frequency: "often",
+      }),
+    });
+    assert.match(badFrequency.details, /sync_frequency: must be a number/);
+    await _add(client, "mirror1", SERVICE_API);
+    const { logger } = mirror(`${SERVICE_API}/mirror1`);
+    logger.info(`connecting with ${SECRET_KEY}`, { app_api_key: SECRET_KEY, key_hint: "abc" });
+    logger.error("failed", { token: "tok-123456789" });
+    const status = await _command(client, client.service, "mirror1", { command: "status" });
+    const getStatus = fromStruct(
+      (await client.call(client.service, "GetStatus", { name: "mirror1" })).result,
+    );
+    const syncError = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "sync" }),
+    });
+    assert.equal(syncError.code, grpc.status.INTERNAL);
+    await parent.received(3);
+    const everything = JSON.stringify([
+      badFrequency,
+      parent.entries,
+      lines,
+      status,
+      getStatus,
+      syncError,
+    ]);
+    assert.ok(everything.includes("[redacted]"));
+    assert.ok(!everything.includes(SECRET_KEY));
+    assert.ok(!everything.includes("tok-123456789"));
+    assert.equal(status.lastError, "auth failed for key [redacted]");
+  }, {
+    mirror: {
+      status: { lastError: `auth failed for key ${SECRET_KEY}` },
+      syncError: `the platform refused ${SECRET_KEY}`,
+    },
+  });
+});
+
+Deno.test("module: a stale socket is replaced; anything else at the path is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
+  try {
+    // What a SIGKILLed module leaves behind (a clean close would unlink it).
+    const stale = `${dir}/stale.sock`;
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${
+          JSON.stringify(stale)
+        } }); setInterval(() => {}, 1000);`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForSocket(stale);
+    holder.kill("SIGKILL");
+    await holder.status;
+    assert.ok((await Deno.lstat(stale)).isSocket);
+    await withModuleAt(stale);
+
+    const file = `${dir}/file.sock`;
+    await Deno.writeTextFile(file, "not a socket");
+    await assert.rejects(() => withModuleAt(file), /exists and is not a socket/);
+    assert.equal(await Deno.readTextFile(file), "not a socket");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function withModuleAt(socketPath: string): Promise<void> {
+  const module = await startModule({
+    socketPath,
+    logLevel: "error",
+    parentLogging: false,
+    validate: () => ({ warnings: [] }),
+    createMirror: () => {
+      throw new Error("no mirror in this test");
+    },
+    writeLine: () => {},
+  });
+  await module.close();
+  await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
+}
+
+Deno.test("module: close stops every mirror, removes the socket, and does not wait on a hung stop", async () => {
+  await withModule(async ({ client, module, socketPath, mirror, lines }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    await _add(client, "mirror2", COMPONENT_API);
+    client.close();
+    await module.close();
+    assert.equal(mirror(`${SERVICE_API}/mirror1`).stopped, true);
+    assert.equal(mirror(`${COMPONENT_API}/mirror2`).stopped, true);
+    assert.ok(
+      lines.some(({ line }) =>
+        line.includes("closing without waiting longer for rdk:service:generic/mirror1")
+      ),
+    );
+    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
+    const another = new ViamClient(socketPath);
+    const late = await another.callError(another.module, "Ready", {});
+    another.close();
+    assert.equal(late.code, grpc.status.UNAVAILABLE);
+  }, { mirror: { hangOnStop: true }, stopTimeoutMs: 100 });
+});

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import type { LogLevel } from "../../src/logger.ts";
+import { ParentLogSink } from "../../src/module/parent_logger.ts";
+import { SecretRedactor } from "../../src/module/secret_redactor.ts";
+import { FakeParent } from "./_fake_parent.ts";
+
+interface _Setup {
+  sink: ParentLogSink;
+  parent: FakeParent;
+  lines: { line: string; level: LogLevel }[];
+  dir: string;
+}
+
+async function _withSink(
+  test: (setup: _Setup) => Promise<void>,
+  options: { threshold?: LogLevel; capacity?: number; redactor?: SecretRedactor } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dm-log-" });
+  const parent = await FakeParent.start(`${dir}/parent.sock`);
+  const lines: _Setup["lines"] = [];
+  const sink = new ParentLogSink({
+    threshold: options.threshold ?? "info",
+    redactor: options.redactor ?? new SecretRedactor(),
+    capacity: options.capacity,
+    writeLine: (line, level) => lines.push({ line, level }),
+  });
+  try {
+    await test({ sink, parent, lines, dir });
+  } finally {
+    // The sink (a client) closes its connection before the parent goes: see denoland/deno#36788.
+    await sink.close();
+    parent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function _eventually(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+Deno.test("parent logger: without a parent, lines are printed at their level, filtered and redacted", async () => {
+  const redactor = new SecretRedactor();
+  redactor.remember({ app_api_key: "key-0123456789" });
+  await _withSink(async ({ sink, lines }) => {
+    const logger = sink.logger("rdk:service:generic/mirror1");
+    logger.debug("hidden");
+    logger.info("wrote", { path: "a b/c.jpg", bytes: 12, partial: false, skipped: undefined });
+    logger.warn("retrying with key-0123456789", { app_api_key: "other-secret-value" });
+    logger.error("pass failed");
+    assert.deepEqual(
+      lines.map(({ line, level }) => [level, line.replace(/^\S+ /, "")]),
+      [
+        ["info", 'INFO rdk:service:generic/mirror1 wrote path="a b/c.jpg" bytes=12 partial=false'],
+        [
+          "warn",
+          "WARN rdk:service:generic/mirror1 retrying with [redacted] app_api_key=[redacted]",
+        ],
+        ["error", "ERROR rdk:service:generic/mirror1 pass failed"],
+      ],
+    );
+    assert.ok(!Number.isNaN(Date.parse(lines[0].line.split(" ")[0])));
+    await Promise.resolve();
+  }, { redactor });
+});
+
+Deno.test("parent logger: a slow parent makes the sink drop the oldest entries and say so", async () => {
+  await _withSink(async ({ sink, parent }) => {
+    parent.hold();
+    sink.connect(parent.socketPath);
+    const logger = sink.logger("mirror");
+    for (let i = 1; i <= 10; i++) logger.info(`entry ${i}`);
+    // Entry 1 is in flight; 2..10 went through a queue of 3, leaving 8, 9, 10.
+    assert.equal(sink.dropped, 6);
+    await parent.received(1);
+    parent.release();
+    await parent.received(5);
+    assert.deepEqual(
+      parent.entries.map((entry) => [entry.logger_name, entry.level, entry.message]),
+      [
+        ["mirror", "info", "entry 1"],
+        ["data-mirror", "warn", "dropped 6 log entries: viam-server did not take them fast enough"],
+        ["mirror", "info", "entry 8"],
+        ["mirror", "info", "entry 9"],
+        ["mirror", "info", "entry 10"],
+      ],
+    );
+  }, { capacity: 3 });
+});
+
+Deno.test("parent logger: entries the parent cannot take are printed instead", async () => {
+  await _withSink(async ({ sink, lines, dir }) => {
+    sink.connect(`${dir}/nobody-listens.sock`);
+    const logger = sink.logger("mirror");
+    logger.info("first");
+    logger.error("second");
+    assert.equal(lines.length, 0);
+    await _eventually(() => lines.length === 2, "both entries printed");
+    assert.deepEqual(lines.map(({ level, line }) => [level, line.split(" ").slice(1).join(" ")]), [
+      ["info", "INFO mirror first"],
+      ["error", "ERROR mirror second"],
+    ]);
+  });
+});
+
+Deno.test("parent logger: close delivers queued entries, later ones are printed", async () => {
+  await _withSink(async ({ sink, parent, lines }) => {
+    sink.connect(parent.socketPath);
+    const logger = sink.logger("mirror");
+    for (let i = 1; i <= 5; i++) logger.info(`entry ${i}`);
+    await sink.close();
+    assert.deepEqual(parent.entries.map((entry) => entry.message), [
+      "entry 1",
+      "entry 2",
+      "entry 3",
+      "entry 4",
+      "entry 5",
+    ]);
+    logger.info("after close");
+    assert.equal(lines.length, 1);
+    assert.match(lines[0].line, /INFO mirror after close$/);
+  });
+});

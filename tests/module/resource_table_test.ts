@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { ResourceTable } from "../../src/module/resource_table.ts";
+import type { MirrorController } from "../../src/mirror_controller.ts";
+import { emptySummary } from "../../src/summary.ts";
+
+/** A controller whose stop resolves only when the test says so; it records events in order. */
+class _Controller implements MirrorController {
+  #finishStop: (() => void) | undefined;
+  constructor(readonly id: string, readonly events: string[]) {}
+  syncNow() {
+    return Promise.resolve(emptySummary());
+  }
+  dryRun(): never {
+    throw new Error("not used");
+  }
+  status() {
+    return { state: "idle" as const, passes: 0, consecutiveFailures: 0 };
+  }
+  stop(): Promise<void> {
+    this.events.push(`stop ${this.id} begins`);
+    return new Promise((resolve) =>
+      this.#finishStop = () => {
+        this.events.push(`stop ${this.id} ends`);
+        resolve();
+      }
+    );
+  }
+  finishStop(): void {
+    this.#finishStop?.();
+  }
+}
+
+Deno.test("resource table: a replacement starts only after the old controller has stopped", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  const first = new _Controller("first", events);
+  const second = new _Controller("second", events);
+  assert.equal(await table.put("rdk:service:generic/m", () => first), false);
+  const replacing = table.put("rdk:service:generic/m", () => {
+    events.push("create second");
+    return second;
+  });
+  // A removal queued behind the replacement waits for it, then stops the second controller.
+  const removing = table.remove("rdk:service:generic/m");
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(events, ["stop first begins"]);
+  assert.equal(table.get("rdk:service:generic", "m"), undefined);
+  first.finishStop();
+  assert.equal(await replacing, true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  second.finishStop();
+  assert.equal(await removing, true);
+  assert.deepEqual(events, [
+    "stop first begins",
+    "stop first ends",
+    "create second",
+    "stop second begins",
+    "stop second ends",
+  ]);
+  assert.deepEqual(table.names(), []);
+});
+
+Deno.test("resource table: names are per API and a failed create leaves nothing running", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  const service = new _Controller("service", events);
+  const component = new _Controller("component", events);
+  await table.put("rdk:service:generic/m", () => service);
+  await table.put("rdk:component:generic/m", () => component);
+  assert.equal(table.get("rdk:service:generic", "m"), service);
+  assert.equal(table.get("rdk:component:generic", "m"), component);
+  assert.equal(await table.remove("rdk:service:generic/other"), false);
+
+  await assert.rejects(
+    () =>
+      table.put("rdk:service:generic/broken", () => {
+        throw new Error("bad config");
+      }),
+    /bad config/,
+  );
+  assert.equal(table.get("rdk:service:generic", "broken"), undefined);
+  assert.deepEqual(table.names().sort(), ["rdk:component:generic/m", "rdk:service:generic/m"]);
+});
+
+Deno.test("resource table: stopAll stops everything, including a start under way, and refuses more", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  const running = new _Controller("running", events);
+  const late = new _Controller("late", events);
+  await table.put("rdk:service:generic/a", () => running);
+  let finishCreate = (): void => {};
+  const starting = table.put(
+    "rdk:service:generic/b",
+    () => new Promise<MirrorController>((resolve) => finishCreate = () => resolve(late)),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const stopping = table.stopAll();
+  running.finishStop();
+  finishCreate();
+  await starting;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  late.finishStop();
+  await stopping;
+  assert.deepEqual(events, [
+    "stop running begins",
+    "stop running ends",
+    "stop late begins",
+    "stop late ends",
+  ]);
+  assert.deepEqual(table.names(), []);
+  await assert.rejects(
+    () => table.put("rdk:service:generic/c", () => running),
+    /the module is shutting down: rdk:service:generic\/c was not started/,
+  );
+});

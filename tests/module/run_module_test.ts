@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { FakeParent } from "./_fake_parent.ts";
+import {
+  componentConfig,
+  fromStruct,
+  toStruct,
+  ViamClient,
+  waitForSocket,
+} from "./_viam_client.ts";
+
+const ENTRY = new URL("./_module_entry.ts", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+interface _Exit {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+// Runs the module process in `dir` the way viam-server does (socket path as the first argument and
+// in VIAM_MODULE_ADDRESS), under the permissions a module needs: its temp dir, unix sockets, env.
+function _spawn(dir: string, socketPath: string, env: Record<string, string> = {}) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      "--allow-net",
+      "--allow-env",
+      ENTRY,
+      socketPath,
+    ],
+    cwd: ROOT,
+    env: { VIAM_MODULE_ADDRESS: socketPath, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+// Sends `signal` and waits for the exit; a process still running 3 s later is killed (and the
+// test fails on its exit status): viam-server escalates to SIGKILL soon after.
+async function _stop(child: Deno.ChildProcess, signal: Deno.Signal): Promise<_Exit> {
+  child.kill(signal);
+  const killer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+  try {
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      signal: output.signal,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+Deno.test("run module: SIGTERM stops the mirrors, removes the socket and exits 0", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const socketPath = `${dir}/data-mirror-xyzab.sock`;
+  const child = _spawn(dir, socketPath, { VIAM_NO_MODULE_PARENT: "true" });
+  try {
+    await waitForSocket(socketPath);
+    const client = new ViamClient(socketPath);
+    try {
+      assert.equal((await client.ready()).ready, true);
+      await client.call(client.module, "AddResource", {
+        config: componentConfig("mirror1", "rdk:service:generic", { app_api_key: "k" }),
+      });
+      const status = await client.call(client.service, "DoCommand", {
+        name: "mirror1",
+        command: toStruct({ command: "status" }),
+      });
+      assert.equal(fromStruct(status.result).state, "idle");
+    } finally {
+      client.close();
+    }
+    const exit = await _stop(child, "SIGTERM");
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.match(exit.stdout, / INFO data-mirror listening on /);
+    assert.match(exit.stdout, /fake mirror mirror1 stopped\n[^]*runModule resolved\n$/);
+    // viam-server logs every stderr line as an ERROR: a clean run writes none.
+    assert.equal(exit.stderr, "");
+    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const socketPath = `${dir}/data-mirror-xyzab.sock`;
+  const parent = await FakeParent.start(`${dir}/parent.sock`);
+  const child = _spawn(dir, socketPath);
+  try {
+    await waitForSocket(socketPath);
+    const client = new ViamClient(socketPath);
+    try {
+      await client.ready({ raw_parent_address: parent.socketPath });
+      await client.call(client.module, "AddResource", {
+        config: componentConfig("mirror1", "rdk:component:generic", { app_api_key: "k" }),
+      });
+      await parent.received(1);
+    } finally {
+      client.close();
+    }
+    const exit = await _stop(child, "SIGINT");
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.equal(exit.stderr, "");
+    assert.ok(!exit.stdout.includes("started rdk:component:generic/mirror1"));
+    assert.deepEqual(parent.entries.map((entry) => entry.message), [
+      "started rdk:component:generic/mirror1",
+      "stopped",
+    ]);
+    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
+  } finally {
+    parent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

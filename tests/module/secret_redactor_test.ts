@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { REDACTED, SecretRedactor } from "../../src/module/secret_redactor.ts";
+
+Deno.test("secret redactor: remembers secret attributes at any depth and scrubs them", () => {
+  const redactor = new SecretRedactor();
+  redactor.remember({
+    app_api_key: "key-aaaaaaaa",
+    app_api_key_id: "id-bbbbbbbb",
+    nested: { token: "tok-cccccccc", list: [{ password: "pw-dddddddd" }] },
+    short_secret: "abc",
+    mirror_path: "data_mirror",
+  });
+  assert.equal(
+    redactor.scrub(
+      "key-aaaaaaaa id-bbbbbbbb tok-cccccccc pw-dddddddd abc data_mirror key-aaaaaaaa",
+    ),
+    `${REDACTED} id-bbbbbbbb ${REDACTED} ${REDACTED} abc data_mirror ${REDACTED}`,
+  );
+});
+
+Deno.test("secret redactor: scrubJson scrubs strings and blanks secret-named fields", () => {
+  const redactor = new SecretRedactor();
+  redactor.remember({ app_api_key: "key-aaaaaaaa" });
+  assert.deepEqual(
+    redactor.scrubJson({
+      lastError: "401 for key-aaaaaaaa",
+      list: ["key-aaaaaaaa", 3, null, true],
+      apiKey: 12,
+      app_api_key_id: "id-1",
+      nested: { secret: { deep: 1 } },
+    }),
+    {
+      lastError: `401 for ${REDACTED}`,
+      list: [REDACTED, 3, null, true],
+      apiKey: REDACTED,
+      app_api_key_id: "id-1",
+      nested: { secret: REDACTED },
+    },
+  );
+});
+
+Deno.test("secret redactor: names that hold secrets", () => {
+  for (const name of ["app_api_key", "API_KEY", "apiKey", "token", "client_secret", "password"]) {
+    assert.equal(SecretRedactor.isSecretName(name), true, name);
+  }
+  for (const name of ["app_api_key_id", "mirror_path", "tokens_used", "delete"]) {
+    assert.equal(SecretRedactor.isSecretName(name), false, name);
+  }
+});
