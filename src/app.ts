@@ -4,6 +4,13 @@ import type { Logger, LogLevel } from "./logger.ts";
 import { MirrorLoop } from "./mirror_loop.ts";
 import type { MirrorResource } from "./module/module_service.ts";
 import { runModule } from "./module/run_module.ts";
+import { describeError } from "./errors.ts";
+import {
+  configFingerprint,
+  readStatusFile,
+  statusFilePath,
+  writeStatusFile,
+} from "./status_file.ts";
 
 const _SUBCOMMANDS = new Set(["sync", "validate", "module", "help"]);
 
@@ -35,13 +42,39 @@ async function _runModule(socketPath: string, options: { logLevel: LogLevel }): 
     logLevel: options.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),
     validate: (attributes) => ({ warnings: parseConfig(attributes, { env }).warnings }),
-    createMirror: (resource: MirrorResource, logger: Logger) => {
-      const { config, warnings } = parseConfig(resource.attributes, { env });
-      for (const warning of warnings) logger.warn(warning);
-      const loop = new MirrorLoop(config, { logger, owner: `module ${resource.name}` });
-      loop.start();
-      return loop;
-    },
+    createMirror: (resource: MirrorResource, logger: Logger) =>
+      _startMirror(resource, logger, env("VIAM_MODULE_DATA")),
   });
   return 0;
+}
+
+/**
+ * Starts the loop of one resource. With `VIAM_MODULE_DATA` (set by viam-server), its status is saved
+ * after every pass and read back at start, so a restart with the same config keeps its counts and
+ * its backoff.
+ */
+async function _startMirror(
+  resource: MirrorResource,
+  logger: Logger,
+  moduleData: string | undefined,
+): Promise<MirrorLoop> {
+  const env = (name: string) => Deno.env.get(name);
+  const { config, warnings } = parseConfig(resource.attributes, { env });
+  for (const warning of warnings) logger.warn(warning);
+  const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
+  const fingerprint = await configFingerprint(config);
+  const saved = path ? await readStatusFile(path) : undefined;
+  const loop = new MirrorLoop(config, {
+    logger,
+    owner: `module ${resource.name}`,
+    resume: saved?.fingerprint === fingerprint ? saved.status : undefined,
+    onPassEnd: (status) => {
+      if (!path) return;
+      writeStatusFile(path, { fingerprint, status }).catch((error) =>
+        logger.warn(`could not save the status to ${path}: ${describeError(error)}`)
+      );
+    },
+  });
+  loop.start();
+  return loop;
 }

@@ -30,6 +30,11 @@ export interface MirrorLoopOptions {
   onPassEnd?: (status: MirrorStatus) => void;
   /** Passed through to every pass (progress, retry tuning). */
   pass?: Omit<PassOptions, "logger" | "signal" | "owner">;
+  /**
+   * The status saved before a restart with the same config: its counts carry on, and a backoff
+   * still running is honoured instead of retrying at once.
+   */
+  resume?: MirrorStatus;
 }
 
 /**
@@ -52,11 +57,27 @@ export class MirrorLoop implements MirrorController {
     this.#config = config;
     this.#options = options;
     this.#remote = (options.createRemote ?? _viamRemote)(config);
+    if (options.resume) {
+      const { state: _, nextPassAt: __, ...kept } = options.resume;
+      this.#status = { ...kept };
+    }
   }
 
-  /** Runs the first pass now and keeps the schedule from then on. */
+  /**
+   * Runs the first pass now (or, resuming a backoff, when it ends) and keeps the schedule from then
+   * on.
+   */
   start(): void {
-    this.#schedule(0);
+    const resume = this.#options.resume;
+    const due = resume?.consecutiveFailures && resume.nextPassAt
+      ? Date.parse(resume.nextPassAt) - Date.now()
+      : 0;
+    if (due > 0) {
+      this.#state = "backing_off";
+      this.#options.logger.info(`resuming a backoff: next pass at ${resume!.nextPassAt}`);
+    }
+    // Never later than the longest backoff, whatever the saved file says.
+    this.#schedule(Math.min(Math.max(due, 0), MAX_BACKOFF_MS));
   }
 
   syncNow(): Promise<Summary> {

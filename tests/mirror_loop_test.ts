@@ -105,3 +105,40 @@ Deno.test("stop cancels a pass in flight without leaving a file under a final na
     await assert.rejects(loop.syncNow(), /stopped/);
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("a loop resuming a running backoff waits for it; without one it passes at once", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, platform }) => {
+    const resumed = new MirrorLoop(config(), {
+      logger,
+      resume: {
+        state: "backing_off",
+        passes: 7,
+        consecutiveFailures: 3,
+        lastError: "listing page 1: unavailable",
+        nextPassAt: new Date(Date.now() + 60_000).toISOString(),
+      },
+    });
+    resumed.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(platform.calls.Authenticate, 0, "no call before the saved backoff ends");
+    const status = resumed.status();
+    assert.equal(status.state, "backing_off");
+    assert.equal(status.passes, 7);
+    assert.equal(status.consecutiveFailures, 3);
+    assert.ok(Date.parse(status.nextPassAt!) - Date.now() > 50_000);
+    await resumed.stop();
+
+    const fresh = new MirrorLoop(config(), {
+      logger,
+      resume: { state: "idle", passes: 2, consecutiveFailures: 0 },
+    });
+    const ended = new Promise<void>((resolve) => {
+      const poll = () => fresh.status().passes === 3 ? resolve() : setTimeout(poll, 10);
+      poll();
+    });
+    fresh.start();
+    await ended;
+    await fresh.stop();
+    assert.equal(fresh.status().lastSummary?.downloaded, 1);
+  });
+});
