@@ -121,7 +121,12 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       // --help and --version end here with exit code 0.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (error instanceof _UsageError || error instanceof ConfigError) {
+    if (error instanceof ConfigError) {
+      err("data-mirror: invalid configuration:");
+      for (const issue of error.issues) err(`  ${issue.message}${_flagHint(issue.field)}`);
+      return EXIT.usage;
+    }
+    if (error instanceof _UsageError) {
       err(`data-mirror: ${error.message}`);
       return EXIT.usage;
     }
@@ -313,4 +318,20 @@ async function _readConfigFile(path: string): Promise<Record<string, unknown>> {
     return nested as Record<string, unknown>;
   }
   return record;
+}
+
+/** Where a CLI user sets an attribute that is missing or wrong. */
+function _flagHint(field: string): string {
+  const hints: Record<string, string> = {
+    app_api_key: " (use --api-key, or the VIAM_API_KEY environment variable)",
+    app_api_key_id: " (use --api-key-id, or the VIAM_API_KEY_ID environment variable)",
+    sync_frequency: " (--sync-frequency)",
+    mirror_path: " (--mirror-path)",
+    concurrency: " (--concurrency)",
+    free_space_reserve_percent: " (--free-space-reserve)",
+    app_url: " (--app-url)",
+    dataset_id: " (--dataset-id)",
+    protected_dirs: " (--protected-dir)",
+  };
+  return hints[field] ?? "";
 }
