@@ -1,3 +1,4 @@
+import { CLI_COMMANDS } from "./cli/commands.ts";
 import { runCli } from "./cli/run_cli.ts";
 import { parseConfig } from "./config.ts";
 import type { Logger, LogLevel } from "./logger.ts";
@@ -11,8 +12,6 @@ import {
   statusFilePath,
   writeStatusFile,
 } from "./status_file.ts";
-
-const _SUBCOMMANDS = new Set(["sync", "validate", "module", "help"]);
 
 /**
  * The program: `data-mirror <socket-path> [--log-level=L]` (how viam-server starts a module) or a CLI
@@ -29,7 +28,7 @@ export async function runApp(args: string[]): Promise<number> {
   };
   // viam-server passes the socket path first; anything that is not a command is taken as one.
   const first = args[0];
-  if (first !== undefined && !first.startsWith("-") && !_SUBCOMMANDS.has(first)) {
+  if (first !== undefined && !first.startsWith("-") && !CLI_COMMANDS.includes(first)) {
     return await runCli(["module", ...args], cli);
   }
   return await runCli(args, cli);

@@ -1,0 +1,83 @@
+/**
+ * The narrowing bootstrap: the entry point of `deno task mirror` and of the compiled binary.
+ *
+ * It runs with the broad baked flags (`src/permissions.ts`), works out the paths the program may
+ * touch, refuses any that are too broad, starts the program (`src/worker_main.ts`) in a Worker
+ * limited to them, then gives up its own permissions (all but read, which Deno needs to load the
+ * Worker's modules). When the Worker reports the program's exit code, the process exits with it
+ * (`Deno.exit` in a Worker would end only the Worker).
+ *
+ * No npm code is imported here: nothing but this file and `src/permissions.ts` runs unconfined.
+ *
+ * @module
+ */
+import { resolveGrants, workerPermissions } from "./src/permissions.ts";
+
+/** The message a confined Worker posts when the program is done. */
+export interface WorkerExit {
+  /** The process exit code. */
+  exitCode: number;
+}
+
+/** The exit code when a grant is refused (as for a config error) and when the program fails. */
+const _EXIT = { refused: 2, failed: 1 } as const;
+
+/**
+ * The bootstrap's permissions it drops once the Worker has its own copy. Not `read`: Deno loads the
+ * Worker's module graph (its static imports and literal dynamic imports) under the main thread's
+ * read permission, after `new Worker` returns; revoking it then makes the load fail. Other reads
+ * in the Worker are checked against the Worker's own grants.
+ */
+const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "import"] as const;
+
+/**
+ * Runs the module at `workerUrl` in a Worker confined to the production grants for `args` and this
+ * process's environment, and resolves to the exit code the Worker reports ({@linkcode WorkerExit}).
+ * The Worker sees the same `Deno.args`.
+ *
+ * Never rejects: a refused grant (a directory too broad to grant) prints the reason on stderr and
+ * resolves to 2, a Worker that fails to 1. Revokes this thread's own permissions (all but read),
+ * so call it once, as the last thing an entry does.
+ */
+export function runConfined(workerUrl: URL, args: readonly string[]): Promise<number> {
+  let permissions: Deno.PermissionOptionsObject;
+  try {
+    permissions = workerPermissions(resolveGrants(args, { env: (name) => Deno.env.get(name) }));
+  } catch (error) {
+    return Promise.resolve(_fail(error, _EXIT.refused));
+  }
+  const { promise, resolve } = Promise.withResolvers<number>();
+  const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
+  // The Worker holds its own copy of the narrowed permissions: dropping the bootstrap's does not
+  // touch it, and leaves less behind in this thread.
+  for (const name of _REVOKED_AFTER_START) Deno.permissions.revokeSync({ name });
+  worker.onmessage = (event: MessageEvent<WorkerExit>) => {
+    worker.terminate();
+    const code = event.data?.exitCode;
+    resolve(
+      Number.isInteger(code) ? code : _fail("the program sent an unexpected message", _EXIT.failed),
+    );
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    // Handled here: without preventDefault the error would also end the process with its own report.
+    event.preventDefault();
+    worker.terminate();
+    resolve(_fail(`the program failed: ${event.message}`, _EXIT.failed));
+  };
+  worker.onmessageerror = () => {
+    worker.terminate();
+    resolve(_fail("the program sent a message that could not be read", _EXIT.failed));
+  };
+  return promise;
+}
+
+/** Reports on stderr why the program cannot go on; returns `exitCode`. */
+function _fail(reason: unknown, exitCode: number): number {
+  const text = reason instanceof Error ? reason.message : String(reason);
+  console.error(`data-mirror: ${text}`);
+  return exitCode;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runConfined(new URL("./src/worker_main.ts", import.meta.url), Deno.args));
+}

@@ -1,0 +1,66 @@
+/**
+ * `deno task mirror`: runs the program from source under the production permission flags, the same
+ * flags the compiled binary bakes in (`src/permissions.ts`), so that what is tested is what ships.
+ *
+ * Usage: `deno task mirror <args>` (e.g. `deno task mirror sync --config cfg.json`).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { PRODUCTION_FLAGS } from "../src/permissions.ts";
+
+/** The signals passed on to the program, so that it can stop cleanly. */
+const _FORWARDED_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+
+/**
+ * The arguments of `deno run` that start `entry` under the production flags, with this project's
+ * deno.json (its import map): what `deno task mirror`, the demo, the benchmarks and the end-to-end
+ * tests all run.
+ */
+export function productionRunArgs(entry: URL, args: readonly string[]): string[] {
+  return [
+    "run",
+    ...PRODUCTION_FLAGS,
+    "--config",
+    fileURLToPath(new URL("../deno.json", import.meta.url)),
+    fileURLToPath(entry),
+    ...args,
+  ];
+}
+
+/**
+ * Runs `deno run <production flags> <entry> <args>` as a child process with this process's stdio and
+ * environment, forwards SIGINT and SIGTERM to it, and resolves to its exit code (128 + the signal
+ * number when a signal ended it).
+ */
+export async function runWithProductionFlags(entry: URL, args: readonly string[]): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: productionRunArgs(entry, args),
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  const forwarders = _FORWARDED_SIGNALS.map((signal) => {
+    const forward = () => _kill(child, signal);
+    Deno.addSignalListener(signal, forward);
+    return () => Deno.removeSignalListener(signal, forward);
+  });
+  try {
+    return (await child.status).code;
+  } finally {
+    for (const remove of forwarders) remove();
+  }
+}
+
+/** Passes `signal` on, unless the child has already exited (then there is nobody to tell). */
+function _kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await runWithProductionFlags(new URL("../main.ts", import.meta.url), Deno.args));
+}

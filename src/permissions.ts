@@ -1,0 +1,362 @@
+/**
+ * The production permission set, defined once and used three ways: the flags `deno task mirror` runs
+ * the program with, the flags `deno task build` bakes into the compiled binary, and the description
+ * the README prints.
+ *
+ * Two layers, because flags cannot name a path known only at run time (`~` and `$VAR` are not
+ * expanded; compiled flag values are fixed at build time):
+ * 1. The baked flags ({@linkcode PRODUCTION_FLAGS}) are broad on the file system: global read and
+ *    write, so that the bootstrap (`main.ts`) can look at the machine.
+ * 2. The bootstrap works out the real paths ({@linkcode resolveGrants}), refuses any that would open
+ *    too much, and runs the program in a Worker limited to them ({@linkcode workerPermissions}). The
+ *    Worker checks that it really is narrow before it runs the program ({@linkcode assertNarrowed}).
+ *
+ * This file has no npm imports: the bootstrap runs it with the broad grant.
+ *
+ * @module
+ */
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
+
+/**
+ * The environment variables the program may read. Every other name reads as `undefined`
+ * (`--ignore-env`) rather than throwing, so that an npm package probing an optional variable
+ * (commander reads `FORCE_COLOR`, grpc-js `GRPC_NODE_VERBOSITY`) cannot crash the program, while its
+ * value stays unreadable.
+ */
+export const ALLOWED_ENV: readonly string[] = Object.freeze([
+  // Where the Viam home is (`$VIAM_HOME`, else `$HOME/.viam`).
+  "HOME",
+  "VIAM_HOME",
+  // Set by viam-server for a module (protocol reference, section 3).
+  "VIAM_MODULE_DATA",
+  "VIAM_MODULE_ADDRESS",
+  "VIAM_MODULE_NAME",
+  "VIAM_NO_MODULE_PARENT",
+  "VIAM_API_KEY_ID",
+  "VIAM_API_KEY",
+  // The temp directory: a socket directory may not contain it.
+  "TMPDIR",
+  // protobuf-es reads it when it is imported.
+  "BUF_BIGINT_DISABLE",
+  // commander's colour choice for help and errors.
+  "NO_COLOR",
+  "FORCE_COLOR",
+  "CLICOLOR_FORCE",
+]);
+
+/** The `--allow-sys` names the program needs: free disk space (`node:fs` `statfs`). */
+export const ALLOWED_SYS: readonly string[] = Object.freeze(["statfs"]);
+
+/**
+ * The production set as data (the build test compares what a compiled binary bakes in with this).
+ * `true` means the whole capability, a list means those names only, `false` means none.
+ */
+export interface ProductionPermissions {
+  /** Any host: the Viam cloud, signed download URLs, the module socket. */
+  readonly net: true;
+  /** Global at the flag level; narrowed to {@linkcode Grants} in the Worker. */
+  readonly read: true;
+  /** Global at the flag level; narrowed to {@linkcode Grants} in the Worker. */
+  readonly write: true;
+  /** {@linkcode ALLOWED_ENV}. */
+  readonly env: readonly string[];
+  /** Unlisted variables read as `undefined` instead of throwing. */
+  readonly ignoreEnv: true;
+  /** {@linkcode ALLOWED_SYS}. */
+  readonly sys: readonly string[];
+  /** No subprocesses. */
+  readonly run: false;
+  /** No native libraries. */
+  readonly ffi: false;
+  /** Never prompt: a missing permission throws. */
+  readonly prompt: false;
+  /** Unstable features: Worker permission options (the narrowing needs them). */
+  readonly unstable: readonly string[];
+}
+
+/** The production permission set. */
+export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
+  net: true,
+  read: true,
+  write: true,
+  env: ALLOWED_ENV,
+  ignoreEnv: true,
+  sys: ALLOWED_SYS,
+  run: false,
+  ffi: false,
+  prompt: false,
+  unstable: Object.freeze(["worker-options"]),
+});
+
+/**
+ * {@linkcode PRODUCTION_PERMISSIONS} as `deno run` / `deno compile` flags. Without a `--allow-run` or
+ * `--allow-ffi` flag, subprocesses and native libraries are denied.
+ */
+export const PRODUCTION_FLAGS: readonly string[] = Object.freeze([
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  `--allow-env=${PRODUCTION_PERMISSIONS.env.join(",")}`,
+  "--ignore-env",
+  `--allow-sys=${PRODUCTION_PERMISSIONS.sys.join(",")}`,
+  "--no-prompt",
+  ...PRODUCTION_PERMISSIONS.unstable.map((feature) => `--unstable-${feature}`),
+]);
+
+/** The paths the program is confined to at run time: absolute, without duplicates. */
+export interface Grants {
+  /** Read access (directories include their whole subtree). */
+  read: string[];
+  /** Write access (directories include their whole subtree). */
+  write: string[];
+}
+
+/** Where {@linkcode resolveGrants} reads the environment from. */
+export interface ResolveGrantsOptions {
+  /** Reads one variable of {@linkcode ALLOWED_ENV}. */
+  env: (name: string) => string | undefined;
+}
+
+/** The options of `module` that take a separate value. */
+const _MODULE_VALUE_OPTIONS = ["--log-level"];
+/** viam-server's TCP mode (`--tcp-mode`) passes `host:port` instead of a socket path. */
+const _TCP_ADDRESS = /^[^/]*:\d+$/;
+
+/**
+ * Works out the paths the program may touch, for the arguments it was started with:
+ * - read and write on the Viam home (`$VIAM_HOME`, else `$HOME/.viam`), on `$VIAM_MODULE_DATA`, and
+ *   in module mode (`data-mirror <socket>`, `data-mirror module [socket]`) on the directory of the
+ *   socket (`$VIAM_MODULE_ADDRESS`, else the socket argument, as `src/app.ts` picks it);
+ * - read on each file named by `--config`.
+ *
+ * Each path is granted both as written and as its real path (a symlink in it resolved), because
+ * Deno matches permissions on the path string: the program uses the path as written, the kernel
+ * lands on the real one. A path that does not exist yet (a fresh `$VIAM_HOME`) is granted as it
+ * will be once created; the program creates it when it first writes.
+ *
+ * A relative `$VIAM_HOME`, `$HOME` or `$VIAM_MODULE_DATA` grants nothing (the program's config check
+ * reports it); an unset one grants nothing either.
+ *
+ * @throws {Error} naming the variable or argument, when a directory is too broad to grant: the root
+ * or a top-level directory (`/`, `/tmp`, `/home`), or one that contains the home or the temp
+ * directory; or when `--config` names a directory.
+ */
+export function resolveGrants(args: readonly string[], options: ResolveGrantsOptions): Grants {
+  const { env } = options;
+  const readWrite: string[] = [];
+  const readOnly: string[] = [];
+  const broad = _broadLimits(env);
+
+  const viamHomeVar = env("VIAM_HOME") ? "VIAM_HOME" : "HOME";
+  const viamHome = env("VIAM_HOME") || (env("HOME") ? join(env("HOME")!, ".viam") : undefined);
+  if (viamHome !== undefined && isAbsolute(viamHome)) {
+    readWrite.push(..._checkedDirectory(viamHome, `the Viam home (${viamHomeVar})`, broad));
+  }
+  const moduleData = env("VIAM_MODULE_DATA");
+  if (moduleData && isAbsolute(moduleData)) {
+    readWrite.push(..._checkedDirectory(moduleData, "VIAM_MODULE_DATA", broad));
+  }
+  const socket = _moduleSocket(args, env);
+  if (socket !== undefined) {
+    const socketDir = dirname(resolve(socket.path));
+    readWrite.push(
+      ..._checkedDirectory(socketDir, `the directory of the module socket (${socket.from})`, broad),
+    );
+  }
+  for (const config of _configFiles(args)) readOnly.push(..._checkedFile(config, "--config"));
+
+  const write = _unique(readWrite);
+  return { read: _unique([...readWrite, ...readOnly]), write };
+}
+
+/**
+ * The Worker's permissions: {@linkcode PRODUCTION_PERMISSIONS} with the file system narrowed to
+ * `grants`.
+ */
+export function workerPermissions(grants: Grants): Deno.PermissionOptionsObject {
+  return {
+    net: PRODUCTION_PERMISSIONS.net,
+    read: [...grants.read],
+    write: [...grants.write],
+    env: [...PRODUCTION_PERMISSIONS.env],
+    sys: [...PRODUCTION_PERMISSIONS.sys] as Deno.PermissionOptionsObject["sys"],
+    run: PRODUCTION_PERMISSIONS.run,
+    ffi: PRODUCTION_PERMISSIONS.ffi,
+    import: false,
+  };
+}
+
+/**
+ * The fail-closed self-check the Worker runs before it loads the program: throws when the current
+ * permissions are broader than the narrowed set (a global write, a global env, reading
+ * `/etc/passwd`, running programs or loading native libraries is granted). A broken bootstrap or a
+ * program started the wrong way then stops instead of running unconfined.
+ *
+ * @throws {Error} naming every capability that should not be there.
+ */
+export function assertNarrowed(): void {
+  const forbidden: [Deno.PermissionDescriptor, string][] = [
+    [{ name: "write" }, "writing anywhere"],
+    [{ name: "read", path: "/etc/passwd" }, "reading /etc/passwd"],
+    [{ name: "env" }, "reading every environment variable"],
+    [{ name: "run" }, "running programs"],
+    [{ name: "ffi" }, "loading native libraries"],
+  ];
+  const granted = forbidden
+    .filter(([descriptor]) => Deno.permissions.querySync(descriptor).state === "granted")
+    .map(([, what]) => what);
+  if (granted.length > 0) {
+    throw new Error(
+      `refusing to run with permissions broader than the production set (granted: ` +
+        `${granted.join(", ")}); start the program through main.ts, the narrowing bootstrap`,
+    );
+  }
+}
+
+/** A printable summary of the production permission set, for the README and operators. */
+export function describePermissions(): string {
+  return [
+    "Flags (baked into the binary; `deno task mirror` passes the same):",
+    `  ${PRODUCTION_FLAGS.join(" ")}`,
+    "At start, main.ts narrows these and runs the program in a Worker that may only:",
+    "  - use the network (any host: the Viam cloud, signed download URLs, the module socket);",
+    "  - read and write the Viam home ($VIAM_HOME, else $HOME/.viam, also as its real path),",
+    "    $VIAM_MODULE_DATA, and in module mode the directory of the module socket;",
+    "  - read the file given to --config;",
+    "  - read these environment variables (any other reads as undefined):",
+    `    ${PRODUCTION_PERMISSIONS.env.join(", ")};`,
+    `  - call ${PRODUCTION_PERMISSIONS.sys.join(", ")} (free disk space).`,
+    "Nothing else: no other file, no subprocess, no native library. A directory that is too broad",
+    "to grant (/, a top-level directory, one holding $HOME or the temp directory) stops the program.",
+  ].join("\n");
+}
+
+/** Directories that no grant may equal or contain: the home and the temp directory, real paths. */
+function _broadLimits(env: ResolveGrantsOptions["env"]): string[] {
+  const home = env("HOME");
+  const tmp = env("TMPDIR");
+  const limits = [tmp && isAbsolute(tmp) ? tmp : "/tmp"];
+  if (home && isAbsolute(home)) limits.push(home);
+  return limits.flatMap((path) => _asWrittenAndReal(resolve(path)));
+}
+
+/** `path` as written (normalised) and as its real path; refused when either is too broad. */
+function _checkedDirectory(path: string, what: string, broad: readonly string[]): string[] {
+  const paths = _resolved(path, what);
+  for (const candidate of paths) {
+    const reason = _tooBroad(candidate, broad);
+    if (reason !== undefined) {
+      throw new Error(
+        `refusing to grant ${what} ${JSON.stringify(candidate)}: ${reason}; ` +
+          "point it at a dedicated directory",
+      );
+    }
+  }
+  return paths;
+}
+
+/** A file to read: as written and as its real path; a directory is refused. */
+function _checkedFile(path: string, what: string): string[] {
+  const paths = _resolved(path, what);
+  if (paths.some(_isDirectory)) {
+    throw new Error(`${what} ${JSON.stringify(path)} is a directory: it must name a file`);
+  }
+  return paths;
+}
+
+/** {@linkcode _asWrittenAndReal} of the absolute `path`, with `what` named when that fails. */
+function _resolved(path: string, what: string): string[] {
+  const absolute = resolve(path);
+  try {
+    return _asWrittenAndReal(absolute);
+  } catch (error) {
+    throw new Error(
+      `cannot resolve ${what} ${JSON.stringify(absolute)}: ${(error as Error).message}`,
+    );
+  }
+}
+
+/** Why `path` is too broad to grant, or undefined. */
+function _tooBroad(path: string, broad: readonly string[]): string | undefined {
+  if (path.split("/").filter((part) => part !== "").length < 2) {
+    return "it is the root or a top-level directory";
+  }
+  const contained = broad.find((limit) => limit === path || limit.startsWith(`${path}/`));
+  return contained === undefined ? undefined : `it is or contains ${JSON.stringify(contained)}`;
+}
+
+/**
+ * The absolute `path` and its real path (the longest existing prefix resolved, the rest appended),
+ * one entry when they are the same.
+ */
+function _asWrittenAndReal(path: string): string[] {
+  const missing: string[] = [];
+  let existing = path;
+  for (;;) {
+    try {
+      return _unique([path, join(Deno.realPathSync(existing), ...missing)]);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    const parent = dirname(existing);
+    if (parent === existing) return [path];
+    missing.unshift(basename(existing));
+    existing = parent;
+  }
+}
+
+function _isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * The module socket and where it came from, when `args` select module mode (`src/app.ts`: a first
+ * argument that is `module` or no command at all); undefined for the CLI commands and TCP mode.
+ */
+function _moduleSocket(
+  args: readonly string[],
+  env: ResolveGrantsOptions["env"],
+): { path: string; from: string } | undefined {
+  const [first] = args;
+  if (
+    first === undefined || first.startsWith("-") ||
+    (first !== MODULE_COMMAND && CLI_COMMANDS.includes(first))
+  ) {
+    return undefined;
+  }
+  const address = env("VIAM_MODULE_ADDRESS");
+  const path = address || (first === MODULE_COMMAND ? _socketAfterCommand(args) : first);
+  if (path === undefined || _TCP_ADDRESS.test(path)) return undefined;
+  return { path, from: address ? "VIAM_MODULE_ADDRESS" : "the socket argument" };
+}
+
+/** The `[socket]` argument of `data-mirror module [--log-level L] [socket]`. */
+function _socketAfterCommand(args: readonly string[]): string | undefined {
+  return args.find((arg, index) =>
+    index > 0 && !arg.startsWith("-") && !_MODULE_VALUE_OPTIONS.includes(args[index - 1])
+  );
+}
+
+/** The values of every `--config FILE` / `--config=FILE` (`-` means standard input: no file). */
+function _configFiles(args: readonly string[]): string[] {
+  const files: string[] = [];
+  args.forEach((arg, index) => {
+    const value = arg === "--config"
+      ? args[index + 1]
+      : arg.startsWith("--config=")
+      ? arg.slice("--config=".length)
+      : undefined;
+    if (value !== undefined && value !== "" && value !== "-") files.push(value);
+  });
+  return files;
+}
+
+function _unique(paths: readonly string[]): string[] {
+  return [...new Set(paths)];
+}
