@@ -45,6 +45,8 @@ export interface DryRunReport {
   deletes: string[];
   /** Why deletion would be held back, if it would. */
   deleteBlocked?: string;
+  /** Why the listing stopped early, if it did: the report then covers only what was listed. */
+  error?: string;
 }
 
 /** One running mirror (one module resource, or one CLI `--watch`): its loop, on demand passes and status. */

@@ -94,7 +94,7 @@ Deno.test("deletes need delete and a complete listing", async (t) => {
       }));
       assert.deepEqual(plan.deletes, deletes);
       if (blocked === undefined) assert.equal(plan.deleteBlocked, undefined);
-      else assert.ok(plan.deleteBlocked?.startsWith(blocked), plan.deleteBlocked);
+      else assert.ok(plan.deleteBlocked?.startsWith(blocked), plan.deleteBlocked ?? "no reason");
       assert.equal(plan.skipped, 1);
     });
   }

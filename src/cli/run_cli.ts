@@ -3,6 +3,7 @@ import { ConfigError, type MirrorConfig, parseConfig } from "../config.ts";
 import { describeError } from "../errors.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "../logger.ts";
+import type { DryRunReport } from "../mirror_controller.ts";
 import { MirrorLoop } from "../mirror_loop.ts";
 import type { RemoteSource } from "../remote_source.ts";
 import { emptySummary, type Summary } from "../summary.ts";
@@ -14,6 +15,7 @@ import {
   parseList,
   type SyncFlags,
 } from "./config_from_flags.ts";
+import { CLI_COMMANDS } from "./commands.ts";
 import { createProgressReporter, formatBytes } from "./progress_reporter.ts";
 import { createTerminalLogger } from "./terminal_logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
@@ -52,7 +54,9 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     .exitOverride()
     .configureOutput({
       writeOut: (text) => out(text.trimEnd()),
-      writeErr: (text) => err(text.trimEnd()),
+      // Usage errors quote what was typed: a key given to a misspelt flag, or as a stray argument,
+      // must not be printed back.
+      writeErr: (text) => err(_redactArguments(text.trimEnd(), args, environment.env)),
     })
     .showHelpAfterError("(run with --help for usage)");
 
@@ -185,14 +189,11 @@ async function _sync(flags: SyncFlags & _RunFlags, environment: CliEnvironment):
     });
   } catch (error) {
     progress.stop();
-    if (abort.signal.aborted) {
-      logger.warn("interrupted: partial downloads are kept in staging and resume next time");
-    } else if (error instanceof LockedError) {
-      logger.error(error.message);
-    } else {
-      logger.error(`sync failed: ${describeError(error)}`);
-    }
-    _printSummary({ ...emptySummary() }, flags, environment, describeError(error));
+    const reason = abort.signal.aborted
+      ? "interrupted by a signal: partial downloads are kept in staging and resume next time"
+      : describeError(error);
+    logger.error(error instanceof LockedError ? error.message : `sync failed: ${reason}`);
+    _printSummary({ ...emptySummary() }, flags, environment, reason);
     return EXIT.failed;
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stopOnSignal);
@@ -239,8 +240,17 @@ async function _dryRun(
   environment: CliEnvironment,
   logger: Logger,
 ): Promise<number> {
-  const report = await dryRunPass(config, remote, { logger });
   const { out } = environment;
+  let report: DryRunReport;
+  try {
+    report = await dryRunPass(config, remote, { logger });
+  } catch (error) {
+    logger.error(`dry run failed: ${describeError(error)}`);
+    if (flags.json) {
+      out(JSON.stringify({ ...emptySummary(), dryRun: true, error: describeError(error) }));
+    }
+    return EXIT.failed;
+  }
   for (const path of report.downloads) out(`would download ${path}`);
   for (const path of report.deletes) out(`would delete ${path}`);
   if (report.deleteBlocked) out(`would not delete: ${report.deleteBlocked}`);
@@ -249,10 +259,9 @@ async function _dryRun(
       `(${formatBytes(report.downloadBytes)}), ${report.skipped} present, ` +
       `${report.deleteCount} to delete, ${report.duplicate} duplicate, ${report.rejected} rejected`,
   );
-  if (flags.json) {
-    out(JSON.stringify({ ...emptySummary(), ...report, dryRun: true, listed: report.listed }));
-  }
-  return EXIT.ok;
+  if (report.error) out(`error: ${report.error}`);
+  if (flags.json) out(JSON.stringify({ ...emptySummary(), ...report, dryRun: true }));
+  return report.error ? EXIT.failed : EXIT.ok;
 }
 
 function _printSummary(
@@ -334,4 +343,27 @@ function _flagHint(field: string): string {
     protected_dirs: " (--protected-dir)",
   };
   return hints[field] ?? "";
+}
+
+/**
+ * Hides, in a usage error, every argument that could be a secret: the value of `--api-key` (and of
+ * the `VIAM_API_KEY` variable), whatever follows `=` in an option, and any bare argument (no command
+ * takes one but `module`, whose socket path is no secret but is hidden all the same).
+ */
+function _redactArguments(text: string, args: string[], env: EnvReader): string {
+  const secrets = new Set<string>();
+  const key = env("VIAM_API_KEY");
+  if (key) secrets.add(key);
+  args.forEach((arg, i) => {
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("-") && eq > 0) secrets.add(arg.slice(eq + 1));
+    else if (!arg.startsWith("-") && (i > 0 || !CLI_COMMANDS.includes(arg))) secrets.add(arg);
+  });
+  let redacted = text;
+  for (
+    const secret of [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length)
+  ) {
+    redacted = redacted.replaceAll(secret, "[redacted]");
+  }
+  return redacted;
 }

@@ -145,6 +145,7 @@ export async function dryRunPass(
     downloads: plan.downloads.slice(0, _DRY_RUN_LIST_CAP).map((d) => d.path),
     deletes: deletes.slice(0, _DRY_RUN_LIST_CAP),
     deleteBlocked: config.delete ? deleteBlocked : undefined,
+    error: listing.error,
   };
 }
 

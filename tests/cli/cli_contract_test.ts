@@ -1,0 +1,462 @@
+/**
+ * The CLI contract, end to end: the real program (`main.ts` under the production permission flags)
+ * run as a process against the local data platform in this process. Exit codes, the `--json` last
+ * line, every `sync` option, `validate`, usage errors, help and version, non-TTY progress, `--watch`,
+ * and an API key that never shows in any output.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import denoJson from "../../deno.json" with { type: "json" };
+import {
+  describeDataset,
+  type Faults,
+  type ItemGroup,
+  type Platform,
+  startPlatform,
+} from "../support/platform/mod.ts";
+import { readTree } from "../sync/_harness.ts";
+import { lastJsonLine, type ProgramOutput, runProgram, spawnProgram } from "../_program.ts";
+
+/** A distinctive key, so any echo of it in an output is found. */
+const KEY = { id: "cli-contract-key-id", key: "CLI-CONTRACT-SECRET-5f81c3e2a9" };
+/** A key the platform refuses: a secret too. */
+const WRONG_KEY = "WRONG-CLI-SECRET-0d7b44e1c6";
+const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key };
+const SUMMARY_KEYS = ["listed", "downloaded", "skipped", "deleted", "failed", "bytes"] as const;
+
+interface Cli {
+  platform: Platform;
+  /** The temporary Viam home. */
+  home: string;
+  /** The default mirror, `<home>/data_mirror`. */
+  root: string;
+  /** Runs the program (no key unless `env` gives one) and checks that no key shows in its output. */
+  run(args: string[], env?: Record<string, string>): Promise<ProgramOutput>;
+  /** `sync --app-url <platform> <args>` with the key in the environment. */
+  sync(...args: string[]): Promise<ProgramOutput>;
+}
+
+async function withCli(
+  groups: ItemGroup[],
+  fn: (cli: Cli) => Promise<void>,
+  options: { faults?: Faults } = {},
+): Promise<void> {
+  await using platform = await startPlatform({
+    dataset: describeDataset(groups),
+    apiKeys: [KEY],
+    faults: options.faults,
+  });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-cli-" });
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const output = await runProgram(args, { viamHome: home, env });
+    assertNoSecret(output);
+    return output;
+  };
+  try {
+    await fn({
+      platform,
+      home,
+      root: join(home, "data_mirror"),
+      run,
+      sync: (...args) => run(["sync", "--app-url", platform.url, ...args], KEY_ENV),
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+function assertNoSecret(output: ProgramOutput): void {
+  for (const secret of [KEY.key, WRONG_KEY]) {
+    assert.ok(!output.stdout.includes(secret), `an API key on stdout:\n${output.stdout}`);
+    assert.ok(!output.stderr.includes(secret), `an API key on stderr:\n${output.stderr}`);
+  }
+}
+
+function assertExit(output: ProgramOutput, code: number): void {
+  assert.equal(
+    output.code,
+    code,
+    `exit ${output.code}, expected ${code}\nstdout:\n${output.stdout}\nstderr:\n${output.stderr}`,
+  );
+}
+
+/** The `--json` summary, with the contract's numeric keys checked. */
+function summaryOf(output: ProgramOutput): Record<string, unknown> {
+  const summary = lastJsonLine(output.stdout);
+  for (const key of SUMMARY_KEYS) assert.equal(typeof summary[key], "number", `${key} in summary`);
+  return summary;
+}
+
+/** Asserts that `root` holds exactly the platform items in `ids`, byte for byte. */
+async function assertMirrorHolds(root: string, platform: Platform, ids: string[]): Promise<void> {
+  const tree = await readTree(root);
+  const expected = ids.map((id) => platform.item(id));
+  assert.deepEqual([...tree.keys()].sort(), expected.map((item) => item.fileName).sort());
+  for (const item of expected) {
+    assert.deepEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId), item.fileName);
+  }
+}
+
+function idsWhere(platform: Platform, test: (fileId: string) => boolean): string[] {
+  return platform.items().filter((item) => test(item.fileId)).map((item) => item.binaryDataId);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(value));
+}
+
+Deno.test("sync --json mirrors the dataset byte for byte and reports it; a second run skips it all", async () => {
+  await withCli([
+    { name: "cam", count: 6, tags: ["a"] },
+    { name: "model", count: 2, sizeBytes: (i) => 300_000 + i, tags: ["a"] },
+    { name: "other", count: 3, tags: ["b"] },
+  ], async ({ platform, root, sync }) => {
+    const wanted = idsWhere(platform, (id) => !id.startsWith("other"));
+    const first = await sync("--tags", "a", "--json");
+    assertExit(first, 0);
+    const summary = summaryOf(first);
+    const bytes = wanted.reduce((sum, id) => sum + platform.item(id).sizeBytes, 0);
+    assert.deepEqual(
+      SUMMARY_KEYS.map((key) => summary[key]),
+      [wanted.length, wanted.length, 0, 0, 0, bytes],
+    );
+    await assertMirrorHolds(root, platform, wanted);
+
+    platform.resetCalls();
+    const second = await sync("--tags", "a", "--json");
+    assertExit(second, 0);
+    const again = summaryOf(second);
+    assert.deepEqual(
+      SUMMARY_KEYS.map((key) => again[key]),
+      [wanted.length, 0, wanted.length, 0, 0, 0],
+    );
+    assert.equal(platform.calls.download, 0);
+    assert.equal(platform.calls.BinaryDataByIDs, 0);
+  });
+});
+
+Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the folder, the key may come by flags", async () => {
+  await withCli([
+    { name: "both", count: 2, tags: ["alpha"], bboxLabels: ["person"], datasetIds: ["ds1"] },
+    { name: "beta", count: 2, tags: ["beta"] },
+    { name: "person", count: 3, bboxLabels: ["person"], datasetIds: ["ds1"] },
+    { name: "car", count: 2, bboxLabels: ["car"], datasetIds: ["ds1"] },
+    { name: "loose", count: 2, bboxLabels: ["person"] },
+  ], async ({ platform, home, root, run, sync }) => {
+    const byFlags = await run([
+      "sync",
+      "--app-url",
+      platform.url,
+      "--api-key-id",
+      KEY.id,
+      "--api-key",
+      KEY.key,
+      "--tags",
+      "alpha,beta",
+      "--mirror-path",
+      "mirrors/tagged",
+    ]);
+    assertExit(byFlags, 0);
+    await assertMirrorHolds(
+      join(home, "mirrors/tagged"),
+      platform,
+      idsWhere(platform, (id) => id.startsWith("both") || id.startsWith("beta")),
+    );
+
+    const labelled = await sync("--labels", "person", "--dataset-id", "ds1", "--mirror-path", "p");
+    assertExit(labelled, 0);
+    await assertMirrorHolds(
+      join(home, "p"),
+      platform,
+      idsWhere(platform, (id) => id.startsWith("both") || id.startsWith("person")),
+    );
+    assert.equal(await exists(root), false, "the default mirror was not asked for");
+  });
+});
+
+Deno.test("--delete removes stale files and prunes their dirs, but never inside a --protected-dir", async () => {
+  await withCli([{ name: "cam", count: 3, tags: ["a"] }], async ({ platform, root, sync }) => {
+    assertExit(await sync("--tags", "a"), 0);
+    const stale = ["stale.jpeg", "old/deep/x.bin"];
+    const kept = ["keep/a.bin", "models/deep/b.bin"];
+    for (const path of [...stale, ...kept]) {
+      await Deno.mkdir(join(root, path, ".."), { recursive: true });
+      await Deno.writeTextFile(join(root, path), path);
+    }
+
+    const output = await sync(
+      "--tags",
+      "a",
+      "--delete",
+      "--protected-dir",
+      "keep",
+      "--protected-dir",
+      "models",
+      "--json",
+    );
+    assertExit(output, 0);
+    assert.equal(summaryOf(output).deleted, stale.length);
+    for (const path of kept) assert.equal(await Deno.readTextFile(join(root, path)), path);
+    assert.equal(await exists(join(root, "stale.jpeg")), false);
+    assert.equal(await exists(join(root, "old")), false, "emptied dirs are pruned");
+    const tree = await readTree(root);
+    assert.deepEqual(
+      [...tree.keys()].sort(),
+      [...platform.items().map((item) => item.fileName), ...kept].sort(),
+    );
+  });
+});
+
+Deno.test("flags override --config values, and the key may come from the config file", async () => {
+  await withCli([
+    { name: "cam", count: 3, tags: ["a"] },
+    { name: "other", count: 2, tags: ["nomatch"] },
+  ], async ({ platform, home, run }) => {
+    const configDir = await Deno.makeTempDir({ prefix: "data-mirror-cli-config-" });
+    try {
+      const config = join(configDir, "mirror.json");
+      await writeJson(config, {
+        app_api_key_id: KEY.id,
+        app_api_key: KEY.key,
+        app_url: platform.url,
+        tags: ["nomatch"],
+        mirror_path: "from-config",
+        concurrency: 0, // invalid on its own: only the flag's value makes the run valid
+      });
+      const output = await run([
+        "sync",
+        "--config",
+        config,
+        "--tags",
+        "a",
+        "--mirror-path",
+        "from-flags",
+        "--concurrency",
+        "2",
+        "--json",
+      ]);
+      assertExit(output, 0);
+      assert.equal(summaryOf(output).listed, 3);
+      await assertMirrorHolds(
+        join(home, "from-flags"),
+        platform,
+        idsWhere(platform, (id) => id.startsWith("cam")),
+      );
+      assert.equal(await exists(join(home, "from-config")), false);
+    } finally {
+      await Deno.remove(configDir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("--dry-run prints what would be downloaded and deleted and changes nothing", async () => {
+  await withCli(
+    [{ name: "cam", count: 4, tags: ["a"] }],
+    async ({ platform, home, root, sync }) => {
+      assertExit(await sync("--tags", "a"), 0);
+      const [missing] = platform.items();
+      await Deno.remove(join(root, missing.fileName));
+      await Deno.writeTextFile(join(root, "stale.txt"), "stale");
+      const before = await snapshot(home);
+      platform.resetCalls();
+
+      const output = await sync("--tags", "a", "--delete", "--dry-run", "--json");
+      assertExit(output, 0);
+      const lines = output.stdout.split("\n");
+      assert.ok(lines.includes(`would download ${missing.fileName}`), output.stdout);
+      assert.ok(lines.includes("would delete stale.txt"), output.stdout);
+      const report = lastJsonLine(output.stdout);
+      assert.equal(report.dryRun, true);
+      assert.equal(report.listed, 4);
+      assert.equal(report.downloadCount, 1);
+      assert.equal(report.deleteCount, 1);
+      assert.deepEqual(await snapshot(home), before);
+      assert.equal(platform.calls.download, 0);
+      assert.equal(platform.calls.BinaryDataByIDs, 0);
+    },
+  );
+});
+
+/** Every entry under `dir` with its kind, size, mtime and, for files, content. */
+async function snapshot(dir: string): Promise<string[]> {
+  const entries: string[] = [];
+  const walk = async (rel: string) => {
+    for await (const entry of Deno.readDir(join(dir, rel))) {
+      const path = join(rel, entry.name);
+      const info = await Deno.lstat(join(dir, path));
+      const content = info.isFile ? await Deno.readTextFile(join(dir, path)) : "";
+      entries.push(`${path} ${info.isDirectory} ${info.size} ${info.mtime?.getTime()} ${content}`);
+      if (info.isDirectory) await walk(path);
+    }
+  };
+  await walk("");
+  return entries.sort();
+}
+
+Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid attribute", async () => {
+  await withCli([], async ({ home, run }) => {
+    const valid = join(home, "valid.json");
+    const invalid = join(home, "invalid.json");
+    await writeJson(valid, { app_api_key_id: KEY.id, app_api_key: KEY.key, tags: ["a"] });
+    await writeJson(invalid, {
+      app_api_key_id: KEY.id,
+      app_api_key: KEY.key,
+      concurrency: 0,
+      mirror_path: "../outside",
+      sync_frequency: -1,
+    });
+    const [ok, bad] = await Promise.all([
+      run(["validate", "--config", valid]),
+      run(["validate", "--config", invalid]),
+    ]);
+    assertExit(ok, 0);
+    assert.match(ok.stdout, /valid/);
+    assertExit(bad, 2);
+    for (const attribute of ["concurrency", "mirror_path", "sync_frequency"]) {
+      assert.match(bad.stderr, new RegExp(`^\\s*${attribute}: `, "m"), bad.stderr);
+    }
+  });
+});
+
+Deno.test("usage and configuration errors exit 2 with a message naming the problem", async () => {
+  await withCli([], async ({ platform, home, root, run }) => {
+    const sync = ["sync", "--app-url", platform.url];
+    const byFlags = ["--api-key-id", KEY.id, "--api-key", KEY.key];
+    const cases: [string[], Record<string, string>, RegExp[]][] = [
+      [[...sync, "--bogus"], KEY_ENV, [/unknown option '--bogus'/]],
+      [[...sync, ...byFlags, "--concurrency", "abc"], {}, [/concurrency/, /"abc"/]],
+      [sync, {}, [/app_api_key is required/, /VIAM_API_KEY\b/, /app_api_key_id is required/]],
+      [["sync", "--config", join(home, "absent.json")], KEY_ENV, [/cannot read config file/]],
+    ];
+    const outputs = await Promise.all(cases.map(([args, env]) => run(args, env)));
+    outputs.forEach((output, index) => {
+      assertExit(output, 2);
+      for (const pattern of cases[index][2]) assert.match(output.stderr, pattern);
+    });
+    assert.equal(await exists(root), false, "nothing is written on a usage error");
+  });
+});
+
+Deno.test("a pass with an item that cannot be downloaded exits 1 and leaves it only in staging", async () => {
+  // Every download body is cut after 1000 bytes: the large file can never finish in its tries.
+  await withCli([
+    { name: "small", count: 2, tags: ["a"] },
+    { name: "large", count: 1, sizeBytes: 300_000, tags: ["a"] },
+  ], async ({ platform, root, sync }) => {
+    const output = await sync("--tags", "a", "--json");
+    assertExit(output, 1);
+    const summary = summaryOf(output);
+    assert.equal(summary.downloaded, 2);
+    assert.equal(summary.failed, 1);
+    const large = platform.items().find((item) => item.fileId.startsWith("large"))!;
+    assert.match(output.stderr, new RegExp(`failed to download ${large.fileName}`));
+    await assertMirrorHolds(root, platform, idsWhere(platform, (id) => id.startsWith("small")));
+    const partials = await Array.fromAsync(Deno.readDir(join(root, ".data-mirror/partial")));
+    const parts = partials.filter((entry) => entry.name.endsWith(".part"));
+    assert.equal(parts.length, 1);
+    const held = (await Deno.stat(join(root, ".data-mirror/partial", parts[0].name))).size;
+    assert.ok(held > 0 && held < large.sizeBytes, `the partial holds ${held} bytes`);
+    // each retry asked for the rest only
+    const ranges = platform.ranges.map((record) => record.range);
+    assert.ok(ranges.length > 0);
+    for (const range of ranges) assert.match(range, /^bytes=[1-9]\d*-$/);
+  }, { faults: { dropBodyAfterBytes: 1000 } });
+});
+
+Deno.test("--help on the program and on every command exits 0; --version prints deno.json's version", async () => {
+  await withCli([], async ({ run }) => {
+    const helps = [["--help"], ["sync", "--help"], ["validate", "--help"], ["module", "--help"]];
+    const [version, ...outputs] = await Promise.all([
+      run(["--version"]),
+      ...helps.map((args) => run(args)),
+    ]);
+    assertExit(version, 0);
+    assert.equal(version.stdout.trim(), denoJson.version);
+    outputs.forEach((output, index) => {
+      assertExit(output, 0);
+      const command = helps[index].length === 2 ? ` ${helps[index][0]}` : "";
+      assert.match(output.stdout, new RegExp(`^Usage: data-mirror${command} `, "m"));
+    });
+    assert.match(outputs[1].stdout, /--dry-run/);
+    assert.match(outputs[1].stdout, /--protected-dir/);
+  });
+});
+
+Deno.test("a refused API key exits 1 and is not echoed", async () => {
+  await withCli([{ count: 2, tags: ["a"] }], async ({ platform, run }) => {
+    const output = await run([
+      "sync",
+      "--app-url",
+      platform.url,
+      "--api-key-id",
+      KEY.id,
+      "--api-key",
+      WRONG_KEY,
+      "--json",
+    ]);
+    assertExit(output, 1);
+    assert.match(String(lastJsonLine(output.stdout).error), /unauthenticated/);
+  });
+});
+
+Deno.test("off a terminal, a slow pass prints a progress line on stderr while it runs", async () => {
+  // 600,000 bytes at 100,000 bytes/s: longer than the 5 s between progress lines.
+  await withCli(
+    [{ count: 1, sizeBytes: 600_000, tags: ["a"] }],
+    async ({ sync }) => {
+      const output = await sync("--tags", "a");
+      assertExit(output, 0);
+      assert.match(output.stderr, /^progress: 0\/1 files, /m, "a line before the file was done");
+      assert.match(output.stderr, /^progress: 1\/1 files, /m);
+    },
+    { faults: { bodyBytesPerSecond: 100_000 } },
+  );
+});
+
+Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, then exits 0", async () => {
+  const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
+  await withCli(groups, async ({ platform, home, root }) => {
+    await using program = spawnProgram(
+      [
+        "sync",
+        "--app-url",
+        platform.url,
+        "--tags",
+        "a",
+        "--watch",
+        "--sync-frequency",
+        "0.2",
+        "--json",
+      ],
+      { viamHome: home, env: KEY_ENV },
+    );
+    // Complete lines only: the last one may still be arriving.
+    const summaries = () =>
+      program.stdout().split("\n").slice(0, -1).filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line));
+    await program.waitFor("stdout", () => summaries().length >= 2);
+    // A later pass sees what the platform gained meanwhile.
+    platform.replaceDataset(describeDataset([...groups, { name: "late", count: 1, tags: ["a"] }]));
+    await program.waitFor("stdout", () => summaries().some((summary) => summary.downloaded === 1));
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertNoSecret(output);
+    assertExit(output, 0);
+    assert.equal(output.signal, null, "it ended by itself, not by the signal");
+    const all = summaries();
+    assert.ok(all.length >= 3);
+    assert.equal(all[0].downloaded, 2);
+    assert.equal(all.at(-1)!.failed, 0);
+    await assertMirrorHolds(root, platform, platform.items().map((item) => item.binaryDataId));
+  });
+});

@@ -1,0 +1,202 @@
+/**
+ * Crash safety, end to end: the real program (`main.ts` under the production permission flags) is
+ * SIGKILLed in the middle of a pass. No partial file may carry a final name, the next run must
+ * finish and resume the interrupted downloads with `Range`, and the mirror lock must pass from a
+ * killed holder to the next run.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  describeDataset,
+  type ItemGroup,
+  type Platform,
+  startPlatform,
+} from "../support/platform/mod.ts";
+import { lastJsonLine, type RunningProgram, spawnProgram } from "../_program.ts";
+import { readTree } from "./_harness.ts";
+
+const TAG = "crash";
+
+interface Crash {
+  platform: Platform;
+  /** The mirror, `<VIAM_HOME>/data_mirror`. */
+  root: string;
+  /** The staging dir of partial downloads. */
+  partialDir: string;
+  /** Starts `sync --tags crash --json` against the platform. */
+  start(): RunningProgram;
+}
+
+/** The data set served and the pace of its download bodies. */
+interface CrashSetup {
+  groups: ItemGroup[];
+  bodyBytesPerSecond: number;
+}
+
+async function withCrash(
+  { groups, bodyBytesPerSecond }: CrashSetup,
+  fn: (crash: Crash) => Promise<void>,
+): Promise<void> {
+  await using platform = await startPlatform({
+    dataset: describeDataset(groups),
+    faults: { bodyBytesPerSecond },
+  });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-crash-" });
+  const root = join(home, "data_mirror");
+  try {
+    await fn({
+      platform,
+      root,
+      partialDir: join(root, ".data-mirror", "partial"),
+      start: () =>
+        spawnProgram(["sync", "--app-url", platform.url, "--tags", TAG, "--json"], {
+          viamHome: home,
+          env: { VIAM_API_KEY_ID: platform.apiKeyId, VIAM_API_KEY: platform.apiKey },
+        }),
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/** Polls `condition` until it holds; fails with the program's output if the program ends first. */
+async function until(program: RunningProgram, condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) {
+    if (program.exited) {
+      const output = await program.done;
+      assert.fail(`the program ended (code ${output.code}) too early:\n${output.stderr}`);
+    }
+    await delay(20);
+  }
+}
+
+/** The partial downloads in staging: binary data id (from the sidecar) -> bytes held. */
+async function partials(partialDir: string): Promise<Map<string, number>> {
+  const held = new Map<string, number>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(partialDir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return held;
+    throw error;
+  }
+  for (const entry of entries) {
+    if (!/^[0-9a-f]{64}\.json$/.test(entry.name)) continue;
+    // While the program runs, a finished download's files vanish between the listing and here.
+    const sidecar = await _ifPresent(Deno.readTextFile(join(partialDir, entry.name)));
+    const part = await _ifPresent(Deno.stat(join(partialDir, entry.name.replace(/json$/, "part"))));
+    if (sidecar !== undefined) held.set(JSON.parse(sidecar).binaryDataId, part?.size ?? 0);
+  }
+  return held;
+}
+
+async function _ifPresent<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Every file under the mirror (state dir aside) is a platform item with exactly its bytes. */
+async function assertOnlyCompleteFiles(root: string, platform: Platform): Promise<Set<string>> {
+  const byPath = new Map(platform.items().map((item) => [item.fileName, item]));
+  const present = new Set<string>();
+  for (const [path, bytes] of await readTree(root)) {
+    const item = byPath.get(path);
+    assert.ok(item, `unexpected file ${path}`);
+    assert.deepEqual(bytes, platform.contentOf(item.binaryDataId), `${path} is incomplete`);
+    present.add(item.binaryDataId);
+  }
+  return present;
+}
+
+Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next run resumes with Range and completes", async () => {
+  // Large files stream from their uri at 100 kB/s each (4 s a file); small ones travel inline.
+  await withCrash(
+    {
+      groups: [
+        { name: "small", count: 4, tags: [TAG] },
+        { name: "large", count: 3, sizeBytes: (i) => 400_000 + i, tags: [TAG] },
+      ],
+      bodyBytesPerSecond: 100_000,
+    },
+    async ({ platform, root, partialDir, start }) => {
+      {
+        await using first = start();
+        await until(first, async () => {
+          const sizes = [...(await partials(partialDir)).values()];
+          return platform.calls.download > 0 && sizes.some((size) => size >= 30_000);
+        });
+        first.kill("SIGKILL");
+        assert.equal((await first.done).signal, "SIGKILL");
+      }
+
+      const present = await assertOnlyCompleteFiles(root, platform);
+      const held = await partials(partialDir);
+      // Only large files stream by uri with Range; a small one cut mid-write restarts inline.
+      const interrupted = [...held].filter(([id, size]) =>
+        platform.item(id).fileId.startsWith("large") && size > 0 &&
+        size < platform.item(id).sizeBytes
+      );
+      assert.ok(interrupted.length > 0, `no interrupted download in ${JSON.stringify([...held])}`);
+      for (const [id] of interrupted) {
+        assert.ok(!present.has(id), `${id} is both partial and final`);
+      }
+
+      platform.setFaults({});
+      platform.resetCalls();
+      const second = await start().done;
+      assert.equal(second.code, 0, second.stderr);
+      const summary = lastJsonLine(second.stdout);
+      assert.equal(summary.failed, 0);
+      assert.equal(summary.downloaded, platform.items().length - present.size);
+      assert.equal(summary.skipped, present.size);
+      assert.equal(
+        (await assertOnlyCompleteFiles(root, platform)).size,
+        platform.items().length,
+        "every file is in place",
+      );
+      // Each interrupted file was asked for from where its partial ended, not from byte 0.
+      for (const [id, size] of interrupted) {
+        const ranges = platform.ranges.filter((record) => record.binaryDataId === id);
+        assert.deepEqual(ranges.map((record) => record.range), [`bytes=${size}-`], id);
+      }
+      assert.deepEqual([...(await partials(partialDir)).keys()], [], "staging is emptied");
+    },
+  );
+});
+
+Deno.test("a run while another holds the mirror lock fails naming the holder; after kill -9 the next run takes over", async () => {
+  // One large file at 50 kB/s: the first run holds the lock for 8 s unless killed.
+  await withCrash(
+    {
+      groups: [{ name: "large", count: 1, sizeBytes: 400_000, tags: [TAG] }],
+      bodyBytesPerSecond: 50_000,
+    },
+    async ({ platform, root, start }) => {
+      {
+        await using holder = start();
+        await until(holder, () => Promise.resolve(platform.calls.download > 0));
+
+        const refused = await start().done;
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, /mirror is busy/);
+        assert.match(refused.stderr, new RegExp(`held by pid ${holder.pid}\\b.*\\(cli\\)`));
+        assert.equal(lastJsonLine(refused.stdout).downloaded, 0);
+
+        holder.kill("SIGKILL");
+        assert.equal((await holder.done).signal, "SIGKILL");
+      }
+      assert.deepEqual([...(await readTree(root)).keys()], [], "nothing final after the kill");
+
+      platform.setFaults({});
+      const next = await start().done;
+      assert.equal(next.code, 0, next.stderr);
+      assert.equal(lastJsonLine(next.stdout).downloaded, 1);
+      assert.equal((await assertOnlyCompleteFiles(root, platform)).size, 1);
+    },
+  );
+});
