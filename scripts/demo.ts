@@ -1,0 +1,52 @@
+/**
+ * `deno task demo`: the main job on the embedded default. Starts the local data platform with its
+ * sample data set (310 images in nested folders, some unnamed, some with absolute names, tagged), then
+ * runs the real program (under the production permission flags, as `deno task mirror` does) to mirror
+ * the tag `demo` into `.viam-demo/data_mirror` in this repository, twice: the first pass downloads
+ * everything with progress and a summary, the second downloads nothing.
+ *
+ * No Viam account and no network are needed.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { runWithProductionFlags } from "./mirror.ts";
+import { sampleDataset, startPlatform } from "../tests/support/platform/mod.ts";
+
+const viamHome = fileURLToPath(new URL("../.viam-demo", import.meta.url));
+const mirror = `${viamHome}/data_mirror`;
+
+await Deno.remove(mirror, { recursive: true }).catch((error) => {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
+});
+await Deno.mkdir(viamHome, { recursive: true });
+
+await using platform = await startPlatform({ dataset: sampleDataset() });
+console.log(`local data platform on ${platform.url}: ${platform.items().length} sample items\n`);
+
+// The key goes through the environment, as on a robot, so it never shows in a process listing.
+Deno.env.set("VIAM_HOME", viamHome);
+Deno.env.set("VIAM_API_KEY_ID", platform.apiKeyId);
+Deno.env.set("VIAM_API_KEY", platform.apiKey);
+const args = ["sync", "--app-url", platform.url, "--tags", "demo", "--delete"];
+const main = new URL("../main.ts", import.meta.url);
+
+console.log(`$ data-mirror ${args.join(" ")}    # first pass: everything is new`);
+const first = await runWithProductionFlags(main, args);
+console.log(`\n$ data-mirror ${args.join(" ")}    # second pass: nothing to do`);
+const second = await runWithProductionFlags(main, args);
+
+const counts = new Map<string, number>();
+const walk = async (dir: string, top: string) => {
+  for await (const entry of Deno.readDir(`${mirror}/${dir}`)) {
+    const rel = dir ? `${dir}/${entry.name}` : entry.name;
+    if (rel === ".data-mirror") continue;
+    if (entry.isDirectory) await walk(rel, top || entry.name);
+    else counts.set(top || "(top level)", (counts.get(top || "(top level)") ?? 0) + 1);
+  }
+};
+await walk("", "");
+console.log(`\nThe files are in ${mirror}:`);
+for (const [dir, count] of [...counts].sort()) console.log(`  ${dir.padEnd(14)} ${count} files`);
+console.log(`\ncalls the two passes made: ${JSON.stringify(platform.calls)}`);
+Deno.exitCode = first || second;
