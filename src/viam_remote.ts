@@ -81,46 +81,81 @@ export class ViamRemote implements RemoteSource {
 
   async download(item: RemoteItem, options: DownloadOptions = {}): Promise<DownloadBody> {
     const offset = options.offset ?? 0;
-    const headers = new Headers();
+    // Identity: with a compressed body, sizes and Range offsets would count compressed bytes.
+    const headers = new Headers({ "accept-encoding": "identity" });
     if (offset > 0) headers.set("range", `bytes=${offset}-`);
-    let url = item.uri;
-    if (url && this.#mayCarryKey(url)) {
-      // The API-key headers are what the Viam CLI sends for uri downloads with an API key.
-      headers.set("key_id", this.#options.apiKeyId);
-      headers.set("key", this.#options.apiKey);
+    const what = `download of ${item.binaryDataId}`;
+    let response: Response;
+    if (item.uri && this.#isAppOrigin(item.uri)) {
+      // The API-key headers are what the Viam CLI sends for uri downloads. They go to the app's own
+      // origin only: fetch would carry them across a redirect, so redirects are followed by hand,
+      // without them.
+      const keyed = new Headers(headers);
+      keyed.set("key_id", this.#options.apiKeyId);
+      keyed.set("key", this.#options.apiKey);
+      response = await this.#fetch(item.uri, keyed, options.signal, "manual");
+      const location = response.headers.get("location");
+      if (response.status >= 300 && response.status < 400 && location) {
+        await response.body?.cancel();
+        response = await this.#fetch(new URL(location, item.uri).href, headers, options.signal);
+      }
     } else {
-      // No uri, or one on a host we would not send the key to in clear: ask for a signed URL.
-      url = await this.#call(
+      // No uri, or one on another host, which must not see the key: ask for a signed URL.
+      const url = await this.#call(
         "CreateBinaryDataSignedURL",
         options,
         (client) => client.dataClient.createBinaryDataSignedURL(item.binaryDataId),
       );
+      response = await this.#fetch(url, headers, options.signal);
     }
-    // The caller's signal goes to fetch itself, so aborting also stops the body being read; the
-    // timeout covers the response headers only, as slow bodies are fine and stalls are caught by the
-    // reader.
+    if (response.status === 416 && offset > 0) {
+      // Asked for the bytes after a partial that already holds the whole file (a process killed
+      // between the last write and the rename): nothing is left to send.
+      await response.body?.cancel();
+      const total = /^bytes \*\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
+      if (total && Number(total[1]) === offset) {
+        return { body: new Blob([]).stream(), start: offset, totalSize: offset };
+      }
+      return this.download(item, { ...options, offset: 0 });
+    }
+    if (response.status !== 200 && response.status !== 206) {
+      await response.body?.cancel();
+      throw new HttpStatusError(response.status, what);
+    }
+    if (!response.body) throw new HttpStatusError(response.status, `${what}: no body`);
+    const start = response.status === 206 ? _rangeStart(response.headers) : 0;
+    if (start !== 0 && start !== offset) {
+      await response.body.cancel();
+      throw new HttpStatusError(response.status, `${what}: asked for byte ${offset}, got ${start}`);
+    }
+    return { body: response.body, start, totalSize: _totalSize(response, start) };
+  }
+
+  /**
+   * Fetches with a timeout on the response headers only: slow bodies are fine (stalls are caught by
+   * the reader), and the caller's signal goes to fetch itself so aborting also stops the body.
+   */
+  async #fetch(
+    url: string,
+    headers: Headers,
+    signal: AbortSignal | undefined,
+    redirect: RequestRedirect = "follow",
+  ): Promise<Response> {
     const headersTimeoutMs = this.#options.downloadHeadersTimeoutMs ?? 60_000;
     const timeout = new AbortController();
     const timer = setTimeout(
       () => timeout.abort(new TimeoutError("download headers", headersTimeoutMs)),
       headersTimeoutMs,
     );
-    let response: Response;
     try {
-      response = await fetch(url, {
+      return await fetch(url, {
         headers,
-        signal: options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal,
+        redirect,
+        signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,
       });
     } finally {
       clearTimeout(timer);
     }
-    if (response.status !== 200 && response.status !== 206) {
-      await response.body?.cancel();
-      throw new HttpStatusError(response.status, `download of ${item.binaryDataId}`);
-    }
-    if (!response.body) throw new HttpStatusError(response.status, "download without a body");
-    const start = response.status === 206 ? _rangeStart(response.headers) : 0;
-    return { body: response.body, start, totalSize: _totalSize(response, start) };
   }
 
   /** Runs an SDK call with a timeout, re-authenticating once when the token was refused. */
@@ -166,11 +201,10 @@ export class ViamRemote implements RemoteSource {
     return this.#client;
   }
 
-  /** True when the key may go to `url`: https, or the very origin of the configured app URL. */
-  #mayCarryKey(url: string): boolean {
+  /** True when `url` is on the configured app's origin: the only place the API key is sent. */
+  #isAppOrigin(url: string): boolean {
     try {
-      const target = new URL(url);
-      return target.protocol === "https:" || target.origin === new URL(this.#options.appUrl).origin;
+      return new URL(url).origin === new URL(this.#options.appUrl).origin;
     } catch {
       return false;
     }

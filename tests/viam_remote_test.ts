@@ -1,0 +1,141 @@
+/** The SDK-backed remote against the local platform, and where the API key may and may not go. */
+import assert from "node:assert/strict";
+import { ViamRemote } from "../src/viam_remote.ts";
+import { describeDataset, startPlatform } from "./support/platform/mod.ts";
+
+async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/** A server that records the headers it gets and answers with `respond`. */
+function recorder(respond: (request: Request) => Response) {
+  const seen: Headers[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    seen.push(request.headers);
+    return respond(request);
+  });
+  return { seen, url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+Deno.test("listPage reads metadata, sizes and the cursor; an empty page ends the listing", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 3, sizeBytes: (i) => 1000 + i, tags: ["t"] }]),
+  });
+  const remote = new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+  });
+  const page = await remote.listPage({ tags: ["t"], labels: [] }, "", { pageSize: 2 });
+  assert.equal(page.items.length, 2);
+  assert.deepEqual(page.items.map((i) => i.sizeBytes), [1000, 1001]);
+  assert.equal(page.items[0].binaryDataId, platform.items()[0].binaryDataId);
+  const rest = await remote.listPage({ tags: ["t"], labels: [] }, page.last);
+  assert.equal(rest.items.length, 1);
+  assert.equal((await remote.listPage({ tags: ["t"], labels: [] }, rest.last)).items.length, 0);
+});
+
+Deno.test("a uri on another origin never gets the key: the download goes through a signed URL", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 1, sizeBytes: 5000 }]),
+  });
+  const elsewhere = recorder(() => new Response("wrong host"));
+  try {
+    const item = platform.items()[0];
+    const remote = new ViamRemote({
+      appUrl: platform.url,
+      apiKeyId: platform.apiKeyId,
+      apiKey: platform.apiKey,
+    });
+    const body = await remote.download({
+      binaryDataId: item.binaryDataId,
+      fileId: item.fileId,
+      fileName: "",
+      fileExt: "",
+      mimeType: "",
+      uri: `${elsewhere.url}/file`,
+    });
+    assert.deepEqual(await readAll(body.body), platform.contentOf(item.binaryDataId));
+    assert.equal(elsewhere.seen.length, 0);
+    assert.equal(platform.calls.CreateBinaryDataSignedURL, 1);
+  } finally {
+    await elsewhere.close();
+  }
+});
+
+Deno.test("a redirect from the app origin is followed without the key headers", async () => {
+  const storage = recorder(() => new Response("the bytes"));
+  const app = recorder(() =>
+    new Response(null, { status: 302, headers: { location: `${storage.url}/blob` } })
+  );
+  try {
+    const remote = new ViamRemote({ appUrl: app.url, apiKeyId: "id-1", apiKey: "secret-key-1" });
+    const body = await remote.download({
+      binaryDataId: "o/l/f",
+      fileId: "f",
+      fileName: "",
+      fileExt: "",
+      mimeType: "",
+      uri: `${app.url}/file/f`,
+    }, { offset: 3 });
+    assert.equal(new TextDecoder().decode(await readAll(body.body)), "the bytes");
+    assert.equal(app.seen[0].get("key"), "secret-key-1", "the app origin gets the key");
+    assert.equal(storage.seen.length, 1);
+    assert.equal(storage.seen[0].get("key"), null);
+    assert.equal(storage.seen[0].get("key_id"), null);
+    assert.equal(storage.seen[0].get("range"), "bytes=3-", "the range survives the redirect");
+  } finally {
+    await app.close();
+    await storage.close();
+  }
+});
+
+Deno.test("asking past the end of a whole partial answers an empty body, not an error", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 1, sizeBytes: 4096 }]),
+  });
+  const item = platform.items()[0];
+  const remote = new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+  });
+  const meta = {
+    binaryDataId: item.binaryDataId,
+    fileId: item.fileId,
+    fileName: "",
+    fileExt: "",
+    mimeType: "",
+    uri: platform.uriOf(item.binaryDataId),
+  };
+  const done = await remote.download(meta, { offset: 4096 });
+  assert.equal(done.start, 4096);
+  assert.equal(done.totalSize, 4096);
+  assert.equal((await readAll(done.body)).length, 0);
+  // a partial longer than the file: start over from byte 0
+  const over = await remote.download(meta, { offset: 5000 });
+  assert.equal(over.start, 0);
+  assert.deepEqual(await readAll(over.body), platform.contentOf(item.binaryDataId));
+});
+
+Deno.test("a 206 starting elsewhere than asked is refused", async () => {
+  const app = recorder(() =>
+    new Response("xyz", { status: 206, headers: { "content-range": "bytes 7-9/10" } })
+  );
+  try {
+    const remote = new ViamRemote({ appUrl: app.url, apiKeyId: "i", apiKey: "k" });
+    await assert.rejects(
+      remote.download({
+        binaryDataId: "o/l/f",
+        fileId: "f",
+        fileName: "",
+        fileExt: "",
+        mimeType: "",
+        uri: `${app.url}/f`,
+      }, { offset: 3 }),
+      /asked for byte 3, got 7/,
+    );
+  } finally {
+    await app.close();
+  }
+});
