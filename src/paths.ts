@@ -10,7 +10,7 @@
  *   `C:\Users\pi\x.jpg` becomes `Users/pi/x.jpg` (a leading drive letter is dropped like a leading
  *   `/`), and `..\..\x` is rejected like `../../x`. Linux would accept `\` as a plain character,
  *   but then one hostile name would mean different things on different systems.
- * - The first component may not be {@linkcode STATE_DIR_NAME}, compared without regard to case so
+ * - No component may be {@linkcode STATE_DIR_NAME}, compared without regard to case so
  *   that a case-insensitive file system (macOS) cannot alias the program's own area.
  * - NUL and other control characters (C0, DEL, C1) and lone UTF-16 surrogates are rejected: the
  *   first can truncate or corrupt names in system calls and logs, the last are not representable in
@@ -77,13 +77,12 @@ export function splitRelativePath(text: string): PathComponents {
 }
 
 /**
- * Whether a mirror-relative posix path lies in the program's own {@linkcode STATE_DIR_NAME} area
- * (its first component, compared without regard to case). Such a path is never written for a remote
- * item and never deleted.
+ * Whether a mirror-relative posix path goes through a {@linkcode STATE_DIR_NAME} directory at any
+ * depth (compared without regard to case): the program's own area, or that of another mirror nested
+ * inside this one. Such a path is never written for a remote item and never deleted.
  */
 export function isStateDirPath(path: string): boolean {
-  const first = path.split("/").find((part) => part !== "" && part !== ".") ?? "";
-  return first.toLowerCase() === STATE_DIR_NAME;
+  return path.split("/").some((part) => part.toLowerCase() === STATE_DIR_NAME);
 }
 
 /** The directories a mirror-relative posix path needs, outermost first: `a/b/c` -> `["a", "a/b"]`. */

@@ -56,7 +56,6 @@ const MAPPED: [string, Partial<RemoteItem>, string][] = [
   ["UNC path", { fileName: "\\\\server\\share\\x.jpg" }, "server/share/x.jpg"],
   ["drive-relative name kept as a name", { fileName: "C:x.jpg" }, "C:x.jpg"],
   ["colon inside a name", { fileName: "2024-01-01T10:00:00.jpg" }, "2024-01-01T10:00:00.jpg"],
-  ["state dir name deeper is fine", { fileName: "a/.data-mirror/x" }, "a/.data-mirror/x"],
   ["similar top name is fine", { fileName: ".data-mirror-old/x" }, ".data-mirror-old/x"],
   ["dots inside a name are fine", { fileName: "a..b/...c" }, "a..b/...c"],
   ["255-byte component", { fileName: `d/${"a".repeat(255)}` }, `d/${"a".repeat(255)}`],
@@ -83,6 +82,7 @@ Deno.test("localPathFor maps names inside the mirror", async (t) => {
 });
 
 const REJECTED: [string, Partial<RemoteItem>, string][] = [
+  ["state dir name deeper (a nested mirror's)", { fileName: "a/.data-mirror/x" }, ".data-mirror"],
   ["parent component", { fileName: "../x" }, '".." component'],
   ["parent component in the middle is not resolved", { fileName: "a/../b" }, '".." component'],
   ["parent component at the end", { fileName: "a/.." }, '".." component'],
@@ -194,12 +194,20 @@ Deno.test("splitRelativePath normalises or rejects", async (t) => {
   }
 });
 
-Deno.test("isStateDirPath matches the first component, case aside", () => {
+Deno.test("isStateDirPath matches a component at any depth, case aside", () => {
   assert.equal(STATE_DIR_NAME, ".data-mirror");
-  for (const path of [".data-mirror", ".data-mirror/x", "./.data-mirror/x", ".Data-Mirror/y"]) {
+  for (
+    const path of [
+      ".data-mirror",
+      ".data-mirror/x",
+      "./.data-mirror/x",
+      ".Data-Mirror/y",
+      "a/.data-mirror/x",
+    ]
+  ) {
     assert.equal(isStateDirPath(path), true, path);
   }
-  for (const path of ["a/.data-mirror/x", ".data-mirror-2/x", "data-mirror/x", ""]) {
+  for (const path of ["a/.data-mirror-2/x", ".data-mirror-2/x", "data-mirror/x", ""]) {
     assert.equal(isStateDirPath(path), false, path);
   }
 });

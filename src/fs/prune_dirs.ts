@@ -74,8 +74,10 @@ async function pruneBelow(
   let empty = true;
   for (const entry of entries) {
     const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
-    if (!entry.isDirectory || (relDir === "" && isStateDirPath(entry.name))) {
-      empty = false; // files, symlinks (even to dirs) and the state dir stay
+    // Files, symlinks (even to dirs) and state dirs stay, ours or a nested mirror's, whose root (the
+    // dir holding it) is therefore never empty; nothing inside a state dir is looked at.
+    if (!entry.isDirectory || isStateDirPath(entry.name)) {
+      empty = false;
       continue;
     }
     const childEmpty = await pruneBelow(root, relPath, kept, removed);

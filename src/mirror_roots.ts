@@ -1,0 +1,40 @@
+import { sep } from "node:path";
+
+/** A mirror root that overlaps one already in use. */
+export class OverlappingMirrorError extends Error {
+  /** @param root The root asked for. @param other The root in use, and its owner. */
+  constructor(root: string, other: { root: string; owner: string }) {
+    super(
+      `mirror ${root} overlaps ${other.root}, used by ${other.owner}: two mirrors in one tree would ` +
+        `delete each other's files; give each resource its own mirror_path, neither inside the other`,
+    );
+    this.name = "OverlappingMirrorError";
+  }
+}
+
+/**
+ * The mirror roots the resources of one module use. A root may not equal, contain or lie inside
+ * another: a mirror with `delete` removes whatever its listing lacks, so nested mirrors would delete
+ * each other's files. (Between processes, the lock and the walk, which skips a nested mirror's
+ * folder, keep them apart.)
+ */
+export class MirrorRoots {
+  readonly #claims = new Map<string, string>();
+
+  /**
+   * Claims `root` (absolute, normalised) for `owner`; returns the function that releases it.
+   *
+   * @throws {OverlappingMirrorError} naming both roots when it overlaps a claimed one.
+   */
+  claim(root: string, owner: string): () => void {
+    for (const [claimed, by] of this.#claims) {
+      if (claimed === root || claimed.startsWith(root + sep) || root.startsWith(claimed + sep)) {
+        throw new OverlappingMirrorError(root, { root: claimed, owner: by });
+      }
+    }
+    this.#claims.set(root, owner);
+    return () => {
+      if (this.#claims.get(root) === owner) this.#claims.delete(root);
+    };
+  }
+}
