@@ -51,7 +51,8 @@ export interface Plan {
  * - Deletes happen only with `delete` and after a complete listing. An empty listing while local
  *   files exist deletes nothing unless `allow_delete_all` (a mistyped tag lists nothing; that must
  *   not wipe the device).
- * - Never deleted: symlinks (the mirror writes only regular files, so a link is the user's), files
+ * - Never deleted: a file whose path equals a listed one but for case or Unicode normalisation (on
+ *   a case-insensitive file system it is that file), symlinks (the mirror writes only regular files, so a link is the user's), files
  *   in the program's state directory, and files in a protected directory or
  *   below it (`protected_dirs: ["models"]` keeps `models/a.tflite` and `models/x/b.bin`; an entry
  *   naming a file keeps that file). Protecting the contents, not only the empty directory as the
@@ -84,9 +85,13 @@ export function planPass(input: PlanInput): Plan {
     }
   }
 
+  // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
+  // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
+  const listedFolded = new Set([...input.remote.keys()].map(_fold));
   const stale = [...input.local.keys()]
     .filter((path) =>
-      !input.remote.has(path) && !input.local.get(path)!.symlink && !isStateDirPath(path) &&
+      !input.remote.has(path) && !listedFolded.has(_fold(path)) &&
+      !input.local.get(path)!.symlink && !isStateDirPath(path) &&
       !_isProtected(path, input.protectedDirs)
     )
     .sort();
@@ -104,6 +109,10 @@ export function planPass(input: PlanInput): Plan {
     plan.deletes = stale;
   }
   return plan;
+}
+
+function _fold(path: string): string {
+  return path.normalize("NFC").toLowerCase();
 }
 
 function _isProtected(path: string, protectedDirs: string[]): boolean {

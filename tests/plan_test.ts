@@ -222,3 +222,12 @@ Deno.test("a symlink in the mirror counts as present but is never deleted", () =
   const unlisted = planPass(input({ remote: remote("a.jpg"), local: files, deleteEnabled: true }));
   assert.deepEqual(unlisted.deletes, ["old.jpg"]);
 });
+
+Deno.test("a local file that a listed path folds to (case, Unicode form) is never deleted", () => {
+  const plan = planPass(input({
+    remote: remote("Photos/A.jpg", "caf\u00e9.jpg"),
+    local: local("photos/a.jpg", "cafe\u0301.jpg", "other.jpg"),
+    deleteEnabled: true,
+  }));
+  assert.deepEqual(plan.deletes, ["other.jpg"]);
+});

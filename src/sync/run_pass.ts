@@ -93,6 +93,7 @@ export async function runPass(
       minRetryDelayMs: options.minRetryDelayMs,
     });
     summary.downloaded = transfer.downloaded;
+    summary.skipped += transfer.skipped;
     summary.bytes = transfer.bytes;
     summary.failed = transfer.failures.length + plan.conflicts.length;
 

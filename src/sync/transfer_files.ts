@@ -40,6 +40,12 @@ export interface TransferResult {
   downloaded: number;
   /** Bytes written. */
   bytes: number;
+  /**
+   * Files found already in place when their download was ready to be renamed: put there meanwhile by
+   * someone else, or the same file under another case on a case-insensitive file system. Kept, as
+   * any existing file is.
+   */
+  skipped: number;
   /** Files that failed after their retries. */
   failures: TransferFailure[];
   /** Set when the free-space reserve stopped further downloads. */
@@ -107,7 +113,7 @@ interface _Held {
 }
 
 class _Transfer {
-  readonly result: TransferResult = { downloaded: 0, bytes: 0, failures: [] };
+  readonly result: TransferResult = { downloaded: 0, bytes: 0, skipped: 0, failures: [] };
   readonly #progress: TransferProgress;
 
   constructor(
@@ -277,6 +283,12 @@ class _Transfer {
       await work();
     } catch (error) {
       if (classifyError(error) === "aborted") throw error;
+      if (error instanceof Deno.errors.AlreadyExists) {
+        this.result.skipped++;
+        this.#progress.filesDone++;
+        this.options.logger.info(`kept ${download.path}: a file is already there`);
+        return;
+      }
       this.#fail(download, error);
     }
   }

@@ -356,3 +356,27 @@ Deno.test("a partial left by an earlier process resumes with Range; a whole one 
     assert.ok(bytesEqual(tree.get("whole.bin"), platform.contentOf(whole.binaryDataId)));
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("a file that appears at its path during the pass is kept and counted as skipped", async () => {
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: 100,
+    fileName: "late.txt",
+    fileExt: ".txt",
+  }]);
+  await withMirror(dataset, async ({ pass, root, files }) => {
+    const result = await pass({}, {
+      transfer: {
+        // Called just before the file is fetched: another program writes the file meanwhile.
+        space: async () => {
+          await Deno.writeTextFile(join(root, "late.txt"), "theirs");
+          return { availableBytes: 1e12, totalBytes: 2e12 };
+        },
+      },
+    });
+    assert.equal(result.summary.skipped, 1);
+    assert.equal(result.summary.downloaded, 0);
+    assert.equal(result.summary.failed, 0);
+    assert.equal(new TextDecoder().decode((await files()).get("late.txt")), "theirs");
+  });
+});
