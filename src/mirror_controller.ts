@@ -17,6 +17,8 @@ export interface MirrorStatus {
   nextPassAt?: string;
   /** The current backoff delay in seconds while backing off. */
   backoffSeconds?: number;
+  /** Items failing lately, each retried on its own growing delay (up to one hour). */
+  failingItems?: number;
   /** Passes run since start. */
   passes: number;
   /** Failed passes in a row. */

@@ -1,6 +1,7 @@
 import { backoffDelay } from "./backoff.ts";
 import type { MirrorConfig } from "./config.ts";
 import { classifyError, describeError } from "./errors.ts";
+import { ItemBackoff } from "./item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type {
   DryRunReport,
@@ -40,13 +41,15 @@ export interface MirrorLoopOptions {
 /**
  * The periodic scheduler of one mirror: a pass at start, then one every `sync_frequency` seconds
  * (counted from the end of the previous pass, so passes never overlap), backing off exponentially with
- * jitter while passes fail, up to one hour. A pass can be asked for now; stop cancels cleanly.
+ * jitter while passes fail, up to one hour. A failing item is retried on its own growing delay instead,
+ * so one broken file does not slow the whole mirror. A pass can be asked for now; stop cancels cleanly.
  */
 export class MirrorLoop implements MirrorController {
   readonly #config: MirrorConfig;
   readonly #options: MirrorLoopOptions;
   readonly #remote: RemoteSource;
   readonly #abort = new AbortController();
+  readonly #itemBackoff: ItemBackoff;
   #inFlight?: Promise<Summary>;
   #timer?: ReturnType<typeof setTimeout>;
   #state: MirrorState = "idle";
@@ -57,6 +60,11 @@ export class MirrorLoop implements MirrorController {
     this.#config = config;
     this.#options = options;
     this.#remote = (options.createRemote ?? _viamRemote)(config);
+    this.#itemBackoff = new ItemBackoff({
+      minMs: this.#baseDelayMs(),
+      maxMs: MAX_BACKOFF_MS,
+      random: options.random,
+    });
     if (options.resume) {
       const { state: _, nextPassAt: __, ...kept } = options.resume;
       this.#status = { ...kept };
@@ -140,6 +148,7 @@ export class MirrorLoop implements MirrorController {
         logger,
         signal: this.#abort.signal,
         owner: this.#options.owner,
+        itemBackoff: this.#itemBackoff,
       });
     } catch (error) {
       if (this.#abort.signal.aborted) {
@@ -156,27 +165,36 @@ export class MirrorLoop implements MirrorController {
     this.#status.lastSummary = result.summary;
     this.#status.guard = result.guard;
     const { summary } = result;
-    if (result.error || summary.failed > 0) {
-      this.#failed(result.error ?? `${summary.failed} item(s) failed`, false);
+    this.#status.failingItems = this.#itemBackoff.size || undefined;
+    if (result.error) {
+      this.#failed(result.error, false);
       logger.warn(`sync pass incomplete: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
       });
     } else {
+      // Failing items wait on their own delays (the item backoff): the mirror keeps its pace.
       this.#status.consecutiveFailures = 0;
-      this.#status.lastError = undefined;
       this.#status.backoffSeconds = undefined;
+      const first = result.failures[0];
+      this.#status.lastError = first
+        ? `${summary.failed} item(s) failed, e.g. ${first.path}: ${first.error}`
+        : undefined;
       this.#state = result.guard ? "guarded" : "idle";
     }
     logger.info("sync pass done", { ...summary });
     return summary;
   }
 
+  /** The first retry delay: the pass interval, kept between 1 s and 1 min. */
+  #baseDelayMs(): number {
+    return Math.min(Math.max(this.#config.syncFrequencySeconds * 1000, 1000), 60_000);
+  }
+
   #failed(message: string, auth: boolean): void {
     const failures = ++this.#status.consecutiveFailures;
-    const intervalMs = this.#config.syncFrequencySeconds * 1000;
     // Refused credentials will not fix themselves in seconds: start those retries further out.
     const delay = backoffDelay(auth ? failures + 3 : failures, {
-      minMs: Math.min(Math.max(intervalMs, 1000), 60_000),
+      minMs: this.#baseDelayMs(),
       maxMs: MAX_BACKOFF_MS,
       random: this.#options.random,
     });

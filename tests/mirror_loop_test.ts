@@ -142,3 +142,40 @@ Deno.test("a loop resuming a running backoff waits for it; without one it passes
     assert.equal(fresh.status().lastSummary?.downloaded, 1);
   });
 });
+
+Deno.test("a failing item waits on its own delay; the mirror keeps its pace", async () => {
+  const dataset = describeDataset([
+    { name: "ok", count: 2, sizeBytes: 100 },
+    { name: "broken", count: 1, sizeBytes: 50_000, fileName: "broken.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ config, logger, platform }) => {
+    platform.setFaults({ dropBodyAfterBytes: 1000 });
+    const loop = new MirrorLoop(config({ sync_frequency: 30 }), {
+      logger,
+      random: () => 0.5,
+      pass: { attempts: { file: 1 } },
+    });
+    const first = await loop.syncNow();
+    assert.equal(first.downloaded, 2);
+    assert.equal(first.failed, 1);
+    let status = loop.status();
+    assert.equal(status.state, "idle", "item failures do not back the whole mirror off");
+    assert.equal(status.consecutiveFailures, 0);
+    assert.equal(status.failingItems, 1);
+    assert.match(status.lastError ?? "", /1 item\(s\) failed, e\.g\. broken\.bin/);
+    assert.equal(
+      Date.parse(status.nextPassAt!) - Date.now() > 25_000,
+      true,
+      "next pass on schedule",
+    );
+
+    platform.resetCalls();
+    const second = await loop.syncNow();
+    assert.equal(second.failed, 1, "still not mirrored");
+    assert.equal(platform.calls.download, 0, "not retried before its delay");
+
+    await loop.stop();
+    status = loop.status();
+    assert.equal(status.failingItems, 1);
+  }, { inlineLimitBytes: 1024 });
+});

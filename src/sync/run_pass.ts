@@ -4,15 +4,16 @@ import { listLocalFiles } from "../fs/local_files.ts";
 import { StagingArea } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import { type Plan, planPass } from "../plan.ts";
+import type { ItemBackoff } from "../item_backoff.ts";
+import { type Download, type Plan, planPass } from "../plan.ts";
 import type { RemoteSource } from "../remote_source.ts";
 import { emptySummary, type Summary } from "../summary.ts";
 import { deleteStale } from "./delete_stale.ts";
-import { listRemote } from "./list_remote.ts";
+import { type ListingResult, listRemote } from "./list_remote.ts";
 import { type TransferDeps, transferFiles, type TransferProgress } from "./transfer_files.ts";
 
-/** How many paths a dry run lists by name; counts stay exact. */
-const _DRY_RUN_LIST_CAP = 1000;
+/** How many paths a dry run, or failures a pass, lists by name; counts stay exact. */
+const _LIST_CAP = 1000;
 
 /** Options of {@linkcode runPass}. */
 export interface PassOptions {
@@ -30,6 +31,11 @@ export interface PassOptions {
   attempts?: { page?: number; file?: number };
   /** Delay before the first retry, in milliseconds (default 500). */
   minRetryDelayMs?: number;
+  /**
+   * Items that failed in earlier passes and when each may be tried again (the loop keeps one);
+   * without it every planned item is tried.
+   */
+  itemBackoff?: ItemBackoff;
 }
 
 /** What one pass did. */
@@ -78,7 +84,13 @@ export async function runPass(
     if (listing.complete) {
       await staging.discardStale(new Set(plan.downloads.map((d) => d.item.binaryDataId)));
     }
-    const transfer = await transferFiles(plan.downloads, {
+    const backoff = options.itemBackoff;
+    const due = backoff
+      ? plan.downloads.filter((d) => backoff.isDue(d.item.binaryDataId))
+      : plan.downloads;
+    const waiting = plan.downloads.length - due.length;
+    if (waiting > 0) logger.info(`${waiting} failing item(s) wait for their next retry`);
+    const transfer = await transferFiles(due, {
       remote,
       staging,
       ...options.transfer,
@@ -95,7 +107,9 @@ export async function runPass(
     summary.downloaded = transfer.downloaded;
     summary.skipped += transfer.skipped;
     summary.bytes = transfer.bytes;
-    summary.failed = transfer.failures.length + plan.conflicts.length;
+    // Items still waiting to be retried are not mirrored either: they count as failed.
+    summary.failed = transfer.failures.length + plan.conflicts.length + waiting;
+    if (backoff) _recordItems(backoff, due, transfer.failures, listing);
 
     if (config.delete && plan.deletes.length > 0 && !plan.deleteBlocked) {
       const deleted = await deleteStale(config.mirrorRoot, plan.deletes, {
@@ -117,7 +131,7 @@ export async function runPass(
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
         ...transfer.failures.map((f) => ({ path: f.path, error: f.error })),
-      ].slice(0, _DRY_RUN_LIST_CAP),
+      ].slice(0, _LIST_CAP),
     };
   } finally {
     await lock.release();
@@ -143,18 +157,34 @@ export async function dryRunPass(
     downloadCount: plan.downloads.length,
     downloadBytes: plan.downloads.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0),
     deleteCount: deletes.length,
-    downloads: plan.downloads.slice(0, _DRY_RUN_LIST_CAP).map((d) => d.path),
-    deletes: deletes.slice(0, _DRY_RUN_LIST_CAP),
+    downloads: plan.downloads.slice(0, _LIST_CAP).map((d) => d.path),
+    deletes: deletes.slice(0, _LIST_CAP),
     deleteBlocked: config.delete ? deleteBlocked : undefined,
     error: listing.error,
   };
+}
+
+function _recordItems(
+  backoff: ItemBackoff,
+  tried: Download[],
+  failures: { binaryDataId: string }[],
+  listing: ListingResult,
+): void {
+  const failed = new Set(failures.map((f) => f.binaryDataId));
+  for (const { item } of tried) {
+    if (failed.has(item.binaryDataId)) backoff.failed(item.binaryDataId);
+    else backoff.succeeded(item.binaryDataId);
+  }
+  if (listing.complete) {
+    backoff.retain(new Set([...listing.index.entries().values()].map((i) => i.binaryDataId)));
+  }
 }
 
 async function _listAndPlan(
   config: MirrorConfig,
   remote: RemoteSource,
   options: PassOptions,
-): Promise<{ plan: Plan; listing: Awaited<ReturnType<typeof listRemote>> }> {
+): Promise<{ plan: Plan; listing: ListingResult }> {
   const listing = await listRemote(remote, {
     tags: config.tags,
     labels: config.labels,

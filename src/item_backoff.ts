@@ -1,0 +1,67 @@
+import { backoffDelay } from "./backoff.ts";
+
+/** Options of {@linkcode ItemBackoff}. */
+export interface ItemBackoffOptions {
+  /** Delay after an item's first failure, in milliseconds. */
+  minMs: number;
+  /** The delay never grows past this, in milliseconds. */
+  maxMs: number;
+  /** Randomness for the jitter (tests pass a fixed one). */
+  random?: () => number;
+  /** The clock, in epoch milliseconds (tests pass their own). */
+  now?: () => number;
+}
+
+/**
+ * Which items failed lately and when each may be tried again, so that one broken file (a 404, a path
+ * held by a local directory) is retried on its own growing delay, up to the cap, instead of slowing
+ * every pass of the whole mirror.
+ */
+export class ItemBackoff {
+  readonly #entries = new Map<string, { failures: number; retryAt: number }>();
+  readonly #options: ItemBackoffOptions;
+
+  /** Creates an empty record. */
+  constructor(options: ItemBackoffOptions) {
+    this.#options = options;
+  }
+
+  /** True when the item may be tried now: it never failed, or its delay has run out. */
+  isDue(binaryDataId: string): boolean {
+    const entry = this.#entries.get(binaryDataId);
+    return entry === undefined || entry.retryAt <= this.#now();
+  }
+
+  /** Records a failure: the next try waits longer than the last. */
+  failed(binaryDataId: string): void {
+    const failures = (this.#entries.get(binaryDataId)?.failures ?? 0) + 1;
+    const delay = backoffDelay(failures, this.#options);
+    this.#entries.set(binaryDataId, { failures, retryAt: this.#now() + delay });
+  }
+
+  /** Forgets an item that succeeded. */
+  succeeded(binaryDataId: string): void {
+    this.#entries.delete(binaryDataId);
+  }
+
+  /** Forgets every item not in `listed` (no longer on the platform, or no longer matching). */
+  retain(listed: Set<string>): void {
+    for (const id of this.#entries.keys()) if (!listed.has(id)) this.#entries.delete(id);
+  }
+
+  /** How many items are failing. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** When the next failing item is due (epoch ms), if any is waiting. */
+  nextRetryAt(): number | undefined {
+    let next: number | undefined;
+    for (const { retryAt } of this.#entries.values()) next = Math.min(next ?? retryAt, retryAt);
+    return next;
+  }
+
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+}
