@@ -56,6 +56,8 @@ export interface RemoteSource {
    * caller follows `last` until an empty page; a failed page can be asked for again.
    */
   listPage(filter: ListFilter, last: string, options?: ListOptions): Promise<ListPage>;
+  /** Counts the items the filter matches (`count_only`), to check a listing against. */
+  count(filter: ListFilter, options?: RemoteCallOptions): Promise<number>;
   /**
    * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
    * refuses to send them inline; the caller then downloads each by uri.

@@ -46,16 +46,28 @@ export class ViamRemote implements RemoteSource {
   }
 
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
-    const sdkFilter = new dataApi.Filter({
-      tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
-      bboxLabels: filter.labels,
-      datasetId: filter.datasetId ?? "",
-    });
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
     const page = await this.#call("BinaryDataByFilter", options, (client) =>
       // includeBinary must be false: the SDK defaults to true and would send every file's bytes.
-      client.dataClient.binaryDataByFilter(sdkFilter, pageSize, undefined, last, false));
+      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, undefined, last, false));
     return { items: page.data.map(_toRemoteItem), last: page.last };
+  }
+
+  async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
+    const result = await this.#call(
+      "BinaryDataByFilter",
+      options,
+      (client) =>
+        client.dataClient.binaryDataByFilter(
+          _sdkFilter(filter),
+          undefined,
+          undefined,
+          "",
+          false,
+          true,
+        ),
+    );
+    return Number(result.count);
   }
 
   async fetchInline(
@@ -245,6 +257,14 @@ export class ViamRemote implements RemoteSource {
       aborted.catch(() => {});
     }
   }
+}
+
+function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {
+  return new dataApi.Filter({
+    tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
+    bboxLabels: filter.labels,
+    datasetId: filter.datasetId ?? "",
+  });
 }
 
 function _isTooLarge(error: unknown): boolean {

@@ -6,7 +6,8 @@ import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import type { ItemBackoff } from "../item_backoff.ts";
 import { type Download, type Plan, planPass } from "../plan.ts";
-import type { RemoteSource } from "../remote_source.ts";
+import type { ListFilter, RemoteSource } from "../remote_source.ts";
+import { classifyError, describeError } from "../errors.ts";
 import { emptySummary, type Summary } from "../summary.ts";
 import { deleteStale } from "./delete_stale.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
@@ -185,11 +186,8 @@ async function _listAndPlan(
   remote: RemoteSource,
   options: PassOptions,
 ): Promise<{ plan: Plan; listing: ListingResult }> {
-  const listing = await listRemote(remote, {
-    tags: config.tags,
-    labels: config.labels,
-    datasetId: config.datasetId,
-  }, {
+  const filter = { tags: config.tags, labels: config.labels, datasetId: config.datasetId };
+  const listing = await listRemote(remote, filter, {
     logger: options.logger,
     signal: options.signal,
     attemptsPerPage: options.attempts?.page,
@@ -205,5 +203,32 @@ async function _listAndPlan(
     allowDeleteAll: config.allowDeleteAll,
     protectedDirs: config.protectedDirs,
   });
-  return { plan, listing };
+  if (plan.deletes.length === 0) return { plan, listing };
+  const shortfall = await _listingShortfall(remote, filter, listing.index.listed, options);
+  if (shortfall === undefined) return { plan, listing };
+  return { plan: { ...plan, deletes: [], deleteBlocked: shortfall }, listing };
+}
+
+/**
+ * Before anything is deleted, asks the platform how many items the filter matches: a listing that
+ * ended early on an empty page looks complete, and would otherwise delete whatever it missed.
+ * Returns why deletion must wait, or undefined when the listing holds everything.
+ */
+async function _listingShortfall(
+  remote: RemoteSource,
+  filter: ListFilter,
+  listed: number,
+  options: PassOptions,
+): Promise<string | undefined> {
+  let count: number;
+  try {
+    count = await remote.count(filter, { signal: options.signal });
+  } catch (error) {
+    if (classifyError(error) === "aborted") throw error;
+    return `could not confirm the listing is whole (${describeError(error)})`;
+  }
+  return count > listed
+    ? `the listing returned ${listed} items but the platform counts ${count}: not deleting until ` +
+      `a pass lists them all`
+    : undefined;
 }

@@ -380,3 +380,21 @@ Deno.test("a file that appears at its path during the pass is kept and counted a
     assert.equal(new TextDecoder().decode((await files()).get("late.txt")), "theirs");
   });
 });
+
+Deno.test("a listing cut short with an empty page deletes nothing: the platform's count disagrees", async () => {
+  const dataset = describeDataset([{ count: 150, sizeBytes: 100 }]);
+  await withMirror(dataset, async ({ pass, platform, files }) => {
+    await pass();
+    platform.setFaults({ endListingAfterPage: 1 });
+    const cut = await pass({ delete: true });
+    assert.equal(cut.summary.listed, 100);
+    assert.equal(cut.summary.deleted, 0);
+    assert.match(cut.guard ?? "", /returned 100 items but the platform counts 150/);
+    assert.equal((await files()).size, 150);
+    // a whole listing deletes what is really gone, after the same check
+    platform.setFaults({});
+    platform.replaceDataset(describeDataset([{ count: 140, sizeBytes: 100 }]));
+    const whole = await pass({ delete: true });
+    assert.equal(whole.summary.deleted, 10);
+  });
+});

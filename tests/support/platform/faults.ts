@@ -21,6 +21,11 @@ export interface Faults {
    * from the listing's first call, the one with an empty cursor). 0 fails the first page.
    */
   failListingAfterPage?: number;
+  /**
+   * Ends each listing early: the page after this many pages comes back empty, as from a platform
+   * that cut pagination short (the listing looks complete but is not). 0 empties the first page.
+   */
+  endListingAfterPage?: number;
   /** The code of those failures: `unavailable` (14, the default) or `internal` (13). */
   failListingCode?: "unavailable" | "internal";
   /** Caps every listing page at this many items, so pages come back shorter than asked. */
@@ -44,6 +49,7 @@ export class FaultState {
     _checkNumber(faults, "unavailableRate", { integer: false, max: 1 });
     _checkNumber(faults, "unavailableSeed", { integer: true });
     _checkNumber(faults, "failListingAfterPage", { integer: true });
+    _checkNumber(faults, "endListingAfterPage", { integer: true });
     _checkNumber(faults, "maxPageItems", { integer: true, min: 1 });
     _checkNumber(faults, "bodyBytesPerSecond", { integer: false, min: 1 });
     _checkNumber(faults, "dropBodyAfterBytes", { integer: true });

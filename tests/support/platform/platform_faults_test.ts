@@ -181,3 +181,23 @@ Deno.test("dropBodyAfterBytes destroys the connection mid-body; Range resumes", 
   assert.deepEqual(platform.ranges.map((r) => r.range), ["bytes=100000-", "bytes=200000-"]);
   assert.equal(platform.calls.download, 3);
 });
+
+Deno.test("endListingAfterPage cuts each listing short with an empty page; counts stay whole", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 250 }]) });
+  const client = await connectSdk(platform);
+  const page = (last: string) =>
+    client.dataClient.binaryDataByFilter(undefined, 100, undefined, last, false);
+  platform.setFaults({ endListingAfterPage: 1 });
+  const one = await page("");
+  assert.equal(one.data.length, 100);
+  assert.equal((await page(one.last)).data.length, 0);
+  const counted = await client.dataClient.binaryDataByFilter(
+    undefined,
+    undefined,
+    undefined,
+    "",
+    false,
+    true,
+  );
+  assert.equal(counted.count, 250n);
+});

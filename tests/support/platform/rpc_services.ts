@@ -160,6 +160,10 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
       internal ? Code.Internal : Code.Unavailable,
     );
   }
+  const endAfter = state.faultState.faults.endListingAfterPage;
+  if (endAfter !== undefined && page.pageNumber > endAfter) {
+    return { data: [], count: protoInt64.uParse(0), last: dataRequest?.last ?? "" };
+  }
   if (includeBinary) _checkInline(state, page.items);
   return {
     data: page.items.map((item) => _binaryData(state, item, includeBinary)),
