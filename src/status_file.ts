@@ -2,6 +2,7 @@ import { dirname, join } from "node:path";
 import type { MirrorConfig } from "./config.ts";
 import { writeFileAtomic } from "./fs/atomic_write.ts";
 import type { MirrorStatus } from "./mirror_controller.ts";
+import { sha256Hex } from "./sha256_hex.ts";
 
 /** What a module resource keeps across restarts: its last status, tied to the config it ran with. */
 export interface SavedStatus {
@@ -25,9 +26,9 @@ export function statusFilePath(
 
 /** A stable hash of everything in the config that changes what a pass does. */
 export async function configFingerprint(config: MirrorConfig): Promise<string> {
-  const text = JSON.stringify(Object.entries(config).sort(([a], [b]) => a.localeCompare(b)));
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(
+    JSON.stringify(Object.entries(config).sort(([a], [b]) => a.localeCompare(b))),
+  );
 }
 
 /** Reads a saved status; undefined when there is none or it cannot be read (it is only a hint). */

@@ -1,5 +1,6 @@
 import { basename, dirname, join } from "node:path";
 import { isStateDirPath } from "../paths.ts";
+import { sha256Hex } from "../sha256_hex.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 import {
   assertRelativePath,
@@ -19,6 +20,11 @@ export interface StageKey {
   expectedSize?: number;
   /** Where the file will go (relative to the root); recorded in the sidecar to explain a partial. */
   finalRelPath?: string;
+  /**
+   * False for a file written whole at once (an inline download): any old partial is emptied and no
+   * sidecar is written, since nothing will ever resume it. Default true.
+   */
+  resumable?: boolean;
 }
 
 /** Options of {@linkcode StagedFile.commit}. */
@@ -127,7 +133,7 @@ export class StagingArea {
     if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
       throw new RangeError(`expected size of ${binaryDataId} is not a byte count: ${expectedSize}`);
     }
-    const stem = await hashId(binaryDataId);
+    const stem = await sha256Hex(binaryDataId);
     const paths = { part: join(this.dir, `${stem}.part`), sidecar: join(this.dir, `${stem}.json`) };
     const file = await Deno.open(paths.part, {
       read: true,
@@ -138,6 +144,10 @@ export class StagingArea {
     try {
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
+      }
+      if (key.resumable === false) {
+        await file.truncate(0);
+        return new Staged(this.#root, file, paths, { offset: 0, expectedSize });
       }
       const recorded = await readSidecar(paths.sidecar);
       let offset = (await file.stat()).size;
@@ -169,7 +179,7 @@ export class StagingArea {
    * Resolves to the number of partial downloads removed.
    */
   async discardStale(keep: Set<string>): Promise<number> {
-    const kept = new Set(await Promise.all([...keep].map(hashId)));
+    const kept = new Set(await Promise.all([...keep].map(sha256Hex)));
     const byStem = new Map<string, string[]>(); // stem -> its file names
     const strays: string[] = [];
     for await (const entry of Deno.readDir(this.dir)) {
@@ -325,9 +335,4 @@ async function removeIfPresent(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-}
-
-async function hashId(binaryDataId: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(binaryDataId));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

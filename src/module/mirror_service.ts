@@ -1,3 +1,4 @@
+import { describeError } from "../errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -19,10 +20,6 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
   status: (controller) => Promise.resolve(controller.status()),
   dry_run: (controller) => controller.dryRun(),
 };
-
-function _errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * Registers DoCommand and GetStatus on both `viam.service.generic.v1.GenericService` and
@@ -72,7 +69,7 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
           return { result: toStruct(await COMMANDS[name](controller)) };
         } catch (error) {
           throw new ConnectError(
-            redactor.scrub(`${name} failed: ${_errorMessage(error)}`),
+            redactor.scrub(`${name} failed: ${describeError(error)}`),
             Code.Internal,
           );
         }

@@ -1,3 +1,4 @@
+import { describeError } from "../errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "../logger.ts";
@@ -37,10 +38,6 @@ export interface ModuleServiceOptions {
   redactor: SecretRedactor;
   /** The module's own logger (lifecycle events). */
   logger: Logger;
-}
-
-function _errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 // Older servers sent `parent_address` as a `unix:` URL; `raw_parent_address` is a plain path.
@@ -90,7 +87,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       return options.validate(resource.attributes).warnings;
     } catch (error) {
       throw new ConnectError(
-        redactor.scrub(`invalid config for ${fullName}: ${_errorMessage(error)}`),
+        redactor.scrub(`invalid config for ${fullName}: ${describeError(error)}`),
         Code.InvalidArgument,
       );
     }
@@ -108,7 +105,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
       throw new ConnectError(
-        redactor.scrub(`could not start ${fullName}: ${_errorMessage(error)}`),
+        redactor.scrub(`could not start ${fullName}: ${describeError(error)}`),
         Code.Internal,
       );
     }
@@ -182,7 +179,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
         removed = await table.remove(fullName);
       } catch (error) {
         throw new ConnectError(
-          redactor.scrub(`stopping ${fullName} failed: ${_errorMessage(error)}`),
+          redactor.scrub(`stopping ${fullName} failed: ${describeError(error)}`),
           Code.Internal,
         );
       }

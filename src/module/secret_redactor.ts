@@ -31,9 +31,11 @@ export class SecretRedactor {
     for (const [name, value] of Object.entries(attributes)) {
       if (
         typeof value === "string" && SecretRedactor.isSecretName(name) &&
-        value.length >= MIN_SECRET_LENGTH
+        value.trim().length >= MIN_SECRET_LENGTH
       ) {
+        // Both forms: the config uses the key trimmed, so that is what messages would show.
         this.#secrets.add(value);
+        this.#secrets.add(value.trim());
       } else {
         this.remember(value);
       }

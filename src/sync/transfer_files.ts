@@ -186,9 +186,9 @@ class _Transfer {
     const staged = await this.deps.staging.begin({
       binaryDataId: download.item.binaryDataId,
       expectedSize: download.item.sizeBytes,
+      resumable: false,
     });
     try {
-      if (staged.offset > 0) await staged.restart();
       await staged.write(bytes);
       await staged.commit(download.path, { expectedSize: download.item.sizeBytes ?? bytes.length });
     } finally {
@@ -202,6 +202,7 @@ class _Transfer {
     const staged = await this.deps.staging.begin({
       binaryDataId: download.item.binaryDataId,
       expectedSize: download.item.sizeBytes,
+      finalRelPath: download.path,
     });
     // What the staged file holds; kept current chunk by chunk so a retry resumes at the right offset.
     const held: _Held = { bytes: staged.offset, total: download.item.sizeBytes };

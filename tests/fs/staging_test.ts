@@ -241,3 +241,21 @@ Deno.test("a download SIGKILLed mid-way is resumed from its partial by the next 
     assert.deepEqual(await Deno.readFile(`${root}/models/model.bin`), pattern(size));
   });
 });
+
+Deno.test("a file written whole (not resumable) empties an old partial and writes no sidecar", async () => {
+  await withTempDir(async (root) => {
+    const staging = await StagingArea.open(root);
+    const old = await staging.begin({ binaryDataId: "o/l/f", expectedSize: 10 });
+    await old.write(new TextEncoder().encode("stale"));
+    await old.close();
+    const sidecars = async () =>
+      (await Array.fromAsync(Deno.readDir(staging.dir))).filter((e) => e.name.endsWith(".json"));
+    assert.equal((await sidecars()).length, 1);
+    const whole = await staging.begin({ binaryDataId: "o/l/f", expectedSize: 3, resumable: false });
+    assert.equal(whole.offset, 0);
+    await whole.write(new TextEncoder().encode("new"));
+    await whole.commit("f.txt", { expectedSize: 3 });
+    assert.equal(await Deno.readTextFile(`${root}/f.txt`), "new");
+    assert.equal((await sidecars()).length, 0);
+  });
+});

@@ -47,3 +47,9 @@ Deno.test("secret redactor: names that hold secrets", () => {
     assert.equal(SecretRedactor.isSecretName(name), false, name);
   }
 });
+
+Deno.test("secret redactor: a key pasted with spaces or a newline is scrubbed as the config uses it", () => {
+  const redactor = new SecretRedactor();
+  redactor.remember({ app_api_key: "  key-eeeeeeee\n" });
+  assert.equal(redactor.scrub("auth with key-eeeeeeee failed"), `auth with ${REDACTED} failed`);
+});
