@@ -27,6 +27,14 @@ export class IncompleteBodyError extends Error {
   }
 }
 
+/** A pass cut off because its mirror was stopped (resource removed, process stopping). */
+export class PassCancelledError extends Error {
+  constructor() {
+    super("the mirror was stopped during the pass; partial downloads stay in staging and resume");
+    this.name = "PassCancelledError";
+  }
+}
+
 /** A call that did not answer in time. */
 export class TimeoutError extends Error {
   /** @param what The call that timed out. */
@@ -58,6 +66,7 @@ const _UNAUTHENTICATED = 16;
 
 /** Classifies an error thrown by a remote call or a download. */
 export function classifyError(error: unknown): ErrorKind {
+  if (error instanceof PassCancelledError) return "aborted";
   if (error instanceof DOMException && error.name === "AbortError") return "aborted";
   if (error instanceof TimeoutError || error instanceof IncompleteBodyError) return "transient";
   if (error instanceof HttpStatusError) {

@@ -1,6 +1,6 @@
 import { backoffDelay } from "./backoff.ts";
 import type { MirrorConfig } from "./config.ts";
-import { classifyError, describeError } from "./errors.ts";
+import { classifyError, describeError, PassCancelledError } from "./errors.ts";
 import { ItemBackoff } from "./item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type {
@@ -153,7 +153,8 @@ export class MirrorLoop implements MirrorController {
     } catch (error) {
       if (this.#abort.signal.aborted) {
         this.#state = "stopped";
-        throw error;
+        logger.info("pass cancelled: the mirror was stopped");
+        throw new PassCancelledError();
       }
       this.#failed(describeError(error), classifyError(error) === "auth");
       logger.error(`sync pass failed: ${this.#status.lastError}`, {

@@ -99,7 +99,7 @@ Deno.test("stop cancels a pass in flight without leaving a file under a final na
     while (platform.calls.download === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, 200));
     await loop.stop();
-    await assert.rejects(pass);
+    await assert.rejects(pass, /the mirror was stopped during the pass/);
     assert.equal((await files()).size, 0);
     assert.equal(loop.status().state, "stopped");
     await assert.rejects(loop.syncNow(), /stopped/);

@@ -1,4 +1,4 @@
-import { describeError } from "../errors.ts";
+import { describeError, PassCancelledError } from "../errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -70,7 +70,7 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
         } catch (error) {
           throw new ConnectError(
             redactor.scrub(`${name} failed: ${describeError(error)}`),
-            Code.Internal,
+            error instanceof PassCancelledError ? Code.Aborted : Code.Internal,
           );
         }
       },
