@@ -15,6 +15,11 @@ export interface ProgramOptions {
   viamHome: string;
   /** More environment variables, e.g. `VIAM_API_KEY_ID` and `VIAM_API_KEY`. */
   env?: Record<string, string>;
+  /**
+   * Run on a pseudo-terminal (through util-linux `script`), as an operator at a shell would: stdout
+   * and stderr then both arrive on stdout.
+   */
+  tty?: boolean;
 }
 
 /** How the program ended and everything it printed. */
@@ -59,8 +64,10 @@ export function spawnProgram(args: readonly string[], options: ProgramOptions): 
   const inherited = Object.entries(Deno.env.toObject()).filter(([name]) =>
     !name.startsWith("VIAM_")
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: productionRunArgs(_MAIN, args),
+  const command = [Deno.execPath(), ...productionRunArgs(_MAIN, args)];
+  const quoted = command.map((word) => `'${word.replaceAll("'", `'"'"'`)}'`).join(" ");
+  const child = new Deno.Command(options.tty ? "script" : command[0], {
+    args: options.tty ? ["-qec", quoted, "/dev/null"] : command.slice(1),
     env: {
       ...Object.fromEntries(inherited),
       NO_COLOR: "1",

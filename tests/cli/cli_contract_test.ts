@@ -423,6 +423,28 @@ Deno.test("off a terminal, a slow pass prints a progress line on stderr while it
   );
 });
 
+Deno.test("on a terminal, a pass shows a live bar: files, bytes, rate and ETA", async () => {
+  await withCli(
+    [{ count: 3, sizeBytes: 200_000, tags: ["a"] }],
+    async ({ platform, home }) => {
+      const output = await runProgram(
+        ["sync", "--app-url", platform.url, "--tags", "a"],
+        { viamHome: home, env: KEY_ENV, tty: true },
+      );
+      assertNoSecret(output);
+      assertExit(output, 0);
+      // stderr and stdout share the terminal: the bar, then the summary
+      assert.match(
+        output.stdout,
+        /\d\/3 files \| [\d.]+ \w*B of 585\.9 KiB \| [\d.]+ \w*B\/s \| ETA/,
+      );
+      assert.doesNotMatch(output.stdout, /^progress:/m, "no plain lines on a terminal");
+      assert.match(output.stdout, /3 listed, 3 downloaded/);
+    },
+    { faults: { bodyBytesPerSecond: 400_000 } },
+  );
+});
+
 Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, then exits 0", async () => {
   const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
   await withCli(groups, async ({ platform, home, root }) => {
