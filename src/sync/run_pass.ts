@@ -32,6 +32,8 @@ export interface PassOptions {
   attempts?: { page?: number; file?: number };
   /** Delay before the first retry, in milliseconds (default 500). */
   minRetryDelayMs?: number;
+  /** A download body that sends nothing for this long is retried, in milliseconds (default 60 s). */
+  idleTimeoutMs?: number;
   /**
    * Items that failed in earlier passes and when each may be tried again (the loop keeps one);
    * without it every planned item is tried.
@@ -104,6 +106,7 @@ export async function runPass(
       onProgress: options.onProgress,
       attempts: options.attempts?.file,
       minRetryDelayMs: options.minRetryDelayMs,
+      idleTimeoutMs: options.idleTimeoutMs,
     });
     summary.downloaded = transfer.downloaded;
     summary.skipped += transfer.skipped;

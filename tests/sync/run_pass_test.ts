@@ -398,3 +398,21 @@ Deno.test("a listing cut short with an empty page deletes nothing: the platform'
     assert.equal(whole.summary.deleted, 10);
   });
 });
+
+Deno.test("a body that stalls is abandoned after the idle timeout and retried from where it stopped", async () => {
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: 5000,
+    fileName: "stuck.bin",
+    fileExt: ".bin",
+  }]);
+  await withMirror(dataset, async ({ pass, platform, files }) => {
+    platform.setFaults({ bodyBytesPerSecond: 1 }); // one byte, then a second's silence
+    const result = await pass({}, { attempts: { file: 2 }, idleTimeoutMs: 200 });
+    assert.equal(result.summary.failed, 1);
+    assert.match(result.failures[0].error, /no data for 200 ms/);
+    assert.equal(platform.calls.download, 2);
+    assert.deepEqual(platform.ranges.map((r) => r.range), ["bytes=1-"], "the retry resumed");
+    assert.equal((await files()).size, 0);
+  }, { inlineLimitBytes: 1024 });
+});
