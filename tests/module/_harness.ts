@@ -102,3 +102,41 @@ export async function withModule(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** How a stopped process ended and what it printed. */
+export interface ProcessExit {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Sends `signal` and waits for the exit. A process still running 3 s later is killed, which fails the
+ * caller's exit assertions: viam-server escalates to SIGKILL after 3.3 s (protocol reference,
+ * section 10). `output` is the child's pending `output()` (it can be asked for only once).
+ */
+export async function stopProcess(
+  child: Deno.ChildProcess,
+  options: { output: Promise<Deno.CommandOutput>; signal: Deno.Signal },
+): Promise<ProcessExit> {
+  try {
+    child.kill(options.signal);
+  } catch (error) {
+    // Already exited: its exit status tells what happened.
+    if (!(error instanceof TypeError)) throw error;
+  }
+  const killer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+  try {
+    const output = await options.output;
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      signal: output.signal,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    clearTimeout(killer);
+  }
+}

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { FileDescriptorProto, FileDescriptorSet } from "@bufbuild/protobuf";
-import { PRODUCTION_FLAGS } from "../../src/permissions.ts";
+import { productionRunArgs } from "../../scripts/mirror.ts";
 import {
   describeDataset,
   type ItemRecord,
@@ -19,6 +19,7 @@ import {
 } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
 import { FakeParent } from "./_fake_parent.ts";
+import { type ProcessExit, stopProcess } from "./_harness.ts";
 import {
   type CallError,
   componentConfig,
@@ -29,6 +30,7 @@ import {
 } from "./_viam_client.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+const MAIN = new URL("../../main.ts", import.meta.url);
 const SERVICE_API = "rdk:service:generic";
 const COMPONENT_API = "rdk:component:generic";
 const SERVICE_PROTO = "viam.service.generic.v1.GenericService";
@@ -133,15 +135,10 @@ interface _SpawnOptions {
 function _spawn(paths: _Paths, options: _SpawnOptions = {}): _ModuleProcess {
   const socketPath = options.socketPath ?? paths.socketPath;
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...PRODUCTION_FLAGS,
-      "--config",
-      join(ROOT, "deno.json"),
-      join(ROOT, "main.ts"),
+    args: productionRunArgs(new URL("main.ts", `file://${ROOT}`), [
       socketPath,
       "--log-level=debug",
-    ],
+    ]),
     cwd: ROOT,
     env: {
       VIAM_HOME: paths.viamHome,
@@ -157,36 +154,9 @@ function _spawn(paths: _Paths, options: _SpawnOptions = {}): _ModuleProcess {
   return { child, output: child.output() };
 }
 
-/** The process's exit and output. */
-interface _Exit {
-  code: number;
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-}
-
-// Sends SIGTERM and waits for the exit. A process still running 3 s later is killed, which fails
-// the exit assertions: viam-server escalates after 3.3 s (protocol reference, section 10).
-async function _terminate(module: _ModuleProcess): Promise<_Exit> {
-  try {
-    module.child.kill("SIGTERM");
-  } catch (error) {
-    // Already exited: its exit status tells what happened.
-    if (!(error instanceof TypeError)) throw error;
-  }
-  const killer = setTimeout(() => module.child.kill("SIGKILL"), 3_000);
-  try {
-    const output = await module.output;
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      signal: output.signal,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(killer);
-  }
+// SIGTERM, as viam-server stops a module.
+function _terminate(module: _ModuleProcess): Promise<ProcessExit> {
+  return stopProcess(module.child, { output: module.output, signal: "SIGTERM" });
 }
 
 /** The serialized files of one reflection `FileDescriptorResponse` (proto-loader form). */
@@ -382,7 +352,7 @@ Deno.test("module e2e: the real engine under the production permissions, as viam
   };
   // What the cut slow download left in staging, in bytes.
   let held = 0;
-  let exit: _Exit;
+  let exit: ProcessExit;
   try {
     await t.step("the socket appears and Ready lists both generic APIs", async () => {
       await waitForSocket(paths.socketPath);
@@ -601,7 +571,7 @@ Deno.test("module e2e: without a parent, logs go to stdout; SIGTERM during a slo
   const client = new ViamClient(paths.socketPath);
   const mirror = { client, api: client.service, name: "mirror1" };
   const root = join(paths.viamHome, "data_mirror");
-  let exit: _Exit | undefined;
+  let exit: ProcessExit | undefined;
   let summary: Record<string, unknown>;
   let stopped: _Settled;
   try {
@@ -681,7 +651,7 @@ Deno.test("module e2e: a module killed mid-download resumes from its partial onc
     const second = _spawn(paths, { socketPath, env: NO_PARENT });
     const client = new ViamClient(socketPath);
     let summary: Record<string, unknown>;
-    let exit: _Exit;
+    let exit: ProcessExit;
     try {
       await waitForSocket(socketPath);
       await client.ready();

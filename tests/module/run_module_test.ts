@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { FakeParent } from "./_fake_parent.ts";
+import { stopProcess } from "./_harness.ts";
 import {
   componentConfig,
   fromStruct,
@@ -10,13 +11,6 @@ import {
 
 const ENTRY = new URL("./_module_entry.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
-
-interface _Exit {
-  code: number;
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-}
 
 // Runs the module process in `dir` the way viam-server does (socket path as the first argument and
 // in VIAM_MODULE_ADDRESS), under the permissions a module needs: its temp dir, unix sockets, env.
@@ -39,25 +33,6 @@ function _spawn(dir: string, socketPath: string, env: Record<string, string> = {
   }).spawn();
 }
 
-// Sends `signal` and waits for the exit; a process still running 3 s later is killed (and the
-// test fails on its exit status): viam-server escalates to SIGKILL soon after.
-async function _stop(child: Deno.ChildProcess, signal: Deno.Signal): Promise<_Exit> {
-  child.kill(signal);
-  const killer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-  try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      signal: output.signal,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    clearTimeout(killer);
-  }
-}
-
 Deno.test("run module: SIGTERM stops the mirrors, removes the socket and exits 0", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
   const socketPath = `${dir}/data-mirror-xyzab.sock`;
@@ -78,7 +53,7 @@ Deno.test("run module: SIGTERM stops the mirrors, removes the socket and exits 0
     } finally {
       client.close();
     }
-    const exit = await _stop(child, "SIGTERM");
+    const exit = await stopProcess(child, { output: child.output(), signal: "SIGTERM" });
     assert.deepEqual([exit.code, exit.signal], [0, null]);
     assert.match(exit.stdout, / INFO data-mirror listening on /);
     assert.match(exit.stdout, /fake mirror mirror1 stopped\n[^]*runModule resolved\n$/);
@@ -107,7 +82,7 @@ Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async (
     } finally {
       client.close();
     }
-    const exit = await _stop(child, "SIGINT");
+    const exit = await stopProcess(child, { output: child.output(), signal: "SIGINT" });
     assert.deepEqual([exit.code, exit.signal], [0, null]);
     assert.equal(exit.stderr, "");
     assert.ok(!exit.stdout.includes("started rdk:component:generic/mirror1"));
