@@ -135,7 +135,7 @@ interface _SpawnOptions {
 function _spawn(paths: _Paths, options: _SpawnOptions = {}): _ModuleProcess {
   const socketPath = options.socketPath ?? paths.socketPath;
   const child = new Deno.Command(Deno.execPath(), {
-    args: productionRunArgs(new URL("main.ts", `file://${ROOT}`), [
+    args: productionRunArgs(MAIN, [
       socketPath,
       "--log-level=debug",
     ]),
