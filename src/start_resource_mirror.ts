@@ -1,0 +1,72 @@
+import { parseConfig } from "./config.ts";
+import { describeError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type { MirrorController } from "./mirror_controller.ts";
+import { MirrorLoop, type MirrorLoopOptions } from "./mirror_loop.ts";
+import type { MirrorRoots } from "./mirror_roots.ts";
+import type { MirrorResource } from "./module/module_service.ts";
+import {
+  configFingerprint,
+  readStatusFile,
+  statusFilePath,
+  writeStatusFile,
+} from "./status_file.ts";
+
+/** Options of {@linkcode startResourceMirror}. */
+export interface StartResourceMirrorOptions {
+  /** Reads the environment (`VIAM_HOME`, `HOME`) for the config. */
+  env: (name: string) => string | undefined;
+  /** `VIAM_MODULE_DATA`, where statuses are kept; without it nothing is saved. */
+  moduleData: string | undefined;
+  /** The mirror roots of the module's other resources. */
+  roots: MirrorRoots;
+  /** Loop options for tests (the remote, retry tuning); the rest is set here. */
+  loop?: Partial<MirrorLoopOptions>;
+}
+
+/**
+ * Starts the loop of one module resource, on a mirror root no other resource overlaps. With
+ * `VIAM_MODULE_DATA` (set by viam-server), its status is saved after every pass and read back at
+ * start, so a restart with the same config keeps its counts and its backoff.
+ */
+export async function startResourceMirror(
+  resource: MirrorResource,
+  logger: Logger,
+  options: StartResourceMirrorOptions,
+): Promise<MirrorController> {
+  const { config, warnings } = parseConfig(resource.attributes, { env: options.env });
+  for (const warning of warnings) logger.warn(warning);
+  const { moduleData } = options;
+  const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
+  const fingerprint = await configFingerprint(config);
+  const saved = path ? await readStatusFile(path) : undefined;
+  // Claimed last, once nothing can fail before the loop exists to release it.
+  const release = options.roots.claim(config.mirrorRoot, `${resource.api} ${resource.name}`);
+  let saving = Promise.resolve();
+  const loop = new MirrorLoop(config, {
+    ...options.loop,
+    logger,
+    owner: `module ${resource.name}`,
+    resume: saved?.fingerprint === fingerprint ? saved.status : undefined,
+    onPassEnd: (status) => {
+      if (!path) return;
+      // Chained, so saves land in pass order; stop waits for the last one.
+      saving = saving.then(() =>
+        writeStatusFile(path, { fingerprint, status }).catch((error) =>
+          logger.warn(`could not save the status to ${path}: ${describeError(error)}`)
+        )
+      );
+    },
+  });
+  loop.start();
+  return {
+    syncNow: () => loop.syncNow(),
+    dryRun: () => loop.dryRun(),
+    status: () => loop.status(),
+    stop: async () => {
+      await loop.stop();
+      await saving;
+      release();
+    },
+  };
+}

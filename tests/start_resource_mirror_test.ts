@@ -1,0 +1,108 @@
+/** A module resource's mirror: status kept across restarts, overlapping mirrors refused. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MirrorRoots, OverlappingMirrorError } from "../src/mirror_roots.ts";
+import { startResourceMirror } from "../src/start_resource_mirror.ts";
+import { describeDataset, type Platform, startPlatform } from "./support/platform/mod.ts";
+import { RecordingLogger } from "./sync/_harness.ts";
+
+async function withModuleData(
+  fn: (ctx: {
+    platform: Platform;
+    start: (
+      extra?: Record<string, unknown>,
+      name?: string,
+    ) => ReturnType<typeof startResourceMirror>;
+    roots: MirrorRoots;
+  }) => Promise<void>,
+): Promise<void> {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-resource-" });
+  const roots = new MirrorRoots();
+  const start = (extra: Record<string, unknown> = {}, name = "mirror1") =>
+    startResourceMirror(
+      {
+        name,
+        api: "rdk:service:generic",
+        attributes: {
+          app_api_key_id: platform.apiKeyId,
+          app_api_key: platform.apiKey,
+          app_url: platform.url,
+          sync_frequency: 3600,
+          ...extra,
+        },
+      },
+      new RecordingLogger(),
+      {
+        env: (variable) => (variable === "VIAM_HOME" ? home : undefined),
+        moduleData: join(home, "module-data", "local", "data-mirror"),
+        roots,
+        loop: { random: () => 0.5, pass: { attempts: { page: 1 }, minRetryDelayMs: 1 } },
+      },
+    );
+  try {
+    await fn({ platform, start, roots });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("a restarted resource with the same config carries on its counts", async () => {
+  await withModuleData(async ({ start, platform }) => {
+    const first = await start();
+    await first.syncNow();
+    await first.stop();
+    assert.equal(first.status().passes, 1);
+
+    platform.resetCalls();
+    const again = await start();
+    assert.equal(again.status().passes, 1, "resumed from the saved status");
+    assert.equal(again.status().lastSummary?.downloaded, 2);
+    const summary = await again.syncNow();
+    assert.equal(summary.skipped, 2);
+    assert.equal(again.status().passes, 2);
+    await again.stop();
+  });
+});
+
+Deno.test("a restart keeps a running backoff; a changed config starts afresh", async () => {
+  await withModuleData(async ({ start, platform }) => {
+    platform.setFaults({ failListingAfterPage: 0 });
+    const failing = await start();
+    await failing.syncNow();
+    assert.equal(failing.status().state, "backing_off");
+    await failing.stop();
+
+    platform.resetCalls();
+    const restarted = await start();
+    const status = restarted.status();
+    assert.equal(status.state, "backing_off");
+    assert.equal(status.consecutiveFailures, 1);
+    assert.ok(Date.parse(status.nextPassAt!) > Date.now() + 1000, "next pass after the backoff");
+    await restarted.stop();
+    assert.equal(platform.calls.BinaryDataByFilter, 0, "no pass before the saved backoff ends");
+
+    platform.setFaults({});
+    const changed = await start({ tags: ["new"] });
+    assert.equal(changed.status().consecutiveFailures, 0);
+    assert.equal(changed.status().passes, 0);
+    await changed.stop();
+  });
+});
+
+Deno.test("a resource whose mirror overlaps another's is refused, naming both", async () => {
+  await withModuleData(async ({ start }) => {
+    const outer = await start({ mirror_path: "shared" }, "outer");
+    await assert.rejects(start({ mirror_path: "shared/faces" }, "inner"), (error: unknown) => {
+      assert.ok(error instanceof OverlappingMirrorError);
+      assert.match(
+        error.message,
+        /shared\/faces overlaps .*shared, used by rdk:service:generic outer/,
+      );
+      return true;
+    });
+    await outer.stop();
+    const inner = await start({ mirror_path: "shared/faces" }, "inner");
+    await inner.stop();
+  });
+});
