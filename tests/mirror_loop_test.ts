@@ -4,6 +4,7 @@ import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
 import { withMirror } from "./sync/_harness.ts";
+import { pollUntil } from "./_poll.ts";
 
 Deno.test("the loop runs a pass at start, then again every sync_frequency seconds", async () => {
   await withMirror(describeDataset([{ count: 3 }]), async ({ config, logger, platform }) => {
@@ -13,7 +14,7 @@ Deno.test("the loop runs a pass at start, then again every sync_frequency second
       onPassEnd: (status) => passes.push(status.passes),
     });
     loop.start();
-    while (passes.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    await pollUntil("three passes ran", () => passes.length >= 3);
     await loop.stop();
     assert.deepEqual(passes.slice(0, 3), [1, 2, 3]);
     assert.equal(loop.status().state, "stopped");
@@ -96,7 +97,7 @@ Deno.test("stop cancels a pass in flight without leaving a file under a final na
         new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey }),
     });
     const pass = loop.syncNow();
-    while (platform.calls.download === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await pollUntil("a download started", () => platform.calls.download > 0);
     await new Promise((resolve) => setTimeout(resolve, 200));
     await loop.stop();
     await assert.rejects(pass, /the mirror was stopped during the pass/);
@@ -132,12 +133,8 @@ Deno.test("a loop resuming a running backoff waits for it; without one it passes
       logger,
       resume: { state: "idle", passes: 2, consecutiveFailures: 0 },
     });
-    const ended = new Promise<void>((resolve) => {
-      const poll = () => fresh.status().passes === 3 ? resolve() : setTimeout(poll, 10);
-      poll();
-    });
     fresh.start();
-    await ended;
+    await pollUntil("the resumed loop ran its first pass", () => fresh.status().passes === 3);
     await fresh.stop();
     assert.equal(fresh.status().lastSummary?.downloaded, 1);
   });
@@ -178,4 +175,27 @@ Deno.test("a failing item waits on its own delay; the mirror keeps its pace", as
     status = loop.status();
     assert.equal(status.failingItems, 1);
   }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("a pass held back by the free-space reserve shows as guarded, then idle", async () => {
+  await withMirror(describeDataset([{ count: 2, sizeBytes: 100 }]), async ({ config, logger }) => {
+    let full = true;
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), {
+      logger,
+      pass: {
+        transfer: {
+          space: () => Promise.resolve({ availableBytes: full ? 10 : 1e9, totalBytes: 2e9 }),
+        },
+      },
+    });
+    await loop.syncNow();
+    assert.equal(loop.status().state, "guarded");
+    assert.match(loop.status().guard ?? "", /free-space reserve/);
+    full = false;
+    const summary = await loop.syncNow();
+    assert.equal(summary.downloaded, 2);
+    assert.equal(loop.status().state, "idle");
+    assert.equal(loop.status().guard, undefined);
+    await loop.stop();
+  });
 });

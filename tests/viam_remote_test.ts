@@ -17,9 +17,11 @@ function recorder(respond: (request: Request) => Response) {
   return { seen, url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
 }
 
-Deno.test("listPage reads metadata, sizes and the cursor; an empty page ends the listing", async () => {
+Deno.test("listPage reads metadata only, sizes and the cursor; an empty page ends it", async () => {
+  // The platform refuses any item above 10 bytes inline: a listing asking for bytes would fail.
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 3, sizeBytes: (i) => 1000 + i, tags: ["t"] }]),
+    inlineLimitBytes: 10,
   });
   const remote = new ViamRemote({
     appUrl: platform.url,

@@ -16,7 +16,8 @@ export interface PruneEmptyDirsOptions {
 /**
  * Removes the empty directories under the mirror `root` (absolute), bottom-up, so a directory left
  * empty by the removal of its empty children goes too. Never removes the root, the state dir
- * `<root>/.data-mirror` or anything inside it, a protected dir or an ancestor of one. Symlinks are
+ * `<root>/.data-mirror` or anything inside it, a protected dir or an ancestor of one, nor anything in
+ * a mirror nested in this one (a directory holding its own `.data-mirror`). Symlinks are
  * not followed (a symlink counts as content of its directory). Returns the removed directories as
  * relative posix paths, deepest first. A missing root gives `[]`.
  *
@@ -71,6 +72,8 @@ async function pruneBelow(
     if (error instanceof Deno.errors.NotFound) return false; // gone meanwhile: nothing to do
     throw error;
   }
+  // A directory holding a state dir (below the root) is another mirror's root: left whole.
+  if (relDir !== "" && entries.some((entry) => isStateDirPath(entry.name))) return false;
   let empty = true;
   for (const entry of entries) {
     const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;

@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import {
   describeDataset,
   type ItemGroup,
   type Platform,
   startPlatform,
 } from "../support/platform/mod.ts";
+import { pollUntil } from "../_poll.ts";
 import { lastJsonLine, type RunningProgram, spawnProgram } from "../_program.ts";
 import { readTree } from "./_harness.ts";
 
@@ -62,13 +62,13 @@ async function withCrash(
 
 /** Polls `condition` until it holds; fails with the program's output if the program ends first. */
 async function until(program: RunningProgram, condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) {
+  await pollUntil("the program reached the awaited point", async () => {
     if (program.exited) {
       const output = await program.done;
       assert.fail(`the program ended (code ${output.code}) too early:\n${output.stderr}`);
     }
-    await delay(20);
-  }
+    return await condition();
+  });
 }
 
 /** The partial downloads in staging: binary data id (from the sidecar) -> bytes held. */

@@ -277,24 +277,31 @@ Deno.test("a file that cannot be fetched is named as failed and leaves nothing u
   }, { inlineLimitBytes: 1024 });
 });
 
-Deno.test("the free-space reserve stops downloads and reports it", async () => {
-  const dataset = describeDataset([{ count: 10, sizeBytes: 1000 }]);
-  await withMirror(dataset, async ({ pass, files }) => {
-    let available = 1_000_000 * 0.05 + 3500; // room for three files above a 5% reserve of 1 MB
-    const space = () => Promise.resolve({ availableBytes: available, totalBytes: 1_000_000 });
-    const result = await pass({}, {
-      transfer: {
-        space: async (path) => {
-          const measured = await space();
-          available -= 1000;
-          assert.ok(path.length > 0);
-          return { ...measured, availableBytes: measured.availableBytes + 1000 };
-        },
-      },
-    });
-    assert.match(result.guard ?? "", /free-space reserve of 5%/);
-    assert.ok(result.summary.downloaded >= 3 && result.summary.downloaded < 10);
-    assert.equal((await files()).size, result.summary.downloaded);
+Deno.test("the free-space reserve stops downloads, reports it, and the next pass resumes", async () => {
+  const dataset = describeDataset([{ count: 10, sizeBytes: 1000, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, files, root }) => {
+    // A 1 MB disk whose free space is 53,500 bytes less what the mirror holds: with the 5%
+    // reserve (50,000 bytes), room for exactly three files of 1,000 bytes.
+    let roomy = false;
+    const space = async () => {
+      const held = [...(await readTree(root)).values()].reduce((n, b) => n + b.length, 0);
+      return { availableBytes: (roomy ? 900_000 : 53_500) - held, totalBytes: 1_000_000 };
+    };
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "gone-from-the-cloud.bin"), "x");
+    const tight = await pass({ tags: ["t"], delete: true }, { transfer: { space } });
+    assert.match(tight.guard ?? "", /free-space reserve of 5% reached/);
+    assert.equal(tight.summary.downloaded, 3);
+    assert.equal(tight.summary.failed, 0, "held back, not failed");
+    // Deletion still follows its own guards: a file the platform no longer has frees room.
+    assert.equal(tight.summary.deleted, 1);
+    assert.equal((await files()).size, 3);
+
+    roomy = true;
+    const later = await pass({ tags: ["t"], delete: true }, { transfer: { space } });
+    assert.equal(later.guard, undefined);
+    assert.equal(later.summary.downloaded, 7);
+    assert.equal((await files()).size, 10);
   }, { attributes: { concurrency: 1 } });
 });
 
