@@ -217,6 +217,38 @@ Deno.test("--delete removes stale files and prunes their dirs, but never inside 
   });
 });
 
+Deno.test("an empty listing deletes nothing unless --allow-delete-all; --log-level debug shows each file", async () => {
+  await withCli([{ name: "cam", count: 2, tags: ["a"] }], async ({ root, sync }) => {
+    const first = await sync("--tags", "a", "--log-level", "debug");
+    assertExit(first, 0);
+    assert.match(first.stderr, /^DEBUG wrote cam\/cam-000000\.jpeg bytes=\d+$/m);
+    assert.match(first.stderr, /^DEBUG wrote cam\/cam-000001\.jpeg/m);
+
+    const typo = await sync("--tags", "typo", "--delete", "--json", "--log-level", "warn");
+    assertExit(typo, 0);
+    assert.equal(summaryOf(typo).deleted, 0);
+    assert.match(typo.stdout, /held back: .*allow_delete_all/);
+    assert.doesNotMatch(typo.stderr, /DEBUG|INFO/, "--log-level warn hides debug and info");
+    assert.equal((await readTree(root)).size, 2);
+
+    const allowed = await sync("--tags", "typo", "--delete", "--allow-delete-all", "--json");
+    assertExit(allowed, 0);
+    assert.equal(summaryOf(allowed).deleted, 2);
+    assert.equal((await readTree(root)).size, 0);
+  });
+});
+
+Deno.test("--free-space-reserve is validated like the attribute (0 to 50)", async () => {
+  await withCli([{ count: 1, tags: ["a"] }], async ({ sync }) => {
+    const tooMuch = await sync("--tags", "a", "--free-space-reserve", "51");
+    assertExit(tooMuch, 2);
+    assert.match(tooMuch.stderr, /free_space_reserve_percent .*51 \(--free-space-reserve\)/);
+    const none = await sync("--tags", "a", "--free-space-reserve", "0", "--json");
+    assertExit(none, 0);
+    assert.equal(summaryOf(none).downloaded, 1);
+  });
+});
+
 Deno.test("flags override --config values, and the key may come from the config file", async () => {
   await withCli([
     { name: "cam", count: 3, tags: ["a"] },
