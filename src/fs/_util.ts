@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 
 /** Mode of the directories the mirror creates. */
-export const DIR_MODE = 0o755;
+const _DIR_MODE = 0o755;
 /** Mode of the files the mirror creates. */
 export const FILE_MODE = 0o644;
 
@@ -40,7 +40,7 @@ export function assertRelativePath(relPath: string): void {
 }
 
 /** True when the absolute path `child` is `parent` or below it (plain string comparison). */
-export function isWithin(parent: string, child: string): boolean {
+function _isWithin(parent: string, child: string): boolean {
   if (child === parent) return true;
   return child.startsWith(parent.endsWith("/") ? parent : `${parent}/`);
 }
@@ -51,7 +51,7 @@ export function isWithin(parent: string, child: string): boolean {
  */
 export async function resolveRoot(root: string, options?: { create?: boolean }): Promise<RealRoot> {
   assertAbsoluteRoot(root);
-  if (options?.create) await Deno.mkdir(root, { recursive: true, mode: DIR_MODE });
+  if (options?.create) await Deno.mkdir(root, { recursive: true, mode: _DIR_MODE });
   const real = await Deno.realPath(root);
   if (!(await Deno.stat(real)).isDirectory) {
     throw new Deno.errors.NotADirectory(`mirror root ${root} is not a directory`);
@@ -63,13 +63,13 @@ export async function resolveRoot(root: string, options?: { create?: boolean }):
  * Throws unless the real path `real` lies inside the mirror and outside its state dir: where a write
  * or a delete on behalf of the remote data may land. `what` names the path in the message.
  */
-export function assertMirrorLocation(root: RealRoot, real: string, what: string): void {
-  if (!isWithin(root.real, real)) {
+function _assertMirrorLocation(root: RealRoot, real: string, what: string): void {
+  if (!_isWithin(root.real, real)) {
     throw new Deno.errors.PermissionDenied(
       `refusing ${what}: it resolves to ${real}, outside the mirror ${root.real}`,
     );
   }
-  if (isWithin(join(root.real, STATE_DIR_NAME), real)) {
+  if (_isWithin(join(root.real, STATE_DIR_NAME), real)) {
     throw new Deno.errors.PermissionDenied(
       `refusing ${what}: it resolves to ${real}, inside the program's state dir`,
     );
@@ -91,7 +91,7 @@ export async function ensureMirrorDir(root: RealRoot, relDir: string): Promise<s
   for (const segment of relDir.split("/")) {
     const next = join(current, segment);
     try {
-      await Deno.mkdir(next, { mode: DIR_MODE });
+      await Deno.mkdir(next, { mode: _DIR_MODE });
       current = next; // just made by us below a checked real dir: real and inside
       continue;
     } catch (error) {
@@ -106,7 +106,7 @@ export async function ensureMirrorDir(root: RealRoot, relDir: string): Promise<s
       }
       throw error;
     }
-    assertMirrorLocation(root, real, `directory ${relDir}`);
+    _assertMirrorLocation(root, real, `directory ${relDir}`);
     if (!(await Deno.stat(real)).isDirectory) {
       throw new Deno.errors.NotADirectory(
         `cannot create ${relDir}: ${next} exists and is not a directory`,
@@ -127,7 +127,7 @@ export async function ensureStateDir(root: RealRoot, sub?: string): Promise<stri
   for (const name of sub === undefined ? [STATE_DIR_NAME] : [STATE_DIR_NAME, sub]) {
     dir = join(dir, name);
     try {
-      await Deno.mkdir(dir, { mode: DIR_MODE });
+      await Deno.mkdir(dir, { mode: _DIR_MODE });
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       const info = await Deno.lstat(dir);
@@ -154,7 +154,7 @@ export async function realParent(root: RealRoot, relPath: string): Promise<strin
   const parent = dirname(relPath);
   if (parent === ".") return root.real;
   const real = await Deno.realPath(join(root.real, parent));
-  assertMirrorLocation(root, real, `the parent of ${relPath}`);
+  _assertMirrorLocation(root, real, `the parent of ${relPath}`);
   return real;
 }
 
