@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { productionRunArgs } from "./mirror.ts";
-import type { Summary } from "../src/summary.ts";
+import type { Summary } from "../src/sync/summary.ts";
 import {
   describeDataset,
   type Faults,

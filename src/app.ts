@@ -2,10 +2,10 @@ import { CLI_COMMANDS } from "./cli/commands.ts";
 import { runCli } from "./cli/run_cli.ts";
 import { parseConfig } from "./config.ts";
 import type { Logger, LogLevel } from "./logger.ts";
-import { MirrorRoots } from "./mirror_roots.ts";
+import { MirrorRoots } from "./module/mirror_roots.ts";
 import type { MirrorResource } from "./module/module_service.ts";
 import { runModule } from "./module/run_module.ts";
-import { startResourceMirror } from "./start_resource_mirror.ts";
+import { startResourceMirror } from "./module/start_resource_mirror.ts";
 
 /**
  * The program: `data-mirror <socket-path> [--log-level=L]` (how viam-server starts a module) or a CLI

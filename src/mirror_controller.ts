@@ -1,4 +1,4 @@
-import type { Summary } from "./summary.ts";
+import type { Summary } from "./sync/summary.ts";
 
 /** What a mirror is doing now. */
 export type MirrorState = "idle" | "syncing" | "backing_off" | "guarded" | "stopped";

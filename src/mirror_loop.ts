@@ -1,7 +1,7 @@
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay } from "./async/backoff.ts";
 import type { MirrorConfig } from "./config.ts";
-import { classifyError, describeError, PassCancelledError } from "./errors.ts";
-import { ItemBackoff } from "./item_backoff.ts";
+import { classifyError, describeError, PassCancelledError } from "./remote/errors.ts";
+import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type {
   DryRunReport,
@@ -9,10 +9,10 @@ import type {
   MirrorState,
   MirrorStatus,
 } from "./mirror_controller.ts";
-import type { RemoteSource } from "./remote_source.ts";
-import type { Summary } from "./summary.ts";
+import type { RemoteSource } from "./remote/remote_source.ts";
+import type { Summary } from "./sync/summary.ts";
 import { dryRunPass, type PassOptions, type PassResult, runPass } from "./sync/run_pass.ts";
-import { ViamRemote } from "./viam_remote.ts";
+import { ViamRemote } from "./remote/viam_remote.ts";
 
 /** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
 export const MAX_BACKOFF_MS = 60 * 60 * 1000;

@@ -20,7 +20,7 @@
  * @module
  */
 import mime from "mime-types";
-import type { RemoteItem } from "./remote_item.ts";
+import type { RemoteItem } from "./remote/remote_item.ts";
 
 /** The program's own state and staging directory, directly inside the mirror root. */
 export const STATE_DIR_NAME = ".data-mirror";

@@ -1,7 +1,7 @@
 /** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
 import assert from "node:assert/strict";
 import { MirrorLoop } from "../src/mirror_loop.ts";
-import { ViamRemote } from "../src/viam_remote.ts";
+import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
 import { withMirror } from "./sync/_harness.ts";
 import { pollUntil } from "./_poll.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { posix } from "node:path";
 import fc from "fast-check";
 import { localPathFor, splitRelativePath, STATE_DIR_NAME } from "../src/paths.ts";
-import type { RemoteItem } from "../src/remote_item.ts";
+import type { RemoteItem } from "../src/remote/remote_item.ts";
 
 // A fixed seed keeps the suite deterministic; change it locally to explore further.
 const SEED = 20240611;

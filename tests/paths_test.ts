@@ -7,7 +7,7 @@ import {
   splitRelativePath,
   STATE_DIR_NAME,
 } from "../src/paths.ts";
-import type { RemoteItem } from "../src/remote_item.ts";
+import type { RemoteItem } from "../src/remote/remote_item.ts";
 
 function item(fields: Partial<RemoteItem>): RemoteItem {
   return {

@@ -1,14 +1,14 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, type MirrorConfig, parseConfig } from "../config.ts";
-import { describeError } from "../errors.ts";
+import { describeError } from "../remote/errors.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import { MirrorLoop } from "../mirror_loop.ts";
-import type { RemoteSource } from "../remote_source.ts";
-import { emptySummary, type Summary } from "../summary.ts";
+import type { RemoteSource } from "../remote/remote_source.ts";
+import { emptySummary, type Summary } from "../sync/summary.ts";
 import { dryRunPass, type PassResult, runPass } from "../sync/run_pass.ts";
-import { ViamRemote } from "../viam_remote.ts";
+import { ViamRemote } from "../remote/viam_remote.ts";
 import {
   attributesFromFlags,
   type EnvReader,

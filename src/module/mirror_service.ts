@@ -1,4 +1,4 @@
-import { describeError, PassCancelledError } from "../errors.ts";
+import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";

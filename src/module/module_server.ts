@@ -12,7 +12,7 @@ import { registerReflection } from "./reflection.ts";
 import { ResourceTable } from "./resource_table.ts";
 import { SecretRedactor } from "./secret_redactor.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
-import { withDeadline } from "./_with_deadline.ts";
+import { withDeadline } from "../async/deadline.ts";
 
 /** How the module is run: where it listens, how it logs, and the engine it wraps. */
 export interface ModuleOptions {

@@ -1,4 +1,4 @@
-import { describeError } from "../errors.ts";
+import { describeError } from "../remote/errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Logger } from "../logger.ts";

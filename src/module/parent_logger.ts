@@ -5,7 +5,7 @@ import type { Transport } from "@connectrpc/connect";
 import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
 import { REDACTED, SecretRedactor } from "./secret_redactor.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
-import { withDeadline } from "./_with_deadline.ts";
+import { withDeadline } from "../async/deadline.ts";
 
 /** How {@linkcode ParentLogSink} is set up. */
 export interface ParentLogSinkOptions {

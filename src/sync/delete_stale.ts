@@ -1,4 +1,4 @@
-import { describeError } from "../errors.ts";
+import { describeError } from "../remote/errors.ts";
 import { pruneEmptyDirs } from "../fs/prune_dirs.ts";
 import { removeMirrorFile } from "../fs/remove_file.ts";
 import type { Logger } from "../logger.ts";

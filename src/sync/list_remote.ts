@@ -1,8 +1,8 @@
-import { classifyError, describeError } from "../errors.ts";
-import { ListingIndex } from "../listing_index.ts";
+import { classifyError, describeError } from "../remote/errors.ts";
+import { ListingIndex } from "./listing_index.ts";
 import type { Logger } from "../logger.ts";
-import type { ListFilter, RemoteSource } from "../remote_source.ts";
-import { retry } from "../retry.ts";
+import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
+import { retry } from "../async/retry.ts";
 
 /** Options of {@linkcode listRemote}. */
 export interface ListRemoteOptions {

@@ -1,11 +1,16 @@
-import { classifyError, describeError, IncompleteBodyError, TooLargeError } from "../errors.ts";
+import {
+  classifyError,
+  describeError,
+  IncompleteBodyError,
+  TooLargeError,
+} from "../remote/errors.ts";
 import { fitsReserve, type FreeSpace, freeSpace } from "../fs/free_space.ts";
 import type { StagedFile, StagingArea } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
-import type { Download } from "../plan.ts";
-import type { RemoteSource } from "../remote_source.ts";
-import { retry } from "../retry.ts";
-import { runPool } from "../run_pool.ts";
+import type { Download } from "./plan.ts";
+import type { RemoteSource } from "../remote/remote_source.ts";
+import { retry } from "../async/retry.ts";
+import { runPool } from "../async/run_pool.ts";
 
 /** Files up to this size are fetched inline, several to a call. */
 export const INLINE_MAX_BYTES = 256 * 1024;

@@ -1,6 +1,6 @@
 import type { Logger } from "../../src/logger.ts";
 import type { DryRunReport, MirrorController, MirrorStatus } from "../../src/mirror_controller.ts";
-import { emptySummary, type Summary } from "../../src/summary.ts";
+import { emptySummary, type Summary } from "../../src/sync/summary.ts";
 
 /** What a {@linkcode FakeMirror} answers. */
 export interface FakeMirrorOptions {

@@ -29,7 +29,7 @@ import {
   waitForSocket,
 } from "./_viam_client.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const MAIN = new URL("../../main.ts", import.meta.url);
 const SERVICE_API = "rdk:service:generic";
 const COMPONENT_API = "rdk:component:generic";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ResourceTable } from "../../src/module/resource_table.ts";
 import type { MirrorController } from "../../src/mirror_controller.ts";
-import { emptySummary } from "../../src/summary.ts";
+import { emptySummary } from "../../src/sync/summary.ts";
 
 /** A controller whose stop resolves only when the test says so; it records events in order. */
 class _Controller implements MirrorController {

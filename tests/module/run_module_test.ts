@@ -10,7 +10,7 @@ import {
 } from "./_viam_client.ts";
 
 const ENTRY = new URL("./_module_entry.ts", import.meta.url).pathname;
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 
 // Runs the module process in `dir` the way viam-server does (socket path as the first argument and
 // in VIAM_MODULE_ADDRESS), under the permissions a module needs: its temp dir, unix sockets, env.

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type MirrorConfig, parseConfig } from "../../src/config.ts";
 import type { LogFields, Logger, LogLevel } from "../../src/logger.ts";
 import { type PassOptions, type PassResult, runPass } from "../../src/sync/run_pass.ts";
-import { ViamRemote } from "../../src/viam_remote.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import {
   type Faults,
   type Platform,

@@ -322,7 +322,7 @@ Deno.test("a refused API key fails the pass without hammering the platform", asy
 
 Deno.test("an expired token is renewed once and the pass goes on", async () => {
   await withMirror(describeDataset([{ count: 2 }]), async ({ config, platform, logger }) => {
-    const { ViamRemote } = await import("../../src/viam_remote.ts");
+    const { ViamRemote } = await import("../../src/remote/viam_remote.ts");
     const { runPass } = await import("../../src/sync/run_pass.ts");
     const cfg = config();
     const remote = new ViamRemote({

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { createViamClient } from "@viamrobotics/sdk";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 function _spawn(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ListingIndex } from "../src/listing_index.ts";
-import type { RemoteItem } from "../src/remote_item.ts";
+import { ListingIndex } from "../../src/sync/listing_index.ts";
+import type { RemoteItem } from "../../src/remote/remote_item.ts";
 
 /** An item with file id `id` named `fileName`. */
 function named(id: string, fileName: string): RemoteItem {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../../src/config.ts";
 import {
   configFingerprint,
   readStatusFile,
   statusFilePath,
   writeStatusFile,
-} from "../src/status_file.ts";
+} from "../../src/module/status_file.ts";
 
 const config = (extra: Record<string, unknown> = {}) =>
   parseConfig({ app_api_key_id: "id", app_api_key: "key-1", tags: ["a"], ...extra }, {

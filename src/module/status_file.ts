@@ -1,8 +1,8 @@
 import { dirname, join } from "node:path";
-import type { MirrorConfig } from "./config.ts";
-import { writeFileAtomic } from "./fs/atomic_write.ts";
-import type { MirrorStatus } from "./mirror_controller.ts";
-import { sha256Hex } from "./sha256_hex.ts";
+import type { MirrorConfig } from "../config.ts";
+import { writeFileAtomic } from "../fs/atomic_write.ts";
+import type { MirrorStatus } from "../mirror_controller.ts";
+import { sha256Hex } from "../sha256_hex.ts";
 
 /** What a module resource keeps across restarts: its last status, tied to the config it ran with. */
 export interface SavedStatus {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runPool } from "../src/run_pool.ts";
+import { runPool } from "../../src/async/run_pool.ts";
 
 Deno.test("runPool never runs more tasks at once than its concurrency, and runs them all", async () => {
   let running = 0;

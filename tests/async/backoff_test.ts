@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffDelay } from "../src/backoff.ts";
+import { backoffDelay } from "../../src/async/backoff.ts";
 
 Deno.test("backoff doubles from the minimum and stops at the cap", () => {
   const top = () => 0.999999; // the largest jitter: the delay is (almost) the ceiling

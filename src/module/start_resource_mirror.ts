@@ -1,10 +1,10 @@
-import { parseConfig } from "./config.ts";
-import { describeError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
-import type { MirrorController } from "./mirror_controller.ts";
-import { MirrorLoop, type MirrorLoopOptions } from "./mirror_loop.ts";
+import { parseConfig } from "../config.ts";
+import { describeError } from "../remote/errors.ts";
+import type { Logger } from "../logger.ts";
+import type { MirrorController } from "../mirror_controller.ts";
+import { MirrorLoop, type MirrorLoopOptions } from "../mirror_loop.ts";
 import type { MirrorRoots } from "./mirror_roots.ts";
-import type { MirrorResource } from "./module/module_service.ts";
+import type { MirrorResource } from "./module_service.ts";
 import {
   configFingerprint,
   readStatusFile,

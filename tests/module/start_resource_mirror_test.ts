@@ -1,10 +1,10 @@
 /** A module resource's mirror: status kept across restarts, overlapping mirrors refused. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MirrorRoots, OverlappingMirrorError } from "../src/mirror_roots.ts";
-import { startResourceMirror } from "../src/start_resource_mirror.ts";
-import { describeDataset, type Platform, startPlatform } from "./support/platform/mod.ts";
-import { RecordingLogger } from "./sync/_harness.ts";
+import { MirrorRoots, OverlappingMirrorError } from "../../src/module/mirror_roots.ts";
+import { startResourceMirror } from "../../src/module/start_resource_mirror.ts";
+import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
+import { RecordingLogger } from "../sync/_harness.ts";
 
 async function withModuleData(
   fn: (ctx: {

@@ -1,5 +1,5 @@
 import { backoffDelay } from "./backoff.ts";
-import { classifyError } from "./errors.ts";
+import { classifyError } from "../remote/errors.ts";
 import { sleep } from "./sleep.ts";
 
 /** Options of {@linkcode retry}. */

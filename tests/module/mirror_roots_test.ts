@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MirrorRoots, OverlappingMirrorError } from "../src/mirror_roots.ts";
+import { MirrorRoots, OverlappingMirrorError } from "../../src/module/mirror_roots.ts";
 
 Deno.test("mirror roots may not equal, contain or lie inside one another", () => {
   const roots = new MirrorRoots();

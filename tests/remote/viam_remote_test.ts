@@ -1,7 +1,7 @@
 /** The SDK-backed remote against the local platform, and where the API key may and may not go. */
 import assert from "node:assert/strict";
-import { ViamRemote } from "../src/viam_remote.ts";
-import { describeDataset, startPlatform } from "./support/platform/mod.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 
 async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(body).arrayBuffer());

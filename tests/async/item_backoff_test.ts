@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ItemBackoff } from "../src/item_backoff.ts";
+import { ItemBackoff } from "../../src/async/item_backoff.ts";
 
 Deno.test("a failing item waits a growing delay, capped, and is forgotten on success", () => {
   let now = 1_000_000;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { LocalFile } from "../src/fs/local_files.ts";
-import { type PlanInput, planPass } from "../src/plan.ts";
-import type { RemoteItem } from "../src/remote_item.ts";
+import type { LocalFile } from "../../src/fs/local_files.ts";
+import { type PlanInput, planPass } from "../../src/sync/plan.ts";
+import type { RemoteItem } from "../../src/remote/remote_item.ts";
 
 function remote(...paths: string[]): Map<string, RemoteItem> {
   return new Map(paths.map((path, i) => [path, {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectError } from "@viamrobotics/sdk";
-import { retry } from "../src/retry.ts";
-import { HttpStatusError, TooLargeError } from "../src/errors.ts";
+import { retry } from "../../src/async/retry.ts";
+import { HttpStatusError, TooLargeError } from "../../src/remote/errors.ts";
 
 const fast = { minDelayMs: 1, maxDelayMs: 2 };
 

@@ -1,5 +1,5 @@
-import { localPathFor, parentDirectories } from "./paths.ts";
-import type { RemoteItem } from "./remote_item.ts";
+import { localPathFor, parentDirectories } from "../paths.ts";
+import type { RemoteItem } from "../remote/remote_item.ts";
 
 /** An item whose name could not be mapped to a safe local path. */
 export interface Rejection {

@@ -1,6 +1,6 @@
-import type { LocalFile } from "./fs/local_files.ts";
-import { isStateDirPath, parentDirectories } from "./paths.ts";
-import type { RemoteItem } from "./remote_item.ts";
+import type { LocalFile } from "../fs/local_files.ts";
+import { isStateDirPath, parentDirectories } from "../paths.ts";
+import type { RemoteItem } from "../remote/remote_item.ts";
 
 /** What {@linkcode planPass} decides from. */
 export interface PlanInput {
