@@ -1,11 +1,13 @@
-import { createViamClient, dataApi } from "@viamrobotics/sdk";
+import { createViamClient, dataApi, Timestamp } from "@viamrobotics/sdk";
 import type { ViamClient } from "@viamrobotics/sdk";
 import { ConnectError } from "@viamrobotics/sdk";
-import { classifyError, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
+import { classifyError } from "./classify_error.ts";
+import { type ErrorKind, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
 import type { RemoteItem } from "./remote_item.ts";
 import type {
   DownloadBody,
   DownloadOptions,
+  DownloadTarget,
   ListFilter,
   ListOptions,
   ListPage,
@@ -31,6 +33,10 @@ export interface ViamRemoteOptions {
 const _MAX_PAGE = 100;
 const _FILE_SIZE_FIELD = 11;
 const _RESOURCE_EXHAUSTED = 8;
+const _ORDER = {
+  ascending: dataApi.Order.ASCENDING,
+  descending: dataApi.Order.DESCENDING,
+} as const;
 
 /**
  * The data platform through the real `@viamrobotics/sdk` client: listing pages, inline batches, and
@@ -47,10 +53,15 @@ export class ViamRemote implements RemoteSource {
 
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
+    const order = options.order === undefined ? undefined : _ORDER[options.order];
     const page = await this.#call("BinaryDataByFilter", options, (client) =>
       // includeBinary must be false: the SDK defaults to true and would send every file's bytes.
-      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, undefined, last, false));
+      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, order, last, false));
     return { items: page.data.map(_toRemoteItem), last: page.last };
+  }
+
+  classify(error: unknown): ErrorKind {
+    return classifyError(error);
   }
 
   async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
@@ -91,7 +102,7 @@ export class ViamRemote implements RemoteSource {
     }
   }
 
-  async download(item: RemoteItem, options: DownloadOptions = {}): Promise<DownloadBody> {
+  async download(item: DownloadTarget, options: DownloadOptions = {}): Promise<DownloadBody> {
     const offset = options.offset ?? 0;
     // Identity: with a compressed body, sizes and Range offsets would count compressed bytes.
     const headers = new Headers({ "accept-encoding": "identity" });
@@ -178,18 +189,20 @@ export class ViamRemote implements RemoteSource {
   ): Promise<T> {
     const timeout = this.#options.callTimeoutMs ?? 60_000;
     for (let reauthenticated = false;; reauthenticated = true) {
+      const connecting = this.#connect();
       const client = await this.#withTimeout(
         "Authenticate",
         timeout,
         options.signal,
-        () => this.#connect(),
+        () => connecting,
       );
       try {
         return await this.#withTimeout(what, timeout, options.signal, () => fn(client));
       } catch (error) {
-        // The SDK never refreshes its token: a refused token means a new client, once.
+        // The SDK never refreshes its token: a refused token means a new client, once. Calls
+        // in flight together share that new client (only the first to fail drops the old one).
         if (reauthenticated || classifyError(error) !== "auth") throw error;
-        this.#client = undefined;
+        if (this.#client === connecting) this.#client = undefined;
       }
     }
   }
@@ -260,10 +273,16 @@ export class ViamRemote implements RemoteSource {
 }
 
 function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {
+  const { startMs, endMs } = filter.interval ?? {};
   return new dataApi.Filter({
     tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
     bboxLabels: filter.labels,
     datasetId: filter.datasetId ?? "",
+    mimeType: filter.mimeTypes ?? [],
+    interval: filter.interval === undefined ? undefined : new dataApi.CaptureInterval({
+      start: startMs === undefined ? undefined : Timestamp.fromDate(new Date(startMs)),
+      end: endMs === undefined ? undefined : Timestamp.fromDate(new Date(endMs)),
+    }),
   });
 }
 
@@ -284,6 +303,7 @@ function _toRemoteItem(data: InstanceType<typeof dataApi.BinaryData>): RemoteIte
     mimeType: meta.captureMetadata?.mimeType ?? "",
     uri: meta.uri,
     sizeBytes: _fileSizeBytes(meta),
+    timeRequestedMs: meta.timeRequested?.toDate().getTime(),
   };
 }
 
