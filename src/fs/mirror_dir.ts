@@ -35,7 +35,7 @@ import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
-import { assertRelativePath, ensureStateDir, FILE_MODE, writeAll } from "./_util.ts";
+import { assertRelativePath, ensureStateDir, FILE_MODE } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
 const _DIR_MODE = 0o755;
@@ -122,54 +122,68 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /**
-   * Writes a whole file (an inline download) under `relPath` without ever showing a partial file
-   * there: the bytes go to a fresh file in the state folder, which is synced (when durable) and then
-   * linked into place. Throws `Deno.errors.AlreadyExists` when something is at `relPath`: nothing is
-   * ever replaced.
+   * Writes whole files (an inline batch) under their mirror-relative paths without ever showing a
+   * partial file there: each file's bytes go to a fresh name in the state folder, all of them are
+   * synced together (when durable), and each is then linked into place. Resolves to one entry per
+   * file: undefined when placed, else the error (`Deno.errors.AlreadyExists` when something is at
+   * its path: nothing is ever replaced).
+   *
+   * The short steps (create, write, close, link, unlink) run synchronously: each is one system call
+   * on a file the page cache holds, cheaper than a trip through the thread pool. Only the syncs,
+   * which wait for the disk, run asynchronously, all at once.
    */
-  async writeFile(relPath: string, bytes: Uint8Array): Promise<void> {
-    const temp = join(this.#tmpDir, `${this.#nextTemp++}`);
-    const file = await Deno.open(temp, { write: true, createNew: true, mode: FILE_MODE });
+  async writeFiles(files: { path: string; bytes: Uint8Array }[]): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = files.map(() => undefined);
+    const dirs = await Promise.all(
+      files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
+    );
+    const written: { index: number; handle: Deno.FsFile; temp: string; target: string }[] = [];
     try {
-      try {
-        await writeAll(file, bytes);
-        if (this.#durable) await file.syncData();
-      } finally {
-        file.close();
+      files.forEach((file, index) => {
+        const dir = dirs[index];
+        if (dir instanceof Error) return void (outcomes[index] = dir);
+        const temp = join(this.#tmpDir, `${this.#nextTemp++}`);
+        let handle: Deno.FsFile | undefined;
+        try {
+          _assertPlaceable(file.path);
+          handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
+          written.push({ index, handle, temp, target: join(dir, basename(file.path)) });
+          _writeAllSync(handle, file.bytes);
+        } catch (error) {
+          outcomes[index] = error as Error;
+        }
+      });
+      if (this.#durable) {
+        await Promise.all(written.map(async (entry) => {
+          if (outcomes[entry.index] !== undefined) return;
+          await entry.handle.syncData().catch((error) => void (outcomes[entry.index] = error));
+        }));
       }
-      await this.placeFile(temp, relPath);
     } finally {
-      await fsp.unlink(temp).catch(() => {});
+      for (const entry of written) {
+        entry.handle.close();
+        try {
+          if (outcomes[entry.index] === undefined) {
+            _linkSync(entry.temp, entry.target, files[entry.index].path);
+          }
+        } catch (error) {
+          outcomes[entry.index] = error as Error;
+        } finally {
+          _unlinkQuietSync(entry.temp);
+        }
+      }
     }
+    return outcomes;
   }
 
   /**
    * Gives the file at `stagedPath` (in the state folder) the name `relPath` as well, without
-   * replacing anything: a hard link fails atomically with EEXIST when the name is taken (by a file,
-   * a folder or a symlink, which is not followed). File systems without hard links (FAT and exFAT
-   * sticks answer EPERM) fall back to check-then-rename, a window open only to programs outside the
-   * engine, since the engine writes under the mirror lock.
+   * replacing anything (see `_linkSync`).
    */
   async placeFile(stagedPath: string, relPath: string): Promise<void> {
-    assertRelativePath(relPath);
-    if (isStateDirPath(relPath)) {
-      throw new Deno.errors.PermissionDenied(`refusing ${relPath}: inside the state folder`);
-    }
-    const slash = relPath.lastIndexOf("/");
-    const dir = await this.ensureDir(slash < 0 ? "" : relPath.slice(0, slash));
-    const target = join(dir, basename(relPath));
-    const taken = () =>
-      new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
-    try {
-      await Deno.link(stagedPath, target);
-      return;
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) throw taken();
-      const code = (error as { code?: string }).code;
-      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
-    }
-    if (await Deno.lstat(target).then(() => true, () => false)) throw taken();
-    await Deno.rename(stagedPath, target);
+    _assertPlaceable(relPath);
+    const dir = await this.ensureDir(_parentOf(relPath));
+    _linkSync(stagedPath, join(dir, basename(relPath)), relPath);
   }
 
   /**
@@ -183,6 +197,7 @@ export class MirrorDir implements AsyncDisposable {
     }
     try {
       await fsp.unlink(join(this.root, relPath)); // unlink(2): never a folder, never a link target
+      this.#dirs.delete(relPath); // a folder may be made where the file was
       return true;
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -254,6 +269,59 @@ export class MirrorDir implements AsyncDisposable {
       throw new Deno.errors.NotADirectory(`cannot create ${relDir}: it leads to a file`);
     }
     return real;
+  }
+}
+
+/** The mirror-relative folder of a mirror-relative path (`""` for the root). */
+function _parentOf(relPath: string): string {
+  const slash = relPath.lastIndexOf("/");
+  return slash < 0 ? "" : relPath.slice(0, slash);
+}
+
+/** Throws unless `relPath` may receive a file: normalised, relative, not in the state folder. */
+function _assertPlaceable(relPath: string): void {
+  assertRelativePath(relPath);
+  if (isStateDirPath(relPath)) {
+    throw new Deno.errors.PermissionDenied(`refusing ${relPath}: inside the state folder`);
+  }
+}
+
+/**
+ * Gives `from` the name `to` as well, without replacing anything: a hard link fails atomically with
+ * EEXIST when the name is taken (by a file, a folder or a symlink, which is not followed). File
+ * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
+ * window open only to programs outside the engine, since the engine writes under the mirror lock.
+ */
+function _linkSync(from: string, to: string, relPath: string): void {
+  const taken = () => new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
+  try {
+    Deno.linkSync(from, to);
+    return;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw taken();
+    const code = (error as { code?: string }).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  let exists = true;
+  try {
+    Deno.lstatSync(to);
+  } catch {
+    exists = false;
+  }
+  if (exists) throw taken();
+  Deno.renameSync(from, to);
+}
+
+function _writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+}
+
+function _unlinkQuietSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // gone already, or never made: nothing to undo
   }
 }
 

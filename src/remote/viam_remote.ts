@@ -1,3 +1,4 @@
+import { createGrpcWebTransport, type GrpcWebTransportOptions } from "@connectrpc/connect-web";
 import { createViamClient, dataApi, Timestamp } from "@viamrobotics/sdk";
 import type { ViamClient } from "@viamrobotics/sdk";
 import { ConnectError } from "@viamrobotics/sdk";
@@ -209,6 +210,7 @@ export class ViamRemote implements RemoteSource {
 
   #connect(): Promise<ViamClient> {
     if (!this.#client) {
+      _useWholeBodyTransport();
       const pending = createViamClient({
         serviceHost: this.#options.appUrl,
         credentials: {
@@ -270,6 +272,37 @@ export class ViamRemote implements RemoteSource {
       aborted.catch(() => {});
     }
   }
+}
+
+/**
+ * Makes the SDK's gRPC-web calls read each response body whole before decoding it, through the
+ * transport hook the SDK offers (`globalThis.VIAM.GRPC_TRANSPORT_FACTORY`, given the same options
+ * as its own transport). Connect-web 1.x's envelope reader appends every network chunk by copying
+ * all it holds so far, which is quadratic in the response size: a 3 MiB inline batch arriving in
+ * 64 KiB chunks was copied some 70 MiB over, and took a third of a fresh pass's CPU. Read whole,
+ * the body is one chunk and is copied once. Responses are bounded (a batch is at most 3 MiB).
+ */
+function _useWholeBodyTransport(): void {
+  const viam = ((globalThis as { VIAM?: Record<string, unknown> }).VIAM ??= {});
+  viam.GRPC_TRANSPORT_FACTORY ??= (options: GrpcWebTransportOptions) =>
+    createGrpcWebTransport({ ...options, fetch: _wholeBodyFetch });
+}
+
+async function _wholeBodyFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  const bytes = response.body === null ? undefined : await response.bytes();
+  // One chunk: a Response built from bytes may hand them on in 64 KiB slices.
+  const body = bytes === undefined ? null : new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {

@@ -152,6 +152,12 @@ export async function runPass(
     for (const path of transfer.result.placed.keys()) localNow.set(path, _placedFile(path));
     const plan = _plan(config, entries, localNow, listing);
     progress.plan = plan;
+    // Items blocked by a file this pass placed and then removed get their turn now.
+    const blocked = new Set(
+      transfer.result.failures.filter((f) => f.blockedByFile).map((f) => f.binaryDataId),
+    );
+    transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
+    for (const id of blocked) queued.delete(id);
     fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)));
     await transfer.finish();
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;

@@ -40,6 +40,8 @@ export interface TransferFailure {
   binaryDataId: string;
   /** Why. */
   error: string;
+  /** True when a file (perhaps one this pass placed) is where its folder is needed. */
+  blockedByFile: boolean;
 }
 
 /** The outcome of the transfer stage. */
@@ -219,31 +221,37 @@ export class Transfer {
         for (const download of batch) this.#fail(download, error);
         return;
       }
-      await Promise.all(batch.map((download) => this.#writeInline(download, data)));
+      await this.#writeInline(batch, data);
     } finally {
       this.#space.release(bytes);
     }
   }
 
-  async #writeInline(download: Download, data: Map<string, Uint8Array>): Promise<void> {
-    const bytes = data.get(download.item.binaryDataId);
-    if (!bytes) return this.#fail(download, new Error("the platform did not return it"));
-    const expected = download.item.sizeBytes;
-    if (expected !== undefined && bytes.length !== expected) {
-      return this.#fail(
-        download,
-        new Error(
-          `size mismatch: expected ${expected} bytes, received ${bytes.length}; not written`,
-        ),
-      );
+  /** Writes the files of an inline batch the platform returned whole; fails the others. */
+  async #writeInline(batch: Download[], data: Map<string, Uint8Array>): Promise<void> {
+    const whole: { download: Download; bytes: Uint8Array }[] = [];
+    for (const download of batch) {
+      const bytes = data.get(download.item.binaryDataId);
+      const expected = download.item.sizeBytes;
+      if (bytes === undefined) this.#fail(download, new Error("the platform did not return it"));
+      else if (expected !== undefined && bytes.length !== expected) {
+        this.#fail(
+          download,
+          new Error(
+            `size mismatch: expected ${expected} bytes, received ${bytes.length}; not written`,
+          ),
+        );
+      } else whole.push({ download, bytes });
     }
-    try {
-      await this.#deps.mirror.writeFile(download.path, bytes);
-    } catch (error) {
-      return this.#placeFailed(download, error);
-    }
-    this.#received(bytes.length);
-    this.#done(download, bytes.length);
+    const outcomes = await this.#deps.mirror.writeFiles(
+      whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
+    );
+    whole.forEach(({ download, bytes }, index) => {
+      const error = outcomes[index];
+      if (error !== undefined) return this.#placeFailed(download, error);
+      this.#received(bytes.length);
+      this.#done(download, bytes.length);
+    });
   }
 
   /** One file by uri: staged, resumed with Range, size-checked, then placed. */
@@ -396,6 +404,7 @@ export class Transfer {
       path: download.path,
       binaryDataId: download.item.binaryDataId,
       error: message,
+      blockedByFile: error instanceof Deno.errors.NotADirectory,
     });
     this.#progress.filesDone++;
     this.#options.logger.error(`failed to download ${download.path}`, {

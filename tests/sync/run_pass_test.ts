@@ -425,3 +425,54 @@ Deno.test("a body that stalls is abandoned after the idle timeout and retried fr
     assert.equal((await files()).size, 0);
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("streamed downloads keep the order-free winner on every path, across shards", async () => {
+  // 150 names, two items each; the larger id is listed first for half of them, so the file the
+  // pass streams first must be replaced once the listing shows the winner.
+  const base = describeDataset([{
+    count: 300,
+    fileName: (i) => `dup/${i % 150}.bin`,
+    fileExt: ".bin",
+    sizeBytes: 500,
+  }]);
+  const t0 = Date.UTC(2025, 0, 1);
+  const dataset = {
+    ...base,
+    items: base.items.map((item, i) => ({
+      ...item,
+      timeRequestedMs: i % 2 === 0 ? t0 + (300 - i) * 1000 : t0 + i * 1000,
+    })),
+  };
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass();
+    assert.equal(result.summary.listed, 300);
+    assert.equal(result.summary.duplicate, 150);
+    assert.equal(result.summary.downloaded, 150);
+    const tree = await files();
+    assert.equal(tree.size, 150);
+    for (let n = 0; n < 150; n++) {
+      const winner = platform.items().filter((i) => i.fileName === `dup/${n}.bin`)
+        .map((i) => i.binaryDataId).sort()[0];
+      assert.ok(bytesEqual(tree.get(`dup/${n}.bin`), platform.contentOf(winner)), `dup/${n}.bin`);
+    }
+    const again = await pass({ delete: true });
+    assert.equal(again.summary.downloaded + again.summary.deleted, 0);
+  });
+});
+
+Deno.test("a file streamed where a later item needs a folder is replaced by the folder's files", async () => {
+  // The file comes on the first page, the item that needs its folder on the second.
+  const dataset = describeDataset([
+    { name: "file", count: 1, fileName: "a", fileExt: "" },
+    { name: "filler", count: 150, sizeBytes: 100 },
+    { name: "nested", count: 1, fileName: "a/b.jpg", fileExt: ".jpg" },
+  ]);
+  await withMirror(dataset, async ({ pass, files }) => {
+    const result = await pass();
+    assert.equal(result.summary.duplicate, 1);
+    assert.equal(result.summary.failed, 0);
+    assert.equal(result.summary.downloaded, 151);
+    const tree = await files();
+    assert.ok(tree.has("a/b.jpg") && !tree.has("a"));
+  });
+});
