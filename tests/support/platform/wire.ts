@@ -1,6 +1,6 @@
 /**
  * The wire schema the local data platform serves, as protobuf-es v1 / connect v1 descriptors:
- * `DataService` from the project's embedded descriptor set (so `BinaryMetadata` has
+ * `DataService` and `DataSyncService` from the project's embedded descriptor set (so `BinaryMetadata` has
  * `file_size_bytes`, field 11), and hand-made `AuthService` and `DatasetService`, which that set
  * lacks (field numbers: `reference/viam-data-api.md`, sections 2 and 7).
  *
@@ -25,6 +25,14 @@ if (_dataService === undefined) {
 
 /** `viam.app.data.v1.DataService`, every method (the platform implements the binary ones). */
 export const DataService: ServiceType = _dataService;
+
+const _dataSyncService = _registry.findService("viam.app.datasync.v1.DataSyncService");
+if (_dataSyncService === undefined) {
+  throw new Error("VIAM_DESCRIPTOR_SET lacks viam.app.datasync.v1.DataSyncService");
+}
+
+/** `viam.app.datasync.v1.DataSyncService` (the platform implements `FileUpload`). */
+export const DataSyncService: ServiceType = _dataSyncService;
 
 const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
   { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },
