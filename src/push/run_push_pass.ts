@@ -400,7 +400,9 @@ async function _uploadAll(
     signal: options.signal,
     shouldContinue: () => stopped === undefined,
   });
-  if (stopped !== undefined) result.error = stopped;
+  if (options.signal?.aborted) {
+    result.error = "the push pass was stopped; files cut off go again on the next pass";
+  } else if (stopped !== undefined) result.error = stopped;
 }
 
 /** Forgets what the journal holds for files no longer in the folder, and old upload ids. */

@@ -252,6 +252,42 @@ Deno.test("an answer lost after the platform stored the file is found, not sent 
   }, { callTimeoutMs: 300 });
 });
 
+Deno.test("several files are in flight at once, up to the concurrency", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 1024 * 1024 });
+    const progress: number[] = [];
+    const result = await pass({}, {
+      concurrency: 4,
+      onProgress: (p) => progress.push(p.bytesSent),
+    });
+    assert.equal(result.uploaded, 12);
+    assert.equal(platform.uploads.peakConcurrent, 4);
+    assert.equal(progress.at(-1), 12 * 64 * 1024);
+    assert.ok(progress.every((n, i) => i === 0 || n >= progress[i - 1]), "bytes only grow");
+  });
+});
+
+Deno.test("a stopped pass resets its streams and leaves every file in place", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", randomBytes(512 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 256 * 1024 });
+    const controller = new AbortController();
+    const passing = pass({}, { signal: controller.signal });
+    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
+    const result = await passing;
+    assert.match(result.error ?? "", /stopped/);
+    assert.equal(result.uploaded, 0);
+    assert.equal((await Deno.stat(join(root, "a.bin"))).size, 512 * 1024);
+    assert.equal(platform.uploads.completed, 0);
+    platform.setFaults({});
+    assert.equal((await pass()).uploaded, 1);
+  });
+});
+
 Deno.test("two passes never run at once on one push folder", async () => {
   await withPush(async ({ platform, pass, write }) => {
     await write("slow.bin", randomBytes(128 * 1024));

@@ -47,6 +47,8 @@ export class PlatformState {
   ranges: RangeRecord[] = [];
   /** How `FileUpload` streams ended. */
   uploads: UploadCounts = zeroUploadCounts();
+  /** `FileUpload` streams open now. */
+  openUploads = 0;
   /** Keys and tokens. */
   readonly credentials: Credentials;
   /** Items larger than this are refused inline. */

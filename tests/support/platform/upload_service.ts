@@ -27,11 +27,13 @@ export interface UploadCounts {
   cut: number;
   /** Refused with INVALID_ARGUMENT (bad metadata, or `refuseUploadFileNames`). Nothing stored. */
   refused: number;
+  /** The most streams that were open at once. */
+  peakConcurrent: number;
 }
 
 /** Counts with every outcome at zero. */
 export function zeroUploadCounts(): UploadCounts {
-  return { completed: 0, cut: 0, refused: 0 };
+  return { completed: 0, cut: 0, refused: 0, peakConcurrent: 0 };
 }
 
 interface _UploadMetadata {
@@ -57,6 +59,20 @@ interface _FileUploadRequest {
  * ConnectError for a refused, cut or cancelled stream.
  */
 export async function handleFileUpload(
+  state: PlatformState,
+  requests: AsyncIterable<AnyMessage>,
+  ctx: HandlerContext,
+): Promise<PartialMessage<AnyMessage>> {
+  state.openUploads++;
+  state.uploads.peakConcurrent = Math.max(state.uploads.peakConcurrent, state.openUploads);
+  try {
+    return await _receive(state, requests, ctx);
+  } finally {
+    state.openUploads--;
+  }
+}
+
+async function _receive(
   state: PlatformState,
   requests: AsyncIterable<AnyMessage>,
   ctx: HandlerContext,

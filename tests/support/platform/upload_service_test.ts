@@ -87,7 +87,7 @@ Deno.test("FileUpload over HTTP/2 stores binary data that listing, by-ids and ur
     datasetIds: ["ds-1"],
     modifyMs,
   });
-  assert.deepEqual(platform.uploads, { completed: 1, cut: 0, refused: 0 });
+  assert.deepEqual(platform.uploads, { completed: 1, cut: 0, refused: 0, peakConcurrent: 1 });
   assert.equal(platform.calls.FileUpload, 1);
   assert.deepEqual(platform.contentOf(id), content);
   assert.equal(platform.item(id).fileModifyTimeMs, modifyMs);
@@ -156,7 +156,7 @@ Deno.test("a stream cut mid-file (fault or client abort) stores nothing and coun
   platform.setFaults({ uploadUnavailableAfterBytes: 100_000, uploadUnavailableTimes: 1 });
   const chunks = [_bytes(65536), _bytes(65536, 2), _bytes(65536, 3)];
   await _rejectsWith(upload({ chunks }), Code.Unavailable, /after 131072 bytes/);
-  assert.deepEqual(platform.uploads, { completed: 0, cut: 1, refused: 0 });
+  assert.deepEqual(platform.uploads, { completed: 0, cut: 1, refused: 0, peakConcurrent: 1 });
   // The fault was for one upload only: the next one goes through.
   const id = await upload({ chunks });
   assert.equal(platform.item(id).sizeBytes, 3 * 65536);
@@ -171,7 +171,7 @@ Deno.test("a stream cut mid-file (fault or client abort) stores nothing and coun
   for (let i = 0; i < 100 && platform.uploads.cut < 2; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  assert.deepEqual(platform.uploads, { completed: 1, cut: 2, refused: 0 });
+  assert.deepEqual(platform.uploads, { completed: 1, cut: 2, refused: 0, peakConcurrent: 1 });
   assert.equal(platform.items().length, 1);
 });
 
