@@ -71,6 +71,8 @@ export type FileOutcome =
     deleted: boolean;
     /** Found already stored by the in-flight check instead of sent again. */
     recovered: boolean;
+    /** Why the sent file could not be deleted (it stays; the next pass deletes it). */
+    deleteError?: string;
   }
   | { kind: "skipped"; reason: "symlink" | "changed while sent" | "gone" }
   | { kind: "failed"; error: string; errorKind: ErrorKind; permanent: boolean };
@@ -188,8 +190,13 @@ async function _upload(
     uploads: [...(e.uploads ?? []), { binaryDataId: stored.binaryDataId, ms: now }],
   }));
   await journal.flush();
-  const deleted = ctx.config.keep ? false : await deleteIfUnchanged(ctx, file.path, opened);
-  return { kind: "uploaded", ...stored, deleted };
+  if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
+  try {
+    const deleted = await deleteIfUnchanged(ctx, file.path, opened);
+    return { kind: "uploaded", ...stored, deleted };
+  } catch (error) {
+    return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
+  }
 }
 
 /**

@@ -317,10 +317,7 @@ async function _walk(
       // stored by the in-flight check) and happens now.
       if (config.keep) _skip(result, options.logger, path, "unchanged");
       else if (options.dryRun) result.deleted++;
-      else if (await deleteIfUnchanged(ctx, path, identity)) {
-        result.deleted++;
-        options.logger.info(`deleted ${path}: the platform has it as ${known.sent.binaryDataId}`);
-      } else _skip(result, options.logger, path, "changed while sent");
+      else await _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
     } else if (identity.mtimeMs > settledBefore) {
       _skip(result, options.logger, path, "settling");
     } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
@@ -333,6 +330,24 @@ async function _walk(
     } else toUpload.push(entry);
   }
   return { toUpload, walked };
+}
+
+/** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */
+async function _deleteSent(
+  ctx: PushContext,
+  logger: Logger,
+  file: WalkedFile,
+  binaryDataId: string,
+  result: PushResult,
+): Promise<void> {
+  try {
+    if (await deleteIfUnchanged(ctx, file.path, file.identity)) {
+      result.deleted++;
+      logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
+    } else _skip(result, logger, file.path, "changed while sent");
+  } catch (error) {
+    logger.warn(`cannot delete ${file.path}, sent as ${binaryDataId}: ${describeError(error)}`);
+  }
 }
 
 async function _uploadAll(
@@ -369,6 +384,8 @@ async function _uploadAll(
         if (outcome.deleted) result.deleted++;
         const fate = outcome.deleted
           ? "deleted locally"
+          : outcome.deleteError !== undefined
+          ? `not deleted (${outcome.deleteError}); the next pass deletes it`
           : ctx.config.keep
           ? "kept (keep)"
           : "kept: it changed after it was read, so it goes again";
