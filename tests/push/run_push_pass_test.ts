@@ -257,10 +257,16 @@ Deno.test("several files are in flight at once, up to the concurrency", async ()
     for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
     platform.setFaults({ uploadBytesPerSecond: 1024 * 1024 });
     const progress: number[] = [];
+    let limited = 0;
     const result = await pass({}, {
       concurrency: 4,
       onProgress: (p) => progress.push(p.bytesSent),
+      beforeChunk: (bytes) => {
+        limited += bytes;
+        return Promise.resolve();
+      },
     });
+    assert.ok(limited >= 12 * 64 * 1024, "every chunk passed the limiter hook");
     assert.equal(result.uploaded, 12);
     assert.equal(platform.uploads.peakConcurrent, 4);
     assert.equal(progress.at(-1), 12 * 64 * 1024);
@@ -298,6 +304,49 @@ Deno.test("two passes never run at once on one push folder", async () => {
     }
     await assert.rejects(pass(), LockedError);
     assert.equal((await first).uploaded, 1);
+  });
+});
+
+Deno.test("the in-flight check never takes an earlier upload of the same name and size", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("same.bin", "AAAAA");
+    assert.equal((await pass()).uploaded, 1);
+    // A new file under the same name and size, left in flight by a run killed before its stream
+    // reached the platform: the platform holds only the earlier upload.
+    await write("same.bin", "BBBBB");
+    const info = await Deno.lstat(join(root, "same.bin"));
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = JSON.parse(await Deno.readTextFile(path));
+    journal.files["same.bin"].inFlight = {
+      ino: info.ino,
+      size: info.size,
+      mtimeMs: info.mtime!.getTime(),
+      startedMs: Date.now(),
+    };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    const result = await pass();
+    assert.equal(result.recovered, 0);
+    assert.equal(result.uploaded, 1);
+    const contents = platform.items().map((i) =>
+      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
+    );
+    assert.deepEqual(contents.sort(), ["AAAAA", "BBBBB"]);
+  });
+});
+
+Deno.test("other programs' areas and special files are not pushed", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("mine.txt", "x");
+    await write("nested/.data-mirror/lock", "");
+    await write("nested/theirs.txt", "not ours");
+    await write(".data-mirror/stray.txt", "state");
+    const fifo = await new Deno.Command("mkfifo", { args: [join(root, "pipe")] }).output();
+    assert.equal(fifo.code, 0);
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.deepEqual(result.skippedBy, { "not a regular file": 1 });
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["mine.txt"]);
+    assert.equal(await Deno.readTextFile(join(root, "nested/theirs.txt")), "not ours");
   });
 });
 
