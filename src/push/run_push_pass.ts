@@ -154,7 +154,7 @@ export async function runPushPass(
     ? undefined
     : await acquireMirrorLock(push.pushRoot, { owner: options.owner ?? "push" });
   try {
-    const journal = await _openJournal(push, !options.dryRun);
+    const journal = await _openJournal(push, options.dryRun ?? false);
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -177,16 +177,15 @@ export async function runPushPass(
     await _uploadAll(ctx, options, toUpload, result);
     if (!options.signal?.aborted) _forgetMissing(journal, walked, now());
     await journal.flush();
-    return result;
   } catch (error) {
     if (!options.signal?.aborted) throw error;
     result.error = `the push pass was stopped: ${describeError(error)}`;
-    return result;
   } finally {
     await lock?.release();
     result.durationMs = Math.round(performance.now() - started);
-    if (!options.dryRun) _logSummary(logger, push, result);
   }
+  _logSummary(logger, push, result);
+  return result;
 }
 
 /** Refuses a push folder that is a symlink or not a directory; creates a missing one. */
@@ -213,9 +212,9 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> 
   }
 }
 
-async function _openJournal(push: PushConfig, exists: boolean): Promise<PushJournal> {
+async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {
   const stateDir = join(push.pushRoot, STATE_DIR_NAME);
-  if (!exists) {
+  if (dryRun) {
     // A dry run takes no lock, so the state dir may be missing: an absent journal is empty.
     const info = await Deno.lstat(stateDir).catch(() => undefined);
     if (info !== undefined && !info.isDirectory) {
