@@ -191,22 +191,9 @@ export class MirrorDir implements AsyncDisposable {
    * Resolves to false when it was already gone. Refuses the state folder and a directory.
    */
   async remove(relPath: string): Promise<boolean> {
-    assertRelativePath(relPath); // also refuses "" and ".", the root itself
-    if (isStateDirPath(relPath)) {
-      throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
-    }
-    try {
-      await fsp.unlink(join(this.root, relPath)); // unlink(2): never a folder, never a link target
-      this.#dirs.delete(relPath); // a folder may be made where the file was
-      return true;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return false; // gone, or its folder is
-      if (code === "EISDIR" || code === "EPERM") {
-        throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
-      }
-      throw error;
-    }
+    const removed = await removeFileUnder(this.root, relPath);
+    if (removed) this.#dirs.delete(relPath); // a folder may be made where the file was
+    return removed;
   }
 
   /** Removes empty folders, bottom-up, keeping `protectedDirs` (see {@linkcode pruneEmptyDirs}). */
@@ -269,6 +256,29 @@ export class MirrorDir implements AsyncDisposable {
       throw new Deno.errors.NotADirectory(`cannot create ${relDir}: it leads to a file`);
     }
     return real;
+  }
+}
+
+/**
+ * Removes the file (or symlink, never its target) at `relPath` below the real folder `root`, a path
+ * from a walk that never descends into a symlinked folder (this pass's, or a push pass's). Resolves
+ * to false when it was already gone. Refuses the state folder and a directory.
+ */
+export async function removeFileUnder(root: string, relPath: string): Promise<boolean> {
+  assertRelativePath(relPath); // also refuses "" and ".", the root itself
+  if (isStateDirPath(relPath)) {
+    throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
+  }
+  try {
+    await fsp.unlink(join(root, relPath)); // unlink(2): never a folder, never a link target
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false; // gone, or its folder is
+    if (code === "EISDIR" || code === "EPERM") {
+      throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
+    }
+    throw error;
   }
 }
 

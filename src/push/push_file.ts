@@ -17,9 +17,10 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { backoffDelay } from "../async/backoff.ts";
-import { sleep } from "../async/sleep.ts";
-import { removeMirrorFile } from "../fs/remove_file.ts";
-import { classifyError, describeError, type ErrorKind } from "../remote/errors.ts";
+import { abortableDelay } from "../async/retry.ts";
+import { removeFileUnder } from "../fs/mirror_dir.ts";
+import { classifyError } from "../remote/classify_error.ts";
+import { describeError, type ErrorKind } from "../remote/errors.ts";
 import type {
   FileUploader,
   ListedUpload,
@@ -175,7 +176,7 @@ async function _upload(
       }
       const delay = backoffDelay(attempt, { minMs: ctx.minRetryDelayMs, maxMs: 30_000 });
       try {
-        await sleep(delay, { signal: ctx.signal });
+        await abortableDelay(delay, ctx.signal);
       } catch (abort) {
         return _failed(ctx, file, abort);
       }
@@ -213,7 +214,7 @@ export async function deleteIfUnchanged(
   if (current === undefined || !current.isFile || !sameIdentity(identityOf(current), sent)) {
     return false;
   }
-  await removeMirrorFile(ctx.config.pushRoot, path);
+  await removeFileUnder(ctx.config.pushRoot, path);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return true;
 }

@@ -18,6 +18,7 @@
 import { join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
+import { ensureStateDir } from "../fs/_util.ts";
 import type { Logger } from "../logger.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
@@ -152,7 +153,9 @@ export async function runPushPass(
   };
   const lock = options.dryRun
     ? undefined
-    : await acquireMirrorLock(push.pushRoot, { owner: options.owner ?? "push" });
+    : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
+      owner: options.owner ?? "push",
+    });
   try {
     const journal = await _openJournal(push, options.dryRun ?? false);
     const ctx: PushContext = {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConnectError } from "@connectrpc/connect";
-import { classifyError } from "../../src/remote/errors.ts";
+import { classifyError } from "../../src/remote/classify_error.ts";
 import { TimeoutError } from "../../src/remote/errors.ts";
 import {
   FileUploader,
