@@ -2,7 +2,6 @@
 export interface SyncFlags {
   config?: string;
   apiKeyId?: string;
-  apiKey?: string;
   tags?: string[];
   labels?: string[];
   datasetId?: string;
@@ -33,7 +32,6 @@ export function attributesFromFlags(
     if (value !== undefined) attributes[name] = value;
   };
   set("app_api_key_id", flags.apiKeyId);
-  set("app_api_key", flags.apiKey);
   set("tags", flags.tags);
   set("labels", flags.labels);
   set("dataset_id", flags.datasetId);

@@ -45,6 +45,11 @@ class _UsageError extends Error {}
  */
 export async function runCli(args: string[], environment: CliEnvironment): Promise<number> {
   const { out, err } = environment;
+  if (args.some(_isApiKeyFlag)) {
+    // Refused before anything else reads the arguments, so the key is quoted nowhere.
+    err(`data-mirror: ${API_KEY_FLAG_REFUSED}`);
+    return EXIT.usage;
+  }
   let exitCode: number = EXIT.ok;
   const program = new Command("data-mirror")
     .description(
@@ -58,16 +63,13 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       // must not be printed back.
       writeErr: (text) => err(_redactArguments(text.trimEnd(), args, environment.env)),
     })
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", `\n${API_KEY_HELP}`);
 
   program.command("sync")
     .description("Run one sync pass (or keep running passes with --watch), then exit.")
     .option("--config <file>", "JSON file with the module's attributes (flags override it)")
     .option("--api-key-id <id>", "API key id (default: $VIAM_API_KEY_ID)")
-    .option(
-      "--api-key <key>",
-      "API key (default: $VIAM_API_KEY; prefer the variable: flags show in ps)",
-    )
     .option("--tags <a,b>", "capture tags to mirror (any of them)", parseList)
     .option("--labels <a,b>", "bounding-box labels to mirror (any of them)", parseList)
     .option("--dataset-id <id>", "dataset to mirror")
@@ -95,7 +97,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     )
     .action(async (flags: SyncFlags & _RunFlags) => {
       exitCode = await _sync(flags, environment);
-    });
+    })
+    .addHelpText("after", `\n${API_KEY_HELP}`);
 
   program.command("validate")
     .description("Check a config file (the module's attributes as JSON); exit 0 when valid.")
@@ -142,6 +145,23 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     return EXIT.usage;
   }
   return exitCode;
+}
+
+/** How the CLI takes the API key; shown under `--help`. */
+export const API_KEY_HELP =
+  "The API key comes from the environment (VIAM_API_KEY_ID, VIAM_API_KEY) or from app_api_key_id /\n" +
+  "app_api_key in the --config file, never from a flag: a command line shows in ps, in the shell's\n" +
+  "history and in the line `deno task` echoes.";
+
+/** The usage error for `--api-key`: it names the safe ways and never quotes the value. */
+export const API_KEY_FLAG_REFUSED =
+  "--api-key is not accepted: a key on the command line shows in ps, in the shell's history and in " +
+  "the line `deno task` echoes. Set VIAM_API_KEY (and VIAM_API_KEY_ID) in the environment, or put " +
+  "app_api_key in the --config file.";
+
+/** `--api-key`, `--api-key=...`: the refused flag in either form. */
+function _isApiKeyFlag(arg: string): boolean {
+  return arg === "--api-key" || arg.startsWith("--api-key=");
 }
 
 interface _RunFlags {
@@ -332,7 +352,8 @@ async function _readConfigFile(path: string): Promise<Record<string, unknown>> {
 /** Where a CLI user sets an attribute that is missing or wrong. */
 function _flagHint(field: string): string {
   const hints: Record<string, string> = {
-    app_api_key: " (use --api-key, or the VIAM_API_KEY environment variable)",
+    app_api_key:
+      " (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)",
     app_api_key_id: " (use --api-key-id, or the VIAM_API_KEY_ID environment variable)",
     sync_frequency: " (--sync-frequency)",
     mirror_path: " (--mirror-path)",

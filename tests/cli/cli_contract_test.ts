@@ -145,7 +145,7 @@ Deno.test("sync --json mirrors the dataset byte for byte and reports it; a secon
   });
 });
 
-Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the folder, the key may come by flags", async () => {
+Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the folder, the key id may come by flag", async () => {
   await withCli([
     { name: "both", count: 2, tags: ["alpha"], bboxLabels: ["person"], datasetIds: ["ds1"] },
     { name: "beta", count: 2, tags: ["beta"] },
@@ -159,13 +159,11 @@ Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the fol
       platform.url,
       "--api-key-id",
       KEY.id,
-      "--api-key",
-      KEY.key,
       "--tags",
       "alpha,beta",
       "--mirror-path",
       "mirrors/tagged",
-    ]);
+    ], { VIAM_API_KEY: KEY.key });
     assertExit(byFlags, 0);
     await assertMirrorHolds(
       join(home, "mirrors/tagged"),
@@ -363,10 +361,13 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
 Deno.test("usage and configuration errors exit 2 with a message naming the problem", async () => {
   await withCli([], async ({ platform, home, root, run }) => {
     const sync = ["sync", "--app-url", platform.url];
-    const byFlags = ["--api-key-id", KEY.id, "--api-key", KEY.key];
+    const byFlags = ["--api-key-id", KEY.id];
     const cases: [string[], Record<string, string>, RegExp[]][] = [
       [[...sync, "--bogus"], KEY_ENV, [/unknown option '--bogus'/]],
-      [[...sync, ...byFlags, "--concurrency", "abc"], {}, [/concurrency/, /"abc"/]],
+      [[...sync, ...byFlags, "--concurrency", "abc"], { VIAM_API_KEY: KEY.key }, [
+        /concurrency/,
+        /"abc"/,
+      ]],
       [sync, {}, [/app_api_key is required/, /VIAM_API_KEY\b/, /app_api_key_id is required/]],
       [["sync", "--config", join(home, "absent.json")], KEY_ENV, [/cannot read config file/]],
     ];
@@ -432,10 +433,8 @@ Deno.test("a refused API key exits 1 and is not echoed", async () => {
       platform.url,
       "--api-key-id",
       KEY.id,
-      "--api-key",
-      WRONG_KEY,
       "--json",
-    ]);
+    ], { VIAM_API_KEY: WRONG_KEY });
     assertExit(output, 1);
     assert.match(String(lastJsonLine(output.stdout).error), /unauthenticated/);
   });
