@@ -34,7 +34,7 @@ export interface MirrorConfig {
   apiKey: string;
   /** `app_url`, default `https://app.viam.com`: an http(s) URL, without a trailing `/`. */
   appUrl: string;
-  /** `sync_frequency`: seconds between passes, default 60; fractions allowed; > 0. */
+  /** `sync_frequency`: seconds between passes, default 60; fractions allowed; at least 1. */
   syncFrequencySeconds: number;
   /** `tags`: capture tags to match (OR), duplicates removed. */
   tags: string[];
@@ -119,6 +119,9 @@ const _DEFAULT_CONCURRENCY = 8;
 const _DEFAULT_FREE_SPACE_RESERVE = 5;
 const _MAX_CONCURRENCY = 64;
 const _MAX_FREE_SPACE_RESERVE = 50;
+// Each pass lists every matching item and walks the mirror: below a second between passes the loop
+// would spend its time re-listing and hammer the API (1e-300 ran passes back to back).
+const _MIN_SYNC_FREQUENCY = 1;
 // Timers hold at most 2^31 - 1 ms; a longer delay fires at once and would turn the loop into a spin.
 const _MAX_SYNC_FREQUENCY = Math.floor((2 ** 31 - 1) / 1000);
 /** Directories viam-server keeps directly under the Viam home (see the module docs). */
@@ -150,8 +153,8 @@ export function parseConfig(
   const appUrl = read.appUrl("app_url");
   const syncFrequencySeconds = read.number("sync_frequency", {
     fallback: _DEFAULT_SYNC_FREQUENCY,
-    valid: (n) => n > 0 && n <= _MAX_SYNC_FREQUENCY,
-    expected: `a number greater than 0 (seconds, at most ${_MAX_SYNC_FREQUENCY})`,
+    valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
+    expected: `a number of seconds from ${_MIN_SYNC_FREQUENCY} to ${_MAX_SYNC_FREQUENCY}`,
   });
   const tags = read.stringList("tags");
   const labels = read.stringList("labels");
@@ -174,14 +177,7 @@ export function parseConfig(
   const viamHome = _viamHome(options.env, issues);
   const mirrorRoot = _mirrorRoot(mirrorPath, viamHome, issues);
 
-  for (const name of Object.keys(attributes)) {
-    if (CONFIG_ATTRIBUTES.includes(name)) continue;
-    const near = _closestAttribute(name);
-    warnings.push(
-      `unknown attribute ${JSON.stringify(name)}` +
-        (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`),
-    );
-  }
+  warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
   if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
     warnings.push(
       "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
@@ -436,6 +432,25 @@ function _mirrorRoot(
     );
   }
   return viamHome === undefined ? undefined : posix.join(viamHome, ...split.components);
+}
+
+/** Unknown attributes named in a warning each; more are counted, not listed. */
+const _MAX_UNKNOWN_LISTED = 10;
+/** Longer names are not compared with the known ones (a typo is short; the comparison is not). */
+const _MAX_TYPO_LENGTH = 64;
+
+/** One warning per unknown attribute name (bounded in number and length), with a likely fix. */
+function _unknownAttributeWarnings(names: string[]): string[] {
+  const unknown = names.filter((name) => !CONFIG_ATTRIBUTES.includes(name));
+  const warnings = unknown.slice(0, _MAX_UNKNOWN_LISTED).map((name) => {
+    const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
+    return `unknown attribute ${_describe(name)}` +
+      (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`);
+  });
+  if (unknown.length > _MAX_UNKNOWN_LISTED) {
+    warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
+  }
+  return warnings;
 }
 
 /** The known attribute closest to an unknown one, when one is close enough to be a typo. */

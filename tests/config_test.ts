@@ -66,7 +66,7 @@ Deno.test("every attribute is read", () => {
     app_api_key: ` ${SECRET}\n`,
     app_api_key_id: "key-id-1",
     app_url: "http://127.0.0.1:8080/",
-    sync_frequency: 0.5,
+    sync_frequency: 1.5,
     tags: ["a", "b", "a"],
     labels: ["cat"],
     dataset_id: " ds1 ",
@@ -81,7 +81,7 @@ Deno.test("every attribute is read", () => {
     apiKeyId: "key-id-1",
     apiKey: SECRET,
     appUrl: "http://127.0.0.1:8080",
-    syncFrequencySeconds: 0.5,
+    syncFrequencySeconds: 1.5,
     tags: ["a", "b"],
     labels: ["cat"],
     datasetId: "ds1",
@@ -148,7 +148,7 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
     const found = issues({ app_api_key: SECRET, app_api_key_id: "id", sync_frequency: SECRET });
     assert.equal(
       found[0].message,
-      'sync_frequency must be a number greater than 0 (seconds, at most 2147483), got "<app_api_key>"',
+      'sync_frequency must be a number of seconds from 1 to 2147483, got "<app_api_key>"',
     );
     const { warnings } = parse({ app_api_key: SECRET, app_api_key_id: "x", [SECRET]: 1 });
     assert.ok(warnings.includes('unknown attribute "<app_api_key>" (ignored)'), warnings.join());
@@ -156,11 +156,13 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
   });
 });
 
-Deno.test("sync_frequency must be a positive number of seconds", async (t) => {
-  const expected = "sync_frequency must be a number greater than 0 (seconds, at most 2147483)";
+Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
+  const expected = "sync_frequency must be a number of seconds from 1 to 2147483";
   const bad: [unknown, string][] = [
     [-3, "-3"],
     [0, "0"],
+    [1e-300, "1e-300"],
+    [0.999, "0.999"],
     [Number.NaN, "NaN"],
     [Number.POSITIVE_INFINITY, "Infinity"],
     [2147484, "2147484"],
@@ -172,7 +174,7 @@ Deno.test("sync_frequency must be a positive number of seconds", async (t) => {
       assert.equal(issueFor("sync_frequency", value), `${expected}, got ${got}`);
     });
   }
-  for (const value of [0.25, 1, 10, 2147483]) {
+  for (const value of [1, 1.5, 10, 2147483]) {
     await t.step(`good ${value}`, () => {
       assert.equal(
         parse({ ...KEYS, tags: ["t"], sync_frequency: value }).config.syncFrequencySeconds,
@@ -419,8 +421,7 @@ Deno.test("all issues are collected into one ConfigError", () => {
   for (const issue of error.issues) assert.ok(error.message.includes(issue.message));
   assert.ok(
     error.message.includes(
-      "sync_frequency must be a number greater than 0 (seconds, at most " +
-        "2147483), got -3",
+      "sync_frequency must be a number of seconds from 1 to 2147483, got -3",
     ),
   );
   assert.ok(error.message.includes(
@@ -452,6 +453,20 @@ Deno.test("unknown attributes are warnings with the closest known name", async (
       assert.deepEqual(warnings, [`unknown attribute "${name}"${hint}`]);
     });
   }
+});
+
+Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {
+  const huge = "x".repeat(50 * 1024 * 1024);
+  const { warnings } = parse({ ...KEYS, tags: ["t"], [huge]: 1, [`\u0000${"a".repeat(200)}`]: 2 });
+  assert.deepEqual(warnings, [
+    `unknown attribute "${"x".repeat(100)}…" (ignored)`,
+    `unknown attribute "\\u0000${"a".repeat(99)}…" (ignored)`,
+  ]);
+  const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`zz_${i}`, i]));
+  const listed = parse({ ...KEYS, tags: ["t"], ...many }).warnings;
+  assert.equal(listed.length, 11);
+  assert.equal(listed[0], 'unknown attribute "zz_0" (ignored)');
+  assert.equal(listed[10], "990 more unknown attributes (ignored)");
 });
 
 Deno.test("no filter at all is allowed, with a warning", () => {

@@ -16,6 +16,7 @@ import {
   type SyncFlags,
 } from "./config_from_flags.ts";
 import { CLI_COMMANDS } from "./commands.ts";
+import { ConfigFileError, readConfigFile } from "./config_file.ts";
 import { createProgressReporter, formatBytes } from "./progress_reporter.ts";
 import { createTerminalLogger } from "./terminal_logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
@@ -133,7 +134,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       for (const issue of error.issues) err(`  ${issue.message}${_flagHint(issue.field)}`);
       return EXIT.usage;
     }
-    if (error instanceof _UsageError) {
+    if (error instanceof _UsageError || error instanceof ConfigFileError) {
       err(`data-mirror: ${error.message}`);
       return EXIT.usage;
     }
@@ -176,7 +177,7 @@ async function _loadConfig(
   environment: CliEnvironment,
   logger: Logger,
 ): Promise<MirrorConfig> {
-  const fileAttributes = flags.config ? await _readConfigFile(flags.config) : undefined;
+  const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
   const attributes = attributesFromFlags(flags, { fileAttributes, env: environment.env });
   const { config, warnings } = parseConfig(attributes, { env: environment.env });
   for (const warning of warnings) logger.warn(warning);
@@ -304,7 +305,7 @@ function _printSummary(
 }
 
 async function _validate(path: string, environment: CliEnvironment): Promise<number> {
-  const attributes = await _readConfigFile(path);
+  const attributes = await readConfigFile(path);
   try {
     const { config, warnings } = parseConfig(attributes, { env: environment.env });
     for (const warning of warnings) environment.err(`warning: ${warning}`);
@@ -316,37 +317,6 @@ async function _validate(path: string, environment: CliEnvironment): Promise<num
     for (const issue of error.issues) environment.err(`  ${issue.field}: ${issue.message}`);
     return EXIT.usage;
   }
-}
-
-/**
- * Reads a config file: the attributes object itself, or a component/service config from the Viam app
- * with an `attributes` member.
- */
-async function _readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new _UsageError(`cannot read config file ${path}: ${describeError(error)}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new _UsageError(`config file ${path} is not valid JSON: ${describeError(error)}`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new _UsageError(`config file ${path} must hold a JSON object of attributes`);
-  }
-  const record = value as Record<string, unknown>;
-  const nested = record.attributes;
-  if (
-    typeof nested === "object" && nested !== null && !Array.isArray(nested) &&
-    record.app_api_key === undefined
-  ) {
-    return nested as Record<string, unknown>;
-  }
-  return record;
 }
 
 /** Where a CLI user sets an attribute that is missing or wrong. */

@@ -488,7 +488,7 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
         "a",
         "--watch",
         "--sync-frequency",
-        "0.2",
+        "1",
         "--json",
       ],
       { viamHome: home, env: KEY_ENV },
