@@ -52,6 +52,8 @@ export interface MirrorConfig {
   delete: boolean;
   /** `allow_delete_all`, default false: with `delete`, also delete when the listing is empty. */
   allowDeleteAll: boolean;
+  /** `max_delete`: the most files one pass may delete; above it the pass deletes none. */
+  maxDelete: DeleteLimit;
   /** `protected_dirs`: normalised relative posix paths (`a/`, `./a`, `a` -> `a`), no duplicates. */
   protectedDirs: string[];
   /** `concurrency`: parallel downloads, an integer 1..64, default 8. */
@@ -59,6 +61,25 @@ export interface MirrorConfig {
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;
 }
+
+/**
+ * How many files one pass may delete: the larger of `files` and `percent` % of the mirror's files
+ * (rounded down). `max_delete: 500` is `{ files: 500, percent: 0 }`, `max_delete: "25%"` is
+ * `{ files: 0, percent: 25 }`; `"100%"` never holds a deletion back.
+ */
+export interface DeleteLimit {
+  /** A number of files. */
+  files: number;
+  /** A share of the files the mirror holds (those it could delete), 0 to 100. */
+  percent: number;
+}
+
+/**
+ * The default `max_delete`: half of the mirror's files, but always at least 10. Half catches a
+ * narrowed filter or a listing that lost most of the set; 10 lets a small mirror follow ordinary
+ * churn (2 of 3 files removed on the platform is not an accident worth holding back).
+ */
+export const DEFAULT_MAX_DELETE: Readonly<DeleteLimit> = Object.freeze({ files: 10, percent: 50 });
 
 /** One problem with the configuration. */
 export interface ConfigIssue {
@@ -107,6 +128,7 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "mirror_path",
   "delete",
   "allow_delete_all",
+  "max_delete",
   "protected_dirs",
   "concurrency",
   "free_space_reserve_percent",
@@ -162,6 +184,7 @@ export function parseConfig(
   const mirrorPath = read.string("mirror_path", _DEFAULT_MIRROR_PATH);
   const deleteEnabled = read.boolean("delete");
   const allowDeleteAll = read.boolean("allow_delete_all");
+  const maxDelete = read.deleteLimit("max_delete");
   const protectedDirs = read.protectedDirs("protected_dirs");
   const concurrency = read.number("concurrency", {
     fallback: _DEFAULT_CONCURRENCY,
@@ -186,6 +209,9 @@ export function parseConfig(
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
   }
+  if (Object.hasOwn(attributes, "max_delete") && attributes.max_delete !== null && !deleteEnabled) {
+    warnings.push("max_delete has no effect without delete: true");
+  }
 
   if (issues.length > 0) {
     throw new ConfigError(
@@ -206,6 +232,7 @@ export function parseConfig(
       mirrorRoot: mirrorRoot!,
       delete: deleteEnabled,
       allowDeleteAll,
+      maxDelete,
       protectedDirs,
       concurrency,
       freeSpaceReservePercent,
@@ -283,6 +310,25 @@ class _Reader {
     if (typeof value === "number" && Number.isFinite(value) && rule.valid(value)) return value;
     this.#issue(field, `${field} must be ${rule.expected}, got ${_describe(value)}`);
     return rule.fallback;
+  }
+
+  /** A whole number of files (`500`) or a percentage of the mirror's files (`"25%"`). */
+  deleteLimit(field: string): DeleteLimit {
+    const value = this.#get(field);
+    if (value === undefined) return { ...DEFAULT_MAX_DELETE };
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) {
+      return { files: value, percent: 0 };
+    }
+    const percent = typeof value === "string" ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+    if (percent !== null && Number(percent[1]) <= 100) {
+      return { files: 0, percent: Number(percent[1]) };
+    }
+    this.#issue(
+      field,
+      `${field} must be a whole number of files (such as 500) or a percentage of the mirror's ` +
+        `files from "0%" to "100%", got ${_describe(value)}`,
+    );
+    return { ...DEFAULT_MAX_DELETE };
   }
 
   /** A list of non-empty strings, duplicates removed (first occurrence kept). */

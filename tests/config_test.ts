@@ -3,6 +3,8 @@ import {
   CONFIG_ATTRIBUTES,
   ConfigError,
   type ConfigIssue,
+  DEFAULT_MAX_DELETE,
+  type DeleteLimit,
   type MirrorConfig,
   parseConfig,
   type ParsedConfig,
@@ -53,6 +55,7 @@ Deno.test("minimal attributes get every default", () => {
     mirrorRoot: "/home/pi/.viam/data_mirror",
     delete: false,
     allowDeleteAll: false,
+    maxDelete: { files: 10, percent: 50 },
     protectedDirs: [],
     concurrency: 8,
     freeSpaceReservePercent: 5,
@@ -73,6 +76,7 @@ Deno.test("every attribute is read", () => {
     mirror_path: "models/current/",
     delete: true,
     allow_delete_all: true,
+    max_delete: "12.5%",
     protected_dirs: ["keep/", "./keep", "x//y/"],
     concurrency: 16.0,
     free_space_reserve_percent: 2.5,
@@ -90,6 +94,7 @@ Deno.test("every attribute is read", () => {
     mirrorRoot: "/opt/viam/models/current",
     delete: true,
     allowDeleteAll: true,
+    maxDelete: { files: 0, percent: 12.5 },
     protectedDirs: ["keep", "x/y"],
     concurrency: 16,
     freeSpaceReservePercent: 2.5,
@@ -490,6 +495,41 @@ Deno.test("allow_delete_all without delete is a warning", () => {
   );
 });
 
+Deno.test("max_delete is a number of files or a percentage; it needs delete", async (t) => {
+  const expected = "max_delete must be a whole number of files (such as 500) or a percentage of " +
+    'the mirror\'s files from "0%" to "100%"';
+  const bad: [unknown, string][] = [
+    [-1, "-1"],
+    [1.5, "1.5"],
+    ["500", '"500"'],
+    ["101%", '"101%"'],
+    ["-5%", '"-5%"'],
+    [true, "true"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("max_delete", value), `${expected}, got ${got}`);
+    });
+  }
+  const good: [unknown, DeleteLimit][] = [
+    [0, { files: 0, percent: 0 }],
+    [500, { files: 500, percent: 0 }],
+    ["25%", { files: 0, percent: 25 }],
+    [" 100 % ", { files: 0, percent: 100 }],
+    [null, DEFAULT_MAX_DELETE],
+  ];
+  for (const [value, limit] of good) {
+    await t.step(`good ${JSON.stringify(value)}`, () => {
+      const parsed = parse({ ...KEYS, tags: ["t"], delete: true, max_delete: value });
+      assert.deepEqual(parsed.config.maxDelete, limit);
+      assert.deepEqual(parsed.warnings, []);
+    });
+  }
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], max_delete: 5 }).warnings, [
+    "max_delete has no effect without delete: true",
+  ]);
+});
+
 Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
   assert.deepEqual([...CONFIG_ATTRIBUTES].sort(), [
     "allow_delete_all",
@@ -501,6 +541,7 @@ Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
     "delete",
     "free_space_reserve_percent",
     "labels",
+    "max_delete",
     "mirror_path",
     "protected_dirs",
     "sync_frequency",

@@ -142,6 +142,7 @@ type _Expect = "value" | "value-or-end" | "key" | "key-or-end" | "colon" | "comm
 const _NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const _LITERAL = /true|false|null/y;
 // A string body: any character but `"`, `\` and controls, or an escape.
+// deno-lint-ignore no-control-regex -- control characters are exactly what JSON forbids here
 const _STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
 /**

@@ -8,6 +8,7 @@ export interface SyncFlags {
   mirrorPath?: string;
   delete?: boolean;
   allowDeleteAll?: boolean;
+  maxDelete?: string;
   protectedDir?: string[];
   appUrl?: string;
   concurrency?: string;
@@ -38,6 +39,8 @@ export function attributesFromFlags(
   set("mirror_path", flags.mirrorPath);
   set("delete", flags.delete);
   set("allow_delete_all", flags.allowDeleteAll);
+  // `500` becomes a number, `25%` stays a string: parseConfig reads both forms.
+  set("max_delete", _number(flags.maxDelete));
   set("protected_dirs", flags.protectedDir);
   set("app_url", flags.appUrl);
   // Numbers stay strings here when they do not parse, so parseConfig names the attribute at fault.

@@ -81,6 +81,11 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     .option("--delete", "delete local files the platform no longer lists")
     .option("--allow-delete-all", "with --delete, also delete everything when the listing is empty")
     .option(
+      "--max-delete <n|p%>",
+      "with --delete, a pass that would delete more files than this deletes none " +
+        "(default: 50% of the mirror's files, at least 10)",
+    )
+    .option(
       "--protected-dir <dir>",
       "a directory never pruned, nor any file in it (repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
@@ -329,6 +334,7 @@ function _flagHint(field: string): string {
     mirror_path: " (--mirror-path)",
     concurrency: " (--concurrency)",
     free_space_reserve_percent: " (--free-space-reserve)",
+    max_delete: " (--max-delete)",
     app_url: " (--app-url)",
     dataset_id: " (--dataset-id)",
     protected_dirs: " (--protected-dir)",
