@@ -25,6 +25,7 @@
  */
 import { posix } from "node:path";
 import { splitRelativePath } from "./paths.ts";
+import { scrubSecrets } from "./redaction.ts";
 
 /** The validated configuration of one mirror. */
 export interface MirrorConfig {
@@ -215,7 +216,9 @@ export function parseConfig(
 
   if (issues.length > 0) {
     throw new ConfigError(
-      issues.map((issue) => ({ ...issue, message: _redact(issue.message, apiKey) })),
+      // Messages never quote app_api_key, but a key pasted into another attribute (or used as
+      // an attribute name) would be quoted there.
+      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKey) })),
     );
   }
   return {
@@ -237,17 +240,13 @@ export function parseConfig(
       concurrency,
       freeSpaceReservePercent,
     },
-    warnings: warnings.map((warning) => _redact(warning, apiKey)),
+    warnings: warnings.map((warning) => _redactKey(warning, apiKey)),
   };
 }
 
-/**
- * Removes the API key from a message. Messages never quote `app_api_key`, but a key pasted into
- * another attribute (or used as an attribute name) would be quoted there. Keys shorter than 8
- * characters are not real keys and would blank out ordinary words.
- */
-function _redact(message: string, apiKey: string): string {
-  return apiKey.length >= 8 ? message.replaceAll(apiKey, "<app_api_key>") : message;
+/** The message with the API key replaced by the attribute's name. */
+function _redactKey(message: string, apiKey: string): string {
+  return scrubSecrets(message, [apiKey], "<app_api_key>");
 }
 
 /** Reads typed attributes, recording an issue (and returning a placeholder) for each bad one. */
