@@ -43,6 +43,16 @@ export interface MirrorConfig {
   labels: string[];
   /** `dataset_id`, when set. */
   datasetId?: string;
+  /** `mime_types`: MIME types to match (OR), duplicates removed; empty: any. */
+  mimeTypes: string[];
+  /** `start`: only items requested (captured) at or after this time. */
+  start?: Date;
+  /** `end`: only items requested before this time; after `start`. */
+  end?: Date;
+  /** `max_age`: only items requested within this many seconds before each pass (rolling). */
+  maxAgeSeconds?: number;
+  /** `bandwidth_limit`: download bytes per second for the whole mirror; 0 means no limit. */
+  bandwidthLimit: number;
   /** `$VIAM_HOME` when set, else `$HOME/.viam`: absolute and normalised. */
   viamHome: string;
   /** `mirror_path` as given, default `data_mirror`. */
@@ -61,6 +71,24 @@ export interface MirrorConfig {
   concurrency: number;
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;
+  /** Uploading a local folder to the platform; present only when `push_path` is set. */
+  push?: PushConfig;
+}
+
+/** The push side (`push_*` attributes): files placed in a folder are uploaded to the platform. */
+export interface PushConfig {
+  /** `push_path` as given: relative to the Viam home, same rules as `mirror_path`. */
+  pushPath: string;
+  /** The absolute push directory; neither it nor the mirror root lies inside the other. */
+  pushRoot: string;
+  /** `push_tags`: tags given to each uploaded file, duplicates removed. */
+  tags: string[];
+  /** `push_dataset_ids`: datasets each uploaded file is added to, duplicates removed. */
+  datasetIds: string[];
+  /** `push_keep`, default false: keep a file after its upload instead of removing it. */
+  keep: boolean;
+  /** `push_min_age`, default 10: seconds a file must be unchanged before it is uploaded. */
+  minAgeSeconds: number;
 }
 
 /**
@@ -126,6 +154,10 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "tags",
   "labels",
   "dataset_id",
+  "mime_types",
+  "start",
+  "end",
+  "max_age",
   "mirror_path",
   "delete",
   "allow_delete_all",
@@ -133,6 +165,12 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "protected_dirs",
   "concurrency",
   "free_space_reserve_percent",
+  "bandwidth_limit",
+  "push_path",
+  "push_tags",
+  "push_dataset_ids",
+  "push_keep",
+  "push_min_age",
 ]);
 
 const _DEFAULT_APP_URL = "https://app.viam.com";
@@ -142,6 +180,22 @@ const _DEFAULT_CONCURRENCY = 8;
 const _DEFAULT_FREE_SPACE_RESERVE = 5;
 const _MAX_CONCURRENCY = 64;
 const _MAX_FREE_SPACE_RESERVE = 50;
+const _DEFAULT_PUSH_MIN_AGE = 10;
+/** Seconds per unit of a duration (`max_age`). */
+const _DURATION_UNITS: Readonly<Record<string, number>> = {
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800,
+};
+/** Multipliers of a byte rate's suffix (binary, as rclone's `--bwlimit`). */
+const _RATE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+};
 // Each pass lists every matching item and walks the mirror: below a second between passes the loop
 // would spend its time re-listing and hammer the API (1e-300 ran passes back to back).
 const _MIN_SYNC_FREQUENCY = 1;
@@ -182,6 +236,10 @@ export function parseConfig(
   const tags = read.stringList("tags");
   const labels = read.stringList("labels");
   const datasetId = read.datasetId("dataset_id");
+  const mimeTypes = read.mimeTypes("mime_types");
+  const start = read.time("start");
+  const end = read.time("end");
+  const maxAgeSeconds = read.duration("max_age");
   const mirrorPath = read.string("mirror_path", _DEFAULT_MIRROR_PATH);
   const deleteEnabled = read.boolean("delete");
   const allowDeleteAll = read.boolean("allow_delete_all");
@@ -197,9 +255,30 @@ export function parseConfig(
     valid: (n) => n >= 0 && n <= _MAX_FREE_SPACE_RESERVE,
     expected: `a number from 0 to ${_MAX_FREE_SPACE_RESERVE}`,
   });
+  const bandwidthLimit = read.byteRate("bandwidth_limit");
+  const pushPath = read.optionalString("push_path");
+  const pushTags = read.stringList("push_tags");
+  const pushDatasetIds = read.stringList("push_dataset_ids");
+  const pushKeep = read.boolean("push_keep");
+  const pushMinAgeSeconds = read.number("push_min_age", {
+    fallback: _DEFAULT_PUSH_MIN_AGE,
+    valid: (n) => n >= 0 && n <= _MAX_SYNC_FREQUENCY,
+    expected: `a number of seconds from 0 to ${_MAX_SYNC_FREQUENCY}`,
+  });
 
+  if (start !== undefined && end !== undefined && start >= end) {
+    issues.push({
+      field: "end",
+      message:
+        `end must be after start, got start ${start.toISOString()} and end ${end.toISOString()}`,
+    });
+  }
   const viamHome = _viamHome(options.env, issues);
-  const mirrorRoot = _mirrorRoot(mirrorPath, viamHome, issues);
+  const mirrorRoot = _directoryRoot("mirror_path", mirrorPath, viamHome, issues);
+  const pushRoot = pushPath === undefined
+    ? undefined
+    : _directoryRoot("push_path", pushPath, viamHome, issues);
+  if (mirrorRoot !== undefined && pushRoot !== undefined) _checkApart(mirrorRoot, pushRoot, issues);
 
   warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
   if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
@@ -210,8 +289,13 @@ export function parseConfig(
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
   }
-  if (Object.hasOwn(attributes, "max_delete") && attributes.max_delete !== null && !deleteEnabled) {
+  if (_isSet(attributes, "max_delete") && !deleteEnabled) {
     warnings.push("max_delete has no effect without delete: true");
+  }
+  if (pushPath === undefined) {
+    const unused = ["push_tags", "push_dataset_ids", "push_keep", "push_min_age"]
+      .filter((name) => _isSet(attributes, name));
+    if (unused.length > 0) warnings.push(`${unused.join(", ")}: no effect without push_path`);
   }
 
   if (issues.length > 0) {
@@ -230,6 +314,11 @@ export function parseConfig(
       tags,
       labels,
       ...(datasetId === undefined ? {} : { datasetId }),
+      mimeTypes,
+      ...(start === undefined ? {} : { start }),
+      ...(end === undefined ? {} : { end }),
+      ...(maxAgeSeconds === undefined ? {} : { maxAgeSeconds }),
+      bandwidthLimit,
       viamHome: viamHome!,
       mirrorPath,
       mirrorRoot: mirrorRoot!,
@@ -239,9 +328,25 @@ export function parseConfig(
       protectedDirs,
       concurrency,
       freeSpaceReservePercent,
+      ...(pushPath === undefined ? {} : {
+        push: {
+          pushPath,
+          pushRoot: pushRoot!,
+          tags: pushTags,
+          datasetIds: pushDatasetIds,
+          keep: pushKeep,
+          minAgeSeconds: pushMinAgeSeconds,
+        },
+      }),
     },
     warnings: warnings.map((warning) => _redactKey(warning, apiKey)),
   };
+}
+
+/** True when the attribute is present and not null. */
+function _isSet(attributes: Record<string, unknown>, name: string): boolean {
+  return Object.hasOwn(attributes, name) && attributes[name] !== null &&
+    attributes[name] !== undefined;
 }
 
 /** The message with the API key replaced by the attribute's name. */
@@ -282,6 +387,93 @@ class _Reader {
       return "";
     }
     return value.trim();
+  }
+
+  /** A string when set, else undefined. */
+  optionalString(field: string): string | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    if (typeof value === "string") return value;
+    this.#issue(field, `${field} must be a string, got ${_describe(value)}`);
+    return undefined;
+  }
+
+  /** MIME types such as `image/jpeg`, duplicates removed. */
+  mimeTypes(field: string): string[] {
+    const types = this.stringList(field).map((type) => type.trim());
+    const bad = types.findIndex((type) => !/^[\w.+-]+\/[\w.+-]+$/.test(type));
+    if (bad >= 0) {
+      this.#issue(
+        field,
+        `${field}[${bad}] must be a MIME type such as "image/jpeg", got ${_describe(types[bad])}`,
+      );
+      return [];
+    }
+    return [...new Set(types)];
+  }
+
+  /** An ISO 8601 date (`2024-05-01`, UTC) or date and time with a zone (`...T08:00:00Z`). */
+  time(field: string): Date | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    const expected = `${field} must be an ISO 8601 date ("2024-05-01", UTC) or date and time ` +
+      `with a zone ("2024-05-01T08:00:00Z", "2024-05-01T10:00:00+02:00")`;
+    const iso =
+      /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+    const time = typeof value === "string" && iso.test(value.trim())
+      ? new Date(value.trim())
+      : undefined;
+    if (time === undefined || Number.isNaN(time.getTime())) {
+      const noZone = typeof value === "string" && /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(value.trim());
+      this.#issue(
+        field,
+        `${expected}, got ${_describe(value)}${noZone ? " (add Z for UTC, or an offset)" : ""}`,
+      );
+      return undefined;
+    }
+    return time;
+  }
+
+  /** A duration: seconds as a number, or a number and a unit (`90s`, `30m`, `12h`, `7d`, `2w`). */
+  duration(field: string): number | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    let seconds: number | undefined;
+    if (typeof value === "number" && Number.isFinite(value)) seconds = value;
+    const match = typeof value === "string"
+      ? /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/i.exec(value)
+      : null;
+    if (match !== null) seconds = Number(match[1]) * _DURATION_UNITS[match[2].toLowerCase()];
+    if (seconds === undefined || !(seconds > 0) || !Number.isFinite(seconds)) {
+      this.#issue(
+        field,
+        `${field} must be a duration greater than 0: a number of seconds, or a number and a ` +
+          `unit (s, m, h, d, w) such as "7d" or "12h", got ${_describe(value)}`,
+      );
+      return undefined;
+    }
+    return seconds;
+  }
+
+  /** Bytes per second: a number, or a string with a k, M or G suffix (binary); 0 is no limit. */
+  byteRate(field: string): number {
+    const value = this.#get(field);
+    if (value === undefined) return 0;
+    let rate: number | undefined;
+    if (typeof value === "number" && Number.isFinite(value) && value >= 0) rate = value;
+    const match = typeof value === "string"
+      ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*$/i.exec(value)
+      : null;
+    if (match !== null) rate = Number(match[1]) * _RATE_UNITS[match[2].toLowerCase()];
+    if (rate === undefined || !Number.isSafeInteger(Math.floor(rate))) {
+      this.#issue(
+        field,
+        `${field} must be bytes per second: a number, or a number with k, M or G (1024-based) ` +
+          `such as "512k" or "2M"; 0 for no limit, got ${_describe(value)}`,
+      );
+      return 0;
+    }
+    return Math.floor(rate);
   }
 
   string(field: string, fallback: string): string {
@@ -443,28 +635,29 @@ function _viamHome(env: ParseConfigOptions["env"], issues: ConfigIssue[]): strin
   return posix.join(base, suffix).replace(/(.)\/+$/, "$1");
 }
 
-/** The absolute mirror directory, or undefined (with an issue) when `mirror_path` is unusable. */
-function _mirrorRoot(
-  mirrorPath: string,
+/**
+ * The absolute directory of `mirror_path` or `push_path` (`field`), or undefined (with an issue)
+ * when the value is unusable.
+ */
+function _directoryRoot(
+  field: string,
+  path: string,
   viamHome: string | undefined,
   issues: ConfigIssue[],
 ): string | undefined {
   const home = viamHome ?? "the Viam home";
   const problem = (message: string): undefined => {
-    issues.push({
-      field: "mirror_path",
-      message: `mirror_path ${_describe(mirrorPath)} ${message}`,
-    });
+    issues.push({ field, message: `${field} ${_describe(path)} ${message}` });
     return undefined;
   };
-  if (mirrorPath.startsWith("/")) {
-    const relative = mirrorPath.replace(/^\/+/, "");
+  if (path.startsWith("/")) {
+    const relative = path.replace(/^\/+/, "");
     return problem(
-      `is absolute: mirror_path is relative to ${home} (write ${_describe(relative)} for ` +
-        `${posix.join(home, relative)})`,
+      `is absolute: ${field} is relative to ${home} (write ${_describe(relative)} for ` +
+        `${_describe(posix.join(home, relative))})`,
     );
   }
-  const split = splitRelativePath(mirrorPath);
+  const split = splitRelativePath(path);
   if (!split.ok) return problem(`${split.reason}: expected a directory inside ${home}`);
   if (split.components.length === 0) {
     return problem(`names ${home} itself: expected a directory inside it`);
@@ -477,6 +670,25 @@ function _mirrorRoot(
     );
   }
   return viamHome === undefined ? undefined : posix.join(viamHome, ...split.components);
+}
+
+/**
+ * The mirror and the push folder must not contain each other: the mirror would upload what it
+ * downloaded, or delete (with `delete`) what waits to be pushed. Compared without regard to case.
+ */
+function _checkApart(mirrorRoot: string, pushRoot: string, issues: ConfigIssue[]): void {
+  const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);
+  const message = mirror === push
+    ? "is the mirror_path directory: the push folder must be apart from the mirror"
+    : push.startsWith(mirror)
+    ? "lies inside the mirror_path directory: the mirror would delete or re-download what waits " +
+      "to be pushed"
+    : mirror.startsWith(push)
+    ? "contains the mirror_path directory: downloaded files would be uploaded again"
+    : undefined;
+  if (message !== undefined) {
+    issues.push({ field: "push_path", message: `push_path ${_describe(pushRoot)} ${message}` });
+  }
 }
 
 /** Unknown attributes named in a warning each; more are counted, not listed. */
@@ -503,7 +715,8 @@ function _closestAttribute(name: string): string | undefined {
   // Compare in snake_case so that `syncFrequency` and `sync-frequency` find `sync_frequency`.
   const wanted = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[-\s]+/g, "_")
     .toLowerCase();
-  const limit = Math.max(2, Math.floor(wanted.length / 3));
+  // Short names are close to too much (`id` is 2 edits from `end`): allow them one edit.
+  const limit = wanted.length < 4 ? 1 : Math.max(2, Math.floor(wanted.length / 3));
   let best: { name: string; distance: number } | undefined;
   for (const known of CONFIG_ATTRIBUTES) {
     const distance = _editDistance(wanted, known);

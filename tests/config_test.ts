@@ -50,6 +50,8 @@ Deno.test("minimal attributes get every default", () => {
     syncFrequencySeconds: 60,
     tags: ["face"],
     labels: [],
+    mimeTypes: [],
+    bandwidthLimit: 0,
     viamHome: "/home/pi/.viam",
     mirrorPath: "data_mirror",
     mirrorRoot: "/home/pi/.viam/data_mirror",
@@ -73,6 +75,16 @@ Deno.test("every attribute is read", () => {
     tags: ["a", "b", "a"],
     labels: ["cat"],
     dataset_id: " ds1 ",
+    mime_types: ["image/jpeg", " image/png", "image/jpeg"],
+    start: "2024-05-01",
+    end: "2024-06-01T10:00:00+02:00",
+    max_age: "7d",
+    bandwidth_limit: "2M",
+    push_path: "outbox",
+    push_tags: ["edge", "edge"],
+    push_dataset_ids: ["ds2"],
+    push_keep: true,
+    push_min_age: 0,
     mirror_path: "models/current/",
     delete: true,
     allow_delete_all: true,
@@ -89,6 +101,19 @@ Deno.test("every attribute is read", () => {
     tags: ["a", "b"],
     labels: ["cat"],
     datasetId: "ds1",
+    mimeTypes: ["image/jpeg", "image/png"],
+    start: new Date("2024-05-01T00:00:00Z"),
+    end: new Date("2024-06-01T08:00:00Z"),
+    maxAgeSeconds: 7 * 86400,
+    bandwidthLimit: 2 * 1024 * 1024,
+    push: {
+      pushPath: "outbox",
+      pushRoot: "/opt/viam/outbox",
+      tags: ["edge"],
+      datasetIds: ["ds2"],
+      keep: true,
+      minAgeSeconds: 0,
+    },
     viamHome: "/opt/viam",
     mirrorPath: "models/current/",
     mirrorRoot: "/opt/viam/models/current",
@@ -329,7 +354,7 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
     [
       "/data",
       `mirror_path "/data" is absolute: mirror_path is relative to ${home} (write "data" for ` +
-      `${home}/data)`,
+      `"${home}/data")`,
     ],
     ["..", `mirror_path ".." has a ".." component: expected a directory inside ${home}`],
     ["../x", `mirror_path "../x" has a ".." component: expected a directory inside ${home}`],
@@ -530,20 +555,143 @@ Deno.test("max_delete is a number of files or a percentage; it needs delete", as
   ]);
 });
 
+Deno.test("bandwidth_limit is bytes per second, with k, M or G (1024-based); 0 is none", async (t) => {
+  const good: [unknown, number][] = [
+    [0, 0],
+    [1000, 1000],
+    ["512k", 512 * 1024],
+    ["2M", 2 * 1024 ** 2],
+    ["1.5g", 1.5 * 1024 ** 3],
+    [" 10 K ", 10 * 1024],
+    [null, 0],
+  ];
+  for (const [value, rate] of good) {
+    await t.step(`good ${JSON.stringify(value)}`, () => {
+      assert.equal(
+        parse({ ...KEYS, tags: ["t"], bandwidth_limit: value }).config.bandwidthLimit,
+        rate,
+      );
+    });
+  }
+  const expected = "bandwidth_limit must be bytes per second: a number, or a number with k, M or " +
+    'G (1024-based) such as "512k" or "2M"; 0 for no limit';
+  for (const [value, got] of [[-1, "-1"], ["2T", '"2T"'], ["fast", '"fast"'], [[1], "a list"]]) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("bandwidth_limit", value), `${expected}, got ${got}`);
+    });
+  }
+});
+
+Deno.test("mime_types are type/subtype strings", () => {
+  assert.equal(
+    issueFor("mime_types", ["image/jpeg", "jpeg"]),
+    'mime_types[1] must be a MIME type such as "image/jpeg", got "jpeg"',
+  );
+  assert.equal(
+    issueFor("mime_types", "image/jpeg"),
+    'mime_types must be a list of non-empty strings, got "image/jpeg"',
+  );
+});
+
+Deno.test("start and end are ISO 8601 with a zone; start before end", async (t) => {
+  const expected = (field: string) =>
+    `${field} must be an ISO 8601 date ("2024-05-01", UTC) or date and time with a zone ` +
+    '("2024-05-01T08:00:00Z", "2024-05-01T10:00:00+02:00")';
+  const bad: [unknown, string][] = [
+    ["yesterday", '"yesterday"'],
+    ["2024-13-01", '"2024-13-01"'],
+    ["2024-05-01T08:00:00", '"2024-05-01T08:00:00" (add Z for UTC, or an offset)'],
+    [1714550400, "1714550400"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("start", value), `${expected("start")}, got ${got}`);
+    });
+  }
+  assert.deepEqual(issues({ ...KEYS, tags: ["t"], start: "2024-05-02", end: "2024-05-01" }), [{
+    field: "end",
+    message:
+      "end must be after start, got start 2024-05-02T00:00:00.000Z and end 2024-05-01T00:00:00.000Z",
+  }]);
+  const { config } = parse({ ...KEYS, tags: ["t"], start: "2024-05-01T08:00:00.5Z" });
+  assert.equal(config.start?.toISOString(), "2024-05-01T08:00:00.500Z");
+  assert.equal(config.end, undefined);
+});
+
+Deno.test("max_age is a positive duration: seconds or a number and a unit", async (t) => {
+  const good: [unknown, number][] = [[90, 90], ["90s", 90], ["30m", 1800], ["12h", 43200], [
+    "7d",
+    604800,
+  ], ["1.5w", 907200]];
+  for (const [value, seconds] of good) {
+    await t.step(`good ${value}`, () => {
+      assert.equal(parse({ ...KEYS, tags: ["t"], max_age: value }).config.maxAgeSeconds, seconds);
+    });
+  }
+  const expected = "max_age must be a duration greater than 0: a number of seconds, or a number " +
+    'and a unit (s, m, h, d, w) such as "7d" or "12h"';
+  for (const [value, got] of [[0, "0"], ["7 days", '"7 days"'], ["-1h", '"-1h"'], [true, "true"]]) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("max_age", value), `${expected}, got ${got}`);
+    });
+  }
+});
+
+Deno.test("push_path follows mirror_path's rules and stays apart from the mirror", async (t) => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ push_path: "/outbox" }, 'push_path "/outbox" is absolute: push_path is relative to'],
+    [{ push_path: "a/../b" }, 'push_path "a/../b" has a ".." component'],
+    [{ push_path: "packages/x" }, 'push_path "packages/x" lies in packages'],
+    [{ push_path: "Data_Mirror" }, "is the mirror_path directory"],
+    [{ push_path: "data_mirror/out" }, "lies inside the mirror_path directory"],
+    [{ push_path: "m", mirror_path: "m/in" }, "contains the mirror_path directory"],
+    [{ push_path: 5 }, "push_path must be a string, got 5"],
+    [{ push_path: "out", push_min_age: -1 }, "push_min_age must be a number of seconds from 0"],
+  ];
+  for (const [attributes, message] of cases) {
+    await t.step(JSON.stringify(attributes), () => {
+      const found = issues({ ...KEYS, tags: ["t"], ...attributes });
+      assert.ok(found.some((issue) => issue.message.includes(message)), JSON.stringify(found));
+    });
+  }
+  const { config } = parse({ ...KEYS, tags: ["t"], push_path: "data_mirror_out" });
+  assert.deepEqual(config.push, {
+    pushPath: "data_mirror_out",
+    pushRoot: "/home/pi/.viam/data_mirror_out",
+    tags: [],
+    datasetIds: [],
+    keep: false,
+    minAgeSeconds: 10,
+  });
+  const unused = parse({ ...KEYS, tags: ["t"], push_tags: ["x"], push_keep: false });
+  assert.equal(unused.config.push, undefined);
+  assert.deepEqual(unused.warnings, ["push_tags, push_keep: no effect without push_path"]);
+});
+
 Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
   assert.deepEqual([...CONFIG_ATTRIBUTES].sort(), [
     "allow_delete_all",
     "app_api_key",
     "app_api_key_id",
     "app_url",
+    "bandwidth_limit",
     "concurrency",
     "dataset_id",
     "delete",
+    "end",
     "free_space_reserve_percent",
     "labels",
+    "max_age",
     "max_delete",
+    "mime_types",
     "mirror_path",
     "protected_dirs",
+    "push_dataset_ids",
+    "push_keep",
+    "push_min_age",
+    "push_path",
+    "push_tags",
+    "start",
     "sync_frequency",
     "tags",
   ]);

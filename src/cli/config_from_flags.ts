@@ -5,6 +5,11 @@ export interface SyncFlags {
   tags?: string[];
   labels?: string[];
   datasetId?: string;
+  mimeTypes?: string[];
+  start?: string;
+  end?: string;
+  maxAge?: string;
+  bwlimit?: string;
   mirrorPath?: string;
   delete?: boolean;
   allowDeleteAll?: boolean;
@@ -36,6 +41,11 @@ export function attributesFromFlags(
   set("tags", flags.tags);
   set("labels", flags.labels);
   set("dataset_id", flags.datasetId);
+  set("mime_types", flags.mimeTypes);
+  set("start", flags.start);
+  set("end", flags.end);
+  set("max_age", _number(flags.maxAge));
+  set("bandwidth_limit", _number(flags.bwlimit));
   set("mirror_path", flags.mirrorPath);
   set("delete", flags.delete);
   set("allow_delete_all", flags.allowDeleteAll);
