@@ -25,6 +25,7 @@
  */
 import { posix } from "node:path";
 import { splitRelativePath } from "./paths.ts";
+import { scrubSecrets } from "./redaction.ts";
 
 /** The validated configuration of one mirror. */
 export interface MirrorConfig {
@@ -34,7 +35,7 @@ export interface MirrorConfig {
   apiKey: string;
   /** `app_url`, default `https://app.viam.com`: an http(s) URL, without a trailing `/`. */
   appUrl: string;
-  /** `sync_frequency`: seconds between passes, default 60; fractions allowed; > 0. */
+  /** `sync_frequency`: seconds between passes, default 60; fractions allowed; at least 1. */
   syncFrequencySeconds: number;
   /** `tags`: capture tags to match (OR), duplicates removed. */
   tags: string[];
@@ -42,6 +43,16 @@ export interface MirrorConfig {
   labels: string[];
   /** `dataset_id`, when set. */
   datasetId?: string;
+  /** `mime_types`: MIME types to match (OR), duplicates removed; empty: any. */
+  mimeTypes: string[];
+  /** `start`: only items requested (captured) at or after this time. */
+  start?: Date;
+  /** `end`: only items requested before this time; after `start`. */
+  end?: Date;
+  /** `max_age`: only items requested within this many seconds before each pass (rolling). */
+  maxAgeSeconds?: number;
+  /** `bandwidth_limit`: download bytes per second for the whole mirror; 0 means no limit. */
+  bandwidthLimit: number;
   /** `$VIAM_HOME` when set, else `$HOME/.viam`: absolute and normalised. */
   viamHome: string;
   /** `mirror_path` as given, default `data_mirror`. */
@@ -52,13 +63,52 @@ export interface MirrorConfig {
   delete: boolean;
   /** `allow_delete_all`, default false: with `delete`, also delete when the listing is empty. */
   allowDeleteAll: boolean;
+  /** `max_delete`: the most files one pass may delete; above it the pass deletes none. */
+  maxDelete: DeleteLimit;
   /** `protected_dirs`: normalised relative posix paths (`a/`, `./a`, `a` -> `a`), no duplicates. */
   protectedDirs: string[];
   /** `concurrency`: parallel downloads, an integer 1..64, default 8. */
   concurrency: number;
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;
+  /** Uploading a local folder to the platform; present only when `push_path` is set. */
+  push?: PushConfig;
 }
+
+/** The push side (`push_*` attributes): files placed in a folder are uploaded to the platform. */
+export interface PushConfig {
+  /** `push_path` as given: relative to the Viam home, same rules as `mirror_path`. */
+  pushPath: string;
+  /** The absolute push directory; neither it nor the mirror root lies inside the other. */
+  pushRoot: string;
+  /** `push_tags`: tags given to each uploaded file, duplicates removed. */
+  tags: string[];
+  /** `push_dataset_ids`: datasets each uploaded file is added to, duplicates removed. */
+  datasetIds: string[];
+  /** `push_keep`, default false: keep a file after its upload instead of removing it. */
+  keep: boolean;
+  /** `push_min_age`, default 10: seconds a file must be unchanged before it is uploaded. */
+  minAgeSeconds: number;
+}
+
+/**
+ * How many files one pass may delete: the larger of `files` and `percent` % of the mirror's files
+ * (rounded down). `max_delete: 500` is `{ files: 500, percent: 0 }`, `max_delete: "25%"` is
+ * `{ files: 0, percent: 25 }`; `"100%"` never holds a deletion back.
+ */
+export interface DeleteLimit {
+  /** A number of files. */
+  files: number;
+  /** A share of the files the mirror holds (those it could delete), 0 to 100. */
+  percent: number;
+}
+
+/**
+ * The default `max_delete`: half of the mirror's files, but always at least 10. Half catches a
+ * narrowed filter or a listing that lost most of the set; 10 lets a small mirror follow ordinary
+ * churn (2 of 3 files removed on the platform is not an accident worth holding back).
+ */
+export const DEFAULT_MAX_DELETE: Readonly<DeleteLimit> = Object.freeze({ files: 10, percent: 50 });
 
 /** One problem with the configuration. */
 export interface ConfigIssue {
@@ -104,12 +154,23 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "tags",
   "labels",
   "dataset_id",
+  "mime_types",
+  "start",
+  "end",
+  "max_age",
   "mirror_path",
   "delete",
   "allow_delete_all",
+  "max_delete",
   "protected_dirs",
   "concurrency",
   "free_space_reserve_percent",
+  "bandwidth_limit",
+  "push_path",
+  "push_tags",
+  "push_dataset_ids",
+  "push_keep",
+  "push_min_age",
 ]);
 
 const _DEFAULT_APP_URL = "https://app.viam.com";
@@ -119,6 +180,25 @@ const _DEFAULT_CONCURRENCY = 8;
 const _DEFAULT_FREE_SPACE_RESERVE = 5;
 const _MAX_CONCURRENCY = 64;
 const _MAX_FREE_SPACE_RESERVE = 50;
+const _DEFAULT_PUSH_MIN_AGE = 10;
+/** Seconds per unit of a duration (`max_age`). */
+const _DURATION_UNITS: Readonly<Record<string, number>> = {
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800,
+};
+/** Multipliers of a byte rate's suffix (binary, as rclone's `--bwlimit`). */
+const _RATE_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+};
+// Each pass lists every matching item and walks the mirror: below a second between passes the loop
+// would spend its time re-listing and hammer the API (1e-300 ran passes back to back).
+const _MIN_SYNC_FREQUENCY = 1;
 // Timers hold at most 2^31 - 1 ms; a longer delay fires at once and would turn the loop into a spin.
 const _MAX_SYNC_FREQUENCY = Math.floor((2 ** 31 - 1) / 1000);
 /** Directories viam-server keeps directly under the Viam home (see the module docs). */
@@ -150,15 +230,20 @@ export function parseConfig(
   const appUrl = read.appUrl("app_url");
   const syncFrequencySeconds = read.number("sync_frequency", {
     fallback: _DEFAULT_SYNC_FREQUENCY,
-    valid: (n) => n > 0 && n <= _MAX_SYNC_FREQUENCY,
-    expected: `a number greater than 0 (seconds, at most ${_MAX_SYNC_FREQUENCY})`,
+    valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
+    expected: `a number of seconds from ${_MIN_SYNC_FREQUENCY} to ${_MAX_SYNC_FREQUENCY}`,
   });
   const tags = read.stringList("tags");
   const labels = read.stringList("labels");
   const datasetId = read.datasetId("dataset_id");
+  const mimeTypes = read.mimeTypes("mime_types");
+  const start = read.time("start");
+  const end = read.time("end");
+  const maxAgeSeconds = read.duration("max_age");
   const mirrorPath = read.string("mirror_path", _DEFAULT_MIRROR_PATH);
   const deleteEnabled = read.boolean("delete");
   const allowDeleteAll = read.boolean("allow_delete_all");
+  const maxDelete = read.deleteLimit("max_delete");
   const protectedDirs = read.protectedDirs("protected_dirs");
   const concurrency = read.number("concurrency", {
     fallback: _DEFAULT_CONCURRENCY,
@@ -170,18 +255,32 @@ export function parseConfig(
     valid: (n) => n >= 0 && n <= _MAX_FREE_SPACE_RESERVE,
     expected: `a number from 0 to ${_MAX_FREE_SPACE_RESERVE}`,
   });
+  const bandwidthLimit = read.byteRate("bandwidth_limit");
+  const pushPath = read.optionalString("push_path");
+  const pushTags = read.stringList("push_tags");
+  const pushDatasetIds = read.stringList("push_dataset_ids");
+  const pushKeep = read.boolean("push_keep");
+  const pushMinAgeSeconds = read.number("push_min_age", {
+    fallback: _DEFAULT_PUSH_MIN_AGE,
+    valid: (n) => n >= 0 && n <= _MAX_SYNC_FREQUENCY,
+    expected: `a number of seconds from 0 to ${_MAX_SYNC_FREQUENCY}`,
+  });
 
-  const viamHome = _viamHome(options.env, issues);
-  const mirrorRoot = _mirrorRoot(mirrorPath, viamHome, issues);
-
-  for (const name of Object.keys(attributes)) {
-    if (CONFIG_ATTRIBUTES.includes(name)) continue;
-    const near = _closestAttribute(name);
-    warnings.push(
-      `unknown attribute ${JSON.stringify(name)}` +
-        (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`),
-    );
+  if (start !== undefined && end !== undefined && start >= end) {
+    issues.push({
+      field: "end",
+      message:
+        `end must be after start, got start ${start.toISOString()} and end ${end.toISOString()}`,
+    });
   }
+  const viamHome = _viamHome(options.env, issues);
+  const mirrorRoot = _directoryRoot("mirror_path", mirrorPath, viamHome, issues);
+  const pushRoot = pushPath === undefined
+    ? undefined
+    : _directoryRoot("push_path", pushPath, viamHome, issues);
+  if (mirrorRoot !== undefined && pushRoot !== undefined) _checkApart(mirrorRoot, pushRoot, issues);
+
+  warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
   if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
     warnings.push(
       "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
@@ -190,10 +289,20 @@ export function parseConfig(
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
   }
+  if (_isSet(attributes, "max_delete") && !deleteEnabled) {
+    warnings.push("max_delete has no effect without delete: true");
+  }
+  if (pushPath === undefined) {
+    const unused = ["push_tags", "push_dataset_ids", "push_keep", "push_min_age"]
+      .filter((name) => _isSet(attributes, name));
+    if (unused.length > 0) warnings.push(`${unused.join(", ")}: no effect without push_path`);
+  }
 
   if (issues.length > 0) {
     throw new ConfigError(
-      issues.map((issue) => ({ ...issue, message: _redact(issue.message, apiKey) })),
+      // Messages never quote app_api_key, but a key pasted into another attribute (or used as
+      // an attribute name) would be quoted there.
+      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKey) })),
     );
   }
   return {
@@ -205,26 +314,44 @@ export function parseConfig(
       tags,
       labels,
       ...(datasetId === undefined ? {} : { datasetId }),
+      mimeTypes,
+      ...(start === undefined ? {} : { start }),
+      ...(end === undefined ? {} : { end }),
+      ...(maxAgeSeconds === undefined ? {} : { maxAgeSeconds }),
+      bandwidthLimit,
       viamHome: viamHome!,
       mirrorPath,
       mirrorRoot: mirrorRoot!,
       delete: deleteEnabled,
       allowDeleteAll,
+      maxDelete,
       protectedDirs,
       concurrency,
       freeSpaceReservePercent,
+      ...(pushPath === undefined ? {} : {
+        push: {
+          pushPath,
+          pushRoot: pushRoot!,
+          tags: pushTags,
+          datasetIds: pushDatasetIds,
+          keep: pushKeep,
+          minAgeSeconds: pushMinAgeSeconds,
+        },
+      }),
     },
-    warnings: warnings.map((warning) => _redact(warning, apiKey)),
+    warnings: warnings.map((warning) => _redactKey(warning, apiKey)),
   };
 }
 
-/**
- * Removes the API key from a message. Messages never quote `app_api_key`, but a key pasted into
- * another attribute (or used as an attribute name) would be quoted there. Keys shorter than 8
- * characters are not real keys and would blank out ordinary words.
- */
-function _redact(message: string, apiKey: string): string {
-  return apiKey.length >= 8 ? message.replaceAll(apiKey, "<app_api_key>") : message;
+/** True when the attribute is present and not null. */
+function _isSet(attributes: Record<string, unknown>, name: string): boolean {
+  return Object.hasOwn(attributes, name) && attributes[name] !== null &&
+    attributes[name] !== undefined;
+}
+
+/** The message with the API key replaced by the attribute's name. */
+function _redactKey(message: string, apiKey: string): string {
+  return scrubSecrets(message, [apiKey], "<app_api_key>");
 }
 
 /** Reads typed attributes, recording an issue (and returning a placeholder) for each bad one. */
@@ -262,6 +389,93 @@ class _Reader {
     return value.trim();
   }
 
+  /** A string when set, else undefined. */
+  optionalString(field: string): string | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    if (typeof value === "string") return value;
+    this.#issue(field, `${field} must be a string, got ${_describe(value)}`);
+    return undefined;
+  }
+
+  /** MIME types such as `image/jpeg`, duplicates removed. */
+  mimeTypes(field: string): string[] {
+    const types = this.stringList(field).map((type) => type.trim());
+    const bad = types.findIndex((type) => !/^[\w.+-]+\/[\w.+-]+$/.test(type));
+    if (bad >= 0) {
+      this.#issue(
+        field,
+        `${field}[${bad}] must be a MIME type such as "image/jpeg", got ${_describe(types[bad])}`,
+      );
+      return [];
+    }
+    return [...new Set(types)];
+  }
+
+  /** An ISO 8601 date (`2024-05-01`, UTC) or date and time with a zone (`...T08:00:00Z`). */
+  time(field: string): Date | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    const expected = `${field} must be an ISO 8601 date ("2024-05-01", UTC) or date and time ` +
+      `with a zone ("2024-05-01T08:00:00Z", "2024-05-01T10:00:00+02:00")`;
+    const iso =
+      /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+    const time = typeof value === "string" && iso.test(value.trim())
+      ? new Date(value.trim())
+      : undefined;
+    if (time === undefined || Number.isNaN(time.getTime())) {
+      const noZone = typeof value === "string" && /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(value.trim());
+      this.#issue(
+        field,
+        `${expected}, got ${_describe(value)}${noZone ? " (add Z for UTC, or an offset)" : ""}`,
+      );
+      return undefined;
+    }
+    return time;
+  }
+
+  /** A duration: seconds as a number, or a number and a unit (`90s`, `30m`, `12h`, `7d`, `2w`). */
+  duration(field: string): number | undefined {
+    const value = this.#get(field);
+    if (value === undefined) return undefined;
+    let seconds: number | undefined;
+    if (typeof value === "number" && Number.isFinite(value)) seconds = value;
+    const match = typeof value === "string"
+      ? /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/i.exec(value)
+      : null;
+    if (match !== null) seconds = Number(match[1]) * _DURATION_UNITS[match[2].toLowerCase()];
+    if (seconds === undefined || !(seconds > 0) || !Number.isFinite(seconds)) {
+      this.#issue(
+        field,
+        `${field} must be a duration greater than 0: a number of seconds, or a number and a ` +
+          `unit (s, m, h, d, w) such as "7d" or "12h", got ${_describe(value)}`,
+      );
+      return undefined;
+    }
+    return seconds;
+  }
+
+  /** Bytes per second: a number, or a string with a k, M or G suffix (binary); 0 is no limit. */
+  byteRate(field: string): number {
+    const value = this.#get(field);
+    if (value === undefined) return 0;
+    let rate: number | undefined;
+    if (typeof value === "number" && Number.isFinite(value) && value >= 0) rate = value;
+    const match = typeof value === "string"
+      ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*$/i.exec(value)
+      : null;
+    if (match !== null) rate = Number(match[1]) * _RATE_UNITS[match[2].toLowerCase()];
+    if (rate === undefined || !Number.isSafeInteger(Math.floor(rate))) {
+      this.#issue(
+        field,
+        `${field} must be bytes per second: a number, or a number with k, M or G (1024-based) ` +
+          `such as "512k" or "2M"; 0 for no limit, got ${_describe(value)}`,
+      );
+      return 0;
+    }
+    return Math.floor(rate);
+  }
+
   string(field: string, fallback: string): string {
     const value = this.#get(field);
     if (value === undefined) return fallback;
@@ -287,6 +501,25 @@ class _Reader {
     if (typeof value === "number" && Number.isFinite(value) && rule.valid(value)) return value;
     this.#issue(field, `${field} must be ${rule.expected}, got ${_describe(value)}`);
     return rule.fallback;
+  }
+
+  /** A whole number of files (`500`) or a percentage of the mirror's files (`"25%"`). */
+  deleteLimit(field: string): DeleteLimit {
+    const value = this.#get(field);
+    if (value === undefined) return { ...DEFAULT_MAX_DELETE };
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) {
+      return { files: value, percent: 0 };
+    }
+    const percent = typeof value === "string" ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+    if (percent !== null && Number(percent[1]) <= 100) {
+      return { files: 0, percent: Number(percent[1]) };
+    }
+    this.#issue(
+      field,
+      `${field} must be a whole number of files (such as 500) or a percentage of the mirror's ` +
+        `files from "0%" to "100%", got ${_describe(value)}`,
+    );
+    return { ...DEFAULT_MAX_DELETE };
   }
 
   /** A list of non-empty strings, duplicates removed (first occurrence kept). */
@@ -402,28 +635,29 @@ function _viamHome(env: ParseConfigOptions["env"], issues: ConfigIssue[]): strin
   return posix.join(base, suffix).replace(/(.)\/+$/, "$1");
 }
 
-/** The absolute mirror directory, or undefined (with an issue) when `mirror_path` is unusable. */
-function _mirrorRoot(
-  mirrorPath: string,
+/**
+ * The absolute directory of `mirror_path` or `push_path` (`field`), or undefined (with an issue)
+ * when the value is unusable.
+ */
+function _directoryRoot(
+  field: string,
+  path: string,
   viamHome: string | undefined,
   issues: ConfigIssue[],
 ): string | undefined {
   const home = viamHome ?? "the Viam home";
   const problem = (message: string): undefined => {
-    issues.push({
-      field: "mirror_path",
-      message: `mirror_path ${_describe(mirrorPath)} ${message}`,
-    });
+    issues.push({ field, message: `${field} ${_describe(path)} ${message}` });
     return undefined;
   };
-  if (mirrorPath.startsWith("/")) {
-    const relative = mirrorPath.replace(/^\/+/, "");
+  if (path.startsWith("/")) {
+    const relative = path.replace(/^\/+/, "");
     return problem(
-      `is absolute: mirror_path is relative to ${home} (write ${_describe(relative)} for ` +
-        `${posix.join(home, relative)})`,
+      `is absolute: ${field} is relative to ${home} (write ${_describe(relative)} for ` +
+        `${_describe(posix.join(home, relative))})`,
     );
   }
-  const split = splitRelativePath(mirrorPath);
+  const split = splitRelativePath(path);
   if (!split.ok) return problem(`${split.reason}: expected a directory inside ${home}`);
   if (split.components.length === 0) {
     return problem(`names ${home} itself: expected a directory inside it`);
@@ -438,12 +672,51 @@ function _mirrorRoot(
   return viamHome === undefined ? undefined : posix.join(viamHome, ...split.components);
 }
 
+/**
+ * The mirror and the push folder must not contain each other: the mirror would upload what it
+ * downloaded, or delete (with `delete`) what waits to be pushed. Compared without regard to case.
+ */
+function _checkApart(mirrorRoot: string, pushRoot: string, issues: ConfigIssue[]): void {
+  const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);
+  const message = mirror === push
+    ? "is the mirror_path directory: the push folder must be apart from the mirror"
+    : push.startsWith(mirror)
+    ? "lies inside the mirror_path directory: the mirror would delete or re-download what waits " +
+      "to be pushed"
+    : mirror.startsWith(push)
+    ? "contains the mirror_path directory: downloaded files would be uploaded again"
+    : undefined;
+  if (message !== undefined) {
+    issues.push({ field: "push_path", message: `push_path ${_describe(pushRoot)} ${message}` });
+  }
+}
+
+/** Unknown attributes named in a warning each; more are counted, not listed. */
+const _MAX_UNKNOWN_LISTED = 10;
+/** Longer names are not compared with the known ones (a typo is short; the comparison is not). */
+const _MAX_TYPO_LENGTH = 64;
+
+/** One warning per unknown attribute name (bounded in number and length), with a likely fix. */
+function _unknownAttributeWarnings(names: string[]): string[] {
+  const unknown = names.filter((name) => !CONFIG_ATTRIBUTES.includes(name));
+  const warnings = unknown.slice(0, _MAX_UNKNOWN_LISTED).map((name) => {
+    const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
+    return `unknown attribute ${_describe(name)}` +
+      (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`);
+  });
+  if (unknown.length > _MAX_UNKNOWN_LISTED) {
+    warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
+  }
+  return warnings;
+}
+
 /** The known attribute closest to an unknown one, when one is close enough to be a typo. */
 function _closestAttribute(name: string): string | undefined {
   // Compare in snake_case so that `syncFrequency` and `sync-frequency` find `sync_frequency`.
   const wanted = name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[-\s]+/g, "_")
     .toLowerCase();
-  const limit = Math.max(2, Math.floor(wanted.length / 3));
+  // Short names are close to too much (`id` is 2 edits from `end`): allow them one edit.
+  const limit = wanted.length < 4 ? 1 : Math.max(2, Math.floor(wanted.length / 3));
   let best: { name: string; distance: number } | undefined;
   for (const known of CONFIG_ATTRIBUTES) {
     const distance = _editDistance(wanted, known);

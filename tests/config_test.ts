@@ -3,6 +3,8 @@ import {
   CONFIG_ATTRIBUTES,
   ConfigError,
   type ConfigIssue,
+  DEFAULT_MAX_DELETE,
+  type DeleteLimit,
   type MirrorConfig,
   parseConfig,
   type ParsedConfig,
@@ -48,11 +50,14 @@ Deno.test("minimal attributes get every default", () => {
     syncFrequencySeconds: 60,
     tags: ["face"],
     labels: [],
+    mimeTypes: [],
+    bandwidthLimit: 0,
     viamHome: "/home/pi/.viam",
     mirrorPath: "data_mirror",
     mirrorRoot: "/home/pi/.viam/data_mirror",
     delete: false,
     allowDeleteAll: false,
+    maxDelete: { files: 10, percent: 50 },
     protectedDirs: [],
     concurrency: 8,
     freeSpaceReservePercent: 5,
@@ -66,13 +71,24 @@ Deno.test("every attribute is read", () => {
     app_api_key: ` ${SECRET}\n`,
     app_api_key_id: "key-id-1",
     app_url: "http://127.0.0.1:8080/",
-    sync_frequency: 0.5,
+    sync_frequency: 1.5,
     tags: ["a", "b", "a"],
     labels: ["cat"],
     dataset_id: " ds1 ",
+    mime_types: ["image/jpeg", " image/png", "image/jpeg"],
+    start: "2024-05-01",
+    end: "2024-06-01T10:00:00+02:00",
+    max_age: "7d",
+    bandwidth_limit: "2M",
+    push_path: "outbox",
+    push_tags: ["edge", "edge"],
+    push_dataset_ids: ["ds2"],
+    push_keep: true,
+    push_min_age: 0,
     mirror_path: "models/current/",
     delete: true,
     allow_delete_all: true,
+    max_delete: "12.5%",
     protected_dirs: ["keep/", "./keep", "x//y/"],
     concurrency: 16.0,
     free_space_reserve_percent: 2.5,
@@ -81,15 +97,29 @@ Deno.test("every attribute is read", () => {
     apiKeyId: "key-id-1",
     apiKey: SECRET,
     appUrl: "http://127.0.0.1:8080",
-    syncFrequencySeconds: 0.5,
+    syncFrequencySeconds: 1.5,
     tags: ["a", "b"],
     labels: ["cat"],
     datasetId: "ds1",
+    mimeTypes: ["image/jpeg", "image/png"],
+    start: new Date("2024-05-01T00:00:00Z"),
+    end: new Date("2024-06-01T08:00:00Z"),
+    maxAgeSeconds: 7 * 86400,
+    bandwidthLimit: 2 * 1024 * 1024,
+    push: {
+      pushPath: "outbox",
+      pushRoot: "/opt/viam/outbox",
+      tags: ["edge"],
+      datasetIds: ["ds2"],
+      keep: true,
+      minAgeSeconds: 0,
+    },
     viamHome: "/opt/viam",
     mirrorPath: "models/current/",
     mirrorRoot: "/opt/viam/models/current",
     delete: true,
     allowDeleteAll: true,
+    maxDelete: { files: 0, percent: 12.5 },
     protectedDirs: ["keep", "x/y"],
     concurrency: 16,
     freeSpaceReservePercent: 2.5,
@@ -148,7 +178,7 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
     const found = issues({ app_api_key: SECRET, app_api_key_id: "id", sync_frequency: SECRET });
     assert.equal(
       found[0].message,
-      'sync_frequency must be a number greater than 0 (seconds, at most 2147483), got "<app_api_key>"',
+      'sync_frequency must be a number of seconds from 1 to 2147483, got "<app_api_key>"',
     );
     const { warnings } = parse({ app_api_key: SECRET, app_api_key_id: "x", [SECRET]: 1 });
     assert.ok(warnings.includes('unknown attribute "<app_api_key>" (ignored)'), warnings.join());
@@ -156,11 +186,13 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
   });
 });
 
-Deno.test("sync_frequency must be a positive number of seconds", async (t) => {
-  const expected = "sync_frequency must be a number greater than 0 (seconds, at most 2147483)";
+Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
+  const expected = "sync_frequency must be a number of seconds from 1 to 2147483";
   const bad: [unknown, string][] = [
     [-3, "-3"],
     [0, "0"],
+    [1e-300, "1e-300"],
+    [0.999, "0.999"],
     [Number.NaN, "NaN"],
     [Number.POSITIVE_INFINITY, "Infinity"],
     [2147484, "2147484"],
@@ -172,7 +204,7 @@ Deno.test("sync_frequency must be a positive number of seconds", async (t) => {
       assert.equal(issueFor("sync_frequency", value), `${expected}, got ${got}`);
     });
   }
-  for (const value of [0.25, 1, 10, 2147483]) {
+  for (const value of [1, 1.5, 10, 2147483]) {
     await t.step(`good ${value}`, () => {
       assert.equal(
         parse({ ...KEYS, tags: ["t"], sync_frequency: value }).config.syncFrequencySeconds,
@@ -322,7 +354,7 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
     [
       "/data",
       `mirror_path "/data" is absolute: mirror_path is relative to ${home} (write "data" for ` +
-      `${home}/data)`,
+      `"${home}/data")`,
     ],
     ["..", `mirror_path ".." has a ".." component: expected a directory inside ${home}`],
     ["../x", `mirror_path "../x" has a ".." component: expected a directory inside ${home}`],
@@ -419,8 +451,7 @@ Deno.test("all issues are collected into one ConfigError", () => {
   for (const issue of error.issues) assert.ok(error.message.includes(issue.message));
   assert.ok(
     error.message.includes(
-      "sync_frequency must be a number greater than 0 (seconds, at most " +
-        "2147483), got -3",
+      "sync_frequency must be a number of seconds from 1 to 2147483, got -3",
     ),
   );
   assert.ok(error.message.includes(
@@ -454,6 +485,20 @@ Deno.test("unknown attributes are warnings with the closest known name", async (
   }
 });
 
+Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {
+  const huge = "x".repeat(50 * 1024 * 1024);
+  const { warnings } = parse({ ...KEYS, tags: ["t"], [huge]: 1, [`\u0000${"a".repeat(200)}`]: 2 });
+  assert.deepEqual(warnings, [
+    `unknown attribute "${"x".repeat(100)}…" (ignored)`,
+    `unknown attribute "\\u0000${"a".repeat(99)}…" (ignored)`,
+  ]);
+  const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`zz_${i}`, i]));
+  const listed = parse({ ...KEYS, tags: ["t"], ...many }).warnings;
+  assert.equal(listed.length, 11);
+  assert.equal(listed[0], 'unknown attribute "zz_0" (ignored)');
+  assert.equal(listed[10], "990 more unknown attributes (ignored)");
+});
+
 Deno.test("no filter at all is allowed, with a warning", () => {
   const { warnings } = parse({ ...KEYS });
   assert.deepEqual(warnings, [
@@ -475,19 +520,178 @@ Deno.test("allow_delete_all without delete is a warning", () => {
   );
 });
 
+Deno.test("max_delete is a number of files or a percentage; it needs delete", async (t) => {
+  const expected = "max_delete must be a whole number of files (such as 500) or a percentage of " +
+    'the mirror\'s files from "0%" to "100%"';
+  const bad: [unknown, string][] = [
+    [-1, "-1"],
+    [1.5, "1.5"],
+    ["500", '"500"'],
+    ["101%", '"101%"'],
+    ["-5%", '"-5%"'],
+    [true, "true"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("max_delete", value), `${expected}, got ${got}`);
+    });
+  }
+  const good: [unknown, DeleteLimit][] = [
+    [0, { files: 0, percent: 0 }],
+    [500, { files: 500, percent: 0 }],
+    ["25%", { files: 0, percent: 25 }],
+    [" 100 % ", { files: 0, percent: 100 }],
+    [null, DEFAULT_MAX_DELETE],
+  ];
+  for (const [value, limit] of good) {
+    await t.step(`good ${JSON.stringify(value)}`, () => {
+      const parsed = parse({ ...KEYS, tags: ["t"], delete: true, max_delete: value });
+      assert.deepEqual(parsed.config.maxDelete, limit);
+      assert.deepEqual(parsed.warnings, []);
+    });
+  }
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], max_delete: 5 }).warnings, [
+    "max_delete has no effect without delete: true",
+  ]);
+});
+
+Deno.test("bandwidth_limit is bytes per second, with k, M or G (1024-based); 0 is none", async (t) => {
+  const good: [unknown, number][] = [
+    [0, 0],
+    [1000, 1000],
+    ["512k", 512 * 1024],
+    ["2M", 2 * 1024 ** 2],
+    ["1.5g", 1.5 * 1024 ** 3],
+    [" 10 K ", 10 * 1024],
+    [null, 0],
+  ];
+  for (const [value, rate] of good) {
+    await t.step(`good ${JSON.stringify(value)}`, () => {
+      assert.equal(
+        parse({ ...KEYS, tags: ["t"], bandwidth_limit: value }).config.bandwidthLimit,
+        rate,
+      );
+    });
+  }
+  const expected = "bandwidth_limit must be bytes per second: a number, or a number with k, M or " +
+    'G (1024-based) such as "512k" or "2M"; 0 for no limit';
+  for (const [value, got] of [[-1, "-1"], ["2T", '"2T"'], ["fast", '"fast"'], [[1], "a list"]]) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("bandwidth_limit", value), `${expected}, got ${got}`);
+    });
+  }
+});
+
+Deno.test("mime_types are type/subtype strings", () => {
+  assert.equal(
+    issueFor("mime_types", ["image/jpeg", "jpeg"]),
+    'mime_types[1] must be a MIME type such as "image/jpeg", got "jpeg"',
+  );
+  assert.equal(
+    issueFor("mime_types", "image/jpeg"),
+    'mime_types must be a list of non-empty strings, got "image/jpeg"',
+  );
+});
+
+Deno.test("start and end are ISO 8601 with a zone; start before end", async (t) => {
+  const expected = (field: string) =>
+    `${field} must be an ISO 8601 date ("2024-05-01", UTC) or date and time with a zone ` +
+    '("2024-05-01T08:00:00Z", "2024-05-01T10:00:00+02:00")';
+  const bad: [unknown, string][] = [
+    ["yesterday", '"yesterday"'],
+    ["2024-13-01", '"2024-13-01"'],
+    ["2024-05-01T08:00:00", '"2024-05-01T08:00:00" (add Z for UTC, or an offset)'],
+    [1714550400, "1714550400"],
+  ];
+  for (const [value, got] of bad) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("start", value), `${expected("start")}, got ${got}`);
+    });
+  }
+  assert.deepEqual(issues({ ...KEYS, tags: ["t"], start: "2024-05-02", end: "2024-05-01" }), [{
+    field: "end",
+    message:
+      "end must be after start, got start 2024-05-02T00:00:00.000Z and end 2024-05-01T00:00:00.000Z",
+  }]);
+  const { config } = parse({ ...KEYS, tags: ["t"], start: "2024-05-01T08:00:00.5Z" });
+  assert.equal(config.start?.toISOString(), "2024-05-01T08:00:00.500Z");
+  assert.equal(config.end, undefined);
+});
+
+Deno.test("max_age is a positive duration: seconds or a number and a unit", async (t) => {
+  const good: [unknown, number][] = [[90, 90], ["90s", 90], ["30m", 1800], ["12h", 43200], [
+    "7d",
+    604800,
+  ], ["1.5w", 907200]];
+  for (const [value, seconds] of good) {
+    await t.step(`good ${value}`, () => {
+      assert.equal(parse({ ...KEYS, tags: ["t"], max_age: value }).config.maxAgeSeconds, seconds);
+    });
+  }
+  const expected = "max_age must be a duration greater than 0: a number of seconds, or a number " +
+    'and a unit (s, m, h, d, w) such as "7d" or "12h"';
+  for (const [value, got] of [[0, "0"], ["7 days", '"7 days"'], ["-1h", '"-1h"'], [true, "true"]]) {
+    await t.step(`bad ${got}`, () => {
+      assert.equal(issueFor("max_age", value), `${expected}, got ${got}`);
+    });
+  }
+});
+
+Deno.test("push_path follows mirror_path's rules and stays apart from the mirror", async (t) => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ push_path: "/outbox" }, 'push_path "/outbox" is absolute: push_path is relative to'],
+    [{ push_path: "a/../b" }, 'push_path "a/../b" has a ".." component'],
+    [{ push_path: "packages/x" }, 'push_path "packages/x" lies in packages'],
+    [{ push_path: "Data_Mirror" }, "is the mirror_path directory"],
+    [{ push_path: "data_mirror/out" }, "lies inside the mirror_path directory"],
+    [{ push_path: "m", mirror_path: "m/in" }, "contains the mirror_path directory"],
+    [{ push_path: 5 }, "push_path must be a string, got 5"],
+    [{ push_path: "out", push_min_age: -1 }, "push_min_age must be a number of seconds from 0"],
+  ];
+  for (const [attributes, message] of cases) {
+    await t.step(JSON.stringify(attributes), () => {
+      const found = issues({ ...KEYS, tags: ["t"], ...attributes });
+      assert.ok(found.some((issue) => issue.message.includes(message)), JSON.stringify(found));
+    });
+  }
+  const { config } = parse({ ...KEYS, tags: ["t"], push_path: "data_mirror_out" });
+  assert.deepEqual(config.push, {
+    pushPath: "data_mirror_out",
+    pushRoot: "/home/pi/.viam/data_mirror_out",
+    tags: [],
+    datasetIds: [],
+    keep: false,
+    minAgeSeconds: 10,
+  });
+  const unused = parse({ ...KEYS, tags: ["t"], push_tags: ["x"], push_keep: false });
+  assert.equal(unused.config.push, undefined);
+  assert.deepEqual(unused.warnings, ["push_tags, push_keep: no effect without push_path"]);
+});
+
 Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
   assert.deepEqual([...CONFIG_ATTRIBUTES].sort(), [
     "allow_delete_all",
     "app_api_key",
     "app_api_key_id",
     "app_url",
+    "bandwidth_limit",
     "concurrency",
     "dataset_id",
     "delete",
+    "end",
     "free_space_reserve_percent",
     "labels",
+    "max_age",
+    "max_delete",
+    "mime_types",
     "mirror_path",
     "protected_dirs",
+    "push_dataset_ids",
+    "push_keep",
+    "push_min_age",
+    "push_path",
+    "push_tags",
+    "start",
     "sync_frequency",
     "tags",
   ]);

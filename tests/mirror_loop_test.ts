@@ -9,7 +9,8 @@ import { pollUntil } from "./_poll.ts";
 Deno.test("the loop runs a pass at start, then again every sync_frequency seconds", async () => {
   await withMirror(describeDataset([{ count: 3 }]), async ({ config, logger, platform }) => {
     const passes: number[] = [];
-    const loop = new MirrorLoop(config({ sync_frequency: 0.05 }), {
+    // Below the 1 s floor parseConfig keeps: set directly, so the test stays short.
+    const loop = new MirrorLoop({ ...config(), syncFrequencySeconds: 0.05 }, {
       logger,
       onPassEnd: (status) => passes.push(status.passes),
     });

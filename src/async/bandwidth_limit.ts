@@ -37,7 +37,7 @@ export class BandwidthLimit {
   take(bytes: number, signal?: AbortSignal): Promise<void> {
     const now = performance.now();
     this.#freeAt = Math.max(this.#freeAt, now - this.#burstMs) + bytes / this.#bytesPerMs;
-    const wait = this.#freeAt - now - this.#burstMs;
+    const wait = this.#freeAt - now;
     return wait > 0 ? abortableDelay(Math.ceil(wait), signal) : Promise.resolve();
   }
 }

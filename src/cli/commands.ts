@@ -1,10 +1,16 @@
 /**
- * The names of the CLI's commands. Any other first argument that is not an option is a module socket
- * path (how viam-server starts a module). Kept free of imports: the permission bootstrap reads it.
+ * The names of the program's commands: the CLI's (`sync`, `validate`, `completion`, `help`) and
+ * `module` (viam-server's way in, handled by the program before the CLI). Any other first word is a
+ * module address or a typo. Kept free of imports: the permission bootstrap reads it.
+ *
+ * @module
  */
+
+/** Every command name, for the bootstrap and the "did you mean" of a misspelt command. */
 export const CLI_COMMANDS: readonly string[] = Object.freeze([
   "sync",
   "validate",
+  "completion",
   "module",
   "help",
 ]);

@@ -2,13 +2,18 @@
 export interface SyncFlags {
   config?: string;
   apiKeyId?: string;
-  apiKey?: string;
   tags?: string[];
   labels?: string[];
   datasetId?: string;
+  mimeTypes?: string[];
+  start?: string;
+  end?: string;
+  maxAge?: string;
+  bwlimit?: string;
   mirrorPath?: string;
   delete?: boolean;
   allowDeleteAll?: boolean;
+  maxDelete?: string;
   protectedDir?: string[];
   appUrl?: string;
   concurrency?: string;
@@ -33,13 +38,19 @@ export function attributesFromFlags(
     if (value !== undefined) attributes[name] = value;
   };
   set("app_api_key_id", flags.apiKeyId);
-  set("app_api_key", flags.apiKey);
   set("tags", flags.tags);
   set("labels", flags.labels);
   set("dataset_id", flags.datasetId);
+  set("mime_types", flags.mimeTypes);
+  set("start", flags.start);
+  set("end", flags.end);
+  set("max_age", _number(flags.maxAge));
+  set("bandwidth_limit", _number(flags.bwlimit));
   set("mirror_path", flags.mirrorPath);
   set("delete", flags.delete);
   set("allow_delete_all", flags.allowDeleteAll);
+  // `500` becomes a number, `25%` stays a string: parseConfig reads both forms.
+  set("max_delete", _number(flags.maxDelete));
   set("protected_dirs", flags.protectedDir);
   set("app_url", flags.appUrl);
   // Numbers stay strings here when they do not parse, so parseConfig names the attribute at fault.

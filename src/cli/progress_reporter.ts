@@ -1,11 +1,27 @@
+/**
+ * Transfer progress on stderr, by bytes (a few large files are most of a pass), with files as the
+ * second figure: a live bar on a terminal, a `progress:` line every few seconds otherwise.
+ *
+ * The rate and the ETA come from the bytes received in the last {@linkcode RATE_WINDOW_MS}, counted
+ * from the first report: bytes a resumed download already held are neither received now nor left
+ * to fetch. The totals may grow while the listing still runs; the ETA is `--` until bytes flow.
+ *
+ * @module
+ */
 import cliProgress from "cli-progress";
 import type { TransferProgress } from "../sync/transfer_files.ts";
+import { formatBytes, formatDuration } from "./cli_output.ts";
+
+/** The window the rate is measured over, in milliseconds. */
+export const RATE_WINDOW_MS = 10_000;
 
 /** Shows transfer progress while a pass runs. */
 export interface ProgressReporter {
   /** Takes the latest progress. */
   update(progress: TransferProgress): void;
-  /** Ends the display (the bar is cleared, a last line is written). */
+  /** The latest progress taken, if any (what an interrupted pass had done). */
+  latest(): TransferProgress | undefined;
+  /** Ends the display (the bar is cleared; off a terminal a last line is written). */
   stop(): void;
 }
 
@@ -17,88 +33,118 @@ export interface ProgressReporterOptions {
   writeLine: (line: string) => void;
   /** Time between plain lines, in milliseconds (default 5000). */
   intervalMs?: number;
+  /** The clock in milliseconds (default `performance.now`). */
+  now?: () => number;
 }
 
-/**
- * A live bar on a terminal (files and bytes done of total, rate, ETA), or a line every few seconds
- * when the output is a log file or a pipe.
- */
+/** A live bar on a terminal, or a line every few seconds when stderr is a log file or a pipe. */
 export function createProgressReporter(options: ProgressReporterOptions): ProgressReporter {
-  return options.tty ? _barReporter() : _lineReporter(options);
+  return options.tty ? _barReporter(options) : _lineReporter(options);
 }
 
-function _barReporter(): ProgressReporter {
-  const started = performance.now();
+/** `12.0 MiB of 90.0 MiB (13%), 3/10 files, 2.0 MiB/s, ETA 39 s`: what both displays show. */
+export function describeProgress(progress: TransferProgress, bytesPerSecond: number): string {
+  const { bytesDone, bytesTotal, filesDone, filesTotal } = progress;
+  const percent = bytesTotal > 0 ? ` (${Math.floor((bytesDone / bytesTotal) * 100)}%)` : "";
+  const left = Math.max(0, bytesTotal - bytesDone);
+  const eta = left === 0
+    ? "0 s"
+    : bytesPerSecond > 0
+    ? formatDuration(left / bytesPerSecond)
+    : "--";
+  return `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}${percent}, ` +
+    `${filesDone}/${filesTotal} files, ${formatBytes(bytesPerSecond)}/s, ETA ${eta}`;
+}
+
+/** Bytes per second over the last window of samples. */
+class _Rate {
+  #samples: { at: number; bytes: number }[] = [];
+  #now: () => number;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  add(bytes: number): void {
+    const at = this.#now();
+    const samples = this.#samples;
+    // At most one sample per 100 ms is kept: progress can be reported thousands of times a second.
+    if (samples.length >= 2 && at - samples[samples.length - 2].at < 100) {
+      samples[samples.length - 1] = { at, bytes };
+    } else {
+      samples.push({ at, bytes });
+    }
+    while (this.#samples.length > 2 && at - this.#samples[1].at >= RATE_WINDOW_MS) {
+      this.#samples.shift();
+    }
+  }
+
+  perSecond(): number {
+    const first = this.#samples[0];
+    const last = this.#samples[this.#samples.length - 1];
+    if (!first || last.at <= first.at) return 0;
+    return Math.max(0, (last.bytes - first.bytes) / ((last.at - first.at) / 1000));
+  }
+}
+
+function _barReporter(options: ProgressReporterOptions): ProgressReporter {
+  const rate = new _Rate(options.now ?? (() => performance.now()));
   const bar = new cliProgress.SingleBar({
-    format:
-      "{bar} {value}/{total} files | {bytes} of {totalBytes} | {rate}/s | ETA {eta_formatted}",
+    format: "{bar} {text}",
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,
-    etaBuffer: 50,
+    // The bar's own ETA and totals are not used: it fills by bytes, the text says the rest.
+    etaBuffer: 1,
   }, cliProgress.Presets.shades_classic);
-  let begun = false;
+  let latest: TransferProgress | undefined;
   return {
     update(progress) {
-      const payload = {
-        bytes: formatBytes(progress.bytesDone),
-        totalBytes: formatBytes(progress.bytesTotal),
-        rate: formatBytes(_rate(progress.bytesDone, started)),
-      };
-      if (!begun) {
-        bar.start(progress.filesTotal, progress.filesDone, payload);
-        begun = true;
+      const first = latest === undefined;
+      latest = progress;
+      rate.add(progress.bytesDone);
+      const [value, total] = _barFill(progress);
+      const payload = { text: describeProgress(progress, rate.perSecond()) };
+      if (first) {
+        bar.start(total, value, payload);
       } else {
-        bar.update(progress.filesDone, payload);
+        bar.setTotal(total);
+        bar.update(value, payload);
       }
     },
+    latest: () => latest,
     stop() {
-      if (begun) bar.stop();
+      if (latest !== undefined) bar.stop();
     },
   };
 }
 
+/** The bar fills by bytes; by files while no size is known. */
+function _barFill(progress: TransferProgress): [number, number] {
+  return progress.bytesTotal > 0
+    ? [Math.min(progress.bytesDone, progress.bytesTotal), progress.bytesTotal]
+    : [progress.filesDone, Math.max(progress.filesTotal, 1)];
+}
+
 function _lineReporter(options: ProgressReporterOptions): ProgressReporter {
-  const started = performance.now();
+  const rate = new _Rate(options.now ?? (() => performance.now()));
   let latest: TransferProgress | undefined;
   let shown: TransferProgress | undefined;
   const show = () => {
     if (!latest || latest === shown) return;
     shown = latest;
-    const rate = _rate(latest.bytesDone, started);
-    const left = latest.bytesTotal - latest.bytesDone;
-    const eta = rate > 0 && left > 0 ? `, ETA ${Math.ceil(left / rate)} s` : "";
-    options.writeLine(
-      `progress: ${latest.filesDone}/${latest.filesTotal} files, ` +
-        `${formatBytes(latest.bytesDone)} of ${formatBytes(latest.bytesTotal)}, ` +
-        `${formatBytes(rate)}/s${eta}`,
-    );
+    options.writeLine(`progress: ${describeProgress(latest, rate.perSecond())}`);
   };
   const timer = setInterval(show, options.intervalMs ?? 5000);
   return {
     update(progress) {
       latest = progress;
+      rate.add(progress.bytesDone);
     },
+    latest: () => latest,
     stop() {
       clearInterval(timer);
       show();
     },
   };
-}
-
-function _rate(bytes: number, started: number): number {
-  const seconds = (performance.now() - started) / 1000;
-  return seconds > 0 ? bytes / seconds : 0;
-}
-
-/** Bytes in binary units, e.g. `1.5 MiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -4,7 +4,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, type MirrorApi } from "./handlers.ts";
 import type { ResourceTable } from "./resource_table.ts";
-import type { SecretRedactor } from "./secret_redactor.ts";
+import type { SecretRedactor } from "../redaction.ts";
 
 /** What the mirror's resource APIs answer from. */
 export interface MirrorServiceOptions {

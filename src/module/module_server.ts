@@ -10,7 +10,7 @@ import { type MirrorResource, registerModuleService } from "./module_service.ts"
 import { ParentLogSink } from "./parent_logger.ts";
 import { registerReflection } from "./reflection.ts";
 import { ResourceTable } from "./resource_table.ts";
-import { SecretRedactor } from "./secret_redactor.ts";
+import { SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 

@@ -6,7 +6,7 @@ import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, MIRROR_MODEL } from "./handlers.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
 import type { ResourceTable } from "./resource_table.ts";
-import type { SecretRedactor } from "./secret_redactor.ts";
+import type { SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 
 /** One configured mirror, as the module hands it to the engine. */

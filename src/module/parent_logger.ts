@@ -3,7 +3,7 @@ import { Timestamp } from "@bufbuild/protobuf";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { Transport } from "@connectrpc/connect";
 import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
-import { REDACTED, SecretRedactor } from "./secret_redactor.ts";
+import { REDACTED, SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
 import { isStateDirPath, parentDirectories } from "../paths.ts";
 import type { ListedItem } from "./listing_index.ts";
@@ -16,6 +17,8 @@ export interface PlanInput {
   allowDeleteAll: boolean;
   /** The normalised `protected_dirs`. */
   protectedDirs: string[];
+  /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
+  maxDelete?: DeleteLimit;
 }
 
 /** One file to fetch. */
@@ -50,7 +53,10 @@ export interface Plan {
  *   listed), the next pass downloads the item.
  * - Deletes happen only with `delete` and after a complete listing. An empty listing while local
  *   files exist deletes nothing unless `allow_delete_all` (a mistyped tag lists nothing; that must
- *   not wipe the device).
+ *   not wipe the device). Otherwise a pass that would delete more than `max_delete` allows deletes
+ *   none (all or nothing, as s3cmd and rclone `--max-delete`): a narrowed filter must not empty
+ *   the mirror file by file. Messages name the attribute that changes the decision
+ *   (`allow_delete_all: true`, `max_delete`); the CLI words them as its flags.
  * - Never deleted: a file whose path equals a listed one but for case or Unicode normalisation (on
  *   a case-insensitive file system it is that file), symlinks (the mirror writes only regular files, so a link is the user's), files
  *   in the program's state directory, and files in a protected directory or
@@ -73,12 +79,12 @@ export function planPass(input: PlanInput): Plan {
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
   // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
   const listedFolded = new Set([...input.remote.keys()].map(_fold));
-  const stale = [...input.local.keys()]
-    .filter((path) =>
-      !input.remote.has(path) && !listedFolded.has(_fold(path)) &&
-      !input.local.get(path)!.symlink && !isStateDirPath(path) &&
-      !_isProtected(path, input.protectedDirs)
-    )
+  const deletable = [...input.local.keys()].filter((path) =>
+    !input.local.get(path)!.symlink && !isStateDirPath(path) &&
+    !_isProtected(path, input.protectedDirs)
+  );
+  const stale = deletable
+    .filter((path) => !input.remote.has(path) && !listedFolded.has(_fold(path)))
     .sort();
   const plan: Plan = { downloads, skipped, deletes: [], conflicts };
   if (!input.deleteEnabled || stale.length === 0) return plan;
@@ -89,7 +95,9 @@ export function planPass(input: PlanInput): Plan {
   } else if (input.remote.size === 0 && !input.allowDeleteAll) {
     plan.deleteBlocked = `the listing returned no files: refusing to delete all ${
       _files(stale.length)
-    } (a wrong filter lists nothing; set allow_delete_all: true to allow it)`;
+    } (a wrong filter lists nothing; allow_delete_all: true allows it)`;
+  } else if (input.remote.size > 0 && stale.length > _allowed(input, deletable.length)) {
+    plan.deleteBlocked = _overLimit(stale.length, deletable.length, input.maxDelete);
   } else {
     plan.deletes = stale;
   }
@@ -124,6 +132,21 @@ export function planItem(
   return blocker === undefined
     ? "fetch"
     : { conflict: `the local file ${JSON.stringify(blocker)} is where a directory is needed` };
+}
+
+/** How many files `max_delete` lets one pass delete out of the mirror's `total`. */
+function _allowed(input: PlanInput, total: number): number {
+  const limit = input.maxDelete ?? DEFAULT_MAX_DELETE;
+  return Math.max(limit.files, Math.floor(total * limit.percent / 100));
+}
+
+function _overLimit(count: number, total: number, limit = DEFAULT_MAX_DELETE): string {
+  const rule = [
+    ...(limit.percent > 0 ? [`${limit.percent}% of them`] : []),
+    ...(limit.files > 0 || limit.percent === 0 ? [`${limit.files} files`] : []),
+  ].join(", at least ");
+  return `this pass would delete ${count} of the mirror's ${total} files, more than max_delete ` +
+    `allows (${rule}): nothing deleted (if this is meant, raise max_delete for one pass)`;
 }
 
 function _fold(path: string): string {

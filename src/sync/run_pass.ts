@@ -1,3 +1,4 @@
+import { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
@@ -116,6 +117,7 @@ export async function runPass(
     logger,
     signal,
     onProgress: options.onProgress,
+    bandwidth: config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined,
     attempts: options.attempts?.file,
     minRetryDelayMs: options.minRetryDelayMs,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -127,7 +129,7 @@ export async function runPass(
   };
   const progress: _Progress = { index, transfer: transfer.result, started };
   try {
-    const listing = await listRemote(remote, _filterOf(config), {
+    const listing = await listRemote(remote, filterOf(config), {
       logger,
       signal,
       parallelPages: options.parallelPages,
@@ -222,7 +224,7 @@ export async function dryRunPass(
   const root = await resolveMirrorRoot({ ...config, create: false });
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root);
   const index = _newIndex(root ?? config.mirrorRoot);
-  const listing = await listRemote(remote, _filterOf(config), {
+  const listing = await listRemote(remote, filterOf(config), {
     logger: options.logger,
     signal: options.signal,
     parallelPages: options.parallelPages,
@@ -316,6 +318,7 @@ function _plan(
     deleteEnabled: config.delete,
     allowDeleteAll: config.allowDeleteAll,
     protectedDirs: config.protectedDirs,
+    maxDelete: config.maxDelete,
   });
   if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
   return {
@@ -325,8 +328,25 @@ function _plan(
   };
 }
 
-function _filterOf(config: MirrorConfig): ListFilter {
-  return { tags: config.tags, labels: config.labels, datasetId: config.datasetId };
+/**
+ * The listing's filter: tags, labels, dataset and MIME types as configured, and the time window
+ * of `start`/`end` narrowed by `max_age` (a rolling window that ends now: files that age out of it
+ * are no longer listed, so `delete` removes them).
+ */
+export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
+  const startMs = Math.max(
+    config.start?.getTime() ?? -Infinity,
+    config.maxAgeSeconds === undefined ? -Infinity : nowMs - config.maxAgeSeconds * 1000,
+  );
+  const endMs = config.end?.getTime();
+  const windowed = Number.isFinite(startMs) || endMs !== undefined;
+  return {
+    tags: config.tags,
+    labels: config.labels,
+    datasetId: config.datasetId,
+    mimeTypes: config.mimeTypes,
+    ...(windowed ? { interval: { ...(Number.isFinite(startMs) ? { startMs } : {}), endMs } } : {}),
+  };
 }
 
 function _placedFile(path: string): LocalFile {

@@ -145,7 +145,7 @@ Deno.test("sync --json mirrors the dataset byte for byte and reports it; a secon
   });
 });
 
-Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the folder, the key may come by flags", async () => {
+Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the folder, the key id may come by flag", async () => {
   await withCli([
     { name: "both", count: 2, tags: ["alpha"], bboxLabels: ["person"], datasetIds: ["ds1"] },
     { name: "beta", count: 2, tags: ["beta"] },
@@ -159,13 +159,11 @@ Deno.test("--tags, --labels and --dataset-id filter, --mirror-path picks the fol
       platform.url,
       "--api-key-id",
       KEY.id,
-      "--api-key",
-      KEY.key,
       "--tags",
       "alpha,beta",
       "--mirror-path",
       "mirrors/tagged",
-    ]);
+    ], { VIAM_API_KEY: KEY.key });
     assertExit(byFlags, 0);
     await assertMirrorHolds(
       join(home, "mirrors/tagged"),
@@ -225,9 +223,13 @@ Deno.test("an empty listing deletes nothing unless --allow-delete-all; --log-lev
     assert.match(first.stderr, /^DEBUG wrote cam\/cam-000001\.jpeg/m);
 
     const typo = await sync("--tags", "typo", "--delete", "--json", "--log-level", "warn");
-    assertExit(typo, 0);
+    assertExit(typo, 3);
+    const held = "the listing returned no files: refusing to delete all 2 local files (a wrong " +
+      "filter lists nothing; --allow-delete-all allows it)";
     assert.equal(summaryOf(typo).deleted, 0);
-    assert.match(typo.stdout, /held back: .*allow_delete_all/);
+    assert.equal(summaryOf(typo).guard, held);
+    assert.equal(summaryOf(typo).exitCode, 3);
+    assert.ok(typo.stderr.includes(`\nheld back: ${held}\n`), typo.stderr);
     assert.doesNotMatch(typo.stderr, /DEBUG|INFO/, "--log-level warn hides debug and info");
     assert.equal((await readTree(root)).size, 2);
 
@@ -304,10 +306,14 @@ Deno.test("--dry-run prints what would be downloaded and deleted and changes not
 
       const output = await sync("--tags", "a", "--delete", "--dry-run", "--json");
       assertExit(output, 0);
-      const lines = output.stdout.split("\n");
-      assert.ok(lines.includes(`would download ${missing.fileName}`), output.stdout);
-      assert.ok(lines.includes("would delete stale.txt"), output.stdout);
+      // With --json the lines for people go to stderr; stdout is the one document.
+      const lines = output.stderr.split("\n");
+      assert.ok(lines.includes(`mirror: ${root}`), output.stderr);
+      assert.ok(lines.includes(`would download ${missing.fileName}`), output.stderr);
+      assert.ok(lines.includes("would delete stale.txt"), output.stderr);
+      assert.equal(output.stdout.trimEnd().split("\n").length, 1);
       const report = lastJsonLine(output.stdout);
+      assert.equal(report.mirrorRoot, root);
       assert.equal(report.dryRun, true);
       assert.equal(report.listed, 4);
       assert.equal(report.downloadCount, 1);
@@ -352,21 +358,32 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
       run(["validate", "--config", invalid]),
     ]);
     assertExit(ok, 0);
-    assert.match(ok.stdout, /valid/);
+    assert.equal(ok.stdout, `${JSON.stringify(valid)}: valid; mirrors into ${home}/data_mirror\n`);
     assertExit(bad, 2);
-    for (const attribute of ["concurrency", "mirror_path", "sync_frequency"]) {
-      assert.match(bad.stderr, new RegExp(`^\\s*${attribute}: `, "m"), bad.stderr);
-    }
+    // Each problem on its own line, naming its attribute once.
+    assert.equal(
+      bad.stderr,
+      [
+        `${JSON.stringify(invalid)}: invalid`,
+        "  sync_frequency must be a number of seconds from 1 to 2147483, got -1",
+        "  concurrency must be a whole number from 1 to 64, got 0",
+        '  mirror_path "../outside" has a ".." component: expected a directory inside ' + home,
+        "",
+      ].join("\n"),
+    );
   });
 });
 
 Deno.test("usage and configuration errors exit 2 with a message naming the problem", async () => {
   await withCli([], async ({ platform, home, root, run }) => {
     const sync = ["sync", "--app-url", platform.url];
-    const byFlags = ["--api-key-id", KEY.id, "--api-key", KEY.key];
+    const byFlags = ["--api-key-id", KEY.id];
     const cases: [string[], Record<string, string>, RegExp[]][] = [
       [[...sync, "--bogus"], KEY_ENV, [/unknown option '--bogus'/]],
-      [[...sync, ...byFlags, "--concurrency", "abc"], {}, [/concurrency/, /"abc"/]],
+      [[...sync, ...byFlags, "--concurrency", "abc"], { VIAM_API_KEY: KEY.key }, [
+        /concurrency/,
+        /"abc"/,
+      ]],
       [sync, {}, [/app_api_key is required/, /VIAM_API_KEY\b/, /app_api_key_id is required/]],
       [["sync", "--config", join(home, "absent.json")], KEY_ENV, [/cannot read config file/]],
     ];
@@ -407,7 +424,10 @@ Deno.test("a pass with an item that cannot be downloaded exits 1 and leaves it o
 
 Deno.test("--help on the program and on every command exits 0; --version prints deno.json's version", async () => {
   await withCli([], async ({ run }) => {
-    const helps = [["--help"], ["sync", "--help"], ["validate", "--help"], ["module", "--help"]];
+    const helps = [["--help"], ["sync", "--help"], ["validate", "--help"], [
+      "completion",
+      "--help",
+    ]];
     const [version, ...outputs] = await Promise.all([
       run(["--version"]),
       ...helps.map((args) => run(args)),
@@ -432,10 +452,8 @@ Deno.test("a refused API key exits 1 and is not echoed", async () => {
       platform.url,
       "--api-key-id",
       KEY.id,
-      "--api-key",
-      WRONG_KEY,
       "--json",
-    ]);
+    ], { VIAM_API_KEY: WRONG_KEY });
     assertExit(output, 1);
     assert.match(String(lastJsonLine(output.stdout).error), /unauthenticated/);
   });
@@ -448,14 +466,19 @@ Deno.test("off a terminal, a slow pass prints a progress line on stderr while it
     async ({ sync }) => {
       const output = await sync("--tags", "a");
       assertExit(output, 0);
-      assert.match(output.stderr, /^progress: 0\/1 files, /m, "a line before the file was done");
-      assert.match(output.stderr, /^progress: 1\/1 files, /m);
+      // By bytes first, files second.
+      assert.match(
+        output.stderr,
+        /^progress: [\d.]+ KiB of 585\.9 KiB \([1-9]\d?%\), 0\/1 files, [\d.]+ KiB\/s, ETA \d+ s$/m,
+        "a line before the file was done",
+      );
+      assert.match(output.stderr, /^progress: 585\.9 KiB of 585\.9 KiB \(100%\), 1\/1 files, /m);
     },
     { faults: { bodyBytesPerSecond: 100_000 } },
   );
 });
 
-Deno.test("on a terminal, a pass shows a live bar: files, bytes, rate and ETA", async () => {
+Deno.test("on a terminal, a pass shows a live bar by bytes: bytes, files, rate and ETA", async () => {
   await withCli(
     [{ count: 3, sizeBytes: 200_000, tags: ["a"] }],
     async ({ platform, home }) => {
@@ -468,7 +491,7 @@ Deno.test("on a terminal, a pass shows a live bar: files, bytes, rate and ETA", 
       // stderr and stdout share the terminal: the bar, then the summary
       assert.match(
         output.stdout,
-        /\d\/3 files \| [\d.]+ \w*B of 585\.9 KiB \| [\d.]+ \w*B\/s \| ETA/,
+        /[█░]{40} [\d.]+ \w*B of 585\.9 KiB \(\d+%\), \d\/3 files, [\d.]+ \w*B\/s, ETA /,
       );
       assert.doesNotMatch(output.stdout, /^progress:/m, "no plain lines on a terminal");
       assert.match(output.stdout, /3 listed, 3 downloaded/);
@@ -489,7 +512,7 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
         "a",
         "--watch",
         "--sync-frequency",
-        "0.2",
+        "1",
         "--json",
       ],
       { viamHome: home, env: KEY_ENV },

@@ -50,3 +50,26 @@ Deno.test("parseList splits on commas, trims, drops blanks and accumulates", () 
   assert.deepEqual(parseList(" a, b,,c "), ["a", "b", "c"]);
   assert.deepEqual(parseList("d", ["a"]), ["a", "d"]);
 });
+
+Deno.test("the filter and rate flags become their attributes; plain numbers become numbers", () => {
+  const attributes = attributesFromFlags({
+    mimeTypes: ["image/jpeg"],
+    start: "2024-05-01",
+    end: "2024-06-01",
+    maxAge: "3600",
+    bwlimit: "512k",
+    maxDelete: "25%",
+  }, { env: noEnv });
+  assert.deepEqual(attributes, {
+    mime_types: ["image/jpeg"],
+    start: "2024-05-01",
+    end: "2024-06-01",
+    max_age: 3600,
+    bandwidth_limit: "512k",
+    max_delete: "25%",
+  });
+  assert.equal(
+    attributesFromFlags({ maxAge: "7d", maxDelete: "500" }, { env: noEnv }).max_delete,
+    500,
+  );
+});

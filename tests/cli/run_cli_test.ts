@@ -1,60 +1,110 @@
-/** The CLI's dispatch, in process: what reaches the module runner. */
+/**
+ * The CLI in process, for outcomes that need no platform: usage and configuration errors with and
+ * without `--json` (stdout is then exactly one JSON document), help texts, and the API key refusal.
+ */
 import assert from "node:assert/strict";
 import { type CliEnvironment, runCli } from "../../src/cli/run_cli.ts";
 
-function cli(env: Record<string, string> = {}) {
-  const started: { socketPath: string; logLevel: string }[] = [];
-  const lines: string[] = [];
+const KEY = "RUN-CLI-TEST-SECRET-3b9d0e";
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
   const environment: CliEnvironment = {
-    env: (name) => env[name],
-    out: (line) => lines.push(line),
-    err: (line) => lines.push(line),
+    env: (name) => ({ VIAM_HOME: "/tmp/run-cli-test-home", ...env })[name],
+    out: (line) => stdout.push(line),
+    err: (line) => stderr.push(line),
     tty: false,
-    runModule: (socketPath, options) => {
-      started.push({ socketPath, logLevel: options.logLevel });
-      return Promise.resolve(0);
-    },
   };
-  return { environment, started, lines };
+  const code = await runCli(args, environment);
+  for (const line of [...stdout, ...stderr]) assert.ok(!line.includes(KEY), `key in: ${line}`);
+  return { code, stdout, stderr };
 }
 
-Deno.test("module: VIAM_MODULE_ADDRESS wins over the argument, which is the fallback", async () => {
-  const withEnv = cli({ VIAM_MODULE_ADDRESS: "/tmp/viam-module-x/from-env.sock" });
-  assert.equal(
-    await runCli(
-      ["module", "/tmp/viam-module-x/from-arg.sock", "--log-level", "debug"],
-      withEnv.environment,
-    ),
-    0,
-  );
-  assert.deepEqual(withEnv.started, [{
-    socketPath: "/tmp/viam-module-x/from-env.sock",
-    logLevel: "debug",
-  }]);
+/** stdout parsed as exactly one JSON document. */
+function onlyDocument(stdout: string[]): Record<string, unknown> {
+  assert.equal(stdout.length, 1, `one document, got:\n${stdout.join("\n")}`);
+  return JSON.parse(stdout[0]);
+}
 
-  const withoutEnv = cli();
-  assert.equal(
-    await runCli(["module", "/tmp/viam-module-x/from-arg.sock"], withoutEnv.environment),
-    0,
+Deno.test("--json usage errors are one JSON document on stdout, the text on stderr", async () => {
+  const unknown = await cli(["sync", "--bogus", "--json"]);
+  assert.equal(unknown.code, 2);
+  assert.deepEqual(onlyDocument(unknown.stdout), {
+    error: "unknown option '--bogus'",
+    exitCode: 2,
+  });
+
+  const refused = await cli(["sync", "--api-key", KEY, "--json"]);
+  assert.equal(refused.code, 2);
+  assert.match(String(onlyDocument(refused.stdout).error), /^--api-key is not accepted/);
+
+  const stray = await cli(["sync", KEY, "--json"]);
+  assert.equal(stray.code, 2);
+  assert.deepEqual(onlyDocument(stray.stdout), {
+    error: "too many arguments for 'sync'. Expected 0 arguments but got 1: [redacted].",
+    exitCode: 2,
+  });
+
+  const badFile = await cli(["sync", "--config", "/dev/null/x", "--json"]);
+  assert.equal(badFile.code, 2);
+  assert.match(
+    String(onlyDocument(badFile.stdout).error),
+    /^cannot read config file "\/dev\/null\/x"/,
   );
-  assert.deepEqual(withoutEnv.started, [{
-    socketPath: "/tmp/viam-module-x/from-arg.sock",
-    logLevel: "info",
+});
+
+Deno.test("configuration errors: each message names its field once, with the flag to fix it", async () => {
+  const human = await cli(["sync", "--concurrency", "0", "--max-delete", "lots"]);
+  assert.equal(human.code, 2);
+  assert.deepEqual(human.stdout, []);
+  assert.deepEqual(human.stderr, [
+    "data-mirror: invalid configuration:",
+    "  app_api_key is required: a non-empty string, the API key with access to Viam data " +
+    "management (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)",
+    "  app_api_key_id is required: a non-empty string, the id of that API key (use --api-key-id, " +
+    "or the VIAM_API_KEY_ID environment variable)",
+    "  max_delete must be a whole number of files (such as 500) or a percentage of the mirror's " +
+    'files from "0%" to "100%", got "lots" (--max-delete)',
+    "  concurrency must be a whole number from 1 to 64, got 0 (--concurrency)",
+  ]);
+
+  const json = await cli(["sync", "--concurrency", "0", "--json"], {
+    VIAM_API_KEY_ID: "id",
+    VIAM_API_KEY: KEY,
+  });
+  assert.equal(json.code, 2);
+  const document = onlyDocument(json.stdout);
+  assert.equal(document.error, "invalid configuration");
+  assert.deepEqual(document.issues, [{
+    field: "concurrency",
+    message: "concurrency must be a whole number from 1 to 64, got 0",
   }]);
 });
 
-Deno.test("module: no socket anywhere is a usage error", async () => {
-  const none = cli();
-  assert.equal(await runCli(["module"], none.environment), 2);
-  assert.equal(none.started.length, 0);
-  assert.match(none.lines.join("\n"), /no socket path given/);
-});
-
-Deno.test("viam-server's form, --log-level=L after the socket, is accepted", async () => {
-  const server = cli();
-  assert.equal(
-    await runCli(["module", "/tmp/viam-module-x/m.sock", "--log-level=warn"], server.environment),
-    0,
-  );
-  assert.deepEqual(server.started, [{ socketPath: "/tmp/viam-module-x/m.sock", logLevel: "warn" }]);
+Deno.test("--help names every exit code, how the key is given, and how the module starts", async () => {
+  const help = await cli(["--help"]);
+  assert.equal(help.code, 0);
+  const text = help.stdout.join("\n");
+  for (
+    const line of [
+      /^ {2}0 {4}the pass completed \(--watch: stopped by SIGINT or SIGTERM\)$/m,
+      /^ {2}1 {4}the pass failed, or some files failed$/m,
+      /^ {2}2 {4}usage or configuration error; nothing was done$/m,
+      /^ {2}3 {4}the pass completed but a guard held work back/m,
+      /^ {2}130 {2}a one-shot pass interrupted by SIGINT \(143: SIGTERM\)/m,
+      /viam-server starts the module itself, as `data-mirror <socket-path>`/,
+      /never from a flag/,
+      /^ {2}completion /m,
+    ]
+  ) {
+    assert.match(text, line);
+  }
+  assert.doesNotMatch(text, /^ {2}module /m, "the module is no CLI command");
+  const sync = (await cli(["sync", "--help"])).stdout.join("\n");
+  assert.match(sync, /--max-delete <n\|p%>/);
+  assert.match(sync, /Exit codes:/);
 });

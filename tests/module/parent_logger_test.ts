@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { LogLevel } from "../../src/logger.ts";
 import { ParentLogSink } from "../../src/module/parent_logger.ts";
-import { SecretRedactor } from "../../src/module/secret_redactor.ts";
+import { SecretRedactor } from "../../src/redaction.ts";
 import { FakeParent } from "./_fake_parent.ts";
 
 interface _Setup {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { LocalFile } from "../../src/fs/local_files.ts";
+import type { DeleteLimit } from "../../src/config.ts";
 import { type PlanInput, planPass } from "../../src/sync/plan.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 
@@ -121,7 +122,7 @@ Deno.test("an empty listing deletes nothing unless allow_delete_all", () => {
   assert.equal(
     guarded.deleteBlocked,
     "the listing returned no files: refusing to delete all 1 local file (a wrong filter lists " +
-      "nothing; set allow_delete_all: true to allow it)",
+      "nothing; allow_delete_all: true allows it)",
   );
   const allowed = planPass(input({
     local: local("b.jpg", "a.jpg"),
@@ -130,6 +131,108 @@ Deno.test("an empty listing deletes nothing unless allow_delete_all", () => {
   }));
   assert.deepEqual(allowed.deletes, ["a.jpg", "b.jpg"]);
   assert.equal(allowed.deleteBlocked, undefined);
+});
+
+Deno.test("a pass over max_delete deletes none and says so; the default is half, at least 10", async (t) => {
+  const files = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, "0")}.jpg`);
+  const cases: [string, DeleteLimit | undefined, number, number, string | undefined][] = [
+    // [name, limit, local files, of which stale, message]
+    ["default, 10 of 11 (the floor)", undefined, 11, 10, undefined],
+    [
+      "default, 11 of 12",
+      undefined,
+      12,
+      11,
+      "11 of the mirror's 12 files, more than max_delete " +
+      "allows (50% of them, at least 10 files)",
+    ],
+    ["default, 50 of 100", undefined, 100, 50, undefined],
+    [
+      "default, 51 of 100",
+      undefined,
+      100,
+      51,
+      "51 of the mirror's 100 files, more than " +
+      "max_delete allows (50% of them, at least 10 files)",
+    ],
+    ["count 3, 3 stale", { files: 3, percent: 0 }, 20, 3, undefined],
+    [
+      "count 3, 4 stale",
+      { files: 3, percent: 0 },
+      20,
+      4,
+      "4 of the mirror's 20 files, more " +
+      "than max_delete allows (3 files)",
+    ],
+    [
+      "0 holds back any",
+      { files: 0, percent: 0 },
+      5,
+      1,
+      "1 of the mirror's 5 files, more " +
+      "than max_delete allows (0 files)",
+    ],
+    ["25% of 20 is 5", { files: 0, percent: 25 }, 20, 5, undefined],
+    [
+      "25% of 20, 6 stale",
+      { files: 0, percent: 25 },
+      20,
+      6,
+      "6 of the mirror's 20 files, " +
+      "more than max_delete allows (25% of them)",
+    ],
+    ["100% never holds back", { files: 0, percent: 100 }, 20, 19, undefined],
+  ];
+  for (const [name, maxDelete, total, staleCount, message] of cases) {
+    await t.step(name, () => {
+      const all = files("f", total);
+      const plan = planPass(input({
+        remote: remote(...all.slice(staleCount)),
+        local: local(...all),
+        deleteEnabled: true,
+        ...(maxDelete ? { maxDelete } : {}),
+      }));
+      if (message === undefined) {
+        assert.equal(plan.deleteBlocked, undefined);
+        assert.deepEqual(plan.deletes, all.slice(0, staleCount));
+      } else {
+        assert.deepEqual(plan.deletes, [], "all or nothing");
+        assert.equal(
+          plan.deleteBlocked,
+          `this pass would delete ${message}: nothing deleted (if this is meant, raise ` +
+            "max_delete for one pass)",
+        );
+      }
+    });
+  }
+});
+
+Deno.test("max_delete counts only the files the mirror could delete", () => {
+  // 4 protected files, a symlink and state files do not make 3 of 6 look like 3 of 12.
+  const plan = planPass(input({
+    remote: remote("keep1.jpg", "keep2.jpg", "keep3.jpg"),
+    local: new Map([
+      ...local("keep1.jpg", "keep2.jpg", "keep3.jpg", "a.jpg", "b.jpg", "c.jpg"),
+      ...local("models/1", "models/2", "models/3", "models/4", ".data-mirror/lock"),
+      ["link.jpg", { path: "link.jpg", symlink: true }],
+    ]),
+    deleteEnabled: true,
+    protectedDirs: ["models"],
+    maxDelete: { files: 0, percent: 49 },
+  }));
+  assert.deepEqual(plan.deletes, []);
+  assert.match(plan.deleteBlocked ?? "", /delete 3 of the mirror's 6 files/);
+});
+
+Deno.test("an empty listing with allow_delete_all is not also held back by max_delete", () => {
+  const plan = planPass(input({
+    local: local(...Array.from({ length: 40 }, (_, i) => `f${i}`)),
+    deleteEnabled: true,
+    allowDeleteAll: true,
+  }));
+  assert.equal(plan.deletes.length, 40);
+  assert.equal(plan.deleteBlocked, undefined);
 });
 
 Deno.test("nothing to delete means nothing blocked", () => {

@@ -476,3 +476,53 @@ Deno.test("a file streamed where a later item needs a folder is replaced by the 
     assert.ok(tree.has("a/b.jpg") && !tree.has("a"));
   });
 });
+
+Deno.test("mime_types, start/end and max_age narrow the listing; with delete, aged-out files go", async () => {
+  const hour = 3_600_000;
+  const now = Date.now();
+  const base = describeDataset([
+    { name: "png", count: 3, mimeType: "image/png", sizeBytes: 100 },
+    { name: "jpeg", count: 3, mimeType: "image/jpeg", sizeBytes: 100 },
+  ]);
+  // Requested 5, 4, 3, 2, 1 and 0 hours ago.
+  const dataset = {
+    ...base,
+    items: base.items.map((item, i) => ({ ...item, timeRequestedMs: now - (5 - i) * hour })),
+  };
+  await withMirror(dataset, async ({ pass, files }) => {
+    const png = await pass({ mime_types: ["image/png"] });
+    assert.equal(png.summary.listed, 3);
+    assert.deepEqual([...(await files()).keys()].every((p) => p.endsWith(".png")), true);
+    const window = await pass({
+      start: new Date(now - 4.5 * hour).toISOString(),
+      end: new Date(now - 1.5 * hour).toISOString(),
+    });
+    assert.equal(window.summary.listed, 3, "4, 3 and 2 hours ago");
+    const all = await pass();
+    assert.equal((await files()).size, 6);
+    assert.equal(all.summary.listed, 6);
+    const recent = await pass({ max_age: "150m", delete: true, max_delete: "100%" });
+    assert.equal(recent.summary.listed, 3, "2, 1 and 0 hours ago");
+    assert.equal(recent.summary.deleted, 3, "older files aged out");
+    assert.equal((await files()).size, 3);
+  });
+});
+
+Deno.test("bandwidth_limit paces a download to the set rate", async () => {
+  const size = 600_000;
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: size,
+    fileName: "model.bin",
+    fileExt: ".bin",
+  }]);
+  await withMirror(dataset, async ({ pass, files }) => {
+    const started = performance.now();
+    const result = await pass({ bandwidth_limit: "300k" });
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(result.summary.downloaded, 1);
+    assert.equal((await files()).get("model.bin")?.length, size);
+    // 600 kB at 300 kB/s with a quarter second of burst: at least 1.75 s.
+    assert.ok(seconds >= 1.7, `took ${seconds.toFixed(2)} s`);
+  }, { inlineLimitBytes: 1024 });
+});

@@ -1,4 +1,20 @@
-/** What replaces a secret in anything the module sends out. */
+/**
+ * The one place secrets are scrubbed from text: config messages ({@linkcode scrubSecrets} with the
+ * key), the module's logs and results ({@linkcode SecretRedactor}, which remembers every config's
+ * secrets) and the CLI's usage errors ({@linkcode redactArguments}). Defence in depth: no message is
+ * meant to quote a key in the first place.
+ *
+ * @example
+ * ```ts
+ * import { scrubSecrets } from "./redaction.ts";
+ *
+ * scrubSecrets("bad value s3cr3t-key", ["s3cr3t-key"]); // "bad value [redacted]"
+ * ```
+ *
+ * @module
+ */
+
+/** What replaces a secret in anything the program prints or sends out. */
 export const REDACTED = "[redacted]";
 
 // Attribute (or log field) names whose values are secrets: `app_api_key`, `token`, `password`...
@@ -7,6 +23,44 @@ const SECRET_NAME = /(api_?key|secret|token|password|passphrase)$/i;
 
 // Shorter values are not real credentials, and scrubbing them would mangle ordinary text.
 const MIN_SECRET_LENGTH = 6;
+
+/**
+ * `text` with every occurrence of each secret (of at least 6 characters, longest first so that a
+ * key containing another is replaced whole) replaced by `replacement`.
+ */
+export function scrubSecrets(
+  text: string,
+  secrets: Iterable<string>,
+  replacement: string = REDACTED,
+): string {
+  const real = [...new Set(secrets)].filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+    .sort((a, b) => b.length - a.length);
+  let result = text;
+  for (const secret of real) result = result.replaceAll(secret, replacement);
+  return result;
+}
+
+/**
+ * A usage error with every argument that could be a secret hidden: whatever follows `=` in an
+ * option, every bare word but the command names in `commands`, and the given `secrets` (the
+ * `VIAM_API_KEY` value). Commander quotes what was typed; a key given to a misspelt flag must not be
+ * printed back.
+ */
+export function redactArguments(
+  text: string,
+  args: readonly string[],
+  options: { commands: readonly string[]; secrets: Iterable<string> },
+): string {
+  const candidates = new Set(options.secrets);
+  args.forEach((arg, i) => {
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("-") && eq > 0) candidates.add(arg.slice(eq + 1));
+    else if (!arg.startsWith("-") && (i > 0 || !options.commands.includes(arg))) {
+      candidates.add(arg);
+    }
+  });
+  return scrubSecrets(text, candidates);
+}
 
 /**
  * Keeps secrets out of what leaves the module (log entries, error messages, DoCommand and GetStatus
@@ -44,9 +98,7 @@ export class SecretRedactor {
 
   /** The text with every remembered secret replaced by {@linkcode REDACTED}. */
   scrub(text: string): string {
-    let result = text;
-    for (const secret of this.#secrets) result = result.replaceAll(secret, REDACTED);
-    return result;
+    return scrubSecrets(text, this.#secrets);
   }
 
   /** A copy of a JSON value with every string scrubbed and every secret-named field redacted. */

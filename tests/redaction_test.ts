@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { REDACTED, SecretRedactor } from "../../src/module/secret_redactor.ts";
+import { REDACTED, SecretRedactor } from "../src/redaction.ts";
 
 Deno.test("secret redactor: remembers secret attributes at any depth and scrubs them", () => {
   const redactor = new SecretRedactor();

@@ -1,0 +1,70 @@
+/**
+ * Which `sync` flag sets each attribute, so that what the engine and `parseConfig` say in the
+ * module's terms (`allow_delete_all: true allows it`, `raise max_delete`) reads in the CLI's terms
+ * (`--allow-delete-all allows it`, `raise --max-delete`). Messages name attributes; the shell maps
+ * them, so no message is written twice.
+ *
+ * @example
+ * ```ts
+ * import { inCliTerms } from "./attribute_flags.ts";
+ *
+ * inCliTerms("allow_delete_all: true allows it"); // "--allow-delete-all allows it"
+ * ```
+ *
+ * @module
+ */
+
+/** The flag of each attribute the CLI can set (`app_api_key` has none: it is never a flag). */
+export const ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
+  app_api_key_id: "--api-key-id",
+  app_url: "--app-url",
+  sync_frequency: "--sync-frequency",
+  tags: "--tags",
+  labels: "--labels",
+  dataset_id: "--dataset-id",
+  mime_types: "--mime-types",
+  start: "--start",
+  end: "--end",
+  max_age: "--max-age",
+  mirror_path: "--mirror-path",
+  delete: "--delete",
+  allow_delete_all: "--allow-delete-all",
+  max_delete: "--max-delete",
+  protected_dirs: "--protected-dir",
+  concurrency: "--concurrency",
+  free_space_reserve_percent: "--free-space-reserve",
+  bandwidth_limit: "--bwlimit",
+});
+
+/** Where a CLI user sets an attribute that is missing or wrong, for a config error. */
+export function flagHint(field: string): string {
+  if (field === "app_api_key") {
+    return " (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)";
+  }
+  if (field === "app_api_key_id") {
+    return " (use --api-key-id, or the VIAM_API_KEY_ID environment variable)";
+  }
+  const flag = ATTRIBUTE_FLAGS[field];
+  return flag === undefined ? "" : ` (${flag})`;
+}
+
+// Longest names first, so that `delete` does not match inside `allow_delete_all`; an attribute
+// set to `true` is its flag alone (`allow_delete_all: true` -> `--allow-delete-all`).
+const _ATTRIBUTE = new RegExp(
+  `(?<![\\w-])(${
+    Object.keys(ATTRIBUTE_FLAGS).sort((a, b) => b.length - a.length).join("|")
+  })(: true)?(?![\\w-])`,
+  "g",
+);
+
+/**
+ * A message from the engine (a guard, a pass error) with each attribute name that has a flag
+ * replaced by the flag. Only names written with an underscore are attributes, so ordinary words
+ * (`delete`, `start`) are left alone unless set `: true`.
+ */
+export function inCliTerms(message: string): string {
+  return message.replace(_ATTRIBUTE, (whole, name: string, isTrue?: string) => {
+    if (!name.includes("_") && isTrue === undefined) return whole;
+    return ATTRIBUTE_FLAGS[name];
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * What the CLI prints and where, in one place.
+ *
+ * - Without `--json`: the result (mirror path, summary, what was held back) on stdout; logs,
+ *   progress and errors on stderr.
+ * - With `--json`: stdout holds exactly one JSON document per pass (one in all for a one-shot run,
+ *   a usage or a configuration error; one per pass with `--watch`) and nothing else; the human lines
+ *   go to stderr.
+ * - An error is printed once: a pass error that the engine already logged is not printed again.
+ *
+ * @example
+ * ```ts
+ * import { CliOutput } from "./cli_output.ts";
+ *
+ * const output = new CliOutput({ json: false, out: console.log, err: console.error, logLevel: "info" });
+ * output.line("mirror: /home/pi/.viam/data_mirror");
+ * ```
+ *
+ * @module
+ */
+import type { Logger, LogLevel } from "../logger.ts";
+import type { Summary } from "../sync/summary.ts";
+import { createTerminalLogger } from "./terminal_logger.ts";
+
+/** Options of {@linkcode CliOutput}. */
+export interface CliOutputOptions {
+  /** `--json`: stdout is reserved for the JSON document. */
+  json: boolean;
+  /** Writes a line to stdout. */
+  out: (line: string) => void;
+  /** Writes a line to stderr. */
+  err: (line: string) => void;
+  /** The lowest log level shown. */
+  logLevel: LogLevel;
+}
+
+/** The CLI's stdout and stderr, with the `--json` contract and each error printed once. */
+export class CliOutput {
+  /** The logger the engine writes to (stderr). */
+  readonly logger: Logger;
+  readonly #options: CliOutputOptions;
+  /** Error and warning messages logged since the last result, to print no error twice. */
+  #logged: string[] = [];
+
+  constructor(options: CliOutputOptions) {
+    this.#options = options;
+    const terminal = createTerminalLogger({ level: options.logLevel, write: options.err });
+    const remembered = (log: Logger["error"]): Logger["error"] => (message, fields) => {
+      this.#logged.push(message);
+      log(message, fields);
+    };
+    this.logger = {
+      ...terminal,
+      warn: remembered(terminal.warn),
+      error: remembered(terminal.error),
+    };
+  }
+
+  /** True with `--json`. */
+  get json(): boolean {
+    return this.#options.json;
+  }
+
+  /** A line of the result: stdout, or stderr with `--json`. */
+  line(text: string): void {
+    (this.#options.json ? this.#options.err : this.#options.out)(text);
+  }
+
+  /** A note for the user (warnings, usage help) on stderr. */
+  note(text: string): void {
+    this.#options.err(text);
+  }
+
+  /** An error on stderr as `data-mirror: <text>`, unless a logged message already said it. */
+  error(text: string): void {
+    if (this.#logged.some((message) => message.includes(text))) return;
+    this.#options.err(`data-mirror: ${text}`);
+  }
+
+  /** With `--json`, the result document on stdout; ends the current result (see `error`). */
+  document(value: Record<string, unknown>): void {
+    if (this.#options.json) this.#options.out(JSON.stringify(value));
+    this.#logged = [];
+  }
+}
+
+/** One line for a pass: `12 listed, 3 downloaded (1.2 MiB), ... in 1.4 s`. */
+export function formatSummary(summary: Summary): string {
+  return `${summary.listed} listed, ${summary.downloaded} downloaded (${
+    formatBytes(summary.bytes)
+  }), ${summary.skipped} skipped, ${summary.deleted} deleted, ${summary.failed} failed, ` +
+    `${summary.duplicate} duplicate, ${summary.rejected} rejected in ${
+      (summary.durationMs / 1000).toFixed(1)
+    } s`;
+}
+
+/** Bytes in binary units, e.g. `1.5 MiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A duration for an ETA: `45 s`, `3 min 20 s`, `2 h 5 min`. */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(0, Math.ceil(seconds));
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+  return `${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} min`;
+}

@@ -1,0 +1,120 @@
+/**
+ * The CLI's command tree: every command, option, description and help text, and nothing else.
+ * Each command's body lives in its own file (`sync_command.ts`, `validate_command.ts`,
+ * `completion_script.ts`); the tree hands it the parsed options. The shell completion is generated
+ * from this tree, so it cannot drift from it.
+ *
+ * @module
+ */
+import { Argument, Command, Option } from "commander";
+import { LOG_LEVELS } from "../logger.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { parseList } from "./config_from_flags.ts";
+import { EXIT_CODES_HELP } from "./exit_codes.ts";
+import type { SyncCommandFlags } from "./sync_command.ts";
+import type { ValidateFlags } from "./validate_command.ts";
+
+/** The bodies the tree calls; each records its exit code. */
+export interface CommandActions {
+  /** `sync`. */
+  sync(flags: SyncCommandFlags): Promise<void>;
+  /** `validate`. */
+  validate(flags: ValidateFlags): Promise<void>;
+  /** `completion <shell>`; `program` is the whole tree. */
+  completion(shell: string, program: Command): void;
+}
+
+/** Where commander writes help and its own errors. */
+export interface CommandTreeOutput {
+  /** Help and version text (stdout). */
+  writeOut: (text: string) => void;
+  /** Commander's usage errors (stderr, or captured for `--json`). */
+  writeErr: (text: string) => void;
+}
+
+/** The shells `completion` can write a script for. */
+export const COMPLETION_SHELLS = ["bash", "zsh"] as const;
+
+/** How the CLI takes the API key; shown under `--help`. */
+export const API_KEY_HELP =
+  "The API key comes from the environment (VIAM_API_KEY_ID, VIAM_API_KEY) or from app_api_key_id /\n" +
+  "app_api_key in the --config file, never from a flag: a command line shows in ps, in the shell's\n" +
+  "history and in the line `deno task` echoes.";
+
+const _MODULE_HELP =
+  "viam-server starts the module itself, as `data-mirror <socket-path>` (or a loopback\n" +
+  "host:port in TCP mode): add it to a machine in the Viam app; see the README.";
+
+/** Builds the `data-mirror` command tree; parsing it calls `actions`. */
+export function buildCommandTree(actions: CommandActions, output: CommandTreeOutput): Command {
+  const program = new Command("data-mirror")
+    .description(
+      "Mirror binary data (images, models, any file) from Viam data management into ~/.viam/<mirror_path>.",
+    )
+    .version(denoJson.version, "-V, --version")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.writeOut(text.trimEnd()),
+      writeErr: (text) => output.writeErr(text.trimEnd()),
+    })
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", `\n${_MODULE_HELP}\n\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`);
+
+  program.command("sync")
+    .description("Run one sync pass (or keep running passes with --watch), then exit.")
+    .option("--config <file>", "JSON file with the module's attributes (flags override it)")
+    .option("--api-key-id <id>", "API key id (default: $VIAM_API_KEY_ID)")
+    .option("--tags <a,b>", "capture tags to mirror (any of them)", parseList)
+    .option("--labels <a,b>", "bounding-box labels to mirror (any of them)", parseList)
+    .option("--dataset-id <id>", "dataset to mirror")
+    .option("--mime-types <a,b>", "MIME types to mirror (any of them), e.g. image/jpeg", parseList)
+    .option("--start <time>", "only data captured at or after this ISO 8601 time")
+    .option("--end <time>", "only data captured before this ISO 8601 time")
+    .option("--max-age <duration>", "only data captured within this window, e.g. 7d, 12h, 30m")
+    .option(
+      "--mirror-path <path>",
+      "folder relative to $VIAM_HOME (default ~/.viam): default data_mirror",
+    )
+    .option("--delete", "delete local files the platform no longer lists")
+    .option("--allow-delete-all", "with --delete, also delete everything when the listing is empty")
+    .option(
+      "--max-delete <n|p%>",
+      "with --delete, a pass that would delete more files than this deletes none " +
+        "(default: 50% of the mirror's files, at least 10)",
+    )
+    .option(
+      "--protected-dir <dir>",
+      "a directory never pruned, nor any file in it (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
+    .option("--concurrency <n>", "downloads in flight at once (default 8)")
+    .option("--bwlimit <rate>", "download bandwidth limit in bytes/s, e.g. 512k, 2M (0: none)")
+    .option("--sync-frequency <seconds>", "seconds between passes with --watch (default 60, min 1)")
+    .option("--free-space-reserve <percent>", "share of the disk to keep free (default 5)")
+    .option("--dry-run", "print what would be downloaded and deleted; change nothing")
+    .option(
+      "--json",
+      "stdout is one JSON document (one per pass with --watch); text goes to stderr",
+    )
+    .option("--watch", "keep running passes every --sync-frequency seconds until SIGINT/SIGTERM")
+    .addOption(
+      new Option("--log-level <level>", "lowest log level shown on stderr")
+        .choices(LOG_LEVELS).default("info"),
+    )
+    .addHelpText("after", `\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`)
+    .action((flags: SyncCommandFlags) => actions.sync(flags));
+
+  program.command("validate")
+    .description("Check a config file (the module's attributes as JSON); exit 0 when valid.")
+    .requiredOption("--config <file>", "JSON file with the module's attributes")
+    .option("--json", "print the result as one JSON document on stdout")
+    .action((flags: ValidateFlags) => actions.validate(flags));
+
+  program.command("completion")
+    .description("Print a shell completion script (see the README to install it).")
+    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .action((shell: string) => actions.completion(shell, program));
+
+  return program;
+}

@@ -1,0 +1,241 @@
+/**
+ * Reads the `--config` file: a JSON object of the module's attributes, or a resource config from
+ * the Viam app with an `attributes` member.
+ *
+ * Whatever file is named (a device, a fifo, a directory, a huge file, a binary, `/etc/shadow`), the
+ * answer is bounded and quotes nothing of the file: only regular files up to
+ * {@linkcode MAX_CONFIG_FILE_BYTES} are read, text must be UTF-8, and a JSON syntax error is named
+ * by line and column, never by the bytes there (the runtime's own message quotes them).
+ *
+ * @module
+ */
+import { describeError } from "../remote/errors.ts";
+
+/** The largest config file read: a real one is a few hundred bytes. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+/** A config file that cannot be used; the message names the file and what is wrong. */
+export class ConfigFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigFileError";
+  }
+}
+
+/**
+ * The attributes a config file holds.
+ *
+ * @throws {ConfigFileError} when the file is missing, not a regular file, too large, not UTF-8,
+ * not JSON, or not an object.
+ *
+ * @example
+ * ```ts
+ * const attributes = await readConfigFile("attributes.json");
+ * ```
+ */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  const name = `config file ${_shown(path)}`;
+  const bytes = await _readBounded(path, name);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigFileError(`${name} is not UTF-8 text: expected a JSON object of attributes`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ConfigFileError(`${name} is not valid JSON${_where(text)}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigFileError(`${name} must hold a JSON object of attributes`);
+  }
+  const record = value as Record<string, unknown>;
+  const nested = record.attributes;
+  if (
+    typeof nested === "object" && nested !== null && !Array.isArray(nested) &&
+    record.app_api_key === undefined
+  ) {
+    return nested as Record<string, unknown>;
+  }
+  return record;
+}
+
+/** The file's bytes: a regular file of at most the cap, else an error saying which rule it broke. */
+async function _readBounded(path: string, name: string): Promise<Uint8Array> {
+  // Checked before opening: opening a fifo would wait for a writer.
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    throw new ConfigFileError(`cannot read ${name}: ${describeError(error)}`);
+  }
+  _checkKind(info, name);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new ConfigFileError(`cannot read ${name}: ${describeError(error)}`);
+  }
+  try {
+    // Again on what was opened: the path may have been replaced meanwhile.
+    _checkKind(await file.stat(), name);
+    const buffer = new Uint8Array(MAX_CONFIG_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = await file.read(buffer.subarray(length));
+      if (read === null) break;
+      length += read;
+    }
+    if (length > MAX_CONFIG_FILE_BYTES) _tooLarge(name);
+    return buffer.subarray(0, length);
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw error;
+    throw new ConfigFileError(`cannot read ${name}: ${describeError(error)}`);
+  } finally {
+    file.close();
+  }
+}
+
+function _checkKind(info: Deno.FileInfo, name: string): void {
+  if (!info.isFile) {
+    const kind = info.isDirectory
+      ? "a directory"
+      : info.isFifo
+      ? "a fifo"
+      : info.isCharDevice || info.isBlockDevice
+      ? "a device"
+      : info.isSocket
+      ? "a socket"
+      : "not a regular file";
+    throw new ConfigFileError(`${name} is ${kind}: expected a regular file holding a JSON object`);
+  }
+  if (info.size > MAX_CONFIG_FILE_BYTES) _tooLarge(name);
+}
+
+function _tooLarge(name: string): never {
+  throw new ConfigFileError(
+    `${name} is larger than ${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB: expected a JSON object ` +
+      `of attributes (a few hundred bytes)`,
+  );
+}
+
+/** A path for a message: quoted, control characters escaped, cut to a readable length. */
+function _shown(path: string): string {
+  return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
+}
+
+/** ` at line L, column C` for the first JSON syntax error in `text`, or "" when not found. */
+function _where(text: string): string {
+  const offset = _jsonErrorOffset(text);
+  if (offset < 0) return "";
+  if (offset >= text.length) return " (it ends too early)";
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return ` at line ${line}, column ${column}`;
+}
+
+type _Expect = "value" | "value-or-end" | "key" | "key-or-end" | "colon" | "comma-or-end" | "end";
+
+const _NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const _LITERAL = /true|false|null/y;
+// A string body: any character but `"`, `\` and controls, or an escape.
+// deno-lint-ignore no-control-regex -- control characters are exactly what JSON forbids here
+const _STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+
+/**
+ * The offset of the first JSON syntax error in `text` (`text.length` when it ends too early), or
+ * -1 when it has none. Iterative, so deep nesting cannot overflow the stack.
+ */
+function _jsonErrorOffset(text: string): number {
+  const stack: string[] = [];
+  let expect: _Expect = "value";
+  let i = 0;
+  const after = (): _Expect => (stack.length === 0 ? "end" : "comma-or-end");
+  const match = (pattern: RegExp): boolean => {
+    pattern.lastIndex = i;
+    if (!pattern.test(text)) return false;
+    i = pattern.lastIndex;
+    return true;
+  };
+  while (true) {
+    while (i < text.length && " \t\n\r".includes(text[i])) i++;
+    if (expect === "end") return i < text.length ? i : -1;
+    if (i >= text.length) return i;
+    const c = text[i];
+    switch (expect) {
+      case "value":
+      case "value-or-end":
+        if (expect === "value-or-end" && c === "]") {
+          i++;
+          stack.pop();
+          expect = after();
+        } else if (c === "{" || c === "[") {
+          i++;
+          stack.push(c);
+          expect = c === "{" ? "key-or-end" : "value-or-end";
+        } else if (c === '"' ? match(_STRING) : match(_NUMBER) || match(_LITERAL)) {
+          expect = after();
+        } else {
+          return c === '"' ? _stringErrorOffset(text, i) : i;
+        }
+        break;
+      case "key":
+      case "key-or-end":
+        if (expect === "key-or-end" && c === "}") {
+          i++;
+          stack.pop();
+          expect = after();
+        } else if (c === '"') {
+          if (!match(_STRING)) return _stringErrorOffset(text, i);
+          expect = "colon";
+        } else {
+          return i;
+        }
+        break;
+      case "colon":
+        if (c !== ":") return i;
+        i++;
+        expect = "value";
+        break;
+      case "comma-or-end": {
+        const open = stack[stack.length - 1];
+        if (c === ",") {
+          i++;
+          expect = open === "{" ? "key" : "value";
+        } else if (c === (open === "{" ? "}" : "]")) {
+          i++;
+          stack.pop();
+          expect = after();
+        } else {
+          return i;
+        }
+      }
+    }
+  }
+}
+
+/** Where the string starting at `start` goes wrong. */
+function _stringErrorOffset(text: string, start: number): number {
+  let i = start + 1;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return -1;
+    if (c < 0x20) return i;
+    if (c === 0x5c) {
+      const next = text[i + 1];
+      if (next === "u") {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) return i;
+        i += 6;
+        continue;
+      }
+      if (next === undefined || !`"\\/bfnrt`.includes(next)) return i;
+      i += 2;
+      continue;
+    }
+    i++;
+  }
+  return text.length;
+}

@@ -1,0 +1,34 @@
+/**
+ * The CLI's exit codes, and their description for `--help` (the README lists the same).
+ *
+ * @module
+ */
+
+/** Exit codes of the CLI. A pass that both failed and was held back exits with `failed`. */
+export const EXIT = Object.freeze(
+  {
+    /** The pass completed; `--watch` stopped by SIGINT or SIGTERM. */
+    ok: 0,
+    /** The pass failed (listing, lock, credentials) or some items failed. */
+    failed: 1,
+    /** A usage or configuration error: nothing was done. */
+    usage: 2,
+    /** The pass completed but a guard held work back (deletions or downloads); see `held back:`. */
+    heldBack: 3,
+  } as const,
+);
+
+/** The exit code of a one-shot pass stopped by `signal`: 128 + its number, as a shell reports it. */
+export function interruptedExitCode(signal: Deno.Signal): number {
+  return 128 + (signal === "SIGINT" ? 2 : 15);
+}
+
+/** The exit codes as `--help` shows them. */
+export const EXIT_CODES_HELP = [
+  "Exit codes:",
+  "  0    the pass completed (--watch: stopped by SIGINT or SIGTERM)",
+  "  1    the pass failed, or some files failed",
+  "  2    usage or configuration error; nothing was done",
+  "  3    the pass completed but a guard held work back (see the held back: line)",
+  "  130  a one-shot pass interrupted by SIGINT (143: SIGTERM); partial downloads resume next time",
+].join("\n");

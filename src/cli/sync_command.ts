@@ -1,0 +1,259 @@
+/**
+ * The body of `data-mirror sync`: one pass, a dry run, or passes every `--sync-frequency` seconds
+ * with `--watch`; what each printed and which exit code it ends with ({@linkcode EXIT}).
+ *
+ * @module
+ */
+import { type MirrorConfig, parseConfig } from "../config.ts";
+import { LockedError } from "../fs/mirror_lock.ts";
+import type { LogLevel } from "../logger.ts";
+import type { DryRunReport } from "../mirror_controller.ts";
+import { MirrorLoop } from "../mirror_loop.ts";
+import { describeError, type PassCancelledError } from "../remote/errors.ts";
+import type { RemoteSource } from "../remote/remote_source.ts";
+import { ViamRemote } from "../remote/viam_remote.ts";
+import { onStopSignal } from "../stop_signal.ts";
+import { dryRunPass, type PassResult, runPass } from "../sync/run_pass.ts";
+import { emptySummary, type Summary } from "../sync/summary.ts";
+import type { TransferProgress } from "../sync/transfer_files.ts";
+import { inCliTerms } from "./attribute_flags.ts";
+import { type CliOutput, formatBytes, formatSummary } from "./cli_output.ts";
+import { readConfigFile } from "./config_file.ts";
+import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
+import { EXIT, interruptedExitCode } from "./exit_codes.ts";
+import { createProgressReporter } from "./progress_reporter.ts";
+
+/** The `sync` command's options as commander parses them. */
+export interface SyncCommandFlags extends SyncFlags {
+  dryRun?: boolean;
+  json?: boolean;
+  watch?: boolean;
+  logLevel: LogLevel;
+}
+
+/** A cancelled pass's error, holding what was done when the engine provides it. */
+type _CancelledWithResult = PassCancelledError & { result?: PassResult };
+
+/** What a command body needs from the process. */
+export interface CommandContext {
+  /** Reads an environment variable. */
+  env: EnvReader;
+  /** Where the command prints. */
+  output: CliOutput;
+  /** True when stderr is a terminal (live progress bar). */
+  tty: boolean;
+}
+
+/**
+ * Runs `sync` and resolves to its exit code.
+ *
+ * @throws {ConfigError} or {@linkcode ConfigFileError} for a bad configuration (exit 2 upstream).
+ */
+export async function runSync(flags: SyncCommandFlags, context: CommandContext): Promise<number> {
+  const { output } = context;
+  const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
+  const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
+  const { config, warnings } = parseConfig(attributes, { env: context.env });
+  for (const warning of warnings) output.logger.warn(warning);
+  const remote = new ViamRemote({
+    appUrl: config.appUrl,
+    apiKeyId: config.apiKeyId,
+    apiKey: config.apiKey,
+  });
+  const stop = new AbortController();
+  let stoppedBy: Deno.Signal | undefined;
+  // Held until the command returns: a second signal (Ctrl-C reaches `deno task` and its children
+  // too, and `deno task mirror` forwards it) must not kill a stop in progress.
+  using _stop = onStopSignal((signal) => {
+    stoppedBy = signal;
+    output.logger.info(`${signal}: stopping; partial downloads stay in staging and resume`);
+    stop.abort();
+  });
+  if (flags.watch) return await _watch(config, remote, context, stop.signal);
+  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal);
+  return await _onePass(config, remote, context, stop.signal, () => stoppedBy);
+}
+
+async function _onePass(
+  config: MirrorConfig,
+  remote: RemoteSource,
+  { output, tty }: CommandContext,
+  signal: AbortSignal,
+  stoppedBy: () => Deno.Signal | undefined,
+): Promise<number> {
+  const progress = createProgressReporter({ tty, writeLine: (line) => output.note(line) });
+  let result: PassResult | undefined;
+  let failure: unknown;
+  try {
+    result = await runPass(config, remote, {
+      logger: output.logger,
+      signal,
+      owner: "cli",
+      onProgress: (p) => progress.update(p),
+    });
+  } catch (error) {
+    failure = error;
+    if (signal.aborted) result = (error as _CancelledWithResult).result;
+  } finally {
+    progress.stop();
+  }
+  const interrupted = signal.aborted ? stoppedBy() : undefined;
+  if (interrupted !== undefined) {
+    return _reportInterrupted(config, output, interrupted, result, progress.latest());
+  }
+  if (failure !== undefined) {
+    const error = failure instanceof LockedError
+      ? failure.message
+      : `sync failed: ${describeError(failure)}`;
+    output.line(`mirror: ${config.mirrorRoot}`);
+    output.error(error);
+    output.document({ ..._document(config, emptySummary()), error, exitCode: EXIT.failed });
+    return EXIT.failed;
+  }
+  return _reportPass(config, output, result!);
+}
+
+/** Prints a finished pass and returns its exit code. */
+function _reportPass(config: MirrorConfig, output: CliOutput, result: PassResult): number {
+  const guard = result.guard === undefined ? undefined : inCliTerms(result.guard);
+  const error = result.error === undefined ? undefined : inCliTerms(result.error);
+  output.line(`mirror: ${config.mirrorRoot}`);
+  output.line(formatSummary(result.summary));
+  if (guard !== undefined) output.line(`held back: ${guard}`);
+  if (error !== undefined) output.error(error);
+  const exitCode = error !== undefined || result.summary.failed > 0
+    ? EXIT.failed
+    : guard !== undefined
+    ? EXIT.heldBack
+    : EXIT.ok;
+  output.document({
+    ..._document(config, result.summary),
+    ...(error === undefined ? {} : { error }),
+    ...(guard === undefined ? {} : { guard }),
+    failures: result.failures,
+    exitCode,
+  });
+  return exitCode;
+}
+
+function _reportInterrupted(
+  config: MirrorConfig,
+  output: CliOutput,
+  signal: Deno.Signal,
+  result: PassResult | undefined,
+  progress: TransferProgress | undefined,
+): number {
+  const exitCode = interruptedExitCode(signal);
+  const summary = result?.summary ?? {
+    ...emptySummary(),
+    downloaded: progress?.filesDone ?? 0,
+    bytes: progress?.bytesDone ?? 0,
+  };
+  const done = result !== undefined
+    ? formatSummary(summary)
+    : progress !== undefined
+    ? `${progress.filesDone} of ${progress.filesTotal} files (${
+      formatBytes(progress.bytesDone)
+    } of ` +
+      `${formatBytes(progress.bytesTotal)}) done`
+    : "nothing done yet";
+  const error = `interrupted by ${signal}: partial downloads stay in staging and resume next time`;
+  output.line(`mirror: ${config.mirrorRoot}`);
+  output.line(`interrupted: ${done}`);
+  output.error(error);
+  output.document({ ..._document(config, summary), interrupted: signal, error, exitCode });
+  return exitCode;
+}
+
+async function _watch(
+  config: MirrorConfig,
+  remote: RemoteSource,
+  { output }: CommandContext,
+  signal: AbortSignal,
+): Promise<number> {
+  let pass = 0;
+  const loop = new MirrorLoop(config, {
+    logger: output.logger,
+    owner: "cli --watch",
+    createRemote: () => remote,
+    onPassEnd: (status) => {
+      pass++;
+      const summary = status.lastSummary ?? emptySummary();
+      const guard = status.guard === undefined ? undefined : inCliTerms(status.guard);
+      const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
+      output.line(`pass ${pass}: ${formatSummary(summary)}`);
+      if (guard !== undefined) output.line(`held back: ${guard}`);
+      if (error !== undefined) output.error(error);
+      output.document({
+        ..._document(config, summary),
+        pass,
+        ...(error === undefined ? {} : { error }),
+        ...(guard === undefined ? {} : { guard }),
+      });
+    },
+  });
+  output.logger.info(
+    `watching: a pass every ${config.syncFrequencySeconds} s into ${config.mirrorRoot}`,
+  );
+  loop.start();
+  if (!signal.aborted) {
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  }
+  await loop.stop();
+  return EXIT.ok;
+}
+
+async function _dryRun(
+  config: MirrorConfig,
+  remote: RemoteSource,
+  { output }: CommandContext,
+  signal: AbortSignal,
+): Promise<number> {
+  let report: DryRunReport;
+  try {
+    report = await dryRunPass(config, remote, { logger: output.logger, signal });
+  } catch (error) {
+    const message = `dry run failed: ${describeError(error)}`;
+    output.line(`mirror: ${config.mirrorRoot}`);
+    output.error(message);
+    output.document({
+      ..._document(config, emptySummary()),
+      dryRun: true,
+      error: message,
+      exitCode: EXIT.failed,
+    });
+    return EXIT.failed;
+  }
+  const guard = report.deleteBlocked === undefined ? undefined : inCliTerms(report.deleteBlocked);
+  const error = report.error === undefined ? undefined : inCliTerms(report.error);
+  output.line(`mirror: ${config.mirrorRoot}`);
+  for (const path of report.downloads) output.line(`would download ${path}`);
+  for (const path of report.deletes) output.line(`would delete ${path}`);
+  if (guard !== undefined) output.line(`would not delete: ${guard}`);
+  output.line(
+    `dry run: ${report.listed} listed, ${report.downloadCount} to download ` +
+      `(${formatBytes(report.downloadBytes)}), ${report.skipped} present, ` +
+      `${report.deleteCount} to delete, ${report.duplicate} duplicate, ${report.rejected} rejected`,
+  );
+  if (error !== undefined) output.error(error);
+  const exitCode = error !== undefined
+    ? EXIT.failed
+    : guard !== undefined
+    ? EXIT.heldBack
+    : EXIT.ok;
+  output.document({
+    command: "sync",
+    dryRun: true,
+    mirrorRoot: config.mirrorRoot,
+    ...report,
+    ...(error === undefined ? {} : { error }),
+    ...(guard === undefined ? {} : { deleteBlocked: guard, guard }),
+    exitCode,
+  });
+  return exitCode;
+}
+
+/** The fields every `sync` document starts with. */
+function _document(config: MirrorConfig, summary: Summary): Record<string, unknown> {
+  return { command: "sync", mirrorRoot: config.mirrorRoot, ...summary };
+}
