@@ -1,6 +1,6 @@
-import { CLI_COMMANDS } from "./cli/commands.ts";
 import { runCli } from "./cli/run_cli.ts";
 import { parseConfig } from "./config.ts";
+import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./invocation.ts";
 import type { Logger, LogLevel } from "./logger.ts";
 import { MirrorRoots } from "./module/mirror_roots.ts";
 import type { MirrorResource } from "./module/module_service.ts";
@@ -9,23 +9,31 @@ import { startResourceMirror } from "./module/start_resource_mirror.ts";
 
 /**
  * The program: `data-mirror <socket-path> [--log-level=L]` (how viam-server starts a module) or a CLI
- * command (`sync`, `validate`, `module`). Resolves to the process exit code.
+ * command (`sync`, `validate`). Resolves to the process exit code.
  */
 export async function runApp(args: string[]): Promise<number> {
   const env = (name: string) => Deno.env.get(name);
-  const cli = {
+  const invocation = readInvocation(args, { env });
+  if (invocation.mode === "usage-error") {
+    const text = formatUsageError(invocation);
+    if (invocation.json) console.log(text);
+    else console.error(text);
+    return USAGE_EXIT_CODE;
+  }
+  if (invocation.mode === "module") {
+    const { address } = invocation;
+    if (address.kind === "tcp") {
+      console.error("data-mirror: TCP mode is not supported yet");
+      return 1;
+    }
+    return await _runModule(address.path, { logLevel: invocation.logLevel });
+  }
+  return await runCli(invocation.args as string[], {
     env,
     out: (line: string) => console.log(line),
     err: (line: string) => console.error(line),
     tty: Deno.stderr.isTerminal(),
-    runModule: _runModule,
-  };
-  // viam-server passes the socket path first; anything that is not a command is taken as one.
-  const first = args[0];
-  if (first !== undefined && !first.startsWith("-") && !CLI_COMMANDS.includes(first)) {
-    return await runCli(["module", ...args], cli);
-  }
-  return await runCli(args, cli);
+  });
 }
 
 async function _runModule(socketPath: string, options: { logLevel: LogLevel }): Promise<number> {
