@@ -181,13 +181,17 @@ function _moduleInvocation(
     );
   }
   const from = envAddress !== undefined ? "VIAM_MODULE_ADDRESS" : "the address argument";
-  const address = _moduleAddress(raw, { tcpMode, from });
-  if (typeof address === "string") return _usageError(address, json);
+  const address = parseModuleAddress(raw, { tcpMode, from });
+  if (typeof address === "string") return _usageError(`module: ${address}`, json);
   return { mode: "module", address, logLevel };
 }
 
-/** The address `raw`, or why it cannot be served on. */
-function _moduleAddress(
+/**
+ * Reads a module or parent address: `host:port` is TCP (the host must be loopback: the protocol is
+ * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). With `tcpMode`, a
+ * path is refused. Returns the address, or a message saying why it cannot be used.
+ */
+export function parseModuleAddress(
   raw: string,
   options: { tcpMode: boolean; from: string },
 ): ModuleAddress | string {
@@ -195,7 +199,7 @@ function _moduleAddress(
   const tcp = _HOST_PORT.exec(raw);
   if (tcp === null) {
     if (options.tcpMode) {
-      return `module: TCP mode (--tcp-mode or VIAM_TCP_SOCKETS) needs a 127.0.0.1:<port> ` +
+      return `TCP mode (--tcp-mode or VIAM_TCP_SOCKETS) needs a 127.0.0.1:<port> ` +
         `address; ${from} is ${JSON.stringify(raw)}`;
     }
     return { kind: "unix", path: raw.replace(/^unix:(\/\/)?/, ""), from };
@@ -203,13 +207,20 @@ function _moduleAddress(
   const host = tcp.groups!.host.replace(/^\[(.*)\]$/, "$1");
   const port = Number(tcp.groups!.port);
   if (!_isLoopback(host)) {
-    return `module: refusing to serve on ${JSON.stringify(raw)} (${from}): the module serves ` +
+    return `refusing the address ${JSON.stringify(raw)} (${from}): the module protocol is ` +
       "unauthenticated gRPC, so only a loopback host (127.0.0.1, localhost, ::1) is allowed";
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    return `module: the port of ${JSON.stringify(raw)} (${from}) must be between 1 and 65535`;
+    return `the port of ${JSON.stringify(raw)} (${from}) must be between 1 and 65535`;
   }
   return { kind: "tcp", host, port, from };
+}
+
+/** `address` as a log line names it: the path, or `host:port`. */
+export function formatModuleAddress(address: ModuleAddress): string {
+  if (address.kind === "unix") return address.path;
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `${host}:${address.port}`;
 }
 
 function _isLoopback(host: string): boolean {

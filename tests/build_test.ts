@@ -202,7 +202,7 @@ Deno.test("deno task build bakes exactly the production set into the binary, emb
     }
     assert.deepEqual(embedded.metadata.argv, [], "no arguments may be baked in");
 
-    for (const file of ["main.ts", WORKER_ENTRY, "src/app.ts", "src/permissions.ts"]) {
+    for (const file of ["main.ts", WORKER_ENTRY, "src/program.ts", "src/permissions.ts"]) {
       assert.ok(embedded.files.has(file), `${file} is not embedded`);
     }
     const npm = [...embedded.files].filter((file) =>

@@ -76,7 +76,7 @@ Deno.test("invocation: TCP mode serves on a loopback port and refuses any other 
   );
   assert.match(
     usageMessage(read(["module", "0.0.0.0:4000", "--tcp-mode"])),
-    /refusing to serve on "0.0.0.0:4000".*only a loopback host/,
+    /module: refusing the address "0.0.0.0:4000" \(the address argument\).*only a loopback host/,
   );
   assert.match(usageMessage(read(["192.168.1.5:4000"])), /only a loopback host/);
   assert.match(usageMessage(read(["127.0.0.1:70000"])), /must be between 1 and 65535/);

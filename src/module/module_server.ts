@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
+import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS } from "./handlers.ts";
@@ -16,8 +17,11 @@ import { withDeadline } from "../async/deadline.ts";
 
 /** How the module is run: where it listens, how it logs, and the engine it wraps. */
 export interface ModuleOptions {
-  /** The unix socket to listen on (from `VIAM_MODULE_ADDRESS`, else the first argument). */
-  socketPath: string;
+  /**
+   * Where to listen (`VIAM_MODULE_ADDRESS`, else the first argument): a unix socket, or in TCP mode
+   * a loopback host and port.
+   */
+  address: ModuleAddress;
   /** The lowest level logged (`--log-level`). */
   logLevel: LogLevel;
   /** False when `VIAM_NO_MODULE_PARENT` is set: viam-server's socket is never dialled. */
@@ -40,8 +44,8 @@ export interface ModuleOptions {
 
 /** A running module. */
 export interface ModuleHandle {
-  /** The socket it listens on. */
-  readonly socketPath: string;
+  /** Where it listens. */
+  readonly address: ModuleAddress;
   /**
    * Stops every mirror (waiting at most `stopTimeoutMs`), closes the server and its connections,
    * removes the socket and flushes the logs. Calling it again returns the same promise.
@@ -72,23 +76,26 @@ async function _removeSocket(path: string): Promise<void> {
   await Deno.remove(path);
 }
 
-function _listen(server: http2.Http2Server, path: string): Promise<void> {
+function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
+    const listening = () => {
       server.off("error", reject);
       resolve();
-    });
+    };
+    server.once("error", reject);
+    if (address.kind === "unix") server.listen(address.path, listening);
+    else server.listen(address.port, address.host, listening);
   });
 }
 
 /**
  * Starts the module: serves `viam.module.v1.ModuleService`, gRPC reflection and both generic APIs
- * (plaintext gRPC over HTTP/2 with trailers) on the unix socket `options.socketPath`, replacing a
- * stale socket left there. Resolves once it listens.
+ * (plaintext gRPC over HTTP/2 with trailers) on `options.address`: a unix socket (replacing a stale
+ * socket left there; removed again on close), or a loopback TCP port. Resolves once it listens.
  */
 export async function startModule(options: ModuleOptions): Promise<ModuleHandle> {
-  const { socketPath } = options;
+  const { address } = options;
+  const socketPath = address.kind === "unix" ? address.path : undefined;
   const redactor = new SecretRedactor();
   const sink = new ParentLogSink({
     threshold: options.logLevel,
@@ -120,7 +127,7 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     });
   };
 
-  await _removeSocket(socketPath);
+  if (socketPath !== undefined) await _removeSocket(socketPath);
   const server = http2.createServer(
     connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
   );
@@ -129,9 +136,14 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  await _listen(server, socketPath);
-  await Deno.chmod(socketPath, SOCKET_MODE);
-  logger.info(`listening on ${socketPath}`);
+  await _listen(server, address);
+  // Port 0 (tests) asks the system for a free port: report the one it gave.
+  const bound = server.address();
+  const listening: ModuleAddress = address.kind === "tcp" && typeof bound === "object" && bound
+    ? { ...address, port: bound.port }
+    : address;
+  if (socketPath !== undefined) await Deno.chmod(socketPath, SOCKET_MODE);
+  logger.info(`listening on ${formatModuleAddress(listening)}`);
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -147,12 +159,12 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
       for (const session of sessions) session.destroy();
       await closed;
     }
-    await _removeSocket(socketPath);
+    if (socketPath !== undefined) await _removeSocket(socketPath);
     logger.info("stopped");
     await sink.close();
   };
   return {
-    socketPath,
+    address: listening,
     close: () => closing ??= close(),
   };
 }

@@ -1,6 +1,7 @@
 import { describeError } from "../remote/errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { parseModuleAddress } from "../invocation.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, MIRROR_MODEL } from "./handlers.ts";
@@ -38,11 +39,6 @@ export interface ModuleServiceOptions {
   redactor: SecretRedactor;
   /** The module's own logger (lifecycle events). */
   logger: Logger;
-}
-
-// Older servers sent `parent_address` as a `unix:` URL; `raw_parent_address` is a plain path.
-function _socketPath(address: string): string {
-  return address.replace(/^unix:(\/\/)?/, "");
 }
 
 function _readConfig(request: AnyMessage): MirrorResource {
@@ -118,8 +114,14 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     VIAM_SERVICES.module,
     methods.ready,
     (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
-      const address = String(request.rawParentAddress || request.parentAddress || "");
-      if (address !== "" && options.parentLogging) sink.connect(_socketPath(address));
+      // A socket path (older servers sent a `unix:` URL in `parent_address`), or `host:port` in
+      // TCP mode.
+      const raw = String(request.rawParentAddress || request.parentAddress || "");
+      if (raw !== "" && options.parentLogging) {
+        const parent = parseModuleAddress(raw, { tcpMode: false, from: "Ready's parent address" });
+        if (typeof parent === "string") logger.warn(`not sending logs to viam-server: ${parent}`);
+        else sink.connect(parent);
+      }
       return Promise.resolve({
         ready: true,
         handlermap: {

@@ -356,7 +356,7 @@ Deno.test("module e2e: the real engine under the production permissions, as viam
   try {
     await t.step("the socket appears and Ready lists both generic APIs", async () => {
       await waitForSocket(paths.socketPath);
-      const ready = await client.ready({ raw_parent_address: parent.socketPath });
+      const ready = await client.ready({ raw_parent_address: parent.address });
       const { handlers } = ready.handlermap as {
         handlers: {
           models: string[];
@@ -577,7 +577,7 @@ Deno.test("module e2e: without a parent, logs go to stdout; SIGTERM during a slo
   try {
     await waitForSocket(paths.socketPath);
     // viam-server names its socket even so: the module must not dial it.
-    await client.ready({ raw_parent_address: parent.socketPath });
+    await client.ready({ raw_parent_address: parent.address });
     await client.call(client.module, "AddResource", {
       config: componentConfig(mirror.name, SERVICE_API, _attributes(platform, { tags: ["two"] })),
     });

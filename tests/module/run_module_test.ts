@@ -74,7 +74,7 @@ Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async (
     await waitForSocket(socketPath);
     const client = new ViamClient(socketPath);
     try {
-      await client.ready({ raw_parent_address: parent.socketPath });
+      await client.ready({ raw_parent_address: parent.address });
       await client.call(client.module, "AddResource", {
         config: componentConfig("mirror1", "rdk:component:generic", { app_api_key: "k" }),
       });
