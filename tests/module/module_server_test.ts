@@ -7,7 +7,7 @@ import {
   FileDescriptorSet,
 } from "@bufbuild/protobuf";
 import { startModule } from "../../src/module/module_server.ts";
-import { SECRET_KEY, withModule } from "./_harness.ts";
+import { SECRET_KEY, TRANSPORTS, withModule } from "./_harness.ts";
 import {
   componentConfig,
   fromStruct,
@@ -349,36 +349,38 @@ Deno.test("module: the server keeps answering while a slow sync runs, and syncs 
   }, { mirror: { holdPasses: true } });
 });
 
-Deno.test("module: log entries reach the parent one per call, named after the resource", async () => {
-  await withModule(async ({ client, parent, mirror, lines }) => {
-    await client.ready({ raw_parent_address: parent.address });
-    await _add(client, "mirror1", COMPONENT_API);
-    const { logger } = mirror(`${COMPONENT_API}/mirror1`);
-    logger.debug("below the threshold");
-    logger.info("pass finished", { downloaded: 2, path: "a b.jpg" });
-    logger.error("pass failed");
-    await parent.received(3);
-    assert.ok(parent.calls.every((logs) => logs.length === 1));
-    assert.deepEqual(
-      parent.entries.map(({ level, logger_name, message }) => ({ level, logger_name, message })),
-      [
-        {
-          level: "info",
-          logger_name: "data-mirror",
-          message: "started rdk:component:generic/mirror1",
-        },
-        {
-          level: "info",
-          logger_name: "rdk:component:generic/mirror1",
-          message: 'pass finished downloaded=2 path="a b.jpg"',
-        },
-        { level: "error", logger_name: "rdk:component:generic/mirror1", message: "pass failed" },
-      ],
-    );
-    assert.ok(parent.entries.every((entry) => Number(entry.time?.seconds) > 0));
-    assert.ok(!lines.some(({ line }) => line.includes("pass finished")));
+for (const transport of TRANSPORTS) {
+  Deno.test(`module (${transport}): log entries reach the parent one per call, named after the resource`, async () => {
+    await withModule(async ({ client, parent, mirror, lines }) => {
+      await client.ready({ raw_parent_address: parent.address });
+      await _add(client, "mirror1", COMPONENT_API);
+      const { logger } = mirror(`${COMPONENT_API}/mirror1`);
+      logger.debug("below the threshold");
+      logger.info("pass finished", { downloaded: 2, path: "a b.jpg" });
+      logger.error("pass failed");
+      await parent.received(3);
+      assert.ok(parent.calls.every((logs) => logs.length === 1));
+      assert.deepEqual(
+        parent.entries.map(({ level, logger_name, message }) => ({ level, logger_name, message })),
+        [
+          {
+            level: "info",
+            logger_name: "data-mirror",
+            message: "started rdk:component:generic/mirror1",
+          },
+          {
+            level: "info",
+            logger_name: "rdk:component:generic/mirror1",
+            message: 'pass finished downloaded=2 path="a b.jpg"',
+          },
+          { level: "error", logger_name: "rdk:component:generic/mirror1", message: "pass failed" },
+        ],
+      );
+      assert.ok(parent.entries.every((entry) => Number(entry.time?.seconds) > 0));
+      assert.ok(!lines.some(({ line }) => line.includes("pass finished")));
+    }, { transport });
   });
-});
+}
 
 Deno.test("module: an older server's unix: parent_address is dialled when raw_parent_address is empty", async () => {
   await withModule(async ({ client, parent }) => {
