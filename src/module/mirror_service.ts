@@ -2,7 +2,7 @@ import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS, type MirrorApi } from "./handlers.ts";
+import { MIRROR_APIS, type MirrorApi } from "./mirror_model.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "./secret_redactor.ts";
 

@@ -5,7 +5,7 @@ import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
 import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS } from "./handlers.ts";
+import { MIRROR_APIS } from "./mirror_model.ts";
 import { registerMirrorService } from "./mirror_service.ts";
 import { type MirrorResource, registerModuleService } from "./module_service.ts";
 import { ParentLogSink } from "./parent_logger.ts";

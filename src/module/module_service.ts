@@ -4,7 +4,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { parseModuleAddress } from "../invocation.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS, MIRROR_MODEL } from "./handlers.ts";
+import { MIRROR_APIS, MIRROR_MODEL } from "./mirror_model.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "./secret_redactor.ts";
