@@ -35,6 +35,25 @@ Deno.test("meta.json declares the module, both generic APIs of the model, and it
   assert.equal(META.entrypoint, "data-mirror");
 });
 
+Deno.test("meta.json's markdown_link (module and each model) points at a README heading that exists", async () => {
+  const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+  // GitHub's anchors: lower case, punctuation dropped, spaces to hyphens.
+  const anchors = new Set(
+    [...readme.matchAll(/^#{1,6} (.+)$/gm)].map(([, heading]) =>
+      heading.toLowerCase().replace(/[^a-z0-9 _-]/g, "").replaceAll(" ", "-")
+    ),
+  );
+  const links = [
+    META.markdown_link,
+    ...META.models.map((m: { markdown_link: string }) => m.markdown_link),
+  ];
+  for (const link of links) {
+    const [file, anchor] = String(link).split("#");
+    assert.equal(file, "README.md", String(link));
+    assert.ok(anchors.has(anchor), `README.md has no heading for #${anchor}`);
+  }
+});
+
 Deno.test("meta.json's build section installs Deno 2.9.6 from npm when missing and runs the build task for the build platform", () => {
   const { setup, build, path, arch } = META.build;
   assert.match(setup, /npm install --global deno@2\.9\.6/);
