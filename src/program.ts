@@ -59,13 +59,12 @@ export async function runProgram(args: readonly string[]): Promise<number> {
 }
 
 /**
- * Serves the module until SIGTERM/SIGINT. The engine (the sync loop and the Viam SDK behind the
- * remote) is loaded at the first resource, not before the socket listens: viam-server waits for
- * the socket, and a module with no resource configured yet needs none of it.
+ * Serves the module until SIGTERM/SIGINT. The engine (the config check, the sync loop and the Viam
+ * SDK behind the remote) is loaded at the first ValidateConfig or resource, not before the socket
+ * listens: viam-server waits for the socket, and a module with no resource yet needs none of it.
  */
 async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<number> {
-  const [{ parseConfig }, { MirrorRoots }, { runModule }] = await Promise.all([
-    import("./config.ts"),
+  const [{ MirrorRoots }, { runModule }] = await Promise.all([
     import("./module/mirror_roots.ts"),
     import("./module/run_module.ts"),
   ]);
@@ -98,7 +97,10 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
     address: invocation.address,
     logLevel: invocation.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),
-    validate: (attributes) => ({ warnings: parseConfig(attributes, { env }).warnings }),
+    validate: async (attributes) => {
+      const { parseConfig } = await import("./config.ts");
+      return { warnings: parseConfig(attributes, { env }).warnings };
+    },
     createMirror,
   });
   return 0;

@@ -27,7 +27,9 @@ export interface ModuleOptions {
   /** False when `VIAM_NO_MODULE_PARENT` is set: viam-server's socket is never dialled. */
   parentLogging: boolean;
   /** Checks attributes; throws, with a message naming the attribute, when they are invalid. */
-  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  validate(
+    attributes: Record<string, unknown>,
+  ): { warnings: string[] } | Promise<{ warnings: string[] }>;
   /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
   createMirror(
     resource: MirrorResource,

@@ -23,7 +23,9 @@ export interface MirrorResource {
 /** What the module service needs from the engine and from the rest of the module. */
 export interface ModuleServiceOptions {
   /** Checks attributes; throws, naming the attribute, when they are invalid. */
-  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  validate(
+    attributes: Record<string, unknown>,
+  ): { warnings: string[] } | Promise<{ warnings: string[] }>;
   /** Builds (and starts) the mirror of one resource. */
   createMirror(
     resource: MirrorResource,
@@ -77,10 +79,10 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   const { table, sink, redactor, logger } = options;
 
   // Returns the warnings; a failure is INVALID_ARGUMENT, its message scrubbed of secrets.
-  const validate = (fullName: string, resource: MirrorResource): string[] => {
+  const validate = async (fullName: string, resource: MirrorResource): Promise<string[]> => {
     redactor.remember(resource.attributes);
     try {
-      return options.validate(resource.attributes).warnings;
+      return (await options.validate(resource.attributes)).warnings;
     } catch (error) {
       throw new ConnectError(
         redactor.scrub(`invalid config for ${fullName}: ${describeError(error)}`),
@@ -92,7 +94,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   const start = async (request: AnyMessage, verb: string): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
-    validate(fullName, resource);
+    await validate(fullName, resource);
     try {
       const replaced = await table.put(
         fullName,
@@ -141,12 +143,12 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   router.rpc(
     VIAM_SERVICES.module,
     methods.validateConfig,
-    (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+    async (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
       const resource = _readConfig(request);
       const fullName = `${resource.api}/${resource.name}`;
       const resourceLogger = sink.logger(fullName);
-      for (const warning of validate(fullName, resource)) resourceLogger.warn(warning);
-      return Promise.resolve({ dependencies: [], optionalDependencies: [] });
+      for (const warning of await validate(fullName, resource)) resourceLogger.warn(warning);
+      return { dependencies: [], optionalDependencies: [] };
     },
   );
 
