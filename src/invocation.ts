@@ -109,7 +109,11 @@ export function readInvocation(
   const json = args.includes("--json");
   const [first] = args;
   const envAddress = options.env("VIAM_MODULE_ADDRESS") || undefined;
-  if (first === MODULE_COMMAND) return _moduleInvocation(args.slice(1), envAddress, options, json);
+  if (first === MODULE_COMMAND) {
+    // `module --help` is a question for the CLI, never a module start.
+    if (args.some((arg) => arg === "--help" || arg === "-h")) return _cliInvocation(args, json);
+    return _moduleInvocation(args.slice(1), envAddress, options, json);
+  }
   if (first !== undefined && CLI_COMMANDS.includes(first)) return _cliInvocation(args, json);
   if (first === undefined || first.startsWith("-")) {
     // `--help`, `--version`; viam-server always passes the address first, but a server that sets

@@ -105,6 +105,7 @@ Deno.test("invocation: the CLI commands, with the config files the bootstrap gra
   assert.equal(read(["--version"]).mode, "cli");
   assert.equal(read([]).mode, "cli");
   assert.equal(read(["help"]).mode, "cli");
+  assert.equal(read(["module", "--help"], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "cli");
 });
 
 Deno.test("invocation: a misspelt command is a usage error with a suggestion, never a socket", () => {

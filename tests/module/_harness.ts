@@ -17,8 +17,6 @@ export type Transport = typeof TRANSPORTS[number];
 
 /** A started module, a client on its socket, and what the fakes recorded. */
 export interface Harness {
-  /** The module's temp dir (its socket lives there). */
-  dir: string;
   /** Where the module listens: its socket path, or `127.0.0.1:<port>`. */
   address: string;
   /** A grpc-js client on the module's address. */
@@ -107,7 +105,7 @@ export async function withModule(
     return found.mirror;
   };
   try {
-    await test({ dir, address, client, parent, module, created, lines, mirror });
+    await test({ address, client, parent, module, created, lines, mirror });
   } finally {
     // Each side closes the connections it opened, clients first: under Deno 2.9.6 an HTTP/2
     // client receiving GOAWAY can abort the process (denoland/deno#36788).
