@@ -1115,5 +1115,6 @@ const BASE64 = [
 
 /** The Viam API descriptor set (FileDescriptorSet) the program serves and calls. */
 export const VIAM_DESCRIPTOR_SET: FileDescriptorSet = FileDescriptorSet.fromBinary(
-  Uint8Array.from(atob(BASE64), (c) => c.charCodeAt(0)),
+  // Decoded natively: a per-character map over atob() costs ~25 ms at every start.
+  (Uint8Array as unknown as { fromBase64(text: string): Uint8Array }).fromBase64(BASE64),
 );
