@@ -3,7 +3,8 @@
  * the production flags, through the narrowing bootstrap), or a compiled binary given with `--binary`.
  *
  * - module: from spawn until the unix socket exists (viam-server polls for it every 100 ms; the
- *   target is 500 ms), then SIGTERM;
+ *   target is 500 ms), and until a first Ready call (made as viam-server makes it, at once) is
+ *   answered; then SIGTERM;
  * - cli: `--version` and `validate --config` from spawn to exit.
  *
  * Prints the median and the slowest of `--runs` runs (default 7) for each, in wall time and, for the
@@ -15,6 +16,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { ViamClient } from "../tests/module/_viam_client.ts";
 import { productionRunArgs } from "./mirror.ts";
 
 const _MAIN = new URL("../main.ts", import.meta.url);
@@ -52,6 +54,7 @@ async function _cpuMs(pid: number): Promise<number> {
 }
 
 const _moduleCpu: number[] = [];
+const _moduleReady: number[] = [];
 
 async function _moduleStart(run: number): Promise<number> {
   const socketDir = join(dir, `viam-module-${run}`);
@@ -69,6 +72,13 @@ async function _moduleStart(run: number): Promise<number> {
   }
   const elapsed = performance.now() - started;
   _moduleCpu.push(await _cpuMs(child.pid));
+  const client = new ViamClient(socket);
+  try {
+    await client.ready();
+  } finally {
+    client.close();
+  }
+  _moduleReady.push(performance.now() - started);
   child.kill("SIGTERM");
   await child.status;
   return elapsed;
@@ -101,6 +111,7 @@ try {
   await Deno.writeTextFile(config, JSON.stringify({ app_api_key_id: "id", app_api_key: "key" }));
   await _measure("module: spawn to socket", _moduleStart);
   if (!_moduleCpu.some(Number.isNaN)) _print("module: CPU time to socket", _moduleCpu);
+  _print("module: spawn to Ready answered", _moduleReady);
   await _measure("cli: --version", () => _cliRun(["--version"]));
   await _measure("cli: validate --config", () => _cliRun(["validate", "--config", config]));
 } finally {

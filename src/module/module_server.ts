@@ -1,18 +1,17 @@
+/**
+ * The module's server: listens on the unix socket or loopback TCP port viam-server gave, at once,
+ * and serves the module's services (`module_services.ts`) once they are loaded. Listening first
+ * matters: viam-server polls for the socket (every 100 ms), then calls Ready with a 3 s timeout and
+ * retries; a request that arrives while the services load waits for them.
+ *
+ * @module
+ */
 import * as http2 from "node:http2";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
 import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS } from "./mirror_model.ts";
-import { registerMirrorService } from "./mirror_service.ts";
-import { type MirrorResource, registerModuleService } from "./module_service.ts";
-import { ParentLogSink } from "./parent_logger.ts";
-import { registerReflection } from "./reflection.ts";
-import { ResourceTable } from "./resource_table.ts";
-import { SecretRedactor } from "./secret_redactor.ts";
-import { VIAM_SERVICES } from "./viam_services.ts";
+import type { MirrorResource } from "./module_service.ts";
+import type { ModuleServices } from "./module_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 
 /** How the module is run: where it listens, how it logs, and the engine it wraps. */
@@ -58,7 +57,6 @@ export interface ModuleHandle {
 // Owner and group only: any local user who can connect could trigger passes. viam-server starts
 // the module as its own user, so the group bit covers a shared-group setup without opening it to all.
 const SOCKET_MODE = 0o770;
-const MODULE_LOGGER_NAME = "data-mirror";
 // How long closing lets open connections end on their own before ending them.
 const SESSION_GRACE_MS = 250;
 
@@ -93,46 +91,27 @@ function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<voi
 /**
  * Starts the module: serves `viam.module.v1.ModuleService`, gRPC reflection and both generic APIs
  * (plaintext gRPC over HTTP/2 with trailers) on `options.address`: a unix socket (replacing a stale
- * socket left there; removed again on close), or a loopback TCP port. Resolves once it listens.
+ * socket left there; removed again on close), or a loopback TCP port. It listens before the
+ * services are loaded (requests wait for them); resolves once they are.
  */
 export async function startModule(options: ModuleOptions): Promise<ModuleHandle> {
   const { address } = options;
   const socketPath = address.kind === "unix" ? address.path : undefined;
-  const redactor = new SecretRedactor();
-  const sink = new ParentLogSink({
-    threshold: options.logLevel,
-    redactor,
-    writeLine: options.writeLine,
-  });
-  const logger = sink.logger(MODULE_LOGGER_NAME);
-  const table = new ResourceTable();
-
-  const routes = (router: ConnectRouter): void => {
-    registerModuleService(router, {
-      validate: options.validate,
-      createMirror: options.createMirror,
-      table,
-      sink,
-      parentLogging: options.parentLogging,
-      redactor,
-      logger,
-    });
-    registerMirrorService(router, { table, redactor });
-    registerReflection(router, {
-      descriptors: VIAM_DESCRIPTOR_SET,
-      services: [
-        VIAM_SERVICES.module.typeName,
-        ...MIRROR_APIS.map((api) => api.service.typeName),
-        VIAM_SERVICES.reflectionV1alpha.typeName,
-        VIAM_SERVICES.reflectionV1.typeName,
-      ],
-    });
-  };
-
   if (socketPath !== undefined) await _removeSocket(socketPath);
-  const server = http2.createServer(
-    connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
+  const loading = import("./module_services.ts").then((module) =>
+    module.createModuleServices(options)
   );
+  let services: ModuleServices | undefined;
+  const server = http2.createServer((request, response) => {
+    if (services !== undefined) {
+      services.handle(request, response);
+      return;
+    }
+    loading.then(
+      (loaded) => loaded.handle(request, response),
+      () => response.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR),
+    );
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
@@ -144,7 +123,15 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
   const listening: ModuleAddress = address.kind === "tcp" && typeof bound === "object" && bound
     ? { ...address, port: bound.port }
     : address;
-  if (socketPath !== undefined) await Deno.chmod(socketPath, SOCKET_MODE);
+  try {
+    if (socketPath !== undefined) await Deno.chmod(socketPath, SOCKET_MODE);
+    services = await loading;
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (socketPath !== undefined) await _removeSocket(socketPath);
+    throw error;
+  }
+  const { logger, table, sink } = services;
   logger.info(`listening on ${formatModuleAddress(listening)}`);
 
   let closing: Promise<void> | undefined;

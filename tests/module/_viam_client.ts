@@ -213,9 +213,13 @@ export function componentConfig(
 
 /**
  * Resolves once the module at `address` can be reached: a file exists at a socket path, or a TCP
- * connection to `host:port` is accepted (viam-server polls every 100 ms).
+ * connection to `host:port` is accepted (viam-server polls every 100 ms, the default).
  */
-export async function waitForSocket(address: string, attempts = 100): Promise<void> {
+export async function waitForSocket(
+  address: string,
+  attempts = 100,
+  intervalMs = 100,
+): Promise<void> {
   for (let i = 0; i < attempts; i++) {
     try {
       if (address.startsWith("/")) {
@@ -226,7 +230,7 @@ export async function waitForSocket(address: string, attempts = 100): Promise<vo
       }
       return;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   }
   throw new Error(`nothing listens at ${address}`);

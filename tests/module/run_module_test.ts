@@ -131,3 +131,24 @@ Deno.test("run module: in TCP mode it serves on the loopback port, logs to a TCP
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("run module: a Ready sent the instant the socket appears is answered, not refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const socketPath = `${dir}/data-mirror-early.sock`;
+  const child = _spawn(dir, socketPath, { VIAM_NO_MODULE_PARENT: "true" });
+  try {
+    // The socket is there before the services are loaded; the call waits for them.
+    await waitForSocket(socketPath, 2_000, 5);
+    const client = new ViamClient(socketPath);
+    try {
+      const ready = await client.call(client.module, "Ready", {}, 20_000);
+      assert.equal(ready.ready, true);
+    } finally {
+      client.close();
+    }
+    const exit = await stopProcess(child, { output: child.output(), signal: "SIGTERM" });
+    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
