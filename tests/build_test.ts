@@ -247,7 +247,21 @@ Deno.test("the compiled binary bakes exactly the production set and embeds the W
     }
     assert.deepEqual(embedded.metadata.argv, [], "no arguments may be baked in");
 
-    for (const file of ["main.ts", WORKER_ENTRY, "src/program.ts", "src/permissions.ts"]) {
+    // The modes' code is imported dynamically (src/program.ts, src/module/module_server.ts): it
+    // must be embedded all the same.
+    for (
+      const file of [
+        "main.ts",
+        WORKER_ENTRY,
+        "src/program.ts",
+        "src/permissions.ts",
+        "src/cli/run_cli.ts",
+        "src/module/run_module.ts",
+        "src/module/module_services.ts",
+        "src/module/start_resource_mirror.ts",
+        "src/remote/viam_remote.ts",
+      ]
+    ) {
       assert.ok(embedded.files.has(file), `${file} is not embedded`);
     }
     const npm = [...embedded.files].filter((file) =>
