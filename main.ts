@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
 import { resolveGrants, workerPermissions } from "./src/permissions.ts";
 
 /** The message a confined Worker posts when the program is done. */
@@ -35,14 +36,24 @@ const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "impor
  * process's environment, and resolves to the exit code the Worker reports ({@linkcode WorkerExit}).
  * The Worker sees the same `Deno.args`.
  *
- * Never rejects: a refused grant (a directory too broad to grant) prints the reason on stderr and
- * resolves to 2, a Worker that fails to 1. Revokes this thread's own permissions (all but read),
+ * Never rejects: a usage error (`data-mirror synk`) is printed (one JSON document on stdout with
+ * `--json`, else on stderr) and resolves to 2 without starting anything; a refused grant (a
+ * directory too broad to grant) prints the reason on stderr and resolves to 2; a Worker that fails
+ * resolves to 1. Revokes this thread's own permissions (all but read),
  * so call it once, as the last thing an entry does.
  */
 export function runConfined(workerUrl: URL, args: readonly string[]): Promise<number> {
+  const env = (name: string) => Deno.env.get(name);
+  const invocation = readInvocation(args, { env });
+  if (invocation.mode === "usage-error") {
+    const text = formatUsageError(invocation);
+    if (invocation.json) console.log(text);
+    else console.error(text);
+    return Promise.resolve(USAGE_EXIT_CODE);
+  }
   let permissions: Deno.PermissionOptionsObject;
   try {
-    permissions = workerPermissions(resolveGrants(args, { env: (name) => Deno.env.get(name) }));
+    permissions = workerPermissions(resolveGrants(invocation, { env }));
   } catch (error) {
     return Promise.resolve(_fail(error, _EXIT.refused));
   }

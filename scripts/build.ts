@@ -1,18 +1,25 @@
 /**
- * `deno task build`: compiles the program per target with the production permission flags baked in
- * (`src/permissions.ts`), then packs a Viam registry tarball (`module.tar.gz`: `meta.json` and the
- * executable named by its `entrypoint`) per target.
+ * `deno task build`: compiles the program with the production permission flags baked in
+ * (`src/permissions.ts`), checks that each compiled binary really runs the program, then packs a Viam
+ * registry tarball (`module.tar.gz`: `meta.json` and the executable named by its `entrypoint`).
  *
  * Usage:
- * - `deno task build` : every target, into `dist/<target>/`.
- * - `deno task build --target x86_64-unknown-linux-gnu --out /tmp/dist` : chosen targets and folder.
- * - `deno task build --module-tarball dist/module.tar.gz` : one target, the one `VIAM_BUILD_OS` /
+ * - `deno task build` : this machine's target, into `dist/<target>/`.
+ * - `deno task build --target aarch64-unknown-linux-gnu --unchecked-cross` : another target; see
+ *   below for why it needs the flag.
+ * - `deno task build --module-tarball dist/module.tar.gz` : the target `VIAM_BUILD_OS` /
  *   `VIAM_BUILD_ARCH` name (the registry's cloud build sets them), else this machine's; its tarball
  *   is also copied to the given path (`meta.json`'s `build.path`).
+ * - `--out DIR` : another output folder.
  *
- * `deno compile` downloads its runtime (`denort`) per target from dl.deno.land, once (cached). Where
- * that is unreachable, `DENORT_BIN` pointing at a `deno` executable lets the compile finish; the
- * output then runs as plain `deno`, but carries the same embedded files and baked flags.
+ * The check: `deno compile` glues the program onto Deno's runtime (`denort`, downloaded per target
+ * from dl.deno.land, or the file `DENORT_BIN` names). A wrong runtime (a plain `deno` in
+ * `DENORT_BIN`) gives a binary that behaves as `deno`, not as data-mirror. So before packing, the
+ * binary for this machine's target is run with `--version` and must print deno.json's version. A
+ * binary for another target cannot be run here: it is refused unless `--unchecked-cross` says so,
+ * and then it must at least be an executable for that target's CPU (a host `deno` given as its
+ * runtime is not), and the build says loudly that it was not run. Nothing unchecked is ever packed
+ * silently, and a binary that failed the check is deleted.
  *
  * @module
  */
@@ -20,8 +27,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PRODUCTION_FLAGS } from "../src/permissions.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
-/** The targets built by default, with the Viam platform each one is uploaded as. */
+/** The targets that can be built, with the Viam platform each one is uploaded as. */
 export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
   "x86_64-unknown-linux-gnu": "linux/amd64",
   "aarch64-unknown-linux-gnu": "linux/arm64",
@@ -31,12 +39,28 @@ export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
 /** The file the Worker runs: loaded by URL, so `deno compile` must be told to embed it. */
 export const WORKER_ENTRY = "src/worker_main.ts";
 
+/** A build that cannot go on; its message says what is missing or wrong (no stack is printed). */
+export class BuildError extends Error {
+  /** @param message What is wrong and what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BuildError";
+  }
+}
+
 /** What to build. */
 export interface BuildOptions {
   /** Rust target triples, keys of {@linkcode TARGETS}. */
   targets: readonly string[];
   /** Output folder; each target gets `<outDir>/<target>/`. */
   outDir: string;
+  /**
+   * Pack binaries for targets other than this machine's, which cannot be run here to check them
+   * (`--unchecked-cross`). Default false: such targets are refused.
+   */
+  uncheckedCross?: boolean;
+  /** Where progress and warnings go. Default: stderr. */
+  log?: (line: string) => void;
 }
 
 /** What one target produced. */
@@ -49,39 +73,208 @@ export interface BuildArtifact {
   binary: string;
   /** The registry tarball: `<outDir>/<target>/module.tar.gz`. */
   tarball: string;
+  /** True when the binary was run and printed the program's version; false for an unchecked cross build. */
+  checked: boolean;
 }
 
 const _ROOT = fileURLToPath(new URL("../", import.meta.url));
 const _TARBALL_NAME = "module.tar.gz";
+/** How long the checked binary may take to print its version. */
+const _CHECK_TIMEOUT_MS = 30_000;
+/** ELF `e_machine` and Mach-O `cputype` per target. */
+const _CPU: Readonly<Record<string, { format: "elf" | "macho"; cpu: number }>> = {
+  "x86_64-unknown-linux-gnu": { format: "elf", cpu: 0x3e },
+  "aarch64-unknown-linux-gnu": { format: "elf", cpu: 0xb7 },
+  "aarch64-apple-darwin": { format: "macho", cpu: 0x0100000c },
+};
 
 /**
- * Compiles `main.ts` for each target and packs its tarball.
+ * Compiles `main.ts` for each target, checks each binary, and packs its tarball.
  *
- * @throws {Error} naming the target or the step (`deno compile`, `tar`) that failed.
+ * @throws {BuildError} naming the target and what is missing or wrong; nothing unchecked is left
+ * under the binary's name and no tarball is written for that target.
  */
 export async function build(options: BuildOptions): Promise<BuildArtifact[]> {
+  const log = options.log ?? ((line: string) => console.error(line));
   const entrypoint = await readEntrypoint();
+  // Every refusal that needs no compile comes first, before minutes of work.
+  for (const target of options.targets) {
+    if (TARGETS[target] === undefined) {
+      throw new BuildError(
+        `unknown target ${target}: use one of ${Object.keys(TARGETS).join(", ")}`,
+      );
+    }
+    if (target !== Deno.build.target && !options.uncheckedCross) {
+      throw new BuildError(
+        `cannot check a binary for ${target} on this ${Deno.build.target} machine (it cannot run ` +
+          `here): build it on a ${TARGETS[target]} machine, or pass --unchecked-cross to pack it ` +
+          "without running it",
+      );
+    }
+  }
+  await _checkDenortBin(Deno.env.get("DENORT_BIN"));
   const artifacts: BuildArtifact[] = [];
   for (const target of options.targets) {
-    const platform = TARGETS[target];
-    if (platform === undefined) {
-      throw new Error(`unknown target ${target}: use one of ${Object.keys(TARGETS).join(", ")}`);
-    }
     const dir = resolve(options.outDir, target);
+    await Deno.mkdir(dir, { recursive: true });
     const binary = join(dir, entrypoint.split("/").at(-1)!);
-    await _compile(target, binary);
     const tarball = join(dir, _TARBALL_NAME);
-    await _pack(binary, entrypoint, tarball);
-    artifacts.push({ target, platform, binary, tarball });
+    // A previous build's outputs must not survive a failed one.
+    await _removeIfPresent(binary);
+    await _removeIfPresent(tarball);
+    const unchecked = join(dir, `.${entrypoint.split("/").at(-1)!}.unchecked`);
+    log(`${target}: compiling`);
+    try {
+      await compileProgram(target, unchecked);
+      const checked = await checkBinary(unchecked, target);
+      if (!checked) {
+        log(
+          `WARNING: ${target}: the binary was NOT run (it cannot run on this ` +
+            `${Deno.build.target} machine); only its format was checked. Run ` +
+            `\`${entrypoint} --version\` on a ${TARGETS[target]} machine before publishing.`,
+        );
+      }
+      await Deno.rename(unchecked, binary);
+      await packTarball(binary, entrypoint, tarball);
+      artifacts.push({ target, platform: TARGETS[target], binary, tarball, checked });
+    } finally {
+      await _removeIfPresent(unchecked);
+    }
   }
   return artifacts;
+}
+
+/**
+ * Runs `deno compile` for `target` into `output`, with the production flags baked in and the Worker
+ * entry embedded. `env` is added to the compile's environment (`DENORT_BIN`).
+ *
+ * @throws {BuildError} saying what is missing when the runtime cannot be had (no download, a
+ * missing `DENORT_BIN`), else with the compiler's own error lines (no backtrace).
+ */
+export async function compileProgram(
+  target: string,
+  output: string,
+  options: { env?: Record<string, string> } = {},
+): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "compile",
+      "--quiet",
+      // `deno task check` is the type check; the build packs what it checked.
+      "--no-check",
+      "--target",
+      target,
+      "--output",
+      output,
+      "--config",
+      join(_ROOT, "deno.json"),
+      "--include",
+      join(_ROOT, WORKER_ENTRY),
+      // Without it, every package of the lock file (test tools too) would be embedded.
+      "--exclude-unused-npm",
+      ...PRODUCTION_FLAGS,
+      join(_ROOT, "main.ts"),
+    ],
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code === 0) return;
+  const text = new TextDecoder().decode(stderr);
+  const detail = _withoutBacktrace(text);
+  if (/dl\.deno\.land|denort|Setting up base binary/i.test(text)) {
+    const cause = detail.split("\n").map((line) => line.trim()).filter((line) => line !== "")
+      .at(-1)?.replace(/^\d+:\s*/, "");
+    throw new BuildError(
+      `cannot compile for ${target}: deno compile needs Deno's runtime for that target ` +
+        `(denort-${target}.zip from https://dl.deno.land/release/v${Deno.version.deno}/, cached after ` +
+        `the first download) and could not get it${cause ? ` (${cause})` : ""}. Build once on a ` +
+        `machine that can reach dl.deno.land, or set DENORT_BIN to that unzipped denort ` +
+        `executable (not to a deno executable: the result would not run data-mirror)`,
+    );
+  }
+  throw new BuildError(`deno compile for ${target} failed:\n${detail}`);
+}
+
+/**
+ * Checks that `binary` is data-mirror for `target`. For this machine's target it is run with
+ * `--version` (no environment, no stdin) and must print deno.json's version: resolves true. For
+ * another target it cannot be run: it must be an executable for that target's CPU; resolves false
+ * (not run).
+ *
+ * @throws {BuildError} saying what the binary is instead (e.g. a plain `deno`).
+ */
+export async function checkBinary(binary: string, target: string): Promise<boolean> {
+  if (target !== Deno.build.target) {
+    await _checkFormat(binary, target);
+    return false;
+  }
+  const expected = denoJson.version;
+  let printed: string;
+  try {
+    const child = new Deno.Command(binary, {
+      args: ["--version"],
+      clearEnv: true,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(_CHECK_TIMEOUT_MS),
+    });
+    const { stdout, stderr } = await child.output();
+    printed = `${new TextDecoder().decode(stdout)}${new TextDecoder().decode(stderr)}`.trim();
+  } catch (error) {
+    throw new BuildError(
+      `the compiled binary for ${target} could not be run to check it: ${(error as Error).message}`,
+    );
+  }
+  if (printed !== expected) {
+    const firstLine = printed.split("\n")[0].slice(0, 120);
+    const standIn = /^deno \d/.test(printed)
+      ? " It is a plain deno: the runtime it was built on (DENORT_BIN?) is a deno executable, " +
+        "not denort."
+      : "";
+    throw new BuildError(
+      `the compiled binary for ${target} does not run data-mirror: \`data-mirror --version\` ` +
+        `printed ${JSON.stringify(firstLine)} instead of ${JSON.stringify(expected)}.${standIn} ` +
+        "It was deleted and no tarball was written",
+    );
+  }
+  return true;
+}
+
+/** Packs `meta.json` and the executable (at `entrypoint`, mode 0755) into a gzipped tarball. */
+export async function packTarball(
+  binary: string,
+  entrypoint: string,
+  tarball: string,
+): Promise<void> {
+  const staging = await Deno.makeTempDir({ prefix: "data-mirror-pack-" });
+  try {
+    await Deno.copyFile(join(_ROOT, "meta.json"), join(staging, "meta.json"));
+    const packed = join(staging, entrypoint);
+    await Deno.mkdir(dirname(packed), { recursive: true });
+    await Deno.copyFile(binary, packed);
+    await Deno.chmod(packed, 0o755);
+    const { code, stderr } = await new Deno.Command("tar", {
+      args: ["-czf", tarball, "-C", staging, "meta.json", entrypoint],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (code !== 0) {
+      throw new BuildError(`tar failed (exit ${code}): ${new TextDecoder().decode(stderr).trim()}`);
+    }
+  } finally {
+    await Deno.remove(staging, { recursive: true });
+  }
 }
 
 /**
  * The target for a registry build: from `VIAM_BUILD_OS` and `VIAM_BUILD_ARCH` when set (`linux`,
  * `amd64`), else this machine's.
  *
- * @throws {Error} when the platform is not one of {@linkcode TARGETS}.
+ * @throws {BuildError} when the platform is not one of {@linkcode TARGETS}.
  */
 export function buildTarget(env: (name: string) => string | undefined): string {
   const os = env("VIAM_BUILD_OS") || Deno.build.os;
@@ -89,7 +282,7 @@ export function buildTarget(env: (name: string) => string | undefined): string {
   const platform = `${os}/${{ x86_64: "amd64", aarch64: "arm64" }[arch] ?? arch}`;
   const target = Object.keys(TARGETS).find((key) => TARGETS[key] === platform);
   if (target === undefined) {
-    throw new Error(
+    throw new BuildError(
       `no target for platform ${platform}: use one of ${Object.values(TARGETS).join(", ")}`,
     );
   }
@@ -100,72 +293,90 @@ export function buildTarget(env: (name: string) => string | undefined): string {
 export async function readEntrypoint(): Promise<string> {
   const meta = JSON.parse(await Deno.readTextFile(join(_ROOT, "meta.json")));
   if (typeof meta.entrypoint !== "string" || meta.entrypoint === "") {
-    throw new Error("meta.json: entrypoint must be a non-empty string");
+    throw new BuildError("meta.json: entrypoint must be a non-empty string");
   }
   return meta.entrypoint;
 }
 
-async function _compile(target: string, output: string): Promise<void> {
-  await _run(Deno.execPath(), [
-    "compile",
-    "--target",
-    target,
-    "--output",
-    output,
-    "--config",
-    join(_ROOT, "deno.json"),
-    "--include",
-    join(_ROOT, WORKER_ENTRY),
-    // Without it, every package of the lock file (test tools too) would be embedded.
-    "--exclude-unused-npm",
-    ...PRODUCTION_FLAGS,
-    join(_ROOT, "main.ts"),
-  ], `deno compile for ${target}`);
+/** A `DENORT_BIN` that names no file is refused before any compile. */
+async function _checkDenortBin(path: string | undefined): Promise<void> {
+  if (path === undefined || path === "") return;
+  try {
+    if ((await Deno.stat(path)).isFile) return;
+  } catch {
+    // Reported below.
+  }
+  throw new BuildError(
+    `DENORT_BIN is set to ${JSON.stringify(path)}, which is not a file: point it at the unzipped ` +
+      "denort executable for the target, or unset it to let deno compile download the runtime",
+  );
 }
 
-/** Packs `meta.json` and the executable (at `entrypoint`, mode 0755) into a gzipped tarball. */
-async function _pack(binary: string, entrypoint: string, tarball: string): Promise<void> {
-  const staging = await Deno.makeTempDir({ prefix: "data-mirror-pack-" });
+/** Refuses a binary that is not an executable for `target`'s CPU (read from its header). */
+async function _checkFormat(binary: string, target: string): Promise<void> {
+  const expected = _CPU[target];
+  const file = await Deno.open(binary);
+  const header = new Uint8Array(20);
   try {
-    await Deno.copyFile(join(_ROOT, "meta.json"), join(staging, "meta.json"));
-    const packed = join(staging, entrypoint);
-    await Deno.mkdir(dirname(packed), { recursive: true });
-    await Deno.copyFile(binary, packed);
-    await Deno.chmod(packed, 0o755);
-    await _run("tar", ["-czf", tarball, "-C", staging, "meta.json", entrypoint], "tar");
+    await file.read(header);
   } finally {
-    await Deno.remove(staging, { recursive: true });
+    file.close();
+  }
+  const view = new DataView(header.buffer);
+  const elf = view.getUint32(0) === 0x7f454c46;
+  const macho = view.getUint32(0, true) === 0xfeedfacf;
+  const cpu = elf ? view.getUint16(18, true) : macho ? view.getUint32(4, true) : undefined;
+  if ((expected.format === "elf" ? elf : macho) && cpu === expected.cpu) return;
+  throw new BuildError(
+    `the compiled binary for ${target} is not a ${TARGETS[target]} executable (${
+      elf ? "ELF" : macho ? "Mach-O" : "unknown format"
+    }, CPU 0x${cpu?.toString(16) ?? "?"}): its runtime (DENORT_BIN?) is for another platform. ` +
+      "It was deleted and no tarball was written",
+  );
+}
+
+/** The compiler's error without Rust's "Stack backtrace:" section. */
+function _withoutBacktrace(text: string): string {
+  const cut = text.indexOf("Stack backtrace:");
+  return (cut >= 0 ? text.slice(0, cut) : text).trim();
+}
+
+async function _removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 
-async function _run(command: string, args: string[], what: string): Promise<void> {
-  const { code } = await new Deno.Command(command, { args, stdout: "inherit", stderr: "inherit" })
-    .output();
-  if (code !== 0) throw new Error(`${what} failed with exit code ${code}`);
-}
-
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      target: { type: "string", multiple: true },
-      out: { type: "string", default: join(_ROOT, "dist") },
-      "module-tarball": { type: "string" },
-    },
-    strict: true,
-  });
-  const moduleTarball = values["module-tarball"];
   try {
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        target: { type: "string", multiple: true },
+        out: { type: "string", default: join(_ROOT, "dist") },
+        "module-tarball": { type: "string" },
+        "unchecked-cross": { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+    const moduleTarball = values["module-tarball"];
     const targets = values.target ??
-      (moduleTarball ? [buildTarget((name) => Deno.env.get(name))] : Object.keys(TARGETS));
-    const artifacts = await build({ targets, outDir: values.out });
+      [moduleTarball ? buildTarget((name) => Deno.env.get(name)) : Deno.build.target];
+    const artifacts = await build({
+      targets,
+      outDir: values.out,
+      uncheckedCross: values["unchecked-cross"],
+    });
     if (moduleTarball) {
-      if (artifacts.length !== 1) throw new Error("--module-tarball needs exactly one target");
+      if (artifacts.length !== 1) throw new BuildError("--module-tarball needs exactly one target");
       await Deno.mkdir(dirname(resolve(moduleTarball)), { recursive: true });
       await Deno.copyFile(artifacts[0].tarball, moduleTarball);
     }
     for (const artifact of artifacts) {
-      console.log(`${artifact.platform}: ${artifact.binary}, ${artifact.tarball}`);
+      const state = artifact.checked ? "checked" : "NOT RUN";
+      console.log(`${artifact.platform} (${state}): ${artifact.binary}, ${artifact.tarball}`);
     }
   } catch (error) {
     console.error(`build: ${(error as Error).message}`);

@@ -1,5 +1,25 @@
 import type { Summary } from "./sync/summary.ts";
 
+/** What one push pass did (the upload side): its counts, and why it failed if it did. */
+export interface PushSummary {
+  /** Files found in the push folder. */
+  found: number;
+  /** Files uploaded (recovered ones included). */
+  uploaded: number;
+  /** Files left for later (settling, unchanged, backing off...). */
+  skipped: number;
+  /** Files deleted locally after their upload. */
+  deleted: number;
+  /** Files that failed. */
+  failed: number;
+  /** Bytes uploaded. */
+  bytes: number;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+  /** Why the push pass as a whole failed, if it did. */
+  error?: string;
+}
+
 /** What a mirror is doing now. */
 export type MirrorState = "idle" | "syncing" | "backing_off" | "guarded" | "stopped";
 
@@ -23,6 +43,8 @@ export interface MirrorStatus {
   passes: number;
   /** Failed passes in a row. */
   consecutiveFailures: number;
+  /** The last push pass, when a push folder is configured. */
+  lastPush?: PushSummary;
 }
 
 /** What a pass would do, without doing it. Lists are capped; counts are exact. */
@@ -57,6 +79,11 @@ export interface MirrorController {
   syncNow(): Promise<Summary>;
   /** Lists and plans without changing anything. */
   dryRun(): Promise<DryRunReport>;
+  /**
+   * Runs a push pass now (or joins the one in flight) and returns its counts; rejects when no push
+   * folder is configured.
+   */
+  pushNow(): Promise<PushSummary>;
   /** The current status. */
   status(): MirrorStatus;
   /** Stops the loop; an in-flight pass is cancelled without leaving partial files under final names. */

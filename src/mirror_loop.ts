@@ -3,15 +3,23 @@ import type { MirrorConfig } from "./config.ts";
 import { describeError, PassCancelledError } from "./remote/errors.ts";
 import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
+import type { BandwidthLimit } from "./async/bandwidth_limit.ts";
 import type {
   DryRunReport,
   MirrorController,
   MirrorState,
   MirrorStatus,
+  PushSummary,
 } from "./mirror_controller.ts";
 import type { RemoteSource } from "./remote/remote_source.ts";
 import type { Summary } from "./sync/summary.ts";
-import { dryRunPass, type PassOptions, type PassResult, runPass } from "./sync/run_pass.ts";
+import {
+  bandwidthLimitOf,
+  dryRunPass,
+  type PassOptions,
+  type PassResult,
+  runPass,
+} from "./sync/run_pass.ts";
 import { ViamRemote } from "./remote/viam_remote.ts";
 
 /** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
@@ -36,6 +44,12 @@ export interface MirrorLoopOptions {
    * still running is honoured instead of retrying at once.
    */
   resume?: MirrorStatus;
+  /**
+   * The push side, when a push folder is configured: runs one push pass, pacing its chunks with
+   * the limiter the loop shares between both directions. It runs after every sync pass and on
+   * demand ({@linkcode MirrorLoop.pushNow}).
+   */
+  push?: (options: { signal: AbortSignal; bandwidth?: BandwidthLimit }) => Promise<PushSummary>;
 }
 
 /**
@@ -51,6 +65,9 @@ export class MirrorLoop implements MirrorController {
   readonly #abort = new AbortController();
   readonly #itemBackoff: ItemBackoff;
   #inFlight?: Promise<Summary>;
+  #pushInFlight?: Promise<PushSummary>;
+  /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
+  readonly #bandwidth?: BandwidthLimit;
   #timer?: ReturnType<typeof setTimeout>;
   #state: MirrorState = "idle";
   #status: Omit<MirrorStatus, "state"> = { passes: 0, consecutiveFailures: 0 };
@@ -60,6 +77,7 @@ export class MirrorLoop implements MirrorController {
     this.#config = config;
     this.#options = options;
     this.#remote = (options.createRemote ?? _viamRemote)(config);
+    this.#bandwidth = bandwidthLimitOf(config);
     this.#itemBackoff = new ItemBackoff({
       minMs: this.#baseDelayMs(),
       maxMs: MAX_BACKOFF_MS,
@@ -99,6 +117,27 @@ export class MirrorLoop implements MirrorController {
       () => this.#afterPass(),
     );
     return pass;
+  }
+
+  pushNow(): Promise<PushSummary> {
+    const push = this.#options.push;
+    if (push === undefined) {
+      return Promise.reject(new Error("no push folder is configured (push_path)"));
+    }
+    if (this.#abort.signal.aborted) return Promise.reject(new Error("the mirror is stopped"));
+    if (this.#pushInFlight) return this.#pushInFlight;
+    const run = push({ signal: this.#abort.signal, bandwidth: this.#bandwidth }).then(
+      (summary) => {
+        this.#status.lastPush = summary;
+        return summary;
+      },
+      (error) => {
+        this.#status.lastPush = { ..._NO_PUSH, error: describeError(error) };
+        throw error;
+      },
+    ).finally(() => this.#pushInFlight = undefined);
+    this.#pushInFlight = run;
+    return run;
   }
 
   dryRun(): Promise<DryRunReport> {
@@ -149,6 +188,7 @@ export class MirrorLoop implements MirrorController {
         signal: this.#abort.signal,
         owner: this.#options.owner,
         itemBackoff: this.#itemBackoff,
+        bandwidth: this.#bandwidth,
       });
     } catch (error) {
       if (this.#abort.signal.aborted) {
@@ -183,7 +223,20 @@ export class MirrorLoop implements MirrorController {
       this.#state = result.guard ? "guarded" : "idle";
     }
     logger.info("sync pass done", { ...summary });
+    await this.#pushAfterPass();
     return summary;
+  }
+
+  /** The push side of a periodic pass: its failures are its own (logged, in the status). */
+  async #pushAfterPass(): Promise<void> {
+    if (this.#options.push === undefined || this.#abort.signal.aborted) return;
+    try {
+      const pushed = await this.pushNow();
+      this.#options.logger.info("push pass done", { ...pushed });
+    } catch (error) {
+      if (this.#abort.signal.aborted) return;
+      this.#options.logger.error(`push pass failed: ${describeError(error)}`);
+    }
   }
 
   /** The first retry delay: the pass interval, kept between 1 s and 1 min. */
@@ -204,6 +257,16 @@ export class MirrorLoop implements MirrorController {
     this.#state = "backing_off";
   }
 }
+
+const _NO_PUSH: PushSummary = {
+  found: 0,
+  uploaded: 0,
+  skipped: 0,
+  deleted: 0,
+  failed: 0,
+  bytes: 0,
+  durationMs: 0,
+};
 
 function _viamRemote(config: MirrorConfig): RemoteSource {
   return new ViamRemote({

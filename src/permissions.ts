@@ -1,7 +1,6 @@
 /**
- * The production permission set, defined once and used three ways: the flags `deno task mirror` runs
- * the program with, the flags `deno task build` bakes into the compiled binary, and the description
- * the README prints.
+ * The production permission set, defined once and used two ways: the flags `deno task mirror` runs
+ * the program with, and the flags `deno task build` bakes into the compiled binary.
  *
  * Two layers, because flags cannot name a path known only at run time (`~` and `$VAR` are not
  * expanded; compiled flag values are fixed at build time):
@@ -16,7 +15,7 @@
  * @module
  */
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
+import type { Invocation } from "./invocation.ts";
 
 /**
  * The environment variables the program may read. Every other name reads as `undefined`
@@ -28,9 +27,12 @@ export const ALLOWED_ENV: readonly string[] = Object.freeze([
   // Where the Viam home is (`$VIAM_HOME`, else `$HOME/.viam`).
   "HOME",
   "VIAM_HOME",
-  // Set by viam-server for a module (protocol reference, section 3).
+  // Set by viam-server for a module (protocol reference, sections 2 and 3).
   "VIAM_MODULE_DATA",
   "VIAM_MODULE_ADDRESS",
+  "VIAM_TCP_SOCKETS",
+  // The machine part a push uploads as (issue 11).
+  "VIAM_MACHINE_PART_ID",
   "VIAM_MODULE_NAME",
   "VIAM_NO_MODULE_PARENT",
   "VIAM_API_KEY_ID",
@@ -118,17 +120,13 @@ export interface ResolveGrantsOptions {
   env: (name: string) => string | undefined;
 }
 
-/** The options of `module` that take a separate value. */
-const _MODULE_VALUE_OPTIONS = ["--log-level"];
-/** viam-server's TCP mode (`--tcp-mode`) passes `host:port` instead of a socket path. */
-const _TCP_ADDRESS = /^[^/]*:\d+$/;
-
 /**
- * Works out the paths the program may touch, for the arguments it was started with:
- * - read and write on the Viam home (`$VIAM_HOME`, else `$HOME/.viam`), on `$VIAM_MODULE_DATA`, and
- *   in module mode (`data-mirror <socket>`, `data-mirror module [socket]`) on the directory of the
- *   socket (`$VIAM_MODULE_ADDRESS`, else the socket argument, as `src/app.ts` picks it);
- * - read on each file named by `--config`.
+ * Works out the paths the program may touch, for how it was started ({@linkcode Invocation}, read
+ * by `src/invocation.ts`, which the program reads the same way):
+ * - read and write on the Viam home (`$VIAM_HOME`, else `$HOME/.viam`) and on `$VIAM_MODULE_DATA`;
+ * - for a module on a unix socket, read and write on the socket's directory (a TCP module needs no
+ *   path: the network is granted);
+ * - for a CLI command, read on each file named by `--config`.
  *
  * Each path is granted both as written and as its real path (a symlink in it resolved), because
  * Deno matches permissions on the path string: the program uses the path as written, the kernel
@@ -142,7 +140,7 @@ const _TCP_ADDRESS = /^[^/]*:\d+$/;
  * or a top-level directory (`/`, `/tmp`, `/home`), or one that contains the home or the temp
  * directory; or when `--config` names a directory.
  */
-export function resolveGrants(args: readonly string[], options: ResolveGrantsOptions): Grants {
+export function resolveGrants(invocation: Invocation, options: ResolveGrantsOptions): Grants {
   const { env } = options;
   const readWrite: string[] = [];
   const readOnly: string[] = [];
@@ -157,14 +155,19 @@ export function resolveGrants(args: readonly string[], options: ResolveGrantsOpt
   if (moduleData && isAbsolute(moduleData)) {
     readWrite.push(..._checkedDirectory(moduleData, "VIAM_MODULE_DATA", broad));
   }
-  const socket = _moduleSocket(args, env);
-  if (socket !== undefined) {
-    const socketDir = dirname(resolve(socket.path));
+  if (invocation.mode === "module" && invocation.address.kind === "unix") {
+    const { path, from } = invocation.address;
     readWrite.push(
-      ..._checkedDirectory(socketDir, `the directory of the module socket (${socket.from})`, broad),
+      ..._checkedDirectory(
+        dirname(resolve(path)),
+        `the directory of the module socket (${from})`,
+        broad,
+      ),
     );
   }
-  for (const config of _configFiles(args)) readOnly.push(..._checkedFile(config, "--config"));
+  if (invocation.mode === "cli") {
+    for (const config of invocation.configFiles) readOnly.push(..._checkedFile(config, "--config"));
+  }
 
   const write = _unique(readWrite);
   return { read: _unique([...readWrite, ...readOnly]), write };
@@ -212,24 +215,6 @@ export function assertNarrowed(): void {
         `${granted.join(", ")}); start the program through main.ts, the narrowing bootstrap`,
     );
   }
-}
-
-/** A printable summary of the production permission set, for the README and operators. */
-export function describePermissions(): string {
-  return [
-    "Flags (baked into the binary; `deno task mirror` passes the same):",
-    `  ${PRODUCTION_FLAGS.join(" ")}`,
-    "At start, main.ts narrows these and runs the program in a Worker that may only:",
-    "  - use the network (any host: the Viam cloud, signed download URLs, the module socket);",
-    "  - read and write the Viam home ($VIAM_HOME, else $HOME/.viam, also as its real path),",
-    "    $VIAM_MODULE_DATA, and in module mode the directory of the module socket;",
-    "  - read the file given to --config;",
-    "  - read these environment variables (any other reads as undefined):",
-    `    ${PRODUCTION_PERMISSIONS.env.join(", ")};`,
-    `  - call ${PRODUCTION_PERMISSIONS.sys.join(", ")} (free disk space).`,
-    "Nothing else: no other file, no subprocess, no native library. A directory that is too broad",
-    "to grant (/, a top-level directory, one holding $HOME or the temp directory) stops the program.",
-  ].join("\n");
 }
 
 /** Directories that no grant may equal or contain: the home and the temp directory, real paths. */
@@ -313,48 +298,6 @@ function _isDirectory(path: string): boolean {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
   }
-}
-
-/**
- * The module socket and where it came from, when `args` select module mode (`src/app.ts`: a first
- * argument that is `module` or no command at all); undefined for the CLI commands and TCP mode.
- */
-function _moduleSocket(
-  args: readonly string[],
-  env: ResolveGrantsOptions["env"],
-): { path: string; from: string } | undefined {
-  const [first] = args;
-  if (
-    first === undefined || first.startsWith("-") ||
-    (first !== MODULE_COMMAND && CLI_COMMANDS.includes(first))
-  ) {
-    return undefined;
-  }
-  const address = env("VIAM_MODULE_ADDRESS");
-  const path = address || (first === MODULE_COMMAND ? _socketAfterCommand(args) : first);
-  if (path === undefined || _TCP_ADDRESS.test(path)) return undefined;
-  return { path, from: address ? "VIAM_MODULE_ADDRESS" : "the socket argument" };
-}
-
-/** The `[socket]` argument of `data-mirror module [--log-level L] [socket]`. */
-function _socketAfterCommand(args: readonly string[]): string | undefined {
-  return args.find((arg, index) =>
-    index > 0 && !arg.startsWith("-") && !_MODULE_VALUE_OPTIONS.includes(args[index - 1])
-  );
-}
-
-/** The values of every `--config FILE` / `--config=FILE` (`-` means standard input: no file). */
-function _configFiles(args: readonly string[]): string[] {
-  const files: string[] = [];
-  args.forEach((arg, index) => {
-    const value = arg === "--config"
-      ? args[index + 1]
-      : arg.startsWith("--config=")
-      ? arg.slice("--config=".length)
-      : undefined;
-    if (value !== undefined && value !== "" && value !== "-") files.push(value);
-  });
-  return files;
 }
 
 function _unique(paths: readonly string[]): string[] {

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildTarget, readEntrypoint, TARGETS, WORKER_ENTRY } from "../scripts/build.ts";
+import {
+  buildTarget,
+  checkBinary,
+  compileProgram,
+  packTarball,
+  readEntrypoint,
+  TARGETS,
+  WORKER_ENTRY,
+} from "../scripts/build.ts";
 import { PRODUCTION_PERMISSIONS, type ProductionPermissions } from "../src/permissions.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -27,11 +35,33 @@ Deno.test("meta.json declares the module, both generic APIs of the model, and it
   assert.equal(META.entrypoint, "data-mirror");
 });
 
+Deno.test("meta.json's markdown_link (module and each model) points at a README heading that exists", async () => {
+  const readme = await Deno.readTextFile(join(ROOT, "README.md"));
+  // GitHub's anchors: lower case, punctuation dropped, spaces to hyphens.
+  const anchors = new Set(
+    [...readme.matchAll(/^#{1,6} (.+)$/gm)].map(([, heading]) =>
+      heading.toLowerCase().replace(/[^a-z0-9 _-]/g, "").replaceAll(" ", "-")
+    ),
+  );
+  const links = [
+    META.markdown_link,
+    ...META.models.map((m: { markdown_link: string }) => m.markdown_link),
+  ];
+  for (const link of links) {
+    const [file, anchor] = String(link).split("#");
+    assert.equal(file, "README.md", String(link));
+    assert.ok(anchors.has(anchor), `README.md has no heading for #${anchor}`);
+  }
+});
+
 Deno.test("meta.json's build section installs Deno 2.9.6 from npm when missing and runs the build task for the build platform", () => {
   const { setup, build, path, arch } = META.build;
   assert.match(setup, /npm install --global deno@2\.9\.6/);
   assert.match(setup, /grep -q '\^deno 2\\\.9\\\.6 '/);
-  assert.equal(build, `deno task build --module-tarball ${path}`);
+  // A cloud build may run on another CPU than VIAM_BUILD_ARCH names: the opt-in lets it pack a
+  // binary it cannot run (its format still checked, a warning printed); on the same CPU the
+  // binary is still run and checked.
+  assert.equal(build, `deno task build --module-tarball ${path} --unchecked-cross`);
   assert.deepEqual(arch, ["linux/amd64", "linux/arm64"]);
   for (const platform of arch) assert.ok(Object.values(TARGETS).includes(platform), platform);
   assert.ok(DENO_JSON.tasks.build.command.endsWith("scripts/build.ts"));
@@ -171,30 +201,48 @@ async function programNpmPackages(): Promise<Set<string>> {
   return packages;
 }
 
-Deno.test("deno task build bakes exactly the production set into the binary, embeds the Worker, and packs meta.json with an executable entrypoint", async () => {
-  const target = Deno.build.target;
-  assert.ok(target in TARGETS, `this machine's target ${target} is not built`);
+/** Runs `deno task build`'s script with `args` and the environment `env` added. */
+async function runBuild(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", join(ROOT, "scripts/build.ts"), ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Every file under `dir`, relative to it (hidden ones included). */
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await listFiles(dir, path));
+    else files.push(path);
+  }
+  return files.sort();
+}
+
+async function withOutDir(fn: (out: string) => Promise<void>): Promise<void> {
   const out = await Deno.makeTempDir({ prefix: "build-test-" });
   try {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        join(ROOT, "scripts/build.ts"),
-        "--target",
-        target,
-        "--out",
-        out,
-      ],
-      env: { DENORT_BIN: Deno.execPath(), NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    await fn(out);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+}
 
-    const entrypoint = await readEntrypoint();
-    const binary = join(out, target, entrypoint);
-    assert.ok(((await Deno.stat(binary)).mode! & 0o111) !== 0, "the binary is not executable");
+Deno.test("the compiled binary bakes exactly the production set and embeds the Worker and the program's npm packages", async () => {
+  const target = Deno.build.target;
+  assert.ok(target in TARGETS, `this machine's target ${target} is not built`);
+  await withOutDir(async (out) => {
+    const binary = join(out, "data-mirror");
+    await compileProgram(target, binary, { env: { DENORT_BIN: Deno.execPath() } });
     const embedded = readEmbedded(await Deno.readFile(binary));
     assert.deepEqual(bakedPermissions(embedded), { ...PRODUCTION_PERMISSIONS });
     for (const [name, value] of Object.entries(embedded.metadata.permissions)) {
@@ -202,7 +250,21 @@ Deno.test("deno task build bakes exactly the production set into the binary, emb
     }
     assert.deepEqual(embedded.metadata.argv, [], "no arguments may be baked in");
 
-    for (const file of ["main.ts", WORKER_ENTRY, "src/app.ts", "src/permissions.ts"]) {
+    // The modes' code is imported dynamically (src/program.ts, src/module/module_server.ts): it
+    // must be embedded all the same.
+    for (
+      const file of [
+        "main.ts",
+        WORKER_ENTRY,
+        "src/program.ts",
+        "src/permissions.ts",
+        "src/cli/run_cli.ts",
+        "src/module/run_module.ts",
+        "src/module/module_services.ts",
+        "src/module/start_resource_mirror.ts",
+        "src/remote/viam_remote.ts",
+      ]
+    ) {
       assert.ok(embedded.files.has(file), `${file} is not embedded`);
     }
     const npm = [...embedded.files].filter((file) =>
@@ -218,8 +280,114 @@ Deno.test("deno task build bakes exactly the production set into the binary, emb
     }
     // Test tools stay out of the binary.
     assert.ok(!npm.some((file) => file.includes("/fast-check/")), "fast-check is embedded");
+  });
+});
 
-    const tarball = join(out, target, "module.tar.gz");
+Deno.test("deno task build with a plain deno as the runtime (DENORT_BIN) fails, says so, and leaves no binary and no tarball", async () => {
+  await withOutDir(async (out) => {
+    const result = await runBuild(["--out", out], { DENORT_BIN: Deno.execPath() });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `build: the compiled binary for ${Deno.build.target} does not run data-mirror: ` +
+          '`data-mirror --version` printed "deno 2\\.9\\.6 [^"]*" instead of ' +
+          `"${DENO_JSON.version.replaceAll(".", "\\.")}"\\. It is a plain deno`,
+      ),
+    );
+    assert.match(result.stderr, /It was deleted and no tarball was written/);
+    assert.doesNotMatch(result.stderr, /Stack backtrace|at file:| {4}at /);
+    assert.deepEqual(await listFiles(out), []);
+  });
+});
+
+Deno.test("deno task build without the runtime download says what is missing, with no Deno error or backtrace", async () => {
+  // A Deno cache without the runtime (the npm packages shared), and the download refused.
+  await withOutDir(async (out) => {
+    const denoDir = join(out, "deno-dir");
+    await Deno.mkdir(denoDir);
+    const info = JSON.parse(
+      new TextDecoder().decode(
+        (await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output()).stdout,
+      ),
+    );
+    await Deno.symlink(info.npmCache, join(denoDir, "npm"));
+    const dist = join(out, "dist");
+    const result = await runBuild(["--out", dist], {
+      DENO_DIR: denoDir,
+      HTTPS_PROXY: "http://127.0.0.1:9",
+      https_proxy: "http://127.0.0.1:9",
+    });
+    assert.equal(result.code, 1, result.stderr);
+    const target = Deno.build.target;
+    assert.equal(
+      result.stderr.split("\n").filter((line) => line.startsWith("build: ")).length,
+      1,
+      result.stderr,
+    );
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `build: cannot compile for ${target}: deno compile needs Deno's runtime for that target ` +
+          `\\(denort-${target}\\.zip from https://dl\\.deno\\.land/release/v2\\.9\\.6/, ` +
+          "cached after the first download\\) and could not get it \\(.*refused.*\\)\\. " +
+          "Build once on a machine that can reach dl\\.deno\\.land, or set DENORT_BIN",
+      ),
+    );
+    assert.doesNotMatch(result.stderr, /Stack backtrace|Caused by|error sending request/);
+    assert.deepEqual(await listFiles(dist), []);
+  });
+});
+
+Deno.test("deno task build refuses a cross target it cannot run unless --unchecked-cross, and then refuses a runtime for the wrong CPU", async () => {
+  const cross = Object.keys(TARGETS).find((target) =>
+    target !== Deno.build.target && TARGETS[target].startsWith(`${Deno.build.os}/`)
+  )!;
+  await withOutDir(async (out) => {
+    const refused = await runBuild(["--target", cross, "--out", out]);
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr.trim(),
+      `build: cannot check a binary for ${cross} on this ${Deno.build.target} machine (it cannot ` +
+        `run here): build it on a ${TARGETS[cross]} machine, or pass --unchecked-cross to pack ` +
+        "it without running it",
+    );
+    // The host's deno as the runtime of another CPU's binary: caught by its header.
+    const wrongCpu = await runBuild(["--target", cross, "--unchecked-cross", "--out", out], {
+      DENORT_BIN: Deno.execPath(),
+    });
+    assert.equal(wrongCpu.code, 1, wrongCpu.stderr);
+    assert.match(
+      wrongCpu.stderr,
+      new RegExp(
+        `build: the compiled binary for ${cross} is not a ${TARGETS[cross]} executable \\(ELF, ` +
+          "CPU 0x[0-9a-f]+\\): its runtime \\(DENORT_BIN\\?\\) is for another platform",
+      ),
+    );
+    assert.deepEqual(await listFiles(out), []);
+  });
+});
+
+Deno.test("checkBinary runs the binary for this machine and accepts only the program's version; packTarball packs it executable beside meta.json", async () => {
+  await withOutDir(async (out) => {
+    const script = (name: string, body: string) => {
+      const path = join(out, name);
+      Deno.writeTextFileSync(path, `#!/bin/sh\n${body}\n`);
+      Deno.chmodSync(path, 0o755);
+      return path;
+    };
+    const program = script("program", `echo ${DENO_JSON.version}`);
+    const plainDeno = script("plain-deno", 'echo "deno 2.9.6 (stable, release)"; echo "v8 x"');
+    const target = Deno.build.target;
+    assert.equal(await checkBinary(program, target), true);
+    await assert.rejects(
+      () => checkBinary(plainDeno, target),
+      /printed "deno 2\.9\.6 \(stable, release\)" instead of .* It is a plain deno/,
+    );
+
+    const entrypoint = await readEntrypoint();
+    const tarball = join(out, "module.tar.gz");
+    await packTarball(program, entrypoint, tarball);
     const listing = await new Deno.Command("tar", { args: ["-tvzf", tarball] }).output();
     assert.equal(listing.code, 0);
     const entries = new TextDecoder().decode(listing.stdout).trim().split("\n")
@@ -231,7 +399,5 @@ Deno.test("deno task build bakes exactly the production set into the binary, emb
     const packedMeta = await new Deno.Command("tar", { args: ["-xzOf", tarball, "meta.json"] })
       .output();
     assert.deepEqual(JSON.parse(new TextDecoder().decode(packedMeta.stdout)), META);
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
+  });
 });

@@ -5,12 +5,12 @@ import {
   ALLOWED_ENV,
   ALLOWED_SYS,
   assertNarrowed,
-  describePermissions,
   type Grants,
   PRODUCTION_FLAGS,
   resolveGrants,
   workerPermissions,
 } from "../src/permissions.ts";
+import { type Invocation, readInvocation } from "../src/invocation.ts";
 import { describeDataset, startPlatform } from "./support/platform/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -88,19 +88,22 @@ Deno.test("assertNarrowed refuses the broad permissions of this test process, na
   );
 });
 
-Deno.test("describePermissions prints every flag and every allowed variable", () => {
-  const text = describePermissions();
-  for (const flag of PRODUCTION_FLAGS) assert.ok(text.includes(flag), flag);
-  for (const name of ALLOWED_ENV) assert.ok(text.includes(name), name);
-  assert.match(text, /no subprocess/);
-});
-
 // ---------------------------------------------------------------------------------------------
 // resolveGrants
 
 /** An env reader over `vars` (unset names read as undefined, as under `--ignore-env`). */
 function envOf(vars: Record<string, string>): (name: string) => string | undefined {
   return (name) => vars[name];
+}
+
+/** `args` read as the bootstrap reads them, with `env`. */
+function invocationOf(args: string[], env: (name: string) => string | undefined): Invocation {
+  return readInvocation(args, { env });
+}
+
+/** The grants for `args` in the environment `env`, as the bootstrap resolves them. */
+function grantsFor(args: string[], options: { env: (name: string) => string | undefined }): Grants {
+  return resolveGrants(invocationOf(args, options.env), options);
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
@@ -118,12 +121,12 @@ Deno.test("resolveGrants: CLI mode grants the Viam home read-write and the --con
     await Deno.mkdir(join(dir, "home/.viam"), { recursive: true });
     await Deno.writeTextFile(join(dir, "cfg.json"), "{}");
     const env = envOf({ HOME: join(dir, "home") });
-    assert.deepEqual(resolveGrants(["sync", "--config", join(dir, "cfg.json")], { env }), {
+    assert.deepEqual(grantsFor(["sync", "--config", join(dir, "cfg.json")], { env }), {
       read: [join(dir, "home/.viam"), join(dir, "cfg.json")],
       write: [join(dir, "home/.viam")],
     });
     assert.deepEqual(
-      resolveGrants(["validate", `--config=${join(dir, "cfg.json")}`], { env }).read,
+      grantsFor(["validate", `--config=${join(dir, "cfg.json")}`], { env }).read,
       [join(dir, "home/.viam"), join(dir, "cfg.json")],
     );
   });
@@ -136,7 +139,7 @@ Deno.test("resolveGrants: $VIAM_HOME wins over $HOME, and $VIAM_MODULE_DATA is g
       VIAM_HOME: join(dir, "viam"),
       VIAM_MODULE_DATA: join(dir, "viam/module-data/local/mirror"),
     });
-    const grants = resolveGrants(["sync"], { env });
+    const grants = grantsFor(["sync"], { env });
     assert.deepEqual(grants.write, [join(dir, "viam"), join(dir, "viam/module-data/local/mirror")]);
     assert.deepEqual(grants.read, grants.write);
   });
@@ -147,7 +150,7 @@ Deno.test("resolveGrants: a Viam home that does not exist yet is granted where i
     await Deno.mkdir(join(dir, "real"));
     await Deno.symlink(join(dir, "real"), join(dir, "link"));
     const env = envOf({ VIAM_HOME: join(dir, "link/not/yet") });
-    assert.deepEqual(resolveGrants(["sync"], { env }).write, [
+    assert.deepEqual(grantsFor(["sync"], { env }).write, [
       join(dir, "link/not/yet"),
       join(dir, "real/not/yet"),
     ]);
@@ -159,7 +162,7 @@ Deno.test("resolveGrants: a symlinked Viam home is granted as written and as its
     await Deno.mkdir(join(dir, "disk/viam"), { recursive: true });
     await Deno.symlink(join(dir, "disk/viam"), join(dir, "viam"));
     const env = envOf({ VIAM_HOME: join(dir, "viam") });
-    assert.deepEqual(resolveGrants(["sync"], { env }).write, [
+    assert.deepEqual(grantsFor(["sync"], { env }).write, [
       join(dir, "viam"),
       join(dir, "disk/viam"),
     ]);
@@ -167,12 +170,12 @@ Deno.test("resolveGrants: a symlinked Viam home is granted as written and as its
 });
 
 Deno.test("resolveGrants: no Viam home is granted when it cannot be located or is relative", () => {
-  assert.deepEqual(resolveGrants(["sync"], { env: envOf({}) }), { read: [], write: [] });
-  assert.deepEqual(resolveGrants(["sync"], { env: envOf({ VIAM_HOME: "rel/viam" }) }), {
+  assert.deepEqual(grantsFor(["sync"], { env: envOf({}) }), { read: [], write: [] });
+  assert.deepEqual(grantsFor(["sync"], { env: envOf({ VIAM_HOME: "rel/viam" }) }), {
     read: [],
     write: [],
   });
-  assert.deepEqual(resolveGrants(["sync"], { env: envOf({ VIAM_MODULE_DATA: "data" }) }), {
+  assert.deepEqual(grantsFor(["sync"], { env: envOf({ VIAM_MODULE_DATA: "data" }) }), {
     read: [],
     write: [],
   });
@@ -197,18 +200,18 @@ Deno.test("resolveGrants refuses a Viam home that is too broad, naming the varia
     ];
     for (const [vars, message] of cases) {
       assert.throws(
-        () => resolveGrants(["sync"], { env: envOf(vars) }),
+        () => grantsFor(["sync"], { env: envOf(vars) }),
         message,
         JSON.stringify(vars),
       );
     }
     assert.throws(
-      () => resolveGrants(["sync"], { env: envOf({ VIAM_MODULE_DATA: "/var" }) }),
+      () => grantsFor(["sync"], { env: envOf({ VIAM_MODULE_DATA: "/var" }) }),
       /VIAM_MODULE_DATA "\/var"/,
     );
     await Deno.writeTextFile(join(dir, "a-file"), "");
     assert.throws(
-      () => resolveGrants(["sync"], { env: envOf({ VIAM_HOME: join(dir, "a-file/.viam") }) }),
+      () => grantsFor(["sync"], { env: envOf({ VIAM_HOME: join(dir, "a-file/.viam") }) }),
       /cannot resolve the Viam home \(VIAM_HOME\) ".*a-file\/\.viam": Not a directory/,
     );
   });
@@ -219,7 +222,7 @@ Deno.test("resolveGrants: module mode grants the socket's directory, from $VIAM_
     const socketDir = join(dir, "viam-module-abc");
     const socket = join(socketDir, "data-mirror-xyzab.sock");
     const write = (args: string[], vars: Record<string, string> = {}) =>
-      resolveGrants(args, { env: envOf(vars) }).write;
+      grantsFor(args, { env: envOf(vars) }).write;
     assert.deepEqual(write([socket, "--log-level=debug"]), [socketDir]);
     assert.deepEqual(write(["module", socket]), [socketDir]);
     assert.deepEqual(write(["module", "--log-level", "debug", socket]), [socketDir]);
@@ -237,15 +240,15 @@ Deno.test("resolveGrants: module mode grants the socket's directory, from $VIAM_
 
 Deno.test("resolveGrants refuses a socket directory that is too broad", () => {
   assert.throws(
-    () => resolveGrants(["/tmp/data-mirror.sock"], { env: envOf({}) }),
-    /module socket \(the socket argument\) "\/tmp": it is the root or a top-level directory/,
+    () => grantsFor(["/tmp/data-mirror.sock"], { env: envOf({}) }),
+    /module socket \(the address argument\) "\/tmp": it is the root or a top-level directory/,
   );
   assert.throws(
-    () => resolveGrants(["module"], { env: envOf({ VIAM_MODULE_ADDRESS: "/x.sock" }) }),
+    () => grantsFor(["module"], { env: envOf({ VIAM_MODULE_ADDRESS: "/x.sock" }) }),
     /module socket \(VIAM_MODULE_ADDRESS\) "\/"/,
   );
   assert.throws(
-    () => resolveGrants(["/home/pi/x.sock"], { env: envOf({ HOME: "/home/pi" }) }),
+    () => grantsFor(["/home/pi/x.sock"], { env: envOf({ HOME: "/home/pi" }) }),
     /"\/home\/pi": it is or contains "\/home\/pi"/,
   );
 });
@@ -253,14 +256,14 @@ Deno.test("resolveGrants refuses a socket directory that is too broad", () => {
 Deno.test("resolveGrants: --config must name a file; a missing one is granted as written", async () => {
   await withTempDir((dir) => {
     assert.throws(
-      () => resolveGrants(["sync", "--config", dir], { env: envOf({}) }),
+      () => grantsFor(["sync", "--config", dir], { env: envOf({}) }),
       /--config ".*" is a directory: it must name a file/,
     );
     assert.deepEqual(
-      resolveGrants(["validate", "--config", join(dir, "missing.json")], { env: envOf({}) }),
+      grantsFor(["validate", "--config", join(dir, "missing.json")], { env: envOf({}) }),
       { read: [join(dir, "missing.json")], write: [] },
     );
-    assert.deepEqual(resolveGrants(["sync", "--config", "-"], { env: envOf({}) }).read, []);
+    assert.deepEqual(grantsFor(["sync", "--config", "-"], { env: envOf({}) }).read, []);
   });
 });
 
@@ -290,9 +293,11 @@ function spawnDeno(
   script: string,
   args: string[],
   vars: Record<string, string>,
+  cwd?: string,
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, script, ...args],
+    cwd,
     env: childEnv(vars),
     clearEnv: true,
     stdin: "null",
@@ -388,6 +393,33 @@ Deno.test("the bootstrap refuses to start with a Viam home of / and runs nothing
   assert.equal(result.code, 2);
   assert.match(result.stderr, /refusing to grant the Viam home \(VIAM_HOME\) "\/"/);
   assert.ok(!result.stdout.includes("PROBE"), result.stdout);
+});
+
+Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, starts nothing, creates nothing", async () => {
+  await withTempDir(async (dir) => {
+    const vars = { VIAM_HOME: join(dir, "viam-home") };
+    const human = await collect(spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["synk"], vars, dir));
+    assert.equal(human.code, 2);
+    assert.equal(human.stdout, "");
+    assert.equal(
+      human.stderr,
+      'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
+        "completion, module, help)\n(run data-mirror --help for usage)\n",
+    );
+    const json = await collect(
+      spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["synk", "--json"], vars, dir),
+    );
+    assert.equal(json.code, 2);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
+        "completion, module, help)",
+      exitCode: 2,
+    });
+    // No socket named synk, no Viam home: nothing ran.
+    const entries = [];
+    for await (const entry of Deno.readDir(dir)) entries.push(entry.name);
+    assert.deepEqual(entries, []);
+  });
 });
 
 Deno.test("scripts/mirror.ts forwards SIGTERM to the program and exits with the program's code", async () => {

@@ -2,7 +2,7 @@ import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS, type MirrorApi } from "./handlers.ts";
+import { MIRROR_APIS, type MirrorApi } from "./mirror_model.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
 
@@ -19,6 +19,7 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
   sync: (controller) => controller.syncNow(),
   status: (controller) => Promise.resolve(controller.status()),
   dry_run: (controller) => controller.dryRun(),
+  push: (controller) => controller.pushNow(),
 };
 
 /**
@@ -26,7 +27,8 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
  * `viam.component.generic.v1.GenericService`, plus GetGeometries (always empty) on the component.
  * Calls are routed by the short resource name within their API; an unknown name is NOT_FOUND.
  * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
- * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do; anything else is
+ * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do, `"push"` runs an
+ * upload pass of the push folder now and returns its counts; anything else is
  * INVALID_ARGUMENT listing the known commands. Calls never wait for each other.
  */
 export function registerMirrorService(router: ConnectRouter, options: MirrorServiceOptions): void {

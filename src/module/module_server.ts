@@ -1,29 +1,34 @@
+/**
+ * The module's server: listens on the unix socket or loopback TCP port viam-server gave, at once,
+ * and serves the module's services (`module_services.ts`) once they are loaded. Listening first
+ * matters: viam-server polls for the socket (every 100 ms), then calls Ready with a 3 s timeout and
+ * retries; a request that arrives while the services load waits for them.
+ *
+ * @module
+ */
 import * as http2 from "node:http2";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
+import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS } from "./handlers.ts";
-import { registerMirrorService } from "./mirror_service.ts";
-import { type MirrorResource, registerModuleService } from "./module_service.ts";
-import { ParentLogSink } from "./parent_logger.ts";
-import { registerReflection } from "./reflection.ts";
-import { ResourceTable } from "./resource_table.ts";
-import { SecretRedactor } from "../redaction.ts";
-import { VIAM_SERVICES } from "./viam_services.ts";
+import type { MirrorResource } from "./module_service.ts";
+import type { ModuleServices } from "./module_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 
 /** How the module is run: where it listens, how it logs, and the engine it wraps. */
 export interface ModuleOptions {
-  /** The unix socket to listen on (from `VIAM_MODULE_ADDRESS`, else the first argument). */
-  socketPath: string;
+  /**
+   * Where to listen (`VIAM_MODULE_ADDRESS`, else the first argument): a unix socket, or in TCP mode
+   * a loopback host and port.
+   */
+  address: ModuleAddress;
   /** The lowest level logged (`--log-level`). */
   logLevel: LogLevel;
   /** False when `VIAM_NO_MODULE_PARENT` is set: viam-server's socket is never dialled. */
   parentLogging: boolean;
   /** Checks attributes; throws, with a message naming the attribute, when they are invalid. */
-  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  validate(
+    attributes: Record<string, unknown>,
+  ): { warnings: string[] } | Promise<{ warnings: string[] }>;
   /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
   createMirror(
     resource: MirrorResource,
@@ -40,8 +45,8 @@ export interface ModuleOptions {
 
 /** A running module. */
 export interface ModuleHandle {
-  /** The socket it listens on. */
-  readonly socketPath: string;
+  /** Where it listens. */
+  readonly address: ModuleAddress;
   /**
    * Stops every mirror (waiting at most `stopTimeoutMs`), closes the server and its connections,
    * removes the socket and flushes the logs. Calling it again returns the same promise.
@@ -52,7 +57,6 @@ export interface ModuleHandle {
 // Owner and group only: any local user who can connect could trigger passes. viam-server starts
 // the module as its own user, so the group bit covers a shared-group setup without opening it to all.
 const SOCKET_MODE = 0o770;
-const MODULE_LOGGER_NAME = "data-mirror";
 // How long closing lets open connections end on their own before ending them.
 const SESSION_GRACE_MS = 250;
 
@@ -72,66 +76,63 @@ async function _removeSocket(path: string): Promise<void> {
   await Deno.remove(path);
 }
 
-function _listen(server: http2.Http2Server, path: string): Promise<void> {
+function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
+    const listening = () => {
       server.off("error", reject);
       resolve();
-    });
+    };
+    server.once("error", reject);
+    if (address.kind === "unix") server.listen(address.path, listening);
+    else server.listen(address.port, address.host, listening);
   });
 }
 
 /**
  * Starts the module: serves `viam.module.v1.ModuleService`, gRPC reflection and both generic APIs
- * (plaintext gRPC over HTTP/2 with trailers) on the unix socket `options.socketPath`, replacing a
- * stale socket left there. Resolves once it listens.
+ * (plaintext gRPC over HTTP/2 with trailers) on `options.address`: a unix socket (replacing a stale
+ * socket left there; removed again on close), or a loopback TCP port. It listens before the
+ * services are loaded (requests wait for them); resolves once they are.
  */
 export async function startModule(options: ModuleOptions): Promise<ModuleHandle> {
-  const { socketPath } = options;
-  const redactor = new SecretRedactor();
-  const sink = new ParentLogSink({
-    threshold: options.logLevel,
-    redactor,
-    writeLine: options.writeLine,
-  });
-  const logger = sink.logger(MODULE_LOGGER_NAME);
-  const table = new ResourceTable();
-
-  const routes = (router: ConnectRouter): void => {
-    registerModuleService(router, {
-      validate: options.validate,
-      createMirror: options.createMirror,
-      table,
-      sink,
-      parentLogging: options.parentLogging,
-      redactor,
-      logger,
-    });
-    registerMirrorService(router, { table, redactor });
-    registerReflection(router, {
-      descriptors: VIAM_DESCRIPTOR_SET,
-      services: [
-        VIAM_SERVICES.module.typeName,
-        ...MIRROR_APIS.map((api) => api.service.typeName),
-        VIAM_SERVICES.reflectionV1alpha.typeName,
-        VIAM_SERVICES.reflectionV1.typeName,
-      ],
-    });
-  };
-
-  await _removeSocket(socketPath);
-  const server = http2.createServer(
-    connectNodeAdapter({ routes, grpc: true, grpcWeb: false, connect: false }),
+  const { address } = options;
+  const socketPath = address.kind === "unix" ? address.path : undefined;
+  if (socketPath !== undefined) await _removeSocket(socketPath);
+  const loading = import("./module_services.ts").then((module) =>
+    module.createModuleServices(options)
   );
+  let services: ModuleServices | undefined;
+  const server = http2.createServer((request, response) => {
+    if (services !== undefined) {
+      services.handle(request, response);
+      return;
+    }
+    loading.then(
+      (loaded) => loaded.handle(request, response),
+      () => response.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR),
+    );
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  await _listen(server, socketPath);
-  await Deno.chmod(socketPath, SOCKET_MODE);
-  logger.info(`listening on ${socketPath}`);
+  await _listen(server, address);
+  // Port 0 (tests) asks the system for a free port: report the one it gave.
+  const bound = server.address();
+  const listening: ModuleAddress = address.kind === "tcp" && typeof bound === "object" && bound
+    ? { ...address, port: bound.port }
+    : address;
+  try {
+    if (socketPath !== undefined) await Deno.chmod(socketPath, SOCKET_MODE);
+    services = await loading;
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (socketPath !== undefined) await _removeSocket(socketPath);
+    throw error;
+  }
+  const { logger, table, sink } = services;
+  logger.info(`listening on ${formatModuleAddress(listening)}`);
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -147,12 +148,12 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
       for (const session of sessions) session.destroy();
       await closed;
     }
-    await _removeSocket(socketPath);
+    if (socketPath !== undefined) await _removeSocket(socketPath);
     logger.info("stopped");
     await sink.close();
   };
   return {
-    socketPath,
+    address: listening,
     close: () => closing ??= close(),
   };
 }

@@ -1,9 +1,10 @@
 import { describeError } from "../remote/errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { parseModuleAddress } from "../invocation.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
-import { MIRROR_APIS, MIRROR_MODEL } from "./handlers.ts";
+import { MIRROR_APIS, MIRROR_MODEL } from "./mirror_model.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
@@ -22,7 +23,9 @@ export interface MirrorResource {
 /** What the module service needs from the engine and from the rest of the module. */
 export interface ModuleServiceOptions {
   /** Checks attributes; throws, naming the attribute, when they are invalid. */
-  validate(attributes: Record<string, unknown>): { warnings: string[] };
+  validate(
+    attributes: Record<string, unknown>,
+  ): { warnings: string[] } | Promise<{ warnings: string[] }>;
   /** Builds (and starts) the mirror of one resource. */
   createMirror(
     resource: MirrorResource,
@@ -38,11 +41,6 @@ export interface ModuleServiceOptions {
   redactor: SecretRedactor;
   /** The module's own logger (lifecycle events). */
   logger: Logger;
-}
-
-// Older servers sent `parent_address` as a `unix:` URL; `raw_parent_address` is a plain path.
-function _socketPath(address: string): string {
-  return address.replace(/^unix:(\/\/)?/, "");
 }
 
 function _readConfig(request: AnyMessage): MirrorResource {
@@ -81,10 +79,10 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   const { table, sink, redactor, logger } = options;
 
   // Returns the warnings; a failure is INVALID_ARGUMENT, its message scrubbed of secrets.
-  const validate = (fullName: string, resource: MirrorResource): string[] => {
+  const validate = async (fullName: string, resource: MirrorResource): Promise<string[]> => {
     redactor.remember(resource.attributes);
     try {
-      return options.validate(resource.attributes).warnings;
+      return (await options.validate(resource.attributes)).warnings;
     } catch (error) {
       throw new ConnectError(
         redactor.scrub(`invalid config for ${fullName}: ${describeError(error)}`),
@@ -96,7 +94,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   const start = async (request: AnyMessage, verb: string): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
-    validate(fullName, resource);
+    await validate(fullName, resource);
     try {
       const replaced = await table.put(
         fullName,
@@ -118,8 +116,14 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     VIAM_SERVICES.module,
     methods.ready,
     (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
-      const address = String(request.rawParentAddress || request.parentAddress || "");
-      if (address !== "" && options.parentLogging) sink.connect(_socketPath(address));
+      // A socket path (older servers sent a `unix:` URL in `parent_address`), or `host:port` in
+      // TCP mode.
+      const raw = String(request.rawParentAddress || request.parentAddress || "");
+      if (raw !== "" && options.parentLogging) {
+        const parent = parseModuleAddress(raw, { tcpMode: false, from: "Ready's parent address" });
+        if (typeof parent === "string") logger.warn(`not sending logs to viam-server: ${parent}`);
+        else sink.connect(parent);
+      }
       return Promise.resolve({
         ready: true,
         handlermap: {
@@ -139,12 +143,12 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   router.rpc(
     VIAM_SERVICES.module,
     methods.validateConfig,
-    (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
+    async (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
       const resource = _readConfig(request);
       const fullName = `${resource.api}/${resource.name}`;
       const resourceLogger = sink.logger(fullName);
-      for (const warning of validate(fullName, resource)) resourceLogger.warn(warning);
-      return Promise.resolve({ dependencies: [], optionalDependencies: [] });
+      for (const warning of await validate(fullName, resource)) resourceLogger.warn(warning);
+      return { dependencies: [], optionalDependencies: [] };
     },
   );
 

@@ -2,6 +2,7 @@ import * as net from "node:net";
 import { Timestamp } from "@bufbuild/protobuf";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { Transport } from "@connectrpc/connect";
+import type { ModuleAddress } from "../invocation.ts";
 import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
 import { REDACTED, SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
@@ -48,7 +49,7 @@ function _formatField(value: string | number | boolean): string {
 
 /**
  * Sends log entries to viam-server, one per `viam.robot.v1.RobotService/Log` call (the parent rejects
- * batches), over plaintext gRPC on its unix socket. Loggers never wait: entries are queued and sent in
+ * batches), over plaintext gRPC on its unix socket (or its loopback TCP port in TCP mode). Loggers never wait: entries are queued and sent in
  * order in the background; when the parent falls behind, the oldest entries are dropped and counted.
  * Until {@linkcode ParentLogSink.connect} (no parent, or `VIAM_NO_MODULE_PARENT`) and whenever a send
  * fails, entries are printed as lines instead.
@@ -81,16 +82,20 @@ export class ParentLogSink {
   }
 
   /**
-   * Sends entries to the parent listening on the unix socket `address` from now on. Calling it again
-   * with the same address changes nothing; another address replaces the connection.
+   * Sends entries to the parent listening at `address` (a unix socket, or a TCP port) from now on.
+   * Calling it again with the same address changes nothing; another address replaces the connection.
    */
-  connect(address: string): void {
-    if (this.#closed || address === this.#address) return;
+  connect(address: ModuleAddress): void {
+    const key = address.kind === "unix" ? address.path : `${address.host}:${address.port}`;
+    if (this.#closed || key === this.#address) return;
     this.#session?.abort();
-    this.#address = address;
-    // The authority is only a name in the :authority header; the connection itself is the socket.
+    this.#address = key;
+    // The authority is only a name in the :authority header; the connection is made here.
     this.#session = new Http2SessionManager("http://localhost", undefined, {
-      createConnection: () => net.connect(address),
+      createConnection: () =>
+        address.kind === "unix"
+          ? net.connect(address.path)
+          : net.connect({ host: address.host, port: address.port }),
     });
     this.#transport = createGrpcTransport({
       httpVersion: "2",

@@ -176,7 +176,8 @@ function _answer(index: _Index, services: readonly string[], request: AnyMessage
  * answered with every transitive import; an unknown name gets an `error_response` with NOT_FOUND.
  */
 export function registerReflection(router: ConnectRouter, options: ReflectionOptions): void {
-  const index = _buildIndex(options.descriptors);
+  // Built at the first request, not at start: viam-server waits for the socket, not for reflection.
+  let index: _Index | undefined;
   for (const service of [VIAM_SERVICES.reflectionV1alpha, VIAM_SERVICES.reflectionV1]) {
     router.rpc(
       service,
@@ -186,7 +187,11 @@ export function registerReflection(router: ConnectRouter, options: ReflectionOpt
           yield {
             validHost: request.host,
             originalRequest: request,
-            messageResponse: _answer(index, options.services, request),
+            messageResponse: _answer(
+              index ??= _buildIndex(options.descriptors),
+              options.services,
+              request,
+            ),
           };
         }
       },

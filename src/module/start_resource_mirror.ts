@@ -3,6 +3,7 @@ import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MirrorLoop, type MirrorLoopOptions } from "../mirror_loop.ts";
+import { createPushSide } from "../push/push_side.ts";
 import type { MirrorRoots } from "./mirror_roots.ts";
 import type { MirrorResource } from "./module_service.ts";
 import {
@@ -41,11 +42,25 @@ export async function startResourceMirror(
   const fingerprint = await configFingerprint(config);
   const saved = path ? await readStatusFile(path) : undefined;
   // Claimed last, once nothing can fail before the loop exists to release it.
-  const release = options.roots.claim(config.mirrorRoot, `${resource.api} ${resource.name}`);
+  const owner = `${resource.api} ${resource.name}`;
+  const release = options.roots.claim(config.mirrorRoot, owner);
+  let releasePush = () => {};
+  try {
+    if (config.push) releasePush = options.roots.claim(config.push.pushRoot, `${owner} (push)`);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  const push = createPushSide(config, {
+    partId: options.env("VIAM_MACHINE_PART_ID"),
+    logger,
+    owner: `module ${resource.name}`,
+  });
   let saving = Promise.resolve();
   const loop = new MirrorLoop(config, {
     ...options.loop,
     logger,
+    push: push?.run,
     owner: `module ${resource.name}`,
     resume: saved?.fingerprint === fingerprint ? saved.status : undefined,
     onPassEnd: (status) => {
@@ -62,10 +77,13 @@ export async function startResourceMirror(
   return {
     syncNow: () => loop.syncNow(),
     dryRun: () => loop.dryRun(),
+    pushNow: () => loop.pushNow(),
     status: () => loop.status(),
     stop: async () => {
       await loop.stop();
+      await push?.[Symbol.asyncDispose]();
       await saving;
+      releasePush();
       release();
     },
   };

@@ -1,18 +1,5 @@
-import { createRegistryFromDescriptors, type ServiceType } from "@bufbuild/protobuf";
-import { VIAM_DESCRIPTOR_SET } from "../gen/viam_descriptors.ts";
-
-// Service types are built at run time from the embedded descriptor set: no generated code, and the
-// generic services get GetStatus, which the SDK's bundled descriptors lack. Well-known types (Struct,
-// Timestamp) are replaced by @bufbuild/protobuf's own classes, so `toJson()` / `fromJson()` work on them.
-const registry = createRegistryFromDescriptors(VIAM_DESCRIPTOR_SET);
-
-function _service(typeName: string): ServiceType {
-  const service = registry.findService(typeName);
-  if (service === undefined) {
-    throw new Error(`the embedded Viam descriptor set lacks the service ${typeName}`);
-  }
-  return service;
-}
+import type { ServiceType } from "@bufbuild/protobuf";
+import { viamService as _service } from "../viam_api.ts";
 
 /** The gRPC services the module serves or calls, as connect v1 service types. */
 export const VIAM_SERVICES: {

@@ -27,7 +27,7 @@ import type {
   UploadMetadata,
   UploadSource,
 } from "../remote/file_upload.ts";
-import type { PushConfig } from "./push_config.ts";
+import type { PushConfig } from "../config.ts";
 import { type FileIdentity, identityOf, sameIdentity } from "./file_identity.ts";
 import type { PushJournal } from "./push_journal.ts";
 import type { WalkedFile } from "./walk_push_folder.ts";

@@ -24,7 +24,7 @@ import { STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
 import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
 import { sameVersion } from "./file_identity.ts";
-import type { PushConfig } from "./push_config.ts";
+import type { PushConfig } from "../config.ts";
 import {
   CLOCK_SKEW_MS,
   deleteIfUnchanged,

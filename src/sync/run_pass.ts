@@ -48,6 +48,11 @@ export interface PassOptions {
   /** Listing pages in flight at once (default 8; 1 lists page after page). */
   parallelPages?: number;
   /**
+   * The bandwidth limit to share (a loop shares one between its passes and its push side);
+   * by default one is made from `bandwidth_limit`.
+   */
+  bandwidth?: BandwidthLimit;
+  /**
    * Items that failed in earlier passes and when each may be tried again (the loop keeps one);
    * without it every planned item is tried.
    */
@@ -117,7 +122,7 @@ export async function runPass(
     logger,
     signal,
     onProgress: options.onProgress,
-    bandwidth: config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined,
+    bandwidth: options.bandwidth ?? bandwidthLimitOf(config),
     attempts: options.attempts?.file,
     minRetryDelayMs: options.minRetryDelayMs,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -252,6 +257,11 @@ export async function dryRunPass(
     deleteBlocked: config.delete ? deleteBlocked : undefined,
     error: listing.error,
   };
+}
+
+/** The limiter `bandwidth_limit` asks for, if any. */
+export function bandwidthLimitOf(config: MirrorConfig): BandwidthLimit | undefined {
+  return config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined;
 }
 
 /** What the pass has done so far, for its summary (also when it is cut off). */

@@ -1,5 +1,10 @@
 import type { Logger } from "../../src/logger.ts";
-import type { DryRunReport, MirrorController, MirrorStatus } from "../../src/mirror_controller.ts";
+import type {
+  DryRunReport,
+  MirrorController,
+  MirrorStatus,
+  PushSummary,
+} from "../../src/mirror_controller.ts";
 import { emptySummary, type Summary } from "../../src/sync/summary.ts";
 
 /** What a {@linkcode FakeMirror} answers. */
@@ -61,6 +66,18 @@ export class FakeMirror implements MirrorController {
       deleteCount: 0,
       downloads: ["a.jpg", "b/c.png"],
       deletes: [],
+    });
+  }
+
+  pushNow(): Promise<PushSummary> {
+    return Promise.resolve({
+      found: 2,
+      uploaded: 1,
+      skipped: 1,
+      deleted: 1,
+      failed: 0,
+      bytes: 1024,
+      durationMs: 5,
     });
   }
 

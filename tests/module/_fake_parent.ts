@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { serviceDefinition } from "./_viam_client.ts";
+import { grpcTarget, serviceDefinition } from "./_viam_client.ts";
 
 /** One LogEntry as the parent received it (proto-loader form). */
 export interface ReceivedEntry {
@@ -10,8 +10,9 @@ export interface ReceivedEntry {
 }
 
 /**
- * viam-server's side of module logging: a grpc-js server on a unix socket implementing
- * `viam.robot.v1.RobotService/Log`, rejecting batches as the real one does.
+ * viam-server's side of module logging: a grpc-js server on a unix socket (or, in TCP mode, a
+ * loopback port) implementing `viam.robot.v1.RobotService/Log`, rejecting batches as the real one
+ * does.
  */
 export class FakeParent {
   /** The `logs` list of every Log call, in arrival order. */
@@ -21,24 +22,33 @@ export class FakeParent {
   #holding = false;
   #waiters: { count: number; resolve: () => void }[] = [];
 
-  private constructor(readonly socketPath: string) {}
+  /** Where it listens: the socket path, or `127.0.0.1:<port>`; what Ready passes to the module. */
+  address: string;
 
-  /** Starts a parent listening on `socketPath`. */
-  static async start(socketPath: string): Promise<FakeParent> {
-    const parent = new FakeParent(socketPath);
+  private constructor(address: string) {
+    this.address = address;
+  }
+
+  /**
+   * Starts a parent listening on `address`: a socket path, or `127.0.0.1:0` for a free TCP port
+   * ({@linkcode FakeParent.address} then holds the port).
+   */
+  static async start(address: string): Promise<FakeParent> {
+    const parent = new FakeParent(address);
     parent.#server.addService(serviceDefinition("viam.robot.v1.RobotService"), {
       Log: (
         call: grpc.ServerUnaryCall<{ logs: ReceivedEntry[] }, unknown>,
         callback: grpc.sendUnaryData<unknown>,
       ) => parent.#log(call.request.logs, callback),
     });
-    await new Promise<void>((resolve, reject) =>
+    const port = await new Promise<number>((resolve, reject) =>
       parent.#server.bindAsync(
-        `unix:${socketPath}`,
+        grpcTarget(address),
         grpc.ServerCredentials.createInsecure(),
-        (error) => error ? reject(error) : resolve(),
+        (error, port) => error ? reject(error) : resolve(port),
       )
     );
+    if (!address.startsWith("/")) parent.address = address.replace(/:0$/, `:${port}`);
     return parent;
   }
 

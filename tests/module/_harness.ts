@@ -1,3 +1,4 @@
+import type { ModuleAddress } from "../../src/invocation.ts";
 import type { LogLevel } from "../../src/logger.ts";
 import { type ModuleHandle, startModule } from "../../src/module/module_server.ts";
 import type { MirrorResource } from "../../src/module/module_service.ts";
@@ -8,15 +9,19 @@ import { ViamClient } from "./_viam_client.ts";
 /** The API key every test config carries: it must never come out of the module. */
 export const SECRET_KEY = "s3cr3t-api-key-0123456789abcdef";
 
+/** The two ways viam-server reaches a module: a unix socket, or a loopback TCP port. */
+export const TRANSPORTS = ["unix", "tcp"] as const;
+
+/** One of {@linkcode TRANSPORTS}. */
+export type Transport = typeof TRANSPORTS[number];
+
 /** A started module, a client on its socket, and what the fakes recorded. */
 export interface Harness {
-  /** The module's temp dir (its socket lives there). */
-  dir: string;
-  /** The module's socket. */
-  socketPath: string;
-  /** A grpc-js client on the module's socket. */
+  /** Where the module listens: its socket path, or `127.0.0.1:<port>`. */
+  address: string;
+  /** A grpc-js client on the module's address. */
   client: ViamClient;
-  /** A fake viam-server log endpoint; the module dials it once Ready names its socket. */
+  /** A fake viam-server log endpoint (same transport); the module dials it once Ready names it. */
   parent: FakeParent;
   /** The running module. */
   module: ModuleHandle;
@@ -38,6 +43,8 @@ export interface HarnessOptions {
   logLevel?: LogLevel;
   /** How long closing waits for mirrors to stop (the module default when absent). */
   stopTimeoutMs?: number;
+  /** Default `unix`. */
+  transport?: Transport;
 }
 
 /**
@@ -66,12 +73,15 @@ export async function withModule(
   options: HarnessOptions = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
-  const parent = await FakeParent.start(`${dir}/parent.sock`);
-  const socketPath = `${dir}/data-mirror-abcde.sock`;
+  const tcp = options.transport === "tcp";
+  const parent = await FakeParent.start(tcp ? "127.0.0.1:0" : `${dir}/parent.sock`);
+  const moduleAddress: ModuleAddress = tcp
+    ? { kind: "tcp", host: "127.0.0.1", port: 0, from: "the test" }
+    : { kind: "unix", path: `${dir}/data-mirror-abcde.sock`, from: "the test" };
   const created: Harness["created"] = [];
   const lines: Harness["lines"] = [];
   const module = await startModule({
-    socketPath,
+    address: moduleAddress,
     logLevel: options.logLevel ?? "info",
     parentLogging: options.parentLogging ?? true,
     validate: fakeValidate,
@@ -83,7 +93,10 @@ export async function withModule(
     stopTimeoutMs: options.stopTimeoutMs,
     writeLine: (line, level) => lines.push({ line, level }),
   });
-  const client = new ViamClient(socketPath);
+  const address = module.address.kind === "unix"
+    ? module.address.path
+    : `127.0.0.1:${module.address.port}`;
+  const client = new ViamClient(address);
   const mirror = (fullName: string): FakeMirror => {
     const found = created.findLast(({ resource }) =>
       `${resource.api}/${resource.name}` === fullName
@@ -92,7 +105,7 @@ export async function withModule(
     return found.mirror;
   };
   try {
-    await test({ dir, socketPath, client, parent, module, created, lines, mirror });
+    await test({ address, client, parent, module, created, lines, mirror });
   } finally {
     // Each side closes the connections it opened, clients first: under Deno 2.9.6 an HTTP/2
     // client receiving GOAWAY can abort the process (denoland/deno#36788).

@@ -1,11 +1,14 @@
-// The module as a real process, with fake mirrors: what viam-server would start. Takes the socket
-// path like the real entry point (VIAM_MODULE_ADDRESS first, then the first argument).
+// The module as a real process, with fake mirrors: what viam-server would start. Reads its address
+// as the real program does (src/invocation.ts: VIAM_MODULE_ADDRESS first, then the arguments).
+import { readInvocation } from "../../src/invocation.ts";
 import { runModule } from "../../src/module/run_module.ts";
 import { FakeMirror } from "./_fake_mirror.ts";
 
+const invocation = readInvocation(Deno.args, { env: (name) => Deno.env.get(name) });
+if (invocation.mode !== "module") throw new Error(`not a module invocation: ${Deno.args}`);
 await runModule({
-  socketPath: Deno.env.get("VIAM_MODULE_ADDRESS") ?? Deno.args[0],
-  logLevel: "info",
+  address: invocation.address,
+  logLevel: invocation.logLevel,
   parentLogging: Deno.env.get("VIAM_NO_MODULE_PARENT") === undefined,
   validate: () => ({ warnings: [] }),
   createMirror: (resource, logger) =>

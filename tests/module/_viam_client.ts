@@ -75,7 +75,15 @@ export interface CallError {
   details: string;
 }
 
-/** Clients of every service a module serves, on one unix socket. */
+/**
+ * The gRPC target for a module address as the tests write it: a socket path (absolute), or
+ * `host:port` in TCP mode.
+ */
+export function grpcTarget(address: string): string {
+  return address.startsWith("/") ? `unix:${address}` : address;
+}
+
+/** Clients of every service a module serves, on one unix socket or TCP port. */
 export class ViamClient {
   readonly module: grpc.Client;
   readonly service: grpc.Client;
@@ -83,8 +91,9 @@ export class ViamClient {
   readonly reflection: grpc.Client;
   readonly reflectionV1: grpc.Client;
 
-  constructor(socketPath: string) {
-    const target = `unix:${socketPath}`;
+  /** Clients of the module at `address`: a socket path, or `host:port`. */
+  constructor(address: string) {
+    const target = grpcTarget(address);
     const credentials = grpc.credentials.createInsecure();
     const make = (typeName: string) => new (_constructor(typeName))(target, credentials);
     this.module = make("viam.module.v1.ModuleService");
@@ -202,15 +211,41 @@ export function componentConfig(
   return { name, api, model: "viam-soleng:data:mirror", attributes: toStruct(attributes) };
 }
 
-/** Resolves once a file exists at `path` (viam-server polls every 100 ms). */
-export async function waitForSocket(path: string, attempts = 100): Promise<void> {
+/**
+ * Resolves once the module at `address` can be reached: a file exists at a socket path, or a TCP
+ * connection to `host:port` is accepted (viam-server polls every 100 ms, the default).
+ */
+export async function waitForSocket(
+  address: string,
+  attempts = 100,
+  intervalMs = 100,
+): Promise<void> {
   for (let i = 0; i < attempts; i++) {
     try {
-      await Deno.lstat(path);
+      if (address.startsWith("/")) {
+        await Deno.lstat(address);
+      } else {
+        const { hostname, port } = splitHostPort(address);
+        (await Deno.connect({ hostname, port })).close();
+      }
       return;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   }
-  throw new Error(`no socket appeared at ${path}`);
+  throw new Error(`nothing listens at ${address}`);
+}
+
+/** The host and port of `host:port`. */
+export function splitHostPort(address: string): { hostname: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  return { hostname: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now, as viam-server picks one. */
+export function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
 }

@@ -7,7 +7,7 @@ import {
   FileDescriptorSet,
 } from "@bufbuild/protobuf";
 import { startModule } from "../../src/module/module_server.ts";
-import { SECRET_KEY, withModule } from "./_harness.ts";
+import { SECRET_KEY, TRANSPORTS, withModule } from "./_harness.ts";
 import {
   componentConfig,
   fromStruct,
@@ -60,8 +60,8 @@ async function _command(
 }
 
 Deno.test("module: the socket is group-writable and Ready lists both generic APIs", async () => {
-  await withModule(async ({ client, socketPath }) => {
-    assert.equal((await Deno.lstat(socketPath)).mode! & 0o777, 0o770);
+  await withModule(async ({ client, address }) => {
+    assert.equal((await Deno.lstat(address)).mode! & 0o777, 0o770);
     const response = await client.ready({ raw_parent_address: "", parent_address: "" });
     assert.equal(response.ready, true);
     const { handlers } = response.handlermap as {
@@ -266,7 +266,7 @@ Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUN
     assert.equal(unknown.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(
       unknown.details,
-      'unknown command "explode"; known commands: sync, status, dry_run',
+      'unknown command "explode"; known commands: sync, status, dry_run, push',
     );
     const missing = await client.callError(client.service, "DoCommand", {
       name: "mirror1",
@@ -349,40 +349,42 @@ Deno.test("module: the server keeps answering while a slow sync runs, and syncs 
   }, { mirror: { holdPasses: true } });
 });
 
-Deno.test("module: log entries reach the parent one per call, named after the resource", async () => {
-  await withModule(async ({ client, parent, mirror, lines }) => {
-    await client.ready({ raw_parent_address: parent.socketPath });
-    await _add(client, "mirror1", COMPONENT_API);
-    const { logger } = mirror(`${COMPONENT_API}/mirror1`);
-    logger.debug("below the threshold");
-    logger.info("pass finished", { downloaded: 2, path: "a b.jpg" });
-    logger.error("pass failed");
-    await parent.received(3);
-    assert.ok(parent.calls.every((logs) => logs.length === 1));
-    assert.deepEqual(
-      parent.entries.map(({ level, logger_name, message }) => ({ level, logger_name, message })),
-      [
-        {
-          level: "info",
-          logger_name: "data-mirror",
-          message: "started rdk:component:generic/mirror1",
-        },
-        {
-          level: "info",
-          logger_name: "rdk:component:generic/mirror1",
-          message: 'pass finished downloaded=2 path="a b.jpg"',
-        },
-        { level: "error", logger_name: "rdk:component:generic/mirror1", message: "pass failed" },
-      ],
-    );
-    assert.ok(parent.entries.every((entry) => Number(entry.time?.seconds) > 0));
-    assert.ok(!lines.some(({ line }) => line.includes("pass finished")));
+for (const transport of TRANSPORTS) {
+  Deno.test(`module (${transport}): log entries reach the parent one per call, named after the resource`, async () => {
+    await withModule(async ({ client, parent, mirror, lines }) => {
+      await client.ready({ raw_parent_address: parent.address });
+      await _add(client, "mirror1", COMPONENT_API);
+      const { logger } = mirror(`${COMPONENT_API}/mirror1`);
+      logger.debug("below the threshold");
+      logger.info("pass finished", { downloaded: 2, path: "a b.jpg" });
+      logger.error("pass failed");
+      await parent.received(3);
+      assert.ok(parent.calls.every((logs) => logs.length === 1));
+      assert.deepEqual(
+        parent.entries.map(({ level, logger_name, message }) => ({ level, logger_name, message })),
+        [
+          {
+            level: "info",
+            logger_name: "data-mirror",
+            message: "started rdk:component:generic/mirror1",
+          },
+          {
+            level: "info",
+            logger_name: "rdk:component:generic/mirror1",
+            message: 'pass finished downloaded=2 path="a b.jpg"',
+          },
+          { level: "error", logger_name: "rdk:component:generic/mirror1", message: "pass failed" },
+        ],
+      );
+      assert.ok(parent.entries.every((entry) => Number(entry.time?.seconds) > 0));
+      assert.ok(!lines.some(({ line }) => line.includes("pass finished")));
+    }, { transport });
   });
-});
+}
 
 Deno.test("module: an older server's unix: parent_address is dialled when raw_parent_address is empty", async () => {
   await withModule(async ({ client, parent }) => {
-    await client.ready({ parent_address: `unix://${parent.socketPath}`, raw_parent_address: "" });
+    await client.ready({ parent_address: `unix://${parent.address}`, raw_parent_address: "" });
     await _add(client, "mirror1", SERVICE_API);
     await parent.received(1);
     assert.equal(parent.entries[0].message, "started rdk:service:generic/mirror1");
@@ -391,7 +393,7 @@ Deno.test("module: an older server's unix: parent_address is dialled when raw_pa
 
 Deno.test("module: without parent logging the parent is never dialled and lines are printed", async () => {
   await withModule(async ({ client, parent, mirror, lines }) => {
-    await client.ready({ raw_parent_address: parent.socketPath });
+    await client.ready({ raw_parent_address: parent.address });
     await _add(client, "mirror1", SERVICE_API);
     mirror(`${SERVICE_API}/mirror1`).logger.warn("disk almost full");
     mirror(`${SERVICE_API}/mirror1`).logger.debug("details");
@@ -407,7 +409,7 @@ Deno.test("module: without parent logging the parent is never dialled and lines 
 
 Deno.test("module: secrets never appear in logs, errors or status", async () => {
   await withModule(async ({ client, parent, mirror, lines }) => {
-    await client.ready({ raw_parent_address: parent.socketPath });
+    await client.ready({ raw_parent_address: parent.address });
     const badFrequency = await client.callError(client.module, "ValidateConfig", {
       config: componentConfig("mirror1", SERVICE_API, {
         app_api_key: SECRET_KEY,
@@ -481,7 +483,7 @@ Deno.test("module: a stale socket is replaced; anything else at the path is refu
 
 async function withModuleAt(socketPath: string): Promise<void> {
   const module = await startModule({
-    socketPath,
+    address: { kind: "unix", path: socketPath, from: "the test" },
     logLevel: "error",
     parentLogging: false,
     validate: () => ({ warnings: [] }),
@@ -495,7 +497,7 @@ async function withModuleAt(socketPath: string): Promise<void> {
 }
 
 Deno.test("module: close stops every mirror, removes the socket, and does not wait on a hung stop", async () => {
-  await withModule(async ({ client, module, socketPath, mirror, lines }) => {
+  await withModule(async ({ client, module, address, mirror, lines }) => {
     await _add(client, "mirror1", SERVICE_API);
     await _add(client, "mirror2", COMPONENT_API);
     client.close();
@@ -507,8 +509,8 @@ Deno.test("module: close stops every mirror, removes the socket, and does not wa
         line.includes("closing without waiting longer for rdk:service:generic/mirror1")
       ),
     );
-    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
-    const another = new ViamClient(socketPath);
+    await assert.rejects(() => Deno.lstat(address), Deno.errors.NotFound);
+    const another = new ViamClient(address);
     const late = await another.callError(another.module, "Ready", {});
     another.close();
     assert.equal(late.code, grpc.status.UNAVAILABLE);

@@ -70,7 +70,7 @@ Deno.test("parent logger: without a parent, lines are printed at their level, fi
 Deno.test("parent logger: a slow parent makes the sink drop the oldest entries and say so", async () => {
   await _withSink(async ({ sink, parent }) => {
     parent.hold();
-    sink.connect(parent.socketPath);
+    sink.connect({ kind: "unix", path: parent.address, from: "the test" });
     const logger = sink.logger("mirror");
     for (let i = 1; i <= 10; i++) logger.info(`entry ${i}`);
     // Entry 1 is in flight; 2..10 went through a queue of 3, leaving 8, 9, 10.
@@ -93,7 +93,7 @@ Deno.test("parent logger: a slow parent makes the sink drop the oldest entries a
 
 Deno.test("parent logger: entries the parent cannot take are printed instead", async () => {
   await _withSink(async ({ sink, lines, dir }) => {
-    sink.connect(`${dir}/nobody-listens.sock`);
+    sink.connect({ kind: "unix", path: `${dir}/nobody-listens.sock`, from: "the test" });
     const logger = sink.logger("mirror");
     logger.info("first");
     logger.error("second");
@@ -108,7 +108,7 @@ Deno.test("parent logger: entries the parent cannot take are printed instead", a
 
 Deno.test("parent logger: close delivers queued entries, later ones are printed", async () => {
   await _withSink(async ({ sink, parent, lines }) => {
-    sink.connect(parent.socketPath);
+    sink.connect({ kind: "unix", path: parent.address, from: "the test" });
     const logger = sink.logger("mirror");
     for (let i = 1; i <= 5; i++) logger.info(`entry ${i}`);
     await sink.close();

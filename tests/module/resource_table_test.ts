@@ -13,6 +13,9 @@ class _Controller implements MirrorController {
   dryRun(): never {
     throw new Error("not used");
   }
+  pushNow(): never {
+    throw new Error("not used");
+  }
   status() {
     return { state: "idle" as const, passes: 0, consecutiveFailures: 0 };
   }

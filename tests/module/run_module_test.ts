@@ -3,7 +3,9 @@ import { FakeParent } from "./_fake_parent.ts";
 import { stopProcess } from "./_harness.ts";
 import {
   componentConfig,
+  freeLoopbackPort,
   fromStruct,
+  splitHostPort,
   toStruct,
   ViamClient,
   waitForSocket,
@@ -12,9 +14,10 @@ import {
 const ENTRY = new URL("./_module_entry.ts", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;
 
-// Runs the module process in `dir` the way viam-server does (socket path as the first argument and
-// in VIAM_MODULE_ADDRESS), under the permissions a module needs: its temp dir, unix sockets, env.
-function _spawn(dir: string, socketPath: string, env: Record<string, string> = {}) {
+// Runs the module process in `dir` the way viam-server does (the address as the first argument and
+// in VIAM_MODULE_ADDRESS, `--tcp-mode` for a host:port), under the permissions a module needs: its
+// temp dir, the network, env.
+function _spawn(dir: string, address: string, env: Record<string, string> = {}) {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -23,10 +26,11 @@ function _spawn(dir: string, socketPath: string, env: Record<string, string> = {
       "--allow-net",
       "--allow-env",
       ENTRY,
-      socketPath,
+      address,
+      ...(address.startsWith("/") ? [] : ["--tcp-mode"]),
     ],
     cwd: ROOT,
-    env: { VIAM_MODULE_ADDRESS: socketPath, ...env },
+    env: { VIAM_MODULE_ADDRESS: address, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -74,7 +78,7 @@ Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async (
     await waitForSocket(socketPath);
     const client = new ViamClient(socketPath);
     try {
-      await client.ready({ raw_parent_address: parent.socketPath });
+      await client.ready({ raw_parent_address: parent.address });
       await client.call(client.module, "AddResource", {
         config: componentConfig("mirror1", "rdk:component:generic", { app_api_key: "k" }),
       });
@@ -93,6 +97,58 @@ Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async (
     await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
   } finally {
     parent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run module: in TCP mode it serves on the loopback port, logs to a TCP parent, and SIGTERM closes the port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const address = `127.0.0.1:${freeLoopbackPort()}`;
+  const parent = await FakeParent.start("127.0.0.1:0");
+  const child = _spawn(dir, address);
+  try {
+    await waitForSocket(address);
+    const client = new ViamClient(address);
+    try {
+      await client.ready({ raw_parent_address: parent.address });
+      await client.call(client.module, "AddResource", {
+        config: componentConfig("mirror1", "rdk:service:generic", { app_api_key: "k" }),
+      });
+      await parent.received(1);
+    } finally {
+      client.close();
+    }
+    const exit = await stopProcess(child, { output: child.output(), signal: "SIGTERM" });
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.equal(exit.stderr, "");
+    assert.deepEqual(parent.entries.map((entry) => entry.message), [
+      "started rdk:service:generic/mirror1",
+      "stopped",
+    ]);
+    await assert.rejects(() => Deno.connect(splitHostPort(address)), Deno.errors.ConnectionRefused);
+  } finally {
+    parent.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run module: a Ready sent the instant the socket appears is answered, not refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const socketPath = `${dir}/data-mirror-early.sock`;
+  const child = _spawn(dir, socketPath, { VIAM_NO_MODULE_PARENT: "true" });
+  try {
+    // The socket is there before the services are loaded; the call waits for them.
+    await waitForSocket(socketPath, 2_000, 5);
+    const client = new ViamClient(socketPath);
+    try {
+      const ready = await client.call(client.module, "Ready", {}, 20_000);
+      assert.equal(ready.ready, true);
+    } finally {
+      client.close();
+    }
+    const exit = await stopProcess(child, { output: child.output(), signal: "SIGTERM" });
+    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -4,7 +4,7 @@
  */
 import { dirname, join } from "node:path";
 import { FileUploader } from "../../src/remote/file_upload.ts";
-import type { PushConfig } from "../../src/push/push_config.ts";
+import type { PushConfig } from "../../src/config.ts";
 import {
   type PushPassOptions,
   type PushResult,

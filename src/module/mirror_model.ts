@@ -1,3 +1,9 @@
+/**
+ * Viam's side of the mirror: the model name (`viam-soleng:data:mirror`) and the resource APIs it is
+ * served under, as `Ready`'s handler map and `meta.json` declare them.
+ *
+ * @module
+ */
 import type { ServiceType } from "@bufbuild/protobuf";
 import { VIAM_SERVICES } from "./viam_services.ts";
 

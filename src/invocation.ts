@@ -1,0 +1,312 @@
+/**
+ * The one reading of how the program was started: a CLI command, or the Viam module on a unix socket
+ * or a loopback TCP port, or a usage error. The permission bootstrap (`main.ts`, through
+ * `src/permissions.ts`) reads it to know what to grant, and the program (`src/program.ts`) reads it
+ * to know what to start, so the two can never disagree.
+ *
+ * No npm code in its import graph: the bootstrap runs it with the broad baked permissions.
+ *
+ * How viam-server starts a module: `<exe> <address> [--log-level=<level>] [--tcp-mode]`, with
+ * `VIAM_MODULE_ADDRESS` holding the same address (newer servers), and in TCP mode (`--tcp-mode`, or
+ * `VIAM_TCP_SOCKETS` set) an address `127.0.0.1:<port>`.
+ *
+ * @example
+ * ```ts
+ * import { readInvocation } from "./invocation.ts";
+ *
+ * const invocation = readInvocation(["/tmp/viam-module-x/m.sock"], { env: () => undefined });
+ * // { mode: "module", address: { kind: "unix", path: "/tmp/viam-module-x/m.sock", ... }, ... }
+ * ```
+ *
+ * @module
+ */
+import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** Where the module serves: a unix socket, or a TCP port on a loopback host. */
+export type ModuleAddress =
+  | {
+    /** A unix domain socket. */
+    readonly kind: "unix";
+    /** Its path, as given. */
+    readonly path: string;
+    /** Where the address came from (`VIAM_MODULE_ADDRESS`, `the address argument`). */
+    readonly from: string;
+  }
+  | {
+    /** TCP, viam-server's `--tcp-mode`. */
+    readonly kind: "tcp";
+    /** A loopback host: `127.0.0.1` (any `127.x.y.z`), `localhost` or `::1`. */
+    readonly host: string;
+    /** 1 to 65535. */
+    readonly port: number;
+    /** Where the address came from. */
+    readonly from: string;
+  };
+
+/** The program serves the Viam module protocol. */
+export interface ModuleInvocation {
+  /** Always `module`. */
+  readonly mode: "module";
+  /** Where to serve. */
+  readonly address: ModuleAddress;
+  /** `--log-level` (viam-server passes the module config's `log_level`); default `info`. */
+  readonly logLevel: LogLevel;
+}
+
+/** The program runs a CLI command (`sync`, `validate`, `help`, `--help`, ...). */
+export interface CliInvocation {
+  /** Always `cli`. */
+  readonly mode: "cli";
+  /** The arguments for the CLI, unchanged. */
+  readonly args: readonly string[];
+  /** Files named by `--config FILE` / `--config=FILE` (`-`, standard input, is not one). */
+  readonly configFiles: readonly string[];
+  /** True when `--json` is on the line: output, usage errors included, is one JSON document. */
+  readonly json: boolean;
+}
+
+/** The arguments make no sense: the program prints the message and exits with code 2. */
+export interface UsageErrorInvocation {
+  /** Always `usage-error`. */
+  readonly mode: "usage-error";
+  /** What is wrong, with a "did you mean" where one fits. */
+  readonly message: string;
+  /** True when `--json` is on the line: the error is printed as one JSON document on stdout. */
+  readonly json: boolean;
+}
+
+/** How the program was started. */
+export type Invocation = ModuleInvocation | CliInvocation | UsageErrorInvocation;
+
+/** Where {@linkcode readInvocation} reads the environment from. */
+export interface ReadInvocationOptions {
+  /** Reads one environment variable (`VIAM_MODULE_ADDRESS`, `VIAM_TCP_SOCKETS`). */
+  env: (name: string) => string | undefined;
+}
+
+/** The exit code of a usage error. */
+export const USAGE_EXIT_CODE = 2;
+
+const _TCP_MODE_FLAG = "--tcp-mode";
+const _LOG_LEVEL_FLAG = "--log-level";
+/** `host:port`: no slash, a colon, digits (`[::1]:port` included). */
+const _HOST_PORT = /^(?<host>\[[^\]/]*\]|[^/:]*):(?<port>\d+)$/;
+
+/**
+ * Reads `args` (and `VIAM_MODULE_ADDRESS`, `VIAM_TCP_SOCKETS`) into an {@linkcode Invocation}.
+ *
+ * Module mode: `data-mirror module [address]`; a first argument that is clearly a module address (an
+ * absolute path, a path ending in `.sock`, or `host:port`); or `VIAM_MODULE_ADDRESS` set with no
+ * command (it then wins over an address argument, which older servers pass alone). Any other first
+ * word that is not a command is a usage error naming the closest command: `data-mirror synk` must
+ * not serve a module on `./synk`.
+ */
+export function readInvocation(
+  args: readonly string[],
+  options: ReadInvocationOptions,
+): Invocation {
+  const json = args.includes("--json");
+  const [first] = args;
+  const envAddress = options.env("VIAM_MODULE_ADDRESS") || undefined;
+  if (first === MODULE_COMMAND) {
+    // `module --help` is a question for the CLI, never a module start.
+    if (args.some((arg) => arg === "--help" || arg === "-h")) return _cliInvocation(args, json);
+    return _moduleInvocation(args.slice(1), envAddress, options, json);
+  }
+  if (first !== undefined && CLI_COMMANDS.includes(first)) return _cliInvocation(args, json);
+  if (first === undefined || first.startsWith("-")) {
+    // `--help`, `--version`; viam-server always passes the address first, but a server that sets
+    // only the variable and passes the module's flags is a module start too.
+    const moduleFlagsOnly = args.length > 0 && args.every(_isModuleFlag);
+    if (envAddress !== undefined && (args.length === 0 || moduleFlagsOnly)) {
+      return _moduleInvocation(args, envAddress, options, json);
+    }
+    return _cliInvocation(args, json);
+  }
+  if (envAddress !== undefined || _looksLikeAddress(first)) {
+    return _moduleInvocation(args, envAddress, options, json);
+  }
+  return _usageError(`unknown command ${_quoteWord(first)}${_didYouMean(first)}`, json);
+}
+
+/**
+ * The text of a usage error as the program prints it: with `json`, one JSON document for stdout
+ * (`{"error": ..., "exitCode": 2}`); otherwise lines for stderr.
+ */
+export function formatUsageError(error: UsageErrorInvocation): string {
+  if (error.json) {
+    return JSON.stringify({ error: `usage: ${error.message}`, exitCode: USAGE_EXIT_CODE });
+  }
+  return `data-mirror: ${error.message}\n(run data-mirror --help for usage)`;
+}
+
+function _moduleInvocation(
+  rest: readonly string[],
+  envAddress: string | undefined,
+  options: ReadInvocationOptions,
+  json: boolean,
+): Invocation {
+  let logLevel: LogLevel = "info";
+  let tcpMode = Boolean(options.env("VIAM_TCP_SOCKETS"));
+  const positional: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === _TCP_MODE_FLAG) {
+      tcpMode = true;
+    } else if (arg === _LOG_LEVEL_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`)) {
+      const value = arg === _LOG_LEVEL_FLAG ? rest[++i] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
+      const level = _logLevel(value);
+      if (level === undefined) {
+        return _usageError(
+          `${_LOG_LEVEL_FLAG} must be one of ${LOG_LEVELS.join(", ")}, not ${
+            JSON.stringify(value ?? "")
+          }`,
+          json,
+        );
+      }
+      logLevel = level;
+    } else if (arg.startsWith("-")) {
+      // Flags a newer viam-server may add: a module must not fail to start over them.
+      continue;
+    } else {
+      positional.push(arg);
+    }
+  }
+  if (positional.length > 1) {
+    return _usageError(`module: one address expected, got ${positional.length}`, json);
+  }
+  const raw = envAddress ?? positional[0];
+  if (raw === undefined || raw === "") {
+    return _usageError(
+      "module: no address given (pass a socket path or 127.0.0.1:<port>, or set " +
+        "VIAM_MODULE_ADDRESS)",
+      json,
+    );
+  }
+  const from = envAddress !== undefined ? "VIAM_MODULE_ADDRESS" : "the address argument";
+  const address = parseModuleAddress(raw, { tcpMode, from });
+  if (typeof address === "string") return _usageError(`module: ${address}`, json);
+  return { mode: "module", address, logLevel };
+}
+
+/**
+ * Reads a module or parent address: `host:port` is TCP (the host must be loopback: the protocol is
+ * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). With `tcpMode`, a
+ * path is refused. Returns the address, or a message saying why it cannot be used.
+ */
+export function parseModuleAddress(
+  raw: string,
+  options: { tcpMode: boolean; from: string },
+): ModuleAddress | string {
+  const { from } = options;
+  const tcp = _HOST_PORT.exec(raw);
+  if (tcp === null) {
+    if (options.tcpMode) {
+      return `TCP mode (--tcp-mode or VIAM_TCP_SOCKETS) needs a 127.0.0.1:<port> ` +
+        `address; ${from} is ${JSON.stringify(raw)}`;
+    }
+    return { kind: "unix", path: raw.replace(/^unix:(\/\/)?/, ""), from };
+  }
+  const host = tcp.groups!.host.replace(/^\[(.*)\]$/, "$1");
+  const port = Number(tcp.groups!.port);
+  if (!_isLoopback(host)) {
+    return `refusing the address ${JSON.stringify(raw)} (${from}): the module protocol is ` +
+      "unauthenticated gRPC, so only a loopback host (127.0.0.1, localhost, ::1) is allowed";
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return `the port of ${JSON.stringify(raw)} (${from}) must be between 1 and 65535`;
+  }
+  return { kind: "tcp", host, port, from };
+}
+
+/** `address` as a log line names it: the path, or `host:port`. */
+export function formatModuleAddress(address: ModuleAddress): string {
+  if (address.kind === "unix") return address.path;
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `${host}:${address.port}`;
+}
+
+function _isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** An absolute path, a `.sock` path, a `unix:` URL or `host:port`: never a misspelt command. */
+function _looksLikeAddress(word: string): boolean {
+  return word.startsWith("/") || word.endsWith(".sock") || word.startsWith("unix:") ||
+    _HOST_PORT.test(word);
+}
+
+function _isModuleFlag(arg: string): boolean {
+  return arg === _TCP_MODE_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`);
+}
+
+/** A viam-server log level (`warning` is read as `warn`), or undefined. */
+function _logLevel(value: string | undefined): LogLevel | undefined {
+  const normalised = value?.toLowerCase() === "warning" ? "warn" : value?.toLowerCase();
+  return LOG_LEVELS.find((level) => level === normalised);
+}
+
+function _cliInvocation(args: readonly string[], json: boolean): CliInvocation {
+  return { mode: "cli", args: [...args], configFiles: _configFiles(args), json };
+}
+
+function _usageError(message: string, json: boolean): UsageErrorInvocation {
+  return { mode: "usage-error", message, json };
+}
+
+/**
+ * `word` quoted when it looks like a command; otherwise a placeholder: an API key pasted in the
+ * wrong place must not be printed back.
+ */
+function _quoteWord(word: string): string {
+  return /^[A-Za-z][A-Za-z_-]{0,15}$/.test(word) ? JSON.stringify(word) : "(not shown)";
+}
+
+/** ` (did you mean "sync"?)` for the command closest to `word`, or an empty string. */
+function _didYouMean(word: string): string {
+  const lower = word.toLowerCase();
+  let best: { command: string; distance: number } | undefined;
+  for (const command of CLI_COMMANDS) {
+    const distance = command.startsWith(lower) && lower.length >= 2
+      ? 1
+      : _editDistance(lower, command);
+    if (best === undefined || distance < best.distance) best = { command, distance };
+  }
+  const commands = `commands: ${CLI_COMMANDS.join(", ")}`;
+  if (best !== undefined && best.distance <= Math.max(1, Math.floor(best.command.length / 3))) {
+    return ` (did you mean ${JSON.stringify(best.command)}? ${commands})`;
+  }
+  return ` (${commands}; a module socket path is absolute or ends in .sock)`;
+}
+
+/** Levenshtein distance. */
+function _editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** The values of every `--config FILE` / `--config=FILE` (`-` means standard input: no file). */
+function _configFiles(args: readonly string[]): string[] {
+  const files: string[] = [];
+  args.forEach((arg, index) => {
+    const value = arg === "--config"
+      ? args[index + 1]
+      : arg.startsWith("--config=")
+      ? arg.slice("--config=".length)
+      : undefined;
+    if (value !== undefined && value !== "" && value !== "-") files.push(value);
+  });
+  return files;
+}

@@ -1,0 +1,107 @@
+/**
+ * The composition root: reads how the program was started (`src/invocation.ts`) and starts either
+ * the CLI or the Viam module directly, the module with its mirrors wired to the remote (Viam's data
+ * API). `src/worker_main.ts` runs it inside the confined Worker.
+ *
+ * Each mode's own code is evaluated only when that mode runs (literal dynamic imports: Deno still
+ * loads them with the Worker's module graph, under the bootstrap's read permission): the CLI never
+ * evaluates the module's gRPC server and descriptor registry, the module never evaluates the
+ * command-line parser and the progress bar. Measured with `scripts/start_time.ts`.
+ *
+ * @example
+ * ```ts
+ * import { runProgram } from "./program.ts";
+ *
+ * Deno.exit(await runProgram(["validate", "--config", "mirror.json"]));
+ * ```
+ *
+ * @module
+ */
+import {
+  formatUsageError,
+  type ModuleInvocation,
+  readInvocation,
+  USAGE_EXIT_CODE,
+} from "./invocation.ts";
+import type { Logger } from "./logger.ts";
+import type { MirrorController } from "./mirror_controller.ts";
+import type { MirrorResource } from "./module/module_service.ts";
+
+/** Reads one environment variable (the Worker may read only the production list). */
+type _Env = (name: string) => string | undefined;
+
+/**
+ * Runs the program for `args` (`Deno.args`) and resolves to the process exit code: a CLI command's
+ * code, 0 once a module stopped cleanly on SIGTERM/SIGINT, 2 for a usage error.
+ */
+export async function runProgram(args: readonly string[]): Promise<number> {
+  const env: _Env = (name) => Deno.env.get(name);
+  const invocation = readInvocation(args, { env });
+  switch (invocation.mode) {
+    case "usage-error": {
+      const text = formatUsageError(invocation);
+      if (invocation.json) console.log(text);
+      else console.error(text);
+      return USAGE_EXIT_CODE;
+    }
+    case "module":
+      return await _runModule(invocation, env);
+    case "cli": {
+      const { runCli } = await import("./cli/run_cli.ts");
+      return await runCli([...invocation.args], {
+        env,
+        out: (line: string) => console.log(line),
+        err: (line: string) => console.error(line),
+        tty: Deno.stderr.isTerminal(),
+      });
+    }
+  }
+}
+
+/**
+ * Serves the module until SIGTERM/SIGINT. The engine (the config check, the sync loop and the Viam
+ * SDK behind the remote) is loaded at the first ValidateConfig or resource, not before the socket
+ * listens: viam-server waits for the socket, and a module with no resource yet needs none of it.
+ */
+async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<number> {
+  const [{ MirrorRoots }, { runModule }] = await Promise.all([
+    import("./module/mirror_roots.ts"),
+    import("./module/run_module.ts"),
+  ]);
+  const roots = new MirrorRoots();
+  const moduleData = env("VIAM_MODULE_DATA");
+  const createMirror = async (
+    resource: MirrorResource,
+    logger: Logger,
+  ): Promise<MirrorController> => {
+    const [{ startResourceMirror }, { ViamRemote }] = await Promise.all([
+      import("./module/start_resource_mirror.ts"),
+      import("./remote/viam_remote.ts"),
+    ]);
+    return await startResourceMirror(resource, logger, {
+      env,
+      moduleData,
+      roots,
+      // The composition's one remote: Viam's data API, with the resource's key.
+      loop: {
+        createRemote: (config) =>
+          new ViamRemote({
+            appUrl: config.appUrl,
+            apiKeyId: config.apiKeyId,
+            apiKey: config.apiKey,
+          }),
+      },
+    });
+  };
+  await runModule({
+    address: invocation.address,
+    logLevel: invocation.logLevel,
+    parentLogging: !env("VIAM_NO_MODULE_PARENT"),
+    validate: async (attributes) => {
+      const { parseConfig } = await import("./config.ts");
+      return { warnings: parseConfig(attributes, { env }).warnings };
+    },
+    createMirror,
+  });
+  return 0;
+}

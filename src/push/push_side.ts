@@ -1,0 +1,86 @@
+/**
+ * The push side of a running mirror: one push pass at a time for the push folder of a config, with
+ * one uploader (one HTTP/2 connection) kept for the mirror's life. What the module's loop runs
+ * after every sync pass and on DoCommand `push`.
+ *
+ * @example
+ * ```ts
+ * const push = createPushSide(config, { partId, logger, owner: "module mirror1" });
+ * if (push) new MirrorLoop(config, { logger, push: push.run });
+ * ```
+ *
+ * @module
+ */
+import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
+import type { MirrorConfig } from "../config.ts";
+import type { Logger } from "../logger.ts";
+import type { PushSummary } from "../mirror_controller.ts";
+import { FileUploader } from "../remote/file_upload.ts";
+import { type PushResult, runPushPass } from "./run_push_pass.ts";
+
+/** Options of {@linkcode createPushSide}. */
+export interface PushSideOptions {
+  /** The robot part the files belong to: `VIAM_MACHINE_PART_ID` in a module. */
+  partId: string | undefined;
+  /** Where the passes report. */
+  logger: Logger;
+  /** Names the process in the push folder's lock. */
+  owner: string;
+}
+
+/** A mirror's push side. */
+export interface PushSide extends AsyncDisposable {
+  /** Runs one push pass, pacing its chunks with `bandwidth` when given. */
+  run(options: { signal: AbortSignal; bandwidth?: BandwidthLimit }): Promise<PushSummary>;
+}
+
+/** The push side of `config`, or undefined when it has no push folder. */
+export function createPushSide(
+  config: MirrorConfig,
+  options: PushSideOptions,
+): PushSide | undefined {
+  const push = config.push;
+  if (push === undefined) return undefined;
+  let uploader: FileUploader | undefined;
+  return {
+    async run({ signal, bandwidth }) {
+      if (!options.partId) {
+        throw new Error(
+          "push_path is set but VIAM_MACHINE_PART_ID is not: the uploads need the machine part " +
+            "they belong to (viam-server sets it for a machine connected to the cloud)",
+        );
+      }
+      uploader ??= new FileUploader({
+        appUrl: config.appUrl,
+        apiKeyId: config.apiKeyId,
+        apiKey: config.apiKey,
+      });
+      const result = await runPushPass(push, { uploader, partId: options.partId }, {
+        logger: options.logger,
+        signal,
+        owner: options.owner,
+        beforeChunk: bandwidth
+          ? (bytes, chunkSignal) => bandwidth.take(bytes, chunkSignal)
+          : undefined,
+      });
+      return pushSummary(result);
+    },
+    async [Symbol.asyncDispose]() {
+      await uploader?.close();
+    },
+  };
+}
+
+/** The counts of a push pass, without its lists. */
+export function pushSummary(result: PushResult): PushSummary {
+  return {
+    found: result.found,
+    uploaded: result.uploaded,
+    skipped: result.skipped,
+    deleted: result.deleted,
+    failed: result.failed,
+    bytes: result.bytes,
+    durationMs: result.durationMs,
+    ...(result.error === undefined ? {} : { error: result.error }),
+  };
+}

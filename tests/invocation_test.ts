@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { formatUsageError, type Invocation, readInvocation } from "../src/invocation.ts";
+
+function read(args: string[], vars: Record<string, string> = {}): Invocation {
+  return readInvocation(args, { env: (name) => vars[name] });
+}
+
+function usageMessage(invocation: Invocation): string {
+  assert.equal(invocation.mode, "usage-error", JSON.stringify(invocation));
+  return (invocation as { message: string }).message;
+}
+
+const SOCKET = "/tmp/viam-module-x/data-mirror-abcde.sock";
+
+Deno.test("invocation: how viam-server starts a module on a unix socket", () => {
+  assert.deepEqual(read([SOCKET, "--log-level=debug"]), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "the address argument" },
+    logLevel: "debug",
+  });
+  // Newer servers set the variable too: it wins over the argument.
+  assert.deepEqual(read(["/old/x.sock"], { VIAM_MODULE_ADDRESS: SOCKET }), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "VIAM_MODULE_ADDRESS" },
+    logLevel: "info",
+  });
+  assert.deepEqual(read([], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "module");
+  assert.deepEqual(read(["--log-level=warn"], { VIAM_MODULE_ADDRESS: SOCKET }), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "VIAM_MODULE_ADDRESS" },
+    logLevel: "warn",
+  });
+  // A relative path is clearly a socket when it ends in .sock.
+  assert.deepEqual(read(["m.sock"]), {
+    mode: "module",
+    address: { kind: "unix", path: "m.sock", from: "the address argument" },
+    logLevel: "info",
+  });
+});
+
+Deno.test("invocation: `module [address]` with its options in any order", () => {
+  assert.deepEqual(read(["module", "--log-level", "error", SOCKET]), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "the address argument" },
+    logLevel: "error",
+  });
+  assert.deepEqual(read(["module"], { VIAM_MODULE_ADDRESS: SOCKET }), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "VIAM_MODULE_ADDRESS" },
+    logLevel: "info",
+  });
+  // A flag a newer viam-server may add does not stop the module.
+  assert.equal(read(["module", SOCKET, "--some-new-flag"]).mode, "module");
+  assert.match(usageMessage(read(["module"])), /module: no address given/);
+  assert.match(usageMessage(read(["module", "a.sock", "b.sock"])), /one address expected, got 2/);
+  assert.match(
+    usageMessage(read([SOCKET, "--log-level=loud"])),
+    /--log-level must be one of debug, info, warn, error, not "loud"/,
+  );
+});
+
+Deno.test("invocation: TCP mode serves on a loopback port and refuses any other host", () => {
+  assert.deepEqual(read(["127.0.0.1:34567", "--tcp-mode"]), {
+    mode: "module",
+    address: { kind: "tcp", host: "127.0.0.1", port: 34567, from: "the address argument" },
+    logLevel: "info",
+  });
+  assert.deepEqual(read(["module", "localhost:4000"]).mode, "module");
+  assert.deepEqual(
+    read(["--tcp-mode"], { VIAM_MODULE_ADDRESS: "[::1]:4000", VIAM_TCP_SOCKETS: "true" }),
+    {
+      mode: "module",
+      address: { kind: "tcp", host: "::1", port: 4000, from: "VIAM_MODULE_ADDRESS" },
+      logLevel: "info",
+    },
+  );
+  assert.match(
+    usageMessage(read(["module", "0.0.0.0:4000", "--tcp-mode"])),
+    /module: refusing the address "0.0.0.0:4000" \(the address argument\).*only a loopback host/,
+  );
+  assert.match(usageMessage(read(["192.168.1.5:4000"])), /only a loopback host/);
+  assert.match(usageMessage(read(["127.0.0.1:70000"])), /must be between 1 and 65535/);
+  assert.match(
+    usageMessage(read([SOCKET], { VIAM_TCP_SOCKETS: "1" })),
+    /TCP mode .* needs a 127.0.0.1:<port> address; the address argument is "/,
+  );
+});
+
+Deno.test("invocation: the CLI commands, with the config files the bootstrap grants", () => {
+  assert.deepEqual(read(["sync", "--config", "a.json", "--config=b.json", "--json"]), {
+    mode: "cli",
+    args: ["sync", "--config", "a.json", "--config=b.json", "--json"],
+    configFiles: ["a.json", "b.json"],
+    json: true,
+  });
+  assert.deepEqual(read(["validate", "--config", "-"]), {
+    mode: "cli",
+    args: ["validate", "--config", "-"],
+    configFiles: [],
+    json: false,
+  });
+  // A command wins over the module's variable: `data-mirror sync` under viam-server's env syncs.
+  assert.equal(read(["sync"], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "cli");
+  assert.equal(read(["--help"], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "cli");
+  assert.equal(read(["--version"]).mode, "cli");
+  assert.equal(read([]).mode, "cli");
+  assert.equal(read(["help"]).mode, "cli");
+  assert.equal(read(["module", "--help"], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "cli");
+});
+
+Deno.test("invocation: a misspelt command is a usage error with a suggestion, never a socket", () => {
+  assert.equal(
+    usageMessage(read(["synk"])),
+    'unknown command "synk" (did you mean "sync"? commands: sync, validate, completion, module, help)',
+  );
+  assert.match(usageMessage(read(["valdate", "--config", "x.json"])), /did you mean "validate"/);
+  assert.match(usageMessage(read(["SYNC"])), /did you mean "sync"/);
+  assert.match(
+    usageMessage(read(["mirror"])),
+    /unknown command "mirror" \(commands: .*; a module socket path is absolute or ends in \.sock\)/,
+  );
+  // Something that could be a key pasted in the wrong place is not printed back.
+  const key = "abcdef0123456789abcdef0123456789";
+  assert.ok(!usageMessage(read([key])).includes(key));
+});
+
+Deno.test("invocation: a usage error is one JSON document with --json, two lines without", () => {
+  const error = read(["synk", "--json"]);
+  assert.equal(error.mode, "usage-error");
+  if (error.mode !== "usage-error") return;
+  assert.deepEqual(JSON.parse(formatUsageError(error)), {
+    error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
+      "completion, module, help)",
+    exitCode: 2,
+  });
+  assert.equal(
+    formatUsageError({ ...error, json: false }),
+    'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
+      "completion, module, help)\n(run data-mirror --help for usage)",
+  );
+});
+
+Deno.test("invocation: its import graph holds no npm package (the bootstrap runs it unconfined)", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("../main.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const specifiers = info.modules.map((module) => module.specifier);
+  assert.ok(specifiers.some((specifier) => specifier.endsWith("/src/invocation.ts")));
+  assert.deepEqual(
+    specifiers.filter((specifier) =>
+      !specifier.startsWith("file:") && !specifier.startsWith("node:")
+    ),
+    [],
+  );
+});

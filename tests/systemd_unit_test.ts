@@ -1,0 +1,138 @@
+/**
+ * The systemd recipe in docs/systemd/: the unit keeps keys off the command line, its environment
+ * file names only variables the program may read, and the unit's command line, run with that
+ * environment (test values substituted), really mirrors and stops cleanly on SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readInvocation } from "../src/invocation.ts";
+import { ALLOWED_ENV } from "../src/permissions.ts";
+import { spawnProgram } from "./_program.ts";
+import { describeDataset, startPlatform } from "./support/platform/mod.ts";
+
+const DOCS = new URL("../docs/systemd/", import.meta.url);
+
+/** The `Key=value` lines of a unit's sections (comments and headers dropped). */
+function unitSettings(text: string): Map<string, string[]> {
+  const settings = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    const match = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (match) settings.set(match[1], [...(settings.get(match[1]) ?? []), match[2]]);
+  }
+  return settings;
+}
+
+/** The `NAME=value` lines of an environment file. */
+function envFile(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text.split("\n").filter((line) => /^[A-Z_]+=/.test(line)).map((line) => {
+      const at = line.indexOf("=");
+      return [line.slice(0, at), line.slice(at + 1)];
+    }),
+  );
+}
+
+const unit = unitSettings(await Deno.readTextFile(new URL("data-mirror.service", DOCS)));
+const envExample = envFile(await Deno.readTextFile(new URL("data-mirror.env.example", DOCS)));
+const [executable, ...execArgs] = unit.get("ExecStart")![0].split(" ");
+
+Deno.test("the unit takes keys from its environment file only, never from the command line", () => {
+  assert.deepEqual(unit.get("EnvironmentFile"), ["/etc/data-mirror/data-mirror.env"]);
+  assert.equal(executable, "/usr/local/bin/data-mirror");
+  assert.ok(!execArgs.some((arg) => /api-key/.test(arg)), execArgs.join(" "));
+  const invocation = readInvocation(execArgs, { env: () => undefined });
+  assert.deepEqual(invocation, {
+    mode: "cli",
+    args: ["sync", "--watch", "--config", "/etc/data-mirror/mirror.json"],
+    configFiles: ["/etc/data-mirror/mirror.json"],
+    json: false,
+  });
+  assert.deepEqual(unit.get("User"), ["data-mirror"]);
+  assert.deepEqual(unit.get("KillSignal"), ["SIGTERM"]);
+});
+
+Deno.test("systemd-analyze verify accepts the unit (its executable stood in for by deno)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-unit-" });
+  try {
+    const text = await Deno.readTextFile(new URL("data-mirror.service", DOCS));
+    const unitPath = join(dir, "data-mirror.service");
+    await Deno.writeTextFile(unitPath, text.replace(executable, Deno.execPath()));
+    const { code, stdout, stderr } = await new Deno.Command("systemd-analyze", {
+      args: ["verify", "--man=no", unitPath],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const printed = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    assert.equal(code, 0, printed);
+    assert.equal(printed, "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the environment file names the key and the Viam home, and only variables the program may read", () => {
+  assert.deepEqual(Object.keys(envExample).sort(), [
+    "NO_COLOR",
+    "VIAM_API_KEY",
+    "VIAM_API_KEY_ID",
+    "VIAM_HOME",
+  ]);
+  for (const name of Object.keys(envExample)) assert.ok(ALLOWED_ENV.includes(name), name);
+  // Inside the StateDirectory the unit creates, not the service user's home itself.
+  assert.equal(envExample.VIAM_HOME, `/var/lib/${unit.get("StateDirectory")![0]}/.viam`);
+});
+
+Deno.test("the unit's command line with its environment mirrors, then exits 0 on SIGTERM without printing the key", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 3, tags: ["fleet"] }, { name: "other", count: 2 }]),
+  });
+  const dir = await Deno.makeTempDir({ prefix: "dm-systemd-" });
+  try {
+    // The example config, pointed at the local platform; the example environment with test values.
+    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
+    const config = join(dir, "mirror.json");
+    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
+    const viamHome = join(dir, "state", ".viam");
+    const args = execArgs.map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
+    await using program = spawnProgram(args, {
+      viamHome,
+      env: {
+        ...envExample,
+        VIAM_HOME: viamHome,
+        HOME: join(dir, "state"),
+        VIAM_API_KEY_ID: platform.apiKeyId,
+        VIAM_API_KEY: platform.apiKey,
+      },
+    });
+    const mirror = join(viamHome, example.mirror_path);
+    for (let attempt = 0; (await _files(mirror)).length < 3; attempt++) {
+      assert.ok(!program.exited, `the program exited: ${program.stderr()}`);
+      assert.ok(attempt < 300, "the first pass did not mirror the fleet files");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assert.deepEqual([output.code, output.signal], [0, null], output.stderr);
+    assert.equal((await _files(mirror)).length, 3);
+    for (const text of [output.stdout, output.stderr]) {
+      assert.ok(!text.includes(platform.apiKey), "the key was printed");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The regular files under `dir` (none when it does not exist), the program's own folder aside. */
+async function _files(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name === ".data-mirror") continue;
+      if (entry.isDirectory) files.push(...await _files(join(dir, entry.name)));
+      else if (entry.isFile) files.push(join(dir, entry.name));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return files;
+}
