@@ -729,4 +729,67 @@ for (const transport of TRANSPORTS) {
       await Deno.remove(paths.dir, { recursive: true });
     }
   });
+
+  Deno.test(`module e2e (${transport}): DoCommand push uploads the push folder with the machine's part id`, async () => {
+    const paths = await _paths(transport);
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 1, tags: ["elsewhere"] }]),
+      inlineLimitBytes: INLINE_LIMIT,
+      apiKeys: [API_KEY],
+    });
+    const outbox = join(paths.viamHome, "outbox");
+    const attributes = _attributes(platform, {
+      tags: ["fleet"],
+      push_path: "outbox",
+      push_tags: ["fleet"],
+      push_min_age: 0,
+    });
+    const module = _spawn(paths, { env: { ...NO_PARENT, VIAM_MACHINE_PART_ID: "part-e2e-1" } });
+    const client = new ViamClient(paths.address);
+    const mirror = { client, api: client.service, name: "mirror1" };
+    let exit: ProcessExit;
+    let pushed: Record<string, unknown>;
+    let status: Record<string, unknown>;
+    try {
+      await waitForSocket(paths.address);
+      await client.ready();
+      await client.call(client.module, "AddResource", {
+        config: componentConfig(mirror.name, SERVICE_API, attributes),
+      });
+      // The start pass and its push run first (nothing to push yet); then a file arrives.
+      await _until(
+        "the first push pass ended",
+        async () => (await _command(mirror, { command: "status" })).lastPush !== undefined,
+      );
+      await Deno.mkdir(join(outbox, "models"), { recursive: true });
+      await Deno.writeTextFile(join(outbox, "models", "detector.tflite"), "weights v1");
+      pushed = await _command(mirror, { command: "push" });
+      status = await _command(mirror, { command: "status" });
+    } finally {
+      client.close();
+      exit = await _terminate(module);
+    }
+    try {
+      assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
+      assert.equal(pushed.uploaded, 1, JSON.stringify(pushed));
+      assert.equal(pushed.failed, 0);
+      assert.equal(pushed.deleted, 1, "the local file goes once the platform has it");
+      assert.deepEqual(status.lastPush, pushed);
+      const stored = platform.items().filter((item) => item.tags.includes("fleet"));
+      assert.deepEqual(stored.map((item) => [item.fileName, item.partId]), [
+        ["models/detector.tflite", "part-e2e-1"],
+      ]);
+      assert.equal(
+        new TextDecoder().decode(platform.contentOf(stored[0].binaryDataId)),
+        "weights v1",
+      );
+      await assert.rejects(
+        Deno.lstat(join(outbox, "models", "detector.tflite")),
+        Deno.errors.NotFound,
+      );
+      assert.ok(!exit.stdout.includes(API_KEY.key) && !exit.stderr.includes(API_KEY.key));
+    } finally {
+      await Deno.remove(paths.dir, { recursive: true });
+    }
+  });
 }
