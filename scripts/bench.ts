@@ -18,7 +18,8 @@
  * Writes `bench-results/bench-<time>.json` and `.svg` and prints the tables.
  *
  * Usage: `deno task bench [--quick] [--latency MS] [--runs N] [--only main,scale,large]
- * [--timeout S] [--concurrency N] [--mirror-arg ARG]...`
+ * [--timeout S] [--concurrency N] [--mirror-arg=ARG]... [--out DIR]`; `deno task bench --report
+ * FILE.json` prints the tables of a results file again and rewrites its chart.
  *
  * @module
  */
@@ -49,8 +50,18 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     "mirror-arg": { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "bench-results" },
+    report: { type: "string" },
   },
 });
+
+if (values.report !== undefined) {
+  // Renders the table and the chart again from a results file (e.g. after changing the report).
+  const results = JSON.parse(await Deno.readTextFile(values.report)) as BenchResults;
+  const svgPath = `${values.report.replace(/\.json$/, "")}.svg`;
+  await Deno.writeTextFile(svgPath, svgChart(results));
+  console.log([...reportTable(results), "", `chart: ${svgPath}`].join("\n"));
+  Deno.exit(0);
+}
 
 const say = (line: string) => console.error(line);
 const quick = values.quick;
@@ -162,17 +173,7 @@ const svgPath = join(values.out, `bench-${stamp}.svg`);
 await Deno.writeTextFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
 await Deno.writeTextFile(svgPath, svgChart(results));
 console.log(
-  [
-    `data-mirror vs rclone, ${latencyMs} ms per request, median of ${runs} ` +
-    `(loopback ${
-      (bytesPerSecond / 1e9).toFixed(2)
-    } GB/s, concurrency ${concurrency} for the limits)`,
-    "",
-    ...reportTable(results),
-    "",
-    `results: ${jsonPath}`,
-    `chart:   ${svgPath}`,
-  ].join("\n"),
+  [...reportTable(results), "", `results: ${jsonPath}`, `chart:   ${svgPath}`].join("\n"),
 );
 const allOk = results.cases.every((c) => c.tools.every((t) => t.ok));
 if (!allOk) Deno.exit(1);

@@ -25,6 +25,8 @@ export interface RunRecord {
   serverCpuSeconds: number;
   /** The copy afterwards, compared with the expected set. */
   check: TreeCheck;
+  /** The machine's 1-minute load average when the run ended (how busy the cores were). */
+  load1m?: number;
   /** Whether the run exited 0 and left exactly the expected tree. */
   ok: boolean;
   /** Why not, when not ok. */

@@ -15,7 +15,14 @@ import {
 
 /** The tables and the notes under them, as lines. */
 export function reportTable(results: BenchResults): string[] {
+  const { options, machine } = results;
   const lines = [
+    `data-mirror vs rclone ${results.startedAt}: ${options.latencyMs} ms per request, median of ` +
+    `${options.runs}${options.quick ? " (--quick)" : ""}; ${machine.cores} cores, load ` +
+    `${machine.loadAverage.map((l) => l.toFixed(1)).join(" ")} at the start; loopback ` +
+    `${(machine.loopbackBytesPerSecond / 1e9).toFixed(2)} GB/s; concurrency ` +
+    `${options.concurrency} for the limits; ${results.rclone}`,
+    "",
     "| case | data-mirror s | rclone 16/16 s | rclone defaults s | limit s (dm's calls / ideal) | " +
     "dm ÷ rclone 16/16 | dm ÷ limit (calls / ideal) |",
     "| --- | --- | --- | --- | --- | --- | --- |",
@@ -54,7 +61,16 @@ export function reportTable(results: BenchResults): string[] {
         `${_fixed(dm?.serverCpuSeconds, 2)} / ${_fixed(rc16?.serverCpuSeconds, 2)} |`,
     );
   }
-  lines.push("", ...serverCostNotes(results));
+  const loads = results.cases.flatMap((c) => c.tools.flatMap((t) => t.runs))
+    .map((r) => r.load1m).filter((l): l is number => l !== undefined);
+  if (loads.length > 0) {
+    lines.push(
+      "",
+      `Load average (1 min) as the runs ended: ${Math.min(...loads).toFixed(1)} to ` +
+        `${Math.max(...loads).toFixed(1)} on ${results.machine.cores} cores.`,
+    );
+  }
+  lines.push("", ...targetTable(results), "", ...serverCostNotes(results));
   const wrong = results.cases.flatMap((c) =>
     c.tools.filter((t) => !t.ok).map((t) => {
       const bad = t.runs.find((r) => !r.ok);
@@ -63,6 +79,49 @@ export function reportTable(results: BenchResults): string[] {
   );
   if (wrong.length > 0) lines.push("", "Runs that failed or left a wrong copy (✗):", ...wrong);
   return lines;
+}
+
+/** Issue 8's targets for data-mirror, per case: ratio to rclone 16/16, peak RSS, CPU per file. */
+const _TARGETS: readonly {
+  match: RegExp;
+  ratio?: number;
+  rssMB?: number;
+  cpuMsPerFile?: number;
+}[] = [
+  { match: /^fresh copy/, ratio: 0.25, rssMB: 100, cpuMsPerFile: 0.3 },
+  { match: /^no-op pass/, ratio: 0.7 },
+  { match: /^churn/, ratio: 0.7 },
+  { match: / × 1 KiB, fresh/, ratio: 0.5, rssMB: 150, cpuMsPerFile: 0.3 },
+  { match: / × 1 KiB, no-op/, ratio: 0.7, rssMB: 150 },
+  { match: /by uri/, rssMB: 100 },
+];
+
+/** data-mirror against issue 8's targets (✓ met, ✗ not yet). */
+export function targetTable(results: BenchResults): string[] {
+  const lines = [
+    "| case | dm ÷ rclone 16/16 (target) | peak RSS MB (target) | CPU ms per fetched file (target) |",
+    "| --- | --- | --- | --- |",
+  ];
+  for (const c of results.cases) {
+    const target = _TARGETS.find((t) => t.match.test(c.name));
+    const dm = _tool(c, "data-mirror");
+    if (target === undefined || dm === undefined) continue;
+    const rc16 = _tool(c, "rclone 16/16");
+    const ratio = rc16 === undefined ? NaN : dm.wallSeconds / rc16.wallSeconds;
+    const rssMB = dm.peakRssMiB * 1.048576;
+    const perFile = c.filesToFetch === 0 ? NaN : dm.cpuSeconds * 1000 / c.filesToFetch;
+    lines.push(
+      `| ${c.name} | ${_against(ratio, target.ratio, 2)} | ${_against(rssMB, target.rssMB, 0)} | ` +
+        `${_against(perFile, target.cpuMsPerFile, 2)} |`,
+    );
+  }
+  return lines;
+}
+
+function _against(value: number, target: number | undefined, digits: number): string {
+  if (target === undefined) return "—";
+  if (!Number.isFinite(value)) return `— (≤ ${target})`;
+  return `${value.toFixed(digits)} (≤ ${target}) ${value <= target ? "✓" : "✗"}`;
 }
 
 /**

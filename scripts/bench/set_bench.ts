@@ -100,7 +100,7 @@ export class SetBench {
         say(
           `[${plan.set.name}] ${name}, ${tool}, run ${run}/${runs}: ` +
             `${record.wallSeconds.toFixed(2)} s, ${record.cpuSeconds.toFixed(2)} s CPU, ` +
-            `${record.peakRssMiB.toFixed(0)} MiB, ` +
+            `${record.peakRssMiB.toFixed(0)} MiB, load ${record.load1m?.toFixed(1)}, ` +
             `${record.ok ? "copy checked" : `✗ ${record.error}`}`,
         );
         if (!record.ok) this.#broken.add(tool);
@@ -169,6 +169,7 @@ export class SetBench {
       bytes: tool === "data-mirror" ? summary?.bytes ?? 0 : sent ?? 0,
       serverCpuSeconds,
       check,
+      load1m: Deno.loadavg()[0],
       ok: error === undefined,
       ...(error === undefined ? {} : { error }),
     };

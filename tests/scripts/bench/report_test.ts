@@ -52,6 +52,11 @@ Deno.test("the table carries medians, ratios to rclone 16/16 and to the limits, 
   );
   assert.match(text, /✗ fresh copy, rclone defaults: wrong copy: missing a\.jpeg/);
   assert.match(text, /platform 0\.50 s for 1 requests/);
+  // Issue 8's targets: 0.50 > 0.25; 100 MiB = 105 MB > 100; 1 s of CPU for 10 files = 100 ms each.
+  assert.match(
+    text,
+    /\| fresh copy \| 0\.50 \(≤ 0\.25\) ✗ \| 105 \(≤ 100\) ✗ \| 100\.00 \(≤ 0\.3\) ✗ \|/,
+  );
 });
 
 Deno.test("the chart is one SVG document with every bar's seconds", () => {
