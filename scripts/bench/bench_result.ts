@@ -1,0 +1,117 @@
+/**
+ * The benchmark's results as written to its JSON file, read by its table and its chart.
+ *
+ * @module
+ */
+
+import type { TreeCheck } from "./tree_check.ts";
+
+/** The tools compared. */
+export type ToolName = "data-mirror" | "rclone 16/16" | "rclone defaults";
+
+/** One measured run of one tool on one case. */
+export interface RunRecord {
+  /** Wall time from spawn to exit. */
+  wallSeconds: number;
+  /** User + system CPU of the tool's process. */
+  cpuSeconds: number;
+  /** Peak RSS of the tool's process, MiB. */
+  peakRssMiB: number;
+  /** Requests its server received, by kind (platform calls, or index/head/get). */
+  calls: Record<string, number>;
+  /** Bytes the tool fetched (data-mirror's summary; rclone: the sizes of the files fetched). */
+  bytes: number;
+  /** CPU its server process used during the run. */
+  serverCpuSeconds: number;
+  /** The copy afterwards, compared with the expected set. */
+  check: TreeCheck;
+  /** The machine's 1-minute load average when the run ended (how busy the cores were). */
+  load1m?: number;
+  /** Whether the run exited 0 and left exactly the expected tree. */
+  ok: boolean;
+  /** Why not, when not ok. */
+  error?: string;
+}
+
+/** One tool on one case: its runs and their medians. */
+export interface ToolRecord {
+  /** Which tool. */
+  tool: ToolName;
+  /** Every run, in order. */
+  runs: RunRecord[];
+  /** Median wall time of the runs. */
+  wallSeconds: number;
+  /** Median CPU. */
+  cpuSeconds: number;
+  /** Median peak RSS. */
+  peakRssMiB: number;
+  /** Median server CPU. */
+  serverCpuSeconds: number;
+  /** Whether every run was ok. */
+  ok: boolean;
+}
+
+/** One case (a data set and a kind of pass) with every tool. */
+export interface CaseRecord {
+  /** E.g. `fresh copy`, `100,000 × 1 KiB, no-op`. */
+  name: string;
+  /** Files in the expected copy afterwards. */
+  files: number;
+  /** Their bytes. */
+  bytes: number;
+  /** Files the pass has to fetch. */
+  filesToFetch: number;
+  /** The tools measured (a tool left out is absent). */
+  tools: ToolRecord[];
+  /** The floor of data-mirror's own call pattern (median run), seconds. */
+  callFloorSeconds: number;
+  /** The floor of the best call pattern, seconds. */
+  idealFloorSeconds: number;
+}
+
+/** The whole results file. */
+export interface BenchResults {
+  /** When the benchmark started (ISO 8601). */
+  startedAt: string;
+  /** The options it ran with. */
+  options: {
+    quick: boolean;
+    latencyMs: number;
+    runs: number;
+    concurrency: number;
+    mirrorArgs: string[];
+  };
+  /** The machine: cores, load average at start, loopback bandwidth. */
+  machine: { cores: number; loadAverage: number[]; loopbackBytesPerSecond: number };
+  /** `rclone version`'s first line, or why rclone was not measured. */
+  rclone: string;
+  /** The cases. */
+  cases: CaseRecord[];
+}
+
+/** The median of some numbers (the mean of the middle two for an even count); NaN when none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** A tool's record from its runs, with the medians. */
+export function toolRecord(tool: ToolName, runs: RunRecord[]): ToolRecord {
+  return {
+    tool,
+    runs,
+    wallSeconds: median(runs.map((r) => r.wallSeconds)),
+    cpuSeconds: median(runs.map((r) => r.cpuSeconds)),
+    peakRssMiB: median(runs.map((r) => r.peakRssMiB)),
+    serverCpuSeconds: median(runs.map((r) => r.serverCpuSeconds)),
+    ok: runs.length > 0 && runs.every((r) => r.ok),
+  };
+}
+
+/** The run whose wall time is the median one (the lower middle for an even count). */
+export function medianRun(record: ToolRecord): RunRecord | undefined {
+  const sorted = [...record.runs].sort((a, b) => a.wallSeconds - b.wallSeconds);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}

@@ -1,0 +1,125 @@
+/**
+ * What a process costs: the CPU of a long-running one read from `/proc/<pid>/stat`, and a command run
+ * to completion under `/usr/bin/time` (GNU time: `wait4` accounting, so the peak RSS and the CPU are
+ * exact, not sampled).
+ *
+ * @example
+ * ```ts
+ * const run = await measureCommand({ command: "rclone", args: ["version"], timeoutMs: 10_000 });
+ * console.log(run.wallSeconds, run.cpuSeconds, run.peakRssMiB);
+ * const serverCpu = await processCpuSeconds(serverPid);
+ * ```
+ *
+ * @module
+ */
+
+/** The GNU time binary (Debian package `time`). */
+export const GNU_TIME = "/usr/bin/time";
+
+let _ticksPerSecond: number | undefined;
+
+/** User + system CPU seconds a running process has used so far (its threads included). */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  _ticksPerSecond ??= await _clockTicks();
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[14 - 3]);
+  const stime = Number(fields[15 - 3]);
+  return (utime + stime) / _ticksPerSecond;
+}
+
+async function _clockTicks(): Promise<number> {
+  const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).output();
+  const ticks = Number(new TextDecoder().decode(out.stdout).trim());
+  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+}
+
+/** A command to measure. */
+export interface MeasuredCommand {
+  /** The program. */
+  command: string;
+  /** Its arguments. */
+  args: readonly string[];
+  /** Variables set on top of this process's environment. */
+  env?: Record<string, string>;
+  /** Killed (SIGKILL) after this long. */
+  timeoutMs: number;
+}
+
+/** What a measured command cost. */
+export interface Measurement {
+  /** Exit code (137 when killed). */
+  code: number;
+  /** Whether the timeout killed it. */
+  timedOut: boolean;
+  /** Wall time from spawn to exit. */
+  wallSeconds: number;
+  /** User CPU seconds (the command and the children it waited for). */
+  userSeconds: number;
+  /** System CPU seconds. */
+  systemSeconds: number;
+  /** User + system. */
+  cpuSeconds: number;
+  /** Peak resident set size (`ru_maxrss`), MiB. */
+  peakRssMiB: number;
+  /** Its standard output. */
+  stdout: string;
+  /** Its standard error (the last 4,000 characters). */
+  stderr: string;
+}
+
+/** Runs a command under `/usr/bin/time` and returns what it cost. */
+export async function measureCommand(cmd: MeasuredCommand): Promise<Measurement> {
+  const report = await Deno.makeTempFile({ prefix: "bench-time-" });
+  try {
+    const child = new Deno.Command(GNU_TIME, {
+      args: ["-o", report, "-f", "%U %S %M", cmd.command, ...cmd.args],
+      env: cmd.env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const started = performance.now();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void _killTimedChild(child.pid);
+    }, cmd.timeoutMs);
+    const output = await child.output();
+    const wallSeconds = (performance.now() - started) / 1000;
+    clearTimeout(timer);
+    const decoder = new TextDecoder();
+    // GNU time writes "Command exited with non-zero status N" before the format line when it fails.
+    const last = (await Deno.readTextFile(report)).trim().split("\n").at(-1) ?? "";
+    const [user, system, maxKiB] = last.split(" ").map(Number);
+    if (![user, system, maxKiB].every(Number.isFinite)) {
+      throw new Error(`${GNU_TIME} gave no usage for ${cmd.command}: "${last}"`);
+    }
+    return {
+      code: output.code,
+      timedOut,
+      wallSeconds,
+      userSeconds: user,
+      systemSeconds: system,
+      cpuSeconds: user + system,
+      peakRssMiB: maxKiB / 1024,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr).slice(-4000),
+    };
+  } finally {
+    await Deno.remove(report);
+  }
+}
+
+/** Kills the command GNU time runs (its only child), so time reports and exits. */
+async function _killTimedChild(timePid: number): Promise<void> {
+  try {
+    const children = await Deno.readTextFile(`/proc/${timePid}/task/${timePid}/children`);
+    for (const pid of children.trim().split(/\s+/).filter(Boolean)) {
+      Deno.kill(Number(pid), "SIGKILL");
+    }
+  } catch {
+    // It exited on its own meanwhile.
+  }
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { measureCommand, processCpuSeconds } from "../../../scripts/bench/process_usage.ts";
+
+Deno.test("measureCommand reports the peak RSS, the CPU and the output of the command", async () => {
+  // Touches 200 MiB, then burns some CPU.
+  const code = "const a = new Uint8Array(200 * 1024 * 1024).fill(1); let x = 0;" +
+    "for (let i = 0; i < 3e8; i++) x += i; console.log(a[5] + (x > 0 ? 1 : 0));";
+  const run = await measureCommand({
+    command: Deno.execPath(),
+    args: ["eval", code],
+    env: { BENCH_TEST: "1" },
+    timeoutMs: 60_000,
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.timedOut, false);
+  assert.equal(run.stdout.trim(), "2");
+  assert.ok(run.peakRssMiB >= 200, `peak ${run.peakRssMiB} MiB`);
+  assert.ok(run.cpuSeconds > 0.05, `cpu ${run.cpuSeconds} s`);
+  assert.ok(Math.abs(run.cpuSeconds - (run.userSeconds + run.systemSeconds)) < 1e-9);
+  assert.ok(run.wallSeconds > 0);
+});
+
+Deno.test("measureCommand kills a command at its timeout and says so", async () => {
+  const run = await measureCommand({ command: "sleep", args: ["30"], timeoutMs: 300 });
+  assert.equal(run.timedOut, true);
+  assert.notEqual(run.code, 0);
+  assert.ok(run.wallSeconds < 20, `took ${run.wallSeconds} s`);
+});
+
+Deno.test("processCpuSeconds reads a running process's CPU from /proc", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "const end = Date.now() + 400; while (Date.now() < end); await new Promise((r) => setTimeout(r, 60_000));",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let cpu = 0;
+    for (let i = 0; i < 100 && cpu < 0.2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      cpu = await processCpuSeconds(child.pid);
+    }
+    assert.ok(cpu >= 0.2, `cpu ${cpu} s`);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import {
+  type BenchResults,
+  type RunRecord,
+  toolRecord,
+} from "../../../scripts/bench/bench_result.ts";
+import { reportTable } from "../../../scripts/bench/report_table.ts";
+import { svgChart } from "../../../scripts/bench/svg_chart.ts";
+
+function _run(wallSeconds: number, overrides: Partial<RunRecord> = {}): RunRecord {
+  return {
+    wallSeconds,
+    cpuSeconds: wallSeconds / 2,
+    peakRssMiB: 100,
+    calls: { Authenticate: 1 },
+    bytes: 1000,
+    serverCpuSeconds: 0.5,
+    check: { ok: true, files: 10, bytes: 1000, sampled: 10, problems: [] },
+    ok: true,
+    ...overrides,
+  };
+}
+
+const results: BenchResults = {
+  startedAt: "2026-12-01T10:00:00.000Z",
+  options: { quick: true, latencyMs: 20, runs: 3, concurrency: 8, mirrorArgs: [] },
+  machine: { cores: 2, loadAverage: [1, 1, 1], loopbackBytesPerSecond: 1e9 },
+  rclone: "rclone v1.60.1-DEV",
+  cases: [{
+    name: "fresh copy",
+    files: 10,
+    bytes: 1000,
+    filesToFetch: 10,
+    tools: [
+      toolRecord("data-mirror", [_run(3), _run(1), _run(2)]),
+      toolRecord("rclone 16/16", [_run(4), _run(4), _run(5)]),
+      toolRecord("rclone defaults", [
+        _run(9, { ok: false, error: "wrong copy: missing a.jpeg" }),
+      ]),
+    ],
+    callFloorSeconds: 0.5,
+    idealFloorSeconds: 0.25,
+  }],
+};
+
+Deno.test("the table carries medians, ratios to rclone 16/16 and to the limits, and failures", () => {
+  const text = reportTable(results).join("\n");
+  // Medians: data-mirror 2 s, rclone 16/16 4 s -> 0.50; 2 / 0.5 = 4.00; 2 / 0.25 = 8.00.
+  assert.match(
+    text,
+    /\| fresh copy \| 2\.00 \| 4\.00 \| 9\.00 ✗ \| 0\.50 \/ 0\.25 \| 0\.50 \| 4\.00 \/ 8\.00 \|/,
+  );
+  assert.match(text, /✗ fresh copy, rclone defaults: wrong copy: missing a\.jpeg/);
+  assert.match(text, /platform 0\.50 s for 1 requests/);
+  // Issue 8's targets: 0.50 > 0.25; 100 MiB = 105 MB > 100; 1 s of CPU for 10 files = 100 ms each.
+  assert.match(
+    text,
+    /\| fresh copy \| 0\.50 \(≤ 0\.25\) ✗ \| 105 \(≤ 100\) ✗ \| 100\.00 \(≤ 0\.3\) ✗ \|/,
+  );
+});
+
+Deno.test("the chart is one SVG document with every bar's seconds", () => {
+  const svg = svgChart(results);
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  assert.ok(svg.trimEnd().endsWith("</svg>"));
+  for (
+    const label of ["2.00 s", "4.00 s", "9.00 s ✗ wrong/failed", "0.50 s", "0.25 s", "fresh copy"]
+  ) {
+    assert.ok(svg.includes(label), label);
+  }
+  assert.equal(svg.match(/<rect x=/g)?.length, 5);
+});
