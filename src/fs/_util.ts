@@ -1,9 +1,6 @@
 // Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
-import { isAbsolute, join } from "node:path";
-import { STATE_DIR_NAME } from "../paths.ts";
+import { isAbsolute } from "node:path";
 
-/** Mode of the directories the mirror creates. */
-const _DIR_MODE = 0o755;
 /** Mode of the files the mirror creates. */
 export const FILE_MODE = 0o644;
 
@@ -24,32 +21,6 @@ export function assertRelativePath(relPath: string): void {
   if (bad) {
     throw new RangeError(`"${relPath}" is not a normalised relative path inside the mirror`);
   }
-}
-
-/**
- * Creates (as needed) the state dir `<root>/.data-mirror` (`root` real), or a sub dir of it, and
- * returns its path. Refuses when one of them exists as a symlink or a non-directory: the state dir
- * holds the lock and the partial downloads, which must stay on the mirror's own file system.
- */
-export async function ensureStateDir(root: string, sub?: string): Promise<string> {
-  let dir = root;
-  for (const name of sub === undefined ? [STATE_DIR_NAME] : [STATE_DIR_NAME, sub]) {
-    dir = join(dir, name);
-    try {
-      await Deno.mkdir(dir, { mode: _DIR_MODE });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      const info = await Deno.lstat(dir);
-      if (!info.isDirectory) {
-        throw new Deno.errors.NotADirectory(
-          `state dir ${dir} must be a plain directory (found a ${
-            info.isSymlink ? "symlink" : "file"
-          }): remove it`,
-        );
-      }
-    }
-  }
-  return dir;
 }
 
 /** fsyncs a directory so a rename, link or unlink in it survives a power loss. */

@@ -35,7 +35,8 @@ import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
-import { assertRelativePath, ensureStateDir, FILE_MODE } from "./_util.ts";
+import { ensureStateDir } from "./state_dir.ts";
+import { assertRelativePath, FILE_MODE } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
 const _DIR_MODE = 0o755;

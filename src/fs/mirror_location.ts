@@ -36,6 +36,8 @@ export interface ResolveMirrorRootOptions {
   mirrorPath: string;
   /** Create the missing folders (a pass does; a dry run does not, and gets undefined instead). */
   create: boolean;
+  /** The attribute the path comes from, for messages (default `mirror_path`; `push_path`). */
+  attribute?: string;
 }
 
 /**
@@ -52,10 +54,11 @@ export interface ResolveMirrorRootOptions {
 export async function resolveMirrorRoot(
   options: ResolveMirrorRootOptions,
 ): Promise<string | undefined> {
+  const attribute = options.attribute ?? "mirror_path";
   const split = splitRelativePath(options.mirrorPath);
   if (!split.ok || split.components.length === 0) {
     throw new MirrorLocationError(
-      `mirror_path ${JSON.stringify(options.mirrorPath.slice(0, 100))} is not a folder inside ` +
+      `${attribute} ${JSON.stringify(options.mirrorPath.slice(0, 100))} is not a folder inside ` +
         `the Viam home`,
     );
   }
@@ -69,6 +72,7 @@ export async function resolveMirrorRoot(
   }
   let current = home;
   let shown = options.viamHome; // the path as the user wrote it, for messages
+  const label = `${attribute} ${JSON.stringify(options.mirrorPath)}`;
   for (const component of split.components) {
     const next = join(current, component);
     shown = join(shown, component);
@@ -81,7 +85,7 @@ export async function resolveMirrorRoot(
       // `current` is real and inside the home: a folder made here is inside the home too. One made
       // meanwhile by someone else is resolved like any existing entry.
       current = (await _madeHere(next)) ? next : await Deno.realPath(next);
-      _checkPlace(home, current, shown, options.mirrorPath);
+      _checkPlace(home, current, shown, label);
       continue;
     }
     if (info.isSymlink) {
@@ -95,7 +99,7 @@ export async function resolveMirrorRoot(
         }
         throw error;
       }
-      _checkPlace(home, current, shown, options.mirrorPath);
+      _checkPlace(home, current, shown, label);
       if (!(await Deno.stat(current)).isDirectory) {
         throw new MirrorLocationError(`${shown} leads to a file, not a folder`);
       }
@@ -105,11 +109,11 @@ export async function resolveMirrorRoot(
       throw new MirrorLocationError(`${shown} exists and is not a folder`);
     }
     current = next;
-    _checkPlace(home, current, shown, options.mirrorPath);
+    _checkPlace(home, current, shown, label);
   }
   if (current === home) {
     throw new MirrorLocationError(
-      `mirror_path ${JSON.stringify(options.mirrorPath)} resolves to the Viam home ${home} ` +
+      `${label} resolves to the Viam home ${home} ` +
         `itself (through a symlink): with delete it would remove viam-server's own files; ` +
         `replace the symlink with a folder`,
     );
@@ -118,12 +122,12 @@ export async function resolveMirrorRoot(
 }
 
 /** Throws unless the real path `real` is inside the Viam home and outside viam-server's folders. */
-function _checkPlace(home: string, real: string, shown: string, mirrorPath: string): void {
+function _checkPlace(home: string, real: string, shown: string, label: string): void {
   const inside = relative(home, real);
   if (inside === "") return; // the home itself: refused at the end (a later folder may go deeper)
   if (inside === ".." || inside.startsWith(`..${sep}`) || inside.startsWith(sep)) {
     throw new MirrorLocationError(
-      `mirror_path ${JSON.stringify(mirrorPath)}: ${shown} resolves to ${real}, outside the ` +
+      `${label}: ${shown} resolves to ${real}, outside the ` +
         `Viam home ${home}. The mirror must lie inside it; to keep the files on another disk, ` +
         `mount that disk (or bind-mount a folder of it) at ${shown} instead of a symlink`,
     );
@@ -131,8 +135,8 @@ function _checkPlace(home: string, real: string, shown: string, mirrorPath: stri
   const first = inside.split(sep)[0];
   if (VIAM_OWNED_DIRS.includes(first.toLowerCase())) {
     throw new MirrorLocationError(
-      `mirror_path ${JSON.stringify(mirrorPath)}: ${shown} resolves to ${real}, inside ` +
-        `${first}, a folder viam-server manages in ${home}: choose another mirror_path`,
+      `${label}: ${shown} resolves to ${real}, inside ` +
+        `${first}, a folder viam-server manages in ${home}: choose another folder`,
     );
   }
 }

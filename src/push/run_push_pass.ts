@@ -15,10 +15,11 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
-import { ensureStateDir } from "../fs/_util.ts";
+import { resolveMirrorRoot } from "../fs/mirror_location.ts";
+import { ensureStateDir } from "../fs/state_dir.ts";
 import type { Logger } from "../logger.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
@@ -193,26 +194,25 @@ export async function runPushPass(
 
 /** Refuses a push folder that is a symlink or not a directory; creates a missing one. */
 async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(push.pushRoot);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    if (!create) return;
-    await Deno.mkdir(push.pushRoot, { recursive: true });
-    info = await Deno.lstat(push.pushRoot);
-  }
-  if (info.isSymlink) {
+  const info = await Deno.lstat(push.pushRoot).catch(() => undefined);
+  if (info?.isSymlink) {
     throw new Deno.errors.PermissionDenied(
       `push folder ${push.pushPath} (${push.pushRoot}) is a symlink: refusing to upload or ` +
         "delete through it; make it a real folder inside the Viam home",
     );
   }
-  if (!info.isDirectory) {
+  if (info !== undefined && !info.isDirectory) {
     throw new Deno.errors.NotADirectory(
       `push folder ${push.pushPath} (${push.pushRoot}) is not a directory`,
     );
   }
+  // The folders on the way are resolved, and made, only inside the Viam home (whose path is the
+  // push folder's less push_path), with the rules of mirror_path on their real paths.
+  let viamHome = push.pushRoot;
+  for (const _ of push.pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
+    viamHome = dirname(viamHome);
+  }
+  await resolveMirrorRoot({ viamHome, mirrorPath: push.pushPath, create, attribute: "push_path" });
 }
 
 async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {

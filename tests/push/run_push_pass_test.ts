@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig, type PushConfig } from "../../src/config.ts";
 import { LockedError } from "../../src/fs/mirror_lock.ts";
 import { PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
+import { runPushPass } from "../../src/push/run_push_pass.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
@@ -360,4 +361,33 @@ Deno.test("dry run reports what would go and changes nothing", async () => {
     assert.equal(await _exists(join(root, ".data-mirror")), false);
     assert.equal((await readTree(root)).size, 2);
   });
+});
+
+Deno.test("a push_path through a symlink that leads out of .viam is refused before anything is made", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-push-ext-" });
+  try {
+    const home = join(dir, ".viam");
+    await Deno.mkdir(home);
+    await Deno.mkdir(join(dir, "outside"));
+    await Deno.symlink(join(dir, "outside"), join(home, "ext"));
+    const push: PushConfig = {
+      pushPath: "ext/newdir/outbox",
+      pushRoot: join(home, "ext", "newdir", "outbox"),
+      tags: [],
+      datasetIds: [],
+      keep: false,
+      minAgeSeconds: 0,
+    };
+    const uploader = {
+      upload: () => Promise.reject(new Error("nothing may be uploaded")),
+      listUploads: () => Promise.resolve([]),
+    };
+    await assert.rejects(
+      runPushPass(push, { uploader, partId: "p" }, { logger: new RecordingLogger() }),
+      /push_path "ext\/newdir\/outbox".*outside the Viam home/,
+    );
+    assert.deepEqual([...Deno.readDirSync(join(dir, "outside"))], [], "outside/newdir not made");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
