@@ -111,9 +111,35 @@ export class DatasetIndex {
 
   /** How many items match. */
   count(query: ItemQuery): number {
+    const [from, to] = this.#window(query);
     let n = 0;
-    for (const item of this.items) if (matches(item, query)) n++;
+    for (let i = from; i < to; i++) if (matches(this.items[i], query)) n++;
     return n;
+  }
+
+  /**
+   * The index range [from, to) that the query's time window can match: items are sorted by
+   * `time_requested`, so a window is found by binary search, as a database index would, instead of
+   * scanning every item on every call.
+   */
+  #window(query: ItemQuery): [number, number] {
+    const from = query.startMs === undefined ? 0 : this.#lowerBound(query.startMs);
+    const to = query.endMs === undefined
+      ? this.items.length
+      : this.#lowerBound(query.endInclusive ? query.endMs + 1 : query.endMs);
+    return [from, Math.max(from, to)];
+  }
+
+  /** The first index whose item was requested at or after `timeMs`. */
+  #lowerBound(timeMs: number): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid].timeRequestedMs < timeMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** The page after `request.cursor`; throws {@linkcode CursorError} on a malformed cursor. */
@@ -121,11 +147,12 @@ export class DatasetIndex {
     const after = request.cursor === "" ? undefined : _decodeCursor(request.cursor);
     const pageNumber = (after?.page ?? 0) + 1;
     const step = request.descending ? -1 : 1;
+    const [from, to] = this.#window(query);
     let i = after === undefined
-      ? (request.descending ? this.items.length - 1 : 0)
+      ? (request.descending ? to - 1 : from)
       : this.#firstAfter(after, request.descending);
     const items: ItemRecord[] = [];
-    for (; i >= 0 && i < this.items.length && items.length < request.limit; i += step) {
+    for (; i >= from && i < to && items.length < request.limit; i += step) {
       if (matches(this.items[i], query)) items.push(this.items[i]);
     }
     const last = items.at(-1);
