@@ -54,6 +54,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
+  output.rememberSecret(config.apiKey);
   for (const warning of warnings) output.logger.warn(warning);
   const remote = new ViamRemote({
     appUrl: config.appUrl,

@@ -1,8 +1,9 @@
 /**
  * The CLI contract, end to end: the real program (`main.ts` under the production permission flags)
- * run as a process against the local data platform in this process. Exit codes, the `--json` last
- * line, every `sync` option, `validate`, usage errors, help and version, non-TTY progress, `--watch`,
- * and an API key that never shows in any output.
+ * run as a process against the local data platform in this process. Exit codes, the `--json`
+ * document (exactly one on stdout, checked with `jq -e .`), every `sync` option, `validate`, usage
+ * errors, help and version, progress by bytes, Ctrl-C, `--watch`, and an API key that never shows in
+ * any output.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
