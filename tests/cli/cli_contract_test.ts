@@ -697,3 +697,21 @@ async function _killTree(pid: number, signal: Deno.Signal): Promise<void> {
     }
   }
 }
+
+Deno.test("a narrowed filter over max_delete's default deletes nothing: exit 3, the reason worded with the flag", async () => {
+  await withCli([
+    { name: "keep", count: 4, tags: ["a", "b"] },
+    { name: "drop", count: 20, tags: ["a"] },
+  ], async ({ root, sync }) => {
+    assertExit(await sync("--tags", "a"), 0);
+    const narrowed = await sync("--tags", "b", "--delete", "--json");
+    assertExit(narrowed, 3);
+    const held = "this pass would delete 20 of the mirror's 24 files, more than --max-delete " +
+      "allows (50% of them, at least 10 files): nothing deleted (if this is meant, raise " +
+      "--max-delete for one pass)";
+    assert.equal(summaryOf(narrowed).guard, held);
+    assert.equal(summaryOf(narrowed).deleted, 0);
+    assert.ok(narrowed.stderr.includes(`\nheld back: ${held}\n`), narrowed.stderr);
+    assert.equal((await readTree(root)).size, 24);
+  });
+});
