@@ -70,8 +70,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
     output.logger.info(`${signal}: stopping; partial downloads stay in staging and resume`);
     stop.abort();
   });
+  // --dry-run first: with it, nothing changes, whatever else is asked.
+  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stoppedBy);
   if (flags.watch) return await _watch(config, remote, context, stop.signal);
-  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal);
   return await _onePass(config, remote, context, stop.signal, () => stoppedBy);
 }
 
@@ -209,11 +210,16 @@ async function _dryRun(
   remote: RemoteSource,
   { output }: CommandContext,
   signal: AbortSignal,
+  stoppedBy: () => Deno.Signal | undefined,
 ): Promise<number> {
   let report: DryRunReport;
   try {
     report = await dryRunPass(config, remote, { logger: output.logger, signal });
   } catch (error) {
+    const interrupted = signal.aborted ? stoppedBy() : undefined;
+    if (interrupted !== undefined) {
+      return _reportInterrupted(config, output, interrupted, undefined, undefined);
+    }
     const message = `dry run failed: ${describeError(error)}`;
     output.line(`mirror: ${config.mirrorRoot}`);
     output.error(message);

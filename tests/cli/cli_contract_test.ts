@@ -338,6 +338,11 @@ Deno.test("--dry-run prints what would be downloaded and deleted and changes not
       assert.equal(report.downloadCount, 1);
       assert.equal(report.deleteCount, 1);
       assert.deepEqual(await snapshot(home), before);
+      // --dry-run wins over --watch: one report, nothing changed, no loop.
+      const watched = await sync("--tags", "a", "--delete", "--dry-run", "--watch");
+      assertExit(watched, 0);
+      assert.match(watched.stdout, /^would delete stale\.txt$/m);
+      assert.deepEqual(await snapshot(home), before);
       assert.equal(platform.calls.download, 0);
       assert.equal(platform.calls.BinaryDataByIDs, 0);
     },
