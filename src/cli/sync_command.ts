@@ -67,7 +67,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   // too, and `deno task mirror` forwards it) must not kill a stop in progress.
   using _stop = onStopSignal((signal) => {
     stoppedBy = signal;
-    output.logger.info(`${signal}: stopping; partial downloads stay in staging and resume`);
+    output.logger.info(`${signal}: stopping`);
     stop.abort();
   });
   // --dry-run first: with it, nothing changes, whatever else is asked.
