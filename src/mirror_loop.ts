@@ -1,6 +1,6 @@
 import { backoffDelay } from "./async/backoff.ts";
 import type { MirrorConfig } from "./config.ts";
-import { classifyError, describeError, PassCancelledError } from "./remote/errors.ts";
+import { describeError, PassCancelledError } from "./remote/errors.ts";
 import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type {
@@ -154,9 +154,9 @@ export class MirrorLoop implements MirrorController {
       if (this.#abort.signal.aborted) {
         this.#state = "stopped";
         logger.info("pass cancelled: the mirror was stopped");
-        throw new PassCancelledError();
+        throw error instanceof PassCancelledError ? error : new PassCancelledError();
       }
-      this.#failed(describeError(error), classifyError(error) === "auth");
+      this.#failed(describeError(error), this.#remote.classify(error) === "auth");
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
       });

@@ -15,7 +15,10 @@
  * - NUL and other control characters (C0, DEL, C1) and lone UTF-16 surrogates are rejected: the
  *   first can truncate or corrupt names in system calls and logs, the last are not representable in
  *   UTF-8, so two different names could land on one file.
- * - Limits follow Linux: a component over 255 bytes (UTF-8) or a path over 4096 bytes is rejected.
+ * - Limits follow Linux: a component over 255 bytes (UTF-8) is rejected, and so is a path whose
+ *   absolute form (the mirror root, `/`, the path) would exceed {@linkcode MAX_ABSOLUTE_PATH_BYTES}:
+ *   such a file can never be written, so it is refused up front as `rejected` instead of failing
+ *   (and being retried) on every pass.
  *
  * @module
  */
@@ -24,6 +27,24 @@ import type { RemoteItem } from "./remote/remote_item.ts";
 
 /** The program's own state and staging directory, directly inside the mirror root. */
 export const STATE_DIR_NAME = ".data-mirror";
+
+/**
+ * Directories viam-server keeps directly under the Viam home: `packages` (modules and ML models),
+ * `module-data` (modules' state), `capture` (the data manager's default capture directory: mirrored
+ * files would be uploaded again) and `diagnostics.data` (FTDC). No mirror may be or lie inside one;
+ * compared without regard to case (case-insensitive file systems).
+ */
+export const VIAM_OWNED_DIRS: readonly string[] = Object.freeze([
+  "packages",
+  "module-data",
+  "capture",
+  "diagnostics.data",
+]);
+
+/**
+ * The longest absolute path Linux accepts in a system call (`PATH_MAX` is 4096 bytes with the NUL).
+ */
+export const MAX_ABSOLUTE_PATH_BYTES = 4095;
 
 /** A mirror-relative posix path (normalised, no leading `/`), or why there can be none. */
 export type LocalPath = { ok: true; path: string } | { ok: false; reason: string };
@@ -35,7 +56,7 @@ export type LocalPath = { ok: true; path: string } | { ok: false; reason: string
 export type PathComponents = { ok: true; components: string[] } | { ok: false; reason: string };
 
 const _MAX_COMPONENT_BYTES = 255;
-const _MAX_PATH_BYTES = 4096;
+const _MAX_PATH_BYTES = MAX_ABSOLUTE_PATH_BYTES;
 const _DRIVE_LETTER = /^[A-Za-z]:\//;
 const _encoder = new TextEncoder();
 
@@ -71,7 +92,10 @@ export function splitRelativePath(text: string): PathComponents {
     return { ok: false, reason: `has a name longer than ${_MAX_COMPONENT_BYTES} bytes` };
   }
   if (_encoder.encode(components.join("/")).length > _MAX_PATH_BYTES) {
-    return { ok: false, reason: `is longer than ${_MAX_PATH_BYTES} bytes` };
+    return {
+      ok: false,
+      reason: `is longer than ${_MAX_PATH_BYTES} bytes, the longest path the system accepts`,
+    };
   }
   return { ok: true, components };
 }
@@ -108,6 +132,15 @@ export function extensionFor(item: RemoteItem): string {
   return fromMime ? `.${fromMime}` : "";
 }
 
+/** Options of {@linkcode localPathFor}. */
+export interface LocalPathOptions {
+  /**
+   * The longest relative path that still fits once joined to the mirror root: the caller passes
+   * `MAX_ABSOLUTE_PATH_BYTES - (bytes of the real root) - 1`. Default: the Linux limit alone.
+   */
+  maxPathBytes?: number;
+}
+
 /**
  * Maps a remote item to its path inside the mirror: relative, posix, normalised, no leading `/`.
  *
@@ -122,18 +155,37 @@ export function extensionFor(item: RemoteItem): string {
  * Unsafe names are rejected (`ok: false`; the rules are in this file's module doc); the reason names
  * the problem and quotes the name with control characters escaped.
  */
-export function localPathFor(item: RemoteItem): LocalPath {
+export function localPathFor(item: RemoteItem, options: LocalPathOptions = {}): LocalPath {
+  const local = _localPath(item);
+  const limit = options.maxPathBytes ?? _MAX_PATH_BYTES;
+  if (local.ok && local.path.length * 3 > limit && _encoder.encode(local.path).length > limit) {
+    return {
+      ok: false,
+      reason: `${_label(item)} is too long: with the mirror's own path it would exceed ` +
+        `${MAX_ABSOLUTE_PATH_BYTES} bytes, the longest path the system accepts`,
+    };
+  }
+  return local;
+}
+
+function _localPath(item: RemoteItem): LocalPath {
   if (item.fileName !== "") return _pathFromFileName(item);
   const id = item.fileId;
   if (id === "") return { ok: false, reason: "has neither a file_name nor a file id" };
   if (id.includes("/") || id.includes("\\")) {
     return { ok: false, reason: `file id ${_quote(id)} contains a path separator` };
   }
-  return _checked(`file id ${_quote(id)}`, id + extensionFor(item));
+  return _checked(_label(item), id + extensionFor(item));
+}
+
+function _label(item: RemoteItem): string {
+  return item.fileName !== ""
+    ? `file_name ${_quote(item.fileName)}`
+    : `file id ${_quote(item.fileId)}`;
 }
 
 function _pathFromFileName(item: RemoteItem): LocalPath {
-  const label = `file_name ${_quote(item.fileName)}`;
+  const label = _label(item);
   const name = item.fileName.replaceAll("\\", "/").replace(_DRIVE_LETTER, "/").replace(/^\/+/, "");
   const split = splitRelativePath(name);
   if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };

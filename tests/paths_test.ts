@@ -102,7 +102,7 @@ const REJECTED: [string, Partial<RemoteItem>, string][] = [
   }, "longer than 255 bytes"],
   ["path over 4096 bytes", {
     fileName: `${"a".repeat(200)}/`.repeat(20) + "b".repeat(100),
-  }, "longer than 4096 bytes"],
+  }, "longer than 4095 bytes"],
   ["only a slash", { fileName: "/" }, "names no file"],
   ["only dots", { fileName: "./." }, "names no file"],
   ["state dir", { fileName: ".data-mirror/state.json" }, ".data-mirror"],

@@ -54,13 +54,6 @@ export class ItemBackoff {
     return this.#entries.size;
   }
 
-  /** When the next failing item is due (epoch ms), if any is waiting. */
-  nextRetryAt(): number | undefined {
-    let next: number | undefined;
-    for (const { retryAt } of this.#entries.values()) next = Math.min(next ?? retryAt, retryAt);
-    return next;
-  }
-
   #now(): number {
     return (this.#options.now ?? Date.now)();
   }

@@ -1,6 +1,5 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { backoffDelay } from "./backoff.ts";
-import { classifyError } from "../remote/errors.ts";
-import { sleep } from "./sleep.ts";
 
 /** Options of {@linkcode retry}. */
 export interface RetryOptions {
@@ -10,7 +9,9 @@ export interface RetryOptions {
   minDelayMs: number;
   /** Cap of the delay between tries, in milliseconds. */
   maxDelayMs: number;
-  /** Stops waiting and retrying. */
+  /** Whether a failure is worth another try (a dropped connection is; a refused key is not). */
+  isRetriable: (error: unknown) => boolean;
+  /** Stops waiting and retrying: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Called before each retry, with the error that caused it and the delay chosen. */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
@@ -19,8 +20,16 @@ export interface RetryOptions {
 }
 
 /**
- * Runs `fn` until it succeeds, retrying only transient failures (see `classifyError`) with
- * exponential backoff and jitter. Auth, fatal and abort errors are thrown at once.
+ * Runs `fn` until it succeeds, retrying the failures `isRetriable` accepts with exponential backoff
+ * and jitter ({@linkcode backoffDelay}); any other failure is thrown at once.
+ *
+ * @example
+ * ```ts
+ * const page = await retry(() => remote.listPage(filter, last), {
+ *   attempts: 5, minDelayMs: 500, maxDelayMs: 30_000,
+ *   isRetriable: (error) => remote.classify(error) === "transient",
+ * });
+ * ```
  */
 export async function retry<T>(
   fn: (attempt: number) => Promise<T>,
@@ -30,15 +39,28 @@ export async function retry<T>(
     try {
       return await fn(attempt);
     } catch (error) {
-      if (attempt >= options.attempts || classifyError(error) !== "transient") throw error;
+      if (attempt >= options.attempts || !options.isRetriable(error)) throw error;
       options.signal?.throwIfAborted();
-      const delay = backoffDelay(attempt, {
+      const ms = backoffDelay(attempt, {
         minMs: options.minDelayMs,
         maxMs: options.maxDelayMs,
         random: options.random,
       });
-      options.onRetry?.(error, attempt, delay);
-      await sleep(delay, { signal: options.signal });
+      options.onRetry?.(error, attempt, ms);
+      await abortableDelay(ms, options.signal);
     }
+  }
+}
+
+/**
+ * Resolves after `ms` milliseconds; rejects with the signal's own reason (not a generic
+ * `AbortError`) as soon as it aborts, so that callers see why they were stopped.
+ */
+export async function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw error;
   }
 }

@@ -35,26 +35,3 @@ export async function freeSpace(path: string): Promise<FreeSpace> {
     }
   }
 }
-
-/**
- * True when writing `bytesToWrite` more bytes still leaves `reservePercent` percent of the file
- * system free (the original's guard: `available - size >= reserve`).
- *
- * @example
- * ```ts
- * fitsReserve({ availableBytes: 600, totalBytes: 1000 }, 50, 5); // true: 550 left, 50 reserved
- * ```
- */
-export function fitsReserve(
-  space: FreeSpace,
-  bytesToWrite: number,
-  reservePercent: number,
-): boolean {
-  if (!Number.isFinite(reservePercent) || reservePercent < 0 || reservePercent > 100) {
-    throw new RangeError(`reserve must be a percentage between 0 and 100, got ${reservePercent}`);
-  }
-  if (!Number.isFinite(bytesToWrite) || bytesToWrite < 0) {
-    throw new RangeError(`bytes to write must be a non-negative number, got ${bytesToWrite}`);
-  }
-  return space.availableBytes - bytesToWrite >= space.totalBytes * reservePercent / 100;
-}

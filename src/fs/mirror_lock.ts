@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { ensureStateDir, FILE_MODE, resolveRoot, writeAll } from "./_util.ts";
+import { FILE_MODE, writeAll } from "./_util.ts";
+import { openOwnFile } from "./_no_follow.ts";
 
 /** Who holds a mirror's lock, as its holder wrote it into the lock file. */
 export interface LockHolder {
@@ -40,8 +41,8 @@ export class LockedError extends Error {
 }
 
 /**
- * Takes the lock that allows one sync pass at a time on the mirror at `root` (absolute; created when
- * missing), across processes and within one: `<root>/.data-mirror/lock`, locked with an exclusive
+ * Takes the lock that allows one sync pass at a time on a mirror, across processes and within one:
+ * `<stateDir>/lock` (`stateDir` is the mirror's real `.data-mirror` folder), locked with an exclusive
  * OS file lock (`flock`). Throws {@linkcode LockedError} at once when it is held.
  *
  * Why an OS lock: the kernel drops it when its holder dies, even by SIGKILL, so a stale lock is
@@ -49,12 +50,17 @@ export class LockedError extends Error {
  * `flock` locks belong to an open file description, and every call opens the file anew, so two
  * acquisitions in one process (two resources on one mirror, or a Worker) exclude each other too:
  * no in-process registry is needed (tests/fs/mirror_lock_test.ts checks this). The file is opened
- * close-on-exec, so a spawned child never inherits it. The lock file is never deleted: deleting it
- * would let a newcomer lock a fresh file while an old holder still holds the unlinked one.
+ * close-on-exec, so a spawned child never inherits it. The lock file is never deleted while it is a
+ * plain file: deleting it would let a newcomer lock a fresh file while an old holder still holds
+ * the unlinked one. A symlink or hard link planted under its name is replaced, never written through
+ * ({@linkcode openOwnFile}).
+ *
+ * The holder's description is written on a best-effort basis: on a full disk it is left out, so that
+ * a pass can still run and delete what the platform no longer has.
  *
  * @example
  * ```ts
- * const lock = await acquireMirrorLock("/home/pi/.viam/data_mirror", { owner: "cli" });
+ * const lock = await acquireMirrorLock("/home/pi/.viam/data_mirror/.data-mirror", { owner: "cli" });
  * try {
  *   // one pass
  * } finally {
@@ -63,30 +69,27 @@ export class LockedError extends Error {
  * ```
  */
 export async function acquireMirrorLock(
-  root: string,
+  stateDir: string,
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
-  const stateDir = await ensureStateDir(await resolveRoot(root, { create: true }));
   const path = join(stateDir, "lock");
   // No truncate on open: the holder's description must survive a failed attempt.
-  const file = await Deno.open(path, { read: true, write: true, create: true, mode: FILE_MODE });
-  let locked = false;
+  const { file } = await openOwnFile(path, { mode: FILE_MODE });
   try {
-    locked = await file.tryLock(true);
-    if (!locked) throw new LockedError(path, await readHolder(path));
-    const holder: LockHolder = {
-      pid: Deno.pid,
-      host: hostName(),
-      owner: options?.owner,
-      started: new Date().toISOString(),
-    };
-    await file.truncate(0);
-    await writeAll(file, new TextEncoder().encode(`${JSON.stringify(holder)}\n`));
+    if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file));
   } catch (error) {
-    if (locked) await file.truncate(0).catch(() => {}); // clear a half-written description
     file.close(); // also drops the OS lock
     throw error;
   }
+  const holder: LockHolder = {
+    pid: Deno.pid,
+    host: hostName(),
+    owner: options?.owner,
+    started: new Date().toISOString(),
+  };
+  await file.truncate(0).then(
+    () => writeAll(file, new TextEncoder().encode(`${JSON.stringify(holder)}\n`)),
+  ).catch(() => {}); // a full disk: the lock holds without its description
   let released = false;
   return {
     path,
@@ -94,7 +97,7 @@ export async function acquireMirrorLock(
       if (released) return;
       released = true;
       try {
-        await file.truncate(0); // a later reader must not blame a holder that is gone
+        await file.truncate(0).catch(() => {}); // a later reader must not blame a holder that is gone
       } finally {
         file.close();
       }
@@ -103,9 +106,12 @@ export async function acquireMirrorLock(
 }
 
 /** Reads the holder's description; undefined while the holder has not written it yet. */
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
   try {
-    const parsed = JSON.parse(await Deno.readTextFile(path));
+    await file.seek(0, Deno.SeekMode.Start);
+    const bytes = new Uint8Array(4096);
+    const length = (await file.read(bytes)) ?? 0;
+    const parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(0, length)));
     return typeof parsed?.pid === "number" && typeof parsed?.started === "string"
       ? parsed
       : undefined;

@@ -1,16 +1,7 @@
-import { basename, dirname, join } from "node:path";
-import { isStateDirPath } from "../paths.ts";
+import { join } from "node:path";
 import { sha256Hex } from "../sha256_hex.ts";
-import { writeFileAtomic } from "./atomic_write.ts";
-import {
-  assertRelativePath,
-  ensureMirrorDir,
-  ensureStateDir,
-  FILE_MODE,
-  type RealRoot,
-  resolveRoot,
-  writeAll,
-} from "./_util.ts";
+import { openOwnFile } from "./_no_follow.ts";
+import { FILE_MODE, writeAll } from "./_util.ts";
 
 /** Identifies one download in the staging area. */
 export interface StageKey {
@@ -18,13 +9,6 @@ export interface StageKey {
   binaryDataId: string;
   /** The size the platform reported, when known: a partial is resumed only for the same size. */
   expectedSize?: number;
-  /** Where the file will go (relative to the root); recorded in the sidecar to explain a partial. */
-  finalRelPath?: string;
-  /**
-   * False for a file written whole at once (an inline download): any old partial is emptied and no
-   * sidecar is written, since nothing will ever resume it. Default true.
-   */
-  resumable?: boolean;
 }
 
 /** Options of {@linkcode StagedFile.commit}. */
@@ -46,11 +30,10 @@ export interface StagedFile {
   /** Drops what is held and starts from byte 0 (the server ignored the Range request). */
   restart(): Promise<void>;
   /**
-   * Moves the finished file to `finalRelPath` (normalised relative posix path) under the root, and
-   * closes the handle whatever happens. Steps: fsync; check the size against the expected one
-   * ({@linkcode SizeMismatchError}); create the parent dirs inside the root (refusing a parent that
-   * is a file, or a symlink leading outside the root or into the state dir); place the file without
-   * replacing anything already at `finalRelPath` (`Deno.errors.AlreadyExists`).
+   * Gives the finished file its final name (`finalRelPath`, mirror-relative) and closes the handle
+   * whatever happens. Steps: fsync; check the size against the expected one
+   * ({@linkcode SizeMismatchError}); place it through the mirror (which refuses to replace anything
+   * and to leave the mirror); remove the staging name.
    *
    * On failure nothing appears under the final name. The partial is kept for a later attempt (a
    * short file can be resumed, a finished one committed again), except when it is larger than
@@ -77,96 +60,71 @@ export class SizeMismatchError extends Error {
   }
 }
 
-/** What the sidecar `<hash>.json` next to a partial `<hash>.part` records. */
-interface Sidecar {
-  binaryDataId: string;
-  expectedSize?: number;
-  finalPath?: string;
-}
+/**
+ * Gives a staged file (absolute path) a final name (mirror-relative) without replacing anything:
+ * the mirror's own placement ({@linkcode MirrorDir.placeFile}).
+ */
+export type PlaceFile = (stagedPath: string, finalRelPath: string) => Promise<void>;
 
-// `<64 hex digits>.part`, `<...>.json`, and the temporary files of the sidecar's atomic write.
-const _STAGED_NAME = /^\.?([0-9a-f]{64})\.(?:part|json)/;
+// `<64 hex digits>-<expected size or "u">.part`: the id's hash and the size it was promised.
+const _PART_NAME = /^([0-9a-f]{64})-(\d+|u)\.part$/;
 
 /**
- * The staging area of a mirror, `<root>/.data-mirror/partial/`: downloads are written there, never
- * under their final name, and renamed into place once complete and checked, so a crash or a cut
- * connection never leaves a truncated file that looks finished. It is on the mirror's own file
- * system, so moving a file into place is a link or rename, not a copy.
+ * The staging area of a mirror, `<root>/.data-mirror/partial/`, for downloads streamed by uri:
+ * they are written there, never under their final name, and linked into place once complete and
+ * checked, so a crash or a cut connection never leaves a truncated file that looks finished. It is
+ * on the mirror's own file system, so placing a file is a link, not a copy.
  *
- * A partial download is `<sha256(binaryDataId)>.part` (ids contain `/`), with a JSON sidecar
- * `<hash>.json` written atomically before any byte goes into the partial. While a handle is open,
- * the partial holds an OS lock, so two downloads of one id (in this process or another) cannot
- * interleave their bytes; the lock vanishes with a killed process, and the partial survives it.
+ * A partial download is `<sha256(binaryDataId)>-<expected size>.part`: the name alone says which
+ * item and which size it holds bytes of, so a partial is resumed only for the same id and size, with
+ * no sidecar to write. While a handle is open, the partial holds an OS lock, so two downloads of one
+ * id (in this process or another) cannot interleave their bytes; the lock vanishes with a killed
+ * process, and the partial survives it. A partial is opened without following symlinks and only
+ * when no other name shares its inode ({@linkcode openOwnFile}): a process killed between placing a
+ * file and removing its staging name leaves a partial that IS the placed file, which is then
+ * unlinked, never truncated or appended to.
  *
  * @example
  * ```ts
- * const staging = await StagingArea.open("/home/pi/.viam/data_mirror");
  * const staged = await staging.begin({ binaryDataId: "org/loc/id", expectedSize: 1234 });
  * // fetch with Range: bytes=<staged.offset>- and await staged.write(chunk) for each chunk, then:
  * await staged.commit("images/a.jpg");
  * ```
  */
 export class StagingArea {
-  readonly #root: RealRoot;
-  /** The directory holding the partial downloads. */
+  /** The directory holding the partial downloads (real, inside the state dir). */
   readonly dir: string;
+  readonly #place: PlaceFile;
 
-  private constructor(root: RealRoot, dir: string) {
-    this.#root = root;
+  /** A staging area in `dir` (which must exist), placing finished files with `place`. */
+  constructor(dir: string, place: PlaceFile) {
     this.dir = dir;
-  }
-
-  /** Opens the staging area of the mirror at `root` (absolute), creating the dirs as needed. */
-  static async open(root: string): Promise<StagingArea> {
-    const realRoot = await resolveRoot(root, { create: true });
-    return new StagingArea(realRoot, await ensureStateDir(realRoot, "partial"));
+    this.#place = place;
   }
 
   /**
-   * Starts or resumes the download of `key.binaryDataId`. A partial left by an earlier attempt is
-   * resumed when its sidecar names the same id and the same expected size, and it is not longer
-   * than that size; any other partial under that name is emptied. Throws `Deno.errors.Busy` when
-   * another handle (in any process) is open on the same id.
+   * Starts or resumes the download of `key.binaryDataId`. A partial left by an earlier attempt for
+   * the same id and expected size is resumed unless it is longer than that size (then emptied).
+   * Throws `Deno.errors.Busy` when another handle (in any process) is open on the same id.
    */
   async begin(key: StageKey): Promise<StagedFile> {
-    const { binaryDataId, expectedSize, finalRelPath } = key;
+    const { binaryDataId, expectedSize } = key;
     if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
       throw new RangeError(`expected size of ${binaryDataId} is not a byte count: ${expectedSize}`);
     }
-    const stem = await sha256Hex(binaryDataId);
-    const paths = { part: join(this.dir, `${stem}.part`), sidecar: join(this.dir, `${stem}.json`) };
-    const file = await Deno.open(paths.part, {
-      read: true,
-      write: true,
-      create: true,
-      mode: FILE_MODE,
-    });
+    const part = join(this.dir, `${await sha256Hex(binaryDataId)}-${expectedSize ?? "u"}.part`);
+    const { file, size } = await openOwnFile(part, { mode: FILE_MODE });
     try {
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
       }
-      if (key.resumable === false) {
-        await file.truncate(0);
-        return new Staged(this.#root, file, paths, { offset: 0, expectedSize });
-      }
-      const recorded = await readSidecar(paths.sidecar);
-      let offset = (await file.stat()).size;
-      const resumable = recorded?.binaryDataId === binaryDataId &&
-        recorded.expectedSize === expectedSize &&
-        (expectedSize === undefined || offset <= expectedSize);
-      // Empty the partial BEFORE recording the new key: a crash in between then leaves an empty
-      // partial, never old bytes under a sidecar that vouches for them.
-      if (!resumable && offset > 0) {
+      let offset = size;
+      if (expectedSize !== undefined && offset > expectedSize) {
         await file.truncate(0);
         offset = 0;
       }
-      if (!resumable || recorded.finalPath !== finalRelPath) {
-        const sidecar: Sidecar = { binaryDataId, expectedSize, finalPath: finalRelPath };
-        // Not durable: a sidecar lost to a power cut only costs the resume (the partial restarts).
-        await writeFileAtomic(paths.sidecar, JSON.stringify(sidecar), { durable: false });
-      }
       await file.seek(offset, Deno.SeekMode.Start);
-      return new Staged(this.#root, file, paths, { offset, expectedSize });
+      return new _Staged(file, part, this.#place, { offset, expectedSize });
     } catch (error) {
       file.close();
       throw error;
@@ -174,51 +132,46 @@ export class StagingArea {
   }
 
   /**
-   * Removes the partial downloads whose id is not in `keep` (ids still to download), with their
-   * sidecars and any stray file in the staging dir; a partial with an open handle is left alone.
-   * Resolves to the number of partial downloads removed.
+   * Removes the partial downloads whose id is not in `keep` (ids still wanted) and any stray file
+   * in the staging dir; a partial with an open handle is left alone. Resolves to the number of
+   * partial downloads removed. Run it when no download is in flight.
    */
-  async discardStale(keep: Set<string>): Promise<number> {
+  async discardStale(keep: Iterable<string>): Promise<number> {
+    const names = await Array.fromAsync(Deno.readDir(this.dir));
+    if (names.length === 0) return 0;
     const kept = new Set(await Promise.all([...keep].map(sha256Hex)));
-    const byStem = new Map<string, string[]>(); // stem -> its file names
-    const strays: string[] = [];
-    for await (const entry of Deno.readDir(this.dir)) {
-      if (entry.isDirectory) continue; // nothing here makes dirs: not ours to judge
-      const stem = _STAGED_NAME.exec(entry.name)?.[1];
-      if (stem === undefined) strays.push(entry.name);
-      else if (!kept.has(stem)) byStem.set(stem, [...(byStem.get(stem) ?? []), entry.name]);
-    }
-    for (const name of strays) await removeIfPresent(join(this.dir, name));
     let discarded = 0;
-    for (const [stem, names] of byStem) {
-      const part = join(this.dir, `${stem}.part`);
-      const hasPart = names.includes(`${stem}.part`);
-      if (hasPart && await isInUse(part)) continue;
-      for (const name of names) await removeIfPresent(join(this.dir, name));
-      if (hasPart) discarded++;
+    for (const entry of names) {
+      if (entry.isDirectory) continue; // nothing here makes dirs: not ours to judge
+      const path = join(this.dir, entry.name);
+      const hash = _PART_NAME.exec(entry.name)?.[1];
+      if (hash !== undefined && kept.has(hash)) continue;
+      if (hash !== undefined && entry.isFile && await _isInUse(path)) continue;
+      await _removeIfPresent(path);
+      if (hash !== undefined) discarded++;
     }
     return discarded;
   }
 }
 
 /** The open handle on one partial download. */
-class Staged implements StagedFile {
-  readonly #root: RealRoot;
+class _Staged implements StagedFile {
   readonly #file: Deno.FsFile;
-  readonly #paths: { part: string; sidecar: string };
+  readonly #path: string;
+  readonly #place: PlaceFile;
   readonly #expectedSize: number | undefined;
   #offset: number;
   #closed = false;
 
   constructor(
-    root: RealRoot,
     file: Deno.FsFile,
-    paths: { part: string; sidecar: string },
+    path: string,
+    place: PlaceFile,
     state: { offset: number; expectedSize: number | undefined },
   ) {
-    this.#root = root;
     this.#file = file;
-    this.#paths = paths;
+    this.#path = path;
+    this.#place = place;
     this.#offset = state.offset;
     this.#expectedSize = state.expectedSize;
   }
@@ -242,23 +195,17 @@ class Staged implements StagedFile {
   async commit(finalRelPath: string, options?: CommitOptions): Promise<void> {
     this.#assertOpen("commit");
     try {
-      assertRelativePath(finalRelPath);
-      if (isStateDirPath(finalRelPath)) {
-        throw new Deno.errors.PermissionDenied(`refusing ${finalRelPath}: inside the state dir`);
-      }
-      await this.#file.sync();
+      await this.#file.syncData();
       const size = (await this.#file.stat()).size;
       const expected = options?.expectedSize ?? this.#expectedSize;
       if (expected !== undefined && size !== expected) {
-        if (size > expected) await this.#discard();
+        if (size > expected) await _removeIfPresent(this.#path);
         throw new SizeMismatchError(finalRelPath, expected, size);
       }
-      const parent = dirname(finalRelPath);
-      const dir = await ensureMirrorDir(this.#root, parent === "." ? "" : parent);
-      await placeWithoutClobber(this.#paths.part, join(dir, basename(finalRelPath)), finalRelPath);
-      await this.#discard();
-      // No fsync of the directory: the data was fsynced before the link, so a power cut can at
-      // worst lose the new name (the file is downloaded again), never leave a short file under it.
+      await this.#place(this.#path, finalRelPath);
+      // The partial lives on under its final name; its staging name goes. (Killed right here, the
+      // next begin() finds a partial with two names and unlinks it: see openOwnFile.)
+      await _removeIfPresent(this.#path);
     } finally {
       await this.close();
     }
@@ -272,40 +219,13 @@ class Staged implements StagedFile {
     return Promise.resolve();
   }
 
-  /** Removes the partial's names (the partial, once committed, lives on under its final name). */
-  async #discard(): Promise<void> {
-    await removeIfPresent(this.#paths.part);
-    await removeIfPresent(this.#paths.sidecar);
-  }
-
   #assertOpen(what: string): void {
     if (this.#closed) throw new Deno.errors.BadResource(`cannot ${what}: staged file is closed`);
   }
 }
 
-/**
- * Gives the staged file its final name without replacing anything there. A hard link fails
- * atomically with EEXIST when the name is taken (by a file, a directory or a symlink, which is not
- * followed), so no check-then-act window exists. File systems without hard links (FAT and exFAT
- * USB sticks answer EPERM) fall back to check-then-rename: that window is only open to programs
- * outside the engine, since the engine writes under the mirror lock.
- */
-async function placeWithoutClobber(from: string, to: string, relPath: string): Promise<void> {
-  const taken = () => new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
-  try {
-    await Deno.link(from, to);
-    return;
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) throw taken();
-    const code = (error as { code?: string }).code;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
-  }
-  if (await Deno.lstat(to).then(() => true, () => false)) throw taken();
-  await Deno.rename(from, to);
-}
-
 /** True when another handle holds the partial's lock. */
-async function isInUse(part: string): Promise<boolean> {
+async function _isInUse(part: string): Promise<boolean> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(part, { read: true });
@@ -320,16 +240,7 @@ async function isInUse(part: string): Promise<boolean> {
   }
 }
 
-async function readSidecar(path: string): Promise<Sidecar | undefined> {
-  try {
-    const parsed = JSON.parse(await Deno.readTextFile(path));
-    return typeof parsed?.binaryDataId === "string" ? parsed : undefined;
-  } catch {
-    return undefined; // missing or unreadable: the partial cannot be trusted
-  }
-}
-
-async function removeIfPresent(path: string): Promise<void> {
+async function _removeIfPresent(path: string): Promise<void> {
   try {
     await Deno.remove(path);
   } catch (error) {

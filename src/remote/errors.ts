@@ -1,5 +1,3 @@
-import { ConnectError } from "@viamrobotics/sdk";
-
 /** The platform refused to send a binary inline because it is too large: fetch it by uri instead. */
 export class TooLargeError extends Error {
   /** @param binaryDataIds The ids the refused call asked for. */
@@ -28,7 +26,10 @@ export class IncompleteBodyError extends Error {
 }
 
 /** A pass cut off because its mirror was stopped (resource removed, process stopping). */
-export class PassCancelledError extends Error {
+export class PassCancelledError<T = unknown> extends Error {
+  /** What the pass had done when it was cut off, when the pass got that far. */
+  result?: T;
+
   constructor() {
     super("the mirror was stopped during the pass; partial downloads stay in staging and resume");
     this.name = "PassCancelledError";
@@ -53,56 +54,13 @@ export class TimeoutError extends Error {
  */
 export type ErrorKind = "transient" | "auth" | "aborted" | "fatal";
 
-// gRPC status codes (connect's Code enum values).
-const _CANCELED = 1;
-const _UNKNOWN = 2;
-const _DEADLINE_EXCEEDED = 4;
-const _PERMISSION_DENIED = 7;
-const _RESOURCE_EXHAUSTED = 8;
-const _ABORTED = 10;
-const _INTERNAL = 13;
-const _UNAVAILABLE = 14;
-const _UNAUTHENTICATED = 16;
-
-/** Classifies an error thrown by a remote call or a download. */
-export function classifyError(error: unknown): ErrorKind {
-  if (error instanceof PassCancelledError) return "aborted";
-  if (error instanceof DOMException && error.name === "AbortError") return "aborted";
-  if (error instanceof TimeoutError || error instanceof IncompleteBodyError) return "transient";
-  if (error instanceof HttpStatusError) {
-    if (error.status === 401 || error.status === 403) return "auth";
-    return error.status >= 500 || error.status === 429 || error.status === 408
-      ? "transient"
-      : "fatal";
-  }
-  if (error instanceof ConnectError) {
-    switch (error.code) {
-      case _UNAUTHENTICATED:
-      case _PERMISSION_DENIED:
-        return "auth";
-      case _CANCELED:
-        return "aborted";
-      case _UNKNOWN: // the SDK's transport reports a refused or reset connection as unknown
-      case _DEADLINE_EXCEEDED:
-      case _RESOURCE_EXHAUSTED:
-      case _ABORTED:
-      case _INTERNAL:
-      case _UNAVAILABLE:
-        return "transient";
-      default:
-        return "fatal";
-    }
-  }
-  // fetch and stream failures (connection refused or reset, body cut short) surface as TypeError or
-  // as Deno's connection errors.
-  if (
-    error instanceof TypeError || error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionRefused || error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.ConnectionAborted || error instanceof Deno.errors.BrokenPipe
-  ) {
-    return "transient";
-  }
-  return "fatal";
+/**
+ * True for the error an abort leaves (the signal's reason, a fetch `AbortError`, or the `AbortError`
+ * of `node:timers/promises`): a cancelled pass, not a failure.
+ */
+export function isAbortError(error: unknown): boolean {
+  return error instanceof PassCancelledError ||
+    ((error instanceof DOMException || error instanceof Error) && error.name === "AbortError");
 }
 
 /** A one-line description of an error for logs and status, without stack. */

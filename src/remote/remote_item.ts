@@ -19,4 +19,6 @@ export interface RemoteItem {
   uri: string;
   /** `metadata.file_size_bytes` when the platform sent it. */
   sizeBytes?: number;
+  /** `metadata.time_requested` in epoch milliseconds, when set: what the listing shards by. */
+  timeRequestedMs?: number;
 }

@@ -1,6 +1,7 @@
+import type { ErrorKind } from "./errors.ts";
 import type { RemoteItem } from "./remote_item.ts";
 
-/** What to list: kinds are ANDed, values inside `tags` and inside `labels` are ORed. */
+/** What to list: kinds are ANDed, values inside `tags`, `labels` and `mimeTypes` are ORed. */
 export interface ListFilter {
   /** Capture tags (matched by OR). */
   tags: string[];
@@ -8,6 +9,13 @@ export interface ListFilter {
   labels: string[];
   /** Dataset id, or undefined for none. */
   datasetId?: string;
+  /** MIME types (matched by OR); empty or absent for any. */
+  mimeTypes?: string[];
+  /**
+   * A window on `time_requested`, in epoch milliseconds: `startMs` is inclusive, `endMs` is meant
+   * exclusive (the platform's own semantics are not documented; the listing checks its counts).
+   */
+  interval?: { startMs?: number; endMs?: number };
 }
 
 /** Options shared by every remote call. */
@@ -20,6 +28,8 @@ export interface RemoteCallOptions {
 export interface ListOptions extends RemoteCallOptions {
   /** Items asked for per page; the platform may return fewer. Defaults to 100. */
   pageSize?: number;
+  /** Order by `time_requested`; the platform's default when absent. */
+  order?: "ascending" | "descending";
 }
 
 /** One page of a listing. */
@@ -64,5 +74,13 @@ export interface RemoteSource {
    */
   fetchInline(ids: string[], options?: RemoteCallOptions): Promise<Map<string, Uint8Array>>;
   /** Opens an HTTP download of one item (its `uri`, else a signed URL). */
-  download(item: RemoteItem, options?: DownloadOptions): Promise<DownloadBody>;
+  download(item: DownloadTarget, options?: DownloadOptions): Promise<DownloadBody>;
+  /**
+   * How an error of this remote should be handled (retry, back off, stop): the one place that knows
+   * the transport's error types, so the stages never import the SDK.
+   */
+  classify(error: unknown): ErrorKind;
 }
+
+/** What a download needs of an item. */
+export type DownloadTarget = Pick<RemoteItem, "binaryDataId" | "uri">;

@@ -1,11 +1,14 @@
-import { createViamClient, dataApi } from "@viamrobotics/sdk";
+import { createGrpcWebTransport, type GrpcWebTransportOptions } from "@connectrpc/connect-web";
+import { createViamClient, dataApi, Timestamp } from "@viamrobotics/sdk";
 import type { ViamClient } from "@viamrobotics/sdk";
 import { ConnectError } from "@viamrobotics/sdk";
-import { classifyError, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
+import { classifyError } from "./classify_error.ts";
+import { type ErrorKind, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
 import type { RemoteItem } from "./remote_item.ts";
 import type {
   DownloadBody,
   DownloadOptions,
+  DownloadTarget,
   ListFilter,
   ListOptions,
   ListPage,
@@ -31,6 +34,10 @@ export interface ViamRemoteOptions {
 const _MAX_PAGE = 100;
 const _FILE_SIZE_FIELD = 11;
 const _RESOURCE_EXHAUSTED = 8;
+const _ORDER = {
+  ascending: dataApi.Order.ASCENDING,
+  descending: dataApi.Order.DESCENDING,
+} as const;
 
 /**
  * The data platform through the real `@viamrobotics/sdk` client: listing pages, inline batches, and
@@ -47,10 +54,15 @@ export class ViamRemote implements RemoteSource {
 
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
+    const order = options.order === undefined ? undefined : _ORDER[options.order];
     const page = await this.#call("BinaryDataByFilter", options, (client) =>
       // includeBinary must be false: the SDK defaults to true and would send every file's bytes.
-      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, undefined, last, false));
+      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, order, last, false));
     return { items: page.data.map(_toRemoteItem), last: page.last };
+  }
+
+  classify(error: unknown): ErrorKind {
+    return classifyError(error);
   }
 
   async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
@@ -91,7 +103,7 @@ export class ViamRemote implements RemoteSource {
     }
   }
 
-  async download(item: RemoteItem, options: DownloadOptions = {}): Promise<DownloadBody> {
+  async download(item: DownloadTarget, options: DownloadOptions = {}): Promise<DownloadBody> {
     const offset = options.offset ?? 0;
     // Identity: with a compressed body, sizes and Range offsets would count compressed bytes.
     const headers = new Headers({ "accept-encoding": "identity" });
@@ -178,24 +190,27 @@ export class ViamRemote implements RemoteSource {
   ): Promise<T> {
     const timeout = this.#options.callTimeoutMs ?? 60_000;
     for (let reauthenticated = false;; reauthenticated = true) {
+      const connecting = this.#connect();
       const client = await this.#withTimeout(
         "Authenticate",
         timeout,
         options.signal,
-        () => this.#connect(),
+        () => connecting,
       );
       try {
         return await this.#withTimeout(what, timeout, options.signal, () => fn(client));
       } catch (error) {
-        // The SDK never refreshes its token: a refused token means a new client, once.
+        // The SDK never refreshes its token: a refused token means a new client, once. Calls
+        // in flight together share that new client (only the first to fail drops the old one).
         if (reauthenticated || classifyError(error) !== "auth") throw error;
-        this.#client = undefined;
+        if (this.#client === connecting) this.#client = undefined;
       }
     }
   }
 
   #connect(): Promise<ViamClient> {
     if (!this.#client) {
+      _useWholeBodyTransport();
       const pending = createViamClient({
         serviceHost: this.#options.appUrl,
         credentials: {
@@ -259,11 +274,48 @@ export class ViamRemote implements RemoteSource {
   }
 }
 
+/**
+ * Makes the SDK's gRPC-web calls read each response body whole before decoding it, through the
+ * transport hook the SDK offers (`globalThis.VIAM.GRPC_TRANSPORT_FACTORY`, given the same options
+ * as its own transport). Connect-web 1.x's envelope reader appends every network chunk by copying
+ * all it holds so far, which is quadratic in the response size: a 3 MiB inline batch arriving in
+ * 64 KiB chunks was copied some 70 MiB over, and took a third of a fresh pass's CPU. Read whole,
+ * the body is one chunk and is copied once. Responses are bounded (a batch is at most 3 MiB).
+ */
+function _useWholeBodyTransport(): void {
+  const viam = ((globalThis as { VIAM?: Record<string, unknown> }).VIAM ??= {});
+  viam.GRPC_TRANSPORT_FACTORY ??= (options: GrpcWebTransportOptions) =>
+    createGrpcWebTransport({ ...options, fetch: _wholeBodyFetch });
+}
+
+async function _wholeBodyFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  const bytes = response.body === null ? undefined : await response.bytes();
+  // One chunk: a Response built from bytes may hand them on in 64 KiB slices.
+  const body = bytes === undefined ? null : new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
 function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {
+  const { startMs, endMs } = filter.interval ?? {};
   return new dataApi.Filter({
     tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
     bboxLabels: filter.labels,
     datasetId: filter.datasetId ?? "",
+    mimeType: filter.mimeTypes ?? [],
+    interval: filter.interval === undefined ? undefined : new dataApi.CaptureInterval({
+      start: startMs === undefined ? undefined : Timestamp.fromDate(new Date(startMs)),
+      end: endMs === undefined ? undefined : Timestamp.fromDate(new Date(endMs)),
+    }),
   });
 }
 
@@ -284,6 +336,7 @@ function _toRemoteItem(data: InstanceType<typeof dataApi.BinaryData>): RemoteIte
     mimeType: meta.captureMetadata?.mimeType ?? "",
     uri: meta.uri,
     sizeBytes: _fileSizeBytes(meta),
+    timeRequestedMs: meta.timeRequested?.toDate().getTime(),
   };
 }
 

@@ -1,7 +1,6 @@
-import { describeError } from "../remote/errors.ts";
-import { pruneEmptyDirs } from "../fs/prune_dirs.ts";
-import { removeMirrorFile } from "../fs/remove_file.ts";
+import type { MirrorDir } from "../fs/mirror_dir.ts";
 import type { Logger } from "../logger.ts";
+import { describeError } from "../remote/errors.ts";
 
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
@@ -26,10 +25,11 @@ export interface DeleteResult {
 /**
  * The delete stage: removes the planned stale files one by one (a failure is logged and the rest go
  * on), then prunes empty directories, never the root, the state dir or a protected dir. The caller
- * runs it only after a complete listing and past the plan's guards.
+ * runs it only after a listing proved whole and past the plan's guards. Nothing here writes a byte,
+ * so it runs on a full disk too.
  */
 export async function deleteStale(
-  root: string,
+  mirror: MirrorDir,
   deletes: string[],
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
@@ -37,7 +37,7 @@ export async function deleteStale(
   for (const path of deletes) {
     options.signal?.throwIfAborted();
     try {
-      if (await removeMirrorFile(root, path)) {
+      if (await mirror.remove(path)) {
         result.deleted++;
         options.logger.info(`deleted ${path}`);
       }
@@ -47,7 +47,7 @@ export async function deleteStale(
     }
   }
   options.signal?.throwIfAborted();
-  const pruned = await pruneEmptyDirs(root, { protectedDirs: options.protectedDirs });
+  const pruned = await mirror.prune(options.protectedDirs);
   for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);
   result.pruned = pruned.length;
   return result;

@@ -1,15 +1,28 @@
-import { classifyError, describeError } from "../remote/errors.ts";
-import { ListingIndex } from "./listing_index.ts";
-import type { Logger } from "../logger.ts";
-import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { retry } from "../async/retry.ts";
+import { runPool } from "../async/run_pool.ts";
+import { describeError } from "../remote/errors.ts";
+import type { Logger } from "../logger.ts";
+import type { RemoteItem } from "../remote/remote_item.ts";
+import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
+
+/** The largest page the platform serves; the Viam CLI uses the same cap. */
+const _PAGE_SIZE = 100;
 
 /** Options of {@linkcode listRemote}. */
 export interface ListRemoteOptions {
   /** Where retries and progress are reported. */
   logger: Logger;
+  /** Receives every page's items as it arrives (the same item may come twice: shards overlap). */
+  onItems: (items: RemoteItem[]) => void;
+  /**
+   * The number of distinct items received so far (the caller's index counts them): what the
+   * listing's completeness is proved against.
+   */
+  distinctItems: () => number;
   /** Cancels the listing (the promise rejects with the abort reason). */
   signal?: AbortSignal;
+  /** Pages in flight at once (default 8); 1 lists with one cursor, page after page. */
+  parallelPages?: number;
   /** Tries per page, the first included (default 5). */
   attemptsPerPage?: number;
   /** Delay before the first retry of a page, in milliseconds (default 500). */
@@ -18,62 +31,259 @@ export interface ListRemoteOptions {
 
 /** The outcome of the listing stage. */
 export interface ListingResult {
-  /** What was listed, mapped to local paths and deduplicated. */
-  index: ListingIndex;
-  /** True only when the listing reached its empty last page without any error. */
+  /** True when every page was fetched, ending on an empty page, without any error. */
   complete: boolean;
   /** Why the listing stopped early, when it did. */
   error?: string;
+  /**
+   * Why the listing, though complete, cannot be trusted for deletion (it holds fewer items than
+   * the platform counts, or the count could not be had). Deletes wait for a pass without this.
+   */
+  unproven?: string;
+  /** How many shards were paged in parallel (1: one sequential cursor). */
+  shards: number;
 }
 
 /**
- * The list stage: follows the cursor page by page (metadata only) until an empty page, retrying a
- * failed page from the same cursor. Items are folded into a compact index as they arrive, so the
- * SDK's objects for a large listing are never held at once. A listing that stops early is returned as
- * incomplete: the caller must then delete nothing.
+ * The list stage: pages the listing (metadata only) and hands every page to `onItems` as it
+ * arrives, so downloads start while the listing runs.
+ *
+ * A long listing is split into shards by `time_requested`, paged at the same time: two one-item
+ * calls find the oldest and newest item, the span between is cut into equal slices, each slice
+ * is counted (`count_only`) and a dense one is cut again. Every shard follows its own cursor to
+ * an empty page. The listing is then proved whole before anything may be deleted: every shard
+ * returned at least the items it counted, and the distinct items received add up to at least the
+ * whole filter's count. If not (the platform's interval semantics differ from what is assumed, or
+ * items moved during the listing), it falls back to one sequential listing, held to the same count.
+ * Items added meanwhile only make the listing longer; an item missed would make a local file look
+ * stale, which is what the counts catch.
+ *
+ * A page that fails is retried from the same cursor; a listing that still fails is returned as
+ * incomplete (the caller then deletes nothing); a refused key or a cancelled pass throws.
  */
 export async function listRemote(
   remote: RemoteSource,
   filter: ListFilter,
   options: ListRemoteOptions,
 ): Promise<ListingResult> {
-  const index = new ListingIndex();
-  const { logger, signal } = options;
-  let last = "";
-  for (let pageNumber = 1;; pageNumber++) {
-    let page;
-    try {
-      page = await retry(() => remote.listPage(filter, last, { signal }), {
-        attempts: options.attemptsPerPage ?? 5,
-        minDelayMs: options.minRetryDelayMs ?? 500,
-        maxDelayMs: 30_000,
-        signal,
-        onRetry: (error, attempt, delayMs) =>
-          logger.warn(`listing page ${pageNumber} failed, retrying in ${delayMs} ms`, {
-            attempt,
-            error: describeError(error),
-          }),
-      });
-    } catch (error) {
-      // A refused key or a cancelled pass ends the pass itself, not just the listing.
-      const kind = classifyError(error);
-      if (kind === "aborted" || kind === "auth") throw error;
-      return {
-        index,
-        complete: false,
-        error: `listing page ${pageNumber}: ${describeError(error)}`,
-      };
-    }
-    if (page.items.length === 0) return { index, complete: true };
-    for (const item of page.items) index.add(item);
-    // A page without a new cursor would make us ask for the same page forever.
-    if (!page.last || page.last === last) {
-      return {
-        index,
-        complete: false,
-        error: `listing page ${pageNumber}: the platform returned no new cursor`,
-      };
-    }
-    last = page.last;
+  const lister = new _Lister(remote, filter, options);
+  try {
+    return await lister.run();
+  } catch (error) {
+    // A refused key or a cancelled pass ends the pass itself, not just the listing.
+    const kind = remote.classify(error);
+    if (kind === "aborted" || kind === "auth") throw error;
+    return { complete: false, error: describeError(error), shards: lister.shards };
   }
+}
+
+/** A slice of the listing: a window on `time_requested`, [startMs, endMs). */
+interface _Shard {
+  startMs: number;
+  endMs: number;
+  /** Items the platform counted in it before paging. */
+  count: number;
+}
+
+class _Lister {
+  shards = 1;
+  readonly #remote: RemoteSource;
+  readonly #filter: ListFilter;
+  readonly #options: ListRemoteOptions;
+  readonly #parallel: number;
+  /** Stops the other shards once one has failed for good; follows the caller's signal. */
+  readonly #stop = new AbortController();
+
+  constructor(remote: RemoteSource, filter: ListFilter, options: ListRemoteOptions) {
+    this.#remote = remote;
+    this.#filter = filter;
+    this.#options = options;
+    this.#parallel = Math.max(1, options.parallelPages ?? 8);
+    options.signal?.addEventListener("abort", () => this.#stop.abort(options.signal?.reason), {
+      once: true,
+    });
+  }
+
+  async run(): Promise<ListingResult> {
+    const [total, span] = await Promise.all([this.#count(this.#filter), this.#span()]);
+    if (total !== undefined && span !== undefined && this.#parallel > 1 && total > 2 * _PAGE_SIZE) {
+      const shards = await this.#shards(span, total);
+      this.shards = shards.length;
+      const sharded = await this.#pageShards(shards);
+      if (sharded.every((got, i) => got >= shards[i].count) && this.#distinct() >= total) {
+        return { complete: true, shards: this.shards };
+      }
+      this.#options.logger.warn(
+        `the sharded listing did not add up (${this.#distinct()} items, the platform counts ` +
+          `${total}): listing again with one cursor`,
+      );
+      this.shards = 1;
+    }
+    await this.#pageAll(this.#filter);
+    if (total === undefined) {
+      return {
+        complete: true,
+        unproven: "could not confirm the listing is whole (the platform's count failed)",
+        shards: 1,
+      };
+    }
+    const listed = this.#distinct();
+    if (listed < total) {
+      return {
+        complete: true,
+        unproven: `the listing returned ${listed} items but the platform counts ${total}`,
+        shards: 1,
+      };
+    }
+    return { complete: true, shards: 1 };
+  }
+
+  #distinct(): number {
+    return this.#options.distinctItems();
+  }
+
+  /** The filter's count, or undefined when the platform does not give it. */
+  async #count(filter: ListFilter): Promise<number | undefined> {
+    try {
+      return await this.#retry("count", () => this.#remote.count(filter, this.#call()));
+    } catch (error) {
+      const kind = this.#remote.classify(error);
+      if (kind === "aborted" || kind === "auth") throw error;
+      this.#options.logger.warn("the platform's count failed", { error: describeError(error) });
+      return undefined;
+    }
+  }
+
+  /** The first and last `time_requested` of the filter (epoch ms), when both are known. */
+  async #span(): Promise<{ firstMs: number; lastMs: number } | undefined> {
+    if (this.#parallel === 1) return undefined;
+    const edge = (order: "ascending" | "descending") =>
+      this.#retry(
+        "listing",
+        () => this.#remote.listPage(this.#filter, "", { ...this.#call(), pageSize: 1, order }),
+      ).then((page) => page.items[0]?.timeRequestedMs);
+    const [firstMs, lastMs] = await Promise.all([edge("ascending"), edge("descending")]);
+    if (firstMs === undefined || lastMs === undefined || lastMs < firstMs) return undefined;
+    return { firstMs, lastMs };
+  }
+
+  /**
+   * Cuts [firstMs, lastMs] into shards of about equal counts: equal slices first, then each slice
+   * holding more than twice its share cut again (once), every shard counted.
+   */
+  async #shards(span: { firstMs: number; lastMs: number }, total: number): Promise<_Shard[]> {
+    const wanted = Math.min(64, Math.max(2, Math.ceil(total / (_PAGE_SIZE * 4))));
+    const slices = _slice(span.firstMs, span.lastMs + 1, wanted);
+    const counted = await this.#counted(slices);
+    const share = total / wanted;
+    const refined: { startMs: number; endMs: number }[] = [];
+    for (const shard of counted) {
+      if (shard.count <= 2 * share || shard.endMs - shard.startMs < 2) {
+        refined.push(shard);
+      } else {
+        refined.push(..._slice(shard.startMs, shard.endMs, Math.ceil(shard.count / share)));
+      }
+    }
+    return refined.length === counted.length ? counted : await this.#counted(refined);
+  }
+
+  async #counted(slices: { startMs: number; endMs: number }[]): Promise<_Shard[]> {
+    const shards: _Shard[] = [];
+    await runPool(
+      slices.map((slice) => async () => {
+        const count = await this.#retry(
+          "count",
+          () => this.#remote.count(this.#within(slice), this.#call()),
+        );
+        shards.push({ ...slice, count });
+      }),
+      { concurrency: this.#parallel, signal: this.#stop.signal },
+    );
+    return shards.sort((a, b) => a.startMs - b.startMs);
+  }
+
+  /** Pages every shard (several at once); resolves to the distinct items each returned. */
+  async #pageShards(shards: _Shard[]): Promise<number[]> {
+    const got = shards.map(() => 0);
+    await runPool(
+      shards.map((shard, i) => async () => {
+        try {
+          if (shard.count > 0) got[i] = await this.#pageAll(this.#within(shard));
+        } catch (error) {
+          this.#stop.abort(error); // the first failure is the one reported; the rest stop
+          throw error;
+        }
+      }),
+      { concurrency: this.#parallel, signal: this.#stop.signal },
+    );
+    this.#options.signal?.throwIfAborted();
+    return got;
+  }
+
+  /** Follows one cursor to the empty page; resolves to the distinct items it returned. */
+  async #pageAll(filter: ListFilter): Promise<number> {
+    const ids = new Set<string>();
+    let last = "";
+    for (let page = 1;; page++) {
+      const result = await this.#retry(
+        "listing",
+        () => this.#remote.listPage(filter, last, { ...this.#call(), pageSize: _PAGE_SIZE }),
+      );
+      if (result.items.length === 0) return ids.size;
+      for (const item of result.items) ids.add(item.binaryDataId);
+      this.#options.onItems(result.items);
+      // A page without a new cursor would make us ask for the same page forever.
+      if (!result.last || result.last === last) {
+        throw new Error(`listing page ${page}: the platform returned no new cursor`);
+      }
+      last = result.last;
+    }
+  }
+
+  #within(slice: { startMs: number; endMs: number }): ListFilter {
+    const outer = this.#filter.interval ?? {};
+    return {
+      ...this.#filter,
+      interval: {
+        startMs: Math.max(slice.startMs, outer.startMs ?? -Infinity),
+        endMs: Math.min(slice.endMs, outer.endMs ?? Infinity),
+      },
+    };
+  }
+
+  #call(): { signal: AbortSignal } {
+    return { signal: this.#stop.signal };
+  }
+
+  #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retry(fn, {
+      attempts: this.#options.attemptsPerPage ?? 5,
+      minDelayMs: this.#options.minRetryDelayMs ?? 500,
+      maxDelayMs: 30_000,
+      isRetriable: (error) => this.#remote.classify(error) === "transient",
+      signal: this.#stop.signal,
+      onRetry: (error, attempt, delayMs) =>
+        this.#options.logger.warn(`${what} call failed, retrying in ${delayMs} ms`, {
+          attempt,
+          error: describeError(error),
+        }),
+    });
+  }
+}
+
+/** [startMs, endMs) cut into `parts` slices of equal width (at least 1 ms each). */
+function _slice(
+  startMs: number,
+  endMs: number,
+  parts: number,
+): { startMs: number; endMs: number }[] {
+  const n = Math.max(1, Math.min(parts, endMs - startMs));
+  const slices = [];
+  for (let i = 0; i < n; i++) {
+    slices.push({
+      startMs: startMs + Math.floor(((endMs - startMs) * i) / n),
+      endMs: startMs + Math.floor(((endMs - startMs) * (i + 1)) / n),
+    });
+  }
+  return slices;
 }

@@ -1,6 +1,29 @@
 import { localPathFor, parentDirectories } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 
+/**
+ * What a pass keeps of a listed item once it is mapped to its path: enough to fetch it. A listing of
+ * 100,000 items keeps 100,000 of these, so the name fields are dropped, and the `uri` is kept only
+ * for files that will not travel inline (unknown size, or above the inline limit); a small file whose
+ * inline fetch is refused after all is fetched through a signed URL, which needs only its id.
+ */
+export interface ListedItem {
+  /** `org/location/fileid`. */
+  binaryDataId: string;
+  /** `file_size_bytes`, when the platform sent it. */
+  sizeBytes?: number;
+  /** Where to download it, or `""`. */
+  uri: string;
+}
+
+/** Options of {@linkcode ListingIndex}. */
+export interface ListingIndexOptions {
+  /** Longest relative path that fits under the mirror root (see `localPathFor`). */
+  maxPathBytes?: number;
+  /** Files of known size up to this many bytes keep no `uri`. Default: every `uri` is kept. */
+  inlineMaxBytes?: number;
+}
+
 /** An item whose name could not be mapped to a safe local path. */
 export interface Rejection {
   /** The item's `binary_data_id`. */
@@ -35,33 +58,63 @@ const _MAX_REJECTIONS_KEPT = 1000;
  * ```
  */
 export class ListingIndex {
+  readonly #options: ListingIndexOptions;
   #seen = new Set<string>();
-  #byPath = new Map<string, RemoteItem>();
+  #byPath = new Map<string, ListedItem>();
+  #contested = new Set<string>();
   #samePath = 0;
   #rejected = 0;
   #rejections: Rejection[] = [];
-  #resolved?: { entries: Map<string, RemoteItem>; shadowed: number };
+  #resolved?: { entries: Map<string, ListedItem>; shadowed: number };
 
-  /** Adds one listed item: maps it to its path, counts it as rejected or duplicate as needed. */
-  add(item: RemoteItem): void {
-    if (this.#seen.has(item.binaryDataId)) return;
+  constructor(options: ListingIndexOptions = {}) {
+    this.#options = options;
+  }
+
+  /**
+   * Adds one listed item: maps it to its path, counts it as rejected or duplicate as needed.
+   * Returns its path when it is the first item seen at that path (what a streaming pass may fetch
+   * at once), else undefined; a later item on the same path marks the path contested.
+   */
+  add(item: RemoteItem): string | undefined {
+    if (this.#seen.has(item.binaryDataId)) return undefined;
     this.#seen.add(item.binaryDataId);
-    const local = localPathFor(item);
+    const local = localPathFor(item, { maxPathBytes: this.#options.maxPathBytes });
     if (!local.ok) {
       this.#rejected++;
       if (this.#rejections.length < _MAX_REJECTIONS_KEPT) {
         this.#rejections.push({ binaryDataId: item.binaryDataId, reason: local.reason });
       }
-      return;
+      return undefined;
     }
     this.#resolved = undefined;
     const held = this.#byPath.get(local.path);
+    const inlineMax = this.#options.inlineMaxBytes;
+    const keepUri = inlineMax === undefined || item.sizeBytes === undefined ||
+      item.sizeBytes > inlineMax;
+    const listed: ListedItem = {
+      binaryDataId: item.binaryDataId,
+      sizeBytes: item.sizeBytes,
+      uri: keepUri ? item.uri : "",
+    };
     if (held === undefined) {
-      this.#byPath.set(local.path, item);
-      return;
+      this.#byPath.set(local.path, listed);
+      return local.path;
     }
     this.#samePath++;
-    if (item.binaryDataId < held.binaryDataId) this.#byPath.set(local.path, item);
+    this.#contested.add(local.path);
+    if (item.binaryDataId < held.binaryDataId) this.#byPath.set(local.path, listed);
+    return undefined;
+  }
+
+  /** The item holding `path` now (the winner so far), if any. */
+  itemAt(path: string): ListedItem | undefined {
+    return this.#byPath.get(path);
+  }
+
+  /** Paths that more than one item mapped to (their winner may not be the first one seen). */
+  get contested(): ReadonlySet<string> {
+    return this.#contested;
   }
 
   /** Distinct items listed (by `binaryDataId`), whatever became of them. */
@@ -85,17 +138,17 @@ export class ListingIndex {
   }
 
   /** Path -> winning item, in code-unit order of path. A new map each call: the caller may keep it. */
-  entries(): Map<string, RemoteItem> {
+  entries(): Map<string, ListedItem> {
     return new Map(this.#resolve().entries);
   }
 
-  #resolve(): { entries: Map<string, RemoteItem>; shadowed: number } {
+  #resolve(): { entries: Map<string, ListedItem>; shadowed: number } {
     if (this.#resolved) return this.#resolved;
     const directories = new Set<string>();
     for (const path of this.#byPath.keys()) {
       for (const directory of parentDirectories(path)) directories.add(directory);
     }
-    const entries = new Map<string, RemoteItem>();
+    const entries = new Map<string, ListedItem>();
     let shadowed = 0;
     for (const path of [...this.#byPath.keys()].sort()) {
       if (directories.has(path)) shadowed++;

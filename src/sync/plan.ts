@@ -1,12 +1,12 @@
 import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
 import { isStateDirPath, parentDirectories } from "../paths.ts";
-import type { RemoteItem } from "../remote/remote_item.ts";
+import type { ListedItem } from "./listing_index.ts";
 
 /** What {@linkcode planPass} decides from. */
 export interface PlanInput {
   /** The listing: path -> item (`ListingIndex.entries()`). */
-  remote: Map<string, RemoteItem>;
+  remote: Map<string, ListedItem>;
   /** What the mirror holds now: path -> file. */
   local: Map<string, LocalFile>;
   /** The listing ended on an empty page with no error at all. */
@@ -26,7 +26,7 @@ export interface Download {
   /** Where it goes, mirror-relative. */
   path: string;
   /** What to fetch. */
-  item: RemoteItem;
+  item: ListedItem;
 }
 
 /** What one pass should do. */
@@ -65,30 +65,15 @@ export interface Plan {
  *   original module did, is what a user listing a directory there expects.
  */
 export function planPass(input: PlanInput): Plan {
-  const localDirectories = new Set<string>();
-  for (const path of input.local.keys()) {
-    for (const directory of parentDirectories(path)) localDirectories.add(directory);
-  }
-
+  const localDirectories = directoriesOf(input.local.keys());
   const downloads: Download[] = [];
   const conflicts: { path: string; reason: string }[] = [];
   let skipped = 0;
   for (const path of [...input.remote.keys()].sort()) {
-    if (input.local.has(path)) {
-      skipped++;
-    } else if (localDirectories.has(path)) {
-      conflicts.push({ path, reason: "a local directory is at this path; it is not replaced" });
-    } else {
-      const blocker = parentDirectories(path).find((directory) => input.local.has(directory));
-      if (blocker === undefined) {
-        downloads.push({ path, item: input.remote.get(path)! });
-      } else {
-        conflicts.push({
-          path,
-          reason: `the local file ${JSON.stringify(blocker)} is where a directory is needed`,
-        });
-      }
-    }
+    const decision = planItem(path, input.local, localDirectories);
+    if (decision === "skip") skipped++;
+    else if (decision === "fetch") downloads.push({ path, item: input.remote.get(path)! });
+    else conflicts.push({ path, reason: decision.conflict });
   }
 
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
@@ -117,6 +102,36 @@ export function planPass(input: PlanInput): Plan {
     plan.deletes = stale;
   }
   return plan;
+}
+
+/** The folders that hold the given paths (`a/b/c` gives `a` and `a/b`). */
+export function directoriesOf(paths: Iterable<string>): Set<string> {
+  const directories = new Set<string>();
+  for (const path of paths) {
+    for (const directory of parentDirectories(path)) directories.add(directory);
+  }
+  return directories;
+}
+
+/**
+ * What to do with one listed path given the mirror's files (`local`) and the folders holding them
+ * (`localDirectories`, from {@linkcode directoriesOf}): skip it (a file is there), fetch it, or
+ * report a conflict (a folder is there, or a file is where a folder is needed). {@linkcode planPass}
+ * applies it to the whole listing; a streaming pass applies it to each page as it arrives.
+ */
+export function planItem(
+  path: string,
+  local: ReadonlyMap<string, LocalFile>,
+  localDirectories: ReadonlySet<string>,
+): "skip" | "fetch" | { conflict: string } {
+  if (local.has(path)) return "skip";
+  if (localDirectories.has(path)) {
+    return { conflict: "a local directory is at this path; it is not replaced" };
+  }
+  const blocker = parentDirectories(path).find((directory) => local.has(directory));
+  return blocker === undefined
+    ? "fetch"
+    : { conflict: `the local file ${JSON.stringify(blocker)} is where a directory is needed` };
 }
 
 /** How many files `max_delete` lets one pass delete out of the mirror's `total`. */

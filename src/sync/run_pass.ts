@@ -1,17 +1,28 @@
+import { BandwidthLimit } from "../async/bandwidth_limit.ts";
+import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
-import { acquireMirrorLock } from "../fs/mirror_lock.ts";
-import { listLocalFiles } from "../fs/local_files.ts";
-import { StagingArea } from "../fs/staging.ts";
+import type { FreeSpace } from "../fs/free_space.ts";
+import { listLocalFiles, type LocalFile } from "../fs/local_files.ts";
+import { MirrorDir } from "../fs/mirror_dir.ts";
+import { resolveMirrorRoot } from "../fs/mirror_location.ts";
+import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import type { ItemBackoff } from "../async/item_backoff.ts";
-import { type Download, type Plan, planPass } from "./plan.ts";
+import { MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
+import { PassCancelledError } from "../remote/errors.ts";
+import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
-import { classifyError, describeError } from "../remote/errors.ts";
-import { emptySummary, type Summary } from "./summary.ts";
 import { deleteStale } from "./delete_stale.ts";
+import { ListingIndex } from "./listing_index.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
-import { type TransferDeps, transferFiles, type TransferProgress } from "./transfer_files.ts";
+import { directoriesOf, type Download, type Plan, planItem, planPass } from "./plan.ts";
+import { emptySummary, type Summary } from "./summary.ts";
+import {
+  INLINE_MAX_BYTES,
+  Transfer,
+  type TransferProgress,
+  type TransferResult,
+} from "./transfer_files.ts";
 
 /** How many paths a dry run, or failures a pass, lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
@@ -26,14 +37,16 @@ export interface PassOptions {
   owner?: string;
   /** Called as the transfer advances. */
   onProgress?: (progress: TransferProgress) => void;
-  /** Overrides of the transfer's side effects (free space), for tests. */
-  transfer?: Partial<Pick<TransferDeps, "space">>;
+  /** Measures free space instead of the mirror's file system (tests). */
+  freeSpace?: () => Promise<FreeSpace>;
   /** Tries per listing page and per file (defaults 5 and 4). */
   attempts?: { page?: number; file?: number };
   /** Delay before the first retry, in milliseconds (default 500). */
   minRetryDelayMs?: number;
   /** A download body that sends nothing for this long is retried, in milliseconds (default 60 s). */
   idleTimeoutMs?: number;
+  /** Listing pages in flight at once (default 8; 1 lists page after page). */
+  parallelPages?: number;
   /**
    * Items that failed in earlier passes and when each may be tried again (the loop keeps one);
    * without it every planned item is tried.
@@ -49,15 +62,30 @@ export interface PassResult {
   listingComplete: boolean;
   /** Why the pass as a whole failed (listing cut short), if it did. */
   error?: string;
-  /** A safety guard that held work back (empty listing with delete, free-space reserve). */
+  /**
+   * A safety guard that held work back (empty or unproven listing with delete, max_delete, the
+   * free-space reserve).
+   */
   guard?: string;
   /** Files that failed, with why (capped). */
   failures: { path: string; error: string }[];
+  /** The least free space seen on the mirror's file system while downloading, in bytes. */
+  lowestFreeBytes?: number;
 }
 
 /**
- * One sync pass, as visible stages: list the platform, walk the mirror, plan, transfer, delete.
- * Runs under the mirror's lock, so a CLI run and a module never write one mirror at once.
+ * One sync pass, as visible stages over the mirror opened once: walk the mirror, list the platform
+ * (shards in parallel) while downloading what each page brings, settle the paths several items
+ * claimed, then delete what the platform no longer has once the listing is proved whole.
+ *
+ * Streaming keeps "the same winner whatever the page order": the first item seen at a path is
+ * fetched at once; when the complete listing shows another item winning that path (the smallest
+ * `binaryDataId`), or a folder needed where a file was placed, the file this pass placed there is
+ * removed and the winner fetched. Only files placed by this very pass are ever removed that way.
+ *
+ * Runs under the mirror's lock, so a CLI run and a module never write one mirror at once. When the
+ * pass is cancelled it rejects with a {@linkcode PassCancelledError} whose `result` holds what was
+ * done.
  */
 export async function runPass(
   config: MirrorConfig,
@@ -66,57 +94,86 @@ export async function runPass(
 ): Promise<PassResult> {
   const started = performance.now();
   const { logger, signal } = options;
-  const lock = await acquireMirrorLock(config.mirrorRoot, { owner: options.owner });
+  await using mirror = await MirrorDir.open({
+    viamHome: config.viamHome,
+    mirrorPath: config.mirrorPath,
+    owner: options.owner,
+  });
+  const local = await mirror.walk();
+  const localDirectories = directoriesOf(local.keys());
+  const index = _newIndex(mirror.root);
+  const backoff = options.itemBackoff;
+  const queued = new Set<string>(); // ids handed to the transfer
+  const transfer = new Transfer({
+    remote,
+    mirror,
+    space: new SpaceBudget(
+      options.freeSpace ?? (() => mirror.freeSpace()),
+      config.freeSpaceReservePercent,
+    ),
+  }, {
+    concurrency: config.concurrency,
+    reservePercent: config.freeSpaceReservePercent,
+    logger,
+    signal,
+    onProgress: options.onProgress,
+    bandwidth: config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined,
+    attempts: options.attempts?.file,
+    minRetryDelayMs: options.minRetryDelayMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+  });
+  const fetchNow = (downloads: Download[]) => {
+    const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
+    for (const download of due) queued.add(download.item.binaryDataId);
+    if (due.length > 0) transfer.add(due);
+  };
+  const progress: _Progress = { index, transfer: transfer.result, started };
   try {
-    const { plan, listing } = await _listAndPlan(config, remote, options);
-    const summary: Summary = {
-      ...emptySummary(),
-      listed: listing.index.listed,
-      skipped: plan.skipped,
-      duplicate: listing.index.duplicates,
-      rejected: listing.index.rejected,
-    };
-    for (const { binaryDataId, reason } of listing.index.rejections) {
-      logger.warn(`not writing ${binaryDataId}: ${reason}`);
+    const listing = await listRemote(remote, filterOf(config), {
+      logger,
+      signal,
+      parallelPages: options.parallelPages,
+      attemptsPerPage: options.attempts?.page,
+      minRetryDelayMs: options.minRetryDelayMs,
+      distinctItems: () => index.listed,
+      onItems: (items) => fetchNow(_firstSightings(items, index, local, localDirectories)),
+    });
+    if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
+    _reportIndex(index, logger);
+    await transfer.finish();
+    // Settle the paths the streamed decisions may have got wrong, then fetch their winners.
+    const entries = index.entries();
+    for (const [path, id] of transfer.result.placed) {
+      if (entries.get(path)?.binaryDataId === id) continue;
+      logger.info(`replacing ${path}: another listed item wins that path`);
+      await mirror.remove(path);
+      transfer.result.placed.delete(path);
+      transfer.result.downloaded--;
+    }
+    const localNow = new Map(local);
+    for (const path of transfer.result.placed.keys()) localNow.set(path, _placedFile(path));
+    const plan = _plan(config, entries, localNow, listing);
+    progress.plan = plan;
+    // Items blocked by a file this pass placed and then removed get their turn now.
+    const blocked = new Set(
+      transfer.result.failures.filter((f) => f.blockedByFile).map((f) => f.binaryDataId),
+    );
+    transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
+    for (const id of blocked) queued.delete(id);
+    fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)));
+    await transfer.finish();
+    progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
+    if (progress.waiting > 0) {
+      logger.info(`${progress.waiting} failing item(s) wait for their next retry`);
     }
     for (const conflict of plan.conflicts) {
       logger.error(`cannot write ${conflict.path}: ${conflict.reason}`);
     }
+    if (backoff) _recordItems(backoff, queued, transfer.result, listing, entries);
 
-    const staging = await StagingArea.open(config.mirrorRoot);
-    if (listing.complete) {
-      await staging.discardStale(new Set(plan.downloads.map((d) => d.item.binaryDataId)));
-    }
-    const backoff = options.itemBackoff;
-    const due = backoff
-      ? plan.downloads.filter((d) => backoff.isDue(d.item.binaryDataId))
-      : plan.downloads;
-    const waiting = plan.downloads.length - due.length;
-    if (waiting > 0) logger.info(`${waiting} failing item(s) wait for their next retry`);
-    const transfer = await transferFiles(due, {
-      remote,
-      staging,
-      ...options.transfer,
-    }, {
-      root: config.mirrorRoot,
-      concurrency: config.concurrency,
-      reservePercent: config.freeSpaceReservePercent,
-      logger,
-      signal,
-      onProgress: options.onProgress,
-      attempts: options.attempts?.file,
-      minRetryDelayMs: options.minRetryDelayMs,
-      idleTimeoutMs: options.idleTimeoutMs,
-    });
-    summary.downloaded = transfer.downloaded;
-    summary.skipped += transfer.skipped;
-    summary.bytes = transfer.bytes;
-    // Items still waiting to be retried are not mirrored either: they count as failed.
-    summary.failed = transfer.failures.length + plan.conflicts.length + waiting;
-    if (backoff) _recordItems(backoff, due, transfer.failures, listing);
-
+    const summary = _summary(progress);
     if (config.delete && plan.deletes.length > 0 && !plan.deleteBlocked) {
-      const deleted = await deleteStale(config.mirrorRoot, plan.deletes, {
+      const deleted = await deleteStale(mirror, plan.deletes, {
         protectedDirs: config.protectedDirs,
         logger,
         signal,
@@ -125,20 +182,36 @@ export async function runPass(
       summary.failed += deleted.failed;
     }
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
+    if (listing.complete) {
+      await mirror.staging.discardStale(
+        plan.downloads.filter((d) => !transfer.result.placed.has(d.path)).map((d) =>
+          d.item.binaryDataId
+        ),
+      );
+    }
     summary.durationMs = Math.round(performance.now() - started);
-    const guard = transfer.spaceGuard ?? (config.delete ? plan.deleteBlocked : undefined);
     return {
       summary,
       listingComplete: listing.complete,
       error: listing.error,
-      guard,
+      guard: transfer.result.spaceGuard ?? (config.delete ? plan.deleteBlocked : undefined),
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
-        ...transfer.failures.map((f) => ({ path: f.path, error: f.error })),
+        ...transfer.result.failures.map((f) => ({ path: f.path, error: f.error })),
       ].slice(0, _LIST_CAP),
+      lowestFreeBytes: transfer.result.lowestFreeBytes,
     };
-  } finally {
-    await lock.release();
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    // Cut off: say what was done, whatever stage it was in.
+    const cancelled = new PassCancelledError<PassResult>();
+    cancelled.result = {
+      summary: { ..._summary(progress), durationMs: Math.round(performance.now() - started) },
+      listingComplete: false,
+      error: cancelled.message,
+      failures: [],
+    };
+    throw cancelled;
   }
 }
 
@@ -148,16 +221,29 @@ export async function dryRunPass(
   remote: RemoteSource,
   options: PassOptions,
 ): Promise<DryRunReport> {
-  const { plan, listing } = await _listAndPlan(config, remote, options);
+  const root = await resolveMirrorRoot({ ...config, create: false });
+  const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root);
+  const index = _newIndex(root ?? config.mirrorRoot);
+  const listing = await listRemote(remote, filterOf(config), {
+    logger: options.logger,
+    signal: options.signal,
+    parallelPages: options.parallelPages,
+    attemptsPerPage: options.attempts?.page,
+    minRetryDelayMs: options.minRetryDelayMs,
+    distinctItems: () => index.listed,
+    onItems: (items) => items.forEach((item) => index.add(item)),
+  });
+  if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
+  const plan = _plan(config, index.entries(), local, listing);
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
   const deletes = config.delete && !deleteBlocked ? plan.deletes : [];
   return {
-    listed: listing.index.listed,
+    listed: index.listed,
     skipped: plan.skipped,
-    duplicate: listing.index.duplicates,
-    rejected: listing.index.rejected,
+    duplicate: index.duplicates,
+    rejected: index.rejected,
     downloadCount: plan.downloads.length,
     downloadBytes: plan.downloads.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0),
     deleteCount: deletes.length,
@@ -168,70 +254,124 @@ export async function dryRunPass(
   };
 }
 
-function _recordItems(
-  backoff: ItemBackoff,
-  tried: Download[],
-  failures: { binaryDataId: string }[],
-  listing: ListingResult,
-): void {
-  const failed = new Set(failures.map((f) => f.binaryDataId));
-  for (const { item } of tried) {
-    if (failed.has(item.binaryDataId)) backoff.failed(item.binaryDataId);
-    else backoff.succeeded(item.binaryDataId);
-  }
-  if (listing.complete) {
-    backoff.retain(new Set([...listing.index.entries().values()].map((i) => i.binaryDataId)));
-  }
+/** What the pass has done so far, for its summary (also when it is cut off). */
+interface _Progress {
+  index: ListingIndex;
+  transfer: TransferResult;
+  plan?: Plan;
+  /** Planned items not tried this pass: they failed lately and wait for their next retry. */
+  waiting?: number;
+  started: number;
 }
 
-async function _listAndPlan(
-  config: MirrorConfig,
-  remote: RemoteSource,
-  options: PassOptions,
-): Promise<{ plan: Plan; listing: ListingResult }> {
-  const filter = { tags: config.tags, labels: config.labels, datasetId: config.datasetId };
-  const listing = await listRemote(remote, filter, {
-    logger: options.logger,
-    signal: options.signal,
-    attemptsPerPage: options.attempts?.page,
-    minRetryDelayMs: options.minRetryDelayMs,
+function _summary({ index, transfer, plan, waiting }: _Progress): Summary {
+  // The plan counts the files this pass placed as present: they are downloads, not skips.
+  const skippedInPlan = plan ? plan.skipped - transfer.placed.size : 0;
+  return {
+    ...emptySummary(),
+    listed: index.listed,
+    downloaded: transfer.downloaded,
+    skipped: skippedInPlan + transfer.skipped,
+    duplicate: index.duplicates,
+    rejected: index.rejected,
+    // Items still waiting to be retried are not mirrored either: they count as failed.
+    failed: transfer.failures.length + (plan?.conflicts.length ?? 0) + (waiting ?? 0),
+    bytes: transfer.bytes,
+  };
+}
+
+function _newIndex(root: string): ListingIndex {
+  return new ListingIndex({
+    maxPathBytes: MAX_ABSOLUTE_PATH_BYTES - new TextEncoder().encode(root).length - 1,
+    inlineMaxBytes: INLINE_MAX_BYTES,
   });
-  if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
-  const local = await listLocalFiles(config.mirrorRoot);
+}
+
+/** The items of a page that are the first at their path and are to be fetched. */
+function _firstSightings(
+  items: RemoteItem[],
+  index: ListingIndex,
+  local: ReadonlyMap<string, LocalFile>,
+  localDirectories: ReadonlySet<string>,
+): Download[] {
+  const downloads: Download[] = [];
+  for (const item of items) {
+    const path = index.add(item);
+    if (path !== undefined && planItem(path, local, localDirectories) === "fetch") {
+      downloads.push({ path, item: index.itemAt(path)! });
+    }
+  }
+  return downloads;
+}
+
+/** The plan of the whole listing, with deletes held back while the listing is not proved whole. */
+function _plan(
+  config: MirrorConfig,
+  entries: ReturnType<ListingIndex["entries"]>,
+  local: ReadonlyMap<string, LocalFile>,
+  listing: ListingResult,
+): Plan {
   const plan = planPass({
-    remote: listing.index.entries(),
-    local,
+    remote: entries,
+    local: local as Map<string, LocalFile>,
     listingComplete: listing.complete,
     deleteEnabled: config.delete,
     allowDeleteAll: config.allowDeleteAll,
     protectedDirs: config.protectedDirs,
+    maxDelete: config.maxDelete,
   });
-  if (plan.deletes.length === 0) return { plan, listing };
-  const shortfall = await _listingShortfall(remote, filter, listing.index.listed, options);
-  if (shortfall === undefined) return { plan, listing };
-  return { plan: { ...plan, deletes: [], deleteBlocked: shortfall }, listing };
+  if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
+  return {
+    ...plan,
+    deletes: [],
+    deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
+  };
 }
 
 /**
- * Before anything is deleted, asks the platform how many items the filter matches: a listing that
- * ended early on an empty page looks complete, and would otherwise delete whatever it missed.
- * Returns why deletion must wait, or undefined when the listing holds everything.
+ * The listing's filter: tags, labels, dataset and MIME types as configured, and the time window
+ * of `start`/`end` narrowed by `max_age` (a rolling window that ends now: files that age out of it
+ * are no longer listed, so `delete` removes them).
  */
-async function _listingShortfall(
-  remote: RemoteSource,
-  filter: ListFilter,
-  listed: number,
-  options: PassOptions,
-): Promise<string | undefined> {
-  let count: number;
-  try {
-    count = await remote.count(filter, { signal: options.signal });
-  } catch (error) {
-    if (classifyError(error) === "aborted") throw error;
-    return `could not confirm the listing is whole (${describeError(error)})`;
+export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
+  const startMs = Math.max(
+    config.start?.getTime() ?? -Infinity,
+    config.maxAgeSeconds === undefined ? -Infinity : nowMs - config.maxAgeSeconds * 1000,
+  );
+  const endMs = config.end?.getTime();
+  const windowed = Number.isFinite(startMs) || endMs !== undefined;
+  return {
+    tags: config.tags,
+    labels: config.labels,
+    datasetId: config.datasetId,
+    mimeTypes: config.mimeTypes,
+    ...(windowed ? { interval: { ...(Number.isFinite(startMs) ? { startMs } : {}), endMs } } : {}),
+  };
+}
+
+function _placedFile(path: string): LocalFile {
+  return { path, symlink: false };
+}
+
+function _reportIndex(index: ListingIndex, logger: Logger): void {
+  for (const { binaryDataId, reason } of index.rejections) {
+    logger.warn(`not writing ${binaryDataId}: ${reason}`);
   }
-  return count > listed
-    ? `the listing returned ${listed} items but the platform counts ${count}: not deleting until ` +
-      `a pass lists them all`
-    : undefined;
+}
+
+function _recordItems(
+  backoff: ItemBackoff,
+  tried: ReadonlySet<string>,
+  transfer: TransferResult,
+  listing: ListingResult,
+  entries: ReturnType<ListingIndex["entries"]>,
+): void {
+  const failed = new Set(transfer.failures.map((f) => f.binaryDataId));
+  for (const id of tried) {
+    if (failed.has(id)) backoff.failed(id);
+    else backoff.succeeded(id);
+  }
+  if (listing.complete) {
+    backoff.retain(new Set([...entries.values()].map((i) => i.binaryDataId)));
+  }
 }

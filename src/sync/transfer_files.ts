@@ -1,31 +1,34 @@
-import {
-  classifyError,
-  describeError,
-  IncompleteBodyError,
-  TooLargeError,
-} from "../remote/errors.ts";
-import { fitsReserve, type FreeSpace, freeSpace } from "../fs/free_space.ts";
-import type { StagedFile, StagingArea } from "../fs/staging.ts";
-import type { Logger } from "../logger.ts";
-import type { Download } from "./plan.ts";
-import type { RemoteSource } from "../remote/remote_source.ts";
+import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { retry } from "../async/retry.ts";
-import { runPool } from "../async/run_pool.ts";
+import { WorkQueue } from "../async/work_queue.ts";
+import type { MirrorDir } from "../fs/mirror_dir.ts";
+import { SpaceBudget } from "../fs/space_budget.ts";
+import type { StagedFile } from "../fs/staging.ts";
+import type { Logger } from "../logger.ts";
+import { describeError, IncompleteBodyError, TooLargeError } from "../remote/errors.ts";
+import type { RemoteSource } from "../remote/remote_source.ts";
+import type { Download } from "./plan.ts";
 
-/** Files up to this size are fetched inline, several to a call. */
+/**
+ * Files up to this size are fetched inline, many to a `BinaryDataByIDs` call; larger ones stream
+ * from their uri, where a cut connection resumes with Range instead of starting over (an inline
+ * message cannot resume, which matters on a slow link).
+ */
 export const INLINE_MAX_BYTES = 256 * 1024;
-const _BATCH_MAX_ITEMS = 16;
-const _BATCH_MAX_BYTES = 2 * 1024 * 1024;
+/** Bytes per inline call: under gRPC's default 4 MiB message limit with room for the metadata. */
+const _BATCH_MAX_BYTES = 3 * 1024 * 1024;
+/** Ids per inline call. */
+const _BATCH_MAX_ITEMS = 100;
 
-/** Progress of the transfer stage. */
+/** Progress of the transfer stage. Totals grow while the listing still delivers pages. */
 export interface TransferProgress {
   /** Files finished (written or failed). */
   filesDone: number;
-  /** Files planned. */
+  /** Files planned so far. */
   filesTotal: number;
   /** Bytes received so far. */
   bytesDone: number;
-  /** Bytes planned, counting only files whose size is known. */
+  /** Bytes planned so far, counting only files whose size is known. */
   bytesTotal: number;
 }
 
@@ -37,6 +40,8 @@ export interface TransferFailure {
   binaryDataId: string;
   /** Why. */
   error: string;
+  /** True when a file (perhaps one this pass placed) is where its folder is needed. */
+  blockedByFile: boolean;
 }
 
 /** The outcome of the transfer stage. */
@@ -46,21 +51,25 @@ export interface TransferResult {
   /** Bytes written. */
   bytes: number;
   /**
-   * Files found already in place when their download was ready to be renamed: put there meanwhile by
+   * Files found already in place when their download was ready to be placed: put there meanwhile by
    * someone else, or the same file under another case on a case-insensitive file system. Kept, as
    * any existing file is.
    */
   skipped: number;
   /** Files that failed after their retries. */
   failures: TransferFailure[];
+  /** Path -> binaryDataId of every file this stage placed. */
+  placed: Map<string, string>;
+  /** Files not attempted because the free-space reserve stopped downloads. */
+  heldBack: number;
   /** Set when the free-space reserve stopped further downloads. */
   spaceGuard?: string;
+  /** The least free space seen while downloading, in bytes. */
+  lowestFreeBytes?: number;
 }
 
-/** Options of {@linkcode transferFiles}. */
+/** Options of {@linkcode Transfer}. */
 export interface TransferOptions {
-  /** The mirror root (absolute). */
-  root: string;
   /** Calls in flight at once. */
   concurrency: number;
   /** Percentage of the filesystem to keep free. */
@@ -71,6 +80,8 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Called as files and bytes complete. */
   onProgress?: (progress: TransferProgress) => void;
+  /** Paces every byte received (the `bandwidth_limit`). */
+  bandwidth?: BandwidthLimit;
   /** Tries per file, the first included (default 4). */
   attempts?: number;
   /** Delay before a file's first retry, in milliseconds (default 500). */
@@ -83,32 +94,10 @@ export interface TransferOptions {
 export interface TransferDeps {
   /** The data platform. */
   remote: RemoteSource;
-  /** Where files are written before they are renamed into place. */
-  staging: StagingArea;
-  /** Measures free space (the real file system's by default; tests pass their own). */
-  space?: (path: string) => Promise<FreeSpace>;
-}
-
-/**
- * The transfer stage: downloads planned files with bounded concurrency. Small files travel inline,
- * several to a `BinaryDataByIDs` call; large ones (or any the platform refuses inline) stream from their
- * uri with `Range` resume. Every file goes through staging and is size-checked before it is renamed
- * into place, so no partial file ever carries a final name. A file that would eat into the free-space
- * reserve stops further downloads for this pass.
- */
-export async function transferFiles(
-  downloads: Download[],
-  deps: TransferDeps,
-  options: TransferOptions,
-): Promise<TransferResult> {
-  const run = new _Transfer(deps, options, downloads);
-  await runPool(run.tasks(downloads), {
-    concurrency: options.concurrency,
-    signal: options.signal,
-    shouldContinue: () => run.result.spaceGuard === undefined,
-  });
-  options.signal?.throwIfAborted();
-  return run.result;
+  /** The mirror, opened for this pass. */
+  mirror: MirrorDir;
+  /** Measures free space (the mirror's file system by default; tests pass their own). */
+  space?: SpaceBudget;
 }
 
 /** What a staged file holds, and the whole file's size once known. */
@@ -117,122 +106,194 @@ interface _Held {
   total?: number;
 }
 
-class _Transfer {
-  readonly result: TransferResult = { downloaded: 0, bytes: 0, skipped: 0, failures: [] };
-  readonly #progress: TransferProgress;
+/**
+ * The transfer stage, fed while the listing runs: {@linkcode Transfer.add} takes the downloads a
+ * listing page produced, and up to `concurrency` calls are in flight at once. Small files travel
+ * inline, as many to a `BinaryDataByIDs` call as fit in 3 MiB, and are written concurrently; large
+ * ones (or any the platform refuses inline) stream from their uri with `Range` resume through the
+ * staging area. No partial file ever carries a final name, and nothing is ever replaced. Every
+ * download books its bytes against the free-space reserve first ({@linkcode SpaceBudget}); once a
+ * booking is refused, no further download starts this pass (deletes still run).
+ *
+ * @example
+ * ```ts
+ * const transfer = new Transfer({ remote, mirror }, { concurrency: 8, reservePercent: 5, logger });
+ * transfer.add(downloadsOfPage);
+ * const result = await transfer.finish();
+ * ```
+ */
+export class Transfer {
+  readonly result: TransferResult = {
+    downloaded: 0,
+    bytes: 0,
+    skipped: 0,
+    failures: [],
+    placed: new Map(),
+    heldBack: 0,
+  };
+  readonly #deps: TransferDeps;
+  readonly #options: TransferOptions;
+  readonly #queue: WorkQueue;
+  readonly #space: SpaceBudget;
+  readonly #progress: TransferProgress = {
+    filesDone: 0,
+    filesTotal: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+  };
 
-  constructor(
-    readonly deps: TransferDeps,
-    readonly options: TransferOptions,
-    downloads: Download[],
-  ) {
-    this.#progress = {
-      filesDone: 0,
-      filesTotal: downloads.length,
-      bytesDone: 0,
-      bytesTotal: downloads.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0),
-    };
+  constructor(deps: TransferDeps, options: TransferOptions) {
+    this.#deps = deps;
+    this.#options = options;
+    this.#space = deps.space ??
+      new SpaceBudget(() => deps.mirror.freeSpace(), options.reservePercent);
+    this.#queue = new WorkQueue({
+      concurrency: options.concurrency,
+      signal: options.signal,
+      shouldContinue: () => this.result.spaceGuard === undefined,
+    });
   }
 
-  /** Inline batches of small files, then one task per large file, lazily. */
-  *tasks(downloads: Download[]): Iterable<() => Promise<void>> {
+  /** Queues downloads: small files of known size in byte-sized batches, the others one by one. */
+  add(downloads: Download[]): void {
     let batch: Download[] = [];
     let batchBytes = 0;
     for (const download of downloads) {
       const size = download.item.sizeBytes;
+      this.#progress.filesTotal++;
+      this.#progress.bytesTotal += size ?? 0;
       if (size === undefined || size > INLINE_MAX_BYTES) {
         // Unknown sizes go alone: a refusal then costs one call, not a whole batch.
-        yield size === undefined
-          ? () => this.#inlineBatch([download])
-          : () => this.#guarded(download, () => this.#byUri(download));
+        this.#queue.push(
+          size === undefined ? () => this.#inlineBatch([download], 0) : () => this.#large(download),
+        );
         continue;
       }
       if (batch.length === _BATCH_MAX_ITEMS || batchBytes + size > _BATCH_MAX_BYTES) {
         const full = batch;
-        yield () => this.#inlineBatch(full);
+        const bytes = batchBytes;
+        this.#queue.push(() => this.#inlineBatch(full, bytes));
         batch = [];
         batchBytes = 0;
       }
       batch.push(download);
       batchBytes += size;
     }
-    if (batch.length) yield () => this.#inlineBatch(batch);
+    if (batch.length) this.#queue.push(() => this.#inlineBatch(batch, batchBytes));
+    this.#report();
   }
 
-  async #inlineBatch(batch: Download[]): Promise<void> {
-    const { remote } = this.deps;
-    const { signal } = this.options;
-    let data: Map<string, Uint8Array>;
+  /** Waits for every queued download; rejects with the abort reason when the stage was stopped. */
+  async finish(): Promise<TransferResult> {
+    await this.#queue.finish();
+    this.#options.signal?.throwIfAborted();
+    this.result.heldBack = this.#progress.filesTotal - this.#progress.filesDone;
+    this.result.lowestFreeBytes = this.#space.lowestFreeBytes;
+    return this.result;
+  }
+
+  async #inlineBatch(batch: Download[], bytes: number): Promise<void> {
+    const granted = await this.#book(batch);
+    if (granted < batch.length) {
+      batch = batch.slice(0, granted); // the rest is held back by the reserve
+      bytes = batch.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0);
+    }
+    if (batch.length === 0) return;
     try {
-      data = await this.#retry(
-        "BinaryDataByIDs",
-        () => remote.fetchInline(batch.map((d) => d.item.binaryDataId), { signal }),
-      );
-    } catch (error) {
-      if (error instanceof TooLargeError) {
-        for (const download of batch) await this.#guarded(download, () => this.#byUri(download));
+      await this.#options.bandwidth?.take(bytes, this.#options.signal);
+      let data: Map<string, Uint8Array>;
+      try {
+        data = await this.#retry(
+          "BinaryDataByIDs",
+          () =>
+            this.#deps.remote.fetchInline(batch.map((d) => d.item.binaryDataId), {
+              signal: this.#options.signal,
+            }),
+        );
+      } catch (error) {
+        if (error instanceof TooLargeError) {
+          this.#space.release(bytes);
+          bytes = 0;
+          for (const download of batch) await this.#large(download);
+          return;
+        }
+        this.#rethrowAbort(error);
+        for (const download of batch) this.#fail(download, error);
         return;
       }
-      if (classifyError(error) === "aborted") throw error;
-      for (const download of batch) this.#fail(download, error);
-      return;
+      await this.#writeInline(batch, data);
+    } finally {
+      this.#space.release(bytes);
     }
+  }
+
+  /** Writes the files of an inline batch the platform returned whole; fails the others. */
+  async #writeInline(batch: Download[], data: Map<string, Uint8Array>): Promise<void> {
+    const whole: { download: Download; bytes: Uint8Array }[] = [];
     for (const download of batch) {
       const bytes = data.get(download.item.binaryDataId);
-      if (!bytes) {
-        this.#fail(download, new Error("the platform did not return it"));
-        continue;
-      }
-      await this.#guarded(download, () => this.#writeInline(download, bytes));
+      const expected = download.item.sizeBytes;
+      if (bytes === undefined) this.#fail(download, new Error("the platform did not return it"));
+      else if (expected !== undefined && bytes.length !== expected) {
+        this.#fail(
+          download,
+          new Error(
+            `size mismatch: expected ${expected} bytes, received ${bytes.length}; not written`,
+          ),
+        );
+      } else whole.push({ download, bytes });
     }
+    const outcomes = await this.#deps.mirror.writeFiles(
+      whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
+    );
+    whole.forEach(({ download, bytes }, index) => {
+      const error = outcomes[index];
+      if (error !== undefined) return this.#placeFailed(download, error);
+      this.#received(bytes.length);
+      this.#done(download, bytes.length);
+    });
   }
 
-  async #writeInline(download: Download, bytes: Uint8Array): Promise<void> {
-    const staged = await this.deps.staging.begin({
-      binaryDataId: download.item.binaryDataId,
-      expectedSize: download.item.sizeBytes,
-      resumable: false,
-    });
+  /** One file by uri: staged, resumed with Range, size-checked, then placed. */
+  async #large(download: Download): Promise<void> {
+    const size = download.item.sizeBytes ?? 0;
+    if ((await this.#book([download])) === 0) return;
     try {
-      await staged.write(bytes);
-      await staged.commit(download.path, { expectedSize: download.item.sizeBytes ?? bytes.length });
-    } finally {
-      await staged.close();
-    }
-    this.#bytes(bytes.length);
-    this.#done(download, bytes.length);
-  }
-
-  async #byUri(download: Download): Promise<void> {
-    const staged = await this.deps.staging.begin({
-      binaryDataId: download.item.binaryDataId,
-      expectedSize: download.item.sizeBytes,
-      finalRelPath: download.path,
-    });
-    // What the staged file holds; kept current chunk by chunk so a retry resumes at the right offset.
-    const held: _Held = { bytes: staged.offset, total: download.item.sizeBytes };
-    try {
-      // A partial that already holds every byte (killed between the last write and the rename)
-      // needs no request at all: a Range past the end would be refused.
-      if (held.total === undefined || held.bytes < held.total) {
-        await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
+      const staged = await this.#deps.mirror.staging.begin({
+        binaryDataId: download.item.binaryDataId,
+        expectedSize: download.item.sizeBytes,
+      });
+      // `held` lives across attempts, so a retry resumes at the right offset.
+      const held: _Held = { bytes: staged.offset, total: download.item.sizeBytes };
+      this.#received(held.bytes);
+      try {
+        // A partial that already holds every byte (killed between the last write and the link)
+        // needs no request at all: a Range past the end would be refused.
+        if (held.total === undefined || held.bytes < held.total) {
+          await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
+        }
+        await staged.commit(download.path, { expectedSize: held.total ?? held.bytes });
+      } finally {
+        await staged.close();
       }
-      await staged.commit(download.path, { expectedSize: held.total ?? held.bytes });
+      this.#done(download, held.bytes);
+    } catch (error) {
+      this.#placeFailed(download, error);
     } finally {
-      await staged.close();
+      this.#space.release(size);
     }
-    this.#done(download, held.bytes);
   }
 
   /** One attempt: asks for the bytes after `held.bytes` and appends them. */
   async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<void> {
-    const body = await this.deps.remote.download(download.item, {
+    const body = await this.#deps.remote.download(download.item, {
       offset: held.bytes,
-      signal: this.options.signal,
+      signal: this.#options.signal,
     });
     if (body.start !== held.bytes) {
       // The server ignored Range: start over.
       await staged.restart();
+      this.#received(-held.bytes);
       held.bytes = 0;
     }
     held.total ??= body.totalSize;
@@ -243,13 +304,9 @@ class _Transfer {
   }
 
   /** Appends a body to the staged file, counting into `held` as chunks land. */
-  async #stream(
-    body: ReadableStream<Uint8Array>,
-    staged: StagedFile,
-    held: _Held,
-  ): Promise<void> {
+  async #stream(body: ReadableStream<Uint8Array>, staged: StagedFile, held: _Held): Promise<void> {
     const reader = body.getReader();
-    const idleMs = this.options.idleTimeoutMs ?? 60_000;
+    const idleMs = this.#options.idleTimeoutMs ?? 60_000;
     try {
       for (;;) {
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -266,64 +323,79 @@ class _Transfer {
           clearTimeout(timer);
         }
         if (chunk.done) return;
+        await this.#options.bandwidth?.take(chunk.value.length, this.#options.signal);
         await staged.write(chunk.value);
         held.bytes += chunk.value.length;
-        this.#bytes(chunk.value.length);
+        this.#received(chunk.value.length);
       }
     } finally {
       reader.cancel().catch(() => {});
     }
   }
 
-  /** Runs a file's work unless the reserve forbids it; records a failure instead of throwing. */
-  async #guarded(download: Download, work: () => Promise<void>): Promise<void> {
-    if (this.result.spaceGuard !== undefined) return;
-    try {
-      const space = await (this.deps.space ?? freeSpace)(this.options.root);
-      if (!fitsReserve(space, download.item.sizeBytes ?? 0, this.options.reservePercent)) {
-        this.result.spaceGuard = `free-space reserve of ${this.options.reservePercent}% reached ` +
-          `(${space.availableBytes} of ${space.totalBytes} bytes free): downloads paused`;
-        this.options.logger.warn(this.result.spaceGuard, { path: download.path });
-        return;
-      }
-      await work();
-    } catch (error) {
-      if (classifyError(error) === "aborted") throw error;
-      if (error instanceof Deno.errors.AlreadyExists) {
-        this.result.skipped++;
-        this.#progress.filesDone++;
-        this.options.logger.info(`kept ${download.path}: a file is already there`);
-        return;
-      }
-      this.#fail(download, error);
+  /**
+   * Books room for downloads (sizes unknown count as 0); resolves to how many of them, from the
+   * first, may go. When the reserve refuses one, no further download starts this pass and the log
+   * says why (the files not started are held back, not failed).
+   */
+  async #book(downloads: Download[]): Promise<number> {
+    if (this.result.spaceGuard !== undefined) return 0;
+    const sizes = downloads.map((d) => d.item.sizeBytes ?? 0);
+    const { granted, space } = await this.#space.book(sizes);
+    if (granted < downloads.length && this.result.spaceGuard === undefined) {
+      this.result.spaceGuard = `free-space reserve of ${this.#options.reservePercent}% reached ` +
+        `(${space.availableBytes} of ${space.totalBytes} bytes free): downloads paused`;
+      this.#options.logger.warn(this.result.spaceGuard, { path: downloads[granted].path });
     }
+    return granted;
   }
 
   #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return retry(fn, {
-      attempts: this.options.attempts ?? 4,
-      minDelayMs: this.options.minRetryDelayMs ?? 500,
+      attempts: this.#options.attempts ?? 4,
+      minDelayMs: this.#options.minRetryDelayMs ?? 500,
       maxDelayMs: 30_000,
-      signal: this.options.signal,
+      isRetriable: (error) => this.#deps.remote.classify(error) === "transient",
+      signal: this.#options.signal,
       onRetry: (error, attempt, delayMs) =>
-        this.options.logger.warn(`${what} failed, retrying in ${delayMs} ms`, {
+        this.#options.logger.warn(`${what} failed, retrying in ${delayMs} ms`, {
           attempt,
           error: describeError(error),
         }),
     });
   }
 
-  #bytes(n: number): void {
+  #rethrowAbort(error: unknown): void {
+    if (this.#deps.remote.classify(error) === "aborted" || this.#options.signal?.aborted) {
+      throw error;
+    }
+  }
+
+  /** A file that could not be written: kept if something is already there, else failed. */
+  #placeFailed(download: Download, error: unknown): void {
+    this.#rethrowAbort(error);
+    if (error instanceof Deno.errors.AlreadyExists) {
+      this.result.skipped++;
+      this.#progress.filesDone++;
+      this.#options.logger.info(`kept ${download.path}: a file is already there`);
+      this.#report();
+      return;
+    }
+    this.#fail(download, error);
+  }
+
+  #received(n: number): void {
     this.#progress.bytesDone += n;
-    this.options.onProgress?.({ ...this.#progress });
+    this.#report();
   }
 
   #done(download: Download, size: number): void {
     this.result.downloaded++;
     this.result.bytes += size;
+    this.result.placed.set(download.path, download.item.binaryDataId);
     this.#progress.filesDone++;
-    this.options.logger.debug(`wrote ${download.path}`, { bytes: size });
-    this.options.onProgress?.({ ...this.#progress });
+    this.#options.logger.debug(`wrote ${download.path}`, { bytes: size });
+    this.#report();
   }
 
   #fail(download: Download, error: unknown): void {
@@ -332,12 +404,17 @@ class _Transfer {
       path: download.path,
       binaryDataId: download.item.binaryDataId,
       error: message,
+      blockedByFile: error instanceof Deno.errors.NotADirectory,
     });
     this.#progress.filesDone++;
-    this.options.logger.error(`failed to download ${download.path}`, {
+    this.#options.logger.error(`failed to download ${download.path}`, {
       binaryDataId: download.item.binaryDataId,
       error: message,
     });
-    this.options.onProgress?.({ ...this.#progress });
+    this.#report();
+  }
+
+  #report(): void {
+    this.#options.onProgress?.({ ...this.#progress });
   }
 }

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { ConnectError } from "@viamrobotics/sdk";
 import { retry } from "../../src/async/retry.ts";
+import { classifyError } from "../../src/remote/classify_error.ts";
 import { HttpStatusError, TooLargeError } from "../../src/remote/errors.ts";
 
-const fast = { minDelayMs: 1, maxDelayMs: 2 };
+const fast = {
+  minDelayMs: 1,
+  maxDelayMs: 2,
+  isRetriable: (error: unknown) => classifyError(error) === "transient",
+};
 
 Deno.test("retry retries transient failures until one succeeds, reporting each retry", async () => {
   const seen: number[] = [];
@@ -52,7 +57,38 @@ Deno.test("retry stops waiting when aborted", async () => {
     calls++;
     if (calls === 1) setTimeout(() => controller.abort(), 5);
     return Promise.reject(new ConnectError("unavailable", 14));
-  }, { attempts: 10, minDelayMs: 60_000, maxDelayMs: 60_000, signal: controller.signal });
+  }, { ...fast, attempts: 10, minDelayMs: 60_000, maxDelayMs: 60_000, signal: controller.signal });
   await assert.rejects(pending, (error: unknown) => (error as Error).name === "AbortError");
   assert.equal(calls, 1);
+});
+
+Deno.test("retry rejects with the signal's own reason, not a generic abort", async () => {
+  const controller = new AbortController();
+  const reason = new Error("the mirror was stopped");
+  const pending = retry(() => {
+    setTimeout(() => controller.abort(reason), 5);
+    return Promise.reject(new ConnectError("unavailable", 14));
+  }, { ...fast, attempts: 3, minDelayMs: 60_000, maxDelayMs: 60_000, signal: controller.signal });
+  await assert.rejects(pending, (error: unknown) => error === reason);
+});
+
+Deno.test("retry asks isRetriable about each failure", async () => {
+  const seen: unknown[] = [];
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.reject(new Error(`failure ${calls}`));
+    }, {
+      ...fast,
+      attempts: 5,
+      isRetriable: (error) => {
+        seen.push(error);
+        return calls < 2;
+      },
+    }),
+    /failure 2/,
+  );
+  assert.equal(calls, 2);
+  assert.equal(seen.length, 2);
 });

@@ -2,8 +2,8 @@
 // download, reports on stdout, and then waits to be killed (SIGKILL) or told to finish (stdin closed).
 // Imported by the tests for `spawnChild`; run as a script by `spawnChild`.
 import { writeFileAtomic } from "../../src/fs/atomic_write.ts";
-import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
-import { StagingArea } from "../../src/fs/staging.ts";
+import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { LockedError } from "../../src/fs/mirror_lock.ts";
 
 /** A running child process with a line reader on its stdout. */
 export interface Child {
@@ -98,12 +98,16 @@ async function untilStdinCloses(): Promise<void> {
 
 async function main([mode, ...args]: string[]): Promise<void> {
   switch (mode) {
-    case "lock": { // lock <root>: hold the mirror lock until stdin closes
+    case "lock": { // lock <viamHome>: hold the lock of <viamHome>/mirror until stdin closes
       try {
-        const lock = await acquireMirrorLock(args[0], { owner: "child" });
+        const mirror = await MirrorDir.open({
+          viamHome: args[0],
+          mirrorPath: "mirror",
+          owner: "child",
+        });
         await print("locked");
         await untilStdinCloses();
-        await lock.release();
+        await mirror.close();
       } catch (error) {
         if (!(error instanceof LockedError)) throw error;
         await print(`busy ${error.holder?.pid}`);
@@ -117,9 +121,12 @@ async function main([mode, ...args]: string[]): Promise<void> {
         await print(`wrote ${i}`);
       }
     }
-    case "stage": { // stage <root> <id> <expectedSize> <bytes>: stage the first bytes, then wait
-      const staging = await StagingArea.open(args[0]);
-      const staged = await staging.begin({ binaryDataId: args[1], expectedSize: Number(args[2]) });
+    case "stage": { // stage <viamHome> <id> <expectedSize> <bytes>: stage the first bytes, then wait
+      const mirror = await MirrorDir.open({ viamHome: args[0], mirrorPath: "mirror" });
+      const staged = await mirror.staging.begin({
+        binaryDataId: args[1],
+        expectedSize: Number(args[2]),
+      });
       const bytes = pattern(Number(args[3]));
       for (let at = 0; at < bytes.length; at += 1000) {
         await staged.write(bytes.subarray(at, at + 1000));
@@ -127,6 +134,7 @@ async function main([mode, ...args]: string[]): Promise<void> {
       await print(`staged ${bytes.length}`);
       await untilStdinCloses();
       await staged.close();
+      await mirror.close();
       return;
     }
     default:

@@ -1,5 +1,6 @@
 // Shared helpers of the tests of src/fs/.
 import assert from "node:assert/strict";
+import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -41,4 +42,9 @@ export async function names(dir: string): Promise<string[]> {
 /** The mode bits a file or directory created with `mode` gets under the current umask. */
 export function created(mode: number): number {
   return mode & ~Deno.umask();
+}
+
+/** Opens the mirror `<viamHome>/mirror` for a test (see `MirrorDir.open`). */
+export function openMirror(viamHome: string, owner?: string): Promise<MirrorDir> {
+  return MirrorDir.open({ viamHome, mirrorPath: "mirror", owner });
 }

@@ -1,75 +1,88 @@
 import assert from "node:assert/strict";
-import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
+import { LockedError } from "../../src/fs/mirror_lock.ts";
 import { spawnChild } from "./_child.ts";
-import { names, rejection, withTempDir } from "./_helpers.ts";
+import { names, openMirror, rejection, withTempDir } from "./_helpers.ts";
 
 Deno.test("a second acquisition in the same process fails until the first is released", async () => {
-  await withTempDir(async (dir) => {
-    const root = `${dir}/mirror`; // missing: the lock creates the root and its state dir
-    const first = await acquireMirrorLock(root, { owner: "resource one" });
-    assert.equal(first.path, `${await Deno.realPath(root)}/.data-mirror/lock`);
-    const error = await rejection(() => acquireMirrorLock(root, { owner: "two" }), LockedError);
+  await withTempDir(async (home) => {
+    // missing root: opening creates it and its state dir
+    const first = await openMirror(home, "resource one");
+    const lockPath = `${await Deno.realPath(`${home}/mirror`)}/.data-mirror/lock`;
+    const error = await rejection(() => openMirror(home, "two"), LockedError);
     assert.equal(error.holder?.pid, Deno.pid);
     assert.equal(error.holder?.owner, "resource one");
-    assert.equal(error.lockPath, first.path);
+    assert.equal(error.lockPath, lockPath);
     assert.ok(error.message.includes(`pid ${Deno.pid}`), error.message);
     assert.ok(error.message.includes("(resource one)"), error.message);
     // the failed attempt did not wipe the holder's description
-    const again = await rejection(() => acquireMirrorLock(root), LockedError);
+    const again = await rejection(() => openMirror(home), LockedError);
     assert.equal(again.holder?.owner, "resource one");
-    await first.release();
-    await first.release(); // idempotent
-    assert.equal(await Deno.readTextFile(first.path), ""); // no stale holder left to blame
-    const second = await acquireMirrorLock(root, { owner: "two" });
-    await second.release();
+    await first.close();
+    await first.close(); // idempotent
+    assert.equal(await Deno.readTextFile(lockPath), ""); // no stale holder left to blame
+    const second = await openMirror(home, "two");
+    await second.close();
   });
 });
 
 Deno.test("a lock held by another process is refused, and taken over once it is SIGKILLed", async () => {
-  await withTempDir(async (dir) => {
-    const child = spawnChild(dir, "lock", [dir]);
+  await withTempDir(async (home) => {
+    const child = spawnChild(home, "lock", [home]);
     try {
       assert.equal(await child.readLine(), "locked");
-      const error = await rejection(() => acquireMirrorLock(dir), LockedError);
+      const error = await rejection(() => openMirror(home), LockedError);
       assert.equal(error.holder?.pid, child.pid);
       assert.equal(error.holder?.owner, "child");
       assert.equal(error.holder?.host, undefined); // the child may not read the host name
     } finally {
       await child.kill();
     }
-    const lock = await acquireMirrorLock(dir); // the kernel dropped the dead child's lock
-    await lock.release();
+    const mirror = await openMirror(home); // the kernel dropped the dead child's lock
+    await mirror.close();
   });
 });
 
 Deno.test("another process is refused while this one holds the lock", async () => {
-  await withTempDir(async (dir) => {
-    const lock = await acquireMirrorLock(dir, { owner: "test" });
+  await withTempDir(async (home) => {
+    const mirror = await openMirror(home, "test");
     try {
-      const child = spawnChild(dir, "lock", [dir]);
+      const child = spawnChild(home, "lock", [home]);
       assert.equal(await child.readLine(), `busy ${Deno.pid}`);
       assert.equal(await child.finish(), 0);
     } finally {
-      await lock.release();
+      await mirror.close();
     }
-    const child = spawnChild(dir, "lock", [dir]);
+    const child = spawnChild(home, "lock", [home]);
     assert.equal(await child.readLine(), "locked");
     assert.equal(await child.finish(), 0); // released cleanly on stdin EOF
-    const again = await acquireMirrorLock(dir);
-    await again.release();
+    const again = await openMirror(home);
+    await again.close();
   });
 });
 
-Deno.test("a state dir that is a symlink is refused", async () => {
-  await withTempDir(async (dir) => {
-    await Deno.mkdir(`${dir}/mirror`);
-    await Deno.mkdir(`${dir}/elsewhere`);
-    await Deno.symlink(`${dir}/elsewhere`, `${dir}/mirror/.data-mirror`);
-    await rejection(() => acquireMirrorLock(`${dir}/mirror`), Deno.errors.NotADirectory, "symlink");
-    assert.deepEqual(await names(`${dir}/elsewhere`), []);
+Deno.test("a state dir that is a symlink is refused, naming what to do", async () => {
+  await withTempDir(async (home) => {
+    await Deno.mkdir(`${home}/mirror`);
+    await Deno.mkdir(`${home}/elsewhere`);
+    await Deno.symlink(`${home}/elsewhere`, `${home}/mirror/.data-mirror`);
+    await rejection(() => openMirror(home), Deno.errors.NotADirectory, "symlink");
+    assert.deepEqual(await names(`${home}/elsewhere`), []);
   });
 });
 
-Deno.test("a relative root is refused", async () => {
-  await rejection(() => acquireMirrorLock("relative/mirror"), RangeError, "absolute");
+Deno.test("a lock file planted as a symlink or a hard link to a file outside is never written", async () => {
+  await withTempDir(async (home) => {
+    const outside = `${home}/outside.txt`;
+    await Deno.writeTextFile(outside, "precious");
+    await Deno.mkdir(`${home}/mirror/.data-mirror`, { recursive: true });
+    for (const plant of [Deno.symlink, Deno.link]) {
+      await Deno.remove(`${home}/mirror/.data-mirror/lock`).catch(() => {});
+      await plant(outside, `${home}/mirror/.data-mirror/lock`);
+      const mirror = await openMirror(home, "test");
+      await mirror.close();
+      assert.equal(await Deno.readTextFile(outside), "precious", plant.name);
+      const lock = await Deno.lstat(`${home}/mirror/.data-mirror/lock`);
+      assert.ok(lock.isFile && lock.nlink === 1, `${plant.name}: the lock is a file of its own`);
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { SizeMismatchError, StagingArea } from "../../src/fs/staging.ts";
+import { SizeMismatchError } from "../../src/fs/staging.ts";
+import { sha256Hex } from "../../src/sha256_hex.ts";
 import { pattern, spawnChild } from "./_child.ts";
-import { created, names, rejection, withTempDir } from "./_helpers.ts";
+import { created, names, openMirror, rejection, withTempDir } from "./_helpers.ts";
 
 const _ID = "org-1/location-1/file-1"; // ids contain "/": never a file name as such
 
@@ -9,20 +10,27 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+/** Runs `fn` with a mirror opened at `<temp home>/mirror`; closes it afterwards. */
+async function withMirrorDir(
+  fn: (m: Awaited<ReturnType<typeof openMirror>>, root: string, home: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (home) => {
+    const mirror = await openMirror(home);
+    try {
+      await fn(mirror, mirror.root, home);
+    } finally {
+      await mirror.close();
+    }
+  });
+}
+
 Deno.test("stages a download and commits it under its final name, creating the parents", async () => {
-  await withTempDir(async (dir) => {
-    const root = `${dir}/mirror`; // a fresh machine: no root yet
-    const staging = await StagingArea.open(root);
-    assert.equal(staging.dir, `${await Deno.realPath(root)}/.data-mirror/partial`);
-    const staged = await staging.begin({
-      binaryDataId: _ID,
-      expectedSize: 5,
-      finalRelPath: "a/b.txt",
-    });
+  await withMirrorDir(async ({ staging }, root) => {
+    assert.equal(staging.dir, `${root}/.data-mirror/partial`);
+    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 5 });
     assert.equal(staged.offset, 0);
-    const stagedNames = await names(staging.dir); // a partial and its sidecar, named by hash
-    assert.equal(stagedNames.length, 2);
-    for (const name of stagedNames) assert.match(name, /^[0-9a-f]{64}\.(part|json)$/);
+    // one partial, named by the id's hash and the size promised: no sidecar
+    assert.deepEqual(await names(staging.dir), [`${await sha256Hex(_ID)}-5.part`]);
     await staged.write(new TextEncoder().encode("he"));
     await staged.write(new TextEncoder().encode("llo"));
     assert.equal(await exists(`${root}/a/b.txt`), false); // never under the final name early
@@ -36,9 +44,8 @@ Deno.test("stages a download and commits it under its final name, creating the p
   });
 });
 
-Deno.test("a closed partial is resumed for the same id and size, and discarded otherwise", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+Deno.test("a closed partial is resumed for the same id and size, and not otherwise", async () => {
+  await withMirrorDir(async ({ staging }, root) => {
     const first = await staging.begin({ binaryDataId: _ID, expectedSize: 10 });
     await first.write(pattern(4));
     await first.close();
@@ -59,20 +66,11 @@ Deno.test("a closed partial is resumed for the same id and size, and discarded o
   });
 });
 
-Deno.test("a partial without a trustworthy sidecar, or longer than expected, starts over", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+Deno.test("a partial longer than expected starts over", async () => {
+  await withMirrorDir(async ({ staging }) => {
     const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 8 });
-    await staged.write(pattern(6));
+    await staged.write(pattern(10));
     await staged.close();
-    const [part, sidecar] = (await names(staging.dir)).sort((a) => a.endsWith(".part") ? -1 : 1);
-    await Deno.writeTextFile(`${staging.dir}/${sidecar}`, "{not json");
-    const noSidecar = await staging.begin({ binaryDataId: _ID, expectedSize: 8 });
-    assert.equal(noSidecar.offset, 0);
-    assert.equal((await Deno.stat(`${staging.dir}/${part}`)).size, 0);
-    await noSidecar.write(pattern(8));
-    await noSidecar.write(pattern(2)); // more than expected
-    await noSidecar.close();
     const tooLong = await staging.begin({ binaryDataId: _ID, expectedSize: 8 });
     assert.equal(tooLong.offset, 0);
     await tooLong.close();
@@ -80,8 +78,7 @@ Deno.test("a partial without a trustworthy sidecar, or longer than expected, sta
 });
 
 Deno.test("restart drops what is held (the server ignored the Range request)", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+  await withMirrorDir(async ({ staging }, root) => {
     const first = await staging.begin({ binaryDataId: _ID, expectedSize: 3 });
     await first.write(pattern(2));
     await first.close();
@@ -96,8 +93,7 @@ Deno.test("restart drops what is held (the server ignored the Range request)", a
 });
 
 Deno.test("a size mismatch writes nothing under the final name; a short partial is kept to resume", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+  await withMirrorDir(async ({ staging }, root) => {
     const short = await staging.begin({ binaryDataId: _ID, expectedSize: 10 });
     await short.write(pattern(7));
     const error = await rejection(() => short.commit("dir/f.bin"), SizeMismatchError);
@@ -120,12 +116,10 @@ Deno.test("a size mismatch writes nothing under the final name; a short partial 
 });
 
 Deno.test("never replaces an existing file, directory or symlink at the final name", async () => {
-  await withTempDir(async (dir) => {
-    const root = `${dir}/mirror`;
+  await withMirrorDir(async ({ staging }, root, home) => {
     await Deno.mkdir(`${root}/taken-dir`, { recursive: true });
     await Deno.writeTextFile(`${root}/taken.txt`, "original");
-    await Deno.symlink(`${dir}/would-be-created`, `${root}/dangling`);
-    const staging = await StagingArea.open(root);
+    await Deno.symlink(`${home}/would-be-created`, `${root}/dangling`);
     for (const finalName of ["taken.txt", "taken-dir", "dangling"]) {
       const staged = await staging.begin({ binaryDataId: `${_ID}/${finalName}`, expectedSize: 3 });
       await staged.write(pattern(3));
@@ -133,7 +127,7 @@ Deno.test("never replaces an existing file, directory or symlink at the final na
     }
     assert.equal(await Deno.readTextFile(`${root}/taken.txt`), "original");
     assert.deepEqual(await names(`${root}/taken-dir`), []);
-    assert.equal(await exists(`${dir}/would-be-created`), false);
+    assert.equal(await exists(`${home}/would-be-created`), false);
     // the finished partial is kept: committing it elsewhere later needs no new download
     const again = await staging.begin({ binaryDataId: `${_ID}/taken.txt`, expectedSize: 3 });
     assert.equal(again.offset, 3);
@@ -143,14 +137,12 @@ Deno.test("never replaces an existing file, directory or symlink at the final na
 });
 
 Deno.test("refuses a parent that is a symlink leading outside, or a file, and the state dir", async () => {
-  await withTempDir(async (dir) => {
-    const root = `${dir}/mirror`;
+  await withMirrorDir(async ({ staging }, root, home) => {
     await Deno.mkdir(`${root}/inside-target`, { recursive: true });
-    await Deno.mkdir(`${dir}/outside`);
-    await Deno.symlink(`${dir}/outside`, `${root}/escape`);
+    await Deno.mkdir(`${home}/outside`);
+    await Deno.symlink(`${home}/outside`, `${root}/escape`);
     await Deno.symlink(`${root}/inside-target`, `${root}/alias`);
     await Deno.writeTextFile(`${root}/file`, "x");
-    const staging = await StagingArea.open(root);
     await Deno.symlink(`${root}/.data-mirror`, `${root}/state-alias`);
     const attempt = async (finalRelPath: string) => {
       const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 1 });
@@ -158,36 +150,23 @@ Deno.test("refuses a parent that is a symlink leading outside, or a file, and th
       await staged.commit(finalRelPath);
     };
     await rejection(() => attempt("escape/sub/f"), Deno.errors.PermissionDenied, "outside");
-    await rejection(() => attempt("state-alias/f"), Deno.errors.PermissionDenied, "state dir");
-    await rejection(() => attempt("file/f"), Deno.errors.NotADirectory, "not a directory");
-    await rejection(() => attempt(".data-mirror/f"), Deno.errors.PermissionDenied, "state dir");
+    await rejection(() => attempt("state-alias/f"), Deno.errors.PermissionDenied, "state");
+    await rejection(() => attempt("file/f"), Deno.errors.NotADirectory, "file");
+    await rejection(() => attempt(".data-mirror/f"), Deno.errors.PermissionDenied, "state");
     await rejection(() => attempt("../f"), RangeError, "../f");
     await rejection(() => attempt("/abs"), RangeError, "/abs");
-    assert.deepEqual(await names(`${dir}/outside`), []);
-    assert.deepEqual(await names(dir), ["mirror", "outside"]);
+    assert.deepEqual(await names(`${home}/outside`), []);
+    assert.deepEqual(await names(home), ["mirror", "outside"]);
     // a symlink that stays inside the mirror is fine
     await attempt("alias/f");
     assert.deepEqual(await Deno.readFile(`${root}/inside-target/f`), new Uint8Array([1]));
   });
 });
 
-Deno.test("a state dir that is a symlink is refused", async () => {
-  await withTempDir(async (dir) => {
-    await Deno.mkdir(`${dir}/mirror`);
-    await Deno.mkdir(`${dir}/elsewhere`);
-    await Deno.symlink(`${dir}/elsewhere`, `${dir}/mirror/.data-mirror`);
-    await rejection(() => StagingArea.open(`${dir}/mirror`), Deno.errors.NotADirectory, "symlink");
-    assert.deepEqual(await names(`${dir}/elsewhere`), []);
-  });
-});
-
 Deno.test("one id cannot be staged twice at once", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+  await withMirrorDir(async ({ staging }) => {
     const first = await staging.begin({ binaryDataId: _ID });
     await rejection(() => staging.begin({ binaryDataId: _ID }), Deno.errors.Busy, _ID);
-    const otherArea = await StagingArea.open(root); // another resource on the same mirror
-    await rejection(() => otherArea.begin({ binaryDataId: _ID }), Deno.errors.Busy);
     await first.close();
     const second = await staging.begin({ binaryDataId: _ID });
     await second.close();
@@ -195,67 +174,83 @@ Deno.test("one id cannot be staged twice at once", async () => {
 });
 
 Deno.test("discardStale removes unwanted partials and strays, keeping wanted and open ones", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
+  await withMirrorDir(async ({ staging }) => {
     for (const id of ["keep", "drop-1", "drop-2"]) {
-      const staged = await staging.begin({ binaryDataId: id, finalRelPath: id });
+      const staged = await staging.begin({ binaryDataId: id });
       await staged.write(pattern(5));
       await staged.close();
     }
     const open = await staging.begin({ binaryDataId: "open" });
-    await Deno.writeTextFile(`${staging.dir}/.leftover.json.1234.tmp`, "{}");
-    assert.equal((await names(staging.dir)).length, 9);
-    assert.equal(await staging.discardStale(new Set(["keep", "not-staged"])), 2);
-    assert.equal((await names(staging.dir)).length, 4); // "keep" and the open "open"
+    await Deno.writeTextFile(`${staging.dir}/0123.json`, "{}"); // a sidecar of an older version
+    assert.equal((await names(staging.dir)).length, 5);
+    assert.equal(await staging.discardStale(["keep", "not-staged"]), 2);
+    assert.equal((await names(staging.dir)).length, 2); // "keep" and the open "open"
     const kept = await staging.begin({ binaryDataId: "keep" });
     assert.equal(kept.offset, 5);
     await kept.close();
     await open.close();
-    assert.equal(await staging.discardStale(new Set(["keep"])), 1);
-    assert.equal((await names(staging.dir)).length, 2);
-    assert.equal(await staging.discardStale(new Set()), 1);
+    assert.equal(await staging.discardStale(["keep"]), 1);
+    assert.equal(await staging.discardStale([]), 1);
     assert.deepEqual(await names(staging.dir), []);
   });
 });
 
 Deno.test("a download SIGKILLed mid-way is resumed from its partial by the next process", async () => {
-  await withTempDir(async (root) => {
+  await withTempDir(async (home) => {
     const size = 100_000;
-    const child = spawnChild(root, "stage", [root, _ID, String(size), "37000"]);
+    const child = spawnChild(home, "stage", [home, _ID, String(size), "37000"]);
     try {
       assert.equal(await child.readLine(), "staged 37000");
-      const staging = await StagingArea.open(root);
-      // while the child lives, its open handle keeps the partial to itself
-      await rejection(
-        () => staging.begin({ binaryDataId: _ID, expectedSize: size }),
-        Deno.errors.Busy,
-      );
     } finally {
       await child.kill();
     }
-    const staging = await StagingArea.open(root);
-    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: size });
-    assert.equal(staged.offset, 37000);
-    await staged.write(pattern(size).subarray(staged.offset));
-    await staged.commit("models/model.bin");
-    assert.deepEqual(await Deno.readFile(`${root}/models/model.bin`), pattern(size));
+    const mirror = await openMirror(home);
+    try {
+      const staged = await mirror.staging.begin({ binaryDataId: _ID, expectedSize: size });
+      assert.equal(staged.offset, 37000);
+      await staged.write(pattern(size).subarray(staged.offset));
+      await staged.commit("models/model.bin");
+      assert.deepEqual(await Deno.readFile(`${mirror.root}/models/model.bin`), pattern(size));
+    } finally {
+      await mirror.close();
+    }
   });
 });
 
-Deno.test("a file written whole (not resumable) empties an old partial and writes no sidecar", async () => {
-  await withTempDir(async (root) => {
-    const staging = await StagingArea.open(root);
-    const old = await staging.begin({ binaryDataId: "o/l/f", expectedSize: 10 });
-    await old.write(new TextEncoder().encode("stale"));
-    await old.close();
-    const sidecars = async () =>
-      (await Array.fromAsync(Deno.readDir(staging.dir))).filter((e) => e.name.endsWith(".json"));
-    assert.equal((await sidecars()).length, 1);
-    const whole = await staging.begin({ binaryDataId: "o/l/f", expectedSize: 3, resumable: false });
-    assert.equal(whole.offset, 0);
-    await whole.write(new TextEncoder().encode("new"));
-    await whole.commit("f.txt", { expectedSize: 3 });
-    assert.equal(await Deno.readTextFile(`${root}/f.txt`), "new");
-    assert.equal((await sidecars()).length, 0);
+Deno.test("a partial that is also a placed file (killed between link and unlink) is never written into", async () => {
+  await withMirrorDir(async ({ staging }, root) => {
+    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 4 });
+    await staged.write(new TextEncoder().encode("done"));
+    await staged.close();
+    // What a kill between placing the file and removing its staging name leaves: one inode, two names.
+    const [part] = await names(staging.dir);
+    await Deno.link(`${staging.dir}/${part}`, `${root}/placed.txt`);
+    // The item is renamed on the platform: the same id is staged again for another path.
+    const again = await staging.begin({ binaryDataId: _ID, expectedSize: 4 });
+    assert.equal(again.offset, 0, "starts afresh instead of trusting a shared inode");
+    await again.write(new TextEncoder().encode("XXXX"));
+    await again.commit("renamed.txt");
+    assert.equal(
+      await Deno.readTextFile(`${root}/placed.txt`),
+      "done",
+      "the placed file is intact",
+    );
+    assert.equal((await Deno.stat(`${root}/placed.txt`)).nlink, 1);
+    assert.equal(await Deno.readTextFile(`${root}/renamed.txt`), "XXXX");
+  });
+});
+
+Deno.test("a partial planted as a symlink to a file outside is replaced, never written through", async () => {
+  await withMirrorDir(async ({ staging }, _root, home) => {
+    const outside = `${home}/outside.bin`;
+    await Deno.writeTextFile(outside, "precious");
+    const part = `${staging.dir}/${await sha256Hex(_ID)}-8.part`;
+    await Deno.symlink(outside, part);
+    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 8 });
+    assert.equal(staged.offset, 0);
+    await staged.write(pattern(8));
+    await staged.commit("f.bin");
+    assert.equal(await Deno.readTextFile(outside), "precious");
+    assert.equal((await Deno.lstat(outside)).isFile, true);
   });
 });

@@ -51,10 +51,6 @@ Deno.test("a uri on another origin never gets the key: the download goes through
     });
     const body = await remote.download({
       binaryDataId: item.binaryDataId,
-      fileId: item.fileId,
-      fileName: "",
-      fileExt: "",
-      mimeType: "",
       uri: `${elsewhere.url}/file`,
     });
     assert.deepEqual(await readAll(body.body), platform.contentOf(item.binaryDataId));
@@ -74,10 +70,6 @@ Deno.test("a redirect from the app origin is followed without the key headers", 
     const remote = new ViamRemote({ appUrl: app.url, apiKeyId: "id-1", apiKey: "secret-key-1" });
     const body = await remote.download({
       binaryDataId: "o/l/f",
-      fileId: "f",
-      fileName: "",
-      fileExt: "",
-      mimeType: "",
       uri: `${app.url}/file/f`,
     }, { offset: 3 });
     assert.equal(new TextDecoder().decode(await readAll(body.body)), "the bytes");
@@ -104,10 +96,6 @@ Deno.test("asking past the end of a whole partial answers an empty body, not an 
   });
   const meta = {
     binaryDataId: item.binaryDataId,
-    fileId: item.fileId,
-    fileName: "",
-    fileExt: "",
-    mimeType: "",
     uri: platform.uriOf(item.binaryDataId),
   };
   const done = await remote.download(meta, { offset: 4096 });
@@ -129,10 +117,6 @@ Deno.test("a 206 starting elsewhere than asked is refused", async () => {
     await assert.rejects(
       remote.download({
         binaryDataId: "o/l/f",
-        fileId: "f",
-        fileName: "",
-        fileExt: "",
-        mimeType: "",
         uri: `${app.url}/f`,
       }, { offset: 3 }),
       /asked for byte 3, got 7/,

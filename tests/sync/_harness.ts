@@ -58,6 +58,8 @@ export interface WithMirrorOptions {
   attributes?: Record<string, unknown>;
   inlineLimitBytes?: number;
   faults?: Faults;
+  /** The `.viam` home to use (kept afterwards); a fresh temporary one by default. */
+  home?: string;
 }
 
 /** Runs `fn` against a fresh platform serving `dataset` and a fresh `.viam` home. */
@@ -71,7 +73,7 @@ export async function withMirror(
     inlineLimitBytes: options.inlineLimitBytes,
     faults: options.faults,
   });
-  const home = await Deno.makeTempDir({ prefix: "data-mirror-test-" });
+  const home = options.home ?? await Deno.makeTempDir({ prefix: "data-mirror-test-" });
   const logger = new RecordingLogger();
   const config = (extra: Record<string, unknown> = {}) =>
     parseConfig({
@@ -101,7 +103,7 @@ export async function withMirror(
   try {
     await fn(fixture);
   } finally {
-    await Deno.remove(home, { recursive: true });
+    if (options.home === undefined) await Deno.remove(home, { recursive: true });
   }
 }
 

@@ -15,6 +15,7 @@ import {
 import { pollUntil } from "../_poll.ts";
 import { lastJsonLine, type RunningProgram, spawnProgram } from "../_program.ts";
 import { readTree } from "./_harness.ts";
+import { sha256Hex } from "../../src/sha256_hex.ts";
 
 const TAG = "crash";
 
@@ -71,8 +72,11 @@ async function until(program: RunningProgram, condition: () => Promise<boolean>)
   });
 }
 
-/** The partial downloads in staging: binary data id (from the sidecar) -> bytes held. */
-async function partials(partialDir: string): Promise<Map<string, number>> {
+/**
+ * The partial downloads in staging: binary data id -> bytes held. A partial is named by the
+ * SHA-256 of its id and the size expected (`<hash>-<size>.part`).
+ */
+async function partials(partialDir: string, platform: Platform): Promise<Map<string, number>> {
   const held = new Map<string, number>();
   let entries: Deno.DirEntry[];
   try {
@@ -81,12 +85,18 @@ async function partials(partialDir: string): Promise<Map<string, number>> {
     if (error instanceof Deno.errors.NotFound) return held;
     throw error;
   }
+  const ids = new Map<string, string>();
+  for (const item of platform.items()) {
+    ids.set(await sha256Hex(item.binaryDataId), item.binaryDataId);
+  }
   for (const entry of entries) {
-    if (!/^[0-9a-f]{64}\.json$/.test(entry.name)) continue;
-    // While the program runs, a finished download's files vanish between the listing and here.
-    const sidecar = await _ifPresent(Deno.readTextFile(join(partialDir, entry.name)));
-    const part = await _ifPresent(Deno.stat(join(partialDir, entry.name.replace(/json$/, "part"))));
-    if (sidecar !== undefined) held.set(JSON.parse(sidecar).binaryDataId, part?.size ?? 0);
+    const hash = /^([0-9a-f]{64})-(\d+|u)\.part$/.exec(entry.name)?.[1];
+    if (hash === undefined) continue;
+    // While the program runs, a finished download's partial vanishes between the listing and here.
+    const part = await _ifPresent(Deno.stat(join(partialDir, entry.name)));
+    const id = ids.get(hash);
+    assert.ok(id, `a partial of no listed item: ${entry.name}`);
+    if (part !== undefined) held.set(id, part.size);
   }
   return held;
 }
@@ -127,7 +137,7 @@ Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next 
       {
         await using first = start();
         await until(first, async () => {
-          const sizes = [...(await partials(partialDir)).values()];
+          const sizes = [...(await partials(partialDir, platform)).values()];
           return platform.calls.download > 0 && sizes.some((size) => size >= 30_000);
         });
         first.kill("SIGKILL");
@@ -135,7 +145,7 @@ Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next 
       }
 
       const present = await assertOnlyCompleteFiles(root, platform);
-      const held = await partials(partialDir);
+      const held = await partials(partialDir, platform);
       // Only large files stream by uri with Range; a small one cut mid-write restarts inline.
       const interrupted = [...held].filter(([id, size]) =>
         platform.item(id).fileId.startsWith("large") && size > 0 &&
@@ -164,7 +174,11 @@ Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next 
         const ranges = platform.ranges.filter((record) => record.binaryDataId === id);
         assert.deepEqual(ranges.map((record) => record.range), [`bytes=${size}-`], id);
       }
-      assert.deepEqual([...(await partials(partialDir)).keys()], [], "staging is emptied");
+      assert.deepEqual(
+        [...(await partials(partialDir, platform)).keys()],
+        [],
+        "staging is emptied",
+      );
     },
   );
 });

@@ -23,7 +23,9 @@ function indexOf(items: RemoteItem[]): ListingIndex {
 
 /** path -> file id of the winner, in the order entries() gives. */
 function winners(index: ListingIndex): [string, string][] {
-  return [...index.entries()].map(([path, item]) => [path, item.fileId]);
+  return [...index.entries()].map((
+    [path, item],
+  ) => [path, item.binaryDataId.slice("org/loc/".length)]);
 }
 
 function permutations<T>(items: T[]): T[][] {
@@ -155,4 +157,44 @@ Deno.test("any page order gives the same index (property)", () => {
     }),
     { numRuns: 2000, seed: 7 },
   );
+});
+
+Deno.test("add() names the first item at a path; later ones mark it contested", () => {
+  const index = new ListingIndex();
+  assert.equal(index.add(named("5", "a.jpg")), "a.jpg");
+  assert.equal(index.add(named("5", "a.jpg")), undefined, "the same id again");
+  assert.equal(index.add(named("3", "a.jpg")), undefined);
+  assert.deepEqual([...index.contested], ["a.jpg"]);
+  assert.equal(index.itemAt("a.jpg")?.binaryDataId, "org/loc/3", "the smallest id holds it now");
+  assert.equal(index.add(named("4", "../x")), undefined, "rejected");
+});
+
+Deno.test("a path too long once joined to the mirror root is rejected up front", () => {
+  const component = "d".repeat(200);
+  const long = Array.from({ length: 21 }, () => component).join("/"); // 4220 bytes, parts < 255
+  const index = new ListingIndex({ maxPathBytes: 4095 - "/home/pi/.viam/data_mirror".length - 1 });
+  assert.equal(index.add(named("1", long)), undefined);
+  assert.equal(index.add(named("2", `${"e".repeat(200)}/ok.jpg`)), `${"e".repeat(200)}/ok.jpg`);
+  assert.equal(index.rejected, 1);
+  assert.match(index.rejections[0].reason, /4095 bytes/);
+  // just under the limit with a long root: the root's length counts
+  const fits = Array.from({ length: 19 }, () => component).join("/"); // 3818 bytes
+  const tight = new ListingIndex({ maxPathBytes: 4095 - 300 - 1 });
+  assert.equal(tight.add(named("3", fits)), undefined);
+  assert.equal(new ListingIndex({ maxPathBytes: 4095 - 26 - 1 }).add(named("3", fits)), fits);
+});
+
+Deno.test("a small file of known size keeps no uri; a large or unsized one does", () => {
+  const index = new ListingIndex({ inlineMaxBytes: 1000 });
+  const withUri = (id: string, sizeBytes?: number): RemoteItem => ({
+    ...named(id, `${id}.bin`),
+    uri: `https://app.example/${id}`,
+    sizeBytes,
+  });
+  index.add(withUri("small", 10));
+  index.add(withUri("large", 5000));
+  index.add(withUri("unsized"));
+  assert.equal(index.itemAt("small.bin")?.uri, "");
+  assert.equal(index.itemAt("large.bin")?.uri, "https://app.example/large");
+  assert.equal(index.itemAt("unsized.bin")?.uri, "https://app.example/unsized");
 });

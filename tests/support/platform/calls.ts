@@ -12,6 +12,7 @@ export const CALL_NAMES = [
   "CreateBinaryDataSignedURL",
   "ListDatasetsByIDs",
   "ListDatasetsByOrganizationID",
+  "FileUpload",
   "download",
 ] as const;
 

@@ -1,7 +1,8 @@
 /**
  * Deterministic content of the local data platform's items: each byte is a function of the item
  * (`binaryDataId`, `revision`) and its offset, so a 1 GiB file costs no memory and any range of it
- * can be produced directly (for `Range` requests and for assertions).
+ * can be produced directly (for `Range` requests and for assertions). Items that came in through
+ * `FileUpload` carry their bytes instead.
  *
  * Items whose MIME type is `image/jpeg` or `image/png` start with a real-looking header (JFIF APP0,
  * or PNG signature and IHDR), so sample files look like images to tools that sniff headers.
@@ -75,6 +76,7 @@ function _bounds(item: ItemRecord, range: ContentRange): [number, number] {
 
 /** Writes the item's bytes from `offset` on into the whole of `target`. */
 function _fill(item: ItemRecord, offset: number, target: Uint8Array): void {
+  if (item.uploadedChunks !== undefined) return _copyUploaded(item.uploadedChunks, offset, target);
   const seed = _hash(`${item.binaryDataId}\u0000${item.revision}`);
   let scratch: Int32Array | undefined;
   let written = 0;
@@ -98,6 +100,23 @@ function _fill(item: ItemRecord, offset: number, target: Uint8Array): void {
   if (header.length <= item.sizeBytes && offset < header.length) {
     const from = header.subarray(offset, Math.min(header.length, offset + target.length));
     target.set(from, 0);
+  }
+}
+
+/** Copies the uploaded bytes from `offset` on into the whole of `target`. */
+function _copyUploaded(chunks: readonly Uint8Array[], offset: number, target: Uint8Array): void {
+  let start = 0;
+  let written = 0;
+  for (const chunk of chunks) {
+    if (written === target.length) return;
+    const end = start + chunk.length;
+    if (end > offset + written) {
+      const from = offset + written - start;
+      const n = Math.min(chunk.length - from, target.length - written);
+      target.set(chunk.subarray(from, from + n), written);
+      written += n;
+    }
+    start = end;
   }
 }
 

@@ -25,9 +25,16 @@ export interface ItemQuery {
   locationIds: readonly string[];
   /** `time_requested` at or after this (epoch ms). */
   startMs?: number;
-  /** `time_requested` before this (epoch ms). */
+  /** `time_requested` before this (epoch ms), or at it too with `endInclusive`. */
   endMs?: number;
+  /** Whether `endMs` itself matches (the real service does not document which it does). */
+  endInclusive?: boolean;
+  /** `capture_metadata.part_id`; empty does not constrain. */
+  partId?: string;
 }
+
+/** The part id of items that name none: the platform's one sample robot part. */
+export const SAMPLE_PART_ID = "4c3a2b1e-local-part";
 
 /** Where a page starts and how long it may be. */
 export interface PageRequest {
@@ -64,11 +71,13 @@ export class DatasetIndex {
   readonly items: readonly ItemRecord[];
   /** The datasets. */
   readonly datasets: readonly DatasetRecord[];
+  #items: ItemRecord[];
   #byId: Map<string, ItemRecord>;
 
   /** Indexes a data set; throws when two items share a `binaryDataId`. */
   constructor(dataset: PlatformDataset) {
-    this.items = [...dataset.items].sort(_compare);
+    this.#items = [...dataset.items].sort(_compare);
+    this.items = this.#items;
     this.datasets = dataset.datasets;
     this.#byId = new Map();
     for (const item of this.items) {
@@ -77,6 +86,22 @@ export class DatasetIndex {
       }
       this.#byId.set(item.binaryDataId, item);
     }
+  }
+
+  /** Adds an item in its listing place (an upload); throws when its `binaryDataId` is taken. */
+  add(item: ItemRecord): void {
+    if (this.#byId.has(item.binaryDataId)) {
+      throw new Error(`data set already holds binaryDataId ${item.binaryDataId}`);
+    }
+    let lo = 0;
+    let hi = this.#items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (_compare(this.#items[mid], item) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#items.splice(lo, 0, item);
+    this.#byId.set(item.binaryDataId, item);
   }
 
   /** The item with this `binaryDataId`, if any. */
@@ -141,7 +166,13 @@ export function matches(item: ItemRecord, query: ItemQuery): boolean {
   if (!_anyOf(query.organizationIds, [item.organizationId])) return false;
   if (!_anyOf(query.locationIds, [item.locationId])) return false;
   if (query.startMs !== undefined && item.timeRequestedMs < query.startMs) return false;
-  if (query.endMs !== undefined && item.timeRequestedMs >= query.endMs) return false;
+  if (query.endMs !== undefined) {
+    const past = query.endInclusive
+      ? item.timeRequestedMs > query.endMs
+      : item.timeRequestedMs >= query.endMs;
+    if (past) return false;
+  }
+  if (query.partId && (item.partId ?? SAMPLE_PART_ID) !== query.partId) return false;
   return true;
 }
 

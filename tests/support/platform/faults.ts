@@ -34,6 +34,21 @@ export interface Faults {
   bodyBytesPerSecond?: number;
   /** Destroys the connection once this many body bytes of a download response were sent. */
   dropBodyAfterBytes?: number;
+  /**
+   * `FileUpload` fails with UNAVAILABLE once it received more than this many content bytes (0: at
+   * the first content message), before storing anything: a stream cut mid-file.
+   */
+  uploadUnavailableAfterBytes?: number;
+  /** How many uploads `uploadUnavailableAfterBytes` cuts (counted from `setFaults`); default all. */
+  uploadUnavailableTimes?: number;
+  /** `FileUpload` holds its reply this long after it stored the file (the acknowledgement window). */
+  uploadReplyDelayMs?: number;
+  /** Reads upload content at this many bytes per second (a slow reader: the client's writes wait). */
+  uploadBytesPerSecond?: number;
+  /** `FileUpload` refuses files with these `file_name`s with INVALID_ARGUMENT (a permanent refusal). */
+  refuseUploadFileNames?: readonly string[];
+  /** `BinaryDataByFilter`'s `interval.end` matches items at the end time too (default: before it). */
+  intervalEndInclusive?: boolean;
 }
 
 /** The faults in force, validated, with the seeded generator of unavailable draws. */
@@ -42,6 +57,7 @@ export class FaultState {
   readonly faults: Readonly<Faults>;
   #random: () => number;
   #calls: ReadonlySet<CallName>;
+  #uploadCuts = 0;
 
   /** Validates `faults`; throws a RangeError naming the first bad knob. */
   constructor(faults: Faults) {
@@ -53,6 +69,14 @@ export class FaultState {
     _checkNumber(faults, "maxPageItems", { integer: true, min: 1 });
     _checkNumber(faults, "bodyBytesPerSecond", { integer: false, min: 1 });
     _checkNumber(faults, "dropBodyAfterBytes", { integer: true });
+    _checkNumber(faults, "uploadUnavailableAfterBytes", { integer: true });
+    _checkNumber(faults, "uploadUnavailableTimes", { integer: true });
+    _checkNumber(faults, "uploadReplyDelayMs", { integer: false });
+    _checkNumber(faults, "uploadBytesPerSecond", { integer: false, min: 1 });
+    const inclusive = faults.intervalEndInclusive;
+    if (inclusive !== undefined && typeof inclusive !== "boolean") {
+      throw new RangeError(`faults.intervalEndInclusive must be a boolean, got ${inclusive}`);
+    }
     const code = faults.failListingCode;
     if (code !== undefined && code !== "unavailable" && code !== "internal") {
       throw new RangeError(
@@ -67,6 +91,16 @@ export class FaultState {
     this.faults = Object.freeze({ ...faults });
     this.#random = _mulberry32(faults.unavailableSeed ?? 1);
     this.#calls = new Set(faults.unavailableCalls ?? CALL_NAMES);
+  }
+
+  /** Whether an upload that received `bytes` content bytes so far is cut now (counts the cut). */
+  cutsUpload(bytes: number): boolean {
+    const after = this.faults.uploadUnavailableAfterBytes;
+    if (after === undefined || bytes <= after) return false;
+    const times = this.faults.uploadUnavailableTimes;
+    if (times !== undefined && this.#uploadCuts >= times) return false;
+    this.#uploadCuts++;
+    return true;
   }
 
   /** Whether this call fails as unavailable: one seeded draw per call the knob applies to. */

@@ -39,6 +39,15 @@ export interface ItemRecord {
   timeReceivedMs: number;
   /** Content generation: a different revision under the same id gives different bytes. */
   revision: number;
+  /** `capture_metadata.part_id`; absent means the platform's one sample part. */
+  partId?: string;
+  /**
+   * The bytes of an item that came in through `FileUpload`, as the chunks received (their lengths
+   * add up to `sizeBytes`); absent for generated items, whose bytes follow from `revision`.
+   */
+  uploadedChunks?: readonly Uint8Array[];
+  /** `UploadMetadata.file_modify_time` of an uploaded item, in epoch milliseconds, when sent. */
+  fileModifyTimeMs?: number;
 }
 
 /** One Viam dataset (`viam.app.dataset.v1.Dataset`). */

@@ -1,6 +1,6 @@
 /**
  * The local data platform for tests, the demo and the benchmarks: a server speaking the Viam app
- * API as `@viamrobotics/sdk` calls it, its data set builders and its deterministic content.
+ * API as `@viamrobotics/sdk` calls it and `FileUpload` as the uploader sends it, its data set builders and its deterministic content.
  *
  * @module
  */
@@ -30,6 +30,7 @@ export type { DatasetRecord, ItemRecord, PlatformDataset } from "./item_record.t
 export {
   CONTENT_OF_LIMIT_BYTES,
   DEFAULT_INLINE_LIMIT_BYTES,
+  MAX_MESSAGE_BYTES,
   type Platform,
   startPlatform,
   type StartPlatformOptions,
@@ -43,3 +44,5 @@ export {
 } from "./rpc_services.ts";
 export { type ClientKey, connectSdk, fetchAccessToken } from "./clients.ts";
 export { SAMPLE_DATASET_ID, sampleDataset } from "./sample_dataset.ts";
+export { SAMPLE_PART_ID } from "./dataset_index.ts";
+export { DATA_TYPE_FILE, type UploadCounts } from "./upload_service.ts";

@@ -1,6 +1,8 @@
 /**
- * The local data platform: an HTTP/1.1 server on 127.0.0.1 that speaks the Viam app API as
- * `@viamrobotics/sdk` 0.61.1 calls it (gRPC-web), serves item downloads, and injects faults.
+ * The local data platform: a server on 127.0.0.1 that speaks the Viam app API as
+ * `@viamrobotics/sdk` 0.61.1 calls it (gRPC-web over HTTP/1.1), serves item downloads, takes
+ * `FileUpload` streams (gRPC over HTTP/2 cleartext with prior knowledge, on the same port), and
+ * injects faults.
  *
  * @example
  * ```ts
@@ -16,8 +18,14 @@
  */
 
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server,
+  type Socket,
+} from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { CallCounts } from "./calls.ts";
 import { itemBytes } from "./content.ts";
@@ -28,6 +36,13 @@ import { type Faults, FaultState } from "./faults.ts";
 import type { ItemRecord, PlatformDataset } from "./item_record.ts";
 import { PlatformState, type RangeRecord } from "./platform_state.ts";
 import { registerServices } from "./rpc_services.ts";
+import { type UploadCounts, zeroUploadCounts } from "./upload_service.ts";
+
+/** The gRPC message size limit (4 MiB), gRPC's default: a larger `FileUpload` chunk is refused. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** The start of the HTTP/2 connection preface (`PRI * HTTP/2.0`). */
+const _H2_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0");
 
 /** Items larger than this (1 MiB) are refused inline unless `inlineLimitBytes` says otherwise. */
 export const DEFAULT_INLINE_LIMIT_BYTES = 1024 * 1024;
@@ -63,6 +78,8 @@ export interface Platform extends AsyncDisposable {
   readonly apiKey: string;
   /** A snapshot of the calls received since start or the last `resetCalls()`. */
   readonly calls: Readonly<CallCounts>;
+  /** How `FileUpload` streams ended since start or `resetCalls()`. */
+  readonly uploads: Readonly<UploadCounts>;
   /** A snapshot of the `Range` headers downloads received since start or `resetCalls()`. */
   readonly ranges: readonly RangeRecord[];
   /** The faults in force. */
@@ -71,11 +88,11 @@ export interface Platform extends AsyncDisposable {
   setFaults(faults: Faults): void;
   /** Serves another data set from now on (downloads in flight finish with the old item). */
   replaceDataset(dataset: PlatformDataset): void;
-  /** Zeroes the call counters and forgets the recorded ranges. */
+  /** Zeroes the call and upload counters and forgets the recorded ranges. */
   resetCalls(): void;
   /** Invalidates every access token issued: later calls answer UNAUTHENTICATED (16). */
   revokeTokens(): void;
-  /** The items served now, in listing order (oldest first). */
+  /** The items served now, in listing order (oldest first), uploads included: a snapshot. */
   items(): readonly ItemRecord[];
   /** The item with this id; throws when there is none. */
   item(binaryDataId: string): ItemRecord;
@@ -102,10 +119,21 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     now: options.now ?? Date.now,
   });
   state.faultState = new FaultState(options.faults ?? {});
-  const rpc = connectNodeAdapter({ routes: (router) => registerServices(router, state) });
-  const server = createServer((req, res) => {
+  const rpc = connectNodeAdapter({
+    routes: (router) => registerServices(router, state),
+    readMaxBytes: MAX_MESSAGE_BYTES,
+  });
+  const http1 = createHttpServer((req, res) => {
     if (req.url?.startsWith(DOWNLOAD_PATH_PREFIX)) void serveDownload(state, req, res);
     else rpc(req, res);
+  });
+  const http2 = createHttp2Server(rpc);
+  const sockets = new Set<Socket>();
+  // One port for both: each connection's first bytes say whether it speaks HTTP/2 (prior knowledge).
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    _route(socket, (isH2) => (isH2 ? http2 : http1).emit("connection", socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -116,7 +144,36 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   });
   const port = (server.address() as AddressInfo).port;
   state.url = `http://127.0.0.1:${port}`;
-  return new _LocalPlatform(state, server, port);
+  return new _LocalPlatform(state, { server, sockets }, port);
+}
+
+/**
+ * Reads a connection's first bytes until they match or leave the HTTP/2 preface, puts them back,
+ * and hands the connection on.
+ */
+function _route(socket: Socket, handOver: (isH2: boolean) => void): void {
+  let head = new Uint8Array(0);
+  const onData = (chunk: Uint8Array): void => {
+    const joined = new Uint8Array(head.length + chunk.length);
+    joined.set(head);
+    joined.set(chunk, head.length);
+    head = joined;
+    const n = Math.min(head.length, _H2_PREFACE.length);
+    const matches = head.subarray(0, n).every((byte, i) => byte === _H2_PREFACE[i]);
+    if (matches && head.length < _H2_PREFACE.length) return; // not enough bytes to tell yet
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(head);
+    handOver(matches);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}
+
+interface _Listener {
+  server: Server;
+  sockets: Set<Socket>;
 }
 
 class _LocalPlatform implements Platform {
@@ -125,12 +182,12 @@ class _LocalPlatform implements Platform {
   readonly apiKeyId: string;
   readonly apiKey: string;
   #state: PlatformState;
-  #server: Server;
+  #listener: _Listener;
   #closed: Promise<void> | undefined;
 
-  constructor(state: PlatformState, server: Server, port: number) {
+  constructor(state: PlatformState, listener: _Listener, port: number) {
     this.#state = state;
-    this.#server = server;
+    this.#listener = listener;
     this.port = port;
     this.url = state.url;
     this.apiKeyId = state.credentials.apiKeys[0].id;
@@ -139,6 +196,10 @@ class _LocalPlatform implements Platform {
 
   get calls(): Readonly<CallCounts> {
     return { ...this.#state.calls };
+  }
+
+  get uploads(): Readonly<UploadCounts> {
+    return { ...this.#state.uploads };
   }
 
   get ranges(): readonly RangeRecord[] {
@@ -162,6 +223,7 @@ class _LocalPlatform implements Platform {
       this.#state.calls[name] = 0;
     }
     this.#state.ranges = [];
+    this.#state.uploads = zeroUploadCounts();
   }
 
   revokeTokens(): void {
@@ -169,7 +231,7 @@ class _LocalPlatform implements Platform {
   }
 
   items(): readonly ItemRecord[] {
-    return this.#state.index.items;
+    return [...this.#state.index.items];
   }
 
   item(binaryDataId: string): ItemRecord {
@@ -196,8 +258,9 @@ class _LocalPlatform implements Platform {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#state.lifetime.abort(new Error("the platform closed"));
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      this.#server.closeAllConnections();
+      const { server, sockets } = this.#listener;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
       await closed;
     })();
     return this.#closed;

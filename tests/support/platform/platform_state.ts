@@ -11,6 +11,7 @@ import { DatasetIndex } from "./dataset_index.ts";
 import { FaultState } from "./faults.ts";
 import type { ItemRecord, PlatformDataset } from "./item_record.ts";
 import { sleep } from "./sleep.ts";
+import { type UploadCounts, zeroUploadCounts } from "./upload_service.ts";
 
 /** One `Range` header a download received. */
 export interface RangeRecord {
@@ -44,6 +45,10 @@ export class PlatformState {
   calls: CallCounts = zeroCallCounts();
   /** `Range` headers received, in order. */
   ranges: RangeRecord[] = [];
+  /** How `FileUpload` streams ended. */
+  uploads: UploadCounts = zeroUploadCounts();
+  /** `FileUpload` streams open now. */
+  openUploads = 0;
   /** Keys and tokens. */
   readonly credentials: Credentials;
   /** Items larger than this are refused inline. */

@@ -356,6 +356,7 @@ Deno.test("calls are counted by method until resetCalls", async () => {
     CreateBinaryDataSignedURL: 0,
     ListDatasetsByIDs: 1,
     ListDatasetsByOrganizationID: 0,
+    FileUpload: 0,
     download: 0,
   });
   platform.resetCalls();

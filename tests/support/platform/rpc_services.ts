@@ -1,7 +1,8 @@
 /**
  * The RPCs of the local data platform: `AuthService/Authenticate`, the binary-data methods of
- * `DataService` and the listing methods of `DatasetService`, with the real semantics (filters,
- * pagination, limits, errors) and the fault knobs. Unimplemented methods answer UNIMPLEMENTED.
+ * `DataService`, the listing methods of `DatasetService` and `DataSyncService/FileUpload`, with the
+ * real semantics (filters, pagination, limits, errors) and the fault knobs. Unimplemented methods
+ * answer UNIMPLEMENTED.
  *
  * @module
  */
@@ -16,10 +17,11 @@ import {
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { CallName } from "./calls.ts";
 import { itemBytes } from "./content.ts";
-import { CursorError, type ItemQuery } from "./dataset_index.ts";
+import { CursorError, type ItemQuery, SAMPLE_PART_ID } from "./dataset_index.ts";
 import type { DatasetRecord, ItemRecord } from "./item_record.ts";
 import type { PlatformState } from "./platform_state.ts";
-import { AuthService, DataService, DatasetService } from "./wire.ts";
+import { handleFileUpload } from "./upload_service.ts";
+import { AuthService, DataService, DatasetService, DataSyncService } from "./wire.ts";
 
 /** `limit` 0 or unset gets this many items per page. */
 export const DEFAULT_PAGE_LIMIT = 50;
@@ -30,7 +32,7 @@ export const DEFAULT_SIGNED_URL_MINUTES = 15;
 /** `CreateBinaryDataSignedURL` longest expiry, in minutes (7 days). */
 export const MAX_SIGNED_URL_MINUTES = 10080;
 
-/** Registers the platform's three services on a connect router. */
+/** Registers the platform's four services on a connect router. */
 export function registerServices(router: ConnectRouter, state: PlatformState): void {
   router.service(AuthService, {
     authenticate: _guard(state, "Authenticate", _authenticate),
@@ -43,6 +45,12 @@ export function registerServices(router: ConnectRouter, state: PlatformState): v
   router.service(DatasetService, {
     listDatasetsByIDs: _guard(state, "ListDatasetsByIDs", _datasetsByIds),
     listDatasetsByOrganizationID: _guard(state, "ListDatasetsByOrganizationID", _datasetsByOrg),
+  });
+  router.service(DataSyncService, {
+    fileUpload: async (requests: AsyncIterable<AnyMessage>, ctx: HandlerContext) => {
+      await _admit(state, "FileUpload", ctx);
+      return handleFileUpload(state, requests, ctx);
+    },
   });
 }
 
@@ -58,28 +66,33 @@ function _guard<Request>(
   impl: (state: PlatformState, req: Request) => PartialMessage<AnyMessage>,
 ): _Impl {
   return async (req, ctx) => {
-    state.count(call);
-    try {
-      await state.pause(ctx.signal);
-    } catch {
-      throw new ConnectError(
-        `${call} cancelled: the client went away or the platform is closing`,
-        Code.Unavailable,
-      );
-    }
-    const authorization = ctx.requestHeader.get("authorization");
-    if (call !== "Authenticate" && !state.credentials.acceptsBearer(authorization)) {
-      throw new ConnectError(
-        `${call} needs "authorization: Bearer <access token>" from Authenticate`,
-        Code.Unauthenticated,
-      );
-    }
-    if (state.faultState.failsUnavailable(call)) {
-      throw new ConnectError(`${call} unavailable (injected fault)`, Code.Unavailable);
-    }
+    await _admit(state, call, ctx);
     // The request is a dynamic message; `Request` names the fields the method reads.
     return impl(state, req as unknown as Request);
   };
+}
+
+/** Counts the call, waits out the latency, checks the token and draws the unavailable fault. */
+async function _admit(state: PlatformState, call: CallName, ctx: HandlerContext): Promise<void> {
+  state.count(call);
+  try {
+    await state.pause(ctx.signal);
+  } catch {
+    throw new ConnectError(
+      `${call} cancelled: the client went away or the platform is closing`,
+      Code.Unavailable,
+    );
+  }
+  const authorization = ctx.requestHeader.get("authorization");
+  if (call !== "Authenticate" && !state.credentials.acceptsBearer(authorization)) {
+    throw new ConnectError(
+      `${call} needs "authorization: Bearer <access token>" from Authenticate`,
+      Code.Unauthenticated,
+    );
+  }
+  if (state.faultState.failsUnavailable(call)) {
+    throw new ConnectError(`${call} unavailable (injected fault)`, Code.Unavailable);
+  }
 }
 
 interface _AuthenticateRequest {
@@ -134,7 +147,10 @@ const _TAGS_MODES: Readonly<Record<number, ItemQuery["tagsMode"]>> = { 2: "tagge
 
 function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<AnyMessage> {
   const { dataRequest, includeBinary, countOnly } = req;
-  const query = _query(dataRequest?.filter);
+  const query = {
+    ..._query(dataRequest?.filter),
+    endInclusive: state.faultState.faults.intervalEndInclusive ?? false,
+  };
   if (countOnly) return { count: protoInt64.uParse(state.index.count(query)) };
   const asked = Number(dataRequest?.limit ?? 0);
   const limit = Math.min(
@@ -180,7 +196,6 @@ const _UNSUPPORTED_FILTER_FIELDS = [
   ["robotName", "robot_name"],
   ["robotId", "robot_id"],
   ["partName", "part_name"],
-  ["partId", "part_id"],
 ] as const;
 
 function _query(filter: _Filter | undefined): ItemQuery {
@@ -202,6 +217,7 @@ function _query(filter: _Filter | undefined): ItemQuery {
     locationIds: filter?.locationIds ?? [],
     startMs: _epochMs(filter?.interval?.start),
     endMs: _epochMs(filter?.interval?.end),
+    partId: filter?.partId ?? "",
   };
 }
 
@@ -275,7 +291,7 @@ const _CAPTURE = {
   robotName: "local-robot",
   robotId: "0d7b5b1e-local-robot",
   partName: "local-robot-main",
-  partId: "4c3a2b1e-local-part",
+  partId: SAMPLE_PART_ID,
   componentType: "rdk:component:camera",
   componentName: "camera-1",
   methodName: "ReadImage",
@@ -292,6 +308,7 @@ function _binaryData(
       id: item.legacyId,
       captureMetadata: {
         ..._CAPTURE,
+        partId: item.partId ?? SAMPLE_PART_ID,
         organizationId: item.organizationId,
         locationId: item.locationId,
         tags: [...item.tags],

@@ -1,57 +1,17 @@
 /**
  * The wire schema the local data platform serves, as protobuf-es v1 / connect v1 descriptors:
- * `DataService` from the project's embedded descriptor set (so `BinaryMetadata` has
- * `file_size_bytes`, field 11), and hand-made `AuthService` and `DatasetService`, which that set
- * lacks (field numbers: `reference/viam-data-api.md`, sections 2 and 7).
+ * `DataService`, `DataSyncService` and `AuthService` as the program's uploader has them (from the
+ * embedded descriptor set, so `BinaryMetadata` has `file_size_bytes`, field 11), and a hand-made
+ * `DatasetService`, which that set lacks (field numbers:
+ * `reference/viam-data-api.md`, section 2).
  *
  * @module
  */
 
-import {
-  createRegistryFromDescriptors,
-  MethodKind,
-  proto3,
-  ScalarType,
-  type ServiceType,
-  Timestamp,
-} from "@bufbuild/protobuf";
-import { VIAM_DESCRIPTOR_SET } from "../../../src/gen/viam_descriptors.ts";
+import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bufbuild/protobuf";
 
-const _registry = createRegistryFromDescriptors(VIAM_DESCRIPTOR_SET);
-const _dataService = _registry.findService("viam.app.data.v1.DataService");
-if (_dataService === undefined) {
-  throw new Error("VIAM_DESCRIPTOR_SET lacks viam.app.data.v1.DataService");
-}
-
-/** `viam.app.data.v1.DataService`, every method (the platform implements the binary ones). */
-export const DataService: ServiceType = _dataService;
-
-const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
-  { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },
-  { no: 2, name: "payload", kind: "scalar", T: ScalarType.STRING },
-]);
-
-const _AuthenticateRequest = proto3.makeMessageType("proto.rpc.v1.AuthenticateRequest", [
-  { no: 1, name: "entity", kind: "scalar", T: ScalarType.STRING },
-  { no: 2, name: "credentials", kind: "message", T: _Credentials },
-]);
-
-const _AuthenticateResponse = proto3.makeMessageType("proto.rpc.v1.AuthenticateResponse", [
-  { no: 1, name: "access_token", kind: "scalar", T: ScalarType.STRING },
-]);
-
-/** `proto.rpc.v1.AuthService` with its one method the SDK calls, `Authenticate`. */
-export const AuthService = {
-  typeName: "proto.rpc.v1.AuthService",
-  methods: {
-    authenticate: {
-      name: "Authenticate",
-      I: _AuthenticateRequest,
-      O: _AuthenticateResponse,
-      kind: MethodKind.Unary,
-    },
-  },
-} as const satisfies ServiceType;
+/** `AuthService`, `DataService` and `DataSyncService`: the program's own descriptors, shared. */
+export { AuthService, DataService, DataSyncService } from "../../../src/remote/upload_wire.ts";
 
 const _Dataset = proto3.makeMessageType("viam.app.dataset.v1.Dataset", [
   { no: 1, name: "id", kind: "scalar", T: ScalarType.STRING },

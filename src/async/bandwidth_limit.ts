@@ -1,0 +1,43 @@
+import { abortableDelay } from "./retry.ts";
+
+/**
+ * Paces transfers to a number of bytes per second, shared by everything in flight (robots on LTE
+ * share one link). Each transfer reports its bytes as they move ({@linkcode BandwidthLimit.take});
+ * the limit books them on a single timeline and makes the caller wait until the link would have
+ * carried them at the set rate. Waiting in the reader of a response body stops reading, and TCP
+ * back-pressure then slows the sender: the limit holds for streamed bodies as for whole messages.
+ *
+ * A short burst (a quarter second's worth) is allowed, so that small transfers are not delayed one
+ * by one and the average rate still holds over any longer span.
+ *
+ * @example
+ * ```ts
+ * const limit = new BandwidthLimit(512 * 1024);
+ * for await (const chunk of body) {
+ *   await limit.take(chunk.length, signal);
+ *   await file.write(chunk);
+ * }
+ * ```
+ */
+export class BandwidthLimit {
+  readonly #bytesPerMs: number;
+  readonly #burstMs = 250;
+  /** When the bytes booked so far will have gone through at the set rate (performance.now()). */
+  #freeAt = 0;
+
+  /** @param bytesPerSecond The rate, above 0. */
+  constructor(bytesPerSecond: number) {
+    if (!(bytesPerSecond > 0) || !Number.isFinite(bytesPerSecond)) {
+      throw new RangeError(`bandwidth limit must be a positive number, got ${bytesPerSecond}`);
+    }
+    this.#bytesPerMs = bytesPerSecond / 1000;
+  }
+
+  /** Books `bytes` on the link and resolves when the caller may go on. */
+  take(bytes: number, signal?: AbortSignal): Promise<void> {
+    const now = performance.now();
+    this.#freeAt = Math.max(this.#freeAt, now - this.#burstMs) + bytes / this.#bytesPerMs;
+    const wait = this.#freeAt - now;
+    return wait > 0 ? abortableDelay(Math.ceil(wait), signal) : Promise.resolve();
+  }
+}

@@ -1,0 +1,88 @@
+/** Options of {@linkcode WorkQueue}. */
+export interface WorkQueueOptions {
+  /** How many tasks run at once (at least 1). */
+  concurrency: number;
+  /** When aborted, no further task starts; running ones are left to finish or observe the signal. */
+  signal?: AbortSignal;
+  /** Checked before each task starts: when it returns false, no further task starts. */
+  shouldContinue?: () => boolean;
+}
+
+/**
+ * A pool that takes tasks while it runs: a producer (a listing delivering page after page) pushes
+ * work as it finds it, up to `concurrency` tasks run at once, and {@linkcode WorkQueue.finish}
+ * waits for the rest once the producer is done. Each task handles its own errors; a task that
+ * throws stops the queue, and {@linkcode WorkQueue.finish} rethrows that error once the running
+ * tasks settle. Tasks not started when the queue stops (signal, `shouldContinue`, a thrown error)
+ * are dropped; {@linkcode WorkQueue.dropped} counts them.
+ *
+ * @example
+ * ```ts
+ * const queue = new WorkQueue({ concurrency: 8 });
+ * for await (const page of pages) for (const item of page) queue.push(() => fetchOne(item));
+ * await queue.finish();
+ * ```
+ */
+export class WorkQueue {
+  readonly #options: WorkQueueOptions;
+  readonly #pending: (() => Promise<void>)[] = [];
+  #head = 0;
+  #running = 0;
+  #failure?: { error: unknown };
+  #idle = Promise.withResolvers<void>();
+
+  constructor(options: WorkQueueOptions) {
+    this.#options = options;
+  }
+
+  /** Adds a task; it starts at once when fewer than `concurrency` tasks run. */
+  push(task: () => Promise<void>): void {
+    this.#pending.push(task);
+    this.#pump();
+  }
+
+  /** Tasks that were pushed but will never run because the queue stopped. */
+  get dropped(): number {
+    return this.#stopped() ? this.#pending.length - this.#head : 0;
+  }
+
+  /** Resolves once every task pushed so far has run (or the queue stopped and the running ones settled). */
+  async finish(): Promise<void> {
+    this.#pump();
+    while (this.#running > 0 || (!this.#stopped() && this.#head < this.#pending.length)) {
+      await this.#idle.promise;
+    }
+    if (this.#failure) throw this.#failure.error;
+  }
+
+  #stopped(): boolean {
+    return this.#failure !== undefined || this.#options.signal?.aborted === true ||
+      !(this.#options.shouldContinue?.() ?? true);
+  }
+
+  #pump(): void {
+    const limit = Math.max(1, this.#options.concurrency);
+    while (this.#running < limit && this.#head < this.#pending.length && !this.#stopped()) {
+      const task = this.#pending[this.#head];
+      this.#pending[this.#head++] = _done; // let the closure go
+      if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+        this.#pending.splice(0, this.#head);
+        this.#head = 0;
+      }
+      this.#running++;
+      task().catch((error) => {
+        this.#failure ??= { error };
+      }).finally(() => {
+        this.#running--;
+        this.#pump();
+        if (this.#running === 0) {
+          const idle = this.#idle;
+          this.#idle = Promise.withResolvers<void>();
+          idle.resolve();
+        }
+      });
+    }
+  }
+}
+
+const _done = () => Promise.resolve();

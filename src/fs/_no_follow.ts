@@ -1,0 +1,84 @@
+// Opening the program's own files without following a symlink planted under their name.
+// (Both handles are close-on-exec: Deno and libuv open every file with O_CLOEXEC.)
+//
+// Deno.open always follows symlinks and has no O_NOFOLLOW. node:fs does pass O_NOFOLLOW through (Deno
+// 2.9.6), but its handles cannot be locked with flock. So a file is opened twice: once by node:fs
+// with O_NOFOLLOW (which fails with ELOOP on a symlink), once by Deno.open, and the two handles must
+// name the same inode. A symlink swapped in between would give another inode and is refused; one
+// pointing at this very inode changes nothing.
+import { constants, promises as fsp } from "node:fs";
+
+/** A file opened by {@linkcode openOwnFile}. */
+export interface OwnFile {
+  /** Read-write handle on the regular file at the path. */
+  file: Deno.FsFile;
+  /** Its size when opened. */
+  size: number;
+}
+
+/** Options of {@linkcode openOwnFile}. */
+export interface OpenOwnFileOptions {
+  /** Mode of a new file (before the umask). */
+  mode: number;
+}
+
+/**
+ * Opens (creating it when missing) one of the program's own files in its state folder for reading
+ * and writing, never through a symlink and never a file with other names (a hard link planted from
+ * outside, or a partial already given its final name by a pass killed before it removed the
+ * staging name): such an entry is unlinked, which leaves its target alone, and a fresh file made in
+ * its place. Writing into a shared inode would change a file outside the state folder.
+ *
+ * @example
+ * ```ts
+ * const { file } = await openOwnFile("/home/pi/.viam/data_mirror/.data-mirror/lock", { mode: 0o644 });
+ * ```
+ */
+export async function openOwnFile(path: string, options: OpenOwnFileOptions): Promise<OwnFile> {
+  for (let attempt = 1;; attempt++) {
+    const opened = await _tryOpen(path, options.mode);
+    if (opened !== undefined) return opened;
+    // A symlink, a shared inode or a non-file: not ours to write. Unlink the name and start afresh.
+    if (attempt === 3) {
+      throw new Deno.errors.PermissionDenied(`${path} keeps being replaced by a link; not opened`);
+    }
+    await _unlinkName(path);
+  }
+}
+
+/** The open file, or undefined when the name is not a plain, singly linked regular file. */
+async function _tryOpen(path: string, mode: number): Promise<OwnFile | undefined> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(
+      path,
+      constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
+      mode,
+    );
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ELOOP" || code === "EISDIR" || code === "ENXIO") return undefined;
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.nlink !== 1) return undefined;
+    const file = await Deno.open(path, { read: true, write: true });
+    const same = await file.stat().then((deno) => deno.ino === info.ino && deno.dev === info.dev);
+    if (!same) {
+      file.close();
+      return undefined;
+    }
+    return { file, size: info.size };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function _unlinkName(path: string): Promise<void> {
+  try {
+    await Deno.remove(path); // a symlink or a file name goes; an empty dir too; never a target
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}

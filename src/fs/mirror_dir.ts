@@ -1,0 +1,343 @@
+/**
+ * A mirror opened once for a pass: its real root (checked against the rules on `mirror_path`), its
+ * lock, its state folder and staging area, and every file operation a pass makes in it (walk, make
+ * folders, place files, remove, prune, measure free space), all rooted at that real path. Nothing is
+ * re-resolved per file, and no operation follows a symlink out of the mirror:
+ *
+ * - the root is resolved from the Viam home's real path ({@linkcode resolveMirrorRoot});
+ * - folders are made one level at a time below folders already checked, each once per pass; an
+ *   existing symlink on the way is followed only when it resolves inside the mirror (and outside the
+ *   state folder);
+ * - files are written to fresh names in the state folder (`O_CREAT|O_EXCL`, which never follows a
+ *   symlink) and linked into place (`link` neither follows nor replaces what is at the final name);
+ * - the program's own files are opened without following symlinks ({@linkcode openOwnFile});
+ * - deletes and pruning take paths from this pass's walk, which never descends into a symlinked
+ *   folder, and `unlink`/`rmdir` never follow the last component.
+ *
+ * What it cannot stop: a local user swapping a checked folder for a symlink between the check and
+ * the operation (Deno has no `openat`); data from the cloud cannot do that.
+ *
+ * @example
+ * ```ts
+ * await using mirror = await MirrorDir.open({ viamHome: "/home/pi/.viam", mirrorPath: "data_mirror" });
+ * const local = await mirror.walk();
+ * await mirror.writeFile("images/a.jpg", bytes);
+ * ```
+ *
+ * @module
+ */
+import { promises as fsp } from "node:fs";
+import { basename, join, relative, sep } from "node:path";
+import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
+import { type FreeSpace, freeSpace } from "./free_space.ts";
+import { listLocalFiles, type LocalFile } from "./local_files.ts";
+import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
+import { resolveMirrorRoot } from "./mirror_location.ts";
+import { pruneEmptyDirs } from "./prune_dirs.ts";
+import { StagingArea } from "./staging.ts";
+import { assertRelativePath, ensureStateDir, FILE_MODE } from "./_util.ts";
+
+/** Mode of the folders the mirror creates. */
+const _DIR_MODE = 0o755;
+
+/** Options of {@linkcode MirrorDir.open}. */
+export interface OpenMirrorOptions {
+  /** The Viam home (absolute). */
+  viamHome: string;
+  /** `mirror_path`, relative to the Viam home. */
+  mirrorPath: string;
+  /** Names this process in the lock, for the message another one gets. */
+  owner?: string;
+  /**
+   * fdatasync each file before it gets its final name (default true): after a power loss a file
+   * under a final name is then whole, never short or empty.
+   */
+  durable?: boolean;
+}
+
+/** The mirror of one pass. Dispose of it (or call {@linkcode MirrorDir.close}) to release the lock. */
+export class MirrorDir implements AsyncDisposable {
+  /** The real path of the mirror root. */
+  readonly root: string;
+  /** Partial downloads by uri, resumable across passes. */
+  readonly staging: StagingArea;
+  readonly #lock: MirrorLock;
+  readonly #tmpDir: string;
+  readonly #durable: boolean;
+  readonly #dirs = new Map<string, Promise<string>>();
+  #nextTemp = 0;
+
+  private constructor(
+    root: string,
+    lock: MirrorLock,
+    dirs: { partial: string; tmp: string },
+    durable: boolean,
+  ) {
+    this.root = root;
+    this.#lock = lock;
+    this.#tmpDir = dirs.tmp;
+    this.#durable = durable;
+    this.staging = new StagingArea(dirs.partial, (staged, rel) => this.placeFile(staged, rel));
+    this.#dirs.set("", Promise.resolve(root));
+  }
+
+  /**
+   * Resolves and checks the mirror root (creating it when missing), takes the mirror's lock, and
+   * readies the state folder. Throws `MirrorLocationError` when the root breaks a rule,
+   * `LockedError` when another pass holds the lock.
+   */
+  static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
+    const root = (await resolveMirrorRoot({ ...options, create: true }))!;
+    const lock = await acquireMirrorLock(await ensureStateDir(root), { owner: options.owner });
+    try {
+      const partial = await ensureStateDir(root, "partial");
+      const tmp = await ensureStateDir(root, "tmp");
+      await _emptyDir(tmp); // what a killed pass left; nobody else writes here under the lock
+      return new MirrorDir(root, lock, { partial, tmp }, options.durable ?? true);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** The files in the mirror now (see {@linkcode listLocalFiles}). */
+  walk(): Promise<Map<string, LocalFile>> {
+    return listLocalFiles(this.root);
+  }
+
+  /**
+   * Makes the folder `relDir` (mirror-relative; `""` is the root) and its parents, each at most once
+   * per pass, and resolves to its real path. Refuses a folder inside the state folder, an entry on
+   * the way that is a file, and a symlink on the way that leads outside the mirror or into the state
+   * folder.
+   */
+  ensureDir(relDir: string): Promise<string> {
+    let known = this.#dirs.get(relDir);
+    if (known === undefined) {
+      known = this.#makeDir(relDir);
+      known.catch(() => {}); // awaited by every caller; a failure stays cached for this pass
+      this.#dirs.set(relDir, known);
+    }
+    return known;
+  }
+
+  /**
+   * Writes whole files (an inline batch) under their mirror-relative paths without ever showing a
+   * partial file there: each file's bytes go to a fresh name in the state folder, all of them are
+   * synced together (when durable), and each is then linked into place. Resolves to one entry per
+   * file: undefined when placed, else the error (`Deno.errors.AlreadyExists` when something is at
+   * its path: nothing is ever replaced).
+   *
+   * The short steps (create, write, close, link, unlink) run synchronously: each is one system call
+   * on a file the page cache holds, cheaper than a trip through the thread pool. Only the syncs,
+   * which wait for the disk, run asynchronously, all at once.
+   */
+  async writeFiles(files: { path: string; bytes: Uint8Array }[]): Promise<(Error | undefined)[]> {
+    const outcomes: (Error | undefined)[] = files.map(() => undefined);
+    const dirs = await Promise.all(
+      files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
+    );
+    const written: { index: number; handle: Deno.FsFile; temp: string; target: string }[] = [];
+    try {
+      files.forEach((file, index) => {
+        const dir = dirs[index];
+        if (dir instanceof Error) return void (outcomes[index] = dir);
+        const temp = join(this.#tmpDir, `${this.#nextTemp++}`);
+        let handle: Deno.FsFile | undefined;
+        try {
+          _assertPlaceable(file.path);
+          handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
+          written.push({ index, handle, temp, target: join(dir, basename(file.path)) });
+          _writeAllSync(handle, file.bytes);
+        } catch (error) {
+          outcomes[index] = error as Error;
+        }
+      });
+      if (this.#durable) {
+        await Promise.all(written.map(async (entry) => {
+          if (outcomes[entry.index] !== undefined) return;
+          await entry.handle.syncData().catch((error) => void (outcomes[entry.index] = error));
+        }));
+      }
+    } finally {
+      for (const entry of written) {
+        entry.handle.close();
+        try {
+          if (outcomes[entry.index] === undefined) {
+            _linkSync(entry.temp, entry.target, files[entry.index].path);
+          }
+        } catch (error) {
+          outcomes[entry.index] = error as Error;
+        } finally {
+          _unlinkQuietSync(entry.temp);
+        }
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Gives the file at `stagedPath` (in the state folder) the name `relPath` as well, without
+   * replacing anything (see `_linkSync`).
+   */
+  async placeFile(stagedPath: string, relPath: string): Promise<void> {
+    _assertPlaceable(relPath);
+    const dir = await this.ensureDir(_parentOf(relPath));
+    _linkSync(stagedPath, join(dir, basename(relPath)), relPath);
+  }
+
+  /**
+   * Removes the file (or symlink, never its target) at `relPath`, a path from this pass's walk.
+   * Resolves to false when it was already gone. Refuses the state folder and a directory.
+   */
+  async remove(relPath: string): Promise<boolean> {
+    const removed = await removeFileUnder(this.root, relPath);
+    if (removed) this.#dirs.delete(relPath); // a folder may be made where the file was
+    return removed;
+  }
+
+  /** Removes empty folders, bottom-up, keeping `protectedDirs` (see {@linkcode pruneEmptyDirs}). */
+  prune(protectedDirs: string[]): Promise<string[]> {
+    return pruneEmptyDirs(this.root, { protectedDirs });
+  }
+
+  /** Space on the mirror's file system. */
+  freeSpace(): Promise<FreeSpace> {
+    return freeSpace(this.root);
+  }
+
+  /** Releases the lock. Calling it again does nothing. */
+  close(): Promise<void> {
+    return this.#lock.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #makeDir(relDir: string): Promise<string> {
+    assertRelativePath(relDir);
+    if (isStateDirPath(relDir)) {
+      throw new Deno.errors.PermissionDenied(`refusing ${relDir}: inside the program's state dir`);
+    }
+    const slash = relDir.lastIndexOf("/");
+    const parent = await this.ensureDir(slash < 0 ? "" : relDir.slice(0, slash));
+    const path = join(parent, relDir.slice(slash + 1));
+    try {
+      await Deno.mkdir(path, { mode: _DIR_MODE });
+      return path; // just made below a checked real folder: real and inside
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    const info = await Deno.lstat(path);
+    if (info.isDirectory) return path;
+    if (!info.isSymlink) {
+      throw new Deno.errors.NotADirectory(
+        `cannot create ${relDir}: a file is where a folder is needed`,
+      );
+    }
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(`cannot create ${relDir}: it is a dangling symlink`);
+      }
+      throw error;
+    }
+    const inside = relative(this.root, real);
+    const first = inside.split(sep)[0];
+    if (inside === "" || first === ".." || inside.startsWith(sep) || first === STATE_DIR_NAME) {
+      throw new Deno.errors.PermissionDenied(
+        `refusing ${relDir}: it is a symlink to ${real}, outside the mirror or in its state folder`,
+      );
+    }
+    if (!(await Deno.stat(real)).isDirectory) {
+      throw new Deno.errors.NotADirectory(`cannot create ${relDir}: it leads to a file`);
+    }
+    return real;
+  }
+}
+
+/**
+ * Removes the file (or symlink, never its target) at `relPath` below the real folder `root`, a path
+ * from a walk that never descends into a symlinked folder (this pass's, or a push pass's). Resolves
+ * to false when it was already gone. Refuses the state folder and a directory.
+ */
+export async function removeFileUnder(root: string, relPath: string): Promise<boolean> {
+  assertRelativePath(relPath); // also refuses "" and ".", the root itself
+  if (isStateDirPath(relPath)) {
+    throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
+  }
+  try {
+    await fsp.unlink(join(root, relPath)); // unlink(2): never a folder, never a link target
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false; // gone, or its folder is
+    if (code === "EISDIR" || code === "EPERM") {
+      throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
+    }
+    throw error;
+  }
+}
+
+/** The mirror-relative folder of a mirror-relative path (`""` for the root). */
+function _parentOf(relPath: string): string {
+  const slash = relPath.lastIndexOf("/");
+  return slash < 0 ? "" : relPath.slice(0, slash);
+}
+
+/** Throws unless `relPath` may receive a file: normalised, relative, not in the state folder. */
+function _assertPlaceable(relPath: string): void {
+  assertRelativePath(relPath);
+  if (isStateDirPath(relPath)) {
+    throw new Deno.errors.PermissionDenied(`refusing ${relPath}: inside the state folder`);
+  }
+}
+
+/**
+ * Gives `from` the name `to` as well, without replacing anything: a hard link fails atomically with
+ * EEXIST when the name is taken (by a file, a folder or a symlink, which is not followed). File
+ * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
+ * window open only to programs outside the engine, since the engine writes under the mirror lock.
+ */
+function _linkSync(from: string, to: string, relPath: string): void {
+  const taken = () => new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
+  try {
+    Deno.linkSync(from, to);
+    return;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw taken();
+    const code = (error as { code?: string }).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  let exists = true;
+  try {
+    Deno.lstatSync(to);
+  } catch {
+    exists = false;
+  }
+  if (exists) throw taken();
+  Deno.renameSync(from, to);
+}
+
+function _writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+}
+
+function _unlinkQuietSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // gone already, or never made: nothing to undo
+  }
+}
+
+/** Removes every entry of a folder of the program's own (no symlink is followed). */
+async function _emptyDir(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    await Deno.remove(join(dir, entry.name), { recursive: entry.isDirectory }).catch(() => {});
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Where a mirror really is: `mirror_path` resolved on disk against the Viam home, with the rules on
+ * `mirror_path` (inside the Viam home, not the home itself, not in a folder viam-server keeps there)
+ * applied to the **real** path, so that a symlink cannot turn an allowed name into a forbidden place.
+ *
+ * The folders are walked one at a time from the Viam home's real path, and a missing one is created
+ * only below a folder already known to lie inside the Viam home: nothing is ever created outside it
+ * before a rule refuses the path.
+ *
+ * A mirror on another disk: a symlink from `~/.viam/<mirror_path>` to it is refused (its real path
+ * is outside the Viam home, where the production permissions do not reach and where `delete` could
+ * remove anything). Mount the disk, or bind-mount a folder of it, at `~/.viam/<mirror_path>`
+ * instead: the real path then stays inside the Viam home.
+ *
+ * @module
+ */
+import { join, relative, sep } from "node:path";
+import { splitRelativePath, VIAM_OWNED_DIRS } from "../paths.ts";
+
+/** Mode of the folders created on the way to the mirror root. */
+const _DIR_MODE = 0o755;
+
+/** The mirror root cannot be used where `mirror_path` resolves to. */
+export class MirrorLocationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MirrorLocationError";
+  }
+}
+
+/** Options of {@linkcode resolveMirrorRoot}. */
+export interface ResolveMirrorRootOptions {
+  /** The Viam home (absolute): `$VIAM_HOME` or `$HOME/.viam`. Created when missing. */
+  viamHome: string;
+  /** `mirror_path`, relative to the Viam home (already checked as a string by the config). */
+  mirrorPath: string;
+  /** Create the missing folders (a pass does; a dry run does not, and gets undefined instead). */
+  create: boolean;
+}
+
+/**
+ * Resolves the mirror root's real path, creating the missing folders when asked. Throws
+ * {@linkcode MirrorLocationError} naming the rule and what to do when the real path is the Viam
+ * home itself, lies outside it (through a symlink), or lies in a folder viam-server keeps.
+ * Resolves to undefined when `create` is false and the root does not exist yet.
+ *
+ * @example
+ * ```ts
+ * const root = await resolveMirrorRoot({ viamHome: "/home/pi/.viam", mirrorPath: "data_mirror", create: true });
+ * ```
+ */
+export async function resolveMirrorRoot(
+  options: ResolveMirrorRootOptions,
+): Promise<string | undefined> {
+  const split = splitRelativePath(options.mirrorPath);
+  if (!split.ok || split.components.length === 0) {
+    throw new MirrorLocationError(
+      `mirror_path ${JSON.stringify(options.mirrorPath.slice(0, 100))} is not a folder inside ` +
+        `the Viam home`,
+    );
+  }
+  if (options.create) await Deno.mkdir(options.viamHome, { recursive: true, mode: _DIR_MODE });
+  let home: string;
+  try {
+    home = await Deno.realPath(options.viamHome);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !options.create) return undefined;
+    throw error;
+  }
+  let current = home;
+  let shown = options.viamHome; // the path as the user wrote it, for messages
+  for (const component of split.components) {
+    const next = join(current, component);
+    shown = join(shown, component);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(next);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!options.create) return undefined;
+      // `current` is real and inside the home: a folder made here is inside the home too. One made
+      // meanwhile by someone else is resolved like any existing entry.
+      current = (await _madeHere(next)) ? next : await Deno.realPath(next);
+      _checkPlace(home, current, shown, options.mirrorPath);
+      continue;
+    }
+    if (info.isSymlink) {
+      try {
+        current = await Deno.realPath(next);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) {
+          throw new MirrorLocationError(
+            `${shown} is a symlink to nothing (dangling): remove it or fix its target`,
+          );
+        }
+        throw error;
+      }
+      _checkPlace(home, current, shown, options.mirrorPath);
+      if (!(await Deno.stat(current)).isDirectory) {
+        throw new MirrorLocationError(`${shown} leads to a file, not a folder`);
+      }
+      continue;
+    }
+    if (!info.isDirectory) {
+      throw new MirrorLocationError(`${shown} exists and is not a folder`);
+    }
+    current = next;
+    _checkPlace(home, current, shown, options.mirrorPath);
+  }
+  if (current === home) {
+    throw new MirrorLocationError(
+      `mirror_path ${JSON.stringify(options.mirrorPath)} resolves to the Viam home ${home} ` +
+        `itself (through a symlink): with delete it would remove viam-server's own files; ` +
+        `replace the symlink with a folder`,
+    );
+  }
+  return current;
+}
+
+/** Throws unless the real path `real` is inside the Viam home and outside viam-server's folders. */
+function _checkPlace(home: string, real: string, shown: string, mirrorPath: string): void {
+  const inside = relative(home, real);
+  if (inside === "") return; // the home itself: refused at the end (a later folder may go deeper)
+  if (inside === ".." || inside.startsWith(`..${sep}`) || inside.startsWith(sep)) {
+    throw new MirrorLocationError(
+      `mirror_path ${JSON.stringify(mirrorPath)}: ${shown} resolves to ${real}, outside the ` +
+        `Viam home ${home}. The mirror must lie inside it; to keep the files on another disk, ` +
+        `mount that disk (or bind-mount a folder of it) at ${shown} instead of a symlink`,
+    );
+  }
+  const first = inside.split(sep)[0];
+  if (VIAM_OWNED_DIRS.includes(first.toLowerCase())) {
+    throw new MirrorLocationError(
+      `mirror_path ${JSON.stringify(mirrorPath)}: ${shown} resolves to ${real}, inside ` +
+        `${first}, a folder viam-server manages in ${home}: choose another mirror_path`,
+    );
+  }
+}
+
+/** Makes the folder; false when something appeared under that name first. */
+async function _madeHere(path: string): Promise<boolean> {
+  try {
+    await Deno.mkdir(path, { mode: _DIR_MODE });
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,69 @@
+import type { FreeSpace } from "./free_space.ts";
+
+/**
+ * The free-space reserve, held across every download in flight: each download books its bytes
+ * before it starts ({@linkcode SpaceBudget.book}) and gives them back when it is placed or has
+ * failed ({@linkcode SpaceBudget.release}). A booking is granted only when the space measured now,
+ * less every byte booked and not yet given back, less the new bytes, still leaves the reserve free.
+ * Bytes already written by a download in flight are counted twice (on disk and booked), which errs
+ * on the safe side; nothing is counted never.
+ *
+ * The original module checked each file alone, so eight downloads at once could each see room for
+ * themselves and together fill the disk.
+ *
+ * @example
+ * ```ts
+ * const budget = new SpaceBudget(() => mirror.freeSpace(), 5);
+ * if ((await budget.book([size])).granted === 1) {
+ *   try { await download(); } finally { budget.release(size); }
+ * }
+ * ```
+ */
+export class SpaceBudget {
+  readonly #measure: () => Promise<FreeSpace>;
+  readonly #reservePercent: number;
+  #booked = 0;
+  #lowest?: number;
+
+  /**
+   * @param measure Measures the file system now (statfs).
+   * @param reservePercent The share of the file system to keep free, 0 to 100.
+   */
+  constructor(measure: () => Promise<FreeSpace>, reservePercent: number) {
+    if (!Number.isFinite(reservePercent) || reservePercent < 0 || reservePercent > 100) {
+      throw new RangeError(`reserve must be a percentage between 0 and 100, got ${reservePercent}`);
+    }
+    this.#measure = measure;
+    this.#reservePercent = reservePercent;
+  }
+
+  /**
+   * Books the longest run of `sizes` (from the first) that leaves the reserve free, and resolves to
+   * how many were granted (0 to `sizes.length`) with the space measured, for the message. A batch
+   * of small files thus fills the disk up to the reserve, not one file past it.
+   */
+  async book(sizes: readonly number[]): Promise<{ granted: number; space: FreeSpace }> {
+    const space = await this.#measure();
+    this.#lowest = Math.min(this.#lowest ?? space.availableBytes, space.availableBytes);
+    const reserve = space.totalBytes * this.#reservePercent / 100;
+    let room = space.availableBytes - this.#booked - reserve;
+    let granted = 0;
+    for (const size of sizes) {
+      if (size > room) break;
+      room -= size;
+      this.#booked += size;
+      granted++;
+    }
+    return { granted, space };
+  }
+
+  /** Gives back bytes booked earlier. */
+  release(bytes: number): void {
+    this.#booked = Math.max(0, this.#booked - bytes);
+  }
+
+  /** The least free space measured so far, in bytes (for reports). */
+  get lowestFreeBytes(): number | undefined {
+    return this.#lowest;
+  }
+}

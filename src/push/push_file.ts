@@ -1,0 +1,301 @@
+/**
+ * One file of a push pass, from open to delete: opened without following a symlink and checked to
+ * be the file walked, recorded as in flight, streamed (retried with back-off on transient errors,
+ * from byte 0 each time), checked unchanged before the stream closes, recorded as sent, and
+ * deleted only when it is still the version that was sent.
+ *
+ * @example
+ * ```ts
+ * const outcome = await pushFile(context, walked);
+ * if (outcome.kind === "uploaded") console.log(outcome.binaryDataId);
+ * ```
+ *
+ * @module
+ */
+
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { backoffDelay } from "../async/backoff.ts";
+import { abortableDelay } from "../async/retry.ts";
+import { removeFileUnder } from "../fs/mirror_dir.ts";
+import { classifyError } from "../remote/classify_error.ts";
+import { describeError, type ErrorKind } from "../remote/errors.ts";
+import type {
+  FileUploader,
+  ListedUpload,
+  UploadMetadata,
+  UploadSource,
+} from "../remote/file_upload.ts";
+import type { PushConfig } from "./push_config.ts";
+import { type FileIdentity, identityOf, sameIdentity } from "./file_identity.ts";
+import type { PushJournal } from "./push_journal.ts";
+import type { WalkedFile } from "./walk_push_folder.ts";
+
+/** How long a file's transient failures are retried, across passes and restarts (seed 002). */
+export const RETRY_WINDOW_MS = 60 * 60_000;
+
+/** How far apart the platform's clock and ours may be when matching an upload by its time. */
+export const CLOCK_SKEW_MS = 10 * 60_000;
+
+/** What the push pass hands each file. */
+export interface PushContext {
+  /** The push attributes. */
+  config: PushConfig;
+  /** The part the files belong to. */
+  partId: string;
+  /** The uploader. */
+  uploader: Pick<FileUploader, "upload" | "listUploads">;
+  /** The journal of the push folder. */
+  journal: PushJournal;
+  /** Cancels the upload in progress. */
+  signal?: AbortSignal;
+  /** Awaited before each chunk: a bandwidth limiter's wait. */
+  beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
+  /** Called with each chunk's size as it is sent. */
+  onChunk?: (bytes: number) => void;
+  /** Tries within this pass (the first included). */
+  attempts: number;
+  /** Delay before the first retry within the pass, in milliseconds. */
+  minRetryDelayMs: number;
+  /** The clock, epoch ms. */
+  now: () => number;
+}
+
+/** How one file went. */
+export type FileOutcome =
+  | {
+    kind: "uploaded";
+    binaryDataId: string;
+    bytes: number;
+    /** Whether the local file was deleted (never with `keep`, never when it changed). */
+    deleted: boolean;
+    /** Found already stored by the in-flight check instead of sent again. */
+    recovered: boolean;
+    /** Why the sent file could not be deleted (it stays; the next pass deletes it). */
+    deleteError?: string;
+  }
+  | { kind: "skipped"; reason: "symlink" | "changed while sent" | "gone" }
+  | { kind: "failed"; error: string; errorKind: ErrorKind; permanent: boolean };
+
+/** The file changed between the walk and the end of the stream: it goes on a later pass. */
+class _FileChangedError extends Error {
+  constructor(path: string, when: string) {
+    super(`${path} changed ${when}`);
+    this.name = "FileChangedError";
+  }
+}
+
+/** Uploads one walked file; never throws for the file's own failures (they are the outcome). */
+export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<FileOutcome> {
+  const absolute = join(ctx.config.pushRoot, file.path);
+  let handle: FileHandle;
+  try {
+    // O_NOFOLLOW: were the file swapped for a symlink since the walk, the open fails (ELOOP).
+    handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ELOOP") return { kind: "skipped", reason: "symlink" };
+    if (code === "ENOENT") return { kind: "skipped", reason: "gone" };
+    return _failed(ctx, file, error);
+  }
+  try {
+    const opened = identityOf(await handle.stat());
+    if (!sameIdentity(opened, file.identity)) {
+      return { kind: "skipped", reason: "changed while sent" };
+    }
+    return await _upload(ctx, file, handle, opened);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function _upload(
+  ctx: PushContext,
+  file: WalkedFile,
+  handle: FileHandle,
+  opened: FileIdentity,
+): Promise<FileOutcome> {
+  const { journal } = ctx;
+  const version = { ino: opened.ino, size: opened.size, mtimeMs: opened.mtimeMs };
+  const startedMs = ctx.now();
+  // On disk before the first byte goes: a kill from here on leaves a trace the next run checks.
+  journal.update(file.path, (e) => ({ ...e, inFlight: { ...version, startedMs } }));
+  await journal.flush();
+  const source: UploadSource = {
+    read: async (buffer, position) =>
+      (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+  };
+  const absolute = join(ctx.config.pushRoot, file.path);
+  const metadata = _metadata(ctx, file.path, opened);
+  let stored: { binaryDataId: string; bytes: number; recovered: boolean } | undefined;
+  for (let attempt = 1; stored === undefined; attempt++) {
+    let halfClosing = false;
+    try {
+      const result = await ctx.uploader.upload(source, metadata, {
+        signal: ctx.signal,
+        beforeChunk: ctx.beforeChunk,
+        onChunk: ctx.onChunk,
+        beforeClose: async () => {
+          if (!sameIdentity(identityOf(await handle.stat()), opened)) {
+            throw new _FileChangedError(file.path, "while it was read");
+          }
+          const current = await Deno.lstat(absolute).catch(() => undefined);
+          if (current === undefined || !sameIdentity(identityOf(current), opened)) {
+            throw new _FileChangedError(file.path, "or was replaced while it was read");
+          }
+          halfClosing = true;
+        },
+      });
+      stored = { ...result, recovered: false };
+    } catch (error) {
+      if (error instanceof _FileChangedError) {
+        // The stream was reset before it closed: the platform stored nothing.
+        journal.update(file.path, (e) => ({ ...e, inFlight: undefined }));
+        await journal.flush();
+        return { kind: "skipped", reason: "changed while sent" };
+      }
+      if (halfClosing) {
+        // The whole file went and the stream closed: the platform may have stored it before the
+        // answer was lost. Look before sending it again.
+        let found: ListedUpload | undefined;
+        try {
+          found = await findStoredUpload(ctx, file.path, { ...version, startedMs });
+        } catch {
+          // Cannot tell: the record stays, and the next run checks again before sending.
+          return _failed(ctx, file, error, { keepInFlight: true });
+        }
+        if (found !== undefined) {
+          stored = { binaryDataId: found.binaryDataId, bytes: found.sizeBytes, recovered: true };
+          break;
+        }
+      }
+      const kind = classifyError(error);
+      if (kind === "aborted" || kind !== "transient" || attempt >= ctx.attempts) {
+        return _failed(ctx, file, error);
+      }
+      const delay = backoffDelay(attempt, { minMs: ctx.minRetryDelayMs, maxMs: 30_000 });
+      try {
+        await abortableDelay(delay, ctx.signal);
+      } catch (abort) {
+        return _failed(ctx, file, abort);
+      }
+    }
+  }
+  const now = ctx.now();
+  journal.update(file.path, (e) => ({
+    ...e,
+    inFlight: undefined,
+    failure: undefined,
+    sent: { ...version, binaryDataId: stored.binaryDataId, sentMs: now },
+    uploads: [...(e.uploads ?? []), { binaryDataId: stored.binaryDataId, ms: now }],
+  }));
+  await journal.flush();
+  if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
+  try {
+    const deleted = await deleteIfUnchanged(ctx, file.path, opened);
+    return { kind: "uploaded", ...stored, deleted };
+  } catch (error) {
+    return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
+  }
+}
+
+/**
+ * Deletes the sent file when it is still the version that was sent (same device, inode, size and
+ * modification time), and forgets it; resolves to whether it was deleted. A changed file stays and
+ * goes again on a later pass.
+ */
+export async function deleteIfUnchanged(
+  ctx: Pick<PushContext, "config" | "journal">,
+  path: string,
+  sent: FileIdentity,
+): Promise<boolean> {
+  const current = await Deno.lstat(join(ctx.config.pushRoot, path)).catch(() => undefined);
+  if (current === undefined || !current.isFile || !sameIdentity(identityOf(current), sent)) {
+    return false;
+  }
+  await removeFileUnder(ctx.config.pushRoot, path);
+  ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
+  return true;
+}
+
+/**
+ * The part's upload that an in-flight record names, if the platform holds it: same `file_name`
+ * and size, requested no earlier than the record's start (less the clock skew allowed), and not
+ * one of this path's earlier uploads the journal knows.
+ */
+export async function findStoredUpload(
+  ctx: Pick<PushContext, "uploader" | "partId" | "journal" | "now" | "signal">,
+  path: string,
+  inFlight: { size: number; startedMs: number },
+  listed?: readonly ListedUpload[],
+): Promise<ListedUpload | undefined> {
+  const uploads = listed ?? await ctx.uploader.listUploads(ctx.partId, {
+    startMs: inFlight.startedMs - CLOCK_SKEW_MS,
+    endMs: ctx.now() + CLOCK_SKEW_MS,
+  }, { signal: ctx.signal });
+  const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
+  return uploads.find((u) =>
+    u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
+    u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS
+  );
+}
+
+function _metadata(ctx: PushContext, path: string, identity: FileIdentity): UploadMetadata {
+  return {
+    partId: ctx.partId,
+    fileName: path,
+    fileExtension: extname(path),
+    tags: ctx.config.tags,
+    datasetIds: ctx.config.datasetIds,
+    fileModifyTime: new Date(identity.mtimeMs),
+  };
+}
+
+/** Records a failure in the journal (its back-off) and describes it. */
+async function _failed(
+  ctx: PushContext,
+  file: WalkedFile,
+  error: unknown,
+  options: { keepInFlight?: boolean } = {},
+): Promise<FileOutcome> {
+  const errorKind = classifyError(error);
+  const message = describeError(error);
+  if (errorKind === "aborted") {
+    if (!options.keepInFlight) {
+      ctx.journal.update(file.path, (e) => ({ ...e, inFlight: undefined }));
+      await ctx.journal.flush();
+    }
+    return { kind: "failed", error: message, errorKind, permanent: false };
+  }
+  const now = ctx.now();
+  const { ino, size, mtimeMs } = file.identity;
+  let permanent = errorKind === "fatal";
+  ctx.journal.update(file.path, (e) => {
+    const prior = e.failure !== undefined && e.failure.ino === ino && e.failure.size === size &&
+        e.failure.mtimeMs === mtimeMs
+      ? e.failure
+      : undefined;
+    const count = (prior?.count ?? 0) + 1;
+    const firstMs = prior?.firstMs ?? now;
+    if (now - firstMs >= RETRY_WINDOW_MS) permanent = true;
+    return {
+      ...e,
+      inFlight: options.keepInFlight ? e.inFlight : undefined,
+      failure: {
+        ino,
+        size,
+        mtimeMs,
+        count,
+        firstMs,
+        retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: 15 * 60_000 }),
+        error: permanent && errorKind !== "fatal"
+          ? `gave up after retrying for an hour: ${message}`
+          : message,
+        permanent,
+      },
+    };
+  });
+  await ctx.journal.flush();
+  return { kind: "failed", error: message, errorKind, permanent };
+}

@@ -1,0 +1,457 @@
+/**
+ * One push pass: the upload direction. Under the push folder's lock it settles what a previous run
+ * left in flight (looking for those files among the part's recent uploads, so a kill after the
+ * platform stored a file never makes a second copy), walks the folder, and uploads every settled,
+ * regular file through a pool, deleting each one after the platform's answer when it is unchanged
+ * (or, with `keep`, remembering it so an unchanged file never goes twice).
+ *
+ * @example
+ * ```ts
+ * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey });
+ * const result = await runPushPass(push, { uploader, partId }, { logger });
+ * console.log(result.uploaded, result.failed);
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { runPool } from "../async/run_pool.ts";
+import { acquireMirrorLock } from "../fs/mirror_lock.ts";
+import { ensureStateDir } from "../fs/_util.ts";
+import type { Logger } from "../logger.ts";
+import { STATE_DIR_NAME } from "../paths.ts";
+import { describeError } from "../remote/errors.ts";
+import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
+import { sameVersion } from "./file_identity.ts";
+import type { PushConfig } from "./push_config.ts";
+import {
+  CLOCK_SKEW_MS,
+  deleteIfUnchanged,
+  findStoredUpload,
+  type PushContext,
+  pushFile,
+} from "./push_file.ts";
+import { PushJournal } from "./push_journal.ts";
+import { type WalkedFile, walkPushFolder } from "./walk_push_folder.ts";
+
+/** Why a file found was not uploaded in this pass (failures are counted apart). */
+export type PushSkipReason =
+  | "settling"
+  | "unchanged"
+  | "symlink"
+  | "not a regular file"
+  | "changed while sent"
+  | "gone"
+  | "backing off"
+  | "awaiting check";
+
+/** How long the ids of completed uploads are remembered for the in-flight check. */
+const _KNOWN_UPLOADS_MS = 24 * 60 * 60_000;
+/** How many paths the result lists by name; counts stay exact. */
+const _LIST_CAP = 1000;
+
+/** What the pass needs from outside. */
+export interface PushDeps {
+  /** The uploader (one per process is enough: it keeps one HTTP/2 connection). */
+  uploader: Pick<FileUploader, "upload" | "listUploads">;
+  /** The robot part the files belong to (`VIAM_MACHINE_PART_ID` in a module, `--part-id`). */
+  partId: string;
+}
+
+/** Progress of a pass, by files and bytes. */
+export interface PushProgress {
+  /** Files to upload in this pass. */
+  filesTotal: number;
+  /** Of them, done (uploaded, failed or skipped late). */
+  filesDone: number;
+  /** Bytes of the files to upload. */
+  bytesTotal: number;
+  /** Content bytes sent so far (retries count again). */
+  bytesSent: number;
+}
+
+/** Options of {@linkcode runPushPass}. */
+export interface PushPassOptions {
+  /** Where the pass reports what it does. */
+  logger: Logger;
+  /** Cancels the pass: streams in progress are reset (nothing stored), files stay. */
+  signal?: AbortSignal;
+  /** Names this process in the push folder's lock. */
+  owner?: string;
+  /** Called as bytes go out and files finish. */
+  onProgress?: (progress: PushProgress) => void;
+  /** Files in flight at once (default 4). */
+  concurrency?: number;
+  /** Awaited before each chunk with its size: the hook of a bandwidth limiter shared with sync. */
+  beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
+  /** Only report what would be uploaded or deleted; no upload, no change, no lock. */
+  dryRun?: boolean;
+  /** Try files backing off from earlier failures now (a CLI run); refusals still wait for a change. */
+  retryFailedNow?: boolean;
+  /** Tries per file within the pass (default 3). */
+  attempts?: number;
+  /** Delay before the first retry within the pass, in milliseconds (default 500). */
+  minRetryDelayMs?: number;
+  /** The clock, epoch ms (tests). */
+  now?: () => number;
+}
+
+/** What one pass did. */
+export interface PushResult {
+  /** Regular files found below the push folder (symlinks and special files not included). */
+  found: number;
+  /** Files the platform now holds from this pass (sent, or found already stored). */
+  uploaded: number;
+  /** Of `uploaded`, those found already stored by the in-flight check (not sent again). */
+  recovered: number;
+  /** Entries not uploaded, for the reasons in `skippedBy`. */
+  skipped: number;
+  /** Local files deleted after their upload. */
+  deleted: number;
+  /** Files that failed in this pass or are refused for good. */
+  failed: number;
+  /** Content bytes sent (retries included). */
+  bytes: number;
+  /** `skipped` by reason. */
+  skippedBy: Partial<Record<PushSkipReason, number>>;
+  /** Failed files with the error (capped); `permanent` ones wait for the file to change. */
+  failures: { path: string; error: string; permanent: boolean }[];
+  /** With `dryRun`: the files that would be uploaded (capped); `deleted` then counts would-be deletes. */
+  planned?: string[];
+  /** Why the pass as a whole failed or stopped early, if it did. */
+  error?: string;
+  /** Wall time of the pass. */
+  durationMs: number;
+}
+
+/**
+ * Runs one push pass over `push.pushRoot`. Throws when the push folder is unusable (a symlink, not
+ * a directory), locked by another pass, or its journal unreadable; everything else is counted in
+ * the result.
+ */
+export async function runPushPass(
+  push: PushConfig,
+  deps: PushDeps,
+  options: PushPassOptions,
+): Promise<PushResult> {
+  const started = performance.now();
+  const now = options.now ?? Date.now;
+  const { logger } = options;
+  await _checkPushRoot(push, !options.dryRun);
+  const result: PushResult = {
+    found: 0,
+    uploaded: 0,
+    recovered: 0,
+    skipped: 0,
+    deleted: 0,
+    failed: 0,
+    bytes: 0,
+    skippedBy: {},
+    failures: [],
+    durationMs: 0,
+  };
+  const lock = options.dryRun
+    ? undefined
+    : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
+      owner: options.owner ?? "push",
+    });
+  try {
+    const journal = await _openJournal(push, options.dryRun ?? false);
+    const ctx: PushContext = {
+      config: push,
+      partId: deps.partId,
+      uploader: deps.uploader,
+      journal,
+      signal: options.signal,
+      beforeChunk: options.beforeChunk,
+      attempts: options.attempts ?? 3,
+      minRetryDelayMs: options.minRetryDelayMs ?? 500,
+      now,
+    };
+    const unverified = options.dryRun
+      ? _inFlightPaths(journal)
+      : await _settleInFlight(ctx, result, logger);
+    const { toUpload, walked } = await _walk(ctx, options, unverified, result);
+    if (options.dryRun) {
+      result.planned = toUpload.slice(0, _LIST_CAP).map((f) => f.path);
+      return result;
+    }
+    await _uploadAll(ctx, options, toUpload, result);
+    if (!options.signal?.aborted) _forgetMissing(journal, walked, now());
+    await journal.flush();
+  } catch (error) {
+    if (!options.signal?.aborted) throw error;
+    result.error = `the push pass was stopped: ${describeError(error)}`;
+  } finally {
+    await lock?.release();
+    result.durationMs = Math.round(performance.now() - started);
+  }
+  _logSummary(logger, push, result);
+  return result;
+}
+
+/** Refuses a push folder that is a symlink or not a directory; creates a missing one. */
+async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(push.pushRoot);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (!create) return;
+    await Deno.mkdir(push.pushRoot, { recursive: true });
+    info = await Deno.lstat(push.pushRoot);
+  }
+  if (info.isSymlink) {
+    throw new Deno.errors.PermissionDenied(
+      `push folder ${push.pushPath} (${push.pushRoot}) is a symlink: refusing to upload or ` +
+        "delete through it; make it a real folder inside the Viam home",
+    );
+  }
+  if (!info.isDirectory) {
+    throw new Deno.errors.NotADirectory(
+      `push folder ${push.pushPath} (${push.pushRoot}) is not a directory`,
+    );
+  }
+}
+
+async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {
+  const stateDir = join(push.pushRoot, STATE_DIR_NAME);
+  if (dryRun) {
+    // A dry run takes no lock, so the state dir may be missing: an absent journal is empty.
+    const info = await Deno.lstat(stateDir).catch(() => undefined);
+    if (info !== undefined && !info.isDirectory) {
+      throw new Deno.errors.NotADirectory(`state dir ${stateDir} must be a plain directory`);
+    }
+  }
+  return await PushJournal.open(stateDir);
+}
+
+function _inFlightPaths(journal: PushJournal): Set<string> {
+  return new Set(journal.paths().filter((path) => journal.get(path)?.inFlight !== undefined));
+}
+
+/**
+ * Settles the in-flight records a previous run left (it was killed, or lost an answer): each file
+ * found among the part's recent uploads is recorded as sent (then deleted or kept like any upload,
+ * below); the others are cleared and go again. When the listing fails, the records stay and those
+ * files wait for a later pass: sending them blind could make a second copy. Returns those paths.
+ */
+async function _settleInFlight(
+  ctx: PushContext,
+  result: PushResult,
+  logger: Logger,
+): Promise<Set<string>> {
+  const paths = _inFlightPaths(ctx.journal);
+  if (paths.size === 0) return paths;
+  const records = [...paths].map((path) => ({ path, inFlight: ctx.journal.get(path)!.inFlight! }));
+  let listed: ListedUpload[];
+  try {
+    listed = await ctx.uploader.listUploads(ctx.partId, {
+      startMs: Math.min(...records.map((r) => r.inFlight.startedMs)) - CLOCK_SKEW_MS,
+      endMs: ctx.now() + CLOCK_SKEW_MS,
+    }, { signal: ctx.signal });
+  } catch (error) {
+    logger.warn(
+      `cannot check ${paths.size} upload(s) cut off in an earlier run, so they wait: ${
+        describeError(error)
+      }`,
+    );
+    return paths;
+  }
+  const claimed = new Set<string>();
+  for (const { path, inFlight } of records) {
+    const unclaimed = listed.filter((u) => !claimed.has(u.binaryDataId));
+    const found = await findStoredUpload(ctx, path, inFlight, unclaimed);
+    const sentMs = ctx.now();
+    if (found !== undefined) {
+      claimed.add(found.binaryDataId);
+      result.uploaded++;
+      result.recovered++;
+      logger.info(
+        `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
+      );
+    }
+    ctx.journal.update(path, (e) => ({
+      ...e,
+      inFlight: undefined,
+      ...(found === undefined ? {} : {
+        sent: {
+          ino: inFlight.ino,
+          size: inFlight.size,
+          mtimeMs: inFlight.mtimeMs,
+          binaryDataId: found.binaryDataId,
+          sentMs,
+        },
+        uploads: [...(e.uploads ?? []), { binaryDataId: found.binaryDataId, ms: sentMs }],
+        failure: undefined,
+      }),
+    }));
+  }
+  await ctx.journal.flush();
+  return new Set();
+}
+
+/** Walks the folder and sorts what it finds: to upload, to delete (sent before), or skipped. */
+async function _walk(
+  ctx: PushContext,
+  options: PushPassOptions,
+  unverified: Set<string>,
+  result: PushResult,
+): Promise<{ toUpload: WalkedFile[]; walked: Set<string> }> {
+  const { journal, config, now } = ctx;
+  const toUpload: WalkedFile[] = [];
+  const walked = new Set<string>();
+  const settledBefore = now() - config.minAgeSeconds * 1000;
+  for await (const entry of walkPushFolder(config.pushRoot, { signal: options.signal })) {
+    walked.add(entry.path);
+    if (entry.kind === "skipped") {
+      _skip(result, options.logger, entry.path, entry.reason);
+      continue;
+    }
+    result.found++;
+    const { identity, path } = entry;
+    const known = journal.get(path);
+    if (unverified.has(path)) {
+      _skip(result, options.logger, path, "awaiting check");
+    } else if (known?.sent !== undefined && sameVersion(known.sent, identity)) {
+      // Sent before: with keep it stays; without, its deletion was cut short (or it was found
+      // stored by the in-flight check) and happens now.
+      if (config.keep) _skip(result, options.logger, path, "unchanged");
+      else if (options.dryRun) result.deleted++;
+      else await _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
+    } else if (identity.mtimeMs > settledBefore) {
+      _skip(result, options.logger, path, "settling");
+    } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
+      const failure = known.failure;
+      if (failure.permanent) {
+        _fail(result, path, failure.error, true);
+      } else if (failure.retryAtMs > now() && !options.retryFailedNow) {
+        _skip(result, options.logger, path, "backing off");
+      } else toUpload.push(entry);
+    } else toUpload.push(entry);
+  }
+  return { toUpload, walked };
+}
+
+/** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */
+async function _deleteSent(
+  ctx: PushContext,
+  logger: Logger,
+  file: WalkedFile,
+  binaryDataId: string,
+  result: PushResult,
+): Promise<void> {
+  try {
+    if (await deleteIfUnchanged(ctx, file.path, file.identity)) {
+      result.deleted++;
+      logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
+    } else _skip(result, logger, file.path, "changed while sent");
+  } catch (error) {
+    logger.warn(`cannot delete ${file.path}, sent as ${binaryDataId}: ${describeError(error)}`);
+  }
+}
+
+async function _uploadAll(
+  ctx: PushContext,
+  options: PushPassOptions,
+  files: WalkedFile[],
+  result: PushResult,
+): Promise<void> {
+  const { logger } = options;
+  const progress: PushProgress = {
+    filesTotal: files.length,
+    filesDone: 0,
+    bytesTotal: files.reduce((n, f) => n + f.identity.size, 0),
+    bytesSent: 0,
+  };
+  options.onProgress?.({ ...progress });
+  let stopped: string | undefined;
+  const uploadCtx: PushContext = {
+    ...ctx,
+    onChunk: (bytes) => {
+      progress.bytesSent += bytes;
+      result.bytes += bytes;
+      options.onProgress?.({ ...progress });
+    },
+  };
+  const tasks = files.map((file) => async () => {
+    const outcome = await pushFile(uploadCtx, file);
+    progress.filesDone++;
+    options.onProgress?.({ ...progress });
+    switch (outcome.kind) {
+      case "uploaded": {
+        result.uploaded++;
+        if (outcome.recovered) result.recovered++;
+        if (outcome.deleted) result.deleted++;
+        const fate = outcome.deleted
+          ? "deleted locally"
+          : outcome.deleteError !== undefined
+          ? `not deleted (${outcome.deleteError}); the next pass deletes it`
+          : ctx.config.keep
+          ? "kept (keep)"
+          : "kept: it changed after it was read, so it goes again";
+        logger.info(
+          `uploaded ${file.path} (${file.identity.size} bytes) as ${outcome.binaryDataId}; ${fate}`,
+        );
+        return;
+      }
+      case "skipped":
+        _skip(result, logger, file.path, outcome.reason);
+        return;
+      case "failed":
+        if (outcome.errorKind === "aborted") {
+          stopped ??= outcome.error;
+          return;
+        }
+        _fail(result, file.path, outcome.error, outcome.permanent);
+        logger.warn(
+          `upload of ${file.path} failed${
+            outcome.permanent ? " for good (until the file changes)" : ", retried later"
+          }: ${outcome.error}`,
+        );
+        // A refused key fails every file alike: stop rather than walk through them all.
+        if (outcome.errorKind === "auth") stopped ??= `the API key was refused: ${outcome.error}`;
+    }
+  });
+  await runPool(tasks, {
+    concurrency: options.concurrency ?? 4,
+    signal: options.signal,
+    shouldContinue: () => stopped === undefined,
+  });
+  if (options.signal?.aborted) {
+    result.error = "the push pass was stopped; files cut off go again on the next pass";
+  } else if (stopped !== undefined) result.error = stopped;
+}
+
+/** Forgets what the journal holds for files no longer in the folder, and old upload ids. */
+function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
+  for (const path of journal.paths()) {
+    journal.update(path, (e) => {
+      const uploads = e.uploads?.filter((u) => u.ms > now - _KNOWN_UPLOADS_MS);
+      return walked.has(path) ? { ...e, uploads } : { uploads };
+    });
+  }
+}
+
+function _skip(result: PushResult, logger: Logger, path: string, reason: PushSkipReason): void {
+  result.skipped++;
+  result.skippedBy[reason] = (result.skippedBy[reason] ?? 0) + 1;
+  logger.debug(`not uploading ${path}: ${reason}`);
+}
+
+function _fail(result: PushResult, path: string, error: string, permanent: boolean): void {
+  result.failed++;
+  if (result.failures.length < _LIST_CAP) result.failures.push({ path, error, permanent });
+}
+
+function _logSummary(logger: Logger, push: PushConfig, result: PushResult): void {
+  const reasons = Object.entries(result.skippedBy).map(([reason, n]) => `${n} ${reason}`);
+  const line = `push of ${push.pushPath}: ${result.found} found, ${result.uploaded} uploaded ` +
+    `(${result.bytes} bytes), ${result.deleted} deleted, ${result.skipped} skipped` +
+    (reasons.length ? ` (${reasons.join(", ")})` : "") + `, ${result.failed} failed` +
+    ` in ${result.durationMs} ms`;
+  if (result.failed > 0 || result.error !== undefined) {
+    logger.warn(result.error === undefined ? line : `${line}; ${result.error}`);
+  } else logger.info(line);
+}

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { SpaceBudget } from "../../src/fs/space_budget.ts";
+
+const disk = (availableBytes: number) => () =>
+  Promise.resolve({ availableBytes, totalBytes: 1000 });
+
+Deno.test("a booking is granted while the reserve stays free, counting what is already booked", async () => {
+  const budget = new SpaceBudget(disk(600), 5); // 50 bytes reserved
+  assert.equal((await budget.book([300])).granted, 1);
+  // alone 300 more would fit (600 - 300 = 300 >= 50), but 300 are booked already
+  assert.equal((await budget.book([300])).granted, 0);
+  assert.equal((await budget.book([250])).granted, 1); // 600 - 550 = 50: exactly the reserve
+  assert.equal((await budget.book([1])).granted, 0);
+  budget.release(250);
+  assert.equal((await budget.book([1])).granted, 1);
+  assert.equal(budget.lowestFreeBytes, 600);
+});
+
+Deno.test("a batch is granted its longest leading run that fits", async () => {
+  const budget = new SpaceBudget(disk(600), 5); // room for 550
+  assert.equal((await budget.book([200, 200, 200, 10])).granted, 2);
+  assert.equal((await budget.book([150, 100])).granted, 1);
+  assert.equal((await budget.book([])).granted, 0);
+});
+
+Deno.test("eight downloads at once never book more than the disk holds above the reserve", async () => {
+  let free = 20 * 1024 * 1024;
+  const budget = new SpaceBudget(
+    () => Promise.resolve({ availableBytes: free, totalBytes: 20 * 1024 * 1024 }),
+    5,
+  );
+  const size = 3 * 1024 * 1024;
+  const granted = await Promise.all(
+    Array.from({ length: 8 }, () => budget.book([size]).then((b) => b.granted)),
+  );
+  const count = granted.reduce((n, g) => n + g, 0);
+  assert.ok(count * size <= free - 0.05 * free, `${count} downloads of 3 MiB booked`);
+  assert.equal(count, 6);
+  free -= count * size; // written and placed: the disk shows them now
+  for (let i = 0; i < count; i++) budget.release(size);
+  assert.equal((await budget.book([size])).granted, 0);
+});
+
+Deno.test("nonsense reserves are refused", () => {
+  assert.throws(() => new SpaceBudget(disk(1), -1), RangeError);
+  assert.throws(() => new SpaceBudget(disk(1), 101), RangeError);
+});

@@ -1,0 +1,109 @@
+/**
+ * Push-test harness: a local data platform, a temporary `.viam` home with a push folder, the real
+ * uploader over HTTP/2, and helpers to plant files that are already settled.
+ */
+import { dirname, join } from "node:path";
+import { FileUploader } from "../../src/remote/file_upload.ts";
+import type { PushConfig } from "../../src/push/push_config.ts";
+import {
+  type PushPassOptions,
+  type PushResult,
+  runPushPass,
+} from "../../src/push/run_push_pass.ts";
+import { type Faults, type Platform, startPlatform } from "../support/platform/mod.ts";
+import { RecordingLogger } from "../sync/_harness.ts";
+
+/** The part id the tests push as. */
+export const PART_ID = "push-test-part";
+
+/** What a push test gets. */
+export interface PushFixture {
+  platform: Platform;
+  /** The temporary `.viam` home. */
+  home: string;
+  /** The push folder, `<home>/outbox`. */
+  root: string;
+  logger: RecordingLogger;
+  uploader: FileUploader;
+  /** The push attributes, with `extra` over the defaults (no settle time). */
+  config(extra?: Partial<PushConfig>): PushConfig;
+  /** Runs one pass with fast retries. */
+  pass(extra?: Partial<PushConfig>, options?: Partial<PushPassOptions>): Promise<PushResult>;
+  /** Writes a file below the push folder, modified `ageSeconds` ago (default 60). */
+  write(path: string, bytes: Uint8Array | string, ageSeconds?: number): Promise<void>;
+}
+
+/** Options of {@linkcode withPush}. */
+export interface WithPushOptions {
+  faults?: Faults;
+  /** Uploader timeouts. */
+  callTimeoutMs?: number;
+}
+
+/** Runs `fn` against a fresh platform and a fresh `.viam` home. */
+export async function withPush(
+  fn: (fixture: PushFixture) => Promise<void>,
+  options: WithPushOptions = {},
+): Promise<void> {
+  await using platform = await startPlatform({ faults: options.faults });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-push-" });
+  const root = join(home, "outbox");
+  await Deno.mkdir(root);
+  const logger = new RecordingLogger();
+  await using uploader = new FileUploader({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    callTimeoutMs: options.callTimeoutMs,
+  });
+  const config = (extra: Partial<PushConfig> = {}): PushConfig => ({
+    pushPath: "outbox",
+    pushRoot: root,
+    tags: ["fleet"],
+    datasetIds: [],
+    keep: false,
+    minAgeSeconds: 0,
+    ...extra,
+  });
+  try {
+    await fn({
+      platform,
+      home,
+      root,
+      logger,
+      uploader,
+      config,
+      pass: (extra, passOptions) =>
+        runPushPass(config(extra), { uploader, partId: PART_ID }, {
+          logger,
+          minRetryDelayMs: 1,
+          ...passOptions,
+        }),
+      write: (path, bytes, ageSeconds) => plantFile(join(root, path), bytes, ageSeconds),
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+/** Writes `bytes` at `path` (making its folders), modified `ageSeconds` ago (default 60). */
+export async function plantFile(
+  path: string,
+  bytes: Uint8Array | string,
+  ageSeconds = 60,
+): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  if (typeof bytes === "string") await Deno.writeTextFile(path, bytes);
+  else await Deno.writeFile(path, bytes);
+  const when = new Date(Date.now() - ageSeconds * 1000);
+  await Deno.utime(path, when, when);
+}
+
+/** `n` pseudo-random bytes. */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) {
+    crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  }
+  return out;
+}

@@ -1,0 +1,363 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config.ts";
+import { LockedError } from "../../src/fs/mirror_lock.ts";
+import { PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { runPass } from "../../src/sync/run_pass.ts";
+import { readTree, RecordingLogger } from "../sync/_harness.ts";
+import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
+
+async function _exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME at the same paths", async () => {
+  await withPush(async ({ platform, root, pass }) => {
+    const tree = new Map<string, Uint8Array>([
+      ["models/detector.tflite", randomBytes(300_000)],
+      ["models/labels.txt", new TextEncoder().encode("cat\ndog\n")],
+      ["a/b/c/deep.jpg", randomBytes(70_000)],
+      ["README", randomBytes(10)],
+      ["archive.tar.gz", randomBytes(1000)],
+      ["empty.bin", new Uint8Array(0)],
+    ]);
+    for (const [path, bytes] of tree) await plantFile(join(root, path), bytes);
+    const result = await pass();
+    assert.equal(result.found, tree.size);
+    assert.equal(result.uploaded, tree.size);
+    assert.equal(result.deleted, tree.size);
+    assert.equal(result.failed, 0);
+    assert.equal(result.bytes, [...tree.values()].reduce((n, b) => n + b.length, 0));
+    assert.deepEqual(await readTree(root), new Map(), "every sent file is deleted locally");
+    assert.ok(await _exists(root), "the push folder itself stays");
+    const stored = platform.items();
+    assert.deepEqual(stored.map((i) => i.fileName).sort(), [...tree.keys()].sort());
+    const model = stored.find((i) => i.fileName === "models/detector.tflite")!;
+    assert.equal(model.fileExt, ".tflite");
+    assert.equal(model.partId, PART_ID);
+    assert.deepEqual(model.tags, ["fleet"]);
+    assert.equal(stored.find((i) => i.fileName === "README")!.fileExt, "");
+    assert.equal(stored.find((i) => i.fileName === "archive.tar.gz")!.fileExt, ".gz");
+
+    // Another machine mirrors tag "fleet" and gets the same tree.
+    const otherHome = await Deno.makeTempDir({ prefix: "data-mirror-peer-" });
+    try {
+      const { config } = parseConfig({
+        app_api_key_id: platform.apiKeyId,
+        app_api_key: platform.apiKey,
+        app_url: platform.url,
+        tags: ["fleet"],
+      }, { env: (name) => (name === "VIAM_HOME" ? otherHome : undefined) });
+      const remote = new ViamRemote({
+        appUrl: config.appUrl,
+        apiKeyId: config.apiKeyId,
+        apiKey: config.apiKey,
+      });
+      const synced = await runPass(config, remote, {
+        logger: new RecordingLogger(),
+        minRetryDelayMs: 1,
+      });
+      assert.equal(synced.failures.length, 0, JSON.stringify(synced.failures));
+      assert.deepEqual(await readTree(config.mirrorRoot), tree);
+    } finally {
+      await Deno.remove(otherHome, { recursive: true });
+    }
+  });
+});
+
+Deno.test("keep: an unchanged file goes once; a changed one goes again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.txt", "first");
+    await write("b.txt", "other");
+    const first = await pass({ keep: true });
+    assert.equal(first.uploaded, 2);
+    assert.equal(first.deleted, 0);
+    assert.equal(await Deno.readTextFile(join(root, "a.txt")), "first");
+    const second = await pass({ keep: true });
+    assert.equal(second.uploaded, 0);
+    assert.deepEqual(second.skippedBy, { unchanged: 2 });
+    assert.equal(platform.calls.FileUpload, 2);
+    await write("a.txt", "second version", 30);
+    const third = await pass({ keep: true });
+    assert.equal(third.uploaded, 1);
+    assert.deepEqual(third.skippedBy, { unchanged: 1 });
+    const versions = platform.items().filter((i) => i.fileName === "a.txt");
+    assert.deepEqual(
+      versions.map((i) => new TextDecoder().decode(platform.contentOf(i.binaryDataId))),
+      ["first", "second version"],
+    );
+    // Without keep, the remembered, unchanged files are deleted without being sent again.
+    const fourth = await pass();
+    assert.equal(fourth.deleted, 2);
+    assert.equal(fourth.uploaded, 0);
+    assert.equal(platform.calls.FileUpload, 3);
+    assert.deepEqual(await readTree(root), new Map());
+  });
+});
+
+Deno.test("settle time: a file modified lately waits; once settled it goes", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    await write("fresh.bin", "still being written", 2);
+    await write("old.bin", "done", 60);
+    const first = await pass({ minAgeSeconds: 10 });
+    assert.equal(first.uploaded, 1);
+    assert.deepEqual(first.skippedBy, { settling: 1 });
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["old.bin"]);
+    await write("fresh.bin", "still being written", 11);
+    const second = await pass({ minAgeSeconds: 10 });
+    assert.equal(second.uploaded, 1);
+  });
+});
+
+Deno.test("a stream cut mid-file is retried within the pass and stored once", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    const bytes = randomBytes(400_000);
+    await write("big.bin", bytes);
+    platform.setFaults({ uploadUnavailableAfterBytes: 200_000, uploadUnavailableTimes: 2 });
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.equal(result.failed, 0);
+    assert.equal(platform.uploads.cut, 2);
+    assert.equal(platform.uploads.completed, 1);
+    assert.deepEqual(platform.contentOf(platform.items()[0].binaryDataId), bytes);
+    assert.equal(await _exists(join(root, "big.bin")), false);
+  });
+});
+
+Deno.test("transient failures back off across passes; the file is never touched", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("x.bin", "payload");
+    platform.setFaults({ uploadUnavailableAfterBytes: 0 });
+    const first = await pass({}, { attempts: 2 });
+    assert.equal(first.failed, 1);
+    assert.match(first.failures[0].error, /unavailable/);
+    assert.equal(first.failures[0].permanent, false);
+    assert.equal(platform.uploads.cut, 2);
+    assert.equal(await Deno.readTextFile(join(root, "x.bin")), "payload");
+    // The next pass respects the file's back-off (persisted in the journal): no call.
+    const journal = JSON.parse(
+      await Deno.readTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME)),
+    );
+    assert.equal(journal.files["x.bin"].failure.count, 1);
+    assert.equal(journal.files["x.bin"].inFlight, undefined);
+    const second = await pass({}, { attempts: 2 });
+    assert.deepEqual(second.skippedBy, { "backing off": 1 });
+    assert.equal(platform.calls.FileUpload, 2);
+    // An hour after the first failure, retries stop until the file changes.
+    const later = Date.now() + 61 * 60_000;
+    const third = await pass({}, { attempts: 1, now: () => later });
+    assert.equal(third.failed, 1);
+    assert.equal(third.failures[0].permanent, true);
+    platform.setFaults({});
+    const fourth = await pass({}, { now: () => later + 60_000 });
+    assert.equal(fourth.failed, 1, "given up: not tried");
+    assert.equal(platform.uploads.completed, 0);
+    await write("x.bin", "payload, edited");
+    const fifth = await pass();
+    assert.equal(fifth.uploaded, 1);
+  });
+});
+
+Deno.test("a permanent refusal is reported with the platform's message and not retried", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("bad.bin", "refused");
+    await write("good.bin", "fine");
+    platform.setFaults({ refuseUploadFileNames: ["bad.bin"] });
+    const first = await pass();
+    assert.equal(first.uploaded, 1);
+    assert.equal(first.failed, 1);
+    assert.match(first.failures[0].error, /file_name "bad\.bin" refused \(injected fault\)/);
+    assert.equal(first.failures[0].permanent, true);
+    const calls = platform.calls.FileUpload;
+    const second = await pass({}, { retryFailedNow: true });
+    assert.equal(second.failed, 1);
+    assert.equal(platform.calls.FileUpload, calls, "a refusal waits for the file to change");
+    assert.equal(await Deno.readTextFile(join(root, "bad.bin")), "refused");
+  });
+});
+
+Deno.test("symlinks are never followed, uploaded or deleted; a push folder that is a link is refused", async () => {
+  await withPush(async ({ platform, home, root, pass, write, config, uploader, logger }) => {
+    const outside = await Deno.makeTempDir({ prefix: "data-mirror-outside-" });
+    try {
+      await Deno.writeTextFile(join(outside, "secret.key"), "do not upload");
+      await Deno.mkdir(join(outside, "dir"));
+      await Deno.writeTextFile(join(outside, "dir", "inner.txt"), "nor this");
+      await Deno.symlink(join(outside, "secret.key"), join(root, "key-link"));
+      await Deno.symlink(join(outside, "dir"), join(root, "dir-link"));
+      await write("real.txt", "ok");
+      const result = await pass();
+      assert.equal(result.uploaded, 1);
+      assert.deepEqual(result.skippedBy, { symlink: 2 });
+      assert.deepEqual(platform.items().map((i) => i.fileName), ["real.txt"]);
+      assert.equal((await Deno.lstat(join(root, "key-link"))).isSymlink, true);
+      assert.equal(await Deno.readTextFile(join(outside, "secret.key")), "do not upload");
+      assert.equal(await Deno.readTextFile(join(outside, "dir", "inner.txt")), "nor this");
+
+      // A push folder that is itself a link out of .viam.
+      const linked = join(home, "linked-outbox");
+      await Deno.symlink(outside, linked);
+      const { runPushPass } = await import("../../src/push/run_push_pass.ts");
+      await assert.rejects(
+        runPushPass(config({ pushPath: "linked-outbox", pushRoot: linked }), {
+          uploader,
+          partId: PART_ID,
+        }, { logger }),
+        /push folder linked-outbox .* is a symlink/,
+      );
+      assert.equal(await Deno.readTextFile(join(outside, "secret.key")), "do not upload");
+      assert.equal(await _exists(join(outside, ".data-mirror")), false);
+      assert.equal(platform.items().length, 1);
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a file changed while it is sent is not stored and not deleted; it goes next pass", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("growing.log", randomBytes(256 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 512 * 1024 });
+    const passing = pass();
+    // Wait until the stream has started, then append to the file.
+    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const file = await Deno.open(join(root, "growing.log"), { append: true });
+    await file.write(new TextEncoder().encode("more"));
+    file.close();
+    const result = await passing;
+    assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
+    assert.equal(result.uploaded, 0);
+    assert.equal(platform.uploads.completed, 0);
+    assert.equal((await Deno.stat(join(root, "growing.log"))).size, 256 * 1024 + 4);
+    platform.setFaults({});
+    const next = await pass();
+    assert.equal(next.uploaded, 1);
+    assert.equal(platform.items()[0].sizeBytes, 256 * 1024 + 4);
+  });
+});
+
+Deno.test("an answer lost after the platform stored the file is found, not sent again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("ack.bin", "stored, answer lost");
+    platform.setFaults({ uploadReplyDelayMs: 60_000 });
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.equal(result.recovered, 1);
+    assert.equal(platform.uploads.completed, 1);
+    assert.equal(platform.items().length, 1);
+    assert.equal(await _exists(join(root, "ack.bin")), false);
+  }, { callTimeoutMs: 300 });
+});
+
+Deno.test("several files are in flight at once, up to the concurrency", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 1024 * 1024 });
+    const progress: number[] = [];
+    let limited = 0;
+    const result = await pass({}, {
+      concurrency: 4,
+      onProgress: (p) => progress.push(p.bytesSent),
+      beforeChunk: (bytes) => {
+        limited += bytes;
+        return Promise.resolve();
+      },
+    });
+    assert.ok(limited >= 12 * 64 * 1024, "every chunk passed the limiter hook");
+    assert.equal(result.uploaded, 12);
+    assert.equal(platform.uploads.peakConcurrent, 4);
+    assert.equal(progress.at(-1), 12 * 64 * 1024);
+    assert.ok(progress.every((n, i) => i === 0 || n >= progress[i - 1]), "bytes only grow");
+  });
+});
+
+Deno.test("a stopped pass resets its streams and leaves every file in place", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", randomBytes(512 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 256 * 1024 });
+    const controller = new AbortController();
+    const passing = pass({}, { signal: controller.signal });
+    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
+    const result = await passing;
+    assert.match(result.error ?? "", /stopped/);
+    assert.equal(result.uploaded, 0);
+    assert.equal((await Deno.stat(join(root, "a.bin"))).size, 512 * 1024);
+    assert.equal(platform.uploads.completed, 0);
+    platform.setFaults({});
+    assert.equal((await pass()).uploaded, 1);
+  });
+});
+
+Deno.test("two passes never run at once on one push folder", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    await write("slow.bin", randomBytes(128 * 1024));
+    platform.setFaults({ uploadBytesPerSecond: 256 * 1024 });
+    const first = pass();
+    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await assert.rejects(pass(), LockedError);
+    assert.equal((await first).uploaded, 1);
+  });
+});
+
+Deno.test("the in-flight check never takes an earlier upload of the same name and size", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("same.bin", "AAAAA");
+    assert.equal((await pass()).uploaded, 1);
+    // A new file under the same name and size, left in flight by a run killed before its stream
+    // reached the platform: the platform holds only the earlier upload.
+    await write("same.bin", "BBBBB");
+    const info = await Deno.lstat(join(root, "same.bin"));
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = JSON.parse(await Deno.readTextFile(path));
+    journal.files["same.bin"].inFlight = {
+      ino: info.ino,
+      size: info.size,
+      mtimeMs: info.mtime!.getTime(),
+      startedMs: Date.now(),
+    };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    const result = await pass();
+    assert.equal(result.recovered, 0);
+    assert.equal(result.uploaded, 1);
+    const contents = platform.items().map((i) =>
+      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
+    );
+    assert.deepEqual(contents.sort(), ["AAAAA", "BBBBB"]);
+  });
+});
+
+Deno.test("other programs' areas and special files are not pushed", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("mine.txt", "x");
+    await write("nested/.data-mirror/lock", "");
+    await write("nested/theirs.txt", "not ours");
+    await write(".data-mirror/stray.txt", "state");
+    const fifo = await new Deno.Command("mkfifo", { args: [join(root, "pipe")] }).output();
+    assert.equal(fifo.code, 0);
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.deepEqual(result.skippedBy, { "not a regular file": 1 });
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["mine.txt"]);
+    assert.equal(await Deno.readTextFile(join(root, "nested/theirs.txt")), "not ours");
+  });
+});
+
+Deno.test("dry run reports what would go and changes nothing", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", "a");
+    await write("sub/b.bin", "b");
+    const result = await pass({}, { dryRun: true });
+    assert.deepEqual(result.planned?.sort(), ["a.bin", "sub/b.bin"]);
+    assert.equal(platform.calls.FileUpload, 0);
+    assert.equal(await _exists(join(root, ".data-mirror")), false);
+    assert.equal((await readTree(root)).size, 2);
+  });
+});

@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConnectError } from "@connectrpc/connect";
+import { classifyError } from "../../src/remote/classify_error.ts";
+import { TimeoutError } from "../../src/remote/errors.ts";
+import {
+  FileUploader,
+  type FileUploaderOptions,
+  type UploadMetadata,
+  type UploadSource,
+} from "../../src/remote/file_upload.ts";
+import { type Platform, startPlatform } from "../support/platform/mod.ts";
+
+const PART = "uploader-part";
+
+function _metadata(fileName: string): UploadMetadata {
+  return {
+    partId: PART,
+    fileName,
+    fileExtension: ".bin",
+    tags: ["t1", "t2"],
+    datasetIds: ["ds"],
+    fileModifyTime: new Date(Date.UTC(2026, 1, 3, 4, 5, 6)),
+  };
+}
+
+function _uploader(platform: Platform, options: Partial<FileUploaderOptions> = {}): FileUploader {
+  return new FileUploader({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    ...options,
+  });
+}
+
+/** A file of `size` pseudo-random bytes in a fresh temp dir, opened for positional reads. */
+async function _file(
+  size: number,
+): Promise<{ bytes: Uint8Array; source: UploadSource } & Disposable> {
+  const dir = await Deno.makeTempDir({ prefix: "file-upload-" });
+  const path = join(dir, "f.bin");
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) {
+    crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
+  }
+  await Deno.writeFile(path, bytes);
+  const file = await Deno.open(path);
+  return {
+    bytes,
+    source: {
+      async read(buffer, position) {
+        await file.seek(position, Deno.SeekMode.Start);
+        return (await file.read(buffer)) ?? 0;
+      },
+    },
+    [Symbol.dispose]() {
+      file.close();
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("upload streams a file in chunks over HTTP/2 and the platform stores it whole", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform, { chunkBytes: 256 * 1024 });
+  using file = await _file(3 * 1024 * 1024 + 17);
+  const chunks: number[] = [];
+  let limiterCalls = 0;
+  const result = await uploader.upload(file.source, _metadata("dir/a.bin"), {
+    onChunk: (n) => chunks.push(n),
+    beforeChunk: (bytes) => {
+      assert.equal(bytes, 256 * 1024);
+      limiterCalls++;
+      return Promise.resolve();
+    },
+  });
+  assert.equal(result.bytes, file.bytes.length);
+  assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
+  assert.ok(chunks.every((n) => n <= 256 * 1024));
+  assert.equal(chunks.reduce((a, b) => a + b, 0), file.bytes.length);
+  assert.equal(chunks.length, 13);
+  assert.equal(limiterCalls, 14, "once per chunk read, the empty read at the end included");
+  const item = platform.item(result.binaryDataId);
+  assert.equal(item.fileName, "dir/a.bin");
+  assert.equal(item.fileExt, ".bin");
+  assert.equal(item.partId, PART);
+  assert.deepEqual(item.tags, ["t1", "t2"]);
+  assert.deepEqual(item.datasetIds, ["ds"]);
+  assert.equal(item.fileModifyTimeMs, Date.UTC(2026, 1, 3, 4, 5, 6));
+  assert.deepEqual(platform.uploads, { completed: 1, cut: 0, refused: 0, peakConcurrent: 1 });
+  assert.equal(platform.calls.Authenticate, 1);
+});
+
+Deno.test("an empty file uploads as an empty item", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform);
+  using file = await _file(0);
+  const result = await uploader.upload(file.source, _metadata("empty.bin"));
+  assert.equal(platform.item(result.binaryDataId).sizeBytes, 0);
+});
+
+Deno.test("a refused token is renewed once; a bad key fails as auth", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform);
+  using file = await _file(1000);
+  await uploader.upload(file.source, _metadata("one.bin"));
+  platform.revokeTokens();
+  const again = await uploader.upload(file.source, _metadata("two.bin"));
+  assert.deepEqual(platform.contentOf(again.binaryDataId), file.bytes);
+  assert.equal(platform.calls.Authenticate, 2);
+
+  await using wrong = _uploader(platform, { apiKey: "not-the-key" });
+  const error = await wrong.upload(file.source, _metadata("x.bin")).catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(classifyError(error), "auth");
+  assert.doesNotMatch(error.message, /not-the-key/);
+});
+
+Deno.test("a stream cut mid-file fails as transient and stores nothing", async () => {
+  await using platform = await startPlatform({ faults: { uploadUnavailableAfterBytes: 100_000 } });
+  await using uploader = _uploader(platform, { chunkBytes: 64 * 1024 });
+  using file = await _file(500_000);
+  const error = await uploader.upload(file.source, _metadata("cut.bin")).catch((e) => e);
+  assert.ok(error instanceof ConnectError, String(error));
+  assert.equal(classifyError(error), "transient");
+  assert.equal(platform.items().length, 0);
+  assert.equal(platform.uploads.cut, 1);
+});
+
+Deno.test("a permanent refusal carries the platform's message and classifies as fatal", async () => {
+  await using platform = await startPlatform({ faults: { refuseUploadFileNames: ["no.bin"] } });
+  await using uploader = _uploader(platform);
+  using file = await _file(10);
+  const error = await uploader.upload(file.source, _metadata("no.bin")).catch((e) => e);
+  assert.match(error.message, /file_name "no\.bin" refused/);
+  assert.equal(classifyError(error), "fatal");
+});
+
+Deno.test("abort and beforeClose failures reset the stream: nothing is stored", async () => {
+  await using platform = await startPlatform({ faults: { uploadBytesPerSecond: 256 * 1024 } });
+  await using uploader = _uploader(platform, { chunkBytes: 64 * 1024 });
+  using file = await _file(1024 * 1024);
+  const controller = new AbortController();
+  const reason = new Error("stop now");
+  const pending = uploader.upload(file.source, _metadata("a.bin"), { signal: controller.signal });
+  setTimeout(() => controller.abort(reason), 300);
+  assert.equal(await pending.catch((e) => e), reason);
+
+  platform.setFaults({});
+  const changed = new Error("the file changed while it was read");
+  const refused = uploader.upload(file.source, _metadata("b.bin"), {
+    beforeClose: () => Promise.reject(changed),
+  });
+  assert.equal(await refused.catch((e) => e), changed);
+  for (let i = 0; i < 100 && platform.uploads.cut < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(platform.uploads.completed, 0);
+  assert.equal(platform.uploads.cut, 2);
+  assert.equal(platform.items().length, 0);
+});
+
+Deno.test("a stalled stream times out as transient", async () => {
+  await using platform = await startPlatform({ faults: { uploadBytesPerSecond: 1024 } });
+  await using uploader = _uploader(platform, { chunkBytes: 64 * 1024, idleTimeoutMs: 300 });
+  using file = await _file(4 * 1024 * 1024);
+  const error = await uploader.upload(file.source, _metadata("slow.bin")).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.equal(classifyError(error), "transient");
+});
+
+Deno.test("listUploads finds a part's uploads in a time_requested interval, across pages", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform);
+  using file = await _file(123);
+  const before = Date.now();
+  for (let i = 0; i < 105; i++) await uploader.upload(file.source, _metadata(`f${i}.bin`));
+  await uploader.upload(file.source, { ..._metadata("other.bin"), partId: "other" });
+  const found = await uploader.listUploads(PART, {
+    startMs: before - 1000,
+    endMs: Date.now() + 1000,
+  });
+  assert.equal(found.length, 105);
+  assert.deepEqual(new Set(found.map((u) => u.fileName)).size, 105);
+  assert.ok(found.every((u) => u.sizeBytes === 123 && u.fileExt === ".bin"));
+  assert.ok(found.every((u) => u.timeReceivedMs >= before));
+  const none = await uploader.listUploads(PART, { startMs: 0, endMs: before - 1000 });
+  assert.deepEqual(none, []);
+});

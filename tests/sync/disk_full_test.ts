@@ -1,0 +1,103 @@
+/**
+ * The free-space reserve and a full disk, on a real small file system: a 20 MiB tmpfs mounted for
+ * the test (the suite runs as root, as CI does). Downloads at the default concurrency must never
+ * eat into the reserve, and deletes must still run when the disk is 100% full.
+ */
+import assert from "node:assert/strict";
+import { statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { describeDataset, type PlatformDataset } from "../support/platform/mod.ts";
+import { readTree, withMirror } from "./_harness.ts";
+
+const _MIB = 1024 * 1024;
+
+/** Runs `fn` with a fresh 20 MiB tmpfs mounted at a temporary folder (the Viam home). */
+async function withTmpfs(fn: (home: string) => Promise<void>): Promise<void> {
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-tmpfs-" });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=20m", "tmpfs", home],
+    stderr: "piped",
+  }).output();
+  assert.ok(
+    mount.success,
+    `mounting a tmpfs needs root: ${new TextDecoder().decode(mount.stderr)}`,
+  );
+  try {
+    await fn(home);
+  } finally {
+    await new Deno.Command("umount", { args: [home] }).output();
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+async function freeBytes(path: string): Promise<number> {
+  const stats = await statfs(path);
+  return stats.bavail * stats.bsize;
+}
+
+/** The platform serving `dataset` and a mirror in the tmpfs home. */
+function withMirrorOnTmpfs(
+  dataset: PlatformDataset,
+  fn: Parameters<typeof withMirror>[1],
+): Promise<void> {
+  return withTmpfs((home) => withMirror(dataset, fn, { home }));
+}
+
+Deno.test("at the default concurrency, downloads stop at the reserve and never fill the disk", async () => {
+  const dataset = describeDataset([{ count: 10, sizeBytes: 3 * _MIB, folder: "big" }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
+    let lowest = Infinity;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        lowest = Math.min(lowest, await freeBytes(home));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    const result = await pass({ free_space_reserve_percent: 5 });
+    polling = false;
+    await poller;
+    const reserve = 0.05 * 20 * _MIB;
+    assert.ok(lowest >= reserve, `free space fell to ${lowest} bytes, below ${reserve}`);
+    assert.match(result.guard ?? "", /free-space reserve of 5% reached/);
+    assert.equal(result.summary.failed, 0, "held back, not failed");
+    assert.ok(result.summary.downloaded >= 5, `${result.summary.downloaded} downloaded`);
+    const tree = await readTree(root);
+    assert.equal(tree.size, result.summary.downloaded);
+    for (const [path, bytes] of tree) {
+      const item = platform.items().find((i) => path.endsWith(i.fileId + ".jpeg"));
+      assert.equal(bytes.length, 3 * _MIB, `${path} is whole`);
+      assert.ok(item);
+    }
+  });
+});
+
+Deno.test("on a 100% full disk, what the platform no longer has is still deleted", async () => {
+  const dataset = describeDataset([{ count: 10, sizeBytes: 100_000, tags: ["t"] }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
+    const first = await pass({ tags: ["t"], delete: true });
+    assert.equal(first.summary.downloaded, 10);
+    // Fill the file system to the last block with a file outside the mirror.
+    const filler = await Deno.open(join(home, "filler"), { write: true, create: true });
+    const chunk = new Uint8Array(256 * 1024);
+    try {
+      for (;;) await filler.write(chunk);
+    } catch (error) {
+      assert.match(String(error), /No space left/);
+    } finally {
+      filler.close();
+    }
+    assert.equal(await freeBytes(home), 0);
+    platform.replaceDataset(describeDataset([{ count: 4, sizeBytes: 100_000, tags: ["t"] }]));
+    const full = await pass({ tags: ["t"], delete: true });
+    assert.equal(full.error, undefined);
+    assert.equal(full.summary.deleted, 6);
+    assert.equal((await readTree(root)).size, 4);
+    // space came back: a later pass downloads again
+    await Deno.remove(join(home, "filler"));
+    platform.replaceDataset(describeDataset([{ count: 7, sizeBytes: 100_000, tags: ["t"] }]));
+    const later = await pass({ tags: ["t"], delete: true });
+    assert.equal(later.summary.downloaded, 3);
+    assert.equal((await readTree(root)).size, 7);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * The sharded listing against the local data platform through the real SDK: shards paged in
+ * parallel, and the counts that prove a listing whole before anything may be deleted.
+ */
+import assert from "node:assert/strict";
+import type { RemoteItem } from "../../src/remote/remote_item.ts";
+import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { listRemote } from "../../src/sync/list_remote.ts";
+import {
+  describeDataset,
+  type Platform,
+  type PlatformDataset,
+  startPlatform,
+} from "../support/platform/mod.ts";
+import { RecordingLogger } from "./_harness.ts";
+
+const _NO_FILTER: ListFilter = { tags: [], labels: [] };
+
+/** `dataset` with `time_requested` of item i set to `timeMs(i)`. */
+function timed(dataset: PlatformDataset, timeMs: (i: number) => number): PlatformDataset {
+  return {
+    ...dataset,
+    items: dataset.items.map((item, i) => ({ ...item, timeRequestedMs: timeMs(i) })),
+  };
+}
+
+/** Lists through `remote` and collects what arrived. */
+async function list(remote: RemoteSource, filter = _NO_FILTER) {
+  const seen = new Set<string>();
+  let deliveries = 0;
+  const logger = new RecordingLogger();
+  const result = await listRemote(remote, filter, {
+    logger,
+    minRetryDelayMs: 1,
+    distinctItems: () => seen.size,
+    onItems: (items: RemoteItem[]) => {
+      deliveries += items.length;
+      for (const item of items) seen.add(item.binaryDataId);
+    },
+  });
+  return { result, seen, deliveries, logger };
+}
+
+function remoteOf(platform: Platform): ViamRemote {
+  return new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+  });
+}
+
+/** A remote whose interval filter is shifted, as a platform with other interval semantics. */
+function shiftedIntervals(remote: RemoteSource, shift: { startMs?: number; endMs?: number }) {
+  const moved = (filter: ListFilter): ListFilter =>
+    filter.interval === undefined ? filter : {
+      ...filter,
+      interval: {
+        startMs: (filter.interval.startMs ?? 0) + (shift.startMs ?? 0),
+        endMs: (filter.interval.endMs ?? 0) + (shift.endMs ?? 0),
+      },
+    };
+  const shifted: RemoteSource = {
+    listPage: (filter, last, options) => remote.listPage(moved(filter), last, options),
+    count: (filter, options) => remote.count(moved(filter), options),
+    fetchInline: (ids, options) => remote.fetchInline(ids, options),
+    download: (item, options) => remote.download(item, options),
+    classify: (error) => remote.classify(error),
+  };
+  return shifted;
+}
+
+Deno.test("a long listing is paged as shards in parallel and proved whole", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2500 }]) });
+  const { result, seen } = await list(remoteOf(platform));
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.deepEqual([...seen].sort(), platform.items().map((i) => i.binaryDataId).sort());
+});
+
+Deno.test("items on shard boundaries, many at one instant, and empty shards are all listed once", async () => {
+  // 300 items at one instant, 300 a day later, 300 spread over the second after: shard edges fall
+  // on items, most shards of the day between are empty, one instant is denser than any slice.
+  const base = describeDataset([{ count: 900 }]);
+  const t0 = Date.UTC(2025, 5, 1);
+  const dataset = timed(
+    base,
+    (i) => i < 300 ? t0 : i < 600 ? t0 + 86_400_000 : t0 + 86_400_000 + (i - 600) * 3,
+  );
+  await using platform = await startPlatform({ dataset });
+  const { result, seen } = await list(remoteOf(platform));
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 900);
+});
+
+Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {
+  const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
+  await using platform = await startPlatform({ dataset });
+  const remote = shiftedIntervals(remoteOf(platform), { endMs: 1 });
+  const { result, seen, deliveries } = await list(remote);
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 1200);
+  assert.ok(deliveries >= 1200);
+});
+
+Deno.test("a platform whose interval start is exclusive misses boundary items: the counts catch it and one cursor lists all", async () => {
+  const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
+  await using platform = await startPlatform({ dataset });
+  const remote = shiftedIntervals(remoteOf(platform), { startMs: 1 });
+  const { result, seen, logger } = await list(remote);
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.equal(result.shards, 1, "fell back to one cursor");
+  assert.equal(seen.size, 1200);
+  assert.match(logger.text(), /did not add up/);
+});
+
+Deno.test("an item added while the listing runs does not make it unproven", async () => {
+  const dataset = describeDataset([{ count: 1000 }]);
+  await using platform = await startPlatform({ dataset });
+  const remote = remoteOf(platform);
+  let added = false;
+  const adding: RemoteSource = {
+    ...remote,
+    listPage: async (filter, last, options) => {
+      const page = await remote.listPage(filter, last, options);
+      if (!added && last !== "") {
+        added = true;
+        platform.replaceDataset(describeDataset([{ count: 1001 }]));
+      }
+      return page;
+    },
+    count: (filter, options) => remote.count(filter, options),
+    fetchInline: (ids, options) => remote.fetchInline(ids, options),
+    download: (item, options) => remote.download(item, options),
+    classify: (error) => remote.classify(error),
+  };
+  const { result, seen } = await list(adding);
+  assert.ok(added);
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.ok(seen.size >= 1000);
+});
+
+Deno.test("a listing that fails in one shard stops and is reported incomplete", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 2500 }]),
+    faults: { failListingAfterPage: 1 },
+  });
+  const remote = remoteOf(platform);
+  const logger = new RecordingLogger();
+  const result = await listRemote(remote, _NO_FILTER, {
+    logger,
+    minRetryDelayMs: 1,
+    attemptsPerPage: 2,
+    distinctItems: () => 0,
+    onItems: () => {},
+  });
+  assert.equal(result.complete, false);
+  assert.match(result.error ?? "", /listing page 2/);
+});
+
+Deno.test("a listing shorter than the platform's count is complete but unproven", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 150 }]),
+    faults: { endListingAfterPage: 1 },
+  });
+  const { result, seen } = await list(remoteOf(platform));
+  assert.equal(result.complete, true);
+  assert.equal(seen.size, 100);
+  assert.match(result.unproven ?? "", /returned 100 items but the platform counts 150/);
+});
