@@ -31,9 +31,6 @@ export interface SyncCommandFlags extends SyncFlags {
   logLevel: LogLevel;
 }
 
-/** A cancelled pass's error, holding what was done when the engine provides it. */
-type _CancelledWithResult = PassCancelledError & { result?: PassResult };
-
 /** What a command body needs from the process. */
 export interface CommandContext {
   /** Reads an environment variable. */
@@ -95,7 +92,7 @@ async function _onePass(
     });
   } catch (error) {
     failure = error;
-    if (signal.aborted) result = (error as _CancelledWithResult).result;
+    if (signal.aborted) result = (error as PassCancelledError<PassResult>).result;
   } finally {
     progress.stop();
   }
