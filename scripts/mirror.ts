@@ -8,9 +8,19 @@
  */
 import { fileURLToPath } from "node:url";
 import { PRODUCTION_FLAGS } from "../src/permissions.ts";
+import { onStopSignal, STOP_SIGNALS } from "../src/stop_signal.ts";
 
 /** The signals passed on to the program, so that it can stop cleanly. */
-const _FORWARDED_SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM"];
+const _FORWARDED_SIGNALS: readonly Deno.Signal[] = STOP_SIGNALS;
+
+/**
+ * How long a signal waits before it is passed on. Ctrl-C reaches every process of the job at once,
+ * the program included: a copy sent right behind it could land after the program has finished
+ * stopping and dropped its handler, and end it with 130 instead of its own exit code. Passed on
+ * later, the copy reaches only a program that did not get the signal itself (or is still stopping,
+ * and ignores it).
+ */
+const _FORWARD_DELAY_MS = 250;
 
 /**
  * The arguments of `deno run` that start `entry` under the production flags, with this project's
@@ -30,8 +40,8 @@ export function productionRunArgs(entry: URL, args: readonly string[]): string[]
 
 /**
  * Runs `deno run <production flags> <entry> <args>` as a child process with this process's stdio and
- * environment, forwards SIGINT and SIGTERM to it, and resolves to its exit code (128 + the signal
- * number when a signal ended it).
+ * environment, passes SIGINT and SIGTERM on to it (after {@linkcode _FORWARD_DELAY_MS}), and
+ * resolves to its exit code (128 + the signal number when a signal ended it).
  */
 export async function runWithProductionFlags(entry: URL, args: readonly string[]): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -40,14 +50,20 @@ export async function runWithProductionFlags(entry: URL, args: readonly string[]
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
+  let exited = false;
   const forwarders = _FORWARDED_SIGNALS.map((signal) => {
-    const forward = () => _kill(child, signal);
+    const forward = () => {
+      setTimeout(() => {
+        if (!exited) _kill(child, signal);
+      }, _FORWARD_DELAY_MS);
+    };
     Deno.addSignalListener(signal, forward);
     return () => Deno.removeSignalListener(signal, forward);
   });
   try {
     return (await child.status).code;
   } finally {
+    exited = true;
     for (const remove of forwarders) remove();
   }
 }
@@ -62,5 +78,8 @@ function _kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
 }
 
 if (import.meta.main) {
+  // Held until the exit: `deno task` passes a Ctrl-C on to this process too, and a copy arriving
+  // after the program ended must not turn its exit code into 130.
+  using _late = onStopSignal(() => {});
   Deno.exit(await runWithProductionFlags(new URL("../main.ts", import.meta.url), Deno.args));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { REDACTED, SecretRedactor } from "../src/redaction.ts";
+import { redactArguments, REDACTED, scrubSecrets, SecretRedactor } from "../src/redaction.ts";
 
 Deno.test("secret redactor: remembers secret attributes at any depth and scrubs them", () => {
   const redactor = new SecretRedactor();
@@ -52,4 +52,25 @@ Deno.test("secret redactor: a key pasted with spaces or a newline is scrubbed as
   const redactor = new SecretRedactor();
   redactor.remember({ app_api_key: "  key-eeeeeeee\n" });
   assert.equal(redactor.scrub("auth with key-eeeeeeee failed"), `auth with ${REDACTED} failed`);
+});
+
+Deno.test("scrubSecrets: longest first, short values left alone, custom replacement", () => {
+  assert.equal(
+    scrubSecrets("a KEY-123456-EXT and KEY-123456 and abc", [
+      "KEY-123456",
+      "KEY-123456-EXT",
+      "abc",
+    ]),
+    `a ${REDACTED} and ${REDACTED} and abc`,
+  );
+  assert.equal(scrubSecrets("k=SECRET-99", ["SECRET-99"], "<app_api_key>"), "k=<app_api_key>");
+});
+
+Deno.test("redactArguments hides option values and bare words, not command names", () => {
+  const args = ["sync", "--tagz=KEY-aaaaaa", "KEY-bbbbbb", "--json"];
+  const text = "error: unknown option '--tagz=KEY-aaaaaa' (KEY-bbbbbb, KEY-cccccc) in sync";
+  assert.equal(
+    redactArguments(text, args, { commands: ["sync"], secrets: ["KEY-cccccc"] }),
+    `error: unknown option '--tagz=${REDACTED}' (${REDACTED}, ${REDACTED}) in sync`,
+  );
 });

@@ -7,6 +7,8 @@
  *   a usage or a configuration error; one per pass with `--watch`) and nothing else; the human lines
  *   go to stderr.
  * - An error is printed once: a pass error that the engine already logged is not printed again.
+ * - Every line, on both streams, is scrubbed of the API key (defence in depth: no message is meant
+ *   to hold it).
  *
  * @example
  * ```ts
@@ -20,6 +22,7 @@
  */
 import type { Logger, LogLevel } from "../logger.ts";
 import type { Summary } from "../sync/summary.ts";
+import { scrubSecrets } from "../redaction.ts";
 import { createTerminalLogger } from "./terminal_logger.ts";
 
 /** Options of {@linkcode CliOutput}. */
@@ -32,6 +35,8 @@ export interface CliOutputOptions {
   err: (line: string) => void;
   /** The lowest log level shown. */
   logLevel: LogLevel;
+  /** Secrets known from the start (the `VIAM_API_KEY` value); more with `rememberSecret`. */
+  secrets?: Iterable<string>;
 }
 
 /** The CLI's stdout and stderr, with the `--json` contract and each error printed once. */
@@ -42,9 +47,16 @@ export class CliOutput {
   /** Error and warning messages logged since the last result, to print no error twice. */
   #logged: string[] = [];
 
+  readonly #secrets: Set<string>;
+
   constructor(options: CliOutputOptions) {
-    this.#options = options;
-    const terminal = createTerminalLogger({ level: options.logLevel, write: options.err });
+    this.#secrets = new Set(options.secrets);
+    this.#options = {
+      ...options,
+      out: (line) => options.out(scrubSecrets(line, this.#secrets)),
+      err: (line) => options.err(scrubSecrets(line, this.#secrets)),
+    };
+    const terminal = createTerminalLogger({ level: options.logLevel, write: this.#options.err });
     const remembered = (log: Logger["error"]): Logger["error"] => (message, fields) => {
       this.#logged.push(message);
       log(message, fields);
@@ -54,6 +66,11 @@ export class CliOutput {
       warn: remembered(terminal.warn),
       error: remembered(terminal.error),
     };
+  }
+
+  /** Scrubs `secret` (the configured API key) from everything printed from now on. */
+  rememberSecret(secret: string): void {
+    this.#secrets.add(secret);
   }
 
   /** True with `--json`. */

@@ -1,3 +1,17 @@
+/**
+ * The `sync` flags turned into the module's attribute record, so the CLI goes through the same
+ * `parseConfig` as the module: `--config` file first, each flag given overrides it, the API key from
+ * `VIAM_API_KEY_ID` / `VIAM_API_KEY` when nothing else sets it (never from a flag).
+ *
+ * @example
+ * ```ts
+ * import { attributesFromFlags } from "./config_from_flags.ts";
+ *
+ * attributesFromFlags({ tags: ["a"], maxDelete: "25%" }, { env: (name) => Deno.env.get(name) });
+ * ```
+ *
+ * @module
+ */
 /** The `sync` command's options as commander parses them. */
 export interface SyncFlags {
   config?: string;

@@ -43,13 +43,14 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
 }
 
 /** `12.0 MiB of 90.0 MiB (13%), 3/10 files, 2.0 MiB/s, ETA 39 s`: what both displays show. */
-export function describeProgress(progress: TransferProgress, bytesPerSecond: number): string {
+function _describeProgress(progress: TransferProgress, bytesPerSecond: number): string {
   const { bytesDone, bytesTotal, filesDone, filesTotal } = progress;
   const percent = bytesTotal > 0 ? ` (${Math.floor((bytesDone / bytesTotal) * 100)}%)` : "";
   const left = Math.max(0, bytesTotal - bytesDone);
-  const eta = left === 0
+  const finished = left === 0 && filesDone >= filesTotal;
+  const eta = finished
     ? "0 s"
-    : bytesPerSecond > 0
+    : left > 0 && bytesPerSecond > 0
     ? formatDuration(left / bytesPerSecond)
     : "--";
   return `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}${percent}, ` +
@@ -104,7 +105,7 @@ function _barReporter(options: ProgressReporterOptions): ProgressReporter {
       latest = progress;
       rate.add(progress.bytesDone);
       const [value, total] = _barFill(progress);
-      const payload = { text: describeProgress(progress, rate.perSecond()) };
+      const payload = { text: _describeProgress(progress, rate.perSecond()) };
       if (first) {
         bar.start(total, value, payload);
       } else {
@@ -133,7 +134,7 @@ function _lineReporter(options: ProgressReporterOptions): ProgressReporter {
   const show = () => {
     if (!latest || latest === shown) return;
     shown = latest;
-    options.writeLine(`progress: ${describeProgress(latest, rate.perSecond())}`);
+    options.writeLine(`progress: ${_describeProgress(latest, rate.perSecond())}`);
   };
   const timer = setInterval(show, options.intervalMs ?? 5000);
   return {

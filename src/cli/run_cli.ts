@@ -58,6 +58,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     out: environment.out,
     err: environment.err,
     logLevel: _logLevel(args),
+    secrets: [environment.env("VIAM_API_KEY") ?? ""],
   });
   if (args.some(_isApiKeyFlag)) {
     // Refused before anything reads the arguments, so the key is quoted nowhere.

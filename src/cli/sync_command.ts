@@ -31,9 +31,6 @@ export interface SyncCommandFlags extends SyncFlags {
   logLevel: LogLevel;
 }
 
-/** A cancelled pass's error, holding what was done when the engine provides it. */
-type _CancelledWithResult = PassCancelledError & { result?: PassResult };
-
 /** What a command body needs from the process. */
 export interface CommandContext {
   /** Reads an environment variable. */
@@ -54,6 +51,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
+  output.rememberSecret(config.apiKey);
   for (const warning of warnings) output.logger.warn(warning);
   const remote = new ViamRemote({
     appUrl: config.appUrl,
@@ -66,11 +64,12 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   // too, and `deno task mirror` forwards it) must not kill a stop in progress.
   using _stop = onStopSignal((signal) => {
     stoppedBy = signal;
-    output.logger.info(`${signal}: stopping; partial downloads stay in staging and resume`);
+    output.logger.info(`${signal}: stopping`);
     stop.abort();
   });
+  // --dry-run first: with it, nothing changes, whatever else is asked.
+  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stoppedBy);
   if (flags.watch) return await _watch(config, remote, context, stop.signal);
-  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal);
   return await _onePass(config, remote, context, stop.signal, () => stoppedBy);
 }
 
@@ -93,7 +92,7 @@ async function _onePass(
     });
   } catch (error) {
     failure = error;
-    if (signal.aborted) result = (error as _CancelledWithResult).result;
+    if (signal.aborted) result = (error as PassCancelledError<PassResult>).result;
   } finally {
     progress.stop();
   }
@@ -208,11 +207,16 @@ async function _dryRun(
   remote: RemoteSource,
   { output }: CommandContext,
   signal: AbortSignal,
+  stoppedBy: () => Deno.Signal | undefined,
 ): Promise<number> {
   let report: DryRunReport;
   try {
     report = await dryRunPass(config, remote, { logger: output.logger, signal });
   } catch (error) {
+    const interrupted = signal.aborted ? stoppedBy() : undefined;
+    if (interrupted !== undefined) {
+      return _reportInterrupted(config, output, interrupted, undefined, undefined);
+    }
     const message = `dry run failed: ${describeError(error)}`;
     output.line(`mirror: ${config.mirrorRoot}`);
     output.error(message);

@@ -1,3 +1,15 @@
+/**
+ * The CLI's logger: one line per entry on stderr, `LEVEL message key=value...`.
+ *
+ * @example
+ * ```ts
+ * import { createTerminalLogger } from "./terminal_logger.ts";
+ *
+ * createTerminalLogger({ level: "info", write: console.error }).info("pass done", { listed: 3 });
+ * ```
+ *
+ * @module
+ */
 import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
 
 /** Options of {@linkcode createTerminalLogger}. */

@@ -1,8 +1,9 @@
 /**
  * The CLI contract, end to end: the real program (`main.ts` under the production permission flags)
- * run as a process against the local data platform in this process. Exit codes, the `--json` last
- * line, every `sync` option, `validate`, usage errors, help and version, non-TTY progress, `--watch`,
- * and an API key that never shows in any output.
+ * run as a process against the local data platform in this process. Exit codes, the `--json`
+ * document (exactly one on stdout, checked with `jq -e .`), every `sync` option, `validate`, usage
+ * errors, help and version, progress by bytes, Ctrl-C, `--watch`, and an API key that never shows in
+ * any output.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import {
   startPlatform,
 } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
-import { lastJsonLine, type ProgramOutput, runProgram, spawnProgram } from "../_program.ts";
+import { type ProgramOutput, runProgram, spawnProgram } from "../_program.ts";
 
 /** A distinctive key, so any echo of it in an output is found. */
 const KEY = { id: "cli-contract-key-id", key: "CLI-CONTRACT-SECRET-5f81c3e2a9" };
@@ -72,6 +73,20 @@ function assertNoSecret(output: ProgramOutput): void {
   }
 }
 
+/** `stdout` parsed as exactly one JSON document; `jq -e .` accepts it too. */
+function onlyDocument(stdout: string): Record<string, unknown> {
+  assert.equal(stdout.trimEnd().split("\n").length, 1, `one line on stdout:\n${stdout}`);
+  const file = Deno.makeTempFileSync({ prefix: "data-mirror-json-" });
+  try {
+    Deno.writeTextFileSync(file, stdout);
+    const jq = new Deno.Command("jq", { args: ["-e", ".", file], stdout: "null" }).outputSync();
+    assert.ok(jq.success, `jq -e . refused stdout:\n${stdout}`);
+  } finally {
+    Deno.removeSync(file);
+  }
+  return JSON.parse(stdout);
+}
+
 function assertExit(output: ProgramOutput, code: number): void {
   assert.equal(
     output.code,
@@ -80,9 +95,13 @@ function assertExit(output: ProgramOutput, code: number): void {
   );
 }
 
-/** The `--json` summary, with the contract's numeric keys checked. */
+/**
+ * The `--json` document: stdout must be exactly one JSON document (what `jq -e .` reads), with the
+ * contract's numeric keys and the exit code.
+ */
 function summaryOf(output: ProgramOutput): Record<string, unknown> {
-  const summary = lastJsonLine(output.stdout);
+  const summary = onlyDocument(output.stdout);
+  assert.equal(summary.exitCode, output.code, "the document's exitCode");
   for (const key of SUMMARY_KEYS) assert.equal(typeof summary[key], "number", `${key} in summary`);
   return summary;
 }
@@ -312,12 +331,17 @@ Deno.test("--dry-run prints what would be downloaded and deleted and changes not
       assert.ok(lines.includes(`would download ${missing.fileName}`), output.stderr);
       assert.ok(lines.includes("would delete stale.txt"), output.stderr);
       assert.equal(output.stdout.trimEnd().split("\n").length, 1);
-      const report = lastJsonLine(output.stdout);
+      const report = onlyDocument(output.stdout);
       assert.equal(report.mirrorRoot, root);
       assert.equal(report.dryRun, true);
       assert.equal(report.listed, 4);
       assert.equal(report.downloadCount, 1);
       assert.equal(report.deleteCount, 1);
+      assert.deepEqual(await snapshot(home), before);
+      // --dry-run wins over --watch: one report, nothing changed, no loop.
+      const watched = await sync("--tags", "a", "--delete", "--dry-run", "--watch");
+      assertExit(watched, 0);
+      assert.match(watched.stdout, /^would delete stale\.txt$/m);
       assert.deepEqual(await snapshot(home), before);
       assert.equal(platform.calls.download, 0);
       assert.equal(platform.calls.BinaryDataByIDs, 0);
@@ -455,7 +479,7 @@ Deno.test("a refused API key exits 1 and is not echoed", async () => {
       "--json",
     ], { VIAM_API_KEY: WRONG_KEY });
     assertExit(output, 1);
-    assert.match(String(lastJsonLine(output.stdout).error), /unauthenticated/);
+    assert.match(String(summaryOf(output).error), /unauthenticated/);
   });
 });
 
@@ -535,5 +559,164 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
     assert.equal(all[0].downloaded, 2);
     assert.equal(all.at(-1)!.failed, 0);
     await assertMirrorHolds(root, platform, platform.items().map((item) => item.binaryDataId));
+  });
+});
+
+Deno.test("a one-shot sync prints where the files went; a refused key prints its error once and no zero summary", async () => {
+  await withCli([{ count: 2, tags: ["a"] }], async ({ platform, root, run, sync }) => {
+    const ok = await sync("--tags", "a");
+    assertExit(ok, 0);
+    const [where, summary, ...rest] = ok.stdout.trimEnd().split("\n");
+    assert.equal(where, `mirror: ${root}`);
+    assert.match(
+      summary,
+      /^2 listed, 2 downloaded \(\d+\.\d KiB\), 0 skipped, 0 deleted, 0 failed/,
+    );
+    assert.deepEqual(rest, []);
+
+    const refused = await run(
+      ["sync", "--app-url", platform.url, "--tags", "a"],
+      { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: WRONG_KEY },
+    );
+    assertExit(refused, 1);
+    assert.equal(refused.stdout, `mirror: ${root}\n`, "no all-zero summary");
+    const mentions = refused.stderr.split("\n").filter((line) => /unauthenticated/i.test(line));
+    assert.equal(mentions.length, 1, refused.stderr);
+    assert.match(mentions[0], /^data-mirror: sync failed: /);
+  });
+});
+
+Deno.test("Ctrl-C during a pass: exit 130, what was done is reported, the reason said once", async () => {
+  // 4 files of 600 kB (fetched by uri) at 600 kB/s, one at a time: the stop comes after one.
+  await withCli(
+    [{ name: "cam", count: 4, sizeBytes: 600_000, tags: ["a"] }],
+    async ({ platform, home, root }) => {
+      for (const json of [false, true]) {
+        await using program = spawnProgram(
+          [
+            "sync",
+            "--app-url",
+            platform.url,
+            "--tags",
+            "a",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "debug",
+            "--mirror-path",
+            `run-${json}`,
+            ...(json ? ["--json"] : []),
+          ],
+          { viamHome: home, env: KEY_ENV },
+        );
+        await program.waitFor(
+          "stderr",
+          (text) => (text.match(/^DEBUG wrote /gm) ?? []).length >= 1,
+        );
+        program.kill("SIGINT");
+        const output = await program.done;
+        assertNoSecret(output);
+        assertExit(output, 130);
+        const said = output.stderr.split("\n").filter((line) =>
+          line.includes("interrupted by SIGINT")
+        );
+        assert.deepEqual(said, [
+          "data-mirror: interrupted by SIGINT: partial downloads stay in staging and resume next time",
+        ]);
+        const mirror = root.replace(/data_mirror$/, `run-${json}`);
+        const written = (await readTree(mirror)).size;
+        assert.ok(written >= 1 && written < 4, `${written} files written`);
+        const human = json ? output.stderr : output.stdout;
+        assert.match(human, new RegExp(`^mirror: ${mirror}$`, "m"));
+        assert.match(
+          human,
+          /^interrupted: (?:[1-3] of 4 files \([\d.]+ [KM]iB of 2\.3 MiB\) done|\d+ listed, [1-3] downloaded)/m,
+        );
+        if (json) {
+          const document = summaryOf(output);
+          assert.equal(document.interrupted, "SIGINT");
+          assert.ok(Number(document.downloaded) >= 1, JSON.stringify(document));
+        }
+      }
+    },
+    { faults: { bodyBytesPerSecond: 600_000 } },
+  );
+});
+
+Deno.test("deno task mirror --watch stopped by Ctrl-C exits 0 (the signal reaches every process of the job)", async () => {
+  await withCli([{ count: 2, tags: ["a"] }], async ({ platform, home }) => {
+    const inherited = Object.entries(Deno.env.toObject()).filter(([name]) =>
+      !name.startsWith("VIAM_")
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "mirror", "sync", "--app-url", platform.url, "--tags", "a", "--watch"],
+      cwd: new URL("../..", import.meta.url),
+      env: { ...Object.fromEntries(inherited), NO_COLOR: "1", VIAM_HOME: home, ...KEY_ENV },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const guard = setTimeout(() => _killTree(child.pid, "SIGKILL"), 60_000);
+    const decoder = new TextDecoder();
+    let stdout = "";
+    const reader = child.stdout.getReader();
+    while (!/^pass 1: /m.test(stdout)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += decoder.decode(value, { stream: true });
+    }
+    // Ctrl-C: SIGINT to every process of the foreground job (deno task, scripts/mirror.ts, the
+    // program), at once.
+    await _killTree(child.pid, "SIGINT");
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += decoder.decode(value, { stream: true });
+    }
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+    ]);
+    clearTimeout(guard);
+    assert.match(stdout, /^pass 1: 2 listed, 2 downloaded/m);
+    assert.equal(status.code, 0, stderr);
+    assert.equal(status.signal, null);
+    assert.match(stderr, /^INFO {2}SIGINT: stopping/m);
+    assert.ok(!stderr.includes(KEY.key) && !stdout.includes(KEY.key));
+  });
+});
+
+/** Sends `signal` to `pid` and all its descendants at once. */
+async function _killTree(pid: number, signal: Deno.Signal): Promise<void> {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    const children = await new Deno.Command("pgrep", { args: ["-P", `${pids[i]}`] }).output();
+    pids.push(...new TextDecoder().decode(children.stdout).split("\n").filter(Boolean).map(Number));
+  }
+  for (const each of pids) {
+    try {
+      Deno.kill(each, signal);
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+}
+
+Deno.test("a narrowed filter over max_delete's default deletes nothing: exit 3, the reason worded with the flag", async () => {
+  await withCli([
+    { name: "keep", count: 4, tags: ["a", "b"] },
+    { name: "drop", count: 20, tags: ["a"] },
+  ], async ({ root, sync }) => {
+    assertExit(await sync("--tags", "a"), 0);
+    const narrowed = await sync("--tags", "b", "--delete", "--json");
+    assertExit(narrowed, 3);
+    const held = "this pass would delete 20 of the mirror's 24 files, more than --max-delete " +
+      "allows (50% of them, at least 10 files): nothing deleted (if this is meant, raise " +
+      "--max-delete for one pass)";
+    assert.equal(summaryOf(narrowed).guard, held);
+    assert.equal(summaryOf(narrowed).deleted, 0);
+    assert.ok(narrowed.stderr.includes(`\nheld back: ${held}\n`), narrowed.stderr);
+    assert.equal((await readTree(root)).size, 24);
   });
 });

@@ -1,0 +1,56 @@
+/** Where the CLI's lines go, each error once, and no key on either stream. */
+import assert from "node:assert/strict";
+import { CliOutput } from "../../src/cli/cli_output.ts";
+
+function capture(json: boolean) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const output = new CliOutput({
+    json,
+    out: (line) => out.push(line),
+    err: (line) => err.push(line),
+    logLevel: "info",
+    secrets: ["ENV-SECRET-4f2a"],
+  });
+  return { output, out, err };
+}
+
+Deno.test("human lines go to stdout, or to stderr with --json where stdout is the document", () => {
+  const human = capture(false);
+  human.output.line("mirror: /m");
+  human.output.document({ listed: 1 });
+  assert.deepEqual(human.out, ["mirror: /m"]);
+
+  const json = capture(true);
+  json.output.line("mirror: /m");
+  json.output.document({ listed: 1 });
+  assert.deepEqual(json.out, ['{"listed":1}']);
+  assert.deepEqual(json.err, ["mirror: /m"]);
+});
+
+Deno.test("an error the engine already logged is not printed again, until the next result", () => {
+  const { output, err } = capture(false);
+  output.logger.error("listing incomplete: listing page 3: UNAVAILABLE");
+  output.error("listing page 3: UNAVAILABLE");
+  output.error("another problem");
+  output.document({});
+  output.error("listing page 3: UNAVAILABLE");
+  assert.deepEqual(err, [
+    "ERROR listing incomplete: listing page 3: UNAVAILABLE",
+    "data-mirror: another problem",
+    "data-mirror: listing page 3: UNAVAILABLE",
+  ]);
+});
+
+Deno.test("the API key is scrubbed from every line on both streams", () => {
+  const { output, out, err } = capture(true);
+  output.rememberSecret("CONFIG-SECRET-9c1d");
+  output.logger.warn("odd value ENV-SECRET-4f2a");
+  output.error("failed near CONFIG-SECRET-9c1d");
+  output.document({ error: "CONFIG-SECRET-9c1d" });
+  assert.deepEqual(err, [
+    "WARN  odd value [redacted]",
+    "data-mirror: failed near [redacted]",
+  ]);
+  assert.deepEqual(out, ['{"error":"[redacted]"}']);
+});

@@ -1,0 +1,76 @@
+/** Progress by bytes with files second: the figures, the rate window, the ETA, resumed bytes. */
+import assert from "node:assert/strict";
+import { createProgressReporter } from "../../src/cli/progress_reporter.ts";
+
+const MiB = 1024 * 1024;
+
+Deno.test("a few large files: the line follows bytes, the ETA comes from the recent rate", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const reporter = createProgressReporter({
+    tty: false,
+    writeLine: (line) => lines.push(line),
+    intervalMs: 3_600_000,
+    now: () => now,
+  });
+  // 2 files of 40 MiB; resumed: 10 MiB were already in staging at the first report.
+  reporter.update({ filesDone: 0, filesTotal: 2, bytesDone: 10 * MiB, bytesTotal: 80 * MiB });
+  for (let second = 1; second <= 10; second++) {
+    now = second * 1000;
+    reporter.update({
+      filesDone: 0,
+      filesTotal: 2,
+      bytesDone: (10 + 2 * second) * MiB,
+      bytesTotal: 80 * MiB,
+    });
+  }
+  reporter.stop();
+  // 2 MiB/s received (not 3: the 10 resumed MiB were not received now), 50 MiB left: 25 s.
+  assert.deepEqual(lines, [
+    "progress: 30.0 MiB of 80.0 MiB (37%), 0/2 files, 2.0 MiB/s, ETA 25 s",
+  ]);
+});
+
+Deno.test("the rate forgets what is older than its window; totals may grow; nothing flowing is --", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const reporter = createProgressReporter({
+    tty: false,
+    writeLine: (line) => lines.push(line),
+    intervalMs: 3_600_000,
+    now: () => now,
+  });
+  reporter.update({ filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: 0 });
+  reporter.stop();
+  assert.deepEqual(lines, ["progress: 0 B of 0 B, 0/1 files, 0 B/s, ETA --"]);
+
+  lines.length = 0;
+  const second = createProgressReporter({
+    tty: false,
+    writeLine: (line) => lines.push(line),
+    intervalMs: 3_600_000,
+    now: () => now,
+  });
+  // Fast for 10 s (10 MiB/s), then 1 MiB/s for 20 s while the listing adds files.
+  now = 0;
+  second.update({ filesDone: 0, filesTotal: 10, bytesDone: 0, bytesTotal: 400 * MiB });
+  for (let s = 1; s <= 10; s++) {
+    now = s * 1000;
+    second.update({ filesDone: s, filesTotal: 10, bytesDone: s * 10 * MiB, bytesTotal: 400 * MiB });
+  }
+  for (let s = 11; s <= 30; s++) {
+    now = s * 1000;
+    second.update({
+      filesDone: 10,
+      filesTotal: 20,
+      bytesDone: (100 + (s - 10)) * MiB,
+      bytesTotal: 500 * MiB,
+    });
+  }
+  assert.equal(second.latest()?.filesTotal, 20);
+  second.stop();
+  // 120 MiB done, 380 MiB left at 1 MiB/s (the fast start is out of the window).
+  assert.deepEqual(lines, [
+    "progress: 120.0 MiB of 500.0 MiB (24%), 10/20 files, 1.0 MiB/s, ETA 6 min 20 s",
+  ]);
+});
