@@ -111,7 +111,7 @@ Deno.test("invocation: the CLI commands, with the config files the bootstrap gra
 Deno.test("invocation: a misspelt command is a usage error with a suggestion, never a socket", () => {
   assert.equal(
     usageMessage(read(["synk"])),
-    'unknown command "synk" (did you mean "sync"? commands: sync, validate, completion, module, help)',
+    'unknown command "synk" (did you mean "sync"? commands: sync, validate, push, completion, module, help)',
   );
   assert.match(usageMessage(read(["valdate", "--config", "x.json"])), /did you mean "validate"/);
   assert.match(usageMessage(read(["SYNC"])), /did you mean "sync"/);
@@ -130,13 +130,13 @@ Deno.test("invocation: a usage error is one JSON document with --json, two lines
   if (error.mode !== "usage-error") return;
   assert.deepEqual(JSON.parse(formatUsageError(error)), {
     error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
-      "completion, module, help)",
+      "push, completion, module, help)",
     exitCode: 2,
   });
   assert.equal(
     formatUsageError({ ...error, json: false }),
     'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
-      "completion, module, help)\n(run data-mirror --help for usage)",
+      "push, completion, module, help)\n(run data-mirror --help for usage)",
   );
 });
 

@@ -404,7 +404,7 @@ Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, star
     assert.equal(
       human.stderr,
       'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
-        "completion, module, help)\n(run data-mirror --help for usage)\n",
+        "push, completion, module, help)\n(run data-mirror --help for usage)\n",
     );
     const json = await collect(
       spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["synk", "--json"], vars, dir),
@@ -412,7 +412,7 @@ Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, star
     assert.equal(json.code, 2);
     assert.deepEqual(JSON.parse(json.stdout), {
       error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
-        "completion, module, help)",
+        "push, completion, module, help)",
       exitCode: 2,
     });
     // No socket named synk, no Viam home: nothing ran.

@@ -11,6 +11,7 @@ import { LOG_LEVELS } from "../logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { parseList } from "./config_from_flags.ts";
 import { EXIT_CODES_HELP } from "./exit_codes.ts";
+import type { PushCommandFlags } from "./push_command.ts";
 import type { SyncCommandFlags } from "./sync_command.ts";
 import type { ValidateFlags } from "./validate_command.ts";
 
@@ -20,6 +21,8 @@ export interface CommandActions {
   sync(flags: SyncCommandFlags): Promise<void>;
   /** `validate`. */
   validate(flags: ValidateFlags): Promise<void>;
+  /** `push`. */
+  push(flags: PushCommandFlags): Promise<void>;
   /** `completion <shell>`; `program` is the whole tree. */
   completion(shell: string, program: Command): void;
 }
@@ -110,6 +113,37 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .requiredOption("--config <file>", "JSON file with the module's attributes")
     .option("--json", "print the result as one JSON document on stdout")
     .action((flags: ValidateFlags) => actions.validate(flags));
+
+  program.command("push")
+    .description(
+      "Upload a folder inside .viam into Viam data management (once each), then delete each file " +
+        "the platform has (unless --keep).",
+    )
+    .option("--config <file>", "JSON file with the module's attributes (flags override it)")
+    .option("--api-key-id <id>", "API key id (default: $VIAM_API_KEY_ID)")
+    .option(
+      "--part-id <id>",
+      "the machine part the files belong to (default: $VIAM_MACHINE_PART_ID)",
+    )
+    .option("--push-path <path>", "the folder to upload, relative to $VIAM_HOME (default ~/.viam)")
+    .option("--tags <a,b>", "tags every uploaded file gets", parseList)
+    .option(
+      "--dataset-id <id>",
+      "a dataset every uploaded file is added to (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--keep", "keep files after their upload (an unchanged file is never sent twice)")
+    .option("--min-age <seconds>", "settle time: skip files modified more recently (default 10)")
+    .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
+    .option("--bwlimit <rate>", "upload bandwidth limit in bytes/s, e.g. 512k, 2M (0: none)")
+    .option("--dry-run", "print what would be uploaded and deleted; send and change nothing")
+    .option("--json", "stdout is one JSON document; text goes to stderr")
+    .addOption(
+      new Option("--log-level <level>", "lowest log level shown on stderr")
+        .choices(LOG_LEVELS).default("info"),
+    )
+    .addHelpText("after", `\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`)
+    .action((flags: PushCommandFlags) => actions.push(flags));
 
   program.command("completion")
     .description("Print a shell completion script (see the README to install it).")

@@ -10,6 +10,7 @@
 export const CLI_COMMANDS: readonly string[] = Object.freeze([
   "sync",
   "validate",
+  "push",
   "completion",
   "module",
   "help",

@@ -29,6 +29,7 @@ import { completionScript } from "./completion_script.ts";
 import { ConfigFileError } from "./config_file.ts";
 import type { EnvReader } from "./config_from_flags.ts";
 import { EXIT } from "./exit_codes.ts";
+import { PushUsageError, runPush } from "./push_command.ts";
 import { type CommandContext, runSync } from "./sync_command.ts";
 import { runValidate } from "./validate_command.ts";
 
@@ -71,6 +72,9 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     sync: async (flags) => {
       exitCode = await runSync(flags, context);
     },
+    push: async (flags) => {
+      exitCode = await runPush(flags, context);
+    },
     validate: async (flags) => {
       exitCode = await runValidate(flags, context);
     },
@@ -109,7 +113,9 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       });
       return EXIT.usage;
     }
-    if (error instanceof ConfigFileError) return _usageError(output, error.message);
+    if (error instanceof ConfigFileError || error instanceof PushUsageError) {
+      return _usageError(output, error.message);
+    }
     output.error(describeError(error));
     output.document({ error: describeError(error), exitCode: EXIT.failed });
     return EXIT.failed;

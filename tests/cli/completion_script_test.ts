@@ -66,7 +66,7 @@ Deno.test("bash: commands, options, option values and file names complete from t
       ].join("\n"),
   );
   assert.deepEqual(replies.trimEnd().split("\n"), [
-    "sync validate completion --help --version",
+    "sync validate push completion --help --version",
     "sync",
     "--max-delete",
     "debug info warn error",

@@ -1,0 +1,165 @@
+/**
+ * The body of `data-mirror push`: one upload pass of a folder inside `.viam` into Viam data
+ * management (`push_*` attributes, the same `parseConfig` as the module), what it printed and its
+ * exit code: 0 when nothing failed, 1 otherwise, 2 for a usage error (a missing part id).
+ *
+ * @module
+ */
+import { parseConfig } from "../config.ts";
+import { LockedError } from "../fs/mirror_lock.ts";
+import type { LogLevel } from "../logger.ts";
+import { pushSummary } from "../push/push_side.ts";
+import { type PushResult, runPushPass } from "../push/run_push_pass.ts";
+import { describeError } from "../remote/errors.ts";
+import { FileUploader } from "../remote/file_upload.ts";
+import { bandwidthLimitOf } from "../sync/run_pass.ts";
+import { onStopSignal } from "../stop_signal.ts";
+import { formatBytes } from "./cli_output.ts";
+import { readConfigFile } from "./config_file.ts";
+import { attributesFromFlags, type SyncFlags } from "./config_from_flags.ts";
+import { EXIT, interruptedExitCode } from "./exit_codes.ts";
+import { createProgressReporter } from "./progress_reporter.ts";
+import type { CommandContext } from "./sync_command.ts";
+
+/** The `push` command's options as commander parses them. */
+export interface PushCommandFlags extends Pick<SyncFlags, "config" | "apiKeyId" | "appUrl"> {
+  partId?: string;
+  pushPath?: string;
+  tags?: string[];
+  datasetId?: string[];
+  keep?: boolean;
+  minAge?: string;
+  bwlimit?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  logLevel: LogLevel;
+}
+
+/** A usage problem of `push` (exit 2), named for the flag at fault. */
+export class PushUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PushUsageError";
+  }
+}
+
+/**
+ * Runs `push` and resolves to its exit code.
+ *
+ * @throws {PushUsageError} without a part id (neither `--part-id` nor `VIAM_MACHINE_PART_ID`) or
+ * a push folder; `ConfigError` / `ConfigFileError` for a bad configuration (exit 2 upstream).
+ */
+export async function runPush(flags: PushCommandFlags, context: CommandContext): Promise<number> {
+  const { output } = context;
+  const partId = flags.partId ?? context.env("VIAM_MACHINE_PART_ID");
+  if (!partId) {
+    throw new PushUsageError(
+      "push: --part-id is required: the machine part the files belong to (or set " +
+        "VIAM_MACHINE_PART_ID)",
+    );
+  }
+  const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
+  // Only the connection flags: `--tags` here are the uploads' tags, not a mirror filter.
+  const attributes = attributesFromFlags(
+    { apiKeyId: flags.apiKeyId, appUrl: flags.appUrl },
+    { fileAttributes, env: context.env },
+  );
+  const set = (name: string, value: unknown) => {
+    if (value !== undefined) attributes[name] = value;
+  };
+  set("push_path", flags.pushPath);
+  set("push_tags", flags.tags);
+  set("push_dataset_ids", flags.datasetId);
+  set("push_keep", flags.keep);
+  set("push_min_age", _number(flags.minAge));
+  set("bandwidth_limit", _number(flags.bwlimit));
+  const { config, warnings } = parseConfig(attributes, { env: context.env });
+  output.rememberSecret(config.apiKey);
+  for (const warning of warnings) {
+    if (!warning.startsWith("no tags, labels or dataset_id")) output.logger.warn(warning);
+  }
+  if (config.push === undefined) {
+    throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
+  }
+  const stop = new AbortController();
+  let stoppedBy: Deno.Signal | undefined;
+  using _stop = onStopSignal((signal) => {
+    stoppedBy = signal;
+    output.logger.info(`${signal}: stopping`);
+    stop.abort();
+  });
+  await using uploader = new FileUploader({
+    appUrl: config.appUrl,
+    apiKeyId: config.apiKeyId,
+    apiKey: config.apiKey,
+  });
+  const bandwidth = bandwidthLimitOf(config);
+  const progress = createProgressReporter({
+    tty: context.tty,
+    writeLine: (line) => output.note(line),
+  });
+  let result: PushResult;
+  try {
+    result = await runPushPass(config.push, { uploader, partId }, {
+      logger: output.logger,
+      signal: stop.signal,
+      owner: "cli push",
+      dryRun: flags.dryRun,
+      retryFailedNow: true,
+      onProgress: (p) =>
+        progress.update({
+          filesDone: p.filesDone,
+          filesTotal: p.filesTotal,
+          bytesDone: p.bytesSent,
+          bytesTotal: p.bytesTotal,
+        }),
+      beforeChunk: bandwidth ? (bytes, signal) => bandwidth.take(bytes, signal) : undefined,
+    });
+  } catch (error) {
+    const message = error instanceof LockedError
+      ? error.message
+      : `push failed: ${describeError(error)}`;
+    const exitCode = stoppedBy ? interruptedExitCode(stoppedBy) : EXIT.failed;
+    output.line(`push folder: ${config.push.pushRoot}`);
+    output.error(message);
+    output.document({ pushPath: config.push.pushRoot, error: message, exitCode });
+    return exitCode;
+  } finally {
+    progress.stop();
+  }
+  const summary = pushSummary(result);
+  const exitCode = stoppedBy
+    ? interruptedExitCode(stoppedBy)
+    : result.failed > 0 || result.error !== undefined
+    ? EXIT.failed
+    : EXIT.ok;
+  output.line(`push folder: ${config.push.pushRoot}`);
+  output.line(
+    `${result.found} found, ${result.uploaded} uploaded (${formatBytes(result.bytes)}), ` +
+      `${result.skipped} skipped, ${result.deleted} deleted, ${result.failed} failed in ` +
+      `${(result.durationMs / 1000).toFixed(1)} s` +
+      (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
+  );
+  for (const [reason, count] of Object.entries(result.skippedBy)) {
+    output.note(`skipped ${count}: ${reason}`);
+  }
+  for (const failure of result.failures) output.error(`${failure.path}: ${failure.error}`);
+  if (result.error !== undefined) output.error(result.error);
+  output.document({
+    pushPath: config.push.pushRoot,
+    ...summary,
+    recovered: result.recovered,
+    skippedBy: result.skippedBy,
+    failures: result.failures,
+    ...(result.planned === undefined ? {} : { planned: result.planned }),
+    ...(stoppedBy === undefined ? {} : { interrupted: stoppedBy }),
+    exitCode,
+  });
+  return exitCode;
+}
+
+function _number(text: string | undefined): number | string | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  return text.trim() !== "" && Number.isFinite(value) ? value : text;
+}

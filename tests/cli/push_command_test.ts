@@ -1,0 +1,77 @@
+/**
+ * `data-mirror push` as an operator runs it: the real program under the production permissions,
+ * against the local platform over HTTP/2; then `sync` on another machine (another `VIAM_HOME`)
+ * mirrors what was pushed at the same path.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { readTree } from "../sync/_harness.ts";
+import { runProgram } from "../_program.ts";
+
+const KEY = { id: "push-cli-key-id", key: "PUSH-CLI-SECRET-7a1e90c3d2" };
+const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key };
+
+Deno.test("push without a part id is a usage error that names it, as one JSON document with --json", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  const home = await Deno.makeTempDir({ prefix: "dm-push-cli-" });
+  try {
+    const output = await runProgram(
+      ["push", "--app-url", platform.url, "--push-path", "outbox", "--json"],
+      { viamHome: home, env: KEY_ENV },
+    );
+    assert.equal(output.code, 2, output.stderr);
+    const document = JSON.parse(output.stdout);
+    assert.match(document.error, /--part-id is required/);
+    assert.equal(platform.uploads.completed, 0);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("push uploads a folder tree, deletes what the platform has, and sync elsewhere mirrors it at the same paths", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  const sender = await Deno.makeTempDir({ prefix: "dm-push-sender-" });
+  const receiver = await Deno.makeTempDir({ prefix: "dm-push-receiver-" });
+  try {
+    const outbox = join(sender, "outbox");
+    await Deno.mkdir(join(outbox, "models"), { recursive: true });
+    await Deno.writeTextFile(join(outbox, "models", "detector.tflite"), "weights v1");
+    await Deno.writeTextFile(join(outbox, "notes.txt"), "hello fleet");
+    const pushed = await runProgram([
+      "push",
+      "--app-url",
+      platform.url,
+      "--part-id",
+      "part-cli-1",
+      "--push-path",
+      "outbox",
+      "--tags",
+      "fleet",
+      "--min-age",
+      "0",
+      "--json",
+    ], { viamHome: sender, env: KEY_ENV });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const document = JSON.parse(pushed.stdout);
+    assert.deepEqual(
+      [document.found, document.uploaded, document.skipped, document.deleted, document.failed],
+      [2, 2, 0, 2, 0],
+    );
+    assert.match(pushed.stderr, /push folder: .*outbox/);
+    assert.deepEqual([...(await readTree(outbox)).keys()], [], "sent files are gone locally");
+    assert.ok(!pushed.stdout.includes(KEY.key) && !pushed.stderr.includes(KEY.key));
+
+    const synced = await runProgram(
+      ["sync", "--app-url", platform.url, "--tags", "fleet", "--json"],
+      { viamHome: receiver, env: KEY_ENV },
+    );
+    assert.equal(synced.code, 0, synced.stderr);
+    const tree = await readTree(join(receiver, "data_mirror"));
+    assert.deepEqual([...tree.keys()].sort(), ["models/detector.tflite", "notes.txt"]);
+    assert.equal(new TextDecoder().decode(tree.get("models/detector.tflite")), "weights v1");
+  } finally {
+    await Deno.remove(sender, { recursive: true });
+    await Deno.remove(receiver, { recursive: true });
+  }
+});
