@@ -21,7 +21,7 @@ const _LABEL_WIDTH = 170;
 const _BAR_HEIGHT = 16;
 const _GAP = 4;
 const _GROUP_GAP = 34;
-const _TOP = 64;
+const _TOP = 76;
 
 const _TOOL_COLORS: Readonly<Record<ToolName, string>> = {
   "data-mirror": "#1f77b4",
