@@ -56,8 +56,11 @@ export interface FaultRig extends AsyncDisposable {
   checkFilesNoSecret(dir: string, except?: readonly string[]): Promise<number>;
   /** Serves `dataset` with no faults. */
   serve(dataset: PlatformDataset, faults?: Faults): void;
-  /** Stops the platform, then starts a new one on the same port with the same key and data. */
-  restartPlatform(options?: { downMs?: number }): Promise<void>;
+  /**
+   * Stops the platform, then starts a new one on the same port with the same data and faults,
+   * accepting `apiKeys` (default: the rig's key) after `downMs` (default 0).
+   */
+  restartPlatform(options?: { downMs?: number; apiKeys?: readonly ApiKey[] }): Promise<void>;
 }
 
 /** The leak found: the key in something the program wrote. */
@@ -184,13 +187,15 @@ class _Rig implements FaultRig {
     this.platform.resetCalls();
   }
 
-  async restartPlatform(options: { downMs?: number } = {}): Promise<void> {
+  async restartPlatform(
+    options: { downMs?: number; apiKeys?: readonly ApiKey[] } = {},
+  ): Promise<void> {
     const { port, faults } = this.platform;
     await this.platform.close();
     await new Promise((resolve) => setTimeout(resolve, options.downMs ?? 0));
     this.platform = await startPlatform({
       port,
-      apiKeys: [this.key],
+      apiKeys: options.apiKeys ?? [this.key],
       dataset: this.#dataset,
       faults,
     });

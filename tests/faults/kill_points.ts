@@ -11,6 +11,7 @@ import { describeDataset, type ItemRecord } from "../support/platform/mod.ts";
 import { lastJsonLine, type RunningProgram } from "../_program.ts";
 import type { FaultRig } from "./fault_rig.ts";
 import { listTree, STATE_DIR, treeDifferences } from "./mirror_tree.ts";
+import { outputTail } from "./pass_output.ts";
 import { count, type RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { defaultSeed, SeededRandom } from "./seeded_random.ts";
@@ -100,13 +101,13 @@ export async function killPoints(
     const where = `kill ${attempt + 1} (${phase}, seed ${random.seed})`;
     for (const example of seen.examples) problems.push(`${where}: wrong size seen: ${example}`);
     if (recovery.code !== 0) {
-      problems.push(`${where}: the recovery pass exited ${recovery.code}: ${_tail(recovery)}`);
+      problems.push(`${where}: the recovery pass exited ${recovery.code}: ${outputTail(recovery)}`);
     }
     const differences = await treeDifferences(root, rig.platform, items);
     if (hit && differences.length === 0 && recovery.code === 0) identical++;
     for (const difference of differences) problems.push(`${where}: ${difference}`);
     if (recovery.code === 0 && lastJsonLine(recovery.stdout).failed !== 0) {
-      problems.push(`${where}: the recovery pass counted failures: ${_tail(recovery)}`);
+      problems.push(`${where}: the recovery pass counted failures: ${outputTail(recovery)}`);
     }
     for (const change of sandbox.changesOutsideMirror(before, await sandbox.snapshot())) {
       problems.push(`${where}: outside the mirror: ${change}`);
@@ -209,8 +210,4 @@ async function _stateFileSizes(root: string): Promise<number[]> {
 
 function _staleContent(path: string): Uint8Array {
   return new TextEncoder().encode(`stale file ${path}\n`.repeat(50));
-}
-
-function _tail(output: { stdout: string; stderr: string }): string {
-  return `${output.stdout.slice(-400)} ${output.stderr.slice(-600)}`.trim();
 }

@@ -16,7 +16,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 
 /** One entry of a snapshot, as `lstat` sees it. */
 export interface SnapshotEntry {
@@ -94,12 +94,12 @@ export class Sandbox implements AsyncDisposable {
    * only once marked: each row marks what it lets the program write.
    */
   own(path: string): void {
-    this.#owned.push(relative(this.dir, join(this.dir, path)));
+    this.#owned.push(relative(this.dir, resolve(this.dir, path)));
   }
 
   /** Writes a file (absolute, or relative to the sandbox), creating its folders. */
   async writeFile(path: string, content: string | Uint8Array): Promise<void> {
-    const full = join(this.dir, path);
+    const full = resolve(this.dir, path);
     await Deno.mkdir(dirname(full), { recursive: true });
     if (typeof content === "string") await Deno.writeTextFile(full, content);
     else await Deno.writeFile(full, content);
