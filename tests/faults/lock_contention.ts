@@ -61,7 +61,9 @@ export async function lockContention(
       const busy = second.code !== 0 && /busy|lock/i.test(second.stdout + second.stderr) &&
         (countOf(second, "downloaded") || 0) === 0 && (countOf(second, "deleted") || 0) === 0;
       if (busy) refused++;
-      else problems.push(`round ${round}: a second pass ran beside the first: ${outputTail(second)}`);
+      else {problems.push(
+          `round ${round}: a second pass ran beside the first: ${outputTail(second)}`,
+        );}
     }
     // The holder dies by SIGKILL mid-pass: its lock must not outlive it.
     holder.kill("SIGKILL");

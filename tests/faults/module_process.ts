@@ -1,0 +1,74 @@
+/**
+ * The real program as a Viam module, started the way viam-server starts it (`main.ts <socket>`
+ * under the production permission flags, with `VIAM_HOME`, `VIAM_MODULE_DATA` and
+ * `VIAM_MODULE_ADDRESS`), without a parent to log to, and a grpc-js client on its socket.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { productionRunArgs } from "../../scripts/mirror.ts";
+import { stopProcess } from "../module/_harness.ts";
+import { ViamClient, waitForSocket } from "../module/_viam_client.ts";
+import type { FaultRig } from "./fault_rig.ts";
+
+const _MAIN = new URL("../../main.ts", import.meta.url);
+
+/** A running module and a client on it. */
+export interface ModuleProcess extends AsyncDisposable {
+  /** A client of every service the module serves. */
+  readonly client: ViamClient;
+  /** `$VIAM_MODULE_DATA`, where the module keeps its resources' status. */
+  readonly moduleData: string;
+  /** Whether the process still runs. */
+  running(): boolean;
+  /** SIGTERM, as viam-server stops a module; resolves to its exit code and output. */
+  stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Starts the module for a Viam home (its socket in a dedicated folder beside it). */
+export async function startModuleProcess(rig: FaultRig, home: string): Promise<ModuleProcess> {
+  const socketDir = join(home, "..", "viam-module-faults");
+  await Deno.mkdir(socketDir, { recursive: true });
+  const socketPath = join(socketDir, "data-mirror-faults.sock");
+  const moduleData = join(home, "module-data", "local", "data-mirror");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: productionRunArgs(_MAIN, [socketPath, "--log-level=debug"]),
+    env: {
+      VIAM_HOME: home,
+      VIAM_MODULE_DATA: moduleData,
+      VIAM_MODULE_ADDRESS: socketPath,
+      VIAM_MODULE_NAME: "data-mirror",
+      VIAM_NO_MODULE_PARENT: "true",
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  let exited = false;
+  void output.then(() => exited = true, () => exited = true);
+  await waitForSocket(socketPath);
+  const client = new ViamClient(socketPath);
+  await client.ready();
+  let stopped: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      client.close();
+      const exit = await stopProcess(child, { output, signal: "SIGTERM" });
+      rig.checkNoSecret("the module's stdout", exit.stdout);
+      rig.checkNoSecret("the module's stderr", exit.stderr);
+      return exit;
+    })();
+    return stopped;
+  };
+  return {
+    client,
+    moduleData,
+    running: () => !exited,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}
