@@ -19,6 +19,8 @@ export interface ModuleProcess extends AsyncDisposable {
   readonly client: ViamClient;
   /** `$VIAM_MODULE_DATA`, where the module keeps its resources' status. */
   readonly moduleData: string;
+  /** Its process id (for /proc). */
+  readonly pid: number;
   /** Whether the process still runs. */
   running(): boolean;
   /** SIGTERM, as viam-server stops a module; resolves to its exit code and output. */
@@ -65,6 +67,7 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
   return {
     client,
     moduleData,
+    pid: child.pid,
     running: () => !exited,
     stop,
     async [Symbol.asyncDispose]() {
