@@ -3,7 +3,7 @@
  * none of them deletes anything unless explicitly allowed (`--allow-delete-all`, a larger
  * `--max-delete`), the summary says why (`guard` or `error`), the limit is all-or-nothing (a
  * refused pass deletes none, and the next refused pass none either), and the allowed pass deletes
- * exactly what is stale.
+ * exactly what is stale. The module says the same in its DoCommand summary and its status.
  *
  * @module
  */
@@ -15,6 +15,8 @@ import { listTree } from "./mirror_tree.ts";
 import { countOf, outputTail, summaryOf } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
+import { startModuleProcess } from "./module_process.ts";
+import { componentConfig, fromStruct, toStruct } from "../module/_viam_client.ts";
 
 /** Options of {@linkcode deleteGuards}. */
 export interface DeleteGuardsOptions {
@@ -150,6 +152,54 @@ export async function deleteGuards(
       home,
       files,
     );
+  }
+  // The module: the same refusal shows in the DoCommand summary and in the status.
+  {
+    await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });
+    const home = sandbox.home;
+    await rig.run(["sync", "--tags", "a,b"], { home });
+    await using module = await startModuleProcess(rig, home);
+    const { client } = module;
+    await client.call(client.module, "AddResource", {
+      config: componentConfig("guarded", "rdk:service:generic", {
+        app_api_key_id: rig.key.id,
+        app_api_key: rig.key.key,
+        app_url: rig.platform.url,
+        tags: ["a"],
+        delete: true,
+        max_delete: 1,
+        sync_frequency: 3600,
+      }),
+      dependencies: [],
+    }).catch((error) => problems.push(`module: AddResource failed: ${JSON.stringify(error)}`));
+    const command = async (name: string) => {
+      try {
+        return fromStruct(
+          (await client.call(client.service, "DoCommand", {
+            name: "guarded",
+            command: toStruct({ command: name }),
+          }, 60_000)).result,
+        );
+      } catch (error) {
+        return { error: JSON.stringify(error) };
+      }
+    };
+    const summary = await command("sync");
+    const status = await command("status");
+    const present = [...(await listTree(join(home, "data_mirror"))).values()]
+      .filter((info) => info.isFile).length;
+    refusalsExpected++;
+    const guard = status.guard ??
+      (status.lastSummary as Record<string, unknown> | undefined)?.guard;
+    if (summary.deleted === 0 && present === both && typeof guard === "string" && guard !== "") {
+      refusals++;
+    } else {
+      problems.push(
+        `module with max_delete 1: summary ${JSON.stringify(summary)}, status ` +
+          `${JSON.stringify(status).slice(0, 600)}, ${present} of ${both} files left`,
+      );
+    }
+    await module.stop();
   }
   return {
     row: 3,
