@@ -101,17 +101,11 @@ export async function diskFull(rig: FaultRig, options: DiskFullOptions = {}): Pr
         .map((difference) => `after the full pass: ${difference}`),
     );
 
-    // 2. The platform drops half the items; the disk is 100% full: deletes must still run.
-    const kept = items.slice(0, Math.ceil(files / 2));
-    const dropped = items.slice(kept.length).filter((item) => tree.has(item.fileName));
-    rig.serve(describeDataset([{
-      name: "d",
-      count: kept.length,
-      folder: "big",
-      sizeBytes: (i) => fileBytes - i,
-      mimeType: "application/octet-stream",
-      tags: [_TAG],
-    }]));
+    // 2. The platform drops items, one downloaded at least; the disk is 100% full: deletes must
+    // still run. What it keeps (at most half) fits once space returns.
+    const kept = items.filter((item) => item !== present[0]).slice(0, Math.floor(files / 2));
+    const dropped = items.filter((item) => !kept.includes(item) && tree.has(item.fileName));
+    rig.serve({ items: kept, datasets: [] });
     const filler = join(sandbox.home, "filler.bin");
     await _fill(filler);
     const freeWhenFull = await _freeBytes(root);
