@@ -48,7 +48,10 @@ export interface FaultRig extends AsyncDisposable {
   readonly streamsChecked: number;
   /** Runs the program to its end; throws if the key shows in its output. */
   run(args: readonly string[], options: RunOptions): Promise<ProgramOutput>;
-  /** Starts the program; its output is searched for the key when it ends. */
+  /**
+   * Starts the program; its output is searched for the key when it ends. Its `kill` does nothing
+   * once it has exited (a kill aimed at an instant may come just after the end).
+   */
   spawn(args: readonly string[], options: RunOptions): RunningProgram;
   /** Throws if `text` (a stream or a file's content, described by `what`) holds the key. */
   checkNoSecret(what: string, text: string | Uint8Array): void;
@@ -139,7 +142,14 @@ class _Rig implements FaultRig {
       stdout: () => program.stdout(),
       stderr: () => program.stderr(),
       waitFor: (stream, test) => program.waitFor(stream, test),
-      kill: (signal) => program.kill(signal),
+      kill: (signal) => {
+        try {
+          program.kill(signal);
+        } catch (error) {
+          // It exited between the caller's check and the kill: nothing left to signal.
+          if (!(error instanceof TypeError)) throw error;
+        }
+      },
       async [Symbol.asyncDispose]() {
         await program[Symbol.asyncDispose]();
         await done;
