@@ -28,33 +28,33 @@ import { secrets } from "../tests/faults/secrets.ts";
 type _Row = (rig: FaultRig, seed: number) => Promise<RowReport>;
 
 /** Full-size rows; row 10 runs last, so that its figure counts every stream the suite searched. */
-const _FULL: Record<number, _Row> = {
-  1: (rig, seed) => killPoints(rig, { points: 50, seed }),
-  2: (rig) => listingFaults(rig, { timeout: true }),
-  3: (rig) => deleteGuards(rig, { files: 100 }),
-  4: (rig, seed) => networkFaults(rig, { smallFiles: 300, largeFiles: 6, seed }),
-  5: (rig, seed) => hostileNames(rig, { items: 5000, seed }),
-  6: (rig) => plantedSymlinks(rig),
-  7: (rig) => diskFull(rig),
-  8: (rig, seed) => lockContention(rig, { rounds: 20, seed }),
-  9: (rig) => badConfig(rig, { hugeListLength: 1_000_000, hugeValueBytes: 3_000_000 }),
-  11: () => confinement(),
-  12: (rig) => loadPasses(rig, { items: 50_000, passes: 20 }),
-  10: (rig) => secrets(rig),
-};
+const _FULL: ReadonlyMap<number, _Row> = new Map<number, _Row>([
+  [1, (rig, seed) => killPoints(rig, { points: 50, seed })],
+  [2, (rig) => listingFaults(rig, { timeout: true })],
+  [3, (rig) => deleteGuards(rig, { files: 100 })],
+  [4, (rig, seed) => networkFaults(rig, { smallFiles: 300, largeFiles: 6, seed })],
+  [5, (rig, seed) => hostileNames(rig, { items: 5000, seed })],
+  [6, (rig) => plantedSymlinks(rig)],
+  [7, (rig) => diskFull(rig)],
+  [8, (rig, seed) => lockContention(rig, { rounds: 20, seed })],
+  [9, (rig) => badConfig(rig, { hugeListLength: 1_000_000, hugeValueBytes: 3_000_000 })],
+  [11, () => confinement()],
+  [12, (rig) => loadPasses(rig, { items: 50_000, passes: 20 })],
+  [10, (rig) => secrets(rig)],
+]);
 
 /** The CI sizes (what `tests/faults/*_test.ts` run). */
-const _QUICK: Record<number, _Row> = {
+const _QUICK: ReadonlyMap<number, _Row> = new Map<number, _Row>([
   ..._FULL,
-  1: (rig, seed) => killPoints(rig, { points: 10, seed }),
-  2: (rig) => listingFaults(rig),
-  3: (rig) => deleteGuards(rig),
-  4: (rig, seed) => networkFaults(rig, { seed }),
-  5: (rig, seed) => hostileNames(rig, { items: 1000, seed }),
-  8: (rig, seed) => lockContention(rig, { rounds: 3, seed }),
-  9: (rig) => badConfig(rig),
-  12: (rig) => loadPasses(rig, { items: 2000, passes: 5 }),
-};
+  [1, (rig, seed) => killPoints(rig, { points: 10, seed })],
+  [2, (rig) => listingFaults(rig)],
+  [3, (rig) => deleteGuards(rig)],
+  [4, (rig, seed) => networkFaults(rig, { seed })],
+  [5, (rig, seed) => hostileNames(rig, { items: 1000, seed })],
+  [8, (rig, seed) => lockContention(rig, { rounds: 3, seed })],
+  [9, (rig) => badConfig(rig)],
+  [12, (rig) => loadPasses(rig, { items: 2000, passes: 5 })],
+]);
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -66,12 +66,12 @@ if (import.meta.main) {
     },
   });
   const rows = values.quick ? _QUICK : _FULL;
-  const wanted = values.rows?.split(",").map(Number) ?? Object.keys(rows).map(Number);
+  const wanted = values.rows?.split(",").map(Number) ?? [...rows.keys()];
   const seed = values.seed === undefined ? Date.now() % 1_000_000_007 : Number(values.seed);
   console.log(`fault suite (${values.quick ? "CI sizes" : "full"}), seed ${seed}`);
   const reports: RowReport[] = [];
   await using rig = await startFaultRig();
-  for (const [row, run] of Object.entries(rows)) {
+  for (const [row, run] of rows) {
     if (!wanted.includes(Number(row))) continue;
     const started = performance.now();
     let report: RowReport;
