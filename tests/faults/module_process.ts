@@ -23,6 +23,11 @@ export interface ModuleProcess extends AsyncDisposable {
   readonly pid: number;
   /** Whether the process still runs. */
   running(): boolean;
+  /**
+   * Rejects, with its exit code and the end of its output, if the process ends before
+   * {@linkcode ModuleProcess.stop}: race a call with it so that a crash fails at once.
+   */
+  readonly crashed: Promise<never>;
   /** SIGTERM, as viam-server stops a module; resolves to its exit code and output. */
   stop(): Promise<{ code: number; stdout: string; stderr: string }>;
 }
@@ -49,13 +54,24 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
   }).spawn();
   const output = child.output();
   let exited = false;
-  void output.then(() => exited = true, () => exited = true);
+  let stopping = false;
+  const crashed = output.then((result) => {
+    exited = true;
+    if (stopping) return new Promise<never>(() => {});
+    const decoder = new TextDecoder();
+    throw new Error(
+      `the module exited (code ${result.code}, signal ${result.signal}): ` +
+        decoder.decode(result.stderr).slice(-1500) + decoder.decode(result.stdout).slice(-1500),
+    );
+  });
+  crashed.catch(() => {}); // observed by those who race with it
   await waitForSocket(socketPath);
   const client = new ViamClient(socketPath);
   await client.ready();
   let stopped: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
   const stop = () => {
     stopped ??= (async () => {
+      stopping = true;
       client.close();
       const exit = await stopProcess(child, { output, signal: "SIGTERM" });
       rig.checkNoSecret("the module's stdout", exit.stdout);
@@ -69,6 +85,7 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
     moduleData,
     pid: child.pid,
     running: () => !exited,
+    crashed,
     stop,
     async [Symbol.asyncDispose]() {
       await stop();
