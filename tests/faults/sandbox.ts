@@ -90,8 +90,8 @@ export class Sandbox implements AsyncDisposable {
 
   /**
    * Marks `path` (absolute, or relative to the sandbox) as the program's: changes under it are
-   * not changes outside the mirror. The mirror itself (`data_mirror`) is the program's by default
-   * only once marked: each row marks what it lets the program write.
+   * not changes outside the mirror. Nothing is the program's until marked: each row marks what it
+   * lets the program write (usually `viam/data_mirror`).
    */
   own(path: string): void {
     this.#owned.push(relative(this.dir, resolve(this.dir, path)));
@@ -173,7 +173,6 @@ export class Sandbox implements AsyncDisposable {
 
   /** Removes the sandbox (unmounting nothing: callers unmount what they mounted). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await _makeWritable(this.dir);
     await Deno.remove(this.dir, { recursive: true });
   }
 }
@@ -189,16 +188,4 @@ async function _hashFile(path: string): Promise<string> {
     throw error;
   }
   return hash.digest("hex");
-}
-
-/** Gives every folder back its write bit (a row may have made one read-only) before removal. */
-async function _makeWritable(dir: string): Promise<void> {
-  try {
-    await Deno.chmod(dir, 0o755);
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.isDirectory) await _makeWritable(join(dir, entry.name));
-    }
-  } catch {
-    // Best effort: removal reports what it cannot remove.
-  }
 }
