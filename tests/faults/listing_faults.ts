@@ -141,7 +141,7 @@ export async function listingFaults(
     row: 2,
     fault: "listing fails after page N, times out, key refused mid-listing",
     figure: `${held}/${cases.length} faulty listings deleted 0 of ${_STALE.length} stale files ` +
-      `and failed the pass; ${recovered}/${cases.length} next passes recovered` +
+      `(the failed ones failing their pass); ${recovered}/${cases.length} next passes recovered` +
       (options.timeout ? "" : " (timeout case: deno task faults only)"),
     problems,
   };

@@ -195,8 +195,9 @@ export async function plantedSymlinks(rig: FaultRig): Promise<RowReport> {
   return {
     row: 6,
     fault: "symlinks planted in the mirror, its state folder, as root and on the way",
-    figure: `${held}/${cases.length} planted symlinks: 0 writes, truncations, creations or ` +
-      `deletes outside the mirror` + (outcomes.length > 0 ? ` (${outcomes.join("; ")})` : ""),
+    figure: `${held}/${cases.length} planted symlinks held (no write, truncation, creation or ` +
+      `deletion outside the mirror; each refusal said)` +
+      (outcomes.length > 0 ? ` (${outcomes.join("; ")})` : ""),
     problems,
   };
 }
