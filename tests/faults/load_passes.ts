@@ -1,0 +1,112 @@
+/**
+ * Row 12: load. N items, then P passes of the module's loop (DoCommand `sync`, so the figure does
+ * not depend on the minimum `sync_frequency`). Holds when every pass lists N and fails none, and
+ * the process's open file descriptors (`/proc/<pid>/fd`) and resident memory (`VmRSS`) stay flat
+ * across the passes after the first: the last third of the passes against the first third, fds
+ * at most 4 more at their highest, RSS at most 15% or 24 MiB (whichever is larger) more at the
+ * median (memory breathes with the garbage collector; a leak shows as a rise that stays).
+ *
+ * @module
+ */
+import { describeDataset } from "../support/platform/mod.ts";
+import { componentConfig, fromStruct, toStruct } from "../module/_viam_client.ts";
+import type { FaultRig } from "./fault_rig.ts";
+import { startModuleProcess } from "./module_process.ts";
+import { count, type RowReport } from "./row_report.ts";
+import { Sandbox } from "./sandbox.ts";
+
+/** Options of {@linkcode loadPasses}. */
+export interface LoadPassesOptions {
+  /** Items (default 2,000). */
+  items?: number;
+  /** Passes after the first (default 5). */
+  passes?: number;
+}
+
+const _TAG = "load";
+const _MiB = 1024 * 1024;
+
+/** Runs row 12. */
+export async function loadPasses(
+  rig: FaultRig,
+  options: LoadPassesOptions = {},
+): Promise<RowReport> {
+  const items = options.items ?? 2000;
+  const passes = options.passes ?? 5;
+  rig.serve(describeDataset([{
+    name: "n",
+    count: items,
+    folder: (i) => `load/${i % 100}`,
+    sizeBytes: (i) => 100 + (i % 50),
+    tags: [_TAG],
+  }]));
+  const problems: string[] = [];
+  await using sandbox = await Sandbox.create({ prefix: "data-mirror-load-" });
+  await using module = await startModuleProcess(rig, sandbox.home);
+  const { client } = module;
+  await client.call(client.module, "AddResource", {
+    config: componentConfig("load", "rdk:service:generic", {
+      app_api_key_id: rig.key.id,
+      app_api_key: rig.key.key,
+      app_url: rig.platform.url,
+      tags: [_TAG],
+      sync_frequency: 3600,
+    }),
+    dependencies: [],
+  });
+  const fds: number[] = [];
+  const rss: number[] = [];
+  for (let pass = 0; pass <= passes; pass++) {
+    const summary = fromStruct(
+      (await client.call(client.service, "DoCommand", {
+        name: "load",
+        command: toStruct({ command: "sync" }),
+      }, 1_800_000)).result,
+    );
+    rig.checkNoSecret("a DoCommand sync result", JSON.stringify(summary));
+    if (summary.listed !== items || summary.failed !== 0) {
+      problems.push(`pass ${pass}: ${JSON.stringify(summary)}`);
+    }
+    if (pass === 0) continue; // the fresh download: not part of the steady state
+    fds.push(await _openFds(module.pid));
+    rss.push(await _rssBytes(module.pid));
+  }
+  await module.stop();
+  const third = Math.max(1, Math.floor(fds.length / 3));
+  const fdGrowth = Math.max(...fds.slice(-third)) - Math.max(...fds.slice(0, third));
+  const rssBefore = _median(rss.slice(0, third));
+  const rssGrowth = _median(rss.slice(-third)) - rssBefore;
+  if (fdGrowth > 4) problems.push(`open fds grew by ${fdGrowth}: ${fds.join(", ")}`);
+  if (rssGrowth > Math.max(0.15 * rssBefore, 24 * _MiB)) {
+    problems.push(`RSS grew by ${(rssGrowth / _MiB).toFixed(1)} MiB: ${_mib(rss)}`);
+  }
+  return {
+    row: 12,
+    fault: `load: ${count(items)} items, then ${passes} passes`,
+    figure: `fds ${fds[0]}→${fds.at(-1)} (max ${Math.max(...fds)}), RSS ` +
+      `${(rss[0] / _MiB).toFixed(0)}→${(rss.at(-1)! / _MiB).toFixed(0)} MiB ` +
+      `(max ${(Math.max(...rss) / _MiB).toFixed(0)}) over ${passes} passes of ${
+        count(items)
+      } items`,
+    problems,
+  };
+}
+
+async function _openFds(pid: number): Promise<number> {
+  return (await Array.fromAsync(Deno.readDir(`/proc/${pid}/fd`))).length;
+}
+
+async function _rssBytes(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+  return kib * 1024;
+}
+
+function _median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function _mib(values: number[]): string {
+  return values.map((value) => (value / _MiB).toFixed(0)).join(", ");
+}

@@ -1,0 +1,94 @@
+/**
+ * The real program as a Viam module, started the way viam-server starts it (`main.ts <socket>`
+ * under the production permission flags, with `VIAM_HOME`, `VIAM_MODULE_DATA` and
+ * `VIAM_MODULE_ADDRESS`), without a parent to log to, and a grpc-js client on its socket.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { productionRunArgs } from "../../scripts/mirror.ts";
+import { stopProcess } from "../module/_harness.ts";
+import { ViamClient, waitForSocket } from "../module/_viam_client.ts";
+import type { FaultRig } from "./fault_rig.ts";
+
+const _MAIN = new URL("../../main.ts", import.meta.url);
+
+/** A running module and a client on it. */
+export interface ModuleProcess extends AsyncDisposable {
+  /** A client of every service the module serves. */
+  readonly client: ViamClient;
+  /** `$VIAM_MODULE_DATA`, where the module keeps its resources' status. */
+  readonly moduleData: string;
+  /** Its process id (for /proc). */
+  readonly pid: number;
+  /** Whether the process still runs. */
+  running(): boolean;
+  /**
+   * Rejects, with its exit code and the end of its output, if the process ends before
+   * {@linkcode ModuleProcess.stop}: race a call with it so that a crash fails at once.
+   */
+  readonly crashed: Promise<never>;
+  /** SIGTERM, as viam-server stops a module; resolves to its exit code and output. */
+  stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Starts the module for a Viam home (its socket in a dedicated folder beside it). */
+export async function startModuleProcess(rig: FaultRig, home: string): Promise<ModuleProcess> {
+  const socketDir = join(home, "..", "viam-module-faults");
+  await Deno.mkdir(socketDir, { recursive: true });
+  const socketPath = join(socketDir, "data-mirror-faults.sock");
+  const moduleData = join(home, "module-data", "local", "data-mirror");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: productionRunArgs(_MAIN, [socketPath, "--log-level=debug"]),
+    env: {
+      VIAM_HOME: home,
+      VIAM_MODULE_DATA: moduleData,
+      VIAM_MODULE_ADDRESS: socketPath,
+      VIAM_MODULE_NAME: "data-mirror",
+      VIAM_NO_MODULE_PARENT: "true",
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  let exited = false;
+  let stopping = false;
+  const crashed = output.then((result) => {
+    exited = true;
+    if (stopping) return new Promise<never>(() => {});
+    const decoder = new TextDecoder();
+    throw new Error(
+      `the module exited (code ${result.code}, signal ${result.signal}): ` +
+        decoder.decode(result.stderr).slice(-1500) + decoder.decode(result.stdout).slice(-1500),
+    );
+  });
+  crashed.catch(() => {}); // observed by those who race with it
+  await waitForSocket(socketPath);
+  const client = new ViamClient(socketPath);
+  await client.ready();
+  let stopped: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      client.close();
+      const exit = await stopProcess(child, { output, signal: "SIGTERM" });
+      rig.checkNoSecret("the module's stdout", exit.stdout);
+      rig.checkNoSecret("the module's stderr", exit.stderr);
+      return exit;
+    })();
+    return stopped;
+  };
+  return {
+    client,
+    moduleData,
+    pid: child.pid,
+    running: () => !exited,
+    crashed,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+    },
+  };
+}
