@@ -162,6 +162,11 @@ export class MirrorLoop implements MirrorController {
 
   #afterPass(): void {
     this.#inFlight = undefined;
+    // The pass's garbage (its listing, index and plan) is returned now, while the loop sleeps,
+    // rather than whenever V8 gets to it: on a 1 GB robot the resident size stays flat from pass
+    // to pass. `gc` exists when the production flags expose it (a full collection of a heap of a
+    // few MB takes milliseconds, once per pass).
+    (globalThis as { gc?: () => void }).gc?.();
     if (this.#abort.signal.aborted) return;
     const failures = this.#status.consecutiveFailures;
     const intervalMs = this.#config.syncFrequencySeconds * 1000;

@@ -98,8 +98,13 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
     logLevel: invocation.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),
     validate: async (attributes) => {
-      const { parseConfig } = await import("./config.ts");
-      return { warnings: parseConfig(attributes, { env }).warnings };
+      const [{ parseConfig }, { checkConfigLocations }] = await Promise.all([
+        import("./config.ts"),
+        import("./fs/mirror_location.ts"),
+      ]);
+      const { config, warnings } = parseConfig(attributes, { env });
+      await checkConfigLocations(config);
+      return { warnings };
     },
     createMirror,
   });

@@ -7,6 +7,7 @@ import {
   assertNarrowed,
   type Grants,
   PRODUCTION_FLAGS,
+  PRODUCTION_V8_FLAGS,
   resolveGrants,
   workerPermissions,
 } from "../src/permissions.ts";
@@ -25,8 +26,8 @@ const MIRROR_TASK_FLAGS = ["--allow-run", "--allow-read"];
 
 Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later), the listed env and statfs, and nothing else", () => {
   const flags = new Map(PRODUCTION_FLAGS.map((flag) => {
-    const [name, value] = flag.split("=", 2);
-    return [name, value];
+    const equals = flag.indexOf("=");
+    return equals < 0 ? [flag, undefined] : [flag.slice(0, equals), flag.slice(equals + 1)];
   }));
   assert.deepEqual([...flags.keys()].sort(), [
     "--allow-env",
@@ -37,7 +38,9 @@ Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later),
     "--ignore-env",
     "--no-prompt",
     "--unstable-worker-options",
+    "--v8-flags",
   ]);
+  assert.deepEqual(flags.get("--v8-flags")?.split(","), [...PRODUCTION_V8_FLAGS]);
   assert.deepEqual(flags.get("--allow-env")?.split(","), [...ALLOWED_ENV]);
   assert.deepEqual(flags.get("--allow-sys")?.split(","), [...ALLOWED_SYS]);
   for (const name of ["--allow-net", "--allow-read", "--allow-write", "--ignore-env"]) {

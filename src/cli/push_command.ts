@@ -6,6 +6,7 @@
  * @module
  */
 import { parseConfig } from "../config.ts";
+import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import { pushSummary } from "../push/push_side.ts";
@@ -75,6 +76,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   set("bandwidth_limit", _number(flags.bwlimit));
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  await checkConfigLocations(config);
   for (const warning of warnings) {
     if (!warning.startsWith("no tags, labels or dataset_id")) output.logger.warn(warning);
   }

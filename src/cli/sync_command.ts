@@ -5,6 +5,7 @@
  * @module
  */
 import { type MirrorConfig, parseConfig } from "../config.ts";
+import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
@@ -52,6 +53,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  await checkConfigLocations(config);
   for (const warning of warnings) output.logger.warn(warning);
   const remote = new ViamRemote({
     appUrl: config.appUrl,

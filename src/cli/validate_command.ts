@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError, parseConfig } from "../config.ts";
+import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { readConfigFile } from "./config_file.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { CommandContext } from "./sync_command.ts";
@@ -28,6 +29,7 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
   const shown = JSON.stringify(flags.config);
   try {
     const { config, warnings } = parseConfig(attributes, { env: context.env });
+    await checkConfigLocations(config);
     for (const warning of warnings) output.note(`warning: ${warning}`);
     output.line(`${shown}: valid; mirrors into ${config.mirrorRoot}`);
     output.document({

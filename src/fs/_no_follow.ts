@@ -20,6 +20,8 @@ export interface OwnFile {
 export interface OpenOwnFileOptions {
   /** Mode of a new file (before the umask). */
   mode: number;
+  /** Told about an entry that was not a plain file of our own and was replaced. */
+  onReplaced?: (message: string) => void;
 }
 
 /**
@@ -36,14 +38,35 @@ export interface OpenOwnFileOptions {
  */
 export async function openOwnFile(path: string, options: OpenOwnFileOptions): Promise<OwnFile> {
   for (let attempt = 1;; attempt++) {
-    const opened = await _tryOpen(path, options.mode);
+    // Looked at first without following it: opening a symlink to a place outside the granted tree
+    // would fail on the permission check (which follows links) before O_NOFOLLOW could refuse it.
+    const planted = await _plantedKind(path);
+    const opened = planted === undefined ? await _tryOpen(path, options.mode) : undefined;
     if (opened !== undefined) return opened;
     // A symlink, a shared inode or a non-file: not ours to write. Unlink the name and start afresh.
     if (attempt === 3) {
       throw new Deno.errors.PermissionDenied(`${path} keeps being replaced by a link; not opened`);
     }
+    options.onReplaced?.(
+      `replaced ${planted ?? "a link"} planted at ${path}: it was not written through`,
+    );
     await _unlinkName(path);
   }
+}
+
+/** What is at `path` when it is not a plain, singly linked file (or nothing), else undefined. */
+async function _plantedKind(path: string): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  if (info.isSymlink) return "a symlink";
+  if (!info.isFile) return "a non-file";
+  if (info.nlink !== 1) return "a file with another name (a hard link)";
+  return undefined;
 }
 
 /** The open file, or undefined when the name is not a plain, singly linked regular file. */
@@ -58,6 +81,8 @@ async function _tryOpen(path: string, mode: number): Promise<OwnFile | undefined
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ELOOP" || code === "EISDIR" || code === "ENXIO") return undefined;
+    // Swapped for a link to a place outside the granted tree since it was looked at.
+    if (error instanceof Deno.errors.NotCapable) return undefined;
     throw error;
   }
   try {

@@ -54,6 +54,8 @@ export interface OpenMirrorOptions {
    * under a final name is then whole, never short or empty.
    */
   durable?: boolean;
+  /** Told about what was refused or replaced in the program's own folder (planted links). */
+  warn?: (message: string) => void;
 }
 
 /** The mirror of one pass. Dispose of it (or call {@linkcode MirrorDir.close}) to release the lock. */
@@ -73,12 +75,17 @@ export class MirrorDir implements AsyncDisposable {
     lock: MirrorLock,
     dirs: { partial: string; tmp: string },
     durable: boolean,
+    warn: ((message: string) => void) | undefined,
   ) {
     this.root = root;
     this.#lock = lock;
     this.#tmpDir = dirs.tmp;
     this.#durable = durable;
-    this.staging = new StagingArea(dirs.partial, (staged, rel) => this.placeFile(staged, rel));
+    this.staging = new StagingArea(
+      dirs.partial,
+      (staged, rel) => this.placeFile(staged, rel),
+      warn,
+    );
     this.#dirs.set("", Promise.resolve(root));
   }
 
@@ -89,12 +96,15 @@ export class MirrorDir implements AsyncDisposable {
    */
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
     const root = (await resolveMirrorRoot({ ...options, create: true }))!;
-    const lock = await acquireMirrorLock(await ensureStateDir(root), { owner: options.owner });
+    const lock = await acquireMirrorLock(await ensureStateDir(root), {
+      owner: options.owner,
+      warn: options.warn,
+    });
     try {
       const partial = await ensureStateDir(root, "partial");
       const tmp = await ensureStateDir(root, "tmp");
       await _emptyDir(tmp); // what a killed pass left; nobody else writes here under the lock
-      return new MirrorDir(root, lock, { partial, tmp }, options.durable ?? true);
+      return new MirrorDir(root, lock, { partial, tmp }, options.durable ?? true, options.warn);
     } catch (error) {
       await lock.release();
       throw error;
@@ -193,7 +203,12 @@ export class MirrorDir implements AsyncDisposable {
    */
   async remove(relPath: string): Promise<boolean> {
     const removed = await removeFileUnder(this.root, relPath);
-    if (removed) this.#dirs.delete(relPath); // a folder may be made where the file was
+    if (removed) {
+      // A folder may be made where the file was: forget the failures cached for it and below it.
+      for (const dir of this.#dirs.keys()) {
+        if (dir === relPath || dir.startsWith(`${relPath}/`)) this.#dirs.delete(dir);
+      }
+    }
     return removed;
   }
 

@@ -15,6 +15,7 @@
  * @module
  */
 import { join, relative, sep } from "node:path";
+import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import { splitRelativePath, VIAM_OWNED_DIRS } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
@@ -119,6 +120,33 @@ export async function resolveMirrorRoot(
     );
   }
   return current;
+}
+
+/**
+ * Checks `mirror_path` (and `push_path`) on disk as far as they exist, creating nothing: the
+ * config check that `validate`, ValidateConfig and every command run after `parseConfig`, so that
+ * a folder symlinked to the Viam home or out of it is a configuration error naming the attribute.
+ *
+ * @throws {ConfigError} with one issue per attribute whose real path breaks a rule.
+ */
+export async function checkConfigLocations(config: MirrorConfig): Promise<void> {
+  const issues: ConfigIssue[] = [];
+  const paths = [["mirror_path", config.mirrorPath]];
+  if (config.push) paths.push(["push_path", config.push.pushPath]);
+  for (const [field, path] of paths) {
+    try {
+      await resolveMirrorRoot({
+        viamHome: config.viamHome,
+        mirrorPath: path,
+        create: false,
+        attribute: field,
+      });
+    } catch (error) {
+      if (!(error instanceof MirrorLocationError)) throw error;
+      issues.push({ field, message: error.message });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
 }
 
 /** Throws unless the real path `real` is inside the Viam home and outside viam-server's folders. */

@@ -18,6 +18,8 @@ export interface LockHolder {
 export interface AcquireMirrorLockOptions {
   /** Names the holder in the lock file, for the error another process or resource gets. */
   owner?: string;
+  /** Told when a link planted at the lock file's name was replaced. */
+  warn?: (message: string) => void;
 }
 
 /** A held mirror lock. */
@@ -74,7 +76,7 @@ export async function acquireMirrorLock(
 ): Promise<MirrorLock> {
   const path = join(stateDir, "lock");
   // No truncate on open: the holder's description must survive a failed attempt.
-  const { file } = await openOwnFile(path, { mode: FILE_MODE });
+  const { file } = await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn });
   try {
     if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file));
   } catch (error) {

@@ -95,11 +95,16 @@ export class StagingArea {
   /** The directory holding the partial downloads (real, inside the state dir). */
   readonly dir: string;
   readonly #place: PlaceFile;
+  readonly #warn?: (message: string) => void;
 
-  /** A staging area in `dir` (which must exist), placing finished files with `place`. */
-  constructor(dir: string, place: PlaceFile) {
+  /**
+   * A staging area in `dir` (which must exist), placing finished files with `place`; `warn` is
+   * told about links planted in it, which are replaced or removed, never written through.
+   */
+  constructor(dir: string, place: PlaceFile, warn?: (message: string) => void) {
     this.dir = dir;
     this.#place = place;
+    this.#warn = warn;
   }
 
   /**
@@ -113,7 +118,7 @@ export class StagingArea {
       throw new RangeError(`expected size of ${binaryDataId} is not a byte count: ${expectedSize}`);
     }
     const part = join(this.dir, `${await sha256Hex(binaryDataId)}-${expectedSize ?? "u"}.part`);
-    const { file, size } = await openOwnFile(part, { mode: FILE_MODE });
+    const { file, size } = await openOwnFile(part, { mode: FILE_MODE, onReplaced: this.#warn });
     try {
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
@@ -147,6 +152,7 @@ export class StagingArea {
       const hash = _PART_NAME.exec(entry.name)?.[1];
       if (hash !== undefined && kept.has(hash)) continue;
       if (hash !== undefined && entry.isFile && await _isInUse(path)) continue;
+      if (entry.isSymlink) this.#warn?.(`removed a symlink planted at ${path}: never followed`);
       await _removeIfPresent(path);
       if (hash !== undefined) discarded++;
     }

@@ -103,6 +103,7 @@ export async function runPass(
     viamHome: config.viamHome,
     mirrorPath: config.mirrorPath,
     owner: options.owner,
+    warn: (message) => logger.warn(message),
   });
   const local = await mirror.walk();
   const localDirectories = directoriesOf(local.keys());
@@ -159,6 +160,7 @@ export async function runPass(
     for (const path of transfer.result.placed.keys()) localNow.set(path, _placedFile(path));
     const plan = _plan(config, entries, localNow, listing);
     progress.plan = plan;
+    progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
     const blocked = new Set(
       transfer.result.failures.filter((f) => f.blockedByFile).map((f) => f.binaryDataId),
@@ -271,12 +273,14 @@ interface _Progress {
   plan?: Plan;
   /** Planned items not tried this pass: they failed lately and wait for their next retry. */
   waiting?: number;
+  /** Files this pass had placed when the plan was made (the plan counts them as present). */
+  placedBeforePlan?: number;
   started: number;
 }
 
-function _summary({ index, transfer, plan, waiting }: _Progress): Summary {
-  // The plan counts the files this pass placed as present: they are downloads, not skips.
-  const skippedInPlan = plan ? plan.skipped - transfer.placed.size : 0;
+function _summary({ index, transfer, plan, waiting, placedBeforePlan }: _Progress): Summary {
+  // The plan counts the files this pass had placed as present: they are downloads, not skips.
+  const skippedInPlan = plan ? plan.skipped - (placedBeforePlan ?? 0) : 0;
   return {
     ...emptySummary(),
     listed: index.listed,
