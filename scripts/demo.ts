@@ -3,7 +3,10 @@
  * sample data set (310 images in nested folders, some unnamed, some with absolute names, tagged), then
  * runs the real program (under the production permission flags, as `deno task mirror` does) to mirror
  * the tag `demo` into `.viam-demo/data_mirror` in this repository, twice: the first pass downloads
- * everything with progress and a summary, the second downloads nothing.
+ * everything with progress and a summary, the second downloads nothing. Then the round trip of
+ * the push side: a file dropped in `.viam-demo/outbox` is pushed with the tag `demo` (and deleted
+ * locally once the platform has it), and the next sync mirrors it into `data_mirror` at the same
+ * path.
  *
  * No Viam account and no network are needed.
  *
@@ -36,6 +39,35 @@ const first = await runWithProductionFlags(main, args);
 console.log(`\n$ data-mirror ${args.join(" ")}    # second pass: nothing to do`);
 const second = await runWithProductionFlags(main, args);
 
+// The round trip: what one machine pushes with a tag reaches every machine mirroring that tag.
+const outbox = `${viamHome}/outbox`;
+await Deno.remove(outbox, { recursive: true }).catch(() => {});
+await Deno.mkdir(`${outbox}/models`, { recursive: true });
+await Deno.writeTextFile(`${outbox}/models/detector.tflite`, "demo model weights\n");
+const pushArgs = [
+  "push",
+  "--app-url",
+  platform.url,
+  "--part-id",
+  "demo-part",
+  "--push-path",
+  "outbox",
+  "--tags",
+  "demo",
+  "--min-age",
+  "0",
+];
+console.log(`\n$ data-mirror ${pushArgs.join(" ")}    # push a file from the outbox`);
+const pushed = await runWithProductionFlags(main, pushArgs);
+console.log(`\n$ data-mirror ${args.join(" ")}    # the pushed file comes back by the tag`);
+const third = await runWithProductionFlags(main, args);
+const back = await Deno.readTextFile(`${mirror}/models/detector.tflite`).catch(() => undefined);
+console.log(
+  back === undefined
+    ? "\nthe pushed file did not come back"
+    : `\nround trip: ${outbox}/models/detector.tflite -> ${mirror}/models/detector.tflite`,
+);
+
 const counts = new Map<string, number>();
 const walk = async (dir: string, top: string) => {
   for await (const entry of Deno.readDir(`${mirror}/${dir}`)) {
@@ -48,5 +80,5 @@ const walk = async (dir: string, top: string) => {
 await walk("", "");
 console.log(`\nThe files are in ${mirror}:`);
 for (const [dir, count] of [...counts].sort()) console.log(`  ${dir.padEnd(14)} ${count} files`);
-console.log(`\ncalls the two passes made: ${JSON.stringify(platform.calls)}`);
-Deno.exitCode = first || second;
+console.log(`\ncalls the four runs made: ${JSON.stringify(platform.calls)}`);
+Deno.exitCode = first || second || pushed || third || (back === undefined ? 1 : 0);

@@ -58,19 +58,19 @@ export function attributesFromFlags(
   set("mime_types", flags.mimeTypes);
   set("start", flags.start);
   set("end", flags.end);
-  set("max_age", _number(flags.maxAge));
-  set("bandwidth_limit", _number(flags.bwlimit));
+  set("max_age", numberOrText(flags.maxAge));
+  set("bandwidth_limit", numberOrText(flags.bwlimit));
   set("mirror_path", flags.mirrorPath);
   set("delete", flags.delete);
   set("allow_delete_all", flags.allowDeleteAll);
   // `500` becomes a number, `25%` stays a string: parseConfig reads both forms.
-  set("max_delete", _number(flags.maxDelete));
+  set("max_delete", numberOrText(flags.maxDelete));
   set("protected_dirs", flags.protectedDir);
   set("app_url", flags.appUrl);
   // Numbers stay strings here when they do not parse, so parseConfig names the attribute at fault.
-  set("concurrency", _number(flags.concurrency));
-  set("sync_frequency", _number(flags.syncFrequency));
-  set("free_space_reserve_percent", _number(flags.freeSpaceReserve));
+  set("concurrency", numberOrText(flags.concurrency));
+  set("sync_frequency", numberOrText(flags.syncFrequency));
+  set("free_space_reserve_percent", numberOrText(flags.freeSpaceReserve));
   if (attributes.app_api_key_id === undefined) {
     set("app_api_key_id", options.env("VIAM_API_KEY_ID"));
   }
@@ -83,7 +83,11 @@ export function parseList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").map((part) => part.trim()).filter(Boolean)];
 }
 
-function _number(text: string | undefined): number | string | undefined {
+/**
+ * A flag's text as a number when it is one, else the text itself (so that parseConfig names the
+ * attribute at fault), or undefined when the flag was not given.
+ */
+export function numberOrText(text: string | undefined): number | string | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   return text.trim() !== "" && Number.isFinite(value) ? value : text;

@@ -17,7 +17,7 @@ import { bandwidthLimitOf } from "../sync/run_pass.ts";
 import { onStopSignal } from "../stop_signal.ts";
 import { formatBytes } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
-import { attributesFromFlags, type SyncFlags } from "./config_from_flags.ts";
+import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
 import { EXIT, interruptedExitCode } from "./exit_codes.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
 import type { CommandContext } from "./sync_command.ts";
@@ -72,8 +72,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   set("push_tags", flags.tags);
   set("push_dataset_ids", flags.datasetId);
   set("push_keep", flags.keep);
-  set("push_min_age", _number(flags.minAge));
-  set("bandwidth_limit", _number(flags.bwlimit));
+  set("push_min_age", numberOrText(flags.minAge));
+  set("bandwidth_limit", numberOrText(flags.bwlimit));
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
   await checkConfigLocations(config);
@@ -158,10 +158,4 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     exitCode,
   });
   return exitCode;
-}
-
-function _number(text: string | undefined): number | string | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  return text.trim() !== "" && Number.isFinite(value) ? value : text;
 }
