@@ -66,7 +66,7 @@ export async function listRemote(
   filter: ListFilter,
   options: ListRemoteOptions,
 ): Promise<ListingResult> {
-  const lister = new _Lister(remote, filter, options);
+  using lister = new _Lister(remote, filter, options);
   try {
     return await lister.run();
   } catch (error) {
@@ -85,7 +85,7 @@ interface _Shard {
   count: number;
 }
 
-class _Lister {
+class _Lister implements Disposable {
   shards = 1;
   readonly #remote: RemoteSource;
   readonly #filter: ListFilter;
@@ -99,9 +99,18 @@ class _Lister {
     this.#filter = filter;
     this.#options = options;
     this.#parallel = Math.max(1, options.parallelPages ?? 8);
-    options.signal?.addEventListener("abort", () => this.#stop.abort(options.signal?.reason), {
-      once: true,
-    });
+    options.signal?.addEventListener("abort", this.#follow, { once: true });
+  }
+
+  /** Passes the caller's abort on to the shards. */
+  readonly #follow = () => this.#stop.abort(this.#options.signal?.reason);
+
+  /**
+   * Lets go of the caller's signal: a loop's signal lives as long as the loop, and a listener left
+   * on it would keep this listing (and the pass's index, through `onItems`) alive after every pass.
+   */
+  [Symbol.dispose](): void {
+    this.#options.signal?.removeEventListener("abort", this.#follow);
   }
 
   async run(): Promise<ListingResult> {

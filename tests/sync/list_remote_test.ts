@@ -173,3 +173,32 @@ Deno.test("a listing shorter than the platform's count is complete but unproven"
   assert.equal(seen.size, 100);
   assert.match(result.unproven ?? "", /returned 100 items but the platform counts 150/);
 });
+
+Deno.test("a listing leaves no listener on the caller's signal (a loop's signal outlives every pass)", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 300 }]) });
+  const remote = remoteOf(platform);
+  const controller = new AbortController();
+  const added: unknown[] = [];
+  const signal = controller.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((type: string, listener: EventListener, options?: unknown) => {
+    added.push(listener);
+    add(type, listener, options as AddEventListenerOptions);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((type: string, listener: EventListener) => {
+    const at = added.indexOf(listener);
+    if (at >= 0) added.splice(at, 1);
+    remove(type, listener);
+  }) as typeof signal.removeEventListener;
+  for (let pass = 0; pass < 3; pass++) {
+    const result = await listRemote(remote, _NO_FILTER, {
+      logger: new RecordingLogger(),
+      signal,
+      distinctItems: () => 300,
+      onItems: () => {},
+    });
+    assert.equal(result.complete, true);
+  }
+  assert.equal(added.length, 0, "listeners left on the signal");
+});
