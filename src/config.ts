@@ -24,7 +24,7 @@
  * @module
  */
 import { posix } from "node:path";
-import { splitRelativePath } from "./paths.ts";
+import { splitRelativePath, VIAM_OWNED_DIRS } from "./paths.ts";
 import { scrubSecrets } from "./redaction.ts";
 
 /** The validated configuration of one mirror. */
@@ -201,8 +201,6 @@ const _RATE_UNITS: Readonly<Record<string, number>> = {
 const _MIN_SYNC_FREQUENCY = 1;
 // Timers hold at most 2^31 - 1 ms; a longer delay fires at once and would turn the loop into a spin.
 const _MAX_SYNC_FREQUENCY = Math.floor((2 ** 31 - 1) / 1000);
-/** Directories viam-server keeps directly under the Viam home (see the module docs). */
-const _VIAM_OWNED_DIRS = ["packages", "module-data", "capture", "diagnostics.data"];
 
 /**
  * Validates the attributes and applies the defaults.
@@ -663,7 +661,7 @@ function _directoryRoot(
     return problem(`names ${home} itself: expected a directory inside it`);
   }
   const first = split.components[0].toLowerCase();
-  if (_VIAM_OWNED_DIRS.includes(first)) {
+  if (VIAM_OWNED_DIRS.includes(first)) {
     return problem(
       `lies in ${split.components[0]}, a directory viam-server manages in ${home}: ` +
         `choose another directory`,

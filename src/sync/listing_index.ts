@@ -61,7 +61,6 @@ export class ListingIndex {
   readonly #options: ListingIndexOptions;
   #seen = new Set<string>();
   #byPath = new Map<string, ListedItem>();
-  #contested = new Set<string>();
   #samePath = 0;
   #rejected = 0;
   #rejections: Rejection[] = [];
@@ -74,7 +73,7 @@ export class ListingIndex {
   /**
    * Adds one listed item: maps it to its path, counts it as rejected or duplicate as needed.
    * Returns its path when it is the first item seen at that path (what a streaming pass may fetch
-   * at once), else undefined; a later item on the same path marks the path contested.
+   * at once), else undefined (a later item on the same path may still win it: see `itemAt`).
    */
   add(item: RemoteItem): string | undefined {
     if (this.#seen.has(item.binaryDataId)) return undefined;
@@ -102,7 +101,6 @@ export class ListingIndex {
       return local.path;
     }
     this.#samePath++;
-    this.#contested.add(local.path);
     if (item.binaryDataId < held.binaryDataId) this.#byPath.set(local.path, listed);
     return undefined;
   }
@@ -110,11 +108,6 @@ export class ListingIndex {
   /** The item holding `path` now (the winner so far), if any. */
   itemAt(path: string): ListedItem | undefined {
     return this.#byPath.get(path);
-  }
-
-  /** Paths that more than one item mapped to (their winner may not be the first one seen). */
-  get contested(): ReadonlySet<string> {
-    return this.#contested;
   }
 
   /** Distinct items listed (by `binaryDataId`), whatever became of them. */
