@@ -20,12 +20,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttp2Server } from "node:http2";
-import {
-  type AddressInfo,
-  createServer as createNetServer,
-  type Server,
-  type Socket,
-} from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { CallCounts } from "./calls.ts";
 import { itemBytes } from "./content.ts";
@@ -130,11 +125,20 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const http2 = createHttp2Server(rpc);
   const sockets = new Set<Socket>();
   // One port for both: each connection's first bytes say whether it speaks HTTP/2 (prior knowledge).
-  const server = createNetServer((socket) => {
+  // The HTTP/1 server listens itself: Deno's node:http ends a kept-alive connection after its first
+  // response when the connection was accepted by another server and handed over ("connection"),
+  // so every SDK call would open a new connection and race the close (ECONNRESET, retried).
+  const acceptHttp1 = http1.listeners("connection") as ((socket: Socket) => void)[];
+  http1.removeAllListeners("connection");
+  http1.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    _route(socket, (isH2) => (isH2 ? http2 : http1).emit("connection", socket));
+    _route(socket, (isH2) => {
+      if (isH2) http2.emit("connection", socket);
+      else for (const accept of acceptHttp1) accept.call(http1, socket);
+    });
   });
+  const server: Server = http1;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, "127.0.0.1", () => {

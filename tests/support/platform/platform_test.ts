@@ -415,3 +415,31 @@ Deno.test("a description holds 100,000 items and a 1 GiB file without storing co
   assert.deepEqual(await tail.bytes(), itemBytes(huge, { start: 1024 ** 3 - 100 }));
   assert.throws(() => platform.contentOf(huge.binaryDataId), /itemChunks/);
 });
+
+Deno.test("HTTP/1.1 connections stay open between calls (keep-alive), as a real server's do", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ name: "k", count: 3 }]),
+  });
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port: platform.port });
+  const reader = connection.readable.getReader();
+  const writer = connection.writable.getWriter();
+  const request = new TextEncoder().encode(
+    `GET /no-such-route HTTP/1.1\r\nhost: 127.0.0.1:${platform.port}\r\n\r\n`,
+  );
+  try {
+    for (let call = 1; call <= 3; call++) {
+      await writer.write(request);
+      let text = "";
+      // A chunked 404 ends with the zero-length chunk.
+      while (!text.endsWith("0\r\n\r\n")) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, `the platform closed the connection after ${call - 1} response(s)`);
+        text += new TextDecoder().decode(value);
+      }
+      assert.match(text, /^HTTP\/1\.1 \d{3} /, `response ${call}`);
+      assert.match(text, /connection: keep-alive/i);
+    }
+  } finally {
+    connection.close();
+  }
+});
