@@ -134,8 +134,15 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     _route(socket, (isH2) => {
-      if (isH2) http2.emit("connection", socket);
-      else for (const accept of acceptHttp1) accept.call(http1, socket);
+      if (isH2) {
+        // An HTTP server's connections are half-open (a client's FIN does not end them); an HTTP/2
+        // session needs its connection to end with the client, or a killed client's stream is never
+        // seen as cut.
+        socket.allowHalfOpen = false;
+        http2.emit("connection", socket);
+      } else {
+        for (const accept of acceptHttp1) accept.call(http1, socket);
+      }
     });
   });
   const server: Server = http1;

@@ -55,6 +55,8 @@ export class PlatformState {
   readonly inlineLimitBytes: number;
   /** The clock of signed URL expiry. */
   readonly now: () => number;
+  /** Each item's `BinaryData` without bytes, length-prefixed, encoded at its first listing. */
+  readonly encodedMetadata: WeakMap<ItemRecord, Uint8Array> = new WeakMap();
   /** Aborted when the platform closes: ends pauses and downloads in flight. */
   readonly lifetime: AbortController = new AbortController();
 
