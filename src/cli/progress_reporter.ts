@@ -8,7 +8,6 @@
  *
  * @module
  */
-import cliProgress from "cli-progress";
 import type { TransferProgress } from "../sync/transfer_files.ts";
 import { formatBytes, formatDuration } from "./cli_output.ts";
 
@@ -38,8 +37,10 @@ export interface ProgressReporterOptions {
 }
 
 /** A live bar on a terminal, or a line every few seconds when stderr is a log file or a pipe. */
-export function createProgressReporter(options: ProgressReporterOptions): ProgressReporter {
-  return options.tty ? _barReporter(options) : _lineReporter(options);
+export async function createProgressReporter(
+  options: ProgressReporterOptions,
+): Promise<ProgressReporter> {
+  return options.tty ? await _barReporter(options) : _lineReporter(options);
 }
 
 /** `12.0 MiB of 90.0 MiB (13%), 3/10 files, 2.0 MiB/s, ETA 39 s`: what both displays show. */
@@ -88,7 +89,9 @@ class _Rate {
   }
 }
 
-function _barReporter(options: ProgressReporterOptions): ProgressReporter {
+/** The live bar; its library is loaded only for a terminal (it costs 50 ms of start-up). */
+async function _barReporter(options: ProgressReporterOptions): Promise<ProgressReporter> {
+  const { default: cliProgress } = await import("cli-progress");
   const rate = new _Rate(options.now ?? (() => performance.now()));
   const bar = new cliProgress.SingleBar({
     format: "{bar} {text}",

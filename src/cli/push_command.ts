@@ -20,6 +20,7 @@ import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
 import { EXIT, interruptedExitCode } from "./exit_codes.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
+import { PushUsageError } from "./push_usage_error.ts";
 import type { CommandContext } from "./sync_command.ts";
 
 /** The `push` command's options as commander parses them. */
@@ -34,14 +35,6 @@ export interface PushCommandFlags extends Pick<SyncFlags, "config" | "apiKeyId" 
   dryRun?: boolean;
   json?: boolean;
   logLevel: LogLevel;
-}
-
-/** A usage problem of `push` (exit 2), named for the flag at fault. */
-export class PushUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PushUsageError";
-  }
 }
 
 /**
@@ -96,7 +89,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     apiKey: config.apiKey,
   });
   const bandwidth = bandwidthLimitOf(config);
-  const progress = createProgressReporter({
+  const progress = await createProgressReporter({
     tty: context.tty,
     writeLine: (line) => output.note(line),
   });

@@ -82,7 +82,7 @@ async function _onePass(
   signal: AbortSignal,
   stoppedBy: () => Deno.Signal | undefined,
 ): Promise<number> {
-  const progress = createProgressReporter({ tty, writeLine: (line) => output.note(line) });
+  const progress = await createProgressReporter({ tty, writeLine: (line) => output.note(line) });
   let result: PassResult | undefined;
   let failure: unknown;
   try {

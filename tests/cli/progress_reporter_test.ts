@@ -4,10 +4,10 @@ import { createProgressReporter } from "../../src/cli/progress_reporter.ts";
 
 const MiB = 1024 * 1024;
 
-Deno.test("a few large files: the line follows bytes, the ETA comes from the recent rate", () => {
+Deno.test("a few large files: the line follows bytes, the ETA comes from the recent rate", async () => {
   let now = 0;
   const lines: string[] = [];
-  const reporter = createProgressReporter({
+  const reporter = await createProgressReporter({
     tty: false,
     writeLine: (line) => lines.push(line),
     intervalMs: 3_600_000,
@@ -31,10 +31,10 @@ Deno.test("a few large files: the line follows bytes, the ETA comes from the rec
   ]);
 });
 
-Deno.test("the rate forgets what is older than its window; totals may grow; nothing flowing is --", () => {
+Deno.test("the rate forgets what is older than its window; totals may grow; nothing flowing is --", async () => {
   let now = 0;
   const lines: string[] = [];
-  const reporter = createProgressReporter({
+  const reporter = await createProgressReporter({
     tty: false,
     writeLine: (line) => lines.push(line),
     intervalMs: 3_600_000,
@@ -45,7 +45,7 @@ Deno.test("the rate forgets what is older than its window; totals may grow; noth
   assert.deepEqual(lines, ["progress: 0 B of 0 B, 0/1 files, 0 B/s, ETA --"]);
 
   lines.length = 0;
-  const second = createProgressReporter({
+  const second = await createProgressReporter({
     tty: false,
     writeLine: (line) => lines.push(line),
     intervalMs: 3_600_000,
