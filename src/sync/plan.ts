@@ -78,14 +78,16 @@ export function planPass(input: PlanInput): Plan {
 
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
   // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
-  const listedFolded = new Set([...input.remote.keys()].map(_fold));
   const deletable = [...input.local.keys()].filter((path) =>
     !input.local.get(path)!.symlink && !isStateDirPath(path) &&
     !_isProtected(path, input.protectedDirs)
   );
-  const stale = deletable
-    .filter((path) => !input.remote.has(path) && !listedFolded.has(_fold(path)))
-    .sort();
+  let stale = deletable.filter((path) => !input.remote.has(path));
+  if (stale.length > 0) {
+    // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.
+    const listedFolded = new Set([...input.remote.keys()].map(_fold));
+    stale = stale.filter((path) => !listedFolded.has(_fold(path))).sort();
+  }
   const plan: Plan = { downloads, skipped, deletes: [], conflicts };
   if (!input.deleteEnabled || stale.length === 0) return plan;
   if (!input.listingComplete) {

@@ -45,7 +45,10 @@ export interface PassOptions {
   minRetryDelayMs?: number;
   /** A download body that sends nothing for this long is retried, in milliseconds (default 60 s). */
   idleTimeoutMs?: number;
-  /** Listing pages in flight at once (default 8; 1 lists page after page). */
+  /**
+   * Listing pages in flight at once (1 lists page after page); by default twice `concurrency`,
+   * at most 32: pages are small, and a no-op pass is nothing but its listing.
+   */
   parallelPages?: number;
   /**
    * The bandwidth limit to share (a loop shares one between its passes and its push side);
@@ -138,7 +141,7 @@ export async function runPass(
     const listing = await listRemote(remote, filterOf(config), {
       logger,
       signal,
-      parallelPages: options.parallelPages,
+      parallelPages: options.parallelPages ?? _listingLanes(config),
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,
       distinctItems: () => index.listed,
@@ -234,7 +237,7 @@ export async function dryRunPass(
   const listing = await listRemote(remote, filterOf(config), {
     logger: options.logger,
     signal: options.signal,
-    parallelPages: options.parallelPages,
+    parallelPages: options.parallelPages ?? _listingLanes(config),
     attemptsPerPage: options.attempts?.page,
     minRetryDelayMs: options.minRetryDelayMs,
     distinctItems: () => index.listed,
@@ -259,6 +262,11 @@ export async function dryRunPass(
     deleteBlocked: config.delete ? deleteBlocked : undefined,
     error: listing.error,
   };
+}
+
+/** Listing pages in flight by default: twice the downloads in flight, at most 32. */
+function _listingLanes(config: MirrorConfig): number {
+  return Math.min(32, 2 * config.concurrency);
 }
 
 /** The limiter `bandwidth_limit` asks for, if any. */
