@@ -186,7 +186,8 @@ Deno.test("a listing that fails part way deletes nothing and reports the pass fa
     await Deno.mkdir(root, { recursive: true });
     await Deno.writeTextFile(join(root, "stale.txt"), "x");
     platform.setFaults({ failListingAfterPage: 1 });
-    const result = await pass({ delete: true }, { attempts: { page: 2 } });
+    // Two shards of 125 items: each lists a first page of 100, then fails.
+    const result = await pass({ delete: true }, { attempts: { page: 2 }, parallelPages: 2 });
     assert.equal(result.listingComplete, false);
     assert.match(result.error ?? "", /listing page 2/);
     assert.equal(result.summary.deleted, 0);
