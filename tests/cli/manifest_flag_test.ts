@@ -23,7 +23,7 @@ Deno.test("only --no-manifest sets the attribute; without it the config file's v
   assert.equal(fromFile.manifest, false);
 });
 
-Deno.test("sync --no-manifest mirrors without a manifest; sync then writes one", async () => {
+Deno.test("sync --no-manifest mirrors without a manifest; sync writes one, the next run keeps it", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-manifest-cli-" });
   const env = { VIAM_API_KEY_ID: platform.apiKeyId, VIAM_API_KEY: platform.apiKey };
@@ -43,6 +43,14 @@ Deno.test("sync --no-manifest mirrors without a manifest; sync then writes one",
       lines.map((line) => JSON.parse(line).path).sort(),
       ["g0/g0-000000.jpeg", "g0/g0-000001.jpeg", "g0/g0-000002.jpeg"],
     );
+    // Another process, the same data: the manifest in place is left alone.
+    const written = await Deno.stat(manifest);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a rewrite would show a later mtime
+    const again = await sync();
+    assert.equal(again.code, 0, again.stderr);
+    const after = await Deno.stat(manifest);
+    assert.equal(after.ino, written.ino);
+    assert.equal(after.mtime?.getTime(), written.mtime?.getTime());
   } finally {
     await Deno.remove(home, { recursive: true });
   }

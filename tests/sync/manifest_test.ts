@@ -122,11 +122,11 @@ Deno.test("after a pass each mirrored file has one line: path, id, size, type, t
     assert.equal("confidence" in withoutConfidence.bboxes[0], false, "absent, not 0");
     const inDatasets = lines.find((line) => line.path === "cams/front/boxed-000003.jpeg")!;
     assert.deepEqual(inDatasets.dataset_ids, ["ds-a", "ds-b"]);
-    // Nothing of the pass's own is left in the state folder but the manifest and the engine's.
+    // Of the manifest's files only it and its digest stay (no pending file, no temporary one).
     const state = await Array.fromAsync(Deno.readDir(join(root, ".data-mirror")));
     assert.deepEqual(
-      state.map((e) => e.name).filter((name) => name.includes("manifest")),
-      ["manifest.jsonl"],
+      state.map((e) => e.name).filter((name) => name.includes("manifest")).sort(),
+      ["manifest.digest", "manifest.jsonl"],
     );
   });
 });
@@ -262,6 +262,35 @@ Deno.test("the manifest is replaced by rename: readers see a whole old or new fi
   });
 });
 
+Deno.test("a pass over unchanged data leaves the manifest alone; a changed tag rewrites it", async () => {
+  const groups = (
+    tag: string,
+  ) => [{ name: "a", count: 300, tags: (i: number) => (i === 7 ? [tag] : ["t"]) }];
+  await withMirror(describeDataset(groups("t")), async ({ pass, root, files, platform }) => {
+    const path = join(root, MANIFEST_PATH);
+    await pass();
+    const first = await Deno.stat(path);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a rewrite would show a later mtime
+    const same = await pass();
+    assert.equal(same.summary.skipped, 300);
+    const second = await Deno.stat(path);
+    assert.equal(second.ino, first.ino);
+    assert.equal(second.mtime?.getTime(), first.mtime?.getTime());
+    // Only the metadata changes (no file does): the manifest must follow it.
+    platform.replaceDataset(describeDataset(groups("relabelled")));
+    await pass();
+    const third = await Deno.stat(path);
+    assert.notEqual(third.ino, first.ino);
+    const lines = (await readManifest(root))!;
+    assert.deepEqual(lines.find((line) => line.path === "a/a-000007.jpeg")?.tags, ["relabelled"]);
+    assertDescribesMirror(lines, await files(), platform);
+    // Changed behind the program's back (same inode, other bytes): the next pass rewrites it.
+    await Deno.writeTextFile(path, "garbage\n", { append: true });
+    await pass();
+    assertDescribesMirror((await readManifest(root))!, await files(), platform);
+  });
+});
+
 Deno.test("symlinks planted at the manifest's names are replaced, never written through", async () => {
   const dataset = describeDataset([{ count: 3 }]);
   await withMirror(dataset, async ({ pass, root, home, files, platform }) => {
@@ -277,6 +306,25 @@ Deno.test("symlinks planted at the manifest's names are replaced, never written 
     assert.ok((await Deno.lstat(join(state, "manifest.jsonl"))).isFile, "a plain file now");
     assertDescribesMirror((await readManifest(root))!, await files(), platform);
     await assert.rejects(Deno.lstat(join(state, "manifest.pending")), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("a killed pass's leftovers (pending file, half a manifest) are cleared by the next pass", async () => {
+  await withMirror(describeDataset([{ count: 3 }]), async ({ pass, root, files, platform }) => {
+    await pass();
+    const state = join(root, ".data-mirror");
+    const half = `.manifest.jsonl.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(join(state, half), '{"path":"g0/g0-0000');
+    await Deno.writeTextFile(join(state, "manifest.pending"), "stale\n");
+    await Deno.writeTextFile(join(state, "manifest.jsonlx"), "not ours to remove");
+    await pass();
+    const names = [...Deno.readDirSync(state)].map((entry) => entry.name).sort();
+    assert.deepEqual(names.filter((name) => name.includes("manifest")), [
+      "manifest.digest",
+      "manifest.jsonl",
+      "manifest.jsonlx",
+    ]);
+    assertDescribesMirror((await readManifest(root))!, await files(), platform);
   });
 });
 
