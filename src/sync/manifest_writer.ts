@@ -94,6 +94,7 @@ const _WRITE_CHUNK_BYTES = 1 << 20;
 /** Bytes read at a time from the pending file. */
 const _READ_CHUNK_BYTES = 1 << 20;
 const _TAB = 0x09;
+const _COMMA = new TextEncoder().encode(",");
 const _NEWLINE = 0x0a;
 
 /**
@@ -201,10 +202,10 @@ export class ManifestWriter implements AsyncDisposable {
     entries: ReadonlyMap<string, ListedItem>,
     isPresent: (path: string) => boolean,
   ): Promise<ManifestWritten> {
-    // binary_data_id as JSON (as the pending lines start) -> path, for the files present.
+    // binary_data_id -> path, for the files present (the strings are the index's: no copies).
     const wanted = new Map<string, string>();
     for (const [path, item] of entries) {
-      if (isPresent(path)) wanted.set(JSON.stringify(item.binaryDataId), path);
+      if (isPresent(path)) wanted.set(item.binaryDataId, path);
     }
     const path = this.path;
     const temp = join(this.#stateDir, `.${MANIFEST_FILE_NAME}.${crypto.randomUUID()}.tmp`);
@@ -237,7 +238,7 @@ export class ManifestWriter implements AsyncDisposable {
   }
 
   /**
-   * Copies the pending lines of the `wanted` items (binary_data_id as JSON -> path) to `out` as
+   * Copies the pending lines of the `wanted` items (binary_data_id -> path) to `out` as
    * manifest lines, each once, and returns how many and their digest. Works on bytes: only each
    * line's id is decoded, and the rest of the line is copied as it is.
    */
@@ -252,15 +253,15 @@ export class ManifestWriter implements AsyncDisposable {
     await pending.seek(0, Deno.SeekMode.Start);
     for await (const pendingLine of _byteLines(pending)) {
       const tab = pendingLine.indexOf(_TAB);
-      const id = decoder.decode(pendingLine.subarray(0, tab));
+      const idJson = pendingLine.subarray(0, tab);
+      const id = JSON.parse(decoder.decode(idJson)) as string;
       const path = wanted.get(id);
       if (path === undefined) continue; // lost its path, not present, or a repeat (shards overlap)
       wanted.delete(id);
-      const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":${id},`);
-      const rest = pendingLine.subarray(tab + 2); // the members after the rest's own `{`, and `\n`
-      digest.add(start, rest);
-      await output.write(start);
-      await output.write(rest);
+      const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":`);
+      const rest = pendingLine.subarray(tab + 2); // the members after the `{`, with the `\n`
+      digest.add(start, idJson, _COMMA, rest);
+      for (const part of [start, idJson, _COMMA, rest]) await output.write(part);
     }
     await output.flush();
     return { lines: digest.count, digest: digest.value };
