@@ -71,6 +71,11 @@ export interface MirrorConfig {
   concurrency: number;
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;
+  /**
+   * `manifest`, default true: after each complete pass, rewrite `.data-mirror/manifest.jsonl` in
+   * the mirror, one JSON line per mirrored file with its metadata (tags, boxes, datasets).
+   */
+  manifest: boolean;
   /** Uploading a local folder to the platform; present only when `push_path` is set. */
   push?: PushConfig;
 }
@@ -166,6 +171,7 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "concurrency",
   "free_space_reserve_percent",
   "bandwidth_limit",
+  "manifest",
   "push_path",
   "push_tags",
   "push_dataset_ids",
@@ -254,6 +260,7 @@ export function parseConfig(
     expected: `a number from 0 to ${_MAX_FREE_SPACE_RESERVE}`,
   });
   const bandwidthLimit = read.byteRate("bandwidth_limit");
+  const manifest = read.boolean("manifest", true);
   const pushPath = read.optionalString("push_path");
   const pushTags = read.stringList("push_tags");
   const pushDatasetIds = read.stringList("push_dataset_ids");
@@ -326,6 +333,7 @@ export function parseConfig(
       protectedDirs,
       concurrency,
       freeSpaceReservePercent,
+      manifest,
       ...(pushPath === undefined ? {} : {
         push: {
           pushPath,
@@ -482,12 +490,13 @@ class _Reader {
     return fallback;
   }
 
-  boolean(field: string): boolean {
+  /** `true` or `false`; `fallback` (default false) when not set. */
+  boolean(field: string, fallback = false): boolean {
     const value = this.#get(field);
-    if (value === undefined) return false;
+    if (value === undefined) return fallback;
     if (typeof value === "boolean") return value;
     this.#issue(field, `${field} must be true or false, got ${_describe(value)}`);
-    return false;
+    return fallback;
   }
 
   number(

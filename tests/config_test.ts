@@ -61,6 +61,7 @@ Deno.test("minimal attributes get every default", () => {
     protectedDirs: [],
     concurrency: 8,
     freeSpaceReservePercent: 5,
+    manifest: true,
   };
   assert.deepEqual(config, expected);
   assert.deepEqual(warnings, []);
@@ -92,6 +93,7 @@ Deno.test("every attribute is read", () => {
     protected_dirs: ["keep/", "./keep", "x//y/"],
     concurrency: 16.0,
     free_space_reserve_percent: 2.5,
+    manifest: false,
   }, { VIAM_HOME: "/opt/viam/", HOME: "/root" });
   assert.deepEqual(config, {
     apiKeyId: "key-id-1",
@@ -123,6 +125,7 @@ Deno.test("every attribute is read", () => {
     protectedDirs: ["keep", "x/y"],
     concurrency: 16,
     freeSpaceReservePercent: 2.5,
+    manifest: false,
   });
   assert.deepEqual(warnings, []);
 });
@@ -136,8 +139,10 @@ Deno.test("null means not set", () => {
     mirror_path: null,
     dataset_id: null,
     protected_dirs: null,
+    manifest: null,
   });
   assert.equal(config.syncFrequencySeconds, 60);
+  assert.equal(config.manifest, true, "manifest: null keeps the default");
   assert.equal(config.delete, false);
   assert.equal(config.mirrorPath, "data_mirror");
   assert.equal("datasetId" in config, false);
@@ -250,6 +255,7 @@ Deno.test("free_space_reserve_percent is a number from 0 to 50", async (t) => {
 Deno.test("booleans must be booleans", () => {
   assert.equal(issueFor("delete", "true"), 'delete must be true or false, got "true"');
   assert.equal(issueFor("allow_delete_all", 1), "allow_delete_all must be true or false, got 1");
+  assert.equal(issueFor("manifest", "no"), 'manifest must be true or false, got "no"');
 });
 
 Deno.test("tags and labels are lists of non-empty strings", async (t) => {
@@ -681,6 +687,7 @@ Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
     "end",
     "free_space_reserve_percent",
     "labels",
+    "manifest",
     "max_age",
     "max_delete",
     "mime_types",

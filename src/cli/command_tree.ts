@@ -95,6 +95,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .option("--bwlimit <rate>", "download bandwidth limit in bytes/s, e.g. 512k, 2M (0: none)")
     .option("--sync-frequency <seconds>", "seconds between passes with --watch (default 60, min 1)")
     .option("--free-space-reserve <percent>", "share of the disk to keep free (default 5)")
+    .option("--no-manifest", "do not write <mirror>/.data-mirror/manifest.jsonl after each pass")
     .option("--dry-run", "print what would be downloaded and deleted; change nothing")
     .option(
       "--json",

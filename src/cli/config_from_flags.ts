@@ -33,6 +33,8 @@ export interface SyncFlags {
   concurrency?: string;
   syncFrequency?: string;
   freeSpaceReserve?: string;
+  /** False with `--no-manifest`; commander sets true otherwise, which must not override a file. */
+  manifest?: boolean;
 }
 
 /** Reads the environment (the API key fallbacks). */
@@ -71,6 +73,7 @@ export function attributesFromFlags(
   set("concurrency", numberOrText(flags.concurrency));
   set("sync_frequency", numberOrText(flags.syncFrequency));
   set("free_space_reserve_percent", numberOrText(flags.freeSpaceReserve));
+  if (flags.manifest === false) set("manifest", false);
   if (attributes.app_api_key_id === undefined) {
     set("app_api_key_id", options.env("VIAM_API_KEY_ID"));
   }

@@ -1,8 +1,9 @@
 /**
  * One binary file as the data platform lists it, reduced to what mirroring needs.
  *
- * A listing of 100,000 items keeps 100,000 of these, so it holds plain strings and numbers rather
- * than the SDK's message objects.
+ * It holds plain strings and numbers rather than the SDK's message objects. A page's items live
+ * only while the page is handled: the listing index keeps a compact form of each (without the
+ * manifest's fields: tags, bboxes, dataset ids), and the manifest streams those fields to a file.
  */
 export interface RemoteItem {
   /** `org/location/fileid`: the id every data API call takes. Never a file name. */
@@ -21,4 +22,26 @@ export interface RemoteItem {
   sizeBytes?: number;
   /** `metadata.time_requested` in epoch milliseconds, when set: what the listing shards by. */
   timeRequestedMs?: number;
+  /** `capture_metadata.tags`; absent or empty when untagged. For the manifest only. */
+  tags?: string[];
+  /** `annotations.bboxes`; absent or empty when none. For the manifest only. */
+  bboxes?: BoundingBox[];
+  /** `dataset_ids`: the datasets holding the item; absent or empty when none. For the manifest only. */
+  datasetIds?: string[];
+}
+
+/** One bounding box of an item (`annotations.bboxes`), its corners normalized to 0..1. */
+export interface BoundingBox {
+  /** The box's label. */
+  label: string;
+  /** `x_min_normalized`. */
+  xMin: number;
+  /** `y_min_normalized`. */
+  yMin: number;
+  /** `x_max_normalized`. */
+  xMax: number;
+  /** `y_max_normalized`. */
+  yMax: number;
+  /** The detector's confidence, 0..1, when the platform sent one. */
+  confidence?: number;
 }

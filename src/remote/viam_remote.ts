@@ -337,6 +337,16 @@ function _toRemoteItem(data: InstanceType<typeof dataApi.BinaryData>): RemoteIte
     uri: meta.uri,
     sizeBytes: _fileSizeBytes(meta),
     timeRequestedMs: meta.timeRequested?.toDate().getTime(),
+    tags: meta.captureMetadata?.tags ?? [],
+    bboxes: (meta.annotations?.bboxes ?? []).map((box) => ({
+      label: box.label,
+      xMin: box.xMinNormalized,
+      yMin: box.yMinNormalized,
+      xMax: box.xMaxNormalized,
+      yMax: box.yMaxNormalized,
+      ...(box.confidence === undefined ? {} : { confidence: box.confidence }),
+    })),
+    datasetIds: meta.datasetIds,
   };
 }
 

@@ -14,6 +14,7 @@ import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { deleteStale } from "./delete_stale.ts";
 import { ListingIndex } from "./listing_index.ts";
+import { ManifestWriter } from "./manifest_writer.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import { directoriesOf, type Download, type Plan, planItem, planPass } from "./plan.ts";
 import { emptySummary, type Summary } from "./summary.ts";
@@ -109,6 +110,9 @@ export async function runPass(
     warn: (message) => logger.warn(message),
   });
   const local = await mirror.walk();
+  await using manifest = config.manifest
+    ? await ManifestWriter.open(mirror.root, { warn: (message) => logger.warn(message) })
+    : null;
   const localDirectories = directoriesOf(local.keys());
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
@@ -145,7 +149,10 @@ export async function runPass(
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,
       distinctItems: () => index.listed,
-      onItems: (items) => fetchNow(_firstSightings(items, index, local, localDirectories)),
+      onItems: (items) => {
+        manifest?.add(items);
+        fetchNow(_firstSightings(items, index, local, localDirectories));
+      },
     });
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
@@ -192,6 +199,13 @@ export async function runPass(
       summary.failed += deleted.failed;
     }
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
+    if (manifest && listing.complete && listing.unproven === undefined) {
+      const { placed } = transfer.result;
+      await manifest.finish(
+        entries,
+        (path) => placed.has(path) || local.get(path)?.symlink === false,
+      );
+    }
     if (listing.complete) {
       await mirror.staging.discardStale(
         plan.downloads.filter((d) => !transfer.result.placed.has(d.path)).map((d) =>

@@ -73,6 +73,8 @@ export interface ItemGroup {
   tags?: Varying<readonly string[]>;
   /** Bounding-box labels; defaults to none. */
   bboxLabels?: Varying<readonly string[]>;
+  /** The confidence of every bounding box of an item; defaults to none sent. */
+  bboxConfidence?: Varying<number | undefined>;
   /** Classification labels; defaults to none. */
   classificationLabels?: Varying<readonly string[]>;
   /** Dataset ids the item belongs to; defaults to none. */
@@ -146,6 +148,7 @@ function _item(group: ItemGroup, name: string, index: number, at: _Placement): I
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
     throw new RangeError(`describeDataset: size of ${fileId} must be >= 0, got ${sizeBytes}`);
   }
+  const confidence = _pick(group.bboxConfidence, index);
   const fileName = _pick(group.fileName, index) ??
     _fileName(_pick(group.naming, index) ?? "named", {
       stem: fileId,
@@ -164,6 +167,7 @@ function _item(group: ItemGroup, name: string, index: number, at: _Placement): I
     mimeType,
     tags: _pick(group.tags, index) ?? [],
     bboxLabels: _pick(group.bboxLabels, index) ?? [],
+    ...(confidence === undefined ? {} : { bboxConfidence: confidence }),
     classificationLabels: _pick(group.classificationLabels, index) ?? [],
     datasetIds: _pick(group.datasetIds, index) ?? [],
     sizeBytes,

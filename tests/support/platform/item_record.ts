@@ -27,6 +27,11 @@ export interface ItemRecord {
   tags: readonly string[];
   /** Labels of the bounding boxes in `metadata.annotations.bboxes`. */
   bboxLabels: readonly string[];
+  /**
+   * The `confidence` of each of those boxes, when they have one (`optional double`: absent is not
+   * 0). Box `k` spans x `(10 + k)/100`..`0.7`, y `(20 + k)/100`..`0.8`.
+   */
+  bboxConfidence?: number;
   /** Labels of `metadata.annotations.classifications` (never matched by `bbox_labels`). */
   classificationLabels: readonly string[];
   /** `metadata.dataset_ids`. */

@@ -371,10 +371,12 @@ function _binaryData(
         bboxes: item.bboxLabels.map((label, k) => ({
           id: `${item.fileId}-box-${k}`,
           label,
-          xMinNormalized: 0.1,
-          yMinNormalized: 0.1,
-          xMaxNormalized: 0.6,
-          yMaxNormalized: 0.6,
+          // Four distinct corners, shifted per box, so a client that swaps them is caught.
+          xMinNormalized: (10 + k) / 100,
+          yMinNormalized: (20 + k) / 100,
+          xMaxNormalized: 0.7,
+          yMaxNormalized: 0.8,
+          confidence: item.bboxConfidence,
         })),
         classifications: item.classificationLabels.map((label, k) => ({
           id: `${item.fileId}-class-${k}`,

@@ -1,0 +1,433 @@
+/**
+ * The mirror's manifest: `<mirror>/.data-mirror/manifest.jsonl`, one JSON line per file the mirror
+ * holds for the current filter, with what the platform says about it (tags, bounding boxes,
+ * datasets, time requested), so that edge applications know what each file is without calling the
+ * cloud.
+ *
+ * Memory stays flat whatever the listing's size: the listing index keeps only a compact form of
+ * each item, so each page's manifest fields are appended to a pending file in the state folder as
+ * the page arrives, and after a complete pass that file is streamed once into the new manifest,
+ * keeping the lines of the items that won their path and are present in the mirror.
+ *
+ * The manifest is replaced atomically (fresh temporary file, fsync, rename over the old one, fsync
+ * of the folder): a reader sees the old manifest or the new one, never a half-written one, even
+ * after a power loss. No name in the state folder is ever written through a symlink. A manifest
+ * that would hold the same lines as the one in place (in any order) is not replaced: a pass over
+ * unchanged data writes nothing to the disk (41 MB at 100,000 items, every `sync_frequency`, would
+ * wear an SD card), and a reader can tell a change by the file's modification time. What the
+ * manifest in place holds is known from `manifest.digest` beside it (an order-free digest of its
+ * lines, with its inode, size and modification time), so this holds across restarts too.
+ *
+ * @example
+ * ```ts
+ * await using manifest = await ManifestWriter.open(mirror.root);
+ * manifest.add(page.items); // as each listing page arrives
+ * await manifest.finish(index.entries(), (path) => present.has(path)); // after a complete pass
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { syncDir, writeAll } from "../fs/_util.ts";
+import { writeFileAtomic } from "../fs/atomic_write.ts";
+import { ensureStateDir } from "../fs/state_dir.ts";
+import { STATE_DIR_NAME } from "../paths.ts";
+import type { RemoteItem } from "../remote/remote_item.ts";
+import type { ListedItem } from "./listing_index.ts";
+
+/** The manifest's file name in the mirror's state folder. */
+export const MANIFEST_FILE_NAME = "manifest.jsonl";
+
+/** The manifest's path relative to the mirror root. */
+export const MANIFEST_PATH = `${STATE_DIR_NAME}/${MANIFEST_FILE_NAME}`;
+
+/** One line of the manifest, as JSON (snake_case, as Viam's API names the fields). */
+export interface ManifestLine {
+  /** The file's path relative to the mirror root, `/`-separated. */
+  path: string;
+  /** The platform's id of the file (`org/location/fileid`). */
+  binary_data_id: string;
+  /** Its size in bytes, or null when the platform did not send one. */
+  size: number | null;
+  /** `capture_metadata.mime_type` (may be empty). */
+  mime_type: string;
+  /** Capture tags. */
+  tags: string[];
+  /** Bounding boxes, corners normalized to 0..1; `confidence` only when the platform has one. */
+  bboxes: {
+    label: string;
+    x_min: number;
+    y_min: number;
+    x_max: number;
+    y_max: number;
+    confidence?: number;
+  }[];
+  /** The datasets holding the file. */
+  dataset_ids: string[];
+  /** When it was captured (`time_requested`), ISO 8601 in UTC, or null when unset. */
+  time_requested: string | null;
+}
+
+/** Options of {@linkcode ManifestWriter.open}. */
+export interface ManifestWriterOptions {
+  /** Told when the manifest cannot be kept up to date (the pass goes on without it). */
+  warn?: (message: string) => void;
+}
+
+/** What {@linkcode ManifestWriter.finish} wrote. */
+export interface ManifestWritten {
+  /** The manifest's absolute path. */
+  path: string;
+  /** Its lines: the files it lists. */
+  lines: number;
+  /** False when the manifest in place already held exactly these lines and was left alone. */
+  rewritten: boolean;
+}
+
+const _PENDING_NAME = "manifest.pending";
+const _DIGEST_NAME = "manifest.digest";
+const _FILE_MODE = 0o644;
+/** The temporary names of a new manifest and of its digest (see `writeFileAtomic`). */
+const _LEFTOVER = /^\.manifest\.(jsonl|digest)\.[0-9a-f-]+\.tmp$/;
+/** Bytes gathered before each write of the new manifest. */
+const _WRITE_CHUNK_BYTES = 1 << 20;
+/** Bytes read at a time from the pending file. */
+const _READ_CHUNK_BYTES = 1 << 20;
+const _TAB = 0x09;
+const _COMMA = new TextEncoder().encode(",");
+const _NEWLINE = 0x0a;
+
+/**
+ * Gathers the manifest fields of a pass's listing and writes the manifest once the pass is
+ * complete. One per pass, under the mirror's lock. Dispose of it to remove the pending file.
+ */
+export class ManifestWriter implements AsyncDisposable {
+  readonly #stateDir: string;
+  readonly #warn: (message: string) => void;
+  readonly #encoder = new TextEncoder();
+  #pending?: Deno.FsFile;
+  /** Why no manifest can be written this pass, once that is so: the old one is then kept. */
+  #broken?: string;
+  #finished = false;
+
+  private constructor(
+    stateDir: string,
+    pending: Deno.FsFile | undefined,
+    broken: string | undefined,
+    warn: (message: string) => void,
+  ) {
+    this.#stateDir = stateDir;
+    this.#pending = pending;
+    this.#broken = broken;
+    this.#warn = warn;
+  }
+
+  /**
+   * Starts a pass's manifest in the state folder of the mirror at `root` (real and absolute, as
+   * `MirrorDir.root`): a fresh pending file, created exclusively so that a symlink planted under
+   * its name is never followed. Never rejects: a manifest that cannot be started only means the
+   * old one stays (`finish` says why), the pass itself goes on.
+   */
+  static async open(root: string, options: ManifestWriterOptions = {}): Promise<ManifestWriter> {
+    const warn = options.warn ?? (() => {});
+    const stateDir = join(root, STATE_DIR_NAME);
+    try {
+      await ensureStateDir(root);
+      // What a killed pass left (a 100,000-item manifest copy is 41 MB), or a planted link: each
+      // name is unlinked, never followed. Nobody else writes here: the pass holds the mirror lock.
+      for await (const entry of Deno.readDir(stateDir)) {
+        if (_LEFTOVER.test(entry.name)) await _removeName(join(stateDir, entry.name));
+      }
+      const path = join(stateDir, _PENDING_NAME);
+      await _removeName(path);
+      const pending = await Deno.open(path, {
+        read: true,
+        write: true,
+        createNew: true,
+        mode: _FILE_MODE,
+      });
+      return new ManifestWriter(stateDir, pending, undefined, warn);
+    } catch (error) {
+      const broken = `cannot create ${_PENDING_NAME}: ${(error as Error).message}`;
+      return new ManifestWriter(stateDir, undefined, broken, warn);
+    }
+  }
+
+  /** The manifest's absolute path. */
+  get path(): string {
+    return join(this.#stateDir, MANIFEST_FILE_NAME);
+  }
+
+  /**
+   * Appends the manifest fields of a page's items to the pending file (written at once, not held
+   * in memory). Never throws: a failed write only means no new manifest this pass.
+   */
+  add(items: readonly RemoteItem[]): void {
+    if (this.#pending === undefined || this.#broken !== undefined || items.length === 0) return;
+    let text = "";
+    for (const item of items) text += _pendingLine(item);
+    try {
+      const bytes = this.#encoder.encode(text);
+      let written = 0;
+      while (written < bytes.length) written += this.#pending.writeSync(bytes.subarray(written));
+    } catch (error) {
+      this.#broken = `writing ${_PENDING_NAME} failed: ${(error as Error).message}`;
+    }
+  }
+
+  /**
+   * Writes the manifest of a complete pass and replaces the old one atomically: one line per
+   * `entries` item (the listing's winner of each path) whose path `isPresent` says the mirror
+   * holds, in listing order; left alone when it already holds the same lines. Call it once.
+   * Resolves to what was written, or to undefined when it could not be (the old manifest is kept,
+   * and `warn` says why): never rejects.
+   */
+  async finish(
+    entries: ReadonlyMap<string, ListedItem>,
+    isPresent: (path: string) => boolean,
+  ): Promise<ManifestWritten | undefined> {
+    if (this.#finished) throw new Error("the manifest of this pass was already written");
+    this.#finished = true;
+    try {
+      if (this.#broken !== undefined) throw new Error(this.#broken);
+      return await this.#write(this.#pending!, entries, isPresent);
+    } catch (error) {
+      this.#warn(`manifest not updated (the previous one is kept): ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async #write(
+    pending: Deno.FsFile,
+    entries: ReadonlyMap<string, ListedItem>,
+    isPresent: (path: string) => boolean,
+  ): Promise<ManifestWritten> {
+    // binary_data_id -> path, for the files present (the strings are the index's: no copies).
+    const wanted = new Map<string, string>();
+    for (const [path, item] of entries) {
+      if (isPresent(path)) wanted.set(item.binaryDataId, path);
+    }
+    const path = this.path;
+    const temp = join(this.#stateDir, `.${MANIFEST_FILE_NAME}.${crypto.randomUUID()}.tmp`);
+    // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
+    const out = await Deno.open(temp, { write: true, createNew: true, mode: _FILE_MODE });
+    let copied: { lines: number; digest: string };
+    let unchanged: boolean;
+    try {
+      try {
+        copied = await this.#copyLines(pending, wanted, out);
+        unchanged = await this.#holds(copied.digest);
+        if (!unchanged) await out.sync();
+      } finally {
+        out.close();
+      }
+      // The same lines as the manifest in place: leave it (and the disk) alone. The copy, never
+      // synced, goes before the kernel writes it out.
+      if (unchanged) await _removeName(temp);
+      // rename(2) replaces whatever is at `path`, a symlink included, without following it.
+      else await Deno.rename(temp, path);
+    } catch (error) {
+      await _removeName(temp).catch(() => {}); // best effort: the original error is what matters
+      throw error;
+    }
+    if (!unchanged) {
+      await syncDir(this.#stateDir);
+      await this.#remember(copied.digest);
+    }
+    return { path, lines: copied.lines, rewritten: !unchanged };
+  }
+
+  /**
+   * Copies the pending lines of the `wanted` items (binary_data_id -> path) to `out` as
+   * manifest lines, each once, and returns how many and their digest. Works on bytes: only each
+   * line's id is decoded, and the rest of the line is copied as it is.
+   */
+  async #copyLines(
+    pending: Deno.FsFile,
+    wanted: Map<string, string>,
+    out: Deno.FsFile,
+  ): Promise<{ lines: number; digest: string }> {
+    const digest = new _LineSetDigest();
+    const decoder = new TextDecoder();
+    const output = new _ChunkedWriter(out);
+    await pending.seek(0, Deno.SeekMode.Start);
+    for await (const pendingLine of _byteLines(pending)) {
+      const tab = pendingLine.indexOf(_TAB);
+      const idJson = pendingLine.subarray(0, tab);
+      const id = JSON.parse(decoder.decode(idJson)) as string;
+      const path = wanted.get(id);
+      if (path === undefined) continue; // lost its path, not present, or a repeat (shards overlap)
+      wanted.delete(id);
+      const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":`);
+      const rest = pendingLine.subarray(tab + 2); // the members after the `{`, with the `\n`
+      digest.add(start, idJson, _COMMA, rest);
+      for (const part of [start, idJson, _COMMA, rest]) await output.write(part);
+    }
+    await output.flush();
+    return { lines: digest.count, digest: digest.value };
+  }
+
+  /**
+   * Whether the manifest in place is the one last written here, with `digest`: the digest file
+   * names it by inode, size and modification time, so a manifest replaced or edited since is
+   * rewritten.
+   */
+  async #holds(digest: string): Promise<boolean> {
+    const digestPath = join(this.#stateDir, _DIGEST_NAME);
+    try {
+      // Only a plain file is read: a fifo planted there would block the read.
+      if (!(await Deno.lstat(digestPath)).isFile) return false;
+      const info = await Deno.lstat(this.path);
+      const expected = _stamp(digest, info);
+      return info.isFile && (await Deno.readTextFile(digestPath)) === expected;
+    } catch {
+      return false; // missing, unreadable: write the manifest anew
+    }
+  }
+
+  /**
+   * Records the manifest just written, for `#holds` in later passes (and later processes). Only a
+   * hint: when it fails, or a power loss empties it, the next pass rewrites the manifest, no more.
+   */
+  async #remember(digest: string): Promise<void> {
+    try {
+      const stamp = _stamp(digest, await Deno.lstat(this.path));
+      await writeFileAtomic(join(this.#stateDir, _DIGEST_NAME), stamp, { durable: false });
+    } catch {
+      // An old digest file names the old manifest's inode: it can only cause a rewrite.
+    }
+  }
+
+  /** Closes and removes the pending file. Calling it again does nothing. */
+  async close(): Promise<void> {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    pending.close();
+    await _removeName(join(this.#stateDir, _PENDING_NAME));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * An item's line in the pending file: its id as a JSON string, a tab (which JSON escapes, so the
+ * first tab ends the id), and the rest of its manifest line as a JSON object without `path` and
+ * `binary_data_id`.
+ */
+function _pendingLine(item: RemoteItem): string {
+  const rest: Omit<ManifestLine, "path" | "binary_data_id"> = {
+    size: item.sizeBytes ?? null,
+    mime_type: item.mimeType,
+    tags: item.tags ?? [],
+    bboxes: (item.bboxes ?? []).map((box) => ({
+      label: box.label,
+      x_min: box.xMin,
+      y_min: box.yMin,
+      x_max: box.xMax,
+      y_max: box.yMax,
+      confidence: box.confidence, // left out by JSON.stringify when undefined
+    })),
+    dataset_ids: item.datasetIds ?? [],
+    time_requested: item.timeRequestedMs === undefined
+      ? null
+      : new Date(item.timeRequestedMs).toISOString(),
+  };
+  return `${JSON.stringify(item.binaryDataId)}\t${JSON.stringify(rest)}\n`;
+}
+
+/**
+ * A digest of a set of lines, whatever their order (the listing's order changes from pass to
+ * pass): per line two 32-bit hashes (cyrb53's mixing) of its bytes, summed modulo 2^32, and the
+ * count. A change goes unnoticed with odds of about 2^-64; the cost is two multiplies per byte.
+ */
+class _LineSetDigest {
+  count = 0;
+  #sum1 = 0;
+  #sum2 = 0;
+
+  /** Adds the line made of `parts`. */
+  add(...parts: Uint8Array[]): void {
+    let h1 = 0xdeadbeef;
+    let h2 = 0x41c6ce57;
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i++) {
+        h1 = Math.imul(h1 ^ part[i], 2654435761);
+        h2 = Math.imul(h2 ^ part[i], 1597334677);
+      }
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    this.#sum1 = (this.#sum1 + (h1 >>> 0)) >>> 0;
+    this.#sum2 = (this.#sum2 + (h2 >>> 0)) >>> 0;
+    this.count++;
+  }
+
+  get value(): string {
+    return `${this.count}:${this.#sum1}:${this.#sum2}`;
+  }
+}
+
+/** Gathers bytes into chunks of {@linkcode _WRITE_CHUNK_BYTES} before writing them to a file. */
+class _ChunkedWriter {
+  readonly #file: Deno.FsFile;
+  readonly #chunk = new Uint8Array(_WRITE_CHUNK_BYTES);
+  #used = 0;
+
+  constructor(file: Deno.FsFile) {
+    this.#file = file;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.#used + bytes.length > this.#chunk.length) await this.flush();
+    if (bytes.length > this.#chunk.length) return await writeAll(this.#file, bytes);
+    this.#chunk.set(bytes, this.#used);
+    this.#used += bytes.length;
+  }
+
+  async flush(): Promise<void> {
+    await writeAll(this.#file, this.#chunk.subarray(0, this.#used));
+    this.#used = 0;
+  }
+}
+
+/** What the digest file holds for a manifest with `digest` whose file is `info`. */
+function _stamp(digest: string, info: Deno.FileInfo): string {
+  return JSON.stringify({ digest, ino: info.ino, size: info.size, mtimeMs: info.mtime?.getTime() });
+}
+
+/**
+ * The lines of `file` from its current offset, each with its `\n` (the last one may lack it), as
+ * views that are valid until the next line is asked for; the handle stays open.
+ */
+async function* _byteLines(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(_READ_CHUNK_BYTES);
+  let carry = new Uint8Array(0);
+  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
+    let data = buffer.subarray(0, read);
+    if (carry.length > 0) {
+      const joined = new Uint8Array(carry.length + read);
+      joined.set(carry);
+      joined.set(data, carry.length);
+      data = joined;
+    }
+    let start = 0;
+    for (let end = data.indexOf(_NEWLINE); end >= 0; end = data.indexOf(_NEWLINE, start)) {
+      yield data.subarray(start, end + 1);
+      start = end + 1;
+    }
+    carry = data.slice(start); // a copy: `buffer` is read into again
+  }
+  if (carry.length > 0) yield carry;
+}
+
+/** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
+async function _removeName(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
