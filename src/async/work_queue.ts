@@ -6,6 +6,12 @@ export interface WorkQueueOptions {
   signal?: AbortSignal;
   /** Checked before each task starts: when it returns false, no further task starts. */
   shouldContinue?: () => boolean;
+  /**
+   * Called when the last running task settles with nothing left to start: a producer holding back
+   * a partial batch (waiting for more work to fill it) hands it over now rather than leave the
+   * queue idle. It may push.
+   */
+  onIdle?: () => void;
 }
 
 /**
@@ -39,6 +45,11 @@ export class WorkQueue {
   push(task: () => Promise<void>): void {
     this.#pending.push(task);
     this.#pump();
+  }
+
+  /** Tasks running now. */
+  get running(): number {
+    return this.#running;
   }
 
   /** Tasks that were pushed but will never run because the queue stopped. */
@@ -75,6 +86,9 @@ export class WorkQueue {
       }).finally(() => {
         this.#running--;
         this.#pump();
+        if (this.#running === 0 && this.#head >= this.#pending.length && !this.#stopped()) {
+          this.#options.onIdle?.();
+        }
         if (this.#running === 0) {
           const idle = this.#idle;
           this.#idle = Promise.withResolvers<void>();

@@ -42,6 +42,18 @@ Deno.test("a pass writes every matching item at its mapped path with the exact b
   });
 });
 
+Deno.test("small files fill their calls across listing pages: a page's remainder waits for the next", async () => {
+  // 600 files of 32 KiB: 96 fit a 3 MiB call, so 7 calls carry them all. Cut at page boundaries
+  // (100 files: a call of 96 and one of 4 per page) they took 12.
+  const dataset = describeDataset([{ count: 600, sizeBytes: 32 * 1024, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, platform, files }) => {
+    const result = await pass({ tags: ["t"] });
+    assert.equal(result.summary.downloaded, 600);
+    assert.equal((await files()).size, 600);
+    assert.ok(platform.calls.BinaryDataByIDs <= 8, `calls ${platform.calls.BinaryDataByIDs}`);
+  }, { faults: { latencyMs: 20 } });
+});
+
 Deno.test("the second pass downloads nothing and asks only for the listing", async () => {
   const dataset = describeDataset([{ count: 230, tags: ["t"] }]);
   await withMirror(dataset, async ({ pass, platform }) => {
