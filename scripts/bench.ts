@@ -39,9 +39,7 @@ import type { Network } from "./bench/floor.ts";
 import { measureLoopbackBandwidth } from "./bench/loopback_bandwidth.ts";
 import { runMirrorPass } from "./bench/mirror_pass.ts";
 import { GNU_TIME } from "./bench/process_usage.ts";
-import { PushBench, pushSets } from "./bench/push_bench.ts";
-import { pushDirOf, runPushPass } from "./bench/push_pass.ts";
-import { runSequentialUpload } from "./bench/sequential_upload.ts";
+import { NO_FILES, PushBench, pushSets, warmUpPush } from "./bench/push_bench.ts";
 import { findOrInstallRclone } from "./bench/rclone_sync.ts";
 import { reportTable } from "./bench/report_table.ts";
 import { startServerProcess } from "./bench/server_process.ts";
@@ -186,25 +184,13 @@ try {
     // The copies of a set are no longer needed: free the disk now (100,000 files take a while).
     await Deno.remove(setDir, { recursive: true });
   }
-  let pushWarmedUp = false;
   if (only.has("push")) {
+    // One platform for the push side, with no files of its own; cleared before every run.
+    await using platform = await startServerProcess({ kind: "platform", set: NO_FILES, latencyMs });
+    say("[push] warming up ...");
+    await warmUpPush({ dir: work, platform, timeoutMs });
     for (const set of pushSets()) {
-      await using platform = await startServerProcess({ kind: "platform", set, latencyMs });
       const setDir = join(work, set.name);
-      if (!pushWarmedUp) {
-        // The first `deno run` of each program compiles and caches its modules: keep that out.
-        const home = join(work, "push-warm-up");
-        await Deno.mkdir(pushDirOf(home), { recursive: true });
-        await runPushPass({ home, server: platform, partId: "warm-up", dryRun: true, timeoutMs });
-        await runSequentialUpload({
-          server: platform,
-          folder: pushDirOf(home),
-          partId: "warm-up",
-          tag: "warm-up",
-          timeoutMs,
-        });
-        pushWarmedUp = true;
-      }
       const bench = new PushBench({ set, dir: setDir, platform, runs, timeoutMs, pushArgs, say });
       results.pushCases!.push(await bench.measure());
       await Deno.remove(setDir, { recursive: true });

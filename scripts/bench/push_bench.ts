@@ -2,16 +2,18 @@
  * The push side of the benchmark (issue 11): data-mirror's `push` against a sequential uploader
  * that streams 64 KiB chunks (what the SDKs do), on the same files, against the same local data
  * platform with the same latency per call. Every run starts from a freshly generated folder (written
- * outside the timed part) and an empty platform; the runs of the two tools are interleaved, so drift
- * in the machine's load hits them alike; every run is checked: the platform must hold exactly the
+ * outside the timed part) and an empty platform; the runs of the two tools are interleaved (each
+ * first in every other run), so drift in the machine's load hits them alike; every run is checked: the platform must hold exactly the
  * files given (each once, its size and bytes, the part and the tag), and data-mirror must have
  * deleted every file it uploaded (its default).
  *
  * @example
  * ```ts
+ * await using platform = await startServerProcess({ kind: "platform", set: NO_FILES, latencyMs: 20 });
+ * await warmUpPush({ dir, platform, timeoutMs });
  * for (const set of pushSets()) {
- *   await using platform = await startServerProcess({ kind: "platform", set, latencyMs: 20 });
- *   const record = await new PushBench({ set, dir, platform, runs: 3, timeoutMs, say }).measure();
+ *   const record = await new PushBench({ set, dir, platform, runs: 3, timeoutMs, pushArgs: [], say })
+ *     .measure();
  * }
  * ```
  *
@@ -58,6 +60,55 @@ export function pushSets(): BenchSet[] {
   ];
 }
 
+/** A set of no files: what the platform of the push side starts with. */
+export const NO_FILES: BenchSet = {
+  name: "none",
+  smallCount: 0,
+  smallBytes: 0,
+  folders: 1,
+  largeCount: 0,
+  largeBytes: 0,
+};
+
+/** A few files to warm up with: 50 × 4 KiB and one of 16 MiB. */
+const _WARM_UP_SET: BenchSet = {
+  name: "warm-up",
+  smallCount: 50,
+  smallBytes: 4 * _KIB,
+  folders: 2,
+  largeCount: 1,
+  largeBytes: 16 * _MIB,
+};
+
+/**
+ * Untimed: runs both programs once on a few files (`deno run` compiles and caches their modules the
+ * first time; the platform's upload path gets compiled too), then clears the platform. Throws when
+ * either fails: the measured runs would fail alike.
+ */
+export async function warmUpPush(
+  options: { dir: string; platform: ServerProcess; timeoutMs: number },
+): Promise<void> {
+  const { dir, platform, timeoutMs } = options;
+  const files = datasetOf(_WARM_UP_SET, "base");
+  const home = join(dir, "push-warm-up");
+  await writePushFolder(pushDirOf(home), files);
+  const push = await runPushPass({ home, server: platform, partId: BENCH_PART_ID, timeoutMs });
+  await writePushFolder(join(dir, "sequential-warm-up"), files);
+  const sequential = await runSequentialUpload({
+    server: platform,
+    folder: join(dir, "sequential-warm-up"),
+    partId: BENCH_PART_ID,
+    tag: BENCH_TAG,
+    timeoutMs,
+  });
+  await platform.clear();
+  for (const [name, run] of Object.entries({ "data-mirror push": push, sequential })) {
+    if (run.code !== 0) throw new Error(`warm-up: ${name} exited ${run.code}: ${run.stderr}`);
+  }
+  await Deno.remove(home, { recursive: true });
+  await Deno.remove(join(dir, "sequential-warm-up"), { recursive: true });
+}
+
 /** Options of {@linkcode PushBench}. */
 export interface PushBenchOptions {
   /** The files to push. */
@@ -93,7 +144,10 @@ export class PushBench {
     const name = pushCaseName(this.#o.set);
     const byTool = new Map<ToolName, RunRecord[]>();
     for (let run = 1; run <= runs; run++) {
-      for (const tool of PUSH_TOOLS) {
+      // Each tool goes first in every other run: the platform's heap, cleared before each run,
+      // still holds the previous run's garbage, and neither tool should always meet it.
+      const order = run % 2 === 1 ? PUSH_TOOLS : [...PUSH_TOOLS].reverse();
+      for (const tool of order) {
         const record = await this.#measure(tool);
         say(
           `[push] ${name}, ${tool}, run ${run}/${runs}: ${record.wallSeconds.toFixed(2)} s, ` +
@@ -125,7 +179,11 @@ export class PushBench {
     const run = await this.#run(tool);
     const serverCpuSeconds = (await platform.cpuSeconds()) - cpuBefore;
     const calls = await platform.calls();
-    const check = await platform.checkUploads({ partId: BENCH_PART_ID, tag: BENCH_TAG });
+    const check = await platform.checkUploads({
+      set: this.#o.set,
+      partId: BENCH_PART_ID,
+      tag: BENCH_TAG,
+    });
     const totals = totalsOf(this.#files);
     const left = tool === "data-mirror" ? await _countFiles(folder) : 0;
     const error = run.timedOut

@@ -63,10 +63,10 @@ export interface ServerProcess extends AsyncDisposable {
   /** The platform: forgets every item (uploads included) and serves an empty data set. */
   clear(): Promise<void>;
   /**
-   * The platform: compares what it holds with the set's `base` files, as a push of them with this
-   * part and tag should have left it (every file once, its size and bytes, nothing else).
+   * The platform: compares what it holds with the `base` files of `set`, as a push of them with
+   * this part and tag should have left it (every file once, its size and bytes, nothing else).
    */
-  checkUploads(want: { partId: string; tag: string }): Promise<TreeCheck>;
+  checkUploads(want: { set: BenchSet; partId: string; tag: string }): Promise<TreeCheck>;
   /** The child's user + system CPU seconds so far. */
   cpuSeconds(): Promise<number>;
   /** Ends the child (closes its stdin) and waits for it. */
@@ -157,6 +157,7 @@ async function _serve(kind: ServerKind, set: BenchSet, latencyMs: number): Promi
     const command = JSON.parse(line) as {
       op: string;
       variant?: SetVariant;
+      set?: BenchSet;
       partId?: string;
       tag?: string;
     };
@@ -166,7 +167,7 @@ async function _serve(kind: ServerKind, set: BenchSet, latencyMs: number): Promi
     else if (command.op === "calls") answer = server.calls;
     else if (command.op === "clear") server.replaceDataset({ items: [], datasets: [] });
     else if (command.op === "checkUploads" && "items" in server) {
-      answer = checkUploads(server.items(), dataset, {
+      answer = checkUploads(server.items(), datasetOf(command.set!, "base"), {
         partId: command.partId!,
         tag: command.tag!,
       });

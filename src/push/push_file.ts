@@ -125,6 +125,7 @@ async function _upload(
   const source: UploadSource = {
     read: async (buffer, position) =>
       (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+    size: opened.size,
   };
   const absolute = join(ctx.config.pushRoot, file.path);
   const metadata = _metadata(ctx, file.path, opened);

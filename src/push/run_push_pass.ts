@@ -157,8 +157,9 @@ export async function runPushPass(
     : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
       owner: options.owner ?? "push",
     });
+  let journal: PushJournal | undefined;
   try {
-    const journal = await _openJournal(push, options.dryRun ?? false);
+    journal = await _openJournal(push, options.dryRun ?? false);
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -180,11 +181,15 @@ export async function runPushPass(
     }
     await _uploadAll(ctx, options, toUpload, result);
     if (!options.signal?.aborted) _forgetMissing(journal, walked, now());
-    await journal.flush();
+    // Folds the pass's log into one snapshot: the next pass starts from a single file.
+    await journal.compact();
   } catch (error) {
     if (!options.signal?.aborted) throw error;
     result.error = `the push pass was stopped: ${describeError(error)}`;
   } finally {
+    // Every change that matters was flushed (and its log synced) before this: a failing close of
+    // the log must not hide the pass's own outcome.
+    await journal?.close().catch(() => {});
     await lock?.release();
     result.durationMs = Math.round(performance.now() - started);
   }
@@ -415,7 +420,7 @@ async function _uploadAll(
     }
   });
   await runPool(tasks, {
-    concurrency: options.concurrency ?? 4,
+    concurrency: options.concurrency ?? 16,
     signal: options.signal,
     shouldContinue: () => stopped === undefined,
   });

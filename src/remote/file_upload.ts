@@ -80,13 +80,19 @@ export interface UploadMetadata {
 export interface UploadSource {
   /** Reads up to `buffer.length` bytes at `position`; resolves to the count, 0 at the end. */
   read(buffer: Uint8Array, position: number): Promise<number>;
+  /**
+   * The size the content is expected to have, when known: chunks are then no larger than what is
+   * left (a 4 KiB file takes 4 KiB of buffer, not 64), and the end is confirmed with a 1-byte
+   * read. The content is still read to its real end, whatever its size turns out to be.
+   */
+  size?: number;
 }
 
 /** Options of one {@linkcode FileUploader.upload}. */
 export interface UploadOptions {
   /** Cancels the upload: the stream is reset, so the platform stores nothing. */
   signal?: AbortSignal;
-  /** Awaited before each chunk is read: the hook of a bandwidth limiter. */
+  /** Awaited before each chunk is read, with the most it may read: a bandwidth limiter's hook. */
   beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
   /** Called after each chunk was handed to the stream, with its size: progress by bytes. */
   onChunk?: (bytes: number) => void;
@@ -140,6 +146,15 @@ interface _BinaryData {
     timeRequested?: Timestamp;
     timeReceived?: Timestamp;
   };
+}
+
+/**
+ * How large the next chunk's buffer is: a whole chunk, or what is left of a file of known size
+ * (1 byte once it is all read, to confirm the end; a whole chunk again if it grew).
+ */
+function _bufferBytes(chunkBytes: number, size: number | undefined, read: number): number {
+  if (size === undefined || read > size) return chunkBytes;
+  return Math.max(1, Math.min(chunkBytes, size - read));
 }
 
 /** The uploader: one HTTP/2 connection, one access token, any number of uploads at once. */
@@ -289,11 +304,12 @@ export class FileUploader implements AsyncDisposable {
       };
       try {
         for (;;) {
+          const want = _bufferBytes(chunkBytes, source.size, bytes);
           clearTimeout(timer); // a bandwidth limiter's wait is not a stall
-          await options.beforeChunk?.(chunkBytes, stop.signal);
+          await options.beforeChunk?.(want, stop.signal);
           arm(idleMs, "upload stream (no progress)");
           // A fresh buffer per chunk: the transport may still hold the previous one.
-          const buffer = new Uint8Array(chunkBytes);
+          const buffer = new Uint8Array(want);
           const n = await source.read(buffer, bytes);
           if (n === 0) break;
           bytes += n;

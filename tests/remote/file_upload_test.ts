@@ -91,6 +91,38 @@ Deno.test("upload streams a file in chunks over HTTP/2 and the platform stores i
   assert.equal(platform.calls.Authenticate, 1);
 });
 
+Deno.test("a source of known size is read in buffers no larger than what is left", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform, { chunkBytes: 64 * 1024 });
+  using file = await _file(64 * 1024 + 4000);
+  const asked: number[] = [];
+  const sized: UploadSource = {
+    size: file.bytes.length,
+    read: (buffer, position) => {
+      asked.push(buffer.length);
+      return file.source.read(buffer, position);
+    },
+  };
+  const charged: number[] = [];
+  const result = await uploader.upload(sized, _metadata("sized.bin"), {
+    beforeChunk: (bytes) => {
+      charged.push(bytes);
+      return Promise.resolve();
+    },
+  });
+  assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
+  // A whole chunk, what is left, then a 1-byte read that confirms the end; the limiter is charged
+  // the same sizes, not a whole chunk for each.
+  assert.deepEqual(asked, [64 * 1024, 4000, 1]);
+  assert.deepEqual(charged, asked);
+  // A file that grew past its expected size is still read to its real end.
+  const grown = await uploader.upload(
+    { size: 1000, read: file.source.read },
+    _metadata("grown.bin"),
+  );
+  assert.deepEqual(platform.contentOf(grown.binaryDataId), file.bytes);
+});
+
 Deno.test("an empty file uploads as an empty item", async () => {
   await using platform = await startPlatform();
   await using uploader = _uploader(platform);

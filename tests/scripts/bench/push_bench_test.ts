@@ -14,7 +14,7 @@ const set: BenchSet = {
   largeCount: 1,
   largeBytes: 200 * 1024,
 };
-const want = { partId: BENCH_PART_ID, tag: BENCH_TAG };
+const want = { set, partId: BENCH_PART_ID, tag: BENCH_TAG };
 
 Deno.test("the sequential uploader and data-mirror's push are checked against the platform", async () => {
   const dir = await Deno.makeTempDir({ prefix: "push-bench-test-" });
@@ -24,7 +24,13 @@ Deno.test("the sequential uploader and data-mirror's push are checked against th
     const folder = join(dir, "sequential");
     await writePushFolder(folder, datasetOf(set, "base"));
     const upload = () =>
-      runSequentialUpload({ server: platform, folder, ...want, timeoutMs: 60_000 });
+      runSequentialUpload({
+        server: platform,
+        folder,
+        partId: BENCH_PART_ID,
+        tag: BENCH_TAG,
+        timeoutMs: 60_000,
+      });
     const first = await upload();
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(first.summary, { files: 13, bytes: 12 * 3000 + 200 * 1024 });
