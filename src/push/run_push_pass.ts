@@ -82,7 +82,11 @@ export interface PushPassOptions {
   owner?: string;
   /** Called as bytes go out and files finish. */
   onProgress?: (progress: PushProgress) => void;
-  /** Files in flight at once (default 4). */
+  /**
+   * Files in flight at once (default 16: a small file costs a call's round trip and little else,
+   * so 1,000 of 4 KiB go in about a quarter of the time 4 at once took; one HTTP/2 connection
+   * carries them all).
+   */
   concurrency?: number;
   /** Awaited before each chunk with its size: the hook of a bandwidth limiter shared with sync. */
   beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;

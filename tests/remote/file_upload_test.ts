@@ -69,7 +69,7 @@ Deno.test("upload streams a file in chunks over HTTP/2 and the platform stores i
   const result = await uploader.upload(file.source, _metadata("dir/a.bin"), {
     onChunk: (n) => chunks.push(n),
     beforeChunk: (bytes) => {
-      assert.equal(bytes, 256 * 1024);
+      assert.ok(bytes === 256 * 1024 || bytes === 17, `charged ${bytes}`);
       limiterCalls++;
       return Promise.resolve();
     },
@@ -79,7 +79,7 @@ Deno.test("upload streams a file in chunks over HTTP/2 and the platform stores i
   assert.ok(chunks.every((n) => n <= 256 * 1024));
   assert.equal(chunks.reduce((a, b) => a + b, 0), file.bytes.length);
   assert.equal(chunks.length, 13);
-  assert.equal(limiterCalls, 14, "once per chunk read, the empty read at the end included");
+  assert.equal(limiterCalls, 13, "once per chunk sent, with its size");
   const item = platform.item(result.binaryDataId);
   assert.equal(item.fileName, "dir/a.bin");
   assert.equal(item.fileExt, ".bin");
@@ -111,10 +111,10 @@ Deno.test("a source of known size is read in buffers no larger than what is left
     },
   });
   assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
-  // A whole chunk, what is left, then a 1-byte read that confirms the end; the limiter is charged
-  // the same sizes, not a whole chunk for each.
-  assert.deepEqual(asked, [64 * 1024, 4000, 1]);
-  assert.deepEqual(charged, asked);
+  // Read in one go (it is less than the 4 chunks read at once), then a 1-byte read confirms the
+  // end; sent as a whole chunk and the rest, and the limiter is charged what is sent.
+  assert.deepEqual(asked, [64 * 1024 + 4000, 1]);
+  assert.deepEqual(charged, [64 * 1024, 4000]);
   // A file that grew past its expected size is still read to its real end.
   const grown = await uploader.upload(
     { size: 1000, read: file.source.read },
