@@ -24,7 +24,7 @@ import { protoInt64, Timestamp } from "@bufbuild/protobuf";
 import { Code, ConnectError, createPromiseClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { TimeoutError } from "./errors.ts";
-import { AuthService, DataService, DataSyncService } from "./upload_wire.ts";
+import { AuthService, DataService, DataSyncService, fileContentsRequest } from "./upload_wire.ts";
 
 /**
  * Content bytes per `FileData` message: 64 KiB, what the SDKs send. Measured (128 MiB file, client
@@ -372,7 +372,7 @@ export class FileUploader implements AsyncDisposable {
               await options.beforeChunk(data.length, stop.signal);
               watchdog.progress();
             }
-            yield { uploadPacket: { case: "fileContents", value: { data } } };
+            yield fileContentsRequest(data);
             watchdog.progress();
             bytes += data.length;
             options.onChunk?.(data.length);

@@ -2,7 +2,8 @@
  * The wire schema of the upload direction, as protobuf-es v1 / connect v1 descriptors:
  * `DataSyncService` (`FileUpload`) and `DataService` (to find uploads again) from the project's
  * embedded descriptor set, and `proto.rpc.v1.AuthService`, which that set lacks, made by hand
- * (field numbers: `reference/viam-data-api.md`, section 7).
+ * (field numbers: `reference/viam-data-api.md`, section 7). {@linkcode fileContentsRequest} builds
+ * the content messages of `FileUpload` with one copy of the bytes.
  *
  * @example
  * ```ts
@@ -16,7 +17,10 @@
  */
 
 import {
+  type BinaryWriteOptions,
   createRegistryFromDescriptors,
+  type Message,
+  type MessageType,
   MethodKind,
   proto3,
   ScalarType,
@@ -60,3 +64,74 @@ export const AuthService = {
     },
   },
 } as const satisfies ServiceType;
+
+const _FileUploadRequest = DataSyncService.methods.fileUpload.I as MessageType<Message>;
+/** `FileUploadRequest.file_contents` (a `FileData`) and `FileData.data`, checked against the set. */
+const _FILE_CONTENTS_FIELD = _fieldNo(_FileUploadRequest, "file_contents");
+const _DATA_FIELD = _fieldNo(
+  (_FileUploadRequest.fields.find(_FILE_CONTENTS_FIELD) as { T: MessageType }).T,
+  "data",
+);
+
+/**
+ * A `FileUploadRequest` carrying `file_contents { data }`. It is the generated message as far as
+ * the transport can tell (an instance of its class, so it is not converted again), but it encodes
+ * itself directly: the two field headers and the bytes, copied once, where the generic writer
+ * copies them three times (a tenth of a large upload's CPU).
+ */
+export function fileContentsRequest(data: Uint8Array): Message {
+  return new _FileContentsRequest(data);
+}
+
+class _FileContentsRequest extends (_FileUploadRequest as unknown as new () => Message) {
+  readonly #data: Uint8Array;
+
+  constructor(data: Uint8Array) {
+    super();
+    this.#data = data;
+    // What the generic path would hold, for anything that reads the message as a message.
+    (this as unknown as { uploadPacket: unknown }).uploadPacket = {
+      case: "fileContents",
+      value: { data },
+    };
+  }
+
+  override toBinary(_options?: Partial<BinaryWriteOptions>): Uint8Array {
+    const data = this.#data;
+    const inner = 1 + _varintBytes(data.length) + data.length;
+    const out = new Uint8Array(1 + _varintBytes(inner) + inner);
+    let at = 0;
+    out[at++] = (_FILE_CONTENTS_FIELD << 3) | 2;
+    at = _writeVarint(out, at, inner);
+    out[at++] = (_DATA_FIELD << 3) | 2;
+    at = _writeVarint(out, at, data.length);
+    out.set(data, at);
+    return out;
+  }
+}
+
+function _fieldNo(type: MessageType, name: string): number {
+  const field = type.fields.list().find((f) => f.name === name);
+  if (field === undefined || field.no > 15) {
+    throw new Error(`${type.typeName} has no field ${name} with a one-byte tag`);
+  }
+  return field.no;
+}
+
+function _varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+function _writeVarint(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
+}
