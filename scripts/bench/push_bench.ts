@@ -70,33 +70,35 @@ export const NO_FILES: BenchSet = {
   largeBytes: 0,
 };
 
-/** A few files to warm up with: 50 × 4 KiB and one of 16 MiB. */
-const _WARM_UP_SET: BenchSet = {
+/** What the warm-up sends: 50 × 4 KiB (both programs), and one 256 MiB file (the sequential one). */
+const _WARM_UP_SMALL: BenchSet = {
   name: "warm-up",
   smallCount: 50,
   smallBytes: 4 * _KIB,
   folders: 2,
-  largeCount: 1,
-  largeBytes: 16 * _MIB,
+  largeCount: 0,
+  largeBytes: 0,
 };
+const _WARM_UP_LARGE: BenchSet = { ..._WARM_UP_SMALL, largeCount: 1, largeBytes: 256 * _MIB };
 
 /**
- * Untimed: runs both programs once on a few files (`deno run` compiles and caches their modules the
- * first time; the platform's upload path gets compiled too), then clears the platform. Throws when
- * either fails: the measured runs would fail alike.
+ * Untimed: runs both programs once (`deno run` compiles and caches their modules the first time),
+ * and has the platform take one file as large as the largest case (its upload path compiled, its
+ * heap grown: otherwise the first large run, whichever tool it is, pays for that, seconds more),
+ * then clears the platform. Throws when either fails: the measured runs would fail alike.
  */
 export async function warmUpPush(
   options: { dir: string; platform: ServerProcess; timeoutMs: number },
 ): Promise<void> {
   const { dir, platform, timeoutMs } = options;
-  const files = datasetOf(_WARM_UP_SET, "base");
   const home = join(dir, "push-warm-up");
-  await writePushFolder(pushDirOf(home), files);
+  await writePushFolder(pushDirOf(home), datasetOf(_WARM_UP_SMALL, "base"));
   const push = await runPushPass({ home, server: platform, partId: BENCH_PART_ID, timeoutMs });
-  await writePushFolder(join(dir, "sequential-warm-up"), files);
+  const folder = join(dir, "sequential-warm-up");
+  await writePushFolder(folder, datasetOf(_WARM_UP_LARGE, "base"));
   const sequential = await runSequentialUpload({
     server: platform,
-    folder: join(dir, "sequential-warm-up"),
+    folder,
     partId: BENCH_PART_ID,
     tag: BENCH_TAG,
     timeoutMs,
@@ -106,7 +108,7 @@ export async function warmUpPush(
     if (run.code !== 0) throw new Error(`warm-up: ${name} exited ${run.code}: ${run.stderr}`);
   }
   await Deno.remove(home, { recursive: true });
-  await Deno.remove(join(dir, "sequential-warm-up"), { recursive: true });
+  await Deno.remove(folder, { recursive: true });
 }
 
 /** Options of {@linkcode PushBench}. */
