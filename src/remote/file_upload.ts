@@ -81,9 +81,11 @@ export interface UploadSource {
   /** Reads up to `buffer.length` bytes at `position`; resolves to the count, 0 at the end. */
   read(buffer: Uint8Array, position: number): Promise<number>;
   /**
-   * The size the content is expected to have, when known: chunks are then no larger than what is
-   * left (a 4 KiB file takes 4 KiB of buffer, not 64), and the end is confirmed with a 1-byte
-   * read. The content is still read to its real end, whatever its size turns out to be.
+   * The size of the content, when known: exactly this much is read (less if it ends first), in
+   * buffers no larger than what is left (a 4 KiB file takes 4 KiB of buffer, not 64), and no read
+   * is spent finding the end. The caller checks, before the stream closes (`beforeClose`), that
+   * the content did not change meanwhile: the push pass compares the file's size and mtime.
+   * Without it, the content is read until a read returns nothing.
    */
   size?: number;
 }
@@ -201,15 +203,6 @@ class _Watchdog {
     }
     this.#timer = setTimeout(() => this.#check(), this.#paused ? watched.ms : watched.ms - idle);
   }
-}
-
-/**
- * How large the next read's buffer is: `most`, or what is left of a file of known size (1 byte
- * once it is all read, to confirm the end; `most` again if it grew).
- */
-function _bufferBytes(most: number, size: number | undefined, read: number): number {
-  if (size === undefined || read > size) return most;
-  return Math.max(1, Math.min(most, size - read));
 }
 
 /** The uploader: one HTTP/2 connection, one access token, any number of uploads at once. */
@@ -358,9 +351,10 @@ export class FileUploader implements AsyncDisposable {
         for (;;) {
           // A fresh block per read (the transport may still hold the previous one's chunks),
           // several chunks at once: a quarter of the reads for a large file.
-          const block = new Uint8Array(
-            _bufferBytes(chunkBytes * _CHUNKS_PER_READ, source.size, bytes),
-          );
+          const most = chunkBytes * _CHUNKS_PER_READ;
+          const left = source.size === undefined ? most : Math.min(most, source.size - bytes);
+          if (left <= 0) break;
+          const block = new Uint8Array(left);
           const n = await source.read(block, bytes);
           if (n === 0) break;
           watchdog.progress();

@@ -91,36 +91,37 @@ Deno.test("upload streams a file in chunks over HTTP/2 and the platform stores i
   assert.equal(platform.calls.Authenticate, 1);
 });
 
-Deno.test("a source of known size is read in buffers no larger than what is left", async () => {
+Deno.test("a source of known size is read to that size, in buffers no larger than what is left", async () => {
   await using platform = await startPlatform();
   await using uploader = _uploader(platform, { chunkBytes: 64 * 1024 });
   using file = await _file(64 * 1024 + 4000);
   const asked: number[] = [];
-  const sized: UploadSource = {
-    size: file.bytes.length,
+  const sized = (size: number): UploadSource => ({
+    size,
     read: (buffer, position) => {
       asked.push(buffer.length);
       return file.source.read(buffer, position);
     },
-  };
+  });
   const charged: number[] = [];
-  const result = await uploader.upload(sized, _metadata("sized.bin"), {
+  const result = await uploader.upload(sized(file.bytes.length), _metadata("sized.bin"), {
     beforeChunk: (bytes) => {
       charged.push(bytes);
       return Promise.resolve();
     },
   });
   assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
-  // Read in one go (it is less than the 4 chunks read at once), then a 1-byte read confirms the
-  // end; sent as a whole chunk and the rest, and the limiter is charged what is sent.
-  assert.deepEqual(asked, [64 * 1024 + 4000, 1]);
+  // One read (less than the 4 chunks read at once), none to find the end; sent as a whole chunk
+  // and the rest, and the limiter is charged what is sent.
+  assert.deepEqual(asked, [64 * 1024 + 4000]);
   assert.deepEqual(charged, [64 * 1024, 4000]);
-  // A file that grew past its expected size is still read to its real end.
-  const grown = await uploader.upload(
-    { size: 1000, read: file.source.read },
-    _metadata("grown.bin"),
-  );
-  assert.deepEqual(platform.contentOf(grown.binaryDataId), file.bytes);
+  // The size is what is read: a file that grew past it goes as that much (the push pass checks
+  // the file is unchanged before the stream closes, so it never stores such a cut).
+  const cut = await uploader.upload(sized(1000), _metadata("cut.bin"));
+  assert.deepEqual(platform.contentOf(cut.binaryDataId), file.bytes.subarray(0, 1000));
+  // A source that ends before its size ends there.
+  const short = await uploader.upload(sized(file.bytes.length + 500), _metadata("short.bin"));
+  assert.deepEqual(platform.contentOf(short.binaryDataId), file.bytes);
 });
 
 Deno.test("an empty file uploads as an empty item", async () => {
