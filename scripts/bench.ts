@@ -16,10 +16,15 @@
  * are interleaved, so drift in the machine's load hits them alike. Every run is checked: the copy
  * must hold exactly the expected files and sizes, and a sample of them byte for byte.
  *
+ * The push side (issue 11, `scripts/bench/push_bench.ts`): data-mirror's `push` (the real program,
+ * production flags, files deleted after upload) against a sequential uploader streaming 64 KiB
+ * chunks (what the SDKs do), each in its own process, on 1,000 × 4 KiB and one 256 MiB file, every
+ * run from a freshly generated folder, the platform's uploads checked after every run.
+ *
  * Writes `bench-results/bench-<time>.json` and `.svg` and prints the tables.
  *
  * Usage: `deno task bench [--quick] [--latency MS] [--runs N] [--only main,scale,large]
- * [--timeout S] [--concurrency N] [--mirror-arg=ARG]... [--out DIR]`; `deno task bench --report
+ * [--timeout S] [--concurrency N] [--mirror-arg=ARG]... [--push-arg=ARG]... [--out DIR]`; `deno task bench --report
  * FILE.json` prints the tables of a results file again and rewrites its chart.
  *
  * @module
@@ -34,6 +39,7 @@ import type { Network } from "./bench/floor.ts";
 import { measureLoopbackBandwidth } from "./bench/loopback_bandwidth.ts";
 import { runMirrorPass } from "./bench/mirror_pass.ts";
 import { GNU_TIME } from "./bench/process_usage.ts";
+import { NO_FILES, PushBench, pushSets, warmUpPush } from "./bench/push_bench.ts";
 import { findOrInstallRclone } from "./bench/rclone_sync.ts";
 import { reportTable } from "./bench/report_table.ts";
 import { startServerProcess } from "./bench/server_process.ts";
@@ -46,10 +52,11 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     latency: { type: "string", default: "20" },
     runs: { type: "string" },
-    only: { type: "string", default: "main,scale,large" },
+    only: { type: "string", default: "main,scale,large,push" },
     timeout: { type: "string" },
     concurrency: { type: "string" },
     "mirror-arg": { type: "string", multiple: true, default: [] },
+    "push-arg": { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "bench-results" },
     report: { type: "string" },
   },
@@ -71,8 +78,8 @@ const runs = _number("runs", values.runs ?? (quick ? "1" : "3"), 1);
 const timeoutMs = _number("timeout", values.timeout ?? (quick ? "120" : "900"), 1) * 1000;
 const only = new Set(values.only.split(","));
 for (const name of only) {
-  if (!["main", "scale", "large"].includes(name)) {
-    say(`bench: --only takes main, scale and large, separated by commas; got "${name}"`);
+  if (!["main", "scale", "large", "push"].includes(name)) {
+    say(`bench: --only takes main, scale, large and push, separated by commas; got "${name}"`);
     Deno.exit(2);
   }
 }
@@ -84,8 +91,13 @@ const mirrorArgs = [
   ...values["mirror-arg"],
 ];
 
+const pushArgs = values["push-arg"];
+const syncMeasured = ["main", "scale", "large"].some((name) => only.has(name));
+
 await _requireGnuTime();
-const rclone = await findOrInstallRclone(say);
+const rclone = syncMeasured
+  ? await findOrInstallRclone(say)
+  : { path: undefined, reason: "only the push side was asked for" };
 if (rclone.path === undefined) {
   say(
     `rclone is NOT measured: ${rclone.reason}. Install it (apt-get install -y rclone) to compare.`,
@@ -118,7 +130,7 @@ const plans = allPlans.filter((plan) => only.has(plan.set.name));
 
 const results: BenchResults = {
   startedAt: new Date().toISOString(),
-  options: { quick, latencyMs, runs, concurrency, mirrorArgs },
+  options: { quick, latencyMs, runs, concurrency, mirrorArgs, pushArgs },
   machine: {
     cores: navigator.hardwareConcurrency,
     loadAverage: Deno.loadavg(),
@@ -126,6 +138,7 @@ const results: BenchResults = {
   },
   rclone: rclone.path === undefined ? `rclone not measured: ${rclone.reason}` : rclone.version,
   cases: [],
+  pushCases: [],
 };
 say(
   `load average at start: ${
@@ -171,6 +184,18 @@ try {
     // The copies of a set are no longer needed: free the disk now (100,000 files take a while).
     await Deno.remove(setDir, { recursive: true });
   }
+  if (only.has("push")) {
+    // One platform for the push side, with no files of its own; cleared before every run.
+    await using platform = await startServerProcess({ kind: "platform", set: NO_FILES, latencyMs });
+    say("[push] warming up ...");
+    await warmUpPush({ dir: work, platform, timeoutMs });
+    for (const set of pushSets()) {
+      const setDir = join(work, set.name);
+      const bench = new PushBench({ set, dir: setDir, platform, runs, timeoutMs, pushArgs, say });
+      results.pushCases!.push(await bench.measure());
+      await Deno.remove(setDir, { recursive: true });
+    }
+  }
 } finally {
   await Deno.remove(work, { recursive: true });
 }
@@ -184,7 +209,7 @@ await Deno.writeTextFile(svgPath, svgChart(results));
 console.log(
   [...reportTable(results), "", `results: ${jsonPath}`, `chart:   ${svgPath}`].join("\n"),
 );
-const allOk = results.cases.every((c) => c.tools.every((t) => t.ok));
+const allOk = [...results.cases, ...results.pushCases!].every((c) => c.tools.every((t) => t.ok));
 if (!allOk) Deno.exit(1);
 
 /** The program's default `concurrency` (what a pass runs with unless told otherwise). */

@@ -6,8 +6,11 @@
 
 import type { TreeCheck } from "./tree_check.ts";
 
-/** The tools compared. */
-export type ToolName = "data-mirror" | "rclone 16/16" | "rclone defaults";
+/**
+ * The tools compared: on the sync side rclone, on the push side a sequential uploader streaming
+ * 64 KiB chunks (what the SDKs do).
+ */
+export type ToolName = "data-mirror" | "rclone 16/16" | "rclone defaults" | "sequential 64 KiB";
 
 /** One measured run of one tool on one case. */
 export interface RunRecord {
@@ -69,6 +72,18 @@ export interface CaseRecord {
   idealFloorSeconds: number;
 }
 
+/** One push case (files uploaded from a fresh folder), with data-mirror and the sequential uploader. */
+export interface PushCaseRecord {
+  /** E.g. `push 1,000 × 4 KiB`. */
+  name: string;
+  /** Files uploaded. */
+  files: number;
+  /** Their bytes. */
+  bytes: number;
+  /** The tools measured. */
+  tools: ToolRecord[];
+}
+
 /** The whole results file. */
 export interface BenchResults {
   /** When the benchmark started (ISO 8601). */
@@ -80,6 +95,8 @@ export interface BenchResults {
     runs: number;
     concurrency: number;
     mirrorArgs: string[];
+    /** More arguments of data-mirror's `push` (absent in files written before the push side). */
+    pushArgs?: string[];
   };
   /** The machine: cores, load average at start, loopback bandwidth. */
   machine: { cores: number; loadAverage: number[]; loopbackBytesPerSecond: number };
@@ -87,6 +104,8 @@ export interface BenchResults {
   rclone: string;
   /** The cases. */
   cases: CaseRecord[];
+  /** The push cases (absent in files written before the push side was measured). */
+  pushCases?: PushCaseRecord[];
 }
 
 /** The median of some numbers (the mean of the middle two for an even count); NaN when none. */

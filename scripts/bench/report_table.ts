@@ -9,12 +9,19 @@ import {
   type BenchResults,
   type CaseRecord,
   medianRun,
+  type PushCaseRecord,
   type ToolName,
   type ToolRecord,
 } from "./bench_result.ts";
 
-/** The tables and the notes under them, as lines. */
+/** The tables and the notes under them, as lines: the sync side, then the push side. */
 export function reportTable(results: BenchResults): string[] {
+  const sync = results.cases.length > 0 ? _syncTables(results) : [];
+  const push = results.pushCases?.length ? pushTables(results) : [];
+  return [...sync, ...(sync.length > 0 && push.length > 0 ? [""] : []), ...push];
+}
+
+function _syncTables(results: BenchResults): string[] {
   const { options, machine } = results;
   const lines = [
     `data-mirror vs rclone ${results.startedAt}: ${options.latencyMs} ms per request, median of ` +
@@ -79,6 +86,94 @@ export function reportTable(results: BenchResults): string[] {
   );
   if (wrong.length > 0) lines.push("", "Runs that failed or left a wrong copy (✗):", ...wrong);
   return lines;
+}
+
+/**
+ * The push side: data-mirror's `push` against the sequential uploader per case (wall time, files/s,
+ * MB/s, CPU, peak RSS), then issue 11's targets.
+ */
+export function pushTables(results: BenchResults): string[] {
+  const { options, machine } = results;
+  const cases = results.pushCases ?? [];
+  const lines = [
+    `data-mirror push vs a sequential uploader (64 KiB chunks, one stream at a time) ` +
+    `${results.startedAt}: ${options.latencyMs} ms per call, median of ${options.runs}` +
+    `${options.quick ? " (--quick)" : ""}; ${machine.cores} cores, load ` +
+    `${machine.loadAverage.map((l) => l.toFixed(1)).join(" ")} at the start`,
+    "",
+    "| case | data-mirror s | sequential s | dm ÷ sequential | files/s (dm / seq) | " +
+    "MB/s (dm / seq) | CPU s (dm / seq) | peak RSS MB (dm / seq) | platform CPU s (dm / seq) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const c of cases) {
+    const dm = _pushTool(c, "data-mirror");
+    const seq = _pushTool(c, "sequential 64 KiB");
+    const both = [dm, seq];
+    const rate = (t: ToolRecord | undefined, amount: number) => {
+      if (t === undefined || !(t.wallSeconds > 0)) return "—";
+      const value = amount / t.wallSeconds;
+      return value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2);
+    };
+    lines.push(
+      `| ${c.name} | ${_time(dm)} | ${_time(seq)} | ${
+        _ratio(dm?.wallSeconds, seq?.wallSeconds)
+      } | ` +
+        `${both.map((t) => rate(t, c.files)).join(" / ")} | ` +
+        `${both.map((t) => rate(t, c.bytes / 1e6)).join(" / ")} | ` +
+        `${both.map((t) => _fixed(t?.cpuSeconds, 2)).join(" / ")} | ` +
+        `${both.map((t) => _fixed(_mb(t?.peakRssMiB), 0)).join(" / ")} | ` +
+        `${both.map((t) => _fixed(t?.serverCpuSeconds, 2)).join(" / ")} |`,
+    );
+  }
+  const loads = cases.flatMap((c) => c.tools.flatMap((t) => t.runs))
+    .map((r) => r.load1m).filter((l): l is number => l !== undefined);
+  if (loads.length > 0) {
+    lines.push(
+      "",
+      `Load average (1 min) as the push runs ended: ${Math.min(...loads).toFixed(1)} to ` +
+        `${Math.max(...loads).toFixed(1)} on ${machine.cores} cores.`,
+    );
+  }
+  lines.push(
+    "",
+    "| case | dm ÷ sequential (target) | peak RSS MB (target) |",
+    "| --- | --- | --- |",
+  );
+  for (const c of cases) {
+    const target = _PUSH_TARGETS.find((t) => t.match.test(c.name));
+    const dm = _pushTool(c, "data-mirror");
+    const seq = _pushTool(c, "sequential 64 KiB");
+    if (target === undefined || dm === undefined) continue;
+    const ratio = seq === undefined ? NaN : dm.wallSeconds / seq.wallSeconds;
+    lines.push(
+      `| ${c.name} | ${_against(ratio, target.ratio, 2)} | ` +
+        `${_against(_mb(dm.peakRssMiB)!, _PUSH_RSS_MB, 0)} |`,
+    );
+  }
+  const wrong = cases.flatMap((c) =>
+    c.tools.filter((t) => !t.ok).map((t) => {
+      const bad = t.runs.find((r) => !r.ok);
+      return `- ✗ ${c.name}, ${t.tool}: ${bad?.error ?? "no run"}`;
+    })
+  );
+  if (wrong.length > 0) lines.push("", "Push runs that failed or uploaded wrong (✗):", ...wrong);
+  return lines;
+}
+
+/** Issue 11's targets: the small files in a quarter of the sequential time, the large one no slower. */
+const _PUSH_TARGETS: readonly { match: RegExp; ratio: number }[] = [
+  { match: / × \d+ KiB$/, ratio: 0.25 },
+  { match: / × \d+ MiB$/, ratio: 1 },
+];
+/** Issue 11's peak RSS target for data-mirror's push, MB, in both cases. */
+const _PUSH_RSS_MB = 100;
+
+function _pushTool(c: PushCaseRecord, name: ToolName): ToolRecord | undefined {
+  return c.tools.find((t) => t.tool === name);
+}
+
+function _mb(mib: number | undefined): number | undefined {
+  return mib === undefined ? undefined : mib * 1.048576;
 }
 
 /** Issue 8's targets for data-mirror, per case: ratio to rclone 16/16, peak RSS, CPU per file. */

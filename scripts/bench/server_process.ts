@@ -5,7 +5,8 @@
  *
  * Run as a script, it is the server: `server_process.ts <kind> <set JSON> <latency ms>`; it prints one
  * JSON line (`url`, and the API key for the platform), then answers JSON commands read line by line
- * from stdin (`variant`, `calls`, `reset`) with one JSON line each, and exits when stdin closes.
+ * from stdin (`variant`, `calls`, `reset`, and for the push benchmark `clear` and `checkUploads`)
+ * with one JSON line each, and exits when stdin closes.
  *
  * @example
  * ```ts
@@ -24,6 +25,8 @@ import { startPlatform } from "../../tests/support/platform/mod.ts";
 import { type BenchSet, datasetOf, type SetVariant } from "./bench_set.ts";
 import { startDirIndexServer } from "./dir_index_server.ts";
 import { processCpuSeconds } from "./process_usage.ts";
+import type { TreeCheck } from "./tree_check.ts";
+import { checkUploads } from "./upload_check.ts";
 
 /** Which server: the local data platform, or the directory-index server rclone copies from. */
 export type ServerKind = "platform" | "dir-index";
@@ -57,6 +60,13 @@ export interface ServerProcess extends AsyncDisposable {
   calls(): Promise<Record<string, number>>;
   /** Zeroes the request counters. */
   resetCalls(): Promise<void>;
+  /** The platform: forgets every item (uploads included) and serves an empty data set. */
+  clear(): Promise<void>;
+  /**
+   * The platform: compares what it holds with the `base` files of `set`, as a push of them with
+   * this part and tag should have left it (every file once, its size and bytes, nothing else).
+   */
+  checkUploads(want: { set: BenchSet; partId: string; tag: string }): Promise<TreeCheck>;
   /** The child's user + system CPU seconds so far. */
   cpuSeconds(): Promise<number>;
   /** Ends the child (closes its stdin) and waits for it. */
@@ -106,6 +116,10 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     async resetCalls() {
       await ask({ op: "reset" });
     },
+    async clear() {
+      await ask({ op: "clear" });
+    },
+    checkUploads: async (want) => (await ask({ op: "checkUploads", ...want })) as TreeCheck,
     cpuSeconds: () => processCpuSeconds(child.pid),
     close,
     [Symbol.asyncDispose]: close,
@@ -140,10 +154,25 @@ async function _serve(kind: ServerKind, set: BenchSet, latencyMs: number): Promi
     : { apiKeyId: "", apiKey: "" };
   console.log(JSON.stringify({ url: server.url, ...key }));
   for await (const line of createInterface({ input: process.stdin })) {
-    const command = JSON.parse(line) as { op: string; variant?: SetVariant };
+    const command = JSON.parse(line) as {
+      op: string;
+      variant?: SetVariant;
+      set?: BenchSet;
+      partId?: string;
+      tag?: string;
+    };
+    let answer: unknown = { ok: true };
     if (command.op === "variant") server.replaceDataset(datasetOf(set, command.variant!));
     else if (command.op === "reset") server.resetCalls();
-    console.log(JSON.stringify(command.op === "calls" ? server.calls : { ok: true }));
+    else if (command.op === "calls") answer = server.calls;
+    else if (command.op === "clear") server.replaceDataset({ items: [], datasets: [] });
+    else if (command.op === "checkUploads" && "items" in server) {
+      answer = checkUploads(server.items(), datasetOf(command.set!, "base"), {
+        partId: command.partId!,
+        tag: command.tag!,
+      });
+    }
+    console.log(JSON.stringify(answer));
   }
   await server.close();
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { constants } from "node:fs";
+import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { backoffDelay } from "../async/backoff.ts";
@@ -100,7 +100,7 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
     return _failed(ctx, file, error);
   }
   try {
-    const opened = identityOf(await handle.stat());
+    const opened = identityOf(fstatSync(handle.fd));
     if (!sameIdentity(opened, file.identity)) {
       return { kind: "skipped", reason: "changed while sent" };
     }
@@ -125,6 +125,7 @@ async function _upload(
   const source: UploadSource = {
     read: async (buffer, position) =>
       (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+    size: opened.size,
   };
   const absolute = join(ctx.config.pushRoot, file.path);
   const metadata = _metadata(ctx, file.path, opened);
@@ -136,15 +137,18 @@ async function _upload(
         signal: ctx.signal,
         beforeChunk: ctx.beforeChunk,
         onChunk: ctx.onChunk,
-        beforeClose: async () => {
-          if (!sameIdentity(identityOf(await handle.stat()), opened)) {
-            throw new _FileChangedError(file.path, "while it was read");
+        beforeClose: () => {
+          if (!sameIdentity(identityOf(fstatSync(handle.fd)), opened)) {
+            return Promise.reject(new _FileChangedError(file.path, "while it was read"));
           }
-          const current = await Deno.lstat(absolute).catch(() => undefined);
+          const current = _lstatIfThere(absolute);
           if (current === undefined || !sameIdentity(identityOf(current), opened)) {
-            throw new _FileChangedError(file.path, "or was replaced while it was read");
+            return Promise.reject(
+              new _FileChangedError(file.path, "or was replaced while it was read"),
+            );
           }
           halfClosing = true;
+          return Promise.resolve();
         },
       });
       stored = { ...result, recovered: false };
@@ -210,7 +214,7 @@ export async function deleteIfUnchanged(
   path: string,
   sent: FileIdentity,
 ): Promise<boolean> {
-  const current = await Deno.lstat(join(ctx.config.pushRoot, path)).catch(() => undefined);
+  const current = _lstatIfThere(join(ctx.config.pushRoot, path));
   if (current === undefined || !current.isFile || !sameIdentity(identityOf(current), sent)) {
     return false;
   }
@@ -239,6 +243,19 @@ export async function findStoredUpload(
     u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
     u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS
   );
+}
+
+/**
+ * `lstat`, or undefined when it fails (the file is gone). Synchronous, as `fstatSync` above: a
+ * metadata read of a local file takes microseconds, less than handing it to a worker thread and
+ * back, which cost more CPU per file than anything else the pass does.
+ */
+function _lstatIfThere(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function _metadata(ctx: PushContext, path: string, identity: FileIdentity): UploadMetadata {

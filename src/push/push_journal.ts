@@ -1,7 +1,13 @@
 /**
- * The push pass's memory, one JSON file under the push folder's state dir
- * (`<push folder>/.data-mirror/push-journal.json`), replaced atomically and durably on every
- * change, so that a kill at any instant leaves the old or the new journal, never a torn one.
+ * The push pass's memory, under the push folder's state dir: a snapshot
+ * (`<push folder>/.data-mirror/push-journal.json`, replaced atomically and durably) and a log of
+ * the changes made since (`push-journal.log`, one JSON line per changed entry, appended and
+ * fdatasynced). A change costs one short append, not a rewrite of every entry (which made a pass
+ * quadratic in the files it sent); the log is folded into the snapshot at the end of a pass, by the
+ * first write after a run that left one, and when it grows past the snapshot's size. A kill at any
+ * instant leaves a readable journal: a torn last line is a change whose `flush` never resolved, and
+ * is dropped; a log older than the snapshot (its removal lost) is recognised by its generation and
+ * ignored.
  *
  * Per file (by its path below the push folder) it holds:
  * - `inFlight`: written, and on disk, before an upload starts; cleared once the answer is recorded
@@ -26,11 +32,19 @@
  * @module
  */
 
-import { join } from "node:path";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 
-/** The journal's file name inside the state dir. */
+/** The journal's snapshot file name inside the state dir. */
 export const PUSH_JOURNAL_NAME = "push-journal.json";
+
+/** The journal's log file name inside the state dir (absent right after a compaction). */
+export const PUSH_JOURNAL_LOG_NAME = "push-journal.log";
+
+/** The log is folded into the snapshot once it is larger than this and than the snapshot. */
+const _MIN_COMPACT_BYTES = 1024 * 1024;
 
 /** A remembered version of a file (no device id: see `sameVersion`). */
 export interface RememberedVersion {
@@ -67,48 +81,79 @@ export interface JournalEntry {
 
 interface _JournalFile {
   version: 1;
+  /** Which log continues this snapshot (absent in journals written before the log: 0). */
+  generation?: number;
   files: Record<string, JournalEntry>;
+}
+
+/** A log line: the entry of `p` as it now is (absent: dropped). */
+interface _LogLine {
+  p: string;
+  e?: JournalEntry;
 }
 
 /** The journal of one push folder. */
 export class PushJournal {
   readonly #path: string;
+  readonly #logPath: string;
   readonly #entries: Map<string, JournalEntry>;
+  /** Paths changed since the last write. */
+  readonly #dirty = new Set<string>();
+  #generation: number;
   #writing: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
-  #dirty = false;
+  /** The log this instance appends to (opened by its first append). */
+  #log: FileHandle | undefined;
+  #logBytes = 0;
+  #snapshotBytes: number;
+  /** A log was found at open: the first write folds it in rather than appending after it. */
+  #compactFirst: boolean;
 
-  private constructor(path: string, entries: Map<string, JournalEntry>) {
-    this.#path = path;
+  private constructor(
+    stateDir: string,
+    entries: Map<string, JournalEntry>,
+    state: { generation: number; snapshotBytes: number; logFound: boolean },
+  ) {
+    this.#path = join(stateDir, PUSH_JOURNAL_NAME);
+    this.#logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
     this.#entries = entries;
+    this.#generation = state.generation;
+    this.#snapshotBytes = state.snapshotBytes;
+    this.#compactFirst = state.logFound;
   }
 
   /**
-   * Reads the journal in `stateDir` (an absent one is empty). A journal that is not valid JSON of
-   * this shape is an error naming the file: it is only ever replaced whole, so it was edited by hand.
+   * Reads the journal in `stateDir` (absent files are empty), changing nothing on disk. A snapshot
+   * that is not valid JSON of this shape, or a log with a line that is not (other than a torn last
+   * one), is an error naming the file: they are only written whole, so they were edited by hand.
    */
   static async open(stateDir: string): Promise<PushJournal> {
     const path = join(stateDir, PUSH_JOURNAL_NAME);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return new PushJournal(path, new Map());
-      throw error;
+    const text = await _readIfThere(path);
+    let parsed: _JournalFile = { version: 1, files: {} };
+    if (text !== undefined) {
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        throw new Error(`push journal ${path} is not valid JSON: ${(error as Error).message}`);
+      }
+      if (parsed?.version !== 1 || typeof parsed.files !== "object" || parsed.files === null) {
+        throw new Error(`push journal ${path} has an unknown format (expected version 1)`);
+      }
     }
-    let parsed: _JournalFile;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw new Error(`push journal ${path} is not valid JSON: ${(error as Error).message}`);
-    }
-    if (parsed?.version !== 1 || typeof parsed.files !== "object" || parsed.files === null) {
-      throw new Error(`push journal ${path} has an unknown format (expected version 1)`);
-    }
-    return new PushJournal(path, new Map(Object.entries(parsed.files)));
+    const generation = parsed.generation ?? 0;
+    const entries = new Map(Object.entries(parsed.files));
+    const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
+    const log = await _readIfThere(logPath);
+    if (log !== undefined) _replay(logPath, log, generation, entries);
+    return new PushJournal(stateDir, entries, {
+      generation,
+      snapshotBytes: text?.length ?? 0,
+      logFound: log !== undefined,
+    });
   }
 
-  /** The journal file. */
+  /** The journal's snapshot file. */
   get path(): string {
     return this.#path;
   }
@@ -131,30 +176,163 @@ export class PushJournal {
     const next = _compact(change({ ...this.#entries.get(path) }));
     if (next === undefined) this.#entries.delete(path);
     else this.#entries.set(path, next);
-    this.#dirty = true;
+    this.#dirty.add(path);
   }
 
   /** Resolves once every change made before the call is on disk. */
   flush(): Promise<void> {
-    if (!this.#dirty) return this.#writing ?? Promise.resolve(); // the running write has it all
-    if (this.#writing === undefined) return this.#write();
-    // A write is running and may have serialised before our change: queue one more after it.
+    if (this.#dirty.size === 0) return this.#writing ?? Promise.resolve(); // the running write has it all
+    if (this.#writing === undefined) return this.#start(() => this.#write());
+    // A write is running and may have started before our change: queue one more after it.
     this.#queued ??= this.#writing.catch(() => {}).then(() => {
       this.#queued = undefined;
-      return this.#write();
+      return this.#start(() => this.#write());
     });
     return this.#queued;
   }
 
-  #write(): Promise<void> {
-    this.#dirty = false;
-    const file: _JournalFile = { version: 1, files: Object.fromEntries(this.#entries) };
-    const writing = writeFileAtomic(this.#path, `${JSON.stringify(file)}\n`).finally(() => {
+  /**
+   * Writes every entry into a new snapshot and drops the log (the end of a pass: the journal is then
+   * one file again). Resolves once it is on disk.
+   */
+  async compact(): Promise<void> {
+    await this.#idle();
+    await this.#start(() => this.#compact());
+  }
+
+  /** Closes the log once the writes under way are done; changes not flushed stay unwritten. */
+  async close(): Promise<void> {
+    await this.#idle();
+    const log = this.#log;
+    this.#log = undefined;
+    await log?.close();
+  }
+
+  /** Resolves once no write runs or waits (whether they succeeded or not). */
+  async #idle(): Promise<void> {
+    while (this.#writing !== undefined || this.#queued !== undefined) {
+      await (this.#queued ?? this.#writing)!.catch(() => {});
+    }
+  }
+
+  #start(write: () => Promise<void>): Promise<void> {
+    const writing = write().finally(() => {
       if (this.#writing === writing) this.#writing = undefined;
     });
     this.#writing = writing;
     return writing;
   }
+
+  async #write(): Promise<void> {
+    const bigLog = this.#logBytes > Math.max(_MIN_COMPACT_BYTES, this.#snapshotBytes);
+    if (this.#compactFirst || bigLog) return await this.#compact();
+    const paths = [...this.#dirty];
+    this.#dirty.clear();
+    let text = "";
+    for (const p of paths) {
+      const e = this.#entries.get(p);
+      text += `${JSON.stringify(e === undefined ? { p } : { p, e })}\n`;
+    }
+    try {
+      if (this.#log === undefined) {
+        // A log of our own, never one found (a torn line would end up in its middle). O_NOFOLLOW:
+        // a symlink planted under its name is not written through.
+        await Deno.remove(this.#logPath).catch(() => {});
+        this.#log = await open(
+          this.#logPath,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND |
+            constants.O_NOFOLLOW,
+          0o644,
+        );
+        text = `${JSON.stringify({ generation: this.#generation })}\n${text}`;
+        await _syncDir(this.#logPath);
+      }
+      await this.#log.write(text);
+      await this.#log.datasync();
+      this.#logBytes += text.length;
+    } catch (error) {
+      // Not on disk: the next write tries again, and folds everything into a snapshot.
+      for (const p of paths) this.#dirty.add(p);
+      this.#compactFirst = true;
+      throw error;
+    }
+  }
+
+  async #compact(): Promise<void> {
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    const generation = this.#generation + 1;
+    const file: _JournalFile = { version: 1, generation, files: Object.fromEntries(this.#entries) };
+    const text = `${JSON.stringify(file)}\n`;
+    try {
+      await writeFileAtomic(this.#path, text);
+    } catch (error) {
+      for (const p of dirty) this.#dirty.add(p);
+      throw error;
+    }
+    // The snapshot holds everything: the old log is stale (and ignored, by its generation, if
+    // its removal is lost).
+    this.#generation = generation;
+    this.#snapshotBytes = text.length;
+    this.#compactFirst = false;
+    const log = this.#log;
+    this.#log = undefined;
+    this.#logBytes = 0;
+    await log?.close();
+    await Deno.remove(this.#logPath).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
+
+/** Applies the log's lines to `entries` when the log continues this snapshot. */
+function _replay(
+  logPath: string,
+  text: string,
+  generation: number,
+  entries: Map<string, JournalEntry>,
+): void {
+  const lines = text.split("\n");
+  lines.pop(); // after the last newline: empty, or a line torn by a kill (its flush never resolved)
+  if (lines.length === 0) return;
+  const parse = (line: string, n: number) => {
+    try {
+      return JSON.parse(line);
+    } catch (error) {
+      throw new Error(
+        `push journal log ${logPath} line ${n} is not valid JSON: ${(error as Error).message}`,
+      );
+    }
+  };
+  const head = parse(lines[0], 1) as { generation?: unknown };
+  if (typeof head?.generation !== "number") {
+    throw new Error(`push journal log ${logPath} has an unknown format (no generation)`);
+  }
+  // Another generation: a log the snapshot already holds (its removal was lost).
+  if (head.generation !== generation) return;
+  for (let n = 1; n < lines.length; n++) {
+    const line = parse(lines[n], n + 1) as _LogLine;
+    if (typeof line?.p !== "string") {
+      throw new Error(`push journal log ${logPath} line ${n + 1} names no path`);
+    }
+    if (line.e === undefined) entries.delete(line.p);
+    else entries.set(line.p, line.e);
+  }
+}
+
+async function _readIfThere(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** fsyncs the folder of `path`, so that a file created in it survives a power loss. */
+async function _syncDir(path: string): Promise<void> {
+  using dir = await Deno.open(dirname(path), { read: true });
+  await dir.sync();
 }
 
 function _compact(entry: JournalEntry): JournalEntry | undefined {

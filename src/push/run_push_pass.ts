@@ -82,7 +82,11 @@ export interface PushPassOptions {
   owner?: string;
   /** Called as bytes go out and files finish. */
   onProgress?: (progress: PushProgress) => void;
-  /** Files in flight at once (default 4). */
+  /**
+   * Files in flight at once (default 16: a small file costs a call's round trip and little else,
+   * so 1,000 of 4 KiB go in about a quarter of the time 4 at once took; one HTTP/2 connection
+   * carries them all).
+   */
   concurrency?: number;
   /** Awaited before each chunk with its size: the hook of a bandwidth limiter shared with sync. */
   beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
@@ -157,8 +161,9 @@ export async function runPushPass(
     : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
       owner: options.owner ?? "push",
     });
+  let journal: PushJournal | undefined;
   try {
-    const journal = await _openJournal(push, options.dryRun ?? false);
+    journal = await _openJournal(push, options.dryRun ?? false);
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -180,11 +185,15 @@ export async function runPushPass(
     }
     await _uploadAll(ctx, options, toUpload, result);
     if (!options.signal?.aborted) _forgetMissing(journal, walked, now());
-    await journal.flush();
+    // Folds the pass's log into one snapshot: the next pass starts from a single file.
+    await journal.compact();
   } catch (error) {
     if (!options.signal?.aborted) throw error;
     result.error = `the push pass was stopped: ${describeError(error)}`;
   } finally {
+    // Every change that matters was flushed (and its log synced) before this: a failing close of
+    // the log must not hide the pass's own outcome.
+    await journal?.close().catch(() => {});
     await lock?.release();
     result.durationMs = Math.round(performance.now() - started);
   }
@@ -415,7 +424,7 @@ async function _uploadAll(
     }
   });
   await runPool(tasks, {
-    concurrency: options.concurrency ?? 4,
+    concurrency: options.concurrency ?? 16,
     signal: options.signal,
     shouldContinue: () => stopped === undefined,
   });

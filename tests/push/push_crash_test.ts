@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
+import { PushJournal } from "../../src/push/push_journal.ts";
 import { pollUntil } from "../_poll.ts";
 import { type Platform, startPlatform } from "../support/platform/mod.ts";
 import { PART_ID, plantFile, randomBytes } from "./_harness.ts";
@@ -36,10 +36,9 @@ async function _withCrash(fn: (crash: _Crash) => Promise<void>): Promise<void> {
           key: platform.apiKey,
         }),
       inFlight: async () => {
-        const text = await Deno.readTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME))
-          .catch(() => '{"files":{}}');
-        const files = JSON.parse(text).files as Record<string, { inFlight?: unknown }>;
-        return Object.keys(files).filter((path) => files[path].inFlight !== undefined);
+        // Read as the next run reads it (snapshot and log), writing nothing.
+        const journal = await PushJournal.open(join(root, ".data-mirror"));
+        return journal.paths().filter((path) => journal.get(path)?.inFlight !== undefined);
       },
     });
   } finally {

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PUSH_JOURNAL_NAME, PushJournal } from "../../src/push/push_journal.ts";
+import {
+  PUSH_JOURNAL_LOG_NAME,
+  PUSH_JOURNAL_NAME,
+  PushJournal,
+} from "../../src/push/push_journal.ts";
 
 async function _withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "push-journal-" });
@@ -44,17 +48,90 @@ Deno.test("changes made while a write runs are all on disk once their flushes re
     const onDisk = await PushJournal.open(dir);
     assert.equal(onDisk.paths().length, 50);
     assert.equal(onDisk.get("f49")?.inFlight?.startedMs, 49);
-    // No temporary file is left beside it.
-    const names = await Array.fromAsync(Deno.readDir(dir), (e) => e.name);
-    assert.deepEqual(names, [PUSH_JOURNAL_NAME]);
+    // Appended to the log, not rewritten: the snapshot comes with the compaction.
+    assert.deepEqual(await _names(dir), [PUSH_JOURNAL_LOG_NAME]);
+    await journal.compact();
+    await journal.close();
+    assert.deepEqual(await _names(dir), [PUSH_JOURNAL_NAME]);
+    assert.equal((await PushJournal.open(dir)).get("f49")?.inFlight?.startedMs, 49);
   });
 });
 
-Deno.test("a journal that is not this format is an error naming the file", async () => {
+async function _names(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir), (e) => e.name)).sort();
+}
+
+Deno.test("a change costs one line in the log, not a rewrite of every entry", async () => {
   await _withDir(async (dir) => {
-    await Deno.writeTextFile(join(dir, PUSH_JOURNAL_NAME), "{not json");
-    await assert.rejects(PushJournal.open(dir), /push-journal\.json is not valid JSON/);
-    await Deno.writeTextFile(join(dir, PUSH_JOURNAL_NAME), '{"version":2,"files":{}}');
-    await assert.rejects(PushJournal.open(dir), /unknown format/);
+    const journal = await PushJournal.open(dir);
+    for (let i = 0; i < 200; i++) {
+      journal.update(`f${i}`, (e) => ({ ...e, inFlight: { ...VERSION, startedMs: i } }));
+    }
+    await journal.compact();
+    const snapshot = (await Deno.stat(join(dir, PUSH_JOURNAL_NAME))).size;
+    journal.update("f7", (e) => ({ ...e, inFlight: undefined }));
+    await journal.flush();
+    await journal.close();
+    const log = await Deno.readTextFile(join(dir, PUSH_JOURNAL_LOG_NAME));
+    assert.equal(log.split("\n").length, 3); // the generation, the change, the final newline
+    assert.ok(log.length < snapshot / 20);
+    assert.equal((await Deno.stat(join(dir, PUSH_JOURNAL_NAME))).size, snapshot);
+    const again = await PushJournal.open(dir);
+    assert.equal(again.get("f7"), undefined);
+    assert.equal(again.paths().length, 199);
+  });
+});
+
+Deno.test("a torn last line (a kill mid-append) is dropped; the next write folds the log in", async () => {
+  await _withDir(async (dir) => {
+    const journal = await PushJournal.open(dir);
+    journal.update("a", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+    await journal.flush();
+    await journal.close();
+    const logPath = join(dir, PUSH_JOURNAL_LOG_NAME);
+    await Deno.writeTextFile(logPath, '{"p":"b","e":{"inFl', { append: true });
+    const reopened = await PushJournal.open(dir);
+    assert.deepEqual(reopened.paths(), ["a"]);
+    reopened.update("c", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 3 } }));
+    await reopened.flush();
+    await reopened.close();
+    // The torn line is gone with the old log: the new log never continues after it.
+    assert.deepEqual(await _names(dir), [PUSH_JOURNAL_NAME]);
+    assert.deepEqual((await PushJournal.open(dir)).paths().sort(), ["a", "c"]);
+  });
+});
+
+Deno.test("a log older than the snapshot (its removal lost) is not replayed", async () => {
+  await _withDir(async (dir) => {
+    const journal = await PushJournal.open(dir);
+    journal.update("a", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+    await journal.flush();
+    const logPath = join(dir, PUSH_JOURNAL_LOG_NAME);
+    const stale = await Deno.readTextFile(logPath);
+    journal.update("a", (e) => ({ ...e, inFlight: undefined }));
+    await journal.compact();
+    await journal.close();
+    // As if a power loss had undone the removal of the log the compaction folded in.
+    await Deno.writeTextFile(logPath, stale);
+    assert.deepEqual((await PushJournal.open(dir)).paths(), []);
+  });
+});
+
+Deno.test("a symlink planted under the log's name is replaced, never written through", async () => {
+  await _withDir(async (dir) => {
+    const outside = join(dir, "outside.txt");
+    await Deno.writeTextFile(outside, "precious");
+    const state = join(dir, "state");
+    await Deno.mkdir(state);
+    await Deno.symlink(outside, join(state, PUSH_JOURNAL_LOG_NAME));
+    for (let i = 0; i < 2; i++) {
+      const journal = await PushJournal.open(state);
+      journal.update(`f${i}`, (e) => ({ ...e, inFlight: { ...VERSION, startedMs: i } }));
+      await journal.flush();
+      await journal.close();
+    }
+    assert.equal(await Deno.readTextFile(outside), "precious");
+    assert.ok((await Deno.lstat(join(state, PUSH_JOURNAL_LOG_NAME))).isFile);
+    assert.deepEqual((await PushJournal.open(state)).paths().sort(), ["f0", "f1"]);
   });
 });

@@ -70,3 +70,50 @@ Deno.test("the chart is one SVG document with every bar's seconds", () => {
   }
   assert.equal(svg.match(/<rect x=/g)?.length, 5);
 });
+
+const withPush: BenchResults = {
+  ...results,
+  cases: [],
+  pushCases: [
+    {
+      name: "push 1,000 × 4 KiB",
+      files: 1000,
+      bytes: 4_096_000,
+      tools: [
+        toolRecord("data-mirror", [_run(2, { peakRssMiB: 90 }), _run(3, { peakRssMiB: 90 })]),
+        toolRecord("sequential 64 KiB", [_run(10), _run(10)]),
+      ],
+    },
+    {
+      name: "push 1 × 256 MiB",
+      files: 1,
+      bytes: 268_435_456,
+      tools: [
+        toolRecord("data-mirror", [_run(4, { ok: false, error: "wrong uploads: missing x" })]),
+        toolRecord("sequential 64 KiB", [_run(2)]),
+      ],
+    },
+  ],
+};
+
+Deno.test("the push table carries medians, rates, the ratio to the sequential uploader and targets", () => {
+  const text = reportTable(withPush).join("\n");
+  // No sync case: no sync table.
+  assert.doesNotMatch(text, /rclone 16\/16 s/);
+  // Median 2.5 s against 10 s: 0.25; 1000 / 2.5 = 400 files/s; 4.096 MB / 2.5 = 1.64 MB/s.
+  assert.match(
+    text,
+    /\| push 1,000 × 4 KiB \| 2\.50 \| 10\.0 \| 0\.25 \| 400 \/ 100 \| 1\.64 \/ 0\.41 \| 1\.25 \/ 5\.00 \| 94 \/ 105 \|/,
+  );
+  assert.match(text, /\| push 1 × 256 MiB \| 4\.00 ✗ \| 2\.00 \| 2\.00 \|/);
+  assert.match(text, /\| push 1,000 × 4 KiB \| 0\.25 \(≤ 0\.25\) ✓ \| 94 \(≤ 100\) ✓ \|/);
+  assert.match(text, /\| push 1 × 256 MiB \| 2\.00 \(≤ 1\) ✗ \| 105 \(≤ 100\) ✗ \|/);
+  assert.match(text, /✗ push 1 × 256 MiB, data-mirror: wrong uploads: missing x/);
+});
+
+Deno.test("the chart draws the push cases, data-mirror beside the sequential uploader", () => {
+  const svg = svgChart(withPush);
+  assert.ok(svg.includes("push 1,000 × 4 KiB") && svg.includes("sequential, 64 KiB"));
+  assert.ok(svg.includes("4.00 s ✗ wrong/failed"));
+  assert.equal(svg.match(/<rect x=/g)?.length, 4);
+});
