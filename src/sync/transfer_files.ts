@@ -7,6 +7,7 @@ import type { StagedFile } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
 import { describeError, IncompleteBodyError, TooLargeError } from "../remote/errors.ts";
 import type { RemoteSource } from "../remote/remote_source.ts";
+import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
 
 /**
@@ -325,27 +326,26 @@ export class Transfer {
   }
 
   /**
-   * Appends a body to the staged file, counting into `held` what is written. Chunks (64 KiB from
-   * the network) are gathered into one buffer and written 1 MiB at a time (or every second, when
+   * Appends a body to the staged file, counting into `held` what is written. The body is read into
+   * one reused buffer (`BodyBuffer`: nothing allocated per chunk) and written 1 MiB at a time (or every second, when
    * the link is slow: the partial on disk is what a restart resumes from), and one timer watches
    * for a stall: per chunk, a write through the thread pool and a timer armed and cleared cost a
    * 256 MiB download more CPU than its bytes. What was received is written before an error is
    * passed on, so a retry resumes right after it.
    */
   async #stream(body: ReadableStream<Uint8Array>, staged: StagedFile, held: _Held): Promise<void> {
-    const reader = body.getReader();
     const idleMs = this.#options.idleTimeoutMs ?? 60_000;
     const left = (held.total ?? Infinity) - held.bytes;
-    const buffer = new Uint8Array(Math.max(1, Math.min(_WRITE_BYTES, left)));
-    let buffered = 0;
+    const buffer = new BodyBuffer(body, Math.min(_WRITE_BYTES, left));
     let flushedAt = performance.now();
     const flush = async () => {
       flushedAt = performance.now();
-      if (buffered === 0) return;
-      await staged.write(buffer.subarray(0, buffered));
-      held.bytes += buffered;
-      this.#received(buffered);
-      buffered = 0;
+      const bytes = buffer.filled;
+      if (bytes.length === 0) return;
+      await staged.write(bytes);
+      held.bytes += bytes.length;
+      this.#received(bytes.length);
+      buffer.clear();
     };
     let lastChunkAt = performance.now();
     let stalled: IncompleteBodyError | undefined;
@@ -355,33 +355,26 @@ export class Transfer {
         const quiet = performance.now() - lastChunkAt;
         if (quiet < idleMs) return watch(idleMs - quiet);
         stalled = new IncompleteBodyError(`no data for ${idleMs} ms`);
-        reader.cancel(stalled).catch(() => {});
+        buffer.cancel(stalled).catch(() => {});
       }, ms);
     };
     watch(idleMs);
     try {
       for (;;) {
-        const chunk = await reader.read();
+        const n = await buffer.fill();
         if (stalled !== undefined) throw stalled;
-        if (chunk.done) break;
+        if (n === null) break;
         lastChunkAt = performance.now();
-        await this.#options.bandwidth?.take(chunk.value.length, this.#options.signal);
-        for (let at = 0; at < chunk.value.length;) {
-          const taken = Math.min(chunk.value.length - at, buffer.length - buffered);
-          buffer.set(chunk.value.subarray(at, at + taken), buffered);
-          buffered += taken;
-          at += taken;
-          if (buffered === buffer.length) await flush();
-        }
-        // On a slow link, a kill loses at most a second of download, not a megabyte.
-        if (performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
+        await this.#options.bandwidth?.take(n, this.#options.signal);
+        // Full: 1 MiB to write. On a slow link, every second, so a kill loses a second at most.
+        if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
       }
     } catch (error) {
       await flush();
       throw error;
     } finally {
       clearTimeout(timer);
-      reader.cancel().catch(() => {});
+      buffer.cancel().catch(() => {});
     }
     await flush();
   }
