@@ -1,6 +1,6 @@
 /**
  * One data-mirror pass as the real program: `main.ts sync` spawned under the production permission
- * flags (as `deno task mirror` runs it), measured by {@linkcode measureCommand}.
+ * flags (as `deno task mirror` runs it), measured (see `program_run.ts`).
  *
  * @example
  * ```ts
@@ -13,9 +13,9 @@
 
 import { join } from "node:path";
 import type { Summary } from "../../src/sync/summary.ts";
-import { productionRunArgs } from "../mirror.ts";
 import { BENCH_TAG } from "./bench_set.ts";
-import { measureCommand, type Measurement } from "./process_usage.ts";
+import type { Measurement } from "./process_usage.ts";
+import { runProgramJson } from "./program_run.ts";
 
 /** The mirror path under the Viam home the benchmark mirrors into. */
 const _MIRROR_PATH = "mirror";
@@ -47,7 +47,7 @@ export function mirrorDirOf(home: string): string {
 
 /** Runs one pass: `sync --tags bench --delete --json` into `<home>/mirror`. */
 export async function runMirrorPass(options: MirrorPassOptions): Promise<MirrorPass> {
-  const args = productionRunArgs(new URL("../../main.ts", import.meta.url), [
+  const { document, ...run } = await runProgramJson<Summary>([
     "sync",
     "--app-url",
     options.server.url,
@@ -61,23 +61,6 @@ export async function runMirrorPass(options: MirrorPassOptions): Promise<MirrorP
     "warn",
     ...(options.dryRun ? ["--dry-run"] : []),
     ...options.extraArgs ?? [],
-  ]);
-  const run = await measureCommand({
-    command: Deno.execPath(),
-    args,
-    env: {
-      VIAM_HOME: options.home,
-      VIAM_API_KEY_ID: options.server.apiKeyId,
-      VIAM_API_KEY: options.server.apiKey,
-    },
-    timeoutMs: options.timeoutMs,
-  });
-  const last = run.stdout.trim().split("\n").at(-1) ?? "";
-  let summary: Summary | undefined;
-  try {
-    summary = JSON.parse(last) as Summary;
-  } catch {
-    summary = undefined;
-  }
-  return { ...run, summary };
+  ], options);
+  return { ...run, summary: document };
 }

@@ -1,7 +1,7 @@
 /**
  * One data-mirror push as the real program: `main.ts push` spawned under the production permission
  * flags (as `deno task mirror` runs it), with the default behaviour (each file deleted once the
- * platform has it) and no settle time, measured by {@linkcode measureCommand}.
+ * platform has it) and no settle time, measured (see `program_run.ts`).
  *
  * @example
  * ```ts
@@ -14,9 +14,9 @@
 
 import { join } from "node:path";
 import type { PushSummary } from "../../src/mirror_controller.ts";
-import { productionRunArgs } from "../mirror.ts";
 import { BENCH_TAG } from "./bench_set.ts";
-import { measureCommand, type Measurement } from "./process_usage.ts";
+import type { Measurement } from "./process_usage.ts";
+import { runProgramJson } from "./program_run.ts";
 
 /** The push path under the Viam home. */
 const _PUSH_PATH = "outbox";
@@ -50,7 +50,7 @@ export function pushDirOf(home: string): string {
 
 /** Runs `push --tags bench --min-age 0 --json` on `<home>/outbox`. */
 export async function runPushPass(options: PushPassOptions): Promise<PushPass> {
-  const args = productionRunArgs(new URL("../../main.ts", import.meta.url), [
+  const { document, ...run } = await runProgramJson<PushSummary>([
     "push",
     "--app-url",
     options.server.url,
@@ -67,22 +67,6 @@ export async function runPushPass(options: PushPassOptions): Promise<PushPass> {
     "warn",
     ...(options.dryRun ? ["--dry-run"] : []),
     ...options.extraArgs ?? [],
-  ]);
-  const run = await measureCommand({
-    command: Deno.execPath(),
-    args,
-    env: {
-      VIAM_HOME: options.home,
-      VIAM_API_KEY_ID: options.server.apiKeyId,
-      VIAM_API_KEY: options.server.apiKey,
-    },
-    timeoutMs: options.timeoutMs,
-  });
-  let summary: PushSummary | undefined;
-  try {
-    summary = JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "") as PushSummary;
-  } catch {
-    summary = undefined;
-  }
-  return { ...run, summary };
+  ], options);
+  return { ...run, summary: document };
 }

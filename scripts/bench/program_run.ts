@@ -1,0 +1,61 @@
+/**
+ * One run of data-mirror as the real program: `main.ts <command> ... --json` spawned under the
+ * production permission flags (as `deno task mirror` runs it) with the platform's key in the
+ * environment, measured by {@linkcode measureCommand}, and the JSON document it printed last.
+ * What a sync pass and a push of the benchmark share.
+ *
+ * @example
+ * ```ts
+ * const run = await runProgramJson<Summary>(["sync", "--tags", "bench", "--json"], {
+ *   home,
+ *   server: platform,
+ *   timeoutMs: 600_000,
+ * });
+ * console.log(run.wallSeconds, run.document?.downloaded);
+ * ```
+ *
+ * @module
+ */
+
+import { productionRunArgs } from "../mirror.ts";
+import { measureCommand, type Measurement } from "./process_usage.ts";
+
+/** Where and how long a run goes. */
+export interface ProgramRunOptions {
+  /** The Viam home (`VIAM_HOME`). */
+  home: string;
+  /** The local data platform: its URL and the key the run authenticates with. */
+  server: { url: string; apiKeyId: string; apiKey: string };
+  /** Killed after this long. */
+  timeoutMs: number;
+}
+
+/** A measured run and the last line of its stdout as JSON (absent when it is not JSON). */
+export interface ProgramRun<T> extends Measurement {
+  /** The `--json` document. */
+  document?: T;
+}
+
+/** Runs `main.ts` with `args` (which should hold `--json`). */
+export async function runProgramJson<T>(
+  args: readonly string[],
+  options: ProgramRunOptions,
+): Promise<ProgramRun<T>> {
+  const run = await measureCommand({
+    command: Deno.execPath(),
+    args: productionRunArgs(new URL("../../main.ts", import.meta.url), [...args]),
+    env: {
+      VIAM_HOME: options.home,
+      VIAM_API_KEY_ID: options.server.apiKeyId,
+      VIAM_API_KEY: options.server.apiKey,
+    },
+    timeoutMs: options.timeoutMs,
+  });
+  let document: T | undefined;
+  try {
+    document = JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "") as T;
+  } catch {
+    document = undefined;
+  }
+  return { ...run, document };
+}
