@@ -359,10 +359,18 @@ export class Transfer {
       }, ms);
     };
     watch(idleMs);
+    // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal
+    // holds only weakly (a dependent signal, as the Fetch standard makes one); when the garbage
+    // collector takes it, aborting no longer reaches the body, and a stopped mirror waited on a
+    // slow download until its idle timeout. The pass's abort cancels the body here directly.
+    const signal = this.#options.signal;
+    const onAbort = () => void buffer.cancel(signal?.reason).catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
         const n = await buffer.fill();
         if (stalled !== undefined) throw stalled;
+        signal?.throwIfAborted();
         if (n === null) break;
         lastChunkAt = performance.now();
         await this.#options.bandwidth?.take(n, this.#options.signal);
@@ -374,6 +382,7 @@ export class Transfer {
       throw error;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       buffer.cancel().catch(() => {});
     }
     await flush();

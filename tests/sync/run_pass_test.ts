@@ -439,6 +439,34 @@ Deno.test("a body that stalls is abandoned after the idle timeout and retried fr
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("cancelling a pass reaches a slow download even after the garbage collector ran", async () => {
+  // Fetch passes the abort on to a body through a signal of its own, held only weakly by the
+  // caller's; once collected, the abort no longer reached the body and a stopped mirror waited for
+  // the idle timeout. The pass runs in a process that can force a full collection.
+  const dataset = describeDataset([{ count: 1, sizeBytes: 400_000, fileName: "slow.bin" }]);
+  await withMirror(dataset, async ({ platform, home }) => {
+    platform.setFaults({ bodyBytesPerSecond: 20_000 });
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        "--v8-flags=--expose-gc",
+        new URL("./_slow_abort_child.ts", import.meta.url).pathname,
+        platform.url,
+        platform.apiKeyId,
+        platform.apiKey,
+        home,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    assert.equal(text.decode(child.stdout).trim(), "cancelled", text.decode(child.stderr));
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("streamed downloads keep the order-free winner on every path, across shards", async () => {
   // 150 names, two items each; the larger id is listed first for half of them, so the file the
   // pass streams first must be replaced once the listing shows the winner.
