@@ -95,10 +95,14 @@ export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
  * V8's limits for the program, baked in with the permissions. V8 sizes its heap from the machine's
  * memory and collects lazily on a big one; on a Raspberry Pi with 1 GB a mirror of 100,000 files
  * must not grow without bound. 128 MB of old space holds a 100,000-item pass (measured: it
- * completes, at some extra GC time) and keeps the resident size flat across passes.
+ * completes, at some extra GC time) and keeps the resident size flat across passes. The young
+ * generation is held to 4 MB semi-spaces (V8's default here is 8 MB): the 10,020-file fresh copy
+ * peaked at 208-219 MB resident instead of 297-303, a no-op at 134 MB instead of 165-185, for
+ * about a second more CPU on the fresh copy and none on the no-op.
  */
 export const PRODUCTION_V8_FLAGS: readonly string[] = Object.freeze([
   "--max-old-space-size=128",
+  "--max-semi-space-size=4",
   "--expose-gc",
 ]);
 
