@@ -23,6 +23,7 @@
 import { protoInt64, Timestamp } from "@bufbuild/protobuf";
 import { Code, ConnectError, createPromiseClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { TimeoutError } from "./errors.ts";
 import { AuthService, DataService, DataSyncService, fileContentsRequest } from "./upload_wire.ts";
 
@@ -153,58 +154,6 @@ interface _BinaryData {
 /** Chunks read from the source at once. */
 const _CHUNKS_PER_READ = 4;
 
-/**
- * Aborts with a {@linkcode TimeoutError} when nothing progressed for a while. Progress costs an
- * assignment, not a timer: the one timer, when it fires early, sleeps again for what is left
- * (re-arming a timer per chunk took a tenth of a large upload's CPU).
- */
-class _Watchdog {
-  readonly #onTimeout: (error: TimeoutError) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #watched: { ms: number; what: string } | undefined;
-  #lastMs = 0;
-  #paused = false;
-
-  constructor(onTimeout: (error: TimeoutError) => void) {
-    this.#onTimeout = onTimeout;
-  }
-
-  /** From now on, `what` may go `ms` without progress. */
-  watch(ms: number, what: string): void {
-    this.#watched = { ms, what };
-    this.progress();
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#check(), ms);
-  }
-
-  /** Something moved: the wait starts again. */
-  progress(): void {
-    this.#lastMs = performance.now();
-    this.#paused = false;
-  }
-
-  /** Until the next `progress`, waiting is not a stall. */
-  pause(): void {
-    this.#paused = true;
-  }
-
-  stop(): void {
-    this.#watched = undefined;
-    clearTimeout(this.#timer);
-  }
-
-  #check(): void {
-    const watched = this.#watched;
-    if (watched === undefined) return;
-    const idle = performance.now() - this.#lastMs;
-    if (!this.#paused && idle >= watched.ms) {
-      this.#onTimeout(new TimeoutError(watched.what, watched.ms));
-      return;
-    }
-    this.#timer = setTimeout(() => this.#check(), this.#paused ? watched.ms : watched.ms - idle);
-  }
-}
-
 /** The uploader: one HTTP/2 connection, one access token, any number of uploads at once. */
 export class FileUploader implements AsyncDisposable {
   readonly #options: FileUploaderOptions;
@@ -324,7 +273,7 @@ export class FileUploader implements AsyncDisposable {
     const stop = new AbortController();
     const onAbort = () => stop.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const watchdog = new _Watchdog((error) => stop.abort(error));
+    const watchdog = new IdleWatchdog((what, ms) => stop.abort(new TimeoutError(what, ms)));
     let localError: { error: unknown } | undefined;
     let bytes = 0;
     const chunkBytes = this.#chunkBytes;

@@ -28,9 +28,9 @@ export interface DeleteResult {
 
 /**
  * The delete stage: removes the planned stale files, a few at a time (a failure is logged and the
- * rest go on), then prunes empty directories, never the root, the state dir or a protected dir. The caller
- * runs it only after a listing proved whole and past the plan's guards. Nothing here writes a byte,
- * so it runs on a full disk too.
+ * rest go on), then prunes empty directories, never the root, the state dir or a protected dir.
+ * The caller runs it only after a listing proved whole and past the plan's guards. Nothing here
+ * writes a byte, so it runs on a full disk too.
  */
 export async function deleteStale(
   mirror: MirrorDir,

@@ -1,5 +1,6 @@
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { retry } from "../async/retry.ts";
+import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
@@ -327,10 +328,10 @@ export class Transfer {
 
   /**
    * Appends a body to the staged file, counting into `held` what is written. The body is read into
-   * one reused buffer (`BodyBuffer`: nothing allocated per chunk) and written 1 MiB at a time (or every second, when
-   * the link is slow: the partial on disk is what a restart resumes from), and one timer watches
-   * for a stall: per chunk, a write through the thread pool and a timer armed and cleared cost a
-   * 256 MiB download more CPU than its bytes. What was received is written before an error is
+   * one reused buffer (`BodyBuffer`: nothing allocated per chunk) and written 1 MiB at a time (or
+   * every second, when the link is slow: the partial on disk is what a restart resumes from), and one lazy timer
+   * watches for a stall (`IdleWatchdog`): per chunk, a write through the thread pool and a timer
+   * armed and cleared cost a 256 MiB download more CPU than its bytes. What was received is written before an error is
    * passed on, so a retry resumes right after it.
    */
   async #stream(body: ReadableStream<Uint8Array>, staged: StagedFile, held: _Held): Promise<void> {
@@ -347,18 +348,12 @@ export class Transfer {
       this.#received(bytes.length);
       buffer.clear();
     };
-    let lastChunkAt = performance.now();
     let stalled: IncompleteBodyError | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const watch = (ms: number) => {
-      timer = setTimeout(() => {
-        const quiet = performance.now() - lastChunkAt;
-        if (quiet < idleMs) return watch(idleMs - quiet);
-        stalled = new IncompleteBodyError(`no data for ${idleMs} ms`);
-        buffer.cancel(stalled).catch(() => {});
-      }, ms);
-    };
-    watch(idleMs);
+    const watchdog = new IdleWatchdog((_, ms) => {
+      stalled = new IncompleteBodyError(`no data for ${ms} ms`);
+      buffer.cancel(stalled).catch(() => {});
+    });
+    watchdog.watch(idleMs, "download body");
     // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal
     // holds only weakly (a dependent signal, as the Fetch standard makes one); when the garbage
     // collector takes it, aborting no longer reaches the body, and a stopped mirror waited on a
@@ -372,7 +367,7 @@ export class Transfer {
         if (stalled !== undefined) throw stalled;
         signal?.throwIfAborted();
         if (n === null) break;
-        lastChunkAt = performance.now();
+        watchdog.progress();
         await this.#options.bandwidth?.take(n, this.#options.signal);
         // Full: 1 MiB to write. On a slow link, every second, so a kill loses a second at most.
         if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
@@ -381,7 +376,7 @@ export class Transfer {
       await flush();
       throw error;
     } finally {
-      clearTimeout(timer);
+      watchdog.stop();
       signal?.removeEventListener("abort", onAbort);
       buffer.cancel().catch(() => {});
     }
