@@ -21,6 +21,7 @@ import {
   type ItemRecord,
   type PlatformDataset,
 } from "../../tests/support/platform/mod.ts";
+import { parseRange } from "../../tests/support/platform/download_route.ts";
 import { relativePathOf } from "./bench_set.ts";
 
 /** Requests the server received, by kind. */
@@ -109,7 +110,7 @@ export async function startDirIndexServer(
       return _refuse(res, 404, `no file at ${path}`);
     }
     // rclone downloads files above --multi-thread-cutoff (250 MiB) in ranges, in parallel.
-    const range = _range(req.headers.range, item.sizeBytes);
+    const range = parseRange(req.headers.range, item.sizeBytes);
     if (range === "unsatisfiable") {
       calls.other++;
       res.writeHead(416, { "content-range": `bytes */${item.sizeBytes}`, "content-length": "0" });
@@ -255,19 +256,6 @@ function _escape(text: string): string {
 }
 
 /** `[start, end)` of a `bytes=N-` or `bytes=N-M` header; undefined for the whole body. */
-function _range(
-  header: string | undefined,
-  size: number,
-): { start: number; end: number } | "unsatisfiable" | undefined {
-  const match = /^bytes=(\d+)-(\d*)$/.exec(header?.trim() ?? "");
-  if (match === null) return undefined;
-  const start = Number(match[1]);
-  const last = match[2] === "" ? size - 1 : Number(match[2]);
-  if (last < start) return undefined;
-  if (start >= size) return "unsatisfiable";
-  return { start, end: Math.min(last + 1, size) };
-}
-
 function _refuse(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { "content-type": "text/plain" });
   res.end(`${message}\n`);

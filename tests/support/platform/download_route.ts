@@ -68,7 +68,7 @@ async function _serve(
   if (item === undefined) return _refuse(res, 404, `no binary data at ${url.pathname}`);
   const header = req.headers.range;
   if (header !== undefined) state.ranges.push({ binaryDataId: item.binaryDataId, range: header });
-  const range = _parseRange(header, item.sizeBytes);
+  const range = parseRange(header, item.sizeBytes);
   if (range === "unsatisfiable") {
     res.writeHead(416, { "content-range": `bytes */${item.sizeBytes}` });
     res.end();
@@ -122,8 +122,11 @@ function _denial(
   return 'needs "authorization: Bearer <access token>", the key_id and key headers, or a signed URL';
 }
 
-/** `[start, end)` of a `bytes=N-` or `bytes=N-M` header; undefined to send the whole body. */
-function _parseRange(
+/**
+ * `[start, end)` of a `bytes=N-` or `bytes=N-M` header; undefined to send the whole body. The
+ * benchmark's directory-index server answers `Range` the same way.
+ */
+export function parseRange(
   header: string | undefined,
   size: number,
 ): { start: number; end: number } | "unsatisfiable" | undefined {
