@@ -290,7 +290,7 @@ class _Lister implements Disposable {
  *
  * @example
  * ```ts
- * shardCount(10_020, 16); // 16: one wave of 7 pages and an empty one, after one round of counts
+ * shardCount(10_020, 16); // 15: one wave of 7 pages and an empty one, after one round of counts
  * ```
  */
 export function shardCount(total: number, parallel: number): number {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { listRemote } from "../../src/sync/list_remote.ts";
+import { listRemote, shardCount } from "../../src/sync/list_remote.ts";
 import {
   describeDataset,
   type Platform,
@@ -201,4 +201,18 @@ Deno.test("a listing leaves no listener on the caller's signal (a loop's signal 
     assert.equal(result.complete, true);
   }
   assert.equal(added.length, 0, "listeners left on the signal");
+});
+
+Deno.test("shardCount: the fewest round trips in sequence for the pages in flight", () => {
+  // 16 lanes: 10,020 items in 15 shards is one round of counts and one wave of 7 pages + 1 empty.
+  assert.equal(shardCount(10_020, 16), 15);
+  // A small listing is not cut finer than its pages: 250 items in 3 shards, one page each.
+  assert.equal(shardCount(250, 16), 3);
+  // Fewer lanes, fewer shards: one wave of counts and pages each.
+  assert.equal(shardCount(10_020, 8), 8);
+  assert.equal(shardCount(100_000, 1), 2, "at least 2");
+  for (const total of [0, 1, 500, 1e6, 1e8]) {
+    const shards = shardCount(total, 16);
+    assert.ok(shards >= 2 && shards <= 64, `${total}: ${shards}`);
+  }
 });
