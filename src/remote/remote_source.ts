@@ -50,6 +50,16 @@ export interface DownloadBody {
   totalSize?: number;
 }
 
+/**
+ * The files of one inline call, by binary data id. The bytes may be views of a buffer the remote
+ * reads its next inline response into: use them, then dispose of the batch (`using`), and keep no
+ * view after that.
+ */
+export interface InlineBatch extends Disposable {
+  /** binary data id -> the file's bytes. */
+  readonly files: ReadonlyMap<string, Uint8Array>;
+}
+
 /** Options of {@linkcode RemoteSource.download}. */
 export interface DownloadOptions extends RemoteCallOptions {
   /** Bytes already held: ask for the rest with `Range`. */
@@ -72,7 +82,7 @@ export interface RemoteSource {
    * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
    * refuses to send them inline; the caller then downloads each by uri.
    */
-  fetchInline(ids: string[], options?: RemoteCallOptions): Promise<Map<string, Uint8Array>>;
+  fetchInline(ids: string[], options?: RemoteCallOptions): Promise<InlineBatch>;
   /** Opens an HTTP download of one item (its `uri`, else a signed URL). */
   download(item: DownloadTarget, options?: DownloadOptions): Promise<DownloadBody>;
   /**

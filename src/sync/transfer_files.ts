@@ -7,7 +7,7 @@ import { SpaceBudget } from "../fs/space_budget.ts";
 import type { StagedFile } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
 import { describeError, IncompleteBodyError, TooLargeError } from "../remote/errors.ts";
-import type { RemoteSource } from "../remote/remote_source.ts";
+import type { InlineBatch, RemoteSource } from "../remote/remote_source.ts";
 import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
 
@@ -224,7 +224,7 @@ export class Transfer {
     if (batch.length === 0) return;
     try {
       await this.#options.bandwidth?.take(bytes, this.#options.signal);
-      let data: Map<string, Uint8Array>;
+      let data: InlineBatch;
       try {
         data = await this.#retry(
           "BinaryDataByIDs",
@@ -244,14 +244,15 @@ export class Transfer {
         for (const download of batch) this.#fail(download, error);
         return;
       }
-      await this.#writeInline(batch, data);
+      using inline = data;
+      await this.#writeInline(batch, inline.files);
     } finally {
       this.#space.release(bytes);
     }
   }
 
   /** Writes the files of an inline batch the platform returned whole; fails the others. */
-  async #writeInline(batch: Download[], data: Map<string, Uint8Array>): Promise<void> {
+  async #writeInline(batch: Download[], data: ReadonlyMap<string, Uint8Array>): Promise<void> {
     const whole: { download: Download; bytes: Uint8Array }[] = [];
     for (const download of batch) {
       const bytes = data.get(download.item.binaryDataId);

@@ -1,0 +1,206 @@
+/**
+ * The landing transport: inline batches read into one reused buffer through the real SDK client
+ * against the local platform, and gRPC-web errors keeping the codes connect-web gives them.
+ */
+import assert from "node:assert/strict";
+import { dataApi } from "@viamrobotics/sdk";
+import { MethodKind, type ServiceType } from "@bufbuild/protobuf";
+import { ConnectError } from "@viamrobotics/sdk";
+import { createLandingTransport, ResponseLanding } from "../../src/remote/grpc_web_transport.ts";
+import { TooLargeError } from "../../src/remote/errors.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { describeDataset, itemBytes, startPlatform } from "../support/platform/mod.ts";
+
+function remoteOf(platform: { url: string; apiKeyId: string; apiKey: string }): ViamRemote {
+  return new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+  });
+}
+
+Deno.test("inline batches land in one reused buffer; a disposed batch's views go empty", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 40, sizeBytes: (i) => 20_000 + i, tags: ["t"] }]),
+  });
+  const remote = remoteOf(platform);
+  const items = platform.items();
+  const ids = (from: number, to: number) => items.slice(from, to).map((i) => i.binaryDataId);
+
+  const first = await remote.fetchInline(ids(0, 20));
+  assert.equal(first.files.size, 20);
+  for (const item of items.slice(0, 20)) {
+    assert.deepEqual(first.files.get(item.binaryDataId), itemBytes(item));
+  }
+  const kept = first.files.get(items[0].binaryDataId)!;
+  first[Symbol.dispose]();
+  first[Symbol.dispose](); // twice is harmless: the landing is not pooled twice
+  assert.equal(first.files.size, 0, "a disposed batch lists no files");
+
+  // The next call reads into the same memory: the old view is detached, so it cannot show the new
+  // response's bytes, and the new files are whole.
+  using second = await remote.fetchInline(ids(20, 40));
+  assert.equal(kept.length, 0, "a view kept past dispose reads as empty");
+  for (const item of items.slice(20, 40)) {
+    assert.deepEqual(second.files.get(item.binaryDataId), itemBytes(item));
+  }
+  // Two batches in flight at once get a landing each.
+  const [a, b] = await Promise.all([
+    remote.fetchInline(ids(0, 10)),
+    remote.fetchInline(ids(10, 20)),
+  ]);
+  for (const item of items.slice(0, 20)) {
+    assert.deepEqual(
+      a.files.get(item.binaryDataId) ?? b.files.get(item.binaryDataId),
+      itemBytes(item),
+    );
+  }
+  a[Symbol.dispose]();
+  b[Symbol.dispose]();
+});
+
+Deno.test("inline refusals, outages and a revoked token keep their meaning", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 3, sizeBytes: 5000, tags: ["t"] }]),
+    inlineLimitBytes: 4000,
+  });
+  const remote = remoteOf(platform);
+  const ids = platform.items().map((i) => i.binaryDataId);
+  await assert.rejects(remote.fetchInline(ids), TooLargeError);
+
+  platform.setFaults({ unavailableRate: 1, unavailableCalls: ["BinaryDataByIDs"] });
+  const outage = await remote.fetchInline(ids).catch((error) => error);
+  assert.ok(outage instanceof ConnectError, String(outage));
+  assert.equal(outage.code, 14);
+  assert.equal(remote.classify(outage), "transient");
+
+  // A revoked token is refused once; the remote signs in again and the call goes through.
+  platform.setFaults({});
+  await using bigger = await startPlatform({
+    dataset: describeDataset([{ count: 2, sizeBytes: 100, tags: ["t"] }]),
+  });
+  const again = remoteOf(bigger);
+  const twoIds = bigger.items().map((i) => i.binaryDataId);
+  (await again.fetchInline(twoIds))[Symbol.dispose]();
+  bigger.revokeTokens();
+  using batch = await again.fetchInline(twoIds);
+  assert.equal(batch.files.size, 2);
+  assert.equal(bigger.calls.Authenticate, 2);
+});
+
+const _SERVICE = { typeName: "viam.app.data.v1.DataService", methods: {} } as ServiceType;
+const _METHOD = {
+  name: "BinaryDataByIDs",
+  I: dataApi.BinaryDataByIDsRequest,
+  O: dataApi.BinaryDataByIDsResponse,
+  kind: MethodKind.Unary,
+} as const;
+
+/** A gRPC-web reply: frames of `[flags, length, bytes]`. */
+function frames(...parts: [number, Uint8Array][]): Uint8Array<ArrayBuffer> {
+  const total = parts.reduce((sum, [, bytes]) => sum + 5 + bytes.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const [flags, bytes] of parts) {
+    out[at] = flags;
+    new DataView(out.buffer).setUint32(at + 1, bytes.length);
+    out.set(bytes, at + 5);
+    at += 5 + bytes.length;
+  }
+  return out;
+}
+
+async function callAgainst(respond: () => Response): Promise<unknown> {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, respond);
+  try {
+    const transport = createLandingTransport({ baseUrl: `http://127.0.0.1:${server.addr.port}` });
+    return await transport.unary(_SERVICE, _METHOD, undefined, undefined, undefined, {
+      binaryDataIds: ["x"],
+    });
+  } catch (error) {
+    return error;
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("gRPC-web replies: statuses, trailers and framing errors map to connect's codes", async () => {
+  const message = new dataApi.BinaryDataByIDsResponse({
+    data: [{ binary: new Uint8Array([1, 2, 3]), metadata: { binaryDataId: "x" } }],
+  }).toBinary();
+  const ok = new TextEncoder().encode("grpc-status: 0\r\n");
+  const headers = { "content-type": "application/grpc-web+proto" };
+
+  const answer = await callAgainst(() =>
+    new Response(frames([0, message], [0x80, ok]), { headers })
+  ) as { message: InstanceType<typeof dataApi.BinaryDataByIDsResponse> };
+  assert.deepEqual(answer.message.data[0].binary, new Uint8Array([1, 2, 3]));
+
+  const codeOf = async (respond: () => Response) => {
+    const error = await callAgainst(respond);
+    assert.ok(error instanceof ConnectError, `not a ConnectError: ${error}`);
+    return [error.code, error.rawMessage];
+  };
+  assert.deepEqual(await codeOf(() => new Response("no", { status: 503 })), [14, "HTTP 503"]);
+  assert.deepEqual(await codeOf(() => new Response("no", { status: 401 })), [16, "HTTP 401"]);
+  // Trailers-only: the status is in the headers.
+  assert.deepEqual(
+    await codeOf(() =>
+      new Response(null, {
+        headers: { ...headers, "grpc-status": "7", "grpc-message": "not%20yours" },
+      })
+    ),
+    [7, "not yours"],
+  );
+  // The status in the trailer frame.
+  const refused = new TextEncoder().encode("grpc-status: 8\r\ngrpc-message: too big\r\n");
+  assert.deepEqual(
+    await codeOf(() => new Response(frames([0x80, refused]), { headers })),
+    [8, "too big"],
+  );
+  assert.deepEqual(
+    await codeOf(() => new Response(frames([0, message]), { headers })),
+    [2, "missing trailer"],
+  );
+  assert.deepEqual(
+    await codeOf(() => new Response(frames([1, message], [0x80, ok]), { headers })),
+    [13, "protocol error: received compressed output"],
+  );
+  assert.deepEqual(
+    await codeOf(() => new Response(frames([0, message]).slice(0, 8), { headers })),
+    [13, "protocol error: cut frame"],
+  );
+  assert.deepEqual(
+    await codeOf(() => new Response(frames([0x80, ok]), { headers })),
+    [12, "missing message"],
+  );
+  // Nothing listens: a refused connection is Unknown, as connect-web reports it (transient).
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  const refusedConnection = await createLandingTransport({ baseUrl: `http://127.0.0.1:${port}` })
+    .unary(_SERVICE, _METHOD, undefined, undefined, undefined, {}).catch((error) => error);
+  assert.ok(refusedConnection instanceof ConnectError);
+  assert.equal(refusedConnection.code, 2);
+});
+
+Deno.test("a landing grows as a body needs, keeps what it read, and refuses past its limit", async () => {
+  const body: Uint8Array<ArrayBuffer> = new Uint8Array(300_000).map((_, i) => i % 251);
+  const landing = new ResponseLanding(1024);
+  const read = await landing.read(new Response(body).body!);
+  assert.deepEqual(read, body);
+  assert.ok(landing.capacity >= body.length);
+  // Not a byte stream: its chunks are copied in.
+  const chunks = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(body.subarray(0, 1000));
+      controller.enqueue(body.subarray(1000));
+      controller.close();
+    },
+  });
+  assert.deepEqual(await new ResponseLanding(1024).read(chunks), body);
+  await assert.rejects(
+    new ResponseLanding(1024).read(new Response(body).body!, 100_000),
+    (error: unknown) => error instanceof ConnectError && error.code === 8,
+  );
+});
