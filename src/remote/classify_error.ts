@@ -1,4 +1,7 @@
-import { ConnectError } from "@viamrobotics/sdk";
+// connect's `ConnectError` recognizes the errors of any connect copy by their shape (its
+// `instanceof` is structural): the SDK's bundled one and connect-node's classify alike, and the push
+// side, which never needs the SDK, does not load its 1 MB bundle for this one class.
+import { ConnectError } from "@connectrpc/connect";
 import {
   type ErrorKind,
   HttpStatusError,
