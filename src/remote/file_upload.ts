@@ -21,11 +21,17 @@
  */
 
 import { protoInt64, Timestamp } from "@bufbuild/protobuf";
-import { Code, ConnectError, createPromiseClient, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { TimeoutError } from "./errors.ts";
-import { AuthService, DataService, DataSyncService, fileContentsRequest } from "./upload_wire.ts";
+import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
+import {
+  AuthService,
+  CONTENT_FRAME_HEAD_BYTES,
+  contentFrame,
+  DataService,
+  DataSyncService,
+} from "./upload_wire.ts";
 
 /**
  * Content bytes per `FileData` message: 64 KiB, what the SDKs send. Measured (128 MiB file, client
@@ -151,14 +157,20 @@ interface _BinaryData {
   };
 }
 
-/** Chunks read from the source at once. */
-const _CHUNKS_PER_READ = 4;
+/**
+ * Chunk buffers kept per upload for the next chunks once written out: a 256 MiB upload allocated
+ * 4,096 buffers of 64 KiB, garbage that V8 collected only every 64 MB or so, and that much more
+ * resident memory.
+ */
+const _SPARE_BUFFERS = 4;
+const _FILE_UPLOAD_PATH = "/viam.app.datasync.v1.DataSyncService/FileUpload";
+const _AUTHENTICATE_PATH = "/proto.rpc.v1.AuthService/Authenticate";
+const _BINARY_DATA_BY_FILTER_PATH = "/viam.app.data.v1.DataService/BinaryDataByFilter";
 
 /** The uploader: one HTTP/2 connection, one access token, any number of uploads at once. */
 export class FileUploader implements AsyncDisposable {
   readonly #options: FileUploaderOptions;
-  readonly #session: Http2SessionManager;
-  readonly #transport: Transport;
+  readonly #connection: Http2Connection;
   readonly #chunkBytes: number;
   #token?: Promise<string>;
 
@@ -178,16 +190,7 @@ export class FileUploader implements AsyncDisposable {
     }
     this.#options = options;
     this.#chunkBytes = chunkBytes;
-    const baseUrl = url.origin;
-    this.#session = new Http2SessionManager(baseUrl, {
-      pingIntervalMs: 30_000,
-      idleConnectionTimeoutMs: 60_000,
-    });
-    this.#transport = createGrpcTransport({
-      baseUrl,
-      httpVersion: "2",
-      sessionManager: this.#session,
-    });
+    this.#connection = new Http2Connection(url.origin);
   }
 
   /**
@@ -215,8 +218,7 @@ export class FileUploader implements AsyncDisposable {
     interval: UploadInterval,
     options: { signal?: AbortSignal } = {},
   ): Promise<ListedUpload[]> {
-    // deno-lint-ignore no-explicit-any
-    const data = createPromiseClient(DataService, this.#transport) as any;
+    const { I: Request, O: Response } = DataService.methods.binaryDataByFilter;
     const filter = {
       partId,
       interval: {
@@ -227,12 +229,19 @@ export class FileUploader implements AsyncDisposable {
     const found: ListedUpload[] = [];
     let last = "";
     for (;;) {
-      const page = await this.#authenticated((headers) =>
-        data.binaryDataByFilter({
-          dataRequest: { filter, limit: protoInt64.uParse(_PAGE_LIMIT), last, sortOrder: 2 },
-          includeBinary: false,
-        }, this.#callOptions(headers, options.signal))
-      ) as { data: _BinaryData[]; last: string };
+      const request = new Request({
+        dataRequest: { filter, limit: protoInt64.uParse(_PAGE_LIMIT), last, sortOrder: 2 },
+        includeBinary: false,
+      }).toBinary();
+      const page = Response.fromBinary(
+        await this.#authenticated((headers) =>
+          unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
+            headers,
+            timeoutMs: this.#callTimeoutMs,
+            signal: options.signal,
+          })
+        ),
+      ) as unknown as { data: _BinaryData[]; last: string };
       if (page.data.length === 0) return found;
       for (const { metadata } of page.data) {
         if (metadata === undefined) continue;
@@ -252,8 +261,7 @@ export class FileUploader implements AsyncDisposable {
 
   /** Closes the connection (streams still open are reset). */
   close(): Promise<void> {
-    this.#session.abort();
-    return Promise.resolve();
+    return this.#connection.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -274,11 +282,12 @@ export class FileUploader implements AsyncDisposable {
     const onAbort = () => stop.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const watchdog = new IdleWatchdog((what, ms) => stop.abort(new TimeoutError(what, ms)));
-    let localError: { error: unknown } | undefined;
     let bytes = 0;
     const chunkBytes = this.#chunkBytes;
-    async function* requests() {
-      yield {
+    /** Chunk buffers the stream has written out, to read the next chunks into. */
+    const spare: Uint8Array[] = [];
+    const metadataFrame = messageFrame(
+      new (DataSyncService.methods.fileUpload.I)({
         uploadPacket: {
           case: "metadata",
           value: {
@@ -294,50 +303,55 @@ export class FileUploader implements AsyncDisposable {
               : Timestamp.fromDate(metadata.fileModifyTime),
           },
         },
-      };
-      try {
-        watchdog.watch(idleMs, "upload stream (no progress)");
-        for (;;) {
-          // A fresh block per read (the transport may still hold the previous one's chunks),
-          // several chunks at once: a quarter of the reads for a large file.
-          const most = chunkBytes * _CHUNKS_PER_READ;
-          const left = source.size === undefined ? most : Math.min(most, source.size - bytes);
-          if (left <= 0) break;
-          const block = new Uint8Array(left);
-          const n = await source.read(block, bytes);
-          if (n === 0) break;
-          watchdog.progress();
-          for (let at = 0; at < n; at += chunkBytes) {
-            const data = block.subarray(at, Math.min(n, at + chunkBytes));
-            if (options.beforeChunk !== undefined) {
-              // A bandwidth limiter's wait is not a stall.
-              watchdog.pause();
-              await options.beforeChunk(data.length, stop.signal);
-              watchdog.progress();
-            }
-            yield fileContentsRequest(data);
-            watchdog.progress();
-            bytes += data.length;
-            options.onChunk?.(data.length);
-          }
-        }
-        await options.beforeClose?.();
-      } catch (error) {
-        localError = { error };
-        stop.abort(error);
-        throw error;
-      }
-      watchdog.watch(replyMs, "upload reply");
-    }
+      }).toBinary(),
+    );
+    const call = GrpcCall.open(this.#connection, _FILE_UPLOAD_PATH, headers, stop.signal);
     try {
-      // deno-lint-ignore no-explicit-any
-      const sync = createPromiseClient(DataSyncService, this.#transport) as any;
-      const response = await sync.fileUpload(requests(), { headers, signal: stop.signal });
-      return { binaryDataId: response.binaryDataId as string, bytes };
+      watchdog.watch(idleMs, "upload stream (no progress)");
+      await call.send(metadataFrame);
+      for (;;) {
+        const left = source.size === undefined
+          ? chunkBytes
+          : Math.min(chunkBytes, source.size - bytes);
+        if (left <= 0) break;
+        // Read in place into a buffer the stream no longer holds (see `GrpcCall.send`).
+        const wanted = CONTENT_FRAME_HEAD_BYTES + left;
+        const free = spare.pop();
+        const buffer = free !== undefined && free.length >= wanted ? free : new Uint8Array(wanted);
+        const n = await source.read(
+          buffer.subarray(CONTENT_FRAME_HEAD_BYTES, CONTENT_FRAME_HEAD_BYTES + left),
+          bytes,
+        );
+        stop.signal.throwIfAborted();
+        if (n === 0) break;
+        watchdog.progress();
+        if (options.beforeChunk !== undefined) {
+          // A bandwidth limiter's wait is not a stall.
+          watchdog.pause();
+          await options.beforeChunk(n, stop.signal);
+          watchdog.progress();
+        }
+        await call.send(contentFrame(buffer, n), () => {
+          if (spare.length < _SPARE_BUFFERS) spare.push(buffer);
+        });
+        watchdog.progress();
+        bytes += n;
+        options.onChunk?.(n);
+      }
+      await options.beforeClose?.();
+      stop.signal.throwIfAborted();
+      watchdog.watch(replyMs, "upload reply");
+      const reply = await call.finish();
+      const response = DataSyncService.methods.fileUpload.O.fromBinary(reply) as unknown as {
+        binaryDataId: string;
+      };
+      return { binaryDataId: response.binaryDataId, bytes };
     } catch (error) {
-      if (localError !== undefined) throw localError.error;
+      // Reset, not ended: the platform stores nothing of a stream that does not end cleanly.
+      call.reset();
       if (options.signal?.aborted) throw options.signal.reason;
-      if (stop.signal.reason instanceof TimeoutError) throw stop.signal.reason;
+      if (stop.signal.reason instanceof TimeoutError) await this.#connection.verify();
+      if (stop.signal.aborted) throw stop.signal.reason;
       throw error;
     } finally {
       watchdog.stop();
@@ -362,11 +376,17 @@ export class FileUploader implements AsyncDisposable {
   }
 
   #authenticate(): Promise<string> {
-    const auth = createPromiseClient(AuthService, this.#transport);
-    const pending = auth.authenticate({
+    const { I: Request, O: Response } = AuthService.methods.authenticate;
+    const request = new Request({
       entity: this.#options.apiKeyId,
       credentials: { type: "api-key", payload: this.#options.apiKey },
-    }, { timeoutMs: this.#options.callTimeoutMs ?? 60_000 }).then((r) => r.accessToken as string);
+    }).toBinary();
+    const pending = unaryCall(this.#connection, _AUTHENTICATE_PATH, request, {
+      headers: {},
+      timeoutMs: this.#callTimeoutMs,
+    }).then((reply) =>
+      (Response.fromBinary(reply) as unknown as { accessToken: string }).accessToken
+    );
     // A failed authentication is not kept: the next call tries again.
     pending.catch(() => {
       if (this.#token === pending) this.#token = undefined;
@@ -374,7 +394,7 @@ export class FileUploader implements AsyncDisposable {
     return pending;
   }
 
-  #callOptions(headers: Record<string, string>, signal?: AbortSignal) {
-    return { headers, signal, timeoutMs: this.#options.callTimeoutMs ?? 60_000 };
+  get #callTimeoutMs(): number {
+    return this.#options.callTimeoutMs ?? 60_000;
   }
 }

@@ -11,7 +11,7 @@
  * the next call. Without one, each response gets a buffer of its own. Streaming calls go to
  * connect-web unchanged (the program makes none through the SDK).
  *
- * Errors are the SDK's `ConnectError` with the codes connect-web gives: the HTTP status mapped
+ * Errors are `ConnectError`s (the SDK's `instanceof` accepts them) with the codes connect-web gives: the HTTP status mapped
  * when it is not 2xx, else `grpc-status` from the trailers (or the headers of a trailers-only
  * reply), `Unknown` for a failed fetch and `Canceled` for an abort.
  *
@@ -34,6 +34,8 @@ import type {
   ServiceType,
 } from "@bufbuild/protobuf";
 import {
+  Code,
+  ConnectError,
   type ContextValues,
   createContextKey,
   type StreamResponse,
@@ -41,20 +43,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { createGrpcWebTransport, type GrpcWebTransportOptions } from "@connectrpc/connect-web";
-import { ConnectError } from "@viamrobotics/sdk";
-
-/** gRPC status codes (connect's `Code`). */
-const _Code = {
-  Canceled: 1,
-  Unknown: 2,
-  DeadlineExceeded: 4,
-  ResourceExhausted: 8,
-  Internal: 13,
-  Unimplemented: 12,
-  Unavailable: 14,
-  Unauthenticated: 16,
-  PermissionDenied: 7,
-} as const;
+import { codeFromHttpStatus, decodeGrpcMessage, statusError } from "./grpc_status.ts";
 
 /** A response larger than this is refused (an inline batch is at most a few MiB). */
 const _MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -122,7 +111,7 @@ export class ResponseLanding {
     if (length + more > maxBytes) {
       throw new ConnectError(
         `response larger than ${maxBytes} bytes`,
-        _Code.ResourceExhausted,
+        Code.ResourceExhausted,
       );
     }
     const grown = new ArrayBuffer(
@@ -223,8 +212,10 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
     if (response.status < 200 || response.status >= 300) {
       await response.body?.cancel();
       throw new ConnectError(
-        _decodeMessage(response.headers.get("grpc-message")) ?? `HTTP ${response.status}`,
-        _codeFromHttpStatus(response.status),
+        response.headers.has("grpc-message")
+          ? decodeGrpcMessage(response.headers.get("grpc-message")!)
+          : `HTTP ${response.status}`,
+        codeFromHttpStatus(response.status),
         response.headers,
       );
     }
@@ -236,35 +227,35 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
     let trailer: Headers | undefined;
     for (let at = 0; at < bytes.length;) {
       if (at + 5 > bytes.length) {
-        throw new ConnectError("protocol error: cut frame", _Code.Internal);
+        throw new ConnectError("protocol error: cut frame", Code.Internal);
       }
       const flags = bytes[at];
       const length = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
       const data = bytes.subarray(at + 5, at + 5 + length);
       if (data.length !== length) {
-        throw new ConnectError("protocol error: cut frame", _Code.Internal);
+        throw new ConnectError("protocol error: cut frame", Code.Internal);
       }
       at += 5 + length;
       if ((flags & _COMPRESSED_FLAG) !== 0) {
-        throw new ConnectError("protocol error: received compressed output", _Code.Internal);
+        throw new ConnectError("protocol error: received compressed output", Code.Internal);
       }
       if ((flags & _TRAILER_FLAG) !== 0) {
-        if (trailer !== undefined) throw new ConnectError("extra trailer", _Code.Internal);
+        if (trailer !== undefined) throw new ConnectError("extra trailer", Code.Internal);
         trailer = _parseTrailer(data);
         continue;
       }
-      if (output !== undefined) throw new ConnectError("extra message", _Code.Unimplemented);
+      if (output !== undefined) throw new ConnectError("extra message", Code.Unimplemented);
       output = method.O.fromBinary(data);
     }
     if (trailer === undefined) {
       if (headerError !== undefined) throw headerError;
       // A trailers-only reply carries its status in the headers.
       if (response.headers.has("grpc-status")) trailer = response.headers;
-      else throw new ConnectError("missing trailer", _Code.Unknown);
+      else throw new ConnectError("missing trailer", Code.Unknown);
     }
     const trailerError = _statusError(trailer);
     if (trailerError !== undefined) throw trailerError;
-    if (output === undefined) throw new ConnectError("missing message", _Code.Unimplemented);
+    if (output === undefined) throw new ConnectError("missing message", Code.Unimplemented);
     return {
       stream: false,
       service,
@@ -280,14 +271,14 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
 
 function _asConnectError(error: unknown, signal: AbortSignal | undefined): unknown {
   if (error instanceof ConnectError) return error;
-  if (signal?.aborted) return new ConnectError(String(signal.reason), _Code.Canceled);
+  if (signal?.aborted) return new ConnectError(String(signal.reason), Code.Canceled);
   if (error instanceof DOMException && error.name === "TimeoutError") {
-    return new ConnectError("the operation timed out", _Code.DeadlineExceeded);
+    return new ConnectError("the operation timed out", Code.DeadlineExceeded);
   }
   // As connect-web reports a refused or reset connection.
   return new ConnectError(
     error instanceof Error ? error.message : String(error),
-    _Code.Unknown,
+    Code.Unknown,
     undefined,
     undefined,
     error,
@@ -304,25 +295,8 @@ function _oneShotLanding(headers: Headers): ResponseLanding {
   );
 }
 
-/** The error a `grpc-status` other than 0 stands for, if any. */
 function _statusError(headers: Headers): ConnectError | undefined {
-  const status = headers.get("grpc-status");
-  if (status === null || status === "0") return undefined;
-  const code = Number(status);
-  return new ConnectError(
-    _decodeMessage(headers.get("grpc-message")) ?? "",
-    Number.isInteger(code) && code > 0 && code <= 16 ? code : _Code.Unknown,
-    headers,
-  );
-}
-
-function _decodeMessage(message: string | null): string | undefined {
-  if (message === null) return undefined;
-  try {
-    return decodeURIComponent(message);
-  } catch {
-    return message;
-  }
+  return statusError(headers.get("grpc-status"), headers.get("grpc-message"));
 }
 
 /** A trailer frame: HTTP/1-style `name: value` lines. */
@@ -333,25 +307,4 @@ function _parseTrailer(data: Uint8Array): Headers {
     if (colon > 0) trailer.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   }
   return trailer;
-}
-
-/** gRPC's mapping of HTTP statuses (as connect-web maps them). */
-function _codeFromHttpStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return _Code.Internal;
-    case 401:
-      return _Code.Unauthenticated;
-    case 403:
-      return _Code.PermissionDenied;
-    case 404:
-      return _Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return _Code.Unavailable;
-    default:
-      return _Code.Unknown;
-  }
 }

@@ -111,9 +111,9 @@ Deno.test("a source of known size is read to that size, in buffers no larger tha
     },
   });
   assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
-  // One read (less than the 4 chunks read at once), none to find the end; sent as a whole chunk
-  // and the rest, and the limiter is charged what is sent.
-  assert.deepEqual(asked, [64 * 1024 + 4000]);
+  // One read per chunk, straight into the frame it is sent in: a whole chunk and the rest, none
+  // to find the end; the limiter is charged what is sent.
+  assert.deepEqual(asked, [64 * 1024, 4000]);
   assert.deepEqual(charged, [64 * 1024, 4000]);
   // The size is what is read: a file that grew past it goes as that much (the push pass checks
   // the file is unchanged before the stream closes, so it never stores such a cut).
@@ -219,4 +219,64 @@ Deno.test("listUploads finds a part's uploads in a time_requested interval, acro
   assert.ok(found.every((u) => u.timeReceivedMs >= before));
   const none = await uploader.listUploads(PART, { startMs: 0, endMs: before - 1000 });
   assert.deepEqual(none, []);
+});
+
+/** A TCP relay to `port` whose open connections can freeze: they stop passing bytes, unclosed. */
+function freezingRelay(port: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: { conns: Deno.Conn[]; frozen: boolean }[] = [];
+  const pipe = async (pair: { frozen: boolean }, from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null || pair.frozen) return; // a frozen link swallows what it gets
+        await to.write(buffer.subarray(0, n));
+      }
+    } catch { /* closed */ }
+  };
+  (async () => {
+    for await (const inbound of listener) {
+      const outbound = await Deno.connect({ hostname: "127.0.0.1", port });
+      const pair = { conns: [inbound, outbound], frozen: false };
+      connections.push(pair);
+      pipe(pair, inbound, outbound);
+      pipe(pair, outbound, inbound);
+    }
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    accepted: () => connections.length,
+    freezeOpen: () => connections.forEach((pair) => pair.frozen = true),
+    [Symbol.dispose]() {
+      listener.close();
+      for (const conn of connections.flatMap((pair) => pair.conns)) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+    },
+  };
+}
+
+Deno.test("after a stall on a dead connection, the next upload connects again", async () => {
+  await using platform = await startPlatform();
+  using relay = freezingRelay(Number(new URL(platform.url).port));
+  await using uploader = new FileUploader({
+    appUrl: relay.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    idleTimeoutMs: 300,
+  });
+  using file = await _file(4 * 1024 * 1024);
+  await uploader.upload(file.source, _metadata("before.bin"));
+  assert.equal(relay.accepted(), 1);
+  relay.freezeOpen();
+  const error = await uploader.upload(file.source, _metadata("stalled.bin")).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  // The ping went unanswered: the connection was dropped, and a new one carries the next upload.
+  const result = await uploader.upload(file.source, _metadata("after.bin"));
+  assert.deepEqual(platform.contentOf(result.binaryDataId), file.bytes);
+  assert.equal(relay.accepted(), 2, "a second connection was opened");
+  assert.deepEqual(platform.items().map((i) => i.fileName).sort(), ["after.bin", "before.bin"]);
 });
