@@ -6,8 +6,8 @@ import type { ViamClient } from "@viamrobotics/sdk";
 import { ConnectError } from "@viamrobotics/sdk";
 import { classifyError } from "./classify_error.ts";
 import { createLandingTransport, LANDING, ResponseLanding } from "./grpc_web_transport.ts";
+import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
 import { type ErrorKind, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
-import type { RemoteItem } from "./remote_item.ts";
 import type {
   DownloadBody,
   DownloadOptions,
@@ -36,7 +36,6 @@ export interface ViamRemoteOptions {
 
 /** The largest page the platform serves; the Viam CLI uses the same cap. */
 const _MAX_PAGE = 100;
-const _FILE_SIZE_FIELD = 11;
 const _RESOURCE_EXHAUSTED = 8;
 /**
  * Landings kept for inline calls: one per call in flight at the default concurrency; more calls
@@ -53,6 +52,13 @@ const _BINARY_DATA_BY_IDS = {
   name: "BinaryDataByIDs",
   I: dataApi.BinaryDataByIDsRequest,
   O: dataApi.BinaryDataByIDsResponse,
+  kind: MethodKind.Unary,
+} as const;
+/** `BinaryDataByFilter`, its answer read by {@linkcode decodeListingPage} into items. */
+const _BINARY_DATA_BY_FILTER = {
+  name: "BinaryDataByFilter",
+  I: dataApi.BinaryDataByFilterRequest,
+  O: { fromBinary: decodeListingPage } as unknown as typeof dataApi.BinaryDataByFilterResponse,
   kind: MethodKind.Unary,
 } as const;
 const _ORDER = {
@@ -75,13 +81,19 @@ export class ViamRemote implements RemoteSource {
     this.#options = options;
   }
 
+  /**
+   * One page of metadata, decoded straight into items ({@linkcode decodeListingPage}): the call
+   * goes through the SDK client's authenticated transport like the SDK's own, and asks for what
+   * the SDK would send (`includeBinary` false: the SDK defaults to true, every file's bytes).
+   */
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
-    const order = options.order === undefined ? undefined : _ORDER[options.order];
-    const page = await this.#call("BinaryDataByFilter", options, (client) =>
-      // includeBinary must be false: the SDK defaults to true and would send every file's bytes.
-      client.dataClient.binaryDataByFilter(_sdkFilter(filter), pageSize, order, last, false));
-    return { items: page.data.map(_toRemoteItem), last: page.last };
+    const { items, last: next } = await this.#listing(filter, options, {
+      limit: BigInt(pageSize),
+      sortOrder: options.order === undefined ? undefined : _ORDER[options.order],
+      last,
+    }, false);
+    return { items, last: next };
   }
 
   classify(error: unknown): ErrorKind {
@@ -89,20 +101,34 @@ export class ViamRemote implements RemoteSource {
   }
 
   async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
-    const result = await this.#call(
+    return (await this.#listing(filter, options, { last: "" }, true)).count;
+  }
+
+  async #listing(
+    filter: ListFilter,
+    options: RemoteCallOptions,
+    page: { limit?: bigint; sortOrder?: dataApi.Order; last: string },
+    countOnly: boolean,
+  ): Promise<DecodedListingPage> {
+    const response = await this.#call(
       "BinaryDataByFilter",
       options,
-      (client) =>
-        client.dataClient.binaryDataByFilter(
-          _sdkFilter(filter),
+      (client, signal) =>
+        _transportOf(client).unary(
+          _DATA_SERVICE,
+          _BINARY_DATA_BY_FILTER,
+          signal,
           undefined,
           undefined,
-          "",
-          false,
-          true,
+          {
+            dataRequest: { filter: _sdkFilter(filter), ...page },
+            includeBinary: false,
+            countOnly,
+            includeInternalData: false,
+          },
         ),
     );
-    return Number(result.count);
+    return response.message as unknown as DecodedListingPage;
   }
 
   /**
@@ -372,47 +398,6 @@ function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {
 function _isTooLarge(error: unknown): boolean {
   return error instanceof ConnectError &&
     (error.code === _RESOURCE_EXHAUSTED || error.message.includes("INCLUDE_BINARY_TOO_LARGE"));
-}
-
-function _toRemoteItem(data: InstanceType<typeof dataApi.BinaryData>): RemoteItem {
-  const meta = data.metadata ?? new dataApi.BinaryMetadata();
-  const binaryDataId = meta.binaryDataId;
-  const fileId = meta.id || binaryDataId.slice(binaryDataId.lastIndexOf("/") + 1);
-  return {
-    binaryDataId,
-    fileId,
-    fileName: meta.fileName,
-    fileExt: meta.fileExt,
-    mimeType: meta.captureMetadata?.mimeType ?? "",
-    uri: meta.uri,
-    sizeBytes: _fileSizeBytes(meta),
-    timeRequestedMs: meta.timeRequested?.toDate().getTime(),
-    tags: meta.captureMetadata?.tags ?? [],
-    bboxes: (meta.annotations?.bboxes ?? []).map((box) => ({
-      label: box.label,
-      xMin: box.xMinNormalized,
-      yMin: box.yMinNormalized,
-      xMax: box.xMaxNormalized,
-      yMax: box.yMaxNormalized,
-      ...(box.confidence === undefined ? {} : { confidence: box.confidence }),
-    })),
-    datasetIds: meta.datasetIds,
-  };
-}
-
-/** `file_size_bytes` (field 11) is not a property in SDK 0.61.1: it arrives as an unknown varint. */
-function _fileSizeBytes(meta: InstanceType<typeof dataApi.BinaryMetadata>): number | undefined {
-  const unknown = dataApi.BinaryMetadata.runtime.bin.listUnknownFields(meta)
-    .findLast((field) => field.no === _FILE_SIZE_FIELD && field.wireType === 0);
-  if (!unknown) return undefined;
-  let value = 0;
-  let scale = 1;
-  for (const byte of unknown.data) {
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return value;
-    scale *= 128;
-  }
-  return undefined;
 }
 
 function _rangeStart(headers: Headers): number {
