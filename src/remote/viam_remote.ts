@@ -104,12 +104,24 @@ export class ViamRemote implements RemoteSource {
     return (await this.#listing(filter, options, { last: "" }, true)).count;
   }
 
+  /** Keeps a landing for the next call, unless enough are kept or it grew unusually large. */
+  #keepLanding(landing: ResponseLanding): void {
+    if (this.#landings.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES) {
+      this.#landings.push(landing);
+    }
+  }
+
+  /**
+   * A `BinaryDataByFilter` call. Its answer is read into a kept landing, which is free again as
+   * soon as it is decoded: the items hold strings and numbers, no views of it.
+   */
   async #listing(
     filter: ListFilter,
     options: RemoteCallOptions,
     page: { limit?: bigint; sortOrder?: dataApi.Order; last: string },
     countOnly: boolean,
   ): Promise<DecodedListingPage> {
+    const landing = this.#landings.pop() ?? new ResponseLanding();
     const response = await this.#call(
       "BinaryDataByFilter",
       options,
@@ -126,8 +138,11 @@ export class ViamRemote implements RemoteSource {
             countOnly,
             includeInternalData: false,
           },
+          createContextValues().set(LANDING, landing),
         ),
     );
+    // (After a failure the landing is dropped: a call that timed out may still be reading.)
+    this.#keepLanding(landing);
     return response.message as unknown as DecodedListingPage;
   }
 
@@ -172,11 +187,7 @@ export class ViamRemote implements RemoteSource {
         if (disposed) return;
         disposed = true;
         files.clear();
-        if (
-          this.#landings.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES
-        ) {
-          this.#landings.push(landing);
-        }
+        this.#keepLanding(landing);
       },
     };
   }
