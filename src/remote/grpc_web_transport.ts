@@ -70,15 +70,30 @@ export class ResponseLanding {
   }
 
   /**
+   * Makes room for a response of about `bytes` before the call, in one allocation (what it holds
+   * now is not kept): growing by doubling as a 3 MiB body arrives allocates twice that and copies
+   * it, per landing.
+   */
+  reserve(bytes: number): void {
+    if (bytes > this.#memory.byteLength) this.#memory = new ArrayBuffer(bytes);
+  }
+
+  /**
    * Reads `body` to its end and returns the bytes, a view of this landing. Throws when the body is
-   * larger than `maxBytes`. When a read fails, the landing's memory may be gone with it: use a
+   * larger than `maxBytes`. `expectedBytes` (a Content-Length) makes room once, up front, instead
+   * of doubling as bytes come. When a read fails, the landing's memory may be gone with it: use a
    * new landing after a failure.
    */
   async read(
     body: ReadableStream<Uint8Array>,
     maxBytes = _MAX_RESPONSE_BYTES,
+    expectedBytes?: number,
   ): Promise<Uint8Array> {
     let length = 0;
+    if (expectedBytes !== undefined && expectedBytes < maxBytes) {
+      // And a byte more: the read that finds the end needs room.
+      this.#reserve(0, expectedBytes + 1, maxBytes);
+    }
     let byob: ReadableStreamBYOBReader | undefined;
     try {
       byob = body.getReader({ mode: "byob" });
@@ -222,7 +237,11 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
     const headerError = _statusError(response.headers);
     const bytes = response.body === null
       ? new Uint8Array(0)
-      : await (call.landing ?? _oneShotLanding(response.headers)).read(response.body);
+      : await (call.landing ?? new ResponseLanding()).read(
+        response.body,
+        _MAX_RESPONSE_BYTES,
+        _contentLength(response.headers),
+      );
     let output: O | undefined;
     let trailer: Headers | undefined;
     for (let at = 0; at < bytes.length;) {
@@ -285,14 +304,10 @@ function _asConnectError(error: unknown, signal: AbortSignal | undefined): unkno
   );
 }
 
-/** A landing for one response: its announced size and a byte more (the read that sees the end). */
-function _oneShotLanding(headers: Headers): ResponseLanding {
+/** The announced body size, if any. */
+function _contentLength(headers: Headers): number | undefined {
   const length = Number(headers.get("content-length") ?? NaN);
-  return new ResponseLanding(
-    Number.isSafeInteger(length) && length >= 0 && length < _MAX_RESPONSE_BYTES
-      ? length + 1
-      : undefined,
-  );
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
 }
 
 function _statusError(headers: Headers): ConnectError | undefined {

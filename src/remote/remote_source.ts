@@ -24,6 +24,12 @@ export interface RemoteCallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@linkcode RemoteSource.fetchInline}. */
+export interface InlineOptions extends RemoteCallOptions {
+  /** The files' bytes together, when known: the response is read into a buffer that size. */
+  expectedBytes?: number;
+}
+
 /** Options of {@linkcode RemoteSource.listPage}. */
 export interface ListOptions extends RemoteCallOptions {
   /** Items asked for per page; the platform may return fewer. Defaults to 100. */
@@ -82,7 +88,7 @@ export interface RemoteSource {
    * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
    * refuses to send them inline; the caller then downloads each by uri.
    */
-  fetchInline(ids: string[], options?: RemoteCallOptions): Promise<InlineBatch>;
+  fetchInline(ids: string[], options?: InlineOptions): Promise<InlineBatch>;
   /** Opens an HTTP download of one item (its `uri`, else a signed URL). */
   download(item: DownloadTarget, options?: DownloadOptions): Promise<DownloadBody>;
   /**

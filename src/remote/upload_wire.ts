@@ -8,10 +8,11 @@
  *
  * @example
  * ```ts
- * import { createPromiseClient } from "@connectrpc/connect";
- * import { createGrpcTransport } from "@connectrpc/connect-node";
- * const transport = createGrpcTransport({ baseUrl: "http://127.0.0.1:8080", httpVersion: "2" });
- * const auth = createPromiseClient(AuthService, transport);
+ * const { I: Request, O: Response } = AuthService.methods.authenticate;
+ * const bytes = new Request({ entity, credentials: { type: "api-key", payload } }).toBinary();
+ * const reply = Response.fromBinary(
+ *   await unaryCall(connection, "/proto.rpc.v1.AuthService/Authenticate", bytes, options),
+ * );
  * ```
  *
  * @module

@@ -13,6 +13,7 @@ import type {
   DownloadOptions,
   DownloadTarget,
   InlineBatch,
+  InlineOptions,
   ListFilter,
   ListOptions,
   ListPage,
@@ -38,8 +39,8 @@ export interface ViamRemoteOptions {
 const _MAX_PAGE = 100;
 const _RESOURCE_EXHAUSTED = 8;
 /**
- * Landings kept for inline calls: one per call in flight at the default concurrency; more calls
- * at once take fresh ones, which the garbage collector frees.
+ * Landings kept per kind of call (inline batches, listing pages): one per call in flight at the
+ * default concurrency; more calls at once take fresh ones, which the garbage collector frees.
  */
 const _KEPT_LANDINGS = 8;
 /** A landing grown past this (an unusually large response) is not kept. */
@@ -73,8 +74,10 @@ const _ORDER = {
 export class ViamRemote implements RemoteSource {
   #client?: Promise<ViamClient>;
   readonly #options: ViamRemoteOptions;
-  /** Buffers inline responses are read into, waiting for the next call. */
-  readonly #landings: ResponseLanding[] = [];
+  /** Buffers inline responses are read into, waiting for the next call (a few MiB each). */
+  readonly #inlineLandings: ResponseLanding[] = [];
+  /** Buffers listing pages are read into (tens of KiB each). */
+  readonly #listingLandings: ResponseLanding[] = [];
 
   /** Creates the remote; the first call authenticates. */
   constructor(options: ViamRemoteOptions) {
@@ -104,13 +107,6 @@ export class ViamRemote implements RemoteSource {
     return (await this.#listing(filter, options, { last: "" }, true)).count;
   }
 
-  /** Keeps a landing for the next call, unless enough are kept or it grew unusually large. */
-  #keepLanding(landing: ResponseLanding): void {
-    if (this.#landings.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES) {
-      this.#landings.push(landing);
-    }
-  }
-
   /**
    * A `BinaryDataByFilter` call. Its answer is read into a kept landing, which is free again as
    * soon as it is decoded: the items hold strings and numbers, no views of it.
@@ -121,7 +117,7 @@ export class ViamRemote implements RemoteSource {
     page: { limit?: bigint; sortOrder?: dataApi.Order; last: string },
     countOnly: boolean,
   ): Promise<DecodedListingPage> {
-    const landing = this.#landings.pop() ?? new ResponseLanding();
+    const landing = this.#listingLandings.pop() ?? new ResponseLanding();
     const response = await this.#call(
       "BinaryDataByFilter",
       options,
@@ -142,7 +138,7 @@ export class ViamRemote implements RemoteSource {
         ),
     );
     // (After a failure the landing is dropped: a call that timed out may still be reading.)
-    this.#keepLanding(landing);
+    _keep(this.#listingLandings, landing);
     return response.message as unknown as DecodedListingPage;
   }
 
@@ -152,8 +148,12 @@ export class ViamRemote implements RemoteSource {
    * buffers per response ({@linkcode createLandingTransport}). It goes through the SDK client's
    * own authenticated transport, with the landing in the call's context values.
    */
-  async fetchInline(ids: string[], options: RemoteCallOptions = {}): Promise<InlineBatch> {
-    const landing = this.#landings.pop() ?? new ResponseLanding();
+  async fetchInline(ids: string[], options: InlineOptions = {}): Promise<InlineBatch> {
+    const landing = this.#inlineLandings.pop() ?? new ResponseLanding();
+    // The files and their metadata (about a kilobyte each), in one allocation.
+    if (options.expectedBytes !== undefined) {
+      landing.reserve(options.expectedBytes + ids.length * 1024 + 64 * 1024);
+    }
     const contextValues = createContextValues().set(LANDING, landing);
     let response;
     try {
@@ -187,7 +187,7 @@ export class ViamRemote implements RemoteSource {
         if (disposed) return;
         disposed = true;
         files.clear();
-        this.#keepLanding(landing);
+        _keep(this.#inlineLandings, landing);
       },
     };
   }
@@ -366,6 +366,11 @@ export class ViamRemote implements RemoteSource {
       aborted.catch(() => {});
     }
   }
+}
+
+/** Keeps a landing for the next call, unless enough are kept or it grew unusually large. */
+function _keep(kept: ResponseLanding[], landing: ResponseLanding): void {
+  if (kept.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES) kept.push(landing);
 }
 
 /**

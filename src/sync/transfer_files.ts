@@ -231,6 +231,7 @@ export class Transfer {
           () =>
             this.#deps.remote.fetchInline(batch.map((d) => d.item.binaryDataId), {
               signal: this.#options.signal,
+              expectedBytes: bytes,
             }),
         );
       } catch (error) {

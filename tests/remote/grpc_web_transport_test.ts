@@ -204,3 +204,16 @@ Deno.test("a landing grows as a body needs, keeps what it read, and refuses past
     (error: unknown) => error instanceof ConnectError && error.code === 8,
   );
 });
+
+Deno.test("a landing made room for up front reads its body without growing", async () => {
+  const body: Uint8Array<ArrayBuffer> = new Uint8Array(200_000).map((_, i) => i % 13);
+  const landing = new ResponseLanding(1024);
+  landing.reserve(200_001);
+  assert.equal(landing.capacity, 200_001);
+  assert.deepEqual(await landing.read(new Response(body).body!), body);
+  assert.equal(landing.capacity, 200_001, "no doubling on the way");
+  // Announced by Content-Length: one allocation of that size (and the byte that sees the end).
+  const announced = new ResponseLanding(1024);
+  assert.deepEqual(await announced.read(new Response(body).body!, 1 << 20, body.length), body);
+  assert.equal(announced.capacity, body.length + 1);
+});
