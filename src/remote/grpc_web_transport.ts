@@ -295,13 +295,7 @@ function _asConnectError(error: unknown, signal: AbortSignal | undefined): unkno
     return new ConnectError("the operation timed out", Code.DeadlineExceeded);
   }
   // As connect-web reports a refused or reset connection.
-  return new ConnectError(
-    error instanceof Error ? error.message : String(error),
-    Code.Unknown,
-    undefined,
-    undefined,
-    error,
-  );
+  return ConnectError.from(error, Code.Unknown);
 }
 
 /** The announced body size, if any. */

@@ -280,3 +280,26 @@ Deno.test("after a stall on a dead connection, the next upload connects again", 
   assert.equal(relay.accepted(), 2, "a second connection was opened");
   assert.deepEqual(platform.items().map((i) => i.fileName).sort(), ["after.bin", "before.bin"]);
 });
+
+Deno.test("closing right after a large upload leaves the platform's HTTP/2 server running", async () => {
+  // The platform in its own process: the failure this guards against was the server aborting on
+  // an nghttp2 assertion when a GOAWAY arrived right after a large upload (Deno 2.9.6). With the
+  // GOAWAY back in `Http2Connection.discard`, this failed in about half the runs.
+  const { startServerProcess } = await import("../../scripts/bench/server_process.ts");
+  const { NO_FILES } = await import("../../scripts/bench/push_bench.ts");
+  await using server = await startServerProcess({ kind: "platform", set: NO_FILES, latencyMs: 20 });
+  using file = await _file(256 * 1024 * 1024);
+  for (let i = 0; i < 3; i++) {
+    const uploader = new FileUploader({
+      appUrl: server.url,
+      apiKeyId: server.apiKeyId,
+      apiKey: server.apiKey,
+    });
+    await uploader.upload(
+      { ...file.source, size: file.bytes.length },
+      _metadata(`large-${i}.bin`),
+    );
+    await uploader.close(); // at once, as a push pass does when it ends
+  }
+  assert.equal((await server.calls()).FileUpload, 3);
+});
