@@ -33,6 +33,12 @@ export interface ViamRemoteOptions {
   callTimeoutMs?: number;
   /** Timeout for a download's response headers, in milliseconds (default 60 s). */
   downloadHeadersTimeoutMs?: number;
+  /**
+   * Kept response buffers are let go after this many milliseconds without a call (default 5 s):
+   * a module's mirror keeps its remote between passes, and should not hold some 25 MB of buffers
+   * through the minute between them.
+   */
+  keepBuffersMs?: number;
 }
 
 /** The largest page the platform serves; the Viam CLI uses the same cap. */
@@ -78,6 +84,8 @@ export class ViamRemote implements RemoteSource {
   readonly #inlineLandings: ResponseLanding[] = [];
   /** Buffers listing pages are read into (tens of KiB each). */
   readonly #listingLandings: ResponseLanding[] = [];
+  /** Lets the kept landings go once no call has used them for a while. */
+  #releaseTimer?: ReturnType<typeof setTimeout>;
 
   /** Creates the remote; the first call authenticates. */
   constructor(options: ViamRemoteOptions) {
@@ -105,6 +113,21 @@ export class ViamRemote implements RemoteSource {
 
   async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
     return (await this.#listing(filter, options, { last: "" }, true)).count;
+  }
+
+  /**
+   * Keeps a landing for the next call, unless enough are kept or it grew unusually large, and
+   * (re)starts the timer that lets them all go when calls stop.
+   */
+  #keep(kept: ResponseLanding[], landing: ResponseLanding): void {
+    if (kept.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES) kept.push(landing);
+    clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = setTimeout(() => {
+      this.#inlineLandings.length = 0;
+      this.#listingLandings.length = 0;
+    }, this.#options.keepBuffersMs ?? 5_000);
+    // Not a reason for the process to stay up.
+    Deno.unrefTimer(this.#releaseTimer);
   }
 
   /**
@@ -138,7 +161,7 @@ export class ViamRemote implements RemoteSource {
         ),
     );
     // (After a failure the landing is dropped: a call that timed out may still be reading.)
-    _keep(this.#listingLandings, landing);
+    this.#keep(this.#listingLandings, landing);
     return response.message as unknown as DecodedListingPage;
   }
 
@@ -187,7 +210,7 @@ export class ViamRemote implements RemoteSource {
         if (disposed) return;
         disposed = true;
         files.clear();
-        _keep(this.#inlineLandings, landing);
+        this.#keep(this.#inlineLandings, landing);
       },
     };
   }
@@ -366,11 +389,6 @@ export class ViamRemote implements RemoteSource {
       aborted.catch(() => {});
     }
   }
-}
-
-/** Keeps a landing for the next call, unless enough are kept or it grew unusually large. */
-function _keep(kept: ResponseLanding[], landing: ResponseLanding): void {
-  if (kept.length < _KEPT_LANDINGS && landing.capacity <= _KEPT_LANDING_BYTES) kept.push(landing);
 }
 
 /**

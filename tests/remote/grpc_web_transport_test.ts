@@ -217,3 +217,30 @@ Deno.test("a landing made room for up front reads its body without growing", asy
   assert.deepEqual(await announced.read(new Response(body).body!, 1 << 20, body.length), body);
   assert.equal(announced.capacity, body.length + 1);
 });
+
+Deno.test("kept inline buffers are let go once calls stop for keepBuffersMs", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 4, sizeBytes: 5000, tags: ["t"] }]),
+  });
+  const remote = new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    keepBuffersMs: 100,
+  });
+  const ids = platform.items().map((i) => i.binaryDataId);
+  // Within the delay the landing is used again: the kept view is detached by the next read.
+  const first = await remote.fetchInline(ids);
+  const reused = first.files.get(ids[0])!;
+  first[Symbol.dispose]();
+  (await remote.fetchInline(ids))[Symbol.dispose]();
+  assert.equal(reused.length, 0);
+  // After it, the landing was let go: the next call reads into a new one, the old view is intact.
+  const second = await remote.fetchInline(ids);
+  const released = second.files.get(ids[0])!;
+  second[Symbol.dispose]();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  using third = await remote.fetchInline(ids);
+  assert.equal(released.length, 5000, "a landing let go is not read into again");
+  assert.deepEqual(third.files.get(ids[0]), itemBytes(platform.items()[0]));
+});
