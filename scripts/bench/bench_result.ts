@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Measurement } from "./process_usage.ts";
 import type { TreeCheck } from "./tree_check.ts";
 
 /**
@@ -34,6 +35,43 @@ export interface RunRecord {
   ok: boolean;
   /** Why not, when not ok. */
   error?: string;
+}
+
+/** What was observed around a run, besides the process's own measurement. */
+export interface RunObservation {
+  /** Requests its server received, by kind. */
+  calls: Record<string, number>;
+  /** Bytes the tool fetched or sent. */
+  bytes: number;
+  /** CPU its server process used during the run. */
+  serverCpuSeconds: number;
+  /** The copy (or the platform's uploads) afterwards, compared with the expected set. */
+  check: TreeCheck;
+}
+
+/**
+ * The record of a measured run. It is not ok when the process timed out or exited non-zero,
+ * else when `problem` (the caller's own check of what the run left) names something.
+ */
+export function runRecordOf(
+  run: Measurement,
+  observed: RunObservation,
+  options: { timeoutMs: number; problem?: string },
+): RunRecord {
+  const error = run.timedOut
+    ? `timed out after ${options.timeoutMs / 1000} s`
+    : run.code !== 0
+    ? `exit ${run.code}: ${run.stderr.trim().split("\n").slice(-2).join(" / ")}`
+    : options.problem;
+  return {
+    wallSeconds: run.wallSeconds,
+    cpuSeconds: run.cpuSeconds,
+    peakRssMiB: run.peakRssMiB,
+    ...observed,
+    load1m: Deno.loadavg()[0],
+    ok: error === undefined,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 /** One tool on one case: its runs and their medians. */

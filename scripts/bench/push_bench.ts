@@ -22,7 +22,13 @@
 
 import { dirname, join } from "node:path";
 import { itemChunks, type PlatformDataset } from "../../tests/support/platform/mod.ts";
-import { type PushCaseRecord, type RunRecord, type ToolName, toolRecord } from "./bench_result.ts";
+import {
+  type PushCaseRecord,
+  type RunRecord,
+  runRecordOf,
+  type ToolName,
+  toolRecord,
+} from "./bench_result.ts";
 import { BENCH_TAG, type BenchSet, datasetOf, relativePathOf, totalsOf } from "./bench_set.ts";
 import type { Measurement } from "./process_usage.ts";
 import { pushDirOf, runPushPass } from "./push_pass.ts";
@@ -188,29 +194,17 @@ export class PushBench {
     });
     const totals = totalsOf(this.#files);
     const left = tool === "data-mirror" ? await _countFiles(folder) : 0;
-    const error = run.timedOut
-      ? `timed out after ${this.#o.timeoutMs / 1000} s`
-      : run.code !== 0
-      ? `exit ${run.code}: ${run.stderr.trim().split("\n").slice(-2).join(" / ")}`
-      : run.uploaded !== totals.files
+    const problem = run.uploaded !== totals.files
       ? `reported ${run.uploaded ?? "no count of"} files uploaded, expected ${totals.files}`
       : !check.ok
       ? `wrong uploads: ${check.problems.join("; ")}`
       : left > 0
       ? `${left} files left in the push folder (it deletes what it uploaded)`
       : undefined;
-    return {
-      wallSeconds: run.wallSeconds,
-      cpuSeconds: run.cpuSeconds,
-      peakRssMiB: run.peakRssMiB,
-      calls,
-      bytes: run.bytes ?? 0,
-      serverCpuSeconds,
-      check,
-      load1m: Deno.loadavg()[0],
-      ok: error === undefined,
-      ...(error === undefined ? {} : { error }),
-    };
+    return runRecordOf(run, { calls, bytes: run.bytes ?? 0, serverCpuSeconds, check }, {
+      timeoutMs: this.#o.timeoutMs,
+      problem,
+    });
   }
 
   async #run(tool: ToolName): Promise<Measurement & { uploaded?: number; bytes?: number }> {

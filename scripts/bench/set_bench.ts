@@ -18,6 +18,7 @@ import {
   type CaseRecord,
   medianRun,
   type RunRecord,
+  runRecordOf,
   type ToolName,
   toolRecord,
 } from "./bench_result.ts";
@@ -153,27 +154,16 @@ export class SetBench {
     const { bytes: sent, ...calls } = await server.calls();
     const check = await checkTree(this.#copyDir(tool), target);
     const summary = run.summary;
-    const error = run.timedOut
-      ? `timed out after ${this.#o.timeoutMs / 1000} s`
-      : run.code !== 0
-      ? `exit ${run.code}: ${run.stderr.trim().split("\n").slice(-2).join(" / ")}`
-      : summary !== undefined && summary.failed > 0
+    const problem = summary !== undefined && summary.failed > 0
       ? `${summary.failed} items failed`
       : !check.ok
       ? `wrong copy: ${check.problems.join("; ")}`
       : undefined;
-    return {
-      wallSeconds: run.wallSeconds,
-      cpuSeconds: run.cpuSeconds,
-      peakRssMiB: run.peakRssMiB,
-      calls,
-      bytes: tool === "data-mirror" ? summary?.bytes ?? 0 : sent ?? 0,
-      serverCpuSeconds,
-      check,
-      load1m: Deno.loadavg()[0],
-      ok: error === undefined,
-      ...(error === undefined ? {} : { error }),
-    };
+    const bytes = tool === "data-mirror" ? summary?.bytes ?? 0 : sent ?? 0;
+    return runRecordOf(run, { calls, bytes, serverCpuSeconds, check }, {
+      timeoutMs: this.#o.timeoutMs,
+      problem,
+    });
   }
 
   #run(tool: ToolName): Promise<Measurement & { summary?: { bytes: number; failed: number } }> {
