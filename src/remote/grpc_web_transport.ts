@@ -142,11 +142,11 @@ export const LANDING = createContextKey<ResponseLanding | undefined>(undefined, 
   description: "the buffer a unary response is read into",
 });
 
-/** Options of {@linkcode createLandingTransport}: connect-web's, as the SDK hands them over. */
-export type LandingTransportOptions = GrpcWebTransportOptions;
-
-/** A gRPC-web transport whose unary calls read into one buffer (see the module's notes). */
-export function createLandingTransport(options: LandingTransportOptions): Transport {
+/**
+ * A gRPC-web transport whose unary calls read into one buffer (see the module's notes), made from
+ * connect-web's options as the SDK hands them over.
+ */
+export function createLandingTransport(options: GrpcWebTransportOptions): Transport {
   const streaming = createGrpcWebTransport(options);
   const fetcher = options.fetch ?? globalThis.fetch;
   return {
