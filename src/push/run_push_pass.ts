@@ -15,6 +15,7 @@
  * @module
  */
 
+import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
@@ -131,6 +132,15 @@ export interface PushResult {
 }
 
 /**
+ * The garbage an upload pass may leave for V8 before a full collection is asked for. Every upload
+ * is an HTTP/2 stream whose objects outlive a young-generation collection (they wait a round trip),
+ * so they reach the old generation; V8 let 6-10 MB of them pile up. Measured on 1,000 files of 4
+ * KiB: peak resident 103 MB with V8's own schedule, 92-94 MB with this budget, for about 0.3 s more
+ * CPU. (A fresh sync gained nothing from a guard: its peak is live buffers, not garbage.)
+ */
+const _HEAP_BUDGET_BYTES = 2 * 1024 * 1024;
+
+/**
  * Runs one push pass over `push.pushRoot`. Throws when the push folder is unusable (a symlink, not
  * a directory), locked by another pass, or its journal unreadable; everything else is counted in
  * the result.
@@ -183,7 +193,10 @@ export async function runPushPass(
       result.planned = toUpload.slice(0, _LIST_CAP).map((f) => f.path);
       return result;
     }
-    await _uploadAll(ctx, options, toUpload, result);
+    {
+      using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
+      await _uploadAll(ctx, options, toUpload, result);
+    }
     if (!options.signal?.aborted) _forgetMissing(journal, walked, now());
     // Folds the pass's log into one snapshot: the next pass starts from a single file.
     await journal.compact();
