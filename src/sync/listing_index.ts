@@ -86,8 +86,9 @@ export class ListingIndex {
       }
       return undefined;
     }
+    const byPath = this.#writable();
     this.#resolved = undefined;
-    const held = this.#byPath.get(local.path);
+    const held = byPath.get(local.path);
     const inlineMax = this.#options.inlineMaxBytes;
     const keepUri = inlineMax === undefined || item.sizeBytes === undefined ||
       item.sizeBytes > inlineMax;
@@ -97,11 +98,11 @@ export class ListingIndex {
       uri: keepUri ? item.uri : "",
     };
     if (held === undefined) {
-      this.#byPath.set(local.path, listed);
+      byPath.set(local.path, listed);
       return local.path;
     }
     this.#samePath++;
-    if (item.binaryDataId < held.binaryDataId) this.#byPath.set(local.path, listed);
+    if (item.binaryDataId < held.binaryDataId) byPath.set(local.path, listed);
     return undefined;
   }
 
@@ -130,9 +131,12 @@ export class ListingIndex {
     return this.#rejections;
   }
 
-  /** Path -> winning item, in code-unit order of path. A new map each call: the caller may keep it. */
-  entries(): Map<string, ListedItem> {
-    return new Map(this.#resolve().entries);
+  /**
+   * Path -> winning item, in code-unit order of path: a snapshot, which later additions do not
+   * change. Not a copy: at 100,000 items each copy of the map is some 4 MB.
+   */
+  entries(): ReadonlyMap<string, ListedItem> {
+    return this.#resolve().entries;
   }
 
   #resolve(): { entries: Map<string, ListedItem>; shadowed: number } {
@@ -147,7 +151,16 @@ export class ListingIndex {
       if (directories.has(path)) shadowed++;
       else entries.set(path, this.#byPath.get(path)!);
     }
+    // With no path shadowed (the usual case) the sorted map holds what the index holds: it becomes
+    // the index, and the next addition copies it first (`#writable`), so the snapshot stays as is.
+    if (shadowed === 0) this.#byPath = entries;
     this.#resolved = { entries, shadowed };
     return this.#resolved;
+  }
+
+  /** The path map, copied first when it is also the snapshot `entries()` handed out. */
+  #writable(): Map<string, ListedItem> {
+    if (this.#byPath === this.#resolved?.entries) this.#byPath = new Map(this.#byPath);
+    return this.#byPath;
   }
 }

@@ -202,10 +202,13 @@ export class ManifestWriter implements AsyncDisposable {
     entries: ReadonlyMap<string, ListedItem>,
     isPresent: (path: string) => boolean,
   ): Promise<ManifestWritten> {
-    // binary_data_id -> path, for the files present (the strings are the index's: no copies).
-    const wanted = new Map<string, string>();
+    // binary_data_id -> slot of its path, for the files present (the strings are the index's: no
+    // copies).
+    const wanted: _Wanted = { slots: new Map(), paths: [] };
     for (const [path, item] of entries) {
-      if (isPresent(path)) wanted.set(item.binaryDataId, path);
+      if (!isPresent(path)) continue;
+      wanted.slots.set(item.binaryDataId, wanted.paths.length);
+      wanted.paths.push(path);
     }
     const path = this.path;
     // First the digest alone: a pass whose manifest holds the same lines (most passes) writes
@@ -237,28 +240,29 @@ export class ManifestWriter implements AsyncDisposable {
   }
 
   /**
-   * Copies the pending lines of the `wanted` items (binary_data_id -> path) to `out` (when given)
-   * as manifest lines, each once, and returns how many and their digest. Works on bytes: only each
-   * line's id is decoded, and the rest of the line is copied as it is.
+   * Copies the pending lines of the `wanted` items to `out` (when given) as manifest lines, each
+   * once, and returns how many and their digest. Works on bytes: only each line's id is decoded,
+   * and the rest of the line is copied as it is. A line already copied is marked in a byte per
+   * slot: a set of the decoded ids would keep a second copy of every id (some 15 MB at 100,000).
    */
   async #copyLines(
     pending: Deno.FsFile,
-    wanted: ReadonlyMap<string, string>,
+    wanted: _Wanted,
     out?: Deno.FsFile,
   ): Promise<{ lines: number; digest: string }> {
     const digest = new _LineSetDigest();
     const decoder = new TextDecoder();
     const output = out === undefined ? undefined : new _ChunkedWriter(out);
-    const done = new Set<string>();
+    const done = new Uint8Array(wanted.paths.length);
     await pending.seek(0, Deno.SeekMode.Start);
     for await (const pendingLine of _byteLines(pending)) {
       const tab = pendingLine.indexOf(_TAB);
       const idJson = pendingLine.subarray(0, tab);
-      const id = JSON.parse(decoder.decode(idJson)) as string;
-      const path = wanted.get(id);
+      const slot = wanted.slots.get(JSON.parse(decoder.decode(idJson)) as string);
       // Lost its path or not present; or a repeat (shards overlap).
-      if (path === undefined || done.has(id)) continue;
-      done.add(id);
+      if (slot === undefined || done[slot] === 1) continue;
+      done[slot] = 1;
+      const path = wanted.paths[slot];
       const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":`);
       const rest = pendingLine.subarray(tab + 2); // the members after the `{`, with the `\n`
       digest.add(start, idJson, _COMMA, rest);
@@ -313,6 +317,12 @@ export class ManifestWriter implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The items a manifest lists: binary_data_id -> slot, and each slot's path. */
+interface _Wanted {
+  slots: Map<string, number>;
+  paths: string[];
 }
 
 /**
@@ -403,27 +413,31 @@ function _stamp(digest: string, info: Deno.FileInfo): string {
 
 /**
  * The lines of `file` from its current offset, each with its `\n` (the last one may lack it), as
- * views that are valid until the next line is asked for; the handle stays open.
+ * views that are valid until the next line is asked for; the handle stays open. One buffer for the
+ * whole file: the start of a line cut by a read moves to its front (it grows only for a line longer
+ * than itself), so a 41 MB pending file makes no 41 MB of buffers to collect.
  */
 async function* _byteLines(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
-  const buffer = new Uint8Array(_READ_CHUNK_BYTES);
-  let carry = new Uint8Array(0);
-  for (let read = await file.read(buffer); read !== null; read = await file.read(buffer)) {
-    let data = buffer.subarray(0, read);
-    if (carry.length > 0) {
-      const joined = new Uint8Array(carry.length + read);
-      joined.set(carry);
-      joined.set(data, carry.length);
-      data = joined;
+  let buffer = new Uint8Array(_READ_CHUNK_BYTES);
+  let held = 0; // bytes at the front of `buffer`: the start of a line not ended yet
+  for (;;) {
+    if (held === buffer.length) {
+      const larger = new Uint8Array(buffer.length * 2);
+      larger.set(buffer);
+      buffer = larger;
     }
+    const read = await file.read(buffer.subarray(held));
+    if (read === null) break;
+    const data = buffer.subarray(0, held + read);
     let start = 0;
-    for (let end = data.indexOf(_NEWLINE); end >= 0; end = data.indexOf(_NEWLINE, start)) {
+    for (let end = data.indexOf(_NEWLINE, held); end >= 0; end = data.indexOf(_NEWLINE, start)) {
       yield data.subarray(start, end + 1);
       start = end + 1;
     }
-    carry = data.slice(start); // a copy: `buffer` is read into again
+    buffer.copyWithin(0, start, data.length);
+    held = data.length - start;
   }
-  if (carry.length > 0) yield carry;
+  if (held > 0) yield buffer.subarray(0, held);
 }
 
 /** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */

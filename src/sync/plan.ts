@@ -6,9 +6,9 @@ import type { ListedItem } from "./listing_index.ts";
 /** What {@linkcode planPass} decides from. */
 export interface PlanInput {
   /** The listing: path -> item (`ListingIndex.entries()`). */
-  remote: Map<string, ListedItem>;
+  remote: ReadonlyMap<string, ListedItem>;
   /** What the mirror holds now: path -> file. */
-  local: Map<string, LocalFile>;
+  local: ReadonlyMap<string, LocalFile>;
   /** The listing ended on an empty page with no error at all. */
   listingComplete: boolean;
   /** The `delete` attribute. */

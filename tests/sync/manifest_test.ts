@@ -141,6 +141,23 @@ Deno.test("a large listing (shards, overlapping pages) gives exactly one line pe
   });
 });
 
+Deno.test("lines cut by the 1 MiB reads and a line longer than them are copied whole", async () => {
+  // About 3 MiB of pending lines, so reads cut lines; one item's line is 1.6 MB (30,000 tags).
+  const longTags = Array.from({ length: 30_000 }, (_, i) => `tag-${i}-${"x".repeat(45)}`);
+  const dataset = describeDataset([
+    { name: "many", count: 3000, tags: (i) => (i === 1500 ? ["t", ...longTags] : ["t"]) },
+  ]);
+  await withMirror(dataset, async ({ pass, files, root, platform }) => {
+    const result = await pass({ tags: ["t"] });
+    assert.equal(result.summary.downloaded, 3000);
+    const lines = (await readManifest(root))!;
+    assertDescribesMirror(lines, await files(), platform);
+    const long = lines.find((line) => platform.item(line.binary_data_id).fileId === "many-001500")!;
+    assert.equal(long.tags.length, 30_001);
+    assert.equal(long.tags.at(-1), longTags.at(-1));
+  });
+});
+
 Deno.test("a file that failed to download is not in the manifest; one already there stays", async () => {
   const dataset = describeDataset([
     { name: "good", count: 2, sizeBytes: 100 },
