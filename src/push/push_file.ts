@@ -197,7 +197,7 @@ async function _upload(
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
-    const deleted = await deleteIfUnchanged(ctx, file.path, opened);
+    const deleted = deleteIfUnchanged(ctx, file.path, opened);
     return { kind: "uploaded", ...stored, deleted };
   } catch (error) {
     return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
@@ -206,19 +206,19 @@ async function _upload(
 
 /**
  * Deletes the sent file when it is still the version that was sent (same device, inode, size and
- * modification time), and forgets it; resolves to whether it was deleted. A changed file stays and
+ * modification time), and forgets it; returns whether it was deleted. A changed file stays and
  * goes again on a later pass.
  */
-export async function deleteIfUnchanged(
+export function deleteIfUnchanged(
   ctx: Pick<PushContext, "config" | "journal">,
   path: string,
   sent: FileIdentity,
-): Promise<boolean> {
+): boolean {
   const current = _lstatIfThere(join(ctx.config.pushRoot, path));
   if (current === undefined || !current.isFile || !sameIdentity(identityOf(current), sent)) {
     return false;
   }
-  await removeFileUnder(ctx.config.pushRoot, path);
+  removeFileUnder(ctx.config.pushRoot, path);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return true;
 }

@@ -341,7 +341,7 @@ async function _walk(
       // stored by the in-flight check) and happens now.
       if (config.keep) _skip(result, options.logger, path, "unchanged");
       else if (options.dryRun) result.deleted++;
-      else await _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
+      else _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
     } else if (identity.mtimeMs > settledBefore) {
       _skip(result, options.logger, path, "settling");
     } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
@@ -357,15 +357,15 @@ async function _walk(
 }
 
 /** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */
-async function _deleteSent(
+function _deleteSent(
   ctx: PushContext,
   logger: Logger,
   file: WalkedFile,
   binaryDataId: string,
   result: PushResult,
-): Promise<void> {
+): void {
   try {
-    if (await deleteIfUnchanged(ctx, file.path, file.identity)) {
+    if (deleteIfUnchanged(ctx, file.path, file.identity)) {
       result.deleted++;
       logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
     } else _skip(result, logger, file.path, "changed while sent");

@@ -1,10 +1,14 @@
+import { setImmediate } from "node:timers/promises";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
 import type { Logger } from "../logger.ts";
-import { runPool } from "../async/run_pool.ts";
 import { describeError } from "../remote/errors.ts";
 
-/** Unlinks in flight at once. */
-const _DELETES_IN_FLIGHT = 8;
+/**
+ * Deletes between two turns of the event loop. Each is a synchronous `lstat` and `unlink` (tens of
+ * microseconds), so a few hundred keep a module's gRPC answers and the progress line going during a
+ * large delete.
+ */
+const _DELETES_PER_TURN = 256;
 
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
@@ -27,7 +31,7 @@ export interface DeleteResult {
 }
 
 /**
- * The delete stage: removes the planned stale files, a few at a time (a failure is logged and the
+ * The delete stage: removes the planned stale files one after another (a failure is logged and the
  * rest go on), then prunes empty directories, never the root, the state dir or a protected dir.
  * The caller runs it only after a listing proved whole and past the plan's guards. Nothing here
  * writes a byte, so it runs on a full disk too.
@@ -38,21 +42,19 @@ export async function deleteStale(
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
   const result: DeleteResult = { deleted: 0, failed: 0, pruned: 0 };
-  // A few at a time: each unlink is a trip through the thread pool and a permission check.
-  await runPool(
-    deletes.map((path) => async () => {
-      try {
-        if (await mirror.remove(path)) {
-          result.deleted++;
-          options.logger.info(`deleted ${path}`);
-        }
-      } catch (error) {
-        result.failed++;
-        options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
+  for (const [i, path] of deletes.entries()) {
+    if (i % _DELETES_PER_TURN === 0) await setImmediate();
+    options.signal?.throwIfAborted();
+    try {
+      if (mirror.remove(path)) {
+        result.deleted++;
+        options.logger.info(`deleted ${path}`);
       }
-    }),
-    { concurrency: _DELETES_IN_FLIGHT, signal: options.signal },
-  );
+    } catch (error) {
+      result.failed++;
+      options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
+    }
+  }
   options.signal?.throwIfAborted();
   const pruned = await mirror.prune(options.protectedDirs);
   for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);

@@ -178,19 +178,20 @@ export class ManifestWriter implements AsyncDisposable {
   /**
    * Writes the manifest of a complete pass and replaces the old one atomically: one line per
    * `entries` item (the listing's winner of each path) whose path `isPresent` says the mirror
-   * holds, in listing order; left alone when it already holds the same lines. Call it once.
-   * Resolves to what was written, or to undefined when it could not be (the old manifest is kept,
-   * and `warn` says why): never rejects.
+   * holds, in listing order; left alone when it already holds the same lines (unless `changed`).
+   * Call it once. Resolves to what was written, or to undefined when it could not be (the old
+   * manifest is kept, and `warn` says why): never rejects.
    */
   async finish(
     entries: ReadonlyMap<string, ListedItem>,
     isPresent: (path: string) => boolean,
+    options: FinishOptions = {},
   ): Promise<ManifestWritten | undefined> {
     if (this.#finished) throw new Error("the manifest of this pass was already written");
     this.#finished = true;
     try {
       if (this.#broken !== undefined) throw new Error(this.#broken);
-      return await this.#write(this.#pending!, entries, isPresent);
+      return await this.#write(this.#pending!, entries, isPresent, options.changed ?? false);
     } catch (error) {
       this.#warn(`manifest not updated (the previous one is kept): ${(error as Error).message}`);
       return undefined;
@@ -201,6 +202,7 @@ export class ManifestWriter implements AsyncDisposable {
     pending: Deno.FsFile,
     entries: ReadonlyMap<string, ListedItem>,
     isPresent: (path: string) => boolean,
+    changed: boolean,
   ): Promise<ManifestWritten> {
     // binary_data_id -> slot of its path, for the files present (the strings are the index's: no
     // copies).
@@ -213,9 +215,11 @@ export class ManifestWriter implements AsyncDisposable {
     const path = this.path;
     // First the digest alone: a pass whose manifest holds the same lines (most passes) writes
     // nothing, not even a copy to throw away (41 MB at 100,000 items).
-    const listed = await this.#copyLines(pending, wanted);
-    if (await this.#holds(listed.digest)) {
-      return { path, lines: listed.lines, rewritten: false };
+    if (!changed) {
+      const listed = await this.#copyLines(pending, wanted);
+      if (await this.#holds(listed.digest)) {
+        return { path, lines: listed.lines, rewritten: false };
+      }
     }
     const temp = join(this.#stateDir, `.${MANIFEST_FILE_NAME}.${crypto.randomUUID()}.tmp`);
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
@@ -317,6 +321,15 @@ export class ManifestWriter implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Options of {@linkcode ManifestWriter.finish}. */
+export interface FinishOptions {
+  /**
+   * The caller knows the lines differ from the last manifest's (its pass placed or deleted
+   * files): the manifest is written without first reading the pass's lines once to compare.
+   */
+  changed?: boolean;
 }
 
 /** The items a manifest lists: binary_data_id -> slot, and each slot's path. */

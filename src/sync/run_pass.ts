@@ -162,7 +162,7 @@ export async function runPass(
     for (const [path, id] of transfer.result.placed) {
       if (entries.get(path)?.binaryDataId === id) continue;
       logger.info(`replacing ${path}: another listed item wins that path`);
-      await mirror.remove(path);
+      mirror.remove(path);
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
@@ -205,6 +205,7 @@ export async function runPass(
       await manifest.finish(
         entries,
         (path) => placed.has(path) || local.get(path)?.symlink === false,
+        { changed: placed.size > 0 || summary.deleted > 0 },
       );
     }
     if (listing.complete) {
