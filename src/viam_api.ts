@@ -6,7 +6,8 @@
  * `toJson()` / `fromJson()` work on them.
  *
  * The set also holds `viam.app.datasync.v1.DataSyncService` (`FileUpload`, client streaming) and the
- * `viam.app.data.v1` messages.
+ * `viam.app.data.v1` messages, which the local data platform serves; the push side carries its own
+ * hand-made subset (`src/remote/upload_wire.ts`) and does not load the set.
  *
  * @example
  * ```ts

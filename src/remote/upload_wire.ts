@@ -1,10 +1,12 @@
 /**
- * The wire schema of the upload direction, as protobuf-es v1 / connect v1 descriptors:
- * `DataSyncService` (`FileUpload`) and `DataService` (to find uploads again) from the project's
- * embedded descriptor set, built on first use (`src/viam_api.ts`: not when the program starts,
- * whatever the command), and `proto.rpc.v1.AuthService`, which that set lacks, made by hand
- * (field numbers: `reference/viam-data-api.md`, section 7). {@linkcode contentFrame} frames the
- * content messages of `FileUpload` around bytes read in place.
+ * The wire schema of the upload direction, as protobuf-es v1 / connect v1 message types made by
+ * hand with the fields the push side reads and writes (field numbers:
+ * `reference/viam-data-api.md`, sections 2, 7 and 11): `DataSyncService.FileUpload`,
+ * `DataService.BinaryDataByFilter` (to find uploads again) and `proto.rpc.v1.AuthService`. A test
+ * holds each field to the project's embedded descriptor set (`src/viam_api.ts`), which the push side
+ * does not load: parsing that set and building its registry cost about 5.6 MB of heap in every
+ * push. {@linkcode contentFrame} frames the content messages of `FileUpload` around bytes read in
+ * place.
  *
  * @example
  * ```ts
@@ -18,36 +20,93 @@
  * @module
  */
 
-import {
-  type Message,
-  type MessageType,
-  MethodKind,
-  proto3,
-  ScalarType,
-  type ServiceType,
-} from "@bufbuild/protobuf";
-import { viamService } from "../viam_api.ts";
+import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bufbuild/protobuf";
+
+const _STRING = ScalarType.STRING;
+// Enums travel as varints: an int32 field reads and writes the same bytes for the values sent.
+const _ENUM = ScalarType.INT32;
+
+const _UploadMetadata = proto3.makeMessageType("viam.app.datasync.v1.UploadMetadata", [
+  { no: 1, name: "part_id", kind: "scalar", T: _STRING },
+  { no: 6, name: "type", kind: "scalar", T: _ENUM },
+  { no: 7, name: "file_name", kind: "scalar", T: _STRING },
+  { no: 9, name: "file_extension", kind: "scalar", T: _STRING },
+  { no: 10, name: "tags", kind: "scalar", T: _STRING, repeated: true },
+  { no: 12, name: "dataset_ids", kind: "scalar", T: _STRING, repeated: true },
+  { no: 13, name: "mime_type", kind: "scalar", T: _STRING },
+  { no: 15, name: "file_modify_time", kind: "message", T: Timestamp },
+]);
+
+const _FileData = proto3.makeMessageType("viam.app.datasync.v1.FileData", [
+  { no: 1, name: "data", kind: "scalar", T: ScalarType.BYTES },
+]);
 
 /** `viam.app.datasync.v1.DataSyncService`: `FileUpload` is the client-streaming upload. */
-export const DataSyncService: ServiceType = _builtOnFirstUse(
-  "viam.app.datasync.v1.DataSyncService",
-);
+export const DataSyncService = {
+  typeName: "viam.app.datasync.v1.DataSyncService",
+  methods: {
+    fileUpload: {
+      name: "FileUpload",
+      I: proto3.makeMessageType("viam.app.datasync.v1.FileUploadRequest", [
+        { no: 1, name: "metadata", kind: "message", T: _UploadMetadata, oneof: "upload_packet" },
+        { no: 2, name: "file_contents", kind: "message", T: _FileData, oneof: "upload_packet" },
+      ]),
+      O: proto3.makeMessageType("viam.app.datasync.v1.FileUploadResponse", [
+        { no: 2, name: "binary_data_id", kind: "scalar", T: _STRING },
+      ]),
+      kind: MethodKind.ClientStreaming,
+    },
+  },
+} as const;
+
+const _CaptureInterval = proto3.makeMessageType("viam.app.data.v1.CaptureInterval", [
+  { no: 1, name: "start", kind: "message", T: Timestamp },
+  { no: 2, name: "end", kind: "message", T: Timestamp },
+]);
+
+const _Filter = proto3.makeMessageType("viam.app.data.v1.Filter", [
+  { no: 9, name: "part_id", kind: "scalar", T: _STRING },
+  { no: 13, name: "interval", kind: "message", T: _CaptureInterval },
+]);
+
+const _DataRequest = proto3.makeMessageType("viam.app.data.v1.DataRequest", [
+  { no: 1, name: "filter", kind: "message", T: _Filter },
+  { no: 2, name: "limit", kind: "scalar", T: ScalarType.UINT64 },
+  { no: 3, name: "last", kind: "scalar", T: _STRING },
+  { no: 4, name: "sort_order", kind: "scalar", T: _ENUM },
+]);
+
+const _BinaryMetadata = proto3.makeMessageType("viam.app.data.v1.BinaryMetadata", [
+  { no: 3, name: "time_requested", kind: "message", T: Timestamp },
+  { no: 4, name: "time_received", kind: "message", T: Timestamp },
+  { no: 5, name: "file_name", kind: "scalar", T: _STRING },
+  { no: 6, name: "file_ext", kind: "scalar", T: _STRING },
+  { no: 10, name: "binary_data_id", kind: "scalar", T: _STRING },
+  { no: 11, name: "file_size_bytes", kind: "scalar", T: ScalarType.UINT64 },
+]);
+
+const _BinaryData = proto3.makeMessageType("viam.app.data.v1.BinaryData", [
+  { no: 2, name: "metadata", kind: "message", T: _BinaryMetadata },
+]);
 
 /** `viam.app.data.v1.DataService`: `BinaryDataByFilter` finds a part's recent uploads. */
-export const DataService: ServiceType = _builtOnFirstUse("viam.app.data.v1.DataService");
-
-/**
- * The service `typeName` of the embedded set, whose methods are built when first read (building
- * the set's registry takes about 40 ms, which no command should pay at start-up).
- */
-function _builtOnFirstUse(typeName: string): ServiceType {
-  return {
-    typeName,
-    get methods() {
-      return viamService(typeName).methods;
+export const DataService = {
+  typeName: "viam.app.data.v1.DataService",
+  methods: {
+    binaryDataByFilter: {
+      name: "BinaryDataByFilter",
+      I: proto3.makeMessageType("viam.app.data.v1.BinaryDataByFilterRequest", [
+        { no: 1, name: "data_request", kind: "message", T: _DataRequest },
+        { no: 2, name: "include_binary", kind: "scalar", T: ScalarType.BOOL },
+      ]),
+      O: proto3.makeMessageType("viam.app.data.v1.BinaryDataByFilterResponse", [
+        { no: 1, name: "data", kind: "message", T: _BinaryData, repeated: true },
+        { no: 3, name: "last", kind: "scalar", T: _STRING },
+      ]),
+      kind: MethodKind.Unary,
     },
-  } as ServiceType;
-}
+  },
+} as const;
 
 const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
   { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },
@@ -86,8 +145,6 @@ export const CONTENT_FRAME_HEAD_BYTES = 5 + 2 * (1 + 5);
  * (the generic path copied them three times on their way to the socket).
  */
 export function contentFrame(buffer: Uint8Array, length: number): Uint8Array {
-  _contentFields ??= _contentFieldNumbers();
-  const [contentsField, dataField] = _contentFields;
   const inner = 1 + _varintBytes(length) + length;
   const message = 1 + _varintBytes(inner) + inner;
   const start = CONTENT_FRAME_HEAD_BYTES - (message - length) - 5;
@@ -95,30 +152,17 @@ export function contentFrame(buffer: Uint8Array, length: number): Uint8Array {
   buffer[at++] = 0; // not compressed
   new DataView(buffer.buffer, buffer.byteOffset + at, 4).setUint32(0, message);
   at += 4;
-  buffer[at++] = (contentsField << 3) | 2;
+  buffer[at++] = (_FILE_CONTENTS_FIELD << 3) | 2;
   at = _writeVarint(buffer, at, inner);
-  buffer[at++] = (dataField << 3) | 2;
+  buffer[at++] = (_DATA_FIELD << 3) | 2;
   at = _writeVarint(buffer, at, length);
   return buffer.subarray(start, CONTENT_FRAME_HEAD_BYTES + length);
 }
 
-let _contentFields: [number, number] | undefined;
-
-/** `FileUploadRequest.file_contents` (a `FileData`) and `FileData.data`, checked against the set. */
-function _contentFieldNumbers(): [number, number] {
-  const base = DataSyncService.methods.fileUpload.I as MessageType<Message>;
-  const contentsField = _fieldNo(base, "file_contents");
-  const dataField = _fieldNo((base.fields.find(contentsField) as { T: MessageType }).T, "data");
-  return [contentsField, dataField];
-}
-
-function _fieldNo(type: MessageType, name: string): number {
-  const field = type.fields.list().find((f) => f.name === name);
-  if (field === undefined || field.no > 15) {
-    throw new Error(`${type.typeName} has no field ${name} with a one-byte tag`);
-  }
-  return field.no;
-}
+/** `FileUploadRequest.file_contents` (a `FileData`). */
+const _FILE_CONTENTS_FIELD = 2;
+/** `FileData.data`. */
+const _DATA_FIELD = 1;
 
 function _varintBytes(n: number): number {
   let bytes = 1;

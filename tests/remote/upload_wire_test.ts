@@ -1,10 +1,19 @@
 import assert from "node:assert/strict";
+import {
+  type MessageType,
+  type MethodInfo,
+  protoInt64,
+  ScalarType,
+  Timestamp,
+} from "@bufbuild/protobuf";
 import { messageFrame } from "../../src/remote/grpc_http2.ts";
 import {
   CONTENT_FRAME_HEAD_BYTES,
   contentFrame,
+  DataService,
   DataSyncService,
 } from "../../src/remote/upload_wire.ts";
+import { viamMessage, viamService } from "../../src/viam_api.ts";
 
 const FileUploadRequest = DataSyncService.methods.fileUpload.I;
 
@@ -33,4 +42,124 @@ Deno.test("a content frame is the generated FileUploadRequest's bytes behind a g
 Deno.test("a message frame: flag 0, the length big-endian, the bytes", () => {
   const frame = messageFrame(new Uint8Array([9, 8, 7]));
   assert.deepEqual(frame, new Uint8Array([0, 0, 0, 0, 3, 9, 8, 7]));
+});
+
+Deno.test("the hand-made upload messages match the embedded descriptor set, field by field", () => {
+  const checked = new Set<string>();
+  const check = (made: MessageType) => {
+    if (checked.has(made.typeName)) return;
+    checked.add(made.typeName);
+    const full = viamMessage(made.typeName);
+    for (const field of made.fields.list()) {
+      const where = `${made.typeName}.${field.name}`;
+      const real = full.fields.find(field.no);
+      assert.ok(real !== undefined, `${where}: no field ${field.no} in the set`);
+      assert.equal(real.name, field.name, `${where}: the set's field ${field.no}`);
+      assert.equal(real.repeated, field.repeated, `${where}: repeated`);
+      assert.equal(real.oneof?.name, field.oneof?.name, `${where}: oneof`);
+      if (real.kind === "enum") {
+        // Sent as an int32: the same varint on the wire.
+        assert.deepEqual(
+          [field.kind, (field as { T?: unknown }).T],
+          ["scalar", ScalarType.INT32],
+          where,
+        );
+      } else if (real.kind === "scalar") {
+        assert.deepEqual([field.kind, (field as { T?: unknown }).T], ["scalar", real.T], where);
+      } else if (real.kind === "message" && field.kind === "message") {
+        assert.equal(field.T.typeName, real.T.typeName, where);
+        check(field.T);
+      } else {
+        assert.fail(`${where}: a ${field.kind} field where the set has a ${real.kind}`);
+      }
+    }
+  };
+  for (
+    const [service, methods] of [[DataSyncService, ["fileUpload"]], [DataService, [
+      "binaryDataByFilter",
+    ]]] as const
+  ) {
+    const full = viamService(service.typeName);
+    for (const name of methods) {
+      const made = (service.methods as Record<string, MethodInfo>)[name];
+      const real = full.methods[name];
+      assert.deepEqual([made.name, made.kind], [real.name, real.kind], name);
+      check(made.I);
+      check(made.O);
+    }
+  }
+  assert.ok(checked.size >= 12, [...checked].join(", "));
+});
+
+Deno.test("a push's messages are the bytes the full schema makes and reads", () => {
+  const FullRequest = viamService(DataSyncService.typeName).methods.fileUpload.I;
+  const metadata = {
+    partId: "part-1",
+    type: 3,
+    fileName: "models/detector.tflite",
+    fileExtension: ".tflite",
+    tags: ["fleet", "a"],
+    datasetIds: ["ds-1"],
+    mimeType: "application/octet-stream",
+    fileModifyTime: Timestamp.fromDate(new Date(1_760_000_000_123)),
+  };
+  const request = { uploadPacket: { case: "metadata", value: metadata } } as const;
+  assert.deepEqual(
+    new (DataSyncService.methods.fileUpload.I)(request).toBinary(),
+    new FullRequest(request as never).toBinary(),
+  );
+  const FullFilterRequest = viamService(DataService.typeName).methods.binaryDataByFilter.I;
+  const listing = {
+    dataRequest: {
+      filter: {
+        partId: "part-1",
+        interval: {
+          start: Timestamp.fromDate(new Date(1_760_000_000_000)),
+          end: Timestamp.fromDate(new Date(1_760_000_100_000)),
+        },
+      },
+      limit: protoInt64.uParse(100),
+      last: "cursor",
+      sortOrder: 2,
+    },
+    includeBinary: false,
+  };
+  assert.deepEqual(
+    new (DataService.methods.binaryDataByFilter.I)(listing).toBinary(),
+    new FullFilterRequest(listing as never).toBinary(),
+  );
+  // An answer made with the full schema (with fields a push does not read) reads back.
+  const FullResponse = viamService(DataService.typeName).methods.binaryDataByFilter.O;
+  const answer = new FullResponse({
+    data: [{
+      binary: new Uint8Array([1, 2, 3]),
+      metadata: {
+        id: "legacy",
+        binaryDataId: "org/loc/file",
+        fileName: "models/detector.tflite",
+        fileExt: ".tflite",
+        uri: "https://example.invalid/file",
+        timeRequested: Timestamp.fromDate(new Date(1_760_000_000_500)),
+        timeReceived: Timestamp.fromDate(new Date(1_760_000_001_500)),
+        captureMetadata: { partId: "part-1", tags: ["fleet"] },
+      },
+    }],
+    count: protoInt64.uParse(1),
+    last: "next",
+  } as never).toBinary();
+  const read = DataService.methods.binaryDataByFilter.O.fromBinary(answer) as unknown as {
+    data: { metadata: Record<string, unknown> & { timeReceived: Timestamp } }[];
+    last: string;
+  };
+  assert.equal(read.last, "next");
+  assert.equal(read.data[0].metadata.binaryDataId, "org/loc/file");
+  assert.equal(read.data[0].metadata.fileName, "models/detector.tflite");
+  assert.equal(read.data[0].metadata.timeReceived.toDate().getTime(), 1_760_000_001_500);
+  const FullReply = viamService(DataSyncService.typeName).methods.fileUpload.O;
+  const reply = new FullReply({ fileId: "f", binaryDataId: "org/loc/f" } as never).toBinary();
+  assert.equal(
+    (DataSyncService.methods.fileUpload.O.fromBinary(reply) as unknown as { binaryDataId: string })
+      .binaryDataId,
+    "org/loc/f",
+  );
 });

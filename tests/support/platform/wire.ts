@@ -1,17 +1,25 @@
 /**
  * The wire schema the local data platform serves, as protobuf-es v1 / connect v1 descriptors:
- * `DataService`, `DataSyncService` and `AuthService` as the program's uploader has them (from the
- * embedded descriptor set, so `BinaryMetadata` has `file_size_bytes`, field 11), and a hand-made
- * `DatasetService`, which that set lacks (field numbers:
+ * `DataService` and `DataSyncService` whole, from the project's embedded descriptor set (so
+ * `BinaryMetadata` has `file_size_bytes`, field 11, and an upload is read with the full schema,
+ * not with the uploader's hand-made subset of it), `AuthService` as the uploader has it (the set
+ * lacks it), and a hand-made `DatasetService`, which the set lacks too (field numbers:
  * `reference/viam-data-api.md`, section 2).
  *
  * @module
  */
 
 import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bufbuild/protobuf";
+import { viamService } from "../../../src/viam_api.ts";
 
-/** `AuthService`, `DataService` and `DataSyncService`: the program's own descriptors, shared. */
-export { AuthService, DataService, DataSyncService } from "../../../src/remote/upload_wire.ts";
+/** `proto.rpc.v1.AuthService`: the program's own hand-made descriptor, shared. */
+export { AuthService } from "../../../src/remote/upload_wire.ts";
+
+/** `viam.app.data.v1.DataService`, from the embedded descriptor set. */
+export const DataService: ServiceType = viamService("viam.app.data.v1.DataService");
+
+/** `viam.app.datasync.v1.DataSyncService`, from the embedded descriptor set. */
+export const DataSyncService: ServiceType = viamService("viam.app.datasync.v1.DataSyncService");
 
 const _Dataset = proto3.makeMessageType("viam.app.dataset.v1.Dataset", [
   { no: 1, name: "id", kind: "scalar", T: ScalarType.STRING },
