@@ -43,6 +43,19 @@ export function itemBytes(item: ItemRecord, range: ContentRange = {}): Uint8Arra
   return out;
 }
 
+/**
+ * Writes the whole content of an item into `target`, which must be exactly its size: for a response
+ * laid out around it. Aligned to 4 bytes, it is generated in place.
+ */
+export function writeItemBytes(item: ItemRecord, target: Uint8Array): void {
+  if (target.length !== item.sizeBytes) {
+    throw new RangeError(
+      `target of ${target.length} bytes for ${item.binaryDataId} of ${item.sizeBytes} bytes`,
+    );
+  }
+  _fill(item, 0, target);
+}
+
 /** The content of an item (or the given range of it) as successive chunks. */
 export function* itemChunks(
   item: ItemRecord,

@@ -237,6 +237,30 @@ Deno.test("metadata carries the real fields; file_size_bytes arrives as unknown 
   assert.deepEqual([meta[7].fileName, meta[7].fileExt], ["ne-000000", ".bin"]);
 });
 
+Deno.test("inline content at sizes around the length boundaries, empty files too, in both calls", async () => {
+  const sizes = [0, 1, 126, 127, 128, 16_383, 16_384, 70_001, 0, 3];
+  await using platform = await startPlatform({
+    dataset: describeDataset([
+      { name: "j", count: sizes.length, sizeBytes: (i) => sizes[i], tags: ["t"] },
+      { name: "p", count: 3, naming: "unnamed", mimeType: "image/png", sizeBytes: 129 },
+    ]),
+  });
+  const client = await connectSdk(platform);
+  const items = platform.items();
+  const byIds = await client.dataClient.binaryDataByIds(items.map((i) => i.binaryDataId));
+  const byFilter = await client.dataClient.binaryDataByFilter(undefined, 100);
+  for (const got of [byIds, byFilter.data]) {
+    assert.equal(got.length, items.length);
+    for (const [k, item] of items.entries()) {
+      assert.equal(got[k].metadata!.binaryDataId, item.binaryDataId);
+      // proto3 leaves out a size of 0.
+      assert.equal(fileSizeBytesOf(got[k].metadata!) ?? 0n, BigInt(item.sizeBytes));
+      assert.equal(got[k].metadata!.fileName, item.fileName);
+      assert.deepEqual(got[k].binary, platform.contentOf(item.binaryDataId), item.binaryDataId);
+    }
+  }
+});
+
 Deno.test("BinaryDataByIDs: by binary_data_ids or deprecated BinaryID, in order; unknown ids NOT_FOUND", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
   const client = await connectSdk(platform);

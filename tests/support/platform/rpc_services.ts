@@ -20,7 +20,7 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { CallName } from "./calls.ts";
-import { itemBytes } from "./content.ts";
+import { writeItemBytes } from "./content.ts";
 import { CursorError, type ItemQuery, SAMPLE_PART_ID } from "./dataset_index.ts";
 import type { DatasetRecord, ItemRecord } from "./item_record.ts";
 import type { PlatformState } from "./platform_state.ts";
@@ -184,19 +184,13 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
   if (endAfter !== undefined && page.pageNumber > endAfter) {
     return { data: [], count: protoInt64.uParse(0), last: dataRequest?.last ?? "" };
   }
-  if (includeBinary) {
-    _checkInline(state, page.items);
-    return {
-      data: page.items.map((item) => _binaryData(state, item, true)),
-      count: protoInt64.uParse(page.items.length),
-      last: page.cursor,
-    };
-  }
+  if (includeBinary) _checkInline(state, page.items);
   return _withMetadata(
     state,
     DataService.methods.binaryDataByFilter.O,
     { count: protoInt64.uParse(page.items.length), last: page.cursor },
     page.items,
+    includeBinary,
   );
 }
 
@@ -254,19 +248,14 @@ function _byIds(state: PlatformState, req: _ByIdsRequest): PartialMessage<AnyMes
     if (item === undefined) throw new ConnectError(`no binary data with id ${id}`, Code.NotFound);
     return item;
   });
-  if (!includeBinary) {
-    return _withMetadata(
-      state,
-      DataService.methods.binaryDataByIDs.O,
-      { count: protoInt64.uParse(items.length) },
-      items,
-    );
-  }
-  _checkInline(state, items);
-  return {
-    data: items.map((item) => _binaryData(state, item, true)),
-    count: protoInt64.uParse(items.length),
-  };
+  if (includeBinary) _checkInline(state, items);
+  return _withMetadata(
+    state,
+    DataService.methods.binaryDataByIDs.O,
+    { count: protoInt64.uParse(items.length) },
+    items,
+    includeBinary,
+  );
 }
 
 /**
@@ -274,27 +263,103 @@ function _byIds(state: PlatformState, req: _ByIdsRequest): PartialMessage<AnyMes
  * kept: the same bytes as building the messages on every call, without the reflection-driven
  * encoding that made the platform spend more CPU per listing than the client it serves (it
  * shares the cores with the program under test in the benchmarks).
+ *
+ * With `withContent`, each item's `binary` (field 1 of `BinaryData`, written before its metadata,
+ * field 2, as the generic encoding orders them) goes in front of its kept metadata. The whole
+ * response's items are laid out in one buffer and each item's content is generated in place,
+ * 4-byte aligned: encoding 10,000 inline files through reflection cost the platform about a second
+ * of CPU in a fresh-copy benchmark, on the cores the program under test needs.
  */
 function _withMetadata(
   state: PlatformState,
   type: MessageType,
   fields: PartialMessage<AnyMessage>,
   items: readonly ItemRecord[],
+  withContent = false,
 ): Message {
   const response = new type(fields);
-  const BinaryData = DataService.methods.binaryDataByIDs.O.fields.find(1)!;
-  for (const item of items) {
-    let bytes = state.encodedMetadata.get(item);
-    if (bytes === undefined) {
-      const message = (BinaryData.kind === "message" ? BinaryData.T : undefined)!;
-      // An unknown field's data is written as it was read: with its length in front.
-      bytes = new BinaryWriter().bytes(new message(_binaryData(state, item, false)).toBinary())
-        .finish();
-      state.encodedMetadata.set(item, bytes);
-    }
+  const metadata = items.map((item) => _encodedMetadata(state, item));
+  const data = withContent ? _withContents(items, metadata) : metadata;
+  for (const bytes of data) {
     type.runtime.bin.onUnknownField(response, 1, WireType.LengthDelimited, bytes);
   }
   return response;
+}
+
+/** An item's `BinaryData` without `binary`, length first, encoded once and kept. */
+function _encodedMetadata(state: PlatformState, item: ItemRecord): Uint8Array {
+  let bytes = state.encodedMetadata.get(item);
+  if (bytes === undefined) {
+    const BinaryData = DataService.methods.binaryDataByIDs.O.fields.find(1)!;
+    const message = (BinaryData.kind === "message" ? BinaryData.T : undefined)!;
+    // An unknown field's data is written as it was read: with its length in front.
+    bytes = new BinaryWriter().bytes(new message(_binaryData(state, item)).toBinary())
+      .finish();
+    state.encodedMetadata.set(item, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Each item's `BinaryData` with its content: `[length] [binary: tag, length, bytes] [metadata]`,
+ * all in one buffer. An empty file has no `binary` field (proto3 leaves out empty bytes).
+ */
+function _withContents(
+  items: readonly ItemRecord[],
+  metadata: readonly Uint8Array[],
+): Uint8Array[] {
+  const layout = items.map((item, i) => {
+    const body = metadata[i].subarray(_varintEnd(metadata[i]));
+    const size = item.sizeBytes;
+    const head = size === 0 ? 0 : 1 + _varintBytes(size);
+    const inner = head + size + body.length;
+    return { body, size, head, prefix: _varintBytes(inner), inner };
+  });
+  // Up to 3 bytes before each record, so that its content starts on a 4-byte boundary.
+  const total = layout.reduce((sum, r) => sum + 3 + r.prefix + r.inner, 0);
+  const buffer = new Uint8Array(total);
+  const records: Uint8Array[] = [];
+  let at = 0;
+  for (const [i, record] of layout.entries()) {
+    at += (4 - ((at + record.prefix + record.head) % 4)) % 4;
+    const start = at;
+    at = _writeVarint(buffer, at, record.inner);
+    if (record.size > 0) {
+      buffer[at++] = 0x0a; // field 1, length-delimited
+      at = _writeVarint(buffer, at, record.size);
+      writeItemBytes(items[i], buffer.subarray(at, at + record.size));
+      at += record.size;
+    }
+    buffer.set(record.body, at);
+    at += record.body.length;
+    records.push(buffer.subarray(start, at));
+  }
+  return records;
+}
+
+/** Where the varint at the start of `bytes` ends. */
+function _varintEnd(bytes: Uint8Array): number {
+  let at = 0;
+  while (bytes[at] & 0x80) at++;
+  return at + 1;
+}
+
+function _varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+function _writeVarint(out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[at++] = n;
+  return at;
 }
 
 function _checkInline(state: PlatformState, items: readonly ItemRecord[]): void {
@@ -345,13 +410,9 @@ const _CAPTURE = {
   methodName: "ReadImage",
 } as const;
 
-function _binaryData(
-  state: PlatformState,
-  item: ItemRecord,
-  includeBinary: boolean,
-): PartialMessage<AnyMessage> {
+/** An item's `BinaryData` without its content (see `_withContents`). */
+function _binaryData(state: PlatformState, item: ItemRecord): PartialMessage<AnyMessage> {
   return {
-    binary: includeBinary ? itemBytes(item) : undefined,
     metadata: {
       id: item.legacyId,
       captureMetadata: {
