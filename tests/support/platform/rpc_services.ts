@@ -9,6 +9,7 @@
 
 import {
   type AnyMessage,
+  BinaryReader,
   BinaryWriter,
   type Message,
   type MessageType,
@@ -309,57 +310,34 @@ function _withContents(
   metadata: readonly Uint8Array[],
 ): Uint8Array[] {
   const layout = items.map((item, i) => {
-    const body = metadata[i].subarray(_varintEnd(metadata[i]));
+    const kept = new BinaryReader(metadata[i]);
+    kept.uint32(); // the kept record's own length
+    const body = metadata[i].subarray(kept.pos);
     const size = item.sizeBytes;
-    const head = size === 0 ? 0 : 1 + _varintBytes(size);
-    const inner = head + size + body.length;
-    return { body, size, head, prefix: _varintBytes(inner), inner };
+    const binary = new BinaryWriter();
+    if (size > 0) binary.tag(1, WireType.LengthDelimited).uint32(size);
+    const binaryHead = binary.finish();
+    const head = new BinaryWriter().uint32(binaryHead.length + size + body.length).raw(binaryHead)
+      .finish();
+    return { head, size, body };
   });
   // Up to 3 bytes before each record, so that its content starts on a 4-byte boundary.
-  const total = layout.reduce((sum, r) => sum + 3 + r.prefix + r.inner, 0);
+  const total = layout.reduce((sum, r) => sum + 3 + r.head.length + r.size + r.body.length, 0);
   const buffer = new Uint8Array(total);
   const records: Uint8Array[] = [];
   let at = 0;
-  for (const [i, record] of layout.entries()) {
-    at += (4 - ((at + record.prefix + record.head) % 4)) % 4;
+  for (const [i, { head, size, body }] of layout.entries()) {
+    at += (4 - ((at + head.length) % 4)) % 4;
     const start = at;
-    at = _writeVarint(buffer, at, record.inner);
-    if (record.size > 0) {
-      buffer[at++] = 0x0a; // field 1, length-delimited
-      at = _writeVarint(buffer, at, record.size);
-      writeItemBytes(items[i], buffer.subarray(at, at + record.size));
-      at += record.size;
-    }
-    buffer.set(record.body, at);
-    at += record.body.length;
+    buffer.set(head, at);
+    at += head.length;
+    writeItemBytes(items[i], buffer.subarray(at, at + size));
+    at += size;
+    buffer.set(body, at);
+    at += body.length;
     records.push(buffer.subarray(start, at));
   }
   return records;
-}
-
-/** Where the varint at the start of `bytes` ends. */
-function _varintEnd(bytes: Uint8Array): number {
-  let at = 0;
-  while (bytes[at] & 0x80) at++;
-  return at + 1;
-}
-
-function _varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-function _writeVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[at++] = n;
-  return at;
 }
 
 function _checkInline(state: PlatformState, items: readonly ItemRecord[]): void {
