@@ -95,6 +95,25 @@ Deno.test("items on shard boundaries, many at one instant, and empty shards are 
   assert.equal(seen.size, 900);
 });
 
+Deno.test("a slice denser than its share (a burst of captures) is cut again", async () => {
+  // 2,000 items one second apart, and a burst in the first slice: about 1.6 times that slice's
+  // share, under the old rule's 2 (left whole then), over the 1.25 that cuts it now.
+  const spread = 2_000;
+  const wanted = shardCount(spread, 16);
+  const burst = Math.round((0.6 * spread) / wanted);
+  const t0 = Date.UTC(2025, 2, 1);
+  const dataset = timed(
+    describeDataset([{ count: spread + burst }]),
+    (i) => i < spread ? t0 + i * 1000 : t0 + 500 + (i - spread),
+  );
+  await using platform = await startPlatform({ dataset });
+  const { result, seen } = await list(remoteOf(platform));
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.ok(result.shards > shardCount(spread + burst, 16), `${result.shards} shards`);
+  assert.equal(seen.size, spread + burst);
+});
+
 Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {
   const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
   await using platform = await startPlatform({ dataset });
