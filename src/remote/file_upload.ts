@@ -25,11 +25,12 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
+import { decodeListingPage } from "./listing_page.ts";
 import {
   AuthService,
+  BinaryDataByFilterRequest,
   CONTENT_FRAME_HEAD_BYTES,
   contentFrame,
-  DataService,
   DataSyncService,
 } from "./upload_wire.ts";
 
@@ -145,18 +146,6 @@ export interface UploadInterval {
   endMs: number;
 }
 
-/** What a listed binary data looks like on the wire (the fields read). */
-interface _BinaryData {
-  metadata?: {
-    binaryDataId: string;
-    fileName: string;
-    fileExt: string;
-    fileSizeBytes: bigint;
-    timeRequested?: Timestamp;
-    timeReceived?: Timestamp;
-  };
-}
-
 /**
  * Chunk buffers kept per upload for the next chunks once written out: a 256 MiB upload allocated
  * 4,096 buffers of 64 KiB, garbage that V8 collected only every 64 MB or so, and that much more
@@ -218,7 +207,6 @@ export class FileUploader implements AsyncDisposable {
     interval: UploadInterval,
     options: { signal?: AbortSignal } = {},
   ): Promise<ListedUpload[]> {
-    const { I: Request, O: Response } = DataService.methods.binaryDataByFilter;
     const filter = {
       partId,
       interval: {
@@ -229,11 +217,11 @@ export class FileUploader implements AsyncDisposable {
     const found: ListedUpload[] = [];
     let last = "";
     for (;;) {
-      const request = new Request({
+      const request = new BinaryDataByFilterRequest({
         dataRequest: { filter, limit: protoInt64.uParse(_PAGE_LIMIT), last, sortOrder: 2 },
         includeBinary: false,
       }).toBinary();
-      const page = Response.fromBinary(
+      const page = decodeListingPage(
         await this.#authenticated((headers) =>
           unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
             headers,
@@ -241,17 +229,17 @@ export class FileUploader implements AsyncDisposable {
             signal: options.signal,
           })
         ),
-      ) as unknown as { data: _BinaryData[]; last: string };
-      if (page.data.length === 0) return found;
-      for (const { metadata } of page.data) {
-        if (metadata === undefined) continue;
+      );
+      if (page.items.length === 0) return found;
+      for (const item of page.items) {
+        if (item.binaryDataId === "") continue; // no metadata
         found.push({
-          binaryDataId: metadata.binaryDataId,
-          fileName: metadata.fileName,
-          fileExt: metadata.fileExt,
-          sizeBytes: Number(metadata.fileSizeBytes),
-          timeRequestedMs: metadata.timeRequested?.toDate().getTime() ?? 0,
-          timeReceivedMs: metadata.timeReceived?.toDate().getTime() ?? 0,
+          binaryDataId: item.binaryDataId,
+          fileName: item.fileName,
+          fileExt: item.fileExt,
+          sizeBytes: item.sizeBytes ?? 0,
+          timeRequestedMs: item.timeRequestedMs ?? 0,
+          timeReceivedMs: item.timeReceivedMs ?? 0,
         });
       }
       if (page.last === "" || page.last === last) return found;

@@ -62,6 +62,7 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
     uri: "",
     sizeBytes: undefined,
     timeRequestedMs: undefined,
+    timeReceivedMs: undefined,
     tags: [],
     bboxes: [],
     datasetIds: [],
@@ -93,6 +94,9 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
           continue;
         case 3:
           item.timeRequestedMs = _timestampMs(reader, _end(reader), item.timeRequestedMs);
+          continue;
+        case 4:
+          item.timeReceivedMs = _timestampMs(reader, _end(reader), item.timeReceivedMs);
           continue;
         case 5:
           item.fileName = reader.string();

@@ -22,6 +22,8 @@ export interface RemoteItem {
   sizeBytes?: number;
   /** `metadata.time_requested` in epoch milliseconds, when set: what the listing shards by. */
   timeRequestedMs?: number;
+  /** `metadata.time_received` in epoch milliseconds, when set: when the platform stored it. */
+  timeReceivedMs?: number;
   /** `capture_metadata.tags`; absent or empty when untagged. For the manifest only. */
   tags?: string[];
   /** `annotations.bboxes`; absent or empty when none. For the manifest only. */

@@ -1,8 +1,8 @@
 /**
  * The wire schema of the upload direction, as protobuf-es v1 / connect v1 message types made by
  * hand with the fields the push side reads and writes (field numbers:
- * `reference/viam-data-api.md`, sections 2, 7 and 11): `DataSyncService.FileUpload`,
- * `DataService.BinaryDataByFilter` (to find uploads again) and `proto.rpc.v1.AuthService`. A test
+ * `reference/viam-data-api.md`, sections 2, 7 and 11): `DataSyncService.FileUpload`, the request
+ * of `DataService.BinaryDataByFilter` (to find uploads again) and `proto.rpc.v1.AuthService`. A test
  * holds each field to the project's embedded descriptor set (`src/viam_api.ts`), which the push side
  * does not load: parsing that set and building its registry cost about 5.6 MB of heap in every
  * push. {@linkcode contentFrame} frames the content messages of `FileUpload` around bytes read in
@@ -76,37 +76,17 @@ const _DataRequest = proto3.makeMessageType("viam.app.data.v1.DataRequest", [
   { no: 4, name: "sort_order", kind: "scalar", T: _ENUM },
 ]);
 
-const _BinaryMetadata = proto3.makeMessageType("viam.app.data.v1.BinaryMetadata", [
-  { no: 3, name: "time_requested", kind: "message", T: Timestamp },
-  { no: 4, name: "time_received", kind: "message", T: Timestamp },
-  { no: 5, name: "file_name", kind: "scalar", T: _STRING },
-  { no: 6, name: "file_ext", kind: "scalar", T: _STRING },
-  { no: 10, name: "binary_data_id", kind: "scalar", T: _STRING },
-  { no: 11, name: "file_size_bytes", kind: "scalar", T: ScalarType.UINT64 },
-]);
-
-const _BinaryData = proto3.makeMessageType("viam.app.data.v1.BinaryData", [
-  { no: 2, name: "metadata", kind: "message", T: _BinaryMetadata },
-]);
-
-/** `viam.app.data.v1.DataService`: `BinaryDataByFilter` finds a part's recent uploads. */
-export const DataService = {
-  typeName: "viam.app.data.v1.DataService",
-  methods: {
-    binaryDataByFilter: {
-      name: "BinaryDataByFilter",
-      I: proto3.makeMessageType("viam.app.data.v1.BinaryDataByFilterRequest", [
-        { no: 1, name: "data_request", kind: "message", T: _DataRequest },
-        { no: 2, name: "include_binary", kind: "scalar", T: ScalarType.BOOL },
-      ]),
-      O: proto3.makeMessageType("viam.app.data.v1.BinaryDataByFilterResponse", [
-        { no: 1, name: "data", kind: "message", T: _BinaryData, repeated: true },
-        { no: 3, name: "last", kind: "scalar", T: _STRING },
-      ]),
-      kind: MethodKind.Unary,
-    },
-  },
-} as const;
+/**
+ * `viam.app.data.v1.BinaryDataByFilterRequest`: a part's recent uploads are listed with it (its
+ * answer is read by `decodeListingPage`, as a sync pass reads its listing).
+ */
+export const BinaryDataByFilterRequest = proto3.makeMessageType(
+  "viam.app.data.v1.BinaryDataByFilterRequest",
+  [
+    { no: 1, name: "data_request", kind: "message", T: _DataRequest },
+    { no: 2, name: "include_binary", kind: "scalar", T: ScalarType.BOOL },
+  ],
+);
 
 const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
   { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },

@@ -30,6 +30,7 @@ function fromSdk(data: InstanceType<typeof dataApi.BinaryData>): RemoteItem {
     uri: meta.uri,
     sizeBytes: size === undefined ? undefined : _varint(size.data),
     timeRequestedMs: meta.timeRequested?.toDate().getTime(),
+    timeReceivedMs: meta.timeReceived?.toDate().getTime(),
     tags: meta.captureMetadata?.tags ?? [],
     bboxes: (meta.annotations?.bboxes ?? []).map((box) => ({
       label: box.label,
@@ -105,6 +106,7 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
     uri: "https://example/x",
     captureMetadata: { tags: ["t1"], mimeType: "image/jpeg", robotName: "r" },
     timeRequested: { seconds: 1_700_000_000n, nanos: 5_000_000 },
+    timeReceived: { seconds: 1_700_000_001n, nanos: 0 },
     annotations: {
       bboxes: [{
         label: "cat",
@@ -164,6 +166,7 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
     uri: "https://example/x",
     sizeBytes: 123_456_789_012,
     timeRequestedMs: 1_700_000_000_005,
+    timeReceivedMs: 1_700_000_001_000,
     tags: ["t1", "t2"],
     bboxes: [
       { label: "cat", xMin: 0.1, yMin: 0.2, xMax: 0.3, yMax: 0.4 },
@@ -178,5 +181,6 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
   );
   assert.equal(bare.items[0].sizeBytes, undefined);
   assert.equal(bare.items[0].timeRequestedMs, undefined);
+  assert.equal(bare.items[0].timeReceivedMs, undefined);
   assert.equal(bare.items[0].fileId, "z");
 });
