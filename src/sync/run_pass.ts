@@ -109,11 +109,9 @@ export async function runPass(
     owner: options.owner,
     warn: (message) => logger.warn(message),
   });
-  const local = await mirror.walk();
   await using manifest = config.manifest
     ? await ManifestWriter.open(mirror.root, { warn: (message) => logger.warn(message) })
     : null;
-  const localDirectories = directoriesOf(local.keys());
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
   const queued = new Set<string>(); // ids handed to the transfer
@@ -141,18 +139,27 @@ export async function runPass(
     if (due.length > 0) transfer.add(due);
   };
   const progress: _Progress = { index, transfer: transfer.result, started };
+  // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
+  // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
+  using walk = new _LocalWalk(mirror.walk(), signal);
   try {
     const listing = await listRemote(remote, filterOf(config), {
       logger,
-      signal,
+      signal: walk.signal,
       parallelPages: options.parallelPages ?? _listingLanes(config),
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,
       distinctItems: () => index.listed,
       onItems: (items) => {
         manifest?.add(items);
-        fetchNow(_firstSightings(items, index, local, localDirectories));
+        const walked = walk.files;
+        if (walked === undefined) walk.hold(_firstSightings(items, index));
+        else fetchNow(_fetchable(_firstSightings(items, index), index, walked));
       },
+    }).catch((error) => walk.failure(error));
+    const local = await walk.done((held, walked) => {
+      logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
+      fetchNow(_fetchable(held, index, walked));
     });
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
@@ -325,21 +332,92 @@ function _newIndex(root: string): ListingIndex {
   });
 }
 
-/** The items of a page that are the first at their path and are to be fetched. */
-function _firstSightings(
-  items: RemoteItem[],
-  index: ListingIndex,
-  local: ReadonlyMap<string, LocalFile>,
-  localDirectories: ReadonlySet<string>,
-): Download[] {
-  const downloads: Download[] = [];
+/** Indexes a page's items; returns the paths seen for the first time. */
+function _firstSightings(items: RemoteItem[], index: ListingIndex): string[] {
+  const paths: string[] = [];
   for (const item of items) {
     const path = index.add(item);
-    if (path !== undefined && planItem(path, local, localDirectories) === "fetch") {
+    if (path !== undefined) paths.push(path);
+  }
+  return paths;
+}
+
+/** The downloads of the newly seen `paths` that the local files do not hold yet. */
+function _fetchable(paths: string[], index: ListingIndex, local: _Walked): Download[] {
+  const downloads: Download[] = [];
+  for (const path of paths) {
+    if (planItem(path, local.files, local.directories) === "fetch") {
       downloads.push({ path, item: index.itemAt(path)! });
     }
   }
   return downloads;
+}
+
+/** The walk's files, and the folders they imply. */
+interface _Walked {
+  files: Map<string, LocalFile>;
+  directories: ReadonlySet<string>;
+}
+
+/**
+ * The local walk of a pass, running beside the listing. It holds the paths listed before it ends,
+ * and stops the listing when it fails (a pass cannot decide anything without it).
+ */
+class _LocalWalk implements Disposable {
+  readonly #stop = new AbortController();
+  readonly #caller?: AbortSignal;
+  readonly #walking: Promise<_Walked>;
+  readonly #held: string[] = [];
+  #walked?: _Walked;
+  #failed = false;
+
+  constructor(walking: Promise<Map<string, LocalFile>>, signal: AbortSignal | undefined) {
+    this.#caller = signal;
+    signal?.addEventListener("abort", this.#follow, { once: true });
+    this.#walking = walking.then((files) => {
+      this.#walked = { files, directories: directoriesOf(files.keys()) };
+      return this.#walked;
+    });
+    this.#walking.catch((error) => {
+      this.#failed = true;
+      this.#stop.abort(error);
+    });
+  }
+
+  /** The listing's signal: the caller's, and this walk's failure. */
+  get signal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** The walk's result once it has ended. */
+  get files(): _Walked | undefined {
+    return this.#walked;
+  }
+
+  /** Keeps newly seen paths until the walk ends. */
+  hold(paths: string[]): void {
+    for (const path of paths) this.#held.push(path);
+  }
+
+  /** Rethrows the walk's error when that is what stopped the listing, else `error`. */
+  async failure(error: unknown): Promise<never> {
+    if (this.#failed) await this.#walking;
+    throw error;
+  }
+
+  /** Waits for the walk, hands the held paths to `release`, and resolves to the local files. */
+  async done(release: (held: string[], walked: _Walked) => void): Promise<Map<string, LocalFile>> {
+    const walked = await this.#walking;
+    if (this.#held.length > 0) release(this.#held.splice(0), walked);
+    return walked.files;
+  }
+
+  /** Lets go of the caller's signal (a loop's signal outlives its passes). */
+  [Symbol.dispose](): void {
+    this.#caller?.removeEventListener("abort", this.#follow);
+  }
+
+  readonly #follow = () => this.#stop.abort(this.#caller?.reason);
 }
 
 /** The plan of the whole listing, with deletes held back while the listing is not proved whole. */

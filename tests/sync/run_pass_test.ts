@@ -567,3 +567,60 @@ Deno.test("bandwidth_limit paces a download to the set rate", async () => {
     assert.ok(seconds >= 1.7, `took ${seconds.toFixed(2)} s`);
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("paths listed while the local walk still runs are planned against it once it ends", async () => {
+  // A mirror of 2,000 folders takes the walk longer than the listing's first page on loopback:
+  // the page's paths wait for the walk, and the ones held locally are neither fetched nor touched.
+  const dataset = describeDataset([{ count: 60, folder: "f", tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, root, files, platform, logger }) => {
+    const held = platform.items().slice(0, 30).map((item) => item.fileName);
+    for (const path of held) {
+      await Deno.mkdir(join(root, "f"), { recursive: true });
+      await Deno.writeTextFile(join(root, path), "local");
+    }
+    for (let i = 0; i < 2000; i++) {
+      await Deno.mkdir(join(root, "other", `d${i}`), { recursive: true });
+    }
+    const result = await pass({ tags: ["t"] });
+    assert.ok(
+      logger.entries.some((e) => e.message.includes("listed before the local walk ended")),
+      "the listing ran ahead of the walk",
+    );
+    assert.equal(result.summary.skipped, 30);
+    assert.equal(result.summary.downloaded, 30);
+    assert.equal(result.summary.failed, 0);
+    const tree = await files();
+    for (const path of held) assert.equal(new TextDecoder().decode(tree.get(path)), "local", path);
+    assert.equal(tree.size, 60);
+  });
+});
+
+Deno.test("a local walk that fails stops the listing and fails the pass with its own error", async () => {
+  // A folder nested past PATH_MAX cannot be read by its full path: the walk fails (ENAMETOOLONG).
+  const dataset = describeDataset([{ count: 3000, folder: "f", tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, root, platform }) => {
+    await Deno.mkdir(root, { recursive: true });
+    const deep = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `cd -P "$1" && for i in $(seq 20); do mkdir "$2" && cd -P "$2" || exit 1; done`,
+        "bash",
+        root,
+        "d".repeat(250),
+      ],
+    }).output();
+    assert.equal(deep.code, 0, new TextDecoder().decode(deep.stderr));
+    await assert.rejects(pass({ tags: ["t"], delete: true }), /name too long|ENAMETOOLONG/i);
+    // 3,000 items are 30 pages or more; the walk failed long before they were listed.
+    assert.ok(
+      platform.calls.BinaryDataByFilter < 25,
+      `listing calls ${platform.calls.BinaryDataByFilter}`,
+    );
+    assert.equal(platform.calls.BinaryDataByIDs, 0);
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), [
+      ".data-mirror",
+      "d".repeat(250),
+    ]);
+    await new Deno.Command("rm", { args: ["-rf", join(root, "d".repeat(250))] }).output();
+  }, { faults: { latencyMs: 100 } });
+});
