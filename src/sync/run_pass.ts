@@ -197,24 +197,31 @@ export async function runPass(
     if (backoff) _recordItems(backoff, queued, transfer.result, listing, entries);
 
     const summary = _summary(progress);
-    if (config.delete && plan.deletes.length > 0 && !plan.deleteBlocked) {
-      const deleted = await deleteStale(mirror, plan.deletes, {
-        protectedDirs: config.protectedDirs,
-        logger,
-        signal,
-      });
-      summary.deleted = deleted.deleted;
-      summary.failed += deleted.failed;
-    }
-    if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
-    if (manifest && listing.complete && listing.unproven === undefined) {
-      const { placed } = transfer.result;
-      await manifest.finish(
+    const deleting = config.delete && plan.deletes.length > 0 && !plan.deleteBlocked;
+    // The manifest holds listed items and the deletes remove unlisted files: it is written while
+    // they run (its file I/O and their system calls overlap). It never throws (it warns).
+    const { placed } = transfer.result;
+    const writingManifest = manifest && listing.complete && listing.unproven === undefined
+      ? manifest.finish(
         entries,
         (path) => placed.has(path) || local.get(path)?.symlink === false,
-        { changed: placed.size > 0 || summary.deleted > 0 },
-      );
+        { changed: placed.size > 0 || deleting },
+      )
+      : undefined;
+    try {
+      if (deleting) {
+        const deleted = await deleteStale(mirror, plan.deletes, {
+          protectedDirs: config.protectedDirs,
+          logger,
+          signal,
+        });
+        summary.deleted = deleted.deleted;
+        summary.failed += deleted.failed;
+      }
+    } finally {
+      await writingManifest;
     }
+    if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
         plan.downloads.filter((d) => !transfer.result.placed.has(d.path)).map((d) =>
