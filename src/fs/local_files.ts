@@ -14,6 +14,12 @@ export interface LocalFile {
   symlink: boolean;
 }
 
+/** Options of {@linkcode listLocalFiles}. */
+export interface ListLocalFilesOptions {
+  /** Told of each folder below the root found empty (relative posix path): what a prune may take. */
+  onEmptyDir?: (relDir: string) => void;
+}
+
 /**
  * Lists the files under the mirror `root` (absolute), keyed by relative posix path: regular files,
  * and symlinks as flagged entries (see {@linkcode LocalFile.symlink}). Symlinked directories are
@@ -35,7 +41,10 @@ export interface LocalFile {
  * files.get("images/a.jpg"); // { path: "images/a.jpg", symlink: false }
  * ```
  */
-export async function listLocalFiles(root: string): Promise<Map<string, LocalFile>> {
+export async function listLocalFiles(
+  root: string,
+  options: ListLocalFilesOptions = {},
+): Promise<Map<string, LocalFile>> {
   assertAbsoluteRoot(root);
   const files = new Map<string, LocalFile>();
   const pending: string[] = [""]; // relative dirs still to read; "" is the root
@@ -43,6 +52,7 @@ export async function listLocalFiles(root: string): Promise<Map<string, LocalFil
     const entries = await readDirOrSkip(join(root, relDir), relDir === "");
     const holdsState = entries.some((entry) => isStateDirPath(entry.name));
     if (relDir !== "" && holdsState) continue; // another mirror's root
+    if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
     for (const entry of entries) {
       if (isStateDirPath(entry.name)) continue;
       const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;

@@ -67,6 +67,8 @@ export class MirrorDir implements AsyncDisposable {
   readonly #tmpDir: string;
   readonly #durable: boolean;
   readonly #dirs = new Map<string, Promise<string>>();
+  /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
+  readonly #mayBeEmpty = new Set<string>();
   #nextTemp = 0;
 
   private constructor(
@@ -112,7 +114,7 @@ export class MirrorDir implements AsyncDisposable {
 
   /** The files in the mirror now (see {@linkcode listLocalFiles}). */
   walk(): Promise<Map<string, LocalFile>> {
-    return listLocalFiles(this.root);
+    return listLocalFiles(this.root, { onEmptyDir: (dir) => this.#mayBeEmpty.add(dir) });
   }
 
   /**
@@ -204,6 +206,7 @@ export class MirrorDir implements AsyncDisposable {
   remove(relPath: string): boolean {
     const removed = removeFileUnder(this.root, relPath);
     if (removed) {
+      this.#mayBeEmpty.add(_parentOf(relPath));
       // A folder may be made where the file was: forget the failures cached for it and below it.
       for (const dir of this.#dirs.keys()) {
         if (dir === relPath || dir.startsWith(`${relPath}/`)) this.#dirs.delete(dir);
@@ -212,9 +215,12 @@ export class MirrorDir implements AsyncDisposable {
     return removed;
   }
 
-  /** Removes empty folders, bottom-up, keeping `protectedDirs` (see {@linkcode pruneEmptyDirs}). */
+  /**
+   * Removes the folders this pass's walk found empty or its removals emptied, bottom-up, keeping
+   * `protectedDirs` (see {@linkcode pruneEmptyDirs}). The rest of the tree is not read again.
+   */
   prune(protectedDirs: string[]): Promise<string[]> {
-    return pruneEmptyDirs(this.root, { protectedDirs });
+    return pruneEmptyDirs(this.root, { protectedDirs, candidates: this.#mayBeEmpty });
   }
 
   /** Space on the mirror's file system. */

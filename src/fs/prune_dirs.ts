@@ -1,7 +1,7 @@
 import { rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { isStateDirPath } from "../paths.ts";
-import { assertAbsoluteRoot } from "./_util.ts";
+import { assertAbsoluteRoot, assertRelativePath } from "./_util.ts";
 
 /** Options of {@linkcode pruneEmptyDirs}. */
 export interface PruneEmptyDirsOptions {
@@ -11,22 +11,31 @@ export interface PruneEmptyDirsOptions {
    * removing an ancestor would remove them; their descendants are not protected.
    */
   protectedDirs: string[];
+  /**
+   * The directories (relative posix paths from a walk of the root) that may be empty: the ones the
+   * walk found empty and the folders of the files removed since. Only these are tried, and the
+   * parent of each one removed. The rest of the tree is not read again.
+   */
+  candidates: Iterable<string>;
 }
 
 /**
- * Removes the empty directories under the mirror `root` (absolute), bottom-up, so a directory left
- * empty by the removal of its empty children goes too. Never removes the root, the state dir
- * `<root>/.data-mirror` or anything inside it, a protected dir or an ancestor of one, nor anything in
- * a mirror nested in this one (a directory holding its own `.data-mirror`). Symlinks are
- * not followed (a symlink counts as content of its directory). Returns the removed directories as
- * relative posix paths, deepest first. A missing root gives `[]`.
+ * Removes the empty directories among `candidates` under the mirror `root` (absolute), bottom-up, so
+ * a directory left empty by the removal of its children goes too. Never removes the root, the
+ * state dir `<root>/.data-mirror` or anything inside it, a protected dir or an ancestor of one.
+ * Returns the removed directories as relative posix paths, deepest first.
  *
- * A directory that gains an entry between the walk and its removal is kept: the removal is a plain
- * `rmdir`, which the OS refuses on a non-empty directory.
+ * Each removal is a plain `rmdir`, which the OS refuses on a directory that is not empty (a
+ * candidate that gained an entry since the walk is kept) and on a symlink (never followed). A
+ * mirror nested in this one holds its own `.data-mirror`, so its root is never empty; its own
+ * folders are never candidates, since the walk does not descend into it.
  *
  * @example
  * ```ts
- * await pruneEmptyDirs("/home/pi/.viam/data_mirror", { protectedDirs: ["models/current"] });
+ * await pruneEmptyDirs("/home/pi/.viam/data_mirror", {
+ *   protectedDirs: ["models/current"],
+ *   candidates: ["images/old"],
+ * });
  * ```
  */
 export async function pruneEmptyDirs(
@@ -34,14 +43,33 @@ export async function pruneEmptyDirs(
   options: PruneEmptyDirsOptions,
 ): Promise<string[]> {
   assertAbsoluteRoot(root);
-  const kept = new Set<string>();
+  const kept = new Set<string>([""]);
   for (const dir of options.protectedDirs) {
     // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
     const segments = normaliseDir(dir).split("/");
     for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
   }
+  // Candidates by depth, deepest first: a folder is tried after every candidate below it.
+  const byDepth: Set<string>[] = [];
+  const add = (dir: string) => {
+    if (kept.has(dir) || isStateDirPath(dir)) return;
+    const depth = dir.split("/").length;
+    (byDepth[depth] ??= new Set()).add(dir);
+  };
+  for (const dir of options.candidates) {
+    if (dir === "") continue; // the root, which is never removed
+    assertRelativePath(dir);
+    add(dir);
+  }
   const removed: string[] = [];
-  await pruneBelow(root, "", kept, removed);
+  for (let depth = byDepth.length - 1; depth > 0; depth--) {
+    for (const dir of byDepth[depth] ?? []) {
+      if (!(await removeIfEmpty(join(root, dir)))) continue;
+      removed.push(dir);
+      const slash = dir.lastIndexOf("/");
+      if (slash > 0) add(dir.slice(0, slash));
+    }
+  }
   return removed;
 }
 
@@ -53,44 +81,6 @@ function normaliseDir(dir: string): string {
     throw new RangeError(`protected dir "${dir}" is not a relative path inside the mirror`);
   }
   return normal;
-}
-
-/**
- * Prunes the empty dirs below `relDir` (not `relDir` itself) and tells whether `relDir` is empty
- * now, i.e. every entry it had was a directory that this call removed.
- */
-async function pruneBelow(
-  root: string,
-  relDir: string,
-  kept: Set<string>,
-  removed: string[],
-): Promise<boolean> {
-  let entries: Deno.DirEntry[];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(join(root, relDir)));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false; // gone meanwhile: nothing to do
-    throw error;
-  }
-  // A directory holding a state dir (below the root) is another mirror's root: left whole.
-  if (relDir !== "" && entries.some((entry) => isStateDirPath(entry.name))) return false;
-  let empty = true;
-  for (const entry of entries) {
-    const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
-    // Files, symlinks (even to dirs) and state dirs stay, ours or a nested mirror's, whose root (the
-    // dir holding it) is therefore never empty; nothing inside a state dir is looked at.
-    if (!entry.isDirectory || isStateDirPath(entry.name)) {
-      empty = false;
-      continue;
-    }
-    const childEmpty = await pruneBelow(root, relPath, kept, removed);
-    if (childEmpty && !kept.has(relPath) && await removeIfEmpty(join(root, relPath))) {
-      removed.push(relPath);
-    } else {
-      empty = false;
-    }
-  }
-  return empty;
 }
 
 /**

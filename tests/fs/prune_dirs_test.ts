@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
+import { listLocalFiles } from "../../src/fs/local_files.ts";
 import { pruneEmptyDirs } from "../../src/fs/prune_dirs.ts";
 import { names, rejection, withTempDir } from "./_helpers.ts";
+
+/** Prunes what a walk of `root` finds empty, as a pass does. */
+async function pruneWalked(root: string, protectedDirs: string[]): Promise<string[]> {
+  const candidates: string[] = [];
+  await listLocalFiles(root, { onEmptyDir: (dir) => candidates.push(dir) });
+  return await pruneEmptyDirs(root, { protectedDirs, candidates });
+}
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
@@ -12,7 +20,7 @@ Deno.test("removes empty dirs bottom-up, deepest first, and keeps the root and d
     await Deno.mkdir(`${root}/a/d`, { recursive: true });
     await Deno.mkdir(`${root}/keep/empty`, { recursive: true });
     await Deno.writeTextFile(`${root}/keep/file`, "x");
-    const removed = await pruneEmptyDirs(root, { protectedDirs: [] });
+    const removed = await pruneWalked(root, []);
     assert.deepEqual(removed.slice().sort(), ["a", "a/b", "a/b/c", "a/d", "keep/empty"]);
     assert.ok(removed.indexOf("a/b/c") < removed.indexOf("a/b"));
     assert.ok(removed.indexOf("a/b") < removed.indexOf("a"));
@@ -20,7 +28,7 @@ Deno.test("removes empty dirs bottom-up, deepest first, and keeps the root and d
     assert.deepEqual(await names(`${root}/keep`), ["file"]);
     // an empty root stays
     await Deno.remove(`${root}/keep`, { recursive: true });
-    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), []);
+    assert.deepEqual(await pruneWalked(root, []), []);
     assert.ok(await exists(root));
   });
 });
@@ -30,7 +38,7 @@ Deno.test("keeps protected dirs even when empty, and their ancestors, but not th
     await Deno.mkdir(`${root}/models/current/old`, { recursive: true });
     await Deno.mkdir(`${root}/x/y/z`, { recursive: true });
     await Deno.mkdir(`${root}/other`, { recursive: true });
-    const removed = await pruneEmptyDirs(root, { protectedDirs: ["./models/current/", "x//y"] });
+    const removed = await pruneWalked(root, ["./models/current/", "x//y"]);
     assert.deepEqual(removed.slice().sort(), ["models/current/old", "other", "x/y/z"]);
     assert.ok(await exists(`${root}/models/current`));
     assert.ok(await exists(`${root}/x/y`));
@@ -40,7 +48,7 @@ Deno.test("keeps protected dirs even when empty, and their ancestors, but not th
 Deno.test("a protected dir that does not exist still keeps its ancestors and is not created", async () => {
   await withTempDir(async (root) => {
     await Deno.mkdir(`${root}/a/b`, { recursive: true });
-    const removed = await pruneEmptyDirs(root, { protectedDirs: ["a/missing", "."] });
+    const removed = await pruneWalked(root, ["a/missing", "."]);
     assert.deepEqual(removed, ["a/b"]); // "a" is an ancestor of a protected dir
     assert.deepEqual(await names(`${root}/a`), []);
   });
@@ -51,7 +59,7 @@ Deno.test("never touches the state dir, even when it or its children are empty",
     await Deno.mkdir(`${root}/.data-mirror/partial`, { recursive: true });
     await Deno.mkdir(`${root}/.data-mirror/empty`, { recursive: true });
     await Deno.mkdir(`${root}/gone`);
-    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), ["gone"]);
+    assert.deepEqual(await pruneWalked(root, []), ["gone"]);
     assert.deepEqual(await names(`${root}/.data-mirror`), ["empty", "partial"]);
   });
 });
@@ -62,7 +70,7 @@ Deno.test("does not follow symlinks, which count as content", async () => {
     await Deno.mkdir(`${root}/holder`, { recursive: true });
     await Deno.mkdir(`${dir}/outside/empty`, { recursive: true });
     await Deno.symlink(`${dir}/outside`, `${root}/holder/link`);
-    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [] }), []);
+    assert.deepEqual(await pruneWalked(root, []), []);
     assert.ok(await exists(`${dir}/outside/empty`));
     assert.ok(await exists(`${root}/holder/link`));
   });
@@ -70,9 +78,9 @@ Deno.test("does not follow symlinks, which count as content", async () => {
 
 Deno.test("a missing root prunes nothing; a protected dir outside the mirror is refused", async () => {
   await withTempDir(async (dir) => {
-    assert.deepEqual(await pruneEmptyDirs(`${dir}/missing`, { protectedDirs: [] }), []);
+    assert.deepEqual(await pruneWalked(`${dir}/missing`, []), []);
     for (const bad of ["../x", "/abs", "a/../../x"]) {
-      await rejection(() => pruneEmptyDirs(dir, { protectedDirs: [bad] }), RangeError, bad);
+      await rejection(() => pruneWalked(dir, [bad]), RangeError, bad);
     }
   });
 });
@@ -82,9 +90,35 @@ Deno.test("a mirror nested in this one is left whole, its empty folders included
     await Deno.mkdir(`${root}/faces/.data-mirror/partial`, { recursive: true });
     await Deno.mkdir(`${root}/faces/empty-inside`, { recursive: true });
     await Deno.mkdir(`${root}/gone/too`, { recursive: true });
-    const removed = await pruneEmptyDirs(root, { protectedDirs: [] });
+    const removed = await pruneWalked(root, []);
     assert.deepEqual(removed.sort(), ["gone", "gone/too"]);
     assert.ok((await Deno.stat(`${root}/faces/empty-inside`)).isDirectory);
     assert.ok((await Deno.stat(`${root}/faces/.data-mirror/partial`)).isDirectory);
+  });
+});
+
+Deno.test("only candidates are tried, each removal makes its parent one, and a full one stays", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/a/b`, { recursive: true });
+    await Deno.mkdir(`${root}/a/full`, { recursive: true });
+    await Deno.writeTextFile(`${root}/a/full/file`, "x");
+    await Deno.mkdir(`${root}/untouched/empty`, { recursive: true });
+    await Deno.mkdir(`${root}/c/d`, { recursive: true });
+    const removed = await pruneEmptyDirs(root, {
+      protectedDirs: [],
+      candidates: ["a/b", "a/full", "c/d", "", "a/gone"],
+    });
+    // "a" still holds "full"; "c" was emptied by "c/d" going; "untouched/empty" was no candidate.
+    assert.deepEqual(removed, ["a/b", "c/d", "c"]);
+    assert.deepEqual(await names(root), ["a", "untouched"]);
+    assert.deepEqual(await names(`${root}/a/full`), ["file"]);
+    assert.deepEqual(await names(`${root}/untouched`), ["empty"]);
+    for (const bad of ["../x", "/abs", "a/../../x", "a//b"]) {
+      await rejection(
+        () => pruneEmptyDirs(root, { protectedDirs: [], candidates: [bad] }),
+        RangeError,
+        bad,
+      );
+    }
   });
 });

@@ -169,8 +169,10 @@ Deno.test("delete removes local files the platform no longer lists, and prunes e
     await Deno.mkdir(join(root, "old/deep"), { recursive: true });
     await Deno.writeTextFile(join(root, "old/deep/stale.jpg"), "x");
     await Deno.mkdir(join(root, "models"), { recursive: true });
+    await Deno.mkdir(join(root, "was-empty/inner"), { recursive: true });
     const result = await pass({ delete: true, protected_dirs: ["./models/"] });
     assert.equal(result.summary.deleted, 1);
+    await assert.rejects(Deno.stat(join(root, "was-empty")), Deno.errors.NotFound);
     assert.deepEqual([...(await files()).keys()].sort(), [
       "a/keep-000000.jpeg",
       "a/keep-000001.jpeg",
