@@ -34,16 +34,51 @@ export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
   const reader = new BinaryReader(bytes);
   const page: DecodedListingPage = { items: [], last: "", count: 0 };
   while (reader.pos < reader.len) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
       page.items.push(_binaryData(reader, _end(reader)));
     } else if (field === 2 && wireType === WireType.Varint) {
       page.count = Number(reader.uint64());
     } else if (field === 3 && wireType === WireType.LengthDelimited) {
       page.last = reader.string();
-    } else reader.skip(wireType);
+    } else _skip(reader, wireType);
   }
   return page;
+}
+
+/**
+ * Reads a field's tag (field number × 8 + wire type). `BinaryReader.tag` returns the two as an
+ * array, and its `skip` a view of what it skipped: garbage for every field of every item.
+ */
+function _tag(reader: BinaryReader): number {
+  const tag = reader.uint32();
+  if (tag >>> 3 === 0 || (tag & 7) > WireType.Bit32) {
+    throw new Error(`illegal tag: field no ${tag >>> 3} wire type ${tag & 7}`);
+  }
+  return tag;
+}
+
+/** Skips a field's value without making a view of it. */
+function _skip(reader: BinaryReader, wireType: WireType): void {
+  switch (wireType) {
+    case WireType.Varint:
+      reader.uint32(); // reads (and drops the high bits of) a varint of any length
+      break;
+    case WireType.Bit64:
+      reader.pos += 8;
+      break;
+    case WireType.Bit32:
+      reader.pos += 4;
+      break;
+    case WireType.LengthDelimited: {
+      const length = reader.uint32();
+      reader.pos += length;
+      break;
+    }
+    default:
+      reader.skip(wireType); // groups: not in these messages
+  }
+  if (reader.pos > reader.len) throw new RangeError("premature EOF");
 }
 
 /** Reads a length prefix: where the message it announces ends. */
@@ -68,10 +103,10 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
     datasetIds: [],
   };
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 2 && wireType === WireType.LengthDelimited) {
       _metadata(reader, _end(reader), item);
-    } else reader.skip(wireType);
+    } else _skip(reader, wireType);
   }
   // `id` is the legacy file id; when absent it is the last part of the binary data id.
   if (item.fileId === "") {
@@ -83,7 +118,7 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
 /** `BinaryMetadata`. */
 function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (wireType === WireType.LengthDelimited) {
       switch (field) {
         case 1:
@@ -122,17 +157,17 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
       item.sizeBytes = Number(reader.uint64());
       continue;
     }
-    reader.skip(wireType);
+    _skip(reader, wireType);
   }
 }
 
 /** `CaptureMetadata`: the tags (12) and the MIME type (13). */
 function _captureMetadata(reader: BinaryReader, end: number, item: RemoteItem): void {
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 12 && wireType === WireType.LengthDelimited) item.tags!.push(reader.string());
     else if (field === 13 && wireType === WireType.LengthDelimited) item.mimeType = reader.string();
-    else reader.skip(wireType);
+    else _skip(reader, wireType);
   }
 }
 
@@ -141,10 +176,10 @@ function _timestampMs(reader: BinaryReader, end: number, previous: number | unde
   let seconds = previous === undefined ? 0 : Math.floor(previous / 1000);
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.Varint) seconds = Number(reader.int64());
     else if (field === 2 && wireType === WireType.Varint) nanos = reader.int32();
-    else reader.skip(wireType);
+    else _skip(reader, wireType);
   }
   // As the generated `Timestamp.toDate` rounds.
   return seconds * 1000 + Math.ceil(nanos / 1_000_000);
@@ -153,10 +188,10 @@ function _timestampMs(reader: BinaryReader, end: number, previous: number | unde
 /** `Annotations`: the bounding boxes (1); classifications are not used. */
 function _annotations(reader: BinaryReader, end: number, boxes: BoundingBox[]): void {
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
       boxes.push(_box(reader, _end(reader)));
-    } else reader.skip(wireType);
+    } else _skip(reader, wireType);
   }
 }
 
@@ -164,7 +199,7 @@ function _annotations(reader: BinaryReader, end: number, boxes: BoundingBox[]): 
 function _box(reader: BinaryReader, end: number): BoundingBox {
   const box: BoundingBox = { label: "", xMin: 0, yMin: 0, xMax: 0, yMax: 0 };
   while (reader.pos < end) {
-    const [field, wireType] = reader.tag();
+    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 2 && wireType === WireType.LengthDelimited) box.label = reader.string();
     else if (wireType === WireType.Bit64 && field >= 3 && field <= 7) {
       const value = reader.double();
@@ -173,7 +208,7 @@ function _box(reader: BinaryReader, end: number): BoundingBox {
       else if (field === 5) box.xMax = value;
       else if (field === 6) box.yMax = value;
       else box.confidence = value;
-    } else reader.skip(wireType);
+    } else _skip(reader, wireType);
   }
   return box;
 }

@@ -142,6 +142,7 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
     .tag(98, WireType.Bit64).double(1.5)
     .tag(97, WireType.LengthDelimited).string("ignored")
     .tag(96, WireType.Bit32).fixed32(3)
+    .tag(95, WireType.Varint).int64(-1) // ten bytes
     .finish();
   const data = new BinaryWriter()
     .tag(1, WireType.LengthDelimited).bytes(new Uint8Array([1, 2, 3]))
@@ -183,4 +184,17 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
   assert.equal(bare.items[0].timeRequestedMs, undefined);
   assert.equal(bare.items[0].timeReceivedMs, undefined);
   assert.equal(bare.items[0].fileId, "z");
+});
+
+Deno.test("a response cut inside a skipped field is refused, not read past its end", () => {
+  const whole = new BinaryWriter()
+    .tag(3, WireType.LengthDelimited).string("cursor")
+    .tag(50, WireType.LengthDelimited).string("an unknown field's value")
+    .finish();
+  assert.equal(decodeListingPage(whole).last, "cursor");
+  for (const cut of [whole.length - 1, whole.length - 10]) {
+    assert.throws(() => decodeListingPage(whole.subarray(0, cut)), /premature EOF/);
+  }
+  const fixed = new BinaryWriter().tag(51, WireType.Bit64).double(1).finish();
+  assert.throws(() => decodeListingPage(fixed.subarray(0, 5)), /premature EOF/);
 });
