@@ -88,10 +88,10 @@ export function splitRelativePath(text: string): PathComponents {
   }
   const components = text.split("/").filter((part) => part !== "" && part !== ".");
   if (components.includes("..")) return { ok: false, reason: 'has a ".." component' };
-  if (components.some((part) => _encoder.encode(part).length > _MAX_COMPONENT_BYTES)) {
+  if (components.some((part) => _longerThan(part, _MAX_COMPONENT_BYTES))) {
     return { ok: false, reason: `has a name longer than ${_MAX_COMPONENT_BYTES} bytes` };
   }
-  if (_encoder.encode(components.join("/")).length > _MAX_PATH_BYTES) {
+  if (_longerThan(components.join("/"), _MAX_PATH_BYTES)) {
     return {
       ok: false,
       reason: `is longer than ${_MAX_PATH_BYTES} bytes, the longest path the system accepts`,
@@ -106,8 +106,17 @@ export function splitRelativePath(text: string): PathComponents {
  * inside this one. Such a path is never written for a remote item and never deleted.
  */
 export function isStateDirPath(path: string): boolean {
+  // Most paths never mention it: they are answered without splitting or lowercasing anything.
+  if (!_STATE_DIR_HINT.test(path)) return false;
   return path.split("/").some((part) => part.toLowerCase() === STATE_DIR_NAME);
 }
+
+/**
+ * Matches every path that has a {@linkcode STATE_DIR_NAME} part, and more. Without the `u` flag,
+ * `i` folds only ASCII letters into each other; a part that lowercases to the name is made of
+ * ASCII letters (the name's letters have no other lowercase source of one character).
+ */
+const _STATE_DIR_HINT = /\.data-mirror/i;
 
 /** The directories a mirror-relative posix path needs, outermost first: `a/b/c` -> `["a", "a/b"]`. */
 export function parentDirectories(path: string): string[] {
@@ -116,6 +125,21 @@ export function parentDirectories(path: string): string[] {
     parents.push(path.slice(0, slash));
   }
   return parents;
+}
+
+/** The folders that hold the given paths (`a/b/c` gives `a` and `a/b`). */
+export function directoriesOf(paths: Iterable<string>): Set<string> {
+  const directories = new Set<string>();
+  for (const path of paths) {
+    // Innermost first: a folder already in the set came with its own parents.
+    for (let slash = path.lastIndexOf("/"); slash >= 0;) {
+      const directory = path.slice(0, slash);
+      if (directories.has(directory)) break;
+      directories.add(directory);
+      slash = slash === 0 ? -1 : path.lastIndexOf("/", slash - 1);
+    }
+  }
+  return directories;
 }
 
 /**
@@ -158,7 +182,7 @@ export interface LocalPathOptions {
 export function localPathFor(item: RemoteItem, options: LocalPathOptions = {}): LocalPath {
   const local = _localPath(item);
   const limit = options.maxPathBytes ?? _MAX_PATH_BYTES;
-  if (local.ok && local.path.length * 3 > limit && _encoder.encode(local.path).length > limit) {
+  if (local.ok && _longerThan(local.path, limit)) {
     return {
       ok: false,
       reason: `${_label(item)} is too long: with the mirror's own path it would exceed ` +
@@ -175,7 +199,7 @@ function _localPath(item: RemoteItem): LocalPath {
   if (id.includes("/") || id.includes("\\")) {
     return { ok: false, reason: `file id ${_quote(id)} contains a path separator` };
   }
-  return _checked(_label(item), id + extensionFor(item));
+  return _checked(item, id + extensionFor(item));
 }
 
 function _label(item: RemoteItem): string {
@@ -185,10 +209,9 @@ function _label(item: RemoteItem): string {
 }
 
 function _pathFromFileName(item: RemoteItem): LocalPath {
-  const label = _label(item);
   const name = item.fileName.replaceAll("\\", "/").replace(_DRIVE_LETTER, "/").replace(/^\/+/, "");
   const split = splitRelativePath(name);
-  if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };
+  if (!split.ok) return { ok: false, reason: `${_label(item)} ${split.reason}` };
   const components = split.components;
   const ext = _fileExt(item);
   const last = components.length - 1;
@@ -198,18 +221,19 @@ function _pathFromFileName(item: RemoteItem): LocalPath {
     components[last] += `.${ext}`;
   }
   // Checked again: the appended extension can push a name over the length limits.
-  return _checked(label, components.join("/"));
+  return _checked(item, components.join("/"));
 }
 
-function _checked(label: string, path: string): LocalPath {
+/** `path` checked as the mirror path of `item` (named in the reason, quoted only then). */
+function _checked(item: RemoteItem, path: string): LocalPath {
   const split = splitRelativePath(path);
-  if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };
-  if (split.components.length === 0) return { ok: false, reason: `${label} names no file` };
+  if (!split.ok) return { ok: false, reason: `${_label(item)} ${split.reason}` };
+  if (split.components.length === 0) return { ok: false, reason: `${_label(item)} names no file` };
   const normalised = split.components.join("/");
   if (isStateDirPath(normalised)) {
     return {
       ok: false,
-      reason: `${label} is inside ${STATE_DIR_NAME}, the program's own directory`,
+      reason: `${_label(item)} is inside ${STATE_DIR_NAME}, the program's own directory`,
     };
   }
   return { ok: true, path: normalised };
@@ -219,6 +243,14 @@ function _checked(label: string, path: string): LocalPath {
 function _fileExt(item: RemoteItem): string {
   const ext = item.fileExt.replace(/^\.+/, "");
   return ext.includes("/") || ext.includes("\\") ? "" : ext;
+}
+
+/**
+ * Whether `text` takes more than `limit` bytes in UTF-8, encoded only when it could: a UTF-16 code
+ * unit takes at most 3 bytes (a surrogate pair, two units, takes 4).
+ */
+function _longerThan(text: string, limit: number): boolean {
+  return text.length * 3 > limit && _encoder.encode(text).length > limit;
 }
 
 /** C0 controls (NUL included), DEL and C1 controls. */

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { posix } from "node:path";
 import fc from "fast-check";
-import { localPathFor, splitRelativePath, STATE_DIR_NAME } from "../src/paths.ts";
+import {
+  directoriesOf,
+  isStateDirPath,
+  localPathFor,
+  parentDirectories,
+  splitRelativePath,
+  STATE_DIR_NAME,
+} from "../src/paths.ts";
 import type { RemoteItem } from "../src/remote/remote_item.ts";
 
 // A fixed seed keeps the suite deterministic; change it locally to explore further.
@@ -113,5 +120,60 @@ Deno.test("splitRelativePath output is normal and stable", () => {
       assert.ok(!split.components.some((c) => c === "" || c === "." || c === ".."));
     }),
     { numRuns: 5000, seed: SEED },
+  );
+});
+
+Deno.test("isStateDirPath answers as comparing every part lowercased, whatever the letters", () => {
+  // Letters whose case mapping reaches ASCII from elsewhere (dotted and dotless i, the Kelvin
+  // sign, the long s) and case variants of the name, glued into paths.
+  const part = fc.array(
+    fc.constantFrom(
+      ".",
+      "d",
+      "D",
+      "a",
+      "A",
+      "t",
+      "T",
+      "-",
+      "m",
+      "M",
+      "i",
+      "I",
+      "r",
+      "R",
+      "o",
+      "O",
+      "\u0130",
+      "\u0131",
+      "\u212A",
+      "\u017F",
+      "é",
+      "x",
+    ),
+    { maxLength: 14 },
+  ).map((chars) => chars.join(""));
+  const path = fc.array(fc.oneof(part, fc.constantFrom(STATE_DIR_NAME, ".Data-Mirror")), {
+    minLength: 1,
+    maxLength: 4,
+  }).map((parts) => parts.join("/"));
+  fc.assert(
+    fc.property(path, (p) => {
+      const expected = p.split("/").some((x) => x.toLowerCase() === STATE_DIR_NAME);
+      assert.equal(isStateDirPath(p), expected, JSON.stringify(p));
+    }),
+    { seed: SEED, numRuns: 5000 },
+  );
+});
+
+Deno.test("directoriesOf holds every parent folder of every path, and nothing else", () => {
+  const name = fc.constantFrom("a", "b", "c", "é", "a b", "");
+  const path = fc.array(name, { minLength: 1, maxLength: 5 }).map((parts) => parts.join("/"));
+  fc.assert(
+    fc.property(fc.array(path, { maxLength: 30 }), (paths) => {
+      const expected = new Set(paths.flatMap((p) => parentDirectories(p)));
+      assert.deepEqual([...directoriesOf(paths)].sort(), [...expected].sort());
+    }),
+    { seed: SEED, numRuns: 2000 },
   );
 });

@@ -1,4 +1,4 @@
-import { localPathFor, parentDirectories } from "../paths.ts";
+import { directoriesOf, localPathFor } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 
 /**
@@ -141,10 +141,7 @@ export class ListingIndex {
 
   #resolve(): { entries: Map<string, ListedItem>; shadowed: number } {
     if (this.#resolved) return this.#resolved;
-    const directories = new Set<string>();
-    for (const path of this.#byPath.keys()) {
-      for (const directory of parentDirectories(path)) directories.add(directory);
-    }
+    const directories = directoriesOf(this.#byPath.keys());
     const entries = new Map<string, ListedItem>();
     let shadowed = 0;
     for (const path of [...this.#byPath.keys()].sort()) {

@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
-import { isStateDirPath, parentDirectories } from "../paths.ts";
+import { directoriesOf, isStateDirPath, parentDirectories } from "../paths.ts";
 import type { ListedItem } from "./listing_index.ts";
 
 /** What {@linkcode planPass} decides from. */
@@ -104,15 +104,6 @@ export function planPass(input: PlanInput): Plan {
     plan.deletes = stale;
   }
   return plan;
-}
-
-/** The folders that hold the given paths (`a/b/c` gives `a` and `a/b`). */
-export function directoriesOf(paths: Iterable<string>): Set<string> {
-  const directories = new Set<string>();
-  for (const path of paths) {
-    for (const directory of parentDirectories(path)) directories.add(directory);
-  }
-  return directories;
 }
 
 /**

@@ -8,7 +8,7 @@ import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import { MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
+import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
 import { PassCancelledError } from "../remote/errors.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
@@ -16,7 +16,7 @@ import { deleteStale } from "./delete_stale.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
-import { directoriesOf, type Download, type Plan, planItem, planPass } from "./plan.ts";
+import { type Download, type Plan, planItem, planPass } from "./plan.ts";
 import { emptySummary, type Summary } from "./summary.ts";
 import {
   INLINE_MAX_BYTES,
