@@ -2,7 +2,7 @@ import { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
-import { listLocalFiles, type LocalFile } from "../fs/local_files.ts";
+import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
 import { MirrorDir } from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
@@ -175,7 +175,7 @@ export async function runPass(
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
-    for (const path of transfer.result.placed.keys()) local.set(path, _placedFile(path));
+    for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
     const plan = _plan(config, entries, local, listing);
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
@@ -470,10 +470,6 @@ export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
     mimeTypes: config.mimeTypes,
     ...(windowed ? { interval: { ...(Number.isFinite(startMs) ? { startMs } : {}), endMs } } : {}),
   };
-}
-
-function _placedFile(path: string): LocalFile {
-  return { path, symlink: false };
 }
 
 function _reportIndex(index: ListingIndex, logger: Logger): void {

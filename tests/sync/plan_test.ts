@@ -16,7 +16,7 @@ function remote(...paths: string[]): Map<string, RemoteItem> {
 }
 
 function local(...paths: string[]): Map<string, LocalFile> {
-  return new Map(paths.map((path) => [path, { path, symlink: false }]));
+  return new Map(paths.map((path) => [path, { symlink: false }]));
 }
 
 function input(fields: Partial<PlanInput>): PlanInput {
@@ -47,7 +47,7 @@ Deno.test("missing files are downloaded, present ones skipped, sorted by path", 
 Deno.test("a local file is never overwritten, whatever its size", () => {
   const plan = planPass(input({
     remote: remote("a.jpg"),
-    local: new Map([["a.jpg", { path: "a.jpg", symlink: false }]]),
+    local: new Map([["a.jpg", { symlink: false }]]),
   }));
   assert.deepEqual([plan.downloads, plan.skipped], [[], 1]);
 });
@@ -215,7 +215,7 @@ Deno.test("max_delete counts only the files the mirror could delete", () => {
     local: new Map([
       ...local("keep1.jpg", "keep2.jpg", "keep3.jpg", "a.jpg", "b.jpg", "c.jpg"),
       ...local("models/1", "models/2", "models/3", "models/4", ".data-mirror/lock"),
-      ["link.jpg", { path: "link.jpg", symlink: true }],
+      ["link.jpg", { symlink: true }],
     ]),
     deleteEnabled: true,
     protectedDirs: ["models"],
@@ -314,7 +314,7 @@ Deno.test("the plan does not depend on map order", () => {
 
 Deno.test("a symlink in the mirror counts as present but is never deleted", () => {
   const files = local("a.jpg", "old.jpg");
-  files.set("link.jpg", { path: "link.jpg", symlink: true });
+  files.set("link.jpg", { symlink: true });
   const plan = planPass(input({
     remote: remote("a.jpg", "link.jpg"),
     local: files,
