@@ -106,7 +106,8 @@ class _Lister implements Disposable {
     this.#filter = filter;
     this.#options = options;
     this.#parallel = Math.max(1, options.parallelPages ?? 16);
-    options.signal?.addEventListener("abort", this.#follow, { once: true });
+    if (options.signal?.aborted) this.#follow(); // a listener would never hear it
+    else options.signal?.addEventListener("abort", this.#follow, { once: true });
   }
 
   /** Passes the caller's abort on to the shards. */

@@ -152,7 +152,7 @@ export async function runPass(
       distinctItems: () => index.listed,
       onItems: (items) => {
         manifest?.add(items);
-        const walked = walk.files;
+        const walked = walk.walked;
         if (walked === undefined) walk.hold(_firstSightings(items, index));
         else fetchNow(_fetchable(_firstSightings(items, index), index, walked));
       },
@@ -380,7 +380,8 @@ class _LocalWalk implements Disposable {
 
   constructor(walking: Promise<Map<string, LocalFile>>, signal: AbortSignal | undefined) {
     this.#caller = signal;
-    signal?.addEventListener("abort", this.#follow, { once: true });
+    if (signal?.aborted) this.#follow();
+    else signal?.addEventListener("abort", this.#follow, { once: true });
     this.#walking = walking.then((files) => {
       this.#walked = { files, directories: directoriesOf(files.keys()) };
       return this.#walked;
@@ -397,7 +398,7 @@ class _LocalWalk implements Disposable {
   }
 
   /** The walk's result once it has ended. */
-  get files(): _Walked | undefined {
+  get walked(): _Walked | undefined {
     return this.#walked;
   }
 

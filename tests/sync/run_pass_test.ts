@@ -626,3 +626,15 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
     await new Deno.Command("rm", { args: ["-rf", join(root, "d".repeat(250))] }).output();
   }, { faults: { latencyMs: 100 } });
 });
+
+Deno.test("a pass whose signal is already aborted lists nothing and writes nothing", async () => {
+  const dataset = describeDataset([{ count: 300, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const stop = new AbortController();
+    stop.abort(new Error("stopped before the pass"));
+    await assert.rejects(pass({ tags: ["t"] }, { signal: stop.signal }));
+    assert.equal(platform.calls.BinaryDataByFilter, 0);
+    assert.equal(platform.calls.BinaryDataByIDs, 0);
+    assert.equal((await files()).size, 0);
+  }, { faults: { latencyMs: 20 } });
+});
