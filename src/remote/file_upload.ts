@@ -23,6 +23,7 @@
 import { protoInt64, Timestamp } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
+import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { decodeListingPage } from "./listing_page.ts";
@@ -266,9 +267,7 @@ export class FileUploader implements AsyncDisposable {
     const idleMs = this.#options.idleTimeoutMs ?? 60_000;
     const replyMs = this.#options.callTimeoutMs ?? 60_000;
     // Aborted by the caller, by a stall, or by a failure of our own side (read, beforeClose).
-    const stop = new AbortController();
-    const onAbort = () => stop.abort(options.signal?.reason);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    using stop = new LinkedAbort(options.signal);
     const watchdog = new IdleWatchdog((what, ms) => stop.abort(new TimeoutError(what, ms)));
     let bytes = 0;
     const chunkBytes = this.#chunkBytes;
@@ -343,7 +342,6 @@ export class FileUploader implements AsyncDisposable {
       throw error;
     } finally {
       watchdog.stop();
-      options.signal?.removeEventListener("abort", onAbort);
     }
   }
 

@@ -35,6 +35,7 @@ import {
 } from "node:http2";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { codeFromHttpStatus, statusError } from "./grpc_status.ts";
 
@@ -297,13 +298,11 @@ export async function unaryCall(
   request: Uint8Array,
   options: UnaryCallOptions,
 ): Promise<Uint8Array> {
-  const stop = new AbortController();
+  using stop = new LinkedAbort(options.signal);
   const timer = setTimeout(
     () => stop.abort(new TimeoutError(path, options.timeoutMs)),
     options.timeoutMs,
   );
-  const onAbort = () => stop.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     const call = GrpcCall.open(connection, path, options.headers, stop.signal);
     await call.send(messageFrame(request));
@@ -313,7 +312,6 @@ export async function unaryCall(
     throw error;
   } finally {
     clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -4,6 +4,7 @@ import type { GrpcWebTransportOptions } from "@connectrpc/connect-web";
 import { createViamClient, dataApi, Timestamp } from "@viamrobotics/sdk";
 import type { ViamClient } from "@viamrobotics/sdk";
 import { ConnectError } from "@viamrobotics/sdk";
+import { LinkedAbort } from "../async/linked_abort.ts";
 import { classifyError } from "./classify_error.ts";
 import { createLandingTransport, LANDING, ResponseLanding } from "./grpc_web_transport.ts";
 import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
@@ -361,29 +362,26 @@ export class ViamRemote implements RemoteSource {
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     signal?.throwIfAborted();
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    using stop = new LinkedAbort(signal);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         // Reject first, so the race reports the timeout rather than the abort it causes.
         reject(new TimeoutError(what, ms));
-        controller.abort();
+        stop.abort();
       }, ms);
     });
     const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+      stop.signal.addEventListener("abort", () => reject(stop.signal.reason), {
         once: true,
       });
     });
     // The SDK's calls take no signal: stop waiting for them on abort or timeout (fetches do stop).
-    const work = fn(controller.signal);
+    const work = fn(stop.signal);
     try {
       return await Promise.race([work, expired, aborted]);
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
       work.catch(() => {});
       expired.catch(() => {});
       aborted.catch(() => {});

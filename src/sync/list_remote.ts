@@ -1,3 +1,4 @@
+import { LinkedAbort } from "../async/linked_abort.ts";
 import { retry } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
 import { describeError } from "../remote/errors.ts";
@@ -99,26 +100,22 @@ class _Lister implements Disposable {
   readonly #options: ListRemoteOptions;
   readonly #parallel: number;
   /** Stops the other shards once one has failed for good; follows the caller's signal. */
-  readonly #stop = new AbortController();
+  readonly #stop: LinkedAbort;
 
   constructor(remote: RemoteSource, filter: ListFilter, options: ListRemoteOptions) {
     this.#remote = remote;
     this.#filter = filter;
     this.#options = options;
     this.#parallel = Math.max(1, options.parallelPages ?? 16);
-    if (options.signal?.aborted) this.#follow(); // a listener would never hear it
-    else options.signal?.addEventListener("abort", this.#follow, { once: true });
+    this.#stop = new LinkedAbort(options.signal);
   }
-
-  /** Passes the caller's abort on to the shards. */
-  readonly #follow = () => this.#stop.abort(this.#options.signal?.reason);
 
   /**
    * Lets go of the caller's signal: a loop's signal lives as long as the loop, and a listener left
    * on it would keep this listing (and the pass's index, through `onItems`) alive after every pass.
    */
   [Symbol.dispose](): void {
-    this.#options.signal?.removeEventListener("abort", this.#follow);
+    this.#stop[Symbol.dispose]();
   }
 
   async run(): Promise<ListingResult> {

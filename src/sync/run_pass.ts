@@ -1,4 +1,5 @@
 import { BandwidthLimit } from "../async/bandwidth_limit.ts";
+import { LinkedAbort } from "../async/linked_abort.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
@@ -371,17 +372,14 @@ interface _Walked {
  * and stops the listing when it fails (a pass cannot decide anything without it).
  */
 class _LocalWalk implements Disposable {
-  readonly #stop = new AbortController();
-  readonly #caller?: AbortSignal;
+  readonly #stop: LinkedAbort;
   readonly #walking: Promise<_Walked>;
   readonly #held: string[] = [];
   #walked?: _Walked;
   #failed = false;
 
   constructor(walking: Promise<Map<string, LocalFile>>, signal: AbortSignal | undefined) {
-    this.#caller = signal;
-    if (signal?.aborted) this.#follow();
-    else signal?.addEventListener("abort", this.#follow, { once: true });
+    this.#stop = new LinkedAbort(signal);
     this.#walking = walking.then((files) => {
       this.#walked = { files, directories: directoriesOf(files.keys()) };
       return this.#walked;
@@ -422,10 +420,8 @@ class _LocalWalk implements Disposable {
 
   /** Lets go of the caller's signal (a loop's signal outlives its passes). */
   [Symbol.dispose](): void {
-    this.#caller?.removeEventListener("abort", this.#follow);
+    this.#stop[Symbol.dispose]();
   }
-
-  readonly #follow = () => this.#stop.abort(this.#caller?.reason);
 }
 
 /** The plan of the whole listing, with deletes held back while the listing is not proved whole. */
