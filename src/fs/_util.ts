@@ -1,5 +1,5 @@
 // Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 /** Mode of the files the mirror creates. */
 export const FILE_MODE = 0o644;
@@ -21,6 +21,28 @@ export function assertRelativePath(relPath: string): void {
   if (bad) {
     throw new RangeError(`"${relPath}" is not a normalised relative path inside the mirror`);
   }
+}
+
+/**
+ * The first folder between `root` and `relPath` (neither included) that is now a symlink, or
+ * undefined when none is (a folder gone or turned into a file leaves nothing to remove). Checked
+ * by `lstat` right before an unlink or rmdir of a path from a walk: Deno has no `unlinkat`, so the
+ * path is resolved again by name, and a folder a local program swapped for a symlink since the walk
+ * would lead the removal out of the mirror. What remains is the microseconds between the two calls.
+ */
+export function swappedFolderOn(root: string, relPath: string): string | undefined {
+  for (let slash = relPath.indexOf("/"); slash > 0; slash = relPath.indexOf("/", slash + 1)) {
+    const dir = relPath.slice(0, slash);
+    try {
+      const info = Deno.lstatSync(join(root, dir));
+      if (info.isSymlink) return dir;
+      if (!info.isDirectory) return undefined;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+  return undefined;
 }
 
 /** fsyncs a directory so a rename, link or unlink in it survives a power loss. */

@@ -35,7 +35,7 @@ import { resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
 import { ensureStateDir } from "./state_dir.ts";
-import { assertRelativePath, FILE_MODE } from "./_util.ts";
+import { assertRelativePath, FILE_MODE, swappedFolderOn } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
 const _DIR_MODE = 0o755;
@@ -284,7 +284,8 @@ export class MirrorDir implements AsyncDisposable {
 /**
  * Removes the file (or symlink, never its target) at `relPath` below the real folder `root`, a path
  * from a walk that never descends into a symlinked folder (this pass's, or a push pass's). Returns
- * false when it was already gone. Refuses the state folder and a directory.
+ * false when it was already gone. Refuses the state folder, a directory, and a path through a
+ * folder that is no longer one (swapped for a symlink since the walk: {@linkcode swappedFolderOn}).
  *
  * Synchronous: an `lstat` and an `unlink` of a name the page cache holds take microseconds, less
  * than a trip through the thread pool (a churn pass's 1,000 deletes: 135 ms that way). The `lstat`
@@ -295,6 +296,12 @@ export function removeFileUnder(root: string, relPath: string): boolean {
   assertRelativePath(relPath); // also refuses "" and ".", the root itself
   if (isStateDirPath(relPath)) {
     throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
+  }
+  const swapped = swappedFolderOn(root, relPath);
+  if (swapped !== undefined) {
+    throw new Deno.errors.PermissionDenied(
+      `refusing to remove ${relPath}: ${swapped} became a symlink since the walk (not followed)`,
+    );
   }
   const path = join(root, relPath);
   try {

@@ -1,7 +1,7 @@
 import { rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { isStateDirPath } from "../paths.ts";
-import { assertAbsoluteRoot, assertRelativePath } from "./_util.ts";
+import { assertAbsoluteRoot, assertRelativePath, swappedFolderOn } from "./_util.ts";
 
 /** Options of {@linkcode pruneEmptyDirs}. */
 export interface PruneEmptyDirsOptions {
@@ -26,7 +26,9 @@ export interface PruneEmptyDirsOptions {
  * Returns the removed directories as relative posix paths, deepest first.
  *
  * Each removal is a plain `rmdir`, which the OS refuses on a directory that is not empty (a
- * candidate that gained an entry since the walk is kept) and on a symlink (never followed). A
+ * candidate that gained an entry since the walk is kept) and on a symlink (never followed); a
+ * candidate below a folder that is no longer a real directory (swapped for a symlink since the
+ * walk) is not tried. A
  * mirror nested in this one holds its own `.data-mirror`, so its root is never empty; its own
  * folders are never candidates, since the walk does not descend into it.
  *
@@ -64,6 +66,7 @@ export async function pruneEmptyDirs(
   const removed: string[] = [];
   for (let depth = byDepth.length - 1; depth > 0; depth--) {
     for (const dir of byDepth[depth] ?? []) {
+      if (swappedFolderOn(root, dir) !== undefined) continue; // not followed out of the mirror
       if (!(await removeIfEmpty(join(root, dir)))) continue;
       removed.push(dir);
       const slash = dir.lastIndexOf("/");

@@ -142,7 +142,10 @@ export async function runPass(
   const progress: _Progress = { index, transfer: transfer.result, started };
   // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
   // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
-  using walk = new _LocalWalk(mirror.walk(), signal);
+  using walk = new _LocalWalk(mirror.walk(), signal, (held, walked) => {
+    logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
+    fetchNow(_fetchable(held, index, walked));
+  });
   try {
     const listing = await listRemote(remote, filterOf(config), {
       logger,
@@ -158,10 +161,7 @@ export async function runPass(
         else fetchNow(_fetchable(_firstSightings(items, index), index, walked));
       },
     }).catch((error) => walk.failure(error));
-    const local = await walk.done((held, walked) => {
-      logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
-      fetchNow(_fetchable(held, index, walked));
-    });
+    const local = await walk.done();
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
     await transfer.finish();
@@ -206,7 +206,9 @@ export async function runPass(
       ? manifest.finish(
         entries,
         (path) => placed.has(path) || local.get(path)?.symlink === false,
-        { changed: placed.size > 0 || deleting },
+        // Deletes alone leave the lines as they were when the stale files were not listed
+        // before either (one that cannot be deleted, pass after pass): the digest decides.
+        { changed: placed.size > 0 },
       )
       : undefined;
     try {
@@ -368,8 +370,9 @@ interface _Walked {
 }
 
 /**
- * The local walk of a pass, running beside the listing. It holds the paths listed before it ends,
- * and stops the listing when it fails (a pass cannot decide anything without it).
+ * The local walk of a pass, running beside the listing. It holds the paths listed before it ends
+ * and hands them over the moment it ends (the listing may go on for seconds), and stops the
+ * listing when it fails (a pass cannot decide anything without it).
  */
 class _LocalWalk implements Disposable {
   readonly #stop: LinkedAbort;
@@ -378,11 +381,18 @@ class _LocalWalk implements Disposable {
   #walked?: _Walked;
   #failed = false;
 
-  constructor(walking: Promise<Map<string, LocalFile>>, signal: AbortSignal | undefined) {
+  /** `release` gets the held paths when the walk ends (none: not called). */
+  constructor(
+    walking: Promise<Map<string, LocalFile>>,
+    signal: AbortSignal | undefined,
+    release: (held: string[], walked: _Walked) => void,
+  ) {
     this.#stop = new LinkedAbort(signal);
     this.#walking = walking.then((files) => {
-      this.#walked = { files, directories: directoriesOf(files.keys()) };
-      return this.#walked;
+      const walked: _Walked = { files, directories: directoriesOf(files.keys()) };
+      this.#walked = walked;
+      if (this.#held.length > 0) release(this.#held.splice(0), walked);
+      return walked;
     });
     this.#walking.catch((error) => {
       this.#failed = true;
@@ -405,17 +415,19 @@ class _LocalWalk implements Disposable {
     for (const path of paths) this.#held.push(path);
   }
 
-  /** Rethrows the walk's error when that is what stopped the listing, else `error`. */
+  /**
+   * Rethrows the walk's error when that is what stopped the listing, else `error`, once the walk
+   * has ended either way (nothing of a failed pass reads the mirror after it lets go of its lock).
+   */
   async failure(error: unknown): Promise<never> {
     if (this.#failed) await this.#walking;
+    await this.#walking.catch(() => {});
     throw error;
   }
 
-  /** Waits for the walk, hands the held paths to `release`, and resolves to the local files. */
-  async done(release: (held: string[], walked: _Walked) => void): Promise<Map<string, LocalFile>> {
-    const walked = await this.#walking;
-    if (this.#held.length > 0) release(this.#held.splice(0), walked);
-    return walked.files;
+  /** Resolves to the local files once the walk has ended (the held paths are handed over). */
+  async done(): Promise<Map<string, LocalFile>> {
+    return (await this.#walking).files;
   }
 
   /** Lets go of the caller's signal (a loop's signal outlives its passes). */

@@ -76,6 +76,29 @@ Deno.test("does not follow symlinks, which count as content", async () => {
   });
 });
 
+Deno.test("a candidate below a folder swapped for a symlink since the walk is not tried", async () => {
+  await withTempDir(async (dir) => {
+    const root = `${dir}/mirror`;
+    await Deno.mkdir(`${root}/a/b`, { recursive: true });
+    await Deno.mkdir(`${root}/c/d/e`, { recursive: true });
+    const candidates: string[] = [];
+    await listLocalFiles(root, { onEmptyDir: (empty) => candidates.push(empty) });
+    assert.deepEqual(candidates.sort(), ["a/b", "c/d/e"]);
+    // After the walk, a local program puts symlinks where "a" and "c/d" were, to folders outside
+    // that hold an empty "b" and "e".
+    await Deno.mkdir(`${dir}/outside/b`, { recursive: true });
+    await Deno.mkdir(`${dir}/outside2/e`, { recursive: true });
+    await Deno.remove(`${root}/a`, { recursive: true });
+    await Deno.symlink(`${dir}/outside`, `${root}/a`);
+    await Deno.remove(`${root}/c/d`, { recursive: true });
+    await Deno.symlink(`${dir}/outside2`, `${root}/c/d`);
+    assert.deepEqual(await pruneEmptyDirs(root, { protectedDirs: [], candidates }), []);
+    assert.ok(await exists(`${dir}/outside/b`));
+    assert.ok(await exists(`${dir}/outside2/e`));
+    assert.ok(await exists(`${root}/a`));
+  });
+});
+
 Deno.test("a missing root prunes nothing; a protected dir outside the mirror is refused", async () => {
   await withTempDir(async (dir) => {
     assert.deepEqual(await pruneWalked(`${dir}/missing`, []), []);

@@ -43,3 +43,29 @@ Deno.test("removeFileUnder removes a file or a symlink, never a folder nor a lin
     assert.deepEqual(await names(outside), ["keep.txt"]);
   });
 });
+
+Deno.test("removeFileUnder refuses a path through a folder swapped for a symlink since the walk", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "mirror");
+    const outside = join(dir, "outside");
+    await Deno.mkdir(join(root, "a", "b"), { recursive: true });
+    await Deno.writeTextFile(join(root, "a", "b", "file.jpg"), "x");
+    await Deno.mkdir(join(outside, "b"), { recursive: true });
+    await Deno.writeTextFile(join(outside, "b", "file.jpg"), "keep");
+    // What a walk saw as "a/b/file.jpg"; then a local program puts a symlink where "a" was.
+    await Deno.rename(join(root, "a"), join(dir, "moved"));
+    await Deno.symlink(outside, join(root, "a"));
+    assert.throws(
+      () => removeFileUnder(root, "a/b/file.jpg"),
+      (error: Error) =>
+        error instanceof Deno.errors.PermissionDenied && /a became a symlink/.test(error.message),
+    );
+    assert.equal(await Deno.readTextFile(join(outside, "b", "file.jpg")), "keep");
+    // Deeper down too.
+    await Deno.remove(join(root, "a"));
+    await Deno.mkdir(join(root, "a"));
+    await Deno.symlink(join(outside, "b"), join(root, "a", "b"));
+    assert.throws(() => removeFileUnder(root, "a/b/file.jpg"), Deno.errors.PermissionDenied);
+    assert.equal(await Deno.readTextFile(join(outside, "b", "file.jpg")), "keep");
+  });
+});

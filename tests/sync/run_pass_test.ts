@@ -1,10 +1,13 @@
 /**
- * One pass against the local data platform through the real SDK: naming, skipping, batching, large
+ * One pass against the local data platform through the real remote: naming, skipping, batching, large
  * files, rejection of unsafe names, duplicates, deletion and its guards.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeDataset, HOSTILE_NAME_COUNT } from "../support/platform/mod.ts";
+import type { RemoteSource } from "../../src/remote/remote_source.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, withMirror } from "./_harness.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
@@ -594,6 +597,55 @@ Deno.test("paths listed while the local walk still runs are planned against it o
     const tree = await files();
     for (const path of held) assert.equal(new TextDecoder().decode(tree.get(path)), "local", path);
     assert.equal(tree.size, 60);
+  });
+});
+
+Deno.test("paths held for the walk are fetched when it ends, not when the listing ends", async () => {
+  // The listing's calls after its first page wait until a file is fetched (or 5 s): the held paths
+  // of that page must be fetched as soon as the walk of 2,000 folders ends, while the listing runs.
+  const dataset = describeDataset([{ count: 60, folder: "f", tags: ["t"] }]);
+  await withMirror(dataset, async ({ root, config, logger }) => {
+    for (let i = 0; i < 2000; i++) {
+      await Deno.mkdir(join(root, "other", `d${i}`), { recursive: true });
+    }
+    const cfg = config({ tags: ["t"] });
+    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
+    let fullPages = 0;
+    let opened: "by a fetch" | "by the timeout" | undefined;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const timer = setTimeout(() => {
+      opened ??= "by the timeout";
+      open();
+    }, 5_000);
+    const remote: RemoteSource = {
+      listPage: async (filter, last, options) => {
+        // (The listing's first calls are one-item probes of its time range.)
+        if (fullPages > 0) await gate;
+        const page = await real.listPage(filter, last, options);
+        if (page.items.length > 1) fullPages++;
+        return page;
+      },
+      count: (filter, options) => real.count(filter, options),
+      fetchInline: (ids, options) => {
+        opened ??= "by a fetch";
+        open();
+        return real.fetchInline(ids, options);
+      },
+      download: (item, options) => real.download(item, options),
+      classify: (error) => real.classify(error),
+    };
+    try {
+      const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+      assert.ok(
+        logger.entries.some((e) => e.message.includes("listed before the local walk ended")),
+        "the first page came before the walk ended",
+      );
+      assert.equal(opened, "by a fetch");
+      assert.equal(result.summary.downloaded, 60);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 });
 
