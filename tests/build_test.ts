@@ -271,15 +271,16 @@ Deno.test("the compiled binary bakes exactly the production set and embeds the W
       file.startsWith(".deno_compile_node_modules/")
     );
     const packages = await programNpmPackages();
-    assert.ok(packages.has("@viamrobotics/sdk"));
+    assert.ok(packages.has("@connectrpc/connect-node"));
     for (const name of packages) {
       assert.ok(
         npm.some((file) => file.includes(`/${name}/`)),
         `npm package ${name} is not embedded`,
       );
     }
-    // Test tools stay out of the binary.
+    // Test tools stay out of the binary, the SDK too (the tests' reference client).
     assert.ok(!npm.some((file) => file.includes("/fast-check/")), "fast-check is embedded");
+    assert.ok(!npm.some((file) => file.includes("/@viamrobotics/sdk/")), "the SDK is embedded");
   });
 });
 

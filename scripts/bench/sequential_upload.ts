@@ -25,7 +25,8 @@ import { once } from "node:events";
 import { open } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AuthService, DataSyncService } from "../../src/remote/upload_wire.ts";
+import { AuthService } from "../../src/remote/data_wire.ts";
+import { DataSyncService } from "../../src/remote/upload_wire.ts";
 import { measureCommand, type Measurement } from "./process_usage.ts";
 
 /** Content bytes per `FileData` message: what the SDKs send. */

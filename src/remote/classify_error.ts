@@ -1,6 +1,6 @@
 // connect's `ConnectError` recognizes the errors of any connect copy by their shape (its
-// `instanceof` is structural): the SDK's bundled one and connect-node's classify alike, and the push
-// side, which never needs the SDK, does not load its 1 MB bundle for this one class.
+// `instanceof` is structural): connect-node's, the gRPC-web transport's and the SDK's bundled copy
+// (which the tests use as a reference client) classify alike.
 import { ConnectError } from "@connectrpc/connect";
 import {
   type ErrorKind,
@@ -22,8 +22,8 @@ const _UNAVAILABLE = 14;
 const _UNAUTHENTICATED = 16;
 
 /**
- * Classifies an error thrown by a remote call or a download: the one place that knows the SDK's
- * error type (the stages ask the remote, {@linkcode RemoteSource.classify}).
+ * Classifies an error thrown by a remote call or a download: the one place that knows the
+ * transport's error type (the stages ask the remote, {@linkcode RemoteSource.classify}).
  */
 export function classifyError(error: unknown): ErrorKind {
   if (isAbortError(error)) return "aborted";
@@ -41,7 +41,7 @@ export function classifyError(error: unknown): ErrorKind {
         return "auth";
       case _CANCELED:
         return "aborted";
-      case _UNKNOWN: // the SDK's transport reports a refused or reset connection as unknown
+      case _UNKNOWN: // gRPC-web reports a refused or reset connection as unknown
       case _DEADLINE_EXCEEDED:
       case _RESOURCE_EXHAUSTED:
       case _ABORTED:

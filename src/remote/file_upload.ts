@@ -27,13 +27,8 @@ import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { decodeListingPage } from "./listing_page.ts";
-import {
-  AuthService,
-  BinaryDataByFilterRequest,
-  CONTENT_FRAME_HEAD_BYTES,
-  contentFrame,
-  DataSyncService,
-} from "./upload_wire.ts";
+import { AuthService, BinaryDataByFilterRequest } from "./data_wire.ts";
+import { CONTENT_FRAME_HEAD_BYTES, contentFrame, DataSyncService } from "./upload_wire.ts";
 
 /**
  * Content bytes per `FileData` message: 64 KiB, what the SDKs send. Measured (128 MiB file, client

@@ -1,17 +1,18 @@
 /**
- * The gRPC-web transport the SDK's calls go through (installed with the SDK's transport hook): unary
- * calls read their response into one buffer and decode it there, instead of connect-web's path,
- * which allocates every 64 KiB network chunk, then the whole body, then a copy of the message. A
- * fresh copy of 10,000 small files moves 330 MB through inline calls; three allocations per byte
- * made V8 collect garbage every 64 MB of buffers and kept that much garbage resident.
+ * The gRPC-web transport of the program's calls to the app (sign-in, listing pages, inline batches,
+ * signed URLs): unary calls over `fetch` that read their response into one buffer and decode it
+ * there, instead of connect-web's path, which allocates every 64 KiB network chunk, then the whole
+ * body, then a copy of the message. A fresh copy of 10,000 small files moves 330 MB through inline
+ * calls; three allocations per byte made V8 collect garbage every 64 MB of buffers and kept that
+ * much garbage resident.
  *
  * A caller that makes the same call again and again (inline batches) passes a
  * {@linkcode ResponseLanding} in the call's context values ({@linkcode LANDING}); the response is
  * read into it and the decoded `bytes` fields are views of it, valid until the landing is used for
- * the next call. Without one, each response gets a buffer of its own. Streaming calls go to
- * connect-web unchanged (the program makes none through the SDK).
+ * the next call. Without one, each response gets a buffer of its own. The program makes no
+ * streaming call over gRPC-web (a push streams over HTTP/2, `grpc_http2.ts`): `stream` refuses.
  *
- * Errors are `ConnectError`s (the SDK's `instanceof` accepts them) with the codes connect-web gives: the HTTP status mapped
+ * Errors are `ConnectError`s with the codes connect-web gives: the HTTP status mapped
  * when it is not 2xx, else `grpc-status` from the trailers (or the headers of a trailers-only
  * reply), `Unknown` for a failed fetch and `Canceled` for an abort.
  *
@@ -42,7 +43,6 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { createGrpcWebTransport, type GrpcWebTransportOptions } from "@connectrpc/connect-web";
 import { codeFromHttpStatus, decodeGrpcMessage, statusError } from "./grpc_status.ts";
 
 /** A response larger than this is refused (an inline batch is at most a few MiB). */
@@ -142,12 +142,18 @@ export const LANDING = createContextKey<ResponseLanding | undefined>(undefined, 
   description: "the buffer a unary response is read into",
 });
 
-/**
- * A gRPC-web transport whose unary calls read into one buffer (see the module's notes), made from
- * connect-web's options as the SDK hands them over.
- */
-export function createLandingTransport(options: GrpcWebTransportOptions): Transport {
-  const streaming = createGrpcWebTransport(options);
+/** Options of {@linkcode createLandingTransport}. */
+export interface LandingTransportOptions {
+  /** The app's URL (`https://app.viam.com`); a call goes to `<baseUrl>/<service>/<method>`. */
+  baseUrl: string;
+  /** The timeout of a call that sets none, in milliseconds (none by default). */
+  defaultTimeoutMs?: number;
+  /** What sends the requests (`globalThis.fetch` by default). */
+  fetch?: typeof fetch;
+}
+
+/** A gRPC-web transport whose unary calls read into one buffer (see the module's notes). */
+export function createLandingTransport(options: LandingTransportOptions): Transport {
   const fetcher = options.fetch ?? globalThis.fetch;
   return {
     unary<I extends Message<I> = AnyMessage, O extends Message<O> = AnyMessage>(
@@ -159,9 +165,6 @@ export function createLandingTransport(options: GrpcWebTransportOptions): Transp
       input: PartialMessage<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      if ((options.interceptors?.length ?? 0) > 0) {
-        return streaming.unary(service, method, signal, timeoutMs, header, input, contextValues);
-      }
       return _unary(fetcher, options.baseUrl, {
         service,
         method,
@@ -173,15 +176,12 @@ export function createLandingTransport(options: GrpcWebTransportOptions): Transp
       });
     },
     stream<I extends Message<I> = AnyMessage, O extends Message<O> = AnyMessage>(
-      service: ServiceType,
+      _service: ServiceType,
       method: MethodInfo<I, O>,
-      signal: AbortSignal | undefined,
-      timeoutMs: number | undefined,
-      header: HeadersInit | undefined,
-      input: AsyncIterable<PartialMessage<I>>,
-      contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
-      return streaming.stream(service, method, signal, timeoutMs, header, input, contextValues);
+      return Promise.reject(
+        new ConnectError(`${method.name}: no streaming calls over gRPC-web`, Code.Unimplemented),
+      );
     },
   };
 }

@@ -19,6 +19,7 @@
  */
 import { BinaryReader, WireType } from "@bufbuild/protobuf";
 import type { BoundingBox, RemoteItem } from "./remote_item.ts";
+import { messageEnd, readTag, skipField } from "./_wire_reader.ts";
 import type { ListPage } from "./remote_source.ts";
 
 /** A listing page: the items, the cursor, and `count` (set by a `count_only` call). */
@@ -34,56 +35,16 @@ export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
   const reader = new BinaryReader(bytes);
   const page: DecodedListingPage = { items: [], last: "", count: 0 };
   while (reader.pos < reader.len) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
-      page.items.push(_binaryData(reader, _end(reader)));
+      page.items.push(_binaryData(reader, messageEnd(reader)));
     } else if (field === 2 && wireType === WireType.Varint) {
       page.count = Number(reader.uint64());
     } else if (field === 3 && wireType === WireType.LengthDelimited) {
       page.last = reader.string();
-    } else _skip(reader, wireType);
+    } else skipField(reader, wireType);
   }
   return page;
-}
-
-/**
- * Reads a field's tag (field number × 8 + wire type). `BinaryReader.tag` returns the two as an
- * array, and its `skip` a view of what it skipped: garbage for every field of every item.
- */
-function _tag(reader: BinaryReader): number {
-  const tag = reader.uint32();
-  if (tag >>> 3 === 0 || (tag & 7) > WireType.Bit32) {
-    throw new Error(`illegal tag: field no ${tag >>> 3} wire type ${tag & 7}`);
-  }
-  return tag;
-}
-
-/** Skips a field's value without making a view of it. */
-function _skip(reader: BinaryReader, wireType: WireType): void {
-  switch (wireType) {
-    case WireType.Varint:
-      reader.uint32(); // reads (and drops the high bits of) a varint of any length
-      break;
-    case WireType.Bit64:
-      reader.pos += 8;
-      break;
-    case WireType.Bit32:
-      reader.pos += 4;
-      break;
-    case WireType.LengthDelimited: {
-      const length = reader.uint32();
-      reader.pos += length;
-      break;
-    }
-    default:
-      reader.skip(wireType); // groups: not in these messages
-  }
-  if (reader.pos > reader.len) throw new RangeError("premature EOF");
-}
-
-/** Reads a length prefix: where the message it announces ends. */
-function _end(reader: BinaryReader): number {
-  return reader.uint32() + reader.pos;
 }
 
 /** `BinaryData`: field 2 is the metadata (field 1, the bytes, is empty in a listing). */
@@ -103,10 +64,10 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
     datasetIds: [],
   };
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 2 && wireType === WireType.LengthDelimited) {
-      _metadata(reader, _end(reader), item);
-    } else _skip(reader, wireType);
+      _metadata(reader, messageEnd(reader), item);
+    } else skipField(reader, wireType);
   }
   // `id` is the legacy file id; when absent it is the last part of the binary data id.
   if (item.fileId === "") {
@@ -118,20 +79,20 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
 /** `BinaryMetadata`. */
 function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (wireType === WireType.LengthDelimited) {
       switch (field) {
         case 1:
           item.fileId = reader.string();
           continue;
         case 2:
-          _captureMetadata(reader, _end(reader), item);
+          _captureMetadata(reader, messageEnd(reader), item);
           continue;
         case 3:
-          item.timeRequestedMs = _timestampMs(reader, _end(reader), item.timeRequestedMs);
+          item.timeRequestedMs = _timestampMs(reader, messageEnd(reader), item.timeRequestedMs);
           continue;
         case 4:
-          item.timeReceivedMs = _timestampMs(reader, _end(reader), item.timeReceivedMs);
+          item.timeReceivedMs = _timestampMs(reader, messageEnd(reader), item.timeReceivedMs);
           continue;
         case 5:
           item.fileName = reader.string();
@@ -143,7 +104,7 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
           item.uri = reader.string();
           continue;
         case 8:
-          _annotations(reader, _end(reader), item.bboxes!);
+          _annotations(reader, messageEnd(reader), item.bboxes!);
           continue;
         case 9:
           item.datasetIds!.push(reader.string());
@@ -157,17 +118,17 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
       item.sizeBytes = Number(reader.uint64());
       continue;
     }
-    _skip(reader, wireType);
+    skipField(reader, wireType);
   }
 }
 
 /** `CaptureMetadata`: the tags (12) and the MIME type (13). */
 function _captureMetadata(reader: BinaryReader, end: number, item: RemoteItem): void {
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 12 && wireType === WireType.LengthDelimited) item.tags!.push(reader.string());
     else if (field === 13 && wireType === WireType.LengthDelimited) item.mimeType = reader.string();
-    else _skip(reader, wireType);
+    else skipField(reader, wireType);
   }
 }
 
@@ -176,10 +137,10 @@ function _timestampMs(reader: BinaryReader, end: number, previous: number | unde
   let seconds = previous === undefined ? 0 : Math.floor(previous / 1000);
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.Varint) seconds = Number(reader.int64());
     else if (field === 2 && wireType === WireType.Varint) nanos = reader.int32();
-    else _skip(reader, wireType);
+    else skipField(reader, wireType);
   }
   // As the generated `Timestamp.toDate` rounds.
   return seconds * 1000 + Math.ceil(nanos / 1_000_000);
@@ -188,10 +149,10 @@ function _timestampMs(reader: BinaryReader, end: number, previous: number | unde
 /** `Annotations`: the bounding boxes (1); classifications are not used. */
 function _annotations(reader: BinaryReader, end: number, boxes: BoundingBox[]): void {
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
-      boxes.push(_box(reader, _end(reader)));
-    } else _skip(reader, wireType);
+      boxes.push(_box(reader, messageEnd(reader)));
+    } else skipField(reader, wireType);
   }
 }
 
@@ -199,7 +160,7 @@ function _annotations(reader: BinaryReader, end: number, boxes: BoundingBox[]): 
 function _box(reader: BinaryReader, end: number): BoundingBox {
   const box: BoundingBox = { label: "", xMin: 0, yMin: 0, xMax: 0, yMax: 0 };
   while (reader.pos < end) {
-    const tag = _tag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
+    const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 2 && wireType === WireType.LengthDelimited) box.label = reader.string();
     else if (wireType === WireType.Bit64 && field >= 3 && field <= 7) {
       const value = reader.double();
@@ -208,7 +169,7 @@ function _box(reader: BinaryReader, end: number): BoundingBox {
       else if (field === 5) box.xMax = value;
       else if (field === 6) box.yMax = value;
       else box.confidence = value;
-    } else _skip(reader, wireType);
+    } else skipField(reader, wireType);
   }
   return box;
 }

@@ -73,8 +73,8 @@ export interface DownloadOptions extends RemoteCallOptions {
 }
 
 /**
- * The data platform as the sync engine sees it. The real one wraps `@viamrobotics/sdk`; tests use
- * the same real one against the local data platform.
+ * The data platform as the sync engine sees it. The real one (`ViamRemote`) speaks gRPC-web to the
+ * app as the Viam SDKs do; tests use the same real one against the local data platform.
  */
 export interface RemoteSource {
   /**
@@ -93,7 +93,7 @@ export interface RemoteSource {
   download(item: DownloadTarget, options?: DownloadOptions): Promise<DownloadBody>;
   /**
    * How an error of this remote should be handled (retry, back off, stop): the one place that knows
-   * the transport's error types, so the stages never import the SDK.
+   * the transport's error types, so the stages never import them.
    */
   classify(error: unknown): ErrorKind;
 }

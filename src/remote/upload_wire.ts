@@ -1,26 +1,23 @@
 /**
  * The wire schema of the upload direction, as protobuf-es v1 / connect v1 message types made by
  * hand with the fields the push side reads and writes (field numbers:
- * `reference/viam-data-api.md`, sections 2, 7 and 11): `DataSyncService.FileUpload`, the request
- * of `DataService.BinaryDataByFilter` (to find uploads again) and `proto.rpc.v1.AuthService`. A test
- * holds each field to the project's embedded descriptor set (`src/viam_api.ts`), which the push side
- * does not load: parsing that set and building its registry cost about 5.6 MB of heap in every
- * push. {@linkcode contentFrame} frames the content messages of `FileUpload` around bytes read in
- * place.
+ * `reference/viam-data-api.md`, section 11): `DataSyncService.FileUpload` (the calls both
+ * directions make, sign-in and listing, are in `data_wire.ts`). A test holds each field to the
+ * project's embedded descriptor set (`src/viam_api.ts`), which the push side does not load:
+ * parsing that set and building its registry cost about 5.6 MB of heap in every push.
+ * {@linkcode contentFrame} frames the content messages of `FileUpload` around bytes read in place.
  *
  * @example
  * ```ts
- * const { I: Request, O: Response } = AuthService.methods.authenticate;
- * const bytes = new Request({ entity, credentials: { type: "api-key", payload } }).toBinary();
- * const reply = Response.fromBinary(
- *   await unaryCall(connection, "/proto.rpc.v1.AuthService/Authenticate", bytes, options),
- * );
+ * const { I: Request } = DataSyncService.methods.fileUpload;
+ * const bytes = new Request({ uploadPacket: { case: "metadata", value: { fileName } } })
+ *   .toBinary();
  * ```
  *
  * @module
  */
 
-import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bufbuild/protobuf";
+import { MethodKind, proto3, ScalarType, Timestamp } from "@bufbuild/protobuf";
 
 const _STRING = ScalarType.STRING;
 // Enums travel as varints: an int32 field reads and writes the same bytes for the values sent.
@@ -58,58 +55,6 @@ export const DataSyncService = {
     },
   },
 } as const;
-
-const _CaptureInterval = proto3.makeMessageType("viam.app.data.v1.CaptureInterval", [
-  { no: 1, name: "start", kind: "message", T: Timestamp },
-  { no: 2, name: "end", kind: "message", T: Timestamp },
-]);
-
-const _Filter = proto3.makeMessageType("viam.app.data.v1.Filter", [
-  { no: 9, name: "part_id", kind: "scalar", T: _STRING },
-  { no: 13, name: "interval", kind: "message", T: _CaptureInterval },
-]);
-
-const _DataRequest = proto3.makeMessageType("viam.app.data.v1.DataRequest", [
-  { no: 1, name: "filter", kind: "message", T: _Filter },
-  { no: 2, name: "limit", kind: "scalar", T: ScalarType.UINT64 },
-  { no: 3, name: "last", kind: "scalar", T: _STRING },
-  { no: 4, name: "sort_order", kind: "scalar", T: _ENUM },
-]);
-
-/**
- * `viam.app.data.v1.BinaryDataByFilterRequest`: a part's recent uploads are listed with it (its
- * answer is read by `decodeListingPage`, as a sync pass reads its listing).
- */
-export const BinaryDataByFilterRequest = proto3.makeMessageType(
-  "viam.app.data.v1.BinaryDataByFilterRequest",
-  [
-    { no: 1, name: "data_request", kind: "message", T: _DataRequest },
-    { no: 2, name: "include_binary", kind: "scalar", T: ScalarType.BOOL },
-  ],
-);
-
-const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
-  { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },
-  { no: 2, name: "payload", kind: "scalar", T: ScalarType.STRING },
-]);
-
-/** `proto.rpc.v1.AuthService` with its one method a client calls, `Authenticate`. */
-export const AuthService = {
-  typeName: "proto.rpc.v1.AuthService",
-  methods: {
-    authenticate: {
-      name: "Authenticate",
-      I: proto3.makeMessageType("proto.rpc.v1.AuthenticateRequest", [
-        { no: 1, name: "entity", kind: "scalar", T: ScalarType.STRING },
-        { no: 2, name: "credentials", kind: "message", T: _Credentials },
-      ]),
-      O: proto3.makeMessageType("proto.rpc.v1.AuthenticateResponse", [
-        { no: 1, name: "access_token", kind: "scalar", T: ScalarType.STRING },
-      ]),
-      kind: MethodKind.Unary,
-    },
-  },
-} as const satisfies ServiceType;
 
 /**
  * Room a content frame takes before its bytes: the gRPC message prefix (5 bytes) and the headers

@@ -1,12 +1,23 @@
-import { MethodKind, type ServiceType } from "@bufbuild/protobuf";
-import { createContextValues, type Transport } from "@connectrpc/connect";
-import type { GrpcWebTransportOptions } from "@connectrpc/connect-web";
-import { createViamClient, dataApi, Timestamp } from "@viamrobotics/sdk";
-import type { ViamClient } from "@viamrobotics/sdk";
-import { ConnectError } from "@viamrobotics/sdk";
+import {
+  type AnyMessage,
+  type MethodInfo,
+  MethodKind,
+  type ServiceType,
+  Timestamp,
+} from "@bufbuild/protobuf";
+import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { classifyError } from "./classify_error.ts";
+import {
+  AuthService,
+  BinaryDataByFilterRequest,
+  BinaryDataByIDsRequest,
+  CreateBinaryDataSignedURL,
+  Filter,
+  ORDER,
+} from "./data_wire.ts";
 import { createLandingTransport, LANDING, ResponseLanding } from "./grpc_web_transport.ts";
+import { decodeInlineBatch } from "./inline_batch.ts";
 import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
 import { type ErrorKind, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
 import type {
@@ -56,30 +67,33 @@ const _DATA_SERVICE = {
   typeName: "viam.app.data.v1.DataService",
   methods: {},
 } as ServiceType;
+/** `BinaryDataByIDs`, its answer read by {@linkcode decodeInlineBatch} into the files' bytes. */
 const _BINARY_DATA_BY_IDS = {
   name: "BinaryDataByIDs",
-  I: dataApi.BinaryDataByIDsRequest,
-  O: dataApi.BinaryDataByIDsResponse,
+  I: BinaryDataByIDsRequest,
+  O: { fromBinary: decodeInlineBatch },
   kind: MethodKind.Unary,
 } as const;
 /** `BinaryDataByFilter`, its answer read by {@linkcode decodeListingPage} into items. */
 const _BINARY_DATA_BY_FILTER = {
   name: "BinaryDataByFilter",
-  I: dataApi.BinaryDataByFilterRequest,
-  O: { fromBinary: decodeListingPage } as unknown as typeof dataApi.BinaryDataByFilterResponse,
+  I: BinaryDataByFilterRequest,
+  O: { fromBinary: decodeListingPage },
   kind: MethodKind.Unary,
-} as const;
-const _ORDER = {
-  ascending: dataApi.Order.ASCENDING,
-  descending: dataApi.Order.DESCENDING,
 } as const;
 
 /**
- * The data platform through the real `@viamrobotics/sdk` client: listing pages, inline batches, and
- * HTTP downloads by `uri` (or a signed URL) with `Range`.
+ * The data platform over gRPC-web, as the Viam SDKs reach it: sign-in with the API key for an
+ * access token (`proto.rpc.v1.AuthService`), listing pages, inline batches and signed URLs from
+ * `DataService`, and HTTP downloads by `uri` (or a signed URL) with `Range`. The messages are the
+ * hand-made types of `data_wire.ts` and the answers are read by hand, not through
+ * `@viamrobotics/sdk`: its bundle cost every pass about 100 ms and 22 MB to load (the tests hold
+ * this wire to the SDK's).
  */
 export class ViamRemote implements RemoteSource {
-  #client?: Promise<ViamClient>;
+  /** The access token, once signed in; dropped when refused, to sign in again. */
+  #token?: Promise<string>;
+  readonly #transport: Transport;
   readonly #options: ViamRemoteOptions;
   /** Buffers inline responses are read into, waiting for the next call (a few MiB each). */
   readonly #inlineLandings: ResponseLanding[] = [];
@@ -91,18 +105,19 @@ export class ViamRemote implements RemoteSource {
   /** Creates the remote; the first call authenticates. */
   constructor(options: ViamRemoteOptions) {
     this.#options = options;
+    this.#transport = createLandingTransport({ baseUrl: options.appUrl });
   }
 
   /**
-   * One page of metadata, decoded straight into items ({@linkcode decodeListingPage}): the call
-   * goes through the SDK client's authenticated transport like the SDK's own, and asks for what
-   * the SDK would send (`includeBinary` false: the SDK defaults to true, every file's bytes).
+   * One page of metadata, decoded straight into items ({@linkcode decodeListingPage}), asked for
+   * as the SDK asks for it with `includeBinary` false (the SDK defaults to true: every file's
+   * bytes).
    */
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
     const { items, last: next } = await this.#listing(filter, options, {
       limit: BigInt(pageSize),
-      sortOrder: options.order === undefined ? undefined : _ORDER[options.order],
+      sortOrder: options.order === undefined ? undefined : ORDER[options.order],
       last,
     }, false);
     return { items, last: next };
@@ -138,39 +153,35 @@ export class ViamRemote implements RemoteSource {
   async #listing(
     filter: ListFilter,
     options: RemoteCallOptions,
-    page: { limit?: bigint; sortOrder?: dataApi.Order; last: string },
+    page: { limit?: bigint; sortOrder?: number; last: string },
     countOnly: boolean,
   ): Promise<DecodedListingPage> {
     const landing = this.#listingLandings.pop() ?? new ResponseLanding();
-    const response = await this.#call(
+    const answer = await this.#call(
       "BinaryDataByFilter",
       options,
-      (client, signal) =>
-        _transportOf(client).unary(
-          _DATA_SERVICE,
-          _BINARY_DATA_BY_FILTER,
-          signal,
-          undefined,
-          undefined,
-          {
-            dataRequest: { filter: _sdkFilter(filter), ...page },
+      (headers, signal) =>
+        _unary(this.#transport, _DATA_SERVICE, _BINARY_DATA_BY_FILTER, {
+          input: new BinaryDataByFilterRequest({
+            dataRequest: { filter: _wireFilter(filter), ...page },
             includeBinary: false,
             countOnly,
             includeInternalData: false,
-          },
-          createContextValues().set(LANDING, landing),
-        ),
+          }),
+          headers,
+          signal,
+          landing,
+        }),
     );
     // (After a failure the landing is dropped: a call that timed out may still be reading.)
     this.#keep(this.#listingLandings, landing);
-    return response.message as unknown as DecodedListingPage;
+    return answer;
   }
 
   /**
    * One `BinaryDataByIDs` call, read into a landing buffer kept for the next call: the files are
    * views of it, so a pass of 10,000 small files allocates a few landings instead of three
-   * buffers per response ({@linkcode createLandingTransport}). It goes through the SDK client's
-   * own authenticated transport, with the landing in the call's context values.
+   * buffers per response ({@linkcode createLandingTransport}).
    */
   async fetchInline(ids: string[], options: InlineOptions = {}): Promise<InlineBatch> {
     const landing = this.#inlineLandings.pop() ?? new ResponseLanding();
@@ -178,31 +189,23 @@ export class ViamRemote implements RemoteSource {
     if (options.expectedBytes !== undefined) {
       landing.reserve(options.expectedBytes + ids.length * 1024 + 64 * 1024);
     }
-    const contextValues = createContextValues().set(LANDING, landing);
-    let response;
+    let files: Map<string, Uint8Array>;
     try {
-      response = await this.#call(
+      files = await this.#call(
         "BinaryDataByIDs",
         options,
-        (client, signal) =>
-          _transportOf(client).unary(
-            _DATA_SERVICE,
-            _BINARY_DATA_BY_IDS,
+        (headers, signal) =>
+          _unary(this.#transport, _DATA_SERVICE, _BINARY_DATA_BY_IDS, {
+            input: new BinaryDataByIDsRequest({ binaryDataIds: ids, includeBinary: true }),
+            headers,
             signal,
-            undefined,
-            undefined,
-            { binaryDataIds: ids, includeBinary: true },
-            contextValues,
-          ),
+            landing,
+          }),
       );
     } catch (error) {
       // The landing is dropped: a call that timed out may still be reading into it.
       if (_isTooLarge(error)) throw new TooLargeError(ids, error);
       throw error;
-    }
-    const files = new Map<string, Uint8Array>();
-    for (const item of response.message.data) {
-      if (item.metadata) files.set(item.metadata.binaryDataId, item.binary);
     }
     let disposed = false;
     return {
@@ -241,7 +244,14 @@ export class ViamRemote implements RemoteSource {
       const url = await this.#call(
         "CreateBinaryDataSignedURL",
         options,
-        (client) => client.dataClient.createBinaryDataSignedURL(item.binaryDataId),
+        async (headers, signal) => {
+          const reply = await _unary(this.#transport, _DATA_SERVICE, CreateBinaryDataSignedURL, {
+            input: new CreateBinaryDataSignedURL.I({ binaryDataId: item.binaryDataId }),
+            headers,
+            signal,
+          });
+          return (reply as unknown as { signedUrl: string }).signedUrl;
+        },
       );
       response = await this.#fetch(url, headers, options.signal);
     }
@@ -295,55 +305,57 @@ export class ViamRemote implements RemoteSource {
     }
   }
 
-  /** Runs an SDK call with a timeout, re-authenticating once when the token was refused. */
+  /**
+   * Runs a call with the access token (signing in first when there is none) and a timeout; a
+   * refused token is dropped and the call made once more with a new one.
+   */
   async #call<T>(
     what: string,
     options: RemoteCallOptions,
-    fn: (client: ViamClient, signal: AbortSignal) => Promise<T>,
+    fn: (headers: Headers, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const timeout = this.#options.callTimeoutMs ?? 60_000;
     for (let reauthenticated = false;; reauthenticated = true) {
-      const connecting = this.#connect();
-      const client = await this.#withTimeout(
+      const signingIn = this.#signIn();
+      const token = await this.#withTimeout(
         "Authenticate",
         timeout,
         options.signal,
-        () => connecting,
+        () => signingIn,
       );
       try {
         return await this.#withTimeout(
           what,
           timeout,
           options.signal,
-          (signal) => fn(client, signal),
+          (signal) => fn(new Headers({ authorization: `Bearer ${token}` }), signal),
         );
       } catch (error) {
-        // The SDK never refreshes its token: a refused token means a new client, once. Calls
-        // in flight together share that new client (only the first to fail drops the old one).
+        // Calls in flight together share the new token (only the first to fail drops the old).
         if (reauthenticated || classifyError(error) !== "auth") throw error;
-        if (this.#client === connecting) this.#client = undefined;
+        if (this.#token === signingIn) this.#token = undefined;
       }
     }
   }
 
-  #connect(): Promise<ViamClient> {
-    if (!this.#client) {
-      _useLandingTransport();
-      const pending = createViamClient({
-        serviceHost: this.#options.appUrl,
-        credentials: {
-          type: "api-key",
-          authEntity: this.#options.apiKeyId,
-          payload: this.#options.apiKey,
-        },
-      });
-      // A failed authentication is not cached: the next call tries again.
+  /** The access token: `Authenticate` with the API key, once until it is refused. */
+  #signIn(): Promise<string> {
+    if (!this.#token) {
+      const pending = _unary(this.#transport, AuthService, AuthService.methods.authenticate, {
+        input: new AuthService.methods.authenticate.I({
+          entity: this.#options.apiKeyId,
+          credentials: { type: "api-key", payload: this.#options.apiKey },
+        }),
+        headers: new Headers(),
+        signal: undefined,
+      }).then((reply) => (reply as unknown as { accessToken: string }).accessToken);
+      // A failed sign-in is not kept: the next call tries again.
       pending.catch(() => {
-        if (this.#client === pending) this.#client = undefined;
+        if (this.#token === pending) this.#token = undefined;
       });
-      this.#client = pending;
+      this.#token = pending;
     }
-    return this.#client;
+    return this.#token;
   }
 
   /** True when `url` is on the configured app's origin: the only place the API key is sent. */
@@ -376,7 +388,7 @@ export class ViamRemote implements RemoteSource {
         once: true,
       });
     });
-    // The SDK's calls take no signal: stop waiting for them on abort or timeout (fetches do stop).
+    // The call's fetch stops on the signal; the race also ends the wait at once when it fires.
     const work = fn(stop.signal);
     try {
       return await Promise.race([work, expired, aborted]);
@@ -390,40 +402,44 @@ export class ViamRemote implements RemoteSource {
 }
 
 /**
- * Makes the SDK's gRPC-web calls go through {@linkcode createLandingTransport}, through the
- * transport hook the SDK offers (`globalThis.VIAM.GRPC_TRANSPORT_FACTORY`, given the same options
- * as its own transport).
+ * One unary call on the landing transport; the answer is what the method's `fromBinary` makes of
+ * the reply (a hand decoder's result, or a message).
  */
-function _useLandingTransport(): void {
-  const viam = ((globalThis as { VIAM?: Record<string, unknown> }).VIAM ??= {});
-  viam.GRPC_TRANSPORT_FACTORY ??= (options: GrpcWebTransportOptions) =>
-    createLandingTransport(options);
+async function _unary<T>(
+  transport: Transport,
+  service: ServiceType,
+  method: { name: string; O: { fromBinary(bytes: Uint8Array): T }; kind: MethodKind.Unary },
+  call: {
+    input: AnyMessage;
+    headers: Headers;
+    signal: AbortSignal | undefined;
+    landing?: ResponseLanding;
+  },
+): Promise<T> {
+  const response = await transport.unary(
+    service,
+    method as unknown as MethodInfo,
+    call.signal,
+    undefined,
+    call.headers,
+    call.input,
+    call.landing === undefined ? undefined : createContextValues().set(LANDING, call.landing),
+  );
+  return response.message as unknown as T;
 }
 
-/**
- * The client's authenticated transport: it adds the access token to each call and hands the
- * call's context values to {@linkcode createLandingTransport}. `ViamClient` declares it private
- * (SDK 0.61.1, pinned); the inline tests fail loudly if a new SDK moves it.
- */
-function _transportOf(client: ViamClient): Transport {
-  const transport = (client as unknown as { transport?: Transport }).transport;
-  if (transport === undefined || typeof transport.unary !== "function") {
-    throw new Error("@viamrobotics/sdk: ViamClient has no transport (the SDK changed)");
-  }
-  return transport;
-}
-
-function _sdkFilter(filter: ListFilter): InstanceType<typeof dataApi.Filter> {
+/** The listing's filter as `viam.app.data.v1.Filter`. */
+function _wireFilter(filter: ListFilter): InstanceType<typeof Filter> {
   const { startMs, endMs } = filter.interval ?? {};
-  return new dataApi.Filter({
+  return new Filter({
     tagsFilter: filter.tags.length ? { tags: filter.tags } : undefined,
     bboxLabels: filter.labels,
     datasetId: filter.datasetId ?? "",
     mimeType: filter.mimeTypes ?? [],
-    interval: filter.interval === undefined ? undefined : new dataApi.CaptureInterval({
+    interval: filter.interval === undefined ? undefined : {
       start: startMs === undefined ? undefined : Timestamp.fromDate(new Date(startMs)),
       end: endMs === undefined ? undefined : Timestamp.fromDate(new Date(endMs)),
-    }),
+    },
   });
 }
 

@@ -13,7 +13,7 @@ import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bu
 import { viamService } from "../../../src/viam_api.ts";
 
 /** `proto.rpc.v1.AuthService`: the program's own hand-made descriptor, shared. */
-export { AuthService } from "../../../src/remote/upload_wire.ts";
+export { AuthService } from "../../../src/remote/data_wire.ts";
 
 /** `viam.app.data.v1.DataService`, from the embedded descriptor set. */
 export const DataService: ServiceType = viamService("viam.app.data.v1.DataService");
