@@ -1,6 +1,5 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { retry } from "../async/retry.ts";
-import { runPool } from "../async/run_pool.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -12,7 +11,8 @@ const _PAGE_SIZE = 100;
  * A slice holding more than this many times its share of the items is cut again. The listing
  * lasts as long as its longest shard: a slice left at 1.9 times its share (the rule was 2) paged
  * alone for almost as long again after the others had finished. Robots capture in bursts, so
- * `time_requested` is rarely even. Cutting costs one more round of counts, in parallel.
+ * `time_requested` is rarely even. Cutting costs the slice's first page, fetched while it was
+ * counted, and its parts' counts, fetched with their first pages.
  */
 const _DENSE_SHARE = 1.25;
 
@@ -57,9 +57,11 @@ export interface ListingResult {
  * arrives, so downloads start while the listing runs.
  *
  * A long listing is split into shards by `time_requested`, paged at the same time: two one-item
- * calls find the oldest and newest item, the span between is cut into equal slices, each slice
- * is counted (`count_only`) and a dense one is cut again. Every shard follows its own cursor to
- * an empty page. The listing is then proved whole before anything may be deleted: every shard
+ * calls find the oldest and newest item, the span between is cut into equal slices, and each
+ * slice is counted (`count_only`) while its first page is fetched, so no round of counts holds the
+ * pages back; a slice whose count shows it dense is cut again after that page. Every shard follows
+ * its own cursor to an empty page. The listing is then proved whole before anything may be
+ * deleted: every shard
  * returned at least the items it counted, and the distinct items received add up to at least the
  * whole filter's count. If not (the platform's interval semantics differ from what is assumed, or
  * items moved during the listing), it falls back to one sequential listing, held to the same count.
@@ -86,11 +88,15 @@ export async function listRemote(
 }
 
 /** A slice of the listing: a window on `time_requested`, [startMs, endMs). */
-interface _Shard {
+interface _Slice {
   startMs: number;
   endMs: number;
-  /** Items the platform counted in it before paging. */
+}
+
+/** What a shard paged to its end proves: the items counted in it, and the distinct ones it gave. */
+interface _ShardProof {
   count: number;
+  got: number;
 }
 
 class _Lister implements Disposable {
@@ -121,10 +127,13 @@ class _Lister implements Disposable {
   async run(): Promise<ListingResult> {
     const [total, span] = await Promise.all([this.#count(this.#filter), this.#span()]);
     if (total !== undefined && span !== undefined && this.#parallel > 1 && total > 2 * _PAGE_SIZE) {
-      const shards = await this.#shards(span, total);
-      this.shards = shards.length;
-      const sharded = await this.#pageShards(shards);
-      if (sharded.every((got, i) => got >= shards[i].count) && this.#distinct() >= total) {
+      const wanted = shardCount(total, this.#parallel);
+      const proofs = await this.#pageShards(
+        _slice(span.firstMs, span.lastMs + 1, wanted),
+        total / wanted,
+      );
+      this.shards = proofs.length;
+      if (proofs.every(({ count, got }) => got >= count) && this.#distinct() >= total) {
         return { complete: true, shards: this.shards };
       }
       this.#options.logger.warn(
@@ -182,61 +191,76 @@ class _Lister implements Disposable {
   }
 
   /**
-   * Cuts [firstMs, lastMs] into shards of about equal counts: equal slices first, then each slice
-   * holding more than {@linkcode _DENSE_SHARE} times its share cut again (once), every shard
-   * counted.
+   * Pages `slices` as shards, `#parallel` at a time, and resolves to what each shard paged to its
+   * end proves. A slice holding more than {@linkcode _DENSE_SHARE} times its `share` of the items
+   * is cut (once) into parts of about one share, which join the queue as shards of their own.
    */
-  async #shards(span: { firstMs: number; lastMs: number }, total: number): Promise<_Shard[]> {
-    const wanted = shardCount(total, this.#parallel);
-    const slices = _slice(span.firstMs, span.lastMs + 1, wanted);
-    const counted = await this.#counted(slices);
-    const share = total / wanted;
-    const refined: { startMs: number; endMs: number }[] = [];
-    for (const shard of counted) {
-      if (shard.count <= _DENSE_SHARE * share || shard.endMs - shard.startMs < 2) {
-        refined.push(shard);
-      } else {
-        refined.push(..._slice(shard.startMs, shard.endMs, Math.ceil(shard.count / share)));
-      }
-    }
-    return refined.length === counted.length ? counted : await this.#counted(refined);
-  }
-
-  async #counted(slices: { startMs: number; endMs: number }[]): Promise<_Shard[]> {
-    const shards: _Shard[] = [];
-    await runPool(
-      slices.map((slice) => async () => {
-        const count = await this.#retry(
-          "count",
-          () => this.#remote.count(this.#within(slice), this.#call()),
+  async #pageShards(slices: _Slice[], share: number): Promise<_ShardProof[]> {
+    const queue = slices.map((slice) => ({ slice, mayCut: true }));
+    const proofs: _ShardProof[] = [];
+    const running: Promise<void>[] = [];
+    let active = 0;
+    let failure: { error: unknown } | undefined;
+    const fill = () => {
+      while (active < this.#parallel && queue.length > 0 && !this.#stop.signal.aborted) {
+        const shard = queue.shift()!;
+        active++;
+        running.push(
+          this.#pageShard(shard.slice, shard.mayCut ? share : undefined).then((paged) => {
+            if ("parts" in paged) {
+              queue.push(...paged.parts.map((slice) => ({ slice, mayCut: false })));
+            } else proofs.push(paged);
+          }, (error) => {
+            failure ??= { error }; // the first failure is the one reported; the rest stop
+            this.#stop.abort(error);
+          }).finally(() => {
+            active--;
+            fill();
+          }),
         );
-        shards.push({ ...slice, count });
-      }),
-      { concurrency: this.#parallel, signal: this.#stop.signal },
-    );
-    return shards.sort((a, b) => a.startMs - b.startMs);
-  }
-
-  /** Pages every shard (several at once); resolves to the distinct items each returned. */
-  async #pageShards(shards: _Shard[]): Promise<number[]> {
-    const got = shards.map(() => 0);
-    await runPool(
-      shards.map((shard, i) => async () => {
-        try {
-          if (shard.count > 0) got[i] = await this.#pageAll(this.#within(shard));
-        } catch (error) {
-          this.#stop.abort(error); // the first failure is the one reported; the rest stop
-          throw error;
-        }
-      }),
-      { concurrency: this.#parallel, signal: this.#stop.signal },
-    );
+      }
+    };
+    fill();
+    while (running.length > 0) await Promise.all(running.splice(0));
+    if (failure) throw failure.error;
     this.#options.signal?.throwIfAborted();
-    return got;
+    return proofs;
   }
 
-  /** Follows one cursor to the empty page; resolves to the distinct items it returned. */
-  async #pageAll(filter: ListFilter): Promise<number> {
+  /**
+   * Counts one slice while it pages it. With a `share`, a slice counted as dense stops after the
+   * page in flight (its items were handed over like any other) and resolves to its parts.
+   */
+  async #pageShard(
+    slice: _Slice,
+    share: number | undefined,
+  ): Promise<_ShardProof | { parts: _Slice[] }> {
+    const filter = this.#within(slice);
+    let cut = false;
+    const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
+    const paging = this.#pageAll(filter, () => cut);
+    paging.catch(() => {}); // awaited below; failing while the count is on the way is not unhandled
+    let count: number;
+    try {
+      count = await counting;
+    } catch (error) {
+      cut = true;
+      await paging.catch(() => {});
+      throw error;
+    }
+    if (share !== undefined && count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2) {
+      cut = true;
+      await paging;
+      return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };
+    }
+    return { count, got: await paging };
+  }
+
+  /**
+   * Follows one cursor to the empty page, or until `stopped` says so after a page; resolves to the
+   * distinct items it returned.
+   */
+  async #pageAll(filter: ListFilter, stopped?: () => boolean): Promise<number> {
     const ids = new Set<string>();
     let last = "";
     for (let page = 1;; page++) {
@@ -252,10 +276,11 @@ class _Lister implements Disposable {
         throw new Error(`listing page ${page}: the platform returned no new cursor`);
       }
       last = result.last;
+      if (stopped?.()) return ids.size;
     }
   }
 
-  #within(slice: { startMs: number; endMs: number }): ListFilter {
+  #within(slice: _Slice): ListFilter {
     const outer = this.#filter.interval ?? {};
     return {
       ...this.#filter,
@@ -290,13 +315,13 @@ class _Lister implements Disposable {
  * How many shards to cut a listing of `total` items into, with `parallel` pages in flight: the
  * count that needs the fewest round trips in sequence. Shards are paged `parallel` at a time
  * (ceil(shards / parallel) waves), each following its cursor through its pages and one empty page
- * at the end; the counts before paging take ceil(shards / parallel) more. More shards than that
- * pays for more empty pages and counts; fewer leaves calls idle. Between 2 and 64; a tie goes to
- * fewer shards (fewer calls). A shard much denser than its share is cut again after counting.
+ * at the end (a shard's count travels with its first page). More shards than that pays for more
+ * empty pages and counts; fewer leaves calls idle. Between 2 and 64; a tie goes to fewer shards
+ * (fewer calls). A shard much denser than its share is cut again once counted.
  *
  * @example
  * ```ts
- * shardCount(10_020, 16); // 15: one wave of 7 pages and an empty one, after one round of counts
+ * shardCount(10_020, 16); // 15: one wave of 7 pages and an empty one
  * ```
  */
 export function shardCount(total: number, parallel: number): number {
@@ -305,7 +330,7 @@ export function shardCount(total: number, parallel: number): number {
   let bestTrips = Infinity;
   for (let shards = 2; shards <= 64; shards++) {
     const waves = Math.ceil(shards / lanes);
-    const trips = waves * (Math.ceil(total / (shards * _PAGE_SIZE)) + 1) + waves;
+    const trips = waves * (Math.ceil(total / (shards * _PAGE_SIZE)) + 1);
     if (trips < bestTrips) {
       best = shards;
       bestTrips = trips;

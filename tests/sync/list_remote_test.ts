@@ -1,5 +1,5 @@
 /**
- * The sharded listing against the local data platform through the real SDK: shards paged in
+ * The sharded listing against the local data platform through the real remote: shards paged in
  * parallel, and the counts that prove a listing whole before anything may be deleted.
  */
 import assert from "node:assert/strict";
@@ -77,6 +77,37 @@ Deno.test("a long listing is paged as shards in parallel and proved whole", asyn
   assert.equal(result.unproven, undefined);
   assert.ok(result.shards > 1, `${result.shards} shards`);
   assert.deepEqual([...seen].sort(), platform.items().map((i) => i.binaryDataId).sort());
+});
+
+Deno.test("a shard's first page is asked for with its count, not after a round of counts", async () => {
+  const dataset = describeDataset([{ count: 2_000 }]);
+  await using platform = await startPlatform({ dataset, faults: { latencyMs: 30 } });
+  const remote = remoteOf(platform);
+  const events: string[] = [];
+  const recorded: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    count: async (filter, options) => {
+      const shard = filter.interval === undefined ? "whole" : "shard";
+      events.push(`${shard} count sent`);
+      const count = await remote.count(filter, options);
+      events.push(`${shard} count back`);
+      return count;
+    },
+    listPage: (filter, last, options) => {
+      if (filter.interval !== undefined && last === "") events.push("shard first page sent");
+      return remote.listPage(filter, last, options);
+    },
+  };
+  const { result, seen } = await list(recorded);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 2_000);
+  const firstPage = events.indexOf("shard first page sent");
+  const firstCountBack = events.indexOf("shard count back");
+  assert.ok(
+    firstPage >= 0 && firstPage < firstCountBack,
+    `the first shard page waited for a count: ${events.slice(0, 8).join(", ")}`,
+  );
 });
 
 Deno.test("items on shard boundaries, many at one instant, and empty shards are all listed once", async () => {
