@@ -142,9 +142,13 @@ export class MirrorDir implements AsyncDisposable {
    *
    * The short steps (create, write, close, link, unlink) run synchronously: each is one system call
    * on a file the page cache holds, cheaper than a trip through the thread pool. Only the syncs,
-   * which wait for the disk, run asynchronously, all at once.
+   * which wait for the disk, run asynchronously, all at once. `onWritten` is called once every
+   * file's bytes are written (in the page cache), before the syncs: the caller's buffers may go.
    */
-  async writeFiles(files: { path: string; bytes: Uint8Array }[]): Promise<(Error | undefined)[]> {
+  async writeFiles(
+    files: { path: string; bytes: Uint8Array }[],
+    onWritten?: () => void,
+  ): Promise<(Error | undefined)[]> {
     const outcomes: (Error | undefined)[] = files.map(() => undefined);
     const dirs = await Promise.all(
       files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
@@ -165,6 +169,7 @@ export class MirrorDir implements AsyncDisposable {
           outcomes[index] = error as Error;
         }
       });
+      onWritten?.();
       if (this.#durable) {
         await Promise.all(written.map(async (entry) => {
           if (outcomes[entry.index] !== undefined) return;

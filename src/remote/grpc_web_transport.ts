@@ -7,9 +7,11 @@
  * much garbage resident.
  *
  * A caller that makes the same call again and again (inline batches) passes a
- * {@linkcode ResponseLanding} in the call's context values ({@linkcode LANDING}); the response is
- * read into it and the decoded `bytes` fields are views of it, valid until the landing is used for
- * the next call. Without one, each response gets a buffer of its own. The program makes no
+ * {@linkcode ResponseLanding} in the call's context values ({@linkcode LANDING}), or a function
+ * that gives one (it may wait, and is given the call's signal), asked only once the response's body
+ * is on its way (a call waiting on the network holds no buffer); the response is read into it and the decoded `bytes` fields are views of it,
+ * valid until the landing is used for the next call. Without one, each response gets a buffer of
+ * its own. The program makes no
  * streaming call over gRPC-web (a push streams over HTTP/2, `grpc_http2.ts`): `stream` refuses.
  *
  * Errors are `ConnectError`s with the codes connect-web gives: the HTTP status mapped
@@ -137,10 +139,19 @@ export class ResponseLanding {
   }
 }
 
-/** The context key a caller puts its {@linkcode ResponseLanding} under. */
-export const LANDING = createContextKey<ResponseLanding | undefined>(undefined, {
-  description: "the buffer a unary response is read into",
-});
+/** A landing, or what gives one when the response's body arrives (given the call's signal). */
+export type LandingSource =
+  | ResponseLanding
+  | ((signal: AbortSignal | undefined) => ResponseLanding | Promise<ResponseLanding>);
+
+/**
+ * The context key a caller puts its {@linkcode ResponseLanding} under, or a function that gives one
+ * when the response's body arrives.
+ */
+export const LANDING = createContextKey<LandingSource | undefined>(
+  undefined,
+  { description: "the buffer a unary response is read into" },
+);
 
 /** Options of {@linkcode createLandingTransport}. */
 export interface LandingTransportOptions {
@@ -193,7 +204,7 @@ interface _Call<I extends Message<I>, O extends Message<O>> {
   timeoutMs: number | undefined;
   header: HeadersInit | undefined;
   input: PartialMessage<I>;
-  landing: ResponseLanding | undefined;
+  landing: LandingSource | undefined;
 }
 
 async function _unary<I extends Message<I>, O extends Message<O>>(
@@ -237,7 +248,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
     const headerError = _statusError(response.headers);
     const bytes = response.body === null
       ? new Uint8Array(0)
-      : await (call.landing ?? new ResponseLanding()).read(
+      : await (await _landingOf(call.landing, call.signal)).read(
         response.body,
         _MAX_RESPONSE_BYTES,
         _contentLength(response.headers),
@@ -296,6 +307,15 @@ function _asConnectError(error: unknown, signal: AbortSignal | undefined): unkno
   }
   // As connect-web reports a refused or reset connection.
   return ConnectError.from(error, Code.Unknown);
+}
+
+/** Where a body is read: the caller's landing (asked for now), else a buffer of its own. */
+function _landingOf(
+  landing: LandingSource | undefined,
+  signal: AbortSignal | undefined,
+): ResponseLanding | Promise<ResponseLanding> {
+  if (typeof landing === "function") return landing(signal);
+  return landing ?? new ResponseLanding();
 }
 
 /** The announced body size, if any. */

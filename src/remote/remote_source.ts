@@ -59,7 +59,8 @@ export interface DownloadBody {
 /**
  * The files of one inline call, by binary data id. The bytes may be views of a buffer the remote
  * reads its next inline response into: use them, then dispose of the batch (`using`), and keep no
- * view after that.
+ * view after that. Dispose of every batch, and soon: the remote reads only a few inline answers
+ * at a time, and a batch held holds one of those turns.
  */
 export interface InlineBatch extends Disposable {
   /** binary data id -> the file's bytes. */

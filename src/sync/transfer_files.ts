@@ -246,17 +246,21 @@ export class Transfer {
         return;
       }
       using inline = data;
-      await this.#writeInline(batch, inline.files);
+      await this.#writeInline(batch, inline);
     } finally {
       this.#space.release(bytes);
     }
   }
 
-  /** Writes the files of an inline batch the platform returned whole; fails the others. */
-  async #writeInline(batch: Download[], data: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  /**
+   * Writes the files of an inline batch the platform returned whole; fails the others. The batch
+   * (its response buffer) is let go as soon as the bytes are written, before they are synced: the
+   * next call may take the buffer meanwhile.
+   */
+  async #writeInline(batch: Download[], inline: InlineBatch): Promise<void> {
     const whole: { download: Download; bytes: Uint8Array }[] = [];
     for (const download of batch) {
-      const bytes = data.get(download.item.binaryDataId);
+      const bytes = inline.files.get(download.item.binaryDataId);
       const expected = download.item.sizeBytes;
       if (bytes === undefined) this.#fail(download, new Error("the platform did not return it"));
       else if (expected !== undefined && bytes.length !== expected) {
@@ -268,14 +272,16 @@ export class Transfer {
         );
       } else whole.push({ download, bytes });
     }
+    const sizes = whole.map(({ bytes }) => bytes.length);
     const outcomes = await this.#deps.mirror.writeFiles(
       whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
+      () => inline[Symbol.dispose](),
     );
-    whole.forEach(({ download, bytes }, index) => {
+    whole.forEach(({ download }, index) => {
       const error = outcomes[index];
       if (error !== undefined) return this.#placeFailed(download, error);
-      this.#received(bytes.length);
-      this.#done(download, bytes.length);
+      this.#received(sizes[index]);
+      this.#done(download, sizes[index]);
     });
   }
 

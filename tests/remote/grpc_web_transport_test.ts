@@ -59,6 +59,38 @@ Deno.test("inline batches land in one reused buffer; a disposed batch's views go
   b[Symbol.dispose]();
 });
 
+Deno.test("at most four inline answers are read at once; a call that gives up waiting takes no turn", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 7, sizeBytes: 1000, tags: ["t"] }]),
+  });
+  const ids = platform.items().map((item) => item.binaryDataId);
+  const remote = remoteOf(platform);
+  const state = (call: Promise<unknown>) =>
+    Promise.race([
+      call.then(() => "read", () => "failed"),
+      new Promise((resolve) => setTimeout(() => resolve("waiting"), 300)),
+    ]);
+  const stop = new AbortController();
+  const calls = ids.slice(0, 6).map((id, i) =>
+    remote.fetchInline([id], { signal: i === 5 ? stop.signal : undefined })
+  );
+  const states = await Promise.all(calls.map(state));
+  assert.equal(states.filter((s) => s === "read").length, 4, states.join(", "));
+  // Four batches held: the other two answers wait for a turn. One of them is given up.
+  const held = await Promise.all(calls.slice(0, 4));
+  stop.abort(new Error("given up"));
+  await assert.rejects(calls[5], /given up/);
+  held[0][Symbol.dispose]();
+  using fifth = await calls[4];
+  assert.equal(fifth.files.size, 1);
+  for (const batch of held.slice(1)) batch[Symbol.dispose]();
+  fifth[Symbol.dispose]();
+  // Every turn is back (the call given up kept none): four calls at once are read at once.
+  const again = ids.slice(0, 4).map((id) => remote.fetchInline([id]));
+  assert.deepEqual(await Promise.all(again.map(state)), ["read", "read", "read", "read"]);
+  for (const batch of await Promise.all(again)) batch[Symbol.dispose]();
+});
+
 Deno.test("inline refusals, outages and a revoked token keep their meaning", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 3, sizeBytes: 5000, tags: ["t"] }]),
