@@ -1,14 +1,12 @@
-import { setImmediate } from "node:timers/promises";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
 import type { Logger } from "../logger.ts";
 import { describeError } from "../remote/errors.ts";
 
 /**
- * Deletes between two turns of the event loop. Each is a synchronous `lstat` and `unlink` (tens of
- * microseconds), so a few hundred keep a module's gRPC answers and the progress line going during a
- * large delete.
+ * Deletes in flight at once: each `unlink` waits for the device in the thread pool (see
+ * `MirrorDir.remove`), and a few at once overlap those waits.
  */
-const _DELETES_PER_TURN = 256;
+const _DELETES_AT_ONCE = 8;
 
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
@@ -31,8 +29,9 @@ export interface DeleteResult {
 }
 
 /**
- * The delete stage: removes the planned stale files one after another (a failure is logged and the
- * rest go on), then prunes empty directories, never the root, the state dir or a protected dir.
+ * The delete stage: removes the planned stale files, {@linkcode _DELETES_AT_ONCE} at a time (a
+ * failure is logged and the rest go on), then prunes empty directories, never the root, the state
+ * dir or a protected dir.
  * The caller runs it only after a listing proved whole and past the plan's guards. Nothing here
  * writes a byte, so it runs on a full disk too.
  */
@@ -42,19 +41,23 @@ export async function deleteStale(
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
   const result: DeleteResult = { deleted: 0, failed: 0, pruned: 0 };
-  for (const [i, path] of deletes.entries()) {
-    if (i % _DELETES_PER_TURN === 0) await setImmediate();
-    options.signal?.throwIfAborted();
-    try {
-      if (mirror.remove(path)) {
-        result.deleted++;
-        options.logger.info(`deleted ${path}`);
+  let next = 0;
+  const deleting = async () => {
+    while (next < deletes.length) {
+      options.signal?.throwIfAborted();
+      const path = deletes[next++];
+      try {
+        if (await mirror.remove(path)) {
+          result.deleted++;
+          options.logger.info(`deleted ${path}`);
+        }
+      } catch (error) {
+        result.failed++;
+        options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
       }
-    } catch (error) {
-      result.failed++;
-      options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
     }
-  }
+  };
+  await Promise.all(Array.from({ length: _DELETES_AT_ONCE }, deleting));
   options.signal?.throwIfAborted();
   const pruned = await mirror.prune(options.protectedDirs);
   for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);

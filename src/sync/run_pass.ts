@@ -170,7 +170,7 @@ export async function runPass(
     for (const [path, id] of transfer.result.placed) {
       if (entries.get(path)?.binaryDataId === id) continue;
       logger.info(`replacing ${path}: another listed item wins that path`);
-      mirror.remove(path);
+      await mirror.remove(path);
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
