@@ -1,3 +1,4 @@
+import { runPool } from "../async/run_pool.ts";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
 import type { Logger } from "../logger.ts";
 import { describeError } from "../remote/errors.ts";
@@ -41,11 +42,8 @@ export async function deleteStale(
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
   const result: DeleteResult = { deleted: 0, failed: 0, pruned: 0 };
-  let next = 0;
-  const deleting = async () => {
-    while (next < deletes.length) {
-      options.signal?.throwIfAborted();
-      const path = deletes[next++];
+  await runPool(
+    deletes.map((path) => async () => {
       try {
         if (await mirror.remove(path)) {
           result.deleted++;
@@ -55,9 +53,9 @@ export async function deleteStale(
         result.failed++;
         options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
       }
-    }
-  };
-  await Promise.all(Array.from({ length: _DELETES_AT_ONCE }, deleting));
+    }),
+    { concurrency: _DELETES_AT_ONCE, signal: options.signal },
+  );
   options.signal?.throwIfAborted();
   const pruned = await mirror.prune(options.protectedDirs);
   for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);

@@ -1,5 +1,6 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { retry } from "../async/retry.ts";
+import { WorkQueue } from "../async/work_queue.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -196,33 +197,20 @@ class _Lister implements Disposable {
    * is cut (once) into parts of about one share, which join the queue as shards of their own.
    */
   async #pageShards(slices: _Slice[], share: number): Promise<_ShardProof[]> {
-    const queue = slices.map((slice) => ({ slice, mayCut: true }));
     const proofs: _ShardProof[] = [];
-    const running: Promise<void>[] = [];
-    let active = 0;
-    let failure: { error: unknown } | undefined;
-    const fill = () => {
-      while (active < this.#parallel && queue.length > 0 && !this.#stop.signal.aborted) {
-        const shard = queue.shift()!;
-        active++;
-        running.push(
-          this.#pageShard(shard.slice, shard.mayCut ? share : undefined).then((paged) => {
-            if ("parts" in paged) {
-              queue.push(...paged.parts.map((slice) => ({ slice, mayCut: false })));
-            } else proofs.push(paged);
-          }, (error) => {
-            failure ??= { error }; // the first failure is the one reported; the rest stop
-            this.#stop.abort(error);
-          }).finally(() => {
-            active--;
-            fill();
-          }),
-        );
+    const shards = new WorkQueue({ concurrency: this.#parallel, signal: this.#stop.signal });
+    const page = (slice: _Slice, mayCut: boolean) => async () => {
+      try {
+        const paged = await this.#pageShard(slice, mayCut ? share : undefined);
+        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part, false)); }
+        else proofs.push(paged);
+      } catch (error) {
+        this.#stop.abort(error); // the first failure is the one reported; the rest stop
+        throw error;
       }
     };
-    fill();
-    while (running.length > 0) await Promise.all(running.splice(0));
-    if (failure) throw failure.error;
+    for (const slice of slices) shards.push(page(slice, true));
+    await shards.finish();
     this.#options.signal?.throwIfAborted();
     return proofs;
   }
