@@ -27,7 +27,8 @@ import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { decodeListingPage } from "./listing_page.ts";
-import { AuthService, BinaryDataByFilterRequest } from "./data_wire.ts";
+import { AccessToken } from "./access_token.ts";
+import { AuthService, BinaryDataByFilterRequest, ORDER } from "./data_wire.ts";
 import { CONTENT_FRAME_HEAD_BYTES, contentFrame, DataSyncService } from "./upload_wire.ts";
 
 /**
@@ -157,7 +158,7 @@ export class FileUploader implements AsyncDisposable {
   readonly #options: FileUploaderOptions;
   readonly #connection: Http2Connection;
   readonly #chunkBytes: number;
-  #token?: Promise<string>;
+  readonly #token = new AccessToken(() => this.#authenticate());
 
   /** Checks the options; connects on first use. */
   constructor(options: FileUploaderOptions) {
@@ -214,7 +215,12 @@ export class FileUploader implements AsyncDisposable {
     let last = "";
     for (;;) {
       const request = new BinaryDataByFilterRequest({
-        dataRequest: { filter, limit: protoInt64.uParse(_PAGE_LIMIT), last, sortOrder: 2 },
+        dataRequest: {
+          filter,
+          limit: protoInt64.uParse(_PAGE_LIMIT),
+          last,
+          sortOrder: ORDER.ascending,
+        },
         includeBinary: false,
       }).toBinary();
       const page = decodeListingPage(
@@ -341,38 +347,25 @@ export class FileUploader implements AsyncDisposable {
   }
 
   /** Runs `call` with the bearer header; on UNAUTHENTICATED renews the token and runs it once more. */
-  async #authenticated<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
-    for (let renewed = false;; renewed = true) {
-      const pending = this.#token ??= this.#authenticate();
-      const token = await pending;
-      try {
-        return await call({ authorization: `Bearer ${token}` });
-      } catch (error) {
-        if (renewed || !(error instanceof ConnectError) || error.code !== Code.Unauthenticated) {
-          throw error;
-        }
-        if (this.#token === pending) this.#token = undefined;
-      }
-    }
+  #authenticated<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+    return this.#token.use((token) => call({ authorization: `Bearer ${token}` }), {
+      isRefused: (error) => error instanceof ConnectError && error.code === Code.Unauthenticated,
+    });
   }
 
+  /** A new access token: `Authenticate` with the API key. */
   #authenticate(): Promise<string> {
     const { I: Request, O: Response } = AuthService.methods.authenticate;
     const request = new Request({
       entity: this.#options.apiKeyId,
       credentials: { type: "api-key", payload: this.#options.apiKey },
     }).toBinary();
-    const pending = unaryCall(this.#connection, _AUTHENTICATE_PATH, request, {
+    return unaryCall(this.#connection, _AUTHENTICATE_PATH, request, {
       headers: {},
       timeoutMs: this.#callTimeoutMs,
     }).then((reply) =>
       (Response.fromBinary(reply) as unknown as { accessToken: string }).accessToken
     );
-    // A failed authentication is not kept: the next call tries again.
-    pending.catch(() => {
-      if (this.#token === pending) this.#token = undefined;
-    });
-    return pending;
   }
 
   get #callTimeoutMs(): number {

@@ -8,6 +8,7 @@ import {
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { Semaphore } from "../async/semaphore.ts";
+import { AccessToken } from "./access_token.ts";
 import { classifyError } from "./classify_error.ts";
 import {
   AuthService,
@@ -104,8 +105,8 @@ const _BINARY_DATA_BY_FILTER = {
  * this wire to the SDK's).
  */
 export class ViamRemote implements RemoteSource {
-  /** The access token, once signed in; dropped when refused, to sign in again. */
-  #token?: Promise<string>;
+  /** The access token, signed in for on first use and again when refused. */
+  readonly #token = new AccessToken(() => this.#signIn());
   readonly #transport: Transport;
   readonly #options: ViamRemoteOptions;
   /** Buffers inline responses are read into, waiting for the next call (a few MiB each). */
@@ -349,47 +350,32 @@ export class ViamRemote implements RemoteSource {
     fn: (headers: Headers, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const timeout = this.#options.callTimeoutMs ?? 60_000;
-    for (let reauthenticated = false;; reauthenticated = true) {
-      const signingIn = this.#signIn();
-      const token = await this.#withTimeout(
-        "Authenticate",
-        timeout,
-        options.signal,
-        () => signingIn,
-      );
-      try {
-        return await this.#withTimeout(
+    return await this.#token.use(
+      (token) =>
+        this.#withTimeout(
           what,
           timeout,
           options.signal,
           (signal) => fn(new Headers({ authorization: `Bearer ${token}` }), signal),
-        );
-      } catch (error) {
-        // Calls in flight together share the new token (only the first to fail drops the old).
-        if (reauthenticated || classifyError(error) !== "auth") throw error;
-        if (this.#token === signingIn) this.#token = undefined;
-      }
-    }
+        ),
+      {
+        isRefused: (error) => classifyError(error) === "auth",
+        wait: (signingIn) =>
+          this.#withTimeout("Authenticate", timeout, options.signal, () => signingIn),
+      },
+    );
   }
 
-  /** The access token: `Authenticate` with the API key, once until it is refused. */
+  /** A new access token: `Authenticate` with the API key. */
   #signIn(): Promise<string> {
-    if (!this.#token) {
-      const pending = _unary(this.#transport, AuthService, AuthService.methods.authenticate, {
-        input: new AuthService.methods.authenticate.I({
-          entity: this.#options.apiKeyId,
-          credentials: { type: "api-key", payload: this.#options.apiKey },
-        }),
-        headers: new Headers(),
-        signal: undefined,
-      }).then((reply) => (reply as unknown as { accessToken: string }).accessToken);
-      // A failed sign-in is not kept: the next call tries again.
-      pending.catch(() => {
-        if (this.#token === pending) this.#token = undefined;
-      });
-      this.#token = pending;
-    }
-    return this.#token;
+    return _unary(this.#transport, AuthService, AuthService.methods.authenticate, {
+      input: new AuthService.methods.authenticate.I({
+        entity: this.#options.apiKeyId,
+        credentials: { type: "api-key", payload: this.#options.apiKey },
+      }),
+      headers: new Headers(),
+      signal: undefined,
+    }).then((reply) => (reply as unknown as { accessToken: string }).accessToken);
   }
 
   /** True when `url` is on the configured app's origin: the only place the API key is sent. */
