@@ -213,23 +213,19 @@ export class MirrorDir implements AsyncDisposable {
    */
   async remove(relPath: string): Promise<boolean> {
     const path = _removablePath(this.root, relPath);
-    let removed = false;
-    if (path !== undefined) {
-      try {
-        await Deno.remove(path); // a symlink itself, never its target
-        removed = true;
-      } catch (error) {
-        if (!_isGone(error)) throw error;
-      }
+    if (path === undefined) return false;
+    try {
+      await Deno.remove(path); // a symlink itself, never its target
+    } catch (error) {
+      if (_isGone(error)) return false;
+      throw error;
     }
-    if (removed) {
-      this.#mayBeEmpty.add(_parentOf(relPath));
-      // A folder may be made where the file was: forget the failures cached for it and below it.
-      for (const dir of this.#dirs.keys()) {
-        if (dir === relPath || dir.startsWith(`${relPath}/`)) this.#dirs.delete(dir);
-      }
+    this.#mayBeEmpty.add(_parentOf(relPath));
+    // A folder may be made where the file was: forget the failures cached for it and below it.
+    for (const dir of this.#dirs.keys()) {
+      if (dir === relPath || dir.startsWith(`${relPath}/`)) this.#dirs.delete(dir);
     }
-    return removed;
+    return true;
   }
 
   /**

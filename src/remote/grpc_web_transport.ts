@@ -9,10 +9,10 @@
  * A caller that makes the same call again and again (inline batches) passes a
  * {@linkcode ResponseLanding} in the call's context values ({@linkcode LANDING}), or a function
  * that gives one (it may wait, and is given the call's signal), asked only once the response's body
- * is on its way (a call waiting on the network holds no buffer); the response is read into it and the decoded `bytes` fields are views of it,
- * valid until the landing is used for the next call. Without one, each response gets a buffer of
- * its own. The program makes no
- * streaming call over gRPC-web (a push streams over HTTP/2, `grpc_http2.ts`): `stream` refuses.
+ * is on its way (a call waiting on the network holds no buffer). The response is read into it and
+ * the decoded `bytes` fields are views of it, valid until the landing is used for the next call.
+ * Without one, each response gets a buffer of its own. The program makes no streaming call over
+ * gRPC-web (a push streams over HTTP/2, `grpc_http2.ts`): `stream` refuses.
  *
  * Errors are `ConnectError`s with the codes connect-web gives: the HTTP status mapped
  * when it is not 2xx, else `grpc-status` from the trailers (or the headers of a trailers-only
@@ -157,15 +157,10 @@ export const LANDING = createContextKey<LandingSource | undefined>(
 export interface LandingTransportOptions {
   /** The app's URL (`https://app.viam.com`); a call goes to `<baseUrl>/<service>/<method>`. */
   baseUrl: string;
-  /** The timeout of a call that sets none, in milliseconds (none by default). */
-  defaultTimeoutMs?: number;
-  /** What sends the requests (`globalThis.fetch` by default). */
-  fetch?: typeof fetch;
 }
 
 /** A gRPC-web transport whose unary calls read into one buffer (see the module's notes). */
 export function createLandingTransport(options: LandingTransportOptions): Transport {
-  const fetcher = options.fetch ?? globalThis.fetch;
   return {
     unary<I extends Message<I> = AnyMessage, O extends Message<O> = AnyMessage>(
       service: ServiceType,
@@ -176,11 +171,11 @@ export function createLandingTransport(options: LandingTransportOptions): Transp
       input: PartialMessage<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      return _unary(fetcher, options.baseUrl, {
+      return _unary(options.baseUrl, {
         service,
         method,
         signal,
-        timeoutMs: timeoutMs ?? options.defaultTimeoutMs,
+        timeoutMs,
         header,
         input,
         landing: contextValues?.get(LANDING),
@@ -208,7 +203,6 @@ interface _Call<I extends Message<I>, O extends Message<O>> {
 }
 
 async function _unary<I extends Message<I>, O extends Message<O>>(
-  fetcher: typeof fetch,
   baseUrl: string,
   call: _Call<I, O>,
 ): Promise<UnaryResponse<I, O>> {
@@ -228,7 +222,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
   body.set(payload, 5);
   const url = `${baseUrl.replace(/\/$/, "")}/${service.typeName}/${method.name}`;
   try {
-    const response = await fetcher(url, {
+    const response = await fetch(url, {
       method: "POST",
       headers,
       body,

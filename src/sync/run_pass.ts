@@ -420,8 +420,8 @@ class _LocalWalk implements Disposable {
    * has ended either way (nothing of a failed pass reads the mirror after it lets go of its lock).
    */
   async failure(error: unknown): Promise<never> {
-    if (this.#failed) await this.#walking;
     await this.#walking.catch(() => {});
+    if (this.#failed) await this.#walking; // its error is what stopped the listing
     throw error;
   }
 
