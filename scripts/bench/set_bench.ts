@@ -187,10 +187,12 @@ export class SetBench {
 
   /**
    * Moves a copy out of the way before a fresh run, instead of deleting it: ext4 without a journal
-   * (this VM's disk) will not reuse an inode freed less than 30 s ago, and scans past every one of
-   * them for each file it creates. Deleting 10,000 files right before a fresh copy cost either tool
-   * some 1.5 s of kernel CPU (a quarter of data-mirror's fresh pass), measuring the file system
-   * rather than the tool. The set's folder goes when the whole benchmark is over.
+   * (this VM's disk) will not reuse an inode freed less than 60 s ago (300 s while its inode table
+   * block is unwritten), and scans past every one of them for each file it creates. Deleting 10,000
+   * files right before a fresh copy cost either tool some 1.5 s of kernel CPU (a quarter of
+   * data-mirror's fresh pass), measuring the file system rather than the tool. The set's folder
+   * goes when the whole benchmark is over. (A churn run still follows the restore pass's 1,000
+   * deletes within seconds, for both tools alike: waiting the minute out would add half an hour.)
    */
   async #setAside(path: string): Promise<void> {
     const aside = join(this.#o.dir, "set-aside");
