@@ -96,16 +96,17 @@ export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
  * memory and collects lazily on a big one; on a Raspberry Pi with 1 GB a mirror of 100,000 files
  * must not grow without bound. 128 MB of old space holds a 100,000-item pass (measured: it
  * completes, at some extra GC time) and keeps the resident size flat across passes. The young
- * generation is held to 4 MB semi-spaces (V8's default here is 8 MB): small enough that a 1 GiB
- * download peaks at 90-92 MB resident, large enough that a transfer's objects in flight (eight
- * calls, batches of files) die young instead of being copied and promoted. Measured on the
- * 10,020-file fresh copy, six alternated pairs: 1 MB semi-spaces took 3.84 s (median) and 4.1 s of
- * CPU at 137-144 MB, 4 MB took 3.65 s and 3.8 s of CPU at 142-151 MB; with caches dropped before
- * each run the gap was 4.26 → 3.68 s. 8 MB was no faster and peaked at 152-160 MB.
+ * generation is held to 1 MB semi-spaces (V8's default here is 8 MB). Measured at 8 → 4 MB: the
+ * 10,020-file fresh copy peaked at 208-219 MB resident instead of 297-303, a no-op at 134 MB
+ * instead of 165-185. At 4 → 1 MB, once responses stopped making garbage: the fresh copy 177-183 →
+ * 168 MiB for 0.1-0.2 s more CPU, a 1 GiB download 99-100 → 94-95 MiB, the no-op unchanged. Tried
+ * again at 4 MB on the leaner pass without the SDK: by hand the fresh copy took 3.65 s instead of
+ * 3.84 s (medians of six alternated pairs), but in the benchmark it stayed at 4.68 s against 4.64,
+ * and a push of a 256 MiB file peaked at 108-111 MB instead of 89-92 (its target is 100): kept at 1.
  */
 export const PRODUCTION_V8_FLAGS: readonly string[] = Object.freeze([
   "--max-old-space-size=128",
-  "--max-semi-space-size=4",
+  "--max-semi-space-size=1",
   "--expose-gc",
 ]);
 
