@@ -38,7 +38,7 @@ import { largeSet, mainSet, scaleSet } from "./bench/bench_set.ts";
 import type { Network } from "./bench/floor.ts";
 import { measureLoopbackBandwidth } from "./bench/loopback_bandwidth.ts";
 import { runMirrorPass } from "./bench/mirror_pass.ts";
-import { GNU_TIME } from "./bench/process_usage.ts";
+import { canDropPageCache, GNU_TIME } from "./bench/process_usage.ts";
 import { NO_FILES, PushBench, pushSets, warmUpPush } from "./bench/push_bench.ts";
 import { findOrInstallRclone } from "./bench/rclone_sync.ts";
 import { reportTable } from "./bench/report_table.ts";
@@ -144,6 +144,11 @@ say(
   `load average at start: ${
     results.machine.loadAverage.join(" ")
   } (${results.machine.cores} cores)`,
+);
+say(
+  (await canDropPageCache())
+    ? "before every timed run: sync, clean page cache dropped, the tool's executable read back"
+    : "before every timed run: sync (not root: the page cache is not dropped; runs swing more)",
 );
 
 const work = await Deno.makeTempDir({ prefix: "data-mirror-bench-" });

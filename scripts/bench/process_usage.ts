@@ -70,13 +70,11 @@ export interface Measurement {
 }
 
 /**
- * Runs a command under `/usr/bin/time` and returns what it cost. The file systems are flushed first
- * (`sync`, untimed), so that a run does not pay for the writes the previous one left in the page
- * cache: rclone syncs nothing, and its 495 MB copy, written back 30 s later, landed in the next
- * data-mirror run (which syncs each file), 0.5-1 s of its fresh copy.
+ * Runs a command under `/usr/bin/time` and returns what it cost. Every run starts from a settled
+ * page cache first ({@linkcode settlePageCache}, untimed).
  */
 export async function measureCommand(cmd: MeasuredCommand): Promise<Measurement> {
-  await flushFileSystems();
+  await settlePageCache(cmd.command);
   const report = await Deno.makeTempFile({ prefix: "bench-time-" });
   try {
     const child = new Deno.Command(GNU_TIME, {
@@ -118,10 +116,56 @@ export async function measureCommand(cmd: MeasuredCommand): Promise<Measurement>
   }
 }
 
-/** Writes every dirty page back to its disk (`sync(1)`), and waits for it. */
-export async function flushFileSystems(): Promise<void> {
+/**
+ * Puts the page cache in the same state before every timed run, for whichever tool runs next:
+ *
+ * - Every dirty page is written back (`sync`). rclone syncs nothing; its 495 MB copy was written
+ *   back 30 s later, in the middle of the next data-mirror run, whose per-file `fdatasync` queued
+ *   behind it: 0.5-1 s of a fresh copy (by hand: 5.07-5.72 s with a 1 GB backlog aged 27 s,
+ *   4.61-5.03 s after a sync).
+ * - When the bench runs as root, the clean pages are dropped (`/proc/sys/vm/drop_caches`) and the
+ *   command's executable is read back in, so that it starts warm. The copies set aside for ext4
+ *   (`SetBench`) otherwise keep the page cache growing into memory this VM has not handed the guest
+ *   recently, where every page costs a trip to the hypervisor: copying a fresh copy's bytes into
+ *   the page cache took 24% of data-mirror's CPU samples instead of 11% (`perf`), 1 s more of
+ *   system time, for any tool, but only a run bound by its CPU shows it in its wall time.
+ */
+export async function settlePageCache(executable: string): Promise<void> {
   const { code } = await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output();
   if (code !== 0) throw new Error(`sync exited with ${code}`);
+  if (!(await canDropPageCache())) return;
+  await Deno.writeTextFile(_DROP_CACHES, "1");
+  using file = await Deno.open(await _pathOf(executable));
+  const chunk = new Uint8Array(1 << 20);
+  while ((await file.read(chunk)) !== null) {
+    // read through: the executable's pages are cached again
+  }
+}
+
+/** The file a command name runs: itself when it has a slash, else the first match on `$PATH`. */
+async function _pathOf(command: string): Promise<string> {
+  if (command.includes("/")) return command;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
+    const candidate = `${dir}/${command}`;
+    try {
+      if ((await Deno.stat(candidate)).isFile) return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  throw new Error(`${command} is not on PATH`);
+}
+
+const _DROP_CACHES = "/proc/sys/vm/drop_caches";
+
+/** Whether this process may drop the page cache (root, Linux). */
+export async function canDropPageCache(): Promise<boolean> {
+  try {
+    (await Deno.open(_DROP_CACHES, { write: true })).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Kills the command GNU time runs (its only child), so time reports and exits. */
