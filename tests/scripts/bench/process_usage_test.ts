@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { measureCommand, processCpuSeconds } from "../../../scripts/bench/process_usage.ts";
+import {
+  canDropPageCache,
+  measureCommand,
+  processCpuSeconds,
+  settlePageCache,
+} from "../../../scripts/bench/process_usage.ts";
 
 Deno.test("measureCommand reports the peak RSS, the CPU and the output of the command", async () => {
   // Touches 200 MiB, then burns some CPU.
@@ -46,5 +51,17 @@ Deno.test("processCpuSeconds reads a running process's CPU from /proc", async ()
   } finally {
     child.kill("SIGKILL");
     await child.status;
+  }
+});
+
+Deno.test("settlePageCache reads back the executable a command name runs, and names one it cannot find", async () => {
+  // As root the cache is dropped and the executable found on PATH is read back in; otherwise only
+  // `sync` runs and the name is not looked up.
+  await settlePageCache("sleep");
+  await settlePageCache(Deno.execPath());
+  if (await canDropPageCache()) {
+    await assert.rejects(settlePageCache("no-such-tool-3f9a"), /no-such-tool-3f9a is not on PATH/);
+  } else {
+    await settlePageCache("no-such-tool-3f9a");
   }
 });
