@@ -158,14 +158,15 @@ async function _pathOf(command: string): Promise<string> {
 
 const _DROP_CACHES = "/proc/sys/vm/drop_caches";
 
-/** Whether this process may drop the page cache (root, Linux). */
-export async function canDropPageCache(): Promise<boolean> {
-  try {
-    (await Deno.open(_DROP_CACHES, { write: true })).close();
-    return true;
-  } catch {
-    return false;
-  }
+let _droppable: Promise<boolean> | undefined;
+
+/** Whether this process may drop the page cache (root, Linux); found out once. */
+export function canDropPageCache(): Promise<boolean> {
+  _droppable ??= Deno.open(_DROP_CACHES, { write: true }).then(
+    (file) => (file.close(), true),
+    () => false,
+  );
+  return _droppable;
 }
 
 /** Kills the command GNU time runs (its only child), so time reports and exits. */

@@ -54,7 +54,7 @@ Deno.test("processCpuSeconds reads a running process's CPU from /proc", async ()
   }
 });
 
-Deno.test("settlePageCache reads back the executable a command name runs, and names one it cannot find", async () => {
+Deno.test("settlePageCache finds a command's executable on PATH, and names one it cannot find", async () => {
   // As root the cache is dropped and the executable found on PATH is read back in; otherwise only
   // `sync` runs and the name is not looked up.
   await settlePageCache("sleep");
