@@ -28,9 +28,8 @@ export interface PruneEmptyDirsOptions {
  * Each removal is a plain `rmdir`, which the OS refuses on a directory that is not empty (a
  * candidate that gained an entry since the walk is kept) and on a symlink (never followed); a
  * candidate below a folder that is no longer a real directory (swapped for a symlink since the
- * walk) is not tried. A
- * mirror nested in this one holds its own `.data-mirror`, so its root is never empty; its own
- * folders are never candidates, since the walk does not descend into it.
+ * walk) is not tried. A mirror nested in this one holds its own `.data-mirror`, so its root is
+ * never empty; its own folders are never candidates, since the walk does not descend into it.
  *
  * @example
  * ```ts

@@ -89,8 +89,8 @@ export const CreateBinaryDataSignedURL = {
 } as const;
 
 const _Credentials = proto3.makeMessageType("proto.rpc.v1.Credentials", [
-  { no: 1, name: "type", kind: "scalar", T: ScalarType.STRING },
-  { no: 2, name: "payload", kind: "scalar", T: ScalarType.STRING },
+  { no: 1, name: "type", kind: "scalar", T: _STRING },
+  { no: 2, name: "payload", kind: "scalar", T: _STRING },
 ]);
 
 /** `proto.rpc.v1.AuthService` with its one method a client calls, `Authenticate`. */
@@ -100,11 +100,11 @@ export const AuthService = {
     authenticate: {
       name: "Authenticate",
       I: proto3.makeMessageType("proto.rpc.v1.AuthenticateRequest", [
-        { no: 1, name: "entity", kind: "scalar", T: ScalarType.STRING },
+        { no: 1, name: "entity", kind: "scalar", T: _STRING },
         { no: 2, name: "credentials", kind: "message", T: _Credentials },
       ]),
       O: proto3.makeMessageType("proto.rpc.v1.AuthenticateResponse", [
-        { no: 1, name: "access_token", kind: "scalar", T: ScalarType.STRING },
+        { no: 1, name: "access_token", kind: "scalar", T: _STRING },
       ]),
       kind: MethodKind.Unary,
     },

@@ -61,13 +61,12 @@ export interface ListingResult {
  * calls find the oldest and newest item, the span between is cut into equal slices, and each
  * slice is counted (`count_only`) while its first page is fetched, so no round of counts holds the
  * pages back; a slice whose count shows it dense is cut again after that page. Every shard follows
- * its own cursor to an empty page. The listing is then proved whole before anything may be
- * deleted: every shard
- * returned at least the items it counted, and the distinct items received add up to at least the
- * whole filter's count. If not (the platform's interval semantics differ from what is assumed, or
- * items moved during the listing), it falls back to one sequential listing, held to the same count.
- * Items added meanwhile only make the listing longer; an item missed would make a local file look
- * stale, which is what the counts catch.
+ * its own cursor to an empty page. The listing is then proved whole before anything may be deleted:
+ * every shard returned at least the items it counted, and the distinct items received add up to at
+ * least the whole filter's count. If not (the platform's interval semantics differ from what is
+ * assumed, or items moved during the listing), it falls back to one sequential listing, held to the
+ * same count. Items added meanwhile only make the listing longer; an item missed would make a local
+ * file look stale, which is what the counts catch.
  *
  * A page that fails is retried from the same cursor; a listing that still fails is returned as
  * incomplete (the caller then deletes nothing); a refused key or a cancelled pass throws.
