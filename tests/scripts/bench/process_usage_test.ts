@@ -57,11 +57,31 @@ Deno.test("processCpuSeconds reads a running process's CPU from /proc", async ()
 Deno.test("settlePageCache finds a command's executable on PATH, and names one it cannot find", async () => {
   // As root the cache is dropped and the executable found on PATH is read back in; otherwise only
   // `sync` runs and the name is not looked up.
-  await settlePageCache("sleep");
-  await settlePageCache(Deno.execPath());
+  await settlePageCache({ command: "sleep" });
+  await settlePageCache({ command: Deno.execPath() });
+  const missing = { command: "no-such-tool-3f9a" };
   if (await canDropPageCache()) {
-    await assert.rejects(settlePageCache("no-such-tool-3f9a"), /no-such-tool-3f9a is not on PATH/);
+    await assert.rejects(settlePageCache(missing), /no-such-tool-3f9a is not on PATH/);
   } else {
-    await settlePageCache("no-such-tool-3f9a");
+    await settlePageCache(missing);
+  }
+});
+
+Deno.test("settlePageCache runs the warm-up with the command's environment, and names one that fails", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mark = `${dir}/warmed`;
+    await settlePageCache({
+      command: Deno.execPath(),
+      env: { WARM_UP_MARK: mark },
+      warmUpArgs: ["eval", "Deno.writeTextFileSync(Deno.env.get('WARM_UP_MARK'), 'x')"],
+    });
+    assert.equal(await Deno.readTextFile(mark), "x");
+    await assert.rejects(
+      settlePageCache({ command: Deno.execPath(), warmUpArgs: ["eval", "Deno.exit(3)"] }),
+      /the warm-up run \(.* eval Deno\.exit\(3\)\) exited with 3/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
