@@ -147,8 +147,10 @@ say(
 );
 say(
   (await canDropPageCache())
-    ? "before every timed run: sync, clean page cache dropped, the tool's executable read back"
-    : "before every timed run: sync (not root: the page cache is not dropped; runs swing more)",
+    ? "before every timed run: sync, clean page cache dropped, the tool's executable read back " +
+      "(data-mirror's modules too, by an untimed --help)"
+    : "before every timed run: sync, data-mirror's --help untimed (not root: the page cache is " +
+      "not dropped; runs swing more)",
 );
 
 const work = await Deno.makeTempDir({ prefix: "data-mirror-bench-" });

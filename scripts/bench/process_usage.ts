@@ -136,10 +136,12 @@ export async function measureCommand(cmd: MeasuredCommand): Promise<Measurement>
  *   system time, for any tool, but only a run bound by its CPU shows it in its wall time.
  * - The command's `warmUpArgs`, if any, are run (untimed, output dropped): what a program loads
  *   besides its executable is read back in too. rclone is one executable, as a compiled data-mirror
- *   is; data-mirror run from source also reads some 300 files (its modules, the npm packages,
- *   Deno's caches) at every start, and an empty pass took 0.67-0.68 s right after a drop against
- *   0.39-0.45 s warm (0.44-0.51 s after a `sync --help`), a cost of the source layout, not of the
- *   program, in every timed run.
+ *   is; data-mirror run from source also reads some 300 files (its modules, the npm packages) at
+ *   every start. Measured through this function, five alternated pairs each: a no-op pass of the
+ *   10,020-file set 0.96-1.09 s without the warm-up, 0.93-0.99 s with it; an empty pass 0.39-0.43 s
+ *   and 0.35-0.42 s. (From a shell, by hand, an empty pass right after a drop took 0.67-0.68 s; the
+ *   bench's own Deno processes keep some of what it reads in memory, Deno's cache databases
+ *   mapped among them, so the gain here is the smaller one above.)
  */
 export async function settlePageCache(
   cmd: Pick<MeasuredCommand, "command" | "env" | "warmUpArgs">,
