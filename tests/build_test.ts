@@ -171,7 +171,7 @@ function bakedPermissions(embedded: Embedded): ProductionPermissions {
     env: p.allow_env,
     ignoreEnv: all(p.ignore_env),
     sys: p.allow_sys,
-    run: p.allow_run !== null,
+    run: p.allow_run ?? false,
     ffi: p.allow_ffi !== null,
     prompt: p.prompt,
     unstable: embedded.metadata.unstable_config.features,

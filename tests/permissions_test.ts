@@ -24,7 +24,7 @@ const MIRROR_TASK_FLAGS = ["--allow-run", "--allow-read"];
 // ---------------------------------------------------------------------------------------------
 // The set itself
 
-Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later), the listed env and statfs, and nothing else", () => {
+Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later), the listed env and sys names, the sync program, and nothing else", () => {
   const flags = new Map(PRODUCTION_FLAGS.map((flag) => {
     const equals = flag.indexOf("=");
     return equals < 0 ? [flag, undefined] : [flag.slice(0, equals), flag.slice(equals + 1)];
@@ -33,6 +33,7 @@ Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later),
     "--allow-env",
     "--allow-net",
     "--allow-read",
+    "--allow-run",
     "--allow-sys",
     "--allow-write",
     "--ignore-env",
@@ -43,6 +44,7 @@ Deno.test("PRODUCTION_FLAGS grant the network, the file system (narrowed later),
   assert.deepEqual(flags.get("--v8-flags")?.split(","), [...PRODUCTION_V8_FLAGS]);
   assert.deepEqual(flags.get("--allow-env")?.split(","), [...ALLOWED_ENV]);
   assert.deepEqual(flags.get("--allow-sys")?.split(","), [...ALLOWED_SYS]);
+  assert.deepEqual(flags.get("--allow-run")?.split(","), ["/usr/bin/sync", "/bin/sync"]);
   for (const name of ["--allow-net", "--allow-read", "--allow-write", "--ignore-env"]) {
     assert.equal(flags.get(name), undefined, `${name} takes no list`);
   }
@@ -68,15 +70,15 @@ Deno.test("ALLOWED_ENV holds every variable the program reads by name and no sec
   assert.ok(!ALLOWED_ENV.some((name) => name === "" || name.includes("*")));
 });
 
-Deno.test("workerPermissions narrows the file system to the grants and denies run, ffi and import", () => {
+Deno.test("workerPermissions narrows the file system to the grants, runs only sync and denies ffi and import", () => {
   const grants: Grants = { read: ["/srv/a/.viam", "/srv/a/cfg.json"], write: ["/srv/a/.viam"] };
   assert.deepEqual(workerPermissions(grants), {
     net: true,
     read: ["/srv/a/.viam", "/srv/a/cfg.json"],
     write: ["/srv/a/.viam"],
     env: [...ALLOWED_ENV],
-    sys: ["statfs"],
-    run: false,
+    sys: ["statfs", "osRelease"],
+    run: ["/usr/bin/sync", "/bin/sync"],
     ffi: false,
     import: false,
   });
@@ -86,7 +88,13 @@ Deno.test("assertNarrowed refuses the broad permissions of this test process, na
   assert.throws(
     assertNarrowed,
     (error: Error) =>
-      ["writing anywhere", "reading /etc/passwd", "running programs", "loading native libraries"]
+      [
+        "writing anywhere",
+        "reading /etc/passwd",
+        "running any program",
+        "running /bin/sh",
+        "loading native libraries",
+      ]
         .every((what) => error.message.includes(what)),
   );
 });
@@ -325,7 +333,7 @@ function probeReport(result: RunResult): Record<string, string> {
   return JSON.parse(line.slice("PROBE ".length));
 }
 
-Deno.test("under the production set a write outside the Viam home, reading /etc/passwd and running a program fail with NotCapable; the Viam home is writable", async () => {
+Deno.test("under the production set a write outside the Viam home, reading /etc/passwd and running a program other than sync fail with NotCapable; the Viam home is writable and syncable", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "viam-home");
     await Deno.mkdir(viamHome);
@@ -346,6 +354,9 @@ Deno.test("under the production set a write outside the Viam home, reading /etc/
       writeOutside: "NotCapable",
       readPasswd: "NotCapable",
       run: "NotCapable",
+      runShell: "NotCapable",
+      syncMirror: "ok",
+      osRelease: "ok",
       envHome: "ok",
       envSecret: "undefined",
       readConfig: "ok",

@@ -28,6 +28,7 @@
  */
 import { basename, join, relative, sep } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
+import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
 import { listLocalFiles, type LocalFile } from "./local_files.ts";
 import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
@@ -49,10 +50,13 @@ export interface OpenMirrorOptions {
   /** Names this process in the lock, for the message another one gets. */
   owner?: string;
   /**
-   * fdatasync each file before it gets its final name (default true): after a power loss a file
-   * under a final name is then whole, never short or empty.
+   * Put each file's bytes on the disk before it gets its final name (default true): after a power
+   * loss a file under a final name is then whole, never short or empty. A batch is synced by one
+   * {@linkcode FileSystemSync}, or when that cannot run, by an `fdatasync` per file.
    */
   durable?: boolean;
+  /** The `sync` programs the group sync tries (see {@linkcode FileSystemSync}). */
+  syncPrograms?: readonly string[];
   /** Told about what was refused or replaced in the program's own folder (planted links). */
   warn?: (message: string) => void;
 }
@@ -65,7 +69,8 @@ export class MirrorDir implements AsyncDisposable {
   readonly staging: StagingArea;
   readonly #lock: MirrorLock;
   readonly #tmpDir: string;
-  readonly #durable: boolean;
+  /** Syncs written batches; undefined when the mirror is not durable. */
+  readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
@@ -75,13 +80,13 @@ export class MirrorDir implements AsyncDisposable {
     root: string,
     lock: MirrorLock,
     dirs: { partial: string; tmp: string },
-    durable: boolean,
+    fsSync: FileSystemSync | undefined,
     warn: ((message: string) => void) | undefined,
   ) {
     this.root = root;
     this.#lock = lock;
     this.#tmpDir = dirs.tmp;
-    this.#durable = durable;
+    this.#fsSync = fsSync;
     this.staging = new StagingArea(
       dirs.partial,
       (staged, rel) => this.placeFile(staged, rel),
@@ -105,7 +110,10 @@ export class MirrorDir implements AsyncDisposable {
       const partial = await ensureStateDir(root, "partial");
       const tmp = await ensureStateDir(root, "tmp");
       await _emptyDir(tmp); // what a killed pass left; nobody else writes here under the lock
-      return new MirrorDir(root, lock, { partial, tmp }, options.durable ?? true, options.warn);
+      const fsSync = (options.durable ?? true)
+        ? new FileSystemSync(tmp, { programs: options.syncPrograms })
+        : undefined;
+      return new MirrorDir(root, lock, { partial, tmp }, fsSync, options.warn);
     } catch (error) {
       await lock.release();
       throw error;
@@ -136,14 +144,14 @@ export class MirrorDir implements AsyncDisposable {
   /**
    * Writes whole files (an inline batch) under their mirror-relative paths without ever showing a
    * partial file there: each file's bytes go to a fresh name in the state folder, all of them are
-   * synced together (when durable), and each is then linked into place. Resolves to one entry per
-   * file: undefined when placed, else the error (`Deno.errors.AlreadyExists` when something is at
-   * its path: nothing is ever replaced).
+   * synced together (when durable: one sync of the file system, else an `fdatasync` each), and
+   * each is then linked into place. Resolves to one entry per file: undefined when placed, else the
+   * error (`Deno.errors.AlreadyExists` when something is at its path: nothing is ever replaced).
    *
    * The short steps (create, write, close, link, unlink) run synchronously: each is one system call
-   * on a file the page cache holds, cheaper than a trip through the thread pool. Only the syncs,
-   * which wait for the disk, run asynchronously, all at once. `onWritten` is called once every
-   * file's bytes are written (in the page cache), before the syncs: the caller's buffers may go.
+   * on a file the page cache holds, cheaper than a trip through the thread pool. Only the sync,
+   * which waits for the disk, runs asynchronously. `onWritten` is called once every file's bytes
+   * are written (in the page cache), before the sync: the caller's buffers may go.
    */
   async writeFiles(
     files: { path: string; bytes: Uint8Array }[],
@@ -170,11 +178,16 @@ export class MirrorDir implements AsyncDisposable {
         }
       });
       onWritten?.();
-      if (this.#durable) {
-        await Promise.all(written.map(async (entry) => {
-          if (outcomes[entry.index] !== undefined) return;
-          await entry.handle.syncData().catch((error) => void (outcomes[entry.index] = error));
-        }));
+      const unsynced = written.filter((entry) => outcomes[entry.index] === undefined);
+      if (this.#fsSync !== undefined && unsynced.length > 0) {
+        // Each file on its own when the group sync fails: that also names the file an error is of.
+        await this.#fsSync.flush().catch(() =>
+          Promise.all(
+            unsynced.map((entry) =>
+              entry.handle.syncData().catch((error) => void (outcomes[entry.index] = error))
+            ),
+          )
+        );
       }
     } finally {
       for (const entry of written) {

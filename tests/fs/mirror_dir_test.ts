@@ -1,0 +1,79 @@
+// Tests of MirrorDir.writeFiles and the group sync it makes a batch durable with (real files, real
+// processes standing in for `sync`).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { names, withTempDir } from "./_helpers.ts";
+
+/** A program standing in for `sync`: lists `folder` into `log` when it runs, then exits `exitCode`. */
+async function listingSync(
+  dir: string,
+  folder: string,
+  exitCode: number,
+): Promise<{ program: string; log: string }> {
+  const program = join(dir, `sync-${exitCode}`);
+  const log = join(dir, `sync-${exitCode}.log`);
+  await Deno.writeTextFile(
+    program,
+    `#!/bin/sh\necho "sync: $(ls '${folder}' 2>/dev/null | tr '\\n' ' ')" >> '${log}'\nexit ${exitCode}\n`,
+    { mode: 0o755 },
+  );
+  return { program, log };
+}
+
+const BATCH = [
+  { path: "images/a.jpg", bytes: new TextEncoder().encode("alpha") },
+  { path: "images/b.jpg", bytes: new TextEncoder().encode("bravo") },
+];
+
+Deno.test("writeFiles gives no file its name before one sync of the file system has run after the batch was written", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const { program, log } = await listingSync(dir, join(viamHome, "mirror/images"), 0);
+    await using mirror = await MirrorDir.open({
+      viamHome,
+      mirrorPath: "mirror",
+      syncPrograms: [program],
+    });
+    assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
+    assert.equal(await Deno.readTextFile(log), "sync: \n", "one sync, with no name given yet");
+    assert.deepEqual(await names(join(mirror.root, "images")), ["a.jpg", "b.jpg"]);
+    assert.equal(await Deno.readTextFile(join(mirror.root, "images/b.jpg")), "bravo");
+  });
+});
+
+Deno.test("writeFiles places a batch whole when the group sync fails (each file synced on its own), and keeps to that", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const { program, log } = await listingSync(dir, join(viamHome, "mirror/images"), 1);
+    await using mirror = await MirrorDir.open({
+      viamHome,
+      mirrorPath: "mirror",
+      syncPrograms: [program],
+    });
+    assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
+    assert.deepEqual(
+      await mirror.writeFiles([{ path: "images/c.jpg", bytes: new Uint8Array([1, 2, 3]) }]),
+      [undefined],
+    );
+    assert.equal(await Deno.readTextFile(log), "sync: \n", "no second try after a failure");
+    assert.deepEqual(await names(join(mirror.root, "images")), ["a.jpg", "b.jpg", "c.jpg"]);
+    assert.equal(await Deno.readTextFile(join(mirror.root, "images/a.jpg")), "alpha");
+    assert.deepEqual(
+      await Deno.readFile(join(mirror.root, "images/c.jpg")),
+      new Uint8Array([1, 2, 3]),
+    );
+  });
+});
+
+Deno.test("writeFiles with no sync program at all still places every file", async () => {
+  await withTempDir(async (dir) => {
+    await using mirror = await MirrorDir.open({
+      viamHome: join(dir, "home"),
+      mirrorPath: "mirror",
+      syncPrograms: [join(dir, "absent-sync")],
+    });
+    assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
+    assert.equal(await Deno.readTextFile(join(mirror.root, "images/a.jpg")), "alpha");
+  });
+});
