@@ -246,9 +246,9 @@ export function serverCostNotes(results: BenchResults): string[] {
         `${rc16.serverCpuSeconds.toFixed(2)} s for ${dirRequests} (${
           _perRequest(rc16.serverCpuSeconds, dirRequests)
         } ms each); ` +
-        `the platform side costs ${excess >= 0 ? "+" : ""}${
-          excess.toFixed(2)
-        } s of CPU more${share}.`,
+        `the platform side costs ${Math.abs(excess).toFixed(2)} s of CPU ${
+          excess >= 0 ? "more" : "less"
+        }${share}.`,
     );
   }
   return lines;

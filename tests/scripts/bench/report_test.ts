@@ -117,3 +117,22 @@ Deno.test("the chart draws the push cases, data-mirror beside the sequential upl
   assert.ok(svg.includes("4.00 s ✗ wrong/failed"));
   assert.equal(svg.match(/<rect x=/g)?.length, 4);
 });
+
+Deno.test("the server note says whether the platform side cost more or less CPU, never a negative 'more'", () => {
+  const withServers = (platform: number, dirIndex: number): string =>
+    reportTable({
+      ...results,
+      cases: [{
+        ...results.cases[0],
+        tools: [
+          toolRecord("data-mirror", [_run(2, { serverCpuSeconds: platform })]),
+          toolRecord("rclone 16/16", [_run(4, { serverCpuSeconds: dirIndex })]),
+        ],
+      }],
+    }).join("\n");
+  assert.match(withServers(0.2, 0.5), /the platform side costs 0\.30 s of CPU less\./);
+  assert.match(
+    withServers(0.9, 0.5),
+    /the platform side costs 0\.40 s of CPU more \(20% of data-mirror's wall time at most\)\./,
+  );
+});
