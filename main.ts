@@ -7,12 +7,14 @@
  * Worker's modules). When the Worker reports the program's exit code, the process exits with it
  * (`Deno.exit` in a Worker would end only the Worker).
  *
- * No npm code is imported here: nothing but this file and `src/permissions.ts` runs unconfined.
+ * No npm code is imported here: nothing but this file, `src/invocation.ts`, `src/permissions.ts`
+ * and `src/stop_signal.ts` runs unconfined.
  *
  * @module
  */
 import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
 import { resolveGrants, workerPermissions } from "./src/permissions.ts";
+import { onStopSignal } from "./src/stop_signal.ts";
 
 /** The message a confined Worker posts when the program is done. */
 export interface WorkerExit {
@@ -63,6 +65,9 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   // touch it, and leaves less behind in this thread.
   for (const name of _REVOKED_AFTER_START) Deno.permissions.revokeSync({ name });
   worker.onmessage = (event: MessageEvent<WorkerExit>) => {
+    // The program's own listeners go with the Worker: a stop signal arriving between here and the
+    // exit (a late copy of a Ctrl-C) must not replace the program's exit code with 130.
+    onStopSignal(() => {});
     worker.terminate();
     const code = event.data?.exitCode;
     resolve(

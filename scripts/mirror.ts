@@ -1,14 +1,18 @@
 /**
- * `deno task mirror`: runs the program from source under the production permission flags, the same
- * flags the compiled binary bakes in (`src/permissions.ts`), so that what is tested is what ships.
+ * The program run from source under the production permission flags (`src/permissions.ts`), the
+ * same flags the compiled binary bakes in: the `deno run` arguments, and a runner that passes stop
+ * signals on, for the demo, the benchmarks and the tests that run the real program.
  *
- * Usage: `deno task mirror <args>` (e.g. `deno task mirror sync --config cfg.json`).
+ * `deno task mirror` itself is one `deno run` line in deno.json, with no process of this script in
+ * between (it cost every run about 0.2 s and a second Deno); a test holds that line to
+ * {@linkcode productionRunArgs}, and `deno task` passes SIGINT and SIGTERM on and exits with the
+ * program's code.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { PRODUCTION_FLAGS } from "../src/permissions.ts";
-import { onStopSignal, STOP_SIGNALS } from "../src/stop_signal.ts";
+import { STOP_SIGNALS } from "../src/stop_signal.ts";
 
 /** The signals passed on to the program, so that it can stop cleanly. */
 const _FORWARDED_SIGNALS: readonly Deno.Signal[] = STOP_SIGNALS;
@@ -24,8 +28,8 @@ const _FORWARD_DELAY_MS = 250;
 
 /**
  * The arguments of `deno run` that start `entry` under the production flags, with this project's
- * deno.json (its import map): what `deno task mirror`, the demo, the benchmarks and the end-to-end
- * tests all run.
+ * deno.json (its import map): what `deno task mirror` (for `main.ts`), the demo, the benchmarks
+ * and the end-to-end tests all run.
  */
 export function productionRunArgs(entry: URL, args: readonly string[]): string[] {
   return [
@@ -75,11 +79,4 @@ function _kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
   }
-}
-
-if (import.meta.main) {
-  // Held until the exit: `deno task` passes a Ctrl-C on to this process too, and a copy arriving
-  // after the program ended must not turn its exit code into 130.
-  using _late = onStopSignal(() => {});
-  Deno.exit(await runWithProductionFlags(new URL("../main.ts", import.meta.url), Deno.args));
 }

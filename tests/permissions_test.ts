@@ -17,9 +17,8 @@ import { describeDataset, startPlatform } from "./support/platform/mod.ts";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const PROBE_MIRROR = fileURLToPath(new URL("./fixtures/probe_mirror.ts", import.meta.url));
 const BROAD_HOST = fileURLToPath(new URL("./fixtures/broad_host.ts", import.meta.url));
-const MIRROR_TASK = join(ROOT, "scripts/mirror.ts");
-/** The permissions `deno task mirror` runs `scripts/mirror.ts` with (deno.json). */
-const MIRROR_TASK_FLAGS = ["--allow-run", "--allow-read"];
+/** The permissions the probe's runner (`scripts/mirror.ts`, as the demo uses it) runs with. */
+const RUNNER_FLAGS = ["--allow-run", "--allow-read"];
 
 // ---------------------------------------------------------------------------------------------
 // The set itself
@@ -279,9 +278,9 @@ Deno.test("resolveGrants: --config must name a file; a missing one is granted as
 });
 
 // ---------------------------------------------------------------------------------------------
-// The boundary, in real processes: scripts/mirror.ts (the `deno task mirror` code path) runs the
-// production bootstrap (main.ts runConfined) with the production flags; tests/fixtures/
-// probe_worker.ts stands in for the program and reports what it could do.
+// The boundary, in real processes: scripts/mirror.ts's runner starts the production bootstrap
+// (main.ts runConfined) with the production flags; tests/fixtures/probe_worker.ts stands in for
+// the program and reports what it could do. `deno task mirror` itself runs below.
 
 interface RunResult {
   code: number;
@@ -297,6 +296,19 @@ function childEnv(vars: Record<string, string>): Record<string, string> {
     ),
   );
   return { ...base, NO_COLOR: "1", ...vars };
+}
+
+/** `deno task -q mirror <args>`, as a user runs it from the project's folder. */
+function spawnMirrorTask(args: string[], vars: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "mirror", ...args],
+    cwd: ROOT,
+    env: childEnv(vars),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
 }
 
 function spawnDeno(
@@ -324,7 +336,7 @@ async function collect(child: Deno.ChildProcess): Promise<RunResult> {
 }
 
 function runProbe(args: string[], vars: Record<string, string>): Promise<RunResult> {
-  return collect(spawnDeno(MIRROR_TASK_FLAGS, PROBE_MIRROR, args, vars));
+  return collect(spawnDeno(RUNNER_FLAGS, PROBE_MIRROR, args, vars));
 }
 
 function probeReport(result: RunResult): Record<string, string> {
@@ -412,7 +424,7 @@ Deno.test("the bootstrap refuses to start with a Viam home of / and runs nothing
 Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, starts nothing, creates nothing", async () => {
   await withTempDir(async (dir) => {
     const vars = { VIAM_HOME: join(dir, "viam-home") };
-    const human = await collect(spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["synk"], vars, dir));
+    const human = await collect(spawnMirrorTask(["synk"], vars));
     assert.equal(human.code, 2);
     assert.equal(human.stdout, "");
     assert.equal(
@@ -421,7 +433,7 @@ Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, star
         "push, completion, module, help)\n(run data-mirror --help for usage)\n",
     );
     const json = await collect(
-      spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["synk", "--json"], vars, dir),
+      spawnMirrorTask(["synk", "--json"], vars),
     );
     assert.equal(json.code, 2);
     assert.deepEqual(JSON.parse(json.stdout), {
@@ -433,12 +445,13 @@ Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, star
     const entries = [];
     for await (const entry of Deno.readDir(dir)) entries.push(entry.name);
     assert.deepEqual(entries, []);
+    await assert.rejects(Deno.lstat(join(ROOT, "synk")), Deno.errors.NotFound);
   });
 });
 
 Deno.test("scripts/mirror.ts forwards SIGTERM to the program and exits with the program's code", async () => {
   await withTempDir(async (dir) => {
-    const child = spawnDeno(MIRROR_TASK_FLAGS, PROBE_MIRROR, ["sync", "--wait-signal"], {
+    const child = spawnDeno(RUNNER_FLAGS, PROBE_MIRROR, ["sync", "--wait-signal"], {
       VIAM_HOME: join(dir, "viam-home"),
     });
     const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -466,14 +479,22 @@ Deno.test("src/worker_main.ts refuses to run the program under broad permissions
 });
 
 // ---------------------------------------------------------------------------------------------
-// The real program under the production set, through `deno task mirror`'s script.
+// The real program under the production set, through `deno task mirror` itself.
+
+Deno.test("deno task mirror is one deno run of main.ts under the production flags, nothing in between", async () => {
+  const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  assert.equal(
+    denoJson.tasks.mirror.command,
+    ["deno", "run", ...PRODUCTION_FLAGS, "main.ts"].join(" "),
+  );
+});
 
 Deno.test("deno task mirror: the real program validates a config file under the production set", async () => {
   await withTempDir(async (dir) => {
     const config = join(dir, "cfg.json");
     await Deno.writeTextFile(config, JSON.stringify({ app_api_key: "k", app_api_key_id: "id" }));
     const result = await collect(
-      spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["validate", "--config", config], {
+      spawnMirrorTask(["validate", "--config", config], {
         VIAM_HOME: join(dir, "viam-home"),
       }),
     );
@@ -487,7 +508,7 @@ Deno.test("deno task mirror: a real sync pass under the production set writes on
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "viam-home");
     const result = await collect(
-      spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, ["sync", "--app-url", platform.url, "--json"], {
+      spawnMirrorTask(["sync", "--app-url", platform.url, "--json"], {
         VIAM_HOME: viamHome,
         VIAM_API_KEY_ID: platform.apiKeyId,
         VIAM_API_KEY: platform.apiKey,
@@ -508,7 +529,7 @@ Deno.test("deno task mirror: the real module serves on its socket under the prod
     const socketDir = join(dir, "viam-module-test");
     await Deno.mkdir(socketDir);
     const socket = join(socketDir, "data-mirror-abcde.sock");
-    const child = spawnDeno(MIRROR_TASK_FLAGS, MIRROR_TASK, [socket], {
+    const child = spawnMirrorTask([socket], {
       VIAM_HOME: join(dir, "viam-home"),
       VIAM_MODULE_ADDRESS: socket,
       VIAM_NO_MODULE_PARENT: "true",

@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 
 const _HELPER = new URL("../src/stop_signal.ts", import.meta.url).href;
 
-/** A process that holds the helper, prints each callback, and drops it on its second line of stdin. */
+/**
+ * A process that holds the helper, prints each callback, drops it when a line of stdin says
+ * "dispose", and ends when stdin closes.
+ */
 const _CHILD = `
 import { onStopSignal } from "${_HELPER}";
 const stop = onStopSignal((signal) => console.log("stop " + signal));
@@ -14,7 +17,16 @@ for await (const chunk of lines) {
 }
 `;
 
-Deno.test("the first SIGINT or SIGTERM calls back once; later ones are swallowed until disposed", async () => {
+/** Runs the child; `script` drives it through `send` and `until`. */
+async function withChild(
+  script: (child: {
+    process: Deno.ChildProcess;
+    until: (wanted: string) => Promise<void>;
+    send: (line: string) => Promise<void>;
+    closeStdin: () => Promise<void>;
+    text: () => string;
+  }) => Promise<void>,
+): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["eval", _CHILD],
     stdin: "piped",
@@ -23,31 +35,62 @@ Deno.test("the first SIGINT or SIGTERM calls back once; later ones are swallowed
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  const until = async (wanted: string) => {
-    while (!text.includes(wanted)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`ended before ${wanted}: ${text}`);
-      text += value;
-    }
-  };
   const writer = child.stdin.getWriter();
   try {
-    await until("ready\n");
-    child.kill("SIGTERM");
-    await until("stop SIGTERM\n");
-    child.kill("SIGINT");
-    child.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await writer.write(new TextEncoder().encode("dispose\n"));
-    await until("disposed\n");
-    // Disposed: the default action applies again.
-    child.kill("SIGINT");
-    const status = await child.status;
-    assert.equal(text, "ready\nstop SIGTERM\ndisposed\n");
-    assert.equal(status.signal, "SIGINT");
+    await script({
+      process: child,
+      until: async (wanted) => {
+        while (!text.includes(wanted)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`ended before ${wanted}: ${text}`);
+          text += value;
+        }
+      },
+      send: (line) => writer.write(new TextEncoder().encode(`${line}\n`)),
+      closeStdin: () => writer.close(),
+      text: () => text,
+    });
   } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited already, as it should have
+    }
     await writer.close().catch(() => {});
     reader.releaseLock();
     await child.stdout.cancel().catch(() => {});
+    await child.status;
   }
+}
+
+Deno.test("the first SIGINT or SIGTERM calls back once; later ones are swallowed, also once disposed", async () => {
+  await withChild(async ({ process, until, send, closeStdin, text }) => {
+    await until("ready\n");
+    process.kill("SIGTERM");
+    await until("stop SIGTERM\n");
+    process.kill("SIGINT");
+    process.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await send("dispose");
+    await until("disposed\n");
+    // Stopping already: a late copy (deno task passes a Ctrl-C on) must not end it with 130.
+    process.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await closeStdin();
+    const status = await process.status;
+    assert.equal(text(), "ready\nstop SIGTERM\ndisposed\n");
+    assert.deepEqual([status.code, status.signal], [0, null]);
+  });
+});
+
+Deno.test("disposed before any signal, the default action applies again", async () => {
+  await withChild(async ({ process, until, send, text }) => {
+    await until("ready\n");
+    await send("dispose");
+    await until("disposed\n");
+    process.kill("SIGINT");
+    const status = await process.status;
+    assert.equal(text(), "ready\ndisposed\n");
+    assert.equal(status.signal, "SIGINT");
+  });
 });

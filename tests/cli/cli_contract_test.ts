@@ -666,8 +666,7 @@ Deno.test("deno task mirror --watch stopped by Ctrl-C exits 0 (the signal reache
       if (done) break;
       stdout += decoder.decode(value, { stream: true });
     }
-    // Ctrl-C: SIGINT to every process of the foreground job (deno task, scripts/mirror.ts, the
-    // program), at once.
+    // Ctrl-C: SIGINT to every process of the foreground job (deno task and the program), at once.
     await _killTree(child.pid, "SIGINT");
     while (true) {
       const { value, done } = await reader.read();

@@ -1,10 +1,11 @@
 /**
  * Row 11: under the production permissions, writes outside the allowed tree, reading
- * `/etc/passwd`, spawning a process other than `sync`, reading an unlisted variable all fail. A probe
- * (`tests/fixtures/probe_worker.ts`) runs in the program's place inside the production bootstrap,
- * started both ways the program starts: as `deno task mirror` does (`scripts/mirror.ts`) and as
- * the compiled binary does (the production flags on `main.ts`'s bootstrap), in CLI mode and in
- * module mode. Holds when every forbidden attempt fails, the allowed ones succeed, and the sandbox
+ * `/etc/passwd`, spawning a process other than `sync`, reading an unlisted variable all fail. A
+ * probe (`tests/fixtures/probe_worker.ts`) runs in the program's place inside the production
+ * bootstrap, started two ways: through the runner the demo uses (`scripts/mirror.ts`, a parent
+ * process that passes signals on) and directly under the production flags on `main.ts`'s
+ * bootstrap (as `deno task mirror` and the compiled binary start it), in CLI mode and in module
+ * mode. Holds when every forbidden attempt fails, the allowed ones succeed, and the sandbox
  * outside the Viam home is unchanged.
  *
  * @module
@@ -45,7 +46,7 @@ export async function confinement(): Promise<RowReport> {
   let attempts = 0;
   const starts: { name: string; args: string[] }[] = [
     {
-      name: "deno task mirror",
+      name: "scripts/mirror.ts (the demo's runner)",
       args: [
         "run",
         "--allow-run",
