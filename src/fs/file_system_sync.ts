@@ -16,9 +16,10 @@
  * system taking an error first.
  *
  * Why (measured, 10,020-file fresh copy): on a file system whose cache flush costs 5 ms, as an SD
- * card's does (ext4 with a journal on a loop device whose flushes sleep 5 ms), 15.6-16.6 s with an
- * `fdatasync` per file (1,314-1,321 flushes) against 5.1-6.1 s (155-159 flushes); on this project's
- * VM disk 3.59-3.78 s against 3.36-3.64 s, and 42,000 context switches against 4,500.
+ * card's does (ext4 with a journal on a loop device whose flushes sleep 5 ms:
+ * `docs/benchmark/slow_flush_fs.py`), 15.5-16.6 s with an `fdatasync` per file (1,308-1,321
+ * flushes) against 5.0-5.1 s (157-168 flushes); on this project's VM disk 3.59-3.78 s against
+ * 3.36-3.64 s, and 42,000 context switches against 4,500.
  *
  * @example
  * ```ts
