@@ -300,26 +300,27 @@ function childEnv(vars: Record<string, string>): Record<string, string> {
 
 /** `deno task -q mirror <args>`, as a user runs it from the project's folder. */
 function spawnMirrorTask(args: string[], vars: Record<string, string>): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "mirror", ...args],
-    cwd: ROOT,
-    env: childEnv(vars),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return _spawnDenoCli(["task", "-q", "mirror", ...args], vars, ROOT);
 }
 
+/** `deno run <flags> <script> <args>`. */
 function spawnDeno(
   flags: string[],
   script: string,
   args: string[],
   vars: Record<string, string>,
+): Deno.ChildProcess {
+  return _spawnDenoCli(["run", ...flags, script, ...args], vars);
+}
+
+/** Deno's CLI with `denoArgs`, in {@linkcode childEnv} with `vars`, its output piped. */
+function _spawnDenoCli(
+  denoArgs: string[],
+  vars: Record<string, string>,
   cwd?: string,
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
+    args: denoArgs,
     cwd,
     env: childEnv(vars),
     clearEnv: true,

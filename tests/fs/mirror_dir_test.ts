@@ -21,6 +21,17 @@ async function listingSync(
   return { program, log };
 }
 
+/** The mirror `<dir>/home/mirror`, its batches synced by a {@linkcode listingSync} exiting `exitCode`. */
+async function mirrorSyncedBy(
+  dir: string,
+  exitCode: number,
+): Promise<{ mirror: MirrorDir; log: string }> {
+  const viamHome = join(dir, "home");
+  const { program, log } = await listingSync(dir, join(viamHome, "mirror/images"), exitCode);
+  const mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", syncPrograms: [program] });
+  return { mirror, log };
+}
+
 const BATCH = [
   { path: "images/a.jpg", bytes: new TextEncoder().encode("alpha") },
   { path: "images/b.jpg", bytes: new TextEncoder().encode("bravo") },
@@ -28,13 +39,8 @@ const BATCH = [
 
 Deno.test("writeFiles gives no file its name before one sync of the file system has run after the batch was written", async () => {
   await withTempDir(async (dir) => {
-    const viamHome = join(dir, "home");
-    const { program, log } = await listingSync(dir, join(viamHome, "mirror/images"), 0);
-    await using mirror = await MirrorDir.open({
-      viamHome,
-      mirrorPath: "mirror",
-      syncPrograms: [program],
-    });
+    const { mirror, log } = await mirrorSyncedBy(dir, 0);
+    await using _mirror = mirror;
     assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
     assert.equal(await Deno.readTextFile(log), "sync: \n", "one sync, with no name given yet");
     assert.deepEqual(await names(join(mirror.root, "images")), ["a.jpg", "b.jpg"]);
@@ -44,13 +50,8 @@ Deno.test("writeFiles gives no file its name before one sync of the file system 
 
 Deno.test("writeFiles places a batch whole when the group sync fails (each file synced on its own), and keeps to that", async () => {
   await withTempDir(async (dir) => {
-    const viamHome = join(dir, "home");
-    const { program, log } = await listingSync(dir, join(viamHome, "mirror/images"), 1);
-    await using mirror = await MirrorDir.open({
-      viamHome,
-      mirrorPath: "mirror",
-      syncPrograms: [program],
-    });
+    const { mirror, log } = await mirrorSyncedBy(dir, 1);
+    await using _mirror = mirror;
     assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
     assert.deepEqual(
       await mirror.writeFiles([{ path: "images/c.jpg", bytes: new Uint8Array([1, 2, 3]) }]),
