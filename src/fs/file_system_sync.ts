@@ -30,6 +30,7 @@
  *
  * @module
  */
+import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { SYNC_PROGRAMS } from "../permissions.ts";
 
 /** Options of {@linkcode FileSystemSync}. */
@@ -51,14 +52,14 @@ export class FileSystemSync {
    * errors, or an earlier sync failed): every later request fails at once.
    */
   #unavailable: Error | undefined;
-  #running: Promise<void> | undefined;
-  #next: Promise<void> | undefined;
+  /** Whether the kernel has been checked (at the first request: a pass that writes nothing, never). */
+  #kernelChecked = false;
+  readonly #runs = new CoalescedRuns();
 
   /** Syncs the file system holding `folder` (a real path the program owns). */
   constructor(folder: string, options: FileSystemSyncOptions = {}) {
     this.#folder = folder;
     this.#programs = options.programs ?? SYNC_PROGRAMS;
-    this.#unavailable = _unsupportedKernel();
   }
 
   /**
@@ -68,22 +69,12 @@ export class FileSystemSync {
    * kernel); the caller then syncs each file on its own, which names the file an error belongs to.
    */
   flush(): Promise<void> {
+    if (!this.#kernelChecked) {
+      this.#kernelChecked = true;
+      this.#unavailable = _unsupportedKernel();
+    }
     if (this.#unavailable) return Promise.reject(this.#unavailable);
-    if (this.#next) return this.#next; // not started yet: it starts after this call
-    if (this.#running === undefined) return this.#start();
-    this.#next = this.#running.catch(() => {}).then(() => {
-      this.#next = undefined;
-      return this.#start();
-    });
-    return this.#next;
-  }
-
-  #start(): Promise<void> {
-    const run = this.#run().finally(() => {
-      if (this.#running === run) this.#running = undefined;
-    });
-    this.#running = run;
-    return run;
+    return this.#runs.request(() => this.#run());
   }
 
   async #run(): Promise<void> {

@@ -35,6 +35,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 
 /** The journal's snapshot file name inside the state dir. */
@@ -100,8 +101,8 @@ export class PushJournal {
   /** Paths changed since the last write. */
   readonly #dirty = new Set<string>();
   #generation: number;
-  #writing: Promise<void> | undefined;
-  #queued: Promise<void> | undefined;
+  /** The writes to disk, one at a time; changes made during one go in the next. */
+  readonly #writes = new CoalescedRuns();
   /** The log this instance appends to (opened by its first append). */
   #log: FileHandle | undefined;
   #logBytes = 0;
@@ -181,14 +182,10 @@ export class PushJournal {
 
   /** Resolves once every change made before the call is on disk. */
   flush(): Promise<void> {
-    if (this.#dirty.size === 0) return this.#writing ?? Promise.resolve(); // the running write has it all
-    if (this.#writing === undefined) return this.#start(() => this.#write());
-    // A write is running and may have started before our change: queue one more after it.
-    this.#queued ??= this.#writing.catch(() => {}).then(() => {
-      this.#queued = undefined;
-      return this.#start(() => this.#write());
-    });
-    return this.#queued;
+    // Nothing changed: the running write, if any, has it all.
+    if (this.#dirty.size === 0) return this.#writes.running ?? Promise.resolve();
+    // A write running now may have started before our change: that one is followed by another.
+    return this.#writes.request(() => this.#write());
   }
 
   /**
@@ -196,31 +193,16 @@ export class PushJournal {
    * one file again). Resolves once it is on disk.
    */
   async compact(): Promise<void> {
-    await this.#idle();
-    await this.#start(() => this.#compact());
+    await this.#writes.idle();
+    await this.#writes.request(() => this.#compact());
   }
 
   /** Closes the log once the writes under way are done; changes not flushed stay unwritten. */
   async close(): Promise<void> {
-    await this.#idle();
+    await this.#writes.idle();
     const log = this.#log;
     this.#log = undefined;
     await log?.close();
-  }
-
-  /** Resolves once no write runs or waits (whether they succeeded or not). */
-  async #idle(): Promise<void> {
-    while (this.#writing !== undefined || this.#queued !== undefined) {
-      await (this.#queued ?? this.#writing)!.catch(() => {});
-    }
-  }
-
-  #start(write: () => Promise<void>): Promise<void> {
-    const writing = write().finally(() => {
-      if (this.#writing === writing) this.#writing = undefined;
-    });
-    this.#writing = writing;
-    return writing;
   }
 
   async #write(): Promise<void> {
