@@ -150,8 +150,10 @@ export class MirrorDir implements AsyncDisposable {
    *
    * The short steps (create, write, close, link, unlink) run synchronously: each is one system call
    * on a file the page cache holds, cheaper than a trip through the thread pool. Only the sync,
-   * which waits for the disk, runs asynchronously. `onWritten` is called once every file's bytes
-   * are written (in the page cache), before the sync: the caller's buffers may go.
+   * which waits for the disk, runs asynchronously. Each file is closed as soon as it is written, so
+   * a batch waiting for its sync holds no descriptor (several batches may wait for one sync).
+   * `onWritten` is called once every file's bytes are written (in the page cache), before the
+   * sync: the caller's buffers may go.
    */
   async writeFiles(
     files: { path: string; bytes: Uint8Array }[],
@@ -161,17 +163,16 @@ export class MirrorDir implements AsyncDisposable {
     const dirs = await Promise.all(
       files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
     );
-    const written: { index: number; handle: Deno.FsFile; temp: string; target: string }[] = [];
+    const written: { index: number; temp: string; target: string }[] = [];
     try {
       files.forEach((file, index) => {
         const dir = dirs[index];
         if (dir instanceof Error) return void (outcomes[index] = dir);
         const temp = join(this.#tmpDir, `${this.#nextTemp++}`);
-        let handle: Deno.FsFile | undefined;
         try {
           _assertPlaceable(file.path);
-          handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
-          written.push({ index, handle, temp, target: join(dir, basename(file.path)) });
+          using handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
+          written.push({ index, temp, target: join(dir, basename(file.path)) });
           _writeAllSync(handle, file.bytes);
         } catch (error) {
           outcomes[index] = error as Error;
@@ -184,14 +185,13 @@ export class MirrorDir implements AsyncDisposable {
         await this.#fsSync.flush().catch(() =>
           Promise.all(
             unsynced.map((entry) =>
-              entry.handle.syncData().catch((error) => void (outcomes[entry.index] = error))
+              _syncFile(entry.temp).catch((error) => void (outcomes[entry.index] = error))
             ),
           )
         );
       }
     } finally {
       for (const entry of written) {
-        entry.handle.close();
         try {
           if (outcomes[entry.index] === undefined) {
             _linkSync(entry.temp, entry.target, files[entry.index].path);
@@ -204,6 +204,14 @@ export class MirrorDir implements AsyncDisposable {
       }
     }
     return outcomes;
+  }
+
+  /**
+   * Lets the sync that written batches wait for start without waiting out its interval (see
+   * {@linkcode FileSystemSync.hasten}): the caller writes no more for now and waits for them.
+   */
+  hastenSync(): void {
+    this.#fsSync?.hasten();
   }
 
   /**
@@ -402,6 +410,15 @@ function _linkSync(from: string, to: string, relPath: string): void {
   }
   if (exists) throw taken();
   Deno.renameSync(from, to);
+}
+
+/**
+ * `fdatasync` of a file written and closed earlier (opened again: Linux reports a write-back error
+ * no descriptor of the file has seen yet to one opened after it).
+ */
+async function _syncFile(path: string): Promise<void> {
+  using file = await Deno.open(path, { read: true });
+  await file.syncData();
 }
 
 function _writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {

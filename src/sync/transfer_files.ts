@@ -144,6 +144,8 @@ export class Transfer {
   readonly #space: SpaceBudget;
   /** Small files waiting for more to fill their call (see {@linkcode Transfer.add}). */
   #open: Download[] = [];
+  /** Inline batches written and waiting for their sync and links (their calls' slots are free). */
+  readonly #placing = new Set<Promise<void>>();
   #openBytes = 0;
   readonly #progress: TransferProgress = {
     filesDone: 0,
@@ -209,6 +211,8 @@ export class Transfer {
   async finish(): Promise<TransferResult> {
     this.#queueOpenBatch();
     await this.#queue.finish();
+    this.#deps.mirror.hastenSync(); // nothing more will be written: the last batches' sync may go
+    await Promise.all(this.#placing);
     this.#options.signal?.throwIfAborted();
     this.result.heldBack = this.#progress.filesTotal - this.#progress.filesDone;
     this.result.lowestFreeBytes = this.#space.lowestFreeBytes;
@@ -245,8 +249,16 @@ export class Transfer {
         for (const download of batch) this.#fail(download, error);
         return;
       }
-      using inline = data;
-      await this.#writeInline(batch, inline);
+      // The call's slot goes once the bytes are written; the sync that makes them durable and
+      // the links that name them go on while the next call runs, and its booking goes with them.
+      const booked = bytes;
+      bytes = 0;
+      const written = Promise.withResolvers<void>();
+      const placing = this.#writeInline(batch, data, written.resolve)
+        .finally(() => this.#space.release(booked));
+      this.#placing.add(placing);
+      placing.catch(() => {}).finally(() => this.#placing.delete(placing));
+      await Promise.race([written.promise, placing]);
     } finally {
       this.#space.release(bytes);
     }
@@ -255,9 +267,14 @@ export class Transfer {
   /**
    * Writes the files of an inline batch the platform returned whole; fails the others. The batch
    * (its response buffer) is let go as soon as the bytes are written, before they are synced: the
-   * next call may take the buffer meanwhile.
+   * next call may take the buffer meanwhile. `onWritten` is called then too.
    */
-  async #writeInline(batch: Download[], inline: InlineBatch): Promise<void> {
+  async #writeInline(
+    batch: Download[],
+    data: InlineBatch,
+    onWritten: () => void,
+  ): Promise<void> {
+    using inline = data;
     const whole: { download: Download; bytes: Uint8Array }[] = [];
     for (const download of batch) {
       const bytes = inline.files.get(download.item.binaryDataId);
@@ -275,7 +292,10 @@ export class Transfer {
     const sizes = whole.map(({ bytes }) => bytes.length);
     const outcomes = await this.#deps.mirror.writeFiles(
       whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
-      () => inline[Symbol.dispose](),
+      () => {
+        inline[Symbol.dispose]();
+        onWritten();
+      },
     );
     whole.forEach(({ download }, index) => {
       const error = outcomes[index];

@@ -65,3 +65,49 @@ Deno.test("CoalescedRuns.idle waits for the running and the queued run, failed o
   assert.deepEqual(log, ["start 1", "start 2", "end 2"]);
   assert.equal(runs.running, undefined);
 });
+
+Deno.test("CoalescedRuns with minIntervalMs: a run starts that long after the last start at the soonest, and requests meanwhile share it", async () => {
+  const runs = new CoalescedRuns({ minIntervalMs: 200 });
+  const starts: number[] = [];
+  const task = () => Promise.resolve(void starts.push(performance.now()));
+  const t0 = performance.now();
+  await runs.request(task);
+  assert.ok(starts[0] - t0 < 50, "the first run starts at once");
+  await Promise.all([runs.request(task), runs.request(task), runs.request(task)]);
+  assert.equal(starts.length, 2, "the three requests shared one run");
+  assert.ok(
+    starts[1] - starts[0] >= 195,
+    `second start ${starts[1] - starts[0]} ms after the first`,
+  );
+  await runs.idle();
+  assert.equal(runs.running, undefined);
+});
+
+Deno.test("CoalescedRuns.hasten starts a run waiting out the interval now; with nothing queued it changes nothing", async () => {
+  const runs = new CoalescedRuns({ minIntervalMs: 60_000 });
+  const starts: number[] = [];
+  const task = () => Promise.resolve(void starts.push(performance.now()));
+  runs.hasten(); // nothing queued
+  await runs.request(task);
+  const t0 = performance.now();
+  const waiting = runs.request(task);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(starts.length, 1, "the second run waits for the interval");
+  runs.hasten();
+  await waiting;
+  assert.equal(starts.length, 2);
+  assert.ok(starts[1] - t0 < 1_000, "started when hastened, not a minute later");
+});
+
+Deno.test("CoalescedRuns.hasten during a run: the queued run starts right after it, without the interval", async () => {
+  const runs = new CoalescedRuns({ minIntervalMs: 60_000 });
+  const log: string[] = [];
+  const first = gatedTask(log, "1");
+  const running = runs.request(first.task);
+  const queued = runs.request(() => Promise.resolve(void log.push("run 2")));
+  runs.hasten();
+  first.release();
+  await running;
+  await queued;
+  assert.deepEqual(log, ["start 1", "end 1", "run 2"]);
+});

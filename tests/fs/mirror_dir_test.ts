@@ -78,3 +78,24 @@ Deno.test("writeFiles with no sync program at all still places every file", asyn
     assert.equal(await Deno.readTextFile(join(mirror.root, "images/a.jpg")), "alpha");
   });
 });
+
+Deno.test("writeFiles holds no descriptor while its batch waits for the sync", async () => {
+  await withTempDir(async (dir) => {
+    const { mirror } = await mirrorSyncedBy(dir, 0);
+    await using _mirror = mirror;
+    const openDescriptors = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const before = openDescriptors();
+    let whileWaiting = -1;
+    const batch = Array.from({ length: 50 }, (_, i) => ({
+      path: `images/${i}.jpg`,
+      bytes: new Uint8Array([i]),
+    }));
+    const outcomes = await mirror.writeFiles(batch, () => whileWaiting = openDescriptors());
+    assert.deepEqual(outcomes, batch.map(() => undefined));
+    assert.ok(
+      whileWaiting - before < 5,
+      `${whileWaiting - before} more descriptors open while 50 files wait for their sync`,
+    );
+    assert.equal((await names(join(mirror.root, "images"))).length, 50);
+  });
+});

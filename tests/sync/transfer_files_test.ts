@@ -1,0 +1,74 @@
+// Tests of the transfer stage (src/sync/transfer_files.ts) against the local data platform over real
+// HTTP, with a real program standing in for `sync`.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { Transfer } from "../../src/sync/transfer_files.ts";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { withTempDir } from "../fs/_helpers.ts";
+import { RecordingLogger } from "./_harness.ts";
+
+Deno.test("an inline call's slot is free while its files wait for their sync: the next call goes out meanwhile", async () => {
+  await withTempDir(async (dir) => {
+    // 150 small files: two inline calls (100 files at most each), made one at a time.
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 150, sizeBytes: 1024, tags: ["t"] }]),
+    });
+    const syncLog = join(dir, "sync.log");
+    const slowSync = join(dir, "slow-sync");
+    await Deno.writeTextFile(
+      slowSync,
+      `#!/bin/sh\necho "start $(date +%s%3N)" >> '${syncLog}'\nsleep 0.5\n` +
+        `echo "end $(date +%s%3N)" >> '${syncLog}'\n`,
+      { mode: 0o755 },
+    );
+    await using mirror = await MirrorDir.open({
+      viamHome: join(dir, "home"),
+      mirrorPath: "mirror",
+      syncPrograms: [slowSync],
+    });
+    const real = new ViamRemote({
+      appUrl: platform.url,
+      apiKeyId: platform.apiKeyId,
+      apiKey: platform.apiKey,
+    });
+    const callStarts: number[] = [];
+    const remote: typeof real = Object.assign(Object.create(real), {
+      fetchInline: (...args: Parameters<typeof real.fetchInline>) => {
+        callStarts.push(Date.now());
+        return real.fetchInline(...args);
+      },
+    });
+    const items = [];
+    for (let last = "";;) {
+      const page = await real.listPage({ tags: ["t"], labels: [] }, last);
+      if (page.items.length === 0) break;
+      items.push(...page.items);
+      last = page.last;
+    }
+    assert.equal(items.length, 150);
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+    });
+    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+    const result = await transfer.finish();
+
+    assert.equal(result.downloaded, 150);
+    assert.equal(result.failures.length, 0);
+    assert.equal((await Array.fromAsync(Deno.readDir(join(mirror.root, "f")))).length, 150);
+    const syncs = (await Deno.readTextFile(syncLog)).trim().split("\n").map((line) => {
+      const [what, ms] = line.split(" ");
+      return { what, ms: Number(ms) };
+    });
+    const firstSyncEnd = syncs.find((entry) => entry.what === "end")!.ms;
+    assert.equal(callStarts.length, 2);
+    assert.ok(
+      callStarts[1] < firstSyncEnd,
+      `the second call started ${callStarts[1] - firstSyncEnd} ms after the first sync ended`,
+    );
+    assert.equal(syncs.filter((entry) => entry.what === "start").length, 2);
+  });
+});
