@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { runPool } from "../async/run_pool.ts";
 import { isStateDirPath } from "../paths.ts";
 import { assertAbsoluteRoot } from "./_util.ts";
 
@@ -21,6 +22,13 @@ export const REGULAR_FILE: LocalFile = Object.freeze({ symlink: false });
 
 /** A symlink, whatever it points at. */
 export const SYMLINK: LocalFile = Object.freeze({ symlink: true });
+
+/**
+ * Folders read at once by {@linkcode listLocalFiles}. One at a time, a pass's walk of 10,020 files
+ * in 100 folders took 500-700 ms beside the listing (each read's answer waited for an event-loop
+ * turn the listing's pages kept busy), and no download could start before it ended.
+ */
+const _READS_AT_ONCE = 16;
 
 /** Options of {@linkcode listLocalFiles}. */
 export interface ListLocalFilesOptions {
@@ -55,20 +63,28 @@ export async function listLocalFiles(
 ): Promise<Map<string, LocalFile>> {
   assertAbsoluteRoot(root);
   const files = new Map<string, LocalFile>();
-  const pending: string[] = [""]; // relative dirs still to read; "" is the root
-  for (let relDir = pending.pop(); relDir !== undefined; relDir = pending.pop()) {
-    const entries = await readDirOrSkip(join(root, relDir), relDir === "");
-    const holdsState = entries.some((entry) => isStateDirPath(entry.name));
-    if (relDir !== "" && holdsState) continue; // another mirror's root
-    if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
-    for (const entry of entries) {
-      if (isStateDirPath(entry.name)) continue;
-      const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
-      if (entry.isDirectory) pending.push(relPath);
-      else if (entry.isFile || entry.isSymlink) {
-        files.set(relPath, entry.isSymlink ? SYMLINK : REGULAR_FILE);
-      }
-    }
+  // Level by level, several folders at once: each read is a trip through the thread pool, and its
+  // answer waits for the event loop, which the listing keeps busy meanwhile.
+  for (let level = [""]; level.length > 0;) {
+    const below: string[] = [];
+    await runPool(
+      level.map((relDir) => async () => {
+        const entries = await readDirOrSkip(join(root, relDir), relDir === "");
+        const holdsState = entries.some((entry) => isStateDirPath(entry.name));
+        if (relDir !== "" && holdsState) return; // another mirror's root
+        if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
+        for (const entry of entries) {
+          if (isStateDirPath(entry.name)) continue;
+          const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
+          if (entry.isDirectory) below.push(relPath);
+          else if (entry.isFile || entry.isSymlink) {
+            files.set(relPath, entry.isSymlink ? SYMLINK : REGULAR_FILE);
+          }
+        }
+      }),
+      { concurrency: _READS_AT_ONCE },
+    );
+    level = below;
   }
   return files;
 }

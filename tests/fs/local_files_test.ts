@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { listLocalFiles } from "../../src/fs/local_files.ts";
 import { rejection, withTempDir } from "./_helpers.ts";
 
@@ -93,5 +94,36 @@ Deno.test("a large flat directory is listed completely", async () => {
     const files = await listLocalFiles(root);
     assert.equal(files.size, count);
     for (let i = 0; i < count; i++) assert.ok(files.has(`f${i}`));
+  });
+});
+
+Deno.test("listLocalFiles reads folders several at once: a busy event loop does not hold it a turn per folder", async () => {
+  await withTempDir(async (root) => {
+    for (let i = 0; i < 64; i++) {
+      await Deno.mkdir(join(root, `d${i}`));
+      await Deno.writeFile(join(root, `d${i}`, "f"), new Uint8Array(1));
+    }
+    // Four other tasks keep the event loop busy, 2 ms after each of their own file-system calls,
+    // as a listing's pages in flight do in a pass.
+    let busyTurns = 0;
+    let walking = true;
+    const busy = async () => {
+      while (walking) {
+        await Deno.stat(root);
+        busyTurns++;
+        const until = performance.now() + 2;
+        while (performance.now() < until) { /* busy */ }
+      }
+    };
+    const others = [busy(), busy(), busy(), busy()];
+    const files = await listLocalFiles(root);
+    walking = false;
+    await Promise.all(others);
+    assert.equal(files.size, 64);
+    // One folder at a time, they ran about 475 times; 16 at a time, about 48.
+    assert.ok(
+      busyTurns < 160,
+      `the other tasks ran ${busyTurns} times while 64 folders were read`,
+    );
   });
 });
