@@ -248,6 +248,9 @@ export class ManifestWriter implements AsyncDisposable {
    * once, and returns how many and their digest. Works on bytes: only each line's id is decoded,
    * and the rest of the line is copied as it is. A line already copied is marked in a byte per
    * slot: a set of the decoded ids would keep a second copy of every id (some 15 MB at 100,000).
+   * The lines of each read are handled in one synchronous loop and written out together: a promise
+   * per line (an async generator of lines, a write awaited per part) cost a churn pass's manifest
+   * most of its time, while the deletes beside it waited for the event loop.
    */
   async #copyLines(
     pending: Deno.FsFile,
@@ -256,25 +259,25 @@ export class ManifestWriter implements AsyncDisposable {
   ): Promise<{ lines: number; digest: string }> {
     const digest = new _LineSetDigest();
     const decoder = new TextDecoder();
-    const output = out === undefined ? undefined : new _ChunkedWriter(out);
+    const output = out === undefined ? undefined : new _OutputBuffer();
     const done = new Uint8Array(wanted.paths.length);
     await pending.seek(0, Deno.SeekMode.Start);
-    for await (const pendingLine of _byteLines(pending)) {
+    await _forEachLine(pending, (pendingLine) => {
       const tab = pendingLine.indexOf(_TAB);
       const idJson = pendingLine.subarray(0, tab);
-      const slot = wanted.slots.get(JSON.parse(decoder.decode(idJson)) as string);
+      const slot = wanted.slots.get(_jsonString(idJson, decoder));
       // Lost its path or not present; or a repeat (shards overlap).
-      if (slot === undefined || done[slot] === 1) continue;
+      if (slot === undefined || done[slot] === 1) return;
       done[slot] = 1;
       const path = wanted.paths[slot];
       const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":`);
       const rest = pendingLine.subarray(tab + 2); // the members after the `{`, with the `\n`
       digest.add(start, idJson, _COMMA, rest);
-      if (output !== undefined) {
-        for (const part of [start, idJson, _COMMA, rest]) await output.write(part);
-      }
-    }
-    await output?.flush();
+      output?.append(start, idJson, _COMMA, rest);
+    }, async () => {
+      if (output !== undefined && output.length >= _WRITE_CHUNK_BYTES) await output.writeTo(out!);
+    });
+    await output?.writeTo(out!);
     return { lines: digest.count, digest: digest.value };
   }
 
@@ -396,27 +399,42 @@ class _LineSetDigest {
   }
 }
 
-/** Gathers bytes into chunks of {@linkcode _WRITE_CHUNK_BYTES} before writing them to a file. */
-class _ChunkedWriter {
-  readonly #file: Deno.FsFile;
-  readonly #chunk = new Uint8Array(_WRITE_CHUNK_BYTES);
-  #used = 0;
+/** Bytes gathered synchronously, then written to a file in one go (it grows as needed). */
+class _OutputBuffer {
+  #bytes = new Uint8Array(_WRITE_CHUNK_BYTES * 2);
+  length = 0;
 
-  constructor(file: Deno.FsFile) {
-    this.#file = file;
+  append(...parts: Uint8Array[]): void {
+    for (const part of parts) {
+      if (this.length + part.length > this.#bytes.length) {
+        const larger = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + part.length));
+        larger.set(this.#bytes.subarray(0, this.length));
+        this.#bytes = larger;
+      }
+      this.#bytes.set(part, this.length);
+      this.length += part.length;
+    }
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    if (this.#used + bytes.length > this.#chunk.length) await this.flush();
-    if (bytes.length > this.#chunk.length) return await writeAll(this.#file, bytes);
-    this.#chunk.set(bytes, this.#used);
-    this.#used += bytes.length;
+  /** Writes what it holds to `file` and empties. */
+  async writeTo(file: Deno.FsFile): Promise<void> {
+    await writeAll(file, this.#bytes.subarray(0, this.length));
+    this.length = 0;
   }
+}
 
-  async flush(): Promise<void> {
-    await writeAll(this.#file, this.#chunk.subarray(0, this.#used));
-    this.#used = 0;
+/**
+ * The string a JSON string literal (`"..."`, as bytes) holds: plain ASCII is read as it is, without
+ * a decoder or a parser (a binary_data_id is `org/location/fileid`).
+ */
+function _jsonString(json: Uint8Array, decoder: TextDecoder): string {
+  let plain = json.length >= 2 && json.length <= 256;
+  for (let i = 1; plain && i < json.length - 1; i++) {
+    const byte = json[i];
+    plain = byte >= 0x20 && byte < 0x80 && byte !== 0x5c && byte !== 0x22;
   }
+  if (!plain) return JSON.parse(decoder.decode(json)) as string;
+  return String.fromCharCode.apply(null, json.subarray(1, json.length - 1) as unknown as number[]);
 }
 
 /** What the digest file holds for a manifest with `digest` whose file is `info`. */
@@ -425,12 +443,17 @@ function _stamp(digest: string, info: Deno.FileInfo): string {
 }
 
 /**
- * The lines of `file` from its current offset, each with its `\n` (the last one may lack it), as
- * views that are valid until the next line is asked for; the handle stays open. One buffer for the
- * whole file: the start of a line cut by a read moves to its front (it grows only for a line longer
- * than itself), so a 41 MB pending file makes no 41 MB of buffers to collect.
+ * Calls `onLine` with each line of `file` from its current offset (with its `\n`; the last one may
+ * lack it), as views that are valid during the call, then `afterRead` once the lines of each read
+ * are done. One buffer for the whole file: the start of a line cut by a read moves to its front
+ * (it grows only for a line longer than itself), so a 41 MB pending file makes no 41 MB of
+ * buffers to collect.
  */
-async function* _byteLines(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+async function _forEachLine(
+  file: Deno.FsFile,
+  onLine: (line: Uint8Array) => void,
+  afterRead: () => Promise<void>,
+): Promise<void> {
   let buffer = new Uint8Array(_READ_CHUNK_BYTES);
   let held = 0; // bytes at the front of `buffer`: the start of a line not ended yet
   for (;;) {
@@ -444,13 +467,14 @@ async function* _byteLines(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
     const data = buffer.subarray(0, held + read);
     let start = 0;
     for (let end = data.indexOf(_NEWLINE, held); end >= 0; end = data.indexOf(_NEWLINE, start)) {
-      yield data.subarray(start, end + 1);
+      onLine(data.subarray(start, end + 1));
       start = end + 1;
     }
+    await afterRead();
     buffer.copyWithin(0, start, data.length);
     held = data.length - start;
   }
-  if (held > 0) yield buffer.subarray(0, held);
+  if (held > 0) onLine(buffer.subarray(0, held));
 }
 
 /** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
