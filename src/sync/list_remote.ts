@@ -1,5 +1,5 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
-import { retry } from "../async/retry.ts";
+import { CALL_RETRY, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
@@ -32,7 +32,7 @@ export interface ListRemoteOptions {
   signal?: AbortSignal;
   /** Pages in flight at once (default 16); 1 lists with one cursor, page after page. */
   parallelPages?: number;
-  /** Tries per page, the first included (default 5). */
+  /** Tries per page, the first included (default `CALL_RETRY.attempts`, 8). */
   attemptsPerPage?: number;
   /** Delay before the first retry of a page, in milliseconds (default 500). */
   minRetryDelayMs?: number;
@@ -284,9 +284,9 @@ class _Lister implements Disposable {
 
   #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return retry(fn, {
-      attempts: this.#options.attemptsPerPage ?? 5,
-      minDelayMs: this.#options.minRetryDelayMs ?? 500,
-      maxDelayMs: 30_000,
+      attempts: this.#options.attemptsPerPage ?? CALL_RETRY.attempts,
+      minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
+      maxDelayMs: CALL_RETRY.maxDelayMs,
       isRetriable: (error) => this.#remote.classify(error) === "transient",
       signal: this.#stop.signal,
       onRetry: (error, attempt, delayMs) =>

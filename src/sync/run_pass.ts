@@ -41,7 +41,7 @@ export interface PassOptions {
   onProgress?: (progress: TransferProgress) => void;
   /** Measures free space instead of the mirror's file system (tests). */
   freeSpace?: () => Promise<FreeSpace>;
-  /** Tries per listing page and per file (defaults 5 and 4). */
+  /** Tries per listing page and per file (default `CALL_RETRY.attempts`, 8, for both). */
   attempts?: { page?: number; file?: number };
   /** Delay before the first retry, in milliseconds (default 500). */
   minRetryDelayMs?: number;

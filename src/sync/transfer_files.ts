@@ -1,5 +1,5 @@
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
-import { retry } from "../async/retry.ts";
+import { CALL_RETRY, retry } from "../async/retry.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
@@ -89,7 +89,7 @@ export interface TransferOptions {
   onProgress?: (progress: TransferProgress) => void;
   /** Paces every byte received (the `bandwidth_limit`). */
   bandwidth?: BandwidthLimit;
-  /** Tries per file, the first included (default 4). */
+  /** Tries per file, the first included (default `CALL_RETRY.attempts`, 8). */
   attempts?: number;
   /** Delay before a file's first retry, in milliseconds (default 500). */
   minRetryDelayMs?: number;
@@ -430,9 +430,9 @@ export class Transfer {
 
   #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return retry(fn, {
-      attempts: this.#options.attempts ?? 4,
-      minDelayMs: this.#options.minRetryDelayMs ?? 500,
-      maxDelayMs: 30_000,
+      attempts: this.#options.attempts ?? CALL_RETRY.attempts,
+      minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
+      maxDelayMs: CALL_RETRY.maxDelayMs,
       isRetriable: (error) => this.#deps.remote.classify(error) === "transient",
       signal: this.#options.signal,
       onRetry: (error, attempt, delayMs) =>

@@ -249,11 +249,33 @@ Deno.test("transient failures are retried and the pass completes", async () => {
   ]);
   await withMirror(dataset, async ({ pass, files, platform, logger }) => {
     platform.setFaults({ unavailableRate: 0.3, unavailableSeed: 7 });
-    const result = await pass({}, { attempts: { page: 8, file: 8 } });
+    const result = await pass(); // the default retry schedule (CALL_RETRY)
     assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
     assert.equal(result.summary.downloaded, 43);
     assert.equal((await files()).size, 43);
     assert.ok(logger.entries.some((e) => e.message.includes("retrying")));
+  }, { inlineLimitBytes: 1024 * 1024 });
+});
+
+Deno.test("30% of calls refused at random: the default retries ride out a streak that five tries did not", async () => {
+  // The fault suite's row 4 with seed 200266417 (300 small files, 6 by uri): with 5 tries per
+  // listing page its pass gave up on the listing.
+  const dataset = describeDataset([
+    { name: "small", count: 300, sizeBytes: 500 },
+    { name: "big", count: 6, sizeBytes: 2 * 1024 * 1024 },
+  ]);
+  const faults = { unavailableRate: 0.3, unavailableSeed: 200266417 };
+  await withMirror(dataset, async ({ pass, platform }) => {
+    platform.setFaults(faults);
+    const five = await pass({}, { attempts: { page: 5, file: 5 } });
+    assert.equal(five.listingComplete, false, "five tries: the listing gives up");
+  }, { inlineLimitBytes: 1024 * 1024 });
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    platform.setFaults(faults);
+    const result = await pass();
+    assert.equal(result.listingComplete, true, result.error ?? "");
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
+    assert.equal((await files()).size, 306);
   }, { inlineLimitBytes: 1024 * 1024 });
 });
 
