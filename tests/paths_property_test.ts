@@ -4,6 +4,7 @@ import fc from "fast-check";
 import {
   directoriesOf,
   isStateDirPath,
+  loadMimeTable,
   localPathFor,
   parentDirectories,
   splitRelativePath,
@@ -74,7 +75,8 @@ function hasControl(text: string): boolean {
   });
 }
 
-Deno.test("localPathFor never leaves the mirror nor enters the state dir", () => {
+Deno.test("localPathFor never leaves the mirror nor enters the state dir", async () => {
+  await loadMimeTable();
   let accepted = 0;
   fc.assert(
     fc.property(hostileItem, (item) => {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   extensionFor,
   isStateDirPath,
+  loadMimeTable,
   localPathFor,
+  needsMimeTable,
   parentDirectories,
   splitRelativePath,
   STATE_DIR_NAME,
@@ -20,6 +22,23 @@ function item(fields: Partial<RemoteItem>): RemoteItem {
     ...fields,
   };
 }
+
+// First in this file (one module state per test file): the MIME table is not loaded yet.
+Deno.test("an item named by its MIME type is not named before the MIME table is loaded", async () => {
+  const byMime = item({ mimeType: "image/png" });
+  assert.equal(needsMimeTable(byMime), true);
+  assert.throws(() => extensionFor(byMime), /call loadMimeTable\(\) first/);
+  assert.throws(() => localPathFor(byMime), /call loadMimeTable\(\) first/);
+  // Named otherwise, it needs no table.
+  for (const fields of [{ fileExt: ".jpg" }, { fileName: "a.png" }, { mimeType: "" }]) {
+    assert.equal(needsMimeTable(item({ mimeType: "image/png", ...fields })), false);
+    assert.doesNotThrow(() => localPathFor(item({ mimeType: "image/png", ...fields })));
+  }
+  assert.equal(needsMimeTable(item({ mimeType: "image/png", fileExt: "a/b" })), true);
+  await loadMimeTable();
+  await loadMimeTable();
+  assert.deepEqual(localPathFor(byMime), { ok: true, path: "f1.png" });
+});
 
 const MAPPED: [string, Partial<RemoteItem>, string][] = [
   ["plain name", { fileName: "x.jpg" }, "x.jpg"],
@@ -74,6 +93,7 @@ const MAPPED: [string, Partial<RemoteItem>, string][] = [
 ];
 
 Deno.test("localPathFor maps names inside the mirror", async (t) => {
+  await loadMimeTable();
   for (const [name, fields, expected] of MAPPED) {
     await t.step(name, () => {
       assert.deepEqual(localPathFor(item(fields)), { ok: true, path: expected });
@@ -147,6 +167,7 @@ Deno.test("rejection reasons quote the name escaped and cut", () => {
 });
 
 Deno.test("extensionFor: file_ext, else the mime type's extension, else nothing", async (t) => {
+  await loadMimeTable();
   const cases: [Partial<RemoteItem>, string][] = [
     [{ fileExt: ".jpeg" }, ".jpeg"],
     [{ fileExt: "jpeg" }, ".jpeg"],

@@ -3,6 +3,7 @@ import { CALL_RETRY, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
+import { loadMimeTable, needsMimeTable } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 
@@ -21,7 +22,10 @@ const _DENSE_SHARE = 1.25;
 export interface ListRemoteOptions {
   /** Where retries and progress are reported. */
   logger: Logger;
-  /** Receives every page's items as it arrives (the same item may come twice: shards overlap). */
+  /**
+   * Receives every page's items as it arrives (the same item may come twice: shards overlap), with
+   * the MIME table loaded when one of them needs it to be named (`needsMimeTable`).
+   */
   onItems: (items: RemoteItem[]) => void;
   /**
    * The number of distinct items received so far (the caller's index counts them): what the
@@ -257,6 +261,8 @@ class _Lister implements Disposable {
       );
       if (result.items.length === 0) return ids.size;
       for (const item of result.items) ids.add(item.binaryDataId);
+      // Items named by their MIME type need its table to be mapped to paths: loaded at the first.
+      if (result.items.some(needsMimeTable)) await loadMimeTable();
       this.#options.onItems(result.items);
       // A page without a new cursor would make us ask for the same page forever.
       if (!result.last || result.last === last) {
