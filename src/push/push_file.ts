@@ -17,7 +17,7 @@ import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { backoffDelay } from "../async/backoff.ts";
-import { abortableDelay } from "../async/retry.ts";
+import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind } from "../remote/errors.ts";
@@ -178,7 +178,10 @@ async function _upload(
       if (kind === "aborted" || kind !== "transient" || attempt >= ctx.attempts) {
         return _failed(ctx, file, error);
       }
-      const delay = backoffDelay(attempt, { minMs: ctx.minRetryDelayMs, maxMs: 30_000 });
+      const delay = backoffDelay(attempt, {
+        minMs: ctx.minRetryDelayMs,
+        maxMs: CALL_RETRY.maxDelayMs,
+      });
       try {
         await abortableDelay(delay, ctx.signal);
       } catch (abort) {

@@ -17,6 +17,7 @@
 
 import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
+import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
@@ -95,7 +96,10 @@ export interface PushPassOptions {
   dryRun?: boolean;
   /** Try files backing off from earlier failures now (a CLI run); refusals still wait for a change. */
   retryFailedNow?: boolean;
-  /** Tries per file within the pass (default 3). */
+  /**
+   * Tries per file within the pass (default `CALL_RETRY.attempts`, 8: the sync side's schedule; with
+   * 3, a platform refusing 30% of calls failed one file in 37).
+   */
   attempts?: number;
   /** Delay before the first retry within the pass, in milliseconds (default 500). */
   minRetryDelayMs?: number;
@@ -181,8 +185,8 @@ export async function runPushPass(
       journal,
       signal: options.signal,
       beforeChunk: options.beforeChunk,
-      attempts: options.attempts ?? 3,
-      minRetryDelayMs: options.minRetryDelayMs ?? 500,
+      attempts: options.attempts ?? CALL_RETRY.attempts,
+      minRetryDelayMs: options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       now,
     };
     const unverified = options.dryRun

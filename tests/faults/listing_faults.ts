@@ -19,7 +19,7 @@ import { Sandbox } from "./sandbox.ts";
 export interface ListingFaultsOptions {
   /**
    * Also a listing page that never answers (default false): the program's per-call timeout is
-   * 60 s with 5 tries, so this case takes minutes and runs only in `deno task faults`.
+   * 60 s with 8 tries, so this case takes minutes and runs only in `deno task faults`.
    */
   timeout?: boolean;
 }

@@ -160,6 +160,20 @@ Deno.test("transient failures back off across passes; the file is never touched"
   });
 });
 
+Deno.test("30% of uploads refused at random: one pass on the default schedule uploads every file", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    for (let i = 0; i < 100; i++) await write(`f${i}.bin`, `payload ${i}`);
+    platform.setFaults({ unavailableRate: 0.3, unavailableCalls: ["FileUpload"] });
+    // With 3 tries a file failed one time in 37: some of the 100 nearly every time.
+    const result = await pass();
+    assert.deepEqual(result.failures, []);
+    assert.equal(result.uploaded, 100);
+    assert.equal(platform.uploads.completed, 100);
+    assert.ok(platform.calls.FileUpload > 100, "some uploads were refused and sent again");
+    for (let i = 0; i < 100; i++) assert.equal(await _exists(join(root, `f${i}.bin`)), false);
+  });
+});
+
 Deno.test("a permanent refusal is reported with the platform's message and not retried", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("bad.bin", "refused");
