@@ -11,8 +11,6 @@ const _DELETES_AT_ONCE = 8;
 
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
-  /** Directories never pruned (normalised, relative). */
-  protectedDirs: string[];
   /** Where each deletion and failure is reported. */
   logger: Logger;
   /** Stops between deletions. */
@@ -25,23 +23,20 @@ export interface DeleteResult {
   deleted: number;
   /** Files that could not be removed. */
   failed: number;
-  /** Empty directories pruned. */
-  pruned: number;
 }
 
 /**
  * The delete stage: removes the planned stale files, {@linkcode _DELETES_AT_ONCE} at a time (a
- * failure is logged and the rest go on), then prunes empty directories, never the root, the state
- * dir or a protected dir.
- * The caller runs it only after a listing proved whole and past the plan's guards. Nothing here
- * writes a byte, so it runs on a full disk too.
+ * failure is logged and the rest go on). The caller runs it only after a listing proved whole and
+ * past the plan's guards, and prunes the emptied folders once no download is in flight (`prune`:
+ * a folder may be about to receive one). Nothing here writes a byte, so it runs on a full disk too.
  */
 export async function deleteStale(
   mirror: MirrorDir,
   deletes: string[],
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
-  const result: DeleteResult = { deleted: 0, failed: 0, pruned: 0 };
+  const result: DeleteResult = { deleted: 0, failed: 0 };
   await runPool(
     deletes.map((path) => async () => {
       try {
@@ -57,8 +52,5 @@ export async function deleteStale(
     { concurrency: _DELETES_AT_ONCE, signal: options.signal },
   );
   options.signal?.throwIfAborted();
-  const pruned = await mirror.prune(options.protectedDirs);
-  for (const dir of pruned) options.logger.debug(`removed empty directory ${dir}`);
-  result.pruned = pruned.length;
   return result;
 }

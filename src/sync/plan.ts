@@ -76,6 +76,16 @@ export function planPass(input: PlanInput): Plan {
     else conflicts.push({ path, reason: decision.conflict });
   }
 
+  return { downloads, skipped, conflicts, ...planDeletes(input) };
+}
+
+/**
+ * The delete half of {@linkcode planPass}, on its own: the stale files and whether its guards hold
+ * them back. A streaming pass starts deleting with it once the listing is proved whole, while its
+ * last downloads still run (they only ever place listed paths).
+ */
+export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlocked"> {
+  if (!input.deleteEnabled) return { deletes: [] };
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
   // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
   const deletable = [...input.local.keys()].filter((path) =>
@@ -88,8 +98,8 @@ export function planPass(input: PlanInput): Plan {
     const listedFolded = new Set([...input.remote.keys()].map(_fold));
     stale = stale.filter((path) => !listedFolded.has(_fold(path))).sort();
   }
-  const plan: Plan = { downloads, skipped, deletes: [], conflicts };
-  if (!input.deleteEnabled || stale.length === 0) return plan;
+  const plan: Pick<Plan, "deletes" | "deleteBlocked"> = { deletes: [] };
+  if (stale.length === 0) return plan;
   if (!input.listingComplete) {
     plan.deleteBlocked = `the listing did not complete without errors: ${
       _files(stale.length)

@@ -13,11 +13,18 @@ import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
 import { PassCancelledError } from "../remote/errors.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
-import { deleteStale } from "./delete_stale.ts";
+import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
-import { type Download, type Plan, planItem, planPass } from "./plan.ts";
+import {
+  type Download,
+  type Plan,
+  planDeletes,
+  type PlanInput,
+  planItem,
+  planPass,
+} from "./plan.ts";
 import { emptySummary, type Summary } from "./summary.ts";
 import {
   INLINE_MAX_BYTES,
@@ -146,6 +153,8 @@ export async function runPass(
     logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
     fetchNow(_fetchable(held, index, walked));
   });
+  // Started once the listing is proved whole (see below); awaited before the lock is let go.
+  let deletingEarly: Promise<DeleteResult> | undefined;
   try {
     const listing = await listRemote(remote, filterOf(config), {
       logger,
@@ -164,6 +173,15 @@ export async function runPass(
     const local = await walk.done();
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
+    // The delete stage starts now, beside the transfer's last calls: the stale files are the
+    // walk's (there before this pass), the listing is proved whole, and a download only ever
+    // places a listed path. When the guards hold them back now, the plan after the transfer
+    // decides as before (max_delete is a share of the mirror, the files this pass placed included).
+    const earlyDeletes = _earlyDeletes(config, index.entries(), local, listing);
+    if (earlyDeletes.length > 0) {
+      deletingEarly = deleteStale(mirror, earlyDeletes, { logger, signal });
+      deletingEarly.catch(() => {}); // awaited below, or on the way out
+    }
     await transfer.finish();
     // Settle the paths the streamed decisions may have got wrong, then fetch their winners.
     const entries = index.entries();
@@ -177,7 +195,7 @@ export async function runPass(
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
-    const plan = _plan(config, entries, local, listing);
+    const plan = _plan(config, entries, local, listing, { deletesStarted: !!deletingEarly });
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -198,7 +216,6 @@ export async function runPass(
     if (backoff) _recordItems(backoff, queued, transfer.result, listing, entries);
 
     const summary = _summary(progress);
-    const deleting = config.delete && plan.deletes.length > 0 && !plan.deleteBlocked;
     // The manifest holds listed items and the deletes remove unlisted files: it is written while
     // they run (its file I/O and their system calls overlap). It never throws (it warns).
     const { placed } = transfer.result;
@@ -212,14 +229,17 @@ export async function runPass(
       )
       : undefined;
     try {
+      const deleting = deletingEarly ??
+        (plan.deletes.length > 0
+          ? deleteStale(mirror, plan.deletes, { logger, signal })
+          : undefined);
       if (deleting) {
-        const deleted = await deleteStale(mirror, plan.deletes, {
-          protectedDirs: config.protectedDirs,
-          logger,
-          signal,
-        });
+        const deleted = await deleting;
         summary.deleted = deleted.deleted;
         summary.failed += deleted.failed;
+        // Only now: no download is in flight, so no folder is about to receive a file.
+        const pruned = await mirror.prune(config.protectedDirs);
+        for (const dir of pruned) logger.debug(`removed empty directory ${dir}`);
       }
     } finally {
       await writingManifest;
@@ -245,6 +265,8 @@ export async function runPass(
       lowestFreeBytes: transfer.result.lowestFreeBytes,
     };
   } catch (error) {
+    // Nothing of a pass touches the mirror after it lets go of its lock.
+    await deletingEarly?.catch(() => {});
     if (!signal?.aborted) throw error;
     // Cut off: say what was done, whatever stage it was in.
     const cancelled = new PassCancelledError<PassResult>();
@@ -442,21 +464,48 @@ function _plan(
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
+  options: { deletesStarted?: boolean } = {},
 ): Plan {
-  const plan = planPass({
-    remote: entries,
-    local,
-    listingComplete: listing.complete,
-    deleteEnabled: config.delete,
-    allowDeleteAll: config.allowDeleteAll,
-    protectedDirs: config.protectedDirs,
-    maxDelete: config.maxDelete,
-  });
+  // Deletes already started (`_earlyDeletes`) are not planned again.
+  const plan = planPass(_planInput(config, entries, local, listing, !options.deletesStarted));
   if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
   return {
     ...plan,
     deletes: [],
     deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
+  };
+}
+
+/**
+ * The deletes that may start as soon as the listing has ended: none unless it is proved whole and
+ * the guards let them all go with the mirror as the walk found it.
+ */
+function _earlyDeletes(
+  config: MirrorConfig,
+  entries: ReturnType<ListingIndex["entries"]>,
+  local: ReadonlyMap<string, LocalFile>,
+  listing: ListingResult,
+): string[] {
+  if (!config.delete || !listing.complete || listing.unproven !== undefined) return [];
+  const planned = planDeletes(_planInput(config, entries, local, listing, true));
+  return planned.deleteBlocked === undefined ? planned.deletes : [];
+}
+
+function _planInput(
+  config: MirrorConfig,
+  entries: ReturnType<ListingIndex["entries"]>,
+  local: ReadonlyMap<string, LocalFile>,
+  listing: ListingResult,
+  deleteEnabled: boolean,
+): PlanInput {
+  return {
+    remote: entries,
+    local,
+    listingComplete: listing.complete,
+    deleteEnabled: deleteEnabled && config.delete,
+    allowDeleteAll: config.allowDeleteAll,
+    protectedDirs: config.protectedDirs,
+    maxDelete: config.maxDelete,
   };
 }
 

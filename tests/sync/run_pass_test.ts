@@ -242,6 +242,52 @@ Deno.test("files inside a protected dir are never deleted", async () => {
   });
 });
 
+Deno.test("stale files go while the last download still runs; their emptied folders once it is placed", async () => {
+  // One file by uri, paced to about two seconds; five stale files in folders of their own.
+  const dataset = describeDataset([{ name: "big", count: 1, folder: "new", sizeBytes: 600_000 }]);
+  await withMirror(dataset, async ({ pass, root, platform }) => {
+    const stale = [0, 1, 2, 3, 4].map((i) => join(root, `old/${i}/stale.jpg`));
+    for (const path of stale) {
+      await Deno.mkdir(join(path, ".."), { recursive: true });
+      await Deno.writeTextFile(path, "x");
+    }
+    platform.setFaults({ bodyBytesPerSecond: 300_000 });
+    let ended = false;
+    const passing = pass({ delete: true }).finally(() => ended = true);
+    const present = async (path: string) => await Deno.lstat(path).then(() => true, () => false);
+    while (!ended && (await Promise.all(stale.map(present))).some(Boolean)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(ended, false, "the stale files were deleted before the pass ended");
+    assert.equal(await present(join(root, "new/big-000000.jpeg")), false, "downloading still");
+    assert.equal(await present(join(root, "old/0")), true, "folders wait for the transfer");
+    const result = await passing;
+    assert.equal(result.summary.deleted, 5);
+    assert.equal(result.summary.downloaded, 1);
+    assert.equal(await present(join(root, "new/big-000000.jpeg")), true);
+    assert.equal(await present(join(root, "old")), false, "emptied folders pruned at the end");
+  });
+});
+
+Deno.test("max_delete counts the files the pass placed: deletes it holds back when the listing ends go after the transfer", async () => {
+  // 5 listed files in the mirror and 15 stale ones: 15 of 20 is over half, 15 of 50 (with the 30
+  // new files the pass places) is not.
+  const dataset = describeDataset([
+    { name: "keep", count: 5, folder: "k", tags: ["keep"] },
+    { name: "new", count: 30, folder: "n", tags: ["new"] },
+  ]);
+  await withMirror(dataset, async ({ pass, root, files }) => {
+    await pass({ tags: ["keep"] });
+    await Deno.mkdir(join(root, "old"), { recursive: true });
+    for (let i = 0; i < 15; i++) await Deno.writeTextFile(join(root, `old/${i}.jpg`), "x");
+    const result = await pass({ tags: ["keep", "new"], delete: true });
+    assert.equal(result.guard, undefined);
+    assert.equal(result.summary.downloaded, 30);
+    assert.equal(result.summary.deleted, 15);
+    assert.equal((await files()).size, 35);
+  });
+});
+
 Deno.test("transient failures are retried and the pass completes", async () => {
   const dataset = describeDataset([
     { name: "small", count: 40, sizeBytes: 500 },
