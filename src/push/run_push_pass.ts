@@ -53,6 +53,13 @@ export type PushSkipReason =
 const _KNOWN_UPLOADS_MS = 24 * 60 * 60_000;
 /** How many paths the result lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
+/**
+ * Files given up in a row after all their tries (a transient error each, no upload between) that
+ * stop a pass: the platform is out of reach, and each further file would spend its 8 tries (some
+ * 20 s) for nothing. One alone does not: a platform refusing 30% of calls gives up one file in
+ * 15,000, and a file the platform chokes on backs off in the journal while the others go.
+ */
+const _GIVEN_UP_IN_A_ROW = 3;
 
 /** What the pass needs from outside. */
 export interface PushDeps {
@@ -393,6 +400,7 @@ async function _uploadAll(
   };
   options.onProgress?.({ ...progress });
   let stopped: string | undefined;
+  let givenUpInARow = 0;
   const uploadCtx: PushContext = {
     ...ctx,
     onChunk: (bytes) => {
@@ -407,6 +415,7 @@ async function _uploadAll(
     options.onProgress?.({ ...progress });
     switch (outcome.kind) {
       case "uploaded": {
+        givenUpInARow = 0;
         result.uploaded++;
         if (outcome.recovered) result.recovered++;
         if (outcome.deleted) result.deleted++;
@@ -438,6 +447,12 @@ async function _uploadAll(
         );
         // A refused key fails every file alike: stop rather than walk through them all.
         if (outcome.errorKind === "auth") stopped ??= `the API key was refused: ${outcome.error}`;
+        givenUpInARow = outcome.errorKind === "transient" ? givenUpInARow + 1 : 0;
+        if (givenUpInARow === _GIVEN_UP_IN_A_ROW) {
+          stopped ??= `the platform is out of reach: ${givenUpInARow} files in a row were given ` +
+            `up after up to ${ctx.attempts} tries each (the last: ${outcome.error}); the rest go ` +
+            "on the next pass";
+        }
     }
   });
   await runPool(tasks, {

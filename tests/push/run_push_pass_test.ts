@@ -174,6 +174,29 @@ Deno.test("30% of uploads refused at random: one pass on the default schedule up
   });
 });
 
+Deno.test("a platform out of reach stops the pass after three files in a row are given up; every file stays", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    for (let i = 0; i < 40; i++) await write(`f${i}.bin`, `payload ${i}`);
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["FileUpload"] });
+    const result = await pass({}, { concurrency: 2 });
+    // Three given up, and the one beside the third; none of the other 36 tried.
+    assert.ok(result.failed >= 3 && result.failed <= 4, `failed ${result.failed}`);
+    assert.equal(result.uploaded, 0);
+    assert.match(
+      result.error ?? "",
+      /out of reach: 3 files in a row were given up after up to 8 tries/,
+    );
+    assert.ok(platform.calls.FileUpload <= 4 * 8, `calls ${platform.calls.FileUpload}`);
+    for (let i = 0; i < 40; i++) assert.equal(await _exists(join(root, `f${i}.bin`)), true);
+    // Reachable again: the next pass sends the files not given up at once.
+    platform.setFaults({});
+    const next = await pass({}, { concurrency: 2 });
+    assert.equal(next.error, undefined);
+    assert.equal(next.uploaded, 40 - result.failed);
+    assert.deepEqual(next.skippedBy, { "backing off": result.failed });
+  });
+});
+
 Deno.test("a permanent refusal is reported with the platform's message and not retried", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("bad.bin", "refused");
