@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { componentConfig, fromStruct, toStruct } from "./module/_viam_client.ts";
 import { startFaultRig } from "./faults/fault_rig.ts";
 import { startModuleProcess } from "./faults/module_process.ts";
 import { Sandbox } from "./faults/sandbox.ts";
@@ -61,24 +60,8 @@ Deno.test("the module names items by their MIME type too (its engine loads after
   rig.serve(_dataset());
   await using sandbox = await Sandbox.create({ prefix: "data-mirror-mime-module-" });
   await using module = await startModuleProcess(rig, sandbox.home);
-  const { client } = module;
-  await client.call(client.module, "AddResource", {
-    config: componentConfig("mime", "rdk:service:generic", {
-      app_api_key_id: rig.key.id,
-      app_api_key: rig.key.key,
-      app_url: rig.platform.url,
-      tags: ["m"],
-      mirror_path: "m",
-      sync_frequency: 3600,
-    }),
-    dependencies: [],
-  });
-  const summary = fromStruct(
-    (await client.call(client.service, "DoCommand", {
-      name: "mime",
-      command: toStruct({ command: "sync" }),
-    }, 120_000)).result,
-  );
+  await module.addMirror("mime", { tags: ["m"], mirror_path: "m", sync_frequency: 3600 });
+  const summary = await module.command("mime", "sync", 120_000);
   assert.equal(summary.failed, 0, JSON.stringify(summary));
   assert.equal(summary.listed, 153, JSON.stringify(summary));
   assert.deepEqual(await _fileNames(join(sandbox.home, "m")), _EXPECTED);

@@ -16,7 +16,6 @@ import { countOf, outputTail, summaryOf } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { startModuleProcess } from "./module_process.ts";
-import { componentConfig, fromStruct, toStruct } from "../module/_viam_client.ts";
 
 /** Options of {@linkcode deleteGuards}. */
 export interface DeleteGuardsOptions {
@@ -159,27 +158,15 @@ export async function deleteGuards(
     const home = sandbox.home;
     await rig.run(["sync", "--tags", "a,b"], { home });
     await using module = await startModuleProcess(rig, home);
-    const { client } = module;
-    await client.call(client.module, "AddResource", {
-      config: componentConfig("guarded", "rdk:service:generic", {
-        app_api_key_id: rig.key.id,
-        app_api_key: rig.key.key,
-        app_url: rig.platform.url,
-        tags: ["a"],
-        delete: true,
-        max_delete: 1,
-        sync_frequency: 3600,
-      }),
-      dependencies: [],
+    await module.addMirror("guarded", {
+      tags: ["a"],
+      delete: true,
+      max_delete: 1,
+      sync_frequency: 3600,
     }).catch((error) => problems.push(`module: AddResource failed: ${JSON.stringify(error)}`));
     const command = async (name: string) => {
       try {
-        return fromStruct(
-          (await client.call(client.service, "DoCommand", {
-            name: "guarded",
-            command: toStruct({ command: name }),
-          }, 60_000)).result,
-        );
+        return await module.command("guarded", name, 60_000);
       } catch (error) {
         return { error: JSON.stringify(error) };
       }

@@ -15,7 +15,6 @@
  * @module
  */
 import { describeDataset } from "../support/platform/mod.ts";
-import { componentConfig, fromStruct, toStruct } from "../module/_viam_client.ts";
 import type { FaultRig } from "./fault_rig.ts";
 import { startModuleProcess } from "./module_process.ts";
 import { count, type RowReport } from "./row_report.ts";
@@ -57,26 +56,11 @@ export async function loadPasses(
   const problems: string[] = [];
   await using sandbox = await Sandbox.create({ prefix: "data-mirror-load-" });
   await using module = await startModuleProcess(rig, sandbox.home);
-  const { client } = module;
-  await client.call(client.module, "AddResource", {
-    config: componentConfig("load", "rdk:service:generic", {
-      app_api_key_id: rig.key.id,
-      app_api_key: rig.key.key,
-      app_url: rig.platform.url,
-      tags: [_TAG],
-      sync_frequency: 3600,
-    }),
-    dependencies: [],
-  });
+  await module.addMirror("load", { tags: [_TAG], sync_frequency: 3600 });
   const fds: _Fds[] = [];
   const rss: number[] = [];
   for (let pass = 0; pass <= passes + warmUp; pass++) {
-    const summary = fromStruct(
-      (await client.call(client.service, "DoCommand", {
-        name: "load",
-        command: toStruct({ command: "sync" }),
-      }, 1_800_000)).result,
-    );
+    const summary = await module.command("load", "sync", 1_800_000);
     rig.checkNoSecret("a DoCommand sync result", JSON.stringify(summary));
     if (summary.listed !== items || summary.failed !== 0) {
       problems.push(`pass ${pass}: ${JSON.stringify(summary)}`);

@@ -8,7 +8,13 @@
 import { join } from "node:path";
 import { productionRunArgs } from "../../scripts/mirror.ts";
 import { stopProcess } from "../module/_harness.ts";
-import { ViamClient, waitForSocket } from "../module/_viam_client.ts";
+import {
+  componentConfig,
+  fromStruct,
+  toStruct,
+  ViamClient,
+  waitForSocket,
+} from "../module/_viam_client.ts";
 import type { FaultRig } from "./fault_rig.ts";
 
 const _MAIN = new URL("../../main.ts", import.meta.url);
@@ -30,6 +36,13 @@ export interface ModuleProcess extends AsyncDisposable {
   readonly crashed: Promise<never>;
   /** SIGTERM, as viam-server stops a module; resolves to its exit code and output. */
   stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * Adds a mirror as viam-server would: the generic service `name`, with the rig's key and
+   * platform and `attributes` besides.
+   */
+  addMirror(name: string, attributes: Record<string, unknown>): Promise<void>;
+  /** Runs the DoCommand `{ command }` of the mirror `name`; resolves to its result. */
+  command(name: string, command: string, timeoutMs: number): Promise<Record<string, unknown>>;
 }
 
 /** Starts the module for a Viam home (its socket in a dedicated folder beside it). */
@@ -87,6 +100,24 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
     running: () => !exited,
     crashed,
     stop,
+    async addMirror(name, attributes) {
+      await client.call(client.module, "AddResource", {
+        config: componentConfig(name, "rdk:service:generic", {
+          app_api_key_id: rig.key.id,
+          app_api_key: rig.key.key,
+          app_url: rig.platform.url,
+          ...attributes,
+        }),
+        dependencies: [],
+      });
+    },
+    async command(name, command, timeoutMs) {
+      const reply = await client.call(client.service, "DoCommand", {
+        name,
+        command: toStruct({ command }),
+      }, timeoutMs);
+      return fromStruct(reply.result);
+    },
     async [Symbol.asyncDispose]() {
       await stop();
     },
