@@ -159,10 +159,11 @@ export function needsMimeTable(item: RemoteItem): boolean {
  * 30-40 ms of CPU and 6 MB at start-up when it was a static import.
  */
 export async function loadMimeTable(): Promise<void> {
+  if (_mimeExtension !== undefined) return;
   // A literal specifier: Deno loads it with the Worker's module graph, under the bootstrap's read
   // permission, and evaluates it here.
   const { default: mime } = await import("mime-types");
-  _mimeExtension ??= (type) => mime.extension(type);
+  _mimeExtension = (type) => mime.extension(type);
 }
 
 /**

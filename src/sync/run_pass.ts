@@ -467,7 +467,8 @@ function _plan(
   options: { deletesStarted?: boolean } = {},
 ): Plan {
   // Deletes already started (`_earlyDeletes`) are not planned again.
-  const plan = planPass(_planInput(config, entries, local, listing, !options.deletesStarted));
+  const deleteEnabled = config.delete && !options.deletesStarted;
+  const plan = planPass(_planInput(config, entries, local, listing, deleteEnabled));
   if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
   return {
     ...plan,
@@ -502,7 +503,7 @@ function _planInput(
     remote: entries,
     local,
     listingComplete: listing.complete,
-    deleteEnabled: deleteEnabled && config.delete,
+    deleteEnabled,
     allowDeleteAll: config.allowDeleteAll,
     protectedDirs: config.protectedDirs,
     maxDelete: config.maxDelete,
