@@ -178,7 +178,7 @@ export async function runPass(
     // places a listed path. When the guards hold them back now, the plan after the transfer
     // decides as before (max_delete is a share of the mirror, the files this pass placed included).
     const earlyDeletes = _earlyDeletes(config, index.entries(), local, listing);
-    if (earlyDeletes.length > 0) {
+    if (earlyDeletes !== undefined && earlyDeletes.length > 0) {
       deletingEarly = deleteStale(mirror, earlyDeletes, { logger, signal });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
     }
@@ -195,7 +195,9 @@ export async function runPass(
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
-    const plan = _plan(config, entries, local, listing, { deletesStarted: !!deletingEarly });
+    const plan = _plan(config, entries, local, listing, {
+      deletesDecided: earlyDeletes !== undefined,
+    });
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -464,10 +466,11 @@ function _plan(
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
-  options: { deletesStarted?: boolean } = {},
+  options: { deletesDecided?: boolean } = {},
 ): Plan {
-  // Deletes already started (`_earlyDeletes`) are not planned again.
-  const deleteEnabled = config.delete && !options.deletesStarted;
+  // Deletes decided when the listing ended (`_earlyDeletes`: started, or none stale) are not
+  // planned again: the files placed since are listed paths, so the stale ones are the same.
+  const deleteEnabled = config.delete && !options.deletesDecided;
   const plan = planPass(_planInput(config, entries, local, listing, deleteEnabled));
   if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
   return {
@@ -478,18 +481,20 @@ function _plan(
 }
 
 /**
- * The deletes that may start as soon as the listing has ended: none unless it is proved whole and
- * the guards let them all go with the mirror as the walk found it.
+ * The deletes that may start as soon as the listing has ended (perhaps none: nothing is stale), or
+ * undefined when that is not decided yet: `delete` is off, the listing is not proved whole, or a
+ * guard holds the deletes back with the mirror as the walk found it (the plan after the transfer
+ * decides then, the files the pass placed counted).
  */
 function _earlyDeletes(
   config: MirrorConfig,
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
-): string[] {
-  if (!config.delete || !listing.complete || listing.unproven !== undefined) return [];
+): string[] | undefined {
+  if (!config.delete || !listing.complete || listing.unproven !== undefined) return undefined;
   const planned = planDeletes(_planInput(config, entries, local, listing, true));
-  return planned.deleteBlocked === undefined ? planned.deletes : [];
+  return planned.deleteBlocked === undefined ? planned.deletes : undefined;
 }
 
 function _planInput(
