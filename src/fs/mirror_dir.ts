@@ -230,7 +230,7 @@ export class MirrorDir implements AsyncDisposable {
    * checked the same way, synchronously; only the `unlink` itself goes through the thread pool, so
    * that several run at once: an `unlink` of a file already on disk waits for the device (a
    * `discard` on this project's VM: 0.26 ms each), and 1,000 deletes took 148-173 ms one after
-   * another, 58-89 ms eight at a time.
+   * another, 58-89 ms eight at a time (see `deleteStale` for how many run at once).
    */
   async remove(relPath: string): Promise<boolean> {
     const path = _removablePath(this.root, relPath);

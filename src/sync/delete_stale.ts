@@ -5,9 +5,14 @@ import { describeError } from "../remote/errors.ts";
 
 /**
  * Deletes in flight at once: each `unlink` waits for the device in the thread pool (see
- * `MirrorDir.remove`), and a few at once overlap those waits.
+ * `MirrorDir.remove`), and several at once overlap those waits, also while the program's thread is
+ * busy with the transfer's last files and the manifest. Measured on this project's VM (disk mounted
+ * with `discard`): 1,000 unlinks alone took 350-390 ms one at a time, 170-188 ms eight at a time,
+ * 148-150 ms 32 at a time; in a churn pass (1,000 deletes, page cache dropped, four alternated
+ * rounds) the delete stage ended 266-455 ms after the listing at 8, 229-398 ms at 32, 284-333 ms at
+ * 64. The pool's threads are started as needed and end when idle.
  */
-const _DELETES_AT_ONCE = 8;
+const _DELETES_AT_ONCE = 32;
 
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
