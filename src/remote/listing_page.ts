@@ -18,7 +18,7 @@
  * @module
  */
 import { BinaryReader, WireType } from "@bufbuild/protobuf";
-import type { BoundingBox, RemoteItem } from "./remote_item.ts";
+import { type BoundingBox, DATE_LIMIT_MS, type RemoteItem } from "./remote_item.ts";
 import { messageEnd, readTag, skipField } from "./_wire_reader.ts";
 import type { ListPage } from "./remote_source.ts";
 
@@ -133,7 +133,11 @@ function _captureMetadata(reader: BinaryReader, end: number, item: RemoteItem): 
 }
 
 /** `google.protobuf.Timestamp` in epoch milliseconds, merged into `previous` if there was one. */
-function _timestampMs(reader: BinaryReader, end: number, previous: number | undefined): number {
+function _timestampMs(
+  reader: BinaryReader,
+  end: number,
+  previous: number | undefined,
+): number | undefined {
   let seconds = previous === undefined ? 0 : Math.floor(previous / 1000);
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
@@ -143,7 +147,10 @@ function _timestampMs(reader: BinaryReader, end: number, previous: number | unde
     else skipField(reader, wireType);
   }
   // As the generated `Timestamp.toDate` rounds.
-  return seconds * 1000 + Math.ceil(nanos / 1_000_000);
+  const ms = seconds * 1000 + Math.ceil(nanos / 1_000_000);
+  // Past any Date: taken as unset, so it neither bounds the listing's shards nor reaches the
+  // manifest (every pass failed on such an item before).
+  return Math.abs(ms) < DATE_LIMIT_MS ? ms : undefined;
 }
 
 /** `Annotations`: the bounding boxes (1); classifications are not used. */

@@ -5,6 +5,14 @@
  * only while the page is handled: the listing index keeps a compact form of each (without the
  * manifest's fields: tags, bboxes, dataset ids), and the manifest streams those fields to a file.
  */
+/**
+ * The times a JavaScript Date holds lie strictly within this many ms of 1970 (±100,000,000 days;
+ * the limit itself is left out, so that one ms past the last such time still makes a Date). A
+ * Timestamp's seconds reach much further, and nothing makes a platform check its dates: a listed
+ * time beyond this is taken as unset, and a window edge beyond it bounds nothing.
+ */
+export const DATE_LIMIT_MS = 8.64e15;
+
 export interface RemoteItem {
   /** `org/location/fileid`: the id every data API call takes. Never a file name. */
   binaryDataId: string;
@@ -20,9 +28,15 @@ export interface RemoteItem {
   uri: string;
   /** `metadata.file_size_bytes` when the platform sent it. */
   sizeBytes?: number;
-  /** `metadata.time_requested` in epoch milliseconds, when set: what the listing shards by. */
+  /**
+   * `metadata.time_requested` in epoch milliseconds, when set and within {@linkcode DATE_LIMIT_MS}:
+   * what the listing shards by.
+   */
   timeRequestedMs?: number;
-  /** `metadata.time_received` in epoch milliseconds, when set: when the platform stored it. */
+  /**
+   * `metadata.time_received` in epoch milliseconds, when set and within {@linkcode DATE_LIMIT_MS}:
+   * when the platform stored it.
+   */
   timeReceivedMs?: number;
   /** `capture_metadata.tags`; absent or empty when untagged. For the manifest only. */
   tags?: string[];

@@ -11,7 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
 import { PassCancelledError } from "../remote/errors.ts";
-import type { RemoteItem } from "../remote/remote_item.ts";
+import { DATE_LIMIT_MS, type RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { ListingIndex } from "./listing_index.ts";
@@ -525,14 +525,16 @@ export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
     config.start?.getTime() ?? -Infinity,
     config.maxAgeSeconds === undefined ? -Infinity : nowMs - config.maxAgeSeconds * 1000,
   );
+  // A `max_age` reaching back past any Date (a huge number meant as "no limit") bounds nothing.
+  const bounded = startMs > -DATE_LIMIT_MS;
   const endMs = config.end?.getTime();
-  const windowed = Number.isFinite(startMs) || endMs !== undefined;
+  const windowed = bounded || endMs !== undefined;
   return {
     tags: config.tags,
     labels: config.labels,
     datasetId: config.datasetId,
     mimeTypes: config.mimeTypes,
-    ...(windowed ? { interval: { ...(Number.isFinite(startMs) ? { startMs } : {}), endMs } } : {}),
+    ...(windowed ? { interval: { ...(bounded ? { startMs } : {}), endMs } } : {}),
   };
 }
 

@@ -186,6 +186,38 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
   assert.equal(bare.items[0].fileId, "z");
 });
 
+Deno.test("a time past what a Date holds is read as unset, one just inside it as it is", () => {
+  // 8,640,000,000,000 s is the Date limit (8.64e15 ms); a Timestamp's seconds go far past it.
+  const limitSeconds = 8_640_000_000_000n;
+  const page = decodeListingPage(
+    new dataApi.BinaryDataByFilterResponse({
+      data: [
+        { metadata: { binaryDataId: "o/l/in", timeRequested: { seconds: limitSeconds - 1n } } },
+        { metadata: { binaryDataId: "o/l/at", timeRequested: { seconds: limitSeconds } } },
+        { metadata: { binaryDataId: "o/l/past", timeRequested: { seconds: 10n ** 15n } } },
+        {
+          metadata: {
+            binaryDataId: "o/l/before",
+            timeRequested: { seconds: -limitSeconds },
+            timeReceived: { seconds: -(10n ** 15n) },
+          },
+        },
+      ],
+    }).toBinary(),
+  );
+  assert.deepEqual(
+    page.items.map((item) => [item.binaryDataId, item.timeRequestedMs, item.timeReceivedMs]),
+    [
+      ["o/l/in", 8.64e15 - 1000, undefined],
+      ["o/l/at", undefined, undefined],
+      ["o/l/past", undefined, undefined],
+      ["o/l/before", undefined, undefined],
+    ],
+  );
+  // What a Date makes of the time kept is that very time.
+  assert.equal(new Date(page.items[0].timeRequestedMs!).getTime(), 8.64e15 - 1000);
+});
+
 Deno.test("a response cut inside a skipped field is refused, not read past its end", () => {
   const whole = new BinaryWriter()
     .tag(3, WireType.LengthDelimited).string("cursor")

@@ -131,6 +131,37 @@ Deno.test("after a pass each mirrored file has one line: path, id, size, type, t
   });
 });
 
+Deno.test("items dated past what a Date holds are mirrored and listed whole; their time is null", async () => {
+  // A Timestamp's seconds reach far past the ±8.64e15 ms of a JavaScript Date (some 275,000
+  // years), and nothing makes a platform check its dates. Such a time must stop neither the
+  // sharded listing (it is the span's edge) nor the manifest.
+  const base = describeDataset([{ count: 250, sizeBytes: 100 }]);
+  const t0 = Date.UTC(2025, 0, 1);
+  const far = 1e18;
+  const dataset = {
+    ...base,
+    items: base.items.map((item, i) => ({
+      ...item,
+      timeRequestedMs: i === 0 ? -far : i === 1 ? far : t0 + i * 1000,
+    })),
+  };
+  await withMirror(dataset, async ({ pass, root, logger }) => {
+    const result = await pass({ delete: true });
+    assert.equal(result.error, undefined, logger.text());
+    assert.equal(result.listingComplete, true);
+    assert.equal(result.summary.downloaded, 250);
+    const lines = await readManifest(root);
+    assert.equal(lines?.length, 250, logger.text());
+    const timeOf = new Map(lines!.map((line) => [line.binary_data_id, line.time_requested]));
+    assert.equal(timeOf.get(dataset.items[0].binaryDataId), null);
+    assert.equal(timeOf.get(dataset.items[1].binaryDataId), null);
+    assert.equal(timeOf.get(dataset.items[2].binaryDataId), new Date(t0 + 2000).toISOString());
+    const again = await pass({ delete: true });
+    assert.equal(again.error, undefined);
+    assert.equal(again.summary.downloaded + again.summary.deleted, 0);
+  });
+});
+
 Deno.test("a large listing (shards, overlapping pages) gives exactly one line per file", async () => {
   const dataset = describeDataset([{ count: 1200, tags: ["t"], datasetIds: ["ds"] }]);
   await withMirror(dataset, async ({ pass, files, root, platform }) => {

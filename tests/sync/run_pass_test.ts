@@ -624,6 +624,12 @@ Deno.test("mime_types, start/end and max_age narrow the listing; with delete, ag
     assert.equal(recent.summary.listed, 3, "2, 1 and 0 hours ago");
     assert.equal(recent.summary.deleted, 3, "older files aged out");
     assert.equal((await files()).size, 3);
+    // A max_age reaching back past any Date (10^13 s, some 317,000 years) bounds nothing; every
+    // pass failed on it before ("NaN cannot be converted to a BigInt").
+    const forever = await pass({ max_age: 1e13 });
+    assert.equal(forever.error, undefined);
+    assert.equal(forever.summary.listed, 6);
+    assert.equal((await files()).size, 6);
   });
 });
 

@@ -228,6 +228,16 @@ function _query(filter: _Filter | undefined): ItemQuery {
   };
 }
 
+/**
+ * The Timestamp of an epoch time in ms, worked out without `Date` (as `Timestamp.fromDate` does it):
+ * a Timestamp's seconds reach far past the ±8.64e15 ms a `Date` holds, and tests list items dated
+ * there, as a platform that does not check its dates could.
+ */
+function _timestampOf(ms: number): Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  return new Timestamp({ seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 });
+}
+
 function _epochMs(time: PlainMessage<Timestamp> | undefined): number | undefined {
   return time === undefined ? undefined : Number(time.seconds) * 1000 + time.nanos / 1e6;
 }
@@ -406,8 +416,8 @@ function _binaryData(state: PlatformState, item: ItemRecord): PartialMessage<Any
         tags: [...item.tags],
         mimeType: item.mimeType,
       },
-      timeRequested: Timestamp.fromDate(new Date(item.timeRequestedMs)),
-      timeReceived: Timestamp.fromDate(new Date(item.timeReceivedMs)),
+      timeRequested: _timestampOf(item.timeRequestedMs),
+      timeReceived: _timestampOf(item.timeReceivedMs),
       fileName: item.fileName,
       fileExt: item.fileExt,
       uri: state.uriOf(item),
