@@ -5,14 +5,6 @@
  * only while the page is handled: the listing index keeps a compact form of each (without the
  * manifest's fields: tags, bboxes, dataset ids), and the manifest streams those fields to a file.
  */
-/**
- * The times a JavaScript Date holds lie strictly within this many ms of 1970 (±100,000,000 days;
- * the limit itself is left out, so that one ms past the last such time still makes a Date). A
- * Timestamp's seconds reach much further, and nothing makes a platform check its dates: a listed
- * time beyond this is taken as unset, and a window edge beyond it bounds nothing.
- */
-export const DATE_LIMIT_MS = 8.64e15;
-
 export interface RemoteItem {
   /** `org/location/fileid`: the id every data API call takes. Never a file name. */
   binaryDataId: string;
@@ -61,3 +53,11 @@ export interface BoundingBox {
   /** The detector's confidence, 0..1, when the platform sent one. */
   confidence?: number;
 }
+
+/**
+ * The times a JavaScript Date holds lie strictly within this many ms of 1970 (±100,000,000 days;
+ * the limit itself is left out, so that one ms past the last such time still makes a Date). A
+ * Timestamp's seconds reach much further, and nothing makes a platform check its dates: a listed
+ * time beyond this is taken as unset, and a window edge beyond it bounds nothing.
+ */
+export const DATE_LIMIT_MS = 8.64e15;
