@@ -229,8 +229,8 @@ export class MirrorDir implements AsyncDisposable {
    * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses,
    * checked the same way, synchronously; only the `unlink` itself goes through the thread pool, so
    * that several run at once: an `unlink` of a file already on disk waits for the device (a
-   * `discard` on this project's VM: 0.26 ms each), and 1,000 deletes took 148-173 ms one after
-   * another, 58-89 ms eight at a time (see `deleteStale` for how many run at once).
+   * `discard` on this project's VM: 0.26 ms each), and several at once overlap those waits
+   * (`deleteStale` says how many run at once, and what that was measured to save).
    */
   async remove(relPath: string): Promise<boolean> {
     const path = _removablePath(this.root, relPath);

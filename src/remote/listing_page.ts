@@ -73,7 +73,17 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
   if (item.fileId === "") {
     item.fileId = item.binaryDataId.slice(item.binaryDataId.lastIndexOf("/") + 1);
   }
+  // Past any Date: taken as unset, so it neither bounds the listing's shards nor reaches the
+  // manifest (every pass failed on such an item before). Once the parts are merged: a time sent
+  // in parts is whole only now.
+  item.timeRequestedMs = _withinDates(item.timeRequestedMs);
+  item.timeReceivedMs = _withinDates(item.timeReceivedMs);
   return item;
+}
+
+/** `ms` when a Date can hold it ({@linkcode DATE_LIMIT_MS}), else undefined. */
+function _withinDates(ms: number | undefined): number | undefined {
+  return ms !== undefined && Math.abs(ms) < DATE_LIMIT_MS ? ms : undefined;
 }
 
 /** `BinaryMetadata`. */
@@ -133,11 +143,7 @@ function _captureMetadata(reader: BinaryReader, end: number, item: RemoteItem): 
 }
 
 /** `google.protobuf.Timestamp` in epoch milliseconds, merged into `previous` if there was one. */
-function _timestampMs(
-  reader: BinaryReader,
-  end: number,
-  previous: number | undefined,
-): number | undefined {
+function _timestampMs(reader: BinaryReader, end: number, previous: number | undefined): number {
   let seconds = previous === undefined ? 0 : Math.floor(previous / 1000);
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
@@ -147,10 +153,7 @@ function _timestampMs(
     else skipField(reader, wireType);
   }
   // As the generated `Timestamp.toDate` rounds.
-  const ms = seconds * 1000 + Math.ceil(nanos / 1_000_000);
-  // Past any Date: taken as unset, so it neither bounds the listing's shards nor reaches the
-  // manifest (every pass failed on such an item before).
-  return Math.abs(ms) < DATE_LIMIT_MS ? ms : undefined;
+  return seconds * 1000 + Math.ceil(nanos / 1_000_000);
 }
 
 /** `Annotations`: the bounding boxes (1); classifications are not used. */

@@ -216,6 +216,18 @@ Deno.test("a time past what a Date holds is read as unset, one just inside it as
   );
   // What a Date makes of the time kept is that very time.
   assert.equal(new Date(page.items[0].timeRequestedMs!).getTime(), 8.64e15 - 1000);
+  // A time sent in parts is judged whole: seconds past the limit, then nanos on their own.
+  const parts = [{ seconds: 10n ** 15n }, { nanos: 5_000_000 }].map((timeRequested) =>
+    new dataApi.BinaryMetadata({ binaryDataId: "o/l/parts", timeRequested }).toBinary()
+  );
+  const data = new BinaryWriter()
+    .tag(2, WireType.LengthDelimited).bytes(parts[0])
+    .tag(2, WireType.LengthDelimited).bytes(parts[1])
+    .finish();
+  const split = decodeListingPage(
+    new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(data).finish(),
+  );
+  assert.equal(split.items[0].timeRequestedMs, undefined);
 });
 
 Deno.test("a response cut inside a skipped field is refused, not read past its end", () => {
