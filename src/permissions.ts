@@ -105,9 +105,13 @@ export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
 
 /**
  * V8's limits for the program, baked in with the permissions. V8 sizes its heap from the machine's
- * memory and collects lazily on a big one; on a Raspberry Pi with 1 GB a mirror of 100,000 files
- * must not grow without bound. 128 MB of old space holds a 100,000-item pass (measured: it
- * completes, at some extra GC time) and keeps the resident size flat across passes. The young
+ * memory and collects lazily on a big one; on a Raspberry Pi with 1 GB a mirror must not grow
+ * without bound. 256 MB of old space leaves a 1 GB robot most of its memory; a pass holds some
+ * 370 bytes of heap per listed item, so it lists up to `listingCapacity()` items (424,000 with
+ * these flags) and refuses a larger filter with an error. 128 MB (until 2026-12-02) ran out of memory in a
+ * fresh copy of 300,000 items, a fatal error for the whole process, pass after pass; at 256 the
+ * 100,000-item fresh copy peaked 8-10 MiB higher (181-184 against 173-175 MiB, three alternated
+ * pairs) and the 100,000-item no-op 0-6 MiB higher (157-158 against 152-157 MiB). The young
  * generation is held to 1 MB semi-spaces (V8's default here is 8 MB). Measured at 8 → 4 MB: the
  * 10,020-file fresh copy peaked at 208-219 MB resident instead of 297-303, a no-op at 134 MB
  * instead of 165-185. At 4 → 1 MB, once responses stopped making garbage: the fresh copy 177-183 →
@@ -117,7 +121,7 @@ export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
  * and a push of a 256 MiB file peaked at 108-111 MB instead of 89-92 (its target is 100): kept at 1.
  */
 export const PRODUCTION_V8_FLAGS: readonly string[] = Object.freeze([
-  "--max-old-space-size=128",
+  "--max-old-space-size=256",
   "--max-semi-space-size=1",
   "--expose-gc",
 ]);

@@ -40,6 +40,29 @@ export interface ListRemoteOptions {
   attemptsPerPage?: number;
   /** Delay before the first retry of a page, in milliseconds (default 500). */
   minRetryDelayMs?: number;
+  /**
+   * The most distinct items the listing may hold (default: no bound; a pass gives
+   * `listingCapacity()`). A listing the platform counts past it is refused before its first page,
+   * and one that grows past it (no count, or items added meanwhile) stops there: the caller gets an
+   * incomplete listing, which deletes nothing, instead of a process out of memory mid-pass.
+   */
+  maxItems?: number;
+}
+
+/** A listing holds more items than one pass can keep ({@linkcode ListRemoteOptions.maxItems}). */
+export class ListingTooLargeError extends Error {
+  /**
+   * @param items The items counted (or received so far).
+   * @param maxItems The most one pass may hold.
+   */
+  constructor(readonly items: number, readonly maxItems: number) {
+    super(
+      `the filter matches ${_thousands(items)} items or more; one pass holds at most ` +
+        `${_thousands(maxItems)} in this program's memory: narrow the filter (tags, labels, ` +
+        `dataset_id, mime_types, start/end, max_age) or split it across several mirrors`,
+    );
+    this.name = "ListingTooLargeError";
+  }
 }
 
 /** The outcome of the listing stage. */
@@ -130,6 +153,7 @@ class _Lister implements Disposable {
 
   async run(): Promise<ListingResult> {
     const [total, span] = await Promise.all([this.#count(this.#filter), this.#span()]);
+    if (total !== undefined) this.#assertFits(total);
     if (total !== undefined && span !== undefined && this.#parallel > 1 && total > 2 * _PAGE_SIZE) {
       const wanted = shardCount(total, this.#parallel);
       const proofs = await this.#pageShards(
@@ -167,6 +191,11 @@ class _Lister implements Disposable {
 
   #distinct(): number {
     return this.#options.distinctItems();
+  }
+
+  #assertFits(items: number): void {
+    const max = this.#options.maxItems;
+    if (max !== undefined && items > max) throw new ListingTooLargeError(items, max);
   }
 
   /** The filter's count, or undefined when the platform does not give it. */
@@ -264,6 +293,7 @@ class _Lister implements Disposable {
       // Items named by their MIME type need its table to be mapped to paths: loaded at the first.
       if (result.items.some(needsMimeTable)) await loadMimeTable();
       this.#options.onItems(result.items);
+      this.#assertFits(this.#distinct());
       // A page without a new cursor would make us ask for the same page forever.
       if (!result.last || result.last === last) {
         throw new Error(`listing page ${page}: the platform returned no new cursor`);
@@ -347,4 +377,8 @@ function _slice(
     });
   }
   return slices;
+}
+
+function _thousands(count: number): string {
+  return count.toLocaleString("en-US");
 }

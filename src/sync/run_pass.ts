@@ -14,6 +14,7 @@ import { PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS, type RemoteItem } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
+import { listingCapacity } from "./listing_capacity.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
@@ -59,6 +60,11 @@ export interface PassOptions {
    * at most 32: pages are small, and a no-op pass is nothing but its listing.
    */
   parallelPages?: number;
+  /**
+   * The most items the listing may hold (default `listingCapacity()`, from the heap the program
+   * runs with); a listing past it fails the pass before it runs out of memory.
+   */
+  maxItems?: number;
   /**
    * The bandwidth limit to share (a loop shares one between its passes and its push side);
    * by default one is made from `bandwidth_limit`.
@@ -162,6 +168,7 @@ export async function runPass(
       parallelPages: options.parallelPages ?? _listingLanes(config),
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,
+      maxItems: options.maxItems ?? listingCapacity(),
       distinctItems: () => index.listed,
       onItems: (items) => {
         manifest?.add(items);
@@ -297,6 +304,7 @@ export async function dryRunPass(
     parallelPages: options.parallelPages ?? _listingLanes(config),
     attemptsPerPage: options.attempts?.page,
     minRetryDelayMs: options.minRetryDelayMs,
+    maxItems: options.maxItems ?? listingCapacity(),
     distinctItems: () => index.listed,
     onItems: (items) => items.forEach((item) => index.add(item)),
   });

@@ -213,6 +213,28 @@ Deno.test("a listing that fails in one shard stops and is reported incomplete", 
   assert.match(result.error ?? "", /listing page 2/);
 });
 
+Deno.test("a listing that grows past maxItems stops there when no count bounds it", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 450 }]) });
+  const remote = remoteOf(platform);
+  // The count fails (as a platform without count_only would): only the pages show the size.
+  const uncounted: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    count: () => Promise.reject(new Error("count_only is not supported")),
+  };
+  const seen = new Set<string>();
+  const result = await listRemote(uncounted, _NO_FILTER, {
+    logger: new RecordingLogger(),
+    minRetryDelayMs: 1,
+    attemptsPerPage: 1,
+    maxItems: 250,
+    distinctItems: () => seen.size,
+    onItems: (items) => items.forEach((item) => seen.add(item.binaryDataId)),
+  });
+  assert.equal(result.complete, false);
+  assert.match(result.error ?? "", /matches 300 items or more; one pass holds at most 250/);
+  assert.equal(seen.size, 300, "the listing stopped at the page that went past the bound");
+});
+
 Deno.test("a listing shorter than the platform's count is complete but unproven", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 150 }]),

@@ -215,6 +215,28 @@ Deno.test("a listing that fails part way deletes nothing and reports the pass fa
   });
 });
 
+Deno.test("a filter matching more items than a pass can hold fails the pass before any page: nothing fetched or deleted", async () => {
+  const dataset = describeDataset([{ count: 250 }]);
+  await withMirror(dataset, async ({ pass, root, files, platform }) => {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "stale.txt"), "x");
+    const result = await pass({ delete: true }, { maxItems: 249 });
+    assert.equal(result.listingComplete, false);
+    assert.match(result.error ?? "", /matches 250 items or more; one pass holds at most 249/);
+    assert.match(result.error ?? "", /split it across several mirrors/);
+    assert.equal(result.summary.listed, 0);
+    assert.equal(result.summary.downloaded, 0);
+    assert.equal(result.summary.deleted, 0);
+    assert.deepEqual([...(await files()).keys()], ["stale.txt"]);
+    // The count and the two edge pages, no page of the listing itself.
+    assert.ok(platform.calls.BinaryDataByFilter <= 3, `${platform.calls.BinaryDataByFilter} calls`);
+    const fits = await pass({ delete: true }, { maxItems: 250 });
+    assert.equal(fits.listingComplete, true);
+    assert.equal(fits.summary.downloaded, 250);
+    assert.equal(fits.summary.deleted, 1);
+  });
+});
+
 Deno.test("an empty listing deletes nothing unless allow_delete_all says so", async () => {
   await withMirror(describeDataset([{ count: 3, tags: ["x"] }]), async ({ pass, files }) => {
     await pass({ tags: ["x"] });
