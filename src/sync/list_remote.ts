@@ -96,7 +96,8 @@ export interface ListingResult {
  * file look stale, which is what the counts catch.
  *
  * A page that fails is retried from the same cursor; a listing that still fails is returned as
- * incomplete (the caller then deletes nothing); a refused key or a cancelled pass throws.
+ * incomplete (the caller then deletes nothing), and so is one holding more than `maxItems`
+ * ({@linkcode ListingTooLargeError}); a refused key or a cancelled pass throws.
  */
 export async function listRemote(
   remote: RemoteSource,
