@@ -10,7 +10,7 @@ import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import { pushSummary } from "../push/push_side.ts";
-import { type PushResult, runPushPass } from "../push/run_push_pass.ts";
+import { MAX_UPLOADS_PER_PASS, type PushResult, runPushPass } from "../push/run_push_pass.ts";
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
@@ -135,6 +135,13 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
       `${(result.durationMs / 1000).toFixed(1)} s` +
       (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
   );
+  if (result.backlog) {
+    output.note(
+      `more files than one pass sends (${
+        MAX_UPLOADS_PER_PASS.toLocaleString("en-US")
+      }): run push again`,
+    );
+  }
   for (const [reason, count] of Object.entries(result.skippedBy)) {
     output.note(`skipped ${count}: ${reason}`);
   }
@@ -147,6 +154,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     skippedBy: result.skippedBy,
     failures: result.failures,
     ...(result.planned === undefined ? {} : { planned: result.planned }),
+    ...(result.backlog ? { backlog: true } : {}),
     ...(stoppedBy === undefined ? {} : { interrupted: stoppedBy }),
     exitCode,
   });

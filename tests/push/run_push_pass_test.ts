@@ -97,6 +97,51 @@ Deno.test("keep: an unchanged file goes once; a changed one goes again", async (
   });
 });
 
+Deno.test("a backlog larger than one pass's share goes over several passes; files not walked keep their journal entries", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    for (const name of ["a", "b", "c", "d", "e"]) await write(`${name}.txt`, name);
+    const first = await pass({ keep: true }, { maxUploads: 2 });
+    assert.equal(first.uploaded, 2);
+    assert.equal(first.backlog, true);
+    const second = await pass({ keep: true }, { maxUploads: 2 });
+    assert.equal(second.uploaded, 2);
+    assert.deepEqual(second.skippedBy, { unchanged: 2 });
+    const third = await pass({ keep: true }, { maxUploads: 2 });
+    assert.equal(third.uploaded, 1);
+    assert.equal(third.backlog, undefined);
+    // a and b change: they fill the next pass's share, and the walk stops before c, d and e, whose
+    // uploads must be remembered all the same (forgotten, they would go a second time).
+    await write("a.txt", "a2", 30);
+    await write("b.txt", "b2", 30);
+    const fourth = await pass({ keep: true }, { maxUploads: 2 });
+    assert.equal(fourth.uploaded, 2);
+    assert.equal(fourth.backlog, true);
+    const fifth = await pass({ keep: true }, { maxUploads: 2 });
+    assert.equal(fifth.uploaded, 0);
+    assert.deepEqual(fifth.skippedBy, { unchanged: 5 });
+    const sent = platform.items().map((i) => i.fileName).sort();
+    assert.deepEqual(sent, ["a.txt", "a.txt", "b.txt", "b.txt", "c.txt", "d.txt", "e.txt"]);
+    // Without keep, a pass deletes what it sent; the rest of the backlog stays for the next.
+    await write("f.txt", "f");
+    await write("g.txt", "g");
+    await write("h.txt", "h");
+    const sixth = await pass({}, { maxUploads: 2 });
+    assert.equal(sixth.uploaded, 2);
+    assert.equal(
+      sixth.deleted,
+      7,
+      "the five sent before go without being sent again, f and g once sent",
+    );
+    assert.equal(sixth.backlog, true);
+    assert.deepEqual([...(await readTree(root)).keys()], ["h.txt"]);
+    const seventh = await pass({}, { maxUploads: 2 });
+    assert.equal(seventh.uploaded, 1);
+    assert.equal(seventh.backlog, undefined);
+    assert.deepEqual(await readTree(root), new Map());
+    assert.equal(platform.calls.FileUpload, 10);
+  });
+});
+
 Deno.test("settle time: a file modified lately waits; once settled it goes", async () => {
   await withPush(async ({ platform, pass, write }) => {
     await write("fresh.bin", "still being written", 2);
