@@ -108,10 +108,10 @@ export const PRODUCTION_PERMISSIONS: ProductionPermissions = Object.freeze({
  * memory and collects lazily on a big one; on a Raspberry Pi with 1 GB a mirror must not grow
  * without bound. 256 MB of old space leaves a 1 GB robot most of its memory; a pass holds some
  * 370 bytes of heap per listed item, so it lists up to `listingCapacity()` items (424,000 with
- * these flags) and refuses a larger filter with an error. 128 MB (until 2026-12-02) ran out of memory in a
- * fresh copy of 300,000 items, a fatal error for the whole process, pass after pass; at 256 the
- * 100,000-item fresh copy peaked 8-10 MiB higher (181-184 against 173-175 MiB, three alternated
- * pairs) and the 100,000-item no-op 0-6 MiB higher (157-158 against 152-157 MiB). The young
+ * these flags) and refuses a larger filter with an error. 128 MB (until 2026-12-02) ran out of
+ * memory in a fresh copy of 300,000 items, a fatal error for the whole process, pass after pass;
+ * at 256 the 100,000-item fresh copy peaked 8-10 MiB higher (181-184 against 173-175 MiB, three
+ * alternated pairs) and the 100,000-item no-op 0-6 MiB higher (157-158 against 152-157). The young
  * generation is held to 1 MB semi-spaces (V8's default here is 8 MB). Measured at 8 → 4 MB: the
  * 10,020-file fresh copy peaked at 208-219 MB resident instead of 297-303, a no-op at 134 MB
  * instead of 165-185. At 4 → 1 MB, once responses stopped making garbage: the fresh copy 177-183 →

@@ -20,9 +20,11 @@ import { getHeapStatistics } from "node:v8";
 
 /**
  * Heap bytes allowed per listed item, with a margin. Measured with the production flags (the
- * fresh copy needs the most: every item is also a queued download): 300,000 items of 16 bytes
- * in 100 folders ran out of memory in a fresh copy with a 128 MB old space (heap limit 131 MiB,
- * 112 MB still live after V8's last-resort collections), and ran to the end with 256 MB.
+ * fresh copy needs the most: every item is also a queued download), items of 16 bytes in 100
+ * folders: 300,000 ran out of memory with a 128 MB old space (heap limit 131 MiB, 112 MB still
+ * live after V8's last-resort collections); with 256 MB (259 MiB) 400,000 ran to the end and
+ * 600,000 ran out (222 MB live): some 370 bytes an item, and V8 gives up short of its limit. 640
+ * bytes leave room for longer ids and paths than the benchmark's.
  */
 const _HEAP_BYTES_PER_ITEM = 640;
 
