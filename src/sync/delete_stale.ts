@@ -8,9 +8,10 @@ import { describeError } from "../remote/errors.ts";
  * `MirrorDir.remove`), and several at once overlap those waits, also while the program's thread is
  * busy with the transfer's last files and the manifest. Measured on this project's VM (disk mounted
  * with `discard`): 1,000 unlinks alone took 350-390 ms one at a time, 170-188 ms eight at a time,
- * 148-150 ms 32 at a time; in a churn pass (1,000 deletes, page cache dropped, four alternated
- * rounds) the delete stage ended 266-455 ms after the listing at 8, 229-398 ms at 32, 284-333 ms at
- * 64. The pool's threads are started as needed and end when idle.
+ * 148-150 ms 32 at a time; in a churn pass (1,000 deletes, page cache dropped, eight pairs
+ * alternated over two series) the delete stage ended 266-455 ms after the listing at 8 (median
+ * 374), 194-398 ms at 32 (median 299, shorter in every pair), and 284-333 ms at 64 (four rounds).
+ * The pool's threads are started as needed and end when idle.
  */
 const _DELETES_AT_ONCE = 32;
 
