@@ -23,7 +23,7 @@
  *
  * @example
  * ```ts
- * const fsSync = new FileSystemSync("/home/pi/.viam/data_mirror/.data-mirror/tmp");
+ * const fsSync = new FileSystemSync("/home/pi/.viam/data_mirror/.data-mirror");
  * // ... write the files (their handles still open) ...
  * await fsSync.flush(); // rejected: sync each file with `syncData()` instead
  * ```

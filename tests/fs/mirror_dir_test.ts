@@ -99,3 +99,38 @@ Deno.test("writeFiles holds no descriptor while its batch waits for the sync", a
     assert.equal((await names(join(mirror.root, "images"))).length, 50);
   });
 });
+
+Deno.test("open removes the files a killed pass left staged, and the folder earlier versions staged in, and nothing else", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const state = join(viamHome, "mirror/.data-mirror");
+    await Deno.mkdir(join(state, "tmp"), { recursive: true });
+    await Deno.mkdir(join(viamHome, "mirror/images"));
+    const outside = join(dir, "outside.txt");
+    await Deno.writeTextFile(outside, "not the mirror's");
+    await Deno.writeTextFile(join(state, "staged-0"), "half a fi"); // killed while writing
+    await Deno.writeTextFile(join(viamHome, "mirror/images/a.jpg"), "alpha");
+    await Deno.link(join(viamHome, "mirror/images/a.jpg"), join(state, "staged-1")); // ...or placing
+    await Deno.symlink(outside, join(state, "staged-2"));
+    await Deno.writeTextFile(join(state, "tmp/5"), "left by an earlier version");
+    await Deno.writeTextFile(join(state, "staged-notes"), "not a name the program stages under");
+    await Deno.writeTextFile(join(state, "manifest.jsonl"), "");
+
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    assert.deepEqual(await names(state), ["lock", "manifest.jsonl", "partial", "staged-notes"]);
+    assert.equal(await Deno.readTextFile(join(mirror.root, "images/a.jpg")), "alpha");
+    assert.equal(
+      await Deno.readTextFile(outside),
+      "not the mirror's",
+      "the symlink went, not its target",
+    );
+
+    const outcomes = await mirror.writeFiles([{
+      path: "images/b.jpg",
+      bytes: new Uint8Array([1]),
+    }]);
+    assert.deepEqual(outcomes, [undefined]);
+    assert.deepEqual(await names(join(mirror.root, "images")), ["a.jpg", "b.jpg"]);
+    assert.deepEqual(await names(state), ["lock", "manifest.jsonl", "partial", "staged-notes"]);
+  });
+});
