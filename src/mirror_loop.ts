@@ -1,4 +1,5 @@
 import { backoffDelay } from "./async/backoff.ts";
+import { collectGarbageNow } from "./async/heap_guard.ts";
 import type { MirrorConfig } from "./config.ts";
 import { describeError, PassCancelledError } from "./remote/errors.ts";
 import { ItemBackoff } from "./async/item_backoff.ts";
@@ -164,9 +165,8 @@ export class MirrorLoop implements MirrorController {
     this.#inFlight = undefined;
     // The pass's garbage (its listing, index and plan) is returned now, while the loop sleeps,
     // rather than whenever V8 gets to it: on a 1 GB robot the resident size stays flat from pass
-    // to pass. `gc` exists when the production flags expose it (a full collection of a heap of a
-    // few MB takes milliseconds, once per pass).
-    (globalThis as { gc?: () => void }).gc?.();
+    // to pass (a full collection of a heap of a few MB takes milliseconds, once per pass).
+    collectGarbageNow();
     if (this.#abort.signal.aborted) return;
     const failures = this.#status.consecutiveFailures;
     const intervalMs = this.#config.syncFrequencySeconds * 1000;

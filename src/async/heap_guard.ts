@@ -69,6 +69,16 @@ export function startHeapGuard(options: HeapGuardOptions): HeapGuard {
   };
 }
 
+/**
+ * Asks V8 for a full collection now, when the production flags expose `gc` (`--expose-gc`); does
+ * nothing otherwise. For the moments a stage has let go of much (a pass's end, a listing's end):
+ * V8 frees the large-object space, where big arrays and the tables of grown maps live, only in a
+ * full collection, and its own schedule may come after the next stage has added its peak on top.
+ */
+export function collectGarbageNow(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 function _usedBytes(): number {
   return getHeapStatistics().used_heap_size;
 }
