@@ -32,6 +32,17 @@ export interface Rejection {
   reason: string;
 }
 
+/** What {@linkcode ListingIndex.addPage} made of a page. */
+export interface PageAdded {
+  /** The paths no item held before (what a streaming pass may fetch at once), in page order. */
+  firstSightings: string[];
+  /**
+   * Per item of the page, its path when the item was new to the index and its name maps to one,
+   * whether or not it wins that path; undefined for an item listed before, or rejected.
+   */
+  paths: (string | undefined)[];
+}
+
 // How many rejections are kept for reporting; the counts stay exact. Bounds memory on a listing of
 // a million hostile names.
 const _MAX_REJECTIONS_KEPT = 1000;
@@ -64,7 +75,7 @@ export class ListingIndex {
   #samePath = 0;
   #rejected = 0;
   #rejections: Rejection[] = [];
-  #resolved?: { entries: Map<string, ListedItem>; shadowed: number };
+  #resolved?: _Resolved;
 
   constructor(options: ListingIndexOptions = {}) {
     this.#options = options;
@@ -76,6 +87,23 @@ export class ListingIndex {
    * at once), else undefined (a later item on the same path may still win it: see `itemAt`).
    */
   add(item: RemoteItem): string | undefined {
+    const firstSightings: string[] = [];
+    this.#add(item, firstSightings);
+    return firstSightings[0];
+  }
+
+  /** Adds a page's items (see {@linkcode ListingIndex.add}). */
+  addPage(items: readonly RemoteItem[]): PageAdded {
+    const firstSightings: string[] = [];
+    const paths = items.map((item) => this.#add(item, firstSightings));
+    return { firstSightings, paths };
+  }
+
+  /**
+   * Adds `item`; pushes its path to `firstSightings` when no item held it yet. Returns its path when
+   * the item is new and its name maps to one, else undefined.
+   */
+  #add(item: RemoteItem, firstSightings: string[]): string | undefined {
     if (this.#seen.has(item.binaryDataId)) return undefined;
     this.#seen.add(item.binaryDataId);
     const local = localPathFor(item, { maxPathBytes: this.#options.maxPathBytes });
@@ -99,11 +127,12 @@ export class ListingIndex {
     };
     if (held === undefined) {
       byPath.set(local.path, listed);
-      return local.path;
+      firstSightings.push(local.path);
+    } else {
+      this.#samePath++;
+      if (item.binaryDataId < held.binaryDataId) byPath.set(local.path, listed);
     }
-    this.#samePath++;
-    if (item.binaryDataId < held.binaryDataId) byPath.set(local.path, listed);
-    return undefined;
+    return local.path;
   }
 
   /** The item holding `path` now (the winner so far), if any. */
@@ -133,31 +162,96 @@ export class ListingIndex {
 
   /**
    * Path -> winning item, in code-unit order of path: a snapshot, which later additions do not
-   * change. Not a copy: at 100,000 items each copy of the map is some 4 MB.
+   * change. Neither a copy nor a new map (see {@linkcode _SortedView}).
    */
   entries(): ReadonlyMap<string, ListedItem> {
     return this.#resolve().entries;
   }
 
-  #resolve(): { entries: Map<string, ListedItem>; shadowed: number } {
+  #resolve(): _Resolved {
     if (this.#resolved) return this.#resolved;
     const directories = directoriesOf(this.#byPath.keys());
+    const paths = [...this.#byPath.keys()].sort();
+    if (!paths.some((path) => directories.has(path))) {
+      // The usual case: the index's own map, read in path order. The next addition copies the
+      // map first (`#writable`), so the snapshot stays as it is.
+      const entries = new _SortedView(this.#byPath, paths);
+      this.#resolved = { entries, shadowed: 0, shares: this.#byPath };
+      return this.#resolved;
+    }
     const entries = new Map<string, ListedItem>();
     let shadowed = 0;
-    for (const path of [...this.#byPath.keys()].sort()) {
+    for (const path of paths) {
       if (directories.has(path)) shadowed++;
       else entries.set(path, this.#byPath.get(path)!);
     }
-    // With no path shadowed (the usual case) the sorted map holds what the index holds: it becomes
-    // the index, and the next addition copies it first (`#writable`), so the snapshot stays as is.
-    if (shadowed === 0) this.#byPath = entries;
     this.#resolved = { entries, shadowed };
     return this.#resolved;
   }
 
-  /** The path map, copied first when it is also the snapshot `entries()` handed out. */
+  /** The path map, copied first when the snapshot `entries()` handed out reads it. */
   #writable(): Map<string, ListedItem> {
-    if (this.#byPath === this.#resolved?.entries) this.#byPath = new Map(this.#byPath);
+    if (this.#byPath === this.#resolved?.shares) this.#byPath = new Map(this.#byPath);
     return this.#byPath;
+  }
+}
+
+/** What `entries()` hands out, and the map it reads when that is the index's own. */
+interface _Resolved {
+  entries: ReadonlyMap<string, ListedItem>;
+  /** Paths dropped because another item needs them as a directory. */
+  shadowed: number;
+  shares?: Map<string, ListedItem>;
+}
+
+/**
+ * A map read in the order of a sorted list of its keys. Sorting a listing meant building a second
+ * map in path order: at 100,000 items a new table (some 4 MB, and as much again outgrown on the
+ * way) while the old one became garbage, all in V8's large-object space, at the end of the pass
+ * where its peak is. The list of keys is 0.8 MB.
+ */
+class _SortedView implements ReadonlyMap<string, ListedItem> {
+  readonly #map: ReadonlyMap<string, ListedItem>;
+  readonly #keys: readonly string[];
+
+  /** `keys`: every key of `map`, in the order to read them. */
+  constructor(map: ReadonlyMap<string, ListedItem>, keys: readonly string[]) {
+    this.#map = map;
+    this.#keys = keys;
+  }
+
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  get(key: string): ListedItem | undefined {
+    return this.#map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.#map.has(key);
+  }
+
+  forEach(
+    callback: (value: ListedItem, key: string, map: ReadonlyMap<string, ListedItem>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const key of this.#keys) callback.call(thisArg, this.#map.get(key)!, key, this);
+  }
+
+  *entries(): MapIterator<[string, ListedItem]> {
+    for (const key of this.#keys) yield [key, this.#map.get(key)!];
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.#keys;
+  }
+
+  *values(): MapIterator<ListedItem> {
+    for (const key of this.#keys) yield this.#map.get(key)!;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, ListedItem]> {
+    return this.entries();
   }
 }

@@ -5,7 +5,7 @@
  * cloud.
  *
  * Memory stays flat whatever the listing's size: the listing index keeps only a compact form of
- * each item, so each page's manifest fields are appended to a pending file in the state folder as
+ * each item, so each page's manifest lines are appended to a pending file in the state folder as
  * the page arrives, and after a complete pass that file is streamed once into the new manifest,
  * keeping the lines of the items that won their path and are present in the mirror.
  *
@@ -21,7 +21,7 @@
  * @example
  * ```ts
  * await using manifest = await ManifestWriter.open(mirror.root);
- * manifest.add(page.items); // as each listing page arrives
+ * manifest.add(page.items, index.addPage(page.items).paths); // as each listing page arrives
  * await manifest.finish(index.entries(), (path) => present.has(path)); // after a complete pass
  * ```
  *
@@ -93,9 +93,9 @@ const _LEFTOVER = /^\.manifest\.(jsonl|digest)\.[0-9a-f-]+\.tmp$/;
 const _WRITE_CHUNK_BYTES = 1 << 20;
 /** Bytes read at a time from the pending file. */
 const _READ_CHUNK_BYTES = 1 << 20;
-const _TAB = 0x09;
-const _COMMA = new TextEncoder().encode(",");
 const _NEWLINE = 0x0a;
+const _QUOTE = 0x22;
+const _BACKSLASH = 0x5c;
 
 /**
  * Gathers the manifest fields of a pass's listing and writes the manifest once the pass is
@@ -159,13 +159,19 @@ export class ManifestWriter implements AsyncDisposable {
   }
 
   /**
-   * Appends the manifest fields of a page's items to the pending file (written at once, not held
-   * in memory). Never throws: a failed write only means no new manifest this pass.
+   * Appends the manifest lines of a page's items to the pending file (written at once, not held
+   * in memory): `paths[i]` is the path of `items[i]` when it is new to the listing and its name
+   * maps to one (`ListingIndex.addPage`), else undefined (no line). Never throws: a failed write
+   * only means no new manifest this pass.
    */
-  add(items: readonly RemoteItem[]): void {
-    if (this.#pending === undefined || this.#broken !== undefined || items.length === 0) return;
+  add(items: readonly RemoteItem[], paths: readonly (string | undefined)[]): void {
+    if (this.#pending === undefined || this.#broken !== undefined) return;
     let text = "";
-    for (const item of items) text += _pendingLine(item);
+    items.forEach((item, i) => {
+      const path = paths[i];
+      if (path !== undefined) text += _manifestLine(item, path);
+    });
+    if (text === "") return;
     try {
       const bytes = this.#encoder.encode(text);
       let written = 0;
@@ -204,14 +210,7 @@ export class ManifestWriter implements AsyncDisposable {
     isPresent: (path: string) => boolean,
     changed: boolean,
   ): Promise<ManifestWritten> {
-    // binary_data_id -> slot of its path, for the files present (the strings are the index's: no
-    // copies).
-    const wanted: _Wanted = { slots: new Map(), paths: [] };
-    for (const [path, item] of entries) {
-      if (!isPresent(path)) continue;
-      wanted.slots.set(item.binaryDataId, wanted.paths.length);
-      wanted.paths.push(path);
-    }
+    const wanted: _Wanted = { entries, isPresent };
     const path = this.path;
     // First the digest alone: a pass whose manifest holds the same lines (most passes) writes
     // nothing, not even a copy to throw away (41 MB at 100,000 items).
@@ -244,13 +243,13 @@ export class ManifestWriter implements AsyncDisposable {
   }
 
   /**
-   * Copies the pending lines of the `wanted` items to `out` (when given) as manifest lines, each
-   * once, and returns how many and their digest. Works on bytes: only each line's id is decoded,
-   * and the rest of the line is copied as it is. A line already copied is marked in a byte per
-   * slot: a set of the decoded ids would keep a second copy of every id (some 15 MB at 100,000).
-   * The lines of each read are handled in one synchronous loop and written out together: a promise
-   * per line (an async generator of lines, a write awaited per part) cost a churn pass's manifest
-   * most of its time, while the deletes beside it waited for the event loop.
+   * Copies the pending lines of the `wanted` items to `out` (when given), and returns how many and
+   * their digest. A pending line is the manifest line itself: it is copied as it is, and only its
+   * path and id are decoded to look it up. The pending file holds one line per listed item (the
+   * index says which items are new), so no line needs to be told from a repeat. The lines of each
+   * read are handled in one synchronous loop and written out together: a promise per line (an
+   * async generator of lines, a write awaited per part) cost a churn pass's manifest most of its
+   * time, while the deletes beside it waited for the event loop.
    */
   async #copyLines(
     pending: Deno.FsFile,
@@ -260,20 +259,16 @@ export class ManifestWriter implements AsyncDisposable {
     const digest = new _LineSetDigest();
     const decoder = new TextDecoder();
     const output = out === undefined ? undefined : new _OutputBuffer();
-    const done = new Uint8Array(wanted.paths.length);
     await pending.seek(0, Deno.SeekMode.Start);
-    await _forEachLine(pending, (pendingLine) => {
-      const tab = pendingLine.indexOf(_TAB);
-      const idJson = pendingLine.subarray(0, tab);
-      const slot = wanted.slots.get(_jsonString(idJson, decoder));
-      // Lost its path or not present; or a repeat (shards overlap).
-      if (slot === undefined || done[slot] === 1) return;
-      done[slot] = 1;
-      const path = wanted.paths[slot];
-      const start = this.#encoder.encode(`{"path":${JSON.stringify(path)},"binary_data_id":`);
-      const rest = pendingLine.subarray(tab + 2); // the members after the `{`, with the `\n`
-      digest.add(start, idJson, _COMMA, rest);
-      output?.append(start, idJson, _COMMA, rest);
+    await _forEachLine(pending, (line) => {
+      const pathEnd = _jsonStringEnd(line, _PATH_AT);
+      const idAt = pathEnd + _ID_KEY.length;
+      const path = _jsonString(line.subarray(_PATH_AT, pathEnd), decoder);
+      const id = _jsonString(line.subarray(idAt, _jsonStringEnd(line, idAt)), decoder);
+      // Lost its path to another item, or not present.
+      if (wanted.entries.get(path)?.binaryDataId !== id || !wanted.isPresent(path)) return;
+      digest.add(line);
+      output?.append(line);
     }, async () => {
       if (output !== undefined && output.length >= _WRITE_CHUNK_BYTES) await output.writeTo(out!);
     });
@@ -335,19 +330,20 @@ export interface FinishOptions {
   changed?: boolean;
 }
 
-/** The items a manifest lists: binary_data_id -> slot, and each slot's path. */
+/** The lines a manifest keeps: those of the listing's winners the mirror holds. */
 interface _Wanted {
-  slots: Map<string, number>;
-  paths: string[];
+  entries: ReadonlyMap<string, ListedItem>;
+  isPresent: (path: string) => boolean;
 }
 
 /**
- * An item's line in the pending file: its id as a JSON string, a tab (which JSON escapes, so the
- * first tab ends the id), and the rest of its manifest line as a JSON object without `path` and
- * `binary_data_id`.
+ * An item's manifest line (with its `\n`), as the pending file holds it: `{"path":` first, then
+ * the path and `,"binary_data_id":` and the id, each a JSON string, then the other fields.
  */
-function _pendingLine(item: RemoteItem): string {
-  const rest: Omit<ManifestLine, "path" | "binary_data_id"> = {
+function _manifestLine(item: RemoteItem, path: string): string {
+  const line: ManifestLine = {
+    path,
+    binary_data_id: item.binaryDataId,
     size: item.sizeBytes ?? null,
     mime_type: item.mimeType,
     tags: item.tags ?? [],
@@ -364,7 +360,21 @@ function _pendingLine(item: RemoteItem): string {
       ? null
       : new Date(item.timeRequestedMs).toISOString(),
   };
-  return `${JSON.stringify(item.binaryDataId)}\t${JSON.stringify(rest)}\n`;
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** Where a manifest line's path starts: after `{"path":`. */
+const _PATH_AT = '{"path":'.length;
+/** What separates the path from the id. */
+const _ID_KEY = ',"binary_data_id":';
+
+/** The index just past the JSON string literal that starts at `start` in `bytes`. */
+function _jsonStringEnd(bytes: Uint8Array, start: number): number {
+  for (let i = start + 1; i < bytes.length; i++) {
+    if (bytes[i] === _BACKSLASH) i++;
+    else if (bytes[i] === _QUOTE) return i + 1;
+  }
+  throw new Error("a line of the pending manifest is cut short");
 }
 
 /**

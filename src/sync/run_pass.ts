@@ -12,7 +12,7 @@ import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
 import { PassCancelledError } from "../remote/errors.ts";
-import { DATE_LIMIT_MS, type RemoteItem } from "../remote/remote_item.ts";
+import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
@@ -172,10 +172,11 @@ export async function runPass(
       maxItems: options.maxItems ?? listingCapacity(),
       distinctItems: () => index.listed,
       onItems: (items) => {
-        manifest?.add(items);
+        const { firstSightings, paths } = index.addPage(items);
+        manifest?.add(items, paths);
         const walked = walk.walked;
-        if (walked === undefined) walk.hold(_firstSightings(items, index));
-        else fetchNow(_fetchable(_firstSightings(items, index), index, walked));
+        if (walked === undefined) walk.hold(firstSightings);
+        else fetchNow(_fetchable(firstSightings, index, walked));
       },
     }).catch((error) => walk.failure(error));
     const local = await walk.done();
@@ -312,7 +313,7 @@ export async function dryRunPass(
     minRetryDelayMs: options.minRetryDelayMs,
     maxItems: options.maxItems ?? listingCapacity(),
     distinctItems: () => index.listed,
-    onItems: (items) => items.forEach((item) => index.add(item)),
+    onItems: (items) => void index.addPage(items),
   });
   if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
   const plan = _plan(config, index.entries(), local, listing);
@@ -378,16 +379,6 @@ function _newIndex(root: string): ListingIndex {
     maxPathBytes: MAX_ABSOLUTE_PATH_BYTES - new TextEncoder().encode(root).length - 1,
     inlineMaxBytes: INLINE_MAX_BYTES,
   });
-}
-
-/** Indexes a page's items; returns the paths seen for the first time. */
-function _firstSightings(items: RemoteItem[], index: ListingIndex): string[] {
-  const paths: string[] = [];
-  for (const item of items) {
-    const path = index.add(item);
-    if (path !== undefined) paths.push(path);
-  }
-  return paths;
 }
 
 /** The downloads of the newly seen `paths` that the local files do not hold yet. */

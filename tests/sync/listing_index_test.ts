@@ -175,6 +175,27 @@ Deno.test("add() names the first item at a path; a later one with a smaller id t
   assert.equal(index.add(named("4", "../x")), undefined, "rejected");
 });
 
+Deno.test("addPage() gives each new item's path, winner or not, and the paths seen first", () => {
+  const index = new ListingIndex();
+  const page = [named("5", "a.jpg"), named("5", "a.jpg"), named("3", "a.jpg"), named("4", "../x")];
+  const added = index.addPage([...page, named("6", "b.jpg")]);
+  assert.deepEqual(added.paths, ["a.jpg", undefined, "a.jpg", undefined, "b.jpg"]);
+  assert.deepEqual(added.firstSightings, ["a.jpg", "b.jpg"]);
+  assert.deepEqual(index.addPage([named("3", "a.jpg"), named("7", "a.jpg")]), {
+    paths: [undefined, "a.jpg"],
+    firstSightings: [],
+  });
+  // A snapshot reads what the index held when it was taken, by key as in order.
+  const snapshot = index.entries();
+  index.add(named("2", "a.jpg"));
+  assert.equal(snapshot.get("a.jpg")?.binaryDataId, "org/loc/3");
+  assert.deepEqual([...snapshot.values()].map((item) => item.binaryDataId), [
+    "org/loc/3",
+    "org/loc/6",
+  ]);
+  assert.equal(index.entries().get("a.jpg")?.binaryDataId, "org/loc/2");
+});
+
 Deno.test("a path too long once joined to the mirror root is rejected up front", () => {
   const component = "d".repeat(200);
   const long = Array.from({ length: 21 }, () => component).join("/"); // 4220 bytes, parts < 255

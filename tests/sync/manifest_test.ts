@@ -189,6 +189,29 @@ Deno.test("lines cut by the 1 MiB reads and a line longer than them are copied w
   });
 });
 
+Deno.test("paths JSON must escape, or past 256 bytes, or not ASCII, get their lines, read back the same", async () => {
+  const long = `${"d".repeat(120)}/${"é".repeat(100)}.jpg`;
+  const dataset = describeDataset([
+    { name: "quoted", count: 1, fileName: 'say "cheese".jpg', fileExt: ".jpg", tags: ["t"] },
+    { name: "unicode", count: 1, fileName: "caméras/ünï 😀.jpg", fileExt: ".jpg", tags: ["t"] },
+    { name: "long", count: 1, fileName: long, fileExt: ".jpg", tags: ["t"] },
+    { name: "plain", count: 2, tags: ["t"] },
+  ]);
+  await withMirror(dataset, async ({ pass, root, files, platform }) => {
+    assert.equal((await pass()).summary.downloaded, 5);
+    const lines = (await readManifest(root))!;
+    assertDescribesMirror(lines, await files(), platform);
+    assert.deepEqual(
+      lines.map((line) => line.path).filter((path) => !path.startsWith("plain")).sort(),
+      [long, "caméras/ünï 😀.jpg", 'say "cheese".jpg'].sort(),
+    );
+    // Read back the same: the next pass finds the same lines and leaves the file alone.
+    const before = await Deno.stat(join(root, MANIFEST_PATH));
+    await pass();
+    assert.equal((await Deno.stat(join(root, MANIFEST_PATH))).ino, before.ino);
+  });
+});
+
 Deno.test("a file that failed to download is not in the manifest; one already there stays", async () => {
   const dataset = describeDataset([
     { name: "good", count: 2, sizeBytes: 100 },
