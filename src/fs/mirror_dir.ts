@@ -447,14 +447,14 @@ const _LEGACY_STAGING_DIR = "tmp";
 /**
  * Removes what a killed pass left in the state folder `state` (real): files of an inline batch not
  * yet named, or named already (then this is a second name, and only that name goes), and the
- * folder earlier versions staged them in. Nothing is followed: a symlink goes itself.
+ * folder earlier versions staged them in. Whatever holds a staging name goes, a folder too: left
+ * there, it would fail the file given that name on every pass. Nothing is followed: a symlink goes
+ * itself, and a folder's removal does not descend into links.
  */
 async function _removeStagedLeftovers(state: string): Promise<void> {
   for await (const entry of Deno.readDir(state)) {
-    if (entry.name === _LEGACY_STAGING_DIR && entry.isDirectory) {
-      await Deno.remove(join(state, entry.name), { recursive: true }).catch(() => {});
-    } else if (_STAGED_NAME.test(entry.name) && !entry.isDirectory) {
-      await Deno.remove(join(state, entry.name)).catch(() => {});
-    }
+    const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
+    if (!legacy && !_STAGED_NAME.test(entry.name)) continue;
+    await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
   }
 }

@@ -108,10 +108,12 @@ Deno.test("open removes the files a killed pass left staged, and the folder earl
     await Deno.mkdir(join(viamHome, "mirror/images"));
     const outside = join(dir, "outside.txt");
     await Deno.writeTextFile(outside, "not the mirror's");
-    await Deno.writeTextFile(join(state, "staged-0"), "half a fi"); // killed while writing
+    await Deno.writeTextFile(join(state, "staged-3"), "half a fi"); // killed while writing
     await Deno.writeTextFile(join(viamHome, "mirror/images/a.jpg"), "alpha");
     await Deno.link(join(viamHome, "mirror/images/a.jpg"), join(state, "staged-1")); // ...or placing
     await Deno.symlink(outside, join(state, "staged-2"));
+    await Deno.mkdir(join(state, "staged-0/deep"), { recursive: true }); // would fail staged-0
+    await Deno.symlink(dir, join(state, "staged-0/deep/up"));
     await Deno.writeTextFile(join(state, "tmp/5"), "left by an earlier version");
     await Deno.writeTextFile(join(state, "staged-notes"), "not a name the program stages under");
     await Deno.writeTextFile(join(state, "manifest.jsonl"), "");
