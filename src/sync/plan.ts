@@ -69,7 +69,12 @@ export function planPass(input: PlanInput): Plan {
   const downloads: Download[] = [];
   const conflicts: { path: string; reason: string }[] = [];
   let skipped = 0;
-  for (const path of [...input.remote.keys()].sort()) {
+  // The listing comes sorted (`ListingIndex.entries()`): a copy of its 100,000 paths to sort is
+  // made only for a map that is not.
+  const paths = _isSorted(input.remote.keys())
+    ? input.remote.keys()
+    : [...input.remote.keys()].sort();
+  for (const path of paths) {
     const decision = planItem(path, input.local, localDirectories);
     if (decision === "skip") skipped++;
     else if (decision === "fetch") downloads.push({ path, item: input.remote.get(path)! });
@@ -88,11 +93,14 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
   if (!input.deleteEnabled) return { deletes: [] };
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
   // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
-  const deletable = [...input.local.keys()].filter((path) =>
-    !input.local.get(path)!.symlink && !isStateDirPath(path) &&
-    !_isProtected(path, input.protectedDirs)
-  );
-  let stale = deletable.filter((path) => !input.remote.has(path));
+  // One loop, no copy of the mirror's paths: a pass that deletes nothing makes no array.
+  let deletable = 0;
+  let stale: string[] = [];
+  for (const [path, file] of input.local) {
+    if (file.symlink || isStateDirPath(path) || _isProtected(path, input.protectedDirs)) continue;
+    deletable++;
+    if (!input.remote.has(path)) stale.push(path);
+  }
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.
     const listedFolded = new Set([...input.remote.keys()].map(_fold));
@@ -108,8 +116,8 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
     plan.deleteBlocked = `the listing returned no files: refusing to delete all ${
       _files(stale.length)
     } (a wrong filter lists nothing; allow_delete_all: true allows it)`;
-  } else if (input.remote.size > 0 && stale.length > _allowed(input, deletable.length)) {
-    plan.deleteBlocked = _overLimit(stale.length, deletable.length, input.maxDelete);
+  } else if (input.remote.size > 0 && stale.length > _allowed(input, deletable)) {
+    plan.deleteBlocked = _overLimit(stale.length, deletable, input.maxDelete);
   } else {
     plan.deletes = stale;
   }
@@ -150,6 +158,16 @@ function _overLimit(count: number, total: number, limit = DEFAULT_MAX_DELETE): s
   ].join(", at least ");
   return `this pass would delete ${count} of the mirror's ${total} files, more than max_delete ` +
     `allows (${rule}): nothing deleted (if this is meant, raise max_delete for one pass)`;
+}
+
+/** Whether `paths` come in code-unit order (each after the one before). */
+function _isSorted(paths: Iterable<string>): boolean {
+  let previous: string | undefined;
+  for (const path of paths) {
+    if (previous !== undefined && previous > path) return false;
+    previous = path;
+  }
+  return true;
 }
 
 function _fold(path: string): string {
