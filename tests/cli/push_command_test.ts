@@ -75,3 +75,38 @@ Deno.test("push uploads a folder tree, deletes what the platform has, and sync e
     await Deno.remove(receiver, { recursive: true });
   }
 });
+
+Deno.test("a push folder holding more files than one pass sends says so, in the note and in --json", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  const home = await Deno.makeTempDir({ prefix: "dm-push-backlog-" });
+  try {
+    // One file more than a pass's share (MAX_UPLOADS_PER_PASS, 100,000), in 100 folders.
+    const one = new Uint8Array([1]);
+    for (let folder = 0; folder < 100; folder++) {
+      const dir = join(home, "outbox", `f${folder}`);
+      Deno.mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < (folder === 0 ? 1001 : 1000); i++) {
+        Deno.writeFileSync(join(dir, `${i}`), one);
+      }
+    }
+    const output = await runProgram([
+      "push",
+      "--app-url",
+      platform.url,
+      "--part-id",
+      "part-cli-1",
+      "--push-path",
+      "outbox",
+      "--min-age",
+      "0",
+      "--dry-run",
+      "--json",
+    ], { viamHome: home, env: KEY_ENV });
+    assert.equal(output.code, 0, output.stderr);
+    assert.equal(JSON.parse(output.stdout).backlog, true);
+    assert.match(output.stderr, /more files than one pass sends \(100,000\): run push again/);
+    assert.equal(platform.uploads.completed, 0);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
