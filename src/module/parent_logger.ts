@@ -62,6 +62,7 @@ export class ParentLogSink {
   readonly #queue: _Entry[] = [];
   #address: string | undefined;
   #session: Http2SessionManager | undefined;
+  #socket: net.Socket | undefined;
   #transport: Transport | undefined;
   #draining: Promise<void> | undefined;
   #dropped = 0;
@@ -88,15 +89,24 @@ export class ParentLogSink {
   connect(address: ModuleAddress): void {
     const key = address.kind === "unix" ? address.path : `${address.host}:${address.port}`;
     if (this.#closed || key === this.#address) return;
-    this.#session?.abort();
+    this.#disconnect();
     this.#address = key;
-    // The authority is only a name in the :authority header; the connection is made here.
-    this.#session = new Http2SessionManager("http://localhost", undefined, {
-      createConnection: () =>
-        address.kind === "unix"
-          ? net.connect(address.path)
-          : net.connect({ host: address.host, port: address.port }),
-    });
+    // The authority is only a name in the :authority header; the connection is made here, so that
+    // it can be ended by its socket (see #disconnect). Never closed for being idle: that close
+    // would send a GOAWAY, and the parent is a local socket viam-server keeps open anyway.
+    this.#session = new Http2SessionManager(
+      "http://localhost",
+      { idleConnectionTimeoutMs: Number.POSITIVE_INFINITY },
+      {
+        createConnection: () => {
+          const socket = address.kind === "unix"
+            ? net.connect(address.path)
+            : net.connect({ host: address.host, port: address.port });
+          this.#socket = socket;
+          return socket;
+        },
+      },
+    );
     this.#transport = createGrpcTransport({
       httpVersion: "2",
       baseUrl: "http://localhost",
@@ -120,9 +130,21 @@ export class ParentLogSink {
     this.#closed = true;
     if (this.#draining !== undefined) await withDeadline(this.#draining, FLUSH_TIMEOUT_MS);
     for (const entry of this.#queue.splice(0)) this.#print(entry);
+    this.#disconnect();
+    this.#transport = undefined;
+  }
+
+  /**
+   * Ends the connection to the parent by closing its socket, without a GOAWAY: Deno 2.9.6 can
+   * crash inside nghttp2 while it sends one on a session that has carried calls
+   * (denoland/deno#36788; see `_endWithoutGoaway` in `module_server.ts`). The session manager,
+   * aborted after, finds its connection closed and sends nothing.
+   */
+  #disconnect(): void {
+    this.#socket?.destroy();
+    this.#socket = undefined;
     this.#session?.abort();
     this.#session = undefined;
-    this.#transport = undefined;
   }
 
   #add(level: LogLevel, loggerName: string, message: string, fields?: LogFields): void {

@@ -8,9 +8,11 @@ import {
 } from "@bufbuild/protobuf";
 import { startModule } from "../../src/module/module_server.ts";
 import { SECRET_KEY, TRANSPORTS, withModule } from "./_harness.ts";
+import { CLIENT_PREFACE, encodeFrame, FRAME, type FrameLog, readFrames } from "./_raw_http2.ts";
 import {
   componentConfig,
   fromStruct,
+  splitHostPort,
   toStruct,
   ViamClient,
   waitForSocket,
@@ -516,3 +518,45 @@ Deno.test("module: close stops every mirror, removes the socket, and does not wa
     assert.equal(late.code, grpc.status.UNAVAILABLE);
   }, { mirror: { hangOnStop: true }, stopTimeoutMs: 100 });
 });
+
+/** A bare HTTP/2 client on `address` that has sent the preface and its settings. */
+async function _rawPeer(address: string): Promise<{ conn: Deno.Conn; frames: FrameLog }> {
+  const conn = address.startsWith("/")
+    ? await Deno.connect({ transport: "unix", path: address })
+    : await Deno.connect(splitHostPort(address));
+  await conn.write(CLIENT_PREFACE);
+  await conn.write(encodeFrame(FRAME.settings));
+  return { conn, frames: readFrames(conn) };
+}
+
+// Deno 2.9.6 can crash inside nghttp2 while it sends a GOAWAY (denoland/deno#36788): the module
+// ends a connection by closing it, both when the peer goes away and when the module closes.
+for (const transport of TRANSPORTS) {
+  Deno.test(`module (${transport}): a peer's GOAWAY is answered by the end of the connection, not a GOAWAY`, async () => {
+    await withModule(async ({ address, client }) => {
+      await client.call(client.module, "Ready", { parent_address: "" });
+      // NO_ERROR closes a session, an error code destroys it: two paths in Deno's HTTP/2.
+      for (const code of [0x0, 0x2]) {
+        const peer = await _rawPeer(address);
+        await peer.frames.seen(FRAME.settings);
+        const goaway = new Uint8Array(8); // last stream 0, then the error code
+        new DataView(goaway.buffer).setUint32(4, code);
+        await peer.conn.write(encodeFrame(FRAME.goaway, goaway));
+        const types = await peer.frames.ended();
+        assert.ok(!types.includes(FRAME.goaway), `code ${code}: the server sent frames ${types}`);
+      }
+      // The module still serves other connections.
+      await client.call(client.module, "Ready", { parent_address: "" });
+    }, { transport, parentLogging: false });
+  });
+
+  Deno.test(`module (${transport}): close ends open connections without a GOAWAY`, async () => {
+    await withModule(async ({ address, module }) => {
+      const peer = await _rawPeer(address);
+      await peer.frames.seen(FRAME.settings);
+      await module.close();
+      const types = await peer.frames.ended();
+      assert.ok(!types.includes(FRAME.goaway), `the server sent frames of types ${types}`);
+    }, { transport, parentLogging: false });
+  });
+}

@@ -3,6 +3,7 @@ import type { LogLevel } from "../../src/logger.ts";
 import { ParentLogSink } from "../../src/module/parent_logger.ts";
 import { SecretRedactor } from "../../src/redaction.ts";
 import { FakeParent } from "./_fake_parent.ts";
+import { CLIENT_PREFACE, encodeFrame, FRAME, readFrames } from "./_raw_http2.ts";
 
 interface _Setup {
   sink: ParentLogSink;
@@ -123,4 +124,40 @@ Deno.test("parent logger: close delivers queued entries, later ones are printed"
     assert.equal(lines.length, 1);
     assert.match(lines[0].line, /INFO mirror after close$/);
   });
+});
+
+Deno.test("parent logger: close ends the connection to the parent without a GOAWAY", async () => {
+  // A bare HTTP/2 parent, to see the frames the sink sends: a GOAWAY can crash Deno 2.9.6
+  // (denoland/deno#36788), so the sink must end its connection by closing the socket.
+  const dir = await Deno.makeTempDir({ prefix: "dm-log-" });
+  const path = `${dir}/parent.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const lines: string[] = [];
+  const sink = new ParentLogSink({
+    threshold: "info",
+    redactor: new SecretRedactor(),
+    writeLine: (line) => lines.push(line),
+  });
+  try {
+    sink.connect({ kind: "unix", path, from: "the test" });
+    sink.logger("mirror").info("never answered");
+    const conn = await listener.accept();
+    const preface = new Uint8Array(CLIENT_PREFACE.length);
+    for (let read = 0; read < preface.length;) {
+      read += await conn.read(preface.subarray(read)) ?? Number.NaN;
+    }
+    assert.deepEqual(preface, CLIENT_PREFACE);
+    await conn.write(encodeFrame(FRAME.settings));
+    const frames = readFrames(conn);
+    await frames.seen(FRAME.headers);
+    await sink.close();
+    const types = await frames.ended();
+    assert.ok(!types.includes(FRAME.goaway), `the sink sent frames of types ${types}`);
+    // The unanswered entry was printed instead.
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /INFO mirror never answered$/);
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
