@@ -20,6 +20,7 @@ import { killPoints } from "../tests/faults/kill_points.ts";
 import { listingFaults } from "../tests/faults/listing_faults.ts";
 import { loadPasses } from "../tests/faults/load_passes.ts";
 import { lockContention } from "../tests/faults/lock_contention.ts";
+import { moduleStops } from "../tests/faults/module_stops.ts";
 import { networkFaults } from "../tests/faults/network_faults.ts";
 import { plantedSymlinks } from "../tests/faults/planted_symlinks.ts";
 import type { RowReport } from "../tests/faults/row_report.ts";
@@ -40,6 +41,7 @@ const _FULL: ReadonlyMap<number, _Row> = new Map<number, _Row>([
   [9, (rig) => badConfig(rig, { hugeListLength: 1_000_000, hugeValueBytes: 3_000_000 })],
   [11, () => confinement()],
   [12, (rig) => loadPasses(rig, { items: 50_000, passes: 20 })],
+  [13, (rig) => moduleStops(rig, { stops: 200 })],
   [10, (rig) => secrets(rig)],
 ]);
 
@@ -54,6 +56,7 @@ const _QUICK: ReadonlyMap<number, _Row> = new Map<number, _Row>([
   [8, (rig, seed) => lockContention(rig, { rounds: 3, seed })],
   [9, (rig) => badConfig(rig)],
   [12, (rig) => loadPasses(rig, { items: 2000, passes: 5 })],
+  [13, (rig) => moduleStops(rig, { stops: 10 })],
 ]);
 
 if (import.meta.main) {
