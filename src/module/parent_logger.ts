@@ -17,6 +17,11 @@ export interface ParentLogSinkOptions {
   /** Entries held while the parent is slow; past this the oldest are dropped (and counted). Default 1000. */
   capacity?: number;
   /**
+   * How long the connection to the parent may stay unused before it is ended; the next entry opens
+   * another. Default 60 s.
+   */
+  idleMs?: number;
+  /**
    * Where an entry goes when there is no parent or sending it failed. Default: stdout, stderr for
    * errors only (viam-server logs every stderr line as an ERROR).
    */
@@ -36,6 +41,8 @@ const SINK_LOGGER_NAME = "data-mirror";
 const SEND_TIMEOUT_MS = 5_000;
 // How long close() waits for queued entries to reach the parent before printing them instead.
 const FLUSH_TIMEOUT_MS = 500;
+// How long an unused connection to the parent stays open by default (see ParentLogSinkOptions).
+const IDLE_MS = 60_000;
 
 function _defaultWriteLine(line: string, level: LogLevel): void {
   if (level === "error") console.error(line);
@@ -58,6 +65,8 @@ export class ParentLogSink {
   readonly #threshold: LogLevel;
   readonly #redactor: SecretRedactor;
   readonly #capacity: number;
+  readonly #idleMs: number;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #writeLine: (line: string, level: LogLevel) => void;
   readonly #queue: _Entry[] = [];
   #address: string | undefined;
@@ -74,6 +83,7 @@ export class ParentLogSink {
     this.#threshold = options.threshold;
     this.#redactor = options.redactor;
     this.#capacity = options.capacity ?? 1000;
+    this.#idleMs = options.idleMs ?? IDLE_MS;
     this.#writeLine = options.writeLine ?? _defaultWriteLine;
   }
 
@@ -92,8 +102,8 @@ export class ParentLogSink {
     this.#disconnect();
     this.#address = key;
     // The authority is only a name in the :authority header; the connection is made here, so that
-    // it can be ended by its socket (see #disconnect). Never closed for being idle: that close
-    // would send a GOAWAY, and the parent is a local socket viam-server keeps open anyway.
+    // it can be ended by its socket (see #disconnect). Its idle close is ours, not the session
+    // manager's (which sends a GOAWAY): see #kick.
     this.#session = new Http2SessionManager(
       "http://localhost",
       { idleConnectionTimeoutMs: Number.POSITIVE_INFINITY },
@@ -141,6 +151,7 @@ export class ParentLogSink {
    * aborted after, finds its connection closed and sends nothing.
    */
   #disconnect(): void {
+    clearTimeout(this.#idleTimer);
     this.#socket?.destroy();
     this.#socket = undefined;
     this.#session?.abort();
@@ -174,11 +185,26 @@ export class ParentLogSink {
 
   #kick(): void {
     if (this.#draining !== undefined) return;
+    clearTimeout(this.#idleTimer);
     this.#draining = this.#drain().finally(() => {
       this.#draining = undefined;
       // An entry queued after the loop's last check but before this callback would wait forever.
       if (this.#queue.length > 0 && !this.#closed) this.#kick();
+      else if (!this.#closed) this.#closeWhenIdle();
     });
+  }
+
+  /**
+   * Ends the connection by its socket once it has gone unused for `idleMs`; the session manager
+   * opens another for the next entry. Deno 2.9.6's client can crash taking in a GOAWAY on a
+   * session left idle for minutes (denoland/deno#36788), which viam-server sends as it shuts down.
+   */
+  #closeWhenIdle(): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#socket?.destroy();
+      this.#socket = undefined;
+    }, this.#idleMs);
+    Deno.unrefTimer(this.#idleTimer);
   }
 
   async #drain(): Promise<void> {

@@ -14,7 +14,12 @@ interface _Setup {
 
 async function _withSink(
   test: (setup: _Setup) => Promise<void>,
-  options: { threshold?: LogLevel; capacity?: number; redactor?: SecretRedactor } = {},
+  options: {
+    threshold?: LogLevel;
+    capacity?: number;
+    redactor?: SecretRedactor;
+    idleMs?: number;
+  } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "dm-log-" });
   const parent = await FakeParent.start(`${dir}/parent.sock`);
@@ -23,6 +28,7 @@ async function _withSink(
     threshold: options.threshold ?? "info",
     redactor: options.redactor ?? new SecretRedactor(),
     capacity: options.capacity,
+    idleMs: options.idleMs,
     writeLine: (line, level) => lines.push({ line, level }),
   });
   try {
@@ -160,4 +166,39 @@ Deno.test("parent logger: close ends the connection to the parent without a GOAW
     listener.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parent logger: a connection unused for idleMs is ended, and the next entry opens another", async () => {
+  await _withSink(async ({ sink, parent, lines, dir }) => {
+    // A relay in front of the parent counts the sink's connections.
+    const relayPath = `${dir}/relay.sock`;
+    const relay = Deno.listen({ transport: "unix", path: relayPath });
+    let connections = 0;
+    const piping: Promise<void>[] = [];
+    const relaying = (async () => {
+      for await (const conn of relay) {
+        connections++;
+        const upstream = await Deno.connect({ transport: "unix", path: parent.address });
+        piping.push(
+          conn.readable.pipeTo(upstream.writable).catch(() => {}),
+          upstream.readable.pipeTo(conn.writable).catch(() => {}),
+        );
+      }
+    })();
+    sink.connect({ kind: "unix", path: relayPath, from: "the test" });
+    const logger = sink.logger("mirror");
+    logger.info("first");
+    await parent.received(1);
+    await _eventually(() => connections === 1, "one connection");
+    await new Promise((resolve) => setTimeout(resolve, 300)); // six times idleMs
+    logger.info("second");
+    await parent.received(2);
+    assert.deepEqual(parent.entries.map((entry) => entry.message), ["first", "second"]);
+    assert.equal(connections, 2);
+    assert.deepEqual(lines, []);
+    await sink.close();
+    relay.close();
+    await relaying;
+    await Promise.all(piping);
+  }, { idleMs: 50 });
 });
