@@ -64,7 +64,7 @@ const _MAX_REJECTIONS_KEPT = 1000;
  * @example
  * ```ts
  * const index = new ListingIndex();
- * for (const item of page) index.add(item);
+ * index.addPage(page); // as each listing page arrives
  * const remote = index.entries(); // path -> item, sorted by path
  * ```
  */
@@ -82,17 +82,10 @@ export class ListingIndex {
   }
 
   /**
-   * Adds one listed item: maps it to its path, counts it as rejected or duplicate as needed.
-   * Returns its path when it is the first item seen at that path (what a streaming pass may fetch
-   * at once), else undefined (a later item on the same path may still win it: see `itemAt`).
+   * Adds a page's listed items: maps each to its path, counts it as rejected or duplicate as
+   * needed. A path is a first sighting when no item held it before (what a streaming pass may
+   * fetch at once); a later item on the same path may still win it (see `itemAt`).
    */
-  add(item: RemoteItem): string | undefined {
-    const firstSightings: string[] = [];
-    this.#add(item, firstSightings);
-    return firstSightings[0];
-  }
-
-  /** Adds a page's items (see {@linkcode ListingIndex.add}). */
   addPage(items: readonly RemoteItem[]): PageAdded {
     const firstSightings: string[] = [];
     const paths = items.map((item) => this.#add(item, firstSightings));

@@ -17,8 +17,13 @@ function named(id: string, fileName: string): RemoteItem {
 
 function indexOf(items: RemoteItem[]): ListingIndex {
   const index = new ListingIndex();
-  for (const item of items) index.add(item);
+  index.addPage(items);
   return index;
+}
+
+/** Adds `item` alone; its path when it is the first item seen at that path, else undefined. */
+function firstSighting(index: ListingIndex, item: RemoteItem): string | undefined {
+  return index.addPage([item]).firstSightings[0];
 }
 
 /** path -> file id of the winner, in the order entries() gives. */
@@ -123,14 +128,13 @@ Deno.test("entries() is a snapshot: later additions show in the next one only", 
   const index = indexOf([named("1", "a"), named("3", "c")]);
   const first = index.entries();
   assert.deepEqual([...first.keys()], ["a", "c"]);
-  index.add(named("2", "a/b"));
-  index.add(named("4", "b"));
+  index.addPage([named("2", "a/b"), named("4", "b")]);
   assert.deepEqual([...first.keys()], ["a", "c"]);
   assert.deepEqual(winners(index), [["a/b", "2"], ["b", "4"], ["c", "3"]]);
   assert.equal(index.duplicates, 1);
   // The snapshot of a shadowed listing stays apart from the index too.
   const second = index.entries();
-  index.add(named("5", "d"));
+  index.addPage([named("5", "d")]);
   assert.deepEqual([...second.keys()], ["a/b", "b", "c"]);
   assert.deepEqual(winners(index), [["a/b", "2"], ["b", "4"], ["c", "3"], ["d", "5"]]);
 });
@@ -165,14 +169,14 @@ Deno.test("any page order gives the same index (property)", () => {
   );
 });
 
-Deno.test("add() names the first item at a path; a later one with a smaller id takes it", () => {
+Deno.test("a page item alone: the first at a path is named; a later one with a smaller id takes it", () => {
   const index = new ListingIndex();
-  assert.equal(index.add(named("5", "a.jpg")), "a.jpg");
-  assert.equal(index.add(named("5", "a.jpg")), undefined, "the same id again");
-  assert.equal(index.add(named("3", "a.jpg")), undefined);
+  assert.equal(firstSighting(index, named("5", "a.jpg")), "a.jpg");
+  assert.equal(firstSighting(index, named("5", "a.jpg")), undefined, "the same id again");
+  assert.equal(firstSighting(index, named("3", "a.jpg")), undefined);
   assert.equal(index.duplicates, 1);
   assert.equal(index.itemAt("a.jpg")?.binaryDataId, "org/loc/3", "the smallest id holds it now");
-  assert.equal(index.add(named("4", "../x")), undefined, "rejected");
+  assert.equal(firstSighting(index, named("4", "../x")), undefined, "rejected");
 });
 
 Deno.test("addPage() gives each new item's path, winner or not, and the paths seen first", () => {
@@ -187,7 +191,7 @@ Deno.test("addPage() gives each new item's path, winner or not, and the paths se
   });
   // A snapshot reads what the index held when it was taken, by key as in order.
   const snapshot = index.entries();
-  index.add(named("2", "a.jpg"));
+  index.addPage([named("2", "a.jpg")]);
   assert.equal(snapshot.get("a.jpg")?.binaryDataId, "org/loc/3");
   assert.deepEqual([...snapshot.values()].map((item) => item.binaryDataId), [
     "org/loc/3",
@@ -200,15 +204,21 @@ Deno.test("a path too long once joined to the mirror root is rejected up front",
   const component = "d".repeat(200);
   const long = Array.from({ length: 21 }, () => component).join("/"); // 4220 bytes, parts < 255
   const index = new ListingIndex({ maxPathBytes: 4095 - "/home/pi/.viam/data_mirror".length - 1 });
-  assert.equal(index.add(named("1", long)), undefined);
-  assert.equal(index.add(named("2", `${"e".repeat(200)}/ok.jpg`)), `${"e".repeat(200)}/ok.jpg`);
+  assert.equal(firstSighting(index, named("1", long)), undefined);
+  assert.equal(
+    firstSighting(index, named("2", `${"e".repeat(200)}/ok.jpg`)),
+    `${"e".repeat(200)}/ok.jpg`,
+  );
   assert.equal(index.rejected, 1);
   assert.match(index.rejections[0].reason, /4095 bytes/);
   // just under the limit with a long root: the root's length counts
   const fits = Array.from({ length: 19 }, () => component).join("/"); // 3818 bytes
   const tight = new ListingIndex({ maxPathBytes: 4095 - 300 - 1 });
-  assert.equal(tight.add(named("3", fits)), undefined);
-  assert.equal(new ListingIndex({ maxPathBytes: 4095 - 26 - 1 }).add(named("3", fits)), fits);
+  assert.equal(firstSighting(tight, named("3", fits)), undefined);
+  assert.equal(
+    firstSighting(new ListingIndex({ maxPathBytes: 4095 - 26 - 1 }), named("3", fits)),
+    fits,
+  );
 });
 
 Deno.test("a small file of known size keeps no uri; a large or unsized one does", () => {
@@ -218,9 +228,7 @@ Deno.test("a small file of known size keeps no uri; a large or unsized one does"
     uri: `https://app.example/${id}`,
     sizeBytes,
   });
-  index.add(withUri("small", 10));
-  index.add(withUri("large", 5000));
-  index.add(withUri("unsized"));
+  index.addPage([withUri("small", 10), withUri("large", 5000), withUri("unsized")]);
   assert.equal(index.itemAt("small.bin")?.uri, "");
   assert.equal(index.itemAt("large.bin")?.uri, "https://app.example/large");
   assert.equal(index.itemAt("unsized.bin")?.uri, "https://app.example/unsized");
