@@ -387,15 +387,13 @@ class _LineSetDigest {
   #sum1 = 0;
   #sum2 = 0;
 
-  /** Adds the line made of `parts`. */
-  add(...parts: Uint8Array[]): void {
+  /** Adds `line`. */
+  add(line: Uint8Array): void {
     let h1 = 0xdeadbeef;
     let h2 = 0x41c6ce57;
-    for (const part of parts) {
-      for (let i = 0; i < part.length; i++) {
-        h1 = Math.imul(h1 ^ part[i], 2654435761);
-        h2 = Math.imul(h2 ^ part[i], 1597334677);
-      }
+    for (let i = 0; i < line.length; i++) {
+      h1 = Math.imul(h1 ^ line[i], 2654435761);
+      h2 = Math.imul(h2 ^ line[i], 1597334677);
     }
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
@@ -414,16 +412,14 @@ class _OutputBuffer {
   #bytes = new Uint8Array(_WRITE_CHUNK_BYTES * 2);
   length = 0;
 
-  append(...parts: Uint8Array[]): void {
-    for (const part of parts) {
-      if (this.length + part.length > this.#bytes.length) {
-        const larger = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + part.length));
-        larger.set(this.#bytes.subarray(0, this.length));
-        this.#bytes = larger;
-      }
-      this.#bytes.set(part, this.length);
-      this.length += part.length;
+  append(bytes: Uint8Array): void {
+    if (this.length + bytes.length > this.#bytes.length) {
+      const larger = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + bytes.length));
+      larger.set(this.#bytes.subarray(0, this.length));
+      this.#bytes = larger;
     }
+    this.#bytes.set(bytes, this.length);
+    this.length += bytes.length;
   }
 
   /** Writes what it holds to `file` and empties. */
