@@ -103,9 +103,12 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     module.createModuleServices(options)
   );
   let services: ModuleServices | undefined;
-  const calls = new _CallsInFlight();
+  // Each call in flight, until its answer has finished.
+  const calls = new Set<Promise<void>>();
   const server = http2.createServer((request, response) => {
-    calls.track(response);
+    const answered = new Promise<void>((resolve) => response.once("close", resolve));
+    calls.add(answered);
+    answered.then(() => calls.delete(answered));
     if (services !== undefined) {
       services.handle(request, response);
       return;
@@ -141,7 +144,7 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     }
     // A call still in flight (a sync the stop just ended) gets a moment to send its answer, then
     // every connection is ended (without a GOAWAY, see _endWithoutGoaway).
-    await withDeadline(calls.idle(), CALL_GRACE_MS);
+    await withDeadline(Promise.all(calls), CALL_GRACE_MS);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of connections) socket.destroy();
     await closed;
@@ -153,28 +156,6 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     address: listening,
     close: () => closing ??= close(),
   };
-}
-
-/** Counts the calls whose answer has not finished, and says when there are none. */
-class _CallsInFlight {
-  #count = 0;
-  #idle = Promise.withResolvers<void>();
-
-  constructor() {
-    this.#idle.resolve();
-  }
-
-  track(response: http2.Http2ServerResponse): void {
-    if (this.#count++ === 0) this.#idle = Promise.withResolvers<void>();
-    response.once("close", () => {
-      if (--this.#count === 0) this.#idle.resolve();
-    });
-  }
-
-  /** Resolves once no call is in flight. */
-  idle(): Promise<void> {
-    return this.#idle.promise;
-  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   FileDescriptorSet,
 } from "@bufbuild/protobuf";
 import { startModule } from "../../src/module/module_server.ts";
+import type { FakeMirror } from "./_fake_mirror.ts";
 import { SECRET_KEY, TRANSPORTS, withModule } from "./_harness.ts";
 import { CLIENT_PREFACE, encodeFrame, FRAME, type FrameLog, readFrames } from "./_raw_http2.ts";
 import {
@@ -517,6 +518,19 @@ Deno.test("module: close stops every mirror, removes the socket, and does not wa
     another.close();
     assert.equal(late.code, grpc.status.UNAVAILABLE);
   }, { mirror: { hangOnStop: true }, stopTimeoutMs: 100 });
+});
+
+Deno.test("module: close lets a call in flight answer before it ends the connections", async () => {
+  // As with the engine, stopping a mirror ends its pass, whose sync call then answers.
+  let held: FakeMirror | undefined;
+  await withModule(async ({ client, module, mirror }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    held = mirror(`${SERVICE_API}/mirror1`);
+    const syncing = _command(client, client.service, "mirror1", { command: "sync" });
+    await held.passInFlight();
+    await module.close();
+    assert.equal((await syncing).downloaded, 2);
+  }, { mirror: { holdPasses: true, onStop: () => held?.release() } });
 });
 
 /** A bare HTTP/2 client on `address` that has sent the preface and its settings. */
