@@ -5,12 +5,29 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { MAX_UPLOADS_PER_PASS } from "../../src/push/run_push_pass.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
 import { runProgram } from "../_program.ts";
 
 const KEY = { id: "push-cli-key-id", key: "PUSH-CLI-SECRET-7a1e90c3d2" };
 const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key };
+
+/** `push` of the Viam home's `outbox` folder to `appUrl` for the part `part-cli-1`, then `extra`. */
+function _pushArgs(appUrl: string, extra: string[]): string[] {
+  return [
+    "push",
+    "--app-url",
+    appUrl,
+    "--part-id",
+    "part-cli-1",
+    "--push-path",
+    "outbox",
+    "--min-age",
+    "0",
+    ...extra,
+  ];
+}
 
 Deno.test("push without a part id is a usage error that names it, as one JSON document with --json", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
@@ -38,20 +55,10 @@ Deno.test("push uploads a folder tree, deletes what the platform has, and sync e
     await Deno.mkdir(join(outbox, "models"), { recursive: true });
     await Deno.writeTextFile(join(outbox, "models", "detector.tflite"), "weights v1");
     await Deno.writeTextFile(join(outbox, "notes.txt"), "hello fleet");
-    const pushed = await runProgram([
-      "push",
-      "--app-url",
-      platform.url,
-      "--part-id",
-      "part-cli-1",
-      "--push-path",
-      "outbox",
-      "--tags",
-      "fleet",
-      "--min-age",
-      "0",
-      "--json",
-    ], { viamHome: sender, env: KEY_ENV });
+    const pushed = await runProgram(
+      _pushArgs(platform.url, ["--tags", "fleet", "--json"]),
+      { viamHome: sender, env: KEY_ENV },
+    );
     assert.equal(pushed.code, 0, pushed.stderr);
     const document = JSON.parse(pushed.stdout);
     assert.deepEqual(
@@ -80,31 +87,27 @@ Deno.test("a push folder holding more files than one pass sends says so, in the 
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
   const home = await Deno.makeTempDir({ prefix: "dm-push-backlog-" });
   try {
-    // One file more than a pass's share (MAX_UPLOADS_PER_PASS, 100,000), in 100 folders.
+    // One file more than a pass's share, in 100 folders.
     const one = new Uint8Array([1]);
+    const perFolder = MAX_UPLOADS_PER_PASS / 100;
     for (let folder = 0; folder < 100; folder++) {
       const dir = join(home, "outbox", `f${folder}`);
       Deno.mkdirSync(dir, { recursive: true });
-      for (let i = 0; i < (folder === 0 ? 1001 : 1000); i++) {
+      for (let i = 0; i < (folder === 0 ? perFolder + 1 : perFolder); i++) {
         Deno.writeFileSync(join(dir, `${i}`), one);
       }
     }
-    const output = await runProgram([
-      "push",
-      "--app-url",
-      platform.url,
-      "--part-id",
-      "part-cli-1",
-      "--push-path",
-      "outbox",
-      "--min-age",
-      "0",
-      "--dry-run",
-      "--json",
-    ], { viamHome: home, env: KEY_ENV });
+    const output = await runProgram(
+      _pushArgs(platform.url, ["--dry-run", "--json"]),
+      { viamHome: home, env: KEY_ENV },
+    );
     assert.equal(output.code, 0, output.stderr);
     assert.equal(JSON.parse(output.stdout).backlog, true);
-    assert.match(output.stderr, /more files than one pass sends \(100,000\): run push again/);
+    const share = MAX_UPLOADS_PER_PASS.toLocaleString("en-US");
+    assert.ok(
+      output.stderr.includes(`more files than one pass sends (${share}): run push again`),
+      output.stderr,
+    );
     assert.equal(platform.uploads.completed, 0);
   } finally {
     await Deno.remove(home, { recursive: true });
