@@ -59,8 +59,9 @@ export interface DownloadBody {
 /**
  * The files of one inline call, by binary data id. The bytes may be views of a buffer the remote
  * reads its next inline response into: use them, then dispose of the batch (`using`), and keep no
- * view after that. Dispose of every batch, and soon: the remote reads only a few inline answers
- * at a time, and a batch held holds one of those turns.
+ * view after that. Dispose of every batch, and soon: the remote may read one inline answer at a
+ * time, and a batch held holds that turn (a caller that holds a batch while it waits for another
+ * may wait forever).
  */
 export interface InlineBatch extends Disposable {
   /** binary data id -> the file's bytes. */
