@@ -152,8 +152,7 @@ export class ParentLogSink {
    */
   #disconnect(): void {
     clearTimeout(this.#idleTimer);
-    this.#socket?.destroy();
-    this.#socket = undefined;
+    this.#endSocket();
     this.#session?.abort();
     this.#session = undefined;
   }
@@ -200,11 +199,14 @@ export class ParentLogSink {
    * session left idle for minutes (denoland/deno#36788), which viam-server sends as it shuts down.
    */
   #closeWhenIdle(): void {
-    this.#idleTimer = setTimeout(() => {
-      this.#socket?.destroy();
-      this.#socket = undefined;
-    }, this.#idleMs);
+    this.#idleTimer = setTimeout(() => this.#endSocket(), this.#idleMs);
     Deno.unrefTimer(this.#idleTimer);
+  }
+
+  /** Closes the connection's socket, if one is open (no GOAWAY: see #disconnect). */
+  #endSocket(): void {
+    this.#socket?.destroy();
+    this.#socket = undefined;
   }
 
   async #drain(): Promise<void> {
