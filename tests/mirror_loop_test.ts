@@ -34,8 +34,9 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
     assert.equal(loop.status().state, "syncing");
     const summary = await first;
     assert.equal(summary.downloaded, 20);
-    // one pass's listing: the count, the two edges of the time span, the page, the empty page
-    assert.equal(platform.calls.BinaryDataByFilter, 5);
+    // one pass's listing: the count, the two edges of the time span, the page, the empty page,
+    // the count after it
+    assert.equal(platform.calls.BinaryDataByFilter, 6);
     assert.equal(loop.status().state, "idle");
     assert.ok(loop.status().nextPassAt);
     await loop.stop();

@@ -92,8 +92,12 @@ export interface ListingResult {
  * every shard returned at least the items it counted, and the distinct items received add up to at
  * least the whole filter's count. If not (the platform's interval semantics differ from what is
  * assumed, or items moved during the listing), it falls back to one sequential listing, held to the
- * same count. Items added meanwhile only make the listing longer; an item missed would make a local
- * file look stale, which is what the counts catch.
+ * same count. An item missed would make a local file look stale, which is what the counts catch.
+ * Items added while the listing runs could hide a missed one from the count taken before it (a
+ * listing cut short while a robot uploads its backlog lists as many items as were counted), so the
+ * span listed is counted once more after the last page: the listing must hold at least as many
+ * items as both counts, or it is unproven (nothing deleted this pass). New captures, later than the
+ * newest item at the start, fall outside the sharded listing's span and do not count against it.
  *
  * A page that fails is retried from the same cursor; a listing that still fails is returned as
  * incomplete (the caller then deletes nothing), and so is one holding more than `maxItems`
@@ -157,13 +161,15 @@ class _Lister implements Disposable {
     if (total !== undefined) this.#assertFits(total);
     if (total !== undefined && span !== undefined && this.#parallel > 1 && total > 2 * _PAGE_SIZE) {
       const wanted = shardCount(total, this.#parallel);
+      // A listed time is rounded up to its millisecond: the oldest item lies up to 1 ms before it.
+      const spanned: _Slice = { startMs: span.firstMs - 1, endMs: span.lastMs + 1 };
       const proofs = await this.#pageShards(
-        _slice(span.firstMs, span.lastMs + 1, wanted),
+        _slice(spanned.startMs, spanned.endMs, wanted),
         total / wanted,
       );
       this.shards = proofs.length;
       if (proofs.every(({ count, got }) => got >= count) && this.#distinct() >= total) {
-        return { complete: true, shards: this.shards };
+        return this.#provedAgainst(await this.#count(this.#within(spanned)), this.shards);
       }
       this.#options.logger.warn(
         `the sharded listing did not add up (${this.#distinct()} items, the platform counts ` +
@@ -172,22 +178,43 @@ class _Lister implements Disposable {
       this.shards = 1;
     }
     await this.#pageAll(this.#filter);
-    if (total === undefined) {
-      return {
-        complete: true,
-        unproven: "could not confirm the listing is whole (the platform's count failed)",
-        shards: 1,
-      };
-    }
     const listed = this.#distinct();
-    if (listed < total) {
+    if (total !== undefined && listed < total) {
       return {
         complete: true,
         unproven: `the listing returned ${listed} items but the platform counts ${total}`,
         shards: 1,
       };
     }
-    return { complete: true, shards: 1 };
+    return this.#provedAgainst(
+      total === undefined ? undefined : await this.#count(this.#filter),
+      1,
+    );
+  }
+
+  /**
+   * The listing's outcome once it ended holding at least the items counted before it: proved whole
+   * when it also holds `after`, the count of what it listed taken after its last page (undefined:
+   * a count failed).
+   */
+  #provedAgainst(after: number | undefined, shards: number): ListingResult {
+    if (after === undefined) {
+      return {
+        complete: true,
+        unproven: "could not confirm the listing is whole (the platform's count failed)",
+        shards,
+      };
+    }
+    const listed = this.#distinct();
+    if (listed < after) {
+      return {
+        complete: true,
+        unproven: `the listing returned ${listed} items but the platform counts ${after} ` +
+          `after it (items added while it ran)`,
+        shards,
+      };
+    }
+    return { complete: true, shards };
   }
 
   #distinct(): number {

@@ -157,7 +157,8 @@ Deno.test("a platform whose interval end is inclusive lists boundary items twice
 });
 
 Deno.test("a platform whose interval start is exclusive misses boundary items: the counts catch it and one cursor lists all", async () => {
-  const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
+  // One item every millisecond: every shard's first millisecond holds an item.
+  const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i);
   await using platform = await startPlatform({ dataset });
   const remote = shiftedIntervals(remoteOf(platform), { startMs: 1 });
   const { result, seen, logger } = await list(remote);
@@ -168,7 +169,7 @@ Deno.test("a platform whose interval start is exclusive misses boundary items: t
   assert.match(logger.text(), /did not add up/);
 });
 
-Deno.test("an item added while the listing runs does not make it unproven", async () => {
+Deno.test("a new capture (later than the newest item) added while the listing runs does not make it unproven", async () => {
   const dataset = describeDataset([{ count: 1000 }]);
   await using platform = await startPlatform({ dataset });
   const remote = remoteOf(platform);
@@ -193,6 +194,75 @@ Deno.test("an item added while the listing runs does not make it unproven", asyn
   assert.equal(result.complete, true);
   assert.equal(result.unproven, undefined);
   assert.ok(seen.size >= 1000);
+});
+
+Deno.test("sub-millisecond capture times (as real captures have) are sharded and proved whole at once", async () => {
+  // The listed time is rounded up to its millisecond: the oldest item lies just before it.
+  const dataset = timed(describeDataset([{ count: 1000 }]), (i) => Date.UTC(2025, 0, 1) + i + 0.25);
+  await using platform = await startPlatform({ dataset });
+  const { result, seen, logger } = await list(remoteOf(platform));
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.equal(seen.size, 1000);
+  assert.doesNotMatch(logger.text(), /did not add up/);
+});
+
+Deno.test("a listing cut short while older items are added (a backlog upload) is unproven, though it holds as many items as counted", async () => {
+  // 150 items: one cursor. The 60 added before the first page is served sort first; the cut
+  // listing's two pages then hold 200 items, more than the 150 counted before it, while 10 of the
+  // first 150 were never listed.
+  const first = describeDataset([{ name: "first", count: 150 }]);
+  const backlog = describeDataset([{ name: "backlog", count: 60 }], {
+    startTimeMs: first.items[0].timeRequestedMs - 100_000,
+  });
+  await using platform = await startPlatform({
+    dataset: first,
+    faults: { endListingAfterPage: 2 },
+  });
+  const remote = remoteOf(platform);
+  let added = false;
+  const uploading: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    listPage: (filter, last, options) => {
+      if (!added && last === "" && options?.pageSize !== 1) {
+        added = true;
+        platform.replaceDataset({ ...first, items: [...first.items, ...backlog.items] });
+      }
+      return remote.listPage(filter, last, options);
+    },
+  };
+  const { result, seen } = await list(uploading);
+  assert.ok(added);
+  assert.equal(seen.size, 200);
+  assert.equal(result.complete, true);
+  assert.match(result.unproven ?? "", /returned 200 items but the platform counts 210 after it/);
+});
+
+Deno.test("an older item added inside the sharded span before the listing's last count leaves it unproven", async () => {
+  const dataset = describeDataset([{ count: 1000 }]);
+  const [firstMs, lastMs] = [dataset.items[0].timeRequestedMs, dataset.items[999].timeRequestedMs];
+  const late = describeDataset([{ name: "late", count: 1 }], { startTimeMs: firstMs + 500 });
+  await using platform = await startPlatform({ dataset });
+  const remote = remoteOf(platform);
+  const spans: string[] = [];
+  const adding: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    count: (filter, options) => {
+      const { startMs, endMs } = filter.interval ?? {};
+      // The count of the whole span listed comes after the shards' last pages.
+      if (startMs === firstMs - 1 && endMs === lastMs + 1) {
+        spans.push(`${startMs}..${endMs}`);
+        platform.replaceDataset({ ...dataset, items: [...dataset.items, ...late.items] });
+      }
+      return remote.count(filter, options);
+    },
+  };
+  const { result, seen } = await list(adding);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.equal(spans.length, 1, "the span was counted once, after the shards");
+  assert.equal(seen.size, 1000);
+  assert.match(result.unproven ?? "", /returned 1000 items but the platform counts 1001 after it/);
 });
 
 Deno.test("a listing that fails in one shard stops and is reported incomplete", async () => {
