@@ -187,13 +187,14 @@ export async function runPass(
     collectGarbageNow();
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
-    // The delete stage starts now, beside the transfer's last calls: the stale files are the
-    // walk's (there before this pass), the listing is proved whole, and a download only ever
-    // places a listed path. When the guards hold them back now, the plan after the transfer
-    // decides as before (max_delete is a share of the mirror, the files this pass placed included).
-    const earlyDeletes = _earlyDeletes(config, index.entries(), local, listing);
-    if (earlyDeletes !== undefined && earlyDeletes.length > 0) {
-      deletingEarly = deleteStale(mirror, earlyDeletes, { logger, signal });
+    // The delete stage is decided now, from the mirror as the walk found it, and starts beside the
+    // transfer's last calls: the stale files are the walk's (there before this pass), the listing
+    // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
+    // what the mirror held before the pass, as a dry run reports it: a pass that replaces the whole
+    // mirror (a changed filter) deletes nothing, however many files it places.
+    const deletion = _deletion(config, index.entries(), local, listing);
+    if (deletion.deletes.length > 0) {
+      deletingEarly = deleteStale(mirror, deletion.deletes, { logger, signal });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
     }
     await transfer.finish();
@@ -209,9 +210,7 @@ export async function runPass(
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
-    const plan = _plan(config, entries, local, listing, {
-      deletesDecided: earlyDeletes !== undefined,
-    });
+    const plan = _plan(config, entries, local, listing, deletion);
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -245,12 +244,8 @@ export async function runPass(
       )
       : undefined;
     try {
-      const deleting = deletingEarly ??
-        (plan.deletes.length > 0
-          ? deleteStale(mirror, plan.deletes, { logger, signal })
-          : undefined);
-      if (deleting) {
-        const deleted = await deleting;
+      if (deletingEarly) {
+        const deleted = await deletingEarly;
         summary.deleted = deleted.deleted;
         summary.failed += deleted.failed;
         // Only now: no download is in flight, so no folder is about to receive a file.
@@ -465,41 +460,33 @@ class _LocalWalk implements Disposable {
   }
 }
 
-/** The plan of the whole listing, with deletes held back while the listing is not proved whole. */
+/** The plan of the whole listing; its delete half is `deletion` (by default, from `local`). */
 function _plan(
   config: MirrorConfig,
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
-  options: { deletesDecided?: boolean } = {},
+  deletion: Pick<Plan, "deletes" | "deleteBlocked"> = _deletion(config, entries, local, listing),
 ): Plan {
-  // Deletes decided when the listing ended (`_earlyDeletes`: started, or none stale) are not
-  // planned again: the files placed since are listed paths, so the stale ones are the same.
-  const deleteEnabled = config.delete && !options.deletesDecided;
-  const plan = planPass(_planInput(config, entries, local, listing, deleteEnabled));
-  if (plan.deletes.length === 0 || listing.unproven === undefined) return plan;
-  return {
-    ...plan,
-    deletes: [],
-    deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
-  };
+  return { ...planPass(_planInput(config, entries, local, listing, false)), ...deletion };
 }
 
 /**
- * The deletes that may start as soon as the listing has ended (perhaps none: nothing is stale), or
- * undefined when that is not decided yet: `delete` is off, the listing is not proved whole, or a
- * guard holds the deletes back with the mirror as the walk found it (the plan after the transfer
- * decides then, the files the pass placed counted).
+ * What to delete given the mirror's files before the pass (`local`), with the deletes held back
+ * while the listing is not proved whole.
  */
-function _earlyDeletes(
+function _deletion(
   config: MirrorConfig,
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
-): string[] | undefined {
-  if (!config.delete || !listing.complete || listing.unproven !== undefined) return undefined;
-  const planned = planDeletes(_planInput(config, entries, local, listing, true));
-  return planned.deleteBlocked === undefined ? planned.deletes : undefined;
+): Pick<Plan, "deletes" | "deleteBlocked"> {
+  const planned = planDeletes(_planInput(config, entries, local, listing, config.delete));
+  if (planned.deletes.length === 0 || listing.unproven === undefined) return planned;
+  return {
+    deletes: [],
+    deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
+  };
 }
 
 function _planInput(

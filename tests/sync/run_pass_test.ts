@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describeDataset, HOSTILE_NAME_COUNT } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { runPass } from "../../src/sync/run_pass.ts";
+import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
 import { readTree, withMirror } from "./_harness.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
@@ -291,21 +291,34 @@ Deno.test("stale files go while the last download still runs; their emptied fold
   });
 });
 
-Deno.test("max_delete counts the files the pass placed: deletes it holds back when the listing ends go after the transfer", async () => {
-  // 5 listed files in the mirror and 15 stale ones: 15 of 20 is over half, 15 of 50 (with the 30
-  // new files the pass places) is not.
+Deno.test("max_delete is a share of what the mirror held before the pass, as the dry run says: a pass that replaces the mirror deletes nothing", async () => {
+  // 5 listed files in the mirror and 15 stale ones: 15 of 20 is over half, however many new files
+  // the pass places (30 here; counted, 15 of 50 would not be).
   const dataset = describeDataset([
     { name: "keep", count: 5, folder: "k", tags: ["keep"] },
     { name: "new", count: 30, folder: "n", tags: ["new"] },
   ]);
-  await withMirror(dataset, async ({ pass, root, files }) => {
+  await withMirror(dataset, async ({ config, logger, pass, platform, root, files }) => {
     await pass({ tags: ["keep"] });
     await Deno.mkdir(join(root, "old"), { recursive: true });
     for (let i = 0; i < 15; i++) await Deno.writeTextFile(join(root, `old/${i}.jpg`), "x");
-    const result = await pass({ tags: ["keep", "new"], delete: true });
-    assert.equal(result.guard, undefined);
+    const attributes = { tags: ["keep", "new"], delete: true };
+    const remote = new ViamRemote({
+      appUrl: platform.url,
+      apiKeyId: platform.apiKeyId,
+      apiKey: platform.apiKey,
+    });
+    const dry = await dryRunPass(config(attributes), remote, { logger });
+    const blocked = /would delete 15 of the mirror's 20 files, more than max_delete allows/;
+    assert.match(dry.deleteBlocked ?? "", blocked);
+    const result = await pass(attributes);
+    assert.match(result.guard ?? "", blocked);
     assert.equal(result.summary.downloaded, 30);
-    assert.equal(result.summary.deleted, 15);
+    assert.equal(result.summary.deleted, 0);
+    assert.equal((await files()).size, 50);
+    // Once meant, for one pass:
+    const meant = await pass({ ...attributes, max_delete: "100%" });
+    assert.equal(meant.summary.deleted, 15);
     assert.equal((await files()).size, 35);
   });
 });
