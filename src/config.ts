@@ -17,6 +17,8 @@
  *   `packages` (modules and ML models), `module-data`, `capture` (the data manager's default capture
  *   directory: mirrored files would be uploaded again) and `diagnostics.data` (FTDC). Compared
  *   without regard to case (case-insensitive file systems).
+ * - No component may be `.data-mirror` (without regard to case): that is where a mirror or a push
+ *   folder keeps its state, which another mirror there would delete as stale.
  * - A backslash is an error (`use / between names`): on Linux it would be part of a directory name.
  *
  * `null` for an optional attribute means "not set" (a google.protobuf.Struct can carry nulls).
@@ -24,7 +26,7 @@
  * @module
  */
 import { posix } from "node:path";
-import { splitRelativePath, VIAM_OWNED_DIRS } from "./paths.ts";
+import { splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "./paths.ts";
 import { scrubSecrets } from "./redaction.ts";
 
 /** The validated configuration of one mirror. */
@@ -674,6 +676,12 @@ function _directoryRoot(
     return problem(
       `lies in ${split.components[0]}, a directory viam-server manages in ${home}: ` +
         `choose another directory`,
+    );
+  }
+  if (split.components.some((component) => component.toLowerCase() === STATE_DIR_NAME)) {
+    return problem(
+      `lies in a ${STATE_DIR_NAME} directory, where a mirror or a push folder keeps its lock, ` +
+        `manifest and partial downloads: choose another directory`,
     );
   }
   return viamHome === undefined ? undefined : posix.join(viamHome, ...split.components);

@@ -394,6 +394,15 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       assert.ok(message.includes("a directory viam-server manages in /home/pi/.viam"), message);
     });
   }
+  for (const state of ["data_mirror/.data-mirror", "a/.Data-Mirror/b", ".data-mirror"]) {
+    await t.step(`a mirror's state folder: ${state}`, () => {
+      assert.equal(
+        issueFor("mirror_path", state),
+        `mirror_path ${JSON.stringify(state)} lies in a .data-mirror directory, where a mirror ` +
+          "or a push folder keeps its lock, manifest and partial downloads: choose another directory",
+      );
+    });
+  }
 });
 
 Deno.test("protected_dirs are normalised, unsafe entries named", async (t) => {

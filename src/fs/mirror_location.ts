@@ -2,6 +2,8 @@
  * Where a mirror really is: `mirror_path` resolved on disk against the Viam home, with the rules on
  * `mirror_path` (inside the Viam home, not the home itself, not in a folder viam-server keeps there)
  * applied to the **real** path, so that a symlink cannot turn an allowed name into a forbidden place.
+ * No folder on the way may be a `.data-mirror` folder: another mirror's lock, manifest and partial
+ * downloads are there, which this one would delete as stale.
  *
  * The folders are walked one at a time from the Viam home's real path, and a missing one is created
  * only below a folder already known to lie inside the Viam home: nothing is ever created outside it
@@ -16,7 +18,7 @@
  */
 import { join, relative, sep } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
-import { splitRelativePath, VIAM_OWNED_DIRS } from "../paths.ts";
+import { splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
 const _DIR_MODE = 0o755;
@@ -160,11 +162,18 @@ function _checkPlace(home: string, real: string, shown: string, label: string): 
         `mount that disk (or bind-mount a folder of it) at ${shown} instead of a symlink`,
     );
   }
-  const first = inside.split(sep)[0];
+  const components = inside.split(sep);
+  const first = components[0];
   if (VIAM_OWNED_DIRS.includes(first.toLowerCase())) {
     throw new MirrorLocationError(
       `${label}: ${shown} resolves to ${real}, inside ` +
         `${first}, a folder viam-server manages in ${home}: choose another folder`,
+    );
+  }
+  if (components.some((component) => component.toLowerCase() === STATE_DIR_NAME)) {
+    throw new MirrorLocationError(
+      `${label}: ${shown} resolves to ${real}, inside a ${STATE_DIR_NAME} folder, where a mirror ` +
+        `or a push folder keeps its lock, manifest and partial downloads: choose another folder`,
     );
   }
 }

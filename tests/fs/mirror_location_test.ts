@@ -45,6 +45,21 @@ Deno.test("a root that is a symlink to the Viam home itself or into viam-server'
   });
 });
 
+Deno.test("a root inside another mirror's .data-mirror folder, named or through a symlink, is refused", async () => {
+  await withTempDir(async (home) => {
+    await Deno.mkdir(`${home}/data_mirror/.data-mirror/partial`, { recursive: true });
+    await Deno.symlink("data_mirror/.data-mirror", `${home}/state_link`);
+    for (const path of ["data_mirror/.data-mirror", "data_mirror/.DATA-MIRROR/x", "state_link/x"]) {
+      await rejection(
+        () => resolveMirrorRoot({ viamHome: home, mirrorPath: path, create: true }),
+        MirrorLocationError,
+        "inside a .data-mirror folder",
+      );
+    }
+    assert.deepEqual(await names(`${home}/data_mirror/.data-mirror`), ["partial"], "nothing made");
+  });
+});
+
 Deno.test("a symlink on the way that leads outside is refused before anything is created", async () => {
   await withTempDir(async (dir) => {
     const home = `${dir}/.viam`;
