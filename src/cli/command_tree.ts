@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Argument, Command, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { LOG_LEVELS } from "../logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { parseList } from "./config_from_flags.ts";
@@ -151,5 +151,28 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
     .action((shell: string) => actions.completion(shell, program));
 
+  _refuseFlagsAsValues(program);
   return program;
+}
+
+/**
+ * Makes every option that takes a value refuse one that starts with `--`. Commander takes the next
+ * word as the value whatever it is, so a forgotten value swallowed the flag after it:
+ * `--mirror-path --dry-run --delete` ran a real pass, with deletes, into `~/.viam/--dry-run`.
+ */
+function _refuseFlagsAsValues(program: Command): void {
+  for (const command of [program, ...program.commands]) {
+    for (const option of command.options) {
+      if (!option.required && !option.optional) continue;
+      const parse = option.parseArg;
+      option.argParser((value: string, previous: unknown) => {
+        if (value.startsWith("--")) {
+          throw new InvalidArgumentError(
+            `it is a flag, not a value: give ${option.long} its value (nothing was run)`,
+          );
+        }
+        return parse ? parse(value, previous) : value;
+      });
+    }
+  }
 }

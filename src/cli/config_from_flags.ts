@@ -12,6 +12,8 @@
  *
  * @module
  */
+import { InvalidArgumentError } from "commander";
+
 /** The `sync` command's options as commander parses them. */
 export interface SyncFlags {
   config?: string;
@@ -81,9 +83,19 @@ export function attributesFromFlags(
   return attributes;
 }
 
-/** Splits a comma-separated flag value, dropping blanks: `--tags a,b`. */
+/**
+ * Splits a comma-separated flag value, dropping blanks: `--tags a,b`. A value that names nothing
+ * (`--tags ""`, `--tags "$UNSET"`, `--tags ,`) is a usage error: without it `sync` would mirror
+ * every file the key can read, where `--dataset-id ""` is refused.
+ */
 export function parseList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(",").map((part) => part.trim()).filter(Boolean)];
+  const parts = value.split(",").map((part) => part.trim()).filter(Boolean);
+  if (parts.length === 0) {
+    throw new InvalidArgumentError(
+      "it names nothing (blank, or only commas): give at least one, or leave the flag out",
+    );
+  }
+  return [...previous, ...parts];
 }
 
 /**

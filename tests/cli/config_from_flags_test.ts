@@ -46,9 +46,12 @@ Deno.test("numeric flags that do not parse stay strings so validation names them
   assert.equal(attributes.free_space_reserve_percent, "");
 });
 
-Deno.test("parseList splits on commas, trims, drops blanks and accumulates", () => {
+Deno.test("parseList splits on commas, trims, drops blanks and accumulates; a value naming nothing is refused", () => {
   assert.deepEqual(parseList(" a, b,,c "), ["a", "b", "c"]);
   assert.deepEqual(parseList("d", ["a"]), ["a", "d"]);
+  for (const empty of ["", " ", ",", " , ,"]) {
+    assert.throws(() => parseList(empty), /it names nothing/, JSON.stringify(empty));
+  }
 });
 
 Deno.test("the filter and rate flags become their attributes; plain numbers become numbers", () => {

@@ -57,6 +57,35 @@ Deno.test("--json usage errors are one JSON document on stdout, the text on stde
   );
 });
 
+Deno.test("a flag where a value should be is a usage error, never the value (a forgotten value must not run a pass)", async () => {
+  for (
+    const args of [
+      ["sync", "--mirror-path", "--dry-run", "--tags", "t"],
+      ["sync", "--tags", "--delete"],
+      ["sync", "--protected-dir", "--dry-run", "--delete", "--tags", "t"],
+      ["sync", "--log-level", "--watch", "--tags", "t"],
+      ["push", "--push-path", "--dry-run", "--tags", "t"],
+      ["validate", "--config", "--dry-run"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await cli(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stdout.length, 0, args.join(" "));
+    assert.match(stderr.join("\n"), /it is a flag, not a value: give --[a-z-]+ its value/);
+  }
+  const json = await cli(["sync", "--mirror-path", "--delete", "--tags", "t", "--json"]);
+  assert.equal(json.code, 2);
+  assert.match(String(onlyDocument(json.stdout).error), /give --mirror-path its value/);
+});
+
+Deno.test('an empty filter flag (--tags "$UNSET") is a usage error, not a mirror of everything', async () => {
+  for (const args of [["sync", "--tags", ""], ["sync", "--labels", ","], ["push", "--tags", " "]]) {
+    const { code, stderr } = await cli(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.match(stderr.join("\n"), /it names nothing \(blank, or only commas\)/);
+  }
+});
+
 Deno.test("configuration errors: each message names its field once, with the flag to fix it", async () => {
   const human = await cli(["sync", "--concurrency", "0", "--max-delete", "lots"]);
   assert.equal(human.code, 2);
