@@ -1,7 +1,11 @@
 /**
- * What tells one version of a local file from another: device, inode, size and modification time.
- * The push pass takes it when it walks, again on the opened file, after the last byte was read and
- * before it deletes: a file that differs at any of these points was replaced or changed.
+ * What tells one version of a local file from another: device, inode, size, modification time and
+ * status change time. The push pass takes it when it walks, again on the opened file, after the last
+ * byte was read and before it deletes: a file that differs at any of these points was replaced or
+ * changed. The change time is what catches a rewrite of the same size whose modification time was
+ * put back (`touch -r`, `cp -p`, a tool restoring it): the kernel sets it on every write and no
+ * program can set it back. Deno reports it in whole seconds, so such a rewrite within the second of
+ * the file's last change goes unseen.
  *
  * @example
  * ```ts
@@ -22,6 +26,8 @@ export interface FileIdentity {
   size: number;
   /** Modification time, epoch milliseconds (whole). */
   mtimeMs: number;
+  /** Status change time, epoch milliseconds (whole seconds as Deno reports it). */
+  ctimeMs: number;
 }
 
 /** The stat fields both `Deno.lstat` and `node:fs` `FileHandle.stat` provide. */
@@ -30,6 +36,7 @@ export interface StatLike {
   ino: number | null;
   size: number;
   mtime: Date | null;
+  ctime: Date | null;
 }
 
 /** The identity of a stat result. */
@@ -39,22 +46,24 @@ export function identityOf(info: StatLike): FileIdentity {
     ino: info.ino ?? 0,
     size: info.size,
     mtimeMs: Math.trunc(info.mtime?.getTime() ?? 0),
+    ctimeMs: Math.trunc(info.ctime?.getTime() ?? 0),
   };
 }
 
 /** Whether two identities name the same version of the same file. */
 export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.dev === b.dev && sameVersion(a, b);
+  return a.dev === b.dev && a.ctimeMs === b.ctimeMs && sameVersion(a, b);
 }
 
 /**
  * Whether a remembered version (from the journal, across restarts) is the file's current one:
  * inode, size and modification time; the device id is left out, since it may change when a
- * removable disk is mounted again.
+ * removable disk is mounted again, and so is the change time, which a copy of the folder, a
+ * `chmod` or a new hard link changes while the content stays.
  */
 export function sameVersion(
-  a: Omit<FileIdentity, "dev">,
-  b: Omit<FileIdentity, "dev">,
+  a: Pick<FileIdentity, "ino" | "size" | "mtimeMs">,
+  b: Pick<FileIdentity, "ino" | "size" | "mtimeMs">,
 ): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }

@@ -208,8 +208,8 @@ async function _upload(
 }
 
 /**
- * Deletes the sent file when it is still the version that was sent (same device, inode, size and
- * modification time), and forgets it; returns whether it was deleted. A changed file stays and
+ * Deletes the sent file when it is still the version that was sent (same device, inode, size,
+ * modification and change time), and forgets it; returns whether it was deleted. A changed file stays and
  * goes again on a later pass.
  */
 export function deleteIfUnchanged(

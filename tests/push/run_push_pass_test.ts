@@ -322,6 +322,33 @@ Deno.test("a file changed while it is sent is not stored and not deleted; it goe
   });
 });
 
+Deno.test("a same-size rewrite while it is sent, its modification time put back, is caught: not stored, not deleted", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    const path = join(root, "model.bin");
+    await write("model.bin", randomBytes(256 * 1024));
+    const { mtime, ctime } = await Deno.stat(path);
+    // Deno gives the change time in whole seconds: the rewrite comes in a later one.
+    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    platform.setFaults({ uploadBytesPerSecond: 512 * 1024 });
+    const passing = pass();
+    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Rewritten in place (no truncate: same inode, same size), then `touch -r` as a tool would.
+    const rewritten = randomBytes(256 * 1024);
+    const file = await Deno.open(path, { write: true });
+    await file.write(rewritten);
+    file.close();
+    await Deno.utime(path, mtime!, mtime!);
+    const result = await passing;
+    assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
+    assert.equal(platform.uploads.completed, 0);
+    assert.deepEqual(await Deno.readFile(path), rewritten);
+  });
+});
+
 Deno.test("an answer lost after the platform stored the file is found, not sent again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("ack.bin", "stored, answer lost");
