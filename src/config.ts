@@ -285,7 +285,10 @@ export function parseConfig(
   const pushRoot = pushPath === undefined
     ? undefined
     : _directoryRoot("push_path", pushPath, viamHome, issues);
-  if (mirrorRoot !== undefined && pushRoot !== undefined) _checkApart(mirrorRoot, pushRoot, issues);
+  if (mirrorRoot !== undefined && pushRoot !== undefined) {
+    const problem = rootsOverlap(mirrorRoot, pushRoot);
+    if (problem !== undefined) issues.push({ field: "push_path", message: problem });
+  }
 
   warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
   if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
@@ -688,10 +691,12 @@ function _directoryRoot(
 }
 
 /**
- * The mirror and the push folder must not contain each other: the mirror would upload what it
- * downloaded, or delete (with `delete`) what waits to be pushed. Compared without regard to case.
+ * Why the mirror and the push folder may not be where they are, or undefined: they must not contain
+ * each other, or the mirror would upload what it downloaded, or delete (with `delete`) what waits to
+ * be pushed. Compared without regard to case. The config compares the paths as written;
+ * `checkConfigLocations` compares their real paths too (a symlink may lead one into the other).
  */
-function _checkApart(mirrorRoot: string, pushRoot: string, issues: ConfigIssue[]): void {
+export function rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
   const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);
   const message = mirror === push
     ? "is the mirror_path directory: the push folder must be apart from the mirror"
@@ -701,9 +706,7 @@ function _checkApart(mirrorRoot: string, pushRoot: string, issues: ConfigIssue[]
     : mirror.startsWith(push)
     ? "contains the mirror_path directory: downloaded files would be uploaded again"
     : undefined;
-  if (message !== undefined) {
-    issues.push({ field: "push_path", message: `push_path ${_describe(pushRoot)} ${message}` });
-  }
+  return message === undefined ? undefined : `push_path ${_describe(pushRoot)} ${message}`;
 }
 
 /** Unknown attributes named in a warning each; more are counted, not listed. */

@@ -17,7 +17,7 @@
  * @module
  */
 import { join, relative, sep } from "node:path";
-import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
+import { ConfigError, type ConfigIssue, type MirrorConfig, rootsOverlap } from "../config.ts";
 import { splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
@@ -127,7 +127,8 @@ export async function resolveMirrorRoot(
 /**
  * Checks `mirror_path` (and `push_path`) on disk as far as they exist, creating nothing: the
  * config check that `validate`, ValidateConfig and every command run after `parseConfig`, so that
- * a folder symlinked to the Viam home or out of it is a configuration error naming the attribute.
+ * a folder symlinked to the Viam home or out of it is a configuration error naming the attribute,
+ * and so is a push folder whose real path lies in the mirror's, or the reverse.
  *
  * @throws {ConfigError} with one issue per attribute whose real path breaks a rule.
  */
@@ -135,17 +136,27 @@ export async function checkConfigLocations(config: MirrorConfig): Promise<void> 
   const issues: ConfigIssue[] = [];
   const paths = [["mirror_path", config.mirrorPath]];
   if (config.push) paths.push(["push_path", config.push.pushPath]);
+  const real: (string | undefined)[] = [];
   for (const [field, path] of paths) {
     try {
-      await resolveMirrorRoot({
-        viamHome: config.viamHome,
-        mirrorPath: path,
-        create: false,
-        attribute: field,
-      });
+      real.push(
+        await resolveMirrorRoot({
+          viamHome: config.viamHome,
+          mirrorPath: path,
+          create: false,
+          attribute: field,
+        }),
+      );
     } catch (error) {
       if (!(error instanceof MirrorLocationError)) throw error;
       issues.push({ field, message: error.message });
+    }
+  }
+  const [mirrorRoot, pushRoot] = real;
+  if (issues.length === 0 && mirrorRoot !== undefined && pushRoot !== undefined) {
+    const problem = rootsOverlap(mirrorRoot, pushRoot);
+    if (problem !== undefined) {
+      issues.push({ field: "push_path", message: `${problem} (through a symlink)` });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);

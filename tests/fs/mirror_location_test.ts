@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { MirrorLocationError, resolveMirrorRoot } from "../../src/fs/mirror_location.ts";
+import { ConfigError, parseConfig } from "../../src/config.ts";
+import {
+  checkConfigLocations,
+  MirrorLocationError,
+  resolveMirrorRoot,
+} from "../../src/fs/mirror_location.ts";
 import { names, rejection, withTempDir } from "./_helpers.ts";
 
 Deno.test("the root is created folder by folder inside the Viam home and resolved", async () => {
@@ -57,6 +62,34 @@ Deno.test("a root inside another mirror's .data-mirror folder, named or through 
       );
     }
     assert.deepEqual(await names(`${home}/data_mirror/.data-mirror`), ["partial"], "nothing made");
+  });
+});
+
+Deno.test("a push folder led into the mirror by a symlink is a config error, as the same path written out is", async () => {
+  await withTempDir(async (home) => {
+    await Deno.mkdir(`${home}/mirror/in`, { recursive: true });
+    await Deno.mkdir(`${home}/outbox`);
+    await Deno.symlink("mirror", `${home}/lnk`);
+    const config = (pushPath: string) =>
+      parseConfig({
+        app_api_key_id: "id",
+        app_api_key: "key",
+        tags: ["t"],
+        mirror_path: "mirror",
+        push_path: pushPath,
+      }, { env: (name) => (name === "VIAM_HOME" ? home : undefined) }).config;
+    const refused = await checkConfigLocations(config("lnk/in")).then(
+      () => undefined,
+      (error) => error,
+    );
+    assert.ok(refused instanceof ConfigError, String(refused));
+    assert.equal(refused.issues.length, 1);
+    assert.equal(refused.issues[0].field, "push_path");
+    assert.match(
+      refused.issues[0].message,
+      /lies inside the mirror_path directory.*\(through a symlink\)$/,
+    );
+    await checkConfigLocations(config("outbox")); // apart: accepted
   });
 });
 
