@@ -40,8 +40,8 @@ const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "impor
  *
  * Never rejects: a usage error (`data-mirror synk`) is printed (one JSON document on stdout with
  * `--json`, else on stderr) and resolves to 2 without starting anything; a refused grant (a
- * directory too broad to grant) prints the reason on stderr and resolves to 2; a Worker that fails
- * resolves to 1. Revokes this thread's own permissions (all but read),
+ * directory too broad to grant) prints the reason and resolves to 2; a Worker that fails resolves
+ * to 1 (with `--json`, each as one JSON document on stdout, the text also on stderr). Revokes this thread's own permissions (all but read),
  * so call it once, as the last thing an entry does.
  */
 export function runConfined(workerUrl: URL, args: readonly string[]): Promise<number> {
@@ -53,11 +53,13 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     else console.error(text);
     return Promise.resolve(USAGE_EXIT_CODE);
   }
+  const json = "json" in invocation && invocation.json;
+  const fail = (reason: unknown, exitCode: number) => _fail(reason, exitCode, json);
   let permissions: Deno.PermissionOptionsObject;
   try {
     permissions = workerPermissions(resolveGrants(invocation, { env }));
   } catch (error) {
-    return Promise.resolve(_fail(error, _EXIT.refused));
+    return Promise.resolve(fail(error, _EXIT.refused));
   }
   const { promise, resolve } = Promise.withResolvers<number>();
   const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
@@ -71,26 +73,30 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     worker.terminate();
     const code = event.data?.exitCode;
     resolve(
-      Number.isInteger(code) ? code : _fail("the program sent an unexpected message", _EXIT.failed),
+      Number.isInteger(code) ? code : fail("the program sent an unexpected message", _EXIT.failed),
     );
   };
   worker.onerror = (event: ErrorEvent) => {
     // Handled here: without preventDefault the error would also end the process with its own report.
     event.preventDefault();
     worker.terminate();
-    resolve(_fail(`the program failed: ${event.message}`, _EXIT.failed));
+    resolve(fail(`the program failed: ${event.message}`, _EXIT.failed));
   };
   worker.onmessageerror = () => {
     worker.terminate();
-    resolve(_fail("the program sent a message that could not be read", _EXIT.failed));
+    resolve(fail("the program sent a message that could not be read", _EXIT.failed));
   };
   return promise;
 }
 
-/** Reports on stderr why the program cannot go on; returns `exitCode`. */
-function _fail(reason: unknown, exitCode: number): number {
+/**
+ * Reports on stderr why the program cannot go on, and with `json` also as the one JSON document on
+ * stdout that `--json` promises in every outcome; returns `exitCode`.
+ */
+function _fail(reason: unknown, exitCode: number, json: boolean): number {
   const text = reason instanceof Error ? reason.message : String(reason);
   console.error(`data-mirror: ${text}`);
+  if (json) console.log(JSON.stringify({ error: text, exitCode }));
   return exitCode;
 }
 

@@ -420,6 +420,12 @@ Deno.test("the bootstrap refuses to start with a Viam home of / and runs nothing
   assert.equal(result.code, 2);
   assert.match(result.stderr, /refusing to grant the Viam home \(VIAM_HOME\) "\/"/);
   assert.ok(!result.stdout.includes("PROBE"), result.stdout);
+  // With --json, stdout is the one JSON document it promises in every outcome.
+  const json = await runProbe(["sync", "--json"], { VIAM_HOME: "/" });
+  assert.equal(json.code, 2);
+  const document = JSON.parse(json.stdout);
+  assert.equal(document.exitCode, 2);
+  assert.match(document.error, /^refusing to grant the Viam home \(VIAM_HOME\) "\/"/);
 });
 
 Deno.test("a misspelt command (data-mirror synk) exits 2 with a suggestion, starts nothing, creates nothing", async () => {
