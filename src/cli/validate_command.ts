@@ -1,12 +1,14 @@
 /**
  * The body of `data-mirror validate --config FILE`: the same checks the module runs on its
- * attributes, without contacting anything.
+ * attributes, without contacting anything, with the API key taken from the environment when the
+ * file has none (as `sync --config` takes it; a warning says so).
  *
  * @module
  */
 import { ConfigError, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { readConfigFile } from "./config_file.ts";
+import { attributesFromFlags } from "./config_from_flags.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { CommandContext } from "./sync_command.ts";
 
@@ -25,10 +27,23 @@ export interface ValidateFlags {
  */
 export async function runValidate(flags: ValidateFlags, context: CommandContext): Promise<number> {
   const { output } = context;
-  const attributes = await readConfigFile(flags.config);
+  const fileAttributes = await readConfigFile(flags.config);
   const shown = JSON.stringify(flags.config);
+  // The key as `sync --config` takes it: from the file, else from the environment (a systemd
+  // unit's config file holds no secret). A module's attributes must hold it themselves.
+  const attributes = attributesFromFlags({}, { fileAttributes, env: context.env });
+  const keyFromEnvironment = ["app_api_key_id", "app_api_key"].filter((name) =>
+    fileAttributes[name] === undefined && attributes[name] !== undefined
+  );
   try {
-    const { config, warnings } = parseConfig(attributes, { env: context.env });
+    const parsed = parseConfig(attributes, { env: context.env });
+    const { config } = parsed;
+    const warnings = keyFromEnvironment.length === 0 ? parsed.warnings : [
+      ...parsed.warnings,
+      `${keyFromEnvironment.join(" and ")} not in the file: taken from the environment ` +
+      "(VIAM_API_KEY_ID, VIAM_API_KEY) as sync --config does; as a module's attributes, " +
+      "the file must hold them",
+    ];
     await checkConfigLocations(config);
     for (const warning of warnings) output.note(`warning: ${warning}`);
     output.line(`${shown}: valid; mirrors into ${config.mirrorRoot}`);

@@ -398,6 +398,22 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
   });
 });
 
+Deno.test("validate takes the key from the environment as sync --config does (the systemd example holds none)", async () => {
+  await withCli([], async ({ run }) => {
+    const example = new URL("../../docs/systemd/mirror.json.example", import.meta.url).pathname;
+    const withKey = await run(["validate", "--config", example], KEY_ENV);
+    assertExit(withKey, 0);
+    assert.match(withKey.stdout, /: valid; mirrors into /);
+    assert.match(
+      withKey.stderr,
+      /app_api_key_id and app_api_key not in the file: taken from the environment/,
+    );
+    const without = await run(["validate", "--config", example], {});
+    assertExit(without, 2);
+    assert.match(without.stderr, /app_api_key is required/);
+  });
+});
+
 Deno.test("usage and configuration errors exit 2 with a message naming the problem", async () => {
   await withCli([], async ({ platform, home, root, run }) => {
     const sync = ["sync", "--app-url", platform.url];
