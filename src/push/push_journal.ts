@@ -136,7 +136,8 @@ export class PushJournal {
       try {
         parsed = JSON.parse(text);
       } catch (error) {
-        throw new Error(`push journal ${path} is not valid JSON: ${(error as Error).message}`);
+        // V8's message quotes the text: named by kind only.
+        throw new Error(`push journal ${path} is not valid JSON (${(error as Error).name})`);
       }
       if (parsed?.version !== 1 || typeof parsed.files !== "object" || parsed.files === null) {
         throw new Error(`push journal ${path} has an unknown format (expected version 1)`);
@@ -282,7 +283,7 @@ function _replay(
       return JSON.parse(line);
     } catch (error) {
       throw new Error(
-        `push journal log ${logPath} line ${n} is not valid JSON: ${(error as Error).message}`,
+        `push journal log ${logPath} line ${n} is not valid JSON (${(error as Error).name})`,
       );
     }
   };
@@ -302,11 +303,21 @@ function _replay(
   }
 }
 
+/**
+ * The text of the journal file at `path`, or undefined when there is none. A symlink planted under
+ * its name counts as none and is never read (looked at first, then the file opened with
+ * `O_NOFOLLOW` against a swap in between): its target is not the program's, and its content would
+ * reach the error messages. The next write replaces the name with a file of the program's own.
+ */
 async function _readIfThere(path: string): Promise<string | undefined> {
   try {
-    return await Deno.readTextFile(path);
+    if ((await Deno.lstat(path)).isSymlink) return undefined;
+    await using file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return await file.readFile({ encoding: "utf8" });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" || code === "ELOOP") return undefined;
     throw error;
   }
 }

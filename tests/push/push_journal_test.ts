@@ -131,7 +131,33 @@ Deno.test("a symlink planted under the log's name is replaced, never written thr
       await journal.close();
     }
     assert.equal(await Deno.readTextFile(outside), "precious");
-    assert.ok((await Deno.lstat(join(state, PUSH_JOURNAL_LOG_NAME))).isFile);
+    const left = await Deno.lstat(join(state, PUSH_JOURNAL_LOG_NAME)).catch(() => undefined);
+    assert.ok(left === undefined || left.isFile, "the link is gone, replaced or folded in");
     assert.deepEqual((await PushJournal.open(state)).paths().sort(), ["f0", "f1"]);
+  });
+});
+
+Deno.test("a journal or log planted as a symlink is not read (counts as none); a damaged one is named without quoting it", async () => {
+  await _withDir(async (dir) => {
+    const outside = join(dir, "victim.txt");
+    await Deno.writeTextFile(outside, '{"version":1,"files":{"VICTIM":{}}}\n');
+    const state = join(dir, "state");
+    await Deno.mkdir(state);
+    for (const name of [PUSH_JOURNAL_NAME, PUSH_JOURNAL_LOG_NAME]) {
+      await Deno.symlink(outside, join(state, name));
+      const journal = await PushJournal.open(state);
+      assert.deepEqual(journal.paths(), []);
+      journal.update("f", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+      await journal.flush();
+      await journal.close();
+      assert.deepEqual((await PushJournal.open(state)).paths(), ["f"]);
+      await Deno.remove(state, { recursive: true });
+      await Deno.mkdir(state);
+    }
+    await Deno.writeTextFile(join(state, PUSH_JOURNAL_NAME), "SECRET-LOOKING {");
+    const damaged = await PushJournal.open(state).then(() => undefined, (e: Error) => e);
+    assert.match(String(damaged?.message), /is not valid JSON \(SyntaxError\)$/);
+    assert.doesNotMatch(String(damaged?.message), /SECRET/);
+    assert.equal(await Deno.readTextFile(outside), '{"version":1,"files":{"VICTIM":{}}}\n');
   });
 });
