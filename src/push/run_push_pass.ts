@@ -23,7 +23,7 @@ import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import type { Logger } from "../logger.ts";
-import { STATE_DIR_NAME } from "../paths.ts";
+import { pushedNameProblem, STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
 import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
 import { sameVersion } from "./file_identity.ts";
@@ -47,7 +47,8 @@ export type PushSkipReason =
   | "changed while sent"
   | "gone"
   | "backing off"
-  | "awaiting check";
+  | "awaiting check"
+  | "name not mirrored";
 
 /** How long the ids of completed uploads are remembered for the in-flight check. */
 const _KNOWN_UPLOADS_MS = 24 * 60 * 60_000;
@@ -266,6 +267,19 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> 
     viamHome = dirname(viamHome);
   }
   await resolveMirrorRoot({ viamHome, mirrorPath: push.pushPath, create, attribute: "push_path" });
+  // A mirror's state folder always holds `partial`. Pushing a mirror (or a folder in one) uploads
+  // what it downloaded, deletes it, and the mirror downloads it again: a new copy every cycle.
+  for (let dir = push.pushRoot; dir !== viamHome && dir !== dirname(dir); dir = dirname(dir)) {
+    const partial = join(dir, STATE_DIR_NAME, "partial");
+    if ((await Deno.lstat(partial).catch(() => undefined))?.isDirectory) {
+      throw new Deno.errors.PermissionDenied(
+        `push folder ${push.pushPath} (${push.pushRoot}) ${
+          dir === push.pushRoot ? "is" : `lies inside ${dir}, which is`
+        } a mirror (${partial} holds its partial downloads): push would upload what the ` +
+          "mirror downloads, again on every pass; choose a folder apart from every mirror",
+      );
+    }
+  }
 }
 
 async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {
@@ -373,7 +387,12 @@ async function _walk(
     result.found++;
     const { identity, path } = entry;
     const known = journal.get(path);
-    if (unverified.has(path)) {
+    const nameProblem = pushedNameProblem(path);
+    if (nameProblem !== undefined) {
+      // Sent, it would reach no mirror (or another path): kept, named each pass until renamed.
+      _skip(result, options.logger, path, "name not mirrored");
+      options.logger.warn(`keeping ${JSON.stringify(path)}: ${nameProblem}; rename it to push it`);
+    } else if (unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
     } else if (known?.sent !== undefined && sameVersion(known.sent, identity)) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found

@@ -349,6 +349,42 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
   });
 });
 
+Deno.test("a file whose name no mirror would write back under it is kept, not sent", async () => {
+  await withPush(async ({ platform, root, pass, write, logger }) => {
+    await write("ok.txt", "goes");
+    await write("line\nbreak.txt", "no mirror writes a control character");
+    await write("back\\slash.txt", "a mirror would write back/slash.txt");
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.deepEqual(result.skippedBy, { "name not mirrored": 2 });
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["ok.txt"]);
+    assert.equal(await _exists(join(root, "line\nbreak.txt")), true);
+    assert.equal(await _exists(join(root, "back\\slash.txt")), true);
+    assert.match(
+      logger.text(),
+      /keeping "back\\\\slash.txt": a mirror would write it as "back\/slash.txt"/,
+    );
+  });
+});
+
+Deno.test("a push folder that is a mirror, or lies in one, is refused before anything is sent", async () => {
+  await withPush(async ({ platform, home, root, pass, write }) => {
+    await write("a.jpg", "downloaded by a mirror");
+    await Deno.mkdir(join(root, ".data-mirror", "partial"), { recursive: true });
+    await assert.rejects(pass(), /push folder outbox \(.*\) is a mirror \(.*partial downloads\)/);
+    await Deno.remove(join(root, ".data-mirror"), { recursive: true });
+    await Deno.mkdir(join(home, ".data-mirror", "partial"), { recursive: true }); // not a mirror: the home
+    await Deno.mkdir(join(root, "cam"));
+    await Deno.mkdir(join(root, ".data-mirror", "partial"), { recursive: true });
+    await assert.rejects(
+      pass({ pushPath: "outbox/cam", pushRoot: join(root, "cam") }),
+      /lies inside .*outbox, which is a mirror/,
+    );
+    assert.equal(platform.calls.FileUpload ?? 0, 0);
+    assert.equal(await _exists(join(root, "a.jpg")), true);
+  });
+});
+
 Deno.test("an answer lost after the platform stored the file is found, not sent again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("ack.bin", "stored, answer lost");
