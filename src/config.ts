@@ -431,7 +431,7 @@ class _Reader {
       `with a zone ("2024-05-01T08:00:00Z", "2024-05-01T10:00:00+02:00")`;
     const iso =
       /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
-    const time = typeof value === "string" && iso.test(value.trim())
+    const time = typeof value === "string" && iso.test(value.trim()) && _onCalendar(value.trim())
       ? new Date(value.trim())
       : undefined;
     if (time === undefined || Number.isNaN(time.getTime())) {
@@ -625,6 +625,32 @@ class _Reader {
     });
     return [...new Set(dirs)];
   }
+}
+
+/**
+ * Whether the date and time of an ISO 8601 text (already of the right shape) exist: `Date` rolls
+ * `2024-02-30` over to March 1st and `T24:00` to the next day instead of refusing them.
+ */
+function _onCalendar(text: string): boolean {
+  const [
+    ,
+    year,
+    month,
+    day,
+    hour = "0",
+    minute = "0",
+    second = "0",
+    zoneHour = "0",
+    zoneMinute = "0",
+  ] = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?[^Z+-]*(?:Z|[+-](\d{2}):(\d{2})))?$/
+    .exec(text) ?? [];
+  if (year === undefined) return false;
+  const y = Number(year), m = Number(month);
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
+  return days !== undefined && Number(day) >= 1 && Number(day) <= days && Number(hour) <= 23 &&
+    Number(minute) <= 59 && Number(second) <= 59 && Number(zoneHour) <= 23 &&
+    Number(zoneMinute) <= 59;
 }
 
 /** `$VIAM_HOME`, else `$HOME/.viam`, absolute and normalised; undefined (with an issue) if neither. */

@@ -615,6 +615,11 @@ Deno.test("start and end are ISO 8601 with a zone; start before end", async (t) 
   const bad: [unknown, string][] = [
     ["yesterday", '"yesterday"'],
     ["2024-13-01", '"2024-13-01"'],
+    // Dates that do not exist, which Date would roll over into the next month or day:
+    ["2024-02-30", '"2024-02-30"'],
+    ["2023-02-29T10:00:00Z", '"2023-02-29T10:00:00Z"'],
+    ["2024-05-01T24:00:00Z", '"2024-05-01T24:00:00Z"'],
+    ["2024-05-01T10:00+24:00", '"2024-05-01T10:00+24:00"'],
     ["2024-05-01T08:00:00", '"2024-05-01T08:00:00" (add Z for UTC, or an offset)'],
     [1714550400, "1714550400"],
   ];
@@ -630,6 +635,8 @@ Deno.test("start and end are ISO 8601 with a zone; start before end", async (t) 
   }]);
   const { config } = parse({ ...KEYS, tags: ["t"], start: "2024-05-01T08:00:00.5Z" });
   assert.equal(config.start?.toISOString(), "2024-05-01T08:00:00.500Z");
+  const leap = parse({ ...KEYS, tags: ["t"], start: "2024-02-29T23:59:59+01:00" }).config;
+  assert.equal(leap.start?.toISOString(), "2024-02-29T22:59:59.000Z");
   assert.equal(config.end, undefined);
 });
 
