@@ -96,11 +96,12 @@ const _HOST_PORT = /^(?<host>\[[^\]/]*\]|[^/:]*):(?<port>\d+)$/;
 /**
  * Reads `args` (and `VIAM_MODULE_ADDRESS`, `VIAM_TCP_SOCKETS`) into an {@linkcode Invocation}.
  *
- * Module mode: `data-mirror module [address]`; a first argument that is clearly a module address (an
- * absolute path, a path ending in `.sock`, or `host:port`); or `VIAM_MODULE_ADDRESS` set with no
- * command (it then wins over an address argument, which older servers pass alone). Any other first
- * word that is not a command is a usage error naming the closest command: `data-mirror synk` must
- * not serve a module on `./synk`.
+ * Module mode: `data-mirror module [address]`; a first argument that is clearly a module address (a
+ * path ending in `.sock`, as viam-server names every module socket, a `unix:` URL, or `host:port`);
+ * or `VIAM_MODULE_ADDRESS` set with no command (it then wins over an address argument, which older
+ * servers pass alone). Any other first word that is not a command is a usage error naming the
+ * closest command: `data-mirror synk` must not serve a module on `./synk`, nor
+ * `data-mirror ~/.viam/faces` one on that folder's name.
  */
 export function readInvocation(
   args: readonly string[],
@@ -231,10 +232,9 @@ function _isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** An absolute path, a `.sock` path, a `unix:` URL or `host:port`: never a misspelt command. */
+/** A `.sock` path, a `unix:` URL or `host:port`: never a misspelt command or a folder. */
 function _looksLikeAddress(word: string): boolean {
-  return word.startsWith("/") || word.endsWith(".sock") || word.startsWith("unix:") ||
-    _HOST_PORT.test(word);
+  return word.endsWith(".sock") || word.startsWith("unix:") || _HOST_PORT.test(word);
 }
 
 function _isModuleFlag(arg: string): boolean {
@@ -277,7 +277,7 @@ function _didYouMean(word: string): string {
   if (best !== undefined && best.distance <= Math.max(1, Math.floor(best.command.length / 3))) {
     return ` (did you mean ${JSON.stringify(best.command)}? ${commands})`;
   }
-  return ` (${commands}; a module socket path is absolute or ends in .sock)`;
+  return ` (${commands}; a module socket path ends in .sock)`;
 }
 
 /** Levenshtein distance. */

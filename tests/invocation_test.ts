@@ -117,8 +117,10 @@ Deno.test("invocation: a misspelt command is a usage error with a suggestion, ne
   assert.match(usageMessage(read(["SYNC"])), /did you mean "sync"/);
   assert.match(
     usageMessage(read(["mirror"])),
-    /unknown command "mirror" \(commands: .*; a module socket path is absolute or ends in \.sock\)/,
+    /unknown command "mirror" \(commands: .*; a module socket path ends in \.sock\)/,
   );
+  // A folder's path given as the first word (the mirror meant) serves no module on it.
+  assert.match(usageMessage(read(["/home/pi/.viam/faces"])), /a module socket path ends in \.sock/);
   // Something that could be a key pasted in the wrong place is not printed back.
   const key = "abcdef0123456789abcdef0123456789";
   assert.ok(!usageMessage(read([key])).includes(key));
