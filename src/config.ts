@@ -292,9 +292,19 @@ export function parseConfig(
 
   warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
   if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
-    warnings.push(
-      "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
-    );
+    const misspelt = _misspeltFilter(Object.keys(attributes));
+    if (misspelt !== undefined) {
+      issues.push({
+        field: misspelt.name,
+        message: `unknown attribute ${_describe(misspelt.name)} (did you mean ` +
+          `${JSON.stringify(misspelt.near)}?): with no tags, labels or dataset_id the mirror ` +
+          "would take every binary file the API key can read; fix the name",
+      });
+    } else {
+      warnings.push(
+        "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+      );
+    }
   }
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
@@ -752,6 +762,19 @@ function _unknownAttributeWarnings(names: string[]): string[] {
     warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
   }
   return warnings;
+}
+
+/**
+ * An unknown attribute that is likely a misspelt filter (`tag`, `dataSetId`), or undefined. With no
+ * filter set, such a typo would mirror everything the key can read: it is an error, not a warning.
+ */
+function _misspeltFilter(names: string[]): { name: string; near: string } | undefined {
+  for (const name of names) {
+    if (CONFIG_ATTRIBUTES.includes(name) || name.length > _MAX_TYPO_LENGTH) continue;
+    const near = _closestAttribute(name);
+    if (near === "tags" || near === "labels" || near === "dataset_id") return { name, near };
+  }
+  return undefined;
 }
 
 /** The known attribute closest to an unknown one, when one is close enough to be a typo. */

@@ -500,6 +500,25 @@ Deno.test("unknown attributes are warnings with the closest known name", async (
   }
 });
 
+Deno.test("a misspelt filter with no filter set is an error, not a mirror of everything", () => {
+  for (const [name, near] of [["tag", "tags"], ["lables", "labels"], ["datasetId", "dataset_id"]]) {
+    const found = issues({ ...KEYS, [name]: ["x"] });
+    assert.deepEqual(found, [{
+      field: name,
+      message: `unknown attribute "${name}" (did you mean "${near}"?): with no tags, labels or ` +
+        "dataset_id the mirror would take every binary file the API key can read; fix the name",
+    }]);
+  }
+  // With a filter set, the same typo stays a warning; no filter and no such typo: a warning too.
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], lables: ["x"] }).warnings, [
+    'unknown attribute "lables" (did you mean "labels"?)',
+  ]);
+  assert.deepEqual(parse({ ...KEYS, delte: true }).warnings, [
+    'unknown attribute "delte" (did you mean "delete"?)',
+    "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+  ]);
+});
+
 Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {
   const huge = "x".repeat(50 * 1024 * 1024);
   const { warnings } = parse({ ...KEYS, tags: ["t"], [huge]: 1, [`\u0000${"a".repeat(200)}`]: 2 });
