@@ -14,7 +14,10 @@
  * @module
  */
 
-/** The flag of each attribute the CLI can set (`app_api_key` has none: it is never a flag). */
+/**
+ * The flag of each attribute the CLI can set (`app_api_key` has none: it is never a flag); the
+ * `push_` ones are `push`'s flags.
+ */
 export const ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   app_api_key_id: "--api-key-id",
   app_url: "--app-url",
@@ -34,6 +37,12 @@ export const ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   concurrency: "--concurrency",
   free_space_reserve_percent: "--free-space-reserve",
   bandwidth_limit: "--bwlimit",
+  // `push`'s own attributes: each has one flag of that command.
+  push_path: "--push-path",
+  push_tags: "--tags",
+  push_dataset_ids: "--dataset-id",
+  push_keep: "--keep",
+  push_min_age: "--min-age",
 });
 
 /** Where a CLI user sets an attribute that is missing or wrong, for a config error. */

@@ -114,6 +114,19 @@ async function _onePass(
   return _reportPass(config, output, result!);
 }
 
+/** The exit code of a finished pass: failed, held back by a guard, or ok. */
+function _passExitCode(
+  error: string | undefined,
+  summary: Summary,
+  guard: string | undefined,
+): number {
+  return error !== undefined || summary.failed > 0
+    ? EXIT.failed
+    : guard !== undefined
+    ? EXIT.heldBack
+    : EXIT.ok;
+}
+
 /** Prints a finished pass and returns its exit code. */
 function _reportPass(config: MirrorConfig, output: CliOutput, result: PassResult): number {
   const guard = result.guard === undefined ? undefined : inCliTerms(result.guard);
@@ -122,11 +135,7 @@ function _reportPass(config: MirrorConfig, output: CliOutput, result: PassResult
   output.line(formatSummary(result.summary));
   if (guard !== undefined) output.line(`held back: ${guard}`);
   if (error !== undefined) output.error(error);
-  const exitCode = error !== undefined || result.summary.failed > 0
-    ? EXIT.failed
-    : guard !== undefined
-    ? EXIT.heldBack
-    : EXIT.ok;
+  const exitCode = _passExitCode(error, result.summary, guard);
   output.document({
     ..._document(config, result.summary),
     ...(error === undefined ? {} : { error }),
@@ -190,6 +199,8 @@ async function _watch(
         pass,
         ...(error === undefined ? {} : { error }),
         ...(guard === undefined ? {} : { guard }),
+        // What this pass alone would have exited with (the command itself exits 0 when stopped).
+        exitCode: _passExitCode(error, summary, guard),
       });
     },
   });

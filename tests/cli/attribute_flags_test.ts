@@ -29,4 +29,6 @@ Deno.test("config errors point to the flag, and never to a key flag", () => {
     " (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)",
   );
   assert.equal(flagHint("VIAM_HOME"), "");
+  assert.equal(flagHint("push_min_age"), " (--min-age)");
+  assert.equal(flagHint("push_path"), " (--push-path)");
 });

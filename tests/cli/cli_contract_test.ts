@@ -574,6 +574,7 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
     assert.ok(all.length >= 3);
     assert.equal(all[0].downloaded, 2);
     assert.equal(all.at(-1)!.failed, 0);
+    assert.deepEqual(all.map((summary) => summary.exitCode), all.map(() => 0), "each pass's own");
     await assertMirrorHolds(root, platform, platform.items().map((item) => item.binaryDataId));
   });
 });
