@@ -42,7 +42,8 @@ export function scrubSecrets(
 
 /**
  * A usage error with every argument that could be a secret hidden: whatever follows `=` in an
- * option, every bare word but the command names in `commands`, and the given `secrets` (the
+ * option, every bare word but the command names in `commands` (wherever they stand: `help module`
+ * must not turn every "module" of the help into a placeholder), and the given `secrets` (the
  * `VIAM_API_KEY` value). Commander quotes what was typed; a key given to a misspelt flag must not be
  * printed back.
  */
@@ -52,13 +53,11 @@ export function redactArguments(
   options: { commands: readonly string[]; secrets: Iterable<string> },
 ): string {
   const candidates = new Set(options.secrets);
-  args.forEach((arg, i) => {
+  for (const arg of args) {
     const eq = arg.indexOf("=");
     if (arg.startsWith("-") && eq > 0) candidates.add(arg.slice(eq + 1));
-    else if (!arg.startsWith("-") && (i > 0 || !options.commands.includes(arg))) {
-      candidates.add(arg);
-    }
-  });
+    else if (!arg.startsWith("-") && !options.commands.includes(arg)) candidates.add(arg);
+  }
   return scrubSecrets(text, candidates);
 }
 

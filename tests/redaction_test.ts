@@ -73,4 +73,12 @@ Deno.test("redactArguments hides option values and bare words, not command names
     redactArguments(text, args, { commands: ["sync"], secrets: ["KEY-cccccc"] }),
     `error: unknown option '--tagz=${REDACTED}' (${REDACTED}, ${REDACTED}) in sync`,
   );
+  // A command name is not hidden wherever it stands (`help module` prints the help, naming it).
+  assert.equal(
+    redactArguments("the module starts itself", ["help", "module"], {
+      commands: ["help", "module"],
+      secrets: [],
+    }),
+    "the module starts itself",
+  );
 });
