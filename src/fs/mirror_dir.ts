@@ -236,6 +236,16 @@ export class MirrorDir implements AsyncDisposable {
    * `discard` on this project's VM: 0.26 ms each), and several at once overlap those waits
    * (`deleteStale` says how many run at once, and what that was measured to save).
    */
+  /**
+   * The size of the regular file at `relPath` (never read through a symlink), or undefined when
+   * there is none.
+   */
+  async fileSize(relPath: string): Promise<number | undefined> {
+    assertRelativePath(relPath);
+    const info = await Deno.lstat(join(this.root, relPath)).catch(() => undefined);
+    return info?.isFile ? info.size : undefined;
+  }
+
   async remove(relPath: string): Promise<boolean> {
     const path = _removablePath(this.root, relPath);
     if (path === undefined) return false;

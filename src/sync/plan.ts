@@ -97,7 +97,7 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
   let deletable = 0;
   let stale: string[] = [];
   for (const [path, file] of input.local) {
-    if (file.symlink || isStateDirPath(path) || _isProtected(path, input.protectedDirs)) continue;
+    if (file.symlink || isStateDirPath(path) || isProtected(path, input.protectedDirs)) continue;
     deletable++;
     if (!input.remote.has(path)) stale.push(path);
   }
@@ -174,7 +174,8 @@ function _fold(path: string): string {
   return path.normalize("NFC").toLowerCase();
 }
 
-function _isProtected(path: string, protectedDirs: string[]): boolean {
+/** Whether `path` is a protected dir, or lies in one (`protected_dirs`, normalised). */
+export function isProtected(path: string, protectedDirs: readonly string[]): boolean {
   return protectedDirs.some((directory) => path === directory || path.startsWith(`${directory}/`));
 }
 

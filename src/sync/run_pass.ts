@@ -21,6 +21,7 @@ import { ManifestWriter } from "./manifest_writer.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
+  isProtected,
   type Plan,
   planDeletes,
   type PlanInput,
@@ -206,6 +207,18 @@ export async function runPass(
       await mirror.remove(path);
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
+    }
+    // A twin left by an earlier pass cut off before it settled its paths (a kill, a restart, a
+    // listing that failed) holds a path another item wins: a file there before this pass whose size
+    // is not the winner's is replaced too, so that every mirror of the fleet holds the same file.
+    for (const path of index.contested) {
+      const winner = entries.get(path);
+      if (winner?.sizeBytes === undefined || transfer.result.placed.has(path)) continue;
+      if (local.get(path)?.symlink !== false || isProtected(path, config.protectedDirs)) continue;
+      const size = await mirror.fileSize(path);
+      if (size === undefined || size === winner.sizeBytes) continue;
+      logger.info(`replacing ${path}: it holds another listed item than the one that wins it`);
+      if (await mirror.remove(path)) local.delete(path);
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describeDataset, HOSTILE_NAME_COUNT } from "../support/platform/mod.ts";
+import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
@@ -321,6 +321,31 @@ Deno.test("max_delete is a share of what the mirror held before the pass, as the
     assert.equal(meant.summary.deleted, 15);
     assert.equal((await files()).size, 35);
   });
+});
+
+Deno.test("a twin placed by a pass cut off before it settled the path is replaced by the winner next pass", async () => {
+  // Two items named twin.bin, the winner (smallest id) on a late page; the first pass's listing
+  // fails after page 5, once the loser is placed and before the winner is listed.
+  const dataset = describeDataset([
+    { name: "z-loser", count: 1, fileName: "twin.bin", fileExt: "", sizeBytes: 5000 },
+    { name: "fill", count: 118 },
+    { name: "a-winner", count: 1, fileName: "twin.bin", fileExt: "", sizeBytes: 7000 },
+  ]);
+  await withMirror(dataset, async ({ platform, pass, root, logger }) => {
+    const [loser, winner] = [dataset.items[0], dataset.items.at(-1)!];
+    assert.ok(winner.binaryDataId < loser.binaryDataId, "the later item wins the path");
+    platform.setFaults({ maxPageItems: 10, failListingAfterPage: 5, failListingCode: "internal" });
+    const cut = await pass({}, { attempts: { page: 1 } });
+    assert.equal(cut.listingComplete, false);
+    assert.deepEqual(await Deno.readFile(join(root, "twin.bin")), itemBytes(loser));
+    platform.setFaults({});
+    const next = await pass();
+    assert.equal(next.listingComplete, true);
+    assert.deepEqual(await Deno.readFile(join(root, "twin.bin")), itemBytes(winner));
+    assert.match(logger.text(), /replacing twin\.bin: it holds another listed item/);
+    const again = await pass();
+    assert.equal(again.summary.downloaded, 0, "settled: nothing fetched twice");
+  }, { inlineLimitBytes: 1024 * 1024 });
 });
 
 Deno.test("transient failures are retried and the pass completes", async () => {
