@@ -210,8 +210,10 @@ export async function runPass(
     }
     // A twin left by an earlier pass cut off before it settled its paths (a kill, a restart, a
     // listing that failed) holds a path another item wins: a file there before this pass whose size
-    // is not the winner's is replaced too, so that every mirror of the fleet holds the same file.
-    for (const path of index.contested) {
+    // is not the winner's is replaced too, so that every mirror of the fleet holds the same file;
+    // only after a listing proved whole, which knows every item on that path.
+    const settled = listing.complete && listing.unproven === undefined;
+    for (const path of settled ? index.contested : []) {
       const winner = entries.get(path);
       if (winner?.sizeBytes === undefined || transfer.result.placed.has(path)) continue;
       if (local.get(path)?.symlink !== false || isProtected(path, config.protectedDirs)) continue;
