@@ -26,7 +26,7 @@
  * @module
  */
 import { posix } from "node:path";
-import { splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "./paths.ts";
+import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "./paths.ts";
 import { scrubSecrets } from "./redaction.ts";
 
 /** The validated configuration of one mirror. */
@@ -717,7 +717,7 @@ function _directoryRoot(
         `choose another directory`,
     );
   }
-  if (split.components.some((component) => component.toLowerCase() === STATE_DIR_NAME)) {
+  if (isStateDirPath(split.components.join("/"))) {
     return problem(
       `lies in a ${STATE_DIR_NAME} directory, where a mirror or a push folder keeps its lock, ` +
         `manifest and partial downloads: choose another directory`,

@@ -18,7 +18,7 @@
  */
 import { join, relative, sep } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig, rootsOverlap } from "../config.ts";
-import { splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
+import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
 const _DIR_MODE = 0o755;
@@ -134,26 +134,23 @@ export async function resolveMirrorRoot(
  */
 export async function checkConfigLocations(config: MirrorConfig): Promise<void> {
   const issues: ConfigIssue[] = [];
-  const paths = [["mirror_path", config.mirrorPath]];
-  if (config.push) paths.push(["push_path", config.push.pushPath]);
-  const real: (string | undefined)[] = [];
-  for (const [field, path] of paths) {
+  const realPath = async (field: string, path: string) => {
     try {
-      real.push(
-        await resolveMirrorRoot({
-          viamHome: config.viamHome,
-          mirrorPath: path,
-          create: false,
-          attribute: field,
-        }),
-      );
+      return await resolveMirrorRoot({
+        viamHome: config.viamHome,
+        mirrorPath: path,
+        create: false,
+        attribute: field,
+      });
     } catch (error) {
       if (!(error instanceof MirrorLocationError)) throw error;
       issues.push({ field, message: error.message });
+      return undefined;
     }
-  }
-  const [mirrorRoot, pushRoot] = real;
-  if (issues.length === 0 && mirrorRoot !== undefined && pushRoot !== undefined) {
+  };
+  const mirrorRoot = await realPath("mirror_path", config.mirrorPath);
+  const pushRoot = config.push ? await realPath("push_path", config.push.pushPath) : undefined;
+  if (mirrorRoot !== undefined && pushRoot !== undefined) {
     const problem = rootsOverlap(mirrorRoot, pushRoot);
     if (problem !== undefined) {
       issues.push({ field: "push_path", message: `${problem} (through a symlink)` });
@@ -173,15 +170,14 @@ function _checkPlace(home: string, real: string, shown: string, label: string): 
         `mount that disk (or bind-mount a folder of it) at ${shown} instead of a symlink`,
     );
   }
-  const components = inside.split(sep);
-  const first = components[0];
+  const first = inside.split(sep)[0];
   if (VIAM_OWNED_DIRS.includes(first.toLowerCase())) {
     throw new MirrorLocationError(
       `${label}: ${shown} resolves to ${real}, inside ` +
         `${first}, a folder viam-server manages in ${home}: choose another folder`,
     );
   }
-  if (components.some((component) => component.toLowerCase() === STATE_DIR_NAME)) {
+  if (isStateDirPath(inside.split(sep).join("/"))) {
     throw new MirrorLocationError(
       `${label}: ${shown} resolves to ${real}, inside a ${STATE_DIR_NAME} folder, where a mirror ` +
         `or a push folder keeps its lock, manifest and partial downloads: choose another folder`,
