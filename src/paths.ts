@@ -224,33 +224,29 @@ export function localPathFor(item: RemoteItem, options: LocalPathOptions = {}): 
 }
 
 /**
- * Why a file pushed from `relativePath` (its `file_name`, its extension as `file_ext`) would not come
- * back to a mirror under that same path, or undefined when it would: what `push` checks before it
- * sends a file it then deletes, so that what one machine pushes reaches the machines mirroring it
- * (a name with a control character is refused by every mirror, one with a backslash lands
- * elsewhere).
+ * Why a file uploaded as `fileName` and `fileExt` (a path relative to the push folder and its
+ * extension) would not come back to a mirror under that same path, or undefined when it would: what
+ * `push` checks before it sends a file it then deletes, so that what one machine pushes reaches the
+ * machines mirroring it (a name with a control character is refused by every mirror, one with a
+ * backslash lands elsewhere).
  *
  * @example
  * ```ts
- * pushedNameProblem("cam/a.jpg"); // undefined
- * pushedNameProblem("back\\slash.txt"); // "a mirror would write it as \"back/slash.txt\""
+ * pushedNameProblem("cam/a.jpg", ".jpg"); // undefined
+ * pushedNameProblem("back\\slash.txt", ".txt"); // "a mirror would write it as \"back/slash.txt\""
  * ```
  */
-export function pushedNameProblem(relativePath: string): string | undefined {
-  const base = relativePath.slice(relativePath.lastIndexOf("/") + 1);
-  const dot = base.lastIndexOf(".");
+export function pushedNameProblem(fileName: string, fileExt: string): string | undefined {
   const local = localPathFor({
     binaryDataId: "",
     fileId: "",
-    fileName: relativePath,
-    fileExt: dot > 0 ? base.slice(dot) : "",
+    fileName,
+    fileExt,
     mimeType: "",
     uri: "",
   });
   if (!local.ok) return local.reason;
-  return local.path === relativePath
-    ? undefined
-    : `a mirror would write it as ${_quote(local.path)}`;
+  return local.path === fileName ? undefined : `a mirror would write it as ${_quote(local.path)}`;
 }
 
 function _localPath(item: RemoteItem): LocalPath {

@@ -261,11 +261,18 @@ function _lstatIfThere(path: string): Deno.FileInfo | undefined {
   }
 }
 
+/**
+ * The `file_name` and `file_ext` a file at `path` (relative to the push folder) is uploaded with:
+ * what a mirror maps back to a path (`pushedNameProblem` checks it does to this one).
+ */
+export function uploadName(path: string): { fileName: string; fileExtension: string } {
+  return { fileName: path, fileExtension: extname(path) };
+}
+
 function _metadata(ctx: PushContext, path: string, identity: FileIdentity): UploadMetadata {
   return {
     partId: ctx.partId,
-    fileName: path,
-    fileExtension: extname(path),
+    ...uploadName(path),
     tags: ctx.config.tags,
     datasetIds: ctx.config.datasetIds,
     fileModifyTime: new Date(identity.mtimeMs),

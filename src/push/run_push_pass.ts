@@ -34,6 +34,7 @@ import {
   findStoredUpload,
   type PushContext,
   pushFile,
+  uploadName,
 } from "./push_file.ts";
 import { PushJournal } from "./push_journal.ts";
 import { type WalkedFile, walkPushFolder } from "./walk_push_folder.ts";
@@ -387,7 +388,8 @@ async function _walk(
     result.found++;
     const { identity, path } = entry;
     const known = journal.get(path);
-    const nameProblem = pushedNameProblem(path);
+    const { fileName, fileExtension } = uploadName(path);
+    const nameProblem = pushedNameProblem(fileName, fileExtension);
     if (nameProblem !== undefined) {
       // Sent, it would reach no mirror (or another path): kept, named each pass until renamed.
       _skip(result, options.logger, path, "name not mirrored");
