@@ -41,8 +41,8 @@ const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "impor
  * Never rejects: a usage error (`data-mirror synk`) is printed (one JSON document on stdout with
  * `--json`, else on stderr) and resolves to 2 without starting anything; a refused grant (a
  * directory too broad to grant) prints the reason and resolves to 2; a Worker that fails resolves
- * to 1 (with `--json`, each as one JSON document on stdout, the text also on stderr). Revokes this thread's own permissions (all but read),
- * so call it once, as the last thing an entry does.
+ * to 1 (with `--json`, each as one JSON document on stdout, the text also on stderr). Revokes this
+ * thread's own permissions (all but read), so call it once, as the last thing an entry does.
  */
 export function runConfined(workerUrl: URL, args: readonly string[]): Promise<number> {
   const env = (name: string) => Deno.env.get(name);

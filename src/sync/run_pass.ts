@@ -208,19 +208,8 @@ export async function runPass(
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
-    // A twin left by an earlier pass cut off before it settled its paths (a kill, a restart, a
-    // listing that failed) holds a path another item wins: a file there before this pass whose size
-    // is not the winner's is replaced too, so that every mirror of the fleet holds the same file;
-    // only after a listing proved whole, which knows every item on that path.
-    const settled = listing.complete && listing.unproven === undefined;
-    for (const path of settled ? index.contested : []) {
-      const winner = entries.get(path);
-      if (winner?.sizeBytes === undefined || transfer.result.placed.has(path)) continue;
-      if (local.get(path)?.symlink !== false || isProtected(path, config.protectedDirs)) continue;
-      const size = await mirror.fileSize(path);
-      if (size === undefined || size === winner.sizeBytes) continue;
-      logger.info(`replacing ${path}: it holds another listed item than the one that wins it`);
-      if (await mirror.remove(path)) local.delete(path);
+    if (listing.complete && listing.unproven === undefined) {
+      await _removeLosingTwins(mirror, index, local, transfer.result.placed, config, logger);
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
@@ -472,6 +461,33 @@ class _LocalWalk implements Disposable {
   /** Lets go of the caller's signal (a loop's signal outlives its passes). */
   [Symbol.dispose](): void {
     this.#stop[Symbol.dispose]();
+  }
+}
+
+/**
+ * Removes the files an earlier pass left at a path two listed items share when the other one wins
+ * it (a pass cut off before it settled its paths: a kill, a restart, a listing that failed), so
+ * that the plan fetches the winner and every mirror of a fleet holds the same file. Told apart by
+ * size: one of the winner's size is kept, as any existing file is. Only after a listing proved
+ * whole, which knows every item on the path; `local` loses the removed paths.
+ */
+async function _removeLosingTwins(
+  mirror: MirrorDir,
+  index: ListingIndex,
+  local: Map<string, LocalFile>,
+  placed: ReadonlyMap<string, string>,
+  config: MirrorConfig,
+  logger: Logger,
+): Promise<void> {
+  const entries = index.entries();
+  for (const path of index.contested) {
+    const winner = entries.get(path);
+    if (winner?.sizeBytes === undefined || placed.has(path)) continue;
+    if (local.get(path)?.symlink !== false || isProtected(path, config.protectedDirs)) continue;
+    const size = await mirror.fileSize(path);
+    if (size === undefined || size === winner.sizeBytes) continue;
+    logger.info(`replacing ${path}: it holds another listed item than the one that wins it`);
+    if (await mirror.remove(path)) local.delete(path);
   }
 }
 
