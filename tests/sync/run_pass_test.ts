@@ -348,6 +348,28 @@ Deno.test("a twin placed by a pass cut off before it settled the path is replace
   }, { inlineLimitBytes: 1024 * 1024 });
 });
 
+Deno.test("a twin left in place is not replaced after a listing that is not proved whole", async () => {
+  // The state a cut-off pass leaves (see above): the loser's bytes at the shared path. A listing
+  // cut short that saw both twins knows only part of the set: the file stays until one is whole.
+  const dataset = describeDataset([
+    { name: "z-loser", count: 1, fileName: "twin.bin", fileExt: "", sizeBytes: 5000 },
+    { name: "a-winner", count: 1, fileName: "twin.bin", fileExt: "", sizeBytes: 7000 },
+    { name: "fill", count: 300 },
+  ]);
+  await withMirror(dataset, async ({ platform, pass, root }) => {
+    const [loser, winner] = dataset.items;
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeFile(join(root, "twin.bin"), itemBytes(loser));
+    platform.setFaults({ maxPageItems: 10, endListingAfterPage: 1 });
+    const cut = await pass();
+    assert.ok(cut.summary.listed < 302, `${cut.summary.listed} listed: the listing was cut`);
+    assert.deepEqual(await Deno.readFile(join(root, "twin.bin")), itemBytes(loser));
+    platform.setFaults({});
+    await pass();
+    assert.deepEqual(await Deno.readFile(join(root, "twin.bin")), itemBytes(winner));
+  }, { inlineLimitBytes: 1024 * 1024 });
+});
+
 Deno.test("transient failures are retried and the pass completes", async () => {
   const dataset = describeDataset([
     { name: "small", count: 40, sizeBytes: 500 },
