@@ -27,6 +27,11 @@ export interface StagedFile {
   readonly offset: number;
   /** Appends a chunk. */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * True when the bytes held end with `expected`, read back from the disk (a partial left by an
+   * earlier attempt is compared with the platform's bytes before anything is appended to it).
+   */
+  endsWith(expected: Uint8Array): Promise<boolean>;
   /** Drops what is held and starts from byte 0 (the server ignored the Range request). */
   restart(): Promise<void>;
   /**
@@ -189,6 +194,24 @@ class _Staged implements StagedFile {
   async write(chunk: Uint8Array): Promise<void> {
     this.#assertOpen("write");
     await writeAll(this.#file, chunk);
+  }
+
+  async endsWith(expected: Uint8Array): Promise<boolean> {
+    this.#assertOpen("read");
+    const end = await this.#file.seek(0, Deno.SeekMode.Current);
+    if (expected.length > end) return false;
+    const held = new Uint8Array(expected.length);
+    await this.#file.seek(end - held.length, Deno.SeekMode.Start);
+    try {
+      for (let read = 0; read < held.length;) {
+        const n = await this.#file.read(held.subarray(read));
+        if (n === null) return false;
+        read += n;
+      }
+    } finally {
+      await this.#file.seek(end, Deno.SeekMode.Start);
+    }
+    return held.every((byte, i) => byte === expected[i]);
   }
 
   async restart(): Promise<void> {

@@ -63,6 +63,13 @@ export class BodyBuffer {
     this.#length = 0;
   }
 
+  /** Drops the first `n` bytes filled (already dealt with); the rest moves to the front. */
+  drop(n: number): void {
+    const kept = Math.max(0, this.#length - n);
+    this.#buffer.copyWithin(0, this.#length - kept, this.#length);
+    this.#length = kept;
+  }
+
   /**
    * Adds what the stream has next (at most the room left) and resolves to the number of bytes
    * added, or to `null` at the end of the stream (or once it was cancelled). Never call it on a full

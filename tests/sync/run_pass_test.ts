@@ -511,33 +511,67 @@ Deno.test("an expired token is renewed once and the pass goes on", async () => {
   });
 });
 
-Deno.test("a partial left by an earlier process resumes with Range; a whole one needs no request", async () => {
+Deno.test("a partial left by an earlier process resumes with Range once its last 64 KiB match; a damaged one starts over", async () => {
   const { MirrorDir } = await import("../../src/fs/mirror_dir.ts");
   const size = 600_000;
-  const dataset = describeDataset([
-    { name: "half", count: 1, sizeBytes: size, fileName: "half.bin", fileExt: ".bin" },
-    { name: "whole", count: 1, sizeBytes: size, fileName: "whole.bin", fileExt: ".bin" },
-  ]);
-  await withMirror(dataset, async ({ pass, platform, home, files }) => {
-    const [half, whole] = platform.items();
+  const check = 64 * 1024;
+  // What each partial holds: bytes of the file, the last `zeros` of them zeroed as a power cut on
+  // a file system that keeps a file's length without its last writes leaves them.
+  const partials = {
+    half: [250_000, 0],
+    whole: [size, 0],
+    cut: [250_000, 4096],
+    cutWhole: [size, 1],
+  };
+  const dataset = describeDataset(
+    Object.keys(partials).map((name) => ({
+      name,
+      count: 1,
+      sizeBytes: size,
+      fileName: `${name}.bin`,
+      fileExt: ".bin",
+    })),
+  );
+  await withMirror(dataset, async ({ pass, platform, home, files, logger }) => {
+    const nameOf = new Map(platform.items().map((item) => [item.binaryDataId, item.fileName]));
     {
       await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "data_mirror" });
-      for (const [item, length] of [[half, 250_000], [whole, size]] as const) {
+      for (const item of platform.items()) {
+        const [length, zeros] = partials[item.fileName!.slice(0, -4) as keyof typeof partials];
         const staged = await mirror.staging.begin({
           binaryDataId: item.binaryDataId,
           expectedSize: size,
         });
-        await staged.write(platform.contentOf(item.binaryDataId).subarray(0, length));
+        const held = platform.contentOf(item.binaryDataId).slice(0, length);
+        held.fill(0, length - zeros);
+        await staged.write(held);
         await staged.close();
       }
     }
     const result = await pass();
-    assert.equal(result.summary.downloaded, 2);
-    assert.equal(platform.calls.download, 1, "only the half file is asked for");
-    assert.deepEqual(platform.ranges.map((r) => r.range), ["bytes=250000-"]);
+    assert.equal(result.summary.downloaded, 4);
+    assert.equal(result.summary.failed, 0);
+    // Each partial was asked for from 64 KiB before its end; the damaged two again from byte 0
+    // (a request without Range, not recorded).
+    assert.deepEqual(
+      platform.ranges.map((r) => `${nameOf.get(r.binaryDataId)} ${r.range}`).sort(),
+      [
+        `cut.bin bytes=${250_000 - check}-`,
+        `cutWhole.bin bytes=${size - check}-`,
+        `half.bin bytes=${250_000 - check}-`,
+        `whole.bin bytes=${size - check}-`,
+      ],
+    );
+    assert.equal(platform.calls.download, 6);
     const tree = await files();
-    assert.ok(bytesEqual(tree.get("half.bin"), platform.contentOf(half.binaryDataId)));
-    assert.ok(bytesEqual(tree.get("whole.bin"), platform.contentOf(whole.binaryDataId)));
+    for (const item of platform.items()) {
+      assert.ok(bytesEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId)));
+    }
+    const warnings = logger.entries.filter((e) => /does not end as the platform/.test(e.message));
+    assert.deepEqual(warnings.map((e) => e.message.split(" ")[4]).sort(), [
+      "cut.bin",
+      "cutWhole.bin",
+    ]);
   }, { inlineLimitBytes: 1024 });
 });
 
