@@ -68,8 +68,11 @@ export class MirrorDir implements AsyncDisposable {
   /** Partial downloads by uri, resumable across passes. */
   readonly staging: StagingArea;
   readonly #lock: MirrorLock;
-  /** The state folder, where an inline batch's files are written before they are named. */
-  readonly #stateDir: string;
+  /**
+   * The state folder (real, `<root>/.data-mirror`), where an inline batch's files are written before
+   * they are named, and where a pass keeps what it knows across passes.
+   */
+  readonly stateDir: string;
   /** Syncs written batches; undefined when the mirror is not durable. */
   readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
@@ -86,7 +89,7 @@ export class MirrorDir implements AsyncDisposable {
   ) {
     this.root = root;
     this.#lock = lock;
-    this.#stateDir = dirs.state;
+    this.stateDir = dirs.state;
     this.#fsSync = fsSync;
     this.staging = new StagingArea(
       dirs.partial,
@@ -172,7 +175,7 @@ export class MirrorDir implements AsyncDisposable {
       files.forEach((file, index) => {
         const dir = dirs[index];
         if (dir instanceof Error) return void (outcomes[index] = dir);
-        const temp = join(this.#stateDir, `${_STAGED_PREFIX}${this.#nextTemp++}`);
+        const temp = join(this.stateDir, `${_STAGED_PREFIX}${this.#nextTemp++}`);
         try {
           _assertPlaceable(file.path);
           using handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
@@ -451,20 +454,23 @@ function _unlinkQuietSync(path: string): void {
 /** The name of a file an inline batch is writing in the state folder: `staged-<n>`. */
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
+/** The temporary name of a placed record being written (`writeFileAtomic`'s). */
+const _PLACED_RECORD_LEFTOVER = /^\.placed\.[0-9a-f-]+\.tmp$/;
 /** Where versions before 2026-12-02 wrote them (a folder of its own, one level deeper). */
 const _LEGACY_STAGING_DIR = "tmp";
 
 /**
  * Removes what a killed pass left in the state folder `state` (real): files of an inline batch not
- * yet named, or named already (then this is a second name, and only that name goes), and the
- * folder earlier versions staged them in. Whatever holds a staging name goes, a folder too: left
- * there, it would fail the file given that name on every pass. Nothing is followed: a symlink goes
+ * yet named, or named already (then this is a second name, and only that name goes), a placed
+ * record being written, and the folder earlier versions staged them in. Whatever holds a staging
+ * name goes, a folder too: left there, it would fail the file given that name on every pass. Nothing is followed: a symlink goes
  * itself, and a folder's removal does not descend into links.
  */
 async function _removeStagedLeftovers(state: string): Promise<void> {
   for await (const entry of Deno.readDir(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
-    if (!legacy && !_STAGED_NAME.test(entry.name)) continue;
+    const leftover = _STAGED_NAME.test(entry.name) || _PLACED_RECORD_LEFTOVER.test(entry.name);
+    if (!legacy && !leftover) continue;
     await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
   }
 }

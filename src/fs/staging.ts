@@ -47,6 +47,8 @@ export interface StagedFile {
   commit(finalRelPath: string, options?: CommitOptions): Promise<void>;
   /** Releases the handle and keeps the partial for a later resume. Calling it again does nothing. */
   close(): Promise<void>;
+  /** Releases the handle and removes the partial (it could not be written: the disk is full). */
+  discard(): Promise<void>;
 }
 
 /** A staged file does not have the size the platform reported. */
@@ -119,10 +121,7 @@ export class StagingArea {
    */
   async begin(key: StageKey): Promise<StagedFile> {
     const { binaryDataId, expectedSize } = key;
-    if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
-      throw new RangeError(`expected size of ${binaryDataId} is not a byte count: ${expectedSize}`);
-    }
-    const part = join(this.dir, `${await sha256Hex(binaryDataId)}-${expectedSize ?? "u"}.part`);
+    const part = await this.#partPath(key);
     const { file, size } = await openOwnFile(part, { mode: FILE_MODE, onReplaced: this.#warn });
     try {
       if (!(await file.tryLock(true))) {
@@ -139,6 +138,27 @@ export class StagingArea {
       file.close();
       throw error;
     }
+  }
+
+  /**
+   * The bytes a partial of `key` holds on the disk already (0 when there is none): a download books
+   * free space for the rest only.
+   */
+  async heldBytes(key: StageKey): Promise<number> {
+    try {
+      const info = await Deno.lstat(await this.#partPath(key));
+      return info.isFile ? info.size : 0;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return 0;
+      throw error;
+    }
+  }
+
+  async #partPath({ binaryDataId, expectedSize }: StageKey): Promise<string> {
+    if (expectedSize !== undefined && !(Number.isSafeInteger(expectedSize) && expectedSize >= 0)) {
+      throw new RangeError(`expected size of ${binaryDataId} is not a byte count: ${expectedSize}`);
+    }
+    return join(this.dir, `${await sha256Hex(binaryDataId)}-${expectedSize ?? "u"}.part`);
   }
 
   /**
@@ -235,6 +255,15 @@ class _Staged implements StagedFile {
       // The partial lives on under its final name; its staging name goes. (Killed right here, the
       // next begin() finds a partial with two names and unlinks it: see openOwnFile.)
       await _removeIfPresent(this.#path);
+    } finally {
+      await this.close();
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await _removeIfPresent(this.#path); // while the lock is held: no other download has it
     } finally {
       await this.close();
     }

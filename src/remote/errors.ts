@@ -16,6 +16,20 @@ export class HttpStatusError extends Error {
   }
 }
 
+/**
+ * A download whose bytes cannot be checked against the file's size: sent encoded although `identity`
+ * was asked for, or of a length nobody declared (no size in the listing, no `Content-Length` or
+ * `Content-Range`), where a cut connection would pass for the end of the file. Never placed; not
+ * retried (the same answer would come again).
+ */
+export class UncheckableBodyError extends Error {
+  /** @param detail What the answer lacked. */
+  constructor(detail: string) {
+    super(`download not written: ${detail}`);
+    this.name = "UncheckableBodyError";
+  }
+}
+
 /** A download body that ended, or stalled, before the whole file arrived. */
 export class IncompleteBodyError extends Error {
   /** @param detail What was received against what was expected. */

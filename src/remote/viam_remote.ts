@@ -26,7 +26,13 @@ import {
 } from "./grpc_web_transport.ts";
 import { decodeInlineBatch } from "./inline_batch.ts";
 import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
-import { type ErrorKind, HttpStatusError, TimeoutError, TooLargeError } from "./errors.ts";
+import {
+  type ErrorKind,
+  HttpStatusError,
+  TimeoutError,
+  TooLargeError,
+  UncheckableBodyError,
+} from "./errors.ts";
 import type {
   DownloadBody,
   DownloadOptions,
@@ -306,6 +312,13 @@ export class ViamRemote implements RemoteSource {
       throw new HttpStatusError(response.status, what);
     }
     if (!response.body) throw new HttpStatusError(response.status, `${what}: no body`);
+    const encoding = response.headers.get("content-encoding")?.trim();
+    if (encoding && encoding.toLowerCase() !== "identity") {
+      await response.body.cancel();
+      throw new UncheckableBodyError(
+        `${what} came ${encoding}-encoded, not as the file's own bytes (identity was asked for)`,
+      );
+    }
     const start = response.status === 206 ? _rangeStart(response.headers) : 0;
     if (start !== 0 && start !== offset) {
       await response.body.cancel();

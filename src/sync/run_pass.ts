@@ -18,6 +18,7 @@ import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
+import { PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
@@ -128,6 +129,9 @@ export async function runPass(
   await using manifest = config.manifest
     ? await ManifestWriter.open(mirror.root, { warn: (message) => logger.warn(message) })
     : null;
+  // Read beside the listing's first calls; needed once the listing is proved whole.
+  const reading = PlacedRecord.read(mirror.stateDir);
+  reading.catch(() => {}); // awaited below
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
   const queued = new Set<string>(); // ids handed to the transfer
@@ -208,8 +212,10 @@ export async function runPass(
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
+    const record = await reading;
     if (listing.complete && listing.unproven === undefined) {
       await _removeLosingTwins(mirror, index, local, transfer.result.placed, config, logger);
+      await _removeSuperseded(mirror, index, local, transfer.result.placed, record, config, logger);
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
@@ -259,6 +265,7 @@ export async function runPass(
     } finally {
       await writingManifest;
     }
+    await _saveRecord(mirror, record, local, placed, deletingEarly ? deletion.deletes : [], logger);
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
@@ -488,6 +495,61 @@ async function _removeLosingTwins(
     if (size === undefined || size === winner.sizeBytes) continue;
     logger.info(`replacing ${path}: it holds another listed item than the one that wins it`);
     if (await mirror.remove(path)) local.delete(path);
+  }
+}
+
+/**
+ * Removes the files an earlier pass placed from another item than the one the platform lists at
+ * their path now (an item replaced under the same name), so that the plan fetches the new one, as
+ * a fresh mirror would hold it. Files the record does not name are kept, as any existing file is.
+ * Only after a listing proved whole, which knows every item on the path; `local` loses the
+ * removed paths.
+ */
+async function _removeSuperseded(
+  mirror: MirrorDir,
+  index: ListingIndex,
+  local: Map<string, LocalFile>,
+  placed: ReadonlyMap<string, string>,
+  record: PlacedRecord,
+  config: MirrorConfig,
+  logger: Logger,
+): Promise<void> {
+  if (record.size === 0) return;
+  for (const [path, winner] of index.entries()) {
+    if (placed.has(path) || local.get(path)?.symlink !== false) continue;
+    if (!record.placedOther(path, winner.binaryDataId)) continue;
+    if (isProtected(path, config.protectedDirs)) continue;
+    logger.info(`replacing ${path}: the platform lists another item there now`);
+    if (await mirror.remove(path)) local.delete(path);
+  }
+}
+
+/**
+ * Saves which item each file of the mirror came from (see {@linkcode PlacedRecord}): the files the
+ * pass found or placed, less those it deleted. A failure is a warning: without the record, files
+ * are kept as they are.
+ */
+async function _saveRecord(
+  mirror: MirrorDir,
+  record: PlacedRecord,
+  local: ReadonlyMap<string, LocalFile>,
+  placed: ReadonlyMap<string, string>,
+  deleted: readonly string[],
+  logger: Logger,
+): Promise<void> {
+  const gone = new Set(deleted);
+  function* paths(): Iterable<string> {
+    for (const [path, file] of local) if (!file.symlink && !gone.has(path)) yield path;
+    for (const path of placed.keys()) if (!local.has(path)) yield path;
+  }
+  try {
+    await record.save(
+      mirror.stateDir,
+      { paths: paths(), count: local.size + placed.size },
+      (path) => placed.get(path),
+    );
+  } catch (error) {
+    logger.warn(`could not save which item each file came from: ${(error as Error).message}`);
   }
 }
 

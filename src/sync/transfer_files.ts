@@ -6,7 +6,12 @@ import type { MirrorDir } from "../fs/mirror_dir.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { StagedFile } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
-import { describeError, IncompleteBodyError, TooLargeError } from "../remote/errors.ts";
+import {
+  describeError,
+  IncompleteBodyError,
+  TooLargeError,
+  UncheckableBodyError,
+} from "../remote/errors.ts";
 import type { InlineBatch, RemoteSource } from "../remote/remote_source.ts";
 import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
@@ -325,15 +330,18 @@ export class Transfer {
     });
   }
 
-  /** One file by uri: staged, resumed with Range, size-checked, then placed. */
+  /**
+   * One file by uri: staged, resumed with Range, size-checked, then placed. It books room for the
+   * bytes its partial does not hold yet (those are on the disk already), and a partial the disk had
+   * no room for is removed, so that a full disk does not stay full.
+   */
   async #large(download: Download): Promise<void> {
-    const size = download.item.sizeBytes ?? 0;
-    if ((await this.#book([download])) === 0) return;
+    const key = { binaryDataId: download.item.binaryDataId, expectedSize: download.item.sizeBytes };
+    const staging = this.#deps.mirror.staging;
+    const size = Math.max(0, (download.item.sizeBytes ?? 0) - await staging.heldBytes(key));
+    if ((await this.#book([download], [size])) === 0) return;
     try {
-      const staged = await this.#deps.mirror.staging.begin({
-        binaryDataId: download.item.binaryDataId,
-        expectedSize: download.item.sizeBytes,
-      });
+      const staged = await staging.begin(key);
       // `held` lives across attempts, so a retry resumes at the right offset. What a partial
       // brought from an earlier attempt is checked once, on the first answer (see
       // _RESUME_CHECK_BYTES); what this attempt writes needs no check.
@@ -350,6 +358,9 @@ export class Transfer {
           await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
         }
         await staged.commit(download.path, { expectedSize: held.total ?? held.bytes });
+      } catch (error) {
+        if (_isNoSpace(error)) await staged.discard();
+        throw error;
       } finally {
         await staged.close();
       }
@@ -374,6 +385,13 @@ export class Transfer {
     // The server ignored Range: start over.
     if (body.start !== from) await this.#startOver(staged, held);
     held.total ??= body.totalSize;
+    if (held.total === undefined) {
+      await body.body.cancel();
+      throw new UncheckableBodyError(
+        `${download.path}: the platform lists no size for it and its download declares no ` +
+          `length, so a cut connection would pass for the end of the file`,
+      );
+    }
     try {
       await this.#stream(body.body, staged, held);
     } catch (error) {
@@ -461,9 +479,7 @@ export class Transfer {
       buffer.cancel().catch(() => {});
     }
     if (held.unchecked > 0) {
-      // The body ended inside what the partial holds: cut short, or (size unknown) the file is
-      // shorter than the partial.
-      if (held.total === undefined) throw new _PartialMismatch();
+      // The body ended inside what the partial holds (the file's size is known by now).
       throw new IncompleteBodyError(`ended before byte ${held.bytes} of ${held.total}`);
     }
     await flush();
@@ -474,9 +490,11 @@ export class Transfer {
    * first, may go. When the reserve refuses one, no further download starts this pass and the log
    * says why (the files not started are held back, not failed).
    */
-  async #book(downloads: Download[]): Promise<number> {
+  async #book(
+    downloads: Download[],
+    sizes = downloads.map((d) => d.item.sizeBytes ?? 0),
+  ): Promise<number> {
     if (this.result.spaceGuard !== undefined) return 0;
-    const sizes = downloads.map((d) => d.item.sizeBytes ?? 0);
     const { granted, space } = await this.#space.book(sizes);
     if (granted < downloads.length && this.result.spaceGuard === undefined) {
       this.result.spaceGuard = `free-space reserve of ${this.#options.reservePercent}% reached ` +
@@ -553,4 +571,9 @@ export class Transfer {
   #report(): void {
     this.#options.onProgress?.({ ...this.#progress });
   }
+}
+
+/** True for a write the disk had no room for (`ENOSPC`). */
+function _isNoSpace(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "ENOSPC";
 }

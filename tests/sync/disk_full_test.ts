@@ -4,6 +4,7 @@
  * eat into the reserve, and deletes must still run when the disk is 100% full.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { describeDataset, type PlatformDataset } from "../support/platform/mod.ts";
@@ -99,5 +100,44 @@ Deno.test("on a 100% full disk, what the platform no longer has is still deleted
     const later = await pass({ tags: ["t"], delete: true });
     assert.equal(later.summary.downloaded, 3);
     assert.equal((await readTree(root)).size, 7);
+  });
+});
+
+Deno.test("a partial is booked for the bytes it lacks; one the disk had no room for is removed", async () => {
+  const { MirrorDir } = await import("../../src/fs/mirror_dir.ts");
+  const size = 9 * _MIB;
+  const dataset = describeDataset([
+    { count: 1, sizeBytes: size, fileName: "model.bin", fileExt: ".bin" },
+  ]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
+    const [item] = platform.items();
+    const key = { binaryDataId: item.binaryDataId, expectedSize: size };
+    {
+      await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "data_mirror" });
+      const staged = await mirror.staging.begin(key);
+      await staged.write(platform.contentOf(item.binaryDataId).subarray(0, 5 * _MIB));
+      await staged.close();
+    }
+    // 7 MiB free: the 4 MiB the partial lacks fit above the 1 MiB reserve, the whole 9 MiB not.
+    const filler = join(home, "filler");
+    await Deno.writeFile(filler, new Uint8Array((await freeBytes(home)) - 7 * _MIB));
+    const resumed = await pass({ free_space_reserve_percent: 5 });
+    assert.equal(resumed.guard, undefined);
+    assert.equal(resumed.summary.downloaded, 1);
+    const placed = await Deno.readFile(join(root, "model.bin"));
+    assert.ok(Buffer.from(placed).equals(platform.contentOf(item.binaryDataId)), "whole");
+
+    // With no size listed, nothing is booked: the download runs into a full disk, fails, and its
+    // partial goes, so the disk does not stay full.
+    await Deno.remove(join(root, "model.bin"));
+    await Deno.writeFile(filler, new Uint8Array((await freeBytes(home)) + 7 * _MIB - 4 * _MIB));
+    const before = await freeBytes(home);
+    platform.setFaults({ unlistedSizes: true });
+    const full = await pass({ free_space_reserve_percent: 0 });
+    assert.equal(full.summary.failed, 1);
+    assert.match(full.failures[0].error, /No space left/);
+    assert.deepEqual([...Deno.readDirSync(join(root, ".data-mirror", "partial"))], []);
+    const after = await freeBytes(home);
+    assert.ok(after >= before, `${after} bytes free after the pass, ${before} before`);
   });
 });

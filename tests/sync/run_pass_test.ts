@@ -444,6 +444,42 @@ Deno.test("a file that cannot be fetched is named as failed and leaves nothing u
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a download whose length nobody declares, or that comes encoded, is not written", async () => {
+  const dataset = describeDataset([
+    { name: "big", count: 2, sizeBytes: 50_000, fileName: (i) => `big-${i}.bin`, fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    // No size in the listing and none in the answer: a cut would look like the end of the file.
+    platform.setFaults({ unlistedSizes: true, undeclaredDownloadLength: true });
+    const undeclared = await pass();
+    assert.equal(undeclared.summary.failed, 2);
+    assert.match(
+      undeclared.failures[0].error,
+      /lists no size for it and its download declares no length/,
+    );
+    assert.equal(platform.calls.download, 2, "not retried: the same answer would come");
+    assert.equal((await files()).size, 0);
+
+    // An encoded answer: its bytes are not the file's, and its length is not the file's size.
+    platform.setFaults({ downloadContentEncoding: "gzip" });
+    platform.resetCalls();
+    const encoded = await pass();
+    assert.equal(encoded.summary.failed, 2);
+    assert.match(encoded.failures[0].error, /came gzip-encoded/);
+    assert.equal(platform.calls.download, 2);
+    assert.equal((await files()).size, 0);
+
+    // No size in the listing, a declared length in the answer: checked against it and placed.
+    platform.setFaults({ unlistedSizes: true, downloadContentEncoding: "identity" });
+    const declared = await pass();
+    assert.equal(declared.summary.downloaded, 2);
+    const tree = await files();
+    for (const item of platform.items()) {
+      assert.ok(bytesEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId)));
+    }
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("the free-space reserve stops downloads, reports it, and the next pass resumes", async () => {
   const dataset = describeDataset([{ count: 10, sizeBytes: 1000, tags: ["t"] }]);
   await withMirror(dataset, async ({ pass, files, root }) => {
@@ -884,4 +920,43 @@ Deno.test("a pass whose signal is already aborted lists nothing and writes nothi
     assert.equal(platform.calls.BinaryDataByIDs, 0);
     assert.equal((await files()).size, 0);
   }, { faults: { latencyMs: 20 } });
+});
+
+Deno.test("an item replaced on the platform under the same name is replaced in the mirror; a file the mirror did not place is kept", async () => {
+  const model = (name: string) => ({
+    name,
+    count: 1,
+    sizeBytes: 5000, // the same size: a model retrained with the same architecture
+    fileName: "detector.tflite",
+    fileExt: ".tflite",
+  });
+  const theirs = {
+    name: "theirs",
+    count: 1,
+    sizeBytes: 100,
+    fileName: "notes.txt",
+    fileExt: ".txt",
+  };
+  await withMirror(describeDataset([model("v1")]), async ({ pass, platform, root, files }) => {
+    await pass({ delete: true });
+    await Deno.writeTextFile(join(root, "notes.txt"), "written by a user");
+    platform.replaceDataset(describeDataset([model("v2"), theirs]));
+    const [v2] = platform.items().filter((item) => item.fileName === "detector.tflite");
+    const second = await pass({ delete: true });
+    assert.equal(second.summary.downloaded, 1);
+    let tree = await files();
+    assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
+    assert.equal(new TextDecoder().decode(tree.get("notes.txt")), "written by a user");
+
+    // Settled: the next pass changes nothing; the placed record was not rewritten.
+    const record = await Deno.stat(join(root, ".data-mirror", "placed"));
+    const third = await pass({ delete: true });
+    assert.deepEqual([third.summary.downloaded, third.summary.deleted], [0, 0]);
+    assert.equal(
+      (await Deno.stat(join(root, ".data-mirror", "placed"))).mtime?.getTime(),
+      record.mtime?.getTime(),
+    );
+    tree = await files();
+    assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
+  }, { inlineLimitBytes: 1024 });
 });

@@ -5,8 +5,9 @@
  * Access: `authorization: Bearer <access token>`, or the `key_id` and `key` headers of an API key,
  * or the `token` of a signed URL for this item that has not expired; else 401. It honours
  * `Range: bytes=N-` and `bytes=N-M` (206 with `Content-Range`; 416 past the end; other forms are
- * ignored and get the whole body), always sends `Content-Length`, and applies the faults:
- * latency, unavailable (503), paced bodies and connections destroyed mid-body.
+ * ignored and get the whole body), sends `Content-Length`, and applies the faults: latency,
+ * unavailable (503), paced bodies, connections destroyed mid-body, no declared length, a
+ * `Content-Encoding`.
  *
  * @module
  */
@@ -75,13 +76,16 @@ async function _serve(
     return;
   }
   const { start, end } = range ?? { start: 0, end: item.sizeBytes };
+  const { undeclaredDownloadLength: undeclared, downloadContentEncoding: encoding } =
+    state.faultState.faults;
   res.writeHead(range === undefined ? 200 : 206, {
     "content-type": item.mimeType || "application/octet-stream",
-    "content-length": String(end - start),
+    ...(undeclared ? {} : { "content-length": String(end - start) }),
     "accept-ranges": "bytes",
-    ...(range === undefined
+    ...(range === undefined || undeclared
       ? {}
       : { "content-range": `bytes ${start}-${end - 1}/${item.sizeBytes}` }),
+    ...(encoding === undefined ? {} : { "content-encoding": encoding }),
   });
   await _sendBody(state, res, { item, start, end }, signal);
 }

@@ -49,6 +49,12 @@ export interface Faults {
   refuseUploadFileNames?: readonly string[];
   /** `BinaryDataByFilter`'s `interval.end` matches items at the end time too (default: before it). */
   intervalEndInclusive?: boolean;
+  /** Listings carry no `file_size_bytes` (0), as from a platform that does not report sizes. */
+  unlistedSizes?: boolean;
+  /** Download answers declare no length: no `Content-Length` (chunked), no `Content-Range`. */
+  undeclaredDownloadLength?: boolean;
+  /** Download answers carry this `Content-Encoding` header (the body stays the file's bytes). */
+  downloadContentEncoding?: string;
 }
 
 /** The faults in force, validated, with the seeded generator of unavailable draws. */
@@ -73,9 +79,19 @@ export class FaultState {
     _checkNumber(faults, "uploadUnavailableTimes", { integer: true });
     _checkNumber(faults, "uploadReplyDelayMs", { integer: false });
     _checkNumber(faults, "uploadBytesPerSecond", { integer: false, min: 1 });
-    const inclusive = faults.intervalEndInclusive;
-    if (inclusive !== undefined && typeof inclusive !== "boolean") {
-      throw new RangeError(`faults.intervalEndInclusive must be a boolean, got ${inclusive}`);
+    for (
+      const key of ["intervalEndInclusive", "unlistedSizes", "undeclaredDownloadLength"] as const
+    ) {
+      const value = faults[key];
+      if (value !== undefined && typeof value !== "boolean") {
+        throw new RangeError(`faults.${key} must be a boolean, got ${value}`);
+      }
+    }
+    const encoding = faults.downloadContentEncoding;
+    if (encoding !== undefined && (typeof encoding !== "string" || encoding === "")) {
+      throw new RangeError(
+        `faults.downloadContentEncoding must be a header value, got ${encoding}`,
+      );
     }
     const code = faults.failListingCode;
     if (code !== undefined && code !== "unavailable" && code !== "internal") {

@@ -343,13 +343,17 @@ function _writeVarint(out: Uint8Array, at: number, n: number): number {
 
 /** An item's `BinaryData` without `binary`, length first, encoded once and kept. */
 function _encodedMetadata(state: PlatformState, item: ItemRecord): Uint8Array {
-  let bytes = state.encodedMetadata.get(item);
-  if (bytes === undefined) {
+  const encode = () => {
     const BinaryData = DataService.methods.binaryDataByIDs.O.fields.find(1)!;
     const message = (BinaryData.kind === "message" ? BinaryData.T : undefined)!;
     // An unknown field's data is written as it was read: with its length in front.
-    bytes = new BinaryWriter().bytes(new message(_binaryData(state, item)).toBinary())
-      .finish();
+    return new BinaryWriter().bytes(new message(_binaryData(state, item)).toBinary()).finish();
+  };
+  // Not kept while sizes are unlisted: the kept one carries the size.
+  if (state.faultState.faults.unlistedSizes) return encode();
+  let bytes = state.encodedMetadata.get(item);
+  if (bytes === undefined) {
+    bytes = encode();
     state.encodedMetadata.set(item, bytes);
   }
   return bytes;
@@ -439,7 +443,9 @@ function _binaryData(state: PlatformState, item: ItemRecord): PartialMessage<Any
       },
       datasetIds: [...item.datasetIds],
       binaryDataId: item.binaryDataId,
-      fileSizeBytes: protoInt64.uParse(item.sizeBytes),
+      fileSizeBytes: protoInt64.uParse(
+        state.faultState.faults.unlistedSizes ? 0 : item.sizeBytes,
+      ),
     },
   };
 }
