@@ -14,6 +14,8 @@ export interface ListedItem {
   sizeBytes?: number;
   /** Where to download it, or `""`. */
   uri: string;
+  /** `time_received` in epoch ms, when the platform sent it: the newest item wins a shared path. */
+  timeReceivedMs?: number;
 }
 
 /** Options of {@linkcode ListingIndex}. */
@@ -54,8 +56,10 @@ const _MAX_REJECTIONS_KEPT = 1000;
  *
  * - The same `binaryDataId` listed again (pages shifting while listing) counts once; the first
  *   listing of it is kept.
- * - Two items on one path: the one with the smallest `binaryDataId` (code-unit order) wins; the
- *   other counts as a duplicate.
+ * - Two items on one path: the one the platform stored last (`time_received`) wins, so a file
+ *   pushed again under its name replaces the old version on every machine (an item without the
+ *   time counts as oldest); of two stored at the same millisecond, the smallest `binaryDataId`
+ *   (code-unit order). The other counts as a duplicate.
  * - A file path that another item needs as a directory (`a` and `a/b.jpg`) cannot exist on disk:
  *   the directory wins, and the item at `a` counts as a duplicate. Directories win because they
  *   hold at least one item and usually more, and because this keeps the rule order-free: an item is
@@ -119,6 +123,7 @@ export class ListingIndex {
       binaryDataId: item.binaryDataId,
       sizeBytes: item.sizeBytes,
       uri: keepUri ? item.uri : "",
+      timeReceivedMs: item.timeReceivedMs,
     };
     if (held === undefined) {
       byPath.set(local.path, listed);
@@ -126,7 +131,7 @@ export class ListingIndex {
     } else {
       this.#samePath++;
       this.#contested.add(local.path);
-      if (item.binaryDataId < held.binaryDataId) byPath.set(local.path, listed);
+      if (_wins(listed, held)) byPath.set(local.path, listed);
     }
     return local.path;
   }
@@ -136,7 +141,7 @@ export class ListingIndex {
     return this.#byPath.get(path);
   }
 
-  /** The paths more than one listed item maps to (the smallest id wins each). */
+  /** The paths more than one listed item maps to (the newest item wins each). */
   get contested(): ReadonlySet<string> {
     return this.#contested;
   }
@@ -255,4 +260,11 @@ class _SortedView implements ReadonlyMap<string, ListedItem> {
   [Symbol.iterator](): MapIterator<[string, ListedItem]> {
     return this.entries();
   }
+}
+
+/** True when `a` wins a path from `b`: stored later, or at the same time with a smaller id. */
+function _wins(a: ListedItem, b: ListedItem): boolean {
+  const at = a.timeReceivedMs ?? -Infinity;
+  const bt = b.timeReceivedMs ?? -Infinity;
+  return at !== bt ? at > bt : a.binaryDataId < b.binaryDataId;
 }

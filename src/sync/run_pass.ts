@@ -105,8 +105,8 @@ export interface PassResult {
  * claimed, then delete what the platform no longer has once the listing is proved whole.
  *
  * Streaming keeps "the same winner whatever the page order": the first item seen at a path is
- * fetched at once; when the complete listing shows another item winning that path (the smallest
- * `binaryDataId`), or a folder needed where a file was placed, the file this pass placed there is
+ * fetched at once; when the complete listing shows another item winning that path (the newest, see
+ * `ListingIndex`), or a folder needed where a file was placed, the file this pass placed there is
  * removed and the winner fetched. Only files placed by this very pass are ever removed that way.
  *
  * Runs under the mirror's lock, so a CLI run and a module never write one mirror at once. When the

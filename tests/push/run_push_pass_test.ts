@@ -67,6 +67,42 @@ Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME 
   });
 });
 
+Deno.test("a file pushed again under its name replaces the old version on a machine that mirrors it", async () => {
+  await withPush(async ({ platform, root, pass }) => {
+    const otherHome = await Deno.makeTempDir({ prefix: "data-mirror-peer-" });
+    try {
+      const { config } = parseConfig({
+        app_api_key_id: platform.apiKeyId,
+        app_api_key: platform.apiKey,
+        app_url: platform.url,
+        tags: ["fleet"],
+        delete: true,
+      }, { env: (name) => (name === "VIAM_HOME" ? otherHome : undefined) });
+      const remote = new ViamRemote({
+        appUrl: config.appUrl,
+        apiKeyId: config.apiKeyId,
+        apiKey: config.apiKey,
+      });
+      const sync = () => runPass(config, remote, { logger: new RecordingLogger() });
+      // Two versions of the same size (a model retrained with the same architecture), whatever
+      // ids the platform gives them: the later push wins on the machine that holds the first.
+      for (const version of [randomBytes(50_000), randomBytes(50_000), randomBytes(50_000)]) {
+        await plantFile(join(root, "models/detector.tflite"), version);
+        assert.equal((await pass()).uploaded, 1);
+        const synced = await sync();
+        assert.equal(synced.failures.length, 0, JSON.stringify(synced.failures));
+        assert.deepEqual(
+          await readTree(config.mirrorRoot),
+          new Map([["models/detector.tflite", version]]),
+        );
+      }
+      assert.equal(platform.items().length, 3, "the platform holds every version");
+    } finally {
+      await Deno.remove(otherHome, { recursive: true });
+    }
+  });
+});
+
 Deno.test("keep: an unchanged file goes once; a changed one goes again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("a.txt", "first");

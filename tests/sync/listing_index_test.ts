@@ -77,6 +77,23 @@ Deno.test("two items on one path: the smallest binaryDataId wins in any order", 
   }
 });
 
+Deno.test("two items on one path: the one stored last wins in any order; of two stored at once, the smallest id", () => {
+  const at = (id: string, ms: number | undefined) => ({
+    ...named(id, "m.bin"),
+    timeReceivedMs: ms,
+  });
+  // "a" stored first, "d" without the time (counts as first), "b" and "c" at once: "b" has the
+  // smaller id.
+  const items = [at("a", 1000), at("c", 3000), at("b", 3000), at("d", undefined)];
+  for (const order of permutations(items)) {
+    const index = indexOf(order);
+    assert.deepEqual(winners(index), [["m.bin", "b"]]);
+    assert.equal(index.duplicates, 3);
+  }
+  // A version pushed later wins over the earlier one, whatever their ids.
+  assert.deepEqual(winners(indexOf([at("z", 2000), at("a", 1000)])), [["m.bin", "z"]]);
+});
+
 Deno.test("the same binaryDataId listed twice counts once, not as a duplicate", () => {
   const index = indexOf([named("a", "x.jpg"), named("a", "x.jpg"), named("a", "renamed.jpg")]);
   assert.deepEqual(winners(index), [["x.jpg", "a"]]);
