@@ -102,8 +102,11 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
+      const kept = table.get(resource.api, resource.name) !== undefined
+        ? "; it runs on with its previous configuration"
+        : "";
       throw new ConnectError(
-        redactor.scrub(`could not start ${fullName}: ${describeError(error)}`),
+        redactor.scrub(`could not start ${fullName}: ${describeError(error)}${kept}`),
         Code.Internal,
       );
     }

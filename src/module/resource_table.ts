@@ -7,6 +7,8 @@ import type { MirrorController } from "../mirror_controller.ts";
  */
 export class ResourceTable {
   readonly #controllers = new Map<string, MirrorController>();
+  /** How each running controller was made: a failed replacement starts it again. */
+  readonly #makers = new Map<string, () => MirrorController | Promise<MirrorController>>();
   readonly #changes = new Map<string, Promise<unknown>>();
   #closed = false;
 
@@ -22,8 +24,9 @@ export class ResourceTable {
 
   /**
    * Runs the resource `fullName` with the controller `create` returns, stopping (and awaiting) the one
-   * it replaces first. Resolves true when one was replaced. Rejects, with nothing running under that
-   * name, when `create` throws, and after {@linkcode ResourceTable.stopAll}.
+   * it replaces first. Resolves true when one was replaced. Rejects when `create` throws (a
+   * replaced resource then runs on as it was: a reconfiguration that cannot start does not remove
+   * a working mirror), and after {@linkcode ResourceTable.stopAll}.
    */
   put(
     fullName: string,
@@ -32,11 +35,33 @@ export class ResourceTable {
     return this.#serialize(fullName, async () => {
       if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
       const previous = this.#controllers.get(fullName);
+      const remake = this.#makers.get(fullName);
       this.#controllers.delete(fullName);
+      this.#makers.delete(fullName);
       await previous?.stop();
-      this.#controllers.set(fullName, await create());
+      try {
+        this.#run(fullName, await create(), create);
+      } catch (error) {
+        if (remake !== undefined && !this.#closed) {
+          // Its own failure is not the caller's: the error that matters is the new config's.
+          await Promise.resolve().then(remake).then(
+            (controller) => this.#run(fullName, controller, remake),
+            () => {},
+          );
+        }
+        throw error;
+      }
       return previous !== undefined;
     });
+  }
+
+  #run(
+    fullName: string,
+    controller: MirrorController,
+    create: () => MirrorController | Promise<MirrorController>,
+  ): void {
+    this.#controllers.set(fullName, controller);
+    this.#makers.set(fullName, create);
   }
 
   /** Stops (and awaits) the resource `fullName`. Resolves false when it was not running. */
@@ -45,6 +70,7 @@ export class ResourceTable {
       const controller = this.#controllers.get(fullName);
       // Gone from the table at once: calls arriving while it stops get NOT_FOUND.
       this.#controllers.delete(fullName);
+      this.#makers.delete(fullName);
       await controller?.stop();
       return controller !== undefined;
     });
@@ -55,6 +81,7 @@ export class ResourceTable {
     this.#closed = true;
     const stops = [...this.#controllers.values()].map((controller) => controller.stop());
     this.#controllers.clear();
+    this.#makers.clear();
     await Promise.allSettled([...stops, ...this.#changes.values()]);
     // A change already under way when closing began may have started a controller since.
     const late = [...this.#controllers.values()];

@@ -1,4 +1,5 @@
 import { parseConfig } from "../config.ts";
+import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -41,12 +42,18 @@ export async function startResourceMirror(
   const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
   const fingerprint = await configFingerprint(config);
   const saved = path ? await readStatusFile(path) : undefined;
+  // Claimed by real path (made now, as the first pass would): `b` symlinked to `a` is the same
+  // mirror, and two resources on it would delete each other's files on every pass.
+  const mirrorRoot = await _realRoot(config.viamHome, config.mirrorPath, "mirror_path");
+  const pushRoot = config.push
+    ? await _realRoot(config.viamHome, config.push.pushPath, "push_path")
+    : undefined;
   // Claimed last, once nothing can fail before the loop exists to release it.
   const owner = `${resource.api} ${resource.name}`;
-  const release = options.roots.claim(config.mirrorRoot, owner);
+  const release = options.roots.claim(mirrorRoot, owner);
   let releasePush = () => {};
   try {
-    if (config.push) releasePush = options.roots.claim(config.push.pushRoot, `${owner} (push)`);
+    if (pushRoot !== undefined) releasePush = options.roots.claim(pushRoot, `${owner} (push)`);
   } catch (error) {
     release();
     throw error;
@@ -87,4 +94,9 @@ export async function startResourceMirror(
       release();
     },
   };
+}
+
+/** The real path of a mirror or push folder, made when missing. */
+async function _realRoot(viamHome: string, path: string, attribute: string): Promise<string> {
+  return (await resolveMirrorRoot({ viamHome, mirrorPath: path, create: true, attribute }))!;
 }

@@ -44,8 +44,12 @@ export async function readStatusFile(path: string): Promise<SavedStatus | undefi
   }
 }
 
-/** Saves a status atomically: a crash at any instant leaves the old file or the new one. */
+/**
+ * Saves a status atomically: a crash of the program at any instant leaves the old file or the new
+ * one. Not flushed (two fsyncs after every pass of every resource would wear an SD card at one pass
+ * a second): after a power cut the status may be an older one, or unreadable, which counts as none.
+ */
 export async function writeStatusFile(path: string, saved: SavedStatus): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, JSON.stringify(saved));
+  await writeFileAtomic(path, JSON.stringify(saved), { durable: false });
 }

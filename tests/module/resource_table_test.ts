@@ -85,6 +85,30 @@ Deno.test("resource table: names are per API and a failed create leaves nothing 
   assert.deepEqual(table.names().sort(), ["rdk:component:generic/m", "rdk:service:generic/m"]);
 });
 
+Deno.test("resource table: a replacement that cannot start leaves the resource running as it was", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  let made = 0;
+  const working = () => {
+    const controller = new _Controller(`working ${++made}`, events);
+    controller.stop = () => Promise.resolve(); // stops at once
+    return controller;
+  };
+  await table.put("rdk:service:generic/m", working);
+  await assert.rejects(
+    () =>
+      table.put("rdk:service:generic/m", () => {
+        throw new Error("mirror b overlaps a");
+      }),
+    /overlaps/,
+  );
+  const running = table.get("rdk:service:generic", "m") as _Controller;
+  assert.equal(running?.id, "working 2", "the previous configuration runs again");
+  // And a later good config replaces it as usual.
+  assert.equal(await table.put("rdk:service:generic/m", working), true);
+  assert.equal((table.get("rdk:service:generic", "m") as _Controller).id, "working 3");
+});
+
 Deno.test("resource table: stopAll stops everything, including a start under way, and refuses more", async () => {
   const table = new ResourceTable();
   const events: string[] = [];

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pollUntil } from "../_poll.ts";
 import { FakeParent } from "./_fake_parent.ts";
 import { stopProcess } from "./_harness.ts";
 import {
@@ -149,6 +150,51 @@ Deno.test("run module: a Ready sent the instant the socket appears is answered, 
     const exit = await stopProcess(child, { output: child.output(), signal: "SIGTERM" });
     assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run module: when viam-server dies without stopping it (SIGKILL), the module stops too", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+  const socketPath = `${dir}/data-mirror-xyzab.sock`;
+  // A stand-in for viam-server: a shell that starts the module, says its pid, and waits.
+  const args = [
+    "run",
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+    "--allow-net",
+    "--allow-env",
+    ENTRY,
+    socketPath,
+  ].map((arg) => `'${arg}'`).join(" ");
+  const server = new Deno.Command("bash", {
+    args: ["-c", `'${Deno.execPath()}' ${args} >/dev/null 2>'${dir}/stderr' & echo $!; wait`],
+    cwd: ROOT,
+    env: { VIAM_MODULE_ADDRESS: socketPath, VIAM_NO_MODULE_PARENT: "true" },
+    stdin: "null",
+    stdout: "piped",
+  }).spawn();
+  const reader = server.stdout.getReader();
+  const pid = Number(new TextDecoder().decode((await reader.read()).value).trim());
+  reader.releaseLock();
+  const alive = () => {
+    try {
+      Deno.kill(pid, "SIGCONT");
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    await waitForSocket(socketPath);
+    server.kill("SIGKILL");
+    await server.status;
+    await pollUntil("the orphaned module exited", () => !alive(), { limitMs: 10_000 });
+    assert.match(await Deno.readTextFile(`${dir}/stderr`), /viam-server \(process \d+\) is gone/);
+    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
+  } finally {
+    if (alive()) Deno.kill(pid, "SIGKILL");
+    await server.stdout.cancel().catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
 });

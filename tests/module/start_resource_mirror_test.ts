@@ -14,6 +14,7 @@ async function withModuleData(
       name?: string,
     ) => ReturnType<typeof startResourceMirror>;
     roots: MirrorRoots;
+    home: string;
   }) => Promise<void>,
 ): Promise<void> {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
@@ -41,7 +42,7 @@ async function withModuleData(
       },
     );
   try {
-    await fn({ platform, start, roots });
+    await fn({ platform, start, roots, home });
   } finally {
     await Deno.remove(home, { recursive: true });
   }
@@ -104,5 +105,34 @@ Deno.test("a resource whose mirror overlaps another's is refused, naming both", 
     await outer.stop();
     const inner = await start({ mirror_path: "shared/faces" }, "inner");
     await inner.stop();
+  });
+});
+
+Deno.test("a resource whose mirror is another's through a symlink is refused too", async () => {
+  await withModuleData(async ({ start, home }) => {
+    const a = await start({ mirror_path: "a", tags: ["one"], delete: true }, "a");
+    await Deno.symlink(join(home, "a"), join(home, "b"));
+    await Deno.mkdir(join(home, "c"));
+    await Deno.symlink(join(home, "c"), join(home, "c-link"));
+    try {
+      // b is a: the two would delete each other's files on every pass.
+      await assert.rejects(
+        start({ mirror_path: "b", tags: ["two"], delete: true }, "b"),
+        (error: unknown) => {
+          assert.ok(error instanceof OverlappingMirrorError);
+          assert.match(error.message, /used by rdk:service:generic a/);
+          return true;
+        },
+      );
+      // A push folder inside it through a symlink, the same.
+      await assert.rejects(
+        start({ mirror_path: "m", push_path: "b/outbox" }, "p"),
+        OverlappingMirrorError,
+      );
+      const c = await start({ mirror_path: "c-link" }, "c"); // a symlink to a folder of its own
+      await c.stop();
+    } finally {
+      await a.stop();
+    }
   });
 });
