@@ -70,6 +70,8 @@ export class MirrorLoop implements MirrorController {
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
   #timer?: ReturnType<typeof setTimeout>;
+  /** Push passes of their own while the sync side backs off. */
+  #pushTimer?: ReturnType<typeof setInterval>;
   #state: MirrorState = "idle";
   #status: Omit<MirrorStatus, "state"> = { passes: 0, consecutiveFailures: 0 };
 
@@ -111,6 +113,7 @@ export class MirrorLoop implements MirrorController {
     if (this.#abort.signal.aborted) return Promise.reject(new Error("the mirror is stopped"));
     if (this.#inFlight) return this.#inFlight;
     clearTimeout(this.#timer);
+    clearInterval(this.#pushTimer);
     const pass = this.#pass();
     this.#inFlight = pass;
     pass.then(
@@ -155,6 +158,7 @@ export class MirrorLoop implements MirrorController {
 
   async stop(): Promise<void> {
     clearTimeout(this.#timer);
+    clearInterval(this.#pushTimer);
     this.#abort.abort();
     await this.#inFlight?.catch(() => {});
     this.#state = "stopped";
@@ -171,6 +175,13 @@ export class MirrorLoop implements MirrorController {
     const failures = this.#status.consecutiveFailures;
     const intervalMs = this.#config.syncFrequencySeconds * 1000;
     this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
+    if (failures > 0 && this.#options.push !== undefined) {
+      // The upload side keeps its own pace meanwhile: a folder filling on the robot does not wait
+      // up to an hour for an unrelated download filter, a busy mirror or the platform's listing.
+      this.#pushTimer = setInterval(() => {
+        if (this.#inFlight === undefined) this.#pushAfterPass().catch(() => {});
+      }, Math.max(intervalMs, 1000));
+    }
     this.#options.onPassEnd?.(this.status());
   }
 
@@ -205,6 +216,7 @@ export class MirrorLoop implements MirrorController {
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
       });
+      await this.#pushAfterPass(); // the sync side's failure is not the push side's
       throw error;
     }
     this.#status.passes++;

@@ -71,7 +71,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   });
   // --dry-run first: with it, nothing changes, whatever else is asked.
   if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stoppedBy);
-  if (flags.watch) return await _watch(config, remote, context, stop.signal);
+  if (flags.watch) return await _watch(config, remote, context, stop.signal, () => stoppedBy);
   return await _onePass(config, remote, context, stop.signal, () => stoppedBy);
 }
 
@@ -180,15 +180,19 @@ async function _watch(
   remote: RemoteSource,
   { output }: CommandContext,
   signal: AbortSignal,
+  stoppedBy: () => Deno.Signal | undefined,
 ): Promise<number> {
   let pass = 0;
+  let completed = 0; // passes that ran to their end (a failed pass keeps the last summary)
   const loop = new MirrorLoop(config, {
     logger: output.logger,
     owner: "cli --watch",
     createRemote: () => remote,
     onPassEnd: (status) => {
       pass++;
-      const summary = status.lastSummary ?? emptySummary();
+      const ran = status.passes > completed;
+      completed = status.passes;
+      const summary = ran ? status.lastSummary ?? emptySummary() : emptySummary();
       const guard = status.guard === undefined ? undefined : inCliTerms(status.guard);
       const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
       output.line(`pass ${pass}: ${formatSummary(summary)}`);
@@ -211,7 +215,22 @@ async function _watch(
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
+  const cut = loop.status().state === "syncing";
   await loop.stop();
+  const by = stoppedBy();
+  if (cut && by !== undefined) {
+    // The pass in flight was stopped: it gets its line and document too, as every pass does.
+    pass++;
+    const error = `interrupted by ${by}: partial downloads stay in staging and resume next time`;
+    output.line(`pass ${pass}: interrupted`);
+    output.document({
+      ..._document(config, emptySummary()),
+      pass,
+      interrupted: by,
+      error,
+      exitCode: interruptedExitCode(by),
+    });
+  }
   return EXIT.ok;
 }
 

@@ -34,6 +34,8 @@ import type { WalkedFile } from "./walk_push_folder.ts";
 
 /** How long a file's transient failures are retried, across passes and restarts (seed 002). */
 export const RETRY_WINDOW_MS = 60 * 60_000;
+/** The failed passes a file is given at least before the window can end its retries. */
+export const RETRY_WINDOW_MIN_FAILURES = 5;
 
 /** How far apart the platform's clock and ours may be when matching an upload by its time. */
 export const CLOCK_SKEW_MS = 10 * 60_000;
@@ -92,7 +94,9 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
   let handle: FileHandle;
   try {
     // O_NOFOLLOW: were the file swapped for a symlink since the walk, the open fails (ELOOP).
-    handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: were it swapped for a FIFO, the open would wait for a writer forever, holding
+    // the pass (and the mirror loop) with it; the identity check below then refuses it.
+    handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ELOOP") return { kind: "skipped", reason: "symlink" };
@@ -227,12 +231,14 @@ export function deleteIfUnchanged(
 }
 
 /**
- * The part's upload that an in-flight record names, if the platform holds it: same `file_name`
- * and size, requested no earlier than the record's start (less the clock skew allowed), and not
- * one of this path's earlier uploads the journal knows.
+ * The part's upload that an in-flight record names, if the platform holds it: same `file_name`,
+ * size and tags (another push folder of the same part, under other tags, may upload a file of the
+ * same name and size meanwhile: taking it for ours would delete a file the platform never got),
+ * requested no earlier than the record's start (less the clock skew allowed), and not one of this
+ * path's earlier uploads the journal knows.
  */
 export async function findStoredUpload(
-  ctx: Pick<PushContext, "uploader" | "partId" | "journal" | "now" | "signal">,
+  ctx: Pick<PushContext, "uploader" | "partId" | "journal" | "now" | "signal" | "config">,
   path: string,
   inFlight: { size: number; startedMs: number },
   listed?: readonly ListedUpload[],
@@ -242,10 +248,16 @@ export async function findStoredUpload(
     endMs: ctx.now() + CLOCK_SKEW_MS,
   }, { signal: ctx.signal });
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
+  const tags = _tagSet(ctx.config.tags);
   return uploads.find((u) =>
     u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
-    u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS
+    u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags
   );
+}
+
+/** Tags as one comparable string, whatever their order. */
+function _tagSet(tags: readonly string[]): string {
+  return JSON.stringify([...new Set(tags)].sort());
 }
 
 /**
@@ -305,7 +317,9 @@ async function _failed(
       : undefined;
     const count = (prior?.count ?? 0) + 1;
     const firstMs = prior?.firstMs ?? now;
-    if (now - firstMs >= RETRY_WINDOW_MS) permanent = true;
+    // An hour of retries, and at least a few passes of them: a Pi without a real-time clock whose
+    // clock jumps forward at boot would otherwise give a file up after one failure.
+    if (now - firstMs >= RETRY_WINDOW_MS && count >= RETRY_WINDOW_MIN_FAILURES) permanent = true;
     return {
       ...e,
       inFlight: options.keepInFlight ? e.inFlight : undefined,
@@ -320,6 +334,7 @@ async function _failed(
           ? `gave up after retrying for an hour: ${message}`
           : message,
         permanent,
+        refused: errorKind === "fatal",
       },
     };
   });

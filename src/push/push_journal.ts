@@ -75,6 +75,11 @@ export interface JournalEntry {
     error: string;
     /** Refused for good (or retried for an hour): not tried again until the file changes. */
     permanent: boolean;
+    /**
+     * The platform refused it (not only an hour of transient failures, which a push run by hand
+     * tries again). Absent in journals of earlier versions: counts as refused.
+     */
+    refused?: boolean;
   };
   /** Recent completed uploads of this path. */
   uploads?: { binaryDataId: string; ms: number }[];
@@ -311,8 +316,11 @@ function _replay(
  */
 async function _readIfThere(path: string): Promise<string | undefined> {
   try {
-    if ((await Deno.lstat(path)).isSymlink) return undefined;
-    await using file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours
+    // O_NONBLOCK: a FIFO swapped in since the lstat would block the open until a writer came.
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    await using file = await open(path, flags);
+    if (!(await file.stat()).isFile()) return undefined;
     return await file.readFile({ encoding: "utf8" });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;

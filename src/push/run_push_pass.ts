@@ -406,7 +406,9 @@ async function _walk(
       _skip(result, options.logger, path, "settling");
     } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
       const failure = known.failure;
-      if (failure.permanent) {
+      // A push run by hand tries again what only an hour of transient failures gave up.
+      const retry = options.retryFailedNow && failure.refused === false;
+      if (failure.permanent && !retry) {
         _fail(result, path, failure.error, true);
       } else if (failure.retryAtMs > now() && !options.retryFailedNow) {
         _skip(result, options.logger, path, "backing off");

@@ -133,6 +133,8 @@ export interface ListedUpload {
   timeRequestedMs: number;
   /** `time_received`, epoch ms (0 when absent). */
   timeReceivedMs: number;
+  /** `capture_metadata.tags`. */
+  tags: string[];
 }
 
 /** The window of `time_requested` to list, in epoch ms (start inclusive). */
@@ -242,6 +244,7 @@ export class FileUploader implements AsyncDisposable {
           sizeBytes: item.sizeBytes ?? 0,
           timeRequestedMs: item.timeRequestedMs ?? 0,
           timeReceivedMs: item.timeReceivedMs ?? 0,
+          tags: item.tags ?? [],
         });
       }
       if (page.last === "" || page.last === last) return found;

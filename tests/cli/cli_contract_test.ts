@@ -16,6 +16,7 @@ import {
   startPlatform,
 } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
+import { pollUntil } from "../_poll.ts";
 import { type ProgramOutput, runProgram, spawnProgram } from "../_program.ts";
 
 /** A distinctive key, so any echo of it in an output is found. */
@@ -576,6 +577,54 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
     assert.equal(all.at(-1)!.failed, 0);
     assert.deepEqual(all.map((summary) => summary.exitCode), all.map(() => 0), "each pass's own");
     await assertMirrorHolds(root, platform, platform.items().map((item) => item.binaryDataId));
+  });
+});
+
+Deno.test("--watch --json: a pass that fails reports its own zero counts; one cut by SIGTERM its own document", async () => {
+  const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
+  await withCli(groups, async ({ platform, home, root }) => {
+    await using program = spawnProgram(
+      [
+        "sync",
+        "--app-url",
+        platform.url,
+        "--tags",
+        "a",
+        "--watch",
+        "--sync-frequency",
+        "1",
+        "--json",
+      ],
+      { viamHome: home, env: KEY_ENV },
+    );
+    const documents = () =>
+      program.stdout().split("\n").slice(0, -1).filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line));
+    await program.waitFor("stdout", () => documents().length >= 1);
+    // Another process holds the mirror: the next passes fail before they list anything.
+    const lock = await Deno.open(join(root, ".data-mirror", "lock"), { read: true, write: true });
+    await lock.lock(true);
+    await program.waitFor("stdout", () => documents().some((d) => /busy/.test(d.error ?? "")));
+    // Released, and every call slow: the next pass is in flight when SIGTERM comes.
+    platform.setFaults({ latencyMs: 5000 });
+    const calls = platform.calls.BinaryDataByFilter;
+    await lock.unlock();
+    lock.close();
+    await pollUntil("a pass is listing", () => platform.calls.BinaryDataByFilter > calls);
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertExit(output, 0);
+    const all = documents();
+    const busy = all.find((d) => /busy/.test(d.error ?? ""))!;
+    assert.deepEqual(
+      [busy.listed, busy.downloaded, busy.exitCode],
+      [0, 0, 1],
+      "not the last pass's",
+    );
+    const last = all.at(-1)!;
+    assert.equal(last.interrupted, "SIGTERM");
+    assert.equal(last.exitCode, 143);
+    assert.equal(last.pass, all.length);
   });
 });
 

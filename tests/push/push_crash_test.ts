@@ -7,6 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PushJournal } from "../../src/push/push_journal.ts";
+import { runPushPass } from "../../src/push/run_push_pass.ts";
+import { FileUploader } from "../../src/remote/file_upload.ts";
+import { RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import { type Platform, startPlatform } from "../support/platform/mod.ts";
 import { PART_ID, plantFile, randomBytes } from "./_harness.ts";
@@ -46,7 +49,7 @@ async function _withCrash(fn: (crash: _Crash) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("SIGKILL mid-stream: nothing stored, the file intact, the next run sends it once", async () => {
+Deno.test("SIGKILL mid-stream: nothing stored, the file intact, the next run sends it once (not taken for another folder's file)", async () => {
   await _withCrash(async ({ platform, root, start, inFlight }) => {
     const bytes = randomBytes(2 * 1024 * 1024);
     await plantFile(join(root, "video/clip.mp4"), bytes);
@@ -63,13 +66,37 @@ Deno.test("SIGKILL mid-stream: nothing stored, the file intact, the next run sen
     assert.equal(platform.items().length, 0);
     assert.deepEqual(await Deno.readFile(join(root, "video/clip.mp4")), bytes);
 
+    // Meanwhile another push folder of the same part sends a file of the same name and size under
+    // other tags (a second camera): not the cut upload, and never to be taken for it.
     platform.setFaults({});
+    const cam2 = join(root, "..", "cam2");
+    await plantFile(join(cam2, "video/clip.mp4"), randomBytes(bytes.length));
+    {
+      await using uploader = new FileUploader({
+        appUrl: platform.url,
+        apiKeyId: platform.apiKeyId,
+        apiKey: platform.apiKey,
+      });
+      const config = {
+        pushPath: "cam2",
+        pushRoot: cam2,
+        tags: ["cam2"],
+        datasetIds: [],
+        keep: false,
+        minAgeSeconds: 0,
+      };
+      const other = await runPushPass(config, { uploader, partId: PART_ID }, {
+        logger: new RecordingLogger(),
+      });
+      assert.equal(other.uploaded, 1);
+    }
     const result = await start().result();
     assert.equal(result.uploaded, 1);
     assert.equal(result.recovered, 0);
     assert.equal(result.deleted, 1);
-    assert.equal(platform.items().length, 1);
-    assert.deepEqual(platform.contentOf(platform.items()[0].binaryDataId), bytes);
+    const ours = platform.items().filter((item) => !item.tags.includes("cam2"));
+    assert.equal(ours.length, 1);
+    assert.deepEqual(platform.contentOf(ours[0].binaryDataId), bytes);
     assert.deepEqual(await inFlight(), []);
   });
 });

@@ -7,6 +7,7 @@ import { runPushPass } from "../../src/push/run_push_pass.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
+import { pollUntil } from "../_poll.ts";
 import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
 
 async function _exists(path: string): Promise<boolean> {
@@ -226,13 +227,16 @@ Deno.test("transient failures back off across passes; the file is never touched"
     const second = await pass({}, { attempts: 2 });
     assert.deepEqual(second.skippedBy, { "backing off": 1 });
     assert.equal(platform.calls.FileUpload, 2);
-    // An hour after the first failure, retries stop until the file changes.
+    // An hour after the first failure, and five failed passes, retries stop until the file
+    // changes.
     const later = Date.now() + 61 * 60_000;
-    const third = await pass({}, { attempts: 1, now: () => later });
-    assert.equal(third.failed, 1);
-    assert.equal(third.failures[0].permanent, true);
+    const failing = [];
+    for (let i = 0; i < 4; i++) {
+      failing.push(await pass({}, { attempts: 1, now: () => later + i * 60_000 }));
+    }
+    assert.deepEqual(failing.map((r) => r.failures[0].permanent), [false, false, false, true]);
     platform.setFaults({});
-    const fourth = await pass({}, { now: () => later + 60_000 });
+    const fourth = await pass({}, { now: () => later + 5 * 60_000 });
     assert.equal(fourth.failed, 1, "given up: not tried");
     assert.equal(platform.uploads.completed, 0);
     await write("x.bin", "payload, edited");
@@ -275,6 +279,30 @@ Deno.test("a platform out of reach stops the pass after three files in a row are
     assert.equal(next.error, undefined);
     assert.equal(next.uploaded, 40 - result.failed);
     assert.deepEqual(next.skippedBy, { "backing off": result.failed });
+  });
+});
+
+Deno.test("transient failures give a file up after an hour and five passes; a push by hand tries it again", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    await write("f.bin", "payload");
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["FileUpload"] });
+    const clock = Date.now();
+    const at = (minutes: number) => ({ now: () => clock + minutes * 60_000, attempts: 1 });
+    // A clock set an hour forward after the first failure (a Pi's at boot): not given up yet.
+    assert.equal((await pass({}, at(0))).failures[0].permanent, false);
+    assert.equal((await pass({}, at(61))).failures[0].permanent, false);
+    for (const minutes of [62, 63]) await pass({}, at(minutes));
+    const last = await pass({}, at(64)); // the fifth failed pass, an hour after the first
+    assert.equal(last.failures[0].permanent, true);
+    platform.setFaults({});
+    const calls = platform.calls.FileUpload;
+    const periodic = await pass({}, at(65));
+    assert.equal(platform.calls.FileUpload, calls, "a periodic pass leaves it");
+    assert.equal(periodic.failed, 1);
+    assert.match(periodic.failures[0].error, /gave up after retrying for an hour/);
+    const byHand = await pass({}, { ...at(66), retryFailedNow: true });
+    assert.equal(byHand.uploaded, 1);
+    assert.equal(platform.items().length, 1);
   });
 });
 
@@ -571,4 +599,29 @@ Deno.test("a push_path through a symlink that leads out of .viam is refused befo
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a file swapped for a FIFO after the walk is skipped, not waited on forever", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", randomBytes(100_000));
+    await write("z.bin", randomBytes(1000));
+    // One upload at a time, the first slow: z.bin is opened only after the swap.
+    platform.setFaults({ uploadBytesPerSecond: 100_000 });
+    const passing = pass({}, { concurrency: 1 });
+    await pollUntil("the first upload is under way", () => platform.calls.FileUpload > 0);
+    await Deno.remove(join(root, "z.bin"));
+    const mkfifo = await new Deno.Command("mkfifo", { args: [join(root, "z.bin")] }).output();
+    assert.ok(mkfifo.success);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const result = await Promise.race([
+      passing,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the pass hangs on the FIFO")), 20_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(result.uploaded, 1);
+    assert.equal(result.failed, 0);
+    assert.equal(platform.items().length, 1);
+    assert.ok((await Deno.lstat(join(root, "z.bin"))).isFifo, "left alone");
+  });
 });
