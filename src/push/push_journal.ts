@@ -180,7 +180,10 @@ export class PushJournal {
    * makes it durable.
    */
   update(path: string, change: (entry: JournalEntry) => JournalEntry): void {
-    const next = _compact(change({ ...this.#entries.get(path) }));
+    const previous = this.#entries.get(path);
+    const next = _compact(change({ ...previous }));
+    // Unchanged (a pass looking at every entry): nothing to write.
+    if (JSON.stringify(next) === JSON.stringify(previous)) return;
     if (next === undefined) this.#entries.delete(path);
     else this.#entries.set(path, next);
     this.#dirty.add(path);
@@ -196,10 +199,13 @@ export class PushJournal {
 
   /**
    * Writes every entry into a new snapshot and drops the log (the end of a pass: the journal is then
-   * one file again). Resolves once it is on disk.
+   * one file again), unless nothing changed since the snapshot. Resolves once it is on disk.
    */
   async compact(): Promise<void> {
     await this.#writes.idle();
+    // Nothing written since the snapshot, nothing changed: an idle pass writes nothing (a rewrite
+    // with its fsyncs every pass would wear an SD card for no change).
+    if (!this.#compactFirst && this.#log === undefined && this.#dirty.size === 0) return;
     await this.#writes.request(() => this.#compact());
   }
 

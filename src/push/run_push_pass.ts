@@ -51,8 +51,14 @@ export type PushSkipReason =
   | "awaiting check"
   | "name not mirrored";
 
-/** How long the ids of completed uploads are remembered for the in-flight check. */
-const _KNOWN_UPLOADS_MS = 24 * 60 * 60_000;
+/**
+ * How long the ids of completed uploads are remembered for the in-flight check, which looks at
+ * uploads stored from one clock skew before a cut upload began: an earlier upload of the same path
+ * that could fall in that window completed at most two skews before it (ours and the platform's),
+ * and the list is pruned at the end of a pass, before any later upload starts. Kept no longer: at
+ * camera rates a day of ids made the journal tens of MB, rewritten every pass.
+ */
+const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
 /** How many paths the result lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
 /**

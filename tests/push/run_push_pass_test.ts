@@ -245,6 +245,26 @@ Deno.test("transient failures back off across passes; the file is never touched"
   });
 });
 
+Deno.test("a pass with nothing new rewrites no journal; upload ids are forgotten after half an hour", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    const snapshot = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    await write("kept.bin", "stays, remembered");
+    await pass({ keep: true });
+    const written = await Deno.stat(snapshot);
+    const idle = await pass({ keep: true });
+    assert.deepEqual(idle.skippedBy, { unchanged: 1 });
+    const after = await Deno.stat(snapshot);
+    assert.deepEqual([after.ino, after.mtime?.getTime()], [written.ino, written.mtime?.getTime()]);
+    const ids = async () =>
+      JSON.parse(await Deno.readTextFile(snapshot)).files["kept.bin"].uploads?.length ?? 0;
+    assert.equal(await ids(), 1);
+    await pass({ keep: true }, { now: () => Date.now() + 31 * 60_000 });
+    assert.equal(await ids(), 0, "the id went; the sent version stays");
+    const kept = JSON.parse(await Deno.readTextFile(snapshot)).files["kept.bin"];
+    assert.ok(kept.sent !== undefined);
+  });
+});
+
 Deno.test("30% of uploads refused at random: one pass on the default schedule uploads every file", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     for (let i = 0; i < 100; i++) await write(`f${i}.bin`, `payload ${i}`);
