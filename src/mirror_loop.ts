@@ -161,6 +161,8 @@ export class MirrorLoop implements MirrorController {
     clearInterval(this.#pushTimer);
     this.#abort.abort();
     await this.#inFlight?.catch(() => {});
+    // A push of its own (while sync backed off) holds the push folder's lock and the uploader.
+    await this.#pushInFlight?.catch(() => {});
     this.#state = "stopped";
     this.#status.nextPassAt = undefined;
   }

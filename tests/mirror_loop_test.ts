@@ -204,13 +204,17 @@ Deno.test("a pass held back by the free-space reserve shows as guarded, then idl
 Deno.test("the push side runs after a failed sync pass, and at its own pace while sync backs off", async () => {
   await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
     let pushes = 0;
+    let running = 0;
     // A refused key fails every sync pass (and backs off for several seconds); the push side,
     // with its own folder and journal, has nothing to do with that.
     const loop = new MirrorLoop(config({ app_api_key: "not-the-key", sync_frequency: 1 }), {
       logger,
       random: () => 0.5,
-      push: () => {
+      push: async () => {
         pushes++;
+        running++;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        running--;
         return Promise.resolve({
           found: 0,
           uploaded: 0,
@@ -227,7 +231,9 @@ Deno.test("the push side runs after a failed sync pass, and at its own pace whil
     assert.ok(loop.status().backoffSeconds! >= 4);
     await pollUntil("pushed again while sync backs off", () => pushes >= 3, { limitMs: 10_000 });
     assert.equal(loop.status().consecutiveFailures, 1, "no sync pass meanwhile");
+    await pollUntil("a push of its own is under way", () => running === 1);
     await loop.stop();
+    assert.equal(running, 0, "stop waits for the push under way");
     const stopped = pushes;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(pushes, stopped, "no push after stop");

@@ -76,6 +76,8 @@ export class MirrorDir implements AsyncDisposable {
   /** Syncs written batches; undefined when the mirror is not durable. */
   readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
+  /** Files the next placement at their path replaces (see {@linkcode MirrorDir.replaceOnPlace}). */
+  readonly #replaceable = new Set<string>();
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
   #nextTemp = 0;
@@ -201,7 +203,7 @@ export class MirrorDir implements AsyncDisposable {
       for (const entry of written) {
         try {
           if (outcomes[entry.index] === undefined) {
-            _linkSync(entry.temp, entry.target, files[entry.index].path);
+            this.#placeSync(entry.temp, entry.target, files[entry.index].path);
           }
         } catch (error) {
           outcomes[entry.index] = error as Error;
@@ -223,22 +225,26 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * Gives the file at `stagedPath` (in the state folder) the name `relPath` as well, without
-   * replacing anything (see `_linkSync`).
+   * replacing anything (see `_linkSync`), unless `relPath` was marked with
+   * {@linkcode MirrorDir.replaceOnPlace}.
    */
   async placeFile(stagedPath: string, relPath: string): Promise<void> {
     _assertPlaceable(relPath);
     const dir = await this.ensureDir(_parentOf(relPath));
-    _linkSync(stagedPath, join(dir, basename(relPath)), relPath);
+    this.#placeSync(stagedPath, join(dir, basename(relPath)), relPath);
   }
 
   /**
-   * Removes the file (or symlink, never its target) at `relPath`, a path from this pass's walk.
-   * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses,
-   * checked the same way, synchronously; only the `unlink` itself goes through the thread pool, so
-   * that several run at once: an `unlink` of a file already on disk waits for the device (a
-   * `discard` on this project's VM: 0.26 ms each), and several at once overlap those waits
-   * (`deleteStale` says how many run at once, and what that was measured to save).
+   * Marks files that came from an item the platform has replaced under the same name: the next
+   * file placed at each of these paths takes the old one's place at once (a `rename` over it, so
+   * that a reader finds the old file or the new one, never none), once, and only while what is
+   * there is a plain file. Until then the old file stays: a download that fails leaves it in place.
    */
+  replaceOnPlace(relPath: string): void {
+    assertRelativePath(relPath);
+    this.#replaceable.add(relPath);
+  }
+
   /**
    * The size of the regular file at `relPath` (never read through a symlink), or undefined when
    * there is none.
@@ -249,6 +255,14 @@ export class MirrorDir implements AsyncDisposable {
     return info?.isFile ? info.size : undefined;
   }
 
+  /**
+   * Removes the file (or symlink, never its target) at `relPath`, a path from this pass's walk.
+   * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses,
+   * checked the same way, synchronously; only the `unlink` itself goes through the thread pool, so
+   * that several run at once: an `unlink` of a file already on disk waits for the device (a
+   * `discard` on this project's VM: 0.26 ms each), and several at once overlap those waits
+   * (`deleteStale` says how many run at once, and what that was measured to save).
+   */
   async remove(relPath: string): Promise<boolean> {
     const path = _removablePath(this.root, relPath);
     if (path === undefined) return false;
@@ -286,6 +300,15 @@ export class MirrorDir implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Names a staged file: a link, or a rename over a file marked to be replaced. */
+  #placeSync(from: string, to: string, relPath: string): void {
+    if (this.#replaceable.delete(relPath) && _isPlainFileSync(to)) {
+      Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
+      return;
+    }
+    _linkSync(from, to, relPath);
   }
 
   async #makeDir(relDir: string): Promise<string> {
@@ -409,6 +432,14 @@ function _assertPlaceable(relPath: string): void {
  * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
  * window open only to programs outside the engine, since the engine writes under the mirror lock.
  */
+function _isPlainFileSync(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
 function _linkSync(from: string, to: string, relPath: string): void {
   const taken = () => new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
   try {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow } from "../async/heap_guard.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
@@ -10,7 +11,7 @@ import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES } from "../paths.ts";
+import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES, STATE_DIR_NAME } from "../paths.ts";
 import { PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
@@ -18,7 +19,7 @@ import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
-import { PlacedRecord } from "./placed_record.ts";
+import { type PlacedFile, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
@@ -167,6 +168,10 @@ export async function runPass(
   });
   // Started once the listing is proved whole (see below); awaited before the lock is let go.
   let deletingEarly: Promise<DeleteResult> | undefined;
+  // Known once the walk and the record are in: what the record is saved from, whatever happens.
+  let walked: Map<string, LocalFile> | undefined;
+  let record: PlacedRecord | undefined;
+  let settled: _Replacements = { replacing: new Set(), adopted: new Map() };
   try {
     const listing = await listRemote(remote, filterOf(config), {
       logger,
@@ -185,6 +190,7 @@ export async function runPass(
       },
     }).catch((error) => walk.failure(error));
     const local = await walk.done();
+    walked = local;
     // The listing has ended: what it let go of (its pages, the outgrown tables of the index's
     // maps) goes now, before the plan and the manifest add theirs. A 100,000-item no-op peaked at
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
@@ -212,15 +218,20 @@ export async function runPass(
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
-    const record = await reading;
+    record = await reading;
     if (listing.complete && listing.unproven === undefined) {
-      await _removeLosingTwins(mirror, index, local, transfer.result.placed, config, logger);
-      await _removeSuperseded(mirror, index, local, transfer.result.placed, record, config, logger);
+      settled = await _findReplacements(index, local, transfer.result.placed, record, {
+        config,
+        fileSize: (path) => mirror.fileSize(path),
+        onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
+      });
+      for (const path of settled.replacing) mirror.replaceOnPlace(path);
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
-    const plan = _plan(config, entries, local, listing, deletion);
+    // A file to replace stays until its replacement is placed over it: absent to the plan only.
+    const plan = _plan(config, entries, _without(local, settled.replacing), listing, deletion);
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -265,7 +276,8 @@ export async function runPass(
     } finally {
       await writingManifest;
     }
-    await _saveRecord(mirror, record, local, placed, deletingEarly ? deletion.deletes : [], logger);
+    const deleted = deletingEarly ? deletion.deletes : [];
+    await _saveRecord(mirror, record, { entries, local, placed, settled, deleted }, logger);
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
@@ -289,6 +301,12 @@ export async function runPass(
   } catch (error) {
     // Nothing of a pass touches the mirror after it lets go of its lock.
     await deletingEarly?.catch(() => {});
+    // What this pass placed is recorded even when it was cut off or failed: a file not recorded
+    // is never replaced by a later version.
+    if (walked !== undefined && record !== undefined) {
+      const files = { entries: index.entries(), local: walked, settled, deleted: [] };
+      await _saveRecord(mirror, record, { ...files, placed: transfer.result.placed }, logger);
+    }
     if (!signal?.aborted) throw error;
     // Cut off: say what was done, whatever stage it was in.
     const cancelled = new PassCancelledError<PassResult>();
@@ -322,7 +340,20 @@ export async function dryRunPass(
     onItems: (items) => void index.addPage(items),
   });
   if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
-  const plan = _plan(config, index.entries(), local, listing);
+  // Files a pass would replace (another item listed at their path now) count as downloads.
+  let replacing: ReadonlySet<string> = new Set();
+  if (root !== undefined && listing.complete && listing.unproven === undefined) {
+    const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
+    const found = await _findReplacements(index, local, new Map(), record, {
+      config,
+      fileSize: async (path) => {
+        const info = await Deno.lstat(join(root, path)).catch(() => undefined);
+        return info?.isFile ? info.size : undefined;
+      },
+    });
+    replacing = found.replacing;
+  }
+  const plan = _plan(config, index.entries(), _without(local, replacing), listing);
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
@@ -471,82 +502,112 @@ class _LocalWalk implements Disposable {
   }
 }
 
-/**
- * Removes the files an earlier pass left at a path two listed items share when the other one wins
- * it (a pass cut off before it settled its paths: a kill, a restart, a listing that failed), so
- * that the plan fetches the winner and every mirror of a fleet holds the same file. Told apart by
- * size: one of the winner's size is kept, as any existing file is. Only after a listing proved
- * whole, which knows every item on the path; `local` loses the removed paths.
- */
-async function _removeLosingTwins(
-  mirror: MirrorDir,
-  index: ListingIndex,
-  local: Map<string, LocalFile>,
-  placed: ReadonlyMap<string, string>,
-  config: MirrorConfig,
-  logger: Logger,
-): Promise<void> {
-  const entries = index.entries();
-  for (const path of index.contested) {
-    const winner = entries.get(path);
-    if (winner?.sizeBytes === undefined || placed.has(path)) continue;
-    if (local.get(path)?.symlink !== false || isProtected(path, config.protectedDirs)) continue;
-    const size = await mirror.fileSize(path);
-    if (size === undefined || size === winner.sizeBytes) continue;
-    logger.info(`replacing ${path}: it holds another listed item than the one that wins it`);
-    if (await mirror.remove(path)) local.delete(path);
-  }
+/** Files to replace, and files taken on by the record, found after a listing proved whole. */
+interface _Replacements {
+  /** Paths whose file the next placement replaces (a rename over it). */
+  replacing: ReadonlySet<string>;
+  /** Files the record did not name that hold the listed item's size: recorded as that item. */
+  adopted: ReadonlyMap<string, PlacedFile>;
 }
 
 /**
- * Removes the files an earlier pass placed from another item than the one the platform lists at
- * their path now (an item replaced under the same name), so that the plan fetches the new one, as
- * a fresh mirror would hold it. Files the record does not name are kept, as any existing file is.
- * Only after a listing proved whole, which knows every item on the path; `local` loses the
- * removed paths.
+ * The files at listed paths that hold another item than the one listed there now, so that every
+ * mirror of a fleet ends with the same file as a fresh one (only after a listing proved whole,
+ * which knows every item on a path):
+ *
+ * - a file the record says was placed from another item, still of the size placed (an item
+ *   replaced under the same name, a model pushed again; a file of another size is a user's and
+ *   stays);
+ * - a file the record does not name at a path two listed items share, whose size is not the
+ *   winner's (a pass cut off before it settled the path, before the record existed).
+ *
+ * A file the record does not name whose size is the listed item's is taken on by the record (a
+ * mirror made before it existed): one `lstat` for each, once. Nothing is removed here: each file
+ * stays until its replacement is placed over it, so a download that fails leaves it in place.
  */
-async function _removeSuperseded(
-  mirror: MirrorDir,
+async function _findReplacements(
   index: ListingIndex,
-  local: Map<string, LocalFile>,
+  local: ReadonlyMap<string, LocalFile>,
   placed: ReadonlyMap<string, string>,
   record: PlacedRecord,
-  config: MirrorConfig,
-  logger: Logger,
-): Promise<void> {
-  if (record.size === 0) return;
+  options: {
+    config: MirrorConfig;
+    fileSize: (path: string) => Promise<number | undefined>;
+    /** Told of each file to replace, and why. */
+    onReplace?: (path: string, why: string) => void;
+  },
+): Promise<_Replacements> {
+  const replacing = new Set<string>();
+  const adopted = new Map<string, PlacedFile>();
   for (const [path, winner] of index.entries()) {
     if (placed.has(path) || local.get(path)?.symlink !== false) continue;
-    if (!record.placedOther(path, winner.binaryDataId)) continue;
-    if (isProtected(path, config.protectedDirs)) continue;
-    logger.info(`replacing ${path}: the platform lists another item there now`);
-    if (await mirror.remove(path)) local.delete(path);
+    const from = record.placedFrom(path, winner.binaryDataId);
+    if (from === "same" || (from === "unknown" && winner.sizeBytes === undefined)) continue;
+    const size = await options.fileSize(path);
+    if (size === undefined) continue;
+    if (from === "unknown" && size === winner.sizeBytes) {
+      adopted.set(path, { binaryDataId: winner.binaryDataId, size });
+      continue;
+    }
+    if (isProtected(path, options.config.protectedDirs)) continue;
+    if (from === "other" && record.sizeFits(path, size)) {
+      options.onReplace?.(path, "the platform lists another item there now");
+      replacing.add(path);
+    } else if (from === "unknown" && index.contested.has(path)) {
+      options.onReplace?.(path, "it holds another listed item than the one that wins it");
+      replacing.add(path);
+    }
+    // Else a file placed from another item that no longer has the size placed: a user's now.
   }
+  return { replacing, adopted };
+}
+
+/** `local` without `paths` (a copy, made only when there are some). */
+function _without(
+  local: ReadonlyMap<string, LocalFile>,
+  paths: ReadonlySet<string>,
+): ReadonlyMap<string, LocalFile> {
+  if (paths.size === 0) return local;
+  const rest = new Map(local);
+  for (const path of paths) rest.delete(path);
+  return rest;
 }
 
 /**
  * Saves which item each file of the mirror came from (see {@linkcode PlacedRecord}): the files the
- * pass found or placed, less those it deleted. A failure is a warning: without the record, files
- * are kept as they are.
+ * pass found (as recorded, or taken on) or placed, less those it deleted. A failure is a warning:
+ * without the record, files are kept as they are.
  */
 async function _saveRecord(
   mirror: MirrorDir,
   record: PlacedRecord,
-  local: ReadonlyMap<string, LocalFile>,
-  placed: ReadonlyMap<string, string>,
-  deleted: readonly string[],
+  files: {
+    entries: ReturnType<ListingIndex["entries"]>;
+    local: ReadonlyMap<string, LocalFile>;
+    placed: ReadonlyMap<string, string>;
+    settled: _Replacements;
+    deleted: readonly string[];
+  },
   logger: Logger,
 ): Promise<void> {
-  const gone = new Set(deleted);
+  const { entries, local, placed } = files;
+  const { adopted } = files.settled;
+  const gone = new Set(files.deleted);
   function* paths(): Iterable<string> {
     for (const [path, file] of local) if (!file.symlink && !gone.has(path)) yield path;
     for (const path of placed.keys()) if (!local.has(path)) yield path;
   }
+  const placedNow = (path: string): PlacedFile | undefined => {
+    const id = placed.get(path);
+    // Of unknown size (-1 fits no file): recorded, so that the old entry is not kept for it.
+    if (id !== undefined) return { binaryDataId: id, size: entries.get(path)?.sizeBytes ?? -1 };
+    return adopted.get(path);
+  };
   try {
     await record.save(
       mirror.stateDir,
       { paths: paths(), count: local.size + placed.size },
-      (path) => placed.get(path),
+      placedNow,
     );
   } catch (error) {
     logger.warn(`could not save which item each file came from: ${(error as Error).message}`);

@@ -9,6 +9,7 @@ import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
 import { readTree, withMirror } from "./_harness.ts";
+import { pollUntil } from "../_poll.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
   a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
@@ -342,7 +343,8 @@ Deno.test("a twin placed by a pass cut off before it settled the path is replace
     const next = await pass();
     assert.equal(next.listingComplete, true);
     assert.deepEqual(await Deno.readFile(join(root, "twin.bin")), itemBytes(winner));
-    assert.match(logger.text(), /replacing twin\.bin: it holds another listed item/);
+    // The cut pass recorded what it placed: the record says the file is the loser's.
+    assert.match(logger.text(), /replacing twin\.bin: the platform lists another item there now/);
     const again = await pass();
     assert.equal(again.summary.downloaded, 0, "settled: nothing fetched twice");
   }, { inlineLimitBytes: 1024 * 1024 });
@@ -960,5 +962,92 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
     );
     tree = await files();
     assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("a replaced item's old file stays until the new one is placed over it; the dry run counts it; a user's own file stays", async () => {
+  const model = (name: string, sizeBytes = 5000) => ({
+    name,
+    count: 1,
+    sizeBytes,
+    fileName: "detector.tflite",
+    fileExt: ".tflite",
+  });
+  const notes = (name: string) => ({
+    name,
+    count: 1,
+    sizeBytes: 300,
+    fileName: "notes.txt",
+    fileExt: ".txt",
+  });
+  await withMirror(describeDataset([model("v1"), notes("n1")]), async (fixture) => {
+    const { pass, platform, root, files, config, logger } = fixture;
+    await pass();
+    const [v1] = platform.items();
+    // The user rewrites notes.txt with their own text (another size): it is theirs now.
+    await Deno.writeTextFile(join(root, "notes.txt"), "my own notes");
+    platform.replaceDataset(describeDataset([model("v2"), notes("n2")]));
+    const v2 = platform.items().find((item) => item.fileName === "detector.tflite")!;
+
+    const remote = new ViamRemote({
+      appUrl: config().appUrl,
+      apiKeyId: config().apiKeyId,
+      apiKey: config().apiKey,
+    });
+    const dry = await dryRunPass(config(), remote, { logger });
+    assert.deepEqual([dry.downloadCount, dry.downloads], [1, ["detector.tflite"]]);
+
+    // Every download fails: the old model stays where it was.
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["BinaryDataByIDs", "download"] });
+    const failing = await pass({}, { attempts: { file: 1 } });
+    assert.equal(failing.summary.failed, 1);
+    assert.ok(bytesEqual((await files()).get("detector.tflite"), itemBytes(v1)));
+
+    // The reserve holds every download back: the old model stays too.
+    platform.setFaults({});
+    const full = await pass({}, {
+      freeSpace: () => Promise.resolve({ availableBytes: 1000, totalBytes: 1_000_000 }),
+    });
+    assert.match(full.guard ?? "", /free-space reserve/);
+    assert.ok(bytesEqual((await files()).get("detector.tflite"), itemBytes(v1)));
+
+    // Then it is replaced in place, and the user's notes are kept.
+    const replaced = await pass();
+    assert.equal(replaced.summary.downloaded, 1);
+    const tree = await files();
+    assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
+    assert.equal(new TextDecoder().decode(tree.get("notes.txt")), "my own notes");
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("files placed by a pass cut off are recorded: a later version replaces them too", async () => {
+  const models = (version: string) => ({
+    name: version,
+    count: 20,
+    sizeBytes: 4000,
+    fileName: (i: number) => `m/${i}.bin`,
+    fileExt: ".bin",
+  });
+  await withMirror(describeDataset([models("v1")]), async ({ pass, platform, root, files }) => {
+    platform.setFaults({ bodyBytesPerSecond: 40_000 });
+    const stop = new AbortController();
+    const cut = pass({}, { signal: stop.signal });
+    await pollUntil("some files are placed", async () => {
+      const names = await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => []);
+      return names.length >= 3;
+    });
+    stop.abort();
+    await assert.rejects(cut);
+    platform.setFaults({});
+    const placedByCut = (await files()).size;
+    assert.ok(placedByCut >= 3 && placedByCut < 20, `${placedByCut} placed`);
+    await pass(); // the rest
+    platform.replaceDataset(describeDataset([models("v2")]));
+    const next = await pass();
+    assert.equal(next.summary.downloaded, 20, "every file replaced, those of the cut pass too");
+    const tree = await files();
+    for (const item of platform.items()) {
+      assert.ok(bytesEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId)));
+    }
   }, { inlineLimitBytes: 1024 });
 });
