@@ -106,8 +106,8 @@ export interface PassResult {
  * claimed, then delete what the platform no longer has once the listing is proved whole.
  *
  * Streaming keeps "the same winner whatever the page order": the first item seen at a path is
- * fetched at once; when the complete listing shows another item winning that path (the newest, see
- * `ListingIndex`), or a folder needed where a file was placed, the file this pass placed there is
+ * fetched at once; when the complete listing shows another item winning that path (the one stored
+ * last, see `ListingIndex`), or a folder needed where a file was placed, the file this pass placed there is
  * removed and the winner fetched. Only files placed by this very pass are ever removed that way.
  *
  * Runs under the mirror's lock, so a CLI run and a module never write one mirror at once. When the
@@ -542,7 +542,7 @@ async function _findReplacements(
   for (const [path, winner] of index.entries()) {
     if (placed.has(path) || local.get(path)?.symlink !== false) continue;
     const from = record.placedFrom(path, winner.binaryDataId);
-    if (from === "same" || (from === "unknown" && winner.sizeBytes === undefined)) continue;
+    if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) continue;
     const size = await options.fileSize(path);
     if (size === undefined) continue;
     if (from === "unknown" && size === winner.sizeBytes) {
@@ -553,7 +553,7 @@ async function _findReplacements(
     if (from === "other" && record.sizeFits(path, size)) {
       options.onReplace?.(path, "the platform lists another item there now");
       replacing.add(path);
-    } else if (from === "unknown" && index.contested.has(path)) {
+    } else if (from !== "other" && size !== winner.sizeBytes && index.contested.has(path)) {
       options.onReplace?.(path, "it holds another listed item than the one that wins it");
       replacing.add(path);
     }
@@ -604,11 +604,7 @@ async function _saveRecord(
     return adopted.get(path);
   };
   try {
-    await record.save(
-      mirror.stateDir,
-      { paths: paths(), count: local.size + placed.size },
-      placedNow,
-    );
+    await record.save(mirror.stateDir, paths, placedNow);
   } catch (error) {
     logger.warn(`could not save which item each file came from: ${(error as Error).message}`);
   }

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PLACED_RECORD_NAME, PlacedRecord } from "../../src/sync/placed_record.ts";
+
+async function _withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "placed-record-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const _placed = new Map([
+  ["models/detector.tflite", { binaryDataId: "org/loc/v1", size: 5000 }],
+  ["a.jpg", { binaryDataId: "org/loc/a", size: 10 }],
+]);
+
+Deno.test("placed record: same, other or unknown; the size placed; nothing rewritten when nothing changed", async () => {
+  await _withDir(async (dir) => {
+    const empty = await PlacedRecord.read(dir);
+    assert.equal(empty.placedFrom("a.jpg", "org/loc/a"), "unknown");
+    await empty.save(dir, () => _placed.keys(), (path) => _placed.get(path));
+
+    const record = await PlacedRecord.read(dir);
+    assert.equal(record.placedFrom("a.jpg", "org/loc/a"), "same");
+    assert.equal(record.placedFrom("models/detector.tflite", "org/loc/v2"), "other");
+    assert.equal(record.placedFrom("b.jpg", "org/loc/b"), "unknown");
+    assert.equal(record.sizeFits("models/detector.tflite", 5000), true);
+    assert.equal(record.sizeFits("models/detector.tflite", 4999), false);
+
+    // The same files, nothing placed: not written again.
+    const file = join(dir, PLACED_RECORD_NAME);
+    const before = await Deno.stat(file);
+    await record.save(dir, () => _placed.keys(), () => undefined);
+    const after = await Deno.stat(file);
+    assert.deepEqual([after.ino, after.mtime?.getTime()], [before.ino, before.mtime?.getTime()]);
+
+    // A file gone: dropped; a file placed again from another item: its new id.
+    await record.save(
+      dir,
+      () => ["models/detector.tflite"],
+      (path) =>
+        path === "models/detector.tflite" ? { binaryDataId: "org/loc/v2", size: 7000 } : undefined,
+    );
+    const next = await PlacedRecord.read(dir);
+    assert.equal(next.placedFrom("a.jpg", "org/loc/a"), "unknown");
+    assert.equal(next.placedFrom("models/detector.tflite", "org/loc/v2"), "same");
+    assert.equal(next.sizeFits("models/detector.tflite", 7000), true);
+  });
+});
+
+Deno.test("placed record: a file that is not a record, or a symlink, reads as none", async () => {
+  await _withDir(async (dir) => {
+    const file = join(dir, PLACED_RECORD_NAME);
+    for (const bytes of [new Uint8Array(7), new Uint8Array(8), new Uint8Array(8 + 24)]) {
+      await Deno.writeFile(file, bytes);
+      assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/a"), "unknown");
+    }
+    // Damaged into a table with no free slot: a lookup still ends.
+    await Deno.writeFile(file, new Uint8Array(8 + 64).fill(0x5a));
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/a"), "unknown");
+    await Deno.remove(file);
+    await Deno.writeTextFile(join(dir, "elsewhere"), "x".repeat(24));
+    await Deno.symlink(join(dir, "elsewhere"), file);
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/a"), "unknown");
+  });
+});
+
+Deno.test("placed record: two paths of one hash are unrecordable, and stay so without a rewrite", async () => {
+  // Two paths whose 32-bit FNV-1a hashes collide (found by a birthday search).
+  const seen = new Map<number, string>();
+  let pair: [string, string] | undefined;
+  for (let i = 0; pair === undefined; i++) {
+    const path = `cam/${i}.jpg`;
+    const hash = _fnv1a(path);
+    const other = seen.get(hash);
+    if (other !== undefined) pair = [other, path];
+    seen.set(hash, path);
+  }
+  await _withDir(async (dir) => {
+    const placed = (path: string) => ({ binaryDataId: `org/loc/${path}`, size: 1 });
+    await (await PlacedRecord.read(dir)).save(dir, () => pair!, placed);
+    const record = await PlacedRecord.read(dir);
+    for (const path of pair!) {
+      assert.equal(record.placedFrom(path, `org/loc/${path}`), "unrecordable");
+      assert.equal(record.sizeFits(path, 1), false);
+    }
+    const file = join(dir, PLACED_RECORD_NAME);
+    const before = await Deno.stat(file);
+    await record.save(dir, () => pair!, () => undefined);
+    assert.equal((await Deno.stat(file)).ino, before.ino, "not rewritten pass after pass");
+  });
+});
+
+/** FNV-1a 32 over UTF-16 code units: the record's path hash, for finding a collision. */
+function _fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
