@@ -494,8 +494,8 @@ const _LEGACY_STAGING_DIR = "tmp";
  * Removes what a killed pass left in the state folder `state` (real): files of an inline batch not
  * yet named, or named already (then this is a second name, and only that name goes), a placed
  * record being written, and the folder earlier versions staged them in. Whatever holds a staging
- * name goes, a folder too: left there, it would fail the file given that name on every pass. Nothing is followed: a symlink goes
- * itself, and a folder's removal does not descend into links.
+ * name goes, a folder too: left there, it would fail the file given that name on every pass.
+ * Nothing is followed: a symlink goes itself, and a folder's removal does not descend into links.
  */
 async function _removeStagedLeftovers(state: string): Promise<void> {
   for await (const entry of Deno.readDir(state)) {

@@ -104,20 +104,22 @@ export class PlacedRecord {
     paths: () => Iterable<string>,
     placedNow: (path: string) => PlacedFile | undefined,
   ): Promise<void> {
-    const valueOf = (path: string, pathHash: number) => {
+    const valueOf = (path: string, pathHash: number, old = _lookup(this.#table, pathHash)) => {
       const now = placedNow(path);
-      if (now === undefined) return _lookup(this.#table, pathHash);
-      return _hash16(now.binaryDataId) * 0x10000 + _hash16(String(now.size));
+      return now === undefined
+        ? old
+        : _hash16(now.binaryDataId) * 0x10000 + _hash16(String(now.size));
     };
     // Looked over first, without building anything: a pass that changed nothing writes nothing.
     let kept = 0;
     let changed = false;
     for (const path of paths()) {
       const pathHash = _pathHash(path);
-      const value = valueOf(path, pathHash);
+      const old = _lookup(this.#table, pathHash);
+      const value = valueOf(path, pathHash, old);
       if (value === undefined) continue;
       kept++;
-      if (value !== _lookup(this.#table, pathHash)) changed = true;
+      if (value !== old) changed = true;
     }
     if (!changed && kept === this.#count) return;
     // At most three quarters full: a lookup takes a few probes.

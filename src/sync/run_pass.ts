@@ -107,8 +107,8 @@ export interface PassResult {
  *
  * Streaming keeps "the same winner whatever the page order": the first item seen at a path is
  * fetched at once; when the complete listing shows another item winning that path (the one stored
- * last, see `ListingIndex`), or a folder needed where a file was placed, the file this pass placed there is
- * removed and the winner fetched. Only files placed by this very pass are ever removed that way.
+ * last, see `ListingIndex`), or a folder needed where a file was placed, the file this pass placed
+ * there is removed and the winner fetched. Only files placed by this very pass are ever removed that way.
  *
  * Runs under the mirror's lock, so a CLI run and a module never write one mirror at once. When the
  * pass is cancelled it rejects with a {@linkcode PassCancelledError} whose `result` holds what was
