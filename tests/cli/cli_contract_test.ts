@@ -541,27 +541,24 @@ Deno.test("on a terminal, a pass shows a live bar by bytes: bytes, files, rate a
   );
 });
 
+/** `sync --tags a --watch --sync-frequency 1 --json` against `appUrl`, the key in the environment. */
+function _spawnWatch(appUrl: string, viamHome: string) {
+  const args = ["--tags", "a", "--watch", "--sync-frequency", "1", "--json"];
+  return spawnProgram(["sync", "--app-url", appUrl, ...args], { viamHome, env: KEY_ENV });
+}
+
+/** The JSON documents on stdout, complete lines only: the last one may still be arriving. */
+// deno-lint-ignore no-explicit-any
+function _documents(stdout: string): Record<string, any>[] {
+  return stdout.split("\n").slice(0, -1).filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line));
+}
+
 Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, then exits 0", async () => {
   const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
   await withCli(groups, async ({ platform, home, root }) => {
-    await using program = spawnProgram(
-      [
-        "sync",
-        "--app-url",
-        platform.url,
-        "--tags",
-        "a",
-        "--watch",
-        "--sync-frequency",
-        "1",
-        "--json",
-      ],
-      { viamHome: home, env: KEY_ENV },
-    );
-    // Complete lines only: the last one may still be arriving.
-    const summaries = () =>
-      program.stdout().split("\n").slice(0, -1).filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line));
+    await using program = _spawnWatch(platform.url, home);
+    const summaries = () => _documents(program.stdout());
     await program.waitFor("stdout", () => summaries().length >= 2);
     // A later pass sees what the platform gained meanwhile.
     platform.replaceDataset(describeDataset([...groups, { name: "late", count: 1, tags: ["a"] }]));
@@ -583,23 +580,8 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
 Deno.test("--watch --json: a pass that fails reports its own zero counts; one cut by SIGTERM its own document", async () => {
   const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
   await withCli(groups, async ({ platform, home, root }) => {
-    await using program = spawnProgram(
-      [
-        "sync",
-        "--app-url",
-        platform.url,
-        "--tags",
-        "a",
-        "--watch",
-        "--sync-frequency",
-        "1",
-        "--json",
-      ],
-      { viamHome: home, env: KEY_ENV },
-    );
-    const documents = () =>
-      program.stdout().split("\n").slice(0, -1).filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line));
+    await using program = _spawnWatch(platform.url, home);
+    const documents = () => _documents(program.stdout());
     await program.waitFor("stdout", () => documents().length >= 1);
     // Another process holds the mirror: the next passes fail before they list anything.
     const lock = await Deno.open(join(root, ".data-mirror", "lock"), { read: true, write: true });

@@ -20,22 +20,27 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 // temp dir, the network, env.
 function _spawn(dir: string, address: string, env: Record<string, string> = {}) {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      "--allow-net",
-      "--allow-env",
-      ENTRY,
-      address,
-      ...(address.startsWith("/") ? [] : ["--tcp-mode"]),
-    ],
+    args: _moduleArgs(dir, address),
     cwd: ROOT,
     env: { VIAM_MODULE_ADDRESS: address, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** The arguments of `deno` that run the module on `address` with the permissions of `_spawn`. */
+function _moduleArgs(dir: string, address: string): string[] {
+  return [
+    "run",
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+    "--allow-net",
+    "--allow-env",
+    ENTRY,
+    address,
+    ...(address.startsWith("/") ? [] : ["--tcp-mode"]),
+  ];
 }
 
 Deno.test("run module: SIGTERM stops the mirrors, removes the socket and exits 0", async () => {
@@ -158,15 +163,7 @@ Deno.test("run module: when viam-server dies without stopping it (SIGKILL), the 
   const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
   const socketPath = `${dir}/data-mirror-xyzab.sock`;
   // A stand-in for viam-server: a shell that starts the module, says its pid, and waits.
-  const args = [
-    "run",
-    `--allow-read=${dir}`,
-    `--allow-write=${dir}`,
-    "--allow-net",
-    "--allow-env",
-    ENTRY,
-    socketPath,
-  ].map((arg) => `'${arg}'`).join(" ");
+  const args = _moduleArgs(dir, socketPath).map((arg) => `'${arg}'`).join(" ");
   const server = new Deno.Command("bash", {
     args: ["-c", `'${Deno.execPath()}' ${args} >/dev/null 2>'${dir}/stderr' & echo $!; wait`],
     cwd: ROOT,

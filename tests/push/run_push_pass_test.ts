@@ -8,6 +8,7 @@ import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
+import type { Platform } from "../support/platform/mod.ts";
 import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
 
 async function _exists(path: string): Promise<boolean> {
@@ -43,64 +44,58 @@ Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME 
     assert.equal(stored.find((i) => i.fileName === "archive.tar.gz")!.fileExt, ".gz");
 
     // Another machine mirrors tag "fleet" and gets the same tree.
-    const otherHome = await Deno.makeTempDir({ prefix: "data-mirror-peer-" });
-    try {
-      const { config } = parseConfig({
-        app_api_key_id: platform.apiKeyId,
-        app_api_key: platform.apiKey,
-        app_url: platform.url,
-        tags: ["fleet"],
-      }, { env: (name) => (name === "VIAM_HOME" ? otherHome : undefined) });
-      const remote = new ViamRemote({
-        appUrl: config.appUrl,
-        apiKeyId: config.apiKeyId,
-        apiKey: config.apiKey,
-      });
+    await _withPeer(platform, {}, async (sync) => assert.deepEqual(await sync(), tree));
+  });
+});
+
+/**
+ * Another machine mirroring tag "fleet" (its own Viam home) for `fn`: `sync` runs one pass there
+ * (failing on any file's failure) and resolves to its mirror's files.
+ */
+async function _withPeer(
+  platform: Platform,
+  attributes: Record<string, unknown>,
+  fn: (sync: () => Promise<Map<string, Uint8Array>>) => Promise<void>,
+): Promise<void> {
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-peer-" });
+  try {
+    const { config } = parseConfig({
+      app_api_key_id: platform.apiKeyId,
+      app_api_key: platform.apiKey,
+      app_url: platform.url,
+      tags: ["fleet"],
+      ...attributes,
+    }, { env: (name) => (name === "VIAM_HOME" ? home : undefined) });
+    const remote = new ViamRemote({
+      appUrl: config.appUrl,
+      apiKeyId: config.apiKeyId,
+      apiKey: config.apiKey,
+    });
+    await fn(async () => {
       const synced = await runPass(config, remote, {
         logger: new RecordingLogger(),
         minRetryDelayMs: 1,
       });
       assert.equal(synced.failures.length, 0, JSON.stringify(synced.failures));
-      assert.deepEqual(await readTree(config.mirrorRoot), tree);
-    } finally {
-      await Deno.remove(otherHome, { recursive: true });
-    }
-  });
-});
+      return await readTree(config.mirrorRoot);
+    });
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
 
 Deno.test("a file pushed again under its name replaces the old version on a machine that mirrors it", async () => {
   await withPush(async ({ platform, root, pass }) => {
-    const otherHome = await Deno.makeTempDir({ prefix: "data-mirror-peer-" });
-    try {
-      const { config } = parseConfig({
-        app_api_key_id: platform.apiKeyId,
-        app_api_key: platform.apiKey,
-        app_url: platform.url,
-        tags: ["fleet"],
-        delete: true,
-      }, { env: (name) => (name === "VIAM_HOME" ? otherHome : undefined) });
-      const remote = new ViamRemote({
-        appUrl: config.appUrl,
-        apiKeyId: config.apiKeyId,
-        apiKey: config.apiKey,
-      });
-      const sync = () => runPass(config, remote, { logger: new RecordingLogger() });
+    await _withPeer(platform, { delete: true }, async (sync) => {
       // Two versions of the same size (a model retrained with the same architecture), whatever
       // ids the platform gives them: the later push wins on the machine that holds the first.
       for (const version of [randomBytes(50_000), randomBytes(50_000), randomBytes(50_000)]) {
         await plantFile(join(root, "models/detector.tflite"), version);
         assert.equal((await pass()).uploaded, 1);
-        const synced = await sync();
-        assert.equal(synced.failures.length, 0, JSON.stringify(synced.failures));
-        assert.deepEqual(
-          await readTree(config.mirrorRoot),
-          new Map([["models/detector.tflite", version]]),
-        );
+        assert.deepEqual(await sync(), new Map([["models/detector.tflite", version]]));
       }
       assert.equal(platform.items().length, 3, "the platform holds every version");
-    } finally {
-      await Deno.remove(otherHome, { recursive: true });
-    }
+    });
   });
 });
 
