@@ -198,6 +198,7 @@ export class MirrorLoop implements MirrorController {
   async #pass(): Promise<Summary> {
     const { logger } = this.#options;
     this.#state = "syncing";
+    this.#status.nextPassAt = undefined; // set again when this pass ends
     let result: PassResult;
     try {
       result = await runPass(this.#config, this.#remote, {

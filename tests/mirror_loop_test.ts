@@ -32,6 +32,7 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
     const second = loop.syncNow();
     assert.equal(first, second);
     assert.equal(loop.status().state, "syncing");
+    assert.equal(loop.status().nextPassAt, undefined, "no next pass is due while one runs");
     const summary = await first;
     assert.equal(summary.downloaded, 20);
     // one pass's listing: the count, the two edges of the time span, the page, the empty page,

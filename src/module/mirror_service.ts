@@ -1,4 +1,4 @@
-import { describeError, PassCancelledError } from "../remote/errors.ts";
+import { describeError, isAbortError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -70,6 +70,10 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
         try {
           return { result: toStruct(await COMMANDS[name](controller)) };
         } catch (error) {
+          // Cut off by the resource's removal or reconfiguration: ABORTED, whatever the command.
+          if (isAbortError(error) && !(error instanceof PassCancelledError)) {
+            throw new ConnectError(`${name} cut off: the mirror was stopped`, Code.Aborted);
+          }
           throw new ConnectError(
             redactor.scrub(`${name} failed: ${describeError(error)}`),
             error instanceof PassCancelledError ? Code.Aborted : Code.Internal,

@@ -19,6 +19,8 @@ export interface FakeMirrorOptions {
   hangOnStop?: boolean;
   /** Rejects `syncNow` with this message. */
   syncError?: string;
+  /** Rejects `dryRun` as a dry run cut off by the mirror's stop does (an `AbortError`). */
+  dryRunAborted?: boolean;
   /** Called when `stop()` is. */
   onStop?: () => void;
 }
@@ -56,6 +58,9 @@ export class FakeMirror implements MirrorController {
   }
 
   dryRun(): Promise<DryRunReport> {
+    if (this.#options.dryRunAborted) {
+      return Promise.reject(new DOMException("The signal has been aborted", "AbortError"));
+    }
     return Promise.resolve({
       listed: 3,
       skipped: 1,

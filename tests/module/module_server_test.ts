@@ -297,6 +297,18 @@ Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUN
   });
 });
 
+Deno.test("module: a dry run cut off by the mirror's stop is ABORTED, as a cut sync is", async () => {
+  await withModule(async ({ client }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const cut = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "dry_run" }),
+    });
+    assert.equal(cut.code, grpc.status.ABORTED);
+    assert.equal(cut.details, "dry_run cut off: the mirror was stopped");
+  }, { mirror: { dryRunAborted: true } });
+});
+
 Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces it", async () => {
   await withModule(async ({ client, created, mirror }) => {
     await _add(client, "mirror1", SERVICE_API);
