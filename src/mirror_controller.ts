@@ -20,6 +20,11 @@ export interface PushSummary {
   error?: string;
 }
 
+/** A push pass that did nothing (a failed one adds its `error`). */
+export function emptyPushSummary(): PushSummary {
+  return { found: 0, uploaded: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, durationMs: 0 };
+}
+
 /** What a mirror is doing now. */
 export type MirrorState = "idle" | "syncing" | "backing_off" | "guarded" | "stopped";
 

@@ -5,12 +5,13 @@ import { describeError, PassCancelledError } from "./remote/errors.ts";
 import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type { BandwidthLimit } from "./async/bandwidth_limit.ts";
-import type {
-  DryRunReport,
-  MirrorController,
-  MirrorState,
-  MirrorStatus,
-  PushSummary,
+import {
+  type DryRunReport,
+  emptyPushSummary,
+  type MirrorController,
+  type MirrorState,
+  type MirrorStatus,
+  type PushSummary,
 } from "./mirror_controller.ts";
 import type { RemoteSource } from "./remote/remote_source.ts";
 import type { Summary } from "./sync/summary.ts";
@@ -136,7 +137,7 @@ export class MirrorLoop implements MirrorController {
         return summary;
       },
       (error) => {
-        this.#status.lastPush = { ..._NO_PUSH, error: describeError(error) };
+        this.#status.lastPush = { ...emptyPushSummary(), error: describeError(error) };
         throw error;
       },
     ).finally(() => this.#pushInFlight = undefined);
@@ -277,16 +278,6 @@ export class MirrorLoop implements MirrorController {
     this.#state = "backing_off";
   }
 }
-
-const _NO_PUSH: PushSummary = {
-  found: 0,
-  uploaded: 0,
-  skipped: 0,
-  deleted: 0,
-  failed: 0,
-  bytes: 0,
-  durationMs: 0,
-};
 
 function _viamRemote(config: MirrorConfig): RemoteSource {
   return new ViamRemote({

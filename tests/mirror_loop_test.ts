@@ -1,5 +1,6 @@
 /** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
 import assert from "node:assert/strict";
+import { emptyPushSummary } from "../src/mirror_controller.ts";
 import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
@@ -216,15 +217,7 @@ Deno.test("the push side runs after a failed sync pass, and at its own pace whil
         running++;
         await new Promise((resolve) => setTimeout(resolve, 300));
         running--;
-        return Promise.resolve({
-          found: 0,
-          uploaded: 0,
-          skipped: 0,
-          deleted: 0,
-          failed: 0,
-          bytes: 0,
-          durationMs: 0,
-        });
+        return emptyPushSummary();
       },
     });
     await assert.rejects(loop.syncNow());

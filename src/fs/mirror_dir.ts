@@ -249,10 +249,8 @@ export class MirrorDir implements AsyncDisposable {
    * The size of the regular file at `relPath` (never read through a symlink), or undefined when
    * there is none.
    */
-  async fileSize(relPath: string): Promise<number | undefined> {
-    assertRelativePath(relPath);
-    const info = await Deno.lstat(join(this.root, relPath)).catch(() => undefined);
-    return info?.isFile ? info.size : undefined;
+  fileSize(relPath: string): Promise<number | undefined> {
+    return fileSizeUnder(this.root, relPath);
   }
 
   /**
@@ -504,4 +502,15 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
     if (!legacy && !leftover) continue;
     await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
   }
+}
+
+/**
+ * The size of the regular file at `relPath` below `root` (never read through a symlink), or
+ * undefined when there is none: {@linkcode MirrorDir.fileSize} for a mirror not opened (a dry run
+ * takes no lock).
+ */
+export async function fileSizeUnder(root: string, relPath: string): Promise<number | undefined> {
+  assertRelativePath(relPath);
+  const info = await Deno.lstat(join(root, relPath)).catch(() => undefined);
+  return info?.isFile ? info.size : undefined;
 }

@@ -35,7 +35,7 @@ import type { WalkedFile } from "./walk_push_folder.ts";
 /** How long a file's transient failures are retried, across passes and restarts (seed 002). */
 export const RETRY_WINDOW_MS = 60 * 60_000;
 /** The failed passes a file is given at least before the window can end its retries. */
-export const RETRY_WINDOW_MIN_FAILURES = 5;
+const _RETRY_WINDOW_MIN_FAILURES = 5;
 
 /** How far apart the platform's clock and ours may be when matching an upload by its time. */
 export const CLOCK_SKEW_MS = 10 * 60_000;
@@ -319,7 +319,7 @@ async function _failed(
     const firstMs = prior?.firstMs ?? now;
     // An hour of retries, and at least a few passes of them: a Pi without a real-time clock whose
     // clock jumps forward at boot would otherwise give a file up after one failure.
-    if (now - firstMs >= RETRY_WINDOW_MS && count >= RETRY_WINDOW_MIN_FAILURES) permanent = true;
+    if (now - firstMs >= RETRY_WINDOW_MS && count >= _RETRY_WINDOW_MIN_FAILURES) permanent = true;
     return {
       ...e,
       inFlight: options.keepInFlight ? e.inFlight : undefined,

@@ -6,7 +6,7 @@ import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
 import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
-import { MirrorDir } from "../fs/mirror_dir.ts";
+import { fileSizeUnder, MirrorDir } from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
@@ -346,10 +346,7 @@ export async function dryRunPass(
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const found = await _findReplacements(index, local, new Map(), record, {
       config,
-      fileSize: async (path) => {
-        const info = await Deno.lstat(join(root, path)).catch(() => undefined);
-        return info?.isFile ? info.size : undefined;
-      },
+      fileSize: (path) => fileSizeUnder(root, path),
     });
     replacing = found.replacing;
   }

@@ -403,7 +403,7 @@ export class Transfer {
       await this.#startOver(staged, held);
       return this.#fetchInto(staged, download, held);
     }
-    if (held.total !== undefined && held.bytes < held.total) {
+    if (held.bytes < held.total) {
       throw new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
     }
   }
