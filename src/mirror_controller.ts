@@ -78,15 +78,34 @@ export interface DryRunReport {
   error?: string;
 }
 
+/**
+ * Why a mirror did not run a command asked of it: its configuration has no part for it
+ * (`not-configured`: `push` without a `push_path`) or the mirror is stopping (`stopped`). A refusal,
+ * not a failure of a run: the module answers FAILED_PRECONDITION and ABORTED, not INTERNAL.
+ */
+export class CommandRefusedError extends Error {
+  /** Which refusal. */
+  readonly reason: "not-configured" | "stopped";
+
+  constructor(reason: "not-configured" | "stopped", message: string) {
+    super(message);
+    this.name = "CommandRefusedError";
+    this.reason = reason;
+  }
+}
+
 /** One running mirror (one module resource, or one CLI `--watch`): its loop, on demand passes and status. */
 export interface MirrorController {
-  /** Runs a pass now, or joins the one in flight, and returns its summary. */
+  /**
+   * Runs a pass now, or joins the one in flight, and returns its summary; rejects with a
+   * {@linkcode CommandRefusedError} when the mirror is stopped.
+   */
   syncNow(): Promise<Summary>;
   /** Lists and plans without changing anything. */
   dryRun(): Promise<DryRunReport>;
   /**
-   * Runs a push pass now (or joins the one in flight) and returns its counts; rejects when no push
-   * folder is configured.
+   * Runs a push pass now (or joins the one in flight) and returns its counts; rejects with a
+   * {@linkcode CommandRefusedError} when no push folder is configured or the mirror is stopped.
    */
   pushNow(): Promise<PushSummary>;
   /** The current status. */

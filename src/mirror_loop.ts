@@ -6,6 +6,7 @@ import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
 import type { BandwidthLimit } from "./async/bandwidth_limit.ts";
 import {
+  CommandRefusedError,
   type DryRunReport,
   emptyPushSummary,
   type MirrorController,
@@ -111,7 +112,7 @@ export class MirrorLoop implements MirrorController {
   }
 
   syncNow(): Promise<Summary> {
-    if (this.#abort.signal.aborted) return Promise.reject(new Error("the mirror is stopped"));
+    if (this.#abort.signal.aborted) return Promise.reject(_stopped());
     if (this.#inFlight) return this.#inFlight;
     clearTimeout(this.#timer);
     clearInterval(this.#pushTimer);
@@ -127,9 +128,11 @@ export class MirrorLoop implements MirrorController {
   pushNow(): Promise<PushSummary> {
     const push = this.#options.push;
     if (push === undefined) {
-      return Promise.reject(new Error("no push folder is configured (push_path)"));
+      return Promise.reject(
+        new CommandRefusedError("not-configured", "no push folder is configured (push_path)"),
+      );
     }
-    if (this.#abort.signal.aborted) return Promise.reject(new Error("the mirror is stopped"));
+    if (this.#abort.signal.aborted) return Promise.reject(_stopped());
     if (this.#pushInFlight) return this.#pushInFlight;
     const run = push({ signal: this.#abort.signal, bandwidth: this.#bandwidth }).then(
       (summary) => {
@@ -285,4 +288,9 @@ function _viamRemote(config: MirrorConfig): RemoteSource {
     apiKeyId: config.apiKeyId,
     apiKey: config.apiKey,
   });
+}
+
+/** The refusal of a command asked of a stopped mirror. */
+function _stopped(): CommandRefusedError {
+  return new CommandRefusedError("stopped", "the mirror is stopped");
 }

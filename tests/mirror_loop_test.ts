@@ -1,6 +1,6 @@
 /** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
 import assert from "node:assert/strict";
-import { emptyPushSummary } from "../src/mirror_controller.ts";
+import { CommandRefusedError, emptyPushSummary } from "../src/mirror_controller.ts";
 import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
@@ -42,6 +42,18 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
     assert.equal(loop.status().state, "idle");
     assert.ok(loop.status().nextPassAt);
     await loop.stop();
+  });
+});
+
+Deno.test("push without a push folder, and any command of a stopped loop, are named refusals", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, platform }) => {
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), { logger });
+    const refusal = (reason: string) => (error: unknown) =>
+      error instanceof CommandRefusedError && error.reason === reason;
+    await assert.rejects(loop.pushNow(), refusal("not-configured"));
+    await loop.stop();
+    await assert.rejects(loop.syncNow(), refusal("stopped"));
+    assert.equal(platform.calls.BinaryDataByFilter ?? 0, 0, "a refused command lists nothing");
   });
 });
 

@@ -1,7 +1,7 @@
 import { describeError, isAbortError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import type { MirrorController } from "../mirror_controller.ts";
+import { CommandRefusedError, type MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, type MirrorApi } from "./mirror_model.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
@@ -28,8 +28,8 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
  * Calls are routed by the short resource name within their API; an unknown name is NOT_FOUND.
  * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
  * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do, `"push"` runs an
- * upload pass of the push folder now and returns its counts; anything else is
- * INVALID_ARGUMENT listing the known commands. Calls never wait for each other.
+ * upload pass of the push folder now and returns its counts (FAILED_PRECONDITION without a
+ * `push_path`); anything else is INVALID_ARGUMENT listing the known commands. Calls never wait for each other.
  */
 export function registerMirrorService(router: ConnectRouter, options: MirrorServiceOptions): void {
   const { table, redactor } = options;
@@ -70,6 +70,10 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
         try {
           return { result: toStruct(await COMMANDS[name](controller)) };
         } catch (error) {
+          if (error instanceof CommandRefusedError) {
+            const code = error.reason === "stopped" ? Code.Aborted : Code.FailedPrecondition;
+            throw new ConnectError(`${name} refused: ${error.message}`, code);
+          }
           // Cut off by the resource's removal or reconfiguration: ABORTED, whatever the command.
           if (isAbortError(error) && !(error instanceof PassCancelledError)) {
             throw new ConnectError(`${name} cut off: the mirror was stopped`, Code.Aborted);

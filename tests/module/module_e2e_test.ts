@@ -498,6 +498,18 @@ for (const transport of TRANSPORTS) {
       });
 
       await t.step(
+        "push asked of a mirror without a push_path is FAILED_PRECONDITION",
+        async () => {
+          const refused = await client.callError(target(mirror1).api, "DoCommand", {
+            name: mirror1.name,
+            command: toStruct({ command: "push" }),
+          });
+          assert.equal(refused.code, grpc.status.FAILED_PRECONDITION);
+          assert.equal(refused.details, "push refused: no push folder is configured (push_path)");
+        },
+      );
+
+      await t.step(
         "the module answers during a slow pass; RemoveResource stops it cleanly",
         async () => {
           platform.replaceDataset(_dataset({ oneCount: 3, slow: true }));
