@@ -7,6 +7,11 @@ export interface FreeSpace {
   availableBytes: number;
   /** Size of the file system. */
   totalBytes: number;
+  /**
+   * What the file system allocates at a time (statfs `f_bsize`): a file of 200 bytes takes a whole
+   * 4 KiB block on ext4 and a whole page on a tmpfs. Absent: 1.
+   */
+  blockBytes?: number;
 }
 
 /**
@@ -25,7 +30,11 @@ export async function freeSpace(path: string): Promise<FreeSpace> {
   for (;;) {
     try {
       const stats = await statfs(current);
-      return { availableBytes: stats.bavail * stats.bsize, totalBytes: stats.blocks * stats.bsize };
+      return {
+        availableBytes: stats.bavail * stats.bsize,
+        totalBytes: stats.blocks * stats.bsize,
+        blockBytes: stats.bsize,
+      };
     } catch (error) {
       const code = (error as { code?: string }).code;
       const parent = dirname(current);

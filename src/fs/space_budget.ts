@@ -1,12 +1,14 @@
 import type { FreeSpace } from "./free_space.ts";
 
 /**
- * The free-space reserve, held across every download in flight: each download books its bytes
- * before it starts ({@linkcode SpaceBudget.book}) and gives them back when it is placed or has
- * failed ({@linkcode SpaceBudget.release}). A booking is granted only when the space measured now,
- * less every byte booked and not yet given back, less the new bytes, still leaves the reserve free.
+ * The free-space reserve, held across every download in flight: each download books its size
+ * before it starts ({@linkcode SpaceBudget.book}) and gives it back when it is placed or has failed
+ * ({@linkcode SpaceBudget.release}). A booking is granted only when the space measured now, less
+ * everything booked and not yet given back, less the new files, still leaves the reserve free.
  * Bytes already written by a download in flight are counted twice (on disk and booked), which errs
- * on the safe side; nothing is counted never.
+ * on the safe side; nothing is counted never. A file is booked by the blocks it takes (its size
+ * rounded up to the file system's block): 6,000 files of 200 bytes take 24 MB of a tmpfs, not 1.2,
+ * and booked by their bytes they ran a 20 MiB one out of space (failed, instead of held back).
  *
  * The original module checked each file alone, so eight downloads at once could each see room for
  * themselves and together fill the disk.
@@ -15,7 +17,7 @@ import type { FreeSpace } from "./free_space.ts";
  * ```ts
  * const budget = new SpaceBudget(() => mirror.freeSpace(), 5);
  * if ((await budget.book([size])).granted === 1) {
- *   try { await download(); } finally { budget.release(size); }
+ *   try { await download(); } finally { budget.release([size]); }
  * }
  * ```
  */
@@ -24,6 +26,8 @@ export class SpaceBudget {
   readonly #reservePercent: number;
   #booked = 0;
   #lowest?: number;
+  /** The block size measured (the same file system throughout). */
+  #block = 1;
 
   /**
    * @param measure Measures the file system now (statfs).
@@ -44,26 +48,35 @@ export class SpaceBudget {
    */
   async book(sizes: readonly number[]): Promise<{ granted: number; space: FreeSpace }> {
     const space = await this.#measure();
+    this.#block = Math.max(1, space.blockBytes ?? 1);
     this.#lowest = Math.min(this.#lowest ?? space.availableBytes, space.availableBytes);
     const reserve = space.totalBytes * this.#reservePercent / 100;
     let room = space.availableBytes - this.#booked - reserve;
     let granted = 0;
     for (const size of sizes) {
-      if (size > room) break;
-      room -= size;
-      this.#booked += size;
+      const taken = this.#blocksOf(size);
+      if (taken > room) break;
+      room -= taken;
+      this.#booked += taken;
       granted++;
     }
     return { granted, space };
   }
 
-  /** Gives back bytes booked earlier. */
-  release(bytes: number): void {
-    this.#booked = Math.max(0, this.#booked - bytes);
+  /** Gives back files booked earlier, by their sizes as booked. */
+  release(sizes: readonly number[]): void {
+    let taken = 0;
+    for (const size of sizes) taken += this.#blocksOf(size);
+    this.#booked = Math.max(0, this.#booked - taken);
   }
 
   /** The least free space measured so far, in bytes (for reports). */
   get lowestFreeBytes(): number | undefined {
     return this.#lowest;
+  }
+
+  /** `size` bytes rounded up to whole blocks. */
+  #blocksOf(size: number): number {
+    return Math.ceil(size / this.#block) * this.#block;
   }
 }

@@ -251,6 +251,12 @@ export class Transfer {
       bytes = batch.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0);
     }
     if (batch.length === 0) return;
+    // What this batch booked, until it is given back (once).
+    let booked = _bookedSizes(batch);
+    const release = () => {
+      this.#space.release(booked);
+      booked = [];
+    };
     try {
       await this.#options.bandwidth?.take(bytes, this.#options.signal);
       let data: InlineBatch;
@@ -265,8 +271,7 @@ export class Transfer {
         );
       } catch (error) {
         if (error instanceof TooLargeError) {
-          this.#space.release(bytes);
-          bytes = 0;
+          release();
           for (const download of batch) await this.#large(download);
           return;
         }
@@ -276,16 +281,16 @@ export class Transfer {
       }
       // The call's slot goes once the bytes are written; the sync that makes them durable and
       // the links that name them go on while the next call runs, and its booking goes with them.
-      const booked = bytes;
-      bytes = 0;
+      const placingBooked = booked;
+      booked = [];
       const written = Promise.withResolvers<void>();
       const placing = this.#writeInline(batch, data, written.resolve)
-        .finally(() => this.#space.release(booked));
+        .finally(() => this.#space.release(placingBooked));
       this.#placing.add(placing);
       placing.catch(() => {}).finally(() => this.#placing.delete(placing));
       await Promise.race([written.promise, placing]);
     } finally {
-      this.#space.release(bytes);
+      release();
     }
   }
 
@@ -368,7 +373,7 @@ export class Transfer {
     } catch (error) {
       this.#placeFailed(download, error);
     } finally {
-      this.#space.release(size);
+      this.#space.release([size]);
     }
   }
 
@@ -490,10 +495,7 @@ export class Transfer {
    * first, may go. When the reserve refuses one, no further download starts this pass and the log
    * says why (the files not started are held back, not failed).
    */
-  async #book(
-    downloads: Download[],
-    sizes = downloads.map((d) => d.item.sizeBytes ?? 0),
-  ): Promise<number> {
+  async #book(downloads: Download[], sizes = _bookedSizes(downloads)): Promise<number> {
     if (this.result.spaceGuard !== undefined) return 0;
     const { granted, space } = await this.#space.book(sizes);
     if (granted < downloads.length && this.result.spaceGuard === undefined) {
@@ -576,4 +578,9 @@ export class Transfer {
 /** True for a write the disk had no room for (`ENOSPC`). */
 function _isNoSpace(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === "ENOSPC";
+}
+
+/** The sizes downloads are booked by (a size not listed counts as 0). */
+function _bookedSizes(downloads: readonly Download[]): number[] {
+  return downloads.map((d) => d.item.sizeBytes ?? 0);
 }

@@ -11,7 +11,7 @@ Deno.test("a booking is granted while the reserve stays free, counting what is a
   assert.equal((await budget.book([300])).granted, 0);
   assert.equal((await budget.book([250])).granted, 1); // 600 - 550 = 50: exactly the reserve
   assert.equal((await budget.book([1])).granted, 0);
-  budget.release(250);
+  budget.release([250]);
   assert.equal((await budget.book([1])).granted, 1);
   assert.equal(budget.lowestFreeBytes, 600);
 });
@@ -37,8 +37,20 @@ Deno.test("eight downloads at once never book more than the disk holds above the
   assert.ok(count * size <= free - 0.05 * free, `${count} downloads of 3 MiB booked`);
   assert.equal(count, 6);
   free -= count * size; // written and placed: the disk shows them now
-  for (let i = 0; i < count; i++) budget.release(size);
+  for (let i = 0; i < count; i++) budget.release([size]);
   assert.equal((await budget.book([size])).granted, 0);
+});
+
+Deno.test("files are booked by the whole blocks they take, and given back the same", async () => {
+  const budget = new SpaceBudget(
+    () => Promise.resolve({ availableBytes: 40_960, totalBytes: 1_000_000, blockBytes: 4096 }),
+    0,
+  );
+  // Ten blocks free: ten files of 1 byte, not 40,960.
+  assert.equal((await budget.book(Array(12).fill(1))).granted, 10);
+  budget.release([1, 1]);
+  // 4097 bytes take two blocks; an empty file none.
+  assert.equal((await budget.book([4097, 0, 1])).granted, 2);
 });
 
 Deno.test("nonsense reserves are refused", () => {

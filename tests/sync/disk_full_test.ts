@@ -141,3 +141,20 @@ Deno.test("a partial is booked for the bytes it lacks; one the disk had no room 
     assert.ok(after >= before, `${after} bytes free after the pass, ${before} before`);
   });
 });
+
+Deno.test("small files are booked by the blocks they take: held back at the reserve, not failed", async () => {
+  // 6,000 files of 200 bytes: 1.2 MB of bytes, but each takes a 4 KiB page of the tmpfs (24 MB).
+  const dataset = describeDataset([{ count: 6000, sizeBytes: 200, folder: "tiny" }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, root, home }) => {
+    const result = await pass({ free_space_reserve_percent: 10 });
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures.slice(0, 3)));
+    assert.match(result.guard ?? "", /free-space reserve of 10% reached/);
+    assert.ok(await freeBytes(home) >= 0.09 * 20 * _MIB, "the reserve stays free");
+    const tree = await readTree(root);
+    assert.equal(tree.size, result.summary.downloaded);
+    // 18 MiB above the reserve hold 4,608 such files; the bytes in flight count twice (on disk
+    // and booked) until their batch is placed, so the pass stops somewhat short of that.
+    assert.ok(tree.size >= 2000, `${tree.size} placed`);
+    for (const [path, bytes] of tree) assert.equal(bytes.length, 200, `${path} is whole`);
+  });
+});
