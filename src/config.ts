@@ -26,8 +26,12 @@
  * @module
  */
 import { posix } from "node:path";
+import { isLoopbackHost } from "./loopback_host.ts";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "./paths.ts";
 import { scrubSecrets } from "./redaction.ts";
+
+/** The model every resource of the module has: whose attributes {@linkcode parseConfig} reads. */
+export const MIRROR_MODEL = "viam-soleng:data:mirror";
 
 /** The validated configuration of one mirror. */
 export interface MirrorConfig {
@@ -596,6 +600,16 @@ class _Reader {
     }
     if (url.search !== "" || url.hash !== "") {
       this.#issue(field, `${expected} without ?query or #fragment, got ${_describe(value)}`);
+      return _DEFAULT_APP_URL;
+    }
+    // The sign-in carries the API key, and downloads its id and key: in the clear only on loopback
+    // (the local data platform, a tunnel's local end).
+    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+      this.#issue(
+        field,
+        `${field} may use http:// only for a loopback host (127.0.0.1, localhost, ::1): the API ` +
+          `key would cross the network in the clear; use https://, got ${_describe(value)}`,
+      );
       return _DEFAULT_APP_URL;
     }
     return url.href.replace(/\/+$/, "");

@@ -7,8 +7,10 @@
  * No npm code in its import graph: the bootstrap runs it with the broad baked permissions.
  *
  * How viam-server starts a module: `<exe> <address> [--log-level=<level>] [--tcp-mode]`, with
- * `VIAM_MODULE_ADDRESS` holding the same address (newer servers), and in TCP mode (`--tcp-mode`, or
- * `VIAM_TCP_SOCKETS` set) an address `127.0.0.1:<port>`.
+ * `VIAM_MODULE_ADDRESS` holding the same address (newer servers), and in TCP mode an address
+ * `127.0.0.1:<port>`. The address decides where the module serves, as in Viam's Go SDK: a module
+ * inherits viam-server's whole environment, so `VIAM_TCP_SOCKETS=false` (or `true` beside a socket
+ * path) must not stop it from serving where viam-server will connect.
  *
  * @example
  * ```ts
@@ -22,6 +24,7 @@
  */
 import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { isLoopbackHost } from "./loopback_host.ts";
 
 /** Where the module serves: a unix socket, or a TCP port on a loopback host. */
 export type ModuleAddress =
@@ -81,7 +84,7 @@ export type Invocation = ModuleInvocation | CliInvocation | UsageErrorInvocation
 
 /** Where {@linkcode readInvocation} reads the environment from. */
 export interface ReadInvocationOptions {
-  /** Reads one environment variable (`VIAM_MODULE_ADDRESS`, `VIAM_TCP_SOCKETS`). */
+  /** Reads one environment variable (`VIAM_MODULE_ADDRESS`). */
   env: (name: string) => string | undefined;
 }
 
@@ -94,7 +97,7 @@ const _LOG_LEVEL_FLAG = "--log-level";
 const _HOST_PORT = /^(?<host>\[[^\]/]*\]|[^/:]*):(?<port>\d+)$/;
 
 /**
- * Reads `args` (and `VIAM_MODULE_ADDRESS`, `VIAM_TCP_SOCKETS`) into an {@linkcode Invocation}.
+ * Reads `args` (and `VIAM_MODULE_ADDRESS`) into an {@linkcode Invocation}.
  *
  * Module mode: `data-mirror module [address]`; a first argument that is clearly a module address (a
  * path ending in `.sock`, as viam-server names every module socket, a `unix:` URL, or `host:port`);
@@ -113,7 +116,7 @@ export function readInvocation(
   if (first === MODULE_COMMAND) {
     // `module --help` is a question for the CLI, never a module start.
     if (args.some((arg) => arg === "--help" || arg === "-h")) return _cliInvocation(args, json);
-    return _moduleInvocation(args.slice(1), envAddress, options, json);
+    return _moduleInvocation(args.slice(1), envAddress, json);
   }
   if (first !== undefined && CLI_COMMANDS.includes(first)) return _cliInvocation(args, json);
   if (first === undefined || first.startsWith("-")) {
@@ -121,12 +124,12 @@ export function readInvocation(
     // only the variable and passes the module's flags is a module start too.
     const moduleFlagsOnly = args.length > 0 && args.every(_isModuleFlag);
     if (envAddress !== undefined && (args.length === 0 || moduleFlagsOnly)) {
-      return _moduleInvocation(args, envAddress, options, json);
+      return _moduleInvocation(args, envAddress, json);
     }
     return _cliInvocation(args, json);
   }
   if (envAddress !== undefined || _looksLikeAddress(first)) {
-    return _moduleInvocation(args, envAddress, options, json);
+    return _moduleInvocation(args, envAddress, json);
   }
   return _usageError(`unknown command ${_quoteWord(first)}${_didYouMean(first)}`, json);
 }
@@ -145,16 +148,14 @@ export function formatUsageError(error: UsageErrorInvocation): string {
 function _moduleInvocation(
   rest: readonly string[],
   envAddress: string | undefined,
-  options: ReadInvocationOptions,
   json: boolean,
 ): Invocation {
   let logLevel: LogLevel = "info";
-  let tcpMode = Boolean(options.env("VIAM_TCP_SOCKETS"));
   const positional: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (arg === _TCP_MODE_FLAG) {
-      tcpMode = true;
+      continue; // the address says TCP (host:port) or not
     } else if (arg === _LOG_LEVEL_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`)) {
       const value = arg === _LOG_LEVEL_FLAG ? rest[++i] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
       const level = _logLevel(value);
@@ -186,32 +187,28 @@ function _moduleInvocation(
     );
   }
   const from = envAddress !== undefined ? "VIAM_MODULE_ADDRESS" : "the address argument";
-  const address = parseModuleAddress(raw, { tcpMode, from });
+  const address = parseModuleAddress(raw, { from });
   if (typeof address === "string") return _usageError(`module: ${address}`, json);
   return { mode: "module", address, logLevel };
 }
 
 /**
  * Reads a module or parent address: `host:port` is TCP (the host must be loopback: the protocol is
- * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). With `tcpMode`, a
- * path is refused. Returns the address, or a message saying why it cannot be used.
+ * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). Returns the address,
+ * or a message saying why it cannot be used.
  */
 export function parseModuleAddress(
   raw: string,
-  options: { tcpMode: boolean; from: string },
+  options: { from: string },
 ): ModuleAddress | string {
   const { from } = options;
   const tcp = _HOST_PORT.exec(raw);
   if (tcp === null) {
-    if (options.tcpMode) {
-      return `TCP mode (--tcp-mode or VIAM_TCP_SOCKETS) needs a 127.0.0.1:<port> ` +
-        `address; ${from} is ${JSON.stringify(raw)}`;
-    }
     return { kind: "unix", path: raw.replace(/^unix:(\/\/)?/, ""), from };
   }
   const host = tcp.groups!.host.replace(/^\[(.*)\]$/, "$1");
   const port = Number(tcp.groups!.port);
-  if (!_isLoopback(host)) {
+  if (!isLoopbackHost(host)) {
     return `refusing the address ${JSON.stringify(raw)} (${from}): the module protocol is ` +
       "unauthenticated gRPC, so only a loopback host (127.0.0.1, localhost, ::1) is allowed";
   }
@@ -226,10 +223,6 @@ export function formatModuleAddress(address: ModuleAddress): string {
   if (address.kind === "unix") return address.path;
   const host = address.host.includes(":") ? `[${address.host}]` : address.host;
   return `${host}:${address.port}`;
-}
-
-function _isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** A `.sock` path, a `unix:` URL or `host:port`: never a misspelt command or a folder. */

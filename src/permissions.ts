@@ -30,7 +30,6 @@ export const ALLOWED_ENV: readonly string[] = Object.freeze([
   // Set by viam-server for a module (protocol reference, sections 2 and 3).
   "VIAM_MODULE_DATA",
   "VIAM_MODULE_ADDRESS",
-  "VIAM_TCP_SOCKETS",
   // The machine part a push uploads as (issue 11).
   "VIAM_MACHINE_PART_ID",
   "VIAM_MODULE_NAME",

@@ -297,6 +297,19 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
       assert.ok(message.endsWith(got) || message.includes(got), message);
     });
   }
+  await t.step("http:// only on loopback: the key would cross the network in the clear", () => {
+    for (const host of ["app.viam.com", "192.168.1.5", "10.0.0.2:8080", "[fe80::1]"]) {
+      const message = issueFor("app_url", `http://${host}`);
+      assert.match(
+        message,
+        /^app_url may use http:\/\/ only for a loopback host .* use https:\/\//,
+      );
+    }
+    for (const host of ["127.0.0.1:8080", "localhost:9", "[::1]:4000", "127.1.2.3"]) {
+      const { config } = parse({ ...KEYS, tags: ["t"], app_url: `http://${host}` });
+      assert.equal(config.appUrl, `http://${host}`);
+    }
+  });
   await t.step("credentials are refused without echoing them", () => {
     const message = issueFor("app_url", `https://user:${SECRET}@app.viam.com`);
     assert.equal(message, "app_url must not contain credentials (user:password@)");

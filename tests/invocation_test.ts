@@ -80,10 +80,19 @@ Deno.test("invocation: TCP mode serves on a loopback port and refuses any other 
   );
   assert.match(usageMessage(read(["192.168.1.5:4000"])), /only a loopback host/);
   assert.match(usageMessage(read(["127.0.0.1:70000"])), /must be between 1 and 65535/);
-  assert.match(
-    usageMessage(read([SOCKET], { VIAM_TCP_SOCKETS: "1" })),
-    /TCP mode .* needs a 127.0.0.1:<port> address; the address argument is "/,
-  );
+});
+
+Deno.test("invocation: the address decides unix or TCP, whatever VIAM_TCP_SOCKETS or --tcp-mode say", () => {
+  // The module inherits viam-server's environment: a VIAM_TCP_SOCKETS of "false", or one set for
+  // another program, must not stop it from serving on the socket viam-server connects to.
+  for (const value of ["false", "0", "no", "true", "1"]) {
+    assert.deepEqual(read([SOCKET, "--tcp-mode"], { VIAM_TCP_SOCKETS: value }), {
+      mode: "module",
+      address: { kind: "unix", path: SOCKET, from: "the address argument" },
+      logLevel: "info",
+    });
+  }
+  assert.deepEqual(read(["127.0.0.1:4000"], { VIAM_TCP_SOCKETS: "false" }).mode, "module");
 });
 
 Deno.test("invocation: the CLI commands, with the config files the bootstrap grants", () => {

@@ -1,6 +1,8 @@
 /**
- * Reads the `--config` file: a JSON object of the module's attributes, or a resource config from
- * the Viam app with an `attributes` member.
+ * Reads the `--config` file: a JSON object of the module's attributes, a resource config from the
+ * Viam app with an `attributes` member, or a whole machine config holding one data-mirror resource
+ * (whose attributes are taken; with none or several, the error names them). A machine config read
+ * as attributes would have no filter and mirror everything the key can read.
  *
  * Whatever file is named (a device, a fifo, a directory, a huge file, a binary, `/etc/shadow`), the
  * answer is bounded and quotes nothing of the file: only regular files up to
@@ -9,6 +11,7 @@
  *
  * @module
  */
+import { MIRROR_MODEL } from "../config.ts";
 import { describeError } from "../remote/errors.ts";
 
 /** The largest config file read: a real one is a few hundred bytes. */
@@ -34,6 +37,13 @@ export class ConfigFileError extends Error {
  * ```
  */
 export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  if (path === "") {
+    // `--config "$CONFIG"` with the variable unset: without the file there would be no filter.
+    throw new ConfigFileError("--config was given an empty path (an unset variable?): name a file");
+  }
+  if (path === "-") {
+    throw new ConfigFileError("--config - (standard input) is not read: name a file");
+  }
   const name = `config file ${_shown(path)}`;
   const bytes = await _readBounded(path, name);
   let text: string;
@@ -52,6 +62,7 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     throw new ConfigFileError(`${name} must hold a JSON object of attributes`);
   }
   const record = value as Record<string, unknown>;
+  if (_MACHINE_KEYS.some((key) => Array.isArray(record[key]))) return _resourceOf(record, name);
   const nested = record.attributes;
   if (
     typeof nested === "object" && nested !== null && !Array.isArray(nested) &&
@@ -60,6 +71,34 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     return nested as Record<string, unknown>;
   }
   return record;
+}
+
+/** The top-level lists of a machine config that hold resources. */
+const _MACHINE_PARTS = ["services", "components"] as const;
+/** Top-level lists no attributes file has: a machine config. */
+const _MACHINE_KEYS = [..._MACHINE_PARTS, "modules"] as const;
+
+/** The attributes of the one data-mirror resource of a machine config. */
+function _resourceOf(machine: Record<string, unknown>, name: string): Record<string, unknown> {
+  const mirrors = _MACHINE_PARTS.flatMap((key) => Array.isArray(machine[key]) ? machine[key] : [])
+    .filter((resource): resource is Record<string, unknown> =>
+      typeof resource === "object" && resource !== null && resource.model === MIRROR_MODEL
+    );
+  if (mirrors.length !== 1) {
+    const names = mirrors.map((resource) => _shown(String(resource.name ?? "")));
+    const found = mirrors.length === 0 ? "none" : `${mirrors.length}: ${names.join(", ")}`;
+    throw new ConfigFileError(
+      `${name} is a machine config with ${found} ${MIRROR_MODEL} resources: it needs exactly ` +
+        "one, or a file of one resource's attributes",
+    );
+  }
+  const attributes = mirrors[0].attributes;
+  if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
+    throw new ConfigFileError(
+      `${name}: its ${MIRROR_MODEL} resource has no "attributes" object`,
+    );
+  }
+  return attributes as Record<string, unknown>;
 }
 
 /** The file's bytes: a regular file of at most the cap, else an error saying which rule it broke. */

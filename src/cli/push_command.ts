@@ -52,7 +52,9 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
         "VIAM_MACHINE_PART_ID)",
     );
   }
-  const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
+  const fileAttributes = flags.config !== undefined
+    ? await readConfigFile(flags.config)
+    : undefined;
   // Only the connection flags: `--tags` here are the uploads' tags, not a mirror filter.
   const attributes = attributesFromFlags(
     { apiKeyId: flags.apiKeyId, appUrl: flags.appUrl },

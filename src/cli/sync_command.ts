@@ -49,7 +49,9 @@ export interface CommandContext {
  */
 export async function runSync(flags: SyncCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
-  const fileAttributes = flags.config ? await readConfigFile(flags.config) : undefined;
+  const fileAttributes = flags.config !== undefined
+    ? await readConfigFile(flags.config)
+    : undefined;
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);

@@ -7,8 +7,7 @@
 import type { ServiceType } from "@bufbuild/protobuf";
 import { VIAM_SERVICES } from "./viam_services.ts";
 
-/** The model every resource of this module has. */
-export const MIRROR_MODEL = "viam-soleng:data:mirror";
+export { MIRROR_MODEL } from "../config.ts";
 
 /** One resource API the module serves the mirror under. */
 export interface MirrorApi {

@@ -123,7 +123,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       // TCP mode.
       const raw = String(request.rawParentAddress || request.parentAddress || "");
       if (raw !== "" && options.parentLogging) {
-        const parent = parseModuleAddress(raw, { tcpMode: false, from: "Ready's parent address" });
+        const parent = parseModuleAddress(raw, { from: "Ready's parent address" });
         if (typeof parent === "string") logger.warn(`not sending logs to viam-server: ${parent}`);
         else sink.connect(parent);
       }

@@ -110,3 +110,49 @@ Deno.test("validate --config on a device, a secret-looking file or a huge name: 
     assert.match(named.stderr, /unknown attribute "n{100}…" \(ignored\)/);
   });
 });
+
+Deno.test("an empty --config path, and -, are refused: without the file there is no filter", async () => {
+  assert.match(await refusal(""), /^--config was given an empty path \(an unset variable\?\)/);
+  assert.match(await refusal("-"), /^--config - \(standard input\) is not read: name a file/);
+  // Through the real program: `sync --config "$UNSET"` lists nothing and exits 2.
+  await withDir(async (dir) => {
+    const run = await runProgram(["sync", "--config", "", "--dry-run", "--json"], {
+      viamHome: dir,
+      env: { VIAM_API_KEY_ID: "id", VIAM_API_KEY: "key" },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(JSON.parse(run.stdout).error, /--config was given an empty path/);
+  });
+});
+
+Deno.test("a machine config gives its one data-mirror resource's attributes, or names the problem", async () => {
+  await withDir(async (dir) => {
+    const mirror = (name: string, tags: string[]) => ({
+      name,
+      api: "rdk:service:generic",
+      model: "viam-soleng:data:mirror",
+      attributes: { tags, sync_frequency: 30 },
+    });
+    const machine = (resources: unknown[]) => ({
+      modules: [{ type: "registry", name: "viam-soleng_data-mirror", module_id: "x" }],
+      components: [{ name: "cam", api: "rdk:component:camera", model: "webcam" }],
+      services: resources,
+    });
+    const write = async (file: string, value: unknown) => {
+      const path = join(dir, file);
+      await Deno.writeTextFile(path, JSON.stringify(value));
+      return path;
+    };
+    assert.deepEqual(
+      await readConfigFile(await write("one.json", machine([mirror("faces", ["face"])]))),
+      { tags: ["face"], sync_frequency: 30 },
+    );
+    const two = await write("two.json", machine([mirror("a", ["x"]), mirror("b", ["y"])]));
+    assert.match(
+      await refusal(two),
+      /is a machine config with 2: "a", "b" viam-soleng:data:mirror resources: it needs exactly one/,
+    );
+    const none = await write("none.json", { modules: [], services: [] });
+    assert.match(await refusal(none), /is a machine config with none viam-soleng:data:mirror/);
+  });
+});

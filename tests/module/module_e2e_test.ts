@@ -178,6 +178,9 @@ function _spawn(paths: _Paths, options: _SpawnOptions = {}): _ModuleProcess {
       VIAM_MODULE_DATA: join(paths.viamHome, "module-data", "local", "data-mirror"),
       VIAM_MODULE_ADDRESS: address,
       VIAM_MODULE_NAME: "data-mirror",
+      // Inherited from viam-server's environment; the address decides, not this (a "false" here
+      // once made the module refuse its socket).
+      VIAM_TCP_SOCKETS: paths.transport === "tcp" ? "true" : "false",
       ...options.env,
     },
     stdin: "null",
