@@ -10,13 +10,45 @@ import { STATE_DIR_NAME } from "../paths.ts";
 /** Mode of the state folders. */
 const _DIR_MODE = 0o755;
 
+/** A mirror's partial downloads, a folder of its state dir (made on every pass). */
+export const PARTIAL_DIR_NAME = "partial";
+/** A mirror's record of which item each file came from (see `src/sync/placed_record.ts`). */
+export const PLACED_RECORD_NAME = "placed";
+/** A push folder's journal snapshot (see `src/push/push_journal.ts`). */
+export const PUSH_JOURNAL_NAME = "push-journal.json";
+/** A push folder's journal log (absent right after a compaction). */
+export const PUSH_JOURNAL_LOG_NAME = "push-journal.log";
+
+/**
+ * The state dir under `root` holds state of a mirror (`"mirror"`: its partial downloads' folder or
+ * its placed record) or of a push folder (`"push"`: its journal): the first such entry found, or
+ * undefined. A mirror's sync with delete in a push folder would delete the files waiting to go;
+ * a push of a mirror would upload what it downloads, again every pass. One entry is enough: an
+ * emptied `partial` folder swept away by a cleanup leaves the record.
+ *
+ * @example
+ * ```ts
+ * await stateOf("/home/pi/.viam/outbox", "push"); // "/home/pi/.viam/outbox/.data-mirror/push-journal.json"
+ * ```
+ */
+export async function stateOf(root: string, kind: "mirror" | "push"): Promise<string | undefined> {
+  const names = kind === "mirror"
+    ? [PARTIAL_DIR_NAME, PLACED_RECORD_NAME]
+    : [PUSH_JOURNAL_NAME, PUSH_JOURNAL_LOG_NAME];
+  for (const name of names) {
+    const path = join(root, STATE_DIR_NAME, name);
+    if ((await Deno.lstat(path).catch(() => undefined)) !== undefined) return path;
+  }
+  return undefined;
+}
+
 /**
  * Creates (as needed) the state dir `<root>/.data-mirror` (`root` real), or a sub dir of it, and
  * returns its path.
  *
  * @example
  * ```ts
- * const partial = await ensureStateDir("/home/pi/.viam/data_mirror", "partial");
+ * const partial = await ensureStateDir("/home/pi/.viam/data_mirror", PARTIAL_DIR_NAME);
  * ```
  * Refuses when one of them exists as a symlink or a non-directory: the state dir
  * holds the lock and the partial downloads, which must stay on the mirror's own file system.

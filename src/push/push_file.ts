@@ -32,10 +32,14 @@ import { type FileIdentity, identityOf, sameIdentity } from "./file_identity.ts"
 import type { PushJournal } from "./push_journal.ts";
 import type { WalkedFile } from "./walk_push_folder.ts";
 
-/** How long a file's transient failures are retried, across passes and restarts (seed 002). */
-export const RETRY_WINDOW_MS = 60 * 60_000;
-/** The failed passes a file is given at least before the window can end its retries. */
-const _RETRY_WINDOW_MIN_FAILURES = 5;
+/**
+ * The longest wait between a file's retries after transient failures, across passes and restarts.
+ * Seed 002: "the service will exponentially retry uploading it for up to an hour", which is how
+ * viam-server's data manager caps its retry interval: it never gives a file up over a transient
+ * error. (Until 2026-12-03 a file was given up after an hour of them: a robot offline for longer
+ * kept its push folder until someone ran a push by hand.)
+ */
+const _MAX_RETRY_INTERVAL_MS = 60 * 60_000;
 
 /** How far apart the platform's clock and ours may be when matching an upload by its time. */
 export const CLOCK_SKEW_MS = 10 * 60_000;
@@ -309,7 +313,8 @@ async function _failed(
   }
   const now = ctx.now();
   const { ino, size, mtimeMs } = file.identity;
-  let permanent = errorKind === "fatal";
+  // Only a refusal waits for the file to change; transient errors are retried without end.
+  const permanent = errorKind === "fatal";
   ctx.journal.update(file.path, (e) => {
     const prior = e.failure !== undefined && e.failure.ino === ino && e.failure.size === size &&
         e.failure.mtimeMs === mtimeMs
@@ -317,9 +322,6 @@ async function _failed(
       : undefined;
     const count = (prior?.count ?? 0) + 1;
     const firstMs = prior?.firstMs ?? now;
-    // An hour of retries, and at least a few passes of them: a Pi without a real-time clock whose
-    // clock jumps forward at boot would otherwise give a file up after one failure.
-    if (now - firstMs >= RETRY_WINDOW_MS && count >= _RETRY_WINDOW_MIN_FAILURES) permanent = true;
     return {
       ...e,
       inFlight: options.keepInFlight ? e.inFlight : undefined,
@@ -329,12 +331,10 @@ async function _failed(
         mtimeMs,
         count,
         firstMs,
-        retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: 15 * 60_000 }),
-        error: permanent && errorKind !== "fatal"
-          ? `gave up after retrying for an hour: ${message}`
-          : message,
+        retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: _MAX_RETRY_INTERVAL_MS }),
+        error: message,
         permanent,
-        refused: errorKind === "fatal",
+        refused: permanent,
       },
     };
   });

@@ -38,11 +38,9 @@ import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 
-/** The journal's snapshot file name inside the state dir. */
-export const PUSH_JOURNAL_NAME = "push-journal.json";
+import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
-/** The journal's log file name inside the state dir (absent right after a compaction). */
-export const PUSH_JOURNAL_LOG_NAME = "push-journal.log";
+export { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME };
 
 /** The log is folded into the snapshot once it is larger than this and than the snapshot. */
 const _MIN_COMPACT_BYTES = 1024 * 1024;
@@ -67,17 +65,18 @@ export interface JournalEntry {
   failure?: RememberedVersion & {
     /** Failed passes so far. */
     count: number;
-    /** When the first of them failed (epoch ms): retries stop an hour after it. */
+    /** When the first of them failed (epoch ms). */
     firstMs: number;
     /** Not tried again before this (epoch ms). */
     retryAtMs: number;
     /** The last error, as reported. */
     error: string;
-    /** Refused for good (or retried for an hour): not tried again until the file changes. */
+    /** Refused for good: not tried again until the file changes. */
     permanent: boolean;
     /**
-     * The platform refused it (not only an hour of transient failures, which a push run by hand
-     * tries again). Absent in journals of earlier versions: counts as refused.
+     * The platform refused it. `false` beside `permanent` in journals of versions that gave a file
+     * up after an hour of transient failures: such a file is retried. Absent in journals older
+     * still: counts as refused.
      */
     refused?: boolean;
   };

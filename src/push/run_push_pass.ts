@@ -21,7 +21,7 @@ import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
-import { ensureStateDir } from "../fs/state_dir.ts";
+import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
 import type { Logger } from "../logger.ts";
 import { pushedNameProblem, STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
@@ -274,15 +274,15 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> 
     viamHome = dirname(viamHome);
   }
   await resolveMirrorRoot({ viamHome, mirrorPath: push.pushPath, create, attribute: "push_path" });
-  // A mirror's state folder always holds `partial`. Pushing a mirror (or a folder in one) uploads
-  // what it downloaded, deletes it, and the mirror downloads it again: a new copy every cycle.
+  // Pushing a mirror (or a folder in one) uploads what it downloaded, deletes it, and the mirror
+  // downloads it again: a new copy every cycle.
   for (let dir = push.pushRoot; dir !== viamHome && dir !== dirname(dir); dir = dirname(dir)) {
-    const partial = join(dir, STATE_DIR_NAME, "partial");
-    if ((await Deno.lstat(partial).catch(() => undefined))?.isDirectory) {
+    const mirrorState = await stateOf(dir, "mirror");
+    if (mirrorState !== undefined) {
       throw new Deno.errors.PermissionDenied(
         `push folder ${push.pushPath} (${push.pushRoot}) ${
           dir === push.pushRoot ? "is" : `lies inside ${dir}, which is`
-        } a mirror (${partial} holds its partial downloads): push would upload what the ` +
+        } a mirror (${mirrorState} is its state): push would upload what the ` +
           "mirror downloads, again on every pass; choose a folder apart from every mirror",
       );
     }
@@ -412,9 +412,9 @@ async function _walk(
       _skip(result, options.logger, path, "settling");
     } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
       const failure = known.failure;
-      // A push run by hand tries again what only an hour of transient failures gave up.
-      const retry = options.retryFailedNow && failure.refused === false;
-      if (failure.permanent && !retry) {
+      // A refusal waits for the file to change. (An earlier version also gave a file up after an
+      // hour of transient failures, `refused: false`: it is retried like any other.)
+      if (failure.permanent && failure.refused !== false) {
         _fail(result, path, failure.error, true);
       } else if (failure.retryAtMs > now() && !options.retryFailedNow) {
         _skip(result, options.logger, path, "backing off");
@@ -522,11 +522,17 @@ async function _uploadAll(
   } else if (stopped !== undefined) result.error = stopped;
 }
 
-/** Forgets what the journal holds for files no longer in the folder, and old upload ids. */
+/**
+ * Forgets what the journal holds for files no longer in the folder, and old upload ids. A path
+ * whose in-flight check is still to run (the platform was out of reach) keeps the ids its check
+ * needs, however long that takes: pruned by the clock, an earlier upload of the same name and size
+ * would be taken for the cut one, and the new file deleted as sent.
+ */
 function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
-      const uploads = e.uploads?.filter((u) => u.ms > now - _KNOWN_UPLOADS_MS);
+      const since = Math.min(now, e.inFlight?.startedMs ?? now) - _KNOWN_UPLOADS_MS;
+      const uploads = e.uploads?.filter((u) => u.ms > since);
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }

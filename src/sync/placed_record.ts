@@ -30,8 +30,9 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 
-/** The record's file name in the mirror's state folder. */
-export const PLACED_RECORD_NAME = "placed";
+import { PLACED_RECORD_NAME } from "../fs/state_dir.ts";
+
+export { PLACED_RECORD_NAME };
 
 /** A file placed from an item: the item's id and the file's size. */
 export interface PlacedFile {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig, type PushConfig } from "../../src/config.ts";
 import { LockedError } from "../../src/fs/mirror_lock.ts";
-import { PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
+import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
 import { runPushPass } from "../../src/push/run_push_pass.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
@@ -222,21 +222,17 @@ Deno.test("transient failures back off across passes; the file is never touched"
     const second = await pass({}, { attempts: 2 });
     assert.deepEqual(second.skippedBy, { "backing off": 1 });
     assert.equal(platform.calls.FileUpload, 2);
-    // An hour after the first failure, and five failed passes, retries stop until the file
-    // changes.
+    // Past its back-off a pass tries it again (it is never given up), and once the platform is
+    // back it goes; the file was never touched meanwhile.
     const later = Date.now() + 61 * 60_000;
-    const failing = [];
-    for (let i = 0; i < 4; i++) {
-      failing.push(await pass({}, { attempts: 1, now: () => later + i * 60_000 }));
-    }
-    assert.deepEqual(failing.map((r) => r.failures[0].permanent), [false, false, false, true]);
+    const failing = await pass({}, { attempts: 1, now: () => later });
+    assert.equal(failing.failures[0].permanent, false);
+    assert.equal(platform.calls.FileUpload, 3);
+    assert.equal(await Deno.readTextFile(join(root, "x.bin")), "payload");
     platform.setFaults({});
-    const fourth = await pass({}, { now: () => later + 5 * 60_000 });
-    assert.equal(fourth.failed, 1, "given up: not tried");
-    assert.equal(platform.uploads.completed, 0);
-    await write("x.bin", "payload, edited");
-    const fifth = await pass();
-    assert.equal(fifth.uploaded, 1);
+    const recovered = await pass({}, { now: () => later + 61 * 60_000 });
+    assert.equal(recovered.uploaded, 1);
+    assert.equal(platform.uploads.completed, 1);
   });
 });
 
@@ -297,26 +293,48 @@ Deno.test("a platform out of reach stops the pass after three files in a row are
   });
 });
 
-Deno.test("transient failures give a file up after an hour and five passes; a push by hand tries it again", async () => {
+Deno.test("transient failures are never given up: retried at most an hour apart, at once by hand", async () => {
   await withPush(async ({ platform, pass, write }) => {
     await write("f.bin", "payload");
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["FileUpload"] });
     const clock = Date.now();
     const at = (minutes: number) => ({ now: () => clock + minutes * 60_000, attempts: 1 });
-    // A clock set an hour forward after the first failure (a Pi's at boot): not given up yet.
-    assert.equal((await pass({}, at(0))).failures[0].permanent, false);
-    assert.equal((await pass({}, at(61))).failures[0].permanent, false);
-    for (const minutes of [62, 63]) await pass({}, at(minutes));
-    const last = await pass({}, at(64)); // the fifth failed pass, an hour after the first
-    assert.equal(last.failures[0].permanent, true);
-    platform.setFaults({});
+    // A platform out of reach for a day: the file is tried again and again, never given up.
+    let minutes = 0;
+    for (let failed = 0; failed < 12; failed++) {
+      const calls = platform.calls.FileUpload ?? 0;
+      const result = await pass({}, at(minutes));
+      assert.equal(platform.calls.FileUpload, calls + 1, `tried at minute ${minutes}`);
+      assert.equal(result.failures[0].permanent, false);
+      minutes += 61; // past any back-off: at most an hour apart
+    }
     const calls = platform.calls.FileUpload;
-    const periodic = await pass({}, at(65));
-    assert.equal(platform.calls.FileUpload, calls, "a periodic pass leaves it");
-    assert.equal(periodic.failed, 1);
-    assert.match(periodic.failures[0].error, /gave up after retrying for an hour/);
-    const byHand = await pass({}, { ...at(66), retryFailedNow: true });
+    const soon = await pass({}, at(minutes - 60)); // a minute after the last failure
+    assert.equal(platform.calls.FileUpload, calls, "backing off");
+    assert.deepEqual(soon.skippedBy, { "backing off": 1 });
+    platform.setFaults({});
+    const byHand = await pass({}, { ...at(minutes - 59), retryFailedNow: true });
     assert.equal(byHand.uploaded, 1);
+    assert.equal(platform.items().length, 1);
+  });
+});
+
+Deno.test("a file an earlier version gave up after an hour of transient failures is retried", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("f.bin", "payload");
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["FileUpload"] });
+    await pass({}, { attempts: 1 });
+    platform.setFaults({});
+    // The journal as that version left it: permanent, not refused, due long ago.
+    const journal = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const state = JSON.parse(await Deno.readTextFile(journal));
+    const failure = state.files["f.bin"].failure;
+    Object.assign(failure, { permanent: true, refused: false, retryAtMs: 0 });
+    failure.error = `gave up after retrying for an hour: ${failure.error}`;
+    await Deno.writeTextFile(journal, JSON.stringify(state));
+    await Deno.remove(join(root, ".data-mirror", PUSH_JOURNAL_LOG_NAME)).catch(() => {});
+    const result = await pass();
+    assert.equal(result.uploaded, 1, JSON.stringify(result.failures));
     assert.equal(platform.items().length, 1);
   });
 });
@@ -450,7 +468,10 @@ Deno.test("a push folder that is a mirror, or lies in one, is refused before any
   await withPush(async ({ platform, home, root, pass, write }) => {
     await write("a.jpg", "downloaded by a mirror");
     await Deno.mkdir(join(root, ".data-mirror", "partial"), { recursive: true });
-    await assert.rejects(pass(), /push folder outbox \(.*\) is a mirror \(.*partial downloads\)/);
+    await assert.rejects(
+      pass(),
+      /push folder outbox \(.*\) is a mirror \(.*partial is its state\)/,
+    );
     await Deno.remove(join(root, ".data-mirror"), { recursive: true });
     await Deno.mkdir(join(home, ".data-mirror", "partial"), { recursive: true }); // not a mirror: the home
     await Deno.mkdir(join(root, "cam"));
@@ -461,6 +482,38 @@ Deno.test("a push folder that is a mirror, or lies in one, is refused before any
     );
     assert.equal(platform.calls.FileUpload ?? 0, 0);
     assert.equal(await _exists(join(root, "a.jpg")), true);
+  });
+});
+
+Deno.test("a mirror emptied of its partial folder is still known as one; a push folder is no mirror", async () => {
+  await withPush(async ({ platform, home, root, pass, write }) => {
+    await write("x.bin", "pushed, then mirrored");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    const sync = (mirrorPath: string) => {
+      const { config } = parseConfig({
+        app_api_key_id: platform.apiKeyId,
+        app_api_key: platform.apiKey,
+        app_url: platform.url,
+        tags: ["fleet"],
+        mirror_path: mirrorPath,
+        delete: true,
+      }, { env: (name) => (name === "VIAM_HOME" ? home : undefined) });
+      const remote = new ViamRemote(config);
+      return runPass(config, remote, { logger: new RecordingLogger(), minRetryDelayMs: 1 });
+    };
+    // A real mirror, then a cleanup that sweeps empty folders (`find -empty -delete`): its record
+    // still says it is a mirror.
+    assert.equal((await sync("mirrored")).summary.downloaded, 1);
+    await Deno.remove(join(home, "mirrored", ".data-mirror", "partial"));
+    await assert.rejects(
+      pass({ pushPath: "mirrored", pushRoot: join(home, "mirrored") }),
+      /push folder mirrored \(.*\) is a mirror \(.*placed is its state\)/,
+    );
+    // The other way: a sync with delete into the push folder would delete what waits to go.
+    await write("waiting.bin", "not sent yet");
+    await assert.rejects(sync("outbox"), /mirror_path outbox \(.*\) is a push folder/);
+    assert.equal(await Deno.readTextFile(join(root, "waiting.bin")), "not sent yet");
+    assert.equal(await Deno.readTextFile(join(root, "x.bin")), "pushed, then mirrored");
   });
 });
 
@@ -549,7 +602,14 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
       startedMs: Date.now(),
     };
     await Deno.writeTextFile(path, JSON.stringify(journal));
-    const result = await pass();
+    // The machine is back 31 minutes later with no network yet: the check cannot run, and the
+    // pass, which prunes old upload ids, must keep the ones the pending check needs.
+    const later = Date.now() + 31 * 60_000;
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["BinaryDataByFilter"] });
+    const offline = await pass({}, { attempts: 1, now: () => later });
+    assert.deepEqual(offline.skippedBy, { "awaiting check": 1 });
+    platform.setFaults({});
+    const result = await pass({}, { now: () => later + 60_000 });
     assert.equal(result.recovered, 0);
     assert.equal(result.uploaded, 1);
     const contents = platform.items().map((i) =>
