@@ -32,10 +32,10 @@ import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
 import { listLocalFiles, type LocalFile } from "./local_files.ts";
 import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
-import { resolveMirrorRoot } from "./mirror_location.ts";
+import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
-import { ensureStateDir } from "./state_dir.ts";
+import { ensureStateDir, PARTIAL_DIR_NAME, stateOf } from "./state_dir.ts";
 import { assertRelativePath, FILE_MODE, swappedFolderOn } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
@@ -77,7 +77,9 @@ export class MirrorDir implements AsyncDisposable {
   readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
   /** Files the next placement at their path replaces (see {@linkcode MirrorDir.replaceOnPlace}). */
-  readonly #replaceable = new Set<string>();
+  /** Paths marked by `replaceOnPlace`, with the file that was there then. */
+  readonly #replaceable = new Map<string, Deno.FileInfo>();
+  readonly #changedBeforeReplaced = new Set<string>();
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
   #nextTemp = 0;
@@ -108,10 +110,18 @@ export class MirrorDir implements AsyncDisposable {
    */
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
     const root = (await resolveMirrorRoot({ ...options, create: true }))!;
+    const pushState = await stateOf(root, "push");
+    if (pushState !== undefined) {
+      throw new MirrorLocationError(
+        `mirror_path ${options.mirrorPath} (${root}) is a push folder (${pushState} is its ` +
+          "journal): a sync with delete would remove the files waiting to be uploaded; choose a " +
+          "folder apart from every push folder",
+      );
+    }
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
     try {
-      const partial = await ensureStateDir(root, "partial");
+      const partial = await ensureStateDir(root, PARTIAL_DIR_NAME);
       await _removeStagedLeftovers(state); // what a killed pass left; nobody else writes them
       const fsSync = (options.durable ?? true)
         ? new FileSystemSync(state, { programs: options.syncPrograms })
@@ -238,11 +248,21 @@ export class MirrorDir implements AsyncDisposable {
    * Marks files that came from an item the platform has replaced under the same name: the next
    * file placed at each of these paths takes the old one's place at once (a `rename` over it, so
    * that a reader finds the old file or the new one, never none), once, and only while what is
-   * there is a plain file. Until then the old file stays: a download that fails leaves it in place.
+   * there is the very file marked (same inode, size and mtime): one the user wrote there while the
+   * download ran is kept. Until then the old file stays: a download that fails leaves it in place.
    */
   replaceOnPlace(relPath: string): void {
     assertRelativePath(relPath);
-    this.#replaceable.add(relPath);
+    const marked = _plainFileSync(join(this.root, relPath));
+    if (marked !== undefined) this.#replaceable.set(relPath, marked);
+  }
+
+  /**
+   * Paths marked by `replaceOnPlace` whose file changed before its replacement came (someone wrote
+   * there): kept, and no longer the file the mirror placed.
+   */
+  get changedBeforeReplaced(): ReadonlySet<string> {
+    return this.#changedBeforeReplaced;
   }
 
   /**
@@ -302,11 +322,16 @@ export class MirrorDir implements AsyncDisposable {
 
   /** Names a staged file: a link, or a rename over a file marked to be replaced. */
   #placeSync(from: string, to: string, relPath: string): void {
-    if (this.#replaceable.delete(relPath) && _isPlainFileSync(to)) {
-      Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
-      return;
+    const marked = this.#replaceable.get(relPath);
+    this.#replaceable.delete(relPath);
+    if (marked !== undefined) {
+      if (_sameFile(marked, _plainFileSync(to))) {
+        Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
+        return;
+      }
+      this.#changedBeforeReplaced.add(relPath);
     }
-    _linkSync(from, to, relPath);
+    _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
   }
 
   async #makeDir(relDir: string): Promise<string> {
@@ -430,12 +455,20 @@ function _assertPlaceable(relPath: string): void {
  * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
  * window open only to programs outside the engine, since the engine writes under the mirror lock.
  */
-function _isPlainFileSync(path: string): boolean {
+/** The regular file at `path` (not followed if a symlink), or undefined. */
+function _plainFileSync(path: string): Deno.FileInfo | undefined {
   try {
-    return Deno.lstatSync(path).isFile;
+    const info = Deno.lstatSync(path);
+    return info.isFile ? info : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether `now` is still the file `marked` was: same inode, size and modification time. */
+function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
+  return now !== undefined && now.ino === marked.ino && now.size === marked.size &&
+    now.mtime?.getTime() === marked.mtime?.getTime();
 }
 
 function _linkSync(from: string, to: string, relPath: string): void {

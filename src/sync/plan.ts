@@ -116,7 +116,7 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
     plan.deleteBlocked = `the listing returned no files: refusing to delete all ${
       _files(stale.length)
     } (a wrong filter lists nothing; allow_delete_all: true allows it)`;
-  } else if (input.remote.size > 0 && stale.length > _allowed(input, deletable)) {
+  } else if (_limited(input) && stale.length > _allowed(input, deletable)) {
     plan.deleteBlocked = _overLimit(stale.length, deletable, input.maxDelete);
   } else {
     plan.deletes = stale;
@@ -143,6 +143,18 @@ export function planItem(
   return blocker === undefined
     ? "fetch"
     : { conflict: `the local file ${JSON.stringify(blocker)} is where a directory is needed` };
+}
+
+/**
+ * Whether `max_delete` holds this pass's deletes back. Not on an empty listing that
+ * `allow_delete_all` lets through, unless `max_delete` was set: the default's half would hold every
+ * such deletion back, but a limit the operator chose holds, whatever the listing.
+ */
+function _limited(input: PlanInput): boolean {
+  const limit = input.maxDelete ?? DEFAULT_MAX_DELETE;
+  const isDefault = limit.files === DEFAULT_MAX_DELETE.files &&
+    limit.percent === DEFAULT_MAX_DELETE.percent;
+  return input.remote.size > 0 || !isDefault;
 }
 
 /** How many files `max_delete` lets one pass delete out of the mirror's `total`. */

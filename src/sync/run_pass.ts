@@ -301,10 +301,14 @@ export async function runPass(
   } catch (error) {
     // Nothing of a pass touches the mirror after it lets go of its lock.
     await deletingEarly?.catch(() => {});
-    // What this pass placed is recorded even when it was cut off or failed: a file not recorded
-    // is never replaced by a later version.
-    if (walked !== undefined && record !== undefined) {
-      const files = { entries: index.entries(), local: walked, settled, deleted: [] };
+    // What this pass placed is recorded even when it was cut off or failed, also while it was
+    // still downloading (the record is read beside the listing, awaited after the transfer): a file
+    // not recorded is never replaced by a later version. The walk has ended by now (a failed or
+    // cut listing waits for it).
+    const local = walked ?? walk.walked?.files;
+    record ??= await reading.catch(() => undefined);
+    if (local !== undefined && record !== undefined) {
+      const files = { entries: index.entries(), local, settled, deleted: [] };
       await _saveRecord(mirror, record, { ...files, placed: transfer.result.placed }, logger);
     }
     if (!signal?.aborted) throw error;
@@ -590,8 +594,12 @@ async function _saveRecord(
   const { entries, local, placed } = files;
   const { adopted } = files.settled;
   const gone = new Set(files.deleted);
+  // A file written over one being replaced is someone's own now: no longer recorded as placed.
+  const changed = mirror.changedBeforeReplaced;
   function* paths(): Iterable<string> {
-    for (const [path, file] of local) if (!file.symlink && !gone.has(path)) yield path;
+    for (const [path, file] of local) {
+      if (!file.symlink && !gone.has(path) && !changed.has(path)) yield path;
+    }
     for (const path of placed.keys()) if (!local.has(path)) yield path;
   }
   const placedNow = (path: string): PlacedFile | undefined => {

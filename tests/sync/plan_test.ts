@@ -225,7 +225,7 @@ Deno.test("max_delete counts only the files the mirror could delete", () => {
   assert.match(plan.deleteBlocked ?? "", /delete 3 of the mirror's 6 files/);
 });
 
-Deno.test("an empty listing with allow_delete_all is not also held back by max_delete", () => {
+Deno.test("an empty listing with allow_delete_all is held back only by a max_delete that was set", () => {
   const plan = planPass(input({
     local: local(...Array.from({ length: 40 }, (_, i) => `f${i}`)),
     deleteEnabled: true,
@@ -233,6 +233,18 @@ Deno.test("an empty listing with allow_delete_all is not also held back by max_d
   }));
   assert.equal(plan.deletes.length, 40);
   assert.equal(plan.deleteBlocked, undefined);
+  // A limit the operator set holds, whatever the listing.
+  const limited = planPass(input({
+    local: local(...Array.from({ length: 40 }, (_, i) => `f${i}`)),
+    deleteEnabled: true,
+    allowDeleteAll: true,
+    maxDelete: { files: 5, percent: 0 },
+  }));
+  assert.deepEqual(limited.deletes, []);
+  assert.match(
+    limited.deleteBlocked ?? "",
+    /delete 40 of the mirror's 40 files, more than max_delete/,
+  );
 });
 
 Deno.test("nothing to delete means nothing blocked", () => {

@@ -1020,6 +1020,74 @@ Deno.test("a replaced item's old file stays until the new one is placed over it;
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a file the user writes where a replacement is downloading is kept, not renamed over", async () => {
+  const model = (name: string) => ({
+    name,
+    count: 1,
+    sizeBytes: 60_000,
+    fileName: "detector.tflite",
+    fileExt: ".tflite",
+  });
+  await withMirror(describeDataset([model("v1")]), async ({ pass, platform, root, files }) => {
+    await pass();
+    platform.replaceDataset(describeDataset([model("v2")]));
+    platform.setFaults({ bodyBytesPerSecond: 60_000 });
+    const replacing = pass();
+    const partial = join(root, ".data-mirror", "partial");
+    await pollUntil("the new version is downloading", async () => {
+      const parts = await Array.fromAsync(Deno.readDir(partial)).catch(() => []);
+      return parts.length > 0;
+    });
+    // Meanwhile the user puts their own model there (the same size, as a retrained one may be).
+    const mine = new Uint8Array(60_000).fill(7);
+    await Deno.writeFile(join(root, "detector.tflite"), mine);
+    const result = await replacing;
+    assert.equal(result.summary.downloaded, 0);
+    assert.ok(bytesEqual((await files()).get("detector.tflite"), mine), "the user's file stays");
+    // Theirs from now on: the next pass does not replace it either.
+    platform.setFaults({});
+    assert.equal((await pass()).summary.downloaded, 0);
+    assert.ok(bytesEqual((await files()).get("detector.tflite"), mine));
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("files placed by a pass cut off while downloading are recorded: a new version of another size replaces them", async () => {
+  const models = (version: string, sizeBytes: number) => ({
+    name: version,
+    count: 20,
+    sizeBytes,
+    fileName: (i: number) => `m/${i}.bin`,
+    fileExt: ".bin",
+  });
+  await withMirror(
+    describeDataset([models("v1", 4000)]),
+    async ({ pass, platform, root, files }) => {
+      platform.setFaults({ bodyBytesPerSecond: 40_000 });
+      const stop = new AbortController();
+      const cut = pass({}, { signal: stop.signal });
+      await pollUntil("some files are placed", async () => {
+        const names = await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => []);
+        return names.length >= 3;
+      });
+      stop.abort(); // SIGTERM, or the module's RemoveResource, mid-download
+      await assert.rejects(cut);
+      platform.setFaults({});
+      const placedByCut = (await files()).size;
+      assert.ok(placedByCut >= 3 && placedByCut < 20, `${placedByCut} placed`);
+      // The next listing has the new version already: unrecorded, the cut pass's files would look
+      // like a user's (another size than listed) and be kept for good.
+      platform.replaceDataset(describeDataset([models("v2", 5000)]));
+      const next = await pass();
+      assert.equal(next.summary.downloaded, 20, "every file of the new version placed");
+      const tree = await files();
+      for (const item of platform.items()) {
+        assert.ok(bytesEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId)));
+      }
+    },
+    { inlineLimitBytes: 1024 },
+  );
+});
+
 Deno.test("files placed by a pass cut off are recorded: a later version replaces them too", async () => {
   const models = (version: string) => ({
     name: version,
