@@ -20,6 +20,21 @@ export interface PushSummary {
   error?: string;
 }
 
+/**
+ * What a sync run on demand answers: its summary and, when it is not whole, why: the listing did
+ * not complete (`error`: nothing was deleted), a guard held work back (`guard`), or files failed
+ * (`failures`, the first ones). A caller reading only the counts would take such a pass for a good
+ * one.
+ */
+export interface SyncReport extends Summary {
+  /** Why the listing did not complete (the pass deleted nothing). */
+  error?: string;
+  /** What the free-space reserve or a delete guard held back. */
+  guard?: string;
+  /** Files that failed, with why (at most 1000). */
+  failures?: { path: string; error: string }[];
+}
+
 /** A push pass that did nothing (a failed one adds its `error`). */
 export function emptyPushSummary(): PushSummary {
   return { found: 0, uploaded: 0, skipped: 0, deleted: 0, failed: 0, bytes: 0, durationMs: 0 };
@@ -97,10 +112,10 @@ export class CommandRefusedError extends Error {
 /** One running mirror (one module resource, or one CLI `--watch`): its loop, on demand passes and status. */
 export interface MirrorController {
   /**
-   * Runs a pass now, or joins the one in flight, and returns its summary; rejects with a
+   * Runs a pass now, or joins the one in flight, and returns its report; rejects with a
    * {@linkcode CommandRefusedError} when the mirror is stopped.
    */
-  syncNow(): Promise<Summary>;
+  syncNow(): Promise<SyncReport>;
   /** Lists and plans without changing anything. */
   dryRun(): Promise<DryRunReport>;
   /**

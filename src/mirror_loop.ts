@@ -13,9 +13,9 @@ import {
   type MirrorState,
   type MirrorStatus,
   type PushSummary,
+  type SyncReport,
 } from "./mirror_controller.ts";
 import type { RemoteSource } from "./remote/remote_source.ts";
-import type { Summary } from "./sync/summary.ts";
 import {
   bandwidthLimitOf,
   dryRunPass,
@@ -67,7 +67,7 @@ export class MirrorLoop implements MirrorController {
   readonly #remote: RemoteSource;
   readonly #abort = new AbortController();
   readonly #itemBackoff: ItemBackoff;
-  #inFlight?: Promise<Summary>;
+  #inFlight?: Promise<SyncReport>;
   #pushInFlight?: Promise<PushSummary>;
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
@@ -111,7 +111,7 @@ export class MirrorLoop implements MirrorController {
     this.#schedule(Math.min(Math.max(due, 0), MAX_BACKOFF_MS));
   }
 
-  syncNow(): Promise<Summary> {
+  syncNow(): Promise<SyncReport> {
     if (this.#abort.signal.aborted) return Promise.reject(_stopped());
     if (this.#inFlight) return this.#inFlight;
     clearTimeout(this.#timer);
@@ -199,7 +199,7 @@ export class MirrorLoop implements MirrorController {
     }, delayMs);
   }
 
-  async #pass(): Promise<Summary> {
+  async #pass(): Promise<SyncReport> {
     const { logger } = this.#options;
     this.#state = "syncing";
     this.#status.nextPassAt = undefined; // set again when this pass ends
@@ -248,7 +248,12 @@ export class MirrorLoop implements MirrorController {
     }
     logger.info("sync pass done", { ...summary });
     await this.#pushAfterPass();
-    return summary;
+    return {
+      ...summary,
+      ...(result.error !== undefined && { error: result.error }),
+      ...(result.guard !== undefined && { guard: result.guard }),
+      ...(result.failures.length > 0 && { failures: result.failures }),
+    };
   }
 
   /** The push side of a periodic pass: its failures are its own (logged, in the status). */

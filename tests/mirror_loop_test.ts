@@ -1,5 +1,6 @@
 /** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { CommandRefusedError, emptyPushSummary } from "../src/mirror_controller.ts";
 import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
@@ -54,6 +55,28 @@ Deno.test("push without a push folder, and any command of a stopped loop, are na
     await loop.stop();
     await assert.rejects(loop.syncNow(), refusal("stopped"));
     assert.equal(platform.calls.BinaryDataByFilter ?? 0, 0, "a refused command lists nothing");
+  });
+});
+
+Deno.test("syncNow's report says what its counts do not: an incomplete listing, a guard", async () => {
+  await withMirror(describeDataset([{ count: 12 }]), async ({ config, logger, platform, root }) => {
+    const loop = new MirrorLoop(config({ sync_frequency: 3600, delete: true }), {
+      logger,
+      pass: { attempts: { page: 1, file: 1 } },
+    });
+    const whole = await loop.syncNow();
+    assert.equal(whole.downloaded, 12);
+    assert.deepEqual([whole.error, whole.guard, whole.failures], [undefined, undefined, undefined]);
+    platform.setFaults({ failListingAfterPage: 0 });
+    const cut = await loop.syncNow();
+    assert.match(cut.error ?? "", /listing page 1/);
+    platform.setFaults({});
+    // Thirteen files the platform does not list: more than half the mirror, held back.
+    for (let i = 0; i < 13; i++) await Deno.writeTextFile(join(root, `stray-${i}.txt`), "x");
+    const held = await loop.syncNow();
+    assert.match(held.guard ?? "", /more than max_delete allows/);
+    assert.equal(held.error, undefined);
+    await loop.stop();
   });
 });
 
