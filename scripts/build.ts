@@ -127,6 +127,7 @@ export async function build(options: BuildOptions): Promise<BuildArtifact[]> {
     try {
       await compileProgram(target, unchecked);
       const checked = await checkBinary(unchecked, target);
+      if (!checked) await _refuseDenoCli(unchecked, target);
       if (!checked) {
         log(
           `WARNING: ${target}: the binary was NOT run (it cannot run on this ` +
@@ -335,6 +336,51 @@ async function _checkFormat(binary: string, target: string): Promise<void> {
   );
 }
 
+/**
+ * Text only the `deno` command line holds (its subcommands' help, its language server), never the
+ * runtime `deno compile` builds on (`denort`), nor the program it embeds.
+ */
+const _DENO_CLI_MARKERS = ["Run a JavaScript or TypeScript program", "deno_lsp"];
+
+/**
+ * Refuses a binary built on a plain `deno` instead of `denort` when it cannot be run here to tell
+ * (another target): an arm64 `deno` from npm in `DENORT_BIN` gives a binary that is deno, not
+ * data-mirror, with the right CPU in its header. Read in chunks, each overlapping the last.
+ */
+async function _refuseDenoCli(binary: string, target: string): Promise<void> {
+  const encoder = new TextEncoder();
+  const markers = _DENO_CLI_MARKERS.map((marker) => encoder.encode(marker));
+  const overlap = Math.max(...markers.map((marker) => marker.length));
+  using file = await Deno.open(binary);
+  const chunk = new Uint8Array(4 * 1024 * 1024);
+  let carried = 0;
+  for (;;) {
+    const read = await file.read(chunk.subarray(carried));
+    if (read === null) return;
+    const held = chunk.subarray(0, carried + read);
+    if (markers.some((marker) => _indexOf(held, marker) >= 0)) {
+      throw new BuildError(
+        `the compiled binary for ${target} is a plain deno, not data-mirror: its runtime ` +
+          "(DENORT_BIN?) is a deno executable, not denort. It was deleted and no tarball was written",
+      );
+    }
+    carried = Math.min(overlap, held.length);
+    chunk.copyWithin(0, held.length - carried, held.length);
+  }
+}
+
+/** Where `needle` first occurs in `haystack`, or -1. */
+function _indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  for (let i = haystack.indexOf(first); i >= 0; i = haystack.indexOf(first, i + 1)) {
+    if (i + needle.length > haystack.length) return -1;
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+  }
+  return -1;
+}
+
 /** The compiler's error without Rust's "Stack backtrace:" section. */
 function _withoutBacktrace(text: string): string {
   const cut = text.indexOf("Stack backtrace:");
@@ -362,6 +408,8 @@ if (import.meta.main) {
       strict: true,
     });
     const moduleTarball = values["module-tarball"];
+    // An upload after a failed build must not find the previous one's tarball there.
+    if (moduleTarball) await _removeIfPresent(resolve(moduleTarball));
     const targets = values.target ??
       [moduleTarball ? buildTarget((name) => Deno.env.get(name)) : Deno.build.target];
     const artifacts = await build({

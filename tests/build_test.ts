@@ -369,6 +369,37 @@ Deno.test("deno task build refuses a cross target it cannot run unless --uncheck
   });
 });
 
+Deno.test("deno task build refuses a plain deno for the other CPU as a cross target's runtime, and drops a stale --module-tarball", async () => {
+  const cross = "aarch64-unknown-linux-gnu";
+  if (Deno.build.target === cross) return; // the stand-in below is for an x86_64 host
+  await withOutDir(async (out) => {
+    // This machine's deno with its ELF header saying arm64: what an arm64 deno from npm would be,
+    // pointed at by DENORT_BIN. Its header passes; it is still deno, not denort.
+    const standIn = join(out, "deno-arm64");
+    await Deno.copyFile(Deno.execPath(), standIn);
+    using file = await Deno.open(standIn, { write: true });
+    await file.seek(18, Deno.SeekMode.Start);
+    await file.write(new Uint8Array([0xb7, 0x00]));
+    const dist = join(out, "dist");
+    const tarball = join(out, "module.tar.gz");
+    await Deno.writeTextFile(tarball, "an earlier build");
+    const result = await runBuild(
+      ["--target", cross, "--unchecked-cross", "--out", dist, "--module-tarball", tarball],
+      { DENORT_BIN: standIn },
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `build: the compiled binary for ${cross} is a plain deno, not data-mirror: its runtime ` +
+          "\\(DENORT_BIN\\?\\) is a deno executable, not denort",
+      ),
+    );
+    assert.deepEqual(await listFiles(dist), []);
+    assert.equal(await Deno.lstat(tarball).then(() => "present", () => "gone"), "gone");
+  });
+});
+
 Deno.test("checkBinary runs the binary for this machine and accepts only the program's version; packTarball packs it executable beside meta.json", async () => {
   await withOutDir(async (out) => {
     const script = (name: string, body: string) => {
