@@ -490,7 +490,8 @@ class _Reader {
       ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)\s*$/i.exec(value)
       : null;
     if (match !== null) rate = Number(match[1]) * _RATE_UNITS[match[2].toLowerCase()];
-    if (rate === undefined || !Number.isSafeInteger(Math.floor(rate))) {
+    // Under one byte a second would floor to 0, which means no limit at all.
+    if (rate === undefined || !Number.isSafeInteger(Math.floor(rate)) || (rate > 0 && rate < 1)) {
       this.#issue(
         field,
         `${field} must be bytes per second: a number, or a number with k, M or G (1024-based) ` +
@@ -713,10 +714,22 @@ function _directoryRoot(
     return undefined;
   };
   if (path.startsWith("/")) {
-    const relative = path.replace(/^\/+/, "");
+    // A path already inside the Viam home (`/home/pi/.viam/faces`) is meant as that folder.
+    const inside = viamHome === undefined
+      ? undefined
+      : posix.relative(viamHome, posix.normalize(path));
+    const meant = inside !== undefined && inside !== "" && !inside.startsWith("..")
+      ? inside
+      : path.replace(/^\/+/, "");
     return problem(
-      `is absolute: ${field} is relative to ${home} (write ${_describe(relative)} for ` +
-        `${_describe(posix.join(home, relative))})`,
+      `is absolute: ${field} is relative to ${home} (write ${_describe(meant)} for ` +
+        `${_describe(posix.join(home, meant))})`,
+    );
+  }
+  if (path === "~" || path.startsWith("~/")) {
+    return problem(
+      `starts with ~, which is not expanded here: ${field} is relative to ${home} (write it ` +
+        "without ~/.viam/)",
     );
   }
   const split = splitRelativePath(path);

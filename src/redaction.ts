@@ -45,19 +45,28 @@ export function scrubSecrets(
  * option, every bare word but the command names in `commands` (wherever they stand: `help module`
  * must not turn every "module" of the help into a placeholder), and the given `secrets` (the
  * `VIAM_API_KEY` value). Commander quotes what was typed; a key given to a misspelt flag must not be
- * printed back.
+ * printed back. The values of the options in `plainOptions` (a choice such as `--log-level`) are
+ * shown: `argument 'verbose' is invalid` says what is wrong, `'[redacted]'` does not.
  */
 export function redactArguments(
   text: string,
   args: readonly string[],
-  options: { commands: readonly string[]; secrets: Iterable<string> },
+  options: {
+    commands: readonly string[];
+    secrets: Iterable<string>;
+    plainOptions?: readonly string[];
+  },
 ): string {
+  const plain = new Set(options.plainOptions);
   const candidates = new Set(options.secrets);
-  for (const arg of args) {
+  args.forEach((arg, index) => {
     const eq = arg.indexOf("=");
-    if (arg.startsWith("-") && eq > 0) candidates.add(arg.slice(eq + 1));
-    else if (!arg.startsWith("-") && !options.commands.includes(arg)) candidates.add(arg);
-  }
+    if (arg.startsWith("-") && eq > 0) {
+      if (!plain.has(arg.slice(0, eq))) candidates.add(arg.slice(eq + 1));
+    } else if (!arg.startsWith("-") && !options.commands.includes(arg)) {
+      if (!plain.has(args[index - 1])) candidates.add(arg);
+    }
+  });
   return scrubSecrets(text, candidates);
 }
 

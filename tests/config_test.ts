@@ -375,6 +375,16 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       `mirror_path "/data" is absolute: mirror_path is relative to ${home} (write "data" for ` +
       `"${home}/data")`,
     ],
+    [
+      `${home}/faces`,
+      `mirror_path "${home}/faces" is absolute: mirror_path is relative to ${home} (write ` +
+      `"faces" for "${home}/faces")`,
+    ],
+    [
+      "~/.viam/faces",
+      `mirror_path "~/.viam/faces" starts with ~, which is not expanded here: mirror_path is ` +
+      `relative to ${home} (write it without ~/.viam/)`,
+    ],
     ["..", `mirror_path ".." has a ".." component: expected a directory inside ${home}`],
     ["../x", `mirror_path "../x" has a ".." component: expected a directory inside ${home}`],
     ["a/../b", `mirror_path "a/../b" has a ".." component: expected a directory inside ${home}`],
@@ -622,7 +632,11 @@ Deno.test("bandwidth_limit is bytes per second, with k, M or G (1024-based); 0 i
   }
   const expected = "bandwidth_limit must be bytes per second: a number, or a number with k, M or " +
     'G (1024-based) such as "512k" or "2M"; 0 for no limit';
-  for (const [value, got] of [[-1, "-1"], ["2T", '"2T"'], ["fast", '"fast"'], [[1], "a list"]]) {
+  const bad = [[-1, "-1"], ["2T", '"2T"'], ["fast", '"fast"'], [[1], "a list"], [0.5, "0.5"], [
+    "0.5",
+    '"0.5"',
+  ]];
+  for (const [value, got] of bad) {
     await t.step(`bad ${got}`, () => {
       assert.equal(issueFor("bandwidth_limit", value), `${expected}, got ${got}`);
     });

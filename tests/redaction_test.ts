@@ -81,4 +81,16 @@ Deno.test("redactArguments hides option values and bare words, not command names
     }),
     "the module starts itself",
   );
+  // A choice's value says what is wrong, and is shown.
+  const choice = "error: option '--log-level <level>' argument 'verbose' is invalid";
+  for (const args of [["sync", "--log-level", "verbose"], ["sync", "--log-level=verbose"]]) {
+    assert.equal(
+      redactArguments(choice, args, {
+        commands: ["sync"],
+        secrets: [],
+        plainOptions: ["--log-level"],
+      }),
+      choice,
+    );
+  }
 });

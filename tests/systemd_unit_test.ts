@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readInvocation } from "../src/invocation.ts";
 import { ALLOWED_ENV } from "../src/permissions.ts";
-import { spawnProgram } from "./_program.ts";
+import { runProgram, spawnProgram } from "./_program.ts";
 import { describeDataset, startPlatform } from "./support/platform/mod.ts";
 
 const DOCS = new URL("../docs/systemd/", import.meta.url);
@@ -49,6 +49,25 @@ Deno.test("the unit takes keys from its environment file only, never from the co
   });
   assert.deepEqual(unit.get("User"), ["data-mirror"]);
   assert.deepEqual(unit.get("KillSignal"), ["SIGTERM"]);
+});
+
+Deno.test("the unit restarts after a failure, but not after a configuration error (exit 2)", async () => {
+  assert.deepEqual(unit.get("Restart"), ["on-failure"]);
+  assert.deepEqual(unit.get("RestartPreventExitStatus"), ["2"]);
+  // The real program: a bad attribute in the config file exits 2.
+  const dir = await Deno.makeTempDir({ prefix: "data-mirror-unit-" });
+  try {
+    const config = join(dir, "mirror.json");
+    await Deno.writeTextFile(config, JSON.stringify({ tags: ["t"], sync_frequency: 0 }));
+    const run = await runProgram(["sync", "--watch", "--config", config], {
+      viamHome: join(dir, "home"),
+      env: { VIAM_API_KEY_ID: "id", VIAM_API_KEY: "key" },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /sync_frequency/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("systemd-analyze verify accepts the unit (its executable stood in for by deno)", async () => {

@@ -92,6 +92,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       const redacted = redactArguments(text, args, {
         commands: CLI_COMMANDS,
         secrets: [environment.env("VIAM_API_KEY") ?? ""],
+        plainOptions: ["--log-level"],
       });
       if (json) usageText.push(redacted);
       else environment.err(redacted);

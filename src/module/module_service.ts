@@ -65,8 +65,34 @@ function _readConfig(request: AnyMessage): MirrorResource {
     );
   }
   if (name === "") throw new ConnectError("config.name is empty", Code.InvalidArgument);
-  const attributes = (config?.attributes as Struct | undefined)?.toJson() ?? {};
-  return { name, api: api.api, attributes: attributes as Record<string, unknown> };
+  return {
+    name,
+    api: api.api,
+    attributes: _attributesOf(config?.attributes as Struct | undefined),
+  };
+}
+
+/**
+ * The attributes as JSON, field by field: a value JSON cannot hold (NaN, an infinity, a Value with
+ * no kind set) is INVALID_ARGUMENT naming its attribute, where the whole Struct's conversion threw
+ * an anonymous INTERNAL error.
+ */
+function _attributesOf(struct: Struct | undefined): Record<string, unknown> {
+  const attributes: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(struct?.fields ?? {})) {
+    try {
+      attributes[key] = value.toJson();
+    } catch {
+      throw new ConnectError(
+        `attribute ${
+          JSON.stringify(key)
+        } holds a value JSON cannot (NaN, an infinity or no value ` +
+          "at all)",
+        Code.InvalidArgument,
+      );
+    }
+  }
+  return attributes;
 }
 
 /**

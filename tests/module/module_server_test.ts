@@ -219,6 +219,22 @@ Deno.test("module: ValidateConfig rejects a bad config naming the attribute, and
   });
 });
 
+Deno.test("module: an attribute JSON cannot hold (NaN, no value) is INVALID_ARGUMENT naming it", async () => {
+  await withModule(async ({ client }) => {
+    const nan = await client.callError(client.module, "ValidateConfig", {
+      config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, max_age: NaN }),
+    });
+    assert.equal(nan.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(nan.details, /^attribute "max_age" holds a value JSON cannot/);
+    const config = componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY });
+    const empty = await client.callError(client.module, "AddResource", {
+      config: { ...config, attributes: { fields: [{ key: "tags", value: {} }] } },
+    });
+    assert.equal(empty.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(empty.details, /^attribute "tags" holds a value JSON cannot/);
+  });
+});
+
 Deno.test("module: DoCommand sync, status and dry_run, GetStatus and GetGeometries on both APIs", async () => {
   await withModule(async ({ client, mirror }) => {
     await client.ready();
