@@ -465,6 +465,28 @@ function _plainFileSync(path: string): Deno.FileInfo | undefined {
   }
 }
 
+/**
+ * A folder stands where a file is to be placed (an empty one: the walk lists files, so the plan
+ * did not see it). Nothing is replaced, as for any name taken, but unlike a file someone put
+ * there it is a conflict to report, pass after pass, not a file kept.
+ */
+export class FolderInTheWayError extends Deno.errors.AlreadyExists {
+  /** @param relPath Where the file was to go, mirror-relative. */
+  constructor(relPath: string) {
+    super(`a local directory is at ${relPath}; it is not replaced`);
+    this.name = "FolderInTheWayError";
+  }
+}
+
+/** Whether `path` itself (not followed if a symlink) is a directory. */
+function _isDirectorySync(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `now` is still the file `marked` was: same inode, size and modification time. */
 function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
   return now !== undefined && now.ino === marked.ino && now.size === marked.size &&
@@ -472,7 +494,12 @@ function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boole
 }
 
 function _linkSync(from: string, to: string, relPath: string): void {
-  const taken = () => new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
+  // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
+  // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.
+  const taken = () =>
+    _isDirectorySync(to)
+      ? new FolderInTheWayError(relPath)
+      : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
   try {
     Deno.linkSync(from, to);
     return;
@@ -534,6 +561,24 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
     const leftover = _STAGED_NAME.test(entry.name) || _PLACED_RECORD_LEFTOVER.test(entry.name);
     if (!legacy && !leftover) continue;
     await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
+  }
+}
+
+/**
+ * Whether the mirror-relative `path` and `other` (names that differ only by case or Unicode form)
+ * are one file under `root`: on a case-insensitive file system both names reach the same inode; on
+ * a case-sensitive one `other` is another file, or none. Anything else that stops the check
+ * (permissions) answers true: the file is kept.
+ */
+export function isSameFileUnder(root: string, path: string, other: string): boolean {
+  assertRelativePath(path);
+  assertRelativePath(other);
+  try {
+    const a = Deno.lstatSync(join(root, path));
+    const b = Deno.lstatSync(join(root, other));
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
   }
 }
 

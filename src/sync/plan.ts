@@ -19,6 +19,13 @@ export interface PlanInput {
   protectedDirs: string[];
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
   maxDelete?: DeleteLimit;
+  /**
+   * Whether the stale `path` on disk is the file the listed `listed` (the same name but for case or
+   * Unicode form) names: true on a case-insensitive file system, false on a case-sensitive one,
+   * where the listed name is another file or none. Absent: every such path counts as the same file
+   * and is kept.
+   */
+  isSameFile?: (path: string, listed: string) => boolean;
 }
 
 /** One file to fetch. */
@@ -92,7 +99,8 @@ export function planPass(input: PlanInput): Plan {
 export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlocked"> {
   if (!input.deleteEnabled) return { deletes: [] };
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
-  // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to.
+  // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to, unless
+  // the file system shows they are two (an item renamed by case on ext4 left the old name behind).
   // One loop, no copy of the mirror's paths: a pass that deletes nothing makes no array.
   let deletable = 0;
   let stale: string[] = [];
@@ -103,8 +111,11 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
   }
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.
-    const listedFolded = new Set([...input.remote.keys()].map(_fold));
-    stale = stale.filter((path) => !listedFolded.has(_fold(path))).sort();
+    const listedFolded = new Map([...input.remote.keys()].map((path) => [_fold(path), path]));
+    stale = stale.filter((path) => {
+      const listed = listedFolded.get(_fold(path));
+      return listed === undefined || (input.isSameFile?.(path, listed) === false);
+    }).sort();
   }
   const plan: Pick<Plan, "deletes" | "deleteBlocked"> = { deletes: [] };
   if (stale.length === 0) return plan;

@@ -6,7 +6,7 @@ import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
 import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
-import { fileSizeUnder, MirrorDir } from "../fs/mirror_dir.ts";
+import { fileSizeUnder, isSameFileUnder, MirrorDir } from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
@@ -203,7 +203,7 @@ export async function runPass(
     // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
     // what the mirror held before the pass, as a dry run reports it: a pass that replaces the whole
     // mirror (a changed filter) deletes nothing, however many files it places.
-    const deletion = _deletion(config, index.entries(), local, listing);
+    const deletion = _deletion(config, index.entries(), local, listing, mirror.root);
     if (deletion.deletes.length > 0) {
       deletingEarly = deleteStale(mirror, deletion.deletes, { logger, signal });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
@@ -218,6 +218,11 @@ export async function runPass(
       transfer.result.placed.delete(path);
       transfer.result.downloaded--;
     }
+    // Nor is a download that failed for an item that lost its path (to a later item, or to a
+    // folder another item needs, which may already stand there) a failure of the pass.
+    transfer.result.failures = transfer.result.failures.filter((failure) =>
+      entries.get(failure.path)?.binaryDataId === failure.binaryDataId
+    );
     record = await reading;
     if (listing.complete && listing.unproven === undefined) {
       settled = await _findReplacements(index, local, transfer.result.placed, record, {
@@ -354,7 +359,9 @@ export async function dryRunPass(
     });
     replacing = found.replacing;
   }
-  const plan = _plan(config, index.entries(), _without(local, replacing), listing);
+  const entries = index.entries();
+  const deletion = _deletion(config, entries, local, listing, root);
+  const plan = _plan(config, entries, _without(local, replacing), listing, deletion);
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
@@ -615,28 +622,34 @@ async function _saveRecord(
   }
 }
 
-/** The plan of the whole listing; its delete half is `deletion` (by default, from `local`). */
+/** The plan of the whole listing; its delete half is `deletion` (see `_deletion`). */
 function _plan(
   config: MirrorConfig,
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
-  deletion: Pick<Plan, "deletes" | "deleteBlocked"> = _deletion(config, entries, local, listing),
+  deletion: Pick<Plan, "deletes" | "deleteBlocked">,
 ): Plan {
   return { ...planPass(_planInput(config, entries, local, listing, false)), ...deletion };
 }
 
 /**
- * What to delete given the mirror's files before the pass (`local`), with the deletes held back
- * while the listing is not proved whole.
+ * What to delete given the mirror's files before the pass (`local`, under the real `root`, when the
+ * mirror exists), with the deletes held back while the listing is not proved whole.
  */
 function _deletion(
   config: MirrorConfig,
   entries: ReturnType<ListingIndex["entries"]>,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
+  root: string | undefined,
 ): Pick<Plan, "deletes" | "deleteBlocked"> {
-  const planned = planDeletes(_planInput(config, entries, local, listing, config.delete));
+  const planned = planDeletes({
+    ..._planInput(config, entries, local, listing, config.delete),
+    isSameFile: root === undefined
+      ? undefined
+      : (path, listed) => isSameFileUnder(root, path, listed),
+  });
   if (planned.deletes.length === 0 || listing.unproven === undefined) return planned;
   return {
     deletes: [],

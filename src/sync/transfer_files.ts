@@ -2,7 +2,7 @@ import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { CALL_RETRY, retry } from "../async/retry.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { WorkQueue } from "../async/work_queue.ts";
-import type { MirrorDir } from "../fs/mirror_dir.ts";
+import { FolderInTheWayError, type MirrorDir } from "../fs/mirror_dir.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { StagedFile } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
@@ -530,7 +530,7 @@ export class Transfer {
   /** A file that could not be written: kept if something is already there, else failed. */
   #placeFailed(download: Download, error: unknown): void {
     this.#rethrowAbort(error);
-    if (error instanceof Deno.errors.AlreadyExists) {
+    if (error instanceof Deno.errors.AlreadyExists && !(error instanceof FolderInTheWayError)) {
       this.result.skipped++;
       this.#progress.filesDone++;
       this.#options.logger.info(`kept ${download.path}: a file is already there`);

@@ -338,11 +338,32 @@ Deno.test("a symlink in the mirror counts as present but is never deleted", () =
   assert.deepEqual(unlisted.deletes, ["old.jpg"]);
 });
 
-Deno.test("a local file that a listed path folds to (case, Unicode form) is never deleted", () => {
+Deno.test("a local file that a listed path folds to (case, Unicode form) is kept when it is that file", () => {
   const plan = planPass(input({
     remote: remote("Photos/A.jpg", "caf\u00e9.jpg"),
     local: local("photos/a.jpg", "cafe\u0301.jpg", "other.jpg"),
     deleteEnabled: true,
   }));
-  assert.deepEqual(plan.deletes, ["other.jpg"]);
+  assert.deepEqual(plan.deletes, ["other.jpg"], "not known to be another file: kept");
+  // The file system says which: one file under both names (case-insensitive), or two.
+  const asked: [string, string][] = [];
+  const sameFileAs = (answer: boolean) => (path: string, listed: string) => {
+    asked.push([path, listed]);
+    return answer;
+  };
+  const insensitive = planPass(input({
+    remote: remote("Photos/A.jpg"),
+    local: local("photos/a.jpg", "other.jpg"),
+    deleteEnabled: true,
+    isSameFile: sameFileAs(true),
+  }));
+  assert.deepEqual(insensitive.deletes, ["other.jpg"]);
+  assert.deepEqual(asked, [["photos/a.jpg", "Photos/A.jpg"]]);
+  const sensitive = planPass(input({
+    remote: remote("Photos/A.jpg"),
+    local: local("photos/a.jpg", "other.jpg"),
+    deleteEnabled: true,
+    isSameFile: sameFileAs(false),
+  }));
+  assert.deepEqual(sensitive.deletes, ["other.jpg", "photos/a.jpg"]);
 });

@@ -745,7 +745,7 @@ Deno.test("a file streamed where a later item needs a folder is replaced by the 
   await withMirror(dataset, async ({ pass, files }) => {
     const result = await pass();
     assert.equal(result.summary.duplicate, 1);
-    assert.equal(result.summary.failed, 0);
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
     assert.equal(result.summary.downloaded, 151);
     const tree = await files();
     assert.ok(tree.has("a/b.jpg") && !tree.has("a"));
@@ -1018,6 +1018,37 @@ Deno.test("a replaced item's old file stays until the new one is placed over it;
     assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
     assert.equal(new TextDecoder().decode(tree.get("notes.txt")), "my own notes");
   }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("an item renamed only by case: the old name is deleted on a case-sensitive file system", async () => {
+  const photo = (fileName: string) => ({
+    count: 1,
+    sizeBytes: 100,
+    fileName,
+    fileExt: ".jpg",
+  });
+  await withMirror(describeDataset([photo("c/Photo.jpg")]), async ({ pass, platform, files }) => {
+    await pass({ delete: true });
+    platform.replaceDataset(describeDataset([photo("c/photo.jpg")]));
+    const renamed = await pass({ delete: true });
+    assert.deepEqual([renamed.summary.downloaded, renamed.summary.deleted], [1, 1]);
+    assert.deepEqual([...(await files()).keys()], ["c/photo.jpg"]);
+  });
+});
+
+Deno.test("an empty folder where an item goes is a conflict reported every pass, not a kept file", async () => {
+  const photo = { count: 1, sizeBytes: 100, fileName: "c/photo.jpg", fileExt: ".jpg" };
+  await withMirror(describeDataset([photo]), async ({ pass, root }) => {
+    await Deno.mkdir(join(root, "c", "photo.jpg"), { recursive: true });
+    for (let i = 0; i < 2; i++) {
+      const result = await pass();
+      assert.deepEqual([result.summary.skipped, result.summary.failed], [0, 1], `pass ${i + 1}`);
+      assert.deepEqual(result.failures, [
+        { path: "c/photo.jpg", error: "a local directory is at c/photo.jpg; it is not replaced" },
+      ]);
+    }
+    assert.ok((await Deno.lstat(join(root, "c", "photo.jpg"))).isDirectory, "the folder stays");
+  });
 });
 
 Deno.test("a file the user writes where a replacement is downloading is kept, not renamed over", async () => {
