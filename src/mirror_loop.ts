@@ -16,6 +16,7 @@ import {
   type SyncReport,
 } from "./mirror_controller.ts";
 import type { RemoteSource } from "./remote/remote_source.ts";
+import type { Summary } from "./sync/summary.ts";
 import {
   bandwidthLimitOf,
   dryRunPass,
@@ -68,6 +69,7 @@ export class MirrorLoop implements MirrorController {
   readonly #abort = new AbortController();
   readonly #itemBackoff: ItemBackoff;
   #inFlight?: Promise<SyncReport>;
+  #cutPass?: Summary;
   #pushInFlight?: Promise<PushSummary>;
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
@@ -160,11 +162,20 @@ export class MirrorLoop implements MirrorController {
     return { state: this.#state, ...this.#status };
   }
 
+  /** What the pass `stop()` cut off had done, if it cut one (the CLI's `--watch` reports it). */
+  get cutPass(): Summary | undefined {
+    return this.#cutPass;
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.#timer);
     clearInterval(this.#pushTimer);
     this.#abort.abort();
-    await this.#inFlight?.catch(() => {});
+    await this.#inFlight?.catch((error) => {
+      if (error instanceof PassCancelledError) {
+        this.#cutPass = (error.result as PassResult | undefined)?.summary;
+      }
+    });
     // A push of its own (while sync backed off) holds the push folder's lock and the uploader.
     await this.#pushInFlight?.catch(() => {});
     this.#state = "stopped";

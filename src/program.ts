@@ -93,7 +93,13 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
       },
     });
   };
-  await runModule({
+  // A module that cannot serve (the port taken, the socket's folder missing) says so in one line:
+  // viam-server logs each line of its stderr as an error, and restarts it.
+  const failed = (error: unknown) => {
+    console.error(`data-mirror: module: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  };
+  return await runModule({
     address: invocation.address,
     logLevel: invocation.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),
@@ -107,6 +113,5 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
       return { warnings };
     },
     createMirror,
-  });
-  return 0;
+  }).then(() => 0, failed);
 }

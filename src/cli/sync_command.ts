@@ -221,12 +221,14 @@ async function _watch(
   await loop.stop();
   const by = stoppedBy();
   if (cut && by !== undefined) {
-    // The pass in flight was stopped: it gets its line and document too, as every pass does.
+    // The pass in flight was stopped: it gets its line and document too, as every pass does,
+    // with what it had done.
     pass++;
     const error = `interrupted by ${by}: partial downloads stay in staging and resume next time`;
-    output.line(`pass ${pass}: interrupted`);
+    const summary = loop.cutPass ?? emptySummary();
+    output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
     output.document({
-      ..._document(config, emptySummary()),
+      ..._document(config, summary),
       pass,
       interrupted: by,
       error,

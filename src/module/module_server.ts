@@ -79,11 +79,13 @@ async function _removeSocket(path: string): Promise<void> {
 
 function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<void> {
   return new Promise((resolve, reject) => {
+    const failed = (error: Error) =>
+      reject(new Error(`cannot serve on ${formatModuleAddress(address)}: ${error.message}`));
     const listening = () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve();
     };
-    server.once("error", reject);
+    server.once("error", failed);
     if (address.kind === "unix") server.listen(address.path, listening);
     else server.listen(address.port, address.host, listening);
   });

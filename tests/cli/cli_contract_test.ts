@@ -610,6 +610,42 @@ Deno.test("--watch --json: a pass that fails reports its own zero counts; one cu
   });
 });
 
+Deno.test("--watch --json: a pass cut by SIGTERM mid-download reports what it had done", async () => {
+  // 4 files of 600 kB (fetched by uri) at 600 kB/s, one at a time: the stop comes after one.
+  await withCli(
+    [{ name: "cam", count: 4, sizeBytes: 600_000, tags: ["a"] }],
+    async ({ platform, home, root }) => {
+      await using program = spawnProgram(
+        [
+          "sync",
+          "--app-url",
+          platform.url,
+          "--tags",
+          "a",
+          "--watch",
+          "--json",
+          "--concurrency",
+          "1",
+          "--log-level",
+          "debug",
+        ],
+        { viamHome: home, env: KEY_ENV },
+      );
+      await program.waitFor("stderr", (text) => /^DEBUG wrote /m.test(text));
+      program.kill("SIGTERM");
+      const output = await program.done;
+      assertExit(output, 0);
+      const written = (await readTree(root)).size;
+      const last = _documents(output.stdout).at(-1)!;
+      assert.equal(last.interrupted, "SIGTERM");
+      assert.equal(last.listed, 4);
+      assert.ok(written >= 1 && written < 4, `${written} files written`);
+      assert.equal(last.downloaded, written, JSON.stringify(last));
+    },
+    { faults: { bodyBytesPerSecond: 600_000 } },
+  );
+});
+
 Deno.test("a one-shot sync prints where the files went; a refused key prints its error once and no zero summary", async () => {
   await withCli([{ count: 2, tags: ["a"] }], async ({ platform, root, run, sync }) => {
     const ok = await sync("--tags", "a");

@@ -818,3 +818,28 @@ function _resumeRanges(
   const check = 64 * 1024;
   return held > check ? [{ binaryDataId, range: `bytes=${held - check}-` }] : [];
 }
+
+Deno.test("module e2e: a module that cannot serve (its port taken) says so in one plain line and exits 1", async () => {
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-busy-" });
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${(taken.addr as Deno.NetAddr).port}`;
+  try {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: productionRunArgs(MAIN, [address, "--log-level=info", "--tcp-mode"]),
+      cwd: ROOT,
+      env: { VIAM_HOME: home, VIAM_MODULE_ADDRESS: address, VIAM_NO_MODULE_PARENT: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 1, stderr);
+    // viam-server logs every stderr line as an error: one line, no stack, no colour codes.
+    assert.match(
+      stderr,
+      new RegExp(`^data-mirror: module: cannot serve on ${address}: listen EADDRINUSE[^\\n]*\\n$`),
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
