@@ -610,27 +610,18 @@ Deno.test("--watch --json: a pass that fails reports its own zero counts; one cu
   });
 });
 
+/** `sync --tags a` one file at a time, logging each file written (`DEBUG wrote`), with `extra`. */
+function _spawnOneAtATime(appUrl: string, viamHome: string, extra: string[]) {
+  const args = ["--tags", "a", "--concurrency", "1", "--log-level", "debug", ...extra];
+  return spawnProgram(["sync", "--app-url", appUrl, ...args], { viamHome, env: KEY_ENV });
+}
+
 Deno.test("--watch --json: a pass cut by SIGTERM mid-download reports what it had done", async () => {
   // 4 files of 600 kB (fetched by uri) at 600 kB/s, one at a time: the stop comes after one.
   await withCli(
     [{ name: "cam", count: 4, sizeBytes: 600_000, tags: ["a"] }],
     async ({ platform, home, root }) => {
-      await using program = spawnProgram(
-        [
-          "sync",
-          "--app-url",
-          platform.url,
-          "--tags",
-          "a",
-          "--watch",
-          "--json",
-          "--concurrency",
-          "1",
-          "--log-level",
-          "debug",
-        ],
-        { viamHome: home, env: KEY_ENV },
-      );
+      await using program = _spawnOneAtATime(platform.url, home, ["--watch", "--json"]);
       await program.waitFor("stderr", (text) => /^DEBUG wrote /m.test(text));
       program.kill("SIGTERM");
       const output = await program.done;
@@ -676,23 +667,11 @@ Deno.test("Ctrl-C during a pass: exit 130, what was done is reported, the reason
     [{ name: "cam", count: 4, sizeBytes: 600_000, tags: ["a"] }],
     async ({ platform, home, root }) => {
       for (const json of [false, true]) {
-        await using program = spawnProgram(
-          [
-            "sync",
-            "--app-url",
-            platform.url,
-            "--tags",
-            "a",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "debug",
-            "--mirror-path",
-            `run-${json}`,
-            ...(json ? ["--json"] : []),
-          ],
-          { viamHome: home, env: KEY_ENV },
-        );
+        await using program = _spawnOneAtATime(platform.url, home, [
+          "--mirror-path",
+          `run-${json}`,
+          ...(json ? ["--json"] : []),
+        ]);
         await program.waitFor(
           "stderr",
           (text) => (text.match(/^DEBUG wrote /gm) ?? []).length >= 1,

@@ -8,7 +8,7 @@ import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platf
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
-import { readTree, withMirror } from "./_harness.ts";
+import { type MirrorFixture, readTree, withMirror } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
@@ -1082,6 +1082,22 @@ Deno.test("a file the user writes where a replacement is downloading is kept, no
   }, { inlineLimitBytes: 1024 });
 });
 
+/** Runs a pass at 40 kB/s and cuts it off once three files are in `m/`. */
+async function _cutOnceSomePlaced(
+  { pass, platform, root }: Pick<MirrorFixture, "pass" | "platform" | "root">,
+): Promise<void> {
+  platform.setFaults({ bodyBytesPerSecond: 40_000 });
+  const stop = new AbortController();
+  const cut = pass({}, { signal: stop.signal });
+  await pollUntil("some files are placed", async () => {
+    const names = await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => []);
+    return names.length >= 3;
+  });
+  stop.abort();
+  await assert.rejects(cut);
+  platform.setFaults({});
+}
+
 Deno.test("files placed by a pass cut off while downloading are recorded: a new version of another size replaces them", async () => {
   const models = (version: string, sizeBytes: number) => ({
     name: version,
@@ -1093,16 +1109,8 @@ Deno.test("files placed by a pass cut off while downloading are recorded: a new 
   await withMirror(
     describeDataset([models("v1", 4000)]),
     async ({ pass, platform, root, files }) => {
-      platform.setFaults({ bodyBytesPerSecond: 40_000 });
-      const stop = new AbortController();
-      const cut = pass({}, { signal: stop.signal });
-      await pollUntil("some files are placed", async () => {
-        const names = await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => []);
-        return names.length >= 3;
-      });
-      stop.abort(); // SIGTERM, or the module's RemoveResource, mid-download
-      await assert.rejects(cut);
-      platform.setFaults({});
+      // SIGTERM, or the module's RemoveResource, mid-download.
+      await _cutOnceSomePlaced({ pass, platform, root });
       const placedByCut = (await files()).size;
       assert.ok(placedByCut >= 3 && placedByCut < 20, `${placedByCut} placed`);
       // The next listing has the new version already: unrecorded, the cut pass's files would look
@@ -1128,16 +1136,7 @@ Deno.test("files placed by a pass cut off are recorded: a later version replaces
     fileExt: ".bin",
   });
   await withMirror(describeDataset([models("v1")]), async ({ pass, platform, root, files }) => {
-    platform.setFaults({ bodyBytesPerSecond: 40_000 });
-    const stop = new AbortController();
-    const cut = pass({}, { signal: stop.signal });
-    await pollUntil("some files are placed", async () => {
-      const names = await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => []);
-      return names.length >= 3;
-    });
-    stop.abort();
-    await assert.rejects(cut);
-    platform.setFaults({});
+    await _cutOnceSomePlaced({ pass, platform, root });
     const placedByCut = (await files()).size;
     assert.ok(placedByCut >= 3 && placedByCut < 20, `${placedByCut} placed`);
     await pass(); // the rest
