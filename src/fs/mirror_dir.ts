@@ -248,7 +248,7 @@ export class MirrorDir implements AsyncDisposable {
    * Marks files that came from an item the platform has replaced under the same name: the next
    * file placed at each of these paths takes the old one's place at once (a `rename` over it, so
    * that a reader finds the old file or the new one, never none), once, and only while what is
-   * there is the very file marked (same inode, size and mtime): one the user wrote there while the
+   * there is the very file marked (same size and mtime): one the user wrote there while the
    * download ran is kept. Until then the old file stays: a download that fails leaves it in place.
    */
   replaceOnPlace(relPath: string): void {
@@ -487,9 +487,13 @@ function _isDirectorySync(path: string): boolean {
   }
 }
 
-/** Whether `now` is still the file `marked` was: same inode, size and modification time. */
+/**
+ * Whether `now` is still the file `marked` was: same size and modification time. Not the inode:
+ * FAT and exFAT give a file a new inode number when it drops out of the cache, which a long
+ * download on a small machine may see; a file written there since has a new mtime.
+ */
 function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
-  return now !== undefined && now.ino === marked.ino && now.size === marked.size &&
+  return now !== undefined && now.size === marked.size &&
     now.mtime?.getTime() === marked.mtime?.getTime();
 }
 
@@ -567,8 +571,9 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
 /**
  * Whether the mirror-relative `path` and `other` (names that differ only by case or Unicode form)
  * are one file under `root`: on a case-insensitive file system both names reach the same inode; on
- * a case-sensitive one `other` is another file, or none. Anything else that stops the check
- * (permissions) answers true: the file is kept.
+ * a case-sensitive one `other` is another file, or none. A symlink at `other` answers true (it may
+ * lead to `path`: deleting that would leave the listed name dangling), and so does anything else
+ * that stops the check (permissions): the file is kept.
  */
 export function isSameFileUnder(root: string, path: string, other: string): boolean {
   assertRelativePath(path);
@@ -576,7 +581,7 @@ export function isSameFileUnder(root: string, path: string, other: string): bool
   try {
     const a = Deno.lstatSync(join(root, path));
     const b = Deno.lstatSync(join(root, other));
-    return a.dev === b.dev && a.ino === b.ino;
+    return b.isSymlink || (a.dev === b.dev && a.ino === b.ino);
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound);
   }

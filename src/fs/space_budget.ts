@@ -1,5 +1,8 @@
 import type { FreeSpace } from "./free_space.ts";
 
+/** The largest allocation unit a file is rounded up to (see `SpaceBudget.book`). */
+const _MAX_BLOCK_BYTES = 64 * 1024;
+
 /**
  * The free-space reserve, held across every download in flight: each download books its size
  * before it starts ({@linkcode SpaceBudget.book}) and gives it back when it is placed or has failed
@@ -7,7 +10,7 @@ import type { FreeSpace } from "./free_space.ts";
  * everything booked and not yet given back, less the new files, still leaves the reserve free.
  * Bytes already written by a download in flight are counted twice (on disk and booked), which errs
  * on the safe side; nothing is counted never. A file is booked by the blocks it takes (its size
- * rounded up to the file system's block): 6,000 files of 200 bytes take 24 MB of a tmpfs, not 1.2,
+ * rounded up to the file system's block, at most 64 KiB): 6,000 files of 200 bytes take 24 MB of a tmpfs, not 1.2,
  * and booked by their bytes they ran a 20 MiB one out of space (failed, instead of held back).
  *
  * The original module checked each file alone, so eight downloads at once could each see room for
@@ -48,7 +51,8 @@ export class SpaceBudget {
    */
   async book(sizes: readonly number[]): Promise<{ granted: number; space: FreeSpace }> {
     const space = await this.#measure();
-    this.#block = Math.max(1, space.blockBytes ?? 1);
+    // Capped: NFS reports 1 MiB, ZFS its record size, yet both store a small file in far less.
+    this.#block = Math.min(Math.max(1, space.blockBytes ?? 1), _MAX_BLOCK_BYTES);
     this.#lowest = Math.min(this.#lowest ?? space.availableBytes, space.availableBytes);
     const reserve = space.totalBytes * this.#reservePercent / 100;
     let room = space.availableBytes - this.#booked - reserve;

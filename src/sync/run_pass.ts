@@ -168,6 +168,8 @@ export async function runPass(
   });
   // Started once the listing is proved whole (see below); awaited before the lock is let go.
   let deletingEarly: Promise<DeleteResult> | undefined;
+  // The files it was handed: gone from the record whatever happens next.
+  let deleting: readonly string[] = [];
   // Known once the walk and the record are in: what the record is saved from, whatever happens.
   let walked: Map<string, LocalFile> | undefined;
   let record: PlacedRecord | undefined;
@@ -205,6 +207,7 @@ export async function runPass(
     // mirror (a changed filter) deletes nothing, however many files it places.
     const deletion = _deletion(config, index.entries(), local, listing, mirror.root);
     if (deletion.deletes.length > 0) {
+      deleting = deletion.deletes;
       deletingEarly = deleteStale(mirror, deletion.deletes, { logger, signal });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
     }
@@ -281,8 +284,13 @@ export async function runPass(
     } finally {
       await writingManifest;
     }
-    const deleted = deletingEarly ? deletion.deletes : [];
-    await _saveRecord(mirror, record, { entries, local, placed, settled, deleted }, logger);
+    await _saveRecord(mirror, record, {
+      entries,
+      local,
+      placed,
+      settled,
+      deleted: deleting,
+    }, logger);
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
@@ -313,7 +321,7 @@ export async function runPass(
     const local = walked ?? walk.walked?.files;
     record ??= await reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
-      const files = { entries: index.entries(), local, settled, deleted: [] };
+      const files = { entries: index.entries(), local, settled, deleted: deleting };
       await _saveRecord(mirror, record, { ...files, placed: transfer.result.placed }, logger);
     }
     if (!signal?.aborted) throw error;

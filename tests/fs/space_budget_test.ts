@@ -51,6 +51,12 @@ Deno.test("files are booked by the whole blocks they take, and given back the sa
   budget.release([1, 1]);
   // 4097 bytes take two blocks; an empty file none.
   assert.equal((await budget.book([4097, 0, 1])).granted, 2);
+  // NFS says 1 MiB, ZFS its record size: a small file is booked at most 64 KiB.
+  const nfs = new SpaceBudget(
+    () => Promise.resolve({ availableBytes: 640 * 1024, totalBytes: 1e9, blockBytes: 1 << 20 }),
+    0,
+  );
+  assert.equal((await nfs.book(Array(12).fill(200))).granted, 10);
 });
 
 Deno.test("nonsense reserves are refused", () => {

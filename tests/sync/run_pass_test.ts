@@ -1027,13 +1027,23 @@ Deno.test("an item renamed only by case: the old name is deleted on a case-sensi
     fileName,
     fileExt: ".jpg",
   });
-  await withMirror(describeDataset([photo("c/Photo.jpg")]), async ({ pass, platform, files }) => {
-    await pass({ delete: true });
-    platform.replaceDataset(describeDataset([photo("c/photo.jpg")]));
-    const renamed = await pass({ delete: true });
-    assert.deepEqual([renamed.summary.downloaded, renamed.summary.deleted], [1, 1]);
-    assert.deepEqual([...(await files()).keys()], ["c/photo.jpg"]);
-  });
+  await withMirror(
+    describeDataset([photo("c/Photo.jpg")]),
+    async ({ pass, platform, files, root }) => {
+      await pass({ delete: true });
+      platform.replaceDataset(describeDataset([photo("c/photo.jpg")]));
+      const renamed = await pass({ delete: true });
+      assert.deepEqual([renamed.summary.downloaded, renamed.summary.deleted], [1, 1]);
+      assert.deepEqual([...(await files()).keys()], ["c/photo.jpg"]);
+      // A symlink of the user's under the newly listed name, leading to the old-cased file: that
+      // file is what the listed name reads, and is kept.
+      await Deno.symlink("photo.jpg", join(root, "c", "Photo.jpg"));
+      platform.replaceDataset(describeDataset([photo("c/Photo.jpg")]));
+      const linked = await pass({ delete: true });
+      assert.equal(linked.summary.deleted, 0);
+      assert.equal(Deno.readFileSync(join(root, "c", "Photo.jpg")).length, 100);
+    },
+  );
 });
 
 Deno.test("an empty folder where an item goes is a conflict reported every pass, not a kept file", async () => {
