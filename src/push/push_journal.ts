@@ -198,13 +198,16 @@ export class PushJournal {
 
   /**
    * Writes every entry into a new snapshot and drops the log (the end of a pass: the journal is then
-   * one file again), unless nothing changed since the snapshot. Resolves once it is on disk.
+   * one file again), unless nothing changed since the snapshot. Resolves once it is on disk. A
+   * folder with no snapshot yet gets one, empty if need be: the journal is what marks a push folder
+   * (a sync with delete refuses to mirror into one, see `stateOf`), also before any upload.
    */
   async compact(): Promise<void> {
     await this.#writes.idle();
     // Nothing written since the snapshot, nothing changed: an idle pass writes nothing (a rewrite
     // with its fsyncs every pass would wear an SD card for no change).
-    if (!this.#compactFirst && this.#log === undefined && this.#dirty.size === 0) return;
+    const written = this.#snapshotBytes > 0;
+    if (written && !this.#compactFirst && this.#log === undefined && this.#dirty.size === 0) return;
     await this.#writes.request(() => this.#compact());
   }
 

@@ -223,6 +223,9 @@ export async function runPushPass(
       minRetryDelayMs: options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       now,
     };
+    // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
+    // sync with delete pointed at it refuses before any file is uploaded.
+    if (!options.dryRun) await journal.compact();
     const unverified = options.dryRun
       ? _inFlightPaths(journal)
       : await _settleInFlight(ctx, result, logger);
@@ -524,15 +527,18 @@ async function _uploadAll(
 
 /**
  * Forgets what the journal holds for files no longer in the folder, and old upload ids. A path
- * whose in-flight check is still to run (the platform was out of reach) keeps the ids its check
- * needs, however long that takes: pruned by the clock, an earlier upload of the same name and size
- * would be taken for the cut one, and the new file deleted as sent.
+ * whose in-flight check is still to run (the platform was out of reach) keeps its ids, however
+ * long that takes: pruned by the clock, an earlier upload of the same name and size would be taken
+ * for the cut one, and the new file deleted as sent.
  */
 function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
-      const since = Math.min(now, e.inFlight?.startedMs ?? now) - _KNOWN_UPLOADS_MS;
-      const uploads = e.uploads?.filter((u) => u.ms > since);
+      // All of them: a clock set forward (a Pi's at boot) between an upload and the cut one
+      // makes the earlier look older than it is.
+      const uploads = e.inFlight !== undefined
+        ? e.uploads
+        : e.uploads?.filter((u) => u.ms > now - _KNOWN_UPLOADS_MS);
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }

@@ -514,6 +514,14 @@ Deno.test("a mirror emptied of its partial folder is still known as one; a push 
     await assert.rejects(sync("outbox"), /mirror_path outbox \(.*\) is a push folder/);
     assert.equal(await Deno.readTextFile(join(root, "waiting.bin")), "not sent yet");
     assert.equal(await Deno.readTextFile(join(root, "x.bin")), "pushed, then mirrored");
+    // Also a push folder that never uploaded anything (its files still settling).
+    const fresh = join(home, "fresh");
+    await Deno.mkdir(fresh);
+    await Deno.writeTextFile(join(fresh, "capture.bin"), "settling");
+    const settling = await pass({ pushPath: "fresh", pushRoot: fresh, minAgeSeconds: 3600 });
+    assert.deepEqual([settling.uploaded, settling.skippedBy], [0, { settling: 1 }]);
+    await assert.rejects(sync("fresh"), /mirror_path fresh \(.*\) is a push folder/);
+    assert.equal(await Deno.readTextFile(join(fresh, "capture.bin")), "settling");
   });
 });
 
@@ -601,6 +609,9 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
       mtimeMs: info.mtime!.getTime(),
       startedMs: Date.now(),
     };
+    // And the clock was set forward by 31 minutes between the two uploads (a Pi's at boot): the
+    // earlier one looks older, by our clock, than the platform's time for it says.
+    journal.files["same.bin"].uploads[0].ms -= 31 * 60_000;
     await Deno.writeTextFile(path, JSON.stringify(journal));
     // The machine is back 31 minutes later with no network yet: the check cannot run, and the
     // pass, which prunes old upload ids, must keep the ones the pending check needs.
