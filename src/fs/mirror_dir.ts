@@ -76,9 +76,12 @@ export class MirrorDir implements AsyncDisposable {
   /** Syncs written batches; undefined when the mirror is not durable. */
   readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
-  /** Files the next placement at their path replaces (see {@linkcode MirrorDir.replaceOnPlace}). */
-  /** Paths marked by `replaceOnPlace`, with the file that was there then. */
+  /**
+   * Files the next placement at their path replaces, with the file that was there when marked (see
+   * {@linkcode MirrorDir.replaceOnPlace}).
+   */
   readonly #replaceable = new Map<string, Deno.FileInfo>();
+  /** Marked files found changed when their replacement came (see `changedBeforeReplaced`). */
   readonly #changedBeforeReplaced = new Set<string>();
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
@@ -449,12 +452,6 @@ function _assertPlaceable(relPath: string): void {
   }
 }
 
-/**
- * Gives `from` the name `to` as well, without replacing anything: a hard link fails atomically with
- * EEXIST when the name is taken (by a file, a folder or a symlink, which is not followed). File
- * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
- * window open only to programs outside the engine, since the engine writes under the mirror lock.
- */
 /** The regular file at `path` (not followed if a symlink), or undefined. */
 function _plainFileSync(path: string): Deno.FileInfo | undefined {
   try {
@@ -497,6 +494,12 @@ function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boole
     now.mtime?.getTime() === marked.mtime?.getTime();
 }
 
+/**
+ * Gives `from` the name `to` as well, without replacing anything: a hard link fails atomically with
+ * EEXIST when the name is taken (by a file, a folder or a symlink, which is not followed). File
+ * systems without hard links (FAT and exFAT sticks answer EPERM) fall back to check-then-rename, a
+ * window open only to programs outside the engine, since the engine writes under the mirror lock.
+ */
 function _linkSync(from: string, to: string, relPath: string): void {
   // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
   // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.

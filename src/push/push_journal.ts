@@ -37,7 +37,6 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
-
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
 export { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME };

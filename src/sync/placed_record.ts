@@ -29,7 +29,6 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
-
 import { PLACED_RECORD_NAME } from "../fs/state_dir.ts";
 
 export { PLACED_RECORD_NAME };
