@@ -604,8 +604,10 @@ class _Reader {
       return _DEFAULT_APP_URL;
     }
     // The sign-in carries the API key, and downloads its id and key: in the clear only on loopback
-    // (the local data platform, a tunnel's local end).
-    if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    // (the local data platform, a tunnel's local end). As a destination, the unspecified address
+    // (0.0.0.0, ::) is this machine too.
+    const local = isLoopbackHost(url.hostname) || ["0.0.0.0", "[::]"].includes(url.hostname);
+    if (url.protocol === "http:" && !local) {
       this.#issue(
         field,
         `${field} may use http:// only for a loopback host (127.0.0.1, localhost, ::1): the API ` +

@@ -305,7 +305,9 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
         /^app_url may use http:\/\/ only for a loopback host .* use https:\/\//,
       );
     }
-    for (const host of ["127.0.0.1:8080", "localhost:9", "[::1]:4000", "127.1.2.3"]) {
+    for (
+      const host of ["127.0.0.1:8080", "localhost:9", "[::1]:4000", "127.1.2.3", "0.0.0.0:8080"]
+    ) {
       const { config } = parse({ ...KEYS, tags: ["t"], app_url: `http://${host}` });
       assert.equal(config.appUrl, `http://${host}`);
     }
