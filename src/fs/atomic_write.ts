@@ -37,7 +37,7 @@ export async function writeFileAtomic(
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const durable = options?.durable ?? true;
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
+  const temp = join(dir, atomicTempName(basename(path)));
   const file = await Deno.open(temp, {
     write: true,
     createNew: true,
@@ -56,4 +56,22 @@ export async function writeFileAtomic(
     throw error;
   }
   if (durable) await syncDir(dir);
+}
+
+/**
+ * The temporary sibling a new `name` is written under before it is renamed over `name` (the form
+ * {@linkcode writeFileAtomic} uses: `.<name>.<uuid>.tmp`).
+ */
+export function atomicTempName(name: string): string {
+  return `.${name}.${crypto.randomUUID()}.tmp`;
+}
+
+/**
+ * Whether the directory entry `entry` is such a temporary sibling of `name`, left by a crash
+ * between its creation and its rename (the state dir's owner removes them when it opens it).
+ */
+export function isAtomicLeftoverOf(entry: string, name: string): boolean {
+  const prefix = `.${name}.`;
+  return entry.startsWith(prefix) && entry.endsWith(".tmp") &&
+    /^[0-9a-f-]+$/.test(entry.slice(prefix.length, -".tmp".length));
 }

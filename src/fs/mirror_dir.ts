@@ -35,7 +35,8 @@ import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
-import { ensureStateDir, PARTIAL_DIR_NAME, stateOf } from "./state_dir.ts";
+import { ensureStateDir, PARTIAL_DIR_NAME, PLACED_RECORD_NAME, stateOf } from "./state_dir.ts";
+import { isAtomicLeftoverOf } from "./atomic_write.ts";
 import { assertRelativePath, FILE_MODE, swappedFolderOn } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
@@ -550,8 +551,6 @@ function _unlinkQuietSync(path: string): void {
 /** The name of a file an inline batch is writing in the state folder: `staged-<n>`. */
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
-/** The temporary name of a placed record being written (`writeFileAtomic`'s). */
-const _PLACED_RECORD_LEFTOVER = /^\.placed\.[0-9a-f-]+\.tmp$/;
 /** Where versions before 2026-12-02 wrote them (a folder of its own, one level deeper). */
 const _LEGACY_STAGING_DIR = "tmp";
 
@@ -565,7 +564,8 @@ const _LEGACY_STAGING_DIR = "tmp";
 async function _removeStagedLeftovers(state: string): Promise<void> {
   for await (const entry of Deno.readDir(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
-    const leftover = _STAGED_NAME.test(entry.name) || _PLACED_RECORD_LEFTOVER.test(entry.name);
+    const leftover = _STAGED_NAME.test(entry.name) ||
+      isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME);
     if (!legacy && !leftover) continue;
     await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
   }

@@ -29,7 +29,7 @@
  */
 import { join } from "node:path";
 import { syncDir, writeAll } from "../fs/_util.ts";
-import { writeFileAtomic } from "../fs/atomic_write.ts";
+import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -87,8 +87,6 @@ export interface ManifestWritten {
 const _PENDING_NAME = "manifest.pending";
 const _DIGEST_NAME = "manifest.digest";
 const _FILE_MODE = 0o644;
-/** The temporary names of a new manifest and of its digest (see `writeFileAtomic`). */
-const _LEFTOVER = /^\.manifest\.(jsonl|digest)\.[0-9a-f-]+\.tmp$/;
 /** Bytes gathered before each write of the new manifest. */
 const _WRITE_CHUNK_BYTES = 1 << 20;
 /** Bytes read at a time from the pending file. */
@@ -136,7 +134,11 @@ export class ManifestWriter implements AsyncDisposable {
       // What a killed pass left (a 100,000-item manifest copy is 41 MB), or a planted link: each
       // name is unlinked, never followed. Nobody else writes here: the pass holds the mirror lock.
       for await (const entry of Deno.readDir(stateDir)) {
-        if (_LEFTOVER.test(entry.name)) await _removeName(join(stateDir, entry.name));
+        // The temporary names of a new manifest and of its digest.
+        const leftover = [MANIFEST_FILE_NAME, _DIGEST_NAME].some((name) =>
+          isAtomicLeftoverOf(entry.name, name)
+        );
+        if (leftover) await _removeName(join(stateDir, entry.name));
       }
       const path = join(stateDir, _PENDING_NAME);
       await _removeName(path);
@@ -220,7 +222,7 @@ export class ManifestWriter implements AsyncDisposable {
         return { path, lines: listed.lines, rewritten: false };
       }
     }
-    const temp = join(this.#stateDir, `.${MANIFEST_FILE_NAME}.${crypto.randomUUID()}.tmp`);
+    const temp = join(this.#stateDir, atomicTempName(MANIFEST_FILE_NAME));
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
     const out = await Deno.open(temp, { write: true, createNew: true, mode: _FILE_MODE });
     let copied: { lines: number; digest: string };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeFileAtomic } from "../../src/fs/atomic_write.ts";
+import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../../src/fs/atomic_write.ts";
 import { spawnChild } from "./_child.ts";
 import { created, names, rejection, withTempDir } from "./_helpers.ts";
 
@@ -62,4 +62,14 @@ Deno.test("readers and a SIGKILL at any instant see the old or the new content, 
       await assertWhole();
     }
   });
+});
+
+Deno.test("a temporary name is known as a leftover of its own file only", () => {
+  const temp = atomicTempName("placed");
+  assert.ok(isAtomicLeftoverOf(temp, "placed"), temp);
+  assert.ok(!isAtomicLeftoverOf(temp, "manifest.jsonl"));
+  assert.ok(!isAtomicLeftoverOf(atomicTempName("placed.old"), "placed"));
+  for (const name of [".placed.tmp", ".placed..tmp", ".placed.x/y.tmp", "placed", ".placed.12ab"]) {
+    assert.ok(!isAtomicLeftoverOf(name, "placed"), name);
+  }
 });
