@@ -29,7 +29,8 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
  * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
  * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do, `"push"` runs an
  * upload pass of the push folder now and returns its counts (FAILED_PRECONDITION without a
- * `push_path`); anything else is INVALID_ARGUMENT listing the known commands. Calls never wait for each other.
+ * `push_path`); anything else is INVALID_ARGUMENT listing the known commands. Calls never wait for
+ * each other.
  */
 export function registerMirrorService(router: ConnectRouter, options: MirrorServiceOptions): void {
   const { table, redactor } = options;

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PLACED_RECORD_NAME, PlacedRecord } from "../../src/sync/placed_record.ts";
-
-async function _withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "placed-record-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../fs/_helpers.ts";
 
 const _placed = new Map([
   ["models/detector.tflite", { binaryDataId: "org/loc/v1", size: 5000 }],
@@ -17,7 +9,7 @@ const _placed = new Map([
 ]);
 
 Deno.test("placed record: same, other or unknown; the size placed; nothing rewritten when nothing changed", async () => {
-  await _withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const empty = await PlacedRecord.read(dir);
     assert.equal(empty.placedFrom("a.jpg", "org/loc/a"), "unknown");
     await empty.save(dir, () => _placed.keys(), (path) => _placed.get(path));
@@ -51,7 +43,7 @@ Deno.test("placed record: same, other or unknown; the size placed; nothing rewri
 });
 
 Deno.test("placed record: a file that is not a record, or a symlink, reads as none", async () => {
-  await _withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const file = join(dir, PLACED_RECORD_NAME);
     for (const bytes of [new Uint8Array(7), new Uint8Array(8), new Uint8Array(8 + 24)]) {
       await Deno.writeFile(file, bytes);
@@ -78,7 +70,7 @@ Deno.test("placed record: two paths of one hash are unrecordable, and stay so wi
     if (other !== undefined) pair = [other, path];
     seen.set(hash, path);
   }
-  await _withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const placed = (path: string) => ({ binaryDataId: `org/loc/${path}`, size: 1 });
     await (await PlacedRecord.read(dir)).save(dir, () => pair!, placed);
     const record = await PlacedRecord.read(dir);
