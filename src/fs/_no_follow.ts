@@ -7,6 +7,7 @@
 // name the same inode. A symlink swapped in between would give another inode and is refused; one
 // pointing at this very inode changes nothing.
 import { constants, promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 
 /** A file opened by {@linkcode openOwnFile}. */
 export interface OwnFile {
@@ -106,4 +107,19 @@ async function _unlinkName(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
+}
+
+/**
+ * Creates a new append-only log of the program's own at `path`: whatever has the name is unlinked
+ * first (a log found there may end in a torn record, a symlink is not written through), then the
+ * file is created with `O_EXCL | O_NOFOLLOW`, so the handle is on a file this call made.
+ */
+export async function createOwnLog(path: string, mode: number): Promise<FileHandle> {
+  await _unlinkName(path).catch(() => {}); // a folder there makes the open below fail
+  return await fsp.open(
+    path,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND |
+      constants.O_NOFOLLOW,
+    mode,
+  );
 }

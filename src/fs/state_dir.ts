@@ -14,6 +14,8 @@ const _DIR_MODE = 0o755;
 export const PARTIAL_DIR_NAME = "partial";
 /** A mirror's record of which item each file came from (see `src/sync/placed_record.ts`). */
 export const PLACED_RECORD_NAME = "placed";
+/** What a mirror placed since its record was last saved (see `src/sync/placed_record.ts`). */
+export const PLACED_LOG_NAME = "placed.log";
 /** A push folder's journal snapshot (see `src/push/push_journal.ts`). */
 export const PUSH_JOURNAL_NAME = "push-journal.json";
 /** A push folder's journal log (absent right after a compaction). */
@@ -33,7 +35,7 @@ export const PUSH_JOURNAL_LOG_NAME = "push-journal.log";
  */
 export async function stateOf(root: string, kind: "mirror" | "push"): Promise<string | undefined> {
   const names = kind === "mirror"
-    ? [PARTIAL_DIR_NAME, PLACED_RECORD_NAME]
+    ? [PARTIAL_DIR_NAME, PLACED_RECORD_NAME, PLACED_LOG_NAME]
     : [PUSH_JOURNAL_NAME, PUSH_JOURNAL_LOG_NAME];
   for (const name of names) {
     const path = join(root, STATE_DIR_NAME, name);

@@ -36,6 +36,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
+import { createOwnLog } from "../fs/_no_follow.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
@@ -230,15 +231,8 @@ export class PushJournal {
     }
     try {
       if (this.#log === undefined) {
-        // A log of our own, never one found (a torn line would end up in its middle). O_NOFOLLOW:
-        // a symlink planted under its name is not written through.
-        await Deno.remove(this.#logPath).catch(() => {});
-        this.#log = await open(
-          this.#logPath,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND |
-            constants.O_NOFOLLOW,
-          0o644,
-        );
+        // A log of our own, never one found (a torn line would end up in its middle).
+        this.#log = await createOwnLog(this.#logPath, 0o644);
         text = `${JSON.stringify({ generation: this.#generation })}\n${text}`;
         await _syncDir(this.#logPath);
       }

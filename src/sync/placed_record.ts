@@ -16,22 +16,37 @@
  * whose size hashes like the placed one. The file is rewritten only when what it says changes,
  * without fsync: a power cut may leave the older record or none.
  *
+ * What a pass places is also appended to `placed.log` beside it as the files are placed
+ * ({@linkcode PlacedLog}: eight bytes a file, one write per batch, no fsync of its own: the next
+ * batch's file-system sync carries it), so that a pass killed by SIGKILL or a power cut before its
+ * end leaves its files recorded too. The log names the generation of the record it continues; the
+ * record is read with it, and the next save (or the next pass's first append) folds it in and lets
+ * it go. A log of an older generation (its removal lost) is ignored; so is a record torn at its end
+ * (the kill's last write). A logged path whose hash another recorded path shares (about one pair in
+ * 100,000 files) is taken for the logged one until the record is next saved from the walk.
+ *
  * @example
  * ```ts
  * const record = await PlacedRecord.read(stateDir);
  * if (record.placedFrom("models/detector.tflite", winnerId) === "other") {
  *   // the file there came from another item: replace it (if it still has the size placed)
  * }
+ * const log = new PlacedLog(stateDir, Promise.resolve(record), { warn: console.warn });
+ * log.add("models/detector.tflite", { binaryDataId: winnerId, size: 1234 }); // as it is placed
+ * await log.close();
  * await record.save(stateDir, () => files, (path) => placed.get(path));
  * ```
  *
  * @module
  */
+import { writeSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { createOwnLog } from "../fs/_no_follow.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
-import { PLACED_RECORD_NAME } from "../fs/state_dir.ts";
+import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
 
-export { PLACED_RECORD_NAME };
+export { PLACED_LOG_NAME, PLACED_RECORD_NAME };
 
 /** A file placed from an item: the item's id and the file's size. */
 export interface PlacedFile {
@@ -43,6 +58,11 @@ export interface PlacedFile {
 
 /** A slot's value word when two paths share the slot's path hash: neither is known. */
 const _AMBIGUOUS = 0xffffffff;
+/** The log's first word ("PLOG"); the second is the generation of the record it continues. */
+const _LOG_MAGIC = 0x474f4c50;
+/** Words of the log's header, and of each entry after it (path hash, value). */
+const _LOG_HEADER_WORDS = 2;
+const _LOG_ENTRY_WORDS = 2;
 
 /** The ids (and sizes) the mirror's files were placed from, by path (hashed). */
 export class PlacedRecord {
@@ -50,29 +70,55 @@ export class PlacedRecord {
   readonly #table: Uint32Array;
   /** The paths recorded (two of one hash share a slot). */
   readonly #count: number;
+  /** The state dir it was read from. */
+  readonly #stateDir: string;
+  /** The generation of the record's file (0: none yet, or one written before generations). */
+  #generation: number;
+  /** A log of this generation is on disk: what it says is not in the record's file yet. */
+  #logOnDisk: boolean;
 
-  private constructor(table: Uint32Array, count: number) {
+  private constructor(
+    stateDir: string,
+    table: Uint32Array,
+    count: number,
+    generation: number,
+    logOnDisk: boolean,
+  ) {
+    this.#stateDir = stateDir;
     this.#table = table;
     this.#count = count;
+    this.#generation = generation;
+    this.#logOnDisk = logOnDisk;
   }
 
   /**
-   * Reads the record in `stateDir`; none (missing, a symlink, not a table) is an empty record.
+   * Reads the record in `stateDir`, with the log of what was placed since it was saved (see the
+   * module's notes); none (missing, a symlink, not a table) is an empty record.
    */
   static async read(stateDir: string): Promise<PlacedRecord> {
-    const none = new PlacedRecord(new Uint32Array(0), 0);
-    const path = join(stateDir, PLACED_RECORD_NAME);
-    try {
-      if (!(await Deno.lstat(path)).isFile) return none;
-      const bytes = await Deno.readFile(path);
-      const slots = bytes.length / 8 - 1; // after a header of two words: the paths recorded, 0
-      if (!Number.isInteger(slots) || slots < 1 || (slots & (slots - 1)) !== 0) return none;
-      const words = new Uint32Array(bytes.slice().buffer);
-      return new PlacedRecord(words.subarray(2), words[0]);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return none;
-      throw error;
-    }
+    const file = await _readWords(join(stateDir, PLACED_RECORD_NAME));
+    // After a header of two words (the paths recorded, the generation), a power of two of slots.
+    const slots = file === undefined ? 0 : file.length / 2 - 1;
+    const valid = Number.isInteger(slots) && slots >= 1 && (slots & (slots - 1)) === 0;
+    const table = valid ? file!.subarray(2) : new Uint32Array(0);
+    const count = valid ? file![0] : 0;
+    const generation = valid ? file![1] : 0;
+    const log = await _readLog(join(stateDir, PLACED_LOG_NAME), generation);
+    if (log === undefined) return new PlacedRecord(stateDir, table, count, generation, false);
+    const merged = _merged(table, count, log);
+    return new PlacedRecord(stateDir, merged.table, merged.count, generation, true);
+  }
+
+  /**
+   * Makes this record's file the base of a new log, and returns the generation the log continues:
+   * a log of an earlier pass, read into this record, is folded into the file first (the new log
+   * replaces it). For {@linkcode PlacedLog}, once per record: what a log adds is not in the record
+   * until it is read again.
+   */
+  async beginLog(): Promise<number> {
+    if (this.#logOnDisk) await this.#write(this.#table, this.#count);
+    this.#logOnDisk = true;
+    return this.#generation;
   }
 
   /**
@@ -106,9 +152,7 @@ export class PlacedRecord {
   ): Promise<void> {
     const valueOf = (path: string, pathHash: number, old = _lookup(this.#table, pathHash)) => {
       const now = placedNow(path);
-      return now === undefined
-        ? old
-        : _hash16(now.binaryDataId) * 0x10000 + _hash16(String(now.size));
+      return now === undefined ? old : _valueOf(now);
     };
     // Looked over first, without building anything: a pass that changed nothing writes nothing.
     let kept = 0;
@@ -121,21 +165,183 @@ export class PlacedRecord {
       kept++;
       if (value !== old) changed = true;
     }
-    if (!changed && kept === this.#count) return;
-    // At most three quarters full: a lookup takes a few probes.
-    let slots = 2;
-    while (slots * 3 < kept * 4) slots *= 2;
-    const words = new Uint32Array(2 + slots * 2);
-    words[0] = kept;
-    const table = words.subarray(2);
+    if (!changed && kept === this.#count && !this.#logOnDisk) return;
+    const table = _newTable(kept);
     for (const path of paths()) {
       const pathHash = _pathHash(path);
       const value = valueOf(path, pathHash);
       if (value !== undefined) _insert(table, pathHash, value);
     }
+    await this.#write(table, kept, stateDir);
+    // The log (if any) is in the file now, and of the generation before it: let go.
+    await Deno.remove(join(stateDir, PLACED_LOG_NAME)).catch(() => {});
+    this.#logOnDisk = false;
+  }
+
+  /** Writes `table` as the record's file, of the next generation. */
+  async #write(table: Uint32Array, count: number, stateDir = this.#stateDir): Promise<void> {
+    const generation = (this.#generation + 1) >>> 0 || 1;
+    const words = new Uint32Array(2 + table.length);
+    words[0] = count;
+    words[1] = generation;
+    words.set(table, 2);
     const bytes = new Uint8Array(words.buffer);
     await writeFileAtomic(join(stateDir, PLACED_RECORD_NAME), bytes, { durable: false });
+    this.#generation = generation;
   }
+}
+
+/** Options of {@linkcode PlacedLog}. */
+export interface PlacedLogOptions {
+  /** Told once when the log cannot be written (the record's save at the pass's end still is). */
+  warn: (message: string) => void;
+}
+
+/**
+ * The files a pass places, appended to `<state>/placed.log` as they are placed (see the module's
+ * notes). The log is opened by {@linkcode PlacedLog.prepare} (or the first placement), and each
+ * burst of placements is written in one `write`, synchronously, right after the code that placed
+ * them (a microtask), so that a kill leaves as little as possible placed and not logged. Made once
+ * per pass, closed before the record is saved.
+ */
+export class PlacedLog {
+  readonly #path: string;
+  readonly #record: Promise<PlacedRecord>;
+  readonly #warn: (message: string) => void;
+  /** Path hashes and values not written yet. */
+  #pending: number[] = [];
+  /** A write of the pending entries is queued (a microtask). */
+  #queued = false;
+  #opening: Promise<void> | undefined;
+  #file: FileHandle | undefined;
+  /** Set once a write failed, or the log is closed: nothing more is logged. */
+  #stopped = false;
+
+  /** A log in `stateDir` continuing `record` (awaited before the log is made). */
+  constructor(stateDir: string, record: Promise<PlacedRecord>, options: PlacedLogOptions) {
+    this.#path = join(stateDir, PLACED_LOG_NAME);
+    this.#record = record;
+    this.#warn = options.warn;
+  }
+
+  /**
+   * Makes the log now, ahead of the first file placed (a pass that places nothing makes none: it
+   * would make the save rewrite an unchanged record).
+   */
+  prepare(): void {
+    this.#opening ??= this.#open().catch((error) => this.#stop(error));
+  }
+
+  /** Logs the file placed at `path` (written with the others placed in the same turn). */
+  add(path: string, file: PlacedFile): void {
+    if (this.#stopped) return;
+    this.#pending.push(_pathHash(path), _valueOf(file));
+    this.prepare();
+    if (this.#queued) return;
+    this.#queued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Writes what is pending, and closes the log; files placed later are not logged. */
+  async close(): Promise<void> {
+    await this.#opening;
+    this.#flush();
+    this.#stopped = true;
+    const file = this.#file;
+    this.#file = undefined;
+    await file?.close();
+  }
+
+  async #open(): Promise<void> {
+    const generation = await (await this.#record).beginLog();
+    if (this.#stopped) return;
+    const file = await createOwnLog(this.#path, 0o644);
+    this.#file = file;
+    this.#pending.unshift(_LOG_MAGIC, generation);
+    this.#flush();
+  }
+
+  #flush(): void {
+    this.#queued = false;
+    if (this.#file === undefined || this.#pending.length === 0 || this.#stopped) return;
+    const bytes = new Uint8Array(new Uint32Array(this.#pending).buffer);
+    this.#pending = [];
+    try {
+      for (let at = 0; at < bytes.length;) at += writeSync(this.#file.fd, bytes, at);
+    } catch (error) {
+      this.#stop(error);
+    }
+  }
+
+  #stop(error: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#pending = [];
+    this.#warn(`could not log the files placed: ${(error as Error).message}`);
+  }
+}
+
+/** The value word of a placed file: its id's and its size's 16-bit hashes. */
+function _valueOf(file: PlacedFile): number {
+  return _hash16(file.binaryDataId) * 0x10000 + _hash16(String(file.size));
+}
+
+/** An empty table for `paths` paths: at most three quarters full, a lookup takes a few probes. */
+function _newTable(paths: number): Uint32Array {
+  let slots = 2;
+  while (slots * 3 < paths * 4) slots *= 2;
+  return new Uint32Array(slots * 2);
+}
+
+/**
+ * The 32-bit words of the plain file at `path` (the bytes after the last whole word left out), or
+ * undefined when it is missing or not a plain file (a symlink is not followed).
+ */
+async function _readWords(path: string): Promise<Uint32Array | undefined> {
+  try {
+    if (!(await Deno.lstat(path)).isFile) return undefined;
+    const read = await Deno.readFile(path);
+    const bytes = read.byteOffset % 4 === 0 ? read : read.slice();
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The entries (path hash, value) of the log at `path` when it continues the record of
+ * `generation`, without a last entry torn by a kill; else undefined.
+ */
+async function _readLog(path: string, generation: number): Promise<Uint32Array | undefined> {
+  const words = await _readWords(path);
+  if (words === undefined || words.length < _LOG_HEADER_WORDS) return undefined;
+  if (words[0] !== _LOG_MAGIC || words[1] !== generation) return undefined;
+  const whole = words.length - ((words.length - _LOG_HEADER_WORDS) % _LOG_ENTRY_WORDS);
+  return words.subarray(_LOG_HEADER_WORDS, whole);
+}
+
+/** `table` (of `count` paths) with the log's entries, later ones first; a shared slot stays so. */
+function _merged(
+  table: Uint32Array,
+  count: number,
+  log: Uint32Array,
+): { table: Uint32Array; count: number } {
+  const values = new Map<number, number>();
+  for (let slot = 0; slot < table.length; slot += 2) {
+    if (table[slot] !== 0) values.set(table[slot], table[slot + 1]);
+  }
+  let added = 0;
+  for (let at = 0; at < log.length; at += _LOG_ENTRY_WORDS) {
+    const pathHash = log[at];
+    const old = values.get(pathHash);
+    if (pathHash === 0 || old === _AMBIGUOUS) continue;
+    if (old === undefined) added++;
+    values.set(pathHash, log[at + 1]);
+  }
+  const merged = _newTable(values.size);
+  for (const [pathHash, value] of values) _insert(merged, pathHash, value);
+  return { table: merged, count: count + added };
 }
 
 /** The value recorded for a path hash (`_AMBIGUOUS` when two paths share it), or undefined. */

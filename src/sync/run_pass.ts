@@ -19,7 +19,7 @@ import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
 import { ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
-import { type PlacedFile, PlacedRecord } from "./placed_record.ts";
+import { type PlacedFile, PlacedLog, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
@@ -40,6 +40,11 @@ import {
 
 /** How many paths a dry run, or failures a pass, lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
+/**
+ * The size a placed file is recorded with when the listing gave none: it fits no file, so the file
+ * is not taken for a later version's, and the record's old entry for the path is not kept.
+ */
+const _UNKNOWN_SIZE = -1;
 
 /** Options of {@linkcode runPass}. */
 export interface PassOptions {
@@ -133,6 +138,8 @@ export async function runPass(
   // Read beside the listing's first calls; needed once the listing is proved whole.
   const reading = PlacedRecord.read(mirror.stateDir);
   reading.catch(() => {}); // awaited below
+  // Each file placed is logged as it lands, for a pass killed before it saves the record.
+  const placedLog = new PlacedLog(mirror.stateDir, reading, { warn: (m) => logger.warn(m) });
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
   const queued = new Set<string>(); // ids handed to the transfer
@@ -149,6 +156,11 @@ export async function runPass(
     logger,
     signal,
     onProgress: options.onProgress,
+    onPlaced: (download) =>
+      placedLog.add(download.path, {
+        binaryDataId: download.item.binaryDataId,
+        size: download.item.sizeBytes ?? _UNKNOWN_SIZE,
+      }),
     bandwidth: options.bandwidth ?? bandwidthLimitOf(config),
     attempts: options.attempts?.file,
     minRetryDelayMs: options.minRetryDelayMs,
@@ -157,7 +169,9 @@ export async function runPass(
   const fetchNow = (downloads: Download[]) => {
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
     for (const download of due) queued.add(download.item.binaryDataId);
-    if (due.length > 0) transfer.add(due);
+    if (due.length === 0) return;
+    placedLog.prepare(); // made while the first downloads are on the wire
+    transfer.add(due);
   };
   const progress: _Progress = { index, transfer: transfer.result, started };
   // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
@@ -284,6 +298,7 @@ export async function runPass(
     } finally {
       await writingManifest;
     }
+    await placedLog.close();
     await _saveRecord(mirror, record, {
       entries,
       local,
@@ -319,6 +334,7 @@ export async function runPass(
     // not recorded is never replaced by a later version. The walk has ended by now (a failed or
     // cut listing waits for it).
     const local = walked ?? walk.walked?.files;
+    await placedLog.close();
     record ??= await reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
       const files = { entries: index.entries(), local, settled, deleted: deleting };
@@ -619,8 +635,9 @@ async function _saveRecord(
   }
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
-    // Of unknown size (-1 fits no file): recorded, so that the old entry is not kept for it.
-    if (id !== undefined) return { binaryDataId: id, size: entries.get(path)?.sizeBytes ?? -1 };
+    if (id !== undefined) {
+      return { binaryDataId: id, size: entries.get(path)?.sizeBytes ?? _UNKNOWN_SIZE };
+    }
     return adopted.get(path);
   };
   try {

@@ -33,15 +33,18 @@ interface Crash {
 interface CrashSetup {
   groups: ItemGroup[];
   bodyBytesPerSecond: number;
+  /** Items above this size are refused inline (fetched by uri); the platform's default if unset. */
+  inlineLimitBytes?: number;
 }
 
 async function withCrash(
-  { groups, bodyBytesPerSecond }: CrashSetup,
+  { groups, bodyBytesPerSecond, inlineLimitBytes }: CrashSetup,
   fn: (crash: Crash) => Promise<void>,
 ): Promise<void> {
   await using platform = await startPlatform({
     dataset: describeDataset(groups),
     faults: { bodyBytesPerSecond },
+    inlineLimitBytes,
   });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-crash-" });
   const root = join(home, "data_mirror");
@@ -196,6 +199,44 @@ Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next 
         [],
         "staging is emptied",
       );
+    },
+  );
+});
+
+Deno.test("files placed by a pass killed with -9 are recorded: a new version of another size replaces them", async () => {
+  const models = (version: string, sizeBytes: number): ItemGroup => ({
+    name: version,
+    count: 20,
+    sizeBytes,
+    fileName: (i: number) => `m/${i}.bin`,
+    fileExt: ".bin",
+    tags: [TAG],
+  });
+  // By uri (the inline limit is below their size), 2 s a file, eight at a time.
+  await withCrash(
+    { groups: [models("v1", 4000)], bodyBytesPerSecond: 2000, inlineLimitBytes: 1024 },
+    async ({ platform, root, start }) => {
+      const placed = async () =>
+        (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
+      {
+        await using first = start();
+        await until(first, async () => (await placed()) >= 3);
+        first.kill("SIGKILL");
+        assert.equal((await first.done).signal, "SIGKILL");
+      }
+      const placedByKilled = await placed();
+      assert.ok(placedByKilled >= 3 && placedByKilled < 20, `${placedByKilled} placed`);
+      // The next listing has a new version of every file, of another size: unrecorded, the killed
+      // pass's files would look like a user's and be kept for good.
+      platform.replaceDataset(describeDataset([models("v2", 5000)]));
+      platform.setFaults({});
+      const second = await start().done;
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(lastJsonLine(second.stdout).downloaded, 20, second.stdout);
+      const tree = await readTree(root);
+      for (const item of platform.items()) {
+        assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
+      }
     },
   );
 });

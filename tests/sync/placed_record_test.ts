@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PLACED_RECORD_NAME, PlacedRecord } from "../../src/sync/placed_record.ts";
+import {
+  PLACED_LOG_NAME,
+  PLACED_RECORD_NAME,
+  type PlacedFile,
+  PlacedLog,
+  PlacedRecord,
+} from "../../src/sync/placed_record.ts";
 import { withTempDir } from "../fs/_helpers.ts";
 
 const _placed = new Map([
@@ -82,6 +88,86 @@ Deno.test("placed record: two paths of one hash are unrecordable, and stay so wi
     const before = await Deno.stat(file);
     await record.save(dir, () => pair!, () => undefined);
     assert.equal((await Deno.stat(file)).ino, before.ino, "not rewritten pass after pass");
+  });
+});
+
+/** A pass that places `files` and is killed before it saves the record (its log closed). */
+async function _killedPass(dir: string, files: [string, PlacedFile][]): Promise<string[]> {
+  const warnings: string[] = [];
+  const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
+  log.prepare();
+  for (const [path, file] of files) log.add(path, file);
+  await log.close();
+  return warnings;
+}
+
+Deno.test("placed log: files placed by a pass killed before its save are recorded", async () => {
+  await withTempDir(async (dir) => {
+    await (await PlacedRecord.read(dir)).save(dir, () => ["a.jpg"], (path) => _placed.get(path));
+    assert.deepEqual(
+      await _killedPass(dir, [["models/detector.tflite", _placed.get("models/detector.tflite")!]]),
+      [],
+    );
+    const record = await PlacedRecord.read(dir);
+    assert.equal(record.placedFrom("a.jpg", "org/loc/a"), "same", "the saved record still holds");
+    assert.equal(record.placedFrom("models/detector.tflite", "org/loc/v1"), "same");
+    assert.equal(record.sizeFits("models/detector.tflite", 5000), true);
+
+    // Killed again: the second pass's log replaces the first's, which is folded in the record.
+    await _killedPass(dir, [["b.jpg", { binaryDataId: "org/loc/b", size: 3 }]]);
+    const again = await PlacedRecord.read(dir);
+    for (const [path, id] of [["a.jpg", "a"], ["models/detector.tflite", "v1"], ["b.jpg", "b"]]) {
+      assert.equal(again.placedFrom(path, `org/loc/${id}`), "same", path);
+    }
+    // A pass that then ends saves it all, and lets the log go.
+    await again.save(dir, () => ["a.jpg", "b.jpg"], () => undefined);
+    await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
+    const saved = await PlacedRecord.read(dir);
+    assert.equal(saved.placedFrom("b.jpg", "org/loc/b"), "same");
+    assert.equal(saved.placedFrom("models/detector.tflite", "org/loc/v1"), "unknown", "gone");
+  });
+});
+
+Deno.test("placed log: a log the record already holds (its removal lost) is ignored; a torn entry too", async () => {
+  await withTempDir(async (dir) => {
+    await _killedPass(dir, [["a.jpg", { binaryDataId: "org/loc/old", size: 10 }]]);
+    const stale = await Deno.readFile(join(dir, PLACED_LOG_NAME));
+    // The next pass places the file from another item, and saves.
+    const record = await PlacedRecord.read(dir);
+    await record.save(dir, () => ["a.jpg"], () => ({ binaryDataId: "org/loc/new", size: 10 }));
+    await Deno.writeFile(join(dir, PLACED_LOG_NAME), stale);
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/new"), "same");
+
+    // A kill in the middle of a write leaves part of an entry at the log's end.
+    await _killedPass(dir, [["b.jpg", { binaryDataId: "org/loc/b", size: 3 }]]);
+    await Deno.writeFile(join(dir, PLACED_LOG_NAME), new Uint8Array([1, 2, 3, 4, 5]), {
+      append: true,
+    });
+    const torn = await PlacedRecord.read(dir);
+    assert.equal(torn.placedFrom("b.jpg", "org/loc/b"), "same");
+    assert.equal(torn.placedFrom("a.jpg", "org/loc/new"), "same");
+  });
+});
+
+Deno.test("placed log: a symlink planted under its name is not written through; nothing placed, no log", async () => {
+  await withTempDir(async (dir) => {
+    const outside = join(dir, "outside.txt");
+    await Deno.writeTextFile(outside, "keep me");
+    await Deno.symlink(outside, join(dir, PLACED_LOG_NAME));
+    await _killedPass(dir, [["a.jpg", _placed.get("a.jpg")!]]);
+    assert.equal(await Deno.readTextFile(outside), "keep me");
+    assert.ok((await Deno.lstat(join(dir, PLACED_LOG_NAME))).isFile);
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/a"), "same");
+
+    // A pass that places nothing makes no log, and leaves the record as it was.
+    const record = await PlacedRecord.read(dir);
+    await record.save(dir, () => ["a.jpg"], () => undefined);
+    const before = await Deno.stat(join(dir, PLACED_RECORD_NAME));
+    const idle = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await idle.close();
+    await (await PlacedRecord.read(dir)).save(dir, () => ["a.jpg"], () => undefined);
+    await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
+    assert.equal((await Deno.stat(join(dir, PLACED_RECORD_NAME))).ino, before.ino);
   });
 });
 
