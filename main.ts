@@ -22,6 +22,12 @@ export interface WorkerExit {
   exitCode: number;
 }
 
+/** The message the bootstrap posts to the Worker when it catches a stop signal. */
+export interface WorkerStop {
+  /** The signal. */
+  stop: Deno.Signal;
+}
+
 /** The exit code when a grant is refused (as for a config error) and when the program fails. */
 const _EXIT = { refused: 2, failed: 1 } as const;
 
@@ -62,14 +68,23 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     return Promise.resolve(fail(error, _EXIT.refused));
   }
   const { promise, resolve } = Promise.withResolvers<number>();
+  const passOn: { to?: Worker } = {};
+  let ended = false;
+  // From before the Worker starts, a stop signal is caught here and passed on: the Worker loads its
+  // modules for a while (a few hundred milliseconds on a Pi) before the program listens itself, and
+  // a SIGTERM then would end the process with no summary (no JSON document with --json). The
+  // listener stays to the end, so that a late copy of a Ctrl-C cannot replace the program's exit
+  // code with 130. (Signals reach it through the event loop: after the Worker is assigned.)
+  onStopSignal((signal) => {
+    if (!ended) passOn.to?.postMessage({ stop: signal } satisfies WorkerStop);
+  });
   const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
+  passOn.to = worker;
   // The Worker holds its own copy of the narrowed permissions: dropping the bootstrap's does not
   // touch it, and leaves less behind in this thread.
   for (const name of _REVOKED_AFTER_START) Deno.permissions.revokeSync({ name });
   worker.onmessage = (event: MessageEvent<WorkerExit>) => {
-    // The program's own listeners go with the Worker: a stop signal arriving between here and the
-    // exit (a late copy of a Ctrl-C) must not replace the program's exit code with 130.
-    onStopSignal(() => {});
+    ended = true;
     worker.terminate();
     const code = event.data?.exitCode;
     resolve(
@@ -79,10 +94,12 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   worker.onerror = (event: ErrorEvent) => {
     // Handled here: without preventDefault the error would also end the process with its own report.
     event.preventDefault();
+    ended = true;
     worker.terminate();
     resolve(fail(`the program failed: ${event.message}`, _EXIT.failed));
   };
   worker.onmessageerror = () => {
+    ended = true;
     worker.terminate();
     resolve(fail("the program sent a message that could not be read", _EXIT.failed));
   };

@@ -19,26 +19,53 @@
 /** The signals that ask the program to stop. */
 export const STOP_SIGNALS: readonly Deno.Signal[] = Object.freeze(["SIGINT", "SIGTERM"]);
 
+/** The registrations of this thread not yet disposed of, each called once at most. */
+const _registered = new Set<(signal: Deno.Signal) => void>();
+/** A stop passed on by {@linkcode deliverStop} while nothing was registered. */
+let _pending: Deno.Signal | undefined;
+
 /**
- * Calls `onStop` with the signal the first time SIGINT or SIGTERM arrives. Disposing of the result
- * before that removes the listeners (the default action, ending the process, applies again); after
- * it, they stay until the thread ends, swallowing the signals that follow the first.
+ * Calls `onStop` with the signal the first time SIGINT or SIGTERM arrives, or is passed on by
+ * {@linkcode deliverStop} (one passed on before this call: right after it, in a microtask).
+ * Disposing of the result before that removes the listeners (the default action, ending the
+ * process, applies again); after it, they stay until the thread ends, swallowing the signals that
+ * follow the first.
  */
 export function onStopSignal(onStop: (signal: Deno.Signal) => void): Disposable {
   let stopped = false;
+  const stop = (signal: Deno.Signal) => {
+    if (stopped) return;
+    stopped = true;
+    onStop(signal);
+  };
   const listeners = STOP_SIGNALS.map((signal) => {
-    const listener = () => {
-      if (stopped) return;
-      stopped = true;
-      onStop(signal);
-    };
+    const listener = () => stop(signal);
     Deno.addSignalListener(signal, listener);
     return { signal, listener };
   });
+  _registered.add(stop);
+  const pending = _pending;
+  _pending = undefined;
+  if (pending !== undefined) queueMicrotask(() => stop(pending));
   return {
     [Symbol.dispose]() {
       if (stopped) return; // stopping: a late copy of the signal must not end the process with 130
+      _registered.delete(stop);
       for (const { signal, listener } of listeners) Deno.removeSignalListener(signal, listener);
     },
   };
+}
+
+/**
+ * A stop signal that another thread of the process caught: the bootstrap listens from the start and
+ * passes the first signal on to the program's Worker, which may still be loading its modules (its
+ * own listeners not there yet, the signal would otherwise be lost). Goes to this thread's
+ * registrations, or, when there is none yet, to the next one made.
+ */
+export function deliverStop(signal: Deno.Signal): void {
+  if (_registered.size === 0) {
+    _pending ??= signal;
+    return;
+  }
+  for (const stop of _registered) stop(signal);
 }

@@ -11,12 +11,23 @@
  *
  * @module
  */
-import type { WorkerExit } from "../main.ts";
+import type { WorkerExit, WorkerStop } from "../main.ts";
 import { runProgram } from "./program.ts";
 import { assertNarrowed } from "./permissions.ts";
+import { deliverStop, STOP_SIGNALS } from "./stop_signal.ts";
 
 /** The Worker's side of its message port (this file runs only as a Worker). */
-const _port = globalThis as unknown as { postMessage(message: WorkerExit): void };
+const _port = globalThis as unknown as {
+  postMessage(message: WorkerExit): void;
+  onmessage: ((event: MessageEvent<WorkerStop>) => void) | null;
+};
+
+// A stop signal the bootstrap caught (perhaps while this Worker was loading, before the program
+// listened itself): the program's listener gets it, as if it had caught it.
+_port.onmessage = (event) => {
+  const signal = event.data?.stop;
+  if (STOP_SIGNALS.includes(signal)) deliverStop(signal);
+};
 
 _port.postMessage({ exitCode: await _run(Deno.args) });
 

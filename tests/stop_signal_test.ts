@@ -94,3 +94,24 @@ Deno.test("disposed before any signal, the default action applies again", async 
     assert.equal(status.signal, "SIGINT");
   });
 });
+
+Deno.test("a stop passed on by another thread reaches the registration there is, or the next one made, once", async () => {
+  const script = `
+import { deliverStop, onStopSignal } from "${_HELPER}";
+deliverStop("SIGTERM"); // the Worker still loading: nothing listens yet
+deliverStop("SIGINT"); // a second copy: the first one is kept
+const first = onStopSignal((signal) => console.log("first " + signal));
+await new Promise((resolve) => setTimeout(resolve, 50));
+const second = onStopSignal((signal) => console.log("second " + signal)); // nothing pending now
+deliverStop("SIGTERM"); // the program listens: to every registration, each once
+deliverStop("SIGTERM");
+console.log("end");
+Deno.exit(0);
+`;
+  const output = await new Deno.Command(Deno.execPath(), { args: ["eval", script] }).output();
+  assert.equal(
+    new TextDecoder().decode(output.stdout),
+    "first SIGTERM\nsecond SIGTERM\nend\n",
+    new TextDecoder().decode(output.stderr),
+  );
+});

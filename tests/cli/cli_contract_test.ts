@@ -616,6 +616,33 @@ function _spawnOneAtATime(appUrl: string, viamHome: string, extra: string[]) {
   return spawnProgram(["sync", "--app-url", appUrl, ...args], { viamHome, env: KEY_ENV });
 }
 
+Deno.test("SIGTERM while the program still loads (its Worker just started): one --json document, exit 143", async () => {
+  await withCli([{ name: "cam", count: 2, tags: ["a"] }], async ({ platform, home, root }) => {
+    await using program = _spawnOneAtATime(platform.url, home, ["--json"]);
+    // The Worker's thread is there, its modules are loading: the program does not listen yet.
+    await pollUntil("the Worker's thread has started", async () => {
+      const tasks = await Array.fromAsync(Deno.readDir(`/proc/${program.pid}/task`)).catch(
+        () => [],
+      );
+      for (const task of tasks) {
+        const name = await Deno.readTextFile(`/proc/${program.pid}/task/${task.name}/comm`)
+          .catch(() => "");
+        if (name.startsWith("worker-")) return true;
+      }
+      return false;
+    }, { intervalMs: 1 });
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertNoSecret(output);
+    assertExit(output, 143);
+    const document = summaryOf(output);
+    assert.equal(document.interrupted, "SIGTERM");
+    assert.equal(document.downloaded, 0);
+    assert.match(output.stderr, /interrupted by SIGTERM/);
+    assert.equal((await readTree(root).catch(() => new Map())).size, 0);
+  });
+});
+
 Deno.test("--watch --json: a pass cut by SIGTERM mid-download reports what it had done", async () => {
   // 4 files of 600 kB (fetched by uri) at 600 kB/s, one at a time: the stop comes after one.
   await withCli(
