@@ -6,7 +6,7 @@
 // with O_NOFOLLOW (which fails with ELOOP on a symlink), once by Deno.open, and the two handles must
 // name the same inode. A symlink swapped in between would give another inode and is refused; one
 // pointing at this very inode changes nothing.
-import { constants, promises as fsp } from "node:fs";
+import { constants, openSync, promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
 /** A file opened by {@linkcode openOwnFile}. */
@@ -109,6 +109,10 @@ async function _unlinkName(path: string): Promise<void> {
   }
 }
 
+/** A new log of our own: created here (never one found), appended to, never through a link. */
+const _NEW_LOG_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
+  constants.O_APPEND | constants.O_NOFOLLOW;
+
 /**
  * Creates a new append-only log of the program's own at `path`: whatever has the name is unlinked
  * first (a log found there may end in a torn record, a symlink is not written through), then the
@@ -116,10 +120,15 @@ async function _unlinkName(path: string): Promise<void> {
  */
 export async function createOwnLog(path: string, mode: number): Promise<FileHandle> {
   await _unlinkName(path).catch(() => {}); // a folder there makes the open below fail
-  return await fsp.open(
-    path,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND |
-      constants.O_NOFOLLOW,
-    mode,
-  );
+  return await fsp.open(path, _NEW_LOG_FLAGS, mode);
+}
+
+/** {@linkcode createOwnLog}, synchronously: a file descriptor. */
+export function createOwnLogSync(path: string, mode: number): number {
+  try {
+    Deno.removeSync(path); // a name (a symlink too, never its target), or an empty folder
+  } catch {
+    // nothing there, or a folder with something in it: the open below fails
+  }
+  return openSync(path, _NEW_LOG_FLAGS, mode);
 }

@@ -39,10 +39,9 @@
  *
  * @module
  */
-import { writeSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import { closeSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { createOwnLog } from "../fs/_no_follow.ts";
+import { createOwnLogSync } from "../fs/_no_follow.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
 
@@ -104,7 +103,9 @@ export class PlacedRecord {
     const count = valid ? file![0] : 0;
     const generation = valid ? file![1] : 0;
     const log = await _readLog(join(stateDir, PLACED_LOG_NAME), generation);
-    if (log === undefined) return new PlacedRecord(stateDir, table, count, generation, false);
+    if (log === undefined || log.length === 0) {
+      return new PlacedRecord(stateDir, table, count, generation, false);
+    }
     const merged = _merged(table, count, log);
     return new PlacedRecord(stateDir, merged.table, merged.count, generation, true);
   }
@@ -112,13 +113,20 @@ export class PlacedRecord {
   /**
    * Makes this record's file the base of a new log, and returns the generation the log continues:
    * a log of an earlier pass, read into this record, is folded into the file first (the new log
-   * replaces it). For {@linkcode PlacedLog}, once per record: what a log adds is not in the record
-   * until it is read again.
+   * replaces it). For {@linkcode PlacedLog}, once per record.
    */
-  async beginLog(): Promise<number> {
+  async prepareLog(): Promise<number> {
     if (this.#logOnDisk) await this.#write(this.#table, this.#count);
-    this.#logOnDisk = true;
+    this.#logOnDisk = false;
     return this.#generation;
+  }
+
+  /**
+   * Told by {@linkcode PlacedLog} that its log holds entries: the next save writes the record (what
+   * the log adds is not in this record until it is read again).
+   */
+  markLogged(): void {
+    this.#logOnDisk = true;
   }
 
   /**
@@ -199,10 +207,12 @@ export interface PlacedLogOptions {
 
 /**
  * The files a pass places, appended to `<state>/placed.log` as they are placed (see the module's
- * notes). The log is opened by {@linkcode PlacedLog.prepare} (or the first placement), and each
- * burst of placements is written in one `write`, synchronously, right after the code that placed
- * them (a microtask), so that a kill leaves as little as possible placed and not logged. Made once
- * per pass, closed before the record is saved.
+ * notes). {@linkcode PlacedLog.prepare} reads the record's generation ahead of the first file
+ * placed; the log itself is made with the first entry written (a pass that places nothing makes
+ * none, and its save leaves an unchanged record unwritten). Each burst of placements is written in
+ * one `write`, synchronously, right after the code that placed them (a microtask), so that a kill
+ * leaves as little as possible placed and not logged. Made once per pass, closed before the record
+ * is saved. It never throws: a failure is told once and ends the logging (the save still runs).
  */
 export class PlacedLog {
   readonly #path: string;
@@ -212,8 +222,11 @@ export class PlacedLog {
   #pending: number[] = [];
   /** A write of the pending entries is queued (a microtask). */
   #queued = false;
-  #opening: Promise<void> | undefined;
-  #file: FileHandle | undefined;
+  #preparing: Promise<void> | undefined;
+  /** The record, and the generation the log continues, once prepared. */
+  #ready: { record: PlacedRecord; generation: number } | undefined;
+  /** The log's descriptor, once made. */
+  #fd: number | undefined;
   /** Set once a write failed, or the log is closed: nothing more is logged. */
   #stopped = false;
 
@@ -224,12 +237,9 @@ export class PlacedLog {
     this.#warn = options.warn;
   }
 
-  /**
-   * Makes the log now, ahead of the first file placed (a pass that places nothing makes none: it
-   * would make the save rewrite an unchanged record).
-   */
+  /** Gets ready to log, ahead of the first file placed (it makes no file). */
   prepare(): void {
-    this.#opening ??= this.#open().catch((error) => this.#stop(error));
+    this.#preparing ??= this.#prepare().catch((error) => this.#stop(error));
   }
 
   /** Logs the file placed at `path` (written with the others placed in the same turn). */
@@ -244,30 +254,37 @@ export class PlacedLog {
 
   /** Writes what is pending, and closes the log; files placed later are not logged. */
   async close(): Promise<void> {
-    await this.#opening;
+    await this.#preparing;
     this.#flush();
+    const fd = this.#fd;
+    this.#fd = undefined;
+    try {
+      if (fd !== undefined) closeSync(fd); // a network file system may report a lost write here
+    } catch (error) {
+      this.#stop(error);
+    }
     this.#stopped = true;
-    const file = this.#file;
-    this.#file = undefined;
-    await file?.close();
   }
 
-  async #open(): Promise<void> {
-    const generation = await (await this.#record).beginLog();
-    if (this.#stopped) return;
-    const file = await createOwnLog(this.#path, 0o644);
-    this.#file = file;
-    this.#pending.unshift(_LOG_MAGIC, generation);
+  async #prepare(): Promise<void> {
+    const record = await this.#record;
+    this.#ready = { record, generation: await record.prepareLog() };
     this.#flush();
   }
 
   #flush(): void {
     this.#queued = false;
-    if (this.#file === undefined || this.#pending.length === 0 || this.#stopped) return;
-    const bytes = new Uint8Array(new Uint32Array(this.#pending).buffer);
+    if (this.#ready === undefined || this.#pending.length === 0 || this.#stopped) return;
+    const words = this.#pending;
     this.#pending = [];
     try {
-      for (let at = 0; at < bytes.length;) at += writeSync(this.#file.fd, bytes, at);
+      if (this.#fd === undefined) {
+        this.#fd = createOwnLogSync(this.#path, 0o644);
+        words.unshift(_LOG_MAGIC, this.#ready.generation);
+      }
+      const bytes = new Uint8Array(new Uint32Array(words).buffer);
+      for (let at = 0; at < bytes.length;) at += writeSync(this.#fd, bytes, at);
+      this.#ready.record.markLogged();
     } catch (error) {
       this.#stop(error);
     }

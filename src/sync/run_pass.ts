@@ -170,7 +170,7 @@ export async function runPass(
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
     for (const download of due) queued.add(download.item.binaryDataId);
     if (due.length === 0) return;
-    placedLog.prepare(); // made while the first downloads are on the wire
+    placedLog.prepare(); // ready while the first downloads are on the wire
     transfer.add(due);
   };
   const progress: _Progress = { index, transfer: transfer.result, started };

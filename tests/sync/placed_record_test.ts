@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { closeSync } from "node:fs";
 import { join } from "node:path";
 import {
   PLACED_LOG_NAME,
@@ -8,6 +9,7 @@ import {
   PlacedRecord,
 } from "../../src/sync/placed_record.ts";
 import { withTempDir } from "../fs/_helpers.ts";
+import { pollUntil } from "../_poll.ts";
 
 const _placed = new Map([
   ["models/detector.tflite", { binaryDataId: "org/loc/v1", size: 5000 }],
@@ -159,15 +161,45 @@ Deno.test("placed log: a symlink planted under its name is not written through; 
     assert.ok((await Deno.lstat(join(dir, PLACED_LOG_NAME))).isFile);
     assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/a"), "same");
 
-    // A pass that places nothing makes no log, and leaves the record as it was.
+    // A pass that gets ready to download but places nothing (a disk at its reserve) makes no log,
+    // and leaves the record as it was; so does a log with no entry (a kill before the first).
     const record = await PlacedRecord.read(dir);
     await record.save(dir, () => ["a.jpg"], () => undefined);
     const before = await Deno.stat(join(dir, PLACED_RECORD_NAME));
     const idle = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    idle.prepare();
     await idle.close();
-    await (await PlacedRecord.read(dir)).save(dir, () => ["a.jpg"], () => undefined);
     await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
+    await (await PlacedRecord.read(dir)).save(dir, () => ["a.jpg"], () => undefined);
+    const generation =
+      new Uint32Array((await Deno.readFile(join(dir, PLACED_RECORD_NAME))).buffer)[1];
+    await Deno.writeFile(
+      join(dir, PLACED_LOG_NAME),
+      new Uint8Array(new Uint32Array([0x474f4c50, generation]).buffer),
+    );
+    await (await PlacedRecord.read(dir)).save(dir, () => ["a.jpg"], () => undefined);
     assert.equal((await Deno.stat(join(dir, PLACED_RECORD_NAME))).ino, before.ino);
+  });
+});
+
+Deno.test("placed log: an error closing it (a network file system's late write error) is told, not thrown", async () => {
+  await withTempDir(async (dir) => {
+    const warnings: string[] = [];
+    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
+    log.add("a.jpg", _placed.get("a.jpg")!);
+    const path = join(dir, PLACED_LOG_NAME);
+    await pollUntil(
+      "the log is made",
+      async () => (await Deno.lstat(path).catch(() => null)) !== null,
+    );
+    // Its descriptor closed underneath: the close that follows fails (EBADF).
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      const target = await Deno.readLink(`/proc/self/fd/${entry.name}`).catch(() => "");
+      if (target === path) closeSync(Number(entry.name));
+    }
+    await log.close();
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /could not log the files placed/);
   });
 });
 

@@ -1108,6 +1108,29 @@ async function _cutOnceSomePlaced(
   platform.setFaults({});
 }
 
+Deno.test("passes whose downloads the free-space reserve holds back leave the placed record unwritten", async () => {
+  const group = (name: string, count: number) => ({ name, count, sizeBytes: 1000, tags: ["t"] });
+  await withMirror(describeDataset([group("a", 10)]), async ({ pass, platform, root }) => {
+    assert.equal((await pass({ tags: ["t"] })).summary.downloaded, 10);
+    const record = join(root, ".data-mirror", "placed");
+    const before = await Deno.stat(record);
+    // A new item, and a disk at its reserve: each pass hands the download over and places nothing.
+    platform.replaceDataset(describeDataset([group("a", 10), group("b", 1)]));
+    const full = () => Promise.resolve({ availableBytes: 1000, totalBytes: 1_000_000 });
+    for (let i = 0; i < 3; i++) {
+      const held = await pass({ tags: ["t"] }, { freeSpace: full });
+      assert.match(held.guard ?? "", /free-space reserve/);
+      assert.equal(held.summary.downloaded, 0);
+      const now = await Deno.stat(record);
+      assert.deepEqual([now.ino, now.mtime?.getTime()], [before.ino, before.mtime?.getTime()]);
+      await assert.rejects(
+        Deno.lstat(join(root, ".data-mirror", "placed.log")),
+        Deno.errors.NotFound,
+      );
+    }
+  });
+});
+
 Deno.test("files placed by a pass cut off while downloading are recorded: a new version of another size replaces them", async () => {
   const models = (version: string, sizeBytes: number) => ({
     name: version,
