@@ -14,12 +14,14 @@
  */
 import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
 import { resolveGrants, workerPermissions } from "./src/permissions.ts";
-import { onStopSignal } from "./src/stop_signal.ts";
+import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
 
 /** The message a confined Worker posts when the program is done. */
 export interface WorkerExit {
   /** The process exit code. */
   exitCode: number;
+  /** Whether a stop signal reached the program (see `stopHeard`). */
+  stopHeard: boolean;
 }
 
 /** The message the bootstrap posts to the Worker when it catches a stop signal. */
@@ -70,12 +72,14 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   const { promise, resolve } = Promise.withResolvers<number>();
   const passOn: { to?: Worker } = {};
   let ended = false;
+  let caught: Deno.Signal | undefined;
   // From before the Worker starts, a stop signal is caught here and passed on: the Worker loads its
   // modules for a while (a few hundred milliseconds on a Pi) before the program listens itself, and
   // a SIGTERM then would end the process with no summary (no JSON document with --json). The
   // listener stays to the end, so that a late copy of a Ctrl-C cannot replace the program's exit
   // code with 130. (Signals reach it through the event loop: after the Worker is assigned.)
   onStopSignal((signal) => {
+    caught = signal;
     if (!ended) passOn.to?.postMessage({ stop: signal } satisfies WorkerStop);
   });
   const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
@@ -87,9 +91,15 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     ended = true;
     worker.terminate();
     const code = event.data?.exitCode;
-    resolve(
-      Number.isInteger(code) ? code : fail("the program sent an unexpected message", _EXIT.failed),
-    );
+    if (!Number.isInteger(code)) {
+      resolve(fail("the program sent an unexpected message", _EXIT.failed));
+    } else if (caught !== undefined && event.data.stopHeard !== true) {
+      // A signal the program never heard (a command that does not listen for one, or one that
+      // had stopped listening): it ends the process as it would have without this listener.
+      resolve(signalExitCode(caught));
+    } else {
+      resolve(code);
+    }
   };
   worker.onerror = (event: ErrorEvent) => {
     // Handled here: without preventDefault the error would also end the process with its own report.

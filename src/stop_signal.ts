@@ -23,6 +23,8 @@ export const STOP_SIGNALS: readonly Deno.Signal[] = Object.freeze(["SIGINT", "SI
 const _registered = new Set<(signal: Deno.Signal) => void>();
 /** A stop passed on by {@linkcode deliverStop} while nothing was registered. */
 let _pending: Deno.Signal | undefined;
+/** A registration of this thread has been called back. */
+let _heard = false;
 
 /**
  * Calls `onStop` with the signal the first time SIGINT or SIGTERM arrives, or is passed on by
@@ -36,6 +38,7 @@ export function onStopSignal(onStop: (signal: Deno.Signal) => void): Disposable 
   const stop = (signal: Deno.Signal) => {
     if (stopped) return;
     stopped = true;
+    _heard = true;
     onStop(signal);
   };
   const listeners = STOP_SIGNALS.map((signal) => {
@@ -68,4 +71,19 @@ export function deliverStop(signal: Deno.Signal): void {
     return;
   }
   for (const stop of _registered) stop(signal);
+}
+
+/**
+ * Whether a stop reached one of this thread's registrations: the program acted on it (and its exit
+ * code says how). When the bootstrap caught a signal that the program never heard (a command that
+ * does not listen, like `validate`, or one that had stopped listening), it ends the process as
+ * the signal would have ({@linkcode signalExitCode}).
+ */
+export function stopHeard(): boolean {
+  return _heard;
+}
+
+/** The exit code of a process ended by `signal`: 128 + its number, as a shell reports it. */
+export function signalExitCode(signal: Deno.Signal): number {
+  return 128 + (signal === "SIGINT" ? 2 : 15);
 }

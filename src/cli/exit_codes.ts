@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { signalExitCode } from "../stop_signal.ts";
 
 /** Exit codes of the CLI. A pass that both failed and was held back exits with `failed`. */
 export const EXIT = Object.freeze(
@@ -20,7 +21,7 @@ export const EXIT = Object.freeze(
 
 /** The exit code of a one-shot pass stopped by `signal`: 128 + its number, as a shell reports it. */
 export function interruptedExitCode(signal: Deno.Signal): number {
-  return 128 + (signal === "SIGINT" ? 2 : 15);
+  return signalExitCode(signal);
 }
 
 /** The exit codes as `--help` shows them. */

@@ -17,7 +17,7 @@ import {
 } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
-import { type ProgramOutput, runProgram, spawnProgram } from "../_program.ts";
+import { type ProgramOutput, type RunningProgram, runProgram, spawnProgram } from "../_program.ts";
 
 /** A distinctive key, so any echo of it in an output is found. */
 const KEY = { id: "cli-contract-key-id", key: "CLI-CONTRACT-SECRET-5f81c3e2a9" };
@@ -399,6 +399,20 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
   });
 });
 
+Deno.test("a command that does not listen for signals (validate) and gets SIGTERM while loading exits 143", async () => {
+  await withCli([], async ({ home }) => {
+    const valid = join(home, "valid.json");
+    await writeJson(valid, { app_api_key_id: KEY.id, app_api_key: KEY.key, tags: ["a"] });
+    await using program = spawnProgram(["validate", "--config", valid], { viamHome: home });
+    await _untilWorkerStarts(program);
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertNoSecret(output);
+    // It ran to its end (the signal reached no listener of its own), and says it was stopped.
+    assertExit(output, 143);
+  });
+});
+
 Deno.test("validate takes the key from the environment as sync --config does (the systemd example holds none)", async () => {
   await withCli([], async ({ run }) => {
     const example = new URL("../../docs/systemd/mirror.json.example", import.meta.url).pathname;
@@ -616,21 +630,23 @@ function _spawnOneAtATime(appUrl: string, viamHome: string, extra: string[]) {
   return spawnProgram(["sync", "--app-url", appUrl, ...args], { viamHome, env: KEY_ENV });
 }
 
+/** Waits until the program's Worker thread exists: its modules load, the program does not listen yet. */
+async function _untilWorkerStarts(program: RunningProgram): Promise<void> {
+  await pollUntil("the Worker's thread has started", async () => {
+    const tasks = await Array.fromAsync(Deno.readDir(`/proc/${program.pid}/task`)).catch(() => []);
+    for (const task of tasks) {
+      const name = await Deno.readTextFile(`/proc/${program.pid}/task/${task.name}/comm`)
+        .catch(() => "");
+      if (name.startsWith("worker-")) return true;
+    }
+    return false;
+  }, { intervalMs: 1 });
+}
+
 Deno.test("SIGTERM while the program still loads (its Worker just started): one --json document, exit 143", async () => {
   await withCli([{ name: "cam", count: 2, tags: ["a"] }], async ({ platform, home, root }) => {
     await using program = _spawnOneAtATime(platform.url, home, ["--json"]);
-    // The Worker's thread is there, its modules are loading: the program does not listen yet.
-    await pollUntil("the Worker's thread has started", async () => {
-      const tasks = await Array.fromAsync(Deno.readDir(`/proc/${program.pid}/task`)).catch(
-        () => [],
-      );
-      for (const task of tasks) {
-        const name = await Deno.readTextFile(`/proc/${program.pid}/task/${task.name}/comm`)
-          .catch(() => "");
-        if (name.startsWith("worker-")) return true;
-      }
-      return false;
-    }, { intervalMs: 1 });
+    await _untilWorkerStarts(program);
     program.kill("SIGTERM");
     const output = await program.done;
     assertNoSecret(output);
