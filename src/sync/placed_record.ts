@@ -21,8 +21,8 @@
  * batch's file-system sync carries it), so that a pass killed by SIGKILL or a power cut before its
  * end leaves its files recorded too. The log names the generation of the record it continues; the
  * record is read with it, and the next save (or the next pass's first append) folds it in and lets
- * it go. A log of an older generation (its removal lost) is ignored; so is a record torn at its end
- * (the kill's last write). A logged path whose hash another recorded path shares (about one pair in
+ * it go. A log of an older generation (its removal lost) is ignored; so is an entry torn at its
+ * end (the kill's last write). A logged path whose hash another recorded path shares (about one pair in
  * 100,000 files) is taken for the logged one until the record is next saved from the walk.
  *
  * @example
@@ -338,7 +338,7 @@ async function _readLog(path: string, generation: number): Promise<Uint32Array |
   return words.subarray(_LOG_HEADER_WORDS, whole);
 }
 
-/** `table` (of `count` paths) with the log's entries, later ones first; a shared slot stays so. */
+/** `table` (of `count` paths) with the log's entries (a later one wins); a shared slot stays so. */
 function _merged(
   table: Uint32Array,
   count: number,
