@@ -20,8 +20,8 @@ import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
 export interface WorkerExit {
   /** The process exit code. */
   exitCode: number;
-  /** Whether a stop signal reached the program (see `stopHeard`). */
-  stopHeard: boolean;
+  /** Whether the program listened for a stop signal (see `stopListened`). */
+  stopListened: boolean;
 }
 
 /** The message the bootstrap posts to the Worker when it catches a stop signal. */
@@ -93,9 +93,9 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     const code = event.data?.exitCode;
     if (!Number.isInteger(code)) {
       resolve(fail("the program sent an unexpected message", _EXIT.failed));
-    } else if (caught !== undefined && event.data.stopHeard !== true) {
-      // A signal the program never heard (a command that does not listen for one, or one that
-      // had stopped listening): it ends the process as it would have without this listener.
+    } else if (caught !== undefined && event.data.stopListened !== true) {
+      // A signal caught for a program that never listens for one (`validate`, `--help`): it ends
+      // the process as it would have without this listener.
       resolve(signalExitCode(caught));
     } else {
       resolve(code);

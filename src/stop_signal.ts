@@ -23,8 +23,8 @@ export const STOP_SIGNALS: readonly Deno.Signal[] = Object.freeze(["SIGINT", "SI
 const _registered = new Set<(signal: Deno.Signal) => void>();
 /** A stop passed on by {@linkcode deliverStop} while nothing was registered. */
 let _pending: Deno.Signal | undefined;
-/** A registration of this thread has been called back. */
-let _heard = false;
+/** A registration has been made in this thread. */
+let _listened = false;
 
 /**
  * Calls `onStop` with the signal the first time SIGINT or SIGTERM arrives, or is passed on by
@@ -38,7 +38,6 @@ export function onStopSignal(onStop: (signal: Deno.Signal) => void): Disposable 
   const stop = (signal: Deno.Signal) => {
     if (stopped) return;
     stopped = true;
-    _heard = true;
     onStop(signal);
   };
   const listeners = STOP_SIGNALS.map((signal) => {
@@ -47,6 +46,7 @@ export function onStopSignal(onStop: (signal: Deno.Signal) => void): Disposable 
     return { signal, listener };
   });
   _registered.add(stop);
+  _listened = true;
   const pending = _pending;
   _pending = undefined;
   if (pending !== undefined) queueMicrotask(() => stop(pending));
@@ -74,13 +74,13 @@ export function deliverStop(signal: Deno.Signal): void {
 }
 
 /**
- * Whether a stop reached one of this thread's registrations: the program acted on it (and its exit
- * code says how). When the bootstrap caught a signal that the program never heard (a command that
- * does not listen, like `validate`, or one that had stopped listening), it ends the process as
- * the signal would have ({@linkcode signalExitCode}).
+ * Whether this thread ever listened for a stop: then the program decided what a stop means, and its
+ * exit code stands. When the bootstrap caught a signal and the program never listened (a command
+ * that does not, like `validate`), it ends the process as the signal would have
+ * ({@linkcode signalExitCode}).
  */
-export function stopHeard(): boolean {
-  return _heard;
+export function stopListened(): boolean {
+  return _listened;
 }
 
 /** The exit code of a process ended by `signal`: 128 + its number, as a shell reports it. */

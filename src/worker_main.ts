@@ -14,7 +14,7 @@
 import type { WorkerExit, WorkerStop } from "../main.ts";
 import { runProgram } from "./program.ts";
 import { assertNarrowed } from "./permissions.ts";
-import { deliverStop, STOP_SIGNALS, stopHeard } from "./stop_signal.ts";
+import { deliverStop, STOP_SIGNALS, stopListened } from "./stop_signal.ts";
 
 /** The Worker's side of its message port (this file runs only as a Worker). */
 const _port = globalThis as unknown as {
@@ -29,7 +29,7 @@ _port.onmessage = (event) => {
   if (STOP_SIGNALS.includes(signal)) deliverStop(signal);
 };
 
-_port.postMessage({ exitCode: await _run(Deno.args), stopHeard: stopHeard() });
+_port.postMessage({ exitCode: await _run(Deno.args), stopListened: stopListened() });
 
 async function _run(args: string[]): Promise<number> {
   try {

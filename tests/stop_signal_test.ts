@@ -95,24 +95,24 @@ Deno.test("disposed before any signal, the default action applies again", async 
   });
 });
 
-Deno.test("a stop passed on by another thread reaches the registration there is, or the next one made, once; it is then heard", async () => {
+Deno.test("a stop passed on by another thread reaches the registration there is, or the next one made, once", async () => {
   const script = `
-import { deliverStop, onStopSignal, stopHeard } from "${_HELPER}";
+import { deliverStop, onStopSignal, stopListened } from "${_HELPER}";
 deliverStop("SIGTERM"); // the Worker still loading: nothing listens yet
-console.log("heard " + stopHeard());
+console.log("listened " + stopListened());
 deliverStop("SIGINT"); // a second copy: the first one is kept
 const first = onStopSignal((signal) => console.log("first " + signal));
 await new Promise((resolve) => setTimeout(resolve, 50));
 const second = onStopSignal((signal) => console.log("second " + signal)); // nothing pending now
 deliverStop("SIGTERM"); // the program listens: to every registration, each once
 deliverStop("SIGTERM");
-console.log("heard " + stopHeard());
+console.log("listened " + stopListened());
 Deno.exit(0);
 `;
   const output = await new Deno.Command(Deno.execPath(), { args: ["eval", script] }).output();
   assert.equal(
     new TextDecoder().decode(output.stdout),
-    "heard false\nfirst SIGTERM\nsecond SIGTERM\nheard true\n",
+    "listened false\nfirst SIGTERM\nsecond SIGTERM\nlistened true\n",
     new TextDecoder().decode(output.stderr),
   );
 });

@@ -45,6 +45,14 @@ export interface PushCommandFlags extends Pick<SyncFlags, "config" | "apiKeyId" 
  */
 export async function runPush(flags: PushCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
+  const stop = new AbortController();
+  let stoppedBy: Deno.Signal | undefined;
+  // From the start: a stop while the configuration is read is heard (its error's exit code stands).
+  using _stop = onStopSignal((signal) => {
+    stoppedBy = signal;
+    output.logger.info(`${signal}: stopping`);
+    stop.abort();
+  });
   const partId = flags.partId ?? context.env("VIAM_MACHINE_PART_ID");
   if (!partId) {
     throw new PushUsageError(
@@ -78,13 +86,6 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   if (config.push === undefined) {
     throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
   }
-  const stop = new AbortController();
-  let stoppedBy: Deno.Signal | undefined;
-  using _stop = onStopSignal((signal) => {
-    stoppedBy = signal;
-    output.logger.info(`${signal}: stopping`);
-    stop.abort();
-  });
   await using uploader = new FileUploader({
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,

@@ -49,6 +49,16 @@ export interface CommandContext {
  */
 export async function runSync(flags: SyncCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
+  const stop = new AbortController();
+  let stoppedBy: Deno.Signal | undefined;
+  // From the start (a stop while the configuration is read is heard, and its error's exit code
+  // stands), held until the command returns: a second signal (Ctrl-C reaches `deno task` and its
+  // children too, and `deno task mirror` forwards it) must not kill a stop in progress.
+  using _stop = onStopSignal((signal) => {
+    stoppedBy = signal;
+    output.logger.info(`${signal}: stopping`);
+    stop.abort();
+  });
   const fileAttributes = flags.config !== undefined
     ? await readConfigFile(flags.config)
     : undefined;
@@ -61,15 +71,6 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,
     apiKey: config.apiKey,
-  });
-  const stop = new AbortController();
-  let stoppedBy: Deno.Signal | undefined;
-  // Held until the command returns: a second signal (Ctrl-C reaches `deno task` and its children
-  // too, and `deno task mirror` forwards it) must not kill a stop in progress.
-  using _stop = onStopSignal((signal) => {
-    stoppedBy = signal;
-    output.logger.info(`${signal}: stopping`);
-    stop.abort();
   });
   // --dry-run first: with it, nothing changes, whatever else is asked.
   if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stoppedBy);

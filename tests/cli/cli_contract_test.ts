@@ -399,6 +399,21 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
   });
 });
 
+Deno.test("SIGTERM while loading a sync whose configuration is wrong: the configuration error stands (exit 2)", async () => {
+  await withCli([], async ({ platform, home }) => {
+    await using program = spawnProgram(
+      ["sync", "--app-url", platform.url, "--tags", "a", "--concurrency", "0", "--json"],
+      { viamHome: home, env: KEY_ENV },
+    );
+    await _untilWorkerStarts(program);
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertNoSecret(output);
+    assertExit(output, 2);
+    assert.equal(onlyDocument(output.stdout).exitCode, 2);
+  });
+});
+
 Deno.test("a command that does not listen for signals (validate) and gets SIGTERM while loading exits 143", async () => {
   await withCli([], async ({ home }) => {
     const valid = join(home, "valid.json");
