@@ -14,10 +14,10 @@ import { MAX_UPLOADS_PER_PASS, type PushResult, runPushPass } from "../push/run_
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
-import { onStopSignal } from "../stop_signal.ts";
 import { formatBytes } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
+import { listenForStop } from "./command_stop.ts";
 import { EXIT, interruptedExitCode } from "./exit_codes.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
 import { PushUsageError } from "./push_usage_error.ts";
@@ -45,14 +45,7 @@ export interface PushCommandFlags extends Pick<SyncFlags, "config" | "apiKeyId" 
  */
 export async function runPush(flags: PushCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
-  const stop = new AbortController();
-  let stoppedBy: Deno.Signal | undefined;
-  // From the start: a stop while the configuration is read is heard (its error's exit code stands).
-  using _stop = onStopSignal((signal) => {
-    stoppedBy = signal;
-    output.logger.info(`${signal}: stopping`);
-    stop.abort();
-  });
+  using stop = listenForStop(output.logger);
   const partId = flags.partId ?? context.env("VIAM_MACHINE_PART_ID");
   if (!partId) {
     throw new PushUsageError(
@@ -117,7 +110,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     const message = error instanceof LockedError
       ? error.message
       : `push failed: ${describeError(error)}`;
-    const exitCode = stoppedBy ? interruptedExitCode(stoppedBy) : EXIT.failed;
+    const exitCode = stop.by ? interruptedExitCode(stop.by) : EXIT.failed;
     output.line(`push folder: ${config.push.pushRoot}`);
     output.error(message);
     output.document({ pushPath: config.push.pushRoot, error: message, exitCode });
@@ -126,8 +119,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     progress.stop();
   }
   const summary = pushSummary(result);
-  const exitCode = stoppedBy
-    ? interruptedExitCode(stoppedBy)
+  const exitCode = stop.by
+    ? interruptedExitCode(stop.by)
     : result.failed > 0 || result.error !== undefined
     ? EXIT.failed
     : EXIT.ok;
@@ -158,7 +151,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     failures: result.failures,
     ...(result.planned === undefined ? {} : { planned: result.planned }),
     ...(result.backlog ? { backlog: true } : {}),
-    ...(stoppedBy === undefined ? {} : { interrupted: stoppedBy }),
+    ...(stop.by === undefined ? {} : { interrupted: stop.by }),
     exitCode,
   });
   return exitCode;

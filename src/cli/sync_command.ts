@@ -13,7 +13,6 @@ import { MirrorLoop } from "../mirror_loop.ts";
 import { describeError, type PassCancelledError } from "../remote/errors.ts";
 import type { RemoteSource } from "../remote/remote_source.ts";
 import { ViamRemote } from "../remote/viam_remote.ts";
-import { onStopSignal } from "../stop_signal.ts";
 import { dryRunPass, type PassResult, runPass } from "../sync/run_pass.ts";
 import { emptySummary, type Summary } from "../sync/summary.ts";
 import type { TransferProgress } from "../sync/transfer_files.ts";
@@ -21,6 +20,7 @@ import { inCliTerms } from "./attribute_flags.ts";
 import { type CliOutput, formatBytes, formatSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
+import { listenForStop } from "./command_stop.ts";
 import { EXIT, interruptedExitCode } from "./exit_codes.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
 
@@ -49,16 +49,7 @@ export interface CommandContext {
  */
 export async function runSync(flags: SyncCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
-  const stop = new AbortController();
-  let stoppedBy: Deno.Signal | undefined;
-  // From the start (a stop while the configuration is read is heard, and its error's exit code
-  // stands), held until the command returns: a second signal (Ctrl-C reaches `deno task` and its
-  // children too, and `deno task mirror` forwards it) must not kill a stop in progress.
-  using _stop = onStopSignal((signal) => {
-    stoppedBy = signal;
-    output.logger.info(`${signal}: stopping`);
-    stop.abort();
-  });
+  using stop = listenForStop(output.logger);
   const fileAttributes = flags.config !== undefined
     ? await readConfigFile(flags.config)
     : undefined;
@@ -73,9 +64,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
     apiKey: config.apiKey,
   });
   // --dry-run first: with it, nothing changes, whatever else is asked.
-  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stoppedBy);
-  if (flags.watch) return await _watch(config, remote, context, stop.signal, () => stoppedBy);
-  return await _onePass(config, remote, context, stop.signal, () => stoppedBy);
+  if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stop.by);
+  if (flags.watch) return await _watch(config, remote, context, stop.signal, () => stop.by);
+  return await _onePass(config, remote, context, stop.signal, () => stop.by);
 }
 
 async function _onePass(
