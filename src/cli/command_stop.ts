@@ -12,7 +12,7 @@
  *
  * using stop = listenForStop(output.logger);
  * await runPass(config, remote, { logger: output.logger, signal: stop.signal });
- * if (stop.by !== undefined) return interruptedExitCode(stop.by);
+ * if (stop.by !== undefined) return signalExitCode(stop.by);
  * ```
  *
  * @module

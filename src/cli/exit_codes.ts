@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { signalExitCode } from "../stop_signal.ts";
 
 /** Exit codes of the CLI. A pass that both failed and was held back exits with `failed`. */
 export const EXIT = Object.freeze(
@@ -18,11 +17,6 @@ export const EXIT = Object.freeze(
     heldBack: 3,
   } as const,
 );
-
-/** The exit code of a one-shot pass stopped by `signal`: 128 + its number, as a shell reports it. */
-export function interruptedExitCode(signal: Deno.Signal): number {
-  return signalExitCode(signal);
-}
 
 /** The exit codes as `--help` shows them. */
 export const EXIT_CODES_HELP = [

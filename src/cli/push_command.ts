@@ -18,7 +18,8 @@ import { formatBytes } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
-import { EXIT, interruptedExitCode } from "./exit_codes.ts";
+import { EXIT } from "./exit_codes.ts";
+import { signalExitCode } from "../stop_signal.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
 import { PushUsageError } from "./push_usage_error.ts";
 import type { CommandContext } from "./sync_command.ts";
@@ -110,7 +111,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     const message = error instanceof LockedError
       ? error.message
       : `push failed: ${describeError(error)}`;
-    const exitCode = stop.by ? interruptedExitCode(stop.by) : EXIT.failed;
+    const exitCode = stop.by ? signalExitCode(stop.by) : EXIT.failed;
     output.line(`push folder: ${config.push.pushRoot}`);
     output.error(message);
     output.document({ pushPath: config.push.pushRoot, error: message, exitCode });
@@ -120,7 +121,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   }
   const summary = pushSummary(result);
   const exitCode = stop.by
-    ? interruptedExitCode(stop.by)
+    ? signalExitCode(stop.by)
     : result.failed > 0 || result.error !== undefined
     ? EXIT.failed
     : EXIT.ok;

@@ -21,7 +21,8 @@ import { type CliOutput, formatBytes, formatSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
-import { EXIT, interruptedExitCode } from "./exit_codes.ts";
+import { EXIT } from "./exit_codes.ts";
+import { signalExitCode } from "../stop_signal.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
 
 /** The `sync` command's options as commander parses them. */
@@ -147,7 +148,7 @@ function _reportInterrupted(
   result: PassResult | undefined,
   progress: TransferProgress | undefined,
 ): number {
-  const exitCode = interruptedExitCode(signal);
+  const exitCode = signalExitCode(signal);
   const summary = result?.summary ?? {
     ...emptySummary(),
     downloaded: progress?.filesDone ?? 0,
@@ -224,7 +225,7 @@ async function _watch(
       pass,
       interrupted: by,
       error,
-      exitCode: interruptedExitCode(by),
+      exitCode: signalExitCode(by),
     });
   }
   return EXIT.ok;
