@@ -34,7 +34,7 @@
  * const log = new PlacedLog(stateDir, Promise.resolve(record), { warn: console.warn });
  * log.add("models/detector.tflite", { binaryDataId: winnerId, size: 1234 }); // as it is placed
  * await log.close();
- * await record.save(stateDir, () => files, (path) => placed.get(path));
+ * await record.save(() => files, (path) => placed.get(path));
  * ```
  *
  * @module
@@ -149,12 +149,12 @@ export class PlacedRecord {
   }
 
   /**
-   * Saves the record of the files `paths` gives (mirror-relative paths of plain files; called twice
-   * at most): what `placedNow` gives (placed or taken on by this pass), else what this record
-   * holds. Written only when it says something else than this record.
+   * Saves the record, in the state dir it was read from, of the files `paths` gives
+   * (mirror-relative paths of plain files; called twice at most): what `placedNow` gives (placed or
+   * taken on by this pass), else what this record holds. Written only when it says something else
+   * than this record (or a log holds more), and the log is then let go.
    */
   async save(
-    stateDir: string,
     paths: () => Iterable<string>,
     placedNow: (path: string) => PlacedFile | undefined,
   ): Promise<void> {
@@ -180,21 +180,21 @@ export class PlacedRecord {
       const value = valueOf(path, pathHash);
       if (value !== undefined) _insert(table, pathHash, value);
     }
-    await this.#write(table, kept, stateDir);
+    await this.#write(table, kept);
     // The log (if any) is in the file now, and of the generation before it: let go.
-    await Deno.remove(join(stateDir, PLACED_LOG_NAME)).catch(() => {});
+    await Deno.remove(join(this.#stateDir, PLACED_LOG_NAME)).catch(() => {});
     this.#logOnDisk = false;
   }
 
   /** Writes `table` as the record's file, of the next generation. */
-  async #write(table: Uint32Array, count: number, stateDir = this.#stateDir): Promise<void> {
+  async #write(table: Uint32Array, count: number): Promise<void> {
     const generation = (this.#generation + 1) >>> 0 || 1;
     const words = new Uint32Array(2 + table.length);
     words[0] = count;
     words[1] = generation;
     words.set(table, 2);
     const bytes = new Uint8Array(words.buffer);
-    await writeFileAtomic(join(stateDir, PLACED_RECORD_NAME), bytes, { durable: false });
+    await writeFileAtomic(join(this.#stateDir, PLACED_RECORD_NAME), bytes, { durable: false });
     this.#generation = generation;
   }
 }

@@ -641,7 +641,7 @@ async function _saveRecord(
     return adopted.get(path);
   };
   try {
-    await record.save(mirror.stateDir, paths, placedNow);
+    await record.save(paths, placedNow);
   } catch (error) {
     logger.warn(`could not save which item each file came from: ${(error as Error).message}`);
   }
