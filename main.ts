@@ -70,8 +70,8 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
     return Promise.resolve(fail(error, _EXIT.refused));
   }
   const { promise, resolve } = Promise.withResolvers<number>();
+  // The Worker a caught signal is passed on to, while it runs.
   const passOn: { to?: Worker } = {};
-  let ended = false;
   let caught: Deno.Signal | undefined;
   // From before the Worker starts, a stop signal is caught here and passed on: the Worker loads its
   // modules for a while (a few hundred milliseconds on a Pi) before the program listens itself, and
@@ -80,16 +80,19 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   // code with 130. (Signals reach it through the event loop: after the Worker is assigned.)
   onStopSignal((signal) => {
     caught = signal;
-    if (!ended) passOn.to?.postMessage({ stop: signal } satisfies WorkerStop);
+    passOn.to?.postMessage({ stop: signal } satisfies WorkerStop);
   });
   const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
   passOn.to = worker;
+  const end = () => {
+    passOn.to = undefined;
+    worker.terminate();
+  };
   // The Worker holds its own copy of the narrowed permissions: dropping the bootstrap's does not
   // touch it, and leaves less behind in this thread.
   for (const name of _REVOKED_AFTER_START) Deno.permissions.revokeSync({ name });
   worker.onmessage = (event: MessageEvent<WorkerExit>) => {
-    ended = true;
-    worker.terminate();
+    end();
     const code = event.data?.exitCode;
     if (!Number.isInteger(code)) {
       resolve(fail("the program sent an unexpected message", _EXIT.failed));
@@ -104,13 +107,11 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   worker.onerror = (event: ErrorEvent) => {
     // Handled here: without preventDefault the error would also end the process with its own report.
     event.preventDefault();
-    ended = true;
-    worker.terminate();
+    end();
     resolve(fail(`the program failed: ${event.message}`, _EXIT.failed));
   };
   worker.onmessageerror = () => {
-    ended = true;
-    worker.terminate();
+    end();
     resolve(fail("the program sent a message that could not be read", _EXIT.failed));
   };
   return promise;
