@@ -10,8 +10,9 @@ const _MAX_BLOCK_BYTES = 64 * 1024;
  * everything booked and not yet given back, less the new files, still leaves the reserve free.
  * Bytes already written by a download in flight are counted twice (on disk and booked), which errs
  * on the safe side; nothing is counted never. A file is booked by the blocks it takes (its size
- * rounded up to the file system's block, at most 64 KiB): 6,000 files of 200 bytes take 24 MB of a tmpfs, not 1.2,
- * and booked by their bytes they ran a 20 MiB one out of space (failed, instead of held back).
+ * rounded up to the file system's block, at most 64 KiB): 6,000 files of 200 bytes take 24 MB of a
+ * tmpfs, not 1.2, and booked by their bytes they ran a 20 MiB one out of space (failed, instead of
+ * held back).
  *
  * The original module checked each file alone, so eight downloads at once could each see room for
  * themselves and together fill the disk.
