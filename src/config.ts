@@ -294,21 +294,14 @@ export function parseConfig(
     if (problem !== undefined) issues.push({ field: "push_path", message: problem });
   }
 
-  warnings.push(..._unknownAttributeWarnings(Object.keys(attributes)));
-  if (tags.length === 0 && labels.length === 0 && datasetId === undefined) {
-    const misspelt = _misspeltFilter(Object.keys(attributes));
-    if (misspelt !== undefined) {
-      issues.push({
-        field: misspelt.name,
-        message: `unknown attribute ${_describe(misspelt.name)} (did you mean ` +
-          `${JSON.stringify(misspelt.near)}?): with no tags, labels or dataset_id the mirror ` +
-          "would take every binary file the API key can read; fix the name",
-      });
-    } else {
-      warnings.push(
-        "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
-      );
-    }
+  const noFilter = tags.length === 0 && labels.length === 0 && datasetId === undefined;
+  const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deleteEnabled });
+  issues.push(...unknown.issues);
+  warnings.push(...unknown.warnings);
+  if (noFilter && !unknown.widensFilter) {
+    warnings.push(
+      "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+    );
   }
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
@@ -779,32 +772,52 @@ const _MAX_UNKNOWN_LISTED = 10;
 /** Longer names are not compared with the known ones (a typo is short; the comparison is not). */
 const _MAX_TYPO_LENGTH = 64;
 
-/** One warning per unknown attribute name (bounded in number and length), with a likely fix. */
-function _unknownAttributeWarnings(names: string[]): string[] {
+/**
+ * What the unknown attribute names amount to: a warning each (bounded in number and length) naming
+ * the closest known attribute, or an error where the typo is dangerous. A misspelt filter (`tag`,
+ * `datasetId`) with no filter set would mirror every file the key can read. With `delete` on, any
+ * misspelt attribute is an error: `protected_dir`, `mirror_pth` or `max_delet` would delete files
+ * the attribute was written to keep (a protected folder, the files of another folder, a limit).
+ * Names close to no known attribute stay warnings: a note left in the config is not a typo.
+ */
+function _unknownAttributes(
+  names: string[],
+  context: { noFilter: boolean; deleteEnabled: boolean },
+): { issues: ConfigIssue[]; warnings: string[]; widensFilter: boolean } {
   const unknown = names.filter((name) => !CONFIG_ATTRIBUTES.includes(name));
-  const warnings = unknown.slice(0, _MAX_UNKNOWN_LISTED).map((name) => {
+  const issues: ConfigIssue[] = [];
+  const warnings: string[] = [];
+  let widensFilter = false;
+  for (const name of unknown.slice(0, _MAX_UNKNOWN_LISTED)) {
     const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
-    return `unknown attribute ${_describe(name)}` +
-      (near === undefined ? " (ignored)" : ` (did you mean ${JSON.stringify(near)}?)`);
-  });
+    const named = `unknown attribute ${_describe(name)}`;
+    if (near === undefined) {
+      warnings.push(`${named} (ignored)`);
+    } else if (context.noFilter && _FILTER_ATTRIBUTES.includes(near)) {
+      issues.push({
+        field: name,
+        message: `${named} (did you mean ${JSON.stringify(near)}?): with no tags, labels or ` +
+          "dataset_id the mirror would take every binary file the API key can read; fix the name",
+      });
+      widensFilter = true;
+    } else if (context.deleteEnabled) {
+      issues.push({
+        field: name,
+        message: `${named} (did you mean ${JSON.stringify(near)}?): with delete on, a misspelt ` +
+          "attribute could delete files it was meant to keep; fix the name",
+      });
+    } else {
+      warnings.push(`${named} (did you mean ${JSON.stringify(near)}?)`);
+    }
+  }
   if (unknown.length > _MAX_UNKNOWN_LISTED) {
     warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
   }
-  return warnings;
+  return { issues, warnings, widensFilter };
 }
 
-/**
- * An unknown attribute that is likely a misspelt filter (`tag`, `dataSetId`), or undefined. With no
- * filter set, such a typo would mirror everything the key can read: it is an error, not a warning.
- */
-function _misspeltFilter(names: string[]): { name: string; near: string } | undefined {
-  for (const name of names) {
-    if (CONFIG_ATTRIBUTES.includes(name) || name.length > _MAX_TYPO_LENGTH) continue;
-    const near = _closestAttribute(name);
-    if (near === "tags" || near === "labels" || near === "dataset_id") return { name, near };
-  }
-  return undefined;
-}
+/** The attributes that narrow the listing. */
+const _FILTER_ATTRIBUTES = ["tags", "labels", "dataset_id"];
 
 /** The known attribute closest to an unknown one, when one is close enough to be a typo. */
 function _closestAttribute(name: string): string | undefined {

@@ -544,6 +544,33 @@ Deno.test("a misspelt filter with no filter set is an error, not a mirror of eve
   ]);
 });
 
+Deno.test("with delete on, a misspelt attribute is an error: it could delete what it was meant to keep", () => {
+  const cases = [
+    ["protected_dir", "protected_dirs"],
+    ["mirror_pth", "mirror_path"],
+    ["maxDelete", "max_delete"],
+    ["sync_frequncy", "sync_frequency"],
+  ];
+  for (const [name, near] of cases) {
+    assert.deepEqual(issues({ ...KEYS, tags: ["t"], delete: true, [name]: ["models"] }), [{
+      field: name,
+      message: `unknown attribute "${name}" (did you mean "${near}"?): with delete on, a ` +
+        "misspelt attribute could delete files it was meant to keep; fix the name",
+    }]);
+    // Without delete the same typo is a warning, as any unknown attribute.
+    assert.deepEqual(parse({ ...KEYS, tags: ["t"], [name]: ["models"] }).warnings, [
+      `unknown attribute "${name}" (did you mean "${near}"?)`,
+    ]);
+  }
+  // A name close to no attribute (a note left in the config) stays a warning, delete or not.
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], delete: true, zzzzzzzz: 1 }).warnings, [
+    'unknown attribute "zzzzzzzz" (ignored)',
+  ]);
+  // Every such typo is named, each once.
+  const both = issues({ ...KEYS, tags: ["t"], delete: true, protected_dir: [], mirror_pth: "x" });
+  assert.deepEqual(both.map((issue) => issue.field), ["protected_dir", "mirror_pth"]);
+});
+
 Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {
   const huge = "x".repeat(50 * 1024 * 1024);
   const { warnings } = parse({ ...KEYS, tags: ["t"], [huge]: 1, [`\u0000${"a".repeat(200)}`]: 2 });
