@@ -590,6 +590,12 @@ export function isSameFileUnder(root: string, path: string, other: string): bool
   }
 }
 
+/** Whether a directory itself (not a symlink to one) stands at `relPath` below `root`. */
+export function isDirectoryUnder(root: string, relPath: string): boolean {
+  assertRelativePath(relPath);
+  return _isDirectorySync(join(root, relPath));
+}
+
 /**
  * The size of the regular file at `relPath` below `root` (never read through a symlink), or
  * undefined when there is none: {@linkcode MirrorDir.fileSize} for a mirror not opened (a dry run

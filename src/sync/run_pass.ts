@@ -6,7 +6,7 @@ import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
 import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
-import { fileSizeUnder, isSameFileUnder, MirrorDir } from "../fs/mirror_dir.ts";
+import { fileSizeUnder, isDirectoryUnder, isSameFileUnder, MirrorDir } from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
@@ -219,7 +219,7 @@ export async function runPass(
     // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
     // what the mirror held before the pass, as a dry run reports it: a pass that replaces the whole
     // mirror (a changed filter) deletes nothing, however many files it places.
-    const deletion = _deletion(config, index.entries(), local, listing, mirror.root);
+    const deletion = _deletion(config, index.entries(), local, listing, mirror.root, logger);
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;
       deletingEarly = deleteStale(mirror, deletion.deletes, { logger, signal });
@@ -384,7 +384,7 @@ export async function dryRunPass(
     replacing = found.replacing;
   }
   const entries = index.entries();
-  const deletion = _deletion(config, entries, local, listing, root);
+  const deletion = _deletion(config, entries, local, listing, root, options.logger);
   const plan = _plan(config, entries, _without(local, replacing), listing, deletion);
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
@@ -668,6 +668,7 @@ function _deletion(
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
   root: string | undefined,
+  logger: Logger,
 ): Pick<Plan, "deletes" | "deleteBlocked"> {
   const planned = planDeletes({
     ..._planInput(config, entries, local, listing, config.delete),
@@ -675,11 +676,36 @@ function _deletion(
       ? undefined
       : (path, listed) => isSameFileUnder(root, path, listed),
   });
+  if (planned.deletes.length > 0 && root !== undefined) {
+    for (const dir of _unmatchedProtectedDirs(config.protectedDirs, local, root)) {
+      logger.warn(
+        `protected_dirs ${JSON.stringify(dir)} names no folder in the mirror: it protects nothing`,
+      );
+    }
+  }
   if (planned.deletes.length === 0 || listing.unproven === undefined) return planned;
   return {
     deletes: [],
     deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
   };
+}
+
+/**
+ * The protected folders that name nothing in the mirror (no file under them, no folder there): a
+ * misspelt one (`model` for `models`) protects nothing, which an operator deleting files must hear.
+ */
+function _unmatchedProtectedDirs(
+  protectedDirs: readonly string[],
+  local: ReadonlyMap<string, LocalFile>,
+  root: string,
+): string[] {
+  const unmatched = protectedDirs.filter((dir) => !isDirectoryUnder(root, dir));
+  if (unmatched.length === 0) return [];
+  const matched = new Set<string>();
+  for (const path of local.keys()) {
+    for (const dir of unmatched) if (isProtected(path, [dir])) matched.add(dir);
+  }
+  return unmatched.filter((dir) => !matched.has(dir));
 }
 
 function _planInput(

@@ -265,6 +265,35 @@ Deno.test("files inside a protected dir are never deleted", async () => {
   });
 });
 
+Deno.test("a protected dir that names no folder is warned about when files are to be deleted", async () => {
+  await withMirror(
+    describeDataset([{ count: 1 }]),
+    async ({ config, logger, pass, platform, root }) => {
+      await Deno.mkdir(join(root, "models2"), { recursive: true });
+      await Deno.writeTextFile(join(root, "models2/a.tflite"), "m");
+      await Deno.mkdir(join(root, "empty"), { recursive: true });
+      const attributes = { delete: true, protected_dirs: ["model2", "empty"] };
+      const warning = 'protected_dirs "model2" names no folder in the mirror: it protects nothing';
+      const remote = new ViamRemote({
+        appUrl: platform.url,
+        apiKeyId: platform.apiKeyId,
+        apiKey: platform.apiKey,
+      });
+      await dryRunPass(config(attributes), remote, { logger });
+      assert.deepEqual(logger.entries.filter((e) => e.level === "warn").map((e) => e.message), [
+        warning,
+      ]);
+      const result = await pass(attributes);
+      assert.equal(result.summary.deleted, 1);
+      const warned = logger.entries.filter((e) => e.message.startsWith("protected_dirs"));
+      assert.equal(warned.length, 2, "the dry run and the pass each say it once");
+      // Nothing to delete: nothing to say (an existing empty folder was never named).
+      await pass(attributes);
+      assert.equal(logger.entries.filter((e) => e.message.startsWith("protected_dirs")).length, 2);
+    },
+  );
+});
+
 Deno.test("stale files go while the last download still runs; their emptied folders once it is placed", async () => {
   // One file by uri, paced to about two seconds; five stale files in folders of their own.
   const dataset = describeDataset([{ name: "big", count: 1, folder: "new", sizeBytes: 600_000 }]);
