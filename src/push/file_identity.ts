@@ -67,3 +67,17 @@ export function sameVersion(
 ): boolean {
   return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
+
+/**
+ * Whether the version the platform holds (remembered in the journal) is still the file's, so that
+ * the file may be deleted: {@linkcode sameVersion}, and the change time too when it was kept. A
+ * deletion takes no chance on a rewrite of the same size whose modification time was put back; a
+ * `chmod` or a new hard link since then only sends the file again.
+ */
+export function sameSentVersion(
+  sent: Pick<FileIdentity, "ino" | "size" | "mtimeMs"> & { ctimeMs?: number },
+  current: FileIdentity,
+): boolean {
+  return sameVersion(sent, current) &&
+    (sent.ctimeMs === undefined || sent.ctimeMs === current.ctimeMs);
+}

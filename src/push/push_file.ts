@@ -125,7 +125,12 @@ async function _upload(
   opened: FileIdentity,
 ): Promise<FileOutcome> {
   const { journal } = ctx;
-  const version = { ino: opened.ino, size: opened.size, mtimeMs: opened.mtimeMs };
+  const version = {
+    ino: opened.ino,
+    size: opened.size,
+    mtimeMs: opened.mtimeMs,
+    ctimeMs: opened.ctimeMs,
+  };
   const startedMs = ctx.now();
   // On disk before the first byte goes: a kill from here on leaves a trace the next run checks.
   journal.update(file.path, (e) => ({ ...e, inFlight: { ...version, startedMs } }));
@@ -226,7 +231,12 @@ export function deleteIfUnchanged(
   sent: FileIdentity,
 ): boolean {
   const current = _lstatIfThere(join(ctx.config.pushRoot, path));
-  if (current === undefined || !current.isFile || !sameIdentity(identityOf(current), sent)) {
+  if (current === undefined) return false;
+  if (!current.isFile || !sameIdentity(identityOf(current), sent)) {
+    // Not the version sent: the platform does not hold this one, which goes on a later pass. The
+    // journal forgets the version it holds, or a rewrite whose modification time was put back
+    // would pass for it then (only the change time tells them apart).
+    ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
     return false;
   }
   removeFileUnder(ctx.config.pushRoot, path);

@@ -53,6 +53,11 @@ export interface RememberedVersion {
   size: number;
   /** Modification time, epoch ms. */
   mtimeMs: number;
+  /**
+   * Status change time, epoch ms (absent in journals written before it was kept): a rewrite of the
+   * same size whose modification time was put back changes it.
+   */
+  ctimeMs?: number;
 }
 
 /** What the journal holds for one path. */

@@ -26,7 +26,7 @@ import type { Logger } from "../logger.ts";
 import { pushedNameProblem, STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
 import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
-import { sameVersion } from "./file_identity.ts";
+import { sameSentVersion, sameVersion } from "./file_identity.ts";
 import type { PushConfig } from "../config.ts";
 import {
   CLOCK_SKEW_MS,
@@ -59,6 +59,16 @@ export type PushSkipReason =
  * camera rates a day of ids made the journal tens of MB, rewritten every pass.
  */
 const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
+/**
+ * The paths (by their last upload) whose latest upload ids are kept whatever the clock says, and
+ * how many of each. A clock stepped forward (a Pi without a real-time clock, set by NTP after it
+ * boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`: pruned by the clock alone, its
+ * id was forgotten, and a new file of the same name and size, cut off in flight, was taken for it
+ * and deleted. Bounded by count, not time: a folder of unique names grows the journal by at most
+ * this many entries.
+ */
+const _PATHS_KEPT_BY_COUNT = 1000;
+const _UPLOADS_KEPT_BY_COUNT = 8;
 /** How many paths the result lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
 /**
@@ -357,6 +367,7 @@ async function _settleInFlight(
           ino: inFlight.ino,
           size: inFlight.size,
           mtimeMs: inFlight.mtimeMs,
+          ctimeMs: inFlight.ctimeMs,
           binaryDataId: found.binaryDataId,
           sentMs,
         },
@@ -405,7 +416,10 @@ async function _walk(
       options.logger.warn(`keeping ${JSON.stringify(path)}: ${nameProblem}; rename it to push it`);
     } else if (unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
-    } else if (known?.sent !== undefined && sameVersion(known.sent, identity)) {
+    } else if (
+      known?.sent !== undefined &&
+      (config.keep ? sameVersion(known.sent, identity) : sameSentVersion(known.sent, identity))
+    ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
       if (config.keep) _skip(result, options.logger, path, "unchanged");
@@ -526,19 +540,26 @@ async function _uploadAll(
 }
 
 /**
- * Forgets what the journal holds for files no longer in the folder, and old upload ids. A path
- * whose in-flight check is still to run (the platform was out of reach) keeps its ids, however
- * long that takes: pruned by the clock, an earlier upload of the same name and size would be taken
- * for the cut one, and the new file deleted as sent.
+ * Forgets what the journal holds for files no longer in the folder, and old upload ids: those older
+ * than `_KNOWN_UPLOADS_MS` by the clock, except the last few of the paths uploaded most lately
+ * (`_PATHS_KEPT_BY_COUNT`), which a clock set forward would otherwise take. A path whose in-flight
+ * check is still to run (the platform was out of reach) keeps all its ids, however long that takes.
  */
 function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
+  const latest = (path: string) => journal.get(path)?.uploads?.at(-1)?.ms ?? -Infinity;
+  const recent = new Set(
+    journal.paths().filter((path) => journal.get(path)?.uploads?.length)
+      .sort((a, b) => latest(b) - latest(a))
+      .slice(0, _PATHS_KEPT_BY_COUNT),
+  );
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
-      // All of them: a clock set forward (a Pi's at boot) between an upload and the cut one
-      // makes the earlier look older than it is.
+      const lastKept = recent.has(path)
+        ? (e.uploads?.length ?? 0) - _UPLOADS_KEPT_BY_COUNT
+        : Infinity;
       const uploads = e.inFlight !== undefined
         ? e.uploads
-        : e.uploads?.filter((u) => u.ms > now - _KNOWN_UPLOADS_MS);
+        : e.uploads?.filter((u, i) => i >= lastKept || u.ms > now - _KNOWN_UPLOADS_MS);
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }

@@ -236,7 +236,7 @@ Deno.test("transient failures back off across passes; the file is never touched"
   });
 });
 
-Deno.test("a pass with nothing new rewrites no journal; upload ids are forgotten after half an hour", async () => {
+Deno.test("a pass with nothing new rewrites no journal; upload ids outlive the clock for the paths sent last", async () => {
   await withPush(async ({ root, pass, write }) => {
     const snapshot = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     await write("kept.bin", "stays, remembered");
@@ -246,13 +246,58 @@ Deno.test("a pass with nothing new rewrites no journal; upload ids are forgotten
     assert.deepEqual(idle.skippedBy, { unchanged: 1 });
     const after = await Deno.stat(snapshot);
     assert.deepEqual([after.ino, after.mtime?.getTime()], [written.ino, written.mtime?.getTime()]);
-    const ids = async () =>
-      JSON.parse(await Deno.readTextFile(snapshot)).files["kept.bin"].uploads?.length ?? 0;
+    const journal = async () => JSON.parse(await Deno.readTextFile(snapshot));
+    const ids = async (path = "kept.bin") => (await journal()).files[path]?.uploads?.length ?? 0;
     assert.equal(await ids(), 1);
+    // Half an hour later by the clock (or a clock set forward): the id stays, being among the
+    // paths sent last.
+    await pass({ keep: true }, { now: () => Date.now() + 31 * 60_000 });
+    assert.equal(await ids(), 1, "kept by count, whatever the clock");
+    // Once a thousand other paths were sent since, the clock decides again.
+    const planted = await journal();
+    for (let i = 0; i < 1000; i++) {
+      planted.files[`gone/${i}.bin`] = { uploads: [{ binaryDataId: `id-${i}`, ms: Date.now() }] };
+    }
+    await Deno.writeTextFile(snapshot, JSON.stringify(planted));
     await pass({ keep: true }, { now: () => Date.now() + 31 * 60_000 });
     assert.equal(await ids(), 0, "the id went; the sent version stays");
-    const kept = JSON.parse(await Deno.readTextFile(snapshot)).files["kept.bin"];
-    assert.ok(kept.sent !== undefined);
+    assert.ok((await journal()).files["kept.bin"].sent !== undefined);
+    assert.equal(await ids("gone/999.bin"), 1);
+  });
+});
+
+Deno.test("a clock stepped forward after an upload never lets a new file of its name and size be taken for it", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    // The first version is sent while the robot's clock runs 40 minutes behind, then deleted.
+    await write("status.bin", "status-v1-aaaa");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await Deno.utime(join(root, "status.bin"), twoHoursAgo, twoHoursAgo);
+    const behind = () => Date.now() - 40 * 60_000;
+    assert.equal((await pass({}, { now: behind })).deleted, 1);
+    // NTP steps the clock forward; a pass finds nothing to send.
+    await pass();
+    // A new version, same name and size, cut off in flight before the platform stored it.
+    await write("status.bin", "status-v2-BBBB");
+    const info = await Deno.lstat(join(root, "status.bin"));
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = JSON.parse(await Deno.readTextFile(path));
+    journal.files["status.bin"] = {
+      ...journal.files["status.bin"],
+      inFlight: {
+        ino: info.ino,
+        size: info.size,
+        mtimeMs: info.mtime!.getTime(),
+        startedMs: Date.now(),
+      },
+    };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    const result = await pass();
+    assert.equal(result.recovered, 0, "the first version is not taken for the second");
+    assert.equal(result.uploaded, 1);
+    const contents = platform.items().map((i) =>
+      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
+    );
+    assert.deepEqual(contents.sort(), ["status-v1-aaaa", "status-v2-BBBB"]);
   });
 });
 
@@ -443,6 +488,38 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
     assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
     assert.equal(platform.uploads.completed, 0);
     assert.deepEqual(await Deno.readFile(path), rewritten);
+  });
+});
+
+Deno.test("a same-size rewrite after its upload, its modification time put back, goes again: never deleted as sent", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    const path = join(root, "log.txt");
+    await write("log.txt", "VERSION-1 important\n");
+    const { mtime, ctime } = await Deno.stat(path);
+    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The platform holds its answer back; meanwhile the file is rewritten in place and its
+    // modification time put back.
+    platform.setFaults({ uploadReplyDelayMs: 1500 });
+    const passing = pass();
+    await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
+    const file = await Deno.open(path, { write: true });
+    await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
+    file.close();
+    await Deno.utime(path, mtime!, mtime!);
+    const first = await passing;
+    assert.equal(first.uploaded, 1);
+    assert.equal(first.deleted, 0);
+    assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
+    platform.setFaults({});
+    const second = await pass();
+    assert.equal(second.uploaded, 1, "the rewrite is sent");
+    const contents = platform.items().map((i) =>
+      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
+    );
+    assert.deepEqual(contents.sort(), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
+    assert.equal(await _exists(path), false, "deleted once the platform holds it");
   });
 });
 
