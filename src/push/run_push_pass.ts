@@ -37,14 +37,13 @@ import {
   uploadName,
 } from "./push_file.ts";
 import { PushJournal } from "./push_journal.ts";
-import { type WalkedFile, walkPushFolder } from "./walk_push_folder.ts";
+import { type WalkedFile, walkPushFolder, type WalkSkipReason } from "./walk_push_folder.ts";
 
 /** Why a file found was not uploaded in this pass (failures are counted apart). */
 export type PushSkipReason =
+  | WalkSkipReason
   | "settling"
   | "unchanged"
-  | "symlink"
-  | "not a regular file"
   | "changed while sent"
   | "gone"
   | "backing off"
@@ -403,6 +402,19 @@ async function _walk(
     walked.add(entry.path);
     if (entry.kind === "skipped") {
       _skip(result, options.logger, entry.path, entry.reason);
+      if (entry.reason === "name not valid UTF-8") {
+        options.logger.warn(
+          `keeping ${
+            JSON.stringify(entry.path)
+          }: its name is not valid UTF-8 (shown with U+FFFD), ` +
+            "so it cannot be sent under it; rename it to push it",
+        );
+      } else if (entry.reason === "holds another mirror or push folder") {
+        options.logger.warn(
+          `not pushing ${JSON.stringify(entry.path)}: it holds a ${STATE_DIR_NAME} folder (a ` +
+            "mirror or a push folder of its own), so its files are that folder's",
+        );
+      }
       continue;
     }
     result.found++;

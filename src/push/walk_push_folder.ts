@@ -2,7 +2,10 @@
  * The walk of a push folder: every regular file below it, recursively, with its identity. Nothing
  * is followed through a symlink: symlinks (to files or folders) are reported as skipped, as are
  * fifos, sockets and devices. The program's state dir `.data-mirror` is skipped, and so is any
- * folder holding one (another mirror's or push folder's own area).
+ * folder holding one (another mirror or push folder: reported as skipped, never walked). A name that
+ * is not valid UTF-8 reaches Deno with U+FFFD in place of its bad bytes, so it cannot be opened by
+ * the name it gets: it is reported as skipped, and so are names two entries share that way (one of
+ * them may be openable, but which file it is cannot be told).
  *
  * @example
  * ```ts
@@ -33,8 +36,15 @@ export interface WalkedSkip {
   /** Its path below the push folder. */
   path: string;
   /** Why it is not pushed. */
-  reason: "symlink" | "not a regular file";
+  reason: WalkSkipReason;
 }
+
+/** Why the walk passes something by. */
+export type WalkSkipReason =
+  | "symlink"
+  | "not a regular file"
+  | "name not valid UTF-8"
+  | "holds another mirror or push folder";
 
 /** Options of {@linkcode walkPushFolder}. */
 export interface WalkOptions {
@@ -54,12 +64,18 @@ export async function* walkPushFolder(
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
     const entries = await _readDir(join(root, dir));
-    if (dir !== "" && entries.some((entry) => isStateDirPath(entry.name))) continue;
+    if (dir !== "" && entries.some((entry) => isStateDirPath(entry.name))) {
+      yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
+      continue;
+    }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const shared = _sharedNames(entries);
     for (const entry of entries) {
       if (isStateDirPath(entry.name)) continue;
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (entry.isSymlink) yield { kind: "skipped", path, reason: "symlink" };
+      if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
+        yield { kind: "skipped", path, reason: "name not valid UTF-8" };
+      } else if (entry.isSymlink) yield { kind: "skipped", path, reason: "symlink" };
       else if (entry.isDirectory) pending.push(path);
       else if (!entry.isFile) yield { kind: "skipped", path, reason: "not a regular file" };
       else {
@@ -69,14 +85,46 @@ export async function* walkPushFolder(
           // less than a round trip through a worker thread.
           info = Deno.lstatSync(join(root, path));
         } catch (error) {
-          if (error instanceof Deno.errors.NotFound) continue; // removed meanwhile
-          throw error;
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+          // Removed meanwhile, or known to Deno only by a name that is not its own.
+          if (_maybeLossy(entry.name)) {
+            yield { kind: "skipped", path, reason: "name not valid UTF-8" };
+          }
+          continue;
         }
         if (info.isSymlink) yield { kind: "skipped", path, reason: "symlink" };
         else if (!info.isFile) yield { kind: "skipped", path, reason: "not a regular file" };
         else yield { kind: "file", path, identity: identityOf(info) };
       }
     }
+  }
+}
+
+/** Names (as Deno gives them) that more than one entry of a folder shares: not valid UTF-8. */
+function _sharedNames(entries: readonly Deno.DirEntry[]): Set<string> {
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  for (const { name } of entries) {
+    if (!_maybeLossy(name)) continue;
+    if (seen.has(name)) shared.add(name);
+    seen.add(name);
+  }
+  return shared;
+}
+
+/** Whether `name` may stand for bytes that are not UTF-8 (Deno put U+FFFD in their place). */
+function _maybeLossy(name: string): boolean {
+  return name.includes("\uFFFD");
+}
+
+/** Whether a folder's name may be lossy and nothing answers to it. */
+function _lossyAndGone(root: string, path: string): boolean {
+  if (!_maybeLossy(path)) return false;
+  try {
+    Deno.lstatSync(join(root, path));
+    return false;
+  } catch {
+    return true;
   }
 }
 

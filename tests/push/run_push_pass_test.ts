@@ -707,8 +707,8 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
   });
 });
 
-Deno.test("other programs' areas and special files are not pushed", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
+Deno.test("other programs' areas and special files are not pushed; a folder with an area of its own is named", async () => {
+  await withPush(async ({ platform, root, pass, write, logger }) => {
     await write("mine.txt", "x");
     await write("nested/.data-mirror/lock", "");
     await write("nested/theirs.txt", "not ours");
@@ -717,9 +717,44 @@ Deno.test("other programs' areas and special files are not pushed", async () => 
     assert.equal(fifo.code, 0);
     const result = await pass();
     assert.equal(result.uploaded, 1);
-    assert.deepEqual(result.skippedBy, { "not a regular file": 1 });
+    assert.deepEqual(result.skippedBy, {
+      "not a regular file": 1,
+      "holds another mirror or push folder": 1,
+    });
     assert.deepEqual(platform.items().map((i) => i.fileName), ["mine.txt"]);
     assert.equal(await Deno.readTextFile(join(root, "nested/theirs.txt")), "not ours");
+    assert.match(logger.text(), /not pushing "nested": it holds a \.data-mirror folder/);
+  });
+});
+
+Deno.test("names that are not valid UTF-8 are kept and named, never sent twice or passed over in silence", async () => {
+  await withPush(async ({ platform, root, pass, write, logger }) => {
+    await write("ok.txt", "fine");
+    // Raw bytes: \xff and \xfe are not UTF-8; "a\uFFFD.txt" is, and Deno shows "a\xff.txt" as it.
+    const made = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `cd "$1" && printf 1 > $'a\\xff.txt' && printf 2 > $'a\\xef\\xbf\\xbd.txt' && ` +
+        `printf 3 > $'b\\xfe.txt' && mkdir $'d\\xfe' && printf 4 > $'d\\xfe/in.txt'`,
+        "-",
+        root,
+      ],
+    }).output();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["ok.txt"]);
+    assert.deepEqual(result.skippedBy, { "name not valid UTF-8": 4 });
+    assert.equal(
+      logger.entries.filter((e) => e.level === "warn" && e.message.includes("not valid UTF-8"))
+        .length,
+      4,
+    );
+    // All of them still there.
+    const listed = await new Deno.Command("bash", {
+      args: ["-c", 'cd "$1" && find . -type f ! -path "./.data-mirror/*" | wc -l', "-", root],
+    }).output();
+    assert.equal(new TextDecoder().decode(listed.stdout).trim(), "4");
   });
 });
 
