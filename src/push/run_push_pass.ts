@@ -298,6 +298,16 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> 
           "mirror downloads, again on every pass; choose a folder apart from every mirror",
       );
     }
+    // A push folder inside another: a push of the outer one running while this one's first pass
+    // starts (before it has an area of its own) would send the same files a second time.
+    const pushState = dir === push.pushRoot ? undefined : await stateOf(dir, "push");
+    if (pushState !== undefined) {
+      throw new Deno.errors.PermissionDenied(
+        `push folder ${push.pushPath} (${push.pushRoot}) lies inside ${dir}, which is a push ` +
+          `folder (${pushState} is its journal): its files are pushed with that folder's; ` +
+          "push that folder, or choose a folder apart from it",
+      );
+    }
   }
 }
 

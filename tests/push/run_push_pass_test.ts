@@ -562,6 +562,20 @@ Deno.test("a push folder that is a mirror, or lies in one, is refused before any
   });
 });
 
+Deno.test("a push folder inside another push folder is refused: the outer one's pushes send its files", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("top.txt", "t");
+    await write("sub/inner.txt", "i");
+    assert.equal((await pass({ keep: true })).uploaded, 2);
+    await assert.rejects(
+      pass({ pushPath: "outbox/sub", pushRoot: join(root, "sub") }),
+      /push folder outbox\/sub \(.*\) lies inside .*outbox, which is a push folder/,
+    );
+    assert.equal(platform.items().length, 2);
+    assert.equal(await _exists(join(root, "sub", ".data-mirror")), false, "nothing made");
+  });
+});
+
 Deno.test("a mirror emptied of its partial folder is still known as one; a push folder is no mirror", async () => {
   await withPush(async ({ platform, home, root, pass, write }) => {
     await write("x.bin", "pushed, then mirrored");
