@@ -26,7 +26,7 @@ import type { Logger } from "../logger.ts";
 import { pushedNameProblem, STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
 import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
-import { sameSentVersion, sameVersion } from "./file_identity.ts";
+import { type FileIdentity, sameSentVersion, sameVersion } from "./file_identity.ts";
 import type { PushConfig } from "../config.ts";
 import {
   CLOCK_SKEW_MS,
@@ -447,7 +447,7 @@ async function _walk(
       if (config.keep) _skip(result, options.logger, path, "unchanged");
       else if (options.dryRun) result.deleted++;
       else _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
-    } else if (identity.mtimeMs > settledBefore) {
+    } else if (_lastChangeMs(identity, now()) > settledBefore) {
       _skip(result, options.logger, path, "settling");
     } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
       const failure = known.failure;
@@ -585,6 +585,15 @@ function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number):
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }
+}
+
+/**
+ * When the file last changed, for its settle time: its modification time, unless that lies in the
+ * future (set by a tool, or copied from a machine whose clock ran ahead), where a file would wait
+ * until then; its change time then, which only the kernel sets.
+ */
+function _lastChangeMs(identity: FileIdentity, now: number): number {
+  return identity.mtimeMs > now + CLOCK_SKEW_MS ? identity.ctimeMs : identity.mtimeMs;
 }
 
 function _skip(result: PushResult, logger: Logger, path: string, reason: PushSkipReason): void {

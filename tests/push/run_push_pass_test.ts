@@ -188,6 +188,17 @@ Deno.test("settle time: a file modified lately waits; once settled it goes", asy
   });
 });
 
+Deno.test("a file whose modification time lies in the future settles by its change time, not in 2099", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("future.txt", "from a machine whose clock ran ahead");
+    const future = new Date("2099-01-01T00:00:00Z");
+    await Deno.utime(join(root, "future.txt"), future, future);
+    const result = await pass();
+    assert.equal(result.uploaded, 1);
+    assert.deepEqual(platform.items().map((i) => i.fileName), ["future.txt"]);
+  });
+});
+
 Deno.test("a stream cut mid-file is retried within the pass and stored once", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     const bytes = randomBytes(400_000);
