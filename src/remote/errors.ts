@@ -77,8 +77,23 @@ export function isAbortError(error: unknown): boolean {
     ((error instanceof DOMException || error instanceof Error) && error.name === "AbortError");
 }
 
-/** A one-line description of an error for logs and status, without stack. */
+/**
+ * A one-line description of an error for logs and status, without stack. A failed `fetch` says
+ * only "fetch failed": what failed (the host, "Connection refused", a DNS error) is in its cause,
+ * which is told after it, with any URL's query string left out (a signed download URL carries a
+ * token there).
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  let described = error.message || error.name;
+  const seen = new Set<unknown>([error]);
+  for (let cause = error.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
+    seen.add(cause);
+    const told = cause.message.replace(_QUERY_STRING, "$1");
+    if (told !== "" && !described.includes(told)) described += `: ${told}`;
+  }
+  return described;
 }
+
+/** A URL (`$1`) with its query string (up to a space, a closing bracket or a quote). */
+const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s)"'?]*)\?[^\s)"']*/gi;

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { describeError } from "../../src/remote/errors.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+
+/** A loopback port nothing listens on (bound, then let go). */
+function _closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("a platform out of reach is described by what failed, not only 'fetch failed'", async () => {
+  const port = _closedPort();
+  const remote = new ViamRemote({
+    appUrl: `http://127.0.0.1:${port}`,
+    apiKeyId: "key-id",
+    apiKey: "s3cr3t-never-shown",
+  });
+  const error = await remote.count({ tags: ["x"], labels: [] }).then(() => undefined, (e) => e);
+  assert.ok(error !== undefined, "the call failed");
+  const described = describeError(error);
+  assert.match(described, /fetch failed: .*127\.0\.0\.1:\d+.*Connection refused/);
+  assert.doesNotMatch(described, /s3cr3t/);
+});
+
+Deno.test("a cause's URL is told without its query string (a signed URL's token)", () => {
+  const cause = new Error(
+    "error sending request for url (https://storage.example/obj/1?X-Goog-Signature=abc123&e=9): " +
+      "connection reset",
+  );
+  const error = new TypeError("fetch failed", { cause });
+  assert.equal(
+    describeError(error),
+    "fetch failed: error sending request for url (https://storage.example/obj/1): connection reset",
+  );
+  // Told once, whatever the chain's shape; a message of its own keeps its question marks.
+  const looped = new Error("outer?", { cause: new Error("outer?") });
+  (looped.cause as Error).cause = looped;
+  assert.equal(describeError(looped), "outer?");
+  assert.equal(describeError("plain"), "plain");
+});
