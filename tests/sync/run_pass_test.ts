@@ -866,12 +866,23 @@ Deno.test("paths listed while the local walk still runs are planned against it o
 
 Deno.test("paths held for the walk are fetched when it ends, not when the listing ends", async () => {
   // The listing's calls after its first page wait until a file is fetched (or 5 s): the held paths
-  // of that page must be fetched as soon as the walk of 2,000 folders ends, while the listing runs.
+  // of that page must be fetched as soon as the walk ends, while the listing runs. The walk's
+  // reads of the folders below "other" wait for the first page (ordered, not timed: a quick walk
+  // on a busy machine could otherwise end before any page came).
   const dataset = describeDataset([{ count: 60, folder: "f", tags: ["t"] }]);
   await withMirror(dataset, async ({ root, config, logger }) => {
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 100; i++) {
       await Deno.mkdir(join(root, "other", `d${i}`), { recursive: true });
     }
+    let firstPageListed!: () => void;
+    const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
+    const readDir = Deno.readDir;
+    const walkRoot = join(root, "other");
+    Deno.readDir = (path: string | URL) =>
+      (async function* () {
+        if (String(path).startsWith(walkRoot)) await firstPage; // the walk's, not the state dir's
+        yield* readDir(path);
+      })();
     const cfg = config({ tags: ["t"] });
     const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
     let fullPages = 0;
@@ -888,6 +899,7 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
         if (fullPages > 0) await gate;
         const page = await real.listPage(filter, last, options);
         if (page.items.length > 1) fullPages++;
+        if (fullPages > 0) setTimeout(firstPageListed, 0); // once the page is handed over
         return page;
       },
       count: (filter, options) => real.count(filter, options),
@@ -909,6 +921,7 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
       assert.equal(result.summary.downloaded, 60);
     } finally {
       clearTimeout(timer);
+      Deno.readDir = readDir;
     }
   });
 });
