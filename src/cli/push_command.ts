@@ -126,6 +126,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     ? EXIT.failed
     : EXIT.ok;
   output.line(`push folder: ${config.push.pushRoot}`);
+  for (const path of result.planned ?? []) output.line(`would upload ${path}`);
   output.line(
     `${result.found} found, ${result.uploaded} uploaded (${formatBytes(result.bytes)}), ` +
       `${result.skipped} skipped, ${result.deleted} deleted, ${result.failed} failed in ` +

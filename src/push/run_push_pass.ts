@@ -200,7 +200,13 @@ export async function runPushPass(
   const started = performance.now();
   const now = options.now ?? Date.now;
   const { logger } = options;
-  await _checkPushRoot(push, !options.dryRun);
+  if (await _checkPushRoot(push, !options.dryRun)) {
+    // A new push folder is also what a misspelt push_path makes: say so once, when it is made.
+    logger.warn(
+      `push folder ${push.pushPath} (${push.pushRoot}) did not exist: made it, empty (nothing to ` +
+        "push yet); if another folder was meant, check push_path (--push-path)",
+    );
+  }
   const result: PushResult = {
     found: 0,
     uploaded: 0,
@@ -265,8 +271,11 @@ export async function runPushPass(
   return result;
 }
 
-/** Refuses a push folder that is a symlink or not a directory; creates a missing one. */
-async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> {
+/**
+ * Refuses a push folder that is a symlink or not a directory; creates a missing one (with `create`)
+ * and then returns true.
+ */
+async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolean> {
   const info = await Deno.lstat(push.pushRoot).catch(() => undefined);
   if (info?.isSymlink) {
     throw new Deno.errors.PermissionDenied(
@@ -309,6 +318,7 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<void> 
       );
     }
   }
+  return info === undefined && create;
 }
 
 async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {

@@ -83,6 +83,48 @@ Deno.test("push uploads a folder tree, deletes what the platform has, and sync e
   }
 });
 
+Deno.test("push --dry-run lists what would be uploaded and sends nothing", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  const home = await Deno.makeTempDir({ prefix: "dm-push-dry-" });
+  try {
+    await Deno.mkdir(join(home, "outbox", "models"), { recursive: true });
+    await Deno.writeTextFile(join(home, "outbox", "models", "a.tflite"), "a");
+    await Deno.writeTextFile(join(home, "outbox", "b.txt"), "b");
+    const output = await runProgram(_pushArgs(platform.url, ["--dry-run"]), {
+      viamHome: home,
+      env: KEY_ENV,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    const told = `${output.stdout}${output.stderr}`;
+    assert.match(told, /would upload b\.txt/);
+    assert.match(told, /would upload models\/a\.tflite/);
+    assert.equal(platform.uploads.completed, 0);
+    assert.equal(await Deno.readTextFile(join(home, "outbox", "b.txt")), "b");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("a push folder that does not exist is made, and the run says so (a misspelt --push-path)", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  const home = await Deno.makeTempDir({ prefix: "dm-push-typo-" });
+  try {
+    await Deno.mkdir(join(home, "outbox"));
+    await Deno.writeTextFile(join(home, "outbox", "waiting.txt"), "w");
+    const args = _pushArgs(platform.url, []).map((arg) => arg === "outbox" ? "outbx" : arg);
+    const first = await runProgram(args, { viamHome: home, env: KEY_ENV });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /push folder outbx \(.*outbx\) did not exist: made it, empty/);
+    assert.match(first.stderr, /check push_path \(--push-path\)/);
+    // Made once: the next run has nothing to say about it.
+    const second = await runProgram(args, { viamHome: home, env: KEY_ENV });
+    assert.doesNotMatch(second.stderr, /did not exist/);
+    assert.equal(await Deno.readTextFile(join(home, "outbox", "waiting.txt")), "w");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("a push folder holding more files than one pass sends says so, in the note and in --json", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
   const home = await Deno.makeTempDir({ prefix: "dm-push-backlog-" });
