@@ -120,7 +120,18 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   const start = async (request: AnyMessage, verb: string): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
-    await validate(fullName, resource);
+    // A refused configuration (or one that fails to start) leaves a running resource as it was:
+    // the error says so, or the operator would believe the mirror stopped.
+    const kept = () =>
+      table.get(resource.api, resource.name) !== undefined
+        ? "; it runs on with its previous configuration"
+        : "";
+    try {
+      await validate(fullName, resource);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) throw error;
+      throw new ConnectError(`${error.rawMessage}${kept()}`, error.code, error.metadata);
+    }
     try {
       const replaced = await table.put(
         fullName,
@@ -128,11 +139,8 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
-      const kept = table.get(resource.api, resource.name) !== undefined
-        ? "; it runs on with its previous configuration"
-        : "";
       throw new ConnectError(
-        redactor.scrub(`could not start ${fullName}: ${describeError(error)}${kept}`),
+        redactor.scrub(`could not start ${fullName}: ${describeError(error)}${kept()}`),
         Code.Internal,
       );
     }

@@ -353,6 +353,33 @@ Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces
   });
 });
 
+Deno.test("module: a refused reconfiguration says the resource runs on with its previous configuration", async () => {
+  await withModule(async ({ client, mirror }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const running = mirror(`${SERVICE_API}/mirror1`);
+    const refused = await client.callError(client.module, "ReconfigureResource", {
+      config: componentConfig("mirror1", SERVICE_API, {
+        app_api_key: SECRET_KEY,
+        tags: ["a"],
+        sync_frequency: "often",
+      }),
+    });
+    assert.equal(refused.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(refused.details, /sync_frequency/);
+    assert.match(refused.details, /it runs on with its previous configuration$/);
+    assert.equal(running.stopped, false);
+    // A resource not running yet is refused without that note.
+    const added = await client.callError(client.module, "AddResource", {
+      config: componentConfig("mirror2", SERVICE_API, {
+        app_api_key: SECRET_KEY,
+        sync_frequency: "x",
+      }),
+    });
+    assert.equal(added.code, grpc.status.INVALID_ARGUMENT);
+    assert.doesNotMatch(added.details, /previous configuration/);
+  });
+});
+
 Deno.test("module: the server keeps answering while a slow sync runs, and syncs join", async () => {
   await withModule(async ({ client, mirror }) => {
     await client.ready();
