@@ -20,6 +20,8 @@ export interface AcquireMirrorLockOptions {
   owner?: string;
   /** Told when a link planted at the lock file's name was replaced. */
   warn?: (message: string) => void;
+  /** What the lock guards, as the refusal names it (default "mirror"). */
+  guards?: "mirror" | "push folder";
 }
 
 /** A held mirror lock. */
@@ -30,14 +32,18 @@ export interface MirrorLock {
   release(): Promise<void>;
 }
 
-/** The mirror is locked by another pass (this process or another one). */
+/** The mirror (or push folder) is locked by another pass (this process or another one). */
 export class LockedError extends Error {
   /**
    * @param lockPath The lock file.
    * @param holder What the holder wrote into it; absent while it is still writing it.
    */
-  constructor(readonly lockPath: string, readonly holder: LockHolder | undefined) {
-    super(`mirror is busy: ${lockPath} is held by ${describeHolder(holder)}`);
+  constructor(
+    readonly lockPath: string,
+    readonly holder: LockHolder | undefined,
+    guards: "mirror" | "push folder" = "mirror",
+  ) {
+    super(`${guards} is busy: ${lockPath} is held by ${describeHolder(holder)}`);
     this.name = "LockedError";
   }
 }
@@ -78,7 +84,9 @@ export async function acquireMirrorLock(
   // No truncate on open: the holder's description must survive a failed attempt.
   const { file } = await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn });
   try {
-    if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file));
+    if (!(await file.tryLock(true))) {
+      throw new LockedError(path, await readHolder(file), options?.guards);
+    }
   } catch (error) {
     file.close(); // also drops the OS lock
     throw error;

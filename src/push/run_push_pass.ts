@@ -223,6 +223,7 @@ export async function runPushPass(
     ? undefined
     : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
       owner: options.owner ?? "push",
+      guards: "push folder",
     });
   let journal: PushJournal | undefined;
   try {

@@ -690,7 +690,11 @@ Deno.test("two passes never run at once on one push folder", async () => {
     for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await assert.rejects(pass(), LockedError);
+    await assert.rejects(pass(), (error) => {
+      assert.ok(error instanceof LockedError);
+      assert.match(error.message, /^push folder is busy: .*lock is held by/);
+      return true;
+    });
     assert.equal((await first).uploaded, 1);
   });
 });
