@@ -92,7 +92,10 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     )
     .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
     .option("--concurrency <n>", "downloads in flight at once (default 8)")
-    .option("--bwlimit <rate>", "download bandwidth limit in bytes/s, e.g. 512k, 2M (0: none)")
+    .option(
+      "--bwlimit <rate>",
+      "bandwidth limit of this run's downloads, bytes/s: 512k, 2M (0: none)",
+    )
     .option("--sync-frequency <seconds>", "seconds between passes with --watch (default 60, min 1)")
     .option("--free-space-reserve <percent>", "share of the disk to keep free (default 5)")
     .option("--no-manifest", "do not write <mirror>/.data-mirror/manifest.jsonl after each pass")
@@ -136,7 +139,10 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .option("--keep", "keep files after their upload (an unchanged file is never sent twice)")
     .option("--min-age <seconds>", "settle time: skip files modified more recently (default 10)")
     .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
-    .option("--bwlimit <rate>", "upload bandwidth limit in bytes/s, e.g. 512k, 2M (0: none)")
+    .option(
+      "--bwlimit <rate>",
+      "bandwidth limit of this run's uploads, bytes/s: 512k, 2M (0: none)",
+    )
     .option("--dry-run", "print what would be uploaded and deleted; send and change nothing")
     .option("--json", "stdout is one JSON document; text goes to stderr")
     .addOption(

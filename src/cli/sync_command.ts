@@ -59,6 +59,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   output.rememberSecret(config.apiKey);
   await checkConfigLocations(config);
   for (const warning of warnings) output.logger.warn(warning);
+  if (flags.syncFrequency !== undefined && !flags.watch && !flags.dryRun) {
+    output.logger.warn("--sync-frequency has no effect without --watch: this runs one pass");
+  }
   const remote = new ViamRemote({
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,

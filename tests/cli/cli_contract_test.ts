@@ -260,6 +260,18 @@ Deno.test("an empty listing deletes nothing unless --allow-delete-all; --log-lev
   });
 });
 
+Deno.test("--sync-frequency without --watch runs one pass and says the flag had no effect", async () => {
+  await withCli([{ name: "cam", count: 1, tags: ["a"] }], async ({ sync }) => {
+    const output = await sync("--tags", "a", "--sync-frequency", "30", "--json");
+    assertExit(output, 0);
+    assert.equal(summaryOf(output).downloaded, 1);
+    assert.match(
+      output.stderr,
+      /--sync-frequency has no effect without --watch: this runs one pass/,
+    );
+  });
+});
+
 Deno.test("--free-space-reserve is validated like the attribute (0 to 50)", async () => {
   await withCli([{ count: 1, tags: ["a"] }], async ({ sync }) => {
     const tooMuch = await sync("--tags", "a", "--free-space-reserve", "51");
