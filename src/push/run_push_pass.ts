@@ -242,10 +242,16 @@ export async function runPushPass(
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.
     if (!options.dryRun) await journal.compact();
+    const recovered = new Set<string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal)
-      : await _settleInFlight(ctx, result, logger);
-    const { toUpload, walked, whole } = await _walk(ctx, options, unverified, result);
+      : await _settleInFlight(ctx, result, logger, recovered);
+    const { toUpload, walked, whole } = await _walk(
+      ctx,
+      options,
+      { unverified, recovered },
+      result,
+    );
     if (options.dryRun) {
       result.planned = toUpload.slice(0, _LIST_CAP).map((f) => f.path);
       return result;
@@ -342,12 +348,14 @@ function _inFlightPaths(journal: PushJournal): Set<string> {
  * Settles the in-flight records a previous run left (it was killed, or lost an answer): each file
  * found among the part's recent uploads is recorded as sent (then deleted or kept like any upload,
  * below); the others are cleared and go again. When the listing fails, the records stay and those
- * files wait for a later pass: sending them blind could make a second copy. Returns those paths.
+ * files wait for a later pass: sending them blind could make a second copy. Returns those paths,
+ * and adds the paths found stored to `recovered`.
  */
 async function _settleInFlight(
   ctx: PushContext,
   result: PushResult,
   logger: Logger,
+  recovered: Set<string>,
 ): Promise<Set<string>> {
   const paths = _inFlightPaths(ctx.journal);
   if (paths.size === 0) return paths;
@@ -373,6 +381,7 @@ async function _settleInFlight(
     const sentMs = ctx.now();
     if (found !== undefined) {
       claimed.add(found.binaryDataId);
+      recovered.add(path);
       result.uploaded++;
       result.recovered++;
       logger.info(
@@ -407,7 +416,7 @@ async function _settleInFlight(
 async function _walk(
   ctx: PushContext,
   options: PushPassOptions,
-  unverified: Set<string>,
+  settled: { unverified: Set<string>; recovered: Set<string> },
   result: PushResult,
 ): Promise<{ toUpload: WalkedFile[]; walked: Set<string>; whole: boolean }> {
   const { journal, config, now } = ctx;
@@ -447,7 +456,7 @@ async function _walk(
       // Sent, it would reach no mirror (or another path): kept, named each pass until renamed.
       _skip(result, options.logger, path, "name not mirrored");
       options.logger.warn(`keeping ${JSON.stringify(path)}: ${nameProblem}; rename it to push it`);
-    } else if (unverified.has(path)) {
+    } else if (settled.unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
     } else if (
       known?.sent !== undefined &&
@@ -455,8 +464,10 @@ async function _walk(
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
-      if (config.keep) _skip(result, options.logger, path, "unchanged");
-      else if (options.dryRun) result.deleted++;
+      // (One found stored this pass is counted as uploaded already, not as skipped too.)
+      if (config.keep) {
+        if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
+      } else if (options.dryRun) result.deleted++;
       else _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
     } else if (_lastChangeMs(identity, now()) > settledBefore) {
       _skip(result, options.logger, path, "settling");

@@ -640,6 +640,27 @@ Deno.test("an answer lost after the platform stored the file is found, not sent 
   }, { callTimeoutMs: 300 });
 });
 
+Deno.test("keep: a file found stored after a kill counts as uploaded, not as skipped too", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("k.bin", "stored before the kill");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    // As a run killed after the platform stored it leaves the journal: in flight, no id known.
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = JSON.parse(await Deno.readTextFile(path));
+    const { sent } = journal.files["k.bin"];
+    journal.files["k.bin"] = {
+      inFlight: { ino: sent.ino, size: sent.size, mtimeMs: sent.mtimeMs, startedMs: Date.now() },
+    };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    const result = await pass({ keep: true });
+    assert.deepEqual(
+      [result.found, result.uploaded, result.recovered, result.skipped],
+      [1, 1, 1, 0],
+    );
+    assert.equal(platform.items().length, 1);
+  });
+});
+
 Deno.test("several files are in flight at once, up to the concurrency", async () => {
   await withPush(async ({ platform, pass, write }) => {
     for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
