@@ -367,11 +367,10 @@ async function _settleInFlight(
       endMs: ctx.now() + CLOCK_SKEW_MS,
     }, { signal: ctx.signal });
   } catch (error) {
-    logger.warn(
-      `cannot check ${paths.size} upload(s) cut off in an earlier run, so they wait: ${
-        describeError(error)
-      }`,
-    );
+    // The pass goes on with the other files, and fails (exit 1): these files are not pushed.
+    result.error = `cannot check ${paths.size} upload(s) cut off in an earlier run, so they ` +
+      `wait: ${describeError(error)}`;
+    logger.warn(result.error);
     return paths;
   }
   const claimed = new Set<string>();

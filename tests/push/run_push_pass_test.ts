@@ -746,6 +746,8 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["BinaryDataByFilter"] });
     const offline = await pass({}, { attempts: 1, now: () => later });
     assert.deepEqual(offline.skippedBy, { "awaiting check": 1 });
+    // A pass that leaves files waiting for the check has failed (exit 1), and says why.
+    assert.match(offline.error ?? "", /cannot check 1 upload\(s\) cut off in an earlier run/);
     platform.setFaults({});
     const result = await pass({}, { now: () => later + 60_000 });
     assert.equal(result.recovered, 0);
