@@ -293,6 +293,21 @@ export function parseConfig(
     const problem = rootsOverlap(mirrorRoot, pushRoot);
     if (problem !== undefined) issues.push({ field: "push_path", message: problem });
   }
+  for (
+    const [field, path, root] of [
+      ["mirror_path", mirrorPath, mirrorRoot],
+      ["push_path", pushPath, pushRoot],
+    ] as const
+  ) {
+    // `.viam/faces` reads as ~/.viam/faces to its writer, and names ~/.viam/.viam/faces.
+    if (
+      root !== undefined && path?.split("/").find((part) => part !== "" && part !== ".") === ".viam"
+    ) {
+      warnings.push(
+        `${field} ${_describe(path)} is relative to the Viam home already: it names ${root}`,
+      );
+    }
+  }
 
   const noFilter = tags.length === 0 && labels.length === 0 && datasetId === undefined;
   const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deleteEnabled });
@@ -319,7 +334,10 @@ export function parseConfig(
     throw new ConfigError(
       // Messages never quote app_api_key, but a key pasted into another attribute (or used as
       // an attribute name) would be quoted there.
-      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKey) })),
+      issues.map((issue) => ({
+        ...issue,
+        message: _redactKey(_withLikelyTypo(issue, Object.keys(attributes)), apiKey),
+      })),
     );
   }
   return {
@@ -814,6 +832,22 @@ function _unknownAttributes(
     warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
   }
   return { issues, warnings, widensFilter };
+}
+
+/**
+ * An issue's message, and for a required attribute that is missing, the unknown attribute that is
+ * likely it misspelt (`app_api_keys` for `app_api_key`): the refusal's cause, which the warning
+ * naming the unknown attribute would not reach (a refused config prints its issues only).
+ */
+function _withLikelyTypo(issue: ConfigIssue, names: string[]): string {
+  if (!issue.message.startsWith(`${issue.field} is required`)) return issue.message;
+  const typo = names.find((name) =>
+    !CONFIG_ATTRIBUTES.includes(name) && name.length <= _MAX_TYPO_LENGTH &&
+    _closestAttribute(name) === issue.field
+  );
+  return typo === undefined
+    ? issue.message
+    : `${issue.message} (the config has ${_describe(typo)}: misspelt?)`;
 }
 
 /** The attributes that narrow the listing. */

@@ -571,6 +571,33 @@ Deno.test("with delete on, a misspelt attribute is an error: it could delete wha
   assert.deepEqual(both.map((issue) => issue.field), ["protected_dir", "mirror_pth"]);
 });
 
+Deno.test("a required attribute that is missing names the unknown attribute that is likely it misspelt", () => {
+  const found = issues({ app_api_keys: SECRET, app_api_key_id: "key-id-1", tags: ["t"] });
+  assert.deepEqual(found.map((issue) => issue.field), ["app_api_key"]);
+  assert.match(
+    found[0].message,
+    /^app_api_key is required: .* \(the config has "app_api_keys": misspelt\?\)$/,
+  );
+  assert.ok(!found[0].message.includes(SECRET), "the key is never quoted");
+  // No likely typo, no note.
+  const plain = issues({ app_api_key_id: "key-id-1", tags: ["t"] });
+  assert.doesNotMatch(plain[0].message, /misspelt/);
+});
+
+Deno.test("a mirror_path or push_path that starts with .viam/ is warned about: it is relative to the Viam home", () => {
+  const { warnings } = parse({
+    ...KEYS,
+    tags: ["t"],
+    mirror_path: ".viam/faces",
+    push_path: "out",
+  });
+  assert.deepEqual(warnings, [
+    'mirror_path ".viam/faces" is relative to the Viam home already: it names ' +
+    "/home/pi/.viam/.viam/faces",
+  ]);
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], mirror_path: "faces/.viam" }).warnings, []);
+});
+
 Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {
   const huge = "x".repeat(50 * 1024 * 1024);
   const { warnings } = parse({ ...KEYS, tags: ["t"], [huge]: 1, [`\u0000${"a".repeat(200)}`]: 2 });
