@@ -214,6 +214,15 @@ export async function runPass(
     collectGarbageNow();
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
+    logger.debug(
+      `listed ${index.listed} item(s) in ${listing.shards} shard(s): ` +
+        (listing.error !== undefined
+          ? "incomplete"
+          : listing.unproven !== undefined
+          ? `unproven (${listing.unproven})`
+          : "complete, proved by the platform's counts") +
+        `; the mirror held ${local.size} file(s)`,
+    );
     // The delete stage is decided now, from the mirror as the walk found it, and starts beside the
     // transfer's last calls: the stale files are the walk's (there before this pass), the listing
     // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
@@ -254,6 +263,11 @@ export async function runPass(
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
     // A file to replace stays until its replacement is placed over it: absent to the plan only.
     const plan = _plan(config, entries, _without(local, settled.replacing), listing, deletion);
+    logger.debug(
+      `plan, after the streamed downloads: ${plan.downloads.length} still to download, ` +
+        `${plan.skipped} in place, ${deletion.deletes.length} stale to delete` +
+        (plan.deleteBlocked ? ` (held back: ${plan.deleteBlocked})` : ""),
+    );
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.

@@ -60,7 +60,7 @@ Deno.test("small files fill their calls across listing pages: a page's remainder
 
 Deno.test("the second pass downloads nothing and asks only for the listing", async () => {
   const dataset = describeDataset([{ count: 230, tags: ["t"] }]);
-  await withMirror(dataset, async ({ pass, platform }) => {
+  await withMirror(dataset, async ({ pass, platform, logger }) => {
     const first = await pass({ tags: ["t"] });
     assert.equal(first.summary.downloaded, 230);
     // small files travel many to a call: at most one call per listing page (shards' pages are
@@ -74,6 +74,14 @@ Deno.test("the second pass downloads nothing and asks only for the listing", asy
     assert.equal(platform.calls.BinaryDataByIDs, 0);
     assert.equal(platform.calls.download, 0);
     assert.equal(platform.calls.BinaryDataByFilter, listingCalls, "the same listing calls");
+    // At debug level a pass says what it listed and planned (the no-op's, last).
+    const debug = logger.entries.filter((e) => e.level === "debug").map((e) => e.message);
+    assert.match(debug.at(-2) ?? "", /^listed 230 item\(s\) in \d+ shard\(s\): complete, proved/);
+    assert.match(debug.at(-2) ?? "", /the mirror held 230 file\(s\)$/);
+    assert.equal(
+      debug.at(-1),
+      "plan, after the streamed downloads: 0 still to download, 230 in place, 0 stale to delete",
+    );
   });
 });
 
