@@ -41,8 +41,9 @@ export const COMPLETION_SHELLS = ["bash", "zsh"] as const;
 /** How the CLI takes the API key; shown under `--help`. */
 export const API_KEY_HELP =
   "The API key comes from app_api_key_id / app_api_key in the --config file, else from the\n" +
-  "environment (VIAM_API_KEY_ID, VIAM_API_KEY); --api-key-id replaces the id. Never from a flag: a\n" +
-  "command line shows in ps, in the shell's history and in the line `deno task` echoes.";
+  "environment (VIAM_API_KEY_ID, VIAM_API_KEY); --api-key-id replaces the id. The key is taken\n" +
+  "never from a flag: a command line shows in ps, in the shell's history and in the line\n" +
+  "`deno task` echoes.";
 
 const _MODULE_HELP =
   "viam-server starts the module itself, as `data-mirror <socket-path>` (or a loopback\n" +

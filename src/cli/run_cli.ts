@@ -105,7 +105,11 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0.
       if (error.exitCode === 0) return EXIT.ok;
-      if (json) output.document({ error: _firstLine(usageText), exitCode: EXIT.usage });
+      const hint = _optionBeforeCommand(error, args);
+      if (hint !== undefined) environment.err(hint);
+      if (json) {
+        output.document({ error: _usageDocumentText(usageText, hint), exitCode: EXIT.usage });
+      }
       return EXIT.usage;
     }
     if (error instanceof ConfigError) {
@@ -153,6 +157,27 @@ function _logLevel(args: string[]): LogLevel {
 }
 
 /** Commander's message without its `error: ` prefix and the help hint. */
-function _firstLine(texts: string[]): string {
-  return (texts.join("\n").split("\n")[0] ?? "").replace(/^error: /, "");
+/**
+ * The `--json` document's text for a usage error commander printed: `usage: ` and its first line,
+ * with its suggestion (`(Did you mean --tags?)`) and `hint` when there is one.
+ */
+function _usageDocumentText(texts: string[], hint: string | undefined): string {
+  const lines = texts.join("\n").split("\n");
+  const first = (lines[0] ?? "").replace(/^error: /, "");
+  const suggestion = lines.find((line) => /^\(Did you mean /.test(line));
+  return [`usage: ${first}`, suggestion, hint].filter(Boolean).join(" ");
+}
+
+/**
+ * A hint when an option came before the command (`data-mirror --json sync`): commander reads it
+ * as an option of the program, which has none but `--help` and `--version`.
+ */
+function _optionBeforeCommand(error: CommanderError, args: string[]): string | undefined {
+  if (error.code !== "commander.unknownOption") return undefined;
+  const command = args.findIndex((arg) => CLI_COMMANDS.includes(arg));
+  if (command <= 0 || !args.slice(0, command).some((arg) => arg.startsWith("-"))) return undefined;
+  // Option names only: a value given with `=` is never printed back (it may be a key).
+  const options = args.slice(0, command).filter((arg) => arg.startsWith("-"))
+    .map((arg) => arg.split("=")[0]);
+  return `(options go after the command: data-mirror ${args[command]} ${options.join(" ")} ...)`;
 }

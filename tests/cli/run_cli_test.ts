@@ -34,9 +34,24 @@ Deno.test("--json usage errors are one JSON document on stdout, the text on stde
   const unknown = await cli(["sync", "--bogus", "--json"]);
   assert.equal(unknown.code, 2);
   assert.deepEqual(onlyDocument(unknown.stdout), {
-    error: "unknown option '--bogus'",
+    error: "usage: unknown option '--bogus'",
     exitCode: 2,
   });
+  // The suggestion the text gives is in the document too.
+  const near = await cli(["sync", "--tag", "demo", "--json"]);
+  assert.deepEqual(onlyDocument(near.stdout), {
+    error: "usage: unknown option '--tag' (Did you mean --tags?)",
+    exitCode: 2,
+  });
+  // An option before the command: where it goes, its value never printed back.
+  const early = await cli(["--json", "--key=" + KEY, "sync"]);
+  assert.equal(early.code, 2);
+  assert.deepEqual(onlyDocument(early.stdout), {
+    error: "usage: unknown option '--json' (options go after the command: data-mirror sync " +
+      "--json --key ...)",
+    exitCode: 2,
+  });
+  assert.ok(early.stderr.some((line) => line.includes("options go after the command")));
 
   const refused = await cli(["sync", "--api-key", KEY, "--json"]);
   assert.equal(refused.code, 2);
@@ -45,7 +60,7 @@ Deno.test("--json usage errors are one JSON document on stdout, the text on stde
   const stray = await cli(["sync", KEY, "--json"]);
   assert.equal(stray.code, 2);
   assert.deepEqual(onlyDocument(stray.stdout), {
-    error: "too many arguments for 'sync'. Expected 0 arguments but got 1: [redacted].",
+    error: "usage: too many arguments for 'sync'. Expected 0 arguments but got 1: [redacted].",
     exitCode: 2,
   });
 
