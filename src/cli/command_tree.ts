@@ -10,7 +10,7 @@ import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { LOG_LEVELS } from "../logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { parseList } from "./config_from_flags.ts";
-import { EXIT_CODES_HELP } from "./exit_codes.ts";
+import { EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP } from "./exit_codes.ts";
 import type { PushCommandFlags } from "./push_command.ts";
 import type { SyncCommandFlags } from "./sync_command.ts";
 import type { ValidateFlags } from "./validate_command.ts";
@@ -77,7 +77,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .option("--max-age <duration>", "only data captured within this window, e.g. 7d, 12h, 30m")
     .option(
       "--mirror-path <path>",
-      "folder relative to $VIAM_HOME (default ~/.viam): default data_mirror",
+      "the mirror folder, relative to $VIAM_HOME (itself ~/.viam by default); default data_mirror",
     )
     .option("--delete", "delete local files the platform no longer lists")
     .option("--allow-delete-all", "with --delete, also delete everything when the listing is empty")
@@ -130,7 +130,10 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       "--part-id <id>",
       "the machine part the files belong to (default: $VIAM_MACHINE_PART_ID)",
     )
-    .option("--push-path <path>", "the folder to upload, relative to $VIAM_HOME (default ~/.viam)")
+    .option(
+      "--push-path <path>",
+      "the folder to upload, relative to $VIAM_HOME (itself ~/.viam by default); required",
+    )
     .option("--tags <a,b>", "tags every uploaded file gets", parseList)
     .option(
       "--dataset-id <id>",
@@ -150,7 +153,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       new Option("--log-level <level>", "lowest log level shown on stderr")
         .choices(LOG_LEVELS).default("info"),
     )
-    .addHelpText("after", `\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`)
+    .addHelpText("after", `\n${API_KEY_HELP}\n\n${PUSH_EXIT_CODES_HELP}`)
     .action((flags: PushCommandFlags) => actions.push(flags));
 
   program.command("completion")

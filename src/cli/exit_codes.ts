@@ -27,3 +27,12 @@ export const EXIT_CODES_HELP = [
   "  3    the pass completed but a guard held work back (see the held back: line)",
   "  130  a one-shot pass interrupted by SIGINT (143: SIGTERM); partial downloads resume next time",
 ].join("\n");
+
+/** The exit codes of `push` as its `--help` shows them (no guard, no --watch, no downloads). */
+export const PUSH_EXIT_CODES_HELP = [
+  "Exit codes:",
+  "  0    the push pass completed",
+  "  1    the pass failed, some files failed, or files cut off earlier wait for their check",
+  "  2    usage or configuration error; nothing was done",
+  "  130  interrupted by SIGINT (143: SIGTERM); files cut off go again next time",
+].join("\n");

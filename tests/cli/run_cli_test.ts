@@ -151,4 +151,9 @@ Deno.test("--help names every exit code, how the key is given, and how the modul
   const sync = (await cli(["sync", "--help"])).stdout.join("\n");
   assert.match(sync, /--max-delete <n\|p%>/);
   assert.match(sync, /Exit codes:/);
+  // push's own: no guard, no --watch, no downloads to resume.
+  const push = (await cli(["push", "--help"])).stdout.join("\n");
+  assert.match(push, /^ {2}0 {4}the push pass completed$/m);
+  assert.match(push, /^ {2}130 {2}interrupted by SIGINT \(143: SIGTERM\); files cut off go again/m);
+  assert.doesNotMatch(push, /--watch|partial downloads|^ {2}3 /m);
 });
