@@ -73,12 +73,14 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   set("bandwidth_limit", numberOrText(flags.bwlimit));
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  // Before any warning: without the folder, "push_tags: no effect without push_path" would come
+  // first, in the attributes' words, ahead of the one thing to fix.
+  if (config.push === undefined) {
+    throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
+  }
   await checkConfigLocations(config);
   for (const warning of warnings) {
     if (!warning.startsWith("no tags, labels or dataset_id")) output.logger.warn(warning);
-  }
-  if (config.push === undefined) {
-    throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
   }
   await using uploader = new FileUploader({
     appUrl: config.appUrl,

@@ -46,6 +46,21 @@ Deno.test("push without a part id is a usage error that names it, as one JSON do
   }
 });
 
+Deno.test("push without --push-path says only that, before any warning about the other flags", async () => {
+  const home = await Deno.makeTempDir({ prefix: "dm-push-nopath-" });
+  try {
+    const output = await runProgram(
+      ["push", "--app-url", "http://127.0.0.1:9", "--part-id", "p", "--tags", "t", "--keep"],
+      { viamHome: home, env: KEY_ENV },
+    );
+    assert.equal(output.code, 2, output.stderr);
+    assert.match(output.stderr, /--push-path is required/);
+    assert.doesNotMatch(output.stderr, /no effect without push_path/);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("push uploads a folder tree, deletes what the platform has, and sync elsewhere mirrors it at the same paths", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
   const sender = await Deno.makeTempDir({ prefix: "dm-push-sender-" });
