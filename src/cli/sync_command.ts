@@ -165,12 +165,19 @@ function _reportInterrupted(
     } of ` +
       `${formatBytes(progress.bytesTotal)}) done`
     : "nothing done yet";
-  const error = `interrupted by ${signal}: partial downloads stay in staging and resume next time`;
+  const error = _interrupted(signal, summary.bytes + (progress?.bytesDone ?? 0) > 0);
   output.line(`mirror: ${config.mirrorRoot}`);
   output.line(`interrupted: ${done}`);
   output.error(error);
   output.document({ ..._document(config, summary), interrupted: signal, error, exitCode });
   return exitCode;
+}
+
+/** What an interrupted pass left: partial downloads to resume, when any bytes had come. */
+function _interrupted(signal: Deno.Signal, bytesCame: boolean): string {
+  return bytesCame
+    ? `interrupted by ${signal}: partial downloads stay in staging and resume next time`
+    : `interrupted by ${signal}: no file had begun to download`;
 }
 
 async function _watch(
@@ -220,8 +227,8 @@ async function _watch(
     // The pass in flight was stopped: it gets its line and document too, as every pass does,
     // with what it had done.
     pass++;
-    const error = `interrupted by ${by}: partial downloads stay in staging and resume next time`;
     const summary = loop.cutPass ?? emptySummary();
+    const error = _interrupted(by, summary.bytes > 0);
     output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
     output.document({
       ..._document(config, summary),

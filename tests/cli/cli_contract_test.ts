@@ -681,7 +681,9 @@ Deno.test("SIGTERM while the program still loads (its Worker just started): one 
     const document = summaryOf(output);
     assert.equal(document.interrupted, "SIGTERM");
     assert.equal(document.downloaded, 0);
-    assert.match(output.stderr, /interrupted by SIGTERM/);
+    // Nothing had begun: no partial download is promised.
+    assert.equal(document.error, "interrupted by SIGTERM: no file had begun to download");
+    assert.match(output.stderr, /interrupted by SIGTERM: no file had begun to download/);
     assert.equal((await readTree(root).catch(() => new Map())).size, 0);
   });
 });
