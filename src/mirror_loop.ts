@@ -41,6 +41,11 @@ export interface MirrorLoopOptions {
   random?: () => number;
   /** Called after every pass, e.g. to persist the status. */
   onPassEnd?: (status: MirrorStatus) => void;
+  /**
+   * The level of the "sync pass done" line (default info): debug where the caller prints each
+   * pass itself (`sync --watch`), so that a journal under systemd holds one line per pass.
+   */
+  passDoneLevel?: "info" | "debug";
   /** Passed through to every pass (progress, retry tuning). */
   pass?: Omit<PassOptions, "logger" | "signal" | "owner">;
   /**
@@ -257,7 +262,7 @@ export class MirrorLoop implements MirrorController {
         : undefined;
       this.#state = result.guard ? "guarded" : "idle";
     }
-    logger.info("sync pass done", { ...summary });
+    logger[this.#options.passDoneLevel ?? "info"]("sync pass done", { ...summary });
     await this.#pushAfterPass();
     return {
       ...summary,

@@ -193,6 +193,8 @@ async function _watch(
     logger: output.logger,
     owner: "cli --watch",
     createRemote: () => remote,
+    // Each pass gets its own line below: the loop's "sync pass done" would say it twice.
+    passDoneLevel: "debug",
     onPassEnd: (status) => {
       pass++;
       const ran = status.passes > completed;
