@@ -208,7 +208,11 @@ async function _upload(
     inFlight: undefined,
     failure: undefined,
     sent: { ...version, binaryDataId: stored.binaryDataId, sentMs: now },
-    uploads: [...(e.uploads ?? []), { binaryDataId: stored.binaryDataId, ms: now }],
+    uploads: [...(e.uploads ?? []), {
+      binaryDataId: stored.binaryDataId,
+      ms: now,
+      seq: journal.nextUploadSeq(),
+    }],
   }));
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };

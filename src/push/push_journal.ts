@@ -60,6 +60,18 @@ export interface RememberedVersion {
   ctimeMs?: number;
 }
 
+/** A completed upload the journal remembers. */
+export interface KnownUpload {
+  binaryDataId: string;
+  /** When it completed, by this machine's clock (epoch ms). */
+  ms: number;
+  /**
+   * Its place among the folder's uploads (1, 2, ...; see {@linkcode PushJournal.nextUploadSeq}),
+   * which no clock step changes. Absent in journals written before it was kept.
+   */
+  seq?: number;
+}
+
 /** What the journal holds for one path. */
 export interface JournalEntry {
   /** An upload that started and whose outcome is not recorded. */
@@ -86,7 +98,7 @@ export interface JournalEntry {
     refused?: boolean;
   };
   /** Recent completed uploads of this path. */
-  uploads?: { binaryDataId: string; ms: number }[];
+  uploads?: KnownUpload[];
 }
 
 interface _JournalFile {
@@ -107,6 +119,7 @@ export class PushJournal {
   readonly #path: string;
   readonly #logPath: string;
   readonly #entries: Map<string, JournalEntry>;
+  #lastSeq?: number;
   /** Paths changed since the last write. */
   readonly #dirty = new Set<string>();
   #generation: number;
@@ -177,6 +190,21 @@ export class PushJournal {
   /** Every path with an entry. */
   paths(): string[] {
     return [...this.#entries.keys()];
+  }
+  /**
+   * The sequence number of the next completed upload: one more than any the journal holds. Upload
+   * ids are kept by it, not by the clock alone (see `_forgetMissing` in run_push_pass.ts).
+   */
+  nextUploadSeq(): number {
+    if (this.#lastSeq === undefined) {
+      this.#lastSeq = 0;
+      for (const entry of this.#entries.values()) {
+        for (const upload of entry.uploads ?? []) {
+          this.#lastSeq = Math.max(this.#lastSeq, upload.seq ?? 0);
+        }
+      }
+    }
+    return ++this.#lastSeq;
   }
 
   /**

@@ -59,15 +59,15 @@ export type PushSkipReason =
  */
 const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
 /**
- * The paths (by their last upload) whose latest upload ids are kept whatever the clock says, and
- * how many of each. A clock stepped forward (a Pi without a real-time clock, set by NTP after it
- * boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`: pruned by the clock alone, its
- * id was forgotten, and a new file of the same name and size, cut off in flight, was taken for it
- * and deleted. Bounded by count, not time: a folder of unique names grows the journal by at most
- * this many entries.
+ * How many of the folder's last uploads (by sequence, see `PushJournal.nextUploadSeq`) keep their
+ * ids whatever the clock says. A clock stepped forward (a Pi without a real-time clock, set by NTP
+ * after it boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`: pruned by the clock
+ * alone, its id was forgotten, and a new file of the same name and size, cut off in flight, was
+ * taken for it and deleted. The in-flight check looks at some 20 minutes of uploads: this many
+ * cover 3 files a second over that time. Bounded by count, not time: a folder of unique names
+ * keeps at most this many ids beyond the clock's half hour (some 450 KB of journal).
  */
-const _PATHS_KEPT_BY_COUNT = 1000;
-const _UPLOADS_KEPT_BY_COUNT = 8;
+const _UPLOADS_KEPT_BY_COUNT = 4000;
 /** How many paths the result lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
 /**
@@ -367,10 +367,10 @@ async function _settleInFlight(
       endMs: ctx.now() + CLOCK_SKEW_MS,
     }, { signal: ctx.signal });
   } catch (error) {
-    // The pass goes on with the other files, and fails (exit 1): these files are not pushed.
+    // The pass goes on with the other files, and fails (exit 1): these files are not pushed. (Its
+    // summary says why.)
     result.error = `cannot check ${paths.size} upload(s) cut off in an earlier run, so they ` +
       `wait: ${describeError(error)}`;
-    logger.warn(result.error);
     return paths;
   }
   const claimed = new Set<string>();
@@ -399,7 +399,11 @@ async function _settleInFlight(
           binaryDataId: found.binaryDataId,
           sentMs,
         },
-        uploads: [...(e.uploads ?? []), { binaryDataId: found.binaryDataId, ms: sentMs }],
+        uploads: [...(e.uploads ?? []), {
+          binaryDataId: found.binaryDataId,
+          ms: sentMs,
+          seq: ctx.journal.nextUploadSeq(),
+        }],
         failure: undefined,
       }),
     }));
@@ -584,25 +588,25 @@ async function _uploadAll(
 
 /**
  * Forgets what the journal holds for files no longer in the folder, and old upload ids: those older
- * than `_KNOWN_UPLOADS_MS` by the clock, except the last few of the paths uploaded most lately
- * (`_PATHS_KEPT_BY_COUNT`), which a clock set forward would otherwise take. A path whose in-flight
- * check is still to run (the platform was out of reach) keeps all its ids, however long that takes.
+ * than `_KNOWN_UPLOADS_MS` by the clock, except the folder's last `_UPLOADS_KEPT_BY_COUNT` uploads
+ * by sequence, which a clock set forward would otherwise take. A path whose in-flight check is
+ * still to run (the platform was out of reach) keeps all its ids, however long that takes.
  */
 function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
-  const latest = (path: string) => journal.get(path)?.uploads?.at(-1)?.ms ?? -Infinity;
-  const recent = new Set(
-    journal.paths().filter((path) => journal.get(path)?.uploads?.length)
-      .sort((a, b) => latest(b) - latest(a))
-      .slice(0, _PATHS_KEPT_BY_COUNT),
-  );
+  const sequence: number[] = [];
+  for (const path of journal.paths()) {
+    for (const upload of journal.get(path)?.uploads ?? []) sequence.push(upload.seq ?? 0);
+  }
+  const lastKept = sequence.length <= _UPLOADS_KEPT_BY_COUNT
+    ? 0
+    : Float64Array.from(sequence).sort()[sequence.length - _UPLOADS_KEPT_BY_COUNT];
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
-      const lastKept = recent.has(path)
-        ? (e.uploads?.length ?? 0) - _UPLOADS_KEPT_BY_COUNT
-        : Infinity;
       const uploads = e.inFlight !== undefined
         ? e.uploads
-        : e.uploads?.filter((u, i) => i >= lastKept || u.ms > now - _KNOWN_UPLOADS_MS);
+        : e.uploads?.filter((u) =>
+          ((u.seq ?? 0) >= lastKept && u.seq !== undefined) || u.ms > now - _KNOWN_UPLOADS_MS
+        );
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }

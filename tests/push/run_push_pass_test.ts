@@ -247,7 +247,7 @@ Deno.test("transient failures back off across passes; the file is never touched"
   });
 });
 
-Deno.test("a pass with nothing new rewrites no journal; upload ids outlive the clock for the paths sent last", async () => {
+Deno.test("a pass with nothing new rewrites no journal; the last uploads' ids outlive the clock", async () => {
   await withPush(async ({ root, pass, write }) => {
     const snapshot = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     await write("kept.bin", "stays, remembered");
@@ -260,20 +260,23 @@ Deno.test("a pass with nothing new rewrites no journal; upload ids outlive the c
     const journal = async () => JSON.parse(await Deno.readTextFile(snapshot));
     const ids = async (path = "kept.bin") => (await journal()).files[path]?.uploads?.length ?? 0;
     assert.equal(await ids(), 1);
+    assert.equal((await journal()).files["kept.bin"].uploads[0].seq, 1, "numbered in sequence");
     // Half an hour later by the clock (or a clock set forward): the id stays, being among the
-    // paths sent last.
+    // folder's last uploads.
     await pass({ keep: true }, { now: () => Date.now() + 31 * 60_000 });
     assert.equal(await ids(), 1, "kept by count, whatever the clock");
-    // Once a thousand other paths were sent since, the clock decides again.
+    // Once 4,000 uploads came after it, the clock decides again.
     const planted = await journal();
-    for (let i = 0; i < 1000; i++) {
-      planted.files[`gone/${i}.bin`] = { uploads: [{ binaryDataId: `id-${i}`, ms: Date.now() }] };
+    for (let i = 0; i < 4000; i++) {
+      planted.files[`gone/${i}.bin`] = {
+        uploads: [{ binaryDataId: `id-${i}`, ms: Date.now(), seq: 2 + i }],
+      };
     }
     await Deno.writeTextFile(snapshot, JSON.stringify(planted));
     await pass({ keep: true }, { now: () => Date.now() + 31 * 60_000 });
     assert.equal(await ids(), 0, "the id went; the sent version stays");
     assert.ok((await journal()).files["kept.bin"].sent !== undefined);
-    assert.equal(await ids("gone/999.bin"), 1);
+    assert.equal(await ids("gone/0.bin"), 1);
   });
 });
 
@@ -285,12 +288,21 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
     await Deno.utime(join(root, "status.bin"), twoHoursAgo, twoHoursAgo);
     const behind = () => Date.now() - 40 * 60_000;
     assert.equal((await pass({}, { now: behind })).deleted, 1);
-    // NTP steps the clock forward; a pass finds nothing to send.
+    // NTP steps the clock forward; a camera then sends 1,000 files (planted: their uploads, by
+    // the corrected clock, come after the first version's in sequence); a pass finds nothing.
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const before = JSON.parse(await Deno.readTextFile(path));
+    const seq = before.files["status.bin"].uploads[0].seq;
+    for (let i = 0; i < 1000; i++) {
+      before.files[`cam/${i}.jpg`] = {
+        uploads: [{ binaryDataId: `cam-${i}`, ms: Date.now(), seq: seq + 1 + i }],
+      };
+    }
+    await Deno.writeTextFile(path, JSON.stringify(before));
     await pass();
     // A new version, same name and size, cut off in flight before the platform stored it.
     await write("status.bin", "status-v2-BBBB");
     const info = await Deno.lstat(join(root, "status.bin"));
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     const journal = JSON.parse(await Deno.readTextFile(path));
     journal.files["status.bin"] = {
       ...journal.files["status.bin"],
@@ -523,6 +535,11 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
     assert.equal(first.uploaded, 1);
     assert.equal(first.deleted, 0);
     assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
+    // The journal no longer names a version the platform holds for this file.
+    const journal = JSON.parse(
+      await Deno.readTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME)),
+    );
+    assert.equal(journal.files["log.txt"].sent, undefined);
     platform.setFaults({});
     const second = await pass();
     assert.equal(second.uploaded, 1, "the rewrite is sent");
@@ -531,6 +548,30 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
     );
     assert.deepEqual(contents.sort(), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
     assert.equal(await _exists(path), false, "deleted once the platform holds it");
+  });
+});
+
+Deno.test("a file sent, its deletion cut off, then rewritten at its size with its mtime put back, is sent again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    const path = join(root, "cfg.bin");
+    await write("cfg.bin", "VERSION-1");
+    const { mtime, ctime } = await Deno.stat(path);
+    // Sent and recorded, not deleted: as a kill between the two leaves it (keep stands in).
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const file = await Deno.open(path, { write: true });
+    await file.write(new TextEncoder().encode("VERSION-2"));
+    file.close();
+    await Deno.utime(path, mtime!, mtime!);
+    const result = await pass();
+    assert.equal(result.uploaded, 1, "the rewrite is sent");
+    assert.equal(result.deleted, 1);
+    const contents = platform.items().map((i) =>
+      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
+    );
+    assert.deepEqual(contents.sort(), ["VERSION-1", "VERSION-2"]);
   });
 });
 
