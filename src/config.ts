@@ -792,11 +792,11 @@ const _MAX_TYPO_LENGTH = 64;
 
 /**
  * What the unknown attribute names amount to: a warning each (bounded in number and length) naming
- * the closest known attribute, or an error where the typo is dangerous. A misspelt filter (`tag`,
- * `datasetId`) with no filter set would mirror every file the key can read. With `delete` on, any
- * misspelt attribute is an error: `protected_dir`, `mirror_pth` or `max_delet` would delete files
- * the attribute was written to keep (a protected folder, the files of another folder, a limit).
- * Names close to no known attribute stay warnings: a note left in the config is not a typo.
+ * the closest known attribute, or an error where an unknown name is dangerous. A misspelt filter
+ * (`tag`, `datasetId`) with no filter set would mirror every file the key can read. With `delete`
+ * on, every unknown attribute is an error: `protected_dir`, `mirror_pth`, `mirror_dir` or
+ * `max_delet` would delete files the attribute was written to keep (a protected folder, the files
+ * of another folder, a limit), and a note is easily moved out of the attributes.
  */
 function _unknownAttributes(
   names: string[],
@@ -809,27 +809,29 @@ function _unknownAttributes(
   for (const name of unknown.slice(0, _MAX_UNKNOWN_LISTED)) {
     const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
     const named = `unknown attribute ${_describe(name)}`;
-    if (near === undefined) {
-      warnings.push(`${named} (ignored)`);
-    } else if (context.noFilter && _FILTER_ATTRIBUTES.includes(near)) {
+    const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
+    if (near !== undefined && context.noFilter && _FILTER_ATTRIBUTES.includes(near)) {
       issues.push({
         field: name,
-        message: `${named} (did you mean ${JSON.stringify(near)}?): with no tags, labels or ` +
-          "dataset_id the mirror would take every binary file the API key can read; fix the name",
+        message: `${named}${hint}: with no tags, labels or dataset_id the mirror would take ` +
+          "every binary file the API key can read; fix the name",
       });
       widensFilter = true;
     } else if (context.deleteEnabled) {
       issues.push({
         field: name,
-        message: `${named} (did you mean ${JSON.stringify(near)}?): with delete on, a misspelt ` +
-          "attribute could delete files it was meant to keep; fix the name",
+        message: `${named}${hint}: with delete on, every attribute must be known (a misspelt ` +
+          "one could delete files it was meant to keep); fix the name or remove it",
       });
     } else {
-      warnings.push(`${named} (did you mean ${JSON.stringify(near)}?)`);
+      warnings.push(`${named}${near === undefined ? " (ignored)" : hint}`);
     }
   }
   if (unknown.length > _MAX_UNKNOWN_LISTED) {
-    warnings.push(`${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes (ignored)`);
+    const more = `${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes`;
+    if (context.deleteEnabled) {
+      issues.push({ field: "attributes", message: `${more}: with delete on, none may be unknown` });
+    } else warnings.push(`${more} (ignored)`);
   }
   return { issues, warnings, widensFilter };
 }
@@ -860,12 +862,16 @@ function _closestAttribute(name: string): string | undefined {
     .toLowerCase();
   // Short names are close to too much (`id` is 2 edits from `end`): allow them one edit.
   const limit = wanted.length < 4 ? 1 : Math.max(2, Math.floor(wanted.length / 3));
-  let best: { name: string; distance: number } | undefined;
+  let best: { name: string; distance: number; fragment: boolean } | undefined;
   for (const known of CONFIG_ATTRIBUTES) {
     const distance = _editDistance(wanted, known);
-    // A fragment of a known name (`frequency`, `api_key`) is also a likely mistake.
-    const close = distance <= limit || (wanted.length >= 4 && known.includes(wanted));
-    if (close && (best === undefined || distance < best.distance)) best = { name: known, distance };
+    // A fragment of a known name (`frequency`, `api_key`, `min_age`) is a likely mistake, and a
+    // likelier one than a name a few edits away (`min_age` is `push_min_age`, not `max_age`).
+    const fragment = wanted.length >= 4 && known.includes(wanted);
+    if (!fragment && distance > limit) continue;
+    const better = best === undefined || (fragment && !best.fragment) ||
+      (fragment === best.fragment && distance < best.distance);
+    if (better) best = { name: known, distance, fragment };
   }
   return best?.name;
 }

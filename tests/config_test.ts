@@ -544,31 +544,39 @@ Deno.test("a misspelt filter with no filter set is an error, not a mirror of eve
   ]);
 });
 
-Deno.test("with delete on, a misspelt attribute is an error: it could delete what it was meant to keep", () => {
-  const cases = [
+Deno.test("with delete on, an unknown attribute is an error: a misspelt one could delete what it was meant to keep", () => {
+  const tail = ": with delete on, every attribute must be known (a misspelt one could delete " +
+    "files it was meant to keep); fix the name or remove it";
+  const cases: [string, string | undefined][] = [
     ["protected_dir", "protected_dirs"],
     ["mirror_pth", "mirror_path"],
     ["maxDelete", "max_delete"],
     ["sync_frequncy", "sync_frequency"],
+    ["min_age", "push_min_age"], // a fragment first: not max_age, a window that deletes
+    ["mirror_dir", undefined],
+    ["comment", undefined],
   ];
   for (const [name, near] of cases) {
+    const hint = near === undefined ? "" : ` (did you mean "${near}"?)`;
     assert.deepEqual(issues({ ...KEYS, tags: ["t"], delete: true, [name]: ["models"] }), [{
       field: name,
-      message: `unknown attribute "${name}" (did you mean "${near}"?): with delete on, a ` +
-        "misspelt attribute could delete files it was meant to keep; fix the name",
+      message: `unknown attribute "${name}"${hint}${tail}`,
     }]);
-    // Without delete the same typo is a warning, as any unknown attribute.
+    // Without delete the same name is a warning, as any unknown attribute.
     assert.deepEqual(parse({ ...KEYS, tags: ["t"], [name]: ["models"] }).warnings, [
-      `unknown attribute "${name}" (did you mean "${near}"?)`,
+      `unknown attribute "${name}"${near === undefined ? " (ignored)" : hint}`,
     ]);
   }
-  // A name close to no attribute (a note left in the config) stays a warning, delete or not.
-  assert.deepEqual(parse({ ...KEYS, tags: ["t"], delete: true, zzzzzzzz: 1 }).warnings, [
-    'unknown attribute "zzzzzzzz" (ignored)',
-  ]);
-  // Every such typo is named, each once.
+  // Every one is named; past ten, they are counted, and still refused.
   const both = issues({ ...KEYS, tags: ["t"], delete: true, protected_dir: [], mirror_pth: "x" });
   assert.deepEqual(both.map((issue) => issue.field), ["protected_dir", "mirror_pth"]);
+  const notes = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`note_${i}`, i]));
+  const many = issues({ ...KEYS, tags: ["t"], delete: true, ...notes, protected_dir: ["m"] });
+  assert.equal(many.length, 11);
+  assert.deepEqual(many.at(-1), {
+    field: "attributes",
+    message: "1 more unknown attributes: with delete on, none may be unknown",
+  });
 });
 
 Deno.test("a required attribute that is missing names the unknown attribute that is likely it misspelt", () => {
