@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { parseConfig } from "../config.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { describeError } from "../remote/errors.ts";
@@ -5,6 +6,7 @@ import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MirrorLoop, type MirrorLoopOptions } from "../mirror_loop.ts";
 import { createPushSide } from "../push/push_side.ts";
+import { pushFolderMade } from "../push/run_push_pass.ts";
 import type { MirrorRoots } from "./mirror_roots.ts";
 import type { MirrorResource } from "./module_service.ts";
 import {
@@ -46,7 +48,12 @@ export async function startResourceMirror(
   // mirror, and two resources on it would delete each other's files on every pass.
   const mirrorRoot = await _realRoot(config.viamHome, config.mirrorPath, "mirror_path");
   const pushRoot = config.push
-    ? await _realRoot(config.viamHome, config.push.pushPath, "push_path")
+    ? await _realRoot(
+      config.viamHome,
+      config.push.pushPath,
+      "push_path",
+      (made) => logger.warn(pushFolderMade(config.push!.pushPath, made, "push_path")),
+    )
     : undefined;
   // Claimed last, once nothing can fail before the loop exists to release it.
   const owner = `${resource.api} ${resource.name}`;
@@ -97,6 +104,15 @@ export async function startResourceMirror(
 }
 
 /** The real path of a mirror or push folder, made when missing. */
-async function _realRoot(viamHome: string, path: string, attribute: string): Promise<string> {
-  return (await resolveMirrorRoot({ viamHome, mirrorPath: path, create: true, attribute }))!;
+async function _realRoot(
+  viamHome: string,
+  path: string,
+  attribute: string,
+  onMade?: (root: string) => void,
+): Promise<string> {
+  const absolute = join(viamHome, path);
+  const existed = await Deno.lstat(absolute).then(() => true, () => false);
+  const root = (await resolveMirrorRoot({ viamHome, mirrorPath: path, create: true, attribute }))!;
+  if (!existed) onMade?.(root);
+  return root;
 }

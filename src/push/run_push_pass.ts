@@ -202,10 +202,7 @@ export async function runPushPass(
   const { logger } = options;
   if (await _checkPushRoot(push, !options.dryRun)) {
     // A new push folder is also what a misspelt push_path makes: say so once, when it is made.
-    logger.warn(
-      `push folder ${push.pushPath} (${push.pushRoot}) did not exist: made it, empty (nothing to ` +
-        "push yet); if another folder was meant, check push_path (--push-path)",
-    );
+    logger.warn(pushFolderMade(push.pushPath, push.pushRoot, "push_path (--push-path)"));
   }
   const result: PushResult = {
     found: 0,
@@ -279,6 +276,15 @@ export async function runPushPass(
 }
 
 /**
+ * What is said when a push folder is made because it did not exist: a misspelt `push_path` makes a
+ * new empty folder that nothing will fill, and the run would report nothing found, without a word.
+ */
+export function pushFolderMade(pushPath: string, root: string, setting: string): string {
+  return `push folder ${pushPath} (${root}) did not exist: made it, empty (nothing to push ` +
+    `yet); if another folder was meant, check ${setting}`;
+}
+
+/**
  * Refuses a push folder that is a symlink or not a directory; creates a missing one (with `create`)
  * and then returns true.
  */
@@ -321,7 +327,9 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolea
       throw new Deno.errors.PermissionDenied(
         `push folder ${push.pushPath} (${push.pushRoot}) lies inside ${dir}, which is a push ` +
           `folder (${pushState} is its journal): its files are pushed with that folder's; ` +
-          "push that folder, or choose a folder apart from it",
+          "push that folder, or choose a folder apart from it (that folder's pushes pass this " +
+          `one by while it holds its own ${STATE_DIR_NAME}: remove ` +
+          `${join(push.pushRoot, STATE_DIR_NAME)} to let them take it)`,
       );
     }
   }
@@ -445,7 +453,8 @@ async function _walk(
       } else if (entry.reason === "holds another mirror or push folder") {
         options.logger.warn(
           `not pushing ${JSON.stringify(entry.path)}: it holds a ${STATE_DIR_NAME} folder (a ` +
-            "mirror or a push folder of its own), so its files are that folder's",
+            "mirror or a push folder of its own), so its files are that folder's; if it is no " +
+            `longer pushed or mirrored on its own, remove its ${STATE_DIR_NAME}`,
         );
       }
       continue;

@@ -12,6 +12,7 @@ async function withModuleData(
     start: (
       extra?: Record<string, unknown>,
       name?: string,
+      logger?: RecordingLogger,
     ) => ReturnType<typeof startResourceMirror>;
     roots: MirrorRoots;
     home: string;
@@ -20,7 +21,11 @@ async function withModuleData(
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-resource-" });
   const roots = new MirrorRoots();
-  const start = (extra: Record<string, unknown> = {}, name = "mirror1") =>
+  const start = (
+    extra: Record<string, unknown> = {},
+    name = "mirror1",
+    logger = new RecordingLogger(),
+  ) =>
     startResourceMirror(
       {
         name,
@@ -33,7 +38,7 @@ async function withModuleData(
           ...extra,
         },
       },
-      new RecordingLogger(),
+      logger,
       {
         env: (variable) => (variable === "VIAM_HOME" ? home : undefined),
         moduleData: join(home, "module-data", "local", "data-mirror"),
@@ -134,5 +139,26 @@ Deno.test("a resource whose mirror is another's through a symlink is refused too
     } finally {
       await a.stop();
     }
+  });
+});
+
+Deno.test("a push folder the configuration had to make is named in a warning (a misspelt push_path)", async () => {
+  await withModuleData(async ({ start, home }) => {
+    const logger = new RecordingLogger();
+    const made = await start({ push_path: "outbx" }, "mirror1", logger);
+    await made.stop();
+    const warned = logger.entries.filter((e) =>
+      e.level === "warn" && /did not exist/.test(e.message)
+    );
+    assert.equal(warned.length, 1);
+    assert.match(
+      warned[0].message,
+      new RegExp(`^push folder outbx \\(${join(home, "outbx")}\\) did not exist: made it, empty`),
+    );
+    assert.match(warned[0].message, /check push_path$/);
+    // Existing, it is not mentioned again.
+    const again = new RecordingLogger();
+    await (await start({ push_path: "outbx" }, "mirror1", again)).stop();
+    assert.ok(!again.entries.some((e) => /did not exist/.test(e.message)));
   });
 });
