@@ -11,6 +11,15 @@ import { pollUntil } from "../_poll.ts";
 import type { Platform } from "../support/platform/mod.ts";
 import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
 
+/**
+ * Waits until a file changed now gets a change time in a later second than `time` (Deno gives it
+ * in whole seconds), with a margin: the kernel stamps files from a clock a tick behind Date.now().
+ */
+async function _pastTheSecondOf(time: Date): Promise<void> {
+  const next = (Math.floor(time.getTime() / 1000) + 1) * 1000 + 100;
+  while (Date.now() < next) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 async function _exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
@@ -493,9 +502,7 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
     await write("model.bin", randomBytes(256 * 1024));
     const { mtime, ctime } = await Deno.stat(path);
     // Deno gives the change time in whole seconds: the rewrite comes in a later one.
-    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await _pastTheSecondOf(ctime!);
     platform.setFaults({ uploadBytesPerSecond: 512 * 1024 });
     const passing = pass();
     for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
@@ -519,9 +526,7 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
     const path = join(root, "log.txt");
     await write("log.txt", "VERSION-1 important\n");
     const { mtime, ctime } = await Deno.stat(path);
-    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await _pastTheSecondOf(ctime!);
     // The platform holds its answer back; meanwhile the file is rewritten in place and its
     // modification time put back.
     platform.setFaults({ uploadReplyDelayMs: 1500 });
@@ -558,9 +563,7 @@ Deno.test("a file sent, its deletion cut off, then rewritten at its size with it
     const { mtime, ctime } = await Deno.stat(path);
     // Sent and recorded, not deleted: as a kill between the two leaves it (keep stands in).
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    while (Math.floor(Date.now() / 1000) <= ctime!.getTime() / 1000) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await _pastTheSecondOf(ctime!);
     const file = await Deno.open(path, { write: true });
     await file.write(new TextEncoder().encode("VERSION-2"));
     file.close();
