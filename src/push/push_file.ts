@@ -51,7 +51,7 @@ export interface PushContext {
   /** The part the files belong to. */
   partId: string;
   /** The uploader. */
-  uploader: Pick<FileUploader, "upload" | "listUploads">;
+  uploader: Pick<FileUploader, "upload" | "listUploads" | "openStored">;
   /** The journal of the push folder. */
   journal: PushJournal;
   /** Cancels the upload in progress. */
@@ -252,8 +252,12 @@ export function deleteIfUnchanged(
  * The part's upload that an in-flight record names, if the platform holds it: same `file_name`,
  * size and tags (another push folder of the same part, under other tags, may upload a file of the
  * same name and size meanwhile: taking it for ours would delete a file the platform never got),
- * requested no earlier than the record's start (less the clock skew allowed), and not one of this
- * path's earlier uploads the journal knows.
+ * requested no earlier than the record's start (less the clock skew allowed), not one of this
+ * path's earlier uploads the journal knows, and holding the very bytes of the local file at `path`
+ * (downloaded and compared). The bytes are what makes it safe: an earlier upload of the same name
+ * and size that the journal no longer knows (a clock stepped forward, a backlog larger than the
+ * ids kept) is then never taken for a new file, whose deletion would lose it. Throws when the
+ * platform cannot be asked (the caller keeps the record and asks again later).
  */
 export async function findStoredUpload(
   ctx: Pick<PushContext, "uploader" | "partId" | "journal" | "now" | "signal" | "config">,
@@ -267,10 +271,58 @@ export async function findStoredUpload(
   }, { signal: ctx.signal });
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
   const tags = _tagSet(ctx.config.tags);
-  return uploads.find((u) =>
+  const candidates = uploads.filter((u) =>
     u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
     u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags
   );
+  // The newest first: the cut upload, if stored, is the last of them.
+  for (const candidate of candidates.reverse()) {
+    if (await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path))) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Whether the platform's bytes for `upload` are those of the local file at `absolute` (read
+ * without following a symlink; a file gone or unreadable compares as different).
+ */
+async function _holdsFile(
+  ctx: Pick<PushContext, "uploader" | "signal">,
+  upload: ListedUpload,
+  absolute: string,
+): Promise<boolean> {
+  let local: FileHandle;
+  try {
+    local = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fstatSync(local.fd).isFile()) return false;
+    const stored = (await ctx.uploader.openStored(upload, { signal: ctx.signal })).getReader();
+    try {
+      let at = 0;
+      for (;;) {
+        const { done, value } = await stored.read();
+        if (done) break;
+        const mine = new Uint8Array(value.length);
+        const { bytesRead } = await local.read(mine, 0, mine.length, at);
+        if (bytesRead !== value.length || !_sameBytes(mine, value)) return false;
+        at += value.length;
+      }
+      // The local file must end where the stored one does.
+      return (await local.read(new Uint8Array(1), 0, 1, at)).bytesRead === 0;
+    } finally {
+      await stored.cancel().catch(() => {});
+    }
+  } finally {
+    await local.close();
+  }
+}
+
+function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Tags as one comparable string, whatever their order. */

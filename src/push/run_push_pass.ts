@@ -81,7 +81,7 @@ const _GIVEN_UP_IN_A_ROW = 3;
 /** What the pass needs from outside. */
 export interface PushDeps {
   /** The uploader (one per process is enough: it keeps one HTTP/2 connection). */
-  uploader: Pick<FileUploader, "upload" | "listUploads">;
+  uploader: Pick<FileUploader, "upload" | "listUploads" | "openStored">;
   /** The robot part the files belong to (`VIAM_MACHINE_PART_ID` in a module, `--part-id`). */
   partId: string;
 }
@@ -382,9 +382,20 @@ async function _settleInFlight(
     return paths;
   }
   const claimed = new Set<string>();
+  const waiting = new Set<string>();
   for (const { path, inFlight } of records) {
     const unclaimed = listed.filter((u) => !claimed.has(u.binaryDataId));
-    const found = await findStoredUpload(ctx, path, inFlight, unclaimed);
+    let found: ListedUpload | undefined;
+    try {
+      found = await findStoredUpload(ctx, path, inFlight, unclaimed);
+    } catch (error) {
+      // A stored copy's bytes could not be read to compare: the record stays, the file waits.
+      if (ctx.signal?.aborted) throw error;
+      waiting.add(path);
+      result.error = `cannot check ${waiting.size} upload(s) cut off in an earlier run, so ` +
+        `they wait: ${describeError(error)}`;
+      continue;
+    }
     const sentMs = ctx.now();
     if (found !== undefined) {
       claimed.add(found.binaryDataId);
@@ -417,7 +428,7 @@ async function _settleInFlight(
     }));
   }
   await ctx.journal.flush();
-  return new Set();
+  return waiting;
 }
 
 /**

@@ -135,6 +135,8 @@ export interface ListedUpload {
   timeReceivedMs: number;
   /** `capture_metadata.tags`. */
   tags: string[];
+  /** Where its bytes can be downloaded (`""`: by a signed URL). */
+  uri: string;
 }
 
 /** The window of `time_requested` to list, in epoch ms (start inclusive). */
@@ -245,11 +247,36 @@ export class FileUploader implements AsyncDisposable {
           timeRequestedMs: item.timeRequestedMs ?? 0,
           timeReceivedMs: item.timeReceivedMs ?? 0,
           tags: item.tags ?? [],
+          uri: item.uri,
         });
       }
       if (page.last === "" || page.last === last) return found;
       last = page.last;
     }
+  }
+
+  /**
+   * The bytes the platform holds for a listed upload, as a stream (downloaded as `sync` downloads:
+   * its uri, else a signed URL). Used to make sure a stored upload is the file about to be deleted
+   * before it is taken for it; the download client is loaded only then.
+   */
+  async openStored(
+    upload: Pick<ListedUpload, "binaryDataId" | "uri">,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const { ViamRemote } = await import("./viam_remote.ts");
+    const remote = new ViamRemote({
+      appUrl: this.#options.appUrl,
+      apiKeyId: this.#options.apiKeyId,
+      apiKey: this.#options.apiKey,
+      callTimeoutMs: this.#callTimeoutMs,
+    });
+    const { body, start } = await remote.download(upload, { signal: options.signal });
+    if (start !== 0) {
+      await body.cancel();
+      throw new Error(`the download of ${upload.binaryDataId} did not start at byte 0`);
+    }
+    return body;
   }
 
   /** Closes the connection (streams still open are reset). */

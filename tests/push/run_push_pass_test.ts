@@ -297,18 +297,21 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
     await Deno.utime(join(root, "status.bin"), twoHoursAgo, twoHoursAgo);
     const behind = () => Date.now() - 40 * 60_000;
     assert.equal((await pass({}, { now: behind })).deleted, 1);
-    // NTP steps the clock forward; a camera then sends 1,000 files (planted: their uploads, by
-    // the corrected clock, come after the first version's in sequence); a pass finds nothing.
+    // NTP steps the clock forward; a camera then sends 5,000 files (planted: their uploads, by
+    // the corrected clock, come after the first version's in sequence, more than the ids kept by
+    // count); a pass finds nothing and forgets the first version's id.
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     const before = JSON.parse(await Deno.readTextFile(path));
     const seq = before.files["status.bin"].uploads[0].seq;
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < 5000; i++) {
       before.files[`cam/${i}.jpg`] = {
         uploads: [{ binaryDataId: `cam-${i}`, ms: Date.now(), seq: seq + 1 + i }],
       };
     }
     await Deno.writeTextFile(path, JSON.stringify(before));
     await pass();
+    const forgotten = JSON.parse(await Deno.readTextFile(path)).files["status.bin"];
+    assert.equal(forgotten, undefined, "the journal no longer knows the first upload");
     // A new version, same name and size, cut off in flight before the platform stored it.
     await write("status.bin", "status-v2-BBBB");
     const info = await Deno.lstat(join(root, "status.bin"));
@@ -323,6 +326,8 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
       },
     };
     await Deno.writeTextFile(path, JSON.stringify(journal));
+    // The platform holds an upload of that name and size, not one of the journal's: only its
+    // bytes tell it from the cut one.
     const result = await pass();
     assert.equal(result.recovered, 0, "the first version is not taken for the second");
     assert.equal(result.uploaded, 1);
@@ -705,6 +710,35 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
   });
 });
 
+Deno.test("an upload found stored is taken for the cut one only once its bytes are compared; unreadable, the file waits", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("k.bin", "stored before the kill");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const plantInFlight = async () => {
+      const journal = JSON.parse(await Deno.readTextFile(path));
+      const { ino, size, mtimeMs } = journal.files["k.bin"].sent;
+      journal.files["k.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
+      await Deno.writeTextFile(path, JSON.stringify(journal));
+    };
+    // The stored copy cannot be downloaded: nothing is taken for granted, the file waits.
+    await plantInFlight();
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["download"] });
+    const waiting = await pass({}, { attempts: 1 });
+    assert.deepEqual(waiting.skippedBy, { "awaiting check": 1 });
+    assert.match(waiting.error ?? "", /cannot check 1 upload\(s\) cut off in an earlier run/);
+    assert.equal(await _exists(join(root, "k.bin")), true);
+    // Readable, and the same bytes: recovered, then deleted as sent; never sent twice.
+    platform.setFaults({});
+    const downloads = platform.calls.download;
+    const result = await pass();
+    assert.equal(result.recovered, 1);
+    assert.equal(result.deleted, 1);
+    assert.ok(platform.calls.download > downloads, "its bytes were read to compare");
+    assert.equal(platform.items().length, 1);
+  });
+});
+
 Deno.test("several files are in flight at once, up to the concurrency", async () => {
   await withPush(async ({ platform, pass, write }) => {
     for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
@@ -884,6 +918,7 @@ Deno.test("a push_path through a symlink that leads out of .viam is refused befo
     const uploader = {
       upload: () => Promise.reject(new Error("nothing may be uploaded")),
       listUploads: () => Promise.resolve([]),
+      openStored: () => Promise.reject(new Error("nothing may be read")),
     };
     await assert.rejects(
       runPushPass(push, { uploader, partId: "p" }, { logger: new RecordingLogger() }),
