@@ -828,7 +828,7 @@ function _unknownAttributes(
     }
   }
   if (unknown.length > _MAX_UNKNOWN_LISTED) {
-    const more = `${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attributes`;
+    const more = `${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attribute(s)`;
     if (context.deleteEnabled) {
       issues.push({ field: "attributes", message: `${more}: with delete on, none may be unknown` });
     } else warnings.push(`${more} (ignored)`);

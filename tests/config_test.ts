@@ -575,7 +575,7 @@ Deno.test("with delete on, an unknown attribute is an error: a misspelt one coul
   assert.equal(many.length, 11);
   assert.deepEqual(many.at(-1), {
     field: "attributes",
-    message: "1 more unknown attributes: with delete on, none may be unknown",
+    message: "1 more unknown attribute(s): with delete on, none may be unknown",
   });
 });
 
@@ -617,7 +617,7 @@ Deno.test("unknown attribute names are echoed bounded, and at most ten of them",
   const listed = parse({ ...KEYS, tags: ["t"], ...many }).warnings;
   assert.equal(listed.length, 11);
   assert.equal(listed[0], 'unknown attribute "zz_0" (ignored)');
-  assert.equal(listed[10], "990 more unknown attributes (ignored)");
+  assert.equal(listed[10], "990 more unknown attribute(s) (ignored)");
 });
 
 Deno.test("no filter at all is allowed, with a warning", () => {

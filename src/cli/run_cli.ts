@@ -156,7 +156,6 @@ function _logLevel(args: string[]): LogLevel {
   return LOG_LEVELS.find((level) => level === value) ?? "info";
 }
 
-/** Commander's message without its `error: ` prefix and the help hint. */
 /**
  * The `--json` document's text for a usage error commander printed: `usage: ` and its first line,
  * with its suggestion (`(Did you mean --tags?)`) and `hint` when there is one.

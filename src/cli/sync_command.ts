@@ -173,9 +173,15 @@ function _reportInterrupted(
   return exitCode;
 }
 
-/** What an interrupted pass left: partial downloads to resume, when any bytes had come. */
-function _interrupted(signal: Deno.Signal, bytesCame: boolean): string {
-  return bytesCame
+/**
+ * What an interrupted pass left: partial downloads to resume when bytes had come, none when none
+ * had; `undefined` when it is not known (a pass of `--watch`, whose summary counts finished files
+ * only).
+ */
+function _interrupted(signal: Deno.Signal, bytesCame: boolean | undefined): string {
+  return bytesCame === undefined
+    ? `interrupted by ${signal}: partial downloads, if any, stay in staging and resume next time`
+    : bytesCame
     ? `interrupted by ${signal}: partial downloads stay in staging and resume next time`
     : `interrupted by ${signal}: no file had begun to download`;
 }
@@ -230,7 +236,7 @@ async function _watch(
     // with what it had done.
     pass++;
     const summary = loop.cutPass ?? emptySummary();
-    const error = _interrupted(by, summary.bytes > 0);
+    const error = _interrupted(by, undefined);
     output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
     output.document({
       ..._document(config, summary),

@@ -328,8 +328,8 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolea
         `push folder ${push.pushPath} (${push.pushRoot}) lies inside ${dir}, which is a push ` +
           `folder (${pushState} is its journal): its files are pushed with that folder's; ` +
           "push that folder, or choose a folder apart from it (that folder's pushes pass this " +
-          `one by while it holds its own ${STATE_DIR_NAME}: remove ` +
-          `${join(push.pushRoot, STATE_DIR_NAME)} to let them take it)`,
+          `one by while it holds its own ${STATE_DIR_NAME}: once this one's files are all sent, ` +
+          `remove ${join(push.pushRoot, STATE_DIR_NAME)} to let them take it)`,
       );
     }
   }
@@ -465,7 +465,8 @@ async function _walk(
         options.logger.warn(
           `not pushing ${JSON.stringify(entry.path)}: it holds a ${STATE_DIR_NAME} folder (a ` +
             "mirror or a push folder of its own), so its files are that folder's; if it is no " +
-            `longer pushed or mirrored on its own, remove its ${STATE_DIR_NAME}`,
+            `longer pushed or mirrored on its own, remove its ${STATE_DIR_NAME} once its files ` +
+            "are all sent (those it still holds are then sent from here, some maybe again)",
         );
       }
       continue;
@@ -624,9 +625,7 @@ function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number):
     journal.update(path, (e) => {
       const uploads = e.inFlight !== undefined
         ? e.uploads
-        : e.uploads?.filter((u) =>
-          ((u.seq ?? 0) >= lastKept && u.seq !== undefined) || u.ms > now - _KNOWN_UPLOADS_MS
-        );
+        : e.uploads?.filter((u) => (u.seq ?? 0) >= lastKept || u.ms > now - _KNOWN_UPLOADS_MS);
       return walked.has(path) ? { ...e, uploads } : { uploads };
     });
   }

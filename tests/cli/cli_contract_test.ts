@@ -704,6 +704,11 @@ Deno.test("--watch --json: a pass cut by SIGTERM mid-download reports what it ha
       const written = (await readTree(root)).size;
       const last = _documents(output.stdout).at(-1)!;
       assert.equal(last.interrupted, "SIGTERM");
+      // A --watch pass knows its finished files only: partials are not ruled out.
+      assert.equal(
+        last.error,
+        "interrupted by SIGTERM: partial downloads, if any, stay in staging and resume next time",
+      );
       assert.equal(last.listed, 4);
       assert.ok(written >= 1 && written < 4, `${written} files written`);
       assert.equal(last.downloaded, written, JSON.stringify(last));
