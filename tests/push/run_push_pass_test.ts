@@ -20,6 +20,12 @@ async function _pastTheSecondOf(time: Date): Promise<void> {
   while (Date.now() < next) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/** The text of every file the platform holds, sorted. */
+function _storedTexts(platform: Platform): string[] {
+  return platform.items().map((i) => new TextDecoder().decode(platform.contentOf(i.binaryDataId)))
+    .sort();
+}
+
 async function _exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
@@ -331,10 +337,7 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
     const result = await pass();
     assert.equal(result.recovered, 0, "the first version is not taken for the second");
     assert.equal(result.uploaded, 1);
-    const contents = platform.items().map((i) =>
-      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
-    );
-    assert.deepEqual(contents.sort(), ["status-v1-aaaa", "status-v2-BBBB"]);
+    assert.deepEqual(_storedTexts(platform), ["status-v1-aaaa", "status-v2-BBBB"]);
   });
 });
 
@@ -553,10 +556,7 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
     platform.setFaults({});
     const second = await pass();
     assert.equal(second.uploaded, 1, "the rewrite is sent");
-    const contents = platform.items().map((i) =>
-      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
-    );
-    assert.deepEqual(contents.sort(), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
+    assert.deepEqual(_storedTexts(platform), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
     assert.equal(await _exists(path), false, "deleted once the platform holds it");
   });
 });
@@ -576,10 +576,7 @@ Deno.test("a file sent, its deletion cut off, then rewritten at its size with it
     const result = await pass();
     assert.equal(result.uploaded, 1, "the rewrite is sent");
     assert.equal(result.deleted, 1);
-    const contents = platform.items().map((i) =>
-      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
-    );
-    assert.deepEqual(contents.sort(), ["VERSION-1", "VERSION-2"]);
+    assert.deepEqual(_storedTexts(platform), ["VERSION-1", "VERSION-2"]);
   });
 });
 
@@ -830,10 +827,7 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
     const result = await pass({}, { now: () => later + 60_000 });
     assert.equal(result.recovered, 0);
     assert.equal(result.uploaded, 1);
-    const contents = platform.items().map((i) =>
-      new TextDecoder().decode(platform.contentOf(i.binaryDataId))
-    );
-    assert.deepEqual(contents.sort(), ["AAAAA", "BBBBB"]);
+    assert.deepEqual(_storedTexts(platform), ["AAAAA", "BBBBB"]);
   });
 });
 
