@@ -61,11 +61,12 @@ const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
 /**
  * How many of the folder's last uploads (by sequence, see `PushJournal.nextUploadSeq`) keep their
  * ids whatever the clock says. A clock stepped forward (a Pi without a real-time clock, set by NTP
- * after it boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`: pruned by the clock
- * alone, its id was forgotten, and a new file of the same name and size, cut off in flight, was
- * taken for it and deleted. The in-flight check looks at some 20 minutes of uploads: this many
- * cover 3 files a second over that time. Bounded by count, not time: a folder of unique names
- * keeps at most this many ids beyond the clock's half hour (some 450 KB of journal).
+ * after it boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`. An id forgotten costs
+ * no file (the in-flight check compares a stored copy's bytes before it takes it for the cut
+ * upload, see `findStoredUpload`), but the download of a copy that cannot be the one: the check
+ * looks at some 20 minutes of uploads, and this many cover 3 files a second over that time.
+ * Bounded by count, not time: a folder of unique names keeps at most this many ids beyond the
+ * clock's half hour (some 450 KB of journal).
  */
 const _UPLOADS_KEPT_BY_COUNT = 4000;
 /** How many paths the result lists by name; counts stay exact. */
