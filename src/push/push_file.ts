@@ -17,10 +17,11 @@ import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { backoffDelay } from "../async/backoff.ts";
+import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
-import { describeError, type ErrorKind } from "../remote/errors.ts";
+import { describeError, type ErrorKind, IncompleteBodyError } from "../remote/errors.ts";
 import type {
   FileUploader,
   ListedUpload,
@@ -64,6 +65,8 @@ export interface PushContext {
   attempts: number;
   /** Delay before the first retry within the pass, in milliseconds. */
   minRetryDelayMs: number;
+  /** A stored copy being compared fails after this long without data (default 60 s). */
+  compareIdleMs?: number;
   /** The clock, epoch ms. */
   now: () => number;
 }
@@ -260,7 +263,10 @@ export function deleteIfUnchanged(
  * platform cannot be asked (the caller keeps the record and asks again later).
  */
 export async function findStoredUpload(
-  ctx: Pick<PushContext, "uploader" | "partId" | "journal" | "now" | "signal" | "config">,
+  ctx: Pick<
+    PushContext,
+    "uploader" | "partId" | "journal" | "now" | "signal" | "config" | "compareIdleMs"
+  >,
   path: string,
   inFlight: { size: number; startedMs: number },
   listed?: readonly ListedUpload[],
@@ -275,19 +281,34 @@ export async function findStoredUpload(
     u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
     u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags
   );
-  // The newest first: the cut upload, if stored, is the last of them.
+  // The newest first: the cut upload, if stored, is the last of them. A copy that cannot be read
+  // does not stop the others from being compared; if none matches, its error is what is told.
+  let unread: unknown;
   for (const candidate of candidates.reverse()) {
-    if (await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path))) return candidate;
+    try {
+      if (await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path))) return candidate;
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      unread ??= error;
+    }
   }
+  if (unread !== undefined) throw unread;
   return undefined;
 }
 
+/** Bytes of the local file read at a time to compare with a stored copy (one buffer, reused). */
+const _COMPARE_BYTES = 256 * 1024;
+/** A stored copy being compared fails after this long without data, as a sync download does. */
+const _COMPARE_IDLE_MS = 60_000;
+
 /**
  * Whether the platform's bytes for `upload` are those of the local file at `absolute` (read
- * without following a symlink; a file gone or unreadable compares as different).
+ * without following a symlink; a file gone or unreadable compares as different). Throws when the
+ * stored copy cannot be read whole (an error, a stall, a body that ends before its size): the
+ * caller cannot tell, and waits.
  */
 async function _holdsFile(
-  ctx: Pick<PushContext, "uploader" | "signal">,
+  ctx: Pick<PushContext, "uploader" | "signal" | "compareIdleMs">,
   upload: ListedUpload,
   absolute: string,
 ): Promise<boolean> {
@@ -300,19 +321,42 @@ async function _holdsFile(
   try {
     if (!fstatSync(local.fd).isFile()) return false;
     const stored = (await ctx.uploader.openStored(upload, { signal: ctx.signal })).getReader();
+    let stalled: IncompleteBodyError | undefined;
+    const watchdog = new IdleWatchdog((_, ms) => {
+      stalled = new IncompleteBodyError(`no data for ${ms} ms`);
+      stored.cancel(stalled).catch(() => {});
+    });
+    watchdog.watch(ctx.compareIdleMs ?? _COMPARE_IDLE_MS, "stored copy");
+    // The pass's abort reaches the body here directly: fetch's own signal is held only weakly
+    // (see transfer_files.ts), and a stopped pass would wait on a stalled copy.
+    const onAbort = () => void stored.cancel(ctx.signal?.reason).catch(() => {});
+    ctx.signal?.addEventListener("abort", onAbort, { once: true });
     try {
+      const mine = new Uint8Array(_COMPARE_BYTES);
       let at = 0;
       for (;;) {
         const { done, value } = await stored.read();
+        if (stalled !== undefined) throw stalled;
+        ctx.signal?.throwIfAborted();
         if (done) break;
-        const mine = new Uint8Array(value.length);
-        const { bytesRead } = await local.read(mine, 0, mine.length, at);
-        if (bytesRead !== value.length || !_sameBytes(mine, value)) return false;
-        at += value.length;
+        watchdog.progress();
+        for (let from = 0; from < value.length; from += mine.length) {
+          const part = value.subarray(from, from + mine.length);
+          const { bytesRead } = await local.read(mine, 0, part.length, at);
+          if (bytesRead !== part.length || !_sameBytes(mine, part)) return false;
+          at += part.length;
+        }
+      }
+      if (at !== upload.sizeBytes) {
+        throw new IncompleteBodyError(
+          `${at} of ${upload.sizeBytes} bytes of ${upload.binaryDataId}`,
+        );
       }
       // The local file must end where the stored one does.
-      return (await local.read(new Uint8Array(1), 0, 1, at)).bytesRead === 0;
+      return (await local.read(mine, 0, 1, at)).bytesRead === 0;
     } finally {
+      watchdog.stop();
+      ctx.signal?.removeEventListener("abort", onAbort);
       await stored.cancel().catch(() => {});
     }
   } finally {
@@ -320,8 +364,9 @@ async function _holdsFile(
   }
 }
 
-function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether `part` equals the first `part.length` bytes of `mine`. */
+function _sameBytes(mine: Uint8Array, part: Uint8Array): boolean {
+  for (let i = 0; i < part.length; i++) if (mine[i] !== part[i]) return false;
   return true;
 }
 

@@ -128,6 +128,11 @@ export interface PushPassOptions {
   attempts?: number;
   /** Delay before the first retry within the pass, in milliseconds (default 500). */
   minRetryDelayMs?: number;
+  /**
+   * A stored copy downloaded to compare with a cut upload's file fails after this long without
+   * data (default 60 s, as a sync download).
+   */
+  compareIdleMs?: number;
   /** The clock, epoch ms (tests). */
   now?: () => number;
   /**
@@ -235,6 +240,7 @@ export async function runPushPass(
       beforeChunk: options.beforeChunk,
       attempts: options.attempts ?? CALL_RETRY.attempts,
       minRetryDelayMs: options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
+      compareIdleMs: options.compareIdleMs,
       now,
     };
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a

@@ -736,6 +736,80 @@ Deno.test("an upload found stored is taken for the cut one only once its bytes a
   });
 });
 
+Deno.test("a stored copy that stalls while it is compared leaves the file waiting; a stop ends the wait at once", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("s.bin", randomBytes(4096));
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const plantInFlight = async () => {
+      const journal = JSON.parse(await Deno.readTextFile(path));
+      const { ino, size, mtimeMs } = journal.files["s.bin"].sent ?? journal.files["s.bin"].inFlight;
+      journal.files["s.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
+      await Deno.writeTextFile(path, JSON.stringify(journal));
+    };
+    // The copy comes a byte a second: quiet for longer than the compare's idle limit.
+    await plantInFlight();
+    platform.setFaults({ bodyBytesPerSecond: 1 });
+    const stalled = await pass({}, { compareIdleMs: 300 });
+    assert.deepEqual(stalled.skippedBy, { "awaiting check": 1 });
+    assert.match(stalled.error ?? "", /download body incomplete: no data for 300 ms/);
+    assert.equal(await _exists(join(root, "s.bin")), true);
+    // Stopped while comparing (the idle limit far off): the pass ends now, not in a minute.
+    const stop = new AbortController();
+    const stopping = pass({}, { signal: stop.signal });
+    await pollUntil("the copy is being read", () => platform.calls.download >= 2);
+    const stoppedAt = performance.now();
+    stop.abort(new Error("stopped"));
+    await stopping.catch(() => {});
+    assert.ok(performance.now() - stoppedAt < 2000, "the stop ended the comparison");
+    assert.equal(await _exists(join(root, "s.bin")), true);
+    assert.equal(platform.items().length, 1);
+  });
+});
+
+Deno.test("a stored copy whose body ends before its size is no match and no difference: the file waits", async () => {
+  await withPush(async ({ root, write, uploader, config }) => {
+    await write("short.bin", "0123456789");
+    const { findStoredUpload } = await import("../../src/push/push_file.ts");
+    const { PushJournal } = await import("../../src/push/push_journal.ts");
+    await Deno.mkdir(join(root, ".data-mirror"));
+    const journal = await PushJournal.open(join(root, ".data-mirror"));
+    const listed = [{
+      binaryDataId: "org/loc/short",
+      fileName: "short.bin",
+      fileExt: ".bin",
+      sizeBytes: 10,
+      timeRequestedMs: Date.now(),
+      timeReceivedMs: Date.now(),
+      tags: ["fleet"],
+      uri: "",
+    }];
+    const halfBody = {
+      upload: uploader.upload.bind(uploader),
+      listUploads: uploader.listUploads.bind(uploader),
+      // A close-delimited body cut halfway ends without an error: only the count tells.
+      openStored: () =>
+        Promise.resolve(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode("01234"));
+              controller.close();
+            },
+          }),
+        ),
+    };
+    await assert.rejects(
+      findStoredUpload(
+        { uploader: halfBody, partId: "p", journal, now: Date.now, config: config() },
+        "short.bin",
+        { size: 10, startedMs: Date.now() },
+        listed,
+      ),
+      /download body incomplete: 5 of 10 bytes of org\/loc\/short/,
+    );
+  });
+});
+
 Deno.test("several files are in flight at once, up to the concurrency", async () => {
   await withPush(async ({ platform, pass, write }) => {
     for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
