@@ -69,6 +69,12 @@ const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
  * clock's half hour (some 450 KB of journal).
  */
 const _UPLOADS_KEPT_BY_COUNT = 4000;
+/**
+ * How long a file whose cut upload may be stored waits while the stored copy cannot be read to
+ * compare (the listing answers, the download never does: a proxy that always re-encodes it, say):
+ * then it is sent again, a duplicate at worst, rather than wait for good.
+ */
+const _COMPARE_GIVE_UP_MS = 24 * 3600_000;
 /** How many paths the result lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
 /**
@@ -396,12 +402,19 @@ async function _settleInFlight(
     try {
       found = await findStoredUpload(ctx, path, inFlight, unclaimed);
     } catch (error) {
-      // A stored copy's bytes could not be read to compare: the record stays, the file waits.
       if (ctx.signal?.aborted) throw error;
-      waiting.add(path);
-      result.error = `cannot check ${waiting.size} upload(s) cut off in an earlier run, so ` +
-        `they wait: ${describeError(error)}`;
-      continue;
+      if (ctx.now() - inFlight.startedMs < _COMPARE_GIVE_UP_MS) {
+        // A stored copy's bytes could not be read to compare: the record stays, the file waits.
+        waiting.add(path);
+        result.error = `cannot check ${waiting.size} upload(s) cut off in an earlier run, so ` +
+          `they wait: ${describeError(error)}`;
+        continue;
+      }
+      // A day of it (the listing answers, the copy never reads): sent again, a duplicate at worst.
+      logger.warn(
+        `${path}: a stored copy of it could not be read for a day (${describeError(error)}), so ` +
+          "it is sent again (a second copy, if that one was it)",
+      );
     }
     const sentMs = ctx.now();
     if (found !== undefined) {

@@ -736,6 +736,28 @@ Deno.test("an upload found stored is taken for the cut one only once its bytes a
   });
 });
 
+Deno.test("a stored copy that cannot be read for a day: the file is sent again rather than wait for good", async () => {
+  await withPush(async ({ platform, root, pass, write, logger }) => {
+    await write("d.bin", "stored, never readable");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = JSON.parse(await Deno.readTextFile(path));
+    const { ino, size, mtimeMs } = journal.files["d.bin"].sent;
+    journal.files["d.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["download"] });
+    const waiting = await pass({}, { attempts: 1 });
+    assert.deepEqual(waiting.skippedBy, { "awaiting check": 1 });
+    const dayLater = Date.now() + 25 * 3600_000;
+    const resent = await pass({}, { attempts: 1, now: () => dayLater });
+    assert.equal(resent.recovered, 0);
+    assert.equal(resent.uploaded, 1);
+    assert.equal(resent.error, undefined);
+    assert.equal(platform.items().length, 2, "a second copy, never a loss");
+    assert.match(logger.text(), /d\.bin: a stored copy of it could not be read for a day/);
+  });
+});
+
 Deno.test("a stored copy that stalls while it is compared leaves the file waiting; a stop ends the wait at once", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("s.bin", randomBytes(4096));
