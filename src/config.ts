@@ -334,10 +334,7 @@ export function parseConfig(
     throw new ConfigError(
       // Messages never quote app_api_key, but a key pasted into another attribute (or used as
       // an attribute name) would be quoted there.
-      issues.map((issue) => ({
-        ...issue,
-        message: _redactKey(_withLikelyTypo(issue, Object.keys(attributes)), apiKey),
-      })),
+      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKey) })),
     );
   }
   return {
@@ -415,7 +412,11 @@ class _Reader {
   secret(field: string, what: string): string {
     const value = this.#get(field);
     if (value === undefined) {
-      this.#issue(field, `${field} is required: a non-empty string, ${what}`);
+      this.#issue(
+        field,
+        `${field} is required: a non-empty string, ${what}` +
+          _likelyTypoOf(field, Object.keys(this.#attributes)),
+      );
       return "";
     }
     if (typeof value !== "string" || value.trim() === "") {
@@ -837,19 +838,16 @@ function _unknownAttributes(
 }
 
 /**
- * An issue's message, and for a required attribute that is missing, the unknown attribute that is
- * likely it misspelt (`app_api_keys` for `app_api_key`): the refusal's cause, which the warning
- * naming the unknown attribute would not reach (a refused config prints its issues only).
+ * For a required attribute that is missing, the unknown attribute that is likely it misspelt
+ * (`app_api_keys` for `app_api_key`), as a note to its issue: the refusal's cause, which the
+ * warning naming the unknown attribute would not reach (a refused config prints its issues only).
  */
-function _withLikelyTypo(issue: ConfigIssue, names: string[]): string {
-  if (!issue.message.startsWith(`${issue.field} is required`)) return issue.message;
+function _likelyTypoOf(field: string, names: string[]): string {
   const typo = names.find((name) =>
     !CONFIG_ATTRIBUTES.includes(name) && name.length <= _MAX_TYPO_LENGTH &&
-    _closestAttribute(name) === issue.field
+    _closestAttribute(name) === field
   );
-  return typo === undefined
-    ? issue.message
-    : `${issue.message} (the config has ${_describe(typo)}: misspelt?)`;
+  return typo === undefined ? "" : ` (the config has ${_describe(typo)}: misspelt?)`;
 }
 
 /** The attributes that narrow the listing. */
