@@ -205,18 +205,7 @@ async function _upload(
       }
     }
   }
-  const now = ctx.now();
-  journal.update(file.path, (e) => ({
-    ...e,
-    inFlight: undefined,
-    failure: undefined,
-    sent: { ...version, binaryDataId: stored.binaryDataId, sentMs: now },
-    uploads: [...(e.uploads ?? []), {
-      binaryDataId: stored.binaryDataId,
-      ms: now,
-      seq: journal.nextUploadSeq(),
-    }],
-  }));
+  journal.recordSent(file.path, version, stored.binaryDataId, ctx.now());
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {

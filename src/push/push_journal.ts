@@ -66,7 +66,7 @@ export interface KnownUpload {
   /** When it completed, by this machine's clock (epoch ms). */
   ms: number;
   /**
-   * Its place among the folder's uploads (1, 2, ...; see {@linkcode PushJournal.nextUploadSeq}),
+   * Its place among the folder's uploads (1, 2, ...: one more than any the journal held when it was recorded),
    * which no clock step changes. Absent in journals written before it was kept.
    */
   seq?: number;
@@ -192,10 +192,25 @@ export class PushJournal {
     return [...this.#entries.keys()];
   }
   /**
+   * Records that the platform holds `version` of `path` as `binaryDataId` (sent now, or found stored
+   * after a cut upload): no longer in flight nor failing, the version sent, one more known upload.
+   */
+  recordSent(path: string, version: RememberedVersion, binaryDataId: string, ms: number): void {
+    const { ino, size, mtimeMs, ctimeMs } = version;
+    this.update(path, (e) => ({
+      ...e,
+      inFlight: undefined,
+      failure: undefined,
+      sent: { ino, size, mtimeMs, ctimeMs, binaryDataId, sentMs: ms },
+      uploads: [...(e.uploads ?? []), { binaryDataId, ms, seq: this.#nextUploadSeq() }],
+    }));
+  }
+
+  /**
    * The sequence number of the next completed upload: one more than any the journal holds. Upload
    * ids are kept by it, not by the clock alone (see `_forgetMissing` in run_push_pass.ts).
    */
-  nextUploadSeq(): number {
+  #nextUploadSeq(): number {
     if (this.#lastSeq === undefined) {
       this.#lastSeq = 0;
       for (const entry of this.#entries.values()) {

@@ -59,7 +59,7 @@ export type PushSkipReason =
  */
 const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
 /**
- * How many of the folder's last uploads (by sequence, see `PushJournal.nextUploadSeq`) keep their
+ * How many of the folder's last uploads (by sequence, see `KnownUpload.seq`) keep their
  * ids whatever the clock says. A clock stepped forward (a Pi without a real-time clock, set by NTP
  * after it boots) makes a recent upload look older than `_KNOWN_UPLOADS_MS`. An id forgotten costs
  * no file (the in-flight check compares a stored copy's bytes before it takes it for the cut
@@ -390,8 +390,7 @@ async function _settleInFlight(
   } catch (error) {
     // The pass goes on with the other files, and fails (exit 1): these files are not pushed. (Its
     // summary says why.)
-    result.error = `cannot check ${paths.size} upload(s) cut off in an earlier run, so they ` +
-      `wait: ${describeError(error)}`;
+    result.error = _uncheckedError(paths.size, error);
     return paths;
   }
   const claimed = new Set<string>();
@@ -406,8 +405,7 @@ async function _settleInFlight(
       if (ctx.now() - inFlight.startedMs < _COMPARE_GIVE_UP_MS) {
         // A stored copy's bytes could not be read to compare: the record stays, the file waits.
         waiting.add(path);
-        result.error = `cannot check ${waiting.size} upload(s) cut off in an earlier run, so ` +
-          `they wait: ${describeError(error)}`;
+        result.error = _uncheckedError(waiting.size, error);
         continue;
       }
       // A day of it (the listing answers, the copy never reads): sent again, a duplicate at worst.
@@ -416,39 +414,28 @@ async function _settleInFlight(
           "it is sent again (a second copy, if that one was it)",
       );
     }
-    const sentMs = ctx.now();
-    if (found !== undefined) {
-      claimed.add(found.binaryDataId);
-      recovered.add(path);
-      result.uploaded++;
-      result.recovered++;
-      logger.info(
-        `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
-      );
+    if (found === undefined) {
+      ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
+      continue;
     }
-    ctx.journal.update(path, (e) => ({
-      ...e,
-      inFlight: undefined,
-      ...(found === undefined ? {} : {
-        sent: {
-          ino: inFlight.ino,
-          size: inFlight.size,
-          mtimeMs: inFlight.mtimeMs,
-          ctimeMs: inFlight.ctimeMs,
-          binaryDataId: found.binaryDataId,
-          sentMs,
-        },
-        uploads: [...(e.uploads ?? []), {
-          binaryDataId: found.binaryDataId,
-          ms: sentMs,
-          seq: ctx.journal.nextUploadSeq(),
-        }],
-        failure: undefined,
-      }),
-    }));
+    claimed.add(found.binaryDataId);
+    recovered.add(path);
+    result.uploaded++;
+    result.recovered++;
+    logger.info(
+      `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
+    );
+    ctx.journal.recordSent(path, inFlight, found.binaryDataId, ctx.now());
   }
   await ctx.journal.flush();
   return waiting;
+}
+
+/** The pass's error while uploads cut off earlier wait for their check. */
+function _uncheckedError(count: number, error: unknown): string {
+  return `cannot check ${count} upload(s) cut off in an earlier run, so they wait: ${
+    describeError(error)
+  }`;
 }
 
 /**
