@@ -705,21 +705,16 @@ function _deletion(
 }
 
 /**
- * The protected folders that name nothing in the mirror (no file under them, no folder there): a
- * misspelt one (`model` for `models`) protects nothing, which an operator deleting files must hear.
+ * The protected folders that name nothing in the mirror (no folder there, nor a file of that name):
+ * a misspelt one (`model` for `models`) protects nothing, which an operator deleting files must
+ * hear. (A file below a path that is no folder cannot be: the walk follows no symlink.)
  */
 function _unmatchedProtectedDirs(
   protectedDirs: readonly string[],
   local: ReadonlyMap<string, LocalFile>,
   root: string,
 ): string[] {
-  const unmatched = protectedDirs.filter((dir) => !isDirectoryUnder(root, dir));
-  if (unmatched.length === 0) return [];
-  const matched = new Set<string>();
-  for (const path of local.keys()) {
-    for (const dir of unmatched) if (isProtected(path, [dir])) matched.add(dir);
-  }
-  return unmatched.filter((dir) => !matched.has(dir));
+  return protectedDirs.filter((dir) => !local.has(dir) && !isDirectoryUnder(root, dir));
 }
 
 function _planInput(
