@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAX_UPLOADS_PER_PASS } from "../../src/push/run_push_pass.ts";
-import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
 import { readTree } from "../sync/_harness.ts";
 import { runProgram } from "../_program.ts";
 
@@ -29,10 +29,22 @@ function _pushArgs(appUrl: string, extra: string[]): string[] {
   ];
 }
 
-Deno.test("push without a part id is a usage error that names it, as one JSON document with --json", async () => {
+/** Runs `fn` with a local platform holding nothing and a new Viam home, removed afterwards. */
+async function _withPlatformAndHome(
+  prefix: string,
+  fn: (platform: Platform, home: string) => Promise<void>,
+): Promise<void> {
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
-  const home = await Deno.makeTempDir({ prefix: "dm-push-cli-" });
+  const home = await Deno.makeTempDir({ prefix });
   try {
+    await fn(platform, home);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+Deno.test("push without a part id is a usage error that names it, as one JSON document with --json", async () => {
+  await _withPlatformAndHome("dm-push-cli-", async (platform, home) => {
     const output = await runProgram(
       ["push", "--app-url", platform.url, "--push-path", "outbox", "--json"],
       { viamHome: home, env: KEY_ENV },
@@ -41,9 +53,7 @@ Deno.test("push without a part id is a usage error that names it, as one JSON do
     const document = JSON.parse(output.stdout);
     assert.match(document.error, /--part-id is required/);
     assert.equal(platform.uploads.completed, 0);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("push without --push-path says only that, before any warning about the other flags", async () => {
@@ -99,9 +109,7 @@ Deno.test("push uploads a folder tree, deletes what the platform has, and sync e
 });
 
 Deno.test("push --dry-run lists what would be uploaded and sends nothing", async () => {
-  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
-  const home = await Deno.makeTempDir({ prefix: "dm-push-dry-" });
-  try {
+  await _withPlatformAndHome("dm-push-dry-", async (platform, home) => {
     await Deno.mkdir(join(home, "outbox", "models"), { recursive: true });
     await Deno.writeTextFile(join(home, "outbox", "models", "a.tflite"), "a");
     await Deno.writeTextFile(join(home, "outbox", "b.txt"), "b");
@@ -115,15 +123,11 @@ Deno.test("push --dry-run lists what would be uploaded and sends nothing", async
     assert.match(told, /would upload models\/a\.tflite/);
     assert.equal(platform.uploads.completed, 0);
     assert.equal(await Deno.readTextFile(join(home, "outbox", "b.txt")), "b");
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a push folder that does not exist is made, and the run says so (a misspelt --push-path)", async () => {
-  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
-  const home = await Deno.makeTempDir({ prefix: "dm-push-typo-" });
-  try {
+  await _withPlatformAndHome("dm-push-typo-", async (platform, home) => {
     await Deno.mkdir(join(home, "outbox"));
     await Deno.writeTextFile(join(home, "outbox", "waiting.txt"), "w");
     const args = _pushArgs(platform.url, []).map((arg) => arg === "outbox" ? "outbx" : arg);
@@ -135,15 +139,11 @@ Deno.test("a push folder that does not exist is made, and the run says so (a mis
     const second = await runProgram(args, { viamHome: home, env: KEY_ENV });
     assert.doesNotMatch(second.stderr, /did not exist/);
     assert.equal(await Deno.readTextFile(join(home, "outbox", "waiting.txt")), "w");
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a push folder holding more files than one pass sends says so, in the note and in --json", async () => {
-  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
-  const home = await Deno.makeTempDir({ prefix: "dm-push-backlog-" });
-  try {
+  await _withPlatformAndHome("dm-push-backlog-", async (platform, home) => {
     // One file more than a pass's share, in 100 folders.
     const one = new Uint8Array([1]);
     const perFolder = MAX_UPLOADS_PER_PASS / 100;
@@ -166,7 +166,5 @@ Deno.test("a push folder holding more files than one pass sends says so, in the 
       output.stderr,
     );
     assert.equal(platform.uploads.completed, 0);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
