@@ -77,7 +77,18 @@ async function _removeSocket(path: string): Promise<void> {
   await Deno.remove(path);
 }
 
-function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<void> {
+// A unix socket's file appears at bind(), a moment before listen(): a client that connects in
+// between is refused (ECONNREFUSED), and one that does not retry (grpc-js, a script) fails. So the
+// socket is bound under a short name in the same directory, given its mode, then renamed into place:
+// it appears only once it accepts connections. A socket path near the length limit (108 bytes)
+// whose staging name would be longer is bound in place instead.
+function _stagingSocketPath(path: string): string | undefined {
+  const slash = path.lastIndexOf("/");
+  const staging = `${path.slice(0, slash + 1)}.dm${Deno.pid}.sock`;
+  return staging.length <= path.length ? staging : undefined;
+}
+
+function _listen(server: http2.Http2Server, address: ModuleAddress, at = address): Promise<void> {
   return new Promise((resolve, reject) => {
     const failed = (error: Error) =>
       reject(new Error(`cannot serve on ${formatModuleAddress(address)}: ${error.message}`));
@@ -86,9 +97,31 @@ function _listen(server: http2.Http2Server, address: ModuleAddress): Promise<voi
       resolve();
     };
     server.once("error", failed);
-    if (address.kind === "unix") server.listen(address.path, listening);
-    else server.listen(address.port, address.host, listening);
+    if (at.kind === "unix") server.listen(at.path, listening);
+    else server.listen(at.port, at.host, listening);
   });
+}
+
+async function _listenOnSocket(
+  server: http2.Http2Server,
+  address: Extract<ModuleAddress, { kind: "unix" }>,
+): Promise<void> {
+  const staging = _stagingSocketPath(address.path);
+  if (staging === undefined) {
+    await _listen(server, address);
+    await Deno.chmod(address.path, SOCKET_MODE);
+    return;
+  }
+  await _removeSocket(staging);
+  await _listen(server, address, { ...address, path: staging });
+  try {
+    await Deno.chmod(staging, SOCKET_MODE);
+    await Deno.rename(staging, address.path);
+  } catch (error) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await _removeSocket(staging);
+    throw new Error(`cannot serve on ${formatModuleAddress(address)}: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -121,14 +154,14 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     );
   });
   const connections = _endWithoutGoaway(server);
-  await _listen(server, address);
+  if (address.kind === "unix") await _listenOnSocket(server, address);
+  else await _listen(server, address);
   // Port 0 (tests) asks the system for a free port: report the one it gave.
   const bound = server.address();
   const listening: ModuleAddress = address.kind === "tcp" && typeof bound === "object" && bound
     ? { ...address, port: bound.port }
     : address;
   try {
-    if (socketPath !== undefined) await Deno.chmod(socketPath, SOCKET_MODE);
     services = await loading;
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
