@@ -26,6 +26,12 @@ export interface ParentLogSinkOptions {
    * errors only (viam-server logs every stderr line as an ERROR).
    */
   writeLine?: (line: string, level: LogLevel) => void;
+  /**
+   * How long close() waits for queued entries to reach the parent before printing them instead.
+   * Default 1 s: viam-server sends SIGTERM to the whole group 3.3 s after its own, and the module's
+   * stop takes up to 1.75 s before it.
+   */
+  flushTimeoutMs?: number;
 }
 
 interface _Entry {
@@ -39,8 +45,8 @@ interface _Entry {
 const SINK_LOGGER_NAME = "data-mirror";
 // A Log call slower than this counts as failed: the entry goes to stdout instead.
 const SEND_TIMEOUT_MS = 5_000;
-// How long close() waits for queued entries to reach the parent before printing them instead.
-const FLUSH_TIMEOUT_MS = 500;
+// See ParentLogSinkOptions.flushTimeoutMs.
+const FLUSH_TIMEOUT_MS = 1_000;
 // How long an unused connection to the parent stays open by default (see ParentLogSinkOptions).
 const IDLE_MS = 60_000;
 
@@ -66,6 +72,7 @@ export class ParentLogSink {
   readonly #redactor: SecretRedactor;
   readonly #capacity: number;
   readonly #idleMs: number;
+  readonly #flushTimeoutMs: number;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #writeLine: (line: string, level: LogLevel) => void;
   readonly #queue: _Entry[] = [];
@@ -84,6 +91,7 @@ export class ParentLogSink {
     this.#redactor = options.redactor;
     this.#capacity = options.capacity ?? 1000;
     this.#idleMs = options.idleMs ?? IDLE_MS;
+    this.#flushTimeoutMs = options.flushTimeoutMs ?? FLUSH_TIMEOUT_MS;
     this.#writeLine = options.writeLine ?? _defaultWriteLine;
   }
 
@@ -138,7 +146,7 @@ export class ParentLogSink {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#draining !== undefined) await withDeadline(this.#draining, FLUSH_TIMEOUT_MS);
+    if (this.#draining !== undefined) await withDeadline(this.#draining, this.#flushTimeoutMs);
     for (const entry of this.#queue.splice(0)) this.#print(entry);
     this.#disconnect();
     this.#transport = undefined;

@@ -271,7 +271,9 @@ async function _command(
     target.api,
     "DoCommand",
     { name: target.name, command: toStruct(command) },
-    options.timeoutMs,
+    // A sync or push runs a whole pass: in a fresh process on a loaded machine, more than the
+    // client's 5 s default.
+    options.timeoutMs ?? 60_000,
   );
   return fromStruct(response.result);
 }

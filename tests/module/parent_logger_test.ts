@@ -29,6 +29,8 @@ async function _withSink(
     redactor: options.redactor ?? new SecretRedactor(),
     capacity: options.capacity,
     idleMs: options.idleMs,
+    // Queued entries get time to arrive at close on a loaded machine (the default is 1 s).
+    flushTimeoutMs: 10_000,
     writeLine: (line, level) => lines.push({ line, level }),
   });
   try {

@@ -483,21 +483,21 @@ Deno.test("symlinks are never followed, uploaded or deleted; a push folder that 
 Deno.test("a file changed while it is sent is not stored and not deleted; it goes next pass", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("growing.log", randomBytes(256 * 1024));
-    platform.setFaults({ uploadBytesPerSecond: 512 * 1024 });
-    const passing = pass();
-    // Wait until the stream has started, then append to the file.
-    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const file = await Deno.open(join(root, "growing.log"), { append: true });
-    await file.write(new TextEncoder().encode("more"));
-    file.close();
-    const result = await passing;
+    // Appended to while its second chunk goes out (ordered by the stream, not timed).
+    let chunks = 0;
+    const result = await pass(undefined, {
+      beforeChunk: async () => {
+        if (++chunks !== 2) return;
+        const file = await Deno.open(join(root, "growing.log"), { append: true });
+        await file.write(new TextEncoder().encode("more"));
+        file.close();
+      },
+    });
+    assert.ok(chunks >= 2, `${chunks} chunk(s)`);
     assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
     assert.equal(result.uploaded, 0);
     assert.equal(platform.uploads.completed, 0);
     assert.equal((await Deno.stat(join(root, "growing.log"))).size, 256 * 1024 + 4);
-    platform.setFaults({});
     const next = await pass();
     assert.equal(next.uploaded, 1);
     assert.equal(platform.items()[0].sizeBytes, 256 * 1024 + 4);
@@ -511,18 +511,20 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
     const { mtime, ctime } = await Deno.stat(path);
     // Deno gives the change time in whole seconds: the rewrite comes in a later one.
     await _pastTheSecondOf(ctime!);
-    platform.setFaults({ uploadBytesPerSecond: 512 * 1024 });
-    const passing = pass();
-    for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // Rewritten in place (no truncate: same inode, same size), then `touch -r` as a tool would.
+    // Rewritten in place while its second chunk goes out (no truncate: same inode, same size),
+    // then `touch -r` as a tool would.
     const rewritten = randomBytes(256 * 1024);
-    const file = await Deno.open(path, { write: true });
-    await file.write(rewritten);
-    file.close();
-    await Deno.utime(path, mtime!, mtime!);
-    const result = await passing;
+    let chunks = 0;
+    const result = await pass(undefined, {
+      beforeChunk: async () => {
+        if (++chunks !== 2) return;
+        const file = await Deno.open(path, { write: true });
+        await file.write(rewritten);
+        file.close();
+        await Deno.utime(path, mtime!, mtime!);
+      },
+    });
+    assert.ok(chunks >= 2, `${chunks} chunk(s)`);
     assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
     assert.equal(platform.uploads.completed, 0);
     assert.deepEqual(await Deno.readFile(path), rewritten);
@@ -683,7 +685,7 @@ Deno.test("an answer lost after the platform stored the file is found, not sent 
     assert.equal(platform.uploads.completed, 1);
     assert.equal(platform.items().length, 1);
     assert.equal(await _exists(join(root, "ack.bin")), false);
-  }, { callTimeoutMs: 300 });
+  }, { callTimeoutMs: 3_000 });
 });
 
 Deno.test("keep: a file found stored after a kill counts as uploaded, not as skipped too", async () => {
@@ -835,7 +837,7 @@ Deno.test("a stored copy whose body ends before its size is no match and no diff
 Deno.test("several files are in flight at once, up to the concurrency", async () => {
   await withPush(async ({ platform, pass, write }) => {
     for (let i = 0; i < 12; i++) await write(`f${i}.bin`, randomBytes(64 * 1024));
-    platform.setFaults({ uploadBytesPerSecond: 1024 * 1024 });
+    platform.setFaults({ uploadBytesPerSecond: 128 * 1024 });
     const progress: number[] = [];
     let limited = 0;
     const result = await pass({}, {

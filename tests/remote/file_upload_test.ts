@@ -266,7 +266,8 @@ Deno.test("after a stall on a dead connection, the next upload connects again", 
     appUrl: relay.url,
     apiKeyId: platform.apiKeyId,
     apiKey: platform.apiKey,
-    idleTimeoutMs: 300,
+    // Long enough for the healthy uploads on a loaded machine, short for the stalled one.
+    idleTimeoutMs: 1_000,
   });
   using file = await _file(4 * 1024 * 1024);
   await uploader.upload(file.source, _metadata("before.bin"));

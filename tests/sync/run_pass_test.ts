@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
+import { dryRunPass, type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import { type MirrorFixture, readTree, withMirror } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
@@ -846,19 +846,48 @@ Deno.test("bandwidth_limit paces a download to the set rate", async () => {
 });
 
 Deno.test("paths listed while the local walk still runs are planned against it once it ends", async () => {
-  // A mirror of 2,000 folders takes the walk longer than the listing's first page on loopback:
-  // the page's paths wait for the walk, and the ones held locally are neither fetched nor touched.
+  // The walk's reads of the folders below "other" wait until the listing's first page has been
+  // handed over (ordered, not timed): the page's paths wait for the walk, and the ones held locally
+  // are neither fetched nor touched.
   const dataset = describeDataset([{ count: 60, folder: "f", tags: ["t"] }]);
-  await withMirror(dataset, async ({ pass, root, files, platform, logger }) => {
+  await withMirror(dataset, async ({ root, files, platform, config, logger }) => {
     const held = platform.items().slice(0, 30).map((item) => item.fileName);
     for (const path of held) {
       await Deno.mkdir(join(root, "f"), { recursive: true });
       await Deno.writeTextFile(join(root, path), "local");
     }
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 20; i++) {
       await Deno.mkdir(join(root, "other", `d${i}`), { recursive: true });
     }
-    const result = await pass({ tags: ["t"] });
+    let firstPageListed!: () => void;
+    const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
+    const readDir = Deno.readDir;
+    const walkRoot = join(root, "other");
+    Deno.readDir = (path: string | URL) =>
+      (async function* () {
+        if (String(path).startsWith(walkRoot)) await firstPage; // the walk's, not the state dir's
+        yield* readDir(path);
+      })();
+    const cfg = config({ tags: ["t"] });
+    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
+    const remote: RemoteSource = {
+      listPage: async (filter, last, options) => {
+        const page = await real.listPage(filter, last, options);
+        // (The listing's first calls are one-item probes of its time range.)
+        if (page.items.length > 1) setTimeout(firstPageListed, 0); // once the page is handed over
+        return page;
+      },
+      count: (filter, options) => real.count(filter, options),
+      fetchInline: (ids, options) => real.fetchInline(ids, options),
+      download: (item, options) => real.download(item, options),
+      classify: (error) => real.classify(error),
+    };
+    let result: PassResult;
+    try {
+      result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+    } finally {
+      Deno.readDir = readDir;
+    }
     assert.ok(
       logger.entries.some((e) => e.message.includes("listed before the local walk ended")),
       "the listing ran ahead of the walk",
@@ -937,7 +966,7 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
 Deno.test("a local walk that fails stops the listing and fails the pass with its own error", async () => {
   // A folder nested past PATH_MAX cannot be read by its full path: the walk fails (ENAMETOOLONG).
   const dataset = describeDataset([{ count: 3000, folder: "f", tags: ["t"] }]);
-  await withMirror(dataset, async ({ pass, root, platform }) => {
+  await withMirror(dataset, async ({ root, platform, config, logger }) => {
     await Deno.mkdir(root, { recursive: true });
     const deep = await new Deno.Command("bash", {
       args: [
@@ -949,8 +978,24 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
       ],
     }).output();
     assert.equal(deep.code, 0, new TextDecoder().decode(deep.stderr));
-    await assert.rejects(pass({ tags: ["t"], delete: true }), /name too long|ENAMETOOLONG/i);
-    // 3,000 items are 30 pages or more; the walk failed long before they were listed.
+    // Each listing call waits until the listing is stopped (or 10 s): ordered, not timed. A listing
+    // the walk's failure does not stop lists its 30 pages or more once the wait is over.
+    const cfg = config({ tags: ["t"], delete: true });
+    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
+    const remote: RemoteSource = {
+      listPage: async (filter, last, options) => {
+        await _stoppedOrAfter(options?.signal, 10_000);
+        return real.listPage(filter, last, options);
+      },
+      count: (filter, options) => real.count(filter, options),
+      fetchInline: (ids, options) => real.fetchInline(ids, options),
+      download: (item, options) => real.download(item, options),
+      classify: (error) => real.classify(error),
+    };
+    await assert.rejects(
+      runPass(cfg, remote, { logger, minRetryDelayMs: 1 }),
+      /name too long|ENAMETOOLONG/i,
+    );
     assert.ok(
       platform.calls.BinaryDataByFilter < 25,
       `listing calls ${platform.calls.BinaryDataByFilter}`,
@@ -961,8 +1006,22 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
       "d".repeat(250),
     ]);
     await new Deno.Command("rm", { args: ["-rf", join(root, "d".repeat(250))] }).output();
-  }, { faults: { latencyMs: 100 } });
+  });
 });
+
+// Resolves once `signal` is aborted, or after `ms`.
+function _stoppedOrAfter(signal: AbortSignal | undefined, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
 
 Deno.test("a pass whose signal is already aborted lists nothing and writes nothing", async () => {
   const dataset = describeDataset([{ count: 300, tags: ["t"] }]);
