@@ -195,7 +195,7 @@ export interface PushResult {
  * is an HTTP/2 stream whose objects outlive a young-generation collection (they wait a round trip),
  * so they reach the old generation; V8 let 6-10 MB of them pile up. Measured on 1,000 files of 4
  * KiB: peak resident 103 MB with V8's own schedule, 92-94 MB with this budget, for about 0.3 s more
- * CPU. (A fresh sync gained nothing from a guard: its peak is live buffers, not garbage.)
+ * CPU. (A sync pass has its own, larger budget: `src/sync/run_pass.ts`.)
  */
 const _HEAP_BUDGET_BYTES = 2 * 1024 * 1024;
 
