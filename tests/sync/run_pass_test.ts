@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
+import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { dryRunPass, type PassResult, runPass } from "../../src/sync/run_pass.ts";
+import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
 import { type MirrorFixture, readTree, withMirror } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
@@ -861,33 +862,17 @@ Deno.test("paths listed while the local walk still runs are planned against it o
     }
     let firstPageListed!: () => void;
     const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
-    const readDir = Deno.readDir;
-    const walkRoot = join(root, "other");
-    Deno.readDir = (path: string | URL) =>
-      (async function* () {
-        if (String(path).startsWith(walkRoot)) await firstPage; // the walk's, not the state dir's
-        yield* readDir(path);
-      })();
+    using _walk = _walkWaitsFor(join(root, "other"), firstPage);
     const cfg = config({ tags: ["t"] });
-    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
-    const remote: RemoteSource = {
+    const remote = _platformRemote(cfg, (real) => ({
       listPage: async (filter, last, options) => {
         const page = await real.listPage(filter, last, options);
         // (The listing's first calls are one-item probes of its time range.)
         if (page.items.length > 1) setTimeout(firstPageListed, 0); // once the page is handed over
         return page;
       },
-      count: (filter, options) => real.count(filter, options),
-      fetchInline: (ids, options) => real.fetchInline(ids, options),
-      download: (item, options) => real.download(item, options),
-      classify: (error) => real.classify(error),
-    };
-    let result: PassResult;
-    try {
-      result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
-    } finally {
-      Deno.readDir = readDir;
-    }
+    }));
+    const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
     assert.ok(
       logger.entries.some((e) => e.message.includes("listed before the local walk ended")),
       "the listing ran ahead of the walk",
@@ -913,15 +898,8 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
     }
     let firstPageListed!: () => void;
     const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
-    const readDir = Deno.readDir;
-    const walkRoot = join(root, "other");
-    Deno.readDir = (path: string | URL) =>
-      (async function* () {
-        if (String(path).startsWith(walkRoot)) await firstPage; // the walk's, not the state dir's
-        yield* readDir(path);
-      })();
+    using _walk = _walkWaitsFor(join(root, "other"), firstPage);
     const cfg = config({ tags: ["t"] });
-    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
     let fullPages = 0;
     let opened: "by a fetch" | "by the timeout" | undefined;
     let open!: () => void;
@@ -930,7 +908,7 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
       opened ??= "by the timeout";
       open();
     }, 5_000);
-    const remote: RemoteSource = {
+    const remote = _platformRemote(cfg, (real) => ({
       listPage: async (filter, last, options) => {
         // (The listing's first calls are one-item probes of its time range.)
         if (fullPages > 0) await gate;
@@ -939,15 +917,12 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
         if (fullPages > 0) setTimeout(firstPageListed, 0); // once the page is handed over
         return page;
       },
-      count: (filter, options) => real.count(filter, options),
       fetchInline: (ids, options) => {
         opened ??= "by a fetch";
         open();
         return real.fetchInline(ids, options);
       },
-      download: (item, options) => real.download(item, options),
-      classify: (error) => real.classify(error),
-    };
+    }));
     try {
       const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
       assert.ok(
@@ -958,7 +933,6 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
       assert.equal(result.summary.downloaded, 60);
     } finally {
       clearTimeout(timer);
-      Deno.readDir = readDir;
     }
   });
 });
@@ -981,17 +955,12 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
     // Each listing call waits until the listing is stopped (or 10 s): ordered, not timed. A listing
     // the walk's failure does not stop lists its 30 pages or more once the wait is over.
     const cfg = config({ tags: ["t"], delete: true });
-    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
-    const remote: RemoteSource = {
+    const remote = _platformRemote(cfg, (real) => ({
       listPage: async (filter, last, options) => {
         await _stoppedOrAfter(options?.signal, 10_000);
         return real.listPage(filter, last, options);
       },
-      count: (filter, options) => real.count(filter, options),
-      fetchInline: (ids, options) => real.fetchInline(ids, options),
-      download: (item, options) => real.download(item, options),
-      classify: (error) => real.classify(error),
-    };
+    }));
     await assert.rejects(
       runPass(cfg, remote, { logger, minRetryDelayMs: 1 }),
       /name too long|ENAMETOOLONG/i,
@@ -1008,6 +977,38 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
     await new Deno.Command("rm", { args: ["-rf", join(root, "d".repeat(250))] }).output();
   });
 });
+
+// The platform's remote (the real SDK client) for a pass's config, with some of its calls wrapped.
+function _platformRemote(
+  config: MirrorConfig,
+  wrap: (real: RemoteSource) => Partial<RemoteSource>,
+): RemoteSource {
+  const real = new ViamRemote({
+    appUrl: config.appUrl,
+    apiKeyId: config.apiKeyId,
+    apiKey: config.apiKey,
+  });
+  return {
+    listPage: (filter, last, options) => real.listPage(filter, last, options),
+    count: (filter, options) => real.count(filter, options),
+    fetchInline: (ids, options) => real.fetchInline(ids, options),
+    download: (item, options) => real.download(item, options),
+    classify: (error) => real.classify(error),
+    ...wrap(real),
+  };
+}
+
+// Makes the local walk's reads of the folders below `walkRoot` wait for `until` (the state dir's
+// are not held), until disposed of.
+function _walkWaitsFor(walkRoot: string, until: Promise<void>): Disposable {
+  const readDir = Deno.readDir;
+  Deno.readDir = (path: string | URL) =>
+    (async function* () {
+      if (String(path).startsWith(walkRoot)) await until;
+      yield* readDir(path);
+    })();
+  return { [Symbol.dispose]: () => void (Deno.readDir = readDir) };
+}
 
 // Resolves once `signal` is aborted, or after `ms`.
 function _stoppedOrAfter(signal: AbortSignal | undefined, ms: number): Promise<void> {
