@@ -63,7 +63,7 @@ const CALL_GRACE_MS = 250;
 
 // Removes the socket at path, if any: one left by a killed predecessor blocks listen(), and ours goes
 // on exit. Anything else at the path is not ours to delete.
-async function _removeSocket(path: string): Promise<void> {
+async function _removeSocket(path: string, what = "the module socket path"): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.lstat(path);
@@ -72,20 +72,30 @@ async function _removeSocket(path: string): Promise<void> {
     throw error;
   }
   if (!info.isSocket) {
-    throw new Error(`the module socket path ${path} exists and is not a socket: not replacing it`);
+    throw new Error(`${what} ${path} exists and is not a socket: not replacing it`);
   }
   await Deno.remove(path);
 }
 
+// The longest path a unix socket address holds: sun_path less its NUL.
+const _SUN_PATH_MAX = Deno.build.os === "darwin" ? 103 : 107;
+// Staging names made by this process: two modules of one process (tests) never share one.
+let _stagings = 0;
+
+function _byteLength(path: string): number {
+  return new TextEncoder().encode(path).length;
+}
+
 // A unix socket's file appears at bind(), a moment before listen(): a client that connects in
 // between is refused (ECONNREFUSED), and one that does not retry (grpc-js, a script) fails. So the
-// socket is bound under a short name in the same directory, given its mode, then renamed into place:
-// it appears only once it accepts connections. A socket path near the length limit (108 bytes)
-// whose staging name would be longer is bound in place instead.
+// socket is bound under a staging name in the same directory, given its mode, then linked into
+// place (a link, unlike a rename, never replaces what appeared there meanwhile): it appears only
+// once it accepts connections. The staging name is unique to the process and the call; a directory
+// too long for it (but not for the final name) binds in place instead.
 function _stagingSocketPath(path: string): string | undefined {
   const slash = path.lastIndexOf("/");
-  const staging = `${path.slice(0, slash + 1)}.dm${Deno.pid}.sock`;
-  return staging.length <= path.length ? staging : undefined;
+  const staging = `${path.slice(0, slash + 1)}.dm${Deno.pid}-${_stagings++}.sock`;
+  return _byteLength(staging) <= _SUN_PATH_MAX ? staging : undefined;
 }
 
 function _listen(server: http2.Http2Server, address: ModuleAddress, at = address): Promise<void> {
@@ -106,20 +116,30 @@ async function _listenOnSocket(
   server: http2.Http2Server,
   address: Extract<ModuleAddress, { kind: "unix" }>,
 ): Promise<void> {
-  const staging = _stagingSocketPath(address.path);
-  if (staging === undefined) {
-    await _listen(server, address);
-    await Deno.chmod(address.path, SOCKET_MODE);
-    return;
+  const bytes = _byteLength(address.path);
+  if (bytes > _SUN_PATH_MAX) {
+    throw new Error(
+      `cannot serve on ${formatModuleAddress(address)}: the path is ${bytes} bytes, more than ` +
+        `the ${_SUN_PATH_MAX} a unix socket address holds`,
+    );
   }
-  await _removeSocket(staging);
-  await _listen(server, address, { ...address, path: staging });
+  const staging = _stagingSocketPath(address.path);
+  const bound = staging ?? address.path;
+  if (staging !== undefined) await _removeSocket(staging, "the module socket's staging path");
+  await _listen(server, address, { ...address, path: bound });
+  let linked = false;
   try {
-    await Deno.chmod(staging, SOCKET_MODE);
-    await Deno.rename(staging, address.path);
+    await Deno.chmod(bound, SOCKET_MODE);
+    if (staging !== undefined) {
+      await Deno.link(staging, address.path);
+      linked = true;
+      await Deno.remove(staging);
+    }
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await _removeSocket(staging);
+    for (const path of linked ? [bound, address.path] : [bound]) {
+      await _removeSocket(path).catch(() => {});
+    }
     throw new Error(`cannot serve on ${formatModuleAddress(address)}: ${(error as Error).message}`);
   }
 }

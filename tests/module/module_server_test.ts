@@ -539,7 +539,38 @@ Deno.test("module: a stale socket is replaced; anything else at the path is refu
   }
 });
 
-async function withModuleAt(socketPath: string): Promise<void> {
+Deno.test("module: a socket path longer than a socket address holds is refused up front, naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
+  try {
+    const long = `${dir}/${"d".repeat(120 - dir.length)}.sock`;
+    await assert.rejects(
+      () => withModuleAt(long),
+      (error: Error) =>
+        error.message.includes(long) && /is 1\d\d bytes, more than the 107/.test(error.message),
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing was left in the folder");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("module: the socket is staged beside its path and linked into place: only its path is left while it runs, nothing after", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
+  try {
+    // Short and long final names alike (a staging name is some 15 bytes).
+    for (const name of ["m.sock", "data-mirror-abcde.sock"]) {
+      await withModuleAt(`${dir}/${name}`, () => {
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [name]);
+        assert.ok(Deno.lstatSync(`${dir}/${name}`).isSocket);
+      });
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "the socket goes on close");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function withModuleAt(socketPath: string, whileRunning?: () => void): Promise<void> {
   const module = await startModule({
     address: { kind: "unix", path: socketPath, from: "the test" },
     logLevel: "error",
@@ -550,7 +581,11 @@ async function withModuleAt(socketPath: string): Promise<void> {
     },
     writeLine: () => {},
   });
-  await module.close();
+  try {
+    whileRunning?.();
+  } finally {
+    await module.close();
+  }
   await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
 }
 

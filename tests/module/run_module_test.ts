@@ -159,6 +159,50 @@ Deno.test("run module: a Ready sent the instant the socket appears is answered, 
   }
 });
 
+for (const name of ["data-mirror-abcde.sock", "m.sock"]) {
+  Deno.test(`run module: ${name} appears only once it accepts connections (listen() held back 300 ms)`, async () => {
+    // Deno binds and listens in two system calls: between them the path exists and a connection is
+    // refused. strace holds every listen() back 300 ms, so a path that appeared at bind() would be
+    // seen, and refused, every time (ordered by the tracer, not by luck).
+    const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
+    const socketPath = `${dir}/${name}`;
+    const child = new Deno.Command("strace", {
+      args: [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=listen",
+        "-e",
+        "inject=listen:delay_enter=300ms",
+        Deno.execPath(),
+        ..._moduleArgs(dir, socketPath),
+      ],
+      cwd: ROOT,
+      env: { VIAM_MODULE_ADDRESS: socketPath, VIAM_NO_MODULE_PARENT: "true" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = child.output();
+    try {
+      await waitForSocket(socketPath, 20_000, 1);
+      (await Deno.connect({ transport: "unix", path: socketPath })).close();
+    } finally {
+      // strace passes no SIGTERM on to the program it runs: the module is its child.
+      const children = await Deno.readTextFile(`/proc/${child.pid}/task/${child.pid}/children`)
+        .catch(() => "");
+      for (const pid of children.trim().split(/\s+/).filter(Boolean)) {
+        Deno.kill(Number(pid), "SIGTERM");
+      }
+      const exit = await stopProcess(child, { output, signal: "SIGCONT" });
+      await Deno.remove(dir, { recursive: true });
+      assert.equal(exit.code, 0, exit.stderr);
+    }
+  });
+}
+
 Deno.test("run module: when viam-server dies without stopping it (SIGKILL), the module stops too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
   const socketPath = `${dir}/data-mirror-xyzab.sock`;
