@@ -277,18 +277,13 @@ Deno.test("files inside a protected dir are never deleted", async () => {
 Deno.test("a protected dir that names no folder is warned about when files are to be deleted", async () => {
   await withMirror(
     describeDataset([{ count: 1 }]),
-    async ({ config, logger, pass, platform, root }) => {
+    async ({ config, logger, pass, root }) => {
       await Deno.mkdir(join(root, "models2"), { recursive: true });
       await Deno.writeTextFile(join(root, "models2/a.tflite"), "m");
       await Deno.mkdir(join(root, "empty"), { recursive: true });
       const attributes = { delete: true, protected_dirs: ["model2", "empty"] };
       const warning = 'protected_dirs "model2" names no folder in the mirror: it protects nothing';
-      const remote = new ViamRemote({
-        appUrl: platform.url,
-        apiKeyId: platform.apiKeyId,
-        apiKey: platform.apiKey,
-      });
-      await dryRunPass(config(attributes), remote, { logger });
+      await dryRunPass(config(attributes), _platformRemote(config(attributes)), { logger });
       assert.deepEqual(logger.entries.filter((e) => e.level === "warn").map((e) => e.message), [
         warning,
       ]);
@@ -337,17 +332,14 @@ Deno.test("max_delete is a share of what the mirror held before the pass, as the
     { name: "keep", count: 5, folder: "k", tags: ["keep"] },
     { name: "new", count: 30, folder: "n", tags: ["new"] },
   ]);
-  await withMirror(dataset, async ({ config, logger, pass, platform, root, files }) => {
+  await withMirror(dataset, async ({ config, logger, pass, root, files }) => {
     await pass({ tags: ["keep"] });
     await Deno.mkdir(join(root, "old"), { recursive: true });
     for (let i = 0; i < 15; i++) await Deno.writeTextFile(join(root, `old/${i}.jpg`), "x");
     const attributes = { tags: ["keep", "new"], delete: true };
-    const remote = new ViamRemote({
-      appUrl: platform.url,
-      apiKeyId: platform.apiKeyId,
-      apiKey: platform.apiKey,
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
     });
-    const dry = await dryRunPass(config(attributes), remote, { logger });
     const blocked = /would delete 15 of the mirror's 20 files, more than max_delete allows/;
     assert.match(dry.deleteBlocked ?? "", blocked);
     const result = await pass(attributes);
@@ -570,14 +562,8 @@ Deno.test("a refused API key fails the pass without hammering the platform", asy
 
 Deno.test("an expired token is renewed once and the pass goes on", async () => {
   await withMirror(describeDataset([{ count: 2 }]), async ({ config, platform, logger }) => {
-    const { ViamRemote } = await import("../../src/remote/viam_remote.ts");
-    const { runPass } = await import("../../src/sync/run_pass.ts");
     const cfg = config();
-    const remote = new ViamRemote({
-      appUrl: cfg.appUrl,
-      apiKeyId: cfg.apiKeyId,
-      apiKey: cfg.apiKey,
-    });
+    const remote = _platformRemote(cfg);
     await runPass(cfg, remote, { logger });
     platform.revokeTokens();
     platform.resetCalls();
@@ -981,7 +967,7 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
 // The platform's remote (the real SDK client) for a pass's config, with some of its calls wrapped.
 function _platformRemote(
   config: MirrorConfig,
-  wrap: (real: RemoteSource) => Partial<RemoteSource>,
+  wrap: (real: RemoteSource) => Partial<RemoteSource> = () => ({}),
 ): RemoteSource {
   const real = new ViamRemote({
     appUrl: config.appUrl,
@@ -1099,12 +1085,7 @@ Deno.test("a replaced item's old file stays until the new one is placed over it;
     platform.replaceDataset(describeDataset([model("v2"), notes("n2")]));
     const v2 = platform.items().find((item) => item.fileName === "detector.tflite")!;
 
-    const remote = new ViamRemote({
-      appUrl: config().appUrl,
-      apiKeyId: config().apiKeyId,
-      apiKey: config().apiKey,
-    });
-    const dry = await dryRunPass(config(), remote, { logger });
+    const dry = await dryRunPass(config(), _platformRemote(config()), { logger });
     assert.deepEqual([dry.downloadCount, dry.downloads], [1, ["detector.tflite"]]);
 
     // Every download fails: the old model stays where it was.
