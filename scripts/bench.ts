@@ -23,9 +23,14 @@
  *
  * Writes `bench-results/bench-<time>.json` and `.svg` and prints the tables.
  *
+ * The copies are written to a journaled ext4 image per set, loop-mounted, when the benchmark runs
+ * as root (a Pi's root file system is journaled ext4; see `scripts/bench/scratch_fs.ts` for why
+ * not this VM's own disk); `--dir DIR` writes them to a plain folder in DIR instead.
+ *
  * Usage: `deno task bench [--quick] [--latency MS] [--runs N] [--only main,scale,large]
- * [--timeout S] [--concurrency N] [--mirror-arg=ARG]... [--push-arg=ARG]... [--out DIR]`; `deno task bench --report
- * FILE.json` prints the tables of a results file again and rewrites its chart.
+ * [--timeout S] [--concurrency N] [--mirror-arg=ARG]... [--push-arg=ARG]... [--out DIR]
+ * [--dir DIR]`; `deno task bench --report FILE.json` prints the tables of a results file again and
+ * rewrites its chart.
  *
  * @module
  */
@@ -34,7 +39,14 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import type { BenchResults, ToolName } from "./bench/bench_result.ts";
-import { largeSet, mainSet, scaleSet } from "./bench/bench_set.ts";
+import {
+  type BenchSet,
+  datasetOf,
+  largeSet,
+  mainSet,
+  scaleSet,
+  totalsOf,
+} from "./bench/bench_set.ts";
 import type { Network } from "./bench/floor.ts";
 import { measureLoopbackBandwidth } from "./bench/loopback_bandwidth.ts";
 import { runMirrorPass } from "./bench/mirror_pass.ts";
@@ -42,6 +54,7 @@ import { canDropPageCache, GNU_TIME } from "./bench/process_usage.ts";
 import { NO_FILES, PushBench, pushSets, warmUpPush } from "./bench/push_bench.ts";
 import { findOrInstallRclone } from "./bench/rclone_sync.ts";
 import { reportTable } from "./bench/report_table.ts";
+import { openScratchFs } from "./bench/scratch_fs.ts";
 import { startServerProcess } from "./bench/server_process.ts";
 import { SetBench, type SetPlan } from "./bench/set_bench.ts";
 import { svgChart } from "./bench/svg_chart.ts";
@@ -58,6 +71,7 @@ const { values } = parseArgs({
     "mirror-arg": { type: "string", multiple: true, default: [] },
     "push-arg": { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "bench-results" },
+    dir: { type: "string" },
     report: { type: "string" },
   },
 });
@@ -137,6 +151,7 @@ const results: BenchResults = {
     loopbackBytesPerSecond: bytesPerSecond,
   },
   rclone: rclone.path === undefined ? `rclone not measured: ${rclone.reason}` : rclone.version,
+  fileSystems: {},
   cases: [],
   pushCases: [],
 };
@@ -153,7 +168,7 @@ say(
       "not dropped; runs swing more)",
 );
 
-const work = await Deno.makeTempDir({ prefix: "data-mirror-bench-" });
+const work = await Deno.makeTempDir({ dir: values.dir, prefix: "data-mirror-bench-" });
 try {
   let warmedUp = false;
   for (const plan of plans) {
@@ -163,7 +178,14 @@ try {
       set: plan.set,
       latencyMs,
     });
-    const setDir = join(work, plan.set.name);
+    await using scratch = await openScratchFs({
+      work,
+      name: plan.set.name,
+      image: values.dir === undefined,
+      ..._scratchSize(plan.set, plan.tools.length),
+      say,
+    });
+    results.fileSystems![plan.set.name] = scratch.description;
     if (!warmedUp) {
       // The first `deno run` of the program compiles and caches its modules: keep that out.
       await runMirrorPass({
@@ -177,7 +199,7 @@ try {
     }
     const bench = new SetBench({
       plan,
-      dir: setDir,
+      dir: scratch.path,
       platform,
       dirIndex,
       runs,
@@ -188,9 +210,6 @@ try {
       say,
     });
     for (const kind of plan.kinds) results.cases.push(await bench.measureCase(kind));
-    // The copies of a set are no longer needed; they are deleted at the end, not now: the next
-    // set's fresh copy would pay for the freed inodes (see `SetBench`'s set-aside).
-    await Deno.rename(setDir, join(work, `done-${plan.set.name}`));
   }
   if (only.has("push")) {
     // One platform for the push side, with no files of its own; cleared before every run.
@@ -219,6 +238,16 @@ console.log(
 );
 const allOk = [...results.cases, ...results.pushCases!].every((c) => c.tools.every((t) => t.ok));
 if (!allOk) Deno.exit(1);
+
+/**
+ * What a set's file system must hold: every fresh copy is set aside, not deleted (see
+ * `SetBench`), so each tool leaves `runs` + 1 copies, plus the churn's additions and room.
+ */
+function _scratchSize(set: BenchSet, tools: number): { sizeBytes: number; inodes: number } {
+  const { files, bytes } = totalsOf(datasetOf(set, "base"));
+  const copies = tools * (runs + 2);
+  return { sizeBytes: copies * bytes * 1.3 + 2 ** 30, inodes: copies * files * 1.3 + 65_536 };
+}
 
 /** The program's default `concurrency` (what a pass runs with unless told otherwise). */
 function _defaultConcurrency(): number {

@@ -140,6 +140,11 @@ export interface BenchResults {
   machine: { cores: number; loadAverage: number[]; loopbackBytesPerSecond: number };
   /** `rclone version`'s first line, or why rclone was not measured. */
   rclone: string;
+  /**
+   * Where each set's copies were written, by set name (absent in files written before the copies
+   * got a file system of their own, when they went to the temp folder).
+   */
+  fileSystems?: Record<string, string>;
   /** The cases. */
   cases: CaseRecord[];
   /** The push cases (absent in files written before the push side was measured). */

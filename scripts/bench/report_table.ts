@@ -29,6 +29,7 @@ function _syncTables(results: BenchResults): string[] {
     `${machine.loadAverage.map((l) => l.toFixed(1)).join(" ")} at the start; loopback ` +
     `${(machine.loopbackBytesPerSecond / 1e9).toFixed(2)} GB/s; concurrency ` +
     `${options.concurrency} for the limits; ${results.rclone}`,
+    ...Object.entries(results.fileSystems ?? {}).map(([set, fs]) => `copies of "${set}": ${fs}`),
     "",
     "| case | data-mirror s | rclone 16/16 s | rclone defaults s | limit s (dm's calls / ideal) | " +
     "dm ÷ rclone 16/16 | dm ÷ limit (calls / ideal) |",
