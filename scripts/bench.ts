@@ -39,14 +39,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import type { BenchResults, ToolName } from "./bench/bench_result.ts";
-import {
-  type BenchSet,
-  datasetOf,
-  largeSet,
-  mainSet,
-  scaleSet,
-  totalsOf,
-} from "./bench/bench_set.ts";
+import { type BenchSet, datasetOf, largeSet, mainSet, scaleSet } from "./bench/bench_set.ts";
 import type { Network } from "./bench/floor.ts";
 import { measureLoopbackBandwidth } from "./bench/loopback_bandwidth.ts";
 import { runMirrorPass } from "./bench/mirror_pass.ts";
@@ -241,12 +234,18 @@ if (!allOk) Deno.exit(1);
 
 /**
  * What a set's file system must hold: every fresh copy is set aside, not deleted (see
- * `SetBench`), so each tool leaves `runs` + 1 copies, plus the churn's additions and room.
+ * `SetBench`), so each tool leaves `runs` + 1 copies, plus the churn's additions; each file takes
+ * whole 4 KiB blocks (a 1 KiB file takes 4), and the inode tables and the journal take their share.
+ * Room is left for data-mirror's free-space reserve (5%), which would otherwise hold back its last
+ * fresh copy.
  */
 function _scratchSize(set: BenchSet, tools: number): { sizeBytes: number; inodes: number } {
-  const { files, bytes } = totalsOf(datasetOf(set, "base"));
+  let blocks = 0;
+  const { items } = datasetOf(set, "base");
+  for (const item of items) blocks += Math.ceil(item.sizeBytes / 4096) + 1;
   const copies = tools * (runs + 2);
-  return { sizeBytes: copies * bytes * 1.3 + 2 ** 30, inodes: copies * files * 1.3 + 65_536 };
+  const inodes = copies * items.length * 1.3 + 65_536;
+  return { sizeBytes: copies * blocks * 4096 * 1.3 + inodes * 256 + 2 ** 30, inodes };
 }
 
 /** The program's default `concurrency` (what a pass runs with unless told otherwise). */

@@ -78,6 +78,16 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
     image,
   ]);
   await _must("mount", ["-o", "loop", image, mountPoint]);
+  // Interrupted (Ctrl-C, a kill), the benchmark must not leave a loop mount in the temp folder.
+  const interrupted = (code: number) => () => {
+    _unmountSync(mountPoint, image);
+    Deno.exit(code);
+  };
+  const listeners = [
+    ["SIGINT", interrupted(130)],
+    ["SIGTERM", interrupted(143)],
+  ] as const;
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const description = `a journaled ext4 image per set, loop-mounted (${
     (options.sizeBytes / 2 ** 30).toFixed(0)
   } GiB sparse, ${await describeFileSystem(mountPoint)})`;
@@ -86,6 +96,7 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
     path: mountPoint,
     description,
     async [Symbol.asyncDispose]() {
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
       await _must("umount", [mountPoint]);
       await Deno.remove(image);
       await Deno.remove(mountPoint);
@@ -127,6 +138,19 @@ async function _whyNoImage(): Promise<string | undefined> {
     if (!found.success) return `${tool} is missing (Debian: e2fsprogs, mount)`;
   }
   return undefined;
+}
+
+/** Unmounts (lazily: a child killed with the benchmark may still hold it) and removes the image. */
+function _unmountSync(mountPoint: string, image: string): void {
+  new Deno.Command("umount", { args: ["-l", mountPoint], stdout: "null", stderr: "null" })
+    .outputSync();
+  for (const path of [image, mountPoint]) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // already gone, or still busy: nothing more to do on the way out
+    }
+  }
 }
 
 async function _must(command: string, args: string[]): Promise<void> {

@@ -81,3 +81,44 @@ Deno.test("describeFileSystem names the type and device, and for ext4 the journa
   assert.match(root, /^\S+ on \S+/);
   if (root.startsWith("ext4")) assert.match(root, /, with(out)? a journal$/);
 });
+
+Deno.test("a benchmark stopped by SIGINT or SIGTERM leaves no mount and no image behind", async () => {
+  for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+    const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
+    try {
+      const script = `
+        import { openScratchFs } from ${
+        JSON.stringify(new URL("../../../scripts/bench/scratch_fs.ts", import.meta.url).href)
+      };
+        const scratch = await openScratchFs({
+          work: ${JSON.stringify(work)}, name: "main", image: true,
+          sizeBytes: 2 ** 30, inodes: 10_000, say: () => {},
+        });
+        console.log(scratch.path);
+        await new Promise(() => {});
+      `;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const path = (await reader.read()).value!.trim();
+      child.kill(signal);
+      const status = await child.status;
+      await reader.cancel();
+      if (Deno.uid() !== 0) {
+        assert.equal(path, join(work, "main")); // a plain folder: nothing mounted to clean up
+        continue;
+      }
+      assert.equal(path, join(work, "main-fs"));
+      assert.equal(status.code, code, signal);
+      assert.equal(await _mounted(path), false, `${signal}: still mounted`);
+      assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name), [], signal);
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
+        .output();
+      await Deno.remove(work, { recursive: true });
+    }
+  }
+});
