@@ -54,7 +54,19 @@ export interface ScratchFs extends AsyncDisposable {
 
 /** Opens the set's file system: a journaled ext4 image when possible, else a plain folder. */
 export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchFs> {
-  const why = options.image ? await _whyNoImage() : "the folder given with --dir";
+  let why = options.image ? await _whyNoImage() : "the folder given with --dir";
+  const image = join(options.work, `${options.name}.ext4`);
+  const mountPoint = join(options.work, `${options.name}-fs`);
+  if (why === undefined) {
+    try {
+      await _mountImage(image, mountPoint, options);
+    } catch (error) {
+      // A container without loop devices, for one: the copies go to the plain folder instead.
+      why = `no ext4 image could be mounted (${(error as Error).message})`;
+      await Deno.remove(image).catch(() => {});
+      await Deno.remove(mountPoint).catch(() => {});
+    }
+  }
   if (why !== undefined) {
     const path = join(options.work, options.name);
     await Deno.mkdir(path);
@@ -62,23 +74,6 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
     options.say(`[${options.name}] copies in ${description}`);
     return { path, description, async [Symbol.asyncDispose]() {} };
   }
-  const image = join(options.work, `${options.name}.ext4`);
-  const mountPoint = join(options.work, `${options.name}-fs`);
-  await Deno.mkdir(mountPoint);
-  const file = await Deno.open(image, { write: true, createNew: true });
-  await file.truncate(Math.ceil(options.sizeBytes / 4096) * 4096);
-  file.close();
-  await _must("mkfs.ext4", [
-    "-q",
-    "-F",
-    "-N",
-    String(Math.ceil(options.inodes)),
-    // Inode tables and journal written now, not by a kernel thread during the runs.
-    "-E",
-    "lazy_itable_init=0,lazy_journal_init=0",
-    image,
-  ]);
-  await _must("mount", ["-o", "loop", image, mountPoint]);
   // Interrupted (Ctrl-C, a kill), the benchmark must not leave a loop mount in the temp folder.
   const interrupted = (code: number) => () => {
     _unmountSync(mountPoint, image);
@@ -125,6 +120,29 @@ export async function describeFileSystem(path: string): Promise<string> {
     () => false,
   );
   return `ext4 on ${source}, ${journaled ? "with" : "without"} a journal`;
+}
+
+/** Makes the sparse image and mounts it (nothing mounted when this throws). */
+async function _mountImage(
+  image: string,
+  mountPoint: string,
+  options: Pick<ScratchFsOptions, "sizeBytes" | "inodes">,
+): Promise<void> {
+  await Deno.mkdir(mountPoint);
+  const file = await Deno.open(image, { write: true, createNew: true });
+  await file.truncate(Math.ceil(options.sizeBytes / 4096) * 4096);
+  file.close();
+  await _must("mkfs.ext4", [
+    "-q",
+    "-F",
+    "-N",
+    String(Math.ceil(options.inodes)),
+    // Inode tables and journal written now, not by a kernel thread during the runs.
+    "-E",
+    "lazy_itable_init=0,lazy_journal_init=0",
+    image,
+  ]);
+  await _must("mount", ["-o", "loop", image, mountPoint]);
 }
 
 /** Why an image cannot be made here, or undefined when it can. */

@@ -122,3 +122,49 @@ Deno.test("a benchmark stopped by SIGINT or SIGTERM leaves no mount and no image
     }
   }
 });
+
+Deno.test("when no image can be mounted, the copies go to a plain folder and the reason is said", async () => {
+  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
+  const bin = await Deno.makeTempDir({ prefix: "scratch-fs-bin-" });
+  try {
+    // A `mount` that fails as it does in a container without loop devices.
+    await Deno.writeTextFile(
+      join(bin, "mount"),
+      "#!/bin/sh\necho 'mount: failed to setup loop device' >&2\nexit 32\n",
+      { mode: 0o755 },
+    );
+    const script = `
+      import { openScratchFs } from ${
+      JSON.stringify(new URL("../../../scripts/bench/scratch_fs.ts", import.meta.url).href)
+    };
+      const said = [];
+      const scratch = await openScratchFs({
+        work: ${JSON.stringify(work)}, name: "main", image: true,
+        sizeBytes: 2 ** 30, inodes: 10_000, say: (line) => said.push(line),
+      });
+      console.log(JSON.stringify({ path: scratch.path, description: scratch.description, said }));
+    `;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env: { PATH: `${bin}:${Deno.env.get("PATH")}` },
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(out.code, 0);
+    const result = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(result.path, join(work, "main"));
+    assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name), ["main"]);
+    if (Deno.uid() !== 0) {
+      assert.match(result.description, /not root/);
+      return;
+    }
+    assert.match(
+      result.description,
+      /no ext4 image could be mounted \(mount -o loop .* failed \(exit 32\): mount: failed to setup loop device\)/,
+    );
+    assert.match(result.said.join("\n"), /\[main\] copies in .*no ext4 image could be mounted/);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+    await Deno.remove(bin, { recursive: true });
+  }
+});
