@@ -36,7 +36,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseConfig } from "../src/config.ts";
 import type { BenchResults, ToolName } from "./bench/bench_result.ts";
 import { type BenchSet, datasetOf, largeSet, mainSet, scaleSet } from "./bench/bench_set.ts";
@@ -90,6 +90,7 @@ for (const name of only) {
     Deno.exit(2);
   }
 }
+const scratchParent = await _scratchParent();
 const concurrency = values.concurrency === undefined
   ? _defaultConcurrency()
   : _number("concurrency", values.concurrency, 1);
@@ -161,7 +162,7 @@ say(
       "not dropped; runs swing more)",
 );
 
-const work = await Deno.makeTempDir({ dir: values.dir, prefix: "data-mirror-bench-" });
+const work = await Deno.makeTempDir({ dir: scratchParent, prefix: "data-mirror-bench-" });
 try {
   let warmedUp = false;
   for (const plan of plans) {
@@ -217,7 +218,10 @@ try {
     }
   }
 } finally {
-  await Deno.remove(work, { recursive: true });
+  // Reported, not thrown: an error here would hide the one that ended the runs.
+  await Deno.remove(work, { recursive: true }).catch((error) =>
+    say(`bench: could not remove ${work}: ${error.message}`)
+  );
 }
 
 const stamp = results.startedAt.replaceAll(":", "-").replace(/\.\d+Z$/, "Z");
@@ -246,6 +250,18 @@ function _scratchSize(set: BenchSet, tools: number): { sizeBytes: number; inodes
   const copies = tools * (runs + 2);
   const inodes = copies * items.length * 1.3 + 65_536;
   return { sizeBytes: copies * blocks * 4096 * 1.3 + inodes * 256 + 2 ** 30, inodes };
+}
+
+/** The folder the copies go to with `--dir` (absolute, checked), else the system's temp folder. */
+async function _scratchParent(): Promise<string | undefined> {
+  if (values.dir === undefined) return undefined;
+  const dir = resolve(values.dir);
+  const info = values.dir === "" ? undefined : await Deno.stat(dir).catch(() => undefined);
+  if (!info?.isDirectory) {
+    say(`bench: --dir must name an existing folder, got "${values.dir}"`);
+    Deno.exit(2);
+  }
+  return dir;
 }
 
 /** The program's default `concurrency` (what a pass runs with unless told otherwise). */

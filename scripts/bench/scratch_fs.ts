@@ -74,7 +74,7 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
     options.say(`[${options.name}] copies in ${description}`);
     return { path, description, async [Symbol.asyncDispose]() {} };
   }
-  // Interrupted (Ctrl-C, a kill), the benchmark must not leave a loop mount in the temp folder.
+  // Interrupted (Ctrl-C, a kill, a dropped session), the bench must not leave a loop mount behind.
   const interrupted = (code: number) => () => {
     _unmountSync(mountPoint, image);
     Deno.exit(code);
@@ -82,6 +82,7 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
   const listeners = [
     ["SIGINT", interrupted(130)],
     ["SIGTERM", interrupted(143)],
+    ["SIGHUP", interrupted(129)],
   ] as const;
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const description = `a journaled ext4 image per set, loop-mounted (${
@@ -93,9 +94,17 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
     description,
     async [Symbol.asyncDispose]() {
       for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
-      await _must("umount", [mountPoint]);
-      await Deno.remove(image);
-      await Deno.remove(mountPoint);
+      // Never throws: a copy still held open (a tool killed on a timeout, a shell in the folder)
+      // is unmounted lazily, so that the image's space is freed once the last holder lets go.
+      try {
+        await _must("umount", [mountPoint]);
+      } catch (error) {
+        options.say(`[${options.name}] ${(error as Error).message}; unmounting lazily`);
+        _unmountSync(mountPoint, image);
+        return;
+      }
+      await Deno.remove(image).catch(() => {});
+      await Deno.remove(mountPoint).catch(() => {});
     },
   };
 }
@@ -106,7 +115,8 @@ export async function openScratchFs(options: ScratchFsOptions): Promise<ScratchF
  */
 export async function describeFileSystem(path: string): Promise<string> {
   const out = await new Deno.Command("findmnt", {
-    args: ["-n", "-o", "SOURCE,FSTYPE", "--target", path],
+    // --nofsroot: a bind mount's source without its "[/folder]" suffix.
+    args: ["-n", "--nofsroot", "-o", "SOURCE,FSTYPE", "--target", path],
     stdout: "piped",
     stderr: "null",
   }).output().catch(() => undefined);
@@ -115,7 +125,9 @@ export async function describeFileSystem(path: string): Promise<string> {
     : [];
   if (source === undefined || type === undefined) return "file system unknown";
   if (type !== "ext4") return `${type} on ${source}`;
-  const journaled = await Deno.stat(`/proc/fs/jbd2/${basename(source)}-8`).then(
+  // The kernel's name of the device: /dev/mapper/x is a link to /dev/dm-N, listed as dm-N.
+  const device = basename(await Deno.realPath(source).catch(() => source));
+  const journaled = await Deno.stat(`/proc/fs/jbd2/${device}-8`).then(
     () => true,
     () => false,
   );
@@ -129,9 +141,10 @@ async function _mountImage(
   options: Pick<ScratchFsOptions, "sizeBytes" | "inodes">,
 ): Promise<void> {
   await Deno.mkdir(mountPoint);
-  const file = await Deno.open(image, { write: true, createNew: true });
-  await file.truncate(Math.ceil(options.sizeBytes / 4096) * 4096);
-  file.close();
+  {
+    using file = await Deno.open(image, { write: true, createNew: true });
+    await file.truncate(Math.ceil(options.sizeBytes / 4096) * 4096);
+  }
   await _must("mkfs.ext4", [
     "-q",
     "-F",

@@ -190,9 +190,9 @@ export class SetBench {
    * (this VM's disk) will not reuse an inode freed less than 60 s ago (300 s while its inode table
    * block is unwritten), and scans past every one of them for each file it creates. Deleting 10,000
    * files right before a fresh copy cost either tool some 1.5 s of kernel CPU (a quarter of
-   * data-mirror's fresh pass), measuring the file system rather than the tool. The set's folder
-   * goes when the whole benchmark is over. (Run as root, the bench writes the copies to a journaled
-   * ext4 image, where this does not happen: see `scratch_fs.ts`. With `--dir` it still does.) (A churn run still follows the restore pass's 1,000
+   * data-mirror's fresh pass), measuring the file system rather than the tool. A plain folder goes
+   * when the whole benchmark is over. (Run as root, the bench writes the copies to a journaled ext4
+   * image, where this does not happen, removed after its set: see `scratch_fs.ts`.) (A churn run still follows the restore pass's 1,000
    * deletes within seconds, for both tools alike: waiting the minute out would add half an hour.)
    */
   async #setAside(path: string): Promise<void> {
