@@ -16,6 +16,13 @@ const _canMount = Deno.uid() === 0 &&
     stderr: "null",
   }).output()).success;
 
+/** Removes a test's work folder, unmounting its image first if a failed test left it mounted. */
+async function _removeWork(work: string): Promise<void> {
+  await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
+    .output();
+  await Deno.remove(work, { recursive: true });
+}
+
 async function _mounted(path: string): Promise<boolean> {
   const mounts = await Deno.readTextFile("/proc/self/mounts");
   return mounts.split("\n").some((line) => line.split(" ")[1] === path);
@@ -131,9 +138,7 @@ Deno.test("a benchmark stopped by SIGINT, SIGTERM or SIGHUP leaves no mount and 
       assert.equal(await _mounted(path), false, `${signal}: still mounted`);
       assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name), [], signal);
     } finally {
-      await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
-        .output();
-      await Deno.remove(work, { recursive: true });
+      await _removeWork(work);
     }
   }
 });
@@ -214,9 +219,7 @@ Deno.test("an image still in use when its set ends is unmounted lazily, never le
       await holder.status;
     }
   } finally {
-    await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
-      .output();
-    await Deno.remove(work, { recursive: true });
+    await _removeWork(work);
   }
 });
 
