@@ -7,11 +7,11 @@
  * test run or an earlier benchmark deleted its trees, that scan was 30% of a fresh copy's CPU
  * (`perf`: `find_inode_bit` → `recently_deleted` → `find_get_block_common`), and a fresh copy
  * took 4-5.4 s (3.1-4.7 s of CPU) instead of 2.3-2.8 (2.1-2.8 s of CPU), for reasons that are the
- * disk's history, not the tool's. A
- * Raspberry Pi's root file system is ext4 with a journal, where the scan does not exist. So when
- * the benchmark runs as root with `mkfs.ext4` and `mount` at hand, each set gets its own journaled
- * ext4: a sparse image in the work folder, loop-mounted, removed after the set. Otherwise, or when
- * a folder is given (`--dir`), the copies go to a plain folder, and the results say which it was.
+ * disk's history, not the tool's. A Raspberry Pi's root file system is ext4 with a journal, where
+ * the scan does not exist. So when the benchmark runs as root with `mkfs.ext4` and `mount` at
+ * hand, each set gets its own journaled ext4: a sparse image in the work folder, loop-mounted,
+ * removed after the set. Otherwise (no root, no loop device, or a folder given with `--dir`), the
+ * copies go to a plain folder, and the results say which it was and why.
  *
  * @example
  * ```ts
