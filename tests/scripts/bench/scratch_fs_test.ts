@@ -23,6 +23,23 @@ async function _removeWork(work: string): Promise<void> {
   await Deno.remove(work, { recursive: true });
 }
 
+/**
+ * A `deno eval` script that opens the "main" set's scratch file system in `work` (its `say` lines
+ * kept in `said`), then runs `then`, for the tests that need a process of its own.
+ */
+function _childScript(work: string, then: string): string {
+  const module = new URL("../../../scripts/bench/scratch_fs.ts", import.meta.url).href;
+  return `
+    import { openScratchFs } from ${JSON.stringify(module)};
+    const said = [];
+    const scratch = await openScratchFs({
+      work: ${JSON.stringify(work)}, name: "main", image: true,
+      sizeBytes: 2 ** 30, inodes: 10_000, say: (line) => said.push(line),
+    });
+    ${then}
+  `;
+}
+
 async function _mounted(path: string): Promise<boolean> {
   const mounts = await Deno.readTextFile("/proc/self/mounts");
   return mounts.split("\n").some((line) => line.split(" ")[1] === path);
@@ -70,7 +87,7 @@ Deno.test("a set's copies go to a journaled ext4 image of their own, gone after 
     assert.equal(await _mounted(join(work, "main-fs")), false);
     assert.deepEqual([...Deno.readDirSync(work)], []);
   } finally {
-    await Deno.remove(work, { recursive: true });
+    await _removeWork(work);
   }
 });
 
@@ -106,17 +123,7 @@ Deno.test("a benchmark stopped by SIGINT, SIGTERM or SIGHUP leaves no mount and 
   for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
     const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
     try {
-      const script = `
-        import { openScratchFs } from ${
-        JSON.stringify(new URL("../../../scripts/bench/scratch_fs.ts", import.meta.url).href)
-      };
-        const scratch = await openScratchFs({
-          work: ${JSON.stringify(work)}, name: "main", image: true,
-          sizeBytes: 2 ** 30, inodes: 10_000, say: () => {},
-        });
-        console.log(scratch.path);
-        await new Promise(() => {});
-      `;
+      const script = _childScript(work, "console.log(scratch.path); await new Promise(() => {});");
       const child = new Deno.Command(Deno.execPath(), {
         args: ["eval", script],
         stdout: "piped",
@@ -153,17 +160,10 @@ Deno.test("when no image can be mounted, the copies go to a plain folder and the
       "#!/bin/sh\necho 'mount: failed to setup loop device' >&2\nexit 32\n",
       { mode: 0o755 },
     );
-    const script = `
-      import { openScratchFs } from ${
-      JSON.stringify(new URL("../../../scripts/bench/scratch_fs.ts", import.meta.url).href)
-    };
-      const said = [];
-      const scratch = await openScratchFs({
-        work: ${JSON.stringify(work)}, name: "main", image: true,
-        sizeBytes: 2 ** 30, inodes: 10_000, say: (line) => said.push(line),
-      });
-      console.log(JSON.stringify({ path: scratch.path, description: scratch.description, said }));
-    `;
+    const script = _childScript(
+      work,
+      "console.log(JSON.stringify({ path: scratch.path, description: scratch.description, said }));",
+    );
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["eval", script],
       env: { PATH: `${bin}:${Deno.env.get("PATH")}` },
