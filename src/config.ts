@@ -770,8 +770,8 @@ function _directoryRoot(
 /**
  * Why the mirror and the push folder may not be where they are, or undefined: they must not contain
  * each other, or the mirror would upload what it downloaded, or delete (with `delete`) what waits to
- * be pushed. Compared without regard to case. The config compares the paths as written;
- * `checkConfigLocations` compares their real paths too (a symlink may lead one into the other).
+ * be pushed. Compared without regard to case, on the paths as written: no symlink may lie on the
+ * way to either folder (`checkConfigLocations`), so these are where they are on disk.
  */
 export function rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
   const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);

@@ -4,7 +4,8 @@
  * folders, place files, remove, prune, measure free space), all rooted at that real path. Nothing is
  * re-resolved per file, and no operation follows a symlink out of the mirror:
  *
- * - the root is resolved from the Viam home's real path ({@linkcode resolveMirrorRoot});
+ * - the root is resolved from the Viam home's real path, through real folders only
+ *   ({@linkcode resolveMirrorRoot});
  * - folders are made one level at a time below folders already checked, each once per pass; an
  *   existing symlink on the way is followed only when it resolves inside the mirror (and outside the
  *   state folder);

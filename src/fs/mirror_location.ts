@@ -1,23 +1,23 @@
 /**
- * Where a mirror really is: `mirror_path` resolved on disk against the Viam home, with the rules on
- * `mirror_path` (inside the Viam home, not the home itself, not in a folder viam-server keeps there)
- * applied to the **real** path, so that a symlink cannot turn an allowed name into a forbidden place.
- * No folder on the way may be a `.data-mirror` folder: another mirror's lock, manifest and partial
- * downloads are there, which this one would delete as stale.
+ * Where a mirror really is: `mirror_path` resolved on disk against the Viam home's real path, one
+ * folder at a time. Every folder below the home must be a real folder, never a symlink: a link
+ * there, planted or made on purpose, would have the pass write into and (with `delete`) remove
+ * files from the folder it leads to, which is not the mirror the operator named, even when it lies
+ * inside the Viam home. No folder on the way may be one viam-server keeps there, nor a
+ * `.data-mirror` folder: another mirror's lock, manifest and partial downloads are there, which
+ * this one would delete as stale.
  *
- * The folders are walked one at a time from the Viam home's real path, and a missing one is created
- * only below a folder already known to lie inside the Viam home: nothing is ever created outside it
- * before a rule refuses the path.
+ * A missing folder is created only below one already checked, so nothing is created through a
+ * link before the rule refuses the path. The Viam home itself may be reached through a symlink:
+ * the operator names it (`$VIAM_HOME`), and it is used on its real path.
  *
- * A mirror on another disk: a symlink from `~/.viam/<mirror_path>` to it is refused (its real path
- * is outside the Viam home, where the production permissions do not reach and where `delete` could
- * remove anything). Mount the disk, or bind-mount a folder of it, at `~/.viam/<mirror_path>`
- * instead: the real path then stays inside the Viam home.
+ * A mirror on another disk: mount the disk, or bind-mount a folder of it, at
+ * `~/.viam/<mirror_path>` (a mount point is a real folder); a symlink to it is refused.
  *
  * @module
  */
 import { join, relative, sep } from "node:path";
-import { ConfigError, type ConfigIssue, type MirrorConfig, rootsOverlap } from "../config.ts";
+import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
@@ -45,8 +45,8 @@ export interface ResolveMirrorRootOptions {
 
 /**
  * Resolves the mirror root's real path, creating the missing folders when asked. Throws
- * {@linkcode MirrorLocationError} naming the rule and what to do when the real path is the Viam
- * home itself, lies outside it (through a symlink), or lies in a folder viam-server keeps.
+ * {@linkcode MirrorLocationError} naming the rule and what to do when a folder on the way is a
+ * symlink or a file, or lies in a folder viam-server keeps or in a state folder.
  * Resolves to undefined when `create` is false and the root does not exist yet.
  *
  * @example
@@ -79,47 +79,26 @@ export async function resolveMirrorRoot(
   for (const component of split.components) {
     const next = join(current, component);
     shown = join(shown, component);
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(next);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    let info = await _lstatIfPresent(next);
+    if (info === undefined) {
       if (!options.create) return undefined;
-      // `current` is real and inside the home: a folder made here is inside the home too. One made
-      // meanwhile by someone else is resolved like any existing entry.
-      current = (await _madeHere(next)) ? next : await Deno.realPath(next);
-      _checkPlace(home, current, shown, label);
-      continue;
+      // `current` is a real folder inside the home: a folder made here is one too. What someone
+      // else made meanwhile under that name is checked like any existing entry.
+      if (!(await _madeHere(next))) info = await Deno.lstat(next);
     }
-    if (info.isSymlink) {
-      try {
-        current = await Deno.realPath(next);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) {
-          throw new MirrorLocationError(
-            `${shown} is a symlink to nothing (dangling): remove it or fix its target`,
-          );
-        }
-        throw error;
-      }
-      _checkPlace(home, current, shown, label);
-      if (!(await Deno.stat(current)).isDirectory) {
-        throw new MirrorLocationError(`${shown} leads to a file, not a folder`);
-      }
-      continue;
+    if (info?.isSymlink) {
+      throw new MirrorLocationError(
+        `${label}: ${shown} is a symlink${await _target(next)}. The folders from the Viam home ` +
+          `to the mirror must be real folders, so that nothing is written or deleted in the ` +
+          `folder a link leads to; replace it with a folder, or mount the disk (or bind-mount a ` +
+          `folder of it) at ${shown}`,
+      );
     }
-    if (!info.isDirectory) {
+    if (info !== undefined && !info.isDirectory) {
       throw new MirrorLocationError(`${shown} exists and is not a folder`);
     }
     current = next;
     _checkPlace(home, current, shown, label);
-  }
-  if (current === home) {
-    throw new MirrorLocationError(
-      `${label} resolves to the Viam home ${home} ` +
-        `itself (through a symlink): with delete it would remove viam-server's own files; ` +
-        `replace the symlink with a folder`,
-    );
   }
   return current;
 }
@@ -127,16 +106,17 @@ export async function resolveMirrorRoot(
 /**
  * Checks `mirror_path` (and `push_path`) on disk as far as they exist, creating nothing: the
  * config check that `validate`, ValidateConfig and every command run after `parseConfig`, so that
- * a folder symlinked to the Viam home or out of it is a configuration error naming the attribute,
- * and so is a push folder whose real path lies in the mirror's, or the reverse.
+ * a symlink on the way to either folder is a configuration error naming the attribute. (Without
+ * links below the home, the two folders overlap on disk exactly when their paths do, which
+ * `parseConfig` checks.)
  *
  * @throws {ConfigError} with one issue per attribute whose real path breaks a rule.
  */
 export async function checkConfigLocations(config: MirrorConfig): Promise<void> {
   const issues: ConfigIssue[] = [];
-  const realPath = async (field: string, path: string) => {
+  const check = async (field: string, path: string) => {
     try {
-      return await resolveMirrorRoot({
+      await resolveMirrorRoot({
         viamHome: config.viamHome,
         mirrorPath: path,
         create: false,
@@ -145,43 +125,49 @@ export async function checkConfigLocations(config: MirrorConfig): Promise<void> 
     } catch (error) {
       if (!(error instanceof MirrorLocationError)) throw error;
       issues.push({ field, message: error.message });
-      return undefined;
     }
   };
-  const mirrorRoot = await realPath("mirror_path", config.mirrorPath);
-  const pushRoot = config.push ? await realPath("push_path", config.push.pushPath) : undefined;
-  if (mirrorRoot !== undefined && pushRoot !== undefined) {
-    const problem = rootsOverlap(mirrorRoot, pushRoot);
-    if (problem !== undefined) {
-      issues.push({ field: "push_path", message: `${problem} (through a symlink)` });
-    }
-  }
+  await check("mirror_path", config.mirrorPath);
+  if (config.push) await check("push_path", config.push.pushPath);
   if (issues.length > 0) throw new ConfigError(issues);
 }
 
-/** Throws unless the real path `real` is inside the Viam home and outside viam-server's folders. */
+/**
+ * Throws when `real` (a real folder below the Viam home `home`) lies in a folder viam-server keeps
+ * (compared without case: on a case-insensitive disk `Packages` is `packages`) or in a state folder.
+ */
 function _checkPlace(home: string, real: string, shown: string, label: string): void {
-  const inside = relative(home, real);
-  if (inside === "") return; // the home itself: refused at the end (a later folder may go deeper)
-  if (inside === ".." || inside.startsWith(`..${sep}`) || inside.startsWith(sep)) {
+  const inside = relative(home, real).split(sep);
+  if (VIAM_OWNED_DIRS.includes(inside[0].toLowerCase())) {
     throw new MirrorLocationError(
-      `${label}: ${shown} resolves to ${real}, outside the ` +
-        `Viam home ${home}. The mirror must lie inside it; to keep the files on another disk, ` +
-        `mount that disk (or bind-mount a folder of it) at ${shown} instead of a symlink`,
+      `${label}: ${shown} is inside ${inside[0]}, a folder viam-server manages in ${home}: ` +
+        `choose another folder`,
     );
   }
-  const first = inside.split(sep)[0];
-  if (VIAM_OWNED_DIRS.includes(first.toLowerCase())) {
+  if (isStateDirPath(inside.join("/"))) {
     throw new MirrorLocationError(
-      `${label}: ${shown} resolves to ${real}, inside ` +
-        `${first}, a folder viam-server manages in ${home}: choose another folder`,
+      `${label}: ${shown} is inside a ${STATE_DIR_NAME} folder, where a mirror or a push folder ` +
+        `keeps its lock, manifest and partial downloads: choose another folder`,
     );
   }
-  if (isStateDirPath(inside.split(sep).join("/"))) {
-    throw new MirrorLocationError(
-      `${label}: ${shown} resolves to ${real}, inside a ${STATE_DIR_NAME} folder, where a mirror ` +
-        `or a push folder keeps its lock, manifest and partial downloads: choose another folder`,
-    );
+}
+
+/** The entry at `path`, not followed, or undefined when there is none. */
+async function _lstatIfPresent(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** " (to <target>)" for the symlink at `path`, for messages; empty when it cannot be read. */
+async function _target(path: string): Promise<string> {
+  try {
+    return ` (to ${JSON.stringify(await Deno.readLink(path))})`;
+  } catch {
+    return "";
   }
 }
 

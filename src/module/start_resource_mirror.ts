@@ -44,8 +44,8 @@ export async function startResourceMirror(
   const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
   const fingerprint = await configFingerprint(config);
   const saved = path ? await readStatusFile(path) : undefined;
-  // Claimed by real path (made now, as the first pass would): `b` symlinked to `a` is the same
-  // mirror, and two resources on it would delete each other's files on every pass.
+  // Claimed by real path (made now, as the first pass would): two resources on one mirror would
+  // delete each other's files on every pass. (A `b` symlinked to `a` is refused on the way.)
   const mirrorRoot = await _realRoot(config.viamHome, config.mirrorPath, "mirror_path");
   const pushRoot = config.push
     ? await _realRoot(

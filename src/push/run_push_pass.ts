@@ -314,8 +314,8 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolea
       `push folder ${push.pushPath} (${push.pushRoot}) is not a directory`,
     );
   }
-  // The folders on the way are resolved, and made, only inside the Viam home (whose path is the
-  // push folder's less push_path), with the rules of mirror_path on their real paths.
+  // The folders on the way are checked, and made, one at a time inside the Viam home (whose path
+  // is the push folder's less push_path), with the rules of mirror_path: real folders only.
   let viamHome = push.pushRoot;
   for (const _ of push.pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
     viamHome = dirname(viamHome);
