@@ -651,6 +651,21 @@ class _Reader {
           field,
           `${label} ${_describe(entry)} ${split.reason}: expected a directory inside the mirror`,
         );
+      } else if (_GLOB.test(entry)) {
+        // A pattern protects nothing (no folder has that name), and with `delete` the files it was
+        // written to keep would go in the same pass: refused, as the other typos under delete are.
+        this.#issue(
+          field,
+          `${label} ${_describe(entry)} is a pattern: protected_dirs takes folder paths such as ` +
+            `"models" or "cams/front" (a folder protects everything below it); * ? [ ] { } are ` +
+            `not expanded`,
+        );
+      } else if (entry !== entry.trim()) {
+        this.#issue(
+          field,
+          `${label} ${_describe(entry)} begins or ends with white space: write the folder's name ` +
+            `exactly (a folder protects everything below it)`,
+        );
       } else if (split.components.length === 0) {
         this.#issue(
           field,
@@ -665,6 +680,9 @@ class _Reader {
     return [...new Set(dirs)];
   }
 }
+
+/** The characters of a shell or glob pattern, which a `protected_dirs` entry may not hold. */
+const _GLOB = /[*?[\]{}]/;
 
 /**
  * Whether the date and time of an ISO 8601 text (already of the right shape) exist: `Date` rolls

@@ -446,6 +446,13 @@ Deno.test("protected_dirs are normalised, unsafe entries named", async (t) => {
     ["./", 'protected_dirs[0] "./" names the mirror root itself'],
     ["a\\b", 'protected_dirs[0] "a\\\\b" contains a backslash'],
     [5, "protected_dirs[0] must be a relative directory path, got 5"],
+    ["cams/*", 'protected_dirs[0] "cams/*" is a pattern: protected_dirs takes folder paths'],
+    ["models/**", 'protected_dirs[0] "models/**" is a pattern'],
+    ["img?", 'protected_dirs[0] "img?" is a pattern'],
+    ["[ab]", 'protected_dirs[0] "[ab]" is a pattern'],
+    ["{a,b}", 'protected_dirs[0] "{a,b}" is a pattern'],
+    [" cams", 'protected_dirs[0] " cams" begins or ends with white space'],
+    ["cams ", 'protected_dirs[0] "cams " begins or ends with white space'],
   ];
   for (const [entry, message] of bad) {
     await t.step(`bad ${JSON.stringify(entry)}`, () => {
