@@ -3,6 +3,18 @@ import type { FreeSpace } from "./free_space.ts";
 /** The largest allocation unit a file is rounded up to (see `SpaceBudget.book`). */
 const _MAX_BLOCK_BYTES = 64 * 1024;
 
+/** What {@linkcode SpaceBudget.book} granted, and why not more. */
+export interface Booking {
+  /** How many of the sizes, from the first, were booked. */
+  granted: number;
+  /** The file system as measured for this booking. */
+  space: FreeSpace;
+  /** Bytes booked now (this booking's included) by downloads not yet on the disk. */
+  booked: number;
+  /** The bytes (in whole blocks) the first size refused would have taken; absent when none was. */
+  refusedBytes?: number;
+}
+
 /**
  * The free-space reserve, held across every download in flight: each download books its size
  * before it starts ({@linkcode SpaceBudget.book}) and gives it back when it is placed or has failed
@@ -47,10 +59,10 @@ export class SpaceBudget {
 
   /**
    * Books the longest run of `sizes` (from the first) that leaves the reserve free, and resolves to
-   * how many were granted (0 to `sizes.length`) with the space measured, for the message. A batch
+   * how many were granted (0 to `sizes.length`), with what a message about a refusal needs. A batch
    * of small files thus fills the disk up to the reserve, not one file past it.
    */
-  async book(sizes: readonly number[]): Promise<{ granted: number; space: FreeSpace }> {
+  async book(sizes: readonly number[]): Promise<Booking> {
     const space = await this.#measure();
     // Capped: NFS reports 1 MiB, ZFS its record size, yet both store a small file in far less.
     this.#block = Math.min(Math.max(1, space.blockBytes ?? 1), _MAX_BLOCK_BYTES);
@@ -60,12 +72,12 @@ export class SpaceBudget {
     let granted = 0;
     for (const size of sizes) {
       const taken = this.#blocksOf(size);
-      if (taken > room) break;
+      if (taken > room) return { granted, space, booked: this.#booked, refusedBytes: taken };
       room -= taken;
       this.#booked += taken;
       granted++;
     }
-    return { granted, space };
+    return { granted, space, booked: this.#booked };
   }
 
   /** Gives back files booked earlier, by their sizes as booked. */

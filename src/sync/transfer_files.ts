@@ -502,10 +502,12 @@ export class Transfer {
    */
   async #book(downloads: Download[], sizes = _bookedSizes(downloads)): Promise<number> {
     if (this.result.spaceGuard !== undefined) return 0;
-    const { granted, space } = await this.#space.book(sizes);
+    const { granted, space, booked, refusedBytes } = await this.#space.book(sizes);
     if (granted < downloads.length && this.result.spaceGuard === undefined) {
+      // The free space alone can look ample: the downloads in flight have booked theirs already.
       this.result.spaceGuard = `free-space reserve of ${this.#options.reservePercent}% reached ` +
-        `(${space.availableBytes} of ${space.totalBytes} bytes free): downloads paused`;
+        `(${space.availableBytes} of ${space.totalBytes} bytes free, ${booked} of them booked ` +
+        `by downloads in flight, ${refusedBytes} wanted by the next): downloads paused`;
       this.#options.logger.warn(this.result.spaceGuard, { path: downloads[granted].path });
     }
     return granted;

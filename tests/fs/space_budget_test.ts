@@ -6,9 +6,19 @@ const disk = (availableBytes: number) => () =>
 
 Deno.test("a booking is granted while the reserve stays free, counting what is already booked", async () => {
   const budget = new SpaceBudget(disk(600), 5); // 50 bytes reserved
-  assert.equal((await budget.book([300])).granted, 1);
-  // alone 300 more would fit (600 - 300 = 300 >= 50), but 300 are booked already
-  assert.equal((await budget.book([300])).granted, 0);
+  assert.deepEqual(await budget.book([300]), {
+    granted: 1,
+    space: { availableBytes: 600, totalBytes: 1000 },
+    booked: 300,
+  });
+  // alone 300 more would fit (600 - 300 = 300 >= 50), but 300 are booked already: what the
+  // refusal's message names
+  assert.deepEqual(await budget.book([300]), {
+    granted: 0,
+    space: { availableBytes: 600, totalBytes: 1000 },
+    booked: 300,
+    refusedBytes: 300,
+  });
   assert.equal((await budget.book([250])).granted, 1); // 600 - 550 = 50: exactly the reserve
   assert.equal((await budget.book([1])).granted, 0);
   budget.release([250]);
