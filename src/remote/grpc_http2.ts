@@ -159,7 +159,9 @@ export class Http2Connection implements AsyncDisposable {
 export class GrpcCall {
   readonly #stream: ClientHttp2Stream;
   readonly #received: Uint8Array[] = [];
-  readonly #closed: Promise<void>;
+  /** Resolves once the call is over: the server's whole answer is in, the stream closed, or reset. */
+  readonly #over: Promise<void>;
+  #end!: () => void;
   #status?: number;
   #headers?: IncomingHttpHeaders;
   #trailers?: IncomingHttpHeaders;
@@ -180,13 +182,17 @@ export class GrpcCall {
     });
     stream.on("data", (chunk: Uint8Array) => this.#received.push(chunk));
     stream.on("error", (error: Error) => this.#failure ??= error);
-    this.#closed = new Promise((resolve) =>
-      stream.once("close", () => {
-        this.#isClosed = true;
-        this.#wake?.();
-        resolve();
-      })
-    );
+    this.#over = new Promise((resolve) => this.#end = resolve);
+    // The server's side has ended: every message and the trailers are in. Waiting for `close` as
+    // well hung an upload the platform refused early (UNAVAILABLE before reading it, beside other
+    // uploads on the connection): the stream never finished its writable side, so `close` never
+    // came, and neither the reply's watchdog nor SIGTERM could end the wait (found by a fault test).
+    stream.once("end", () => this.#end());
+    stream.once("close", () => {
+      this.#isClosed = true;
+      this.#wake?.();
+      this.#end();
+    });
   }
 
   /** Opens a call to `path` on the connection; `signal` resets it. */
@@ -236,7 +242,9 @@ export class GrpcCall {
   /** Ends the request and resolves to the reply message's bytes, or throws the call's error. */
   async finish(): Promise<Uint8Array> {
     this.#stream.end();
-    await this.#closed;
+    await this.#over;
+    // Over but not closed (the server answered before it read the request): let the stream go.
+    if (!this.#stream.closed && !this.#stream.destroyed) this.#stream.close();
     const status = this.#status;
     if (status !== undefined && status !== 200) {
       throw new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));
@@ -254,11 +262,16 @@ export class GrpcCall {
     return reply.subarray(5);
   }
 
-  /** Resets the stream (RST_STREAM CANCEL): the server discards what it received. */
+  /**
+   * Resets the stream (RST_STREAM CANCEL): the server discards what it received. A `send` or
+   * `finish` waiting on the stream stops waiting, even when the stream will not report its close.
+   */
   reset(): void {
     if (!this.#stream.closed && !this.#stream.destroyed) {
       this.#stream.close(constants.NGHTTP2_CANCEL);
     }
+    this.#wake?.();
+    this.#end();
   }
 
   /** Throws when the server already answered with an error, or the stream closed early. */

@@ -160,6 +160,43 @@ Deno.test("a stream cut mid-file fails as transient and stores nothing", async (
   assert.equal(platform.uploads.cut, 1);
 });
 
+Deno.test("uploads refused before the platform reads them, eight on one connection, all end as transient", async () => {
+  // The platform answers UNAVAILABLE before it reads a byte. A call then waited for its stream's
+  // `close`, which never came: one of the eight hung, past its watchdog and the caller's abort.
+  await using platform = await startPlatform({
+    faults: { unavailableRate: 1, unavailableCalls: ["FileUpload"] },
+  });
+  await using uploader = _uploader(platform);
+  const files = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => _file(20_000 + (i + 1) * 15_000)),
+  );
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve("an upload was still waiting after 10 s"), 10_000);
+    });
+    const outcomes = await Promise.race([
+      Promise.all(
+        files.map((file, i) =>
+          uploader.upload(file.source, _metadata(`f${i}.bin`)).then(
+            () => "stored",
+            (error) => classifyError(error),
+          )
+        ),
+      ),
+      hung,
+    ]);
+    clearTimeout(timer);
+    assert.deepEqual(outcomes, Array(8).fill("transient"));
+    // The refused streams were let go: the connection takes the next upload.
+    platform.setFaults({});
+    const stored = await uploader.upload(files[0].source, _metadata("after.bin"));
+    assert.deepEqual(platform.contentOf(stored.binaryDataId), files[0].bytes);
+  } finally {
+    for (const file of files) file[Symbol.dispose]();
+  }
+});
+
 Deno.test("a permanent refusal carries the platform's message and classifies as fatal", async () => {
   await using platform = await startPlatform({ faults: { refuseUploadFileNames: ["no.bin"] } });
   await using uploader = _uploader(platform);
