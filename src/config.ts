@@ -310,7 +310,12 @@ export function parseConfig(
   }
 
   const noFilter = tags.length === 0 && labels.length === 0 && datasetId === undefined;
-  const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deleteEnabled });
+  const deletes = deleteEnabled
+    ? "with delete on"
+    : pushPath !== undefined && !pushKeep
+    ? "with push_path set and push_keep off (each file is deleted once uploaded)"
+    : undefined;
+  const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deletes });
   issues.push(...unknown.issues);
   warnings.push(...unknown.warnings);
   if (noFilter && !unknown.widensFilter) {
@@ -812,14 +817,17 @@ const _MAX_TYPO_LENGTH = 64;
 /**
  * What the unknown attribute names amount to: a warning each (bounded in number and length) naming
  * the closest known attribute, or an error where an unknown name is dangerous. A misspelt filter
- * (`tag`, `datasetId`) with no filter set would mirror every file the key can read. With `delete`
- * on, every unknown attribute is an error: `protected_dir`, `mirror_pth`, `mirror_dir` or
- * `max_delet` would delete files the attribute was written to keep (a protected folder, the files
- * of another folder, a limit), and a note is easily moved out of the attributes.
+ * (`tag`, `datasetId`) with no filter set would mirror every file the key can read. When the
+ * program deletes files (`delete` on, or a push that deletes what it uploaded: `push_keep` off),
+ * every unknown attribute is an error: `protected_dir`, `mirror_pth`, `mirror_dir` or `max_delet`
+ * would delete files the attribute was written to keep (a protected folder, the files of another
+ * folder, a limit), `push_kep` the pushed files, `push_tag` would push them untagged (no mirror
+ * of the tag gets them) and then delete them; and a note is easily moved out of the attributes.
+ * `context.deletes` says how the program deletes, for the message, or is undefined.
  */
 function _unknownAttributes(
   names: string[],
-  context: { noFilter: boolean; deleteEnabled: boolean },
+  context: { noFilter: boolean; deletes: string | undefined },
 ): { issues: ConfigIssue[]; warnings: string[]; widensFilter: boolean } {
   const unknown = names.filter((name) => !CONFIG_ATTRIBUTES.includes(name));
   const issues: ConfigIssue[] = [];
@@ -836,11 +844,11 @@ function _unknownAttributes(
           "every binary file the API key can read; fix the name",
       });
       widensFilter = true;
-    } else if (context.deleteEnabled) {
+    } else if (context.deletes !== undefined) {
       issues.push({
         field: name,
-        message: `${named}${hint}: with delete on, every attribute must be known (a misspelt ` +
-          "one could delete files it was meant to keep); fix the name or remove it",
+        message: `${named}${hint}: ${context.deletes}, every attribute must be known (a ` +
+          "misspelt one could delete files it was meant to keep); fix the name or remove it",
       });
     } else {
       warnings.push(`${named}${near === undefined ? " (ignored)" : hint}`);
@@ -848,8 +856,11 @@ function _unknownAttributes(
   }
   if (unknown.length > _MAX_UNKNOWN_LISTED) {
     const more = `${unknown.length - _MAX_UNKNOWN_LISTED} more unknown attribute(s)`;
-    if (context.deleteEnabled) {
-      issues.push({ field: "attributes", message: `${more}: with delete on, none may be unknown` });
+    if (context.deletes !== undefined) {
+      issues.push({
+        field: "attributes",
+        message: `${more}: ${context.deletes}, none may be unknown`,
+      });
     } else warnings.push(`${more} (ignored)`);
   }
   return { issues, warnings, widensFilter };

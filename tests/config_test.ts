@@ -586,6 +586,31 @@ Deno.test("with delete on, an unknown attribute is an error: a misspelt one coul
   });
 });
 
+Deno.test("with a push that deletes what it uploaded, an unknown attribute is an error too", () => {
+  const push = { ...KEYS, tags: ["t"], push_path: "outbox", push_tags: ["fleet"] };
+  const tail = ": with push_path set and push_keep off (each file is deleted once uploaded), " +
+    "every attribute must be known (a misspelt one could delete files it was meant to keep); " +
+    "fix the name or remove it";
+  // push_kep would delete the files it was written to keep; push_tag would send them untagged,
+  // where no mirror of the tag gets them, and delete them.
+  for (const [name, near] of [["push_kep", "push_keep"], ["push_tag", "push_tags"]]) {
+    assert.deepEqual(issues({ ...push, [name]: true }), [{
+      field: name,
+      message: `unknown attribute "${name}" (did you mean "${near}"?)${tail}`,
+    }]);
+    // A push that keeps its files deletes nothing: a warning, as any unknown attribute.
+    assert.deepEqual(parse({ ...push, push_keep: true, [name]: true }).warnings, [
+      `unknown attribute "${name}" (did you mean "${near}"?)`,
+    ]);
+  }
+  const notes = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`note_${i}`, i]));
+  assert.deepEqual(issues({ ...push, ...notes }).at(-1), {
+    field: "attributes",
+    message: "1 more unknown attribute(s): with push_path set and push_keep off (each file is " +
+      "deleted once uploaded), none may be unknown",
+  });
+});
+
 Deno.test("a required attribute that is missing names the unknown attribute that is likely it misspelt", () => {
   const found = issues({ app_api_keys: SECRET, app_api_key_id: "key-id-1", tags: ["t"] });
   assert.deepEqual(found.map((issue) => issue.field), ["app_api_key"]);
