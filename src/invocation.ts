@@ -194,8 +194,10 @@ function _moduleInvocation(
 
 /**
  * Reads a module or parent address: `host:port` is TCP (the host must be loopback: the protocol is
- * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). Returns the address,
- * or a message saying why it cannot be used.
+ * unauthenticated), anything else a unix socket path (a `unix:` prefix dropped). A name with a
+ * colon, no slash and no `unix:` is a mistyped `host:port` (`127.0.0.1:8080x`, `localhost:+9000`),
+ * not a socket to make in the working folder. Returns the address, or a message saying why it
+ * cannot be used.
  */
 export function parseModuleAddress(
   raw: string,
@@ -204,6 +206,10 @@ export function parseModuleAddress(
   const { from } = options;
   const tcp = _HOST_PORT.exec(raw);
   if (tcp === null) {
+    if (raw.includes(":") && !raw.includes("/") && !raw.startsWith("unix:")) {
+      return `${JSON.stringify(raw)} (${from}) is not host:port with a port of digits (such as ` +
+        `127.0.0.1:8080); a unix socket's path needs a slash (./${raw}) or a unix: prefix`;
+    }
     return { kind: "unix", path: raw.replace(/^unix:(\/\/)?/, ""), from };
   }
   const host = tcp.groups!.host.replace(/^\[(.*)\]$/, "$1");

@@ -80,6 +80,20 @@ Deno.test("invocation: TCP mode serves on a loopback port and refuses any other 
   );
   assert.match(usageMessage(read(["192.168.1.5:4000"])), /only a loopback host/);
   assert.match(usageMessage(read(["127.0.0.1:70000"])), /must be between 1 and 65535/);
+  // A mistyped port is not a socket to make in the working folder under that name.
+  for (
+    const typo of ["127.0.0.1:8080x", "127.0.0.1:1e4", "localhost:+9000", "localhost:", ":80a"]
+  ) {
+    assert.equal(
+      usageMessage(read(["module", typo])),
+      `module: ${JSON.stringify(typo)} (the address argument) is not host:port with a port of ` +
+        `digits (such as 127.0.0.1:8080); a unix socket's path needs a slash (./${typo}) or a ` +
+        "unix: prefix",
+    );
+  }
+  for (const path of ["./a:b.sock", "unix:mod.sock", "mod.sock"]) {
+    assert.equal(read(["module", path]).mode, "module", path);
+  }
 });
 
 Deno.test("invocation: the address decides unix or TCP, whatever VIAM_TCP_SOCKETS or --tcp-mode say", () => {
