@@ -59,7 +59,10 @@ export interface PushContext {
   signal?: AbortSignal;
   /** Awaited before each chunk: a bandwidth limiter's wait. */
   beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
-  /** Called with each chunk's size as it is sent. */
+  /**
+   * Called with each chunk's size as it is sent, and with minus what an attempt sent once that
+   * attempt has failed (its bytes go again, or not at all): the sum is what is under way or stored.
+   */
   onChunk?: (bytes: number) => void;
   /** Tries within this pass (the first included). */
   attempts: number;
@@ -148,11 +151,16 @@ async function _upload(
   let stored: { binaryDataId: string; bytes: number; recovered: boolean } | undefined;
   for (let attempt = 1; stored === undefined; attempt++) {
     let halfClosing = false;
+    let sent = 0;
+    const takeBack = () => ctx.onChunk?.(-sent);
     try {
       const result = await ctx.uploader.upload(source, metadata, {
         signal: ctx.signal,
         beforeChunk: ctx.beforeChunk,
-        onChunk: ctx.onChunk,
+        onChunk: (bytes) => {
+          sent += bytes;
+          ctx.onChunk?.(bytes);
+        },
         beforeClose: () => {
           if (!sameIdentity(identityOf(fstatSync(handle.fd)), opened)) {
             return Promise.reject(new _FileChangedError(file.path, "while it was read"));
@@ -171,6 +179,7 @@ async function _upload(
     } catch (error) {
       if (error instanceof _FileChangedError) {
         // The stream was reset before it closed: the platform stored nothing.
+        takeBack();
         journal.update(file.path, (e) => ({ ...e, inFlight: undefined }));
         await journal.flush();
         return { kind: "skipped", reason: "changed while sent" };
@@ -183,6 +192,7 @@ async function _upload(
           found = await findStoredUpload(ctx, file.path, { ...version, startedMs });
         } catch {
           // Cannot tell: the record stays, and the next run checks again before sending.
+          takeBack();
           return _failed(ctx, file, error, { keepInFlight: true });
         }
         if (found !== undefined) {
@@ -190,6 +200,7 @@ async function _upload(
           break;
         }
       }
+      takeBack();
       const kind = classifyError(error);
       if (kind === "aborted" || kind !== "transient" || attempt >= ctx.attempts) {
         return _failed(ctx, file, error);

@@ -101,7 +101,10 @@ export interface PushProgress {
   filesDone: number;
   /** Bytes of the files to upload. */
   bytesTotal: number;
-  /** Content bytes sent so far (retries count again). */
+  /**
+   * Content bytes of the uploads under way or stored: a failed attempt's are taken back, so that a
+   * retried file is not counted twice against `bytesTotal`.
+   */
   bytesSent: number;
 }
 
@@ -171,7 +174,7 @@ export interface PushResult {
   deleted: number;
   /** Files that failed in this pass or are refused for good. */
   failed: number;
-  /** Content bytes sent (retries included). */
+  /** Content bytes of the files uploaded (or found stored), each counted once. */
   bytes: number;
   /** `skipped` by reason. */
   skippedBy: Partial<Record<PushSkipReason, number>>;
@@ -554,7 +557,6 @@ async function _uploadAll(
     ...ctx,
     onChunk: (bytes) => {
       progress.bytesSent += bytes;
-      result.bytes += bytes;
       options.onProgress?.({ ...progress });
     },
   };
@@ -566,6 +568,7 @@ async function _uploadAll(
       case "uploaded": {
         givenUpInARow = 0;
         result.uploaded++;
+        result.bytes += outcome.bytes;
         if (outcome.recovered) result.recovered++;
         if (outcome.deleted) result.deleted++;
         const fate = outcome.deleted

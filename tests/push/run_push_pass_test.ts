@@ -219,9 +219,14 @@ Deno.test("a stream cut mid-file is retried within the pass and stored once", as
     const bytes = randomBytes(400_000);
     await write("big.bin", bytes);
     platform.setFaults({ uploadUnavailableAfterBytes: 200_000, uploadUnavailableTimes: 2 });
-    const result = await pass();
+    const progress: number[] = [];
+    const result = await pass({}, { onProgress: (p) => progress.push(p.bytesSent) });
     assert.equal(result.uploaded, 1);
     assert.equal(result.failed, 0);
+    // The file's bytes, once: not the cut attempts' too (they read 300% in the progress).
+    assert.equal(result.bytes, 400_000);
+    assert.ok(progress.every((n) => n >= 0 && n <= 400_000), `progress ${progress.join(" ")}`);
+    assert.equal(progress.at(-1), 400_000);
     assert.equal(platform.uploads.cut, 2);
     assert.equal(platform.uploads.completed, 1);
     assert.deepEqual(platform.contentOf(platform.items()[0].binaryDataId), bytes);
