@@ -5,8 +5,10 @@ export class OverlappingMirrorError extends Error {
   /** @param root The root asked for. @param other The root in use, and its owner. */
   constructor(root: string, other: { root: string; owner: string }) {
     super(
-      `mirror ${root} overlaps ${other.root}, used by ${other.owner}: two mirrors in one tree would ` +
-        `delete each other's files; give each resource its own mirror_path, neither inside the other`,
+      `folder ${root} overlaps ${other.root}, used by ${other.owner}: two resources' folders in ` +
+        `one tree would delete each other's files (a mirror deletes what its listing lacks, a ` +
+        `push what it uploaded); give each resource its own mirror_path and push_path, none ` +
+        `inside another`,
     );
     this.name = "OverlappingMirrorError";
   }

@@ -108,6 +108,18 @@ Deno.test("a resource whose mirror overlaps another's is refused, naming both", 
       );
       return true;
     });
+    // A push folder in it: the message names both attributes, not only mirror_path.
+    await assert.rejects(
+      start({ mirror_path: "other", push_path: "shared/outbox" }, "pusher"),
+      (error: unknown) => {
+        assert.ok(error instanceof OverlappingMirrorError);
+        assert.match(
+          error.message,
+          /^folder .*shared\/outbox overlaps .*shared, used by rdk:service:generic outer: .* a push what it uploaded\); give each resource its own mirror_path and push_path, none inside another$/,
+        );
+        return true;
+      },
+    );
     await outer.stop();
     const inner = await start({ mirror_path: "shared/faces" }, "inner");
     await inner.stop();
