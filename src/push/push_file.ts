@@ -151,16 +151,11 @@ async function _upload(
   let stored: { binaryDataId: string; bytes: number; recovered: boolean } | undefined;
   for (let attempt = 1; stored === undefined; attempt++) {
     let halfClosing = false;
-    let sent = 0;
-    const takeBack = () => ctx.onChunk?.(-sent);
     try {
       const result = await ctx.uploader.upload(source, metadata, {
         signal: ctx.signal,
         beforeChunk: ctx.beforeChunk,
-        onChunk: (bytes) => {
-          sent += bytes;
-          ctx.onChunk?.(bytes);
-        },
+        onChunk: ctx.onChunk,
         beforeClose: () => {
           if (!sameIdentity(identityOf(fstatSync(handle.fd)), opened)) {
             return Promise.reject(new _FileChangedError(file.path, "while it was read"));
@@ -179,7 +174,6 @@ async function _upload(
     } catch (error) {
       if (error instanceof _FileChangedError) {
         // The stream was reset before it closed: the platform stored nothing.
-        takeBack();
         journal.update(file.path, (e) => ({ ...e, inFlight: undefined }));
         await journal.flush();
         return { kind: "skipped", reason: "changed while sent" };
@@ -192,15 +186,15 @@ async function _upload(
           found = await findStoredUpload(ctx, file.path, { ...version, startedMs });
         } catch {
           // Cannot tell: the record stays, and the next run checks again before sending.
-          takeBack();
           return _failed(ctx, file, error, { keepInFlight: true });
         }
         if (found !== undefined) {
+          // Its bytes went after all (the upload took them back when its answer was lost).
+          ctx.onChunk?.(found.sizeBytes);
           stored = { binaryDataId: found.binaryDataId, bytes: found.sizeBytes, recovered: true };
           break;
         }
       }
-      takeBack();
       const kind = classifyError(error);
       if (kind === "aborted" || kind !== "transient" || attempt >= ctx.attempts) {
         return _failed(ctx, file, error);

@@ -101,7 +101,11 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Awaited before each chunk is sent, with its size: the hook of a bandwidth limiter. */
   beforeChunk?: (bytes: number, signal: AbortSignal) => Promise<void>;
-  /** Called after each chunk was handed to the stream, with its size: progress by bytes. */
+  /**
+   * Called after each chunk was handed to the stream, with its size: progress by bytes. When an
+   * attempt fails (its stream reset), called once with minus what it sent, so that the sum is what
+   * the attempt under way (or the one that stored the file) sent.
+   */
   onChunk?: (bytes: number) => void;
   /**
    * Awaited after the last chunk and before the stream is closed; when it throws, the stream is
@@ -365,8 +369,10 @@ export class FileUploader implements AsyncDisposable {
       };
       return { binaryDataId: response.binaryDataId, bytes };
     } catch (error) {
-      // Reset, not ended: the platform stores nothing of a stream that does not end cleanly.
+      // Reset, not ended: the platform stores nothing of a stream that does not end cleanly. Its
+      // bytes count no more (a renewed token sends the file again within this upload).
       call.reset();
+      if (bytes > 0) options.onChunk?.(-bytes);
       if (options.signal?.aborted) throw options.signal.reason;
       if (stop.signal.reason instanceof TimeoutError) await this.#connection.verify();
       if (stop.signal.aborted) throw stop.signal.reason;

@@ -167,6 +167,8 @@ export class GrpcCall {
   #trailers?: IncomingHttpHeaders;
   #failure?: Error;
   #isClosed = false;
+  /** The server's side has ended: nothing more is read, and nothing written is read by it. */
+  #ended = false;
   /** Ends a wait for `drain` when the stream closes or the trailers come first. */
   #wake?: () => void;
 
@@ -175,6 +177,9 @@ export class GrpcCall {
     stream.on("response", (headers) => {
       this.#headers = headers;
       this.#status = Number(headers[":status"]);
+      // A status in the headers is a trailers-only reply (grpc-go's answer to an error raised
+      // before any reply): no `trailers` event will come to stop a write waiting for room.
+      if (headers["grpc-status"] !== undefined) this.#wake?.();
     });
     stream.on("trailers", (trailers) => {
       this.#trailers = trailers;
@@ -187,7 +192,11 @@ export class GrpcCall {
     // well hung an upload the platform refused early (UNAVAILABLE before reading it, beside other
     // uploads on the connection): the stream never finished its writable side, so `close` never
     // came, and neither the reply's watchdog nor SIGTERM could end the wait (found by a fault test).
-    stream.once("end", () => this.#end());
+    stream.once("end", () => {
+      this.#ended = true;
+      this.#wake?.();
+      this.#end();
+    });
     stream.once("close", () => {
       this.#isClosed = true;
       this.#wake?.();
@@ -245,10 +254,8 @@ export class GrpcCall {
     await this.#over;
     // Over but not closed (the server answered before it read the request): let the stream go.
     if (!this.#stream.closed && !this.#stream.destroyed) this.#stream.close();
-    const status = this.#status;
-    if (status !== undefined && status !== 200) {
-      throw new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));
-    }
+    const refused = this.#httpError();
+    if (refused !== undefined) throw refused;
     const answered = this.#statusError();
     if (answered !== undefined) throw answered;
     if ((this.#trailers ?? this.#headers)?.["grpc-status"] === undefined) {
@@ -274,13 +281,21 @@ export class GrpcCall {
     this.#end();
   }
 
-  /** Throws when the server already answered with an error, or the stream closed early. */
+  /** Throws when the server already answered with an error, or ended or closed the stream early. */
   #throwIfClosed(): void {
     const answered = this.#statusError();
     if (answered !== undefined) throw answered;
-    if (this.#isClosed) {
-      throw _unavailable(this.#failure ?? new Error("the stream closed early"));
+    if (this.#isClosed || this.#ended) {
+      throw this.#httpError() ??
+        _unavailable(this.#failure ?? new Error("the stream closed early"));
     }
+  }
+
+  /** The error an HTTP status other than 200 stands for (a proxy's 503, say), if one came. */
+  #httpError(): ConnectError | undefined {
+    const status = this.#status;
+    if (status === undefined || status === 200) return undefined;
+    return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));
   }
 
   /** The error the `grpc-status` received so far stands for, if it is not OK. */

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createServer, type ServerHttp2Stream } from "node:http2";
 import { classifyError } from "../../src/remote/classify_error.ts";
 import { TimeoutError } from "../../src/remote/errors.ts";
+import { messageFrame } from "../../src/remote/grpc_http2.ts";
 import {
   FileUploader,
   type FileUploaderOptions,
@@ -141,6 +143,19 @@ Deno.test("a refused token is renewed once; a bad key fails as auth", async () =
   const again = await uploader.upload(file.source, _metadata("two.bin"));
   assert.deepEqual(platform.contentOf(again.binaryDataId), file.bytes);
   assert.equal(platform.calls.Authenticate, 2);
+  // Refused after some chunks went, sent again: the refused attempt's bytes are taken back, not
+  // counted twice (small chunks: several are written before the refusal comes back).
+  await using chunked = _uploader(platform, { chunkBytes: 16 * 1024 });
+  using large = await _file(2_000_000);
+  await chunked.upload(file.source, _metadata("warm.bin"));
+  platform.revokeTokens();
+  const reported: number[] = [];
+  const third = await chunked.upload(large.source, _metadata("three.bin"), {
+    onChunk: (n) => reported.push(n),
+  });
+  assert.deepEqual(platform.contentOf(third.binaryDataId), large.bytes);
+  assert.ok(reported.some((n) => n < 0), "an attempt was refused and taken back");
+  assert.equal(reported.reduce((a, b) => a + b, 0), 2_000_000);
 
   await using wrong = _uploader(platform, { apiKey: "not-the-key" });
   const error = await wrong.upload(file.source, _metadata("x.bin")).catch((e) => e);
@@ -194,6 +209,62 @@ Deno.test("uploads refused before the platform reads them, eight on one connecti
     assert.deepEqual(platform.contentOf(stored.binaryDataId), files[0].bytes);
   } finally {
     for (const file of files) file[Symbol.dispose]();
+  }
+});
+
+Deno.test("a refusal in the reply's headers alone (trailers-only) ends a large upload at once, with its code", async () => {
+  // grpc-go answers an error raised before any reply (an auth check) with one header block that
+  // carries the status: no trailers event, and no close while the request is still being written.
+  // The upload then waited for its idle watchdog and failed as a timeout, its code lost (and an
+  // expired token was never renewed).
+  const server = createServer();
+  let refusals = 0;
+  server.on("stream", (stream: ServerHttp2Stream, headers) => {
+    const answer = (message: Uint8Array) => {
+      stream.on("data", () => {});
+      stream.on("end", () => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
+          waitForTrailers: true,
+        });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.end(messageFrame(message));
+      });
+    };
+    if (String(headers[":path"]).endsWith("/Authenticate")) {
+      return answer(new Uint8Array([0x0a, 3, 0x74, 0x6f, 0x6b])); // access_token "tok"
+    }
+    if (refusals < 2) {
+      // UNAUTHENTICATED first (renewed once, sent again), then UNAVAILABLE.
+      stream.respond({
+        ":status": 200,
+        "content-type": "application/grpc",
+        "grpc-status": refusals++ === 0 ? "16" : "14",
+        "grpc-message": "not now",
+      }, { endStream: true });
+      return;
+    }
+    answer(new Uint8Array([0x12, 2, 0x69, 0x64])); // binary_data_id "id"
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    await using uploader = new FileUploader({
+      appUrl: `http://127.0.0.1:${port}`,
+      apiKeyId: "id",
+      apiKey: "key",
+      idleTimeoutMs: 20_000,
+    });
+    using file = await _file(2_000_000);
+    const started = performance.now();
+    const error = await uploader.upload(file.source, _metadata("big.bin")).catch((e) => e);
+    assert.ok(error instanceof ConnectError, String(error));
+    assert.equal(error.code, Code.Unavailable);
+    assert.match(error.message, /not now/);
+    assert.ok(performance.now() - started < 10_000, "ended by the refusal, not by the watchdog");
+    const stored = await uploader.upload(file.source, _metadata("big.bin"));
+    assert.equal(stored.binaryDataId, "id");
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
   }
 });
 
