@@ -665,11 +665,11 @@ class _Reader {
             `"models" or "cams/front" (a folder protects everything below it); * ? [ ] { } are ` +
             `not expanded`,
         );
-      } else if (entry !== entry.trim()) {
+      } else if (split.components.some((name) => name !== name.trim())) {
         this.#issue(
           field,
-          `${label} ${_describe(entry)} begins or ends with white space: write the folder's name ` +
-            `exactly (a folder protects everything below it)`,
+          `${label} ${_describe(entry)} has a folder name that begins or ends with white space: ` +
+            `write the folders' names exactly (a folder protects everything below it)`,
         );
       } else if (split.components.length === 0) {
         this.#issue(

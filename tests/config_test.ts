@@ -451,8 +451,10 @@ Deno.test("protected_dirs are normalised, unsafe entries named", async (t) => {
     ["img?", 'protected_dirs[0] "img?" is a pattern'],
     ["[ab]", 'protected_dirs[0] "[ab]" is a pattern'],
     ["{a,b}", 'protected_dirs[0] "{a,b}" is a pattern'],
-    [" cams", 'protected_dirs[0] " cams" begins or ends with white space'],
-    ["cams ", 'protected_dirs[0] "cams " begins or ends with white space'],
+    [" cams", 'protected_dirs[0] " cams" has a folder name that begins or ends with white space'],
+    ["cams ", 'protected_dirs[0] "cams " has a folder name that begins or ends with white space'],
+    ["cams/ front", 'protected_dirs[0] "cams/ front" has a folder name that begins or ends'],
+    ["cams /front", 'protected_dirs[0] "cams /front" has a folder name that begins or ends'],
   ];
   for (const [entry, message] of bad) {
     await t.step(`bad ${JSON.stringify(entry)}`, () => {
