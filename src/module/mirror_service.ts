@@ -25,7 +25,8 @@ const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown
 /**
  * Registers DoCommand and GetStatus on both `viam.service.generic.v1.GenericService` and
  * `viam.component.generic.v1.GenericService`, plus GetGeometries (always empty) on the component.
- * Calls are routed by the short resource name within their API; an unknown name is NOT_FOUND.
+ * Calls are routed by the short resource name within their API; an unknown name is NOT_FOUND, one
+ * being reconfigured (its old loop stopped, its new one not started yet) ABORTED.
  * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
  * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do, `"push"` runs an
  * upload pass of the push folder now and returns its counts (FAILED_PRECONDITION without a
@@ -38,6 +39,12 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
   const find = (api: MirrorApi, request: AnyMessage): MirrorController => {
     const name = String(request.name ?? "");
     const controller = table.get(api.api, name);
+    if (controller === undefined && table.isReplacing(api.api, name)) {
+      throw new ConnectError(
+        `${api.api} ${name} is being reconfigured: try again once it runs again`,
+        Code.Aborted,
+      );
+    }
     if (controller === undefined) {
       throw new ConnectError(
         `no ${api.api} resource named "${name}" in this module`,

@@ -200,7 +200,11 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     methods.reconfigureResource,
     (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
       const resource = _readConfig(request);
-      if (table.get(resource.api, resource.name) === undefined) {
+      // One being reconfigured already is reconfigured again after it (changes run in order).
+      if (
+        table.get(resource.api, resource.name) === undefined &&
+        !table.isReplacing(resource.api, resource.name)
+      ) {
         throw new ConnectError(
           `cannot reconfigure ${resource.api}/${resource.name}: it is not running`,
           Code.NotFound,

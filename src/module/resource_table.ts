@@ -10,11 +10,21 @@ export class ResourceTable {
   /** How each running controller was made: a failed replacement starts it again. */
   readonly #makers = new Map<string, () => MirrorController | Promise<MirrorController>>();
   readonly #changes = new Map<string, Promise<unknown>>();
+  /** Full names whose controller is being replaced: stopped, not yet running again. */
+  readonly #replacing = new Set<string>();
   #closed = false;
 
   /** The controller of the resource `name` (short) under `api`, if it runs. */
   get(api: string, name: string): MirrorController | undefined {
     return this.#controllers.get(`${api}/${name}`);
+  }
+
+  /**
+   * True while the resource `name` under `api` is being replaced (reconfigured): it has no
+   * controller for that while, yet it exists, and a call to it is cut off, not told it is unknown.
+   */
+  isReplacing(api: string, name: string): boolean {
+    return this.#replacing.has(`${api}/${name}`);
   }
 
   /** Full names of the running resources. */
@@ -36,10 +46,11 @@ export class ResourceTable {
       if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
       const previous = this.#controllers.get(fullName);
       const remake = this.#makers.get(fullName);
+      if (previous !== undefined) this.#replacing.add(fullName);
       this.#controllers.delete(fullName);
       this.#makers.delete(fullName);
-      await previous?.stop();
       try {
+        await previous?.stop();
         this.#run(fullName, await create(), create);
       } catch (error) {
         if (remake !== undefined && !this.#closed) {
@@ -50,6 +61,8 @@ export class ResourceTable {
           );
         }
         throw error;
+      } finally {
+        this.#replacing.delete(fullName);
       }
       return previous !== undefined;
     });

@@ -39,6 +39,7 @@ Deno.test("resource table: a replacement starts only after the old controller ha
   const first = new _Controller("first", events);
   const second = new _Controller("second", events);
   assert.equal(await table.put("rdk:service:generic/m", () => first), false);
+  assert.equal(table.isReplacing("rdk:service:generic", "m"), false, "added, not replaced");
   const replacing = table.put("rdk:service:generic/m", () => {
     events.push("create second");
     return second;
@@ -48,8 +49,13 @@ Deno.test("resource table: a replacement starts only after the old controller ha
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.deepEqual(events, ["stop first begins"]);
   assert.equal(table.get("rdk:service:generic", "m"), undefined);
+  // No controller for that while, yet the resource exists: a call to it is cut off (ABORTED), not
+  // told it is unknown (NOT_FOUND).
+  assert.equal(table.isReplacing("rdk:service:generic", "m"), true);
+  assert.equal(table.isReplacing("rdk:component:generic", "m"), false);
   first.finishStop();
   assert.equal(await replacing, true);
+  assert.equal(table.isReplacing("rdk:service:generic", "m"), false);
   await new Promise((resolve) => setTimeout(resolve, 0));
   second.finishStop();
   assert.equal(await removing, true);
@@ -104,6 +110,7 @@ Deno.test("resource table: a replacement that cannot start leaves the resource r
   );
   const running = table.get("rdk:service:generic", "m") as _Controller;
   assert.equal(running?.id, "working 2", "the previous configuration runs again");
+  assert.equal(table.isReplacing("rdk:service:generic", "m"), false);
   // And a later good config replaces it as usual.
   assert.equal(await table.put("rdk:service:generic/m", working), true);
   assert.equal((table.get("rdk:service:generic", "m") as _Controller).id, "working 3");
