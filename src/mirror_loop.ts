@@ -144,6 +144,11 @@ export class MirrorLoop implements MirrorController {
     const run = push({ signal: this.#abort.signal, bandwidth: this.#bandwidth }).then(
       (summary) => {
         this.#status.lastPush = summary;
+        // Cut off by a stop (the resource removed or reconfigured): the caller is told so (the
+        // module answers ABORTED, as for a cut sync pass), not handed counts that look like a pass.
+        if (this.#abort.signal.aborted && summary.error !== undefined) {
+          throw this.#abort.signal.reason;
+        }
         return summary;
       },
       (error) => {

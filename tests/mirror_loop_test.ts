@@ -268,3 +268,27 @@ Deno.test("the push side runs after a failed sync pass, and at its own pace whil
     assert.equal(pushes, stopped, "no push after stop");
   });
 });
+
+Deno.test("a push cut off by stop rejects as aborted; its counts stay in the status", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    // The push pass resolves with its counts and an error when it is stopped: the caller of
+    // pushNow (the module's DoCommand) must not take that for a pass that ran.
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), {
+      logger,
+      push: ({ signal }) =>
+        new Promise((resolve) =>
+          signal.addEventListener("abort", () =>
+            resolve({
+              ...emptyPushSummary(),
+              found: 1,
+              error: "the push pass was stopped; files cut off go again on the next pass",
+            }), { once: true })
+        ),
+    });
+    const pushing = loop.pushNow();
+    await loop.stop();
+    await assert.rejects(pushing, (error: unknown) => (error as Error).name === "AbortError");
+    assert.equal(loop.status().lastPush?.found, 1);
+    assert.match(loop.status().lastPush?.error ?? "", /stopped/);
+  });
+});
