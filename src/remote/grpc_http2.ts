@@ -169,7 +169,10 @@ export class GrpcCall {
   #isClosed = false;
   /** The server's side has ended: nothing more is read, and nothing written is read by it. */
   #ended = false;
-  /** Ends a wait for `drain` when the stream closes or the trailers come first. */
+  /**
+   * Ends a wait for `drain` when the server answers first (its status, in the trailers or the
+   * headers, or the end of its side), or the stream closes or is reset.
+   */
   #wake?: () => void;
 
   private constructor(stream: ClientHttp2Stream) {
