@@ -16,11 +16,19 @@ const _canMount = Deno.uid() === 0 &&
     stderr: "null",
   }).output()).success;
 
-/** Removes a test's work folder, unmounting its image first if a failed test left it mounted. */
-async function _removeWork(work: string): Promise<void> {
-  await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
-    .output();
-  await Deno.remove(work, { recursive: true });
+/**
+ * Runs `test` with a fresh work folder, then removes it, unmounting its image first if a failed test
+ * left it mounted.
+ */
+async function _withWork(test: (work: string) => Promise<void>): Promise<void> {
+  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
+  try {
+    await test(work);
+  } finally {
+    await new Deno.Command("umount", { args: ["-l", join(work, "main-fs")], stderr: "null" })
+      .output();
+    await Deno.remove(work, { recursive: true });
+  }
 }
 
 /**
@@ -46,9 +54,8 @@ async function _mounted(path: string): Promise<boolean> {
 }
 
 Deno.test("a set's copies go to a journaled ext4 image of their own, gone after the set", async () => {
-  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
-  const said: string[] = [];
-  try {
+  await _withWork(async (work) => {
+    const said: string[] = [];
     const scratch = await openScratchFs({
       work,
       name: "main",
@@ -86,14 +93,11 @@ Deno.test("a set's copies go to a journaled ext4 image of their own, gone after 
     }
     assert.equal(await _mounted(join(work, "main-fs")), false);
     assert.deepEqual([...Deno.readDirSync(work)], []);
-  } finally {
-    await _removeWork(work);
-  }
+  });
 });
 
 Deno.test("with --dir a set's copies go to a plain folder, which names its file system", async () => {
-  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
-  try {
+  await _withWork(async (work) => {
     await using scratch = await openScratchFs({
       work,
       name: "scale",
@@ -107,9 +111,7 @@ Deno.test("with --dir a set's copies go to a plain folder, which names its file 
     assert.equal(scratch.description.startsWith(`${work} (`), true);
     assert.match(scratch.description, /the folder given with --dir/);
     assert.equal(await _mounted(scratch.path), false);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-  }
+  });
 });
 
 Deno.test("describeFileSystem names the type and device, and for ext4 the journal", async () => {
@@ -121,8 +123,7 @@ Deno.test("describeFileSystem names the type and device, and for ext4 the journa
 
 Deno.test("a benchmark stopped by SIGINT, SIGTERM or SIGHUP leaves no mount and no image", async () => {
   for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
-    const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
-    try {
+    await _withWork(async (work) => {
       const script = _childScript(work, "console.log(scratch.path); await new Promise(() => {});");
       const child = new Deno.Command(Deno.execPath(), {
         args: ["eval", script],
@@ -135,7 +136,7 @@ Deno.test("a benchmark stopped by SIGINT, SIGTERM or SIGHUP leaves no mount and 
         assert.equal(path, join(work, "main")); // a plain folder: nothing mounted to clean up
         await reader.cancel();
         await child.status;
-        continue;
+        return;
       }
       child.kill(signal);
       const status = await child.status;
@@ -144,16 +145,13 @@ Deno.test("a benchmark stopped by SIGINT, SIGTERM or SIGHUP leaves no mount and 
       assert.equal(status.code, code, signal);
       assert.equal(await _mounted(path), false, `${signal}: still mounted`);
       assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name), [], signal);
-    } finally {
-      await _removeWork(work);
-    }
+    });
   }
 });
 
 Deno.test("when no image can be mounted, the copies go to a plain folder and the reason is said", async () => {
-  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
   const bin = await Deno.makeTempDir({ prefix: "scratch-fs-bin-" });
-  try {
+  await _withWork(async (work) => {
     // A `mount` that fails as it does in a container without loop devices.
     await Deno.writeTextFile(
       join(bin, "mount"),
@@ -183,16 +181,12 @@ Deno.test("when no image can be mounted, the copies go to a plain folder and the
       /no ext4 image could be mounted \(mount -o loop .* failed \(exit 32\): mount: failed to setup loop device\)/,
     );
     assert.match(result.said.join("\n"), /\[main\] copies in .*no ext4 image could be mounted/);
-  } finally {
-    await Deno.remove(work, { recursive: true });
-    await Deno.remove(bin, { recursive: true });
-  }
+  }).finally(() => Deno.remove(bin, { recursive: true }));
 });
 
 Deno.test("an image still in use when its set ends is unmounted lazily, never left mounted", async () => {
-  const work = await Deno.makeTempDir({ prefix: "scratch-fs-test-" });
-  const said: string[] = [];
-  try {
+  await _withWork(async (work) => {
+    const said: string[] = [];
     const scratch = await openScratchFs({
       work,
       name: "main",
@@ -218,9 +212,7 @@ Deno.test("an image still in use when its set ends is unmounted lazily, never le
       holder.kill("SIGKILL");
       await holder.status;
     }
-  } finally {
-    await _removeWork(work);
-  }
+  });
 });
 
 Deno.test("describeFileSystem sees through a bind mount to the disk and its journal", async () => {
