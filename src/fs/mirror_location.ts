@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { join, relative, sep } from "node:path";
+import { join } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
 
@@ -65,6 +65,9 @@ export async function resolveMirrorRoot(
         `the Viam home`,
     );
   }
+  const label = `${attribute} ${JSON.stringify(options.mirrorPath)}`;
+  // With no link followed, the folders on the way are the names written: checked before any is made.
+  _checkPlace(split.components, options, label);
   if (options.create) await Deno.mkdir(options.viamHome, { recursive: true, mode: _DIR_MODE });
   let home: string;
   try {
@@ -75,7 +78,6 @@ export async function resolveMirrorRoot(
   }
   let current = home;
   let shown = options.viamHome; // the path as the user wrote it, for messages
-  const label = `${attribute} ${JSON.stringify(options.mirrorPath)}`;
   for (const component of split.components) {
     const next = join(current, component);
     shown = join(shown, component);
@@ -98,7 +100,6 @@ export async function resolveMirrorRoot(
       throw new MirrorLocationError(`${shown} exists and is not a folder`);
     }
     current = next;
-    _checkPlace(home, current, shown, label);
   }
   return current;
 }
@@ -133,18 +134,22 @@ export async function checkConfigLocations(config: MirrorConfig): Promise<void> 
 }
 
 /**
- * Throws when `real` (a real folder below the Viam home `home`) lies in a folder viam-server keeps
+ * Throws when the folders `components` (below the Viam home) lie in a folder viam-server keeps
  * (compared without case: on a case-insensitive disk `Packages` is `packages`) or in a state folder.
  */
-function _checkPlace(home: string, real: string, shown: string, label: string): void {
-  const inside = relative(home, real).split(sep);
-  if (VIAM_OWNED_DIRS.includes(inside[0].toLowerCase())) {
+function _checkPlace(
+  components: readonly string[],
+  options: Pick<ResolveMirrorRootOptions, "viamHome">,
+  label: string,
+): void {
+  const shown = join(options.viamHome, ...components);
+  if (VIAM_OWNED_DIRS.includes(components[0].toLowerCase())) {
     throw new MirrorLocationError(
-      `${label}: ${shown} is inside ${inside[0]}, a folder viam-server manages in ${home}: ` +
-        `choose another folder`,
+      `${label}: ${shown} is inside ${components[0]}, a folder viam-server manages in ` +
+        `${options.viamHome}: choose another folder`,
     );
   }
-  if (isStateDirPath(inside.join("/"))) {
+  if (isStateDirPath(components.join("/"))) {
     throw new MirrorLocationError(
       `${label}: ${shown} is inside a ${STATE_DIR_NAME} folder, where a mirror or a push folder ` +
         `keeps its lock, manifest and partial downloads: choose another folder`,

@@ -61,7 +61,7 @@ Deno.test("a symlink on the way to the root is refused wherever it leads, and no
   });
 });
 
-Deno.test("a root in a folder viam-server keeps is refused, whatever its case; a file on the way too", async () => {
+Deno.test("a root in a folder viam-server keeps, or in a state folder, is refused by its name before anything is made, whatever its case; a file on the way too", async () => {
   await withTempDir(async (home) => {
     await Deno.mkdir(`${home}/Module-Data`);
     await rejection(
@@ -70,6 +70,19 @@ Deno.test("a root in a folder viam-server keeps is refused, whatever its case; a
       "Module-Data, a folder viam-server manages",
     );
     assert.deepEqual(await names(`${home}/Module-Data`), [], "nothing created in there");
+    // Refused by its name, before any folder of it is made.
+    await rejection(
+      () =>
+        resolveMirrorRoot({ viamHome: home, mirrorPath: "Capture/x/.data-mirror", create: true }),
+      MirrorLocationError,
+      "Capture, a folder viam-server manages",
+    );
+    await rejection(
+      () => resolveMirrorRoot({ viamHome: home, mirrorPath: "m/.Data-Mirror/x", create: true }),
+      MirrorLocationError,
+      "inside a .data-mirror folder",
+    );
+    assert.deepEqual(await names(home), ["Module-Data"], "no Capture, no m");
     await Deno.writeTextFile(`${home}/file`, "x");
     await rejection(
       () => resolveMirrorRoot({ viamHome: home, mirrorPath: "file/m", create: true }),
