@@ -161,7 +161,8 @@ export class GrpcCall {
   readonly #received: Uint8Array[] = [];
   /** Resolves once the call is over: the server's whole answer is in, the stream closed, or reset. */
   readonly #over: Promise<void>;
-  #end!: () => void;
+  /** Resolves `#over`. */
+  #markOver!: () => void;
   #status?: number;
   #headers?: IncomingHttpHeaders;
   #trailers?: IncomingHttpHeaders;
@@ -190,7 +191,7 @@ export class GrpcCall {
     });
     stream.on("data", (chunk: Uint8Array) => this.#received.push(chunk));
     stream.on("error", (error: Error) => this.#failure ??= error);
-    this.#over = new Promise((resolve) => this.#end = resolve);
+    this.#over = new Promise((resolve) => this.#markOver = resolve);
     // The server's side has ended: every message and the trailers are in. Waiting for `close` as
     // well hung an upload the platform refused early (UNAVAILABLE before reading it, beside other
     // uploads on the connection): the stream never finished its writable side, so `close` never
@@ -198,12 +199,12 @@ export class GrpcCall {
     stream.once("end", () => {
       this.#ended = true;
       this.#wake?.();
-      this.#end();
+      this.#markOver();
     });
     stream.once("close", () => {
       this.#isClosed = true;
       this.#wake?.();
-      this.#end();
+      this.#markOver();
     });
   }
 
@@ -281,7 +282,7 @@ export class GrpcCall {
       this.#stream.close(constants.NGHTTP2_CANCEL);
     }
     this.#wake?.();
-    this.#end();
+    this.#markOver();
   }
 
   /** Throws when the server already answered with an error, or ended or closed the stream early. */
