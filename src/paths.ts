@@ -101,14 +101,19 @@ export function splitRelativePath(text: string): PathComponents {
 
 /**
  * Whether a mirror-relative posix path goes through a {@linkcode STATE_DIR_NAME} directory at any
- * depth (compared without regard to case): the program's own area, or that of another mirror nested
- * inside this one. Such a path is never written for a remote item and never deleted.
+ * depth (compared without regard to case, nor to trailing dots and spaces, which FAT and exFAT
+ * drop from a name): the program's own area, or that of another mirror nested inside this one.
+ * Such a path is never written for a remote item and never deleted.
  */
 export function isStateDirPath(path: string): boolean {
   // Most paths never mention it: they are answered without splitting or lowercasing anything.
   if (!_STATE_DIR_HINT.test(path)) return false;
-  return path.split("/").some((part) => part.toLowerCase() === STATE_DIR_NAME);
+  return path.split("/").some((part) =>
+    part.replace(_TRAILING_DOTS_AND_SPACES, "").toLowerCase() === STATE_DIR_NAME
+  );
 }
+
+const _TRAILING_DOTS_AND_SPACES = /[. ]+$/;
 
 /**
  * Matches every path that has a {@linkcode STATE_DIR_NAME} part, and more. Without the `u` flag,

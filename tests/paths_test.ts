@@ -215,7 +215,7 @@ Deno.test("splitRelativePath normalises or rejects", async (t) => {
   }
 });
 
-Deno.test("isStateDirPath matches a component at any depth, case aside", () => {
+Deno.test("isStateDirPath matches a component at any depth, case and trailing dots or spaces aside", () => {
   assert.equal(STATE_DIR_NAME, ".data-mirror");
   for (
     const path of [
@@ -224,11 +224,17 @@ Deno.test("isStateDirPath matches a component at any depth, case aside", () => {
       "./.data-mirror/x",
       ".Data-Mirror/y",
       "a/.data-mirror/x",
+      // FAT and exFAT drop trailing dots and spaces: these open the state folder there.
+      ".data-mirror./placed",
+      ".data-mirror../partial/x.part",
+      "a/.data-mirror . /x",
     ]
   ) {
     assert.equal(isStateDirPath(path), true, path);
   }
-  for (const path of ["a/.data-mirror-2/x", ".data-mirror-2/x", "data-mirror/x", ""]) {
+  for (
+    const path of ["a/.data-mirror-2/x", ".data-mirror-2/x", "data-mirror/x", "", " .data-mirror/x"]
+  ) {
     assert.equal(isStateDirPath(path), false, path);
   }
 });
