@@ -7,7 +7,7 @@
  * @module
  */
 import * as http2 from "node:http2";
-import type { Socket } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
 import type { Logger, LogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -77,6 +77,60 @@ async function _removeSocket(path: string, what = "the module socket path"): Pro
   await Deno.remove(path);
 }
 
+// Clears the module's socket path before it listens: a socket nobody answers on (left by a killed
+// predecessor) is removed; one another process serves (a module already running there) is left to
+// it, and this module does not start: taking the path over would cut that one off from its callers,
+// and removing it on exit would leave neither reachable.
+async function _clearSocketPath(address: Extract<ModuleAddress, { kind: "unix" }>): Promise<void> {
+  const { path } = address;
+  if (!(await _isSocket(path))) return;
+  if (await _isServed(path)) {
+    throw new Error(
+      `cannot serve on ${formatModuleAddress(address)}: another process serves it (is a module ` +
+        "already running there?)",
+    );
+  }
+  await _removeSocket(path);
+}
+
+// True when a socket is at path, false when nothing is; anything else there is refused.
+async function _isSocket(path: string): Promise<boolean> {
+  try {
+    if ((await Deno.lstat(path)).isSocket) return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  throw new Error(`the module socket path ${path} exists and is not a socket: not replacing it`);
+}
+
+// Whether a process accepts connections on the unix socket at path.
+function _isServed(path: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = createConnection({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", (error: Error & { code?: string }) => {
+      if (error.code === "ECONNREFUSED" || error.code === "ENOENT") resolve(false);
+      else reject(error);
+    });
+  });
+}
+
+// Removes the module's socket on exit, unless another has replaced it since (its inode differs).
+async function _removeOwnSocket(path: string, inode: number | null): Promise<void> {
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isSocket || info.ino !== inode) return;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  await Deno.remove(path);
+}
+
 // The longest path a unix socket address holds: sun_path less its NUL.
 const _SUN_PATH_MAX = Deno.build.os === "darwin" ? 103 : 107;
 // Staging names made by this process: two modules of one process (tests) never share one.
@@ -112,10 +166,11 @@ function _listen(server: http2.Http2Server, address: ModuleAddress, at = address
   });
 }
 
+/** Listens on the unix socket `address`; resolves to the inode of the socket in place. */
 async function _listenOnSocket(
   server: http2.Http2Server,
   address: Extract<ModuleAddress, { kind: "unix" }>,
-): Promise<void> {
+): Promise<number | null> {
   const bytes = _byteLength(address.path);
   if (bytes > _SUN_PATH_MAX) {
     throw new Error(
@@ -135,6 +190,7 @@ async function _listenOnSocket(
       linked = true;
       await Deno.remove(staging);
     }
+    return (await Deno.lstat(address.path)).ino;
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     for (const path of linked ? [bound, address.path] : [bound]) {
@@ -147,13 +203,13 @@ async function _listenOnSocket(
 /**
  * Starts the module: serves `viam.module.v1.ModuleService`, gRPC reflection and both generic APIs
  * (plaintext gRPC over HTTP/2 with trailers) on `options.address`: a unix socket (replacing a stale
- * socket left there; removed again on close), or a loopback TCP port. It listens before the
+ * socket left there, never one another process serves; removed again on close unless replaced
+ * since), or a loopback TCP port. It listens before the
  * services are loaded (requests wait for them); resolves once they are.
  */
 export async function startModule(options: ModuleOptions): Promise<ModuleHandle> {
   const { address } = options;
-  const socketPath = address.kind === "unix" ? address.path : undefined;
-  if (socketPath !== undefined) await _removeSocket(socketPath);
+  if (address.kind === "unix") await _clearSocketPath(address);
   const loading = import("./module_services.ts").then((module) =>
     module.createModuleServices(options)
   );
@@ -174,8 +230,11 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     );
   });
   const connections = _endWithoutGoaway(server);
-  if (address.kind === "unix") await _listenOnSocket(server, address);
-  else await _listen(server, address);
+  // The socket this module put in place, removed on close (if it is still there).
+  let socket: { path: string; inode: number | null } | undefined;
+  if (address.kind === "unix") {
+    socket = { path: address.path, inode: await _listenOnSocket(server, address) };
+  } else await _listen(server, address);
   // Port 0 (tests) asks the system for a free port: report the one it gave.
   const bound = server.address();
   const listening: ModuleAddress = address.kind === "tcp" && typeof bound === "object" && bound
@@ -185,7 +244,7 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     services = await loading;
   } catch (error) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (socketPath !== undefined) await _removeSocket(socketPath);
+    if (socket !== undefined) await _removeOwnSocket(socket.path, socket.inode);
     throw error;
   }
   const { logger, table, sink } = services;
@@ -203,7 +262,7 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of connections) socket.destroy();
     await closed;
-    if (socketPath !== undefined) await _removeSocket(socketPath);
+    if (socket !== undefined) await _removeOwnSocket(socket.path, socket.inode);
     logger.info("stopped");
     await sink.close();
   };

@@ -539,6 +539,41 @@ Deno.test("module: a stale socket is replaced; anything else at the path is refu
   }
 });
 
+Deno.test("module: a socket another module serves is left to it; a socket replaced meanwhile is not removed on close", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
+  const start = (path: string) =>
+    startModule({
+      address: { kind: "unix", path, from: "the test" },
+      logLevel: "error",
+      parentLogging: false,
+      validate: () => ({ warnings: [] }),
+      createMirror: () => {
+        throw new Error("no mirror in this test");
+      },
+      writeLine: () => {},
+    });
+  try {
+    // A second module started on the path of a running one took its socket over (calls reached
+    // the newcomer) and, on its exit, removed it: the first one served nobody any more.
+    const path = `${dir}/m.sock`;
+    const first = await start(path);
+    const inode = (await Deno.lstat(path)).ino;
+    await assert.rejects(() => start(path), /another process serves it/);
+    assert.equal((await Deno.lstat(path)).ino, inode, "the first module's socket is in place");
+    const client = new ViamClient(path);
+    await client.call(client.module, "Ready", {});
+    client.close();
+    // Whatever replaced the socket is not the module's to remove.
+    await Deno.remove(path);
+    const other = Deno.listen({ transport: "unix", path });
+    await first.close();
+    assert.ok((await Deno.lstat(path)).isSocket, "the other socket is left in place");
+    other.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("module: a socket path longer than a socket address holds is refused up front, naming it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
   try {
