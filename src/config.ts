@@ -776,8 +776,10 @@ function _directoryRoot(
   }
   const first = split.components[0].toLowerCase();
   if (VIAM_OWNED_DIRS.includes(first)) {
+    // Named as viam-server names it; another case is the same folder on a case-insensitive disk.
+    const sameBut = split.components[0] === first ? "" : ` (${split.components[0]} but for case)`;
     return problem(
-      `lies in ${split.components[0]}, a directory viam-server manages in ${home}: ` +
+      `lies in ${first}${sameBut}, a directory viam-server manages in ${home}: ` +
         `choose another directory`,
     );
   }

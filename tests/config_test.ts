@@ -419,6 +419,10 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       assert.ok(message.includes("a directory viam-server manages in /home/pi/.viam"), message);
     });
   }
+  assert.match(
+    issueFor("mirror_path", "Packages/x"),
+    /lies in packages \(Packages but for case\), a directory viam-server manages/,
+  );
   for (const state of ["data_mirror/.data-mirror", "a/.Data-Mirror/b", ".data-mirror"]) {
     await t.step(`a mirror's state folder: ${state}`, () => {
       assert.equal(
