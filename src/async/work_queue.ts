@@ -35,6 +35,7 @@ export class WorkQueue {
   #head = 0;
   #running = 0;
   #failure?: { error: unknown };
+  #halted = false;
   #idle = Promise.withResolvers<void>();
 
   constructor(options: WorkQueueOptions) {
@@ -57,6 +58,11 @@ export class WorkQueue {
     return this.#stopped() ? this.#pending.length - this.#head : 0;
   }
 
+  /** Starts no further task: those pushed and not started are dropped; running ones go on. */
+  stop(): void {
+    this.#halted = true;
+  }
+
   /** Resolves once every task pushed so far has run (or the queue stopped and the running ones settled). */
   async finish(): Promise<void> {
     this.#pump();
@@ -67,7 +73,7 @@ export class WorkQueue {
   }
 
   #stopped(): boolean {
-    return this.#failure !== undefined || this.#options.signal?.aborted === true ||
+    return this.#halted || this.#failure !== undefined || this.#options.signal?.aborted === true ||
       !(this.#options.shouldContinue?.() ?? true);
   }
 

@@ -342,8 +342,10 @@ export async function runPass(
       lowestFreeBytes: transfer.result.lowestFreeBytes,
     };
   } catch (error) {
-    // Nothing of a pass touches the mirror after it lets go of its lock.
+    // Nothing of a pass touches the mirror after it lets go of its lock: neither a delete nor a
+    // download still running, nor a batch written and waiting for its sync.
     await deletingEarly?.catch(() => {});
+    await transfer.settle();
     // What this pass placed is recorded even when it was cut off or failed, also while it was
     // still downloading (the record is read beside the listing, awaited after the transfer): a file
     // not recorded is never replaced by a later version. The walk has ended by now (a failed or

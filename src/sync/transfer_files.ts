@@ -240,13 +240,31 @@ export class Transfer {
   /** Waits for every queued download; rejects with the abort reason when the stage was stopped. */
   async finish(): Promise<TransferResult> {
     this.#queueOpenBatch();
-    await this.#queue.finish();
+    try {
+      await this.#queue.finish();
+    } catch (error) {
+      await this.settle();
+      throw error;
+    }
     this.#deps.mirror.hastenSync(); // nothing more will be written: the last batches' sync may go
     await Promise.all(this.#placing);
     this.#options.signal?.throwIfAborted();
     this.result.heldBack = this.#progress.filesTotal - this.#progress.filesDone;
     this.result.lowestFreeBytes = this.#space.lowestFreeBytes;
     return this.result;
+  }
+
+  /**
+   * Starts nothing more and waits until nothing of the stage runs or waits to be placed (its
+   * written batches linked or given up); never throws. A pass that fails or is cut off calls it
+   * before it lets go of the mirror's lock: no file of it may be placed after that, when another
+   * pass may hold the mirror and have swept the staged files.
+   */
+  async settle(): Promise<void> {
+    this.#queue.stop();
+    await this.#queue.finish().catch(() => {});
+    this.#deps.mirror.hastenSync();
+    await Promise.allSettled(this.#placing);
   }
 
   async #inlineBatch(batch: Download[], bytes: number): Promise<void> {

@@ -36,3 +36,27 @@ Deno.test("onIdle is not called once the queue stopped", async () => {
   await queue.finish();
   assert.equal(idle, 0);
 });
+
+Deno.test("stop starts nothing more; finish waits for the running tasks and counts the dropped", async () => {
+  const gate = Promise.withResolvers<void>();
+  const done: string[] = [];
+  const queue = new WorkQueue({ concurrency: 2 });
+  for (const name of ["a", "b", "c", "d"]) {
+    queue.push(async () => {
+      await gate.promise;
+      done.push(name);
+    });
+  }
+  queue.stop();
+  let finished = false;
+  const finishing = queue.finish().then(() => finished = true);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(finished, false, "finish waits for the two running tasks");
+  gate.resolve();
+  await finishing;
+  assert.deepEqual(done, ["a", "b"]);
+  assert.equal(queue.dropped, 2);
+  queue.push(() => Promise.resolve(void done.push("e")));
+  await queue.finish();
+  assert.deepEqual(done, ["a", "b"], "nothing starts after stop");
+});

@@ -8,6 +8,7 @@ import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platf
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { PlacedRecord } from "../../src/sync/placed_record.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
 import { type MirrorFixture, readTree, withMirror } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
@@ -1272,4 +1273,42 @@ Deno.test("files placed by a pass cut off are recorded: a later version replaces
       assert.ok(bytesEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId)));
     }
   }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("a pass cut off while a batch waits for its sync changes nothing in the mirror after it returns", async () => {
+  // A batch written and waiting for its group sync was linked after the pass had rejected and let
+  // go of its lock, when the stop came during the listing (and missing from the placed record).
+  // Twenty pages in sequence, each late: the listing is still running when the first batch is
+  // staged, and the pass is stopped at that moment.
+  const dataset = describeDataset([{ count: 1000, sizeBytes: 2000, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, root, platform }) => {
+    const stateDir = join(root, ".data-mirror");
+    const staged = async () => {
+      try {
+        const names = await Array.fromAsync(Deno.readDir(stateDir));
+        return names.filter((e) => e.name.startsWith("staged-")).length === 50;
+      } catch {
+        return false;
+      }
+    };
+    const stop = new AbortController();
+    const running = pass({ tags: ["t"] }, { signal: stop.signal, parallelPages: 1 });
+    await pollUntil("the first page's batch is staged", staged, { intervalMs: 1, limitMs: 20_000 });
+    stop.abort(new DOMException("stopped", "AbortError"));
+    await assert.rejects(running);
+    const snapshot = async () => {
+      const names = (await Array.fromAsync(Deno.readDir(stateDir))).map((e) => e.name).sort();
+      return { mirror: [...(await readTree(root)).keys()].sort(), state: names };
+    };
+    const atReturn = await snapshot();
+    await new Promise((resolve) => setTimeout(resolve, 700)); // beyond the group sync's interval
+    assert.deepEqual(await snapshot(), atReturn, "the mirror changed after the pass returned");
+    // And every file it placed is on record as placed from its item.
+    const record = await PlacedRecord.read(stateDir);
+    const ids = new Map(platform.items().map((item) => [item.fileName, item.binaryDataId]));
+    assert.ok(atReturn.mirror.length > 0);
+    for (const path of atReturn.mirror) {
+      assert.equal(record.placedFrom(path, ids.get(path)!), "same", path);
+    }
+  }, { faults: { latencyMs: 150, maxPageItems: 50 } });
 });
