@@ -40,11 +40,6 @@ import {
 
 /** How many paths a dry run, or failures a pass, lists by name; counts stay exact. */
 const _LIST_CAP = 1000;
-/**
- * The size a placed file is recorded with when the listing gave none: it fits no file, so the file
- * is not taken for a later version's, and the record's old entry for the path is not kept.
- */
-const _UNKNOWN_SIZE = -1;
 
 /** Options of {@linkcode runPass}. */
 export interface PassOptions {
@@ -144,6 +139,9 @@ export async function runPass(
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
   const queued = new Set<string>(); // ids handed to the transfer
+  // The sizes of files placed for items listed without one: what the record says they were placed
+  // with, so that a later version's file can replace them as it replaces any other.
+  const unlistedSizes = new Map<string, number>();
   const transfer = new Transfer({
     remote,
     mirror,
@@ -157,11 +155,10 @@ export async function runPass(
     logger,
     signal,
     onProgress: options.onProgress,
-    onPlaced: (download) =>
-      placedLog.add(download.path, {
-        binaryDataId: download.item.binaryDataId,
-        size: download.item.sizeBytes ?? _UNKNOWN_SIZE,
-      }),
+    onPlaced: (download, size) => {
+      if (download.item.sizeBytes === undefined) unlistedSizes.set(download.path, size);
+      placedLog.add(download.path, { binaryDataId: download.item.binaryDataId, size });
+    },
     bandwidth: options.bandwidth ?? bandwidthLimitOf(config),
     attempts: options.attempts?.file,
     minRetryDelayMs: options.minRetryDelayMs,
@@ -318,6 +315,7 @@ export async function runPass(
       entries,
       local,
       placed,
+      unlistedSizes,
       settled,
       deleted: deleting,
     }, logger);
@@ -355,7 +353,8 @@ export async function runPass(
     record ??= await reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
       const files = { entries: index.entries(), local, settled, deleted: deleting };
-      await _saveRecord(mirror, record, { ...files, placed: transfer.result.placed }, logger);
+      const { placed } = transfer.result;
+      await _saveRecord(mirror, record, { ...files, placed, unlistedSizes }, logger);
     }
     if (!signal?.aborted) throw error;
     // Cut off: say what was done, whatever stage it was in.
@@ -646,6 +645,8 @@ async function _saveRecord(
     entries: ReturnType<ListingIndex["entries"]>;
     local: ReadonlyMap<string, LocalFile>;
     placed: ReadonlyMap<string, string>;
+    /** The sizes placed for items listed without one. */
+    unlistedSizes: ReadonlyMap<string, number>;
     settled: _Replacements;
     deleted: readonly string[];
   },
@@ -665,7 +666,8 @@ async function _saveRecord(
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
     if (id !== undefined) {
-      return { binaryDataId: id, size: entries.get(path)?.sizeBytes ?? _UNKNOWN_SIZE };
+      const size = entries.get(path)?.sizeBytes ?? files.unlistedSizes.get(path);
+      if (size !== undefined) return { binaryDataId: id, size };
     }
     return adopted.get(path);
   };

@@ -98,10 +98,10 @@ export interface TransferOptions {
   /** Called as files and bytes complete. */
   onProgress?: (progress: TransferProgress) => void;
   /**
-   * Called as each file is placed under its path, so that the placed record can log it before the
-   * pass ends.
+   * Called as each file is placed under its path, with its size, so that the placed record can log
+   * it before the pass ends.
    */
-  onPlaced?: (download: Download) => void;
+  onPlaced?: (download: Download, size: number) => void;
   /** Paces every byte received (the `bandwidth_limit`). */
   bandwidth?: BandwidthLimit;
   /** Tries per file, the first included (default `CALL_RETRY.attempts`, 8). */
@@ -574,7 +574,7 @@ export class Transfer {
     this.result.downloaded++;
     this.result.bytes += size;
     this.result.placed.set(download.path, download.item.binaryDataId);
-    this.#options.onPlaced?.(download);
+    this.#options.onPlaced?.(download, size);
     this.#progress.filesDone++;
     this.#options.logger.debug(`wrote ${download.path}`, { bytes: size });
     this.#report();

@@ -1062,6 +1062,28 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("an item replaced under the same name is replaced also when the listing gives no sizes", async () => {
+  // A file placed for an item listed without a size was recorded with no size, which no file
+  // fits: it looked like a user's own once another item was listed at its path, and stayed.
+  const model = (name: string) => ({
+    name,
+    count: 1,
+    sizeBytes: 5000,
+    fileName: "detector.tflite",
+    fileExt: ".tflite",
+  });
+  await withMirror(describeDataset([model("v1")]), async ({ pass, platform, files }) => {
+    platform.setFaults({ unlistedSizes: true });
+    assert.equal((await pass()).summary.downloaded, 1);
+    platform.replaceDataset(describeDataset([model("v2")]));
+    const [v2] = platform.items();
+    assert.equal((await pass()).summary.downloaded, 1);
+    assert.ok(
+      bytesEqual((await files()).get("detector.tflite"), platform.contentOf(v2.binaryDataId)),
+    );
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("a replaced item's old file stays until the new one is placed over it; the dry run counts it; a user's own file stays", async () => {
   const model = (name: string, sizeBytes = 5000) => ({
     name,
