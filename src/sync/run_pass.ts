@@ -289,10 +289,16 @@ export async function runPass(
     // The manifest holds listed items and the deletes remove unlisted files: it is written while
     // they run (its file I/O and their system calls overlap). It never throws (it warns).
     const { placed } = transfer.result;
+    // A file the record says came from another item holds that item's bytes (a replacement not
+    // placed yet) or its user's (another size now): no line names the listed item for it.
+    const holdsListedItem = (path: string) =>
+      placed.has(path) ||
+      (local.get(path)?.symlink === false &&
+        record?.placedFrom(path, entries.get(path)?.binaryDataId ?? "") !== "other");
     const writingManifest = manifest && listing.complete && listing.unproven === undefined
       ? manifest.finish(
         entries,
-        (path) => placed.has(path) || local.get(path)?.symlink === false,
+        holdsListedItem,
         // Deletes alone leave the lines as they were when the stale files were not listed
         // before either (one that cannot be deleted, pass after pass): the digest decides.
         { changed: placed.size > 0 },

@@ -1116,6 +1116,9 @@ Deno.test("a replaced item's old file stays until the new one is placed over it;
     const failing = await pass({}, { attempts: { file: 1 } });
     assert.equal(failing.summary.failed, 1);
     assert.ok(bytesEqual((await files()).get("detector.tflite"), itemBytes(v1)));
+    // The manifest names no item for a file that holds another's bytes: not v2 for v1's model,
+    // not n2 for the user's notes.
+    assert.deepEqual(await _manifestIds(root), new Map());
 
     // The reserve holds every download back: the old model stays too.
     platform.setFaults({});
@@ -1131,8 +1134,16 @@ Deno.test("a replaced item's old file stays until the new one is placed over it;
     const tree = await files();
     assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
     assert.equal(new TextDecoder().decode(tree.get("notes.txt")), "my own notes");
+    assert.deepEqual(await _manifestIds(root), new Map([["detector.tflite", v2.binaryDataId]]));
   }, { inlineLimitBytes: 1024 });
 });
+
+/** The manifest's lines: path -> binary data id. */
+async function _manifestIds(root: string): Promise<Map<string, string>> {
+  const text = await Deno.readTextFile(join(root, ".data-mirror", "manifest.jsonl"));
+  const lines = text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line));
+  return new Map(lines.map((line) => [line.path, line.binary_data_id]));
+}
 
 Deno.test("an item renamed only by case: the old name is deleted on a case-sensitive file system", async () => {
   const photo = (fileName: string) => ({
