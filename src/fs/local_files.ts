@@ -34,6 +34,8 @@ const _READS_AT_ONCE = 16;
 export interface ListLocalFilesOptions {
   /** Told of each folder below the root found empty (relative posix path): what a prune may take. */
   onEmptyDir?: (relDir: string) => void;
+  /** Told of each folder below the root that holds another mirror (passed by whole). */
+  onNestedMirror?: (relDir: string) => void;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function listLocalFiles(
       level.map((relDir) => async () => {
         const entries = await readDirOrSkip(join(root, relDir), relDir === "");
         const holdsState = entries.some((entry) => isStateDirPath(entry.name));
-        if (relDir !== "" && holdsState) return; // another mirror's root
+        if (relDir !== "" && holdsState) return void options.onNestedMirror?.(relDir);
         if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
         for (const entry of entries) {
           if (isStateDirPath(entry.name)) continue;

@@ -87,6 +87,7 @@ export class MirrorDir implements AsyncDisposable {
   readonly #changedBeforeReplaced = new Set<string>();
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
+  readonly #nestedMirrors = new Set<string>();
   #nextTemp = 0;
 
   private constructor(
@@ -140,7 +141,18 @@ export class MirrorDir implements AsyncDisposable {
 
   /** The files in the mirror now (see {@linkcode listLocalFiles}). */
   walk(): Promise<Map<string, LocalFile>> {
-    return listLocalFiles(this.root, { onEmptyDir: (dir) => this.#mayBeEmpty.add(dir) });
+    return listLocalFiles(this.root, {
+      onEmptyDir: (dir) => this.#mayBeEmpty.add(dir),
+      onNestedMirror: (dir) => this.#nestedMirrors.add(dir),
+    });
+  }
+
+  /**
+   * The folders holding another mirror (its own `.data-mirror`) that the walk passed by: nothing
+   * is written in them (see {@linkcode planItem}). Complete once {@linkcode MirrorDir.walk} ends.
+   */
+  get nestedMirrors(): ReadonlySet<string> {
+    return this.#nestedMirrors;
   }
 
   /**

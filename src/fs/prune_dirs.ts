@@ -6,9 +6,9 @@ import { assertAbsoluteRoot, assertRelativePath, swappedFolderOn } from "./_util
 /** Options of {@linkcode pruneEmptyDirs}. */
 export interface PruneEmptyDirsOptions {
   /**
-   * Directories (relative to the root) to keep even when empty. Normalised before use, so
-   * `models`, `./models` and `models/` are the same dir. Their ancestors are kept too, since
-   * removing an ancestor would remove them; their descendants are not protected.
+   * Directories (relative to the root) to keep even when empty, with every folder below them.
+   * Normalised before use, so `models`, `./models` and `models/` are the same dir. Their ancestors
+   * are kept too, since removing an ancestor would remove them.
    */
   protectedDirs: string[];
   /**
@@ -22,7 +22,8 @@ export interface PruneEmptyDirsOptions {
 /**
  * Removes the empty directories among `candidates` under the mirror `root` (absolute), bottom-up, so
  * a directory left empty by the removal of its children goes too. Never removes the root, the
- * state dir `<root>/.data-mirror` or anything inside it, a protected dir or an ancestor of one.
+ * state dir `<root>/.data-mirror` or anything inside it, a protected dir, a folder below one, or an
+ * ancestor of one.
  * Returns the removed directories as relative posix paths, deepest first.
  *
  * Each removal is a plain `rmdir`, which the OS refuses on a directory that is not empty (a
@@ -45,15 +46,17 @@ export async function pruneEmptyDirs(
 ): Promise<string[]> {
   assertAbsoluteRoot(root);
   const kept = new Set<string>([""]);
-  for (const dir of options.protectedDirs) {
+  const protectedDirs = options.protectedDirs.map(normaliseDir).filter((dir) => dir !== "");
+  for (const dir of protectedDirs) {
     // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
-    const segments = normaliseDir(dir).split("/");
+    const segments = dir.split("/");
     for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
   }
+  const isBelowProtected = (dir: string) => protectedDirs.some((p) => dir.startsWith(`${p}/`));
   // Candidates by depth, deepest first: a folder is tried after every candidate below it.
   const byDepth: Set<string>[] = [];
   const add = (dir: string) => {
-    if (kept.has(dir) || isStateDirPath(dir)) return;
+    if (kept.has(dir) || isStateDirPath(dir) || isBelowProtected(dir)) return;
     const depth = dir.split("/").length;
     (byDepth[depth] ??= new Set()).add(dir);
   };

@@ -1,6 +1,6 @@
 import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
-import { directoriesOf, isStateDirPath, parentDirectories } from "../paths.ts";
+import { directoriesOf, isStateDirPath, parentDirectories, STATE_DIR_NAME } from "../paths.ts";
 import type { ListedItem } from "./listing_index.ts";
 
 /** What {@linkcode planPass} decides from. */
@@ -17,6 +17,8 @@ export interface PlanInput {
   allowDeleteAll: boolean;
   /** The normalised `protected_dirs`. */
   protectedDirs: string[];
+  /** Folders holding another mirror, which the walk passed by (`MirrorDir.nestedMirrors`). */
+  nestedMirrors?: ReadonlySet<string>;
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
   maxDelete?: DeleteLimit;
   /**
@@ -82,7 +84,7 @@ export function planPass(input: PlanInput): Plan {
     ? input.remote.keys()
     : [...input.remote.keys()].sort();
   for (const path of paths) {
-    const decision = planItem(path, input.local, localDirectories);
+    const decision = planItem(path, input.local, localDirectories, input.nestedMirrors);
     if (decision === "skip") skipped++;
     else if (decision === "fetch") downloads.push({ path, item: input.remote.get(path)! });
     else conflicts.push({ path, reason: decision.conflict });
@@ -136,17 +138,30 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
 }
 
 /**
- * What to do with one listed path given the mirror's files (`local`) and the folders holding them
- * (`localDirectories`, from {@linkcode directoriesOf}): skip it (a file is there), fetch it, or
- * report a conflict (a folder is there, or a file is where a folder is needed). {@linkcode planPass}
- * applies it to the whole listing; a streaming pass applies it to each page as it arrives.
+ * What to do with one listed path given the mirror's files (`local`), the folders holding them
+ * (`localDirectories`, from {@linkcode directoriesOf}) and the folders holding another mirror
+ * (`nestedMirrors`): skip it (a file is there), fetch it, or report a conflict (a folder is there,
+ * a file is where a folder is needed, or the path lies in another mirror, whose files are its own:
+ * a file written there would be deleted by that mirror's next pass, and fetched again by this
+ * one's). {@linkcode planPass} applies it to the whole listing; a streaming pass applies it to each
+ * page as it arrives.
  */
 export function planItem(
   path: string,
   local: ReadonlyMap<string, LocalFile>,
   localDirectories: ReadonlySet<string>,
+  nestedMirrors: ReadonlySet<string> = _NONE,
 ): "skip" | "fetch" | { conflict: string } {
   if (local.has(path)) return "skip";
+  if (nestedMirrors.size > 0) {
+    const nested = [...parentDirectories(path), path].find((dir) => nestedMirrors.has(dir));
+    if (nested !== undefined) {
+      return {
+        conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}); ` +
+          "nothing is written in it",
+      };
+    }
+  }
   if (localDirectories.has(path)) {
     return { conflict: "a local directory is at this path; it is not replaced" };
   }
@@ -155,6 +170,8 @@ export function planItem(
     ? "fetch"
     : { conflict: `the local file ${JSON.stringify(blocker)} is where a directory is needed` };
 }
+
+const _NONE: ReadonlySet<string> = new Set();
 
 /**
  * Whether `max_delete` holds this pass's deletes back. Not on an empty listing that

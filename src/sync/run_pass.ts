@@ -174,7 +174,7 @@ export async function runPass(
   const progress: _Progress = { index, transfer: transfer.result, started };
   // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
   // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
-  using walk = new _LocalWalk(mirror.walk(), signal, (held, walked) => {
+  using walk = new _LocalWalk(mirror.walk(), mirror.nestedMirrors, signal, (held, walked) => {
     logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
     fetchNow(_fetchable(held, index, walked));
   });
@@ -260,7 +260,9 @@ export async function runPass(
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
     // A file to replace stays until its replacement is placed over it: absent to the plan only.
-    const plan = _plan(config, entries, _without(local, settled.replacing), listing, deletion);
+    const plan = _plan(config, entries, _without(local, settled.replacing), listing, deletion, {
+      nestedMirrors: mirror.nestedMirrors,
+    });
     logger.debug(
       `plan, after the streamed downloads: ${plan.downloads.length} still to download, ` +
         `${plan.skipped} in place, ${deletion.deletes.length} stale to delete` +
@@ -309,7 +311,11 @@ export async function runPass(
         const deleted = await deletingEarly;
         summary.deleted = deleted.deleted;
         summary.failed += deleted.failed;
-        // Only now: no download is in flight, so no folder is about to receive a file.
+      }
+      // Empty folders go with `delete` after a listing proved whole, whether or not a file went in
+      // this pass (those the deletes left, and those the walk found). Only now: no download is in
+      // flight, so no folder is about to receive a file.
+      if (config.delete && listing.complete && listing.unproven === undefined) {
         const pruned = await mirror.prune(config.protectedDirs);
         for (const dir of pruned) logger.debug(`removed empty directory ${dir}`);
       }
@@ -383,7 +389,10 @@ export async function dryRunPass(
 ): Promise<DryRunReport> {
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   const root = await resolveMirrorRoot({ ...config, create: false });
-  const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root);
+  const nestedMirrors = new Set<string>();
+  const local = root === undefined
+    ? new Map<string, LocalFile>()
+    : await listLocalFiles(root, { onNestedMirror: (dir) => nestedMirrors.add(dir) });
   const index = _newIndex(root ?? config.mirrorRoot);
   const listing = await listRemote(remote, filterOf(config), {
     logger: options.logger,
@@ -408,7 +417,9 @@ export async function dryRunPass(
   }
   const entries = index.entries();
   const deletion = _deletion(config, entries, local, listing, root, options.logger);
-  const plan = _plan(config, entries, _without(local, replacing), listing, deletion);
+  const plan = _plan(config, entries, _without(local, replacing), listing, deletion, {
+    nestedMirrors,
+  });
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
@@ -488,17 +499,18 @@ function _newIndex(root: string): ListingIndex {
 function _fetchable(paths: string[], index: ListingIndex, local: _Walked): Download[] {
   const downloads: Download[] = [];
   for (const path of paths) {
-    if (planItem(path, local.files, local.directories) === "fetch") {
+    if (planItem(path, local.files, local.directories, local.nestedMirrors) === "fetch") {
       downloads.push({ path, item: index.itemAt(path)! });
     }
   }
   return downloads;
 }
 
-/** The walk's files, and the folders they imply. */
+/** The walk's files, the folders they imply, and the folders of other mirrors it passed by. */
 interface _Walked {
   files: Map<string, LocalFile>;
   directories: ReadonlySet<string>;
+  nestedMirrors: ReadonlySet<string>;
 }
 
 /**
@@ -513,15 +525,19 @@ class _LocalWalk implements Disposable {
   #walked?: _Walked;
   #failed = false;
 
-  /** `release` gets the held paths when the walk ends (none: not called). */
+  /**
+   * `release` gets the held paths when the walk ends (none: not called); `nestedMirrors` is
+   * complete by then.
+   */
   constructor(
     walking: Promise<Map<string, LocalFile>>,
+    nestedMirrors: ReadonlySet<string>,
     signal: AbortSignal | undefined,
     release: (held: string[], walked: _Walked) => void,
   ) {
     this.#stop = new LinkedAbort(signal);
     this.#walking = walking.then((files) => {
-      const walked: _Walked = { files, directories: directoriesOf(files.keys()) };
+      const walked: _Walked = { files, directories: directoriesOf(files.keys()), nestedMirrors };
       this.#walked = walked;
       if (this.#held.length > 0) release(this.#held.splice(0), walked);
       return walked;
@@ -691,8 +707,10 @@ function _plan(
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
   deletion: Pick<Plan, "deletes" | "deleteBlocked">,
+  walked: Pick<PlanInput, "nestedMirrors">,
 ): Plan {
-  return { ...planPass(_planInput(config, entries, local, listing, false)), ...deletion };
+  const input = { ..._planInput(config, entries, local, listing, false), ...walked };
+  return { ...planPass(input), ...deletion };
 }
 
 /**

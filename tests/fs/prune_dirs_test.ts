@@ -33,15 +33,17 @@ Deno.test("removes empty dirs bottom-up, deepest first, and keeps the root and d
   });
 });
 
-Deno.test("keeps protected dirs even when empty, and their ancestors, but not their descendants", async () => {
+Deno.test("keeps protected dirs even when empty, every folder below them, and their ancestors", async () => {
   await withTempDir(async (root) => {
-    await Deno.mkdir(`${root}/models/current/old`, { recursive: true });
+    await Deno.mkdir(`${root}/models/current/old/older`, { recursive: true });
     await Deno.mkdir(`${root}/x/y/z`, { recursive: true });
+    await Deno.mkdir(`${root}/x/w`, { recursive: true });
     await Deno.mkdir(`${root}/other`, { recursive: true });
+    await Deno.mkdir(`${root}/models-2/a`, { recursive: true });
     const removed = await pruneWalked(root, ["./models/current/", "x//y"]);
-    assert.deepEqual(removed.slice().sort(), ["models/current/old", "other", "x/y/z"]);
-    assert.ok(await exists(`${root}/models/current`));
-    assert.ok(await exists(`${root}/x/y`));
+    assert.deepEqual(removed.slice().sort(), ["models-2", "models-2/a", "other", "x/w"]);
+    assert.ok(await exists(`${root}/models/current/old/older`));
+    assert.ok(await exists(`${root}/x/y/z`));
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { LocalFile } from "../../src/fs/local_files.ts";
 import type { DeleteLimit } from "../../src/config.ts";
-import { type PlanInput, planPass } from "../../src/sync/plan.ts";
+import { type PlanInput, planItem, planPass } from "../../src/sync/plan.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 
 function remote(...paths: string[]): Map<string, RemoteItem> {
@@ -366,4 +366,17 @@ Deno.test("a local file that a listed path folds to (case, Unicode form) is kept
     isSameFile: sameFileAs(false),
   }));
   assert.deepEqual(sensitive.deletes, ["other.jpg", "photos/a.jpg"]);
+});
+
+Deno.test("planItem: a path in a folder holding another mirror, or that folder itself, is a conflict", () => {
+  const nested = new Set(["faces", "a/b"]);
+  for (const path of ["faces/x.jpg", "faces/deep/y.jpg", "faces", "a/b/c.bin"]) {
+    const decision = planItem(path, new Map(), new Set(), nested);
+    assert.ok(typeof decision === "object", path);
+    assert.match(decision.conflict, /holds another mirror/);
+  }
+  for (const path of ["facesx/a.jpg", "a/bc.bin", "a/c.bin", "x.jpg"]) {
+    assert.equal(planItem(path, new Map(), new Set(), nested), "fetch", path);
+  }
+  assert.equal(planItem("faces/x.jpg", new Map(), new Set()), "fetch", "no nested mirror");
 });

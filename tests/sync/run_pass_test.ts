@@ -198,6 +198,49 @@ Deno.test("delete removes local files the platform no longer lists, and prunes e
   });
 });
 
+Deno.test("with delete, empty folders are pruned in a pass that deletes nothing, not below a protected dir", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root }) => {
+    await pass();
+    await Deno.mkdir(join(root, "empty/inner"), { recursive: true });
+    await Deno.mkdir(join(root, "models/v2/staging"), { recursive: true });
+    const result = await pass({ delete: true, protected_dirs: ["models"] });
+    assert.equal(result.summary.deleted, 0);
+    await assert.rejects(Deno.stat(join(root, "empty")), Deno.errors.NotFound);
+    assert.ok((await Deno.stat(join(root, "models/v2/staging"))).isDirectory, "protected subtree");
+    assert.ok((await Deno.stat(join(root, "a"))).isDirectory);
+  });
+});
+
+Deno.test("nothing is written into a mirror nested in this one: its items are conflicts, every pass", async () => {
+  // `shared` holds the mirror `shared/faces` (its own `.data-mirror`, its own filter, `delete`).
+  // The outer walk passes it by, so an outer item listed at `faces/x.jpg` was written into it each
+  // pass, and deleted by the inner mirror each of its passes.
+  const dataset = describeDataset([
+    { name: "outer", count: 2, folder: "faces", tags: ["outer"] },
+    { name: "top", count: 1, tags: ["outer"] },
+  ]);
+  await withMirror(dataset, async ({ pass, home, files }) => {
+    const inner = join(home, "shared", "faces");
+    await Deno.mkdir(join(inner, ".data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(inner, "theirs.jpg"), "the inner mirror's");
+    for (let round = 0; round < 2; round++) {
+      const result = await pass({ mirror_path: "shared", tags: ["outer"], delete: true });
+      assert.equal(result.summary.downloaded, round === 0 ? 1 : 0);
+      assert.deepEqual(
+        result.failures.map((f) => f.path).sort(),
+        ["faces/outer-000000.jpeg", "faces/outer-000001.jpeg"],
+      );
+      assert.match(result.failures[0].error, /another mirror/);
+    }
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(inner))).map((e) => e.name).sort(), [
+      ".data-mirror",
+      "theirs.jpg",
+    ]);
+    assert.deepEqual([...(await files()).keys()], []); // the fixture's own mirror: untouched
+  });
+});
+
 Deno.test("without delete, stale local files stay", async () => {
   await withMirror(describeDataset([{ count: 1 }]), async ({ pass, root, files }) => {
     await Deno.mkdir(root, { recursive: true });
