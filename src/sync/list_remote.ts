@@ -10,6 +10,11 @@ import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 /** The largest page the platform serves; the Viam CLI uses the same cap. */
 const _PAGE_SIZE = 100;
 /**
+ * Pages in a row that bring only items the cursor listed before, after which a listing is taken
+ * to go round (a platform handing out a fresh cursor for the same page) and ends incomplete.
+ */
+const _MAX_STALE_PAGES = 3;
+/**
  * A slice holding more than this many times its share of the items is cut again. The listing
  * lasts as long as its longest shard: a slice left at 1.9 times its share (the rule was 2) paged
  * alone for almost as long again after the others had finished. Robots capture in bursts, so
@@ -310,6 +315,9 @@ class _Lister implements Disposable {
    */
   async #pageAll(filter: ListFilter, stopped?: () => boolean): Promise<number> {
     const ids = new Set<string>();
+    // A cursor given again, or pages of items listed before, would page for good.
+    const cursors = new Set<string>();
+    let staleInARow = 0;
     let last = "";
     for (let page = 1;; page++) {
       const result = await this.#retry(
@@ -317,7 +325,15 @@ class _Lister implements Disposable {
         () => this.#remote.listPage(filter, last, { ...this.#call(), pageSize: _PAGE_SIZE }),
       );
       if (result.items.length === 0) return ids.size;
+      const before = ids.size;
       for (const item of result.items) ids.add(item.binaryDataId);
+      staleInARow = ids.size === before ? staleInARow + 1 : 0;
+      if (staleInARow === _MAX_STALE_PAGES) {
+        throw new Error(
+          `listing page ${page}: ${_MAX_STALE_PAGES} pages in a row brought no item not listed ` +
+            "before (the platform's paging goes round)",
+        );
+      }
       // Items named by their MIME type need its table to be mapped to paths: loaded at the first.
       if (result.items.some(needsMimeTable)) await loadMimeTable();
       this.#options.onItems(result.items);
@@ -326,6 +342,13 @@ class _Lister implements Disposable {
       if (!result.last || result.last === last) {
         throw new Error(`listing page ${page}: the platform returned no new cursor`);
       }
+      if (cursors.has(result.last)) {
+        throw new Error(
+          `listing page ${page}: the platform returned a cursor it had given before (its paging ` +
+            "goes round)",
+        );
+      }
+      cursors.add(result.last);
       last = result.last;
       if (stopped?.()) return ids.size;
     }

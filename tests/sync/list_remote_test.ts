@@ -358,3 +358,54 @@ Deno.test("shardCount: the fewest round trips in sequence for the pages in fligh
     assert.ok(shards >= 2 && shards <= 64, `${total}: ${shards}`);
   }
 });
+
+Deno.test("a platform whose cursors go round, or whose pages bring nothing new, ends the listing incomplete", async () => {
+  // Only a cursor given twice in a row was caught: cursors A, B, A, B... (or a fresh cursor on
+  // every page of items already listed) kept a pass listing for good.
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 250 }]) });
+  const remote = remoteOf(platform);
+  const cycling: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    // Page 3 is page 1 again, with page 1's cursor: A, B, A, B...
+    listPage: async (filter, last, options) => {
+      const first = await remote.listPage(filter, "", options);
+      if (last === "") return first;
+      const second = await remote.listPage(filter, first.last, options);
+      return last === first.last ? second : first;
+    },
+  };
+  let fresh = 0;
+  const renewing: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    // Always page 1, with a cursor never seen before.
+    listPage: async (filter, _last, options) => ({
+      ...(await remote.listPage(filter, "", options)),
+      last: `fresh-${fresh++}`,
+    }),
+  };
+  for (
+    const [remoteSource, reason] of [
+      [cycling, /returned a cursor it had given before/],
+      [renewing, /pages in a row brought no item not listed before/],
+    ] as const
+  ) {
+    const calls = { pages: 0 };
+    const counted: RemoteSource = {
+      ...remoteSource,
+      listPage: (filter, last, options) => {
+        calls.pages++;
+        return remoteSource.listPage(filter, last, options);
+      },
+    };
+    const result = await listRemote(counted, _NO_FILTER, {
+      logger: new RecordingLogger(),
+      minRetryDelayMs: 1,
+      parallelPages: 1,
+      distinctItems: () => 0,
+      onItems: () => {},
+    });
+    assert.equal(result.complete, false);
+    assert.match(result.error ?? "", reason);
+    assert.ok(calls.pages <= 6, `${calls.pages} pages asked for`);
+  }
+});
