@@ -7,6 +7,18 @@ export class TooLargeError extends Error {
   }
 }
 
+/**
+ * An inline call refused because an item it asked for is not on the platform (deleted since it was
+ * listed): the call names no item, so the caller splits the batch to find it.
+ */
+export class ItemNotFoundError extends Error {
+  /** @param binaryDataIds The ids the refused call asked for. */
+  constructor(readonly binaryDataIds: string[], cause: Error) {
+    super(cause.message, { cause });
+    this.name = "ItemNotFoundError";
+  }
+}
+
 /** An HTTP download answered with a status other than 200 or 206. */
 export class HttpStatusError extends Error {
   /** @param status The HTTP status received. */

@@ -7,7 +7,9 @@
  * Field numbers are those of `viam.app.data.v1` (`reference/viam-data-api.md`, section 2; checked
  * against the SDK's encoding by the tests): `data = 1` (`BinaryData`: `binary = 1`, `metadata =
  * 2`), `BinaryMetadata.binary_data_id = 10`. As protobuf reads them, the last `binary` and the
- * last `binary_data_id` of an item win; an item without metadata is not a file of the batch.
+ * last `binary_data_id` of an item win; an item without metadata is not a file of the batch. An id
+ * answered twice with different bytes is no file of it either (its file then fails as not
+ * returned): which answer is the file cannot be told.
  *
  * @example
  * ```ts
@@ -24,22 +26,36 @@ import { messageEnd, readTag, skipField } from "./_wire_reader.ts";
 export function decodeInlineBatch(bytes: Uint8Array): Map<string, Uint8Array> {
   const reader = new BinaryReader(bytes);
   const files = new Map<string, Uint8Array>();
+  // Ids answered twice with different bytes: which is the file cannot be told, so neither is.
+  let torn: Set<string> | undefined;
   while (reader.pos < reader.len) {
     const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
-      _binaryData(reader, messageEnd(reader), bytes, files);
+      const file = _binaryData(reader, messageEnd(reader), bytes);
+      if (file === undefined || torn?.has(file.id)) continue;
+      const before = files.get(file.id);
+      if (before === undefined) files.set(file.id, file.binary);
+      else if (!_sameBytes(before, file.binary)) {
+        files.delete(file.id);
+        (torn ??= new Set()).add(file.id);
+      }
     } else skipField(reader, wireType);
   }
   return files;
 }
 
-/** `BinaryData`: its bytes (1) and its metadata (2), in either order. */
+function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `BinaryData`: its bytes (1) and its metadata (2), in either order; none without an id. */
 function _binaryData(
   reader: BinaryReader,
   end: number,
   bytes: Uint8Array,
-  files: Map<string, Uint8Array>,
-): void {
+): { id: string; binary: Uint8Array } | undefined {
   let binary = bytes.subarray(0, 0);
   let id: string | undefined;
   while (reader.pos < end) {
@@ -53,7 +69,7 @@ function _binaryData(
       id = _binaryDataId(reader, messageEnd(reader), id ?? "");
     } else skipField(reader, wireType);
   }
-  if (id !== undefined) files.set(id, binary);
+  return id === undefined ? undefined : { id, binary };
 }
 
 /** `BinaryMetadata.binary_data_id` (10), or `previous` when this part of it has none. */

@@ -54,6 +54,8 @@ export interface DownloadBody {
   start: number;
   /** The whole file's size when the server said it (Content-Range or Content-Length). */
   totalSize?: number;
+  /** The Content-Type the server gave the body, if any. */
+  contentType?: string;
 }
 
 /**
@@ -88,7 +90,8 @@ export interface RemoteSource {
   count(filter: ListFilter, options?: RemoteCallOptions): Promise<number>;
   /**
    * Fetches several binaries inline in one call. Throws {@linkcode TooLargeError} when the platform
-   * refuses to send them inline; the caller then downloads each by uri.
+   * refuses to send them inline (the caller then downloads each by uri), and
+   * {@linkcode ItemNotFoundError} when one of them is not on the platform.
    */
   fetchInline(ids: string[], options?: InlineOptions): Promise<InlineBatch>;
   /** Opens an HTTP download of one item (its `uri`, else a signed URL). */

@@ -29,6 +29,7 @@ import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
 import {
   type ErrorKind,
   HttpStatusError,
+  ItemNotFoundError,
   TimeoutError,
   TooLargeError,
   UncheckableBodyError,
@@ -68,6 +69,7 @@ export interface ViamRemoteOptions {
 
 /** The largest page the platform serves; the Viam CLI uses the same cap. */
 const _MAX_PAGE = 100;
+const _NOT_FOUND = 5;
 const _RESOURCE_EXHAUSTED = 8;
 /**
  * Landings kept per kind of call (inline batches, listing pages): one per call in flight at the
@@ -245,6 +247,9 @@ export class ViamRemote implements RemoteSource {
       abandoned = true;
       if (landing !== undefined) this.#inlineReads.release();
       if (_isTooLarge(error)) throw new TooLargeError(ids, error);
+      if (error instanceof ConnectError && error.code === _NOT_FOUND) {
+        throw new ItemNotFoundError(ids, error);
+      }
       throw error;
     }
     let disposed = false;
@@ -320,11 +325,24 @@ export class ViamRemote implements RemoteSource {
       );
     }
     const start = response.status === 206 ? _rangeStart(response.headers) : 0;
+    if (start === undefined) {
+      // Partial content that does not say where it starts: the partial cannot be resumed from it.
+      await response.body.cancel();
+      if (offset === 0) {
+        throw new UncheckableBodyError(`${what} came as partial content without a Content-Range`);
+      }
+      return this.download(item, { ...options, offset: 0 });
+    }
     if (start !== 0 && start !== offset) {
       await response.body.cancel();
       throw new HttpStatusError(response.status, `${what}: asked for byte ${offset}, got ${start}`);
     }
-    return { body: response.body, start, totalSize: _totalSize(response, start) };
+    return {
+      body: response.body,
+      start,
+      totalSize: _totalSize(response, start),
+      contentType: response.headers.get("content-type") ?? undefined,
+    };
   }
 
   /**
@@ -482,9 +500,10 @@ function _isTooLarge(error: unknown): boolean {
     (error.code === _RESOURCE_EXHAUSTED || error.message.includes("INCLUDE_BINARY_TOO_LARGE"));
 }
 
-function _rangeStart(headers: Headers): number {
+/** Where a 206's bytes start, from its Content-Range; undefined when it does not say. */
+function _rangeStart(headers: Headers): number | undefined {
   const match = /^bytes (\d+)-/.exec(headers.get("content-range") ?? "");
-  return match ? Number(match[1]) : 0;
+  return match ? Number(match[1]) : undefined;
 }
 
 function _totalSize(response: Response, start: number): number | undefined {

@@ -9,10 +9,11 @@ import type { Logger } from "../logger.ts";
 import {
   describeError,
   IncompleteBodyError,
+  ItemNotFoundError,
   TooLargeError,
   UncheckableBodyError,
 } from "../remote/errors.ts";
-import type { InlineBatch, RemoteSource } from "../remote/remote_source.ts";
+import type { DownloadBody, InlineBatch, RemoteSource } from "../remote/remote_source.ts";
 import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
 
@@ -271,7 +272,7 @@ export class Transfer {
     const granted = await this.#book(batch);
     if (granted < batch.length) {
       batch = batch.slice(0, granted); // the rest is held back by the reserve
-      bytes = batch.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0);
+      bytes = _bytesOf(batch);
     }
     if (batch.length === 0) return;
     // What this batch booked, until it is given back (once).
@@ -298,9 +299,29 @@ export class Transfer {
           for (const download of batch) await this.#large(download);
           return;
         }
+        if (error instanceof ItemNotFoundError && batch.length > 1) {
+          // One item deleted since it was listed refuses the whole call: halves are asked for
+          // until it is alone, so that it fails by itself (a few calls for a batch of a hundred).
+          release();
+          const half = Math.ceil(batch.length / 2);
+          for (const part of [batch.slice(0, half), batch.slice(half)]) {
+            await this.#inlineBatch(part, _bytesOf(part));
+          }
+          return;
+        }
         this.#rethrowAbort(error);
         for (const download of batch) this.#fail(download, error);
         return;
+      }
+      // No bytes for a file listed without a size: an empty file, or an answer that left its
+      // bytes out (protobuf tells them apart for no one). Its download declares its length.
+      const [first] = batch;
+      if (
+        first.item.sizeBytes === undefined && data.files.get(first.item.binaryDataId)?.length === 0
+      ) {
+        data[Symbol.dispose]();
+        release();
+        return await this.#large(first);
       }
       // The call's slot goes once the bytes are written; the sync that makes them durable and
       // the links that name them go on while the next call runs, and its booking goes with them.
@@ -332,8 +353,12 @@ export class Transfer {
     for (const download of batch) {
       const bytes = inline.files.get(download.item.binaryDataId);
       const expected = download.item.sizeBytes;
-      if (bytes === undefined) this.#fail(download, new Error("the platform did not return it"));
-      else if (expected !== undefined && bytes.length !== expected) {
+      if (bytes === undefined) {
+        this.#fail(
+          download,
+          new Error("the platform did not return it (or returned it twice, with other bytes)"),
+        );
+      } else if (expected !== undefined && bytes.length !== expected) {
         this.#fail(
           download,
           new Error(
@@ -410,6 +435,13 @@ export class Transfer {
       offset: from,
       signal: this.#options.signal,
     });
+    if (download.item.sizeBytes === undefined && _isUnexpectedPage(body, download.path)) {
+      await body.body.cancel();
+      throw new UncheckableBodyError(
+        `${download.path}: its download answered a web page (${body.contentType}) and the ` +
+          "platform lists no size to check it against: not written (an error page?)",
+      );
+    }
     // The server ignored Range: start over.
     if (body.start !== from) await this.#startOver(staged, held);
     held.total ??= body.totalSize;
@@ -604,6 +636,22 @@ export class Transfer {
 /** True for a write the disk had no room for (`ENOSPC`). */
 function _isNoSpace(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === "ENOSPC";
+}
+
+/**
+ * Whether a download answered an HTML page for a file that is no web page (by its name): what a
+ * proxy, a captive portal or a storage error puts in place of a file. Only asked when the listing
+ * gives no size, which would otherwise tell the page from the file.
+ */
+function _isUnexpectedPage(body: DownloadBody, path: string): boolean {
+  const type = body.contentType?.split(";")[0].trim().toLowerCase();
+  return (type === "text/html" || type === "application/xhtml+xml") &&
+    !/\.x?html?$/i.test(path);
+}
+
+/** The bytes the platform lists for `downloads`. */
+function _bytesOf(downloads: readonly Download[]): number {
+  return downloads.reduce((sum, d) => sum + (d.item.sizeBytes ?? 0), 0);
 }
 
 /** The sizes downloads are booked by (a size not listed counts as 0). */

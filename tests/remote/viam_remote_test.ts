@@ -108,6 +108,28 @@ Deno.test("asking past the end of a whole partial answers an empty body, not an 
   assert.deepEqual(await readAll(over.body), platform.contentOf(item.binaryDataId));
 });
 
+Deno.test("a 206 that does not say where its bytes start is not taken for a resume: the download starts over", async () => {
+  // Taken as starting at byte 0, its tail of the file became the whole file (its length checked
+  // against Content-Length only, when the listing gave no size).
+  const app = recorder((request) =>
+    request.headers.has("range")
+      ? new Response("defghij", { status: 206 })
+      : new Response("abcdefghij", { status: 200 })
+  );
+  try {
+    const remote = new ViamRemote({ appUrl: app.url, apiKeyId: "i", apiKey: "k" });
+    const download = await remote.download({ binaryDataId: "o/l/f", uri: `${app.url}/f` }, {
+      offset: 3,
+    });
+    assert.equal(download.start, 0);
+    assert.equal(download.totalSize, 10);
+    assert.equal(new TextDecoder().decode(await readAll(download.body)), "abcdefghij");
+    assert.deepEqual(app.seen.map((headers) => headers.get("range")), ["bytes=3-", null]);
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("a 206 starting elsewhere than asked is refused", async () => {
   const app = recorder(() =>
     new Response("xyz", { status: 206, headers: { "content-range": "bytes 7-9/10" } })

@@ -1388,3 +1388,79 @@ Deno.test("a pass cut off while a batch waits for its sync changes nothing in th
     }
   }, { faults: { latencyMs: 150, maxPageItems: 50 } });
 });
+
+Deno.test("an item gone from the platform between listing and fetch fails alone, not its whole batch", async () => {
+  // The platform answers NOT_FOUND for the whole BinaryDataByIDs call: every file of the batch
+  // (up to a hundred, each put in backoff by the module) failed with the one missing item.
+  const dataset = describeDataset([{ count: 40, sizeBytes: 1000, tags: ["t"] }]);
+  await withMirror(dataset, async ({ config, logger, platform, files }) => {
+    const cfg = config({ tags: ["t"] });
+    const remote = _platformRemote(cfg, (real) => ({
+      listPage: async (filter, last, options) => {
+        const page = await real.listPage(filter, last, options);
+        if (last !== "" || page.items.length === 0) return page;
+        const gone = { ...page.items[0], binaryDataId: `${page.items[0].binaryDataId}-gone` };
+        return { ...page, items: [...page.items, { ...gone, fileName: "gone.jpeg" }] };
+      },
+    }));
+    const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1, parallelPages: 1 });
+    assert.equal(result.summary.downloaded, 40);
+    assert.deepEqual(result.failures.map((f) => f.path), ["gone.jpeg"]);
+    assert.match(result.failures[0].error, /no binary data with id/);
+    assert.equal((await files()).size, 40);
+    assert.ok(platform.calls.BinaryDataByIDs <= 16, `${platform.calls.BinaryDataByIDs} calls`);
+  });
+});
+
+Deno.test("a file listed without a size is not replaced by an answer without bytes nor by a web page", async () => {
+  // With no size to check against, an inline answer that left the bytes out placed an empty file
+  // over the good one, and a download answering an HTML error page placed the page; later passes
+  // skipped both for good.
+  const model = (name: string) => ({
+    name,
+    count: 1,
+    sizeBytes: 5000,
+    fileName: "model.bin",
+    fileExt: ".bin",
+  });
+  await withMirror(describeDataset([model("v1")]), async (fixture) => {
+    const { pass, platform, config, logger, files } = fixture;
+    await pass();
+    const [v1] = platform.items();
+    platform.replaceDataset(describeDataset([model("v2")]));
+    platform.setFaults({ unlistedSizes: true });
+    const [v2] = platform.items();
+    const page = "<html><body>503 Service Unavailable</body></html>";
+    const servingPage = _platformRemote(config(), () => ({
+      fetchInline: (ids) =>
+        Promise.resolve({
+          files: new Map(ids.map((id) => [id, new Uint8Array()])),
+          [Symbol.dispose]: () => {},
+        }),
+      download: () =>
+        Promise.resolve({
+          body: new Blob([page]).stream(),
+          start: 0,
+          totalSize: page.length,
+          contentType: "text/html; charset=utf-8",
+        }),
+    }));
+    const refused = await runPass(config(), servingPage, { logger, minRetryDelayMs: 1 });
+    assert.equal(refused.summary.downloaded, 0);
+    assert.match(refused.failures[0]?.error ?? "", /answered a web page \(text\/html/);
+    assert.ok(bytesEqual((await files()).get("model.bin"), itemBytes(v1)), "v1 kept");
+
+    // The same answer without bytes, with the platform's own download behind it: v2 is placed.
+    const leavingBytesOut = _platformRemote(config(), (real) => ({
+      fetchInline: (ids) =>
+        Promise.resolve({
+          files: new Map(ids.map((id) => [id, new Uint8Array()])),
+          [Symbol.dispose]: () => {},
+        }),
+      download: (item, options) => real.download(item, options),
+    }));
+    const replaced = await runPass(config(), leavingBytesOut, { logger, minRetryDelayMs: 1 });
+    assert.equal(replaced.summary.downloaded, 1);
+    assert.ok(bytesEqual((await files()).get("model.bin"), platform.contentOf(v2.binaryDataId)));
+  });
+});
