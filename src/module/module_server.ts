@@ -62,8 +62,12 @@ const SOCKET_MODE = 0o770;
 const CALL_GRACE_MS = 250;
 
 // Removes the socket at path, if any: one left by a killed predecessor blocks listen(), and ours goes
-// on exit. Anything else at the path is not ours to delete.
-async function _removeSocket(path: string, what = "the module socket path"): Promise<void> {
+// on exit. Anything else at the path is not ours to delete. `check` may refuse a socket found there.
+async function _removeSocket(
+  path: string,
+  what = "the module socket path",
+  check?: () => Promise<void>,
+): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.lstat(path);
@@ -74,6 +78,7 @@ async function _removeSocket(path: string, what = "the module socket path"): Pro
   if (!info.isSocket) {
     throw new Error(`${what} ${path} exists and is not a socket: not replacing it`);
   }
+  await check?.();
   await Deno.remove(path);
 }
 
@@ -83,25 +88,13 @@ async function _removeSocket(path: string, what = "the module socket path"): Pro
 // and removing it on exit would leave neither reachable.
 async function _clearSocketPath(address: Extract<ModuleAddress, { kind: "unix" }>): Promise<void> {
   const { path } = address;
-  if (!(await _isSocket(path))) return;
-  if (await _isServed(path)) {
+  await _removeSocket(path, "the module socket path", async () => {
+    if (!(await _isServed(path))) return;
     throw new Error(
       `cannot serve on ${formatModuleAddress(address)}: another process serves it (is a module ` +
         "already running there?)",
     );
-  }
-  await _removeSocket(path);
-}
-
-// True when a socket is at path, false when nothing is; anything else there is refused.
-async function _isSocket(path: string): Promise<boolean> {
-  try {
-    if ((await Deno.lstat(path)).isSocket) return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-  throw new Error(`the module socket path ${path} exists and is not a socket: not replacing it`);
+  });
 }
 
 // Whether a process accepts connections on the unix socket at path.

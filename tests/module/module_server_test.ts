@@ -541,24 +541,13 @@ Deno.test("module: a stale socket is replaced; anything else at the path is refu
 
 Deno.test("module: a socket another module serves is left to it; a socket replaced meanwhile is not removed on close", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dm-module-" });
-  const start = (path: string) =>
-    startModule({
-      address: { kind: "unix", path, from: "the test" },
-      logLevel: "error",
-      parentLogging: false,
-      validate: () => ({ warnings: [] }),
-      createMirror: () => {
-        throw new Error("no mirror in this test");
-      },
-      writeLine: () => {},
-    });
   try {
     // A second module started on the path of a running one took its socket over (calls reached
     // the newcomer) and, on its exit, removed it: the first one served nobody any more.
     const path = `${dir}/m.sock`;
-    const first = await start(path);
+    const first = await _startWithoutMirrors(path);
     const inode = (await Deno.lstat(path)).ino;
-    await assert.rejects(() => start(path), /another process serves it/);
+    await assert.rejects(() => _startWithoutMirrors(path), /another process serves it/);
     assert.equal((await Deno.lstat(path)).ino, inode, "the first module's socket is in place");
     const client = new ViamClient(path);
     await client.call(client.module, "Ready", {});
@@ -605,9 +594,10 @@ Deno.test("module: the socket is staged beside its path and linked into place: o
   }
 });
 
-async function withModuleAt(socketPath: string, whileRunning?: () => void): Promise<void> {
-  const module = await startModule({
-    address: { kind: "unix", path: socketPath, from: "the test" },
+/** A module on the unix socket `path` that may not create a mirror (its socket is the test). */
+function _startWithoutMirrors(path: string) {
+  return startModule({
+    address: { kind: "unix", path, from: "the test" },
     logLevel: "error",
     parentLogging: false,
     validate: () => ({ warnings: [] }),
@@ -616,6 +606,10 @@ async function withModuleAt(socketPath: string, whileRunning?: () => void): Prom
     },
     writeLine: () => {},
   });
+}
+
+async function withModuleAt(socketPath: string, whileRunning?: () => void): Promise<void> {
+  const module = await _startWithoutMirrors(socketPath);
   try {
     whileRunning?.();
   } finally {
