@@ -12,8 +12,8 @@ export class TooLargeError extends Error {
  * listed): the call names no item, so the caller splits the batch to find it.
  */
 export class ItemNotFoundError extends Error {
-  /** @param binaryDataIds The ids the refused call asked for. */
-  constructor(readonly binaryDataIds: string[], cause: Error) {
+  /** @param cause The platform's refusal. */
+  constructor(cause: Error) {
     super(cause.message, { cause });
     this.name = "ItemNotFoundError";
   }

@@ -248,7 +248,7 @@ export class ViamRemote implements RemoteSource {
       if (landing !== undefined) this.#inlineReads.release();
       if (_isTooLarge(error)) throw new TooLargeError(ids, error);
       if (error instanceof ConnectError && error.code === _NOT_FOUND) {
-        throw new ItemNotFoundError(ids, error);
+        throw new ItemNotFoundError(error);
       }
       throw error;
     }

@@ -128,6 +128,17 @@ Deno.test("a 206 that does not say where its bytes start is not taken for a resu
   } finally {
     await app.close();
   }
+  // Asked for the whole file, a 206 that does not say which part it holds is refused.
+  const partial = recorder(() => new Response("defghij", { status: 206 }));
+  try {
+    const remote = new ViamRemote({ appUrl: partial.url, apiKeyId: "i", apiKey: "k" });
+    await assert.rejects(
+      remote.download({ binaryDataId: "o/l/f", uri: `${partial.url}/f` }),
+      /partial content without a Content-Range/,
+    );
+  } finally {
+    await partial.close();
+  }
 });
 
 Deno.test("a 206 starting elsewhere than asked is refused", async () => {

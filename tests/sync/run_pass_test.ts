@@ -1431,12 +1431,14 @@ Deno.test("a file listed without a size is not replaced by an answer without byt
     platform.setFaults({ unlistedSizes: true });
     const [v2] = platform.items();
     const page = "<html><body>503 Service Unavailable</body></html>";
+    // Every inline answer without its bytes.
+    const fetchInline: RemoteSource["fetchInline"] = (ids) =>
+      Promise.resolve({
+        files: new Map(ids.map((id) => [id, new Uint8Array()])),
+        [Symbol.dispose]: () => {},
+      });
     const servingPage = _platformRemote(config(), () => ({
-      fetchInline: (ids) =>
-        Promise.resolve({
-          files: new Map(ids.map((id) => [id, new Uint8Array()])),
-          [Symbol.dispose]: () => {},
-        }),
+      fetchInline,
       download: () =>
         Promise.resolve({
           body: new Blob([page]).stream(),
@@ -1451,14 +1453,7 @@ Deno.test("a file listed without a size is not replaced by an answer without byt
     assert.ok(bytesEqual((await files()).get("model.bin"), itemBytes(v1)), "v1 kept");
 
     // The same answer without bytes, with the platform's own download behind it: v2 is placed.
-    const leavingBytesOut = _platformRemote(config(), (real) => ({
-      fetchInline: (ids) =>
-        Promise.resolve({
-          files: new Map(ids.map((id) => [id, new Uint8Array()])),
-          [Symbol.dispose]: () => {},
-        }),
-      download: (item, options) => real.download(item, options),
-    }));
+    const leavingBytesOut = _platformRemote(config(), () => ({ fetchInline }));
     const replaced = await runPass(config(), leavingBytesOut, { logger, minRetryDelayMs: 1 });
     assert.equal(replaced.summary.downloaded, 1);
     assert.ok(bytesEqual((await files()).get("model.bin"), platform.contentOf(v2.binaryDataId)));
