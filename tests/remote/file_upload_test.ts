@@ -144,11 +144,14 @@ Deno.test("a refused token is renewed once; a bad key fails as auth", async () =
   assert.deepEqual(platform.contentOf(again.binaryDataId), file.bytes);
   assert.equal(platform.calls.Authenticate, 2);
   // Refused after some chunks went, sent again: the refused attempt's bytes are taken back, not
-  // counted twice (small chunks: several are written before the refusal comes back).
+  // counted twice. Small chunks, and a platform that answers 400 ms after a call opens, so chunks
+  // are written before the refusal comes back. With no latency a slow first read (50 ms on a busy
+  // CI machine) let the refusal come first, no byte was counted, and the test failed.
   await using chunked = _uploader(platform, { chunkBytes: 16 * 1024 });
   using large = await _file(2_000_000);
   await chunked.upload(file.source, _metadata("warm.bin"));
   platform.revokeTokens();
+  platform.setFaults({ latencyMs: 400 });
   const reported: number[] = [];
   const third = await chunked.upload(large.source, _metadata("three.bin"), {
     onChunk: (n) => reported.push(n),
@@ -156,6 +159,7 @@ Deno.test("a refused token is renewed once; a bad key fails as auth", async () =
   assert.deepEqual(platform.contentOf(third.binaryDataId), large.bytes);
   assert.ok(reported.some((n) => n < 0), "an attempt was refused and taken back");
   assert.equal(reported.reduce((a, b) => a + b, 0), 2_000_000);
+  platform.setFaults({});
 
   await using wrong = _uploader(platform, { apiKey: "not-the-key" });
   const error = await wrong.upload(file.source, _metadata("x.bin")).catch((e) => e);
