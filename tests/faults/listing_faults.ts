@@ -8,7 +8,8 @@
  */
 import { join } from "node:path";
 import { describeDataset, type Faults } from "../support/platform/mod.ts";
-import type { ProgramOutput } from "../_program.ts";
+import type { RunningProgram } from "../_program.ts";
+import { pollUntil } from "../_poll.ts";
 import type { FaultRig } from "./fault_rig.ts";
 import { treeDifferences } from "./mirror_tree.ts";
 import { countOf, outputTail, summaryOf } from "./pass_output.ts";
@@ -30,7 +31,7 @@ const _STALE = ["stale/a.bin", "stale/b.bin", "c.bin"];
 interface _Case {
   name: string;
   /** Breaks the listing; resolves once the faulty pass is under way or may start. */
-  inject(rig: FaultRig, program?: Promise<ProgramOutput>): Promise<void>;
+  inject(rig: FaultRig, program: RunningProgram): Promise<void>;
   /** Whether the pass must exit non-zero (the listing visibly failed). */
   mustFail: boolean;
 }
@@ -42,8 +43,8 @@ export async function listingFaults(
 ): Promise<RowReport> {
   const dataset = describeDataset([{ name: "l", count: 24, folder: "cams", tags: [_TAG] }]);
   const pages: Faults = { maxPageItems: 5 };
-  const afterFirstPage = async (rig: FaultRig, faults: Faults) => {
-    while (rig.platform.calls.BinaryDataByFilter < 1) await _sleep(2);
+  const afterFirstPage = async (rig: FaultRig, program: RunningProgram, faults: Faults) => {
+    await _untilListed(rig, program, 1);
     rig.platform.setFaults({ ...pages, ...faults });
   };
   const cases: _Case[] = [
@@ -67,9 +68,9 @@ export async function listingFaults(
     },
     {
       name: "key refused mid-listing",
-      inject: async (rig) => {
+      inject: async (rig, program) => {
         rig.platform.setFaults({ ...pages, latencyMs: 150 });
-        while (rig.platform.calls.BinaryDataByFilter < 2) await _sleep(2);
+        await _untilListed(rig, program, 2);
         await rig.restartPlatform({ apiKeys: [{ id: rig.key.id, key: "another-key-entirely" }] });
       },
       mustFail: true,
@@ -84,7 +85,7 @@ export async function listingFaults(
   if (options.timeout) {
     cases.push({
       name: "a listing page never answers (timeout)",
-      inject: (rig) => afterFirstPage(rig, { latencyMs: 3_600_000 }),
+      inject: (rig, program) => afterFirstPage(rig, program, { latencyMs: 3_600_000 }),
       mustFail: true,
     });
   }
@@ -106,7 +107,7 @@ export async function listingFaults(
     const program = rig.spawn(["sync", "--tags", _TAG, "--delete", "--json"], {
       home: sandbox.home,
     });
-    await c.inject(rig);
+    await c.inject(rig, program);
     const faulty = await program.done;
     const deleted = countOf(faulty, "deleted");
     const reason = summaryOf(faulty).error ?? summaryOf(faulty).guard;
@@ -147,6 +148,15 @@ export async function listingFaults(
   };
 }
 
-function _sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits until the platform has answered `calls` listing calls since it was served, or the program
+ * has exited: one that ends early (killed, or failed before it listed) is then reported by the
+ * row's checks, rather than waited for without end (a spin that hung the whole suite).
+ */
+function _untilListed(rig: FaultRig, program: RunningProgram, calls: number): Promise<void> {
+  return pollUntil(
+    `the platform had ${calls} listing calls or the program exited`,
+    () => rig.platform.calls.BinaryDataByFilter >= calls || program.exited,
+    { intervalMs: 2, limitMs: 60_000 },
+  );
 }

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import type { RunningProgram } from "../_program.ts";
+import { pollUntil } from "../_poll.ts";
 import { describeDataset, type Faults, type RangeRecord } from "../support/platform/mod.ts";
 import type { FaultRig } from "./fault_rig.ts";
 import { treeDifferences } from "./mirror_tree.ts";
@@ -32,7 +34,7 @@ interface _Case {
   name: string;
   faults: Faults;
   /** Acts during the pass (resolves when done). */
-  during?: (rig: FaultRig) => Promise<void>;
+  during?: (rig: FaultRig, program: RunningProgram) => Promise<void>;
   /** Whether the large files' downloads must have resumed by Range. */
   resumes: boolean;
 }
@@ -68,9 +70,14 @@ export async function networkFaults(
     {
       name: "platform restarted mid-pass",
       faults: { bodyBytesPerSecond: 800_000 },
-      during: async (rig) => {
-        // Once the large bodies are flowing, stop the platform for 500 ms.
-        while (rig.platform.calls.download < 1) await _sleep(5);
+      during: async (rig, program) => {
+        // Once the large bodies are flowing, stop the platform for 500 ms. A program that exits
+        // before its first download is reported by the row's checks, not waited for without end.
+        await pollUntil(
+          "a download started or the program exited",
+          () => rig.platform.calls.download >= 1 || program.exited,
+          { intervalMs: 5, limitMs: 60_000 },
+        );
         await _sleep(400);
         await rig.restartPlatform({ downMs: 500 });
       },
@@ -86,7 +93,7 @@ export async function networkFaults(
     const before = await sandbox.snapshot();
     const started = Date.now();
     const program = rig.spawn(["sync", "--tags", _TAG, "--json"], { home: sandbox.home });
-    await c.during?.(rig);
+    await c.during?.(rig, program);
     const output = await program.done;
     const ms = Date.now() - started;
     const ranges = rig.platform.ranges;
