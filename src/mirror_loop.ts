@@ -76,6 +76,7 @@ export class MirrorLoop implements MirrorController {
   #inFlight?: Promise<SyncReport>;
   #cutPass?: Summary;
   #pushInFlight?: Promise<PushSummary>;
+  #dryRunInFlight?: Promise<DryRunReport>;
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
   #timer?: ReturnType<typeof setTimeout>;
@@ -160,12 +161,20 @@ export class MirrorLoop implements MirrorController {
     return run;
   }
 
+  /**
+   * A caller asking while a dry run is in flight shares it, as `syncNow` and `pushNow` share theirs:
+   * each dry run holds a whole listing, so eight DoCommand calls at once on 10,000 items held eight
+   * (195 MB) before they were joined.
+   */
   dryRun(): Promise<DryRunReport> {
-    return dryRunPass(this.#config, this.#remote, {
+    if (this.#dryRunInFlight) return this.#dryRunInFlight;
+    const run = dryRunPass(this.#config, this.#remote, {
       ...this.#options.pass,
       logger: this.#options.logger,
       signal: this.#abort.signal,
-    });
+    }).finally(() => this.#dryRunInFlight = undefined);
+    this.#dryRunInFlight = run;
+    return run;
   }
 
   status(): MirrorStatus {

@@ -46,6 +46,22 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
   });
 });
 
+Deno.test("dry runs asked at once share one listing; the next one lists again", async () => {
+  await withMirror(describeDataset([{ count: 20 }]), async ({ config, logger, platform }) => {
+    platform.setFaults({ latencyMs: 30 });
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), { logger });
+    const asked = Array.from({ length: 8 }, () => loop.dryRun());
+    assert.ok(asked.every((run) => run === asked[0]), "the eight calls got the dry run in flight");
+    const reports = await Promise.all(asked);
+    assert.equal(reports[0].downloadCount, 20);
+    const oneListing = platform.calls.BinaryDataByFilter;
+    const again = await loop.dryRun();
+    assert.equal(again.downloadCount, 20);
+    assert.equal(platform.calls.BinaryDataByFilter, 2 * oneListing, "a later call lists again");
+    await loop.stop();
+  });
+});
+
 Deno.test("push without a push folder, and any command of a stopped loop, are named refusals", async () => {
   await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, platform }) => {
     const loop = new MirrorLoop(config({ sync_frequency: 3600 }), { logger });
