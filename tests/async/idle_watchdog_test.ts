@@ -12,20 +12,65 @@ Deno.test("calls back once, with what and how long, after that long without prog
   watchdog.stop();
 });
 
-Deno.test("progress keeps it quiet; a pause is not a stall; stop ends the watch", async () => {
+Deno.test("progress keeps it quiet; a pause is not a stall; stop ends the watch", () => {
+  // On the test's clock: with real timers, "every 20 ms" was a 20 ms sleep, at least that long; a
+  // loaded machine that left 60 ms between two progress calls made it a real stall.
+  using clock = _fakeClock();
   const calls: string[] = [];
   const watchdog = new IdleWatchdog((what) => calls.push(what));
   watchdog.watch(60, "upload");
   for (let i = 0; i < 6; i++) {
-    await _sleep(20);
+    clock.advance(20);
     watchdog.progress();
   }
   assert.deepEqual(calls, [], "progressing every 20 ms is not a stall of 60 ms");
   watchdog.pause();
-  await _sleep(150);
+  clock.advance(150);
   assert.deepEqual(calls, [], "paused");
   watchdog.progress();
   watchdog.stop();
-  await _sleep(100);
+  clock.advance(100);
   assert.deepEqual(calls, [], "stopped");
 });
+
+/**
+ * A clock that moves only when told: `performance.now`, `setTimeout` and `clearTimeout` (what
+ * IdleWatchdog reads and arms) are replaced until disposed. `advance` runs the timers due, in order,
+ * each at its own time.
+ */
+function _fakeClock(): { advance(ms: number): void } & Disposable {
+  const real = {
+    now: performance.now,
+    setTimeout: globalThis.setTimeout,
+    clearTimeout: globalThis.clearTimeout,
+  };
+  let now = 0;
+  let nextId = 1;
+  const timers = new Map<number, { at: number; callback: () => void }>();
+  performance.now = () => now;
+  globalThis.setTimeout = ((callback: () => void, ms = 0) => {
+    timers.set(nextId, { at: now + ms, callback });
+    return nextId++;
+  }) as unknown as typeof setTimeout;
+  globalThis.clearTimeout =
+    ((id?: number) => void timers.delete(id!)) as unknown as typeof clearTimeout;
+  return {
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        const [id, due] = [...timers].filter(([, timer]) => timer.at <= end)
+          .sort(([a, x], [b, y]) => x.at - y.at || a - b)[0] ?? [];
+        if (due === undefined) break;
+        timers.delete(id!);
+        now = due.at;
+        due.callback();
+      }
+      now = end;
+    },
+    [Symbol.dispose]() {
+      performance.now = real.now;
+      globalThis.setTimeout = real.setTimeout;
+      globalThis.clearTimeout = real.clearTimeout;
+    },
+  };
+}

@@ -4,25 +4,31 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FileSystemSync } from "../../src/fs/file_system_sync.ts";
 import { withTempDir } from "./_helpers.ts";
+import { pollUntil } from "../_poll.ts";
 
 /**
  * Writes an executable that stands in for `sync`: it appends `start <folder>` to `log`, sleeps
- * `seconds`, appends `end`, and exits with `exitCode`.
+ * `seconds` (or, `gated`, waits until `open` has been called, some 30 s at most), appends `end`,
+ * and exits with `exitCode`.
  */
 async function recordingSync(
   dir: string,
-  options: { seconds?: number; exitCode?: number } = {},
-): Promise<{ program: string; log: string }> {
+  options: { seconds?: number; exitCode?: number; gated?: boolean } = {},
+): Promise<{ program: string; log: string; open: () => Promise<void> }> {
   const program = join(dir, `sync-${crypto.randomUUID()}`);
   const log = join(dir, `${crypto.randomUUID()}.log`);
+  const gate = join(dir, `${crypto.randomUUID()}.open`);
+  const wait = options.gated
+    ? `i=0; while [ ! -e '${gate}' ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\n`
+    : `sleep ${options.seconds ?? 0}\n`;
   await Deno.writeTextFile(log, "");
   await Deno.writeTextFile(
     program,
-    `#!/bin/sh\necho "start $2" >> '${log}'\nsleep ${options.seconds ?? 0}\n` +
+    `#!/bin/sh\necho "start $2" >> '${log}'\n${wait}` +
       `echo end >> '${log}'\nexit ${options.exitCode ?? 0}\n`,
     { mode: 0o755 },
   );
-  return { program, log };
+  return { program, log, open: () => Deno.writeTextFile(gate, "") };
 }
 
 async function lines(log: string): Promise<string[]> {
@@ -38,15 +44,18 @@ Deno.test("FileSystemSync runs this machine's sync program on the folder's file 
 
 Deno.test("FileSystemSync: a request made while a sync runs waits for the next one, which all such requests share", async () => {
   await withTempDir(async (dir) => {
-    const { program, log } = await recordingSync(dir, { seconds: 0.3 });
+    const { program, log, open } = await recordingSync(dir, { gated: true });
     const fsSync = new FileSystemSync(dir, { programs: [program] });
     /** How many runs had ended when each request was answered. */
     const endedRuns: number[] = [];
     const answered = async () =>
       endedRuns.push((await lines(log)).filter((line) => line === "end").length);
     const first = fsSync.flush().then(answered);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the first is running
+    // The first run is under way, and holds until the gate opens (ordered, not timed: after a
+    // fixed 100 ms wait, a loaded machine's first run of 0.3 s could already have ended).
+    await pollUntil("the first run started", async () => (await lines(log)).length > 0);
     const later = [1, 2, 3].map(() => fsSync.flush().then(answered));
+    await open();
     await Promise.all([first, ...later]);
     assert.deepEqual(await lines(log), [`start ${dir}`, "end", `start ${dir}`, "end"]);
     // The first was answered after one run; the three later ones only after a second, whole run.

@@ -238,7 +238,10 @@ Deno.test("transient failures back off across passes; the file is never touched"
   await withPush(async ({ platform, root, pass, write }) => {
     await write("x.bin", "payload");
     platform.setFaults({ uploadUnavailableAfterBytes: 0 });
-    const first = await pass({}, { attempts: 2 });
+    // The first two passes on one instant: the back-off is 0.5 to 1 s of the pass's clock, which a
+    // loaded machine could let pass before the second pass looked.
+    const clock = Date.now();
+    const first = await pass({}, { attempts: 2, now: () => clock });
     assert.equal(first.failed, 1);
     assert.match(first.failures[0].error, /unavailable/);
     assert.equal(first.failures[0].permanent, false);
@@ -250,7 +253,7 @@ Deno.test("transient failures back off across passes; the file is never touched"
     );
     assert.equal(journal.files["x.bin"].failure.count, 1);
     assert.equal(journal.files["x.bin"].inFlight, undefined);
-    const second = await pass({}, { attempts: 2 });
+    const second = await pass({}, { attempts: 2, now: () => clock });
     assert.deepEqual(second.skippedBy, { "backing off": 1 });
     assert.equal(platform.calls.FileUpload, 2);
     // Past its back-off a pass tries it again (it is never given up), and once the platform is
@@ -364,7 +367,10 @@ Deno.test("a platform out of reach stops the pass after three files in a row are
   await withPush(async ({ platform, root, pass, write }) => {
     for (let i = 0; i < 40; i++) await write(`f${i}.bin`, `payload ${i}`);
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["FileUpload"] });
-    const result = await pass({}, { concurrency: 2 });
+    // Both passes on one instant: a file given up backs off for 0.5 to 1 s of the pass's clock, and
+    // a loaded machine took longer than that from the first give-up to the next pass.
+    const clock = Date.now();
+    const result = await pass({}, { concurrency: 2, now: () => clock });
     // Three given up, and the one beside the third; none of the other 36 tried.
     assert.ok(result.failed >= 3 && result.failed <= 4, `failed ${result.failed}`);
     assert.equal(result.uploaded, 0);
@@ -376,7 +382,7 @@ Deno.test("a platform out of reach stops the pass after three files in a row are
     for (let i = 0; i < 40; i++) assert.equal(await _exists(join(root, `f${i}.bin`)), true);
     // Reachable again: the next pass sends the files not given up at once.
     platform.setFaults({});
-    const next = await pass({}, { concurrency: 2 });
+    const next = await pass({}, { concurrency: 2, now: () => clock });
     assert.equal(next.error, undefined);
     assert.equal(next.uploaded, 40 - result.failed);
     assert.deepEqual(next.skippedBy, { "backing off": result.failed });

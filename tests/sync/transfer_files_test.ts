@@ -17,9 +17,14 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
     });
     const syncLog = join(dir, "sync.log");
     const slowSync = join(dir, "slow-sync");
+    // The sync holds until the second call has gone out (ordered, not timed: a fixed 0.5 s let a
+    // loaded machine start the call after it). It gives up after some 10 s, so a second call that
+    // waits for it starts late and fails the check below rather than hanging.
+    const secondCall = join(dir, "second-call");
     await Deno.writeTextFile(
       slowSync,
-      `#!/bin/sh\necho "start $(date +%s%3N)" >> '${syncLog}'\nsleep 0.5\n` +
+      `#!/bin/sh\necho "start $(date +%s%3N)" >> '${syncLog}'\n` +
+        `i=0; while [ ! -e '${secondCall}' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\n` +
         `echo "end $(date +%s%3N)" >> '${syncLog}'\n`,
       { mode: 0o755 },
     );
@@ -37,6 +42,7 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
     const remote: typeof real = Object.assign(Object.create(real), {
       fetchInline: (...args: Parameters<typeof real.fetchInline>) => {
         callStarts.push(Date.now());
+        if (callStarts.length === 2) Deno.writeTextFileSync(secondCall, "");
         return real.fetchInline(...args);
       },
     });
