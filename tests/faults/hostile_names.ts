@@ -4,7 +4,8 @@
  * program's own folder, an item that is a prefix folder of another, names aimed at the sandbox's
  * outside files). Holds when nothing outside the mirror changes, each item is written or counted
  * `rejected` (or `duplicate`), never `failed`, every written file holds some item's bytes, and no
- * pass is slower than twice a clean pass of as many items (plus a second of slack for noise).
+ * pass is slower than twice a clean pass of as many items (plus a second of slack for noise;
+ * measured a second time before it counts, since load that rises during one pass only skews it).
  *
  * @module
  */
@@ -98,16 +99,14 @@ export async function hostileNames(
   const problems: string[] = [];
 
   // A clean pass of as many items, for the time comparison.
-  const clean = await _twoPasses(
-    rig,
-    describeDataset([{
-      name: "clean",
-      count: total,
-      folder: (i) => `clean/${i % 20}`,
-      sizeBytes: (i) => 64 + (i % 100),
-      tags: [_TAG],
-    }]),
-  );
+  const cleanDataset = describeDataset([{
+    name: "clean",
+    count: total,
+    folder: (i) => `clean/${i % 20}`,
+    sizeBytes: (i) => 64 + (i % 100),
+    tags: [_TAG],
+  }]);
+  const clean = await _twoPasses(rig, cleanDataset);
 
   const dataset = describeDataset([{
     name: "h",
@@ -146,10 +145,22 @@ export async function hostileNames(
   ) {
     problems.push(`second pass: not a no-op: ${outputTail(second)}`);
   }
-  const slowest = Math.max(...hostile.outputs.map((output) => countOf(output, "durationMs")));
-  const cleanest = Math.max(...clean.outputs.map((output) => countOf(output, "durationMs")));
-  if (!(slowest <= 2 * cleanest + 1000)) {
-    problems.push(`a hostile pass took ${slowest} ms, a clean one ${cleanest} ms`);
+  let slowest = _slowest(hostile), cleanest = _slowest(clean);
+  if (!_inTime(slowest, cleanest)) {
+    // Measured again before it counts: wall times taken minutes apart on a shared machine differ
+    // by more than the slack when the load rises during the hostile passes only (seen in CI-like
+    // runs: 5.0 s against 1.4 s). A pass slow because of the names is slow both times.
+    const cleanAgain = await _twoPasses(rig, cleanDataset);
+    const hostileAgain = await _twoPasses(rig, dataset);
+    problems.push(...cleanAgain.problems, ...hostileAgain.problems);
+    const [slowestAgain, cleanestAgain] = [_slowest(hostileAgain), _slowest(cleanAgain)];
+    if (!_inTime(slowestAgain, cleanestAgain)) {
+      problems.push(
+        `a hostile pass took ${slowest} ms, a clean one ${cleanest} ms; measured again, ` +
+          `${slowestAgain} ms against ${cleanestAgain} ms`,
+      );
+    }
+    [slowest, cleanest] = [slowestAgain, cleanestAgain];
   }
   return {
     row: 5,
@@ -160,6 +171,16 @@ export async function hostileNames(
       `slowest pass ${slowest} ms vs clean ${cleanest} ms`,
     problems,
   };
+}
+
+/** The longer of the two passes' own durations. */
+function _slowest(passes: _Passes): number {
+  return Math.max(...passes.outputs.map((output) => countOf(output, "durationMs")));
+}
+
+/** No slower than twice a clean pass, with a second of slack for noise. */
+function _inTime(hostileMs: number, cleanMs: number): boolean {
+  return hostileMs <= 2 * cleanMs + 1000;
 }
 
 interface _Passes {
