@@ -70,7 +70,8 @@ export async function listingFaults(
       name: "key refused mid-listing",
       inject: async (rig, program) => {
         rig.platform.setFaults({ ...pages, latencyMs: 150 });
-        await _untilListed(rig, program, 2);
+        // 5 of the 9 or more calls a listing of 24 items in pages of 5 makes, each held 150 ms.
+        await _untilListed(rig, program, 5);
         await rig.restartPlatform({ apiKeys: [{ id: rig.key.id, key: "another-key-entirely" }] });
       },
       mustFail: true,
@@ -104,6 +105,8 @@ export async function listingFaults(
     for (const [path, content] of stale) await sandbox.writeFile(join(root, path), content);
     const before = await sandbox.snapshot();
 
+    // The injections count the faulty pass's own listing calls (the first pass's made many).
+    rig.platform.resetCalls();
     const program = rig.spawn(["sync", "--tags", _TAG, "--delete", "--json"], {
       home: sandbox.home,
     });
@@ -149,9 +152,9 @@ export async function listingFaults(
 }
 
 /**
- * Waits until the platform has answered `calls` listing calls since it was served, or the program
- * has exited: one that ends early (killed, or failed before it listed) is then reported by the
- * row's checks, rather than waited for without end (a spin that hung the whole suite).
+ * Waits until the platform has had `calls` listing calls since the faulty pass started, or the
+ * program has exited: one that ends early (killed, or failed before it listed) is then reported by
+ * the row's checks, rather than waited for without end (a spin that hung the whole suite).
  */
 function _untilListed(rig: FaultRig, program: RunningProgram, calls: number): Promise<void> {
   return pollUntil(
