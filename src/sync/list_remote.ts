@@ -338,9 +338,10 @@ class _Lister implements Disposable {
       if (result.items.some(needsMimeTable)) await loadMimeTable();
       this.#options.onItems(result.items);
       this.#assertFits(this.#distinct());
-      // A page without a new cursor would make us ask for the same page forever.
-      if (!result.last || result.last === last) {
-        throw new Error(`listing page ${page}: the platform returned no new cursor`);
+      // A page without a new cursor would make us ask for the same page forever (the cursor just
+      // used is in `cursors` too).
+      if (!result.last) {
+        throw new Error(`listing page ${page}: the platform returned no cursor`);
       }
       if (cursors.has(result.last)) {
         throw new Error(

@@ -248,7 +248,7 @@ export async function runPass(
       entries.get(failure.path)?.binaryDataId === failure.binaryDataId
     );
     record = await reading;
-    if (listing.complete && listing.unproven === undefined) {
+    if (_isProvenWhole(listing)) {
       settled = await _findReplacements(index, local, transfer.result.placed, record, {
         config,
         fileSize: (path) => mirror.fileSize(path),
@@ -297,7 +297,7 @@ export async function runPass(
       placed.has(path) ||
       (local.get(path)?.symlink === false &&
         record?.placedFrom(path, entries.get(path)?.binaryDataId ?? "") !== "other");
-    const writingManifest = manifest && listing.complete && listing.unproven === undefined
+    const writingManifest = manifest && _isProvenWhole(listing)
       ? manifest.finish(
         entries,
         holdsListedItem,
@@ -315,7 +315,7 @@ export async function runPass(
       // Empty folders go with `delete` after a listing proved whole, whether or not a file went in
       // this pass (those the deletes left, and those the walk found). Only now: no download is in
       // flight, so no folder is about to receive a file.
-      if (config.delete && listing.complete && listing.unproven === undefined) {
+      if (config.delete && _isProvenWhole(listing)) {
         const pruned = await mirror.prune(config.protectedDirs);
         for (const dir of pruned) logger.debug(`removed empty directory ${dir}`);
       }
@@ -407,7 +407,7 @@ export async function dryRunPass(
   if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
   // Files a pass would replace (another item listed at their path now) count as downloads.
   let replacing: ReadonlySet<string> = new Set();
-  if (root !== undefined && listing.complete && listing.unproven === undefined) {
+  if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const found = await _findReplacements(index, local, new Map(), record, {
       config,
@@ -504,6 +504,14 @@ function _fetchable(paths: string[], index: ListingIndex, local: _Walked): Downl
     }
   }
   return downloads;
+}
+
+/**
+ * Whether the listing ended on its last page without error and holds every item the platform
+ * counts: what deletes, pruning, replacements and the manifest wait for.
+ */
+function _isProvenWhole(listing: ListingResult): boolean {
+  return listing.complete && listing.unproven === undefined;
 }
 
 /** The walk's files, the folders they imply, and the folders of other mirrors it passed by. */

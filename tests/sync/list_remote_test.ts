@@ -383,9 +383,27 @@ Deno.test("a platform whose cursors go round, or whose pages bring nothing new, 
       last: `fresh-${fresh++}`,
     }),
   };
+  // The cursor it was given, handed back with the next items: A, then A again.
+  const repeating: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    listPage: async (filter, last, options) => {
+      const page = await remote.listPage(filter, last, options);
+      return last === "" ? page : { ...page, last };
+    },
+  };
+  // Items, and no cursor to ask for the next page with.
+  const cursorless: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    listPage: async (filter, last, options) => ({
+      ...(await remote.listPage(filter, last, options)),
+      last: "",
+    }),
+  };
   for (
     const [remoteSource, reason] of [
       [cycling, /returned a cursor it had given before/],
+      [repeating, /returned a cursor it had given before/],
+      [cursorless, /returned no cursor/],
       [renewing, /pages in a row brought no item not listed before/],
     ] as const
   ) {
