@@ -3,7 +3,7 @@
  * files, rejection of unsafe names, duplicates, deletion and its guards.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
@@ -1067,13 +1067,8 @@ Deno.test("a pass whose signal is already aborted lists nothing and writes nothi
 });
 
 Deno.test("an item replaced on the platform under the same name is replaced in the mirror; a file the mirror did not place is kept", async () => {
-  const model = (name: string) => ({
-    name,
-    count: 1,
-    sizeBytes: 5000, // the same size: a model retrained with the same architecture
-    fileName: "detector.tflite",
-    fileExt: ".tflite",
-  });
+  // The same size: a model retrained with the same architecture.
+  const model = (name: string) => _oneFile(name, "detector.tflite", 5000);
   const theirs = {
     name: "theirs",
     count: 1,
@@ -1108,13 +1103,7 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
 Deno.test("an item replaced under the same name is replaced also when the listing gives no sizes", async () => {
   // A file placed for an item listed without a size was recorded with no size, which no file
   // fits: it looked like a user's own once another item was listed at its path, and stayed.
-  const model = (name: string) => ({
-    name,
-    count: 1,
-    sizeBytes: 5000,
-    fileName: "detector.tflite",
-    fileExt: ".tflite",
-  });
+  const model = (name: string) => _oneFile(name, "detector.tflite", 5000);
   await withMirror(describeDataset([model("v1")]), async ({ pass, platform, files }) => {
     platform.setFaults({ unlistedSizes: true });
     assert.equal((await pass()).summary.downloaded, 1);
@@ -1230,13 +1219,7 @@ Deno.test("an empty folder where an item goes is a conflict reported every pass,
 });
 
 Deno.test("a file the user writes where a replacement is downloading is kept, not renamed over", async () => {
-  const model = (name: string) => ({
-    name,
-    count: 1,
-    sizeBytes: 60_000,
-    fileName: "detector.tflite",
-    fileExt: ".tflite",
-  });
+  const model = (name: string) => _oneFile(name, "detector.tflite", 60_000);
   await withMirror(describeDataset([model("v1")]), async ({ pass, platform, root, files }) => {
     await pass();
     platform.replaceDataset(describeDataset([model("v2")]));
@@ -1416,13 +1399,7 @@ Deno.test("a file listed without a size is not replaced by an answer without byt
   // With no size to check against, an inline answer that left the bytes out placed an empty file
   // over the good one, and a download answering an HTML error page placed the page; later passes
   // skipped both for good.
-  const model = (name: string) => ({
-    name,
-    count: 1,
-    sizeBytes: 5000,
-    fileName: "model.bin",
-    fileExt: ".bin",
-  });
+  const model = (name: string) => _oneFile(name, "model.bin", 5000);
   await withMirror(describeDataset([model("v1")]), async (fixture) => {
     const { pass, platform, config, logger, files } = fixture;
     await pass();
@@ -1459,3 +1436,8 @@ Deno.test("a file listed without a size is not replaced by an answer without byt
     assert.ok(bytesEqual((await files()).get("model.bin"), platform.contentOf(v2.binaryDataId)));
   });
 });
+
+/** A dataset group of one file, `fileName`, of `sizeBytes`: one version of a model, say. */
+function _oneFile(name: string, fileName: string, sizeBytes: number) {
+  return { name, count: 1, sizeBytes, fileName, fileExt: extname(fileName) };
+}
