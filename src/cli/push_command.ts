@@ -94,7 +94,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   });
   let result: PushResult;
   try {
-    result = await runPushPass(config.push, { uploader, partId }, {
+    result = await runPushPass(config.push, { uploader, partId, appUrl: config.appUrl }, {
       logger: output.logger,
       signal: stop.signal,
       owner: "cli push",

@@ -29,7 +29,8 @@ import type {
   UploadSource,
 } from "../remote/file_upload.ts";
 import type { PushConfig } from "../config.ts";
-import { type FileIdentity, identityOf, sameIdentity } from "./file_identity.ts";
+import { type FileIdentity, identityOf, sameIdentity, sameVersion } from "./file_identity.ts";
+import { isSameDestination } from "./push_destination.ts";
 import type { PushJournal } from "./push_journal.ts";
 import type { WalkedFile } from "./walk_push_folder.ts";
 
@@ -51,6 +52,11 @@ export interface PushContext {
   config: PushConfig;
   /** The part the files belong to. */
   partId: string;
+  /**
+   * Where this pass sends (`pushDestination` of the app URL, the part, the tags and datasets): what
+   * the journal says of a file counts only when it was said of this destination.
+   */
+  destination: string;
   /** The uploader. */
   uploader: Pick<FileUploader, "upload" | "listUploads" | "openStored">;
   /** The journal of the push folder. */
@@ -139,7 +145,10 @@ async function _upload(
   };
   const startedMs = ctx.now();
   // On disk before the first byte goes: a kill from here on leaves a trace the next run checks.
-  journal.update(file.path, (e) => ({ ...e, inFlight: { ...version, startedMs } }));
+  journal.update(file.path, (e) => ({
+    ...e,
+    inFlight: { ...version, to: ctx.destination, startedMs },
+  }));
   await journal.flush();
   const source: UploadSource = {
     read: async (buffer, position) =>
@@ -210,7 +219,11 @@ async function _upload(
       }
     }
   }
-  journal.recordSent(file.path, version, stored.binaryDataId, ctx.now());
+  journal.recordSent(file.path, version, {
+    binaryDataId: stored.binaryDataId,
+    to: ctx.destination,
+    ms: ctx.now(),
+  });
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
@@ -421,8 +434,8 @@ async function _failed(
   // Only a refusal waits for the file to change; transient errors are retried without end.
   const permanent = errorKind === "fatal";
   ctx.journal.update(file.path, (e) => {
-    const prior = e.failure !== undefined && e.failure.ino === ino && e.failure.size === size &&
-        e.failure.mtimeMs === mtimeMs
+    const prior = e.failure !== undefined && sameVersion(e.failure, file.identity) &&
+        isSameDestination(e.failure.to, ctx.destination)
       ? e.failure
       : undefined;
     const count = (prior?.count ?? 0) + 1;
@@ -434,6 +447,7 @@ async function _failed(
         ino,
         size,
         mtimeMs,
+        to: ctx.destination,
         count,
         firstMs,
         retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: _MAX_RETRY_INTERVAL_MS }),

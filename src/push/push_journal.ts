@@ -72,14 +72,22 @@ export interface KnownUpload {
   seq?: number;
 }
 
+/**
+ * Where a record's upload went: the key of `pushDestination` (src/push/push_destination.ts). A record
+ * speaks for that destination only; absent in journals written before it was kept.
+ */
+export interface Addressed {
+  to?: string;
+}
+
 /** What the journal holds for one path. */
 export interface JournalEntry {
   /** An upload that started and whose outcome is not recorded. */
-  inFlight?: RememberedVersion & { startedMs: number };
-  /** The version the platform holds. */
-  sent?: RememberedVersion & { binaryDataId: string; sentMs: number };
+  inFlight?: RememberedVersion & Addressed & { startedMs: number };
+  /** The version the platform at `to` holds. */
+  sent?: RememberedVersion & Addressed & { binaryDataId: string; sentMs: number };
   /** The file's failures, for its back-off. */
-  failure?: RememberedVersion & {
+  failure?: RememberedVersion & Addressed & {
     /** Failed passes so far. */
     count: number;
     /** When the first of them failed (epoch ms). */
@@ -192,16 +200,22 @@ export class PushJournal {
     return [...this.#entries.keys()];
   }
   /**
-   * Records that the platform holds `version` of `path` as `binaryDataId` (sent now, or found stored
-   * after a cut upload): no longer in flight nor failing, the version sent, one more known upload.
+   * Records that the platform at `to` (a destination key) holds `version` of `path` as
+   * `binaryDataId` (sent now, or found stored after a cut upload): no longer in flight nor failing,
+   * the version sent, one more known upload.
    */
-  recordSent(path: string, version: RememberedVersion, binaryDataId: string, ms: number): void {
+  recordSent(
+    path: string,
+    version: RememberedVersion,
+    stored: { binaryDataId: string; to: string; ms: number },
+  ): void {
     const { ino, size, mtimeMs, ctimeMs } = version;
+    const { binaryDataId, to, ms } = stored;
     this.update(path, (e) => ({
       ...e,
       inFlight: undefined,
       failure: undefined,
-      sent: { ino, size, mtimeMs, ctimeMs, binaryDataId, sentMs: ms },
+      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms },
       uploads: [...(e.uploads ?? []), { binaryDataId, ms, seq: this.#nextUploadSeq() }],
     }));
   }

@@ -55,7 +55,11 @@ export function createPushSide(
         apiKeyId: config.apiKeyId,
         apiKey: config.apiKey,
       });
-      const result = await runPushPass(push, { uploader, partId: options.partId }, {
+      const result = await runPushPass(push, {
+        uploader,
+        partId: options.partId,
+        appUrl: config.appUrl,
+      }, {
         logger: options.logger,
         signal,
         owner: options.owner,

@@ -36,6 +36,7 @@ import {
   pushFile,
   uploadName,
 } from "./push_file.ts";
+import { isSameDestination, pushDestination } from "./push_destination.ts";
 import { PushJournal } from "./push_journal.ts";
 import { type WalkedFile, walkPushFolder, type WalkSkipReason } from "./walk_push_folder.ts";
 
@@ -91,6 +92,8 @@ export interface PushDeps {
   uploader: Pick<FileUploader, "upload" | "listUploads" | "openStored">;
   /** The robot part the files belong to (`VIAM_MACHINE_PART_ID` in a module, `--part-id`). */
   partId: string;
+  /** The platform the uploader sends to (`app_url`): with the part, tags and datasets, the journal's destination. */
+  appUrl: string;
 }
 
 /** Progress of a pass, by files and bytes. */
@@ -243,6 +246,12 @@ export async function runPushPass(
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
+      destination: pushDestination({
+        appUrl: deps.appUrl,
+        partId: deps.partId,
+        tags: push.tags,
+        datasetIds: push.datasetIds,
+      }),
       uploader: deps.uploader,
       journal,
       signal: options.signal,
@@ -257,7 +266,7 @@ export async function runPushPass(
     if (!options.dryRun) await journal.compact();
     const recovered = new Set<string>();
     const unverified = options.dryRun
-      ? _inFlightPaths(journal)
+      ? _inFlightPaths(journal, ctx.destination)
       : await _settleInFlight(ctx, result, logger, recovered);
     const { toUpload, walked, whole } = await _walk(
       ctx,
@@ -364,8 +373,13 @@ async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJour
   return await PushJournal.open(stateDir);
 }
 
-function _inFlightPaths(journal: PushJournal): Set<string> {
-  return new Set(journal.paths().filter((path) => journal.get(path)?.inFlight !== undefined));
+function _inFlightPaths(journal: PushJournal, destination: string): Set<string> {
+  return new Set(
+    journal.paths().filter((path) => {
+      const inFlight = journal.get(path)?.inFlight;
+      return inFlight !== undefined && isSameDestination(inFlight.to, destination);
+    }),
+  );
 }
 
 /**
@@ -381,8 +395,19 @@ async function _settleInFlight(
   logger: Logger,
   recovered: Set<string>,
 ): Promise<Set<string>> {
-  const paths = _inFlightPaths(ctx.journal);
-  if (paths.size === 0) return paths;
+  for (const path of ctx.journal.paths()) {
+    const to = ctx.journal.get(path)?.inFlight?.to;
+    if (!isSameDestination(to, ctx.destination)) {
+      // Cut off on its way to another platform, part or set of tags: whatever that one stored is
+      // not here, so the file goes again, to this destination.
+      ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
+    }
+  }
+  const paths = _inFlightPaths(ctx.journal, ctx.destination);
+  if (paths.size === 0) {
+    await ctx.journal.flush();
+    return paths;
+  }
   const records = [...paths].map((path) => ({ path, inFlight: ctx.journal.get(path)!.inFlight! }));
   let listed: ListedUpload[];
   try {
@@ -428,7 +453,11 @@ async function _settleInFlight(
     logger.info(
       `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
     );
-    ctx.journal.recordSent(path, inFlight, found.binaryDataId, ctx.now());
+    ctx.journal.recordSent(path, inFlight, {
+      binaryDataId: found.binaryDataId,
+      to: ctx.destination,
+      ms: ctx.now(),
+    });
   }
   await ctx.journal.flush();
   return waiting;
@@ -484,6 +513,11 @@ async function _walk(
     result.found++;
     const { identity, path } = entry;
     const known = journal.get(path);
+    // What the journal says of the file holds for the destination it was said of.
+    const sent = isSameDestination(known?.sent?.to, ctx.destination) ? known?.sent : undefined;
+    const failure = isSameDestination(known?.failure?.to, ctx.destination)
+      ? known?.failure
+      : undefined;
     const { fileName, fileExtension } = uploadName(path);
     const nameProblem = pushedNameProblem(fileName, fileExtension);
     if (nameProblem !== undefined) {
@@ -493,8 +527,8 @@ async function _walk(
     } else if (settled.unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
     } else if (
-      known?.sent !== undefined &&
-      (config.keep ? sameVersion(known.sent, identity) : sameSentVersion(known.sent, identity))
+      sent !== undefined &&
+      (config.keep ? sameVersion(sent, identity) : sameSentVersion(sent, identity))
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
@@ -502,11 +536,10 @@ async function _walk(
       if (config.keep) {
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
-      else _deleteSent(ctx, options.logger, entry, known.sent.binaryDataId, result);
+      else _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
     } else if (_lastChangeMs(identity, now()) > settledBefore) {
       _skip(result, options.logger, path, "settling");
-    } else if (known?.failure !== undefined && sameVersion(known.failure, identity)) {
-      const failure = known.failure;
+    } else if (failure !== undefined && sameVersion(failure, identity)) {
       // A refusal waits for the file to change. (An earlier version also gave a file up after an
       // hour of transient failures, `refused: false`: it is retried like any other.)
       if (failure.permanent && failure.refused !== false) {

@@ -74,7 +74,7 @@ export async function withPush(
       uploader,
       config,
       pass: (extra, passOptions) =>
-        runPushPass(config(extra), { uploader, partId: PART_ID }, {
+        runPushPass(config(extra), { uploader, partId: PART_ID, appUrl: platform.url }, {
           logger,
           minRetryDelayMs: 1,
           ...passOptions,

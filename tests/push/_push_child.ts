@@ -94,7 +94,7 @@ async function main([appUrl, root, partId, keep]: string[]): Promise<void> {
       keep: keep === "keep",
       minAgeSeconds: 0,
     },
-    { uploader, partId },
+    { uploader, partId, appUrl },
     { logger: _stderr, minRetryDelayMs: 1 },
   );
   console.log(JSON.stringify(result));

@@ -85,7 +85,7 @@ Deno.test("SIGKILL mid-stream: nothing stored, the file intact, the next run sen
         keep: false,
         minAgeSeconds: 0,
       };
-      const other = await runPushPass(config, { uploader, partId: PART_ID }, {
+      const other = await runPushPass(config, { uploader, partId: PART_ID, appUrl: platform.url }, {
         logger: new RecordingLogger(),
       });
       assert.equal(other.uploaded, 1);

@@ -2,8 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig, type PushConfig } from "../../src/config.ts";
 import { LockedError } from "../../src/fs/mirror_lock.ts";
-import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../../src/push/push_journal.ts";
+import {
+  PUSH_JOURNAL_LOG_NAME,
+  PUSH_JOURNAL_NAME,
+  PushJournal,
+} from "../../src/push/push_journal.ts";
 import { runPushPass } from "../../src/push/run_push_pass.ts";
+import { FileUploader } from "../../src/remote/file_upload.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
@@ -141,6 +146,70 @@ Deno.test("keep: an unchanged file goes once; a changed one goes again", async (
     assert.equal(fourth.uploaded, 0);
     assert.equal(platform.calls.FileUpload, 3);
     assert.deepEqual(await readTree(root), new Map());
+  });
+});
+
+Deno.test("a file kept after its upload is deleted only once its current destination has it", async () => {
+  await withPush(async ({ platform, root, pass, write, config, logger }) => {
+    await write("model.bin", "weights");
+    assert.equal((await pass({ keep: true, tags: ["trial"] })).uploaded, 1);
+    // Another platform, down: the journal's "sent" was said of the first one, so nothing is deleted.
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadUrl = `http://127.0.0.1:${closed.addr.port}`;
+    closed.close();
+    {
+      await using elsewhere = new FileUploader({
+        appUrl: deadUrl,
+        apiKeyId: platform.apiKeyId,
+        apiKey: platform.apiKey,
+      });
+      const away = await runPushPass(
+        config({ tags: ["trial"] }),
+        { uploader: elsewhere, partId: PART_ID, appUrl: deadUrl },
+        { logger, minRetryDelayMs: 1, attempts: 1 },
+      );
+      assert.deepEqual([away.uploaded, away.deleted, away.failed], [0, 0, 1]);
+    }
+    assert.equal(await Deno.readTextFile(join(root, "model.bin")), "weights");
+    // The same platform under other tags: sent again with them, then deleted.
+    const retagged = await pass({ tags: ["fleet"] });
+    assert.deepEqual([retagged.uploaded, retagged.deleted], [1, 1]);
+    assert.deepEqual(
+      platform.items().map((i) => [i.fileName, [...i.tags]]),
+      [["model.bin", ["trial"]], ["model.bin", ["fleet"]]],
+    );
+    assert.equal(await _exists(join(root, "model.bin")), false);
+  });
+});
+
+Deno.test("a file cut off on its way to other datasets is sent again, not taken for stored", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.txt", "payload");
+    assert.equal((await pass({ keep: true, datasetIds: ["ds-old"] })).uploaded, 1);
+    // As a kill right after the platform stored it leaves the journal: in flight, nothing recorded.
+    const stateDir = join(root, ".data-mirror");
+    const journal = await PushJournal.open(stateDir);
+    const { sent } = journal.get("a.txt")!;
+    journal.update("a.txt", () => ({ inFlight: { ...sent!, startedMs: sent!.sentMs - 10 } }));
+    await journal.compact();
+    await journal.close();
+    const next = await pass({ datasetIds: ["ds-new"] });
+    assert.deepEqual([next.uploaded, next.recovered, next.deleted], [1, 0, 1]);
+    assert.deepEqual(platform.items().map((i) => [...i.datasetIds]), [["ds-old"], ["ds-new"]]);
+  });
+});
+
+Deno.test("a refusal holds for its destination: after a change of tags the file is tried again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("bad.bin", "refused");
+    platform.setFaults({ refuseUploadFileNames: ["bad.bin"] });
+    const refused = await pass({ tags: ["typo"] });
+    assert.equal(refused.failures[0]?.permanent, true);
+    platform.setFaults({});
+    assert.equal((await pass({ tags: ["typo"] }, { retryFailedNow: true })).failed, 1);
+    const fixed = await pass({ tags: ["fleet"] });
+    assert.deepEqual([fixed.uploaded, fixed.failed, fixed.deleted], [1, 0, 1]);
+    assert.equal(await _exists(join(root, "bad.bin")), false);
   });
 });
 
@@ -479,6 +548,7 @@ Deno.test("symlinks are never followed, uploaded or deleted; a push folder that 
         runPushPass(config({ pushPath: "linked-outbox", pushRoot: linked }), {
           uploader,
           partId: PART_ID,
+          appUrl: platform.url,
         }, { logger }),
         /push folder linked-outbox .* is a symlink/,
       );
@@ -1024,7 +1094,9 @@ Deno.test("a push_path through a symlink that leads out of .viam is refused befo
       openStored: () => Promise.reject(new Error("nothing may be read")),
     };
     await assert.rejects(
-      runPushPass(push, { uploader, partId: "p" }, { logger: new RecordingLogger() }),
+      runPushPass(push, { uploader, partId: "p", appUrl: "http://127.0.0.1:9" }, {
+        logger: new RecordingLogger(),
+      }),
       /push_path "ext\/newdir\/outbox".*\/ext is a symlink/,
     );
     assert.deepEqual([...Deno.readDirSync(join(dir, "outside"))], [], "outside/newdir not made");
