@@ -142,6 +142,20 @@ export async function badConfig(rig: FaultRig, options: BadConfigOptions = {}): 
       never: ["root:*", "SHADOW-CONTENT", "daemon:*"],
     },
     {
+      // Granted to the confined program as its config: the self-check must not take that grant for
+      // a broad one (it once refused to start, with no JSON and exit 1).
+      name: "/etc/passwd",
+      make: () => Promise.resolve("/etc/passwd"),
+      names: /\/etc\/passwd/,
+      sync: true,
+      never: ["root:x:", "/bin/bash"],
+    },
+    {
+      name: "/etc, a system folder",
+      make: () => Promise.resolve("/etc"),
+      names: /\/etc/,
+    },
+    {
       name: "/dev/zero",
       make: () => Promise.resolve("/dev/zero"),
       names: /\/dev\/zero/,
@@ -190,6 +204,9 @@ export async function badConfig(rig: FaultRig, options: BadConfigOptions = {}): 
     }
     for (const secret of c.never ?? []) {
       if (text.includes(secret)) found.push(`quotes the file's content (${secret})`);
+    }
+    if (command === "sync" && !_isOneJsonDocument(output.stdout)) {
+      found.push("stdout is not one JSON document (--json)");
     }
     if (c.names !== undefined) {
       if (output.code !== 2) found.push(`exit ${output.code}, not 2`);
@@ -285,5 +302,14 @@ async function _runLimited(rig: FaultRig, args: string[], home: string): Promise
     return await program.done;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+function _isOneJsonDocument(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
