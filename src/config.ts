@@ -339,7 +339,7 @@ export function parseConfig(
     throw new ConfigError(
       // Messages never quote app_api_key, but a key pasted into another attribute (or used as
       // an attribute name) would be quoted there.
-      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKey) })),
+      issues.map((issue) => ({ ...issue, message: _redactKey(issue.message, apiKeyId, apiKey) })),
     );
   }
   return {
@@ -377,7 +377,7 @@ export function parseConfig(
         },
       }),
     },
-    warnings: warnings.map((warning) => _redactKey(warning, apiKey)),
+    warnings: warnings.map((warning) => _redactKey(warning, apiKeyId, apiKey)),
   };
 }
 
@@ -387,9 +387,17 @@ function _isSet(attributes: Record<string, unknown>, name: string): boolean {
     attributes[name] !== undefined;
 }
 
-/** The message with the API key replaced by the attribute's name. */
-function _redactKey(message: string, apiKey: string): string {
-  return scrubSecrets(message, [apiKey], "<app_api_key>");
+/**
+ * The message with the API key, and its id, replaced by the attributes' names. The id grants
+ * nothing alone, but it is half of the pair, and no message needs to quote it: pasted into another
+ * attribute, it would be.
+ */
+function _redactKey(message: string, apiKeyId: string, apiKey: string): string {
+  return scrubSecrets(
+    scrubSecrets(message, [apiKey], "<app_api_key>"),
+    [apiKeyId],
+    "<app_api_key_id>",
+  );
 }
 
 /** Reads typed attributes, recording an issue (and returning a placeholder) for each bad one. */

@@ -189,6 +189,16 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
     assert.ok(warnings.includes('unknown attribute "<app_api_key>" (ignored)'), warnings.join());
     assert.ok(!warnings.join().includes(SECRET));
   });
+  await t.step("nor does the key's id, pasted into another attribute", () => {
+    const keyId = "a1b2c3d4-key-id";
+    const found = issues({ app_api_key: SECRET, app_api_key_id: keyId, labels: keyId });
+    assert.equal(
+      found[0].message,
+      'labels must be a list of non-empty strings, got "<app_api_key_id>"',
+    );
+    const { warnings } = parse({ app_api_key: SECRET, app_api_key_id: keyId, [keyId]: 1 });
+    assert.ok(warnings.includes('unknown attribute "<app_api_key_id>" (ignored)'), warnings.join());
+  });
 });
 
 Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
