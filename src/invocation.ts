@@ -100,11 +100,12 @@ const _HOST_PORT = /^(?<host>\[[^\]/]*\]|[^/:]*):(?<port>\d+)$/;
  * Reads `args` (and `VIAM_MODULE_ADDRESS`) into an {@linkcode Invocation}.
  *
  * Module mode: `data-mirror module [address]`; a first argument that is clearly a module address (a
- * path ending in `.sock`, as viam-server names every module socket, a `unix:` URL, or `host:port`);
- * or `VIAM_MODULE_ADDRESS` set with no command (it then wins over an address argument, which older
- * servers pass alone). Any other first word that is not a command is a usage error naming the
- * closest command: `data-mirror synk` must not serve a module on `./synk`, nor
- * `data-mirror ~/.viam/faces` one on that folder's name.
+ * path ending in `.sock`, as viam-server names every module socket, a `unix:` URL, or `host:port`)
+ * or the variable's own value; or `VIAM_MODULE_ADDRESS` set with no command (it then wins over an
+ * address argument, which older servers pass alone). Any other first word that is not a command is
+ * a usage error naming the closest command, with the variable set or not: `data-mirror synk` must
+ * not serve a module on `./synk` (nor on the variable's address), nor `data-mirror ~/.viam/faces`
+ * one on that folder's name.
  */
 export function readInvocation(
   args: readonly string[],
@@ -128,7 +129,9 @@ export function readInvocation(
     }
     return _cliInvocation(args, json);
   }
-  if (envAddress !== undefined || _looksLikeAddress(first)) {
+  // With the variable set too, only an address starts the module: `synk` under viam-server's
+  // environment (a shell on the robot) is a misspelt command, not a module start.
+  if (_looksLikeAddress(first) || first === envAddress) {
     return _moduleInvocation(args, envAddress, json);
   }
   return _usageError(`unknown command ${_quoteWord(first)}${_didYouMean(first)}`, json);

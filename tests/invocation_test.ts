@@ -142,6 +142,14 @@ Deno.test("invocation: a misspelt command is a usage error with a suggestion, ne
     usageMessage(read(["mirror"])),
     /unknown command "mirror" \(commands: .*; a module socket path ends in \.sock\)/,
   );
+  // Nor under viam-server's environment (a shell on the robot): the variable's address is served
+  // only when no word, a module flag, or an address comes first.
+  assert.match(
+    usageMessage(read(["synk", "--dry-run"], { VIAM_MODULE_ADDRESS: SOCKET })),
+    /unknown command "synk" \(did you mean "sync"\?/,
+  );
+  assert.equal(read([SOCKET], { VIAM_MODULE_ADDRESS: SOCKET }).mode, "module");
+  assert.equal(read(["/srv/m"], { VIAM_MODULE_ADDRESS: "/srv/m" }).mode, "module");
   // A folder's path given as the first word (the mirror meant) serves no module on it.
   assert.match(usageMessage(read(["/home/pi/.viam/faces"])), /a module socket path ends in \.sock/);
   // Something that could be a key pasted in the wrong place is not printed back.
