@@ -44,24 +44,33 @@ export async function startResourceMirror(
   const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
   const fingerprint = await configFingerprint(config);
   const saved = path ? await readStatusFile(path) : undefined;
-  // Claimed by real path (made now, as the first pass would): two resources on one mirror would
-  // delete each other's files on every pass. (A `b` symlinked to `a` is refused on the way.)
-  const mirrorRoot = await _realRoot(config.viamHome, config.mirrorPath, "mirror_path");
-  const pushRoot = config.push
-    ? await _realRoot(
-      config.viamHome,
-      config.push.pushPath,
-      "push_path",
-      (made) => logger.warn(pushFolderMade(config.push!.pushPath, made, "push_path")),
-    )
-    : undefined;
-  // Claimed last, once nothing can fail before the loop exists to release it.
+  // Claimed before anything is made, so that a resource refused for overlapping another makes no
+  // folder in that one's tree: two resources on one mirror would delete each other's files on every
+  // pass. By the path below the Viam home, which is where the real folder is: every folder on the
+  // way must be a real one (`resolveMirrorRoot` refuses a symlink), and the home is the module's.
   const owner = `${resource.api} ${resource.name}`;
+  const mirrorRoot = join(config.viamHome, config.mirrorPath);
   const release = options.roots.claim(mirrorRoot, owner);
   let releasePush = () => {};
   try {
-    if (pushRoot !== undefined) releasePush = options.roots.claim(pushRoot, `${owner} (push)`);
+    if (config.push) {
+      releasePush = options.roots.claim(
+        join(config.viamHome, config.push.pushPath),
+        `${owner} (push)`,
+      );
+    }
+    // Made now, as the first pass would: a folder that cannot be is refused at once.
+    await _makeRoot(config.viamHome, config.mirrorPath, "mirror_path");
+    if (config.push) {
+      await _makeRoot(
+        config.viamHome,
+        config.push.pushPath,
+        "push_path",
+        (made) => logger.warn(pushFolderMade(config.push!.pushPath, made, "push_path")),
+      );
+    }
   } catch (error) {
+    releasePush();
     release();
     throw error;
   }
@@ -103,16 +112,15 @@ export async function startResourceMirror(
   };
 }
 
-/** The real path of a mirror or push folder, made when missing. */
-async function _realRoot(
+/** Makes a mirror or push folder when missing (refusing a symlink or a file on the way). */
+async function _makeRoot(
   viamHome: string,
   path: string,
   attribute: string,
   onMade?: (root: string) => void,
-): Promise<string> {
+): Promise<void> {
   const absolute = join(viamHome, path);
   const existed = await Deno.lstat(absolute).then(() => true, () => false);
   const root = (await resolveMirrorRoot({ viamHome, mirrorPath: path, create: true, attribute }))!;
   if (!existed) onMade?.(root);
-  return root;
 }

@@ -97,8 +97,8 @@ Deno.test("a restart keeps a running backoff; a changed config starts afresh", a
   });
 });
 
-Deno.test("a resource whose mirror overlaps another's is refused, naming both", async () => {
-  await withModuleData(async ({ start }) => {
+Deno.test("a resource whose mirror overlaps another's is refused, naming both, making nothing", async () => {
+  await withModuleData(async ({ start, home }) => {
     const outer = await start({ mirror_path: "shared" }, "outer");
     await assert.rejects(start({ mirror_path: "shared/faces" }, "inner"), (error: unknown) => {
       assert.ok(error instanceof OverlappingMirrorError);
@@ -120,6 +120,13 @@ Deno.test("a resource whose mirror overlaps another's is refused, naming both", 
         return true;
       },
     );
+    // Refused before anything is made: no folder in the other's mirror, nor one of its own.
+    assert.deepEqual(
+      [...Deno.readDirSync(join(home, "shared"))].map((e) => e.name)
+        .filter((name) => name !== ".data-mirror"),
+      [],
+    );
+    assert.equal(await Deno.lstat(join(home, "other")).then(() => true, () => false), false);
     await outer.stop();
     const inner = await start({ mirror_path: "shared/faces" }, "inner");
     await inner.stop();
