@@ -62,6 +62,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   if (flags.syncFrequency !== undefined && !flags.watch && !flags.dryRun) {
     output.logger.warn("--sync-frequency has no effect without --watch: this runs one pass");
   }
+  if (flags.watch && flags.dryRun) {
+    output.logger.warn("--watch has no effect with --dry-run: this runs one dry run");
+  }
   const remote = new ViamRemote({
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,

@@ -272,6 +272,15 @@ Deno.test("--sync-frequency without --watch runs one pass and says the flag had 
   });
 });
 
+Deno.test("--watch with --dry-run runs one dry run and says --watch had no effect", async () => {
+  await withCli([{ name: "cam", count: 1, tags: ["a"] }], async ({ sync, root }) => {
+    const output = await sync("--tags", "a", "--watch", "--dry-run", "--json");
+    assertExit(output, 0);
+    assert.match(output.stderr, /--watch has no effect with --dry-run: this runs one dry run/);
+    assert.equal((await readTree(root)).size, 0);
+  });
+});
+
 Deno.test("--free-space-reserve is validated like the attribute (0 to 50)", async () => {
   await withCli([{ count: 1, tags: ["a"] }], async ({ sync }) => {
     const tooMuch = await sync("--tags", "a", "--free-space-reserve", "51");
