@@ -317,10 +317,14 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * Removes the folders this pass's walk found empty or its removals emptied, bottom-up, keeping
-   * `protectedDirs` (see {@linkcode pruneEmptyDirs}). The rest of the tree is not read again.
+   * `protectedDirs` (see {@linkcode pruneEmptyDirs}). The rest of the tree is not read again. A folder
+   * that cannot be removed (no permission, read-only) is kept and told to `onKept`.
    */
-  prune(protectedDirs: string[]): Promise<string[]> {
-    return pruneEmptyDirs(this.root, { protectedDirs, candidates: this.#mayBeEmpty });
+  prune(
+    protectedDirs: string[],
+    onKept?: (dir: string, error: Error) => void,
+  ): Promise<string[]> {
+    return pruneEmptyDirs(this.root, { protectedDirs, candidates: this.#mayBeEmpty, onKept });
   }
 
   /** Space on the mirror's file system. */

@@ -17,6 +17,12 @@ export interface PruneEmptyDirsOptions {
    * parent of each one removed. The rest of the tree is not read again.
    */
   candidates: Iterable<string>;
+  /**
+   * Told of a folder that could not be removed for another reason than being in use or no longer
+   * empty (no permission, a read-only file system): it is kept, and the rest go on. Pruning is
+   * housekeeping; it never fails a pass.
+   */
+  onKept?: (dir: string, error: Error) => void;
 }
 
 /**
@@ -69,7 +75,9 @@ export async function pruneEmptyDirs(
   for (let depth = byDepth.length - 1; depth > 0; depth--) {
     for (const dir of byDepth[depth] ?? []) {
       if (swappedFolderOn(root, dir) !== undefined) continue; // not followed out of the mirror
-      if (!(await removeIfEmpty(join(root, dir)))) continue;
+      if (!(await removeIfEmpty(join(root, dir), (error) => options.onKept?.(dir, error)))) {
+        continue;
+      }
       removed.push(dir);
       const slash = dir.lastIndexOf("/");
       if (slash > 0) add(dir.slice(0, slash));
@@ -91,17 +99,21 @@ function normaliseDir(dir: string): string {
 /**
  * rmdir(2), which removes nothing but an empty directory (unlike `Deno.remove`, which would unlink a
  * file that replaced the directory meanwhile): true when removed, false when it is no longer an
- * empty directory or is gone.
+ * empty directory, is gone, or is in use (`EBUSY`: a mount point, as an empty USB stick mounted in
+ * the mirror is, or a process's working directory). Any other refusal is told to `onKept`.
  */
-async function removeIfEmpty(path: string): Promise<boolean> {
+async function removeIfEmpty(path: string, onKept: (error: Error) => void): Promise<boolean> {
   try {
     await rmdir(path);
     return true;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOENT" || code === "ENOTDIR") {
-      return false;
+    if (
+      code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT" && code !== "ENOTDIR" &&
+      code !== "EBUSY"
+    ) {
+      onKept(error as Error);
     }
-    throw error;
+    return false;
   }
 }

@@ -12,7 +12,7 @@ import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES, STATE_DIR_NAME } from "../paths.ts";
-import { PassCancelledError } from "../remote/errors.ts";
+import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
@@ -316,7 +316,9 @@ export async function runPass(
       // this pass (those the deletes left, and those the walk found). Only now: no download is in
       // flight, so no folder is about to receive a file.
       if (config.delete && _isProvenWhole(listing)) {
-        const pruned = await mirror.prune(config.protectedDirs);
+        const pruned = await mirror.prune(config.protectedDirs, (dir, error) => {
+          logger.warn(`kept the empty folder ${dir}: ${describeError(error)}`);
+        });
         for (const dir of pruned) logger.debug(`removed empty directory ${dir}`);
       }
     } finally {

@@ -212,6 +212,42 @@ Deno.test("with delete, empty folders are pruned in a pass that deletes nothing,
   });
 });
 
+/** Runs `mount` with `args` (the suite runs as root, as CI does). */
+async function _mount(...args: string[]): Promise<void> {
+  const output = await new Deno.Command("mount", { args, stderr: "piped" }).output();
+  assert.ok(output.success, `mount ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+}
+
+Deno.test("an empty folder that cannot be removed (a mount point, a read-only folder) is kept; the pass goes on", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root, logger }) => {
+    await pass();
+    await Deno.mkdir(join(root, "usb"));
+    await Deno.mkdir(join(root, "ro/empty"), { recursive: true });
+    await Deno.writeTextFile(join(root, "stale.jpg"), "x");
+    await _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", join(root, "usb"));
+    try {
+      await _mount("--bind", join(root, "ro"), join(root, "ro"));
+      try {
+        await _mount("-o", "remount,bind,ro", join(root, "ro"));
+        const result = await pass({ delete: true });
+        assert.equal(result.error, undefined);
+        assert.deepEqual([result.summary.deleted, result.summary.failed], [1, 0]);
+        const kept = logger.entries.filter((e) => e.message.startsWith("kept the empty folder"));
+        // The read-only one is named; a mount point (in use) is kept without a word, every pass.
+        assert.deepEqual(kept.map((e) => [e.level, e.message.split(":")[0]]), [
+          ["warn", "kept the empty folder ro/empty"],
+        ]);
+        assert.ok((await Deno.stat(join(root, "usb"))).isDirectory);
+      } finally {
+        await new Deno.Command("umount", { args: [join(root, "ro")] }).output();
+      }
+    } finally {
+      await new Deno.Command("umount", { args: [join(root, "usb")] }).output();
+    }
+  });
+});
+
 Deno.test("nothing is written into a mirror nested in this one: its items are conflicts, every pass", async () => {
   // `shared` holds the mirror `shared/faces` (its own `.data-mirror`, its own filter, `delete`).
   // The outer walk passes it by, so an outer item listed at `faces/x.jpg` was written into it each
