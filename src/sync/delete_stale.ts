@@ -21,6 +21,8 @@ export interface DeleteStaleOptions {
   logger: Logger;
   /** Stops between deletions. */
   signal?: AbortSignal;
+  /** How many failures are kept by name (default 1,000); `failed` counts them all. */
+  maxListed?: number;
 }
 
 /** The outcome of the delete stage. */
@@ -29,6 +31,8 @@ export interface DeleteResult {
   deleted: number;
   /** Files that could not be removed. */
   failed: number;
+  /** The first of them (up to `maxListed`), with the error. */
+  failures: { path: string; error: string }[];
 }
 
 /**
@@ -42,7 +46,8 @@ export async function deleteStale(
   deletes: string[],
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
-  const result: DeleteResult = { deleted: 0, failed: 0 };
+  const result: DeleteResult = { deleted: 0, failed: 0, failures: [] };
+  const maxListed = options.maxListed ?? 1000;
   await runPool(
     deletes.map((path) => async () => {
       try {
@@ -52,7 +57,9 @@ export async function deleteStale(
         }
       } catch (error) {
         result.failed++;
-        options.logger.error(`failed to delete ${path}`, { error: describeError(error) });
+        const message = describeError(error);
+        if (result.failures.length < maxListed) result.failures.push({ path, error: message });
+        options.logger.error(`failed to delete ${path}`, { error: message });
       }
     }),
     { concurrency: _DELETES_AT_ONCE, signal: options.signal },

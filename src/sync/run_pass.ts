@@ -182,6 +182,7 @@ export async function runPass(
   let deletingEarly: Promise<DeleteResult> | undefined;
   // The files it was handed: gone from the record whatever happens next.
   let deleting: readonly string[] = [];
+  let deleteFailures: DeleteResult["failures"] = [];
   // Known once the walk and the record are in: what the record is saved from, whatever happens.
   let walked: Map<string, LocalFile> | undefined;
   let record: PlacedRecord | undefined;
@@ -229,7 +230,11 @@ export async function runPass(
     const deletion = _deletion(config, index.entries(), local, listing, mirror.root, logger);
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;
-      deletingEarly = deleteStale(mirror, deletion.deletes, { logger, signal });
+      deletingEarly = deleteStale(mirror, deletion.deletes, {
+        logger,
+        signal,
+        maxListed: _LIST_CAP,
+      });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
     }
     await transfer.finish();
@@ -311,6 +316,7 @@ export async function runPass(
         const deleted = await deletingEarly;
         summary.deleted = deleted.deleted;
         summary.failed += deleted.failed;
+        deleteFailures = deleted.failures;
       }
       // Empty folders go with `delete` after a listing proved whole, whether or not a file went in
       // this pass (those the deletes left, and those the walk found). Only now: no download is in
@@ -350,6 +356,7 @@ export async function runPass(
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
         ...transfer.result.failures.map((f) => ({ path: f.path, error: f.error })),
+        ...deleteFailures.map((f) => ({ path: f.path, error: `not deleted: ${f.error}` })),
       ].slice(0, _LIST_CAP),
       lowestFreeBytes: transfer.result.lowestFreeBytes,
     };

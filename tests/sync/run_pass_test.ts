@@ -248,6 +248,25 @@ Deno.test("an empty folder that cannot be removed (a mount point, a read-only fo
   });
 });
 
+Deno.test("a stale file that cannot be deleted is counted and named in the failures", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root }) => {
+    await pass();
+    await Deno.mkdir(join(root, "ro"));
+    await Deno.writeTextFile(join(root, "ro/stale.jpg"), "x");
+    await _mount("--bind", join(root, "ro"), join(root, "ro"));
+    try {
+      await _mount("-o", "remount,bind,ro", join(root, "ro"));
+      const result = await pass({ delete: true });
+      assert.deepEqual([result.summary.deleted, result.summary.failed], [0, 1]);
+      assert.deepEqual(result.failures.map((f) => f.path), ["ro/stale.jpg"]);
+      assert.match(result.failures[0].error, /^not deleted: .*read-only/i);
+    } finally {
+      await new Deno.Command("umount", { args: [join(root, "ro")] }).output();
+    }
+  });
+});
+
 Deno.test("nothing is written into a mirror nested in this one: its items are conflicts, every pass", async () => {
   // `shared` holds the mirror `shared/faces` (its own `.data-mirror`, its own filter, `delete`).
   // The outer walk passes it by, so an outer item listed at `faces/x.jpg` was written into it each
