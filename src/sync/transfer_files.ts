@@ -144,6 +144,9 @@ const _RESUME_CHECK_BYTES = 64 * 1024;
 /** A resumed partial's end differs from the platform's bytes at the same place. */
 class _PartialMismatch extends Error {}
 
+/** A body that went on past the file's size: nothing past it is written. */
+class _BodyTooLong extends Error {}
+
 /**
  * The transfer stage, fed while the listing runs: {@linkcode Transfer.add} takes the downloads a
  * listing page produced, and up to `concurrency` calls are in flight at once. Small files travel
@@ -444,6 +447,15 @@ export class Transfer {
     }
     // The server ignored Range: start over.
     if (body.start !== from) await this.#startOver(staged, held);
+    if (held.total !== undefined && body.totalSize !== undefined && body.totalSize !== held.total) {
+      // Written whole, it would be refused at the end anyway, after taking disk the reserve never
+      // booked (the size booked is the listed one): a body far longer filled the disk.
+      await body.body.cancel();
+      throw new UncheckableBodyError(
+        `${download.path}: its download declares ${body.totalSize} bytes where the platform ` +
+          `lists ${held.total} (changed since it was listed?)`,
+      );
+    }
     held.total ??= body.totalSize;
     if (held.total === undefined) {
       await body.body.cancel();
@@ -455,6 +467,12 @@ export class Transfer {
     try {
       await this.#stream(body.body, staged, held);
     } catch (error) {
+      if (error instanceof _BodyTooLong) {
+        await this.#startOver(staged, held);
+        throw new UncheckableBodyError(
+          `${download.path}: its download went on past the ${held.total} bytes it has`,
+        );
+      }
       if (!(error instanceof _PartialMismatch)) throw error;
       this.#options.logger.warn(
         `the partial download of ${download.path} does not end as the platform's file does ` +
@@ -519,6 +537,10 @@ export class Transfer {
         signal?.throwIfAborted();
         if (n === null) break;
         watchdog.progress();
+        // The buffer starts at the first unchecked byte: where it ends in the file.
+        if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
+          throw new _BodyTooLong();
+        }
         await this.#options.bandwidth?.take(n, this.#options.signal);
         if (held.unchecked > 0) {
           if (buffer.filled.length < held.unchecked) continue;
@@ -531,7 +553,7 @@ export class Transfer {
         if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
       }
     } catch (error) {
-      await flush();
+      if (!(error instanceof _BodyTooLong)) await flush();
       throw error;
     } finally {
       watchdog.stop();

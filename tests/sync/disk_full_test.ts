@@ -40,8 +40,9 @@ async function freeBytes(path: string): Promise<number> {
 function withMirrorOnTmpfs(
   dataset: PlatformDataset,
   fn: Parameters<typeof withMirror>[1],
+  options: { inlineLimitBytes?: number } = {},
 ): Promise<void> {
-  return withTmpfs((home) => withMirror(dataset, fn, { home }));
+  return withTmpfs((home) => withMirror(dataset, fn, { home, ...options }));
 }
 
 Deno.test("at the default concurrency, downloads stop at the reserve and never fill the disk", async () => {
@@ -160,4 +161,37 @@ Deno.test("small files are booked by the blocks they take: held back at the rese
     assert.ok(tree.size >= 2000, `${tree.size} placed`);
     for (const [path, bytes] of tree) assert.equal(bytes.length, 200, `${path} is whole`);
   });
+});
+
+Deno.test("a download longer than its listed size is refused; its excess never reaches the disk", async () => {
+  const size = 2 * _MIB;
+  const dataset = describeDataset([
+    { count: 1, sizeBytes: size, fileName: "model.bin", fileExt: ".bin" },
+  ]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
+    // 100 MiB more than listed, on a 20 MiB disk: once with its length declared, once without.
+    for (const undeclared of [false, true]) {
+      platform.setFaults({ downloadExtraBytes: 100 * _MIB, undeclaredDownloadLength: undeclared });
+      let lowest = Infinity;
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          lowest = Math.min(lowest, await freeBytes(home));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      })();
+      const result = await pass({ free_space_reserve_percent: 5 });
+      polling = false;
+      await poller;
+      assert.equal(result.summary.failed, 1, `undeclared: ${undeclared}`);
+      assert.match(
+        result.failures[0].error,
+        undeclared
+          ? /model\.bin: its download went on past the 2097152 bytes it has/
+          : /model\.bin: its download declares 106954752 bytes where the platform lists 2097152/,
+      );
+      assert.ok(lowest >= 17 * _MIB, `free space fell to ${lowest} bytes`);
+      assert.equal(await Deno.lstat(join(root, "model.bin")).then(() => true, () => false), false);
+    }
+  }, { inlineLimitBytes: 1024 * 1024 });
 });

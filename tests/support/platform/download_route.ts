@@ -7,7 +7,7 @@
  * `Range: bytes=N-` and `bytes=N-M` (206 with `Content-Range`; 416 past the end; other forms are
  * ignored and get the whole body), sends `Content-Length`, and applies the faults: latency,
  * unavailable (503), paced bodies, connections destroyed mid-body, no declared length, a
- * `Content-Encoding`.
+ * `Content-Encoding`, bodies longer than the file.
  *
  * @module
  */
@@ -75,16 +75,19 @@ async function _serve(
     res.end();
     return;
   }
-  const { start, end } = range ?? { start: 0, end: item.sizeBytes };
   const { undeclaredDownloadLength: undeclared, downloadContentEncoding: encoding } =
     state.faultState.faults;
+  const extra = state.faultState.faults.downloadExtraBytes ?? 0;
+  const { start, end: fileEnd } = range ?? { start: 0, end: item.sizeBytes };
+  // A body to the end runs on past it by `extra` bytes; a bounded range stays as asked.
+  const end = fileEnd === item.sizeBytes ? fileEnd + extra : fileEnd;
   res.writeHead(range === undefined ? 200 : 206, {
     "content-type": item.mimeType || "application/octet-stream",
     ...(undeclared ? {} : { "content-length": String(end - start) }),
     "accept-ranges": "bytes",
     ...(range === undefined || undeclared
       ? {}
-      : { "content-range": `bytes ${start}-${end - 1}/${item.sizeBytes}` }),
+      : { "content-range": `bytes ${start}-${end - 1}/${item.sizeBytes + extra}` }),
     ...(encoding === undefined ? {} : { "content-encoding": encoding }),
   });
   await _sendBody(state, res, { item, start, end }, signal);
@@ -167,11 +170,20 @@ async function _sendBody(
   const chunkBytes = rate === undefined
     ? DEFAULT_CHUNK_BYTES
     : Math.max(1, Math.min(DEFAULT_CHUNK_BYTES, Math.floor(rate / 10)));
-  for (const chunk of itemChunks(body.item, { start: body.start, end: stop, chunkBytes })) {
+  const fileStop = Math.min(stop, body.item.sizeBytes);
+  for (const chunk of itemChunks(body.item, { start: body.start, end: fileStop, chunkBytes })) {
     signal.throwIfAborted();
     const flushed = res.write(chunk);
     if (rate !== undefined) await sleep((chunk.length / rate) * 1000, signal);
     else if (!flushed) await _drained(res, signal);
+  }
+  // Past the file's end (`downloadExtraBytes`): zeros.
+  const zeros = new Uint8Array(Math.min(chunkBytes, Math.max(0, stop - fileStop)));
+  for (let left = stop - fileStop; left > 0; left -= zeros.length) {
+    signal.throwIfAborted();
+    if (!res.write(left >= zeros.length ? zeros : zeros.subarray(0, left))) {
+      await _drained(res, signal);
+    }
   }
   if (drop) {
     await _drained(res, signal, true);

@@ -35,6 +35,11 @@ export interface Faults {
   /** Destroys the connection once this many body bytes of a download response were sent. */
   dropBodyAfterBytes?: number;
   /**
+   * Download bodies run on this many bytes (zeros) past the file's end, their `Content-Length` and
+   * `Content-Range` saying so (unless `undeclaredDownloadLength`): a file longer than it is listed.
+   */
+  downloadExtraBytes?: number;
+  /**
    * `FileUpload` fails with UNAVAILABLE once it received more than this many content bytes (0: at
    * the first content message), before storing anything: a stream cut mid-file.
    */
@@ -75,6 +80,7 @@ export class FaultState {
     _checkNumber(faults, "maxPageItems", { integer: true, min: 1 });
     _checkNumber(faults, "bodyBytesPerSecond", { integer: false, min: 1 });
     _checkNumber(faults, "dropBodyAfterBytes", { integer: true });
+    _checkNumber(faults, "downloadExtraBytes", { integer: true });
     _checkNumber(faults, "uploadUnavailableAfterBytes", { integer: true });
     _checkNumber(faults, "uploadUnavailableTimes", { integer: true });
     _checkNumber(faults, "uploadReplyDelayMs", { integer: false });

@@ -38,6 +38,7 @@ Deno.test("bad knobs are refused, naming the knob", () => {
   );
   assert.throws(() => new FaultState({ bodyBytesPerSecond: 0 }), /faults\.bodyBytesPerSecond/);
   assert.throws(() => new FaultState({ dropBodyAfterBytes: -5 }), /faults\.dropBodyAfterBytes/);
+  assert.throws(() => new FaultState({ downloadExtraBytes: 1.5 }), /faults\.downloadExtraBytes/);
   assert.throws(
     () => new FaultState({ failListingCode: "boom" as "internal" }),
     /faults\.failListingCode must be "unavailable" or "internal", got boom/,
