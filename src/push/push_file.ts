@@ -431,8 +431,10 @@ async function _failed(
   }
   const now = ctx.now();
   const { ino, size, mtimeMs } = file.identity;
-  // Only a refusal waits for the file to change; transient errors are retried without end.
-  const permanent = errorKind === "fatal";
+  // Only a refusal waits for the file to change; transient errors are retried without end. So is a
+  // local error (the file unreadable, an I/O error, too many open files: no refusal, and no sign
+  // of the platform out of reach either), so that a file made readable again goes untouched.
+  const permanent = errorKind === "fatal" && !_isLocalFileError(error);
   ctx.journal.update(file.path, (e) => {
     const prior = e.failure !== undefined && sameVersion(e.failure, file.identity) &&
         isSameDestination(e.failure.to, ctx.destination)
@@ -459,4 +461,10 @@ async function _failed(
   });
   await ctx.journal.flush();
   return { kind: "failed", error: message, errorKind, permanent };
+}
+
+/** An error of a system call on this machine (node's `code` and `syscall`), not of the platform. */
+function _isLocalFileError(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return typeof code === "string" && typeof syscall === "string";
 }

@@ -1129,3 +1129,28 @@ Deno.test("a file swapped for a FIFO after the walk is skipped, not waited on fo
     assert.ok((await Deno.lstat(join(root, "z.bin"))).isFifo, "left alone");
   });
 });
+
+Deno.test("a file this machine cannot read is retried on the back-off, not refused for good", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", randomBytes(100_000));
+    await write("z.bin", randomBytes(1000));
+    // One upload at a time, the first slow: z.bin is opened after it became a socket, which no
+    // open reads (ENXIO), as no permission (EACCES, which root does not see) or an I/O error.
+    platform.setFaults({ uploadBytesPerSecond: 100_000 });
+    const passing = pass({}, { concurrency: 1 });
+    await pollUntil("the first upload is under way", () => platform.calls.FileUpload > 0);
+    await Deno.remove(join(root, "z.bin"));
+    const socket = Deno.listen({ transport: "unix", path: join(root, "z.bin") });
+    const result = await passing;
+    socket.close();
+    assert.equal(result.failed, 1);
+    assert.match(result.failures[0].error, /ENXIO/);
+    assert.equal(result.failures[0].permanent, false, "a local error is no refusal");
+    const journal = await PushJournal.open(join(root, ".data-mirror"));
+    assert.deepEqual(
+      [journal.get("z.bin")?.failure?.permanent, journal.get("z.bin")?.failure?.refused],
+      [false, false],
+    );
+    await journal.close();
+  });
+});
