@@ -70,9 +70,10 @@ export function sameVersion(
 
 /**
  * Whether the version the platform holds (remembered in the journal) is still the file's, so that
- * the file may be deleted: {@linkcode sameVersion}, and the change time too when it was kept. A
- * deletion takes no chance on a rewrite of the same size whose modification time was put back; a
- * `chmod` or a new hard link since then only sends the file again.
+ * the file may be deleted, or with `keep` left unsent: {@linkcode sameVersion}, and the change time
+ * too when it was kept. Neither takes a chance on a rewrite of the same size whose modification
+ * time was put back; a `chmod` or a new hard link since then only sends the file again (a second
+ * copy, where the other way a new version would never reach the platform).
  */
 export function sameSentVersion(
   sent: Pick<FileIdentity, "ino" | "size" | "mtimeMs"> & { ctimeMs?: number },

@@ -644,6 +644,23 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
   });
 });
 
+Deno.test("keep: a same-size rewrite, its modification time put back, goes again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    const path = join(root, "log.txt");
+    await write("log.txt", "VERSION-1 important\n");
+    const { mtime, ctime } = await Deno.stat(path);
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    await _pastTheSecondOf(ctime!);
+    const file = await Deno.open(path, { write: true });
+    await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
+    file.close();
+    await Deno.utime(path, mtime!, mtime!);
+    assert.equal((await pass({ keep: true })).uploaded, 1, "the rewrite is sent");
+    assert.deepEqual(_storedTexts(platform), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
+    assert.equal((await pass({ keep: true })).uploaded, 0, "and only once");
+  });
+});
+
 Deno.test("a file sent, its deletion cut off, then rewritten at its size with its mtime put back, is sent again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     const path = join(root, "cfg.bin");
