@@ -198,8 +198,9 @@ export class FileUploader implements AsyncDisposable {
     metadata: UploadMetadata,
     options: UploadOptions = {},
   ): Promise<UploadResult> {
-    return await this.#authenticated(async (headers) =>
-      await this.#uploadOnce(source, metadata, options, headers)
+    return await this.#authenticated(
+      async (headers) => await this.#uploadOnce(source, metadata, options, headers),
+      options.signal,
     );
   }
 
@@ -232,12 +233,14 @@ export class FileUploader implements AsyncDisposable {
         includeBinary: false,
       }).toBinary();
       const page = decodeListingPage(
-        await this.#authenticated((headers) =>
-          unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
-            headers,
-            timeoutMs: this.#callTimeoutMs,
-            signal: options.signal,
-          })
+        await this.#authenticated(
+          (headers) =>
+            unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
+              headers,
+              timeoutMs: this.#callTimeoutMs,
+              signal: options.signal,
+            }),
+          options.signal,
         ),
       );
       if (page.items.length === 0) return found;
@@ -382,10 +385,19 @@ export class FileUploader implements AsyncDisposable {
     }
   }
 
-  /** Runs `call` with the bearer header; on UNAUTHENTICATED renews the token and runs it once more. */
-  #authenticated<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` with the bearer header; on UNAUTHENTICATED renews the token and runs it once more.
+   * A sign-in under way is shared, so it is not cancelled, but `signal` ends the wait for it: a
+   * platform that accepts connections and never answers held a stop for the sign-in's whole
+   * timeout (a push stopped by Ctrl-C exited after 55 s).
+   */
+  #authenticated<T>(
+    call: (headers: Record<string, string>) => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     return this.#token.use((token) => call({ authorization: `Bearer ${token}` }), {
       isRefused: (error) => error instanceof ConnectError && error.code === Code.Unauthenticated,
+      wait: (signingIn) => _unlessAborted(signingIn, signal),
     });
   }
 
@@ -407,4 +419,15 @@ export class FileUploader implements AsyncDisposable {
   get #callTimeoutMs(): number {
     return this.#options.callTimeoutMs ?? 60_000;
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function _unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

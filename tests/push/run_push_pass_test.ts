@@ -1171,3 +1171,41 @@ Deno.test("a file this machine cannot read is retried on the back-off, not refus
     await journal.close();
   });
 });
+
+Deno.test("a stop ends a push whose platform accepts connections and never answers, without waiting out the sign-in", async () => {
+  await withPush(async ({ platform, write, config, logger }) => {
+    await write("a.txt", "payload");
+    // A black hole: connections are taken and held, no byte is ever answered.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of listener) held.push(conn);
+    })();
+    const appUrl = `http://127.0.0.1:${listener.addr.port}`;
+    try {
+      await using uploader = new FileUploader({
+        appUrl,
+        apiKeyId: platform.apiKeyId,
+        apiKey: platform.apiKey,
+      });
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(new Error("stopped by the test")), 300);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const result = await Promise.race([
+        runPushPass(config(), { uploader, partId: PART_ID, appUrl }, {
+          logger,
+          signal: stop.signal,
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("the stop waited for the sign-in")), 20_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.match(result.error ?? "", /the push pass was stopped/);
+      assert.equal(result.uploaded, 0);
+    } finally {
+      listener.close();
+      await accepting.catch(() => {});
+      for (const conn of held) conn.close();
+    }
+  });
+});
