@@ -485,6 +485,8 @@ async function _walk(
   const walked = new Set<string>();
   const settledBefore = now() - config.minAgeSeconds * 1000;
   const maxUploads = options.maxUploads ?? MAX_UPLOADS_PER_PASS;
+  // A folder the walk could not read holds files it did not see: not missing, so not forgotten.
+  let whole = true;
   for await (const entry of walkPushFolder(config.pushRoot, { signal: options.signal })) {
     if (toUpload.length >= maxUploads) {
       result.backlog = true;
@@ -499,6 +501,12 @@ async function _walk(
             JSON.stringify(entry.path)
           }: its name is not valid UTF-8 (shown with U+FFFD), ` +
             "so it cannot be sent under it; rename it to push it",
+        );
+      } else if (entry.reason === "folder not readable") {
+        whole = false;
+        options.logger.warn(
+          `not pushing the folder ${JSON.stringify(entry.path)}: ${entry.detail}; its files ` +
+            "wait until it can be read (the rest of the push folder goes)",
         );
       } else if (entry.reason === "holds another mirror or push folder") {
         options.logger.warn(
@@ -546,7 +554,7 @@ async function _walk(
       } else toUpload.push(entry);
     } else toUpload.push(entry);
   }
-  return { toUpload, walked, whole: true };
+  return { toUpload, walked, whole };
 }
 
 /** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */

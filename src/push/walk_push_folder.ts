@@ -37,6 +37,8 @@ export interface WalkedSkip {
   path: string;
   /** Why it is not pushed. */
   reason: WalkSkipReason;
+  /** The error, for a folder that could not be read. */
+  detail?: string;
 }
 
 /** Why the walk passes something by. */
@@ -44,7 +46,8 @@ export type WalkSkipReason =
   | "symlink"
   | "not a regular file"
   | "name not valid UTF-8"
-  | "holds another mirror or push folder";
+  | "holds another mirror or push folder"
+  | "folder not readable";
 
 /** Options of {@linkcode walkPushFolder}. */
 export interface WalkOptions {
@@ -54,7 +57,9 @@ export interface WalkOptions {
 
 /**
  * Walks `root` (absolute; the caller checked it is a real directory). A folder removed while the
- * walk runs is skipped; a folder that cannot be read fails the walk with an error naming it.
+ * walk runs is skipped; one below the root that cannot be read (a `lost+found` of root's on a disk
+ * of its own, a folder swapped for a file) is reported as skipped with the error, and the walk goes
+ * on; the root itself unreadable fails the walk with an error naming it.
  */
 export async function* walkPushFolder(
   root: string,
@@ -63,7 +68,19 @@ export async function* walkPushFolder(
   const pending: string[] = [""];
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
-    const entries = await _readDir(join(root, dir));
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await _readDir(join(root, dir));
+    } catch (error) {
+      if (dir === "") throw error;
+      yield {
+        kind: "skipped",
+        path: dir,
+        reason: "folder not readable",
+        detail: (error as Error).message,
+      };
+      continue;
+    }
     if (dir !== "" && entries.some((entry) => isStateDirPath(entry.name))) {
       yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
       continue;
