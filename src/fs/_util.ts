@@ -24,17 +24,29 @@ export function assertRelativePath(relPath: string): void {
 }
 
 /**
- * The first folder between `root` and `relPath` (neither included) that is now a symlink, or
- * undefined when none is (a folder gone or turned into a file leaves nothing to remove). Checked
- * by `lstat` right before an unlink or rmdir of a path from a walk: Deno has no `unlinkat`, so the
- * path is resolved again by name, and a folder a local program swapped for a symlink since the walk
- * would lead the removal out of the mirror. What remains is the microseconds between the two calls.
+ * The first folder from `root` (itself included, as `"."`) to the folder holding `relPath` that is
+ * now a symlink, or undefined when none is (a folder gone or turned into a file leaves nothing to
+ * remove). Checked by `lstat` right before an unlink or rmdir of a path from a walk: Deno has no
+ * `unlinkat`, so the path is resolved again by name, and a folder a local program swapped for a
+ * symlink since the walk (the mirror or push folder itself too) would lead the removal out of it.
+ * What remains is the microseconds between the two calls.
  */
 export function swappedFolderOn(root: string, relPath: string): string | undefined {
-  for (let slash = relPath.indexOf("/"); slash > 0; slash = relPath.indexOf("/", slash + 1)) {
-    const dir = relPath.slice(0, slash);
+  const slash = relPath.lastIndexOf("/");
+  return swappedFolder(root, slash < 0 ? "" : relPath.slice(0, slash));
+}
+
+/**
+ * The first folder from `root` (as `"."`) down to `relDir` itself (`""`: the root alone) that is now
+ * a symlink, or undefined (see {@linkcode swappedFolderOn}).
+ */
+export function swappedFolder(root: string, relDir: string): string | undefined {
+  const dirs = relDir === ""
+    ? ["."]
+    : [".", ...relDir.split("/").map((_, i, all) => all.slice(0, i + 1).join("/"))];
+  for (const dir of dirs) {
     try {
-      const info = Deno.lstatSync(join(root, dir));
+      const info = Deno.lstatSync(dir === "." ? root : join(root, dir));
       if (info.isSymlink) return dir;
       if (!info.isDirectory) return undefined;
     } catch (error) {

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { basename, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
@@ -38,7 +38,7 @@ import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
 import { ensureStateDir, PARTIAL_DIR_NAME, PLACED_RECORD_NAME, stateOf } from "./state_dir.ts";
 import { isAtomicLeftoverOf } from "./atomic_write.ts";
-import { assertRelativePath, FILE_MODE, swappedFolderOn } from "./_util.ts";
+import { assertRelativePath, FILE_MODE, swappedFolder, swappedFolderOn } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
 const _DIR_MODE = 0o755;
@@ -227,10 +227,18 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     } finally {
+      // Each folder of the batch checked once, right before its files are named: one swapped for a
+      // symlink since it was made would lead them out of the mirror.
+      const swapped = new Map<string, Error | undefined>();
       for (const entry of written) {
         try {
           if (outcomes[entry.index] === undefined) {
-            this.#placeSync(entry.temp, entry.target, files[entry.index].path);
+            const dir = _parentOf(files[entry.index].path);
+            if (!swapped.has(dir)) swapped.set(dir, this.#swappedSince(dir, dirname(entry.target)));
+            outcomes[entry.index] = swapped.get(dir);
+            if (outcomes[entry.index] === undefined) {
+              this.#placeSync(entry.temp, entry.target, files[entry.index].path);
+            }
           }
         } catch (error) {
           outcomes[entry.index] = error as Error;
@@ -258,7 +266,24 @@ export class MirrorDir implements AsyncDisposable {
   async placeFile(stagedPath: string, relPath: string): Promise<void> {
     _assertPlaceable(relPath);
     const dir = await this.ensureDir(_parentOf(relPath));
+    const refused = this.#swappedSince(_parentOf(relPath), dir);
+    if (refused !== undefined) throw refused;
     this.#placeSync(stagedPath, join(dir, basename(relPath)), relPath);
+  }
+
+  /**
+   * The error refusing to name files in `relDir` when a folder on the way from the root (the root
+   * included) became a symlink since this pass made or found it. A folder that was a link inside
+   * the mirror when it was made (`ensureDir` allows one) is resolved at its real path and not
+   * checked again.
+   */
+  #swappedSince(relDir: string, realDir: string): Error | undefined {
+    if (realDir !== (relDir === "" ? this.root : join(this.root, relDir))) return undefined;
+    const swapped = swappedFolder(this.root, relDir);
+    return swapped === undefined ? undefined : new Deno.errors.PermissionDenied(
+      `refusing to write into ${relDir || "."}: ${_folderName(this.root, swapped)} became a ` +
+        "symlink during the pass (not followed)",
+    );
   }
 
   /**
@@ -434,7 +459,8 @@ function _removablePath(root: string, relPath: string): string | undefined {
   const swapped = swappedFolderOn(root, relPath);
   if (swapped !== undefined) {
     throw new Deno.errors.PermissionDenied(
-      `refusing to remove ${relPath}: ${swapped} became a symlink since the walk (not followed)`,
+      `refusing to remove ${relPath}: ${_folderName(root, swapped)} became a symlink since the ` +
+        "walk (not followed)",
     );
   }
   const path = join(root, relPath);
@@ -449,6 +475,11 @@ function _removablePath(root: string, relPath: string): string | undefined {
     throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
   }
   return path;
+}
+
+/** How a folder `swappedFolder` found is named: by its path below `root`, or as `root` itself. */
+function _folderName(root: string, relDir: string): string {
+  return relDir === "." ? `the folder ${root} itself` : relDir;
 }
 
 /** Gone, or its folder is (or is a file now). */

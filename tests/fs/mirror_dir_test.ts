@@ -136,3 +136,30 @@ Deno.test("open removes the files a killed pass left staged, and the folder earl
     assert.deepEqual(await names(state), ["lock", "manifest.jsonl", "partial", "staged-notes"]);
   });
 });
+
+Deno.test("writeFiles and placeFile name nothing through a folder swapped for a symlink during the pass", async () => {
+  await withTempDir(async (dir) => {
+    const { mirror } = await mirrorSyncedBy(dir, 0);
+    await using _mirror = mirror;
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    assert.deepEqual(await mirror.writeFiles(BATCH), [undefined, undefined]);
+    // The folder made for this pass's first batch, swapped for a link out of the mirror.
+    await Deno.rename(join(mirror.root, "images"), join(dir, "moved"));
+    await Deno.symlink(outside, join(mirror.root, "images"));
+    const batch = [{ path: "images/c.jpg", bytes: new TextEncoder().encode("charlie") }];
+    const [refused] = await mirror.writeFiles(batch);
+    assert.ok(refused instanceof Deno.errors.PermissionDenied, String(refused));
+    assert.match(refused.message, /refusing to write into images: images became a symlink/);
+    // A large file's placement from staging, the same.
+    const key = { binaryDataId: "large-1", expectedSize: 5 };
+    const staged = await mirror.staging.begin(key);
+    await staged.write(new TextEncoder().encode("large"));
+    await assert.rejects(
+      staged.commit("images/large.bin", { expectedSize: 5 }),
+      Deno.errors.PermissionDenied,
+    );
+    await staged.close();
+    assert.deepEqual(await names(outside), []);
+  });
+});

@@ -67,5 +67,20 @@ Deno.test("removeFileUnder refuses a path through a folder swapped for a symlink
     await Deno.symlink(join(outside, "b"), join(root, "a", "b"));
     assert.throws(() => removeFileUnder(root, "a/b/file.jpg"), Deno.errors.PermissionDenied);
     assert.equal(await Deno.readTextFile(join(outside, "b", "file.jpg")), "keep");
+    // The mirror (or push) folder itself, swapped for a link to a folder of like-named files.
+    await Deno.rename(root, join(dir, "moved-root"));
+    await Deno.mkdir(join(outside, "a", "b"), { recursive: true });
+    await Deno.writeTextFile(join(outside, "a", "b", "file.jpg"), "keep");
+    await Deno.writeTextFile(join(outside, "top.jpg"), "keep");
+    await Deno.symlink(outside, root);
+    for (const path of ["top.jpg", "a/b/file.jpg"]) {
+      assert.throws(
+        () => removeFileUnder(root, path),
+        (error: Error) =>
+          error instanceof Deno.errors.PermissionDenied &&
+          error.message.includes(`the folder ${root} itself became a symlink`),
+      );
+    }
+    assert.deepEqual(await names(outside), ["a", "b", "top.jpg"]);
   });
 });
