@@ -27,7 +27,7 @@
  */
 import { posix } from "node:path";
 import { isLoopbackHost } from "./loopback_host.ts";
-import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "./paths.ts";
+import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "./paths.ts";
 import { scrubSecrets } from "./redaction.ts";
 
 /** The model every resource of the module has: whose attributes {@linkcode parseConfig} reads. */
@@ -328,6 +328,14 @@ export function parseConfig(
   }
   if (_isSet(attributes, "max_delete") && !deleteEnabled) {
     warnings.push("max_delete has no effect without delete: true");
+  }
+  if (pushPath !== undefined && pushTags.length === 0 && pushDatasetIds.length === 0) {
+    // Sent so, a file reaches no machine that mirrors by tag, and without push_keep it is gone here.
+    warnings.push(
+      "push_path is set without push_tags or push_dataset_ids (--tags, --dataset-id): its " +
+        "uploads carry no tag and join no dataset, so no machine mirroring a tag receives them" +
+        (tags.length > 0 ? " (tags is what this machine mirrors, not what it pushes with)" : ""),
+    );
   }
   if (pushPath === undefined) {
     const unused = ["push_tags", "push_dataset_ids", "push_keep", "push_min_age"]
@@ -782,12 +790,24 @@ function _directoryRoot(
   if (split.components.length === 0) {
     return problem(`names ${home} itself: expected a directory inside it`);
   }
-  const first = split.components[0].toLowerCase();
-  if (VIAM_OWNED_DIRS.includes(first)) {
-    // Named as viam-server names it; another case is the same folder on a case-insensitive disk.
-    const sameBut = split.components[0] === first ? "" : ` (${split.components[0]} but for case)`;
+  // A name starting or ending in a space is easily mistaken for another (and a FAT or exFAT disk
+  // drops trailing ones): refused, as in protected_dirs.
+  const spaced = split.components.find((part) => part.trim() !== part);
+  if (spaced !== undefined) {
     return problem(
-      `lies in ${first}${sameBut}, a directory viam-server manages in ${home}: ` +
+      `has a folder name that starts or ends with white space (${JSON.stringify(spaced)}): ` +
+        "write it without",
+    );
+  }
+  const owned = viamOwnedDir(split.components[0]);
+  if (owned !== undefined) {
+    // Named as viam-server names it; another spelling is the same folder on a case-insensitive
+    // disk, or on one that drops trailing dots.
+    const sameBut = split.components[0] === owned
+      ? ""
+      : ` (${split.components[0]} but for case or trailing dots)`;
+    return problem(
+      `lies in ${owned}${sameBut}, a directory viam-server manages in ${home}: ` +
         `choose another directory`,
     );
   }

@@ -41,6 +41,17 @@ export const VIAM_OWNED_DIRS: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * The {@linkcode VIAM_OWNED_DIRS} entry a folder name (a component right below the Viam home)
+ * names, compared as {@linkcode isStateDirPath} compares: without regard to case, nor to trailing
+ * dots and spaces, which FAT and exFAT drop (`Packages.` is `packages` on such a disk); or
+ * undefined.
+ */
+export function viamOwnedDir(name: string): string | undefined {
+  const folded = name.replace(_TRAILING_DOTS_AND_SPACES, "").toLowerCase();
+  return VIAM_OWNED_DIRS.find((dir) => dir === folded);
+}
+
+/**
  * The longest absolute path Linux accepts in a system call (`PATH_MAX` is 4096 bytes with the NUL).
  */
 export const MAX_ABSOLUTE_PATH_BYTES = 4095;

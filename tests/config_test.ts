@@ -415,6 +415,16 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       `inside ${home}`,
     ],
     [3, "mirror_path must be a string, got 3"],
+    [
+      " faces",
+      `mirror_path " faces" has a folder name that starts or ends with white space (" faces"): ` +
+      "write it without",
+    ],
+    [
+      "cams/front /today",
+      `mirror_path "cams/front /today" has a folder name that starts or ends with white space ` +
+      `("front "): write it without`,
+    ],
   ];
   for (const [mirrorPath, message] of bad) {
     await t.step(`bad ${JSON.stringify(mirrorPath)}`, () => {
@@ -431,8 +441,14 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
   }
   assert.match(
     issueFor("mirror_path", "Packages/x"),
-    /lies in packages \(Packages but for case\), a directory viam-server manages/,
+    /lies in packages \(Packages but for case or trailing dots\), a directory viam-server manages/,
   );
+  // FAT and exFAT drop trailing dots: `capture.` is `capture` there.
+  assert.match(
+    issueFor("mirror_path", "capture./x"),
+    /lies in capture \(capture\. but for case or trailing dots\)/,
+  );
+  assert.match(issueFor("push_path", "Packages.."), /lies in packages/);
   for (const state of ["data_mirror/.data-mirror", "a/.Data-Mirror/b", ".data-mirror"]) {
     await t.step(`a mirror's state folder: ${state}`, () => {
       assert.equal(
@@ -646,12 +662,26 @@ Deno.test("a mirror_path or push_path that starts with .viam/ is warned about: i
     tags: ["t"],
     mirror_path: ".viam/faces",
     push_path: "out",
+    push_tags: ["fleet"],
   });
   assert.deepEqual(warnings, [
     'mirror_path ".viam/faces" is relative to the Viam home already: it names ' +
     "/home/pi/.viam/.viam/faces",
   ]);
   assert.deepEqual(parse({ ...KEYS, tags: ["t"], mirror_path: "faces/.viam" }).warnings, []);
+});
+
+Deno.test("a push_path without push_tags or push_dataset_ids is warned about: its uploads reach no tag's mirror", () => {
+  const expected = "push_path is set without push_tags or push_dataset_ids (--tags, " +
+    "--dataset-id): its uploads carry no tag and join no dataset, so no machine mirroring a tag " +
+    "receives them";
+  assert.deepEqual(parse({ ...KEYS, labels: ["l"], push_path: "out" }).warnings, [expected]);
+  assert.deepEqual(parse({ ...KEYS, tags: ["fleet"], push_path: "out" }).warnings, [
+    `${expected} (tags is what this machine mirrors, not what it pushes with)`,
+  ]);
+  for (const push of [{ push_tags: ["fleet"] }, { push_dataset_ids: ["ds"] }]) {
+    assert.deepEqual(parse({ ...KEYS, tags: ["t"], push_path: "out", ...push }).warnings, []);
+  }
 });
 
 Deno.test("unknown attribute names are echoed bounded, and at most ten of them", () => {

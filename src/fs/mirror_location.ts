@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
-import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, VIAM_OWNED_DIRS } from "../paths.ts";
+import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
 const _DIR_MODE = 0o755;
@@ -143,7 +143,7 @@ function _checkPlace(
   label: string,
 ): void {
   const shown = join(options.viamHome, ...components);
-  if (VIAM_OWNED_DIRS.includes(components[0].toLowerCase())) {
+  if (viamOwnedDir(components[0]) !== undefined) {
     throw new MirrorLocationError(
       `${label}: ${shown} is inside ${components[0]}, a folder viam-server manages in ` +
         `${options.viamHome}: choose another folder`,
