@@ -612,11 +612,13 @@ async function _uploadAll(
         const fate = outcome.deleted
           ? "deleted locally"
           : outcome.deleteError !== undefined
-          ? `not deleted (${outcome.deleteError}); the next pass deletes it`
+          ? `not deleted (${outcome.deleteError}); a later pass that finds it unchanged deletes it`
           : ctx.config.keep
           ? "kept (keep)"
           : "kept: it changed after it was read, so it goes again";
-        logger.info(
+        // A file the program meant to delete and could not is worth a look: not an info line.
+        (outcome.deleteError !== undefined ? logger.warn : logger.info).call(
+          logger,
           `uploaded ${file.path} (${file.identity.size} bytes) as ${outcome.binaryDataId}; ${fate}`,
         );
         return;

@@ -1209,3 +1209,23 @@ Deno.test("a stop ends a push whose platform accepts connections and never answe
     }
   });
 });
+
+Deno.test("a file uploaded but not deleted (a read-only folder) is a warning, and stays", async () => {
+  await withPush(async ({ root, pass, write, logger }) => {
+    await write("ro/a.txt", "payload");
+    const ro = join(root, "ro");
+    const mount = (...args: string[]) => new Deno.Command("mount", { args }).output();
+    assert.ok((await mount("--bind", ro, ro)).success, "mount needs root");
+    try {
+      assert.ok((await mount("-o", "remount,bind,ro", ro)).success);
+      const result = await pass();
+      assert.deepEqual([result.uploaded, result.deleted], [1, 0]);
+      const line = logger.entries.find((e) => e.message.startsWith("uploaded ro/a.txt"));
+      assert.equal(line?.level, "warn", line?.message ?? "no line");
+      assert.match(line!.message, /not deleted \(.*[Rr]ead-only.*\); a later pass that finds it/);
+      assert.equal(await Deno.readTextFile(join(ro, "a.txt")), "payload");
+    } finally {
+      await new Deno.Command("umount", { args: [ro] }).output();
+    }
+  });
+});
