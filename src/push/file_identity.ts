@@ -37,6 +37,9 @@ export interface StatLike {
   size: number;
   mtime: Date | null;
   ctime: Date | null;
+  /** `node:fs` Stats only: the times as numbers (see {@linkcode identityOf}). */
+  mtimeMs?: number;
+  ctimeMs?: number;
 }
 
 /** The identity of a stat result. */
@@ -45,8 +48,11 @@ export function identityOf(info: StatLike): FileIdentity {
     dev: info.dev ?? 0,
     ino: info.ino ?? 0,
     size: info.size,
-    mtimeMs: Math.trunc(info.mtime?.getTime() ?? 0),
-    ctimeMs: Math.trunc(info.ctime?.getTime() ?? 0),
+    // From node's Stats, its numbers: Deno 2.9's `node:fs` makes its Date of a time before 1970 a
+    // millisecond late (-999 for -1000, which `mtimeMs` and `Deno.lstat` give), and such a file
+    // never matched its walk ("changed while sent", every pass).
+    mtimeMs: Math.trunc(info.mtimeMs ?? info.mtime?.getTime() ?? 0),
+    ctimeMs: Math.trunc(info.ctimeMs ?? info.ctime?.getTime() ?? 0),
   };
 }
 

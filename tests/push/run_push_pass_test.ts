@@ -1229,3 +1229,14 @@ Deno.test("a file uploaded but not deleted (a read-only folder) is a warning, an
     }
   });
 });
+
+Deno.test("a file modified before 1970 is sent like any other", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("old.txt", "from a clock that was never set");
+    const before1970 = new Date(-1000);
+    await Deno.utime(join(root, "old.txt"), before1970, before1970);
+    const result = await pass();
+    assert.deepEqual([result.uploaded, result.deleted, result.skipped], [1, 1, 0]);
+    assert.deepEqual(_storedTexts(platform), ["from a clock that was never set"]);
+  });
+});
