@@ -450,6 +450,7 @@ async function _settleInFlight(
     recovered.add(path);
     result.uploaded++;
     result.recovered++;
+    result.bytes += found.sizeBytes;
     logger.info(
       `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
     );

@@ -803,6 +803,7 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
       [result.found, result.uploaded, result.recovered, result.skipped],
       [1, 1, 1, 0],
     );
+    assert.equal(result.bytes, "stored before the kill".length, "its bytes are on the platform");
     assert.equal(platform.items().length, 1);
   });
 });
