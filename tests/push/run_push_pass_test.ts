@@ -7,14 +7,14 @@ import {
   PUSH_JOURNAL_NAME,
   PushJournal,
 } from "../../src/push/push_journal.ts";
-import { runPushPass } from "../../src/push/run_push_pass.ts";
+import { type PushResult, runPushPass } from "../../src/push/run_push_pass.ts";
 import { FileUploader } from "../../src/remote/file_upload.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import type { Platform } from "../support/platform/mod.ts";
-import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
+import { PART_ID, plantFile, type PushFixture, randomBytes, withPush } from "./_harness.ts";
 
 /**
  * Waits until a file changed now gets a change time in a later second than `time` (Deno gives it
@@ -23,6 +23,49 @@ import { PART_ID, plantFile, randomBytes, withPush } from "./_harness.ts";
 async function _pastTheSecondOf(time: Date): Promise<void> {
   const next = (Math.floor(time.getTime() / 1000) + 1) * 1000 + 100;
   while (Date.now() < next) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/**
+ * Rewrites `path` in place with `text` (of its size), once past the second of its last change, and
+ * puts its modification time back: only the change time tells the versions apart.
+ */
+async function _rewriteSameSize(path: string, text: string): Promise<void> {
+  const { mtime, ctime } = await Deno.stat(path);
+  await _pastTheSecondOf(ctime!);
+  const file = await Deno.open(path, { write: true });
+  await file.write(new TextEncoder().encode(text));
+  file.close();
+  await Deno.utime(path, mtime!, mtime!);
+}
+
+/** `promise`, or a failure saying `what` once `ms` have passed without it settling. */
+async function _within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return await Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Starts a pass over `a.bin` (slow to upload) and `z.bin`, one upload at a time, and once the first
+ * is under way removes `z.bin` and lets `replace` put something in its place: z.bin is opened only
+ * after that. Resolves to the pass under way (wrapped: awaited, a promise would be waited out).
+ */
+async function _passWithZSwapped(
+  { platform, root, pass, write }: Pick<PushFixture, "platform" | "root" | "pass" | "write">,
+  replace: (path: string) => Promise<void>,
+): Promise<{ passing: Promise<PushResult> }> {
+  await write("a.bin", randomBytes(100_000));
+  await write("z.bin", randomBytes(1000));
+  platform.setFaults({ uploadBytesPerSecond: 100_000 });
+  const passing = pass({}, { concurrency: 1 });
+  await pollUntil("the first upload is under way", () => platform.calls.FileUpload > 0);
+  await Deno.remove(join(root, "z.bin"));
+  await replace(join(root, "z.bin"));
+  return { passing };
 }
 
 /** The text of every file the platform holds, sorted. */
@@ -646,15 +689,9 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
 
 Deno.test("keep: a same-size rewrite, its modification time put back, goes again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
-    const path = join(root, "log.txt");
     await write("log.txt", "VERSION-1 important\n");
-    const { mtime, ctime } = await Deno.stat(path);
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    await _pastTheSecondOf(ctime!);
-    const file = await Deno.open(path, { write: true });
-    await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
-    file.close();
-    await Deno.utime(path, mtime!, mtime!);
+    await _rewriteSameSize(join(root, "log.txt"), "VERSION-2 critical!\n");
     assert.equal((await pass({ keep: true })).uploaded, 1, "the rewrite is sent");
     assert.deepEqual(_storedTexts(platform), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
     assert.equal((await pass({ keep: true })).uploaded, 0, "and only once");
@@ -663,16 +700,10 @@ Deno.test("keep: a same-size rewrite, its modification time put back, goes again
 
 Deno.test("a file sent, its deletion cut off, then rewritten at its size with its mtime put back, is sent again", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
-    const path = join(root, "cfg.bin");
     await write("cfg.bin", "VERSION-1");
-    const { mtime, ctime } = await Deno.stat(path);
     // Sent and recorded, not deleted: as a kill between the two leaves it (keep stands in).
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    await _pastTheSecondOf(ctime!);
-    const file = await Deno.open(path, { write: true });
-    await file.write(new TextEncoder().encode("VERSION-2"));
-    file.close();
-    await Deno.utime(path, mtime!, mtime!);
+    await _rewriteSameSize(join(root, "cfg.bin"), "VERSION-2");
     const result = await pass();
     assert.equal(result.uploaded, 1, "the rewrite is sent");
     assert.equal(result.deleted, 1);
@@ -1124,23 +1155,12 @@ Deno.test("a push_path through a symlink that leads out of .viam is refused befo
 });
 
 Deno.test("a file swapped for a FIFO after the walk is skipped, not waited on forever", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
-    await write("a.bin", randomBytes(100_000));
-    await write("z.bin", randomBytes(1000));
-    // One upload at a time, the first slow: z.bin is opened only after the swap.
-    platform.setFaults({ uploadBytesPerSecond: 100_000 });
-    const passing = pass({}, { concurrency: 1 });
-    await pollUntil("the first upload is under way", () => platform.calls.FileUpload > 0);
-    await Deno.remove(join(root, "z.bin"));
-    const mkfifo = await new Deno.Command("mkfifo", { args: [join(root, "z.bin")] }).output();
-    assert.ok(mkfifo.success);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = await Promise.race([
-      passing,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("the pass hangs on the FIFO")), 20_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
+  await withPush(async (fixture) => {
+    const { platform, root } = fixture;
+    const { passing } = await _passWithZSwapped(fixture, async (path) => {
+      assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success);
+    });
+    const result = await _within(20_000, "the pass hangs on the FIFO", passing);
     assert.equal(result.uploaded, 1);
     assert.equal(result.failed, 0);
     assert.equal(platform.items().length, 1);
@@ -1149,18 +1169,17 @@ Deno.test("a file swapped for a FIFO after the walk is skipped, not waited on fo
 });
 
 Deno.test("a file this machine cannot read is retried on the back-off, not refused for good", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
-    await write("a.bin", randomBytes(100_000));
-    await write("z.bin", randomBytes(1000));
-    // One upload at a time, the first slow: z.bin is opened after it became a socket, which no
-    // open reads (ENXIO), as no permission (EACCES, which root does not see) or an I/O error.
-    platform.setFaults({ uploadBytesPerSecond: 100_000 });
-    const passing = pass({}, { concurrency: 1 });
-    await pollUntil("the first upload is under way", () => platform.calls.FileUpload > 0);
-    await Deno.remove(join(root, "z.bin"));
-    const socket = Deno.listen({ transport: "unix", path: join(root, "z.bin") });
+  await withPush(async (fixture) => {
+    const { root } = fixture;
+    // z.bin becomes a socket, which no open reads (ENXIO), as no permission (EACCES, which root
+    // does not see) or an I/O error.
+    let socket: Deno.Listener | undefined;
+    const { passing } = await _passWithZSwapped(fixture, (path) => {
+      socket = Deno.listen({ transport: "unix", path });
+      return Promise.resolve();
+    });
     const result = await passing;
-    socket.close();
+    socket?.close();
     assert.equal(result.failed, 1);
     assert.match(result.failures[0].error, /ENXIO/);
     assert.equal(result.failures[0].permanent, false, "a local error is no refusal");
@@ -1191,16 +1210,14 @@ Deno.test("a stop ends a push whose platform accepts connections and never answe
       });
       const stop = new AbortController();
       setTimeout(() => stop.abort(new Error("stopped by the test")), 300);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const result = await Promise.race([
+      const result = await _within(
+        20_000,
+        "the stop waited for the sign-in",
         runPushPass(config(), { uploader, partId: PART_ID, appUrl }, {
           logger,
           signal: stop.signal,
         }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("the stop waited for the sign-in")), 20_000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      );
       assert.match(result.error ?? "", /the push pass was stopped/);
       assert.equal(result.uploaded, 0);
     } finally {

@@ -36,6 +36,27 @@ async function freeBytes(path: string): Promise<number> {
   return stats.bavail * stats.bsize;
 }
 
+/** Runs `work` while free space at `path` is polled; resolves to its result and the lowest seen. */
+async function lowestFreeDuring<T>(
+  path: string,
+  work: () => Promise<T>,
+): Promise<{ result: T; lowest: number }> {
+  let lowest = Infinity;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      lowest = Math.min(lowest, await freeBytes(path));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  })();
+  try {
+    return { result: await work(), lowest };
+  } finally {
+    polling = false;
+    await poller;
+  }
+}
+
 /** The platform serving `dataset` and a mirror in the tmpfs home. */
 function withMirrorOnTmpfs(
   dataset: PlatformDataset,
@@ -48,17 +69,10 @@ function withMirrorOnTmpfs(
 Deno.test("at the default concurrency, downloads stop at the reserve and never fill the disk", async () => {
   const dataset = describeDataset([{ count: 10, sizeBytes: 3 * _MIB, folder: "big" }]);
   await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
-    let lowest = Infinity;
-    let polling = true;
-    const poller = (async () => {
-      while (polling) {
-        lowest = Math.min(lowest, await freeBytes(home));
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-    })();
-    const result = await pass({ free_space_reserve_percent: 5 });
-    polling = false;
-    await poller;
+    const { result, lowest } = await lowestFreeDuring(
+      home,
+      () => pass({ free_space_reserve_percent: 5 }),
+    );
     const reserve = 0.05 * 20 * _MIB;
     assert.ok(lowest >= reserve, `free space fell to ${lowest} bytes, below ${reserve}`);
     assert.match(
@@ -172,17 +186,10 @@ Deno.test("a download longer than its listed size is refused; its excess never r
     // 100 MiB more than listed, on a 20 MiB disk: once with its length declared, once without.
     for (const undeclared of [false, true]) {
       platform.setFaults({ downloadExtraBytes: 100 * _MIB, undeclaredDownloadLength: undeclared });
-      let lowest = Infinity;
-      let polling = true;
-      const poller = (async () => {
-        while (polling) {
-          lowest = Math.min(lowest, await freeBytes(home));
-          await new Promise((resolve) => setTimeout(resolve, 2));
-        }
-      })();
-      const result = await pass({ free_space_reserve_percent: 5 });
-      polling = false;
-      await poller;
+      const { result, lowest } = await lowestFreeDuring(
+        home,
+        () => pass({ free_space_reserve_percent: 5 }),
+      );
       assert.equal(result.summary.failed, 1, `undeclared: ${undeclared}`);
       assert.match(
         result.failures[0].error,
