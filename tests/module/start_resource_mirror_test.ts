@@ -120,6 +120,8 @@ Deno.test("a resource whose mirror overlaps another's is refused, naming both, m
         return true;
       },
     );
+    // However the same folder is spelt.
+    await assert.rejects(start({ mirror_path: "./shared//" }, "again"), OverlappingMirrorError);
     // Refused before anything is made: no folder in the other's mirror, nor one of its own.
     assert.deepEqual(
       [...Deno.readDirSync(join(home, "shared"))].map((e) => e.name)
