@@ -92,7 +92,10 @@ export interface PushDeps {
   uploader: Pick<FileUploader, "upload" | "listUploads" | "openStored">;
   /** The robot part the files belong to (`VIAM_MACHINE_PART_ID` in a module, `--part-id`). */
   partId: string;
-  /** The platform the uploader sends to (`app_url`): with the part, tags and datasets, the journal's destination. */
+  /**
+   * The platform the uploader sends to (`app_url`): with the part, the tags and the datasets, the
+   * destination the journal's records are kept for.
+   */
   appUrl: string;
 }
 
