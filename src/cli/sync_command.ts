@@ -13,7 +13,7 @@ import { MirrorLoop } from "../mirror_loop.ts";
 import { describeError, type PassCancelledError } from "../remote/errors.ts";
 import type { RemoteSource } from "../remote/remote_source.ts";
 import { ViamRemote } from "../remote/viam_remote.ts";
-import { dryRunPass, type PassResult, runPass } from "../sync/run_pass.ts";
+import { dryRunPass, partialResultOf, type PassResult, runPass } from "../sync/run_pass.ts";
 import { emptySummary, type Summary } from "../sync/summary.ts";
 import type { TransferProgress } from "../sync/transfer_files.ts";
 import { inCliTerms } from "./attribute_flags.ts";
@@ -109,7 +109,17 @@ async function _onePass(
       : `sync failed: ${describeError(failure)}`;
     output.line(`mirror: ${config.mirrorRoot}`);
     output.error(error);
-    output.document({ ..._document(config, emptySummary()), error, exitCode: EXIT.failed });
+    // What it did before it failed, if it got that far.
+    const partial = partialResultOf(failure)?.summary;
+    // Only when it did something: a pass refused at its first call has nothing to say.
+    if (partial !== undefined && (partial.listed > 0 || partial.deleted > 0)) {
+      output.line(`before it failed: ${formatSummary(partial)}`);
+    }
+    output.document({
+      ..._document(config, partial ?? emptySummary()),
+      error,
+      exitCode: EXIT.failed,
+    });
     return EXIT.failed;
   }
   return _reportPass(config, output, result!);

@@ -377,17 +377,42 @@ export async function runPass(
       const { placed } = transfer.result;
       await _saveRecord(mirror, record, { ...files, placed, unlistedSizes }, logger);
     }
-    if (!signal?.aborted) throw error;
+    const done = { ..._summary(progress), durationMs: Math.round(performance.now() - started) };
+    if (!signal?.aborted) {
+      // Failed part way (a key refused mid-listing, after downloads began): what was done is kept
+      // beside the error, for the summary to say.
+      if (typeof error === "object" && error !== null) {
+        _partialResults.set(error, {
+          summary: done,
+          listingComplete: false,
+          error: describeError(error),
+          failures: [],
+        });
+      }
+      throw error;
+    }
     // Cut off: say what was done, whatever stage it was in.
     const cancelled = new PassCancelledError<PassResult>();
     cancelled.result = {
-      summary: { ..._summary(progress), durationMs: Math.round(performance.now() - started) },
+      summary: done,
       listingComplete: false,
       error: cancelled.message,
       failures: [],
     };
     throw cancelled;
   }
+}
+
+/** What passes that failed part way had done, by the error they failed with. */
+const _partialResults = new WeakMap<object, PassResult>();
+
+/**
+ * What the pass that threw `error` had done when it failed (a key refused mid-listing leaves the
+ * files downloaded before it), or undefined when it failed before it began (the lock, the folder).
+ * A cancelled pass carries its own in {@linkcode PassCancelledError}.
+ */
+export function partialResultOf(error: unknown): PassResult | undefined {
+  return typeof error === "object" && error !== null ? _partialResults.get(error) : undefined;
 }
 
 /** Lists and plans without changing anything: what a pass would download and delete. */

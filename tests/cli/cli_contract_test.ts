@@ -272,6 +272,25 @@ Deno.test("--sync-frequency without --watch runs one pass and says the flag had 
   });
 });
 
+Deno.test("a pass whose key is refused part way says what it did before: its summary is not zeroed", async () => {
+  // Two pages: the first one's files go while the second is refused (a new token does not help).
+  await withCli([{ name: "cam", count: 150, tags: ["a"] }], async ({ sync, root, platform }) => {
+    // Every call held 100 ms: the refusal (and the new sign-in that does not cure it) comes well
+    // after the first page's download call went.
+    platform.setFaults({
+      failListingAfterPage: 1,
+      failListingCode: "unauthenticated",
+      latencyMs: 100,
+    });
+    const output = await sync("--tags", "a", "--json");
+    assertExit(output, 1);
+    const placed = (await readTree(root)).size;
+    assert.ok(placed > 0, "the first page's files were placed");
+    assert.equal(summaryOf(output).downloaded, placed);
+    assert.match(output.stderr, new RegExp(`before it failed: .*${placed} downloaded`));
+  });
+});
+
 Deno.test("--watch with --dry-run runs one dry run and says --watch had no effect", async () => {
   await withCli([{ name: "cam", count: 1, tags: ["a"] }], async ({ sync, root }) => {
     const output = await sync("--tags", "a", "--watch", "--dry-run", "--json");

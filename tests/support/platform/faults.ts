@@ -26,8 +26,11 @@ export interface Faults {
    * that cut pagination short (the listing looks complete but is not). 0 empties the first page.
    */
   endListingAfterPage?: number;
-  /** The code of those failures: `unavailable` (14, the default) or `internal` (13). */
-  failListingCode?: "unavailable" | "internal";
+  /**
+   * The code of those failures: `unavailable` (14, the default), `internal` (13) or
+   * `unauthenticated` (16: a key refused part way, which a new token does not cure).
+   */
+  failListingCode?: "unavailable" | "internal" | "unauthenticated";
   /** Caps every listing page at this many items, so pages come back shorter than asked. */
   maxPageItems?: number;
   /** Paces download bodies at this many bytes per second. */
@@ -100,9 +103,12 @@ export class FaultState {
       );
     }
     const code = faults.failListingCode;
-    if (code !== undefined && code !== "unavailable" && code !== "internal") {
+    if (
+      code !== undefined && code !== "unavailable" && code !== "internal" &&
+      code !== "unauthenticated"
+    ) {
       throw new RangeError(
-        `faults.failListingCode must be "unavailable" or "internal", got ${code}`,
+        `faults.failListingCode must be "unavailable", "internal" or "unauthenticated", got ${code}`,
       );
     }
     for (const call of faults.unavailableCalls ?? []) {

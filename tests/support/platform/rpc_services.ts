@@ -175,10 +175,14 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
   }
   const failAfter = state.faultState.faults.failListingAfterPage;
   if (failAfter !== undefined && page.pageNumber > failAfter) {
-    const internal = state.faultState.faults.failListingCode === "internal";
+    const code = state.faultState.faults.failListingCode;
     throw new ConnectError(
       `listing page ${page.pageNumber} failed (injected fault after page ${failAfter})`,
-      internal ? Code.Internal : Code.Unavailable,
+      code === "internal"
+        ? Code.Internal
+        : code === "unauthenticated"
+        ? Code.Unauthenticated
+        : Code.Unavailable,
     );
   }
   const endAfter = state.faultState.faults.endListingAfterPage;
