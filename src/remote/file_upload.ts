@@ -20,7 +20,7 @@
  * @module
  */
 
-import { protoInt64, Timestamp } from "@bufbuild/protobuf";
+import { protoInt64 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
@@ -28,6 +28,7 @@ import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { decodeListingPage } from "./listing_page.ts";
 import { AccessToken } from "./access_token.ts";
+import { timestampOfMs } from "./wire_timestamp.ts";
 import { AuthService, BinaryDataByFilterRequest, ORDER } from "./data_wire.ts";
 import { CONTENT_FRAME_HEAD_BYTES, contentFrame, DataSyncService } from "./upload_wire.ts";
 
@@ -216,8 +217,8 @@ export class FileUploader implements AsyncDisposable {
     const filter = {
       partId,
       interval: {
-        start: Timestamp.fromDate(new Date(interval.startMs)),
-        end: Timestamp.fromDate(new Date(interval.endMs)),
+        start: timestampOfMs(interval.startMs),
+        end: timestampOfMs(interval.endMs),
       },
     };
     const found: ListedUpload[] = [];
@@ -325,7 +326,7 @@ export class FileUploader implements AsyncDisposable {
             mimeType: metadata.mimeType ?? "",
             fileModifyTime: metadata.fileModifyTime === undefined
               ? undefined
-              : Timestamp.fromDate(metadata.fileModifyTime),
+              : timestampOfMs(metadata.fileModifyTime.getTime()),
           },
         },
       }).toBinary(),

@@ -1,15 +1,10 @@
-import {
-  type AnyMessage,
-  type MethodInfo,
-  MethodKind,
-  type ServiceType,
-  Timestamp,
-} from "@bufbuild/protobuf";
+import { type AnyMessage, type MethodInfo, MethodKind, type ServiceType } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { Semaphore } from "../async/semaphore.ts";
 import { AccessToken } from "./access_token.ts";
 import { classifyError } from "./classify_error.ts";
+import { timestampOfMs } from "./wire_timestamp.ts";
 import {
   AuthService,
   BinaryDataByFilterRequest,
@@ -489,8 +484,8 @@ function _wireFilter(filter: ListFilter): InstanceType<typeof Filter> {
     datasetId: filter.datasetId ?? "",
     mimeType: filter.mimeTypes ?? [],
     interval: filter.interval === undefined ? undefined : {
-      start: startMs === undefined ? undefined : Timestamp.fromDate(new Date(startMs)),
-      end: endMs === undefined ? undefined : Timestamp.fromDate(new Date(endMs)),
+      start: startMs === undefined ? undefined : timestampOfMs(startMs),
+      end: endMs === undefined ? undefined : timestampOfMs(endMs),
     },
   });
 }
