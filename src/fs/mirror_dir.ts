@@ -105,6 +105,7 @@ export class MirrorDir implements AsyncDisposable {
       dirs.partial,
       (staged, rel) => this.placeFile(staged, rel),
       warn,
+      () => this.#assertRootInPlace(),
     );
     this.#dirs.set("", Promise.resolve(root));
   }
@@ -195,6 +196,9 @@ export class MirrorDir implements AsyncDisposable {
     files: { path: string; bytes: Uint8Array }[],
     onWritten?: () => void,
   ): Promise<(Error | undefined)[]> {
+    const moved = this.rootSwapped();
+    // Not even staged: the state folder's path leads where the link does.
+    if (moved !== undefined) return files.map(() => new Deno.errors.PermissionDenied(moved));
     const outcomes: (Error | undefined)[] = files.map(() => undefined);
     const dirs = await Promise.all(
       files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
@@ -269,6 +273,23 @@ export class MirrorDir implements AsyncDisposable {
     const refused = this.#swappedSince(_parentOf(relPath), dir);
     if (refused !== undefined) throw refused;
     this.#placeSync(stagedPath, join(dir, basename(relPath)), relPath);
+  }
+
+  /**
+   * Why nothing more may be written in the mirror or its state folder this pass, when its root (by
+   * the path it was opened at) became a symlink since: every path of the pass, the state folder's
+   * too, would lead where the link does. Undefined while the root is in place.
+   */
+  rootSwapped(): string | undefined {
+    return swappedFolder(this.root, "") === undefined
+      ? undefined
+      : `the folder ${this.root} itself became a symlink during the pass: nothing more is ` +
+        "written through it (not followed)";
+  }
+
+  #assertRootInPlace(): void {
+    const moved = this.rootSwapped();
+    if (moved !== undefined) throw new Deno.errors.PermissionDenied(moved);
   }
 
   /**

@@ -103,15 +103,24 @@ export class StagingArea {
   readonly dir: string;
   readonly #place: PlaceFile;
   readonly #warn?: (message: string) => void;
+  readonly #assertInPlace: () => void;
 
   /**
    * A staging area in `dir` (which must exist), placing finished files with `place`; `warn` is
-   * told about links planted in it, which are replaced or removed, never written through.
+   * told about links planted in it, which are replaced or removed, never written through;
+   * `assertInPlace` throws when the folder holding it is no longer where it was (a mirror root
+   * swapped for a symlink), before a partial is opened.
    */
-  constructor(dir: string, place: PlaceFile, warn?: (message: string) => void) {
+  constructor(
+    dir: string,
+    place: PlaceFile,
+    warn?: (message: string) => void,
+    assertInPlace: () => void = () => {},
+  ) {
     this.dir = dir;
     this.#place = place;
     this.#warn = warn;
+    this.#assertInPlace = assertInPlace;
   }
 
   /**
@@ -121,6 +130,7 @@ export class StagingArea {
    */
   async begin(key: StageKey): Promise<StagedFile> {
     const { binaryDataId, expectedSize } = key;
+    this.#assertInPlace();
     const part = await this.#partPath(key);
     const { file, size } = await openOwnFile(part, { mode: FILE_MODE, onReplaced: this.#warn });
     try {

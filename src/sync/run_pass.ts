@@ -302,7 +302,7 @@ export async function runPass(
       placed.has(path) ||
       (local.get(path)?.symlink === false &&
         record?.placedFrom(path, entries.get(path)?.binaryDataId ?? "") !== "other");
-    const writingManifest = manifest && _isProvenWhole(listing)
+    const writingManifest = manifest && _isProvenWhole(listing) && _inPlace(mirror, logger)
       ? manifest.finish(
         entries,
         holdsListedItem,
@@ -698,6 +698,17 @@ function _without(
 }
 
 /**
+ * Whether the mirror's root is still where the pass opened it; when it became a symlink, says so:
+ * the pass's state (the record, the manifest) is then not written, as it would land where the link
+ * leads (another mirror's state folder, say).
+ */
+function _inPlace(mirror: MirrorDir, logger: Logger): boolean {
+  const moved = mirror.rootSwapped();
+  if (moved !== undefined) logger.error(`not saving the pass's state: ${moved}`);
+  return moved === undefined;
+}
+
+/**
  * Saves which item each file of the mirror came from (see {@linkcode PlacedRecord}): the files the
  * pass found (as recorded, or taken on) or placed, less those it deleted. A failure is a warning:
  * without the record, files are kept as they are.
@@ -716,6 +727,7 @@ async function _saveRecord(
   },
   logger: Logger,
 ): Promise<void> {
+  if (!_inPlace(mirror, logger)) return;
   const { entries, local, placed } = files;
   const { adopted } = files.settled;
   const gone = new Set(files.deleted);
