@@ -103,6 +103,9 @@ export interface ListingResult {
  * span listed is counted once more after the last page: the listing must hold at least as many
  * items as both counts, or it is unproven (nothing deleted this pass). New captures, later than the
  * newest item at the start, fall outside the sharded listing's span and do not count against it.
+ * Totals can still be made up by uploads and deletions together, so every cursor pages oldest first
+ * and, at its end, the items from its last one to the end of its window are counted: more than it
+ * gave there means it ended early (see `#tailHolds`).
  *
  * A page that fails is retried from the same cursor; a listing that still fails is returned as
  * incomplete (the caller then deletes nothing), and so is one holding more than `maxItems`
@@ -130,10 +133,41 @@ interface _Slice {
   endMs: number;
 }
 
-/** What a shard paged to its end proves: the items counted in it, and the distinct ones it gave. */
+/**
+ * What a shard paged to its end proves: the items counted in it, the distinct ones it gave, and
+ * whether the platform counts no more after its last item than it gave there (`tailHolds`).
+ */
 interface _ShardProof {
   count: number;
   got: number;
+  tailHolds: boolean;
+}
+
+/**
+ * Where a cursor's listing ended, pages in ascending `time_requested`: its last time and how many
+ * distinct items it gave at that millisecond or the one before (a listed time is rounded up to its
+ * millisecond), or `untimed` when an item had no time (no interval can count after it).
+ */
+class _ListEnd {
+  lastMs?: number;
+  nearLast = 0;
+  #atLast = 0;
+  #before = 0;
+  untimed = false;
+
+  add(ms: number | undefined): void {
+    if (ms === undefined) {
+      this.untimed = true;
+      return;
+    }
+    if (this.lastMs === undefined || ms > this.lastMs) {
+      this.#before = this.lastMs === ms - 1 ? this.#atLast : 0;
+      this.#atLast = 1;
+      this.lastMs = ms;
+    } else if (ms === this.lastMs) this.#atLast++;
+    else if (ms === this.lastMs - 1) this.#before++;
+    this.nearLast = this.#atLast + this.#before;
+  }
 }
 
 class _Lister implements Disposable {
@@ -173,7 +207,10 @@ class _Lister implements Disposable {
         total / wanted,
       );
       this.shards = proofs.length;
-      if (proofs.every(({ count, got }) => got >= count) && this.#distinct() >= total) {
+      if (
+        proofs.every(({ count, got, tailHolds }) => got >= count && tailHolds) &&
+        this.#distinct() >= total
+      ) {
         return this.#provedAgainst(await this.#count(this.#within(spanned)), this.shards);
       }
       this.#options.logger.warn(
@@ -182,12 +219,21 @@ class _Lister implements Disposable {
       );
       this.shards = 1;
     }
-    await this.#pageAll(this.#filter);
+    const end = new _ListEnd();
+    await this.#pageAll(this.#filter, undefined, end);
     const listed = this.#distinct();
     if (total !== undefined && listed < total) {
       return {
         complete: true,
         unproven: `the listing returned ${listed} items but the platform counts ${total}`,
+        shards: 1,
+      };
+    }
+    if (total !== undefined && !(await this.#tailHolds(this.#filter, end))) {
+      return {
+        complete: true,
+        unproven: "the platform counts items after the listing's last one (it ended early, or " +
+          "items were added there while it ran)",
         shards: 1,
       };
     }
@@ -291,7 +337,8 @@ class _Lister implements Disposable {
     const filter = this.#within(slice);
     let cut = false;
     const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
-    const paging = this.#pageAll(filter, () => cut);
+    const end = new _ListEnd();
+    const paging = this.#pageAll(filter, () => cut, end);
     paging.catch(() => {}); // awaited below; failing while the count is on the way is not unhandled
     let count: number;
     try {
@@ -306,27 +353,64 @@ class _Lister implements Disposable {
       await paging;
       return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };
     }
-    return { count, got: await paging };
+    const got = await paging;
+    return { count, got, tailHolds: await this.#tailHolds(filter, end) };
+  }
+
+  /**
+   * Whether the platform counts no more items from a cursor's last millisecond (and the one before)
+   * to the end of `filter` than the cursor gave there. Counts compare totals, and items uploaded and
+   * others deleted while a listing runs can make up for items it missed; a listing that ended before
+   * its last pages (a platform cutting pagination short) missed items after its last one, which
+   * this count finds whatever changed elsewhere. Items added there while it ran fail it too: the
+   * listing is then unproven for this pass. Not checked when nothing was listed (the count did) or
+   * an item had no time.
+   */
+  async #tailHolds(filter: ListFilter, end: _ListEnd): Promise<boolean> {
+    if (end.lastMs === undefined || end.untimed) return true;
+    const outer = filter.interval ?? {};
+    const after = await this.#count({
+      ...filter,
+      interval: {
+        startMs: Math.max(end.lastMs - 1, outer.startMs ?? -Infinity),
+        endMs: outer.endMs,
+      },
+    });
+    return after !== undefined && after <= end.nearLast;
   }
 
   /**
    * Follows one cursor to the empty page, or until `stopped` says so after a page; resolves to the
    * distinct items it returned.
    */
-  async #pageAll(filter: ListFilter, stopped?: () => boolean): Promise<number> {
+  async #pageAll(
+    filter: ListFilter,
+    stopped?: () => boolean,
+    end = new _ListEnd(),
+  ): Promise<number> {
     const ids = new Set<string>();
     // A cursor given again, or pages of items listed before, would page for good.
     const cursors = new Set<string>();
     let staleInARow = 0;
     let last = "";
     for (let page = 1;; page++) {
+      // Oldest first, so that what a listing cut short missed lies after its last item.
       const result = await this.#retry(
         "listing",
-        () => this.#remote.listPage(filter, last, { ...this.#call(), pageSize: _PAGE_SIZE }),
+        () =>
+          this.#remote.listPage(filter, last, {
+            ...this.#call(),
+            pageSize: _PAGE_SIZE,
+            order: "ascending",
+          }),
       );
       if (result.items.length === 0) return ids.size;
       const before = ids.size;
-      for (const item of result.items) ids.add(item.binaryDataId);
+      for (const item of result.items) {
+        if (ids.has(item.binaryDataId)) continue;
+        ids.add(item.binaryDataId);
+        end.add(item.timeRequestedMs);
+      }
       staleInARow = ids.size === before ? staleInARow + 1 : 0;
       if (staleInARow === _MAX_STALE_PAGES) {
         throw new Error(
