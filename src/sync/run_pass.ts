@@ -23,7 +23,6 @@ import { type PlacedFile, PlacedLog, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
-  isProtected,
   type Plan,
   planDeletes,
   type PlanInput,
@@ -673,7 +672,8 @@ async function _findReplacements(
       adopted.set(path, { binaryDataId: winner.binaryDataId, size });
       continue;
     }
-    if (isProtected(path, options.config.protectedDirs)) continue;
+    // In a protected dir too: a replacement deletes nothing (the new version is renamed over the
+    // old one once it is whole), and a file its user changed no longer fits the record.
     if (from === "other" && record.sizeFits(path, size)) {
       options.onReplace?.(path, "the platform lists another item there now");
       replacing.add(path);

@@ -1189,6 +1189,26 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("in a protected dir, a new version under the same name replaces the mirror's file; a user's is kept", async () => {
+  const model = (name: string, size: number) => _oneFile(name, "models/detector.tflite", size);
+  const attributes = { delete: true, protected_dirs: ["models"], max_delete: 1 };
+  await withMirror(describeDataset([model("v1", 100)]), async ({ pass, platform, root, files }) => {
+    await pass(attributes);
+    platform.replaceDataset(describeDataset([model("v2", 150)]));
+    const [v2] = platform.items();
+    const second = await pass(attributes);
+    assert.deepEqual([second.summary.downloaded, second.summary.deleted], [1, 0]);
+    const tree = await files();
+    assert.ok(bytesEqual(tree.get("models/detector.tflite"), platform.contentOf(v2.binaryDataId)));
+    // Its user's own version (another size) is theirs: kept through the next version.
+    await Deno.writeTextFile(join(root, "models/detector.tflite"), "tuned by hand");
+    platform.replaceDataset(describeDataset([model("v3", 200)]));
+    assert.equal((await pass(attributes)).summary.downloaded, 0);
+    const kept = (await files()).get("models/detector.tflite");
+    assert.equal(new TextDecoder().decode(kept), "tuned by hand");
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("an item replaced under the same name is replaced also when the listing gives no sizes", async () => {
   // A file placed for an item listed without a size was recorded with no size, which no file
   // fits: it looked like a user's own once another item was listed at its path, and stayed.
