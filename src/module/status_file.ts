@@ -1,3 +1,5 @@
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { MirrorConfig } from "../config.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
@@ -31,16 +33,39 @@ export async function configFingerprint(config: MirrorConfig): Promise<string> {
   );
 }
 
-/** Reads a saved status; undefined when there is none or it cannot be read (it is only a hint). */
+/** A saved status is a few hundred bytes; anything much larger was not written by the module. */
+const _MAX_STATUS_BYTES = 64 * 1024;
+
+/**
+ * Reads a saved status; undefined when there is none or it cannot be read (it is only a hint). Only
+ * a plain file of at most 64 KiB is read, never through a symlink: a fifo, or a link to
+ * `/dev/zero`, planted there held AddResource for good, the latter filling memory as it read.
+ */
 export async function readStatusFile(path: string): Promise<SavedStatus | undefined> {
   try {
-    const saved = JSON.parse(await Deno.readTextFile(path));
+    const saved = JSON.parse(await _readSmallPlainFile(path));
     if (typeof saved?.fingerprint !== "string" || typeof saved?.status !== "object") {
       return undefined;
     }
     return saved as SavedStatus;
   } catch {
     return undefined;
+  }
+}
+
+async function _readSmallPlainFile(path: string): Promise<string> {
+  // O_NONBLOCK: a fifo opens at once (and is refused below) instead of waiting for a writer.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > _MAX_STATUS_BYTES) {
+      throw new Error(`${path} is not a status file`);
+    }
+    const buffer = new Uint8Array(info.size);
+    const { bytesRead } = await handle.read(buffer, 0, info.size, 0);
+    return new TextDecoder().decode(buffer.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
   }
 }
 

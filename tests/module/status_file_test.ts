@@ -39,3 +39,42 @@ Deno.test("the config fingerprint changes with any setting, the key included, an
   assert.notEqual(base, await configFingerprint(config({ tags: ["b"] })));
   assert.match(base, /^[0-9a-f]{64}$/);
 });
+
+Deno.test("a status file that is a fifo, a link to /dev/zero or huge is no status, and read at once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = statusFilePath(dir, { api: "rdk:service:generic", name: "m1" });
+    await writeStatusFile(path, {
+      fingerprint: "f",
+      status: { state: "idle", passes: 1, consecutiveFailures: 0 },
+    });
+    const saved = await Deno.readTextFile(path);
+    await Deno.remove(path);
+    const planted: [string, () => Promise<void>][] = [
+      ["a fifo", async () => {
+        assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success);
+      }],
+      ["a link to /dev/zero", () => Deno.symlink("/dev/zero", path)],
+      ["a link to a good status", async () => {
+        await Deno.writeTextFile(`${path}.elsewhere`, saved);
+        await Deno.symlink(`${path}.elsewhere`, path);
+      }],
+      [
+        "100 KiB of status",
+        () => Deno.writeTextFile(path, saved.replace("{", `{"x":"${"x".repeat(100 * 1024)}",`)),
+      ],
+    ];
+    for (const [what, plant] of planted) {
+      await plant();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const read = await Promise.race([
+        readStatusFile(path),
+        new Promise((resolve) => timer = setTimeout(() => resolve("hangs"), 5000)),
+      ]).finally(() => clearTimeout(timer));
+      assert.equal(read, undefined, what);
+      await Deno.remove(path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
