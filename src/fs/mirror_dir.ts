@@ -277,13 +277,15 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * Why nothing more may be written in the mirror or its state folder this pass, when its root (by
-   * the path it was opened at) became a symlink since: every path of the pass, the state folder's
-   * too, would lead where the link does. Undefined while the root is in place.
+   * the path it was opened at) or its state folder became a symlink since: every path of the pass
+   * through it would lead where the link does. Undefined while both are in place.
    */
   rootSwapped(): string | undefined {
-    return swappedFolder(this.root, "") === undefined
+    // The root, then its state folder (records, manifest, staged files, partial downloads).
+    const swapped = swappedFolder(this.root, STATE_DIR_NAME);
+    return swapped === undefined
       ? undefined
-      : `the folder ${this.root} itself became a symlink during the pass: nothing more is ` +
+      : `${_folderName(this.root, swapped)} became a symlink during the pass: nothing more is ` +
         "written through it (not followed)";
   }
 

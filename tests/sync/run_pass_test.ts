@@ -267,39 +267,44 @@ Deno.test("a stale file that cannot be deleted is counted and named in the failu
   });
 });
 
-Deno.test("a mirror swapped for a symlink mid-pass: nothing deleted, placed or saved where it leads", async () => {
-  const keep = { name: "k", count: 2, tags: ["t"], folder: "cams" };
-  const dataset = describeDataset([keep, { name: "old", count: 4, tags: ["t"], folder: "cams" }]);
-  await withMirror(dataset, async ({ pass, root, home, platform }) => {
-    await pass({ tags: ["t"], delete: true });
-    // Now 4 files are stale and 3 new: the listing is slow, and the mirror is swapped meanwhile for
-    // a link to a folder holding files of the same names and a state folder of its own.
-    platform.replaceDataset(describeDataset([keep, { name: "new", count: 3, tags: ["t"] }]));
-    platform.setFaults({ latencyMs: 400 });
-    const victim = join(home, "..", `${home.split("/").pop()}-victim`);
-    await Deno.mkdir(join(victim, ".data-mirror", "partial"), { recursive: true });
-    await Deno.mkdir(join(victim, "cams"));
-    for (const entry of Deno.readDirSync(join(root, "cams"))) {
-      await Deno.writeTextFile(join(victim, "cams", entry.name), "PRECIOUS");
-    }
-    const before = await readTree(victim);
-    try {
-      const passing = pass({ tags: ["t"], delete: true });
-      // The mirror is open and walked, and its first files are placed (in the mirror itself).
-      const log = join(root, ".data-mirror", "placed.log");
-      await pollUntil("the first downloads", () => Deno.lstat(log).then(() => true, () => false));
-      await Deno.rename(root, join(home, "moved"));
-      await Deno.symlink(victim, root);
-      const result = await passing;
-      assert.equal(result.summary.deleted, 0);
-      assert.deepEqual(await readTree(victim), before, "the victim's files as they were");
-      const state = [...Deno.readDirSync(join(victim, ".data-mirror"))].map((e) => e.name);
-      assert.deepEqual(state, ["partial"], "no record, manifest or staged file saved there");
-    } finally {
-      await Deno.remove(victim, { recursive: true });
-    }
+for (const swapped of ["the mirror", "its state folder"] as const) {
+  Deno.test(`${swapped} swapped for a symlink mid-pass: nothing deleted, placed or saved where it leads`, async () => {
+    const keep = { name: "k", count: 2, tags: ["t"], folder: "cams" };
+    const dataset = describeDataset([keep, { name: "old", count: 4, tags: ["t"], folder: "cams" }]);
+    await withMirror(dataset, async ({ pass, root, home, platform }) => {
+      await pass({ tags: ["t"], delete: true });
+      // Now 4 files are stale and 3 new: the listing is slow, and the folder is swapped meanwhile
+      // for a link to a folder holding files of the same names and a state folder of its own.
+      platform.replaceDataset(describeDataset([keep, { name: "new", count: 3, tags: ["t"] }]));
+      platform.setFaults({ latencyMs: 400 });
+      const victim = join(home, "..", `${home.split("/").pop()}-victim`);
+      await Deno.mkdir(join(victim, ".data-mirror", "partial"), { recursive: true });
+      await Deno.mkdir(join(victim, "cams"));
+      for (const entry of Deno.readDirSync(join(root, "cams"))) {
+        await Deno.writeTextFile(join(victim, "cams", entry.name), "PRECIOUS");
+      }
+      const before = await readTree(victim);
+      try {
+        const passing = pass({ tags: ["t"], delete: true });
+        // The mirror is open and walked, and its first files are placed (in the mirror itself).
+        const log = join(root, ".data-mirror", "placed.log");
+        await pollUntil("the first downloads", () => Deno.lstat(log).then(() => true, () => false));
+        const [from, to] = swapped === "the mirror"
+          ? [root, victim]
+          : [join(root, ".data-mirror"), join(victim, ".data-mirror")];
+        await Deno.rename(from, join(home, "moved"));
+        await Deno.symlink(to, from);
+        const result = await passing;
+        assert.equal(result.summary.deleted, swapped === "the mirror" ? 0 : 4);
+        assert.deepEqual(await readTree(victim), before, "the victim's files as they were");
+        const state = [...Deno.readDirSync(join(victim, ".data-mirror"))].map((e) => e.name);
+        assert.deepEqual(state, ["partial"], "no record, manifest or staged file saved there");
+      } finally {
+        await Deno.remove(victim, { recursive: true });
+      }
+    });
   });
-});
+}
 
 Deno.test("nothing is written into a mirror nested in this one: its items are conflicts, every pass", async () => {
   // `shared` holds the mirror `shared/faces` (its own `.data-mirror`, its own filter, `delete`).
