@@ -68,10 +68,20 @@ export async function retry<T>(
  * `AbortError`) as soon as it aborts, so that callers see why they were stopped.
  */
 export async function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch (error) {
-    signal?.throwIfAborted();
-    throw error;
+  // A timer longer than 2^31 - 1 ms fires after 1 ms instead (with a warning): a bandwidth limit of
+  // 1 byte a second, booking a 3 MiB batch, limited nothing. A longer wait goes in parts.
+  for (let left = ms;;) {
+    const part = Math.min(left, _LONGEST_TIMER_MS);
+    try {
+      await delay(part, undefined, { signal });
+    } catch (error) {
+      signal?.throwIfAborted();
+      throw error;
+    }
+    left -= part;
+    if (left <= 0) return;
   }
 }
+
+/** The longest delay a timer keeps (a signed 32-bit count of milliseconds). */
+const _LONGEST_TIMER_MS = 2 ** 31 - 1;

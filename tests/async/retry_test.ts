@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectError } from "@viamrobotics/sdk";
-import { retry } from "../../src/async/retry.ts";
+import { abortableDelay, retry } from "../../src/async/retry.ts";
 import { classifyError } from "../../src/remote/classify_error.ts";
 import { HttpStatusError, TooLargeError } from "../../src/remote/errors.ts";
 
@@ -91,4 +91,18 @@ Deno.test("retry asks isRetriable about each failure", async () => {
   );
   assert.equal(calls, 2);
   assert.equal(seen.length, 2);
+});
+
+Deno.test("abortableDelay waits out a delay longer than a timer holds (2^31 ms) until it is stopped", async () => {
+  const stop = new AbortController();
+  let settled: string | undefined;
+  const waiting = abortableDelay(2 ** 32, stop.signal).then(
+    () => settled = "resolved",
+    (error) => settled = `rejected: ${(error as Error).message}`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(settled, undefined, "a timer past 2^31 - 1 ms fires at once");
+  stop.abort(new Error("stopped"));
+  await waiting;
+  assert.equal(settled, "rejected: stopped");
 });
