@@ -33,7 +33,7 @@ export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
   // One reader for the whole response: nested messages are read up to their end offset, as the
   // generated code does, rather than each through a reader (and a TextDecoder) of its own.
   const reader = new BinaryReader(bytes);
-  const page: DecodedListingPage = { items: [], last: "", count: 0 };
+  const page: DecodedListingPage = { items: [], last: "", count: 0, bytes: bytes.length };
   while (reader.pos < reader.len) {
     const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {

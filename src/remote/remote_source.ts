@@ -44,6 +44,8 @@ export interface ListPage {
   items: RemoteItem[];
   /** The cursor to ask for the next page with. */
   last: string;
+  /** The answer's size in bytes, when known: what a bandwidth limit books for it. */
+  bytes?: number;
 }
 
 /** An HTTP body being downloaded, starting at `start` of the file. */

@@ -135,12 +135,12 @@ export class ViamRemote implements RemoteSource {
    */
   async listPage(filter: ListFilter, last: string, options: ListOptions = {}): Promise<ListPage> {
     const pageSize = Math.min(options.pageSize ?? _MAX_PAGE, _MAX_PAGE);
-    const { items, last: next } = await this.#listing(filter, options, {
+    const { items, last: next, bytes } = await this.#listing(filter, options, {
       limit: BigInt(pageSize),
       sortOrder: options.order === undefined ? undefined : ORDER[options.order],
       last,
     }, false);
-    return { items, last: next };
+    return { items, last: next, bytes };
   }
 
   classify(error: unknown): ErrorKind {

@@ -39,6 +39,11 @@ export interface ListRemoteOptions {
   distinctItems: () => number;
   /** Cancels the listing (the promise rejects with the abort reason). */
   signal?: AbortSignal;
+  /**
+   * The bandwidth limit the pass shares (`bandwidth_limit`): each page's bytes are booked on it as
+   * it arrives, so that the listing of a large mirror does not take the whole link every pass.
+   */
+  bandwidth?: { take(bytes: number, signal?: AbortSignal): Promise<void> };
   /** Pages in flight at once (default 16); 1 lists with one cursor, page after page. */
   parallelPages?: number;
   /** Tries per page, the first included (default `CALL_RETRY.attempts`, 8). */
@@ -404,6 +409,7 @@ class _Lister implements Disposable {
             order: "ascending",
           }),
       );
+      await this.#options.bandwidth?.take(result.bytes ?? 0, this.#stop.signal);
       if (result.items.length === 0) return ids.size;
       const before = ids.size;
       for (const item of result.items) {

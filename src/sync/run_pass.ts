@@ -141,6 +141,8 @@ export async function runPass(
   // The sizes of files placed for items listed without one: what the record says they were placed
   // with, so that a later version's file can replace them as it replaces any other.
   const unlistedSizes = new Map<string, number>();
+  // One limit for the listing and the transfer: their bytes share the link.
+  const bandwidth = options.bandwidth ?? bandwidthLimitOf(config);
   const transfer = new Transfer({
     remote,
     mirror,
@@ -158,7 +160,7 @@ export async function runPass(
       if (download.item.sizeBytes === undefined) unlistedSizes.set(download.path, size);
       placedLog.add(download.path, { binaryDataId: download.item.binaryDataId, size });
     },
-    bandwidth: options.bandwidth ?? bandwidthLimitOf(config),
+    bandwidth,
     attempts: options.attempts?.file,
     minRetryDelayMs: options.minRetryDelayMs,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -190,6 +192,7 @@ export async function runPass(
     const listing = await listRemote(remote, filterOf(config), {
       logger,
       signal: walk.signal,
+      bandwidth,
       parallelPages: options.parallelPages ?? _listingLanes(config),
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,

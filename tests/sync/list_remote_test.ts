@@ -427,3 +427,41 @@ Deno.test("a platform whose cursors go round, or whose pages bring nothing new, 
     assert.ok(calls.pages <= 6, `${calls.pages} pages asked for`);
   }
 });
+
+Deno.test("every listing page's bytes are booked on the bandwidth limit as it arrives", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 450, tags: ["a", "b"] }]),
+  });
+  const remote = remoteOf(platform);
+  const taken: number[] = [];
+  const pageBytes: number[] = [];
+  const measured: RemoteSource = {
+    listPage: async (filter, last, options) => {
+      const page = await remote.listPage(filter, last, options);
+      if (options?.pageSize !== 1) pageBytes.push(page.bytes ?? -1);
+      return page;
+    },
+    count: (filter, options) => remote.count(filter, options),
+    fetchInline: (ids, options) => remote.fetchInline(ids, options),
+    download: (item, options) => remote.download(item, options),
+    classify: (error) => remote.classify(error),
+  };
+  const seen = new Set<string>();
+  const result = await listRemote(measured, _NO_FILTER, {
+    logger: new RecordingLogger(),
+    distinctItems: () => seen.size,
+    onItems: (items) => items.forEach((item) => seen.add(item.binaryDataId)),
+    bandwidth: {
+      take: (bytes) => {
+        taken.push(bytes);
+        return Promise.resolve();
+      },
+    },
+  });
+  assert.equal(result.complete, true);
+  assert.equal(seen.size, 450);
+  // Every page (the empty ones ending each cursor too) was booked, at its answer's size.
+  assert.deepEqual(taken.toSorted((a, b) => a - b), pageBytes.toSorted((a, b) => a - b));
+  const total = taken.reduce((sum, bytes) => sum + bytes, 0);
+  assert.ok(total > 450 * 100, `${total} bytes booked for 450 items' metadata`);
+});
