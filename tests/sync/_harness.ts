@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type MirrorConfig, parseConfig } from "../../src/config.ts";
 import type { LogFields, Logger, LogLevel } from "../../src/logger.ts";
 import { type PassOptions, type PassResult, runPass } from "../../src/sync/run_pass.ts";
+import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import {
   type Faults,
@@ -127,4 +128,19 @@ export async function readTree(root: string): Promise<Map<string, Uint8Array>> {
   };
   await walk("");
   return files;
+}
+
+/** `real` (the platform's remote, through the real SDK client) with some of its calls replaced. */
+export function wrappedRemote(
+  real: RemoteSource,
+  wrap: (real: RemoteSource) => Partial<RemoteSource>,
+): RemoteSource {
+  return {
+    listPage: (filter, last, options) => real.listPage(filter, last, options),
+    count: (filter, options) => real.count(filter, options),
+    fetchInline: (ids, options) => real.fetchInline(ids, options),
+    download: (item, options) => real.download(item, options),
+    classify: (error) => real.classify(error),
+    ...wrap(real),
+  };
 }

@@ -13,7 +13,7 @@ import {
   type PlatformDataset,
   startPlatform,
 } from "../support/platform/mod.ts";
-import { RecordingLogger } from "./_harness.ts";
+import { RecordingLogger, wrappedRemote } from "./_harness.ts";
 
 const _NO_FILTER: ListFilter = { tags: [], labels: [] };
 
@@ -435,17 +435,13 @@ Deno.test("every listing page's bytes are booked on the bandwidth limit as it ar
   const remote = remoteOf(platform);
   const taken: number[] = [];
   const pageBytes: number[] = [];
-  const measured: RemoteSource = {
+  const measured = wrappedRemote(remote, (real) => ({
     listPage: async (filter, last, options) => {
-      const page = await remote.listPage(filter, last, options);
+      const page = await real.listPage(filter, last, options);
       if (options?.pageSize !== 1) pageBytes.push(page.bytes ?? -1);
       return page;
     },
-    count: (filter, options) => remote.count(filter, options),
-    fetchInline: (ids, options) => remote.fetchInline(ids, options),
-    download: (item, options) => remote.download(item, options),
-    classify: (error) => remote.classify(error),
-  };
+  }));
   const seen = new Set<string>();
   const result = await listRemote(measured, _NO_FILTER, {
     logger: new RecordingLogger(),

@@ -8,7 +8,7 @@ import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
-import { type MirrorFixture, withMirror } from "./_harness.ts";
+import { type MirrorFixture, withMirror, wrappedRemote } from "./_harness.ts";
 
 /** The platform's remote, with `hooks` run before its listing pages and counts are asked for. */
 function _churning(
@@ -24,21 +24,18 @@ function _churning(
     apiKeyId: platform.apiKeyId,
     apiKey: platform.apiKey,
   });
-  return {
+  return wrappedRemote(remote, (real) => ({
     listPage: async (filter, last, options) => {
       await hooks.beforePage?.(filter, last, options?.pageSize ?? 0);
-      return remote.listPage(filter, last, options);
+      return real.listPage(filter, last, options);
     },
     count: async (filter, options) => {
       hooks.beforeCount?.(filter);
-      const count = await remote.count(filter, options);
+      const count = await real.count(filter, options);
       hooks.afterCount?.(filter);
       return count;
     },
-    fetchInline: (ids, options) => remote.fetchInline(ids, options),
-    download: (item, options) => remote.download(item, options),
-    classify: (error) => remote.classify(error),
-  };
+  }));
 }
 
 /** The files of `before` that are gone though an item with their name still matches `tag`. */

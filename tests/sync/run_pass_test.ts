@@ -10,7 +10,7 @@ import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedRecord } from "../../src/sync/placed_record.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
-import { type MirrorFixture, readTree, withMirror } from "./_harness.ts";
+import { type MirrorFixture, readTree, withMirror, wrappedRemote } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
@@ -1112,14 +1112,7 @@ function _platformRemote(
     apiKeyId: config.apiKeyId,
     apiKey: config.apiKey,
   });
-  return {
-    listPage: (filter, last, options) => real.listPage(filter, last, options),
-    count: (filter, options) => real.count(filter, options),
-    fetchInline: (ids, options) => real.fetchInline(ids, options),
-    download: (item, options) => real.download(item, options),
-    classify: (error) => real.classify(error),
-    ...wrap(real),
-  };
+  return wrappedRemote(real, wrap);
 }
 
 // Makes the local walk's reads of the folders below `walkRoot` wait for `until` (the state dir's
