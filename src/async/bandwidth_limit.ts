@@ -40,4 +40,13 @@ export class BandwidthLimit {
     const wait = this.#freeAt - now;
     return wait > 0 ? abortableDelay(Math.ceil(wait), signal) : Promise.resolve();
   }
+
+  /**
+   * Gives back `bytes` booked by a `take` that never moved them (a call refused before its answer
+   * came), so that they are not counted again when they go another way: the link stays at the set
+   * rate, not below it.
+   */
+  giveBack(bytes: number): void {
+    this.#freeAt -= bytes / this.#bytesPerMs;
+  }
 }

@@ -299,6 +299,8 @@ export class Transfer {
       } catch (error) {
         if (error instanceof TooLargeError) {
           release();
+          // Refused whole: its bytes come by uri, and are booked there.
+          this.#options.bandwidth?.giveBack(bytes);
           for (const download of batch) await this.#large(download);
           return;
         }
@@ -306,6 +308,7 @@ export class Transfer {
           // One item deleted since it was listed refuses the whole call: halves are asked for
           // until it is alone, so that it fails by itself (a few calls for a batch of a hundred).
           release();
+          this.#options.bandwidth?.giveBack(bytes);
           const half = Math.ceil(batch.length / 2);
           for (const part of [batch.slice(0, half), batch.slice(half)]) {
             await this.#inlineBatch(part, _bytesOf(part));

@@ -29,3 +29,18 @@ Deno.test("a rate that is not a positive number is refused", () => {
     assert.throws(() => new BandwidthLimit(rate), RangeError);
   }
 });
+
+Deno.test("bytes given back are not counted again: the next take goes at once", async () => {
+  const limit = new BandwidthLimit(1_000); // 1 kB/s
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 300 - performance.now())));
+  // A call booked 60 kB (a minute's worth), then was refused before a byte came: given back.
+  const stop = new AbortController();
+  const refused = limit.take(60_000, stop.signal).catch(() => "stopped");
+  limit.giveBack(60_000);
+  // Ordered, not timed: a take that needs no wait resolves before any timer fires.
+  const next = limit.take(100).then(() => "taken");
+  const timer = new Promise((resolve) => setTimeout(() => resolve("a timer first"), 0));
+  assert.equal(await Promise.race([next, timer]), "taken");
+  stop.abort();
+  assert.equal(await refused, "stopped");
+});

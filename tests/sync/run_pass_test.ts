@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
+import { BandwidthLimit } from "../../src/async/bandwidth_limit.ts";
 import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
@@ -125,6 +126,29 @@ Deno.test("an item refused inline although its size looked small falls back to i
     assert.equal(result.summary.failed, 0);
     assert.equal(platform.calls.download, 6);
     assert.equal((await files()).size, 6);
+  }, { inlineLimitBytes: 200 });
+});
+
+Deno.test("a batch refused inline is not booked on the bandwidth limit twice", async () => {
+  const dataset = describeDataset([{ count: 6, sizeBytes: 5000 }]);
+  await withMirror(dataset, async ({ pass }) => {
+    // A limit too fast to wait on, counting what is booked net.
+    class Booked extends BandwidthLimit {
+      net = 0;
+      override take(bytes: number, signal?: AbortSignal): Promise<void> {
+        this.net += bytes;
+        return super.take(bytes, signal);
+      }
+      override giveBack(bytes: number): void {
+        this.net -= bytes;
+        super.giveBack(bytes);
+      }
+    }
+    const bandwidth = new Booked(1e12);
+    const result = await pass({}, { bandwidth });
+    assert.equal(result.summary.downloaded, 6);
+    // The 30,000 bytes by uri, and the listing's few pages; booked twice it was 60,000 and more.
+    assert.ok(bandwidth.net >= 30_000 && bandwidth.net < 40_000, `${bandwidth.net} bytes booked`);
   }, { inlineLimitBytes: 200 });
 });
 
