@@ -3,7 +3,8 @@ import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { MirrorConfig } from "../config.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
-import type { MirrorStatus } from "../mirror_controller.ts";
+import type { MirrorStatus, PushSummary } from "../mirror_controller.ts";
+import { emptySummary } from "../sync/summary.ts";
 import { sha256Hex } from "../sha256_hex.ts";
 
 /** What a module resource keeps across restarts: its last status, tied to the config it ran with. */
@@ -44,10 +45,8 @@ const _MAX_STATUS_BYTES = 64 * 1024;
 export async function readStatusFile(path: string): Promise<SavedStatus | undefined> {
   try {
     const saved = JSON.parse(await _readSmallPlainFile(path));
-    if (typeof saved?.fingerprint !== "string" || typeof saved?.status !== "object") {
-      return undefined;
-    }
-    return saved as SavedStatus;
+    if (typeof saved?.fingerprint !== "string" || !_isRecord(saved?.status)) return undefined;
+    return { fingerprint: saved.fingerprint, status: _knownStatus(saved.status) };
   } catch {
     return undefined;
   }
@@ -78,3 +77,52 @@ export async function writeStatusFile(path: string, saved: SavedStatus): Promise
   await Deno.mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, JSON.stringify(saved), { durable: false });
 }
+
+function _isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The fields of a saved status the mirror knows, each of its type; the rest is dropped, so that a
+ * file edited by hand neither returns in every status answer nor is written back after each pass.
+ */
+function _knownStatus(saved: Record<string, unknown>): MirrorStatus {
+  const count = (value: unknown) =>
+    typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const text = (value: unknown) => typeof value === "string" ? value : undefined;
+  const counts = (value: unknown, keys: readonly string[]) => {
+    if (!_isRecord(value)) return undefined;
+    const picked: Record<string, number> = {};
+    for (const key of keys) picked[key] = count(value[key]) ?? 0;
+    return picked;
+  };
+  const status: MirrorStatus = {
+    state: "idle",
+    passes: count(saved.passes) ?? 0,
+    consecutiveFailures: count(saved.consecutiveFailures) ?? 0,
+  };
+  const optional: Partial<MirrorStatus> = {
+    lastSummary: counts(saved.lastSummary, Object.keys(emptySummary())) as MirrorStatus[
+      "lastSummary"
+    ],
+    lastError: text(saved.lastError),
+    guard: text(saved.guard),
+    nextPassAt: text(saved.nextPassAt),
+    backoffSeconds: typeof saved.backoffSeconds === "number" && saved.backoffSeconds >= 0 &&
+        Number.isFinite(saved.backoffSeconds)
+      ? saved.backoffSeconds
+      : undefined,
+    failingItems: count(saved.failingItems),
+  };
+  const push = counts(saved.lastPush, _PUSH_COUNTS);
+  if (push !== undefined) {
+    const error = _isRecord(saved.lastPush) ? text(saved.lastPush.error) : undefined;
+    optional.lastPush = { ...push, ...(error === undefined ? {} : { error }) } as PushSummary;
+  }
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) (status as unknown as Record<string, unknown>)[key] = value;
+  }
+  return status;
+}
+
+const _PUSH_COUNTS = ["found", "uploaded", "skipped", "deleted", "failed", "bytes", "durationMs"];

@@ -78,3 +78,56 @@ Deno.test("a status file that is a fifo, a link to /dev/zero or huge is no statu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a saved status keeps only the fields the mirror knows, each of its type", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = statusFilePath(dir, { api: "rdk:service:generic", name: "m1" });
+    await Deno.mkdir(join(dir, "status"));
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({
+        fingerprint: "f",
+        status: {
+          state: "idle",
+          passes: 1e308,
+          consecutiveFailures: "lots",
+          lastError: "the listing failed",
+          junk: "x".repeat(1000),
+          lastSummary: { listed: 5, downloaded: 2, extra: { deep: true }, failed: -1 },
+          lastPush: { uploaded: 3, error: "refused", found: "many" },
+        },
+      }),
+    );
+    const saved = await readStatusFile(path);
+    assert.deepEqual(saved?.status, {
+      state: "idle",
+      passes: 0,
+      consecutiveFailures: 0,
+      lastError: "the listing failed",
+      lastSummary: {
+        listed: 5,
+        downloaded: 2,
+        skipped: 0,
+        duplicate: 0,
+        rejected: 0,
+        deleted: 0,
+        failed: 0,
+        bytes: 0,
+        durationMs: 0,
+      },
+      lastPush: {
+        found: 0,
+        uploaded: 3,
+        skipped: 0,
+        deleted: 0,
+        failed: 0,
+        bytes: 0,
+        durationMs: 0,
+        error: "refused",
+      },
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
