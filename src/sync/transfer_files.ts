@@ -418,7 +418,9 @@ export class Transfer {
         }
         await staged.commit(download.path, { expectedSize: held.total ?? held.bytes });
       } catch (error) {
-        if (_isNoSpace(error)) await staged.discard();
+        // A partial the disk had no room for, or of a body that cannot be checked (another size
+        // than listed, say): kept, it would only hold the disk until a clean pass swept it.
+        if (_isNoSpace(error) || error instanceof UncheckableBodyError) await staged.discard();
         throw error;
       } finally {
         await staged.close();

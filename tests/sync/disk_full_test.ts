@@ -199,6 +199,7 @@ Deno.test("a download longer than its listed size is refused; its excess never r
       );
       assert.ok(lowest >= 17 * _MIB, `free space fell to ${lowest} bytes`);
       assert.equal(await Deno.lstat(join(root, "model.bin")).then(() => true, () => false), false);
+      assert.deepEqual([...Deno.readDirSync(join(root, ".data-mirror", "partial"))], []);
     }
   }, { inlineLimitBytes: 1024 * 1024 });
 });
