@@ -7,6 +7,7 @@ import {
   statusFilePath,
   writeStatusFile,
 } from "../../src/module/status_file.ts";
+import { emptySummary } from "../../src/sync/summary.ts";
 
 const config = (extra: Record<string, unknown> = {}) =>
   parseConfig({ app_api_key_id: "id", app_api_key: "key-1", tags: ["a"], ...extra }, {
@@ -105,17 +106,7 @@ Deno.test("a saved status keeps only the fields the mirror knows, each of its ty
       passes: 0,
       consecutiveFailures: 0,
       lastError: "the listing failed",
-      lastSummary: {
-        listed: 5,
-        downloaded: 2,
-        skipped: 0,
-        duplicate: 0,
-        rejected: 0,
-        deleted: 0,
-        failed: 0,
-        bytes: 0,
-        durationMs: 0,
-      },
+      lastSummary: { ...emptySummary(), listed: 5, downloaded: 2 },
       lastPush: {
         found: 0,
         uploaded: 3,
