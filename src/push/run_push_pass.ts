@@ -269,7 +269,7 @@ export async function runPushPass(
     if (!options.dryRun) await journal.compact();
     const recovered = new Set<string>();
     const unverified = options.dryRun
-      ? _inFlightPaths(journal, ctx.destination)
+      ? _inFlightPaths(journal, ctx.destination).here
       : await _settleInFlight(ctx, result, logger, recovered);
     const { toUpload, walked, whole } = await _walk(
       ctx,
@@ -376,13 +376,20 @@ async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJour
   return await PushJournal.open(stateDir);
 }
 
-function _inFlightPaths(journal: PushJournal, destination: string): Set<string> {
-  return new Set(
-    journal.paths().filter((path) => {
-      const inFlight = journal.get(path)?.inFlight;
-      return inFlight !== undefined && isSameDestination(inFlight.to, destination);
-    }),
-  );
+/** The paths recorded in flight, to `destination` (`here`) or to another one (`elsewhere`). */
+function _inFlightPaths(
+  journal: PushJournal,
+  destination: string,
+): { here: Set<string>; elsewhere: string[] } {
+  const here = new Set<string>();
+  const elsewhere: string[] = [];
+  for (const path of journal.paths()) {
+    const inFlight = journal.get(path)?.inFlight;
+    if (inFlight === undefined) continue;
+    if (isSameDestination(inFlight.to, destination)) here.add(path);
+    else elsewhere.push(path);
+  }
+  return { here, elsewhere };
 }
 
 /**
@@ -398,15 +405,10 @@ async function _settleInFlight(
   logger: Logger,
   recovered: Set<string>,
 ): Promise<Set<string>> {
-  for (const path of ctx.journal.paths()) {
-    const to = ctx.journal.get(path)?.inFlight?.to;
-    if (!isSameDestination(to, ctx.destination)) {
-      // Cut off on its way to another platform, part or set of tags: whatever that one stored is
-      // not here, so the file goes again, to this destination.
-      ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
-    }
-  }
-  const paths = _inFlightPaths(ctx.journal, ctx.destination);
+  const { here: paths, elsewhere } = _inFlightPaths(ctx.journal, ctx.destination);
+  // Cut off on its way to another platform, part or set of tags: whatever that one stored is not
+  // here, so the file goes again, to this destination.
+  for (const path of elsewhere) ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
   if (paths.size === 0) {
     await ctx.journal.flush();
     return paths;
@@ -620,11 +622,11 @@ async function _uploadAll(
           : ctx.config.keep
           ? "kept (keep)"
           : "kept: it changed after it was read, so it goes again";
+        const line =
+          `uploaded ${file.path} (${file.identity.size} bytes) as ${outcome.binaryDataId}; ${fate}`;
         // A file the program meant to delete and could not is worth a look: not an info line.
-        (outcome.deleteError !== undefined ? logger.warn : logger.info).call(
-          logger,
-          `uploaded ${file.path} (${file.identity.size} bytes) as ${outcome.binaryDataId}; ${fate}`,
-        );
+        if (outcome.deleteError !== undefined) logger.warn(line);
+        else logger.info(line);
         return;
       }
       case "skipped":
