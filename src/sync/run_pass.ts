@@ -707,9 +707,15 @@ function _without(
  */
 function _inPlace(mirror: MirrorDir, logger: Logger): boolean {
   const moved = mirror.rootSwapped();
-  if (moved !== undefined) logger.error(`not saving the pass's state: ${moved}`);
-  return moved === undefined;
+  if (moved === undefined) return true;
+  // Asked before the manifest and again before the record: said once.
+  if (!_toldSwapped.has(mirror)) logger.error(`not saving the pass's state: ${moved}`);
+  _toldSwapped.add(mirror);
+  return false;
 }
+
+/** The mirrors whose swapped root `_inPlace` has reported. */
+const _toldSwapped = new WeakSet<MirrorDir>();
 
 /**
  * Saves which item each file of the mirror came from (see {@linkcode PlacedRecord}): the files the

@@ -295,7 +295,7 @@ for (const swapped of ["the mirror", "its state folder"] as const) {
   Deno.test(`${swapped} swapped for a symlink mid-pass: nothing deleted, placed or saved where it leads`, async () => {
     const keep = { name: "k", count: 2, tags: ["t"], folder: "cams" };
     const dataset = describeDataset([keep, { name: "old", count: 4, tags: ["t"], folder: "cams" }]);
-    await withMirror(dataset, async ({ pass, root, home, platform }) => {
+    await withMirror(dataset, async ({ pass, root, home, platform, logger }) => {
       await pass({ tags: ["t"], delete: true });
       // Now 4 files are stale and 3 new: the listing is slow, and the folder is swapped meanwhile
       // for a link to a folder holding files of the same names and a state folder of its own.
@@ -323,6 +323,8 @@ for (const swapped of ["the mirror", "its state folder"] as const) {
         assert.deepEqual(await readTree(victim), before, "the victim's files as they were");
         const state = [...Deno.readDirSync(join(victim, ".data-mirror"))].map((e) => e.name);
         assert.deepEqual(state, ["partial"], "no record, manifest or staged file saved there");
+        const told = logger.entries.filter((e) => e.message.startsWith("not saving the pass's"));
+        assert.equal(told.length, 1, "the swap said once, not saved");
       } finally {
         await Deno.remove(victim, { recursive: true });
       }
