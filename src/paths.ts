@@ -262,7 +262,9 @@ export function pushedNameProblem(fileName: string, fileExt: string): string | u
     uri: "",
   });
   if (!local.ok) return local.reason;
-  return local.path === fileName ? undefined : `a mirror would write it as ${_quote(local.path)}`;
+  return local.path === fileName
+    ? undefined
+    : `a mirror would write it as ${quoteName(local.path)}`;
 }
 
 function _localPath(item: RemoteItem): LocalPath {
@@ -270,15 +272,15 @@ function _localPath(item: RemoteItem): LocalPath {
   const id = item.fileId;
   if (id === "") return { ok: false, reason: "has neither a file_name nor a file id" };
   if (id.includes("/") || id.includes("\\")) {
-    return { ok: false, reason: `file id ${_quote(id)} contains a path separator` };
+    return { ok: false, reason: `file id ${quoteName(id)} contains a path separator` };
   }
   return _checked(item, id + extensionFor(item));
 }
 
 function _label(item: RemoteItem): string {
   return item.fileName !== ""
-    ? `file_name ${_quote(item.fileName)}`
-    : `file id ${_quote(item.fileId)}`;
+    ? `file_name ${quoteName(item.fileName)}`
+    : `file id ${quoteName(item.fileId)}`;
 }
 
 function _pathFromFileName(item: RemoteItem): LocalPath {
@@ -345,10 +347,11 @@ function _codePoint(code: number): string {
 }
 
 /**
- * A name quoted for a message: JSON-escaped, DEL and C1 controls escaped too (JSON leaves them
- * raw), cut at 100 characters.
+ * A name (or an id) from the platform quoted for a message: JSON-escaped, DEL and C1 controls
+ * escaped too (JSON leaves them raw), cut at 100 characters; a newline or a terminal escape in it
+ * can then neither forge a log line nor drive the terminal.
  */
-function _quote(name: string): string {
+export function quoteName(name: string): string {
   const cut = name.length > 100 ? `${name.slice(0, 100)}…` : name;
   let quoted = "";
   for (const char of JSON.stringify(cut)) {

@@ -1,4 +1,4 @@
-import { directoriesOf, localPathFor } from "../paths.ts";
+import { directoriesOf, localPathFor, quoteName } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 
 /**
@@ -103,16 +103,17 @@ export class ListingIndex {
    * the item is new and its name maps to one, else undefined.
    */
   #add(item: RemoteItem, firstSightings: string[]): string | undefined {
+    if (item.binaryDataId === "") {
+      // Nothing can fetch it, and nothing tells two such items apart: refused, each time it is
+      // listed, and left out of `listed` (which the listing's proof compares with the platform's
+      // counts: items listed twice must not make up for missed ones).
+      const name = item.fileName !== "" ? `file_name ${quoteName(item.fileName)}` : "an item";
+      return this.#reject("", `${name} was listed without a binary_data_id`);
+    }
     if (this.#seen.has(item.binaryDataId)) return undefined;
     this.#seen.add(item.binaryDataId);
     const local = localPathFor(item, { maxPathBytes: this.#options.maxPathBytes });
-    if (!local.ok) {
-      this.#rejected++;
-      if (this.#rejections.length < _MAX_REJECTIONS_KEPT) {
-        this.#rejections.push({ binaryDataId: item.binaryDataId, reason: local.reason });
-      }
-      return undefined;
-    }
+    if (!local.ok) return this.#reject(item.binaryDataId, local.reason);
     const byPath = this.#writable();
     this.#resolved = undefined;
     const held = byPath.get(local.path);
@@ -134,6 +135,15 @@ export class ListingIndex {
       if (_wins(listed, held)) byPath.set(local.path, listed);
     }
     return local.path;
+  }
+
+  /** Counts (and keeps, up to the cap) an item refused: it holds no path. */
+  #reject(binaryDataId: string, reason: string): undefined {
+    this.#rejected++;
+    if (this.#rejections.length < _MAX_REJECTIONS_KEPT) {
+      this.#rejections.push({ binaryDataId, reason });
+    }
+    return undefined;
   }
 
   /** The item holding `path` now (the winner so far), if any. */

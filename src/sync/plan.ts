@@ -19,6 +19,8 @@ export interface PlanInput {
   protectedDirs: string[];
   /** Folders holding another mirror, which the walk passed by (`MirrorDir.nestedMirrors`). */
   nestedMirrors?: ReadonlySet<string>;
+  /** Listed items whose names were refused (`ListingIndex.rejected`): they hold no path. */
+  rejected?: number;
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
   maxDelete?: DeleteLimit;
   /**
@@ -126,9 +128,12 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
       _files(stale.length)
     } not in it kept until a pass lists everything`;
   } else if (input.remote.size === 0 && !input.allowDeleteAll) {
-    plan.deleteBlocked = `the listing returned no files: refusing to delete all ${
+    const [why, hint] = (input.rejected ?? 0) > 0
+      ? [`every listed item's name was refused (${input.rejected}, see the warnings)`, ""]
+      : ["the listing returned no files", "a wrong filter lists nothing; "];
+    plan.deleteBlocked = `${why}: refusing to delete all ${
       _files(stale.length)
-    } (a wrong filter lists nothing; allow_delete_all: true allows it)`;
+    } (${hint}allow_delete_all: true allows it)`;
   } else if (_limited(input) && stale.length > _allowed(input, deletable)) {
     plan.deleteBlocked = _overLimit(stale.length, deletable, input.maxDelete);
   } else {

@@ -11,7 +11,7 @@ import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES, STATE_DIR_NAME } from "../paths.ts";
+import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES, quoteName, STATE_DIR_NAME } from "../paths.ts";
 import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
@@ -229,7 +229,7 @@ export async function runPass(
     // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
     // what the mirror held before the pass, as a dry run reports it: a pass that replaces the whole
     // mirror (a changed filter) deletes nothing, however many files it places.
-    const deletion = _deletion(config, index.entries(), local, listing, mirror.root, logger);
+    const deletion = _deletion(config, index, local, listing, mirror.root, logger);
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;
       deletingEarly = deleteStale(mirror, deletion.deletes, {
@@ -452,7 +452,7 @@ export async function dryRunPass(
     replacing = found.replacing;
   }
   const entries = index.entries();
-  const deletion = _deletion(config, entries, local, listing, root, options.logger);
+  const deletion = _deletion(config, index, local, listing, root, options.logger);
   const plan = _plan(config, entries, _without(local, replacing), listing, deletion, {
     nestedMirrors,
   });
@@ -782,14 +782,15 @@ function _plan(
  */
 function _deletion(
   config: MirrorConfig,
-  entries: ReturnType<ListingIndex["entries"]>,
+  index: ListingIndex,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
   root: string | undefined,
   logger: Logger,
 ): Pick<Plan, "deletes" | "deleteBlocked"> {
   const planned = planDeletes({
-    ..._planInput(config, entries, local, listing, config.delete),
+    ..._planInput(config, index.entries(), local, listing, config.delete),
+    rejected: index.rejected,
     isSameFile: root === undefined
       ? undefined
       : (path, listed) => isSameFileUnder(root, path, listed),
@@ -864,7 +865,7 @@ export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
 
 function _reportIndex(index: ListingIndex, logger: Logger): void {
   for (const { binaryDataId, reason } of index.rejections) {
-    logger.warn(`not writing ${binaryDataId}: ${reason}`);
+    logger.warn(`not writing ${binaryDataId === "" ? "it" : quoteName(binaryDataId)}: ${reason}`);
   }
 }
 

@@ -60,6 +60,18 @@ Deno.test("unsafe names are counted and their reasons kept", () => {
   }]);
 });
 
+Deno.test("items without a binary_data_id are refused, each one, and not counted as listed", () => {
+  const idless = (fileName: string) => ({ ...named("x", fileName), binaryDataId: "" });
+  const index = indexOf([named("1", "ok.jpg"), idless("a.jpg"), idless("b.jpg"), idless("")]);
+  assert.deepEqual(winners(index), [["ok.jpg", "1"]]);
+  assert.deepEqual([index.listed, index.rejected], [1, 3]);
+  assert.deepEqual(index.rejections.map((r) => r.reason), [
+    'file_name "a.jpg" was listed without a binary_data_id',
+    'file_name "b.jpg" was listed without a binary_data_id',
+    "an item was listed without a binary_data_id",
+  ]);
+});
+
 Deno.test("stored rejections are capped, the count stays exact", () => {
   const index = indexOf(Array.from({ length: 1005 }, (_, i) => named(`${i}`, `../${i}`)));
   assert.equal(index.rejected, 1005);

@@ -133,6 +133,16 @@ Deno.test("an empty listing deletes nothing unless allow_delete_all", () => {
   assert.equal(allowed.deleteBlocked, undefined);
 });
 
+Deno.test("a listing whose every name was refused says so when it deletes nothing", () => {
+  const plan = planPass(input({ local: local("a.jpg"), deleteEnabled: true, rejected: 2 }));
+  assert.deepEqual(plan.deletes, []);
+  assert.equal(
+    plan.deleteBlocked,
+    "every listed item's name was refused (2, see the warnings): refusing to delete all 1 local " +
+      "file (allow_delete_all: true allows it)",
+  );
+});
+
 Deno.test("a pass over max_delete deletes none and says so; the default is half, at least 10", async (t) => {
   const files = (prefix: string, count: number) =>
     Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(3, "0")}.jpg`);

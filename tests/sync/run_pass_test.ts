@@ -171,6 +171,20 @@ Deno.test("unsafe names are rejected and counted; nothing lands outside the mirr
   });
 });
 
+Deno.test("a refused item's id is quoted: a newline or an escape in it forges no log line", async () => {
+  const dataset = describeDataset([{
+    name: "x\nERROR forged \u001b[2J",
+    count: 1,
+    naming: "hostile",
+  }]);
+  await withMirror(dataset, async ({ pass, logger }) => {
+    assert.equal((await pass()).summary.rejected, 1);
+    const told = logger.entries.filter((e) => e.message.startsWith("not writing"));
+    assert.equal(told.length, 1);
+    assert.match(told[0].message, /^not writing "[^"]*x\\nERROR forged \\u001b\[2J-000000": /);
+  });
+});
+
 Deno.test("two items on one path: one deterministic winner, the other a duplicate, every pass", async () => {
   const dataset = describeDataset([
     { name: "b-second", count: 1, fileName: "same/name.jpg", fileExt: ".jpg" },
