@@ -14,7 +14,8 @@
  *   that a case-insensitive file system (macOS) cannot alias the program's own area.
  * - NUL and other control characters (C0, DEL, C1) and lone UTF-16 surrogates are rejected: the
  *   first can truncate or corrupt names in system calls and logs, the last are not representable in
- *   UTF-8, so two different names could land on one file.
+ *   UTF-8, so two different names could land on one file. For that same reason an item whose name
+ *   was not valid UTF-8 on the wire (`RemoteItem.notUtf8`) is rejected.
  * - Limits follow Linux: a component over 255 bytes (UTF-8) is rejected, and so is a path whose
  *   absolute form (the mirror root, `/`, the path) would exceed {@linkcode MAX_ABSOLUTE_PATH_BYTES}:
  *   such a file can never be written, so it is refused up front as `rejected` instead of failing
@@ -268,6 +269,10 @@ export function pushedNameProblem(fileName: string, fileExt: string): string | u
 }
 
 function _localPath(item: RemoteItem): LocalPath {
+  if (item.notUtf8 !== undefined) {
+    // Decoded, its bad bytes are U+FFFD: two names differing only there would land on one file.
+    return { ok: false, reason: `${_label(item)}: its ${item.notUtf8} is not valid UTF-8` };
+  }
   if (item.fileName !== "") return _pathFromFileName(item);
   const id = item.fileId;
   if (id === "") return { ok: false, reason: "has neither a file_name nor a file id" };

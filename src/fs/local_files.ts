@@ -78,6 +78,7 @@ export async function listLocalFiles(
         for (const entry of entries) {
           if (isStateDirPath(entry.name)) continue;
           const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
+          if (entry.name.includes("\uFFFD") && !(await _addressable(join(root, relPath)))) continue;
           if (entry.isDirectory) below.push(relPath);
           else if (entry.isFile || entry.isSymlink) {
             files.set(relPath, entry.isSymlink ? SYMLINK : REGULAR_FILE);
@@ -89,6 +90,21 @@ export async function listLocalFiles(
     level = below;
   }
   return files;
+}
+
+/**
+ * Whether a name the walk was given with a U+FFFD in it is the file's real name. A name that is not
+ * valid UTF-8 reaches the program with U+FFFD in place of its bad bytes: a path the program cannot
+ * open, remove or tell from a listed name of those characters. Such a file is left out of the walk
+ * (never matched, never deleted), as a file the program cannot address.
+ */
+async function _addressable(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Reads a directory; a missing one (the root on a fresh machine, or removed meanwhile) is empty. */

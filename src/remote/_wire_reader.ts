@@ -45,3 +45,24 @@ export function messageEnd(reader: BinaryReader): number {
   if (end > reader.len) throw new RangeError("premature EOF");
   return end;
 }
+
+const _lenient = new TextDecoder();
+const _strict = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads a string field as protobuf-es's `string()` does (bad bytes become U+FFFD), and says whether
+ * its bytes were valid UTF-8: two names that differ only in bad bytes decode to one, so a name
+ * from the platform that was not valid UTF-8 must not become a path. Checked strictly only when
+ * the text holds a U+FFFD: no cost for the usual name.
+ */
+export function readUtf8(reader: BinaryReader): { text: string; valid: boolean } {
+  const bytes = reader.bytes();
+  const text = _lenient.decode(bytes);
+  if (!text.includes("\uFFFD")) return { text, valid: true };
+  try {
+    _strict.decode(bytes);
+    return { text, valid: true };
+  } catch {
+    return { text, valid: false };
+  }
+}

@@ -19,7 +19,7 @@
  */
 import { BinaryReader, WireType } from "@bufbuild/protobuf";
 import { type BoundingBox, DATE_LIMIT_MS, type RemoteItem } from "./remote_item.ts";
-import { messageEnd, readTag, skipField } from "./_wire_reader.ts";
+import { messageEnd, readTag, readUtf8, skipField } from "./_wire_reader.ts";
 import type { ListPage } from "./remote_source.ts";
 
 /** A listing page: the items, the cursor, and `count` (set by a `count_only` call). */
@@ -81,6 +81,13 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
   return item;
 }
 
+/** A name field's text; one that was not valid UTF-8 is named in `item.notUtf8`. */
+function _utf8(reader: BinaryReader, item: RemoteItem, field: string): string {
+  const { text, valid } = readUtf8(reader);
+  if (!valid) item.notUtf8 ??= field;
+  return text;
+}
+
 /** `ms` when a Date can hold it ({@linkcode DATE_LIMIT_MS}), else undefined. */
 function _withinDates(ms: number | undefined): number | undefined {
   return ms !== undefined && Math.abs(ms) < DATE_LIMIT_MS ? ms : undefined;
@@ -93,7 +100,7 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
     if (wireType === WireType.LengthDelimited) {
       switch (field) {
         case 1:
-          item.fileId = reader.string();
+          item.fileId = _utf8(reader, item, "id");
           continue;
         case 2:
           _captureMetadata(reader, messageEnd(reader), item);
@@ -105,10 +112,10 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
           item.timeReceivedMs = _timestampMs(reader, messageEnd(reader), item.timeReceivedMs);
           continue;
         case 5:
-          item.fileName = reader.string();
+          item.fileName = _utf8(reader, item, "file_name");
           continue;
         case 6:
-          item.fileExt = reader.string();
+          item.fileExt = _utf8(reader, item, "file_ext");
           continue;
         case 7:
           item.uri = reader.string();
@@ -120,7 +127,7 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
           item.datasetIds!.push(reader.string());
           continue;
         case 10:
-          item.binaryDataId = reader.string();
+          item.binaryDataId = _utf8(reader, item, "binary_data_id");
           continue;
       }
     } else if (field === 11 && wireType === WireType.Varint) {

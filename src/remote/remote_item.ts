@@ -18,6 +18,11 @@ export interface RemoteItem {
   mimeType: string;
   /** `metadata.uri`: where the bytes can be fetched over HTTP with auth headers; may be empty. */
   uri: string;
+  /**
+   * The first of its name fields (`file_name`, `file_ext`, `id`, `binary_data_id`) whose bytes on
+   * the wire were not valid UTF-8, when one was: such an item is refused (`localPathFor`).
+   */
+  notUtf8?: string;
   /** `metadata.file_size_bytes` when the platform sent it. */
   sizeBytes?: number;
   /**

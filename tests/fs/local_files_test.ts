@@ -130,3 +130,19 @@ Deno.test("listLocalFiles reads folders several at once, not one per event-loop 
     assert.ok(most >= 8, `${most} folders read at once`);
   });
 });
+
+Deno.test("a name that is not valid UTF-8 is left out; a real U+FFFD in a name is not", async () => {
+  await withTempDir(async (root) => {
+    // Deno names files by strings: the bad bytes come from a shell.
+    const made = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `touch "$(printf 'x\\377.jpeg')"; mkdir "$(printf 'd\\376')"; touch d$'\\376'/in`,
+      ],
+      cwd: root,
+    }).output();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    await Deno.writeTextFile(join(root, "y\uFFFD.jpeg"), "real");
+    assert.deepEqual([...(await listLocalFiles(root)).keys()].sort(), ["y\uFFFD.jpeg"]);
+  });
+});

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { dataApi } from "@viamrobotics/sdk";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf";
 import { decodeListingPage } from "../../src/remote/listing_page.ts";
+import { localPathFor } from "../../src/paths.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import {
@@ -241,4 +242,29 @@ Deno.test("a response cut inside a skipped field is refused, not read past its e
   }
   const fixed = new BinaryWriter().tag(51, WireType.Bit64).double(1).finish();
   assert.throws(() => decodeListingPage(fixed.subarray(0, 5)), /premature EOF/);
+});
+
+Deno.test("a name that is not valid UTF-8 on the wire is marked, and refused as a path", () => {
+  const item = (id: string, fileName: Uint8Array) => {
+    const metadata = new BinaryWriter()
+      .tag(10, WireType.LengthDelimited).string(id)
+      .tag(5, WireType.LengthDelimited).bytes(fileName)
+      .finish();
+    return new BinaryWriter().tag(2, WireType.LengthDelimited).bytes(metadata).finish();
+  };
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const response = new BinaryWriter()
+    .tag(1, WireType.LengthDelimited).bytes(item("o/l/ff", Uint8Array.of(0x62, 0xff, 0xff)))
+    .tag(1, WireType.LengthDelimited).bytes(item("o/l/fe", Uint8Array.of(0x62, 0xfe, 0xfe)))
+    .tag(1, WireType.LengthDelimited).bytes(item("o/l/ok", utf8("b\uFFFD\uFFFD")))
+    .finish();
+  const items = decodeListingPage(response).items;
+  // Both bad names decode to the third, valid, one: only the bytes tell them apart.
+  assert.deepEqual(items.map((i) => i.fileName), Array(3).fill("b\uFFFD\uFFFD"));
+  assert.deepEqual(items.map((i) => i.notUtf8), ["file_name", "file_name", undefined]);
+  assert.deepEqual(items.map((i) => localPathFor(i)), [
+    { ok: false, reason: 'file_name "b\uFFFD\uFFFD": its file_name is not valid UTF-8' },
+    { ok: false, reason: 'file_name "b\uFFFD\uFFFD": its file_name is not valid UTF-8' },
+    { ok: true, path: "b\uFFFD\uFFFD" },
+  ]);
 });
