@@ -168,7 +168,16 @@ export class ListingIndex {
 
   /** Items that lost their path to another item (same path, or a directory needed there). */
   get duplicates(): number {
-    return this.#samePath + this.#resolve().shadowed;
+    return this.#samePath + this.#resolve().shadowed.size;
+  }
+
+  /**
+   * The paths that lost to a directory other items need (`a` beside `a/b.jpg`), each with the item
+   * that held it: a file the mirror placed there in an earlier pass stands where that directory
+   * goes.
+   */
+  get shadowed(): ReadonlyMap<string, ListedItem> {
+    return this.#resolve().shadowed;
   }
 
   /** The first 1000 rejections, in listing order ({@linkcode ListingIndex.rejected} counts all). */
@@ -192,14 +201,13 @@ export class ListingIndex {
       // The usual case: the index's own map, read in path order. The next addition copies the
       // map first (`#writable`), so the snapshot stays as it is.
       const entries = new _SortedView(this.#byPath, paths);
-      this.#resolved = { entries, shadowed: 0, shares: this.#byPath };
+      this.#resolved = { entries, shadowed: new Map(), shares: this.#byPath };
       return this.#resolved;
     }
     const entries = new Map<string, ListedItem>();
-    let shadowed = 0;
+    const shadowed = new Map<string, ListedItem>();
     for (const path of paths) {
-      if (directories.has(path)) shadowed++;
-      else entries.set(path, this.#byPath.get(path)!);
+      (directories.has(path) ? shadowed : entries).set(path, this.#byPath.get(path)!);
     }
     this.#resolved = { entries, shadowed };
     return this.#resolved;
@@ -215,8 +223,8 @@ export class ListingIndex {
 /** What `entries()` hands out, and the map it reads when that is the index's own. */
 interface _Resolved {
   entries: ReadonlyMap<string, ListedItem>;
-  /** Paths dropped because another item needs them as a directory. */
-  shadowed: number;
+  /** Paths dropped because another item needs them as a directory, with their items. */
+  shadowed: ReadonlyMap<string, ListedItem>;
   shares?: Map<string, ListedItem>;
 }
 

@@ -17,12 +17,13 @@ import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
-import { ListingIndex } from "./listing_index.ts";
+import { type ListedItem, ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
 import { type PlacedFile, PlacedLog, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
+  isProtected,
   type Plan,
   planDeletes,
   type PlanInput,
@@ -215,6 +216,11 @@ export async function runPass(
     collectGarbageNow();
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
+    record = await reading;
+    if (_isProvenWhole(listing) && index.shadowed.size > 0) {
+      // Before the deletes and the plan are decided: neither should see these files any more.
+      await _clearShadowed(index.shadowed, local, record, { mirror, config, logger });
+    }
     logger.debug(
       `listed ${index.listed} item(s) in ${listing.shards} shard(s): ` +
         (listing.error !== undefined
@@ -254,7 +260,6 @@ export async function runPass(
     transfer.result.failures = transfer.result.failures.filter((failure) =>
       entries.get(failure.path)?.binaryDataId === failure.binaryDataId
     );
-    record = await reading;
     if (_isProvenWhole(listing)) {
       settled = await _findReplacements(index, local, transfer.result.placed, record, {
         config,
@@ -687,6 +692,36 @@ async function _findReplacements(
     // Else a file placed from another item that no longer has the size placed: a user's now.
   }
   return { replacing, adopted };
+}
+
+/**
+ * Removes the files an earlier pass placed at paths the listing now needs as folders (`a`, placed
+ * from its item, and now `a/b.jpg` listed too: the folder wins, see `ListingIndex`), so that the
+ * mirror ends as a fresh one of the same listing does. A pass that placed `a` itself removes it
+ * the same way. Only a file the record says the mirror placed there, still of the size placed, and
+ * outside `protected_dirs`: a user's file, or one in a protected folder, stays, and the items
+ * beneath it are reported as conflicts. Each file removed leaves `local`.
+ */
+async function _clearShadowed(
+  shadowed: ReadonlyMap<string, ListedItem>,
+  local: Map<string, LocalFile>,
+  record: PlacedRecord,
+  { mirror, config, logger }: { mirror: MirrorDir; config: MirrorConfig; logger: Logger },
+): Promise<void> {
+  for (const [path, item] of shadowed) {
+    if (local.get(path) !== REGULAR_FILE || isProtected(path, config.protectedDirs)) continue;
+    const from = record.placedFrom(path, item.binaryDataId);
+    if (from !== "same" && from !== "other") continue;
+    const size = await mirror.fileSize(path);
+    if (size === undefined || !record.sizeFits(path, size)) continue;
+    logger.info(`removing ${path}: listed items need a folder there`);
+    try {
+      await mirror.remove(path);
+      local.delete(path);
+    } catch (error) {
+      logger.warn(`cannot remove ${path}, where a folder is needed: ${describeError(error)}`);
+    }
+  }
 }
 
 /** `local` without `paths` (a copy, made only when there are some). */

@@ -954,6 +954,38 @@ Deno.test("a file streamed where a later item needs a folder is replaced by the 
   });
 });
 
+Deno.test("a file an earlier pass placed where items now need a folder makes way for them", async (t) => {
+  const file = { name: "file", count: 1, fileName: "p/a", fileExt: "", sizeBytes: 100 };
+  const nested = { name: "nested", count: 1, fileName: "p/a/b.jpg", fileExt: ".jpg" };
+  const cases = [
+    { name: "placed by the mirror", attributes: {}, cleared: true },
+    { name: "with delete", attributes: { delete: true }, cleared: true },
+    { name: "changed by its user since", attributes: {}, cleared: false, changed: true },
+    { name: "in a protected folder", attributes: { protected_dirs: ["p"] }, cleared: false },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await withMirror(describeDataset([file]), async ({ pass, platform, root, files }) => {
+        await pass(c.attributes);
+        if (c.changed) await Deno.writeTextFile(join(root, "p/a"), "the user's own");
+        platform.replaceDataset(describeDataset([file, nested]));
+        const result = await pass(c.attributes);
+        const tree = await files();
+        if (c.cleared) {
+          assert.deepEqual(result.failures, []);
+          assert.deepEqual([...tree.keys()], ["p/a/b.jpg"]);
+          assert.equal((await pass(c.attributes)).summary.downloaded, 0);
+        } else {
+          assert.deepEqual(result.failures.map((f) => f.error), [
+            'the local file "p/a" is where a directory is needed',
+          ]);
+          assert.deepEqual([...tree.keys()], ["p/a"]);
+        }
+      });
+    });
+  }
+});
+
 Deno.test("mime_types, start/end and max_age narrow the listing; with delete, aged-out files go", async () => {
   const hour = 3_600_000;
   const now = Date.now();
