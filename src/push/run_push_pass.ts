@@ -44,6 +44,7 @@ import { type WalkedFile, walkPushFolder, type WalkSkipReason } from "./walk_pus
 export type PushSkipReason =
   | WalkSkipReason
   | "settling"
+  | "empty"
   | "unchanged"
   | "changed while sent"
   | "gone"
@@ -550,6 +551,10 @@ async function _walk(
       else _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
     } else if (_lastChangeMs(identity, now()) > settledBefore) {
       _skip(result, options.logger, path, "settling");
+    } else if (identity.size === 0) {
+      // Kept, as viam-server's data manager keeps them: a file made empty and written later (a log
+      // opened ahead of its first line) would be sent empty and deleted under its writer.
+      _skip(result, options.logger, path, "empty");
     } else if (failure !== undefined && sameVersion(failure, identity)) {
       // A refusal waits for the file to change. (An earlier version also gave a file up after an
       // hour of transient failures, `refused: false`: it is retried like any other.)

@@ -86,16 +86,16 @@ Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME 
       ["a/b/c/deep.jpg", randomBytes(70_000)],
       ["README", randomBytes(10)],
       ["archive.tar.gz", randomBytes(1000)],
-      ["empty.bin", new Uint8Array(0)],
     ]);
     for (const [path, bytes] of tree) await plantFile(join(root, path), bytes);
+    await plantFile(join(root, "empty.bin"), new Uint8Array(0)); // kept, not sent
     const result = await pass();
-    assert.equal(result.found, tree.size);
+    assert.equal(result.found, tree.size + 1);
     assert.equal(result.uploaded, tree.size);
     assert.equal(result.deleted, tree.size);
     assert.equal(result.failed, 0);
     assert.equal(result.bytes, [...tree.values()].reduce((n, b) => n + b.length, 0));
-    assert.deepEqual(await readTree(root), new Map(), "every sent file is deleted locally");
+    assert.deepEqual([...(await readTree(root)).keys()], ["empty.bin"], "every sent file deleted");
     assert.ok(await _exists(root), "the push folder itself stays");
     const stored = platform.items();
     assert.deepEqual(stored.map((i) => i.fileName).sort(), [...tree.keys()].sort());
@@ -312,6 +312,20 @@ Deno.test("settle time: a file modified lately waits; once settled it goes", asy
     await write("fresh.bin", "still being written", 11);
     const second = await pass({ minAgeSeconds: 10 });
     assert.equal(second.uploaded, 1);
+  });
+});
+
+Deno.test("an empty file is kept, not sent: written later, it goes with what its writer wrote", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("opened.log", "", 60);
+    await write("full.log", "a line", 60);
+    const first = await pass({ minAgeSeconds: 10 });
+    assert.deepEqual([first.uploaded, first.skippedBy], [1, { empty: 1 }]);
+    assert.deepEqual([...(await readTree(root)).keys()], ["opened.log"]);
+    await write("opened.log", "its first line", 60);
+    assert.equal((await pass({ minAgeSeconds: 10 })).uploaded, 1);
+    assert.deepEqual(platform.items().map((i) => i.fileName).sort(), ["full.log", "opened.log"]);
+    assert.deepEqual(platform.items().map((i) => i.sizeBytes).sort((a, b) => a - b), [6, 14]);
   });
 });
 
