@@ -84,6 +84,12 @@ export interface MirrorConfig {
   manifest: boolean;
   /** Uploading a local folder to the platform; present only when `push_path` is set. */
   push?: PushConfig;
+  /**
+   * Set when `push_path` is and no `tags`, `labels` or `dataset_id` is: the resource only pushes.
+   * A robot that sends its captures should not download every file the key can read (and get its
+   * own uploads back) because it has nothing to mirror.
+   */
+  pushOnly?: true;
 }
 
 /** The push side (`push_*` attributes): files placed in a folder are uploaded to the platform. */
@@ -318,7 +324,8 @@ export function parseConfig(
   const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deletes });
   issues.push(...unknown.issues);
   warnings.push(...unknown.warnings);
-  if (noFilter && !unknown.widensFilter) {
+  const pushOnly = noFilter && pushPath !== undefined;
+  if (noFilter && !unknown.widensFilter && !pushOnly) {
     warnings.push(
       "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
     );
@@ -374,6 +381,7 @@ export function parseConfig(
       concurrency,
       freeSpaceReservePercent,
       manifest,
+      ...(pushOnly ? { pushOnly } : {}),
       ...(pushPath === undefined ? {} : {
         push: {
           pushPath,

@@ -16,7 +16,7 @@ import {
   type SyncReport,
 } from "./mirror_controller.ts";
 import type { RemoteSource } from "./remote/remote_source.ts";
-import type { Summary } from "./sync/summary.ts";
+import { emptySummary, type Summary } from "./sync/summary.ts";
 import {
   bandwidthLimitOf,
   dryRunPass,
@@ -167,6 +167,7 @@ export class MirrorLoop implements MirrorController {
    * (195 MB) before they were joined.
    */
   dryRun(): Promise<DryRunReport> {
+    if (this.#config.pushOnly) return Promise.reject(_nothingToMirror());
     if (this.#dryRunInFlight) return this.#dryRunInFlight;
     const run = dryRunPass(this.#config, this.#remote, {
       ...this.#options.pass,
@@ -231,6 +232,11 @@ export class MirrorLoop implements MirrorController {
 
   async #pass(): Promise<SyncReport> {
     const { logger } = this.#options;
+    if (this.#config.pushOnly) {
+      // Nothing to list or mirror: each pass is the push side's.
+      await this.#pushAfterPass();
+      return emptySummary();
+    }
     this.#state = "syncing";
     this.#status.nextPassAt = undefined; // set again when this pass ends
     let result: PassResult;
@@ -326,6 +332,13 @@ function _viamRemote(config: MirrorConfig): RemoteSource {
 }
 
 /** The refusal of a command asked of a stopped mirror. */
+function _nothingToMirror(): CommandRefusedError {
+  return new CommandRefusedError(
+    "not-configured",
+    "this resource only pushes (push_path, and no tags, labels or dataset_id): nothing to mirror",
+  );
+}
+
 function _stopped(): CommandRefusedError {
   return new CommandRefusedError("stopped", "the mirror is stopped");
 }

@@ -643,6 +643,17 @@ Deno.test("with a push that deletes what it uploaded, an unknown attribute is an
   });
 });
 
+Deno.test("a push folder without tags, labels or dataset_id only pushes: nothing is mirrored", () => {
+  const pushOnly = parse({ ...KEYS, push_path: "outbox", push_tags: ["fleet"] });
+  assert.equal(pushOnly.config.pushOnly, true);
+  assert.deepEqual(pushOnly.warnings, [], "no warning of mirroring everything");
+  for (const filter of [{ tags: ["t"] }, { labels: ["cat"] }, { dataset_id: "ds" }]) {
+    const both = parse({ ...KEYS, push_path: "outbox", push_tags: ["fleet"], ...filter });
+    assert.equal(both.config.pushOnly, undefined, JSON.stringify(filter));
+  }
+  assert.equal(parse({ ...KEYS }).config.pushOnly, undefined, "no push folder: mirrors all");
+});
+
 Deno.test("a required attribute that is missing names the unknown attribute that is likely it misspelt", () => {
   const found = issues({ app_api_keys: SECRET, app_api_key_id: "key-id-1", tags: ["t"] });
   assert.deepEqual(found.map((issue) => issue.field), ["app_api_key"]);

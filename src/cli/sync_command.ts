@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type MirrorConfig, parseConfig } from "../config.ts";
+import { ConfigError, type MirrorConfig, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
@@ -57,6 +57,15 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  if (config.pushOnly) {
+    // The module runs such a config as a push folder alone; `sync` would mirror everything.
+    throw new ConfigError([{
+      field: "push_path",
+      message: "the config only pushes (push_path, and no tags, labels or dataset_id to mirror): " +
+        "sync has nothing to mirror; run push with it, or give --tags, --labels or --dataset-id " +
+        "to mirror as well",
+    }]);
+  }
   await checkConfigLocations(config);
   for (const warning of warnings) output.logger.warn(warning);
   if (flags.syncFrequency !== undefined && !flags.watch && !flags.dryRun) {

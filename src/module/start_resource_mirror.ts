@@ -49,14 +49,15 @@ export async function startResourceMirror(
   // pass. By the path below the Viam home, which is where the real folder is: every folder on the
   // way must be a real one (`resolveMirrorRoot` refuses a symlink), and the home is the module's.
   const owner = `${resource.api} ${resource.name}`;
-  const release = options.roots.claim(config.mirrorRoot, owner);
+  // A resource that only pushes has no mirror: it neither claims nor makes one.
+  const release = config.pushOnly ? () => {} : options.roots.claim(config.mirrorRoot, owner);
   let releasePush = () => {};
   try {
     if (config.push) {
       releasePush = options.roots.claim(config.push.pushRoot, `${owner} (push)`);
     }
     // Made now, as the first pass would: a folder that cannot be is refused at once.
-    await _makeRoot(config.viamHome, config.mirrorPath, "mirror_path");
+    if (!config.pushOnly) await _makeRoot(config.viamHome, config.mirrorPath, "mirror_path");
     if (config.push) {
       await _makeRoot(
         config.viamHome,

@@ -353,6 +353,29 @@ Deno.test("flags override --config values, and the key may come from the config 
   });
 });
 
+Deno.test("sync with a config that only pushes (push_path, no filter) is refused, mirroring nothing", async () => {
+  await withCli([{ count: 2 }], async ({ platform, root, run }) => {
+    const configDir = await Deno.makeTempDir({ prefix: "data-mirror-cli-config-" });
+    try {
+      const config = join(configDir, "mirror.json");
+      await writeJson(config, {
+        ...{ app_api_key_id: KEY.id, app_api_key: KEY.key, app_url: platform.url },
+        push_path: "outbox",
+        push_tags: ["fleet"],
+      });
+      const refused = await run(["sync", "--config", config]);
+      assertExit(refused, 2);
+      assert.match(refused.stderr, /the config only pushes .*sync has nothing to mirror/);
+      assert.equal(platform.calls.BinaryDataByFilter, 0);
+      assert.equal(await exists(root), false);
+      // With a filter given, it mirrors that as well.
+      assertExit(await run(["sync", "--config", config, "--dataset-id", "none"]), 0);
+    } finally {
+      await Deno.remove(configDir, { recursive: true });
+    }
+  });
+});
+
 Deno.test("--dry-run prints what would be downloaded and deleted and changes nothing", async () => {
   await withCli(
     [{ name: "cam", count: 4, tags: ["a"] }],

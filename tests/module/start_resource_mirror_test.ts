@@ -41,7 +41,7 @@ async function withModuleData(
       },
       logger,
       {
-        env: (variable) => (variable === "VIAM_HOME" ? home : undefined),
+        env: (variable) => ({ VIAM_HOME: home, VIAM_MACHINE_PART_ID: "part-1" })[variable],
         moduleData: join(home, "module-data", "local", "data-mirror"),
         roots,
         loop: { random: () => 0.5, pass: { attempts: { page: 1 }, minRetryDelayMs: 1 } },
@@ -182,5 +182,35 @@ Deno.test("a push folder the configuration had to make is named in a warning (a 
     const again = new RecordingLogger();
     await (await start({ push_path: "outbx" }, "mirror1", again)).stop();
     assert.ok(!again.entries.some((e) => /did not exist/.test(e.message)));
+  });
+});
+
+Deno.test("a resource with a push folder and nothing to mirror only pushes", async () => {
+  await withModuleData(async ({ start, platform, home }) => {
+    await Deno.mkdir(join(home, "outbox"));
+    await Deno.writeTextFile(join(home, "outbox", "capture.jpg"), "a capture");
+    const logger = new RecordingLogger();
+    const pusher = await start(
+      { push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 },
+      "p",
+      logger,
+    );
+    try {
+      const report = await pusher.syncNow();
+      assert.deepEqual([report.listed, report.downloaded], [0, 0]);
+      await assert.rejects(pusher.dryRun(), /only pushes .*nothing to mirror/);
+      assert.equal(pusher.status().lastPush?.uploaded, 1);
+    } finally {
+      await pusher.stop();
+    }
+    assert.equal(platform.calls.BinaryDataByFilter, 0, "nothing listed");
+    assert.deepEqual(
+      platform.items().filter((i) => i.tags.includes("fleet")).map((i) => i.fileName),
+      [
+        "capture.jpg",
+      ],
+    );
+    assert.equal(await Deno.lstat(join(home, "data_mirror")).catch(() => undefined), undefined);
+    assert.ok(!logger.text().includes("every binary file"), logger.text());
   });
 });
