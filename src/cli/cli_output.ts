@@ -21,6 +21,7 @@
  * @module
  */
 import type { Logger, LogLevel } from "../logger.ts";
+import type { PushSummary } from "../mirror_controller.ts";
 import type { Summary } from "../sync/summary.ts";
 import { scrubSecrets } from "../redaction.ts";
 import { createTerminalLogger } from "./terminal_logger.ts";
@@ -109,6 +110,13 @@ export function formatSummary(summary: Summary): string {
     `${summary.duplicate} duplicate, ${summary.rejected} rejected in ${
       (summary.durationMs / 1000).toFixed(1)
     } s`;
+}
+
+/** A push pass's counts as one line, as `push` and each pass of `sync --watch` print them. */
+export function formatPushSummary(summary: PushSummary): string {
+  return `${summary.found} found, ${summary.uploaded} uploaded (${formatBytes(summary.bytes)}), ` +
+    `${summary.skipped} skipped, ${summary.deleted} deleted, ${summary.failed} failed in ` +
+    `${(summary.durationMs / 1000).toFixed(1)} s`;
 }
 
 /** Bytes in binary units, e.g. `1.5 MiB`. */

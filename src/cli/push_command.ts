@@ -14,7 +14,7 @@ import { MAX_UPLOADS_PER_PASS, type PushResult, runPushPass } from "../push/run_
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
-import { formatBytes } from "./cli_output.ts";
+import { formatPushSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
@@ -130,10 +130,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   output.line(`push folder: ${config.push.pushRoot}`);
   for (const path of result.planned ?? []) output.line(`would upload ${path}`);
   output.line(
-    `${result.found} found, ${result.uploaded} uploaded (${formatBytes(result.bytes)}), ` +
-      `${result.skipped} skipped, ${result.deleted} deleted, ${result.failed} failed in ` +
-      `${(result.durationMs / 1000).toFixed(1)} s` +
-      (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
+    formatPushSummary(summary) + (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
   );
   if (result.backlog) {
     output.note(

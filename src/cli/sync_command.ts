@@ -10,6 +10,7 @@ import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import { MirrorLoop } from "../mirror_loop.ts";
+import { createPushSide, type PushSide } from "../push/push_side.ts";
 import { describeError, type PassCancelledError } from "../remote/errors.ts";
 import type { RemoteSource } from "../remote/remote_source.ts";
 import { ViamRemote } from "../remote/viam_remote.ts";
@@ -17,7 +18,7 @@ import { dryRunPass, partialResultOf, type PassResult, runPass } from "../sync/r
 import { emptySummary, type Summary } from "../sync/summary.ts";
 import type { TransferProgress } from "../sync/transfer_files.ts";
 import { inCliTerms } from "./attribute_flags.ts";
-import { type CliOutput, formatBytes, formatSummary } from "./cli_output.ts";
+import { type CliOutput, formatBytes, formatPushSummary, formatSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
@@ -57,14 +58,28 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
-  if (config.pushOnly) {
-    // The module runs such a config as a push folder alone; `sync` would mirror everything.
+  if (config.pushOnly && (!flags.watch || flags.dryRun)) {
+    // The module (and `--watch`) runs such a config as a push folder alone; one pass would mirror
+    // everything the key can read.
     throw new ConfigError([{
       field: "push_path",
       message: "the config only pushes (push_path, and no tags, labels or dataset_id to mirror): " +
-        "sync has nothing to mirror; run push with it, or give --tags, --labels or --dataset-id " +
-        "to mirror as well",
+        "one sync pass has nothing to mirror; run push with it (or sync --watch, which pushes " +
+        "every sync_frequency), or give --tags, --labels or --dataset-id to mirror as well",
     }]);
+  }
+  const partId = context.env("VIAM_MACHINE_PART_ID");
+  if (config.push && flags.watch && !flags.dryRun && !partId) {
+    throw new ConfigError([{
+      field: "VIAM_MACHINE_PART_ID",
+      message: "push_path is set, and sync --watch runs its push side as the module does: set " +
+        "VIAM_MACHINE_PART_ID to the machine part the uploads belong to",
+    }]);
+  }
+  if (config.push && !flags.watch && !flags.dryRun) {
+    output.logger.warn(
+      "push_path is not pushed by one sync pass: push --config sends it, and sync --watch runs both",
+    );
   }
   await checkConfigLocations(config);
   for (const warning of warnings) output.logger.warn(warning);
@@ -81,7 +96,14 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   });
   // --dry-run first: with it, nothing changes, whatever else is asked.
   if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stop.by);
-  if (flags.watch) return await _watch(config, remote, context, stop.signal, () => stop.by);
+  if (flags.watch) {
+    const push = createPushSide(config, { partId, logger: output.logger, owner: "cli --watch" });
+    try {
+      return await _watch(config, remote, push, context, stop.signal, () => stop.by);
+    } finally {
+      await push?.[Symbol.asyncDispose]();
+    }
+  }
   return await _onePass(config, remote, context, stop.signal, () => stop.by);
 }
 
@@ -211,6 +233,7 @@ function _interrupted(signal: Deno.Signal, bytesCame: boolean | undefined): stri
 async function _watch(
   config: MirrorConfig,
   remote: RemoteSource,
+  push: PushSide | undefined,
   { output }: CommandContext,
   signal: AbortSignal,
   stoppedBy: () => Deno.Signal | undefined,
@@ -221,6 +244,7 @@ async function _watch(
     logger: output.logger,
     owner: "cli --watch",
     createRemote: () => remote,
+    push: push?.run,
     // Each pass gets its own line below: the loop's "sync pass done" would say it twice.
     passDoneLevel: "debug",
     onPassEnd: (status) => {
@@ -230,11 +254,15 @@ async function _watch(
       const summary = ran ? status.lastSummary ?? emptySummary() : emptySummary();
       const guard = status.guard === undefined ? undefined : inCliTerms(status.guard);
       const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
-      output.line(`pass ${pass}: ${formatSummary(summary)}`);
+      if (!config.pushOnly) output.line(`pass ${pass}: ${formatSummary(summary)}`);
+      // The push side ran after it (its failures are in its own summary, and logged).
+      const pushed = config.push ? status.lastPush : undefined;
+      if (pushed) output.line(`pass ${pass} push: ${formatPushSummary(pushed)}`);
       if (guard !== undefined) output.line(`held back: ${guard}`);
       if (error !== undefined) output.error(error);
       output.document({
         ..._document(config, summary),
+        ...(pushed ? { push: pushed } : {}),
         pass,
         ...(error === undefined ? {} : { error }),
         ...(guard === undefined ? {} : { guard }),
@@ -243,8 +271,12 @@ async function _watch(
       });
     },
   });
+  const every = `every ${config.syncFrequencySeconds} s`;
   output.logger.info(
-    `watching: a pass every ${config.syncFrequencySeconds} s into ${config.mirrorRoot}`,
+    config.pushOnly
+      ? `watching: pushing ${config.push!.pushRoot} ${every}`
+      : `watching: a pass ${every} into ${config.mirrorRoot}` +
+        (config.push ? `, then pushing ${config.push.pushRoot}` : ""),
   );
   loop.start();
   if (!signal.aborted) {

@@ -365,7 +365,7 @@ Deno.test("sync with a config that only pushes (push_path, no filter) is refused
       });
       const refused = await run(["sync", "--config", config]);
       assertExit(refused, 2);
-      assert.match(refused.stderr, /the config only pushes .*sync has nothing to mirror/);
+      assert.match(refused.stderr, /the config only pushes .*one sync pass has nothing to mirror/);
       assert.equal(platform.calls.BinaryDataByFilter, 0);
       assert.equal(await exists(root), false);
       // With a filter given, it mirrors that as well.
@@ -670,6 +670,50 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
     assert.match(output.stderr, /^pass 1: /m);
     await assertMirrorHolds(root, platform, platform.items().map((item) => item.binaryDataId));
   });
+});
+
+Deno.test("--watch with a push_path in --config pushes after each pass, as the module does", async (t) => {
+  const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
+  for (const filter of [{ tags: ["a"] }, {}]) {
+    const pushOnly = Object.keys(filter).length === 0;
+    await t.step(pushOnly ? "a config that only pushes" : "a config that mirrors too", async () => {
+      await withCli(groups, async ({ platform, home, root, run }) => {
+        const config = join(home, "mirror.json");
+        await writeJson(config, {
+          ...{ app_url: platform.url, sync_frequency: 1, ...filter },
+          ...{ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 },
+        });
+        await Deno.mkdir(join(home, "outbox"));
+        await Deno.writeTextFile(join(home, "outbox", "capture.jpg"), "a capture");
+        const args = ["sync", "--config", config, "--watch", "--json"];
+        // The uploads need the machine part they belong to.
+        const noPart = await run(args, KEY_ENV);
+        assertExit(noPart, 2);
+        assert.match(noPart.stderr, /VIAM_MACHINE_PART_ID/);
+        const env = { ...KEY_ENV, VIAM_MACHINE_PART_ID: "part-1" };
+        await using program = spawnProgram(args, { viamHome: home, env });
+        const documents = () => _documents(program.stdout());
+        await program.waitFor("stdout", () => documents().some((d) => d.push?.uploaded === 1));
+        program.kill("SIGTERM");
+        const output = await program.done;
+        assertExit(output, 0);
+        assert.match(output.stderr, /^pass 1 push: 1 found, 1 uploaded/m);
+        assert.deepEqual(
+          platform.items().filter((i) => i.tags.includes("fleet")).map((i) => i.fileName),
+          [
+            "capture.jpg",
+          ],
+        );
+        assert.equal(await exists(join(home, "outbox", "capture.jpg")), false);
+        if (pushOnly) {
+          assert.equal(platform.calls.BinaryDataByFilter, 0, "nothing listed");
+          assert.equal(await exists(root), false, "no mirror made");
+        } else {
+          await assertMirrorHolds(root, platform, idsWhere(platform, (id) => id.startsWith("cam")));
+        }
+      });
+    });
+  }
 });
 
 Deno.test("--watch --json: a pass that fails reports its own zero counts; one cut by SIGTERM its own document", async () => {
