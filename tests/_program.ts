@@ -136,6 +136,9 @@ export function lastJsonLine(stdout: string): Record<string, unknown> {
   return JSON.parse(lines[lines.length - 1]);
 }
 
+/** How long `waitFor` waits for a running program's output. */
+const _WAIT_LIMIT_MS = 120_000;
+
 /** One output stream, collected as text, with waiters on its content. */
 class _Collected {
   text = "";
@@ -154,12 +157,22 @@ class _Collected {
     }
   }
 
+  /**
+   * Resolves once the text passes `test`; rejects when the program exits first, or after
+   * {@linkcode _WAIT_LIMIT_MS} (a program that never prints it fails the test by name instead
+   * of hanging the suite).
+   */
   waitFor(test: (text: string) => boolean): Promise<void> {
     if (test(this.text)) return Promise.resolve();
     if (this.#ended) return Promise.reject(_exitedError(this.#ended));
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#waiters.push({ test, resolve, reject });
-    return promise;
+    const waiter = { test, resolve, reject };
+    this.#waiters.push(waiter);
+    const timer = setTimeout(() => {
+      this.#waiters = this.#waiters.filter((w) => w !== waiter);
+      reject(new Error(`the awaited output did not come in ${_WAIT_LIMIT_MS} ms:\n${this.text}`));
+    }, _WAIT_LIMIT_MS);
+    return promise.finally(() => clearTimeout(timer));
   }
 
   end(output: ProgramOutput): void {
