@@ -275,6 +275,20 @@ Deno.test("module: DoCommand sync, status and dry_run, GetStatus and GetGeometri
   });
 });
 
+Deno.test("module: a request over 4 MiB is refused as it begins, and the module serves on", async () => {
+  await withModule(async ({ client }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const huge = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "status", padding: "x".repeat(5 * 1024 * 1024) }),
+    });
+    assert.equal(huge.code, grpc.status.RESOURCE_EXHAUSTED, huge.details);
+    assert.match(huge.details, /larger than .*4194304/);
+    const status = await _command(client, client.service, "mirror1", { command: "status" });
+    assert.equal(typeof status.state, "string");
+  });
+});
+
 Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUND", async () => {
   await withModule(async ({ client }) => {
     await _add(client, "mirror1", SERVICE_API);
