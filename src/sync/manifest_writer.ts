@@ -155,6 +155,19 @@ export class ManifestWriter implements AsyncDisposable {
     }
   }
 
+  /**
+   * Removes what a killed pass's writer left in the state folder of the mirror at `root` (its
+   * pending copy, up to 41 MB at 100,000 items), for a pass that writes no manifest
+   * (`manifest: false`) and so never opens one to clear it. A warning when it cannot.
+   */
+  static async discardPending(root: string, options: ManifestWriterOptions = {}): Promise<void> {
+    try {
+      await _removeName(join(root, STATE_DIR_NAME, _PENDING_NAME));
+    } catch (error) {
+      options.warn?.(`could not remove ${_PENDING_NAME}: ${(error as Error).message}`);
+    }
+  }
+
   /** The manifest's absolute path. */
   get path(): string {
     return join(this.#stateDir, MANIFEST_FILE_NAME);
@@ -309,13 +322,21 @@ export class ManifestWriter implements AsyncDisposable {
     }
   }
 
-  /** Closes and removes the pending file. Calling it again does nothing. */
+  /**
+   * Closes and removes the pending file. Calling it again does nothing. It never throws (it
+   * warns): it runs as the pass ends, and a pending file that cannot be removed (the state folder
+   * made read-only meanwhile) must not take the pass's result with it; the next pass removes it.
+   */
   async close(): Promise<void> {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
     pending.close();
-    await _removeName(join(this.#stateDir, _PENDING_NAME));
+    try {
+      await _removeName(join(this.#stateDir, _PENDING_NAME));
+    } catch (error) {
+      this.#warn(`could not remove ${_PENDING_NAME}: ${(error as Error).message}`);
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -128,9 +128,9 @@ export async function runPass(
     owner: options.owner,
     warn: (message) => logger.warn(message),
   });
-  await using manifest = config.manifest
-    ? await ManifestWriter.open(mirror.root, { warn: (message) => logger.warn(message) })
-    : null;
+  const warn = (message: string) => logger.warn(message);
+  await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;
+  if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
   // Read beside the listing's first calls; needed once the listing is proved whole.
   const reading = PlacedRecord.read(mirror.stateDir);
   reading.catch(() => {}); // awaited below

@@ -431,6 +431,17 @@ Deno.test("a symlinked state folder is refused: nothing is written where it lead
   });
 });
 
+Deno.test("manifest: false clears the pending copy a killed pass with the manifest on left", async () => {
+  await withMirror(describeDataset([{ count: 2 }]), async ({ pass, root }) => {
+    await pass();
+    // What a pass killed while it wrote its lines leaves (up to 41 MB at 100,000 items).
+    const pending = join(root, ".data-mirror", "manifest.pending");
+    await Deno.writeTextFile(pending, "x".repeat(100_000));
+    await pass({ manifest: false });
+    await assert.rejects(Deno.lstat(pending), Deno.errors.NotFound);
+  });
+});
+
 Deno.test("manifest: false writes none, and --dry-run writes none", async () => {
   await withMirror(describeDataset([{ count: 3 }]), async ({ pass, root, config, logger }) => {
     const result = await pass({ manifest: false });

@@ -1174,6 +1174,38 @@ Deno.test("a local walk that fails stops the listing and fails the pass with its
   });
 });
 
+Deno.test("a pending manifest that cannot be removed at the pass's end is a warning, not its result", async () => {
+  const dataset = describeDataset([{ name: "a", count: 3, tags: ["t"] }]);
+  await withMirror(dataset, async ({ config, root, logger }) => {
+    const cfg = config({ tags: ["t"] });
+    const pending = join(root, ".data-mirror", "manifest.pending");
+    // Once the listing is under way, a folder stands at the pending file's name: its removal fails.
+    let blocked = false;
+    const remote = _platformRemote(cfg, (real) => ({
+      listPage: async (filter, last, options) => {
+        const page = await real.listPage(filter, last, options);
+        if (!blocked) {
+          blocked = true;
+          Deno.renameSync(pending, `${pending}.moved`);
+          Deno.mkdirSync(join(pending, "blocker"), { recursive: true });
+        }
+        return page;
+      },
+    }));
+    const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+    assert.deepEqual([result.summary.listed, result.summary.downloaded], [3, 3], logger.text());
+    assert.ok(
+      logger.entries.some((e) =>
+        e.level === "warn" && /could not remove manifest\.pending/.test(e.message)
+      ),
+      logger.text(),
+    );
+    // The next pass clears it and writes its own.
+    await Deno.remove(pending, { recursive: true });
+    assert.equal((await runPass(cfg, remote, { logger })).summary.skipped, 3);
+  });
+});
+
 // The platform's remote (the real SDK client) for a pass's config, with some of its calls wrapped.
 function _platformRemote(
   config: MirrorConfig,
