@@ -37,7 +37,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { createOwnLog } from "../fs/_no_follow.ts";
-import { writeFileAtomic } from "../fs/atomic_write.ts";
+import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
 export { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME };
@@ -183,6 +183,19 @@ export class PushJournal {
       snapshotBytes: text?.length ?? 0,
       logFound: log !== undefined,
     });
+  }
+
+  /**
+   * Removes the temporary copies of the snapshot that passes killed while they replaced it left in
+   * `stateDir` (each up to the journal's size; nothing else clears them). For a pass holding the
+   * push folder's lock; a name that will not go stays (a warning-free best effort: the next pass
+   * tries again).
+   */
+  static async discardLeftovers(stateDir: string): Promise<void> {
+    for await (const entry of Deno.readDir(stateDir)) {
+      if (!entry.isFile || !isAtomicLeftoverOf(entry.name, PUSH_JOURNAL_NAME)) continue;
+      await Deno.remove(join(stateDir, entry.name)).catch(() => {});
+    }
   }
 
   /** The journal's snapshot file. */

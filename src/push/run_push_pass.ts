@@ -373,7 +373,7 @@ async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJour
     if (info !== undefined && !info.isDirectory) {
       throw new Deno.errors.NotADirectory(`state dir ${stateDir} must be a plain directory`);
     }
-  }
+  } else await PushJournal.discardLeftovers(stateDir);
   return await PushJournal.open(stateDir);
 }
 

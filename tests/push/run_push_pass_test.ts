@@ -315,6 +315,22 @@ Deno.test("settle time: a file modified lately waits; once settled it goes", asy
   });
 });
 
+Deno.test("the journal's copies a killed pass left are cleared by the next pass, not by a dry run", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("a.txt", "a", 60);
+    await pass();
+    const state = join(root, ".data-mirror");
+    const leftover = join(state, `.push-journal.json.${crypto.randomUUID()}.tmp`);
+    await Deno.writeTextFile(leftover, "{}");
+    await Deno.writeTextFile(join(state, "push-journal.json.notes"), "someone's"); // not one
+    await pass({}, { dryRun: true });
+    assert.ok(await _exists(leftover), "a dry run changes nothing");
+    await pass();
+    assert.equal(await _exists(leftover), false);
+    assert.ok(await _exists(join(state, "push-journal.json.notes")));
+  });
+});
+
 Deno.test("an empty file is kept, not sent: written later, it goes with what its writer wrote", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("opened.log", "", 60);
