@@ -7,14 +7,22 @@
  * Worker's modules). When the Worker reports the program's exit code, the process exits with it
  * (`Deno.exit` in a Worker would end only the Worker).
  *
- * No npm code is imported here: nothing but this file, `src/invocation.ts`, `src/permissions.ts`
- * and `src/stop_signal.ts` runs unconfined.
+ * No npm code is imported here: nothing but this file, `src/invocation.ts`, `src/permissions.ts`,
+ * `src/stop_signal.ts` and `src/module/parent_exit.ts` runs unconfined.
  *
  * @module
  */
 import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
+import { onParentExit } from "./src/module/parent_exit.ts";
 import { resolveGrants, workerPermissions } from "./src/permissions.ts";
 import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
+
+/**
+ * The parent process as this one started, read before anything else is done: viam-server killed
+ * in the first moments after it started the module leaves it re-parented, and a parent read later
+ * (in the Worker, after loading its modules: 100 ms and more) would be the new one, never lost.
+ */
+const _STARTED_UNDER = Deno.ppid;
 
 /** The message a confined Worker posts when the program is done. */
 export interface WorkerExit {
@@ -84,7 +92,16 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   });
   const worker = new Worker(workerUrl, { type: "module", deno: { permissions } });
   passOn.to = worker;
+  // viam-server killed without stopping its modules leaves them running (syncing on with the old
+  // config, holding their mirrors' locks): its end stops the module as a SIGTERM does.
+  const orphaned = invocation.mode === "module"
+    ? onParentExit((parent) => {
+      console.error(`viam-server (process ${parent}) is gone: stopping the module`);
+      passOn.to?.postMessage({ stop: "SIGTERM" } satisfies WorkerStop);
+    }, { parent: _STARTED_UNDER })
+    : undefined;
   const end = () => {
+    orphaned?.[Symbol.dispose]();
     passOn.to = undefined;
     worker.terminate();
   };

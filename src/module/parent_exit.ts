@@ -7,22 +7,35 @@
  *
  * @example
  * ```ts
- * using _orphaned = onParentExit((parent) => console.error(`parent ${parent} is gone`));
+ * const parent = Deno.ppid; // first thing, before loading anything else
+ * // ...
+ * using _orphaned = onParentExit((pid) => console.error(`parent ${pid} is gone`), { parent });
  * ```
  *
  * @module
  */
 
+/** Options of {@linkcode onParentExit}. */
+export interface ParentExitOptions {
+  /** The parent's id as read when the process started (default: now): see the example. */
+  parent?: number;
+  /** How often the parent is looked at, in milliseconds (default 1000). */
+  intervalMs?: number;
+}
+
 /**
  * Calls `onExit` once (with the parent's old id) when the parent process of this one has ended,
  * looking every `intervalMs`. A process whose parent is already `init` (1) at the start is never
  * told: it has no parent to lose. The timer does not keep the program alive; dispose to stop.
+ * The earlier `parent` is read, the shorter the window in which a parent that dies right after
+ * starting this process goes unnoticed (the program is re-parented before it looks).
  */
 export function onParentExit(
   onExit: (parentPid: number) => void,
-  intervalMs = 1000,
+  options: ParentExitOptions = {},
 ): Disposable {
-  const parent = Deno.ppid;
+  const parent = options.parent ?? Deno.ppid;
+  const intervalMs = options.intervalMs ?? 1000;
   const timer = setInterval(() => {
     if (Deno.ppid === parent) return;
     clearInterval(timer);

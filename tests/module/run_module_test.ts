@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { productionRunArgs } from "../../scripts/mirror.ts";
 import { pollUntil } from "../_poll.ts";
 import { FakeParent } from "./_fake_parent.ts";
 import { stopProcess } from "./_harness.ts";
@@ -219,12 +220,17 @@ for (const name of ["data-mirror-abcde.sock", "m.sock"]) {
 Deno.test("run module: when viam-server dies without stopping it (SIGKILL), the module stops too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
   const socketPath = `${dir}/data-mirror-xyzab.sock`;
-  // A stand-in for viam-server: a shell that starts the module, says its pid, and waits.
-  const args = _moduleArgs(dir, socketPath).map((arg) => `'${arg}'`).join(" ");
+  // A stand-in for viam-server: a shell that starts the real program (its bootstrap watches the
+  // parent) under the production flags, says its pid, and waits.
+  const args = [
+    Deno.execPath(),
+    ...productionRunArgs(new URL("../../main.ts", import.meta.url), [socketPath]),
+  ]
+    .map((arg) => `'${arg}'`).join(" ");
   const server = new Deno.Command("bash", {
-    args: ["-c", `'${Deno.execPath()}' ${args} >/dev/null 2>'${dir}/stderr' & echo $!; wait`],
+    args: ["-c", `${args} >/dev/null 2>'${dir}/stderr' & echo $!; wait`],
     cwd: ROOT,
-    env: { VIAM_MODULE_ADDRESS: socketPath, VIAM_NO_MODULE_PARENT: "true" },
+    env: { VIAM_MODULE_ADDRESS: socketPath, VIAM_NO_MODULE_PARENT: "true", VIAM_HOME: dir },
     stdin: "null",
     stdout: "piped",
   }).spawn();
