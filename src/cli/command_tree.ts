@@ -181,7 +181,15 @@ function _refuseFlagsAsValues(program: Command): void {
             `it is a flag, not a value: give ${option.long} its value (nothing was run)`,
           );
         }
-        return parse ? parse(value, previous) : value;
+        if (parse) return parse(value, previous);
+        // A flag of one value given twice (`--dataset-id real --dataset-id typo`) would keep the
+        // last in silence: a typo then mirrors nothing, or another folder.
+        if (previous !== undefined && previous !== option.defaultValue) {
+          throw new InvalidArgumentError(
+            `${option.long} was given twice: give it once (nothing was run)`,
+          );
+        }
+        return value;
       });
     }
   }

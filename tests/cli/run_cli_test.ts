@@ -93,6 +93,36 @@ Deno.test("a flag where a value should be is a usage error, never the value (a f
   assert.match(String(onlyDocument(json.stdout).error), /give --mirror-path its value/);
 });
 
+Deno.test("a flag of one value given twice is a usage error; list flags add up", async () => {
+  for (
+    const args of [
+      ["sync", "--tags", "t", "--dataset-id", "real", "--dataset-id", "typo"],
+      ["sync", "--tags", "t", "--mirror-path", "a", "--mirror-path", "b"],
+      ["push", "--tags", "t", "--push-path", "out", "--push-path", "outbox"],
+      ["validate", "--config", "a.json", "--config", "b.json"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await cli(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stdout.length, 0, args.join(" "));
+    assert.match(stderr.join("\n"), /--[a-z-]+ was given twice: give it once \(nothing was run\)/);
+  }
+  // --tags and --protected-dir are meant to be repeated: not refused (the run then fails its
+  // own way here, for want of a key).
+  const lists = await cli([
+    "sync",
+    "--tags",
+    "a",
+    "--tags",
+    "b",
+    "--protected-dir",
+    "x",
+    "--protected-dir",
+    "y",
+  ]);
+  assert.doesNotMatch(lists.stderr.join("\n"), /given twice/);
+});
+
 Deno.test('an empty filter flag (--tags "$UNSET") is a usage error, not a mirror of everything', async () => {
   for (const args of [["sync", "--tags", ""], ["sync", "--labels", ","], ["push", "--tags", " "]]) {
     const { code, stderr } = await cli(args);
