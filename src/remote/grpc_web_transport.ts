@@ -234,7 +234,9 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
       throw new ConnectError(
         response.headers.has("grpc-message")
           ? decodeGrpcMessage(response.headers.get("grpc-message")!)
-          : `HTTP ${response.status}`,
+          // The URL asked (it holds no secret: app_url refuses credentials): a 404 says which
+          // app_url serves no such API (a path after the host, a proxy's wrong prefix).
+          : `HTTP ${response.status} from ${url}`,
         codeFromHttpStatus(response.status),
         response.headers,
       );
