@@ -79,9 +79,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
   }
   await checkConfigLocations(config);
-  for (const warning of warnings) {
-    if (!warning.startsWith("no tags, labels or dataset_id")) output.logger.warn(warning);
-  }
+  for (const warning of warnings) output.logger.warn(warning);
   await using uploader = new FileUploader({
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,
@@ -116,7 +114,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     const exitCode = stop.by ? signalExitCode(stop.by) : EXIT.failed;
     output.line(`push folder: ${config.push.pushRoot}`);
     output.error(message);
-    output.document({ pushPath: config.push.pushRoot, error: message, exitCode });
+    output.document({ command: "push", pushPath: config.push.pushRoot, error: message, exitCode });
     return exitCode;
   } finally {
     progress.stop();
@@ -145,7 +143,9 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   for (const failure of result.failures) output.error(`${failure.path}: ${failure.error}`);
   if (result.error !== undefined) output.error(result.error);
   output.document({
+    command: "push",
     pushPath: config.push.pushRoot,
+    ...(flags.dryRun ? { dryRun: true } : {}),
     ...summary,
     recovered: result.recovered,
     skippedBy: result.skippedBy,

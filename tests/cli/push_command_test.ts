@@ -90,6 +90,7 @@ Deno.test("push uploads a folder tree, deletes what the platform has, and sync e
       [document.found, document.uploaded, document.skipped, document.deleted, document.failed],
       [2, 2, 0, 2, 0],
     );
+    assert.deepEqual([document.command, document.dryRun], ["push", undefined]);
     assert.match(pushed.stderr, /push folder: .*outbox/);
     assert.deepEqual([...(await readTree(outbox)).keys()], [], "sent files are gone locally");
     assert.ok(!pushed.stdout.includes(KEY.key) && !pushed.stderr.includes(KEY.key));
@@ -159,7 +160,8 @@ Deno.test("a push folder holding more files than one pass sends says so, in the 
       { viamHome: home, env: KEY_ENV },
     );
     assert.equal(output.code, 0, output.stderr);
-    assert.equal(JSON.parse(output.stdout).backlog, true);
+    const document = JSON.parse(output.stdout);
+    assert.deepEqual([document.command, document.dryRun, document.backlog], ["push", true, true]);
     const share = MAX_UPLOADS_PER_PASS.toLocaleString("en-US");
     assert.ok(
       output.stderr.includes(`more files than one pass sends (${share}): run push again`),
