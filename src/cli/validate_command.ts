@@ -46,11 +46,16 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
     ];
     await checkConfigLocations(config);
     for (const warning of warnings) output.note(`warning: ${warning}`);
-    output.line(`${shown}: valid; mirrors into ${config.mirrorRoot}`);
+    const does = [
+      ...(config.pushOnly ? [] : [`mirrors into ${config.mirrorRoot}`]),
+      ...(config.push ? [`pushes ${config.push.pushRoot}`] : []),
+    ];
+    output.line(`${shown}: valid; ${does.join(", ")}${config.pushOnly ? " (push only)" : ""}`);
     output.document({
       command: "validate",
       valid: true,
-      mirrorRoot: config.mirrorRoot,
+      ...(config.pushOnly ? { pushOnly: true } : { mirrorRoot: config.mirrorRoot }),
+      ...(config.push ? { pushRoot: config.push.pushRoot } : {}),
       warnings,
       exitCode: EXIT.ok,
     });

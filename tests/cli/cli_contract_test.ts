@@ -447,6 +447,14 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
     ]);
     assertExit(ok, 0);
     assert.equal(ok.stdout, `${JSON.stringify(valid)}: valid; mirrors into ${home}/data_mirror\n`);
+    const pusher = join(home, "pusher.json");
+    await writeJson(pusher, {
+      ...{ app_api_key_id: KEY.id, app_api_key: KEY.key },
+      push_path: "out",
+    });
+    const pushOnly = await run(["validate", "--config", pusher]);
+    assertExit(pushOnly, 0);
+    assert.match(pushOnly.stdout, /: valid; pushes .*\/out \(push only\)\n$/);
     assertExit(bad, 2);
     // Each problem on its own line, naming its attribute once.
     assert.equal(
