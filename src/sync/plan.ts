@@ -21,6 +21,12 @@ export interface PlanInput {
   nestedMirrors?: ReadonlySet<string>;
   /** Listed items whose names were refused (`ListingIndex.rejected`): they hold no path. */
   rejected?: number;
+  /**
+   * Listed paths that lost to a folder other items need (`ListingIndex.shadowed`): not in `remote`,
+   * but listed, so a file there is never stale (it is taken for the listed item, as any file at a
+   * listed path is).
+   */
+  shadowed?: ReadonlyMap<string, unknown>;
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
   maxDelete?: DeleteLimit;
   /**
@@ -111,7 +117,7 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
   for (const [path, file] of input.local) {
     if (file.symlink || isStateDirPath(path) || isProtected(path, input.protectedDirs)) continue;
     deletable++;
-    if (!input.remote.has(path)) stale.push(path);
+    if (!input.remote.has(path) && !input.shadowed?.has(path)) stale.push(path);
   }
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.

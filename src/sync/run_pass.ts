@@ -826,6 +826,7 @@ function _deletion(
   const planned = planDeletes({
     ..._planInput(config, index.entries(), local, listing, config.delete),
     rejected: index.rejected,
+    shadowed: index.shadowed,
     isSameFile: root === undefined
       ? undefined
       : (path, listed) => isSameFileUnder(root, path, listed),

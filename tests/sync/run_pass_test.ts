@@ -961,6 +961,12 @@ Deno.test("a file an earlier pass placed where items now need a folder makes way
     { name: "placed by the mirror", attributes: {}, cleared: true },
     { name: "with delete", attributes: { delete: true }, cleared: true },
     { name: "changed by its user since", attributes: {}, cleared: false, changed: true },
+    {
+      name: "changed by its user, with delete",
+      attributes: { delete: true },
+      cleared: false,
+      changed: true,
+    },
     { name: "in a protected folder", attributes: { protected_dirs: ["p"] }, cleared: false },
   ];
   for (const c of cases) {
