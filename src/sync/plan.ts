@@ -140,10 +140,12 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
     plan.deleteBlocked = `${why}: refusing to delete all ${
       _files(stale.length)
     } (${hint}allow_delete_all: true allows it)`;
-  } else if (_limited(input) && stale.length > _allowed(input, deletable)) {
-    plan.deleteBlocked = _overLimit(stale.length, deletable, input.maxDelete);
   } else {
-    plan.deletes = stale;
+    const over = _limited(input)
+      ? overDeleteLimit(stale.length, deletable, input.maxDelete)
+      : undefined;
+    if (over !== undefined) plan.deleteBlocked = over;
+    else plan.deletes = stale;
   }
   return plan;
 }
@@ -196,10 +198,18 @@ function _limited(input: PlanInput): boolean {
   return input.remote.size > 0 || !isDefault;
 }
 
-/** How many files `max_delete` lets one pass delete out of the mirror's `total`. */
-function _allowed(input: PlanInput, total: number): number {
-  const limit = input.maxDelete ?? DEFAULT_MAX_DELETE;
-  return Math.max(limit.files, Math.floor(total * limit.percent / 100));
+/**
+ * Why `max_delete` (`limit`, the default when absent) holds back `count` removals out of the
+ * mirror's `total` files, or undefined when it allows them: the same rule as the delete stage's,
+ * for removals it does not plan (files cleared for a folder listed items need).
+ */
+export function overDeleteLimit(
+  count: number,
+  total: number,
+  limit: DeleteLimit = DEFAULT_MAX_DELETE,
+): string | undefined {
+  const allowed = Math.max(limit.files, Math.floor(total * limit.percent / 100));
+  return count > allowed ? _overLimit(count, total, limit) : undefined;
 }
 
 function _overLimit(count: number, total: number, limit = DEFAULT_MAX_DELETE): string {

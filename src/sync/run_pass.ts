@@ -24,6 +24,7 @@ import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
   isProtected,
+  overDeleteLimit,
   type Plan,
   planDeletes,
   type PlanInput,
@@ -219,7 +220,14 @@ export async function runPass(
     record = await reading;
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
-      await _clearShadowed(index.shadowed, local, record, { mirror, config, logger });
+      const clearing = await _shadowedOwnFiles(index.shadowed, local, record, {
+        config,
+        fileSize: (path) => mirror.fileSize(path),
+      });
+      progress.clearBlocked = _clearLimit(clearing, local, config);
+      if (progress.clearBlocked === undefined) {
+        progress.cleared = await _clear(clearing, local, mirror, logger);
+      } else logger.warn(`held back: ${progress.clearBlocked}`);
     }
     logger.debug(
       `listed ${index.listed} item(s) in ${listing.shards} shard(s): ` +
@@ -321,7 +329,7 @@ export async function runPass(
     try {
       if (deletingEarly) {
         const deleted = await deletingEarly;
-        summary.deleted = deleted.deleted;
+        summary.deleted += deleted.deleted;
         summary.failed += deleted.failed;
         deleteFailures = deleted.failures;
       }
@@ -359,7 +367,8 @@ export async function runPass(
       summary,
       listingComplete: listing.complete,
       error: listing.error,
-      guard: transfer.result.spaceGuard ?? (config.delete ? plan.deleteBlocked : undefined),
+      guard: transfer.result.spaceGuard ?? progress.clearBlocked ??
+        (config.delete ? plan.deleteBlocked : undefined),
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
         ...transfer.result.failures.map((f) => ({ path: f.path, error: f.error })),
@@ -446,25 +455,30 @@ export async function dryRunPass(
     onItems: (items) => void index.addPage(items),
   });
   if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
-  // Files a pass would replace (another item listed at their path now) count as downloads.
+  // Files a pass would replace (another item listed at their path now) count as downloads, and
+  // those it would clear for a folder as deletes (the files beneath them as downloads).
   let replacing: ReadonlySet<string> = new Set();
+  let clearing: string[] = [];
+  let clearBlocked: string | undefined;
   if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
-    const found = await _findReplacements(index, local, new Map(), record, {
-      config,
-      fileSize: (path) => fileSizeUnder(root, path),
-    });
+    const fileSize = (path: string) => fileSizeUnder(root, path);
+    const found = await _findReplacements(index, local, new Map(), record, { config, fileSize });
     replacing = found.replacing;
+    clearing = await _shadowedOwnFiles(index.shadowed, local, record, { config, fileSize });
+    clearBlocked = _clearLimit(clearing, local, config);
+    if (clearBlocked !== undefined) clearing = [];
   }
   const entries = index.entries();
   const deletion = _deletion(config, index, local, listing, root, options.logger);
-  const plan = _plan(config, entries, _without(local, replacing), listing, deletion, {
+  const gone = new Set([...replacing, ...clearing]);
+  const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
     nestedMirrors,
   });
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
-  const deletes = config.delete && !deleteBlocked ? plan.deletes : [];
+  const deletes = [...clearing, ...(config.delete && !deleteBlocked ? plan.deletes : [])];
   return {
     listed: index.listed,
     skipped: plan.skipped,
@@ -475,7 +489,7 @@ export async function dryRunPass(
     deleteCount: deletes.length,
     downloads: plan.downloads.slice(0, _LIST_CAP).map((d) => d.path),
     deletes: deletes.slice(0, _LIST_CAP),
-    deleteBlocked: config.delete ? deleteBlocked : undefined,
+    deleteBlocked: clearBlocked ?? (config.delete ? deleteBlocked : undefined),
     error: listing.error,
   };
 }
@@ -510,10 +524,16 @@ interface _Progress {
   waiting?: number;
   /** Files this pass had placed when the plan was made (the plan counts them as present). */
   placedBeforePlan?: number;
+  /** Files removed for folders listed items need (`_shadowedOwnFiles`). */
+  cleared?: number;
+  /** Why `max_delete` held their removal back, if it did. */
+  clearBlocked?: string;
   started: number;
 }
 
-function _summary({ index, transfer, plan, waiting, placedBeforePlan }: _Progress): Summary {
+function _summary(
+  { index, transfer, plan, waiting, placedBeforePlan, cleared }: _Progress,
+): Summary {
   // The plan counts the files this pass had placed as present: they are downloads, not skips.
   const skippedInPlan = plan ? plan.skipped - (placedBeforePlan ?? 0) : 0;
   return {
@@ -523,6 +543,7 @@ function _summary({ index, transfer, plan, waiting, placedBeforePlan }: _Progres
     skipped: skippedInPlan + transfer.skipped,
     duplicate: index.duplicates,
     rejected: index.rejected,
+    deleted: cleared ?? 0,
     // Items still waiting to be retried are not mirrored either: they count as failed.
     failed: transfer.failures.length + (plan?.conflicts.length ?? 0) + (waiting ?? 0),
     bytes: transfer.bytes,
@@ -695,33 +716,65 @@ async function _findReplacements(
 }
 
 /**
- * Removes the files an earlier pass placed at paths the listing now needs as folders (`a`, placed
- * from its item, and now `a/b.jpg` listed too: the folder wins, see `ListingIndex`), so that the
- * mirror ends as a fresh one of the same listing does. A pass that placed `a` itself removes it
- * the same way. Only a file the record says the mirror placed there, still of the size placed, and
+ * The files an earlier pass placed at paths the listing now needs as folders (`a`, placed from its
+ * item, and now `a/b.jpg` listed too: the folder wins, see `ListingIndex`): removed, so that the
+ * mirror ends as a fresh one of the same listing does (a pass that placed `a` itself removes it the
+ * same way). Only a file the record says the mirror placed there, still of the size placed, and
  * outside `protected_dirs`: a user's file, or one in a protected folder, stays, and the items
- * beneath it are reported as conflicts. Each file removed leaves `local`.
+ * beneath it are reported as conflicts.
  */
-async function _clearShadowed(
+async function _shadowedOwnFiles(
   shadowed: ReadonlyMap<string, ListedItem>,
-  local: Map<string, LocalFile>,
+  local: ReadonlyMap<string, LocalFile>,
   record: PlacedRecord,
-  { mirror, config, logger }: { mirror: MirrorDir; config: MirrorConfig; logger: Logger },
-): Promise<void> {
+  options: { config: MirrorConfig; fileSize: (path: string) => Promise<number | undefined> },
+): Promise<string[]> {
+  const own: string[] = [];
   for (const [path, item] of shadowed) {
-    if (local.get(path) !== REGULAR_FILE || isProtected(path, config.protectedDirs)) continue;
+    if (local.get(path) !== REGULAR_FILE || isProtected(path, options.config.protectedDirs)) {
+      continue;
+    }
     const from = record.placedFrom(path, item.binaryDataId);
     if (from !== "same" && from !== "other") continue;
-    const size = await mirror.fileSize(path);
-    if (size === undefined || !record.sizeFits(path, size)) continue;
+    const size = await options.fileSize(path);
+    if (size !== undefined && record.sizeFits(path, size)) own.push(path);
+  }
+  return own;
+}
+
+/**
+ * Why `max_delete` holds back clearing `paths` out of the mirror's `local` files, or undefined: a
+ * listing that made folders of many of the mirror's files at once empties it as a narrowed filter
+ * would, so the same rule holds it back (with or without `delete`).
+ */
+function _clearLimit(
+  paths: readonly string[],
+  local: ReadonlyMap<string, LocalFile>,
+  config: MirrorConfig,
+): string | undefined {
+  if (paths.length === 0) return undefined;
+  const over = overDeleteLimit(paths.length, local.size, config.maxDelete);
+  return over === undefined ? undefined : `clearing files where listed items need folders: ${over}`;
+}
+
+/** Removes `paths` (see {@linkcode _shadowedOwnFiles}) and takes them out of `local`; how many went. */
+async function _clear(
+  paths: readonly string[],
+  local: Map<string, LocalFile>,
+  mirror: MirrorDir,
+  logger: Logger,
+): Promise<number> {
+  let cleared = 0;
+  for (const path of paths) {
     logger.info(`removing ${path}: listed items need a folder there`);
     try {
-      await mirror.remove(path);
+      if (await mirror.remove(path)) cleared++;
       local.delete(path);
     } catch (error) {
       logger.warn(`cannot remove ${path}, where a folder is needed: ${describeError(error)}`);
     }
   }
+  return cleared;
 }
 
 /** `local` without `paths` (a copy, made only when there are some). */

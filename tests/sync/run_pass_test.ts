@@ -11,7 +11,13 @@ import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedRecord } from "../../src/sync/placed_record.ts";
 import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
-import { type MirrorFixture, readTree, withMirror, wrappedRemote } from "./_harness.ts";
+import {
+  type MirrorFixture,
+  readTree,
+  RecordingLogger,
+  withMirror,
+  wrappedRemote,
+} from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
@@ -971,17 +977,23 @@ Deno.test("a file an earlier pass placed where items now need a folder makes way
   ];
   for (const c of cases) {
     await t.step(c.name, async () => {
-      await withMirror(describeDataset([file]), async ({ pass, platform, root, files }) => {
+      await withMirror(describeDataset([file]), async ({ pass, platform, root, files, config }) => {
         await pass(c.attributes);
         if (c.changed) await Deno.writeTextFile(join(root, "p/a"), "the user's own");
         platform.replaceDataset(describeDataset([file, nested]));
+        const cfg = config(c.attributes);
+        const dry = await dryRunPass(cfg, _platformRemote(cfg), { logger: new RecordingLogger() });
         const result = await pass(c.attributes);
         const tree = await files();
         if (c.cleared) {
           assert.deepEqual(result.failures, []);
           assert.deepEqual([...tree.keys()], ["p/a/b.jpg"]);
+          // Counted as a delete, and shown so by a dry run first.
+          assert.deepEqual([result.summary.deleted, result.summary.downloaded], [1, 1]);
+          assert.deepEqual([dry.deletes, dry.downloads], [["p/a"], ["p/a/b.jpg"]]);
           assert.equal((await pass(c.attributes)).summary.downloaded, 0);
         } else {
+          assert.deepEqual([dry.deletes, dry.downloads], [[], []]);
           assert.deepEqual(result.failures.map((f) => f.error), [
             'the local file "p/a" is where a directory is needed',
           ]);
@@ -990,6 +1002,44 @@ Deno.test("a file an earlier pass placed where items now need a folder makes way
       });
     });
   }
+});
+
+Deno.test("files the mirror placed, all made folders at once: max_delete holds the clearing back", async () => {
+  const files = (n: number) => ({
+    name: "f",
+    count: n,
+    fileName: (i: number) => `p/f${i}`,
+    fileExt: "",
+  });
+  const beneath = {
+    name: "x",
+    count: 12,
+    fileName: (i: number) => `p/f${i}/x.jpg`,
+    fileExt: ".jpg",
+  };
+  await withMirror(
+    describeDataset([files(12)]),
+    async ({ pass, platform, config, files: tree }) => {
+      await pass();
+      platform.replaceDataset(describeDataset([files(12), beneath]));
+      const cfg = config();
+      const dry = await dryRunPass(cfg, _platformRemote(cfg), { logger: new RecordingLogger() });
+      assert.match(
+        dry.deleteBlocked ?? "",
+        /clearing files where listed items need folders: .*max_delete/,
+      );
+      assert.deepEqual(dry.deletes, []);
+      const held = await pass();
+      assert.match(
+        held.guard ?? "",
+        /would delete 12 of the mirror's 12 files, more than max_delete/,
+      );
+      assert.equal((await tree()).size, 12, "nothing removed");
+      // Meant, for one pass:
+      const meant = await pass({ max_delete: "100%" });
+      assert.deepEqual([meant.summary.deleted, meant.summary.downloaded], [12, 12]);
+    },
+  );
 });
 
 Deno.test("mime_types, start/end and max_age narrow the listing; with delete, aged-out files go", async () => {
