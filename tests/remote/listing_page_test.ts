@@ -244,6 +244,18 @@ Deno.test("a response cut inside a skipped field is refused, not read past its e
   assert.throws(() => decodeListingPage(fixed.subarray(0, 5)), /premature EOF/);
 });
 
+Deno.test("a name that begins with a byte-order mark keeps it: it is another name", () => {
+  const page = decodeListingPage(
+    new dataApi.BinaryDataByFilterResponse({
+      data: [
+        { metadata: { binaryDataId: "o/l/bom", fileName: "\uFEFFa.jpg" } },
+        { metadata: { binaryDataId: "o/l/plain", fileName: "a.jpg" } },
+      ],
+    }).toBinary(),
+  );
+  assert.deepEqual(page.items.map((i) => i.fileName), ["\uFEFFa.jpg", "a.jpg"]);
+});
+
 Deno.test("a name that is not valid UTF-8 on the wire is marked, and refused as a path", () => {
   const item = (id: string, fileName: Uint8Array) => {
     const metadata = new BinaryWriter()
