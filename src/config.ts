@@ -295,7 +295,9 @@ export function parseConfig(
   const pushRoot = pushPath === undefined
     ? undefined
     : _directoryRoot("push_path", pushPath, viamHome, issues);
-  if (mirrorRoot !== undefined && pushRoot !== undefined) {
+  // Without a filter the resource only pushes (`pushOnly` below): it has no mirror to overlap.
+  const filtered = tags.length > 0 || labels.length > 0 || datasetId !== undefined;
+  if (mirrorRoot !== undefined && pushRoot !== undefined && filtered) {
     const problem = rootsOverlap(mirrorRoot, pushRoot);
     if (problem !== undefined) issues.push({ field: "push_path", message: problem });
   }
@@ -315,7 +317,7 @@ export function parseConfig(
     }
   }
 
-  const noFilter = tags.length === 0 && labels.length === 0 && datasetId === undefined;
+  const noFilter = !filtered;
   const deletes = deleteEnabled
     ? "with delete on"
     : pushPath !== undefined && !pushKeep

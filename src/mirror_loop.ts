@@ -121,6 +121,14 @@ export class MirrorLoop implements MirrorController {
 
   syncNow(): Promise<SyncReport> {
     if (this.#abort.signal.aborted) return Promise.reject(_stopped());
+    // Asked of a resource that only pushes (its schedule runs `#runPass`): an all-zero sync
+    // summary would answer for a push that may have failed.
+    if (this.#config.pushOnly) return Promise.reject(_nothingToMirror());
+    return this.#runPass();
+  }
+
+  /** Runs a scheduled pass now, or joins the one in flight. */
+  #runPass(): Promise<SyncReport> {
     if (this.#inFlight) return this.#inFlight;
     clearTimeout(this.#timer);
     clearInterval(this.#pushTimer);
@@ -226,7 +234,7 @@ export class MirrorLoop implements MirrorController {
     clearTimeout(this.#timer);
     this.#status.nextPassAt = new Date(Date.now() + delayMs).toISOString();
     this.#timer = setTimeout(() => {
-      this.syncNow().catch(() => {});
+      if (!this.#abort.signal.aborted) this.#runPass().catch(() => {});
     }, delayMs);
   }
 
@@ -335,7 +343,8 @@ function _viamRemote(config: MirrorConfig): RemoteSource {
 function _nothingToMirror(): CommandRefusedError {
   return new CommandRefusedError(
     "not-configured",
-    "this resource only pushes (push_path, and no tags, labels or dataset_id): nothing to mirror",
+    "this resource only pushes (push_path, and no tags, labels or dataset_id): nothing to " +
+      "mirror; push runs its pass",
   );
 }
 

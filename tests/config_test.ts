@@ -652,6 +652,9 @@ Deno.test("a push folder without tags, labels or dataset_id only pushes: nothing
     assert.equal(both.config.pushOnly, undefined, JSON.stringify(filter));
   }
   assert.equal(parse({ ...KEYS }).config.pushOnly, undefined, "no push folder: mirrors all");
+  // Its mirror_path is never used: a push folder there (the default's name) is no overlap.
+  assert.equal(parse({ ...KEYS, push_path: "data_mirror" }).config.pushOnly, true);
+  assert.match(issueFor("push_path", "data_mirror"), /data_mirror/, "one that mirrors: refused");
 });
 
 Deno.test("a required attribute that is missing names the unknown attribute that is likely it misspelt", () => {

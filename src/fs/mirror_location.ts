@@ -128,7 +128,8 @@ export async function checkConfigLocations(config: MirrorConfig): Promise<void> 
       issues.push({ field, message: error.message });
     }
   };
-  await check("mirror_path", config.mirrorPath);
+  // A config that only pushes never makes or uses its mirror folder.
+  if (!config.pushOnly) await check("mirror_path", config.mirrorPath);
   if (config.push) await check("push_path", config.push.pushPath);
   if (issues.length > 0) throw new ConfigError(issues);
 }
