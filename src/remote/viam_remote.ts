@@ -148,7 +148,13 @@ export class ViamRemote implements RemoteSource {
   }
 
   async count(filter: ListFilter, options: RemoteCallOptions = {}): Promise<number> {
-    return (await this.#listing(filter, options, { last: "" }, true)).count;
+    const answer = await this.#listing(filter, options, { last: "" }, true);
+    // A platform (or a proxy) that ignores `count_only` answers with a page, and its count, absent,
+    // reads as 0: a "count" that would prove any listing whole, however short it was cut.
+    if (answer.items.length > 0) {
+      throw new Error("the platform answered a count with items: it does not count (count_only)");
+    }
+    return answer.count;
   }
 
   /**

@@ -227,6 +227,8 @@ class _Lister implements Disposable {
     const end = new _ListEnd();
     await this.#pageAll(this.#filter, undefined, end);
     const listed = this.#distinct();
+    const unfounded = _unfoundedCount(total, listed);
+    if (unfounded !== undefined) return { complete: true, unproven: unfounded, shards: 1 };
     if (total !== undefined && listed < total) {
       return {
         complete: true,
@@ -262,6 +264,8 @@ class _Lister implements Disposable {
       };
     }
     const listed = this.#distinct();
+    const unfounded = _unfoundedCount(after, listed);
+    if (unfounded !== undefined) return { complete: true, unproven: unfounded, shards };
     if (listed < after) {
       return {
         complete: true,
@@ -523,4 +527,16 @@ function _slice(
 
 function _thousands(count: number): string {
   return count.toLocaleString("en-US");
+}
+
+/**
+ * Why a count of 0 beside a listing that returned items proves nothing, or undefined. Protobuf
+ * sends no 0: a count the platform (or a proxy) does not give reads as 0, and every check by
+ * counts (`listed >= count`) would then pass, however short the listing was cut. Items added
+ * while the listing ran can make the same picture: the next pass decides.
+ */
+function _unfoundedCount(count: number | undefined, listed: number): string | undefined {
+  return count === 0 && listed > 0
+    ? `the platform counts no items but the listing returned ${listed}: its count proves nothing`
+    : undefined;
 }

@@ -37,6 +37,19 @@ Deno.test("listPage reads metadata only, sizes and the cursor; an empty page end
   assert.equal((await remote.listPage({ tags: ["t"], labels: [] }, rest.last)).items.length, 0);
 });
 
+Deno.test("count: a count_only answered with items is no count (it would read as 0)", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
+  const remote = new ViamRemote({
+    appUrl: platform.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+  });
+  const all = { tags: [], labels: [] };
+  assert.equal(await remote.count(all), 3);
+  platform.setFaults({ countAnswer: "page" });
+  await assert.rejects(remote.count(all), /answered a count with items: it does not count/);
+});
+
 Deno.test("a uri on another origin never gets the key: the download goes through a signed URL", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 1, sizeBytes: 5000 }]),

@@ -586,6 +586,23 @@ Deno.test("a twin left in place is not replaced after a listing that is not prov
   }, { inlineLimitBytes: 1024 * 1024 });
 });
 
+for (const countAnswer of ["zero", "page"] as const) {
+  Deno.test(`a platform that does not count (count_only answered ${countAnswer === "zero" ? "0" : "with a page"}) proves no cut listing: nothing deleted`, async () => {
+    const dataset = describeDataset([{ name: "cam", count: 30, sizeBytes: 200 }]);
+    await withMirror(dataset, async ({ platform, pass, files }) => {
+      await pass({ delete: true });
+      assert.equal((await files()).size, 30);
+      // The listing now ends after 20 of its 30 items, and the counts cannot tell.
+      platform.setFaults({ countAnswer, maxPageItems: 10, endListingAfterPage: 2 });
+      const cut = await pass({ delete: true, max_delete: "100%" });
+      assert.equal(cut.summary.listed, 20);
+      assert.equal(cut.summary.deleted, 0);
+      assert.match(cut.guard ?? "", /count|not deleting until a pass lists them all/);
+      assert.equal((await files()).size, 30, "the 10 not listed are kept");
+    });
+  });
+}
+
 Deno.test("transient failures are retried and the pass completes", async () => {
   const dataset = describeDataset([
     { name: "small", count: 40, sizeBytes: 500 },

@@ -33,6 +33,12 @@ export interface Faults {
   failListingCode?: "unavailable" | "internal" | "unauthenticated";
   /** Caps every listing page at this many items, so pages come back shorter than asked. */
   maxPageItems?: number;
+  /**
+   * How `count_only` is answered, as by a platform (or a proxy) that does not count: `zero`, a
+   * count of 0 (protobuf sends none: an absent count reads so); `page`, ignored, a page of items
+   * comes back as for any listing call.
+   */
+  countAnswer?: "zero" | "page";
   /** Paces download bodies at this many bytes per second. */
   bodyBytesPerSecond?: number;
   /** Destroys the connection once this many body bytes of a download response were sent. */
@@ -109,6 +115,11 @@ export class FaultState {
     ) {
       throw new RangeError(
         `faults.failListingCode must be "unavailable", "internal" or "unauthenticated", got ${code}`,
+      );
+    }
+    if (faults.countAnswer !== undefined && !["zero", "page"].includes(faults.countAnswer)) {
+      throw new RangeError(
+        `faults.countAnswer must be "zero" or "page", got ${faults.countAnswer}`,
       );
     }
     for (const call of faults.unavailableCalls ?? []) {

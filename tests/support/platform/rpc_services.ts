@@ -156,7 +156,11 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
     ..._query(dataRequest?.filter),
     endInclusive: state.faultState.faults.intervalEndInclusive ?? false,
   };
-  if (countOnly) return { count: protoInt64.uParse(state.index.count(query)) };
+  const counting = state.faultState.faults.countAnswer;
+  if (countOnly && counting === "zero") return {};
+  if (countOnly && counting !== "page") {
+    return { count: protoInt64.uParse(state.index.count(query)) };
+  }
   const asked = Number(dataRequest?.limit ?? 0);
   const limit = Math.min(
     asked === 0 ? DEFAULT_PAGE_LIMIT : Math.min(asked, MAX_PAGE_LIMIT),
