@@ -399,16 +399,33 @@ export class ViamRemote implements RemoteSource {
     );
   }
 
-  /** A new access token: `Authenticate` with the API key. */
-  #signIn(): Promise<string> {
-    return _unary(this.#transport, AuthService, AuthService.methods.authenticate, {
-      input: new AuthService.methods.authenticate.I({
-        entity: this.#options.apiKeyId,
-        credentials: { type: "api-key", payload: this.#options.apiKey },
-      }),
-      headers: new Headers(),
-      signal: undefined,
-    }).then((reply) => (reply as unknown as { accessToken: string }).accessToken);
+  /**
+   * A new access token: `Authenticate` with the API key, bounded by the call timeout. Unbounded, a
+   * sign-in the platform took and never answered stayed the token every call waited on (each
+   * call's own timeout ended, the sign-in never did): no other was ever sent, and the mirror
+   * stopped for good. A token that cannot travel in a header is refused here, unquoted.
+   */
+  async #signIn(): Promise<string> {
+    const timeout = this.#options.callTimeoutMs ?? 60_000;
+    const reply = await this.#withTimeout(
+      "Authenticate",
+      timeout,
+      undefined,
+      (signal) =>
+        _unary(this.#transport, AuthService, AuthService.methods.authenticate, {
+          input: new AuthService.methods.authenticate.I({
+            entity: this.#options.apiKeyId,
+            credentials: { type: "api-key", payload: this.#options.apiKey },
+          }),
+          headers: new Headers(),
+          signal,
+        }),
+    );
+    const token = (reply as unknown as { accessToken: string }).accessToken;
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      throw new Error("the platform's access token is empty or not a valid header value");
+    }
+    return token;
   }
 
   /** True when `url` is on the configured app's origin: the only place the API key is sent. */

@@ -50,6 +50,32 @@ Deno.test("count: a count_only answered with items is no count (it would read as
   await assert.rejects(remote.count(all), /answered a count with items: it does not count/);
 });
 
+Deno.test("a sign-in never answered ends with the call timeout, and the next call signs in again", async () => {
+  // Takes every Authenticate and never answers it.
+  let signIns = 0;
+  const held: (() => void)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    if (new URL(request.url).pathname.endsWith("/Authenticate")) signIns++;
+    return new Promise<Response>((resolve) => held.push(() => resolve(new Response(null))));
+  });
+  try {
+    const remote = new ViamRemote({
+      appUrl: `http://127.0.0.1:${server.addr.port}`,
+      apiKeyId: "id",
+      apiKey: "key",
+      callTimeoutMs: 200,
+    });
+    const all = { tags: [], labels: [] };
+    await assert.rejects(remote.listPage(all, ""), /timed out/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await assert.rejects(remote.listPage(all, ""), /timed out/);
+    assert.equal(signIns, 2, "a second sign-in, not a wait on the first forever");
+  } finally {
+    for (const answer of held) answer();
+    await server.shutdown();
+  }
+});
+
 Deno.test("a uri on another origin never gets the key: the download goes through a signed URL", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 1, sizeBytes: 5000 }]),
