@@ -124,13 +124,15 @@ export class ResponseLanding {
 
   /** Makes room for `more` bytes after `length`, keeping the first `length`. */
   #reserve(length: number, more: number, maxBytes: number): void {
-    if (length + more <= this.#memory.byteLength) return;
-    if (length + more > maxBytes) {
+    // Checked first: a landing grown by an earlier, larger answer holds room past `maxBytes`.
+    // (The read that finds the end asks one byte past the body.)
+    if (length + more > maxBytes + 1) {
       throw new ConnectError(
         `response larger than ${maxBytes} bytes`,
         Code.ResourceExhausted,
       );
     }
+    if (length + more <= this.#memory.byteLength) return;
     const grown = new ArrayBuffer(
       Math.min(maxBytes, Math.max(length + more, this.#memory.byteLength * 2)),
     );
@@ -157,6 +159,11 @@ export const LANDING = createContextKey<LandingSource | undefined>(
 export interface LandingTransportOptions {
   /** The app's URL (`https://app.viam.com`); a call goes to `<baseUrl>/<service>/<method>`. */
   baseUrl: string;
+  /**
+   * The largest answer a method's call may read (default 64 MiB for every method): a platform
+   * that sends more than a method's answers ever hold is refused before it fills memory.
+   */
+  maxResponseBytes?: (method: string) => number | undefined;
 }
 
 /** A gRPC-web transport whose unary calls read into one buffer (see the module's notes). */
@@ -174,6 +181,7 @@ export function createLandingTransport(options: LandingTransportOptions): Transp
       return _unary(options.baseUrl, {
         service,
         method,
+        maxBytes: options.maxResponseBytes?.(method.name) ?? _MAX_RESPONSE_BYTES,
         signal,
         timeoutMs,
         header,
@@ -200,6 +208,8 @@ interface _Call<I extends Message<I>, O extends Message<O>> {
   header: HeadersInit | undefined;
   input: PartialMessage<I>;
   landing: LandingSource | undefined;
+  /** The largest answer read. */
+  maxBytes: number;
 }
 
 async function _unary<I extends Message<I>, O extends Message<O>>(
@@ -246,7 +256,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
       ? new Uint8Array(0)
       : await (await _landingOf(call.landing, call.signal)).read(
         response.body,
-        _MAX_RESPONSE_BYTES,
+        call.maxBytes,
         _contentLength(response.headers),
       );
     let output: O | undefined;

@@ -28,7 +28,14 @@ export interface DecodedListingPage extends ListPage {
   count: number;
 }
 
-/** Decodes a `BinaryDataByFilterResponse`. */
+/**
+ * The most items a page may hold: ten times the largest page the program asks for (100). Past it
+ * the answer is refused as it is read: 700,000 items in one 16 MiB answer (or two million empty
+ * ones in 4 MiB) ran the process out of memory before the listing's own item cap was checked.
+ */
+export const MAX_PAGE_ITEMS = 1000;
+
+/** Decodes a `BinaryDataByFilterResponse` (refusing one of more than {@linkcode MAX_PAGE_ITEMS}). */
 export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
   // One reader for the whole response: nested messages are read up to their end offset, as the
   // generated code does, rather than each through a reader (and a TextDecoder) of its own.
@@ -37,6 +44,9 @@ export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
   while (reader.pos < reader.len) {
     const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.LengthDelimited) {
+      if (page.items.length === MAX_PAGE_ITEMS) {
+        throw new RangeError(`a listing page of more than ${MAX_PAGE_ITEMS} items`);
+      }
       page.items.push(_binaryData(reader, messageEnd(reader)));
     } else if (field === 2 && wireType === WireType.Varint) {
       page.count = Number(reader.uint64());

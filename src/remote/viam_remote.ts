@@ -64,6 +64,8 @@ export interface ViamRemoteOptions {
 
 /** The largest page the platform serves; the Viam CLI uses the same cap. */
 const _MAX_PAGE = 100;
+/** The largest listing answer read: 8 MiB, some 80 KiB an item of a 100-item page. */
+const _MAX_PAGE_BYTES = 8 * 1024 * 1024;
 const _NOT_FOUND = 5;
 const _RESOURCE_EXHAUSTED = 8;
 /**
@@ -125,7 +127,12 @@ export class ViamRemote implements RemoteSource {
   /** Creates the remote; the first call authenticates. */
   constructor(options: ViamRemoteOptions) {
     this.#options = options;
-    this.#transport = createLandingTransport({ baseUrl: options.appUrl });
+    this.#transport = createLandingTransport({
+      baseUrl: options.appUrl,
+      // A page of 100 items' metadata is tens of KiB; 16 pages in flight of the general 64 MiB
+      // bound took a padded listing to 981 MiB resident.
+      maxResponseBytes: (method) => method === "BinaryDataByFilter" ? _MAX_PAGE_BYTES : undefined,
+    });
   }
 
   /**

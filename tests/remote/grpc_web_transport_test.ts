@@ -172,6 +172,29 @@ async function callAgainst(respond: () => Response): Promise<unknown> {
   }
 }
 
+Deno.test("an answer past its method's byte bound is refused as it is read", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(new Uint8Array(5000), {
+        headers: { "content-type": "application/grpc-web+proto" },
+      }),
+  );
+  try {
+    const baseUrl = `http://127.0.0.1:${server.addr.port}`;
+    const bounded = createLandingTransport({
+      baseUrl,
+      maxResponseBytes: (method) => method === _METHOD.name ? 1000 : undefined,
+    });
+    const error = await bounded.unary(_SERVICE, _METHOD, undefined, undefined, undefined, {
+      binaryDataIds: ["x"],
+    }).catch((e) => e);
+    assert.match(String(error), /response larger than 1000 bytes/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("gRPC-web replies: statuses, trailers and framing errors map to connect's codes", async () => {
   const message = new dataApi.BinaryDataByIDsResponse({
     data: [{ binary: new Uint8Array([1, 2, 3]), metadata: { binaryDataId: "x" } }],

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { dataApi } from "@viamrobotics/sdk";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf";
-import { decodeListingPage } from "../../src/remote/listing_page.ts";
+import { decodeListingPage, MAX_PAGE_ITEMS } from "../../src/remote/listing_page.ts";
 import { localPathFor } from "../../src/paths.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
@@ -242,6 +242,15 @@ Deno.test("a response cut inside a skipped field is refused, not read past its e
   }
   const fixed = new BinaryWriter().tag(51, WireType.Bit64).double(1).finish();
   assert.throws(() => decodeListingPage(fixed.subarray(0, 5)), /premature EOF/);
+});
+
+Deno.test("a page of more than MAX_PAGE_ITEMS items is refused as it is read", () => {
+  const page = (n: number) =>
+    new dataApi.BinaryDataByFilterResponse({
+      data: Array.from({ length: n }, (_, i) => ({ metadata: { binaryDataId: `o/l/${i}` } })),
+    }).toBinary();
+  assert.equal(decodeListingPage(page(MAX_PAGE_ITEMS)).items.length, MAX_PAGE_ITEMS);
+  assert.throws(() => decodeListingPage(page(MAX_PAGE_ITEMS + 1)), /more than 1000 items/);
 });
 
 Deno.test("a name that begins with a byte-order mark keeps it: it is another name", () => {
