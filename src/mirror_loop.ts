@@ -190,6 +190,11 @@ export class MirrorLoop implements MirrorController {
     return { state: this.#state, ...this.#status };
   }
 
+  /** Whether a pass (its sync part, or the push after it) is running now. */
+  get passInFlight(): boolean {
+    return this.#inFlight !== undefined;
+  }
+
   /** What the pass `stop()` cut off had done, if it cut one (the CLI's `--watch` reports it). */
   get cutPass(): Summary | undefined {
     return this.#cutPass;

@@ -8,7 +8,7 @@ import { ConfigError, type MirrorConfig, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
-import type { DryRunReport } from "../mirror_controller.ts";
+import type { DryRunReport, PushSummary } from "../mirror_controller.ts";
 import { MirrorLoop } from "../mirror_loop.ts";
 import { createPushSide, type PushSide } from "../push/push_side.ts";
 import { describeError, type PassCancelledError } from "../remote/errors.ts";
@@ -267,7 +267,7 @@ async function _watch(
         ...(error === undefined ? {} : { error }),
         ...(guard === undefined ? {} : { guard }),
         // What this pass alone would have exited with (the command itself exits 0 when stopped).
-        exitCode: _passExitCode(error, summary, guard),
+        exitCode: _passExitCode(error, summary, guard) || _pushExitCode(pushed),
       });
     },
   });
@@ -282,18 +282,23 @@ async function _watch(
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
-  const cut = loop.status().state === "syncing";
+  const before = loop.status();
+  const cut = loop.passInFlight;
   await loop.stop();
   const by = stoppedBy();
   if (cut && by !== undefined) {
-    // The pass in flight was stopped: it gets its line and document too, as every pass does,
-    // with what it had done.
+    // The pass in flight was stopped, in its sync part or in the push after it: it gets its line
+    // and document too, as every pass does, with what it had done.
     pass++;
-    const summary = loop.cutPass ?? emptySummary();
+    const synced = before.state !== "syncing" && before.passes > completed;
+    const summary = loop.cutPass ?? (synced ? before.lastSummary : undefined) ?? emptySummary();
+    const pushed = config.push && (synced || config.pushOnly) ? loop.status().lastPush : undefined;
     const error = _interrupted(by, undefined);
-    output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
+    if (!config.pushOnly) output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
+    if (pushed) output.line(`pass ${pass} push: interrupted: ${formatPushSummary(pushed)}`);
     output.document({
       ..._document(config, summary),
+      ...(pushed ? { push: pushed } : {}),
       pass,
       interrupted: by,
       error,
@@ -301,6 +306,13 @@ async function _watch(
     });
   }
   return EXIT.ok;
+}
+
+/** A push pass's own exit code: failed when a file or the pass failed. */
+function _pushExitCode(pushed: PushSummary | undefined): number {
+  return pushed !== undefined && (pushed.failed > 0 || pushed.error !== undefined)
+    ? EXIT.failed
+    : EXIT.ok;
 }
 
 async function _dryRun(
@@ -360,5 +372,8 @@ async function _dryRun(
 
 /** The fields every `sync` document starts with. */
 function _document(config: MirrorConfig, summary: Summary): Record<string, unknown> {
-  return { command: "sync", mirrorRoot: config.mirrorRoot, ...summary };
+  // A config that only pushes has no mirror (its passes are the push documents'); its counts stay
+  // for the documents' shape.
+  const where = config.pushOnly ? { pushOnly: true } : { mirrorRoot: config.mirrorRoot };
+  return { command: "sync", ...where, ...summary };
 }

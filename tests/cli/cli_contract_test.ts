@@ -716,9 +716,33 @@ Deno.test("--watch with a push_path in --config pushes after each pass, as the m
         if (pushOnly) {
           assert.equal(platform.calls.BinaryDataByFilter, 0, "nothing listed");
           assert.equal(await exists(root), false, "no mirror made");
+          assert.equal(documents()[0].pushOnly, true);
+          assert.equal(documents()[0].mirrorRoot, undefined);
         } else {
           await assertMirrorHolds(root, platform, idsWhere(platform, (id) => id.startsWith("cam")));
         }
+
+        // A pass stopped in its push part still gets its document, with what the push did; a
+        // push that fails makes its pass's exit code 1.
+        await Deno.writeTextFile(join(home, "outbox", "refused.jpg"), "refused");
+        platform.setFaults({
+          refuseUploadFileNames: ["refused.jpg"],
+          uploadBytesPerSecond: 20_000,
+        });
+        await using again = spawnProgram(args, { viamHome: home, env });
+        const refusedPass = () => _documents(again.stdout()).find((d) => d.push?.failed === 1);
+        await again.waitFor("stdout", () => refusedPass() !== undefined);
+        assert.equal(refusedPass()!.exitCode, 1, "its push failed a file");
+        // 200 KB at 20 KB/s: ten seconds of upload, stopped two seconds in.
+        await Deno.writeTextFile(join(home, "outbox", "slow.jpg"), "x".repeat(200_000));
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        again.kill("SIGTERM");
+        const stopped = await again.done;
+        assertExit(stopped, 0);
+        const last = _documents(stopped.stdout).at(-1)!;
+        assert.equal(last.interrupted, "SIGTERM", stopped.stdout);
+        assert.ok(last.push !== undefined, JSON.stringify(last));
+        assert.ok(await exists(join(home, "outbox", "slow.jpg")), "the cut upload's file kept");
       });
     });
   }
