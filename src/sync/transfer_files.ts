@@ -37,6 +37,12 @@ const _BATCH_MAX_ITEMS = 100;
 const _WRITE_BYTES = 256 * 1024;
 /** ... or at least this often, in milliseconds, so that a slow download reaches the disk too. */
 const _WRITE_EVERY_MS = 1000;
+/**
+ * The slowest a download body may come, averaged over each idle timeout's window (about a kilobyte
+ * a minute), unless `bandwidth_limit` paces it: a server trickling a byte every 20 s never
+ * tripped the idle watchdog, and held the pass (and every later one) for as long as it liked.
+ */
+const _MIN_BYTES_PER_SECOND = 16;
 
 /** Progress of the transfer stage. Totals grow while the listing still delivers pages. */
 export interface TransferProgress {
@@ -528,6 +534,10 @@ export class Transfer {
       buffer.cancel(stalled).catch(() => {});
     });
     watchdog.watch(idleMs, "download body");
+    // The window the slowest rate is measured over, and what came in it (a paced body is exempt).
+    const minBytes = this.#options.bandwidth ? 0 : _MIN_BYTES_PER_SECOND * idleMs / 1000;
+    let windowStart = performance.now();
+    let windowBytes = 0;
     // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal
     // holds only weakly (a dependent signal, as the Fetch standard makes one); when the garbage
     // collector takes it, aborting no longer reaches the body, and a stopped mirror waited on a
@@ -542,6 +552,14 @@ export class Transfer {
         signal?.throwIfAborted();
         if (n === null) break;
         watchdog.progress();
+        windowBytes += n;
+        if (performance.now() - windowStart >= idleMs) {
+          if (windowBytes < minBytes) {
+            throw new IncompleteBodyError(`${windowBytes} bytes in ${idleMs} ms: too slow`);
+          }
+          windowStart = performance.now();
+          windowBytes = 0;
+        }
         // The buffer starts at the first unchecked byte: where it ends in the file.
         if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
           throw new _BodyTooLong();

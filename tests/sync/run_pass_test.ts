@@ -896,6 +896,25 @@ Deno.test("a body that stalls is abandoned after the idle timeout and retried fr
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a body that trickles (under 16 bytes a second over the idle window) is retried, then failed", async () => {
+  const dataset = describeDataset([{
+    count: 1,
+    sizeBytes: 5000,
+    fileName: "drip.bin",
+    fileExt: ".bin",
+  }]);
+  await withMirror(dataset, async ({ pass, platform, files }) => {
+    // Ten bytes a second: never idle for the 400 ms watched, but 4 bytes a window of it.
+    platform.setFaults({ bodyBytesPerSecond: 10 });
+    const started = performance.now();
+    const result = await pass({}, { attempts: { file: 2 }, idleTimeoutMs: 400 });
+    assert.equal(result.summary.failed, 1);
+    assert.match(result.failures[0].error, /bytes in 400 ms: too slow/);
+    assert.ok(performance.now() - started < 20_000, "the pass ends; the file would take 500 s");
+    assert.equal((await files()).size, 0);
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("cancelling a pass reaches a slow download even after the garbage collector ran", async () => {
   // Fetch passes the abort on to a body through a signal of its own, held only weakly by the
   // caller's; once collected, the abort no longer reached the body and a stopped mirror waited for
