@@ -61,8 +61,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   if (config.pushOnly && (!flags.watch || flags.dryRun)) {
     // The module (and `--watch`) runs such a config as a push folder alone; one pass would mirror
     // everything the key can read.
+    // Named as the config's, not push_path's: that attribute's flag is push's, not sync's.
     throw new ConfigError([{
-      field: "push_path",
+      field: "config",
       message: "the config only pushes (push_path, and no tags, labels or dataset_id to mirror): " +
         "one sync pass has nothing to mirror; run push with it (or sync --watch, which pushes " +
         "every sync_frequency), or give --tags, --labels or --dataset-id to mirror as well",
