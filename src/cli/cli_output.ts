@@ -119,6 +119,20 @@ export function formatPushSummary(summary: PushSummary): string {
     `${(summary.durationMs / 1000).toFixed(1)} s`;
 }
 
+/**
+ * A path as a line shows it: as it is, or JSON-quoted when it holds what a terminal would not show
+ * faithfully (controls, line or paragraph separators, format characters such as U+202E, which
+ * turns `evil\u202Egepj.exe` into what reads as `evilexe.jpeg`), and edge white space.
+ */
+export function formatPath(path: string): string {
+  if (!/[\p{Cc}\p{Cf}\u2028\u2029]|^\s|\s$/u.test(path)) return path;
+  // JSON leaves format characters and the separators raw: escaped here too.
+  return JSON.stringify(path).replace(
+    /[\p{Cc}\p{Cf}\u2028\u2029]/gu,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** Bytes in binary units, e.g. `1.5 MiB`. */
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -14,7 +14,7 @@ import { MAX_UPLOADS_PER_PASS, type PushResult, runPushPass } from "../push/run_
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
-import { formatPushSummary } from "./cli_output.ts";
+import { formatPath, formatPushSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
@@ -126,7 +126,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     ? EXIT.failed
     : EXIT.ok;
   output.line(`push folder: ${config.push.pushRoot}`);
-  for (const path of result.planned ?? []) output.line(`would upload ${path}`);
+  for (const path of result.planned ?? []) output.line(`would upload ${formatPath(path)}`);
   output.line(
     formatPushSummary(summary) + (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
   );

@@ -18,7 +18,13 @@ import { dryRunPass, partialResultOf, type PassResult, runPass } from "../sync/r
 import { emptySummary, type Summary } from "../sync/summary.ts";
 import type { TransferProgress } from "../sync/transfer_files.ts";
 import { inCliTerms } from "./attribute_flags.ts";
-import { type CliOutput, formatBytes, formatPushSummary, formatSummary } from "./cli_output.ts";
+import {
+  type CliOutput,
+  formatBytes,
+  formatPath,
+  formatPushSummary,
+  formatSummary,
+} from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
@@ -345,8 +351,8 @@ async function _dryRun(
   const guard = report.deleteBlocked === undefined ? undefined : inCliTerms(report.deleteBlocked);
   const error = report.error === undefined ? undefined : inCliTerms(report.error);
   output.line(`mirror: ${config.mirrorRoot}`);
-  for (const path of report.downloads) output.line(`would download ${path}`);
-  for (const path of report.deletes) output.line(`would delete ${path}`);
+  for (const path of report.downloads) output.line(`would download ${formatPath(path)}`);
+  for (const path of report.deletes) output.line(`would delete ${formatPath(path)}`);
   if (guard !== undefined) output.line(`would not delete: ${guard}`);
   output.line(
     `dry run: ${report.listed} listed, ${report.downloadCount} to download ` +

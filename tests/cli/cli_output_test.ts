@@ -1,6 +1,6 @@
 /** Where the CLI's lines go, each error once, and no key on either stream. */
 import assert from "node:assert/strict";
-import { CliOutput } from "../../src/cli/cli_output.ts";
+import { CliOutput, formatPath } from "../../src/cli/cli_output.ts";
 
 function capture(json: boolean) {
   const out: string[] = [];
@@ -53,4 +53,14 @@ Deno.test("the API key is scrubbed from every line on both streams", () => {
     "data-mirror: failed near [redacted]",
   ]);
   assert.deepEqual(out, ['{"error":"[redacted]"}']);
+});
+
+Deno.test("formatPath quotes a path a terminal would not show as it is, and only such a path", () => {
+  for (const plain of ["a/b.jpg", "ünïcödé/名前.png", "with space.jpg"]) {
+    assert.equal(formatPath(plain), plain);
+  }
+  assert.equal(formatPath("evil\u202Egepj.exe"), '"evil\\u202egepj.exe"');
+  assert.equal(formatPath("a\u2028b"), '"a\\u2028b"');
+  assert.equal(formatPath("trailing "), '"trailing "');
+  assert.equal(formatPath("\u0007bell"), '"\\u0007bell"');
 });
