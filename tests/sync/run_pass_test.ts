@@ -897,13 +897,8 @@ Deno.test("a body that stalls is abandoned after the idle timeout and retried fr
 });
 
 Deno.test("a body that trickles (under 16 bytes a second over the idle window) is retried, then failed", async () => {
-  const dataset = describeDataset([{
-    count: 1,
-    sizeBytes: 5000,
-    fileName: "drip.bin",
-    fileExt: ".bin",
-  }]);
-  await withMirror(dataset, async ({ pass, platform, files }) => {
+  const drip = { count: 1, sizeBytes: 5000, fileName: "drip.bin", fileExt: ".bin" };
+  await withMirror(describeDataset([drip]), async ({ pass, platform, files }) => {
     // Ten bytes a second: never idle for the 400 ms watched, but 4 bytes a window of it.
     platform.setFaults({ bodyBytesPerSecond: 10 });
     const started = performance.now();
