@@ -66,8 +66,7 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   output.rememberSecret(config.apiKey);
   if (config.pushOnly && (!flags.watch || flags.dryRun)) {
     // The module (and `--watch`) runs such a config as a push folder alone; one pass would mirror
-    // everything the key can read.
-    // Named as the config's, not push_path's: that attribute's flag is push's, not sync's.
+    // everything the key can read. Filed under the config, not push_path (whose flag is push's).
     throw new ConfigError([{
       field: "config",
       message: "the config only pushes (push_path, and no tags, labels or dataset_id to mirror): " +
