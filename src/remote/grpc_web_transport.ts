@@ -134,7 +134,7 @@ export class ResponseLanding {
     }
     if (length + more <= this.#memory.byteLength) return;
     const grown = new ArrayBuffer(
-      Math.min(maxBytes, Math.max(length + more, this.#memory.byteLength * 2)),
+      Math.min(maxBytes + 1, Math.max(length + more, this.#memory.byteLength * 2)),
     );
     new Uint8Array(grown).set(new Uint8Array(this.#memory, 0, length));
     this.#memory = grown;

@@ -173,10 +173,11 @@ async function callAgainst(respond: () => Response): Promise<unknown> {
 }
 
 Deno.test("an answer past its method's byte bound is refused as it is read", async () => {
+  let size = 5000;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () =>
-      new Response(new Uint8Array(5000), {
+      new Response(new Uint8Array(size), {
         headers: { "content-type": "application/grpc-web+proto" },
       }),
   );
@@ -190,6 +191,13 @@ Deno.test("an answer past its method's byte bound is refused as it is read", asy
       binaryDataIds: ["x"],
     }).catch((e) => e);
     assert.match(String(error), /response larger than 1000 bytes/);
+    // Past the first buffer (64 KiB), where the landing grows up to the bound: the same refusal.
+    size = 200_000;
+    const grown = createLandingTransport({ baseUrl, maxResponseBytes: () => 100_000 });
+    const past = await grown.unary(_SERVICE, _METHOD, undefined, undefined, undefined, {
+      binaryDataIds: ["x"],
+    }).catch((e) => e);
+    assert.match(String(past), /response larger than 100000 bytes/);
   } finally {
     await server.shutdown();
   }
