@@ -30,6 +30,30 @@ export interface RetryOptions {
 export const CALL_RETRY: Readonly<Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs">> =
   Object.freeze({ attempts: 8, minDelayMs: 500, maxDelayMs: 4_000 });
 
+/** Where {@linkcode logRetries} tells of retries (a `Logger`'s two levels it uses). */
+export interface RetryLog {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  debug(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * An `onRetry` that tells of a call's first retry as a warning and of later ones at debug (the
+ * caller reports a final failure itself): a platform down for a while says so once a call, not
+ * once a try (some 20 warnings in 12 s when it was unreachable). `describe` words the error.
+ */
+export function logRetries(
+  log: RetryLog,
+  what: string,
+  describe: (error: unknown) => string,
+): NonNullable<RetryOptions["onRetry"]> {
+  return (error, attempt, delayMs) => {
+    const message = `${what} failed, retrying in ${delayMs} ms`;
+    const fields = { attempt, error: describe(error) };
+    if (attempt === 1) log.warn(message, fields);
+    else log.debug(message, fields);
+  };
+}
+
 /**
  * Runs `fn` until it succeeds, retrying the failures `isRetriable` accepts with exponential backoff
  * and jitter ({@linkcode backoffDelay}); any other failure is thrown at once.

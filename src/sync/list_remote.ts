@@ -1,5 +1,5 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
-import { CALL_RETRY, retry } from "../async/retry.ts";
+import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
@@ -471,11 +471,7 @@ class _Lister implements Disposable {
       maxDelayMs: CALL_RETRY.maxDelayMs,
       isRetriable: (error) => this.#remote.classify(error) === "transient",
       signal: this.#stop.signal,
-      onRetry: (error, attempt, delayMs) =>
-        this.#options.logger.warn(`${what} call failed, retrying in ${delayMs} ms`, {
-          attempt,
-          error: describeError(error),
-        }),
+      onRetry: logRetries(this.#options.logger, `${what} call`, describeError),
     });
   }
 }

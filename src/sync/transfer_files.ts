@@ -1,5 +1,5 @@
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
-import { CALL_RETRY, retry } from "../async/retry.ts";
+import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { FolderInTheWayError, type MirrorDir } from "../fs/mirror_dir.ts";
@@ -615,11 +615,7 @@ export class Transfer {
       maxDelayMs: CALL_RETRY.maxDelayMs,
       isRetriable: (error) => this.#deps.remote.classify(error) === "transient",
       signal: this.#options.signal,
-      onRetry: (error, attempt, delayMs) =>
-        this.#options.logger.warn(`${what} failed, retrying in ${delayMs} ms`, {
-          attempt,
-          error: describeError(error),
-        }),
+      onRetry: logRetries(this.#options.logger, what, describeError),
     });
   }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectError } from "@viamrobotics/sdk";
-import { abortableDelay, retry } from "../../src/async/retry.ts";
+import { abortableDelay, logRetries, retry } from "../../src/async/retry.ts";
 import { classifyError } from "../../src/remote/classify_error.ts";
 import { HttpStatusError, TooLargeError } from "../../src/remote/errors.ts";
 
@@ -105,4 +105,30 @@ Deno.test("abortableDelay waits out a delay longer than a timer holds (2^31 ms) 
   stop.abort(new Error("stopped"));
   await waiting;
   assert.equal(settled, "rejected: stopped");
+});
+
+Deno.test("logRetries warns of a call's first retry, and tells of the later ones at debug", async () => {
+  const told: string[] = [];
+  const log = {
+    warn: (message: string, fields?: Record<string, unknown>) =>
+      told.push(`warn ${message} ${JSON.stringify(fields)}`),
+    debug: (message: string, fields?: Record<string, unknown>) =>
+      told.push(`debug ${message} ${JSON.stringify(fields)}`),
+  };
+  let calls = 0;
+  await assert.rejects(
+    retry(() => Promise.reject(new Error(`down ${++calls}`)), {
+      attempts: 3,
+      minDelayMs: 1,
+      maxDelayMs: 1,
+      isRetriable: () => true,
+      random: () => 0,
+      onRetry: logRetries(log, "listing call", (error) => (error as Error).message),
+    }),
+    /down 3/,
+  );
+  assert.deepEqual(told.map((line) => line.replace(/\d+ ms/, "N ms")), [
+    'warn listing call failed, retrying in N ms {"attempt":1,"error":"down 1"}',
+    'debug listing call failed, retrying in N ms {"attempt":2,"error":"down 2"}',
+  ]);
 });
