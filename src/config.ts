@@ -317,17 +317,19 @@ export function parseConfig(
     }
   }
 
-  const noFilter = !filtered;
   const deletes = deleteEnabled
     ? "with delete on"
     : pushPath !== undefined && !pushKeep
     ? "with push_path set and push_keep off (each file is deleted once uploaded)"
     : undefined;
-  const unknown = _unknownAttributes(Object.keys(attributes), { noFilter, deletes });
+  const unknown = _unknownAttributes(Object.keys(attributes), {
+    noFilter: !filtered,
+    deletes,
+  });
   issues.push(...unknown.issues);
   warnings.push(...unknown.warnings);
-  const pushOnly = noFilter && pushPath !== undefined;
-  if (noFilter && !unknown.widensFilter && !pushOnly) {
+  const pushOnly = !filtered && pushPath !== undefined;
+  if (!filtered && !unknown.widensFilter && !pushOnly) {
     warnings.push(
       "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
     );

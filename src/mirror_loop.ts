@@ -344,7 +344,7 @@ function _viamRemote(config: MirrorConfig): RemoteSource {
   });
 }
 
-/** The refusal of a command asked of a stopped mirror. */
+/** The refusal of `sync` and `dry_run` asked of a resource that only pushes. */
 function _nothingToMirror(): CommandRefusedError {
   return new CommandRefusedError(
     "not-configured",
@@ -353,6 +353,7 @@ function _nothingToMirror(): CommandRefusedError {
   );
 }
 
+/** The refusal of a command asked of a stopped mirror. */
 function _stopped(): CommandRefusedError {
   return new CommandRefusedError("stopped", "the mirror is stopped");
 }

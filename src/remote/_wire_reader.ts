@@ -52,10 +52,10 @@ const _strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Reads a string field as protobuf-es's `string()` does (bad bytes become U+FFFD), but keeping a
- * leading byte-order mark, which that drops, and says whether
- * its bytes were valid UTF-8: two names that differ only in bad bytes decode to one, so a name
- * from the platform that was not valid UTF-8 must not become a path. Checked strictly only when
- * the text holds a U+FFFD: no cost for the usual name.
+ * leading byte-order mark, which that drops, and says whether its bytes were valid UTF-8: two
+ * names that differ only in bad bytes decode to one, so a name from the platform that was not
+ * valid UTF-8 must not become a path. Checked strictly only when the text holds a U+FFFD: no cost
+ * for the usual name.
  */
 export function readUtf8(reader: BinaryReader): { text: string; valid: boolean } {
   const bytes = reader.bytes();

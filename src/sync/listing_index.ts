@@ -201,7 +201,7 @@ export class ListingIndex {
       // The usual case: the index's own map, read in path order. The next addition copies the
       // map first (`#writable`), so the snapshot stays as it is.
       const entries = new _SortedView(this.#byPath, paths);
-      this.#resolved = { entries, shadowed: new Map(), shares: this.#byPath };
+      this.#resolved = { entries, shadowed: _NONE_SHADOWED, shares: this.#byPath };
       return this.#resolved;
     }
     const entries = new Map<string, ListedItem>();
@@ -219,6 +219,9 @@ export class ListingIndex {
     return this.#byPath;
   }
 }
+
+/** The usual case's `shadowed`: one empty map, not one a snapshot. */
+const _NONE_SHADOWED: ReadonlyMap<string, ListedItem> = new Map();
 
 /** What `entries()` hands out, and the map it reads when that is the index's own. */
 interface _Resolved {
