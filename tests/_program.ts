@@ -20,7 +20,15 @@ export interface ProgramOptions {
    * and stderr then both arrive on stdout.
    */
   tty?: boolean;
+  /**
+   * Bound by file modes as a service user is: as root (CI), run without the capabilities that
+   * override them (`CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, dropped with util-linux `setpriv`).
+   */
+  fileModesBind?: boolean;
 }
+
+/** What `setpriv` drops for {@linkcode ProgramOptions.fileModesBind}. */
+const _OVERRIDES = "-dac_override,-dac_read_search";
 
 /** How the program ended and everything it printed. */
 export interface ProgramOutput {
@@ -64,7 +72,13 @@ export function spawnProgram(args: readonly string[], options: ProgramOptions): 
   const inherited = Object.entries(Deno.env.toObject()).filter(([name]) =>
     !name.startsWith("VIAM_")
   );
-  const command = [Deno.execPath(), ...productionRunArgs(_MAIN, args)];
+  const command = [
+    ...(options.fileModesBind && Deno.uid() === 0
+      ? ["setpriv", `--inh-caps=${_OVERRIDES}`, `--bounding-set=${_OVERRIDES}`]
+      : []),
+    Deno.execPath(),
+    ...productionRunArgs(_MAIN, args),
+  ];
   const quoted = command.map((word) => `'${word.replaceAll("'", `'"'"'`)}'`).join(" ");
   const child = new Deno.Command(options.tty ? "script" : command[0], {
     args: options.tty ? ["-qec", quoted, "/dev/null"] : command.slice(1),

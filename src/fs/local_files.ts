@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
-import { isStateDirPath } from "../paths.ts";
+import { isStateDirPath, quoteName } from "../paths.ts";
 import { assertAbsoluteRoot } from "./_util.ts";
 
 /**
@@ -36,6 +36,16 @@ export interface ListLocalFilesOptions {
   onEmptyDir?: (relDir: string) => void;
   /** Told of each folder below the root that holds another mirror (passed by whole). */
   onNestedMirror?: (relDir: string) => void;
+  /**
+   * Told of each folder below the root on another file system than the root (a USB stick or a disk
+   * mounted in the mirror): passed by whole, so nothing on it is listed, deleted or pruned.
+   */
+  onOtherFileSystem?: (relDir: string) => void;
+  /**
+   * Told of each folder below the root that this user may not read (root's `lost+found` on a disk
+   * mounted at the mirror): passed by whole, so nothing in it is listed, deleted or pruned.
+   */
+  onUnreadable?: (relDir: string, error: Error) => void;
 }
 
 /**
@@ -47,11 +57,15 @@ export interface ListLocalFilesOptions {
  *
  * Never listed, so never deleted: the state dir `.data-mirror`, and any directory below the root that
  * holds one, with all it contains: that is another mirror nested in this one (two resources with
- * `mirror_path`s `shared` and `shared/faces`), whose files are its own.
+ * `mirror_path`s `shared` and `shared/faces`), whose files are its own. Nor a directory on another
+ * file system than the root's (a USB stick or a disk mounted in the mirror): the walk does not
+ * cross a mount, as it follows no symlink.
  *
  * A directory that cannot be read makes the whole call fail rather than return a partial listing:
  * the caller deletes what the listing holds and the remote lacks, and an incomplete local listing
- * must not be mistaken for a complete one. A directory removed while the walk runs is skipped.
+ * must not be mistaken for a complete one. Except a folder below the root this user may not read
+ * (EACCES): passed by whole, as a nested mirror is, so none of its files is deleted. A directory
+ * removed while the walk runs is skipped.
  *
  * @example
  * ```ts
@@ -65,13 +79,27 @@ export async function listLocalFiles(
 ): Promise<Map<string, LocalFile>> {
   assertAbsoluteRoot(root);
   const files = new Map<string, LocalFile>();
+  const rootDev = await _deviceOf(root);
   // Level by level, several folders at once: each read is a trip through the thread pool, and its
   // answer waits for the event loop, which the listing keeps busy meanwhile.
   for (let level = [""]; level.length > 0;) {
     const below: string[] = [];
     await runPool(
       level.map((relDir) => async () => {
-        const entries = await readDirOrSkip(join(root, relDir), relDir === "");
+        const path = join(root, relDir);
+        let entries: Deno.DirEntry[];
+        try {
+          // In a folder this user may list but not enter (mode 744), the lstat fails as the read
+          // would: passed by alike.
+          const device = relDir === "" ? rootDev : await _deviceOf(path);
+          if (device !== undefined && device !== rootDev) {
+            return void options.onOtherFileSystem?.(relDir);
+          }
+          entries = await readDirOrSkip(path, relDir === "");
+        } catch (error) {
+          if (relDir === "" || !(error instanceof Deno.errors.PermissionDenied)) throw error;
+          return void options.onUnreadable?.(relDir, error);
+        }
         const holdsState = entries.some((entry) => isStateDirPath(entry.name));
         if (relDir !== "" && holdsState) return void options.onNestedMirror?.(relDir);
         if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
@@ -92,6 +120,14 @@ export async function listLocalFiles(
   return files;
 }
 
+/** The warning for a folder {@linkcode listLocalFiles} passed by as unreadable. */
+export function unreadableFolderWarning(relDir: string, error: Error): string {
+  return `passed by the folder ${
+    quoteName(relDir)
+  }, which this user cannot read (${error.message}): ` +
+    "nothing in it is deleted or written";
+}
+
 /**
  * Whether a name the walk was given with a U+FFFD in it is the file's real name. A name that is not
  * valid UTF-8 reaches the program with U+FFFD in place of its bad bytes: a path the program cannot
@@ -104,6 +140,18 @@ async function _addressable(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The device of the folder at `path` (not followed), or undefined when it is gone. */
+async function _deviceOf(path: string): Promise<number | undefined> {
+  try {
+    return (await Deno.lstat(path)).dev;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw error;
   }
 }
 

@@ -31,7 +31,7 @@ import { basename, dirname, join, relative, sep } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
-import { listLocalFiles, type LocalFile } from "./local_files.ts";
+import { listLocalFiles, type LocalFile, unreadableFolderWarning } from "./local_files.ts";
 import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
@@ -88,6 +88,7 @@ export class MirrorDir implements AsyncDisposable {
   /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
   readonly #mayBeEmpty = new Set<string>();
   readonly #nestedMirrors = new Set<string>();
+  readonly #warn: ((message: string) => void) | undefined;
   #nextTemp = 0;
 
   private constructor(
@@ -101,6 +102,7 @@ export class MirrorDir implements AsyncDisposable {
     this.#lock = lock;
     this.stateDir = dirs.state;
     this.#fsSync = fsSync;
+    this.#warn = warn;
     this.staging = new StagingArea(
       dirs.partial,
       (staged, rel) => this.placeFile(staged, rel),
@@ -145,12 +147,19 @@ export class MirrorDir implements AsyncDisposable {
     return listLocalFiles(this.root, {
       onEmptyDir: (dir) => this.#mayBeEmpty.add(dir),
       onNestedMirror: (dir) => this.#nestedMirrors.add(dir),
+      // Nothing is written on it either: a file staged here cannot be linked across the mount.
+      onOtherFileSystem: (dir) => this.#nestedMirrors.add(dir),
+      onUnreadable: (dir, error) => {
+        this.#nestedMirrors.add(dir);
+        this.#warn?.(unreadableFolderWarning(dir, error));
+      },
     });
   }
 
   /**
-   * The folders holding another mirror (its own `.data-mirror`) that the walk passed by: nothing
-   * is written in them (see {@linkcode planItem}). Complete once {@linkcode MirrorDir.walk} ends.
+   * The folders the walk passed by: holding another mirror (its own `.data-mirror`), on another
+   * file system, or unreadable to this user. Nothing is written in them (see
+   * {@linkcode planItem}). Complete once {@linkcode MirrorDir.walk} ends.
    */
   get nestedMirrors(): ReadonlySet<string> {
     return this.#nestedMirrors;

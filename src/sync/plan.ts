@@ -170,8 +170,8 @@ export function planItem(
     const nested = [...parentDirectories(path), path].find((dir) => nestedMirrors.has(dir));
     if (nested !== undefined) {
       return {
-        conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}); ` +
-          "nothing is written in it",
+        conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
+          "another file system mounted there, or cannot be read: nothing is written in it",
       };
     }
   }

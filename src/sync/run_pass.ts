@@ -5,7 +5,12 @@ import { LinkedAbort } from "../async/linked_abort.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
-import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
+import {
+  listLocalFiles,
+  type LocalFile,
+  REGULAR_FILE,
+  unreadableFolderWarning,
+} from "../fs/local_files.ts";
 import { fileSizeUnder, isDirectoryUnder, isSameFileUnder, MirrorDir } from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
@@ -440,9 +445,14 @@ export async function dryRunPass(
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   const root = await resolveMirrorRoot({ ...config, create: false });
   const nestedMirrors = new Set<string>();
-  const local = root === undefined
-    ? new Map<string, LocalFile>()
-    : await listLocalFiles(root, { onNestedMirror: (dir) => nestedMirrors.add(dir) });
+  const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
+    onNestedMirror: (dir) => nestedMirrors.add(dir),
+    onOtherFileSystem: (dir) => nestedMirrors.add(dir),
+    onUnreadable: (dir, error) => {
+      nestedMirrors.add(dir);
+      options.logger.warn(unreadableFolderWarning(dir, error));
+    },
+  });
   const index = _newIndex(root ?? config.mirrorRoot);
   const listing = await listRemote(remote, filterOf(config), {
     logger: options.logger,

@@ -146,3 +146,28 @@ Deno.test("a name that is not valid UTF-8 is left out; a real U+FFFD in a name i
     assert.deepEqual([...(await listLocalFiles(root)).keys()].sort(), ["y\uFFFD.jpeg"]);
   });
 });
+
+// Mounting needs root, as CI runs.
+Deno.test({
+  name:
+    "a file system mounted below the root (a USB stick) is passed by: its files are not the mirror's",
+  fn: async () => {
+    await withTempDir(async (root) => {
+      await Deno.mkdir(`${root}/usb`);
+      await Deno.writeTextFile(`${root}/a.jpg`, "a");
+      const mount = await new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${root}/usb`],
+      }).output();
+      assert.ok(mount.success, "mount");
+      try {
+        await Deno.writeTextFile(`${root}/usb/photo.raw`, "stick");
+        const other: string[] = [];
+        const files = await listLocalFiles(root, { onOtherFileSystem: (dir) => other.push(dir) });
+        assert.deepEqual([...files.keys()], ["a.jpg"]);
+        assert.deepEqual(other, ["usb"]);
+      } finally {
+        await new Deno.Command("umount", { args: [`${root}/usb`] }).output();
+      }
+    });
+  },
+});

@@ -1,0 +1,124 @@
+/**
+ * Folders in the mirror that a pass with `delete` passes by, the real program against the local
+ * data platform: a file system mounted in the mirror (a USB stick: its files are not the mirror's)
+ * and a folder the service user cannot read (root's `lost+found` on a disk mounted at the mirror:
+ * it must not stop the mirror). Both need root (CI runs as root): a tmpfs is mounted, and the
+ * program runs without root's override of file modes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { type ProgramOptions, runProgram } from "../_program.ts";
+
+const _LISTED = ["g0/g0-000000.jpeg", "g0/g0-000001.jpeg"];
+
+/** Runs `test` with a platform of two items and a Viam home whose mirror holds a stale file. */
+async function _withMirror(
+  test: (
+    mirror: string,
+    sync: (options?: Partial<ProgramOptions>) => ReturnType<typeof runProgram>,
+  ) => Promise<void>,
+): Promise<void> {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-passed-by-" });
+  const mirror = join(home, "data_mirror");
+  await Deno.mkdir(mirror);
+  await Deno.writeTextFile(join(mirror, "stale.jpg"), "no longer listed");
+  const env = { VIAM_API_KEY_ID: platform.apiKeyId, VIAM_API_KEY: platform.apiKey };
+  try {
+    await test(
+      mirror,
+      (options = {}) =>
+        runProgram(["sync", "--app-url", platform.url, "--delete", "--json"], {
+          viamHome: home,
+          env,
+          ...options,
+        }),
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+async function _files(dir: string, prefix = ""): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = prefix + entry.name;
+    if (entry.isDirectory) found.push(...await _files(join(dir, entry.name), `${path}/`));
+    else found.push(path);
+  }
+  return found.sort();
+}
+
+Deno.test("delete does not cross a file system mounted in the mirror (a USB stick's files stay)", async () => {
+  await _withMirror(async (mirror, sync) => {
+    const stick = join(mirror, "usb");
+    await Deno.mkdir(stick);
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", stick],
+    }).output();
+    assert.ok(mount.success, new TextDecoder().decode(mount.stderr));
+    try {
+      await Deno.writeTextFile(join(stick, "photo.raw"), "the stick's own");
+      const run = await sync();
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout);
+      assert.equal(summary.deleted, 1, run.stdout); // stale.jpg, on the mirror's own disk
+      assert.equal(await Deno.readTextFile(join(stick, "photo.raw")), "the stick's own");
+      assert.deepEqual(
+        (await _files(mirror)).filter((path) => !path.startsWith(".data-mirror/")),
+        [..._LISTED, "usb/photo.raw"],
+      );
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", stick] }).output();
+    }
+  });
+});
+
+Deno.test("a folder the service user cannot read (lost+found) is passed by: the mirror goes on", async () => {
+  await _withMirror(async (mirror, sync) => {
+    const lostFound = join(mirror, "lost+found");
+    await Deno.mkdir(lostFound);
+    await Deno.writeTextFile(join(lostFound, "#1234"), "fsck's find");
+    await Deno.chmod(lostFound, 0o000);
+    try {
+      const run = await sync({ fileModesBind: true });
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout);
+      assert.equal(summary.downloaded, 2, run.stdout);
+      assert.equal(summary.deleted, 1, run.stdout); // stale.jpg
+      assert.match(run.stderr, /passed by the folder "lost\+found", which this user cannot read/);
+    } finally {
+      await Deno.chmod(lostFound, 0o755);
+    }
+    assert.equal(await Deno.readTextFile(join(lostFound, "#1234")), "fsck's find");
+    assert.deepEqual(
+      (await _files(mirror)).filter((path) => !path.startsWith(".data-mirror/")),
+      [..._LISTED, "lost+found/#1234"],
+    );
+  });
+});
+
+Deno.test("a folder the service user may list but not enter (744) is passed by below it", async () => {
+  await _withMirror(async (mirror, sync) => {
+    const listOnly = join(mirror, "list-only");
+    await Deno.mkdir(join(listOnly, "sub"), { recursive: true });
+    await Deno.writeTextFile(join(listOnly, "sub", "f"), "root's");
+    // Another user's (the program keeps uid 0 but loses root's override of modes): "other" may
+    // list it (r) but not enter it (no x).
+    await Deno.chown(listOnly, 65534, 65534);
+    await Deno.chmod(listOnly, 0o744);
+    try {
+      const run = await sync({ fileModesBind: true });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).downloaded, 2, run.stdout);
+      assert.match(
+        run.stderr,
+        /passed by the folder "list-only\/sub", which this user cannot read/,
+      );
+    } finally {
+      await Deno.chmod(listOnly, 0o755);
+    }
+    assert.equal(await Deno.readTextFile(join(listOnly, "sub", "f")), "root's");
+  });
+});
