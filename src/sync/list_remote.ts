@@ -292,7 +292,9 @@ class _Lister implements Disposable {
       return await this.#retry("count", () => this.#remote.count(filter, this.#call()));
     } catch (error) {
       const kind = this.#remote.classify(error);
-      if (kind === "aborted" || kind === "auth") throw error;
+      // Stopped from outside (the caller, or the local walk failing with its own error): not the
+      // platform's failure, and not to be told as one.
+      if (kind === "aborted" || kind === "auth" || this.#stop.signal.aborted) throw error;
       this.#options.logger.warn("the platform's count failed", { error: describeError(error) });
       return undefined;
     }

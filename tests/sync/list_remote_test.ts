@@ -461,3 +461,24 @@ Deno.test("every listing page's bytes are booked on the bandwidth limit as it ar
   const total = taken.reduce((sum, bytes) => sum + bytes, 0);
   assert.ok(total > 450 * 100, `${total} bytes booked for 450 items' metadata`);
 });
+
+Deno.test("a listing stopped by the caller's own error (the walk failing) does not blame the platform's count", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 300 }]),
+    faults: { latencyMs: 300 },
+  });
+  const logger = new RecordingLogger();
+  const controller = new AbortController();
+  // The walk beside the listing fails while the first count is in flight.
+  const walkFailed = new Deno.errors.PermissionDenied("readdir '/mirror/lost+found'");
+  setTimeout(() => controller.abort(walkFailed), 100);
+  const listed = listRemote(remoteOf(platform), _NO_FILTER, {
+    logger,
+    minRetryDelayMs: 1,
+    distinctItems: () => 0,
+    onItems: () => {},
+    signal: controller.signal,
+  });
+  await listed.catch(() => undefined);
+  assert.doesNotMatch(logger.text(), /count failed/);
+});
