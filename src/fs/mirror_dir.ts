@@ -653,8 +653,9 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
 
 /**
  * Whether the mirror-relative `path` and `other` (names that differ only by case or Unicode form)
- * are one file under `root`: on a case-insensitive file system both names reach the same inode; on
- * a case-sensitive one `other` is another file, or none. A symlink at `other` answers true (it may
+ * are one file under `root`: on a case-insensitive file system both names reach the same inode (or,
+ * through FUSE, a name that no folder on its way holds exactly); on a case-sensitive one `other` is
+ * another file, or none. A symlink at `other` answers true (it may
  * lead to `path`: deleting that would leave the listed name dangling), and so does anything else
  * that stops the check (permissions): the file is kept.
  */
@@ -664,10 +665,31 @@ export function isSameFileUnder(root: string, path: string, other: string): bool
   try {
     const a = Deno.lstatSync(join(root, path));
     const b = Deno.lstatSync(join(root, other));
-    return b.isSymlink || (a.dev === b.dev && a.ino === b.ino);
+    if (b.isSymlink || (a.dev === b.dev && a.ino === b.ino)) return true;
+    // A FUSE file system (exfat-fuse, fusefat) numbers each name it is asked for on its own, so
+    // one file reached by two spellings shows two inodes. `other` found, though some folder on its
+    // way lacks an entry of exactly its name, was reached by folding: it is the file `path` is.
+    return !_namedExactly(root, other);
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound);
   }
+}
+
+/** Whether every component of the mirror-relative `relPath` is an entry of exactly that name. */
+function _namedExactly(root: string, relPath: string): boolean {
+  let dir = root;
+  for (const name of relPath.split("/")) {
+    let found = false;
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.name === name) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+    dir = join(dir, name);
+  }
+  return true;
 }
 
 /** Whether a directory itself (not a symlink to one) stands at `relPath` below `root`. */
