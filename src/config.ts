@@ -684,6 +684,15 @@ class _Reader {
           field,
           `${label} ${_describe(entry)} ${split.reason}: expected a directory inside the mirror`,
         );
+      } else if (split.components[0] === "~" || /^\$[A-Za-z_]/.test(entry)) {
+        // Not expanded (as in mirror_path): `~/.viam/data_mirror/models` or
+        // `$HOME/.viam/data_mirror/models` would protect a folder named `~` or `$HOME`, and with
+        // `delete` the files of `models` would go in the same pass.
+        this.#issue(
+          field,
+          `${label} ${_describe(entry)} starts with ${entry[0]}, which is not expanded here: ` +
+            `protected_dirs are relative to the mirror (write "models" for <mirror>/models)`,
+        );
       } else if (_GLOB.test(entry)) {
         // A pattern protects nothing (no folder has that name), and with `delete` the files it was
         // written to keep would go in the same pass: refused, as the other typos under delete are.

@@ -31,7 +31,9 @@ export const STATE_DIR_NAME = ".data-mirror";
 /**
  * Directories viam-server keeps directly under the Viam home: `packages` (modules and ML models),
  * `module-data` (modules' state), `capture` (the data manager's default capture directory: mirrored
- * files would be uploaded again) and `diagnostics.data` (FTDC). No mirror may be or lie inside one;
+ * files would be uploaded again), `diagnostics.data` (FTDC), `grpc` (viam-server's cached app
+ * tokens, rdk `grpc/app_conn.go`), `bin` and `mongod-data` (the data pipelines' mongod, rdk
+ * `services/datamanager`). No mirror may be or lie inside one;
  * compared without regard to case (case-insensitive file systems).
  */
 export const VIAM_OWNED_DIRS: readonly string[] = Object.freeze([
@@ -39,6 +41,9 @@ export const VIAM_OWNED_DIRS: readonly string[] = Object.freeze([
   "module-data",
   "capture",
   "diagnostics.data",
+  "grpc",
+  "bin",
+  "mongod-data",
 ]);
 
 /**

@@ -432,7 +432,17 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
     });
   }
   for (
-    const owned of ["packages", "Packages/x", "module-data", "capture/mine", "diagnostics.data"]
+    const owned of [
+      "packages",
+      "Packages/x",
+      "module-data",
+      "capture/mine",
+      "diagnostics.data",
+      // viam-server's cached app tokens: with delete, a mirror there removed them.
+      "grpc",
+      "bin",
+      "mongod-data/db",
+    ]
   ) {
     await t.step(`viam-server's own ${owned}`, () => {
       const message = issueFor("mirror_path", owned);
@@ -485,6 +495,13 @@ Deno.test("protected_dirs are normalised, unsafe entries named", async (t) => {
     ["cams ", 'protected_dirs[0] "cams " has a folder name that begins or ends with white space'],
     ["cams/ front", 'protected_dirs[0] "cams/ front" has a folder name that begins or ends'],
     ["cams /front", 'protected_dirs[0] "cams /front" has a folder name that begins or ends'],
+    // Not expanded: it would protect a folder named "~", and delete the files of models.
+    ["~/.viam/data_mirror/models", 'protected_dirs[0] "~/.viam/data_mirror/models" starts with ~'],
+    ["~", 'protected_dirs[0] "~" starts with ~'],
+    [
+      "$HOME/.viam/data_mirror/models",
+      'protected_dirs[0] "$HOME/.viam/data_mirror/models" starts with $',
+    ],
   ];
   for (const [entry, message] of bad) {
     await t.step(`bad ${JSON.stringify(entry)}`, () => {
