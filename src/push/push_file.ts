@@ -19,6 +19,7 @@ import { extname, join } from "node:path";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
+import { swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError } from "../remote/errors.ts";
@@ -124,6 +125,17 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
     if (!sameIdentity(opened, file.identity)) {
       return { kind: "skipped", reason: "changed while sent" };
     }
+    // O_NOFOLLOW covers the last name only: a folder on the way swapped for a symlink since the
+    // push folder was listed leads the walk, and this open, to a file outside it (read, and sent,
+    // under the push folder's name). Checked once the file is open, so what is sent is what was
+    // opened inside the push folder.
+    let swapped: string | undefined;
+    try {
+      swapped = swappedFolderOn(ctx.config.pushRoot, file.path);
+    } catch (error) {
+      return _failed(ctx, file, error);
+    }
+    if (swapped !== undefined) return { kind: "skipped", reason: "symlink" };
     return await _upload(ctx, file, handle, opened);
   } finally {
     await handle.close();

@@ -18,6 +18,7 @@
  */
 
 import { join } from "node:path";
+import { swappedFolder } from "../fs/_util.ts";
 import { isStateDirPath } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
@@ -79,6 +80,12 @@ export async function* walkPushFolder(
         reason: "folder not readable",
         detail: (error as Error).message,
       };
+      continue;
+    }
+    // A folder swapped for a symlink since its parent was listed was read through the link: what
+    // it lists lies outside the push folder (and, were it "/", the walk would go through it all).
+    if (dir !== "" && swappedFolder(root, dir) !== undefined) {
+      yield { kind: "skipped", path: dir, reason: "symlink" };
       continue;
     }
     if (dir !== "" && entries.some((entry) => isStateDirPath(entry.name))) {
