@@ -28,7 +28,7 @@
 import { posix } from "node:path";
 import { isLoopbackHost } from "./loopback_host.ts";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "./paths.ts";
-import { scrubSecrets } from "./redaction.ts";
+import { MIN_SECRET_LENGTH, scrubSecrets } from "./redaction.ts";
 
 /** The model every resource of the module has: whose attributes {@linkcode parseConfig} reads. */
 export const MIRROR_MODEL = "viam-soleng:data:mirror";
@@ -244,6 +244,14 @@ export function parseConfig(
   const apiKey = read.secret("app_api_key", "the API key with access to Viam data management");
   const apiKeyId = read.secret("app_api_key_id", "the id of that API key");
   const appUrl = read.appUrl("app_url");
+  if (_holdsSecret(appUrl, [apiKey, apiKeyId])) {
+    // Errors name the URL (an HTTP 404 from a wrong path), and with it the key: in logs, the
+    // status file and `--json` answers. Refused without quoting either.
+    issues.push({
+      field: "app_url",
+      message: "app_url must not contain the API key or its id (they are sent as headers)",
+    });
+  }
   const syncFrequencySeconds = read.number("sync_frequency", {
     fallback: _DEFAULT_SYNC_FREQUENCY,
     valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
@@ -412,6 +420,22 @@ function _isSet(attributes: Record<string, unknown>, name: string): boolean {
  * nothing alone, but it is half of the pair, and no message needs to quote it: pasted into another
  * attribute, it would be.
  */
+/** Whether `url` holds one of `secrets` (of a credential's length), as written or percent-encoded. */
+function _holdsSecret(url: string, secrets: readonly string[]): boolean {
+  const decoded = _decodedOrAsIs(url);
+  return secrets.some((secret) =>
+    secret.length >= MIN_SECRET_LENGTH && (url.includes(secret) || decoded.includes(secret))
+  );
+}
+
+function _decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function _redactKey(message: string, apiKeyId: string, apiKey: string): string {
   return scrubSecrets(
     scrubSecrets(message, [apiKey], "<app_api_key>"),

@@ -21,8 +21,8 @@ export const REDACTED = "[redacted]";
 // `app_api_key_id` names a key without granting anything and stays readable.
 const SECRET_NAME = /(api_?key|secret|token|password|passphrase)$/i;
 
-// Shorter values are not real credentials, and scrubbing them would mangle ordinary text.
-const MIN_SECRET_LENGTH = 6;
+/** Shorter values are not real credentials, and scrubbing them would mangle ordinary text. */
+export const MIN_SECRET_LENGTH = 6;
 
 /**
  * `text` with every occurrence of each secret (of at least 6 characters, longest first so that a

@@ -326,6 +326,22 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
     const message = issueFor("app_url", `https://user:${SECRET}@app.viam.com`);
     assert.equal(message, "app_url must not contain credentials (user:password@)");
   });
+  await t.step("a URL holding the API key or its id is refused without echoing it", () => {
+    // Errors name the URL (a 404 from a wrong path), so the key would reach logs and status files.
+    for (
+      const url of [
+        `https://app.viam.com/${SECRET}`,
+        `https://app.viam.com/x/${encodeURIComponent(SECRET)}`,
+        "https://app.viam.com/key-id-1/",
+      ]
+    ) {
+      const message = issueFor("app_url", url);
+      assert.equal(
+        message,
+        "app_url must not contain the API key or its id (they are sent as headers)",
+      );
+    }
+  });
   await t.step("a path is kept, the trailing slash dropped", () => {
     const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://example.com/viam/" });
     assert.equal(config.appUrl, "https://example.com/viam");

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { parseConfig } from "../config.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
+import { SecretRedactor } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
@@ -77,6 +78,9 @@ export async function startResourceMirror(
     owner: `module ${resource.name}`,
   });
   let saving = Promise.resolve();
+  // The file is on disk (0644), as DoCommand's answers are on the wire: no secret in either.
+  const redactor = new SecretRedactor();
+  redactor.remember(resource.attributes);
   const loop = new MirrorLoop(config, {
     ...options.loop,
     logger,
@@ -87,7 +91,10 @@ export async function startResourceMirror(
       if (!path) return;
       // Chained, so saves land in pass order; stop waits for the last one.
       saving = saving.then(() =>
-        writeStatusFile(path, { fingerprint, status }).catch((error) =>
+        writeStatusFile(path, {
+          fingerprint,
+          status: redactor.scrubJson(status) as typeof status,
+        }).catch((error) =>
           logger.warn(`could not save the status to ${path}: ${describeError(error)}`)
         )
       );

@@ -217,3 +217,23 @@ Deno.test("a resource with a push folder and nothing to mirror only pushes", asy
     assert.ok(!logger.text().includes("every binary file"), logger.text());
   });
 });
+
+Deno.test("the saved status never holds the API key, even when an error quotes it", async () => {
+  await withModuleData(async ({ start, platform, home }) => {
+    // The key pasted as mirror_path, where a file comes to stand: the pass's error names the path.
+    const mirror = await start({ mirror_path: platform.apiKey });
+    await Deno.remove(join(home, platform.apiKey), { recursive: true });
+    await Deno.writeTextFile(join(home, platform.apiKey), "not a folder");
+    await mirror.syncNow().catch(() => {});
+    await mirror.stop();
+    assert.ok(mirror.status().lastError !== undefined, "the pass failed");
+    const dir = join(home, "module-data", "local", "data-mirror", "status");
+    let files = 0;
+    for await (const entry of Deno.readDir(dir)) {
+      const text = await Deno.readTextFile(join(dir, entry.name));
+      assert.ok(!text.includes(platform.apiKey), `${entry.name} holds the key: ${text}`);
+      files++;
+    }
+    assert.equal(files, 1);
+  });
+});
