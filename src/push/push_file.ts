@@ -446,7 +446,7 @@ async function _failed(
   // Only a refusal waits for the file to change; transient errors are retried without end. So is a
   // local error (the file unreadable, an I/O error, too many open files: no refusal, and no sign
   // of the platform out of reach either), so that a file made readable again goes untouched.
-  const permanent = errorKind === "fatal" && !_isLocalFileError(error);
+  const permanent = errorKind === "fatal" && _isRefusal(error);
   ctx.journal.update(file.path, (e) => {
     const prior = e.failure !== undefined && sameVersion(e.failure, file.identity) &&
         isSameDestination(e.failure.to, ctx.destination)
@@ -474,6 +474,22 @@ async function _failed(
   await ctx.journal.flush();
   return { kind: "failed", error: message, errorKind, permanent };
 }
+
+/**
+ * Whether the platform refused this very file (its name, its metadata, its size): a gRPC status
+ * it answered with. Other fatal errors are no answer about the file: UNIMPLEMENTED is what an
+ * HTTP 404 from a gateway in front of the platform maps to (a misrouted load balancer, a deploy),
+ * NOT_FOUND or FAILED_PRECONDITION may pass too, and a local error (the file unreadable) is this
+ * machine's. Those are retried on the back-off schedule rather than held until the file changes.
+ */
+function _isRefusal(error: unknown): boolean {
+  if (_isLocalFileError(error)) return false;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code !== "number" || _REFUSAL_CODES.has(code);
+}
+
+/** INVALID_ARGUMENT, ALREADY_EXISTS, OUT_OF_RANGE: the file or its metadata refused. */
+const _REFUSAL_CODES: ReadonlySet<number> = new Set([3, 6, 11]);
 
 /** An error of a system call on this machine (node's `code` and `syscall`), not of the platform. */
 function _isLocalFileError(error: unknown): boolean {
