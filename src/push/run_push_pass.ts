@@ -602,6 +602,7 @@ async function _uploadAll(
   options.onProgress?.({ ...progress });
   let stopped: string | undefined;
   let givenUpInARow = 0;
+  let deniedInARow = 0;
   const uploadCtx: PushContext = {
     ...ctx,
     onChunk: (bytes) => {
@@ -616,6 +617,7 @@ async function _uploadAll(
     switch (outcome.kind) {
       case "uploaded": {
         givenUpInARow = 0;
+        deniedInARow = 0;
         result.uploaded++;
         result.bytes += outcome.bytes;
         if (outcome.recovered) result.recovered++;
@@ -648,8 +650,12 @@ async function _uploadAll(
             outcome.permanent ? " for good (until the file changes)" : ", retried later"
           }: ${outcome.error}`,
         );
-        // A refused key fails every file alike: stop rather than walk through them all.
-        if (outcome.errorKind === "auth") stopped ??= `the API key was refused: ${outcome.error}`;
+        // A refused key fails every file alike: stop rather than walk through them all. One file
+        // denied while others go is no refused key: only a run of them (no upload between) stops.
+        deniedInARow = outcome.errorKind === "auth" ? deniedInARow + 1 : 0;
+        if (deniedInARow === _GIVEN_UP_IN_A_ROW) {
+          stopped ??= `the API key was refused: ${outcome.error}`;
+        }
         givenUpInARow = outcome.errorKind === "transient" ? givenUpInARow + 1 : 0;
         if (givenUpInARow === _GIVEN_UP_IN_A_ROW) {
           stopped ??= `the platform is out of reach: ${givenUpInARow} files in a row were given ` +

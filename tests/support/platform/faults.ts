@@ -61,6 +61,8 @@ export interface Faults {
   uploadBytesPerSecond?: number;
   /** `FileUpload` refuses files with these `file_name`s with INVALID_ARGUMENT (a permanent refusal). */
   refuseUploadFileNames?: readonly string[];
+  /** The code `refuseUploadFileNames` refuses with (default `invalid_argument`). */
+  refuseCode?: "invalid_argument" | "permission_denied" | "resource_exhausted";
   /** `BinaryDataByFilter`'s `interval.end` matches items at the end time too (default: before it). */
   intervalEndInclusive?: boolean;
   /** Listings carry no `file_size_bytes` (0), as from a platform that does not report sizes. */
@@ -120,6 +122,12 @@ export class FaultState {
     if (faults.countAnswer !== undefined && !["zero", "page"].includes(faults.countAnswer)) {
       throw new RangeError(
         `faults.countAnswer must be "zero" or "page", got ${faults.countAnswer}`,
+      );
+    }
+    const refuseCodes = ["invalid_argument", "permission_denied", "resource_exhausted"];
+    if (faults.refuseCode !== undefined && !refuseCodes.includes(faults.refuseCode)) {
+      throw new RangeError(
+        `faults.refuseCode must be one of ${refuseCodes.join(", ")}, got ${faults.refuseCode}`,
       );
     }
     for (const call of faults.unavailableCalls ?? []) {

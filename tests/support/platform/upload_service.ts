@@ -137,6 +137,19 @@ function _checkMetadata(state: PlatformState, metadata: _UploadMetadata): _Uploa
     _refuse(state, `UploadMetadata.type must be DATA_TYPE_FILE (3), got ${metadata.type}`);
   }
   if (state.faultState.faults.refuseUploadFileNames?.includes(metadata.fileName)) {
+    const code = state.faultState.faults.refuseCode;
+    if (code === "permission_denied") {
+      throw new ConnectError(
+        `file_name "${metadata.fileName}" denied (injected fault)`,
+        Code.PermissionDenied,
+      );
+    }
+    if (code === "resource_exhausted") {
+      throw new ConnectError(
+        `file_name "${metadata.fileName}" quota (injected fault)`,
+        Code.ResourceExhausted,
+      );
+    }
     _refuse(state, `file_name "${metadata.fileName}" refused (injected fault)`);
   }
   return metadata;
