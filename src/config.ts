@@ -618,7 +618,10 @@ class _Reader {
     return { ...DEFAULT_MAX_DELETE };
   }
 
-  /** A list of non-empty strings, duplicates removed (first occurrence kept). */
+  /**
+   * A list of non-empty strings, each trimmed as the CLI's list flags trim theirs (`--tags "a "`),
+   * duplicates removed (first occurrence kept).
+   */
   stringList(field: string): string[] {
     const value = this.#get(field);
     if (value === undefined) return [];
@@ -634,7 +637,7 @@ class _Reader {
       );
       return [];
     }
-    return [...new Set(value as string[])];
+    return [...new Set((value as string[]).map((entry) => entry.trim()))];
   }
 
   datasetId(field: string): string | undefined {
