@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { statfs } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
@@ -132,8 +133,11 @@ export class MirrorDir implements AsyncDisposable {
     try {
       const partial = await ensureStateDir(root, PARTIAL_DIR_NAME);
       await _removeStagedLeftovers(state); // what a killed pass left; nobody else writes them
+      // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
+      // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
+      const programs = await _isFuse(state) ? [] : options.syncPrograms;
       const fsSync = (options.durable ?? true)
-        ? new FileSystemSync(state, { programs: options.syncPrograms })
+        ? new FileSystemSync(state, { programs })
         : undefined;
       return new MirrorDir(root, lock, { partial, state }, fsSync, options.warn);
     } catch (error) {
@@ -625,6 +629,18 @@ function _unlinkQuietSync(path: string): void {
     Deno.removeSync(path);
   } catch {
     // gone already, or never made: nothing to undo
+  }
+}
+
+/** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */
+const _FUSE_SUPER_MAGIC = 0x65735546;
+
+/** Whether the folder `path` is on a FUSE file system (false when that cannot be told). */
+async function _isFuse(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === _FUSE_SUPER_MAGIC;
+  } catch {
+    return false;
   }
 }
 
