@@ -24,6 +24,7 @@ import {
   USAGE_EXIT_CODE,
 } from "./invocation.ts";
 import type { Logger } from "./logger.ts";
+import { deliverStop } from "./stop_signal.ts";
 import type { MirrorController } from "./mirror_controller.ts";
 import type { MirrorResource } from "./module/module_service.ts";
 
@@ -50,11 +51,28 @@ export async function runProgram(args: readonly string[]): Promise<number> {
       const { runCli } = await import("./cli/run_cli.ts");
       return await runCli([...invocation.args], {
         env,
-        out: (line: string) => console.log(line),
+        out: _writeOut,
         err: (line: string) => console.error(line),
         tty: Deno.stderr.isTerminal(),
       });
     }
+  }
+}
+
+const _encoder = new TextEncoder();
+
+/**
+ * Writes one line of the CLI's output to stdout. A reader gone (`sync --watch | head -n 1` done, a
+ * `| jq` that died) stops the program as SIGPIPE stops other tools: `console.log` drops the write
+ * error, and a mirror went on for ever with its output lost.
+ */
+function _writeOut(line: string): void {
+  const bytes = _encoder.encode(`${line}\n`);
+  try {
+    for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    deliverStop("SIGPIPE");
   }
 }
 

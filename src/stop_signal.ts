@@ -83,7 +83,10 @@ export function stopListened(): boolean {
   return _listened;
 }
 
-/** The exit code of a process ended by `signal`: 128 + its number, as a shell reports it. */
+/**
+ * The exit code of a process ended by `signal`: 128 + its number, as a shell reports it (SIGPIPE:
+ * its output's reader went away, see `src/program.ts`).
+ */
 export function signalExitCode(signal: Deno.Signal): number {
-  return 128 + (signal === "SIGINT" ? 2 : 15);
+  return 128 + (signal === "SIGINT" ? 2 : signal === "SIGPIPE" ? 13 : 15);
 }

@@ -1,0 +1,56 @@
+/**
+ * The reader of the program's stdout goes away (`sync --watch --json | head -n 1`, a `| jq` that
+ * died): the program stops as other tools do on SIGPIPE, instead of mirroring on with its output
+ * lost. The real program (production permissions) against the local data platform.
+ */
+import assert from "node:assert/strict";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { productionRunArgs } from "../../scripts/mirror.ts";
+
+Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-stdout-closed-" });
+  const args = ["sync", "--watch", "--sync-frequency", "1", "--json", "--app-url", platform.url];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: productionRunArgs(new URL("../../main.ts", import.meta.url), args),
+    env: {
+      NO_COLOR: "1",
+      VIAM_HOME: home,
+      VIAM_API_KEY_ID: platform.apiKeyId,
+      VIAM_API_KEY: platform.apiKey,
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let killer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // Read the first pass's document, then close the pipe, as `head -n 1` does.
+    const reader = child.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the program closed its stdout before the first pass's document");
+      text += new TextDecoder().decode(value);
+    }
+    assert.equal(JSON.parse(text.split("\n")[0]).downloaded, 3);
+    await reader.cancel();
+    // The next pass (a second later) writes its document and finds nobody reading.
+    killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const status = await child.status;
+    assert.equal(status.signal, null, `still running after 30 s: ${await stderr}`);
+    assert.equal(status.code, 0, await stderr);
+    assert.match(await stderr, /SIGPIPE: stopping/);
+  } finally {
+    clearTimeout(killer);
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It has ended.
+    }
+    await child.status;
+    await Deno.remove(home, { recursive: true });
+  }
+});
