@@ -420,6 +420,21 @@ function _isSet(attributes: Record<string, unknown>, name: string): boolean {
  * nothing alone, but it is half of the pair, and no message needs to quote it: pasted into another
  * attribute, it would be.
  */
+/**
+ * Refuses a config with a push folder where no machine part is known (`VIAM_MACHINE_PART_ID`,
+ * which viam-server sets for a machine connected to the cloud): every upload needs it. The module
+ * checks it at validation, so that such a resource is refused by name rather than failing its push
+ * on every pass behind a status that shows no error.
+ */
+export function assertPushPartId(config: MirrorConfig, partId: string | undefined): void {
+  if (config.push === undefined || partId) return;
+  throw new ConfigError([{
+    field: "push_path",
+    message: "push_path is set but VIAM_MACHINE_PART_ID is not: the uploads need the machine " +
+      "part they belong to (viam-server sets it for a machine connected to the cloud)",
+  }]);
+}
+
 /** Whether `url` holds one of `secrets` (of a credential's length), as written or percent-encoded. */
 function _holdsSecret(url: string, secrets: readonly string[]): boolean {
   const decoded = _decodedOrAsIs(url);

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { parseConfig } from "../config.ts";
+import { assertPushPartId, parseConfig } from "../config.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SecretRedactor } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
@@ -40,6 +40,8 @@ export async function startResourceMirror(
   options: StartResourceMirrorOptions,
 ): Promise<MirrorController> {
   const { config, warnings } = parseConfig(resource.attributes, { env: options.env });
+  const partId = options.env("VIAM_MACHINE_PART_ID");
+  assertPushPartId(config, partId); // before anything is claimed or made
   for (const warning of warnings) logger.warn(warning);
   const { moduleData } = options;
   const path = moduleData ? statusFilePath(moduleData, resource) : undefined;
@@ -73,7 +75,7 @@ export async function startResourceMirror(
     throw error;
   }
   const push = createPushSide(config, {
-    partId: options.env("VIAM_MACHINE_PART_ID"),
+    partId,
     logger,
     owner: `module ${resource.name}`,
   });

@@ -12,7 +12,7 @@
  * @module
  */
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
-import type { MirrorConfig } from "../config.ts";
+import { assertPushPartId, type MirrorConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { PushSummary } from "../mirror_controller.ts";
 import { FileUploader } from "../remote/file_upload.ts";
@@ -34,22 +34,22 @@ export interface PushSide extends AsyncDisposable {
   run(options: { signal: AbortSignal; bandwidth?: BandwidthLimit }): Promise<PushSummary>;
 }
 
-/** The push side of `config`, or undefined when it has no push folder. */
+/**
+ * The push side of `config`, or undefined when it has no push folder.
+ *
+ * @throws {ConfigError} with a push folder and no `partId` ({@linkcode assertPushPartId}).
+ */
 export function createPushSide(
   config: MirrorConfig,
   options: PushSideOptions,
 ): PushSide | undefined {
   const push = config.push;
   if (push === undefined) return undefined;
+  assertPushPartId(config, options.partId);
+  const partId = options.partId!;
   let uploader: FileUploader | undefined;
   return {
     async run({ signal, bandwidth }) {
-      if (!options.partId) {
-        throw new Error(
-          "push_path is set but VIAM_MACHINE_PART_ID is not: the uploads need the machine part " +
-            "they belong to (viam-server sets it for a machine connected to the cloud)",
-        );
-      }
       uploader ??= new FileUploader({
         appUrl: config.appUrl,
         apiKeyId: config.apiKeyId,
@@ -57,7 +57,7 @@ export function createPushSide(
       });
       const result = await runPushPass(push, {
         uploader,
-        partId: options.partId,
+        partId,
         appUrl: config.appUrl,
       }, {
         logger: options.logger,

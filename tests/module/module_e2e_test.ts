@@ -438,6 +438,8 @@ for (const transport of TRANSPORTS) {
             [keyless, /app_api_key is required/],
             // The key pasted into the wrong attribute: named, never quoted.
             [{ ...mirror1.attributes, tags: API_KEY.key }, /tags must be a list/],
+            // No VIAM_MACHINE_PART_ID here: every upload would fail behind a clean status.
+            [{ ...mirror1.attributes, push_path: "outbox" }, /VIAM_MACHINE_PART_ID is not/],
           ] as const
         ) {
           const error = keep(
