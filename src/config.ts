@@ -421,6 +421,95 @@ function _isSet(attributes: Record<string, unknown>, name: string): boolean {
  * attribute, it would be.
  */
 /**
+ * The ports fetch refuses to connect to (https://fetch.spec.whatwg.org/#bad-port; Deno 2.9 blocks
+ * exactly these): an `app_url` on one fails every listing and download, as a transient error.
+ */
+const _FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1,
+  7,
+  9,
+  11,
+  13,
+  15,
+  17,
+  19,
+  20,
+  21,
+  22,
+  23,
+  25,
+  37,
+  42,
+  43,
+  53,
+  69,
+  77,
+  79,
+  87,
+  95,
+  101,
+  102,
+  103,
+  104,
+  109,
+  110,
+  111,
+  113,
+  115,
+  117,
+  119,
+  123,
+  135,
+  137,
+  139,
+  143,
+  161,
+  179,
+  389,
+  427,
+  465,
+  512,
+  513,
+  514,
+  515,
+  526,
+  530,
+  531,
+  532,
+  540,
+  548,
+  554,
+  556,
+  563,
+  587,
+  601,
+  636,
+  989,
+  990,
+  993,
+  995,
+  1719,
+  1720,
+  1723,
+  2049,
+  3659,
+  4045,
+  4190,
+  5060,
+  5061,
+  6000,
+  6566,
+  6665,
+  6666,
+  6667,
+  6668,
+  6669,
+  6679,
+  6697,
+  10080,
+]);
+
+/**
  * Refuses a config with a push folder where no machine part is known (`VIAM_MACHINE_PART_ID`,
  * which viam-server sets for a machine connected to the cloud): every upload needs it. The module
  * checks it at validation, so that such a resource is refused by name rather than failing its push
@@ -699,6 +788,14 @@ class _Reader {
         field,
         `${field} may use http:// only for a loopback host (127.0.0.1, localhost, ::1): the API ` +
           `key would cross the network in the clear; use https://, got ${_describe(value)}`,
+      );
+      return _DEFAULT_APP_URL;
+    }
+    if (_FETCH_BAD_PORTS.has(Number(url.port))) {
+      this.#issue(
+        field,
+        `${field} port ${url.port} is one fetch refuses to connect to (the Fetch standard's bad ` +
+          "ports, e.g. 6000, 6667, 5060): every pass would fail; use another port",
       );
       return _DEFAULT_APP_URL;
     }

@@ -317,7 +317,7 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
       );
     }
     for (
-      const host of ["127.0.0.1:8080", "localhost:9", "[::1]:4000", "127.1.2.3", "0.0.0.0:8080"]
+      const host of ["127.0.0.1:8080", "localhost:9000", "[::1]:4000", "127.1.2.3", "0.0.0.0:8080"]
     ) {
       const { config } = parse({ ...KEYS, tags: ["t"], app_url: `http://${host}` });
       assert.equal(config.appUrl, `http://${host}`);
@@ -342,6 +342,14 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
         "app_url must not contain the API key or its id (they are sent as headers)",
       );
     }
+  });
+  await t.step("a port fetch refuses to connect to is refused, naming it", () => {
+    for (const port of [6000, 6667, 5060, 10080, 1]) {
+      const message = issueFor("app_url", `https://localhost:${port}`);
+      assert.match(message, new RegExp(`^app_url port ${port} is one fetch refuses to connect to`));
+    }
+    const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://localhost:6001" });
+    assert.equal(config.appUrl, "https://localhost:6001");
   });
   await t.step("a path is kept, the trailing slash dropped", () => {
     const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://example.com/viam/" });

@@ -60,7 +60,7 @@ Deno.test("push without --push-path says only that, before any warning about the
   const home = await Deno.makeTempDir({ prefix: "dm-push-nopath-" });
   try {
     const output = await runProgram(
-      ["push", "--app-url", "http://127.0.0.1:9", "--part-id", "p", "--tags", "t", "--keep"],
+      ["push", "--app-url", "http://127.0.0.1:9000", "--part-id", "p", "--tags", "t", "--keep"],
       { viamHome: home, env: KEY_ENV },
     );
     assert.equal(output.code, 2, output.stderr);
