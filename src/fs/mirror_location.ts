@@ -97,7 +97,7 @@ export async function resolveMirrorRoot(
       );
     }
     if (info !== undefined && !info.isDirectory) {
-      throw new MirrorLocationError(`${shown} exists and is not a folder`);
+      throw new MirrorLocationError(`${label}: ${shown} exists and is not a folder`);
     }
     current = next;
   }

@@ -87,7 +87,7 @@ Deno.test("a root in a folder viam-server keeps, or in a state folder, is refuse
     await rejection(
       () => resolveMirrorRoot({ viamHome: home, mirrorPath: "file/m", create: true }),
       MirrorLocationError,
-      "not a folder",
+      `mirror_path "file/m": ${home}/file exists and is not a folder`, // names the attribute
     );
   });
 });
