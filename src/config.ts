@@ -338,8 +338,12 @@ export function parseConfig(
   warnings.push(...unknown.warnings);
   const pushOnly = !filtered && pushPath !== undefined;
   if (!filtered && !unknown.widensFilter && !pushOnly) {
+    const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
+      maxAgeSeconds !== undefined;
     warnings.push(
-      "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
+      `no tags, labels or dataset_id: every binary file the API key can read${
+        narrowed ? " (of the mime_types and times given)" : ""
+      } will be mirrored`,
     );
   }
   if (allowDeleteAll && !deleteEnabled) {

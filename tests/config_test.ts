@@ -623,6 +623,11 @@ Deno.test("a misspelt filter with no filter set is an error, not a mirror of eve
     'unknown attribute "delte" (did you mean "delete"?)',
     "no tags, labels or dataset_id: every binary file the API key can read will be mirrored",
   ]);
+  // Narrowed by type or time only: said so, not "every binary file".
+  assert.deepEqual(parse({ ...KEYS, mime_types: ["image/jpeg"] }).warnings, [
+    "no tags, labels or dataset_id: every binary file the API key can read (of the mime_types " +
+    "and times given) will be mirrored",
+  ]);
 });
 
 Deno.test("with delete on, an unknown attribute is an error: a misspelt one could delete what it was meant to keep", () => {
