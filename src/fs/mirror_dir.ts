@@ -64,6 +64,22 @@ export interface OpenMirrorOptions {
   warn?: (message: string) => void;
 }
 
+/** The mirror a folder on the way from the Viam home to `root` holds, if any. */
+async function _outerMirror(
+  root: string,
+  mirrorPath: string,
+): Promise<{ dir: string; state: string } | undefined> {
+  let home = root;
+  for (const _ of mirrorPath.split("/").filter((part) => part !== "" && part !== ".")) {
+    home = dirname(home);
+  }
+  for (let dir = dirname(root); dir !== home && dir !== dirname(dir); dir = dirname(dir)) {
+    const state = await stateOf(dir, "mirror");
+    if (state !== undefined) return { dir, state };
+  }
+  return undefined;
+}
+
 /** The mirror of one pass. Dispose of it (or call {@linkcode MirrorDir.close}) to release the lock. */
 export class MirrorDir implements AsyncDisposable {
   /** The real path of the mirror root. */
@@ -127,6 +143,20 @@ export class MirrorDir implements AsyncDisposable {
           "journal): a sync with delete would remove the files waiting to be uploaded; choose a " +
           "folder apart from every push folder",
       );
+    }
+    // A new mirror inside another (another process's: the module refuses it between resources)
+    // would delete, as stale, that mirror's files in its folder, which that one could not put back.
+    // One made before the outer mirror keeps working: the outer's walk passes it by.
+    if ((await Deno.lstat(join(root, STATE_DIR_NAME)).catch(() => undefined)) === undefined) {
+      const outer = await _outerMirror(root, options.mirrorPath);
+      if (outer !== undefined) {
+        throw new MirrorLocationError(
+          `mirror_path ${options.mirrorPath} (${root}) lies inside ${outer.dir}, which is a ` +
+            `mirror (${outer.state} is its state): a sync there would delete that mirror's files ` +
+            "as stale; choose a folder apart from every mirror (or, if that mirror is no longer " +
+            `used, remove its ${STATE_DIR_NAME} folder)`,
+        );
+      }
     }
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });

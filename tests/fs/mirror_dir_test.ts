@@ -163,3 +163,23 @@ Deno.test("writeFiles and placeFile name nothing through a folder swapped for a 
     assert.deepEqual(await names(outside), []);
   });
 });
+
+Deno.test("open refuses a new mirror inside another one, and keeps one made before it", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await Deno.mkdir(join(viamHome, "a/b"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "a/b/outer.jpg"), "the outer mirror's");
+    // A mirror made in a/b first, then the outer one: both keep working.
+    await Deno.mkdir(join(viamHome, "old/inner"), { recursive: true });
+    await (await MirrorDir.open({ viamHome, mirrorPath: "old/inner", durable: false })).close();
+    await (await MirrorDir.open({ viamHome, mirrorPath: "old", durable: false })).close();
+    await (await MirrorDir.open({ viamHome, mirrorPath: "old/inner", durable: false })).close();
+    // The outer mirror holds a/b's files: a new mirror there is refused, naming it.
+    await (await MirrorDir.open({ viamHome, mirrorPath: "a", durable: false })).close();
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "a/b", durable: false }),
+      /mirror_path a\/b \(.*\) lies inside .*\/a, which is a mirror/,
+    );
+    assert.equal(await Deno.readTextFile(join(viamHome, "a/b/outer.jpg")), "the outer mirror's");
+  });
+});
