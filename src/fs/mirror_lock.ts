@@ -81,6 +81,7 @@ export async function acquireMirrorLock(
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
   const path = join(stateDir, "lock");
+  await _refuseHeldLink(path, options?.guards);
   // No truncate on open: the holder's description must survive a failed attempt.
   const { file } = await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn });
   try {
@@ -113,6 +114,31 @@ export async function acquireMirrorLock(
       }
     },
   };
+}
+
+/**
+ * A lock file with a second name (a hard-link copy of the mirror, `cp -al`) is replaced by
+ * `openOwnFile`, never written through; but while another pass holds it, a fresh file in its place
+ * would let this pass run beside that one. So such a file is first tried, read-only: held, the pass
+ * is refused as busy, as for any held lock.
+ */
+async function _refuseHeldLink(
+  path: string,
+  guards: "mirror" | "push folder" | undefined,
+): Promise<void> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  if (info === undefined || !info.isFile || info.nlink === 1) return;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return; // gone or swapped meanwhile: openOwnFile decides
+  }
+  try {
+    if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file), guards);
+  } finally {
+    file.close(); // also drops the OS lock taken here
+  }
 }
 
 /** Reads the holder's description; undefined while the holder has not written it yet. */

@@ -86,3 +86,18 @@ Deno.test("a lock file planted as a symlink or a hard link to a file outside is 
     }
   });
 });
+
+Deno.test("a held lock with a second name (a hard-link copy of the mirror) is refused, not replaced", async () => {
+  await withTempDir(async (home) => {
+    const first = await openMirror(home, "holder");
+    const lockPath = `${await Deno.realPath(`${home}/mirror`)}/.data-mirror/lock`;
+    await Deno.link(lockPath, `${home}/snapshot-lock`); // what `cp -al mirror snapshot` does
+    const error = await rejection(() => openMirror(home, "two"), LockedError);
+    assert.equal(error.holder?.owner, "holder");
+    await first.close();
+    // Free now: the linked file is replaced by a fresh one, the other name left alone.
+    const second = await openMirror(home, "two");
+    assert.equal((await Deno.lstat(lockPath)).nlink, 1);
+    await second.close();
+  });
+});
