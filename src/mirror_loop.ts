@@ -115,8 +115,11 @@ export class MirrorLoop implements MirrorController {
       this.#state = "backing_off";
       this.#options.logger.info(`resuming a backoff: next pass at ${resume!.nextPassAt}`);
     }
-    // Never later than the longest backoff, whatever the saved file says.
-    this.#schedule(Math.min(Math.max(due, 0), MAX_BACKOFF_MS));
+    // Never later than the backoff saved (a clock put back since would stretch it), nor the longest.
+    const saved = resume?.backoffSeconds === undefined
+      ? MAX_BACKOFF_MS
+      : resume.backoffSeconds * 1000;
+    this.#schedule(Math.min(Math.max(due, 0), saved, MAX_BACKOFF_MS));
   }
 
   syncNow(): Promise<SyncReport> {
@@ -290,8 +293,12 @@ export class MirrorLoop implements MirrorController {
       this.#status.consecutiveFailures = 0;
       this.#status.backoffSeconds = undefined;
       const first = result.failures[0];
+      // Items that failed earlier and wait for their retry count as failed without a failure of
+      // this pass: the reason is said all the same, not an exit code 1 with nothing beside it.
       this.#status.lastError = first
         ? `${summary.failed} item(s) failed, e.g. ${first.path}: ${first.error}`
+        : summary.failed > 0
+        ? `${summary.failed} item(s) failed in an earlier pass and wait for their next retry`
         : undefined;
       this.#state = result.guard ? "guarded" : "idle";
     }

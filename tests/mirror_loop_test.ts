@@ -226,6 +226,7 @@ Deno.test("a failing item waits on its own delay; the mirror keeps its pace", as
     const second = await loop.syncNow();
     assert.equal(second.failed, 1, "still not mirrored");
     assert.equal(platform.calls.download, 0, "not retried before its delay");
+    assert.match(loop.status().lastError ?? "", /1 item\(s\) failed in an earlier pass and wait/);
 
     await loop.stop();
     status = loop.status();
@@ -306,5 +307,28 @@ Deno.test("a push cut off by stop rejects as aborted; its counts stay in the sta
     await assert.rejects(pushing, (error: unknown) => (error as Error).name === "AbortError");
     assert.equal(loop.status().lastPush?.found, 1);
     assert.match(loop.status().lastPush?.error ?? "", /stopped/);
+  });
+});
+
+// A module restarted after the clock stepped back: the saved nextPassAt lies a day ahead, where the
+// backoff saved with it was 2 s.
+Deno.test("a resumed backoff never waits longer than the backoff it saved", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    const resumed = new MirrorLoop(config(), {
+      logger,
+      resume: {
+        state: "backing_off",
+        passes: 1,
+        consecutiveFailures: 1,
+        backoffSeconds: 2,
+        lastError: "listing page 1: unavailable",
+        // Saved before the clock was put back by a day.
+        nextPassAt: new Date(Date.now() + 86_400_000).toISOString(),
+      },
+    });
+    resumed.start();
+    const wait = Date.parse(resumed.status().nextPassAt!) - Date.now();
+    await resumed.stop();
+    assert.ok(wait <= 2_000, `first pass in ${Math.round(wait / 1000)} s`);
   });
 });

@@ -26,10 +26,15 @@ export class ItemBackoff {
     this.#options = options;
   }
 
-  /** True when the item may be tried now: it never failed, or its delay has run out. */
+  /**
+   * True when the item may be tried now: it never failed, or its delay has run out. A retry time
+   * further ahead than the longest delay means the clock stepped back since: the item is due.
+   */
   isDue(binaryDataId: string): boolean {
     const entry = this.#entries.get(binaryDataId);
-    return entry === undefined || entry.retryAt <= this.#now();
+    if (entry === undefined) return true;
+    const now = this.#now();
+    return entry.retryAt <= now || entry.retryAt - now > this.#options.maxMs;
   }
 
   /** Records a failure: the next try waits longer than the last. */

@@ -42,7 +42,7 @@ import type { WalkedFile } from "./walk_push_folder.ts";
  * error. (Until 2026-12-03 a file was given up after an hour of them: a robot offline for longer
  * kept its push folder until someone ran a push by hand.)
  */
-const _MAX_RETRY_INTERVAL_MS = 60 * 60_000;
+export const MAX_RETRY_INTERVAL_MS = 60 * 60_000;
 
 /** How far apart the platform's clock and ours may be when matching an upload by its time. */
 export const CLOCK_SKEW_MS = 10 * 60_000;
@@ -464,7 +464,7 @@ async function _failed(
         to: ctx.destination,
         count,
         firstMs,
-        retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: _MAX_RETRY_INTERVAL_MS }),
+        retryAtMs: now + backoffDelay(count, { minMs: 1000, maxMs: MAX_RETRY_INTERVAL_MS }),
         error: message,
         permanent,
         refused: permanent,

@@ -32,6 +32,7 @@ import {
   CLOCK_SKEW_MS,
   deleteIfUnchanged,
   findStoredUpload,
+  MAX_RETRY_INTERVAL_MS,
   type PushContext,
   pushFile,
   uploadName,
@@ -560,12 +561,21 @@ async function _walk(
       // hour of transient failures, `refused: false`: it is retried like any other.)
       if (failure.permanent && failure.refused !== false) {
         _fail(result, path, failure.error, true);
-      } else if (failure.retryAtMs > now() && !options.retryFailedNow) {
+      } else if (_backingOff(failure.retryAtMs, now()) && !options.retryFailedNow) {
         _skip(result, options.logger, path, "backing off");
       } else toUpload.push(entry);
     } else toUpload.push(entry);
   }
   return { toUpload, walked, whole };
+}
+
+/**
+ * Whether a failed file still waits for its retry time. One further ahead than the longest wait
+ * was set by a clock that has since stepped back (an RTC that ran ahead, put right by NTP): the
+ * file goes now rather than when the clock catches up with it.
+ */
+function _backingOff(retryAtMs: number, nowMs: number): boolean {
+  return retryAtMs > nowMs && retryAtMs - nowMs <= MAX_RETRY_INTERVAL_MS;
 }
 
 /** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */

@@ -38,3 +38,12 @@ Deno.test("items no longer listed are forgotten", () => {
   assert.equal(backoff.isDue("a"), true);
   assert.equal(backoff.isDue("b"), false);
 });
+
+Deno.test("a clock stepped back does not hold a failing item past the longest delay", () => {
+  let now = Date.UTC(2027, 0, 1);
+  const backoff = new ItemBackoff({ minMs: 1000, maxMs: 8000, now: () => now });
+  backoff.failed("a");
+  assert.equal(backoff.isDue("a"), false);
+  now -= 365 * 86_400_000; // NTP corrects a clock that ran a year ahead
+  assert.equal(backoff.isDue("a"), true);
+});

@@ -412,6 +412,21 @@ Deno.test("transient failures back off across passes; the file is never touched"
   });
 });
 
+Deno.test("a file's back-off does not outlast a clock stepped back", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("x.bin", "payload");
+    platform.setFaults({ uploadUnavailableAfterBytes: 0 });
+    // The clock ran a year ahead when the upload failed; NTP has put it right since.
+    const ahead = Date.now() + 365 * 86_400_000;
+    const first = await pass({}, { attempts: 1, now: () => ahead });
+    assert.equal(first.failed, 1);
+    platform.setFaults({});
+    const next = await pass({});
+    assert.equal(next.uploaded, 1, JSON.stringify(next.skippedBy));
+    assert.equal(await _exists(join(root, "x.bin")), false);
+  });
+});
+
 Deno.test("a pass with nothing new rewrites no journal; the last uploads' ids outlive the clock", async () => {
   await withPush(async ({ root, pass, write }) => {
     const snapshot = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
