@@ -16,6 +16,7 @@ import { assertPushPartId, type MirrorConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { PushSummary } from "../mirror_controller.ts";
 import { FileUploader } from "../remote/file_upload.ts";
+import { ClockStepWatch } from "./clock_step_watch.ts";
 import { type PushResult, runPushPass } from "./run_push_pass.ts";
 
 /** Options of {@linkcode createPushSide}. */
@@ -48,6 +49,8 @@ export function createPushSide(
   assertPushPartId(config, options.partId);
   const partId = options.partId!;
   let uploader: FileUploader | undefined;
+  // One for the mirror's life: a step of the clock shows between passes.
+  const clockSteps = new ClockStepWatch();
   return {
     async run({ signal, bandwidth }) {
       uploader ??= new FileUploader({
@@ -63,6 +66,7 @@ export function createPushSide(
         logger: options.logger,
         signal,
         owner: options.owner,
+        clockSteps,
         beforeChunk: bandwidth
           ? (bytes, chunkSignal) => bandwidth.take(bytes, chunkSignal)
           : undefined,

@@ -38,6 +38,7 @@ import {
   uploadName,
 } from "./push_file.ts";
 import { isSameDestination, pushDestination } from "./push_destination.ts";
+import type { ClockStepWatch } from "./clock_step_watch.ts";
 import { PushJournal } from "./push_journal.ts";
 import { type WalkedFile, walkPushFolder, type WalkSkipReason } from "./walk_push_folder.ts";
 
@@ -152,6 +153,11 @@ export interface PushPassOptions {
   compareIdleMs?: number;
   /** The clock, epoch ms (tests). */
   now?: () => number;
+  /**
+   * Forward steps of the wall clock seen by this process's earlier passes: a file changed before
+   * one waits its settle time again, in real time (a long-running caller keeps one for every pass).
+   */
+  clockSteps?: ClockStepWatch;
   /**
    * The most files one pass sends (default {@linkcode MAX_UPLOADS_PER_PASS}): the walk stops once
    * it has found that many to send, and the rest wait for the next pass.
@@ -491,7 +497,8 @@ async function _walk(
   const { journal, config, now } = ctx;
   const toUpload: WalkedFile[] = [];
   const walked = new Set<string>();
-  const settledBefore = now() - config.minAgeSeconds * 1000;
+  const minAgeMs = config.minAgeSeconds * 1000;
+  const settledBefore = now() - minAgeMs;
   const maxUploads = options.maxUploads ?? MAX_UPLOADS_PER_PASS;
   // A folder the walk could not read holds files it did not see: not missing, so not forgotten.
   let whole = true;
@@ -550,7 +557,7 @@ async function _walk(
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
       else _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
-    } else if (_lastChangeMs(identity, now()) > settledBefore) {
+    } else if (!_settled(identity, { now: now(), settledBefore, minAgeMs, options })) {
       _skip(result, options.logger, path, "settling");
     } else if (identity.size === 0) {
       // Kept, as viam-server's data manager keeps them: a file made empty and written later (a log
@@ -715,6 +722,19 @@ function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number):
  */
 function _lastChangeMs(identity: FileIdentity, now: number): number {
   return identity.mtimeMs > now + CLOCK_SKEW_MS ? identity.ctimeMs : identity.mtimeMs;
+}
+
+/**
+ * Whether a file has stayed unchanged for its settle time: on the wall clock, and, after a forward
+ * step of that clock this process saw, in real time since the step.
+ */
+function _settled(
+  identity: FileIdentity,
+  at: { now: number; settledBefore: number; minAgeMs: number; options: PushPassOptions },
+): boolean {
+  const lastChange = _lastChangeMs(identity, at.now);
+  return lastChange <= at.settledBefore &&
+    at.options.clockSteps?.settled(lastChange, at.minAgeMs) !== false;
 }
 
 function _skip(result: PushResult, logger: Logger, path: string, reason: PushSkipReason): void {
