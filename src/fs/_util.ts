@@ -31,16 +31,34 @@ export function assertRelativePath(relPath: string): void {
  * symlink since the walk (the mirror or push folder itself too) would lead the removal out of it.
  * What remains is the microseconds between the two calls.
  */
-export function swappedFolderOn(root: string, relPath: string): string | undefined {
+export function swappedFolderOn(
+  root: string,
+  relPath: string,
+  options: SwappedFolderOptions = {},
+): string | undefined {
   const slash = relPath.lastIndexOf("/");
-  return swappedFolder(root, slash < 0 ? "" : relPath.slice(0, slash));
+  return swappedFolder(root, slash < 0 ? "" : relPath.slice(0, slash), options);
+}
+
+/** Options of {@linkcode swappedFolder}. */
+export interface SwappedFolderOptions {
+  /**
+   * The root's device: a folder below it on another one (a file system mounted there since the
+   * walk, which passes such a folder by) counts as swapped too. The same `lstat`s tell it.
+   */
+  device?: number;
 }
 
 /**
  * The first folder from `root` (as `"."`) down to `relDir` itself (`""`: the root alone) that is now
- * a symlink, or undefined (see {@linkcode swappedFolderOn}).
+ * a symlink (or, with `options.device`, below the root on another device), or undefined (see
+ * {@linkcode swappedFolderOn}).
  */
-export function swappedFolder(root: string, relDir: string): string | undefined {
+export function swappedFolder(
+  root: string,
+  relDir: string,
+  options: SwappedFolderOptions = {},
+): string | undefined {
   const dirs = relDir === ""
     ? ["."]
     : [".", ...relDir.split("/").map((_, i, all) => all.slice(0, i + 1).join("/"))];
@@ -49,6 +67,7 @@ export function swappedFolder(root: string, relDir: string): string | undefined 
       const info = Deno.lstatSync(dir === "." ? root : join(root, dir));
       if (info.isSymlink) return dir;
       if (!info.isDirectory) return undefined;
+      if (options.device !== undefined && dir !== "." && info.dev !== options.device) return dir;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;

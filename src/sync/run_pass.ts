@@ -874,10 +874,17 @@ function _plan(
   return { ...planPass(input), ...deletion };
 }
 
+/** {@linkcode isSameFileUnder} for one plan: the folders it reads are read once. */
+function _sameFileCheck(root: string): (path: string, listed: string) => boolean {
+  const names = new Map<string, Set<string>>();
+  return (path, listed) => isSameFileUnder(root, path, listed, names);
+}
+
 /**
  * What to delete given the mirror's files before the pass (`local`, under the real `root`, when the
  * mirror exists), with the deletes held back while the listing is not proved whole.
  */
+
 function _deletion(
   config: MirrorConfig,
   index: ListingIndex,
@@ -890,9 +897,7 @@ function _deletion(
     ..._planInput(config, index.entries(), local, listing, config.delete),
     rejected: index.rejected,
     shadowed: index.shadowed,
-    isSameFile: root === undefined
-      ? undefined
-      : (path, listed) => isSameFileUnder(root, path, listed),
+    isSameFile: root === undefined ? undefined : _sameFileCheck(root),
   });
   if (planned.deletes.length > 0 && root !== undefined) {
     for (const dir of _unmatchedProtectedDirs(config.protectedDirs, local, root)) {
