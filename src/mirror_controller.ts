@@ -87,6 +87,13 @@ export interface DryRunReport {
   downloads: string[];
   /** The first paths that would be deleted. */
   deletes: string[];
+  /**
+   * How many listed items could not be written where they go (a nested mirror, a mount point or an
+   * unreadable folder on the way, a folder at their path): a pass fails them.
+   */
+  conflictCount: number;
+  /** The first of those, with why. */
+  conflicts: { path: string; reason: string }[];
   /** Why deletion would be held back, if it would. */
   deleteBlocked?: string;
   /** Why the listing stopped early, if it did: the report then covers only what was listed. */

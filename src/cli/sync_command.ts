@@ -352,14 +352,19 @@ async function _dryRun(
   output.line(`mirror: ${config.mirrorRoot}`);
   for (const path of report.downloads) output.line(`would download ${formatPath(path)}`);
   for (const path of report.deletes) output.line(`would delete ${formatPath(path)}`);
+  for (const { path, reason } of report.conflicts) {
+    output.line(`would fail ${formatPath(path)}: ${reason}`);
+  }
   if (guard !== undefined) output.line(`would not delete: ${guard}`);
   output.line(
     `dry run: ${report.listed} listed, ${report.downloadCount} to download ` +
       `(${formatBytes(report.downloadBytes)}), ${report.skipped} present, ` +
-      `${report.deleteCount} to delete, ${report.duplicate} duplicate, ${report.rejected} rejected`,
+      `${report.deleteCount} to delete, ${report.duplicate} duplicate, ${report.rejected} rejected` +
+      (report.conflictCount > 0 ? `, ${report.conflictCount} would fail` : ""),
   );
   if (error !== undefined) output.error(error);
-  const exitCode = error !== undefined
+  // As the pass would end: its conflicts fail it.
+  const exitCode = error !== undefined || report.conflictCount > 0
     ? EXIT.failed
     : guard !== undefined
     ? EXIT.heldBack

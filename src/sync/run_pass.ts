@@ -499,6 +499,8 @@ export async function dryRunPass(
     deleteCount: deletes.length,
     downloads: plan.downloads.slice(0, _LIST_CAP).map((d) => d.path),
     deletes: deletes.slice(0, _LIST_CAP),
+    conflictCount: plan.conflicts.length,
+    conflicts: plan.conflicts.slice(0, _LIST_CAP),
     deleteBlocked: clearBlocked ?? (config.delete ? deleteBlocked : undefined),
     error: listing.error,
   };

@@ -71,6 +71,8 @@ export class FakeMirror implements MirrorController {
       deleteCount: 0,
       downloads: ["a.jpg", "b/c.png"],
       deletes: [],
+      conflictCount: 0,
+      conflicts: [],
     });
   }
 

@@ -16,7 +16,7 @@ const _LISTED = ["g0/g0-000000.jpeg", "g0/g0-000001.jpeg"];
 async function _withMirror(
   test: (
     mirror: string,
-    sync: (options?: Partial<ProgramOptions>) => ReturnType<typeof runProgram>,
+    sync: (options?: Partial<ProgramOptions>, flags?: string[]) => ReturnType<typeof runProgram>,
   ) => Promise<void>,
 ): Promise<void> {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
@@ -28,8 +28,8 @@ async function _withMirror(
   try {
     await test(
       mirror,
-      (options = {}) =>
-        runProgram(["sync", "--app-url", platform.url, "--delete", "--json"], {
+      (options = {}, flags = []) =>
+        runProgram(["sync", "--app-url", platform.url, "--delete", "--json", ...flags], {
           viamHome: home,
           env,
           ...options,
@@ -120,5 +120,26 @@ Deno.test("a folder the service user may list but not enter (744) is passed by b
       await Deno.chmod(listOnly, 0o755);
     }
     assert.equal(await Deno.readTextFile(join(listOnly, "sub", "f")), "root's");
+  });
+});
+
+Deno.test("a dry run names the listed items a file system mounted in their way would fail", async () => {
+  await _withMirror(async (mirror, sync) => {
+    const stick = join(mirror, "g0"); // where both listed items go
+    await Deno.mkdir(stick);
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", stick],
+    }).output();
+    assert.ok(mount.success, new TextDecoder().decode(mount.stderr));
+    try {
+      const run = await sync({}, ["--dry-run"]);
+      assert.equal(run.code, 1, run.stderr); // as the pass would end
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.conflictCount, 2, run.stdout);
+      assert.deepEqual(report.conflicts.map((c: { path: string }) => c.path).sort(), _LISTED);
+      assert.equal(report.downloadCount, 0);
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", stick] }).output();
+    }
   });
 });
