@@ -671,7 +671,11 @@ async function _uploadAll(
         // denied while others go is no refused key: only a run of them (no upload between) stops.
         deniedInARow = outcome.errorKind === "auth" ? deniedInARow + 1 : 0;
         if (deniedInARow === _GIVEN_UP_IN_A_ROW) {
-          stopped ??= `the API key was refused: ${outcome.error}`;
+          // Files sent this pass show the key works: then it lacks a right these files need.
+          stopped ??= result.uploaded === 0
+            ? `the API key was refused: ${outcome.error}`
+            : `${deniedInARow} files in a row were denied, though ${result.uploaded} went with ` +
+              `the same key this pass (the last: ${outcome.error}); the rest go on the next pass`;
         }
         givenUpInARow = outcome.errorKind === "transient" ? givenUpInARow + 1 : 0;
         if (givenUpInARow === _GIVEN_UP_IN_A_ROW) {

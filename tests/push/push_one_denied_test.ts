@@ -15,3 +15,16 @@ Deno.test("one file denied: the other files of the pass still go", async () => {
     assert.equal(platform.items().length, 59);
   });
 });
+
+Deno.test("files denied in a row after others went are not told as a refused key", async () => {
+  await withPush(async ({ platform, write, pass }) => {
+    for (const name of ["a.txt", "d0.txt", "d1.txt", "d2.txt", "z.txt"]) await write(name, name);
+    platform.setFaults({
+      refuseUploadFileNames: ["d0.txt", "d1.txt", "d2.txt"],
+      refuseCode: "permission_denied",
+    });
+    const result = await pass({}, { concurrency: 1 }); // in name order: a.txt goes first
+    assert.equal(result.uploaded, 1);
+    assert.match(result.error ?? "", /^3 files in a row were denied, though 1 went/);
+  });
+});
