@@ -61,17 +61,27 @@ export async function runProgram(args: readonly string[]): Promise<number> {
 
 const _encoder = new TextEncoder();
 
+/** Whether stdout failed a write already (its error is told once). */
+let _stdoutFailed = false;
+
 /**
  * Writes one line of the CLI's output to stdout. A reader gone (`sync --watch | head -n 1` done, a
  * `| jq` that died) stops the program as SIGPIPE stops other tools: `console.log` drops the write
- * error, and a mirror went on for ever with its output lost.
+ * error, and a mirror went on for ever with its output lost. Another write error (stdout on a full
+ * disk) stops it too, said once on stderr, instead of ending it with a stack trace.
  */
 function _writeOut(line: string): void {
+  if (_stdoutFailed) return;
   const bytes = _encoder.encode(`${line}\n`);
   try {
     for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
   } catch (error) {
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    _stdoutFailed = true;
+    if (!(error instanceof Deno.errors.BrokenPipe)) {
+      console.error(
+        `data-mirror: writing to stdout failed (${(error as Error).message}): stopping`,
+      );
+    }
     deliverStop("SIGPIPE");
   }
 }

@@ -54,3 +54,36 @@ Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("sync --watch whose stdout fails a write (a full disk) says so once and stops", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 1 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-stdout-full-" });
+  const args = ["sync", "--watch", "--sync-frequency", "1", "--json", "--app-url", platform.url];
+  const command = [
+    Deno.execPath(),
+    ...productionRunArgs(new URL("../../main.ts", import.meta.url), args),
+  ];
+  const quoted = command.map((word) => `'${word.replaceAll("'", `'"'"'`)}'`).join(" ");
+  try {
+    const run = await new Deno.Command("timeout", {
+      args: ["60", "sh", "-c", `exec ${quoted} > /dev/full`],
+      env: {
+        NO_COLOR: "1",
+        VIAM_HOME: home,
+        VIAM_API_KEY_ID: platform.apiKeyId,
+        VIAM_API_KEY: platform.apiKey,
+      },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, stderr); // stopped, not killed by the timeout (124)
+    assert.match(stderr, /writing to stdout failed \(No space left on device.*\): stopping/);
+    assert.equal(stderr.match(/writing to stdout failed/g)?.length, 1);
+    assert.doesNotMatch(stderr, /Uncaught|at file:/);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
