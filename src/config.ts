@@ -244,7 +244,7 @@ export function parseConfig(
   const apiKey = read.secret("app_api_key", "the API key with access to Viam data management");
   const apiKeyId = read.secret("app_api_key_id", "the id of that API key");
   const appUrl = read.appUrl("app_url");
-  if (_holdsSecret(appUrl, [apiKey, apiKeyId])) {
+  if (attributes.app_url !== undefined && _holdsSecret(appUrl, [apiKey, apiKeyId])) {
     // Errors name the URL (an HTTP 404 from a wrong path), and with it the key: in logs, the
     // status file and `--json` answers. Refused without quoting either.
     issues.push({
@@ -528,11 +528,16 @@ export function assertPushPartId(config: MirrorConfig, partId: string | undefine
   }]);
 }
 
-/** Whether `url` holds one of `secrets` (of a credential's length), as written or percent-encoded. */
+/**
+ * Whether the path of `url` holds one of `secrets` (of a credential's length), as written or
+ * percent-encoded. (Credentials and a query are refused on their own; a host that holds a key id
+ * is a coincidence: `127.0.0` is a valid id.)
+ */
 function _holdsSecret(url: string, secrets: readonly string[]): boolean {
-  const decoded = _decodedOrAsIs(url);
+  const path = URL.parse(url)?.pathname ?? url;
+  const decoded = _decodedOrAsIs(path);
   return secrets.some((secret) =>
-    secret.length >= MIN_SECRET_LENGTH && (url.includes(secret) || decoded.includes(secret))
+    secret.length >= MIN_SECRET_LENGTH && (path.includes(secret) || decoded.includes(secret))
   );
 }
 

@@ -343,6 +343,18 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
       );
     }
   });
+  await t.step(
+    "a key id that happens to be in the host, or in the default URL, is no secret there",
+    () => {
+      const id = { app_api_key: SECRET, tags: ["t"] };
+      const local = parse({ ...id, app_api_key_id: "127.0.0", app_url: "http://127.0.0.1:8080" });
+      assert.equal(local.config.appUrl, "http://127.0.0.1:8080");
+      assert.equal(
+        parse({ ...id, app_api_key_id: "pp.viam.c" }).config.appUrl,
+        "https://app.viam.com",
+      );
+    },
+  );
   await t.step("a port fetch refuses to connect to is refused, naming it", () => {
     for (const port of [6000, 6667, 5060, 10080, 1]) {
       const message = issueFor("app_url", `https://localhost:${port}`);
