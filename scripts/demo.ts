@@ -79,6 +79,8 @@ const walk = async (dir: string, top: string) => {
 };
 await walk("", "");
 console.log(`\nThe files are in ${mirror}:`);
-for (const [dir, count] of [...counts].sort()) console.log(`  ${dir.padEnd(14)} ${count} files`);
+for (const [dir, count] of [...counts].sort()) {
+  console.log(`  ${dir.padEnd(14)} ${count} ${count === 1 ? "file" : "files"}`);
+}
 console.log(`\ncalls the four runs made: ${JSON.stringify(platform.calls)}`);
 Deno.exitCode = first || second || pushed || third || (back === undefined ? 1 : 0);

@@ -256,6 +256,10 @@ export function parseConfig(
     fallback: _DEFAULT_SYNC_FREQUENCY,
     valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
     expected: `a number of seconds from ${_MIN_SYNC_FREQUENCY} to ${_MAX_SYNC_FREQUENCY}`,
+    hint: (n) =>
+      n >= 0 && n < _MIN_SYNC_FREQUENCY
+        ? "the original module read a value below 1 as 60: write 60 for a pass a minute"
+        : undefined,
   });
   const tags = read.stringList("tags");
   const labels = read.stringList("labels");
@@ -703,12 +707,22 @@ class _Reader {
 
   number(
     field: string,
-    rule: { fallback: number; valid: (n: number) => boolean; expected: string },
+    rule: {
+      fallback: number;
+      valid: (n: number) => boolean;
+      expected: string;
+      /** What to write instead of a number that is refused, when there is more to say. */
+      hint?: (n: number) => string | undefined;
+    },
   ): number {
     const value = this.#get(field);
     if (value === undefined) return rule.fallback;
     if (typeof value === "number" && Number.isFinite(value) && rule.valid(value)) return value;
-    this.#issue(field, `${field} must be ${rule.expected}, got ${_describe(value)}`);
+    const hint = typeof value === "number" ? rule.hint?.(value) : undefined;
+    this.#issue(
+      field,
+      `${field} must be ${rule.expected}, got ${_describe(value)}${hint ? ` (${hint})` : ""}`,
+    );
     return rule.fallback;
   }
 

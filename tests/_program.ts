@@ -202,3 +202,12 @@ function _exitedError(output: ProgramOutput): Error {
       `stdout:\n${output.stdout}\nstderr:\n${output.stderr}`,
   );
 }
+
+/**
+ * Deno's cache location for a child started with `clearEnv`: a `DENO_DIR` user's child would
+ * otherwise look in the home's cache, where its npm packages are not.
+ */
+export function denoCacheEnv(): Record<string, string> {
+  const dir = Deno.env.get("DENO_DIR");
+  return dir === undefined ? {} : { DENO_DIR: dir };
+}

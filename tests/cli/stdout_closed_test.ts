@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { productionRunArgs } from "../../scripts/mirror.ts";
+import { denoCacheEnv } from "../_program.ts";
 
 Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
@@ -18,6 +19,7 @@ Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
       VIAM_HOME: home,
       VIAM_API_KEY_ID: platform.apiKeyId,
       VIAM_API_KEY: platform.apiKey,
+      ...denoCacheEnv(),
     },
     clearEnv: true,
     stdin: "null",
@@ -72,6 +74,7 @@ Deno.test("sync --watch whose stdout fails a write (a full disk) says so once an
         VIAM_HOME: home,
         VIAM_API_KEY_ID: platform.apiKeyId,
         VIAM_API_KEY: platform.apiKey,
+        ...denoCacheEnv(),
       },
       clearEnv: true,
       stdin: "null",

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { productionRunArgs } from "../../scripts/mirror.ts";
 import { stopProcess } from "../module/_harness.ts";
+import { denoCacheEnv } from "../_program.ts";
 import {
   componentConfig,
   fromStruct,
@@ -59,6 +60,8 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
       VIAM_MODULE_ADDRESS: socketPath,
       VIAM_MODULE_NAME: "data-mirror",
       VIAM_NO_MODULE_PARENT: "true",
+      // Deno's own cache: without it a DENO_DIR user's module cannot load its npm packages.
+      ...denoCacheEnv(),
     },
     clearEnv: true,
     stdin: "null",
@@ -78,7 +81,18 @@ export async function startModuleProcess(rig: FaultRig, home: string): Promise<M
     );
   });
   crashed.catch(() => {}); // observed by those who race with it
-  await waitForSocket(socketPath);
+  try {
+    await waitForSocket(socketPath);
+  } catch (error) {
+    // Say why: the module's own last words, not only that nothing listens.
+    if (!exited) child.kill("SIGKILL");
+    const result = await output;
+    const decoder = new TextDecoder();
+    throw new Error(
+      `${(error as Error).message} (the module: code ${result.code}, signal ${result.signal}): ` +
+        decoder.decode(result.stderr).slice(-1500) + decoder.decode(result.stdout).slice(-1500),
+    );
+  }
   const client = new ViamClient(socketPath);
   await client.ready();
   let stopped: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
