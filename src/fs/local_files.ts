@@ -122,10 +122,9 @@ export async function listLocalFiles(
 
 /** The warning for a folder {@linkcode listLocalFiles} passed by as unreadable. */
 export function unreadableFolderWarning(relDir: string, error: Error): string {
-  return `passed by the folder ${
-    quoteName(relDir)
-  }, which this user cannot read (${error.message}): ` +
-    "nothing in it is deleted or written";
+  const name = quoteName(relDir);
+  return `passed by the folder ${name}, which this user cannot read (${error.message}): nothing ` +
+    "in it is deleted or written";
 }
 
 /**

@@ -711,9 +711,9 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
  * Whether the mirror-relative `path` and `other` (names that differ only by case or Unicode form)
  * are one file under `root`: on a case-insensitive file system both names reach the same inode (or,
  * through FUSE, a name that no folder on its way holds exactly); on a case-sensitive one `other` is
- * another file, or none. A symlink at `other` answers true (it may
- * lead to `path`: deleting that would leave the listed name dangling), and so does anything else
- * that stops the check (permissions): the file is kept.
+ * another file, or none. A symlink at `other` answers true (it may lead to `path`: deleting that
+ * would leave the listed name dangling), and so does anything else that stops the check
+ * (permissions): the file is kept. `names` caches the folders read for the FUSE case (one per plan).
  */
 export function isSameFileUnder(
   root: string,
