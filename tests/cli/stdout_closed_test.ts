@@ -4,16 +4,18 @@
  * lost. The real program (production permissions) against the local data platform.
  */
 import assert from "node:assert/strict";
-import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
 import { productionRunArgs } from "../../scripts/mirror.ts";
 import { denoCacheEnv } from "../_program.ts";
 
-Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
-  await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
-  const home = await Deno.makeTempDir({ prefix: "data-mirror-stdout-closed-" });
+/** `sync --watch --json`, a pass a second, against `platform`: its command line and environment. */
+function _watch(platform: Platform, home: string) {
   const args = ["sync", "--watch", "--sync-frequency", "1", "--json", "--app-url", platform.url];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: productionRunArgs(new URL("../../main.ts", import.meta.url), args),
+  return {
+    command: [
+      Deno.execPath(),
+      ...productionRunArgs(new URL("../../main.ts", import.meta.url), args),
+    ],
     env: {
       NO_COLOR: "1",
       VIAM_HOME: home,
@@ -21,6 +23,16 @@ Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
       VIAM_API_KEY: platform.apiKey,
       ...denoCacheEnv(),
     },
+  };
+}
+
+Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-stdout-closed-" });
+  const { command, env } = _watch(platform, home);
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
+    env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -60,22 +72,12 @@ Deno.test("sync --watch stops once its stdout's reader is gone", async () => {
 Deno.test("sync --watch whose stdout fails a write (a full disk) says so once and stops", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 1 }]) });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-stdout-full-" });
-  const args = ["sync", "--watch", "--sync-frequency", "1", "--json", "--app-url", platform.url];
-  const command = [
-    Deno.execPath(),
-    ...productionRunArgs(new URL("../../main.ts", import.meta.url), args),
-  ];
+  const { command, env } = _watch(platform, home);
   const quoted = command.map((word) => `'${word.replaceAll("'", `'"'"'`)}'`).join(" ");
   try {
     const run = await new Deno.Command("timeout", {
       args: ["60", "sh", "-c", `exec ${quoted} > /dev/full`],
-      env: {
-        NO_COLOR: "1",
-        VIAM_HOME: home,
-        VIAM_API_KEY_ID: platform.apiKeyId,
-        VIAM_API_KEY: platform.apiKey,
-        ...denoCacheEnv(),
-      },
+      env,
       clearEnv: true,
       stdin: "null",
       stdout: "null",

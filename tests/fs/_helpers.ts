@@ -48,3 +48,19 @@ export function created(mode: number): number {
 export function openMirror(viamHome: string, owner?: string): Promise<MirrorDir> {
   return MirrorDir.open({ viamHome, mirrorPath: "mirror", owner });
 }
+
+/**
+ * Runs `fn` with a small tmpfs mounted at the folder `dir` (a USB stick in the mirror, say), then
+ * unmounts it, lazily if something still holds it. Needs root, as CI runs.
+ */
+export async function withTmpfsAt(dir: string, fn: () => Promise<void>): Promise<void> {
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir],
+  }).output();
+  if (!mount.success) throw new Error(`mount: ${new TextDecoder().decode(mount.stderr)}`);
+  try {
+    await fn();
+  } finally {
+    await new Deno.Command("umount", { args: ["-l", dir] }).output();
+  }
+}

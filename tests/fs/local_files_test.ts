@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listLocalFiles } from "../../src/fs/local_files.ts";
-import { rejection, withTempDir } from "./_helpers.ts";
+import { rejection, withTempDir, withTmpfsAt } from "./_helpers.ts";
 
 Deno.test("a missing root lists nothing", async () => {
   await withTempDir(async (dir) => {
@@ -155,19 +155,13 @@ Deno.test({
     await withTempDir(async (root) => {
       await Deno.mkdir(`${root}/usb`);
       await Deno.writeTextFile(`${root}/a.jpg`, "a");
-      const mount = await new Deno.Command("mount", {
-        args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", `${root}/usb`],
-      }).output();
-      assert.ok(mount.success, "mount");
-      try {
+      await withTmpfsAt(`${root}/usb`, async () => {
         await Deno.writeTextFile(`${root}/usb/photo.raw`, "stick");
         const other: string[] = [];
         const files = await listLocalFiles(root, { onOtherFileSystem: (dir) => other.push(dir) });
         assert.deepEqual([...files.keys()], ["a.jpg"]);
         assert.deepEqual(other, ["usb"]);
-      } finally {
-        await new Deno.Command("umount", { args: [`${root}/usb`] }).output();
-      }
+      });
     });
   },
 });

@@ -40,6 +40,19 @@ export interface WithPushOptions {
   callTimeoutMs?: number;
 }
 
+/** The tests' push folder `outbox` at `root`: tag `fleet`, no settle time, files deleted once sent. */
+export function pushConfig(root: string, extra: Partial<PushConfig> = {}): PushConfig {
+  return {
+    pushPath: "outbox",
+    pushRoot: root,
+    tags: ["fleet"],
+    datasetIds: [],
+    keep: false,
+    minAgeSeconds: 0,
+    ...extra,
+  };
+}
+
 /** Runs `fn` against a fresh platform and a fresh `.viam` home. */
 export async function withPush(
   fn: (fixture: PushFixture) => Promise<void>,
@@ -56,15 +69,7 @@ export async function withPush(
     apiKey: platform.apiKey,
     callTimeoutMs: options.callTimeoutMs,
   });
-  const config = (extra: Partial<PushConfig> = {}): PushConfig => ({
-    pushPath: "outbox",
-    pushRoot: root,
-    tags: ["fleet"],
-    datasetIds: [],
-    keep: false,
-    minAgeSeconds: 0,
-    ...extra,
-  });
+  const config = (extra: Partial<PushConfig> = {}): PushConfig => pushConfig(root, extra);
   try {
     await fn({
       platform,

@@ -11,7 +11,7 @@ import { runPushPass } from "../../src/push/run_push_pass.ts";
 import { FileUploader } from "../../src/remote/file_upload.ts";
 import { startPlatform } from "../support/platform/mod.ts";
 import { RecordingLogger } from "../sync/_harness.ts";
-import { plantFile } from "./_harness.ts";
+import { plantFile, pushConfig } from "./_harness.ts";
 
 Deno.test("a gateway's passing HTTP 404 does not hold the push folder's files for good", async () => {
   await using platform = await startPlatform();
@@ -40,14 +40,7 @@ Deno.test("a gateway's passing HTTP 404 does not hold the push folder's files fo
   const appUrl = `http://127.0.0.1:${(gateway.address() as net.AddressInfo).port}`;
   const home = await Deno.makeTempDir({ prefix: "data-mirror-gw-" });
   const root = join(home, "outbox");
-  const push = {
-    pushPath: "outbox",
-    pushRoot: root,
-    tags: ["fleet"],
-    datasetIds: [],
-    keep: false,
-    minAgeSeconds: 0,
-  };
+  const push = pushConfig(root);
   try {
     await plantFile(join(root, "a.txt"), "a");
     const pass = async () => {

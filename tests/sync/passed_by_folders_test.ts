@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { type ProgramOptions, runProgram } from "../_program.ts";
+import { withTmpfsAt } from "../fs/_helpers.ts";
 
 const _LISTED = ["g0/g0-000000.jpeg", "g0/g0-000001.jpeg"];
 
@@ -54,11 +55,7 @@ Deno.test("delete does not cross a file system mounted in the mirror (a USB stic
   await _withMirror(async (mirror, sync) => {
     const stick = join(mirror, "usb");
     await Deno.mkdir(stick);
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", stick],
-    }).output();
-    assert.ok(mount.success, new TextDecoder().decode(mount.stderr));
-    try {
+    await withTmpfsAt(stick, async () => {
       await Deno.writeTextFile(join(stick, "photo.raw"), "the stick's own");
       const run = await sync();
       assert.equal(run.code, 0, run.stderr);
@@ -69,9 +66,7 @@ Deno.test("delete does not cross a file system mounted in the mirror (a USB stic
         (await _files(mirror)).filter((path) => !path.startsWith(".data-mirror/")),
         [..._LISTED, "usb/photo.raw"],
       );
-    } finally {
-      await new Deno.Command("umount", { args: ["-l", stick] }).output();
-    }
+    });
   });
 });
 
@@ -127,19 +122,13 @@ Deno.test("a dry run names the listed items a file system mounted in their way w
   await _withMirror(async (mirror, sync) => {
     const stick = join(mirror, "g0"); // where both listed items go
     await Deno.mkdir(stick);
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", stick],
-    }).output();
-    assert.ok(mount.success, new TextDecoder().decode(mount.stderr));
-    try {
+    await withTmpfsAt(stick, async () => {
       const run = await sync({}, ["--dry-run"]);
       assert.equal(run.code, 1, run.stderr); // as the pass would end
       const report = JSON.parse(run.stdout);
       assert.equal(report.conflictCount, 2, run.stdout);
       assert.deepEqual(report.conflicts.map((c: { path: string }) => c.path).sort(), _LISTED);
       assert.equal(report.downloadCount, 0);
-    } finally {
-      await new Deno.Command("umount", { args: ["-l", stick] }).output();
-    }
+    });
   });
 });
