@@ -261,8 +261,8 @@ export function parseConfig(
         ? "the original module read a value below 1 as 60: write 60 for a pass a minute"
         : undefined,
   });
-  const tags = read.stringList("tags");
-  const labels = read.stringList("labels");
+  const tags = read.stringList("tags", { trim: false });
+  const labels = read.stringList("labels", { trim: false });
   const datasetId = read.datasetId("dataset_id");
   const mimeTypes = read.mimeTypes("mime_types");
   const start = read.time("start");
@@ -286,7 +286,7 @@ export function parseConfig(
   const bandwidthLimit = read.byteRate("bandwidth_limit");
   const manifest = read.boolean("manifest", true);
   const pushPath = read.optionalString("push_path");
-  const pushTags = read.stringList("push_tags");
+  const pushTags = read.stringList("push_tags", { trim: false });
   const pushDatasetIds = read.stringList("push_dataset_ids");
   const pushKeep = read.boolean("push_keep");
   const pushMinAgeSeconds = read.number("push_min_age", {
@@ -340,7 +340,35 @@ export function parseConfig(
   });
   issues.push(...unknown.issues);
   warnings.push(...unknown.warnings);
+  // Kept as written: the platform compares tags exactly, and items tagged "fleet " (by a push of
+  // an earlier version, or any uploader) would leave a trimmed filter's listing, and be deleted.
+  for (
+    const [field, list] of [["tags", tags], ["labels", labels], ["push_tags", pushTags]] as const
+  ) {
+    const spaced = list.filter((entry) => entry !== entry.trim());
+    if (spaced.length > 0) {
+      warnings.push(
+        `${field} ${spaced.map((entry) => JSON.stringify(entry)).join(", ")} begins or ends ` +
+          "with white space: matched exactly as written (remove it if that is not meant)",
+      );
+    }
+  }
   const pushOnly = !filtered && pushPath !== undefined;
+  const port = URL.parse(appUrl)?.port ?? "";
+  if (_FETCH_BAD_PORTS.has(Number(port))) {
+    // Listings and downloads go through fetch; uploads through HTTP/2, which has no such list.
+    const refused = `app_url port ${port} is one fetch refuses to connect to (the Fetch ` +
+      "standard's bad ports, e.g. 6000, 6667, 5060)";
+    if (pushOnly) {
+      warnings.push(
+        `${refused}: uploads go, but a push cut off by a kill cannot be checked against the ` +
+          "platform's listing; use another port",
+      );
+    } else {issues.push({
+        field: "app_url",
+        message: `${refused}: every pass would fail; use another port`,
+      });}
+  }
   if (!filtered && !unknown.widensFilter && !pushOnly) {
     const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
       maxAgeSeconds !== undefined;
@@ -673,7 +701,7 @@ class _Reader {
    * A list of non-empty strings, each trimmed as the CLI's list flags trim theirs (`--tags "a "`),
    * duplicates removed (first occurrence kept).
    */
-  stringList(field: string): string[] {
+  stringList(field: string, options: { trim?: boolean } = {}): string[] {
     const value = this.#get(field);
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
@@ -688,7 +716,8 @@ class _Reader {
       );
       return [];
     }
-    return [...new Set((value as string[]).map((entry) => entry.trim()))];
+    const trim = options.trim ?? true;
+    return [...new Set((value as string[]).map((entry) => trim ? entry.trim() : entry))];
   }
 
   datasetId(field: string): string | undefined {
@@ -738,14 +767,6 @@ class _Reader {
       );
       return _DEFAULT_APP_URL;
     }
-    if (_FETCH_BAD_PORTS.has(Number(url.port))) {
-      this.#issue(
-        field,
-        `${field} port ${url.port} is one fetch refuses to connect to (the Fetch standard's bad ` +
-          "ports, e.g. 6000, 6667, 5060): every pass would fail; use another port",
-      );
-      return _DEFAULT_APP_URL;
-    }
     return url.href.replace(/\/+$/, "");
   }
 
@@ -770,14 +791,17 @@ class _Reader {
           field,
           `${label} ${_describe(entry)} ${split.reason}: expected a directory inside the mirror`,
         );
-      } else if (split.components[0] === "~" || /^\$[A-Za-z_]/.test(entry)) {
+      } else if (
+        split.components[0] === "~" || /^\$(\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)(\/|$)/.test(entry)
+      ) {
         // Not expanded (as in mirror_path): `~/.viam/data_mirror/models` or
         // `$HOME/.viam/data_mirror/models` would protect a folder named `~` or `$HOME`, and with
         // `delete` the files of `models` would go in the same pass.
         this.#issue(
           field,
           `${label} ${_describe(entry)} starts with ${entry[0]}, which is not expanded here: ` +
-            `protected_dirs are relative to the mirror (write "models" for <mirror>/models)`,
+            `protected_dirs are relative to the mirror (write "models" for <mirror>/models` +
+            (entry[0] === "$" ? `, "./${entry}" for a folder of that very name)` : ")"),
         );
       } else if (_GLOB.test(entry)) {
         // A pattern protects nothing (no folder has that name), and with `delete` the files it was

@@ -73,9 +73,8 @@ Deno.test("every attribute is read", () => {
     app_api_key_id: "key-id-1",
     app_url: "http://127.0.0.1:8080/",
     sync_frequency: 1.5,
-    // Trimmed, as --tags "a " is: "b " in a config matched nothing where the flag matched b.
-    tags: ["a", "b ", "a", " b"],
-    labels: ["cat\n"],
+    tags: ["a", "b", "a"],
+    labels: ["cat"],
     dataset_id: " ds1 ",
     mime_types: ["image/jpeg", " image/png", "image/jpeg"],
     start: "2024-05-01",
@@ -83,7 +82,7 @@ Deno.test("every attribute is read", () => {
     max_age: "7d",
     bandwidth_limit: "2M",
     push_path: "outbox",
-    push_tags: ["edge", "edge "],
+    push_tags: ["edge", "edge"],
     push_dataset_ids: [" ds2"],
     push_keep: true,
     push_min_age: 0,
@@ -365,6 +364,10 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
     }
     const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://localhost:6001" });
     assert.equal(config.appUrl, "https://localhost:6001");
+    // A config that only pushes uploads over HTTP/2, which has no such list: a warning.
+    const pushOnly = parse({ ...KEYS, push_path: "out", app_url: "https://localhost:6000" });
+    assert.equal(pushOnly.config.appUrl, "https://localhost:6000");
+    assert.match(pushOnly.warnings.join("\n"), /port 6000 .*: uploads go/);
   });
   await t.step("a path is kept, the trailing slash dropped", () => {
     const { config } = parse({ ...KEYS, tags: ["t"], app_url: "https://example.com/viam/" });
@@ -983,4 +986,28 @@ Deno.test("CONFIG_ATTRIBUTES lists every attribute, frozen", () => {
     "tags",
   ]);
   assert.ok(Object.isFrozen(CONFIG_ATTRIBUTES));
+});
+
+Deno.test("a tag with white space at an end is kept as written, with a warning", () => {
+  // The platform compares tags exactly: items tagged "fleet " by an earlier push would leave a
+  // trimmed filter's listing, and be deleted.
+  const { config, warnings } = parse({
+    ...KEYS,
+    tags: ["demo", "fleet "],
+    push_path: "outbox",
+    push_tags: [" fleet"],
+  });
+  assert.deepEqual(config.tags, ["demo", "fleet "]);
+  assert.deepEqual(config.push?.tags, [" fleet"]);
+  assert.ok(warnings.some((w) => w.includes('"fleet "')), warnings.join("\n"));
+});
+
+Deno.test("protected_dirs: a folder whose name starts with $ is kept; a shell variable is refused", () => {
+  const dirs = (dir: string) =>
+    parse({ ...KEYS, tags: ["demo"], delete: true, protected_dirs: [dir] }).config.protectedDirs;
+  assert.deepEqual(dirs("$RECYCLE.BIN"), ["$RECYCLE.BIN"]); // Windows' folder on an exFAT stick
+  assert.deepEqual(dirs("./$HOME"), ["$HOME"]); // a folder of that very name, as the refusal says
+  for (const dir of ["$HOME/.viam/data_mirror/models", "${VIAM_HOME}/m", "~/x"]) {
+    assert.throws(() => dirs(dir), ConfigError, dir);
+  }
 });
