@@ -16,6 +16,7 @@
 import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { extname, join } from "node:path";
+import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
@@ -485,11 +486,26 @@ async function _failed(
 function _isRefusal(error: unknown): boolean {
   if (_isLocalFileError(error)) return false;
   const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code !== "number" || _REFUSAL_CODES.has(code);
+  return typeof code !== "number" || _REFUSALS.has(code);
 }
 
-/** INVALID_ARGUMENT, ALREADY_EXISTS, OUT_OF_RANGE: the file or its metadata refused. */
-const _REFUSAL_CODES: ReadonlySet<number> = new Set([3, 6, 11]);
+/** The answers that refuse the file or its metadata, by code, with their names in error texts. */
+const _REFUSALS: ReadonlyMap<number, string> = new Map([
+  [Code.InvalidArgument, "invalid_argument"],
+  [Code.AlreadyExists, "already_exists"],
+  [Code.OutOfRange, "out_of_range"],
+]);
+
+/**
+ * Whether a failure the journal holds for good (its error text, `[code] message`) is a refusal of
+ * the file. Versions before 2026-12-04 held every fatal answer so (a gateway's HTTP 404 is
+ * `[unimplemented]`): another code recorded is retried on the back-off schedule, so an upgraded
+ * robot's push folder drains; a text without a code is held, as such an error is now.
+ */
+export function isHeldRefusal(error: string): boolean {
+  const code = /^\[([a-z_]+)\]/.exec(error)?.[1];
+  return code === undefined || [..._REFUSALS.values()].includes(code);
+}
 
 /** An error of a system call on this machine (node's `code` and `syscall`), not of the platform. */
 function _isLocalFileError(error: unknown): boolean {

@@ -32,6 +32,7 @@ import {
   CLOCK_SKEW_MS,
   deleteIfUnchanged,
   findStoredUpload,
+  isHeldRefusal,
   MAX_RETRY_INTERVAL_MS,
   type PushContext,
   pushFile,
@@ -566,7 +567,7 @@ async function _walk(
     } else if (failure !== undefined && sameVersion(failure, identity)) {
       // A refusal waits for the file to change. (An earlier version also gave a file up after an
       // hour of transient failures, `refused: false`: it is retried like any other.)
-      if (failure.permanent && failure.refused !== false) {
+      if (failure.permanent && failure.refused !== false && isHeldRefusal(failure.error)) {
         _fail(result, path, failure.error, true);
       } else if (_backingOff(failure.retryAtMs, now()) && !options.retryFailedNow) {
         _skip(result, options.logger, path, "backing off");
