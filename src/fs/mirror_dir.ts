@@ -64,20 +64,55 @@ export interface OpenMirrorOptions {
   warn?: (message: string) => void;
 }
 
-/** The mirror a folder on the way from the Viam home to `root` holds, if any. */
+/**
+ * The mirror or push folder a folder on the way from the Viam home to `root` holds, if any (a new
+ * mirror in a push folder would delete, as stale, the files there that wait for their upload).
+ */
 async function _outerMirror(
   root: string,
   mirrorPath: string,
-): Promise<{ dir: string; state: string } | undefined> {
+): Promise<{ dir: string; state: string; kind: string } | undefined> {
   let home = root;
   for (const _ of mirrorPath.split("/").filter((part) => part !== "" && part !== ".")) {
     home = dirname(home);
   }
   for (let dir = dirname(root); dir !== home && dir !== dirname(dir); dir = dirname(dir)) {
     const state = await stateOf(dir, "mirror");
-    if (state !== undefined) return { dir, state };
+    if (state !== undefined) return { dir, state, kind: "a mirror" };
+    const journal = await stateOf(dir, "push");
+    if (journal !== undefined) return { dir, state: journal, kind: "a push folder" };
   }
   return undefined;
+}
+
+/**
+ * Throws `MirrorLocationError` when the existing real folder `root` may not be a mirror: it is a
+ * push folder, or a new mirror inside a mirror or a push folder. A pass checks it at `open`, and a
+ * dry run too, so that it does not report as "would delete" what the pass would refuse to touch.
+ */
+export async function assertMirrorPlace(root: string, mirrorPath: string): Promise<void> {
+  const pushState = await stateOf(root, "push");
+  if (pushState !== undefined) {
+    throw new MirrorLocationError(
+      `mirror_path ${mirrorPath} (${root}) is a push folder (${pushState} is its ` +
+        "journal): a sync with delete would remove the files waiting to be uploaded; choose a " +
+        "folder apart from every push folder",
+    );
+  }
+  // A new mirror inside another (another process's: the module refuses it between resources)
+  // would delete, as stale, that mirror's files in its folder, which that one could not put back.
+  // One made before the outer mirror keeps working: the outer's walk passes it by.
+  if ((await Deno.lstat(join(root, STATE_DIR_NAME)).catch(() => undefined)) === undefined) {
+    const outer = await _outerMirror(root, mirrorPath);
+    if (outer !== undefined) {
+      throw new MirrorLocationError(
+        `mirror_path ${mirrorPath} (${root}) lies inside ${outer.dir}, which is ` +
+          `${outer.kind} (${outer.state} is its state): a sync there would delete its files ` +
+          `as stale; choose a folder apart from it (or, if ${outer.kind} is no longer used, ` +
+          `remove its ${STATE_DIR_NAME} folder)`,
+      );
+    }
+  }
 }
 
 /** The mirror of one pass. Dispose of it (or call {@linkcode MirrorDir.close}) to release the lock. */
@@ -140,28 +175,7 @@ export class MirrorDir implements AsyncDisposable {
    */
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
     const root = (await resolveMirrorRoot({ ...options, create: true }))!;
-    const pushState = await stateOf(root, "push");
-    if (pushState !== undefined) {
-      throw new MirrorLocationError(
-        `mirror_path ${options.mirrorPath} (${root}) is a push folder (${pushState} is its ` +
-          "journal): a sync with delete would remove the files waiting to be uploaded; choose a " +
-          "folder apart from every push folder",
-      );
-    }
-    // A new mirror inside another (another process's: the module refuses it between resources)
-    // would delete, as stale, that mirror's files in its folder, which that one could not put back.
-    // One made before the outer mirror keeps working: the outer's walk passes it by.
-    if ((await Deno.lstat(join(root, STATE_DIR_NAME)).catch(() => undefined)) === undefined) {
-      const outer = await _outerMirror(root, options.mirrorPath);
-      if (outer !== undefined) {
-        throw new MirrorLocationError(
-          `mirror_path ${options.mirrorPath} (${root}) lies inside ${outer.dir}, which is a ` +
-            `mirror (${outer.state} is its state): a sync there would delete that mirror's files ` +
-            "as stale; choose a folder apart from every mirror (or, if that mirror is no longer " +
-            `used, remove its ${STATE_DIR_NAME} folder)`,
-        );
-      }
-    }
+    await assertMirrorPlace(root, options.mirrorPath);
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
     try {

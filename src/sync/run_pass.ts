@@ -11,7 +11,13 @@ import {
   REGULAR_FILE,
   unreadableFolderWarning,
 } from "../fs/local_files.ts";
-import { fileSizeUnder, isDirectoryUnder, isSameFileUnder, MirrorDir } from "../fs/mirror_dir.ts";
+import {
+  assertMirrorPlace,
+  fileSizeUnder,
+  isDirectoryUnder,
+  isSameFileUnder,
+  MirrorDir,
+} from "../fs/mirror_dir.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
@@ -444,6 +450,8 @@ export async function dryRunPass(
 ): Promise<DryRunReport> {
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   const root = await resolveMirrorRoot({ ...config, create: false });
+  // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
+  if (root !== undefined) await assertMirrorPlace(root, config.mirrorPath);
   const nestedMirrors = new Set<string>();
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
     onNestedMirror: (dir) => nestedMirrors.add(dir),

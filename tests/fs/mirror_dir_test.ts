@@ -183,3 +183,18 @@ Deno.test("open refuses a new mirror inside another one, and keeps one made befo
     assert.equal(await Deno.readTextFile(join(viamHome, "a/b/outer.jpg")), "the outer mirror's");
   });
 });
+
+Deno.test("open refuses a new mirror inside a push folder, whose files wait for their upload", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await Deno.mkdir(join(viamHome, "outbox/.data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "outbox/.data-mirror/push-journal.json"), "{}");
+    await Deno.mkdir(join(viamHome, "outbox/m"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "outbox/m/wait.txt"), "to be uploaded");
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "outbox/m", durable: false }),
+      /mirror_path outbox\/m \(.*\) lies inside .*\/outbox, which is a push folder/,
+    );
+    assert.equal(await Deno.readTextFile(join(viamHome, "outbox/m/wait.txt")), "to be uploaded");
+  });
+});
