@@ -136,6 +136,14 @@ async function _refuseHeldLink(
   }
   try {
     if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file), guards);
+    // Free: its name goes while this pass holds it, and only while it still names this file. A
+    // pass replacing it at once (openOwnFile, unlinking the name it found shared) would unlink the
+    // fresh lock file the other pass made and locked, and both would run.
+    const held = await file.stat();
+    const named = await Deno.lstat(path).catch(() => undefined);
+    if ((held.nlink ?? 1) > 1 && named?.ino === held.ino && named.dev === held.dev) {
+      await Deno.remove(path).catch(() => {}); // gone already: openOwnFile makes a fresh one
+    }
   } finally {
     file.close(); // also drops the OS lock taken here
   }
