@@ -24,7 +24,7 @@ import {
   USAGE_EXIT_CODE,
 } from "./invocation.ts";
 import type { Logger } from "./logger.ts";
-import { deliverStop } from "./stop_signal.ts";
+import { deliverStop, signalExitCode } from "./stop_signal.ts";
 import type { MirrorController } from "./mirror_controller.ts";
 import type { MirrorResource } from "./module/module_service.ts";
 
@@ -49,20 +49,26 @@ export async function runProgram(args: readonly string[]): Promise<number> {
       return await _runModule(invocation, env);
     case "cli": {
       const { runCli } = await import("./cli/run_cli.ts");
-      return await runCli([...invocation.args], {
+      const code = await runCli([...invocation.args], {
         env,
         out: _writeOut,
         err: (line: string) => console.error(line),
         tty: Deno.stderr.isTerminal(),
       });
+      // Output lost is no success: a closed pipe ends as SIGPIPE would (141), another error with 1.
+      if (_stdoutFailed === undefined || code !== 0) return code;
+      return _stdoutFailed === "pipe" ? signalExitCode("SIGPIPE") : 1;
     }
   }
 }
 
 const _encoder = new TextEncoder();
 
+/** Waited on (never woken) between tries of a write that would block. */
+const _pause = new Int32Array(new SharedArrayBuffer(4));
+
 /** Whether stdout failed a write already (its error is told once). */
-let _stdoutFailed = false;
+let _stdoutFailed: "pipe" | "other" | undefined;
 
 /**
  * Writes one line of the CLI's output to stdout. A reader gone (`sync --watch | head -n 1` done, a
@@ -71,12 +77,20 @@ let _stdoutFailed = false;
  * disk) stops it too, said once on stderr, instead of ending it with a stack trace.
  */
 function _writeOut(line: string): void {
-  if (_stdoutFailed) return;
+  if (_stdoutFailed !== undefined) return;
   const bytes = _encoder.encode(`${line}\n`);
   try {
-    for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+    for (let at = 0; at < bytes.length;) {
+      try {
+        at += Deno.stdout.writeSync(bytes.subarray(at));
+      } catch (error) {
+        // A stdout left non-blocking by another program (a shared tty) and a slow reader: wait.
+        if (!(error instanceof Deno.errors.WouldBlock)) throw error;
+        Atomics.wait(_pause, 0, 0, 10);
+      }
+    }
   } catch (error) {
-    _stdoutFailed = true;
+    _stdoutFailed = error instanceof Deno.errors.BrokenPipe ? "pipe" : "other";
     if (!(error instanceof Deno.errors.BrokenPipe)) {
       console.error(
         `data-mirror: writing to stdout failed (${(error as Error).message}): stopping`,

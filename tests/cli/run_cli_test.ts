@@ -166,10 +166,11 @@ Deno.test("--help names every exit code, how the key is given, and how the modul
   for (
     const line of [
       /^ {2}0 {4}the pass completed \(--watch: stopped by SIGINT or SIGTERM\)$/m,
-      /^ {2}1 {4}the pass failed, or some files failed$/m,
+      /^ {2}1 {4}the pass failed, or some files failed, or stdout could not be written$/m,
       /^ {2}2 {4}usage or configuration error; nothing was done$/m,
       /^ {2}3 {4}the pass completed but a guard held work back/m,
       /^ {2}130 {2}a one-shot pass interrupted by SIGINT \(143: SIGTERM\)/m,
+      /^ {2}141 {2}stdout's reader went away/m,
       /viam-server starts the module itself, as `data-mirror <socket-path>`/,
       /never from a flag/,
       /^ {2}completion /m,
