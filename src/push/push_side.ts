@@ -19,6 +19,9 @@ import { FileUploader } from "../remote/file_upload.ts";
 import { ClockStepWatch } from "./clock_step_watch.ts";
 import { type PushResult, runPushPass } from "./run_push_pass.ts";
 
+/** The forward steps of the wall clock this process saw, shared by every push side. */
+let _clockSteps: ClockStepWatch | undefined;
+
 /** Options of {@linkcode createPushSide}. */
 export interface PushSideOptions {
   /** The robot part the files belong to: `VIAM_MACHINE_PART_ID` in a module. */
@@ -49,8 +52,9 @@ export function createPushSide(
   assertPushPartId(config, options.partId);
   const partId = options.partId!;
   let uploader: FileUploader | undefined;
-  // One for the mirror's life: a step of the clock shows between passes.
-  const clockSteps = new ClockStepWatch();
+  // One for the process's life: a step of the clock shows between passes, and a resource
+  // reconfigured after a step (the cloud's config arriving as NTP sets the clock) must still know it.
+  const clockSteps = _clockSteps ??= new ClockStepWatch();
   return {
     async run({ signal, bandwidth }) {
       uploader ??= new FileUploader({
