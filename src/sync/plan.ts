@@ -171,7 +171,8 @@ export function planItem(
     if (nested !== undefined) {
       return {
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
-          "another file system mounted there, or cannot be read: nothing is written in it",
+          "another file system mounted there (or a btrfs subvolume), or cannot be read: nothing is " +
+          "written in it",
       };
     }
   }
