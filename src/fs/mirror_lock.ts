@@ -81,16 +81,27 @@ export async function acquireMirrorLock(
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
   const path = join(stateDir, "lock");
-  await _refuseHeldLink(path, options?.guards);
-  // No truncate on open: the holder's description must survive a failed attempt.
-  const { file } = await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn });
+  // Passes starting at once take the lock file's name one at a time: one replacing a link planted
+  // there (unlinking the name it saw as a link) would otherwise unlink the fresh lock file another
+  // pass had just made and locked, and both would run. Held for the moments below only.
+  const dir = await Deno.open(stateDir, { read: true });
+  let file: Deno.FsFile;
   try {
-    if (!(await file.tryLock(true))) {
-      throw new LockedError(path, await readHolder(file), options?.guards);
+    // Best effort: a file system without flock on folders (NFS) keeps the narrower window.
+    await dir.lock(true).catch(() => {});
+    await _refuseHeldLink(path, options?.guards);
+    // No truncate on open: the holder's description must survive a failed attempt.
+    file = (await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn })).file;
+    try {
+      if (!(await file.tryLock(true))) {
+        throw new LockedError(path, await readHolder(file), options?.guards);
+      }
+    } catch (error) {
+      file.close(); // also drops the OS lock
+      throw error;
     }
-  } catch (error) {
-    file.close(); // also drops the OS lock
-    throw error;
+  } finally {
+    dir.close(); // also drops the folder's lock
   }
   const holder: LockHolder = {
     pid: Deno.pid,
