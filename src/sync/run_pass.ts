@@ -451,7 +451,8 @@ export async function dryRunPass(
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   const root = await resolveMirrorRoot({ ...config, create: false });
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
-  if (root !== undefined) await assertMirrorPlace(root, config.mirrorPath);
+  // A mirror not made yet: its pass makes the folder, then refuses the place.
+  await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
   const nestedMirrors = new Set<string>();
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
     onNestedMirror: (dir) => nestedMirrors.add(dir),
