@@ -323,7 +323,8 @@ export async function runPass(
     // they run (its file I/O and their system calls overlap). It never throws (it warns).
     const { placed } = transfer.result;
     // A file the record says came from another item holds that item's bytes (a replacement not
-    // placed yet) or its user's (another size now): no line names the listed item for it.
+    // placed yet) or its user's: no line names the listed item for it. A file edited in place since
+    // the listed item was placed keeps its line (see the README's manifest: no stat per file).
     const holdsListedItem = (path: string) =>
       placed.has(path) ||
       (local.get(path)?.symlink === false &&
