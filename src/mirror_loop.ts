@@ -115,6 +115,8 @@ export class MirrorLoop implements MirrorController {
       this.#state = "backing_off";
       this.#options.logger.info(`resuming a backoff: next pass at ${resume!.nextPassAt}`);
     }
+    // The push side keeps its own pace through a resumed backoff too, as after a failed pass.
+    if (due > 0) this.#startPushTimer();
     // Never later than the backoff saved (a clock put back since would stretch it), nor the longest.
     const saved = resume?.backoffSeconds === undefined
       ? MAX_BACKOFF_MS
@@ -228,14 +230,19 @@ export class MirrorLoop implements MirrorController {
     const failures = this.#status.consecutiveFailures;
     const intervalMs = this.#config.syncFrequencySeconds * 1000;
     this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
-    if (failures > 0 && this.#options.push !== undefined) {
-      // The upload side keeps its own pace meanwhile: a folder filling on the robot does not wait
-      // up to an hour for an unrelated download filter, a busy mirror or the platform's listing.
-      this.#pushTimer = setInterval(() => {
-        if (this.#inFlight === undefined) this.#pushAfterPass().catch(() => {});
-      }, Math.max(intervalMs, 1000));
-    }
+    if (failures > 0) this.#startPushTimer();
     this.#options.onPassEnd?.(this.status());
+  }
+
+  /** Push passes of their own, every interval, until the next sync pass (which clears them). */
+  #startPushTimer(): void {
+    if (this.#options.push === undefined) return;
+    clearInterval(this.#pushTimer);
+    // The upload side keeps its own pace meanwhile: a folder filling on the robot does not wait
+    // up to an hour for an unrelated download filter, a busy mirror or the platform's listing.
+    this.#pushTimer = setInterval(() => {
+      if (this.#inFlight === undefined) this.#pushAfterPass().catch(() => {});
+    }, Math.max(this.#config.syncFrequencySeconds * 1000, 1000));
   }
 
   #schedule(delayMs: number): void {

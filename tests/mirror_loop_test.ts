@@ -332,3 +332,32 @@ Deno.test("a resumed backoff never waits longer than the backoff it saved", asyn
     assert.ok(wait <= 2_000, `first pass in ${Math.round(wait / 1000)} s`);
   });
 });
+
+Deno.test("a loop resuming a running backoff pushes at its own pace meanwhile", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, platform }) => {
+    let pushes = 0;
+    const loop = new MirrorLoop(config({ sync_frequency: 1 }), {
+      logger,
+      resume: {
+        state: "backing_off",
+        passes: 7,
+        consecutiveFailures: 3,
+        backoffSeconds: 600,
+        nextPassAt: new Date(Date.now() + 600_000).toISOString(),
+      },
+      push: () => {
+        pushes++;
+        return Promise.resolve(emptyPushSummary());
+      },
+    });
+    loop.start();
+    try {
+      await pollUntil("pushed while the resumed backoff runs", () => pushes >= 2, {
+        limitMs: 10_000,
+      });
+      assert.equal(platform.calls.Authenticate, 0, "no sync pass before the backoff ends");
+    } finally {
+      await loop.stop();
+    }
+  });
+});
