@@ -41,6 +41,8 @@ export interface MirrorLoopOptions {
   random?: () => number;
   /** Called after every pass, e.g. to persist the status. */
   onPassEnd?: (status: MirrorStatus) => void;
+  /** Called when a push pass ends (on demand, after a pass, or of its own), with the status. */
+  onPushEnd?: (status: MirrorStatus) => void;
   /**
    * The level of the "sync pass done" line (default info): debug where the caller prints each
    * pass itself (`sync --watch`), so that a journal under systemd holds one line per pass.
@@ -169,7 +171,10 @@ export class MirrorLoop implements MirrorController {
         this.#status.lastPush = { ...emptyPushSummary(), error: describeError(error) };
         throw error;
       },
-    ).finally(() => this.#pushInFlight = undefined);
+    ).finally(() => {
+      this.#pushInFlight = undefined;
+      this.#options.onPushEnd?.(this.status());
+    });
     this.#pushInFlight = run;
     return run;
   }

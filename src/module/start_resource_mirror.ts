@@ -4,7 +4,7 @@ import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SecretRedactor } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
-import type { MirrorController } from "../mirror_controller.ts";
+import type { MirrorController, MirrorStatus } from "../mirror_controller.ts";
 import { MirrorLoop, type MirrorLoopOptions } from "../mirror_loop.ts";
 import { createPushSide } from "../push/push_side.ts";
 import { pushFolderMade } from "../push/run_push_pass.ts";
@@ -89,19 +89,22 @@ export async function startResourceMirror(
     push: push?.run,
     owner: `module ${resource.name}`,
     resume: saved?.fingerprint === fingerprint ? saved.status : undefined,
-    onPassEnd: (status) => {
-      if (!path) return;
-      // Chained, so saves land in pass order; stop waits for the last one.
-      saving = saving.then(() =>
-        writeStatusFile(path, {
-          fingerprint,
-          status: redactor.scrubJson(status) as typeof status,
-        }).catch((error) =>
-          logger.warn(`could not save the status to ${path}: ${describeError(error)}`)
-        )
-      );
-    },
+    onPassEnd: (status) => save(status),
+    // A push run on demand or of its own (while sync backs off) is saved too, not only a pass's.
+    onPushEnd: (status) => save(status),
   });
+  function save(status: MirrorStatus): void {
+    if (!path) return;
+    // Chained, so saves land in pass order; stop waits for the last one.
+    saving = saving.then(() =>
+      writeStatusFile(path, {
+        fingerprint,
+        status: redactor.scrubJson(status) as typeof status,
+      }).catch((error) =>
+        logger.warn(`could not save the status to ${path}: ${describeError(error)}`)
+      )
+    );
+  }
   loop.start();
   return {
     syncNow: () => loop.syncNow(),

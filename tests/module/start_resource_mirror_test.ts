@@ -237,3 +237,16 @@ Deno.test("the saved status never holds the API key, even when an error quotes i
     assert.equal(files, 1);
   });
 });
+
+Deno.test("a push run on demand is saved in the status file, not only a pass's", async () => {
+  await withModuleData(async ({ start, home }) => {
+    const pusher = await start({ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 });
+    await Deno.writeTextFile(join(home, "outbox", "a.txt"), "to send");
+    assert.equal((await pusher.pushNow()).uploaded, 1);
+    await pusher.stop();
+    const dir = join(home, "module-data", "local", "data-mirror", "status");
+    const [entry] = await Array.fromAsync(Deno.readDir(dir));
+    const saved = JSON.parse(await Deno.readTextFile(join(dir, entry.name)));
+    assert.equal(saved.status.lastPush?.uploaded, 1, JSON.stringify(saved));
+  });
+});
