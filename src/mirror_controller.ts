@@ -18,6 +18,8 @@ export interface PushSummary {
   durationMs: number;
   /** Why the push pass as a whole failed, if it did. */
   error?: string;
+  /** The first files that failed, and why (as a sync report's `failures`). */
+  failures?: { path: string; error: string; permanent: boolean }[];
 }
 
 /**

@@ -328,8 +328,8 @@ export class MirrorLoop implements MirrorController {
   async #pushAfterPass(): Promise<void> {
     if (this.#options.push === undefined || this.#abort.signal.aborted) return;
     try {
-      const pushed = await this.pushNow();
-      this.#options.logger.info("push pass done", { ...pushed });
+      const { failures: _failures, ...counts } = await this.pushNow(); // each was logged already
+      this.#options.logger.info("push pass done", counts);
     } catch (error) {
       if (this.#abort.signal.aborted) return;
       this.#options.logger.error(`push pass failed: ${describeError(error)}`);

@@ -94,5 +94,6 @@ export function pushSummary(result: PushResult): PushSummary {
     bytes: result.bytes,
     durationMs: result.durationMs,
     ...(result.error === undefined ? {} : { error: result.error }),
+    ...(result.failures.length === 0 ? {} : { failures: result.failures.slice(0, 10) }),
   };
 }

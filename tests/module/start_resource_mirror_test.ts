@@ -250,3 +250,20 @@ Deno.test("a push run on demand is saved in the status file, not only a pass's",
     assert.equal(saved.status.lastPush?.uploaded, 1, JSON.stringify(saved));
   });
 });
+
+Deno.test("a push's failures say which file and why, in its answer and the status", async () => {
+  await withModuleData(async ({ start, home, platform }) => {
+    const pusher = await start({ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 });
+    try {
+      platform.setFaults({ refuseUploadFileNames: ["bad.txt"] });
+      await Deno.writeTextFile(join(home, "outbox", "bad.txt"), "refused");
+      const pushed = await pusher.pushNow();
+      assert.equal(pushed.failed, 1);
+      assert.equal(pushed.failures?.[0].path, "bad.txt");
+      assert.match(pushed.failures?.[0].error ?? "", /invalid_argument/);
+      assert.equal(pusher.status().lastPush?.failures?.[0].path, "bad.txt");
+    } finally {
+      await pusher.stop();
+    }
+  });
+});
