@@ -61,6 +61,12 @@ export interface MirrorLoopOptions {
    * demand ({@linkcode MirrorLoop.pushNow}).
    */
   push?: (options: { signal: AbortSignal; bandwidth?: BandwidthLimit }) => Promise<PushSummary>;
+  /**
+   * Whether the push after a pass runs apart from it (the module): a slow push then holds neither
+   * the next sync pass nor a `sync` asked meanwhile. The CLI's `--watch` reports each pass with
+   * its push, so it waits for it.
+   */
+  pushApart?: boolean;
 }
 
 /**
@@ -287,7 +293,9 @@ export class MirrorLoop implements MirrorController {
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
       });
-      await this.#pushAfterPass(); // the sync side's failure is not the push side's
+      // The sync side's failure is not the push side's; nor does a slow push hold the next pass.
+      if (this.#options.pushApart) void this.#pushAfterPass();
+      else await this.#pushAfterPass();
       throw error;
     }
     this.#status.passes++;
@@ -315,7 +323,10 @@ export class MirrorLoop implements MirrorController {
       this.#state = result.guard ? "guarded" : "idle";
     }
     logger[this.#options.passDoneLevel ?? "info"]("sync pass done", { ...summary });
-    await this.#pushAfterPass();
+    // Not awaited: a push stalled on a slow uplink (up to minutes per file) must not hold the
+    // mirror's next pass, nor a `sync` asked meanwhile; pushNow joins the push in flight.
+    if (this.#options.pushApart) void this.#pushAfterPass();
+    else await this.#pushAfterPass();
     return {
       ...summary,
       ...(result.error !== undefined && { error: result.error }),

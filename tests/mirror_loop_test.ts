@@ -361,3 +361,38 @@ Deno.test("a loop resuming a running backoff pushes at its own pace meanwhile", 
     }
   });
 });
+
+Deno.test("with the push apart (the module), a stalled push holds neither a sync asked meanwhile nor the next pass", async () => {
+  await withMirror(describeDataset([{ count: 2 }]), async ({ config, logger }) => {
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => release = resolve);
+    let pushes = 0;
+    const loop = new MirrorLoop(config({ sync_frequency: 3600 }), {
+      logger,
+      pushApart: true,
+      push: async () => {
+        pushes++;
+        await stalled; // an upload on a link that barely moves
+        return emptyPushSummary();
+      },
+    });
+    // A pass answered within 5 s, or "held" by the stalled push.
+    const answered = () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const held = new Promise<"held">((resolve) =>
+        timer = setTimeout(() => resolve("held"), 5_000)
+      );
+      return Promise.race([loop.syncNow(), held]).finally(() => clearTimeout(timer));
+    };
+    try {
+      const first = await answered();
+      assert.notEqual(first, "held", "the pass waited for its stalled push");
+      assert.equal(pushes, 1, "the pass's push started");
+      // A sync asked while that push still runs is answered by a pass of its own.
+      assert.notEqual(await answered(), "held", "the sync waited for the stalled push");
+    } finally {
+      release();
+      await loop.stop();
+    }
+  });
+});

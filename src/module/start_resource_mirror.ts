@@ -87,6 +87,7 @@ export async function startResourceMirror(
     ...options.loop,
     logger,
     push: push?.run,
+    pushApart: true,
     owner: `module ${resource.name}`,
     resume: saved?.fingerprint === fingerprint ? saved.status : undefined,
     onPassEnd: (status) => save(status),
