@@ -293,9 +293,7 @@ export class MirrorLoop implements MirrorController {
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
       });
-      // The sync side's failure is not the push side's; nor does a slow push hold the next pass.
-      if (this.#options.pushApart) void this.#pushAfterPass();
-      else await this.#pushAfterPass();
+      await this.#pushAfter(); // the sync side's failure is not the push side's
       throw error;
     }
     this.#status.passes++;
@@ -323,16 +321,23 @@ export class MirrorLoop implements MirrorController {
       this.#state = result.guard ? "guarded" : "idle";
     }
     logger[this.#options.passDoneLevel ?? "info"]("sync pass done", { ...summary });
-    // Not awaited: a push stalled on a slow uplink (up to minutes per file) must not hold the
-    // mirror's next pass, nor a `sync` asked meanwhile; pushNow joins the push in flight.
-    if (this.#options.pushApart) void this.#pushAfterPass();
-    else await this.#pushAfterPass();
+    await this.#pushAfter();
     return {
       ...summary,
       ...(result.error !== undefined && { error: result.error }),
       ...(result.guard !== undefined && { guard: result.guard }),
       ...(result.failures.length > 0 && { failures: result.failures }),
     };
+  }
+
+  /**
+   * The push after a pass: awaited, or with `pushApart` started and left to run (a push stalled on
+   * a slow uplink, minutes a file, must not hold the mirror's next pass, nor a `sync` asked
+   * meanwhile; pushNow joins the push in flight).
+   */
+  async #pushAfter(): Promise<void> {
+    if (this.#options.pushApart) void this.#pushAfterPass();
+    else await this.#pushAfterPass();
   }
 
   /** The push side of a periodic pass: its failures are its own (logged, in the status). */
