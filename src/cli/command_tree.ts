@@ -95,7 +95,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .option("--concurrency <n>", "downloads in flight at once (default 8)")
     .option(
       "--bwlimit <rate>",
-      "bandwidth limit of this run's downloads, bytes/s: 512k, 2M (0: none)",
+      "bandwidth limit of this run (listing, downloads, --watch's uploads), bytes/s: 512k, 2M (0: none)",
     )
     .option("--sync-frequency <seconds>", "seconds between passes with --watch (default 60, min 1)")
     .option("--free-space-reserve <percent>", "share of the disk to keep free (default 5)")

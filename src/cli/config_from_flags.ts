@@ -99,11 +99,15 @@ export function parseList(value: string, previous: string[] = []): string[] {
 }
 
 /**
- * A flag's text as a number when it is one, else the text itself (so that parseConfig names the
- * attribute at fault), or undefined when the flag was not given.
+ * A flag's text as a number when it is one written in decimal (as a config's JSON number is: `0x10`
+ * or `0b1` are no number there), else the text itself (so that parseConfig names the attribute at
+ * fault), or undefined when the flag was not given.
  */
 export function numberOrText(text: string | undefined): number | string | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  return text.trim() !== "" && Number.isFinite(value) ? value : text;
+  return _DECIMAL.test(text) && Number.isFinite(value) ? value : text;
 }
+
+/** A number as JSON writes one (a leading `+` and surrounding spaces allowed, as shells pass them). */
+const _DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;

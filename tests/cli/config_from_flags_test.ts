@@ -76,3 +76,14 @@ Deno.test("the filter and rate flags become their attributes; plain numbers beco
     500,
   );
 });
+
+Deno.test("a number flag is a number only in decimal, as in a config file (0x10 is text, refused there)", () => {
+  const read = (text: string) =>
+    attributesFromFlags({ maxDelete: text }, { env: noEnv }).max_delete;
+  assert.equal(read("16"), 16);
+  assert.equal(read(" 1.5e1 "), 15);
+  assert.equal(read("+3"), 3);
+  for (const text of ["0x10", "0b11", "0o7", "Infinity", "1e309", "", "25%"]) {
+    assert.equal(read(text), text, text);
+  }
+});
