@@ -34,18 +34,15 @@ const _READS_AT_ONCE = 16;
 export interface ListLocalFilesOptions {
   /** Told of each folder below the root found empty (relative posix path): what a prune may take. */
   onEmptyDir?: (relDir: string) => void;
-  /** Told of each folder below the root that holds another mirror (passed by whole). */
-  onNestedMirror?: (relDir: string) => void;
   /**
-   * Told of each folder below the root on another file system than the root (a USB stick or a disk
-   * mounted in the mirror): passed by whole, so nothing on it is listed, deleted or pruned.
+   * Told of each folder below the root the walk passes by whole (nothing in it is listed, deleted,
+   * pruned or written): one holding another mirror, one on another file system than the root (a
+   * USB stick or a disk mounted in the mirror, a btrfs subvolume), one this user may not read
+   * (root's `lost+found` on a disk mounted at the mirror; also said through `warn`).
    */
-  onOtherFileSystem?: (relDir: string) => void;
-  /**
-   * Told of each folder below the root that this user may not read (root's `lost+found` on a disk
-   * mounted at the mirror): passed by whole, so nothing in it is listed, deleted or pruned.
-   */
-  onUnreadable?: (relDir: string, error: Error) => void;
+  onPassedBy?: (relDir: string) => void;
+  /** Where a folder passed by as unreadable is told of. */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -93,15 +90,16 @@ export async function listLocalFiles(
           // would: passed by alike.
           const device = relDir === "" ? rootDev : await _deviceOf(path);
           if (device !== undefined && device !== rootDev) {
-            return void options.onOtherFileSystem?.(relDir);
+            return void options.onPassedBy?.(relDir);
           }
           entries = await readDirOrSkip(path, relDir === "");
         } catch (error) {
           if (relDir === "" || !(error instanceof Deno.errors.PermissionDenied)) throw error;
-          return void options.onUnreadable?.(relDir, error);
+          options.warn?.(_unreadableFolderWarning(relDir, error));
+          return void options.onPassedBy?.(relDir);
         }
         const holdsState = entries.some((entry) => isStateDirPath(entry.name));
-        if (relDir !== "" && holdsState) return void options.onNestedMirror?.(relDir);
+        if (relDir !== "" && holdsState) return void options.onPassedBy?.(relDir);
         if (relDir !== "" && entries.length === 0) options.onEmptyDir?.(relDir);
         for (const entry of entries) {
           if (isStateDirPath(entry.name)) continue;
@@ -121,7 +119,7 @@ export async function listLocalFiles(
 }
 
 /** The warning for a folder {@linkcode listLocalFiles} passed by as unreadable. */
-export function unreadableFolderWarning(relDir: string, error: Error): string {
+function _unreadableFolderWarning(relDir: string, error: Error): string {
   const name = quoteName(relDir);
   return `passed by the folder ${name}, which this user cannot read (${error.message}): nothing ` +
     "in it is deleted or written";

@@ -32,7 +32,7 @@ import { basename, dirname, join, relative, sep } from "node:path";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
-import { listLocalFiles, type LocalFile, unreadableFolderWarning } from "./local_files.ts";
+import { listLocalFiles, type LocalFile } from "./local_files.ts";
 import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
@@ -199,13 +199,9 @@ export class MirrorDir implements AsyncDisposable {
   walk(): Promise<Map<string, LocalFile>> {
     return listLocalFiles(this.root, {
       onEmptyDir: (dir) => this.#mayBeEmpty.add(dir),
-      onNestedMirror: (dir) => this.#nestedMirrors.add(dir),
-      // Nothing is written on it either: a file staged here cannot be linked across the mount.
-      onOtherFileSystem: (dir) => this.#nestedMirrors.add(dir),
-      onUnreadable: (dir, error) => {
-        this.#nestedMirrors.add(dir);
-        this.#warn?.(unreadableFolderWarning(dir, error));
-      },
+      // Nothing is written in them either (a file staged here cannot be linked across a mount).
+      onPassedBy: (dir) => this.#nestedMirrors.add(dir),
+      warn: this.#warn,
     });
   }
 

@@ -5,12 +5,7 @@ import { LinkedAbort } from "../async/linked_abort.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
-import {
-  listLocalFiles,
-  type LocalFile,
-  REGULAR_FILE,
-  unreadableFolderWarning,
-} from "../fs/local_files.ts";
+import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
 import {
   assertMirrorPlace,
   fileSizeUnder,
@@ -456,12 +451,8 @@ export async function dryRunPass(
   await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
   const nestedMirrors = new Set<string>();
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
-    onNestedMirror: (dir) => nestedMirrors.add(dir),
-    onOtherFileSystem: (dir) => nestedMirrors.add(dir),
-    onUnreadable: (dir, error) => {
-      nestedMirrors.add(dir);
-      options.logger.warn(unreadableFolderWarning(dir, error));
-    },
+    onPassedBy: (dir) => nestedMirrors.add(dir),
+    warn: (message) => options.logger.warn(message),
   });
   const index = _newIndex(root ?? config.mirrorRoot);
   const listing = await listRemote(remote, filterOf(config), {

@@ -158,7 +158,7 @@ Deno.test({
       await withTmpfsAt(`${root}/usb`, async () => {
         await Deno.writeTextFile(`${root}/usb/photo.raw`, "stick");
         const other: string[] = [];
-        const files = await listLocalFiles(root, { onOtherFileSystem: (dir) => other.push(dir) });
+        const files = await listLocalFiles(root, { onPassedBy: (dir) => other.push(dir) });
         assert.deepEqual([...files.keys()], ["a.jpg"]);
         assert.deepEqual(other, ["usb"]);
       });
