@@ -102,7 +102,7 @@ export async function assertMirrorPlace(root: string, mirrorPath: string): Promi
   // A new mirror inside another (another process's: the module refuses it between resources)
   // would delete, as stale, that mirror's files in its folder, which that one could not put back.
   // One made before the outer mirror keeps working: the outer's walk passes it by.
-  if ((await Deno.lstat(join(root, STATE_DIR_NAME)).catch(() => undefined)) === undefined) {
+  if ((await stateOf(root, "mirror")) === undefined) {
     const outer = await _outerMirror(root, mirrorPath);
     if (outer !== undefined) {
       throw new MirrorLocationError(
