@@ -68,6 +68,7 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
     uri: "",
     sizeBytes: undefined,
     timeRequestedMs: undefined,
+    timeRequestedInexact: undefined,
     timeReceivedMs: undefined,
     tags: [],
     bboxes: [],
@@ -84,9 +85,12 @@ function _binaryData(reader: BinaryReader, end: number): RemoteItem {
     item.fileId = item.binaryDataId.slice(item.binaryDataId.lastIndexOf("/") + 1);
   }
   // Past any Date: taken as unset, so it neither bounds the listing's shards nor reaches the
-  // manifest (every pass failed on such an item before). Once the parts are merged: a time sent
-  // in parts is whole only now.
-  item.timeRequestedMs = _withinDates(item.timeRequestedMs);
+  // manifest (every pass failed on such an item before), but marked: the listing's tail check counts
+  // it. Once the parts are merged: a time sent in parts is whole only now.
+  if (item.timeRequestedMs !== undefined && _withinDates(item.timeRequestedMs) === undefined) {
+    item.timeRequestedMs = undefined;
+    item.timeRequestedInexact = "beyond-dates";
+  }
   item.timeReceivedMs = _withinDates(item.timeReceivedMs);
   return item;
 }
@@ -116,7 +120,12 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
           _captureMetadata(reader, messageEnd(reader), item);
           continue;
         case 3:
-          item.timeRequestedMs = _timestampMs(reader, messageEnd(reader), item.timeRequestedMs);
+          item.timeRequestedMs = _timestampMs(
+            reader,
+            messageEnd(reader),
+            item.timeRequestedMs,
+            (subMs) => item.timeRequestedInexact = subMs ? "rounded-up" : undefined,
+          );
           continue;
         case 4:
           item.timeReceivedMs = _timestampMs(reader, messageEnd(reader), item.timeReceivedMs);
@@ -159,15 +168,25 @@ function _captureMetadata(reader: BinaryReader, end: number, item: RemoteItem): 
   }
 }
 
-/** `google.protobuf.Timestamp` in epoch milliseconds, merged into `previous` if there was one. */
-function _timestampMs(reader: BinaryReader, end: number, previous: number | undefined): number {
+/**
+ * `google.protobuf.Timestamp` in epoch milliseconds (rounded up), merged into `previous` if there
+ * was one; `onNanos` is told, for each nanos field, whether it fell inside a millisecond.
+ */
+function _timestampMs(
+  reader: BinaryReader,
+  end: number,
+  previous: number | undefined,
+  onNanos?: (subMs: boolean) => void,
+): number {
   let seconds = previous === undefined ? 0 : Math.floor(previous / 1000);
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
     const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
     if (field === 1 && wireType === WireType.Varint) seconds = Number(reader.int64());
-    else if (field === 2 && wireType === WireType.Varint) nanos = reader.int32();
-    else skipField(reader, wireType);
+    else if (field === 2 && wireType === WireType.Varint) {
+      nanos = reader.int32();
+      onNanos?.(nanos % 1_000_000 !== 0);
+    } else skipField(reader, wireType);
   }
   // As the generated `Timestamp.toDate` rounds.
   return seconds * 1000 + Math.ceil(nanos / 1_000_000);

@@ -31,6 +31,15 @@ export interface RemoteItem {
    */
   timeRequestedMs?: number;
   /**
+   * How `timeRequestedMs` differs from the platform's `time_requested`, when it does:
+   * `"rounded-up"` when the time fell inside a millisecond (the item lies strictly between
+   * `timeRequestedMs - 1` and `timeRequestedMs`), `"beyond-dates"` when it was set but past what a
+   * Date holds (`timeRequestedMs` is then unset). The listing's tail check counts by it
+   * (`list_remote.ts`): an interval from a millisecond counts neither an item inside the one before
+   * nor one with no time, but does count one far in the future.
+   */
+  timeRequestedInexact?: "rounded-up" | "beyond-dates";
+  /**
    * `metadata.time_received` in epoch milliseconds, when set and within {@linkcode DATE_LIMIT_MS}:
    * when the platform stored it.
    */

@@ -150,28 +150,37 @@ interface _ShardProof {
 
 /**
  * Where a cursor's listing ended, pages in ascending `time_requested`: its last time and how many
- * distinct items it gave at that millisecond or the one before (a listed time is rounded up to its
- * millisecond), or `untimed` when an item had no time (no interval can count after it).
+ * distinct items it gave that the count after it (from `lastMs - 1` on, a listed time being rounded
+ * up to its millisecond) takes in: those at `lastMs`, those exactly on `lastMs - 1` (not those
+ * rounded up to it: they lie before), and those set past what a Date holds after a dated one (in
+ * ascending order, far in the future). An item with no time is in no interval.
  */
 class _ListEnd {
   lastMs?: number;
   nearLast = 0;
   #atLast = 0;
+  /** Of those at `lastMs`, the ones exactly on it: inside the window of a later millisecond's. */
+  #atLastExact = 0;
   #before = 0;
-  untimed = false;
+  #beyondDates = 0;
 
-  add(ms: number | undefined): void {
+  add(item: RemoteItem): void {
+    const ms = item.timeRequestedMs, exact = item.timeRequestedInexact === undefined;
     if (ms === undefined) {
-      this.untimed = true;
-      return;
-    }
-    if (this.lastMs === undefined || ms > this.lastMs) {
-      this.#before = this.lastMs === ms - 1 ? this.#atLast : 0;
+      if (item.timeRequestedInexact === "beyond-dates" && this.lastMs !== undefined) {
+        this.#beyondDates++;
+      }
+    } else if (this.lastMs === undefined || ms > this.lastMs) {
+      this.#before = this.lastMs === ms - 1 ? this.#atLastExact : 0;
       this.#atLast = 1;
+      this.#atLastExact = exact ? 1 : 0;
+      this.#beyondDates = 0;
       this.lastMs = ms;
-    } else if (ms === this.lastMs) this.#atLast++;
-    else if (ms === this.lastMs - 1) this.#before++;
-    this.nearLast = this.#atLast + this.#before;
+    } else if (ms === this.lastMs) {
+      this.#atLast++;
+      if (exact) this.#atLastExact++;
+    } else if (ms === this.lastMs - 1 && exact) this.#before++;
+    this.nearLast = this.#atLast + this.#before + this.#beyondDates;
   }
 }
 
@@ -374,11 +383,11 @@ class _Lister implements Disposable {
    * others deleted while a listing runs can make up for items it missed; a listing that ended before
    * its last pages (a platform cutting pagination short) missed items after its last one, which
    * this count finds whatever changed elsewhere. Items added there while it ran fail it too: the
-   * listing is then unproven for this pass. Not checked when nothing was listed (the count did) or
-   * an item had no time.
+   * listing is then unproven for this pass. Not checked when no dated item was listed (the count
+   * did).
    */
   async #tailHolds(filter: ListFilter, end: _ListEnd): Promise<boolean> {
-    if (end.lastMs === undefined || end.untimed) return true;
+    if (end.lastMs === undefined) return true;
     const outer = filter.interval ?? {};
     const after = await this.#count({
       ...filter,
@@ -421,7 +430,7 @@ class _Lister implements Disposable {
       for (const item of result.items) {
         if (ids.has(item.binaryDataId)) continue;
         ids.add(item.binaryDataId);
-        end.add(item.timeRequestedMs);
+        end.add(item);
       }
       staleInARow = ids.size === before ? staleInARow + 1 : 0;
       if (staleInARow === _MAX_STALE_PAGES) {

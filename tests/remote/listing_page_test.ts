@@ -31,6 +31,7 @@ function fromSdk(data: InstanceType<typeof dataApi.BinaryData>): RemoteItem {
     uri: meta.uri,
     sizeBytes: size === undefined ? undefined : _varint(size.data),
     timeRequestedMs: meta.timeRequested?.toDate().getTime(),
+    timeRequestedInexact: (meta.timeRequested?.nanos ?? 0) % 1_000_000 ? "rounded-up" : undefined,
     timeReceivedMs: meta.timeReceived?.toDate().getTime(),
     tags: meta.captureMetadata?.tags ?? [],
     bboxes: (meta.annotations?.bboxes ?? []).map((box) => ({
@@ -168,6 +169,7 @@ Deno.test("the decoder skips unknown fields, merges a message sent in parts, rea
     uri: "https://example/x",
     sizeBytes: 123_456_789_012,
     timeRequestedMs: 1_700_000_000_005,
+    timeRequestedInexact: undefined,
     timeReceivedMs: 1_700_000_001_000,
     tags: ["t1", "t2"],
     bboxes: [
@@ -207,12 +209,17 @@ Deno.test("a time past what a Date holds is read as unset, one just inside it as
     }).toBinary(),
   );
   assert.deepEqual(
-    page.items.map((item) => [item.binaryDataId, item.timeRequestedMs, item.timeReceivedMs]),
+    page.items.map((item) => [
+      item.binaryDataId,
+      item.timeRequestedMs,
+      item.timeRequestedInexact,
+      item.timeReceivedMs,
+    ]),
     [
-      ["o/l/in", 8.64e15 - 1000, undefined],
-      ["o/l/at", undefined, undefined],
-      ["o/l/past", undefined, undefined],
-      ["o/l/before", undefined, undefined],
+      ["o/l/in", 8.64e15 - 1000, undefined, undefined],
+      ["o/l/at", undefined, "beyond-dates", undefined],
+      ["o/l/past", undefined, "beyond-dates", undefined],
+      ["o/l/before", undefined, "beyond-dates", undefined],
     ],
   );
   // What a Date makes of the time kept is that very time.
@@ -229,6 +236,27 @@ Deno.test("a time past what a Date holds is read as unset, one just inside it as
     new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(data).finish(),
   );
   assert.equal(split.items[0].timeRequestedMs, undefined);
+  assert.equal(split.items[0].timeRequestedInexact, "beyond-dates");
+});
+
+Deno.test("a time inside a millisecond is rounded up and marked so; one on it, or none, is not", () => {
+  const page = decodeListingPage(
+    new dataApi.BinaryDataByFilterResponse({
+      data: [
+        { metadata: { binaryDataId: "o/l/inside", timeRequested: { seconds: 10n, nanos: 1 } } },
+        { metadata: { binaryDataId: "o/l/on", timeRequested: { seconds: 10n, nanos: 2_000_000 } } },
+        { metadata: { binaryDataId: "o/l/none" } },
+      ],
+    }).toBinary(),
+  );
+  assert.deepEqual(
+    page.items.map((item) => [item.binaryDataId, item.timeRequestedMs, item.timeRequestedInexact]),
+    [
+      ["o/l/inside", 10_001, "rounded-up"],
+      ["o/l/on", 10_002, undefined],
+      ["o/l/none", undefined, undefined],
+    ],
+  );
 });
 
 Deno.test("a response cut inside a skipped field is refused, not read past its end", () => {

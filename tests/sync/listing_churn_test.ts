@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { runPass } from "../../src/sync/run_pass.ts";
+import { type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
 import { type MirrorFixture, withMirror, wrappedRemote } from "./_harness.ts";
 
@@ -51,15 +51,22 @@ async function _lostMatching(
   return [...before.keys()].filter((path) => !after.has(path) && matching.has(path));
 }
 
-Deno.test("one cursor cut short while older captures are uploaded and listed ones deleted: nothing that still matches is deleted", async () => {
-  const first = describeDataset([{ name: "first", count: 150, folder: "cams", tags: ["t"] }]);
-  const backlog = describeDataset([{ name: "backlog", count: 60, folder: "old", tags: ["t"] }], {
-    startTimeMs: first.items[0].timeRequestedMs - 100_000,
-  }).items;
+/**
+ * Mirrors `first` with delete on, then passes again while the platform cuts the listing after two
+ * pages, `backlog` (older captures) lands before the first page and `gone` of it, listed, are
+ * deleted before the counts: resolves to the files lost and the second pass's result.
+ */
+async function _cutDuringBacklog(
+  first: ReturnType<typeof describeDataset>,
+  backlog: readonly ItemRecord[],
+  gone: number,
+): Promise<{ lost: string[]; result: PassResult }> {
+  let outcome: { lost: string[]; result: PassResult } | undefined;
   await withMirror(first, async (fixture) => {
     const { platform } = fixture;
     await fixture.pass({ tags: ["t"], delete: true });
     const before = await fixture.files();
+    assert.equal(before.size, first.items.length);
     platform.setFaults({ endListingAfterPage: 2 });
     let items: ItemRecord[] = [...first.items];
     let pages = 0;
@@ -74,10 +81,10 @@ Deno.test("one cursor cut short while older captures are uploaded and listed one
         pages++;
       },
       beforeCount: () => {
-        // Once two pages are out, retention deletes ten of the (listed) oldest.
-        if (pages < 2 || items.length !== 210) return;
-        const gone = new Set(backlog.slice(0, 10).map((i) => i.binaryDataId));
-        items = items.filter((i) => !gone.has(i.binaryDataId));
+        // Once two pages are out, retention deletes the (listed) oldest.
+        if (pages < 2 || items.length !== first.items.length + backlog.length) return;
+        const deleted = new Set(backlog.slice(0, gone).map((i) => i.binaryDataId));
+        items = items.filter((i) => !deleted.has(i.binaryDataId));
         platform.replaceDataset({ ...first, items });
       },
     });
@@ -85,10 +92,62 @@ Deno.test("one cursor cut short while older captures are uploaded and listed one
       logger: fixture.logger,
       minRetryDelayMs: 1,
     });
-    assert.equal(items.length, 200, "the upload and the deletions happened");
-    assert.deepEqual(await _lostMatching(fixture, before, "t"), []);
-    assert.equal(result.summary.deleted, 0);
-    assert.match(result.guard ?? "", /after the listing's last one/);
+    assert.equal(items.length, first.items.length + backlog.length - gone, "the churn happened");
+    outcome = { lost: await _lostMatching(fixture, before, "t"), result };
+  });
+  return outcome!;
+}
+
+Deno.test("one cursor cut short while older captures are uploaded and listed ones deleted: nothing that still matches is deleted", async () => {
+  const first = describeDataset([{ name: "first", count: 150, folder: "cams", tags: ["t"] }]);
+  const backlog = describeDataset([{ name: "backlog", count: 60, folder: "old", tags: ["t"] }], {
+    startTimeMs: first.items[0].timeRequestedMs - 100_000,
+  }).items;
+  const { lost, result } = await _cutDuringBacklog(first, backlog, 10);
+  assert.deepEqual(lost, []);
+  assert.equal(result.summary.deleted, 0);
+  assert.match(result.guard ?? "", /after the listing's last one/);
+});
+
+Deno.test("captures inside their millisecond (listed rounded up): an item before the tail's window does not hide one the cut missed", async () => {
+  // One capture a millisecond, each half-way through it: the item listed at the last millisecond
+  // but one lies before the count's window, so only one item is in it of the two it counts.
+  const base = Date.UTC(2025, 0, 1);
+  const first = describeDataset([{ name: "first", count: 150, folder: "cams", tags: ["t"] }]);
+  first.items = first.items.map((item, i) => ({ ...item, timeRequestedMs: base + i + 0.5 }));
+  const backlog = describeDataset([{ name: "backlog", count: 51, folder: "old", tags: ["t"] }])
+    .items.map((item, i) => ({ ...item, timeRequestedMs: base - 100_000 + i * 10 + 0.5 }));
+  const { lost, result } = await _cutDuringBacklog(first, backlog, 1);
+  assert.deepEqual(lost, []);
+  assert.equal(result.summary.deleted, 0);
+  assert.match(result.guard ?? "", /after the listing's last one/);
+});
+
+Deno.test("an item dated past what a Date holds does not turn the tail check off", async () => {
+  const first = describeDataset([{ name: "first", count: 150, folder: "cams", tags: ["t"] }]);
+  // A robot's broken clock: a time no Date holds, listed first.
+  first.items = first.items.map((item, i) =>
+    i === 149 ? { ...item, timeRequestedMs: -9e15 } : item
+  );
+  const backlog = describeDataset([{ name: "backlog", count: 60, folder: "old", tags: ["t"] }], {
+    startTimeMs: first.items[0].timeRequestedMs - 100_000,
+  }).items;
+  const { lost, result } = await _cutDuringBacklog(first, backlog, 10);
+  assert.deepEqual(lost, []);
+  assert.equal(result.summary.deleted, 0);
+  assert.match(result.guard ?? "", /after the listing's last one/);
+});
+
+Deno.test("items dated far in the past and the future still let a whole listing prove itself", async () => {
+  const base = describeDataset([{ name: "x", count: 150, folder: "cams", tags: ["t"] }]);
+  const far = [-1e18, 1e18, 1e18];
+  base.items = base.items.map((item, i) => i < 3 ? { ...item, timeRequestedMs: far[i] } : item);
+  await withMirror(base, async (fixture) => {
+    await fixture.pass({ tags: ["t"], delete: true });
+    await Deno.writeTextFile(`${fixture.root}/stale.txt`, "not listed");
+    const result = await fixture.pass({ tags: ["t"], delete: true });
+    assert.equal(result.guard, undefined, fixture.logger.text());
+    assert.equal(result.summary.deleted, 1);
   });
 });
 
