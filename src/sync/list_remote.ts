@@ -325,35 +325,34 @@ class _Lister implements Disposable {
   /**
    * Pages `slices` as shards, `#parallel` at a time, and resolves to what each shard paged to its
    * end proves. A slice holding more than {@linkcode _DENSE_SHARE} times its `share` of the items
-   * is cut (once) into parts of about one share, which join the queue as shards of their own.
+   * is cut into parts of about one share, which join the queue as shards of their own (and are cut
+   * again while they are dense and at least 2 ms wide: one far-off item, a robot booted with its
+   * clock at 1970, would otherwise leave the whole span in one part, paged by one cursor).
    */
   async #pageShards(slices: _Slice[], share: number): Promise<_ShardProof[]> {
     const proofs: _ShardProof[] = [];
     const shards = new WorkQueue({ concurrency: this.#parallel, signal: this.#stop.signal });
-    const page = (slice: _Slice, mayCut: boolean) => async () => {
+    const page = (slice: _Slice) => async () => {
       try {
-        const paged = await this.#pageShard(slice, mayCut ? share : undefined);
-        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part, false)); }
+        const paged = await this.#pageShard(slice, share);
+        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part)); }
         else proofs.push(paged);
       } catch (error) {
         this.#stop.abort(error); // the first failure is the one reported; the rest stop
         throw error;
       }
     };
-    for (const slice of slices) shards.push(page(slice, true));
+    for (const slice of slices) shards.push(page(slice));
     await shards.finish();
     this.#options.signal?.throwIfAborted();
     return proofs;
   }
 
   /**
-   * Counts one slice while it pages it. With a `share`, a slice counted as dense stops after the
+   * Counts one slice while it pages it. A slice counted as dense for its `share` stops after the
    * page in flight (its items were handed over like any other) and resolves to its parts.
    */
-  async #pageShard(
-    slice: _Slice,
-    share: number | undefined,
-  ): Promise<_ShardProof | { parts: _Slice[] }> {
+  async #pageShard(slice: _Slice, share: number): Promise<_ShardProof | { parts: _Slice[] }> {
     const filter = this.#within(slice);
     let cut = false;
     const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
@@ -368,7 +367,7 @@ class _Lister implements Disposable {
       await paging.catch(() => {});
       throw error;
     }
-    if (share !== undefined && count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2) {
+    if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2) {
       cut = true;
       await paging;
       return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };

@@ -145,6 +145,34 @@ Deno.test("a slice denser than its share (a burst of captures) is cut again", as
   assert.equal(seen.size, spread + burst);
 });
 
+Deno.test("one item at the epoch (a robot's clock at 1970) does not leave the real span to one cursor", async () => {
+  // 10,000 items a second apart and one 55 years earlier: every other item lies in the span's
+  // last slice, whose parts are cut again while dense.
+  const t0 = Date.UTC(2025, 0, 1);
+  const dataset = timed(
+    describeDataset([{ count: 10_000, sizeBytes: 10 }]),
+    (i) => i === 0 ? 0 : t0 + i * 1000,
+  );
+  await using platform = await startPlatform({ dataset });
+  const pages = new Map<string, number>();
+  const remote = wrappedRemote(remoteOf(platform), (real) => ({
+    listPage: (filter, last, options) => {
+      if ((options?.pageSize ?? 0) > 1) {
+        const key = `${filter.interval?.startMs}:${filter.interval?.endMs}`;
+        pages.set(key, (pages.get(key) ?? 0) + 1);
+      }
+      return real.listPage(filter, last, options);
+    },
+  }));
+  const { result, seen } = await list(remote);
+  assert.equal(result.complete, true);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 10_000);
+  // Without that item: the longest cursor pages 8 pages; one cursor for all would page 101.
+  const longest = Math.max(...pages.values());
+  assert.ok(longest <= 24, `the longest cursor paged ${longest} pages`);
+});
+
 Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {
   const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
   await using platform = await startPlatform({ dataset });
