@@ -542,6 +542,14 @@ async function _walk(
     const failure = isSameDestination(known?.failure?.to, ctx.destination)
       ? known?.failure
       : undefined;
+    if (settled.recovered.has(path) && !(sent !== undefined && sameSentVersion(sent, identity))) {
+      // Found stored by the in-flight check, but changed since it was sent: a new version, which
+      // goes as any other, so that stored copy is not counted as this pass's upload of it too.
+      result.uploaded--;
+      result.recovered--;
+      result.bytes -= sent?.size ?? 0;
+      options.logger.info(`${path} changed since that copy was stored: it goes as a new version`);
+    }
     const { fileName, fileExtension } = uploadName(path);
     const nameProblem = pushedNameProblem(fileName, fileExtension);
     if (nameProblem !== undefined) {

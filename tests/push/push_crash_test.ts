@@ -127,3 +127,27 @@ Deno.test("SIGKILL after the platform stored the file, before the answer: no sec
     assert.equal(await Deno.lstat(join(root, "a.bin")).then(() => true, () => false), false);
   });
 });
+
+Deno.test("a file found stored after a kill but changed since goes as a new version, not counted twice", async () => {
+  await _withCrash(async ({ platform, root, start }) => {
+    const file = join(root, "a.bin");
+    await plantFile(file, randomBytes(50_000));
+    platform.setFaults({ uploadReplyDelayMs: 60_000 });
+    const child = start();
+    await pollUntil("the platform stored the file", async () => {
+      if (child.ended) await child.result();
+      return platform.uploads.completed === 1;
+    });
+    await child.kill();
+    platform.setFaults({});
+    // Its writer touched it since (the same bytes, another time): a new version to the journal.
+    const later = new Date(Date.now() - 60_000);
+    await Deno.utime(file, later, later);
+    const result = await start().result();
+    assert.equal(result.found, 1);
+    assert.equal(result.uploaded, 1);
+    assert.equal(result.recovered, 0);
+    assert.equal(result.bytes, 50_000);
+    assert.equal(platform.items().length, 2, "the stored copy and the new version's");
+  });
+});
