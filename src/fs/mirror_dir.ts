@@ -37,7 +37,13 @@ import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
 import { pruneEmptyDirs } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
-import { ensureStateDir, PARTIAL_DIR_NAME, PLACED_RECORD_NAME, stateOf } from "./state_dir.ts";
+import {
+  ensureStateDir,
+  HELD_DELETES_NAME,
+  PARTIAL_DIR_NAME,
+  PLACED_RECORD_NAME,
+  stateOf,
+} from "./state_dir.ts";
 import { isAtomicLeftoverOf } from "./atomic_write.ts";
 import { assertRelativePath, FILE_MODE, swappedFolder, swappedFolderOn } from "./_util.ts";
 
@@ -711,7 +717,8 @@ async function _removeStagedLeftovers(state: string): Promise<void> {
   for await (const entry of Deno.readDir(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
     const leftover = _STAGED_NAME.test(entry.name) ||
-      isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME);
+      isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME) ||
+      isAtomicLeftoverOf(entry.name, HELD_DELETES_NAME);
     if (!legacy && !leftover) continue;
     await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
   }

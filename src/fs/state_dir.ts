@@ -16,6 +16,8 @@ export const PARTIAL_DIR_NAME = "partial";
 export const PLACED_RECORD_NAME = "placed";
 /** What a mirror placed since its record was last saved (see `src/sync/placed_record.ts`). */
 export const PLACED_LOG_NAME = "placed.log";
+/** A mirror's file count when `max_delete` held deletes back (see `src/sync/held_deletes.ts`). */
+export const HELD_DELETES_NAME = "held-deletes";
 /** A push folder's journal snapshot (see `src/push/push_journal.ts`). */
 export const PUSH_JOURNAL_NAME = "push-journal.json";
 /** A push folder's journal log (absent right after a compaction). */

@@ -30,6 +30,12 @@ export interface PlanInput {
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
   maxDelete?: DeleteLimit;
   /**
+   * The mirror's deletable files before the pass that `max_delete` held back (`held_deletes.ts`):
+   * its share is taken of no more files than that, so that the files the passes since placed do
+   * not let through what it held back.
+   */
+  heldBase?: number;
+  /**
    * Whether the stale `path` on disk is the file the listed `listed` (the same name but for case or
    * Unicode form) names: true on a case-insensitive file system, false on a case-sensitive one,
    * where the listed name is another file or none. Absent: every such path counts as the same file
@@ -56,6 +62,8 @@ export interface Plan {
   deletes: string[];
   /** Why deletion was held back this pass, naming the attribute that would change it. */
   deleteBlocked?: string;
+  /** When `max_delete` held the deletes back: the count of files its share was taken of. */
+  limitBase?: number;
   /** Remote items that cannot be written without overwriting something, sorted by path. */
   conflicts: { path: string; reason: string }[];
 }
@@ -106,7 +114,7 @@ export function planPass(input: PlanInput): Plan {
  * them back. A streaming pass starts deleting with it once the listing is proved whole, while its
  * last downloads still run (they only ever place listed paths).
  */
-export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlocked"> {
+export function planDeletes(input: PlanInput): _DeletePlan {
   if (!input.deleteEnabled) return { deletes: [] };
   // On a case-insensitive file system (macOS, FAT/exFAT sticks) `Photos/a.jpg` listed and
   // `photos/a.jpg` on disk are one file: never delete a path that a listed one folds to, unless
@@ -115,7 +123,7 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
   let deletable = 0;
   let stale: string[] = [];
   for (const [path, file] of input.local) {
-    if (file.symlink || isStateDirPath(path) || isProtected(path, input.protectedDirs)) continue;
+    if (!isDeletable(path, file, input.protectedDirs)) continue;
     deletable++;
     if (!input.remote.has(path) && !input.shadowed?.has(path)) stale.push(path);
   }
@@ -127,7 +135,7 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
       return listed === undefined || (input.isSameFile?.(path, listed) === false);
     }).sort();
   }
-  const plan: Pick<Plan, "deletes" | "deleteBlocked"> = { deletes: [] };
+  const plan: _DeletePlan = { deletes: [] };
   if (stale.length === 0) return plan;
   if (!input.listingComplete) {
     plan.deleteBlocked = `the listing did not complete without errors: ${
@@ -141,11 +149,16 @@ export function planDeletes(input: PlanInput): Pick<Plan, "deletes" | "deleteBlo
       _files(stale.length)
     } (${hint}allow_delete_all: true allows it)`;
   } else {
+    const held = input.heldBase !== undefined && input.heldBase < deletable;
+    const base = held ? input.heldBase! : deletable;
     const over = _limited(input)
-      ? overDeleteLimit(stale.length, deletable, input.maxDelete)
+      ? overDeleteLimit(stale.length, base, input.maxDelete, { held })
       : undefined;
-    if (over !== undefined) plan.deleteBlocked = over;
-    else plan.deletes = stale;
+    if (over === undefined) plan.deletes = stale;
+    else {
+      plan.deleteBlocked = over;
+      plan.limitBase = base;
+    }
   }
   return plan;
 }
@@ -187,6 +200,20 @@ export function planItem(
 
 const _NONE: ReadonlySet<string> = new Set();
 
+type _DeletePlan = Pick<Plan, "deletes" | "deleteBlocked" | "limitBase">;
+
+/**
+ * Whether the delete stage may ever remove the mirror's file at `path`: not a symlink, nothing in
+ * the program's own folder, nothing under a protected dir. What `max_delete`'s share is taken of.
+ */
+export function isDeletable(
+  path: string,
+  file: LocalFile,
+  protectedDirs: readonly string[],
+): boolean {
+  return !file.symlink && !isStateDirPath(path) && !isProtected(path, protectedDirs);
+}
+
 /**
  * Whether `max_delete` holds this pass's deletes back. Not on an empty listing that
  * `allow_delete_all` lets through, unless `max_delete` was set: the default's half would hold every
@@ -202,24 +229,26 @@ function _limited(input: PlanInput): boolean {
 /**
  * Why `max_delete` (`limit`, the default when absent) holds back `count` removals out of the
  * mirror's `total` files, or undefined when it allows them: the same rule as the delete stage's,
- * for removals it does not plan (files cleared for a folder listed items need).
+ * for removals it does not plan (files cleared for a folder listed items need). `held`: `total` is
+ * what the mirror held before an earlier pass was held back (`PlanInput.heldBase`), as said.
  */
 export function overDeleteLimit(
   count: number,
   total: number,
   limit: DeleteLimit = DEFAULT_MAX_DELETE,
+  { held = false } = {},
 ): string | undefined {
   const allowed = Math.max(limit.files, Math.floor(total * limit.percent / 100));
-  return count > allowed ? _overLimit(count, total, limit) : undefined;
-}
-
-function _overLimit(count: number, total: number, limit = DEFAULT_MAX_DELETE): string {
+  if (count <= allowed) return undefined;
   const rule = [
     ...(limit.percent > 0 ? [`${limit.percent}% of them`] : []),
     ...(limit.files > 0 || limit.percent === 0 ? [`${limit.files} files`] : []),
   ].join(", at least ");
-  return `this pass would delete ${count} of the mirror's ${total} files, more than max_delete ` +
-    `allows (${rule}): nothing deleted (if this is meant, raise max_delete for one pass)`;
+  const of = held
+    ? `the ${total} files the mirror held before max_delete first held them back`
+    : `the mirror's ${total} files`;
+  return `this pass would delete ${count} of ${of}, more than max_delete allows (${rule}): ` +
+    "nothing deleted (if this is meant, raise max_delete for one pass)";
 }
 
 /** Whether `paths` come in code-unit order (each after the one before). */

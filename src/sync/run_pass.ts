@@ -25,10 +25,12 @@ import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
 import { type ListedItem, ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
+import { HeldDeletes } from "./held_deletes.ts";
 import { type PlacedFile, PlacedLog, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   type Download,
+  isDeletable,
   isProtected,
   overDeleteLimit,
   type Plan,
@@ -173,10 +175,15 @@ export async function runPass(
     minRetryDelayMs: options.minRetryDelayMs,
     idleTimeoutMs: options.idleTimeoutMs,
   });
-  const fetchNow = (downloads: Download[]) => {
+  // With delete: what `max_delete`'s share is taken of, kept from before the first file placed.
+  const heldDeletes = config.delete
+    ? await HeldDeletes.open(mirror.stateDir, { warn, inPlace: () => _inPlace(mirror, logger) })
+    : undefined;
+  const fetchNow = (downloads: Download[], walked: ReadonlyMap<string, LocalFile>) => {
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
     for (const download of due) queued.add(download.item.binaryDataId);
     if (due.length === 0) return;
+    heldDeletes?.beforePlacing(() => _deletableCount(walked, config.protectedDirs));
     placedLog.prepare(); // ready while the first downloads are on the wire
     transfer.add(due);
   };
@@ -185,7 +192,7 @@ export async function runPass(
   // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
   using walk = new _LocalWalk(mirror.walk(), mirror.nestedMirrors, signal, (held, walked) => {
     logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
-    fetchNow(_fetchable(held, index, walked));
+    fetchNow(_fetchable(held, index, walked), walked.files);
   });
   // Started once the listing is proved whole (see below); awaited before the lock is let go.
   let deletingEarly: Promise<DeleteResult> | undefined;
@@ -211,7 +218,7 @@ export async function runPass(
         manifest?.add(items, paths);
         const walked = walk.walked;
         if (walked === undefined) walk.hold(firstSightings);
-        else fetchNow(_fetchable(firstSightings, index, walked));
+        else fetchNow(_fetchable(firstSightings, index, walked), walked.files);
       },
     }).catch((error) => walk.failure(error));
     const local = await walk.done();
@@ -247,9 +254,19 @@ export async function runPass(
     // The delete stage is decided now, from the mirror as the walk found it, and starts beside the
     // transfer's last calls: the stale files are the walk's (there before this pass), the listing
     // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
-    // what the mirror held before the pass, as a dry run reports it: a pass that replaces the whole
-    // mirror (a changed filter) deletes nothing, however many files it places.
-    const deletion = _deletion(config, index, local, listing, mirror.root, logger);
+    // what the mirror held before the pass (or before the pass it held back, until one deletes), as
+    // a dry run reports it: a pass that replaces the whole mirror (a changed filter) deletes
+    // nothing, however many files it (or the one before) places.
+    const deletion = _deletion(
+      config,
+      index,
+      local,
+      listing,
+      mirror.root,
+      logger,
+      heldDeletes?.base,
+    );
+    if (_isProvenWhole(listing)) heldDeletes?.decided(deletion);
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;
       deletingEarly = deleteStale(mirror, deletion.deletes, {
@@ -302,7 +319,7 @@ export async function runPass(
     );
     transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
     for (const id of blocked) queued.delete(id);
-    fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)));
+    fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
     await transfer.finish();
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
     if (progress.waiting > 0) {
@@ -481,7 +498,10 @@ export async function dryRunPass(
     if (clearBlocked !== undefined) clearing = [];
   }
   const entries = index.entries();
-  const deletion = _deletion(config, index, local, listing, root, options.logger);
+  const heldBase = root === undefined || !config.delete
+    ? undefined
+    : await HeldDeletes.read(join(root, STATE_DIR_NAME));
+  const deletion = _deletion(config, index, local, listing, root, options.logger, heldBase);
   const gone = new Set([...replacing, ...clearing]);
   const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
     nestedMirrors,
@@ -587,6 +607,16 @@ function _fetchable(paths: string[], index: ListingIndex, local: _Walked): Downl
  */
 function _isProvenWhole(listing: ListingResult): boolean {
   return listing.complete && listing.unproven === undefined;
+}
+
+/** How many of the mirror's `files` the delete stage may remove (`max_delete`'s share is of them). */
+function _deletableCount(
+  files: ReadonlyMap<string, LocalFile>,
+  protectedDirs: readonly string[],
+): number {
+  let count = 0;
+  for (const [path, file] of files) if (isDeletable(path, file, protectedDirs)) count++;
+  return count;
 }
 
 /** The walk's files, the folders they imply, and the folders of other mirrors it passed by. */
@@ -895,9 +925,11 @@ function _deletion(
   listing: ListingResult,
   root: string | undefined,
   logger: Logger,
-): Pick<Plan, "deletes" | "deleteBlocked"> {
+  heldBase: number | undefined,
+): Pick<Plan, "deletes" | "deleteBlocked" | "limitBase"> {
   const planned = planDeletes({
     ..._planInput(config, index.entries(), local, listing, config.delete),
+    heldBase,
     rejected: index.rejected,
     shadowed: index.shadowed,
     isSameFile: root === undefined ? undefined : _sameFileCheck(root),

@@ -2,12 +2,14 @@
  * Row 3: an empty listing, a narrowed filter, a deletion larger than `--max-delete`. Holds when
  * none of them deletes anything unless explicitly allowed (`--allow-delete-all`, a larger
  * `--max-delete`), the summary says why (`guard` or `error`), the limit is all-or-nothing (a
- * refused pass deletes none, and the next refused pass none either), and the allowed pass deletes
- * exactly what is stale. The module says the same in its DoCommand summary and its status.
+ * refused pass deletes none, and the next refused pass none either, though the one before it
+ * downloaded the new set or a killed one placed part of it), and the allowed pass deletes exactly
+ * what is stale. The module says the same in its DoCommand summary and its status.
  *
  * @module
  */
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { describeDataset } from "../support/platform/mod.ts";
 import type { ProgramOutput } from "../_program.ts";
 import type { FaultRig } from "./fault_rig.ts";
@@ -152,6 +154,60 @@ export async function deleteGuards(
       files,
     );
   }
+  // A replaced filter under the default share: `a` mirrored, then `b` alone. The held pass
+  // downloads the `b` files; the next pass must not take its share of the mirror they grew.
+  {
+    await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });
+    const home = sandbox.home;
+    await rig.run(["sync", "--tags", "a"], { home });
+    const replaced = ["sync", "--tags", "b", "--delete", "--json"];
+    await refused("a replaced filter", await rig.run(replaced, { home }), home, both);
+    await refused(
+      "the replaced filter again, its files now in the mirror",
+      await rig.run(replaced, { home }),
+      home,
+      both,
+    );
+    await allowed(
+      `the replaced filter with --max-delete ${files}`,
+      await rig.run([...replaced, "--max-delete", String(files)], { home }),
+      home,
+      files,
+    );
+  }
+
+  // A first sync with delete into a folder of the user's own files, killed once it has placed more
+  // files than the folder held and before its listing ended: the next pass's share is still of the
+  // user's files alone.
+  {
+    await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });
+    const home = sandbox.home;
+    for (let i = 0; i < files; i++) {
+      await sandbox.writeFile(join(home, "data_mirror", `mine/p-${i}.jpg`), `own photo ${i}`);
+    }
+    const many = describeDataset([{ name: "c", count: files * 4, folder: "c", tags: ["c"] }]);
+    rig.serve(many, { latencyMs: 15, maxPageItems: 2 });
+    const placed = async () =>
+      [...(await listTree(join(home, "data_mirror", "c")).catch(() => new Map())).values()]
+        .filter((info) => info.isFile).length;
+    const args = ["sync", "--tags", "c", "--delete", "--json"];
+    {
+      await using first = rig.spawn(args, { home });
+      while (!first.exited && await placed() <= files) await delay(5);
+      first.kill("SIGKILL");
+      await first.done;
+    }
+    const killedAt = await placed();
+    rig.serve(many);
+    await refused(
+      `a first sync into ${files} own files after a kill (${killedAt} placed)`,
+      await rig.run(args, { home }),
+      home,
+      files + many.items.length,
+    );
+    rig.serve(dataset);
+  }
+
   // The module: the same refusal shows in the DoCommand summary and in the status.
   {
     await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });

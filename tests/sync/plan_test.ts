@@ -235,6 +235,29 @@ Deno.test("max_delete counts only the files the mirror could delete", () => {
   assert.match(plan.deleteBlocked ?? "", /delete 3 of the mirror's 6 files/);
 });
 
+Deno.test("max_delete held back: its share stays of what the mirror held then, not of what it placed since", () => {
+  // 12 files of an old filter, and the 12 the held-back pass placed for the new one.
+  const old = Array.from({ length: 12 }, (_, i) => `a/${i}.jpg`).sort();
+  const now = Array.from({ length: 12 }, (_, i) => `b/${i}.jpg`);
+  const pass = (heldBase: number | undefined) =>
+    planPass(input({
+      remote: remote(...now),
+      local: local(...old, ...now),
+      deleteEnabled: true,
+      ...(heldBase === undefined ? {} : { heldBase }),
+    }));
+  assert.deepEqual(pass(undefined).deletes, old, "12 of 24: within the default's half");
+  const held = pass(12);
+  assert.deepEqual(held.deletes, []);
+  assert.equal(held.limitBase, 12);
+  assert.match(
+    held.deleteBlocked ?? "",
+    /delete 12 of the 12 files the mirror held before max_delete first held them back/,
+  );
+  // A count kept above the mirror's (files removed since by hand) is not used.
+  assert.deepEqual(pass(30).deletes, old);
+});
+
 Deno.test("an empty listing with allow_delete_all is held back only by a max_delete that was set", () => {
   const plan = planPass(input({
     local: local(...Array.from({ length: 40 }, (_, i) => `f${i}`)),

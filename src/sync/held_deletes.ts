@@ -1,0 +1,121 @@
+/**
+ * The mirror's count of deletable files from before the pass whose deletes `max_delete` held back,
+ * kept in `<mirror>/.data-mirror/held-deletes` until a pass proved whole deletes, or finds nothing
+ * stale. A pass held back still downloads the listed set: without this count, the next pass would
+ * take its share of a mirror grown by those files, and delete what the guard held back (a folder of
+ * the user's own files, the mirror of a filter changed by mistake) one pass later. Kept too from
+ * the first file a pass places until it decides its deletes, so that a pass killed or cut off
+ * before then does not widen the next one's share either.
+ *
+ * @example
+ * ```ts
+ * const held = await HeldDeletes.open(mirror.stateDir, { warn: console.warn, inPlace: () => true });
+ * held.beforePlacing(() => 30); // kept: the pass may now place files
+ * held.decided({ deletes: [], deleteBlocked: "...", limitBase: 30 }); // still held back
+ * ```
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { atomicTempName } from "../fs/atomic_write.ts";
+import { FILE_MODE } from "../fs/_util.ts";
+import { HELD_DELETES_NAME } from "../fs/state_dir.ts";
+import { describeError } from "../remote/errors.ts";
+import type { Plan } from "./plan.ts";
+
+/** Options of {@linkcode HeldDeletes.open}. */
+export interface HeldDeletesOptions {
+  /** Told when the count cannot be kept (the guard then goes by the mirror as the next pass finds it). */
+  warn: (message: string) => void;
+  /**
+   * Whether the mirror's state folder is still where the pass opened it (nothing is written
+   * through one swapped for a symlink since).
+   */
+  inPlace: () => boolean;
+}
+
+/** One pass's view of the kept count: read when the pass starts, kept or dropped as it goes. */
+export class HeldDeletes {
+  /** The count kept when the pass started: what `max_delete`'s share is taken of, at most. */
+  readonly base: number | undefined;
+  readonly #path: string;
+  readonly #options: HeldDeletesOptions;
+  /** What the file holds now. */
+  #kept: number | undefined;
+  #placing = false;
+  #decided = false;
+
+  private constructor(path: string, base: number | undefined, options: HeldDeletesOptions) {
+    this.#path = path;
+    this.base = this.#kept = base;
+    this.#options = options;
+  }
+
+  /** Reads the count kept in `stateDir` (none, or not a regular file holding a count: undefined). */
+  static async read(stateDir: string): Promise<number | undefined> {
+    const path = join(stateDir, HELD_DELETES_NAME);
+    try {
+      if (!(await Deno.lstat(path)).isFile) return undefined;
+      const text = await Deno.readTextFile(path);
+      return /^\d{1,15}\n$/.test(text) ? Number(text) : undefined;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /** The pass's view of the count kept in `stateDir` (see {@linkcode HeldDeletes.read}). */
+  static async open(stateDir: string, options: HeldDeletesOptions): Promise<HeldDeletes> {
+    return new HeldDeletes(join(stateDir, HELD_DELETES_NAME), await this.read(stateDir), options);
+  }
+
+  /**
+   * Before the pass places its first file: keeps `deletable()` (the walk's deletable files) unless
+   * a count is kept already or the deletes are decided. Synchronous: on disk before that file.
+   */
+  beforePlacing(deletable: () => number): void {
+    if (this.#placing || this.#decided) return;
+    this.#placing = true;
+    if (this.#kept !== undefined) return;
+    const count = deletable();
+    if (count > 0) this.#keep(count);
+  }
+
+  /**
+   * The pass decided its deletes from a listing proved whole: held back by `max_delete`, the count
+   * its share was taken of stays kept; let through (or nothing stale), it goes. Held back for
+   * another reason (an empty listing), it stays as it is.
+   */
+  decided(plan: Pick<Plan, "deleteBlocked" | "limitBase">): void {
+    this.#decided = true;
+    if (plan.limitBase !== undefined) {
+      if (plan.limitBase !== this.#kept) this.#keep(plan.limitBase);
+    } else if (plan.deleteBlocked === undefined && this.#kept !== undefined) {
+      if (!this.#options.inPlace()) return;
+      try {
+        Deno.removeSync(this.#path);
+      } catch (error) {
+        // Kept, it would hold back later passes' ordinary deletes: failing, it fails the pass
+        // before it deletes.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      this.#kept = undefined;
+    }
+  }
+
+  /** Puts `count` in place at once (a fresh name renamed over the file: no link written through). */
+  #keep(count: number): void {
+    if (!this.#options.inPlace()) return;
+    const temp = join(dirname(this.#path), atomicTempName(HELD_DELETES_NAME));
+    try {
+      Deno.writeTextFileSync(temp, `${count}\n`, { createNew: true, mode: FILE_MODE });
+      Deno.renameSync(temp, this.#path);
+      this.#kept = count;
+    } catch (error) {
+      Deno.remove(temp).catch(() => {});
+      this.#options.warn(
+        `cannot keep the mirror's file count for max_delete: ${describeError(error)}`,
+      );
+    }
+  }
+}
