@@ -61,6 +61,16 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ConfigFileError(`${name} must hold a JSON object of attributes`);
   }
+  const twice = _duplicateKey(text);
+  if (twice !== undefined) {
+    // JSON.parse keeps the last one in silence: `protected_dirs` written twice would unprotect the
+    // first list's folders (as a flag given twice is refused, so is this).
+    const key = /^[A-Za-z_]{1,40}$/.test(twice.key) ? `the key "${twice.key}"` : "a key";
+    throw new ConfigFileError(
+      `${name} holds ${key} twice in one object (again at line ${twice.line}): only the last ` +
+        "would count; remove one",
+    );
+  }
   const record = value as Record<string, unknown>;
   if (_MACHINE_KEYS.some((key) => Array.isArray(record[key]))) return _resourceOf(record, name);
   const nested = record.attributes;
@@ -254,6 +264,42 @@ function _jsonErrorOffset(text: string): number {
       }
     }
   }
+}
+
+/**
+ * The first key that one object of `text` (valid JSON) holds twice, with the line it comes again
+ * at; undefined when there is none. Iterative, as `_jsonErrorOffset`.
+ */
+function _duplicateKey(text: string): { key: string; line: number } | undefined {
+  const objects: (Set<string> | undefined)[] = []; // the keys of each open object; arrays: undefined
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      _STRING.lastIndex = i;
+      _STRING.test(text);
+      const end = _STRING.lastIndex;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, end)) as string;
+        const keys = objects[objects.length - 1]!;
+        if (keys.has(key)) return { key, line: text.slice(0, i).split("\n").length };
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end - 1;
+    } else if (c === "{") {
+      objects.push(new Set());
+      expectKey = true;
+    } else if (c === "[") {
+      objects.push(undefined);
+    } else if (c === "}" || c === "]") {
+      objects.pop();
+      expectKey = false;
+    } else if (c === ",") {
+      expectKey = objects[objects.length - 1] !== undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Where the string starting at `start` goes wrong. */

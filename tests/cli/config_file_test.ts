@@ -48,6 +48,27 @@ Deno.test("special, huge and non-UTF-8 files are refused by kind, naming the fil
   });
 });
 
+Deno.test("a key given twice in one object is refused (JSON.parse would keep the last in silence)", async () => {
+  await withDir(async (dir) => {
+    const twice = join(dir, "twice.json");
+    await Deno.writeTextFile(
+      twice,
+      '{\n "delete": true,\n "protected_dirs": ["models"],\n "tags": ["a"],\n "protected_dirs": []\n}\n',
+    );
+    assert.match(
+      await refusal(twice),
+      /holds the key "protected_dirs" twice in one object \(again at line 5\)/,
+    );
+    // The same key in two objects, in an array or as a value, is no duplicate.
+    const fine = join(dir, "fine.json");
+    await Deno.writeTextFile(
+      fine,
+      '{"attributes": {"tags": ["tags", "a"], "x": {"tags": 1}}, "name": "m", "model": "x", "y": [{"k": 1}, {"k": 2}]}',
+    );
+    assert.deepEqual(await readConfigFile(fine), { tags: ["tags", "a"], x: { tags: 1 } });
+  });
+});
+
 Deno.test("a JSON syntax error is named by line and column, never by the bytes there", async () => {
   await withDir(async (dir) => {
     const cases: [string, string][] = [
