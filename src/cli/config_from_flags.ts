@@ -69,7 +69,17 @@ export function attributesFromFlags(
   set("allow_delete_all", flags.allowDeleteAll);
   // `500` becomes a number, `25%` stays a string: parseConfig reads both forms.
   set("max_delete", numberOrText(flags.maxDelete));
-  set("protected_dirs", flags.protectedDir);
+  // Protections add up: `--protected-dir logs` on top of a file protecting `models` must not leave
+  // `models` to delete (a file's value that is no list stays, for parseConfig to refuse).
+  const fileDirs = options.fileAttributes?.protected_dirs;
+  set(
+    "protected_dirs",
+    flags.protectedDir === undefined || fileDirs === undefined || fileDirs === null
+      ? flags.protectedDir
+      : Array.isArray(fileDirs)
+      ? [...fileDirs, ...flags.protectedDir]
+      : fileDirs,
+  );
   set("app_url", flags.appUrl);
   // Numbers stay strings here when they do not parse, so parseConfig names the attribute at fault.
   set("concurrency", numberOrText(flags.concurrency));

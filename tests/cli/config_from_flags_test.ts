@@ -22,6 +22,25 @@ Deno.test("flags override the config file's attributes; unset flags keep them", 
   });
 });
 
+Deno.test("--protected-dir adds to the config file's protected_dirs: it never unprotects them", () => {
+  const attributes = attributesFromFlags(
+    { protectedDir: ["logs"] },
+    { fileAttributes: { protected_dirs: ["models"], delete: true }, env: noEnv },
+  );
+  assert.deepEqual(attributes.protected_dirs, ["models", "logs"]);
+  // A file's value that is no list is left for validation to refuse, naming it.
+  const bad = attributesFromFlags(
+    { protectedDir: ["logs"] },
+    { fileAttributes: { protected_dirs: "models" }, env: noEnv },
+  );
+  assert.equal(bad.protected_dirs, "models");
+  const none = attributesFromFlags(
+    { protectedDir: ["logs"] },
+    { fileAttributes: { protected_dirs: null }, env: noEnv },
+  );
+  assert.deepEqual(none.protected_dirs, ["logs"]);
+});
+
 Deno.test("the API key falls back to VIAM_API_KEY_ID / VIAM_API_KEY only when nothing sets it", () => {
   const env = (name: string) => ({ VIAM_API_KEY_ID: "env-id", VIAM_API_KEY: "env-key" })[name];
   assert.deepEqual(attributesFromFlags({}, { env }), {
