@@ -998,7 +998,8 @@ function _unknownAttributes(
     const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
     const named = `unknown attribute ${_describe(name)}`;
     const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
-    if (near !== undefined && context.noFilter && _FILTER_ATTRIBUTES.includes(near)) {
+    if (near !== undefined && context.noFilter && _WIDENING_TYPOS.includes(near)) {
+      // A misspelt push_path turns a push-only config into a mirror of everything, too.
       issues.push({
         field: name,
         message: `${named}${hint}: with no tags, labels or dataset_id the mirror would take ` +
@@ -1042,6 +1043,9 @@ function _likelyTypoOf(field: string, names: string[]): string {
 
 /** The attributes that narrow the listing. */
 const _FILTER_ATTRIBUTES = ["tags", "labels", "dataset_id"];
+
+/** Misspelt with no filter set, these make a mirror of every file the key can read. */
+const _WIDENING_TYPOS = [..._FILTER_ATTRIBUTES, "push_path"];
 
 /** The known attribute closest to an unknown one, when one is close enough to be a typo. */
 function _closestAttribute(name: string): string | undefined {

@@ -624,6 +624,21 @@ Deno.test("unknown attributes are warnings with the closest known name", async (
   }
 });
 
+Deno.test("a misspelt push_path with no filter set is an error, not a mirror of everything", () => {
+  for (const name of ["push-path", "pushPath", "push_pth"]) {
+    const found = issues({ ...KEYS, [name]: "outbox", push_tags: ["fleet"] });
+    assert.deepEqual(found, [{
+      field: name,
+      message: `unknown attribute "${name}" (did you mean "push_path"?): with no tags, labels or ` +
+        "dataset_id the mirror would take every binary file the API key can read; fix the name",
+    }]);
+  }
+  // With a filter set it stays a warning.
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], pushPath: "outbox" }).warnings, [
+    'unknown attribute "pushPath" (did you mean "push_path"?)',
+  ]);
+});
+
 Deno.test("a misspelt filter with no filter set is an error, not a mirror of everything", () => {
   for (const [name, near] of [["tag", "tags"], ["lables", "labels"], ["datasetId", "dataset_id"]]) {
     const found = issues({ ...KEYS, [name]: ["x"] });
