@@ -289,6 +289,8 @@ export class MirrorLoop implements MirrorController {
         logger.info("pass cancelled: the mirror was stopped");
         throw error instanceof PassCancelledError ? error : new PassCancelledError();
       }
+      // Nothing was held back by this pass: an earlier pass's guard is not shown beside its error.
+      this.#status.guard = undefined;
       this.#failed(describeError(error), this.#remote.classify(error) === "auth");
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,

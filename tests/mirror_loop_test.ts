@@ -396,3 +396,26 @@ Deno.test("with the push apart (the module), a stalled push holds neither a sync
     }
   });
 });
+
+Deno.test("a pass that fails as a whole leaves no guard of an earlier pass in the status", async () => {
+  await withMirror(
+    describeDataset([{ count: 2, tags: ["a"] }]),
+    async ({ config, logger, platform, root }) => {
+      const loop = new MirrorLoop(config({ sync_frequency: 3600, delete: true, tags: ["none"] }), {
+        logger,
+        pass: { attempts: { page: 1, file: 1 } },
+      });
+      await Deno.mkdir(root, { recursive: true });
+      await Deno.writeTextFile(join(root, "mine.txt"), "x");
+      const held = await loop.syncNow();
+      assert.match(held.guard ?? "", /listing returned no files/);
+      assert.equal(loop.status().state, "guarded");
+      platform.revokeTokens();
+      platform.setFaults({ failListingAfterPage: 0, failListingCode: "unauthenticated" });
+      await assert.rejects(loop.syncNow());
+      assert.equal(loop.status().state, "backing_off");
+      assert.equal(loop.status().guard, undefined, "the failed pass held nothing back");
+      await loop.stop();
+    },
+  );
+});
