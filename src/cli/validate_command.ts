@@ -45,6 +45,14 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
       "the file must hold them",
     ];
     await checkConfigLocations(config);
+    if (config.push !== undefined && !context.env("VIAM_MACHINE_PART_ID")) {
+      // The module and `sync --watch` refuse it so; `push` needs --part-id. Said, not refused: the
+      // file may be checked away from the machine it is for.
+      warnings.push(
+        "push_path is set but VIAM_MACHINE_PART_ID is not: the module and sync --watch refuse " +
+          "this config here (push needs --part-id)",
+      );
+    }
     for (const warning of warnings) output.note(`warning: ${warning}`);
     const does = [
       ...(config.pushOnly ? [] : [`mirrors into ${config.mirrorRoot}`]),

@@ -470,6 +470,24 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
   });
 });
 
+Deno.test("validate says a push_path config is refused where VIAM_MACHINE_PART_ID is unset, as sync --watch does", async () => {
+  await withCli([], async ({ home, run }) => {
+    const config = join(home, "pusher.json");
+    await writeJson(config, {
+      ...{ app_api_key_id: KEY.id, app_api_key: KEY.key },
+      tags: ["a"],
+      push_path: "out",
+      push_tags: ["t"],
+    });
+    const without = await run(["validate", "--config", config]);
+    assertExit(without, 0);
+    assert.match(without.stderr, /VIAM_MACHINE_PART_ID is not/);
+    const withPart = await run(["validate", "--config", config], { VIAM_MACHINE_PART_ID: "p" });
+    assertExit(withPart, 0);
+    assert.doesNotMatch(withPart.stderr, /VIAM_MACHINE_PART_ID/);
+  });
+});
+
 Deno.test("SIGTERM while loading a sync whose configuration is wrong: the configuration error stands (exit 2)", async () => {
   await withCli([], async ({ platform, home }) => {
     await using program = spawnProgram(
