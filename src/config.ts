@@ -916,6 +916,13 @@ function _directoryRoot(
         "without ~/.viam/)",
     );
   }
+  if (/^\$(\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)(\/|$)/.test(path)) {
+    // `$HOME/faces` (from a shell line or a unit file) would be a folder named `$HOME`.
+    return problem(
+      `starts with ${path.split("/")[0]}, which is not expanded here: ${field} is relative to ` +
+        `${home} (write it without the variable, or "./${path}" for a folder of that very name)`,
+    );
+  }
   const split = splitRelativePath(path);
   if (!split.ok) return problem(`${split.reason}: expected a directory inside ${home}`);
   if (split.components.length === 0) {

@@ -440,6 +440,12 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       `mirror_path "~/.viam/faces" starts with ~, which is not expanded here: mirror_path is ` +
       `relative to ${home} (write it without ~/.viam/)`,
     ],
+    [
+      "$HOME/faces",
+      `mirror_path "$HOME/faces" starts with $HOME, which is not expanded here: mirror_path is ` +
+      `relative to ${home} (write it without the variable, or "./$HOME/faces" for a folder of ` +
+      "that very name)",
+    ],
     ["..", `mirror_path ".." has a ".." component: expected a directory inside ${home}`],
     ["../x", `mirror_path "../x" has a ".." component: expected a directory inside ${home}`],
     ["a/../b", `mirror_path "a/../b" has a ".." component: expected a directory inside ${home}`],
