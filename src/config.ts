@@ -284,6 +284,14 @@ export function parseConfig(
     expected: `a number from 0 to ${_MAX_FREE_SPACE_RESERVE}`,
   });
   const bandwidthLimit = read.byteRate("bandwidth_limit");
+  if (bandwidthLimit > 0 && bandwidthLimit < _LOW_BANDWIDTH_LIMIT) {
+    // Bytes, not megabytes: a pass at this pace takes hours and says nothing meanwhile.
+    warnings.push(
+      `bandwidth_limit ${bandwidthLimit} is ${bandwidthLimit} bytes a second: a listing page ` +
+        `alone takes minutes at that pace (for ${bandwidthLimit} MiB a second write ` +
+        `"${bandwidthLimit}M")`,
+    );
+  }
   const manifest = read.boolean("manifest", true);
   const pushPath = read.optionalString("push_path");
   const pushTags = read.stringList("push_tags", { trim: false });
@@ -1047,6 +1055,9 @@ function _likelyTypoOf(field: string, names: string[]): string {
   );
   return typo === undefined ? "" : ` (the config has ${_describe(typo)}: misspelt?)`;
 }
+
+/** A `bandwidth_limit` below this (bytes a second) is warned about: megabytes were likely meant. */
+const _LOW_BANDWIDTH_LIMIT = 1024;
 
 /** The attributes that narrow the listing. */
 const _FILTER_ATTRIBUTES = ["tags", "labels", "dataset_id"];

@@ -885,6 +885,13 @@ Deno.test("bandwidth_limit is bytes per second, with k, M or G (1024-based); 0 i
   }
 });
 
+Deno.test("a bandwidth_limit of a few bytes a second is warned about (megabytes were likely meant)", () => {
+  const { warnings } = parse({ ...KEYS, tags: ["t"], bandwidth_limit: 2 });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /bandwidth_limit 2 is 2 bytes a second.*"2M"/);
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], bandwidth_limit: "512k" }).warnings, []);
+});
+
 Deno.test("mime_types are type/subtype strings", () => {
   assert.equal(
     issueFor("mime_types", ["image/jpeg", "jpeg"]),
