@@ -23,7 +23,7 @@
  * @module
  */
 import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { LOG_LEVELS, type LogLevel, parseLogLevel } from "./logger.ts";
 import { isLoopbackHost } from "./loopback_host.ts";
 
 /** Where the module serves: a unix socket, or a TCP port on a loopback host. */
@@ -161,7 +161,7 @@ function _moduleInvocation(
       continue; // the address says TCP (host:port) or not
     } else if (arg === _LOG_LEVEL_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`)) {
       const value = arg === _LOG_LEVEL_FLAG ? rest[++i] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
-      const level = _logLevel(value);
+      const level = parseLogLevel(value);
       if (level === undefined) {
         return _usageError(
           `${_LOG_LEVEL_FLAG} must be one of ${LOG_LEVELS.join(", ")}, not ${
@@ -241,12 +241,6 @@ function _looksLikeAddress(word: string): boolean {
 
 function _isModuleFlag(arg: string): boolean {
   return arg === _TCP_MODE_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`);
-}
-
-/** A viam-server log level (`warning` is read as `warn`), or undefined. */
-function _logLevel(value: string | undefined): LogLevel | undefined {
-  const normalised = value?.toLowerCase() === "warning" ? "warn" : value?.toLowerCase();
-  return LOG_LEVELS.find((level) => level === normalised);
 }
 
 function _cliInvocation(args: readonly string[], json: boolean): CliInvocation {

@@ -22,6 +22,12 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
+/** A viam-server log level, in any case (`warning` is read as `warn`), or undefined. */
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  const normalised = value?.toLowerCase() === "warning" ? "warn" : value?.toLowerCase();
+  return LOG_LEVELS.find((level) => level === normalised);
+}
+
 /** True when a message at `level` passes a logger set to `threshold`. */
 export function levelEnabled(level: LogLevel, threshold: LogLevel): boolean {
   return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(threshold);

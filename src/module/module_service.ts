@@ -2,7 +2,7 @@ import { describeError } from "../remote/errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { parseModuleAddress } from "../invocation.ts";
-import type { Logger } from "../logger.ts";
+import { type Logger, type LogLevel, parseLogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, MIRROR_MODEL } from "./mirror_model.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
@@ -18,6 +18,11 @@ export interface MirrorResource {
   api: string;
   /** Its attributes as plain JSON (may hold secrets: never log them). */
   attributes: Record<string, unknown>;
+  /**
+   * The resource's own log level (`log_configuration.level`, set per resource in the app), when it
+   * has a known one: its logger goes by it instead of the module's `--log-level`.
+   */
+  logLevel?: LogLevel;
 }
 
 /** What the module service needs from the engine and from the rest of the module. */
@@ -65,10 +70,12 @@ function _readConfig(request: AnyMessage): MirrorResource {
     );
   }
   if (name === "") throw new ConnectError("config.name is empty", Code.InvalidArgument);
+  const logConfiguration = config?.logConfiguration as AnyMessage | undefined;
   return {
     name,
     api: api.api,
     attributes: _attributesOf(config?.attributes as Struct | undefined),
+    logLevel: parseLogLevel(String(logConfiguration?.level ?? "")),
   };
 }
 
@@ -135,7 +142,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     try {
       const replaced = await table.put(
         fullName,
-        () => options.createMirror(resource, sink.logger(fullName)),
+        () => options.createMirror(resource, sink.logger(fullName, resource.logLevel)),
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
@@ -183,7 +190,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     async (request: AnyMessage): Promise<PartialMessage<AnyMessage>> => {
       const resource = _readConfig(request);
       const fullName = `${resource.api}/${resource.name}`;
-      const resourceLogger = sink.logger(fullName);
+      const resourceLogger = sink.logger(fullName, resource.logLevel);
       for (const warning of await validate(fullName, resource)) resourceLogger.warn(warning);
       return { dependencies: [], optionalDependencies: [] };
     },

@@ -132,10 +132,13 @@ export class ParentLogSink {
     });
   }
 
-  /** A logger whose entries carry `name` as their `logger_name`. */
-  logger(name: string): Logger {
+  /**
+   * A logger whose entries carry `name` as their `logger_name`, from `threshold` up (the sink's
+   * own, the module's `--log-level`, when absent).
+   */
+  logger(name: string, threshold: LogLevel = this.#threshold): Logger {
     const log = (level: LogLevel) => (message: string, fields?: LogFields): void => {
-      if (levelEnabled(level, this.#threshold)) this.#add(level, name, message, fields);
+      if (levelEnabled(level, threshold)) this.#add(level, name, message, fields);
     };
     return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
   }

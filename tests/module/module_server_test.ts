@@ -454,6 +454,37 @@ for (const transport of TRANSPORTS) {
   });
 }
 
+Deno.test("module: a resource's own log level (log_configuration, set in the app) rules its logger", async () => {
+  await withModule(async ({ client, parent, mirror }) => {
+    await client.ready({ raw_parent_address: parent.address });
+    await client.call(client.module, "AddResource", {
+      config: {
+        ...componentConfig("chatty", COMPONENT_API, { app_api_key: SECRET_KEY, tags: ["a"] }),
+        log_configuration: { level: "Debug" },
+      },
+    });
+    await client.call(client.module, "AddResource", {
+      config: {
+        ...componentConfig("quiet", COMPONENT_API, { app_api_key: SECRET_KEY, tags: ["b"] }),
+        log_configuration: { level: "warning" },
+      },
+    });
+    await _add(client, "plain", COMPONENT_API);
+    for (const name of ["chatty", "quiet", "plain"]) {
+      const { logger } = mirror(`${COMPONENT_API}/${name}`);
+      logger.debug(`${name} debug`);
+      logger.info(`${name} info`);
+      logger.warn(`${name} warn`);
+    }
+    await parent.received(9);
+    assert.deepEqual(
+      parent.entries.filter(({ logger_name }) => logger_name !== "data-mirror")
+        .map(({ message }) => message),
+      ["chatty debug", "chatty info", "chatty warn", "quiet warn", "plain info", "plain warn"],
+    );
+  });
+});
+
 Deno.test("module: an older server's unix: parent_address is dialled when raw_parent_address is empty", async () => {
   await withModule(async ({ client, parent }) => {
     await client.ready({ parent_address: `unix://${parent.address}`, raw_parent_address: "" });
