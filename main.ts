@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { formatUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
+import { printUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
 import { onParentExit } from "./src/module/parent_exit.ts";
 import { resolveGrants, workerPermissions } from "./src/permissions.ts";
 import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
@@ -54,8 +54,8 @@ const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "impor
  * process's environment, and resolves to the exit code the Worker reports ({@linkcode WorkerExit}).
  * The Worker sees the same `Deno.args`.
  *
- * Never rejects: a usage error (`data-mirror synk`) is printed (one JSON document on stdout with
- * `--json`, else on stderr) and resolves to 2 without starting anything; a refused grant (a
+ * Never rejects: a usage error (`data-mirror synk`) is printed on stderr (and as one JSON document
+ * on stdout with `--json`) and resolves to 2 without starting anything; a refused grant (a
  * directory too broad to grant) prints the reason and resolves to 2; a Worker that fails resolves
  * to 1 (with `--json`, each as one JSON document on stdout, the text also on stderr). Revokes this
  * thread's own permissions (all but read), so call it once, as the last thing an entry does.
@@ -64,9 +64,7 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   const env = (name: string) => Deno.env.get(name);
   const invocation = readInvocation(args, { env });
   if (invocation.mode === "usage-error") {
-    const text = formatUsageError(invocation);
-    if (invocation.json) console.log(text);
-    else console.error(text);
+    printUsageError(invocation);
     return Promise.resolve(USAGE_EXIT_CODE);
   }
   const json = "json" in invocation && invocation.json;

@@ -138,14 +138,20 @@ export function readInvocation(
 }
 
 /**
- * The text of a usage error as the program prints it: with `json`, one JSON document for stdout
- * (`{"error": ..., "exitCode": 2}`); otherwise lines for stderr.
+ * Prints a usage error: lines for people on `err` (stderr), and with `json` one JSON document
+ * (`{"error": ..., "exitCode": 2}`) on `out` (stdout), which then holds nothing else.
  */
-export function formatUsageError(error: UsageErrorInvocation): string {
+export function printUsageError(
+  error: UsageErrorInvocation,
+  { out, err }: { out: (text: string) => void; err: (text: string) => void } = {
+    out: console.log,
+    err: console.error,
+  },
+): void {
   if (error.json) {
-    return JSON.stringify({ error: `usage: ${error.message}`, exitCode: USAGE_EXIT_CODE });
+    out(JSON.stringify({ error: `usage: ${error.message}`, exitCode: USAGE_EXIT_CODE }));
   }
-  return `data-mirror: ${error.message}\n(run data-mirror --help for usage)`;
+  err(`data-mirror: ${error.message}\n(run data-mirror --help for usage)`);
 }
 
 function _moduleInvocation(

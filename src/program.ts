@@ -18,8 +18,8 @@
  * @module
  */
 import {
-  formatUsageError,
   type ModuleInvocation,
+  printUsageError,
   readInvocation,
   USAGE_EXIT_CODE,
 } from "./invocation.ts";
@@ -40,9 +40,7 @@ export async function runProgram(args: readonly string[]): Promise<number> {
   const invocation = readInvocation(args, { env });
   switch (invocation.mode) {
     case "usage-error": {
-      const text = formatUsageError(invocation);
-      if (invocation.json) console.log(text);
-      else console.error(text);
+      printUsageError(invocation);
       return USAGE_EXIT_CODE;
     }
     case "module":

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatUsageError, type Invocation, readInvocation } from "../src/invocation.ts";
+import { type Invocation, printUsageError, readInvocation } from "../src/invocation.ts";
 
 function read(args: string[], vars: Record<string, string> = {}): Invocation {
   return readInvocation(args, { env: (name) => vars[name] });
@@ -157,20 +157,26 @@ Deno.test("invocation: a misspelt command is a usage error with a suggestion, ne
   assert.ok(!usageMessage(read([key])).includes(key));
 });
 
-Deno.test("invocation: a usage error is one JSON document with --json, two lines without", () => {
+Deno.test("invocation: a usage error is two lines for people, and one JSON document too with --json", () => {
   const error = read(["synk", "--json"]);
   assert.equal(error.mode, "usage-error");
   if (error.mode !== "usage-error") return;
-  assert.deepEqual(JSON.parse(formatUsageError(error)), {
+  const printed = (json: boolean) => {
+    const out: string[] = [], err: string[] = [];
+    printUsageError({ ...error, json }, { out: (t) => out.push(t), err: (t) => err.push(t) });
+    return { out, err };
+  };
+  const text = 'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, ' +
+    "validate, push, completion, module, help)\n(run data-mirror --help for usage)";
+  const withJson = printed(true);
+  assert.equal(withJson.out.length, 1);
+  assert.deepEqual(JSON.parse(withJson.out[0]), {
     error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
       "push, completion, module, help)",
     exitCode: 2,
   });
-  assert.equal(
-    formatUsageError({ ...error, json: false }),
-    'data-mirror: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
-      "push, completion, module, help)\n(run data-mirror --help for usage)",
-  );
+  assert.deepEqual(withJson.err, [text]);
+  assert.deepEqual(printed(false), { out: [], err: [text] });
 });
 
 Deno.test("invocation: its import graph holds no npm package (the bootstrap runs it unconfined)", async () => {

@@ -88,7 +88,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     )
     .option(
       "--protected-dir <dir>",
-      "a directory never pruned, nor any file in it (repeatable)",
+      "a directory never pruned, nor any file in it (repeatable, added to those of --config)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")

@@ -67,6 +67,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
   const context: CommandContext = { env: environment.env, output, tty: environment.tty };
   let exitCode: number = EXIT.ok;
   const usageText: string[] = [];
+  const helpText: string[] = [];
   // Each command's body is loaded when it runs: `sync` never loads the uploader, `--help` and
   // `validate` never load the SDK (a third of a second of start-up on a Pi-class CPU).
   const program = buildCommandTree({
@@ -86,7 +87,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
       environment.out(completionScript(shell as "bash" | "zsh", tree));
     },
   }, {
-    writeOut: environment.out,
+    // With --json, help and the version become one document (below): stdout holds nothing else.
+    writeOut: (text) => json ? helpText.push(text) : environment.out(text),
     // Commander quotes what was typed: a key given to a misspelt flag must not be printed back.
     writeErr: (text) => {
       const redacted = redactArguments(text, args, {
@@ -94,8 +96,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
         secrets: [environment.env("VIAM_API_KEY") ?? ""],
         plainOptions: ["--log-level"],
       });
-      if (json) usageText.push(redacted);
-      else environment.err(redacted);
+      if (json) usageText.push(redacted); // in the document, and for people on stderr
+      environment.err(redacted);
     },
   });
 
@@ -104,7 +106,10 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0.
-      if (error.exitCode === 0) return EXIT.ok;
+      if (error.exitCode === 0) {
+        if (json) output.document(_helpDocument(error.code, helpText.join("")));
+        return EXIT.ok;
+      }
       const hint = _optionBeforeCommand(error, args);
       if (hint !== undefined) environment.err(hint);
       if (json) {
@@ -154,6 +159,13 @@ function _logLevel(args: string[]): LogLevel {
     ? args[index + 1]
     : args.find((arg) => arg.startsWith("--log-level="))?.slice("--log-level=".length);
   return LOG_LEVELS.find((level) => level === value) ?? "info";
+}
+
+/** The `--json` document of `--help` (its text in `help`) or `--version` (in `version`). */
+function _helpDocument(code: string, text: string): Record<string, unknown> {
+  return code === "commander.version"
+    ? { version: text.trim(), exitCode: EXIT.ok }
+    : { help: text, exitCode: EXIT.ok };
 }
 
 /**

@@ -76,6 +76,7 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
     output.document({
       command: "validate",
       valid: false,
+      error: "invalid configuration",
       issues: error.issues,
       exitCode: EXIT.usage,
     });

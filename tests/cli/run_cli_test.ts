@@ -37,6 +37,7 @@ Deno.test("--json usage errors are one JSON document on stdout, the text on stde
     error: "usage: unknown option '--bogus'",
     exitCode: 2,
   });
+  assert.match(unknown.stderr.join("\n"), /unknown option '--bogus'/, "the text for people");
   // The suggestion the text gives is in the document too.
   const near = await cli(["sync", "--tag", "demo", "--json"]);
   assert.deepEqual(onlyDocument(near.stdout), {
@@ -70,6 +71,26 @@ Deno.test("--json usage errors are one JSON document on stdout, the text on stde
     String(onlyDocument(badFile.stdout).error),
     /^cannot read config file "\/dev\/null\/x"/,
   );
+});
+
+Deno.test("--help and --version with --json are one JSON document too", async () => {
+  for (
+    const args of [["sync", "--json", "--help"], ["help", "sync", "--json"], [
+      "push",
+      "--json",
+      "-h",
+    ]]
+  ) {
+    const help = await cli(args);
+    assert.equal(help.code, 0);
+    const document = onlyDocument(help.stdout);
+    assert.match(String(document.help), /^Usage: data-mirror (sync|push)/, args.join(" "));
+    assert.equal(document.exitCode, 0);
+  }
+  const version = await cli(["--version", "--json"]);
+  const plain = (await cli(["--version"])).stdout; // without --json, the text as it is
+  assert.match(plain.join(""), /^\d+\.\d+\.\d+$/);
+  assert.deepEqual(onlyDocument(version.stdout), { version: plain.join(""), exitCode: 0 });
 });
 
 Deno.test("a flag where a value should be is a usage error, never the value (a forgotten value must not run a pass)", async () => {
