@@ -236,6 +236,7 @@ async function _upload(
     binaryDataId: stored.binaryDataId,
     to: ctx.destination,
     ms: ctx.now(),
+    kept: ctx.config.keep,
   });
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };

@@ -85,7 +85,16 @@ export interface JournalEntry {
   /** An upload that started and whose outcome is not recorded. */
   inFlight?: RememberedVersion & Addressed & { startedMs: number };
   /** The version the platform at `to` holds. */
-  sent?: RememberedVersion & Addressed & { binaryDataId: string; sentMs: number };
+  sent?: RememberedVersion & Addressed & {
+    binaryDataId: string;
+    sentMs: number;
+    /**
+     * Sent while `keep` was on: the file was then left in place, maybe for months, and the
+     * platform may have dropped it since (retention, a clean-up). A pass without `keep` sends such
+     * a file again before it deletes it, rather than trust an old answer.
+     */
+    kept?: boolean;
+  };
   /** The file's failures, for its back-off. */
   failure?: RememberedVersion & Addressed & {
     /** Failed passes so far. */
@@ -220,15 +229,16 @@ export class PushJournal {
   recordSent(
     path: string,
     version: RememberedVersion,
-    stored: { binaryDataId: string; to: string; ms: number },
+    stored: { binaryDataId: string; to: string; ms: number; kept?: boolean },
   ): void {
     const { ino, size, mtimeMs, ctimeMs } = version;
     const { binaryDataId, to, ms } = stored;
+    const kept = stored.kept ? { kept: true } : {};
     this.update(path, (e) => ({
       ...e,
       inFlight: undefined,
       failure: undefined,
-      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms },
+      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms, ...kept },
       uploads: [...(e.uploads ?? []), { binaryDataId, ms, seq: this.#nextUploadSeq() }],
     }));
   }

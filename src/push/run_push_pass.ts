@@ -472,6 +472,7 @@ async function _settleInFlight(
       binaryDataId: found.binaryDataId,
       to: ctx.destination,
       ms: ctx.now(),
+      kept: ctx.config.keep,
     });
   }
   await ctx.journal.flush();
@@ -558,7 +559,9 @@ async function _walk(
       options.logger.warn(`keeping ${JSON.stringify(path)}: ${nameProblem}; rename it to push it`);
     } else if (settled.unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
-    } else if (sent !== undefined && sameSentVersion(sent, identity)) {
+    } else if (
+      sent !== undefined && sameSentVersion(sent, identity) && (config.keep || !sent.kept)
+    ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
       // (One found stored this pass is counted as uploaded already, not as skipped too.)
