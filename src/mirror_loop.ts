@@ -84,6 +84,8 @@ export class MirrorLoop implements MirrorController {
   #inFlight?: Promise<SyncReport>;
   #cutPass?: Summary;
   #pushInFlight?: Promise<PushSummary>;
+  /** The mirror root's file system as the last pass found it (see `PassOptions.seen`). */
+  readonly #mirrorSeen: { device?: number } = {};
   #dryRunInFlight?: Promise<DryRunReport>;
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
@@ -282,6 +284,7 @@ export class MirrorLoop implements MirrorController {
         owner: this.#options.owner,
         itemBackoff: this.#itemBackoff,
         bandwidth: this.#bandwidth,
+        seen: this.#mirrorSeen,
       });
     } catch (error) {
       if (this.#abort.signal.aborted) {

@@ -68,6 +68,12 @@ export interface OpenMirrorOptions {
   syncPrograms?: readonly string[];
   /** Told about what was refused or replaced in the program's own folder (planted links). */
   warn?: (message: string) => void;
+  /**
+   * The device of the root an earlier pass of the same loop opened, updated by each open: a root
+   * now on another device that holds none of the mirror's state is refused (its disk was
+   * unmounted: the pass would copy everything onto the file system below the mount point).
+   */
+  seen?: { device?: number };
 }
 
 /**
@@ -182,6 +188,17 @@ export class MirrorDir implements AsyncDisposable {
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
     const root = (await resolveMirrorRoot({ ...options, create: true }))!;
     await assertMirrorPlace(root, options.mirrorPath);
+    const seen = options.seen;
+    if (seen?.device !== undefined) {
+      const { dev } = await Deno.lstat(root);
+      if (dev !== seen.device && (await stateOf(root, "mirror")) === undefined) {
+        throw new MirrorLocationError(
+          `mirror_path ${options.mirrorPath} (${root}) is now on another file system than at the ` +
+            `last pass and holds none of the mirror's state: was its disk unmounted? Nothing is ` +
+            "written there; mount the disk again (or restart to mirror into it afresh)",
+        );
+      }
+    }
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
     try {
@@ -194,6 +211,7 @@ export class MirrorDir implements AsyncDisposable {
         ? new FileSystemSync(state, { programs })
         : undefined;
       const { dev } = await Deno.lstat(root);
+      if (seen !== undefined) seen.device = dev;
       return new MirrorDir(root, lock, { partial, state }, fsSync, options.warn, dev);
     } catch (error) {
       await lock.release();

@@ -88,6 +88,12 @@ export interface PassOptions {
    * without it every planned item is tried.
    */
   itemBackoff?: ItemBackoff;
+  /**
+   * What the loop's earlier passes saw of the mirror root (see `OpenMirrorOptions.seen`): a
+   * long-running mirror refuses a root that moved to another file system and lost its state (its
+   * disk unmounted), rather than copy the whole set onto the disk below.
+   */
+  seen?: { device?: number };
 }
 
 /** What one pass did. */
@@ -136,6 +142,7 @@ export async function runPass(
     mirrorPath: config.mirrorPath,
     owner: options.owner,
     warn: (message) => logger.warn(message),
+    seen: options.seen,
   });
   const warn = (message: string) => logger.warn(message);
   await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
-import { names, withTempDir } from "./_helpers.ts";
+import { names, withTempDir, withTmpfsAt } from "./_helpers.ts";
 
 /** A program standing in for `sync`: lists `folder` into `log` when it runs, then exits `exitCode`. */
 async function listingSync(
@@ -196,5 +196,22 @@ Deno.test("open refuses a new mirror inside a push folder, whose files wait for 
       /mirror_path outbox\/m \(.*\) lies inside .*\/outbox, which is a push folder/,
     );
     assert.equal(await Deno.readTextFile(join(viamHome, "outbox/m/wait.txt")), "to be uploaded");
+  });
+});
+
+Deno.test("a long-running mirror whose disk is unmounted is refused, not refilled onto the disk below", async () => {
+  await withTempDir(async (home) => {
+    const root = join(home, "m");
+    await Deno.mkdir(root);
+    const seen: { device?: number } = {};
+    await withTmpfsAt(root, async () => {
+      await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+    });
+    // The disk is gone: the mount point is a bare folder on the file system below.
+    await assert.rejects(
+      async () => await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close(),
+      /another file system .* was its disk unmounted/,
+    );
+    assert.deepEqual([...Deno.readDirSync(root)], [], "nothing written below the mount point");
   });
 });
