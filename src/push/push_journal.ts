@@ -3,10 +3,12 @@
  * (`<push folder>/.data-mirror/push-journal.json`, replaced atomically and durably) and a log of
  * the changes made since (`push-journal.log`, one JSON line per changed entry, appended and
  * fdatasynced). A change costs one short append, not a rewrite of every entry (which made a pass
- * quadratic in the files it sent); the log is folded into the snapshot at the end of a pass, by the
- * first write after a run that left one, and when it grows past the snapshot's size. A kill at any
- * instant leaves a readable journal: a torn last line is a change whose `flush` never resolved, and
- * is dropped; a log older than the snapshot (its removal lost) is recognised by its generation and
+ * quadratic in the files it sent); the log is folded into the snapshot when it grows past the
+ * snapshot's size (and 1 MiB), and the next run appends to the log it finds, cut back to its last
+ * whole line: a pass that sends one file writes one line, not the journal (rewritten and synced at
+ * every such pass, it wore an SD card by 1 MB a second at one pass a second). A kill at any instant
+ * leaves a readable journal: a torn last line is a change whose `flush` never resolved, and is
+ * dropped; a log older than the snapshot (its removal lost) is recognised by its generation and
  * ignored.
  *
  * Per file (by its path below the push folder) it holds:
@@ -146,20 +148,29 @@ export class PushJournal {
   #log: FileHandle | undefined;
   #logBytes = 0;
   #snapshotBytes: number;
-  /** A log was found at open: the first write folds it in rather than appending after it. */
+  /** A log was found that does not continue the snapshot: the first write folds it in. */
   #compactFirst: boolean;
+  /** The bytes of whole lines of a log found continuing the snapshot: the first write appends. */
+  #resumeBytes: number | undefined;
 
   private constructor(
     stateDir: string,
     entries: Map<string, JournalEntry>,
-    state: { generation: number; snapshotBytes: number; logFound: boolean },
+    state: {
+      generation: number;
+      snapshotBytes: number;
+      logFound: boolean;
+      resumeBytes: number | undefined;
+    },
   ) {
     this.#path = join(stateDir, PUSH_JOURNAL_NAME);
     this.#logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
     this.#entries = entries;
     this.#generation = state.generation;
     this.#snapshotBytes = state.snapshotBytes;
-    this.#compactFirst = state.logFound;
+    this.#compactFirst = state.logFound && state.resumeBytes === undefined;
+    this.#resumeBytes = state.resumeBytes;
+    this.#logBytes = state.resumeBytes ?? 0;
   }
 
   /**
@@ -186,11 +197,15 @@ export class PushJournal {
     const entries = new Map(Object.entries(parsed.files));
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
     const log = await _readIfThere(logPath);
-    if (log !== undefined) _replay(logPath, log, generation, entries);
+    const continues = log !== undefined && _replay(logPath, log, generation, entries);
     return new PushJournal(stateDir, entries, {
       generation,
       snapshotBytes: text?.length ?? 0,
       logFound: log !== undefined,
+      // Up to its last newline: what follows is a torn line, cut off before the next append.
+      resumeBytes: continues
+        ? new TextEncoder().encode(log.slice(0, log.lastIndexOf("\n") + 1)).length
+        : undefined,
     });
   }
 
@@ -282,18 +297,29 @@ export class PushJournal {
   }
 
   /**
-   * Writes every entry into a new snapshot and drops the log (the end of a pass: the journal is then
-   * one file again), unless nothing changed since the snapshot. Resolves once it is on disk. A
+   * Writes every entry into a new snapshot and drops the log (the journal is then one file again),
+   * unless there is no log and nothing changed since the snapshot. Resolves once it is on disk. A
    * folder with no snapshot yet gets one, empty if need be: the journal is what marks a push folder
    * (a sync with delete refuses to mirror into one, see `stateOf`), also before any upload.
    */
   async compact(): Promise<void> {
     await this.#writes.idle();
-    // Nothing written since the snapshot, nothing changed: an idle pass writes nothing (a rewrite
-    // with its fsyncs every pass would wear an SD card for no change).
     const written = this.#snapshotBytes > 0;
-    if (written && !this.#compactFirst && this.#log === undefined && this.#dirty.size === 0) return;
+    const logged = this.#compactFirst || this.#log !== undefined || this.#resumeBytes !== undefined;
+    if (written && !logged && this.#dirty.size === 0) return;
     await this.#writes.request(() => this.#compact());
+  }
+
+  /**
+   * Every change on disk, appended to the log; a folder with no snapshot yet gets one (as from
+   * {@linkcode PushJournal.compact}), and a log found that does not continue the snapshot is folded
+   * in. The start and the end of a pass: an idle pass writes nothing, a pass that sent a file one
+   * line of the log, never a rewrite of every entry with its fsyncs (which wore an SD card).
+   */
+  async persist(): Promise<void> {
+    await this.#writes.idle();
+    if (this.#snapshotBytes === 0 || this.#compactFirst) return await this.compact();
+    if (this.#dirty.size > 0) await this.#writes.request(() => this.#write());
   }
 
   /** Closes the log once the writes under way are done; changes not flushed stay unwritten. */
@@ -307,6 +333,12 @@ export class PushJournal {
   async #write(): Promise<void> {
     const bigLog = this.#logBytes > Math.max(_MIN_COMPACT_BYTES, this.#snapshotBytes);
     if (this.#compactFirst || bigLog) return await this.#compact();
+    if (this.#log === undefined && this.#resumeBytes !== undefined) {
+      this.#log = await _reopenLog(this.#logPath, this.#resumeBytes);
+      this.#resumeBytes = undefined;
+      // Not the plain file of our own it was when read (replaced since): folded in, as one found.
+      if (this.#log === undefined) return await this.#compact();
+    }
     const paths = [...this.#dirty];
     this.#dirty.clear();
     let text = "";
@@ -349,6 +381,7 @@ export class PushJournal {
     this.#generation = generation;
     this.#snapshotBytes = text.length;
     this.#compactFirst = false;
+    this.#resumeBytes = undefined;
     const log = this.#log;
     this.#log = undefined;
     this.#logBytes = 0;
@@ -359,16 +392,19 @@ export class PushJournal {
   }
 }
 
-/** Applies the log's lines to `entries` when the log continues this snapshot. */
+/**
+ * Applies the log's lines to `entries` when the log continues this snapshot; whether it does (and
+ * holds its header line whole).
+ */
 function _replay(
   logPath: string,
   text: string,
   generation: number,
   entries: Map<string, JournalEntry>,
-): void {
+): boolean {
   const lines = text.split("\n");
   lines.pop(); // after the last newline: empty, or a line torn by a kill (its flush never resolved)
-  if (lines.length === 0) return;
+  if (lines.length === 0) return false;
   const parse = (line: string, n: number) => {
     try {
       return JSON.parse(line);
@@ -383,7 +419,7 @@ function _replay(
     throw new Error(`push journal log ${logPath} has an unknown format (no generation)`);
   }
   // Another generation: a log the snapshot already holds (its removal was lost).
-  if (head.generation !== generation) return;
+  if (head.generation !== generation) return false;
   for (let n = 1; n < lines.length; n++) {
     const line = parse(lines[n], n + 1) as _LogLine;
     if (typeof line?.p !== "string") {
@@ -392,6 +428,31 @@ function _replay(
     if (line.e === undefined) entries.delete(line.p);
     else entries.set(line.p, line.e);
   }
+  return true;
+}
+
+/**
+ * The log at `path` opened to append after its first `wholeBytes` (a torn last line cut off), or
+ * undefined when it is no longer the plain, singly linked file of our own that was read (a link,
+ * a folder, shorter than read): never written through a link.
+ */
+async function _reopenLog(path: string, wholeBytes: number): Promise<FileHandle | undefined> {
+  let log: FileHandle;
+  try {
+    log = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" || code === "ELOOP" || code === "EISDIR") return undefined;
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  const info = await log.stat();
+  if (!info.isFile() || info.nlink !== 1 || info.size < wholeBytes) {
+    await log.close();
+    return undefined;
+  }
+  if (info.size > wholeBytes) await log.truncate(wholeBytes);
+  return log;
 }
 
 /**

@@ -275,7 +275,7 @@ export async function runPushPass(
     };
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.
-    if (!options.dryRun) await journal.compact();
+    if (!options.dryRun) await journal.persist();
     const recovered = new Set<string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
@@ -296,8 +296,8 @@ export async function runPushPass(
     }
     // A file the walk did not reach this pass is not missing: its journal entry stays.
     if (!options.signal?.aborted && whole) _forgetMissing(journal, walked, now());
-    // Folds the pass's log into one snapshot: the next pass starts from a single file.
-    await journal.compact();
+    // Every change on disk: in the log, which the next pass goes on appending to.
+    await journal.persist();
   } catch (error) {
     if (!options.signal?.aborted) throw error;
     result.error = `the push pass was stopped: ${describeError(error)}`;

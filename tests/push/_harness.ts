@@ -4,6 +4,7 @@
  */
 import { dirname, join } from "node:path";
 import { FileUploader } from "../../src/remote/file_upload.ts";
+import { PUSH_JOURNAL_NAME, PushJournal } from "../../src/push/push_journal.ts";
 import type { PushConfig } from "../../src/config.ts";
 import {
   type PushPassOptions,
@@ -111,4 +112,17 @@ export function randomBytes(n: number): Uint8Array {
     crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
   }
   return out;
+}
+
+/**
+ * The push journal's snapshot of the push folder `root`, parsed, with its log folded in first (a
+ * pass leaves its changes in the log): what a test reads, or changes and writes back, as a whole.
+ */
+// deno-lint-ignore no-explicit-any
+export async function foldedJournal(root: string): Promise<any> {
+  const state = join(root, ".data-mirror");
+  const journal = await PushJournal.open(state);
+  await journal.compact();
+  await journal.close();
+  return JSON.parse(await Deno.readTextFile(join(state, PUSH_JOURNAL_NAME)));
 }

@@ -82,7 +82,7 @@ Deno.test("a change costs one line in the log, not a rewrite of every entry", as
   });
 });
 
-Deno.test("a torn last line (a kill mid-append) is dropped; the next write folds the log in", async () => {
+Deno.test("a torn last line (a kill mid-append) is dropped; the next run appends after the last whole line", async () => {
   await _withDir(async (dir) => {
     const journal = await PushJournal.open(dir);
     journal.update("a", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
@@ -95,9 +95,43 @@ Deno.test("a torn last line (a kill mid-append) is dropped; the next write folds
     reopened.update("c", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 3 } }));
     await reopened.flush();
     await reopened.close();
-    // The torn line is gone with the old log: the new log never continues after it.
-    assert.deepEqual(await _names(dir), [PUSH_JOURNAL_NAME]);
+    // Cut off before the append: the log goes on, no rewrite of the journal, no torn fragment.
+    assert.deepEqual(await _names(dir), [PUSH_JOURNAL_LOG_NAME]);
+    const lines = (await Deno.readTextFile(logPath)).split("\n");
+    assert.deepEqual(lines.map((line) => JSON.parse(line || "null")?.p), [
+      undefined,
+      "a",
+      "c",
+      undefined,
+    ]);
     assert.deepEqual((await PushJournal.open(dir)).paths().sort(), ["a", "c"]);
+  });
+});
+
+Deno.test("pass after pass, a change is appended to the log: the snapshot is rewritten only once the log outgrows it", async () => {
+  await _withDir(async (dir) => {
+    const first = await PushJournal.open(dir);
+    for (let i = 0; i < 100; i++) {
+      first.update(`f${i}`, (e) => ({ ...e, inFlight: { ...VERSION, startedMs: i } }));
+    }
+    await first.persist(); // no snapshot yet: one is made
+    await first.close();
+    const snapshot = await Deno.stat(join(dir, PUSH_JOURNAL_NAME));
+    for (let run = 0; run < 3; run++) {
+      const journal = await PushJournal.open(dir);
+      await journal.persist(); // a pass's start: nothing to write
+      journal.update(`f${run}`, (e) => ({ ...e, inFlight: undefined }));
+      await journal.persist();
+      await journal.close();
+    }
+    const after = await Deno.stat(join(dir, PUSH_JOURNAL_NAME));
+    assert.deepEqual([after.ino, after.mtime?.getTime()], [
+      snapshot.ino,
+      snapshot.mtime?.getTime(),
+    ]);
+    const log = await Deno.readTextFile(join(dir, PUSH_JOURNAL_LOG_NAME));
+    assert.equal(log.split("\n").length, 5); // the generation, three changes, the final newline
+    assert.deepEqual((await PushJournal.open(dir)).paths().length, 97);
   });
 });
 

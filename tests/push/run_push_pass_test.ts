@@ -14,7 +14,14 @@ import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import type { Platform } from "../support/platform/mod.ts";
-import { PART_ID, plantFile, type PushFixture, randomBytes, withPush } from "./_harness.ts";
+import {
+  foldedJournal,
+  PART_ID,
+  plantFile,
+  type PushFixture,
+  randomBytes,
+  withPush,
+} from "./_harness.ts";
 
 /**
  * Waits until a file changed now gets a change time in a later second than `time` (Deno gives it
@@ -389,9 +396,7 @@ Deno.test("transient failures back off across passes; the file is never touched"
     assert.equal(platform.uploads.cut, 2);
     assert.equal(await Deno.readTextFile(join(root, "x.bin")), "payload");
     // The next pass respects the file's back-off (persisted in the journal): no call.
-    const journal = JSON.parse(
-      await Deno.readTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME)),
-    );
+    const journal = await foldedJournal(root);
     assert.equal(journal.files["x.bin"].failure.count, 1);
     assert.equal(journal.files["x.bin"].inFlight, undefined);
     const second = await pass({}, { attempts: 2, now: () => clock });
@@ -436,7 +441,7 @@ Deno.test("a pass with nothing new rewrites no journal; the last uploads' ids ou
     assert.deepEqual(idle.skippedBy, { unchanged: 1 });
     const after = await Deno.stat(snapshot);
     assert.deepEqual([after.ino, after.mtime?.getTime()], [written.ino, written.mtime?.getTime()]);
-    const journal = async () => JSON.parse(await Deno.readTextFile(snapshot));
+    const journal = () => foldedJournal(root);
     const ids = async (path = "kept.bin") => (await journal()).files[path]?.uploads?.length ?? 0;
     assert.equal(await ids(), 1);
     assert.equal((await journal()).files["kept.bin"].uploads[0].seq, 1, "numbered in sequence");
@@ -471,7 +476,7 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
     // the corrected clock, come after the first version's in sequence, more than the ids kept by
     // count); a pass finds nothing and forgets the first version's id.
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const before = JSON.parse(await Deno.readTextFile(path));
+    const before = await foldedJournal(root);
     const seq = before.files["status.bin"].uploads[0].seq;
     for (let i = 0; i < 5000; i++) {
       before.files[`cam/${i}.jpg`] = {
@@ -480,12 +485,12 @@ Deno.test("a clock stepped forward after an upload never lets a new file of its 
     }
     await Deno.writeTextFile(path, JSON.stringify(before));
     await pass();
-    const forgotten = JSON.parse(await Deno.readTextFile(path)).files["status.bin"];
+    const forgotten = (await foldedJournal(root)).files["status.bin"];
     assert.equal(forgotten, undefined, "the journal no longer knows the first upload");
     // A new version, same name and size, cut off in flight before the platform stored it.
     await write("status.bin", "status-v2-BBBB");
     const info = await Deno.lstat(join(root, "status.bin"));
-    const journal = JSON.parse(await Deno.readTextFile(path));
+    const journal = await foldedJournal(root);
     journal.files["status.bin"] = {
       ...journal.files["status.bin"],
       inFlight: {
@@ -579,7 +584,7 @@ Deno.test("a file an earlier version gave up after an hour of transient failures
     platform.setFaults({});
     // The journal as that version left it: permanent, not refused, due long ago.
     const journal = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const state = JSON.parse(await Deno.readTextFile(journal));
+    const state = await foldedJournal(root);
     const failure = state.files["f.bin"].failure;
     Object.assign(failure, { permanent: true, refused: false, retryAtMs: 0 });
     failure.error = `gave up after retrying for an hour: ${failure.error}`;
@@ -719,9 +724,7 @@ Deno.test("a same-size rewrite after its upload, its modification time put back,
     assert.equal(first.deleted, 0);
     assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
     // The journal no longer names a version the platform holds for this file.
-    const journal = JSON.parse(
-      await Deno.readTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME)),
-    );
+    const journal = await foldedJournal(root);
     assert.equal(journal.files["log.txt"].sent, undefined);
     platform.setFaults({});
     const second = await pass();
@@ -867,7 +870,7 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
     assert.equal((await pass({ keep: true })).uploaded, 1);
     // As a run killed after the platform stored it leaves the journal: in flight, no id known.
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = JSON.parse(await Deno.readTextFile(path));
+    const journal = await foldedJournal(root);
     const { sent } = journal.files["k.bin"];
     journal.files["k.bin"] = {
       inFlight: { ino: sent.ino, size: sent.size, mtimeMs: sent.mtimeMs, startedMs: Date.now() },
@@ -889,7 +892,7 @@ Deno.test("an upload found stored is taken for the cut one only once its bytes a
     assert.equal((await pass({ keep: true })).uploaded, 1);
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     const plantInFlight = async () => {
-      const journal = JSON.parse(await Deno.readTextFile(path));
+      const journal = await foldedJournal(root);
       const { ino, size, mtimeMs } = journal.files["k.bin"].sent;
       journal.files["k.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
       await Deno.writeTextFile(path, JSON.stringify(journal));
@@ -917,7 +920,7 @@ Deno.test("a stored copy that cannot be read for a day: the file is sent again r
     await write("d.bin", "stored, never readable");
     assert.equal((await pass({ keep: true })).uploaded, 1);
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = JSON.parse(await Deno.readTextFile(path));
+    const journal = await foldedJournal(root);
     const { ino, size, mtimeMs } = journal.files["d.bin"].sent;
     journal.files["d.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
     await Deno.writeTextFile(path, JSON.stringify(journal));
@@ -940,7 +943,7 @@ Deno.test("a stored copy that stalls while it is compared leaves the file waitin
     assert.equal((await pass({ keep: true })).uploaded, 1);
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
     const plantInFlight = async () => {
-      const journal = JSON.parse(await Deno.readTextFile(path));
+      const journal = await foldedJournal(root);
       const { ino, size, mtimeMs } = journal.files["s.bin"].sent ?? journal.files["s.bin"].inFlight;
       journal.files["s.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
       await Deno.writeTextFile(path, JSON.stringify(journal));
@@ -1076,7 +1079,7 @@ Deno.test("the in-flight check never takes an earlier upload of the same name an
     await write("same.bin", "BBBBB");
     const info = await Deno.lstat(join(root, "same.bin"));
     const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = JSON.parse(await Deno.readTextFile(path));
+    const journal = await foldedJournal(root);
     journal.files["same.bin"].inFlight = {
       ino: info.ino,
       size: info.size,
