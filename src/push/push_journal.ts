@@ -439,10 +439,14 @@ function _replay(
 async function _reopenLog(path: string, wholeBytes: number): Promise<FileHandle | undefined> {
   let log: FileHandle;
   try {
-    log = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO put at the name since it was read would block the open until a reader
+    // came (ENXIO instead); a regular file is written as ever.
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW |
+      constants.O_NONBLOCK;
+    log = await open(path, flags);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === "ENOENT" || code === "ELOOP" || code === "EISDIR") return undefined;
+    if (["ENOENT", "ELOOP", "EISDIR", "ENXIO"].includes(code ?? "")) return undefined;
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }

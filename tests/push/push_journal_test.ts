@@ -195,3 +195,30 @@ Deno.test("a journal or log planted as a symlink is not read (counts as none); a
     assert.equal(await Deno.readTextFile(outside), '{"version":1,"files":{"VICTIM":{}}}\n');
   });
 });
+
+Deno.test("a FIFO swapped in for the log while a pass runs is replaced, not blocked on", async () => {
+  await _withDir(async (dir) => {
+    const first = await PushJournal.open(dir);
+    await first.persist();
+    first.update("a.jpg", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+    await first.flush();
+    await first.close();
+    const journal = await PushJournal.open(dir); // finds the log: its first write appends to it
+    const log = join(dir, PUSH_JOURNAL_LOG_NAME);
+    await Deno.remove(log);
+    assert.ok(new Deno.Command("mkfifo", { args: [log] }).outputSync().success);
+    journal.update("b.jpg", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 2 } }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((r) => timer = setTimeout(() => r("hung"), 5000));
+    const outcome = await Promise.race([journal.flush().then(() => "flushed"), hung]);
+    clearTimeout(timer);
+    if (outcome === "hung") {
+      (await Deno.open(log, { read: true })).close(); // lets the blocked open go, to end the test
+    }
+    assert.equal(outcome, "flushed", "the append blocked on the FIFO");
+    await journal.close();
+    assert.equal((await Deno.lstat(log).catch(() => undefined))?.isFifo ?? false, false);
+    const reread = await PushJournal.open(dir);
+    assert.deepEqual(reread.paths().sort(), ["a.jpg", "b.jpg"]);
+  });
+});
