@@ -219,6 +219,7 @@ class _Lister implements Disposable {
       const proofs = await this.#pageShards(
         _slice(spanned.startMs, spanned.endMs, wanted),
         total / wanted,
+        total,
       );
       this.shards = proofs.length;
       if (
@@ -329,13 +330,16 @@ class _Lister implements Disposable {
    * again while they are dense and at least 2 ms wide: one far-off item, a robot booted with its
    * clock at 1970, would otherwise leave the whole span in one part, paged by one cursor).
    */
-  async #pageShards(slices: _Slice[], share: number): Promise<_ShardProof[]> {
+  async #pageShards(slices: _Slice[], share: number, total: number): Promise<_ShardProof[]> {
     const proofs: _ShardProof[] = [];
     const shards = new WorkQueue({ concurrency: this.#parallel, signal: this.#stop.signal });
-    const page = (slice: _Slice) => async () => {
+    // A part is cut again only while it holds less than the whole listing: one counted as all of
+    // it (a count that does not go by the interval) would be cut again and again, down to 1 ms
+    // slices, multiplying the calls without thinning it.
+    const page = (slice: _Slice, below?: number) => async () => {
       try {
-        const paged = await this.#pageShard(slice, share);
-        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part)); }
+        const paged = await this.#pageShard(slice, share, below);
+        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part, total)); }
         else proofs.push(paged);
       } catch (error) {
         this.#stop.abort(error); // the first failure is the one reported; the rest stop
@@ -352,7 +356,11 @@ class _Lister implements Disposable {
    * Counts one slice while it pages it. A slice counted as dense for its `share` stops after the
    * page in flight (its items were handed over like any other) and resolves to its parts.
    */
-  async #pageShard(slice: _Slice, share: number): Promise<_ShardProof | { parts: _Slice[] }> {
+  async #pageShard(
+    slice: _Slice,
+    share: number,
+    below?: number,
+  ): Promise<_ShardProof | { parts: _Slice[] }> {
     const filter = this.#within(slice);
     let cut = false;
     const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
@@ -367,7 +375,8 @@ class _Lister implements Disposable {
       await paging.catch(() => {});
       throw error;
     }
-    if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2) {
+    const thins = below === undefined || count < below;
+    if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2 && thins) {
       cut = true;
       await paging;
       return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };

@@ -173,6 +173,29 @@ Deno.test("one item at the epoch (a robot's clock at 1970) does not leave the re
   assert.ok(longest <= 24, `the longest cursor paged ${longest} pages`);
 });
 
+Deno.test("a count that ignores the interval (a proxy) cuts each dense slice once, not down to 1 ms", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 600 }]) });
+  let counts = 0;
+  const stop = new AbortController();
+  const remote = wrappedRemote(remoteOf(platform), (real) => ({
+    count: (filter, options) => {
+      if (++counts > 5000) stop.abort(new Error("over 5,000 count calls"));
+      return real.count({ ...filter, interval: undefined }, options);
+    },
+  }));
+  const seen = new Set<string>();
+  const result = await listRemote(remote, _NO_FILTER, {
+    logger: new RecordingLogger(),
+    minRetryDelayMs: 1,
+    signal: stop.signal,
+    distinctItems: () => seen.size,
+    onItems: (items: RemoteItem[]) => items.forEach((item) => seen.add(item.binaryDataId)),
+  });
+  assert.equal(seen.size, 600);
+  assert.equal(result.complete, true);
+  assert.ok(counts <= 300, `${counts} count calls for 600 items`);
+});
+
 Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {
   const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
   await using platform = await startPlatform({ dataset });
