@@ -1,7 +1,7 @@
 /**
- * The mirror's count of deletable files from before the pass whose deletes `max_delete` held back,
- * kept in `<mirror>/.data-mirror/held-deletes` until a pass proved whole deletes, or finds nothing
- * stale. A pass held back still downloads the listed set: without this count, the next pass would
+ * The mirror's count of deletable files from before the pass whose deletes (or files cleared where
+ * listed items need folders) `max_delete` held back, kept in `<mirror>/.data-mirror/held-deletes`
+ * until a pass proved whole deletes, or finds nothing stale. A pass held back still downloads the listed set: without this count, the next pass would
  * take its share of a mirror grown by those files, and delete what the guard held back (a folder of
  * the user's own files, the mirror of a filter changed by mistake) one pass later. Kept too from
  * the first file a pass places until it decides its deletes, so that a pass killed or cut off

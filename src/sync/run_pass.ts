@@ -182,15 +182,17 @@ export async function runPass(
     minRetryDelayMs: options.minRetryDelayMs,
     idleTimeoutMs: options.idleTimeoutMs,
   });
-  // With delete: what `max_delete`'s share is taken of, kept from before the first file placed.
-  const heldDeletes = config.delete
-    ? await HeldDeletes.open(mirror.stateDir, { warn, inPlace: () => _inPlace(mirror, logger) })
-    : undefined;
+  // What `max_delete`'s share is taken of (of deletes, and of files cleared for folders, with or
+  // without delete), kept from before the first file placed.
+  const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
+    warn,
+    inPlace: () => _inPlace(mirror, logger),
+  });
   const fetchNow = (downloads: Download[], walked: ReadonlyMap<string, LocalFile>) => {
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
     for (const download of due) queued.add(download.item.binaryDataId);
     if (due.length === 0) return;
-    heldDeletes?.beforePlacing(() => _deletableCount(walked, config.protectedDirs));
+    heldDeletes.beforePlacing(() => _deletableCount(walked, config.protectedDirs));
     placedLog.prepare(); // ready while the first downloads are on the wire
     transfer.add(due);
   };
@@ -238,13 +240,16 @@ export async function runPass(
     if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
     _reportIndex(index, logger);
     record = await reading;
+    let clearBase: number | undefined;
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
       const clearing = await _shadowedOwnFiles(index.shadowed, local, record, {
         config,
         fileSize: (path) => mirror.fileSize(path),
       });
-      progress.clearBlocked = _clearLimit(clearing, local, config);
+      const limit = _clearLimit(clearing, local, config, heldDeletes.base);
+      progress.clearBlocked = limit?.blocked;
+      clearBase = limit?.base;
       if (progress.clearBlocked === undefined) {
         progress.cleared = await _clear(clearing, local, mirror, logger);
       } else logger.warn(`held back: ${progress.clearBlocked}`);
@@ -271,9 +276,15 @@ export async function runPass(
       listing,
       mirror.root,
       logger,
-      heldDeletes?.base,
+      heldDeletes.base,
     );
-    if (_isProvenWhole(listing)) heldDeletes?.decided(deletion);
+    if (_isProvenWhole(listing)) {
+      heldDeletes.decided(
+        progress.clearBlocked !== undefined
+          ? { deleteBlocked: progress.clearBlocked, limitBase: clearBase }
+          : deletion,
+      );
+    }
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;
       deletingEarly = deleteStale(mirror, deletion.deletes, {
@@ -495,20 +506,28 @@ export async function dryRunPass(
   let replacing: ReadonlySet<string> = new Set();
   let clearing: string[] = [];
   let clearBlocked: string | undefined;
+  const heldBase = root === undefined
+    ? undefined
+    : await HeldDeletes.read(join(root, STATE_DIR_NAME));
   if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const fileSize = (path: string) => fileSizeUnder(root, path);
     const found = await _findReplacements(index, local, new Map(), record, { config, fileSize });
     replacing = found.replacing;
     clearing = await _shadowedOwnFiles(index.shadowed, local, record, { config, fileSize });
-    clearBlocked = _clearLimit(clearing, local, config);
+    clearBlocked = _clearLimit(clearing, local, config, heldBase)?.blocked;
     if (clearBlocked !== undefined) clearing = [];
   }
   const entries = index.entries();
-  const heldBase = root === undefined || !config.delete
-    ? undefined
-    : await HeldDeletes.read(join(root, STATE_DIR_NAME));
-  const deletion = _deletion(config, index, local, listing, root, options.logger, heldBase);
+  const deletion = _deletion(
+    config,
+    index,
+    local,
+    listing,
+    root,
+    options.logger,
+    config.delete ? heldBase : undefined,
+  );
   const gone = new Set([...replacing, ...clearing]);
   const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
     nestedMirrors,
@@ -801,10 +820,17 @@ function _clearLimit(
   paths: readonly string[],
   local: ReadonlyMap<string, LocalFile>,
   config: MirrorConfig,
-): string | undefined {
+  heldBase: number | undefined,
+): { blocked: string; base: number } | undefined {
   if (paths.length === 0) return undefined;
-  const over = overDeleteLimit(paths.length, local.size, config.maxDelete);
-  return over === undefined ? undefined : `clearing files where listed items need folders: ${over}`;
+  // As the delete stage's share: of what the mirror held before a held-back pass, until one deletes
+  // (the files a held-back pass downloaded do not let through what it held back).
+  const held = heldBase !== undefined && heldBase < local.size;
+  const base = held ? heldBase : local.size;
+  const over = overDeleteLimit(paths.length, base, config.maxDelete, { held });
+  return over === undefined
+    ? undefined
+    : { blocked: `clearing files where listed items need folders: ${over}`, base };
 }
 
 /** Removes `paths` (see {@linkcode _shadowedOwnFiles}) and takes them out of `local`; how many went. */

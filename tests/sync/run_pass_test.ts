@@ -1739,3 +1739,30 @@ Deno.test("a file listed without a size is not replaced by an answer without byt
 function _oneFile(name: string, fileName: string, sizeBytes: number) {
   return { name, count: 1, sizeBytes, fileName, fileExt: extname(fileName) };
 }
+
+for (const withDelete of [false, true]) {
+  Deno.test(`clearing held back by max_delete stays held the pass after, whatever it downloaded (delete: ${withDelete})`, async () => {
+    // 12 files where listed items now need folders, and 30 more items: the held pass downloads
+    // them, which must not make the next pass's share large enough to clear the 12.
+    const files = { name: "f", count: 12, fileName: (i: number) => `p/f${i}`, fileExt: "" };
+    const beneath = {
+      name: "x",
+      count: 12,
+      fileName: (i: number) => `p/f${i}/x.jpg`,
+      fileExt: ".jpg",
+    };
+    const extra = { name: "e", count: 30, folder: "extra" };
+    await withMirror(describeDataset([files]), async ({ pass, platform, files: tree }) => {
+      await pass({ delete: withDelete });
+      assert.equal((await tree()).size, 12);
+      platform.replaceDataset(describeDataset([files, beneath, extra]));
+      const held = await pass({ delete: withDelete });
+      assert.match(held.guard ?? "", /max_delete/, "the first pass is held back");
+      const next = await pass({ delete: withDelete });
+      assert.match(next.guard ?? "", /max_delete/, "and the next");
+      assert.equal(next.summary.deleted, 0);
+      const left = [...(await tree()).keys()].filter((path) => /^p\/f\d+$/.test(path));
+      assert.equal(left.length, 12);
+    });
+  });
+}
