@@ -248,7 +248,9 @@ export class PushJournal {
   ): void {
     const { ino, size, mtimeMs, ctimeMs } = version;
     const { binaryDataId, to, ms } = stored;
-    const kept = stored.kept ? { kept: true } : {};
+    // Always said, either way: a record without it (a journal from before it was kept) may have
+    // been made under keep, and is sent again before a pass without keep deletes on it.
+    const kept = { kept: stored.kept === true };
     this.update(path, (e) => ({
       ...e,
       inFlight: undefined,

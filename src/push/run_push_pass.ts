@@ -560,12 +560,16 @@ async function _walk(
     } else if (settled.unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
     } else if (
-      sent !== undefined && sameSentVersion(sent, identity) && (config.keep || !sent.kept)
+      sent !== undefined && sameSentVersion(sent, identity) && (config.keep || sent.kept === false)
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
       // (One found stored this pass is counted as uploaded already, not as skipped too.)
       if (config.keep) {
+        // Kept from now on (maybe for months): a pass without keep sends it again first.
+        if (sent.kept !== true) {
+          journal.update(path, (e) => ({ ...e, sent: { ...e.sent!, kept: true } }));
+        }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
       else _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);

@@ -1322,3 +1322,54 @@ Deno.test("keep turned off: a file kept since its upload goes again before it is
     assert.equal(local, undefined, "deleted once sent again");
   });
 });
+
+/** Fails when `precious.txt` is gone from `root` and from the platform alike. */
+const _assertNotLost = async (
+  platform: { items(): readonly { fileName: string }[] },
+  root: string,
+  what: string,
+) => {
+  const onPlatform = platform.items().filter((i) => i.fileName.endsWith("precious.txt")).length;
+  const local = await Deno.readTextFile(join(root, "precious.txt")).catch(() => undefined);
+  assert.ok(
+    onPlatform === 1 || local === "only copy",
+    `${what}: deleted locally and not on the platform`,
+  );
+};
+
+Deno.test("keep off, a journal from before the kept flag: a kept file is sent again before it is deleted", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("precious.txt", "only copy");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    // As the version before 1650e52 wrote it: no `kept` on the sent record.
+    const state = join(root, ".data-mirror");
+    for (const name of ["push-journal.json", "push-journal.log"]) {
+      const p = join(state, name);
+      const text = await Deno.readTextFile(p).catch(() => undefined);
+      if (text !== undefined) await Deno.writeTextFile(p, text.replaceAll(',"kept":true', ""));
+    }
+    platform.replaceDataset({ items: [], datasets: [] });
+    await pass();
+    await _assertNotLost(platform, root, "legacy journal");
+  });
+});
+
+Deno.test("keep off after a deletion cut without keep, then months under keep: sent again before it is deleted", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("d/precious.txt", "only copy");
+    const dir = join(root, "d");
+    new Deno.Command("chattr", { args: ["+i", dir] }).outputSync(); // its deletion fails
+    try {
+      const first = await pass();
+      assert.equal(first.uploaded, 1);
+    } finally {
+      new Deno.Command("chattr", { args: ["-i", dir] }).outputSync();
+    }
+    assert.equal(await Deno.readTextFile(join(dir, "precious.txt")), "only copy", "still here");
+    const kept = await pass({ keep: true }); // the user turns keep on: the file stays, for months
+    assert.equal(kept.deleted, 0);
+    platform.replaceDataset({ items: [], datasets: [] }); // retention drops it
+    await pass(); // keep turned off again
+    await _assertNotLost(platform, dir, "deletion cut, then kept");
+  });
+});
