@@ -29,7 +29,7 @@
  */
 import { statfs } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
-import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
+import { isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
 import { listLocalFiles, type LocalFile } from "./local_files.ts";
@@ -186,19 +186,25 @@ export class MirrorDir implements AsyncDisposable {
    * `LockedError` when another pass holds the lock.
    */
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
-    const root = (await resolveMirrorRoot({ ...options, create: true }))!;
-    await assertMirrorPlace(root, options.mirrorPath);
     const seen = options.seen;
     if (seen?.device !== undefined) {
-      const { dev } = await Deno.lstat(root);
-      if (dev !== seen.device && (await stateOf(root, "mirror")) === undefined) {
+      // Where the loop's last pass found the root: a root now on another device with none of the
+      // mirror's state, or gone and to be made on another device (`usb/faces` below the bare mount
+      // point of a disk at `usb`), is the mount point of a disk that dropped out.
+      const found = await resolveMirrorRoot({ ...options, create: false });
+      const device = found === undefined
+        ? await _nearestDevice(options.viamHome, options.mirrorPath)
+        : (await Deno.lstat(found)).dev;
+      if (device !== seen.device && (found === undefined || !(await stateOf(found, "mirror")))) {
         throw new MirrorLocationError(
-          `mirror_path ${options.mirrorPath} (${root}) is now on another file system than at the ` +
-            `last pass and holds none of the mirror's state: was its disk unmounted? Nothing is ` +
-            "written there; mount the disk again (or restart to mirror into it afresh)",
+          `mirror_path ${options.mirrorPath} is now on another file system than at the last pass ` +
+            "and holds none of the mirror's state: was its disk unmounted? Nothing is written " +
+            "there; mount the disk again (or restart to mirror into it afresh)",
         );
       }
     }
+    const root = (await resolveMirrorRoot({ ...options, create: true }))!;
+    await assertMirrorPlace(root, options.mirrorPath);
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
     try {
@@ -723,6 +729,20 @@ const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
 /** Where versions before 2026-12-02 wrote them (a folder of its own, one level deeper). */
 const _LEGACY_STAGING_DIR = "tmp";
+
+/** The device of the deepest folder of `mirrorPath` below `viamHome` that exists (not followed). */
+async function _nearestDevice(viamHome: string, mirrorPath: string): Promise<number> {
+  const split = splitRelativePath(mirrorPath);
+  const components = split.ok ? split.components : [];
+  for (let n = components.length; n > 0; n--) {
+    try {
+      return (await Deno.lstat(join(viamHome, ...components.slice(0, n)))).dev;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return (await Deno.stat(viamHome)).dev;
+}
 
 /**
  * Removes what a killed pass left in the state folder `state` (real): files of an inline batch not

@@ -215,3 +215,26 @@ Deno.test("a long-running mirror whose disk is unmounted is refused, not refille
     assert.deepEqual([...Deno.readDirSync(root)], [], "nothing written below the mount point");
   });
 });
+
+Deno.test("a mirror in a folder of an unmounted disk is not made again below the mount point; one deleted on the same disk is", async () => {
+  await withTempDir(async (home) => {
+    const disk = join(home, "usb");
+    await Deno.mkdir(disk);
+    const seen: { device?: number } = {};
+    await withTmpfsAt(disk, async () => {
+      await (await MirrorDir.open({ viamHome: home, mirrorPath: "usb/faces", seen })).close();
+    });
+    await assert.rejects(
+      async () =>
+        await (await MirrorDir.open({ viamHome: home, mirrorPath: "usb/faces", seen })).close(),
+      /another file system .* was its disk unmounted/,
+    );
+    assert.deepEqual([...Deno.readDirSync(disk)], [], "usb/faces not made on the disk below");
+    // A mirror folder deleted by hand on the disk the loop knows is made again.
+    const sameDisk: { device?: number } = {};
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "faces", seen: sameDisk })).close();
+    await Deno.remove(join(home, "faces"), { recursive: true });
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "faces", seen: sameDisk })).close();
+    assert.ok((await Deno.lstat(join(home, "faces"))).isDirectory);
+  });
+});
