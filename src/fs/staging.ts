@@ -132,7 +132,7 @@ export class StagingArea {
     const { binaryDataId, expectedSize } = key;
     this.#assertInPlace();
     const part = await this.#partPath(key);
-    const { file, size } = await openOwnFile(part, { mode: FILE_MODE, onReplaced: this.#warn });
+    const { file, size } = await this.#openPartial(part);
     try {
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
@@ -161,6 +161,23 @@ export class StagingArea {
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return 0;
       throw error;
+    }
+  }
+
+  /**
+   * Opens the partial at `part` (made when missing). One this user may not write (left by a run as
+   * another user, `sudo data-mirror sync` cut off) would fail its item every pass: it is removed
+   * and the download starts afresh. The mirror's lock is held, so no other run is writing it.
+   */
+  async #openPartial(part: string) {
+    const options = { mode: FILE_MODE, onReplaced: this.#warn };
+    try {
+      return await openOwnFile(part, options);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EACCES") throw error;
+      this.#warn?.(`replaced the partial download ${part}, which this user may not write`);
+      await Deno.remove(part);
+      return await openOwnFile(part, options);
     }
   }
 
