@@ -91,9 +91,10 @@ export interface JournalEntry {
     binaryDataId: string;
     sentMs: number;
     /**
-     * Sent while `keep` was on: the file was then left in place, maybe for months, and the
-     * platform may have dropped it since (retention, a clean-up). A pass without `keep` sends such
-     * a file again before it deletes it, rather than trust an old answer.
+     * Whether the file was kept in place since (sent or found under `keep`), maybe for months: the
+     * platform may have dropped it since (retention, a clean-up), so a pass without `keep` sends it
+     * again before it deletes it, rather than trust an old answer. Absent (a journal of an earlier
+     * version) counts as kept; only `false` is deleted on the answer.
      */
     kept?: boolean;
   };
@@ -195,6 +196,12 @@ export class PushJournal {
     }
     const generation = parsed.generation ?? 0;
     const entries = new Map(Object.entries(parsed.files));
+    for (const [name, entry] of entries) {
+      const problem = _shapeProblem(entry);
+      if (problem !== undefined) {
+        throw new Error(`push journal ${path}: the entry of ${JSON.stringify(name)} ${problem}`);
+      }
+    }
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
     const log = await _readIfThere(logPath);
     const continues = log !== undefined && _replay(logPath, log, generation, entries);
@@ -427,10 +434,36 @@ function _replay(
     if (typeof line?.p !== "string") {
       throw new Error(`push journal log ${logPath} line ${n + 1} names no path`);
     }
+    const problem = line.e === undefined ? undefined : _shapeProblem(line.e);
+    if (problem !== undefined) {
+      throw new Error(`push journal log ${logPath} line ${n + 1}: the entry ${problem}`);
+    }
     if (line.e === undefined) entries.delete(line.p);
     else entries.set(line.p, line.e);
   }
   return true;
+}
+
+/**
+ * Why `entry` cannot be a journal entry (it was edited by hand), or undefined: the records the
+ * passes read as objects, the uploads as a list. (Their fields are not checked one by one: a
+ * journal of an older version, without some, stays readable.)
+ */
+function _shapeProblem(entry: unknown): string | undefined {
+  const isObject = (value: unknown) =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
+  if (!isObject(entry)) return "is not an object";
+  const record = entry as Record<string, unknown>;
+  for (const key of ["inFlight", "sent", "failure"]) {
+    if (record[key] !== undefined && !isObject(record[key])) {
+      return `has a ${key} that is no object`;
+    }
+  }
+  const uploads = record.uploads;
+  if (uploads !== undefined && !(Array.isArray(uploads) && uploads.every(isObject))) {
+    return "has uploads that are no list of uploads";
+  }
+  return undefined;
 }
 
 /**

@@ -222,3 +222,30 @@ Deno.test("a FIFO swapped in for the log while a pass runs is replaced, not bloc
     assert.deepEqual(reread.paths().sort(), ["a.jpg", "b.jpg"]);
   });
 });
+
+Deno.test("an entry of the wrong shape (edited by hand) is an error naming the file and the entry", async () => {
+  await _withDir(async (dir) => {
+    const snapshot = join(dir, PUSH_JOURNAL_NAME);
+    await Deno.writeTextFile(snapshot, '{"version":1,"files":{"a.jpg":{"uploads":5}}}\n');
+    const damaged = await PushJournal.open(dir).then(() => undefined, (e: Error) => e);
+    assert.equal(
+      damaged?.message,
+      `push journal ${snapshot}: the entry of "a.jpg" has uploads that are no list of uploads`,
+    );
+    await Deno.writeTextFile(snapshot, '{"version":1,"files":{"a.jpg":{}}}\n');
+    const log = join(dir, PUSH_JOURNAL_LOG_NAME);
+    await Deno.writeTextFile(log, '{"generation":0}\n{"p":"a.jpg","e":{"sent":"yes"}}\n');
+    const inLog = await PushJournal.open(dir).then(() => undefined, (e: Error) => e);
+    assert.equal(
+      inLog?.message,
+      `push journal log ${log} line 2: the entry has a sent that is no object`,
+    );
+    // An older version's entry, without the fields added since, is read.
+    await Deno.remove(log);
+    await Deno.writeTextFile(
+      snapshot,
+      '{"version":1,"files":{"a.jpg":{"sent":{"ino":1,"size":2,"mtimeMs":3,"binaryDataId":"x","sentMs":4}}}}\n',
+    );
+    assert.deepEqual((await PushJournal.open(dir)).paths(), ["a.jpg"]);
+  });
+});
