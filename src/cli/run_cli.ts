@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { CommanderError } from "commander";
+import { type Command, CommanderError } from "commander";
 import { ConfigError } from "../config.ts";
 import { LOG_LEVELS, type LogLevel } from "../logger.ts";
 import { redactArguments } from "../redaction.ts";
@@ -90,7 +90,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     // With --json, help and the version become one document (below): stdout holds nothing else.
     writeOut: (text) => json ? helpText.push(text) : environment.out(text),
     // Commander quotes what was typed: a key given to a misspelt flag must not be printed back.
-    writeErr: (text) => {
+    writeErr: (raw) => {
+      const text = _elsewhereHint(raw, args, program);
       const redacted = redactArguments(text, args, {
         commands: CLI_COMMANDS,
         secrets: [environment.env("VIAM_API_KEY") ?? ""],
@@ -169,13 +170,35 @@ function _helpDocument(code: string, text: string): Record<string, unknown> {
 }
 
 /**
+ * Commander's unknown-option error for an option that belongs to another command (`sync
+ * --min-age`, push's) says so instead of suggesting a near name of this one (`--max-age`, which with
+ * `--delete` deletes what ages out). `text` as it is otherwise.
+ */
+function _elsewhereHint(text: string, args: readonly string[], program: Command): string {
+  const unknown = /^error: unknown option '(--[^'=]+)(?:=[^']*)?'/.exec(text);
+  const name = args.find((arg) => !arg.startsWith("-"));
+  if (unknown === null || name === undefined) return text;
+  // Before the command (`--json sync`) it is the program's option: see _optionBeforeCommand.
+  const at = args.findIndex((arg) => arg === unknown[1] || arg.startsWith(`${unknown[1]}=`));
+  if (at < args.indexOf(name)) return text;
+  const owners = program.commands
+    .filter((command) => command.name() !== name)
+    .filter((command) => command.options.some((option) => option.long === unknown[1]))
+    .map((command) => command.name());
+  if (owners.length === 0) return text;
+  const [first, ...rest] = text.split("\n");
+  const hint = `(${unknown[1]} is an option of ${owners.join(", ")}, not of ${name})`;
+  return [first, hint, ...rest.filter((line) => !line.startsWith("(Did you mean "))].join("\n");
+}
+
+/**
  * The `--json` document's text for a usage error commander printed: `usage: ` and its first line,
  * with its suggestion (`(Did you mean --tags?)`) and `hint` when there is one.
  */
 function _usageDocumentText(texts: string[], hint: string | undefined): string {
   const lines = texts.join("\n").split("\n");
   const first = (lines[0] ?? "").replace(/^error: /, "");
-  const suggestion = lines.find((line) => /^\(Did you mean /.test(line));
+  const suggestion = lines.find((line) => /^\((Did you mean |--)/.test(line));
   return [`usage: ${first}`, suggestion, hint].filter(Boolean).join(" ");
 }
 

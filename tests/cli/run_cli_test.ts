@@ -209,3 +209,20 @@ Deno.test("--help names every exit code, how the key is given, and how the modul
   assert.match(push, /^ {2}130 {2}interrupted by SIGINT \(143: SIGTERM\); files cut off go again/m);
   assert.doesNotMatch(push, /--watch|partial downloads|^ {2}3 /m);
 });
+
+Deno.test("an option of another command is named as such, not answered with a near name of this one", async () => {
+  // `--max-age 3` is what commander suggested: a 3-second window, which with --delete deletes
+  // what ages out.
+  const minAge = await cli(["sync", "--tags", "a", "--min-age", "3"]);
+  assert.equal(minAge.code, 2);
+  const text = minAge.stderr.join("\n");
+  assert.match(text, /unknown option '--min-age'\n\(--min-age is an option of push, not of sync\)/);
+  assert.doesNotMatch(text, /--max-age/);
+  const keep = await cli(["sync", "--keep", "--json"]);
+  assert.deepEqual(onlyDocument(keep.stdout), {
+    error: "usage: unknown option '--keep' (--keep is an option of push, not of sync)",
+    exitCode: 2,
+  });
+  // An option no command has keeps commander's own suggestion.
+  assert.match((await cli(["sync", "--tag", "a"])).stderr.join("\n"), /Did you mean --tags\?/);
+});
