@@ -90,17 +90,29 @@ export class HeldDeletes {
     this.#decided = true;
     if (plan.limitBase !== undefined) {
       if (plan.limitBase !== this.#kept) this.#keep(plan.limitBase);
-    } else if (plan.deleteBlocked === undefined && this.#kept !== undefined) {
-      if (!this.#options.inPlace()) return;
-      try {
-        Deno.removeSync(this.#path);
-      } catch (error) {
-        // Kept, it would hold back later passes' ordinary deletes: failing, it fails the pass
-        // before it deletes.
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
-      this.#kept = undefined;
+    } else if (plan.deleteBlocked === undefined) this.#drop();
+  }
+
+  /**
+   * The pass decided no deletes (it runs without `delete`) from a listing proved whole: a count
+   * found kept (a held-back deletion's, or a killed pass's) stays for the pass that decides them;
+   * the one this pass kept before placing goes.
+   */
+  decidedNone(): void {
+    this.#decided = true;
+    if (this.base === undefined) this.#drop();
+  }
+
+  #drop(): void {
+    if (this.#kept === undefined || !this.#options.inPlace()) return;
+    try {
+      Deno.removeSync(this.#path);
+    } catch (error) {
+      // Kept, it would hold back later passes' ordinary deletes: failing, it fails the pass
+      // before it deletes.
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
+    this.#kept = undefined;
   }
 
   /** Puts `count` in place at once (a fresh name renamed over the file: no link written through). */

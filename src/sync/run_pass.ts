@@ -279,11 +279,10 @@ export async function runPass(
       heldDeletes.base,
     );
     if (_isProvenWhole(listing)) {
-      heldDeletes.decided(
-        progress.clearBlocked !== undefined
-          ? { deleteBlocked: progress.clearBlocked, limitBase: clearBase }
-          : deletion,
-      );
+      if (progress.clearBlocked !== undefined) {
+        heldDeletes.decided({ deleteBlocked: progress.clearBlocked, limitBase: clearBase });
+      } else if (config.delete) heldDeletes.decided(deletion);
+      else heldDeletes.decidedNone(); // what a held-back deletion kept waits for a pass with delete
     }
     if (deletion.deletes.length > 0) {
       deleting = deletion.deletes;

@@ -1766,3 +1766,23 @@ for (const withDelete of [false, true]) {
     });
   });
 }
+
+Deno.test("a pass without delete keeps the count a held-back deletion kept", async () => {
+  const old = { name: "old", count: 20, tags: ["a"], folder: "old" };
+  const fresh = { name: "new", count: 20, tags: ["b"], folder: "new" };
+  await withMirror(describeDataset([old, fresh]), async ({ pass, files, root }) => {
+    await pass({ tags: ["a"], delete: true });
+    assert.equal((await files()).size, 20);
+    // A filter changed by mistake: held back (20 stale of 20), the 20 new ones downloaded.
+    const held = await pass({ tags: ["b"], delete: true });
+    assert.match(held.guard ?? "", /max_delete/);
+    assert.equal((await files()).size, 40);
+    const kept = await Deno.readTextFile(join(root, ".data-mirror", "held-deletes"));
+    assert.equal(kept, "20\n");
+    // The operator turns delete off for a pass (to look into it), then on again.
+    await pass({ tags: ["b"], delete: false });
+    const again = await pass({ tags: ["b"], delete: true });
+    assert.equal(again.summary.deleted, 0, "what max_delete held back stays held: no pass deleted");
+    assert.match(again.guard ?? "", /max_delete/);
+  });
+});
