@@ -36,6 +36,11 @@ export interface PlanInput {
    */
   heldBase?: number;
   /**
+   * Files this pass already removed where listed items need folders (gone from `local`): they
+   * count against `max_delete` as its deletes do, and its share is of the mirror with them.
+   */
+  cleared?: number;
+  /**
    * Whether the stale `path` on disk is the file the listed `listed` (the same name but for case or
    * Unicode form) names: true on a case-insensitive file system, false on a case-sensitive one,
    * where the listed name is another file or none. Absent: every such path counts as the same file
@@ -149,10 +154,11 @@ export function planDeletes(input: PlanInput): _DeletePlan {
       _files(stale.length)
     } (${hint}allow_delete_all: true allows it)`;
   } else {
-    const held = input.heldBase !== undefined && input.heldBase < deletable;
-    const base = held ? input.heldBase! : deletable;
+    const cleared = input.cleared ?? 0;
+    const held = input.heldBase !== undefined && input.heldBase < deletable + cleared;
+    const base = held ? input.heldBase! : deletable + cleared;
     const over = _limited(input)
-      ? overDeleteLimit(stale.length, base, input.maxDelete, { held })
+      ? overDeleteLimit(stale.length + cleared, base, input.maxDelete, { held })
       : undefined;
     if (over === undefined) plan.deletes = stale;
     else {

@@ -277,6 +277,7 @@ export async function runPass(
       mirror.root,
       logger,
       heldDeletes.base,
+      progress.cleared,
     );
     if (_isProvenWhole(listing)) {
       if (progress.clearBlocked !== undefined) {
@@ -521,11 +522,12 @@ export async function dryRunPass(
   const deletion = _deletion(
     config,
     index,
-    local,
+    _without(local, new Set(clearing)),
     listing,
     root,
     options.logger,
     config.delete ? heldBase : undefined,
+    clearing.length,
   );
   const gone = new Set([...replacing, ...clearing]);
   const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
@@ -958,10 +960,12 @@ function _deletion(
   root: string | undefined,
   logger: Logger,
   heldBase: number | undefined,
+  cleared = 0,
 ): Pick<Plan, "deletes" | "deleteBlocked" | "limitBase"> {
   const planned = planDeletes({
     ..._planInput(config, index.entries(), local, listing, config.delete),
     heldBase,
+    cleared,
     rejected: index.rejected,
     shadowed: index.shadowed,
     isSameFile: root === undefined ? undefined : _sameFileCheck(root),

@@ -1786,3 +1786,25 @@ Deno.test("a pass without delete keeps the count a held-back deletion kept", asy
     assert.match(again.guard ?? "", /max_delete/);
   });
 });
+
+Deno.test("files cleared for folders and stale deletes together stay within max_delete", async () => {
+  const files = { name: "f", count: 3, fileName: (i: number) => `p/f${i}`, fileExt: "" };
+  const beneath = {
+    name: "x",
+    count: 3,
+    fileName: (i: number) => `p/f${i}/x.jpg`,
+    fileExt: ".jpg",
+  };
+  const stale = { name: "s", count: 3, folder: "s" };
+  const keep = { name: "k", count: 10, folder: "k" };
+  await withMirror(
+    describeDataset([files, stale, keep]),
+    async ({ pass, platform, files: tree }) => {
+      await pass({ delete: true, max_delete: 3 });
+      assert.equal((await tree()).size, 16);
+      platform.replaceDataset(describeDataset([files, beneath, keep]));
+      const result = await pass({ delete: true, max_delete: 3 });
+      assert.ok(result.summary.deleted <= 3, `max_delete 3, deleted ${result.summary.deleted}`);
+    },
+  );
+});
