@@ -22,6 +22,8 @@ const _MAX_STALE_PAGES = 3;
  * counted, and its parts' counts, fetched with their first pages.
  */
 const _DENSE_SHARE = 1.25;
+/** How many times the first cut's parts the re-cuts of dense parts may make, at most. */
+const _MAX_RECUTS = 32;
 
 /** Options of {@linkcode listRemote}. */
 export interface ListRemoteOptions {
@@ -336,11 +338,18 @@ class _Lister implements Disposable {
     // A part is cut again only while it holds less than the whole listing: one counted as all of
     // it (a count that does not go by the interval) would be cut again and again, down to 1 ms
     // slices, multiplying the calls without thinning it.
+    // And no more parts than that many times the first cut's, whatever the counts say: a count
+    // that ignores the interval dipping below the first (an item deleted meanwhile) cuts every
+    // part again, down to 1 ms slices; one far-off item needs a few cuts per order of magnitude.
+    let parts = slices.length;
+    const budget = slices.length * _MAX_RECUTS;
     const page = (slice: _Slice, below?: number) => async () => {
       try {
-        const paged = await this.#pageShard(slice, share, below);
-        if ("parts" in paged) { for (const part of paged.parts) shards.push(page(part, total)); }
-        else proofs.push(paged);
+        const paged = await this.#pageShard(slice, share, below, () => parts < budget);
+        if ("parts" in paged) {
+          parts += paged.parts.length;
+          for (const part of paged.parts) shards.push(page(part, total));
+        } else proofs.push(paged);
       } catch (error) {
         this.#stop.abort(error); // the first failure is the one reported; the rest stop
         throw error;
@@ -360,6 +369,7 @@ class _Lister implements Disposable {
     slice: _Slice,
     share: number,
     below?: number,
+    mayCut: () => boolean = () => true,
   ): Promise<_ShardProof | { parts: _Slice[] }> {
     const filter = this.#within(slice);
     let cut = false;
@@ -375,7 +385,7 @@ class _Lister implements Disposable {
       await paging.catch(() => {});
       throw error;
     }
-    const thins = below === undefined || count < below;
+    const thins = below === undefined || (count < below && mayCut());
     if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2 && thins) {
       cut = true;
       await paging;

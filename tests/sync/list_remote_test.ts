@@ -196,6 +196,33 @@ Deno.test("a count that ignores the interval (a proxy) cuts each dense slice onc
   assert.ok(counts <= 300, `${counts} count calls for 600 items`);
 });
 
+Deno.test("a count that ignores the interval, with an item deleted after the first count, is not cut down to 1 ms", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 601 }]) });
+  let counts = 0;
+  const stop = new AbortController();
+  const remote = wrappedRemote(
+    remoteOf(platform),
+    (real) => ({
+      count: async (filter, options) => {
+        if (++counts > 5000) stop.abort(new Error("over 5,000 count calls"));
+        const n = await real.count({ ...filter, interval: undefined }, options);
+        // One item deleted on the platform (retention, a user) just after the first count.
+        if (counts === 1) platform.replaceDataset(describeDataset([{ count: 600 }]));
+        return n;
+      },
+    }),
+  );
+  const seen = new Set<string>();
+  await listRemote(remote, _NO_FILTER, {
+    logger: new RecordingLogger(),
+    minRetryDelayMs: 1,
+    signal: stop.signal,
+    distinctItems: () => seen.size,
+    onItems: (items: RemoteItem[]) => items.forEach((item) => seen.add(item.binaryDataId)),
+  }).catch(() => {}); // unproven or stopped: the number of calls is what is tested
+  assert.ok(counts <= 1000, `${counts} count calls for 600 items`);
+});
+
 Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {
   const dataset = timed(describeDataset([{ count: 1200 }]), (i) => Date.UTC(2025, 0, 1) + i * 10);
   await using platform = await startPlatform({ dataset });
