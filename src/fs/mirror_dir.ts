@@ -193,7 +193,7 @@ export class MirrorDir implements AsyncDisposable {
       // point of a disk at `usb`), is the mount point of a disk that dropped out.
       const found = await resolveMirrorRoot({ ...options, create: false });
       const device = found === undefined
-        ? await _nearestDevice(options.viamHome, options.mirrorPath)
+        ? await _nearestDevice(options.viamHome, options.mirrorPath, seen.device)
         : (await Deno.lstat(found)).dev;
       if (device !== seen.device && (found === undefined || !(await stateOf(found, "mirror")))) {
         throw new MirrorLocationError(
@@ -731,7 +731,11 @@ const _STAGED_NAME = /^staged-\d+$/;
 const _LEGACY_STAGING_DIR = "tmp";
 
 /** The device of the deepest folder of `mirrorPath` below `viamHome` that exists (not followed). */
-async function _nearestDevice(viamHome: string, mirrorPath: string): Promise<number> {
+async function _nearestDevice(
+  viamHome: string,
+  mirrorPath: string,
+  seenDevice: number,
+): Promise<number> {
   const split = splitRelativePath(mirrorPath);
   const components = split.ok ? split.components : [];
   for (let n = components.length; n > 0; n--) {
@@ -741,7 +745,18 @@ async function _nearestDevice(viamHome: string, mirrorPath: string): Promise<num
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  return (await Deno.stat(viamHome)).dev;
+  try {
+    return (await Deno.stat(viamHome)).dev;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  // The home itself gone (removed to start afresh, or a dropped disk's mount point cleaned up):
+  // its parent cannot be looked at (the program is confined to the home), so it is made again,
+  // empty, where it was, and removed again when that is another file system than before.
+  await Deno.mkdir(viamHome, { mode: _DIR_MODE });
+  const { dev } = await Deno.lstat(viamHome);
+  if (dev !== seenDevice) await Deno.remove(viamHome);
+  return dev;
 }
 
 /**

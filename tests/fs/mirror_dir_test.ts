@@ -238,3 +238,28 @@ Deno.test("a mirror in a folder of an unmounted disk is not made again below the
     assert.ok((await Deno.lstat(join(home, "faces"))).isDirectory);
   });
 });
+
+Deno.test("a loop whose Viam home was removed makes it again on the same disk; a dropped disk's gone mount point is refused, nothing left", async () => {
+  await withTempDir(async (base) => {
+    const home = join(base, "home");
+    const seen: { device?: number } = {};
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+    await Deno.remove(home, { recursive: true });
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+    assert.ok((await Deno.lstat(join(home, "m"))).isDirectory);
+    // The home is a disk's mount point: it drops out and its mount point is cleaned up.
+    await Deno.remove(home, { recursive: true });
+    await Deno.mkdir(home);
+    const onDisk: { device?: number } = {};
+    await withTmpfsAt(home, async () => {
+      await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen: onDisk })).close();
+    });
+    await Deno.remove(home);
+    await assert.rejects(
+      async () =>
+        await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen: onDisk })).close(),
+      /another file system .* was its disk unmounted/,
+    );
+    await assert.rejects(Deno.lstat(home), Deno.errors.NotFound, "no home made on the disk below");
+  });
+});
