@@ -363,7 +363,8 @@ class _Lister implements Disposable {
 
   /**
    * Counts one slice while it pages it. A slice counted as dense for its `share` stops after the
-   * page in flight (its items were handed over like any other) and resolves to its parts.
+   * page in flight (its items were handed over like any other) and resolves to its parts; a part
+   * (cut from a dense slice) only when it counts fewer than `below` and `mayCut` still allows.
    */
   async #pageShard(
     slice: _Slice,
