@@ -32,7 +32,12 @@ export interface HeldDeletesOptions {
    * through one swapped for a symlink since).
    */
   inPlace: () => boolean;
+  /** Whether the pass runs with `delete` (a count it keeps then waits for a pass with delete). */
+  delete?: boolean;
 }
+
+/** The mark of a count kept by a pass without `delete`: any later pass that decides may drop it. */
+const _NO_DELETE = " no-delete";
 
 /** One pass's view of the kept count: read when the pass starts, kept or dropped as it goes. */
 export class HeldDeletes {
@@ -42,22 +47,34 @@ export class HeldDeletes {
   readonly #options: HeldDeletesOptions;
   /** What the file holds now. */
   #kept: number | undefined;
+  /** Whether the file's count was kept by a pass without `delete` (marked so). */
+  #noDelete: boolean;
+  readonly #baseNoDelete: boolean;
   #placing = false;
   #decided = false;
 
-  private constructor(path: string, base: number | undefined, options: HeldDeletesOptions) {
+  private constructor(
+    path: string,
+    kept: { count: number; noDelete: boolean } | undefined,
+    options: HeldDeletesOptions,
+  ) {
     this.#path = path;
-    this.base = this.#kept = base;
+    this.base = this.#kept = kept?.count;
+    this.#noDelete = this.#baseNoDelete = kept?.noDelete ?? false;
     this.#options = options;
   }
 
   /** Reads the count kept in `stateDir` (none, or not a regular file holding a count: undefined). */
   static async read(stateDir: string): Promise<number | undefined> {
+    return (await HeldDeletes.#read(stateDir))?.count;
+  }
+
+  static async #read(stateDir: string): Promise<{ count: number; noDelete: boolean } | undefined> {
     const path = join(stateDir, HELD_DELETES_NAME);
     try {
       if (!(await Deno.lstat(path)).isFile) return undefined;
-      const text = await Deno.readTextFile(path);
-      return /^\d{1,15}\n$/.test(text) ? Number(text) : undefined;
+      const match = /^(\d{1,15})( no-delete)?\n$/.exec(await Deno.readTextFile(path));
+      return match ? { count: Number(match[1]), noDelete: match[2] !== undefined } : undefined;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -66,7 +83,7 @@ export class HeldDeletes {
 
   /** The pass's view of the count kept in `stateDir` (see {@linkcode HeldDeletes.read}). */
   static async open(stateDir: string, options: HeldDeletesOptions): Promise<HeldDeletes> {
-    return new HeldDeletes(join(stateDir, HELD_DELETES_NAME), await this.read(stateDir), options);
+    return new HeldDeletes(join(stateDir, HELD_DELETES_NAME), await this.#read(stateDir), options);
   }
 
   /**
@@ -95,12 +112,13 @@ export class HeldDeletes {
 
   /**
    * The pass decided no deletes (it runs without `delete`) from a listing proved whole: a count
-   * found kept (a held-back deletion's, or a killed pass's) stays for the pass that decides them;
-   * the one this pass kept before placing goes.
+   * found kept by a pass with `delete` (a held-back deletion's, or a killed pass's) stays for the
+   * pass that decides them; one kept by a pass without `delete` (before placing, or for a
+   * clearing held back, which this pass has now decided) goes, as does the one this pass kept.
    */
   decidedNone(): void {
     this.#decided = true;
-    if (this.base === undefined) this.#drop();
+    if (this.base === undefined || this.#baseNoDelete) this.#drop();
   }
 
   #drop(): void {
@@ -120,9 +138,13 @@ export class HeldDeletes {
     if (!this.#options.inPlace()) return;
     const temp = join(dirname(this.#path), atomicTempName(HELD_DELETES_NAME));
     try {
-      Deno.writeTextFileSync(temp, `${count}\n`, { createNew: true, mode: FILE_MODE });
+      // Marked when neither this pass nor the one that kept the count before ran with delete.
+      const noDelete = !this.#options.delete && (this.#kept === undefined || this.#noDelete);
+      const text = `${count}${noDelete ? _NO_DELETE : ""}\n`;
+      Deno.writeTextFileSync(temp, text, { createNew: true, mode: FILE_MODE });
       Deno.renameSync(temp, this.#path);
       this.#kept = count;
+      this.#noDelete = noDelete;
     } catch (error) {
       Deno.remove(temp).catch(() => {});
       this.#options.warn(

@@ -187,6 +187,7 @@ export async function runPass(
   const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
     warn,
     inPlace: () => _inPlace(mirror, logger),
+    delete: config.delete,
   });
   const fetchNow = (downloads: Download[], walked: ReadonlyMap<string, LocalFile>) => {
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;

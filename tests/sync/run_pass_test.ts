@@ -1808,3 +1808,51 @@ Deno.test("files cleared for folders and stale deletes together stay within max_
     },
   );
 });
+
+Deno.test("a count kept before placing by a pass without delete whose listing failed goes with the next whole pass", async () => {
+  const first = { name: "a", count: 12, folder: "a" };
+  const more = { name: "b", count: 12, folder: "b" };
+  const grown = { name: "c", count: 100, folder: "c" };
+  await withMirror(describeDataset([first]), async ({ pass, platform, files }) => {
+    await pass({});
+    // New items, and the listing fails part way (an outage): files placed, nothing proved.
+    platform.replaceDataset(describeDataset([first, more]));
+    platform.setFaults({ failListingAfterPage: 4, maxPageItems: 5, failListingCode: "internal" });
+    await pass({}, { attempts: { page: 1 } }).catch(() => {});
+    platform.setFaults({});
+    // Ordinary passes, delete off, listings whole: the mirror grows to 124 files.
+    platform.replaceDataset(describeDataset([first, more, grown]));
+    await pass({});
+    assert.equal((await files()).size, 124);
+    // Delete turned on; 20 of 124 files are ordinary churn, within the default half.
+    platform.replaceDataset(describeDataset([first, more, { ...grown, count: 80 }]));
+    const on = await pass({ delete: true });
+    assert.equal(on.guard, undefined);
+    assert.equal(on.summary.deleted, 20);
+  });
+});
+
+Deno.test("a held-back clearing let through by a raised max_delete leaves no count behind (delete off)", async () => {
+  const files = { name: "f", count: 12, fileName: (i: number) => `p/f${i}`, fileExt: "" };
+  const beneath = {
+    name: "x",
+    count: 12,
+    fileName: (i: number) => `p/f${i}/x.jpg`,
+    fileExt: ".jpg",
+  };
+  const grown = { name: "c", count: 100, folder: "c" };
+  await withMirror(describeDataset([files]), async ({ pass, platform, files: tree }) => {
+    await pass({});
+    platform.replaceDataset(describeDataset([files, beneath]));
+    assert.match((await pass({})).guard ?? "", /max_delete/, "clearing 12 of 12 is held back");
+    assert.equal((await pass({ max_delete: "100%" })).guard, undefined, "let through");
+    platform.replaceDataset(describeDataset([files, beneath, grown]));
+    await pass({});
+    assert.equal((await tree()).size, 112);
+    // Delete on; 20 of the 100 grown files leave the set: ordinary churn (20 of 112).
+    platform.replaceDataset(describeDataset([files, beneath, { ...grown, count: 80 }]));
+    const on = await pass({ delete: true });
+    assert.equal(on.guard, undefined);
+    assert.equal(on.summary.deleted, 20);
+  });
+});
