@@ -244,6 +244,9 @@ export function overDeleteLimit(
   limit: DeleteLimit = DEFAULT_MAX_DELETE,
   { held = false } = {},
 ): string | undefined {
+  // "100%" allows any deletion, even of more files than a kept `total` (a held-back pass's
+  // downloads gone stale again): that share of what the mirror held is no limit the operator set.
+  if (limit.percent >= 100) return undefined;
   const allowed = Math.max(limit.files, Math.floor(total * limit.percent / 100));
   if (count <= allowed) return undefined;
   const rule = [

@@ -1856,3 +1856,18 @@ Deno.test("a held-back clearing let through by a raised max_delete leaves no cou
     assert.equal(on.summary.deleted, 20);
   });
 });
+
+Deno.test('max_delete "100%" lets a held-back deletion through, however many stale files', async () => {
+  const a = { name: "a", count: 12, tags: ["a"], folder: "a" };
+  const b = { name: "b", count: 20, tags: ["b"], folder: "b" };
+  const c = { name: "c", count: 5, tags: ["c"], folder: "c" };
+  await withMirror(describeDataset([a, b, c]), async ({ pass, files }) => {
+    await pass({ tags: ["a"], delete: true });
+    const held = await pass({ tags: ["b"], delete: true }); // a wrong filter: held back
+    assert.match(held.guard ?? "", /max_delete/);
+    assert.equal((await files()).size, 32);
+    const raised = await pass({ tags: ["c"], delete: true, max_delete: "100%" });
+    assert.equal(raised.guard, undefined, `"100%" held back: ${raised.guard}`);
+    assert.equal((await files()).size, 5);
+  });
+});
