@@ -753,7 +753,19 @@ async function _nearestDevice(
   // The home itself gone (removed to start afresh, or a dropped disk's mount point cleaned up):
   // its parent cannot be looked at (the program is confined to the home), so it is made again,
   // empty, where it was, and removed again when that is another file system than before.
-  await Deno.mkdir(viamHome, { mode: _DIR_MODE });
+  try {
+    await Deno.mkdir(viamHome, { mode: _DIR_MODE });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    // Made meanwhile (another loop of the module): its device. Or a link whose target is gone (a
+    // home moved to a disk that dropped out): no device of the loop's, refused as a dropped disk.
+    try {
+      return (await Deno.stat(viamHome)).dev;
+    } catch (again) {
+      if (!(again instanceof Deno.errors.NotFound)) throw again;
+      return -1;
+    }
+  }
   const { dev } = await Deno.lstat(viamHome);
   if (dev !== seenDevice) await Deno.remove(viamHome);
   return dev;

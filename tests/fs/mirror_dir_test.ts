@@ -263,3 +263,27 @@ Deno.test("a loop whose Viam home was removed makes it again on the same disk; a
     await assert.rejects(Deno.lstat(home), Deno.errors.NotFound, "no home made on the disk below");
   });
 });
+
+Deno.test("a Viam home whose link dangles (its disk dropped out) is refused as a dropped disk", async () => {
+  const base = await Deno.makeTempDir({ prefix: "data-mirror-home-link-" });
+  try {
+    const target = join(base, "disk", "viam");
+    await Deno.mkdir(target, { recursive: true });
+    const home = join(base, "home");
+    await Deno.symlink(target, home);
+    const seen: { device?: number } = {};
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+    await Deno.remove(join(base, "disk"), { recursive: true }); // the disk dropped out
+    let message = "";
+    try {
+      await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+      message = "opened";
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    console.log("second open:", message);
+    assert.doesNotMatch(message, /os error|File exists|No such file/, message);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
