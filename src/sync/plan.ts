@@ -158,7 +158,7 @@ export function planDeletes(input: PlanInput): _DeletePlan {
     const held = input.heldBase !== undefined && input.heldBase < deletable + cleared;
     const base = held ? input.heldBase! : deletable + cleared;
     const over = _limited(input)
-      ? overDeleteLimit(stale.length + cleared, base, input.maxDelete, { held })
+      ? overDeleteLimit(stale.length + cleared, base, input.maxDelete, { held, removed: cleared })
       : undefined;
     if (over === undefined) plan.deletes = stale;
     else {
@@ -236,13 +236,14 @@ function _limited(input: PlanInput): boolean {
  * Why `max_delete` (`limit`, the default when absent) holds back `count` removals out of the
  * mirror's `total` files, or undefined when it allows them: the same rule as the delete stage's,
  * for removals it does not plan (files cleared for a folder listed items need). `held`: `total` is
- * what the mirror held before an earlier pass was held back (`PlanInput.heldBase`), as said.
+ * what the mirror held before an earlier pass was held back (`PlanInput.heldBase`), as said;
+ * `removed`: that many of `count` are gone already (cleared this pass), the rest held back.
  */
 export function overDeleteLimit(
   count: number,
   total: number,
   limit: DeleteLimit = DEFAULT_MAX_DELETE,
-  { held = false } = {},
+  { held = false, removed = 0 } = {},
 ): string | undefined {
   // "100%" allows any deletion, even of more files than a kept `total` (a held-back pass's
   // downloads gone stale again): that share of what the mirror held is no limit the operator set.
@@ -256,8 +257,13 @@ export function overDeleteLimit(
   const of = held
     ? `the ${total} files the mirror held before max_delete first held them back`
     : `the mirror's ${total} files`;
+  const done = removed === 0
+    ? "nothing deleted"
+    : `${removed} already removed where listed items need folders, the other ${
+      count - removed
+    } kept`;
   return `this pass would delete ${count} of ${of}, more than max_delete allows (${rule}): ` +
-    "nothing deleted (if this is meant, raise max_delete for one pass)";
+    `${done} (if this is meant, raise max_delete for one pass)`;
 }
 
 /** Whether `paths` come in code-unit order (each after the one before). */

@@ -1805,6 +1805,11 @@ Deno.test("files cleared for folders and stale deletes together stay within max_
       platform.replaceDataset(describeDataset([files, beneath, keep]));
       const result = await pass({ delete: true, max_delete: 3 });
       assert.ok(result.summary.deleted <= 3, `max_delete 3, deleted ${result.summary.deleted}`);
+      // Said as it is: the files cleared are gone, not "nothing deleted".
+      assert.match(
+        result.guard ?? "",
+        /3 already removed where listed items need folders, the other 3 kept/,
+      );
     },
   );
 });
