@@ -106,7 +106,9 @@ export class HeldDeletes {
   decided(plan: Pick<Plan, "deleteBlocked" | "limitBase">): void {
     this.#decided = true;
     if (plan.limitBase !== undefined) {
-      if (plan.limitBase !== this.#kept) this.#keep(plan.limitBase);
+      // Kept again, unmarked, by a pass with delete whose deletion it holds back now.
+      const unmark = this.#noDelete && this.#options.delete === true;
+      if (plan.limitBase !== this.#kept || unmark) this.#keep(plan.limitBase);
     } else if (plan.deleteBlocked === undefined) this.#drop();
   }
 

@@ -827,8 +827,11 @@ function _clearLimit(
   if (paths.length === 0) return undefined;
   // As the delete stage's share: of what the mirror held before a held-back pass, until one deletes
   // (the files a held-back pass downloaded do not let through what it held back).
-  const held = heldBase !== undefined && heldBase < local.size;
-  const base = held ? heldBase : local.size;
+  // Of the files the delete stage counts (not symlinks nor protected files, which are never
+  // removed), as the kept count is.
+  const deletable = _deletableCount(local, config.protectedDirs);
+  const held = heldBase !== undefined && heldBase < deletable;
+  const base = held ? heldBase : deletable;
   const over = overDeleteLimit(paths.length, base, config.maxDelete, { held });
   return over === undefined
     ? undefined
