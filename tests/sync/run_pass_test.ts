@@ -1876,3 +1876,29 @@ Deno.test('max_delete "100%" lets a held-back deletion through, however many sta
     assert.equal((await files()).size, 5);
   });
 });
+
+Deno.test("a held-back deletion stays held across a pass without delete, after a clearing held back without delete", async () => {
+  const originals = { name: "o", count: 30, fileName: (i: number) => `o/f${i}`, fileExt: "" };
+  const subs = { name: "s", count: 20, fileName: (i: number) => `o/f${i}/sub`, fileExt: "" };
+  const news = { name: "n", count: 40, fileName: (i: number) => `n/g${i}`, fileExt: "" };
+  await withMirror(describeDataset([originals]), async ({ platform, pass, files }) => {
+    await pass();
+    assert.equal((await files()).size, 30);
+    // A: without delete, a listing that makes folders of 20 of the 30 files: clearing held back.
+    platform.replaceDataset(describeDataset([originals, subs]));
+    const a = await pass();
+    assert.match(a.guard ?? "", /max_delete/);
+    // B: with delete, a changed listing: 30 of 30 stale, held back.
+    platform.replaceDataset(describeDataset([news]));
+    const b = await pass({ delete: true });
+    assert.match(b.guard ?? "", /max_delete/);
+    assert.equal(b.summary.deleted, 0);
+    assert.equal((await files()).size, 70);
+    // C: without delete: must not release B's held-back deletion.
+    await pass();
+    // D: with delete, the same max_delete as B: still held back.
+    const d = await pass({ delete: true });
+    assert.equal(d.summary.deleted, 0, `deleted ${d.summary.deleted} that B held back`);
+    assert.match(d.guard ?? "", /max_delete/);
+  });
+});
