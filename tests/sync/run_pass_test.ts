@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
 import { BandwidthLimit } from "../../src/async/bandwidth_limit.ts";
-import { describeDataset, HOSTILE_NAME_COUNT, itemBytes } from "../support/platform/mod.ts";
+import {
+  describeDataset,
+  HOSTILE_NAME_COUNT,
+  itemBytes,
+  type Platform,
+} from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
@@ -1740,17 +1745,19 @@ function _oneFile(name: string, fileName: string, sizeBytes: number) {
   return { name, count: 1, sizeBytes, fileName, fileExt: extname(fileName) };
 }
 
+/** `count` files `p/f<i>`, and items beneath them (`p/f<i>/x.jpg`) that make folders of them. */
+function _filesAndBeneath(count: number) {
+  return {
+    files: { name: "f", count, fileName: (i: number) => `p/f${i}`, fileExt: "" },
+    beneath: { name: "x", count, fileName: (i: number) => `p/f${i}/x.jpg`, fileExt: ".jpg" },
+  };
+}
+
 for (const withDelete of [false, true]) {
   Deno.test(`clearing held back by max_delete stays held the pass after, whatever it downloaded (delete: ${withDelete})`, async () => {
     // 12 files where listed items now need folders, and 30 more items: the held pass downloads
     // them, which must not make the next pass's share large enough to clear the 12.
-    const files = { name: "f", count: 12, fileName: (i: number) => `p/f${i}`, fileExt: "" };
-    const beneath = {
-      name: "x",
-      count: 12,
-      fileName: (i: number) => `p/f${i}/x.jpg`,
-      fileExt: ".jpg",
-    };
+    const { files, beneath } = _filesAndBeneath(12);
     const extra = { name: "e", count: 30, folder: "extra" };
     await withMirror(describeDataset([files]), async ({ pass, platform, files: tree }) => {
       await pass({ delete: withDelete });
@@ -1788,13 +1795,7 @@ Deno.test("a pass without delete keeps the count a held-back deletion kept", asy
 });
 
 Deno.test("files cleared for folders and stale deletes together stay within max_delete", async () => {
-  const files = { name: "f", count: 3, fileName: (i: number) => `p/f${i}`, fileExt: "" };
-  const beneath = {
-    name: "x",
-    count: 3,
-    fileName: (i: number) => `p/f${i}/x.jpg`,
-    fileExt: ".jpg",
-  };
+  const { files, beneath } = _filesAndBeneath(3);
   const stale = { name: "s", count: 3, folder: "s" };
   const keep = { name: "k", count: 10, folder: "k" };
   await withMirror(
@@ -1814,6 +1815,22 @@ Deno.test("files cleared for folders and stale deletes together stay within max_
   );
 });
 
+/**
+ * With delete turned on, 20 of `grown`'s items leaving the set (ordinary churn, within the default
+ * half) are deleted, not held back by a count left from earlier passes.
+ */
+async function _assertChurnDeleted(
+  platform: Platform,
+  pass: MirrorFixture["pass"],
+  kept: Parameters<typeof describeDataset>[0],
+  grown: Parameters<typeof describeDataset>[0][number],
+): Promise<void> {
+  platform.replaceDataset(describeDataset([...kept, { ...grown, count: (grown.count ?? 0) - 20 }]));
+  const on = await pass({ delete: true });
+  assert.equal(on.guard, undefined);
+  assert.equal(on.summary.deleted, 20);
+}
+
 Deno.test("a count kept before placing by a pass without delete whose listing failed goes with the next whole pass", async () => {
   const first = { name: "a", count: 12, folder: "a" };
   const more = { name: "b", count: 12, folder: "b" };
@@ -1829,22 +1846,12 @@ Deno.test("a count kept before placing by a pass without delete whose listing fa
     platform.replaceDataset(describeDataset([first, more, grown]));
     await pass({});
     assert.equal((await files()).size, 124);
-    // Delete turned on; 20 of 124 files are ordinary churn, within the default half.
-    platform.replaceDataset(describeDataset([first, more, { ...grown, count: 80 }]));
-    const on = await pass({ delete: true });
-    assert.equal(on.guard, undefined);
-    assert.equal(on.summary.deleted, 20);
+    await _assertChurnDeleted(platform, pass, [first, more], grown);
   });
 });
 
 Deno.test("a held-back clearing let through by a raised max_delete leaves no count behind (delete off)", async () => {
-  const files = { name: "f", count: 12, fileName: (i: number) => `p/f${i}`, fileExt: "" };
-  const beneath = {
-    name: "x",
-    count: 12,
-    fileName: (i: number) => `p/f${i}/x.jpg`,
-    fileExt: ".jpg",
-  };
+  const { files, beneath } = _filesAndBeneath(12);
   const grown = { name: "c", count: 100, folder: "c" };
   await withMirror(describeDataset([files]), async ({ pass, platform, files: tree }) => {
     await pass({});
@@ -1854,11 +1861,7 @@ Deno.test("a held-back clearing let through by a raised max_delete leaves no cou
     platform.replaceDataset(describeDataset([files, beneath, grown]));
     await pass({});
     assert.equal((await tree()).size, 112);
-    // Delete on; 20 of the 100 grown files leave the set: ordinary churn (20 of 112).
-    platform.replaceDataset(describeDataset([files, beneath, { ...grown, count: 80 }]));
-    const on = await pass({ delete: true });
-    assert.equal(on.guard, undefined);
-    assert.equal(on.summary.deleted, 20);
+    await _assertChurnDeleted(platform, pass, [files, beneath], grown);
   });
 });
 
