@@ -76,7 +76,11 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   // Before any warning: without the folder, "push_tags: no effect without push_path" would come
   // first, in the attributes' words, ahead of the one thing to fix.
   if (config.push === undefined) {
-    throw new PushUsageError("push: --push-path is required: the folder to upload, inside .viam");
+    // A config file's misspelt `push-path` is what to fix then: its warning says which it is.
+    const typo = warnings.find((warning) => warning.includes('(did you mean "push_path"?)'));
+    throw new PushUsageError(
+      `push: --push-path is required: the folder to upload, inside .viam${typo ? `; ${typo}` : ""}`,
+    );
   }
   await checkConfigLocations(config);
   for (const warning of warnings) output.logger.warn(warning);

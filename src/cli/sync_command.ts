@@ -299,7 +299,8 @@ async function _watch(
     const synced = before.state !== "syncing" && before.passes > completed;
     const summary = loop.cutPass ?? (synced ? before.lastSummary : undefined) ?? emptySummary();
     const pushed = config.push && (synced || config.pushOnly) ? loop.status().lastPush : undefined;
-    const error = _interrupted(by, undefined);
+    // A push-only pass downloads nothing: no partial download to speak of.
+    const error = config.pushOnly ? `interrupted by ${by}` : _interrupted(by, undefined);
     if (!config.pushOnly) output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);
     if (pushed) output.line(`pass ${pass} push: interrupted: ${formatPushSummary(pushed)}`);
     output.document({

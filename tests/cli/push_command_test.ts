@@ -71,6 +71,25 @@ Deno.test("push without --push-path says only that, before any warning about the
   }
 });
 
+Deno.test("push --config whose file misspells push_path names the misspelt key with the refusal", async () => {
+  const home = await Deno.makeTempDir({ prefix: "dm-push-typo-" });
+  try {
+    const config = `${home}/push.json`;
+    await Deno.writeTextFile(config, JSON.stringify({ "push-path": "outbox", tags: ["a"] }));
+    const output = await runProgram(
+      ["push", "--app-url", "http://127.0.0.1:9000", "--part-id", "p", "--config", config],
+      { viamHome: home, env: KEY_ENV },
+    );
+    assert.equal(output.code, 2, output.stderr);
+    assert.match(
+      output.stderr,
+      /--push-path is required: .*; unknown attribute "push-path" \(did you mean "push_path"\?\)/,
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("push uploads a folder tree, deletes what the platform has, and sync elsewhere mirrors it at the same paths", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
   const sender = await Deno.makeTempDir({ prefix: "dm-push-sender-" });
