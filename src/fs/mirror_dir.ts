@@ -187,11 +187,12 @@ export class MirrorDir implements AsyncDisposable {
    */
   static async open(options: OpenMirrorOptions): Promise<MirrorDir> {
     const seen = options.seen;
+    let found: string | undefined;
     if (seen?.device !== undefined) {
       // Where the loop's last pass found the root: a root now on another device with none of the
       // mirror's state, or gone and to be made on another device (`usb/faces` below the bare mount
       // point of a disk at `usb`), is the mount point of a disk that dropped out.
-      const found = await resolveMirrorRoot({ ...options, create: false });
+      found = await resolveMirrorRoot({ ...options, create: false });
       const device = found === undefined
         ? await _nearestDevice(options.viamHome, options.mirrorPath, seen.device)
         : (await Deno.lstat(found)).dev;
@@ -203,7 +204,7 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     }
-    const root = (await resolveMirrorRoot({ ...options, create: true }))!;
+    const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
     await assertMirrorPlace(root, options.mirrorPath);
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
@@ -739,17 +740,11 @@ async function _nearestDevice(
   const split = splitRelativePath(mirrorPath);
   const components = split.ok ? split.components : [];
   for (let n = components.length; n > 0; n--) {
-    try {
-      return (await Deno.lstat(join(viamHome, ...components.slice(0, n)))).dev;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
+    const dev = await _deviceOf(join(viamHome, ...components.slice(0, n)), Deno.lstat);
+    if (dev !== undefined) return dev;
   }
-  try {
-    return (await Deno.stat(viamHome)).dev;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
+  const home = await _deviceOf(viamHome, Deno.stat);
+  if (home !== undefined) return home;
   // The home itself gone (removed to start afresh, or a dropped disk's mount point cleaned up):
   // its parent cannot be looked at (the program is confined to the home), so it is made again,
   // empty, where it was, and removed again when that is another file system than before.
@@ -759,16 +754,24 @@ async function _nearestDevice(
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     // Made meanwhile (another loop of the module): its device. Or a link whose target is gone (a
     // home moved to a disk that dropped out): no device of the loop's, refused as a dropped disk.
-    try {
-      return (await Deno.stat(viamHome)).dev;
-    } catch (again) {
-      if (!(again instanceof Deno.errors.NotFound)) throw again;
-      return -1;
-    }
+    return (await _deviceOf(viamHome, Deno.stat)) ?? -1;
   }
   const { dev } = await Deno.lstat(viamHome);
   if (dev !== seenDevice) await Deno.remove(viamHome);
   return dev;
+}
+
+/** The device of `path` by `stat` (`Deno.lstat` or `Deno.stat`), or undefined when nothing is there. */
+async function _deviceOf(
+  path: string,
+  stat: (path: string) => Promise<Deno.FileInfo>,
+): Promise<number | undefined> {
+  try {
+    return (await stat(path)).dev;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
 }
 
 /**
