@@ -1,15 +1,18 @@
 /**
  * The mirror's count of deletable files from before the pass whose deletes (or files cleared where
  * listed items need folders) `max_delete` held back, kept in `<mirror>/.data-mirror/held-deletes`
- * until a pass proved whole deletes, or finds nothing stale. A pass held back still downloads the listed set: without this count, the next pass would
- * take its share of a mirror grown by those files, and delete what the guard held back (a folder of
- * the user's own files, the mirror of a filter changed by mistake) one pass later. Kept too from
- * the first file a pass places until it decides its deletes, so that a pass killed or cut off
- * before then does not widen the next one's share either.
+ * until a pass proved whole deletes, or finds nothing stale. A pass held back still downloads the
+ * listed set: without this count, the next pass would take its share of a mirror grown by those
+ * files, and delete what the guard held back (a folder of the user's own files, the mirror of a
+ * filter changed by mistake) one pass later. Kept too from the first file a pass places until it
+ * decides its deletes, so that a pass killed or cut off before then does not widen the next one's
+ * share either. A count kept by a pass without `delete` is marked so: such passes drop it, and keep
+ * a held-back deletion's.
  *
  * @example
  * ```ts
- * const held = await HeldDeletes.open(mirror.stateDir, { warn: console.warn, inPlace: () => true });
+ * const options = { warn: console.warn, inPlace: () => true, delete: true };
+ * const held = await HeldDeletes.open(mirror.stateDir, options);
  * held.beforePlacing(() => 30); // kept: the pass may now place files
  * held.decided({ deletes: [], deleteBlocked: "...", limitBase: 30 }); // still held back
  * ```
@@ -33,7 +36,7 @@ export interface HeldDeletesOptions {
    */
   inPlace: () => boolean;
   /** Whether the pass runs with `delete` (a count it keeps then waits for a pass with delete). */
-  delete?: boolean;
+  delete: boolean;
 }
 
 /** The mark of a count kept by a pass without `delete`: any later pass that decides may drop it. */
@@ -73,8 +76,9 @@ export class HeldDeletes {
     const path = join(stateDir, HELD_DELETES_NAME);
     try {
       if (!(await Deno.lstat(path)).isFile) return undefined;
-      const match = /^(\d{1,15})( no-delete)?\n$/.exec(await Deno.readTextFile(path));
-      return match ? { count: Number(match[1]), noDelete: match[2] !== undefined } : undefined;
+      const match = /^(\d{1,15})(.*)\n$/.exec(await Deno.readTextFile(path));
+      if (match === null || (match[2] !== "" && match[2] !== _NO_DELETE)) return undefined;
+      return { count: Number(match[1]), noDelete: match[2] === _NO_DELETE };
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -107,7 +111,7 @@ export class HeldDeletes {
     this.#decided = true;
     if (plan.limitBase !== undefined) {
       // Kept again, unmarked, by a pass with delete whose deletion it holds back now.
-      const unmark = this.#noDelete && this.#options.delete === true;
+      const unmark = this.#noDelete && this.#options.delete;
       if (plan.limitBase !== this.#kept || unmark) this.#keep(plan.limitBase);
     } else if (plan.deleteBlocked === undefined) this.#drop();
   }
