@@ -246,23 +246,22 @@ export class PushJournal {
   /**
    * Records that the platform at `to` (a destination key) holds `version` of `path` as
    * `binaryDataId` (sent now, or found stored after a cut upload): no longer in flight nor failing,
-   * the version sent, one more known upload.
+   * the version sent, one more known upload. `kept` is always written, either way: a record without
+   * it (a journal from before it was kept) may have been made under keep, and is sent again before
+   * a pass without keep deletes on it.
    */
   recordSent(
     path: string,
     version: RememberedVersion,
-    stored: { binaryDataId: string; to: string; ms: number; kept?: boolean },
+    stored: { binaryDataId: string; to: string; ms: number; kept: boolean },
   ): void {
     const { ino, size, mtimeMs, ctimeMs } = version;
-    const { binaryDataId, to, ms } = stored;
-    // Always said, either way: a record without it (a journal from before it was kept) may have
-    // been made under keep, and is sent again before a pass without keep deletes on it.
-    const kept = { kept: stored.kept === true };
+    const { binaryDataId, to, ms, kept } = stored;
     this.update(path, (e) => ({
       ...e,
       inFlight: undefined,
       failure: undefined,
-      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms, ...kept },
+      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms, kept },
       uploads: [...(e.uploads ?? []), { binaryDataId, ms, seq: this.#nextUploadSeq() }],
     }));
   }
