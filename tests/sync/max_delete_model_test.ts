@@ -15,20 +15,9 @@ import { join } from "node:path";
 import type { DeleteLimit } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { dryRunPass } from "../../src/sync/run_pass.ts";
+import { SeededRandom } from "../faults/seeded_random.ts";
 import { describeDataset } from "../support/platform/mod.ts";
 import { readTree, withMirror } from "./_harness.ts";
-
-/** A small seeded generator (mulberry32): a failing sequence is found again from its seed. */
-function _random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One pass of a sequence: the listing it sees, its attributes, and what happens around it. */
 interface _Step {
@@ -48,8 +37,9 @@ interface _Step {
 
 const MAXES: (number | string | undefined)[] = [undefined, undefined, 3, 20, "25%", "80%", "100%"];
 
-function _randomStep(r: () => number): _Step {
-  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+function _randomStep(random: SeededRandom): _Step {
+  const pick = <T>(items: readonly T[]) => random.pick(items);
+  const r = () => random.next();
   return {
     o: pick([0, 4, 12, 24]),
     s: pick([0, 0, 0, 3, 16]),
@@ -280,9 +270,9 @@ Deno.test("max_delete over random sequences of passes: never more than its share
   const seed0 = Number(Deno.env.get("MAX_DELETE_MODEL_SEED") ?? "5");
   const failures: string[] = [];
   for (let s = 0; s < seqs; s++) {
-    const r = _random(seed0 * 100003 + s);
-    const len = 3 + Math.floor(r() * 6);
-    const steps = Array.from({ length: len }, () => _randomStep(r));
+    const random = new SeededRandom(seed0 * 100003 + s);
+    const len = 3 + Math.floor(random.next() * 6);
+    const steps = Array.from({ length: len }, () => _randomStep(random));
     steps[0] = { ...steps[0], fail: false, dry: false };
     const v = await _runSequence(steps);
     if (v) {
