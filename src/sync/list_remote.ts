@@ -343,12 +343,13 @@ class _Lister implements Disposable {
     // part again, down to 1 ms slices; one far-off item needs a few cuts per order of magnitude.
     let parts = slices.length;
     const budget = slices.length * _MAX_RECUTS;
-    const page = (slice: _Slice, below?: number) => async () => {
+    const mayCutPart = (count: number) => count < total && parts < budget;
+    const page = (slice: _Slice, mayCut?: (count: number) => boolean) => async () => {
       try {
-        const paged = await this.#pageShard(slice, share, below, () => parts < budget);
+        const paged = await this.#pageShard(slice, share, mayCut);
         if ("parts" in paged) {
           parts += paged.parts.length;
-          for (const part of paged.parts) shards.push(page(part, total));
+          for (const part of paged.parts) shards.push(page(part, mayCutPart));
         } else proofs.push(paged);
       } catch (error) {
         this.#stop.abort(error); // the first failure is the one reported; the rest stop
@@ -363,14 +364,13 @@ class _Lister implements Disposable {
 
   /**
    * Counts one slice while it pages it. A slice counted as dense for its `share` stops after the
-   * page in flight (its items were handed over like any other) and resolves to its parts; a part
-   * (cut from a dense slice) only when it counts fewer than `below` and `mayCut` still allows.
+   * page in flight (its items were handed over like any other) and resolves to its parts, when
+   * `mayCut` allows it for its count (a part cut from a dense slice; a slice always may).
    */
   async #pageShard(
     slice: _Slice,
     share: number,
-    below?: number,
-    mayCut: () => boolean = () => true,
+    mayCut: (count: number) => boolean = () => true,
   ): Promise<_ShardProof | { parts: _Slice[] }> {
     const filter = this.#within(slice);
     let cut = false;
@@ -386,8 +386,7 @@ class _Lister implements Disposable {
       await paging.catch(() => {});
       throw error;
     }
-    const thins = below === undefined || (count < below && mayCut());
-    if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2 && thins) {
+    if (count > _DENSE_SHARE * share && slice.endMs - slice.startMs >= 2 && mayCut(count)) {
       cut = true;
       await paging;
       return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };
