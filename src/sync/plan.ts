@@ -155,8 +155,7 @@ export function planDeletes(input: PlanInput): _DeletePlan {
     } (${hint}allow_delete_all: true allows it)`;
   } else {
     const cleared = input.cleared ?? 0;
-    const held = input.heldBase !== undefined && input.heldBase < deletable + cleared;
-    const base = held ? input.heldBase! : deletable + cleared;
+    const { base, held } = deleteShareBase(deletable + cleared, input.heldBase);
     const over = _limited(input)
       ? overDeleteLimit(stale.length + cleared, base, input.maxDelete, { held, removed: cleared })
       : undefined;
@@ -230,6 +229,19 @@ function _limited(input: PlanInput): boolean {
   const isDefault = limit.files === DEFAULT_MAX_DELETE.files &&
     limit.percent === DEFAULT_MAX_DELETE.percent;
   return input.remote.size > 0 || !isDefault;
+}
+
+/**
+ * What `max_delete`'s share is taken of: the mirror's `deletable` files, or the count kept when an
+ * earlier pass was held back (`PlanInput.heldBase`) when that is fewer (`held`).
+ */
+export function deleteShareBase(
+  deletable: number,
+  heldBase: number | undefined,
+): { base: number; held: boolean } {
+  return heldBase !== undefined && heldBase < deletable
+    ? { base: heldBase, held: true }
+    : { base: deletable, held: false };
 }
 
 /**

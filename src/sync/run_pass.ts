@@ -29,6 +29,7 @@ import { HeldDeletes } from "./held_deletes.ts";
 import { type PlacedFile, PlacedLog, PlacedRecord } from "./placed_record.ts";
 import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
+  deleteShareBase,
   type Download,
   isDeletable,
   isProtected,
@@ -829,9 +830,7 @@ function _clearLimit(
   // (the files a held-back pass downloaded do not let through what it held back).
   // Of the files the delete stage counts (not symlinks nor protected files, which are never
   // removed), as the kept count is.
-  const deletable = _deletableCount(local, config.protectedDirs);
-  const held = heldBase !== undefined && heldBase < deletable;
-  const base = held ? heldBase : deletable;
+  const { base, held } = deleteShareBase(_deletableCount(local, config.protectedDirs), heldBase);
   const over = overDeleteLimit(paths.length, base, config.maxDelete, { held });
   return over === undefined
     ? undefined
