@@ -645,8 +645,12 @@ async function _uploadAll(
   };
   const tasks = files.map((file) => async () => {
     const outcome = await pushFile(uploadCtx, file);
-    progress.filesDone++;
-    options.onProgress?.({ ...progress });
+    // A file cut off by a stop is not done: it goes again on the next pass (its bytes are
+    // taken back as the stream resets).
+    if (outcome.kind !== "failed" || outcome.errorKind !== "aborted") {
+      progress.filesDone++;
+      options.onProgress?.({ ...progress });
+    }
     switch (outcome.kind) {
       case "uploaded": {
         givenUpInARow = 0;

@@ -7,7 +7,7 @@ import {
   PUSH_JOURNAL_NAME,
   PushJournal,
 } from "../../src/push/push_journal.ts";
-import { type PushResult, runPushPass } from "../../src/push/run_push_pass.ts";
+import { type PushProgress, type PushResult, runPushPass } from "../../src/push/run_push_pass.ts";
 import { FileUploader } from "../../src/remote/file_upload.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
@@ -1038,7 +1038,8 @@ Deno.test("a stopped pass resets its streams and leaves every file in place", as
     await write("a.bin", randomBytes(512 * 1024));
     platform.setFaults({ uploadBytesPerSecond: 256 * 1024 });
     const controller = new AbortController();
-    const passing = pass({}, { signal: controller.signal });
+    const progress: PushProgress[] = [];
+    const passing = pass({}, { signal: controller.signal, onProgress: (p) => progress.push(p) });
     for (let i = 0; i < 200 && platform.calls.FileUpload === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -1046,6 +1047,11 @@ Deno.test("a stopped pass resets its streams and leaves every file in place", as
     const result = await passing;
     assert.match(result.error ?? "", /stopped/);
     assert.equal(result.uploaded, 0);
+    // The progress line it leaves says nothing went: no file done, its bytes taken back.
+    assert.deepEqual(
+      { files: progress.at(-1)?.filesDone, bytes: progress.at(-1)?.bytesSent },
+      { files: 0, bytes: 0 },
+    );
     assert.equal((await Deno.stat(join(root, "a.bin"))).size, 512 * 1024);
     assert.equal(platform.uploads.completed, 0);
     platform.setFaults({});
