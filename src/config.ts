@@ -26,6 +26,7 @@
  * @module
  */
 import { posix } from "node:path";
+import { editDistance } from "./edit_distance.ts";
 import { isLoopbackHost } from "./loopback_host.ts";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "./paths.ts";
 import { MIN_SECRET_LENGTH, scrubSecrets } from "./redaction.ts";
@@ -1074,7 +1075,7 @@ function _closestAttribute(name: string): string | undefined {
   const limit = wanted.length < 4 ? 1 : Math.max(2, Math.floor(wanted.length / 3));
   let best: { name: string; distance: number; fragment: boolean } | undefined;
   for (const known of CONFIG_ATTRIBUTES) {
-    const distance = _editDistance(wanted, known);
+    const distance = editDistance(wanted, known);
     // A fragment of a known name (`frequency`, `api_key`, `min_age`) is a likely mistake, and a
     // likelier one than a name a few edits away (`min_age` is `push_min_age`, not `max_age`).
     const fragment = wanted.length >= 4 && known.includes(wanted);
@@ -1084,20 +1085,6 @@ function _closestAttribute(name: string): string | undefined {
     if (better) best = { name: known, distance, fragment };
   }
   return best?.name;
-}
-
-/** Levenshtein distance. */
-function _editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 /** A value for a message: strings quoted and cut, lists and objects by kind only. */

@@ -23,6 +23,7 @@
  * @module
  */
 import { CLI_COMMANDS, MODULE_COMMAND } from "./cli/commands.ts";
+import { editDistance } from "./edit_distance.ts";
 import { LOG_LEVELS, type LogLevel, parseLogLevel } from "./logger.ts";
 import { isLoopbackHost } from "./loopback_host.ts";
 
@@ -134,7 +135,15 @@ export function readInvocation(
   if (_looksLikeAddress(first) || first === envAddress) {
     return _moduleInvocation(args, envAddress, json);
   }
-  return _usageError(`unknown command ${_quoteWord(first)}${_didYouMean(first)}`, json);
+  return _usageError(unknownCommandMessage(first), json);
+}
+
+/**
+ * `unknown command "synk" (did you mean "sync"? ...)`: the usage error for a first word that is no
+ * command, quoted only when it looks like one (a key pasted in the wrong place is not printed).
+ */
+export function unknownCommandMessage(word: string): string {
+  return `unknown command ${_quoteWord(word)}${_didYouMean(word)}`;
 }
 
 /**
@@ -272,7 +281,7 @@ function _didYouMean(word: string): string {
   for (const command of CLI_COMMANDS) {
     const distance = command.startsWith(lower) && lower.length >= 2
       ? 1
-      : _editDistance(lower, command);
+      : editDistance(lower, command);
     if (best === undefined || distance < best.distance) best = { command, distance };
   }
   const commands = `commands: ${CLI_COMMANDS.join(", ")}`;
@@ -280,23 +289,6 @@ function _didYouMean(word: string): string {
     return ` (did you mean ${JSON.stringify(best.command)}? ${commands})`;
   }
   return ` (${commands}; a module socket path ends in .sock)`;
-}
-
-/** Levenshtein distance. */
-function _editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j] + 1,
-        current[j - 1] + 1,
-        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 /** The values of every `--config FILE` / `--config=FILE` (`-` means standard input: no file). */

@@ -18,6 +18,8 @@
  */
 import { type Command, CommanderError } from "commander";
 import { ConfigError } from "../config.ts";
+import { editDistance } from "../edit_distance.ts";
+import { printUsageError, unknownCommandMessage } from "../invocation.ts";
 import { LOG_LEVELS, type LogLevel } from "../logger.ts";
 import { redactArguments } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
@@ -91,7 +93,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     writeOut: (text) => json ? helpText.push(text) : environment.out(text),
     // Commander quotes what was typed: a key given to a misspelt flag must not be printed back.
     writeErr: (raw) => {
-      const text = _elsewhereHint(raw, args, program);
+      const text = _elsewhereHint(_valuedOptionHint(raw, args, program), args, program);
       const redacted = redactArguments(text, args, {
         commands: CLI_COMMANDS,
         secrets: [environment.env("VIAM_API_KEY") ?? ""],
@@ -102,6 +104,14 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     },
   });
 
+  const unknownCommand = _unknownCommand(args, program);
+  if (unknownCommand !== undefined) {
+    printUsageError(
+      { mode: "usage-error", message: unknownCommandMessage(unknownCommand), json },
+      { out: environment.out, err: environment.err },
+    );
+    return EXIT.usage;
+  }
   try {
     await program.parseAsync(args, { from: "user" });
   } catch (error) {
@@ -167,6 +177,45 @@ function _helpDocument(code: string, text: string): Record<string, unknown> {
   return code === "commander.version"
     ? { version: text.trim(), exitCode: EXIT.ok }
     : { help: text, exitCode: EXIT.ok };
+}
+
+/**
+ * The first word of `args` that is neither an option nor an option's value, when it is no
+ * command: `data-mirror --json synk` is a misspelt command, where commander would name `--json` as
+ * an unknown option of the program. Undefined when a command is there, or help or the version is
+ * asked for (commander answers those).
+ */
+function _unknownCommand(args: readonly string[], program: Command): string | undefined {
+  if (args.some((arg) => ["--help", "-h", "--version", "-V"].includes(arg))) return undefined;
+  const takesValue = new Set(
+    program.commands.flatMap((command) => command.options)
+      .filter((option) => option.required || option.optional)
+      .flatMap((option) => [option.long, option.short]),
+  );
+  for (let i = 0; i < args.length; i++) {
+    if (!args[i].startsWith("-")) return CLI_COMMANDS.includes(args[i]) ? undefined : args[i];
+    if (takesValue.has(args[i])) i++;
+  }
+  return undefined;
+}
+
+/**
+ * Commander suggests `--tags` for `--tag rear` but not for `--tag=rear` (it compares the whole
+ * word, value and all): the same suggestion from the name alone. `text` as it is otherwise.
+ */
+function _valuedOptionHint(text: string, args: readonly string[], program: Command): string {
+  const unknown = /^error: unknown option '(--[^'=]+)=[^']*'/.exec(text);
+  const command = program.commands.find((c) => c.name() === args.find((a) => !a.startsWith("-")));
+  if (unknown === null || command === undefined || text.includes("(Did you mean ")) return text;
+  const name = unknown[1].slice(2);
+  let best: { long: string; distance: number } | undefined;
+  for (const long of command.options.map((option) => option.long ?? "")) {
+    const distance = editDistance(name, long.slice(2));
+    if (best === undefined || distance < best.distance) best = { long, distance };
+  }
+  if (best === undefined || best.distance > Math.max(1, Math.floor(name.length / 3))) return text;
+  const [first, ...rest] = text.split("\n");
+  return [first, `(Did you mean ${best.long}?)`, ...rest].join("\n");
 }
 
 /**

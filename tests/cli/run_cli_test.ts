@@ -223,6 +223,37 @@ Deno.test("an option of another command is named as such, not answered with a ne
     error: "usage: unknown option '--keep' (--keep is an option of push, not of sync)",
     exitCode: 2,
   });
-  // An option no command has keeps commander's own suggestion.
+  // An option no command has keeps commander's own suggestion, given with `=` too.
   assert.match((await cli(["sync", "--tag", "a"])).stderr.join("\n"), /Did you mean --tags\?/);
+  const joined = await cli(["sync", "--tag=rear"]);
+  assert.equal(joined.code, 2);
+  assert.match(joined.stderr.join("\n"), /unknown option '--tag=rear'\n\(Did you mean --tags\?\)/);
+  assert.deepEqual(onlyDocument((await cli(["sync", "--tag=rear", "--json"])).stdout), {
+    error: "usage: unknown option '--tag=rear' (Did you mean --tags?)",
+    exitCode: 2,
+  });
+  assert.match(
+    (await cli(["sync", "--min-age=3"])).stderr.join("\n"),
+    /^\(--min-age is an option of push, not of sync\)$/m,
+  );
+});
+
+Deno.test("a word that is no command after an option is named as the unknown command", async () => {
+  // Commander named `--json` as the program's unknown option: the misspelt word is what is wrong.
+  const json = await cli(["--json", "synk"]);
+  assert.equal(json.code, 2);
+  assert.deepEqual(onlyDocument(json.stdout), {
+    error: 'usage: unknown command "synk" (did you mean "sync"? commands: sync, validate, ' +
+      "push, completion, module, help)",
+    exitCode: 2,
+  });
+  assert.match(json.stderr.join("\n"), /^data-mirror: unknown command "synk"/);
+  // An option's value is no command: the option before the command is what is wrong there.
+  const config = await cli(["--config", "faces.json", "sync"]);
+  assert.equal(config.code, 2);
+  assert.match(config.stderr.join("\n"), /unknown option '--config'/);
+  assert.match(config.stderr.join("\n"), /options go after the command/);
+  // A word that is no command is not quoted when it may be a pasted key.
+  const pasted = await cli(["--json", "AbCdEf0123456789AbCdEf0123456789"]);
+  assert.doesNotMatch(pasted.stdout.join("\n") + pasted.stderr.join("\n"), /AbCdEf0123/);
 });
