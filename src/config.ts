@@ -245,7 +245,10 @@ export function parseConfig(
   const apiKey = read.secret("app_api_key", "the API key with access to Viam data management");
   const apiKeyId = read.secret("app_api_key_id", "the id of that API key");
   const appUrl = read.appUrl("app_url");
-  if (attributes.app_url !== undefined && _holdsSecret(appUrl, [apiKey, apiKeyId])) {
+  if (
+    attributes.app_url !== undefined &&
+    (_holdsSecret(appUrl, [apiKey, apiKeyId]) || _hostHoldsKey(appUrl, apiKey))
+  ) {
     // Errors name the URL (an HTTP 404 from a wrong path), and with it the key: in logs, the
     // status file and `--json` answers. Refused without quoting either.
     issues.push({
@@ -258,8 +261,11 @@ export function parseConfig(
     valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
     expected: `a number of seconds from ${_MIN_SYNC_FREQUENCY} to ${_MAX_SYNC_FREQUENCY}`,
     hint: (n) =>
-      n >= 0 && n < _MIN_SYNC_FREQUENCY
-        ? "the original module read a value below 1 as 60: write 60 for a pass a minute"
+      n === 0
+        ? "the original module read 0 as 60: write 60 for a pass a minute"
+        : n > 0 && n < _MIN_SYNC_FREQUENCY
+        ? "the original module ran a pass that often, each one listing the whole set again: " +
+          "write 1 or more (60 for a pass a minute)"
         : undefined,
   });
   const tags = read.stringList("tags", { trim: false });
@@ -304,6 +310,7 @@ export function parseConfig(
     expected: `a number of seconds from 0 to ${_MAX_SYNC_FREQUENCY}`,
   });
 
+  if (deleteEnabled) _protectedDirsFromHome(protectedDirs, mirrorPath, issues);
   if (start !== undefined && end !== undefined && start >= end) {
     issues.push({
       field: "end",
@@ -494,6 +501,35 @@ export function assertPushPartId(config: MirrorConfig, partId: string | undefine
 }
 
 /**
+ * Refuses, while `delete` is on, a `protected_dirs` entry written from the Viam home as
+ * `mirror_path` is (`data_mirror/models`, `.viam/data_mirror/models`): it names a folder inside the
+ * mirror's own name, which protects nothing, and the files of `models` would go in the same pass
+ * (as with `~/.viam/data_mirror/models`, refused above).
+ */
+function _protectedDirsFromHome(
+  protectedDirs: readonly string[],
+  mirrorPath: string,
+  issues: ConfigIssue[],
+): void {
+  const mirror = splitRelativePath(mirrorPath);
+  if (!mirror.ok || mirror.components.length === 0) return;
+  for (const prefix of [mirror.components, [".viam", ...mirror.components]]) {
+    const head = `${prefix.join("/")}/`;
+    for (const dir of protectedDirs) {
+      if (!dir.startsWith(head)) continue;
+      const inside = dir.slice(head.length);
+      issues.push({
+        field: "protected_dirs",
+        message:
+          `protected_dirs "${dir}" starts with the mirror's own path "${prefix.join("/")}": ` +
+          `protected_dirs are relative to the mirror (write "${inside}" for <mirror>/${inside}); ` +
+          "with delete, the files it was written to keep would be deleted",
+      });
+    }
+  }
+}
+
+/**
  * Whether the path of `url` holds one of `secrets` (of a credential's length), as written or
  * percent-encoded. (Credentials and a query are refused on their own; a host that holds a key id
  * is a coincidence: `127.0.0` is a valid id.)
@@ -504,6 +540,16 @@ function _holdsSecret(url: string, secrets: readonly string[]): boolean {
   return secrets.some((secret) =>
     secret.length >= MIN_SECRET_LENGTH && (path.includes(secret) || decoded.includes(secret))
   );
+}
+
+/**
+ * Whether the URL's host holds the API key (not its id: a short id may be part of a host by
+ * chance). A host is lower-cased when parsed, so the key is compared without case: found there, it
+ * would go out in a DNS query and be printed case-folded, past the redaction of the key as written.
+ */
+function _hostHoldsKey(url: string, apiKey: string): boolean {
+  const host = URL.parse(url)?.hostname ?? "";
+  return apiKey.length >= MIN_SECRET_LENGTH && host.includes(apiKey.toLowerCase());
 }
 
 function _decodedOrAsIs(text: string): string {

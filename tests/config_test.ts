@@ -204,13 +204,16 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
 Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
   const expected = "sync_frequency must be a number of seconds from 1 to 2147483";
   // Below 1, the original module's 60: what to write is said.
-  const original =
-    " (the original module read a value below 1 as 60: write 60 for a pass a minute)";
+  // The original read 0 as 60, and ran a pass every 0.5 s for 0.5 (Python `number_value or 60`,
+  // Go `if > 0`): each is told as it was.
+  const original = " (the original module read 0 as 60: write 60 for a pass a minute)";
+  const often = " (the original module ran a pass that often, each one listing the whole set " +
+    "again: write 1 or more (60 for a pass a minute))";
   const bad: [unknown, string][] = [
     [-3, "-3"],
     [0, `0${original}`],
-    [1e-300, `1e-300${original}`],
-    [0.999, `0.999${original}`],
+    [1e-300, `1e-300${often}`],
+    [0.999, `0.999${often}`],
     [Number.NaN, "NaN"],
     [Number.POSITIVE_INFINITY, "Infinity"],
     [2147484, "2147484"],
@@ -336,6 +339,9 @@ Deno.test("app_url must be an http(s) URL", async (t) => {
         `https://app.viam.com/${SECRET}`,
         `https://app.viam.com/x/${encodeURIComponent(SECRET)}`,
         "https://app.viam.com/key-id-1/",
+        // the key in the host: it would go out in a DNS query, and print lower-cased
+        `https://${SECRET}.viam.com`,
+        `https://${SECRET.toLowerCase()}.example`,
       ]
     ) {
       const message = issueFor("app_url", url);
@@ -1038,4 +1044,36 @@ Deno.test("protected_dirs: a folder whose name starts with $ is kept; a shell va
   for (const dir of ["$HOME/.viam/data_mirror/models", "${VIAM_HOME}/m", "~/x"]) {
     assert.throws(() => dirs(dir), ConfigError, dir);
   }
+});
+
+Deno.test("with delete, protected_dirs written from the Viam home (as mirror_path) are refused", () => {
+  const base = { ...KEYS, tags: ["t"], delete: true };
+  for (
+    const [mirrorPath, entry, inside] of [
+      [undefined, "data_mirror/models", "models"],
+      [undefined, ".viam/data_mirror/models", "models"],
+      ["faces/front", "faces/front/keep/", "keep"],
+    ] as const
+  ) {
+    const found = issues({
+      ...base,
+      ...(mirrorPath === undefined ? {} : { mirror_path: mirrorPath }),
+      protected_dirs: [entry],
+    });
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0].field, "protected_dirs");
+    assert.match(found[0].message, new RegExp(`write "${inside}" for <mirror>/${inside}`));
+  }
+  // Relative to the mirror, or without delete (protection is only against deletes), it stands.
+  assert.deepEqual(
+    parse({ ...base, protected_dirs: ["models", "data_mirror"] }).config.protectedDirs,
+    [
+      "models",
+      "data_mirror",
+    ],
+  );
+  assert.deepEqual(
+    parse({ ...KEYS, tags: ["t"], protected_dirs: ["data_mirror/models"] }).config.protectedDirs,
+    ["data_mirror/models"],
+  );
 });
