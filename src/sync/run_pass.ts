@@ -117,6 +117,16 @@ export interface PassResult {
 }
 
 /**
+ * Said when a whole listing matched nothing and the mirror holds nothing: on a first sync the usual
+ * cause is the filter or the key (a tag that differs by case, a mistyped dataset id, a key of
+ * another organization), which the platform answers with an empty list, not an error. A mirror
+ * that holds files is told of an empty listing by the `allow_delete_all` guard instead.
+ */
+export const NOTHING_MATCHED = "the platform lists no item for this filter, and the mirror is " +
+  "empty: if items were expected, check the tags and labels (matched exactly, case included), the " +
+  "dataset_id, and that the API key belongs to the organization that holds the data";
+
+/**
  * One sync pass, as visible stages over the mirror opened once: walk the mirror, list the platform
  * (shards in parallel) while downloading what each page brings, settle the paths several items
  * claimed, then delete what the platform no longer has once the listing is proved whole.
@@ -239,7 +249,7 @@ export async function runPass(
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
     // within their swing. One full collection, 10-40 ms.
     collectGarbageNow();
-    if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
+    _reportListingEnd(listing, index, local, logger);
     _reportIndex(index, logger);
     record = await reading;
     let clearBase: number | undefined;
@@ -502,7 +512,7 @@ export async function dryRunPass(
     distinctItems: () => index.listed,
     onItems: (items) => void index.addPage(items),
   });
-  if (listing.error) options.logger.error(`listing incomplete: ${listing.error}`);
+  _reportListingEnd(listing, index, local, options.logger);
   // Files a pass would replace (another item listed at their path now) count as downloads, and
   // those it would clear for a folder as deletes (the files beneath them as downloads).
   let replacing: ReadonlySet<string> = new Set();
@@ -1039,6 +1049,17 @@ export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
     mimeTypes: config.mimeTypes,
     ...(windowed ? { interval: { ...(bounded ? { startMs } : {}), endMs } } : {}),
   };
+}
+
+/** An incomplete listing as an error; a whole one that matched nothing, into an empty mirror. */
+function _reportListingEnd(
+  listing: { error?: string },
+  index: ListingIndex,
+  local: ReadonlyMap<string, unknown>,
+  logger: Logger,
+): void {
+  if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
+  else if (index.listed === 0 && local.size === 0) logger.warn(NOTHING_MATCHED);
 }
 
 function _reportIndex(index: ListingIndex, logger: Logger): void {

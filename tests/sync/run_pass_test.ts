@@ -15,7 +15,7 @@ import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedRecord } from "../../src/sync/placed_record.ts";
-import { dryRunPass, runPass } from "../../src/sync/run_pass.ts";
+import { dryRunPass, NOTHING_MATCHED, runPass } from "../../src/sync/run_pass.ts";
 import {
   type MirrorFixture,
   readTree,
@@ -1904,4 +1904,25 @@ Deno.test("a held-back deletion stays held across a pass without delete, after a
     assert.equal(d.summary.deleted, 0, `deleted ${d.summary.deleted} that B held back`);
     assert.match(d.guard ?? "", /max_delete/);
   });
+});
+
+Deno.test("a whole listing that matches nothing says what to check, in a pass and a dry run", async () => {
+  await withMirror(
+    describeDataset([_oneFile("a", "a.jpg", 10)]),
+    async ({ pass, logger, config }) => {
+      const result = await pass({ tags: ["Nope"] });
+      assert.equal(result.summary.listed, 0);
+      assert.ok(logger.entries.some((e) => e.level === "warn" && e.message === NOTHING_MATCHED));
+      const dryLogger = new RecordingLogger();
+      const cfg = config({ tags: ["Nope"] });
+      await dryRunPass(cfg, _platformRemote(cfg), { logger: dryLogger });
+      assert.ok(dryLogger.entries.some((e) => e.message === NOTHING_MATCHED));
+      // A filter that matches says nothing of the kind, nor does an empty listing into a mirror
+      // that holds files (the allow_delete_all guard speaks of that).
+      logger.entries.length = 0;
+      await pass();
+      await pass({ tags: ["Nope"] });
+      assert.ok(!logger.entries.some((e) => e.message === NOTHING_MATCHED));
+    },
+  );
 });
