@@ -104,7 +104,22 @@ export function describeError(error: unknown): string {
     const told = cause.message.replace(_QUERY_STRING, "$1");
     if (told !== "" && !described.includes(told)) described += `: ${told}`;
   }
+  if (_isAccessError(error)) described += _ACCESS_HINT;
   return described;
+}
+
+/**
+ * Said after an operating system's refusal (EACCES, EPERM) of a file the program needs: most often
+ * the mirror (or its state) was made by another user, as `sudo data-mirror sync` or a module run as
+ * root leaves it, and this one may not write there.
+ */
+const _ACCESS_HINT = " (refused to this user: made by another user, as a `sudo data-mirror " +
+  "sync` or viam-server's module run as root leaves files? Run as that user, or give this one the " +
+  "folder: chown -R)";
+
+function _isAccessError(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "EACCES" || code === "EPERM";
 }
 
 /** A URL (`$1`) with its query string (up to a space, a closing bracket or a quote). */

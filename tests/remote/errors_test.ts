@@ -40,3 +40,18 @@ Deno.test("a cause's URL is told without its query string (a signed URL's token)
   assert.equal(describeError(looped), "outer?");
   assert.equal(describeError("plain"), "plain");
 });
+
+Deno.test("a file the OS refuses says what to do: another user's files, run as it or chown", () => {
+  for (const code of ["EACCES", "EPERM"]) {
+    const error = Object.assign(
+      new Error(`${code}: permission denied, open '/m/.data-mirror/lock'`),
+      {
+        code,
+      },
+    );
+    assert.match(describeError(error), /another user.*chown -R/);
+  }
+  // The program's own refusals (no OS code) are told as they are.
+  const refusal = new Deno.errors.PermissionDenied("refusing x: inside the state dir");
+  assert.equal(describeError(refusal), "refusing x: inside the state dir");
+});
