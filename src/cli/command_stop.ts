@@ -34,7 +34,11 @@ export function listenForStop(logger: Logger): CommandStop {
   let by: Deno.Signal | undefined;
   const listening = onStopSignal((signal) => {
     by = signal;
-    logger.info(`${signal}: stopping`);
+    // SIGPIPE stands for stdout failing, whatever the cause (a reader gone, a full disk), which
+    // the program has already said.
+    logger.info(
+      signal === "SIGPIPE" ? "stdout cannot be written: stopping" : `${signal}: stopping`,
+    );
     controller.abort();
   });
   return {

@@ -96,10 +96,12 @@ function _resourceOf(machine: Record<string, unknown>, name: string): Record<str
     );
   if (mirrors.length !== 1) {
     const names = mirrors.map((resource) => _shown(String(resource.name ?? "")));
-    const found = mirrors.length === 0 ? "none" : `${mirrors.length}: ${names.join(", ")}`;
+    const found = mirrors.length === 0
+      ? `no ${MIRROR_MODEL} resource`
+      : `${mirrors.length} ${MIRROR_MODEL} resources (${names.join(", ")})`;
     throw new ConfigFileError(
-      `${name} is a machine config with ${found} ${MIRROR_MODEL} resources: it needs exactly ` +
-        "one, or a file of one resource's attributes",
+      `${name} is a machine config with ${found}: it needs exactly one, or a file of one ` +
+        "resource's attributes",
     );
   }
   const attributes = mirrors[0].attributes;

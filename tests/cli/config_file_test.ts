@@ -171,9 +171,12 @@ Deno.test("a machine config gives its one data-mirror resource's attributes, or 
     const two = await write("two.json", machine([mirror("a", ["x"]), mirror("b", ["y"])]));
     assert.match(
       await refusal(two),
-      /is a machine config with 2: "a", "b" viam-soleng:data:mirror resources: it needs exactly one/,
+      /is a machine config with 2 viam-soleng:data:mirror resources \("a", "b"\): it needs exactly one/,
     );
     const none = await write("none.json", { modules: [], services: [] });
-    assert.match(await refusal(none), /is a machine config with none viam-soleng:data:mirror/);
+    assert.match(
+      await refusal(none),
+      /is a machine config with no viam-soleng:data:mirror resource: it needs exactly one/,
+    );
   });
 });
