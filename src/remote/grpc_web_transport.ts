@@ -90,6 +90,7 @@ export class ResponseLanding {
     body: ReadableStream<Uint8Array>,
     maxBytes = _MAX_RESPONSE_BYTES,
     expectedBytes?: number,
+    onBytes?: (bytes: number) => void,
   ): Promise<Uint8Array> {
     let length = 0;
     if (expectedBytes !== undefined && expectedBytes < maxBytes) {
@@ -108,6 +109,7 @@ export class ResponseLanding {
         this.#reserve(length, value.length, maxBytes);
         new Uint8Array(this.#memory).set(value, length);
         length += value.length;
+        onBytes?.(value.length);
       }
       return new Uint8Array(this.#memory, 0, length);
     }
@@ -118,6 +120,7 @@ export class ResponseLanding {
       if (value !== undefined) this.#memory = value.buffer as ArrayBuffer;
       if (done || value === undefined) break;
       length += value.length;
+      onBytes?.(value.length);
     }
     return new Uint8Array(this.#memory, 0, length);
   }
@@ -155,6 +158,15 @@ export const LANDING = createContextKey<LandingSource | undefined>(
   { description: "the buffer a unary response is read into" },
 );
 
+/**
+ * The context key of a function called as each part of a response's body arrives: the stall guard
+ * of a call whose answer may take long on a slow link (an idle watchdog's `progress`).
+ */
+export const BODY_PROGRESS = createContextKey<((bytes: number) => void) | undefined>(
+  undefined,
+  { description: "called as a response body's bytes arrive" },
+);
+
 /** Options of {@linkcode createLandingTransport}. */
 export interface LandingTransportOptions {
   /** The app's URL (`https://app.viam.com`); a call goes to `<baseUrl>/<service>/<method>`. */
@@ -187,6 +199,7 @@ export function createLandingTransport(options: LandingTransportOptions): Transp
         header,
         input,
         landing: contextValues?.get(LANDING),
+        onBytes: contextValues?.get(BODY_PROGRESS),
       });
     },
     stream<I extends Message<I> = AnyMessage, O extends Message<O> = AnyMessage>(
@@ -208,6 +221,8 @@ interface _Call<I extends Message<I>, O extends Message<O>> {
   header: HeadersInit | undefined;
   input: PartialMessage<I>;
   landing: LandingSource | undefined;
+  /** Called as the answer's body arrives, with the bytes of each part. */
+  onBytes: ((bytes: number) => void) | undefined;
   /** The largest answer read. */
   maxBytes: number;
 }
@@ -258,6 +273,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
         response.body,
         call.maxBytes,
         _contentLength(response.headers),
+        call.onBytes,
       );
     let output: O | undefined;
     let trailer: Headers | undefined;

@@ -79,6 +79,14 @@ export interface DownloadOptions extends RemoteCallOptions {
 }
 
 /**
+ * The slowest a download's body (a uri's, an inline batch's answer) may come, averaged over each
+ * call timeout's window (about a kilobyte a minute), unless `bandwidth_limit` paces it: a server
+ * trickling a byte every 20 s never tripped a stall guard, and held the pass (and every later one)
+ * for as long as it liked.
+ */
+export const MIN_BODY_BYTES_PER_SECOND = 16;
+
+/**
  * The data platform as the sync engine sees it. The real one (`ViamRemote`) speaks gRPC-web to the
  * app as the Viam SDKs do; tests use the same real one against the local data platform.
  */

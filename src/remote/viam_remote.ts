@@ -1,5 +1,6 @@
 import { type AnyMessage, type MethodInfo, MethodKind, type ServiceType } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
+import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { Semaphore } from "../async/semaphore.ts";
 import { AccessToken } from "./access_token.ts";
@@ -14,6 +15,7 @@ import {
   ORDER,
 } from "./data_wire.ts";
 import {
+  BODY_PROGRESS,
   createLandingTransport,
   LANDING,
   type LandingSource,
@@ -24,22 +26,24 @@ import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
 import {
   type ErrorKind,
   HttpStatusError,
+  IncompleteBodyError,
   ItemNotFoundError,
   TimeoutError,
   TooLargeError,
   UncheckableBodyError,
 } from "./errors.ts";
-import type {
-  DownloadBody,
-  DownloadOptions,
-  DownloadTarget,
-  InlineBatch,
-  InlineOptions,
-  ListFilter,
-  ListOptions,
-  ListPage,
-  RemoteCallOptions,
-  RemoteSource,
+import {
+  type DownloadBody,
+  type DownloadOptions,
+  type DownloadTarget,
+  type InlineBatch,
+  type InlineOptions,
+  type ListFilter,
+  type ListOptions,
+  type ListPage,
+  MIN_BODY_BYTES_PER_SECOND,
+  type RemoteCallOptions,
+  type RemoteSource,
 } from "./remote_source.ts";
 
 /** How to reach the data platform. */
@@ -50,7 +54,11 @@ export interface ViamRemoteOptions {
   apiKeyId: string;
   /** API key: kept in memory only, never logged. */
   apiKey: string;
-  /** Per-call timeout for RPCs, in milliseconds (default 60 s). */
+  /**
+   * Per-call timeout for RPCs, in milliseconds (default 60 s): a call's whole time, but for an
+   * inline batch's answer, which may take longer as long as its bytes keep coming (no byte for
+   * this long fails it), and whose wait for its turn to be read does not count.
+   */
   callTimeoutMs?: number;
   /** Timeout for a download's response headers, in milliseconds (default 60 s). */
   downloadHeadersTimeoutMs?: number;
@@ -115,6 +123,9 @@ export class ViamRemote implements RemoteSource {
   readonly #token = new AccessToken(() => this.#signIn());
   readonly #transport: Transport;
   readonly #options: ViamRemoteOptions;
+  get #callTimeoutMs(): number {
+    return this.#options.callTimeoutMs ?? 60_000;
+  }
   /** Buffers inline responses are read into, waiting for the next call (a few MiB each). */
   readonly #inlineLandings: ResponseLanding[] = [];
   /** The inline answer being read or written now ({@linkcode _INLINE_READS} at most). */
@@ -221,7 +232,12 @@ export class ViamRemote implements RemoteSource {
   async fetchInline(ids: string[], options: InlineOptions = {}): Promise<InlineBatch> {
     let landing: ResponseLanding | undefined;
     let abandoned = false;
-    const land = async (signal: AbortSignal | undefined) => {
+    const land = async (signal: AbortSignal | undefined, watchdog: IdleWatchdog) => {
+      // The answer has begun. From here the call lasts as long as its bytes keep coming: a 3 MiB
+      // answer takes more than the call timeout below 52 KB/s (an LTE link in a field, or calls
+      // sharing one), and each try of every batch timed out, pass after pass. Waiting for its
+      // turn to be read is no stall of the link's.
+      watchdog.pause();
       // (A call made again after a refused token reads into the same one.)
       if (landing === undefined) {
         await this.#inlineReads.acquire(signal);
@@ -235,19 +251,39 @@ export class ViamRemote implements RemoteSource {
           landing.reserve(options.expectedBytes + ids.length * 1024 + 64 * 1024);
         }
       }
+      watchdog.watch(this.#callTimeoutMs, "BinaryDataByIDs (no byte of its answer)");
       return landing;
+    };
+    const minBytes = MIN_BODY_BYTES_PER_SECOND * this.#callTimeoutMs / 1000;
+    let window = { start: 0, bytes: 0 };
+    const arrived = (bytes: number, watchdog: IdleWatchdog) => {
+      watchdog.progress();
+      const now = performance.now();
+      if (window.start === 0) window = { start: now, bytes: 0 };
+      window.bytes += bytes;
+      if (now - window.start < this.#callTimeoutMs) return;
+      if (window.bytes < minBytes) {
+        // A trickle (a byte every 20 s) would hold the batch as long as it liked.
+        throw new IncompleteBodyError(
+          `BinaryDataByIDs: ${window.bytes} bytes in ${
+            Math.round(now - window.start)
+          } ms: too slow`,
+        );
+      }
+      window = { start: now, bytes: 0 };
     };
     let files: Map<string, Uint8Array>;
     try {
       files = await this.#call(
         "BinaryDataByIDs",
         options,
-        (headers, signal) =>
+        (headers, signal, watchdog) =>
           _unary(this.#transport, _DATA_SERVICE, _BINARY_DATA_BY_IDS, {
             input: new BinaryDataByIDsRequest({ binaryDataIds: ids, includeBinary: true }),
             headers,
             signal,
-            landing: land,
+            landing: (signal) => land(signal, watchdog),
+            onBytes: (bytes) => arrived(bytes, watchdog),
           }),
       );
     } catch (error) {
@@ -387,16 +423,17 @@ export class ViamRemote implements RemoteSource {
   async #call<T>(
     what: string,
     options: RemoteCallOptions,
-    fn: (headers: Headers, signal: AbortSignal) => Promise<T>,
+    fn: (headers: Headers, signal: AbortSignal, watchdog: IdleWatchdog) => Promise<T>,
   ): Promise<T> {
-    const timeout = this.#options.callTimeoutMs ?? 60_000;
+    const timeout = this.#callTimeoutMs;
     return await this.#token.use(
       (token) =>
         this.#withTimeout(
           what,
           timeout,
           options.signal,
-          (signal) => fn(new Headers({ authorization: `Bearer ${token}` }), signal),
+          (signal, watchdog) =>
+            fn(new Headers({ authorization: `Bearer ${token}` }), signal, watchdog),
         ),
       {
         isRefused: (error) => classifyError(error) === "auth",
@@ -413,7 +450,7 @@ export class ViamRemote implements RemoteSource {
    * stopped for good. A token that cannot travel in a header is refused here, unquoted.
    */
   async #signIn(): Promise<string> {
-    const timeout = this.#options.callTimeoutMs ?? 60_000;
+    const timeout = this.#callTimeoutMs;
     const reply = await this.#withTimeout(
       "Authenticate",
       timeout,
@@ -444,33 +481,37 @@ export class ViamRemote implements RemoteSource {
     }
   }
 
+  /**
+   * Runs `fn` until it ends, or until `ms` pass without progress: a call that reports none (most)
+   * has `ms` in all; one that does (`fn` is given the watchdog) may take longer while it moves.
+   */
   async #withTimeout<T>(
     what: string,
     ms: number,
     signal: AbortSignal | undefined,
-    fn: (signal: AbortSignal) => Promise<T>,
+    fn: (signal: AbortSignal, watchdog: IdleWatchdog) => Promise<T>,
   ): Promise<T> {
     signal?.throwIfAborted();
     using stop = new LinkedAbort(signal);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Reject first, so the race reports the timeout rather than the abort it causes.
-        reject(new TimeoutError(what, ms));
-        stop.abort();
-      }, ms);
+    let expire: (error: TimeoutError) => void = () => {};
+    const expired = new Promise<never>((_, reject) => expire = reject);
+    const watchdog = new IdleWatchdog((idle, idleMs) => {
+      // Reject first, so the race reports the timeout rather than the abort it causes.
+      expire(new TimeoutError(idle, idleMs));
+      stop.abort();
     });
+    watchdog.watch(ms, what);
     const aborted = new Promise<never>((_, reject) => {
       stop.signal.addEventListener("abort", () => reject(stop.signal.reason), {
         once: true,
       });
     });
     // The call's fetch stops on the signal; the race also ends the wait at once when it fires.
-    const work = fn(stop.signal);
+    const work = fn(stop.signal, watchdog);
     try {
       return await Promise.race([work, expired, aborted]);
     } finally {
-      clearTimeout(timer);
+      watchdog.stop();
       work.catch(() => {});
       expired.catch(() => {});
       aborted.catch(() => {});
@@ -491,6 +532,7 @@ async function _unary<T>(
     headers: Headers;
     signal: AbortSignal | undefined;
     landing?: LandingSource;
+    onBytes?: (bytes: number) => void;
   },
 ): Promise<T> {
   const response = await transport.unary(
@@ -500,7 +542,7 @@ async function _unary<T>(
     undefined,
     call.headers,
     call.input,
-    call.landing === undefined ? undefined : createContextValues().set(LANDING, call.landing),
+    createContextValues().set(LANDING, call.landing).set(BODY_PROGRESS, call.onBytes),
   );
   return response.message as unknown as T;
 }

@@ -13,7 +13,12 @@ import {
   TooLargeError,
   UncheckableBodyError,
 } from "../remote/errors.ts";
-import type { DownloadBody, InlineBatch, RemoteSource } from "../remote/remote_source.ts";
+import {
+  type DownloadBody,
+  type InlineBatch,
+  MIN_BODY_BYTES_PER_SECOND,
+  type RemoteSource,
+} from "../remote/remote_source.ts";
 import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
 
@@ -37,12 +42,6 @@ const _BATCH_MAX_ITEMS = 100;
 const _WRITE_BYTES = 256 * 1024;
 /** ... or at least this often, in milliseconds, so that a slow download reaches the disk too. */
 const _WRITE_EVERY_MS = 1000;
-/**
- * The slowest a download body may come, averaged over each idle timeout's window (about a kilobyte
- * a minute), unless `bandwidth_limit` paces it: a server trickling a byte every 20 s never
- * tripped the idle watchdog, and held the pass (and every later one) for as long as it liked.
- */
-const _MIN_BYTES_PER_SECOND = 16;
 
 /** Progress of the transfer stage. Totals grow while the listing still delivers pages. */
 export interface TransferProgress {
@@ -535,7 +534,7 @@ export class Transfer {
     });
     watchdog.watch(idleMs, "download body");
     // The window the slowest rate is measured over, and what came in it (a paced body is exempt).
-    const minBytes = this.#options.bandwidth ? 0 : _MIN_BYTES_PER_SECOND * idleMs / 1000;
+    const minBytes = this.#options.bandwidth ? 0 : MIN_BODY_BYTES_PER_SECOND * idleMs / 1000;
     let windowStart = performance.now();
     let windowBytes = 0;
     // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal

@@ -197,3 +197,136 @@ Deno.test("a 206 starting elsewhere than asked is refused", async () => {
     await app.close();
   }
 });
+
+/** How {@linkcode pacedRelay} passes the server's bytes of each connection. */
+interface Pace {
+  /** The rate past `fastBytes`. */
+  bytesPerSecond: number;
+  /** The bytes passed at once before the pace begins (a sign-in's answer, headers). */
+  fastBytes?: number;
+  /** The size of each paced part (4 KiB). */
+  partBytes?: number;
+  /** Nothing more past this many bytes: a link that hangs. */
+  stallAfter?: number;
+}
+
+/** A TCP relay to `port` that passes the client's bytes at once and the server's as `pace` says. */
+function pacedRelay(port: number, pace: Pace) {
+  const { bytesPerSecond, fastBytes = 0, partBytes = 4096, stallAfter = Infinity } = pace;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connections: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port });
+      connections.push(client, server);
+      client.readable.pipeTo(server.writable).catch(() => {});
+      (async () => {
+        const writer = client.writable.getWriter();
+        let sent = 0;
+        for await (const chunk of server.readable) {
+          for (let at = 0; at < chunk.length;) {
+            const part = chunk.subarray(
+              at,
+              at + Math.min(sent < fastBytes ? fastBytes - sent : partBytes, stallAfter - sent),
+            );
+            if (part.length === 0) return; // hung: nothing more
+            await writer.write(part);
+            if (sent >= fastBytes) {
+              await new Promise((resolve) =>
+                setTimeout(resolve, part.length / bytesPerSecond * 1e3)
+              );
+            }
+            sent += part.length;
+            at += part.length;
+          }
+        }
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* closed by its peer */ }
+      }
+      await serving;
+    },
+  };
+}
+
+Deno.test("an inline batch slower than the call timeout arrives while its bytes keep coming", async () => {
+  // Two batches of 96 KiB at 128 KiB/s: each answer takes 0.75 s, the second waits for the first
+  // to be read (one at a time), against a call timeout of 400 ms. Each try of every batch timed
+  // out when the timeout covered the whole call (on a link below 52 KB/s, a 3 MiB batch's).
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 6, sizeBytes: 32 * 1024, tags: ["t"] }]),
+  });
+  await using relay = pacedRelay(Number(new URL(platform.url).port), {
+    bytesPerSecond: 128 * 1024,
+  });
+  const remote = new ViamRemote({
+    appUrl: relay.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    callTimeoutMs: 400,
+  });
+  const ids = platform.items().map((item) => item.binaryDataId);
+  // A batch holds its turn until its files are let go, as the transfer does once they are written.
+  const fetched = (slice: string[]) =>
+    remote.fetchInline(slice, { expectedBytes: 96 * 1024 }).then((batch) => {
+      using _ = batch;
+      return batch.files.size;
+    });
+  assert.deepEqual(await Promise.all([fetched(ids.slice(0, 3)), fetched(ids.slice(3))]), [3, 3]);
+});
+
+Deno.test("an inline batch whose answer stops coming fails after the call timeout without a byte", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 3, sizeBytes: 32 * 1024, tags: ["t"] }]),
+  });
+  const ids = platform.items().map((item) => item.binaryDataId);
+  // The sign-in's answer and 40 KiB of the batch's 96 KiB, then nothing.
+  await using relay = pacedRelay(Number(new URL(platform.url).port), {
+    bytesPerSecond: 1024 * 1024,
+    stallAfter: 40 * 1024,
+  });
+  const stalled = new ViamRemote({
+    appUrl: relay.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    callTimeoutMs: 400,
+  });
+  const started = performance.now();
+  await assert.rejects(
+    stalled.fetchInline(ids, { expectedBytes: 96 * 1024 }),
+    /BinaryDataByIDs \(no byte of its answer\) timed out after 400 ms/,
+  );
+  assert.ok(performance.now() - started < 10_000, "the stall ended the call");
+});
+
+Deno.test("an inline batch whose answer trickles fails as too slow, though a byte comes often", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 3, sizeBytes: 32 * 1024, tags: ["t"] }]),
+  });
+  const ids = platform.items().map((item) => item.binaryDataId);
+  // Past the sign-in's answer and the batch's headers, a byte every 100 ms: never 400 ms without
+  // one, but 4 bytes a window where at least 16 a second are asked.
+  await using relay = pacedRelay(Number(new URL(platform.url).port), {
+    bytesPerSecond: 10,
+    partBytes: 1,
+    fastBytes: 4 * 1024,
+  });
+  const trickled = new ViamRemote({
+    appUrl: relay.url,
+    apiKeyId: platform.apiKeyId,
+    apiKey: platform.apiKey,
+    callTimeoutMs: 400,
+  });
+  await assert.rejects(
+    trickled.fetchInline(ids, { expectedBytes: 96 * 1024 }),
+    /BinaryDataByIDs: \d+ bytes in \d+ ms: too slow/,
+  );
+});
