@@ -300,7 +300,10 @@ export async function findStoredUpload(
   const tags = _tagSet(ctx.config.tags);
   const candidates = uploads.filter((u) =>
     u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
-    u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags
+    u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags &&
+    // Another push folder of the part may send the same bytes to other datasets: a copy outside
+    // this folder's datasets is not ours (no mirror of them would get the file).
+    ctx.config.datasetIds.every((id) => u.datasetIds?.includes(id))
   );
   // The newest first: the cut upload, if stored, is the last of them. A copy that cannot be read
   // does not stop the others from being compared; if none matches, its error is what is told.

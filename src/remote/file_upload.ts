@@ -140,6 +140,8 @@ export interface ListedUpload {
   timeReceivedMs: number;
   /** `capture_metadata.tags`. */
   tags: string[];
+  /** `dataset_ids`: the datasets holding it (absent from older fakes: none). */
+  datasetIds?: string[];
   /** Where its bytes can be downloaded (`""`: by a signed URL). */
   uri: string;
 }
@@ -255,6 +257,7 @@ export class FileUploader implements AsyncDisposable {
           timeRequestedMs: item.timeRequestedMs ?? 0,
           timeReceivedMs: item.timeReceivedMs ?? 0,
           tags: item.tags ?? [],
+          datasetIds: item.datasetIds ?? [],
           uri: item.uri,
         });
       }
