@@ -69,9 +69,12 @@ export async function* walkPushFolder(
   const pending: string[] = [""];
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
-    let entries: Deno.DirEntry[];
+    // Read twice, streamed, never held whole: a folder of a million captures (a robot offline for
+    // days) as an array of entries took more than the heap (some 470 bytes an entry). The first
+    // read keeps only what decides how the folder is walked.
+    let scan: { holdsState: boolean; shared: Set<string> };
     try {
-      entries = await _readDir(join(root, dir));
+      scan = await _scanDir(join(root, dir));
     } catch (error) {
       if (dir === "") throw error;
       yield {
@@ -88,13 +91,12 @@ export async function* walkPushFolder(
       yield { kind: "skipped", path: dir, reason: "symlink" };
       continue;
     }
-    if (dir !== "" && entries.some((entry) => isStateDirPath(entry.name))) {
+    if (dir !== "" && scan.holdsState) {
       yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
       continue;
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const shared = _sharedNames(entries);
-    for (const entry of entries) {
+    const shared = scan.shared;
+    for await (const entry of _sortedIfSmall(join(root, dir))) {
       if (isStateDirPath(entry.name)) continue;
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
@@ -124,16 +126,21 @@ export async function* walkPushFolder(
   }
 }
 
-/** Names (as Deno gives them) that more than one entry of a folder shares: not valid UTF-8. */
-function _sharedNames(entries: readonly Deno.DirEntry[]): Set<string> {
+/**
+ * One read of a folder: whether it holds a state dir, and the names (as Deno gives them) that more
+ * than one entry shares (not valid UTF-8). Only names with U+FFFD are kept.
+ */
+async function _scanDir(path: string): Promise<{ holdsState: boolean; shared: Set<string> }> {
   const seen = new Set<string>();
   const shared = new Set<string>();
-  for (const { name } of entries) {
+  let holdsState = false;
+  for await (const { name } of _entries(path)) {
+    if (isStateDirPath(name)) holdsState = true;
     if (!_maybeLossy(name)) continue;
     if (seen.has(name)) shared.add(name);
     seen.add(name);
   }
-  return shared;
+  return { holdsState, shared };
 }
 
 /** Whether `name` may stand for bytes that are not UTF-8 (Deno put U+FFFD in their place). */
@@ -152,11 +159,31 @@ function _lossyAndGone(root: string, path: string): boolean {
   }
 }
 
-async function _readDir(path: string): Promise<Deno.DirEntry[]> {
+/** Entries of a folder sorted by name while it holds at most this many; beyond, as read. */
+const _SORTED_UP_TO = 10_000;
+
+/** A folder's entries, sorted by name when it is small (a stable order), else streamed. */
+async function* _sortedIfSmall(path: string): AsyncGenerator<Deno.DirEntry> {
+  const head: Deno.DirEntry[] = [];
+  const stream = _entries(path);
+  for await (const entry of stream) {
+    head.push(entry);
+    if (head.length > _SORTED_UP_TO) {
+      yield* head;
+      yield* stream;
+      return;
+    }
+  }
+  head.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  yield* head;
+}
+
+/** The entries of a folder, streamed; none when it is gone. */
+async function* _entries(path: string): AsyncGenerator<Deno.DirEntry> {
   try {
-    return await Array.fromAsync(Deno.readDir(path));
+    yield* Deno.readDir(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
+    if (error instanceof Deno.errors.NotFound) return;
     throw new Error(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -41,3 +41,32 @@ Deno.test("walk: a push folder that cannot be read fails the walk, naming it", a
     await Deno.remove(root, { recursive: true });
   }
 });
+
+// A flat folder of captures (a robot offline for days) must not need its whole listing in memory:
+// the walk runs in a child under a small heap, over a folder whose entries as an array take more.
+Deno.test("the walk of a flat folder of many files stays within a small heap", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data-mirror-flat-" });
+  try {
+    const n = 120_000;
+    for (let i = 0; i < n; i++) {
+      Deno.writeFileSync(
+        join(root, `capture-2026-12-04T10-00-00.${String(i).padStart(7, "0")}.jpg`),
+        new Uint8Array(1),
+      );
+    }
+    const walk = new URL("../../src/push/walk_push_folder.ts", import.meta.url).href;
+    const code = `import { walkPushFolder } from "${walk}";
+      let files = 0;
+      for await (const e of walkPushFolder(${JSON.stringify(root)})) if (e.kind === "file") files++;
+      console.log(files);`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--v8-flags=--max-old-space-size=40", code],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr).slice(0, 300));
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), String(n));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
