@@ -300,8 +300,12 @@ function _pathFromFileName(item: RemoteItem): LocalPath {
   const components = split.components;
   const ext = _fileExt(item);
   const last = components.length - 1;
+  // The name's tail is lowercased on its own, as the extension is: lowercased whole, a final `Σ`
+  // becomes `ς` where the extension's own becomes `σ` (`a.Σ` would get `.Σ` again).
+  const tail = `.${ext}`;
   if (
-    ext !== "" && last >= 0 && !components[last].toLowerCase().endsWith(`.${ext.toLowerCase()}`)
+    ext !== "" && last >= 0 &&
+    components[last].slice(-tail.length).toLowerCase() !== tail.toLowerCase()
   ) {
     components[last] += `.${ext}`;
   }

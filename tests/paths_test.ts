@@ -6,6 +6,7 @@ import {
   localPathFor,
   needsMimeTable,
   parentDirectories,
+  pushedNameProblem,
   splitRelativePath,
   STATE_DIR_NAME,
 } from "../src/paths.ts";
@@ -242,4 +243,17 @@ Deno.test("isStateDirPath matches a component at any depth, case and trailing do
 Deno.test("parentDirectories lists the directories a path needs", () => {
   assert.deepEqual(parentDirectories("a/b/c.jpg"), ["a", "a/b"]);
   assert.deepEqual(parentDirectories("c.jpg"), []);
+});
+
+Deno.test("a name ending in its extension keeps it, whatever the case rules of its letters (a final sigma)", () => {
+  const item = { binaryDataId: "", fileId: "", mimeType: "", uri: "" };
+  assert.deepEqual(localPathFor({ ...item, fileName: "a.Σ", fileExt: ".Σ" }), {
+    ok: true,
+    path: "a.Σ",
+  });
+  assert.deepEqual(localPathFor({ ...item, fileName: "ΟΔΟΣ.Σ", fileExt: "Σ" }), {
+    ok: true,
+    path: "ΟΔΟΣ.Σ",
+  });
+  assert.equal(pushedNameProblem("a.Σ", ".Σ"), undefined);
 });
