@@ -75,6 +75,13 @@ const _KNOWN_UPLOADS_MS = 3 * CLOCK_SKEW_MS;
  */
 const _UPLOADS_KEPT_BY_COUNT = 4000;
 /**
+ * The most upload ids kept at all, the clock's half hour included: a backlog drained at full speed
+ * sends some 1,000 small files a second, and every id kept is a journal entry held in memory (with
+ * its path) and parsed at every pass: 500,000 of them, half an hour's worth, took more than the
+ * heap, and every pass after died opening the journal.
+ */
+const _UPLOADS_KEPT_AT_MOST = 20_000;
+/**
  * How long a file whose cut upload may be stored waits while the stored copy cannot be read to
  * compare (the listing answers, the download never does: a proxy that always re-encodes it, say):
  * then it is sent again, a duplicate at worst, rather than wait for good.
@@ -295,7 +302,8 @@ export async function runPushPass(
       await _uploadAll(ctx, options, toUpload, result);
     }
     // A file the walk did not reach this pass is not missing: its journal entry stays.
-    if (!options.signal?.aborted && whole) _forgetMissing(journal, walked, now());
+    // Upload ids are pruned after every pass; only a whole walk tells which files are missing.
+    if (!options.signal?.aborted) _forgetMissing(journal, walked, now(), whole);
     // Every change on disk: in the log, which the next pass goes on appending to.
     await journal.persist();
   } catch (error) {
@@ -721,20 +729,27 @@ async function _uploadAll(
  * by sequence, which a clock set forward would otherwise take. A path whose in-flight check is
  * still to run (the platform was out of reach) keeps all its ids, however long that takes.
  */
-function _forgetMissing(journal: PushJournal, walked: Set<string>, now: number): void {
+function _forgetMissing(
+  journal: PushJournal,
+  walked: Set<string>,
+  now: number,
+  whole: boolean,
+): void {
   const sequence: number[] = [];
   for (const path of journal.paths()) {
     for (const upload of journal.get(path)?.uploads ?? []) sequence.push(upload.seq ?? 0);
   }
-  const lastKept = sequence.length <= _UPLOADS_KEPT_BY_COUNT
-    ? 0
-    : Float64Array.from(sequence).sort()[sequence.length - _UPLOADS_KEPT_BY_COUNT];
+  const sorted = Float64Array.from(sequence).sort();
+  const nth = (n: number) => sequence.length <= n ? 0 : sorted[sequence.length - n];
+  const lastKept = nth(_UPLOADS_KEPT_BY_COUNT);
+  const lastAtAll = nth(_UPLOADS_KEPT_AT_MOST);
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
-      const uploads = e.inFlight !== undefined
-        ? e.uploads
-        : e.uploads?.filter((u) => (u.seq ?? 0) >= lastKept || u.ms > now - _KNOWN_UPLOADS_MS);
-      return walked.has(path) ? { ...e, uploads } : { uploads };
+      const uploads = e.inFlight !== undefined ? e.uploads : e.uploads?.filter((u) => {
+        const seq = u.seq ?? 0;
+        return seq >= lastKept || (u.ms > now - _KNOWN_UPLOADS_MS && seq >= lastAtAll);
+      });
+      return walked.has(path) || !whole ? { ...e, uploads } : { uploads };
     });
   }
 }

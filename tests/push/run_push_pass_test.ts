@@ -7,6 +7,7 @@ import {
   PUSH_JOURNAL_NAME,
   PushJournal,
 } from "../../src/push/push_journal.ts";
+import { pushDestination } from "../../src/push/push_destination.ts";
 import { type PushProgress, type PushResult, runPushPass } from "../../src/push/run_push_pass.ts";
 import { FileUploader } from "../../src/remote/file_upload.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
@@ -18,6 +19,7 @@ import {
   foldedJournal,
   PART_ID,
   plantFile,
+  pushConfig,
   type PushFixture,
   randomBytes,
   withPush,
@@ -1377,5 +1379,81 @@ Deno.test("keep off after a deletion cut without keep, then months under keep: s
     platform.replaceDataset({ items: [], datasets: [] }); // retention drops it
     await pass(); // keep turned off again
     await _assertNotLost(platform, dir, "deletion cut, then kept");
+  });
+});
+
+// A backlog drained at full speed: every file sent within the last half hour left its upload id in
+// the journal (held in memory and parsed at every pass); their number must stay bounded.
+Deno.test("the upload ids a drained backlog leaves in the journal are bounded, by count", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("first.bin", "x");
+    await pass();
+    const journal = await foldedJournal(root);
+    for (let i = 0; i < 30_000; i++) {
+      journal.files[`gone/${i}.bin`] = {
+        uploads: [{ binaryDataId: `id-${i}`, ms: Date.now() - 60_000, seq: 10 + i }],
+      };
+    }
+    await Deno.writeTextFile(
+      join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+      JSON.stringify(journal),
+    );
+    await write("next.bin", "y");
+    await pass();
+    const files = (await foldedJournal(root)).files;
+    const ids = Object.values(files).reduce(
+      // deno-lint-ignore no-explicit-any
+      (n: number, e: any) => n + (e.uploads?.length ?? 0),
+      0,
+    );
+    assert.ok(ids <= 20_000, `${ids} upload ids kept`);
+    assert.ok(files["gone/29999.bin"] !== undefined, "the last ones stay");
+  });
+});
+
+Deno.test("the in-flight check does not take another push folder's upload to other datasets for its own", async () => {
+  await withPush(async ({ platform, home, root, pass, write, uploader, logger }) => {
+    // A pass of this folder (dataset ds-a) makes its journal; then a run is cut off mid-upload.
+    await write("first.txt", "x");
+    await pass({ datasetIds: ["ds-a"] });
+    const bytes = randomBytes(40_000);
+    await write("cal.json", bytes);
+    const info = await Deno.lstat(join(root, "cal.json"));
+    const journal = await foldedJournal(root);
+    const destination = pushDestination({
+      appUrl: platform.url,
+      partId: PART_ID,
+      tags: ["fleet"],
+      datasetIds: ["ds-a"],
+    });
+    journal.files["cal.json"] = {
+      inFlight: {
+        ino: info.ino,
+        size: info.size,
+        mtimeMs: info.mtime!.getTime(),
+        to: destination,
+        startedMs: Date.now(),
+      },
+    };
+    await Deno.writeTextFile(
+      join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+      JSON.stringify(journal),
+    );
+    // Another push folder of the part, same tag, dataset ds-b, sends a file of the same name and bytes.
+    const other = join(home, "other");
+    await plantFile(join(other, "cal.json"), bytes);
+    const otherResult = await runPushPass(
+      pushConfig(other, { pushPath: "other", datasetIds: ["ds-b"] }),
+      { uploader, partId: PART_ID, appUrl: platform.url },
+      { logger, minRetryDelayMs: 1 },
+    );
+    assert.equal(otherResult.uploaded, 1);
+    // This folder's next pass must not take that copy (in ds-b only) for its own.
+    const result = await pass({ datasetIds: ["ds-a"] });
+    assert.equal(result.recovered, 0);
+    const inA = platform.items().filter((i) =>
+      i.fileName === "cal.json" && i.datasetIds.includes("ds-a")
+    );
+    assert.equal(inA.length, 1, "cal.json reached dataset ds-a");
   });
 });
