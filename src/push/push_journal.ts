@@ -499,13 +499,30 @@ async function _reopenLog(path: string, wholeBytes: number): Promise<FileHandle 
  * `O_NOFOLLOW` against a swap in between): its target is not the program's, and its content would
  * reach the error messages. The next write replaces the name with a file of the program's own.
  */
+/**
+ * The largest journal file a pass reads (snapshot or log): read whole and parsed into a map, a
+ * journal of 400,000 kept files (some 250 bytes each with `push_keep`) took more than the heap, and
+ * the process (with the mirror beside it, in the module and `sync --watch`) died at every pass.
+ */
+export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
+
 async function _readIfThere(path: string): Promise<string | undefined> {
   try {
     if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours
     // O_NONBLOCK: a FIFO swapped in since the lstat would block the open until a writer came.
     const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
     await using file = await open(path, flags);
-    if (!(await file.stat()).isFile()) return undefined;
+    const stat = await file.stat();
+    if (!stat.isFile()) return undefined;
+    if (stat.size > MAX_JOURNAL_FILE_BYTES) {
+      throw new Error(
+        `push journal ${path} holds ${(stat.size / 2 ** 20).toFixed(1)} MiB, more than the ` +
+          `${MAX_JOURNAL_FILE_BYTES / 2 ** 20} MiB a pass reads into memory: with push_keep it ` +
+          "keeps a record of every kept file (about 250 bytes each). Move the files already sent " +
+          "out of the push folder and remove the journal (files left in the folder are sent once " +
+          "more: a second copy, never a loss)",
+      );
+    }
     return await file.readFile({ encoding: "utf8" });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;

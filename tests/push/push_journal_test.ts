@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  MAX_JOURNAL_FILE_BYTES,
   PUSH_JOURNAL_LOG_NAME,
   PUSH_JOURNAL_NAME,
   PushJournal,
@@ -248,4 +249,22 @@ Deno.test("an entry of the wrong shape (edited by hand) is an error naming the f
     );
     assert.deepEqual((await PushJournal.open(dir)).paths(), ["a.jpg"]);
   });
+});
+
+Deno.test("a journal too large to read within the heap is refused, naming the file and what to do", async () => {
+  // Read whole and parsed, 400,000 kept files' records took more than the heap: the process (and
+  // the mirror beside it) died at every pass. Refused before reading, it is an error of the push.
+  for (const name of [PUSH_JOURNAL_NAME, PUSH_JOURNAL_LOG_NAME]) {
+    await _withDir(async (dir) => {
+      await Deno.writeTextFile(join(dir, name), "");
+      await Deno.truncate(join(dir, name), MAX_JOURNAL_FILE_BYTES + 1);
+      await assert.rejects(
+        PushJournal.open(dir),
+        new RegExp(
+          `push journal .*${name.replace(".", "\\.")} holds 48\\.0 MiB, more than .*` +
+            "Move the files already sent out of the push folder and remove the journal",
+        ),
+      );
+    });
+  }
 });
