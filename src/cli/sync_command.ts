@@ -233,7 +233,7 @@ function _interrupted(signal: Deno.Signal, bytesCame: boolean | undefined): stri
     ? `interrupted by ${signal}: partial downloads, if any, stay in staging and resume next time`
     : bytesCame
     ? `interrupted by ${signal}: partial downloads stay in staging and resume next time`
-    : `interrupted by ${signal}: no file had begun to download`;
+    : `interrupted by ${signal}: nothing had been written yet, nothing to resume`;
 }
 
 async function _watch(

@@ -833,8 +833,14 @@ Deno.test("SIGTERM while the program still loads (its Worker just started): one 
     assert.equal(document.interrupted, "SIGTERM");
     assert.equal(document.downloaded, 0);
     // Nothing had begun: no partial download is promised.
-    assert.equal(document.error, "interrupted by SIGTERM: no file had begun to download");
-    assert.match(output.stderr, /interrupted by SIGTERM: no file had begun to download/);
+    assert.equal(
+      document.error,
+      "interrupted by SIGTERM: nothing had been written yet, nothing to resume",
+    );
+    assert.match(
+      output.stderr,
+      /interrupted by SIGTERM: nothing had been written yet, nothing to resume/,
+    );
     assert.equal((await readTree(root).catch(() => new Map())).size, 0);
   });
 });
