@@ -94,6 +94,34 @@ export function attributesFromFlags(
 }
 
 /**
+ * A warning when the key id and the key come from two places while the environment holds a pair
+ * of its own: the id from `--api-key-id` or the config file with the environment's key, or the
+ * file's key with the environment's id (a `.bashrc` exporting another pair). The platform refuses
+ * such a pair with no word of where its halves came from. No value is quoted.
+ */
+export function splitKeyPairWarning(
+  apiKeyIdFlag: string | undefined,
+  fileAttributes: Record<string, unknown> | undefined,
+  env: EnvReader,
+): string | undefined {
+  const envId = env("VIAM_API_KEY_ID");
+  const envKey = env("VIAM_API_KEY");
+  if (!envId || !envKey) return undefined;
+  const apiKeyId = apiKeyIdFlag ?? fileAttributes?.app_api_key_id;
+  const apiKey = fileAttributes?.app_api_key;
+  if (apiKeyId !== undefined && apiKey === undefined && apiKeyId !== envId) {
+    return "the API key id comes from --api-key-id or the config file, and the key from " +
+      "VIAM_API_KEY, whose pair in the environment has another id: if the platform refuses the " +
+      "key, give both in one place";
+  }
+  if (apiKey !== undefined && apiKeyId === undefined && apiKey !== envKey) {
+    return "the API key comes from the config file, and its id from VIAM_API_KEY_ID, whose pair " +
+      "in the environment has another key: if the platform refuses the key, give both in one place";
+  }
+  return undefined;
+}
+
+/**
  * Splits a comma-separated flag value, dropping blanks: `--tags a,b`. A value that names nothing
  * (`--tags ""`, `--tags "$UNSET"`, `--tags ,`) is a usage error: without it `sync` would mirror
  * every file the key can read, where `--dataset-id ""` is refused.

@@ -16,7 +16,12 @@ import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
 import { formatPath, formatPushSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
-import { attributesFromFlags, numberOrText, type SyncFlags } from "./config_from_flags.ts";
+import {
+  attributesFromFlags,
+  numberOrText,
+  splitKeyPairWarning,
+  type SyncFlags,
+} from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
 import { EXIT } from "./exit_codes.ts";
 import { signalExitCode } from "../stop_signal.ts";
@@ -73,6 +78,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   set("bandwidth_limit", numberOrText(flags.bwlimit));
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  const splitPair = splitKeyPairWarning(flags.apiKeyId, fileAttributes, context.env);
+  if (splitPair !== undefined) warnings.push(splitPair);
   // Before any warning: without the folder, "push_tags: no effect without push_path" would come
   // first, in the attributes' words, ahead of the one thing to fix.
   if (config.push === undefined) {

@@ -26,7 +26,12 @@ import {
   formatSummary,
 } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
-import { attributesFromFlags, type EnvReader, type SyncFlags } from "./config_from_flags.ts";
+import {
+  attributesFromFlags,
+  type EnvReader,
+  splitKeyPairWarning,
+  type SyncFlags,
+} from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
 import { EXIT } from "./exit_codes.ts";
 import { signalExitCode } from "../stop_signal.ts";
@@ -64,6 +69,8 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   const attributes = attributesFromFlags(flags, { fileAttributes, env: context.env });
   const { config, warnings } = parseConfig(attributes, { env: context.env });
   output.rememberSecret(config.apiKey);
+  const splitPair = splitKeyPairWarning(flags.apiKeyId, fileAttributes, context.env);
+  if (splitPair !== undefined) warnings.push(splitPair);
   if (config.pushOnly && (!flags.watch || flags.dryRun)) {
     // The module (and `--watch`) runs such a config as a push folder alone; one pass would mirror
     // everything the key can read. Filed under the config, not push_path (whose flag is push's).

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { attributesFromFlags, parseList } from "../../src/cli/config_from_flags.ts";
+import {
+  attributesFromFlags,
+  parseList,
+  splitKeyPairWarning,
+} from "../../src/cli/config_from_flags.ts";
 
 const noEnv = () => undefined;
 
@@ -105,4 +109,40 @@ Deno.test("a number flag is a number only in decimal, as in a config file (0x10 
   for (const text of ["0x10", "0b11", "0o7", "Infinity", "1e309", "", "25%"]) {
     assert.equal(read(text), text, text);
   }
+});
+
+Deno.test("a key id and a key from two places, beside another pair in the environment, are warned of", () => {
+  const key = "k".repeat(32);
+  const env = (name: string) => ({ VIAM_API_KEY_ID: "env-id", VIAM_API_KEY: "e".repeat(32) })[name];
+  // The file's key with the environment's id; the flag's or the file's id with its key.
+  assert.match(
+    splitKeyPairWarning(undefined, { app_api_key: key }, env) ?? "",
+    /the API key comes from the config file, and its id from VIAM_API_KEY_ID/,
+  );
+  assert.match(
+    splitKeyPairWarning("file-id", undefined, env) ?? "",
+    /the API key id comes from --api-key-id or the config file, and the key from VIAM_API_KEY/,
+  );
+  assert.match(
+    splitKeyPairWarning(undefined, { app_api_key_id: "file-id" }, env) ?? "",
+    /VIAM_API_KEY,/,
+  );
+  for (const warning of [splitKeyPairWarning(undefined, { app_api_key: key }, env)]) {
+    assert.doesNotMatch(warning ?? "", /kkkk|eeee|env-id/, "no value is quoted");
+  }
+  // One place for both, the environment's own half, or no pair there: nothing to say.
+  assert.equal(
+    splitKeyPairWarning(undefined, { app_api_key: key, app_api_key_id: "i" }, env),
+    undefined,
+  );
+  assert.equal(splitKeyPairWarning("env-id", undefined, env), undefined);
+  assert.equal(splitKeyPairWarning(undefined, undefined, env), undefined);
+  assert.equal(
+    splitKeyPairWarning(
+      undefined,
+      { app_api_key: key },
+      (name) => name === "VIAM_API_KEY_ID" ? "env-id" : undefined,
+    ),
+    undefined,
+  );
 });
