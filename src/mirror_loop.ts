@@ -350,7 +350,9 @@ export class MirrorLoop implements MirrorController {
     if (this.#options.push === undefined || this.#abort.signal.aborted) return;
     try {
       const { failures: _failures, ...counts } = await this.pushNow(); // each was logged already
-      this.#options.logger.info("push pass done", counts);
+      // The push pass logs its own summary line: this one, the same counts again, is for debugging
+      // (at sync_frequency 1 it was a second line a second in viam-server's logs).
+      this.#options.logger.debug("push pass done", counts);
     } catch (error) {
       if (this.#abort.signal.aborted) return;
       this.#options.logger.error(`push pass failed: ${describeError(error)}`);

@@ -274,6 +274,11 @@ Deno.test("the push side runs after a failed sync pass, and at its own pace whil
     });
     await assert.rejects(loop.syncNow());
     assert.equal(pushes, 1, "pushed after the failed pass");
+    // The push pass logs its own summary: the loop's line of the same counts is for debugging.
+    assert.deepEqual(
+      logger.entries.filter((e) => e.message === "push pass done").map((e) => e.level),
+      ["debug"],
+    );
     assert.ok(loop.status().backoffSeconds! >= 4);
     await pollUntil("pushed again while sync backs off", () => pushes >= 3, { limitMs: 10_000 });
     assert.equal(loop.status().consecutiveFailures, 1, "no sync pass meanwhile");
