@@ -103,24 +103,36 @@ export class ResponseLanding {
     } catch {
       // Not a byte stream: copy its chunks in.
       const reader = body.getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        this.#reserve(length, value.length, maxBytes);
-        new Uint8Array(this.#memory).set(value, length);
-        length += value.length;
-        onBytes?.(value.length);
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          this.#reserve(length, value.length, maxBytes);
+          new Uint8Array(this.#memory).set(value, length);
+          length += value.length;
+          onBytes?.(value.length);
+        }
+      } catch (error) {
+        // A body given up (too large, too slow) lets its connection go.
+        reader.cancel(error).catch(() => {});
+        throw error;
       }
       return new Uint8Array(this.#memory, 0, length);
     }
-    for (;;) {
-      this.#reserve(length, 1, maxBytes);
-      const room = new Uint8Array(this.#memory, length, this.#memory.byteLength - length);
-      const { value, done } = await byob.read(room);
-      if (value !== undefined) this.#memory = value.buffer as ArrayBuffer;
-      if (done || value === undefined) break;
-      length += value.length;
-      onBytes?.(value.length);
+    try {
+      for (;;) {
+        this.#reserve(length, 1, maxBytes);
+        const room = new Uint8Array(this.#memory, length, this.#memory.byteLength - length);
+        const { value, done } = await byob.read(room);
+        if (value !== undefined) this.#memory = value.buffer as ArrayBuffer;
+        if (done || value === undefined) break;
+        length += value.length;
+        onBytes?.(value.length);
+      }
+    } catch (error) {
+      // A body given up (too large, too slow) lets its connection go.
+      byob.cancel(error).catch(() => {});
+      throw error;
     }
     return new Uint8Array(this.#memory, 0, length);
   }

@@ -215,6 +215,7 @@ function pacedRelay(port: number, pace: Pace) {
   const { bytesPerSecond, fastBytes = 0, partBytes = 4096, stallAfter = Infinity } = pace;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const connections: Deno.Conn[] = [];
+  let sentInAll = 0;
   const serving = (async () => {
     for await (const client of listener) {
       const server = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -231,6 +232,7 @@ function pacedRelay(port: number, pace: Pace) {
             );
             if (part.length === 0) return; // hung: nothing more
             await writer.write(part);
+            sentInAll += part.length;
             if (sent >= fastBytes) {
               await new Promise((resolve) =>
                 setTimeout(resolve, part.length / bytesPerSecond * 1e3)
@@ -245,6 +247,10 @@ function pacedRelay(port: number, pace: Pace) {
   })().catch(() => {});
   return {
     url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    /** The server's bytes passed to clients so far. */
+    get sent() {
+      return sentInAll;
+    },
     async [Symbol.asyncDispose]() {
       listener.close();
       for (const conn of connections) {
@@ -329,4 +335,9 @@ Deno.test("an inline batch whose answer trickles fails as too slow, though a byt
     trickled.fetchInline(ids, { expectedBytes: 96 * 1024 }),
     /BinaryDataByIDs: \d+ bytes in \d+ ms: too slow/,
   );
+  // The answer given up lets its connection go: left open, the server went on sending, and each
+  // try of every batch kept a socket (a module ran out of descriptors pass after pass).
+  const sentWhenFailed = relay.sent;
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.equal(relay.sent - sentWhenFailed, 0, "bytes sent after the batch was given up");
 });
