@@ -96,8 +96,20 @@ export async function* walkPushFolder(
       continue;
     }
     const shared = scan.shared;
-    for await (const entry of _sortedIfSmall(join(root, dir))) {
-      if (isStateDirPath(entry.name)) continue;
+    for await (const entry of _untilError(_sortedIfSmall(join(root, dir)))) {
+      if (entry instanceof Error) {
+        // Readable a moment ago (swapped for a file since, made unreadable, an I/O error mid-way):
+        // skipped as a folder whose first read failed, the walk goes on.
+        if (dir === "") throw entry;
+        yield { kind: "skipped", path: dir, reason: "folder not readable", detail: entry.message };
+        break;
+      }
+      if (isStateDirPath(entry.name)) {
+        if (dir === "") continue;
+        // Made since the scan: the folder is another mirror's or push folder's now.
+        yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
+        break;
+      }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
         yield { kind: "skipped", path, reason: "name not valid UTF-8" };
@@ -174,8 +186,21 @@ async function* _sortedIfSmall(path: string): AsyncGenerator<Deno.DirEntry> {
       return;
     }
   }
-  head.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // A state dir first: a folder that holds one is left before any of its files is given.
+  head.sort((a, b) =>
+    Number(isStateDirPath(b.name)) - Number(isStateDirPath(a.name)) ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  );
   yield* head;
+}
+
+/** `entries`, then the error that ended them, if one did (given, not thrown). */
+async function* _untilError<T>(entries: AsyncGenerator<T>): AsyncGenerator<T | Error> {
+  try {
+    yield* entries;
+  } catch (error) {
+    yield error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 /** The entries of a folder, streamed; none when it is gone. */

@@ -70,3 +70,53 @@ Deno.test("the walk of a flat folder of many files stays within a small heap", a
     await Deno.remove(root, { recursive: true });
   }
 });
+
+/**
+ * Walks `root` with `change` made to it just before the walk's second read of its folder `a/` (the
+ * first only scans it), and returns what the walk gave, as `kind:path`.
+ */
+async function _walkChangedBetweenReads(root: string, change: () => void): Promise<string[]> {
+  const readDir = Deno.readDir;
+  let readsOfA = 0;
+  const hooked = (path: string | URL) => {
+    if (String(path).endsWith("/a") && ++readsOfA === 2) change();
+    return readDir(path);
+  };
+  Object.defineProperty(Deno, "readDir", { configurable: true, writable: true, value: hooked });
+  const seen: string[] = [];
+  try {
+    for await (const entry of walkPushFolder(root)) seen.push(`${entry.kind}:${entry.path}`);
+  } finally {
+    Object.defineProperty(Deno, "readDir", { configurable: true, writable: true, value: readDir });
+  }
+  return seen;
+}
+
+Deno.test("a folder changed between the walk's two reads: skipped when it is a file or another's now", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(root, "a"));
+    await Deno.writeTextFile(join(root, "a/x.jpg"), "x");
+    await Deno.mkdir(join(root, "b"));
+    await Deno.writeTextFile(join(root, "b/y.jpg"), "y");
+    // Swapped for a file (or unreadable, or an I/O error mid-way): skipped, as when its first read
+    // fails, and the walk of the rest goes on instead of failing the pass.
+    const swapped = await _walkChangedBetweenReads(root, () => {
+      Deno.removeSync(join(root, "a"), { recursive: true });
+      Deno.writeTextFileSync(join(root, "a"), "now a file");
+    });
+    assert.ok(swapped.includes("file:b/y.jpg"), `the rest is walked: ${swapped}`);
+    assert.ok(swapped.includes("skipped:a"), `a is skipped: ${swapped}`);
+    // Made another mirror's or push folder's: none of its files is given to this push.
+    await Deno.remove(join(root, "a"));
+    await Deno.mkdir(join(root, "a"));
+    await Deno.writeTextFile(join(root, "a/x.jpg"), "x");
+    const taken = await _walkChangedBetweenReads(root, () => {
+      Deno.mkdirSync(join(root, "a/.data-mirror"));
+    });
+    assert.ok(!taken.includes("file:a/x.jpg"), `a/x.jpg is another folder's now: ${taken}`);
+    assert.ok(taken.includes("skipped:a"), `a is skipped: ${taken}`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
