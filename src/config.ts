@@ -310,7 +310,7 @@ export function parseConfig(
     expected: `a number of seconds from 0 to ${_MAX_SYNC_FREQUENCY}`,
   });
 
-  if (deleteEnabled) _protectedDirsFromHome(protectedDirs, mirrorPath, issues);
+  if (deleteEnabled) _protectedDirsFromHome(attributes.protected_dirs, mirrorPath, issues);
   if (start !== undefined && end !== undefined && start >= end) {
     issues.push({
       field: "end",
@@ -504,25 +504,29 @@ export function assertPushPartId(config: MirrorConfig, partId: string | undefine
  * Refuses, while `delete` is on, a `protected_dirs` entry written from the Viam home as
  * `mirror_path` is (`data_mirror/models`, `.viam/data_mirror/models`): it names a folder inside the
  * mirror's own name, which protects nothing, and the files of `models` would go in the same pass
- * (as with `~/.viam/data_mirror/models`, refused above).
+ * (as with `~/.viam/data_mirror/models`, refused above). Written with `./`, it means a folder of
+ * that very name in the mirror (`captures/cam1` of a mirror `captures` holding items uploaded from
+ * `C:\captures\cam1`). `written` is the attribute as given; what is not a list of strings is refused
+ * elsewhere.
  */
-function _protectedDirsFromHome(
-  protectedDirs: readonly string[],
-  mirrorPath: string,
-  issues: ConfigIssue[],
-): void {
+function _protectedDirsFromHome(written: unknown, mirrorPath: string, issues: ConfigIssue[]): void {
   const mirror = splitRelativePath(mirrorPath);
-  if (!mirror.ok || mirror.components.length === 0) return;
-  for (const prefix of [mirror.components, [".viam", ...mirror.components]]) {
-    const head = `${prefix.join("/")}/`;
-    for (const dir of protectedDirs) {
+  if (!mirror.ok || mirror.components.length === 0 || !Array.isArray(written)) return;
+  for (const entry of written) {
+    if (typeof entry !== "string" || entry.startsWith("./")) continue;
+    const split = splitRelativePath(entry);
+    if (!split.ok) continue;
+    const dir = split.components.join("/");
+    for (const prefix of [mirror.components, [".viam", ...mirror.components]]) {
+      const head = `${prefix.join("/")}/`;
       if (!dir.startsWith(head)) continue;
       const inside = dir.slice(head.length);
       issues.push({
         field: "protected_dirs",
         message:
           `protected_dirs "${dir}" starts with the mirror's own path "${prefix.join("/")}": ` +
-          `protected_dirs are relative to the mirror (write "${inside}" for <mirror>/${inside}); ` +
+          `protected_dirs are relative to the mirror (write "${inside}" for <mirror>/${inside}, ` +
+          `"./${dir}" for a folder of that very name in the mirror); ` +
           "with delete, the files it was written to keep would be deleted",
       });
     }

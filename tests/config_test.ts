@@ -1064,6 +1064,12 @@ Deno.test("with delete, protected_dirs written from the Viam home (as mirror_pat
     assert.equal(found[0].field, "protected_dirs");
     assert.match(found[0].message, new RegExp(`write "${inside}" for <mirror>/${inside}`));
   }
+  // Written with ./, a folder of the mirror's very name is meant (items uploaded from
+  // C:\captures\cam1 into a mirror "captures"); the refusal says so.
+  const escaped = parse({ ...base, mirror_path: "captures", protected_dirs: ["./captures/cam1"] });
+  assert.deepEqual(escaped.config.protectedDirs, ["captures/cam1"]);
+  const [refusal] = issues({ ...base, mirror_path: "captures", protected_dirs: ["captures/cam1"] });
+  assert.match(refusal.message, /"\.\/captures\/cam1" for a folder of that very name/);
   // Relative to the mirror, or without delete (protection is only against deletes), it stands.
   assert.deepEqual(
     parse({ ...base, protected_dirs: ["models", "data_mirror"] }).config.protectedDirs,
