@@ -192,8 +192,19 @@ function _unknownCommand(args: readonly string[], program: Command): string | un
       .filter((option) => option.required || option.optional)
       .flatMap((option) => [option.long, option.short]),
   );
+  const known = new Set(
+    [...program.options, ...program.commands.flatMap((command) => command.options)]
+      .flatMap((option) => [option.long, option.short]),
+  );
   for (let i = 0; i < args.length; i++) {
-    if (!args[i].startsWith("-")) return CLI_COMMANDS.includes(args[i]) ? undefined : args[i];
+    if (!args[i].startsWith("-")) {
+      if (CLI_COMMANDS.includes(args[i])) return undefined;
+      // The value of an option no command has (`--tag rear sync`): the option is what is wrong,
+      // and commander names it.
+      const before = args[i - 1];
+      if (before?.startsWith("-") && !before.includes("=") && !known.has(before)) return undefined;
+      return args[i];
+    }
     if (takesValue.has(args[i])) i++;
   }
   return undefined;
@@ -214,6 +225,11 @@ function _valuedOptionHint(text: string, args: readonly string[], program: Comma
     if (best === undefined || distance < best.distance) best = { long, distance };
   }
   if (best === undefined || best.distance > Math.max(1, Math.floor(name.length / 3))) return text;
+  // The very name, written before its command (`--log-level=debug sync`): its place is what is
+  // wrong, as the hint after this one says.
+  const before =
+    args.indexOf(command.name()) > args.findIndex((a) => a.startsWith(`${best.long}=`));
+  if (best.distance === 0 && before) return text;
   const [first, ...rest] = text.split("\n");
   return [first, `(Did you mean ${best.long}?)`, ...rest].join("\n");
 }

@@ -253,6 +253,14 @@ Deno.test("a word that is no command after an option is named as the unknown com
   assert.equal(config.code, 2);
   assert.match(config.stderr.join("\n"), /unknown option '--config'/);
   assert.match(config.stderr.join("\n"), /options go after the command/);
+  // The value of a misspelt option before the command: the option is what is wrong.
+  const misspelt = (await cli(["--tag", "rear", "sync"])).stderr.join("\n");
+  assert.match(misspelt, /unknown option '--tag'/);
+  assert.doesNotMatch(misspelt, /unknown command/);
+  // An option of the command given before it with =value: its place is wrong, not its name.
+  const early = (await cli(["--log-level=debug", "sync"])).stderr.join("\n");
+  assert.doesNotMatch(early, /Did you mean --log-level\?/);
+  assert.match(early, /options go after the command/);
   // A word that is no command is not quoted when it may be a pasted key.
   const pasted = await cli(["--json", "AbCdEf0123456789AbCdEf0123456789"]);
   assert.doesNotMatch(pasted.stdout.join("\n") + pasted.stderr.join("\n"), /AbCdEf0123/);
