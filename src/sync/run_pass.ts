@@ -249,7 +249,7 @@ export async function runPass(
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
     // within their swing. One full collection, 10-40 ms.
     collectGarbageNow();
-    _reportListingEnd(listing, index, local, logger);
+    _reportListingEnd(listing, { index, local, config }, logger);
     _reportIndex(index, logger);
     record = await reading;
     let clearBase: number | undefined;
@@ -512,7 +512,7 @@ export async function dryRunPass(
     distinctItems: () => index.listed,
     onItems: (items) => void index.addPage(items),
   });
-  _reportListingEnd(listing, index, local, options.logger);
+  _reportListingEnd(listing, { index, local, config }, options.logger);
   // Files a pass would replace (another item listed at their path now) count as downloads, and
   // those it would clear for a folder as deletes (the files beneath them as downloads).
   let replacing: ReadonlySet<string> = new Set();
@@ -1051,15 +1051,21 @@ export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
   };
 }
 
-/** An incomplete listing as an error; a whole one that matched nothing, into an empty mirror. */
+/**
+ * An incomplete listing as an error; a whole one that matched nothing, into an empty mirror, as a
+ * warning unless a time window (`max_age`, `start`, `end`) may well hold nothing for a while (a
+ * mirror with `delete` and `max_age` emptied overnight would be told every pass to check its key).
+ */
 function _reportListingEnd(
   listing: { error?: string },
-  index: ListingIndex,
-  local: ReadonlyMap<string, unknown>,
+  pass: { index: ListingIndex; local: ReadonlyMap<string, unknown>; config: MirrorConfig },
   logger: Logger,
 ): void {
+  const { index, local, config } = pass;
+  const windowed = config.maxAgeSeconds !== undefined || config.start !== undefined ||
+    config.end !== undefined;
   if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
-  else if (index.listed === 0 && local.size === 0) logger.warn(NOTHING_MATCHED);
+  else if (index.listed === 0 && local.size === 0 && !windowed) logger.warn(NOTHING_MATCHED);
 }
 
 function _reportIndex(index: ListingIndex, logger: Logger): void {

@@ -1922,6 +1922,8 @@ Deno.test("a whole listing that matches nothing says what to check, in a pass an
       logger.entries.length = 0;
       await pass();
       await pass({ tags: ["Nope"] });
+      // Nor one whose time window may hold nothing for a while (max_age overnight).
+      await pass({ tags: ["Nope"], max_age: 60, mirror_path: "elsewhere" });
       assert.ok(!logger.entries.some((e) => e.message === NOTHING_MATCHED));
     },
   );
