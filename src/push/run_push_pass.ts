@@ -534,6 +534,12 @@ async function _walk(
             "wait until it can be read (the rest of the push folder goes)",
         );
       } else if (entry.reason === "holds another mirror or push folder") {
+        // Found so in the walk's second read of a folder past 10,000 entries, after some of its
+        // files were given: they are the other folder's, not sent from here.
+        const inside = `${entry.path}/`;
+        let kept = 0;
+        for (const file of toUpload) if (!file.path.startsWith(inside)) toUpload[kept++] = file;
+        toUpload.length = kept;
         options.logger.warn(
           `not pushing ${JSON.stringify(entry.path)}: it holds a ${STATE_DIR_NAME} folder (a ` +
             "mirror or a push folder of its own), so its files are that folder's; if it is no " +

@@ -96,6 +96,8 @@ export async function* walkPushFolder(
       continue;
     }
     const shared = scan.shared;
+    // The subfolders this read queues: dropped again if the folder turns out to be another's.
+    const queued = pending.length;
     for await (const entry of _untilError(_sortedIfSmall(join(root, dir)))) {
       if (entry instanceof Error) {
         // Readable a moment ago (swapped for a file since, made unreadable, an I/O error mid-way):
@@ -106,7 +108,9 @@ export async function* walkPushFolder(
       }
       if (isStateDirPath(entry.name)) {
         if (dir === "") continue;
-        // Made since the scan: the folder is another mirror's or push folder's now.
+        // Made since the scan: the folder is another mirror's or push folder's now. Beyond
+        // _SORTED_UP_TO entries it may come after subfolders already queued: they are its too.
+        pending.length = queued;
         yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
         break;
       }

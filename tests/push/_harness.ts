@@ -126,3 +126,26 @@ export async function foldedJournal(root: string): Promise<any> {
   await journal.close();
   return JSON.parse(await Deno.readTextFile(join(state, PUSH_JOURNAL_NAME)));
 }
+
+/**
+ * Runs `fn` with `Deno.readDir` showing folder `dir`'s `.data-mirror` only from its second read on,
+ * and after every other entry: as when it was made between a walk's scan of the folder and its
+ * second read, in the file system's order past 10,000 entries.
+ */
+export async function withStateDirSeenLate<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const readDir = Deno.readDir;
+  let reads = 0;
+  const hooked = async function* (path: string | URL) {
+    const all = [...Deno.readDirSync(path)];
+    if (String(path) !== dir) return yield* all;
+    reads++;
+    yield* all.filter((entry) => entry.name !== ".data-mirror");
+    if (reads > 1) yield* all.filter((entry) => entry.name === ".data-mirror");
+  };
+  Object.defineProperty(Deno, "readDir", { configurable: true, writable: true, value: hooked });
+  try {
+    return await fn();
+  } finally {
+    Object.defineProperty(Deno, "readDir", { configurable: true, writable: true, value: readDir });
+  }
+}

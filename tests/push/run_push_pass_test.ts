@@ -23,6 +23,7 @@ import {
   type PushFixture,
   randomBytes,
   withPush,
+  withStateDirSeenLate,
 } from "./_harness.ts";
 
 /**
@@ -1455,5 +1456,18 @@ Deno.test("the in-flight check does not take another push folder's upload to oth
       i.fileName === "cal.json" && i.datasetIds.includes("ds-a")
     );
     assert.equal(inA.length, 1, "cal.json reached dataset ds-a");
+  });
+});
+
+Deno.test("files given before a folder is found another push folder's (its second read) are not sent", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("keep.bin", "k");
+    const x = join(root, "x");
+    await Deno.mkdir(join(x, ".data-mirror"), { recursive: true });
+    for (let i = 0; i < 10_001; i++) Deno.writeFileSync(join(x, `f${i}`), new Uint8Array([1]));
+    // The race: x's scan misses its .data-mirror (made since); the second read, in the file
+    // system's order past 10,000 entries, gives x's files before it.
+    const result = await withStateDirSeenLate(x, () => pass({}, { dryRun: true }));
+    assert.deepEqual(result.planned, ["keep.bin"]);
   });
 });

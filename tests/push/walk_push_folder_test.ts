@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { walkPushFolder } from "../../src/push/walk_push_folder.ts";
+import { withStateDirSeenLate } from "./_harness.ts";
 
 Deno.test("walk: a folder that cannot be read is reported with its error; the walk goes on", async () => {
   const root = await Deno.makeTempDir({ prefix: "data-mirror-walk-" });
@@ -116,6 +117,28 @@ Deno.test("a folder changed between the walk's two reads: skipped when it is a f
     });
     assert.ok(!taken.includes("file:a/x.jpg"), `a/x.jpg is another folder's now: ${taken}`);
     assert.ok(taken.includes("skipped:a"), `a is skipped: ${taken}`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a folder past 10,000 entries found another's in the second read gives none of its subfolders", async () => {
+  const root = await Deno.makeTempDir();
+  const x = join(root, "x");
+  try {
+    await Deno.mkdir(join(x, "sub"), { recursive: true });
+    await Deno.writeTextFile(join(x, "sub/other-mirrors-file.jpg"), "data");
+    for (let i = 0; i < 10_001; i++) Deno.writeFileSync(join(x, `f${i}`), new Uint8Array(0));
+    await Deno.mkdir(join(x, ".data-mirror"));
+    // The race: x's scan is read before its .data-mirror is made; the second read, in the file
+    // system's order past 10,000 entries, sees it after the rest (`sub` queued already).
+    const seen = await withStateDirSeenLate(x, async () => {
+      const seen: string[] = [];
+      for await (const entry of walkPushFolder(root)) seen.push(`${entry.kind}:${entry.path}`);
+      return seen;
+    });
+    assert.ok(seen.includes("skipped:x"), "x is skipped as another's");
+    assert.ok(!seen.includes("file:x/sub/other-mirrors-file.jpg"), "its subfolder was walked");
   } finally {
     await Deno.remove(root, { recursive: true });
   }
