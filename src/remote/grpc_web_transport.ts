@@ -279,9 +279,19 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
       );
     }
     const headerError = _statusError(response.headers);
-    const bytes = response.body === null
+    let landing: ResponseLanding | undefined;
+    if (response.body !== null) {
+      try {
+        landing = await _landingOf(call.landing, call.signal);
+      } catch (error) {
+        // No turn to be read (given up while waiting): its connection goes, as a read's would.
+        response.body.cancel(error).catch(() => {});
+        throw error;
+      }
+    }
+    const bytes = response.body === null || landing === undefined
       ? new Uint8Array(0)
-      : await (await _landingOf(call.landing, call.signal)).read(
+      : await landing.read(
         response.body,
         call.maxBytes,
         _contentLength(response.headers),

@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { dataApi } from "@viamrobotics/sdk";
 import { MethodKind, type ServiceType } from "@bufbuild/protobuf";
 import { ConnectError } from "@viamrobotics/sdk";
-import { createLandingTransport, ResponseLanding } from "../../src/remote/grpc_web_transport.ts";
+import { createContextValues } from "@connectrpc/connect";
+import {
+  createLandingTransport,
+  LANDING,
+  ResponseLanding,
+} from "../../src/remote/grpc_web_transport.ts";
 import { TooLargeError } from "../../src/remote/errors.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, itemBytes, startPlatform } from "../support/platform/mod.ts";
@@ -332,4 +337,43 @@ Deno.test("kept inline buffers are let go once calls stop for keepBuffersMs", as
   using third = await remote.fetchInline(ids);
   assert.equal(released.length, 5000, "a landing let go is not read into again");
   assert.deepEqual(third.files.get(ids[0]), itemBytes(platform.items()[0]));
+});
+
+Deno.test("a body whose landing is refused is cancelled: its connection goes", async () => {
+  // The wait for the landing given up (the inline call abandoned): a body nobody reads, left open,
+  // had the server go on sending and kept the socket.
+  let cancelled = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          timer = setInterval(() => controller.enqueue(new Uint8Array(16)), 20);
+        },
+        cancel() {
+          cancelled = true;
+          clearInterval(timer);
+        },
+      }),
+      { headers: { "content-type": "application/grpc-web+proto" } },
+    ));
+  try {
+    const transport = createLandingTransport({ baseUrl: `http://127.0.0.1:${server.addr.port}` });
+    const refused = createContextValues().set(LANDING, () => {
+      throw new Error("the inline call was given up");
+    });
+    await assert.rejects(
+      transport.unary(_SERVICE, _METHOD, undefined, undefined, undefined, {
+        binaryDataIds: ["x"],
+      }, refused),
+      /given up/,
+    );
+    for (let i = 0; i < 50 && !cancelled; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(cancelled, "the server is still sending a body nobody reads");
+  } finally {
+    clearInterval(timer);
+    await server.shutdown();
+  }
 });
