@@ -202,7 +202,10 @@ function _unknownCommand(args: readonly string[], program: Command): string | un
       // The value of an option no command has (`--tag rear sync`): the option is what is wrong,
       // and commander names it.
       const before = args[i - 1];
-      if (before?.startsWith("-") && !before.includes("=") && !known.has(before)) return undefined;
+      // (`--` is no option: it ends them, and the word after it is the command.)
+      if (
+        before?.startsWith("-") && before !== "--" && !before.includes("=") && !known.has(before)
+      ) return undefined;
       return args[i];
     }
     if (takesValue.has(args[i])) i++;

@@ -261,6 +261,10 @@ Deno.test("a word that is no command after an option is named as the unknown com
   const early = (await cli(["--log-level=debug", "sync"])).stderr.join("\n");
   assert.doesNotMatch(early, /Did you mean --log-level\?/);
   assert.match(early, /options go after the command/);
+  // `--` ends the options: the word after it is the command asked for.
+  const dashed = await cli(["--json", "--", "synk"]);
+  assert.match(onlyDocument(dashed.stdout).error as string, /unknown command "synk"/);
+  assert.match((await cli(["--", "synk"])).stderr.join("\n"), /unknown command "synk" \(did you/);
   // A word that is no command is not quoted when it may be a pasted key.
   const pasted = await cli(["--json", "AbCdEf0123456789AbCdEf0123456789"]);
   assert.doesNotMatch(pasted.stdout.join("\n") + pasted.stderr.join("\n"), /AbCdEf0123/);
