@@ -1062,8 +1062,10 @@ function _reportListingEnd(
   logger: Logger,
 ): void {
   const { index, local, config } = pass;
-  const windowed = config.maxAgeSeconds !== undefined || config.start !== undefined ||
-    config.end !== undefined;
+  // Only a window still open may fill later: one whose end has passed (`end` alone is everything
+  // before it) matches nothing for the reasons an unwindowed filter does.
+  const open = config.end === undefined || config.end.getTime() > Date.now();
+  const windowed = config.maxAgeSeconds !== undefined || (config.start !== undefined && open);
   if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
   else if (index.listed === 0 && local.size === 0 && !windowed) logger.warn(NOTHING_MATCHED);
 }

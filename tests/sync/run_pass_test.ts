@@ -1925,6 +1925,9 @@ Deno.test("a whole listing that matches nothing says what to check, in a pass an
       // Nor one whose time window may hold nothing for a while (max_age overnight).
       await pass({ tags: ["Nope"], max_age: 60, mirror_path: "elsewhere" });
       assert.ok(!logger.entries.some((e) => e.message === NOTHING_MATCHED));
+      // A window that has closed never fills: matching nothing, it is the filter or the key.
+      await pass({ tags: ["Nope"], end: "2021-01-01T00:00:00Z", mirror_path: "closed" });
+      assert.ok(logger.entries.some((e) => e.message === NOTHING_MATCHED));
     },
   );
 });
