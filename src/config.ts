@@ -512,7 +512,7 @@ export function assertPushPartId(config: MirrorConfig, partId: string | undefine
 function _protectedDirsFromHome(written: unknown, mirrorPath: string, issues: ConfigIssue[]): void {
   const mirror = splitRelativePath(mirrorPath);
   if (!mirror.ok || mirror.components.length === 0 || !Array.isArray(written)) return;
-  for (const entry of written) {
+  for (const entry of new Set(written)) {
     if (typeof entry !== "string" || entry.startsWith("./")) continue;
     const split = splitRelativePath(entry);
     if (!split.ok) continue;

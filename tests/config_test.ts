@@ -1070,6 +1070,8 @@ Deno.test("with delete, protected_dirs written from the Viam home (as mirror_pat
   assert.deepEqual(escaped.config.protectedDirs, ["captures/cam1"]);
   const [refusal] = issues({ ...base, mirror_path: "captures", protected_dirs: ["captures/cam1"] });
   assert.match(refusal.message, /"\.\/captures\/cam1" for a folder of that very name/);
+  // Written twice, it is refused once.
+  assert.equal(issues({ ...base, protected_dirs: ["data_mirror/m", "data_mirror/m"] }).length, 1);
   // Relative to the mirror, or without delete (protection is only against deletes), it stands.
   assert.deepEqual(
     parse({ ...base, protected_dirs: ["models", "data_mirror"] }).config.protectedDirs,

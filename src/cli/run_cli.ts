@@ -121,7 +121,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
         if (json) output.document(_helpDocument(error.code, helpText.join("")));
         return EXIT.ok;
       }
-      const hint = _optionBeforeCommand(error, args);
+      const hint = _optionBeforeCommand(error, args, program);
       if (hint !== undefined) environment.err(hint);
       if (json) {
         output.document({ error: _usageDocumentText(usageText, hint), exitCode: EXIT.usage });
@@ -274,12 +274,20 @@ function _usageDocumentText(texts: string[], hint: string | undefined): string {
  * A hint when an option came before the command (`data-mirror --json sync`): commander reads it
  * as an option of the program, which has none but `--help` and `--version`.
  */
-function _optionBeforeCommand(error: CommanderError, args: string[]): string | undefined {
+function _optionBeforeCommand(
+  error: CommanderError,
+  args: string[],
+  program: Command,
+): string | undefined {
   if (error.code !== "commander.unknownOption") return undefined;
   const command = args.findIndex((arg) => CLI_COMMANDS.includes(arg));
-  if (command <= 0 || !args.slice(0, command).some((arg) => arg.startsWith("-"))) return undefined;
-  // Option names only: a value given with `=` is never printed back (it may be a key).
+  if (command <= 0) return undefined;
+  // The command's own options only (`--tag rear sync`: sync has no --tag, whose name is what is
+  // wrong), and by name only: a value given with `=` is never printed back (it may be a key).
+  const own = program.commands.find((c) => c.name() === args[command])?.options ?? [];
   const options = args.slice(0, command).filter((arg) => arg.startsWith("-"))
-    .map((arg) => arg.split("=")[0]);
+    .map((arg) => arg.split("=")[0])
+    .filter((name) => own.some((option) => option.long === name || option.short === name));
+  if (options.length === 0) return undefined;
   return `(options go after the command: data-mirror ${args[command]} ${options.join(" ")} ...)`;
 }
