@@ -15,6 +15,13 @@ export interface StageKey {
 export interface CommitOptions {
   /** The size the file must have; defaults to the key's `expectedSize`. */
   expectedSize?: number;
+  /**
+   * Called the moment the file has its final name, before its staging name goes and the file is
+   * closed: a caller that records what it placed does so then, so that a kill in between (two
+   * file operations, milliseconds on a loaded machine) does not leave the file placed and
+   * unrecorded.
+   */
+  onPlaced?: () => void;
 }
 
 /** A download being written into the staging area. */
@@ -279,6 +286,7 @@ class _Staged implements StagedFile {
         throw new SizeMismatchError(finalRelPath, expected, size);
       }
       await this.#place(this.#path, finalRelPath);
+      options?.onPlaced?.();
       // The partial lives on under its final name; its staging name goes. (Killed right here, the
       // next begin() finds a partial with two names and unlinks it: see openOwnFile.)
       await _removeIfPresent(this.#path);

@@ -404,6 +404,7 @@ export class Transfer {
     const staging = this.#deps.mirror.staging;
     const size = Math.max(0, (download.item.sizeBytes ?? 0) - await staging.heldBytes(key));
     if ((await this.#book([download], [size])) === 0) return;
+    let placed = false;
     try {
       const staged = await staging.begin(key);
       // `held` lives across attempts, so a retry resumes at the right offset. What a partial
@@ -421,7 +422,15 @@ export class Transfer {
         if (held.total === undefined || held.bytes < held.total || held.unchecked > 0) {
           await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
         }
-        await staged.commit(download.path, { expectedSize: held.total ?? held.bytes });
+        // Recorded as placed the moment it has its name: a SIGKILL while the staging name goes
+        // left a file placed and unlogged, kept as a user's for good against a newer version.
+        await staged.commit(download.path, {
+          expectedSize: held.total ?? held.bytes,
+          onPlaced: () => {
+            placed = true;
+            this.#done(download, held.bytes);
+          },
+        });
       } catch (error) {
         // A partial the disk had no room for, or of a body that cannot be checked (another size
         // than listed, say): kept, it would only hold the disk until a clean pass swept it.
@@ -430,9 +439,12 @@ export class Transfer {
       } finally {
         await staged.close();
       }
-      this.#done(download, held.bytes);
     } catch (error) {
-      this.#placeFailed(download, error);
+      // Placed, its staging name or descriptor could not go: the next begin() sweeps it.
+      if (placed) {
+        this.#rethrowAbort(error);
+        this.#options.logger.warn(`placed ${download.path}, but: ${describeError(error)}`);
+      } else this.#placeFailed(download, error);
     } finally {
       this.#space.release([size]);
     }

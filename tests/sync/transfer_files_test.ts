@@ -78,3 +78,39 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
     assert.equal(syncs.filter((entry) => entry.what === "start").length, 2);
   });
 });
+
+Deno.test("a file by uri is reported placed the moment it has its name, before its staging name goes", async () => {
+  // The pass logs what it places from onPlaced: reported only after the staging name was removed
+  // and the file closed (two file operations), a SIGKILL in between left a file placed and
+  // unlogged, kept as a user's for good against a newer version of its item.
+  await withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 3, sizeBytes: 4000, tags: ["t"] }]),
+      inlineLimitBytes: 1024, // by uri
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const remote = new ViamRemote({
+      appUrl: platform.url,
+      apiKeyId: platform.apiKeyId,
+      apiKey: platform.apiKey,
+    });
+    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
+    const stagedWhenPlaced: number[] = [];
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+      onPlaced: () => {
+        // The staged copy still there at this moment (a partial, `<hash>-<size>.part`).
+        const staged = [...Deno.readDirSync(join(mirror.stateDir, "partial"))]
+          .filter((entry) => entry.name.endsWith(".part"));
+        stagedWhenPlaced.push(staged.length);
+      },
+    });
+    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+    const result = await transfer.finish();
+    assert.equal(result.downloaded, 3);
+    assert.equal(stagedWhenPlaced.length, 3);
+    assert.ok(stagedWhenPlaced.every((n) => n >= 1), `staged copies at each: ${stagedWhenPlaced}`);
+  });
+});
