@@ -2,6 +2,7 @@ import { type AnyMessage, type MethodInfo, MethodKind, type ServiceType } from "
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
+import { RateFloor } from "../async/rate_floor.ts";
 import { Semaphore } from "../async/semaphore.ts";
 import { AccessToken } from "./access_token.ts";
 import { classifyError } from "./classify_error.ts";
@@ -254,23 +255,15 @@ export class ViamRemote implements RemoteSource {
       watchdog.watch(this.#callTimeoutMs, "BinaryDataByIDs (no byte of its answer)");
       return landing;
     };
-    const minBytes = MIN_BODY_BYTES_PER_SECOND * this.#callTimeoutMs / 1000;
-    let window = { start: 0, bytes: 0 };
+    // A trickle (a byte every 20 s) would hold the batch as long as it liked.
+    const floor = new RateFloor({
+      windowMs: this.#callTimeoutMs,
+      minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND,
+    });
     const arrived = (bytes: number, watchdog: IdleWatchdog) => {
       watchdog.progress();
-      const now = performance.now();
-      if (window.start === 0) window = { start: now, bytes: 0 };
-      window.bytes += bytes;
-      if (now - window.start < this.#callTimeoutMs) return;
-      if (window.bytes < minBytes) {
-        // A trickle (a byte every 20 s) would hold the batch as long as it liked.
-        throw new IncompleteBodyError(
-          `BinaryDataByIDs: ${window.bytes} bytes in ${
-            Math.round(now - window.start)
-          } ms: too slow`,
-        );
-      }
-      window = { start: now, bytes: 0 };
+      const slow = floor.add(bytes);
+      if (slow !== undefined) throw new IncompleteBodyError(`BinaryDataByIDs: ${slow}`);
     };
     let files: Map<string, Uint8Array>;
     try {

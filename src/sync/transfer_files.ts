@@ -1,6 +1,7 @@
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
+import { RateFloor } from "../async/rate_floor.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { FolderInTheWayError, type MirrorDir } from "../fs/mirror_dir.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
@@ -545,10 +546,12 @@ export class Transfer {
       buffer.cancel(stalled).catch(() => {});
     });
     watchdog.watch(idleMs, "download body");
-    // The window the slowest rate is measured over, and what came in it (a paced body is exempt).
-    const minBytes = this.#options.bandwidth ? 0 : MIN_BODY_BYTES_PER_SECOND * idleMs / 1000;
-    let windowStart = performance.now();
-    let windowBytes = 0;
+    // The slowest rate, over the idle timeout's window (a paced body is exempt).
+    const floor = new RateFloor({
+      windowMs: idleMs,
+      minBytesPerSecond: this.#options.bandwidth ? 0 : MIN_BODY_BYTES_PER_SECOND,
+      startMs: performance.now(),
+    });
     // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal
     // holds only weakly (a dependent signal, as the Fetch standard makes one); when the garbage
     // collector takes it, aborting no longer reaches the body, and a stopped mirror waited on a
@@ -563,14 +566,8 @@ export class Transfer {
         signal?.throwIfAborted();
         if (n === null) break;
         watchdog.progress();
-        windowBytes += n;
-        if (performance.now() - windowStart >= idleMs) {
-          if (windowBytes < minBytes) {
-            throw new IncompleteBodyError(`${windowBytes} bytes in ${idleMs} ms: too slow`);
-          }
-          windowStart = performance.now();
-          windowBytes = 0;
-        }
+        const slow = floor.add(n);
+        if (slow !== undefined) throw new IncompleteBodyError(slow);
         // The buffer starts at the first unchecked byte: where it ends in the file.
         if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
           throw new _BodyTooLong();
