@@ -228,11 +228,9 @@ function _valuedOptionHint(text: string, args: readonly string[], program: Comma
     if (best === undefined || distance < best.distance) best = { long, distance };
   }
   if (best === undefined || best.distance > Math.max(1, Math.floor(name.length / 3))) return text;
-  // The very name, written before its command (`--log-level=debug sync`): its place is what is
-  // wrong, as the hint after this one says.
-  const before =
-    args.indexOf(command.name()) > args.findIndex((a) => a.startsWith(`${best.long}=`));
-  if (best.distance === 0 && before) return text;
+  // The very name is unknown only before its command (`--log-level=debug sync`): its place is
+  // what is wrong, as the hint after this one says.
+  if (best.distance === 0) return text;
   const [first, ...rest] = text.split("\n");
   return [first, `(Did you mean ${best.long}?)`, ...rest].join("\n");
 }
