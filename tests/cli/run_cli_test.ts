@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type CliEnvironment, runCli } from "../../src/cli/run_cli.ts";
+import { startPlatform } from "../support/platform/mod.ts";
 
 const KEY = "RUN-CLI-TEST-SECRET-3b9d0e";
 
@@ -270,4 +271,30 @@ Deno.test("a word that is no command after an option is named as the unknown com
   // A word that is no command is not quoted when it may be a pasted key.
   const pasted = await cli(["--json", "AbCdEf0123456789AbCdEf0123456789"]);
   assert.doesNotMatch(pasted.stdout.join("\n") + pasted.stderr.join("\n"), /AbCdEf0123/);
+});
+
+Deno.test("sync and push warn of a key id and a key taken from two places", async () => {
+  await using platform = await startPlatform({});
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = `${dir}/c.json`;
+    // The file's key, the environment's id beside a pair of its own: the platform refuses it.
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ app_api_key: "k".repeat(32), tags: ["t"], app_url: platform.url }),
+    );
+    const env = {
+      VIAM_HOME: dir,
+      VIAM_API_KEY_ID: "env-id",
+      VIAM_API_KEY: "e".repeat(32),
+      VIAM_MACHINE_PART_ID: "part",
+    };
+    const sync = await cli(["sync", "--config", config, "--dry-run"], env);
+    assert.match(sync.stderr.join("\n"), /the API key comes from the config file, and its id/);
+    await Deno.mkdir(`${dir}/outbox`);
+    const push = await cli(["push", "--config", config, "--push-path", "outbox", "--dry-run"], env);
+    assert.match(push.stderr.join("\n"), /the API key comes from the config file, and its id/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
