@@ -13,16 +13,8 @@ import {
   ResponseLanding,
 } from "../../src/remote/grpc_web_transport.ts";
 import { TooLargeError } from "../../src/remote/errors.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, itemBytes, startPlatform } from "../support/platform/mod.ts";
-
-function remoteOf(platform: { url: string; apiKeyId: string; apiKey: string }): ViamRemote {
-  return new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
-}
+import { remoteOf } from "./_remote_of.ts";
 
 Deno.test("inline batches land in one reused buffer; a disposed batch's views go empty", async () => {
   await using platform = await startPlatform({
@@ -316,12 +308,7 @@ Deno.test("kept inline buffers are let go once calls stop for keepBuffersMs", as
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 4, sizeBytes: 5000, tags: ["t"] }]),
   });
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-    keepBuffersMs: 1_000,
-  });
+  const remote = remoteOf(platform, { keepBuffersMs: 1_000 });
   const ids = platform.items().map((i) => i.binaryDataId);
   // Within the delay (a second: more than a round trip on a loaded machine) the landing is used again: the kept view is detached by the next read.
   const first = await remote.fetchInline(ids);

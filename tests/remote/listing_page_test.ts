@@ -9,13 +9,13 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf";
 import { decodeListingPage, MAX_PAGE_ITEMS } from "../../src/remote/listing_page.ts";
 import { localPathFor } from "../../src/paths.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import {
   connectSdk,
   describeDataset,
   sampleDataset,
   startPlatform,
 } from "../support/platform/mod.ts";
+import { remoteOf } from "./_remote_of.ts";
 
 /** What the SDK's decoded message means as an item (the mapping the decoder replaced). */
 function fromSdk(data: InstanceType<typeof dataApi.BinaryData>): RemoteItem {
@@ -70,11 +70,7 @@ Deno.test("listPage gives the items the SDK decodes from the same pages", async 
   await using platform = await startPlatform({
     dataset: { items: [...sample.items, ...extra.items], datasets: sample.datasets },
   });
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
+  const remote = remoteOf(platform);
   const sdk = await connectSdk(platform);
   const filter = { tags: ["demo"], labels: [] };
   let last = "";

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { remoteOf } from "./_remote_of.ts";
 
 async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(body).arrayBuffer());
@@ -23,11 +24,7 @@ Deno.test("listPage reads metadata only, sizes and the cursor; an empty page end
     dataset: describeDataset([{ count: 3, sizeBytes: (i) => 1000 + i, tags: ["t"] }]),
     inlineLimitBytes: 10,
   });
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
+  const remote = remoteOf(platform);
   const page = await remote.listPage({ tags: ["t"], labels: [] }, "", { pageSize: 2 });
   assert.equal(page.items.length, 2);
   assert.deepEqual(page.items.map((i) => i.sizeBytes), [1000, 1001]);
@@ -39,11 +36,7 @@ Deno.test("listPage reads metadata only, sizes and the cursor; an empty page end
 
 Deno.test("count: a count_only answered with items is no count (it would read as 0)", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
+  const remote = remoteOf(platform);
   const all = { tags: [], labels: [] };
   assert.equal(await remote.count(all), 3);
   platform.setFaults({ countAnswer: "page" });
@@ -83,11 +76,7 @@ Deno.test("a uri on another origin never gets the key: the download goes through
   const elsewhere = recorder(() => new Response("wrong host"));
   try {
     const item = platform.items()[0];
-    const remote = new ViamRemote({
-      appUrl: platform.url,
-      apiKeyId: platform.apiKeyId,
-      apiKey: platform.apiKey,
-    });
+    const remote = remoteOf(platform);
     const body = await remote.download({
       binaryDataId: item.binaryDataId,
       uri: `${elsewhere.url}/file`,
@@ -128,11 +117,7 @@ Deno.test("asking past the end of a whole partial answers an empty body, not an 
     dataset: describeDataset([{ count: 1, sizeBytes: 4096 }]),
   });
   const item = platform.items()[0];
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
+  const remote = remoteOf(platform);
   const meta = {
     binaryDataId: item.binaryDataId,
     uri: platform.uriOf(item.binaryDataId),
@@ -273,12 +258,7 @@ Deno.test("an inline batch slower than the call timeout arrives while its bytes 
   await using relay = pacedRelay(Number(new URL(platform.url).port), {
     bytesPerSecond: 128 * 1024,
   });
-  const remote = new ViamRemote({
-    appUrl: relay.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-    callTimeoutMs: 400,
-  });
+  const remote = remoteOf(platform, { appUrl: relay.url, callTimeoutMs: 400 });
   const ids = platform.items().map((item) => item.binaryDataId);
   // A batch holds its turn until its files are let go, as the transfer does once they are written.
   const fetched = (slice: string[]) =>
@@ -299,12 +279,7 @@ Deno.test("an inline batch whose answer stops coming fails after the call timeou
     bytesPerSecond: 1024 * 1024,
     stallAfter: 40 * 1024,
   });
-  const stalled = new ViamRemote({
-    appUrl: relay.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-    callTimeoutMs: 400,
-  });
+  const stalled = remoteOf(platform, { appUrl: relay.url, callTimeoutMs: 400 });
   const started = performance.now();
   await assert.rejects(
     stalled.fetchInline(ids, { expectedBytes: 96 * 1024 }),
@@ -325,12 +300,7 @@ Deno.test("an inline batch whose answer trickles fails as too slow, though a byt
     partBytes: 1,
     fastBytes: 4 * 1024,
   });
-  const trickled = new ViamRemote({
-    appUrl: relay.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-    callTimeoutMs: 400,
-  });
+  const trickled = remoteOf(platform, { appUrl: relay.url, callTimeoutMs: 400 });
   await assert.rejects(
     trickled.fetchInline(ids, { expectedBytes: 96 * 1024 }),
     /BinaryDataByIDs: \d+ bytes in \d+ ms: too slow/,

@@ -5,15 +5,10 @@
 import assert from "node:assert/strict";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { listRemote, shardCount } from "../../src/sync/list_remote.ts";
-import {
-  describeDataset,
-  type Platform,
-  type PlatformDataset,
-  startPlatform,
-} from "../support/platform/mod.ts";
+import { describeDataset, type PlatformDataset, startPlatform } from "../support/platform/mod.ts";
 import { RecordingLogger, wrappedRemote } from "./_harness.ts";
+import { remoteOf } from "../remote/_remote_of.ts";
 
 const _NO_FILTER: ListFilter = { tags: [], labels: [] };
 
@@ -40,14 +35,6 @@ async function list(remote: RemoteSource, filter = _NO_FILTER) {
     },
   });
   return { result, seen, deliveries, logger };
-}
-
-function remoteOf(platform: Platform): ViamRemote {
-  return new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
 }
 
 /** A remote whose interval filter is shifted, as a platform with other interval semantics. */

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
 import { type MirrorFixture, withMirror, wrappedRemote } from "./_harness.ts";
+import { remoteOf } from "../remote/_remote_of.ts";
 
 /** The platform's remote, with `hooks` run before its listing pages and counts are asked for. */
 function _churning(
@@ -19,11 +19,7 @@ function _churning(
     afterCount?: (filter: ListFilter) => void;
   },
 ): RemoteSource {
-  const remote = new ViamRemote({
-    appUrl: platform.url,
-    apiKeyId: platform.apiKeyId,
-    apiKey: platform.apiKey,
-  });
+  const remote = remoteOf(platform);
   return wrappedRemote(remote, (real) => ({
     listPage: async (filter, last, options) => {
       await hooks.beforePage?.(filter, last, options?.pageSize ?? 0);

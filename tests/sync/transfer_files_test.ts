@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { Transfer } from "../../src/sync/transfer_files.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { withTempDir } from "../fs/_helpers.ts";
 import { RecordingLogger } from "./_harness.ts";
+import { remoteOf } from "../remote/_remote_of.ts";
 
 Deno.test("an inline call's slot is free while its files wait for their sync: the next call goes out meanwhile", async () => {
   await withTempDir(async (dir) => {
@@ -33,11 +33,7 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
       mirrorPath: "mirror",
       syncPrograms: [slowSync],
     });
-    const real = new ViamRemote({
-      appUrl: platform.url,
-      apiKeyId: platform.apiKeyId,
-      apiKey: platform.apiKey,
-    });
+    const real = remoteOf(platform);
     const callStarts: number[] = [];
     const remote: typeof real = Object.assign(Object.create(real), {
       fetchInline: (...args: Parameters<typeof real.fetchInline>) => {
@@ -89,11 +85,7 @@ Deno.test("a file by uri is reported placed the moment it has its name, before i
       inlineLimitBytes: 1024, // by uri
     });
     await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const remote = new ViamRemote({
-      appUrl: platform.url,
-      apiKeyId: platform.apiKeyId,
-      apiKey: platform.apiKey,
-    });
+    const remote = remoteOf(platform);
     const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
     const stagedWhenPlaced: number[] = [];
     const transfer = new Transfer({ remote, mirror }, {
