@@ -610,7 +610,8 @@ export class Transfer {
       // The free space alone can look ample: the downloads in flight have booked theirs already.
       this.result.spaceGuard = `free-space reserve of ${this.#options.reservePercent}% reached ` +
         `(${space.availableBytes} of ${space.totalBytes} bytes free, ${booked} of them booked ` +
-        `by downloads in flight, ${refusedBytes} wanted by the next): downloads paused`;
+        `by downloads in flight, ${refusedBytes} wanted by the next): downloads paused until ` +
+        `space is freed or free_space_reserve_percent lowered`;
       this.#options.logger.warn(this.result.spaceGuard, { path: downloads[granted].path });
     }
     return granted;

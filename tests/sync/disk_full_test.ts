@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
+import { inCliTerms } from "../../src/cli/attribute_flags.ts";
 import { describeDataset, type PlatformDataset } from "../support/platform/mod.ts";
 import { readTree, withMirror } from "./_harness.ts";
 
@@ -77,8 +78,10 @@ Deno.test("at the default concurrency, downloads stop at the reserve and never f
     assert.ok(lowest >= reserve, `free space fell to ${lowest} bytes, below ${reserve}`);
     assert.match(
       result.guard ?? "",
-      /^free-space reserve of 5% reached \(\d+ of 20971520 bytes free, \d+ of them booked by downloads in flight, \d+ wanted by the next\): downloads paused$/,
+      /^free-space reserve of 5% reached \(\d+ of 20971520 bytes free, \d+ of them booked by downloads in flight, \d+ wanted by the next\): downloads paused until space is freed or free_space_reserve_percent lowered$/,
     );
+    // The CLI's `held back:` line names its flag.
+    assert.match(inCliTerms(result.guard ?? ""), /or --free-space-reserve lowered$/);
     assert.equal(result.summary.failed, 0, "held back, not failed");
     assert.ok(result.summary.downloaded >= 5, `${result.summary.downloaded} downloaded`);
     const tree = await readTree(root);
