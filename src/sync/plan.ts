@@ -264,11 +264,11 @@ export function overDeleteLimit(
   if (count <= allowed) return undefined;
   const rule = [
     ...(limit.percent > 0 ? [`${limit.percent}% of them`] : []),
-    ...(limit.files > 0 || limit.percent === 0 ? [`${limit.files} files`] : []),
+    ...(limit.files > 0 || limit.percent === 0 ? [_fileCount(limit.files)] : []),
   ].join(", at least ");
   const of = held
-    ? `the ${total} files the mirror held before max_delete first held them back`
-    : `the mirror's ${total} files`;
+    ? `the ${_fileCount(total)} the mirror held before max_delete first held them back`
+    : `the mirror's ${_fileCount(total)}`;
   const done = removed === 0
     ? "nothing deleted"
     : `${removed} already removed where listed items need folders, the other ${
@@ -276,6 +276,11 @@ export function overDeleteLimit(
     } kept`;
   return `this pass would delete ${count} of ${of}, more than max_delete allows (${rule}): ` +
     `${done} (if this is meant, raise max_delete for one pass)`;
+}
+
+/** `1 file`, `2 files`. */
+function _fileCount(count: number): string {
+  return `${count} ${count === 1 ? "file" : "files"}`;
 }
 
 /** Whether `paths` come in code-unit order (each after the one before). */

@@ -183,6 +183,14 @@ Deno.test("a pass over max_delete deletes none and says so; the default is half,
       "1 of the mirror's 5 files, more " +
       "than max_delete allows (0 files)",
     ],
+    ["count 1, 1 stale", { files: 1, percent: 0 }, 3, 1, undefined],
+    [
+      "count 1, 2 stale: one file, not files",
+      { files: 1, percent: 0 },
+      3,
+      2,
+      "2 of the mirror's 3 files, more than max_delete allows (1 file)",
+    ],
     ["25% of 20 is 5", { files: 0, percent: 25 }, 20, 5, undefined],
     [
       "25% of 20, 6 stale",
