@@ -45,16 +45,18 @@ export const ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   push_min_age: "--min-age",
 });
 
-/** Where a CLI user sets an attribute that is missing or wrong, for a config error. */
-export function flagHint(field: string): string {
+/**
+ * Where a CLI user sets an attribute that is missing or wrong, for a config error (the text
+ * output puts it in parentheses after the message, `--json` as the issue's `hint`).
+ */
+export function flagHint(field: string): string | undefined {
   if (field === "app_api_key") {
-    return " (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)";
+    return "set the VIAM_API_KEY environment variable, or app_api_key in the --config file";
   }
   if (field === "app_api_key_id") {
-    return " (use --api-key-id, or the VIAM_API_KEY_ID environment variable)";
+    return "use --api-key-id, or the VIAM_API_KEY_ID environment variable";
   }
-  const flag = ATTRIBUTE_FLAGS[field];
-  return flag === undefined ? "" : ` (${flag})`;
+  return ATTRIBUTE_FLAGS[field];
 }
 
 // Longest names first, so that `delete` does not match inside `allow_delete_all`; an attribute

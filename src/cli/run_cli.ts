@@ -17,7 +17,7 @@
  * @module
  */
 import { type Command, CommanderError } from "commander";
-import { ConfigError } from "../config.ts";
+import { ConfigError, type ConfigIssue } from "../config.ts";
 import { editDistance } from "../edit_distance.ts";
 import { printUsageError, unknownCommandMessage } from "../invocation.ts";
 import { LOG_LEVELS, type LogLevel } from "../logger.ts";
@@ -130,12 +130,14 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     }
     if (error instanceof ConfigError) {
       output.note("data-mirror: invalid configuration:");
-      for (const issue of error.issues) output.note(`  ${issue.message}${flagHint(issue.field)}`);
-      output.document({
-        error: "invalid configuration",
-        issues: error.issues,
-        exitCode: EXIT.usage,
+      const issues: (ConfigIssue & { hint?: string })[] = error.issues.map((issue) => {
+        const hint = flagHint(issue.field);
+        return hint === undefined ? issue : { ...issue, hint };
       });
+      for (const { message, hint } of issues) {
+        output.note(`  ${message}${hint === undefined ? "" : ` (${hint})`}`);
+      }
+      output.document({ error: "invalid configuration", issues, exitCode: EXIT.usage });
       return EXIT.usage;
     }
     if (error instanceof ConfigFileError || error instanceof PushUsageError) {
