@@ -270,7 +270,7 @@ async function _watch(
       if (!config.pushOnly) output.line(`pass ${pass}: ${formatSummary(summary)}`);
       // The push side ran after it (its failures are in its own summary, and logged).
       const pushed = config.push ? status.lastPush : undefined;
-      if (pushed) output.line(`pass ${pass} push: ${formatPushSummary(pushed)}`);
+      if (pushed) output.line(`pass ${pass} push: ${_pushLine(pushed)}`);
       if (guard !== undefined) output.line(`held back: ${guard}`);
       if (error !== undefined) output.error(error);
       output.document({
@@ -320,6 +320,12 @@ async function _watch(
     });
   }
   return EXIT.ok;
+}
+
+/** A push pass's counts, and why it stopped when it did not end (its counts alone read as done). */
+function _pushLine(pushed: PushSummary): string {
+  const counts = formatPushSummary(pushed);
+  return pushed.error === undefined ? counts : `${counts}; failed: ${inCliTerms(pushed.error)}`;
 }
 
 /** A push pass's own exit code: failed when a file or the pass failed. */

@@ -769,6 +769,36 @@ Deno.test("--watch with a push_path in --config pushes after each pass, as the m
   }
 });
 
+Deno.test("--watch: a push pass that fails says why on its line, not only counts that read as done", async () => {
+  await withCli([], async ({ platform, home }) => {
+    const config = join(home, "mirror.json");
+    await writeJson(config, {
+      ...{ app_url: platform.url, sync_frequency: 1 },
+      ...{ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 },
+    });
+    await Deno.mkdir(join(home, "outbox"));
+    const env = { ...KEY_ENV, VIAM_MACHINE_PART_ID: "part-1" };
+    await using program = spawnProgram(["sync", "--config", config, "--watch", "--json"], {
+      viamHome: home,
+      env,
+    });
+    await program.waitFor("stderr", (text) => /^pass 1 push: 0 found/m.test(text));
+    // The folder goes, and a file takes its name: each push pass fails before it finds anything.
+    await Deno.remove(join(home, "outbox"), { recursive: true });
+    await Deno.writeTextFile(join(home, "outbox"), "not a folder");
+    await program.waitFor("stdout", (text) => /"error"/.test(text));
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertExit(output, 0);
+    assert.match(
+      output.stderr,
+      /^pass \d+ push: 0 found, .* 0 failed in [\d.]+ s; failed: push folder outbox .* is not a directory$/m,
+    );
+    const failed = _documents(output.stdout).find((d) => d.push?.error !== undefined)!;
+    assert.equal(failed.exitCode, 1);
+  });
+});
+
 Deno.test("--watch --json: a pass that fails reports its own zero counts; one cut by SIGTERM its own document", async () => {
   const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
   await withCli(groups, async ({ platform, home, root }) => {
