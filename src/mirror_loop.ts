@@ -57,8 +57,9 @@ export interface MirrorLoopOptions {
   resume?: MirrorStatus;
   /**
    * The push side, when a push folder is configured: runs one push pass, pacing its chunks with
-   * the limiter the loop shares between both directions. It runs after every sync pass and on
-   * demand ({@linkcode MirrorLoop.pushNow}).
+   * the limiter the loop shares between both directions. It runs after every sync pass, every
+   * interval while a sync pass runs longer or passes fail, and on demand
+   * ({@linkcode MirrorLoop.pushNow}).
    */
   push?: (options: { signal: AbortSignal; bandwidth?: BandwidthLimit }) => Promise<PushSummary>;
   /**
@@ -90,7 +91,7 @@ export class MirrorLoop implements MirrorController {
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;
   #timer?: ReturnType<typeof setTimeout>;
-  /** Push passes of their own while the sync side backs off. */
+  /** Push passes of their own while a sync pass runs or the sync side backs off. */
   #pushTimer?: ReturnType<typeof setInterval>;
   #state: MirrorState = "idle";
   #status: Omit<MirrorStatus, "state"> = { passes: 0, consecutiveFailures: 0 };
@@ -146,7 +147,10 @@ export class MirrorLoop implements MirrorController {
   #runPass(): Promise<SyncReport> {
     if (this.#inFlight) return this.#inFlight;
     clearTimeout(this.#timer);
-    clearInterval(this.#pushTimer);
+    // A pass longer than the interval (a first mirror of gigabytes on a slow link takes hours) does
+    // not hold the upload side: a folder filling on the robot is pushed at its pace meanwhile.
+    if (this.#config.pushOnly) clearInterval(this.#pushTimer);
+    else this.#startPushTimer();
     const pass = this.#pass();
     this.#inFlight = pass;
     pass.then(
@@ -243,18 +247,23 @@ export class MirrorLoop implements MirrorController {
     const failures = this.#status.consecutiveFailures;
     const intervalMs = this.#config.syncFrequencySeconds * 1000;
     this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
+    // While passes fail the push side keeps its own pace; after a good one it comes with each pass.
     if (failures > 0) this.#startPushTimer();
+    else clearInterval(this.#pushTimer);
     this.#options.onPassEnd?.(this.status());
   }
 
-  /** Push passes of their own, every interval, until the next sync pass (which clears them). */
+  /**
+   * Push passes of their own, every interval, while a sync pass runs or passes fail (until a pass
+   * ends well). The upload side keeps its own pace meanwhile: a folder filling on the robot does
+   * not wait up to an hour for an unrelated download filter, a busy mirror, the platform's listing
+   * or a long download. One in flight is joined, not doubled.
+   */
   #startPushTimer(): void {
     if (this.#options.push === undefined) return;
     clearInterval(this.#pushTimer);
-    // The upload side keeps its own pace meanwhile: a folder filling on the robot does not wait
-    // up to an hour for an unrelated download filter, a busy mirror or the platform's listing.
     this.#pushTimer = setInterval(() => {
-      if (this.#inFlight === undefined) this.#pushAfterPass().catch(() => {});
+      this.#pushAfterPass().catch(() => {});
     }, Math.max(this.#config.syncFrequencySeconds * 1000, 1000));
   }
 

@@ -424,3 +424,34 @@ Deno.test("a pass that fails as a whole leaves no guard of an earlier pass in th
     },
   );
 });
+
+Deno.test("a sync pass longer than the interval does not hold the push side (module and --watch)", async (t) => {
+  for (const pushApart of [true, false]) {
+    await t.step(pushApart ? "the module's push apart" : "--watch's push after each pass", () =>
+      // One 3 MB item at 50 kB/s: the pass downloads for a minute, the interval is 1 s.
+      withMirror(
+        describeDataset([{ count: 1, sizeBytes: 3_000_000 }]),
+        async ({ config, logger, platform }) => {
+          platform.setFaults({ bodyBytesPerSecond: 50_000 });
+          let pushes = 0;
+          const loop = new MirrorLoop(config({ sync_frequency: 1 }), {
+            logger,
+            pushApart,
+            push: () => {
+              pushes++;
+              return Promise.resolve(emptyPushSummary());
+            },
+          });
+          loop.start();
+          try {
+            await pollUntil("pushed while the pass downloads", () => pushes >= 2, {
+              limitMs: 8_000,
+            });
+            assert.ok(loop.passInFlight, "the sync pass still runs");
+          } finally {
+            await loop.stop();
+          }
+        },
+      ));
+  }
+});
