@@ -18,6 +18,7 @@ import { registerModuleService } from "./module_service.ts";
 import { ParentLogSink } from "./parent_logger.ts";
 import { registerReflection } from "./reflection.ts";
 import { ResourceTable } from "./resource_table.ts";
+import { withSafeErrors } from "./safe_errors.ts";
 import { SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 
@@ -48,7 +49,8 @@ export function createModuleServices(options: ModuleOptions): ModuleServices {
   });
   const logger = sink.logger(_MODULE_LOGGER_NAME);
   const table = new ResourceTable();
-  const routes = (router: ConnectRouter): void => {
+  const routes = (connectRouter: ConnectRouter): void => {
+    const router = withSafeErrors(connectRouter, redactor);
     registerModuleService(router, {
       validate: options.validate,
       createMirror: options.createMirror,

@@ -327,6 +327,39 @@ Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUN
   });
 });
 
+Deno.test("module: an error of any length is answered, cut, and the connection serves on", async () => {
+  await withModule(async ({ client }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    // As the grpc-message trailer, a message over 64 KB reset the stream and the connection.
+    for (const command of ["x".repeat(100_000), "é".repeat(100_000)]) {
+      const long = await client.callError(client.service, "DoCommand", {
+        name: "mirror1",
+        command: toStruct({ command }),
+      });
+      assert.equal(long.code, grpc.status.INVALID_ARGUMENT, long.details.slice(0, 200));
+      assert.match(long.details, /^unknown command "(x|é)+… \(\d+ more characters not shown\)$/);
+      assert.ok(new TextEncoder().encode(long.details).length <= 16 * 1024);
+    }
+    const longName = await client.callError(client.service, "GetStatus", {
+      name: "m".repeat(100_000),
+    });
+    assert.equal(longName.code, grpc.status.NOT_FOUND);
+    assert.match(longName.details, /^no rdk:service:generic resource named "m+… \(/);
+    // The key pasted as a command name is not echoed.
+    const key = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: SECRET_KEY }),
+    });
+    assert.equal(
+      key.details,
+      'unknown command "[redacted]"; known commands: sync, status, dry_run, push',
+    );
+    // The same connection answers on.
+    const status = await _command(client, client.service, "mirror1", { command: "status" });
+    assert.equal(typeof status.state, "string");
+  });
+});
+
 Deno.test("module: a dry run cut off by the mirror's stop is ABORTED, as a cut sync is", async () => {
   await withModule(async ({ client }) => {
     await _add(client, "mirror1", SERVICE_API);
