@@ -392,6 +392,17 @@ export class ViamRemote implements RemoteSource {
     signal: AbortSignal | undefined,
     redirect: RequestRedirect = "follow",
   ): Promise<Response> {
+    // fetch reads `file:` (and `data:`) URLs too, and resolves a bare path against the program's
+    // own `file:` URL: a redirect or a signed URL naming one had a local file the program may read
+    // (viam-server's tokens in the Viam home, a --config file with the key) placed as the item.
+    const protocol = URL.parse(url)?.protocol;
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new UncheckableBodyError(
+        `the platform gave a download URL that is not http(s) (${
+          protocol === undefined ? "no absolute URL" : `scheme ${JSON.stringify(protocol)}`
+        }): not fetched`,
+      );
+    }
     const headersTimeoutMs = this.#options.downloadHeadersTimeoutMs ?? 60_000;
     const timeout = new AbortController();
     const timer = setTimeout(

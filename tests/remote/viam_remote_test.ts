@@ -1,5 +1,7 @@
 /** The SDK-backed remote against the local platform, and where the API key may and may not go. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { UncheckableBodyError } from "../../src/remote/errors.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { remoteOf } from "./_remote_of.ts";
@@ -109,6 +111,46 @@ Deno.test("a redirect from the app origin is followed without the key headers", 
   } finally {
     await app.close();
     await storage.close();
+  }
+});
+
+Deno.test("a download URL that is not http(s) is never fetched: no local file passes for an item", async () => {
+  // fetch reads file: URLs, and a bare path resolves against the program's own file: URL: a
+  // redirect or a signed URL naming one placed a file the program may read (the Viam home's
+  // viam-server tokens, a --config file with the key) in the mirror as the item.
+  const dir = await Deno.makeTempDir();
+  const secret = join(dir, "app_token");
+  await Deno.writeTextFile(secret, "a local secret");
+  const app = recorder(() =>
+    new Response(null, { status: 302, headers: { location: `file://${secret}` } })
+  );
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 1 }]) });
+  try {
+    const redirected = new ViamRemote({ appUrl: app.url, apiKeyId: "i", apiKey: "k" });
+    await assert.rejects(
+      redirected.download({ binaryDataId: "o/l/f", uri: `${app.url}/f` }),
+      (error: Error) =>
+        error instanceof UncheckableBodyError &&
+        error.message ===
+          "download not written: the platform gave a download URL that is not http(s) " +
+            '(scheme "file:"): not fetched',
+    );
+    const item = platform.items()[0];
+    for (
+      const [signedUrl, said] of [[`file://${secret}`, /scheme "file:"/], [
+        secret,
+        /no absolute URL/,
+      ]] as const
+    ) {
+      platform.setFaults({ signedUrlAs: signedUrl });
+      await assert.rejects(
+        remoteOf(platform).download({ binaryDataId: item.binaryDataId, uri: "" }),
+        (error: Error) => error instanceof UncheckableBodyError && said.test(error.message),
+      );
+    }
+  } finally {
+    await app.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

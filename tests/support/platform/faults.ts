@@ -39,6 +39,11 @@ export interface Faults {
    * comes back as for any listing call.
    */
   countAnswer?: "zero" | "page";
+  /**
+   * Every `CreateBinaryDataSignedURL` answers this URL instead of its own (a platform or proxy
+   * handing out a URL the program must not fetch, such as `file:///...` or a bare path).
+   */
+  signedUrlAs?: string;
   /** Paces download bodies at this many bytes per second. */
   bodyBytesPerSecond?: number;
   /** Destroys the connection once this many body bytes of a download response were sent. */

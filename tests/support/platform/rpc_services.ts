@@ -399,7 +399,7 @@ function _signedUrl(state: PlatformState, req: _SignedUrlRequest): PartialMessag
   const expiresAtMs = state.now() + minutes * 60_000;
   const token = state.credentials.sign(item.binaryDataId, expiresAtMs);
   return {
-    signedUrl: `${state.uriOf(item)}?token=${token}`,
+    signedUrl: state.faultState.faults.signedUrlAs ?? `${state.uriOf(item)}?token=${token}`,
     expiresAt: Timestamp.fromDate(new Date(expiresAtMs)),
   };
 }
