@@ -92,12 +92,13 @@ export function isAbortError(error: unknown): boolean {
 /**
  * A one-line description of an error for logs and status, without stack. A failed `fetch` says
  * only "fetch failed": what failed (the host, "Connection refused", a DNS error) is in its cause,
- * which is told after it, with any URL's query string left out (a signed download URL carries a
- * token there).
+ * which is told after it. Any URL's query string is left out, in the message and its causes (a
+ * signed download URL carries a token there).
  */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  let described = error.message || error.name;
+  // Its own message too: fetch's "Invalid URL: '<url>'" quotes a malformed signed URL whole.
+  let described = (error.message || error.name).replace(_QUERY_STRING, "$1");
   const seen = new Set<unknown>([error]);
   for (let cause = error.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
     seen.add(cause);
@@ -122,5 +123,8 @@ function _isAccessError(error: Error): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
-/** A URL (`$1`) with its query string (up to a space, a closing bracket or a quote). */
-const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s)"'?]*)\?[^\s)"']*/gi;
+/**
+ * A URL (`$1`, which may hold a space where fetch refused it as malformed: `Invalid URL: '...'`)
+ * with its query string (up to a space, a closing bracket or a quote).
+ */
+const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\n)"'?]*)\?[^\s)"']*/gi;

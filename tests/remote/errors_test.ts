@@ -24,7 +24,7 @@ Deno.test("a platform out of reach is described by what failed, not only 'fetch 
   assert.doesNotMatch(described, /s3cr3t/);
 });
 
-Deno.test("a cause's URL is told without its query string (a signed URL's token)", () => {
+Deno.test("a URL is told without its query string (a signed URL's token), in a cause or the message", () => {
   const cause = new Error(
     "error sending request for url (https://storage.example/obj/1?X-Goog-Signature=abc123&e=9): " +
       "connection reset",
@@ -33,6 +33,11 @@ Deno.test("a cause's URL is told without its query string (a signed URL's token)
   assert.equal(
     describeError(error),
     "fetch failed: error sending request for url (https://storage.example/obj/1): connection reset",
+  );
+  // fetch's own message quotes a URL it cannot parse whole.
+  assert.equal(
+    describeError(new TypeError("Invalid URL: 'https://storage host/obj?X-Goog-Signature=abc123'")),
+    "Invalid URL: 'https://storage host/obj'",
   );
   // Told once, whatever the chain's shape; a message of its own keeps its question marks.
   const looped = new Error("outer?", { cause: new Error("outer?") });
