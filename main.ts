@@ -24,6 +24,21 @@ import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
  */
 const _STARTED_UNDER = Deno.ppid;
 
+/**
+ * Adds this machine's own addresses to `NO_PROXY` (and `no_proxy`), before any fetch. Deno's fetch
+ * takes `HTTP_PROXY` from the environment whatever the permissions, loopback included: with one
+ * set (a robot behind a corporate proxy), an `http://` loopback app URL, the only `http://` the
+ * config allows because the key would otherwise cross the network in the clear, sent the key in
+ * the clear to the proxy's host.
+ */
+function _bypassProxyForLoopback(): void {
+  const own = ["localhost", "127.0.0.0/8", "::1"];
+  const listed = Deno.env.get("NO_PROXY") ?? Deno.env.get("no_proxy") ?? "";
+  const value = [...(listed ? [listed] : []), ...own].join(",");
+  Deno.env.set("NO_PROXY", value);
+  Deno.env.set("no_proxy", value);
+}
+
 /** The message a confined Worker posts when the program is done. */
 export interface WorkerExit {
   /** The process exit code. */
@@ -61,6 +76,7 @@ const _REVOKED_AFTER_START = ["write", "net", "env", "sys", "run", "ffi", "impor
  * thread's own permissions (all but read), so call it once, as the last thing an entry does.
  */
 export function runConfined(workerUrl: URL, args: readonly string[]): Promise<number> {
+  _bypassProxyForLoopback();
   const env = (name: string) => Deno.env.get(name);
   const invocation = readInvocation(args, { env });
   if (invocation.mode === "usage-error") {

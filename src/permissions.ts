@@ -36,6 +36,9 @@ export const ALLOWED_ENV: readonly string[] = Object.freeze([
   "VIAM_NO_MODULE_PARENT",
   "VIAM_API_KEY_ID",
   "VIAM_API_KEY",
+  // Loopback is added to them so that no proxy sees an http:// loopback app URL's key (main.ts).
+  "NO_PROXY",
+  "no_proxy",
   // The temp directory: a socket directory may not contain it.
   "TMPDIR",
   // protobuf-es reads it when it is imported.

@@ -769,6 +769,33 @@ Deno.test("--watch with a push_path in --config pushes after each pass, as the m
   }
 });
 
+Deno.test("an HTTP_PROXY in the environment never sees an http:// loopback app URL (its key would go in the clear)", async () => {
+  await withCli([{ count: 2, tags: ["a"] }], async ({ platform, run }) => {
+    // Deno's fetch takes the proxy from the environment whatever the permissions.
+    const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    let connections = 0;
+    const accepting = (async () => {
+      for await (const connection of proxy) {
+        connections++;
+        connection.close();
+      }
+    })();
+    try {
+      const url = `http://127.0.0.1:${proxy.addr.port}`;
+      const output = await run(["sync", "--app-url", platform.url, "--tags", "a", "--json"], {
+        ...KEY_ENV,
+        ...{ HTTP_PROXY: url, http_proxy: url, ALL_PROXY: url, NO_PROXY: "example.com" },
+      });
+      assertExit(output, 0);
+      assert.equal((JSON.parse(output.stdout) as { downloaded: number }).downloaded, 2);
+      assert.equal(connections, 0, "the proxy was dialled");
+    } finally {
+      proxy.close();
+      await accepting.catch(() => {});
+    }
+  });
+});
+
 Deno.test("--watch: a push pass that fails says why on its line, not only counts that read as done", async () => {
   await withCli([], async ({ platform, home }) => {
     const config = join(home, "mirror.json");
