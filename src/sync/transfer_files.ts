@@ -487,9 +487,18 @@ export class Transfer {
           `length, so a cut connection would pass for the end of the file`,
       );
     }
+    // An answer that declared no length ends where it ends: short of the file, it may be a whole
+    // answer of other bytes (a proxy's chunked error page) rather than the file cut short. The
+    // next attempt compares what it left with the platform's bytes before appending to them.
+    const recheckIfShort = () => {
+      if (body.totalSize === undefined && held.bytes < held.total!) {
+        held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
+      }
+    };
     try {
       await this.#stream(body.body, staged, held);
     } catch (error) {
+      recheckIfShort();
       if (error instanceof _BodyTooLong) {
         await this.#startOver(staged, held);
         throw new UncheckableBodyError(
@@ -505,6 +514,7 @@ export class Transfer {
       return this.#fetchInto(staged, download, held);
     }
     if (held.bytes < held.total) {
+      recheckIfShort();
       throw new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
     }
   }

@@ -106,3 +106,43 @@ Deno.test("a file by uri is reported placed the moment it has its name, before i
     assert.ok(stagedWhenPlaced.every((n) => n >= 1), `staged copies at each: ${stagedWhenPlaced}`);
   });
 });
+
+Deno.test("an answer that declared no length and ended short is checked before a resume appends to it", async () => {
+  // A proxy's chunked error page, 49 bytes, taken for the file's first bytes: the resume appended
+  // the rest with Range, and a file of the listed size placed held the page at its head.
+  await withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 1, sizeBytes: 400_000, tags: ["t"] }]),
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const real = remoteOf(platform);
+    let calls = 0;
+    const remote: typeof real = Object.assign(Object.create(real), {
+      download: (...args: Parameters<typeof real.download>) => {
+        if (calls++ > 0) return real.download(...args);
+        const page = new TextEncoder().encode("<html><body>503 Service Unavailable</body></html>");
+        return Promise.resolve({ body: new Blob([page]).stream(), start: 0 });
+      },
+    });
+    const { items } = await real.listPage({ tags: ["t"], labels: [] }, "");
+    const logger = new RecordingLogger();
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger,
+      minRetryDelayMs: 1,
+    });
+    transfer.add(items.map((item) => ({ path: "f.jpg", item })));
+    const result = await transfer.finish();
+    assert.deepEqual(result.failures, []);
+    assert.deepEqual(
+      await Deno.readFile(join(mirror.root, "f.jpg")),
+      platform.contentOf(items[0].binaryDataId),
+    );
+    assert.ok(
+      logger.entries.some(({ message }) =>
+        /does not end as the platform.s file does/.test(message)
+      ),
+    );
+  });
+});
