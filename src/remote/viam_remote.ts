@@ -580,6 +580,9 @@ function _rangeStart(headers: Headers): number | undefined {
 function _totalSize(response: Response, start: number): number | undefined {
   const range = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
   if (range) return Number(range[1]);
+  // Partial content of a file whose size it does not give (`bytes 0-999/*`): its length is the
+  // part's, not the file's.
+  if (response.status === 206) return undefined;
   const length = response.headers.get("content-length");
   return length === null ? undefined : start + Number(length);
 }

@@ -207,6 +207,25 @@ Deno.test("a 206 that does not say where its bytes start is not taken for a resu
   }
 });
 
+Deno.test("a 206 whose range gives no total (`bytes 0-999/*`) declares no file size", async () => {
+  // Its own length was taken for the file's: an item listed without a size was placed cut at it.
+  const app = recorder(() =>
+    new Response(new Uint8Array(1000), {
+      status: 206,
+      headers: { "content-range": "bytes 0-999/*" },
+    })
+  );
+  try {
+    const remote = new ViamRemote({ appUrl: app.url, apiKeyId: "i", apiKey: "k" });
+    const body = await remote.download({ binaryDataId: "o/l/f", uri: `${app.url}/f` });
+    await body.body.cancel();
+    assert.equal(body.start, 0);
+    assert.equal(body.totalSize, undefined);
+  } finally {
+    await app.close();
+  }
+});
+
 Deno.test("a 206 starting elsewhere than asked is refused", async () => {
   const app = recorder(() =>
     new Response("xyz", { status: 206, headers: { "content-range": "bytes 7-9/10" } })
