@@ -151,7 +151,10 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
       }
     } else if (field === 11 && wireType === WireType.Varint) {
       // `file_size_bytes`: not in the SDK's types (0.61.1), but sent by the platform.
-      item.sizeBytes = Number(reader.uint64());
+      // Past 2^53 it is no byte count (nor a file any disk holds): taken as unset, as a time past
+      // any Date is, rather than failing the pass at the staging of its download.
+      const size = Number(reader.uint64());
+      item.sizeBytes = Number.isSafeInteger(size) ? size : undefined;
       continue;
     }
     skipField(reader, wireType);

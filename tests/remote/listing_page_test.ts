@@ -235,6 +235,21 @@ Deno.test("a time past what a Date holds is read as unset, one just inside it as
   assert.equal(split.items[0].timeRequestedInexact, "beyond-dates");
 });
 
+Deno.test("a listed size past 2^53 is read as unset, not as a byte count no disk holds", () => {
+  // Staging refused it with a RangeError that ended the pass, every pass: no other item
+  // downloaded, nothing deleted.
+  const metadata = new BinaryWriter()
+    .tag(10, WireType.LengthDelimited).string("o/l/f")
+    .tag(5, WireType.LengthDelimited).string("a.bin")
+    .tag(11, WireType.Varint).uint64("18446744073709551615")
+    .finish();
+  const binaryData = new BinaryWriter().tag(2, WireType.LengthDelimited).bytes(metadata).finish();
+  const page = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(binaryData).finish();
+  const [item] = decodeListingPage(page).items;
+  assert.equal(item.fileName, "a.bin");
+  assert.equal(item.sizeBytes, undefined);
+});
+
 Deno.test("a time inside a millisecond is rounded up and marked so; one on it, or none, is not", () => {
   const page = decodeListingPage(
     new dataApi.BinaryDataByFilterResponse({
