@@ -616,6 +616,21 @@ export class Transfer {
   async #book(downloads: Download[], sizes = _bookedSizes(downloads)): Promise<number> {
     if (this.result.spaceGuard !== undefined) return 0;
     const { granted, space, booked, refusedBytes } = await this.#space.book(sizes);
+    const usable = space.totalBytes * (1 - this.#options.reservePercent / 100);
+    if (
+      granted === 0 && downloads.length === 1 && refusedBytes !== undefined && refusedBytes > usable
+    ) {
+      // More than the whole file system holds above its reserve: no space will ever return for it.
+      // It fails alone; pausing for it held back every download after it, pass after pass.
+      this.#fail(
+        downloads[0],
+        new Error(
+          `it is listed at ${downloads[0].item.sizeBytes} bytes, more than the file system can ` +
+            `ever hold (${space.totalBytes} bytes, ${this.#options.reservePercent}% kept free)`,
+        ),
+      );
+      return 0;
+    }
     if (granted < downloads.length && this.result.spaceGuard === undefined) {
       // The free space alone can look ample: the downloads in flight have booked theirs already.
       this.result.spaceGuard = `free-space reserve of ${this.#options.reservePercent}% reached ` +

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { SpaceBudget } from "../../src/fs/space_budget.ts";
 import { Transfer } from "../../src/sync/transfer_files.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { withTempDir } from "../fs/_helpers.ts";
@@ -144,5 +145,38 @@ Deno.test("an answer that declared no length and ended short is checked before a
         /does not end as the platform.s file does/.test(message)
       ),
     );
+  });
+});
+
+Deno.test("an item larger than the file system fails alone; the downloads after it go", async () => {
+  // Booked as any other, it paused every download after it "until space returns", which it never
+  // would: pass after pass, nothing after it was fetched.
+  await withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 3, sizeBytes: 300_000, tags: ["t"] }]),
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const remote = remoteOf(platform);
+    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
+    // A 1 GB file system, half free.
+    const space = new SpaceBudget(
+      () => Promise.resolve({ availableBytes: 500e6, totalBytes: 1e9, blockBytes: 4096 }),
+      5,
+    );
+    const huge = { ...items[0], binaryDataId: "o/l/huge", fileId: "huge", sizeBytes: 64e9 };
+    const transfer = new Transfer({ remote, mirror, space }, {
+      concurrency: 1,
+      reservePercent: 5,
+      logger: new RecordingLogger(),
+    });
+    transfer.add([huge, ...items].map((item, i) => ({ path: `f/${i}.bin`, item })));
+    const result = await transfer.finish();
+    assert.equal(result.spaceGuard, undefined, `downloads paused: ${result.spaceGuard}`);
+    assert.equal(result.downloaded, 3);
+    assert.deepEqual(result.failures.map(({ path, error }) => [path, error]), [[
+      "f/0.bin",
+      "it is listed at 64000000000 bytes, more than the file system can ever hold (1000000000 " +
+      "bytes, 5% kept free)",
+    ]]);
   });
 });
