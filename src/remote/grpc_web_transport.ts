@@ -278,6 +278,17 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
         response.headers,
       );
     }
+    const type = response.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+    if (type !== undefined && type !== "" && !type.startsWith("application/grpc")) {
+      // A captive portal's or a proxy's page: its first bytes read as a gRPC-web frame "cut"
+      // short, which told the operator nothing.
+      await response.body?.cancel();
+      throw new ConnectError(
+        `${url} answered ${type}, not gRPC-web (a captive portal or a proxy's page?)`,
+        Code.Unavailable,
+        response.headers,
+      );
+    }
     const headerError = _statusError(response.headers);
     let landing: ResponseLanding | undefined;
     if (response.body !== null) {

@@ -260,6 +260,17 @@ Deno.test("gRPC-web replies: statuses, trailers and framing errors map to connec
     await codeOf(() => new Response(frames([0x80, ok]), { headers })),
     [12, "missing message"],
   );
+  // A captive portal's page: not read as frames ("cut frame" told the operator nothing).
+  const [portalCode, portalText] = await codeOf(() =>
+    new Response("<html><body>Accept the terms of the Wi-Fi</body></html>", {
+      headers: { "content-type": "text/html; charset=utf-8" },
+    })
+  );
+  assert.equal(portalCode, 14);
+  assert.match(
+    String(portalText),
+    /^http:\/\/127\.0\.0\.1:\d+\/viam\.app\.data\.v1\.DataService\/BinaryDataByIDs answered text\/html, not gRPC-web \(a captive portal or a proxy's page\?\)$/,
+  );
   // Nothing listens: a refused connection is Unknown, as connect-web reports it (transient).
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = closed.addr.port;
