@@ -421,7 +421,13 @@ export class Transfer {
         // A partial that already holds every byte (killed between the last write and the link)
         // is still checked; once checked, it needs no request (a Range past the end is refused).
         if (held.total === undefined || held.bytes < held.total || held.unchecked > 0) {
-          await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
+          // An answer that came whole but held only part of the file (a server capping each
+          // range) is no failure: the next part is asked for at once, not after a retry's delay
+          // nor counted against the tries (8 such answers failed a large file, pass after pass).
+          let more = true;
+          while (more) {
+            more = await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
+          }
         }
         // Recorded as placed the moment it has its name: a SIGKILL while the staging name goes
         // left a file placed and unlogged, kept as a user's for good against a newer version.
@@ -454,8 +460,11 @@ export class Transfer {
   /**
    * One attempt: asks for the bytes after `held.bytes` (and the `held.unchecked` before them, to
    * compare) and appends them. A partial whose end differs is downloaded again from byte 0.
+   * Resolves to whether more is to be asked for at once: an answer that ended where its declared
+   * length said, short of the file but a good part further on (a server capping each range).
    */
-  async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<void> {
+  async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<boolean> {
+    const entered = held.bytes;
     const from = held.bytes - held.unchecked;
     const body = await this.#deps.remote.download(download.item, {
       offset: from,
@@ -514,9 +523,11 @@ export class Transfer {
       return this.#fetchInto(staged, download, held);
     }
     if (held.bytes < held.total) {
+      if (body.totalSize !== undefined && held.bytes - entered >= _RESUME_CHECK_BYTES) return true;
       recheckIfShort();
       throw new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
     }
+    return false;
   }
 
   /** Drops what a staged file holds. */

@@ -180,3 +180,39 @@ Deno.test("an item larger than the file system fails alone; the downloads after 
     ]]);
   });
 });
+
+Deno.test("a file served in capped ranges arrives in one pass, without a retry's delay", async () => {
+  // Each answer an honest 206 of at most 100 KB (an object store or a CDN capping a range): each
+  // counted as a failed try, a 2 MB file failed after 8 of them, pass after pass.
+  await withTempDir(async (dir) => {
+    const size = 2_000_000;
+    const cap = 100_000;
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 1, sizeBytes: size, tags: ["t"] }]),
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const real = remoteOf(platform);
+    const { items } = await real.listPage({ tags: ["t"], labels: [] }, "");
+    const content = platform.contentOf(items[0].binaryDataId);
+    let answers = 0;
+    const remote: typeof real = Object.assign(Object.create(real), {
+      download: (_item: unknown, options: { offset?: number } = {}) => {
+        answers++;
+        const start = options.offset ?? 0;
+        const part = content.slice(start, Math.min(size, start + cap));
+        return Promise.resolve({ body: new Blob([part]).stream(), start, totalSize: size });
+      },
+    });
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+      minRetryDelayMs: 60_000, // a retry's delay would outlast the test
+    });
+    transfer.add(items.map((item) => ({ path: "f.bin", item })));
+    const result = await transfer.finish();
+    assert.deepEqual(result.failures, []);
+    assert.equal(answers, 20);
+    assert.deepEqual(await Deno.readFile(join(mirror.root, "f.bin")), content);
+  });
+});
