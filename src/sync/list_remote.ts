@@ -230,9 +230,12 @@ class _Lister implements Disposable {
       ) {
         return this.#provedAgainst(await this.#count(this.#within(spanned)), this.shards);
       }
+      const short = proofs.filter(({ count, got }) => got < count).length;
+      const untold = proofs.filter(({ tailHolds }) => !tailHolds).length;
       this.#options.logger.warn(
         `the sharded listing did not add up (${this.#distinct()} items, the platform counts ` +
-          `${total}): listing again with one cursor`,
+          `${total}; of its ${proofs.length} shards ${short} gave fewer items than counted in ` +
+          `them, ${untold} ended before their last): listing again with one cursor`,
       );
       this.shards = 1;
     }
