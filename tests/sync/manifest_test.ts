@@ -172,7 +172,7 @@ Deno.test("a large listing (shards, overlapping pages) gives exactly one line pe
   });
 });
 
-Deno.test("lines cut by the 1 MiB reads and a line longer than them are copied whole", async () => {
+Deno.test("lines cut by the 256 KiB reads and a line longer than them are copied whole", async () => {
   // About 3 MiB of pending lines, so reads cut lines; one item's line is 1.6 MB (30,000 tags).
   const longTags = Array.from({ length: 30_000 }, (_, i) => `tag-${i}-${"x".repeat(45)}`);
   const dataset = describeDataset([
