@@ -28,7 +28,7 @@ const _LANDING_BYTES = 256 * 1024;
 
 /** A byte stream read into one reused buffer of a fixed size. */
 export class BodyBuffer {
-  readonly #buffer: Uint8Array;
+  #buffer: Uint8Array;
   #length = 0;
   readonly #byob?: ReadableStreamBYOBReader;
   readonly #chunks?: ReadableStreamDefaultReader<Uint8Array>;
@@ -86,6 +86,23 @@ export class BodyBuffer {
     this.#rest = this.#rest.subarray(n);
     this.#length += n;
     return n;
+  }
+
+  /**
+   * Frees the buffer's memory and its landing's now, rather than when the garbage collector next
+   * runs: they are V8's external memory, which the pass's heap guard does not count, so a fresh
+   * copy's finished uri downloads each left 512 KiB resident until then (the 10,020-file fresh
+   * copy's peak: 115-120 MiB against 120-121, four alternated pairs). Call it once the filled bytes
+   * are written; the buffer is empty and unusable after it. A landing a pending read still holds (a
+   * stream cancelled under the read) is the read's, and is left alone.
+   */
+  release(): void {
+    for (const memory of [this.#buffer.buffer, this.#landing]) {
+      if (memory instanceof ArrayBuffer && !memory.detached) memory.transfer(0);
+    }
+    this.#buffer = new Uint8Array(0);
+    this.#length = 0;
+    this.#rest = undefined;
   }
 
   /** Cancels the stream: a pending {@linkcode BodyBuffer.fill} resolves to `null`. */

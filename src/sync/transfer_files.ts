@@ -581,42 +581,47 @@ export class Transfer {
     const onAbort = () => void buffer.cancel(signal?.reason).catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      for (;;) {
-        const n = await buffer.fill();
-        if (stalled !== undefined) throw stalled;
-        signal?.throwIfAborted();
-        if (n === null) break;
-        watchdog.progress();
-        const slow = floor.add(n);
-        if (slow !== undefined) throw new IncompleteBodyError(slow);
-        // The buffer starts at the first unchecked byte: where it ends in the file.
-        if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
-          throw new _BodyTooLong();
+      try {
+        for (;;) {
+          const n = await buffer.fill();
+          if (stalled !== undefined) throw stalled;
+          signal?.throwIfAborted();
+          if (n === null) break;
+          watchdog.progress();
+          const slow = floor.add(n);
+          if (slow !== undefined) throw new IncompleteBodyError(slow);
+          // The buffer starts at the first unchecked byte: where it ends in the file.
+          if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
+            throw new _BodyTooLong();
+          }
+          await this.#options.bandwidth?.take(n, this.#options.signal);
+          if (held.unchecked > 0) {
+            if (buffer.filled.length < held.unchecked) continue;
+            const resent = buffer.filled.subarray(0, held.unchecked);
+            if (!(await staged.endsWith(resent))) throw new _PartialMismatch();
+            buffer.drop(held.unchecked);
+            held.unchecked = 0;
+          }
+          // Full: 256 KiB to write. On a slow link, every second, so a kill loses a second at most.
+          if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
         }
-        await this.#options.bandwidth?.take(n, this.#options.signal);
-        if (held.unchecked > 0) {
-          if (buffer.filled.length < held.unchecked) continue;
-          const resent = buffer.filled.subarray(0, held.unchecked);
-          if (!(await staged.endsWith(resent))) throw new _PartialMismatch();
-          buffer.drop(held.unchecked);
-          held.unchecked = 0;
-        }
-        // Full: 256 KiB to write. On a slow link, every second, so a kill loses a second at most.
-        if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
+      } catch (error) {
+        if (!(error instanceof _BodyTooLong)) await flush();
+        throw error;
+      } finally {
+        watchdog.stop();
+        signal?.removeEventListener("abort", onAbort);
+        buffer.cancel().catch(() => {});
       }
-    } catch (error) {
-      if (!(error instanceof _BodyTooLong)) await flush();
-      throw error;
+      if (held.unchecked > 0) {
+        // The body ended inside what the partial holds (the file's size is known by now).
+        throw new IncompleteBodyError(`ended before byte ${held.bytes} of ${held.total}`);
+      }
+      await flush();
     } finally {
-      watchdog.stop();
-      signal?.removeEventListener("abort", onAbort);
-      buffer.cancel().catch(() => {});
+      // Every write of its bytes has been awaited by now.
+      buffer.release();
     }
-    if (held.unchecked > 0) {
-      // The body ended inside what the partial holds (the file's size is known by now).
-      throw new IncompleteBodyError(`ended before byte ${held.bytes} of ${held.total}`);
-    }
-    await flush();
   }
 
   /**

@@ -70,3 +70,48 @@ Deno.test("a body cut mid-way fails the read and keeps what had arrived, to be w
   }, /connection reset/);
   assert.deepEqual(buffer.filled, _bytes(5_000), "the bytes before the cut are still there");
 });
+
+Deno.test("release frees the buffer's and the landing's memory at once, after a whole body or a cut one", async () => {
+  const external = () => Deno.memoryUsage().external;
+  const before = external();
+  const buffers: BodyBuffer[] = [];
+  for (let i = 0; i < 8; i++) {
+    // A byte stream, as a fetch body is: read with BYOB into the landing.
+    const body = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        controller.enqueue(_bytes(100_000));
+      },
+    });
+    const buffer = new BodyBuffer(body, 1024 * 1024);
+    await buffer.fill();
+    assert.ok(buffer.filled.length > 0);
+    await buffer.cancel();
+    buffers.push(buffer);
+  }
+  // Eight buffers of 1 MiB and their landings (256 KiB each), held until released.
+  assert.ok(external() - before >= 8 * 1024 * 1024, `${external() - before} bytes held`);
+  for (const buffer of buffers) buffer.release();
+  assert.ok(external() - before < 1024 * 1024, `${external() - before} bytes left`);
+  assert.equal(buffers[0].filled.length, 0);
+
+  // A read cut by an error took the landing with it: release frees the rest and does not throw.
+  let pulls = 0;
+  const cut = new BodyBuffer(
+    new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(_bytes(5_000));
+        else controller.error(new Error("connection reset"));
+      },
+    }),
+    64 * 1024,
+  );
+  await assert.rejects(async () => {
+    while ((await cut.fill()) !== null) {
+      // read on until the cut
+    }
+  }, /connection reset/);
+  cut.release();
+  assert.equal(cut.filled.length, 0);
+});
