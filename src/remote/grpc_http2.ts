@@ -49,6 +49,7 @@ export class Http2Connection implements AsyncDisposable {
   readonly #idleMs: number;
   #session?: ClientHttp2Session;
   #socket?: Socket;
+  #verifying?: { session: ClientHttp2Session; done: Promise<void> };
 
   /** Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use. */
   constructor(origin: string, options: { idleMs?: number } = {}) {
@@ -71,9 +72,21 @@ export class Http2Connection implements AsyncDisposable {
    * Pings the connection and drops it when no answer comes within `timeoutMs`: after a stream
    * stalled, a dead connection (a link gone without a reset) must not stall the next call too.
    */
-  async verify(timeoutMs = 5_000): Promise<void> {
+  verify(timeoutMs = 5_000): Promise<void> {
     const session = this.#session;
-    if (session === undefined || session.closed || session.destroyed) return;
+    if (session === undefined || session.closed || session.destroyed) return Promise.resolve();
+    // One ping answers for every stream that stalled at once (after the process was stopped or
+    // starved, their watchdogs fire in one tick): node:http2 cancels pings past its 10
+    // outstanding, and a cancelled ping is no dead connection.
+    if (this.#verifying?.session === session) return this.#verifying.done;
+    const done = this.#ping(session, timeoutMs).finally(() => {
+      if (this.#verifying?.done === done) this.#verifying = undefined;
+    });
+    this.#verifying = { session, done };
+    return done;
+  }
+
+  async #ping(session: ClientHttp2Session, timeoutMs: number): Promise<void> {
     const alive = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       try {
