@@ -21,6 +21,10 @@ export class IdleWatchdog {
   #watched: { ms: number; what: string } | undefined;
   #lastMs = 0;
   #paused = false;
+  /** When the timer is due (`performance.now()`). */
+  #dueMs = 0;
+  /** Whether a late timer gave this wait its one grace already (see `#check`). */
+  #graced = false;
 
   /** `onIdle` is called once, with what was watched and for how long, when it went quiet. */
   constructor(onIdle: (what: string, ms: number) => void) {
@@ -31,14 +35,14 @@ export class IdleWatchdog {
   watch(ms: number, what: string): void {
     this.#watched = { ms, what };
     this.progress();
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#check(), ms);
+    this.#arm(ms);
   }
 
   /** Something moved: the wait starts again. */
   progress(): void {
     this.#lastMs = performance.now();
     this.#paused = false;
+    this.#graced = false;
   }
 
   /** Until the next `progress`, waiting is not a stall (a bandwidth limiter's wait). */
@@ -52,15 +56,31 @@ export class IdleWatchdog {
     clearTimeout(this.#timer);
   }
 
+  #arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#dueMs = performance.now() + ms;
+    this.#timer = setTimeout(() => this.#check(), ms);
+  }
+
   #check(): void {
     const watched = this.#watched;
     if (watched === undefined) return;
+    // A timer that fires far past its time means the process did not run (stopped by SIGSTOP,
+    // starved, swapped out): what arrived meanwhile waits unread in the socket, and this timer ran
+    // first. It is let in (a second, at most half the wait) before the stream is called stalled;
+    // once a wait, so that a process starved for good still finds a dead stream.
+    const slack = Math.min(1_000, watched.ms / 2);
+    if (!this.#graced && performance.now() - this.#dueMs > slack) {
+      this.#graced = true;
+      this.#arm(slack);
+      return;
+    }
     const idle = performance.now() - this.#lastMs;
     if (!this.#paused && idle >= watched.ms) {
       this.#watched = undefined;
       this.#onIdle(watched.what, watched.ms);
       return;
     }
-    this.#timer = setTimeout(() => this.#check(), this.#paused ? watched.ms : watched.ms - idle);
+    this.#arm(this.#paused ? watched.ms : watched.ms - idle);
   }
 }

@@ -33,12 +33,30 @@ Deno.test("progress keeps it quiet; a pause is not a stall; stop ends the watch"
   assert.deepEqual(calls, [], "stopped");
 });
 
+Deno.test("a timer that fires late (the process did not run) lets waiting data in first, once a wait", () => {
+  // After SIGSTOP and SIGCONT the overdue timer ran before the bytes waiting in the socket were
+  // read: every download in flight was cut ("no data for 60000 ms") and resumed.
+  using clock = _fakeClock();
+  const calls: string[] = [];
+  const watchdog = new IdleWatchdog((what) => calls.push(what));
+  watchdog.watch(100, "body");
+  clock.advance(400, { stopped: true });
+  assert.deepEqual(calls, [], "called stalled before what waited was read");
+  watchdog.progress(); // the bytes that came while the process was stopped
+  clock.advance(60);
+  assert.deepEqual(calls, []);
+  // Starved for good with a dead stream: the grace is not given twice.
+  clock.advance(400, { stopped: true });
+  clock.advance(400, { stopped: true });
+  assert.deepEqual(calls, ["body"]);
+});
+
 /**
  * A clock that moves only when told: `performance.now`, `setTimeout` and `clearTimeout` (what
  * IdleWatchdog reads and arms) are replaced until disposed. `advance` runs the timers due, in order,
- * each at its own time.
+ * each at its own time; `stopped`, as a process that did not run: all at the end, late.
  */
-function _fakeClock(): { advance(ms: number): void } & Disposable {
+function _fakeClock(): { advance(ms: number, options?: { stopped?: boolean }): void } & Disposable {
   const real = {
     now: performance.now,
     setTimeout: globalThis.setTimeout,
@@ -55,14 +73,15 @@ function _fakeClock(): { advance(ms: number): void } & Disposable {
   globalThis.clearTimeout =
     ((id?: number) => void timers.delete(id!)) as unknown as typeof clearTimeout;
   return {
-    advance(ms) {
+    advance(ms, { stopped = false } = {}) {
       const end = now + ms;
+      if (stopped) now = end;
       for (;;) {
         const [id, due] = [...timers].filter(([, timer]) => timer.at <= end)
           .sort(([a, x], [b, y]) => x.at - y.at || a - b)[0] ?? [];
         if (due === undefined) break;
         timers.delete(id!);
-        now = due.at;
+        now = Math.max(now, due.at);
         due.callback();
       }
       now = end;
