@@ -23,6 +23,8 @@ export interface DeleteStaleOptions {
   signal?: AbortSignal;
   /** How many failures are kept by name (default 1,000); `failed` counts them all. */
   maxListed?: number;
+  /** Counts into this result (so a pass that fails or is cut off still knows what went). */
+  into?: DeleteResult;
 }
 
 /** The outcome of the delete stage. */
@@ -46,7 +48,7 @@ export async function deleteStale(
   deletes: string[],
   options: DeleteStaleOptions,
 ): Promise<DeleteResult> {
-  const result: DeleteResult = { deleted: 0, failed: 0, failures: [] };
+  const result: DeleteResult = options.into ?? { deleted: 0, failed: 0, failures: [] };
   const maxListed = options.maxListed ?? 1000;
   await runPool(
     deletes.map((path) => async () => {

@@ -217,6 +217,8 @@ export async function runPass(
   });
   // Started once the listing is proved whole (see below); awaited before the lock is let go.
   let deletingEarly: Promise<DeleteResult> | undefined;
+  /** What the deletes did so far: told also by a pass that fails or is cut off after them. */
+  const deletedSoFar: DeleteResult = { deleted: 0, failed: 0, failures: [] };
   // The files it was handed: gone from the record whatever happens next.
   let deleting: readonly string[] = [];
   let deleteFailures: DeleteResult["failures"] = [];
@@ -303,6 +305,7 @@ export async function runPass(
         logger,
         signal,
         maxListed: _LIST_CAP,
+        into: deletedSoFar,
       });
       deletingEarly.catch(() => {}); // awaited below, or on the way out
     }
@@ -448,6 +451,8 @@ export async function runPass(
       await _saveRecord(mirror, record, { ...files, placed, unlistedSizes }, logger);
     }
     const done = { ..._summary(progress), durationMs: Math.round(performance.now() - started) };
+    done.deleted += deletedSoFar.deleted;
+    done.failed += deletedSoFar.failed;
     if (!signal?.aborted) {
       // Failed part way (a key refused mid-listing, after downloads began): what was done is kept
       // beside the error, for the summary to say.

@@ -15,7 +15,8 @@ import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedRecord } from "../../src/sync/placed_record.ts";
-import { dryRunPass, NOTHING_MATCHED, runPass } from "../../src/sync/run_pass.ts";
+import { PassCancelledError } from "../../src/remote/errors.ts";
+import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import {
   type MirrorFixture,
   readTree,
@@ -1930,4 +1931,30 @@ Deno.test("a whole listing that matches nothing says what to check, in a pass an
       assert.ok(logger.entries.some((e) => e.message === NOTHING_MATCHED));
     },
   );
+});
+
+Deno.test("a pass cut off after its deletes ran counts the files it deleted", async () => {
+  // Failed (EMFILE under a low `ulimit -n`) or cut off after them, it said "0 deleted" beside
+  // files gone: the module's status and the CLI's summary of a destructive pass.
+  const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root }) => {
+    await pass();
+    for (let i = 0; i < 5; i++) await Deno.writeTextFile(join(root, `stale${i}.txt`), "x");
+    const stop = new AbortController();
+    const logger = new RecordingLogger();
+    logger.info = (message) => {
+      if (message.startsWith("deleted ")) stop.abort(new Error("stopped"));
+    };
+    const cut = await pass({ delete: true }, { logger, signal: stop.signal }).then(
+      () => undefined,
+      (error) => error,
+    );
+    assert.ok(cut instanceof PassCancelledError, String(cut));
+    let gone = 0;
+    for (let i = 0; i < 5; i++) {
+      await Deno.stat(join(root, `stale${i}.txt`)).catch(() => gone++);
+    }
+    assert.ok(gone > 0, "the deletes ran");
+    assert.equal((cut as PassCancelledError<PassResult>).result!.summary.deleted, gone);
+  });
 });
