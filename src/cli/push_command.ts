@@ -10,7 +10,12 @@ import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import { pushSummary } from "../push/push_side.ts";
-import { MAX_UPLOADS_PER_PASS, type PushResult, runPushPass } from "../push/run_push_pass.ts";
+import {
+  MAX_UPLOADS_PER_PASS,
+  partialPushOf,
+  type PushResult,
+  runPushPass,
+} from "../push/run_push_pass.ts";
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
 import { bandwidthLimitOf } from "../sync/run_pass.ts";
@@ -123,9 +128,19 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
       ? error.message
       : `push failed: ${describeError(error)}`;
     const exitCode = stop.by ? signalExitCode(stop.by) : EXIT.failed;
+    // What it did before it failed: files sent and deleted are not to be reported as none.
+    const partial = partialPushOf(error);
+    const counts = partial === undefined ? undefined : pushSummary(partial);
     output.line(`push folder: ${config.push.pushRoot}`);
+    if (counts !== undefined) output.line(formatPushSummary(counts));
     output.error(message);
-    output.document({ command: "push", pushPath: config.push.pushRoot, error: message, exitCode });
+    output.document({
+      command: "push",
+      pushPath: config.push.pushRoot,
+      ...counts,
+      error: message,
+      exitCode,
+    });
     return exitCode;
   } finally {
     progress.stop();

@@ -31,6 +31,7 @@ import type { PushConfig } from "../config.ts";
 import {
   CLOCK_SKEW_MS,
   deleteIfUnchanged,
+  type FileOutcome,
   findStoredUpload,
   isHeldRefusal,
   MAX_RETRY_INTERVAL_MS,
@@ -307,7 +308,12 @@ export async function runPushPass(
     // Every change on disk: in the log, which the next pass goes on appending to.
     await journal.persist();
   } catch (error) {
-    if (!options.signal?.aborted) throw error;
+    if (!options.signal?.aborted) {
+      // Failed part way (EMFILE at the journal, a disk gone): what it had sent and deleted is kept
+      // beside the error, for the summary to say.
+      if (typeof error === "object" && error !== null) _partialPushes.set(error, result);
+      throw error;
+    }
     result.error = `the push pass was stopped: ${describeError(error)}`;
   } finally {
     // Every change that matters was flushed (and its log synced) before this: a failing close of
@@ -318,6 +324,18 @@ export async function runPushPass(
   }
   _logSummary(logger, push, result);
   return result;
+}
+
+/** What push passes that failed part way had done, by the error they failed with. */
+const _partialPushes = new WeakMap<object, PushResult>();
+
+/**
+ * What the push pass that threw `error` had done when it failed (files sent and deleted before the
+ * journal could not be written, say), or undefined when it failed before it began (the lock, the
+ * folder).
+ */
+export function partialPushOf(error: unknown): PushResult | undefined {
+  return typeof error === "object" && error !== null ? _partialPushes.get(error) : undefined;
 }
 
 /**
@@ -659,12 +677,19 @@ async function _uploadAll(
   };
   const tasks = files.map((file) => async () => {
     const outcome = await pushFile(uploadCtx, file);
-    // A file cut off by a stop is not done: it goes again on the next pass (its bytes are
-    // taken back as the stream resets).
-    if (outcome.kind !== "failed" || outcome.errorKind !== "aborted") {
-      progress.filesDone++;
-      options.onProgress?.({ ...progress });
+    try {
+      count(outcome, file);
+    } finally {
+      // Told once the file is counted (a progress sink that throws leaves the counts whole). A
+      // file cut off by a stop is not done: it goes again on the next pass (its bytes are taken
+      // back as the stream resets).
+      if (outcome.kind !== "failed" || outcome.errorKind !== "aborted") {
+        progress.filesDone++;
+        options.onProgress?.({ ...progress });
+      }
     }
+  });
+  const count = (outcome: FileOutcome, file: WalkedFile): void => {
     switch (outcome.kind) {
       case "uploaded": {
         givenUpInARow = 0;
@@ -718,7 +743,7 @@ async function _uploadAll(
             "on the next pass";
         }
     }
-  });
+  };
   await runPool(tasks, {
     concurrency: options.concurrency ?? 16,
     signal: options.signal,

@@ -8,7 +8,12 @@ import {
   PushJournal,
 } from "../../src/push/push_journal.ts";
 import { pushDestination } from "../../src/push/push_destination.ts";
-import { type PushProgress, type PushResult, runPushPass } from "../../src/push/run_push_pass.ts";
+import {
+  partialPushOf,
+  type PushProgress,
+  type PushResult,
+  runPushPass,
+} from "../../src/push/run_push_pass.ts";
 import { FileUploader } from "../../src/remote/file_upload.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
@@ -1469,5 +1474,23 @@ Deno.test("files given before a folder is found another push folder's (its secon
     // system's order past 10,000 entries, gives x's files before it.
     const result = await withStateDirSeenLate(x, () => pass({}, { dryRun: true }));
     assert.deepEqual(result.planned, ["keep.bin"]);
+  });
+});
+
+Deno.test("a pass that fails part way says what it had sent and deleted", async () => {
+  await withPush(async ({ platform, write, pass }) => {
+    for (let i = 0; i < 3; i++) await write(`f${i}.bin`, randomBytes(1000));
+    // What reports its progress breaks once a file went (a CLI's stderr gone, say).
+    const failure = await pass({}, {
+      concurrency: 1,
+      onProgress: ({ filesDone }) => {
+        if (filesDone >= 1) throw new Error("the progress sink broke");
+      },
+    }).then(() => undefined, (error) => error);
+    assert.ok(failure instanceof Error, "the pass went on");
+    const partial = partialPushOf(failure);
+    assert.ok(partial !== undefined, `no counts with ${failure}`);
+    assert.deepEqual([partial.uploaded, partial.deleted], [1, 1], JSON.stringify(partial));
+    assert.equal(platform.items().length, 1);
   });
 });
