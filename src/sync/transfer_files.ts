@@ -594,7 +594,12 @@ export class Transfer {
           if (held.bytes - held.unchecked + buffer.filled.length > held.total!) {
             throw new _BodyTooLong();
           }
-          await this.#options.bandwidth?.take(n, this.#options.signal);
+          if (this.#options.bandwidth !== undefined) {
+            // A limiter's wait is not a stall: a push's chunks may be booked far ahead on it.
+            watchdog.pause();
+            await this.#options.bandwidth.take(n, this.#options.signal);
+            watchdog.progress();
+          }
           if (held.unchecked > 0) {
             if (buffer.filled.length < held.unchecked) continue;
             const resent = buffer.filled.subarray(0, held.unchecked);

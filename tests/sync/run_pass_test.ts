@@ -1958,3 +1958,23 @@ Deno.test("a pass cut off after its deletes ran counts the files it deleted", as
     assert.equal((cut as PassCancelledError<PassResult>).result!.summary.deleted, gone);
   });
 });
+
+Deno.test("a download's wait on a limiter booked ahead (by a push) is not cut as a stall", async () => {
+  // The push side runs during a pass now, on the same limiter: its chunks booked ahead made a
+  // download wait past its stall timeout, and it was cut ("no data for 60000 ms"), retry after retry.
+  const dataset = describeDataset([
+    { count: 1, sizeBytes: 5000, fileName: "a.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, files }) => {
+    class BookedAhead extends BandwidthLimit {
+      override take(bytes: number, signal?: AbortSignal): Promise<void> {
+        // Three stall timeouts' worth of others' bytes before this body's.
+        return super.take(bytes === 5000 ? bytes + 15_000 : bytes, signal);
+      }
+    }
+    const bandwidth = new BookedAhead(10_000);
+    const result = await pass({}, { attempts: { file: 1 }, idleTimeoutMs: 500, bandwidth });
+    assert.equal(result.summary.failed, 0, result.failures[0]?.error);
+    assert.equal((await files()).get("a.bin")?.length, 5000);
+  }, { inlineLimitBytes: 1024 });
+});
