@@ -93,16 +93,17 @@ export function isAbortError(error: unknown): boolean {
  * A one-line description of an error for logs and status, without stack. A failed `fetch` says
  * only "fetch failed": what failed (the host, "Connection refused", a DNS error) is in its cause,
  * which is told after it. Any URL's query string is left out, in the message and its causes (a
- * signed download URL carries a token there).
+ * signed download URL carries a token there), and each is cut at 4 KiB (a server's error page of a
+ * megabyte, as a gRPC status message, is no line for a log).
  */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // Its own message too: fetch's "Invalid URL: '<url>'" quotes a malformed signed URL whole.
-  let described = (error.message || error.name).replace(_QUERY_STRING, "$1");
+  let described = _told(error.message || error.name);
   const seen = new Set<unknown>([error]);
   for (let cause = error.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
     seen.add(cause);
-    const told = cause.message.replace(_QUERY_STRING, "$1");
+    const told = _told(cause.message);
     if (told !== "" && !described.includes(told)) described += `: ${told}`;
   }
   if (_isAccessError(error)) described += _ACCESS_HINT;
@@ -123,8 +124,26 @@ function _isAccessError(error: Error): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
+/** The most characters told of one message of an error or its causes. */
+const _MAX_TOLD = 4096;
+
 /**
- * A URL (`$1`, which may hold a space where fetch refused it as malformed: `Invalid URL: '...'`)
- * with its query string (up to a space, a closing bracket or a quote).
+ * `text` cut at {@linkcode _MAX_TOLD} characters, with every URL's query string left out (cut first:
+ * the patterns' work is bounded, and a query cut short is left out as a whole one).
  */
-const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\n)"'?]*)\?[^\s)"']*/gi;
+function _told(text: string): string {
+  // Well formed: a cut inside a surrogate pair would leave half of it.
+  const cut = text.length > _MAX_TOLD ? text.slice(0, _MAX_TOLD).toWellFormed() : text;
+  const told = cut.replace(_QUOTED_QUERY_STRING, "$1").replace(_QUERY_STRING, "$1");
+  return cut === text ? told : `${told}… (${text.length - _MAX_TOLD} more characters)`;
+}
+
+/** A URL (`$1`) with its query string (each up to a space, a closing bracket or a quote). */
+const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s)"'?]*)\?[^\s)"']*/gi;
+
+/**
+ * A URL quoted whole (`'$1'`, which may hold a space where fetch refused it as malformed:
+ * `Invalid URL: '...'`) with its query string. Each match starts at a quote and ends at the next:
+ * one that ran from every URL to the end of its line took minutes over a long message.
+ */
+const _QUOTED_QUERY_STRING = /('[a-z][a-z0-9+.-]*:\/\/[^\n'?]*)\?[^\n']*/gi;

@@ -60,3 +60,16 @@ Deno.test("a file the OS refuses says what to do: another user's files, run as i
   const refusal = new Deno.errors.PermissionDenied("refusing x: inside the state dir");
   assert.equal(describeError(refusal), "refusing x: inside the state dir");
 });
+
+Deno.test("a message of a megabyte is told cut, at 4 KiB, and its URLs' queries left out all the same", () => {
+  // A server's error page as the status message: the query-string pattern once went from every
+  // URL to the end of the line, minutes over such a message, several times for each failed call.
+  const page = "see https://example.com/help?token=s3cret for details, ".repeat(20_000);
+  const described = describeError(new Error(page));
+  assert.ok(described.startsWith("see https://example.com/help for details, see "), described);
+  assert.match(described, /… \(\d+ more characters\)$/);
+  assert.ok(described.length < 4200, `${described.length} characters`);
+  assert.doesNotMatch(described, /s3cret/);
+  // A cut inside a surrogate pair leaves none of it.
+  assert.ok(describeError(new Error("x" + "😀".repeat(3000))).isWellFormed());
+});
