@@ -60,7 +60,9 @@ type _Rpc = (
 
 function _safe(error: unknown, redactor: SecretRedactor): ConnectError {
   const connect = ConnectError.from(error);
-  const message = boundedErrorMessage(redactor.scrub(connect.rawMessage));
+  // Well formed: connect percent-encodes the message as the grpc-message trailer, and a lone
+  // surrogate (one a cut split, or any in the text) threw there: the call was never answered.
+  const message = boundedErrorMessage(redactor.scrub(connect.rawMessage)).toWellFormed();
   if (message === connect.rawMessage) return connect;
   const safe = new ConnectError(message, connect.code, connect.metadata, undefined, connect.cause);
   safe.details = connect.details;

@@ -331,13 +331,15 @@ Deno.test("module: an error of any length is answered, cut, and the connection s
   await withModule(async ({ client }) => {
     await _add(client, "mirror1", SERVICE_API);
     // As the grpc-message trailer, a message over 64 KB reset the stream and the connection.
-    for (const command of ["x".repeat(100_000), "é".repeat(100_000)]) {
+    // Cut inside a surrogate pair (the emoji after 17 characters), a lone half was left, which
+    // connect could not percent-encode: the call was never answered.
+    for (const command of ["x".repeat(100_000), "é".repeat(100_000), "😀".repeat(20_000)]) {
       const long = await client.callError(client.service, "DoCommand", {
         name: "mirror1",
         command: toStruct({ command }),
       });
       assert.equal(long.code, grpc.status.INVALID_ARGUMENT, long.details.slice(0, 200));
-      assert.match(long.details, /^unknown command "(x|é)+… \(\d+ more characters not shown\)$/);
+      assert.match(long.details, /^unknown command "[^"]+… \(\d+ more characters not shown\)$/);
       assert.ok(new TextEncoder().encode(long.details).length <= 16 * 1024);
     }
     const longName = await client.callError(client.service, "GetStatus", {
