@@ -32,9 +32,8 @@ const _STARTED_UNDER = Deno.ppid;
  * the clear to the proxy's host.
  */
 function _bypassProxyForLoopback(): void {
-  const own = ["localhost", "127.0.0.0/8", "::1"];
-  const listed = Deno.env.get("NO_PROXY") ?? Deno.env.get("no_proxy") ?? "";
-  const value = [...(listed ? [listed] : []), ...own].join(",");
+  const listed = [Deno.env.get("NO_PROXY"), Deno.env.get("no_proxy")].filter((entries) => entries);
+  const value = [...new Set(listed), "localhost", "127.0.0.0/8", "::1"].join(",");
   Deno.env.set("NO_PROXY", value);
   Deno.env.set("no_proxy", value);
 }

@@ -9,7 +9,8 @@
  *
  * @example
  * ```ts
- * const routes = (router: ConnectRouter) => registerModuleService(withSafeErrors(router, redactor), options);
+ * const routes = (router: ConnectRouter) =>
+ *   registerModuleService(withSafeErrors(router, redactor), options);
  * ```
  *
  * @module
@@ -22,11 +23,11 @@ import type { SecretRedactor } from "../redaction.ts";
  * The most UTF-8 bytes of a message answered: percent-encoded (at most three characters a byte),
  * 48 KB, under what a peer accepts as a whole header block.
  */
-export const MAX_ERROR_MESSAGE_BYTES = 16 * 1024;
+const _MAX_MESSAGE_BYTES = 16 * 1024;
 
 /**
  * `router`, whose unary handlers' errors are scrubbed by `redactor` and cut to
- * {@linkcode MAX_ERROR_MESSAGE_BYTES} (their code and metadata kept). Streaming handlers (gRPC
+ * {@linkcode _MAX_MESSAGE_BYTES} (their code and metadata kept). Streaming handlers (gRPC
  * reflection) are registered as they are: they answer with names the module holds.
  */
 export function withSafeErrors(router: ConnectRouter, redactor: SecretRedactor): ConnectRouter {
@@ -62,18 +63,18 @@ function _safe(error: unknown, redactor: SecretRedactor): ConnectError {
   const connect = ConnectError.from(error);
   // Well formed: connect percent-encodes the message as the grpc-message trailer, and a lone
   // surrogate (one a cut split, or any in the text) threw there: the call was never answered.
-  const message = boundedErrorMessage(redactor.scrub(connect.rawMessage)).toWellFormed();
+  const message = _bounded(redactor.scrub(connect.rawMessage)).toWellFormed();
   if (message === connect.rawMessage) return connect;
   const safe = new ConnectError(message, connect.code, connect.metadata, undefined, connect.cause);
   safe.details = connect.details;
   return safe;
 }
 
-/** `message` cut to at most {@linkcode MAX_ERROR_MESSAGE_BYTES} UTF-8 bytes, saying how much went. */
-export function boundedErrorMessage(message: string): string {
+/** `message` cut to at most {@linkcode _MAX_MESSAGE_BYTES} UTF-8 bytes, saying how much went. */
+function _bounded(message: string): string {
   const encoder = new TextEncoder();
-  if (encoder.encode(message).length <= MAX_ERROR_MESSAGE_BYTES) return message;
-  const room = MAX_ERROR_MESSAGE_BYTES - 64; // for the note after the cut
+  if (encoder.encode(message).length <= _MAX_MESSAGE_BYTES) return message;
+  const room = _MAX_MESSAGE_BYTES - 64; // for the note after the cut
   let cut = message.slice(0, room);
   while (encoder.encode(cut).length > room) cut = cut.slice(0, Math.floor(cut.length * 0.9));
   return `${cut}… (${message.length - cut.length} more characters not shown)`;
