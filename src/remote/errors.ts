@@ -134,12 +134,23 @@ const _MAX_TOLD = 4096;
 function _told(text: string): string {
   // Well formed: a cut inside a surrogate pair would leave half of it.
   const cut = text.length > _MAX_TOLD ? text.slice(0, _MAX_TOLD).toWellFormed() : text;
-  const told = cut.replace(_QUOTED_QUERY_STRING, "$1").replace(_QUERY_STRING, "$1");
+  const told = cut.replace(_QUOTED_QUERY_STRING, "$1").replace(_QUERY_STRING, _withoutQuery);
   return cut === text ? told : `${told}… (${text.length - _MAX_TOLD} more characters)`;
 }
 
-/** A URL (`$1`) with its query string (each up to a space, a closing bracket or a quote). */
-const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s)"'?]*)\?[^\s)"']*/gi;
+/**
+ * A URL (`$1`) with its query string: each up to a space or a double quote. A `(`, `)` or `'` is
+ * legal unencoded in a URL's path and query (`photo%20(1).jpg`), so neither ends it; only what
+ * closes the URL's context (`(url): ...`, `'url'`) stays after the query.
+ */
+const _QUERY_STRING = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s"?]*)\?[^\s"]*/gi;
+
+/** The URL of a `_QUERY_STRING` match, and the brackets, quotes and stops that closed it. */
+function _withoutQuery(match: string, url: string): string {
+  let end = match.length;
+  while (end > 0 && ")'],;:.".includes(match[end - 1])) end--;
+  return url + match.slice(end);
+}
 
 /**
  * A URL quoted whole (`'$1'`, which may hold a space where fetch refused it as malformed:

@@ -73,3 +73,21 @@ Deno.test("a message of a megabyte is told cut, at 4 KiB, and its URLs' queries 
   // A cut inside a surrogate pair leaves none of it.
   assert.ok(describeError(new Error("x" + "😀".repeat(3000))).isWellFormed());
 });
+
+Deno.test("a URL whose path or query holds a bracket or an apostrophe is told without its token", () => {
+  for (
+    const url of [
+      "https://storage.example/b/photo%20(1).jpg?X-Goog-Signature=SECRET1",
+      "https://storage.example/b/don't.jpg?X-Goog-Signature=SECRET2",
+      "https://storage.example/b/a.jpg?response-content-disposition=x(1)&X-Goog-Signature=SECRET3",
+    ]
+  ) {
+    const cause = new Error(`error sending request for url (${url}): client error (Connect)`);
+    const told = describeError(new TypeError("fetch failed", { cause }));
+    assert.doesNotMatch(told, /SECRET/, told);
+    assert.equal(
+      told,
+      `fetch failed: error sending request for url (${url.split("?")[0]}): client error (Connect)`,
+    );
+  }
+});
