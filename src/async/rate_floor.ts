@@ -38,6 +38,14 @@ export class RateFloor {
     this.#startMs = options.startMs;
   }
 
+  /**
+   * Leaves `ms` just spent out of the window (a bandwidth limiter's wait, during which the stream is
+   * not read: its slowness is the reader's, not the sender's).
+   */
+  exclude(ms: number): void {
+    if (this.#startMs !== undefined && ms > 0) this.#startMs += ms;
+  }
+
   /** Counts `bytes` come now: what fell short when a window ended below the floor, else undefined. */
   add(bytes: number): string | undefined {
     const now = performance.now();

@@ -567,10 +567,10 @@ export class Transfer {
       buffer.cancel(stalled).catch(() => {});
     });
     watchdog.watch(idleMs, "download body");
-    // The slowest rate, over the idle timeout's window (a paced body is exempt).
+    // The slowest rate, over the idle timeout's window (a bandwidth limiter's waits left out).
     const floor = new RateFloor({
       windowMs: idleMs,
-      minBytesPerSecond: this.#options.bandwidth ? 0 : MIN_BODY_BYTES_PER_SECOND,
+      minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND,
       startMs: performance.now(),
     });
     // Fetch hands the pass's abort to the body through a signal of its own that the pass's signal
@@ -597,7 +597,9 @@ export class Transfer {
           if (this.#options.bandwidth !== undefined) {
             // A limiter's wait is not a stall: a push's chunks may be booked far ahead on it.
             watchdog.pause();
+            const waitedFrom = performance.now();
             await this.#options.bandwidth.take(n, this.#options.signal);
+            floor.exclude(performance.now() - waitedFrom);
             watchdog.progress();
           }
           if (held.unchecked > 0) {

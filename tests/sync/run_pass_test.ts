@@ -1978,3 +1978,28 @@ Deno.test("a download's wait on a limiter booked ahead (by a push) is not cut as
     assert.equal((await files()).get("a.bin")?.length, 5000);
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("with a bandwidth limit a trickling body is still cut; a paced one is not", async () => {
+  // The trickle guard was off for every paced body: at 10 B/s a 5000-byte file held the pass 500 s.
+  const drip = { count: 1, sizeBytes: 5000, fileName: "drip.bin", fileExt: ".bin" };
+  await withMirror(describeDataset([drip]), async ({ pass, platform, files }) => {
+    platform.setFaults({ bodyBytesPerSecond: 10 });
+    const held = new AbortController();
+    const timer = setTimeout(() => held.abort(new Error("held 20 s")), 20_000);
+    const result = await pass({ bandwidth_limit: "1M" }, {
+      attempts: { file: 2 },
+      idleTimeoutMs: 400,
+      signal: held.signal,
+    }).finally(() => clearTimeout(timer));
+    assert.equal(result.summary.failed, 1);
+    assert.match(result.failures[0].error, /bytes in 400 ms: too slow/);
+    // Slow by the limit's own waits (2 KiB/s, windows of 400 ms): not a trickle.
+    platform.setFaults({});
+    const paced = await pass({ bandwidth_limit: "2k" }, {
+      attempts: { file: 1 },
+      idleTimeoutMs: 400,
+    });
+    assert.equal(paced.summary.failed, 0, paced.failures[0]?.error);
+    assert.equal((await files()).get("drip.bin")?.length, 5000);
+  }, { inlineLimitBytes: 1024 });
+});
