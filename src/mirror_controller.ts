@@ -53,6 +53,8 @@ export interface MirrorStatus {
   lastSummary?: Summary;
   /** The last error, if the last pass failed. */
   lastError?: string;
+  /** What the last pass did before it failed (files it deleted, downloaded), when it failed. */
+  failedPass?: Summary;
   /** Why a guard held work back (empty listing with delete, free-space reserve), if one did. */
   guard?: string;
   /** When the next pass is due (ISO 8601), unless stopped. */

@@ -20,10 +20,13 @@ import { emptySummary, type Summary } from "./sync/summary.ts";
 import {
   bandwidthLimitOf,
   dryRunPass,
+  partialResultOf,
   type PassOptions,
   type PassResult,
   runPass,
 } from "./sync/run_pass.ts";
+import { partialPushOf } from "./push/run_push_pass.ts";
+import { pushSummary } from "./push/push_side.ts";
 import { ViamRemote } from "./remote/viam_remote.ts";
 
 /** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
@@ -180,7 +183,10 @@ export class MirrorLoop implements MirrorController {
         return summary;
       },
       (error) => {
-        this.#status.lastPush = { ...emptyPushSummary(), error: describeError(error) };
+        // Failed part way: what it had sent and deleted is not to be told as nothing.
+        const partial = partialPushOf(error);
+        const counts = partial === undefined ? emptyPushSummary() : pushSummary(partial);
+        this.#status.lastPush = { ...counts, error: describeError(error) };
         throw error;
       },
     ).finally(() => {
@@ -303,6 +309,10 @@ export class MirrorLoop implements MirrorController {
       }
       // Nothing was held back by this pass: an earlier pass's guard is not shown beside its error.
       this.#status.guard = undefined;
+      // What it did before it failed (deletes that ran, files placed): not to be told as nothing.
+      const partial = partialResultOf(error)?.summary;
+      if (partial !== undefined) this.#status.failedPass = partial;
+      else delete this.#status.failedPass;
       this.#failed(describeError(error), this.#remote.classify(error) === "auth");
       logger.error(`sync pass failed: ${this.#status.lastError}`, {
         retryInSeconds: this.#status.backoffSeconds,
@@ -312,6 +322,7 @@ export class MirrorLoop implements MirrorController {
     }
     this.#status.passes++;
     this.#status.lastSummary = result.summary;
+    delete this.#status.failedPass;
     this.#status.guard = result.guard;
     const { summary } = result;
     this.#status.failingItems = this.#itemBackoff.size || undefined;

@@ -5,7 +5,10 @@ import { CommandRefusedError, emptyPushSummary } from "../src/mirror_controller.
 import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
-import { withMirror } from "./sync/_harness.ts";
+import { RecordingLogger, withMirror } from "./sync/_harness.ts";
+import { parseConfig } from "../src/config.ts";
+import { pushSummary } from "../src/push/push_side.ts";
+import { randomBytes, withPush } from "./push/_harness.ts";
 import { pollUntil } from "./_poll.ts";
 
 Deno.test("the loop runs a pass at start, then again every sync_frequency seconds", async () => {
@@ -454,4 +457,52 @@ Deno.test("a sync pass longer than the interval does not hold the push side (mod
         },
       ));
   }
+});
+
+Deno.test("a pass that fails after its deletes ran says what it deleted, in the status", async () => {
+  await withMirror(describeDataset([{ count: 3 }]), async ({ config, pass, root }) => {
+    await pass();
+    for (let i = 0; i < 4; i++) await Deno.writeTextFile(join(root, `stale${i}.txt`), "x");
+    // Fails once its deletes ran (EMFILE under a low `ulimit -n`, a leftover it cannot remove).
+    const logger = new RecordingLogger();
+    logger.debug = (message) => {
+      if (message.startsWith("plan, after")) throw new Error("EMFILE: too many open files");
+    };
+    const loop = new MirrorLoop(config({ sync_frequency: 3600, delete: true }), { logger });
+    await assert.rejects(loop.syncNow(), /EMFILE/);
+    await loop.stop();
+    let gone = 0;
+    for (let i = 0; i < 4; i++) await Deno.stat(join(root, `stale${i}.txt`)).catch(() => gone++);
+    assert.equal(gone, 4, "the deletes ran");
+    assert.equal(loop.status().failedPass?.deleted, 4, JSON.stringify(loop.status()));
+  });
+});
+
+Deno.test("a push that fails part way keeps what it sent and deleted in the status", async () => {
+  await withPush(async ({ write, pass, home, platform }) => {
+    for (let i = 0; i < 3; i++) await write(`f${i}.bin`, randomBytes(1000));
+    const loop = new MirrorLoop(
+      parseConfig({
+        app_api_key_id: "id-000000",
+        app_api_key: "key-0000000000",
+        app_url: platform.url,
+        tags: ["t"],
+      }, { env: (name) => (name === "VIAM_HOME" ? home : undefined) }).config,
+      {
+        logger: new RecordingLogger(),
+        push: ({ signal }) =>
+          pass({}, {
+            signal,
+            concurrency: 1,
+            onProgress: ({ filesDone }) => {
+              if (filesDone >= 1) throw new Error("EMFILE: too many open files");
+            },
+          }).then(pushSummary),
+      },
+    );
+    await assert.rejects(loop.pushNow(), /EMFILE/);
+    await loop.stop();
+    const pushed = loop.status().lastPush;
+    assert.deepEqual([pushed?.uploaded, pushed?.deleted], [1, 1], JSON.stringify(pushed));
+  });
 });

@@ -264,7 +264,9 @@ async function _watch(
       pass++;
       const ran = status.passes > completed;
       completed = status.passes;
-      const summary = ran ? status.lastSummary ?? emptySummary() : emptySummary();
+      const summary = ran
+        ? status.lastSummary ?? emptySummary()
+        : status.failedPass ?? emptySummary();
       const guard = status.guard === undefined ? undefined : inCliTerms(status.guard);
       const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
       if (!config.pushOnly) output.line(`pass ${pass}: ${formatSummary(summary)}`);
