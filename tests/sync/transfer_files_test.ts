@@ -5,10 +5,38 @@ import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { SpaceBudget } from "../../src/fs/space_budget.ts";
 import { Transfer } from "../../src/sync/transfer_files.ts";
-import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import type { RemoteItem } from "../../src/remote/remote_item.ts";
+import type { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
 import { withTempDir } from "../fs/_helpers.ts";
 import { RecordingLogger } from "./_harness.ts";
 import { remoteOf } from "../remote/_remote_of.ts";
+
+/** What a test of one listed group gets. */
+interface _Listed {
+  platform: Platform;
+  mirror: MirrorDir;
+  remote: ViamRemote;
+  items: RemoteItem[];
+}
+
+/** A platform serving `group` (tag `t`), a mirror in a temp Viam home, and the group's items. */
+function _withListed(
+  group: { count: number; sizeBytes: number },
+  fn: (listed: _Listed) => Promise<void>,
+  options: { inlineLimitBytes?: number } = {},
+): Promise<void> {
+  return withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ ...group, tags: ["t"] }]),
+      inlineLimitBytes: options.inlineLimitBytes,
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const remote = remoteOf(platform);
+    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
+    await fn({ platform, mirror, remote, items });
+  });
+}
 
 Deno.test("an inline call's slot is free while its files wait for their sync: the next call goes out meanwhile", async () => {
   await withTempDir(async (dir) => {
@@ -79,15 +107,9 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
 Deno.test("a file by uri is reported placed the moment it has its name, before its staging name goes", async () => {
   // The pass logs what it places from onPlaced: reported only after the staging name was removed
   // and the file closed (two file operations), a SIGKILL in between left a file placed and
-  // unlogged, kept as a user's for good against a newer version of its item.
-  await withTempDir(async (dir) => {
-    await using platform = await startPlatform({
-      dataset: describeDataset([{ count: 3, sizeBytes: 4000, tags: ["t"] }]),
-      inlineLimitBytes: 1024, // by uri
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const remote = remoteOf(platform);
-    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
+  // unlogged, kept as a user's for good against a newer version of its item. By uri: over the
+  // inline limit.
+  await _withListed({ count: 3, sizeBytes: 4000 }, async ({ mirror, remote, items }) => {
     const stagedWhenPlaced: number[] = [];
     const transfer = new Transfer({ remote, mirror }, {
       concurrency: 1,
@@ -105,59 +127,52 @@ Deno.test("a file by uri is reported placed the moment it has its name, before i
     assert.equal(result.downloaded, 3);
     assert.equal(stagedWhenPlaced.length, 3);
     assert.ok(stagedWhenPlaced.every((n) => n >= 1), `staged copies at each: ${stagedWhenPlaced}`);
-  });
+  }, { inlineLimitBytes: 1024 });
 });
 
 Deno.test("an answer that declared no length and ended short is checked before a resume appends to it", async () => {
   // A proxy's chunked error page, 49 bytes, taken for the file's first bytes: the resume appended
   // the rest with Range, and a file of the listed size placed held the page at its head.
-  await withTempDir(async (dir) => {
-    await using platform = await startPlatform({
-      dataset: describeDataset([{ count: 1, sizeBytes: 400_000, tags: ["t"] }]),
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const real = remoteOf(platform);
-    let calls = 0;
-    const remote: typeof real = Object.assign(Object.create(real), {
-      download: (...args: Parameters<typeof real.download>) => {
-        if (calls++ > 0) return real.download(...args);
-        const page = new TextEncoder().encode("<html><body>503 Service Unavailable</body></html>");
-        return Promise.resolve({ body: new Blob([page]).stream(), start: 0 });
-      },
-    });
-    const { items } = await real.listPage({ tags: ["t"], labels: [] }, "");
-    const logger = new RecordingLogger();
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 1,
-      reservePercent: 0,
-      logger,
-      minRetryDelayMs: 1,
-    });
-    transfer.add(items.map((item) => ({ path: "f.jpg", item })));
-    const result = await transfer.finish();
-    assert.deepEqual(result.failures, []);
-    assert.deepEqual(
-      await Deno.readFile(join(mirror.root, "f.jpg")),
-      platform.contentOf(items[0].binaryDataId),
-    );
-    assert.ok(
-      logger.entries.some(({ message }) =>
-        /does not end as the platform.s file does/.test(message)
-      ),
-    );
-  });
+  await _withListed(
+    { count: 1, sizeBytes: 400_000 },
+    async ({ platform, mirror, remote: real, items }) => {
+      let calls = 0;
+      const remote: typeof real = Object.assign(Object.create(real), {
+        download: (...args: Parameters<typeof real.download>) => {
+          if (calls++ > 0) return real.download(...args);
+          const page = new TextEncoder().encode(
+            "<html><body>503 Service Unavailable</body></html>",
+          );
+          return Promise.resolve({ body: new Blob([page]).stream(), start: 0 });
+        },
+      });
+      const logger = new RecordingLogger();
+      const transfer = new Transfer({ remote, mirror }, {
+        concurrency: 1,
+        reservePercent: 0,
+        logger,
+        minRetryDelayMs: 1,
+      });
+      transfer.add(items.map((item) => ({ path: "f.jpg", item })));
+      const result = await transfer.finish();
+      assert.deepEqual(result.failures, []);
+      assert.deepEqual(
+        await Deno.readFile(join(mirror.root, "f.jpg")),
+        platform.contentOf(items[0].binaryDataId),
+      );
+      assert.ok(
+        logger.entries.some(({ message }) =>
+          /does not end as the platform.s file does/.test(message)
+        ),
+      );
+    },
+  );
 });
 
 Deno.test("an item larger than the file system fails alone; the downloads after it go", async () => {
   // Booked as any other, it paused every download after it "until space returns", which it never
   // would: pass after pass, nothing after it was fetched.
-  await withTempDir(async (dir) => {
-    await using platform = await startPlatform({
-      dataset: describeDataset([{ count: 3, sizeBytes: 300_000, tags: ["t"] }]),
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const remote = remoteOf(platform);
-    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
+  await _withListed({ count: 3, sizeBytes: 300_000 }, async ({ mirror, remote, items }) => {
     // A 1 GB file system, half free.
     const space = new SpaceBudget(
       () => Promise.resolve({ availableBytes: 500e6, totalBytes: 1e9, blockBytes: 4096 }),
@@ -184,35 +199,32 @@ Deno.test("an item larger than the file system fails alone; the downloads after 
 Deno.test("a file served in capped ranges arrives in one pass, without a retry's delay", async () => {
   // Each answer an honest 206 of at most 100 KB (an object store or a CDN capping a range): each
   // counted as a failed try, a 2 MB file failed after 8 of them, pass after pass.
-  await withTempDir(async (dir) => {
-    const size = 2_000_000;
-    const cap = 100_000;
-    await using platform = await startPlatform({
-      dataset: describeDataset([{ count: 1, sizeBytes: size, tags: ["t"] }]),
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const real = remoteOf(platform);
-    const { items } = await real.listPage({ tags: ["t"], labels: [] }, "");
-    const content = platform.contentOf(items[0].binaryDataId);
-    let answers = 0;
-    const remote: typeof real = Object.assign(Object.create(real), {
-      download: (_item: unknown, options: { offset?: number } = {}) => {
-        answers++;
-        const start = options.offset ?? 0;
-        const part = content.slice(start, Math.min(size, start + cap));
-        return Promise.resolve({ body: new Blob([part]).stream(), start, totalSize: size });
-      },
-    });
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 1,
-      reservePercent: 0,
-      logger: new RecordingLogger(),
-      minRetryDelayMs: 60_000, // a retry's delay would outlast the test
-    });
-    transfer.add(items.map((item) => ({ path: "f.bin", item })));
-    const result = await transfer.finish();
-    assert.deepEqual(result.failures, []);
-    assert.equal(answers, 20);
-    assert.deepEqual(await Deno.readFile(join(mirror.root, "f.bin")), content);
-  });
+  const size = 2_000_000;
+  const cap = 100_000;
+  await _withListed(
+    { count: 1, sizeBytes: size },
+    async ({ platform, mirror, remote: real, items }) => {
+      const content = platform.contentOf(items[0].binaryDataId);
+      let answers = 0;
+      const remote: typeof real = Object.assign(Object.create(real), {
+        download: (_item: unknown, options: { offset?: number } = {}) => {
+          answers++;
+          const start = options.offset ?? 0;
+          const part = content.slice(start, Math.min(size, start + cap));
+          return Promise.resolve({ body: new Blob([part]).stream(), start, totalSize: size });
+        },
+      });
+      const transfer = new Transfer({ remote, mirror }, {
+        concurrency: 1,
+        reservePercent: 0,
+        logger: new RecordingLogger(),
+        minRetryDelayMs: 60_000, // a retry's delay would outlast the test
+      });
+      transfer.add(items.map((item) => ({ path: "f.bin", item })));
+      const result = await transfer.finish();
+      assert.deepEqual(result.failures, []);
+      assert.equal(answers, 20);
+      assert.deepEqual(await Deno.readFile(join(mirror.root, "f.bin")), content);
+    },
+  );
 });
