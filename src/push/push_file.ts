@@ -15,7 +15,8 @@
 
 import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { basename, extname, join } from "node:path";
+import { STATE_DIR_NAME } from "../paths.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
@@ -267,9 +268,50 @@ export function deleteIfUnchanged(
     ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
     return false;
   }
-  removeFileUnder(ctx.config.pushRoot, path);
+  if (!_removeIfStill(ctx.config.pushRoot, path, sent)) {
+    ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
+    return false;
+  }
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return true;
+}
+
+/**
+ * Removes `path` when the file there is still `sent`. Checked, then removed, a writer's rename
+ * between the two (an atomic save of a new version under the same name) had the new version removed,
+ * never sent. The file is first moved aside into the state dir (one atomic step), and removed only
+ * when what was moved is the inode sent (its ctime was checked before the move, which changes it);
+ * anything else is put back, or kept aside when yet another file took the name meanwhile.
+ */
+function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean {
+  const full = join(root, path);
+  if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
+  const asideDir = join(root, STATE_DIR_NAME, "deleting");
+  Deno.mkdirSync(asideDir, { recursive: true });
+  const aside = join(asideDir, `${crypto.randomUUID()}-${basename(path)}`);
+  try {
+    Deno.renameSync(full, aside);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    // Another file system below the push folder: no move aside there, removed as before.
+    if ((error as { code?: string }).code === "EXDEV") return removeFileUnder(root, path);
+    throw error;
+  }
+  const moved = Deno.lstatSync(aside);
+  if (moved.isFile && sameVersion(identityOf(moved), sent) && (moved.dev ?? 0) === sent.dev) {
+    Deno.removeSync(aside);
+    return true;
+  }
+  try {
+    Deno.linkSync(aside, full);
+    Deno.removeSync(aside);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    throw new Error(
+      `${path} was replaced while it was deleted; the version replaced is kept in ${aside}`,
+    );
+  }
+  return false;
 }
 
 /**

@@ -1494,3 +1494,47 @@ Deno.test("a pass that fails part way says what it had sent and deleted", async 
     assert.equal(platform.items().length, 1);
   });
 });
+
+Deno.test("a version renamed over a sent file just before its deletion is kept, not removed unsent", async () => {
+  // A writer saving atomically (a temp file renamed over the name) between the push's check that
+  // the file is the version sent and its removal by name: the new version, never sent, was removed
+  // (on a busy Pi the thread can be preempted between the two). The rename is made to land just
+  // before the push's first change at that path.
+  await withPush(async ({ platform, root, write, pass }) => {
+    await write("a.bin", "version one");
+    const v2 = join(root, "..", "v2.tmp");
+    await Deno.writeTextFile(v2, "version two, never sent");
+    const target = join(root, "a.bin");
+    const rename = Deno.renameSync;
+    const remove = Deno.removeSync;
+    let landed = false;
+    const land = (path: string | URL) => {
+      if (!landed && String(path) === target) {
+        landed = true;
+        rename(v2, target);
+      }
+    };
+    Deno.renameSync = (from, to) => (land(from), rename(from, to));
+    Deno.removeSync = (path, options) => (land(path), remove(path, options));
+    try {
+      await pass();
+    } finally {
+      Deno.renameSync = rename;
+      Deno.removeSync = remove;
+    }
+    assert.ok(landed, "the writer's rename did not land");
+    const stored = platform.items().map((item) =>
+      new TextDecoder().decode(platform.contentOf(item.binaryDataId))
+    );
+    assert.deepEqual(stored, ["version one"]);
+    assert.equal(
+      await Deno.readTextFile(target).catch(() => undefined),
+      "version two, never sent",
+      "the new version was removed without being sent",
+    );
+    // The next pass sends it, and deletes it.
+    await pass();
+    assert.equal(platform.items().length, 2);
+    assert.equal(await Deno.readTextFile(target).catch(() => undefined), undefined);
+  });
+});
