@@ -276,6 +276,8 @@ export function deleteIfUnchanged(
   return true;
 }
 
+const _NAME_BYTES = new TextEncoder();
+
 /**
  * Removes `path` when the file there is still `sent`. Checked, then removed, a writer's rename
  * between the two (an atomic save of a new version under the same name) had the new version removed,
@@ -288,7 +290,10 @@ function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   const asideDir = join(root, STATE_DIR_NAME, "deleting");
   Deno.mkdirSync(asideDir, { recursive: true });
-  const aside = join(asideDir, `${crypto.randomUUID()}-${basename(path)}`);
+  // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
+  const name = basename(path);
+  const id = crypto.randomUUID();
+  const aside = join(asideDir, _NAME_BYTES.encode(name).length <= 200 ? `${id}-${name}` : id);
   try {
     Deno.renameSync(full, aside);
   } catch (error) {

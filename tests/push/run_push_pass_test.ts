@@ -1538,3 +1538,14 @@ Deno.test("a version renamed over a sent file just before its deletion is kept, 
     assert.equal(await Deno.readTextFile(target).catch(() => undefined), undefined);
   });
 });
+
+Deno.test("a file whose name takes 255 bytes is deleted once sent (its name does not fit after the aside id)", async () => {
+  await withPush(async ({ platform, root, write, pass }) => {
+    const name = `${"n".repeat(251)}.bin`;
+    await write(name, "long name");
+    const result = await pass();
+    assert.deepEqual([result.uploaded, result.deleted, result.failed], [1, 1, 0]);
+    assert.equal(platform.items().length, 1);
+    assert.equal(await Deno.stat(join(root, name)).catch(() => undefined), undefined);
+  });
+});
