@@ -65,15 +65,32 @@ export async function ensureStateDir(root: string, sub?: string): Promise<string
       await Deno.mkdir(dir, { mode: _DIR_MODE });
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      const info = await Deno.lstat(dir);
-      if (!info.isDirectory) {
-        throw new Deno.errors.NotADirectory(
-          `state dir ${dir} must be a plain directory (found a ${
-            info.isSymlink ? "symlink" : "file"
-          }): remove it`,
-        );
-      }
+      _assertPlainDir(dir, await Deno.lstat(dir));
     }
   }
   return dir;
+}
+
+/** {@linkcode ensureStateDir}, synchronous (for a step that must not yield, as a push's delete). */
+export function ensureStateDirSync(root: string, sub?: string): string {
+  let dir = root;
+  for (const name of sub === undefined ? [STATE_DIR_NAME] : [STATE_DIR_NAME, sub]) {
+    dir = join(dir, name);
+    try {
+      Deno.mkdirSync(dir, { mode: _DIR_MODE });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      _assertPlainDir(dir, Deno.lstatSync(dir));
+    }
+  }
+  return dir;
+}
+
+function _assertPlainDir(dir: string, info: Deno.FileInfo): void {
+  if (info.isDirectory) return;
+  throw new Deno.errors.NotADirectory(
+    `state dir ${dir} must be a plain directory (found a ${
+      info.isSymlink ? "symlink" : "file"
+    }): remove it`,
+  );
 }

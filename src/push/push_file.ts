@@ -16,7 +16,7 @@
 import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { STATE_DIR_NAME } from "../paths.ts";
+import { ensureStateDirSync } from "../fs/state_dir.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
@@ -288,8 +288,8 @@ const _NAME_BYTES = new TextEncoder();
 function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean {
   const full = join(root, path);
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
-  const asideDir = join(root, STATE_DIR_NAME, "deleting");
-  Deno.mkdirSync(asideDir, { recursive: true });
+  // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
+  const asideDir = ensureStateDirSync(root, "deleting");
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
   const name = basename(path);
   const id = crypto.randomUUID();

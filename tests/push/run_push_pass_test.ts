@@ -1549,3 +1549,28 @@ Deno.test("a file whose name takes 255 bytes is deleted once sent (its name does
     assert.equal(await Deno.stat(join(root, name)).catch(() => undefined), undefined);
   });
 });
+
+Deno.test("a symlink at .data-mirror/deleting is refused: a sent file is never moved through it", async () => {
+  // The folder the sent file is moved aside into was made by a mkdir that follows a symlink: one
+  // planted there (by a writer of the push folder) had every sent file moved out of the folder.
+  const outside = await Deno.makeTempDir({ prefix: "data-mirror-outside-" });
+  try {
+    await withPush(async ({ root, pass, write, logger }) => {
+      await write("a.bin", "hello");
+      await pass({ keep: true }); // makes the state dir
+      await Deno.symlink(outside, join(root, ".data-mirror", "deleting"));
+      await write("b.bin", "world");
+      const result = await pass();
+      // Moved there, the file was outside the folder (and removed from there, it left no trace).
+      assert.equal(result.deleted, 0);
+      assert.equal(await Deno.readTextFile(join(root, "b.bin")), "world", "kept, not deleted");
+      assert.ok(
+        logger.entries.some(({ message }) =>
+          /must be a plain directory \(found a symlink\)/.test(message)
+        ),
+      );
+    });
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
+});
