@@ -106,6 +106,8 @@ function _knownStatus(saved: Record<string, unknown>): MirrorStatus {
       "lastSummary"
     ],
     lastError: text(saved.lastError),
+    // What a failed pass had done (files deleted): without it, after a restart, 0 beside files gone.
+    failedPass: counts(saved.failedPass, Object.keys(emptySummary())) as MirrorStatus["failedPass"],
     guard: text(saved.guard),
     nextPassAt: text(saved.nextPassAt),
     backoffSeconds: typeof saved.backoffSeconds === "number" && saved.backoffSeconds >= 0 &&

@@ -26,6 +26,19 @@ Deno.test("a status file round-trips and lives under the module data dir, one pe
     };
     await writeStatusFile(path, saved);
     assert.deepEqual(await readStatusFile(path), saved);
+    // What a pass that failed had done (files it deleted) is still told after a restart.
+    const failed = {
+      fingerprint: "f",
+      status: {
+        state: "idle" as const,
+        passes: 3,
+        consecutiveFailures: 1,
+        lastError: "EMFILE: too many open files",
+        failedPass: { ...emptySummary(), deleted: 3, downloaded: 2 },
+      },
+    };
+    await writeStatusFile(path, failed);
+    assert.deepEqual(await readStatusFile(path), failed);
     await Deno.writeTextFile(path, "{ torn");
     assert.equal(await readStatusFile(path), undefined, "an unreadable file is no status");
   } finally {
