@@ -134,9 +134,18 @@ const _MAX_TOLD = 4096;
 function _told(text: string): string {
   // Well formed: a cut inside a surrogate pair would leave half of it.
   const cut = text.length > _MAX_TOLD ? text.slice(0, _MAX_TOLD).toWellFormed() : text;
-  const told = cut.replace(_QUOTED_QUERY_STRING, "$1").replace(_QUERY_STRING, _withoutQuery);
+  const told = cut.replace(_QUOTED_QUERY_STRING, "$1").replace(_QUERY_STRING, _withoutQuery)
+    .replace(_SIGNATURE, "$1[redacted]");
   return cut === text ? told : `${told}… (${text.length - _MAX_TOLD} more characters)`;
 }
+
+/**
+ * A signed URL's credentials wherever they stand (`?X-Goog-Signature=...`, `&token=...`), `$1` the
+ * name: what the URL patterns cannot tell is a URL (a malformed one quoted with both an apostrophe
+ * and a space in it) still shows no token.
+ */
+const _SIGNATURE =
+  /([?&](?:x-goog-signature|x-goog-credential|x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token)=)[^\s&"'#]+/gi;
 
 /**
  * A URL (`$1`) with its query string: each up to a space or a double quote. A `(`, `)` or `'` is

@@ -91,3 +91,11 @@ Deno.test("a URL whose path or query holds a bracket or an apostrophe is told wi
     );
   }
 });
+
+Deno.test("a signed URL's credentials are left out where its URL cannot be told (quoted, with an apostrophe and a space)", () => {
+  const told = describeError(
+    new TypeError("Invalid URL: 'https://h/O'Brien photo.jpg?X-Goog-Signature=SECRET7&x=1'"),
+  );
+  assert.doesNotMatch(told, /SECRET7/, told);
+  assert.match(told, /X-Goog-Signature=\[redacted\]/);
+});
