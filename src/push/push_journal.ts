@@ -494,18 +494,19 @@ async function _reopenLog(path: string, wholeBytes: number): Promise<FileHandle 
 }
 
 /**
- * The text of the journal file at `path`, or undefined when there is none. A symlink planted under
- * its name counts as none and is never read (looked at first, then the file opened with
- * `O_NOFOLLOW` against a swap in between): its target is not the program's, and its content would
- * reach the error messages. The next write replaces the name with a file of the program's own.
- */
-/**
  * The largest journal file a pass reads (snapshot or log): read whole and parsed into a map, a
  * journal of 400,000 kept files (some 250 bytes each with `push_keep`) took more than the heap, and
  * the process (with the mirror beside it, in the module and `sync --watch`) died at every pass.
  */
 export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
 
+/**
+ * The text of the journal file at `path`, or undefined when there is none. A symlink planted under
+ * its name counts as none and is never read (looked at first, then the file opened with
+ * `O_NOFOLLOW` against a swap in between): its target is not the program's, and its content would
+ * reach the error messages. The next write replaces the name with a file of the program's own. A
+ * file over {@linkcode MAX_JOURNAL_FILE_BYTES} is refused with an error saying what to do.
+ */
 async function _readIfThere(path: string): Promise<string | undefined> {
   try {
     if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours

@@ -80,7 +80,7 @@ export interface DownloadOptions extends RemoteCallOptions {
 
 /**
  * The slowest a download's body (a uri's, an inline batch's answer) may come, averaged over each
- * call timeout's window (about a kilobyte a minute), unless `bandwidth_limit` paces it: a server
+ * call timeout's window (about a kilobyte a minute), `bandwidth_limit`'s waits left out: a server
  * trickling a byte every 20 s never tripped a stall guard, and held the pass (and every later one)
  * for as long as it liked.
  */
