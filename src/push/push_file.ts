@@ -268,12 +268,9 @@ export function deleteIfUnchanged(
     ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
     return false;
   }
-  if (!_removeIfStill(ctx.config.pushRoot, path, sent)) {
-    ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
-    return false;
-  }
+  const removed = _removeIfStill(ctx.config.pushRoot, path, sent);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
-  return true;
+  return removed;
 }
 
 const _NAME_BYTES = new TextEncoder();
@@ -303,7 +300,8 @@ function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean
     throw error;
   }
   const moved = Deno.lstatSync(aside);
-  if (moved.isFile && sameVersion(identityOf(moved), sent) && (moved.dev ?? 0) === sent.dev) {
+  const movedIdentity = identityOf(moved);
+  if (moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent)) {
     Deno.removeSync(aside);
     return true;
   }
