@@ -1,7 +1,11 @@
 /** The periodic loop against the local data platform: schedule, joining, backoff, stop. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CommandRefusedError, emptyPushSummary } from "../src/mirror_controller.ts";
+import {
+  CommandRefusedError,
+  emptyPushSummary,
+  type PushSummary,
+} from "../src/mirror_controller.ts";
 import { MirrorLoop } from "../src/mirror_loop.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
@@ -353,10 +357,7 @@ Deno.test("a loop resuming a running backoff pushes at its own pace meanwhile", 
         backoffSeconds: 600,
         nextPassAt: new Date(Date.now() + 600_000).toISOString(),
       },
-      push: () => {
-        pushes++;
-        return Promise.resolve(emptyPushSummary());
-      },
+      push: _countedPush(() => pushes++),
     });
     loop.start();
     try {
@@ -440,10 +441,7 @@ Deno.test("a sync pass longer than the interval does not hold the push side (mod
           const loop = new MirrorLoop(config({ sync_frequency: 1 }), {
             logger,
             pushApart,
-            push: () => {
-              pushes++;
-              return Promise.resolve(emptyPushSummary());
-            },
+            push: _countedPush(() => pushes++),
           });
           loop.start();
           try {
@@ -506,3 +504,11 @@ Deno.test("a push that fails part way keeps what it sent and deleted in the stat
     assert.deepEqual([pushed?.uploaded, pushed?.deleted], [1, 1], JSON.stringify(pushed));
   });
 });
+
+/** A push side that does nothing but tell each push pass it runs to `count`. */
+function _countedPush(count: () => void): () => Promise<PushSummary> {
+  return () => {
+    count();
+    return Promise.resolve(emptyPushSummary());
+  };
+}
