@@ -4,7 +4,7 @@ import type { MirrorConfig } from "./config.ts";
 import { describeError, PassCancelledError } from "./remote/errors.ts";
 import { ItemBackoff } from "./async/item_backoff.ts";
 import type { Logger } from "./logger.ts";
-import type { BandwidthLimit } from "./async/bandwidth_limit.ts";
+import { type BandwidthLimit, bandwidthLimitOf } from "./async/bandwidth_limit.ts";
 import {
   CommandRefusedError,
   type DryRunReport,
@@ -18,7 +18,6 @@ import {
 import type { RemoteSource } from "./remote/remote_source.ts";
 import { emptySummary, type Summary } from "./sync/summary.ts";
 import {
-  bandwidthLimitOf,
   dryRunPass,
   partialResultOf,
   type PassOptions,

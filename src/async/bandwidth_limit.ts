@@ -1,3 +1,4 @@
+import type { MirrorConfig } from "../config.ts";
 import { abortableDelay } from "./retry.ts";
 
 /**
@@ -49,4 +50,14 @@ export class BandwidthLimit {
   giveBack(bytes: number): void {
     this.#freeAt -= bytes / this.#bytesPerMs;
   }
+}
+
+/**
+ * The limiter `bandwidth_limit` asks for, if any (0: none). Here, not in the sync pass, so that
+ * `push` and the loop get it without loading the sync engine.
+ */
+export function bandwidthLimitOf(
+  config: Pick<MirrorConfig, "bandwidthLimit">,
+): BandwidthLimit | undefined {
+  return config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined;
 }

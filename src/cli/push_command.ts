@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
@@ -18,7 +19,6 @@ import {
 } from "../push/run_push_pass.ts";
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
-import { bandwidthLimitOf } from "../sync/run_pass.ts";
 import { formatPath, formatPushSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import {

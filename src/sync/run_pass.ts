@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { BandwidthLimit } from "../async/bandwidth_limit.ts";
+import { type BandwidthLimit, bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow, startHeapGuard } from "../async/heap_guard.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
@@ -585,11 +585,6 @@ const _HEAP_BUDGET_BYTES = 8 * 1024 * 1024;
 /** Listing pages in flight by default: twice the downloads in flight, at most 32. */
 function _listingLanes(config: MirrorConfig): number {
   return Math.min(32, 2 * config.concurrency);
-}
-
-/** The limiter `bandwidth_limit` asks for, if any. */
-export function bandwidthLimitOf(config: MirrorConfig): BandwidthLimit | undefined {
-  return config.bandwidthLimit > 0 ? new BandwidthLimit(config.bandwidthLimit) : undefined;
 }
 
 /** What the pass has done so far, for its summary (also when it is cut off). */

@@ -189,3 +189,34 @@ Deno.test("a push folder holding more files than one pass sends says so, in the 
     assert.equal(platform.uploads.completed, 0);
   });
 });
+
+Deno.test("push loads neither the sync engine nor the module's code (each command starts with its own)", async () => {
+  const loaded = await _loadedModules(new URL("../../src/cli/push_command.ts", import.meta.url));
+  const src = new URL("../../src/", import.meta.url).href;
+  assert.ok(loaded.includes(`${src}push/run_push_pass.ts`), "the graph was read");
+  const foreign = loaded.filter((s) =>
+    s.startsWith(`${src}sync/`) || s.startsWith(`${src}module/`)
+  );
+  assert.deepEqual(foreign, []);
+});
+
+/** The modules `entry` loads when it runs: its static imports, type-only ones left out. */
+async function _loadedModules(entry: URL): Promise<string[]> {
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry.href],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(info.success, new TextDecoder().decode(info.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+    modules: { specifier: string; dependencies?: { code?: { specifier: string } }[] }[];
+  };
+  const bySpecifier = new Map(graph.modules.map((m) => [m.specifier, m]));
+  const loaded = new Set([entry.href]);
+  for (const specifier of loaded) {
+    for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
+      if (dependency.code !== undefined) loaded.add(dependency.code.specifier);
+    }
+  }
+  return [...loaded];
+}
