@@ -326,7 +326,7 @@ export function parseConfig(
   // Without a filter the resource only pushes (`pushOnly` below): it has no mirror to overlap.
   const filtered = tags.length > 0 || labels.length > 0 || datasetId !== undefined;
   if (mirrorRoot !== undefined && pushRoot !== undefined && filtered) {
-    const problem = rootsOverlap(mirrorRoot, pushRoot);
+    const problem = _rootsOverlap(mirrorRoot, pushRoot);
     if (problem !== undefined) issues.push({ field: "push_path", message: problem });
   }
   for (
@@ -1023,7 +1023,7 @@ function _directoryRoot(
  * be pushed. Compared without regard to case, on the paths as written: no symlink may lie on the
  * way to either folder (`checkConfigLocations`), so these are where they are on disk.
  */
-export function rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
+function _rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
   const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);
   const message = mirror === push
     ? "is the mirror_path directory: the push folder must be apart from the mirror"

@@ -29,7 +29,7 @@ import { pushSummary } from "./push/push_side.ts";
 import { ViamRemote } from "./remote/viam_remote.ts";
 
 /** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
-export const MAX_BACKOFF_MS = 60 * 60 * 1000;
+const _MAX_BACKOFF_MS = 60 * 60 * 1000;
 
 /** Options of {@linkcode MirrorLoop}. */
 export interface MirrorLoopOptions {
@@ -106,7 +106,7 @@ export class MirrorLoop implements MirrorController {
     this.#bandwidth = bandwidthLimitOf(config);
     this.#itemBackoff = new ItemBackoff({
       minMs: this.#baseDelayMs(),
-      maxMs: MAX_BACKOFF_MS,
+      maxMs: _MAX_BACKOFF_MS,
       random: options.random,
     });
     if (options.resume) {
@@ -132,9 +132,9 @@ export class MirrorLoop implements MirrorController {
     if (due > 0) this.#startPushTimer();
     // Never later than the backoff saved (a clock put back since would stretch it), nor the longest.
     const saved = resume?.backoffSeconds === undefined
-      ? MAX_BACKOFF_MS
+      ? _MAX_BACKOFF_MS
       : resume.backoffSeconds * 1000;
-    this.#schedule(Math.min(Math.max(due, 0), saved, MAX_BACKOFF_MS));
+    this.#schedule(Math.min(Math.max(due, 0), saved, _MAX_BACKOFF_MS));
   }
 
   syncNow(): Promise<SyncReport> {
@@ -388,7 +388,7 @@ export class MirrorLoop implements MirrorController {
     // Refused credentials will not fix themselves in seconds: start those retries further out.
     const delay = backoffDelay(auth ? failures + 3 : failures, {
       minMs: this.#baseDelayMs(),
-      maxMs: MAX_BACKOFF_MS,
+      maxMs: _MAX_BACKOFF_MS,
       random: this.#options.random,
     });
     this.#status.lastError = message;

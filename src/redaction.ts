@@ -19,7 +19,7 @@ export const REDACTED = "[redacted]";
 
 // Attribute (or log field) names whose values are secrets: `app_api_key`, `token`, `password`...
 // `app_api_key_id` names a key without granting anything and stays readable.
-const SECRET_NAME = /(api_?key|secret|token|password|passphrase)$/i;
+const _SECRET_NAME = /(api_?key|secret|token|password|passphrase)$/i;
 
 /** Shorter values are not real credentials, and scrubbing them would mangle ordinary text. */
 export const MIN_SECRET_LENGTH = 6;
@@ -80,7 +80,7 @@ export class SecretRedactor {
 
   /** True when a field or attribute with this name holds a secret. */
   static isSecretName(name: string): boolean {
-    return SECRET_NAME.test(name);
+    return _SECRET_NAME.test(name);
   }
 
   /** Remembers the secret values found (at any depth) in a resource's attributes. */

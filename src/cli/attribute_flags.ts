@@ -18,7 +18,7 @@
  * The flag of each attribute the CLI can set (`app_api_key` has none: it is never a flag); the
  * `push_` ones are `push`'s flags.
  */
-export const ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
+const _ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   app_api_key_id: "--api-key-id",
   app_url: "--app-url",
   sync_frequency: "--sync-frequency",
@@ -56,14 +56,14 @@ export function flagHint(field: string): string | undefined {
   if (field === "app_api_key_id") {
     return "use --api-key-id, or the VIAM_API_KEY_ID environment variable";
   }
-  return ATTRIBUTE_FLAGS[field];
+  return _ATTRIBUTE_FLAGS[field];
 }
 
 // Longest names first, so that `delete` does not match inside `allow_delete_all`; an attribute
 // set to `true` is its flag alone (`allow_delete_all: true` -> `--allow-delete-all`).
 const _ATTRIBUTE = new RegExp(
   `(?<![\\w-])(${
-    Object.keys(ATTRIBUTE_FLAGS).sort((a, b) => b.length - a.length).join("|")
+    Object.keys(_ATTRIBUTE_FLAGS).sort((a, b) => b.length - a.length).join("|")
   })(: true)?(?![\\w-])`,
   "g",
 );
@@ -76,6 +76,6 @@ const _ATTRIBUTE = new RegExp(
 export function inCliTerms(message: string): string {
   return message.replace(_ATTRIBUTE, (whole, name: string, isTrue?: string) => {
     if (!name.includes("_") && isTrue === undefined) return whole;
-    return ATTRIBUTE_FLAGS[name];
+    return _ATTRIBUTE_FLAGS[name];
   });
 }

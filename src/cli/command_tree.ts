@@ -36,10 +36,10 @@ export interface CommandTreeOutput {
 }
 
 /** The shells `completion` can write a script for. */
-export const COMPLETION_SHELLS = ["bash", "zsh"] as const;
+const _COMPLETION_SHELLS = ["bash", "zsh"] as const;
 
 /** How the CLI takes the API key; shown under `--help`. */
-export const API_KEY_HELP =
+const _API_KEY_HELP =
   "The API key comes from app_api_key_id / app_api_key in the --config file, else from the\n" +
   "environment (VIAM_API_KEY_ID, VIAM_API_KEY); --api-key-id replaces the id. The key is taken\n" +
   "never from a flag: a command line shows in ps, in the shell's history and in the line\n" +
@@ -62,7 +62,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       writeErr: (text) => output.writeErr(text.trimEnd()),
     })
     .showHelpAfterError("(run with --help for usage)")
-    .addHelpText("after", `\n${_MODULE_HELP}\n\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`);
+    .addHelpText("after", `\n${_MODULE_HELP}\n\n${_API_KEY_HELP}\n\n${EXIT_CODES_HELP}`);
 
   program.command("sync")
     .description("Run one sync pass (or keep running passes with --watch), then exit.")
@@ -110,7 +110,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       new Option("--log-level <level>", "lowest log level shown on stderr")
         .choices(LOG_LEVELS).default("info"),
     )
-    .addHelpText("after", `\n${API_KEY_HELP}\n\n${EXIT_CODES_HELP}`)
+    .addHelpText("after", `\n${_API_KEY_HELP}\n\n${EXIT_CODES_HELP}`)
     .action((flags: SyncCommandFlags) => actions.sync(flags));
 
   program.command("validate")
@@ -153,12 +153,12 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       new Option("--log-level <level>", "lowest log level shown on stderr")
         .choices(LOG_LEVELS).default("info"),
     )
-    .addHelpText("after", `\n${API_KEY_HELP}\n\n${PUSH_EXIT_CODES_HELP}`)
+    .addHelpText("after", `\n${_API_KEY_HELP}\n\n${PUSH_EXIT_CODES_HELP}`)
     .action((flags: PushCommandFlags) => actions.push(flags));
 
   program.command("completion")
     .description("Print a shell completion script (see the README to install it).")
-    .addArgument(new Argument("<shell>", "the shell").choices(COMPLETION_SHELLS))
+    .addArgument(new Argument("<shell>", "the shell").choices(_COMPLETION_SHELLS))
     .action((shell: string) => actions.completion(shell, program));
 
   _refuseFlagsAsValues(program);

@@ -47,7 +47,7 @@ export interface CliEnvironment {
 }
 
 /** The usage error for `--api-key`: it names the safe ways and never quotes the value. */
-export const API_KEY_FLAG_REFUSED =
+const _API_KEY_FLAG_REFUSED =
   "--api-key is not accepted: a key on the command line shows in ps, in the shell's history and in " +
   "the line `deno task` echoes. Set VIAM_API_KEY (and VIAM_API_KEY_ID) in the environment, or put " +
   "app_api_key in the --config file.";
@@ -64,7 +64,7 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
   });
   if (args.some(_isApiKeyFlag)) {
     // Refused before anything reads the arguments, so the key is quoted nowhere.
-    return _usageError(output, API_KEY_FLAG_REFUSED);
+    return _usageError(output, _API_KEY_FLAG_REFUSED);
   }
   const context: CommandContext = { env: environment.env, output, tty: environment.tty };
   let exitCode: number = EXIT.ok;

@@ -92,7 +92,7 @@ export async function listLocalFiles(
           if (device !== undefined && device !== rootDev) {
             return void options.onPassedBy?.(relDir);
           }
-          entries = await readDirOrSkip(path, relDir === "");
+          entries = await _readDirOrSkip(path, relDir === "");
         } catch (error) {
           if (relDir === "" || !(error instanceof Deno.errors.PermissionDenied)) throw error;
           options.warn?.(_unreadableFolderWarning(relDir, error));
@@ -153,7 +153,7 @@ async function _deviceOf(path: string): Promise<number | undefined> {
 }
 
 /** Reads a directory; a missing one (the root on a fresh machine, or removed meanwhile) is empty. */
-async function readDirOrSkip(path: string, isRoot: boolean): Promise<Deno.DirEntry[]> {
+async function _readDirOrSkip(path: string, isRoot: boolean): Promise<Deno.DirEntry[]> {
   try {
     return await Array.fromAsync(Deno.readDir(path));
   } catch (error) {

@@ -43,7 +43,7 @@ export class LockedError extends Error {
     readonly holder: LockHolder | undefined,
     guards: "mirror" | "push folder" = "mirror",
   ) {
-    super(`${guards} is busy: ${lockPath} is held by ${describeHolder(holder)}`);
+    super(`${guards} is busy: ${lockPath} is held by ${_describeHolder(holder)}`);
     this.name = "LockedError";
   }
 }
@@ -94,7 +94,7 @@ export async function acquireMirrorLock(
     file = (await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn })).file;
     try {
       if (!(await file.tryLock(true))) {
-        throw new LockedError(path, await readHolder(file), options?.guards);
+        throw new LockedError(path, await _readHolder(file), options?.guards);
       }
     } catch (error) {
       file.close(); // also drops the OS lock
@@ -105,7 +105,7 @@ export async function acquireMirrorLock(
   }
   const holder: LockHolder = {
     pid: Deno.pid,
-    host: hostName(),
+    host: _hostName(),
     owner: options?.owner,
     started: new Date().toISOString(),
   };
@@ -146,7 +146,7 @@ async function _refuseHeldLink(
     return; // gone or swapped meanwhile: openOwnFile decides
   }
   try {
-    if (!(await file.tryLock(true))) throw new LockedError(path, await readHolder(file), guards);
+    if (!(await file.tryLock(true))) throw new LockedError(path, await _readHolder(file), guards);
     // Free: its name goes while this pass holds it, and only while it still names this file. A
     // pass replacing it at once (openOwnFile, unlinking the name it found shared) would unlink the
     // fresh lock file the other pass made and locked, and both would run.
@@ -161,7 +161,7 @@ async function _refuseHeldLink(
 }
 
 /** Reads the holder's description; undefined while the holder has not written it yet. */
-async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
+async function _readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
   try {
     await file.seek(0, Deno.SeekMode.Start);
     const bytes = new Uint8Array(4096);
@@ -176,13 +176,13 @@ async function readHolder(file: Deno.FsFile): Promise<LockHolder | undefined> {
 }
 
 /** The host name when the sys permission for it is granted; the program normally runs without. */
-function hostName(): string | undefined {
+function _hostName(): string | undefined {
   return Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted"
     ? Deno.hostname()
     : undefined;
 }
 
-function describeHolder(holder: LockHolder | undefined): string {
+function _describeHolder(holder: LockHolder | undefined): string {
   if (holder === undefined) return "another sync that is starting";
   const where = holder.host === undefined ? "" : ` on ${holder.host}`;
   const who = holder.owner === undefined ? "" : ` (${holder.owner})`;

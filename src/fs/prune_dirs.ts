@@ -52,7 +52,7 @@ export async function pruneEmptyDirs(
 ): Promise<string[]> {
   assertAbsoluteRoot(root);
   const kept = new Set<string>([""]);
-  const protectedDirs = options.protectedDirs.map(normaliseDir).filter((dir) => dir !== "");
+  const protectedDirs = options.protectedDirs.map(_normaliseDir).filter((dir) => dir !== "");
   for (const dir of protectedDirs) {
     // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
     const segments = dir.split("/");
@@ -75,7 +75,7 @@ export async function pruneEmptyDirs(
   for (let depth = byDepth.length - 1; depth > 0; depth--) {
     for (const dir of byDepth[depth] ?? []) {
       if (swappedFolderOn(root, dir) !== undefined) continue; // not followed out of the mirror
-      if (!(await removeIfEmpty(join(root, dir), (error) => options.onKept?.(dir, error)))) {
+      if (!(await _removeIfEmpty(join(root, dir), (error) => options.onKept?.(dir, error)))) {
         continue;
       }
       removed.push(dir);
@@ -87,7 +87,7 @@ export async function pruneEmptyDirs(
 }
 
 /** Normalises a protected dir to a relative posix path; refuses one that leaves the mirror. */
-function normaliseDir(dir: string): string {
+function _normaliseDir(dir: string): string {
   const normal = posix.normalize(dir).replace(/\/+$/, "");
   if (normal === "" || normal === ".") return ""; // the root, which is never removed anyway
   if (normal.startsWith("/") || normal === ".." || normal.startsWith("../")) {
@@ -102,7 +102,7 @@ function normaliseDir(dir: string): string {
  * empty directory, is gone, or is in use (`EBUSY`: a mount point, as an empty USB stick mounted in
  * the mirror is, or a process's working directory). Any other refusal is told to `onKept`.
  */
-async function removeIfEmpty(path: string, onKept: (error: Error) => void): Promise<boolean> {
+async function _removeIfEmpty(path: string, onKept: (error: Error) => void): Promise<boolean> {
   try {
     await rmdir(path);
     return true;

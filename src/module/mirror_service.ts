@@ -15,7 +15,7 @@ export interface MirrorServiceOptions {
 }
 
 // DoCommand's commands, in the order error messages list them.
-const COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown>> = {
+const _COMMANDS: Record<string, (controller: MirrorController) => Promise<unknown>> = {
   sync: (controller) => controller.syncNow(),
   status: (controller) => Promise.resolve(controller.status()),
   dry_run: (controller) => controller.dryRun(),
@@ -68,15 +68,15 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
           | Record<string, JsonValue>
           | undefined;
         const name = command?.command;
-        const known = Object.keys(COMMANDS).join(", ");
-        if (typeof name !== "string" || !Object.hasOwn(COMMANDS, name)) {
+        const known = Object.keys(_COMMANDS).join(", ");
+        if (typeof name !== "string" || !Object.hasOwn(_COMMANDS, name)) {
           const what = name === undefined
             ? 'the command has no "command" key'
             : `unknown command ${JSON.stringify(name)}`;
           throw new ConnectError(`${what}; known commands: ${known}`, Code.InvalidArgument);
         }
         try {
-          return { result: toStruct(await COMMANDS[name](controller)) };
+          return { result: toStruct(await _COMMANDS[name](controller)) };
         } catch (error) {
           if (error instanceof CommandRefusedError) {
             const code = error.reason === "stopped" ? Code.Aborted : Code.FailedPrecondition;

@@ -9,14 +9,16 @@
 import * as http2 from "node:http2";
 import { createConnection, type Socket } from "node:net";
 import { formatModuleAddress, type ModuleAddress } from "../invocation.ts";
-import type { Logger, LogLevel } from "../logger.ts";
-import type { MirrorController } from "../mirror_controller.ts";
-import type { MirrorResource } from "./module_service.ts";
+import type { LogLevel } from "../logger.ts";
+import type { ModuleServiceOptions } from "./module_service.ts";
 import type { ModuleServices } from "./module_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 
-/** How the module is run: where it listens, how it logs, and the engine it wraps. */
-export interface ModuleOptions {
+/**
+ * How the module is run: where it listens, how it logs, and the engine it wraps (`validate` and
+ * `createMirror`, handed to the module service as they are).
+ */
+export interface ModuleOptions extends Pick<ModuleServiceOptions, "validate" | "createMirror"> {
   /**
    * Where to listen (`VIAM_MODULE_ADDRESS`, else the first argument): a unix socket, or in TCP mode
    * a loopback host and port.
@@ -26,15 +28,6 @@ export interface ModuleOptions {
   logLevel: LogLevel;
   /** False when `VIAM_NO_MODULE_PARENT` is set: viam-server's socket is never dialled. */
   parentLogging: boolean;
-  /** Checks attributes; throws, with a message naming the attribute, when they are invalid. */
-  validate(
-    attributes: Record<string, unknown>,
-  ): { warnings: string[] } | Promise<{ warnings: string[] }>;
-  /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
-  createMirror(
-    resource: MirrorResource,
-    logger: Logger,
-  ): MirrorController | Promise<MirrorController>;
   /** How long closing waits for the mirrors to stop before going on without them. Default 1500 ms. */
   stopTimeoutMs?: number;
   /**
@@ -57,9 +50,9 @@ export interface ModuleHandle {
 
 // Owner and group only: any local user who can connect could trigger passes. viam-server starts
 // the module as its own user, so the group bit covers a shared-group setup without opening it to all.
-const SOCKET_MODE = 0o770;
+const _SOCKET_MODE = 0o770;
 // How long closing lets calls in flight answer before ending the connections they are on.
-const CALL_GRACE_MS = 250;
+const _CALL_GRACE_MS = 250;
 
 // Removes the socket at path, if any: one left by a killed predecessor blocks listen(), and ours goes
 // on exit. Anything else at the path is not ours to delete. `check` may refuse a socket found there.
@@ -177,7 +170,7 @@ async function _listenOnSocket(
   await _listen(server, address, { ...address, path: bound });
   let linked = false;
   try {
-    await Deno.chmod(bound, SOCKET_MODE);
+    await Deno.chmod(bound, _SOCKET_MODE);
     if (staging !== undefined) {
       await Deno.link(staging, address.path);
       linked = true;
@@ -251,7 +244,7 @@ export async function startModule(options: ModuleOptions): Promise<ModuleHandle>
     }
     // A call still in flight (a sync the stop just ended) gets a moment to send its answer, then
     // every connection is ended (without a GOAWAY, see _endWithoutGoaway).
-    await withDeadline(Promise.all(calls), CALL_GRACE_MS);
+    await withDeadline(Promise.all(calls), _CALL_GRACE_MS);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of connections) socket.destroy();
     await closed;

@@ -31,7 +31,7 @@ export interface ModuleServiceOptions {
   validate(
     attributes: Record<string, unknown>,
   ): { warnings: string[] } | Promise<{ warnings: string[] }>;
-  /** Builds (and starts) the mirror of one resource. */
+  /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
   createMirror(
     resource: MirrorResource,
     logger: Logger,

@@ -42,13 +42,13 @@ interface _Entry {
 }
 
 // The name of the sink's own entries (the dropped-entries notice).
-const SINK_LOGGER_NAME = "data-mirror";
+const _SINK_LOGGER_NAME = "data-mirror";
 // A Log call slower than this counts as failed: the entry goes to stdout instead.
-const SEND_TIMEOUT_MS = 5_000;
+const _SEND_TIMEOUT_MS = 5_000;
 // See ParentLogSinkOptions.flushTimeoutMs.
-const FLUSH_TIMEOUT_MS = 1_000;
+const _FLUSH_TIMEOUT_MS = 1_000;
 // How long an unused connection to the parent stays open by default (see ParentLogSinkOptions).
-const IDLE_MS = 60_000;
+const _IDLE_MS = 60_000;
 
 function _defaultWriteLine(line: string, level: LogLevel): void {
   if (level === "error") console.error(line);
@@ -90,8 +90,8 @@ export class ParentLogSink {
     this.#threshold = options.threshold;
     this.#redactor = options.redactor;
     this.#capacity = options.capacity ?? 1000;
-    this.#idleMs = options.idleMs ?? IDLE_MS;
-    this.#flushTimeoutMs = options.flushTimeoutMs ?? FLUSH_TIMEOUT_MS;
+    this.#idleMs = options.idleMs ?? _IDLE_MS;
+    this.#flushTimeoutMs = options.flushTimeoutMs ?? _FLUSH_TIMEOUT_MS;
     this.#writeLine = options.writeLine ?? _defaultWriteLine;
   }
 
@@ -227,7 +227,7 @@ export class ParentLogSink {
         this.#unreportedDrops = 0;
         await this.#send({
           level: "warn",
-          loggerName: SINK_LOGGER_NAME,
+          loggerName: _SINK_LOGGER_NAME,
           message: `dropped ${count} log entries: viam-server did not take them fast enough`,
           time: new Date(),
         });
@@ -248,7 +248,7 @@ export class ParentLogSink {
         VIAM_SERVICES.robot,
         VIAM_SERVICES.robot.methods.log,
         undefined,
-        SEND_TIMEOUT_MS,
+        _SEND_TIMEOUT_MS,
         undefined,
         {
           logs: [{

@@ -41,7 +41,7 @@ import { CONTENT_FRAME_HEAD_BYTES, contentFrame, DataSyncService } from "./uploa
 export const DEFAULT_UPLOAD_CHUNK_BYTES = 64 * 1024;
 
 /** The largest chunk allowed: gRPC's default message limit (4 MiB) less room for the framing. */
-export const MAX_UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024 - 1024;
+const _MAX_UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024 - 1024;
 
 /** `DataType.DATA_TYPE_FILE`. */
 const _DATA_TYPE_FILE = 3;
@@ -179,10 +179,10 @@ export class FileUploader implements AsyncDisposable {
     }
     const chunkBytes = options.chunkBytes ?? DEFAULT_UPLOAD_CHUNK_BYTES;
     if (
-      !Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_UPLOAD_CHUNK_BYTES
+      !Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > _MAX_UPLOAD_CHUNK_BYTES
     ) {
       throw new RangeError(
-        `chunkBytes must be an integer in [1, ${MAX_UPLOAD_CHUNK_BYTES}], got ${chunkBytes}`,
+        `chunkBytes must be an integer in [1, ${_MAX_UPLOAD_CHUNK_BYTES}], got ${chunkBytes}`,
       );
     }
     this.#options = options;

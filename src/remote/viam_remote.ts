@@ -61,8 +61,6 @@ export interface ViamRemoteOptions {
    * this long fails it), and whose wait for its turn to be read does not count.
    */
   callTimeoutMs?: number;
-  /** Timeout for a download's response headers, in milliseconds (default 60 s). */
-  downloadHeadersTimeoutMs?: number;
   /**
    * Kept response buffers are let go after this many milliseconds without a call (default 5 s):
    * a module's mirror keeps its remote between passes, and should not hold its buffers (an inline
@@ -75,6 +73,8 @@ export interface ViamRemoteOptions {
 const _MAX_PAGE = 100;
 /** The largest listing answer read: 8 MiB, some 80 KiB an item of a 100-item page. */
 const _MAX_PAGE_BYTES = 8 * 1024 * 1024;
+/** How long a download waits for its response headers, in milliseconds. */
+const _DOWNLOAD_HEADERS_TIMEOUT_MS = 60_000;
 const _NOT_FOUND = 5;
 const _RESOURCE_EXHAUSTED = 8;
 /**
@@ -403,11 +403,10 @@ export class ViamRemote implements RemoteSource {
         }): not fetched`,
       );
     }
-    const headersTimeoutMs = this.#options.downloadHeadersTimeoutMs ?? 60_000;
     const timeout = new AbortController();
     const timer = setTimeout(
-      () => timeout.abort(new TimeoutError("download headers", headersTimeoutMs)),
-      headersTimeoutMs,
+      () => timeout.abort(new TimeoutError("download headers", _DOWNLOAD_HEADERS_TIMEOUT_MS)),
+      _DOWNLOAD_HEADERS_TIMEOUT_MS,
     );
     try {
       return await fetch(url, {

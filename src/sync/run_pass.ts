@@ -147,22 +147,22 @@ export async function runPass(
 ): Promise<PassResult> {
   const started = performance.now();
   const { logger, signal } = options;
+  const warn = (message: string) => logger.warn(message);
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   await using mirror = await MirrorDir.open({
     viamHome: config.viamHome,
     mirrorPath: config.mirrorPath,
     owner: options.owner,
-    warn: (message) => logger.warn(message),
+    warn,
     seen: options.seen,
   });
-  const warn = (message: string) => logger.warn(message);
   await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;
   if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
   // Read beside the listing's first calls; needed once the listing is proved whole.
   const reading = PlacedRecord.read(mirror.stateDir);
   reading.catch(() => {}); // awaited below
   // Each file placed is logged as it lands, for a pass killed before it saves the record.
-  const placedLog = new PlacedLog(mirror.stateDir, reading, { warn: (m) => logger.warn(m) });
+  const placedLog = new PlacedLog(mirror.stateDir, reading, { warn });
   const index = _newIndex(mirror.root);
   const backoff = options.itemBackoff;
   const queued = new Set<string>(); // ids handed to the transfer
@@ -227,7 +227,7 @@ export async function runPass(
   let record: PlacedRecord | undefined;
   let settled: _Replacements = { replacing: new Set(), adopted: new Map() };
   try {
-    const listing = await listRemote(remote, filterOf(config), {
+    const listing = await listRemote(remote, _filterOf(config), {
       logger,
       signal: walk.signal,
       bandwidth,
@@ -507,7 +507,7 @@ export async function dryRunPass(
     warn: (message) => options.logger.warn(message),
   });
   const index = _newIndex(root ?? config.mirrorRoot);
-  const listing = await listRemote(remote, filterOf(config), {
+  const listing = await listRemote(remote, _filterOf(config), {
     logger: options.logger,
     signal: options.signal,
     parallelPages: options.parallelPages ?? _listingLanes(config),
@@ -1033,7 +1033,8 @@ function _planInput(
  * of `start`/`end` narrowed by `max_age` (a rolling window that ends now: files that age out of it
  * are no longer listed, so `delete` removes them).
  */
-export function filterOf(config: MirrorConfig, nowMs = Date.now()): ListFilter {
+function _filterOf(config: MirrorConfig): ListFilter {
+  const nowMs = Date.now();
   const startMs = Math.max(
     config.start?.getTime() ?? -Infinity,
     config.maxAgeSeconds === undefined ? -Infinity : nowMs - config.maxAgeSeconds * 1000,
