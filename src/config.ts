@@ -163,7 +163,7 @@ export interface ParseConfigOptions {
   env: (name: string) => string | undefined;
 }
 
-/** Every attribute the mirror knows, for help and docs. */
+/** Every attribute the mirror knows; {@linkcode parseConfig} names any other with the closest. */
 export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
   "app_api_key",
   "app_api_key_id",

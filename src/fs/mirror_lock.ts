@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { FILE_MODE, writeAll } from "./_util.ts";
 import { openOwnFile } from "./_no_follow.ts";
+import { LOCK_NAME } from "./state_dir.ts";
 
 /** Who holds a mirror's lock, as its holder wrote it into the lock file. */
 export interface LockHolder {
@@ -80,7 +81,7 @@ export async function acquireMirrorLock(
   stateDir: string,
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
-  const path = join(stateDir, "lock");
+  const path = join(stateDir, LOCK_NAME);
   // Passes starting at once take the lock file's name one at a time: one replacing a link planted
   // there (unlinking the name it saw as a link) would otherwise unlink the fresh lock file another
   // pass had just made and locked, and both would run. Held for the moments below only.

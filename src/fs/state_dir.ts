@@ -1,6 +1,8 @@
 /**
- * The program's own folder inside a mirror or a push folder: `.data-mirror`, holding the lock, the
- * partial downloads and the push journal.
+ * The program's own folder inside a mirror or a push folder: `.data-mirror`, holding the lock, and
+ * for a mirror its partial downloads, placed record, held deletes and manifest
+ * (`src/sync/manifest_writer.ts` names its files), for a push folder its journal and the files
+ * being deleted. The names below are those files'.
  *
  * @module
  */
@@ -10,6 +12,8 @@ import { STATE_DIR_NAME } from "../paths.ts";
 /** Mode of the state folders. */
 const _DIR_MODE = 0o755;
 
+/** The lock of a mirror or a push folder (see `src/fs/mirror_lock.ts`). */
+export const LOCK_NAME = "lock";
 /** A mirror's partial downloads, a folder of its state dir (made on every pass). */
 export const PARTIAL_DIR_NAME = "partial";
 /** A mirror's record of which item each file came from (see `src/sync/placed_record.ts`). */
@@ -22,6 +26,8 @@ export const HELD_DELETES_NAME = "held-deletes";
 export const PUSH_JOURNAL_NAME = "push-journal.json";
 /** A push folder's journal log (absent right after a compaction). */
 export const PUSH_JOURNAL_LOG_NAME = "push-journal.log";
+/** Where a push moves a sent file aside before it removes it (see `src/push/push_file.ts`). */
+export const DELETING_DIR_NAME = "deleting";
 
 /**
  * The state dir under `root` holds state of a mirror (`"mirror"`: its partial downloads' folder or

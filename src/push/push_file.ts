@@ -16,7 +16,7 @@
 import { constants, fstatSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { ensureStateDirSync } from "../fs/state_dir.ts";
+import { DELETING_DIR_NAME, ensureStateDirSync } from "../fs/state_dir.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
@@ -286,7 +286,7 @@ function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean
   const full = join(root, path);
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
-  const asideDir = ensureStateDirSync(root, "deleting");
+  const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
   const name = basename(path);
   const id = crypto.randomUUID();

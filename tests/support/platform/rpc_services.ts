@@ -415,7 +415,7 @@ const _CAPTURE = {
   methodName: "ReadImage",
 } as const;
 
-/** An item's `BinaryData` without its content (see `_withContents`). */
+/** An item's `BinaryData` without its content (see `_withMetadata`). */
 function _binaryData(state: PlatformState, item: ItemRecord): PartialMessage<AnyMessage> {
   return {
     metadata: {
