@@ -94,7 +94,9 @@ export async function listLocalFiles(
           }
           entries = await _readDirOrSkip(path, relDir === "");
         } catch (error) {
-          if (relDir === "" || !(error instanceof Deno.errors.PermissionDenied)) throw error;
+          // A path longer than the system takes (a tree made deeper than PATH_MAX with relative
+          // paths) is passed by alike: failing the walk failed every pass until it was removed.
+          if (relDir === "" || !_passable(error)) throw error;
           options.warn?.(_unreadableFolderWarning(relDir, error));
           return void options.onPassedBy?.(relDir);
         }
@@ -118,11 +120,20 @@ export async function listLocalFiles(
   return files;
 }
 
+/** Whether a folder's read failed for that folder alone: no permission, or a path too long. */
+function _passable(error: unknown): error is Error {
+  return error instanceof Deno.errors.PermissionDenied ||
+    (error as { code?: unknown } | null)?.code === "ENAMETOOLONG";
+}
+
 /** The warning for a folder {@linkcode listLocalFiles} passed by as unreadable. */
 function _unreadableFolderWarning(relDir: string, error: Error): string {
   const name = quoteName(relDir);
-  return `passed by the folder ${name}, which this user cannot read (${error.message}): nothing ` +
-    "in it is deleted or written";
+  const why = error instanceof Deno.errors.PermissionDenied
+    ? "which this user cannot read"
+    : "whose path is longer than the system takes";
+  return `passed by the folder ${name}, ${why} (${error.message}): nothing in it is deleted or ` +
+    "written";
 }
 
 /**

@@ -64,3 +64,36 @@ export async function withTmpfsAt(dir: string, fn: () => Promise<void>): Promise
     await new Deno.Command("umount", { args: ["-l", dir] }).output();
   }
 }
+
+/**
+ * Runs `fn` with `dir` the mount point of a small ext4 file system holding a folder `broken`
+ * whose directory block is zeroed (a damaged SD card): reading it fails with EBADMSG ("Bad
+ * message"), as a real corruption does. Needs root (a loop mount); unmounted after `fn`.
+ */
+export async function withCorruptFolderAt(dir: string, fn: () => Promise<void>): Promise<void> {
+  await withTempDir(async (scratch) => {
+    const image = `${scratch}/ext4.img`;
+    const run = async (command: string, ...args: string[]) => {
+      const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+        .output();
+      assert.ok(out.success, `${command}: ${new TextDecoder().decode(out.stderr)}`);
+    };
+    await Deno.writeFile(image, new Uint8Array());
+    await Deno.truncate(image, 8 * 1024 * 1024);
+    await run("mkfs.ext4", "-q", "-F", image);
+    await run("mount", "-o", "loop", image, dir);
+    try {
+      await Deno.mkdir(`${dir}/broken`);
+      await Deno.writeTextFile(`${dir}/broken/file.jpg`, "x");
+    } finally {
+      await run("umount", dir);
+    }
+    await run("debugfs", "-w", "-R", "zap_block -f /broken 0", image);
+    await run("mount", "-o", "loop", image, dir);
+    try {
+      await fn();
+    } finally {
+      await new Deno.Command("umount", { args: ["-l", dir] }).output();
+    }
+  });
+}

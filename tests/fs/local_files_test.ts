@@ -165,3 +165,33 @@ Deno.test({
     });
   },
 });
+
+Deno.test("a folder whose path is longer than PATH_MAX is passed by with a warning that says so, not a failed walk", async () => {
+  await withTempDir(async (root) => {
+    await Deno.writeTextFile(join(root, "kept.jpg"), "k");
+    // Made a level at a time relative to the last, as a shell's `cd` and `mkdir` make it.
+    const name = "d".repeat(250);
+    const cwd = Deno.cwd();
+    try {
+      Deno.chdir(root);
+      for (let i = 0; i < 20; i++) {
+        Deno.mkdirSync(name);
+        Deno.chdir(name);
+      }
+      Deno.writeTextFileSync("f", "x");
+    } finally {
+      Deno.chdir(cwd);
+    }
+    const warnings: string[] = [];
+    const passedBy: string[] = [];
+    const files = await listLocalFiles(root, {
+      warn: (message) => warnings.push(message),
+      onPassedBy: (dir) => passedBy.push(dir),
+    });
+    assert.deepEqual([...files.keys()], ["kept.jpg"]);
+    assert.equal(passedBy.length, 1);
+    assert.ok(passedBy[0].length > 4096, passedBy[0].length.toString());
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /whose path is longer than the system takes/);
+  });
+});

@@ -25,6 +25,7 @@ import {
   wrappedRemote,
 } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
+import { withCorruptFolderAt } from "../fs/_helpers.ts";
 
 const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) =>
   a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
@@ -1227,43 +1228,37 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
 });
 
 Deno.test("a local walk that fails stops the listing and fails the pass with its own error", async () => {
-  // A folder nested past PATH_MAX cannot be read by its full path: the walk fails (ENAMETOOLONG).
+  // A damaged folder (its directory block zeroed, as on a failing SD card): reading it fails with
+  // EBADMSG, and the walk with it. Neither passed by (its files would be taken for absent) nor
+  // retried.
   const dataset = describeDataset([{ count: 3000, folder: "f", tags: ["t"] }]);
   await withMirror(dataset, async ({ root, platform, config, logger }) => {
     await Deno.mkdir(root, { recursive: true });
-    const deep = await new Deno.Command("bash", {
-      args: [
-        "-c",
-        `cd -P "$1" && for i in $(seq 20); do mkdir "$2" && cd -P "$2" || exit 1; done`,
-        "bash",
-        root,
-        "d".repeat(250),
-      ],
-    }).output();
-    assert.equal(deep.code, 0, new TextDecoder().decode(deep.stderr));
-    // Each listing call waits until the listing is stopped (or 10 s): ordered, not timed. A listing
-    // the walk's failure does not stop lists its 30 pages or more once the wait is over.
-    const cfg = config({ tags: ["t"], delete: true });
-    const remote = _platformRemote(cfg, (real) => ({
-      listPage: async (filter, last, options) => {
-        await _stoppedOrAfter(options?.signal, 10_000);
-        return real.listPage(filter, last, options);
-      },
-    }));
-    await assert.rejects(
-      runPass(cfg, remote, { logger, minRetryDelayMs: 1 }),
-      /name too long|ENAMETOOLONG/i,
-    );
-    assert.ok(
-      platform.calls.BinaryDataByFilter < 25,
-      `listing calls ${platform.calls.BinaryDataByFilter}`,
-    );
-    assert.equal(platform.calls.BinaryDataByIDs, 0);
-    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), [
-      ".data-mirror",
-      "d".repeat(250),
-    ]);
-    await new Deno.Command("rm", { args: ["-rf", join(root, "d".repeat(250))] }).output();
+    await withCorruptFolderAt(root, async () => {
+      // Each listing call waits until the listing is stopped (or 10 s): ordered, not timed. A
+      // listing the walk's failure does not stop lists its 30 pages or more once the wait is over.
+      const cfg = config({ tags: ["t"], delete: true });
+      const remote = _platformRemote(cfg, (real) => ({
+        listPage: async (filter, last, options) => {
+          await _stoppedOrAfter(options?.signal, 10_000);
+          return real.listPage(filter, last, options);
+        },
+      }));
+      await assert.rejects(
+        runPass(cfg, remote, { logger, minRetryDelayMs: 1 }),
+        /Bad message/,
+      );
+      assert.ok(
+        platform.calls.BinaryDataByFilter < 25,
+        `listing calls ${platform.calls.BinaryDataByFilter}`,
+      );
+      assert.equal(platform.calls.BinaryDataByIDs, 0);
+      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), [
+        ".data-mirror",
+        "broken",
+        "lost+found",
+      ]);
+    });
   });
 });
 
