@@ -24,7 +24,7 @@ import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
 import { swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
-import { describeError, type ErrorKind, IncompleteBodyError } from "../remote/errors.ts";
+import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
 import type {
   FileUploader,
   ListedUpload,
@@ -218,8 +218,8 @@ async function _upload(
           break;
         }
       }
-      const kind = classifyError(error);
-      if (kind === "aborted" || kind !== "transient" || attempt >= ctx.attempts) {
+      const kind = kindUnder(classifyError(error), ctx.signal);
+      if (kind !== "transient" || attempt >= ctx.attempts) {
         return _failed(ctx, file, error);
       }
       const delay = backoffDelay(attempt, {
@@ -482,7 +482,7 @@ async function _failed(
   error: unknown,
   options: { keepInFlight?: boolean } = {},
 ): Promise<FileOutcome> {
-  const errorKind = classifyError(error);
+  const errorKind = kindUnder(classifyError(error), ctx.signal);
   const message = describeError(error);
   if (errorKind === "aborted") {
     if (!options.keepInFlight) {

@@ -81,6 +81,16 @@ export class TimeoutError extends Error {
 export type ErrorKind = "transient" | "auth" | "aborted" | "fatal";
 
 /**
+ * The kind of a failure met by work that `signal` stops: `aborted` only when `signal` was aborted.
+ * connect reports the caller's own cancel and a CANCELED the server answered (a proxy or a load
+ * balancer cancelling the call) with the same code: the second is a failure to retry, not a stop.
+ * One such answer stopped a whole pass (no later download, no delete, the loop backing off).
+ */
+export function kindUnder(kind: ErrorKind, signal: AbortSignal | undefined): ErrorKind {
+  return kind === "aborted" && !signal?.aborted ? "transient" : kind;
+}
+
+/**
  * True for the error an abort leaves (the signal's reason, a fetch `AbortError`, or the `AbortError`
  * of `node:timers/promises`): a cancelled pass, not a failure.
  */

@@ -1,7 +1,7 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";
-import { describeError } from "../remote/errors.ts";
+import { describeError, kindUnder } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import { loadMimeTable, needsMimeTable } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -128,7 +128,7 @@ export async function listRemote(
     return await lister.run();
   } catch (error) {
     // A refused key or a cancelled pass ends the pass itself, not just the listing.
-    const kind = remote.classify(error);
+    const kind = kindUnder(remote.classify(error), options.signal);
     if (kind === "aborted" || kind === "auth") throw error;
     return { complete: false, error: describeError(error), shards: lister.shards };
   }
@@ -306,7 +306,7 @@ class _Lister implements Disposable {
     try {
       return await this.#retry("count", () => this.#remote.count(filter, this.#call()));
     } catch (error) {
-      const kind = this.#remote.classify(error);
+      const kind = kindUnder(this.#remote.classify(error), this.#stop.signal);
       // Stopped from outside (the caller, or the local walk failing with its own error): not the
       // platform's failure, and not to be told as one.
       if (kind === "aborted" || kind === "auth" || this.#stop.signal.aborted) throw error;
@@ -501,7 +501,8 @@ class _Lister implements Disposable {
       attempts: this.#options.attemptsPerPage ?? CALL_RETRY.attempts,
       minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       maxDelayMs: CALL_RETRY.maxDelayMs,
-      isRetriable: (error) => this.#remote.classify(error) === "transient",
+      isRetriable: (error) =>
+        kindUnder(this.#remote.classify(error), this.#stop.signal) === "transient",
       signal: this.#stop.signal,
       onRetry: logRetries(this.#options.logger, `${what} call`, describeError),
     });

@@ -11,6 +11,7 @@ import {
   describeError,
   IncompleteBodyError,
   ItemNotFoundError,
+  kindUnder,
   TooLargeError,
   UncheckableBodyError,
 } from "../remote/errors.ts";
@@ -670,14 +671,16 @@ export class Transfer {
       attempts: this.#options.attempts ?? CALL_RETRY.attempts,
       minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       maxDelayMs: CALL_RETRY.maxDelayMs,
-      isRetriable: (error) => this.#deps.remote.classify(error) === "transient",
+      isRetriable: (error) =>
+        kindUnder(this.#deps.remote.classify(error), this.#options.signal) === "transient",
       signal: this.#options.signal,
       onRetry: logRetries(this.#options.logger, what, describeError),
     });
   }
 
   #rethrowAbort(error: unknown): void {
-    if (this.#deps.remote.classify(error) === "aborted" || this.#options.signal?.aborted) {
+    // The pass's own stop only: a CANCELED the server answered fails one file (kindUnder).
+    if (this.#options.signal?.aborted) {
       throw error;
     }
   }

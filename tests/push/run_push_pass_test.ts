@@ -390,6 +390,24 @@ Deno.test("a stream cut mid-file is retried within the pass and stored once", as
   });
 });
 
+Deno.test("a CANCELED the platform answers mid-file is retried, not taken for the pass stopped", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("big.bin", randomBytes(400_000));
+    await write("small.bin", "payload");
+    platform.setFaults({
+      uploadUnavailableAfterBytes: 200_000,
+      uploadUnavailableTimes: 1,
+      uploadCutCode: "canceled",
+    });
+    const result = await pass();
+    assert.equal(result.error, undefined);
+    assert.equal(result.uploaded, 2);
+    assert.equal(result.failed, 0);
+    assert.equal(platform.uploads.cut, 1);
+    assert.equal(await _exists(join(root, "big.bin")), false);
+  });
+});
+
 Deno.test("transient failures back off across passes; the file is never touched", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("x.bin", "payload");

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { BandwidthLimit } from "../../src/async/bandwidth_limit.ts";
 import {
   describeDataset,
@@ -413,6 +414,45 @@ Deno.test("a listing that fails part way deletes nothing and reports the pass fa
     // what was listed is still downloaded
     assert.ok(result.summary.listed >= 100 && result.summary.listed < 250);
     assert.equal(result.summary.downloaded, result.summary.listed);
+  });
+});
+
+Deno.test("a CANCELED the platform answers for a listing page is a failed listing, not the pass cancelled", async () => {
+  // connect reports a proxy's or a load balancer's CANCELED as it reports the pass's own stop.
+  const dataset = describeDataset([{ count: 250 }]);
+  await withMirror(dataset, async ({ pass, root, files, platform }) => {
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "stale.txt"), "x");
+    platform.setFaults({ failListingAfterPage: 1, failListingCode: "canceled" });
+    const result = await pass({ delete: true }, { attempts: { page: 2 }, parallelPages: 2 });
+    assert.equal(result.listingComplete, false);
+    assert.match(result.error ?? "", /listing page 2/);
+    assert.equal(result.summary.deleted, 0);
+    assert.ok((await files()).has("stale.txt"), "nothing deleted after an incomplete listing");
+    assert.ok(result.summary.listed >= 100 && result.summary.listed < 250);
+    assert.equal(result.summary.downloaded, result.summary.listed);
+  });
+});
+
+Deno.test("a CANCELED the platform answers for one item's download fails that item, not the pass", async () => {
+  const dataset = describeDataset([{ count: 30, folder: "a", sizeBytes: 300_000 }]);
+  await withMirror(dataset, async ({ platform, config, logger, files }) => {
+    const cfg = config({ concurrency: 1 });
+    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
+    const victim = platform.items()[0].binaryDataId;
+    let refused = 0;
+    const remote = wrappedRemote(real, (r) => ({
+      download: (item, options) => {
+        if (item.binaryDataId !== victim) return r.download(item, options);
+        refused++;
+        return Promise.reject(new ConnectError("upstream cancelled", Code.Canceled));
+      },
+    }));
+    const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+    assert.ok(refused > 1, "the cancelled call was tried again");
+    assert.equal(result.summary.failed, 1);
+    assert.equal(result.summary.downloaded, 29);
+    assert.equal((await files()).size, 29);
   });
 });
 

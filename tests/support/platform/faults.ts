@@ -27,10 +27,11 @@ export interface Faults {
    */
   endListingAfterPage?: number;
   /**
-   * The code of those failures: `unavailable` (14, the default), `internal` (13) or
-   * `unauthenticated` (16: a key refused part way, which a new token does not cure).
+   * The code of those failures: `unavailable` (14, the default), `internal` (13),
+   * `unauthenticated` (16: a key refused part way, which a new token does not cure) or `canceled`
+   * (1: a proxy or a load balancer cancelling the call).
    */
-  failListingCode?: "unavailable" | "internal" | "unauthenticated";
+  failListingCode?: "unavailable" | "internal" | "unauthenticated" | "canceled";
   /** Caps every listing page at this many items, so pages come back shorter than asked. */
   maxPageItems?: number;
   /**
@@ -60,6 +61,11 @@ export interface Faults {
   uploadUnavailableAfterBytes?: number;
   /** How many uploads `uploadUnavailableAfterBytes` cuts (counted from `setFaults`); default all. */
   uploadUnavailableTimes?: number;
+  /**
+   * The code those cuts fail with: `unavailable` (14, the default) or `canceled` (1, as a proxy or
+   * a load balancer that cancels a call answers).
+   */
+  uploadCutCode?: "unavailable" | "canceled";
   /** `FileUpload` holds its reply this long after it stored the file (the acknowledgement window). */
   uploadReplyDelayMs?: number;
   /** Reads upload content at this many bytes per second (a slow reader: the client's writes wait). */
@@ -117,11 +123,18 @@ export class FaultState {
     }
     const code = faults.failListingCode;
     if (
-      code !== undefined && code !== "unavailable" && code !== "internal" &&
-      code !== "unauthenticated"
+      code !== undefined &&
+      !["unavailable", "internal", "unauthenticated", "canceled"].includes(code)
     ) {
       throw new RangeError(
-        `faults.failListingCode must be "unavailable", "internal" or "unauthenticated", got ${code}`,
+        `faults.failListingCode must be "unavailable", "internal", "unauthenticated" or ` +
+          `"canceled", got ${code}`,
+      );
+    }
+    const cutCode = faults.uploadCutCode;
+    if (cutCode !== undefined && cutCode !== "unavailable" && cutCode !== "canceled") {
+      throw new RangeError(
+        `faults.uploadCutCode must be "unavailable" or "canceled", got ${cutCode}`,
       );
     }
     if (faults.countAnswer !== undefined && !["zero", "page"].includes(faults.countAnswer)) {

@@ -186,6 +186,8 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
         ? Code.Internal
         : code === "unauthenticated"
         ? Code.Unauthenticated
+        : code === "canceled"
+        ? Code.Canceled
         : Code.Unavailable,
     );
   }

@@ -100,8 +100,8 @@ async function _receive(
       size += data.length;
       if (faults.cutsUpload(size)) {
         throw new ConnectError(
-          `FileUpload unavailable after ${size} bytes (injected fault)`,
-          Code.Unavailable,
+          `FileUpload cut after ${size} bytes (injected fault)`,
+          faults.faults.uploadCutCode === "canceled" ? Code.Canceled : Code.Unavailable,
         );
       }
       const rate = faults.faults.uploadBytesPerSecond;
