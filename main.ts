@@ -33,7 +33,9 @@ const _STARTED_UNDER = Deno.ppid;
  */
 function _bypassProxyForLoopback(): void {
   const listed = [Deno.env.get("NO_PROXY"), Deno.env.get("no_proxy")].filter((entries) => entries);
-  const value = [...new Set(listed), "localhost", "127.0.0.0/8", "::1"].join(",");
+  // The unspecified addresses too: the config takes them as this machine (`app_url`), and a proxy
+  // would otherwise be sent their sign-in, the key in it, in the clear.
+  const value = [...new Set(listed), "localhost", "127.0.0.0/8", "::1", "0.0.0.0", "::"].join(",");
   Deno.env.set("NO_PROXY", value);
   Deno.env.set("no_proxy", value);
 }

@@ -785,6 +785,8 @@ Deno.test("an HTTP_PROXY in the environment never sees an http:// loopback app U
       const output = await run(["sync", "--app-url", platform.url, "--tags", "a", "--json"], {
         ...KEY_ENV,
         ...{ HTTP_PROXY: url, http_proxy: url, ALL_PROXY: url, NO_PROXY: "example.com" },
+        // `deno run`'s own update check goes through ALL_PROXY (a compiled binary has none).
+        DENO_NO_UPDATE_CHECK: "1",
       });
       assertExit(output, 0);
       assert.equal((JSON.parse(output.stdout) as { downloaded: number }).downloaded, 2);
@@ -795,6 +797,35 @@ Deno.test("an HTTP_PROXY in the environment never sees an http:// loopback app U
     }
   });
 });
+
+for (const host of ["0.0.0.0", "[::]"]) {
+  Deno.test(`an HTTP_PROXY never sees an app URL on ${host}, the config's "this machine" too (its key would go in the clear)`, async () => {
+    await withCli([{ count: 2, tags: ["a"] }], async ({ platform, run }) => {
+      const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      let connections = 0;
+      const accepting = (async () => {
+        for await (const connection of proxy) {
+          connections++;
+          connection.close();
+        }
+      })();
+      try {
+        const url = `http://127.0.0.1:${proxy.addr.port}`;
+        const appUrl = platform.url.replace("127.0.0.1", host);
+        await run(["sync", "--app-url", appUrl, "--tags", "a", "--json"], {
+          ...KEY_ENV,
+          ...{ HTTP_PROXY: url, http_proxy: url, ALL_PROXY: url, NO_PROXY: "example.com" },
+          // `deno run`'s own update check goes through ALL_PROXY (a compiled binary has none).
+          DENO_NO_UPDATE_CHECK: "1",
+        });
+        assert.equal(connections, 0, "the proxy was dialled (and sent the sign-in, key and all)");
+      } finally {
+        proxy.close();
+        await accepting.catch(() => {});
+      }
+    });
+  });
+}
 
 Deno.test("--watch: a push pass that fails says why on its line, not only counts that read as done", async () => {
   await withCli([], async ({ platform, home }) => {
