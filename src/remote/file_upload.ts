@@ -374,6 +374,15 @@ export class FileUploader implements AsyncDisposable {
       const response = DataSyncService.methods.fileUpload.O.fromBinary(reply) as unknown as {
         binaryDataId: string;
       };
+      if (response.binaryDataId === "") {
+        // An answer that names no id (a gateway's, another version's) does not say the file is
+        // stored: the push side deletes a file on an id only. It looks for a stored copy instead,
+        // as after a lost answer, and sends the file again when there is none.
+        throw new ConnectError(
+          "the platform answered the upload without a binary_data_id: not taken as stored",
+          Code.Internal,
+        );
+      }
       return { binaryDataId: response.binaryDataId, bytes };
     } catch (error) {
       // Reset, not ended: the platform stores nothing of a stream that does not end cleanly. Its

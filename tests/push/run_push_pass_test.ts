@@ -408,6 +408,35 @@ Deno.test("a CANCELED the platform answers mid-file is retried, not taken for th
   });
 });
 
+Deno.test("an upload answered without a binary_data_id is not taken as stored: deleted only once the platform's listing shows it", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("unstored.bin", "precious bytes");
+    platform.setFaults({ uploadAnswerWithoutId: "unstored" });
+    const kept = await pass({}, { attempts: 1 });
+    assert.equal(kept.uploaded, 0);
+    assert.equal(kept.failed, 1);
+    assert.equal(kept.deleted, 0);
+    assert.equal(
+      await _exists(join(root, "unstored.bin")),
+      true,
+      "deleted on an answer with no id",
+    );
+    assert.deepEqual(platform.items(), []);
+
+    // Stored, and answered without its id: found by the lookup after a lost answer, with its id.
+    // (The first file waits out its backoff.)
+    await write("stored.bin", "more bytes");
+    platform.setFaults({ uploadAnswerWithoutId: "stored" });
+    const found = await pass({}, { attempts: 1 });
+    assert.equal(found.uploaded, 1);
+    assert.equal(found.recovered, 1);
+    assert.equal(found.deleted, 1);
+    assert.deepEqual(platform.items().map((item) => item.fileName), ["stored.bin"]);
+    assert.equal(await _exists(join(root, "stored.bin")), false);
+    assert.equal(await _exists(join(root, "unstored.bin")), true);
+  });
+});
+
 Deno.test("transient failures back off across passes; the file is never touched", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("x.bin", "payload");

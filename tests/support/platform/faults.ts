@@ -66,6 +66,12 @@ export interface Faults {
    * a load balancer that cancels a call answers).
    */
   uploadCutCode?: "unavailable" | "canceled";
+  /**
+   * `FileUpload` answers OK with an empty `FileUploadResponse` (no `binary_data_id`), as a gateway
+   * or a platform of another version might: after storing the file (`stored`), or without
+   * (`unstored`).
+   */
+  uploadAnswerWithoutId?: "stored" | "unstored";
   /** `FileUpload` holds its reply this long after it stored the file (the acknowledgement window). */
   uploadReplyDelayMs?: number;
   /** Reads upload content at this many bytes per second (a slow reader: the client's writes wait). */
@@ -129,6 +135,12 @@ export class FaultState {
       throw new RangeError(
         `faults.failListingCode must be "unavailable", "internal", "unauthenticated" or ` +
           `"canceled", got ${code}`,
+      );
+    }
+    const withoutId = faults.uploadAnswerWithoutId;
+    if (withoutId !== undefined && withoutId !== "stored" && withoutId !== "unstored") {
+      throw new RangeError(
+        `faults.uploadAnswerWithoutId must be "stored" or "unstored", got ${withoutId}`,
       );
     }
     const cutCode = faults.uploadCutCode;

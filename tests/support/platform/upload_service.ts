@@ -119,7 +119,10 @@ async function _receive(
     );
   }
   if (metadata === undefined) _refuse(state, "FileUpload got no metadata");
+  const withoutId = faults.faults.uploadAnswerWithoutId;
+  if (withoutId === "unstored") return {};
   const item = _store(state, metadata, chunks, size, startedMs);
+  if (withoutId === "stored") return {};
   const delay = faults.faults.uploadReplyDelayMs ?? 0;
   if (delay > 0) {
     try {
