@@ -42,7 +42,10 @@ import { codeFromHttpStatus, statusError } from "./grpc_status.ts";
 /**
  * One HTTP/2 connection, opened on first use and opened again after it failed, was told to go
  * away, or was discarded (a stalled stream may mean a dead connection: the next call should not
- * wait on it too). An idle connection closes after `idleMs`.
+ * wait on it too). A connection with no stream open closes after `idleMs`; one with a stream open
+ * is never idle, however long it is silent (an upload paced by a bandwidth limit sends nothing
+ * for 64 s before each 64 KiB at 1 KiB/s: a silence of the socket closed the connection under it,
+ * every try, pass after pass). A stalled call is its own watchdog's to end.
  */
 export class Http2Connection implements AsyncDisposable {
   readonly #origin: string;
@@ -50,6 +53,8 @@ export class Http2Connection implements AsyncDisposable {
   #session?: ClientHttp2Session;
   #socket?: Socket;
   #verifying?: { session: ClientHttp2Session; done: Promise<void> };
+  #openStreams = 0;
+  #idleTimer?: ReturnType<typeof setTimeout>;
 
   /** Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use. */
   constructor(origin: string, options: { idleMs?: number } = {}) {
@@ -59,13 +64,19 @@ export class Http2Connection implements AsyncDisposable {
 
   /** Opens a stream for a POST to `path`. */
   request(path: string, headers: Record<string, string>): ClientHttp2Stream {
-    return this.#open().request({
+    const stream = this.#open().request({
       [constants.HTTP2_HEADER_METHOD]: "POST",
       [constants.HTTP2_HEADER_PATH]: path,
       "content-type": "application/grpc+proto",
       te: "trailers",
       ...headers,
     });
+    this.#openStreams++;
+    clearTimeout(this.#idleTimer);
+    stream.once("close", () => {
+      if (--this.#openStreams === 0) this.#startIdleTimer();
+    });
+    return stream;
   }
 
   /**
@@ -110,6 +121,7 @@ export class Http2Connection implements AsyncDisposable {
    * handles.
    */
   discard(): void {
+    clearTimeout(this.#idleTimer);
     const session = this.#session;
     const socket = this.#socket;
     this.#session = undefined;
@@ -155,12 +167,19 @@ export class Http2Connection implements AsyncDisposable {
     session.on("error", drop);
     session.on("goaway", drop);
     session.on("close", drop);
-    session.setTimeout(this.#idleMs, () => {
-      if (this.#session === session) this.discard();
-      else session.destroy();
-    });
     this.#session = session;
+    this.#startIdleTimer();
     return session;
+  }
+
+  /** Closes the connection after `idleMs` unless a stream opens meanwhile. */
+  #startIdleTimer(): void {
+    clearTimeout(this.#idleTimer);
+    if (this.#session === undefined) return;
+    this.#idleTimer = setTimeout(() => {
+      if (this.#openStreams === 0) this.discard();
+    }, this.#idleMs);
+    Deno.unrefTimer(this.#idleTimer as unknown as number);
   }
 }
 

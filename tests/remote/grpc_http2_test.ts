@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Http2Connection } from "../../src/remote/grpc_http2.ts";
+import { pollUntil } from "../_poll.ts";
 
 Deno.test("sixteen verifies at once keep a live connection and the streams on it", async () => {
   // After a stall (the process stopped or starved) every upload's reply timer fires in one tick and
@@ -25,6 +26,44 @@ Deno.test("sixteen verifies at once keep a live connection and the streams on it
   } finally {
     await connection.close();
     for (const stream of held) stream.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+Deno.test("a connection with a stream open is not idle however long it is silent; once none is, it closes after idleMs", async () => {
+  // An upload paced by a bandwidth limit waits 64 s before each 64 KiB at 1 KiB/s: a silent
+  // socket closed the connection under it, every try.
+  const received: number[] = [];
+  let sessionsClosed = 0;
+  const server = createServer();
+  server.on("session", (session) => session.on("close", () => sessionsClosed++));
+  server.on("stream", (stream: ServerHttp2Stream) => {
+    let bytes = 0;
+    stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
+    stream.on("end", () => {
+      received.push(bytes);
+      stream.respond({ ":status": 200 });
+      stream.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const connection = new Http2Connection(`http://127.0.0.1:${port}`, { idleMs: 150 });
+  try {
+    const stream = connection.request("/upload", {});
+    let cut = false;
+    stream.on("error", () => cut = true);
+    await new Promise((resolve) => setTimeout(resolve, 600)); // four idle periods, silent
+    assert.equal(cut, false, "the connection was closed under an open stream");
+    stream.end(new Uint8Array(10));
+    stream.resume();
+    await new Promise((resolve) => stream.once("close", resolve));
+    assert.equal(cut, false);
+    assert.deepEqual(received, [10]);
+    assert.equal(sessionsClosed, 0);
+    await pollUntil("the idle connection closed", () => sessionsClosed === 1, { limitMs: 5_000 });
+  } finally {
+    await connection.close();
     await new Promise((resolve) => server.close(resolve));
   }
 });
