@@ -147,7 +147,16 @@ export class HeldDeletes {
       // Marked when neither this pass nor the one that kept the count before ran with delete.
       const noDelete = !this.#options.delete && (this.#kept === undefined || this.#noDelete);
       const text = `${count}${noDelete ? _NO_DELETE : ""}\n`;
-      Deno.writeTextFileSync(temp, text, { createNew: true, mode: FILE_MODE });
+      // Flushed before its name: the rename reaches the disk with the first file placed after it
+      // (a journal commits in order), its bytes would not (a power cut left an empty count, and
+      // the next pass deleted what this count held back).
+      const file = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
+      try {
+        file.writeSync(new TextEncoder().encode(text));
+        file.syncDataSync();
+      } finally {
+        file.close();
+      }
       Deno.renameSync(temp, this.#path);
       this.#kept = count;
       this.#noDelete = noDelete;

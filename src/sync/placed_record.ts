@@ -201,7 +201,9 @@ export class PlacedRecord {
     words[0] = count;
     words[1] = generation;
     const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-    await writeFileAtomic(join(this.#stateDir, PLACED_RECORD_NAME), bytes, { durable: false });
+    // Flushed (file and folder) before the log it folds in is removed: unflushed, a power cut some
+    // seconds later left an empty record and no log, every file unrecorded (kept as a user's).
+    await writeFileAtomic(join(this.#stateDir, PLACED_RECORD_NAME), bytes);
     this.#generation = generation;
   }
 }
