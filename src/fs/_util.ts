@@ -1,4 +1,5 @@
 // Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
+import { statfs } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 
 /** Mode of the files the mirror creates. */
@@ -86,4 +87,16 @@ export async function syncDir(dir: string): Promise<void> {
 export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
+}
+
+/** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */
+const _FUSE_SUPER_MAGIC = 0x65735546;
+
+/** Whether the folder `path` is on a FUSE file system (false when that cannot be told). */
+export async function isOnFuse(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === _FUSE_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
 }

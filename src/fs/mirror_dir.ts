@@ -27,7 +27,6 @@
  *
  * @module
  */
-import { statfs } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
@@ -45,7 +44,13 @@ import {
   stateOf,
 } from "./state_dir.ts";
 import { isAtomicLeftoverOf } from "./atomic_write.ts";
-import { assertRelativePath, FILE_MODE, swappedFolder, swappedFolderOn } from "./_util.ts";
+import {
+  assertRelativePath,
+  FILE_MODE,
+  isOnFuse,
+  swappedFolder,
+  swappedFolderOn,
+} from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
 const _DIR_MODE = 0o755;
@@ -213,7 +218,7 @@ export class MirrorDir implements AsyncDisposable {
       await _removeStagedLeftovers(state); // what a killed pass left; nobody else writes them
       // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
       // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
-      const programs = await _isFuse(state) ? [] : options.syncPrograms;
+      const programs = await isOnFuse(state) ? [] : options.syncPrograms;
       const fsSync = (options.durable ?? true)
         ? new FileSystemSync(state, { programs })
         : undefined;
@@ -710,18 +715,6 @@ function _unlinkQuietSync(path: string): void {
     Deno.removeSync(path);
   } catch {
     // gone already, or never made: nothing to undo
-  }
-}
-
-/** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */
-const _FUSE_SUPER_MAGIC = 0x65735546;
-
-/** Whether the folder `path` is on a FUSE file system (false when that cannot be told). */
-async function _isFuse(path: string): Promise<boolean> {
-  try {
-    return (await statfs(path)).type === _FUSE_SUPER_MAGIC;
-  } catch {
-    return false;
   }
 }
 

@@ -13,7 +13,8 @@
  * @module
  */
 
-import { constants, fstatSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { DELETING_DIR_NAME, ensureStateDirSync } from "../fs/state_dir.ts";
@@ -81,6 +82,13 @@ export interface PushContext {
   compareIdleMs?: number;
   /** The clock, epoch ms. */
   now: () => number;
+  /**
+   * The push folder's file system keeps no change time of its own (FUSE: exfat-fuse reports the
+   * modification time as the change time), so a same-size rewrite whose modification time was put
+   * back looks like the version sent: before a file is deleted its bytes are compared with those
+   * sent.
+   */
+  compareBeforeDelete?: boolean;
 }
 
 /** How one file went. */
@@ -164,9 +172,22 @@ async function _upload(
     inFlight: { ...version, to: ctx.destination, startedMs },
   }));
   await journal.flush();
+  // What was read, in order from byte 0 (each attempt starts again there): compared with the
+  // file's bytes before it is deleted where change times cannot tell a rewrite.
+  let hash: Hash | undefined;
+  let hashedTo = 0;
   const source: UploadSource = {
-    read: async (buffer, position) =>
-      (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+    read: async (buffer, position) => {
+      const bytesRead = (await handle.read(buffer, 0, buffer.length, position)).bytesRead;
+      if (ctx.compareBeforeDelete) {
+        if (position === 0) [hash, hashedTo] = [createHash("sha256"), 0];
+        if (hash !== undefined && position === hashedTo) {
+          hash.update(buffer.subarray(0, bytesRead));
+          hashedTo += bytesRead;
+        } else hash = undefined; // out of order: unknown, so never deleted on its word
+      }
+      return bytesRead;
+    },
     size: opened.size,
   };
   const absolute = join(ctx.config.pushRoot, file.path);
@@ -242,7 +263,8 @@ async function _upload(
   await journal.flush();
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
-    const deleted = deleteIfUnchanged(ctx, file.path, opened);
+    const sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";
+    const deleted = deleteIfUnchanged(ctx, file.path, opened, sentDigest);
     return { kind: "uploaded", ...stored, deleted };
   } catch (error) {
     return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
@@ -255,9 +277,10 @@ async function _upload(
  * goes again on a later pass.
  */
 export function deleteIfUnchanged(
-  ctx: Pick<PushContext, "config" | "journal">,
+  ctx: Pick<PushContext, "config" | "journal" | "compareBeforeDelete">,
   path: string,
   sent: FileIdentity,
+  sentDigest?: string,
 ): boolean {
   const current = _lstatIfThere(join(ctx.config.pushRoot, path));
   if (current === undefined) return false;
@@ -268,7 +291,10 @@ export function deleteIfUnchanged(
     ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
     return false;
   }
-  const removed = _removeIfStill(ctx.config.pushRoot, path, sent);
+  // Where change times cannot tell a rewrite, only bytes compared with those sent say it is the
+  // version sent (none known: a later pass's deletion, or a read out of order, keeps the file).
+  const digest = ctx.compareBeforeDelete ? (sentDigest ?? "") : undefined;
+  const removed = _removeIfStill(ctx.config.pushRoot, path, sent, digest);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return removed;
 }
@@ -282,7 +308,12 @@ const _NAME_BYTES = new TextEncoder();
  * when what was moved is the inode sent (its ctime was checked before the move, which changes it);
  * anything else is put back, or kept aside when yet another file took the name meanwhile.
  */
-function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean {
+function _removeIfStill(
+  root: string,
+  path: string,
+  sent: FileIdentity,
+  sentDigest?: string,
+): boolean {
   const full = join(root, path);
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
@@ -301,13 +332,15 @@ function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean
   }
   const moved = Deno.lstatSync(aside);
   const movedIdentity = identityOf(moved);
-  if (moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent)) {
+  if (
+    moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
+    (sentDigest === undefined || (sentDigest !== "" && _sha256OfFile(aside) === sentDigest))
+  ) {
     Deno.removeSync(aside);
     return true;
   }
   try {
-    Deno.linkSync(aside, full);
-    Deno.removeSync(aside);
+    _putBack(aside, full);
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     throw new Error(
@@ -315,6 +348,41 @@ function _removeIfStill(root: string, path: string, sent: FileIdentity): boolean
     );
   }
   return false;
+}
+
+/**
+ * Gives the file moved aside its name back, never replacing what took the name meanwhile: a link
+ * (EEXIST when taken), or where the file system has no hard links (exFAT and FAT through FUSE
+ * answer EPERM) a check, then a rename.
+ */
+function _putBack(aside: string, full: string): void {
+  try {
+    Deno.linkSync(aside, full);
+    Deno.removeSync(aside);
+    return;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  if (_lstatIfThere(full) !== undefined) {
+    throw new Deno.errors.AlreadyExists(`${full} exists`);
+  }
+  Deno.renameSync(aside, full);
+}
+
+/** The SHA-256 of the file at `path`, hex (read in 64 KiB chunks, never whole in memory). */
+function _sha256OfFile(path: string): string {
+  const hash = createHash("sha256");
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buffer = new Uint8Array(64 * 1024);
+    for (let read; (read = readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
 }
 
 /**

@@ -1,62 +1,23 @@
 /**
  * `isSameFileUnder` on a case-insensitive FUSE file system (exfat-fuse, as older Raspberry Pi OS
- * mounts an exFAT stick), where each spelling of one file gets its own inode number. Needs root,
- * `/dev/fuse`, losetup, mkfs.exfat and mount.exfat-fuse (`.ci/run` installs the last two); a
- * machine without FUSE cannot run it.
+ * mounts an exFAT stick), where each spelling of one file gets its own inode number (see
+ * `tests/support/exfat_fuse.ts` for what it needs).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isSameFileUnder, MirrorDir } from "../../src/fs/mirror_dir.ts";
-
-function _has(program: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${program}`] }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const _usable = Deno.uid() === 0 && _exists("/dev/fuse") &&
-  ["losetup", "mkfs.exfat", "mount.exfat-fuse"].every(_has);
-
-function _exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function _run(program: string, args: string[]): string {
-  const out = new Deno.Command(program, { args }).outputSync();
-  if (!out.success) {
-    throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout).trim();
-}
+import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
 
 /** Runs `test` with an exFAT image mounted through FUSE at `<dir>/m` (`dir` a fresh temp dir). */
 async function _withExfat(
   test: (root: string, dir: string) => Promise<void> | void,
 ): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "data_mirror_exfat_" });
-  const image = join(dir, "img");
   const root = join(dir, "m");
   Deno.mkdirSync(root);
-  Deno.writeFileSync(image, new Uint8Array(0));
-  Deno.truncateSync(image, 16 * 1024 * 1024);
-  _run("mkfs.exfat", [image]);
-  const loop = _run("losetup", ["-f", "--show", image]);
   try {
-    _run("mount.exfat-fuse", [loop, root]);
-    try {
-      await test(root, dir);
-    } finally {
-      _run("umount", [root]);
-    }
+    await withExfatFuseAt(root, () => test(root, dir));
   } finally {
-    _run("losetup", ["-d", loop]);
     Deno.removeSync(dir, { recursive: true });
   }
 }
@@ -64,7 +25,7 @@ async function _withExfat(
 Deno.test({
   name:
     "isSameFileUnder: one file reached by another case of its folder on exfat-fuse is that file",
-  ignore: !_usable,
+  ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
     _withExfat((root) => {
       Deno.mkdirSync(join(root, "Cams"));
@@ -82,7 +43,7 @@ Deno.test({
 Deno.test({
   // `syncfs` on a FUSE mount does not reach the daemon: it succeeds and flushes nothing.
   name: "a mirror on exfat-fuse syncs each file itself: no group sync, which would flush nothing",
-  ignore: !_usable,
+  ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
     _withExfat(async (root, dir) => {
       const program = join(dir, "sync");

@@ -1,0 +1,59 @@
+/**
+ * An exFAT file system mounted through FUSE (exfat-fuse, as older Raspberry Pi OS mounts an exFAT
+ * stick): case-insensitive, no hard links, inode numbers of its own making, and the modification
+ * time reported as the change time. Needs root, `/dev/fuse`, losetup, mkfs.exfat and
+ * mount.exfat-fuse (`.ci/run` installs the last two); a machine without FUSE cannot run the tests.
+ *
+ * @module
+ */
+
+/** Whether this machine can mount one (the tests that need it are ignored where it cannot). */
+export const EXFAT_FUSE_USABLE: boolean = Deno.uid() === 0 && _exists("/dev/fuse") &&
+  ["losetup", "mkfs.exfat", "mount.exfat-fuse"].every(_has);
+
+/** Runs `fn` with a fresh 16 MiB exFAT image mounted through FUSE at `at` (an empty folder). */
+export async function withExfatFuseAt(at: string, fn: () => Promise<void> | void): Promise<void> {
+  const image = await Deno.makeTempFile({ prefix: "data_mirror_exfat_" });
+  try {
+    await Deno.truncate(image, 16 * 1024 * 1024);
+    _run("mkfs.exfat", [image]);
+    const loop = _run("losetup", ["-f", "--show", image]);
+    try {
+      _run("mount.exfat-fuse", [loop, at]);
+      try {
+        await fn();
+      } finally {
+        _run("umount", [at]);
+      }
+    } finally {
+      _run("losetup", ["-d", loop]);
+    }
+  } finally {
+    await Deno.remove(image);
+  }
+}
+
+function _has(program: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${program}`] }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+function _exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function _run(program: string, args: string[]): string {
+  const out = new Deno.Command(program, { args }).outputSync();
+  if (!out.success) {
+    throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout).trim();
+}
