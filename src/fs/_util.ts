@@ -45,14 +45,16 @@ export function swappedFolderOn(
 export interface SwappedFolderOptions {
   /**
    * The root's device: a folder below it on another one (a file system mounted there since the
-   * walk, which passes such a folder by) counts as swapped too. The same `lstat`s tell it.
+   * walk, which passes such a folder by) counts as swapped too, and so does the root itself (the
+   * disk mounted there unmounted since: a bare folder of the file system below). The same `lstat`s
+   * tell it.
    */
   device?: number;
 }
 
 /**
  * The first folder from `root` (as `"."`) down to `relDir` itself (`""`: the root alone) that is now
- * a symlink (or, with `options.device`, below the root on another device), or undefined (see
+ * a symlink (or, with `options.device`, on another device), or undefined (see
  * {@linkcode swappedFolderOn}).
  */
 export function swappedFolder(
@@ -68,7 +70,7 @@ export function swappedFolder(
       const info = Deno.lstatSync(dir === "." ? root : join(root, dir));
       if (info.isSymlink) return dir;
       if (!info.isDirectory) return undefined;
-      if (options.device !== undefined && dir !== "." && info.dev !== options.device) return dir;
+      if (options.device !== undefined && info.dev !== options.device) return dir;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;

@@ -375,12 +375,14 @@ export class MirrorDir implements AsyncDisposable {
    * through it would lead where the link does. Undefined while both are in place.
    */
   rootSwapped(): string | undefined {
-    // The root, then its state folder (records, manifest, staged files, partial downloads).
-    const swapped = swappedFolder(this.root, STATE_DIR_NAME);
-    return swapped === undefined
-      ? undefined
-      : `${_folderName(this.root, swapped)} became a symlink during the pass: nothing more is ` +
-        "written through it (not followed)";
+    // The root, then its state folder (records, manifest, staged files, partial downloads). A disk
+    // mounted at the root (or above it) that dropped out during the pass leaves a bare folder of
+    // the file system below, on another device: the pass wrote the rest of the set onto the SD
+    // card there, and reported success.
+    const swapped = swappedFolder(this.root, STATE_DIR_NAME, { device: this.#device });
+    if (swapped === undefined) return undefined;
+    return `${_folderName(this.root, swapped)} ${_becameDuringPass(this.root, swapped)}: ` +
+      "nothing more is written there";
   }
 
   #assertRootInPlace(): void {
@@ -499,6 +501,7 @@ export class MirrorDir implements AsyncDisposable {
 
   async #makeDir(relDir: string): Promise<string> {
     assertRelativePath(relDir);
+    this.#assertRootInPlace();
     if (isStateDirPath(relDir)) {
       throw new Deno.errors.PermissionDenied(`refusing ${relDir}: inside the program's state dir`);
     }
@@ -577,12 +580,9 @@ function _removablePath(root: string, relPath: string, device?: number): string 
   // read) holds its own files at the walked paths, and is refused as a symlink is.
   const swapped = swappedFolderOn(root, relPath, { device });
   if (swapped !== undefined) {
-    const became = swapped !== "." && !Deno.lstatSync(join(root, swapped)).isSymlink
-      ? "became another file system's mount point"
-      : "became a symlink";
     throw new Deno.errors.PermissionDenied(
-      `refusing to remove ${relPath}: ${_folderName(root, swapped)} ${became} since the walk ` +
-        "(not followed)",
+      `refusing to remove ${relPath}: ${_folderName(root, swapped)} ` +
+        _becameDuringPass(root, swapped),
     );
   }
   const path = join(root, relPath);
@@ -597,6 +597,22 @@ function _removablePath(root: string, relPath: string, device?: number): string 
     throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
   }
   return path;
+}
+
+/** What became of a folder `swappedFolder` named (a symlink, or another file system's). */
+function _becameDuringPass(root: string, swapped: string): string {
+  const path = swapped === "." ? root : join(root, swapped);
+  let symlink = false;
+  try {
+    symlink = Deno.lstatSync(path).isSymlink;
+  } catch {
+    // gone since: told as the link it most likely was
+    symlink = true;
+  }
+  if (symlink) return "became a symlink during the pass (not followed)";
+  return swapped === "."
+    ? "is on another file system than when the pass began (was its disk unmounted?)"
+    : "became another file system's mount point during the pass";
 }
 
 /** How a folder `swappedFolder` found is named: by its path below `root`, or as `root` itself. */

@@ -201,6 +201,11 @@ export class StagingArea {
    * partial downloads removed. Run it when no download is in flight.
    */
   async discardStale(keep: Iterable<string>): Promise<number> {
+    try {
+      this.#assertInPlace();
+    } catch {
+      return 0; // the root swapped or its disk unmounted since: not this pass's partials (told once)
+    }
     const names = await Array.fromAsync(Deno.readDir(this.dir));
     if (names.length === 0) return 0;
     const kept = new Set(await Promise.all([...keep].map(sha256Hex)));

@@ -29,3 +29,60 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a disk mounted at the mirror root that drops out during the pass: nothing more is written on the folder below",
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "data-mirror-root-unmounted-" });
+    const root = join(home, "mirror");
+    await Deno.mkdir(root);
+    const mounted = new Deno.Command("mount", { args: ["-t", "tmpfs", "tmpfs", root] })
+      .outputSync();
+    assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+    let unmounted = false;
+    try {
+      await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "mirror" });
+      assert.deepEqual(await mirror.writeFiles([{ path: "a/1.jpg", bytes: new Uint8Array([1]) }]), [
+        undefined,
+      ]);
+      // The disk drops out (lazily unmounted: the pass's open files stay on it).
+      assert.ok(new Deno.Command("umount", { args: ["-l", root] }).outputSync().success);
+      unmounted = true;
+      const outcomes = await mirror.writeFiles([{ path: "b/2.jpg", bytes: new Uint8Array([2]) }]);
+      assert.match(String(outcomes[0]), /another file system than when the pass began/);
+      await assert.rejects(() => mirror.ensureDir("c"), /another file system/);
+      assert.match(mirror.rootSwapped() ?? "", /was its disk unmounted/);
+      assert.deepEqual([...Deno.readDirSync(root)], [], "nothing made on the folder below");
+    } finally {
+      if (!unmounted) new Deno.Command("umount", { args: ["-l", root] }).outputSync();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a delete in the root's own folder is refused once the disk mounted there dropped out",
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "data-mirror-root-unmounted-" });
+    const root = join(home, "mirror");
+    await Deno.mkdir(root);
+    // The folder below the mount point holds a file of that name too (the SD card's own).
+    await Deno.writeTextFile(join(root, "old.jpg"), "the card's");
+    const mounted = new Deno.Command("mount", { args: ["-t", "tmpfs", "tmpfs", root] })
+      .outputSync();
+    assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+    let unmounted = false;
+    try {
+      await Deno.writeTextFile(join(root, "old.jpg"), "the disk's");
+      await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "mirror" });
+      assert.ok(new Deno.Command("umount", { args: ["-l", root] }).outputSync().success);
+      unmounted = true;
+      await assert.rejects(() => mirror.remove("old.jpg"), /was its disk unmounted/);
+      assert.equal(await Deno.readTextFile(join(root, "old.jpg")), "the card's");
+    } finally {
+      if (!unmounted) new Deno.Command("umount", { args: ["-l", root] }).outputSync();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
