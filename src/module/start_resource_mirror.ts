@@ -106,7 +106,15 @@ export async function startResourceMirror(
       )
     );
   }
-  loop.start();
+  try {
+    loop.start();
+  } catch (error) {
+    // Nothing runs: the folders it claimed are free again for its next start.
+    await loop.stop();
+    releasePush();
+    release();
+    throw error;
+  }
   return {
     syncNow: () => loop.syncNow(),
     dryRun: () => loop.dryRun(),

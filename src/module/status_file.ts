@@ -109,7 +109,10 @@ function _knownStatus(saved: Record<string, unknown>): MirrorStatus {
     // What a failed pass had done (files deleted): without it, after a restart, 0 beside files gone.
     failedPass: counts(saved.failedPass, Object.keys(emptySummary())) as MirrorStatus["failedPass"],
     guard: text(saved.guard),
-    nextPassAt: text(saved.nextPassAt),
+    // A time that does not parse is none: resumed, it was a RangeError that stopped the resource.
+    nextPassAt: Number.isFinite(Date.parse(text(saved.nextPassAt) ?? ""))
+      ? text(saved.nextPassAt)
+      : undefined,
     backoffSeconds: typeof saved.backoffSeconds === "number" && saved.backoffSeconds >= 0 &&
         Number.isFinite(saved.backoffSeconds)
       ? saved.backoffSeconds

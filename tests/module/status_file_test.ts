@@ -107,6 +107,8 @@ Deno.test("a saved status keeps only the fields the mirror knows, each of its ty
           passes: 1e308,
           consecutiveFailures: "lots",
           lastError: "the listing failed",
+          // A time that does not parse: resumed, it stopped the resource (RangeError) for good.
+          nextPassAt: "soon",
           junk: "x".repeat(1000),
           lastSummary: { listed: 5, downloaded: 2, extra: { deep: true }, failed: -1 },
           lastPush: { uploaded: 3, error: "refused", found: "many" },
