@@ -253,7 +253,7 @@ export class MirrorLoop implements MirrorController {
     const intervalMs = this.#config.syncFrequencySeconds * 1000;
     this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
     // While passes fail the push side keeps its own pace; after a good one it comes with each pass.
-    if (failures > 0) this.#startPushTimer();
+    if (failures > 0 && !this.#config.pushOnly) this.#startPushTimer();
     else clearInterval(this.#pushTimer);
     this.#options.onPassEnd?.(this.status());
   }
@@ -283,8 +283,24 @@ export class MirrorLoop implements MirrorController {
   async #pass(): Promise<SyncReport> {
     const { logger } = this.#options;
     if (this.#config.pushOnly) {
-      // Nothing to list or mirror: each pass is the push side's.
+      // Nothing to list or mirror: each pass is the push side's, and so is its failure (a key
+      // refused, the platform out of reach): the status says so and the passes back off, as a
+      // sync pass's do. It said "idle", no error, while every upload failed.
+      this.#status.nextPassAt = undefined;
       await this.#pushAfterPass();
+      const pushed = this.#status.lastPush;
+      if (this.#abort.signal.aborted) return emptySummary();
+      if (pushed?.error !== undefined) this.#failed(pushed.error, false);
+      else {
+        // Files that failed wait on their own delays (the journal's), as a sync's failing items.
+        this.#status.consecutiveFailures = 0;
+        this.#status.backoffSeconds = undefined;
+        const first = pushed?.failures?.[0];
+        this.#status.lastError = first
+          ? `${pushed!.failed} file(s) not uploaded, e.g. ${first.path}: ${first.error}`
+          : undefined;
+        this.#state = "idle";
+      }
       return emptySummary();
     }
     this.#state = "syncing";

@@ -218,6 +218,55 @@ Deno.test("a resource with a push folder and nothing to mirror only pushes", asy
   });
 });
 
+Deno.test("a resource that only pushes, whose pushes fail as a whole (a key refused), says so and backs off", async () => {
+  await withModuleData(async ({ start, home }) => {
+    // One file refused is that file's failure; several in a row, the pass's (the key, not them).
+    await Deno.mkdir(join(home, "outbox"));
+    for (const name of ["a", "b", "c", "d", "e"]) {
+      await Deno.writeTextFile(join(home, "outbox", `${name}.txt`), "to send");
+    }
+    const pusher = await start({
+      push_path: "outbox",
+      push_tags: ["fleet"],
+      push_min_age: 0,
+      app_api_key: "not-the-key-0123456789",
+    });
+    try {
+      await pollUntil("the first push pass ended", () => pusher.status().lastPush !== undefined);
+      const status = pusher.status();
+      assert.match(status.lastPush?.error ?? "", /refused/);
+      assert.equal(status.state, "backing_off");
+      assert.equal(status.consecutiveFailures, 1);
+      assert.match(status.lastError ?? "", /refused/);
+      assert.ok(status.nextPassAt !== undefined && status.backoffSeconds! > 0);
+      assert.equal(await Deno.readTextFile(join(home, "outbox", "a.txt")), "to send");
+    } finally {
+      await pusher.stop();
+    }
+  });
+});
+
+Deno.test("a resource that only pushes, one of whose files is refused, stays on its pace and names the file", async () => {
+  await withModuleData(async ({ start, home, platform }) => {
+    platform.setFaults({ refuseUploadFileNames: ["bad.txt"] });
+    await Deno.mkdir(join(home, "outbox"));
+    await Deno.writeTextFile(join(home, "outbox", "bad.txt"), "refused");
+    const pusher = await start({ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 });
+    try {
+      await pollUntil("the first push pass ended", () => pusher.status().lastPush !== undefined);
+      const status = pusher.status();
+      assert.equal(status.state, "idle");
+      assert.equal(status.consecutiveFailures, 0);
+      assert.match(
+        status.lastError ?? "",
+        /^1 file\(s\) not uploaded, e\.g\. bad\.txt: .*invalid_argument/,
+      );
+    } finally {
+      await pusher.stop();
+    }
+  });
+});
+
 Deno.test("the saved status never holds the API key, even when an error quotes it", async () => {
   await withModuleData(async ({ start, platform, home }) => {
     // The key pasted as mirror_path, where a file comes to stand: the pass's error names the path.
