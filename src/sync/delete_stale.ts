@@ -58,6 +58,13 @@ export async function deleteStale(
           options.logger.info(`deleted ${path}`);
         }
       } catch (error) {
+        if ((error as { code?: unknown }).code === "EBUSY") {
+          // A mount point (a file bind-mounted into the mirror, as a container's volume is): not
+          // the mirror's file, kept without a word, as an empty folder that is one. It failed
+          // every pass (exit 1, forever).
+          options.logger.debug(`kept ${path}: something is mounted on it`);
+          return;
+        }
         result.failed++;
         const message = describeError(error);
         if (result.failures.length < maxListed) result.failures.push({ path, error: message });

@@ -270,6 +270,28 @@ async function _mount(...args: string[]): Promise<void> {
   assert.ok(output.success, `mount ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
 }
 
+Deno.test("a file mounted into the mirror (a container's bind-mounted file) is not deleted, nor a failure", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, root }) => {
+    await pass();
+    const outside = await Deno.makeTempFile();
+    await Deno.writeTextFile(outside, "calibration");
+    await Deno.mkdir(join(root, "cfg"));
+    await Deno.writeTextFile(join(root, "cfg", "calib.json"), "");
+    await _mount("--bind", outside, join(root, "cfg", "calib.json"));
+    try {
+      const result = await pass({ delete: true });
+      assert.equal(result.error, undefined);
+      assert.deepEqual([result.summary.deleted, result.summary.failed], [0, 0]);
+      assert.equal(await Deno.readTextFile(join(root, "cfg", "calib.json")), "calibration");
+    } finally {
+      await new Deno.Command("umount", { args: [join(root, "cfg", "calib.json")] }).output();
+      await Deno.remove(outside);
+    }
+    assert.equal(await Deno.readTextFile(join(root, "cfg", "calib.json")), "");
+  });
+});
+
 Deno.test("an empty folder that cannot be removed (a mount point, a read-only folder) is kept; the pass goes on", async () => {
   const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root, logger }) => {
