@@ -102,3 +102,27 @@ export async function isOnFuse(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Gives the file at `from` the name `to` too, never replacing what is there (`AlreadyExists` when
+ * the name is taken): a hard link, or where the file system has none (exFAT and FAT through FUSE
+ * answer EPERM) a check, then a rename, after which `from` names nothing. Tells which it did.
+ */
+export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed" {
+  try {
+    Deno.linkSync(from, to);
+    return "linked";
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  let taken = true;
+  try {
+    Deno.lstatSync(to);
+  } catch {
+    taken = false;
+  }
+  if (taken) throw new Deno.errors.AlreadyExists(`${to} exists`);
+  Deno.renameSync(from, to);
+  return "renamed";
+}

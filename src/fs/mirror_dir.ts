@@ -48,6 +48,7 @@ import {
   assertRelativePath,
   FILE_MODE,
   isOnFuse,
+  linkNoReplaceSync,
   swappedFolder,
   swappedFolderOn,
 } from "./_util.ts";
@@ -512,7 +513,9 @@ export class MirrorDir implements AsyncDisposable {
       await Deno.mkdir(path, { mode: _DIR_MODE });
       return path; // just made below a checked real folder: real and inside
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        throw _nameRefusedOr(error, relDir, parent);
+      }
     }
     const info = await Deno.lstat(path);
     if (info.isDirectory) return path;
@@ -671,6 +674,15 @@ function _isDirectorySync(path: string): boolean {
   }
 }
 
+function _existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Whether `now` is still the file `marked` was: same size and modification time. Not the inode:
  * FAT and exFAT give a file a new inode number when it drops out of the cache, which a long
@@ -688,28 +700,41 @@ function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boole
  * window open only to programs outside the engine, since the engine writes under the mirror lock.
  */
 function _linkSync(from: string, to: string, relPath: string): void {
-  // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
-  // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.
-  const taken = () =>
-    _isDirectorySync(to)
-      ? new FolderInTheWayError(relPath)
-      : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
   try {
-    Deno.linkSync(from, to);
-    return;
+    linkNoReplaceSync(from, to);
   } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) throw taken();
-    const code = (error as { code?: string }).code;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+    // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
+    // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw _isDirectorySync(to)
+        ? new FolderInTheWayError(relPath)
+        : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
+    }
+    throw _nameRefusedOr(error, relPath, dirname(to), from);
   }
-  let exists = true;
-  try {
-    Deno.lstatSync(to);
-  } catch {
-    exists = false;
-  }
-  if (exists) throw taken();
-  Deno.renameSync(from, to);
+}
+
+/**
+ * The error for a name the file system refused, when `error` is one (ENOENT with its folder and the
+ * file being named there, or EINVAL: exfat-fuse and vfat refuse `: * ? " < > |` so), else `error`
+ * itself. It said "No such
+ * file or directory", every pass.
+ */
+function _nameRefusedOr(
+  error: unknown,
+  relPath: string,
+  folder: string,
+  source?: string,
+): unknown {
+  const refused = (error as { code?: string }).code === "EINVAL" ||
+    (error instanceof Deno.errors.NotFound && _isDirectorySync(folder) &&
+      (source === undefined || _existsSync(source)));
+  return refused
+    ? new Deno.errors.InvalidData(
+      `cannot write ${relPath}: the file system refused the name (FAT and exFAT take no ` +
+        '\\ : * ? " < > | in a name)',
+    )
+    : error;
 }
 
 /**

@@ -22,7 +22,7 @@ import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
-import { swappedFolderOn } from "../fs/_util.ts";
+import { linkNoReplaceSync, swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
@@ -340,7 +340,9 @@ function _removeIfStill(
     return true;
   }
   try {
-    _putBack(aside, full);
+    // Where the file system has no hard links, by a check then a rename (a link threw EPERM there
+    // and left the file in `deleting/`).
+    if (linkNoReplaceSync(aside, full) === "linked") Deno.removeSync(aside);
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     throw new Error(
@@ -348,26 +350,6 @@ function _removeIfStill(
     );
   }
   return false;
-}
-
-/**
- * Gives the file moved aside its name back, never replacing what took the name meanwhile: a link
- * (EEXIST when taken), or where the file system has no hard links (exFAT and FAT through FUSE
- * answer EPERM) a check, then a rename.
- */
-function _putBack(aside: string, full: string): void {
-  try {
-    Deno.linkSync(aside, full);
-    Deno.removeSync(aside);
-    return;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
-  }
-  if (_lstatIfThere(full) !== undefined) {
-    throw new Deno.errors.AlreadyExists(`${full} exists`);
-  }
-  Deno.renameSync(aside, full);
 }
 
 /** The SHA-256 of the file at `path`, hex (read in 64 KiB chunks, never whole in memory). */

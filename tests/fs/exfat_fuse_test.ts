@@ -73,3 +73,22 @@ Deno.test("isSameFileUnder: two spellings that are two files on a case-sensitive
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "a name exFAT refuses (: ? |) is named as refused, not as a missing file",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    _withExfat(async (root) => {
+      await using mirror = await MirrorDir.open({ viamHome: root, mirrorPath: "mirror" });
+      const bytes = new TextEncoder().encode("x");
+      const outcomes = await mirror.writeFiles([
+        { path: "cam:front/a.jpg", bytes },
+        { path: "b|c.jpg", bytes },
+        { path: "fine/d.jpg", bytes },
+      ]);
+      assert.match(String(outcomes[0]), /cannot write cam:front: the file system refused the name/);
+      assert.match(String(outcomes[1]), /cannot write b\|c\.jpg: the file system refused the name/);
+      assert.equal(outcomes[2], undefined);
+      assert.equal(await Deno.readTextFile(join(root, "mirror", "fine", "d.jpg")), "x");
+    }),
+});
