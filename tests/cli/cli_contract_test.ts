@@ -769,60 +769,62 @@ Deno.test("--watch with a push_path in --config pushes after each pass, as the m
   }
 });
 
+/**
+ * Runs `fn` with an HTTP proxy's environment (a listener that counts its connections, on every
+ * proxy variable; `NO_PROXY` a user's own entry) and resolves to how many connections it got.
+ * Deno's fetch takes the proxy from the environment whatever the permissions.
+ */
+async function _proxiedCount(fn: (env: Record<string, string>) => Promise<void>): Promise<number> {
+  const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let connections = 0;
+  const accepting = (async () => {
+    for await (const connection of proxy) {
+      connections++;
+      connection.close();
+    }
+  })();
+  try {
+    const url = `http://127.0.0.1:${proxy.addr.port}`;
+    await fn({
+      HTTP_PROXY: url,
+      http_proxy: url,
+      ALL_PROXY: url,
+      NO_PROXY: "example.com",
+      // `deno run`'s own update check goes through ALL_PROXY (a compiled binary has none).
+      DENO_NO_UPDATE_CHECK: "1",
+    });
+  } finally {
+    proxy.close();
+    await accepting.catch(() => {});
+  }
+  return connections;
+}
+
 Deno.test("an HTTP_PROXY in the environment never sees an http:// loopback app URL (its key would go in the clear)", async () => {
   await withCli([{ count: 2, tags: ["a"] }], async ({ platform, run }) => {
-    // Deno's fetch takes the proxy from the environment whatever the permissions.
-    const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    let connections = 0;
-    const accepting = (async () => {
-      for await (const connection of proxy) {
-        connections++;
-        connection.close();
-      }
-    })();
-    try {
-      const url = `http://127.0.0.1:${proxy.addr.port}`;
+    const connections = await _proxiedCount(async (proxyEnv) => {
       const output = await run(["sync", "--app-url", platform.url, "--tags", "a", "--json"], {
         ...KEY_ENV,
-        ...{ HTTP_PROXY: url, http_proxy: url, ALL_PROXY: url, NO_PROXY: "example.com" },
-        // `deno run`'s own update check goes through ALL_PROXY (a compiled binary has none).
-        DENO_NO_UPDATE_CHECK: "1",
+        ...proxyEnv,
       });
       assertExit(output, 0);
       assert.equal((JSON.parse(output.stdout) as { downloaded: number }).downloaded, 2);
-      assert.equal(connections, 0, "the proxy was dialled");
-    } finally {
-      proxy.close();
-      await accepting.catch(() => {});
-    }
+    });
+    assert.equal(connections, 0, "the proxy was dialled");
   });
 });
 
 for (const host of ["0.0.0.0", "[::]"]) {
   Deno.test(`an HTTP_PROXY never sees an app URL on ${host}, the config's "this machine" too (its key would go in the clear)`, async () => {
     await withCli([{ count: 2, tags: ["a"] }], async ({ platform, run }) => {
-      const proxy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      let connections = 0;
-      const accepting = (async () => {
-        for await (const connection of proxy) {
-          connections++;
-          connection.close();
-        }
-      })();
-      try {
-        const url = `http://127.0.0.1:${proxy.addr.port}`;
-        const appUrl = platform.url.replace("127.0.0.1", host);
+      const appUrl = platform.url.replace("127.0.0.1", host);
+      const connections = await _proxiedCount(async (proxyEnv) => {
         await run(["sync", "--app-url", appUrl, "--tags", "a", "--json"], {
           ...KEY_ENV,
-          ...{ HTTP_PROXY: url, http_proxy: url, ALL_PROXY: url, NO_PROXY: "example.com" },
-          // `deno run`'s own update check goes through ALL_PROXY (a compiled binary has none).
-          DENO_NO_UPDATE_CHECK: "1",
+          ...proxyEnv,
         });
-        assert.equal(connections, 0, "the proxy was dialled (and sent the sign-in, key and all)");
-      } finally {
-        proxy.close();
-        await accepting.catch(() => {});
-      }
+      });
+      assert.equal(connections, 0, "the proxy was dialled (and sent the sign-in, key and all)");
     });
   });
 }

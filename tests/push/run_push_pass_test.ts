@@ -20,6 +20,7 @@ import { runPass } from "../../src/sync/run_pass.ts";
 import { readTree, RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import type { Platform } from "../support/platform/mod.ts";
+import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
 import {
   foldedJournal,
   PART_ID,
@@ -759,34 +760,69 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
   });
 });
 
-Deno.test("a same-size rewrite after its upload, its modification time put back, goes again: never deleted as sent", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
-    const path = join(root, "log.txt");
-    await write("log.txt", "VERSION-1 important\n");
-    const { mtime, ctime } = await Deno.stat(path);
-    await _pastTheSecondOf(ctime!);
-    // The platform holds its answer back; meanwhile the file is rewritten in place and its
-    // modification time put back.
-    platform.setFaults({ uploadReplyDelayMs: 1500 });
-    const passing = pass();
-    await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
-    const file = await Deno.open(path, { write: true });
-    await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
-    file.close();
-    await Deno.utime(path, mtime!, mtime!);
-    const first = await passing;
-    assert.equal(first.uploaded, 1);
-    assert.equal(first.deleted, 0);
-    assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
-    // The journal no longer names a version the platform holds for this file.
-    const journal = await foldedJournal(root);
-    assert.equal(journal.files["log.txt"].sent, undefined);
-    platform.setFaults({});
-    const second = await pass();
-    assert.equal(second.uploaded, 1, "the rewrite is sent");
-    assert.deepEqual(_storedTexts(platform), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
-    assert.equal(await _exists(path), false, "deleted once the platform holds it");
-  });
+/**
+ * The platform holds its answer back while the file sent is rewritten in place, at the same size,
+ * its modification time put back: it goes again, never deleted as the version sent.
+ */
+async function _rewrittenDuringTheAnswer({ platform, root, pass }: PushFixture): Promise<void> {
+  const path = join(root, "log.txt");
+  await Deno.writeTextFile(path, "VERSION-1 important\n");
+  // In whole seconds (exFAT keeps no finer) and older than the pass's minimum age.
+  const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  await Deno.utime(path, old, old);
+  const { mtime, ctime } = await Deno.stat(path);
+  await _pastTheSecondOf(ctime!);
+  platform.setFaults({ uploadReplyDelayMs: 1500 });
+  const passing = pass();
+  await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
+  const file = await Deno.open(path, { write: true });
+  await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
+  file.close();
+  await Deno.utime(path, mtime!, mtime!);
+  const first = await passing;
+  assert.equal(first.uploaded, 1);
+  assert.equal(first.deleted, 0, "VERSION-2 was deleted, never sent");
+  assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
+  // The journal no longer names a version the platform holds for this file.
+  const journal = await foldedJournal(root);
+  assert.equal(journal.files["log.txt"].sent, undefined);
+  platform.setFaults({});
+  const second = await pass();
+  assert.equal(second.uploaded, 1, "the rewrite is sent");
+  assert.deepEqual(_storedTexts(platform), ["VERSION-1 important\n", "VERSION-2 critical!\n"]);
+  assert.equal(await _exists(path), false, "deleted once the platform holds it");
+}
+
+Deno.test("a same-size rewrite after its upload, its modification time put back, goes again: never deleted as sent", () =>
+  withPush(_rewrittenDuringTheAnswer));
+
+Deno.test({
+  // exfat-fuse reports the modification time as the change time: put back, it is no guard there.
+  name: "on exfat-fuse too, a same-size rewrite after its upload, its mtime put back, goes again",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush((fixture) => withExfatFuseAt(fixture.root, () => _rewrittenDuringTheAnswer(fixture))),
+});
+
+Deno.test({
+  name:
+    "on exfat-fuse, a file sent and unchanged is deleted (its bytes compared), nothing left aside",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush(({ root, pass }) =>
+      withExfatFuseAt(root, async () => {
+        const path = join(root, "a", "big.bin");
+        await Deno.mkdir(join(root, "a"));
+        await Deno.writeFile(path, new Uint8Array(300_000).map((_, i) => i * 7));
+        const old = new Date(Date.now() - 60_000);
+        await Deno.utime(path, old, old);
+        const result = await pass();
+        assert.equal(result.uploaded, 1);
+        assert.equal(result.deleted, 1);
+        assert.equal(await _exists(path), false);
+        assert.deepEqual([...Deno.readDirSync(join(root, ".data-mirror", "deleting"))], []);
+      })
+    ),
 });
 
 Deno.test("keep: a same-size rewrite, its modification time put back, goes again", async () => {
