@@ -15,7 +15,7 @@ import { MIRROR_APIS } from "./mirror_model.ts";
 import { registerMirrorService } from "./mirror_service.ts";
 import type { ModuleOptions } from "./module_server.ts";
 import { registerModuleService } from "./module_service.ts";
-import { ParentLogSink } from "./parent_logger.ts";
+import { MODULE_LOGGER_NAME, ParentLogSink } from "./parent_logger.ts";
 import { registerReflection } from "./reflection.ts";
 import { ResourceTable } from "./resource_table.ts";
 import { withSafeErrors } from "./safe_errors.ts";
@@ -37,8 +37,6 @@ export interface ModuleServices {
   sink: ParentLogSink;
 }
 
-const _MODULE_LOGGER_NAME = "data-mirror";
-
 /** Builds the module's services for `options`. */
 export function createModuleServices(options: ModuleOptions): ModuleServices {
   const redactor = new SecretRedactor();
@@ -47,7 +45,7 @@ export function createModuleServices(options: ModuleOptions): ModuleServices {
     redactor,
     writeLine: options.writeLine,
   });
-  const logger = sink.logger(_MODULE_LOGGER_NAME);
+  const logger = sink.logger(MODULE_LOGGER_NAME);
   const table = new ResourceTable();
   const routes = (connectRouter: ConnectRouter): void => {
     const router = withSafeErrors(connectRouter, redactor);

@@ -41,8 +41,8 @@ interface _Entry {
   time: Date;
 }
 
-// The name of the sink's own entries (the dropped-entries notice).
-const _SINK_LOGGER_NAME = "data-mirror";
+/** The module's logger name in viam-server's logs: its entries and the sink's own notices. */
+export const MODULE_LOGGER_NAME = "data-mirror";
 // A Log call slower than this counts as failed: the entry goes to stdout instead.
 const _SEND_TIMEOUT_MS = 5_000;
 // See ParentLogSinkOptions.flushTimeoutMs.
@@ -227,7 +227,7 @@ export class ParentLogSink {
         this.#unreportedDrops = 0;
         await this.#send({
           level: "warn",
-          loggerName: _SINK_LOGGER_NAME,
+          loggerName: MODULE_LOGGER_NAME,
           message: `dropped ${count} log entries: viam-server did not take them fast enough`,
           time: new Date(),
         });
