@@ -371,7 +371,7 @@ export async function runPass(
     // placed yet) or its user's: no line names the listed item for it. A file edited in place since
     // the listed item was placed keeps its line (see the README's manifest: no stat per file).
     const holdsListedItem = (path: string) =>
-      placed.has(path) || settled.adopted.has(path) ||
+      placed.has(path) ||
       (local.get(path)?.symlink === false &&
         record?.placedFrom(path, entries.get(path)?.binaryDataId ?? "") !== "other");
     const writingManifest = manifest && _isProvenWhole(listing) && _inPlace(mirror, logger)
@@ -779,13 +779,11 @@ async function _findReplacements(
     if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) continue;
     const size = await options.fileSize(path);
     if (size === undefined) continue;
-    // Unrecorded, or recorded from another item with a size it no longer has but the listed
-    // item's: a replacement placed whose log entry a power cut lost (the log is flushed by the
-    // next batch's sync, the names may reach the disk first). Taken on as an unrecorded one is.
-    if (
-      (from === "unknown" || (from === "other" && !record.sizeFits(path, size))) &&
-      size === winner.sizeBytes
-    ) {
+    // Unrecorded, of the listed item's size: taken on. Never one recorded from another item whose
+    // size is no longer the one placed: that is the user's file (so is a replacement whose log
+    // entry a power cut lost; size alone cannot tell them apart), and the next version would be
+    // renamed over the user's edit.
+    if (from === "unknown" && size === winner.sizeBytes) {
       adopted.set(path, { binaryDataId: winner.binaryDataId, size });
       continue;
     }

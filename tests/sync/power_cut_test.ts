@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
 import { withPowerCuttableDisk } from "../support/power_cut.ts";
 import { lastJsonLine, runProgram } from "../_program.ts";
-import { withMirror } from "./_harness.ts";
 
 /** One `sync --json` pass with delete into `<home>/dm` of the items tagged `tag`. */
 async function _pass(platform: Platform, home: string, tag: string) {
@@ -70,51 +69,4 @@ Deno.test("the placed record survives a power cut after the pass that wrote it: 
       );
     }
   });
-});
-
-Deno.test("a new version placed just before a power cut that lost its placed-log entry is still the mirror's: its manifest line, the next version", async () => {
-  // Mid-pass, the log of what each file came from is flushed by the next batch's sync; a journal
-  // commit (any fsync, the 5 s one) may put a file's new name on disk first. Cut then, the record
-  // names the old version, whose size the file no longer has: the listed item's size it has.
-  const model = (name: string, size: number) =>
-    describeDataset([{
-      name,
-      count: 1,
-      sizeBytes: size,
-      fileName: "models/detector.tflite",
-      fileExt: ".tflite",
-    }]);
-  const state = ["placed", "placed.log"];
-  await withMirror(model("v1", 5000), async ({ pass, platform, root, files }) => {
-    await pass({ delete: true });
-    const saved = new Map<string, Uint8Array>();
-    for (const name of state) {
-      const bytes = await Deno.readFile(join(root, ".data-mirror", name)).catch(() => undefined);
-      if (bytes !== undefined) saved.set(name, bytes);
-    }
-    platform.replaceDataset(model("v2", 6000));
-    const v2 = platform.items()[0];
-    assert.equal((await pass({ delete: true })).summary.downloaded, 1);
-    // The power cut: the file's new name is on disk, the record and the log as before the pass.
-    for (const name of state) {
-      const path = join(root, ".data-mirror", name);
-      await Deno.remove(path).catch(() => {});
-      const bytes = saved.get(name);
-      if (bytes !== undefined) await Deno.writeFile(path, bytes);
-    }
-    await pass({ delete: true });
-    const manifest = await Deno.readTextFile(join(root, ".data-mirror", "manifest.jsonl"));
-    const ids = manifest.split("\n").filter((line) => line).map((l) =>
-      JSON.parse(l).binary_data_id
-    );
-    assert.deepEqual(ids, [v2.binaryDataId], "the file with v2's bytes has its line");
-    platform.replaceDataset(model("v3", 7000));
-    const v3 = platform.items()[0];
-    await pass({ delete: true });
-    assert.deepEqual(
-      (await files()).get("models/detector.tflite"),
-      platform.contentOf(v3.binaryDataId),
-      "v3 replaced the file",
-    );
-  }, { inlineLimitBytes: 1024 });
 });

@@ -270,6 +270,33 @@ async function _mount(...args: string[]): Promise<void> {
   assert.ok(output.success, `mount ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
 }
 
+Deno.test("a user's edit of a mirrored file is never replaced by a later version, whatever its size", async () => {
+  const model = (name: string, size: number) =>
+    describeDataset([{
+      name,
+      count: 1,
+      sizeBytes: size,
+      fileName: "models/detector.tflite",
+      fileExt: ".tflite",
+    }]);
+  await withMirror(model("v1", 5000), async ({ pass, platform, root }) => {
+    await pass({ delete: true });
+    const path = join(root, "models/detector.tflite");
+    // The user edits the file: it is theirs from then on (its size no longer the one placed).
+    const mine = new Uint8Array(6000).fill(0x4d);
+    await Deno.writeFile(path, mine);
+    await pass({ delete: true });
+    assert.deepEqual(await Deno.readFile(path), mine, "kept while v1 is listed");
+    // A new version whose size happens to be the user's file's: not taken for it.
+    platform.replaceDataset(model("v2", 6000));
+    await pass({ delete: true });
+    assert.deepEqual(await Deno.readFile(path), mine, "kept when v2 is listed");
+    platform.replaceDataset(model("v3", 7000));
+    await pass({ delete: true });
+    assert.deepEqual(await Deno.readFile(path), mine, "the user's file was replaced by v3");
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("a file mounted into the mirror (a container's bind-mounted file) is not deleted, nor a failure", async () => {
   const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root }) => {
