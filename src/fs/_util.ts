@@ -1,5 +1,5 @@
 // Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
-import { statfs } from "node:fs/promises";
+import { statfsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 
 /** Mode of the files the mirror creates. */
@@ -95,9 +95,9 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
 const _FUSE_SUPER_MAGIC = 0x65735546;
 
 /** Whether the folder `path` is on a FUSE file system (false when that cannot be told). */
-export async function isOnFuse(path: string): Promise<boolean> {
+export function isOnFuse(path: string): boolean {
   try {
-    return (await statfs(path)).type === _FUSE_SUPER_MAGIC;
+    return statfsSync(path).type === _FUSE_SUPER_MAGIC;
   } catch {
     return false;
   }
@@ -106,15 +106,26 @@ export async function isOnFuse(path: string): Promise<boolean> {
 /**
  * Gives the file at `from` the name `to` too, never replacing what is there (`AlreadyExists` when
  * the name is taken): a hard link, or where the file system has none (exFAT and FAT through FUSE
- * answer EPERM) a check, then a rename, after which `from` names nothing. Tells which it did.
+ * answer EPERM) as `otherwise` says. `"rename"`: a check, then a rename, after which `from` names
+ * nothing (a file made at `to` in between is replaced: for the program's own names). `"copy"`: a
+ * copy made under a name that must not exist (`O_EXCL`), flushed, with `from`'s mode and times
+ * (for a user's file, which a writer may save at `to` any instant). Tells which it did.
  */
-export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed" {
+export function linkNoReplaceSync(
+  from: string,
+  to: string,
+  otherwise: "rename" | "copy",
+): "linked" | "renamed" | "copied" {
   try {
     Deno.linkSync(from, to);
     return "linked";
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  if (otherwise === "copy") {
+    _copyNewSync(from, to);
+    return "copied";
   }
   let taken = true;
   try {
@@ -125,4 +136,17 @@ export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed
   if (taken) throw new Deno.errors.AlreadyExists(`${to} exists`);
   Deno.renameSync(from, to);
   return "renamed";
+}
+
+function _copyNewSync(from: string, to: string): void {
+  const info = Deno.lstatSync(from);
+  using source = Deno.openSync(from, { read: true });
+  using target = Deno.openSync(to, { write: true, createNew: true, mode: info.mode ?? FILE_MODE });
+  const buffer = new Uint8Array(64 * 1024);
+  for (let read; (read = source.readSync(buffer)) !== null;) {
+    let written = 0;
+    while (written < read) written += target.writeSync(buffer.subarray(written, read));
+  }
+  if (info.atime !== null && info.mtime !== null) target.utimeSync(info.atime, info.mtime);
+  target.syncDataSync();
 }

@@ -219,7 +219,7 @@ export class MirrorDir implements AsyncDisposable {
       await _removeStagedLeftovers(state); // what a killed pass left; nobody else writes them
       // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
       // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
-      const programs = await isOnFuse(state) ? [] : options.syncPrograms;
+      const programs = isOnFuse(state) ? [] : options.syncPrograms;
       const fsSync = (options.durable ?? true)
         ? new FileSystemSync(state, { programs })
         : undefined;
@@ -701,7 +701,7 @@ function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boole
  */
 function _linkSync(from: string, to: string, relPath: string): void {
   try {
-    linkNoReplaceSync(from, to);
+    linkNoReplaceSync(from, to, "rename");
   } catch (error) {
     // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
     // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.

@@ -16,13 +16,13 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
-import { basename, extname, join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import { DELETING_DIR_NAME, ensureStateDirSync } from "../fs/state_dir.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
-import { linkNoReplaceSync, swappedFolderOn } from "../fs/_util.ts";
+import { isOnFuse, linkNoReplaceSync, swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
@@ -82,13 +82,6 @@ export interface PushContext {
   compareIdleMs?: number;
   /** The clock, epoch ms. */
   now: () => number;
-  /**
-   * The push folder's file system keeps no change time of its own (FUSE: exfat-fuse reports the
-   * modification time as the change time), so a same-size rewrite whose modification time was put
-   * back looks like the version sent: before a file is deleted its bytes are compared with those
-   * sent.
-   */
-  compareBeforeDelete?: boolean;
 }
 
 /** How one file went. */
@@ -173,13 +166,16 @@ async function _upload(
   }));
   await journal.flush();
   // What was read, in order from byte 0 (each attempt starts again there): compared with the
-  // file's bytes before it is deleted where change times cannot tell a rewrite.
+  // file's bytes before it is deleted where change times cannot tell a rewrite (a FUSE disk: the
+  // push folder's, or one mounted in a folder of it).
+  const absolute = join(ctx.config.pushRoot, file.path);
+  const compare = isOnFuse(dirname(absolute));
   let hash: Hash | undefined;
   let hashedTo = 0;
   const source: UploadSource = {
     read: async (buffer, position) => {
       const bytesRead = (await handle.read(buffer, 0, buffer.length, position)).bytesRead;
-      if (ctx.compareBeforeDelete) {
+      if (compare) {
         if (position === 0) [hash, hashedTo] = [createHash("sha256"), 0];
         if (hash !== undefined && position === hashedTo) {
           hash.update(buffer.subarray(0, bytesRead));
@@ -190,7 +186,6 @@ async function _upload(
     },
     size: opened.size,
   };
-  const absolute = join(ctx.config.pushRoot, file.path);
   const metadata = _metadata(ctx, file.path, opened);
   let stored: { binaryDataId: string; bytes: number; recovered: boolean } | undefined;
   for (let attempt = 1; stored === undefined; attempt++) {
@@ -277,12 +272,13 @@ async function _upload(
  * goes again on a later pass.
  */
 export function deleteIfUnchanged(
-  ctx: Pick<PushContext, "config" | "journal" | "compareBeforeDelete">,
+  ctx: Pick<PushContext, "config" | "journal">,
   path: string,
   sent: FileIdentity,
   sentDigest?: string,
 ): boolean {
-  const current = _lstatIfThere(join(ctx.config.pushRoot, path));
+  const full = join(ctx.config.pushRoot, path);
+  const current = _lstatIfThere(full);
   if (current === undefined) return false;
   if (!current.isFile || !sameIdentity(identityOf(current), sent)) {
     // Not the version sent: the platform does not hold this one, which goes on a later pass. The
@@ -291,9 +287,10 @@ export function deleteIfUnchanged(
     ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
     return false;
   }
-  // Where change times cannot tell a rewrite, only bytes compared with those sent say it is the
-  // version sent (none known: a later pass's deletion, or a read out of order, keeps the file).
-  const digest = ctx.compareBeforeDelete ? (sentDigest ?? "") : undefined;
+  // On FUSE (exfat-fuse reports the modification time as the change time) change times cannot
+  // tell a rewrite: only bytes compared with those sent say it is the version sent (none known: a
+  // later pass's deletion, or a read out of order, keeps the file).
+  const digest = isOnFuse(dirname(full)) ? (sentDigest ?? "") : undefined;
   const removed = _removeIfStill(ctx.config.pushRoot, path, sent, digest);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return removed;
@@ -326,8 +323,14 @@ function _removeIfStill(
     Deno.renameSync(full, aside);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
-    // Another file system below the push folder: no move aside there, removed as before.
-    if ((error as { code?: string }).code === "EXDEV") return removeFileUnder(root, path);
+    // Another file system below the push folder: no move aside there, removed by name (its bytes
+    // compared in place first where they must be).
+    if ((error as { code?: string }).code === "EXDEV") {
+      if (sentDigest !== undefined && (sentDigest === "" || _sha256OfFile(full) !== sentDigest)) {
+        return false;
+      }
+      return removeFileUnder(root, path);
+    }
     throw error;
   }
   const moved = Deno.lstatSync(aside);
@@ -340,9 +343,11 @@ function _removeIfStill(
     return true;
   }
   try {
-    // Where the file system has no hard links, by a check then a rename (a link threw EPERM there
-    // and left the file in `deleting/`).
-    if (linkNoReplaceSync(aside, full) === "linked") Deno.removeSync(aside);
+    // Where the file system has no hard links, by a copy that replaces nothing (a link threw EPERM
+    // there and left the file in `deleting/`; a rename after a check could replace a version a
+    // writer saved in between).
+    linkNoReplaceSync(aside, full, "copy");
+    Deno.removeSync(aside);
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     throw new Error(

@@ -19,7 +19,6 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
-import { isOnFuse } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -281,7 +280,6 @@ export async function runPushPass(
       minRetryDelayMs: options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       compareIdleMs: options.compareIdleMs,
       now,
-      compareBeforeDelete: await isOnFuse(push.pushRoot),
     };
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.

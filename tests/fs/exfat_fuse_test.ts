@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { linkNoReplaceSync } from "../../src/fs/_util.ts";
 import { isSameFileUnder, MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
 
@@ -90,5 +91,37 @@ Deno.test({
       assert.match(String(outcomes[1]), /cannot write b\|c\.jpg: the file system refused the name/);
       assert.equal(outcomes[2], undefined);
       assert.equal(await Deno.readTextFile(join(root, "mirror", "fine", "d.jpg")), "x");
+    }),
+});
+
+Deno.test({
+  name:
+    "linkNoReplaceSync on exfat-fuse (no hard links): a copy that replaces nothing, or a rename",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    _withExfat((root) => {
+      const aside = join(root, "aside.bin");
+      const full = join(root, "latest.bin");
+      Deno.writeTextFileSync(aside, "moved aside");
+      const when = new Date("2026-01-02T03:04:06Z");
+      Deno.utimeSync(aside, when, when);
+      // A writer saved a new version at the name meanwhile: it stays, whatever the way asked.
+      Deno.writeTextFileSync(full, "the writer's newest");
+      for (const way of ["copy", "rename"] as const) {
+        assert.throws(() => linkNoReplaceSync(aside, full, way), Deno.errors.AlreadyExists);
+        assert.equal(Deno.readTextFileSync(full), "the writer's newest");
+      }
+      Deno.removeSync(full);
+      assert.equal(linkNoReplaceSync(aside, full, "copy"), "copied");
+      assert.equal(Deno.readTextFileSync(full), "moved aside");
+      assert.equal(Deno.statSync(full).mtime?.getTime(), when.getTime());
+      assert.equal(
+        Deno.readTextFileSync(aside),
+        "moved aside",
+        "the copy's source is the caller's",
+      );
+      Deno.removeSync(full);
+      assert.equal(linkNoReplaceSync(aside, full, "rename"), "renamed");
+      assert.throws(() => Deno.lstatSync(aside), Deno.errors.NotFound);
     }),
 });

@@ -764,8 +764,12 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
  * The platform holds its answer back while the file sent is rewritten in place, at the same size,
  * its modification time put back: it goes again, never deleted as the version sent.
  */
-async function _rewrittenDuringTheAnswer({ platform, root, pass }: PushFixture): Promise<void> {
-  const path = join(root, "log.txt");
+async function _rewrittenDuringTheAnswer(
+  { platform, root, pass }: PushFixture,
+  folder = "",
+): Promise<void> {
+  const name = folder === "" ? "log.txt" : `${folder}/log.txt`;
+  const path = join(root, name);
   await Deno.writeTextFile(path, "VERSION-1 important\n");
   // In whole seconds (exFAT keeps no finer) and older than the pass's minimum age.
   const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
@@ -785,7 +789,7 @@ async function _rewrittenDuringTheAnswer({ platform, root, pass }: PushFixture):
   assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
   // The journal no longer names a version the platform holds for this file.
   const journal = await foldedJournal(root);
-  assert.equal(journal.files["log.txt"].sent, undefined);
+  assert.equal(journal.files[name].sent, undefined);
   platform.setFaults({});
   const second = await pass();
   assert.equal(second.uploaded, 1, "the rewrite is sent");
@@ -802,6 +806,19 @@ Deno.test({
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
     withPush((fixture) => withExfatFuseAt(fixture.root, () => _rewrittenDuringTheAnswer(fixture))),
+});
+
+Deno.test({
+  name: "on exfat-fuse mounted in a folder of the push folder, the same: its files compared too",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush(async (fixture) => {
+      await Deno.mkdir(join(fixture.root, "usb"));
+      await withExfatFuseAt(
+        join(fixture.root, "usb"),
+        () => _rewrittenDuringTheAnswer(fixture, "usb"),
+      );
+    }),
 });
 
 Deno.test({
