@@ -128,8 +128,9 @@ export class MirrorLoop implements MirrorController {
       this.#state = "backing_off";
       this.#options.logger.info(`resuming a backoff: next pass at ${resume!.nextPassAt}`);
     }
-    // The push side keeps its own pace through a resumed backoff too, as after a failed pass.
-    if (due > 0) this.#startPushTimer();
+    // The push side keeps its own pace through a resumed backoff too, as after a failed pass; a
+    // resource that only pushes backs off its pushes themselves (its passes are its pushes).
+    if (due > 0 && !this.#config.pushOnly) this.#startPushTimer();
     // Never later than the backoff saved (a clock put back since would stretch it), nor the longest.
     const saved = resume?.backoffSeconds === undefined
       ? _MAX_BACKOFF_MS
@@ -190,10 +191,34 @@ export class MirrorLoop implements MirrorController {
       },
     ).finally(() => {
       this.#pushInFlight = undefined;
+      if (this.#config.pushOnly && !this.#abort.signal.aborted) this.#settlePushOnly();
       this.#options.onPushEnd?.(this.status());
     });
     this.#pushInFlight = run;
     return run;
+  }
+
+  /**
+   * A resource that only pushes: its push passes are its passes, and so is their failure (a key
+   * refused, the platform out of reach): the status says so and the passes back off, as a sync
+   * pass's do (it said idle, no error, while every upload failed). A push asked for on its own
+   * (DoCommand) sets the schedule too: one that ends well after a backoff ends the backoff.
+   */
+  #settlePushOnly(): void {
+    const pushed = this.#status.lastPush;
+    if (pushed?.error !== undefined) this.#failed(pushed.error, false);
+    else {
+      // Files that failed wait on their own delays (the journal's), as a sync's failing items.
+      this.#status.consecutiveFailures = 0;
+      this.#status.backoffSeconds = undefined;
+      const first = pushed?.failures?.[0];
+      this.#status.lastError = first
+        ? `${pushed!.failed} file(s) not uploaded, e.g. ${first.path}: ${first.error}`
+        : undefined;
+      this.#state = "idle";
+    }
+    // The scheduled pass sets its own next one when it ends (`#afterPass`).
+    if (this.#inFlight === undefined) this.#scheduleAfter();
   }
 
   /**
@@ -249,11 +274,9 @@ export class MirrorLoop implements MirrorController {
     // to pass (a full collection of a heap of a few MB takes milliseconds, once per pass).
     collectGarbageNow();
     if (this.#abort.signal.aborted) return;
-    const failures = this.#status.consecutiveFailures;
-    const intervalMs = this.#config.syncFrequencySeconds * 1000;
-    this.#schedule(failures === 0 ? intervalMs : this.#status.backoffSeconds! * 1000);
+    this.#scheduleAfter();
     // While passes fail the push side keeps its own pace; after a good one it comes with each pass.
-    if (failures > 0 && !this.#config.pushOnly) this.#startPushTimer();
+    if (this.#status.consecutiveFailures > 0 && !this.#config.pushOnly) this.#startPushTimer();
     else clearInterval(this.#pushTimer);
     this.#options.onPassEnd?.(this.status());
   }
@@ -272,6 +295,15 @@ export class MirrorLoop implements MirrorController {
     }, Math.max(this.#config.syncFrequencySeconds * 1000, 1000));
   }
 
+  /** Schedules the next pass: an interval on, or the backoff while passes fail. */
+  #scheduleAfter(): void {
+    this.#schedule(
+      this.#status.consecutiveFailures === 0
+        ? this.#config.syncFrequencySeconds * 1000
+        : this.#status.backoffSeconds! * 1000,
+    );
+  }
+
   #schedule(delayMs: number): void {
     clearTimeout(this.#timer);
     this.#status.nextPassAt = new Date(Date.now() + delayMs).toISOString();
@@ -283,24 +315,9 @@ export class MirrorLoop implements MirrorController {
   async #pass(): Promise<SyncReport> {
     const { logger } = this.#options;
     if (this.#config.pushOnly) {
-      // Nothing to list or mirror: each pass is the push side's, and so is its failure (a key
-      // refused, the platform out of reach): the status says so and the passes back off, as a
-      // sync pass's do. It said "idle", no error, while every upload failed.
+      // Nothing to list or mirror: each pass is the push side's.
       this.#status.nextPassAt = undefined;
-      await this.#pushAfterPass();
-      const pushed = this.#status.lastPush;
-      if (this.#abort.signal.aborted) return emptySummary();
-      if (pushed?.error !== undefined) this.#failed(pushed.error, false);
-      else {
-        // Files that failed wait on their own delays (the journal's), as a sync's failing items.
-        this.#status.consecutiveFailures = 0;
-        this.#status.backoffSeconds = undefined;
-        const first = pushed?.failures?.[0];
-        this.#status.lastError = first
-          ? `${pushed!.failed} file(s) not uploaded, e.g. ${first.path}: ${first.error}`
-          : undefined;
-        this.#state = "idle";
-      }
+      await this.#pushAfterPass(); // its outcome is the pass's (`#settlePushOnly`)
       return emptySummary();
     }
     this.#state = "syncing";

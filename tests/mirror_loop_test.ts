@@ -512,3 +512,57 @@ function _countedPush(count: () => void): () => Promise<PushSummary> {
     return Promise.resolve(emptyPushSummary());
   };
 }
+
+Deno.test("a loop that only pushes, resuming a running backoff, does not push before it ends", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    let pushes = 0;
+    const loop = new MirrorLoop({ ...config({ sync_frequency: 1 }), pushOnly: true }, {
+      logger,
+      resume: {
+        state: "backing_off",
+        passes: 0,
+        consecutiveFailures: 4,
+        backoffSeconds: 600,
+        nextPassAt: new Date(Date.now() + 600_000).toISOString(),
+      },
+      push: _countedPush(() => pushes++),
+    });
+    loop.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      assert.equal(pushes, 0, "pushed during the resumed backoff");
+    } finally {
+      await loop.stop();
+    }
+  });
+});
+
+Deno.test("a loop that only pushes: a push asked for that goes ends its backoff, and the next pass comes an interval on", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    let refused = true;
+    const loop = new MirrorLoop({ ...config({ sync_frequency: 120 }), pushOnly: true }, {
+      logger,
+      push: () =>
+        Promise.resolve(
+          refused
+            ? { ...emptyPushSummary(), error: "the API key was refused" }
+            : { ...emptyPushSummary(), found: 3, uploaded: 3, deleted: 3 },
+        ),
+    });
+    loop.start();
+    try {
+      await pollUntil("backing off", () => loop.status().state === "backing_off");
+      assert.equal(loop.status().lastError, "the API key was refused");
+      refused = false; // the key fixed; the operator asks for a push (DoCommand)
+      assert.equal((await loop.pushNow()).uploaded, 3);
+      const status = loop.status();
+      assert.equal(status.state, "idle");
+      assert.equal(status.consecutiveFailures, 0);
+      assert.equal(status.lastError, undefined);
+      const next = Date.parse(status.nextPassAt!) - Date.now();
+      assert.ok(next > 100_000 && next <= 120_000, `next pass in ${next} ms`);
+    } finally {
+      await loop.stop();
+    }
+  });
+});

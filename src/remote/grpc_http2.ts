@@ -73,9 +73,17 @@ export class Http2Connection implements AsyncDisposable {
     });
     this.#openStreams++;
     clearTimeout(this.#idleTimer);
-    stream.once("close", () => {
+    // Open until it closes, or until the server's side ends: a call the server refused before it
+    // read the request (a trailers-only answer) ends, and Deno's node:http2 never reports its
+    // close, so counted until `close` it kept the connection from ever idling out.
+    let counted = true;
+    const over = () => {
+      if (!counted) return;
+      counted = false;
       if (--this.#openStreams === 0) this.#startIdleTimer();
-    });
+    };
+    stream.once("close", over);
+    stream.once("end", over);
     return stream;
   }
 

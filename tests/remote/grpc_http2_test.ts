@@ -67,3 +67,29 @@ Deno.test("a connection with a stream open is not idle however long it is silent
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+Deno.test("a call the server refused before reading it (trailers-only) does not keep the connection from idling out", async () => {
+  let sessionsClosed = 0;
+  const server = createServer();
+  server.on("session", (session) => session.on("close", () => sessionsClosed++));
+  server.on("stream", (stream: ServerHttp2Stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14" }, {
+      endStream: true,
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const connection = new Http2Connection(`http://127.0.0.1:${port}`, { idleMs: 150 });
+  try {
+    const { GrpcCall } = await import("../../src/remote/grpc_http2.ts");
+    const call = GrpcCall.open(connection, "/upload", {}, new AbortController().signal);
+    await assert.rejects(async () => {
+      await call.send(new Uint8Array(64 * 1024));
+      await call.finish();
+    });
+    await pollUntil("the idle connection closed", () => sessionsClosed === 1, { limitMs: 3_000 });
+  } finally {
+    await connection.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
