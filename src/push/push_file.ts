@@ -13,7 +13,7 @@
  * @module
  */
 
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { constants, fstatSync } from "node:fs";
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
@@ -259,7 +259,7 @@ async function _upload(
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
     const sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";
-    const deleted = deleteIfUnchanged(ctx, file.path, opened, sentDigest);
+    const deleted = await deleteIfUnchanged(ctx, file.path, opened, sentDigest);
     return { kind: "uploaded", ...stored, deleted };
   } catch (error) {
     return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
@@ -268,15 +268,15 @@ async function _upload(
 
 /**
  * Deletes the sent file when it is still the version that was sent (same device, inode, size,
- * modification and change time), and forgets it; returns whether it was deleted. A changed file stays and
- * goes again on a later pass.
+ * modification and change time; on FUSE, its bytes' `sentDigest`), and forgets it; resolves to
+ * whether it was deleted. A changed file stays and goes again on a later pass.
  */
-export function deleteIfUnchanged(
+export async function deleteIfUnchanged(
   ctx: Pick<PushContext, "config" | "journal">,
   path: string,
   sent: FileIdentity,
   sentDigest?: string,
-): boolean {
+): Promise<boolean> {
   const full = join(ctx.config.pushRoot, path);
   const current = _lstatIfThere(full);
   if (current === undefined) return false;
@@ -291,7 +291,7 @@ export function deleteIfUnchanged(
   // tell a rewrite: only bytes compared with those sent say it is the version sent (none known: a
   // later pass's deletion, or a read out of order, keeps the file).
   const digest = isOnFuse(dirname(full)) ? (sentDigest ?? "") : undefined;
-  const removed = _removeIfStill(ctx.config.pushRoot, path, sent, digest);
+  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return removed;
 }
@@ -305,12 +305,12 @@ const _NAME_BYTES = new TextEncoder();
  * when what was moved is the inode sent (its ctime was checked before the move, which changes it);
  * anything else is put back, or kept aside when yet another file took the name meanwhile.
  */
-function _removeIfStill(
+async function _removeIfStill(
   root: string,
   path: string,
   sent: FileIdentity,
   sentDigest?: string,
-): boolean {
+): Promise<boolean> {
   const full = join(root, path);
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
@@ -326,7 +326,9 @@ function _removeIfStill(
     // Another file system below the push folder: no move aside there, removed by name (its bytes
     // compared in place first where they must be).
     if ((error as { code?: string }).code === "EXDEV") {
-      if (sentDigest !== undefined && (sentDigest === "" || _sha256OfFile(full) !== sentDigest)) {
+      if (
+        sentDigest !== undefined && (sentDigest === "" || await _sha256OfFile(full) !== sentDigest)
+      ) {
         return false;
       }
       return removeFileUnder(root, path);
@@ -337,7 +339,7 @@ function _removeIfStill(
   const movedIdentity = identityOf(moved);
   if (
     moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
-    (sentDigest === undefined || (sentDigest !== "" && _sha256OfFile(aside) === sentDigest))
+    (sentDigest === undefined || (sentDigest !== "" && await _sha256OfFile(aside) === sentDigest))
   ) {
     Deno.removeSync(aside);
     return true;
@@ -357,17 +359,20 @@ function _removeIfStill(
   return false;
 }
 
-/** The SHA-256 of the file at `path`, hex (read in 64 KiB chunks, never whole in memory). */
-function _sha256OfFile(path: string): string {
+/**
+ * The SHA-256 of the file at `path`, hex: read 64 KiB at a time, without holding the event loop (a
+ * large file on a USB stick takes seconds to minutes to read).
+ */
+async function _sha256OfFile(path: string): Promise<string> {
   const hash = createHash("sha256");
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buffer = new Uint8Array(64 * 1024);
-    for (let read; (read = readSync(fd, buffer, 0, buffer.length, null)) > 0;) {
+    for (let read; (read = (await handle.read(buffer, 0, buffer.length, null)).bytesRead) > 0;) {
       hash.update(buffer.subarray(0, read));
     }
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
   return hash.digest("hex");
 }

@@ -604,7 +604,7 @@ async function _walk(
         }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
-      else _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
+      else await _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
     } else if (!_settled(identity, { now: now(), settledBefore, minAgeMs, options })) {
       _skip(result, options.logger, path, "settling");
     } else if (identity.size === 0) {
@@ -634,15 +634,15 @@ function _backingOff(retryAtMs: number, nowMs: number): boolean {
 }
 
 /** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */
-function _deleteSent(
+async function _deleteSent(
   ctx: PushContext,
   logger: Logger,
   file: WalkedFile,
   binaryDataId: string,
   result: PushResult,
-): void {
+): Promise<void> {
   try {
-    if (deleteIfUnchanged(ctx, file.path, file.identity)) {
+    if (await deleteIfUnchanged(ctx, file.path, file.identity)) {
       result.deleted++;
       logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
     } else _skip(result, logger, file.path, "changed while sent");
