@@ -141,7 +141,8 @@ export function linkNoReplaceSync(
 function _copyNewSync(from: string, to: string): void {
   const info = Deno.lstatSync(from);
   using source = Deno.openSync(from, { read: true });
-  using target = Deno.openSync(to, { write: true, createNew: true, mode: info.mode ?? FILE_MODE });
+  const mode = info.mode === null ? FILE_MODE : info.mode & 0o7777;
+  using target = Deno.openSync(to, { write: true, createNew: true, mode });
   const buffer = new Uint8Array(64 * 1024);
   for (let read; (read = source.readSync(buffer)) !== null;) {
     let written = 0;

@@ -717,8 +717,7 @@ function _linkSync(from: string, to: string, relPath: string): void {
 /**
  * The error for a name the file system refused, when `error` is one (ENOENT with its folder and the
  * file being named there, or EINVAL: exfat-fuse and vfat refuse `: * ? " < > |` so), else `error`
- * itself. It said "No such
- * file or directory", every pass.
+ * itself: it said "No such file or directory", every pass.
  */
 function _nameRefusedOr(
   error: unknown,
