@@ -207,7 +207,15 @@ export class MirrorLoop implements MirrorController {
   #settlePushOnly(): void {
     const pushed = this.#status.lastPush;
     if (pushed?.error !== undefined) this.#failed(pushed.error, false);
-    else {
+    else if (
+      this.#status.consecutiveFailures > 0 && this.#status.lastError !== undefined &&
+      pushed !== undefined && pushed.uploaded === 0 && pushed.found > 0
+    ) {
+      // Nothing went (its files wait on their own delays after the failure, or fail one by one,
+      // too few to be "in a row"): no sign the failure ended, so it is still told and backed off
+      // (the status went back to idle, no error, while every upload was refused).
+      this.#failed(this.#status.lastError, false);
+    } else {
       // Files that failed wait on their own delays (the journal's), as a sync's failing items.
       this.#status.consecutiveFailures = 0;
       this.#status.backoffSeconds = undefined;

@@ -230,6 +230,7 @@ Deno.test("a resource that only pushes, whose pushes fail as a whole (a key refu
       push_tags: ["fleet"],
       push_min_age: 0,
       app_api_key: "not-the-key-0123456789",
+      sync_frequency: 1,
     });
     try {
       await pollUntil("the first push pass ended", () => pusher.status().lastPush !== undefined);
@@ -240,6 +241,15 @@ Deno.test("a resource that only pushes, whose pushes fail as a whole (a key refu
       assert.match(status.lastError ?? "", /refused/);
       assert.ok(status.nextPassAt !== undefined && status.backoffSeconds! > 0);
       assert.equal(await Deno.readTextFile(join(home, "outbox", "a.txt")), "to send");
+      // The passes after it, its files waiting on their own delays, send nothing: still failing.
+      const seen = new Set<string>();
+      const until = Date.now() + 4_000;
+      while (Date.now() < until) {
+        const { state, lastError } = pusher.status();
+        seen.add(`${state}${lastError === undefined ? "" : " with an error"}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual([...seen], ["backing_off with an error"]);
     } finally {
       await pusher.stop();
     }
