@@ -33,11 +33,13 @@ export const STATE_DIR_NAME = ".data-mirror";
  * `module-data` (modules' state), `capture` (the data manager's default capture directory: mirrored
  * files would be uploaded again), `diagnostics.data` (FTDC), `grpc` (viam-server's cached app
  * tokens, rdk `grpc/app_conn.go`), `bin` and `mongod-data` (the data pipelines' mongod, rdk
- * `services/datamanager`). No mirror may be or lie inside one;
+ * `services/datamanager`) and `packages-local` (local tarball modules, unpacked: rdk
+ * `robot/packages` LocalPackagesDir, `packages` + "-local"). No mirror may be or lie inside one;
  * compared without regard to case (case-insensitive file systems).
  */
 export const VIAM_OWNED_DIRS: readonly string[] = Object.freeze([
   "packages",
+  "packages-local",
   "module-data",
   "capture",
   "diagnostics.data",

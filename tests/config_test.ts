@@ -497,6 +497,9 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
       "grpc",
       "bin",
       "mongod-data/db",
+      // local tarball modules, unpacked (rdk LocalPackagesDir): with delete, a mirror there removed them.
+      "packages-local",
+      "Packages-Local/x",
     ]
   ) {
     await t.step(`viam-server's own ${owned}`, () => {
