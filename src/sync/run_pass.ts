@@ -502,8 +502,12 @@ export async function dryRunPass(
   // A mirror not made yet: its pass makes the folder, then refuses the place.
   await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
   const nestedMirrors = new Set<string>();
+  // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
+  // pass's placing of that item (a folder is never replaced), which the dry run is to say too.
+  const emptyDirs = new Set<string>();
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
     onPassedBy: (dir) => nestedMirrors.add(dir),
+    onEmptyDir: (dir) => emptyDirs.add(dir),
     warn: (message) => options.logger.warn(message),
   });
   const index = _newIndex(root ?? config.mirrorRoot);
@@ -550,6 +554,16 @@ export async function dryRunPass(
   const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
     nestedMirrors,
   });
+  if (plan.downloads.some((d) => emptyDirs.has(d.path))) {
+    plan.conflicts = [
+      ...plan.conflicts,
+      ...plan.downloads.filter((d) => emptyDirs.has(d.path)).map((d) => ({
+        path: d.path,
+        reason: "a local directory is at this path; it is not replaced",
+      })),
+    ].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    plan.downloads = plan.downloads.filter((d) => !emptyDirs.has(d.path));
+  }
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeDataset } from "../support/platform/mod.ts";
+import { dryRunPass } from "../../src/sync/run_pass.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { withMirror } from "./_harness.ts";
+
+Deno.test("a dry run says an item whose path is an empty folder would fail, as its pass does", async () => {
+  await withMirror(
+    describeDataset([{ count: 2, tags: ["A"], fileName: (i) => `p/item-${i}.jpeg` }]),
+    async ({ pass, config, root, logger }) => {
+      await Deno.mkdir(join(root, "p", "item-0.jpeg"), { recursive: true });
+      const cfg = config({ tags: ["A"] });
+      const remote = new ViamRemote({
+        appUrl: cfg.appUrl,
+        apiKeyId: cfg.apiKeyId,
+        apiKey: cfg.apiKey,
+      });
+      const report = await dryRunPass(cfg, remote, { logger });
+      const result = await pass({ tags: ["A"] });
+      assert.deepEqual(
+        result.summary.failed,
+        1,
+        "the pass fails the item: a folder is not replaced",
+      );
+      assert.deepEqual(report.downloads, ["p/item-1.jpeg"]);
+      assert.deepEqual(report.conflicts.map((c) => c.path), ["p/item-0.jpeg"]);
+    },
+  );
+});
