@@ -138,16 +138,24 @@ export function linkNoReplaceSync(
   return "renamed";
 }
 
+/** The copy of `linkNoReplaceSync`; one cut short (a full disk) is removed, never left at `to`. */
 function _copyNewSync(from: string, to: string): void {
   const info = Deno.lstatSync(from);
   using source = Deno.openSync(from, { read: true });
   const mode = info.mode === null ? FILE_MODE : info.mode & 0o7777;
-  using target = Deno.openSync(to, { write: true, createNew: true, mode });
-  const buffer = new Uint8Array(64 * 1024);
-  for (let read; (read = source.readSync(buffer)) !== null;) {
-    let written = 0;
-    while (written < read) written += target.writeSync(buffer.subarray(written, read));
+  const target = Deno.openSync(to, { write: true, createNew: true, mode });
+  try {
+    const buffer = new Uint8Array(64 * 1024);
+    for (let read; (read = source.readSync(buffer)) !== null;) {
+      let written = 0;
+      while (written < read) written += target.writeSync(buffer.subarray(written, read));
+    }
+    if (info.atime !== null && info.mtime !== null) target.utimeSync(info.atime, info.mtime);
+    target.syncDataSync();
+  } catch (error) {
+    target.close();
+    Deno.removeSync(to); // made by this call (O_EXCL): nobody else's
+    throw error;
   }
-  if (info.atime !== null && info.mtime !== null) target.utimeSync(info.atime, info.mtime);
-  target.syncDataSync();
+  target.close();
 }

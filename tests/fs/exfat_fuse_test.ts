@@ -125,3 +125,32 @@ Deno.test({
       assert.throws(() => Deno.lstatSync(aside), Deno.errors.NotFound);
     }),
 });
+
+Deno.test({
+  name:
+    "linkNoReplaceSync's copy cut short by a full stick leaves nothing at the name, the file aside whole",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    _withExfat((root) => {
+      const aside = join(root, "aside.bin");
+      const full = join(root, "latest.bin");
+      const bytes = new Uint8Array(6 * 1024 * 1024).map((_, i) => i % 251);
+      Deno.writeFileSync(aside, bytes);
+      // The rest of the 16 MiB stick filled, bar less than the copy needs.
+      const filler = Deno.openSync(join(root, "filler"), { write: true, create: true });
+      try {
+        for (;;) filler.writeSync(new Uint8Array(256 * 1024));
+      } catch {
+        // full
+      } finally {
+        filler.close();
+      }
+      Deno.truncateSync(
+        join(root, "filler"),
+        Deno.statSync(join(root, "filler")).size - 1024 * 1024,
+      );
+      assert.throws(() => linkNoReplaceSync(aside, full, "copy"));
+      assert.throws(() => Deno.lstatSync(full), Deno.errors.NotFound);
+      assert.deepEqual(Deno.readFileSync(aside), bytes);
+    }),
+});
