@@ -43,8 +43,12 @@ export interface MirrorLoopOptions {
   random?: () => number;
   /** Called after every pass, e.g. to persist the status. */
   onPassEnd?: (status: MirrorStatus) => void;
-  /** Called when a push pass ends (on demand, after a pass, or of its own), with the status. */
-  onPushEnd?: (status: MirrorStatus) => void;
+  /**
+   * Called when a push pass ends (on demand, after a pass, or of its own), with the status;
+   * `ofItsOwn` when the push side's own timer started it (during a long pass or a backoff), not a
+   * pass nor a caller.
+   */
+  onPushEnd?: (status: MirrorStatus, push: { ofItsOwn: boolean }) => void;
   /**
    * The level of the "sync pass done" line (default info): debug where the caller prints each
    * pass itself (`sync --watch`), so that a journal under systemd holds one line per pass.
@@ -164,6 +168,10 @@ export class MirrorLoop implements MirrorController {
   }
 
   pushNow(): Promise<PushSummary> {
+    return this.#push({ ofItsOwn: false });
+  }
+
+  #push(started: { ofItsOwn: boolean }): Promise<PushSummary> {
     const push = this.#options.push;
     if (push === undefined) {
       return Promise.reject(
@@ -192,7 +200,7 @@ export class MirrorLoop implements MirrorController {
     ).finally(() => {
       this.#pushInFlight = undefined;
       if (this.#config.pushOnly && !this.#abort.signal.aborted) this.#settlePushOnly();
-      this.#options.onPushEnd?.(this.status());
+      this.#options.onPushEnd?.(this.status(), started);
     });
     this.#pushInFlight = run;
     return run;
@@ -299,7 +307,7 @@ export class MirrorLoop implements MirrorController {
     if (this.#options.push === undefined) return;
     clearInterval(this.#pushTimer);
     this.#pushTimer = setInterval(() => {
-      this.#pushAfterPass().catch(() => {});
+      this.#pushAfterPass({ ofItsOwn: true }).catch(() => {});
     }, Math.max(this.#config.syncFrequencySeconds * 1000, 1000));
   }
 
@@ -406,10 +414,10 @@ export class MirrorLoop implements MirrorController {
   }
 
   /** The push side of a periodic pass: its failures are its own (logged, in the status). */
-  async #pushAfterPass(): Promise<void> {
+  async #pushAfterPass(started = { ofItsOwn: false }): Promise<void> {
     if (this.#options.push === undefined || this.#abort.signal.aborted) return;
     try {
-      const { failures: _failures, ...counts } = await this.pushNow(); // each was logged already
+      const { failures: _failures, ...counts } = await this.#push(started); // each logged already
       // The push pass logs its own summary line: this one, the same counts again, is for debugging
       // (at sync_frequency 1 it was a second line a second in viam-server's logs).
       this.#options.logger.debug("push pass done", counts);

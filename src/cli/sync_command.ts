@@ -253,6 +253,9 @@ async function _watch(
 ): Promise<number> {
   let pass = 0;
   let completed = 0; // passes that ran to their end (a failed pass keeps the last summary)
+  // A push of its own gets a line and a document when it ends; a pass that joined it (its push
+  // after the sync found it running) does not count it again.
+  let toldOnItsOwn: PushSummary | undefined;
   const loop = new MirrorLoop(config, {
     logger: output.logger,
     owner: "cli --watch",
@@ -271,7 +274,7 @@ async function _watch(
       const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
       if (!config.pushOnly) output.line(`pass ${pass}: ${formatSummary(summary)}`);
       // The push side ran after it (its failures are in its own summary, and logged).
-      const pushed = config.push ? status.lastPush : undefined;
+      const pushed = config.push && status.lastPush !== toldOnItsOwn ? status.lastPush : undefined;
       if (pushed) output.line(`pass ${pass} push: ${_pushLine(pushed)}`);
       if (guard !== undefined) output.line(`held back: ${guard}`);
       if (error !== undefined) output.error(error);
@@ -283,6 +286,21 @@ async function _watch(
         ...(guard === undefined ? {} : { guard }),
         // What this pass alone would have exited with (the command itself exits 0 when stopped).
         exitCode: _passExitCode(error, summary, guard) || _pushExitCode(pushed),
+      });
+    },
+    // Pushes the push side runs on its own pace while a pass runs long or passes fail: uploads a
+    // `--json` reader counting them from the pass documents would miss.
+    onPushEnd: (status, { ofItsOwn }) => {
+      const pushed = status.lastPush;
+      if (!ofItsOwn || pushed === undefined) return;
+      toldOnItsOwn = pushed;
+      output.line(`push of its own: ${_pushLine(pushed)}`);
+      output.document({
+        command: "sync",
+        ..._where(config),
+        push: pushed,
+        pushOfItsOwn: true,
+        exitCode: _pushExitCode(pushed),
       });
     },
   });
@@ -401,6 +419,10 @@ async function _dryRun(
 function _document(config: MirrorConfig, summary: Summary): Record<string, unknown> {
   // A config that only pushes has no mirror (its passes are the push documents'); its counts stay
   // for the documents' shape.
-  const where = config.pushOnly ? { pushOnly: true } : { mirrorRoot: config.mirrorRoot };
-  return { command: "sync", ...where, ...summary };
+  return { command: "sync", ..._where(config), ...summary };
+}
+
+/** Which mirror a document is of: its folder, or none (a config that only pushes). */
+function _where(config: MirrorConfig): Record<string, unknown> {
+  return config.pushOnly ? { pushOnly: true } : { mirrorRoot: config.mirrorRoot };
 }

@@ -829,6 +829,42 @@ for (const host of ["0.0.0.0", "[::]"]) {
   });
 }
 
+Deno.test("--watch --json: a push of its own while a pass runs long gets its line and document, counted once", async () => {
+  // One 1 MB item at 100 kB/s: the pass downloads for ten seconds, the interval is 1 s.
+  await withCli(
+    [{ name: "cam", count: 1, tags: ["a"], sizeBytes: 1_000_000 }],
+    async ({ platform, home }) => {
+      platform.setFaults({ bodyBytesPerSecond: 100_000 });
+      const config = join(home, "mirror.json");
+      await writeJson(config, {
+        ...{ app_url: platform.url, sync_frequency: 1, tags: ["a"] },
+        ...{ push_path: "outbox", push_tags: ["fleet"], push_min_age: 0 },
+      });
+      await Deno.mkdir(join(home, "outbox"));
+      await Deno.writeTextFile(join(home, "outbox", "capture.jpg"), "a capture");
+      const env = { ...KEY_ENV, VIAM_MACHINE_PART_ID: "part-1" };
+      await using program = spawnProgram(["sync", "--config", config, "--watch", "--json"], {
+        viamHome: home,
+        env,
+      });
+      const documents = () => _documents(program.stdout());
+      await program.waitFor("stdout", () => documents().some((d) => d.pushOfItsOwn === true));
+      const own = documents().find((d) => d.pushOfItsOwn === true)!;
+      assert.equal(own.push?.uploaded, 1);
+      assert.equal(own.exitCode, 0);
+      assert.equal(own.pass, undefined, "no pass of its own");
+      // The first pass, once its download ends, does not count that upload again.
+      await program.waitFor("stdout", () => documents().some((d) => d.pass === 1));
+      const uploads = documents().reduce((sum, d) => sum + (d.push?.uploaded ?? 0), 0);
+      assert.equal(uploads, 1);
+      program.kill("SIGTERM");
+      const output = await program.done;
+      assertExit(output, 0);
+      assert.match(output.stderr, /^push of its own: 1 found, 1 uploaded/m);
+    },
+  );
+});
+
 Deno.test("--watch: a push pass that fails says why on its line, not only counts that read as done", async () => {
   await withCli([], async ({ platform, home }) => {
     const config = join(home, "mirror.json");
