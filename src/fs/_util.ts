@@ -106,26 +106,16 @@ export function isOnFuse(path: string): boolean {
 /**
  * Gives the file at `from` the name `to` too, never replacing what is there (`AlreadyExists` when
  * the name is taken): a hard link, or where the file system has none (exFAT and FAT through FUSE
- * answer EPERM) as `otherwise` says. `"rename"`: a check, then a rename, after which `from` names
- * nothing (a file made at `to` in between is replaced: for the program's own names). `"copy"`: a
- * copy made under a name that must not exist (`O_EXCL`), flushed, with `from`'s mode and times
- * (for a user's file, which a writer may save at `to` any instant). Tells which it did.
+ * answer EPERM) a check, then a rename, after which `from` names nothing (a file made at `to` in
+ * between is replaced: for the program's own names). Tells which it did.
  */
-export function linkNoReplaceSync(
-  from: string,
-  to: string,
-  otherwise: "rename" | "copy",
-): "linked" | "renamed" | "copied" {
+export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed" {
   try {
     Deno.linkSync(from, to);
     return "linked";
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
-  }
-  if (otherwise === "copy") {
-    _copyNewSync(from, to);
-    return "copied";
   }
   let taken = true;
   try {
@@ -136,26 +126,4 @@ export function linkNoReplaceSync(
   if (taken) throw new Deno.errors.AlreadyExists(`${to} exists`);
   Deno.renameSync(from, to);
   return "renamed";
-}
-
-/** The copy of `linkNoReplaceSync`; one cut short (a full disk) is removed, never left at `to`. */
-function _copyNewSync(from: string, to: string): void {
-  const info = Deno.lstatSync(from);
-  using source = Deno.openSync(from, { read: true });
-  const mode = info.mode === null ? FILE_MODE : info.mode & 0o7777;
-  const target = Deno.openSync(to, { write: true, createNew: true, mode });
-  try {
-    const buffer = new Uint8Array(64 * 1024);
-    for (let read; (read = source.readSync(buffer)) !== null;) {
-      let written = 0;
-      while (written < read) written += target.writeSync(buffer.subarray(written, read));
-    }
-    if (info.atime !== null && info.mtime !== null) target.utimeSync(info.atime, info.mtime);
-    target.syncDataSync();
-  } catch (error) {
-    target.close();
-    Deno.removeSync(to); // made by this call (O_EXCL): nobody else's
-    throw error;
-  }
-  target.close();
 }

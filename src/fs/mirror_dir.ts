@@ -701,7 +701,7 @@ function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boole
  */
 function _linkSync(from: string, to: string, relPath: string): void {
   try {
-    linkNoReplaceSync(from, to, "rename");
+    linkNoReplaceSync(from, to);
   } catch (error) {
     // A file there is kept (someone put it there). A folder (an empty one, which the walk does not
     // see) is a conflict, reported every pass: counted as kept, the item would never arrive unseen.

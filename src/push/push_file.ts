@@ -22,7 +22,7 @@ import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
-import { isOnFuse, linkNoReplaceSync, swappedFolderOn } from "../fs/_util.ts";
+import { isOnFuse, swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
@@ -313,6 +313,16 @@ async function _removeIfStill(
 ): Promise<boolean> {
   const full = join(root, path);
   if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
+  if (sentDigest !== undefined) {
+    // On FUSE its bytes are compared where they are, before it leaves its name: the hash of a large
+    // file on a stick takes seconds to minutes, and a kill meanwhile left a version never sent
+    // hidden in `deleting/` (nothing puts it back), or, across file systems (EXDEV: removed by
+    // name), a version renamed over the name meanwhile was the one removed. A version saved
+    // meanwhile is told by its identity, checked again in the same turn as the move.
+    if (sentDigest === "" || await _sha256OfFile(full) !== sentDigest) return false;
+    const now = _lstatIfThere(full);
+    if (now === undefined || !now.isFile || !sameIdentity(identityOf(now), sent)) return false;
+  }
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
   const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
@@ -324,32 +334,21 @@ async function _removeIfStill(
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     // Another file system below the push folder: no move aside there, removed by name (its bytes
-    // compared in place first where they must be).
-    if ((error as { code?: string }).code === "EXDEV") {
-      if (
-        sentDigest !== undefined && (sentDigest === "" || await _sha256OfFile(full) !== sentDigest)
-      ) {
-        return false;
-      }
-      return removeFileUnder(root, path);
-    }
+    // compared above where they must be).
+    if ((error as { code?: string }).code === "EXDEV") return removeFileUnder(root, path);
     throw error;
   }
   const moved = Deno.lstatSync(aside);
   const movedIdentity = identityOf(moved);
   if (
     moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
-    (sentDigest === undefined || (sentDigest !== "" && await _sha256OfFile(aside) === sentDigest))
+    (sentDigest === undefined || movedIdentity.ino === sent.ino)
   ) {
     Deno.removeSync(aside);
     return true;
   }
   try {
-    // Where the file system has no hard links, by a copy that replaces nothing (a link threw EPERM
-    // there and left the file in `deleting/`; a rename after a check could replace a version a
-    // writer saved in between).
-    linkNoReplaceSync(aside, full, "copy");
-    Deno.removeSync(aside);
+    _putBack(aside, full);
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     throw new Error(
@@ -357,6 +356,41 @@ async function _removeIfStill(
     );
   }
   return false;
+}
+
+/**
+ * Puts the file moved aside at `aside` back at `full`, never replacing what is there
+ * (`AlreadyExists`): a hard link, or where the file system has none (exFAT and FAT through FUSE
+ * answer EPERM) the file itself renamed over an empty file this call made there with `O_EXCL`, if
+ * that is still what the name holds. Never a copy: one cut short (a kill, a power cut, a full
+ * stick) was left under the user's name, and the next push sent it as the file and deleted it,
+ * the whole file hidden in `deleting/`; a large one held the event loop for minutes.
+ */
+function _putBack(aside: string, full: string): void {
+  try {
+    Deno.linkSync(aside, full);
+    Deno.removeSync(aside);
+    return;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  let claim: Deno.FileInfo | undefined;
+  try {
+    using file = Deno.openSync(full, { write: true, createNew: true, mode: 0o600 });
+    claim = file.statSync();
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw error;
+    // No entry could be made (a full stick): the name checked free, then the rename.
+  }
+  const there = _lstatIfThere(full);
+  const ours = claim === undefined
+    ? there === undefined
+    : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
+      there.dev === claim.dev;
+  if (!ours) throw new Deno.errors.AlreadyExists(`${full} was made while it was put back`);
+  // A kill before this leaves an empty file under the name, which a push never sends.
+  Deno.renameSync(aside, full);
 }
 
 /**

@@ -1674,3 +1674,33 @@ Deno.test("a symlink at .data-mirror/deleting is refused: a sent file is never m
     await Deno.remove(outside, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "on a nearly full exfat-fuse stick, a rewrite found at deletion goes back by name when no copy fits",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush(({ platform, root, pass }) =>
+      withExfatFuseAt(root, async () => {
+        const path = join(root, "big.bin");
+        const size = 10 * 1024 * 1024; // of a 16 MiB stick: no room for a second copy
+        await Deno.writeFile(path, new Uint8Array(size).fill(1));
+        const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+        await Deno.utime(path, old, old);
+        const { mtime, ctime } = await Deno.stat(path);
+        await _pastTheSecondOf(ctime!);
+        platform.setFaults({ uploadReplyDelayMs: 1500 });
+        const passing = pass();
+        await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
+        const file = await Deno.open(path, { write: true });
+        await file.write(new Uint8Array(4096).fill(2)); // rewritten in place, same size
+        file.close();
+        await Deno.utime(path, mtime!, mtime!);
+        const first = await passing;
+        assert.equal(first.deleted, 0, "the rewrite was deleted, never sent");
+        assert.equal((await Deno.stat(path)).size, size, "the rewrite is not at its name");
+        const aside = join(root, ".data-mirror", "deleting");
+        assert.equal(await _exists(aside) ? [...Deno.readDirSync(aside)].length : 0, 0);
+      })
+    ),
+});

@@ -11,11 +11,18 @@
 export const EXFAT_FUSE_USABLE: boolean = Deno.uid() === 0 && _exists("/dev/fuse") &&
   ["losetup", "mkfs.exfat", "mount.exfat-fuse"].every(_has);
 
-/** Runs `fn` with a fresh 16 MiB exFAT image mounted through FUSE at `at` (an empty folder). */
-export async function withExfatFuseAt(at: string, fn: () => Promise<void> | void): Promise<void> {
+/**
+ * Runs `fn` with a fresh exFAT image (16 MiB unless `sizeMiB` says) mounted through FUSE at `at`
+ * (an empty folder).
+ */
+export async function withExfatFuseAt(
+  at: string,
+  fn: () => Promise<void> | void,
+  { sizeMiB = 16 }: { sizeMiB?: number } = {},
+): Promise<void> {
   const image = await Deno.makeTempFile({ prefix: "data_mirror_exfat_" });
   try {
-    await Deno.truncate(image, 16 * 1024 * 1024);
+    await Deno.truncate(image, sizeMiB * 1024 * 1024);
     _run("mkfs.exfat", [image]);
     const loop = _run("losetup", ["-f", "--show", image]);
     try {
