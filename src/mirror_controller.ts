@@ -12,6 +12,8 @@ export interface PushSummary {
   deleted: number;
   /** Files that failed. */
   failed: number;
+  /** Of `skipped`, files waiting on their own retry delay after a failure (omitted when none). */
+  waiting?: number;
   /** Bytes uploaded. */
   bytes: number;
   /** Wall time in milliseconds. */

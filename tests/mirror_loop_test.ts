@@ -566,3 +566,43 @@ Deno.test("a loop that only pushes: a push asked for that goes ends its backoff,
     }
   });
 });
+
+Deno.test("a loop that only pushes: a pass finding only files that never go (empty, kept) ends a whole-pass failure", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger }) => {
+    let busy = true;
+    const loop = new MirrorLoop({ ...config({ sync_frequency: 120 }), pushOnly: true }, {
+      logger,
+      push: () =>
+        Promise.resolve(
+          busy
+            ? { ...emptyPushSummary(), error: "push folder is busy" }
+            : { ...emptyPushSummary(), found: 1, skipped: 1 }, // an empty log: never uploaded
+        ),
+    });
+    loop.start();
+    try {
+      await pollUntil("backing off", () => loop.status().state === "backing_off");
+      busy = false; // the other push ended
+      await loop.pushNow();
+      const status = loop.status();
+      assert.deepEqual(
+        [status.state, status.lastError, status.consecutiveFailures],
+        ["idle", undefined, 0],
+      );
+      // Files that wait on their own delays after the failure still keep it.
+      busy = true;
+      await loop.pushNow();
+      const waiting = { ...emptyPushSummary(), found: 2, skipped: 2, waiting: 2 };
+      const held = new MirrorLoop({ ...config({ sync_frequency: 120 }), pushOnly: true }, {
+        logger,
+        resume: { ...loop.status() },
+        push: () => Promise.resolve(waiting),
+      });
+      await held.pushNow();
+      assert.equal(held.status().state, "backing_off");
+      await held.stop();
+    } finally {
+      await loop.stop();
+    }
+  });
+});

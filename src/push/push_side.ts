@@ -93,6 +93,7 @@ export function pushSummary(result: PushResult): PushSummary {
     failed: result.failed,
     bytes: result.bytes,
     durationMs: result.durationMs,
+    ...(result.skippedBy["backing off"] ? { waiting: result.skippedBy["backing off"] } : {}),
     ...(result.error === undefined ? {} : { error: result.error }),
     ...(result.failures.length === 0 ? {} : { failures: result.failures.slice(0, 10) }),
   };

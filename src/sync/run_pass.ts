@@ -507,7 +507,16 @@ export async function dryRunPass(
   const emptyDirs = new Set<string>();
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
     onPassedBy: (dir) => nestedMirrors.add(dir),
-    onEmptyDir: (dir) => emptyDirs.add(dir),
+    // The folders holding it are folders too (one holding only empty folders holds no file either).
+    onEmptyDir: (dir) => {
+      for (
+        let at = dir;
+        at !== "" && !emptyDirs.has(at);
+        at = at.slice(0, Math.max(at.lastIndexOf("/"), 0))
+      ) {
+        emptyDirs.add(at);
+      }
+    },
     warn: (message) => options.logger.warn(message),
   });
   const index = _newIndex(root ?? config.mirrorRoot);

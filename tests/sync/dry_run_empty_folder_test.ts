@@ -28,3 +28,23 @@ Deno.test("a dry run says an item whose path is an empty folder would fail, as i
     },
   );
 });
+
+Deno.test("a dry run says so too of an item whose path is a folder holding only empty folders", async () => {
+  await withMirror(
+    describeDataset([{ count: 2, tags: ["A"], fileName: (i) => `p/item-${i}.jpeg` }]),
+    async ({ pass, config, root, logger }) => {
+      await Deno.mkdir(join(root, "p", "item-0.jpeg", "sub", "deeper"), { recursive: true });
+      const cfg = config({ tags: ["A"] });
+      const remote = new ViamRemote({
+        appUrl: cfg.appUrl,
+        apiKeyId: cfg.apiKeyId,
+        apiKey: cfg.apiKey,
+      });
+      const report = await dryRunPass(cfg, remote, { logger });
+      const result = await pass({ tags: ["A"] });
+      assert.equal(result.summary.failed, 1, "the pass fails the item: a folder is not replaced");
+      assert.deepEqual(report.downloads, ["p/item-1.jpeg"]);
+      assert.deepEqual(report.conflicts.map((c) => c.path), ["p/item-0.jpeg"]);
+    },
+  );
+});
