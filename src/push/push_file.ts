@@ -312,7 +312,6 @@ async function _removeIfStill(
   sentDigest?: string,
 ): Promise<boolean> {
   const full = join(root, path);
-  if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   if (sentDigest !== undefined) {
     // On FUSE its bytes are compared where they are, before it leaves its name: the hash of a large
     // file on a stick takes seconds to minutes, and a kill meanwhile left a version never sent
@@ -323,6 +322,8 @@ async function _removeIfStill(
     const now = _lstatIfThere(full);
     if (now === undefined || !now.isFile || !sameIdentity(identityOf(now), sent)) return false;
   }
+  // In the same turn as the move: a folder on the way swapped for a symlink is refused.
+  if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
   const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
