@@ -18,6 +18,7 @@ import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { DELETING_DIR_NAME, ensureStateDirSync } from "../fs/state_dir.ts";
+import { STATE_DIR_NAME } from "../paths.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
@@ -330,33 +331,95 @@ async function _removeIfStill(
   const name = basename(path);
   const id = crypto.randomUUID();
   const aside = join(asideDir, _NAME_BYTES.encode(name).length <= 200 ? `${id}-${name}` : id);
+  // On FUSE the moved file's bytes are compared again (a rewrite in place during the hash above,
+  // its time put back, has the same identity): a kill meanwhile must not hide it, so where it came
+  // from is written beside it first, and `putBackAside` returns it on the next pass.
+  let record = sentDigest === undefined ? undefined : join(asideDir, `${id}${_ASIDE_RECORD}`);
+  try {
+    if (record !== undefined) Deno.writeTextFileSync(record, path, { createNew: true });
+  } catch {
+    // A full stick (whose deletions are what frees it): no record, and no second comparison,
+    // during which a kill would hide the file with nothing to say where it came from.
+    try {
+      if (record !== undefined) Deno.removeSync(record); // one cut short says nothing true
+    } catch { /* not made */ }
+    record = undefined;
+  }
   try {
     Deno.renameSync(full, aside);
   } catch (error) {
+    if (record !== undefined) Deno.removeSync(record);
     if (error instanceof Deno.errors.NotFound) return false;
     // Another file system below the push folder: no move aside there, removed by name (its bytes
     // compared above where they must be).
     if ((error as { code?: string }).code === "EXDEV") return removeFileUnder(root, path);
     throw error;
   }
-  const moved = Deno.lstatSync(aside);
-  const movedIdentity = identityOf(moved);
-  if (
-    moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
-    (sentDigest === undefined || movedIdentity.ino === sent.ino)
-  ) {
-    Deno.removeSync(aside);
-    return true;
-  }
   try {
-    _putBack(aside, full);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    throw new Error(
-      `${path} was replaced while it was deleted; the version replaced is kept in ${aside}`,
-    );
+    const moved = Deno.lstatSync(aside);
+    const movedIdentity = identityOf(moved);
+    if (
+      moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
+      (sentDigest === undefined ||
+        (movedIdentity.ino === sent.ino &&
+          (record === undefined || await _sha256OfFile(aside) === sentDigest)))
+    ) {
+      Deno.removeSync(aside);
+      return true;
+    }
+    try {
+      _putBack(aside, full);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      throw new Error(
+        `${path} was replaced while it was deleted; the version replaced is kept in ${aside}`,
+      );
+    }
+    return false;
+  } finally {
+    if (record !== undefined) Deno.removeSync(record);
   }
-  return false;
+}
+
+/** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
+const _ASIDE_RECORD = ".from";
+
+/**
+ * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
+ * record of where it came from); one whose name was taken meanwhile stays, and is told. Called
+ * with the push folder's lock held, before the walk.
+ */
+export function putBackAside(root: string, warn: (message: string) => void): void {
+  const asideDir = join(root, STATE_DIR_NAME, DELETING_DIR_NAME);
+  let names: string[];
+  try {
+    // Each level a plain directory (a symlink there would have files from outside moved in).
+    for (const dir of [dirname(asideDir), asideDir]) if (!Deno.lstatSync(dir).isDirectory) return;
+    names = [...Deno.readDirSync(asideDir)].map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.endsWith(_ASIDE_RECORD))) {
+    const id = name.slice(0, -_ASIDE_RECORD.length);
+    const record = join(asideDir, name);
+    const path = Deno.readTextFileSync(record);
+    const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
+    if (aside !== undefined) {
+      const kept = join(asideDir, aside);
+      try {
+        if (path === "" || swappedFolderOn(root, path) !== undefined) {
+          throw new Error("a folder on its way is not one");
+        }
+        _putBack(kept, join(root, path));
+      } catch (error) {
+        warn(
+          `${path} was moved aside when its deletion was cut short and cannot go back: kept in ` +
+            `${kept} (${(error as Error).message})`,
+        );
+      }
+    }
+    Deno.removeSync(record);
+  }
 }
 
 /**

@@ -37,6 +37,7 @@ import {
   MAX_RETRY_INTERVAL_MS,
   type PushContext,
   pushFile,
+  putBackAside,
   uploadName,
 } from "./push_file.ts";
 import { isSameDestination, pushDestination } from "./push_destination.ts";
@@ -197,6 +198,8 @@ export interface PushResult {
   deleted: number;
   /** Files that failed in this pass or are refused for good. */
   failed: number;
+  /** Of `failed`, refusals held until the file changes (not tried: they tell nothing). */
+  held?: number;
   /** Content bytes of the files uploaded (or found stored), each counted once. */
   bytes: number;
   /** `skipped` by reason. */
@@ -284,6 +287,8 @@ export async function runPushPass(
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.
     if (!options.dryRun) await journal.persist();
+    // Files a kill left moved aside on FUSE while their bytes were compared go back first.
+    if (!options.dryRun) putBackAside(push.pushRoot, (message) => logger.warn(message));
     const recovered = new Set<string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
@@ -616,6 +621,7 @@ async function _walk(
       // hour of transient failures, `refused: false`: it is retried like any other.)
       if (failure.permanent && failure.refused !== false && isHeldRefusal(failure.error)) {
         _fail(result, path, failure.error, true);
+        result.held = (result.held ?? 0) + 1;
       } else if (_backingOff(failure.retryAtMs, now()) && !options.retryFailedNow) {
         _skip(result, options.logger, path, "backing off");
       } else toUpload.push(entry);

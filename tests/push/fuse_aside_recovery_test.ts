@@ -1,0 +1,33 @@
+// a file a kill left moved aside (with its record) goes back on the next pass.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { putBackAside } from "../../src/push/push_file.ts";
+import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
+
+Deno.test("putBackAside returns a file a kill left in deleting/ on exfat-fuse", {
+  ignore: !EXFAT_FUSE_USABLE,
+}, async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_" });
+  try {
+    await withExfatFuseAt(root, async () => {
+      const dir = join(root, ".data-mirror", "deleting");
+      await Deno.mkdir(join(root, "sub"));
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeTextFile(join(dir, "u1-a.bin"), "version never sent");
+      await Deno.writeTextFile(join(dir, "u1.from"), "sub/a.bin");
+      const warnings: string[] = [];
+      putBackAside(root, (m) => warnings.push(m));
+      assert.equal(await Deno.readTextFile(join(root, "sub", "a.bin")), "version never sent");
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+      // Its name taken meanwhile: kept aside and told.
+      await Deno.writeTextFile(join(dir, "u2-a.bin"), "older");
+      await Deno.writeTextFile(join(dir, "u2.from"), "sub/a.bin");
+      putBackAside(root, (m) => warnings.push(m));
+      assert.equal(await Deno.readTextFile(join(root, "sub", "a.bin")), "version never sent");
+      assert.equal(await Deno.readTextFile(join(dir, "u2-a.bin")), "older");
+      assert.equal(warnings.length, 1);
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

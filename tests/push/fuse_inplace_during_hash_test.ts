@@ -1,0 +1,46 @@
+// on exfat-fuse the sent bytes are hashed where the file is, then its identity checked
+// and it is moved aside and removed on the identity alone. A same-size rewrite in place during the
+// hash, its modification time put back (`cp -p`, `touch -r`, rsync -t --inplace: what the digest is
+// there for), is then deleted, never sent. (Before eee1d57 the moved file's bytes were compared.)
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { ensureStateDir } from "../../src/fs/state_dir.ts";
+import { identityOf } from "../../src/push/file_identity.ts";
+import { deleteIfUnchanged } from "../../src/push/push_file.ts";
+import { PushJournal } from "../../src/push/push_journal.ts";
+import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
+import { pushConfig } from "../push/_harness.ts";
+
+Deno.test("an in-place rewrite (mtime put back) during the FUSE hash is not deleted", {
+  ignore: !EXFAT_FUSE_USABLE,
+}, async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_inplace_" });
+  try {
+    await withExfatFuseAt(root, async () => {
+      const full = join(root, "video.bin");
+      const sentBytes = new Uint8Array(120 * 1024 * 1024).fill(1);
+      await Deno.writeFile(full, sentBytes);
+      const digest = createHash("sha256").update(sentBytes).digest("hex");
+      const journal = await PushJournal.open(await ensureStateDir(root));
+      const before = await Deno.lstat(full);
+      const sent = identityOf(before);
+      const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
+      const deleting = deleteIfUnchanged(ctx, "video.bin", sent, digest);
+      await new Promise((resolve) => setTimeout(resolve, 40)); // its first bytes already hashed
+      // The user's tool saves the next version in place, same size, and puts the time back.
+      const f = await Deno.open(full, { write: true });
+      await f.write(new Uint8Array(4096).fill(2));
+      f.close();
+      await Deno.utime(full, before.atime!, before.mtime!);
+      const deleted = await deleting;
+      const there = await Deno.readFile(full).catch(() => undefined);
+      assert.ok(
+        there !== undefined && there[0] === 2,
+        `the version never sent was deleted (deleteIfUnchanged said ${deleted})`,
+      );
+    }, { sizeMiB: 300 });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
