@@ -14,6 +14,8 @@ export interface PushSummary {
   failed: number;
   /** Of `skipped`, files waiting on their own retry delay after a failure (omitted when none). */
   waiting?: number;
+  /** Of `failed`, refusals held until the file changes, not tried this pass (omitted when none). */
+  held?: number;
   /** Bytes uploaded. */
   bytes: number;
   /** Wall time in milliseconds. */

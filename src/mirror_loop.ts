@@ -218,13 +218,14 @@ export class MirrorLoop implements MirrorController {
     else if (
       this.#status.consecutiveFailures > 0 && this.#status.lastError !== undefined &&
       pushed !== undefined && pushed.uploaded === 0 &&
-      (pushed.failed > 0 || (pushed.waiting ?? 0) > 0)
+      (pushed.failed - (pushed.held ?? 0) > 0 || (pushed.waiting ?? 0) > 0)
     ) {
       // Nothing went (its files wait on their own delays after the failure, or fail one by one,
       // too few to be "in a row"): no sign the failure ended, so it is still told and backed off
       // (the status went back to idle, no error, while every upload was refused). Files that are
       // not to go at all (empty, settling, kept and unchanged) say nothing of it: a pass finding
-      // only those ends the failure (it was told, and backed off up to an hour, for good).
+      // only those ends the failure (it was told, and backed off up to an hour, for good), and so
+      // do refusals held until their file changes: not tried, they say nothing of it either.
       this.#failed(this.#status.lastError, false);
     } else {
       // Files that failed wait on their own delays (the journal's), as a sync's failing items.

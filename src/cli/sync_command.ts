@@ -325,7 +325,12 @@ async function _watch(
     pass++;
     const synced = before.state !== "syncing" && before.passes > completed;
     const summary = loop.cutPass ?? (synced ? before.lastSummary : undefined) ?? emptySummary();
-    const pushed = config.push && (synced || config.pushOnly) ? loop.status().lastPush : undefined;
+    // The push that ended while it stopped (the pass's own, whatever became of its sync part), not
+    // one already told: a push of its own the pass had joined has its document (`onPushEnd`).
+    const ended = loop.status().lastPush;
+    const pushed = config.push && ended !== before.lastPush && ended !== toldOnItsOwn
+      ? ended
+      : undefined;
     // A push-only pass downloads nothing: no partial download to speak of.
     const error = config.pushOnly ? `interrupted by ${by}` : _interrupted(by, undefined);
     if (!config.pushOnly) output.line(`pass ${pass}: interrupted: ${formatSummary(summary)}`);

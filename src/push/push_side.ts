@@ -94,6 +94,7 @@ export function pushSummary(result: PushResult): PushSummary {
     bytes: result.bytes,
     durationMs: result.durationMs,
     ...(result.skippedBy["backing off"] ? { waiting: result.skippedBy["backing off"] } : {}),
+    ...(result.held ? { held: result.held } : {}),
     ...(result.error === undefined ? {} : { error: result.error }),
     ...(result.failures.length === 0 ? {} : { failures: result.failures.slice(0, 10) }),
   };
