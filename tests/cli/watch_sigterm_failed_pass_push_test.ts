@@ -5,18 +5,12 @@ import { join } from "node:path";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { spawnProgram } from "../_program.ts";
 import { pollUntil } from "../_poll.ts";
-
-const KEY = { id: "watch-key-id", key: "WATCH-SECRET-0a1b2c3d4e5f" };
-const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key, VIAM_MACHINE_PART_ID: "part-1" };
-// deno-lint-ignore no-explicit-any
-function docs(stdout: string): Record<string, any>[] {
-  return stdout.split("\n").slice(0, -1).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
+import { WATCH_ENV, WATCH_KEY, watchDocuments, writeWatchConfig } from "./_watch.ts";
 
 Deno.test("SIGTERM during the push of a failed pass reports what it uploaded", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ name: "cam", count: 1, tags: ["a"] }]),
-    apiKeys: [KEY],
+    apiKeys: [WATCH_KEY],
   });
   platform.setFaults({
     failListingAfterPage: 0,
@@ -26,25 +20,14 @@ Deno.test("SIGTERM during the push of a failed pass reports what it uploaded", a
   const home = await Deno.makeTempDir({ prefix: "data-mirror-fp-" });
   const outbox = join(home, "outbox");
   try {
-    await Deno.writeTextFile(
-      join(home, "mirror.json"),
-      JSON.stringify({
-        app_url: platform.url,
-        sync_frequency: 60,
-        tags: ["a"],
-        push_path: "outbox",
-        push_tags: ["fleet"],
-        push_min_age: 0,
-      }),
-    );
-    await Deno.mkdir(outbox);
+    await writeWatchConfig(home, platform.url, { sync_frequency: 60, tags: ["a"] });
     for (let i = 0; i < 4; i++) {
       await Deno.writeTextFile(join(outbox, `small${i}.txt`), `small ${i}`);
     }
     await Deno.writeFile(join(outbox, "big.bin"), new Uint8Array(3_000_000));
     await using program = spawnProgram(
       ["sync", "--config", join(home, "mirror.json"), "--watch", "--json"],
-      { viamHome: home, env: KEY_ENV },
+      { viamHome: home, env: WATCH_ENV },
     );
     // The small files go (and leave the folder); the big one is under way.
     await pollUntil("small files sent", async () => {
@@ -55,7 +38,7 @@ Deno.test("SIGTERM during the push of a failed pass reports what it uploaded", a
     await new Promise((r) => setTimeout(r, 1000));
     program.kill("SIGTERM");
     const output = await program.done;
-    const all = docs(output.stdout);
+    const all = watchDocuments(output.stdout);
     console.log(output.stderr.split("\n").filter((l) => /push|pass/.test(l)).join("\n"));
     console.log(JSON.stringify(all));
     const told = all.reduce((s, d) => s + (d.push?.uploaded ?? 0), 0);

@@ -761,16 +761,17 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
 });
 
 /**
- * The platform holds its answer back while the file sent is rewritten in place, at the same size,
- * its modification time put back: it goes again, never deleted as the version sent.
+ * Writes `original` at `path` (old enough to go), then runs a pass whose answer the platform holds
+ * back while the file is rewritten in place with `rewrite` (from byte 0), its modification time put
+ * back; resolves to that pass's result.
  */
-async function _rewrittenDuringTheAnswer(
-  { platform, root, pass }: PushFixture,
-  folder = "",
-): Promise<void> {
-  const name = folder === "" ? "log.txt" : `${folder}/log.txt`;
-  const path = join(root, name);
-  await Deno.writeTextFile(path, "VERSION-1 important\n");
+async function _rewriteDuringTheAnswer(
+  { platform, pass }: PushFixture,
+  path: string,
+  original: Uint8Array,
+  rewrite: Uint8Array,
+): Promise<PushResult> {
+  await Deno.writeFile(path, original);
   // In whole seconds (exFAT keeps no finer) and older than the pass's minimum age.
   const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
   await Deno.utime(path, old, old);
@@ -780,10 +781,27 @@ async function _rewrittenDuringTheAnswer(
   const passing = pass();
   await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
   const file = await Deno.open(path, { write: true });
-  await file.write(new TextEncoder().encode("VERSION-2 critical!\n"));
+  await file.write(rewrite);
   file.close();
   await Deno.utime(path, mtime!, mtime!);
-  const first = await passing;
+  return await passing;
+}
+
+/**
+ * The platform holds its answer back while the file sent is rewritten in place, at the same size,
+ * its modification time put back: it goes again, never deleted as the version sent.
+ */
+async function _rewrittenDuringTheAnswer(fixture: PushFixture, folder = ""): Promise<void> {
+  const { platform, root, pass } = fixture;
+  const name = folder === "" ? "log.txt" : `${folder}/log.txt`;
+  const path = join(root, name);
+  const text = new TextEncoder();
+  const first = await _rewriteDuringTheAnswer(
+    fixture,
+    path,
+    text.encode("VERSION-1 important\n"),
+    text.encode("VERSION-2 critical!\n"),
+  );
   assert.equal(first.uploaded, 1);
   assert.equal(first.deleted, 0, "VERSION-2 was deleted, never sent");
   assert.equal(await Deno.readTextFile(path), "VERSION-2 critical!\n");
@@ -1680,23 +1698,17 @@ Deno.test({
     "on a nearly full exfat-fuse stick, a rewrite found at deletion goes back by name when no copy fits",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    withPush(({ platform, root, pass }) =>
-      withExfatFuseAt(root, async () => {
+    withPush((fixture) =>
+      withExfatFuseAt(fixture.root, async () => {
+        const { root } = fixture;
         const path = join(root, "big.bin");
         const size = 10 * 1024 * 1024; // of a 16 MiB stick: no room for a second copy
-        await Deno.writeFile(path, new Uint8Array(size).fill(1));
-        const old = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-        await Deno.utime(path, old, old);
-        const { mtime, ctime } = await Deno.stat(path);
-        await _pastTheSecondOf(ctime!);
-        platform.setFaults({ uploadReplyDelayMs: 1500 });
-        const passing = pass();
-        await pollUntil("the platform stored it", () => platform.uploads.completed === 1);
-        const file = await Deno.open(path, { write: true });
-        await file.write(new Uint8Array(4096).fill(2)); // rewritten in place, same size
-        file.close();
-        await Deno.utime(path, mtime!, mtime!);
-        const first = await passing;
+        const first = await _rewriteDuringTheAnswer(
+          fixture,
+          path,
+          new Uint8Array(size).fill(1),
+          new Uint8Array(4096).fill(2), // rewritten in place, same size
+        );
         assert.equal(first.deleted, 0, "the rewrite was deleted, never sent");
         assert.equal((await Deno.stat(path)).size, size, "the rewrite is not at its name");
         const aside = join(root, ".data-mirror", "deleting");

@@ -6,51 +6,41 @@ import { join } from "node:path";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { spawnProgram } from "../_program.ts";
 import { pollUntil } from "../_poll.ts";
-
-const KEY = { id: "watch-key-id", key: "WATCH-SECRET-0a1b2c3d4e5f" };
-const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key, VIAM_MACHINE_PART_ID: "part-1" };
-// deno-lint-ignore no-explicit-any
-function docs(stdout: string): Record<string, any>[] {
-  return stdout.split("\n").slice(0, -1).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
+import { WATCH_ENV, WATCH_KEY, watchDocuments, writeWatchConfig } from "./_watch.ts";
 
 Deno.test("push-only, a held refusal does not keep a failure that ended", async () => {
-  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  await using platform = await startPlatform({
+    dataset: describeDataset([]),
+    apiKeys: [WATCH_KEY],
+  });
   platform.setFaults({ refuseUploadFileNames: ["bad.bin"] });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-po-" });
   const outbox = join(home, "outbox");
   try {
-    await Deno.writeTextFile(
-      join(home, "mirror.json"),
-      JSON.stringify({
-        app_url: platform.url,
-        sync_frequency: 1,
-        push_path: "outbox",
-        push_tags: ["fleet"],
-        push_min_age: 0,
-      }),
-    );
-    await Deno.mkdir(outbox);
+    await writeWatchConfig(home, platform.url, { sync_frequency: 1 });
     await Deno.writeTextFile(join(outbox, "bad.bin"), "refused for good");
     await using program = spawnProgram(
       ["sync", "--config", join(home, "mirror.json"), "--watch", "--json"],
-      { viamHome: home, env: KEY_ENV },
+      { viamHome: home, env: WATCH_ENV },
     );
-    await pollUntil("refused", () => docs(program.stdout()).some((d) => d.push?.failed === 1));
+    await pollUntil(
+      "refused",
+      () => watchDocuments(program.stdout()).some((d) => d.push?.failed === 1),
+    );
     // The folder goes for a moment (a stick pulled out), then comes back as it was.
     await Deno.rename(outbox, outbox + ".away");
     await Deno.writeTextFile(outbox, "not a folder");
     await pollUntil(
       "the failure",
-      () => docs(program.stdout()).some((d) => /not a directory/.test(d.error ?? "")),
+      () => watchDocuments(program.stdout()).some((d) => /not a directory/.test(d.error ?? "")),
     );
     await Deno.remove(outbox);
     await Deno.rename(outbox + ".away", outbox);
-    const n = docs(program.stdout()).length;
+    const n = watchDocuments(program.stdout()).length;
     await new Promise((r) => setTimeout(r, 12_000));
     program.kill("SIGTERM");
     const output = await program.done;
-    const after = docs(output.stdout).slice(n).filter((d) => d.pass !== undefined);
+    const after = watchDocuments(output.stdout).slice(n).filter((d) => d.pass !== undefined);
     console.log(after.map((d) => `${d.pass} ${d.push?.failed} ${d.error}`).join("\n"));
     const stale = after.filter((d) => /not a directory/.test(d.error ?? ""));
     assert.equal(
