@@ -383,6 +383,7 @@ async function _removeIfStill(
 
 /** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
 const _ASIDE_RECORD = ".from";
+const _ASIDE_RECORD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.from$/;
 
 /**
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
@@ -399,7 +400,8 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   } catch {
     return;
   }
-  for (const name of names.filter((n) => n.endsWith(_ASIDE_RECORD))) {
+  // Records only (`<uuid>.from`): a file moved aside is `<uuid>-<its name>`, which may end so too.
+  for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
     const path = Deno.readTextFileSync(record);
@@ -407,7 +409,12 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
       try {
-        if (path === "" || swappedFolderOn(root, path) !== undefined) {
+        // A path of the push folder, and every folder on the way a plain one.
+        if (
+          path === "" || path.startsWith("/") ||
+          path.split("/").some((part) => part === "" || part === "." || part === "..") ||
+          swappedFolderOn(root, path) !== undefined
+        ) {
           throw new Error("a folder on its way is not one");
         }
         _putBack(kept, join(root, path));

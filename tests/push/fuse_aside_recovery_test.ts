@@ -13,19 +13,29 @@ Deno.test("putBackAside returns a file a kill left in deleting/ on exfat-fuse", 
       const dir = join(root, ".data-mirror", "deleting");
       await Deno.mkdir(join(root, "sub"));
       await Deno.mkdir(dir, { recursive: true });
-      await Deno.writeTextFile(join(dir, "u1-a.bin"), "version never sent");
-      await Deno.writeTextFile(join(dir, "u1.from"), "sub/a.bin");
+      const [u1, u2, u3, u4] = [0, 1, 2, 3].map(() => crypto.randomUUID());
+      await Deno.writeTextFile(join(dir, `${u1}-a.bin`), "version never sent");
+      await Deno.writeTextFile(join(dir, `${u1}.from`), "sub/a.bin");
       const warnings: string[] = [];
       putBackAside(root, (m) => warnings.push(m));
       assert.equal(await Deno.readTextFile(join(root, "sub", "a.bin")), "version never sent");
       assert.deepEqual([...Deno.readDirSync(dir)], []);
       // Its name taken meanwhile: kept aside and told.
-      await Deno.writeTextFile(join(dir, "u2-a.bin"), "older");
-      await Deno.writeTextFile(join(dir, "u2.from"), "sub/a.bin");
+      await Deno.writeTextFile(join(dir, `${u2}-a.bin`), "older");
+      await Deno.writeTextFile(join(dir, `${u2}.from`), "sub/a.bin");
       putBackAside(root, (m) => warnings.push(m));
       assert.equal(await Deno.readTextFile(join(root, "sub", "a.bin")), "version never sent");
-      assert.equal(await Deno.readTextFile(join(dir, "u2-a.bin")), "older");
+      assert.equal(await Deno.readTextFile(join(dir, `${u2}-a.bin`)), "older");
       assert.equal(warnings.length, 1);
+      // A file moved aside whose own name ends in `.from` is no record; a record naming a path
+      // out of the push folder puts nothing there.
+      await Deno.writeTextFile(join(dir, `${u3}-notes.from`), "../../../etc/x");
+      await Deno.writeTextFile(join(dir, `${u4}-b.bin`), "kept");
+      await Deno.writeTextFile(join(dir, `${u4}.from`), "../outside.bin");
+      putBackAside(root, (m) => warnings.push(m));
+      assert.equal(await Deno.readTextFile(join(dir, `${u3}-notes.from`)), "../../../etc/x");
+      assert.equal(await Deno.readTextFile(join(dir, `${u4}-b.bin`)), "kept");
+      assert.equal(warnings.length, 2);
     });
   } finally {
     await Deno.remove(root, { recursive: true });
