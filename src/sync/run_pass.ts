@@ -504,21 +504,14 @@ export async function dryRunPass(
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.
-  const emptyDirs = new Set<string>();
+  const emptyLeaves: string[] = [];
   const local = root === undefined ? new Map<string, LocalFile>() : await listLocalFiles(root, {
     onPassedBy: (dir) => nestedMirrors.add(dir),
-    // The folders holding it are folders too (one holding only empty folders holds no file either).
-    onEmptyDir: (dir) => {
-      for (
-        let at = dir;
-        at !== "" && !emptyDirs.has(at);
-        at = at.slice(0, Math.max(at.lastIndexOf("/"), 0))
-      ) {
-        emptyDirs.add(at);
-      }
-    },
+    onEmptyDir: (dir) => emptyLeaves.push(dir),
     warn: (message) => options.logger.warn(message),
   });
+  // Each empty folder and the folders holding it (one holding only empty folders holds no file).
+  const emptyDirs = directoriesOf(emptyLeaves.map((dir) => `${dir}/`));
   const index = _newIndex(root ?? config.mirrorRoot);
   const listing = await listRemote(remote, _filterOf(config), {
     logger: options.logger,
