@@ -39,6 +39,11 @@ export const ALLOWED_ENV: readonly string[] = Object.freeze([
   // Loopback is added to them so that no proxy sees an http:// loopback app URL's key (main.ts).
   "NO_PROXY",
   "no_proxy",
+  // The proxy a push tunnels through, chosen as the mirror's fetch chooses it (proxy_tunnel.ts).
+  "ALL_PROXY",
+  "all_proxy",
+  "HTTPS_PROXY",
+  "https_proxy",
   // The temp directory: a socket directory may not contain it.
   "TMPDIR",
   // protobuf-es reads it when it is imported.

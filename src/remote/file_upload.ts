@@ -334,7 +334,7 @@ export class FileUploader implements AsyncDisposable {
         },
       }).toBinary(),
     );
-    const call = GrpcCall.open(this.#connection, _FILE_UPLOAD_PATH, headers, stop.signal);
+    const call = await GrpcCall.open(this.#connection, _FILE_UPLOAD_PATH, headers, stop.signal);
     try {
       watchdog.watch(idleMs, "upload stream (no progress)");
       await call.send(metadataFrame);

@@ -38,6 +38,10 @@ import { connect as tlsConnect } from "node:tls";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { codeFromHttpStatus, statusError } from "./grpc_status.ts";
+import { type HttpProxy, openTunnel, proxyFromEnvironment } from "./proxy_tunnel.ts";
+
+/** How long a proxy may take to connect and open a tunnel (a direct connection has its calls' own). */
+const _TUNNEL_TIMEOUT_MS = 30_000;
 
 /**
  * One HTTP/2 connection, opened on first use and opened again after it failed, was told to go
@@ -50,21 +54,45 @@ import { codeFromHttpStatus, statusError } from "./grpc_status.ts";
 export class Http2Connection implements AsyncDisposable {
   readonly #origin: string;
   readonly #idleMs: number;
+  /** The proxy to tunnel through (see `proxy_tunnel.ts`), or why the one named cannot be used. */
+  readonly #proxy?: HttpProxy | { refused: Error };
   #session?: ClientHttp2Session;
   #socket?: Socket;
+  #tunnel?: Socket;
+  /** The tunnel being opened, which every call that needs a connection meanwhile waits for. */
+  #tunnelling?: Promise<ClientHttp2Session>;
   #verifying?: { session: ClientHttp2Session; done: Promise<void> };
   #openStreams = 0;
   #idleTimer?: ReturnType<typeof setTimeout>;
 
-  /** Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use. */
-  constructor(origin: string, options: { idleMs?: number } = {}) {
+  /**
+   * Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use, through the
+   * proxy `env` names (default: the process's environment), as the mirror's `fetch` does.
+   */
+  constructor(
+    origin: string,
+    options: { idleMs?: number; env?: (name: string) => string | undefined } = {},
+  ) {
     this.#origin = origin;
     this.#idleMs = options.idleMs ?? 60_000;
+    try {
+      this.#proxy = proxyFromEnvironment(
+        new URL(origin),
+        options.env ?? ((name) => Deno.env.get(name)),
+      );
+    } catch (error) {
+      this.#proxy = { refused: error as Error };
+    }
   }
 
-  /** Opens a stream for a POST to `path`. */
-  request(path: string, headers: Record<string, string>): ClientHttp2Stream {
-    const stream = this.#open().request({
+  /** Opens a stream for a POST to `path`; `signal` ends a wait for a proxy's tunnel. */
+  async request(
+    path: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<ClientHttp2Stream> {
+    const session = await this.#open(signal);
+    const stream = session.request({
       [constants.HTTP2_HEADER_METHOD]: "POST",
       [constants.HTTP2_HEADER_PATH]: path,
       "content-type": "application/grpc+proto",
@@ -132,10 +160,13 @@ export class Http2Connection implements AsyncDisposable {
     clearTimeout(this.#idleTimer);
     const session = this.#session;
     const socket = this.#socket;
+    const tunnel = this.#tunnel;
     this.#session = undefined;
     this.#socket = undefined;
+    this.#tunnel = undefined;
     if (socket !== undefined && !socket.destroyed) socket.destroy();
     else if (session !== undefined && !session.destroyed) session.destroy();
+    if (tunnel !== undefined && !tunnel.destroyed) tunnel.destroy();
   }
 
   /** Closes the connection (see {@linkcode Http2Connection.discard}). */
@@ -148,9 +179,30 @@ export class Http2Connection implements AsyncDisposable {
     return this.close();
   }
 
-  #open(): ClientHttp2Session {
+  /** The connection, opened (through the proxy's tunnel, if one is set) unless it is. */
+  #open(signal: AbortSignal): ClientHttp2Session | Promise<ClientHttp2Session> {
     const current = this.#session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const proxy = this.#proxy;
+    if (proxy === undefined) return this.#connect();
+    if ("refused" in proxy) throw proxy.refused;
+    this.#tunnelling ??= this.#connectThrough(proxy).finally(() => this.#tunnelling = undefined);
+    return _orAbort(this.#tunnelling, signal);
+  }
+
+  async #connectThrough(proxy: HttpProxy): Promise<ClientHttp2Session> {
+    const url = new URL(this.#origin);
+    const target = {
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: Number(url.port || 443),
+    };
+    const tunnel = await openTunnel(proxy, target, AbortSignal.timeout(_TUNNEL_TIMEOUT_MS));
+    this.#tunnel = tunnel;
+    return this.#connect(tunnel);
+  }
+
+  /** Opens the connection, directly or over `tunnel` (a proxy's, to the origin). */
+  #connect(tunnel?: Socket): ClientHttp2Session {
     const url = new URL(this.#origin);
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const session = connect(this.#origin, {
@@ -158,8 +210,9 @@ export class Http2Connection implements AsyncDisposable {
       createConnection: () => {
         const socket = url.protocol === "https:"
           ? tlsConnect({
-            host,
-            port: Number(url.port || 443),
+            ...(tunnel === undefined
+              ? { host, port: Number(url.port || 443) }
+              : { socket: tunnel }),
             servername: isIP(host) ? undefined : host,
             ALPNProtocols: ["h2"],
           })
@@ -249,17 +302,18 @@ export class GrpcCall {
   }
 
   /** Opens a call to `path` on the connection; `signal` resets it. */
-  static open(
+  static async open(
     connection: Http2Connection,
     path: string,
     headers: Record<string, string>,
     signal: AbortSignal,
-  ): GrpcCall {
+  ): Promise<GrpcCall> {
     signal.throwIfAborted();
     let stream: ClientHttp2Stream;
     try {
-      stream = connection.request(path, headers);
+      stream = await connection.request(path, headers, signal);
     } catch (error) {
+      if (signal.aborted) throw signal.reason;
       connection.discard();
       throw _unavailable(error);
     }
@@ -376,7 +430,7 @@ export async function unaryCall(
     options.timeoutMs,
   );
   try {
-    const call = GrpcCall.open(connection, path, options.headers, stop.signal);
+    const call = await GrpcCall.open(connection, path, options.headers, stop.signal);
     await call.send(messageFrame(request));
     return await call.finish();
   } catch (error) {
@@ -397,6 +451,16 @@ export function messageFrame(message: Uint8Array): Uint8Array {
 
 function _header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** `work`'s outcome, or `signal`'s reason if it aborts first (`work` goes on for whoever else waits). */
+function _orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function _unavailable(error: unknown): ConnectError {

@@ -15,7 +15,7 @@ Deno.test("sixteen verifies at once keep a live connection and the streams on it
   const { port } = server.address() as AddressInfo;
   const connection = new Http2Connection(`http://127.0.0.1:${port}`);
   try {
-    const stream = connection.request("/upload", {});
+    const stream = await connection.request("/upload", {}, new AbortController().signal);
     stream.on("error", () => {});
     let cut = false;
     stream.on("close", () => cut = true);
@@ -50,7 +50,7 @@ Deno.test("a connection with a stream open is not idle however long it is silent
   const { port } = server.address() as AddressInfo;
   const connection = new Http2Connection(`http://127.0.0.1:${port}`, { idleMs: 150 });
   try {
-    const stream = connection.request("/upload", {});
+    const stream = await connection.request("/upload", {}, new AbortController().signal);
     let cut = false;
     stream.on("error", () => cut = true);
     await new Promise((resolve) => setTimeout(resolve, 600)); // four idle periods, silent
@@ -82,7 +82,7 @@ Deno.test("a call the server refused before reading it (trailers-only) does not 
   const connection = new Http2Connection(`http://127.0.0.1:${port}`, { idleMs: 150 });
   try {
     const { GrpcCall } = await import("../../src/remote/grpc_http2.ts");
-    const call = GrpcCall.open(connection, "/upload", {}, new AbortController().signal);
+    const call = await GrpcCall.open(connection, "/upload", {}, new AbortController().signal);
     await assert.rejects(async () => {
       await call.send(new Uint8Array(64 * 1024));
       await call.finish();

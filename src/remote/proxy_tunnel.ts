@@ -1,0 +1,185 @@
+/**
+ * The HTTP proxy a push connection goes through, and the tunnel through it. The mirror's calls and
+ * downloads run on Deno's `fetch`, which takes its proxy from the environment; the push side dials
+ * the app itself (`node:http2`), so without this a robot whose only way out is a proxy mirrored
+ * but never pushed. The proxy is chosen as `fetch` chooses it, so that both sides go the same way:
+ * `ALL_PROXY`, then `HTTPS_PROXY` (each in upper case before lower case); `NO_PROXY`, else
+ * `no_proxy`, lists what is reached directly: hosts, domains with their subdomains (`example.com`
+ * and `.example.com` alike), IP addresses, CIDR ranges, and `*` for everything. Only `https://`
+ * app URLs are proxied: the config allows `http://` only on loopback, which the bootstrap adds to
+ * `NO_PROXY`.
+ *
+ * @example
+ * ```ts
+ * const proxy = proxyFromEnvironment(new URL("https://app.viam.com"), (name) => Deno.env.get(name));
+ * if (proxy !== undefined) {
+ *   const socket = await openTunnel(proxy, { host: "app.viam.com", port: 443 }, AbortSignal.timeout(30_000));
+ * }
+ * ```
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { BlockList, connect as netConnect, isIP, type Socket } from "node:net";
+
+/** An HTTP proxy to tunnel through (`CONNECT`). */
+export interface HttpProxy {
+  /**
+   * The environment variable it came from: messages name it and the proxy's host and port, never
+   * the variable's value, which may hold a password.
+   */
+  variable: string;
+  /** The proxy's host name or IP address (no brackets). */
+  host: string;
+  /** The proxy's port. */
+  port: number;
+  /** `Basic …`, from the user and password of the proxy's URL, when it has them. */
+  authorization?: string;
+}
+
+/** The variables a proxy for an `https://` destination is read from, in order. */
+const _PROXY_VARIABLES = ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"] as const;
+
+/** The most a proxy's answer to `CONNECT` may hold before its end (its status line and headers). */
+const _MAX_ANSWER_BYTES = 16 * 1024;
+
+/**
+ * The proxy `destination` is reached through, or `undefined` to connect directly. Throws, naming
+ * the variable, when the proxy it names is not an `http://` one (`socks5://` and `https://`
+ * proxies, which `fetch` also takes, are not tunnelled here): connecting directly instead would
+ * fail later and say less.
+ */
+export function proxyFromEnvironment(
+  destination: URL,
+  env: (name: string) => string | undefined,
+): HttpProxy | undefined {
+  if (destination.protocol !== "https:") return undefined;
+  const noProxy = env("NO_PROXY") ?? env("no_proxy") ?? "";
+  if (_bypasses(noProxy, destination.hostname)) return undefined;
+  for (const variable of _PROXY_VARIABLES) {
+    const value = env(variable)?.trim();
+    if (!value) continue;
+    const url = URL.parse(value.includes("://") ? value : `http://${value}`);
+    if (url === null || url.hostname === "") continue;
+    if (url.protocol !== "http:") {
+      throw new Error(
+        `${variable} names a ${url.protocol}// proxy: pushes go only through http:// proxies`,
+      );
+    }
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    return {
+      variable,
+      host: _bare(url.hostname),
+      port: Number(url.port || 80),
+      authorization: user === "" && password === ""
+        ? undefined
+        : `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Connects to `proxy` and asks it for a tunnel to `target` (`CONNECT host:port`); resolves to the
+ * socket once the proxy has answered 2xx, with whatever the proxy sent after its answer put back
+ * to be read first. Rejects with an error naming the proxy (host, port, variable) and what it
+ * answered, or with `signal`'s reason.
+ */
+export function openTunnel(
+  proxy: HttpProxy,
+  target: { host: string; port: number },
+  signal: AbortSignal,
+): Promise<Socket> {
+  signal.throwIfAborted();
+  const authority = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
+  const named = `the proxy ${proxy.host}:${proxy.port} (${proxy.variable})`;
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = netConnect({ host: proxy.host, port: proxy.port });
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const fail = (error: unknown) => {
+      settle();
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = () => fail(signal.reason);
+    const onError = (error: Error) => fail(new Error(`${named} is out of reach: ${error.message}`));
+    const onClose = () => fail(new Error(`${named} closed the connection before it answered`));
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      const answer = Buffer.concat(chunks);
+      const end = answer.indexOf("\r\n\r\n");
+      if (end === -1) {
+        if (received > _MAX_ANSWER_BYTES) fail(new Error(`${named} answered with no end`));
+        return;
+      }
+      const statusLine = answer.subarray(0, answer.indexOf("\r\n")).toString("latin1");
+      if (!/^HTTP\/1\.[01] 2\d\d/.test(statusLine)) {
+        fail(new Error(`${named} refused the tunnel to ${authority}: ${_printable(statusLine)}`));
+        return;
+      }
+      settle();
+      socket.pause();
+      const rest = answer.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    const settle = () => {
+      signal.removeEventListener("abort", onAbort);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+      socket.off("data", onData);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    socket.on("data", onData);
+    socket.once("connect", () => {
+      const authorization = proxy.authorization === undefined
+        ? ""
+        : `Proxy-Authorization: ${proxy.authorization}\r\n`;
+      socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${authorization}\r\n`);
+    });
+  });
+}
+
+/** Whether a `NO_PROXY` list names `hostname` (see the module's documentation for its forms). */
+function _bypasses(noProxy: string, hostname: string): boolean {
+  const host = _bare(hostname).toLowerCase();
+  const family = isIP(host);
+  const addresses = new BlockList();
+  let anyAddress = false;
+  for (const raw of noProxy.split(",")) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === "") continue;
+    if (entry === "*") return true;
+    const [address, prefix] = entry.split("/", 2);
+    const entryFamily = isIP(_bare(address));
+    if (entryFamily !== 0) {
+      const type = entryFamily === 6 ? "ipv6" : "ipv4";
+      const bits = prefix === undefined ? undefined : Number(prefix);
+      if (bits === undefined) addresses.addAddress(_bare(address), type);
+      else if (Number.isInteger(bits) && bits >= 0 && bits <= (entryFamily === 6 ? 128 : 32)) {
+        addresses.addSubnet(_bare(address), bits, type);
+      }
+      anyAddress = true;
+      continue;
+    }
+    if (family !== 0) continue;
+    const domain = entry.startsWith(".") ? entry.slice(1) : entry;
+    if (host === domain || host.endsWith(`.${domain}`)) return true;
+  }
+  return family !== 0 && anyAddress && addresses.check(host, family === 6 ? "ipv6" : "ipv4");
+}
+
+/** A host without the brackets of an IPv6 address in a URL. */
+function _bare(host: string): string {
+  return host.replace(/^\[(.*)\]$/, "$1");
+}
+
+/** `text` with anything but printable ASCII replaced, and cut to 200 characters. */
+function _printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
+}

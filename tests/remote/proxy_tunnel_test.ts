@@ -1,0 +1,214 @@
+/**
+ * The push side's proxy: chosen from the environment as the mirror's `fetch` chooses it, and a
+ * real tunnel through a real proxy, down to `data-mirror push` reaching an `https://` app only
+ * through `HTTPS_PROXY`.
+ */
+import assert from "node:assert/strict";
+import { type AddressInfo, createServer, type Socket } from "node:net";
+import { openTunnel, proxyFromEnvironment } from "../../src/remote/proxy_tunnel.ts";
+import { describeDataset, startPlatform } from "../support/platform/mod.ts";
+import { startConnectProxy, startTlsFront } from "../support/connect_proxy.ts";
+import { runProgram } from "../_program.ts";
+
+const APP = new URL("https://app.viam.com");
+
+function _env(vars: Record<string, string>): (name: string) => string | undefined {
+  return (name) => vars[name];
+}
+
+Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before lower, with its credentials decoded", () => {
+  assert.equal(proxyFromEnvironment(APP, _env({})), undefined);
+  assert.deepEqual(proxyFromEnvironment(APP, _env({ https_proxy: "proxy.lan:3128" })), {
+    variable: "https_proxy",
+    host: "proxy.lan",
+    port: 3128,
+    authorization: undefined,
+  });
+  const both = _env({
+    HTTPS_PROXY: "http://a:1",
+    https_proxy: "http://b:2",
+    ALL_PROXY: "http://c",
+  });
+  assert.deepEqual(proxyFromEnvironment(APP, both), {
+    variable: "ALL_PROXY",
+    host: "c",
+    port: 80,
+    authorization: undefined,
+  });
+  const secret = proxyFromEnvironment(
+    APP,
+    _env({ HTTPS_PROXY: "http://robot:p%40ss@[fd00::1]:8080" }),
+  );
+  assert.equal(secret?.host, "fd00::1");
+  assert.equal(secret?.authorization, `Basic ${btoa("robot:p@ss")}`);
+  // Only https:// destinations: an http:// app URL is loopback, never proxied.
+  assert.equal(
+    proxyFromEnvironment(new URL("http://127.0.0.1:8080"), _env({ ALL_PROXY: "http://c" })),
+    undefined,
+  );
+});
+
+Deno.test("NO_PROXY (else no_proxy) names hosts, domains with their subdomains, addresses, CIDR ranges and *", () => {
+  const through = (host: string, noProxy: Record<string, string>) =>
+    proxyFromEnvironment(
+      new URL(`https://${host}`),
+      _env({ HTTPS_PROXY: "http://p:1", ...noProxy }),
+    ) !==
+      undefined;
+  assert.equal(through("app.viam.com", { NO_PROXY: "viam.com" }), false);
+  assert.equal(through("app.viam.com", { NO_PROXY: " .viam.com , other" }), false);
+  assert.equal(through("viam.com", { NO_PROXY: ".viam.com" }), false);
+  assert.equal(through("app.notviam.com", { NO_PROXY: "viam.com" }), true);
+  assert.equal(through("app.viam.com", { no_proxy: "app.viam.com" }), false);
+  assert.equal(through("app.viam.com", { NO_PROXY: "other", no_proxy: "app.viam.com" }), true);
+  assert.equal(through("10.1.2.3", { NO_PROXY: "10.0.0.0/8" }), false);
+  assert.equal(through("11.1.2.3", { NO_PROXY: "10.0.0.0/8" }), true);
+  assert.equal(through("[fd00::5]", { NO_PROXY: "fd00::/16" }), false);
+  assert.equal(through("[fd00::5]", { NO_PROXY: "fd00::5" }), false);
+  assert.equal(through("anything.example", { NO_PROXY: "*" }), false);
+});
+
+Deno.test("a proxy that is not http:// is refused, naming the variable and never its value", () => {
+  assert.throws(
+    () => proxyFromEnvironment(APP, _env({ HTTPS_PROXY: "socks5://robot:S3CRET@p:1080" })),
+    (error: Error) => {
+      assert.match(error.message, /HTTPS_PROXY names a socks5:\/\/ proxy/);
+      assert.doesNotMatch(error.message, /S3CRET|robot/);
+      return true;
+    },
+  );
+});
+
+/** A listener on 127.0.0.1 that answers each connection with `answer` and then ends it. */
+async function _answering(answer: (socket: Socket, request: string) => void) {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let request = "";
+    socket.on("data", (chunk) => {
+      request += chunk.toString("latin1");
+      if (request.includes("\r\n\r\n")) answer(socket, request);
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    async [Symbol.asyncDispose]() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+Deno.test("a tunnel sends CONNECT with the credentials, and what the proxy sent after its answer is read first", async () => {
+  let asked = "";
+  await using proxy = await _answering((socket, request) => {
+    asked = request;
+    socket.write("HTTP/1.1 200 Connection established\r\nVia: test\r\n\r\nFIRST BYTES");
+  });
+  const socket = await openTunnel(
+    { variable: "HTTPS_PROXY", host: "127.0.0.1", port: proxy.port, authorization: "Basic eDp5" },
+    { host: "app.viam.com", port: 443 },
+    AbortSignal.timeout(5_000),
+  );
+  try {
+    assert.match(asked, /^CONNECT app\.viam\.com:443 HTTP\/1\.1\r\nHost: app\.viam\.com:443\r\n/);
+    assert.match(asked, /\r\nProxy-Authorization: Basic eDp5\r\n/);
+    const first = await new Promise<string>((resolve) => {
+      socket.once("data", (chunk) => resolve(chunk.toString()));
+      socket.resume();
+    });
+    assert.equal(first, "FIRST BYTES");
+  } finally {
+    socket.destroy();
+  }
+});
+
+Deno.test("a tunnel the proxy refuses fails naming the proxy and its answer; one that never answers ends with the signal", async () => {
+  await using refusing = await _answering((socket) => {
+    socket.end("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n");
+  });
+  await assert.rejects(
+    openTunnel(
+      { variable: "https_proxy", host: "127.0.0.1", port: refusing.port },
+      { host: "app.viam.com", port: 443 },
+      AbortSignal.timeout(5_000),
+    ),
+    new RegExp(
+      `the proxy 127\\.0\\.0\\.1:${refusing.port} \\(https_proxy\\) refused the tunnel to ` +
+        "app\\.viam\\.com:443: HTTP/1\\.1 407 Proxy Authentication Required",
+    ),
+  );
+  await using silent = await _answering(() => {});
+  const stop = new AbortController();
+  const tunnel = openTunnel(
+    { variable: "HTTPS_PROXY", host: "127.0.0.1", port: silent.port },
+    { host: "app.viam.com", port: 443 },
+    stop.signal,
+  );
+  setTimeout(() => stop.abort(new Error("stopped")), 100);
+  await assert.rejects(tunnel, /stopped/);
+});
+
+const KEY = { id: "proxy-push-key-id", key: "PROXY-PUSH-SECRET-5c2e" };
+
+Deno.test("push reaches an https:// app only through HTTPS_PROXY's tunnel, with the proxy's credentials, and never prints them", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([]), apiKeys: [KEY] });
+  // platform.test resolves nowhere: only the proxy's tunnel reaches the platform.
+  await using front = await startTlsFront({
+    host: "platform.test",
+    targetPort: Number(new URL(platform.url).port),
+  });
+  const authorization = `Basic ${btoa("robot:pr0xy-PASS")}`;
+  await using proxy = await startConnectProxy({ route: () => front.port, authorization });
+  const home = await Deno.makeTempDir({ prefix: "dm-proxy-push-" });
+  try {
+    await Deno.mkdir(`${home}/outbox`);
+    await Deno.writeTextFile(`${home}/outbox/a.txt`, "through the proxy");
+    const args = [
+      "push",
+      "--app-url",
+      "https://platform.test",
+      "--part-id",
+      "part-proxy-1",
+      "--push-path",
+      "outbox",
+      "--min-age",
+      "0",
+      "--json",
+    ];
+    const env = {
+      VIAM_API_KEY_ID: KEY.id,
+      VIAM_API_KEY: KEY.key,
+      DENO_CERT: front.caFile,
+      HTTPS_PROXY: `${proxy.url.replace("http://", "http://robot:pr0xy-PASS@")}`,
+    };
+    const output = await runProgram(args, { viamHome: home, env });
+    assert.equal(output.code, 0, output.stderr + output.stdout);
+    assert.equal(platform.uploads.completed, 1);
+    assert.deepEqual(
+      [...new Set(proxy.tunnels.map((t) => `${t.target} ${t.authorization}`))],
+      [`platform.test:443 ${authorization}`],
+    );
+    assert.doesNotMatch(output.stdout + output.stderr, /pr0xy-PASS/);
+    await assert.rejects(Deno.lstat(`${home}/outbox/a.txt`), Deno.errors.NotFound);
+
+    // A proxy that refuses the credentials: the push fails naming the proxy, not the password.
+    await Deno.writeTextFile(`${home}/outbox/b.txt`, "refused");
+    const refused = await runProgram(args, {
+      viamHome: home,
+      env: { ...env, HTTPS_PROXY: `${proxy.url.replace("http://", "http://robot:WRONG-pass@")}` },
+    });
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stdout + refused.stderr,
+      /refused the tunnel to platform\.test:443: HTTP\/1\.1 407/,
+    );
+    assert.doesNotMatch(refused.stdout + refused.stderr, /WRONG-pass/);
+    assert.equal(platform.uploads.completed, 1);
+    assert.equal(await Deno.readTextFile(`${home}/outbox/b.txt`), "refused");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
