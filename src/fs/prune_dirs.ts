@@ -52,17 +52,21 @@ export async function pruneEmptyDirs(
 ): Promise<string[]> {
   assertAbsoluteRoot(root);
   const kept = new Set<string>([""]);
-  const protectedDirs = options.protectedDirs.map(_normaliseDir).filter((dir) => dir !== "");
+  // Folded (case, Unicode form): on a case-insensitive file system `Models` is the folder `models`.
+  const fold = (dir: string) => dir.normalize("NFC").toLowerCase();
+  const protectedDirs = options.protectedDirs.map(_normaliseDir).filter((dir) => dir !== "")
+    .map(fold);
   for (const dir of protectedDirs) {
     // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
     const segments = dir.split("/");
     for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
   }
-  const isBelowProtected = (dir: string) => protectedDirs.some((p) => dir.startsWith(`${p}/`));
+  const isBelowProtected = (dir: string) =>
+    protectedDirs.some((p) => fold(dir).startsWith(`${p}/`));
   // Candidates by depth, deepest first: a folder is tried after every candidate below it.
   const byDepth: Set<string>[] = [];
   const add = (dir: string) => {
-    if (kept.has(dir) || isStateDirPath(dir) || isBelowProtected(dir)) return;
+    if (kept.has(fold(dir)) || isStateDirPath(dir) || isBelowProtected(dir)) return;
     const depth = dir.split("/").length;
     (byDepth[depth] ??= new Set()).add(dir);
   };

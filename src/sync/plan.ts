@@ -297,9 +297,18 @@ function _fold(path: string): string {
   return path.normalize("NFC").toLowerCase();
 }
 
-/** Whether `path` is a protected dir, or lies in one (`protected_dirs`, normalised). */
+/**
+ * Whether `path` is a protected dir, or lies in one (`protected_dirs`, normalised). Compared without
+ * case or Unicode form: on a case-insensitive file system (an exFAT stick mounted at the mirror)
+ * `Models` and `models` are one folder, and keeping a file too many is the safe side.
+ */
 export function isProtected(path: string, protectedDirs: readonly string[]): boolean {
-  return protectedDirs.some((directory) => path === directory || path.startsWith(`${directory}/`));
+  if (protectedDirs.length === 0) return false;
+  const folded = _fold(path);
+  return protectedDirs.some((directory) => {
+    const dir = _fold(directory);
+    return folded === dir || folded.startsWith(`${dir}/`);
+  });
 }
 
 function _files(count: number): string {

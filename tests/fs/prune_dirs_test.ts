@@ -147,3 +147,14 @@ Deno.test("only candidates are tried, each removal makes its parent one, and a f
     }
   });
 });
+
+Deno.test("pruning keeps an empty protected folder named in another case", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/keep`);
+    const removed = await pruneEmptyDirs(root, { protectedDirs: ["Keep"], candidates: ["keep"] });
+    assert.deepEqual(removed, []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { LocalFile } from "../../src/fs/local_files.ts";
 import type { DeleteLimit } from "../../src/config.ts";
-import { type PlanInput, planItem, planPass } from "../../src/sync/plan.ts";
+import { isProtected, type PlanInput, planItem, planPass } from "../../src/sync/plan.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 
 function remote(...paths: string[]): Map<string, RemoteItem> {
@@ -420,4 +420,11 @@ Deno.test("planItem: a path in a folder holding another mirror, or that folder i
     assert.equal(planItem(path, new Map(), new Set(), nested), "fetch", path);
   }
   assert.equal(planItem("faces/x.jpg", new Map(), new Set()), "fetch", "no nested mirror");
+});
+
+Deno.test("protected_dirs match the folder whatever its case (a case-insensitive mirror disk)", () => {
+  assert.equal(isProtected("models/detector.tflite", ["Models"]), true);
+  assert.equal(isProtected("Models/x/y.bin", ["models"]), true);
+  assert.equal(isProtected("caf\u00e9/a.jpg", ["cafe\u0301"]), true);
+  assert.equal(isProtected("modelsx/a", ["models"]), false);
 });
