@@ -29,8 +29,13 @@ export class MirrorRoots {
    * @throws {OverlappingMirrorError} naming both roots when it overlaps a claimed one.
    */
   claim(root: string, owner: string): () => void {
+    // Compared without case or Unicode form, as config's mirror/push check is: on a
+    // case-insensitive Viam home (macOS, an exFAT disk) `faces` and `Faces` are one folder.
+    const fold = (path: string) => path.normalize("NFC").toLowerCase();
+    const folded = fold(root);
     for (const [claimed, by] of this.#claims) {
-      if (claimed === root || claimed.startsWith(root + sep) || root.startsWith(claimed + sep)) {
+      const other = fold(claimed);
+      if (other === folded || other.startsWith(folded + sep) || folded.startsWith(other + sep)) {
         throw new OverlappingMirrorError(root, { root: claimed, owner: by });
       }
     }

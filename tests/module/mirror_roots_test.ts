@@ -24,3 +24,10 @@ Deno.test("a stale release does not free a root claimed again by someone else", 
   first();
   assert.throws(() => roots.claim("/m", "c"), OverlappingMirrorError);
 });
+
+Deno.test("two resources' mirrors that differ only by case are one folder on a case-insensitive home", () => {
+  const roots = new MirrorRoots();
+  roots.claim("/home/pi/.viam/faces", "m1");
+  assert.throws(() => roots.claim("/home/pi/.viam/Faces", "m2"), OverlappingMirrorError);
+  assert.throws(() => roots.claim("/home/pi/.viam/FACES/sub", "m3"), OverlappingMirrorError);
+});
