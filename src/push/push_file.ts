@@ -361,8 +361,10 @@ async function _removeIfStill(
     if (
       moved.isFile && movedIdentity.dev === sent.dev && sameVersion(movedIdentity, sent) &&
       (sentDigest === undefined ||
-        (movedIdentity.ino === sent.ino &&
-          (record === undefined || await _sha256OfFile(aside) === sentDigest)))
+        // Compared again even without a record (a full stick): a kill during it leaves the file
+        // in deleting/ under its name, not lost; removed unchecked, a rewrite in place during the
+        // first hash was deleted, never sent.
+        (movedIdentity.ino === sent.ino && await _sha256OfFile(aside) === sentDigest))
     ) {
       Deno.removeSync(aside);
       return true;
