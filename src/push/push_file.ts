@@ -370,7 +370,7 @@ async function _removeIfStill(
       return true;
     }
     try {
-      _putBack(aside, full);
+      _putBack(aside, full, record);
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       throw new Error(
@@ -385,6 +385,8 @@ async function _removeIfStill(
 
 /** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
 const _ASIDE_RECORD = ".from";
+/** Appended to the record before the put-back's empty claim is made (no name holds a NUL). */
+const _CLAIM_MARK = "\0claim";
 const _ASIDE_RECORD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.from$/;
 
 /**
@@ -406,7 +408,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
-    const path = Deno.readTextFileSync(record);
+    const [path, claimed] = Deno.readTextFileSync(record).split(_CLAIM_MARK);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
@@ -419,7 +421,16 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
         ) {
           throw new Error("a folder on its way is not one");
         }
-        _putBack(kept, join(root, path));
+        const full = join(root, path);
+        // A kill between the claim and the rename left the claim (an empty file, made after the
+        // record said so) under the name: it is ours, and the file goes back over it.
+        const there = claimed === undefined ? undefined : _lstatIfThere(full);
+        if (
+          there !== undefined && there.isFile && there.size === 0 &&
+          (there.mtime?.getTime() ?? 0) >= (Deno.lstatSync(record).mtime?.getTime() ?? Infinity)
+        ) {
+          Deno.renameSync(kept, full);
+        } else _putBack(kept, full, record);
       } catch (error) {
         warn(
           `${path} was moved aside when its deletion was cut short and cannot go back: kept in ` +
@@ -439,7 +450,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
  * stick) was left under the user's name, and the next push sent it as the file and deleted it,
  * the whole file hidden in `deleting/`; a large one held the event loop for minutes.
  */
-function _putBack(aside: string, full: string): void {
+function _putBack(aside: string, full: string, record?: string): void {
   try {
     Deno.linkSync(aside, full);
     Deno.removeSync(aside);
@@ -449,6 +460,8 @@ function _putBack(aside: string, full: string): void {
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
   }
   let claim: Deno.FileInfo | undefined;
+  // Said in the record first: a kill before the rename leaves an empty file that is known ours.
+  if (record !== undefined) Deno.writeTextFileSync(record, _CLAIM_MARK, { append: true });
   try {
     using file = Deno.openSync(full, { write: true, createNew: true, mode: 0o600 });
     claim = file.statSync();
@@ -462,7 +475,8 @@ function _putBack(aside: string, full: string): void {
     : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
       there.dev === claim.dev;
   if (!ours) throw new Deno.errors.AlreadyExists(`${full} was made while it was put back`);
-  // A kill before this leaves an empty file under the name, which a push never sends.
+  // A kill before this leaves the empty claim under the name, which the record (marked first)
+  // lets the next pass's putBackAside know for its own and rename the file over.
   Deno.renameSync(aside, full);
 }
 

@@ -41,3 +41,70 @@ Deno.test("putBackAside returns a file a kill left in deleting/ on exfat-fuse", 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test(
+  "a kill between the put-back's empty claim and its rename leaves no empty file under the name for good",
+  {
+    ignore: !EXFAT_FUSE_USABLE,
+  },
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "data_mirror_claim_kill_" });
+    try {
+      await withExfatFuseAt(root, async () => {
+        const dir = join(root, ".data-mirror", "deleting");
+        await Deno.mkdir(dir, { recursive: true });
+        const id = crypto.randomUUID();
+        await Deno.writeTextFile(join(dir, `${id}-video.bin`), "the only copy");
+        await Deno.writeTextFile(join(dir, `${id}.from`), "video.bin");
+        // A pass putting it back, killed while its rename over the claim is held up (exfat-fuse
+        // has no hard links: the file goes back by a rename over an empty file made with O_EXCL).
+        const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
+        // Killed itself, not strace: a tracer's death lets its tracee run on, rename included.
+        const pidFile = join(root, "..", `${crypto.randomUUID()}.pid`);
+        const child = new Deno.Command("strace", {
+          args: [
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=rename,renameat,renameat2",
+            "-e",
+            "inject=rename,renameat,renameat2:delay_enter=2000000",
+            Deno.execPath(),
+            "eval",
+            `Deno.writeTextFileSync(${JSON.stringify(pidFile)}, String(Deno.pid)); ` +
+            `const { putBackAside } = await import(${JSON.stringify(module)}); ` +
+            `putBackAside(${JSON.stringify(root)}, () => {});`,
+          ],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const claim = join(root, "video.bin");
+        for (
+          let i = 0;
+          i < 200 && (await Deno.lstat(claim).catch(() => undefined)) === undefined;
+          i++
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        Deno.kill(Number(await Deno.readTextFile(pidFile)), "SIGKILL");
+        await child.status;
+        await Deno.remove(pidFile);
+        const killedAt = await Deno.lstat(claim);
+        assert.equal(
+          killedAt.size,
+          0,
+          `the pass was not killed at its claim (${killedAt.size} bytes)`,
+        );
+        const warnings: string[] = [];
+        putBackAside(root, (m) => warnings.push(m));
+        assert.equal(await Deno.readTextFile(claim), "the only copy");
+        assert.deepEqual(warnings, []);
+        assert.deepEqual([...Deno.readDirSync(dir)], []);
+      });
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+);
