@@ -730,10 +730,15 @@ const _REFUSALS: ReadonlyMap<number, string> = new Map([
  * Whether a failure the journal holds for good (its error text, `[code] message`) is a refusal of
  * the file. Versions before 2026-12-04 held every fatal answer so (a gateway's HTTP 404 is
  * `[unimplemented]`): another code recorded is retried on the back-off schedule, so an upgraded
- * robot's push folder drains; a text without a code is held, as such an error is now.
+ * robot's push folder drains; a text without a code is held, as such an error is now, unless the
+ * entry has no `refused` (written before that field existed; see below).
  */
-export function isHeldRefusal(error: string): boolean {
+export function isHeldRefusal(error: string, refused?: boolean): boolean {
   const code = /^\[([a-z_]+)\]/.exec(error)?.[1];
+  // Without `refused` (versions before 2026-12-03 08:00), `permanent` also meant an hour of
+  // transient failures ("gave up after retrying for an hour: [unavailable] ...") or a local error
+  // ("Permission denied (os error 13) ..."): only a refusal's code says the platform refused it.
+  if (refused === undefined) return code !== undefined && [..._REFUSALS.values()].includes(code);
   return code === undefined || [..._REFUSALS.values()].includes(code);
 }
 

@@ -619,7 +619,10 @@ async function _walk(
     } else if (failure !== undefined && sameVersion(failure, identity)) {
       // A refusal waits for the file to change. (An earlier version also gave a file up after an
       // hour of transient failures, `refused: false`: it is retried like any other.)
-      if (failure.permanent && failure.refused !== false && isHeldRefusal(failure.error)) {
+      if (
+        failure.permanent && failure.refused !== false &&
+        isHeldRefusal(failure.error, failure.refused)
+      ) {
         _fail(result, path, failure.error, true);
         result.held = (result.held ?? 0) + 1;
       } else if (_backingOff(failure.retryAtMs, now()) && !options.retryFailedNow) {

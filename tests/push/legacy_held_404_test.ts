@@ -12,12 +12,17 @@ import { RecordingLogger } from "../sync/_harness.ts";
 import { plantFile, pushConfig } from "./_harness.ts";
 
 for (
-  const [error, goes] of [
-    ["[unimplemented] HTTP 404", true],
-    ["[invalid_argument] file_name refused", false],
+  const [error, goes, refused] of [
+    ["[unimplemented] HTTP 404", true, true],
+    ["[invalid_argument] file_name refused", false, true],
+    // Versions of 2026-12-01/02 (no `refused` field) held a file for good after an hour of
+    // transient failures, or on a local error: no refusal, retried once the platform answers.
+    ["gave up after retrying for an hour: [unavailable] FileUpload unavailable", true, undefined],
+    ["Permission denied (os error 13): open '/home/pi/.viam/outbox/a.txt'", true, undefined],
+    ["[invalid_argument] file_name refused", false, undefined],
   ] as const
 ) {
-  Deno.test(`an old journal's held failure "${error}" ${goes ? "is retried" : "still holds"}`, async () => {
+  Deno.test(`an old journal's held failure "${error}" (refused: ${refused}) ${goes ? "is retried" : "still holds"}`, async () => {
     await using platform = await startPlatform();
     const home = await Deno.makeTempDir({ prefix: "data-mirror-legacy-" });
     const root = join(home, "outbox");
@@ -48,7 +53,7 @@ for (
                 retryAtMs: Date.now() - 1,
                 error,
                 permanent: true,
-                refused: true,
+                ...(refused === undefined ? {} : { refused }),
               },
             },
           },
