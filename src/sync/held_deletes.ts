@@ -41,6 +41,8 @@ export interface HeldDeletesOptions {
 
 /** The mark of a count kept by a pass without `delete`: any later pass that decides may drop it. */
 const _NO_DELETE = " no-delete";
+/** The largest file that can hold a count (with room to spare). */
+const _MAX_BYTES = 64;
 
 /** One pass's view of the kept count: read when the pass starts, kept or dropped as it goes. */
 export class HeldDeletes {
@@ -75,7 +77,10 @@ export class HeldDeletes {
   static async #read(stateDir: string): Promise<{ count: number; noDelete: boolean } | undefined> {
     const path = join(stateDir, HELD_DELETES_NAME);
     try {
-      if (!(await Deno.lstat(path)).isFile) return undefined;
+      const info = await Deno.lstat(path);
+      // A count is at most 26 bytes ("<15 digits> no-delete\n"): a larger file is none, and is
+      // not read whole (a huge one failed every pass, "failed to allocate string").
+      if (!info.isFile || info.size > _MAX_BYTES) return undefined;
       const match = /^(\d{1,15})(.*)\n$/.exec(await Deno.readTextFile(path));
       if (match === null || (match[2] !== "" && match[2] !== _NO_DELETE)) return undefined;
       return { count: Number(match[1]), noDelete: match[2] === _NO_DELETE };
