@@ -54,18 +54,9 @@ export async function startConnectProxy(options: ConnectProxyOptions): Promise<C
     const upstream = netConnect(options.route(target), "127.0.0.1", () => {
       client.write("HTTP/1.1 200 Connection established\r\n\r\n");
       if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
+      _splice(client, upstream, sockets);
     });
     sockets.add(upstream);
-    const close = () => {
-      upstream.destroy();
-      client.destroy();
-    };
-    upstream.on("error", close);
-    client.on("error", close);
-    upstream.on("close", close);
-    client.on("close", close);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -102,21 +93,7 @@ export async function startTlsFront(
       key: await Deno.readTextFile(join(dir, "leaf.key")),
       cert: await Deno.readTextFile(join(dir, "leaf.pem")),
       ALPNProtocols: ["h2"],
-    }, (client) => {
-      const upstream = netConnect(options.targetPort, "127.0.0.1");
-      sockets.add(client);
-      sockets.add(upstream);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      const close = () => {
-        upstream.destroy();
-        client.destroy();
-      };
-      upstream.on("error", close);
-      client.on("error", close);
-      upstream.on("close", close);
-      client.on("close", close);
-    });
+    }, (client) => _splice(client, netConnect(options.targetPort, "127.0.0.1"), sockets));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     return {
@@ -131,6 +108,22 @@ export async function startTlsFront(
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
+  }
+}
+
+/** Pipes `a` and `b` into each other until either ends or fails, then ends both. */
+function _splice(a: Socket, b: Socket, sockets: Set<Socket>): void {
+  sockets.add(a);
+  sockets.add(b);
+  a.pipe(b);
+  b.pipe(a);
+  const close = () => {
+    a.destroy();
+    b.destroy();
+  };
+  for (const socket of [a, b]) {
+    socket.on("error", close);
+    socket.on("close", close);
   }
 }
 
