@@ -28,7 +28,13 @@
 import { posix } from "node:path";
 import { editDistance } from "./edit_distance.ts";
 import { isLoopbackHost } from "./loopback_host.ts";
-import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "./paths.ts";
+import {
+  foldCase,
+  isStateDirPath,
+  splitRelativePath,
+  STATE_DIR_NAME,
+  viamOwnedDir,
+} from "./paths.ts";
 import { MIN_SECRET_LENGTH, scrubSecrets } from "./redaction.ts";
 
 /** The model every resource of the module has: whose attributes {@linkcode parseConfig} reads. */
@@ -1020,11 +1026,11 @@ function _directoryRoot(
 /**
  * Why the mirror and the push folder may not be where they are, or undefined: they must not contain
  * each other, or the mirror would upload what it downloaded, or delete (with `delete`) what waits to
- * be pushed. Compared without regard to case, on the paths as written: no symlink may lie on the
+ * be pushed. Compared as a case-insensitive disk compares them (`foldCase`), on the paths as written: no symlink may lie on the
  * way to either folder (`checkConfigLocations`), so these are where they are on disk.
  */
 function _rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
-  const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${root.toLowerCase()}/`);
+  const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${foldCase(root)}/`);
   const message = mirror === push
     ? "is the mirror_path directory: the push folder must be apart from the mirror"
     : push.startsWith(mirror)

@@ -135,6 +135,17 @@ export function isStateDirPath(path: string): boolean {
 const _TRAILING_DOTS_AND_SPACES = /[. ]+$/;
 
 /**
+ * A path as a case-insensitive file system (exFAT, FAT, APFS and NTFS as set by default) compares
+ * it: in Unicode's composed form (NFC), in lower case, with a final sigma as any sigma (exFAT's
+ * table of capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a word-final "Σ"
+ * to "ς"). For the checks where two spellings of one folder there, kept apart, would let the
+ * program delete or write what it must not (protected folders, overlapping mirrors).
+ */
+export function foldCase(path: string): string {
+  return path.normalize("NFC").toLowerCase().replaceAll("ς", "σ");
+}
+
+/**
  * Matches every path that has a {@linkcode STATE_DIR_NAME} part, and more. Without the `u` flag,
  * `i` folds only ASCII letters into each other; a part that lowercases to the name is made of
  * ASCII letters (the name's letters have no other lowercase source of one character).

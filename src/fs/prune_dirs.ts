@@ -1,6 +1,6 @@
 import { rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
-import { isStateDirPath } from "../paths.ts";
+import { foldCase, isStateDirPath } from "../paths.ts";
 import { assertAbsoluteRoot, assertRelativePath, swappedFolderOn } from "./_util.ts";
 
 /** Options of {@linkcode pruneEmptyDirs}. */
@@ -53,20 +53,19 @@ export async function pruneEmptyDirs(
   assertAbsoluteRoot(root);
   const kept = new Set<string>([""]);
   // Folded (case, Unicode form): on a case-insensitive file system `Models` is the folder `models`.
-  const fold = (dir: string) => dir.normalize("NFC").toLowerCase();
   const protectedDirs = options.protectedDirs.map(_normaliseDir).filter((dir) => dir !== "")
-    .map(fold);
+    .map(foldCase);
   for (const dir of protectedDirs) {
     // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
     const segments = dir.split("/");
     for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
   }
   const isBelowProtected = (dir: string) =>
-    protectedDirs.some((p) => fold(dir).startsWith(`${p}/`));
+    protectedDirs.some((p) => foldCase(dir).startsWith(`${p}/`));
   // Candidates by depth, deepest first: a folder is tried after every candidate below it.
   const byDepth: Set<string>[] = [];
   const add = (dir: string) => {
-    if (kept.has(fold(dir)) || isStateDirPath(dir) || isBelowProtected(dir)) return;
+    if (kept.has(foldCase(dir)) || isStateDirPath(dir) || isBelowProtected(dir)) return;
     const depth = dir.split("/").length;
     (byDepth[depth] ??= new Set()).add(dir);
   };

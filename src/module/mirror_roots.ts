@@ -1,4 +1,5 @@
 import { sep } from "node:path";
+import { foldCase } from "../paths.ts";
 
 /** A mirror root that overlaps one already in use. */
 export class OverlappingMirrorError extends Error {
@@ -31,10 +32,9 @@ export class MirrorRoots {
   claim(root: string, owner: string): () => void {
     // Compared without case or Unicode form, as config's mirror/push check is: on a
     // case-insensitive Viam home (macOS, an exFAT disk) `faces` and `Faces` are one folder.
-    const fold = (path: string) => path.normalize("NFC").toLowerCase();
-    const folded = fold(root);
+    const folded = foldCase(root);
     for (const [claimed, by] of this.#claims) {
-      const other = fold(claimed);
+      const other = foldCase(claimed);
       if (other === folded || other.startsWith(folded + sep) || folded.startsWith(other + sep)) {
         throw new OverlappingMirrorError(root, { root: claimed, owner: by });
       }

@@ -1,6 +1,12 @@
 import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
-import { directoriesOf, isStateDirPath, parentDirectories, STATE_DIR_NAME } from "../paths.ts";
+import {
+  directoriesOf,
+  foldCase,
+  isStateDirPath,
+  parentDirectories,
+  STATE_DIR_NAME,
+} from "../paths.ts";
 import type { ListedItem } from "./listing_index.ts";
 
 /** What {@linkcode planPass} decides from. */
@@ -134,9 +140,9 @@ export function planDeletes(input: PlanInput): _DeletePlan {
   }
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.
-    const listedFolded = new Map([...input.remote.keys()].map((path) => [_fold(path), path]));
+    const listedFolded = new Map([...input.remote.keys()].map((path) => [foldCase(path), path]));
     stale = stale.filter((path) => {
-      const listed = listedFolded.get(_fold(path));
+      const listed = listedFolded.get(foldCase(path));
       return listed === undefined || (input.isSameFile?.(path, listed) === false);
     }).sort();
   }
@@ -293,10 +299,6 @@ function _isSorted(paths: Iterable<string>): boolean {
   return true;
 }
 
-function _fold(path: string): string {
-  return path.normalize("NFC").toLowerCase();
-}
-
 /**
  * Whether `path` is a protected dir, or lies in one (`protected_dirs`, normalised). Compared without
  * case or Unicode form: on a case-insensitive file system (an exFAT stick mounted at the mirror)
@@ -304,9 +306,9 @@ function _fold(path: string): string {
  */
 export function isProtected(path: string, protectedDirs: readonly string[]): boolean {
   if (protectedDirs.length === 0) return false;
-  const folded = _fold(path);
+  const folded = foldCase(path);
   return protectedDirs.some((directory) => {
-    const dir = _fold(directory);
+    const dir = foldCase(directory);
     return folded === dir || folded.startsWith(`${dir}/`);
   });
 }

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import type { LocalFile } from "../../src/fs/local_files.ts";
+import { type LocalFile, REGULAR_FILE } from "../../src/fs/local_files.ts";
 import type { DeleteLimit } from "../../src/config.ts";
-import { isProtected, type PlanInput, planItem, planPass } from "../../src/sync/plan.ts";
+import {
+  isProtected,
+  planDeletes,
+  type PlanInput,
+  planItem,
+  planPass,
+} from "../../src/sync/plan.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
+import type { ListedItem } from "../../src/sync/listing_index.ts";
 
 function remote(...paths: string[]): Map<string, RemoteItem> {
   return new Map(paths.map((path, i) => [path, {
@@ -427,4 +434,28 @@ Deno.test("protected_dirs match the folder whatever its case (a case-insensitive
   assert.equal(isProtected("Models/x/y.bin", ["models"]), true);
   assert.equal(isProtected("caf\u00e9/a.jpg", ["cafe\u0301"]), true);
   assert.equal(isProtected("modelsx/a", ["models"]), false);
+});
+
+Deno.test("a protected dir ending in a capital sigma protects the folder exFAT takes for it", () => {
+  // exFAT's upcase table: "ΦΩΤΟΣ" and "φωτοσ" are one folder; toLowerCase gives "φωτος".
+  assert.equal(isProtected("φωτοσ/mine.jpg", ["ΦΩΤΟΣ"]), true);
+});
+
+Deno.test("a file under another sigma of a listed folder is not planned as stale", () => {
+  const remote = new Map([["καμερασ/x.jpg", {} as ListedItem]]);
+  const local = new Map([
+    ["ΚΑΜΕΡΑΣ/x.jpg", REGULAR_FILE],
+    ...Array.from({ length: 12 }, (_, i) => [`k/${i}`, REGULAR_FILE] as const),
+  ]);
+  for (let i = 0; i < 12; i++) remote.set(`k/${i}`, {} as ListedItem);
+  const plan = planDeletes({
+    remote,
+    local,
+    listingComplete: true,
+    deleteEnabled: true,
+    allowDeleteAll: false,
+    protectedDirs: [],
+    isSameFile: () => true,
+  });
+  assert.deepEqual(plan.deletes, []);
 });
