@@ -191,7 +191,13 @@ export function planItem(
 ): "skip" | "fetch" | { conflict: string } {
   if (local.has(path)) return "skip";
   if (nestedMirrors.size > 0) {
-    const nested = [...parentDirectories(path), path].find((dir) => nestedMirrors.has(dir));
+    // Compared without case or Unicode form too: on an exFAT stick `sub/x.jpg` lands in the nested
+    // mirror `Sub`, and `USB/x.jpg` beneath a disk mounted at `usb` (exfat-fuse gives the other
+    // spelling a node of its own, no mount point). On ext4 such an item is refused too: the safe side.
+    const folded = [...nestedMirrors].map(foldCase);
+    const nested = [...parentDirectories(path), path].find((dir) =>
+      nestedMirrors.has(dir) || folded.includes(foldCase(dir))
+    );
     if (nested !== undefined) {
       return {
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +

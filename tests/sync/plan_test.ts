@@ -459,3 +459,9 @@ Deno.test("a file under another sigma of a listed folder is not planned as stale
   });
   assert.deepEqual(plan.deletes, []);
 });
+
+Deno.test("an item under another case of a nested mirror's folder is a conflict, not written there", () => {
+  const decision = planItem("sub/x.jpg", new Map(), new Set(["Sub"]), new Set(["Sub"]));
+  assert.equal(typeof decision, "object");
+  assert.match((decision as { conflict: string }).conflict, /holds another mirror/);
+});
