@@ -18,7 +18,13 @@
  */
 import { join } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
-import { isStateDirPath, splitRelativePath, STATE_DIR_NAME, viamOwnedDir } from "../paths.ts";
+import {
+  foldCase,
+  isStateDirPath,
+  splitRelativePath,
+  STATE_DIR_NAME,
+  viamOwnedDir,
+} from "../paths.ts";
 
 /** Mode of the folders created on the way to the mirror root. */
 const _DIR_MODE = 0o755;
@@ -99,9 +105,27 @@ export async function resolveMirrorRoot(
     if (info !== undefined && !info.isDirectory) {
       throw new MirrorLocationError(`${label}: ${shown} exists and is not a folder`);
     }
-    current = next;
+    current = await _storedSpelling(current, component);
   }
   return current;
+}
+
+/**
+ * `<parent>/<name>` as the folder's own entry spells it: on a case-insensitive disk reached through
+ * FUSE (exfat-fuse) each spelling of one folder is a node of its own, so the mirror's lock taken
+ * through `usb/M` did not hold off a pass through `usb/m`. The name as written when `parent` holds
+ * an entry of exactly that name (always so on a case-sensitive disk, where the name was found or
+ * made as written), or none that folds to it.
+ */
+async function _storedSpelling(parent: string, name: string): Promise<string> {
+  let folded: string | undefined;
+  for await (const entry of Deno.readDir(parent)) {
+    if (entry.name === name) return join(parent, name);
+    if (folded === undefined && entry.isDirectory && foldCase(entry.name) === foldCase(name)) {
+      folded = entry.name;
+    }
+  }
+  return join(parent, folded ?? name);
 }
 
 /**

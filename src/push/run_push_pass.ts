@@ -241,10 +241,13 @@ export async function runPushPass(
   const started = performance.now();
   const now = options.now ?? Date.now;
   const { logger } = options;
-  if (await _checkPushRoot(push, !options.dryRun)) {
+  const checked = await _checkPushRoot(push, !options.dryRun);
+  if (checked.made) {
     // A new push folder is also what a misspelt push_path makes: say so once, when it is made.
     logger.warn(pushFolderMade(push.pushPath, push.pushRoot, "push_path (--push-path)"));
   }
+  // As the folders spell themselves (exfat-fuse: one lock per spelling, see resolveMirrorRoot).
+  push = { ...push, pushRoot: checked.root };
   const result: PushResult = {
     found: 0,
     uploaded: 0,
@@ -356,7 +359,10 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
  * Refuses a push folder that is a symlink or not a directory; creates a missing one (with `create`)
  * and then returns true.
  */
-async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolean> {
+async function _checkPushRoot(
+  push: PushConfig,
+  create: boolean,
+): Promise<{ made: boolean; root: string }> {
   const info = await Deno.lstat(push.pushRoot).catch(() => undefined);
   if (info?.isSymlink) {
     throw new Deno.errors.PermissionDenied(
@@ -375,7 +381,17 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolea
   for (const _ of push.pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
     viamHome = dirname(viamHome);
   }
-  await resolveMirrorRoot({ viamHome, mirrorPath: push.pushPath, create, attribute: "push_path" });
+  const resolved = await resolveMirrorRoot({
+    viamHome,
+    mirrorPath: push.pushPath,
+    create,
+    attribute: "push_path",
+  });
+  // The push folder's own path, its folders as the disk spells them (the home as configured).
+  const parts = push.pushRoot.slice(viamHome.length).split("/").filter((part) => part !== "");
+  const root = resolved === undefined
+    ? push.pushRoot
+    : join(viamHome, ...resolved.split("/").slice(-parts.length));
   // Pushing a mirror (or a folder in one) uploads what it downloaded, deletes it, and the mirror
   // downloads it again: a new copy every cycle.
   for (let dir = push.pushRoot; dir !== viamHome && dir !== dirname(dir); dir = dirname(dir)) {
@@ -401,7 +417,7 @@ async function _checkPushRoot(push: PushConfig, create: boolean): Promise<boolea
       );
     }
   }
-  return info === undefined && create;
+  return { made: info === undefined && create, root };
 }
 
 async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseConfig, type PushConfig } from "../../src/config.ts";
-import { LockedError } from "../../src/fs/mirror_lock.ts";
+import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
+import { ensureStateDir } from "../../src/fs/state_dir.ts";
 import {
   PUSH_JOURNAL_LOG_NAME,
   PUSH_JOURNAL_NAME,
@@ -1716,3 +1717,30 @@ Deno.test({
       })
     ),
 });
+
+Deno.test(
+  "on exfat-fuse a push through another spelling of its folder is refused as busy while a push through the folder holds its lock",
+  {
+    ignore: !EXFAT_FUSE_USABLE,
+  },
+  async () => {
+    // exfat-fuse makes a node, and a lock, of its own for each spelling of one folder: two pushes at
+    // once sent the same files twice.
+    await withPush(async ({ home, pass }) => {
+      const usb = join(home, "usb");
+      await Deno.mkdir(usb);
+      await withExfatFuseAt(usb, async () => {
+        await Deno.mkdir(join(usb, "out"));
+        const held = await acquireMirrorLock(await ensureStateDir(join(usb, "out")));
+        try {
+          await assert.rejects(
+            pass({ pushPath: "usb/OUT", pushRoot: join(usb, "OUT") }),
+            LockedError,
+          );
+        } finally {
+          await held.release();
+        }
+      });
+    });
+  },
+);
