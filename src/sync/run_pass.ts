@@ -17,7 +17,13 @@ import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
-import { directoriesOf, MAX_ABSOLUTE_PATH_BYTES, quoteName, STATE_DIR_NAME } from "../paths.ts";
+import {
+  directoriesOf,
+  foldCase,
+  MAX_ABSOLUTE_PATH_BYTES,
+  quoteName,
+  STATE_DIR_NAME,
+} from "../paths.ts";
 import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
@@ -209,11 +215,12 @@ export async function runPass(
     transfer.add(due);
   };
   const progress: _Progress = { index, transfer: transfer.result, started };
+  const spellings = new _Spellings(mirror.root);
   // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
   // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
   using walk = new _LocalWalk(mirror.walk(), mirror.nestedMirrors, signal, (held, walked) => {
     logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
-    fetchNow(_fetchable(held, index, walked), walked.files);
+    fetchNow(_fetchable(held, index, walked, spellings), walked.files);
   });
   // Started once the listing is proved whole (see below); awaited before the lock is let go.
   let deletingEarly: Promise<DeleteResult> | undefined;
@@ -241,7 +248,7 @@ export async function runPass(
         manifest?.add(items, paths);
         const walked = walk.walked;
         if (walked === undefined) walk.hold(firstSightings);
-        else fetchNow(_fetchable(firstSightings, index, walked), walked.files);
+        else fetchNow(_fetchable(firstSightings, index, walked, spellings), walked.files);
       },
     }).catch((error) => walk.failure(error));
     const local = await walk.done();
@@ -327,6 +334,7 @@ export async function runPass(
     if (_isProvenWhole(listing)) {
       settled = await _findReplacements(index, local, transfer.result.placed, record, {
         config,
+        spelt: spellings.aliases,
         fileSize: (path) => mirror.fileSize(path),
         onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
       });
@@ -372,8 +380,9 @@ export async function runPass(
     // the listed item was placed keeps its line (see the README's manifest: no stat per file).
     const holdsListedItem = (path: string) =>
       placed.has(path) ||
-      (local.get(path)?.symlink === false &&
-        record?.placedFrom(path, entries.get(path)?.binaryDataId ?? "") !== "other");
+      (local.get(path)?.symlink === false && record !== undefined &&
+        _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", spellings.aliases)
+            .from !== "other");
     const writingManifest = manifest && _isProvenWhole(listing) && _inPlace(mirror, logger)
       ? manifest.finish(
         entries,
@@ -532,10 +541,22 @@ export async function dryRunPass(
   const heldBase = root === undefined
     ? undefined
     : await HeldDeletes.read(join(root, STATE_DIR_NAME));
+  // Listed paths the disk holds under another spelling count as present, as the pass takes them.
+  const spellings = root === undefined ? undefined : new _Spellings(root);
+  const noFolders = new Set<string>();
+  for (const [path] of spellings === undefined ? [] : index.entries()) {
+    if (planItem(path, local, noFolders, nestedMirrors) === "fetch") {
+      spellings!.adopt(path, local, index);
+    }
+  }
   if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const fileSize = (path: string) => fileSizeUnder(root, path);
-    const found = await _findReplacements(index, local, new Map(), record, { config, fileSize });
+    const found = await _findReplacements(index, local, new Map(), record, {
+      config,
+      fileSize,
+      spelt: spellings?.aliases,
+    });
     replacing = found.replacing;
     clearing = await _shadowedOwnFiles(index.shadowed, local, record, { config, fileSize });
     clearBlocked = _clearLimit(clearing, local, config, heldBase)?.blocked;
@@ -646,14 +667,70 @@ function _newIndex(root: string): ListingIndex {
 }
 
 /** The downloads of the newly seen `paths` that the local files do not hold yet. */
-function _fetchable(paths: string[], index: ListingIndex, local: _Walked): Download[] {
+function _fetchable(
+  paths: string[],
+  index: ListingIndex,
+  local: _Walked,
+  spellings: _Spellings,
+): Download[] {
   const downloads: Download[] = [];
   for (const path of paths) {
-    if (planItem(path, local.files, local.directories, local.nestedMirrors) === "fetch") {
-      downloads.push({ path, item: index.itemAt(path)! });
-    }
+    if (planItem(path, local.files, local.directories, local.nestedMirrors) !== "fetch") continue;
+    if (spellings.adopt(path, local.files, index)) continue;
+    downloads.push({ path, item: index.itemAt(path)! });
   }
   return downloads;
+}
+
+/**
+ * Listed paths that a case-insensitive disk (an exFAT stick) holds under another spelling: the walk
+ * found `Cam/b.jpg` where `cam/b.jpg` is listed. Such a file is the listed path's: taken into the
+ * walk's files under the listed spelling, so that it is neither fetched again every pass (the
+ * placing found "a file already there") nor left out of the manifest, and a new item listed there
+ * replaces what the mirror placed from another one, as under the same spelling.
+ */
+class _Spellings {
+  /** Listed path -> the walk's spelling of the same file. */
+  readonly aliases = new Map<string, string>();
+  readonly #root: string;
+  #folded?: Map<string, string>;
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  /** Whether `path` (not in `files` as spelt) is a walked file under another spelling; if so, named. */
+  adopt(path: string, files: Map<string, LocalFile>, index: ListingIndex): boolean {
+    if (this.#folded === undefined) {
+      this.#folded = new Map();
+      for (const [walked, file] of files) {
+        if (!file.symlink) this.#folded.set(foldCase(walked), walked);
+      }
+    }
+    const walked = this.#folded.get(foldCase(path));
+    if (walked === undefined || walked === path || files.get(walked) !== REGULAR_FILE) return false;
+    // Twins listed under both spellings: the disk holds one of them, as it is (never swapped).
+    if (index.itemAt(walked) !== undefined) return false;
+    if (!isSameFileUnder(this.#root, walked, path)) return false;
+    files.delete(walked);
+    files.set(path, REGULAR_FILE);
+    this.#folded.set(foldCase(path), path);
+    this.aliases.set(path, walked);
+    return true;
+  }
+}
+
+/** What the record says of `path`, looked up under the walk's spelling when not under the listed one. */
+function _placedFrom(
+  record: PlacedRecord,
+  path: string,
+  binaryDataId: string,
+  spelt: ReadonlyMap<string, string> | undefined,
+): { from: ReturnType<PlacedRecord["placedFrom"]>; key: string } {
+  const from = record.placedFrom(path, binaryDataId);
+  const walked = spelt?.get(path);
+  if (from !== "unknown" || walked === undefined) return { from, key: path };
+  return { from: record.placedFrom(walked, binaryDataId), key: walked };
 }
 
 /**
@@ -783,6 +860,8 @@ async function _findReplacements(
   options: {
     config: MirrorConfig;
     fileSize: (path: string) => Promise<number | undefined>;
+    /** Listed paths the walk found under another spelling (see `_Spellings`). */
+    spelt?: ReadonlyMap<string, string>;
     /** Told of each file to replace, and why. */
     onReplace?: (path: string, why: string) => void;
   },
@@ -791,7 +870,7 @@ async function _findReplacements(
   const adopted = new Map<string, PlacedFile>();
   for (const [path, winner] of index.entries()) {
     if (placed.has(path) || local.get(path)?.symlink !== false) continue;
-    const from = record.placedFrom(path, winner.binaryDataId);
+    const { from, key } = _placedFrom(record, path, winner.binaryDataId, options.spelt);
     if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) continue;
     const size = await options.fileSize(path);
     if (size === undefined) continue;
@@ -805,7 +884,7 @@ async function _findReplacements(
     }
     // In a protected dir too: a replacement deletes nothing (the new version is renamed over the
     // old one once it is whole), and a file its user changed no longer fits the record.
-    if (from === "other" && record.sizeFits(path, size)) {
+    if (from === "other" && record.sizeFits(key, size)) {
       options.onReplace?.(path, "the platform lists another item there now");
       replacing.add(path);
     } else if (from !== "other" && size !== winner.sizeBytes && index.contested.has(path)) {
