@@ -427,7 +427,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
         const there = claimed === undefined ? undefined : _lstatIfThere(full);
         if (
           there !== undefined && there.isFile && there.size === 0 &&
-          (there.mtime?.getTime() ?? 0) >= (Deno.lstatSync(record).mtime?.getTime() ?? Infinity)
+          claimed === `${there.dev}:${there.ino}`
         ) {
           Deno.renameSync(kept, full);
         } else _putBack(kept, full, record);
@@ -460,14 +460,18 @@ function _putBack(aside: string, full: string, record?: string): void {
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
   }
   let claim: Deno.FileInfo | undefined;
-  // Said in the record first: a kill before the rename leaves an empty file that is known ours.
-  if (record !== undefined) Deno.writeTextFileSync(record, _CLAIM_MARK, { append: true });
   try {
     using file = Deno.openSync(full, { write: true, createNew: true, mode: 0o600 });
     claim = file.statSync();
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw error;
     // No entry could be made (a full stick): the name checked free, then the rename.
+  }
+  // Said in the record, with the claim's identity: a kill before the rename leaves an empty file
+  // known ours, and only that one (an empty file a writer made after a kill is not). A kill before
+  // this leaves the claim unmarked: the file is then kept aside, named in a warning.
+  if (record !== undefined && claim !== undefined) {
+    Deno.writeTextFileSync(record, `${_CLAIM_MARK}${claim.dev}:${claim.ino}`, { append: true });
   }
   const there = _lstatIfThere(full);
   const ours = claim === undefined

@@ -108,3 +108,45 @@ Deno.test(
     }
   },
 );
+
+Deno.test("an empty file a writer made after a kill (record marked, no claim yet) is not taken for the claim", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_claim_mark_" });
+  try {
+    const dir = join(root, ".data-mirror", "deleting");
+    await Deno.mkdir(dir, { recursive: true });
+    const id = crypto.randomUUID();
+    await Deno.writeTextFile(join(dir, `${id}-log.csv`), "old version");
+    // The record as a kill right after the mark left it (before this fix: the bare mark).
+    await Deno.writeTextFile(join(dir, `${id}.from`), "log.csv\0claim");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    using writer = Deno.openSync(join(root, "log.csv"), { write: true, create: true });
+    const warnings: string[] = [];
+    putBackAside(root, (m) => warnings.push(m));
+    writer.writeSync(new TextEncoder().encode("new data"));
+    assert.equal(await Deno.readTextFile(join(root, "log.csv")), "new data");
+    assert.equal(warnings.length, 1);
+    assert.equal(await Deno.readTextFile(join(dir, `${id}-log.csv`)), "old version");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the claim whose identity the record holds is renamed over", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_claim_mark_" });
+  try {
+    const dir = join(root, ".data-mirror", "deleting");
+    await Deno.mkdir(dir, { recursive: true });
+    const id = crypto.randomUUID();
+    await Deno.writeTextFile(join(dir, `${id}-v.bin`), "the only copy");
+    await Deno.writeTextFile(join(root, "v.bin"), "");
+    const claim = Deno.lstatSync(join(root, "v.bin"));
+    await Deno.writeTextFile(join(dir, `${id}.from`), `v.bin\0claim${claim.dev}:${claim.ino}`);
+    const warnings: string[] = [];
+    putBackAside(root, (m) => warnings.push(m));
+    assert.equal(await Deno.readTextFile(join(root, "v.bin")), "the only copy");
+    assert.deepEqual(warnings, []);
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
