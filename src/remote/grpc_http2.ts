@@ -61,6 +61,8 @@ export class Http2Connection implements AsyncDisposable {
   #tunnel?: Socket;
   /** The tunnel being opened, which every call that needs a connection meanwhile waits for. */
   #tunnelling?: Promise<ClientHttp2Session>;
+  /** Ends the tunnel being opened: the connection was dropped or closed meanwhile. */
+  #cancelTunnel?: AbortController;
   #verifying?: { session: ClientHttp2Session; done: Promise<void> };
   #openStreams = 0;
   #idleTimer?: ReturnType<typeof setTimeout>;
@@ -158,6 +160,9 @@ export class Http2Connection implements AsyncDisposable {
    */
   discard(): void {
     clearTimeout(this.#idleTimer);
+    // A tunnel still opening would otherwise become a connection of a closed object (60 s idle).
+    this.#cancelTunnel?.abort(new Error("the connection was closed while its tunnel opened"));
+    this.#cancelTunnel = undefined;
     const session = this.#session;
     const socket = this.#socket;
     const tunnel = this.#tunnel;
@@ -196,7 +201,14 @@ export class Http2Connection implements AsyncDisposable {
       host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: Number(url.port || 443),
     };
-    const tunnel = await openTunnel(proxy, target, AbortSignal.timeout(_TUNNEL_TIMEOUT_MS));
+    const cancel = new AbortController();
+    this.#cancelTunnel = cancel;
+    const tunnel = await openTunnel(
+      proxy,
+      target,
+      AbortSignal.any([AbortSignal.timeout(_TUNNEL_TIMEOUT_MS), cancel.signal]),
+    );
+    if (this.#cancelTunnel === cancel) this.#cancelTunnel = undefined;
     this.#tunnel = tunnel;
     return this.#connect(tunnel);
   }

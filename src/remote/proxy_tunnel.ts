@@ -103,7 +103,14 @@ export function openTunnel(
       socket.destroy();
       reject(error);
     };
-    const onAbort = () => fail(signal.reason);
+    // A timeout names the proxy, as its refusal does: "The operation was aborted due to timeout"
+    // alone did not say a proxy was in the way.
+    const onAbort = () =>
+      fail(
+        signal.reason instanceof DOMException && signal.reason.name === "TimeoutError"
+          ? new Error(`${named} did not open the tunnel to ${authority} in time`)
+          : signal.reason,
+      );
     const onError = (error: Error) => fail(new Error(`${named} is out of reach: ${error.message}`));
     const onClose = () => fail(new Error(`${named} closed the connection before it answered`));
     const onData = (chunk: Buffer) => {

@@ -9,6 +9,7 @@ import { openTunnel, proxyFromEnvironment } from "../../src/remote/proxy_tunnel.
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { startConnectProxy, startTlsFront } from "../support/connect_proxy.ts";
 import { runProgram } from "../_program.ts";
+import { GrpcCall, Http2Connection } from "../../src/remote/grpc_http2.ts";
 
 const APP = new URL("https://app.viam.com");
 
@@ -210,5 +211,56 @@ Deno.test("push reaches an https:// app only through HTTPS_PROXY's tunnel, with 
     assert.equal(await Deno.readTextFile(`${home}/outbox/b.txt`), "refused");
   } finally {
     await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("a proxy that never answers CONNECT times out with an error naming it", async () => {
+  const held = new Set<Socket>();
+  const server = createServer((socket) => held.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    await assert.rejects(
+      openTunnel(
+        { variable: "HTTPS_PROXY", host: "127.0.0.1", port },
+        { host: "app.viam.com", port: 443 },
+        AbortSignal.timeout(200),
+      ),
+      new RegExp(`the proxy 127\\.0\\.0\\.1:${port} \\(HTTPS_PROXY\\) did not open the tunnel`),
+    );
+  } finally {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+Deno.test("a connection closed while its tunnel opens leaves nothing open at the proxy", async () => {
+  const held = new Set<Socket>();
+  // A proxy that answers 200 after 500 ms, then holds the tunnel.
+  const server = createServer((socket) => {
+    held.add(socket);
+    socket.on("error", () => {});
+    socket.once("data", () =>
+      setTimeout(() => {
+        if (!socket.destroyed) socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
+      }, 500));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const connection = new Http2Connection("https://app.viam.com", {
+      env: (name) => name === "HTTPS_PROXY" ? `http://127.0.0.1:${port}` : undefined,
+    });
+    const stop = new AbortController();
+    const opened = GrpcCall.open(connection, "/x", {}, stop.signal).catch((e: Error) => e);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stop.abort(new Error("removed"));
+    await connection.close();
+    assert.match(String(await opened), /removed/);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.deepEqual([...held].filter((socket) => !socket.destroyed && !socket.readableEnded), []);
+  } finally {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
   }
 });
