@@ -1106,7 +1106,12 @@ function _unmatchedProtectedDirs(
   local: ReadonlyMap<string, LocalFile>,
   root: string,
 ): string[] {
-  return protectedDirs.filter((dir) => !local.has(dir) && !isDirectoryUnder(root, dir));
+  // Matched as deletion matches it (isProtected: without case or Unicode form), so that one that
+  // protects `models` is not said to protect nothing for being written `Models`.
+  return protectedDirs.filter((dir) =>
+    !local.has(dir) && !isDirectoryUnder(root, dir) &&
+    ![...local.keys()].some((path) => isProtected(path, [dir]))
+  );
 }
 
 function _planInput(

@@ -2074,3 +2074,15 @@ Deno.test("with a bandwidth limit a trickling body is still cut; a paced one is 
     assert.equal((await files()).get("drip.bin")?.length, 5000);
   }, { inlineLimitBytes: 1024 });
 });
+
+Deno.test("a protected dir that protects a folder by another case is not said to protect nothing", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ logger, pass, root, files }) => {
+    await Deno.mkdir(join(root, "models"), { recursive: true });
+    await Deno.writeTextFile(join(root, "models/detector.tflite"), "w");
+    await Deno.writeTextFile(join(root, "loose.bin"), "l");
+    const result = await pass({ delete: true, protected_dirs: ["Models"] });
+    assert.equal(result.summary.deleted, 1);
+    assert.ok((await files()).has("models/detector.tflite"));
+    assert.deepEqual(logger.entries.filter((e) => e.message.startsWith("protected_dirs")), []);
+  });
+});
