@@ -171,7 +171,10 @@ export class FileUploader implements AsyncDisposable {
   readonly #chunkBytes: number;
   readonly #token = new AccessToken(() => this.#authenticate());
 
-  /** Checks the options; connects on first use. */
+  /**
+   * Checks the options (and the proxy the environment names: see `proxy_tunnel.ts`); connects on
+   * first use.
+   */
   constructor(options: FileUploaderOptions) {
     const url = new URL(options.appUrl);
     if (url.protocol !== "https:" && url.protocol !== "http:") {

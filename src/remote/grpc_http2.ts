@@ -54,8 +54,8 @@ const _TUNNEL_TIMEOUT_MS = 30_000;
 export class Http2Connection implements AsyncDisposable {
   readonly #origin: string;
   readonly #idleMs: number;
-  /** The proxy to tunnel through (see `proxy_tunnel.ts`), or why the one named cannot be used. */
-  readonly #proxy?: HttpProxy | { refused: Error };
+  /** The proxy to tunnel through (see `proxy_tunnel.ts`). */
+  readonly #proxy?: HttpProxy;
   #session?: ClientHttp2Session;
   #socket?: Socket;
   #tunnel?: Socket;
@@ -69,7 +69,8 @@ export class Http2Connection implements AsyncDisposable {
 
   /**
    * Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use, through the
-   * proxy `env` names (default: the process's environment), as the mirror's `fetch` does.
+   * proxy `env` names (default: the process's environment), as the mirror's `fetch` does. Throws
+   * when that proxy cannot be tunnelled through (see `proxyFromEnvironment`).
    */
   constructor(
     origin: string,
@@ -77,14 +78,12 @@ export class Http2Connection implements AsyncDisposable {
   ) {
     this.#origin = origin;
     this.#idleMs = options.idleMs ?? 60_000;
-    try {
-      this.#proxy = proxyFromEnvironment(
-        new URL(origin),
-        options.env ?? ((name) => Deno.env.get(name)),
-      );
-    } catch (error) {
-      this.#proxy = { refused: error as Error };
-    }
+    // A proxy this connection cannot go through is refused here, once, not at every call: retried
+    // as an unreachable platform, a push tried each file eight times for a setting that stays.
+    this.#proxy = proxyFromEnvironment(
+      new URL(origin),
+      options.env ?? ((name) => Deno.env.get(name)),
+    );
   }
 
   /** Opens a stream for a POST to `path`; `signal` ends a wait for a proxy's tunnel. */
@@ -190,7 +189,6 @@ export class Http2Connection implements AsyncDisposable {
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     const proxy = this.#proxy;
     if (proxy === undefined) return this.#connect();
-    if ("refused" in proxy) throw proxy.refused;
     this.#tunnelling ??= this.#connectThrough(proxy).finally(() => this.#tunnelling = undefined);
     return _orAbort(this.#tunnelling, signal);
   }

@@ -5,7 +5,7 @@
  * but never pushed. The proxy is chosen as `fetch` chooses it, so that both sides go the same way:
  * `ALL_PROXY`, then `HTTPS_PROXY` (each in upper case before lower case); `NO_PROXY`, else
  * `no_proxy`, lists what is reached directly: hosts, domains with their subdomains (`example.com`
- * and `.example.com` alike), IP addresses, CIDR ranges, and `*` for everything. Only `https://`
+ * and `.example.com` alike), IP addresses, CIDR ranges, and `*` for every host name. Only `https://`
  * app URLs are proxied: the config allows `http://` only on loopback, which the bootstrap adds to
  * `NO_PROXY`.
  *
@@ -44,10 +44,13 @@ const _PROXY_VARIABLES = ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"
 const _MAX_ANSWER_BYTES = 16 * 1024;
 
 /**
- * The proxy `destination` is reached through, or `undefined` to connect directly. Throws, naming
- * the variable, when the proxy it names is not an `http://` one (`socks5://` and `https://`
- * proxies, which `fetch` also takes, are not tunnelled here): connecting directly instead would
- * fail later and say less.
+ * The proxy `destination` is reached through, or `undefined` to connect directly: the first of
+ * the variables that Deno's `fetch` would take (a value it cannot use, such as one with spaces
+ * around it, a scheme it does not know, or a user without a `:` password, is passed over for the
+ * next, as `fetch` passes it over). The user and password go as written, not decoded, as `fetch`
+ * sends them. Throws, naming the variable, when that proxy is a `socks5://` or `https://` one,
+ * which `fetch` takes and this tunnel cannot: connecting directly instead would go where the
+ * mirror's calls do not.
  */
 export function proxyFromEnvironment(
   destination: URL,
@@ -57,24 +60,28 @@ export function proxyFromEnvironment(
   const noProxy = env("NO_PROXY") ?? env("no_proxy") ?? "";
   if (_bypasses(noProxy, destination.hostname)) return undefined;
   for (const variable of _PROXY_VARIABLES) {
-    const value = env(variable)?.trim();
-    if (!value) continue;
-    const url = URL.parse(value.includes("://") ? value : `http://${value}`);
+    const value = env(variable);
+    if (!value || value.trim() !== value) continue;
+    const schemed = value.includes("://") ? value : `http://${value}`;
+    const url = URL.parse(schemed);
     if (url === null || url.hostname === "") continue;
-    if (url.protocol !== "http:") {
+    if (["socks5:", "socks5h:", "https:"].includes(url.protocol)) {
       throw new Error(
         `${variable} names a ${url.protocol}// proxy: pushes go only through http:// proxies`,
       );
     }
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
+    if (url.protocol !== "http:") continue;
+    const authority = schemed.slice(schemed.indexOf("://") + 3).split(/[/?#]/, 1)[0];
+    const at = authority.indexOf("@");
+    const userinfo = at === -1 ? undefined : authority.slice(0, at);
+    if (userinfo !== undefined && !userinfo.includes(":")) continue;
     return {
       variable,
       host: _bare(url.hostname),
       port: Number(url.port || 80),
-      authorization: user === "" && password === ""
+      authorization: userinfo === undefined
         ? undefined
-        : `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
+        : `Basic ${Buffer.from(userinfo).toString("base64")}`,
     };
   }
   return undefined;
@@ -152,33 +159,36 @@ export function openTunnel(
   });
 }
 
-/** Whether a `NO_PROXY` list names `hostname` (see the module's documentation for its forms). */
+/**
+ * Whether a `NO_PROXY` list names `hostname`, as `fetch` reads it: entries split at commas and
+ * trimmed; an IP address or CIDR range matches an address host; any other entry is a domain, which
+ * matches a name host that is it or ends in `.` and it (compared as written: a host is lower case,
+ * so `App.Viam.Com` matches nothing), and `*` every name host.
+ */
 function _bypasses(noProxy: string, hostname: string): boolean {
-  const host = _bare(hostname).toLowerCase();
+  const host = _bare(hostname);
   const family = isIP(host);
   const addresses = new BlockList();
-  let anyAddress = false;
   for (const raw of noProxy.split(",")) {
-    const entry = raw.trim().toLowerCase();
+    const entry = raw.trim();
     if (entry === "") continue;
-    if (entry === "*") return true;
-    const [address, prefix] = entry.split("/", 2);
-    const entryFamily = isIP(_bare(address));
-    if (entryFamily !== 0) {
+    const [address, prefix, ...rest] = entry.split("/");
+    const entryFamily = isIP(address);
+    const bits = prefix === undefined ? undefined : Number(prefix);
+    const fits = bits === undefined ||
+      (/^\d+$/.test(prefix) && bits <= (entryFamily === 6 ? 128 : 32) && rest.length === 0);
+    if (entryFamily !== 0 && fits) {
       const type = entryFamily === 6 ? "ipv6" : "ipv4";
-      const bits = prefix === undefined ? undefined : Number(prefix);
-      if (bits === undefined) addresses.addAddress(_bare(address), type);
-      else if (Number.isInteger(bits) && bits >= 0 && bits <= (entryFamily === 6 ? 128 : 32)) {
-        addresses.addSubnet(_bare(address), bits, type);
-      }
-      anyAddress = true;
+      if (bits === undefined) addresses.addAddress(address, type);
+      else addresses.addSubnet(address, bits, type);
       continue;
     }
     if (family !== 0) continue;
+    if (entry === "*") return true;
     const domain = entry.startsWith(".") ? entry.slice(1) : entry;
     if (host === domain || host.endsWith(`.${domain}`)) return true;
   }
-  return family !== 0 && anyAddress && addresses.check(host, family === 6 ? "ipv6" : "ipv4");
+  return family !== 0 && addresses.check(host, family === 6 ? "ipv6" : "ipv4");
 }
 
 /** A host without the brackets of an IPv6 address in a URL. */

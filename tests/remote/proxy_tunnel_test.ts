@@ -17,7 +17,7 @@ function _env(vars: Record<string, string>): (name: string) => string | undefine
   return (name) => vars[name];
 }
 
-Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before lower, with its credentials decoded", () => {
+Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before lower, with its credentials as written", () => {
   assert.equal(proxyFromEnvironment(APP, _env({})), undefined);
   assert.deepEqual(proxyFromEnvironment(APP, _env({ https_proxy: "proxy.lan:3128" })), {
     variable: "https_proxy",
@@ -41,12 +41,22 @@ Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before 
     _env({ HTTPS_PROXY: "http://robot:p%40ss@[fd00::1]:8080" }),
   );
   assert.equal(secret?.host, "fd00::1");
-  assert.equal(secret?.authorization, `Basic ${btoa("robot:p@ss")}`);
+  // The user and password as written, as fetch sends them.
+  assert.equal(secret?.authorization, `Basic ${btoa("robot:p%40ss")}`);
   // Only https:// destinations: an http:// app URL is loopback, never proxied.
   assert.equal(
     proxyFromEnvironment(new URL("http://127.0.0.1:8080"), _env({ ALL_PROXY: "http://c" })),
     undefined,
   );
+});
+
+Deno.test("a variable fetch would pass over is passed over for the next, as fetch does", () => {
+  const chosen = (vars: Record<string, string>) => proxyFromEnvironment(APP, _env(vars))?.variable;
+  // A user without a password, spaces around the value, a scheme fetch does not know.
+  assert.equal(chosen({ ALL_PROXY: "http://robot@a:1", HTTPS_PROXY: "http://b:2" }), "HTTPS_PROXY");
+  assert.equal(chosen({ HTTPS_PROXY: " http://a:1 ", https_proxy: "http://b:2" }), "https_proxy");
+  assert.equal(chosen({ ALL_PROXY: "ftp://a:1", HTTPS_PROXY: "http://b:2" }), "HTTPS_PROXY");
+  assert.equal(chosen({ HTTPS_PROXY: "http://robot@a:1" }), undefined);
 });
 
 Deno.test("NO_PROXY (else no_proxy) names hosts, domains with their subdomains, addresses, CIDR ranges and *", () => {
@@ -67,6 +77,11 @@ Deno.test("NO_PROXY (else no_proxy) names hosts, domains with their subdomains, 
   assert.equal(through("[fd00::5]", { NO_PROXY: "fd00::/16" }), false);
   assert.equal(through("[fd00::5]", { NO_PROXY: "fd00::5" }), false);
   assert.equal(through("anything.example", { NO_PROXY: "*" }), false);
+  // As fetch reads it: domains compared as written (hosts are lower case), a bracketed entry is a
+  // domain, and * names no address.
+  assert.equal(through("app.viam.com", { NO_PROXY: "App.Viam.Com" }), true);
+  assert.equal(through("[fd00::5]", { NO_PROXY: "[fd00::5]" }), true);
+  assert.equal(through("10.1.2.3", { NO_PROXY: "*" }), true);
 });
 
 Deno.test("a proxy that is not http:// is refused, naming the variable and never its value", () => {
@@ -208,6 +223,18 @@ Deno.test("push reaches an https:// app only through HTTPS_PROXY's tunnel, with 
     );
     assert.doesNotMatch(refused.stdout + refused.stderr, /WRONG-pass/);
     assert.equal(platform.uploads.completed, 1);
+    assert.equal(await Deno.readTextFile(`${home}/outbox/b.txt`), "refused");
+
+    // A proxy the tunnel cannot take fails the push at once, naming the variable: no file is tried.
+    const started = Date.now();
+    const socks = await runProgram(args, {
+      viamHome: home,
+      env: { ...env, HTTPS_PROXY: "socks5://robot:S0CKS-pass@127.0.0.1:1080" },
+    });
+    assert.notEqual(socks.code, 0);
+    assert.match(socks.stdout + socks.stderr, /HTTPS_PROXY names a socks5:\/\/ proxy/);
+    assert.doesNotMatch(socks.stdout + socks.stderr, /S0CKS-pass/);
+    assert.ok(Date.now() - started < 10_000, "retried as an unreachable platform");
     assert.equal(await Deno.readTextFile(`${home}/outbox/b.txt`), "refused");
   } finally {
     await Deno.remove(home, { recursive: true });
