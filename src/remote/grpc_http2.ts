@@ -465,10 +465,11 @@ function _header(value: string | string[] | undefined): string | undefined {
 
 /** `work`'s outcome, or `signal`'s reason if it aborts first (`work` goes on for whoever else waits). */
 function _orAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    // Always followed, so that a failure of `work` is never left unhandled.
     work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
