@@ -338,8 +338,9 @@ async function _removeIfStill(
   try {
     if (record !== undefined) Deno.writeTextFileSync(record, path, { createNew: true });
   } catch {
-    // A full stick (whose deletions are what frees it): no record, and no second comparison,
-    // during which a kill would hide the file with nothing to say where it came from.
+    // A full stick (whose deletions are what frees it): no record. The bytes are compared again
+    // all the same (the rewrite would be deleted, never sent); a kill meanwhile leaves the file in
+    // `deleting/` under its own name, with nothing to put it back.
     try {
       if (record !== undefined) Deno.removeSync(record); // one cut short says nothing true
     } catch { /* not made */ }
@@ -383,9 +384,15 @@ async function _removeIfStill(
   }
 }
 
-/** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
+/**
+ * The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from (and,
+ * once a put-back has made its empty claim there, that claim's identity: see `_CLAIM_MARK`).
+ */
 const _ASIDE_RECORD = ".from";
-/** Appended to the record before the put-back's empty claim is made (no name holds a NUL). */
+/**
+ * Appended to the record, with the claim's `dev:ino`, once the put-back's empty claim is made (no
+ * name holds a NUL). The last one appended names the claim now under the name.
+ */
 const _CLAIM_MARK = "\0claim";
 const _ASIDE_RECORD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.from$/;
 
@@ -408,7 +415,9 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
-    const [path, claimed] = Deno.readTextFileSync(record).split(_CLAIM_MARK);
+    // The last claim marked: a put-back from here that was killed too appended its own.
+    const [path, ...claims] = Deno.readTextFileSync(record).split(_CLAIM_MARK);
+    const claimed = claims.at(-1);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
@@ -448,7 +457,9 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
  * answer EPERM) the file itself renamed over an empty file this call made there with `O_EXCL`, if
  * that is still what the name holds. Never a copy: one cut short (a kill, a power cut, a full
  * stick) was left under the user's name, and the next push sent it as the file and deleted it,
- * the whole file hidden in `deleting/`; a large one held the event loop for minutes.
+ * the whole file hidden in `deleting/`; a large one held the event loop for minutes. With `record`
+ * (the file's `.from` record), the claim's identity is appended to it before the rename, so that
+ * `putBackAside` knows that empty file for its own after a kill.
  */
 function _putBack(aside: string, full: string, record?: string): void {
   try {
@@ -471,7 +482,11 @@ function _putBack(aside: string, full: string, record?: string): void {
   // known ours, and only that one (an empty file a writer made after a kill is not). A kill before
   // this leaves the claim unmarked: the file is then kept aside, named in a warning.
   if (record !== undefined && claim !== undefined) {
-    Deno.writeTextFileSync(record, `${_CLAIM_MARK}${claim.dev}:${claim.ino}`, { append: true });
+    try {
+      Deno.writeTextFileSync(record, `${_CLAIM_MARK}${claim.dev}:${claim.ino}`, { append: true });
+    } catch {
+      // A full stick: put back unmarked (thrown, the record went and the claim stayed, empty).
+    }
   }
   const there = _lstatIfThere(full);
   const ours = claim === undefined
@@ -479,8 +494,8 @@ function _putBack(aside: string, full: string, record?: string): void {
     : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
       there.dev === claim.dev;
   if (!ours) throw new Deno.errors.AlreadyExists(`${full} was made while it was put back`);
-  // A kill before this leaves the empty claim under the name, which the record (marked first)
-  // lets the next pass's putBackAside know for its own and rename the file over.
+  // A kill before this leaves the empty claim under the name, which the record (marked with its
+  // identity above) lets the next pass's putBackAside know for its own and rename the file over.
   Deno.renameSync(aside, full);
 }
 
@@ -731,19 +746,21 @@ const _REFUSALS: ReadonlyMap<number, string> = new Map([
 ]);
 
 /**
- * Whether a failure the journal holds for good (its error text, `[code] message`) is a refusal of
- * the file. Versions before 2026-12-04 held every fatal answer so (a gateway's HTTP 404 is
- * `[unimplemented]`): another code recorded is retried on the back-off schedule, so an upgraded
+ * Whether a failure the journal holds for good (its error text, `[code] message`, and its
+ * `refused`) is a refusal of the file. `refused: false` is not (an hour of transient failures, in
+ * an earlier version). Versions before 2026-12-04 held every fatal answer so (a gateway's HTTP 404
+ * is `[unimplemented]`): another code recorded is retried on the back-off schedule, so an upgraded
  * robot's push folder drains; a text without a code is held, as such an error is now, unless the
  * entry has no `refused` (written before that field existed; see below).
  */
-export function isHeldRefusal(error: string, refused?: boolean): boolean {
+export function isHeldRefusal(error: string, refused: boolean | undefined): boolean {
+  if (refused === false) return false;
   const code = /^\[([a-z_]+)\]/.exec(error)?.[1];
   // Without `refused` (versions before 2026-12-03 08:00), `permanent` also meant an hour of
   // transient failures ("gave up after retrying for an hour: [unavailable] ...") or a local error
   // ("Permission denied (os error 13) ..."): only a refusal's code says the platform refused it.
-  if (refused === undefined) return code !== undefined && [..._REFUSALS.values()].includes(code);
-  return code === undefined || [..._REFUSALS.values()].includes(code);
+  if (code === undefined) return refused !== undefined;
+  return [..._REFUSALS.values()].includes(code);
 }
 
 /** An error of a system call on this machine (node's `code` and `syscall`), not of the platform. */

@@ -113,7 +113,8 @@ export interface JournalEntry {
     /**
      * The platform refused it. `false` beside `permanent` in journals of versions that gave a file
      * up after an hour of transient failures: such a file is retried. Absent in journals older
-     * still: counts as refused.
+     * still, where `permanent` also meant that or a local error: counts as refused only when its
+     * `error` names a refusal's code (`isHeldRefusal`).
      */
     refused?: boolean;
   };

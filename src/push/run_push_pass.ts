@@ -356,8 +356,9 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
 }
 
 /**
- * Refuses a push folder that is a symlink or not a directory; creates a missing one (with `create`)
- * and then returns true.
+ * Refuses a push folder that is a symlink or not a directory, or that lies in a mirror or another
+ * push folder; creates a missing one (with `create`). Returns whether it made the folder, and the
+ * folder's path with its folders as the disk spells them (see `resolveMirrorRoot`).
  */
 async function _checkPushRoot(
   push: PushConfig,
@@ -377,10 +378,9 @@ async function _checkPushRoot(
   }
   // The folders on the way are checked, and made, one at a time inside the Viam home (whose path
   // is the push folder's less push_path), with the rules of mirror_path: real folders only.
+  const parts = push.pushPath.split("/").filter((part) => part !== "" && part !== ".");
   let viamHome = push.pushRoot;
-  for (const _ of push.pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
-    viamHome = dirname(viamHome);
-  }
+  for (const _ of parts) viamHome = dirname(viamHome);
   const resolved = await resolveMirrorRoot({
     viamHome,
     mirrorPath: push.pushPath,
@@ -388,7 +388,6 @@ async function _checkPushRoot(
     attribute: "push_path",
   });
   // The push folder's own path, its folders as the disk spells them (the home as configured).
-  const parts = push.pushRoot.slice(viamHome.length).split("/").filter((part) => part !== "");
   const root = resolved === undefined
     ? push.pushRoot
     : join(viamHome, ...resolved.split("/").slice(-parts.length));
@@ -633,12 +632,9 @@ async function _walk(
       // opened ahead of its first line) would be sent empty and deleted under its writer.
       _skip(result, options.logger, path, "empty");
     } else if (failure !== undefined && sameVersion(failure, identity)) {
-      // A refusal waits for the file to change. (An earlier version also gave a file up after an
-      // hour of transient failures, `refused: false`: it is retried like any other.)
-      if (
-        failure.permanent && failure.refused !== false &&
-        isHeldRefusal(failure.error, failure.refused)
-      ) {
+      // A refusal waits for the file to change. (Earlier versions also gave a file up after an
+      // hour of transient failures, or on a local error: `isHeldRefusal` retries those.)
+      if (failure.permanent && isHeldRefusal(failure.error, failure.refused)) {
         _fail(result, path, failure.error, true);
         result.held = (result.held ?? 0) + 1;
       } else if (_backingOff(failure.retryAtMs, now()) && !options.retryFailedNow) {

@@ -109,17 +109,39 @@ Deno.test(
   },
 );
 
-Deno.test("an empty file a writer made after a kill (record marked, no claim yet) is not taken for the claim", async () => {
+/**
+ * A push folder with `bytes` moved aside as `name` and its `.from` record holding `record`, as a
+ * kill during the put-back left them; returns the `deleting/` folder and the file's id.
+ */
+async function _movedAside(
+  root: string,
+  name: string,
+  bytes: string,
+  record: (id: string) => string,
+): Promise<{ dir: string; id: string }> {
+  const dir = join(root, ".data-mirror", "deleting");
+  await Deno.mkdir(dir, { recursive: true });
+  const id = crypto.randomUUID();
+  await Deno.writeTextFile(join(dir, `${id}-${name}`), bytes);
+  await Deno.writeTextFile(join(dir, `${id}.from`), record(id));
+  return { dir, id };
+}
+
+Deno.test("an empty file under the name that is not the recorded claim is not renamed over", async () => {
   const root = await Deno.makeTempDir({ prefix: "data_mirror_claim_mark_" });
   try {
-    const dir = join(root, ".data-mirror", "deleting");
-    await Deno.mkdir(dir, { recursive: true });
-    const id = crypto.randomUUID();
-    await Deno.writeTextFile(join(dir, `${id}-log.csv`), "old version");
-    // The record as a kill right after the mark left it (before this fix: the bare mark).
-    await Deno.writeTextFile(join(dir, `${id}.from`), "log.csv\0claim");
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The claim the record names was removed after the kill, and a writer made the name again.
+    // (made while it still exists: ext4 would give the writer's file its freed inode number).
+    await Deno.writeTextFile(join(root, "gone"), "");
+    const gone = Deno.lstatSync(join(root, "gone"));
     using writer = Deno.openSync(join(root, "log.csv"), { write: true, create: true });
+    await Deno.remove(join(root, "gone"));
+    const { dir, id } = await _movedAside(
+      root,
+      "log.csv",
+      "old version",
+      () => `log.csv\0claim${gone.dev}:${gone.ino}`,
+    );
     const warnings: string[] = [];
     putBackAside(root, (m) => warnings.push(m));
     writer.writeSync(new TextEncoder().encode("new data"));
@@ -131,16 +153,18 @@ Deno.test("an empty file a writer made after a kill (record marked, no claim yet
   }
 });
 
-Deno.test("the claim whose identity the record holds is renamed over", async () => {
+Deno.test("the claim whose identity the record holds last is renamed over", async () => {
   const root = await Deno.makeTempDir({ prefix: "data_mirror_claim_mark_" });
   try {
-    const dir = join(root, ".data-mirror", "deleting");
-    await Deno.mkdir(dir, { recursive: true });
-    const id = crypto.randomUUID();
-    await Deno.writeTextFile(join(dir, `${id}-v.bin`), "the only copy");
     await Deno.writeTextFile(join(root, "v.bin"), "");
     const claim = Deno.lstatSync(join(root, "v.bin"));
-    await Deno.writeTextFile(join(dir, `${id}.from`), `v.bin\0claim${claim.dev}:${claim.ino}`);
+    // An earlier put-back's claim (since removed) marked first, this one's after it.
+    const { dir } = await _movedAside(
+      root,
+      "v.bin",
+      "the only copy",
+      () => `v.bin\0claim0:0\0claim${claim.dev}:${claim.ino}`,
+    );
     const warnings: string[] = [];
     putBackAside(root, (m) => warnings.push(m));
     assert.equal(await Deno.readTextFile(join(root, "v.bin")), "the only copy");
