@@ -53,6 +53,8 @@ const _TUNNEL_TIMEOUT_MS = 30_000;
  */
 export class Http2Connection implements AsyncDisposable {
   readonly #origin: string;
+  /** The origin's host (an IPv6 address without its brackets) and port. */
+  readonly #target: { host: string; port: number };
   readonly #idleMs: number;
   /** The proxy to tunnel through (see `proxy_tunnel.ts`). */
   readonly #proxy?: HttpProxy;
@@ -77,6 +79,11 @@ export class Http2Connection implements AsyncDisposable {
     options: { idleMs?: number; env?: (name: string) => string | undefined } = {},
   ) {
     this.#origin = origin;
+    const url = new URL(origin);
+    this.#target = {
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    };
     this.#idleMs = options.idleMs ?? 60_000;
     // A proxy this connection cannot go through is refused here, once, not at every call: retried
     // as an unreachable platform, a push tried each file eight times for a setting that stays.
@@ -194,39 +201,40 @@ export class Http2Connection implements AsyncDisposable {
   }
 
   async #connectThrough(proxy: HttpProxy): Promise<ClientHttp2Session> {
-    const url = new URL(this.#origin);
-    const target = {
-      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: Number(url.port || 443),
-    };
     const cancel = new AbortController();
     this.#cancelTunnel = cancel;
-    const tunnel = await openTunnel(
-      proxy,
-      target,
-      AbortSignal.any([AbortSignal.timeout(_TUNNEL_TIMEOUT_MS), cancel.signal]),
-    );
-    if (this.#cancelTunnel === cancel) this.#cancelTunnel = undefined;
+    let tunnel: Socket;
+    try {
+      tunnel = await openTunnel(
+        proxy,
+        this.#target,
+        AbortSignal.any([AbortSignal.timeout(_TUNNEL_TIMEOUT_MS), cancel.signal]),
+      );
+    } finally {
+      if (this.#cancelTunnel === cancel) this.#cancelTunnel = undefined;
+    }
+    // Closed in the turn the tunnel opened: no session of a closed connection.
+    if (cancel.signal.aborted) {
+      tunnel.destroy();
+      throw cancel.signal.reason;
+    }
     this.#tunnel = tunnel;
     return this.#connect(tunnel);
   }
 
   /** Opens the connection, directly or over `tunnel` (a proxy's, to the origin). */
   #connect(tunnel?: Socket): ClientHttp2Session {
-    const url = new URL(this.#origin);
-    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const { host, port } = this.#target;
     const session = connect(this.#origin, {
       // The socket is opened here so that closing can end it without a GOAWAY (see `discard`).
       createConnection: () => {
-        const socket = url.protocol === "https:"
+        const socket = this.#origin.startsWith("https:")
           ? tlsConnect({
-            ...(tunnel === undefined
-              ? { host, port: Number(url.port || 443) }
-              : { socket: tunnel }),
+            ...(tunnel === undefined ? { host, port } : { socket: tunnel }),
             servername: isIP(host) ? undefined : host,
             ALPNProtocols: ["h2"],
           })
-          : netConnect({ host, port: Number(url.port || 80) });
+          : netConnect({ host, port });
         this.#socket = socket;
         return socket;
       },

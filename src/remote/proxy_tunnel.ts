@@ -37,6 +37,19 @@ export interface HttpProxy {
   authorization?: string;
 }
 
+/**
+ * The proxy the environment names is one `fetch` takes and a push cannot tunnel through (`socks5://`
+ * or `https://`): a setting to change, not a platform out of reach. The message names the variable,
+ * never its value (which may hold a password).
+ */
+export class UnusableProxyError extends Error {
+  /** @param variable The variable that names it. @param protocol Its URL's scheme (`socks5:`). */
+  constructor(variable: string, protocol: string) {
+    super(`${variable} names a ${protocol}// proxy: pushes go only through http:// proxies`);
+    this.name = "UnusableProxyError";
+  }
+}
+
 /** The variables a proxy for an `https://` destination is read from, in order. */
 const _PROXY_VARIABLES = ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"] as const;
 
@@ -48,9 +61,9 @@ const _MAX_ANSWER_BYTES = 16 * 1024;
  * the variables that Deno's `fetch` would take (a value it cannot use, such as one with spaces
  * around it, a scheme it does not know, or a user without a `:` password, is passed over for the
  * next, as `fetch` passes it over). The user and password go as written, not decoded, as `fetch`
- * sends them. Throws, naming the variable, when that proxy is a `socks5://` or `https://` one,
- * which `fetch` takes and this tunnel cannot: connecting directly instead would go where the
- * mirror's calls do not.
+ * sends them. Throws {@linkcode UnusableProxyError} when that proxy is a `socks5://` or
+ * `https://` one, which `fetch` takes and this tunnel cannot: connecting directly instead would go
+ * where the mirror's calls do not.
  */
 export function proxyFromEnvironment(
   destination: URL,
@@ -66,9 +79,7 @@ export function proxyFromEnvironment(
     const url = URL.parse(schemed);
     if (url === null || url.hostname === "") continue;
     if (["socks5:", "socks5h:", "https:"].includes(url.protocol)) {
-      throw new Error(
-        `${variable} names a ${url.protocol}// proxy: pushes go only through http:// proxies`,
-      );
+      throw new UnusableProxyError(variable, url.protocol);
     }
     if (url.protocol !== "http:") continue;
     const authority = schemed.slice(schemed.indexOf("://") + 3).split(/[/?#]/, 1)[0];

@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { type AddressInfo, createServer, type Socket } from "node:net";
-import { openTunnel, proxyFromEnvironment } from "../../src/remote/proxy_tunnel.ts";
+import {
+  openTunnel,
+  proxyFromEnvironment,
+  UnusableProxyError,
+} from "../../src/remote/proxy_tunnel.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { startConnectProxy, startTlsFront } from "../support/connect_proxy.ts";
 import { runProgram } from "../_program.ts";
@@ -88,6 +92,7 @@ Deno.test("a proxy that is not http:// is refused, naming the variable and never
   assert.throws(
     () => proxyFromEnvironment(APP, _env({ HTTPS_PROXY: "socks5://robot:S3CRET@p:1080" })),
     (error: Error) => {
+      assert.ok(error instanceof UnusableProxyError);
       assert.match(error.message, /HTTPS_PROXY names a socks5:\/\/ proxy/);
       assert.doesNotMatch(error.message, /S3CRET|robot/);
       return true;
