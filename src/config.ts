@@ -1026,8 +1026,9 @@ function _directoryRoot(
 /**
  * Why the mirror and the push folder may not be where they are, or undefined: they must not contain
  * each other, or the mirror would upload what it downloaded, or delete (with `delete`) what waits to
- * be pushed. Compared as a case-insensitive disk compares them (`foldCase`), on the paths as written: no symlink may lie on the
- * way to either folder (`checkConfigLocations`), so these are where they are on disk.
+ * be pushed. Compared as a case-insensitive disk compares them (`foldCase`), on the paths as
+ * written: no symlink may lie on the way to either folder (`checkConfigLocations`), so these are
+ * where they are on disk.
  */
 function _rootsOverlap(mirrorRoot: string, pushRoot: string): string | undefined {
   const [mirror, push] = [mirrorRoot, pushRoot].map((root) => `${foldCase(root)}/`);

@@ -138,8 +138,10 @@ const _TRAILING_DOTS_AND_SPACES = /[. ]+$/;
  * A path as a case-insensitive file system (exFAT, FAT, APFS and NTFS as set by default) compares
  * it: in Unicode's composed form (NFC), in lower case, with a final sigma as any sigma (exFAT's
  * table of capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a word-final "Σ"
- * to "ς"). For the checks where two spellings of one folder there, kept apart, would let the
- * program delete or write what it must not (protected folders, overlapping mirrors).
+ * to "ς"). For the checks where two spellings of one file or folder there, kept apart, would let
+ * the program delete, write or fetch what it must not (protected folders, overlapping mirrors, a
+ * nested mirror's folder, a listed path the disk holds under another spelling, the folders on the
+ * way to a mirror).
  */
 export function foldCase(path: string): string {
   return path.normalize("NFC").toLowerCase().replaceAll("ς", "σ");

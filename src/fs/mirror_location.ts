@@ -50,7 +50,9 @@ export interface ResolveMirrorRootOptions {
 }
 
 /**
- * Resolves the mirror root's real path, creating the missing folders when asked. Throws
+ * Resolves the mirror root's real path, each folder below the home spelt as its own entry is (one
+ * path, so one lock, for every spelling of it on a case-insensitive disk), creating the missing
+ * folders when asked. Throws
  * {@linkcode MirrorLocationError} naming the rule and what to do when a folder on the way is a
  * symlink or a file, or lies in a folder viam-server keeps or in a state folder.
  * Resolves to undefined when `create` is false and the root does not exist yet.

@@ -17,7 +17,7 @@ export class OverlappingMirrorError extends Error {
 
 /**
  * The mirror roots the resources of one module use. A root may not equal, contain or lie inside
- * another: a mirror with `delete` removes whatever its listing lacks, so nested mirrors would delete
+ * another, compared without case or Unicode form (`foldCase`): a mirror with `delete` removes whatever its listing lacks, so nested mirrors would delete
  * each other's files. (Between processes, the lock and the walk, which skips a nested mirror's
  * folder, keep them apart.)
  */

@@ -543,10 +543,13 @@ export async function dryRunPass(
     : await HeldDeletes.read(join(root, STATE_DIR_NAME));
   // Listed paths the disk holds under another spelling count as present, as the pass takes them.
   const spellings = root === undefined ? undefined : new _Spellings(root);
-  const noFolders = new Set<string>();
-  for (const [path] of spellings === undefined ? [] : index.entries()) {
-    if (planItem(path, local, noFolders, nestedMirrors) === "fetch") {
-      spellings!.adopt(path, local, index);
+  if (spellings !== undefined) {
+    // No folders given: a listed path where a folder stands is no file, so none is taken for one.
+    const noDirectories = new Set<string>();
+    for (const path of index.entries().keys()) {
+      if (planItem(path, local, noDirectories, nestedMirrors) === "fetch") {
+        spellings.adopt(path, local, index);
+      }
     }
   }
   if (root !== undefined && _isProvenWhole(listing)) {
@@ -699,7 +702,10 @@ class _Spellings {
     this.#root = root;
   }
 
-  /** Whether `path` (not in `files` as spelt) is a walked file under another spelling; if so, named. */
+  /**
+   * Whether `path` (not in `files` as spelt) is a walked file under another spelling; if so, that
+   * file is moved to `path` in `files` and its walked spelling kept in {@linkcode aliases}.
+   */
   adopt(path: string, files: Map<string, LocalFile>, index: ListingIndex): boolean {
     if (this.#folded === undefined) {
       this.#folded = new Map();

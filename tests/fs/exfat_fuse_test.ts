@@ -7,28 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { linkNoReplaceSync } from "../../src/fs/_util.ts";
 import { isSameFileUnder, MirrorDir } from "../../src/fs/mirror_dir.ts";
-import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
-
-/** Runs `test` with an exFAT image mounted through FUSE at `<dir>/m` (`dir` a fresh temp dir). */
-async function _withExfat(
-  test: (root: string, dir: string) => Promise<void> | void,
-): Promise<void> {
-  const dir = Deno.makeTempDirSync({ prefix: "data_mirror_exfat_" });
-  const root = join(dir, "m");
-  Deno.mkdirSync(root);
-  try {
-    await withExfatFuseAt(root, () => test(root, dir));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-}
+import { EXFAT_FUSE_USABLE, withExfatFuseInTempDir } from "../support/exfat_fuse.ts";
 
 Deno.test({
   name:
     "isSameFileUnder: one file reached by another case of its folder on exfat-fuse is that file",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    _withExfat((root) => {
+    withExfatFuseInTempDir((root) => {
       Deno.mkdirSync(join(root, "Cams"));
       Deno.writeTextFileSync(join(root, "Cams", "b.jpg"), "x");
       // The walk finds "Cams/b.jpg"; the listing names "cams/b.jpg": one file on this disk.
@@ -46,7 +32,7 @@ Deno.test({
   name: "a mirror on exfat-fuse syncs each file itself: no group sync, which would flush nothing",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    _withExfat(async (root, dir) => {
+    withExfatFuseInTempDir(async (root, dir) => {
       const program = join(dir, "sync");
       const log = join(dir, "sync.log");
       await Deno.writeTextFile(program, `#!/bin/sh\necho ran >> '${log}'\n`, { mode: 0o755 });
@@ -79,7 +65,7 @@ Deno.test({
   name: "a name exFAT refuses (: ? |) is named as refused, not as a missing file",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    _withExfat(async (root) => {
+    withExfatFuseInTempDir(async (root) => {
       await using mirror = await MirrorDir.open({ viamHome: root, mirrorPath: "mirror" });
       const bytes = new TextEncoder().encode("x");
       const outcomes = await mirror.writeFiles([
@@ -98,7 +84,7 @@ Deno.test({
   name: "linkNoReplaceSync on exfat-fuse (no hard links): a rename that replaces nothing there",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    _withExfat((root) => {
+    withExfatFuseInTempDir((root) => {
       const staged = join(root, "staged");
       const placed = join(root, "placed.jpg");
       Deno.writeTextFileSync(staged, "the mirror's");

@@ -7,7 +7,7 @@ import {
   resolveMirrorRoot,
 } from "../../src/fs/mirror_location.ts";
 import { names, rejection, withTempDir } from "./_helpers.ts";
-import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
+import { EXFAT_FUSE_USABLE, withExfatFuseInTempDir } from "../support/exfat_fuse.ts";
 
 Deno.test("the root is created folder by folder inside the Viam home and resolved", async () => {
   await withTempDir(async (dir) => {
@@ -150,24 +150,16 @@ Deno.test("a Viam home reached through a symlink is measured on its real path", 
 Deno.test({
   name: "a mirror_path spelt in another case on exfat-fuse resolves to the folder's own spelling",
   ignore: !EXFAT_FUSE_USABLE,
-  fn: async () => {
-    const home = await Deno.makeTempDir({ prefix: "data_mirror_spelling_" });
-    const usb = join(home, "usb");
-    await Deno.mkdir(usb);
-    try {
-      await withExfatFuseAt(usb, async () => {
-        await Deno.mkdir(join(usb, "Faces"));
-        // Both spellings must reach one path: the lock is taken on it, and exfat-fuse makes a
-        // node (and a flock) of its own for each spelling.
-        const root = await resolveMirrorRoot({
-          viamHome: home,
-          mirrorPath: "usb/faces",
-          create: true,
-        });
-        assert.equal(root, join(await Deno.realPath(home), "usb", "Faces"));
+  fn: () =>
+    withExfatFuseInTempDir(async (usb, home) => {
+      await Deno.mkdir(join(usb, "Faces"));
+      // Both spellings must reach one path: the lock is taken on it, and exfat-fuse makes a
+      // node (and a flock) of its own for each spelling.
+      const root = await resolveMirrorRoot({
+        viamHome: home,
+        mirrorPath: "usb/faces",
+        create: true,
       });
-    } finally {
-      await Deno.remove(home, { recursive: true });
-    }
-  },
+      assert.equal(root, join(await Deno.realPath(home), "usb", "Faces"));
+    }, { name: "usb", prefix: "data_mirror_spelling_" }),
 });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 
 /** Whether this machine can mount one (the tests that need it are ignored where it cannot). */
 export const EXFAT_FUSE_USABLE: boolean = Deno.uid() === 0 && _exists("/dev/fuse") &&
@@ -37,6 +38,24 @@ export async function withExfatFuseAt(
     }
   } finally {
     await Deno.remove(image);
+  }
+}
+
+/**
+ * Runs `fn` with a fresh exFAT image mounted through FUSE at `<dir>/<name>` (default `m`), `dir` a
+ * temp dir made for it and removed afterwards.
+ */
+export async function withExfatFuseInTempDir(
+  fn: (mount: string, dir: string) => Promise<void> | void,
+  { name = "m", prefix = "data_mirror_exfat_" }: { name?: string; prefix?: string } = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const mount = join(dir, name);
+  await Deno.mkdir(mount);
+  try {
+    await withExfatFuseAt(mount, () => fn(mount, dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
