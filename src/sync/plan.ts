@@ -194,10 +194,8 @@ export function planItem(
     // Compared without case or Unicode form too: on an exFAT stick `sub/x.jpg` lands in the nested
     // mirror `Sub`, and `USB/x.jpg` beneath a disk mounted at `usb` (exfat-fuse gives the other
     // spelling a node of its own, no mount point). On ext4 such an item is refused too: the safe side.
-    const folded = [...nestedMirrors].map(foldCase);
-    const nested = [...parentDirectories(path), path].find((dir) =>
-      nestedMirrors.has(dir) || folded.includes(foldCase(dir))
-    );
+    const folded = _foldedOnce(nestedMirrors, () => new Set([...nestedMirrors].map(foldCase)));
+    const nested = [...parentDirectories(path), path].find((dir) => folded.has(foldCase(dir)));
     if (nested !== undefined) {
       return {
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
@@ -312,11 +310,37 @@ function _isSorted(paths: Iterable<string>): boolean {
  */
 export function isProtected(path: string, protectedDirs: readonly string[]): boolean {
   if (protectedDirs.length === 0) return false;
-  const folded = foldCase(path);
-  return protectedDirs.some((directory) => {
-    const dir = foldCase(directory);
-    return folded === dir || folded.startsWith(`${dir}/`);
+  // Called for every file of the mirror: the folders are folded once per list, and a path whose
+  // first name (as written: folders repeat) folds to none of theirs is answered without folding it.
+  const { dirs, firstNames, firstCodes, seen } = _foldedOnce(protectedDirs, () => {
+    const dirs = protectedDirs.map(foldCase);
+    const firstNames = new Set(dirs.map((dir) => dir.split("/", 1)[0]));
+    const firstCodes = new Set(dirs.map((dir) => dir.charCodeAt(0)));
+    return { dirs, firstNames, firstCodes, seen: new Map<string, boolean>() };
   });
+  // An ASCII first letter folds to ASCII: one none of the folders starts with rules the path out.
+  const code = path.charCodeAt(0);
+  if (code < 0x80 && !firstCodes.has(code >= 65 && code <= 90 ? code + 32 : code)) return false;
+  const slash = path.indexOf("/");
+  const first = slash === -1 ? path : path.slice(0, slash);
+  let maybe = seen.get(first);
+  if (maybe === undefined) {
+    maybe = firstNames.has(foldCase(first));
+    if (seen.size < _SEEN_FIRST_NAMES) seen.set(first, maybe);
+  }
+  if (!maybe) return false;
+  const folded = foldCase(path);
+  return dirs.some((dir) => folded === dir || folded.startsWith(`${dir}/`));
+}
+
+/** The most first names of paths {@linkcode isProtected} remembers per list (the mirror's folders). */
+const _SEEN_FIRST_NAMES = 4096;
+
+/** What `fold` makes of `list`, made once per list (a pass's protected dirs, its nested mirrors). */
+const _folds = new WeakMap<object, unknown>();
+function _foldedOnce<T>(list: object, fold: () => T): T {
+  if (!_folds.has(list)) _folds.set(list, fold());
+  return _folds.get(list) as T;
 }
 
 function _files(count: number): string {

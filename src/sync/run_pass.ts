@@ -1114,10 +1114,12 @@ function _unmatchedProtectedDirs(
 ): string[] {
   // Matched as deletion matches it (isProtected: without case or Unicode form), so that one that
   // protects `models` is not said to protect nothing for being written `Models`.
-  return protectedDirs.filter((dir) =>
-    !local.has(dir) && !isDirectoryUnder(root, dir) &&
-    ![...local.keys()].some((path) => isProtected(path, [dir]))
-  );
+  return protectedDirs.filter((dir) => {
+    if (local.has(dir) || isDirectoryUnder(root, dir)) return false;
+    const alone = [dir];
+    for (const path of local.keys()) if (isProtected(path, alone)) return false;
+    return true;
+  });
 }
 
 function _planInput(

@@ -465,3 +465,14 @@ Deno.test("an item under another case of a nested mirror's folder is a conflict,
   assert.equal(typeof decision, "object");
   assert.match((decision as { conflict: string }).conflict, /holds another mirror/);
 });
+
+Deno.test("protected_dirs match whatever letter a path starts with (the first-letter shortcut holds for non-ASCII folds)", () => {
+  assert.equal(isProtected("Kmodels/a.bin", ["\u212Amodels"]), true); // Kelvin sign folds to k
+  assert.equal(isProtected("\u212Amodels/a.bin", ["kmodels"]), true);
+  assert.equal(isProtected("ÉTÉ/a.jpg", ["été"]), true);
+  assert.equal(isProtected("Models", ["models"]), true);
+  assert.equal(isProtected("mod/a.bin", ["models"]), false);
+  const dirs = ["models"];
+  for (let i = 0; i < 5000; i++) assert.equal(isProtected(`f${i}.bin`, dirs), false);
+  assert.equal(isProtected("MODELS/x", dirs), true); // past the remembered first names
+});
