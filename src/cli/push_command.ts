@@ -100,6 +100,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,
     apiKey: config.apiKey,
+    env: context.env,
   });
   const bandwidth = bandwidthLimitOf(config);
   const progress = await createProgressReporter({

@@ -110,7 +110,12 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   // --dry-run first: with it, nothing changes, whatever else is asked.
   if (flags.dryRun) return await _dryRun(config, remote, context, stop.signal, () => stop.by);
   if (flags.watch) {
-    const push = createPushSide(config, { partId, logger: output.logger, owner: "cli --watch" });
+    const push = createPushSide(config, {
+      partId,
+      logger: output.logger,
+      owner: "cli --watch",
+      env: context.env,
+    });
     try {
       return await _watch(config, remote, push, context, stop.signal, () => stop.by);
     } finally {

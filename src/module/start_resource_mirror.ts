@@ -78,6 +78,7 @@ export async function startResourceMirror(
     partId,
     logger,
     owner: `module ${resource.name}`,
+    env: options.env,
   });
   let saving = Promise.resolve();
   // The file is on disk (0644), as DoCommand's answers are on the wire: no secret in either.

@@ -30,6 +30,8 @@ export interface PushSideOptions {
   logger: Logger;
   /** Names the process in the push folder's lock. */
   owner: string;
+  /** Reads the environment (the proxy the uploads tunnel through: see `FileUploaderOptions`). */
+  env: (name: string) => string | undefined;
 }
 
 /** A mirror's push side. */
@@ -61,6 +63,7 @@ export function createPushSide(
         appUrl: config.appUrl,
         apiKeyId: config.apiKeyId,
         apiKey: config.apiKey,
+        env: options.env,
       });
       const result = await runPushPass(push, {
         uploader,

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey });
+ * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey, env: (name) => Deno.env.get(name) });
  * const result = await runPushPass(push, { uploader, partId }, { logger });
  * console.log(result.uploaded, result.failed);
  * ```

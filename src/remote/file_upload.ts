@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey });
+ * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey, env: (name) => Deno.env.get(name) });
  * using file = await Deno.open("/home/pi/.viam/outbox/a.jpg");
  * const { binaryDataId } = await uploader.upload(
  *   { read: (buffer, position) => file.seek(position, Deno.SeekMode.Start).then(() => file.read(buffer)).then((n) => n ?? 0) },
@@ -26,6 +26,7 @@ import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
+import { proxyFromEnvironment } from "./proxy_tunnel.ts";
 import { decodeListingPage } from "./listing_page.ts";
 import { AccessToken } from "./access_token.ts";
 import { timestampOfMs } from "./wire_timestamp.ts";
@@ -62,6 +63,11 @@ export interface FileUploaderOptions {
   callTimeoutMs?: number;
   /** An upload whose stream takes no chunk for this long is abandoned, as transient (60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Reads the environment: the proxy to tunnel through comes from it, as the mirror's `fetch`
+   * takes its own (`proxyFromEnvironment`).
+   */
+  env: (name: string) => string | undefined;
 }
 
 /** What the platform stores about an uploaded file (`UploadMetadata`). */
@@ -190,7 +196,11 @@ export class FileUploader implements AsyncDisposable {
     }
     this.#options = options;
     this.#chunkBytes = chunkBytes;
-    this.#connection = new Http2Connection(url.origin);
+    // A proxy this connection cannot go through is refused here, once, not at every call: retried
+    // as an unreachable platform, a push tried each file eight times for a setting that stays.
+    this.#connection = new Http2Connection(url.origin, {
+      proxy: proxyFromEnvironment(url, options.env),
+    });
   }
 
   /**

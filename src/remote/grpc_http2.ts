@@ -38,7 +38,7 @@ import { connect as tlsConnect } from "node:tls";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { TimeoutError } from "./errors.ts";
 import { codeFromHttpStatus, statusError } from "./grpc_status.ts";
-import { type HttpProxy, openTunnel, proxyFromEnvironment } from "./proxy_tunnel.ts";
+import { type HttpProxy, openTunnel } from "./proxy_tunnel.ts";
 
 /** How long a proxy may take to connect and open a tunnel (a direct connection has its calls' own). */
 const _TUNNEL_TIMEOUT_MS = 30_000;
@@ -70,14 +70,10 @@ export class Http2Connection implements AsyncDisposable {
   #idleTimer?: ReturnType<typeof setTimeout>;
 
   /**
-   * Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use, through the
-   * proxy `env` names (default: the process's environment), as the mirror's `fetch` does. Throws
-   * when that proxy cannot be tunnelled through (see `proxyFromEnvironment`).
+   * Connects to `origin` (`https://host[:port]` or `http://host[:port]`) on first use, through
+   * `proxy`'s tunnel when one is given (see `proxyFromEnvironment`).
    */
-  constructor(
-    origin: string,
-    options: { idleMs?: number; env?: (name: string) => string | undefined } = {},
-  ) {
+  constructor(origin: string, options: { idleMs?: number; proxy?: HttpProxy } = {}) {
     this.#origin = origin;
     const url = new URL(origin);
     this.#target = {
@@ -85,12 +81,7 @@ export class Http2Connection implements AsyncDisposable {
       port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
     };
     this.#idleMs = options.idleMs ?? 60_000;
-    // A proxy this connection cannot go through is refused here, once, not at every call: retried
-    // as an unreachable platform, a push tried each file eight times for a setting that stays.
-    this.#proxy = proxyFromEnvironment(
-      new URL(origin),
-      options.env ?? ((name) => Deno.env.get(name)),
-    );
+    this.#proxy = options.proxy;
   }
 
   /** Opens a stream for a POST to `path`; `signal` ends a wait for a proxy's tunnel. */

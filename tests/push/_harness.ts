@@ -65,6 +65,7 @@ export async function withPush(
   await Deno.mkdir(root);
   const logger = new RecordingLogger();
   await using uploader = new FileUploader({
+    env: () => undefined, // http:// on loopback: never through a proxy
     appUrl: platform.url,
     apiKeyId: platform.apiKeyId,
     apiKey: platform.apiKey,

@@ -81,6 +81,7 @@ const _stderr: Logger = {
 
 async function main([appUrl, root, partId, keep]: string[]): Promise<void> {
   await using uploader = new FileUploader({
+    env: () => undefined, // http:// on loopback: never through a proxy
     appUrl,
     apiKeyId: Deno.env.get("DATA_MIRROR_TEST_KEY_ID")!,
     apiKey: Deno.env.get("DATA_MIRROR_TEST_KEY")!,

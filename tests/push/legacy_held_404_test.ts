@@ -60,6 +60,7 @@ for (
         }),
       );
       await using uploader = new FileUploader({
+        env: () => undefined, // http:// on loopback: never through a proxy
         appUrl: platform.url,
         apiKeyId: platform.apiKeyId,
         apiKey: platform.apiKey,

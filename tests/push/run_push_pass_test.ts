@@ -220,6 +220,7 @@ Deno.test("a file kept after its upload is deleted only once its current destina
     closed.close();
     {
       await using elsewhere = new FileUploader({
+        env: () => undefined, // http:// on loopback: never through a proxy
         appUrl: deadUrl,
         apiKeyId: platform.apiKeyId,
         apiKey: platform.apiKey,
@@ -1384,6 +1385,7 @@ Deno.test("a stop ends a push whose platform accepts connections and never answe
     const appUrl = `http://127.0.0.1:${listener.addr.port}`;
     try {
       await using uploader = new FileUploader({
+        env: () => undefined, // http:// on loopback: never through a proxy
         appUrl,
         apiKeyId: platform.apiKeyId,
         apiKey: platform.apiKey,

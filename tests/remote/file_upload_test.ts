@@ -28,6 +28,7 @@ function _metadata(fileName: string): UploadMetadata {
 
 function _uploader(platform: Platform, options: Partial<FileUploaderOptions> = {}): FileUploader {
   return new FileUploader({
+    env: () => undefined, // http:// on loopback: never through a proxy
     appUrl: platform.url,
     apiKeyId: platform.apiKeyId,
     apiKey: platform.apiKey,
@@ -253,6 +254,7 @@ Deno.test("a refusal in the reply's headers alone (trailers-only) ends a large u
   try {
     const { port } = server.address() as { port: number };
     await using uploader = new FileUploader({
+      env: () => undefined, // http:// on loopback: never through a proxy
       appUrl: `http://127.0.0.1:${port}`,
       apiKeyId: "id",
       apiKey: "key",
@@ -375,6 +377,7 @@ Deno.test("after a stall on a dead connection, the next upload connects again", 
   await using platform = await startPlatform();
   using relay = freezingRelay(Number(new URL(platform.url).port));
   await using uploader = new FileUploader({
+    env: () => undefined, // http:// on loopback: never through a proxy
     appUrl: relay.url,
     apiKeyId: platform.apiKeyId,
     apiKey: platform.apiKey,
@@ -404,6 +407,7 @@ Deno.test("closing right after a large upload leaves the platform's HTTP/2 serve
   using file = await _file(256 * 1024 * 1024);
   for (let i = 0; i < 3; i++) {
     const uploader = new FileUploader({
+      env: () => undefined, // http:// on loopback: never through a proxy
       appUrl: server.url,
       apiKeyId: server.apiKeyId,
       apiKey: server.apiKey,

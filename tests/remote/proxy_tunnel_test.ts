@@ -281,7 +281,7 @@ Deno.test("a connection closed while its tunnel opens leaves nothing open at the
   const port = (server.address() as { port: number }).port;
   try {
     const connection = new Http2Connection("https://app.viam.com", {
-      env: (name) => name === "HTTPS_PROXY" ? `http://127.0.0.1:${port}` : undefined,
+      proxy: { variable: "HTTPS_PROXY", host: "127.0.0.1", port },
     });
     const stop = new AbortController();
     const opened = GrpcCall.open(connection, "/x", {}, stop.signal).catch((e: Error) => e);
