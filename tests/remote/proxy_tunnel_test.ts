@@ -115,6 +115,8 @@ async function _answering(answer: (socket: Socket, request: string) => void) {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    /** The connections it accepted. */
+    sockets,
     async [Symbol.asyncDispose]() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -146,7 +148,7 @@ Deno.test("a tunnel sends CONNECT with the credentials, and what the proxy sent 
   }
 });
 
-Deno.test("a tunnel the proxy refuses fails naming the proxy and its answer; one that never answers ends with the signal", async () => {
+Deno.test("a tunnel the proxy refuses fails naming the proxy and its answer; one that never answers ends with the signal, or times out naming the proxy", async () => {
   await using refusing = await _answering((socket) => {
     socket.end("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n");
   });
@@ -170,6 +172,17 @@ Deno.test("a tunnel the proxy refuses fails naming the proxy and its answer; one
   );
   setTimeout(() => stop.abort(new Error("stopped")), 100);
   await assert.rejects(tunnel, /stopped/);
+  // A timeout is the proxy's to answer for: named, as its refusal is.
+  await assert.rejects(
+    openTunnel(
+      { variable: "HTTPS_PROXY", host: "127.0.0.1", port: silent.port },
+      { host: "app.viam.com", port: 443 },
+      AbortSignal.timeout(200),
+    ),
+    new RegExp(
+      `the proxy 127\\.0\\.0\\.1:${silent.port} \\(HTTPS_PROXY\\) did not open the tunnel`,
+    ),
+  );
 });
 
 const KEY = { id: "proxy-push-key-id", key: "PROXY-PUSH-SECRET-5c2e" };
@@ -246,53 +259,23 @@ Deno.test("push reaches an https:// app only through HTTPS_PROXY's tunnel, with 
   }
 });
 
-Deno.test("a proxy that never answers CONNECT times out with an error naming it", async () => {
-  const held = new Set<Socket>();
-  const server = createServer((socket) => held.add(socket));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  try {
-    await assert.rejects(
-      openTunnel(
-        { variable: "HTTPS_PROXY", host: "127.0.0.1", port },
-        { host: "app.viam.com", port: 443 },
-        AbortSignal.timeout(200),
-      ),
-      new RegExp(`the proxy 127\\.0\\.0\\.1:${port} \\(HTTPS_PROXY\\) did not open the tunnel`),
-    );
-  } finally {
-    for (const socket of held) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
-
 Deno.test("a connection closed while its tunnel opens leaves nothing open at the proxy", async () => {
-  const held = new Set<Socket>();
   // A proxy that answers 200 after 500 ms, then holds the tunnel.
-  const server = createServer((socket) => {
-    held.add(socket);
-    socket.on("error", () => {});
-    socket.once("data", () =>
-      setTimeout(() => {
-        if (!socket.destroyed) socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
-      }, 500));
+  await using proxy = await _answering((socket) => {
+    setTimeout(() => {
+      if (!socket.destroyed) socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
+    }, 500);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  try {
-    const connection = new Http2Connection("https://app.viam.com", {
-      proxy: { variable: "HTTPS_PROXY", host: "127.0.0.1", port },
-    });
-    const stop = new AbortController();
-    const opened = GrpcCall.open(connection, "/x", {}, stop.signal).catch((e: Error) => e);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    stop.abort(new Error("removed"));
-    await connection.close();
-    assert.match(String(await opened), /removed/);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    assert.deepEqual([...held].filter((socket) => !socket.destroyed && !socket.readableEnded), []);
-  } finally {
-    for (const socket of held) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  const connection = new Http2Connection("https://app.viam.com", {
+    proxy: { variable: "HTTPS_PROXY", host: "127.0.0.1", port: proxy.port },
+  });
+  const stop = new AbortController();
+  const opened = GrpcCall.open(connection, "/x", {}, stop.signal).catch((e: Error) => e);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  stop.abort(new Error("removed"));
+  await connection.close();
+  assert.match(String(await opened), /removed/);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const open = [...proxy.sockets].filter((socket) => !socket.destroyed && !socket.readableEnded);
+  assert.deepEqual(open, []);
 });
