@@ -60,10 +60,10 @@ const _MAX_ANSWER_BYTES = 16 * 1024;
  * The proxy `destination` is reached through, or `undefined` to connect directly: the first of
  * the variables that Deno's `fetch` would take (a value it cannot use, such as one with spaces
  * around it, a scheme it does not know, or a user without a `:` password, is passed over for the
- * next, as `fetch` passes it over). The user and password go as written, not decoded, as `fetch`
- * sends them. Throws {@linkcode UnusableProxyError} when that proxy is a `socks5://` or
- * `https://` one, which `fetch` takes and this tunnel cannot: connecting directly instead would go
- * where the mirror's calls do not.
+ * next, as `fetch` passes it over). The user and password go percent-decoded, as `fetch` sends
+ * them. Throws {@linkcode UnusableProxyError} when that proxy is a `socks5://` or `https://` one,
+ * which `fetch` takes and this tunnel cannot: connecting directly instead would go where the
+ * mirror's calls do not.
  */
 export function proxyFromEnvironment(
   destination: URL,
@@ -92,10 +92,27 @@ export function proxyFromEnvironment(
       port: Number(url.port || 80),
       authorization: userinfo === undefined
         ? undefined
-        : `Basic ${Buffer.from(userinfo).toString("base64")}`,
+        : `Basic ${Buffer.from(_percentDecoded(userinfo)).toString("base64")}`,
     };
   }
   return undefined;
+}
+
+/**
+ * The proxy URL's user and password as `fetch` sends them: each valid `%XX` decoded, anything else
+ * (`%zz`, a lone `%`) as written, bytes that are no UTF-8 as U+FFFD (`p%40ss` is `p@ss`).
+ */
+function _percentDecoded(text: string): string {
+  const raw = new TextEncoder().encode(text);
+  const bytes: number[] = [];
+  const hex = (byte: number) => /^[0-9a-fA-F]$/.test(String.fromCharCode(byte));
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0x25 && i + 2 < raw.length && hex(raw[i + 1]) && hex(raw[i + 2])) {
+      bytes.push(parseInt(String.fromCharCode(raw[i + 1], raw[i + 2]), 16));
+      i += 2;
+    } else bytes.push(raw[i]);
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 /**
  * The push side's proxy: chosen from the environment as the mirror's `fetch` chooses it, and a
  * real tunnel through a real proxy, down to `data-mirror push` reaching an `https://` app only
@@ -21,7 +22,7 @@ function _env(vars: Record<string, string>): (name: string) => string | undefine
   return (name) => vars[name];
 }
 
-Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before lower, with its credentials as written", () => {
+Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before lower, with its credentials decoded as fetch decodes them", () => {
   assert.equal(proxyFromEnvironment(APP, _env({})), undefined);
   assert.deepEqual(proxyFromEnvironment(APP, _env({ https_proxy: "proxy.lan:3128" })), {
     variable: "https_proxy",
@@ -45,8 +46,10 @@ Deno.test("the proxy comes from ALL_PROXY before HTTPS_PROXY, upper case before 
     _env({ HTTPS_PROXY: "http://robot:p%40ss@[fd00::1]:8080" }),
   );
   assert.equal(secret?.host, "fd00::1");
-  // The user and password as written, as fetch sends them.
-  assert.equal(secret?.authorization, `Basic ${btoa("robot:p%40ss")}`);
+  // The user and password percent-decoded, as fetch sends them ("%zz" is no escape: as written).
+  assert.equal(secret?.authorization, `Basic ${btoa("robot:p@ss")}`);
+  const odd = proxyFromEnvironment(APP, _env({ HTTPS_PROXY: "http://r%C3%A9:p%zz%@a:1" }));
+  assert.equal(odd?.authorization, `Basic ${Buffer.from("ré:p%zz%").toString("base64")}`);
   // Only https:// destinations: an http:// app URL is loopback, never proxied.
   assert.equal(
     proxyFromEnvironment(new URL("http://127.0.0.1:8080"), _env({ ALL_PROXY: "http://c" })),
