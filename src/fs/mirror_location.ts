@@ -19,7 +19,7 @@
 import { join } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import {
-  foldCase,
+  foldLetterCase,
   isStateDirPath,
   splitRelativePath,
   STATE_DIR_NAME,
@@ -123,7 +123,12 @@ async function _storedSpelling(parent: string, name: string): Promise<string> {
   let folded: string | undefined;
   for await (const entry of Deno.readDir(parent)) {
     if (entry.name === name) return join(parent, name);
-    if (folded === undefined && entry.isDirectory && foldCase(entry.name) === foldCase(name)) {
+    // Case only: exFAT and FAT compare names without Unicode form, so "café" composed and
+    // decomposed are two folders there, and the one the name reaches is of the same form.
+    if (
+      folded === undefined && entry.isDirectory &&
+      foldLetterCase(entry.name) === foldLetterCase(name)
+    ) {
       folded = entry.name;
     }
   }

@@ -163,3 +163,20 @@ Deno.test({
       assert.equal(root, join(await Deno.realPath(home), "usb", "Faces"));
     }, { name: "usb", prefix: "data_mirror_spelling_" }),
 });
+
+Deno.test({
+  name: "on exfat-fuse a mirror_path resolves to the folder of its own Unicode form, not another",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (usb, home) => {
+      // exFAT folds case, not form: two folders (exfat-fuse lists the decomposed one first).
+      await Deno.mkdir(join(usb, "caf\u00e9"));
+      await Deno.mkdir(join(usb, "cafe\u0301"));
+      const root = await resolveMirrorRoot({
+        viamHome: home,
+        mirrorPath: "usb/Caf\u00e9",
+        create: false,
+      });
+      assert.equal(root, join(await Deno.realPath(home), "usb", "caf\u00e9"));
+    }, { name: "usb", prefix: "data_mirror_spelling_" }),
+});
