@@ -136,15 +136,22 @@ const _TRAILING_DOTS_AND_SPACES = /[. ]+$/;
 
 /**
  * A path as a case-insensitive file system (exFAT, FAT, APFS and NTFS as set by default) compares
- * it: in Unicode's composed form (NFC), in lower case, with a final sigma as any sigma (exFAT's
- * table of capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a word-final "Σ"
- * to "ς"). For the checks where two spellings of one file or folder there, kept apart, would let
- * the program delete, write or fetch what it must not (protected folders, overlapping mirrors, a
- * nested mirror's folder, a listed path the disk holds under another spelling, the folders on the
- * way to a mirror).
+ * it, on the safe side: in Unicode's composed form (NFC) as well as {@linkcode foldLetterCase}. For
+ * the checks where two spellings of one folder there, kept apart, would let the program delete or
+ * write what it must not (protected folders, nested mirrors, overlapping mirrors and push folders).
  */
 export function foldCase(path: string): string {
-  return path.normalize("NFC").toLowerCase().replaceAll("ς", "σ");
+  return foldLetterCase(path.normalize("NFC"));
+}
+
+/**
+ * A path as exFAT and FAT compare names: in lower case, a final sigma as any sigma (their table of
+ * capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a word-final "Σ" to "ς"),
+ * its Unicode form kept ("café" composed and decomposed are two files there). For telling whether
+ * two spellings reach one file on such a disk.
+ */
+export function foldLetterCase(path: string): string {
+  return path.toLowerCase().replaceAll("ς", "σ");
 }
 
 /**

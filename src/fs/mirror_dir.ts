@@ -28,7 +28,7 @@
  * @module
  */
 import { basename, dirname, join, relative, sep } from "node:path";
-import { isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
+import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
 import { listLocalFiles, type LocalFile } from "./local_files.ts";
@@ -847,7 +847,10 @@ export function isSameFileUnder(
     if (b.isSymlink || (a.dev === b.dev && a.ino === b.ino)) return true;
     // A FUSE file system (exfat-fuse, fusefat) numbers each name it is asked for on its own, so
     // one file reached by two spellings shows two inodes. `other` found, though some folder on its
-    // way lacks an entry of exactly its name, was reached by folding: it is the file `path` is.
+    // way lacks an entry of exactly its name, was reached by folding: it is the file `path` is,
+    // if the two differ by case only (exFAT and FAT fold case, not Unicode form: "café" composed
+    // and decomposed are two files there, and `other` may have reached the other one).
+    if (foldLetterCase(path) !== foldLetterCase(other)) return false;
     return !_namedExactly(root, other, names);
   } catch (error) {
     return !(error instanceof Deno.errors.NotFound);

@@ -19,7 +19,7 @@ import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
 import {
   directoriesOf,
-  foldCase,
+  foldLetterCase,
   MAX_ABSOLUTE_PATH_BYTES,
   quoteName,
   STATE_DIR_NAME,
@@ -253,6 +253,8 @@ export async function runPass(
     }).catch((error) => walk.failure(error));
     const local = await walk.done();
     walked = local;
+    // A twin listed on a later page than the path that took its file: the file is the twin's.
+    spellings.settle(index, local);
     // The listing has ended: what it let go of (its pages, the outgrown tables of the index's
     // maps) goes now, before the plan and the manifest add theirs. A 100,000-item no-op peaked at
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
@@ -552,6 +554,7 @@ export async function dryRunPass(
       }
     }
   }
+  spellings?.settle(index, local);
   if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const fileSize = (path: string) => fileSizeUnder(root, path);
@@ -697,6 +700,10 @@ class _Spellings {
   readonly aliases = new Map<string, string>();
   readonly #root: string;
   #folded?: Map<string, string>;
+  /** The walk's spellings taken for a listed path (one file is one listed path's). */
+  readonly #taken = new Set<string>();
+  /** Each folder's entries, read once a pass to tell spellings apart (see isSameFileUnder). */
+  readonly #names = new Map<string, Set<string>>();
 
   constructor(root: string) {
     this.#root = root;
@@ -710,19 +717,36 @@ class _Spellings {
     if (this.#folded === undefined) {
       this.#folded = new Map();
       for (const [walked, file] of files) {
-        if (!file.symlink) this.#folded.set(foldCase(walked), walked);
+        // Case only, as exFAT folds names (not their Unicode form): see isSameFileUnder.
+        if (!file.symlink) this.#folded.set(foldLetterCase(walked), walked);
       }
     }
-    const walked = this.#folded.get(foldCase(path));
+    const walked = this.#folded.get(foldLetterCase(path));
     if (walked === undefined || walked === path || files.get(walked) !== REGULAR_FILE) return false;
     // Twins listed under both spellings: the disk holds one of them, as it is (never swapped).
-    if (index.itemAt(walked) !== undefined) return false;
-    if (!isSameFileUnder(this.#root, walked, path)) return false;
-    files.delete(walked);
+    if (index.itemAt(walked) !== undefined || this.#taken.has(walked)) return false;
+    if (!isSameFileUnder(this.#root, walked, path, this.#names)) return false;
+    // The walk's spelling stays until the listing has ended (see settle): its twin may come later.
     files.set(path, REGULAR_FILE);
-    this.#folded.set(foldCase(path), path);
     this.aliases.set(path, walked);
+    this.#taken.add(walked);
     return true;
+  }
+
+  /**
+   * Once the listing has ended: a file taken for a listed path is under that spelling alone, unless
+   * the walk's own spelling was listed too, on a later page (twins): the disk holds that one's
+   * file, as it is (never replaced by the other's bytes), and the other is no file of the mirror's.
+   */
+  settle(index: ListingIndex, files: Map<string, LocalFile>): void {
+    for (const [path, walked] of this.aliases) {
+      if (index.itemAt(walked) === undefined) {
+        files.delete(walked);
+        continue;
+      }
+      files.delete(path);
+      this.aliases.delete(path);
+    }
   }
 }
 

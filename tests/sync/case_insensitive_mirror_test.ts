@@ -47,3 +47,75 @@ Deno.test({
       }, { home });
     }, { name: "data_mirror", prefix: "data-mirror-case-" }),
 });
+
+Deno.test({
+  name: "exfat-fuse: a twin listed a page after the path that took its file keeps its own bytes",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (root, home) => {
+      const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 2000 }]);
+      const older = { ...items[0], fileName: "A.jpg", fileExt: "" };
+      const newer = { ...items[1], fileName: "a.jpg", fileExt: "", sizeBytes: 3000 };
+      await withMirror({ items: [newer], datasets: [] }, async ({ pass, platform }) => {
+        await pass({ delete: true });
+        // A.jpg, requested earlier, arrives late: listed first, a page before its twin.
+        platform.replaceDataset({ items: [older, newer], datasets: [] });
+        platform.setFaults({ maxPageItems: 1, latencyMs: 100 });
+        const second = await pass({ delete: true });
+        assert.equal(second.summary.skipped, 2);
+        const sizes = [...Deno.readDirSync(root)].filter((e) => e.isFile)
+          .map((e) => Deno.lstatSync(join(root, e.name)).size);
+        assert.deepEqual(sizes, [3000]);
+      }, { home });
+    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
+});
+
+Deno.test({
+  name: "exfat-fuse: files spelt in another case in one folder are adopted reading the folder once",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (root, home) => {
+      const { items } = describeDataset([{ name: "x", count: 200, sizeBytes: 16 }]);
+      const names = items.map((_, i) => `Cam/f${String(i).padStart(3, "0")}.jpg`);
+      await withMirror({ items: _named(items, names), datasets: [] }, async ({ pass }) => {
+        await pass({});
+        for (const name of names) {
+          const upper = name.replace(/f(\d+)\.jpg$/, "F$1.JPG");
+          Deno.renameSync(join(root, name), join(root, `${upper}.tmp`));
+          Deno.renameSync(join(root, `${upper}.tmp`), join(root, upper));
+        }
+        const readDirSync = Deno.readDirSync;
+        let reads = 0;
+        Deno.readDirSync = (path) => {
+          if (String(path).endsWith("/Cam")) reads++;
+          return readDirSync(path);
+        };
+        try {
+          const again = await pass({ delete: true });
+          assert.equal(again.summary.skipped, 200);
+        } finally {
+          Deno.readDirSync = readDirSync;
+        }
+        assert.ok(reads < 10, `the folder was read ${reads} times`);
+      }, { home });
+    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
+});
+
+Deno.test({
+  name: "exfat-fuse: a file of another Unicode form is another file: stale, it is deleted",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (root, home) => {
+      const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 500 }]);
+      // Two files on exFAT, which folds case, not form.
+      const [p, q] = _named(items, ["cafe\u0301.jpg", "caf\u00e9.jpg"]);
+      await withMirror({ items: [p, q], datasets: [] }, async ({ pass, platform }) => {
+        await pass({ delete: true });
+        platform.replaceDataset({ items: [{ ...q, fileName: "Caf\u00e9.jpg" }], datasets: [] });
+        const second = await pass({ delete: true });
+        assert.equal(second.summary.deleted, 1);
+        const files = [...Deno.readDirSync(root)].filter((e) => e.isFile).map((e) => e.name);
+        assert.deepEqual(files, ["caf\u00e9.jpg"]);
+      }, { home });
+    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
+});
