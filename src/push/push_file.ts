@@ -371,7 +371,7 @@ async function _removeIfStill(
       return true;
     }
     try {
-      _putBack(aside, full, record);
+      _putBack(aside, full);
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
       throw new Error(
@@ -384,16 +384,8 @@ async function _removeIfStill(
   }
 }
 
-/**
- * The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from (and,
- * once a put-back has made its empty claim there, that claim's identity: see `_CLAIM_MARK`).
- */
+/** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
 const _ASIDE_RECORD = ".from";
-/**
- * Appended to the record, with the claim's `dev:ino`, once the put-back's empty claim is made (no
- * name holds a NUL). The last one appended names the claim now under the name.
- */
-const _CLAIM_MARK = "\0claim";
 const _ASIDE_RECORD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.from$/;
 
 /**
@@ -415,9 +407,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
-    // The last claim marked: a put-back from here that was killed too appended its own.
-    const [path, ...claims] = Deno.readTextFileSync(record).split(_CLAIM_MARK);
-    const claimed = claims.at(-1);
+    const path = Deno.readTextFileSync(record);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
@@ -430,25 +420,32 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
         ) {
           throw new Error("a folder on its way is not one");
         }
-        const full = join(root, path);
-        // A kill between the claim and the rename left the claim (an empty file, made after the
-        // record said so) under the name: it is ours, and the file goes back over it.
-        const there = claimed === undefined ? undefined : _lstatIfThere(full);
-        if (
-          there !== undefined && there.isFile && there.size === 0 &&
-          claimed === `${there.dev}:${there.ino}`
-        ) {
-          Deno.renameSync(kept, full);
-        } else _putBack(kept, full, record);
+        _putBack(kept, join(root, path));
       } catch (error) {
-        warn(
-          `${path} was moved aside when its deletion was cut short and cannot go back: kept in ` +
-            `${kept} (${(error as Error).message})`,
-        );
+        warn(_keptAsideMessage(root, path, kept, error));
       }
     }
     Deno.removeSync(record);
   }
+}
+
+/**
+ * What a warning says of a file that could not go back: an empty file at its name may be the
+ * put-back's own claim, left by a kill between its making and the rename (see `_putBack`), or a
+ * file a writer made, or opened, since: that cannot be told apart, and a writer holding it open
+ * would write on into a file no name reaches if the version aside were renamed over it.
+ */
+function _keptAsideMessage(root: string, path: string, kept: string, error: unknown): string {
+  // Looked at only when the name was found taken (the path checked to be the push folder's).
+  const there = error instanceof Deno.errors.AlreadyExists
+    ? _lstatIfThere(join(root, path))
+    : undefined;
+  return there !== undefined && there.isFile && there.size === 0
+    ? `${path} was moved aside when its deletion was cut short and is kept in ${kept}: its name ` +
+      `holds an empty file (left by a kill while it was put back, or written since); if that ` +
+      `empty file is not yours, move the kept one back over it`
+    : `${path} was moved aside when its deletion was cut short and cannot go back: kept in ` +
+      `${kept} (${(error as Error).message})`;
 }
 
 /**
@@ -457,11 +454,11 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
  * answer EPERM) the file itself renamed over an empty file this call made there with `O_EXCL`, if
  * that is still what the name holds. Never a copy: one cut short (a kill, a power cut, a full
  * stick) was left under the user's name, and the next push sent it as the file and deleted it,
- * the whole file hidden in `deleting/`; a large one held the event loop for minutes. With `record`
- * (the file's `.from` record), the claim's identity is appended to it before the rename, so that
- * `putBackAside` knows that empty file for its own after a kill.
+ * the whole file hidden in `deleting/`; a large one held the event loop for minutes. A kill between
+ * the claim and the rename leaves the claim, empty, under the name: the next pass keeps the file
+ * aside and says so (`_keptAsideMessage`).
  */
-function _putBack(aside: string, full: string, record?: string): void {
+function _putBack(aside: string, full: string): void {
   try {
     Deno.linkSync(aside, full);
     Deno.removeSync(aside);
@@ -478,24 +475,12 @@ function _putBack(aside: string, full: string, record?: string): void {
     if (error instanceof Deno.errors.AlreadyExists) throw error;
     // No entry could be made (a full stick): the name checked free, then the rename.
   }
-  // Said in the record, with the claim's identity: a kill before the rename leaves an empty file
-  // known ours, and only that one (an empty file a writer made after a kill is not). A kill before
-  // this leaves the claim unmarked: the file is then kept aside, named in a warning.
-  if (record !== undefined && claim !== undefined) {
-    try {
-      Deno.writeTextFileSync(record, `${_CLAIM_MARK}${claim.dev}:${claim.ino}`, { append: true });
-    } catch {
-      // A full stick: put back unmarked (thrown, the record went and the claim stayed, empty).
-    }
-  }
   const there = _lstatIfThere(full);
   const ours = claim === undefined
     ? there === undefined
     : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
       there.dev === claim.dev;
   if (!ours) throw new Deno.errors.AlreadyExists(`${full} was made while it was put back`);
-  // A kill before this leaves the empty claim under the name, which the record (marked with its
-  // identity above) lets the next pass's putBackAside know for its own and rename the file over.
   Deno.renameSync(aside, full);
 }
 
