@@ -319,8 +319,12 @@ export function isProtected(path: string, protectedDirs: readonly string[]): boo
     return { dirs, firstNames, firstCodes, seen: new Map<string, boolean>() };
   });
   // An ASCII first letter folds to ASCII: one none of the folders starts with rules the path out.
+  // Not one a combining mark follows: NFC composes "e\u0301" into "é", which a folder may start with.
   const code = path.charCodeAt(0);
-  if (code < 0x80 && !firstCodes.has(code >= 65 && code <= 90 ? code + 32 : code)) return false;
+  if (
+    code < 0x80 && !(path.charCodeAt(1) >= 0x80) &&
+    !firstCodes.has(code >= 65 && code <= 90 ? code + 32 : code)
+  ) return false;
   const slash = path.indexOf("/");
   const first = slash === -1 ? path : path.slice(0, slash);
   let maybe = seen.get(first);

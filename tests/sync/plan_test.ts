@@ -476,3 +476,10 @@ Deno.test("protected_dirs match whatever letter a path starts with (the first-le
   for (let i = 0; i < 5000; i++) assert.equal(isProtected(`f${i}.bin`, dirs), false);
   assert.equal(isProtected("MODELS/x", dirs), true); // past the remembered first names
 });
+
+Deno.test("isProtected: a path whose first letter a combining mark follows is folded (NFC)", () => {
+  assert.equal(isProtected("e\u0301le\u0300ves/own.jpg", ["élèves"]), true);
+  assert.equal(isProtected("o\u0308l/x", ["Öl"]), true);
+  assert.equal(isProtected("A\u030angstrom/x", ["ångstrom"]), true);
+  assert.equal(isProtected("elves/x", ["élèves"]), false);
+});
