@@ -210,7 +210,11 @@ export async function runPass(
     const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
     for (const download of due) queued.add(download.item.binaryDataId);
     if (due.length === 0) return;
-    heldDeletes.beforePlacing(() => _deletableCount(walked, config.protectedDirs));
+    // A file taken for a listed path is in `walked` under both spellings until the listing ends.
+    heldDeletes.beforePlacing(() =>
+      _deletableCount(walked, config.protectedDirs) -
+      _deletableCount(spellings.takenFiles(walked), config.protectedDirs)
+    );
     placedLog.prepare(); // ready while the first downloads are on the wire
     transfer.add(due);
   };
@@ -704,6 +708,16 @@ class _Spellings {
   readonly #taken = new Set<string>();
   /** Each folder's entries, read once a pass to tell spellings apart (see isSameFileUnder). */
   readonly #names = new Map<string, Set<string>>();
+
+  /** The walk's spellings of files taken for listed paths, as `files` holds them now. */
+  takenFiles(files: ReadonlyMap<string, LocalFile>): Map<string, LocalFile> {
+    const taken = new Map<string, LocalFile>();
+    for (const walked of this.#taken) {
+      const file = files.get(walked);
+      if (file !== undefined) taken.set(walked, file);
+    }
+    return taken;
+  }
 
   constructor(root: string) {
     this.#root = root;

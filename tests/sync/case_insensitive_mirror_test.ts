@@ -119,3 +119,38 @@ Deno.test({
       }, { home });
     }, { name: "data_mirror", prefix: "data-mirror-case-" }),
 });
+
+Deno.test({
+  name: "exfat-fuse: max_delete's kept count counts a file taken for a listed spelling once",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (root, home) => {
+      const { items } = describeDataset([
+        { name: "x", count: 40, sizeBytes: 100 },
+        { name: "y", count: 60, sizeBytes: 100 },
+      ]);
+      const [old, fresh] = [items.slice(0, 40), items.slice(40)];
+      const numbered = (folder: string, count: number) =>
+        Array.from({ length: count }, (_, i) => `${folder}/f${String(i).padStart(2, "0")}.jpg`);
+      const freshNamed = _named(fresh, numbered("new", 60));
+      await withMirror({ items: _named(old, numbered("Cam", 40)), datasets: [] }, async (m) => {
+        await m.pass({ delete: true });
+        // The platform now spells the folder in lower case and lists new files; the listing fails
+        // after its first page (a network cut), once some new files were placed.
+        m.platform.replaceDataset({
+          items: [..._named(old, numbered("cam", 40)), ...freshNamed],
+          datasets: [],
+        });
+        m.platform.setFaults({ maxPageItems: 80, failListingAfterPage: 1 });
+        await m.pass({ delete: true }, { attempts: { page: 1, file: 1 } }).catch(() => {});
+        const kept = Deno.readTextFileSync(join(root, ".data-mirror", "held-deletes")).trim();
+        assert.equal(kept, "40", "max_delete's kept count: the 40 files the mirror held");
+        // The next listing lacks the 40 old files (a filter changed by mistake): 40 of the 40 the
+        // mirror held is over max_delete's default 50%: held back, nothing deleted.
+        m.platform.replaceDataset({ items: freshNamed, datasets: [] });
+        m.platform.setFaults({});
+        await m.pass({ delete: true });
+        assert.equal([...Deno.readDirSync(join(root, "Cam"))].length, 40, "max_delete let them go");
+      }, { home });
+    }, { name: "data_mirror", prefix: "data-mirror-held-" }),
+});
