@@ -120,19 +120,24 @@ export async function resolveMirrorRoot(
  * made as written), or none that folds to it.
  */
 async function _storedSpelling(parent: string, name: string): Promise<string> {
-  let folded: string | undefined;
+  const folded: string[] = [];
   for await (const entry of Deno.readDir(parent)) {
     if (entry.name === name) return join(parent, name);
     // Case only: exFAT and FAT compare names without Unicode form, so "café" composed and
     // decomposed are two folders there, and the one the name reaches is of the same form.
-    if (
-      folded === undefined && entry.isDirectory &&
-      foldLetterCase(entry.name) === foldLetterCase(name)
-    ) {
-      folded = entry.name;
+    if (entry.isDirectory && foldLetterCase(entry.name) === foldLetterCase(name)) {
+      folded.push(entry.name);
     }
   }
-  return join(parent, folded ?? name);
+  // Two that fold alike are two folders to the disk ("ß" and "ẞ", "k" and the Kelvin sign are
+  // letters of their own to exFAT): which one the name reaches cannot be told by the fold.
+  if (folded.length > 1) {
+    throw new MirrorLocationError(
+      `${join(parent, name)}: the folders ${folded.map((f) => JSON.stringify(f)).join(" and ")} ` +
+        `both differ from it by case only; write the path as the folder's own name spells it`,
+    );
+  }
+  return join(parent, folded[0] ?? name);
 }
 
 /**

@@ -180,3 +180,21 @@ Deno.test({
       assert.equal(root, join(await Deno.realPath(home), "usb", "caf\u00e9"));
     }, { name: "usb", prefix: "data_mirror_spelling_" }),
 });
+
+Deno.test({
+  name: "exfat-fuse: a mirror_path two folders fold to (ß and ẞ are two letters there) is refused",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (home) => {
+      Deno.mkdirSync(join(home, "stra\u1E9Ee")); // the one "STRAẞE" reaches on exFAT
+      Deno.mkdirSync(join(home, "Stra\u00DFe")); // another folder, listed first
+      await assert.rejects(
+        resolveMirrorRoot({ viamHome: home, mirrorPath: "STRA\u1E9EE", create: false }),
+        MirrorLocationError,
+      );
+      assert.equal(
+        await resolveMirrorRoot({ viamHome: home, mirrorPath: "stra\u1E9Ee", create: false }),
+        join(await Deno.realPath(home), "stra\u1E9Ee"),
+      );
+    }, { name: "viam", prefix: "data-mirror-spelling-" }),
+});
