@@ -86,6 +86,9 @@ export function proxyFromEnvironment(
     const at = authority.indexOf("@");
     const userinfo = at === -1 ? undefined : authority.slice(0, at);
     if (userinfo !== undefined && !userinfo.includes(":")) continue;
+    // A character an HTTP URI may not hold, written as is (a space, a tab, `^`, `|`, `{`, `"`, `[`,
+    // a letter beyond ASCII): `fetch` passes such a value over and connects directly.
+    if (userinfo !== undefined && /[^A-Za-z0-9\-._~!$&'()*+,;=:%@]/.test(userinfo)) continue;
     return {
       variable,
       host: _bare(url.hostname),
