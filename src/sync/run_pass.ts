@@ -709,6 +709,10 @@ class _Spellings {
   /** Each folder's entries, read once a pass to tell spellings apart (see isSameFileUnder). */
   readonly #names = new Map<string, Set<string>>();
 
+  constructor(root: string) {
+    this.#root = root;
+  }
+
   /** The walk's spellings of files taken for listed paths, as `files` holds them now. */
   takenFiles(files: ReadonlyMap<string, LocalFile>): Map<string, LocalFile> {
     const taken = new Map<string, LocalFile>();
@@ -719,13 +723,10 @@ class _Spellings {
     return taken;
   }
 
-  constructor(root: string) {
-    this.#root = root;
-  }
-
   /**
    * Whether `path` (not in `files` as spelt) is a walked file under another spelling; if so, that
-   * file is moved to `path` in `files` and its walked spelling kept in {@linkcode aliases}.
+   * file is put in `files` under `path` too (its walked spelling stays until {@linkcode settle})
+   * and the walked spelling kept in {@linkcode aliases}.
    */
   adopt(path: string, files: Map<string, LocalFile>, index: ListingIndex): boolean {
     if (this.#folded === undefined) {
