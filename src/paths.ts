@@ -141,7 +141,9 @@ const _TRAILING_DOTS_AND_SPACES = /[. ]+$/;
  * write what it must not (protected folders, nested mirrors, overlapping mirrors and push folders).
  */
 export function foldCase(path: string): string {
-  return foldLetterCase(path.normalize("NFC"));
+  // Lowered decomposed, then composed: a capital with no composed form ("J" and a caron) lowers to
+  // a letter with one ("ǰ"), which NFC before lowering would leave apart from the composed one.
+  return foldLetterCase(path.normalize("NFD")).normalize("NFC");
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   extensionFor,
+  foldCase,
   isStateDirPath,
   loadMimeTable,
   localPathFor,
@@ -256,4 +257,16 @@ Deno.test("a name ending in its extension keeps it, whatever the case rules of i
     path: "ΟΔΟΣ.Σ",
   });
   assert.equal(pushedNameProblem("a.Σ", ".Σ"), undefined);
+});
+
+Deno.test("foldCase: a capital with no composed form folds as the composed small letter does", () => {
+  // J + caron has no composed capital; j + caron composes to U+01F0 (likewise T̈ and ẗ, and Greek
+  // letters with an iota subscript).
+  const pairs = [
+    ["J\u030Cobs", "\u01F0obs"],
+    ["J\u030Cobs", "j\u030Cobs"],
+    ["T\u0308", "\u1E97"],
+    ["\u0386\u0345", "\u1FB4"],
+  ];
+  for (const [a, b] of pairs) assert.equal(foldCase(a), foldCase(b), JSON.stringify([a, b]));
 });
