@@ -853,7 +853,10 @@ export function isSameFileUnder(
     if (foldLetterCase(path) !== foldLetterCase(other)) return false;
     return !_namedExactly(root, other, names);
   } catch (error) {
-    return !(error instanceof Deno.errors.NotFound);
+    // A name on the way that is no folder (a FIFO, a socket, a device file the walk passed by):
+    // nothing is there, as for a name not found; on ext4 a listed path was taken for a file of
+    // another spelling, reported in place and never fetched.
+    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
   }
 }
 

@@ -2086,3 +2086,23 @@ Deno.test("a protected dir that protects a folder by another case is not said to
     assert.deepEqual(logger.entries.filter((e) => e.message.startsWith("protected_dirs")), []);
   });
 });
+
+Deno.test("a listed path under a FIFO is not taken for a file of another spelling (ext4)", async () => {
+  // cam is a FIFO the walk passes by; Cam/x.jpg was mirrored before. The listed cam/x.jpg was
+  // taken for it (lstat's ENOTDIR read as "the same file"): reported in place, never fetched.
+  const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 100 }]);
+  const [before, after] = items;
+  await withMirror(
+    { items: [{ ...before, fileName: "Cam/x.jpg", fileExt: "" }], datasets: [] },
+    async ({ pass, root, platform }) => {
+      await pass({ delete: true });
+      new Deno.Command("mkfifo", { args: [join(root, "cam")] }).outputSync();
+      platform.replaceDataset({
+        items: [{ ...after, fileName: "cam/x.jpg", fileExt: "" }],
+        datasets: [],
+      });
+      const second = await pass({ delete: true });
+      assert.equal(second.summary.skipped, 0, "cam/x.jpg reported in place");
+    },
+  );
+});
