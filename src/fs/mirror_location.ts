@@ -107,7 +107,7 @@ export async function resolveMirrorRoot(
     if (info !== undefined && !info.isDirectory) {
       throw new MirrorLocationError(`${label}: ${shown} exists and is not a folder`);
     }
-    current = await _storedSpelling(current, component);
+    current = await _storedSpelling(current, component, label);
   }
   return current;
 }
@@ -119,7 +119,7 @@ export async function resolveMirrorRoot(
  * an entry of exactly that name (always so on a case-sensitive disk, where the name was found or
  * made as written), or none that folds to it.
  */
-async function _storedSpelling(parent: string, name: string): Promise<string> {
+async function _storedSpelling(parent: string, name: string, label: string): Promise<string> {
   const folded: string[] = [];
   for await (const entry of Deno.readDir(parent)) {
     if (entry.name === name) return join(parent, name);
@@ -132,9 +132,10 @@ async function _storedSpelling(parent: string, name: string): Promise<string> {
   // Two that fold alike are two folders to the disk ("ß" and "ẞ", "k" and the Kelvin sign are
   // letters of their own to exFAT): which one the name reaches cannot be told by the fold.
   if (folded.length > 1) {
+    const quote = (folder: string) => JSON.stringify(folder);
     throw new MirrorLocationError(
-      `${join(parent, name)}: the folders ${folded.map((f) => JSON.stringify(f)).join(" and ")} ` +
-        `both differ from it by case only; write the path as the folder's own name spells it`,
+      `${label}: ${join(parent, name)}: the folders ${folded.map(quote).join(" and ")} both ` +
+        `differ from it by case only; write the path as the folder's own name spells it`,
     );
   }
   return join(parent, folded[0] ?? name);

@@ -198,3 +198,22 @@ Deno.test({
       );
     }, { name: "viam", prefix: "data-mirror-spelling-" }),
 });
+
+Deno.test({
+  name: "exfat-fuse: the refusal of a path two folders fold to names the attribute and the value",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (home) => {
+      Deno.mkdirSync(join(home, "stra\u1E9Ee"));
+      Deno.mkdirSync(join(home, "Stra\u00DFe"));
+      await assert.rejects(
+        resolveMirrorRoot({
+          viamHome: home,
+          mirrorPath: "STRA\u1E9EE/sub",
+          create: false,
+          attribute: "push_path",
+        }),
+        (e: Error) => e.message.startsWith('push_path "STRA\u1E9EE/sub": '),
+      );
+    }, { name: "viam", prefix: "data-mirror-label-" }),
+});
