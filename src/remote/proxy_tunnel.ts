@@ -76,7 +76,9 @@ export function proxyFromEnvironment(
     const value = env(variable);
     if (!value || value.trim() !== value) continue;
     const schemed = value.includes("://") ? value : `http://${value}`;
-    const url = URL.parse(schemed);
+    // A port that is no number up to 65535 (a typo, or a password with `#`, `/` or `?` as is,
+    // which ends the authority there) is port 80 to `fetch`, which then goes through that proxy.
+    const url = URL.parse(schemed) ?? URL.parse(_withoutBadPort(schemed));
     if (url === null || url.hostname === "") continue;
     if (["socks5:", "socks5h:", "https:"].includes(url.protocol)) {
       throw new UnusableProxyError(variable, url.protocol);
@@ -99,6 +101,19 @@ export function proxyFromEnvironment(
     };
   }
   return undefined;
+}
+
+/** `schemed` without the port of its authority when that is no u16, as `fetch` reads it (port 80). */
+function _withoutBadPort(schemed: string): string {
+  const start = schemed.indexOf("://") + 3;
+  const end = start + schemed.slice(start).split(/[/?#]/, 1)[0].length;
+  const authority = schemed.slice(start, end);
+  const hostStart = authority.lastIndexOf("@") + 1;
+  const colon = authority.lastIndexOf(":");
+  if (colon < hostStart || authority.indexOf("]", hostStart) > colon) return schemed;
+  const port = authority.slice(colon + 1);
+  if (/^\d{1,5}$/.test(port) && Number(port) <= 65535) return schemed;
+  return schemed.slice(0, start) + authority.slice(0, colon) + schemed.slice(end);
 }
 
 /**

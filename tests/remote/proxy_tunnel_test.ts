@@ -296,3 +296,15 @@ Deno.test("proxyFromEnvironment passes over a user or password fetch cannot use"
     name === "HTTPS_PROXY" ? "http://us%20er:p!$&'()*+,;=~-._%C3%A9@127.0.0.1:3128" : undefined;
   assert.notEqual(proxyFromEnvironment(destination, ok), undefined);
 });
+
+Deno.test("a port fetch cannot read (a typo, a password with # / or ? as is) is port 80, as fetch takes it", () => {
+  const chosen = (value: string) => {
+    const proxy = proxyFromEnvironment(APP, _env({ HTTPS_PROXY: value }));
+    return proxy && `${proxy.host}:${proxy.port}`;
+  };
+  assert.equal(chosen("http://proxy.lan:3128x"), "proxy.lan:80");
+  assert.equal(chosen("http://proxy.lan:99999"), "proxy.lan:80");
+  assert.equal(chosen("http://robot:s3#cret@proxy.lan:3128"), "robot:80");
+  assert.equal(chosen("http://robot:p/w@proxy.lan:3128"), "robot:80");
+  assert.equal(chosen("http://robot:pw@[fd00::1]:3128"), "fd00::1:3128");
+});
