@@ -91,6 +91,19 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }
 
+/**
+ * `lstat`, or undefined when it fails (nothing there). Synchronous: a metadata read of a local file
+ * takes microseconds, less than handing it to a worker thread and back, which cost more CPU per
+ * file than anything else a pass does.
+ */
+export function lstatIfThereSync(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */
 const _FUSE_SUPER_MAGIC = 0x65735546;
 
@@ -117,13 +130,7 @@ export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed
     const code = (error as { code?: string }).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
   }
-  let taken = true;
-  try {
-    Deno.lstatSync(to);
-  } catch {
-    taken = false;
-  }
-  if (taken) throw new Deno.errors.AlreadyExists(`${to} exists`);
+  if (lstatIfThereSync(to) !== undefined) throw new Deno.errors.AlreadyExists(`${to} exists`);
   Deno.renameSync(from, to);
   return "renamed";
 }

@@ -49,6 +49,7 @@ import {
   FILE_MODE,
   isOnFuse,
   linkNoReplaceSync,
+  lstatIfThereSync,
   swappedFolder,
   swappedFolderOn,
 } from "./_util.ts";
@@ -674,15 +675,6 @@ function _isDirectorySync(path: string): boolean {
   }
 }
 
-function _existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Whether `now` is still the file `marked` was: same size and modification time. Not the inode:
  * FAT and exFAT give a file a new inode number when it drops out of the cache, which a long
@@ -727,7 +719,7 @@ function _nameRefusedOr(
 ): unknown {
   const refused = (error as { code?: string }).code === "EINVAL" ||
     (error instanceof Deno.errors.NotFound && _isDirectorySync(folder) &&
-      (source === undefined || _existsSync(source)));
+      (source === undefined || lstatIfThereSync(source) !== undefined));
   return refused
     ? new Deno.errors.InvalidData(
       `cannot write ${relPath}: the file system refused the name (FAT and exFAT take no ` +

@@ -23,7 +23,7 @@ import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
-import { isOnFuse, swappedFolderOn } from "../fs/_util.ts";
+import { isOnFuse, lstatIfThereSync, swappedFolderOn } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
@@ -200,7 +200,7 @@ async function _upload(
           if (!sameIdentity(identityOf(fstatSync(handle.fd)), opened)) {
             return Promise.reject(new _FileChangedError(file.path, "while it was read"));
           }
-          const current = _lstatIfThere(absolute);
+          const current = lstatIfThereSync(absolute);
           if (current === undefined || !sameIdentity(identityOf(current), opened)) {
             return Promise.reject(
               new _FileChangedError(file.path, "or was replaced while it was read"),
@@ -279,7 +279,7 @@ export async function deleteIfUnchanged(
   sentDigest?: string,
 ): Promise<boolean> {
   const full = join(ctx.config.pushRoot, path);
-  const current = _lstatIfThere(full);
+  const current = lstatIfThereSync(full);
   if (current === undefined) return false;
   if (!current.isFile || !sameIdentity(identityOf(current), sent)) {
     // Not the version sent: the platform does not hold this one, which goes on a later pass. The
@@ -320,7 +320,7 @@ async function _removeIfStill(
     // name), a version renamed over the name meanwhile was the one removed. A version saved
     // meanwhile is told by its identity, checked again in the same turn as the move.
     if (sentDigest === "" || await _sha256OfFile(full) !== sentDigest) return false;
-    const now = _lstatIfThere(full);
+    const now = lstatIfThereSync(full);
     if (now === undefined || !now.isFile || !sameIdentity(identityOf(now), sent)) return false;
   }
   // In the same turn as the move: a folder on the way swapped for a symlink is refused.
@@ -438,7 +438,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
 function _keptAsideMessage(root: string, path: string, kept: string, error: unknown): string {
   // Looked at only when the name was found taken (the path checked to be the push folder's).
   const there = error instanceof Deno.errors.AlreadyExists
-    ? _lstatIfThere(join(root, path))
+    ? lstatIfThereSync(join(root, path))
     : undefined;
   return there !== undefined && there.isFile && there.size === 0
     ? `${path} was moved aside when its deletion was cut short and is kept in ${kept}: its name ` +
@@ -475,7 +475,7 @@ function _putBack(aside: string, full: string): void {
     if (error instanceof Deno.errors.AlreadyExists) throw error;
     // No entry could be made (a full stick): the name checked free, then the rename.
   }
-  const there = _lstatIfThere(full);
+  const there = lstatIfThereSync(full);
   const ours = claim === undefined
     ? there === undefined
     : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
@@ -627,19 +627,6 @@ function _sameBytes(mine: Uint8Array, part: Uint8Array): boolean {
 /** Tags as one comparable string, whatever their order. */
 function _tagSet(tags: readonly string[]): string {
   return JSON.stringify([...new Set(tags)].sort());
-}
-
-/**
- * `lstat`, or undefined when it fails (the file is gone). Synchronous, as `fstatSync` above: a
- * metadata read of a local file takes microseconds, less than handing it to a worker thread and
- * back, which cost more CPU per file than anything else the pass does.
- */
-function _lstatIfThere(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
