@@ -260,7 +260,10 @@ async function _upload(
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
     const sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";
-    const deleted = await deleteIfUnchanged(ctx, file.path, opened, sentDigest);
+    const deleted = await deleteIfUnchanged(ctx, file.path, opened, {
+      sentDigest,
+      onFuse: compare,
+    });
     return { kind: "uploaded", ...stored, deleted };
   } catch (error) {
     return { kind: "uploaded", ...stored, deleted: false, deleteError: describeError(error) };
@@ -270,13 +273,14 @@ async function _upload(
 /**
  * Deletes the sent file when it is still the version that was sent (same device, inode, size,
  * modification and change time; on FUSE, its bytes' `sentDigest`), and forgets it; resolves to
- * whether it was deleted. A changed file stays and goes again on a later pass.
+ * whether it was deleted. A changed file stays and goes again on a later pass. `onFuse` is whether
+ * its folder is on FUSE, when the caller has told already (one `statfs` a file, not two).
  */
 export async function deleteIfUnchanged(
   ctx: Pick<PushContext, "config" | "journal">,
   path: string,
   sent: FileIdentity,
-  sentDigest?: string,
+  options: { sentDigest?: string; onFuse?: boolean } = {},
 ): Promise<boolean> {
   const full = join(ctx.config.pushRoot, path);
   const current = lstatIfThereSync(full);
@@ -291,7 +295,8 @@ export async function deleteIfUnchanged(
   // On FUSE (exfat-fuse reports the modification time as the change time) change times cannot
   // tell a rewrite: only bytes compared with those sent say it is the version sent (none known: a
   // later pass's deletion, or a read out of order, keeps the file).
-  const digest = isOnFuse(dirname(full)) ? (sentDigest ?? "") : undefined;
+  const onFuse = options.onFuse ?? isOnFuse(dirname(full));
+  const digest = onFuse ? (options.sentDigest ?? "") : undefined;
   const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest);
   ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
   return removed;

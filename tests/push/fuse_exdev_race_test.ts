@@ -30,7 +30,7 @@ Deno.test({
         const journal = await PushJournal.open(await ensureStateDir(root));
         const sent = identityOf(await Deno.lstat(full));
         const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
-        const deleting = deleteIfUnchanged(ctx, "usb/video.bin", sent, digest);
+        const deleting = deleteIfUnchanged(ctx, "usb/video.bin", sent, { sentDigest: digest });
         await new Promise((resolve) => setTimeout(resolve, 40)); // its bytes being hashed
         Deno.renameSync(next, full); // the writer saves its next version
         assert.equal(await deleting, false);
@@ -57,7 +57,7 @@ Deno.test({
         const sent = identityOf(await Deno.lstat(full));
         const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
         // Rewritten while it was sent: its bytes are not those sent.
-        const deleting = deleteIfUnchanged(ctx, "video.bin", sent, "f".repeat(64));
+        const deleting = deleteIfUnchanged(ctx, "video.bin", sent, { sentDigest: "f".repeat(64) });
         await new Promise((resolve) => setTimeout(resolve, 40)); // its bytes being hashed
         const during = await Deno.lstat(full).then(() => true, () => false);
         assert.equal(await deleting, false);

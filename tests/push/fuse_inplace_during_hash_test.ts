@@ -39,7 +39,7 @@ async function _rewriteDuringHash(prefix: string, options: { fillStick: boolean 
       const before = await Deno.lstat(full);
       const sent = identityOf(before);
       const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
-      const deleting = deleteIfUnchanged(ctx, "video.bin", sent, digest);
+      const deleting = deleteIfUnchanged(ctx, "video.bin", sent, { sentDigest: digest });
       await new Promise((resolve) => setTimeout(resolve, 40)); // its first bytes already hashed
       // The user's tool saves the next version in place, same size, and puts the time back.
       const f = await Deno.open(full, { write: true });

@@ -23,7 +23,10 @@ Deno.test({
         // Its bytes are not those sent: moved aside, compared, put back.
         const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
         const sent = identityOf(before);
-        assert.equal(await deleteIfUnchanged(ctx, "video.bin", sent, "f".repeat(64)), false);
+        assert.equal(
+          await deleteIfUnchanged(ctx, "video.bin", sent, { sentDigest: "f".repeat(64) }),
+          false,
+        );
         const after = await Deno.lstat(full);
         assert.equal(after.size, before.size);
         assert.equal(after.ino, before.ino, "put back by a copy, not the file itself");
