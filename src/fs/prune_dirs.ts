@@ -60,12 +60,13 @@ export async function pruneEmptyDirs(
     const segments = dir.split("/");
     for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
   }
-  const isBelowProtected = (dir: string) =>
-    protectedDirs.some((p) => foldCase(dir).startsWith(`${p}/`));
+  const isBelowProtected = (folded: string) =>
+    protectedDirs.some((p) => folded.startsWith(`${p}/`));
   // Candidates by depth, deepest first: a folder is tried after every candidate below it.
   const byDepth: Set<string>[] = [];
   const add = (dir: string) => {
-    if (kept.has(foldCase(dir)) || isStateDirPath(dir) || isBelowProtected(dir)) return;
+    const folded = foldCase(dir);
+    if (kept.has(folded) || isStateDirPath(dir) || isBelowProtected(folded)) return;
     const depth = dir.split("/").length;
     (byDepth[depth] ??= new Set()).add(dir);
   };

@@ -17,9 +17,10 @@ export class OverlappingMirrorError extends Error {
 
 /**
  * The mirror roots the resources of one module use. A root may not equal, contain or lie inside
- * another, compared without case or Unicode form (`foldCase`): a mirror with `delete` removes whatever its listing lacks, so nested mirrors would delete
- * each other's files. (Between processes, the lock and the walk, which skips a nested mirror's
- * folder, keep them apart.)
+ * another, compared without case or Unicode form (`foldCase`, as config's mirror/push check is: on
+ * a case-insensitive Viam home `faces` and `Faces` are one folder): a mirror with `delete` removes
+ * whatever its listing lacks, so nested mirrors would delete each other's files. (Between
+ * processes, the lock and the walk, which skips a nested mirror's folder, keep them apart.)
  */
 export class MirrorRoots {
   readonly #claims = new Map<string, string>();
@@ -30,8 +31,6 @@ export class MirrorRoots {
    * @throws {OverlappingMirrorError} naming both roots when it overlaps a claimed one.
    */
   claim(root: string, owner: string): () => void {
-    // Compared without case or Unicode form, as config's mirror/push check is: on a
-    // case-insensitive Viam home (macOS, an exFAT disk) `faces` and `Faces` are one folder.
     const folded = foldCase(root);
     for (const [claimed, by] of this.#claims) {
       const other = foldCase(claimed);
