@@ -104,10 +104,13 @@ function _writeOut(line: string): void {
  * listens: viam-server waits for the socket, and a module with no resource yet needs none of it.
  */
 async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<number> {
-  const [{ MirrorRoots }, { runModule }] = await Promise.all([
+  const [{ MirrorRoots }, { runModule }, { processClockSteps }] = await Promise.all([
     import("./module/mirror_roots.ts"),
     import("./module/run_module.ts"),
+    import("./push/clock_step_watch.ts"),
   ]);
+  // Watching the wall clock from the start: a step before the first push folder counts too.
+  processClockSteps();
   const roots = new MirrorRoots();
   const moduleData = env("VIAM_MODULE_DATA");
   const createMirror = async (

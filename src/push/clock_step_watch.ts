@@ -31,6 +31,16 @@ export interface ClockStepWatchOptions {
 /** Default {@linkcode ClockStepWatchOptions.toleranceMs}: far above NTP's slewing between passes. */
 const _TOLERANCE_MS = 5_000;
 
+/**
+ * How often the process's watch ({@linkcode processClockSteps}) reads the clocks, and the jump it
+ * takes for a step then: chrony slews at most 83 ms a second, and steps offsets above 1 s at boot
+ * (`makestep 1 3`). Read only at the passes, a step of up to 5 s went unseen (slewing between
+ * passes a minute apart reaches that): a 4 s step aged every file by 4 s, and a file its writer
+ * wrote 7 s before was sent and deleted under it.
+ */
+const _SAMPLE_MS = 1_000;
+const _SAMPLED_TOLERANCE_MS = 500;
+
 /** Forward steps of the wall clock, seen across the passes of one process. */
 export class ClockStepWatch {
   readonly #wall: () => number;
@@ -59,6 +69,15 @@ export class ClockStepWatch {
     return this.#monotonic() - step.monotonicMs >= minAgeMs;
   }
 
+  /**
+   * Reads the clocks every `everyMs` from now on (a timer that keeps no process alive), so that a
+   * step shows apart from slewing: with a tolerance below what slewing moves the clock in that time.
+   */
+  sample(everyMs: number): void {
+    this.#look();
+    Deno.unrefTimer(setInterval(() => this.#look(), everyMs));
+  }
+
   /** Notes a forward step since the last look (a step back, or slewing, only moves the offset). */
   #look(): void {
     const wall = this.#wall();
@@ -69,4 +88,20 @@ export class ClockStepWatch {
     }
     this.#offsetMs = offset;
   }
+}
+
+/** The process's one watch (see {@linkcode processClockSteps}). */
+let _processWatch: ClockStepWatch | undefined;
+
+/**
+ * The one watch of the process, made at the first call: the module calls it as it starts, before
+ * its engine loads with the first resource, so that a step between the start and the first push
+ * folder configured (the cloud's config arriving as NTP sets the clock) is seen too.
+ */
+export function processClockSteps(): ClockStepWatch {
+  if (_processWatch === undefined) {
+    _processWatch = new ClockStepWatch({ toleranceMs: _SAMPLED_TOLERANCE_MS });
+    _processWatch.sample(_SAMPLE_MS);
+  }
+  return _processWatch;
 }

@@ -16,11 +16,8 @@ import { assertPushPartId, type MirrorConfig } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { PushSummary } from "../mirror_controller.ts";
 import { FileUploader } from "../remote/file_upload.ts";
-import { ClockStepWatch } from "./clock_step_watch.ts";
+import { processClockSteps } from "./clock_step_watch.ts";
 import { type PushResult, runPushPass } from "./run_push_pass.ts";
-
-/** The forward steps of the wall clock this process saw, shared by every push side. */
-let _clockSteps: ClockStepWatch | undefined;
 
 /** Options of {@linkcode createPushSide}. */
 export interface PushSideOptions {
@@ -56,7 +53,7 @@ export function createPushSide(
   let uploader: FileUploader | undefined;
   // One for the process's life: a step of the clock shows between passes, and a resource
   // reconfigured after a step (the cloud's config arriving as NTP sets the clock) must still know it.
-  const clockSteps = _clockSteps ??= new ClockStepWatch();
+  const clockSteps = processClockSteps();
   return {
     async run({ signal, bandwidth }) {
       uploader ??= new FileUploader({
