@@ -120,6 +120,12 @@ export interface JournalEntry {
   };
   /** Recent completed uploads of this path. */
   uploads?: KnownUpload[];
+  /**
+   * A version whose modification and change times both lie ahead of the clock (a camera's file on
+   * FAT or exFAT, where no kernel sets the change time): when this machine first saw it, by its
+   * clock, which its settle time then counts from.
+   */
+  seen?: RememberedVersion & { firstMs: number };
 }
 
 interface _JournalFile {
@@ -546,5 +552,6 @@ function _compact(entry: JournalEntry): JournalEntry | undefined {
   if (entry.sent) out.sent = entry.sent;
   if (entry.failure) out.failure = entry.failure;
   if (entry.uploads?.length) out.uploads = entry.uploads;
+  if (entry.seen) out.seen = entry.seen;
   return Object.keys(out).length === 0 ? undefined : out;
 }

@@ -625,7 +625,15 @@ async function _walk(
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
       else await _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
-    } else if (!_settled(identity, { now: now(), settledBefore, minAgeMs, options })) {
+    } else if (
+      !_settled(identity, {
+        now: now(),
+        settledBefore,
+        minAgeMs,
+        options,
+        firstSeenMs: _firstSeenIfAhead(ctx, path, identity),
+      })
+    ) {
       _skip(result, options.logger, path, "settling");
     } else if (identity.size === 0) {
       // Kept, as viam-server's data manager keeps them: a file made empty and written later (a log
@@ -807,12 +815,44 @@ function _forgetMissing(
 }
 
 /**
- * When the file last changed, for its settle time: its modification time, unless that lies in the
- * future (set by a tool, or copied from a machine whose clock ran ahead), where a file would wait
- * until then; its change time then, which only the kernel sets.
+ * When the file last changed, for its settle time: the later of its modification and change times.
+ * The change time, which only the kernel sets, also counts: a copy whose modification time a tool
+ * put back (`cp -p`, `rsync -t`, `shutil.copy2`) under a temporary name its producer renames a
+ * moment later would otherwise look settled for hours, and be sent under that name and deleted
+ * before the rename. A time more than the clock skew in the future (a modification time set by a
+ * tool or copied from a machine whose clock ran ahead, a change time stamped before the clock was
+ * put back) is not waited for: the other one counts then.
  */
-function _lastChangeMs(identity: FileIdentity, now: number): number {
-  return identity.mtimeMs > now + CLOCK_SKEW_MS ? identity.ctimeMs : identity.mtimeMs;
+function _lastChangeMs(identity: FileIdentity, now: number, firstSeenMs?: number): number {
+  const ahead = now + CLOCK_SKEW_MS;
+  const mtimeAhead = identity.mtimeMs > ahead;
+  const ctimeAhead = identity.ctimeMs > ahead;
+  // Both ahead (a camera's clock on FAT or exFAT, which hold no kernel's change time; this clock
+  // put back): since this machine first saw that version, else it waits until the clock gets there.
+  if (mtimeAhead && ctimeAhead) return firstSeenMs ?? identity.ctimeMs;
+  if (mtimeAhead) return identity.ctimeMs;
+  // A change time that far ahead was stamped before the clock was put back: not waited for.
+  return ctimeAhead ? identity.mtimeMs : Math.max(identity.mtimeMs, identity.ctimeMs);
+}
+
+/**
+ * When this machine first saw the file's version, for one whose times both lie more than the clock
+ * skew ahead (recorded in the journal at its first sight); undefined for any other file.
+ */
+function _firstSeenIfAhead(
+  ctx: PushContext,
+  path: string,
+  identity: FileIdentity,
+): number | undefined {
+  const now = ctx.now();
+  if (!(identity.mtimeMs > now + CLOCK_SKEW_MS && identity.ctimeMs > now + CLOCK_SKEW_MS)) {
+    return undefined;
+  }
+  const seen = ctx.journal.get(path)?.seen;
+  if (seen !== undefined && sameSentVersion(seen, identity)) return seen.firstMs;
+  const { ino, size, mtimeMs, ctimeMs } = identity;
+  ctx.journal.update(path, (e) => ({ ...e, seen: { ino, size, mtimeMs, ctimeMs, firstMs: now } }));
+  return now;
 }
 
 /**
@@ -821,9 +861,16 @@ function _lastChangeMs(identity: FileIdentity, now: number): number {
  */
 function _settled(
   identity: FileIdentity,
-  at: { now: number; settledBefore: number; minAgeMs: number; options: PushPassOptions },
+  at: {
+    now: number;
+    settledBefore: number;
+    minAgeMs: number;
+    options: PushPassOptions;
+    /** When this machine first saw a version whose times both lie ahead of its clock. */
+    firstSeenMs?: number;
+  },
 ): boolean {
-  const lastChange = _lastChangeMs(identity, at.now);
+  const lastChange = _lastChangeMs(identity, at.now, at.firstSeenMs);
   return lastChange <= at.settledBefore &&
     at.options.clockSteps?.settled(lastChange, at.minAgeMs) !== false;
 }

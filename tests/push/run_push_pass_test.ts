@@ -320,14 +320,16 @@ Deno.test("a backlog larger than one pass's share goes over several passes; file
 
 Deno.test("settle time: a file modified lately waits; once settled it goes", async () => {
   await withPush(async ({ platform, pass, write }) => {
-    await write("fresh.bin", "still being written", 2);
+    // Change times are fresh in a test (utime sets them): the pass's clock runs 11 s ahead, and
+    // the file still being written is modified "5 s from now" (1 s before that clock's now - 5).
+    await write("fresh.bin", "still being written", -5);
     await write("old.bin", "done", 60);
-    const first = await pass({ minAgeSeconds: 10 });
+    const first = await pass({ minAgeSeconds: 10 }, { now: () => Date.now() + 11_000 });
     assert.equal(first.uploaded, 1);
     assert.deepEqual(first.skippedBy, { settling: 1 });
     assert.deepEqual(platform.items().map((i) => i.fileName), ["old.bin"]);
-    await write("fresh.bin", "still being written", 11);
-    const second = await pass({ minAgeSeconds: 10 });
+    // Its change time settles too (its modification time alone could have been put back).
+    const second = await pass({ minAgeSeconds: 10 }, { now: () => Date.now() + 16_000 });
     assert.equal(second.uploaded, 1);
   });
 });
@@ -348,15 +350,29 @@ Deno.test("the journal's copies a killed pass left are cleared by the next pass,
   });
 });
 
+Deno.test("a copy whose modification time was put back waits for its change time to settle", async () => {
+  // `cp -p`, `rsync -t`, `shutil.copy2` under a temporary name renamed a moment later: sent under
+  // that name and deleted, the producer's rename failed and the file was never pushed as itself.
+  await withPush(async ({ platform, pass, write }) => {
+    await write(".report.csv.tmp", "a copy, its time kept", 3600);
+    const result = await pass({ minAgeSeconds: 10 });
+    assert.deepEqual([result.uploaded, result.skippedBy], [0, { settling: 1 }]);
+    assert.equal(platform.items().length, 0);
+    const later = await pass({ minAgeSeconds: 10 }, { now: () => Date.now() + 12_000 });
+    assert.equal(later.uploaded, 1, "once its change time is as old as the settle time");
+  });
+});
+
 Deno.test("an empty file is kept, not sent: written later, it goes with what its writer wrote", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("opened.log", "", 60);
     await write("full.log", "a line", 60);
-    const first = await pass({ minAgeSeconds: 10 });
+    const settled = { now: () => Date.now() + 11_000 }; // their change times are fresh
+    const first = await pass({ minAgeSeconds: 10 }, settled);
     assert.deepEqual([first.uploaded, first.skippedBy], [1, { empty: 1 }]);
     assert.deepEqual([...(await readTree(root)).keys()], ["opened.log"]);
     await write("opened.log", "its first line", 60);
-    assert.equal((await pass({ minAgeSeconds: 10 })).uploaded, 1);
+    assert.equal((await pass({ minAgeSeconds: 10 }, settled)).uploaded, 1);
     assert.deepEqual(platform.items().map((i) => i.fileName).sort(), ["full.log", "opened.log"]);
     assert.deepEqual(platform.items().map((i) => i.sizeBytes).sort((a, b) => a - b), [6, 14]);
   });
