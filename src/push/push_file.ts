@@ -527,10 +527,11 @@ export async function findStoredUpload(
   inFlight: { size: number; startedMs: number },
   listed?: readonly ListedUpload[],
 ): Promise<ListedUpload | undefined> {
-  const uploads = listed ?? await ctx.uploader.listUploads(ctx.partId, {
-    startMs: inFlight.startedMs - CLOCK_SKEW_MS,
-    endMs: ctx.now() + CLOCK_SKEW_MS,
-  }, { signal: ctx.signal });
+  const uploads = listed ?? await ctx.uploader.listUploads(
+    ctx.partId,
+    inFlight.startedMs - CLOCK_SKEW_MS,
+    { signal: ctx.signal },
+  );
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
   const tags = _tagSet(ctx.config.tags);
   const candidates = uploads.filter((u) =>

@@ -471,10 +471,11 @@ async function _settleInFlight(
   const records = [...paths].map((path) => ({ path, inFlight: ctx.journal.get(path)!.inFlight! }));
   let listed: ListedUpload[];
   try {
-    listed = await ctx.uploader.listUploads(ctx.partId, {
-      startMs: Math.min(...records.map((r) => r.inFlight.startedMs)) - CLOCK_SKEW_MS,
-      endMs: ctx.now() + CLOCK_SKEW_MS,
-    }, { signal: ctx.signal });
+    listed = await ctx.uploader.listUploads(
+      ctx.partId,
+      Math.min(...records.map((r) => r.inFlight.startedMs)) - CLOCK_SKEW_MS,
+      { signal: ctx.signal },
+    );
   } catch (error) {
     // The pass goes on with the other files, and fails (exit 1): these files are not pushed. (Its
     // summary says why.)

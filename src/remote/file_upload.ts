@@ -152,14 +152,6 @@ export interface ListedUpload {
   uri: string;
 }
 
-/** The window of `time_requested` to list, in epoch ms (start inclusive). */
-export interface UploadInterval {
-  /** Earliest `time_requested`. */
-  startMs: number;
-  /** Latest `time_requested` (the platform may treat it as exclusive). */
-  endMs: number;
-}
-
 /**
  * Chunk buffers kept per upload for the next chunks once written out: a 256 MiB upload allocated
  * 4,096 buffers of 64 KiB, garbage that V8 collected only every 64 MB or so, and that much more
@@ -221,21 +213,17 @@ export class FileUploader implements AsyncDisposable {
   }
 
   /**
-   * Every upload of `partId` whose `time_requested` lies in `interval`, oldest first (all pages).
-   * Used to find out whether an upload cut off before its answer was stored after all.
+   * Every upload of `partId` whose `time_requested` is `sinceMs` or later, oldest first (all
+   * pages). Used to find out whether an upload cut off before its answer was stored after all. No
+   * end: the platform stamps an upload by its own clock, which may be hours or years ahead of a
+   * robot's not yet set by NTP (an end by this clock missed the stored copy: the file went twice).
    */
   async listUploads(
     partId: string,
-    interval: UploadInterval,
+    sinceMs: number,
     options: { signal?: AbortSignal } = {},
   ): Promise<ListedUpload[]> {
-    const filter = {
-      partId,
-      interval: {
-        start: timestampOfMs(interval.startMs),
-        end: timestampOfMs(interval.endMs),
-      },
-    };
+    const filter = { partId, interval: { start: timestampOfMs(sinceMs) } };
     const found: ListedUpload[] = [];
     let last = "";
     for (;;) {

@@ -1762,3 +1762,15 @@ Deno.test(
     });
   },
 );
+
+Deno.test("an answer lost after the platform stored the file is found on a robot whose clock is a day behind", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("ack.bin", "stored, answer lost", 86_400 * 2);
+    platform.setFaults({ uploadReplyDelayMs: 60_000 });
+    // Not yet set by NTP: the platform stamps the upload a day later than this clock says.
+    const result = await pass({}, { now: () => Date.now() - 86_400_000 });
+    assert.equal(result.recovered, 1);
+    assert.equal(platform.items().length, 1, "one copy");
+    assert.equal(await _exists(join(root, "ack.bin")), false);
+  }, { callTimeoutMs: 3_000 });
+});

@@ -316,22 +316,19 @@ Deno.test("a stalled stream times out as transient", async () => {
   assert.equal(classifyError(error), "transient");
 });
 
-Deno.test("listUploads finds a part's uploads in a time_requested interval, across pages", async () => {
+Deno.test("listUploads finds a part's uploads from a time_requested on, across pages", async () => {
   await using platform = await startPlatform();
   await using uploader = _uploader(platform);
   using file = await _file(123);
   const before = Date.now();
   for (let i = 0; i < 105; i++) await uploader.upload(file.source, _metadata(`f${i}.bin`));
   await uploader.upload(file.source, { ..._metadata("other.bin"), partId: "other" });
-  const found = await uploader.listUploads(PART, {
-    startMs: before - 1000,
-    endMs: Date.now() + 1000,
-  });
+  const found = await uploader.listUploads(PART, before - 1000);
   assert.equal(found.length, 105);
   assert.deepEqual(new Set(found.map((u) => u.fileName)).size, 105);
   assert.ok(found.every((u) => u.sizeBytes === 123 && u.fileExt === ".bin"));
   assert.ok(found.every((u) => u.timeReceivedMs >= before));
-  const none = await uploader.listUploads(PART, { startMs: 0, endMs: before - 1000 });
+  const none = await uploader.listUploads(PART, Date.now() + 1000);
   assert.deepEqual(none, []);
 });
 
