@@ -566,6 +566,12 @@ async function _walk(
           }: its name is not valid UTF-8 (shown with U+FFFD), ` +
             "so it cannot be sent under it; rename it to push it",
         );
+      } else if (entry.reason === "not readable") {
+        whole = false; // its journal entry stays
+        options.logger.warn(
+          `keeping ${JSON.stringify(entry.path)}: it cannot be looked at (${entry.detail}); ` +
+            "the rest of the push folder goes",
+        );
       } else if (entry.reason === "folder not readable") {
         whole = false;
         options.logger.warn(

@@ -48,7 +48,8 @@ export type WalkSkipReason =
   | "not a regular file"
   | "name not valid UTF-8"
   | "holds another mirror or push folder"
-  | "folder not readable";
+  | "folder not readable"
+  | "not readable";
 
 /** Options of {@linkcode walkPushFolder}. */
 export interface WalkOptions {
@@ -127,7 +128,29 @@ export async function* walkPushFolder(
           // less than a round trip through a worker thread.
           info = Deno.lstatSync(join(root, path));
         } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
+          if (error instanceof Deno.errors.PermissionDenied && dir !== "") {
+            // Listed but not searchable (read without execute permission): none of its files can
+            // be looked at, nor its subfolders: it is passed by as a folder that cannot be read.
+            pending.length = queued;
+            yield {
+              kind: "skipped",
+              path: dir,
+              reason: "folder not readable",
+              detail: (error as Error).message,
+            };
+            break;
+          }
+          if (!(error instanceof Deno.errors.NotFound)) {
+            // One file the walk cannot look at (its path past PATH_MAX: ENAMETOOLONG) is kept and
+            // named; thrown, it failed every pass before any other file of the folder was sent.
+            yield {
+              kind: "skipped",
+              path,
+              reason: "not readable",
+              detail: (error as Error).message,
+            };
+            continue;
+          }
           // Removed meanwhile, or known to Deno only by a name that is not its own.
           if (_maybeLossy(entry.name)) {
             yield { kind: "skipped", path, reason: "name not valid UTF-8" };

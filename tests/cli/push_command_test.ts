@@ -162,6 +162,44 @@ Deno.test("a push folder that does not exist is made, and the run says so (a mis
   });
 });
 
+Deno.test("a folder listed but not searchable, and a file past PATH_MAX, are kept and named; the rest goes", async () => {
+  await _withPlatformAndHome("dm-push-unsearchable-", async (platform, home) => {
+    const outbox = join(home, "outbox");
+    await Deno.mkdir(join(outbox, "cam"), { recursive: true });
+    await Deno.writeTextFile(join(outbox, "normal.txt"), "sent");
+    await Deno.writeTextFile(join(outbox, "cam", "a.jpg"), "kept");
+    // `install -d -m 644`, a umask slip: read without search, so each of its files fails lstat.
+    await Deno.chmod(join(outbox, "cam"), 0o644);
+    // A producer nesting deep by relative paths: its folder's path fits PATH_MAX, its own not.
+    const deep = join(outbox, ...Array(20).fill("d".repeat(200)));
+    await Deno.mkdir(deep, { recursive: true });
+    const cwd = Deno.cwd();
+    try {
+      Deno.chdir(deep);
+      Deno.writeTextFileSync("f".repeat(200), "deep");
+    } finally {
+      Deno.chdir(cwd);
+    }
+    try {
+      const output = await runProgram(_pushArgs(platform.url, []), {
+        viamHome: home,
+        env: KEY_ENV,
+        fileModesBind: true,
+      });
+      assert.equal(output.code, 0, output.stderr);
+      assert.deepEqual(platform.items().map((item) => item.fileName), ["normal.txt"]);
+      assert.match(output.stderr, /not pushing the folder "cam": .*Permission denied/);
+      assert.match(
+        output.stderr,
+        /keeping "d{200}\/.*": it cannot be looked at \(File name too long/,
+      );
+    } finally {
+      await Deno.chmod(join(outbox, "cam"), 0o755);
+    }
+    assert.equal(await Deno.readTextFile(join(outbox, "cam", "a.jpg")), "kept");
+  });
+});
+
 Deno.test("a push folder holding more files than one pass sends says so, in the note and in --json", async () => {
   await _withPlatformAndHome("dm-push-backlog-", async (platform, home) => {
     // One file more than a pass's share, in 100 folders.
