@@ -932,7 +932,12 @@ async function _findReplacements(
     if (from === "other" && record.sizeFits(key, size)) {
       options.onReplace?.(path, "the platform lists another item there now");
       replacing.add(path);
-    } else if (from !== "other" && size !== winner.sizeBytes && index.contested.has(path)) {
+    } else if (
+      from === "unknown" && record.isLegacy && size !== winner.sizeBytes &&
+      index.contested.has(path)
+    ) {
+      // Only in a mirror made before the record existed: with a record, a file it does not name
+      // is the user's own (the seed: a file already there is the same file, never overwritten).
       options.onReplace?.(path, "it holds another listed item than the one that wins it");
       replacing.add(path);
     }
