@@ -21,6 +21,7 @@ import {
   directoriesOf,
   foldLetterCase,
   MAX_ABSOLUTE_PATH_BYTES,
+  parentDirectories,
   quoteName,
   STATE_DIR_NAME,
 } from "../paths.ts";
@@ -350,7 +351,8 @@ export async function runPass(
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
     // A file to replace stays until its replacement is placed over it: absent to the plan only.
-    const plan = _plan(config, entries, _without(local, settled.replacing), listing, deletion, {
+    const inPlace = _without(local, settled.replacing);
+    const plan = _plan(config, entries, inPlace, listing, deletion, {
       nestedMirrors: mirror.nestedMirrors,
     });
     logger.debug(
@@ -358,6 +360,9 @@ export async function runPass(
         `${plan.skipped} in place, ${deletion.deletes.length} stale to delete` +
         (plan.deleteBlocked ? ` (held back: ${plan.deleteBlocked})` : ""),
     );
+    if (_fetchFreedByDeletes(plan, deletion, inPlace, mirror.nestedMirrors, entries) > 0) {
+      await deletingEarly?.catch(() => {}); // those downloads need the deleted files gone
+    }
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -587,6 +592,7 @@ export async function dryRunPass(
   const plan = _plan(config, entries, _without(local, gone), listing, deletion, {
     nestedMirrors,
   });
+  _fetchFreedByDeletes(plan, deletion, _without(local, gone), nestedMirrors, entries);
   if (plan.downloads.some((d) => emptyDirs.has(d.path))) {
     plan.conflicts = [
       ...plan.conflicts,
@@ -1101,6 +1107,37 @@ function _plan(
 ): Plan {
   const input = { ..._planInput(config, entries, local, listing, false), ...walked };
   return { ...planPass(input), ...deletion };
+}
+
+/**
+ * Moves to the plan's downloads the conflicts that only a stale file the deletes remove stands in
+ * the way of (`p` unlisted now, `p/x.jpg` listed), as a fresh mirror has them; a folder in the way
+ * stays a conflict. Returns how many it moved: they are fetched once the deletes are through.
+ */
+function _fetchFreedByDeletes(
+  plan: Plan,
+  deletion: Pick<Plan, "deletes">,
+  local: ReadonlyMap<string, LocalFile>,
+  nestedMirrors: ReadonlySet<string>,
+  entries: ReadonlyMap<string, ListedItem>,
+): number {
+  if (deletion.deletes.length === 0 || plan.conflicts.length === 0) return 0;
+  const stale = new Set(deletion.deletes);
+  const directories = directoriesOf(local.keys());
+  const without = _without(local, stale);
+  const freed = new Set(
+    plan.conflicts.filter((c) =>
+      parentDirectories(c.path).some((dir) => stale.has(dir)) &&
+      planItem(c.path, without, directories, nestedMirrors) === "fetch"
+    ).map((c) => c.path),
+  );
+  if (freed.size === 0) return 0;
+  plan.conflicts = plan.conflicts.filter((c) => !freed.has(c.path));
+  plan.downloads = [
+    ...plan.downloads,
+    ...[...freed].map((path) => ({ path, item: entries.get(path)! })),
+  ].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  return freed.size;
 }
 
 /** {@linkcode isSameFileUnder} for one plan: the folders it reads are read once. */

@@ -243,6 +243,26 @@ Deno.test("a user's own file at a path two listed items share is kept once the m
   });
 });
 
+Deno.test("with delete, a stale file where a listed item needs a folder is deleted and the item placed in the same pass", async () => {
+  const first = describeDataset([{ name: "p", count: 1, fileName: "dir", fileExt: "" }]);
+  await withMirror(first, async ({ platform, config, logger, pass, files }) => {
+    await pass({ delete: true });
+    platform.replaceDataset(
+      describeDataset([{ name: "q", count: 1, fileName: "dir/sub.png", fileExt: "" }]),
+    );
+    const attributes = { delete: true };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.deepEqual([dry.downloads, dry.conflicts], [["dir/sub.png"], []], "as the pass does");
+    const second = await pass(attributes);
+    assert.equal(second.summary.deleted, 1);
+    assert.equal(second.summary.failed, 0);
+    assert.equal(second.summary.downloaded, 1);
+    assert.ok((await files()).has("dir/sub.png"));
+  });
+});
+
 Deno.test("delete removes local files the platform no longer lists, and prunes empty dirs", async () => {
   const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root, files }) => {
