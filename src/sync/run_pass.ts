@@ -367,7 +367,7 @@ export async function runPass(
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
     const blocked = new Set(
-      transfer.result.failures.filter((f) => f.blockedByFile).map((f) => f.binaryDataId),
+      transfer.result.failures.filter((f) => f.inTheWay === "file").map((f) => f.binaryDataId),
     );
     transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
     for (const id of blocked) queued.delete(id);
@@ -379,6 +379,9 @@ export async function runPass(
     }
     for (const conflict of plan.conflicts) {
       logger.error(`cannot write ${conflict.path}: ${conflict.reason}`);
+    }
+    for (const { path, binaryDataId, error, inTheWay } of transfer.result.failures) {
+      if (inTheWay) logger.error(`failed to download ${path}`, { binaryDataId, error });
     }
     if (backoff) _recordItems(backoff, queued, transfer.result, listing, entries);
 

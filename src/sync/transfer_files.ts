@@ -65,8 +65,12 @@ export interface TransferFailure {
   binaryDataId: string;
   /** Why. */
   error: string;
-  /** True when a file (perhaps one this pass placed) is where its folder is needed. */
-  blockedByFile: boolean;
+  /**
+   * What stands in its way, if that is why: a file (perhaps one this pass placed) where its folder
+   * is needed, or a folder where it goes. Such a failure may be of an item that loses its path once
+   * the listing ends: it is logged at debug level here, and the pass logs those it still counts.
+   */
+  inTheWay?: "file" | "folder";
 }
 
 /** The outcome of the transfer stage. */
@@ -715,14 +719,19 @@ export class Transfer {
 
   #fail(download: Download, error: unknown): void {
     const message = describeError(error);
+    const inTheWay = error instanceof Deno.errors.NotADirectory
+      ? "file"
+      : error instanceof FolderInTheWayError
+      ? "folder"
+      : undefined;
     this.result.failures.push({
       path: download.path,
       binaryDataId: download.item.binaryDataId,
       error: message,
-      blockedByFile: error instanceof Deno.errors.NotADirectory,
+      ...(inTheWay ? { inTheWay } : {}),
     });
     this.#progress.filesDone++;
-    this.#options.logger.error(`failed to download ${download.path}`, {
+    this.#options.logger[inTheWay ? "debug" : "error"](`failed to download ${download.path}`, {
       binaryDataId: download.item.binaryDataId,
       error: message,
     });

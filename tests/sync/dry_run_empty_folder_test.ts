@@ -22,6 +22,8 @@ for (const folder of ["p/item-0.jpeg", "p/item-0.jpeg/sub/deeper"]) {
         const report = await dryRunPass(cfg, remote, { logger });
         const result = await pass({ tags: ["A"] });
         assert.equal(result.summary.failed, 1, "the pass fails the item: a folder is not replaced");
+        const errors = logger.entries.filter((e) => e.level === "error");
+        assert.deepEqual(errors.map((e) => e.message), ["failed to download p/item-0.jpeg"]);
         assert.deepEqual(report.downloads, ["p/item-1.jpeg"]);
         assert.deepEqual(report.conflicts.map((c) => c.path), ["p/item-0.jpeg"]);
       },

@@ -1111,6 +1111,20 @@ Deno.test("a file streamed where a later item needs a folder is replaced by the 
   });
 });
 
+Deno.test("an item that loses its path to a folder is a duplicate, logged as no error", async () => {
+  // The folder's file is placed first; the item named as the folder then finds it there.
+  const dataset = describeDataset([
+    { name: "nested", count: 1, fileName: "dir/b.jpg", fileExt: "" },
+    { name: "file", count: 1, fileName: "dir", fileExt: "" },
+  ]);
+  await withMirror(dataset, async ({ pass, files, logger }) => {
+    const result = await pass();
+    assert.deepEqual([result.summary.duplicate, result.summary.failed], [1, 0]);
+    assert.ok((await files()).has("dir/b.jpg"));
+    assert.deepEqual(logger.entries.filter((e) => e.level === "error"), []);
+  });
+});
+
 Deno.test("a file an earlier pass placed where items now need a folder makes way for them", async (t) => {
   const file = { name: "file", count: 1, fileName: "p/a", fileExt: "", sizeBytes: 100 };
   const nested = { name: "nested", count: 1, fileName: "p/a/b.jpg", fileExt: ".jpg" };
