@@ -51,6 +51,13 @@ export const MAX_RETRY_INTERVAL_MS = 60 * 60_000;
 /** How far apart the platform's clock and ours may be when matching an upload by its time. */
 export const CLOCK_SKEW_MS = 10 * 60_000;
 
+/**
+ * How many of a part's newest uploads the lost-answer check looks through: a start taken from a
+ * clock that was far behind reaches back over the part's whole history, and the copy looked for is
+ * among the newest. Past it, a copy not found is sent again (a duplicate, never a loss).
+ */
+export const LOST_ANSWER_SCAN = 20_000;
+
 /** What the push pass hands each file. */
 export interface PushContext {
   /** The push attributes. */
@@ -530,7 +537,7 @@ export async function findStoredUpload(
   const uploads = listed ?? await ctx.uploader.listUploads(
     ctx.partId,
     inFlight.startedMs - CLOCK_SKEW_MS,
-    { signal: ctx.signal },
+    { signal: ctx.signal, keep: (u) => u.fileName === path, maxScanned: LOST_ANSWER_SCAN },
   );
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
   const tags = _tagSet(ctx.config.tags);
@@ -541,10 +548,10 @@ export async function findStoredUpload(
     // this folder's datasets is not ours (no mirror of them would get the file).
     ctx.config.datasetIds.every((id) => u.datasetIds?.includes(id))
   );
-  // The newest first: the cut upload, if stored, is the last of them. A copy that cannot be read
-  // does not stop the others from being compared; if none matches, its error is what is told.
+  // The newest first (as listed): the cut upload, if stored, is the last stored. A copy that cannot
+  // be read does not stop the others from being compared; if none matches, its error is told.
   let unread: unknown;
-  for (const candidate of candidates.reverse()) {
+  for (const candidate of candidates) {
     try {
       if (await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path))) return candidate;
     } catch (error) {

@@ -34,6 +34,7 @@ import {
   type FileOutcome,
   findStoredUpload,
   isHeldRefusal,
+  LOST_ANSWER_SCAN,
   MAX_RETRY_INTERVAL_MS,
   type PushContext,
   pushFile,
@@ -471,10 +472,11 @@ async function _settleInFlight(
   const records = [...paths].map((path) => ({ path, inFlight: ctx.journal.get(path)!.inFlight! }));
   let listed: ListedUpload[];
   try {
+    const names = new Set(records.map((r) => r.path));
     listed = await ctx.uploader.listUploads(
       ctx.partId,
       Math.min(...records.map((r) => r.inFlight.startedMs)) - CLOCK_SKEW_MS,
-      { signal: ctx.signal },
+      { signal: ctx.signal, keep: (u) => names.has(u.fileName), maxScanned: LOST_ANSWER_SCAN },
     );
   } catch (error) {
     // The pass goes on with the other files, and fails (exit 1): these files are not pushed. (Its

@@ -213,26 +213,35 @@ export class FileUploader implements AsyncDisposable {
   }
 
   /**
-   * Every upload of `partId` whose `time_requested` is `sinceMs` or later, oldest first (all
-   * pages). Used to find out whether an upload cut off before its answer was stored after all. No
-   * end: the platform stamps an upload by its own clock, which may be hours or years ahead of a
-   * robot's not yet set by NTP (an end by this clock missed the stored copy: the file went twice).
+   * The uploads of `partId` whose `time_requested` is `sinceMs` or later and that `keep` takes,
+   * newest first, from at most `maxScanned` of the newest (all pages). Used to find out whether an
+   * upload cut off before its answer was stored after all. No end: the platform stamps an upload by
+   * its own clock, which may be hours or years ahead of a robot's not yet set by NTP (an end by this
+   * clock missed the stored copy: the file went twice). From such a clock the start reaches far
+   * back: the newest first and the bound keep that listing short, and `keep` keeps only what may be
+   * the copy looked for.
    */
   async listUploads(
     partId: string,
     sinceMs: number,
-    options: { signal?: AbortSignal } = {},
+    options: {
+      signal?: AbortSignal;
+      keep?: (upload: ListedUpload) => boolean;
+      maxScanned?: number;
+    } = {},
   ): Promise<ListedUpload[]> {
+    const { keep = () => true, maxScanned = Infinity } = options;
     const filter = { partId, interval: { start: timestampOfMs(sinceMs) } };
     const found: ListedUpload[] = [];
     let last = "";
-    for (;;) {
+    let scanned = 0;
+    while (scanned < maxScanned) {
       const request = new BinaryDataByFilterRequest({
         dataRequest: {
           filter,
-          limit: protoInt64.uParse(_PAGE_LIMIT),
+          limit: protoInt64.uParse(Math.min(_PAGE_LIMIT, maxScanned - scanned)),
           last,
-          sortOrder: ORDER.ascending,
+          sortOrder: ORDER.descending,
         },
         includeBinary: false,
       }).toBinary();
@@ -247,10 +256,11 @@ export class FileUploader implements AsyncDisposable {
           options.signal,
         ),
       );
-      if (page.items.length === 0) return found;
+      if (page.items.length === 0) break;
+      scanned += page.items.length;
       for (const item of page.items) {
         if (item.binaryDataId === "") continue; // no metadata
-        found.push({
+        const upload = {
           binaryDataId: item.binaryDataId,
           fileName: item.fileName,
           fileExt: item.fileExt,
@@ -260,11 +270,13 @@ export class FileUploader implements AsyncDisposable {
           tags: item.tags ?? [],
           datasetIds: item.datasetIds ?? [],
           uri: item.uri,
-        });
+        };
+        if (keep(upload)) found.push(upload);
       }
-      if (page.last === "" || page.last === last) return found;
+      if (page.last === "" || page.last === last) break;
       last = page.last;
     }
+    return found;
   }
 
   /**

@@ -330,6 +330,17 @@ Deno.test("listUploads finds a part's uploads from a time_requested on, across p
   assert.ok(found.every((u) => u.timeReceivedMs >= before));
   const none = await uploader.listUploads(PART, Date.now() + 1000);
   assert.deepEqual(none, []);
+  // From a start far back (a clock that was behind): the newest first, only those kept, and no
+  // more of them looked at than asked.
+  const keep = (u: { fileName: string }) => u.fileName.endsWith("4.bin");
+  const all = await uploader.listUploads(PART, 0, { keep });
+  assert.equal(all.length, 11); // f4.bin, f14.bin, ..., f104.bin
+  const times = all.map((u) => u.timeRequestedMs);
+  assert.deepEqual(times, [...times].sort((a, b) => b - a), "the newest first");
+  const calls = platform.calls.BinaryDataByFilter;
+  const bounded = await uploader.listUploads(PART, 0, { keep, maxScanned: 30 });
+  assert.equal(platform.calls.BinaryDataByFilter - calls, 1, "one page of 30");
+  assert.ok(bounded.length < all.length && bounded.every((u) => keep(u)), JSON.stringify(bounded));
 });
 
 /** A TCP relay to `port` whose open connections can freeze: they stop passing bytes, unclosed. */
