@@ -51,10 +51,22 @@ export function identityOf(info: StatLike): FileIdentity {
     // From node's Stats, its numbers: Deno 2.9's `node:fs` makes its Date of a time before 1970 a
     // millisecond late (-999 for -1000, which `mtimeMs` and `Deno.lstat` give), and such a file
     // never matched its walk ("changed while sent", every pass).
-    mtimeMs: Math.trunc(info.mtimeMs ?? info.mtime?.getTime() ?? 0),
-    ctimeMs: Math.trunc(info.ctimeMs ?? info.ctime?.getTime() ?? 0),
+    mtimeMs: _wholeMs(info.mtimeMs ?? info.mtime?.getTime() ?? 0),
+    ctimeMs: _wholeMs(info.ctimeMs ?? info.ctime?.getTime() ?? 0),
   };
 }
+
+/**
+ * A time in whole ms. One past what a Date holds (tmpfs and btrfs keep 64-bit seconds: `touch -d
+ * @9000000000000`) comes as NaN, which equals nothing, itself included: such a file never matched
+ * its walk and never settled. It is one past the limit instead, ahead of any clock.
+ */
+function _wholeMs(ms: number): number {
+  return Number.isFinite(ms) ? Math.trunc(ms) : _PAST_DATES_MS;
+}
+
+/** One past the largest time a Date holds (±8.64e15 ms). */
+const _PAST_DATES_MS = 8.64e15 + 1;
 
 /** Whether two identities name the same version of the same file. */
 export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {

@@ -651,12 +651,14 @@ export function uploadName(path: string): { fileName: string; fileExtension: str
 }
 
 function _metadata(ctx: PushContext, path: string, identity: FileIdentity): UploadMetadata {
+  const modified = new Date(identity.mtimeMs);
   return {
     partId: ctx.partId,
     ...uploadName(path),
     tags: ctx.config.tags,
     datasetIds: ctx.config.datasetIds,
-    fileModifyTime: new Date(identity.mtimeMs),
+    // Left out for a time past what a Date holds: no timestamp can be made of it.
+    ...(Number.isNaN(modified.getTime()) ? {} : { fileModifyTime: modified }),
   };
 }
 

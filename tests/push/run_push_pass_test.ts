@@ -22,6 +22,7 @@ import { readTree, RecordingLogger } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import type { Platform } from "../support/platform/mod.ts";
 import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
+import { withTmpfsAt } from "../fs/_helpers.ts";
 import {
   foldedJournal,
   PART_ID,
@@ -360,6 +361,22 @@ Deno.test("a copy whose modification time was put back waits for its change time
     assert.equal(platform.items().length, 0);
     const later = await pass({ minAgeSeconds: 10 }, { now: () => Date.now() + 12_000 });
     assert.equal(later.uploaded, 1, "once its change time is as old as the settle time");
+  });
+});
+
+Deno.test("a file whose modification time is past what a date holds (tmpfs keeps it) is sent", async () => {
+  // Such a time came as NaN, equal to nothing: the file never settled and never matched its walk.
+  await withPush(async ({ platform, root, pass, write }) => {
+    await withTmpfsAt(root, async () => {
+      await write("far.bin", "dated past the year 275760");
+      const touch = await new Deno.Command("touch", {
+        args: ["-d", "@9000000000000", join(root, "far.bin")],
+      }).output();
+      assert.ok(touch.success);
+      const result = await pass({ minAgeSeconds: 10 }, { now: () => Date.now() + 11_000 });
+      assert.deepEqual([result.uploaded, result.skipped], [1, 0]);
+      assert.deepEqual(platform.items().map((i) => i.fileName), ["far.bin"]);
+    });
   });
 });
 
