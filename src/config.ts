@@ -13,10 +13,9 @@
  * - A `..` component is an error even when it would stay inside (`a/../b`): same strictness as file
  *   names. A value that names the Viam home itself (`""`, `.`, `./`) is an error: with `delete` it
  *   would remove viam-server's own files.
- * - It may not be or lie inside a directory viam-server keeps directly under the Viam home:
- *   `packages` (modules and ML models), `module-data`, `capture` (the data manager's default capture
- *   directory: mirrored files would be uploaded again) and `diagnostics.data` (FTDC). Compared
- *   without regard to case (case-insensitive file systems).
+ * - It may not be or lie inside a directory viam-server keeps directly under the Viam home
+ *   (`VIAM_OWNED_DIRS` in `paths.ts`: `packages`, `module-data`, `capture`, `grpc`...). Compared
+ *   without regard to case (case-insensitive file systems) nor to trailing dots and spaces.
  * - No component may be `.data-mirror` (without regard to case): that is where a mirror or a push
  *   folder keeps its state, which another mirror there would delete as stale.
  * - A backslash is an error (`use / between names`): on Linux it would be part of a directory name.
@@ -386,10 +385,12 @@ export function parseConfig(
         `${refused}: uploads go, but a push cut off by a kill cannot be checked against the ` +
           "platform's listing; use another port",
       );
-    } else {issues.push({
+    } else {
+      issues.push({
         field: "app_url",
         message: `${refused}: every pass would fail; use another port`,
-      });}
+      });
+    }
   }
   if (!filtered && !unknown.widensFilter && !pushOnly) {
     const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
@@ -473,11 +474,6 @@ function _isSet(attributes: Record<string, unknown>, name: string): boolean {
     attributes[name] !== undefined;
 }
 
-/**
- * The message with the API key, and its id, replaced by the attributes' names. The id grants
- * nothing alone, but it is half of the pair, and no message needs to quote it: pasted into another
- * attribute, it would be.
- */
 /**
  * The ports fetch refuses to connect to (https://fetch.spec.whatwg.org/#bad-port; Deno 2.9 blocks
  * exactly these): an `app_url` on one fails every listing and download, as a transient error.
@@ -570,6 +566,11 @@ function _decodedOrAsIs(text: string): string {
   }
 }
 
+/**
+ * The message with the API key, and its id, replaced by the attributes' names. The id grants
+ * nothing alone, but it is half of the pair, and no message needs to quote it: pasted into another
+ * attribute, it would be.
+ */
 function _redactKey(message: string, apiKeyId: string, apiKey: string): string {
   return scrubSecrets(
     scrubSecrets(message, [apiKey], "<app_api_key>"),
@@ -628,7 +629,7 @@ class _Reader {
 
   /** MIME types such as `image/jpeg`, duplicates removed. */
   mimeTypes(field: string): string[] {
-    const types = this.stringList(field).map((type) => type.trim());
+    const types = this.stringList(field);
     const bad = types.findIndex((type) => !/^[\w.+-]+\/[\w.+-]+$/.test(type));
     if (bad >= 0) {
       this.#issue(
@@ -763,8 +764,8 @@ class _Reader {
   }
 
   /**
-   * A list of non-empty strings, each trimmed as the CLI's list flags trim theirs (`--tags "a "`),
-   * duplicates removed (first occurrence kept).
+   * A list of non-empty strings, each trimmed as the CLI's list flags trim theirs (`--tags "a "`)
+   * unless `trim` is false (kept as written), duplicates removed (first occurrence kept).
    */
   stringList(field: string, options: { trim?: boolean } = {}): string[] {
     const value = this.#get(field);

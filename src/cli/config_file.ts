@@ -6,7 +6,7 @@
  *
  * Whatever file is named (a device, a fifo, a directory, a huge file, a binary, `/etc/shadow`), the
  * answer is bounded and quotes nothing of the file: only regular files up to
- * {@linkcode MAX_CONFIG_FILE_BYTES} are read, text must be UTF-8, and a JSON syntax error is named
+ * {@linkcode _MAX_CONFIG_FILE_BYTES} are read, text must be UTF-8, and a JSON syntax error is named
  * by line and column, never by the bytes there (the runtime's own message quotes them).
  *
  * @module
@@ -15,7 +15,7 @@ import { MIRROR_MODEL } from "../config.ts";
 import { describeError } from "../remote/errors.ts";
 
 /** The largest config file read: a real one is a few hundred bytes. */
-export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+const _MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** A config file that cannot be used; the message names the file and what is wrong. */
 export class ConfigFileError extends Error {
@@ -132,14 +132,14 @@ async function _readBounded(path: string, name: string): Promise<Uint8Array> {
   try {
     // Again on what was opened: the path may have been replaced meanwhile.
     _checkKind(await file.stat(), name);
-    const buffer = new Uint8Array(MAX_CONFIG_FILE_BYTES + 1);
+    const buffer = new Uint8Array(_MAX_CONFIG_FILE_BYTES + 1);
     let length = 0;
     while (length < buffer.length) {
       const read = await file.read(buffer.subarray(length));
       if (read === null) break;
       length += read;
     }
-    if (length > MAX_CONFIG_FILE_BYTES) _tooLarge(name);
+    if (length > _MAX_CONFIG_FILE_BYTES) _tooLarge(name);
     return buffer.subarray(0, length);
   } catch (error) {
     if (error instanceof ConfigFileError) throw error;
@@ -162,12 +162,12 @@ function _checkKind(info: Deno.FileInfo, name: string): void {
       : "not a regular file";
     throw new ConfigFileError(`${name} is ${kind}: expected a regular file holding a JSON object`);
   }
-  if (info.size > MAX_CONFIG_FILE_BYTES) _tooLarge(name);
+  if (info.size > _MAX_CONFIG_FILE_BYTES) _tooLarge(name);
 }
 
 function _tooLarge(name: string): never {
   throw new ConfigFileError(
-    `${name} is larger than ${MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB: expected a JSON object ` +
+    `${name} is larger than ${_MAX_CONFIG_FILE_BYTES / 1024 / 1024} MiB: expected a JSON object ` +
       `of attributes (a few hundred bytes)`,
   );
 }

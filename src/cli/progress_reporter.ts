@@ -2,7 +2,7 @@
  * Transfer progress on stderr, by bytes (a few large files are most of a pass), with files as the
  * second figure: a live bar on a terminal, a `progress:` line every few seconds otherwise.
  *
- * The rate and the ETA come from the bytes received in the last {@linkcode RATE_WINDOW_MS}, counted
+ * The rate and the ETA come from the bytes received in the last {@linkcode _RATE_WINDOW_MS}, counted
  * from the first report: bytes a resumed download already held are neither received now nor left
  * to fetch. The totals may grow while the listing still runs; the ETA is `--` until bytes flow.
  *
@@ -12,7 +12,7 @@ import type { TransferProgress } from "../sync/transfer_files.ts";
 import { formatBytes, formatDuration } from "./cli_output.ts";
 
 /** The window the rate is measured over, in milliseconds. */
-export const RATE_WINDOW_MS = 10_000;
+const _RATE_WINDOW_MS = 10_000;
 
 /** Shows transfer progress while a pass runs. */
 export interface ProgressReporter {
@@ -76,7 +76,7 @@ class _Rate {
     } else {
       samples.push({ at, bytes });
     }
-    while (this.#samples.length > 2 && at - this.#samples[1].at >= RATE_WINDOW_MS) {
+    while (this.#samples.length > 2 && at - this.#samples[1].at >= _RATE_WINDOW_MS) {
       this.#samples.shift();
     }
   }

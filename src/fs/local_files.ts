@@ -5,7 +5,7 @@ import { assertAbsoluteRoot } from "./_util.ts";
 
 /**
  * A file found in the mirror (its path is the key it is listed under). One of the two shared
- * values {@linkcode REGULAR_FILE} and {@linkcode SYMLINK}: at 100,000 files an object per file,
+ * values {@linkcode REGULAR_FILE} and {@linkcode _SYMLINK}: at 100,000 files an object per file,
  * holding its path a second time, was some 4 MB of heap.
  */
 export interface LocalFile {
@@ -21,7 +21,7 @@ export interface LocalFile {
 export const REGULAR_FILE: LocalFile = Object.freeze({ symlink: false });
 
 /** A symlink, whatever it points at. */
-export const SYMLINK: LocalFile = Object.freeze({ symlink: true });
+const _SYMLINK: LocalFile = Object.freeze({ symlink: true });
 
 /**
  * Folders read at once by {@linkcode listLocalFiles}. One at a time, a pass's walk of 10,020 files
@@ -109,7 +109,7 @@ export async function listLocalFiles(
           if (entry.name.includes("\uFFFD") && !(await _addressable(join(root, relPath)))) continue;
           if (entry.isDirectory) below.push(relPath);
           else if (entry.isFile || entry.isSymlink) {
-            files.set(relPath, entry.isSymlink ? SYMLINK : REGULAR_FILE);
+            files.set(relPath, entry.isSymlink ? _SYMLINK : REGULAR_FILE);
           }
         }
       }),

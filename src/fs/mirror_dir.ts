@@ -22,7 +22,7 @@
  * ```ts
  * await using mirror = await MirrorDir.open({ viamHome: "/home/pi/.viam", mirrorPath: "data_mirror" });
  * const local = await mirror.walk();
- * await mirror.writeFile("images/a.jpg", bytes);
+ * const [refused] = await mirror.writeFiles([{ path: "images/a.jpg", bytes }]);
  * ```
  *
  * @module

@@ -5,7 +5,12 @@
  *
  * @example
  * ```ts
- * const push = createPushSide(config, { partId, logger, owner: "module mirror1" });
+ * const push = createPushSide(config, {
+ *   partId,
+ *   logger,
+ *   owner: "module mirror1",
+ *   env: (name) => Deno.env.get(name),
+ * });
  * if (push) new MirrorLoop(config, { logger, push: push.run });
  * ```
  *

@@ -7,8 +7,10 @@
  *
  * @example
  * ```ts
+ * import { FileUploader } from "../remote/file_upload.ts";
+ *
  * await using uploader = new FileUploader({ appUrl, apiKeyId, apiKey, env: (name) => Deno.env.get(name) });
- * const result = await runPushPass(push, { uploader, partId }, { logger });
+ * const result = await runPushPass(push, { uploader, partId, appUrl }, { logger });
  * console.log(result.uploaded, result.failed);
  * ```
  *

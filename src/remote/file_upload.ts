@@ -39,7 +39,7 @@ import { CONTENT_FRAME_HEAD_BYTES, contentFrame, DataSyncService } from "./uploa
  * 128 KiB 1.9 s, 1 MiB 3.5 s, 4 MiB 10.8 s; larger messages cost more as they are re-buffered
  * whole on both sides, and hold more memory per upload in flight.
  */
-export const DEFAULT_UPLOAD_CHUNK_BYTES = 64 * 1024;
+const _DEFAULT_UPLOAD_CHUNK_BYTES = 64 * 1024;
 
 /** The largest chunk allowed: gRPC's default message limit (4 MiB) less room for the framing. */
 const _MAX_UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024 - 1024;
@@ -57,7 +57,7 @@ export interface FileUploaderOptions {
   apiKeyId: string;
   /** API key: kept in memory only, never logged. */
   apiKey: string;
-  /** Content bytes per message; defaults to {@linkcode DEFAULT_UPLOAD_CHUNK_BYTES}. */
+  /** Content bytes per message; defaults to {@linkcode _DEFAULT_UPLOAD_CHUNK_BYTES}. */
   chunkBytes?: number;
   /** Timeout of `Authenticate`, of each listing call and of the reply after the last chunk (60 s). */
   callTimeoutMs?: number;
@@ -178,7 +178,7 @@ export class FileUploader implements AsyncDisposable {
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       throw new RangeError(`app URL must be http:// or https://, got ${url.protocol}`);
     }
-    const chunkBytes = options.chunkBytes ?? DEFAULT_UPLOAD_CHUNK_BYTES;
+    const chunkBytes = options.chunkBytes ?? _DEFAULT_UPLOAD_CHUNK_BYTES;
     if (
       !Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > _MAX_UPLOAD_CHUNK_BYTES
     ) {

@@ -14,7 +14,7 @@
  * const options = { warn: console.warn, inPlace: () => true, delete: true };
  * const held = await HeldDeletes.open(mirror.stateDir, options);
  * held.beforePlacing(() => 30); // kept: the pass may now place files
- * held.decided({ deletes: [], deleteBlocked: "...", limitBase: 30 }); // still held back
+ * held.decided({ deleteBlocked: "...", limitBase: 30 }); // still held back
  * ```
  *
  * @module

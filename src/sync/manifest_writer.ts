@@ -36,10 +36,10 @@ import type { RemoteItem } from "../remote/remote_item.ts";
 import type { ListedItem } from "./listing_index.ts";
 
 /** The manifest's file name in the mirror's state folder. */
-export const MANIFEST_FILE_NAME = "manifest.jsonl";
+const _MANIFEST_FILE_NAME = "manifest.jsonl";
 
 /** The manifest's path relative to the mirror root. */
-export const MANIFEST_PATH = `${STATE_DIR_NAME}/${MANIFEST_FILE_NAME}`;
+export const MANIFEST_PATH = `${STATE_DIR_NAME}/${_MANIFEST_FILE_NAME}`;
 
 /** One line of the manifest, as JSON (snake_case, as Viam's API names the fields). */
 export interface ManifestLine {
@@ -142,7 +142,7 @@ export class ManifestWriter implements AsyncDisposable {
       // name is unlinked, never followed. Nobody else writes here: the pass holds the mirror lock.
       for await (const entry of Deno.readDir(stateDir)) {
         // The temporary names of a new manifest and of its digest.
-        const leftover = [MANIFEST_FILE_NAME, _DIGEST_NAME].some((name) =>
+        const leftover = [_MANIFEST_FILE_NAME, _DIGEST_NAME].some((name) =>
           isAtomicLeftoverOf(entry.name, name)
         );
         if (leftover) await _removeName(join(stateDir, entry.name));
@@ -177,7 +177,7 @@ export class ManifestWriter implements AsyncDisposable {
 
   /** The manifest's absolute path. */
   get path(): string {
-    return join(this.#stateDir, MANIFEST_FILE_NAME);
+    return join(this.#stateDir, _MANIFEST_FILE_NAME);
   }
 
   /**
@@ -242,7 +242,7 @@ export class ManifestWriter implements AsyncDisposable {
         return { path, lines: listed.lines, rewritten: false };
       }
     }
-    const temp = join(this.#stateDir, atomicTempName(MANIFEST_FILE_NAME));
+    const temp = join(this.#stateDir, atomicTempName(_MANIFEST_FILE_NAME));
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
     const out = await Deno.open(temp, { write: true, createNew: true, mode: _FILE_MODE });
     let copied: { lines: number; digest: string };

@@ -175,6 +175,12 @@ export function planDeletes(input: PlanInput): _DeletePlan {
 }
 
 /**
+ * The conflict of an item whose path a local folder holds: a folder is never replaced by a file
+ * (a dry run reports an empty one, which the plan cannot see, the same way).
+ */
+export const FOLDER_IN_THE_WAY = "a local directory is at this path; it is not replaced";
+
+/**
  * What to do with one listed path given the mirror's files (`local`), the folders holding them
  * (`localDirectories`, from {@linkcode directoriesOf}) and the folders holding another mirror
  * (`nestedMirrors`): skip it (a file is there), fetch it, or report a conflict (a folder is there,
@@ -205,7 +211,7 @@ export function planItem(
     }
   }
   if (localDirectories.has(path)) {
-    return { conflict: "a local directory is at this path; it is not replaced" };
+    return { conflict: FOLDER_IN_THE_WAY };
   }
   const blocker = parentDirectories(path).find((directory) => local.has(directory));
   return blocker === undefined

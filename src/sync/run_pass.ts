@@ -1,3 +1,17 @@
+/**
+ * One sync pass over a mirror ({@linkcode runPass}) and its dry run ({@linkcode dryRunPass}): the
+ * stages walk, list (streaming downloads as pages arrive), settle the paths several items claimed,
+ * delete what the platform no longer lists once the listing is proved whole, and save what the
+ * pass placed (`.data-mirror/placed`) and listed (the manifest).
+ *
+ * @example
+ * ```ts
+ * const result = await runPass(config, remote, { logger, signal });
+ * if (result.guard !== undefined) logger.warn(`held back: ${result.guard}`);
+ * ```
+ *
+ * @module
+ */
 import { join } from "node:path";
 import { type BandwidthLimit, bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow, startHeapGuard } from "../async/heap_guard.ts";
@@ -38,6 +52,7 @@ import { type ListingResult, listRemote } from "./list_remote.ts";
 import {
   deleteShareBase,
   type Download,
+  FOLDER_IN_THE_WAY,
   isDeletable,
   isProtected,
   overDeleteLimit,
@@ -219,7 +234,7 @@ export async function runPass(
     placedLog.prepare(); // ready while the first downloads are on the wire
     transfer.add(due);
   };
-  const progress: _Progress = { index, transfer: transfer.result, started };
+  const progress: _Progress = { index, transfer: transfer.result };
   const spellings = new _Spellings(mirror.root);
   // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
   // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
@@ -601,7 +616,7 @@ export async function dryRunPass(
       ...plan.conflicts,
       ...plan.downloads.filter((d) => emptyDirs.has(d.path)).map((d) => ({
         path: d.path,
-        reason: "a local directory is at this path; it is not replaced",
+        reason: FOLDER_IN_THE_WAY,
       })),
     ].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
     plan.downloads = plan.downloads.filter((d) => !emptyDirs.has(d.path));
@@ -656,7 +671,6 @@ interface _Progress {
   cleared?: number;
   /** Why `max_delete` held their removal back, if it did. */
   clearBlocked?: string;
-  started: number;
 }
 
 function _summary(
@@ -1153,7 +1167,6 @@ function _sameFileCheck(root: string): (path: string, listed: string) => boolean
  * What to delete given the mirror's files before the pass (`local`, under the real `root`, when the
  * mirror exists), with the deletes held back while the listing is not proved whole.
  */
-
 function _deletion(
   config: MirrorConfig,
   index: ListingIndex,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ensureStateDir } from "../../src/fs/state_dir.ts";
 import { identityOf } from "../../src/push/file_identity.ts";
 import { pushDestination } from "../../src/push/push_destination.ts";
-import { pushFile } from "../../src/push/push_file.ts";
+import { deleteIfUnchanged, pushFile } from "../../src/push/push_file.ts";
 import { PushJournal } from "../../src/push/push_journal.ts";
 import { walkPushFolder } from "../../src/push/walk_push_folder.ts";
 import { PART_ID, plantFile, withPush } from "./_harness.ts";
@@ -46,6 +46,32 @@ Deno.test("a folder swapped for a symlink during the walk: the outside file is n
         assert.equal(outcome.kind, "skipped");
         assert.equal(platform.items().length, 0, "the outside file reached the platform");
         assert.equal(await Deno.readTextFile(join(outside, "key.pem")), "TOP SECRET");
+      } finally {
+        await journal.close();
+      }
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  });
+});
+
+Deno.test("a sent file whose folder was moved out and linked back is not deleted through the link", async () => {
+  await withPush(async ({ home, root, config }) => {
+    const outside = join(home, "..", `outside-${crypto.randomUUID()}`);
+    try {
+      await plantFile(join(root, "a", "f.jpg"), "sent");
+      const sent = identityOf(Deno.lstatSync(join(root, "a", "f.jpg")));
+      // After the upload, before its deletion: `a` moved out of the push folder (the file keeps
+      // its inode, size and times) and a link to it put in its place.
+      await Deno.rename(join(root, "a"), outside);
+      await Deno.symlink(outside, join(root, "a"));
+      const journal = await PushJournal.open(await ensureStateDir(root));
+      try {
+        const deleted = await deleteIfUnchanged({ config: config(), journal }, "a/f.jpg", sent, {
+          onFuse: false,
+        }).catch((error: Error) => error);
+        assert.notEqual(deleted, true, "deleted through the link");
+        assert.equal(await Deno.readTextFile(join(outside, "f.jpg")), "sent");
       } finally {
         await journal.close();
       }

@@ -17,6 +17,7 @@ import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedRecord } from "../../src/sync/placed_record.ts";
 import { PassCancelledError } from "../../src/remote/errors.ts";
+import { sha256Hex } from "../../src/sha256_hex.ts";
 import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import {
   type MirrorFixture,
@@ -480,6 +481,19 @@ Deno.test("without delete, stale local files stay", async () => {
     const result = await pass();
     assert.equal(result.summary.deleted, 0);
     assert.ok((await files()).has("mine.txt"));
+  });
+});
+
+Deno.test("a complete pass discards the partial download of an item it no longer lists", async () => {
+  await withMirror(describeDataset([{ count: 1 }]), async ({ pass, root }) => {
+    // What a pass cut off while downloading an item the platform has deleted since left behind.
+    const partial = join(root, ".data-mirror", "partial");
+    await Deno.mkdir(partial, { recursive: true });
+    const gone = join(partial, `${await sha256Hex("org/loc/deleted-since")}-300000.part`);
+    await Deno.writeFile(gone, new Uint8Array(1000));
+    const result = await pass();
+    assert.equal(result.listingComplete, true);
+    await assert.rejects(Deno.lstat(gone), Deno.errors.NotFound);
   });
 });
 
