@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { FILE_MODE, writeAll } from "./_util.ts";
-import { openOwnFile } from "./_no_follow.ts";
+import { openOwnFile } from "./own_file.ts";
 import { LOCK_NAME } from "./state_dir.ts";
 
 /** Who holds a mirror's lock, as its holder wrote it into the lock file. */

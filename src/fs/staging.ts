@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { sha256Hex } from "../sha256_hex.ts";
-import { openOwnFile } from "./_no_follow.ts";
+import { openOwnFile } from "./own_file.ts";
 import { FILE_MODE, writeAll } from "./_util.ts";
 
 /** Identifies one download in the staging area. */

@@ -38,7 +38,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
-import { createOwnLog } from "../fs/_no_follow.ts";
+import { createOwnLog } from "../fs/own_file.ts";
 import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 

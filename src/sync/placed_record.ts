@@ -41,7 +41,7 @@
  */
 import { closeSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { createOwnLogSync } from "../fs/_no_follow.ts";
+import { createOwnLogSync } from "../fs/own_file.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
 

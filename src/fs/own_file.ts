@@ -1,11 +1,21 @@
-// Opening the program's own files without following a symlink planted under their name.
-// (Both handles are close-on-exec: Deno and libuv open every file with O_CLOEXEC.)
-//
-// Deno.open always follows symlinks and has no O_NOFOLLOW. node:fs does pass O_NOFOLLOW through (Deno
-// 2.9.6), but its handles cannot be locked with flock. So a file is opened twice: once by node:fs
-// with O_NOFOLLOW (which fails with ELOOP on a symlink), once by Deno.open, and the two handles must
-// name the same inode. A symlink swapped in between would give another inode and is refused; one
-// pointing at this very inode changes nothing.
+/**
+ * Opening the program's own files (its locks, journals, records, staged downloads) without following
+ * a symlink planted under their name. (Both handles are close-on-exec: Deno and libuv open every
+ * file with O_CLOEXEC.)
+ *
+ * Deno.open always follows symlinks and has no O_NOFOLLOW. node:fs does pass O_NOFOLLOW through
+ * (Deno 2.9.6), but its handles cannot be locked with flock. So a file is opened twice: once by
+ * node:fs with O_NOFOLLOW (which fails with ELOOP on a symlink), once by Deno.open, and the two
+ * handles must name the same inode. A symlink swapped in between would give another inode and is
+ * refused; one pointing at this very inode changes nothing.
+ *
+ * @example
+ * ```ts
+ * const { file, size } = await openOwnFile(`${stateDir}/journal`, { mode: 0o600 });
+ * ```
+ *
+ * @module
+ */
 import { constants, openSync, promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
