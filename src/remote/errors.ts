@@ -123,11 +123,12 @@ export function describeError(error: unknown): string {
 /**
  * Said after an operating system's refusal (EACCES, EPERM) of a file the program needs: most often
  * the mirror (or its state) was made by another user, as `sudo data-mirror sync` or a module run as
- * root leaves it, and this one may not write there.
+ * root leaves it, and this one may not write there; else a folder lacks this user's permission
+ * (one made with mode 644 cannot be searched: nothing in it can be looked at).
  */
 const _ACCESS_HINT = " (refused to this user: made by another user, as a `sudo data-mirror " +
   "sync` or viam-server's module run as root leaves files? Run as that user, or give this one the " +
-  "folder: chown -R)";
+  "folder: chown -R; or a folder on the way lacks its read, write or search permission: chmod u+rwx)";
 
 function _isAccessError(error: Error): boolean {
   const code = (error as { code?: unknown }).code;

@@ -54,7 +54,7 @@ Deno.test("a file the OS refuses says what to do: another user's files, run as i
         code,
       },
     );
-    assert.match(describeError(error), /another user.*chown -R/);
+    assert.match(describeError(error), /another user.*chown -R.*search permission: chmod u\+rwx/);
   }
   // The program's own refusals (no OS code) are told as they are.
   const refusal = new Deno.errors.PermissionDenied("refusing x: inside the state dir");
