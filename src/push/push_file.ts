@@ -305,7 +305,12 @@ export async function deleteIfUnchanged(
   const onFuse = options.onFuse ?? isOnFuse(dirname(full));
   const digest = onFuse ? (options.sentDigest ?? "") : undefined;
   const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest);
-  ctx.journal.update(path, (e) => ({ ...e, sent: undefined }));
+  // Its first sight (times ahead) goes with it: kept, it outlived the file while walks were not
+  // whole (a folder that cannot be read), one record per such file for good.
+  ctx.journal.update(
+    path,
+    (e) => ({ ...e, sent: undefined, ...(removed ? { seen: undefined } : {}) }),
+  );
   return removed;
 }
 

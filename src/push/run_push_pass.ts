@@ -21,6 +21,7 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
+import { isOnFuse } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -299,7 +300,7 @@ export async function runPushPass(
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
       : await _settleInFlight(ctx, result, logger, recovered);
-    const { toUpload, walked, whole } = await _walk(
+    const { toUpload, walked, whole, unread } = await _walk(
       ctx,
       options,
       { unverified, recovered },
@@ -315,7 +316,7 @@ export async function runPushPass(
     }
     // A file the walk did not reach this pass is not missing: its journal entry stays.
     // Upload ids are pruned after every pass; only a whole walk tells which files are missing.
-    if (!options.signal?.aborted) _forgetMissing(journal, walked, now(), whole);
+    if (!options.signal?.aborted) _forgetMissing(journal, walked, now(), whole, unread);
     // Every change on disk: in the log, which the next pass goes on appending to.
     await journal.persist();
   } catch (error) {
@@ -546,19 +547,20 @@ async function _walk(
   options: PushPassOptions,
   settled: { unverified: Set<string>; recovered: Set<string> },
   result: PushResult,
-): Promise<{ toUpload: WalkedFile[]; walked: Set<string>; whole: boolean }> {
+): Promise<{ toUpload: WalkedFile[]; walked: Set<string>; whole: boolean; unread: string[] }> {
   const { journal, config, now } = ctx;
   const toUpload: WalkedFile[] = [];
   const walked = new Set<string>();
   const minAgeMs = config.minAgeSeconds * 1000;
   const settledBefore = now() - minAgeMs;
   const maxUploads = options.maxUploads ?? MAX_UPLOADS_PER_PASS;
-  // A folder the walk could not read holds files it did not see: not missing, so not forgotten.
-  let whole = true;
+  // Folders and files the walk could not read: what the journal holds below them was not seen,
+  // but is not missing, so not forgotten (the rest of the journal is).
+  const unread: string[] = [];
   for await (const entry of walkPushFolder(config.pushRoot, { signal: options.signal })) {
     if (toUpload.length >= maxUploads) {
       result.backlog = true;
-      return { toUpload, walked, whole: false };
+      return { toUpload, walked, whole: false, unread };
     }
     walked.add(entry.path);
     if (entry.kind === "skipped") {
@@ -571,13 +573,13 @@ async function _walk(
             "so it cannot be sent under it; rename it to push it",
         );
       } else if (entry.reason === "not readable") {
-        whole = false; // its journal entry stays
+        unread.push(entry.path); // its journal entry stays
         options.logger.warn(
           `keeping ${JSON.stringify(entry.path)}: it cannot be looked at (${entry.detail}); ` +
             "the rest of the push folder goes",
         );
       } else if (entry.reason === "folder not readable") {
-        whole = false;
+        unread.push(entry.path);
         options.logger.warn(
           `not pushing the folder ${JSON.stringify(entry.path)}: ${entry.detail}; its files ` +
             "wait until it can be read (the rest of the push folder goes)",
@@ -623,15 +625,22 @@ async function _walk(
     } else if (settled.unverified.has(path)) {
       _skip(result, options.logger, path, "awaiting check");
     } else if (
-      sent !== undefined && sameSentVersion(sent, identity) && (config.keep || sent.kept === false)
+      sent !== undefined &&
+      (sameSentVersion(sent, identity) ||
+        (config.keep && sent.kept === true &&
+          _renumberedOnFuse(config.pushRoot, path, sent, identity))) &&
+      (config.keep || sent.kept === false)
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
       // stored by the in-flight check) and happens now.
       // (One found stored this pass is counted as uploaded already, not as skipped too.)
       if (config.keep) {
         // Kept from now on (maybe for months): a pass without keep sends it again first.
-        if (sent.kept !== true) {
-          journal.update(path, (e) => ({ ...e, sent: { ...e.sent!, kept: true } }));
+        if (sent.kept !== true || sent.ino !== identity.ino) {
+          journal.update(
+            path,
+            (e) => ({ ...e, sent: { ...e.sent!, ino: identity.ino, kept: true } }),
+          );
         }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
@@ -661,7 +670,22 @@ async function _walk(
       } else toUpload.push(entry);
     } else toUpload.push(entry);
   }
-  return { toUpload, walked, whole };
+  return { toUpload, walked, whole: true, unread };
+}
+
+/**
+ * Whether a kept file differs from the version sent only by its inode number, on a FUSE disk:
+ * exfat-fuse numbers a file anew (its FUSE node id) each time the kernel evicts its inode, with no
+ * remount, so an unchanged kept file was sent again as often as memory pressure evicted it.
+ */
+function _renumberedOnFuse(
+  root: string,
+  path: string,
+  sent: { ino: number; size: number; mtimeMs: number; ctimeMs?: number },
+  identity: FileIdentity,
+): boolean {
+  return sent.ino !== identity.ino && sameSentVersion({ ...sent, ino: identity.ino }, identity) &&
+    isOnFuse(dirname(join(root, path)));
 }
 
 /**
@@ -805,7 +829,10 @@ function _forgetMissing(
   walked: Set<string>,
   now: number,
   whole: boolean,
+  unread: readonly string[],
 ): void {
+  const unreadBelow = (path: string) =>
+    unread.some((dir) => path === dir || path.startsWith(`${dir}/`));
   const sequence: number[] = [];
   for (const path of journal.paths()) {
     for (const upload of journal.get(path)?.uploads ?? []) sequence.push(upload.seq ?? 0);
@@ -820,7 +847,7 @@ function _forgetMissing(
         const seq = u.seq ?? 0;
         return seq >= lastKept || (u.ms > now - _KNOWN_UPLOADS_MS && seq >= lastAtAll);
       });
-      return walked.has(path) || !whole ? { ...e, uploads } : { uploads };
+      return walked.has(path) || !whole || unreadBelow(path) ? { ...e, uploads } : { uploads };
     });
   }
 }
@@ -860,7 +887,14 @@ function _firstSeenIfAhead(
     return undefined;
   }
   const seen = ctx.journal.get(path)?.seen;
-  if (seen !== undefined && sameSentVersion(seen, identity)) return seen.firstMs;
+  // Not by inode number: exFAT has none, and exfat-fuse numbers a file anew (its FUSE node id)
+  // each time the kernel evicts its inode: under memory pressure every pass was a first sight.
+  if (
+    seen !== undefined && seen.size === identity.size && seen.mtimeMs === identity.mtimeMs &&
+    seen.ctimeMs === identity.ctimeMs
+  ) {
+    return seen.firstMs;
+  }
   const { ino, size, mtimeMs, ctimeMs } = identity;
   ctx.journal.update(path, (e) => ({ ...e, seen: { ino, size, mtimeMs, ctimeMs, firstMs: now } }));
   return now;
@@ -882,7 +916,11 @@ function _settled(
   },
 ): boolean {
   const lastChange = _lastChangeMs(identity, at.now, at.firstSeenMs);
-  return lastChange <= at.settledBefore &&
+  // First seen only now (the clock moved on since the walk began): aged by the time since then,
+  // so that a settle time of 0 sends it at once rather than a pass later.
+  const firstSeenAged = at.firstSeenMs !== undefined && lastChange === at.firstSeenMs &&
+    at.now - lastChange >= at.minAgeMs;
+  return (lastChange <= at.settledBefore || firstSeenAged) &&
     at.options.clockSteps?.settled(lastChange, at.minAgeMs) !== false;
 }
 

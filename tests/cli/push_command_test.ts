@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAX_UPLOADS_PER_PASS } from "../../src/push/run_push_pass.ts";
 import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
+import { foldedJournal } from "../push/_harness.ts";
 import { readTree } from "../sync/_harness.ts";
 import { runProgram } from "../_program.ts";
 
@@ -197,6 +198,31 @@ Deno.test("a folder listed but not searchable, and a file past PATH_MAX, are kep
       await Deno.chmod(join(outbox, "cam"), 0o755);
     }
     assert.equal(await Deno.readTextFile(join(outbox, "cam", "a.jpg")), "kept");
+  });
+});
+
+Deno.test("beside a folder that cannot be read, a kept file deleted by its user is forgotten", async () => {
+  await _withPlatformAndHome("dm-push-unread-forget-", async (platform, home) => {
+    const outbox = join(home, "outbox");
+    await Deno.mkdir(join(outbox, "lost+found"), { recursive: true });
+    await Deno.writeTextFile(join(outbox, "app.1.log"), "one");
+    await Deno.writeTextFile(join(outbox, "app.2.log"), "two");
+    const keep = () =>
+      runProgram(_pushArgs(platform.url, ["--keep"]), {
+        viamHome: home,
+        env: KEY_ENV,
+        fileModesBind: true,
+      });
+    assert.equal((await keep()).code, 0);
+    assert.equal(platform.items().length, 2);
+    await Deno.chmod(join(outbox, "lost+found"), 0o700);
+    await Deno.chown(join(outbox, "lost+found"), 65534, 65534); // as root's is to a service user
+    await Deno.remove(join(outbox, "app.1.log")); // the user's log rotation
+    const second = await keep();
+    assert.match(second.stderr, /not pushing the folder "lost\+found"/);
+    const journal = await foldedJournal(outbox);
+    assert.equal(journal.files["app.1.log"]?.sent, undefined, "gone, forgotten: unread elsewhere");
+    assert.notEqual(journal.files["app.2.log"]?.sent, undefined);
   });
 });
 

@@ -170,18 +170,3 @@ Deno.test({
     }
   },
 });
-
-Deno.test("a file whose modification and change times both lie ahead of the clock settles from when it was first seen", async () => {
-  await withPush(async ({ platform, pass, write }) => {
-    // This machine's clock a day behind the file's times (on FAT or exFAT a camera's clock sets
-    // both; here the clock is put back instead): neither time can say when it last changed.
-    let wall = Date.now() - 86_400_000;
-    await write("cam.jpg", "img", 0);
-    const first = await pass({ minAgeSeconds: 10 }, { now: () => wall });
-    assert.deepEqual([first.uploaded, first.skippedBy.settling], [0, 1]);
-    wall += 11_000;
-    const later = await pass({ minAgeSeconds: 10 }, { now: () => wall });
-    assert.equal(later.uploaded, 1, "unchanged for the settle time since first seen");
-    assert.equal(platform.items().length, 1);
-  });
-});

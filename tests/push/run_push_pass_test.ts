@@ -380,6 +380,64 @@ Deno.test("a file whose modification time is past what a date holds (tmpfs keeps
   });
 });
 
+Deno.test("a file whose modification and change times both lie ahead of the clock settles from when it was first seen", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    // This machine's clock a day behind the file's times (on FAT or exFAT a camera's clock sets
+    // both; here the clock is put back instead): neither time can say when it last changed.
+    let wall = Date.now() - 86_400_000;
+    await write("cam.jpg", "img", 0);
+    const first = await pass({ minAgeSeconds: 10 }, { now: () => wall });
+    assert.deepEqual([first.uploaded, first.skippedBy.settling], [0, 1]);
+    wall += 11_000;
+    const later = await pass({ minAgeSeconds: 10 }, { now: () => wall });
+    assert.equal(later.uploaded, 1, "unchanged for the settle time since first seen");
+    assert.equal(platform.items().length, 1);
+  });
+});
+
+Deno.test("a file whose times lie ahead settles from its first sight even when the disk numbers it anew (exfat-fuse after the kernel evicts its inode)", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("IMG_0001.JPG", "photo bytes", 0);
+    // This clock a day behind the file's times (a camera's clock on an exFAT card).
+    const behind = Date.now() - 86_400_000;
+    const first = await pass({ minAgeSeconds: 2 }, { now: () => behind });
+    assert.deepEqual(first.skippedBy, { settling: 1 });
+    // The driver numbered the file anew since (a FUSE node id, forgotten and looked up again).
+    const journal = await foldedJournal(root);
+    journal.files["IMG_0001.JPG"].seen.ino += 1000;
+    await Deno.writeTextFile(
+      join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+      JSON.stringify(journal),
+    );
+    const later = await pass({ minAgeSeconds: 2 }, { now: () => behind + 3_000 });
+    assert.equal(later.uploaded, 1, `never settles: ${JSON.stringify(later.skippedBy)}`);
+  });
+});
+
+Deno.test("a file whose times lie ahead leaves no first-sight record once sent and deleted, even when the walk is not whole", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("a.jpg", "photo a", 0);
+    await write("b.jpg", "photo b", 0);
+    const behind = Date.now() - 86_400_000; // this clock a day behind the files' times
+    await pass({ minAgeSeconds: 1 }, { now: () => behind });
+    // One file a pass: the walk stops at the next, so it is not whole.
+    const r = await pass({ minAgeSeconds: 1 }, { now: () => behind + 2_000, maxUploads: 1 });
+    assert.equal(r.deleted, 1);
+    const journal = await foldedJournal(root);
+    const gone = ["a.jpg", "b.jpg"].find((p) => journal.files[p]?.sent === undefined)!;
+    assert.equal(journal.files[gone]?.seen, undefined, JSON.stringify(journal.files[gone]));
+  });
+});
+
+Deno.test("min age 0: a file whose times lie a day ahead goes at its first pass", async () => {
+  await withPush(async ({ pass, write }) => {
+    await write("IMG.JPG", "photo", 0);
+    const behind = () => Date.now() - 86_400_000;
+    const r = await pass({ minAgeSeconds: 0 }, { now: behind });
+    assert.equal(r.uploaded, 1, JSON.stringify(r.skippedBy));
+  });
+});
+
 Deno.test("an empty file is kept, not sent: written later, it goes with what its writer wrote", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("opened.log", "", 60);
@@ -1790,4 +1848,28 @@ Deno.test("an answer lost after the platform stored the file is found on a robot
     assert.equal(platform.items().length, 1, "one copy");
     assert.equal(await _exists(join(root, "ack.bin")), false);
   }, { callTimeoutMs: 3_000 });
+});
+
+Deno.test({
+  name: "on exfat-fuse, a kept file renumbered by the driver (no remount) is not sent again",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: async () => {
+    await withPush(async ({ platform, root, pass, write }) => {
+      await withExfatFuseAt(root, async () => {
+        await write("model.bin", "model weights");
+        assert.equal((await pass({ keep: true })).uploaded, 1);
+        // As after the kernel evicted its inode: the same file, under a new FUSE node id.
+        const journal = await foldedJournal(root);
+        journal.files["model.bin"].sent.ino += 1000;
+        await Deno.writeTextFile(
+          join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+          JSON.stringify(journal),
+        );
+        const again = await pass({ keep: true });
+        assert.equal(again.uploaded, 0, "an unchanged kept file was sent again");
+        assert.equal(platform.items().length, 1);
+        assert.equal((await pass({ keep: true })).uploaded, 0);
+      });
+    });
+  },
 });
