@@ -77,8 +77,6 @@ export class ListingIndex {
   #seen = new Set<string>();
   #byPath = new Map<string, ListedItem>();
   #samePath = 0;
-  /** Paths two or more items map to (kept only for those: few). */
-  #contested = new Set<string>();
   #rejected = 0;
   #rejections: Rejection[] = [];
   #resolved?: _Resolved;
@@ -131,7 +129,6 @@ export class ListingIndex {
       firstSightings.push(local.path);
     } else {
       this.#samePath++;
-      this.#contested.add(local.path);
       if (_wins(listed, held)) byPath.set(local.path, listed);
     }
     return local.path;
@@ -149,11 +146,6 @@ export class ListingIndex {
   /** The item holding `path` now (the winner so far), if any. */
   itemAt(path: string): ListedItem | undefined {
     return this.#byPath.get(path);
-  }
-
-  /** The paths more than one listed item maps to (the newest item wins each). */
-  get contested(): ReadonlySet<string> {
-    return this.#contested;
   }
 
   /** Distinct items listed (by `binaryDataId`), whatever became of them. */

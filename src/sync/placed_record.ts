@@ -75,8 +75,6 @@ export class PlacedRecord {
   #generation: number;
   /** A log of this generation is on disk: what it says is not in the record's file yet. */
   #logOnDisk: boolean;
-  /** Neither a record file nor a log was found: a mirror made before the record existed. */
-  readonly isLegacy: boolean;
 
   private constructor(
     stateDir: string,
@@ -90,7 +88,6 @@ export class PlacedRecord {
     this.#count = count;
     this.#generation = generation;
     this.#logOnDisk = logOnDisk;
-    this.isLegacy = table.length === 0 && !logOnDisk;
   }
 
   /**

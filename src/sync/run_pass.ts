@@ -955,16 +955,11 @@ async function _findReplacements(
     if (from === "other" && record.sizeFits(key, size)) {
       options.onReplace?.(path, "the platform lists another item there now");
       replacing.add(path);
-    } else if (
-      from === "unknown" && record.isLegacy && size !== winner.sizeBytes &&
-      index.contested.has(path)
-    ) {
-      // Only in a mirror made before the record existed: with a record, a file it does not name
-      // is the user's own (the seed: a file already there is the same file, never overwritten).
-      options.onReplace?.(path, "it holds another listed item than the one that wins it");
-      replacing.add(path);
     }
-    // Else a file placed from another item that no longer has the size placed: a user's now.
+    // Else a file placed from another item that no longer has the size placed: a user's now. And
+    // one the record does not name, of another size, at a path two items share too: in a mirror
+    // without a record (made before it existed, or never synced) it may be the user's as well as
+    // a twin another program placed, and a file already there is never overwritten (the seed).
   }
   return { replacing, adopted };
 }

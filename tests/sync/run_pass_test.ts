@@ -244,6 +244,25 @@ Deno.test("a user's own file at a path two listed items share is kept once the m
   });
 });
 
+Deno.test("a user's own file at a path two listed items share is kept in a folder never synced, protected or not", async () => {
+  const dataset = describeDataset([
+    { name: "b-twin", count: 1, fileName: "keep/m.jpg", fileExt: "", sizeBytes: 300 },
+    { name: "a-twin", count: 1, fileName: "keep/m.jpg", fileExt: "", sizeBytes: 270 },
+    { name: "d-twin", count: 1, fileName: "m.jpg", fileExt: "", sizeBytes: 300 },
+    { name: "c-twin", count: 1, fileName: "m.jpg", fileExt: "", sizeBytes: 270 },
+  ]);
+  await withMirror(dataset, async ({ pass, root, files }) => {
+    await Deno.mkdir(join(root, "keep"), { recursive: true });
+    await Deno.writeTextFile(join(root, "keep/m.jpg"), "mine, protected");
+    await Deno.writeTextFile(join(root, "m.jpg"), "mine");
+    const result = await pass({ protected_dirs: ["keep"], delete: true });
+    assert.equal(result.summary.failed, 0);
+    const tree = await files();
+    assert.equal(new TextDecoder().decode(tree.get("keep/m.jpg")), "mine, protected");
+    assert.equal(new TextDecoder().decode(tree.get("m.jpg")), "mine");
+  });
+});
+
 Deno.test("with delete, a stale file where a listed item needs a folder is deleted and the item placed in the same pass", async () => {
   const first = describeDataset([{ name: "p", count: 1, fileName: "dir", fileExt: "" }]);
   await withMirror(first, async ({ platform, config, logger, pass, files }) => {
