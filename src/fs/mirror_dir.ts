@@ -454,9 +454,12 @@ export class MirrorDir implements AsyncDisposable {
       throw error;
     }
     this.#mayBeEmpty.add(_parentOf(relPath));
-    // A folder may be made where the file was: forget the failures cached for it and below it.
+    // A folder may be made where the file was: forget the failures cached for it and below it,
+    // under any spelling a case-insensitive disk takes for it (`Dir` removed, `dir/` to be made).
+    const removed = foldLetterCase(relPath);
     for (const dir of this.#dirs.keys()) {
-      if (dir === relPath || dir.startsWith(`${relPath}/`)) this.#dirs.delete(dir);
+      const folded = foldLetterCase(dir);
+      if (folded === removed || folded.startsWith(`${removed}/`)) this.#dirs.delete(dir);
     }
     return true;
   }

@@ -386,6 +386,9 @@ export async function runPass(
     );
     transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
     for (const id of blocked) queued.delete(id);
+    // A stale file the deletes remove may be the one in the way (under another spelling on a
+    // case-insensitive disk, which the plan does not see as a conflict): retried once they are through.
+    if (blocked.size > 0) await deletingEarly?.catch(() => {});
     fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
     await transfer.finish();
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;

@@ -154,3 +154,22 @@ Deno.test({
       }, { home });
     }, { name: "data_mirror", prefix: "data-mirror-held-" }),
 });
+
+Deno.test({
+  name:
+    "exfat-fuse: with delete, a stale file Dir where dir/sub.png is listed is deleted and the item placed in the same pass",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withExfatFuseInTempDir(async (root, home) => {
+      const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
+      const [stale, nested, keep] = _named(items, ["Dir", "dir/sub.png", "keep.jpg"]);
+      await withMirror({ items: [stale, keep], datasets: [] }, async ({ pass, platform }) => {
+        await pass({ delete: true });
+        platform.replaceDataset({ items: [nested, keep], datasets: [] });
+        const second = await pass({ delete: true });
+        assert.deepEqual([second.summary.deleted, second.summary.failed], [1, 0]);
+        assert.equal(second.summary.downloaded, 1);
+        assert.equal(Deno.lstatSync(join(root, "dir", "sub.png")).size, 2000);
+      }, { home });
+    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
+});
