@@ -150,6 +150,11 @@ export class MirrorDir implements AsyncDisposable {
   readonly #fsSync: FileSystemSync | undefined;
   readonly #dirs = new Map<string, Promise<string>>();
   /**
+   * The folders of `#dirs` not known to be made (their making failed, or still runs: few), which a
+   * removal may clear the way for.
+   */
+  readonly #notMade = new Set<string>();
+  /**
    * Files the next placement at their path replaces, with the file that was there when marked (see
    * {@linkcode MirrorDir.replaceOnPlace}).
    */
@@ -259,13 +264,16 @@ export class MirrorDir implements AsyncDisposable {
    * folder.
    */
   ensureDir(relDir: string): Promise<string> {
-    let known = this.#dirs.get(relDir);
-    if (known === undefined) {
-      known = this.#makeDir(relDir);
-      known.catch(() => {}); // awaited by every caller; a failure stays cached for this pass
-      this.#dirs.set(relDir, known);
-    }
-    return known;
+    const known = this.#dirs.get(relDir);
+    if (known !== undefined) return known;
+    const making = this.#makeDir(relDir);
+    this.#dirs.set(relDir, making);
+    this.#notMade.add(relDir);
+    // A failure is awaited by every caller, and stays cached for this pass until a removal clears it.
+    making.then(() => {
+      if (this.#dirs.get(relDir) === making) this.#notMade.delete(relDir);
+    }, () => {});
+    return making;
   }
 
   /**
@@ -456,10 +464,15 @@ export class MirrorDir implements AsyncDisposable {
     this.#mayBeEmpty.add(_parentOf(relPath));
     // A folder may be made where the file was: forget the failures cached for it and below it,
     // under any spelling a case-insensitive disk takes for it (`Dir` removed, `dir/` to be made).
+    // (None made there can be: a file held the path.)
+    if (this.#notMade.size === 0) return true;
     const removed = foldLetterCase(relPath);
-    for (const dir of this.#dirs.keys()) {
+    for (const dir of this.#notMade) {
       const folded = foldLetterCase(dir);
-      if (folded === removed || folded.startsWith(`${removed}/`)) this.#dirs.delete(dir);
+      if (folded === removed || folded.startsWith(`${removed}/`)) {
+        this.#dirs.delete(dir);
+        this.#notMade.delete(dir);
+      }
     }
     return true;
   }
