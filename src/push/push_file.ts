@@ -305,8 +305,8 @@ export async function deleteIfUnchanged(
   const onFuse = options.onFuse ?? isOnFuse(dirname(full));
   const digest = onFuse ? (options.sentDigest ?? "") : undefined;
   const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest);
-  // Its first sight (times ahead) goes with it: kept, it outlived the file while walks were not
-  // whole (a folder that cannot be read), one record per such file for good.
+  // Its first sight (times ahead) goes with it: kept, it outlived the file until a whole walk
+  // forgot the path (never, in a folder whose backlog never drains).
   ctx.journal.update(
     path,
     (e) => ({ ...e, sent: undefined, ...(removed ? { seen: undefined } : {}) }),
