@@ -647,11 +647,13 @@ async function _walk(
       else await _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
     } else if (
       !_settled(identity, {
+        // The first sight is read (and stamped) before the clock: read after it, a clock that
+        // moved on in between put the first sight after `now`, and min age 0 waited a pass.
+        firstSeenMs: _firstSeenIfAhead(ctx, path, identity),
         now: now(),
         settledBefore,
         minAgeMs,
         options,
-        firstSeenMs: _firstSeenIfAhead(ctx, path, identity),
       })
     ) {
       _skip(result, options.logger, path, "settling");

@@ -911,13 +911,9 @@ interface _Replacements {
 /**
  * The files at listed paths that hold another item than the one listed there now, so that every
  * mirror of a fleet ends with the same file as a fresh one (only after a listing proved whole,
- * which knows every item on a path):
- *
- * - a file the record says was placed from another item, still of the size placed (an item
- *   replaced under the same name, a model pushed again; a file of another size is a user's and
- *   stays);
- * - a file the record does not name at a path two listed items share, whose size is not the
- *   winner's (a pass cut off before it settled the path, before the record existed).
+ * which knows every item on a path): those the record says were placed from another item, still of
+ * the size placed (an item replaced under the same name, a model pushed again; a file of another
+ * size is a user's and stays, and so is any file the record does not name).
  *
  * A file the record does not name whose size is the listed item's is taken on by the record (a
  * mirror made before it existed): one `lstat` for each, once. Nothing is removed here: each file
