@@ -288,10 +288,16 @@ Deno.test("a Viam home whose link dangles (its disk dropped out) is refused as a
   }
 });
 
-Deno.test("a removal does not fold the letter case of every folder cached (10,000 stale files took seconds)", async () => {
-  const home = await Deno.makeTempDir({ prefix: "data_mirror_remove_cost_" });
-  try {
+/** Runs `fn` with a mirror `m` opened in a new Viam home, removed afterwards. */
+function _withOpenMirror(fn: (mirror: MirrorDir) => Promise<void>): Promise<void> {
+  return withTempDir(async (home) => {
     await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "m", durable: false });
+    await fn(mirror);
+  });
+}
+
+Deno.test("a removal does not fold the letter case of every folder cached (10,000 stale files took seconds)", async () => {
+  await _withOpenMirror(async (mirror) => {
     for (let i = 0; i < 2000; i++) await mirror.ensureDir(`cam/h${i}`);
     for (let i = 0; i < 200; i++) Deno.writeTextFileSync(`${mirror.root}/cam/h${i}/f.jpg`, "x");
     const original = String.prototype.toLowerCase;
@@ -306,28 +312,20 @@ Deno.test("a removal does not fold the letter case of every folder cached (10,00
       String.prototype.toLowerCase = original;
     }
     assert.ok(calls <= 2 * 200, `${calls} case folds for 200 removals with 2,000 folders cached`);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
-Deno.test("a removed file still forgets the folder failures cached under another spelling", async () => {
-  const home = await Deno.makeTempDir({ prefix: "data_mirror_remove_cost_" });
-  try {
-    await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "m", durable: false });
+Deno.test("a removed file forgets the folder failure cached beneath it", async () => {
+  await _withOpenMirror(async (mirror) => {
     Deno.writeTextFileSync(`${mirror.root}/Dir`, "x");
     await assert.rejects(mirror.ensureDir("Dir/sub"));
     await mirror.remove("Dir");
     assert.ok((await mirror.ensureDir("Dir/sub")).endsWith("/m/Dir/sub"));
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a removed symlink forgets the folders made through it", async () => {
-  const home = await Deno.makeTempDir({ prefix: "data_mirror_remove_link_" });
-  try {
-    await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "m", durable: false });
+  await _withOpenMirror(async (mirror) => {
     await Deno.mkdir(`${mirror.root}/real`);
     await Deno.symlink("real", `${mirror.root}/link`);
     const through = await mirror.ensureDir("link/sub");
@@ -335,7 +333,5 @@ Deno.test("a removed symlink forgets the folders made through it", async () => {
     const made = await mirror.ensureDir("link/sub");
     assert.ok(made.endsWith("/m/link/sub"), `${through} then ${made}`);
     assert.ok((await Deno.lstat(`${mirror.root}/link`)).isDirectory);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
+  });
 });
