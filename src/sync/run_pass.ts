@@ -375,9 +375,7 @@ export async function runPass(
         `${plan.skipped} in place, ${deletion.deletes.length} stale to delete` +
         (plan.deleteBlocked ? ` (held back: ${plan.deleteBlocked})` : ""),
     );
-    if (_fetchFreedByDeletes(plan, deletion, inPlace, mirror.nestedMirrors, entries) > 0) {
-      await deletingEarly?.catch(() => {}); // those downloads need the deleted files gone
-    }
+    const freed = _fetchFreedByDeletes(plan, deletion, inPlace, mirror.nestedMirrors, entries);
     progress.plan = plan;
     progress.placedBeforePlan = transfer.result.placed.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
@@ -386,9 +384,9 @@ export async function runPass(
     );
     transfer.result.failures = transfer.result.failures.filter((f) => !blocked.has(f.binaryDataId));
     for (const id of blocked) queued.delete(id);
-    // A stale file the deletes remove may be the one in the way (under another spelling on a
-    // case-insensitive disk, which the plan does not see as a conflict): retried once they are through.
-    if (blocked.size > 0) await deletingEarly?.catch(() => {});
+    // Downloads a stale file stood in the way of (freed by the deletes; or one blocked under another
+    // spelling on a case-insensitive disk, which the plan does not see) wait for the deletes.
+    if (freed > 0 || blocked.size > 0) await deletingEarly?.catch(() => {});
     fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
     await transfer.finish();
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
@@ -621,7 +619,7 @@ export async function dryRunPass(
         path: d.path,
         reason: FOLDER_IN_THE_WAY,
       })),
-    ].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    ].sort(_byPath);
     plan.downloads = plan.downloads.filter((d) => !emptyDirs.has(d.path));
   }
   const deleteBlocked = listing.error
@@ -1147,8 +1145,13 @@ function _fetchFreedByDeletes(
   plan.downloads = [
     ...plan.downloads,
     ...[...freed].map((path) => ({ path, item: entries.get(path)! })),
-  ].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  ].sort(_byPath);
   return freed.size;
+}
+
+/** Orders a plan's entries by path, as the plan lists them. */
+function _byPath(a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
 /** {@linkcode isSameFileUnder} for one plan: the folders it reads are read once. */
