@@ -9,167 +9,163 @@ import { describeDataset, type ItemRecord } from "../support/platform/mod.ts";
 import { EXFAT_FUSE_USABLE, withExfatFuseInTempDir } from "../support/exfat_fuse.ts";
 import { withMirror } from "./_harness.ts";
 
+/** Registers `fn` as a test on a mirror folder `data_mirror` on exfat-fuse (where FUSE is usable). */
+function _onExfat(name: string, fn: (root: string, home: string) => Promise<void>): void {
+  Deno.test({
+    name: `exfat-fuse: ${name}`,
+    ignore: !EXFAT_FUSE_USABLE,
+    fn: () => withExfatFuseInTempDir(fn, { name: "data_mirror", prefix: "data-mirror-case-" }),
+  });
+}
+
 function _named(items: readonly ItemRecord[], names: string[]): ItemRecord[] {
   return items.map((item, i) => ({ ...item, fileName: names[i], fileExt: "" }));
 }
 
-Deno.test({
-  name: "exfat-fuse: Cam/ and cam/ in one listing are fetched once and all in the manifest",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([{ name: "x", count: 4, sizeBytes: 2000 }]);
-      const dataset = {
-        items: _named(items, ["Cam/a.jpg", "Cam/b.jpg", "cam/c.jpg", "cam/d.jpg"]),
+_onExfat(
+  "Cam/ and cam/ in one listing are fetched once and all in the manifest",
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 4, sizeBytes: 2000 }]);
+    const dataset = {
+      items: _named(items, ["Cam/a.jpg", "Cam/b.jpg", "cam/c.jpg", "cam/d.jpg"]),
+      datasets: [],
+    };
+    await withMirror(dataset, async ({ pass, platform }) => {
+      await pass({ delete: true });
+      platform.resetCalls();
+      const second = await pass({ delete: true });
+      assert.equal(platform.calls.BinaryDataByIDs, 0, "fetched again");
+      assert.equal(second.summary.downloaded, 0);
+      const manifest = await Deno.readTextFile(join(root, ".data-mirror", "manifest.jsonl"));
+      assert.equal(manifest.trim().split("\n").length, 4);
+      // A new item listed under another case of a placed file replaces it.
+      const [next] = describeDataset([{ name: "y", count: 1, sizeBytes: 3000 }]).items;
+      platform.replaceDataset({
+        items: [...dataset.items.slice(1), { ...next, fileName: "cam/A.jpg", fileExt: "" }],
         datasets: [],
+      });
+      await pass({ delete: true });
+      // One entry for the path, the new item's (read by its folder: exfat-fuse keeps the old
+      // spelling's node, and its size, for a moment).
+      const sizes = [...Deno.readDirSync(join(root, "Cam"))]
+        .filter((e) => e.name.toLowerCase() === "a.jpg")
+        .map((e) => Deno.lstatSync(join(root, "Cam", e.name)).size);
+      assert.deepEqual(sizes, [3000]);
+    }, { home });
+  },
+);
+
+_onExfat(
+  "a twin listed a page after the path that took its file keeps its own bytes",
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 2000 }]);
+    const older = { ...items[0], fileName: "A.jpg", fileExt: "" };
+    const newer = { ...items[1], fileName: "a.jpg", fileExt: "", sizeBytes: 3000 };
+    await withMirror({ items: [newer], datasets: [] }, async ({ pass, platform }) => {
+      await pass({ delete: true });
+      // A.jpg, requested earlier, arrives late: listed first, a page before its twin.
+      platform.replaceDataset({ items: [older, newer], datasets: [] });
+      platform.setFaults({ maxPageItems: 1, latencyMs: 100 });
+      const second = await pass({ delete: true });
+      assert.equal(second.summary.skipped, 2);
+      const sizes = [...Deno.readDirSync(root)].filter((e) => e.isFile)
+        .map((e) => Deno.lstatSync(join(root, e.name)).size);
+      assert.deepEqual(sizes, [3000]);
+    }, { home });
+  },
+);
+
+_onExfat(
+  "files spelt in another case in one folder are adopted reading the folder once",
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 200, sizeBytes: 16 }]);
+    const names = items.map((_, i) => `Cam/f${String(i).padStart(3, "0")}.jpg`);
+    await withMirror({ items: _named(items, names), datasets: [] }, async ({ pass }) => {
+      await pass({});
+      for (const name of names) {
+        const upper = name.replace(/f(\d+)\.jpg$/, "F$1.JPG");
+        Deno.renameSync(join(root, name), join(root, `${upper}.tmp`));
+        Deno.renameSync(join(root, `${upper}.tmp`), join(root, upper));
+      }
+      const readDirSync = Deno.readDirSync;
+      let reads = 0;
+      Deno.readDirSync = (path) => {
+        if (String(path).endsWith("/Cam")) reads++;
+        return readDirSync(path);
       };
-      await withMirror(dataset, async ({ pass, platform }) => {
-        await pass({ delete: true });
-        platform.resetCalls();
-        const second = await pass({ delete: true });
-        assert.equal(platform.calls.BinaryDataByIDs, 0, "fetched again");
-        assert.equal(second.summary.downloaded, 0);
-        const manifest = await Deno.readTextFile(join(root, ".data-mirror", "manifest.jsonl"));
-        assert.equal(manifest.trim().split("\n").length, 4);
-        // A new item listed under another case of a placed file replaces it.
-        const [next] = describeDataset([{ name: "y", count: 1, sizeBytes: 3000 }]).items;
-        platform.replaceDataset({
-          items: [...dataset.items.slice(1), { ...next, fileName: "cam/A.jpg", fileExt: "" }],
-          datasets: [],
-        });
-        await pass({ delete: true });
-        // One entry for the path, the new item's (read by its folder: exfat-fuse keeps the old
-        // spelling's node, and its size, for a moment).
-        const sizes = [...Deno.readDirSync(join(root, "Cam"))]
-          .filter((e) => e.name.toLowerCase() === "a.jpg")
-          .map((e) => Deno.lstatSync(join(root, "Cam", e.name)).size);
-        assert.deepEqual(sizes, [3000]);
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
-});
+      try {
+        const again = await pass({ delete: true });
+        assert.equal(again.summary.skipped, 200);
+      } finally {
+        Deno.readDirSync = readDirSync;
+      }
+      assert.ok(reads < 10, `the folder was read ${reads} times`);
+    }, { home });
+  },
+);
 
-Deno.test({
-  name: "exfat-fuse: a twin listed a page after the path that took its file keeps its own bytes",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 2000 }]);
-      const older = { ...items[0], fileName: "A.jpg", fileExt: "" };
-      const newer = { ...items[1], fileName: "a.jpg", fileExt: "", sizeBytes: 3000 };
-      await withMirror({ items: [newer], datasets: [] }, async ({ pass, platform }) => {
-        await pass({ delete: true });
-        // A.jpg, requested earlier, arrives late: listed first, a page before its twin.
-        platform.replaceDataset({ items: [older, newer], datasets: [] });
-        platform.setFaults({ maxPageItems: 1, latencyMs: 100 });
-        const second = await pass({ delete: true });
-        assert.equal(second.summary.skipped, 2);
-        const sizes = [...Deno.readDirSync(root)].filter((e) => e.isFile)
-          .map((e) => Deno.lstatSync(join(root, e.name)).size);
-        assert.deepEqual(sizes, [3000]);
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
-});
+_onExfat(
+  "a file of another Unicode form is another file: stale, it is deleted",
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 500 }]);
+    // Two files on exFAT, which folds case, not form.
+    const [p, q] = _named(items, ["cafe\u0301.jpg", "caf\u00e9.jpg"]);
+    await withMirror({ items: [p, q], datasets: [] }, async ({ pass, platform }) => {
+      await pass({ delete: true });
+      platform.replaceDataset({ items: [{ ...q, fileName: "Caf\u00e9.jpg" }], datasets: [] });
+      const second = await pass({ delete: true });
+      assert.equal(second.summary.deleted, 1);
+      const files = [...Deno.readDirSync(root)].filter((e) => e.isFile).map((e) => e.name);
+      assert.deepEqual(files, ["caf\u00e9.jpg"]);
+    }, { home });
+  },
+);
 
-Deno.test({
-  name: "exfat-fuse: files spelt in another case in one folder are adopted reading the folder once",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([{ name: "x", count: 200, sizeBytes: 16 }]);
-      const names = items.map((_, i) => `Cam/f${String(i).padStart(3, "0")}.jpg`);
-      await withMirror({ items: _named(items, names), datasets: [] }, async ({ pass }) => {
-        await pass({});
-        for (const name of names) {
-          const upper = name.replace(/f(\d+)\.jpg$/, "F$1.JPG");
-          Deno.renameSync(join(root, name), join(root, `${upper}.tmp`));
-          Deno.renameSync(join(root, `${upper}.tmp`), join(root, upper));
-        }
-        const readDirSync = Deno.readDirSync;
-        let reads = 0;
-        Deno.readDirSync = (path) => {
-          if (String(path).endsWith("/Cam")) reads++;
-          return readDirSync(path);
-        };
-        try {
-          const again = await pass({ delete: true });
-          assert.equal(again.summary.skipped, 200);
-        } finally {
-          Deno.readDirSync = readDirSync;
-        }
-        assert.ok(reads < 10, `the folder was read ${reads} times`);
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
-});
+_onExfat(
+  "max_delete's kept count counts a file taken for a listed spelling once",
+  async (root, home) => {
+    const { items } = describeDataset([
+      { name: "x", count: 40, sizeBytes: 100 },
+      { name: "y", count: 60, sizeBytes: 100 },
+    ]);
+    const [old, fresh] = [items.slice(0, 40), items.slice(40)];
+    const numbered = (folder: string, count: number) =>
+      Array.from({ length: count }, (_, i) => `${folder}/f${String(i).padStart(2, "0")}.jpg`);
+    const freshNamed = _named(fresh, numbered("new", 60));
+    await withMirror({ items: _named(old, numbered("Cam", 40)), datasets: [] }, async (m) => {
+      await m.pass({ delete: true });
+      // The platform now spells the folder in lower case and lists new files; the listing fails
+      // after its first page (a network cut), once some new files were placed.
+      m.platform.replaceDataset({
+        items: [..._named(old, numbered("cam", 40)), ...freshNamed],
+        datasets: [],
+      });
+      m.platform.setFaults({ maxPageItems: 80, failListingAfterPage: 1 });
+      await m.pass({ delete: true }, { attempts: { page: 1, file: 1 } }).catch(() => {});
+      const kept = Deno.readTextFileSync(join(root, ".data-mirror", "held-deletes")).trim();
+      assert.equal(kept, "40", "max_delete's kept count: the 40 files the mirror held");
+      // The next listing lacks the 40 old files (a filter changed by mistake): 40 of the 40 the
+      // mirror held is over max_delete's default 50%: held back, nothing deleted.
+      m.platform.replaceDataset({ items: freshNamed, datasets: [] });
+      m.platform.setFaults({});
+      await m.pass({ delete: true });
+      assert.equal([...Deno.readDirSync(join(root, "Cam"))].length, 40, "max_delete let them go");
+    }, { home });
+  },
+);
 
-Deno.test({
-  name: "exfat-fuse: a file of another Unicode form is another file: stale, it is deleted",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 500 }]);
-      // Two files on exFAT, which folds case, not form.
-      const [p, q] = _named(items, ["cafe\u0301.jpg", "caf\u00e9.jpg"]);
-      await withMirror({ items: [p, q], datasets: [] }, async ({ pass, platform }) => {
-        await pass({ delete: true });
-        platform.replaceDataset({ items: [{ ...q, fileName: "Caf\u00e9.jpg" }], datasets: [] });
-        const second = await pass({ delete: true });
-        assert.equal(second.summary.deleted, 1);
-        const files = [...Deno.readDirSync(root)].filter((e) => e.isFile).map((e) => e.name);
-        assert.deepEqual(files, ["caf\u00e9.jpg"]);
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
-});
-
-Deno.test({
-  name: "exfat-fuse: max_delete's kept count counts a file taken for a listed spelling once",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([
-        { name: "x", count: 40, sizeBytes: 100 },
-        { name: "y", count: 60, sizeBytes: 100 },
-      ]);
-      const [old, fresh] = [items.slice(0, 40), items.slice(40)];
-      const numbered = (folder: string, count: number) =>
-        Array.from({ length: count }, (_, i) => `${folder}/f${String(i).padStart(2, "0")}.jpg`);
-      const freshNamed = _named(fresh, numbered("new", 60));
-      await withMirror({ items: _named(old, numbered("Cam", 40)), datasets: [] }, async (m) => {
-        await m.pass({ delete: true });
-        // The platform now spells the folder in lower case and lists new files; the listing fails
-        // after its first page (a network cut), once some new files were placed.
-        m.platform.replaceDataset({
-          items: [..._named(old, numbered("cam", 40)), ...freshNamed],
-          datasets: [],
-        });
-        m.platform.setFaults({ maxPageItems: 80, failListingAfterPage: 1 });
-        await m.pass({ delete: true }, { attempts: { page: 1, file: 1 } }).catch(() => {});
-        const kept = Deno.readTextFileSync(join(root, ".data-mirror", "held-deletes")).trim();
-        assert.equal(kept, "40", "max_delete's kept count: the 40 files the mirror held");
-        // The next listing lacks the 40 old files (a filter changed by mistake): 40 of the 40 the
-        // mirror held is over max_delete's default 50%: held back, nothing deleted.
-        m.platform.replaceDataset({ items: freshNamed, datasets: [] });
-        m.platform.setFaults({});
-        await m.pass({ delete: true });
-        assert.equal([...Deno.readDirSync(join(root, "Cam"))].length, 40, "max_delete let them go");
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-held-" }),
-});
-
-Deno.test({
-  name:
-    "exfat-fuse: with delete, a stale file Dir where dir/sub.png is listed is deleted and the item placed in the same pass",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (root, home) => {
-      const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
-      const [stale, nested, keep] = _named(items, ["Dir", "dir/sub.png", "keep.jpg"]);
-      await withMirror({ items: [stale, keep], datasets: [] }, async ({ pass, platform }) => {
-        await pass({ delete: true });
-        platform.replaceDataset({ items: [nested, keep], datasets: [] });
-        const second = await pass({ delete: true });
-        assert.deepEqual([second.summary.deleted, second.summary.failed], [1, 0]);
-        assert.equal(second.summary.downloaded, 1);
-        assert.equal(Deno.lstatSync(join(root, "dir", "sub.png")).size, 2000);
-      }, { home });
-    }, { name: "data_mirror", prefix: "data-mirror-case-" }),
-});
+_onExfat(
+  "with delete, a stale file Dir where dir/sub.png is listed is deleted and the item placed in the same pass",
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
+    const [stale, nested, keep] = _named(items, ["Dir", "dir/sub.png", "keep.jpg"]);
+    await withMirror({ items: [stale, keep], datasets: [] }, async ({ pass, platform }) => {
+      await pass({ delete: true });
+      platform.replaceDataset({ items: [nested, keep], datasets: [] });
+      const second = await pass({ delete: true });
+      assert.deepEqual([second.summary.deleted, second.summary.failed], [1, 0]);
+      assert.equal(second.summary.downloaded, 1);
+      assert.equal(Deno.lstatSync(join(root, "dir", "sub.png")).size, 2000);
+    }, { home });
+  },
+);
