@@ -7,7 +7,7 @@ import {
   resolveMirrorRoot,
 } from "../../src/fs/mirror_location.ts";
 import { names, rejection, withTempDir } from "./_helpers.ts";
-import { EXFAT_FUSE_USABLE, withExfatFuseInTempDir } from "../support/exfat_fuse.ts";
+import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 
 Deno.test("the root is created folder by folder inside the Viam home and resolved", async () => {
   await withTempDir(async (dir) => {
@@ -147,73 +147,69 @@ Deno.test("a Viam home reached through a symlink is measured on its real path", 
   });
 });
 
-Deno.test({
-  name: "a mirror_path spelt in another case on exfat-fuse resolves to the folder's own spelling",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (usb, home) => {
-      await Deno.mkdir(join(usb, "Faces"));
-      // Both spellings must reach one path: the lock is taken on it, and exfat-fuse makes a
-      // node (and a flock) of its own for each spelling.
-      const root = await resolveMirrorRoot({
-        viamHome: home,
-        mirrorPath: "usb/faces",
-        create: true,
-      });
-      assert.equal(root, join(await Deno.realPath(home), "usb", "Faces"));
-    }, { name: "usb", prefix: "data_mirror_spelling_" }),
-});
+testOnExfatFuse(
+  "a mirror_path spelt in another case on exfat-fuse resolves to the folder's own spelling",
+  { name: "usb", prefix: "data_mirror_spelling_" },
+  async (usb, home) => {
+    await Deno.mkdir(join(usb, "Faces"));
+    // Both spellings must reach one path: the lock is taken on it, and exfat-fuse makes a
+    // node (and a flock) of its own for each spelling.
+    const root = await resolveMirrorRoot({
+      viamHome: home,
+      mirrorPath: "usb/faces",
+      create: true,
+    });
+    assert.equal(root, join(await Deno.realPath(home), "usb", "Faces"));
+  },
+);
 
-Deno.test({
-  name: "on exfat-fuse a mirror_path resolves to the folder of its own Unicode form, not another",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (usb, home) => {
-      // exFAT folds case, not form: two folders (exfat-fuse lists the decomposed one first).
-      await Deno.mkdir(join(usb, "caf\u00e9"));
-      await Deno.mkdir(join(usb, "cafe\u0301"));
-      const root = await resolveMirrorRoot({
+testOnExfatFuse(
+  "on exfat-fuse a mirror_path resolves to the folder of its own Unicode form, not another",
+  { name: "usb", prefix: "data_mirror_spelling_" },
+  async (usb, home) => {
+    // exFAT folds case, not form: two folders (exfat-fuse lists the decomposed one first).
+    await Deno.mkdir(join(usb, "caf\u00e9"));
+    await Deno.mkdir(join(usb, "cafe\u0301"));
+    const root = await resolveMirrorRoot({
+      viamHome: home,
+      mirrorPath: "usb/Caf\u00e9",
+      create: false,
+    });
+    assert.equal(root, join(await Deno.realPath(home), "usb", "caf\u00e9"));
+  },
+);
+
+testOnExfatFuse(
+  "exfat-fuse: a mirror_path two folders fold to (ß and ẞ are two letters there) is refused",
+  { name: "viam", prefix: "data-mirror-spelling-" },
+  async (home) => {
+    Deno.mkdirSync(join(home, "stra\u1E9Ee")); // the one "STRAẞE" reaches on exFAT
+    Deno.mkdirSync(join(home, "Stra\u00DFe")); // another folder, listed first
+    await assert.rejects(
+      resolveMirrorRoot({ viamHome: home, mirrorPath: "STRA\u1E9EE", create: false }),
+      MirrorLocationError,
+    );
+    assert.equal(
+      await resolveMirrorRoot({ viamHome: home, mirrorPath: "stra\u1E9Ee", create: false }),
+      join(await Deno.realPath(home), "stra\u1E9Ee"),
+    );
+  },
+);
+
+testOnExfatFuse(
+  "exfat-fuse: the refusal of a path two folders fold to names the attribute and the value",
+  { name: "viam", prefix: "data-mirror-label-" },
+  async (home) => {
+    Deno.mkdirSync(join(home, "stra\u1E9Ee"));
+    Deno.mkdirSync(join(home, "Stra\u00DFe"));
+    await assert.rejects(
+      resolveMirrorRoot({
         viamHome: home,
-        mirrorPath: "usb/Caf\u00e9",
+        mirrorPath: "STRA\u1E9EE/sub",
         create: false,
-      });
-      assert.equal(root, join(await Deno.realPath(home), "usb", "caf\u00e9"));
-    }, { name: "usb", prefix: "data_mirror_spelling_" }),
-});
-
-Deno.test({
-  name: "exfat-fuse: a mirror_path two folders fold to (ß and ẞ are two letters there) is refused",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (home) => {
-      Deno.mkdirSync(join(home, "stra\u1E9Ee")); // the one "STRAẞE" reaches on exFAT
-      Deno.mkdirSync(join(home, "Stra\u00DFe")); // another folder, listed first
-      await assert.rejects(
-        resolveMirrorRoot({ viamHome: home, mirrorPath: "STRA\u1E9EE", create: false }),
-        MirrorLocationError,
-      );
-      assert.equal(
-        await resolveMirrorRoot({ viamHome: home, mirrorPath: "stra\u1E9Ee", create: false }),
-        join(await Deno.realPath(home), "stra\u1E9Ee"),
-      );
-    }, { name: "viam", prefix: "data-mirror-spelling-" }),
-});
-
-Deno.test({
-  name: "exfat-fuse: the refusal of a path two folders fold to names the attribute and the value",
-  ignore: !EXFAT_FUSE_USABLE,
-  fn: () =>
-    withExfatFuseInTempDir(async (home) => {
-      Deno.mkdirSync(join(home, "stra\u1E9Ee"));
-      Deno.mkdirSync(join(home, "Stra\u00DFe"));
-      await assert.rejects(
-        resolveMirrorRoot({
-          viamHome: home,
-          mirrorPath: "STRA\u1E9EE/sub",
-          create: false,
-          attribute: "push_path",
-        }),
-        (e: Error) => e.message.startsWith('push_path "STRA\u1E9EE/sub": '),
-      );
-    }, { name: "viam", prefix: "data-mirror-label-" }),
-});
+        attribute: "push_path",
+      }),
+      (e: Error) => e.message.startsWith('push_path "STRA\u1E9EE/sub": '),
+    );
+  },
+);

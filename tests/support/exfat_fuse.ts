@@ -59,6 +59,22 @@ export async function withExfatFuseInTempDir(
   }
 }
 
+/**
+ * Registers the test `name`: `fn` on a fresh exFAT mount (see {@linkcode withExfatFuseInTempDir},
+ * `options` its folder name and temp prefix), ignored where FUSE is not usable.
+ */
+export function testOnExfatFuse(
+  name: string,
+  options: { name?: string; prefix?: string },
+  fn: (mount: string, dir: string) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !EXFAT_FUSE_USABLE,
+    fn: () => withExfatFuseInTempDir(fn, options),
+  });
+}
+
 function _has(program: string): boolean {
   try {
     return new Deno.Command("sh", { args: ["-c", `command -v ${program}`] }).outputSync().success;

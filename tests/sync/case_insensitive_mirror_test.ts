@@ -6,24 +6,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeDataset, type ItemRecord } from "../support/platform/mod.ts";
-import { EXFAT_FUSE_USABLE, withExfatFuseInTempDir } from "../support/exfat_fuse.ts";
+import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 import { withMirror } from "./_harness.ts";
 
-/** Registers `fn` as a test on a mirror folder `data_mirror` on exfat-fuse (where FUSE is usable). */
-function _onExfat(name: string, fn: (root: string, home: string) => Promise<void>): void {
-  Deno.test({
-    name: `exfat-fuse: ${name}`,
-    ignore: !EXFAT_FUSE_USABLE,
-    fn: () => withExfatFuseInTempDir(fn, { name: "data_mirror", prefix: "data-mirror-case-" }),
-  });
-}
+/** The mirror folder on the exFAT mount. */
+const _ON_EXFAT = { name: "data_mirror", prefix: "data-mirror-case-" };
 
 function _named(items: readonly ItemRecord[], names: string[]): ItemRecord[] {
   return items.map((item, i) => ({ ...item, fileName: names[i], fileExt: "" }));
 }
 
-_onExfat(
-  "Cam/ and cam/ in one listing are fetched once and all in the manifest",
+testOnExfatFuse(
+  "exfat-fuse: Cam/ and cam/ in one listing are fetched once and all in the manifest",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([{ name: "x", count: 4, sizeBytes: 2000 }]);
     const dataset = {
@@ -55,8 +50,9 @@ _onExfat(
   },
 );
 
-_onExfat(
-  "a twin listed a page after the path that took its file keeps its own bytes",
+testOnExfatFuse(
+  "exfat-fuse: a twin listed a page after the path that took its file keeps its own bytes",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 2000 }]);
     const older = { ...items[0], fileName: "A.jpg", fileExt: "" };
@@ -75,8 +71,9 @@ _onExfat(
   },
 );
 
-_onExfat(
-  "files spelt in another case in one folder are adopted reading the folder once",
+testOnExfatFuse(
+  "exfat-fuse: files spelt in another case in one folder are adopted reading the folder once",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([{ name: "x", count: 200, sizeBytes: 16 }]);
     const names = items.map((_, i) => `Cam/f${String(i).padStart(3, "0")}.jpg`);
@@ -104,8 +101,9 @@ _onExfat(
   },
 );
 
-_onExfat(
-  "a file of another Unicode form is another file: stale, it is deleted",
+testOnExfatFuse(
+  "exfat-fuse: a file of another Unicode form is another file: stale, it is deleted",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([{ name: "x", count: 2, sizeBytes: 500 }]);
     // Two files on exFAT, which folds case, not form.
@@ -121,8 +119,9 @@ _onExfat(
   },
 );
 
-_onExfat(
-  "max_delete's kept count counts a file taken for a listed spelling once",
+testOnExfatFuse(
+  "exfat-fuse: max_delete's kept count counts a file taken for a listed spelling once",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([
       { name: "x", count: 40, sizeBytes: 100 },
@@ -154,8 +153,9 @@ _onExfat(
   },
 );
 
-_onExfat(
-  "with delete, a stale file Dir where dir/sub.png is listed is deleted and the item placed in the same pass",
+testOnExfatFuse(
+  "exfat-fuse: with delete, a stale file Dir where dir/sub.png is listed is deleted and the item placed in the same pass",
+  _ON_EXFAT,
   async (root, home) => {
     const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
     const [stale, nested, keep] = _named(items, ["Dir", "dir/sub.png", "keep.jpg"]);
