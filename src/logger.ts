@@ -1,3 +1,15 @@
+/**
+ * The logging interface of the engine, with viam-server's level names: the CLI writes to the
+ * terminal, the module to viam-server's log.
+ *
+ * @example
+ * ```ts
+ * const threshold = parseLogLevel("WARNING") ?? "info"; // "warn"
+ * levelEnabled("info", threshold); // false
+ * ```
+ *
+ * @module
+ */
 /** Log levels, lowest first, as viam-server names them. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 

@@ -1,3 +1,9 @@
+/**
+ * What a running mirror answers to its shells (DoCommand, the CLI's `--watch`): its status, the
+ * reports of a sync, a push and a dry run, and why a command was refused.
+ *
+ * @module
+ */
 import type { Summary } from "./sync/summary.ts";
 
 /** What one push pass did (the upload side): its counts, and why it failed if it did. */

@@ -1,3 +1,17 @@
+/**
+ * The scheduler of one mirror: a pass at start and every `sync_frequency` seconds, backing off while
+ * passes fail, with passes on demand and a clean stop.
+ *
+ * @example
+ * ```ts
+ * const loop = new MirrorLoop(config, { logger });
+ * loop.start();
+ * await loop.syncNow(); // runs a pass now, or joins the one in flight
+ * await loop.stop();
+ * ```
+ *
+ * @module
+ */
 import { backoffDelay } from "./async/backoff.ts";
 import { collectGarbageNow } from "./async/heap_guard.ts";
 import type { MirrorConfig } from "./config.ts";

@@ -1,3 +1,14 @@
+/**
+ * The delay before a retry: exponential growth with equal jitter, shared by the retry of one call
+ * ({@linkcode retry}) and the growing delay of one failing item (`ItemBackoff`).
+ *
+ * @example
+ * ```ts
+ * const ms = backoffDelay(3, { minMs: 500, maxMs: 4_000 }); // between 1,000 and 2,000
+ * ```
+ *
+ * @module
+ */
 /** Options of {@linkcode backoffDelay}. */
 export interface BackoffOptions {
   /** Delay before the first retry, in milliseconds. */

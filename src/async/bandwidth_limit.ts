@@ -1,3 +1,9 @@
+/**
+ * The `bandwidth_limit` attribute and `--bwlimit` flag at work: one pacer that every transfer of a
+ * pass (listing pages, inline batches, uri downloads, uploads) reports its bytes to.
+ *
+ * @module
+ */
 import type { MirrorConfig } from "../config.ts";
 import { abortableDelay } from "./retry.ts";
 

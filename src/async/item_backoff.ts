@@ -1,3 +1,16 @@
+/**
+ * The per-item retry delays of a mirror's loop: an item that keeps failing waits longer each pass
+ * while the rest of the mirror goes on.
+ *
+ * @example
+ * ```ts
+ * const backoff = new ItemBackoff({ minMs: 60_000, maxMs: 3_600_000 });
+ * backoff.failed("org/loc/id");
+ * backoff.isDue("org/loc/id"); // false for the next 30-60 s (jittered)
+ * ```
+ *
+ * @module
+ */
 import { backoffDelay } from "./backoff.ts";
 
 /** Options of {@linkcode ItemBackoff}. */

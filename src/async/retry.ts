@@ -1,3 +1,9 @@
+/**
+ * Retries of one call with growing, jittered delays ({@linkcode retry}), the schedule every call of a
+ * pass uses ({@linkcode CALL_RETRY}), and an abortable sleep.
+ *
+ * @module
+ */
 import { setTimeout as delay } from "node:timers/promises";
 import { backoffDelay } from "./backoff.ts";
 

@@ -1,3 +1,15 @@
+/**
+ * A fixed list of tasks run with bounded concurrency (the delete stage, the push pass's files), pulled
+ * lazily so a long queue never becomes an array of promises.
+ *
+ * @example
+ * ```ts
+ * const paths = ["a", "b", "c"];
+ * await runPool(paths.map((p) => () => Deno.remove(p).catch(() => {})), { concurrency: 2 });
+ * ```
+ *
+ * @module
+ */
 /** Options of {@linkcode runPool}. */
 export interface PoolOptions {
   /** How many tasks run at once (at least 1). */

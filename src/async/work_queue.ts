@@ -1,3 +1,9 @@
+/**
+ * A pool that takes tasks while it runs: what lets a pass download the files of a listing page while
+ * the next pages are still coming.
+ *
+ * @module
+ */
 /** Options of {@linkcode WorkQueue}. */
 export interface WorkQueueOptions {
   /** How many tasks run at once (at least 1). */

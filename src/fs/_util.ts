@@ -1,3 +1,10 @@
+/**
+ * Small file-system helpers shared by the `fs/` modules (not exported from them): the file mode, path
+ * assertions, a directory's sync, whole writes, an lstat that tolerates absence, whether a path is on
+ * FUSE, a link that never replaces, and the check that a folder was swapped while a pass held it.
+ *
+ * @module
+ */
 // Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
 import { statfsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";

@@ -1,3 +1,10 @@
+/**
+ * State files (the placed record, the push journal's compactions, the manifest's digest, a module
+ * resource's status) written whole or not at all: a temporary file beside the target, synced
+ * (unless `durable: false`), then renamed over it.
+ *
+ * @module
+ */
 import { basename, dirname, join } from "node:path";
 import { FILE_MODE, syncDir, writeAll } from "./_util.ts";
 

@@ -1,3 +1,9 @@
+/**
+ * The free and total bytes of the file system under a path (`statfs`), which the transfer's space
+ * budget books against.
+ *
+ * @module
+ */
 import { statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 

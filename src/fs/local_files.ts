@@ -1,3 +1,9 @@
+/**
+ * The walk of the mirror: every file below the root, by relative path, without following a symlink,
+ * passing by the program's state folder and any nested mirror.
+ *
+ * @module
+ */
 import { join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { isStateDirPath, quoteName } from "../paths.ts";

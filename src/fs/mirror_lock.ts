@@ -1,3 +1,9 @@
+/**
+ * One writer per mirror: the lock a pass holds on its mirror (a CLI run and a module never write one
+ * mirror at once), with the holder named in the refusal.
+ *
+ * @module
+ */
 import { join } from "node:path";
 import { FILE_MODE, writeAll } from "./_util.ts";
 import { openOwnFile } from "./own_file.ts";

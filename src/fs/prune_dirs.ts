@@ -1,3 +1,10 @@
+/**
+ * The folders a pass with `delete` removes once they are empty (after a listing proved whole), never
+ * the root, the state folder, a protected folder or its ancestors, or anything reached through a
+ * symlink.
+ *
+ * @module
+ */
 import { rmdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { foldCase, isStateDirPath } from "../paths.ts";

@@ -1,3 +1,10 @@
+/**
+ * Free space booked before bytes are written: each download reserves its size (in blocks) against
+ * what the file system had free less the `free_space_reserve_percent`, so files in flight together
+ * cannot fill the disk.
+ *
+ * @module
+ */
 import type { FreeSpace } from "./free_space.ts";
 
 /** The largest allocation unit a file is rounded up to (see `SpaceBudget.book`). */

@@ -1,3 +1,10 @@
+/**
+ * Where a download is written before it has a final name: staged files in the mirror's state folder,
+ * checked for size and placed with a link that never replaces, so no partial file ever sits under a
+ * final name and a killed pass leaves only staged files to discard.
+ *
+ * @module
+ */
 import { join } from "node:path";
 import { sha256Hex } from "../sha256_hex.ts";
 import { openOwnFile } from "./own_file.ts";

@@ -1,3 +1,9 @@
+/**
+ * The mirror roots of one module's resources, kept apart: no root equal to, inside or around
+ * another, compared as a case-insensitive disk would.
+ *
+ * @module
+ */
 import { sep } from "node:path";
 import { foldCase } from "../paths.ts";
 

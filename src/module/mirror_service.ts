@@ -1,3 +1,9 @@
+/**
+ * The mirror's resource API as viam-server calls it: DoCommand (`sync`, `status`, `dry_run`, `push`),
+ * GetStatus, and GetGeometries where the API has it.
+ *
+ * @module
+ */
 import { describeError, isAbortError, PassCancelledError } from "../remote/errors.ts";
 import { type AnyMessage, type JsonValue, type PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";

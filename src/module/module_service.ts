@@ -1,3 +1,9 @@
+/**
+ * `viam.module.v1.ModuleService`, the calls viam-server makes to manage the module's resources: Ready,
+ * ValidateConfig, AddResource, ReconfigureResource and RemoveResource.
+ *
+ * @module
+ */
 import { describeError } from "../remote/errors.ts";
 import type { AnyMessage, PartialMessage, Struct } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";

@@ -1,3 +1,9 @@
+/**
+ * Log entries sent to viam-server (`RobotService/Log` on the parent's socket), queued so that a
+ * logger never waits, with lines on stderr when there is no parent to send them to.
+ *
+ * @module
+ */
 import * as net from "node:net";
 import { Timestamp } from "@bufbuild/protobuf";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";

@@ -1,3 +1,9 @@
+/**
+ * gRPC server reflection for the module's services, which viam-server needs before it will use a
+ * module: each file descriptor answered with its transitive imports.
+ *
+ * @module
+ */
 import type {
   AnyMessage,
   DescriptorProto,

@@ -1,3 +1,9 @@
+/**
+ * The module's running mirrors by full resource name, changed one at a time so an old loop always
+ * stops before its replacement starts.
+ *
+ * @module
+ */
 import type { MirrorController } from "../mirror_controller.ts";
 
 /**

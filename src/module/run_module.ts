@@ -1,3 +1,9 @@
+/**
+ * The module's run from start to a clean exit: serve until SIGTERM or SIGINT, then stop every mirror,
+ * close the server and remove the socket.
+ *
+ * @module
+ */
 import { onStopSignal } from "../stop_signal.ts";
 import { type ModuleOptions, startModule } from "./module_server.ts";
 

@@ -1,3 +1,9 @@
+/**
+ * The start of one module resource's mirror: its root claimed among the module's resources, its loop
+ * started, and its status kept across restarts in `VIAM_MODULE_DATA`.
+ *
+ * @module
+ */
 import { join } from "node:path";
 import { assertPushPartId, parseConfig } from "../config.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";

@@ -1,3 +1,9 @@
+/**
+ * A module resource's last status, saved in `VIAM_MODULE_DATA` after every pass and read back at start
+ * (only when the config that wrote it is the same), so a restart keeps counts and backoff.
+ *
+ * @module
+ */
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";

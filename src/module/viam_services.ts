@@ -1,3 +1,8 @@
+/**
+ * The Viam gRPC services the module serves or calls, built from the descriptors in `src/gen/`.
+ *
+ * @module
+ */
 import type { ServiceType } from "@bufbuild/protobuf";
 import { viamService as _service } from "../viam_api.ts";
 

@@ -1,3 +1,16 @@
+/**
+ * What an error from the platform means for a retry: transient (retried), auth (stop and say so),
+ * aborted (the pass was cancelled) or fatal.
+ *
+ * @example
+ * ```ts
+ * if (classifyError(new TypeError("connection reset")) === "transient") {
+ *   // retried with back-off
+ * }
+ * ```
+ *
+ * @module
+ */
 // connect's `ConnectError` recognizes the errors of any connect copy by their shape (its
 // `instanceof` is structural): connect-node's, the gRPC-web transport's and the SDK's bundled copy
 // (which the tests use as a reference client) classify alike.

@@ -1,3 +1,10 @@
+/**
+ * The errors the stages raise and tell apart (too large, not found, an HTTP status, a cut or
+ * uncheckable body, a cancelled pass, a timeout), their kinds, and one way to describe any error
+ * without a secret in it.
+ *
+ * @module
+ */
 /** The platform refused to send a binary inline because it is too large: fetch it by uri instead. */
 export class TooLargeError extends Error {
   /** @param binaryDataIds The ids the refused call asked for. */

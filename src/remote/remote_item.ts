@@ -1,4 +1,10 @@
 /**
+ * One listed item as the engine sees it, decoupled from the SDK's messages: its id, name, size, times,
+ * uri and the metadata the manifest writes.
+ *
+ * @module
+ */
+/**
  * One binary file as the data platform lists it, reduced to what mirroring needs.
  *
  * It holds plain strings and numbers rather than the SDK's message objects. A page's items live

@@ -1,3 +1,10 @@
+/**
+ * The engine's only view of the platform: four calls (a listing page, a count, an inline batch, a
+ * download by uri) and how to treat their errors. The SDK stays behind it (`ViamRemote`), so the
+ * stages never import it.
+ *
+ * @module
+ */
 import type { ErrorKind } from "./errors.ts";
 import type { RemoteItem } from "./remote_item.ts";
 

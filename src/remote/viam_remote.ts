@@ -1,3 +1,10 @@
+/**
+ * {@linkcode RemoteSource} over the Viam TypeScript SDK: the data client signed in with the API key,
+ * pages and counts of `BinaryDataByFilter`, inline `BinaryDataByIDs`, and uri downloads with Range
+ * resumption, all through one HTTP client (and the proxy, if any).
+ *
+ * @module
+ */
 import { type AnyMessage, type MethodInfo, MethodKind, type ServiceType } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type Transport } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";

@@ -1,3 +1,9 @@
+/**
+ * The delete stage: the stale files a pass decided on, removed a few at a time through the mirror
+ * (never through a symlink), each deletion and failure logged and counted.
+ *
+ * @module
+ */
 import { runPool } from "../async/run_pool.ts";
 import type { MirrorDir } from "../fs/mirror_dir.ts";
 import type { Logger } from "../logger.ts";

@@ -1,3 +1,10 @@
+/**
+ * The listing stage: the filter's items paged in parallel shards cut by `time_requested`, each page
+ * handed on as it arrives, and the whole proved complete against the platform's counts before
+ * anything may be deleted.
+ *
+ * @module
+ */
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";

@@ -1,3 +1,9 @@
+/**
+ * The listing mapped to paths as pages arrive: each item's safe local path, the winner where items
+ * share one (the same whatever the page order), the names refused, and the paths shadowed by folders.
+ *
+ * @module
+ */
 import { directoriesOf, localPathFor, quoteName } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
 

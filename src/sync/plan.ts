@@ -1,3 +1,22 @@
+/**
+ * The plan of a pass, pure: from the listing and the mirror's files, what to download, what is in
+ * place, what is stale, and whether `max_delete` or an empty listing holds the deletes back.
+ *
+ * @example
+ * ```ts
+ * const plan = planPass({
+ *   remote: new Map(),
+ *   local: new Map(),
+ *   listingComplete: true,
+ *   deleteEnabled: true,
+ *   allowDeleteAll: false,
+ *   protectedDirs: [],
+ * });
+ * plan.downloads.length; // 0
+ * ```
+ *
+ * @module
+ */
 import { DEFAULT_MAX_DELETE, type DeleteLimit } from "../config.ts";
 import type { LocalFile } from "../fs/local_files.ts";
 import {

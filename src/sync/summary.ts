@@ -1,3 +1,8 @@
+/**
+ * The counts of one pass, as the CLI's `--json` line and DoCommand report them.
+ *
+ * @module
+ */
 /** What one pass did. The CLI's `--json` line and the module's DoCommand results carry these keys. */
 export interface Summary {
   /** Items the listing returned. */

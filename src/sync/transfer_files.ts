@@ -1,3 +1,9 @@
+/**
+ * The transfer stage: listed files fetched as the listing brings them, small ones many to an inline
+ * call, large ones streamed from their uri, each staged, checked and placed within the space budget.
+ *
+ * @module
+ */
 import type { BandwidthLimit } from "../async/bandwidth_limit.ts";
 import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
