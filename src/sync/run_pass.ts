@@ -168,8 +168,7 @@ export async function runPass(
   options: PassOptions,
 ): Promise<PassResult> {
   const started = performance.now();
-  const { logger, signal } = options;
-  const warn = (message: string) => logger.warn(message);
+  const warn = (message: string) => options.logger.warn(message);
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   await using mirror = await MirrorDir.open({
     viamHome: config.viamHome,
@@ -180,101 +179,211 @@ export async function runPass(
   });
   await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;
   if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
-  // Read beside the listing's first calls; needed once the listing is proved whole.
-  const reading = PlacedRecord.read(mirror.stateDir);
-  reading.catch(() => {}); // awaited below
+  using pass = await _SyncPass.open({ config, remote, options, mirror, manifest, started });
+  try {
+    // Walk and list at once; each page's paths the mirror lacks are downloaded as it arrives.
+    const listing = await pass.list();
+    const local = await pass.afterListing(listing);
+    const deletion = pass.startDeletes(listing, local);
+    const entries = await pass.settleStreamed(listing, local);
+    const plan = await pass.fetchTheRest({ listing, local, deletion, entries });
+    return await pass.finish({ listing, local, plan, entries });
+  } catch (error) {
+    throw await pass.failed(error);
+  }
+}
+
+/** What {@linkcode _SyncPass} is opened with. */
+interface _SyncPassContext {
+  config: MirrorConfig;
+  remote: RemoteSource;
+  options: PassOptions;
+  mirror: MirrorDir;
+  manifest: ManifestWriter | null;
+  /** `performance.now()` when the pass began. */
+  started: number;
+}
+
+/** The delete half of a pass's plan (see `_deletion`). */
+type _Deletion = ReturnType<typeof _deletion>;
+
+/**
+ * The state one sync pass carries from stage to stage (see {@linkcode runPass}): the index the
+ * listing fills, the transfer, the deletes once started, and what the placed record is saved from
+ * whether the pass ends well, fails or is cut off.
+ */
+class _SyncPass implements Disposable {
+  readonly #config: MirrorConfig;
+  readonly #remote: RemoteSource;
+  readonly #options: PassOptions;
+  readonly #mirror: MirrorDir;
+  readonly #manifest: ManifestWriter | null;
+  readonly #started: number;
+  readonly #logger: Logger;
+  readonly #reading: Promise<PlacedRecord>;
   // Each file placed is logged as it lands, for a pass killed before it saves the record.
-  const placedLog = new PlacedLog(mirror.stateDir, reading, { warn });
-  const index = _newIndex(mirror.root);
-  const backoff = options.itemBackoff;
-  const queued = new Set<string>(); // ids handed to the transfer
+  readonly #placedLog: PlacedLog;
+  readonly #index: ListingIndex;
+  /** Ids handed to the transfer. */
+  readonly #queued = new Set<string>();
   // The sizes of files placed for items listed without one: what the record says they were placed
   // with, so that a later version's file can replace them as it replaces any other.
-  const unlistedSizes = new Map<string, number>();
+  readonly #unlistedSizes = new Map<string, number>();
   // One limit for the listing and the transfer: their bytes share the link.
-  const bandwidth = options.bandwidth ?? bandwidthLimitOf(config);
-  const transfer = new Transfer({
-    remote,
-    mirror,
-    space: new SpaceBudget(
-      options.freeSpace ?? (() => mirror.freeSpace()),
-      config.freeSpaceReservePercent,
-    ),
-  }, {
-    concurrency: config.concurrency,
-    reservePercent: config.freeSpaceReservePercent,
-    logger,
-    signal,
-    onProgress: options.onProgress,
-    onPlaced: (download, size) => {
-      if (download.item.sizeBytes === undefined) unlistedSizes.set(download.path, size);
-      placedLog.add(download.path, { binaryDataId: download.item.binaryDataId, size });
-    },
-    bandwidth,
-    attempts: options.attempts?.file,
-    minRetryDelayMs: options.minRetryDelayMs,
-    idleTimeoutMs: options.idleTimeoutMs,
-  });
+  readonly #bandwidth: BandwidthLimit | undefined;
+  readonly #transfer: Transfer;
   // What `max_delete`'s share is taken of (of deletes, and of files cleared for folders, with or
   // without delete), kept from before the first file placed.
-  const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
-    warn,
-    inPlace: () => _inPlace(mirror, logger),
-    delete: config.delete,
-  });
-  const fetchNow = (downloads: Download[], walked: ReadonlyMap<string, LocalFile>) => {
-    const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
-    for (const download of due) queued.add(download.item.binaryDataId);
-    if (due.length === 0) return;
-    // A file taken for a listed path is in `walked` under both spellings until the listing ends.
-    heldDeletes.beforePlacing(() =>
-      _deletableCount(walked, config.protectedDirs) -
-      _deletableCount(spellings.takenFiles(walked), config.protectedDirs)
-    );
-    placedLog.prepare(); // ready while the first downloads are on the wire
-    transfer.add(due);
-  };
-  const progress: _Progress = { index, transfer: transfer.result };
-  const spellings = new _Spellings(mirror.root);
-  // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
-  // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
-  using walk = new _LocalWalk(mirror.walk(), mirror.nestedMirrors, signal, (held, walked) => {
-    logger.debug(`${held.length} path(s) listed before the local walk ended, planned now`);
-    fetchNow(_fetchable(held, index, walked, spellings), walked.files);
-  });
-  // Started once the listing is proved whole (see below); awaited before the lock is let go.
-  let deletingEarly: Promise<DeleteResult> | undefined;
+  readonly #heldDeletes: HeldDeletes;
+  readonly #progress: _Progress;
+  readonly #spellings: _Spellings;
+  readonly #walk: _LocalWalk;
+  /** `max_delete`'s base when files were cleared for folders (see `_clearLimit`). */
+  #clearBase: number | undefined;
+  // Started once the listing is proved whole (see startDeletes); awaited before the lock is let go.
+  #deletingEarly: Promise<DeleteResult> | undefined;
   /** What the deletes did so far: told also by a pass that fails or is cut off after them. */
-  const deletedSoFar: DeleteResult = { deleted: 0, failed: 0, failures: [] };
+  readonly #deletedSoFar: DeleteResult = { deleted: 0, failed: 0, failures: [] };
   // The files it was handed: gone from the record whatever happens next.
-  let deleting: readonly string[] = [];
-  let deleteFailures: DeleteResult["failures"] = [];
+  #deleting: readonly string[] = [];
   // Known once the walk and the record are in: what the record is saved from, whatever happens.
-  let walked: Map<string, LocalFile> | undefined;
-  let record: PlacedRecord | undefined;
-  let settled: _Replacements = { replacing: new Set(), adopted: new Map() };
-  try {
-    const listing = await listRemote(remote, _filterOf(config), {
-      logger,
+  #walked: Map<string, LocalFile> | undefined;
+  #record: PlacedRecord | undefined;
+  #settled: _Replacements = { replacing: new Set(), adopted: new Map() };
+
+  /** Opens the pass's state: the record read, the held deletes, and the walk started. */
+  static async open(context: _SyncPassContext): Promise<_SyncPass> {
+    const { mirror, options, config } = context;
+    const warn = (message: string) => options.logger.warn(message);
+    // Read beside the listing's first calls; needed once the listing is proved whole.
+    const reading = PlacedRecord.read(mirror.stateDir);
+    reading.catch(() => {}); // awaited later
+    const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
+      warn,
+      inPlace: () => _inPlace(mirror, options.logger),
+      delete: config.delete,
+    });
+    return new _SyncPass(context, reading, heldDeletes);
+  }
+
+  private constructor(
+    context: _SyncPassContext,
+    reading: Promise<PlacedRecord>,
+    heldDeletes: HeldDeletes,
+  ) {
+    const { config, options, mirror } = context;
+    this.#config = config;
+    this.#remote = context.remote;
+    this.#options = options;
+    this.#mirror = mirror;
+    this.#manifest = context.manifest;
+    this.#started = context.started;
+    this.#logger = options.logger;
+    this.#reading = reading;
+    this.#heldDeletes = heldDeletes;
+    this.#placedLog = new PlacedLog(mirror.stateDir, reading, {
+      warn: (message) => options.logger.warn(message),
+    });
+    this.#index = _newIndex(mirror.root);
+    this.#bandwidth = options.bandwidth ?? bandwidthLimitOf(config);
+    this.#transfer = new Transfer({
+      remote: context.remote,
+      mirror,
+      space: new SpaceBudget(
+        options.freeSpace ?? (() => mirror.freeSpace()),
+        config.freeSpaceReservePercent,
+      ),
+    }, {
+      concurrency: config.concurrency,
+      reservePercent: config.freeSpaceReservePercent,
+      logger: options.logger,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onPlaced: (download, size) => {
+        if (download.item.sizeBytes === undefined) this.#unlistedSizes.set(download.path, size);
+        this.#placedLog.add(download.path, { binaryDataId: download.item.binaryDataId, size });
+      },
+      bandwidth: this.#bandwidth,
+      attempts: options.attempts?.file,
+      minRetryDelayMs: options.minRetryDelayMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+    });
+    this.#progress = { index: this.#index, transfer: this.#transfer.result };
+    this.#spellings = new _Spellings(mirror.root);
+    // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
+    // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
+    this.#walk = new _LocalWalk(
+      mirror.walk(),
+      mirror.nestedMirrors,
+      options.signal,
+      (held, walked) => {
+        this.#logger.debug(
+          `${held.length} path(s) listed before the local walk ended, planned now`,
+        );
+        this.#fetchNow(_fetchable(held, this.#index, walked, this.#spellings), walked.files);
+      },
+    );
+  }
+
+  /** Hands `downloads` that are due to the transfer. */
+  #fetchNow(downloads: Download[], walked: ReadonlyMap<string, LocalFile>): void {
+    const backoff = this.#options.itemBackoff;
+    const due = backoff ? downloads.filter((d) => backoff.isDue(d.item.binaryDataId)) : downloads;
+    for (const download of due) this.#queued.add(download.item.binaryDataId);
+    if (due.length === 0) return;
+    const { protectedDirs } = this.#config;
+    // A file taken for a listed path is in `walked` under both spellings until the listing ends.
+    this.#heldDeletes.beforePlacing(() =>
+      _deletableCount(walked, protectedDirs) -
+      _deletableCount(this.#spellings.takenFiles(walked), protectedDirs)
+    );
+    this.#placedLog.prepare(); // ready while the first downloads are on the wire
+    this.#transfer.add(due);
+  }
+
+  /**
+   * The list stage, beside the walk: every page's items indexed (and added to the manifest) as they
+   * arrive, and the paths first seen that the mirror lacks handed to the transfer (held until the
+   * walk ends).
+   */
+  list(): Promise<ListingResult> {
+    const options = this.#options;
+    const index = this.#index;
+    const walk = this.#walk;
+    return listRemote(this.#remote, _filterOf(this.#config), {
+      logger: this.#logger,
       signal: walk.signal,
-      bandwidth,
-      parallelPages: options.parallelPages ?? _listingLanes(config),
+      bandwidth: this.#bandwidth,
+      parallelPages: options.parallelPages ?? _listingLanes(this.#config),
       attemptsPerPage: options.attempts?.page,
       minRetryDelayMs: options.minRetryDelayMs,
       maxItems: options.maxItems ?? listingCapacity(),
       distinctItems: () => index.listed,
       onItems: (items) => {
         const { firstSightings, paths } = index.addPage(items);
-        manifest?.add(items, paths);
+        this.#manifest?.add(items, paths);
         const walked = walk.walked;
         if (walked === undefined) walk.hold(firstSightings);
-        else fetchNow(_fetchable(firstSightings, index, walked, spellings), walked.files);
+        else {
+          this.#fetchNow(_fetchable(firstSightings, index, walked, this.#spellings), walked.files);
+        }
       },
     }).catch((error) => walk.failure(error));
-    const local = await walk.done();
-    walked = local;
+  }
+
+  /**
+   * Once the listing has ended: the walk's files (twins settled), the record read, and the files an
+   * earlier pass placed where listed items now need folders cleared (within `max_delete`).
+   */
+  async afterListing(listing: ListingResult): Promise<Map<string, LocalFile>> {
+    const config = this.#config;
+    const index = this.#index;
+    const logger = this.#logger;
+    const progress = this.#progress;
+    const local = await this.#walk.done();
+    this.#walked = local;
     // A twin listed on a later page than the path that took its file: the file is the twin's.
-    spellings.settle(index, local);
+    this.#spellings.settle(index, local);
     // The listing has ended: what it let go of (its pages, the outgrown tables of the index's
     // maps) goes now, before the plan and the manifest add theirs. A 100,000-item no-op peaked at
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
@@ -282,19 +391,18 @@ export async function runPass(
     collectGarbageNow();
     _reportListingEnd(listing, { index, local, config }, logger);
     _reportIndex(index, logger);
-    record = await reading;
-    let clearBase: number | undefined;
+    const record = this.#record = await this.#reading;
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
       const clearing = await _shadowedOwnFiles(index.shadowed, local, record, {
         config,
-        fileSize: (path) => mirror.fileSize(path),
+        fileSize: (path) => this.#mirror.fileSize(path),
       });
-      const limit = _clearLimit(clearing, local, config, heldDeletes.base);
+      const limit = _clearLimit(clearing, local, config, this.#heldDeletes.base);
       progress.clearBlocked = limit?.blocked;
-      clearBase = limit?.base;
+      this.#clearBase = limit?.base;
       if (progress.clearBlocked === undefined) {
-        progress.cleared = await _clear(clearing, local, mirror, logger);
+        progress.cleared = await _clear(clearing, local, this.#mirror, logger);
       } else logger.warn(`held back: ${progress.clearBlocked}`);
     }
     logger.debug(
@@ -306,41 +414,64 @@ export async function runPass(
           : "complete, proved by the platform's counts") +
         `; the mirror held ${local.size} file(s)`,
     );
-    // The delete stage is decided now, from the mirror as the walk found it, and starts beside the
-    // transfer's last calls: the stale files are the walk's (there before this pass), the listing
-    // is proved whole, and a download only ever places a listed path. `max_delete` is a share of
-    // what the mirror held before the pass (or before the pass it held back, until one deletes), as
-    // a dry run reports it: a pass that replaces the whole mirror (a changed filter) deletes
-    // nothing, however many files it (or the one before) places.
+    return local;
+  }
+
+  /**
+   * The delete stage, decided now from the mirror as the walk found it, and started beside the
+   * transfer's last calls: the stale files are the walk's (there before this pass), the listing is
+   * proved whole, and a download only ever places a listed path. `max_delete` is a share of what
+   * the mirror held before the pass (or before the pass it held back, until one deletes), as a dry
+   * run reports it: a pass that replaces the whole mirror (a changed filter) deletes nothing,
+   * however many files it (or the one before) places.
+   */
+  startDeletes(listing: ListingResult, local: Map<string, LocalFile>): _Deletion {
+    const config = this.#config;
+    const progress = this.#progress;
+    const heldDeletes = this.#heldDeletes;
     const deletion = _deletion(
       config,
-      index,
+      this.#index,
       local,
       listing,
-      mirror.root,
-      logger,
+      this.#mirror.root,
+      this.#logger,
       heldDeletes.base,
       progress.cleared,
     );
     if (_isProvenWhole(listing)) {
       if (progress.clearBlocked !== undefined) {
-        heldDeletes.decided({ deleteBlocked: progress.clearBlocked, limitBase: clearBase });
+        heldDeletes.decided({ deleteBlocked: progress.clearBlocked, limitBase: this.#clearBase });
       } else if (config.delete) heldDeletes.decided(deletion);
       else heldDeletes.decidedNone(); // what a held-back deletion kept waits for a pass with delete
     }
     if (deletion.deletes.length > 0) {
-      deleting = deletion.deletes;
-      deletingEarly = deleteStale(mirror, deletion.deletes, {
-        logger,
-        signal,
+      this.#deleting = deletion.deletes;
+      this.#deletingEarly = deleteStale(this.#mirror, deletion.deletes, {
+        logger: this.#logger,
+        signal: this.#options.signal,
         maxListed: _LIST_CAP,
-        into: deletedSoFar,
+        into: this.#deletedSoFar,
       });
-      deletingEarly.catch(() => {}); // awaited below, or on the way out
+      this.#deletingEarly.catch(() => {}); // awaited in finish, or on the way out
     }
+    return deletion;
+  }
+
+  /**
+   * Once the streamed downloads are through: the paths they may have got wrong settled (a file
+   * this pass placed for an item that lost its path is removed), the files to replace found (after
+   * a listing proved whole), and what was placed added to `local`. Returns the listing's entries.
+   */
+  async settleStreamed(
+    listing: ListingResult,
+    local: Map<string, LocalFile>,
+  ): Promise<ReturnType<ListingIndex["entries"]>> {
+    const transfer = this.#transfer;
+    const mirror = this.#mirror;
+    const logger = this.#logger;
     await transfer.finish();
-    // Settle the paths the streamed decisions may have got wrong, then fetch their winners.
-    const entries = index.entries();
+    const entries = this.#index.entries();
     for (const [path, id] of transfer.result.placed) {
       if (entries.get(path)?.binaryDataId === id) continue;
       logger.info(`replacing ${path}: another listed item wins that path`);
@@ -354,20 +485,46 @@ export async function runPass(
       entries.get(failure.path)?.binaryDataId === failure.binaryDataId
     );
     if (_isProvenWhole(listing)) {
-      settled = await _findReplacements(index, local, transfer.result.placed, record, {
-        config,
-        spelt: spellings.aliases,
-        fileSize: (path) => mirror.fileSize(path),
-        onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
-      });
-      for (const path of settled.replacing) mirror.replaceOnPlace(path);
+      this.#settled = await _findReplacements(
+        this.#index,
+        local,
+        transfer.result.placed,
+        this.#record!,
+        {
+          config: this.#config,
+          spelt: this.#spellings.aliases,
+          fileSize: (path) => mirror.fileSize(path),
+          onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
+        },
+      );
+      for (const path of this.#settled.replacing) mirror.replaceOnPlace(path);
     }
     // The files placed so far are in the mirror now (the walk's map grows rather than being
     // copied: at 100,000 files a copy is some 4 MB).
     for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
+    return entries;
+  }
+
+  /**
+   * The plan of the whole listing against the mirror as it is now, and the transfer of what the
+   * streamed downloads did not fetch (those a stale file stood in the way of once the deletes are
+   * through). Failures that still count are logged as errors.
+   */
+  async fetchTheRest(stage: {
+    listing: ListingResult;
+    local: Map<string, LocalFile>;
+    deletion: _Deletion;
+    entries: ReturnType<ListingIndex["entries"]>;
+  }): Promise<Plan> {
+    const { listing, local, deletion, entries } = stage;
+    const transfer = this.#transfer;
+    const mirror = this.#mirror;
+    const logger = this.#logger;
+    const progress = this.#progress;
+    const queued = this.#queued;
     // A file to replace stays until its replacement is placed over it: absent to the plan only.
-    const inPlace = _without(local, settled.replacing);
-    const plan = _plan(config, entries, inPlace, listing, deletion, {
+    const inPlace = _without(local, this.#settled.replacing);
+    const plan = _plan(this.#config, entries, inPlace, listing, deletion, {
       nestedMirrors: mirror.nestedMirrors,
     });
     logger.debug(
@@ -386,8 +543,8 @@ export async function runPass(
     for (const id of blocked) queued.delete(id);
     // Downloads a stale file stood in the way of (freed by the deletes; or one blocked under another
     // spelling on a case-insensitive disk, which the plan does not see) wait for the deletes.
-    if (freed > 0 || blocked.size > 0) await deletingEarly?.catch(() => {});
-    fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
+    if (freed > 0 || blocked.size > 0) await this.#deletingEarly?.catch(() => {});
+    this.#fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
     await transfer.finish();
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
     if (progress.waiting > 0) {
@@ -399,20 +556,42 @@ export async function runPass(
     for (const { path, binaryDataId, error, inTheWay } of transfer.result.failures) {
       if (inTheWay) logger.error(`failed to download ${path}`, { binaryDataId, error });
     }
+    const backoff = this.#options.itemBackoff;
     if (backoff) _recordItems(backoff, queued, transfer.result, listing, entries);
+    return plan;
+  }
 
-    const summary = _summary(progress);
+  /**
+   * The pass's end: the manifest written while the deletes finish, empty folders pruned (with
+   * `delete`, after a listing proved whole), the record saved, stale partial downloads discarded,
+   * and the result.
+   */
+  async finish(stage: {
+    listing: ListingResult;
+    local: Map<string, LocalFile>;
+    plan: Plan;
+    entries: ReturnType<ListingIndex["entries"]>;
+  }): Promise<PassResult> {
+    const { listing, local, plan, entries } = stage;
+    const config = this.#config;
+    const mirror = this.#mirror;
+    const logger = this.#logger;
+    const transfer = this.#transfer;
+    const summary = _summary(this.#progress);
     // The manifest holds listed items and the deletes remove unlisted files: it is written while
     // they run (its file I/O and their system calls overlap). It never throws (it warns).
     const { placed } = transfer.result;
+    const record = this.#record;
+    const aliases = this.#spellings.aliases;
     // A file the record says came from another item holds that item's bytes (a replacement not
     // placed yet) or its user's: no line names the listed item for it. A file edited in place since
     // the listed item was placed keeps its line (see the README's manifest: no stat per file).
     const holdsListedItem = (path: string) =>
       placed.has(path) ||
       (local.get(path)?.symlink === false && record !== undefined &&
-        _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", spellings.aliases)
-            .from !== "other");
+        _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", aliases).from !==
+          "other");
+    const manifest = this.#manifest;
     const writingManifest = manifest && _isProvenWhole(listing) && _inPlace(mirror, logger)
       ? manifest.finish(
         entries,
@@ -422,9 +601,10 @@ export async function runPass(
         { changed: placed.size > 0 },
       )
       : undefined;
+    let deleteFailures: DeleteResult["failures"] = [];
     try {
-      if (deletingEarly) {
-        const deleted = await deletingEarly;
+      if (this.#deletingEarly) {
+        const deleted = await this.#deletingEarly;
         summary.deleted += deleted.deleted;
         summary.failed += deleted.failed;
         deleteFailures = deleted.failures;
@@ -441,29 +621,27 @@ export async function runPass(
     } finally {
       await writingManifest;
     }
-    await placedLog.close();
-    await _saveRecord(mirror, record, {
+    await this.#placedLog.close();
+    await _saveRecord(mirror, record!, {
       entries,
       local,
       placed,
-      unlistedSizes,
-      settled,
-      deleted: deleting,
+      unlistedSizes: this.#unlistedSizes,
+      settled: this.#settled,
+      deleted: this.#deleting,
     }, logger);
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
-        plan.downloads.filter((d) => !transfer.result.placed.has(d.path)).map((d) =>
-          d.item.binaryDataId
-        ),
+        plan.downloads.filter((d) => !placed.has(d.path)).map((d) => d.item.binaryDataId),
       );
     }
-    summary.durationMs = Math.round(performance.now() - started);
+    summary.durationMs = Math.round(performance.now() - this.#started);
     return {
       summary,
       listingComplete: listing.complete,
       error: listing.error,
-      guard: transfer.result.spaceGuard ?? progress.clearBlocked ??
+      guard: transfer.result.spaceGuard ?? this.#progress.clearBlocked ??
         (config.delete ? plan.deleteBlocked : undefined),
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
@@ -472,27 +650,42 @@ export async function runPass(
       ].slice(0, _LIST_CAP),
       lowestFreeBytes: transfer.result.lowestFreeBytes,
     };
-  } catch (error) {
+  }
+
+  /**
+   * What to throw for a pass that failed or was cut off at any stage, once nothing of it touches
+   * the mirror any more: `error` with what was done kept beside it ({@linkcode partialResultOf}),
+   * or a {@linkcode PassCancelledError} holding it.
+   */
+  async failed(error: unknown): Promise<unknown> {
     // Nothing of a pass touches the mirror after it lets go of its lock: neither a delete nor a
     // download still running, nor a batch written and waiting for its sync.
-    await deletingEarly?.catch(() => {});
-    await transfer.settle();
+    await this.#deletingEarly?.catch(() => {});
+    await this.#transfer.settle();
     // What this pass placed is recorded even when it was cut off or failed, also while it was
     // still downloading (the record is read beside the listing, awaited after the transfer): a file
     // not recorded is never replaced by a later version. The walk has ended by now (a failed or
     // cut listing waits for it).
-    const local = walked ?? walk.walked?.files;
-    await placedLog.close();
-    record ??= await reading.catch(() => undefined);
+    const local = this.#walked ?? this.#walk.walked?.files;
+    await this.#placedLog.close();
+    const record = this.#record ?? await this.#reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
-      const files = { entries: index.entries(), local, settled, deleted: deleting };
-      const { placed } = transfer.result;
-      await _saveRecord(mirror, record, { ...files, placed, unlistedSizes }, logger);
+      await _saveRecord(this.#mirror, record, {
+        entries: this.#index.entries(),
+        local,
+        settled: this.#settled,
+        deleted: this.#deleting,
+        placed: this.#transfer.result.placed,
+        unlistedSizes: this.#unlistedSizes,
+      }, this.#logger);
     }
-    const done = { ..._summary(progress), durationMs: Math.round(performance.now() - started) };
-    done.deleted += deletedSoFar.deleted;
-    done.failed += deletedSoFar.failed;
-    if (!signal?.aborted) {
+    const done = {
+      ..._summary(this.#progress),
+      durationMs: Math.round(performance.now() - this.#started),
+    };
+    done.deleted += this.#deletedSoFar.deleted;
+    done.failed += this.#deletedSoFar.failed;
+    if (!this.#options.signal?.aborted) {
       // Failed part way (a key refused mid-listing, after downloads began): what was done is kept
       // beside the error, for the summary to say.
       if (typeof error === "object" && error !== null) {
@@ -503,7 +696,7 @@ export async function runPass(
           failures: [],
         });
       }
-      throw error;
+      return error;
     }
     // Cut off: say what was done, whatever stage it was in.
     const cancelled = new PassCancelledError<PassResult>();
@@ -513,7 +706,12 @@ export async function runPass(
       error: cancelled.message,
       failures: [],
     };
-    throw cancelled;
+    return cancelled;
+  }
+
+  /** Lets go of the caller's signal (see `_LocalWalk`). */
+  [Symbol.dispose](): void {
+    this.#walk[Symbol.dispose]();
   }
 }
 
