@@ -44,3 +44,17 @@ export function parseLogLevel(value: string | undefined): LogLevel | undefined {
 export function levelEnabled(level: LogLevel, threshold: LogLevel): boolean {
   return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(threshold);
 }
+
+/**
+ * `text` as one log line: control characters (C0, newline and ESC among them, DEL, C1), line and
+ * paragraph separators and format characters (U+202E turns a name around) escaped as `\uXXXX`.
+ * Messages quote names with `quoteName` (`paths.ts`), but the system's own error messages quote a
+ * path raw (`readdir '<path>'`): a folder named `x\nERROR ...` then forged a line, or an escape
+ * sequence drove the terminal, in every log a pass wrote.
+ */
+export function escapeLogText(text: string): string {
+  return text.replace(
+    /[\p{Cc}\p{Cf}\u2028\u2029]/gu,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}

@@ -10,7 +10,13 @@
  *
  * @module
  */
-import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
+import {
+  escapeLogText,
+  levelEnabled,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from "../logger.ts";
 
 /** Options of {@linkcode createTerminalLogger}. */
 export interface TerminalLoggerOptions {
@@ -27,7 +33,9 @@ export interface TerminalLoggerOptions {
 export function createTerminalLogger(options: TerminalLoggerOptions): Logger {
   const log = (level: LogLevel) => (message: string, fields?: LogFields) => {
     if (!levelEnabled(level, options.level)) return;
-    options.write(`${level.toUpperCase().padEnd(5)} ${message}${_formatFields(fields)}`);
+    options.write(
+      escapeLogText(`${level.toUpperCase().padEnd(5)} ${message}${_formatFields(fields)}`),
+    );
   };
   return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }

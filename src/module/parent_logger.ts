@@ -9,7 +9,13 @@ import { Timestamp } from "@bufbuild/protobuf";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { Transport } from "@connectrpc/connect";
 import type { ModuleAddress } from "../invocation.ts";
-import { levelEnabled, type LogFields, type Logger, type LogLevel } from "../logger.ts";
+import {
+  escapeLogText,
+  levelEnabled,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from "../logger.ts";
 import { REDACTED, SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 import { withDeadline } from "../async/deadline.ts";
@@ -183,7 +189,7 @@ export class ParentLogSink {
     const entry = {
       level,
       loggerName,
-      message: this.#redactor.scrub(parts.join(" ")),
+      message: escapeLogText(this.#redactor.scrub(parts.join(" "))),
       time: new Date(),
     };
     if (this.#transport === undefined || this.#closed) {

@@ -201,6 +201,36 @@ Deno.test("a folder listed but not searchable, and a file past PATH_MAX, are kep
   });
 });
 
+Deno.test("a folder name with a newline, an escape and a C1 control forges no log line: the system's error quoting it is escaped", async () => {
+  await _withPlatformAndHome("dm-push-forge-", async (platform, home) => {
+    const outbox = join(home, "outbox");
+    // A user's folder the service user cannot read: the system's error names it raw.
+    const forged = "d\nERROR forged line \u001b[31mred\u009b0m";
+    await Deno.mkdir(join(outbox, forged), { recursive: true });
+    await Deno.writeTextFile(join(outbox, forged, "f.txt"), "kept");
+    await Deno.writeTextFile(join(outbox, "ok.txt"), "sent");
+    await Deno.chmod(join(outbox, forged), 0o000);
+    try {
+      const output = await runProgram(_pushArgs(platform.url, []), {
+        viamHome: home,
+        env: KEY_ENV,
+        fileModesBind: true,
+      });
+      assert.equal(output.code, 0, output.stderr);
+      assert.deepEqual(platform.items().map((item) => item.fileName), ["ok.txt"]);
+      assert.match(output.stderr, /not pushing the folder "d\\nERROR forged line/);
+      assert.doesNotMatch(output.stderr, /^ERROR forged line/m, "a line of its own");
+      assert.ok(
+        !output.stderr.includes("\u001b") && !output.stderr.includes("\u009b"),
+        "a raw escape reached the terminal",
+      );
+    } finally {
+      await Deno.chmod(join(outbox, forged), 0o755);
+    }
+    assert.equal(await Deno.readTextFile(join(outbox, forged, "f.txt")), "kept");
+  });
+});
+
 Deno.test("beside a folder that cannot be read, a kept file deleted by its user is forgotten", async () => {
   await _withPlatformAndHome("dm-push-unread-forget-", async (platform, home) => {
     const outbox = join(home, "outbox");

@@ -115,6 +115,19 @@ Deno.test("parent logger: entries the parent cannot take are printed instead", a
   });
 });
 
+Deno.test("parent logger: a message quoting a name raw (a system error) reaches viam-server as one line, its controls escaped", async () => {
+  await _withSink(async ({ sink, parent }) => {
+    sink.connect({ kind: "unix", path: parent.address, from: "the test" });
+    // What Deno's readdir error says of a folder named so: the path as it is.
+    const name = "d\nERROR forged \u001b[31mred\u009b0m\u202e";
+    sink.logger("mirror").warn(`passed by the folder: readdir '/m/${name}'`);
+    await parent.received(1);
+    assert.deepEqual(parent.entries.map((entry) => entry.message), [
+      "passed by the folder: readdir '/m/d\\u000aERROR forged \\u001b[31mred\\u009b0m\\u202e'",
+    ]);
+  });
+});
+
 Deno.test("parent logger: close delivers queued entries, later ones are printed", async () => {
   await _withSink(async ({ sink, parent, lines }) => {
     sink.connect({ kind: "unix", path: parent.address, from: "the test" });
