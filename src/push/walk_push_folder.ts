@@ -19,7 +19,7 @@
 
 import { join } from "node:path";
 import { swappedFolder } from "../fs/_util.ts";
-import { isStateDirPath } from "../paths.ts";
+import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
 /** A regular file found by the walk. */
@@ -108,12 +108,18 @@ export async function* walkPushFolder(
         break;
       }
       if (isStateDirPath(entry.name)) {
-        if (dir === "") continue;
-        // Made since the scan: the folder is another mirror's or push folder's now. Beyond
-        // _SORTED_UP_TO entries it may come after subfolders already queued: they are its too.
-        pending.length = queued;
-        yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
-        break;
+        // At the top only the program's own folder is passed by: another spelling (a user's
+        // `.DATA-MIRROR/` or `.data-mirror.` on ext4) goes on, to be kept and named as a name no
+        // mirror writes; passed by too, it was kept without a word, pass after pass.
+        if (dir === "") {
+          if (_isOwnStateDir(root, entry.name)) continue;
+        } else {
+          // Made since the scan: the folder is another mirror's or push folder's now. Beyond
+          // _SORTED_UP_TO entries it may come after subfolders already queued: they are its too.
+          pending.length = queued;
+          yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
+          break;
+        }
       }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
@@ -180,6 +186,23 @@ async function _scanDir(path: string): Promise<{ holdsState: boolean; shared: Se
     seen.add(name);
   }
   return { holdsState, shared };
+}
+
+/**
+ * Whether the entry `name` at the top of the push folder is the program's own state folder: that
+ * name, or the spelling a file system that folds names (exFAT, FAT: case, trailing dots) keeps it
+ * under, where `.data-mirror` reaches it but is not listed. Not told by inode: exfat-fuse gives
+ * one folder reached under two spellings two inode numbers.
+ */
+function _isOwnStateDir(root: string, name: string): boolean {
+  if (name === STATE_DIR_NAME) return true;
+  try {
+    Deno.lstatSync(join(root, STATE_DIR_NAME));
+    for (const entry of Deno.readDirSync(root)) if (entry.name === STATE_DIR_NAME) return false;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `name` may stand for bytes that are not UTF-8 (Deno put U+FFFD in their place). */

@@ -231,6 +231,29 @@ Deno.test("a folder name with a newline, an escape and a C1 control forges no lo
   });
 });
 
+Deno.test("another spelling of .data-mirror at the top of the push folder is kept and named in a warning, not passed by without a word", async () => {
+  await _withPlatformAndHome("dm-push-state-twin-", async (platform, home) => {
+    const outbox = join(home, "outbox");
+    // On ext4 other names than the program's folder; every mirror refuses them.
+    await Deno.mkdir(join(outbox, ".DATA-MIRROR"), { recursive: true });
+    await Deno.writeTextFile(join(outbox, ".DATA-MIRROR", "notes.txt"), "mine");
+    await Deno.writeTextFile(join(outbox, ".data-mirror."), "mine too");
+    await Deno.writeTextFile(join(outbox, "ok.txt"), "sent");
+    const output = await runProgram(_pushArgs(platform.url, ["--json"]), {
+      viamHome: home,
+      env: KEY_ENV,
+    });
+    assert.equal(output.code, 0, output.stderr);
+    assert.deepEqual(platform.items().map((item) => item.fileName), ["ok.txt"]);
+    const document = JSON.parse(output.stdout);
+    assert.deepEqual([document.found, document.uploaded, document.skipped], [3, 1, 2]);
+    assert.match(output.stderr, /keeping "\.DATA-MIRROR\/notes\.txt": .*rename it to push it/);
+    assert.match(output.stderr, /keeping "\.data-mirror\.": .*rename it to push it/);
+    assert.equal(await Deno.readTextFile(join(outbox, ".DATA-MIRROR", "notes.txt")), "mine");
+    assert.equal(await Deno.readTextFile(join(outbox, ".data-mirror.")), "mine too");
+  });
+});
+
 Deno.test("beside a folder that cannot be read, a kept file deleted by its user is forgotten", async () => {
   await _withPlatformAndHome("dm-push-unread-forget-", async (platform, home) => {
     const outbox = join(home, "outbox");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { walkPushFolder } from "../../src/push/walk_push_folder.ts";
 import { withStateDirSeenLate } from "./_harness.ts";
+import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 
 Deno.test("walk: a folder that cannot be read is reported with its error; the walk goes on", async () => {
   const root = await Deno.makeTempDir({ prefix: "data-mirror-walk-" });
@@ -143,3 +144,16 @@ Deno.test("a folder past 10,000 entries found another's in the second read gives
     await Deno.remove(root, { recursive: true });
   }
 });
+
+testOnExfatFuse(
+  "walk: on exFAT the program's folder kept under another spelling (`.Data-Mirror`) is still its own, passed by",
+  { prefix: "data-mirror-walk-exfat-" },
+  async (mount) => {
+    // Made so by its user before the program first ran there: `.data-mirror` reaches it.
+    await Deno.mkdir(join(mount, ".Data-Mirror"));
+    await Deno.writeTextFile(join(mount, ".data-mirror", "lock"), "");
+    await Deno.writeTextFile(join(mount, "a.txt"), "a");
+    const walked = await Array.fromAsync(walkPushFolder(mount));
+    assert.deepEqual(walked.map((e) => [e.kind, e.path]), [["file", "a.txt"]]);
+  },
+);
