@@ -167,6 +167,12 @@ interface _ShardProof {
 class _ListEnd {
   lastMs?: number;
   nearLast = 0;
+  /**
+   * A dated item came after a later one: the pages are not oldest first (a platform or a proxy that
+   * ignores `sort_order`), so what the cursor missed need not lie after its last item, and the
+   * count there proves nothing.
+   */
+  unordered = false;
   #atLast = 0;
   /** Of those at `lastMs`, the ones exactly on it: inside the window of a later millisecond's. */
   #atLastExact = 0;
@@ -189,6 +195,7 @@ class _ListEnd {
       this.#atLast++;
       if (exact) this.#atLastExact++;
     } else if (ms === this.lastMs - 1 && exact) this.#before++;
+    if (ms !== undefined && this.lastMs !== undefined && ms < this.lastMs) this.unordered = true;
     this.nearLast = this.#atLast + this.#before + this.#beyondDates;
   }
 }
@@ -261,8 +268,11 @@ class _Lister implements Disposable {
     if (total !== undefined && !(await this.#tailHolds(this.#filter, end))) {
       return {
         complete: true,
-        unproven: "the platform counts items after the listing's last one (it ended early, or " +
-          "items were added there while it ran)",
+        unproven: end.unordered
+          ? "the platform listed items out of order (not oldest first): where it ended proves " +
+            "nothing"
+          : "the platform counts items after the listing's last one (it ended early, or " +
+            "items were added there while it ran)",
         shards: 1,
       };
     }
@@ -412,9 +422,11 @@ class _Lister implements Disposable {
    * its last pages (a platform cutting pagination short) missed items after its last one, which
    * this count finds whatever changed elsewhere. Items added there while it ran fail it too: the
    * listing is then unproven for this pass. Not checked when no dated item was listed (the count
-   * did).
+   * did). Never holds for pages that were not oldest first: what such a cursor missed may lie
+   * anywhere.
    */
   async #tailHolds(filter: ListFilter, end: _ListEnd): Promise<boolean> {
+    if (end.unordered) return false;
     if (end.lastMs === undefined) return true;
     const outer = filter.interval ?? {};
     const after = await this.#count({

@@ -82,6 +82,11 @@ export interface Faults {
   refuseCode?: "invalid_argument" | "permission_denied" | "resource_exhausted";
   /** `BinaryDataByFilter`'s `interval.end` matches items at the end time too (default: before it). */
   intervalEndInclusive?: boolean;
+  /**
+   * Every listing page comes newest first whatever `sort_order` asks, as from a platform (or a
+   * proxy) that ignores the field (the order is not documented to be honoured).
+   */
+  sortOrderIgnored?: boolean;
   /** Listings carry no `file_size_bytes` (0), as from a platform that does not report sizes. */
   unlistedSizes?: boolean;
   /** Download answers declare no length: no `Content-Length` (chunked), no `Content-Range`. */
@@ -114,7 +119,12 @@ export class FaultState {
     _checkNumber(faults, "uploadReplyDelayMs", { integer: false });
     _checkNumber(faults, "uploadBytesPerSecond", { integer: false, min: 1 });
     for (
-      const key of ["intervalEndInclusive", "unlistedSizes", "undeclaredDownloadLength"] as const
+      const key of [
+        "intervalEndInclusive",
+        "unlistedSizes",
+        "undeclaredDownloadLength",
+        "sortOrderIgnored",
+      ] as const
     ) {
       const value = faults[key];
       if (value !== undefined && typeof value !== "boolean") {

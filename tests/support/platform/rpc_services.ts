@@ -171,7 +171,8 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
     page = state.index.page(query, {
       limit,
       cursor: dataRequest?.last ?? "",
-      descending: dataRequest?.sortOrder === _ORDER_DESCENDING,
+      descending: state.faultState.faults.sortOrderIgnored === true ||
+        dataRequest?.sortOrder === _ORDER_DESCENDING,
     });
   } catch (error) {
     if (error instanceof CursorError) throw new ConnectError(error.message, Code.InvalidArgument);
