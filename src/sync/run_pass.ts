@@ -1387,7 +1387,11 @@ function _deletion(
       );
     }
   }
-  if (planned.deletes.length === 0 || listing.unproven === undefined) return planned;
+  // A guard of a listing proved whole (max_delete, an empty listing) would give the wrong reason
+  // and the wrong advice (raise max_delete, allow_delete_all) for a listing that is not: the
+  // unproven listing holds the deletes back, whatever they would be.
+  const wouldDelete = planned.deletes.length > 0 || planned.deleteBlocked !== undefined;
+  if (!wouldDelete || listing.unproven === undefined) return planned;
   return {
     deletes: [],
     deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
