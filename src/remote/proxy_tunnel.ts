@@ -21,6 +21,7 @@
  */
 import { Buffer } from "node:buffer";
 import { BlockList, connect as netConnect, isIP, type Socket } from "node:net";
+import { scrubSecrets } from "../redaction.ts";
 
 /** An HTTP proxy to tunnel through (`CONNECT`). */
 export interface HttpProxy {
@@ -177,7 +178,8 @@ export function openTunnel(
       }
       const statusLine = answer.subarray(0, answer.indexOf("\r\n")).toString("latin1");
       if (!/^HTTP\/1\.[01] 2\d\d/.test(statusLine)) {
-        fail(new Error(`${named} refused the tunnel to ${authority}: ${_printable(statusLine)}`));
+        const answered = _printable(_withoutCredentials(statusLine, proxy.authorization));
+        fail(new Error(`${named} refused the tunnel to ${authority}: ${answered}`));
         return;
       }
       settle();
@@ -240,6 +242,23 @@ function _bypasses(noProxy: string, hostname: string): boolean {
 /** A host without the brackets of an IPv6 address in a URL. */
 function _bare(host: string): string {
   return host.replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * `statusLine` (read as latin1) without the credentials of `authorization` (`Basic <token>`): the
+ * token, `user:password` and the password, as the proxy was sent them. A proxy's answer is printed,
+ * logged and kept in statuses, and one that quotes what it was sent would put the password there.
+ */
+function _withoutCredentials(statusLine: string, authorization: string | undefined): string {
+  if (authorization === undefined) return statusLine;
+  const token = authorization.slice(authorization.indexOf(" ") + 1);
+  const userPassword = Buffer.from(token, "base64");
+  const password = userPassword.subarray(userPassword.indexOf(":") + 1);
+  return scrubSecrets(statusLine, [
+    token,
+    userPassword.toString("latin1"),
+    password.toString("latin1"),
+  ]);
 }
 
 /** `text` with anything but printable ASCII replaced, and cut to 200 characters. */
