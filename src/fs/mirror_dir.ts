@@ -188,7 +188,7 @@ export class MirrorDir implements AsyncDisposable {
       dirs.partial,
       (staged, rel) => this.placeFile(staged, rel),
       warn,
-      () => this.#assertRootInPlace(),
+      () => this.#assertStagingInPlace(),
     );
     this.#dirs.set("", Promise.resolve(root));
   }
@@ -401,6 +401,21 @@ export class MirrorDir implements AsyncDisposable {
   #assertRootInPlace(): void {
     const moved = this.rootSwapped();
     if (moved !== undefined) throw new Deno.errors.PermissionDenied(moved);
+  }
+
+  /**
+   * Throws when the root, its state folder or the staging folder in it (`partial`) became a symlink
+   * (or another file system's) since the pass opened them: a partial opened there, or a stale one
+   * removed, would be a file of wherever the link leads (every file of that folder, for a cleanup).
+   */
+  #assertStagingInPlace(): void {
+    const relDir = `${STATE_DIR_NAME}/${PARTIAL_DIR_NAME}`;
+    const swapped = swappedFolder(this.root, relDir, { device: this.#device });
+    if (swapped === undefined) return;
+    throw new Deno.errors.PermissionDenied(
+      `${_folderName(this.root, swapped)} ${_becameDuringPass(this.root, swapped)}: ` +
+        "nothing more is written or removed there",
+    );
   }
 
   /**

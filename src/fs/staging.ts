@@ -122,8 +122,8 @@ export class StagingArea {
   /**
    * A staging area in `dir` (which must exist), placing finished files with `place`; `warn` is
    * told about links planted in it, which are replaced or removed, never written through;
-   * `assertInPlace` throws when the folder holding it is no longer where it was (a mirror root
-   * swapped for a symlink), before a partial is opened.
+   * `assertInPlace` throws when `dir` or a folder holding it is no longer where it was (swapped
+   * for a symlink), before a partial is opened and before each stale one is removed.
    */
   constructor(
     dir: string,
@@ -223,8 +223,15 @@ export class StagingArea {
       const hash = _PART_NAME.exec(entry.name)?.[1];
       if (hash !== undefined && kept.has(hash)) continue;
       if (hash !== undefined && entry.isFile && await _isInUse(path)) continue;
+      // Checked again in the same turn as each removal: the folder swapped for a symlink since the
+      // check above (or the read) would have every file where the link leads removed as stray.
+      try {
+        this.#assertInPlace();
+      } catch {
+        return discarded;
+      }
       if (entry.isSymlink) this.#warn?.(`removed a symlink planted at ${path}: never followed`);
-      await _removeIfPresent(path);
+      _removeIfPresentSync(path);
       if (hash !== undefined) discarded++;
     }
     return discarded;
@@ -342,6 +349,14 @@ async function _isInUse(part: string): Promise<boolean> {
     return !(await file.tryLock(true));
   } finally {
     file.close();
+  }
+}
+
+function _removeIfPresentSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 

@@ -164,6 +164,28 @@ Deno.test("writeFiles and placeFile name nothing through a folder swapped for a 
   });
 });
 
+Deno.test("the staging folder swapped for a symlink during the pass: nothing opened or removed where it leads", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror" });
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "precious.txt"), "keep");
+    // `.data-mirror/partial`, checked a plain folder when the pass opened the mirror, swapped since.
+    const partial = join(mirror.stateDir, "partial");
+    await Deno.rename(partial, join(dir, "partial-moved"));
+    await Deno.symlink(outside, partial);
+    // The pass's end sweeps stale partials: it would take every file of the folder the link leads to.
+    assert.equal(await mirror.staging.discardStale([]), 0);
+    await assert.rejects(
+      mirror.staging.begin({ binaryDataId: "large-1", expectedSize: 5 }),
+      Deno.errors.PermissionDenied,
+    );
+    assert.deepEqual(await names(outside), ["precious.txt"]);
+    assert.equal(await Deno.readTextFile(join(outside, "precious.txt")), "keep");
+  });
+});
+
 Deno.test("open refuses a new mirror inside another one, and keeps one made before it", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
