@@ -421,12 +421,12 @@ export class MirrorDir implements AsyncDisposable {
   /**
    * The error refusing to name files in `relDir` when a folder on the way from the root (the root
    * included) became a symlink since this pass made or found it. A folder that was a link inside
-   * the mirror when it was made (`ensureDir` allows one) is resolved at its real path and not
-   * checked again.
+   * the mirror when it was made (`ensureDir` allows one) is checked at the real path it resolved
+   * to: a folder on that path swapped for a link out of the mirror since would take the files.
    */
   #swappedSince(relDir: string, realDir: string): Error | undefined {
-    if (realDir !== (relDir === "" ? this.root : join(this.root, relDir))) return undefined;
-    const swapped = swappedFolder(this.root, relDir);
+    const real = realDir === this.root ? "" : relative(this.root, realDir).split(sep).join("/");
+    const swapped = swappedFolder(this.root, real);
     return swapped === undefined ? undefined : new Deno.errors.PermissionDenied(
       `refusing to write into ${relDir || "."}: ${_folderName(this.root, swapped)} became a ` +
         "symlink during the pass (not followed)",

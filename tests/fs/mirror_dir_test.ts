@@ -164,6 +164,32 @@ Deno.test("writeFiles and placeFile name nothing through a folder swapped for a 
   });
 });
 
+Deno.test("a folder reached through a link inside the mirror, swapped for a link out of it: nothing named there", async () => {
+  await withTempDir(async (dir) => {
+    await using mirror = await MirrorDir.open({
+      viamHome: join(dir, "home"),
+      mirrorPath: "mirror",
+    });
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    // Planted after the walk: `images` leads to a folder of the mirror, which ensureDir follows.
+    await Deno.mkdir(join(mirror.root, "real"));
+    await Deno.symlink("real", join(mirror.root, "images"));
+    const bytes = new TextEncoder().encode("alpha");
+    assert.deepEqual(await mirror.writeFiles([{ path: "images/a.jpg", bytes }]), [undefined]);
+    assert.deepEqual(await names(join(mirror.root, "real")), ["a.jpg"]);
+    // The folder the link led to, swapped for a link out of the mirror since.
+    await Deno.rename(join(mirror.root, "real"), join(dir, "moved"));
+    await Deno.symlink(outside, join(mirror.root, "real"));
+    const [refused] = await mirror.writeFiles([{ path: "images/b.jpg", bytes }]);
+    assert.ok(refused instanceof Deno.errors.PermissionDenied, String(refused));
+    const staged = await mirror.staging.begin({ binaryDataId: "large-1", expectedSize: 5 });
+    await staged.write(bytes);
+    await assert.rejects(staged.commit("images/large.bin"), Deno.errors.PermissionDenied);
+    assert.deepEqual(await names(outside), []);
+  });
+});
+
 Deno.test("the staging folder swapped for a symlink during the pass: nothing opened or removed where it leads", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
