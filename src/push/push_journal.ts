@@ -36,9 +36,10 @@
 
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { createOwnLog } from "../fs/own_file.ts";
+import { swappedFolder } from "../fs/_util.ts";
 import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
@@ -345,7 +346,23 @@ export class PushJournal {
     await log?.close();
   }
 
+  /**
+   * Throws when the push folder or its state folder became a symlink since the pass opened them: a
+   * snapshot renamed or a log made through it would replace another folder's journal (another push
+   * folder's, where the link leads). The log already open is appended to by its handle.
+   */
+  #assertInPlace(): void {
+    const stateDir = dirname(this.#path);
+    const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
+    if (swapped === undefined) return;
+    const name = swapped === "." ? dirname(stateDir) : stateDir;
+    throw new Deno.errors.PermissionDenied(
+      `not writing the push journal: ${name} became a symlink during the pass (not followed)`,
+    );
+  }
+
   async #write(): Promise<void> {
+    this.#assertInPlace();
     const bigLog = this.#logBytes > Math.max(_MIN_COMPACT_BYTES, this.#snapshotBytes);
     if (this.#compactFirst || bigLog) return await this.#compact();
     if (this.#log === undefined && this.#resumeBytes !== undefined) {
@@ -364,6 +381,7 @@ export class PushJournal {
     try {
       if (this.#log === undefined) {
         // A log of our own, never one found (a torn line would end up in its middle).
+        this.#assertInPlace();
         this.#log = await createOwnLog(this.#logPath, 0o644);
         text = `${JSON.stringify({ generation: this.#generation })}\n${text}`;
         await _syncDir(this.#logPath);
@@ -386,6 +404,7 @@ export class PushJournal {
     const file: _JournalFile = { version: 1, generation, files: Object.fromEntries(this.#entries) };
     const text = `${JSON.stringify(file)}\n`;
     try {
+      this.#assertInPlace();
       await writeFileAtomic(this.#path, text);
     } catch (error) {
       for (const p of dirty) this.#dirty.add(p);
@@ -401,6 +420,7 @@ export class PushJournal {
     this.#log = undefined;
     this.#logBytes = 0;
     await log?.close();
+    this.#assertInPlace();
     await Deno.remove(this.#logPath).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });

@@ -268,3 +268,30 @@ Deno.test("a journal too large to read within the heap is refused, naming the fi
     });
   }
 });
+
+Deno.test("a state folder swapped for a symlink during the pass: another push folder's journal is neither replaced nor unlinked", async () => {
+  await _withDir(async (dir) => {
+    // Another push folder beside this one, with its journal and log.
+    const other = join(dir, "other", ".data-mirror");
+    await Deno.mkdir(other, { recursive: true });
+    await Deno.writeTextFile(join(other, PUSH_JOURNAL_NAME), "theirs");
+    await Deno.writeTextFile(join(other, PUSH_JOURNAL_LOG_NAME), "their log");
+    const state = join(dir, "outbox", ".data-mirror");
+    await Deno.mkdir(state, { recursive: true });
+    const journal = await PushJournal.open(state);
+    await journal.persist();
+    // The state folder, checked a plain one when the pass began, swapped for a link since.
+    await Deno.rename(state, join(dir, "moved"));
+    await Deno.symlink(other, state);
+    journal.update("a.txt", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+    await assert.rejects(journal.flush(), Deno.errors.PermissionDenied);
+    await assert.rejects(journal.compact(), Deno.errors.PermissionDenied);
+    await journal.close();
+    assert.equal(await Deno.readTextFile(join(other, PUSH_JOURNAL_NAME)), "theirs");
+    assert.equal(await Deno.readTextFile(join(other, PUSH_JOURNAL_LOG_NAME)), "their log");
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(other))).map((e) => e.name).sort(), [
+      PUSH_JOURNAL_NAME,
+      PUSH_JOURNAL_LOG_NAME,
+    ]);
+  });
+});
