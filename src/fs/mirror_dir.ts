@@ -219,11 +219,16 @@ export class MirrorDir implements AsyncDisposable {
     }
     const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
     await assertMirrorPlace(root, options.mirrorPath);
+    _assertOpenedInPlace(root, "");
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
     try {
+      // Resolved folder by folder, then used by path: the root (or its state folder) swapped for a
+      // link since had the staging folder made, and the leftovers below removed, where it leads.
+      _assertOpenedInPlace(root, STATE_DIR_NAME);
       const partial = await ensureStateDir(root, PARTIAL_DIR_NAME);
-      await _removeStagedLeftovers(state); // what a killed pass left; nobody else writes them
+      _assertOpenedInPlace(root, `${STATE_DIR_NAME}/${PARTIAL_DIR_NAME}`);
+      _removeStagedLeftovers(root); // what a killed pass left; nobody else writes them
       // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
       // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
       const programs = isOnFuse(state) ? [] : options.syncPrograms;
@@ -836,15 +841,37 @@ async function _deviceOf(
  * name goes, a folder too: left there, it would fail the file given that name on every pass.
  * Nothing is followed: a symlink goes itself, and a folder's removal does not descend into links.
  */
-async function _removeStagedLeftovers(state: string): Promise<void> {
-  for await (const entry of Deno.readDir(state)) {
+function _removeStagedLeftovers(root: string): void {
+  const state = join(root, STATE_DIR_NAME);
+  for (const entry of Deno.readDirSync(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
     const leftover = _STAGED_NAME.test(entry.name) ||
       isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME) ||
       isAtomicLeftoverOf(entry.name, HELD_DELETES_NAME);
     if (!legacy && !leftover) continue;
-    await Deno.remove(join(state, entry.name), { recursive: entry.isDirectory }).catch(() => {});
+    // In the same turn as each removal: a state folder swapped for a link since would have the
+    // names removed where it leads (another mirror's batch being written).
+    if (swappedFolder(root, STATE_DIR_NAME) !== undefined) return;
+    try {
+      Deno.removeSync(join(state, entry.name), { recursive: entry.isDirectory });
+    } catch {
+      // gone meanwhile, or not ours to remove: the next open tries again
+    }
   }
+}
+
+/**
+ * Throws `MirrorLocationError` when a folder from the root down to `relDir` (`""`: the root alone)
+ * became a symlink since `open` resolved the root: what `open` does next by path would be done
+ * where the link leads.
+ */
+function _assertOpenedInPlace(root: string, relDir: string): void {
+  const swapped = swappedFolder(root, relDir);
+  if (swapped === undefined) return;
+  throw new MirrorLocationError(
+    `${_folderName(root, swapped)} became a symlink while the mirror was opened (not followed); ` +
+      "nothing is written there",
+  );
 }
 
 /**

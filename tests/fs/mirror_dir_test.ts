@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
-import { names, withTempDir, withTmpfsAt } from "./_helpers.ts";
+import { MirrorLocationError } from "../../src/fs/mirror_location.ts";
+import { names, rejection, withTempDir, withTmpfsAt } from "./_helpers.ts";
 
 /** A program standing in for `sync`: lists `folder` into `log` when it runs, then exits `exitCode`. */
 async function listingSync(
@@ -161,6 +162,36 @@ Deno.test("writeFiles and placeFile name nothing through a folder swapped for a 
     );
     await staged.close();
     assert.deepEqual(await names(outside), []);
+  });
+});
+
+Deno.test("the root swapped for a symlink while the mirror is opened: nothing made or removed where it leads", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const root = join(viamHome, "mirror");
+    // Where the link will lead: another mirror's tree, its batch being written (`staged-1`).
+    const outside = join(dir, "outside");
+    await Deno.mkdir(join(outside, ".data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(outside, ".data-mirror", "staged-1"), "theirs");
+    await Deno.mkdir(join(root, ".data-mirror"), { recursive: true });
+    // A link planted at the lock's name: open replaces it, and tells `warn` first. The swap is
+    // made right then, after the root was resolved and checked.
+    await Deno.symlink(join(dir, "nowhere"), join(root, ".data-mirror", "lock"));
+    let swapped = false;
+    const warn = () => {
+      if (swapped) return;
+      swapped = true;
+      Deno.renameSync(root, join(dir, "moved"));
+      Deno.symlinkSync(outside, root);
+    };
+    await rejection(
+      () => MirrorDir.open({ viamHome, mirrorPath: "mirror", warn }),
+      MirrorLocationError,
+      "became a symlink while the mirror was opened",
+    );
+    assert.ok(swapped);
+    assert.equal(await Deno.readTextFile(join(outside, ".data-mirror", "staged-1")), "theirs");
+    assert.ok(!(await names(join(outside, ".data-mirror"))).includes("partial"));
   });
 });
 
