@@ -18,6 +18,12 @@ export interface WriteFileAtomicOptions {
    * state that is only a hint, and it saves two fsyncs (milliseconds each on an SD card).
    */
   durable?: boolean;
+  /**
+   * Throws when the folder is no longer the one meant (swapped for a symlink since the caller
+   * checked it): called right before the temporary file is made and again right before the rename,
+   * so that the new file neither lands in nor replaces a file of the folder a link leads to.
+   */
+  assertInPlace?: () => void;
 }
 
 /**
@@ -45,6 +51,7 @@ export async function writeFileAtomic(
   const durable = options?.durable ?? true;
   const dir = dirname(path);
   const temp = join(dir, atomicTempName(basename(path)));
+  options?.assertInPlace?.();
   const file = await Deno.open(temp, {
     write: true,
     createNew: true,
@@ -57,6 +64,7 @@ export async function writeFileAtomic(
     } finally {
       file.close();
     }
+    options?.assertInPlace?.();
     await Deno.rename(temp, path);
   } catch (error) {
     await Deno.remove(temp).catch(() => {}); // best effort: the original error is what matters

@@ -404,8 +404,7 @@ export class PushJournal {
     const file: _JournalFile = { version: 1, generation, files: Object.fromEntries(this.#entries) };
     const text = `${JSON.stringify(file)}\n`;
     try {
-      this.#assertInPlace();
-      await writeFileAtomic(this.#path, text);
+      await writeFileAtomic(this.#path, text, { assertInPlace: () => this.#assertInPlace() });
     } catch (error) {
       for (const p of dirty) this.#dirty.add(p);
       throw error;

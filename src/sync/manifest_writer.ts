@@ -27,8 +27,8 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { syncDir, writeAll } from "../fs/_util.ts";
+import { basename, dirname, join } from "node:path";
+import { swappedFolder, syncDir, writeAll } from "../fs/_util.ts";
 import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
@@ -243,6 +243,7 @@ export class ManifestWriter implements AsyncDisposable {
       }
     }
     const temp = join(this.#stateDir, atomicTempName(_MANIFEST_FILE_NAME));
+    this.#assertInPlace();
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
     const out = await Deno.open(temp, { write: true, createNew: true, mode: _FILE_MODE });
     let copied: { lines: number; digest: string };
@@ -254,6 +255,7 @@ export class ManifestWriter implements AsyncDisposable {
         out.close();
       }
       // rename(2) replaces whatever is at `path`, a symlink included, without following it.
+      this.#assertInPlace();
       await Deno.rename(temp, path);
     } catch (error) {
       await _removeName(temp).catch(() => {}); // best effort: the original error is what matters
@@ -262,6 +264,20 @@ export class ManifestWriter implements AsyncDisposable {
     await syncDir(this.#stateDir);
     await this.#remember(copied.digest);
     return { path, lines: copied.lines, rewritten: true };
+  }
+
+  /**
+   * Throws when the mirror or its state folder became a symlink since the pass opened them (the
+   * pass checks before it finishes; a swap during the copy of 41 MB of lines is not seen there): a
+   * manifest renamed into place through it would replace another folder's (another mirror's).
+   */
+  #assertInPlace(): void {
+    const swapped = swappedFolder(dirname(this.#stateDir), basename(this.#stateDir));
+    if (swapped === undefined) return;
+    throw new Deno.errors.PermissionDenied(
+      `${swapped === "." ? dirname(this.#stateDir) : this.#stateDir} became a symlink during ` +
+        "the pass (not followed)",
+    );
   }
 
   /**
@@ -323,7 +339,10 @@ export class ManifestWriter implements AsyncDisposable {
   async #remember(digest: string): Promise<void> {
     try {
       const stamp = _stamp(digest, await Deno.lstat(this.path));
-      await writeFileAtomic(join(this.#stateDir, _DIGEST_NAME), stamp, { durable: false });
+      await writeFileAtomic(join(this.#stateDir, _DIGEST_NAME), stamp, {
+        durable: false,
+        assertInPlace: () => this.#assertInPlace(),
+      });
     } catch {
       // An old digest file names the old manifest's inode: it can only cause a rewrite.
     }

@@ -40,7 +40,8 @@
  * @module
  */
 import { closeSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { swappedFolder } from "../fs/_util.ts";
 import { createOwnLogSync } from "../fs/own_file.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
@@ -182,8 +183,27 @@ export class PlacedRecord {
     }
     await this.#write(table, kept);
     // The log (if any) is in the file now, and of the generation before it: let go.
-    await Deno.remove(join(this.#stateDir, PLACED_LOG_NAME)).catch(() => {});
+    try {
+      this.#assertInPlace();
+      Deno.removeSync(join(this.#stateDir, PLACED_LOG_NAME));
+    } catch {
+      // gone already, or the folder swapped since: not ours to remove
+    }
     this.#logOnDisk = false;
+  }
+
+  /**
+   * Throws when the mirror or its state folder became a symlink since the pass opened them: the
+   * record renamed into place there would replace another folder's (another mirror's record).
+   */
+  #assertInPlace(): void {
+    const swapped = swappedFolder(dirname(this.#stateDir), basename(this.#stateDir));
+    if (swapped === undefined) return;
+    throw new Deno.errors.PermissionDenied(
+      `not saving ${PLACED_RECORD_NAME}: ${
+        swapped === "." ? dirname(this.#stateDir) : this.#stateDir
+      } became a symlink during the pass (not followed)`,
+    );
   }
 
   /** Writes `table` as the record's file, of the next generation. */
@@ -203,7 +223,9 @@ export class PlacedRecord {
     const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
     // Flushed (file and folder) before the log it folds in is removed: unflushed, a power cut some
     // seconds later left an empty record and no log, every file unrecorded (kept as a user's).
-    await writeFileAtomic(join(this.#stateDir, PLACED_RECORD_NAME), bytes);
+    await writeFileAtomic(join(this.#stateDir, PLACED_RECORD_NAME), bytes, {
+      assertInPlace: () => this.#assertInPlace(),
+    });
     this.#generation = generation;
   }
 }

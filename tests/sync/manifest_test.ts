@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listLocalFiles } from "../../src/fs/local_files.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { MANIFEST_PATH, type ManifestLine } from "../../src/sync/manifest_writer.ts";
+import {
+  MANIFEST_PATH,
+  type ManifestLine,
+  ManifestWriter,
+} from "../../src/sync/manifest_writer.ts";
 import { dryRunPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
 import { withMirror } from "./_harness.ts";
@@ -460,4 +464,28 @@ Deno.test("manifest: false writes none, and --dry-run writes none", async () => 
     assert.equal(report.listed, 3);
     await assert.rejects(Deno.lstat(join(root, MANIFEST_PATH)), Deno.errors.NotFound);
   });
+});
+
+Deno.test("a state folder swapped for a symlink during the pass: another mirror's manifest is not replaced", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "manifest-swap-" });
+  try {
+    const root = join(dir, "mirror");
+    const state = join(root, ".data-mirror");
+    await Deno.mkdir(state, { recursive: true });
+    const other = join(dir, "other", ".data-mirror");
+    await Deno.mkdir(other, { recursive: true });
+    await Deno.writeTextFile(join(other, "manifest.jsonl"), "theirs\n");
+    const warnings: string[] = [];
+    const writer = await ManifestWriter.open(root, { warn: (m) => warnings.push(m) });
+    // The state folder, a plain one when the pass began its manifest, swapped for a link since.
+    await Deno.rename(state, join(dir, "moved"));
+    await Deno.symlink(other, state);
+    assert.equal(await writer.finish(new Map(), () => true, { changed: true }), undefined);
+    await writer.close();
+    assert.match(warnings.join("\n"), /became a symlink/);
+    assert.equal(await Deno.readTextFile(join(other, "manifest.jsonl")), "theirs\n");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(other), (e) => e.name), ["manifest.jsonl"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

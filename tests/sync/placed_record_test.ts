@@ -208,3 +208,31 @@ function _fnv1a(text: string): number {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
+
+Deno.test("placed record: a state folder swapped for a symlink during the pass: another mirror's record and log stay", async () => {
+  await withTempDir(async (dir) => {
+    const other = join(dir, "other", ".data-mirror");
+    await Deno.mkdir(other, { recursive: true });
+    await Deno.writeTextFile(join(other, PLACED_RECORD_NAME), "theirs");
+    await Deno.writeTextFile(join(other, PLACED_LOG_NAME), "their log");
+    const state = join(dir, "mirror", ".data-mirror");
+    await Deno.mkdir(state, { recursive: true });
+    const record = await PlacedRecord.read(state);
+    // The state folder, a plain one when the pass read the record, swapped for a link since.
+    await Deno.rename(state, join(dir, "moved"));
+    await Deno.symlink(other, state);
+    await assert.rejects(
+      record.save(() => _placed.keys(), (path) => _placed.get(path)),
+      Deno.errors.PermissionDenied,
+    );
+    assert.equal(await Deno.readTextFile(join(other, PLACED_RECORD_NAME)), "theirs");
+    assert.equal(await Deno.readTextFile(join(other, PLACED_LOG_NAME)), "their log");
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(other), (e) => e.name)).sort(),
+      [
+        PLACED_RECORD_NAME,
+        PLACED_LOG_NAME,
+      ].sort(),
+    );
+  });
+});
