@@ -343,6 +343,17 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     } finally {
+      // The state folder (or the root) swapped for a link while the batch waited for its sync: the
+      // staged names lead where the link does (another mirror's batch, staged under the same
+      // names), neither to be named in the mirror nor removed. Left where they are, the batch's
+      // own files go at the next open.
+      const moved = this.rootSwapped();
+      if (moved !== undefined) {
+        for (const entry of written) {
+          outcomes[entry.index] ??= new Deno.errors.PermissionDenied(moved);
+        }
+        written.length = 0;
+      }
       // Each folder of the batch checked once, right before its files are named: one swapped for a
       // symlink since it was made would lead them out of the mirror.
       const swapped = new Map<string, Error | undefined>();

@@ -221,6 +221,38 @@ Deno.test("a folder reached through a link inside the mirror, swapped for a link
   });
 });
 
+Deno.test("the state folder swapped for a symlink while a batch waits for its sync: nothing named from, or removed in, where it leads", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const state = join(viamHome, "mirror", ".data-mirror");
+    // Another mirror's state folder, its own batch staged under the same names.
+    const other = join(dir, "other", ".data-mirror");
+    await Deno.mkdir(other, { recursive: true });
+    for (const name of ["staged-0", "staged-1"]) {
+      await Deno.writeTextFile(join(other, name), "theirs");
+    }
+    // The group sync, run while the batch waits, is where the swap happens.
+    const program = join(dir, "swapping-sync");
+    await Deno.writeTextFile(
+      program,
+      `#!/bin/sh\nmv '${state}' '${join(dir, "moved")}' && ln -s '${other}' '${state}'\n`,
+      { mode: 0o755 },
+    );
+    await using mirror = await MirrorDir.open({
+      viamHome,
+      mirrorPath: "mirror",
+      syncPrograms: [program],
+    });
+    const outcomes = await mirror.writeFiles(BATCH);
+    assert.ok(outcomes.every((o) => o instanceof Deno.errors.PermissionDenied), String(outcomes));
+    assert.deepEqual(await names(join(mirror.root, "images")), []);
+    assert.deepEqual(await names(other), ["staged-0", "staged-1"]);
+    for (const name of ["staged-0", "staged-1"]) {
+      assert.equal(await Deno.readTextFile(join(other, name)), "theirs");
+    }
+  });
+});
+
 Deno.test("the staging folder swapped for a symlink during the pass: nothing opened or removed where it leads", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
