@@ -18,7 +18,7 @@
  */
 
 import { join } from "node:path";
-import { swappedFolder } from "../fs/_util.ts";
+import { lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
@@ -92,6 +92,15 @@ export async function* walkPushFolder(
       yield { kind: "skipped", path: dir, reason: "symlink" };
       continue;
     }
+    // The folder as it is now, checked: each file's `lstat` below goes through its path again, and
+    // a folder on the way swapped for a link since then would have a file outside the push folder
+    // walked under its name (then opened, its identity matching, sent and moved aside).
+    let folder: Deno.FileInfo;
+    try {
+      folder = Deno.lstatSync(join(root, dir));
+    } catch {
+      continue; // gone since it was read
+    }
     if (dir !== "" && scan.holdsState) {
       yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
       continue;
@@ -163,12 +172,23 @@ export async function* walkPushFolder(
           }
           continue;
         }
+        if (!_sameFolder(folder, lstatIfThereSync(join(root, dir)))) {
+          // Looked at through a folder no longer the one read: passed by, as a symlink is.
+          pending.length = queued;
+          yield { kind: "skipped", path: dir === "" ? "." : dir, reason: "symlink" };
+          break;
+        }
         if (info.isSymlink) yield { kind: "skipped", path, reason: "symlink" };
         else if (!info.isFile) yield { kind: "skipped", path, reason: "not a regular file" };
         else yield { kind: "file", path, identity: identityOf(info) };
       }
     }
   }
+}
+
+/** Whether `now` (not followed) is still the folder `then` was: a real folder, the same inode. */
+function _sameFolder(then: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
+  return now !== undefined && now.isDirectory && now.dev === then.dev && now.ino === then.ino;
 }
 
 /**

@@ -157,3 +157,35 @@ testOnExfatFuse(
     assert.deepEqual(walked.map((e) => [e.kind, e.path]), [["file", "a.txt"]]);
   },
 );
+
+Deno.test("walk: a folder swapped for a link to another push folder between two of its files: nothing of that folder is walked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "walk-swap-" });
+  try {
+    const root = join(dir, "outbox");
+    const other = join(dir, "other");
+    await Deno.mkdir(join(root, "d"), { recursive: true });
+    await Deno.mkdir(join(other, "d"), { recursive: true });
+    for (const name of ["a.txt", "b.txt"]) {
+      await Deno.writeTextFile(join(root, "d", name), `mine ${name}`);
+      await Deno.writeTextFile(join(other, "d", name), `theirs ${name}`);
+    }
+    const walked: { path: string; ino?: number; reason?: string }[] = [];
+    for await (const entry of walkPushFolder(root)) {
+      walked.push(
+        entry.kind === "file"
+          ? { path: entry.path, ino: entry.identity.ino }
+          : { path: entry.path, reason: entry.reason },
+      );
+      // Right after the folder's first file: the folder swapped for a link to the other one's.
+      if (entry.path === "d/a.txt") {
+        await Deno.rename(join(root, "d"), join(dir, "moved"));
+        await Deno.symlink(join(other, "d"), join(root, "d"));
+      }
+    }
+    const theirs = (await Deno.lstat(join(other, "d", "b.txt"))).ino;
+    assert.ok(!walked.some((e) => e.ino === theirs), JSON.stringify(walked));
+    assert.deepEqual(walked.at(-1), { path: "d", reason: "symlink" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
