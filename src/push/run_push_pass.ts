@@ -21,7 +21,7 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
-import { isOnFuse } from "../fs/_util.ts";
+import { isOnFuse, swappedFolder } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -264,6 +264,9 @@ export async function runPushPass(
     failures: [],
     durationMs: 0,
   };
+  // Checked above folder by folder, then used by path: swapped for a link since, the state folder
+  // would be made, and the lock taken, where the link leads (`..`: beside the Viam home).
+  if (!options.dryRun) _assertPushRootInPlace(push, "");
   const lock = options.dryRun
     ? undefined
     : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
@@ -272,6 +275,7 @@ export async function runPushPass(
     });
   let journal: PushJournal | undefined;
   try {
+    if (!options.dryRun) _assertPushRootInPlace(push, STATE_DIR_NAME);
     journal = await _openJournal(push, options.dryRun ?? false);
     const ctx: PushContext = {
       config: push,
@@ -364,6 +368,20 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
  * push folder; creates a missing one (with `create`). Returns whether it made the folder, and the
  * folder's path with its folders as the disk spells them (see `resolveMirrorRoot`).
  */
+/**
+ * Throws when the push folder (or, with `relDir`, a folder below it on the way to `relDir`) became
+ * a symlink since {@linkcode _checkPushRoot} checked it.
+ */
+function _assertPushRootInPlace(push: PushConfig, relDir: string): void {
+  const swapped = swappedFolder(push.pushRoot, relDir);
+  if (swapped === undefined) return;
+  throw new Deno.errors.PermissionDenied(
+    `push folder ${push.pushPath} (${push.pushRoot}): ${
+      swapped === "." ? "it" : swapped
+    } became a symlink as the pass began; refusing to upload or delete through it`,
+  );
+}
+
 async function _checkPushRoot(
   push: PushConfig,
   create: boolean,

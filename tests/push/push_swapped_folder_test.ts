@@ -13,6 +13,7 @@ import { deleteIfUnchanged, pushFile } from "../../src/push/push_file.ts";
 import { PushJournal } from "../../src/push/push_journal.ts";
 import { walkPushFolder } from "../../src/push/walk_push_folder.ts";
 import { PART_ID, plantFile, withPush } from "./_harness.ts";
+import { RecordingLogger } from "../sync/_harness.ts";
 
 Deno.test("a folder swapped for a symlink during the walk: the outside file is not uploaded", async () => {
   await withPush(async ({ platform, home, root, uploader, config }) => {
@@ -102,4 +103,26 @@ Deno.test("the walk passes by a folder swapped for a symlink after its parent wa
   } finally {
     await Deno.remove(home, { recursive: true });
   }
+});
+
+Deno.test("a push folder swapped for a symlink as the pass begins: no state folder or lock made where it leads", async () => {
+  await withPush(async ({ root, pass }) => {
+    const outside = await Deno.makeTempDir({ prefix: "push-outside-" });
+    try {
+      // A missing push folder is made, and the pass says so: the swap happens right then, after
+      // the folder was made and checked.
+      await Deno.remove(root, { recursive: true });
+      const logger = new RecordingLogger();
+      logger.warn = (message: string) => {
+        if (message.includes("outbox")) {
+          Deno.renameSync(root, `${root}.moved`);
+          Deno.symlinkSync(outside, root);
+        }
+      };
+      await assert.rejects(pass({}, { logger }), Deno.errors.PermissionDenied);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(outside)), []);
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  });
 });
