@@ -247,9 +247,10 @@ let _http1: Deno.HttpClient | undefined;
  * that wait for their turn to be read (one at a time) fill its flow-control window: with 4 or
  * more answers of 3.3 MB in flight, the one being read gets no more bytes and every call on the
  * connection stalls until its deadline (measured: 8 answers over HTTPS to `Deno.serve`, stalled;
- * a fresh copy of 1,002 files over HTTP/2 took 61 s at concurrency 4 instead of 1.8).
+ * a fresh copy of 1,002 files over HTTP/2 took 61 s at concurrency 4 instead of 1.8). The uri
+ * downloads take it too: one pool of connections for a platform that serves both.
  */
-function _http1Client(): Deno.HttpClient {
+export function http1Client(): Deno.HttpClient {
   return _http1 ??= Deno.createHttpClient({ http1: true, http2: false });
 }
 
@@ -274,7 +275,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
   const url = `${baseUrl.replace(/\/$/, "")}/${service.typeName}/${method.name}`;
   try {
     const response = await fetch(url, {
-      client: _http1Client(),
+      client: http1Client(),
       method: "POST",
       headers,
       body,

@@ -25,6 +25,7 @@ import {
 import {
   BODY_PROGRESS,
   createLandingTransport,
+  http1Client,
   LANDING,
   type LandingSource,
   ResponseLanding,
@@ -417,6 +418,7 @@ export class ViamRemote implements RemoteSource {
     );
     try {
       return await fetch(url, {
+        client: http1Client(),
         headers,
         redirect,
         signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,
