@@ -76,29 +76,37 @@ export interface TlsFront extends AsyncDisposable {
   readonly port: number;
   /** The certificate authority (PEM file) that signed its certificate: give it as `DENO_CERT`. */
   readonly caFile: string;
+  /** The protocol each connection chose by ALPN (`false`: none), in the order they came. */
+  readonly protocols: (string | false)[];
 }
 
 /**
- * Starts a TLS front for `host` (ALPN `h2`) before `targetPort`: the bytes inside the TLS are
- * passed on as they are (the local platform speaks cleartext HTTP/2).
+ * Starts a TLS front for `host` before `targetPort`, offering `alpn` (default `h2` alone): the
+ * bytes inside the TLS are passed on as they are (the local platform speaks cleartext HTTP/2 and
+ * HTTP/1.1 on one port).
  */
 export async function startTlsFront(
-  options: { host: string; targetPort: number },
+  options: { host: string; targetPort: number; alpn?: string[] },
 ): Promise<TlsFront> {
   const dir = await Deno.makeTempDir({ prefix: "dm-tls-front-" });
   const sockets = new Set<Socket>();
+  const protocols: (string | false)[] = [];
   try {
     await _makeCertificates(dir, options.host);
     const server = createTlsServer({
       key: await Deno.readTextFile(join(dir, "leaf.key")),
       cert: await Deno.readTextFile(join(dir, "leaf.pem")),
-      ALPNProtocols: ["h2"],
-    }, (client) => _splice(client, netConnect(options.targetPort, "127.0.0.1"), sockets));
+      ALPNProtocols: options.alpn ?? ["h2"],
+    }, (client) => {
+      protocols.push(client.alpnProtocol ?? false);
+      _splice(client, netConnect(options.targetPort, "127.0.0.1"), sockets);
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     return {
       port,
       caFile: join(dir, "ca.pem"),
+      protocols,
       async [Symbol.asyncDispose]() {
         for (const socket of sockets) socket.destroy();
         await new Promise((resolve) => server.close(resolve));
