@@ -172,7 +172,7 @@ export async function* walkPushFolder(
           }
           continue;
         }
-        if (!_sameFolder(folder, lstatIfThereSync(join(root, dir)))) {
+        if (_swappedSince(root, dir, folder)) {
           // Looked at through a folder no longer the one read: passed by, as a symlink is.
           pending.length = queued;
           yield { kind: "skipped", path: dir === "" ? "." : dir, reason: "symlink" };
@@ -186,9 +186,17 @@ export async function* walkPushFolder(
   }
 }
 
-/** Whether `now` (not followed) is still the folder `then` was: a real folder, the same inode. */
-function _sameFolder(then: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
-  return now !== undefined && now.isDirectory && now.dev === then.dev && now.ino === then.ino;
+/**
+ * Whether the folder `dir`, `then` when it was read, is no longer that folder: not a real folder
+ * now, or another inode reached through a link on the way. Another inode number alone proves no
+ * swap: exfat-fuse numbers a folder anew each time the kernel forgot it (memory pressure, `echo 2 >
+ * /proc/sys/vm/drop_caches`), and whole folders of a push were passed by as links.
+ */
+function _swappedSince(root: string, dir: string, then: Deno.FileInfo): boolean {
+  const now = lstatIfThereSync(join(root, dir));
+  if (now === undefined || !now.isDirectory) return true;
+  if (now.dev === then.dev && now.ino === then.ino) return false;
+  return swappedFolder(root, dir) !== undefined;
 }
 
 /**

@@ -189,3 +189,28 @@ Deno.test("walk: a folder swapped for a link to another push folder between two 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+testOnExfatFuse(
+  "walk: on exfat-fuse a folder whose inode number changed (the kernel forgot it under memory pressure) is still walked whole",
+  { prefix: "data-mirror-walk-exfat-forget-" },
+  async (mount) => {
+    await Deno.mkdir(join(mount, "d", "sub"), { recursive: true });
+    for (const name of ["a.txt", "b.txt", "c.txt"]) {
+      await Deno.writeTextFile(join(mount, "d", "sub", name), name);
+    }
+    const walked: string[] = [];
+    let before: number | undefined;
+    for await (const entry of walkPushFolder(mount)) {
+      walked.push(`${entry.kind}:${entry.path}`);
+      if (entry.path === "d/sub/a.txt") {
+        before = (await Deno.lstat(join(mount, "d", "sub"))).ino ?? undefined;
+        // What memory pressure does: the kernel drops the unused dentries and inodes, and
+        // exfat-fuse numbers the folder anew at its next lookup.
+        await Deno.writeTextFile("/proc/sys/vm/drop_caches", "2");
+      }
+    }
+    const after = (await Deno.lstat(join(mount, "d", "sub"))).ino ?? undefined;
+    assert.notEqual(after, before, "the folder's inode number changed, as the set-up needs");
+    assert.deepEqual(walked.sort(), ["file:d/sub/a.txt", "file:d/sub/b.txt", "file:d/sub/c.txt"]);
+  },
+);
