@@ -21,7 +21,7 @@
  */
 import { Buffer } from "node:buffer";
 import { BlockList, connect as netConnect, isIP, type Socket } from "node:net";
-import { scrubSecrets } from "../redaction.ts";
+import { MIN_SECRET_LENGTH, REDACTED, scrubSecrets } from "../redaction.ts";
 
 /** An HTTP proxy to tunnel through (`CONNECT`). */
 export interface HttpProxy {
@@ -254,11 +254,16 @@ function _withoutCredentials(statusLine: string, authorization: string | undefin
   const token = authorization.slice(authorization.indexOf(" ") + 1);
   const userPassword = Buffer.from(token, "base64");
   const password = userPassword.subarray(userPassword.indexOf(":") + 1);
-  return scrubSecrets(statusLine, [
-    token,
-    userPassword.toString("latin1"),
-    password.toString("latin1"),
-  ]);
+  const credentials = [token, userPassword.toString("latin1"), password.toString("latin1")];
+  // The status (`HTTP/1.1 407`) is kept whole: a password of digits would otherwise take it.
+  const status = /^HTTP\/1\.[01] \d{3}/.exec(statusLine)?.[0] ?? "";
+  const reason = scrubSecrets(statusLine.slice(status.length), credentials);
+  // A password shorter than `scrubSecrets` takes (proxy passwords often are, `pw123`) cannot be
+  // replaced without mangling the text: the reason it stands in is left out whole.
+  const short = credentials.filter((secret) => secret !== "" && secret.length < MIN_SECRET_LENGTH);
+  return short.some((secret) => reason.includes(secret))
+    ? `${status} ${REDACTED}`
+    : status + reason;
 }
 
 /** `text` with anything but printable ASCII replaced, and cut to 200 characters. */

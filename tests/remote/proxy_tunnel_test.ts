@@ -297,6 +297,37 @@ Deno.test("push never prints the proxy's credentials, even when the proxy's refu
   }
 });
 
+Deno.test("push never prints a short proxy password the proxy's refusal echoes (shorter than any key)", async () => {
+  // Proxy passwords are often short; the scrub of secrets passes by those under 6 characters.
+  const password = "pw-5x";
+  await using proxy = await _answering((socket) => {
+    socket.end(`HTTP/1.1 407 wrong password ${password} for this proxy\r\n\r\n`);
+  });
+  const home = await Deno.makeTempDir({ prefix: "dm-proxy-echo-short-" });
+  try {
+    await Deno.mkdir(`${home}/outbox`);
+    await Deno.writeTextFile(`${home}/outbox/a.txt`, "kept");
+    const output = await runProgram(
+      ["push", "--part-id", "part-1", "--push-path", "outbox", "--min-age", "0", "--json"],
+      {
+        viamHome: home,
+        env: {
+          VIAM_API_KEY_ID: KEY.id,
+          VIAM_API_KEY: KEY.key,
+          HTTPS_PROXY: `http://robot:${password}@127.0.0.1:${proxy.port}`,
+        },
+      },
+    );
+    const printed = output.stdout + output.stderr;
+    assert.notEqual(output.code, 0);
+    assert.match(printed, /refused the tunnel to app\.viam\.com:443: HTTP\/1\.1 407/);
+    assert.ok(!printed.includes(password), printed);
+    assert.equal(await Deno.readTextFile(`${home}/outbox/a.txt`), "kept");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("a connection closed while its tunnel opens leaves nothing open at the proxy", async () => {
   // A proxy that answers 200 after 500 ms, then holds the tunnel.
   await using proxy = await _answering((socket) => {
