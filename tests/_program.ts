@@ -66,7 +66,9 @@ export interface RunningProgram extends AsyncDisposable {
 /**
  * Starts the program with `args` under the production permission flags. Its environment is this
  * process's without any `VIAM_*` variable (so nothing of the runner's leaks in), plus `NO_COLOR=1`,
- * `VIAM_HOME` and `options.env`; stdin is closed.
+ * `DENO_NO_UPDATE_CHECK=1` (`deno run` would otherwise ask dl.deno.land for a new release, through
+ * whatever proxy a test sets, which then counts a tunnel the program never opened), `VIAM_HOME` and
+ * `options.env`; stdin is closed.
  */
 export function spawnProgram(args: readonly string[], options: ProgramOptions): RunningProgram {
   const inherited = Object.entries(Deno.env.toObject()).filter(([name]) =>
@@ -85,6 +87,7 @@ export function spawnProgram(args: readonly string[], options: ProgramOptions): 
     env: {
       ...Object.fromEntries(inherited),
       NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
       VIAM_HOME: options.viamHome,
       ...options.env,
     },
