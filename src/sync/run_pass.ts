@@ -820,6 +820,13 @@ export async function dryRunPass(
     ].sort(_byPath);
     plan.downloads = plan.downloads.filter((d) => !emptyDirs.has(d.path));
   }
+  // A twin of a listed path the disk holds under that path's spelling (a case-insensitive disk):
+  // the pass fetches it and keeps the file there (skipped), so it is no download.
+  const twins = plan.downloads.filter((d) => spellings?.heldByTwin(d.path, local, index));
+  if (twins.length > 0) {
+    plan.downloads = plan.downloads.filter((d) => !twins.includes(d));
+    plan.skipped += twins.length;
+  }
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
     : plan.deleteBlocked;
@@ -968,6 +975,18 @@ class _Spellings {
     this.aliases.set(path, walked);
     this.#taken.add(walked);
     return true;
+  }
+
+  /**
+   * Whether `path` (not in `files` as spelt) is one file with a walked file of another spelling that
+   * is listed too (twins): the disk keeps that one's file, so a pass fetching `path` keeps it.
+   */
+  heldByTwin(path: string, files: ReadonlyMap<string, LocalFile>, index: ListingIndex): boolean {
+    if (files.has(path)) return false;
+    const walked = this.#folded?.get(foldLetterCase(path));
+    if (walked === undefined || walked === path || files.get(walked) !== REGULAR_FILE) return false;
+    return index.itemAt(walked) !== undefined &&
+      isSameFileUnder(this.#root, walked, path, this.#names);
   }
 
   /**

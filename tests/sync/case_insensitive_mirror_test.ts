@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describeDataset, type ItemRecord } from "../support/platform/mod.ts";
 import { testOnExfatFuse } from "../support/exfat_fuse.ts";
+import { dryRunPass } from "../../src/sync/run_pass.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { withMirror } from "./_harness.ts";
 
 /** The mirror folder on the exFAT mount. */
@@ -166,6 +168,31 @@ testOnExfatFuse(
       assert.deepEqual([second.summary.deleted, second.summary.failed], [1, 0]);
       assert.equal(second.summary.downloaded, 1);
       assert.equal(Deno.lstatSync(join(root, "dir", "sub.png")).size, 2000);
+    }, { home });
+  },
+);
+
+testOnExfatFuse(
+  "exfat-fuse: a dry run counts a twin the disk keeps as skipped, as its pass does",
+  _ON_EXFAT,
+  async (root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
+    const dataset = { items: _named(items, ["A.jpg", "a.jpg", "b.jpg"]), datasets: [] };
+    await withMirror(dataset, async ({ pass, config, logger }) => {
+      await pass({ delete: true });
+      const cfg = config({ delete: true });
+      const remote = new ViamRemote({
+        appUrl: cfg.appUrl,
+        apiKeyId: cfg.apiKeyId,
+        apiKey: cfg.apiKey,
+      });
+      const report = await dryRunPass(cfg, remote, { logger });
+      const second = await pass({ delete: true });
+      assert.equal(second.summary.downloaded, 0, "the twin is fetched and kept, not placed");
+      assert.equal(second.summary.skipped, 3);
+      assert.deepEqual(report.downloads, []);
+      assert.deepEqual([report.downloadCount, report.downloadBytes, report.skipped], [0, 0, 3]);
+      assert.equal([...Deno.readDirSync(root)].filter((e) => e.isFile).length, 2);
     }, { home });
   },
 );
