@@ -822,10 +822,18 @@ export async function dryRunPass(
   }
   // A twin of a listed path the disk holds under that path's spelling (a case-insensitive disk):
   // the pass fetches it and keeps the file there (skipped), so it is no download.
-  const twins = plan.downloads.filter((d) => spellings?.heldByTwin(d.path, local, index));
-  if (twins.length > 0) {
-    plan.downloads = plan.downloads.filter((d) => !twins.includes(d));
-    plan.skipped += twins.length;
+  const twins = new Set(plan.downloads.filter((d) => spellings?.heldByTwin(d.path, local, index)));
+  // Twins both new there: the pass places the first to arrive and keeps that file for the other.
+  if (root !== undefined && _foldsCase(root)) {
+    const folded = new Set<string>();
+    for (const download of plan.downloads.filter((d) => !twins.has(d))) {
+      if (folded.has(foldLetterCase(download.path))) twins.add(download);
+      else folded.add(foldLetterCase(download.path));
+    }
+  }
+  if (twins.size > 0) {
+    plan.downloads = plan.downloads.filter((d) => !twins.has(d));
+    plan.skipped += twins.size;
   }
   const deleteBlocked = listing.error
     ? `the listing did not complete (${listing.error})`
@@ -1004,6 +1012,20 @@ class _Spellings {
       this.aliases.delete(path);
     }
   }
+}
+
+/**
+ * Whether the mirror's file system takes names that differ only by case for one (exFAT): its state
+ * folder is reached under another case too. Unknown (false) before a pass has made that folder.
+ */
+function _foldsCase(root: string): boolean {
+  const other = STATE_DIR_NAME.toUpperCase();
+  try {
+    if (Deno.lstatSync(join(root, other)).isSymlink) return false;
+  } catch {
+    return false;
+  }
+  return isSameFileUnder(root, STATE_DIR_NAME, other);
 }
 
 /** What the record says of `path`, looked up under the walk's spelling when not under the listed one. */

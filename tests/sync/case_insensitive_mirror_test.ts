@@ -196,3 +196,27 @@ testOnExfatFuse(
     }, { home });
   },
 );
+
+testOnExfatFuse(
+  "exfat-fuse: a dry run counts twins both new as one download, as their pass places one",
+  _ON_EXFAT,
+  async (_root, home) => {
+    const { items } = describeDataset([{ name: "x", count: 3, sizeBytes: 2000 }]);
+    const [b, upper, lower] = _named(items, ["b.jpg", "A.jpg", "a.jpg"]);
+    await withMirror({ items: [b], datasets: [] }, async ({ pass, config, logger, platform }) => {
+      await pass({ delete: true });
+      platform.replaceDataset({ items: [b, upper, lower], datasets: [] });
+      const cfg = config({ delete: true });
+      const remote = new ViamRemote({
+        appUrl: cfg.appUrl,
+        apiKeyId: cfg.apiKeyId,
+        apiKey: cfg.apiKey,
+      });
+      const report = await dryRunPass(cfg, remote, { logger });
+      const second = await pass({ delete: true });
+      assert.deepEqual([second.summary.downloaded, second.summary.skipped], [1, 2]);
+      assert.deepEqual([report.downloadCount, report.downloadBytes, report.skipped], [1, 2000, 2]);
+      assert.equal(report.downloads.length, 1);
+    }, { home });
+  },
+);
