@@ -480,20 +480,24 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * Removes the file (or symlink, never its target) at `relPath`, a path from this pass's walk.
-   * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses,
-   * checked the same way, synchronously; only the `unlink` itself goes through the thread pool, so
-   * that several run at once: an `unlink` of a file already on disk waits for the device (a
-   * `discard` on this project's VM: 0.26 ms each), and several at once overlap those waits
-   * (`deleteStale` says how many run at once, and what that was measured to save).
+   * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses.
+   * The file is first moved into the state folder (see `#moveAside`, synchronous: one atomic
+   * `rename` on the mirror's own file system), and unlinked there only when what was moved is the
+   * file checked in place: a folder on its way swapped for a link since the check would have the
+   * rename take a file of wherever the link leads, which goes back, never deleted. Only the
+   * `unlink` in the state folder goes through the thread pool, so that several run at once: an
+   * `unlink` of a file already on disk waits for the device (a `discard` on this project's VM:
+   * 0.26 ms each), and several at once overlap those waits (`deleteStale` says how many run at
+   * once, and what that was measured to save).
    */
   async remove(relPath: string): Promise<boolean> {
-    const path = _removablePath(this.root, relPath, this.#device);
-    if (path === undefined) return false;
+    const aside = this.#moveAside(relPath);
+    if (aside === undefined) return false;
     try {
-      await Deno.remove(path); // a symlink itself, never its target
+      await Deno.remove(aside); // a fresh name of the state folder: only what was moved there
     } catch (error) {
-      if (_isGone(error)) return false;
-      throw error;
+      // Gone from its name already; a state folder swapped since leaves it to the next open.
+      if (!_isGone(error)) throw error;
     }
     this.#mayBeEmpty.add(_parentOf(relPath));
     // A folder may be made where the file was: forget the failures cached for it and below it,
@@ -531,6 +535,53 @@ export class MirrorDir implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Moves the file at `relPath` to a fresh name in the state folder (`stale-<uuid>`), and returns
+   * that name once what the rename moved is the file `lstat` found at `relPath` in place (no folder
+   * on its way a link, or another file system's, right after that `lstat`): Deno has no `unlinkat`,
+   * so a removal by path resolves the path again, and a folder swapped for a link meanwhile would
+   * have it remove a file of wherever the link leads (another mirror's folder of the same name).
+   * Anything else the rename took (that file, or one written at the name since) is put back at once
+   * by `link`, which replaces nothing; when the name is taken meanwhile it is kept in the state
+   * folder as `kept-<uuid>` and the error says where. Undefined when there is nothing to remove.
+   * What remains: a folder swapped for a link before the `lstat`, back before the folder check, and
+   * swapped again before the rename, all within the microseconds of these synchronous calls; and a
+   * foreign file put back through a folder swapped back in between (misplaced, not deleted).
+   */
+  #moveAside(relPath: string): string | undefined {
+    this.#assertRootInPlace(); // the state folder too: the aside is named there
+    const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
+    // Nothing else between the look at the file and its move: the shorter that time, the less a
+    // folder swapped for a link and back and for a link again meanwhile can fit in it.
+    const checked = _removable(this.root, relPath, this.#device);
+    if (checked === undefined) return undefined;
+    try {
+      Deno.renameSync(checked.path, aside);
+    } catch (error) {
+      if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
+      throw error;
+    }
+    const moved = lstatIfThereSync(aside);
+    if (moved !== undefined && moved.dev === checked.info.dev && moved.ino === checked.info.ino) {
+      return aside;
+    }
+    try {
+      if (linkNoReplaceSync(aside, checked.path) === "linked") Deno.removeSync(aside);
+    } catch (error) {
+      const kept = join(
+        this.stateDir,
+        `${_KEPT_PREFIX}${basename(aside).slice(_STALE_PREFIX.length)}`,
+      );
+      Deno.renameSync(aside, kept); // out of the names the next open clears
+      throw new Deno.errors.AlreadyExists(
+        `refusing to remove ${relPath}: the file there changed while it was removed, and its ` +
+          `name was taken again before it could go back (${(error as Error).message}); it is ` +
+          `kept in ${kept}`,
+      );
+    }
+    return undefined;
   }
 
   /** Names a staged file: a link, or a rename over a file marked to be replaced. */
@@ -622,9 +673,30 @@ export function removeFileUnder(root: string, relPath: string): boolean {
  * is gone (or its folder is, or is a file now); throws when it is refused.
  */
 function _removablePath(root: string, relPath: string, device?: number): string | undefined {
+  return _removable(root, relPath, device)?.path;
+}
+
+/**
+ * {@linkcode _removablePath}, with what `lstat` found at the path. The file is looked at before
+ * its folders are checked: that `lstat` went through real folders unless one was swapped for a link
+ * and back again in the microseconds between, which is what lets `MirrorDir` tell the file it
+ * checked from one a rename took through a link swapped in later.
+ */
+function _removable(
+  root: string,
+  relPath: string,
+  device?: number,
+): { path: string; info: Deno.FileInfo } | undefined {
   assertRelativePath(relPath); // also refuses "" and ".", the root itself
   if (isStateDirPath(relPath)) {
     throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
+  }
+  const path = join(root, relPath);
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (!_isGone(error)) throw error;
   }
   // With the root's `device`: a file system mounted since the walk (a stick, over a folder the walk
   // read) holds its own files at the walked paths, and is refused as a symlink is.
@@ -635,18 +707,11 @@ function _removablePath(root: string, relPath: string, device?: number): string 
         _becameDuringPass(root, swapped),
     );
   }
-  const path = join(root, relPath);
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(path);
-  } catch (error) {
-    if (_isGone(error)) return undefined;
-    throw error;
-  }
+  if (info === undefined) return undefined;
   if (info.isDirectory) {
     throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
   }
-  return path;
+  return { path, info };
 }
 
 /** What became of a folder `swappedFolder` named (a symlink, or another file system's). */
@@ -799,6 +864,11 @@ function _unlinkQuietSync(path: string): void {
 /** The name of a file an inline batch is writing in the state folder: `staged-<n>`. */
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
+/** A file being removed, moved into the state folder first (see `MirrorDir.remove`). */
+const _STALE_PREFIX = "stale-";
+const _STALE_NAME = /^stale-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A file a removal moved and could not put back (its name taken again meanwhile): kept. */
+const _KEPT_PREFIX = "kept-";
 /** Where versions before 2026-12-02 wrote them (a folder of its own, one level deeper). */
 const _LEGACY_STAGING_DIR = "tmp";
 
@@ -856,7 +926,9 @@ function _removeStagedLeftovers(root: string): void {
   const state = join(root, STATE_DIR_NAME);
   for (const entry of Deno.readDirSync(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
-    const leftover = _STAGED_NAME.test(entry.name) ||
+    // A file moved aside to be removed (`stale-`) goes too: the kill came between its move and its
+    // unlink, or, within the microseconds before its check, when it was moved.
+    const leftover = _STAGED_NAME.test(entry.name) || _STALE_NAME.test(entry.name) ||
       isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME) ||
       isAtomicLeftoverOf(entry.name, HELD_DELETES_NAME);
     if (!legacy && !leftover) continue;

@@ -1,0 +1,106 @@
+/**
+ * A local program swapping the mirror's folders for links to another mirror's folders of the same
+ * names while a pass removes stale files (32 at once, as `deleteStale` runs them): a removal
+ * checked in place may not reach the other mirror's file of the same name through a link swapped
+ * in after its check. Real files, a real second process racing the removals; no timing asserted,
+ * only what is left: the other mirror whole, every file of this one removed or kept as it was.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runPool } from "../../src/async/run_pool.ts";
+import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { withTempDir } from "./_helpers.ts";
+
+const FOLDERS = ["g0", "g1", "g2", "g3"];
+const FILES_PER_FOLDER = 150;
+const ROUNDS = 4;
+
+/**
+ * The adversary: in a loop, one of the folders moved aside, a link to the other mirror's folder of
+ * that name put in its place for a moment, then the folder put back; until `stop` exists.
+ */
+const _ADVERSARY = `
+const [root, other, stop] = Deno.args;
+const folders = ${JSON.stringify(FOLDERS)};
+let rng = 12345;
+const rand = () => (rng = (rng * 1103515245 + 12345) % 2147483648) / 2147483648;
+let swaps = 0;
+for (;;) {
+  try { Deno.lstatSync(stop); break; } catch { /* go on */ }
+  const folder = folders[Math.floor(rand() * folders.length)];
+  const path = root + "/" + folder;
+  Deno.renameSync(path, path + ".adv");
+  Deno.symlinkSync(other + "/" + folder, path);
+  swaps++;
+  for (let i = Math.floor(rand() * 2000); i > 0; i--) Deno.lstatSync(other);
+  Deno.removeSync(path);
+  Deno.renameSync(path + ".adv", path);
+  if (rand() < 0.5) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+console.log(swaps);
+`;
+
+function _fileNames(folder: string): string[] {
+  return Array.from({ length: FILES_PER_FOLDER }, (_, i) => `${folder}/${folder}-${i}.jpeg`);
+}
+
+Deno.test("removals raced by folders swapped for links to another mirror's: nothing of the other mirror is removed", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const other = join(viamHome, "other_mirror");
+    const paths = FOLDERS.flatMap(_fileNames);
+    for (const folder of FOLDERS) await Deno.mkdir(join(other, folder), { recursive: true });
+    for (const path of paths) await Deno.writeTextFile(join(other, path), "other");
+    let removed = 0;
+    let refused = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+      for (const folder of FOLDERS) {
+        await Deno.mkdir(join(mirror.root, folder), { recursive: true });
+      }
+      for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+      const stop = join(dir, "stop");
+      const adversary = new Deno.Command(Deno.execPath(), {
+        args: ["eval", _ADVERSARY, mirror.root, other, stop],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      try {
+        await runPool(
+          paths.map((path) => async () => {
+            try {
+              if (await mirror.remove(path)) removed++;
+            } catch {
+              refused++; // a folder on its way found a link: refused, kept
+            }
+          }),
+          { concurrency: 32 },
+        );
+      } finally {
+        await Deno.writeTextFile(stop, "");
+        const out = await adversary.output();
+        assert.ok(out.success, "the adversary failed");
+        await Deno.remove(stop);
+      }
+      const otherLost = paths.filter((path) => {
+        try {
+          return Deno.readTextFileSync(join(other, path)) !== "other";
+        } catch {
+          return true;
+        }
+      });
+      assert.deepEqual(otherLost, [], `round ${round}: the other mirror lost files`);
+      for (const path of paths) {
+        try {
+          assert.equal(Deno.readTextFileSync(join(mirror.root, path)), "stale", path);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }
+      }
+      for (const path of paths) await Deno.remove(join(mirror.root, path)).catch(() => {});
+    }
+    // The race ran: most removals went, some were refused by a link found on the way.
+    assert.ok(removed > paths.length, `only ${removed} removed`);
+    assert.ok(refused > 0, "no removal met a swapped folder: the adversary did not race");
+  });
+});
