@@ -144,10 +144,14 @@ export class StagingArea {
    */
   async begin(key: StageKey): Promise<StagedFile> {
     const { binaryDataId, expectedSize } = key;
+    const part = await this.#partPath(key); // before the check: a hash goes through the thread pool
     this.#assertInPlace();
-    const part = await this.#partPath(key);
     const { file, size } = await this.#openPartial(part);
     try {
+      // The open resolved the path again, a turn or two after the check: a folder swapped for a
+      // link meanwhile had it open (or make) a partial where the link leads. Found so, nothing is
+      // written, truncated or locked there.
+      this.#assertOpenedInPlace(file, part);
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
       }
@@ -162,6 +166,21 @@ export class StagingArea {
       file.close();
       throw error;
     }
+  }
+
+  /**
+   * Throws unless `file`, just opened at `part`, is the file `part` names with the staging folder in
+   * place (checked after the open, as before it).
+   */
+  #assertOpenedInPlace(file: Deno.FsFile, part: string): void {
+    this.#assertInPlace();
+    const opened = file.statSync();
+    const named = Deno.lstatSync(part);
+    if (named.ino === opened.ino && named.dev === opened.dev) return;
+    throw new Deno.errors.PermissionDenied(
+      `the partial download ${part} was opened through a folder swapped for a symlink since it ` +
+        "was checked (not written)",
+    );
   }
 
   /**

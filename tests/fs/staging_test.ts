@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { SizeMismatchError } from "../../src/fs/staging.ts";
+import { join } from "node:path";
+import { SizeMismatchError, StagingArea } from "../../src/fs/staging.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
 import { pattern, spawnChild } from "./_child.ts";
 import { created, names, openMirror, rejection, withTempDir } from "./_helpers.ts";
@@ -252,5 +253,32 @@ Deno.test("a partial planted as a symlink to a file outside is replaced, never w
     await staged.commit("f.bin");
     assert.equal(await Deno.readTextFile(outside), "precious");
     assert.equal((await Deno.lstat(outside)).isFile, true);
+  });
+});
+
+Deno.test("the partial folder swapped for a link right after begin checked it: the partial there is neither truncated nor written", async () => {
+  await withTempDir(async (dir) => {
+    const partial = join(dir, "partial");
+    const other = join(dir, "other-partial"); // another mirror's partial downloads
+    await Deno.mkdir(partial);
+    await Deno.mkdir(other);
+    const name = `${await sha256Hex(_ID)}-5.part`;
+    // The other mirror's partial of the same item, longer than this one's expected size: a begin
+    // opening it would empty it.
+    await Deno.writeTextFile(join(other, name), "theirs, and longer");
+    let checks = 0;
+    const staging = new StagingArea(partial, () => Promise.resolve(), undefined, () => {
+      if (checks++ === 0) {
+        // Checked in place; swapped for a link right after.
+        Deno.renameSync(partial, `${partial}.moved`);
+        Deno.symlinkSync(other, partial);
+        return;
+      }
+      if (Deno.lstatSync(partial).isSymlink) throw new Deno.errors.PermissionDenied("swapped");
+    });
+    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 5 }).catch((e) => e);
+    if (!(staged instanceof Error)) await staged.write(new TextEncoder().encode("mine!"));
+    assert.equal(await Deno.readTextFile(join(other, name)), "theirs, and longer");
+    assert.ok(staged instanceof Deno.errors.PermissionDenied, `begun: ${staged}`);
   });
 });
