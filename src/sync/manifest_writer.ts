@@ -145,16 +145,25 @@ export class ManifestWriter implements AsyncDisposable {
         const leftover = [_MANIFEST_FILE_NAME, _DIGEST_NAME].some((name) =>
           isAtomicLeftoverOf(entry.name, name)
         );
-        if (leftover) await _removeName(join(stateDir, entry.name));
+        // Checked in the same turn as the unlink: the mirror (or its state folder) swapped for a
+        // link since it was resolved would have another mirror's manifest being written removed.
+        if (leftover) _removeNameInPlaceSync(stateDir, entry.name);
       }
       const path = join(stateDir, _PENDING_NAME);
-      await _removeName(path);
-      const pending = await Deno.open(path, {
+      _removeNameInPlaceSync(stateDir, _PENDING_NAME);
+      // Made in the same turn as that check, and checked again after: never another mirror's.
+      const pending = Deno.openSync(path, {
         read: true,
         write: true,
         createNew: true,
         mode: _FILE_MODE,
       });
+      try {
+        _assertNamedInPlace(stateDir, _PENDING_NAME, pending);
+      } catch (error) {
+        pending.close();
+        throw error;
+      }
       return new ManifestWriter(stateDir, pending, undefined, warn);
     } catch (error) {
       const broken = `cannot create ${_PENDING_NAME}: ${(error as Error).message}`;
@@ -167,12 +176,15 @@ export class ManifestWriter implements AsyncDisposable {
    * pending copy, up to 41 MB at 100,000 items), for a pass that writes no manifest
    * (`manifest: false`) and so never opens one to clear it. A warning when it cannot.
    */
-  static async discardPending(root: string, options: ManifestWriterOptions = {}): Promise<void> {
+  static discardPending(root: string, options: ManifestWriterOptions = {}): Promise<void> {
     try {
-      await _removeName(join(root, STATE_DIR_NAME, _PENDING_NAME));
+      // Checked in place first: the mirror swapped for a link since it was resolved would have
+      // another mirror's pending manifest removed, while its pass writes it.
+      _removeNameInPlaceSync(join(root, STATE_DIR_NAME), _PENDING_NAME);
     } catch (error) {
       options.warn?.(`could not remove ${_PENDING_NAME}: ${(error as Error).message}`);
     }
+    return Promise.resolve();
   }
 
   /** The manifest's absolute path. */
@@ -244,8 +256,9 @@ export class ManifestWriter implements AsyncDisposable {
     }
     const temp = join(this.#stateDir, atomicTempName(_MANIFEST_FILE_NAME));
     this.#assertInPlace();
-    // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name.
-    const out = await Deno.open(temp, { write: true, createNew: true, mode: _FILE_MODE });
+    // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name. In the same turn
+    // as the check, as the rename below: not a thread-pool hop later.
+    const out = Deno.openSync(temp, { write: true, createNew: true, mode: _FILE_MODE });
     let copied: { lines: number; digest: string };
     try {
       try {
@@ -256,7 +269,7 @@ export class ManifestWriter implements AsyncDisposable {
       }
       // rename(2) replaces whatever is at `path`, a symlink included, without following it.
       this.#assertInPlace();
-      await Deno.rename(temp, path);
+      Deno.renameSync(temp, path);
     } catch (error) {
       await _removeName(temp).catch(() => {}); // best effort: the original error is what matters
       throw error;
@@ -272,12 +285,7 @@ export class ManifestWriter implements AsyncDisposable {
    * manifest renamed into place through it would replace another folder's (another mirror's).
    */
   #assertInPlace(): void {
-    const swapped = swappedFolder(dirname(this.#stateDir), basename(this.#stateDir));
-    if (swapped === undefined) return;
-    throw new Deno.errors.PermissionDenied(
-      `${swapped === "." ? dirname(this.#stateDir) : this.#stateDir} became a symlink during ` +
-        "the pass (not followed)",
-    );
+    _assertStateInPlace(this.#stateDir);
   }
 
   /**
@@ -353,16 +361,21 @@ export class ManifestWriter implements AsyncDisposable {
    * warns): it runs as the pass ends, and a pending file that cannot be removed (the state folder
    * made read-only meanwhile) must not take the pass's result with it; the next pass removes it.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     const pending = this.#pending;
-    if (pending === undefined) return;
+    if (pending === undefined) return Promise.resolve();
     this.#pending = undefined;
-    pending.close();
     try {
-      await _removeName(join(this.#stateDir, _PENDING_NAME));
+      // Only the name of the file this pass made: through a state folder swapped for a link since,
+      // it would be another mirror's pending manifest.
+      _assertNamedInPlace(this.#stateDir, _PENDING_NAME, pending);
+      _removeNameSync(join(this.#stateDir, _PENDING_NAME));
     } catch (error) {
       this.#warn(`could not remove ${_PENDING_NAME}: ${(error as Error).message}`);
+    } finally {
+      pending.close();
     }
+    return Promise.resolve();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -533,6 +546,45 @@ async function _forEachLine(
 }
 
 /** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
+/**
+ * Throws when the mirror or its state folder `stateDir` is now a symlink: a name used by path
+ * through it would be another folder's (another mirror's).
+ */
+function _assertStateInPlace(stateDir: string): void {
+  const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
+  if (swapped === undefined) return;
+  throw new Deno.errors.PermissionDenied(
+    `${swapped === "." ? dirname(stateDir) : stateDir} became a symlink during the pass (not ` +
+      "followed)",
+  );
+}
+
+/** Unlinks `name` in `stateDir` (gone already is fine), checked in place in the same turn. */
+function _removeNameInPlaceSync(stateDir: string, name: string): void {
+  _assertStateInPlace(stateDir);
+  _removeNameSync(join(stateDir, name));
+}
+
+/** Throws unless `stateDir` is in place and `name` in it is the file `file` has open. */
+function _assertNamedInPlace(stateDir: string, name: string, file: Deno.FsFile): void {
+  _assertStateInPlace(stateDir);
+  const opened = file.statSync();
+  const named = Deno.lstatSync(join(stateDir, name));
+  if (named.ino === opened.ino && named.dev === opened.dev) return;
+  throw new Deno.errors.PermissionDenied(
+    `${join(stateDir, name)} is not the file this pass made there (its folder was swapped for a ` +
+      "symlink meanwhile)",
+  );
+}
+
+function _removeNameSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
 async function _removeName(path: string): Promise<void> {
   try {
     await Deno.remove(path);

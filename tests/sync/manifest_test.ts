@@ -489,3 +489,30 @@ Deno.test("a state folder swapped for a symlink during the pass: another mirror'
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the mirror swapped for a link to another mirror before its manifest opens: nothing of the other mirror's state is removed or made", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "data_mirror_manifest_swap_" });
+  try {
+    const root = join(dir, "mirror");
+    const other = join(dir, "other");
+    await Deno.mkdir(join(root, ".data-mirror"), { recursive: true });
+    await Deno.mkdir(join(other, ".data-mirror"), { recursive: true });
+    // The other mirror's pass is writing its pending manifest and a new manifest.
+    await Deno.writeTextFile(join(other, ".data-mirror", "manifest.pending"), "theirs");
+    const theirs = await Array.fromAsync(Deno.readDir(join(other, ".data-mirror")), (e) => e.name);
+    // This mirror, resolved real by the pass, swapped for a link to the other since.
+    await Deno.rename(root, `${root}.moved`);
+    await Deno.symlink(other, root);
+    const writer = await ManifestWriter.open(root);
+    await writer.close();
+    await ManifestWriter.discardPending(root, { warn: () => {} });
+    const now = await Array.fromAsync(Deno.readDir(join(other, ".data-mirror")), (e) => e.name);
+    assert.deepEqual(now.sort(), theirs.sort());
+    assert.equal(
+      await Deno.readTextFile(join(other, ".data-mirror", "manifest.pending")),
+      "theirs",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
