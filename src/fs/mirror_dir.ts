@@ -221,7 +221,11 @@ export class MirrorDir implements AsyncDisposable {
     await assertMirrorPlace(root, options.mirrorPath);
     _assertOpenedInPlace(root, "");
     const state = await ensureStateDir(root);
-    const lock = await acquireMirrorLock(state, { owner: options.owner, warn: options.warn });
+    const lock = await acquireMirrorLock(state, {
+      owner: options.owner,
+      warn: options.warn,
+      assertInPlace: () => _assertOpenedInPlace(root, STATE_DIR_NAME),
+    });
     try {
       // Resolved folder by folder, then used by path: the root (or its state folder) swapped for a
       // link since had the staging folder made, and the leftovers below removed, where it leads.

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { FILE_MODE, writeAll } from "./_util.ts";
+import { basename, dirname, join } from "node:path";
+import { FILE_MODE, lstatIfThereSync, swappedFolder, writeAll } from "./_util.ts";
 import { openOwnFile } from "./own_file.ts";
 import { LOCK_NAME } from "./state_dir.ts";
 
@@ -27,6 +27,12 @@ export interface AcquireMirrorLockOptions {
   owner?: string;
   /** Told when a link planted at the lock file's name was replaced. */
   warn?: (message: string) => void;
+  /**
+   * Throws when the state folder (or the folder holding it) is no longer where the caller resolved
+   * it; called before a planted entry at the lock's name is unlinked and after the lock file is
+   * opened. By default: when either of the two is now a symlink.
+   */
+  assertInPlace?: () => void;
   /** What the lock guards, as the refusal names it (default "mirror"). */
   guards?: "mirror" | "push folder";
 }
@@ -88,6 +94,7 @@ export async function acquireMirrorLock(
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
   const path = join(stateDir, LOCK_NAME);
+  const inPlace = options?.assertInPlace ?? (() => _assertStateDirInPlace(stateDir));
   // Passes starting at once take the lock file's name one at a time: one replacing a link planted
   // there (unlinking the name it saw as a link) would otherwise unlink the fresh lock file another
   // pass had just made and locked, and both would run. Held for the moments below only.
@@ -96,9 +103,15 @@ export async function acquireMirrorLock(
   try {
     // Best effort: a file system without flock on folders (NFS) keeps the narrower window.
     await dir.lock(true).catch(() => {});
-    await _refuseHeldLink(path, options?.guards);
-    // No truncate on open: the holder's description must survive a failed attempt.
-    file = (await openOwnFile(path, { mode: FILE_MODE, onReplaced: options?.warn })).file;
+    await _refuseHeldLink(path, options?.guards, inPlace);
+    // No truncate on open: the holder's description must survive a failed attempt. Checked in
+    // place after the open: the state folder (or the mirror) swapped for a link since the pass
+    // resolved it had another folder's lock opened, taken and emptied.
+    file = (await openOwnFile(path, {
+      mode: FILE_MODE,
+      onReplaced: options?.warn,
+      assertInPlace: inPlace,
+    })).file;
     try {
       if (!(await file.tryLock(true))) {
         throw new LockedError(path, await _readHolder(file), options?.guards);
@@ -143,6 +156,7 @@ export async function acquireMirrorLock(
 async function _refuseHeldLink(
   path: string,
   guards: "mirror" | "push folder" | undefined,
+  inPlace: () => void,
 ): Promise<void> {
   const info = await Deno.lstat(path).catch(() => undefined);
   if (info === undefined || !info.isFile || info.nlink === 1) return;
@@ -157,14 +171,33 @@ async function _refuseHeldLink(
     // Free: its name goes while this pass holds it, and only while it still names this file. A
     // pass replacing it at once (openOwnFile, unlinking the name it found shared) would unlink the
     // fresh lock file the other pass made and locked, and both would run.
+    // Looked at and unlinked in one turn, the folders checked in it too.
     const held = await file.stat();
-    const named = await Deno.lstat(path).catch(() => undefined);
+    inPlace();
+    const named = lstatIfThereSync(path);
     if ((held.nlink ?? 1) > 1 && named?.ino === held.ino && named.dev === held.dev) {
-      await Deno.remove(path).catch(() => {}); // gone already: openOwnFile makes a fresh one
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // gone already: openOwnFile makes a fresh one
+      }
     }
   } finally {
     file.close(); // also drops the OS lock taken here
   }
+}
+
+/**
+ * Throws when the state folder `stateDir` or the folder holding it (the mirror, or the push folder)
+ * is now a symlink (or not there): its lock reached by path would be another folder's.
+ */
+function _assertStateDirInPlace(stateDir: string): void {
+  const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
+  if (swapped === undefined) return;
+  throw new Deno.errors.PermissionDenied(
+    `${swapped === "." ? dirname(stateDir) : stateDir} became a symlink while its lock was taken ` +
+      "(not followed)",
+  );
 }
 
 /** Reads the holder's description; undefined while the holder has not written it yet. */

@@ -33,6 +33,12 @@ export interface OpenOwnFileOptions {
   mode: number;
   /** Told about an entry that was not a plain file of our own and was replaced. */
   onReplaced?: (message: string) => void;
+  /**
+   * Throws when the folder holding the file (or one above it) is no longer where it was (swapped
+   * for a symlink): called in the same turn as each unlink of a planted entry, and after the open,
+   * when the file opened must also be the one the name holds. Without it, the folders are trusted.
+   */
+  assertInPlace?: () => void;
 }
 
 /**
@@ -53,7 +59,15 @@ export async function openOwnFile(path: string, options: OpenOwnFileOptions): Pr
     // would fail on the permission check (which follows links) before O_NOFOLLOW could refuse it.
     const planted = await _plantedKind(path);
     const opened = planted === undefined ? await _tryOpen(path, options.mode) : undefined;
-    if (opened !== undefined) return opened;
+    if (opened !== undefined) {
+      try {
+        _assertOpenedInPlace(path, opened.file, options.assertInPlace);
+      } catch (error) {
+        opened.file.close();
+        throw error;
+      }
+      return opened;
+    }
     // A symlink, a shared inode or a non-file: not ours to write. Unlink the name and start afresh.
     if (attempt === 3) {
       throw new Deno.errors.PermissionDenied(`${path} keeps being replaced by a link; not opened`);
@@ -61,7 +75,44 @@ export async function openOwnFile(path: string, options: OpenOwnFileOptions): Pr
     options.onReplaced?.(
       `replaced ${planted ?? "a link"} planted at ${path}: it was not written through`,
     );
-    await _unlinkName(path);
+    if (options.assertInPlace === undefined) await _unlinkName(path);
+    else _unlinkPlantedSync(path, options.assertInPlace);
+  }
+}
+
+/**
+ * Throws unless the folder is in place (`assertInPlace`) and `path` names the file `file` has open:
+ * the open resolved the path again, a thread-pool hop after any check, and a folder swapped for a
+ * link meanwhile had it open (or make) a file where the link leads.
+ */
+function _assertOpenedInPlace(
+  path: string,
+  file: Deno.FsFile,
+  assertInPlace: (() => void) | undefined,
+): void {
+  if (assertInPlace === undefined) return;
+  assertInPlace();
+  const opened = file.statSync();
+  const named = Deno.lstatSync(path);
+  if (named.ino === opened.ino && named.dev === opened.dev) return;
+  throw new Deno.errors.PermissionDenied(
+    `${path} was opened through a folder swapped for a symlink since it was checked (not written)`,
+  );
+}
+
+/**
+ * Unlinks the entry planted at `path`, in the same turn as the folder's check and a second look at
+ * it: a plain file of one name there now (the folder swapped for a link to another folder's own
+ * file since the first look) is left alone, for the next attempt to judge.
+ */
+function _unlinkPlantedSync(path: string, assertInPlace: () => void): void {
+  assertInPlace();
+  try {
+    const info = Deno.lstatSync(path);
+    if (info.isFile && info.nlink === 1) return;
+    Deno.removeSync(path); // a symlink or a file name goes; an empty dir too; never a target
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { LockedError } from "../../src/fs/mirror_lock.ts";
+import { join } from "node:path";
+import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
 import { spawnChild } from "./_child.ts";
 import { names, openMirror, rejection, withTempDir } from "./_helpers.ts";
 
@@ -99,5 +100,29 @@ Deno.test("a held lock with a second name (a hard-link copy of the mirror) is re
     const second = await openMirror(home, "two");
     assert.equal((await Deno.lstat(lockPath)).nlink, 1);
     await second.close();
+  });
+});
+
+Deno.test("the state folder swapped for a link to another's while a planted lock link is replaced: the other folder's lock is neither unlinked nor emptied", async () => {
+  await withTempDir(async (dir) => {
+    const state = join(dir, "mirror", ".data-mirror");
+    const other = join(dir, "other", ".data-mirror"); // another mirror's state folder
+    await Deno.mkdir(state, { recursive: true });
+    await Deno.mkdir(other, { recursive: true });
+    await Deno.writeTextFile(join(other, "lock"), '{"theirs":true}\n');
+    const before = await Deno.lstat(join(other, "lock"));
+    // A link planted at the lock's name: the acquisition replaces it, telling `warn` first, which
+    // is where the state folder is swapped for a link to the other's.
+    await Deno.symlink(join(dir, "nowhere"), join(state, "lock"));
+    const warn = () => {
+      Deno.renameSync(state, `${state}.moved`);
+      Deno.symlinkSync(other, state);
+    };
+    const lock = await acquireMirrorLock(state, { warn }).catch((error) => error);
+    if (!(lock instanceof Error)) await lock.release();
+    const after = await Deno.lstat(join(other, "lock"));
+    assert.equal(after.ino, before.ino, "the other folder's lock was unlinked");
+    assert.equal(await Deno.readTextFile(join(other, "lock")), '{"theirs":true}\n');
+    assert.ok(lock instanceof Deno.errors.PermissionDenied, `acquired: ${lock}`);
   });
 });
