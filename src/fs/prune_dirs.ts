@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { rmdir } from "node:fs/promises";
+import { rmdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { foldCase, isStateDirPath } from "../paths.ts";
-import { assertAbsoluteRoot, assertRelativePath, swappedFolderOn } from "./_util.ts";
+import { assertAbsoluteRoot, assertRelativePath } from "./_util.ts";
 
 /** Options of {@linkcode pruneEmptyDirs}. */
 export interface PruneEmptyDirsOptions {
@@ -83,10 +83,17 @@ export async function pruneEmptyDirs(
     add(dir);
   }
   const removed: string[] = [];
+  let tried = 0;
   for (let depth = byDepth.length - 1; depth > 0; depth--) {
     for (const dir of byDepth[depth] ?? []) {
-      if (swappedFolderOn(root, dir) !== undefined) continue; // not followed out of the mirror
-      if (!(await _removeIfEmpty(join(root, dir), (error) => options.onKept?.(dir, error)))) {
+      // Each removal is synchronous (below): the event loop gets a turn between batches of them.
+      if (++tried % _TRIED_PER_TURN === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      // Checked, then removed, in one turn: an `rmdir` a thread-pool hop after the check went
+      // through a folder swapped for a link meanwhile, and removed another tree's empty folder of
+      // the same name. A folder on the way found missing is no pass either: it is a link a moment
+      // later when a local program swaps it (moved away, then the link made).
+      if (!_realFoldersSync(root, dir)) continue; // not followed out of the mirror
+      if (!_removeIfEmptySync(join(root, dir), (error) => options.onKept?.(dir, error))) {
         continue;
       }
       removed.push(dir);
@@ -96,6 +103,26 @@ export async function pruneEmptyDirs(
   }
   return removed;
 }
+
+/**
+ * Whether every folder from `root` down to `relDir` itself is there and a real folder (no symlink):
+ * `lstat`s, never followed.
+ */
+function _realFoldersSync(root: string, relDir: string): boolean {
+  let path = root;
+  for (const name of ["", ...relDir.split("/")]) {
+    path = name === "" ? root : join(path, name);
+    try {
+      if (!Deno.lstatSync(path).isDirectory) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Folders a prune tries between two turns of the event loop (an `rmdir` takes microseconds). */
+const _TRIED_PER_TURN = 256;
 
 /** Normalises a protected dir to a relative posix path; refuses one that leaves the mirror. */
 function _normaliseDir(dir: string): string {
@@ -113,9 +140,9 @@ function _normaliseDir(dir: string): string {
  * empty directory, is gone, or is in use (`EBUSY`: a mount point, as an empty USB stick mounted in
  * the mirror is, or a process's working directory). Any other refusal is told to `onKept`.
  */
-async function _removeIfEmpty(path: string, onKept: (error: Error) => void): Promise<boolean> {
+function _removeIfEmptySync(path: string, onKept: (error: Error) => void): boolean {
   try {
-    await rmdir(path);
+    rmdirSync(path);
     return true;
   } catch (error) {
     const code = (error as { code?: string }).code;
