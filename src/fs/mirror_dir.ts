@@ -13,10 +13,12 @@
  *   symlink) and linked into place (`link` neither follows nor replaces what is at the final name);
  * - the program's own files are opened without following symlinks ({@linkcode openOwnFile});
  * - deletes and pruning take paths from this pass's walk, which never descends into a symlinked
- *   folder, and `unlink`/`rmdir` never follow the last component.
+ *   folder, and `rename`/`unlink`/`rmdir` never follow the last component; a stale file is moved
+ *   into the state folder and unlinked there only when it is the file checked in place.
  *
- * What it cannot stop: a local user swapping a checked folder for a symlink between the check and
- * the operation (Deno has no `openat`); data from the cloud cannot do that.
+ * What it cannot stop entirely: a local user swapping a checked folder for a symlink between the
+ * check and the operation (Deno has no `openat`); the README's _Not guaranteed_ says what is left.
+ * Data from the cloud cannot do that.
  *
  * @example
  * ```ts
@@ -27,6 +29,7 @@
  *
  * @module
  */
+import { lstatSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
@@ -51,7 +54,6 @@ import {
   linkNoReplaceSync,
   lstatIfThereSync,
   swappedFolder,
-  swappedFolderOn,
 } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
@@ -653,7 +655,7 @@ export class MirrorDir implements AsyncDisposable {
  * Removes the file (or symlink, never its target) at `relPath` below the real folder `root`, a path
  * from a walk that never descends into a symlinked folder (this pass's, or a push pass's). Returns
  * false when it was already gone. Refuses the state folder, a directory, and a path through a
- * folder that is no longer one (swapped for a symlink since the walk: {@linkcode swappedFolderOn}).
+ * folder that is no longer one (swapped for a symlink since the walk: `swappedFolderOn` (`_util.ts`)).
  *
  * Synchronous, check and `unlink` back to back: the push side deletes a file right after checking
  * that it is still the one it uploaded. The `lstat` is what refuses a directory: Deno's removal
@@ -681,10 +683,14 @@ function _removablePath(root: string, relPath: string, device?: number): string 
 }
 
 /**
- * {@linkcode _removablePath}, with what `lstat` found at the path. The file is looked at before
- * its folders are checked: that `lstat` went through real folders unless one was swapped for a link
- * and back again in the microseconds between, which is what lets `MirrorDir` tell the file it
- * checked from one a rename took through a link swapped in later.
+ * {@linkcode _removablePath}, with what `lstat` found at the path. The file is looked at between
+ * two looks at each folder from `root` down to it, which must find them unchanged (inode and change
+ * time): a local program can put a link where a folder was only by moving or removing that folder,
+ * which changes its change time or its inode, so a file looked at between two equal looks was
+ * looked at in the folder itself, and `MirrorDir` can tell that file from one a rename takes
+ * through a link swapped in later. A folder changed in between (a file made in it) is looked at
+ * again, a few times. What is left: a kernel that keeps change times in coarse ticks (before Linux
+ * 6.13, ~4 ms) gives a folder moved away and back within the tick of its last change the same time.
  */
 function _removable(
   root: string,
@@ -696,26 +702,71 @@ function _removable(
     throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
   }
   const path = join(root, relPath);
-  let info: Deno.FileInfo | undefined;
-  try {
-    info = Deno.lstatSync(path);
-  } catch (error) {
-    if (!_isGone(error)) throw error;
+  for (let attempt = 1;; attempt++) {
+    const before = _foldersOnWay(root, relPath, device);
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.lstatSync(path);
+    } catch (error) {
+      if (!_isGone(error)) throw error;
+    }
+    const after = _foldersOnWay(root, relPath, device);
+    if (typeof before === "string" && before === after) {
+      if (info === undefined) return undefined;
+      if (info.isDirectory) {
+        throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
+      }
+      return { path, info };
+    }
+    // A folder on the way is a link now (or another file system's): refused, naming it. Gone, it
+    // leaves nothing to remove.
+    const swapped = typeof after === "object" ? after : before;
+    if (typeof swapped === "object") {
+      throw new Deno.errors.PermissionDenied(
+        `refusing to remove ${relPath}: ${_folderName(root, swapped.swapped)} ` +
+          _becameDuringPass(root, swapped.swapped),
+      );
+    }
+    if (before === undefined || after === undefined) return undefined;
+    if (attempt === _LOOKS_AT_FOLDERS) {
+      throw new Deno.errors.PermissionDenied(
+        `refusing to remove ${relPath}: a folder on its way kept changing while it was checked`,
+      );
+    }
   }
-  // With the root's `device`: a file system mounted since the walk (a stick, over a folder the walk
-  // read) holds its own files at the walked paths, and is refused as a symlink is.
-  const swapped = swappedFolderOn(root, relPath, { device });
-  if (swapped !== undefined) {
-    throw new Deno.errors.PermissionDenied(
-      `refusing to remove ${relPath}: ${_folderName(root, swapped)} ` +
-        _becameDuringPass(root, swapped),
-    );
+}
+
+/** How many times {@linkcode _removable} looks at a file whose folders changed meanwhile. */
+const _LOOKS_AT_FOLDERS = 3;
+
+/**
+ * Each folder from `root` down to the one holding `relPath`, by inode and change time (ns), as one
+ * string; `{ swapped }` naming the first that is a symlink (or, with `device`, on another device),
+ * as `swappedFolderOn` (`_util.ts`) does; undefined when one is gone (or a file now).
+ */
+function _foldersOnWay(
+  root: string,
+  relPath: string,
+  device: number | undefined,
+): string | { swapped: string } | undefined {
+  const parts = relPath.split("/").slice(0, -1);
+  let stamps = "";
+  for (let i = 0; i <= parts.length; i++) {
+    const dir = i === 0 ? "." : parts.slice(0, i).join("/");
+    let info;
+    try {
+      info = lstatSync(i === 0 ? root : join(root, dir), { bigint: true });
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw error;
+    }
+    if (info.isSymbolicLink()) return { swapped: dir };
+    if (!info.isDirectory()) return undefined;
+    if (device !== undefined && Number(info.dev) !== device) return { swapped: dir };
+    stamps += `${info.ino}:${info.ctimeNs}/`;
   }
-  if (info === undefined) return undefined;
-  if (info.isDirectory) {
-    throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
-  }
-  return { path, info };
+  return stamps;
 }
 
 /** What became of a folder `swappedFolder` named (a symlink, or another file system's). */
