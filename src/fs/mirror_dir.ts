@@ -500,7 +500,8 @@ export class MirrorDir implements AsyncDisposable {
     const aside = this.#moveAside(relPath);
     if (aside === undefined) return false;
     try {
-      await Deno.remove(aside); // a fresh name of the state folder: only what was moved there
+      // A fresh name of the state folder: only what was moved there.
+      if (aside !== _REMOVED_IN_PLACE) await Deno.remove(aside);
     } catch (error) {
       // Gone from its name already; a state folder swapped since leaves it to the next open.
       if (!_isGone(error)) throw error;
@@ -551,22 +552,30 @@ export class MirrorDir implements AsyncDisposable {
    * have it remove a file of wherever the link leads (another mirror's folder of the same name).
    * Anything else the rename took (that file, or one written at the name since) is put back at once
    * by `link`, which replaces nothing; when the name is taken meanwhile it is kept in the state
-   * folder as `kept-<uuid>` and the error says where. Undefined when there is nothing to remove.
+   * folder as `kept-<uuid>` and the error says where. Undefined when there is nothing to remove;
+   * {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, in the same turn as its
+   * check (the state folder swapped for a link, or the file on a mount of its own: `EXDEV`).
    * What remains: a folder swapped for a link before the `lstat`, back before the folder check, and
    * swapped again before the rename, all within the microseconds of these synchronous calls; and a
    * foreign file put back through a folder swapped back in between (misplaced, not deleted).
    */
   #moveAside(relPath: string): string | undefined {
-    this.#assertRootInPlace(); // the state folder too: the aside is named there
+    // The state folder swapped for a link (the mirror's own folders are checked below): the file
+    // is unlinked where it is, with nothing moved where the link leads.
+    const asideInPlace = this.rootSwapped() === undefined;
     const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
     // Nothing else between the look at the file and its move: the shorter that time, the less a
-    // folder swapped for a link and back and for a link again meanwhile can fit in it.
+    // folder swapped for a link meanwhile can fit in it.
     const checked = _removable(this.root, relPath, this.#device);
     if (checked === undefined) return undefined;
     try {
+      if (!asideInPlace) return _removeInPlaceSync(checked.path);
       Deno.renameSync(checked.path, aside);
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
+      // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it.
+      // Unlinked where it is, in the same turn as its check (the read-only one refuses, saying so).
+      if ((error as { code?: string }).code === "EXDEV") return _removeInPlaceSync(checked.path);
       throw error;
     }
     const moved = lstatIfThereSync(aside);
@@ -919,6 +928,20 @@ function _unlinkQuietSync(path: string): void {
 /** The name of a file an inline batch is writing in the state folder: `staged-<n>`. */
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
+/** What `#moveAside` answers for a file it unlinked where it was (nothing moved aside). */
+const _REMOVED_IN_PLACE = "";
+
+/** Unlinks `path` (a symlink itself, never its target): {@linkcode _REMOVED_IN_PLACE}, or undefined when gone. */
+function _removeInPlaceSync(path: string): string | undefined {
+  try {
+    Deno.removeSync(path);
+    return _REMOVED_IN_PLACE;
+  } catch (error) {
+    if (_isGone(error)) return undefined;
+    throw error;
+  }
+}
+
 /** A file being removed, moved into the state folder first (see `MirrorDir.remove`). */
 const _STALE_PREFIX = "stale-";
 const _STALE_NAME = /^stale-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
