@@ -446,3 +446,34 @@ Deno.test("a removed symlink forgets the folders made through it", async () => {
     assert.ok((await Deno.lstat(`${mirror.root}/link`)).isDirectory);
   });
 });
+
+Deno.test("open removes a file a killed removal left moved aside (stale-<uuid>) and keeps one kept aside (kept-<uuid>)", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false })).close();
+    const state = join(viamHome, "mirror", ".data-mirror");
+    const id = crypto.randomUUID();
+    await Deno.writeTextFile(join(state, `stale-${id}`), "was being removed");
+    await Deno.writeTextFile(join(state, `kept-${id}`), "could not go back");
+    await Deno.writeTextFile(join(state, "stale-notours"), "not a name the program gives");
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false })).close();
+    const left = await names(state);
+    assert.ok(!left.includes(`stale-${id}`));
+    assert.ok(left.includes(`kept-${id}`));
+    assert.ok(left.includes("stale-notours"));
+  });
+});
+
+Deno.test("remove moves a stale file out of its folder and leaves nothing of it in the state folder", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    await Deno.mkdir(join(mirror.root, "a"));
+    await Deno.writeTextFile(join(mirror.root, "a", "x.jpg"), "stale");
+    const before = await names(mirror.stateDir);
+    assert.equal(await mirror.remove("a/x.jpg"), true);
+    assert.equal(await mirror.remove("a/x.jpg"), false, "already gone");
+    assert.deepEqual(await names(join(mirror.root, "a")), []);
+    assert.deepEqual(await names(mirror.stateDir), before);
+  });
+});
