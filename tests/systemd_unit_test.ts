@@ -155,3 +155,61 @@ async function _files(dir: string): Promise<string[]> {
   }
   return files;
 }
+
+/**
+ * Whether systemd restarts a unit with `Restart=on-failure` after this end (systemd.service(5)):
+ * exit code 0 and the signals SIGHUP, SIGINT, SIGTERM and SIGPIPE are clean, and are restarted only
+ * when `RestartForceExitStatus=` names them; `RestartPreventExitStatus=` wins over a failure.
+ */
+function _restartsAfter(end: { code: number; signal: Deno.Signal | null }): boolean {
+  const force = (unit.get("RestartForceExitStatus") ?? []).flatMap((value) => value.split(/\s+/));
+  const prevent = (unit.get("RestartPreventExitStatus") ?? []).flatMap((value) =>
+    value.split(/\s+/)
+  );
+  const status = end.signal ?? String(end.code);
+  if (force.includes(status)) return true;
+  if (prevent.includes(status)) return false;
+  const clean = end.signal === null
+    ? end.code === 0
+    : ["SIGHUP", "SIGINT", "SIGTERM", "SIGPIPE"].includes(end.signal);
+  return !clean;
+}
+
+Deno.test("a SIGHUP (the usual reload) ends the program, and the unit starts it again", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 2, tags: ["fleet"] }]),
+  });
+  const dir = await Deno.makeTempDir({ prefix: "dm-systemd-hup-" });
+  try {
+    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
+    const config = join(dir, "mirror.json");
+    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
+    const viamHome = join(dir, "state", ".viam");
+    const args = execArgs.map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
+    await using program = spawnProgram(args, {
+      viamHome,
+      env: {
+        ...envExample,
+        VIAM_HOME: viamHome,
+        HOME: join(dir, "state"),
+        VIAM_API_KEY_ID: platform.apiKeyId,
+        VIAM_API_KEY: platform.apiKey,
+      },
+    });
+    await program.waitFor("stdout", (text) => text.includes("pass 1:"));
+    program.kill("SIGHUP");
+    const output = await program.done;
+    // The program has no reload: a SIGHUP ends it. A unit that left it stopped would mirror nothing
+    // more until someone noticed; restarted, it also reads a rotated key from the environment file.
+    assert.ok(
+      _restartsAfter(output),
+      `the unit does not restart the program after code ${output.code}, signal ${output.signal}`,
+    );
+    // A configuration error still stops it for good, and a SIGTERM (systemctl stop) is not undone.
+    assert.equal(_restartsAfter({ code: 2, signal: null }), false);
+    assert.equal(_restartsAfter({ code: 0, signal: null }), false);
+    assert.equal(_restartsAfter({ code: 1, signal: null }), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
