@@ -25,6 +25,7 @@ import type { PushSummary } from "../mirror_controller.ts";
 import type { Summary } from "../sync/summary.ts";
 import { scrubSecrets } from "../redaction.ts";
 import { createTerminalLogger } from "./terminal_logger.ts";
+import { inCliTerms } from "./attribute_flags.ts";
 
 /** Options of {@linkcode CliOutput}. */
 export interface CliOutputOptions {
@@ -59,7 +60,9 @@ export class CliOutput {
     };
     const terminal = createTerminalLogger({ level: options.logLevel, write: this.#options.err });
     const remembered = (log: Logger["error"]): Logger["error"] => (message, fields) => {
-      this.#logged.push(message);
+      // The engine words an attribute as the module's (`mirror_path`); the CLI prints the same
+      // error in its terms (`--mirror-path`): either one says it once.
+      this.#logged.push(message, inCliTerms(message));
       log(message, fields);
     };
     this.logger = {
