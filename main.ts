@@ -14,7 +14,7 @@
  */
 import { printUsageError, readInvocation, USAGE_EXIT_CODE } from "./src/invocation.ts";
 import { onParentExit } from "./src/module/parent_exit.ts";
-import { resolveGrants, workerPermissions } from "./src/permissions.ts";
+import { GrantUnavailableError, resolveGrants, workerPermissions } from "./src/permissions.ts";
 import { onStopSignal, signalExitCode } from "./src/stop_signal.ts";
 
 /**
@@ -90,6 +90,8 @@ export function runConfined(workerUrl: URL, args: readonly string[]): Promise<nu
   try {
     permissions = workerPermissions(resolveGrants(invocation, { env }));
   } catch (error) {
+    // A disk gone for now is no configuration error: exit 1, which the systemd unit restarts.
+    if (error instanceof GrantUnavailableError) return Promise.resolve(fail(error, _EXIT.failed));
     return Promise.resolve(fail(error, _EXIT.refused));
   }
   const { promise, resolve } = Promise.withResolvers<number>();

@@ -298,15 +298,44 @@ function _checkedFile(path: string, what: string): string[] {
   return paths;
 }
 
+/**
+ * A path to grant that could not be looked at for a reason of the moment, not of the configuration
+ * (its disk gone: an I/O error, a FUSE mount whose driver died): the program fails (exit 1, which a
+ * service manager such as the unit in docs/systemd/ restarts) rather than exiting as for a
+ * configuration error (2, which the unit does not restart: it would stay stopped once the disk is
+ * back).
+ */
+export class GrantUnavailableError extends Error {
+  override name = "GrantUnavailableError";
+}
+
+/** Error codes of a file system that is unreachable for now, not misconfigured. */
+const _UNAVAILABLE_CODES = new Set([
+  "EIO",
+  "ENOTCONN",
+  "ECONNABORTED",
+  "ESTALE",
+  "ENODEV",
+  "ENXIO",
+  "ENOMEDIUM",
+  "ETIMEDOUT",
+  "EHOSTDOWN",
+]);
+
 /** {@linkcode _asWrittenAndReal} of the absolute `path`, with `what` named when that fails. */
 function _resolved(path: string, what: string): string[] {
   const absolute = resolve(path);
   try {
     return _asWrittenAndReal(absolute);
   } catch (error) {
-    throw new Error(
-      `cannot resolve ${what} ${JSON.stringify(absolute)}: ${(error as Error).message}`,
-    );
+    const message = `cannot resolve ${what} ${JSON.stringify(absolute)}: ${
+      (error as Error).message
+    }`;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && _UNAVAILABLE_CODES.has(code)) {
+      throw new GrantUnavailableError(message);
+    }
+    throw new Error(message);
   }
 }
 
