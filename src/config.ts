@@ -945,6 +945,17 @@ function _viamHome(env: ParseConfigOptions["env"], issues: ConfigIssue[]): strin
     issues.push({ field, message: `${field} must be an absolute path, got ${_describe(base)}` });
     return undefined;
   }
+  // A launcher's environment file keeps a quoted value's spaces (`VIAM_HOME="/srv/viam "`): the
+  // mirror would go to a twin of the Viam home on whatever disk holds its parent, not to the one
+  // the operator named (and a unit waits to be mounted), as mirror_path's folder names may not.
+  if (base.split("/").some((name) => name !== name.trim())) {
+    issues.push({
+      field,
+      message: `${field} ${_describe(base)} has a folder name that starts or ends with white ` +
+        "space (a quoted value, or a space or carriage return after it, in an environment file?)",
+    });
+    return undefined;
+  }
   return posix.join(base, suffix).replace(/(.)\/+$/, "$1");
 }
 

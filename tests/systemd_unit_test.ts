@@ -213,3 +213,37 @@ Deno.test("a SIGHUP (the usual reload) ends the program, and the unit starts it 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a VIAM_HOME with a space or CR kept at its end (a quoted value in the environment file) is refused, nothing made", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 2, tags: ["fleet"] }]),
+  });
+  const dir = await Deno.makeTempDir({ prefix: "dm-systemd-home-space-" });
+  try {
+    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
+    const config = join(dir, "mirror.json");
+    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
+    // One pass of the unit's command line (the watch would not end by itself).
+    const args = execArgs.filter((arg) => arg !== "--watch")
+      .map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
+    // systemd keeps the spaces of `VIAM_HOME="/var/lib/data-mirror/.viam "`; other launchers keep
+    // an unquoted value's trailing space or a CRLF file's carriage return.
+    for (const viamHome of [join(dir, ".viam "), join(dir, ".viam\r"), join(dir, " .viam")]) {
+      const run = await runProgram(args, {
+        viamHome,
+        env: {
+          ...envExample,
+          VIAM_HOME: viamHome,
+          VIAM_API_KEY_ID: platform.apiKeyId,
+          VIAM_API_KEY: platform.apiKey,
+        },
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /VIAM_HOME .*white space/);
+      const made = [...Deno.readDirSync(dir)].map((entry) => entry.name);
+      assert.deepEqual(made, ["mirror.json"], `a twin of the Viam home was made: ${run.stderr}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
