@@ -146,12 +146,11 @@ export class StagingArea {
     const { binaryDataId, expectedSize } = key;
     const part = await this.#partPath(key); // before the check: a hash goes through the thread pool
     this.#assertInPlace();
+    // Checked again after the open (see `openOwnFile`'s `assertInPlace`): a folder swapped for a
+    // link meanwhile had it open (or make) a partial where the link leads; nothing is written,
+    // truncated or locked there.
     const { file, size } = await this.#openPartial(part);
     try {
-      // The open resolved the path again, a turn or two after the check: a folder swapped for a
-      // link meanwhile had it open (or make) a partial where the link leads. Found so, nothing is
-      // written, truncated or locked there.
-      this.#assertOpenedInPlace(file, part);
       if (!(await file.tryLock(true))) {
         throw new Deno.errors.Busy(`the download of ${binaryDataId} is already in progress`);
       }
@@ -166,21 +165,6 @@ export class StagingArea {
       file.close();
       throw error;
     }
-  }
-
-  /**
-   * Throws unless `file`, just opened at `part`, is the file `part` names with the staging folder in
-   * place (checked after the open, as before it).
-   */
-  #assertOpenedInPlace(file: Deno.FsFile, part: string): void {
-    this.#assertInPlace();
-    const opened = file.statSync();
-    const named = Deno.lstatSync(part);
-    if (named.ino === opened.ino && named.dev === opened.dev) return;
-    throw new Deno.errors.PermissionDenied(
-      `the partial download ${part} was opened through a folder swapped for a symlink since it ` +
-        "was checked (not written)",
-    );
   }
 
   /**
@@ -203,7 +187,11 @@ export class StagingArea {
    * and the download starts afresh. The mirror's lock is held, so no other run is writing it.
    */
   async #openPartial(part: string) {
-    const options = { mode: FILE_MODE, onReplaced: this.#warn };
+    const options = {
+      mode: FILE_MODE,
+      onReplaced: this.#warn,
+      assertInPlace: this.#assertInPlace,
+    };
     try {
       return await openOwnFile(part, options);
     } catch (error) {
