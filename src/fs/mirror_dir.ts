@@ -664,7 +664,8 @@ export class MirrorDir implements AsyncDisposable {
  * Removes the file (or symlink, never its target) at `relPath` below the real folder `root`, a path
  * from a walk that never descends into a symlinked folder (this pass's, or a push pass's). Returns
  * false when it was already gone. Refuses the state folder, a directory, and a path through a
- * folder that is no longer one (swapped for a symlink since the walk: `swappedFolderOn` (`_util.ts`)).
+ * folder that is no longer one (swapped for a symlink, or changed while it was looked at, since the
+ * walk: see `_removable`).
  *
  * Synchronous, check and `unlink` back to back: the push side deletes a file right after checking
  * that it is still the one it uploaded. The `lstat` is what refuses a directory: Deno's removal
@@ -672,34 +673,21 @@ export class MirrorDir implements AsyncDisposable {
  * `unlink(2)` would refuse it.
  */
 export function removeFileUnder(root: string, relPath: string): boolean {
-  const path = _removablePath(root, relPath);
-  if (path === undefined) return false;
-  try {
-    Deno.removeSync(path); // a symlink itself, never its target
-    return true;
-  } catch (error) {
-    if (_isGone(error)) return false;
-    throw error;
-  }
+  const checked = _removable(root, relPath);
+  return checked !== undefined && _removeInPlaceSync(checked.path) === _REMOVED_IN_PLACE;
 }
 
 /**
- * The checks of a removal: the absolute path of `relPath` when it may be removed, undefined when it
- * is gone (or its folder is, or is a file now); throws when it is refused.
- */
-function _removablePath(root: string, relPath: string, device?: number): string | undefined {
-  return _removable(root, relPath, device)?.path;
-}
-
-/**
- * {@linkcode _removablePath}, with what `lstat` found at the path. The file is looked at between
- * two looks at each folder from `root` down to it, which must find them unchanged (inode and change
- * time): a local program can put a link where a folder was only by moving or removing that folder,
- * which changes its change time or its inode, so a file looked at between two equal looks was
- * looked at in the folder itself, and `MirrorDir` can tell that file from one a rename takes
- * through a link swapped in later. A folder changed in between (a file made in it) is looked at
- * again, a few times. What is left: a kernel that keeps change times in coarse ticks (before Linux
- * 6.13, ~4 ms) gives a folder moved away and back within the tick of its last change the same time.
+ * The checks of a removal: the absolute path of `relPath` when it may be removed, with what `lstat`
+ * found there; undefined when it is gone (or its folder is, or is a file now); throws when it is
+ * refused. The file is looked at between two looks at each folder from `root` down to it, which
+ * must find them unchanged (inode and change time): a local program can put a link where a folder
+ * was only by moving or removing that folder, which changes its change time or its inode, so a file
+ * looked at between two equal looks was looked at in the folder itself, and `MirrorDir` can tell
+ * that file from one a rename takes through a link swapped in later. A folder changed in between (a
+ * file made in it) is looked at again, a few times. What is left: a kernel that keeps change times
+ * in coarse ticks (before Linux 6.13, ~4 ms) gives a folder moved away and back within the tick of
+ * its last change the same time.
  */
 function _removable(
   root: string,
