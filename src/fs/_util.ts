@@ -1,13 +1,13 @@
 /**
- * Small file-system helpers shared by the `fs/` modules (not exported from them): the file mode, path
- * assertions, a directory's sync, whole writes, an lstat that tolerates absence, whether a path is on
- * FUSE, a link that never replaces, and the check that a folder was swapped while a pass held it.
+ * Small file-system helpers of the engine (`fs/`, and the sync and push stages that write state
+ * files; re-exported by no public module): the file mode, path assertions, a directory's sync, whole
+ * writes, an lstat that tolerates absence, whether a path is on FUSE, a link that never replaces,
+ * and the checks that a folder was swapped while a pass held it.
  *
  * @module
  */
-// Helpers shared by the files of src/fs/: path checks and the small I/O steps of durable writes.
 import { statfsSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 
 /** Mode of the files the mirror creates. */
 export const FILE_MODE = 0o644;
@@ -84,6 +84,20 @@ export function swappedFolder(
     }
   }
   return undefined;
+}
+
+/**
+ * Throws `PermissionDenied` when the state folder `stateDir` or the folder holding it (the mirror,
+ * or the push folder) is now a symlink: a name used by path through it would be another folder's
+ * (another mirror's). `refusal` says what is then not done (the message begins with it).
+ */
+export function assertStateDirInPlace(stateDir: string, refusal: string): void {
+  const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
+  if (swapped === undefined) return;
+  throw new Deno.errors.PermissionDenied(
+    `${refusal}: ${swapped === "." ? dirname(stateDir) : stateDir} became a symlink during the ` +
+      "pass (not followed)",
+  );
 }
 
 /** fsyncs a directory so a rename, link or unlink in it survives a power loss. */

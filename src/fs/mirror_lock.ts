@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
-import { FILE_MODE, lstatIfThereSync, swappedFolder, writeAll } from "./_util.ts";
+import { join } from "node:path";
+import { assertStateDirInPlace, FILE_MODE, lstatIfThereSync, writeAll } from "./_util.ts";
 import { openOwnFile } from "./own_file.ts";
 import { LOCK_NAME } from "./state_dir.ts";
 
@@ -94,7 +94,8 @@ export async function acquireMirrorLock(
   options?: AcquireMirrorLockOptions,
 ): Promise<MirrorLock> {
   const path = join(stateDir, LOCK_NAME);
-  const inPlace = options?.assertInPlace ?? (() => _assertStateDirInPlace(stateDir));
+  const inPlace = options?.assertInPlace ??
+    (() => assertStateDirInPlace(stateDir, "not taking the lock"));
   // Passes starting at once take the lock file's name one at a time: one replacing a link planted
   // there (unlinking the name it saw as a link) would otherwise unlink the fresh lock file another
   // pass had just made and locked, and both would run. Held for the moments below only.
@@ -185,19 +186,6 @@ async function _refuseHeldLink(
   } finally {
     file.close(); // also drops the OS lock taken here
   }
-}
-
-/**
- * Throws when the state folder `stateDir` or the folder holding it (the mirror, or the push folder)
- * is now a symlink (or not there): its lock reached by path would be another folder's.
- */
-function _assertStateDirInPlace(stateDir: string): void {
-  const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
-  if (swapped === undefined) return;
-  throw new Deno.errors.PermissionDenied(
-    `${swapped === "." ? dirname(stateDir) : stateDir} became a symlink while its lock was taken ` +
-      "(not followed)",
-  );
 }
 
 /** Reads the holder's description; undefined while the holder has not written it yet. */

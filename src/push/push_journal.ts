@@ -36,10 +36,10 @@
 
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { createOwnLog } from "../fs/own_file.ts";
-import { swappedFolder } from "../fs/_util.ts";
+import { assertStateDirInPlace } from "../fs/_util.ts";
 import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
@@ -352,13 +352,7 @@ export class PushJournal {
    * folder's, where the link leads). The log already open is appended to by its handle.
    */
   #assertInPlace(): void {
-    const stateDir = dirname(this.#path);
-    const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
-    if (swapped === undefined) return;
-    const name = swapped === "." ? dirname(stateDir) : stateDir;
-    throw new Deno.errors.PermissionDenied(
-      `not writing the push journal: ${name} became a symlink during the pass (not followed)`,
-    );
+    assertStateDirInPlace(dirname(this.#path), "not writing the push journal");
   }
 
   async #write(): Promise<void> {

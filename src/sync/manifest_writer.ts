@@ -27,8 +27,8 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
-import { swappedFolder, syncDir, writeAll } from "../fs/_util.ts";
+import { join } from "node:path";
+import { assertStateDirInPlace, syncDir, writeAll } from "../fs/_util.ts";
 import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
@@ -545,18 +545,9 @@ async function _forEachLine(
   if (held > 0) onLine(buffer.subarray(0, held));
 }
 
-/** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
-/**
- * Throws when the mirror or its state folder `stateDir` is now a symlink: a name used by path
- * through it would be another folder's (another mirror's).
- */
+/** Throws when the mirror or its state folder `stateDir` is now a symlink. */
 function _assertStateInPlace(stateDir: string): void {
-  const swapped = swappedFolder(dirname(stateDir), basename(stateDir));
-  if (swapped === undefined) return;
-  throw new Deno.errors.PermissionDenied(
-    `${swapped === "." ? dirname(stateDir) : stateDir} became a symlink during the pass (not ` +
-      "followed)",
-  );
+  assertStateDirInPlace(stateDir, "not writing the manifest");
 }
 
 /** Unlinks `name` in `stateDir` (gone already is fine), checked in place in the same turn. */
@@ -577,6 +568,7 @@ function _assertNamedInPlace(stateDir: string, name: string, file: Deno.FsFile):
   );
 }
 
+/** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
 function _removeNameSync(path: string): void {
   try {
     Deno.removeSync(path);
@@ -585,6 +577,7 @@ function _removeNameSync(path: string): void {
   }
 }
 
+/** {@linkcode _removeNameSync}, through the thread pool. */
 async function _removeName(path: string): Promise<void> {
   try {
     await Deno.remove(path);

@@ -40,8 +40,8 @@
  * @module
  */
 import { closeSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { swappedFolder } from "../fs/_util.ts";
+import { join } from "node:path";
+import { assertStateDirInPlace } from "../fs/_util.ts";
 import { createOwnLogSync } from "../fs/own_file.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
@@ -197,13 +197,7 @@ export class PlacedRecord {
    * record renamed into place there would replace another folder's (another mirror's record).
    */
   #assertInPlace(): void {
-    const swapped = swappedFolder(dirname(this.#stateDir), basename(this.#stateDir));
-    if (swapped === undefined) return;
-    throw new Deno.errors.PermissionDenied(
-      `not saving ${PLACED_RECORD_NAME}: ${
-        swapped === "." ? dirname(this.#stateDir) : this.#stateDir
-      } became a symlink during the pass (not followed)`,
-    );
+    assertStateDirInPlace(this.#stateDir, `not saving ${PLACED_RECORD_NAME}`);
   }
 
   /** Writes `table` as the record's file, of the next generation. */
