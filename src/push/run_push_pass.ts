@@ -364,11 +364,6 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
 }
 
 /**
- * Refuses a push folder that is a symlink or not a directory, or that lies in a mirror or another
- * push folder; creates a missing one (with `create`). Returns whether it made the folder, and the
- * folder's path with its folders as the disk spells them (see `resolveMirrorRoot`).
- */
-/**
  * Throws when the push folder (or, with `relDir`, a folder below it on the way to `relDir`) became
  * a symlink since {@linkcode _checkPushRoot} checked it.
  */
@@ -382,6 +377,11 @@ function _assertPushRootInPlace(push: PushConfig, relDir: string): void {
   );
 }
 
+/**
+ * Refuses a push folder that is a symlink or not a directory, or that lies in a mirror or another
+ * push folder; creates a missing one (with `create`). Returns whether it made the folder, and the
+ * folder's path with its folders as the disk spells them (see `resolveMirrorRoot`).
+ */
 async function _checkPushRoot(
   push: PushConfig,
   create: boolean,

@@ -188,9 +188,10 @@ export async function* walkPushFolder(
 
 /**
  * Whether the folder `dir`, `then` when it was read, is no longer that folder: not a real folder
- * now, on another device, or another inode reached through a link on the way. Another inode number alone proves no
- * swap: exfat-fuse numbers a folder anew each time the kernel forgot it (memory pressure, `echo 2 >
- * /proc/sys/vm/drop_caches`), and whole folders of a push were passed by as links.
+ * now, on another device, or another inode reached through a link on the way. Another inode number
+ * alone proves no swap: exfat-fuse numbers a folder anew each time the kernel forgot it (memory
+ * pressure, `echo 2 > /proc/sys/vm/drop_caches`), and whole folders of a push were passed by as
+ * links.
  */
 function _swappedSince(root: string, dir: string, then: Deno.FileInfo): boolean {
   const now = lstatIfThereSync(join(root, dir));
