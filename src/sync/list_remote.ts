@@ -194,8 +194,7 @@ class _ListEnd {
     } else if (ms === this.lastMs) {
       this.#atLast++;
       if (exact) this.#atLastExact++;
-    } else if (ms === this.lastMs - 1 && exact) this.#before++;
-    if (ms !== undefined && this.lastMs !== undefined && ms < this.lastMs) this.unordered = true;
+    } else this.unordered = true; // an earlier time after a later one: no tail count holds
     this.nearLast = this.#atLast + this.#before + this.#beyondDates;
   }
 }
