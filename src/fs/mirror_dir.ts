@@ -562,14 +562,14 @@ export class MirrorDir implements AsyncDisposable {
   #moveAside(relPath: string): string | undefined {
     // The state folder swapped for a link (the mirror's own folders are checked below): the file
     // is unlinked where it is, with nothing moved where the link leads.
-    const asideInPlace = this.rootSwapped() === undefined;
+    const stateDirInPlace = this.rootSwapped() === undefined;
     const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
     // Nothing else between the look at the file and its move: the shorter that time, the less a
     // folder swapped for a link meanwhile can fit in it.
     const checked = _removable(this.root, relPath, this.#device);
     if (checked === undefined) return undefined;
     try {
-      if (!asideInPlace) return _removeInPlaceSync(checked.path);
+      if (!stateDirInPlace) return _removeInPlaceSync(checked.path);
       Deno.renameSync(checked.path, aside);
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
