@@ -197,7 +197,10 @@ export class StagingArea {
     } catch (error) {
       if ((error as { code?: string }).code !== "EACCES") throw error;
       this.#warn?.(`replaced the partial download ${part}, which this user may not write`);
-      await Deno.remove(part);
+      // In the same turn as the check: the folder swapped for a link meanwhile would have a file
+      // where the link leads removed.
+      this.#assertInPlace();
+      Deno.removeSync(part);
       return await openOwnFile(part, options);
     }
   }
