@@ -25,11 +25,11 @@ import {
 import {
   BODY_PROGRESS,
   createLandingTransport,
-  http1Client,
   LANDING,
   type LandingSource,
   ResponseLanding,
 } from "./grpc_web_transport.ts";
+import { http1Client } from "./http1_client.ts";
 import { decodeInlineBatch } from "./inline_batch.ts";
 import { type DecodedListingPage, decodeListingPage } from "./listing_page.ts";
 import {
