@@ -155,3 +155,21 @@ export function linkNoReplaceSync(from: string, to: string): "linked" | "renamed
   Deno.renameSync(from, to);
   return "renamed";
 }
+
+/** Removes the file (a symlink itself, never its target) at `path`; one already gone is no error. */
+export function removeIfPresentSync(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** {@linkcode removeIfPresentSync}, through the thread pool. */
+export async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}

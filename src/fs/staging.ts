@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { sha256Hex } from "../sha256_hex.ts";
 import { openOwnFile } from "./own_file.ts";
-import { FILE_MODE, writeAll } from "./_util.ts";
+import { FILE_MODE, removeIfPresent, removeIfPresentSync, writeAll } from "./_util.ts";
 
 /** Identifies one download in the staging area. */
 export interface StageKey {
@@ -241,7 +241,7 @@ export class StagingArea {
         return discarded;
       }
       if (entry.isSymlink) this.#warn?.(`removed a symlink planted at ${path}: never followed`);
-      _removeIfPresentSync(path);
+      removeIfPresentSync(path);
       if (hash !== undefined) discarded++;
     }
     return discarded;
@@ -311,14 +311,14 @@ class _Staged implements StagedFile {
       const size = (await this.#file.stat()).size;
       const expected = options?.expectedSize ?? this.#expectedSize;
       if (expected !== undefined && size !== expected) {
-        if (size > expected) await _removeIfPresent(this.#path);
+        if (size > expected) await removeIfPresent(this.#path);
         throw new SizeMismatchError(finalRelPath, expected, size);
       }
       await this.#place(this.#path, finalRelPath);
       options?.onPlaced?.();
       // The partial lives on under its final name; its staging name goes. (Killed right here, the
       // next begin() finds a partial with two names and unlinks it: see openOwnFile.)
-      await _removeIfPresent(this.#path);
+      await removeIfPresent(this.#path);
     } finally {
       await this.close();
     }
@@ -327,7 +327,7 @@ class _Staged implements StagedFile {
   async discard(): Promise<void> {
     if (this.#closed) return;
     try {
-      await _removeIfPresent(this.#path); // while the lock is held: no other download has it
+      await removeIfPresent(this.#path); // while the lock is held: no other download has it
     } finally {
       await this.close();
     }
@@ -359,21 +359,5 @@ async function _isInUse(part: string): Promise<boolean> {
     return !(await file.tryLock(true));
   } finally {
     file.close();
-  }
-}
-
-function _removeIfPresentSync(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-async function _removeIfPresent(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }

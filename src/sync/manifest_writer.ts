@@ -28,7 +28,13 @@
  * @module
  */
 import { join } from "node:path";
-import { assertStateDirInPlace, syncDir, writeAll } from "../fs/_util.ts";
+import {
+  assertStateDirInPlace,
+  removeIfPresent,
+  removeIfPresentSync,
+  syncDir,
+  writeAll,
+} from "../fs/_util.ts";
 import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
@@ -271,7 +277,7 @@ export class ManifestWriter implements AsyncDisposable {
       this.#assertInPlace();
       Deno.renameSync(temp, path);
     } catch (error) {
-      await _removeName(temp).catch(() => {}); // best effort: the original error is what matters
+      await removeIfPresent(temp).catch(() => {}); // best effort: the original error is what matters
       throw error;
     }
     await syncDir(this.#stateDir);
@@ -369,7 +375,7 @@ export class ManifestWriter implements AsyncDisposable {
       // Only the name of the file this pass made: through a state folder swapped for a link since,
       // it would be another mirror's pending manifest.
       _assertNamedInPlace(this.#stateDir, _PENDING_NAME, pending);
-      _removeNameSync(join(this.#stateDir, _PENDING_NAME));
+      removeIfPresentSync(join(this.#stateDir, _PENDING_NAME));
     } catch (error) {
       this.#warn(`could not remove ${_PENDING_NAME}: ${(error as Error).message}`);
     } finally {
@@ -553,7 +559,7 @@ function _assertStateInPlace(stateDir: string): void {
 /** Unlinks `name` in `stateDir` (gone already is fine), checked in place in the same turn. */
 function _removeNameInPlaceSync(stateDir: string, name: string): void {
   _assertStateInPlace(stateDir);
-  _removeNameSync(join(stateDir, name));
+  removeIfPresentSync(join(stateDir, name));
 }
 
 /** Throws unless `stateDir` is in place and `name` in it is the file `file` has open. */
@@ -566,22 +572,4 @@ function _assertNamedInPlace(stateDir: string, name: string, file: Deno.FsFile):
     `${join(stateDir, name)} is not the file this pass made there (its folder was swapped for a ` +
       "symlink meanwhile)",
   );
-}
-
-/** Unlinks `path` (a symlink itself, never its target); a missing name is fine. */
-function _removeNameSync(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-}
-
-/** {@linkcode _removeNameSync}, through the thread pool. */
-async function _removeName(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
 }
