@@ -554,7 +554,8 @@ export class MirrorDir implements AsyncDisposable {
    * by `link`, which replaces nothing; when the name is taken meanwhile it is kept in the state
    * folder as `kept-<uuid>` and the error says where. Undefined when there is nothing to remove;
    * {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, in the same turn as its
-   * check (the state folder swapped for a link, or the file on a mount of its own: `EXDEV`).
+   * check (the state folder swapped for a link, the file on a mount of its own: `EXDEV`, or a disk
+   * too full for the rename: `ENOSPC`).
    * What remains: a folder swapped for a link before the `lstat`, back before the folder check, and
    * swapped again before the rename, all within the microseconds of these synchronous calls; and a
    * foreign file put back through a folder swapped back in between (misplaced, not deleted).
@@ -573,9 +574,13 @@ export class MirrorDir implements AsyncDisposable {
       Deno.renameSync(checked.path, aside);
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
-      // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it.
-      // Unlinked where it is, in the same turn as its check (the read-only one refuses, saying so).
-      if ((error as { code?: string }).code === "EXDEV") return _removeInPlaceSync(checked.path);
+      // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it. A
+      // full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
+      // what frees it. Unlinked where it is, in the same turn as its check (the read-only one
+      // refuses, saying so).
+      if (_IN_PLACE_CODES.has((error as { code?: string }).code ?? "")) {
+        return _removeInPlaceSync(checked.path);
+      }
       throw error;
     }
     const moved = lstatIfThereSync(aside);
@@ -916,6 +921,11 @@ function _unlinkQuietSync(path: string): void {
 /** The name of a file an inline batch is writing in the state folder: `staged-<n>`. */
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
+/**
+ * What a move aside answers when the file is to be unlinked where it is instead: another mount
+ * (`EXDEV`), or a full disk or quota whose rename needs space (btrfs's metadata) an unlink does not.
+ */
+const _IN_PLACE_CODES = new Set(["EXDEV", "ENOSPC", "EDQUOT"]);
 /** What `#moveAside` answers for a file it unlinked where it was (nothing moved aside). */
 const _REMOVED_IN_PLACE = "";
 
