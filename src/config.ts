@@ -947,11 +947,13 @@ function _viamHome(env: ParseConfigOptions["env"], issues: ConfigIssue[]): strin
   }
   // A launcher's environment file keeps a quoted value's spaces (`VIAM_HOME="/srv/viam "`): the
   // mirror would go to a twin of the Viam home on whatever disk holds its parent, not to the one
-  // the operator named (and a unit waits to be mounted), as mirror_path's folder names may not.
-  if (base.split("/").some((name) => name !== name.trim())) {
+  // the operator named (and a unit waits to be mounted). Only the last name is held to that: a
+  // folder above it may well end in a space (a stick labelled `DATA ` mounts as `/media/DATA `).
+  const last = base.replace(/\/+$/, "").split("/").at(-1) ?? "";
+  if (last !== last.trim()) {
     issues.push({
       field,
-      message: `${field} ${_describe(base)} has a folder name that starts or ends with white ` +
+      message: `${field} ${_describe(base)} ends in a folder name that starts or ends with white ` +
         "space (a quoted value, or a space or carriage return after it, in an environment file?)",
     });
     return undefined;

@@ -243,6 +243,20 @@ Deno.test("a VIAM_HOME with a space or CR kept at its end (a quoted value in the
       const made = [...Deno.readDirSync(dir)].map((entry) => entry.name);
       assert.deepEqual(made, ["mirror.json"], `a twin of the Viam home was made: ${run.stderr}`);
     }
+    // A folder above the Viam home may end in a space: a stick labelled `DATA ` mounts so.
+    const onStick = join(dir, "DATA ", ".viam");
+    await Deno.mkdir(onStick, { recursive: true });
+    const run = await runProgram(args, {
+      viamHome: onStick,
+      env: {
+        ...envExample,
+        VIAM_HOME: onStick,
+        VIAM_API_KEY_ID: platform.apiKeyId,
+        VIAM_API_KEY: platform.apiKey,
+      },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok([...Deno.readDirSync(onStick)].length > 0, "nothing mirrored under DATA /.viam");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
