@@ -101,6 +101,36 @@ Deno.test("the environment file names the key and the Viam home, and only variab
   assert.equal(envExample.VIAM_HOME, `/var/lib/${unit.get("StateDirectory")![0]}/.viam`);
 });
 
+/**
+ * The example config written to `dir`, pointed at the platform at `appUrl`, and the unit's command
+ * line reading it: what each test of the unit's run starts from.
+ */
+async function _unitSetUp(
+  dir: string,
+  appUrl: string,
+): Promise<{ example: Record<string, unknown>; args: string[] }> {
+  const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
+  const config = join(dir, "mirror.json");
+  await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: appUrl }));
+  const args = execArgs.map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
+  return { example, args };
+}
+
+/** The example environment file's variables with test values, the Viam home `viamHome`. */
+function _unitEnv(
+  viamHome: string,
+  key: { apiKeyId: string; apiKey: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ...envExample,
+    VIAM_HOME: viamHome,
+    VIAM_API_KEY_ID: key.apiKeyId,
+    VIAM_API_KEY: key.apiKey,
+    ...extra,
+  };
+}
+
 Deno.test("the unit's command line with its environment mirrors, then exits 0 on SIGTERM without printing the key", async () => {
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 3, tags: ["fleet"] }, { name: "other", count: 2 }]),
@@ -108,22 +138,13 @@ Deno.test("the unit's command line with its environment mirrors, then exits 0 on
   const dir = await Deno.makeTempDir({ prefix: "dm-systemd-" });
   try {
     // The example config, pointed at the local platform; the example environment with test values.
-    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
-    const config = join(dir, "mirror.json");
-    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
+    const { example, args } = await _unitSetUp(dir, platform.url);
     const viamHome = join(dir, "state", ".viam");
-    const args = execArgs.map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
     await using program = spawnProgram(args, {
       viamHome,
-      env: {
-        ...envExample,
-        VIAM_HOME: viamHome,
-        HOME: join(dir, "state"),
-        VIAM_API_KEY_ID: platform.apiKeyId,
-        VIAM_API_KEY: platform.apiKey,
-      },
+      env: _unitEnv(viamHome, platform, { HOME: join(dir, "state") }),
     });
-    const mirror = join(viamHome, example.mirror_path);
+    const mirror = join(viamHome, example.mirror_path as string);
     for (let attempt = 0; (await _files(mirror)).length < 3; attempt++) {
       assert.ok(!program.exited, `the program exited: ${program.stderr()}`);
       assert.ok(attempt < 300, "the first pass did not mirror the fleet files");
@@ -181,20 +202,11 @@ Deno.test("a SIGHUP (the usual reload) ends the program, and the unit starts it 
   });
   const dir = await Deno.makeTempDir({ prefix: "dm-systemd-hup-" });
   try {
-    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
-    const config = join(dir, "mirror.json");
-    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
+    const { args } = await _unitSetUp(dir, platform.url);
     const viamHome = join(dir, "state", ".viam");
-    const args = execArgs.map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
     await using program = spawnProgram(args, {
       viamHome,
-      env: {
-        ...envExample,
-        VIAM_HOME: viamHome,
-        HOME: join(dir, "state"),
-        VIAM_API_KEY_ID: platform.apiKeyId,
-        VIAM_API_KEY: platform.apiKey,
-      },
+      env: _unitEnv(viamHome, platform, { HOME: join(dir, "state") }),
     });
     await program.waitFor("stdout", (text) => text.includes("pass 1:"));
     program.kill("SIGHUP");
@@ -220,24 +232,12 @@ Deno.test("a VIAM_HOME with a space or CR kept at its end (a quoted value in the
   });
   const dir = await Deno.makeTempDir({ prefix: "dm-systemd-home-space-" });
   try {
-    const example = JSON.parse(await Deno.readTextFile(new URL("mirror.json.example", DOCS)));
-    const config = join(dir, "mirror.json");
-    await Deno.writeTextFile(config, JSON.stringify({ ...example, app_url: platform.url }));
     // One pass of the unit's command line (the watch would not end by itself).
-    const args = execArgs.filter((arg) => arg !== "--watch")
-      .map((arg) => arg === "/etc/data-mirror/mirror.json" ? config : arg);
+    const args = (await _unitSetUp(dir, platform.url)).args.filter((arg) => arg !== "--watch");
     // systemd keeps the spaces of `VIAM_HOME="/var/lib/data-mirror/.viam "`; other launchers keep
     // an unquoted value's trailing space or a CRLF file's carriage return.
     for (const viamHome of [join(dir, ".viam "), join(dir, ".viam\r"), join(dir, " .viam")]) {
-      const run = await runProgram(args, {
-        viamHome,
-        env: {
-          ...envExample,
-          VIAM_HOME: viamHome,
-          VIAM_API_KEY_ID: platform.apiKeyId,
-          VIAM_API_KEY: platform.apiKey,
-        },
-      });
+      const run = await runProgram(args, { viamHome, env: _unitEnv(viamHome, platform) });
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, /VIAM_HOME .*white space/);
       const made = [...Deno.readDirSync(dir)].map((entry) => entry.name);
@@ -246,15 +246,7 @@ Deno.test("a VIAM_HOME with a space or CR kept at its end (a quoted value in the
     // A folder above the Viam home may end in a space: a stick labelled `DATA ` mounts so.
     const onStick = join(dir, "DATA ", ".viam");
     await Deno.mkdir(onStick, { recursive: true });
-    const run = await runProgram(args, {
-      viamHome: onStick,
-      env: {
-        ...envExample,
-        VIAM_HOME: onStick,
-        VIAM_API_KEY_ID: platform.apiKeyId,
-        VIAM_API_KEY: platform.apiKey,
-      },
-    });
+    const run = await runProgram(args, { viamHome: onStick, env: _unitEnv(onStick, platform) });
     assert.equal(run.code, 0, run.stderr);
     assert.ok([...Deno.readDirSync(onStick)].length > 0, "nothing mirrored under DATA /.viam");
   } finally {
