@@ -9,6 +9,9 @@ import { describeDataset, type ItemRecord } from "../support/platform/mod.ts";
 import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 import { dryRunPass } from "../../src/sync/run_pass.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import type { MirrorConfig } from "../../src/config.ts";
+import type { Logger } from "../../src/logger.ts";
+import type { DryRunReport } from "../../src/mirror_controller.ts";
 import { withMirror } from "./_harness.ts";
 
 /** The mirror folder on the exFAT mount. */
@@ -172,6 +175,12 @@ testOnExfatFuse(
   },
 );
 
+/** A dry run of `config` through the real remote, as `sync --dry-run` makes it. */
+function _dryRun(config: MirrorConfig, logger: Logger): Promise<DryRunReport> {
+  const { appUrl, apiKeyId, apiKey } = config;
+  return dryRunPass(config, new ViamRemote({ appUrl, apiKeyId, apiKey }), { logger });
+}
+
 testOnExfatFuse(
   "exfat-fuse: a dry run counts a twin the disk keeps as skipped, as its pass does",
   _ON_EXFAT,
@@ -180,13 +189,7 @@ testOnExfatFuse(
     const dataset = { items: _named(items, ["A.jpg", "a.jpg", "b.jpg"]), datasets: [] };
     await withMirror(dataset, async ({ pass, config, logger }) => {
       await pass({ delete: true });
-      const cfg = config({ delete: true });
-      const remote = new ViamRemote({
-        appUrl: cfg.appUrl,
-        apiKeyId: cfg.apiKeyId,
-        apiKey: cfg.apiKey,
-      });
-      const report = await dryRunPass(cfg, remote, { logger });
+      const report = await _dryRun(config({ delete: true }), logger);
       const second = await pass({ delete: true });
       assert.equal(second.summary.downloaded, 0, "the twin is fetched and kept, not placed");
       assert.equal(second.summary.skipped, 3);
@@ -206,13 +209,7 @@ testOnExfatFuse(
     await withMirror({ items: [b], datasets: [] }, async ({ pass, config, logger, platform }) => {
       await pass({ delete: true });
       platform.replaceDataset({ items: [b, upper, lower], datasets: [] });
-      const cfg = config({ delete: true });
-      const remote = new ViamRemote({
-        appUrl: cfg.appUrl,
-        apiKeyId: cfg.apiKeyId,
-        apiKey: cfg.apiKey,
-      });
-      const report = await dryRunPass(cfg, remote, { logger });
+      const report = await _dryRun(config({ delete: true }), logger);
       const second = await pass({ delete: true });
       assert.deepEqual([second.summary.downloaded, second.summary.skipped], [1, 2]);
       assert.deepEqual([report.downloadCount, report.downloadBytes, report.skipped], [1, 2000, 2]);
