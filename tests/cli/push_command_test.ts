@@ -30,6 +30,18 @@ function _pushArgs(appUrl: string, extra: string[]): string[] {
   ];
 }
 
+/**
+ * `push` of the home's `outbox` as a service user runs it: without root's override of file modes,
+ * so a folder of mode 000 is one it cannot read.
+ */
+function _pushAsServiceUser(platform: Platform, home: string, extra: string[] = []) {
+  return runProgram(_pushArgs(platform.url, extra), {
+    viamHome: home,
+    env: KEY_ENV,
+    fileModesBind: true,
+  });
+}
+
 /** Runs `fn` with a local platform holding nothing and a new Viam home, removed afterwards. */
 async function _withPlatformAndHome(
   prefix: string,
@@ -182,11 +194,7 @@ Deno.test("a folder listed but not searchable, and a file past PATH_MAX, are kep
       Deno.chdir(cwd);
     }
     try {
-      const output = await runProgram(_pushArgs(platform.url, []), {
-        viamHome: home,
-        env: KEY_ENV,
-        fileModesBind: true,
-      });
+      const output = await _pushAsServiceUser(platform, home);
       assert.equal(output.code, 0, output.stderr);
       assert.deepEqual(platform.items().map((item) => item.fileName), ["normal.txt"]);
       assert.match(output.stderr, /not pushing the folder "cam": .*Permission denied/);
@@ -211,11 +219,7 @@ Deno.test("a folder name with a newline, an escape and a C1 control forges no lo
     await Deno.writeTextFile(join(outbox, "ok.txt"), "sent");
     await Deno.chmod(join(outbox, forged), 0o000);
     try {
-      const output = await runProgram(_pushArgs(platform.url, []), {
-        viamHome: home,
-        env: KEY_ENV,
-        fileModesBind: true,
-      });
+      const output = await _pushAsServiceUser(platform, home);
       assert.equal(output.code, 0, output.stderr);
       assert.deepEqual(platform.items().map((item) => item.fileName), ["ok.txt"]);
       assert.match(output.stderr, /not pushing the folder "d\\nERROR forged line/);
@@ -260,12 +264,7 @@ Deno.test("beside a folder that cannot be read, a kept file deleted by its user 
     await Deno.mkdir(join(outbox, "lost+found"), { recursive: true });
     await Deno.writeTextFile(join(outbox, "app.1.log"), "one");
     await Deno.writeTextFile(join(outbox, "app.2.log"), "two");
-    const keep = () =>
-      runProgram(_pushArgs(platform.url, ["--keep"]), {
-        viamHome: home,
-        env: KEY_ENV,
-        fileModesBind: true,
-      });
+    const keep = () => _pushAsServiceUser(platform, home, ["--keep"]);
     assert.equal((await keep()).code, 0);
     assert.equal(platform.items().length, 2);
     await Deno.chmod(join(outbox, "lost+found"), 0o700);
