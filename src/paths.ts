@@ -147,14 +147,43 @@ export function foldCase(path: string): string {
 }
 
 /**
- * A path as exFAT and FAT compare names: in lower case, a final sigma as any sigma (their table of
- * capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a word-final "Σ" to "ς"),
- * its Unicode form kept ("café" composed and decomposed are two files there). For telling whether
- * two spellings reach one file on such a disk.
+ * A path as exFAT and FAT compare names, or folded further: in lower case, a final sigma as any
+ * sigma (their table of capitals makes "ς", "σ" and "Σ" one letter, where `toLowerCase` lowers a
+ * word-final "Σ" to "ς"), its Unicode form kept ("café" composed and decomposed are two files
+ * there). `toLowerCase` also folds a few letters exFAT keeps apart (see
+ * {@linkcode foldLetterCaseSurely}): two spellings alike under it may reach one file on such a disk
+ * (which the disk then confirms), and those unlike never do.
  */
 export function foldLetterCase(path: string): string {
   return path.toLowerCase().replaceAll("ς", "σ");
 }
+
+/**
+ * {@linkcode foldLetterCase} of only the letters every exFAT folds (up to Cyrillic, U+04FF, measured
+ * on exfat-fuse with mkfs.exfat's table): two spellings alike under it surely are one file there.
+ * Letters past those (German "ẞ" and "ß", Georgian, Deseret), the titlecase digraphs ("ǅ") and a
+ * few later Greek ones are two files there though `toLowerCase` makes them one: kept as they are.
+ * For predicting, without the disk, what a pass will place (a dry run's count).
+ *
+ * @example
+ * ```ts
+ * foldLetterCaseSurely("Cam/A.JPG"); // "cam/a.jpg"
+ * foldLetterCaseSurely("STRAẞE"); // "straẞe": exFAT keeps "ẞ" and "ß" apart
+ * ```
+ */
+export function foldLetterCaseSurely(path: string): string {
+  let folded = "";
+  for (const letter of path) {
+    const lower = foldLetterCase(letter);
+    const kept = letter.codePointAt(0)! > 0x04ff || lower.length !== 1 ||
+      _EXFAT_KEEPS_APART.test(letter);
+    folded += kept ? letter : lower;
+  }
+  return folded;
+}
+
+/** Letters below U+0500 whose lower case exFAT (exfat-fuse) holds as another file. */
+const _EXFAT_KEEPS_APART = /[\u01c4-\u01cc\u01f1-\u01f3\u0370-\u0377\u037f\u03cf\u03f4]/;
 
 /**
  * Matches every path that has a {@linkcode STATE_DIR_NAME} part, and more. Without the `u` flag,

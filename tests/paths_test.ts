@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   extensionFor,
   foldCase,
+  foldLetterCase,
+  foldLetterCaseSurely,
   isStateDirPath,
   loadMimeTable,
   localPathFor,
@@ -269,4 +271,15 @@ Deno.test("foldCase: a capital with no composed form folds as the composed small
     ["\u0386\u0345", "\u1FB4"],
   ];
   for (const [a, b] of pairs) assert.equal(foldCase(a), foldCase(b), JSON.stringify([a, b]));
+});
+
+Deno.test("foldLetterCaseSurely folds only what exFAT folds; foldLetterCase folds that and more", () => {
+  // Folded alike by exFAT (measured on exfat-fuse): one file there.
+  assert.equal(foldLetterCaseSurely("Cam/ÉTÉ-Ω.JPG"), "cam/été-ω.jpg");
+  assert.equal(foldLetterCaseSurely("ΟΔΟΣ"), foldLetterCaseSurely("οδος"));
+  // Two files on exFAT, one spelling to toLowerCase: never taken for one by the sure fold.
+  for (const [upper, lower] of [["STRAẞE", "straße"], ["ǅ", "ǆ"], ["Ͱ", "ͱ"], ["Ⴀ", "ⴀ"]]) {
+    assert.notEqual(foldLetterCaseSurely(upper), foldLetterCaseSurely(lower), upper);
+    assert.equal(foldLetterCase(upper), foldLetterCase(lower), lower);
+  }
 });

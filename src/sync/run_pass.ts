@@ -34,6 +34,7 @@ import type { DryRunReport } from "../mirror_controller.ts";
 import {
   directoriesOf,
   foldLetterCase,
+  foldLetterCaseSurely,
   MAX_ABSOLUTE_PATH_BYTES,
   parentDirectories,
   quoteName,
@@ -827,7 +828,7 @@ export async function dryRunPass(
   if (root !== undefined && _foldsCase(root)) {
     const folded = new Set<string>();
     for (const download of plan.downloads.filter((d) => !twins.has(d))) {
-      const spelling = _surelyFolded(download.path);
+      const spelling = foldLetterCaseSurely(download.path);
       if (folded.has(spelling)) twins.add(download);
       else folded.add(spelling);
     }
@@ -1028,27 +1029,6 @@ function _foldsCase(root: string): boolean {
   }
   return isSameFileUnder(root, STATE_DIR_NAME, other);
 }
-
-/**
- * `path` with only the letters every exFAT folds lowered (up to Cyrillic, U+04FF, measured on
- * exfat-fuse with mkfs.exfat's table): two new paths alike under it are surely one file there, and
- * counted as one download. Letters past those (German "ẞ" and "ß", Georgian, Deseret), the titlecase
- * digraphs ("ǅ") and a few later Greek ones are two files there though `toLowerCase` makes them one:
- * kept as they are, so a pass that places both is never counted as one download.
- */
-function _surelyFolded(path: string): string {
-  let folded = "";
-  for (const letter of path) {
-    const code = letter.codePointAt(0)!;
-    const lower = foldLetterCase(letter);
-    const kept = code > 0x04ff || lower.length !== 1 || _EXFAT_KEEPS_APART.test(letter);
-    folded += kept ? letter : lower;
-  }
-  return folded;
-}
-
-/** Letters below U+0500 whose lower case exFAT (exfat-fuse) holds as another file. */
-const _EXFAT_KEEPS_APART = /[\u01c4-\u01cc\u01f1-\u01f3\u0370-\u0377\u037f\u03cf\u03f4]/;
 
 /** What the record says of `path`, looked up under the walk's spelling when not under the listed one. */
 function _placedFrom(
