@@ -10,11 +10,12 @@
  *    too much, and runs the program in a Worker limited to them ({@linkcode workerPermissions}). The
  *    Worker checks that it really is narrow before it runs the program ({@linkcode assertNarrowed}).
  *
- * This file has no npm imports: the bootstrap runs it with the broad grant.
+ * This file has no npm imports: the bootstrap runs it with the broad grant. Nor `node:` ones: see
+ * `posix_path.ts`.
  *
  * @module
  */
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "./posix_path.ts";
 import type { Invocation } from "./invocation.ts";
 
 /**
