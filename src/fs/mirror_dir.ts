@@ -487,7 +487,7 @@ export class MirrorDir implements AsyncDisposable {
   /**
    * Removes the file (or symlink, never its target) at `relPath`, a path from this pass's walk.
    * Resolves to false when it was already gone. Refuses what {@linkcode removeFileUnder} refuses.
-   * The file is first moved into the state folder (see `#moveAside`, synchronous: one atomic
+   * The file is first moved into the state folder (see `#moveAsideAll`, synchronous: one atomic
    * `rename` on the mirror's own file system), and unlinked there only when what was moved is the
    * file checked in place: a folder on its way swapped for a link since the check would have the
    * rename take a file of wherever the link leads, which goes back, never deleted. Only the
@@ -497,25 +497,47 @@ export class MirrorDir implements AsyncDisposable {
    * once, and what that was measured to save).
    */
   async remove(relPath: string): Promise<boolean> {
-    const aside = this.#moveAside(relPath);
-    if (aside === undefined) return false;
-    try {
-      // A fresh name of the state folder: only what was moved there.
-      if (aside !== _REMOVED_IN_PLACE) await Deno.remove(aside);
-    } catch (error) {
-      // Gone from its name already; a state folder swapped since leaves it to the next open.
-      if (!_isGone(error)) throw error;
-    }
+    return await this.removeAll([relPath])[0]();
+  }
+
+  /**
+   * Removes the files at `relPaths` as {@linkcode MirrorDir.remove} does each, the moves of one
+   * folder's files into the state folder made now, together (see `#moveAsideAll`): resolves to one
+   * function per path, in order, that ends its removal (the `unlink` in the state folder, through
+   * the thread pool) and resolves as `remove` does (or rejects with its refusal). Each function is
+   * to be called once; a moved file whose function is never called stays in the state folder until
+   * the next open. The caller bounds how many files go at once (`deleteStale`: a folder's files, at
+   * most `_FILES_PER_LOOK`).
+   */
+  removeAll(relPaths: readonly string[]): (() => Promise<boolean>)[] {
+    const moved = this.#moveAsideAll(relPaths);
+    return relPaths.map((relPath, index) => async () => {
+      const aside = moved[index];
+      if (aside instanceof Error) throw aside;
+      if (aside === undefined) return false;
+      try {
+        // A fresh name of the state folder: only what was moved there.
+        if (aside !== _REMOVED_IN_PLACE) await Deno.remove(aside);
+      } catch (error) {
+        // Gone from its name already; a state folder swapped since leaves it to the next open.
+        if (!_isGone(error)) throw error;
+      }
+      this.#removed(relPath);
+      return true;
+    });
+  }
+
+  /** What a removal of `relPath` changes in what the pass knows of the mirror's folders. */
+  #removed(relPath: string): void {
     this.#mayBeEmpty.add(_parentOf(relPath));
     // A folder may be made where the file was: forget the failures cached for it and below it,
     // under any spelling a case-insensitive disk takes for it (`Dir` removed, `dir/` to be made).
     const removed = foldLetterCase(relPath);
-    if (!this.#dirsFolded.has(removed)) return true;
+    if (!this.#dirsFolded.has(removed)) return;
     for (const dir of this.#dirs.keys()) {
       const folded = foldLetterCase(dir);
       if (folded === removed || folded.startsWith(`${removed}/`)) this.#dirs.delete(dir);
     }
-    return true;
   }
 
   /**
@@ -545,30 +567,69 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /**
-   * Moves the file at `relPath` to a fresh name in the state folder (`stale-<uuid>`), and returns
-   * that name once what the rename moved is the file `lstat` found at `relPath` in place (no folder
-   * on its way a link, or another file system's, right after that `lstat`): Deno has no `unlinkat`,
-   * so a removal by path resolves the path again, and a folder swapped for a link meanwhile would
-   * have it remove a file of wherever the link leads (another mirror's folder of the same name).
-   * Anything else the rename took (that file, or one written at the name since) is put back at once
-   * by `link`, which replaces nothing; when the name is taken meanwhile it is kept in the state
-   * folder as `kept-<uuid>` and the error says where. Undefined when there is nothing to remove;
-   * {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, in the same turn as its
-   * check (the state folder swapped for a link, the file on a mount of its own: `EXDEV`, or a disk
-   * too full for the rename: `ENOSPC`).
-   * What remains: a folder swapped for a link before the `lstat`, back before the folder check, and
-   * swapped again before the rename, all within the microseconds of these synchronous calls; and a
-   * foreign file put back through a folder swapped back in between (misplaced, not deleted).
+   * Moves each file of `relPaths` to a fresh name in the state folder (`stale-<uuid>`), and answers
+   * that name (in order) once what the rename moved is the file `lstat` found at its path in place
+   * (between two looks at every folder on its way that found them unchanged: see
+   * {@linkcode _removableInFolder}, one pair of looks for the files of each folder): Deno has no
+   * `unlinkat`, so a removal by path resolves the path again, and a folder swapped for a link
+   * meanwhile would have it remove a file of wherever the link leads (another mirror's folder of
+   * the same name). Anything else the rename took (that file, or one written at the name since) is
+   * put back at once by `link`, which replaces nothing; when the name is taken meanwhile it is kept
+   * in the state folder as `kept-<uuid>` and the error says where. Undefined when there is nothing
+   * to remove; {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, right after
+   * its check (the state folder swapped for a link, the file on a mount of its own: `EXDEV`, or a
+   * disk too full for the rename: `ENOSPC`); the error when it is refused.
+   *
+   * Why the check may come a few files before the rename (all in one synchronous run, nothing else
+   * in between: a folder's files looked at, then each renamed and checked): what makes the delete
+   * safe is the check after the rename, on the inode. A file looked at between two equal looks at
+   * its folders is the mirror's own, wherever a link swapped in later leads; the rename moves, from
+   * wherever the path leads then, a name into the state folder, and only the mirror's file (same
+   * device and inode, and same size, modification and birth times) is unlinked there. Through a
+   * link to another folder the rename takes that folder's file, whose inode differs, and puts it
+   * back. The one way a foreign file could pass is an inode number freed and reused within that
+   * run: the mirror's file removed by someone else after its look, and a file made with its number
+   * where the link leads; the times compared then differ (made after the look), unless set back on
+   * purpose. The state folder is checked right before each rename, as it was. What remains: a
+   * folder swapped for a link before the looks, back before the second, both within a change-time
+   * tick (see `_removableInFolder`); and a foreign file put back through a folder swapped back in
+   * between (misplaced, not deleted).
    */
-  #moveAside(relPath: string): string | undefined {
-    // The state folder swapped for a link (the mirror's own folders are checked below): the file
-    // is unlinked where it is, with nothing moved where the link leads.
+  #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
+    const moved: (string | undefined | Error)[] = relPaths.map(() => undefined);
+    const byFolder = new Map<string, number[]>();
+    relPaths.forEach((relPath, index) => {
+      const folder = _parentOf(relPath);
+      const indices = byFolder.get(folder);
+      if (indices === undefined) byFolder.set(folder, [index]);
+      else indices.push(index);
+    });
+    for (const indices of byFolder.values()) {
+      const checks = _removableInFolder(
+        this.root,
+        indices.map((index) => relPaths[index]),
+        this.#device,
+      );
+      indices.forEach((index, i) => {
+        const checked = checks[i];
+        try {
+          moved[index] = checked === undefined || checked instanceof Error
+            ? checked
+            : this.#moveAsideChecked(relPaths[index], checked);
+        } catch (error) {
+          moved[index] = error as Error;
+        }
+      });
+    }
+    return moved;
+  }
+
+  /** The move of one file `#moveAsideAll` checked (see there). */
+  #moveAsideChecked(relPath: string, checked: _Checked): string | undefined {
+    // The state folder swapped for a link (the mirror's own folders were checked): the file is
+    // unlinked where it is, with nothing moved where the link leads.
     const stateDirInPlace = this.rootSwapped() === undefined;
     const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
-    // Nothing else between the look at the file and its move: the shorter that time, the less a
-    // folder swapped for a link meanwhile can fit in it.
-    const checked = _removable(this.root, relPath, this.#device);
-    if (checked === undefined) return undefined;
     try {
       if (!stateDirInPlace) return _removeInPlaceSync(checked.path);
       Deno.renameSync(checked.path, aside);
@@ -576,17 +637,14 @@ export class MirrorDir implements AsyncDisposable {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
       // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it. A
       // full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
-      // what frees it. Unlinked where it is, in the same turn as its check (the read-only one
-      // refuses, saying so).
+      // what frees it. Unlinked where it is, right after its check (the read-only one refuses,
+      // saying so).
       if (_IN_PLACE_CODES.has((error as { code?: string }).code ?? "")) {
         return _removeInPlaceSync(checked.path);
       }
       throw error;
     }
-    const moved = lstatIfThereSync(aside);
-    if (moved !== undefined && moved.dev === checked.info.dev && moved.ino === checked.info.ino) {
-      return aside;
-    }
+    if (_isFileLookedAt(checked.info, lstatIfThereSync(aside))) return aside;
     try {
       if (linkNoReplaceSync(aside, checked.path) === "linked") Deno.removeSync(aside);
     } catch (error) {
@@ -682,58 +740,111 @@ export function removeFileUnder(root: string, relPath: string): boolean {
   return checked !== undefined && _removeInPlaceSync(checked.path) === _REMOVED_IN_PLACE;
 }
 
+/** What the checks of a removal found: the file's absolute path, and what `lstat` found there. */
+interface _Checked {
+  path: string;
+  info: Deno.FileInfo;
+}
+
 /**
  * The checks of a removal: the absolute path of `relPath` when it may be removed, with what `lstat`
  * found there; undefined when it is gone (or its folder is, or is a file now); throws when it is
- * refused. The file is looked at between two looks at each folder from `root` down to it, which
- * must find them unchanged (inode and change time): a local program can put a link where a folder
- * was only by moving or removing that folder, which changes its change time or its inode, so a file
- * looked at between two equal looks was looked at in the folder itself, and `MirrorDir` can tell
- * that file from one a rename takes through a link swapped in later. A folder changed in between (a
- * file made in it) is looked at again, a few times. What is left: a kernel that keeps change times
- * in coarse ticks (before Linux 6.13, ~4 ms) gives a folder moved away and back within the tick of
- * its last change the same time.
+ * refused. See {@linkcode _removableInFolder}, which it is for one file.
  */
-function _removable(
+function _removable(root: string, relPath: string, device?: number): _Checked | undefined {
+  const [checked] = _removableInFolder(root, [relPath], device);
+  if (checked instanceof Error) throw checked;
+  return checked;
+}
+
+/**
+ * The checks of the removal of each of `relPaths`, files of one folder, in order: as
+ * {@linkcode _removable} answers for each, its refusal as the error instead of thrown. The files are
+ * looked at (`lstat`, back to back, nothing else in between) between two looks at each folder from
+ * `root` down to theirs, which must find them unchanged (inode and change time, in ns): a local
+ * program can put a link where a folder was only by moving or removing that folder, which changes
+ * its change time or its inode, so a file looked at between two equal looks was looked at in the
+ * folder itself, and `MirrorDir` can tell that file (its device and inode) from one a rename takes
+ * through a link swapped in later. One pair of looks for a folder's files, not one per file: each
+ * look is an `lstat` of every folder on the way. A folder changed in between (a file made in it) is
+ * looked at again, a few times; a folder's files that never found it still are then checked one by
+ * one. What is left: a kernel that keeps change times in coarse ticks (before Linux 6.13, ~4 ms)
+ * gives a folder moved away and back within the tick of its last change the same time (ns, not
+ * `Deno.lstat`'s ms: from 6.13 a change time looked at is fine-grained, and a swap and back within a
+ * millisecond of it is seen).
+ */
+function _removableInFolder(
   root: string,
-  relPath: string,
+  relPaths: readonly string[],
   device?: number,
-): { path: string; info: Deno.FileInfo } | undefined {
-  assertRelativePath(relPath); // also refuses "" and ".", the root itself
-  if (isStateDirPath(relPath)) {
-    throw new Deno.errors.PermissionDenied(`refusing to remove ${relPath}: inside the state dir`);
-  }
-  const path = join(root, relPath);
-  for (let attempt = 1;; attempt++) {
-    const before = _foldersOnWay(root, relPath, device);
-    let info: Deno.FileInfo | undefined;
+): (_Checked | undefined | Error)[] {
+  const found: (_Checked | undefined | Error)[] = relPaths.map(() => undefined);
+  const looked: number[] = [];
+  relPaths.forEach((relPath, index) => {
     try {
-      info = Deno.lstatSync(path);
+      assertRelativePath(relPath); // also refuses "" and ".", the root itself
     } catch (error) {
-      if (!_isGone(error)) throw error;
+      return void (found[index] = error as Error);
     }
-    const after = _foldersOnWay(root, relPath, device);
-    if (typeof before === "string" && before === after) {
-      if (info === undefined) return undefined;
-      if (info.isDirectory) {
-        throw new Deno.errors.IsADirectory(`refusing to remove ${relPath}: not a file`);
+    if (isStateDirPath(relPath)) {
+      return void (found[index] = new Deno.errors.PermissionDenied(
+        `refusing to remove ${relPath}: inside the state dir`,
+      ));
+    }
+    looked.push(index);
+  });
+  if (looked.length === 0) return found;
+  const way = relPaths[looked[0]];
+  const paths = looked.map((index) => join(root, relPaths[index]));
+  for (let attempt = 1;; attempt++) {
+    const before = _foldersOnWay(root, way, device);
+    const infos = paths.map((path): Deno.FileInfo | undefined | Error => {
+      try {
+        return Deno.lstatSync(path);
+      } catch (error) {
+        return _isGone(error) ? undefined : error as Error;
       }
-      return { path, info };
+    });
+    const after = _foldersOnWay(root, way, device);
+    if (typeof before === "string" && before === after) {
+      looked.forEach((index, i) => {
+        const info = infos[i];
+        found[index] = info === undefined || info instanceof Error
+          ? info
+          : info.isDirectory
+          ? new Deno.errors.IsADirectory(`refusing to remove ${relPaths[index]}: not a file`)
+          : { path: paths[i], info };
+      });
+      return found;
     }
     // A folder on the way is a link now (or another file system's): refused, naming it. Gone, it
     // leaves nothing to remove.
     const swapped = typeof after === "object" ? after : before;
     if (typeof swapped === "object") {
-      throw new Deno.errors.PermissionDenied(
-        `refusing to remove ${relPath}: ${_folderName(root, swapped.swapped)} ` +
-          _becameDuringPass(root, swapped.swapped),
-      );
+      for (const index of looked) {
+        found[index] = new Deno.errors.PermissionDenied(
+          `refusing to remove ${relPaths[index]}: ${_folderName(root, swapped.swapped)} ` +
+            _becameDuringPass(root, swapped.swapped),
+        );
+      }
+      return found;
     }
-    if (before === undefined || after === undefined) return undefined;
+    if (before === undefined || after === undefined) return found;
     if (attempt === _LOOKS_AT_FOLDERS) {
-      throw new Deno.errors.PermissionDenied(
-        `refusing to remove ${relPath}: a folder on its way kept changing while it was checked`,
+      // A folder written to all along (files made in it): fewer looks between its two looks.
+      if (looked.length > 1) {
+        for (const index of looked) {
+          found[index] = _removableInFolder(root, [relPaths[index]], device)[0];
+        }
+        return found;
+      }
+      found[looked[0]] = new Deno.errors.PermissionDenied(
+        `refusing to remove ${
+          relPaths[looked[0]]
+        }: a folder on its way kept changing while it was ` +
+          "checked",
       );
+      return found;
     }
   }
 }
@@ -926,7 +1037,7 @@ const _STAGED_NAME = /^staged-\d+$/;
  * (`EXDEV`), or a full disk or quota whose rename needs space (btrfs's metadata) an unlink does not.
  */
 const _IN_PLACE_CODES = new Set(["EXDEV", "ENOSPC", "EDQUOT"]);
-/** What `#moveAside` answers for a file it unlinked where it was (nothing moved aside). */
+/** What `#moveAsideAll` answers for a file it unlinked where it was (nothing moved aside). */
 const _REMOVED_IN_PLACE = "";
 
 /** Unlinks `path` (a symlink itself, never its target): {@linkcode _REMOVED_IN_PLACE}, or undefined when gone. */
@@ -1086,6 +1197,18 @@ function _namedExactly(root: string, relPath: string, names: Map<string, Set<str
     dir = join(dir, name);
   }
   return true;
+}
+
+/**
+ * Whether `moved` (what a rename took, looked at where it went) is the file `looked` found in place:
+ * same device and inode, and, against an inode number freed and given to a file made since, the
+ * same size, modification time and birth time (none of which a rename changes; its change time it
+ * does).
+ */
+function _isFileLookedAt(looked: Deno.FileInfo, moved: Deno.FileInfo | undefined): boolean {
+  return moved !== undefined && moved.dev === looked.dev && moved.ino === looked.ino &&
+    moved.size === looked.size && moved.mtime?.getTime() === looked.mtime?.getTime() &&
+    moved.birthtime?.getTime() === looked.birthtime?.getTime();
 }
 
 /** Whether a directory itself (not a symlink to one) stands at `relPath` below `root`. */

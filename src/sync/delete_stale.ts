@@ -23,6 +23,36 @@ import { describeError } from "../remote/errors.ts";
  */
 const _DELETES_AT_ONCE = 32;
 
+/**
+ * Files of one folder moved into the state folder together (see `MirrorDir.removeAll`): one pair of
+ * looks at the folders on their way for all of them, not one per file. Bounded so that the run of
+ * renames after those looks stays short (see `MirrorDir`'s `#moveAsideAll` for why its length
+ * matters).
+ */
+const _FILES_PER_LOOK = 16;
+
+/**
+ * `deletes` in groups of at most {@linkcode _FILES_PER_LOOK} files of one folder each, the folders in
+ * the order their first file comes, and the files of each in their order.
+ */
+function _folderGroups(deletes: readonly string[]): string[][] {
+  const byFolder = new Map<string, string[]>();
+  for (const path of deletes) {
+    const slash = path.lastIndexOf("/");
+    const folder = slash < 0 ? "" : path.slice(0, slash);
+    const files = byFolder.get(folder);
+    if (files === undefined) byFolder.set(folder, [path]);
+    else files.push(path);
+  }
+  const groups: string[][] = [];
+  for (const files of byFolder.values()) {
+    for (let i = 0; i < files.length; i += _FILES_PER_LOOK) {
+      groups.push(files.slice(i, i + _FILES_PER_LOOK));
+    }
+  }
+  return groups;
+}
+
 /** Options of {@linkcode deleteStale}. */
 export interface DeleteStaleOptions {
   /** Where each deletion and failure is reported. */
@@ -58,29 +88,49 @@ export async function deleteStale(
 ): Promise<DeleteResult> {
   const result: DeleteResult = options.into ?? { deleted: 0, failed: 0, failures: [] };
   const maxListed = options.maxListed ?? 1000;
-  await runPool(
-    deletes.map((path) => async () => {
-      try {
-        if (await mirror.remove(path)) {
-          result.deleted++;
-          options.logger.info(`deleted ${path}`);
-        }
-      } catch (error) {
-        if ((error as { code?: unknown }).code === "EBUSY") {
-          // A mount point (a file bind-mounted into the mirror, as a container's volume is): not
-          // the mirror's file, kept without a word, as an empty folder that is one. It failed
-          // every pass (exit 1, forever).
-          options.logger.debug(`kept ${path}: something is mounted on it`);
-          return;
-        }
-        result.failed++;
-        const message = describeError(error);
-        if (result.failures.length < maxListed) result.failures.push({ path, error: message });
-        options.logger.error(`failed to delete ${path}`, { error: message });
+  const removeOne = async (path: string, remove: () => Promise<boolean>) => {
+    try {
+      if (await remove()) {
+        result.deleted++;
+        options.logger.info(`deleted ${path}`);
       }
-    }),
-    { concurrency: _DELETES_AT_ONCE, signal: options.signal },
-  );
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "EBUSY") {
+        // A mount point (a file bind-mounted into the mirror, as a container's volume is): not
+        // the mirror's file, kept without a word, as an empty folder that is one. It failed
+        // every pass (exit 1, forever).
+        options.logger.debug(`kept ${path}: something is mounted on it`);
+        return;
+      }
+      result.failed++;
+      const message = describeError(error);
+      if (result.failures.length < maxListed) result.failures.push({ path, error: message });
+      options.logger.error(`failed to delete ${path}`, { error: message });
+    }
+  };
+  // A group's files are moved into the state folder when its first one's turn comes; the rest wait
+  // there for theirs (and are unlinked whatever happens: moved, they are gone from the mirror).
+  const waiting = new Set<{ path: string; remove: () => Promise<boolean> }>();
+  try {
+    await runPool(
+      _folderGroups(deletes).flatMap((group) => {
+        let removals: { path: string; remove: () => Promise<boolean> }[] = [];
+        return group.map((_, index) => async () => {
+          if (index === 0) {
+            removals = mirror.removeAll(group).map((remove, i) => ({ path: group[i], remove }));
+            for (const removal of removals) waiting.add(removal);
+          }
+          const removal = removals[index];
+          waiting.delete(removal);
+          await removeOne(removal.path, removal.remove);
+        });
+      }),
+      { concurrency: _DELETES_AT_ONCE, signal: options.signal },
+    );
+  } finally {
+    // Stopped (aborted) within a group: its files already moved are removed all the same.
+    await Promise.all([...waiting].map((removal) => removeOne(removal.path, removal.remove)));
+  }
   options.signal?.throwIfAborted();
   return result;
 }

@@ -2,13 +2,15 @@
  * A local program swapping the mirror's folders for links to another mirror's folders of the same
  * names while a pass removes stale files (32 at once, as `deleteStale` runs them): a removal
  * checked in place may not reach the other mirror's file of the same name through a link swapped
- * in after its check. Real files, a real second process racing the removals; no timing asserted,
+ * in after its check (one file at a time, and a folder's files together as `deleteStale` takes
+ * them). Real files, a real second process racing the removals; no timing asserted,
  * only what is left: the other mirror whole, every file of this one removed or kept as it was.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runPool } from "../../src/async/run_pool.ts";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { type DeleteResult, deleteStale } from "../../src/sync/delete_stale.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const FOLDERS = ["g0", "g1", "g2", "g3"];
@@ -66,16 +68,24 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
         stderr: "inherit",
       }).spawn();
       try {
-        await runPool(
-          paths.map((path) => async () => {
-            try {
-              if (await mirror.remove(path)) removed++;
-            } catch {
-              refused++; // a folder on its way found a link: refused, kept
-            }
-          }),
-          { concurrency: 32 },
-        );
+        if (round % 2 === 1) {
+          // Through the delete stage: a folder's files looked at together, then renamed.
+          const logger = { debug() {}, info() {}, warn() {}, error() {} };
+          const result = await deleteStale(mirror, paths, { logger });
+          removed += result.deleted;
+          refused += result.failed;
+        } else {
+          await runPool(
+            paths.map((path) => async () => {
+              try {
+                if (await mirror.remove(path)) removed++;
+              } catch {
+                refused++; // a folder on its way found a link: refused, kept
+              }
+            }),
+            { concurrency: 32 },
+          );
+        }
       } finally {
         await Deno.writeTextFile(stop, "");
         const out = await adversary.output();
@@ -102,5 +112,64 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
     // The race ran: most removals went, some were refused by a link found on the way.
     assert.ok(removed > paths.length, `only ${removed} removed`);
     assert.ok(refused > 0, "no removal met a swapped folder: the adversary did not race");
+  });
+});
+
+/**
+ * Replaces `Deno.renameSync` for the time of `fn`: the first rename out of `folder` first swaps that
+ * folder for a link to `canary` (the folder moved to `<folder>.adv`), as a racing program could
+ * between the looks at a group of files and their renames.
+ */
+async function _swappedBeforeFirstRename(
+  folder: string,
+  canary: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const rename = Deno.renameSync;
+  let swapped = false;
+  Deno.renameSync = (from: string | URL, to: string | URL) => {
+    if (!swapped && String(from).startsWith(`${folder}/`)) {
+      swapped = true;
+      rename(folder, `${folder}.adv`);
+      Deno.symlinkSync(canary, folder);
+    }
+    rename(from, to);
+  };
+  try {
+    await fn();
+  } finally {
+    Deno.renameSync = rename;
+  }
+  assert.ok(swapped, "no rename out of the folder: the swap never came");
+}
+
+Deno.test("a folder swapped for a link to another mirror's between a group's looks and its renames: the other mirror keeps every file, this one's are not removed through it", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const canary = join(dir, "canary", "g0");
+    const paths = _fileNames("g0").slice(0, 20);
+    await Deno.mkdir(canary, { recursive: true });
+    for (const path of paths) await Deno.writeTextFile(join(dir, "canary", path), "other");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    const folder = join(mirror.root, "g0");
+    await Deno.mkdir(folder);
+    for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    let result: DeleteResult | undefined;
+    await _swappedBeforeFirstRename(folder, canary, async () => {
+      result = await deleteStale(mirror, paths, { logger });
+    });
+    for (const path of paths) {
+      assert.equal(Deno.readTextFileSync(join(dir, "canary", path)), "other", `canary ${path}`);
+    }
+    // The link still stands: every rename took the other mirror's file, which went back.
+    assert.equal(result?.deleted, 0);
+    await Deno.remove(folder);
+    await Deno.rename(`${folder}.adv`, folder);
+    for (const path of paths) {
+      assert.equal(Deno.readTextFileSync(join(mirror.root, path)), "stale", path);
+    }
+    const state = [...Deno.readDirSync(mirror.stateDir)].map((entry) => entry.name);
+    assert.deepEqual(state.filter((name) => /^(stale|kept)-/.test(name)), []);
   });
 });
