@@ -577,8 +577,8 @@ export class MirrorDir implements AsyncDisposable {
    * put back at once by `link`, which replaces nothing; when the name is taken meanwhile it is kept
    * in the state folder as `kept-<uuid>` and the error says where. Undefined when there is nothing
    * to remove; {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, right after
-   * its check (the state folder swapped for a link, the file on a mount of its own: `EXDEV`, or a
-   * disk too full for the rename: `ENOSPC`); the error when it is refused.
+   * a check of its own (the state folder swapped for a link, the file on a mount of its own:
+   * `EXDEV`, or a disk too full for the rename: `ENOSPC`); the error when it is refused.
    *
    * Why the check may come a few files before the rename (all in one synchronous run, nothing else
    * in between: a folder's files looked at, then each renamed and checked): what makes the delete
@@ -624,6 +624,16 @@ export class MirrorDir implements AsyncDisposable {
     return moved;
   }
 
+  /**
+   * Unlinks the file at `relPath` where it is, by path, right after its own look between two looks
+   * at its folders: an unlink has no check after it, as a move aside has, so it is not left to a
+   * look made for its folder's files before some of them were moved.
+   */
+  #removeInPlace(relPath: string): string | undefined {
+    const checked = _removable(this.root, relPath, this.#device);
+    return checked === undefined ? undefined : _removeInPlaceSync(checked.path);
+  }
+
   /** The move of one file `#moveAsideAll` checked (see there). */
   #moveAsideChecked(relPath: string, checked: _Checked): string | undefined {
     // The state folder swapped for a link (the mirror's own folders were checked): the file is
@@ -631,16 +641,16 @@ export class MirrorDir implements AsyncDisposable {
     const stateDirInPlace = this.rootSwapped() === undefined;
     const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
     try {
-      if (!stateDirInPlace) return _removeInPlaceSync(checked.path);
+      if (!stateDirInPlace) return this.#removeInPlace(relPath);
       Deno.renameSync(checked.path, aside);
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
       // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it. A
       // full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
-      // what frees it. Unlinked where it is, right after its check (the read-only one refuses,
-      // saying so).
+      // what frees it. Unlinked where it is, right after a check of its own (the read-only one
+      // refuses, saying so).
       if (_IN_PLACE_CODES.has((error as { code?: string }).code ?? "")) {
-        return _removeInPlaceSync(checked.path);
+        return this.#removeInPlace(relPath);
       }
       throw error;
     }

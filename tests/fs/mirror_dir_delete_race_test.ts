@@ -173,3 +173,53 @@ Deno.test("a folder swapped for a link to another mirror's between a group's loo
     assert.deepEqual(state.filter((name) => /^(stale|kept)-/.test(name)), []);
   });
 });
+
+Deno.test("a group's files unlinked in place (the state folder a link) are each checked again first: a folder swapped after the group's looks keeps the other mirror's files", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const canary = join(dir, "canary", "g0");
+    const paths = _fileNames("g0").slice(0, 5);
+    await Deno.mkdir(canary, { recursive: true });
+    for (const path of paths) await Deno.writeTextFile(join(dir, "canary", path), "other");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    const folder = join(mirror.root, "g0");
+    await Deno.mkdir(folder);
+    for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+    // The state folder swapped for a link: nothing is moved there, each file is unlinked in place.
+    const elsewhere = join(dir, "elsewhere");
+    await Deno.mkdir(elsewhere);
+    await Deno.rename(mirror.stateDir, `${mirror.stateDir}.adv`);
+    await Deno.symlink(elsewhere, mirror.stateDir);
+    // Its check (right before the first file's turn, after the group's looks) swaps the folder.
+    const lstat = Deno.lstatSync;
+    let swapped = false;
+    Deno.lstatSync = (path: string | URL) => {
+      if (!swapped && String(path) === mirror.stateDir) {
+        swapped = true;
+        Deno.renameSync(folder, `${folder}.adv`);
+        Deno.symlinkSync(canary, folder);
+      }
+      return lstat(path);
+    };
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    let result: DeleteResult;
+    try {
+      result = await deleteStale(mirror, paths, { logger });
+    } finally {
+      Deno.lstatSync = lstat;
+    }
+    assert.ok(swapped, "the state folder was never checked: the swap never came");
+    for (const path of paths) {
+      assert.equal(Deno.readTextFileSync(join(dir, "canary", path)), "other", `canary ${path}`);
+    }
+    assert.equal(result.deleted, 0);
+    assert.equal(result.failed, paths.length); // refused: g0 became a symlink
+    await Deno.remove(folder);
+    await Deno.rename(`${folder}.adv`, folder);
+    await Deno.remove(mirror.stateDir);
+    await Deno.rename(`${mirror.stateDir}.adv`, mirror.stateDir);
+    for (const path of paths) {
+      assert.equal(Deno.readTextFileSync(join(mirror.root, path)), "stale", path);
+    }
+  });
+});
