@@ -596,6 +596,7 @@ export class MirrorDir implements AsyncDisposable {
    * between (misplaced, not deleted).
    */
   #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
+    const root = this.root;
     const moved: (string | undefined | Error)[] = relPaths.map(() => undefined);
     const byFolder = new Map<string, number[]>();
     relPaths.forEach((relPath, index) => {
@@ -605,11 +606,14 @@ export class MirrorDir implements AsyncDisposable {
       else indices.push(index);
     });
     for (const indices of byFolder.values()) {
-      const checks = _removableInFolder(
-        this.root,
-        indices.map((index) => relPaths[index]),
-        this.#device,
-      );
+      let checks: (_Checked | undefined | Error)[];
+      try {
+        checks = _removableInFolder(root, indices.map((index) => relPaths[index]), this.#device);
+      } catch (error) {
+        // A folder on the way that cannot be looked at (no search permission since the walk, a
+        // path longer than the system takes): its files' removals fail, not the others'.
+        checks = indices.map(() => error as Error);
+      }
       indices.forEach((index, i) => {
         const checked = checks[i];
         try {

@@ -223,3 +223,32 @@ Deno.test("a group's files unlinked in place (the state folder a link) are each 
     }
   });
 });
+
+Deno.test("a folder on the way that cannot be looked at fails its own files' removals, not the delete stage", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    // Folders deeper than a path may name (PATH_MAX, 4,096 bytes): made one level at a time from
+    // the one above, their `lstat` by path fails (ENAMETOOLONG) where the walk's would too.
+    const level = "d".repeat(250);
+    const deep = Array.from({ length: 17 }, () => level).join("/");
+    const made = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.chdir(${JSON.stringify(mirror.root)});
+        for (let i = 0; i < 17; i++) { Deno.mkdirSync("${level}"); Deno.chdir("${level}"); }
+        Deno.writeTextFileSync("f", "x");`,
+      ],
+      stderr: "piped",
+    }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    await Deno.writeTextFile(join(mirror.root, "plain.jpeg"), "stale");
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const result = await deleteStale(mirror, [`${deep}/f`, "plain.jpeg"], { logger });
+    assert.equal(result.deleted, 1);
+    assert.equal(result.failed, 1);
+    assert.equal(result.failures[0].path, `${deep}/f`);
+    await assert.rejects(Deno.lstat(join(mirror.root, "plain.jpeg")), Deno.errors.NotFound);
+    await new Deno.Command("rm", { args: ["-rf", join(mirror.root, level)] }).output(); // by parts
+  });
+});
