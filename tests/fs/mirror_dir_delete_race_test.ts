@@ -143,17 +143,27 @@ async function _swappedBeforeFirstRename(
   assert.ok(swapped, "no rename out of the folder: the swap never came");
 }
 
+/**
+ * A mirror in `dir` whose folder `g0` holds `count` stale files, and another mirror's folder of
+ * the same name (the canary) holding files of the same names.
+ */
+async function _staleFolderAndCanary(dir: string, count: number) {
+  const canary = join(dir, "canary", "g0");
+  const paths = _fileNames("g0").slice(0, count);
+  await Deno.mkdir(canary, { recursive: true });
+  for (const path of paths) await Deno.writeTextFile(join(dir, "canary", path), "other");
+  const viamHome = join(dir, "home");
+  const mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+  const folder = join(mirror.root, "g0");
+  await Deno.mkdir(folder);
+  for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+  return { mirror, folder, canary, paths };
+}
+
 Deno.test("a folder swapped for a link to another mirror's between a group's looks and its renames: the other mirror keeps every file, this one's are not removed through it", async () => {
   await withTempDir(async (dir) => {
-    const viamHome = join(dir, "home");
-    const canary = join(dir, "canary", "g0");
-    const paths = _fileNames("g0").slice(0, 20);
-    await Deno.mkdir(canary, { recursive: true });
-    for (const path of paths) await Deno.writeTextFile(join(dir, "canary", path), "other");
-    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
-    const folder = join(mirror.root, "g0");
-    await Deno.mkdir(folder);
-    for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+    const { mirror, folder, canary, paths } = await _staleFolderAndCanary(dir, 20);
+    await using _mirror = mirror;
     const logger = { debug() {}, info() {}, warn() {}, error() {} };
     let result: DeleteResult | undefined;
     await _swappedBeforeFirstRename(folder, canary, async () => {
@@ -176,15 +186,8 @@ Deno.test("a folder swapped for a link to another mirror's between a group's loo
 
 Deno.test("a group's files unlinked in place (the state folder a link) are each checked again first: a folder swapped after the group's looks keeps the other mirror's files", async () => {
   await withTempDir(async (dir) => {
-    const viamHome = join(dir, "home");
-    const canary = join(dir, "canary", "g0");
-    const paths = _fileNames("g0").slice(0, 5);
-    await Deno.mkdir(canary, { recursive: true });
-    for (const path of paths) await Deno.writeTextFile(join(dir, "canary", path), "other");
-    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
-    const folder = join(mirror.root, "g0");
-    await Deno.mkdir(folder);
-    for (const path of paths) await Deno.writeTextFile(join(mirror.root, path), "stale");
+    const { mirror, folder, canary, paths } = await _staleFolderAndCanary(dir, 5);
+    await using _mirror = mirror;
     // The state folder swapped for a link: nothing is moved there, each file is unlinked in place.
     const elsewhere = join(dir, "elsewhere");
     await Deno.mkdir(elsewhere);
