@@ -585,12 +585,12 @@ export class MirrorDir implements AsyncDisposable {
    * safe is the check after the rename, on the inode. A file looked at between two equal looks at
    * its folders is the mirror's own, wherever a link swapped in later leads; the rename moves, from
    * wherever the path leads then, a name into the state folder, and only the mirror's file (same
-   * device and inode, and same size, modification and birth times) is unlinked there. Through a
+   * device and inode, and same size and modification time) is unlinked there. Through a
    * link to another folder the rename takes that folder's file, whose inode differs, and puts it
    * back. The one way a foreign file could pass is an inode number freed and reused within that
    * run: the mirror's file removed by someone else after its look, and a file made with its number
-   * where the link leads; the times compared then differ (made after the look), unless set back on
-   * purpose. The state folder is checked right before each rename, as it was. What remains: a
+   * where the link leads; its modification time then differs (made after the look), unless set back
+   * on purpose. The state folder is checked right before each rename, as it was. What remains: a
    * folder swapped for a link before the looks, back before the second, both within a change-time
    * tick (see `_removableInFolder`); and a foreign file put back through a folder swapped back in
    * between (misplaced, not deleted).
@@ -1216,13 +1216,13 @@ function _namedExactly(root: string, relPath: string, names: Map<string, Set<str
 /**
  * Whether `moved` (what a rename took, looked at where it went) is the file `looked` found in place:
  * same device and inode, and, against an inode number freed and given to a file made since, the
- * same size, modification time and birth time (none of which a rename changes; its change time it
- * does).
+ * same size and modification time (a rename changes neither; its change time it does). Not its
+ * birth time: on overlayfs a file of the lower layer (a container image's) is copied up by the
+ * rename, a new inode still reported under the old device and number, born at the rename.
  */
 function _isFileLookedAt(looked: Deno.FileInfo, moved: Deno.FileInfo | undefined): boolean {
   return moved !== undefined && moved.dev === looked.dev && moved.ino === looked.ino &&
-    moved.size === looked.size && moved.mtime?.getTime() === looked.mtime?.getTime() &&
-    moved.birthtime?.getTime() === looked.birthtime?.getTime();
+    moved.size === looked.size && moved.mtime?.getTime() === looked.mtime?.getTime();
 }
 
 /** Whether a directory itself (not a symlink to one) stands at `relPath` below `root`. */
