@@ -574,8 +574,8 @@ export class MirrorDir implements AsyncDisposable {
    * `unlinkat`, so a removal by path resolves the path again, and a folder swapped for a link
    * meanwhile would have it remove a file of wherever the link leads (another mirror's folder of
    * the same name). Anything else the rename took (that file, or one written at the name since) is
-   * put back at once by `link`, which replaces nothing; when the name is taken meanwhile it is kept
-   * in the state folder as `kept-<uuid>` and the error says where. Undefined when there is nothing
+   * put back at once by `link`, which replaces nothing, and its removal fails saying so; when the
+   * name is taken meanwhile it is kept in the state folder as `kept-<uuid>` and the error says where. Undefined when there is nothing
    * to remove; {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, right after
    * a check of its own (the state folder swapped for a link, the file on a mount of its own:
    * `EXDEV`, or a disk too full for the rename: `ENOSPC`); the error when it is refused.
@@ -673,7 +673,12 @@ export class MirrorDir implements AsyncDisposable {
           `kept in ${kept}`,
       );
     }
-    return undefined;
+    // Told, not passed over in silence: a pass after pass that never deletes it would say nothing.
+    throw new Deno.errors.PermissionDenied(
+      `refusing to remove ${relPath}: what its name held when it was moved is not the file looked ` +
+        "at there a moment before (a folder on its way swapped for a link, or the file replaced " +
+        "or written meanwhile); it was put back",
+    );
   }
 
   /** Names a staged file: a link, or a rename over a file marked to be replaced. */

@@ -172,8 +172,11 @@ Deno.test("a folder swapped for a link to another mirror's between a group's loo
     for (const path of paths) {
       assert.equal(Deno.readTextFileSync(join(dir, "canary", path)), "other", `canary ${path}`);
     }
-    // The link still stands: every rename took the other mirror's file, which went back.
+    // The link still stands: every rename took the other mirror's file, which went back, and each
+    // removal fails saying so (not passed over in silence, pass after pass).
     assert.equal(result?.deleted, 0);
+    assert.equal(result?.failed, paths.length);
+    assert.match(result?.failures[0].error ?? "", /not the file looked at .* it was put back/);
     await Deno.remove(folder);
     await Deno.rename(`${folder}.adv`, folder);
     for (const path of paths) {
