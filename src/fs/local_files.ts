@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { isStateDirPath, quoteName } from "../paths.ts";
 import { assertAbsoluteRoot } from "./_util.ts";
@@ -44,7 +44,8 @@ export interface ListLocalFilesOptions {
    * Told of each folder below the root the walk passes by whole (nothing in it is listed, deleted,
    * pruned or written): one holding another mirror, one on another file system than the root (a
    * USB stick or a disk mounted in the mirror, a btrfs subvolume), one this user may not read
-   * (root's `lost+found` on a disk mounted at the mirror; also said through `warn`).
+   * (root's `lost+found` on a disk mounted at the mirror; also said through `warn`), and the
+   * `lost+found` of a file system mounted at the mirror itself, told of without a word.
    */
   onPassedBy?: (relDir: string) => void;
   /** Where a folder passed by as unreadable is told of. */
@@ -62,7 +63,8 @@ export interface ListLocalFilesOptions {
  * holds one, with all it contains: that is another mirror nested in this one (two resources with
  * `mirror_path`s `shared` and `shared/faces`), whose files are its own. Nor a directory on another
  * file system than the root's (a USB stick or a disk mounted in the mirror): the walk does not
- * cross a mount, as it follows no symlink.
+ * cross a mount, as it follows no symlink. Nor, when a file system is mounted at the root itself,
+ * its `lost+found` (fsck's, not the mirror's).
  *
  * A directory that cannot be read makes the whole call fail rather than return a partial listing:
  * the caller deletes what the listing holds and the remote lacks, and an incomplete local listing
@@ -83,6 +85,12 @@ export async function listLocalFiles(
   assertAbsoluteRoot(root);
   const files = new Map<string, LocalFile>();
   const rootDev = await _deviceOf(root);
+  // A disk mounted at the mirror (as the README advises for a mirror on another disk): its own
+  // `lost+found`, where fsck puts what it recovers, is the file system's, not the mirror's. Run as
+  // root (viam-server's modules are), a pass with delete removed the files fsck had put there as
+  // stale, and then the folder itself as empty.
+  const parentDev = rootDev === undefined ? undefined : await _parentDeviceOf(root);
+  const atMountPoint = parentDev !== undefined && parentDev !== rootDev;
   // Level by level, several folders at once: each read is a trip through the thread pool, and its
   // answer waits for the event loop, which the listing keeps busy meanwhile.
   for (let level = [""]; level.length > 0;) {
@@ -112,6 +120,10 @@ export async function listLocalFiles(
         for (const entry of entries) {
           if (isStateDirPath(entry.name)) continue;
           const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
+          if (atMountPoint && relDir === "" && entry.name === _LOST_FOUND && entry.isDirectory) {
+            options.onPassedBy?.(relPath);
+            continue;
+          }
           if (entry.name.includes("\uFFFD") && !(await _addressable(join(root, relPath)))) continue;
           if (entry.isDirectory) below.push(relPath);
           else if (entry.isFile || entry.isSymlink) {
@@ -124,6 +136,21 @@ export async function listLocalFiles(
     level = below;
   }
   return files;
+}
+
+/** The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers. */
+const _LOST_FOUND = "lost+found";
+
+/**
+ * The device of the folder holding `root`, or undefined when it cannot be looked at (a mirror root
+ * given without its Viam home around it): then no `lost+found` is passed by for being one.
+ */
+async function _parentDeviceOf(root: string): Promise<number | undefined> {
+  try {
+    return (await Deno.lstat(dirname(root))).dev;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a folder's read failed for that folder alone: no permission, or a path too long. */

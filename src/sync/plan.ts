@@ -224,7 +224,8 @@ export function planItem(
     if (nested !== undefined) {
       return {
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
-          "another file system mounted there (or a btrfs subvolume), or cannot be read: nothing is " +
+          "another file system mounted there (or a btrfs subvolume), cannot be read, or is the " +
+          "lost+found of a disk mounted at the mirror: nothing is " +
           "written in it",
       };
     }

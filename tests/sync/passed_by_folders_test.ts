@@ -132,3 +132,30 @@ Deno.test("a dry run names the listed items a file system mounted in their way w
     });
   });
 });
+
+Deno.test("the lost+found of a disk mounted at the mirror is not the mirror's: root deletes none of it", async () => {
+  await _withMirror(async (mirror, sync) => {
+    // A disk mounted at the mirror, as the README advises; the program runs as root, as
+    // viam-server runs its modules, so fsck's folder (mode 700, root's) is readable to it.
+    await withTmpfsAt(mirror, async () => {
+      await Deno.writeTextFile(join(mirror, "stale.jpg"), "no longer listed");
+      await Deno.mkdir(join(mirror, "lost+found", "#12"), { recursive: true });
+      await Deno.writeTextFile(join(mirror, "lost+found", "#1234"), "fsck's find");
+      await Deno.mkdir(join(mirror, "empty"));
+      const run = await sync();
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout);
+      assert.equal(summary.downloaded, 2, run.stdout);
+      assert.equal(summary.deleted, 1, run.stdout); // stale.jpg, the mirror's
+      assert.equal(await Deno.readTextFile(join(mirror, "lost+found", "#1234")), "fsck's find");
+      assert.ok((await Deno.lstat(join(mirror, "lost+found", "#12"))).isDirectory);
+      await assert.rejects(Deno.lstat(join(mirror, "empty")), Deno.errors.NotFound); // pruned
+      // Emptied by hand, it is still fsck's: not pruned.
+      await Deno.remove(join(mirror, "lost+found"), { recursive: true });
+      await Deno.mkdir(join(mirror, "lost+found"));
+      const again = await sync();
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok((await Deno.lstat(join(mirror, "lost+found"))).isDirectory);
+    });
+  });
+});
