@@ -575,10 +575,11 @@ export class MirrorDir implements AsyncDisposable {
    * meanwhile would have it remove a file of wherever the link leads (another mirror's folder of
    * the same name). Anything else the rename took (that file, or one written at the name since) is
    * put back at once by `link`, which replaces nothing, and its removal fails saying so; when the
-   * name is taken meanwhile it is kept in the state folder as `kept-<uuid>` and the error says where. Undefined when there is nothing
-   * to remove; {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, right after
-   * a check of its own (the state folder swapped for a link, the file on a mount of its own:
-   * `EXDEV`, or a disk too full for the rename: `ENOSPC`); the error when it is refused.
+   * name is taken meanwhile it is kept in the state folder as `kept-<uuid>` and the error says
+   * where. Undefined when there is nothing to remove; {@linkcode _REMOVED_IN_PLACE} when the file
+   * was unlinked where it was, right after a check of its own (the state folder swapped for a link,
+   * or a disk too full for the rename: `ENOSPC`); the error when it is refused, an
+   * {@linkcode OwnMountError} for a file on a mount of its own (`EXDEV`: kept).
    *
    * Why the check may come a few files before the rename (all in one synchronous run, nothing else
    * in between: a folder's files looked at, then each renamed and checked): what makes the delete
@@ -649,13 +650,15 @@ export class MirrorDir implements AsyncDisposable {
       Deno.renameSync(checked.path, aside);
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
-      // A folder of the mirror mounted on its own (a read-only bind mount): no move out of it. A
-      // full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
-      // what frees it. Unlinked where it is, right after a check of its own (the read-only one
-      // refuses, saying so).
-      if (_IN_PLACE_CODES.has((error as { code?: string }).code ?? "")) {
-        return this.#removeInPlace(relPath);
-      }
+      const code = (error as { code?: string }).code ?? "";
+      // No move out of a mount of its own (a bind mount of a folder of the mirror's own disk, which
+      // the walk cannot tell from a folder: a user's folder bound in from outside the mirror, a
+      // container's volume): not the mirror's, as a disk mounted there is not. Unlinked by path,
+      // such a folder of the user's own files was emptied by the first pass with delete.
+      if (code === "EXDEV") throw new OwnMountError(relPath);
+      // A full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
+      // what frees it: unlinked where it is, right after a check of its own.
+      if (_IN_PLACE_CODES.has(code)) return this.#removeInPlace(relPath);
       throw error;
     }
     if (_isFileLookedAt(checked.info, lstatIfThereSync(aside))) return aside;
@@ -687,7 +690,12 @@ export class MirrorDir implements AsyncDisposable {
     this.#replaceable.delete(relPath);
     if (marked !== undefined) {
       if (_sameFile(marked, _plainFileSync(to))) {
-        Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
+        try {
+          Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
+        } catch (error) {
+          if ((error as { code?: string }).code !== "EXDEV") throw error;
+          throw new OwnMountError(relPath, { written: true });
+        }
         return;
       }
       this.#changedBeforeReplaced.add(relPath);
@@ -1000,6 +1008,9 @@ function _linkSync(from: string, to: string, relPath: string): void {
         ? new FolderInTheWayError(relPath)
         : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
     }
+    if ((error as { code?: string }).code === "EXDEV") {
+      throw new OwnMountError(relPath, { written: true });
+    }
     throw _nameRefusedOr(error, relPath, dirname(to), from);
   }
 }
@@ -1052,10 +1063,30 @@ function _unlinkQuietSync(path: string): void {
 const _STAGED_PREFIX = "staged-";
 const _STAGED_NAME = /^staged-\d+$/;
 /**
- * What a move aside answers when the file is to be unlinked where it is instead: another mount
- * (`EXDEV`), or a full disk or quota whose rename needs space (btrfs's metadata) an unlink does not.
+ * What a move aside answers when the file is to be unlinked where it is instead: a full disk or
+ * quota whose rename needs space (btrfs's metadata) an unlink does not.
  */
-const _IN_PLACE_CODES = new Set(["EXDEV", "ENOSPC", "EDQUOT"]);
+const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
+
+/**
+ * A file of the mirror's walk that lies on a mount of its own inside the mirror (`EXDEV` to a move
+ * into, or a link from, the state folder): a bind mount of a folder of the mirror's own file system,
+ * which `lstat` cannot tell from a folder. Like a disk mounted in the mirror, it is not the
+ * mirror's: nothing is deleted or written there. Its `code` is `EXDEV`.
+ */
+export class OwnMountError extends Error {
+  readonly code = "EXDEV";
+  /** @param relPath The file, mirror-relative; `options.written`: it was to be written there. */
+  constructor(relPath: string, options?: { written?: boolean }) {
+    super(
+      `${options?.written ? "cannot write" : "not removing"} ${relPath}: a folder on its way is ` +
+        "a mount of its own inside the mirror (a bind mount), not the mirror's: nothing is " +
+        `${options?.written ? "written" : "deleted"} there (mount it outside the mirror, or ` +
+        "mount the disk at the mirror itself)",
+    );
+    this.name = "OwnMountError";
+  }
+}
 /** What `#moveAsideAll` answers for a file it unlinked where it was (nothing moved aside). */
 const _REMOVED_IN_PLACE = "";
 

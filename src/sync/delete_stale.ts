@@ -98,11 +98,16 @@ export async function deleteStale(
         options.logger.info(`deleted ${path}`);
       }
     } catch (error) {
-      if ((error as { code?: unknown }).code === "EBUSY") {
-        // A mount point (a file bind-mounted into the mirror, as a container's volume is): not
-        // the mirror's file, kept without a word, as an empty folder that is one. It failed
-        // every pass (exit 1, forever).
-        options.logger.debug(`kept ${path}: something is mounted on it`);
+      const code = (error as { code?: unknown }).code;
+      if (code === "EBUSY" || code === "EXDEV") {
+        // A mount point (a file bind-mounted into the mirror, as a container's volume is), or a
+        // file on a mount of its own (a folder bind-mounted in): not the mirror's file, kept
+        // without a word, as an empty folder that is one. It failed every pass (exit 1, forever).
+        options.logger.debug(
+          code === "EBUSY"
+            ? `kept ${path}: something is mounted on it`
+            : `kept ${path}: on a mount of its own`,
+        );
         return;
       }
       result.failed++;

@@ -159,3 +159,44 @@ Deno.test("the lost+found of a disk mounted at the mirror is not the mirror's: r
     });
   });
 });
+
+Deno.test("a folder of the mirror's own disk bind-mounted in the mirror: nothing deleted there, its items told why", async () => {
+  await _withMirror(async (mirror, sync) => {
+    // The user's own folder, outside the mirror on the same file system, bound in (a container's
+    // volume, or `mount --bind ~/Pictures`): lstat cannot tell it from a folder of the mirror.
+    const pictures = await Deno.makeTempDir({ prefix: "data-mirror-bound-" });
+    await Deno.writeTextFile(join(pictures, "holiday.jpg"), "the user's own");
+    await Deno.mkdir(join(mirror, "pics"));
+    await Deno.mkdir(join(mirror, "g0")); // where the two listed items go
+    const bind = async (source: string, target: string) => {
+      const out = await new Deno.Command("mount", { args: ["--bind", source, target] }).output();
+      assert.ok(out.success, "mount needs root");
+    };
+    await bind(pictures, join(mirror, "pics"));
+    try {
+      await bind(pictures, join(mirror, "g0"));
+      try {
+        const run = await sync();
+        assert.equal(run.code, 1, run.stderr); // the two items could not be written
+        const summary = JSON.parse(run.stdout);
+        assert.equal(summary.deleted, 1, run.stdout); // stale.jpg, on the mirror's own mount
+        assert.equal(summary.downloaded, 0, run.stdout);
+        assert.deepEqual(
+          summary.failures.map((f: { path: string; error: string }) => [f.path, f.error]),
+          _LISTED.map((path) => [
+            path,
+            `cannot write ${path}: a folder on its way is a mount of its own inside the mirror ` +
+            "(a bind mount), not the mirror's: nothing is written there (mount it outside the " +
+            "mirror, or mount the disk at the mirror itself)",
+          ]),
+        );
+      } finally {
+        await new Deno.Command("umount", { args: [join(mirror, "g0")] }).output();
+      }
+    } finally {
+      await new Deno.Command("umount", { args: [join(mirror, "pics")] }).output();
+    }
+    assert.equal(await Deno.readTextFile(join(pictures, "holiday.jpg")), "the user's own");
+    await Deno.remove(pictures, { recursive: true });
+  });
+});
