@@ -212,10 +212,19 @@ export class MirrorDir implements AsyncDisposable {
         ? await _nearestDevice(options.viamHome, options.mirrorPath, seen.device)
         : (await Deno.lstat(found)).dev;
       if (device !== seen.device && (found === undefined || !(await stateOf(found, "mirror")))) {
+        // The root now on a device its folder is not on: a disk was mounted there since (an
+        // operator moving the mirror to a card), not unmounted, and "mount the disk again" misled.
+        const mounted = found !== undefined &&
+          device !== await _deviceOf(dirname(found), Deno.lstat);
         throw new MirrorLocationError(
-          `mirror_path ${options.mirrorPath} is now on another file system than at the last pass ` +
-            "and holds none of the mirror's state: was its disk unmounted? Nothing is written " +
-            "there; mount the disk again (or restart to mirror into it afresh)",
+          mounted
+            ? `mirror_path ${options.mirrorPath} is now the mount point of another file system ` +
+              "than at the last pass (a disk mounted there since?) and holds none of the " +
+              "mirror's state: nothing is written there until a restart, which mirrors into it " +
+              `afresh (or copy the mirror onto it, its ${STATE_DIR_NAME} folder included)`
+            : `mirror_path ${options.mirrorPath} is now on another file system than at the last ` +
+              "pass and holds none of the mirror's state: was its disk unmounted? Nothing is " +
+              "written there; mount the disk again (or restart to mirror into it afresh)",
         );
       }
     }

@@ -327,6 +327,24 @@ Deno.test("a long-running mirror whose disk is unmounted is refused, not refille
   });
 });
 
+Deno.test("a long-running mirror with a disk mounted at it since is refused, saying a disk was mounted", async () => {
+  await withTempDir(async (home) => {
+    const root = join(home, "m");
+    const seen: { device?: number } = {};
+    await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close();
+    // The operator moves the mirror to a card: an empty one mounted at the mirror.
+    await withTmpfsAt(root, async () => {
+      const refused = await rejection(
+        async () => await (await MirrorDir.open({ viamHome: home, mirrorPath: "m", seen })).close(),
+        MirrorLocationError,
+        "is now the mount point of another file system than at the last pass (a disk mounted",
+      );
+      assert.doesNotMatch(refused.message, /unmounted|mount the disk again/);
+      assert.deepEqual([...Deno.readDirSync(root)], [], "nothing written on the card");
+    });
+  });
+});
+
 Deno.test("a mirror in a folder of an unmounted disk is not made again below the mount point; one deleted on the same disk is", async () => {
   await withTempDir(async (home) => {
     const disk = join(home, "usb");
