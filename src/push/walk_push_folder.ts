@@ -17,7 +17,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
 import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
@@ -57,17 +57,26 @@ export interface WalkOptions {
   signal?: AbortSignal;
 }
 
+/** The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers. */
+const _LOST_FOUND = "lost+found";
+
 /**
  * Walks `root` (absolute; the caller checked it is a real directory). A folder removed while the
  * walk runs is skipped; one below the root that cannot be read (a `lost+found` of root's on a disk
  * of its own, a folder swapped for a file) is reported as skipped with the error, and the walk goes
- * on; the root itself unreadable fails the walk with an error naming it.
+ * on; the root itself unreadable fails the walk with an error naming it. When a file system is
+ * mounted at `root`, its `lost+found` is passed by without a word.
  */
 export async function* walkPushFolder(
   root: string,
   options: WalkOptions = {},
 ): AsyncGenerator<WalkedFile | WalkedSkip> {
   const pending: string[] = [""];
+  // A disk mounted at the push folder: its `lost+found` holds what fsck recovered (fragments of
+  // any file of the disk), the file system's, not the push's. Run as root (viam-server's modules
+  // are), a pass sent them to the platform and deleted them. Passed by without a word.
+  const parentDev = lstatIfThereSync(dirname(root))?.dev;
+  const atMountPoint = parentDev !== undefined && lstatIfThereSync(root)?.dev !== parentDev;
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
     // Read twice, streamed, never held whole: a folder of a million captures (a robot offline for
@@ -131,6 +140,7 @@ export async function* walkPushFolder(
         }
       }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      if (atMountPoint && dir === "" && entry.name === _LOST_FOUND && entry.isDirectory) continue;
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
         yield { kind: "skipped", path, reason: "name not valid UTF-8" };
       } else if (entry.isSymlink) yield { kind: "skipped", path, reason: "symlink" };

@@ -10,6 +10,7 @@ import { describeDataset, type Platform, startPlatform } from "../support/platfo
 import { foldedJournal } from "../push/_harness.ts";
 import { readTree } from "../sync/_harness.ts";
 import { runProgram } from "../_program.ts";
+import { withTmpfsAt } from "../fs/_helpers.ts";
 
 const KEY = { id: "push-cli-key-id", key: "PUSH-CLI-SECRET-7a1e90c3d2" };
 const KEY_ENV = { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: KEY.key };
@@ -275,6 +276,29 @@ Deno.test("beside a folder that cannot be read, a kept file deleted by its user 
     const journal = await foldedJournal(outbox);
     assert.equal(journal.files["app.1.log"]?.sent, undefined, "gone, forgotten: unread elsewhere");
     assert.notEqual(journal.files["app.2.log"]?.sent, undefined);
+  });
+});
+
+Deno.test("the lost+found of a disk mounted at the push folder is neither sent nor deleted, even as root", async () => {
+  await _withPlatformAndHome("dm-push-lost-found-", async (platform, home) => {
+    const outbox = join(home, "outbox");
+    await Deno.mkdir(outbox);
+    // A disk of captures mounted at the push folder; root (as viam-server runs modules) may read
+    // fsck's folder.
+    await withTmpfsAt(outbox, async () => {
+      await Deno.mkdir(join(outbox, "lost+found"), { mode: 0o700 });
+      await Deno.writeTextFile(join(outbox, "lost+found", "#1234"), "fsck's find");
+      await Deno.writeTextFile(join(outbox, "capture.bin"), "sent");
+      const output = await runProgram(_pushArgs(platform.url, ["--json"]), {
+        viamHome: home,
+        env: KEY_ENV,
+      });
+      assert.equal(output.code, 0, output.stderr);
+      assert.deepEqual(platform.items().map((item) => item.fileName), ["capture.bin"]);
+      const document = JSON.parse(output.stdout);
+      assert.deepEqual([document.found, document.uploaded, document.skipped], [1, 1, 0]);
+      assert.equal(await Deno.readTextFile(join(outbox, "lost+found", "#1234")), "fsck's find");
+    });
   });
 });
 
