@@ -664,7 +664,13 @@ export class MirrorDir implements AsyncDisposable {
       // the walk cannot tell from a folder: a user's folder bound in from outside the mirror, a
       // container's volume): not the mirror's, as a disk mounted there is not. Unlinked by path,
       // such a folder of the user's own files was emptied by the first pass with delete.
-      if (code === "EXDEV") throw new OwnMountError(relPath);
+      if (code === "EXDEV") {
+        // On FUSE, a pool of disks (mergerfs with a path-preserving create policy such as epmfs,
+        // Debian 12's default) answers EXDEV for a move between its branches, inside one mount:
+        // the mirror's own file, unlinked where it is, right after a check of its own.
+        if (isOnFuse(this.root)) return this.#removeInPlace(relPath);
+        throw new OwnMountError(relPath);
+      }
       // A full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
       // what frees it: unlinked where it is, right after a check of its own.
       if (_IN_PLACE_CODES.has(code)) return this.#removeInPlace(relPath);
@@ -703,7 +709,7 @@ export class MirrorDir implements AsyncDisposable {
           Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
         } catch (error) {
           if ((error as { code?: string }).code !== "EXDEV") throw error;
-          throw new OwnMountError(relPath, { written: true });
+          throw _crossDeviceWrite(relPath, to);
         }
         return;
       }
@@ -1017,9 +1023,7 @@ function _linkSync(from: string, to: string, relPath: string): void {
         ? new FolderInTheWayError(relPath)
         : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
     }
-    if ((error as { code?: string }).code === "EXDEV") {
-      throw new OwnMountError(relPath, { written: true });
-    }
+    if ((error as { code?: string }).code === "EXDEV") throw _crossDeviceWrite(relPath, to);
     throw _nameRefusedOr(error, relPath, dirname(to), from);
   }
 }
@@ -1076,6 +1080,21 @@ const _STAGED_NAME = /^staged-\d+$/;
  * quota whose rename needs space (btrfs's metadata) an unlink does not.
  */
 const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
+
+/**
+ * Why the file `relPath` could not be named `to` from the state folder: the system answered
+ * "cross-device" (EXDEV). On FUSE, a pool of disks whose branches the link would cross (mergerfs
+ * with a path-preserving create policy); else a mount of its own ({@linkcode OwnMountError}).
+ */
+function _crossDeviceWrite(relPath: string, to: string): Error {
+  if (!isOnFuse(dirname(to))) return new OwnMountError(relPath, { written: true });
+  return new Deno.errors.NotSupported(
+    `cannot write ${relPath}: the file system (FUSE) refused to link it from the mirror's ` +
+      `${STATE_DIR_NAME} folder into its folder ("cross-device"): a pool of disks whose folders ` +
+      "lie on different disks? With mergerfs, use a create policy that is not path-preserving " +
+      "(category.create=mfs or pfrd instead of epmfs)",
+  );
+}
 
 /**
  * A file of the mirror's walk that lies on a mount of its own inside the mirror (`EXDEV` to a move

@@ -91,6 +91,7 @@ export async function deleteStale(
 ): Promise<DeleteResult> {
   const result: DeleteResult = options.into ?? { deleted: 0, failed: 0, failures: [] };
   const maxListed = options.maxListed ?? 1000;
+  const onOwnMount: string[] = [];
   const removeOne = async (path: string, remove: () => Promise<boolean>) => {
     try {
       if (await remove()) {
@@ -99,15 +100,18 @@ export async function deleteStale(
       }
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (code === "EBUSY" || code === "EXDEV") {
-        // A mount point (a file bind-mounted into the mirror, as a container's volume is), or a
-        // file on a mount of its own (a folder bind-mounted in): not the mirror's file, kept
-        // without a word, as an empty folder that is one. It failed every pass (exit 1, forever).
-        options.logger.debug(
-          code === "EBUSY"
-            ? `kept ${path}: something is mounted on it`
-            : `kept ${path}: on a mount of its own`,
-        );
+      if (code === "EBUSY") {
+        // A mount point (a file bind-mounted into the mirror, as a container's volume is): not
+        // the mirror's file, kept without a word, as an empty folder that is one. It failed
+        // every pass (exit 1, forever).
+        options.logger.debug(`kept ${path}: something is mounted on it`);
+        return;
+      }
+      if (code === "EXDEV") {
+        // On a mount of its own (a folder bind-mounted in): not the mirror's, kept; told once a
+        // pass (a user's folder bound in holds many), not a failure.
+        onOwnMount.push(path);
+        options.logger.debug(`kept ${path}: on a mount of its own`);
         return;
       }
       result.failed++;
@@ -140,5 +144,12 @@ export async function deleteStale(
     await Promise.all([...waiting].map((removal) => removeOne(removal.path, removal.remove)));
   }
   options.signal?.throwIfAborted();
+  if (onOwnMount.length > 0) {
+    const [first] = onOwnMount.sort();
+    options.logger.warn(
+      `kept ${onOwnMount.length} unlisted file(s) on a mount of their own inside the mirror ` +
+        `(a bind mount), not the mirror's: nothing is deleted there (${first} the first)`,
+    );
+  }
   return result;
 }

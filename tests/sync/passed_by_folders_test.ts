@@ -178,6 +178,10 @@ Deno.test("a folder of the mirror's own disk bind-mounted in the mirror: nothing
       try {
         const run = await sync();
         assert.equal(run.code, 1, run.stderr); // the two items could not be written
+        assert.match(
+          run.stderr,
+          /kept 2 unlisted file\(s\) on a mount of their own inside the mirror \(a bind mount\)/,
+        );
         const summary = JSON.parse(run.stdout);
         assert.equal(summary.deleted, 1, run.stdout); // stale.jpg, on the mirror's own mount
         assert.equal(summary.downloaded, 0, run.stdout);
