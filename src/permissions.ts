@@ -281,9 +281,15 @@ function _checkedDirectory(path: string, what: string, broad: readonly string[])
   for (const candidate of paths) {
     const reason = _tooBroad(candidate, broad);
     if (reason !== undefined) {
+      // A disk mounted at a top-level folder (`/data`, `/ssd`) for the Viam home, or `~/.viam` a
+      // link to one, is a dedicated directory to its operator: the advice names a folder on it.
+      const topLevel = candidate !== "/" && reason === _TOP_LEVEL;
       throw new Error(
         `refusing to grant ${what} ${JSON.stringify(candidate)}: ${reason}; ` +
-          "point it at a dedicated directory",
+          (topLevel
+            ? `use a folder below it (${JSON.stringify(join(candidate, "viam"))}, say)` +
+              (candidate === paths[0] ? "" : `, as the target of ${JSON.stringify(paths[0])}`)
+            : "point it at a dedicated directory"),
       );
     }
   }
@@ -340,10 +346,12 @@ function _resolved(path: string, what: string): string[] {
   }
 }
 
+const _TOP_LEVEL = "it is the root or a top-level directory";
+
 /** Why `path` is too broad to grant, or undefined. */
 function _tooBroad(path: string, broad: readonly string[]): string | undefined {
   if (path.split("/").filter((part) => part !== "").length < 2) {
-    return "it is the root or a top-level directory";
+    return _TOP_LEVEL;
   }
   const contained = broad.find((limit) => limit === path || limit.startsWith(`${path}/`));
   return contained === undefined ? undefined : `it is or contains ${JSON.stringify(contained)}`;

@@ -198,6 +198,7 @@ Deno.test("resolveGrants refuses a Viam home that is too broad, naming the varia
     await Deno.mkdir(join(home, "projects"), { recursive: true });
     await Deno.mkdir(join(dir, "tmp"));
     await Deno.symlink("/", join(dir, "root-link"));
+    await Deno.symlink("/tmp", join(dir, "top-link"));
     const cases: [Record<string, string>, RegExp][] = [
       [{ VIAM_HOME: "/" }, /VIAM_HOME\) "\/": it is the root or a top-level directory/],
       [{ VIAM_HOME: "/tmp" }, /VIAM_HOME\) "\/tmp"/],
@@ -208,6 +209,15 @@ Deno.test("resolveGrants refuses a Viam home that is too broad, naming the varia
       [{ TMPDIR: join(dir, "tmp"), VIAM_HOME: dir }, /it is or contains/],
       [{ VIAM_HOME: join(dir, "root-link") }, /"\/": it is the root/],
       [{ HOME: "/" }, /the Viam home \(HOME\) "\/.viam": it is the root or a top-level/],
+      // `~/.viam` a link to a disk mounted at a top-level folder: told what would do instead.
+      [
+        { VIAM_HOME: join(dir, "top-link") },
+        new RegExp(
+          `"/tmp": it is the root or a top-level directory; use a folder below it ` +
+            `\\("/tmp/viam", say\\), as the target of "${join(dir, "top-link")}"`,
+        ),
+      ],
+      [{ VIAM_HOME: "/" }, /top-level directory; point it at a dedicated directory/],
     ];
     for (const [vars, message] of cases) {
       assert.throws(
