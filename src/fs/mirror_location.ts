@@ -76,7 +76,14 @@ export async function resolveMirrorRoot(
   const label = `${attribute} ${JSON.stringify(options.mirrorPath)}`;
   // With no link followed, the folders on the way are the names written: checked before any is made.
   _checkPlace(split.components, options, label);
-  if (options.create) await Deno.mkdir(options.viamHome, { recursive: true, mode: _DIR_MODE });
+  if (options.create) {
+    try {
+      await Deno.mkdir(options.viamHome, { recursive: true, mode: _DIR_MODE });
+    } catch (error) {
+      throw (error instanceof Deno.errors.AlreadyExists &&
+        (await _danglingHome(options.viamHome))) || error;
+    }
+  }
   let home: string;
   try {
     home = await Deno.realPath(options.viamHome);
@@ -193,6 +200,27 @@ function _checkPlace(
         `keeps its lock, manifest and partial downloads: choose another folder`,
     );
   }
+}
+
+/**
+ * The error for a Viam home that is a link to nothing (`~/.viam` a link to a folder of a disk not
+ * mounted yet, or gone): `mkdir -p` said only "File exists" of it, every pass. Not a configuration
+ * error: the pass fails (exit 1) and is tried again, and goes on once the disk is there. Undefined
+ * when the home is no such link.
+ */
+async function _danglingHome(viamHome: string): Promise<Error | undefined> {
+  const info = await _lstatIfPresent(viamHome).catch(() => undefined);
+  if (!info?.isSymlink) return undefined;
+  try {
+    await Deno.stat(viamHome);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return undefined;
+  }
+  return new Deno.errors.NotFound(
+    `the Viam home ${viamHome} is a symlink${await _target(viamHome)} to nothing: is the disk ` +
+      "it leads to mounted? Nothing is made there until it is",
+  );
 }
 
 /** The entry at `path`, not followed, or undefined when there is none. */

@@ -28,6 +28,25 @@ Deno.test("the root is created folder by folder inside the Viam home and resolve
   });
 });
 
+Deno.test("a Viam home linked to a folder of a disk not mounted says so, and makes nothing; once there, it is used", async () => {
+  await withTempDir(async (dir) => {
+    const home = join(dir, ".viam");
+    const disk = join(dir, "data"); // a mount point, its disk not mounted yet
+    await Deno.mkdir(disk);
+    await Deno.symlink(join(disk, "viam"), home); // ~/.viam -> /data/viam
+    const refused = await rejection(
+      () => resolveMirrorRoot({ viamHome: home, mirrorPath: "data_mirror", create: true }),
+      Deno.errors.NotFound,
+      `the Viam home ${home} is a symlink (to "${join(disk, "viam")}") to nothing: is the disk`,
+    );
+    assert.doesNotMatch(refused.message, /File exists/);
+    assert.deepEqual(await names(disk), []);
+    await Deno.mkdir(join(disk, "viam")); // the disk mounted
+    const root = await resolveMirrorRoot({ viamHome: home, mirrorPath: "m", create: true });
+    assert.equal(root, join(await Deno.realPath(disk), "viam", "m"));
+  });
+});
+
 Deno.test("a symlink on the way to the root is refused wherever it leads, and nothing is made through it", async () => {
   await withTempDir(async (dir) => {
     const home = `${dir}/.viam`;
