@@ -29,6 +29,12 @@ import type { RemoteItem } from "./remote/remote_item.ts";
 export const STATE_DIR_NAME = ".data-mirror";
 
 /**
+ * The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers: at
+ * the root of a disk mounted at a mirror or a push folder, the file system's, not theirs.
+ */
+export const LOST_FOUND_NAME = "lost+found";
+
+/**
  * Directories viam-server keeps directly under the Viam home: `packages` (modules and ML models),
  * `module-data` (modules' state), `capture` (the data manager's default capture directory: mirrored
  * files would be uploaded again), `diagnostics.data` (FTDC), `grpc` (viam-server's cached app

@@ -6,7 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
-import { isStateDirPath, quoteName } from "../paths.ts";
+import { isStateDirPath, LOST_FOUND_NAME, quoteName } from "../paths.ts";
 import { assertAbsoluteRoot } from "./_util.ts";
 
 /**
@@ -120,7 +120,9 @@ export async function listLocalFiles(
         for (const entry of entries) {
           if (isStateDirPath(entry.name)) continue;
           const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
-          if (atMountPoint && relDir === "" && entry.name === _LOST_FOUND && entry.isDirectory) {
+          if (
+            atMountPoint && relDir === "" && entry.name === LOST_FOUND_NAME && entry.isDirectory
+          ) {
             options.onPassedBy?.(relPath);
             continue;
           }
@@ -137,9 +139,6 @@ export async function listLocalFiles(
   }
   return files;
 }
-
-/** The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers. */
-const _LOST_FOUND = "lost+found";
 
 /**
  * The device of the folder holding `root`, or undefined when it cannot be looked at (a mirror root

@@ -19,7 +19,7 @@
 
 import { dirname, join } from "node:path";
 import { lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
-import { isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
+import { isStateDirPath, LOST_FOUND_NAME, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
 /** A regular file found by the walk. */
@@ -56,9 +56,6 @@ export interface WalkOptions {
   /** Stops the walk. */
   signal?: AbortSignal;
 }
-
-/** The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers. */
-const _LOST_FOUND = "lost+found";
 
 /**
  * Walks `root` (absolute; the caller checked it is a real directory). A folder removed while the
@@ -140,7 +137,9 @@ export async function* walkPushFolder(
         }
       }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (atMountPoint && dir === "" && entry.name === _LOST_FOUND && entry.isDirectory) continue;
+      if (atMountPoint && dir === "" && entry.name === LOST_FOUND_NAME && entry.isDirectory) {
+        continue;
+      }
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {
         yield { kind: "skipped", path, reason: "name not valid UTF-8" };
       } else if (entry.isSymlink) yield { kind: "skipped", path, reason: "symlink" };
