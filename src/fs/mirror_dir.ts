@@ -669,6 +669,12 @@ export class MirrorDir implements AsyncDisposable {
         // Debian 12's default) answers EXDEV for a move between its branches, inside one mount:
         // the mirror's own file, unlinked where it is, right after a check of its own.
         if (isOnFuse(this.root)) return this.#removeInPlace(relPath);
+        // The mirror's own state folder a mount of its own (`.data-mirror` bind-mounted: a
+        // container's volume for the state): every move out of the mirror answers EXDEV, and each
+        // file kept as if on a mount of its own left every stale file in place, pass after pass,
+        // with nothing failed. The file's folder on the root's own mount: the mirror's file,
+        // unlinked where it is, right after a check of its own (as with the state folder a link).
+        if (_oneMount(dirname(checked.path), this.root)) return this.#removeInPlace(relPath);
         throw new OwnMountError(relPath);
       }
       // A full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
@@ -709,13 +715,18 @@ export class MirrorDir implements AsyncDisposable {
           Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
         } catch (error) {
           if ((error as { code?: string }).code !== "EXDEV") throw error;
-          throw _crossDeviceWrite(relPath, to);
+          throw _crossDeviceWrite(this.root, relPath, to);
         }
         return;
       }
       this.#changedBeforeReplaced.add(relPath);
     }
-    _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
+    try {
+      _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EXDEV") throw error;
+      throw _crossDeviceWrite(this.root, relPath, to);
+    }
   }
 
   async #makeDir(relDir: string): Promise<string> {
@@ -1023,7 +1034,7 @@ function _linkSync(from: string, to: string, relPath: string): void {
         ? new FolderInTheWayError(relPath)
         : new Deno.errors.AlreadyExists(`refusing to overwrite ${relPath}: it exists`);
     }
-    if ((error as { code?: string }).code === "EXDEV") throw _crossDeviceWrite(relPath, to);
+    if ((error as { code?: string }).code === "EXDEV") throw error; // told by `#placeSync`
     throw _nameRefusedOr(error, relPath, dirname(to), from);
   }
 }
@@ -1084,9 +1095,18 @@ const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
 /**
  * Why the file `relPath` could not be named `to` from the state folder: the system answered
  * "cross-device" (EXDEV). On FUSE, a pool of disks whose branches the link would cross (mergerfs
- * with a path-preserving create policy); else a mount of its own ({@linkcode OwnMountError}).
+ * with a path-preserving create policy); else the folder `to` is in on a mount of its own
+ * ({@linkcode OwnMountError}), or, that folder on the mirror `root`'s own mount, the state folder.
  */
-function _crossDeviceWrite(relPath: string, to: string): Error {
+function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
+  if (!isOnFuse(dirname(to)) && _oneMount(dirname(to), root)) {
+    // The folder is on the root's own mount: the state folder is the mount of its own.
+    return new Deno.errors.NotSupported(
+      `cannot write ${relPath}: the mirror's ${STATE_DIR_NAME} folder is a mount of its own ` +
+        '(a bind mount), and no file staged in it can be named in the mirror ("cross-device"): ' +
+        `unmount it (the ${STATE_DIR_NAME} folder is the mirror's, on the mirror's own mount)`,
+    );
+  }
   if (!isOnFuse(dirname(to))) return new OwnMountError(relPath, { written: true });
   return new Deno.errors.NotSupported(
     `cannot write ${relPath}: the file system (FUSE) refused to link it from the mirror's ` +
@@ -1094,6 +1114,22 @@ function _crossDeviceWrite(relPath: string, to: string): Error {
       "lie on different disks? With mergerfs, use a create policy that is not path-preserving " +
       "(category.create=mfs or pfrd instead of epmfs)",
   );
+}
+
+/**
+ * Whether the folders `a` and `b` are on one mount (one bind mount of a file system, not only one
+ * device): a rename between them of a name neither holds answers "no such file", not EXDEV, since
+ * the kernel compares the two folders' mounts before it looks the name up. Nothing is moved or made.
+ */
+function _oneMount(a: string, b: string): boolean {
+  const name = `${_STALE_PREFIX}${crypto.randomUUID()}`;
+  try {
+    Deno.renameSync(join(a, name), join(b, name));
+  } catch (error) {
+    return (error as { code?: string }).code !== "EXDEV";
+  }
+  Deno.renameSync(join(b, name), join(a, name)); // a name nobody gives: put back all the same
+  return true;
 }
 
 /**

@@ -204,3 +204,34 @@ Deno.test("a folder of the mirror's own disk bind-mounted in the mirror: nothing
     await Deno.remove(pictures, { recursive: true });
   });
 });
+
+Deno.test("the mirror's .data-mirror bind-mounted on its own: stale files are deleted, a write names the state folder", async () => {
+  await _withMirror(async (mirror, sync) => {
+    const first = await sync(); // makes the state folder and the two listed files
+    assert.equal(first.code, 0, first.stderr);
+    await Deno.mkdir(join(mirror, "cams"));
+    await Deno.writeTextFile(join(mirror, "cams", "old.jpg"), "no longer listed");
+    await Deno.writeTextFile(join(mirror, "stale.jpg"), "no longer listed");
+    await Deno.remove(join(mirror, _LISTED[0])); // to be written again
+    const state = join(mirror, ".data-mirror");
+    // A container's volume for the state, or a bind mount of the folder on itself: every move
+    // out of the mirror into it (and every link out of it) answers "cross-device".
+    const out = await new Deno.Command("mount", { args: ["--bind", state, state] }).output();
+    assert.ok(out.success, "mount needs root");
+    try {
+      const run = await sync();
+      assert.equal(run.code, 1, run.stderr); // the listed item could not be written
+      const summary = JSON.parse(run.stdout);
+      assert.equal(summary.deleted, 2, run.stdout); // not kept "on a mount of their own"
+      assert.doesNotMatch(run.stderr, /on a mount of their own/);
+      assert.deepEqual(summary.failures.map((f: { path: string }) => f.path), [_LISTED[0]]);
+      assert.match(summary.failures[0].error, /the mirror's \.data-mirror folder is a mount of/);
+    } finally {
+      await new Deno.Command("umount", { args: [state] }).output();
+    }
+    assert.deepEqual(
+      (await _files(mirror)).filter((path) => !path.startsWith(".data-mirror/")),
+      [_LISTED[1]],
+    );
+  });
+});
