@@ -53,6 +53,7 @@ import {
   isOnFuse,
   linkNoReplaceSync,
   lstatIfThereSync,
+  onOneMount,
   swappedFolder,
 } from "./_util.ts";
 
@@ -674,7 +675,7 @@ export class MirrorDir implements AsyncDisposable {
         // file kept as if on a mount of its own left every stale file in place, pass after pass,
         // with nothing failed. The file's folder on the root's own mount: the mirror's file,
         // unlinked where it is, right after a check of its own (as with the state folder a link).
-        if (_oneMount(dirname(checked.path), this.root)) return this.#removeInPlace(relPath);
+        if (onOneMount(dirname(checked.path), this.root)) return this.#removeInPlace(relPath);
         throw new OwnMountError(relPath);
       }
       // A full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
@@ -1099,7 +1100,7 @@ const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
  * ({@linkcode OwnMountError}), or, that folder on the mirror `root`'s own mount, the state folder.
  */
 function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
-  if (!isOnFuse(dirname(to)) && _oneMount(dirname(to), root)) {
+  if (!isOnFuse(dirname(to)) && onOneMount(dirname(to), root)) {
     // The folder is on the root's own mount: the state folder is the mount of its own.
     return new Deno.errors.NotSupported(
       `cannot write ${relPath}: the mirror's ${STATE_DIR_NAME} folder is a mount of its own ` +
@@ -1114,22 +1115,6 @@ function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
       "lie on different disks? With mergerfs, use a create policy that is not path-preserving " +
       "(category.create=mfs or pfrd instead of epmfs)",
   );
-}
-
-/**
- * Whether the folders `a` and `b` are on one mount (one bind mount of a file system, not only one
- * device): a rename between them of a name neither holds answers "no such file", not EXDEV, since
- * the kernel compares the two folders' mounts before it looks the name up. Nothing is moved or made.
- */
-function _oneMount(a: string, b: string): boolean {
-  const name = `${_STALE_PREFIX}${crypto.randomUUID()}`;
-  try {
-    Deno.renameSync(join(a, name), join(b, name));
-  } catch (error) {
-    return (error as { code?: string }).code !== "EXDEV";
-  }
-  Deno.renameSync(join(b, name), join(a, name)); // a name nobody gives: put back all the same
-  return true;
 }
 
 /**

@@ -224,7 +224,8 @@ export function planItem(
     if (nested !== undefined) {
       return {
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
-          "another file system mounted there (or a btrfs subvolume), cannot be read, or is the " +
+          "another file system mounted there (or a btrfs subvolume, or a bind mount), cannot be " +
+          "read, or is the " +
           "lost+found of a disk mounted at the mirror: nothing is " +
           "written in it",
       };
