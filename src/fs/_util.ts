@@ -129,18 +129,19 @@ export function lstatIfThereSync(path: string): Deno.FileInfo | undefined {
  * Whether the folders `a` and `b` are on one mount (one mount of a file system, not only one
  * device: a bind mount of a folder of the same disk has the disk's device but is a mount of its
  * own, which nothing can be renamed or linked across): a rename between them of a name neither
- * holds answers "no such file", or another refusal, but not "cross-device" (EXDEV), which the kernel
- * answers first, before it looks the name up. Nothing is moved or made. True when it cannot be told.
+ * holds answers "cross-device" (EXDEV, `"other"`) before the kernel looks the name up, and "no such
+ * file" (`"same"`) on one mount. Nothing is moved or made. Undefined when it cannot be told.
  */
-export function onOneMount(a: string, b: string): boolean {
+export function mountOf(a: string, b: string): "same" | "other" | undefined {
   const name = `.mount-probe-${crypto.randomUUID()}`;
   try {
     Deno.renameSync(join(a, name), join(b, name));
   } catch (error) {
-    return (error as { code?: string }).code !== "EXDEV";
+    const code = (error as { code?: string }).code;
+    return code === "EXDEV" ? "other" : code === "ENOENT" ? "same" : undefined;
   }
   Deno.renameSync(join(b, name), join(a, name)); // a name nobody gives: put back all the same
-  return true;
+  return "same";
 }
 
 /** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */

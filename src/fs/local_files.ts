@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { isStateDirPath, LOST_FOUND_NAME, quoteName } from "../paths.ts";
-import { assertAbsoluteRoot, onOneMount } from "./_util.ts";
+import { assertAbsoluteRoot, mountOf } from "./_util.ts";
 
 /**
  * A file found in the mirror (its path is the key it is listed under). One of the two shared
@@ -111,7 +111,9 @@ export async function listLocalFiles(
           // files counted against max_delete every pass (a large one held every delete back, for
           // good) and were listed as `would delete`, and its empty folders (the user's, outside the
           // mirror) were pruned.
-          if (relDir !== "" && !onOneMount(path, root)) return void options.onPassedBy?.(relDir);
+          if (relDir !== "" && mountOf(path, root) === "other") {
+            return void options.onPassedBy?.(relDir);
+          }
           entries = await _readDirOrSkip(path, relDir === "");
         } catch (error) {
           // A path longer than the system takes (a tree made deeper than PATH_MAX with relative

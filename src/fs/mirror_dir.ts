@@ -53,7 +53,7 @@ import {
   isOnFuse,
   linkNoReplaceSync,
   lstatIfThereSync,
-  onOneMount,
+  mountOf,
   swappedFolder,
 } from "./_util.ts";
 
@@ -661,21 +661,22 @@ export class MirrorDir implements AsyncDisposable {
     } catch (error) {
       if (_isGone(error) && lstatIfThereSync(checked.path) === undefined) return undefined;
       const code = (error as { code?: string }).code ?? "";
-      // No move out of a mount of its own (a bind mount of a folder of the mirror's own disk, which
-      // the walk cannot tell from a folder: a user's folder bound in from outside the mirror, a
-      // container's volume): not the mirror's, as a disk mounted there is not. Unlinked by path,
-      // such a folder of the user's own files was emptied by the first pass with delete.
+      // No move out of a mount of its own (a bind mount of a folder of the mirror's own disk, made
+      // since the walk, which passes such a folder by: a user's folder bound in from outside the
+      // mirror, a container's volume): not the mirror's, as a disk mounted there is not. Unlinked
+      // by path, such a folder of the user's own files was emptied by the first pass with delete.
       if (code === "EXDEV") {
-        // On FUSE, a pool of disks (mergerfs with a path-preserving create policy such as epmfs,
-        // Debian 12's default) answers EXDEV for a move between its branches, inside one mount:
-        // the mirror's own file, unlinked where it is, right after a check of its own.
-        if (isOnFuse(this.root)) return this.#removeInPlace(relPath);
-        // The mirror's own state folder a mount of its own (`.data-mirror` bind-mounted: a
-        // container's volume for the state): every move out of the mirror answers EXDEV, and each
-        // file kept as if on a mount of its own left every stale file in place, pass after pass,
-        // with nothing failed. The file's folder on the root's own mount: the mirror's file,
-        // unlinked where it is, right after a check of its own (as with the state folder a link).
-        if (onOneMount(dirname(checked.path), this.root)) return this.#removeInPlace(relPath);
+        // The file's folder on the root's own mount: the "cross-device" is not its. On FUSE, a pool
+        // of disks (mergerfs with a path-preserving create policy such as epmfs, Debian 12's
+        // default) answers EXDEV for a move between its branches, inside one mount; elsewhere the
+        // state folder is the mount of its own (`.data-mirror` bind-mounted: a container's volume
+        // for the state), where each file kept as if on a mount of its own left every stale file in
+        // place, pass after pass, with nothing failed. The mirror's own file, unlinked where it is,
+        // right after a check of its own (as with the state folder a link). Told apart before the
+        // FUSE answer: a folder bound in on a pool is the user's there too.
+        if (mountOf(dirname(checked.path), this.root) === "same") {
+          return this.#removeInPlace(relPath);
+        }
         throw new OwnMountError(relPath);
       }
       // A full disk whose rename needs space an unlink does not (btrfs: ENOSPC), where deleting is
@@ -1100,7 +1101,7 @@ const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
  * ({@linkcode OwnMountError}), or, that folder on the mirror `root`'s own mount, the state folder.
  */
 function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
-  if (!isOnFuse(dirname(to)) && onOneMount(dirname(to), root)) {
+  if (!isOnFuse(dirname(to)) && mountOf(dirname(to), root) === "same") {
     // The folder is on the root's own mount: the state folder is the mount of its own.
     return new Deno.errors.NotSupported(
       `cannot write ${relPath}: the mirror's ${STATE_DIR_NAME} folder is a mount of its own ` +
