@@ -312,15 +312,20 @@ export class ManifestWriter implements AsyncDisposable {
     const decoder = new TextDecoder();
     const output = out === undefined ? undefined : new _OutputBuffer();
     await pending.seek(0, Deno.SeekMode.Start);
-    await _forEachLine(pending, (line) => {
-      const pathEnd = _jsonStringEnd(line, _PATH_AT);
+    await _forEachLine(pending, (bytes, start, end) => {
+      const pathAt = start + _PATH_AT;
+      const pathEnd = _jsonStringEnd(bytes, pathAt, end);
       const idAt = pathEnd + _ID_KEY.length;
-      const path = _jsonString(line.subarray(_PATH_AT, pathEnd), decoder);
-      const id = _jsonString(line.subarray(idAt, _jsonStringEnd(line, idAt)), decoder);
+      const idEnd = _jsonStringEnd(bytes, idAt, end);
+      const path = _jsonString(bytes, pathAt, pathEnd, decoder);
+      const entry = wanted.entries.get(path);
       // Lost its path to another item, or not present.
-      if (wanted.entries.get(path)?.binaryDataId !== id || !wanted.isPresent(path)) return;
-      digest.add(line);
-      output?.append(line);
+      if (
+        entry === undefined || !_jsonStringIs(bytes, idAt, idEnd, entry.binaryDataId, decoder) ||
+        !wanted.isPresent(path)
+      ) return;
+      digest.add(bytes, start, end);
+      output?.append(bytes.subarray(start, end));
     }, async () => {
       if (output !== undefined && output.length >= _WRITE_CHUNK_BYTES) await output.writeTo(out!);
     });
@@ -436,9 +441,9 @@ const _PATH_AT = '{"path":'.length;
 /** What separates the path from the id. */
 const _ID_KEY = ',"binary_data_id":';
 
-/** The index just past the JSON string literal that starts at `start` in `bytes`. */
-function _jsonStringEnd(bytes: Uint8Array, start: number): number {
-  for (let i = start + 1; i < bytes.length; i++) {
+/** The index just past the JSON string literal that starts at `start` in `bytes`, before `end`. */
+function _jsonStringEnd(bytes: Uint8Array, start: number, end: number): number {
+  for (let i = start + 1; i < end; i++) {
     if (bytes[i] === _BACKSLASH) i++;
     else if (bytes[i] === _QUOTE) return i + 1;
   }
@@ -455,13 +460,13 @@ class _LineSetDigest {
   #sum1 = 0;
   #sum2 = 0;
 
-  /** Adds `line`. */
-  add(line: Uint8Array): void {
+  /** Adds the line `bytes` holds from `start` to `end`. */
+  add(bytes: Uint8Array, start: number, end: number): void {
     let h1 = 0xdeadbeef;
     let h2 = 0x41c6ce57;
-    for (let i = 0; i < line.length; i++) {
-      h1 = Math.imul(h1 ^ line[i], 2654435761);
-      h2 = Math.imul(h2 ^ line[i], 1597334677);
+    for (let i = start; i < end; i++) {
+      h1 = Math.imul(h1 ^ bytes[i], 2654435761);
+      h2 = Math.imul(h2 ^ bytes[i], 1597334677);
     }
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
@@ -498,17 +503,48 @@ class _OutputBuffer {
 }
 
 /**
- * The string a JSON string literal (`"..."`, as bytes) holds: plain ASCII is read as it is, without
- * a decoder or a parser (a binary_data_id is `org/location/fileid`).
+ * Whether the JSON string literal `bytes` holds from `start` to `end` (`"..."`) is plain: printable
+ * ASCII without an escape, its bytes the string's own code units.
  */
-function _jsonString(json: Uint8Array, decoder: TextDecoder): string {
-  let plain = json.length >= 2 && json.length <= 256;
-  for (let i = 1; plain && i < json.length - 1; i++) {
-    const byte = json[i];
-    plain = byte >= 0x20 && byte < 0x80 && byte !== 0x5c && byte !== 0x22;
+function _isPlainJsonString(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 2 || end - start > 256) return false;
+  for (let i = start + 1; i < end - 1; i++) {
+    const byte = bytes[i];
+    if (byte < 0x20 || byte >= 0x80 || byte === 0x5c || byte === 0x22) return false;
   }
-  if (!plain) return JSON.parse(decoder.decode(json)) as string;
-  return String.fromCharCode.apply(null, json.subarray(1, json.length - 1) as unknown as number[]);
+  return true;
+}
+
+/**
+ * The string the JSON string literal `bytes` holds from `start` to `end` (`"..."`): plain ASCII is
+ * decoded as it is, without a parser.
+ */
+function _jsonString(bytes: Uint8Array, start: number, end: number, decoder: TextDecoder): string {
+  if (_isPlainJsonString(bytes, start, end)) {
+    return decoder.decode(bytes.subarray(start + 1, end - 1));
+  }
+  return JSON.parse(decoder.decode(bytes.subarray(start, end))) as string;
+}
+
+/**
+ * Whether the JSON string literal `bytes` holds from `start` to `end` is `expected`: a plain one
+ * (a binary_data_id is `org/location/fileid`) compared byte by byte, without making a string.
+ */
+function _jsonStringIs(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  expected: string,
+  decoder: TextDecoder,
+): boolean {
+  if (!_isPlainJsonString(bytes, start, end)) {
+    return _jsonString(bytes, start, end, decoder) === expected;
+  }
+  if (end - start - 2 !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) {
+    if (bytes[start + 1 + i] !== expected.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** What the digest file holds for a manifest with `digest` whose file is `info`. */
@@ -518,14 +554,14 @@ function _stamp(digest: string, info: Deno.FileInfo): string {
 
 /**
  * Calls `onLine` with each line of `file` from its current offset (with its `\n`; the last one may
- * lack it), as views that are valid during the call, then `afterRead` once the lines of each read
- * are done. One buffer for the whole file: the start of a line cut by a read moves to its front
+ * lack it), as the buffer and the line's start and end in it (valid during the call; no view made
+ * per line), then `afterRead` once the lines of each read are done. One buffer for the whole file: the start of a line cut by a read moves to its front
  * (it grows only for a line longer than itself), so a 41 MB pending file makes no 41 MB of
  * buffers to collect.
  */
 async function _forEachLine(
   file: Deno.FsFile,
-  onLine: (line: Uint8Array) => void,
+  onLine: (bytes: Uint8Array, start: number, end: number) => void,
   afterRead: () => Promise<void>,
 ): Promise<void> {
   let buffer = new Uint8Array(_READ_CHUNK_BYTES);
@@ -541,14 +577,14 @@ async function _forEachLine(
     const data = buffer.subarray(0, held + read);
     let start = 0;
     for (let end = data.indexOf(_NEWLINE, held); end >= 0; end = data.indexOf(_NEWLINE, start)) {
-      onLine(data.subarray(start, end + 1));
+      onLine(data, start, end + 1);
       start = end + 1;
     }
     await afterRead();
     buffer.copyWithin(0, start, data.length);
     held = data.length - start;
   }
-  if (held > 0) onLine(buffer.subarray(0, held));
+  if (held > 0) onLine(buffer, 0, held);
 }
 
 /** Throws when the mirror or its state folder `stateDir` is now a symlink. */
