@@ -39,6 +39,56 @@ export function skipField(reader: BinaryReader, wireType: WireType): void {
   if (reader.pos > reader.len) throw new RangeError("premature EOF");
 }
 
+/** The low and high 32 bits of the varint {@linkcode _readVarint64} read last. */
+let _low = 0;
+let _high = 0;
+
+/**
+ * Reads a 64-bit varint into {@linkcode _low} and {@linkcode _high}, as protobuf-es's `varint64()`
+ * does (the same bytes taken, the same errors), without the array it answers with.
+ */
+function _readVarint64(reader: BinaryReader): void {
+  const buf = (reader as unknown as { buf: Uint8Array }).buf;
+  let low = 0;
+  let high = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    const byte = buf[reader.pos++];
+    low |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return _ended(reader, low, high);
+  }
+  const middle = buf[reader.pos++];
+  low |= (middle & 0x0f) << 28;
+  high = (middle & 0x70) >> 4;
+  if ((middle & 0x80) === 0) return _ended(reader, low, high);
+  for (let shift = 3; shift <= 31; shift += 7) {
+    const byte = buf[reader.pos++];
+    high |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return _ended(reader, low, high);
+  }
+  throw new Error("invalid varint");
+}
+
+function _ended(reader: BinaryReader, low: number, high: number): void {
+  if (reader.pos > reader.len) throw new RangeError("premature EOF");
+  _low = low;
+  _high = high;
+}
+
+/**
+ * Reads a `uint64` field as `Number(reader.uint64())` does (rounded to the nearest double past
+ * 2^53), without a BigInt and its two-number array: three of them per listed item.
+ */
+export function readUint64(reader: BinaryReader): number {
+  _readVarint64(reader);
+  return (_high >>> 0) * 0x1_0000_0000 + (_low >>> 0); // exact parts, one rounding: as Number(bigint)
+}
+
+/** Reads an `int64` field as `Number(reader.int64())` does (see {@linkcode readUint64}). */
+export function readInt64(reader: BinaryReader): number {
+  _readVarint64(reader);
+  return (_high | 0) * 0x1_0000_0000 + (_low >>> 0);
+}
+
 /** Reads a length prefix: where the message it announces ends (refused past the buffer's end). */
 export function messageEnd(reader: BinaryReader): number {
   const end = reader.uint32() + reader.pos;

@@ -19,7 +19,7 @@
  */
 import { BinaryReader, WireType } from "@bufbuild/protobuf";
 import { type BoundingBox, DATE_LIMIT_MS, type RemoteItem } from "./remote_item.ts";
-import { messageEnd, readTag, readUtf8, skipField } from "./_wire_reader.ts";
+import { messageEnd, readInt64, readTag, readUint64, readUtf8, skipField } from "./_wire_reader.ts";
 import type { ListPage } from "./remote_source.ts";
 
 /** A listing page: the items, the cursor, and `count` (set by a `count_only` call). */
@@ -49,7 +49,7 @@ export function decodeListingPage(bytes: Uint8Array): DecodedListingPage {
       }
       page.items.push(_binaryData(reader, messageEnd(reader)));
     } else if (field === 2 && wireType === WireType.Varint) {
-      page.count = Number(reader.uint64());
+      page.count = readUint64(reader);
     } else if (field === 3 && wireType === WireType.LengthDelimited) {
       page.last = reader.string();
     } else skipField(reader, wireType);
@@ -153,7 +153,7 @@ function _metadata(reader: BinaryReader, end: number, item: RemoteItem): void {
       // `file_size_bytes`: not in the SDK's types (0.61.1), but sent by the platform.
       // Past 2^53 it is no byte count (nor a file any disk holds): taken as unset, as a time past
       // any Date is, rather than failing the pass at the staging of its download.
-      const size = Number(reader.uint64());
+      const size = readUint64(reader);
       item.sizeBytes = Number.isSafeInteger(size) ? size : undefined;
       continue;
     }
@@ -185,7 +185,7 @@ function _timestampMs(
   let nanos = previous === undefined ? 0 : (previous - seconds * 1000) * 1_000_000;
   while (reader.pos < end) {
     const tag = readTag(reader), field = tag >>> 3, wireType: WireType = tag & 7;
-    if (field === 1 && wireType === WireType.Varint) seconds = Number(reader.int64());
+    if (field === 1 && wireType === WireType.Varint) seconds = readInt64(reader);
     else if (field === 2 && wireType === WireType.Varint) {
       nanos = reader.int32();
       onNanos?.(nanos % 1_000_000 !== 0);
