@@ -35,6 +35,7 @@ import {
   syncDir,
   writeAll,
 } from "../fs/_util.ts";
+import { isoTimeOfMs } from "../iso_time.ts";
 import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
@@ -429,9 +430,7 @@ function _manifestLine(item: RemoteItem, path: string): string {
       confidence: box.confidence, // left out by JSON.stringify when undefined
     })),
     dataset_ids: item.datasetIds ?? [],
-    time_requested: item.timeRequestedMs === undefined
-      ? null
-      : new Date(item.timeRequestedMs).toISOString(),
+    time_requested: item.timeRequestedMs === undefined ? null : isoTimeOfMs(item.timeRequestedMs),
   };
   return `${JSON.stringify(line)}\n`;
 }
