@@ -1,7 +1,8 @@
 /**
  * The few steps the hand-written decoders (`listing_page.ts`, `inline_batch.ts`) take on top of
- * protobuf-es's `BinaryReader`, without the garbage its own `tag()` (an array per field) and
- * `skip()` (a view of what it skipped) make for every field of every item.
+ * protobuf-es's `BinaryReader`, without the garbage its own `tag()` (an array per field), `skip()`
+ * (a view of what it skipped) and `int64()`/`uint64()` (an array and a BigInt) make for every
+ * field of every item.
  *
  * @module
  */
