@@ -20,9 +20,9 @@ let _lastDate = "";
 
 /**
  * `new Date(ms).toISOString()`, without the `Date`: that was half of a manifest line's cost (1.5 µs
- * a line, 15 ms of a 10,020-item pass, measured 2026-12-05). Whole milliseconds of the years 0 to 9999 are written here
- * (the civil calendar from days, as `Date` counts them: proleptic Gregorian, no leap seconds); any
- * other time is left to `Date`.
+ * a line, 15 ms of a 10,020-item pass, measured 2026-12-05). Whole milliseconds of the years 0 to
+ * 9999 are written here (the civil calendar from days, as `Date` counts them: proleptic Gregorian,
+ * no leap seconds); any other time is left to `Date`.
  */
 export function isoTimeOfMs(ms: number): string {
   if (!Number.isInteger(ms) || ms < _YEAR_0_MS || ms >= _YEAR_10000_MS) {
