@@ -331,6 +331,12 @@ export class MirrorDir implements AsyncDisposable {
     const dirs = await Promise.all(
       files.map((file) => this.ensureDir(_parentOf(file.path)).catch((error: Error) => error)),
     );
+    // Again once the folders are made, in the same turn as the files are staged below: a state
+    // folder swapped for a link while they were made had the batch written where it leads.
+    const movedSince = this.rootSwapped();
+    if (movedSince !== undefined) {
+      return files.map(() => new Deno.errors.PermissionDenied(movedSince));
+    }
     const written: { index: number; temp: string; target: string }[] = [];
     try {
       files.forEach((file, index) => {

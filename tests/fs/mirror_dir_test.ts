@@ -495,3 +495,32 @@ Deno.test("remove moves a stale file out of its folder and leaves nothing of it 
     assert.deepEqual(await names(mirror.stateDir), before);
   });
 });
+
+Deno.test("writeFiles stages nothing where a link leads when the state folder is swapped for one while its folders are made", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    const elsewhere = join(dir, "elsewhere");
+    await Deno.mkdir(elsewhere);
+    // The swap comes while the batch's new folder is made (an await before the files are staged).
+    const mkdir = Deno.mkdir;
+    let swapped = false;
+    Deno.mkdir = async (path: string | URL, options?: Deno.MkdirOptions) => {
+      await mkdir(path, options);
+      if (!swapped) {
+        swapped = true;
+        Deno.renameSync(mirror.stateDir, `${mirror.stateDir}.adv`);
+        Deno.symlinkSync(elsewhere, mirror.stateDir);
+      }
+    };
+    let outcomes: (Error | undefined)[];
+    try {
+      outcomes = await mirror.writeFiles([{ path: "new/a.jpg", bytes: new Uint8Array([1]) }]);
+    } finally {
+      Deno.mkdir = mkdir;
+    }
+    assert.ok(swapped, "no folder was made: the swap never came");
+    assert.match(String(outcomes[0]), /became a symlink during the pass/);
+    assert.deepEqual(await names(elsewhere), [], "a file was staged where the link leads");
+  });
+});
