@@ -133,12 +133,21 @@ export function lstatIfThereSync(path: string): Deno.FileInfo | undefined {
  * file" (`"same"`) on one mount. Nothing is moved or made. Undefined when it cannot be told.
  */
 export function mountOf(a: string, b: string): "same" | "other" | undefined {
+  const probed = probeMount(a, b);
+  return probed instanceof Error ? undefined : probed;
+}
+
+/**
+ * {@linkcode mountOf}, with the refusal that left it untold (`PermissionDenied`: a folder this user
+ * may not enter, whose lookup the probe needs; `EROFS`: a read-only mount, ...).
+ */
+export function probeMount(a: string, b: string): "same" | "other" | Error {
   const name = `.mount-probe-${crypto.randomUUID()}`;
   try {
     Deno.renameSync(join(a, name), join(b, name));
   } catch (error) {
     const code = (error as { code?: string }).code;
-    return code === "EXDEV" ? "other" : code === "ENOENT" ? "same" : undefined;
+    return code === "EXDEV" ? "other" : code === "ENOENT" ? "same" : error as Error;
   }
   Deno.renameSync(join(b, name), join(a, name)); // a name nobody gives: put back all the same
   return "same";

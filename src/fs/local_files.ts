@@ -7,7 +7,7 @@
 import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { isStateDirPath, LOST_FOUND_NAME, quoteName } from "../paths.ts";
-import { assertAbsoluteRoot, mountOf } from "./_util.ts";
+import { assertAbsoluteRoot, probeMount } from "./_util.ts";
 
 /**
  * A file found in the mirror (its path is the key it is listed under). One of the two shared
@@ -111,8 +111,16 @@ export async function listLocalFiles(
           // files counted against max_delete every pass (a large one held every delete back, for
           // good) and were listed as `would delete`, and its empty folders (the user's, outside the
           // mirror) were pruned.
-          if (relDir !== "" && mountOf(path, root) === "other") {
-            return void options.onPassedBy?.(relDir);
+          if (relDir !== "") {
+            const mount = probeMount(path, root);
+            if (mount === "other") return void options.onPassedBy?.(relDir);
+            // The probe's lookup in the folder refused (EACCES): one this user may list but not
+            // enter cannot be told from a folder bound in (a user's, mode 744 of another user, the
+            // program a service user), whose files then held every delete back for good. Nothing
+            // in it can be deleted, written or looked at: passed by whole, as an unreadable one.
+            if (mount instanceof Deno.errors.PermissionDenied) {
+              throw new Deno.errors.PermissionDenied("it may be listed but not entered");
+            }
           }
           entries = await _readDirOrSkip(path, relDir === "");
         } catch (error) {

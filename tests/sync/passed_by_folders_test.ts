@@ -94,7 +94,7 @@ Deno.test("a folder the service user cannot read (lost+found) is passed by: the 
   });
 });
 
-Deno.test("a folder the service user may list but not enter (744) is passed by below it", async () => {
+Deno.test("a folder the service user may list but not enter (744) is passed by whole", async () => {
   await _withMirror(async (mirror, sync) => {
     const listOnly = join(mirror, "list-only");
     await Deno.mkdir(join(listOnly, "sub"), { recursive: true });
@@ -109,7 +109,7 @@ Deno.test("a folder the service user may list but not enter (744) is passed by b
       assert.equal(JSON.parse(run.stdout).downloaded, 2, run.stdout);
       assert.match(
         run.stderr,
-        /passed by the folder "list-only\/sub", which this user cannot read/,
+        /passed by the folder "list-only", which this user cannot read/,
       );
     } finally {
       await Deno.chmod(listOnly, 0o755);
@@ -199,6 +199,37 @@ Deno.test("a folder of the mirror's own disk bind-mounted in the mirror is passe
     }
     assert.equal(await Deno.readTextFile(join(pictures, "p0.jpg")), "own");
     assert.ok((await Deno.lstat(join(pictures, "album", "empty-event"))).isDirectory); // not pruned
+    await Deno.remove(pictures, { recursive: true });
+  });
+});
+
+Deno.test("a folder bound in that the service user may list but not enter (744) is passed by: its files hold no delete back", async () => {
+  await _withMirror(async (mirror, sync) => {
+    // The user's folder, another user's (the program keeps uid 0 but loses root's override of
+    // modes): "other" may list it (r) but not enter it (no x), so the mount probe (a lookup in it)
+    // cannot tell; its 20 files are more than max_delete allows.
+    const pictures = await Deno.makeTempDir({ prefix: "data-mirror-bound-744-" });
+    for (let i = 0; i < 20; i++) await Deno.writeTextFile(join(pictures, `p${i}.jpg`), "own");
+    await Deno.chown(pictures, 65534, 65534);
+    await Deno.chmod(pictures, 0o744);
+    await Deno.mkdir(join(mirror, "pics"));
+    const out = await new Deno.Command("mount", {
+      args: ["--bind", pictures, join(mirror, "pics")],
+    }).output();
+    assert.ok(out.success, "mount needs root");
+    try {
+      const dry = await sync({ fileModesBind: true }, ["--dry-run"]);
+      assert.deepEqual(JSON.parse(dry.stdout).deletes, ["stale.jpg"], dry.stdout);
+      const run = await sync({ fileModesBind: true });
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout);
+      assert.equal(summary.guard, undefined, run.stdout);
+      assert.equal(summary.deleted, 1, run.stdout); // stale.jpg
+    } finally {
+      await new Deno.Command("umount", { args: [join(mirror, "pics")] }).output();
+    }
+    assert.equal(await Deno.readTextFile(join(pictures, "p0.jpg")), "own");
+    await Deno.chmod(pictures, 0o755);
     await Deno.remove(pictures, { recursive: true });
   });
 });
