@@ -5,32 +5,12 @@
  * mergerfs; ignored where either is missing.
  */
 import assert from "node:assert/strict";
+import { fuseUsableWith, runTool } from "../support/fuse_tools.ts";
 import { join } from "node:path";
 import { MirrorDir, OwnMountError } from "../../src/fs/mirror_dir.ts";
 import { withTempDir } from "./_helpers.ts";
 
-function _has(program: string): boolean {
-  return Deno.env.get("PATH")!.split(":").some((dir) => {
-    try {
-      return Deno.statSync(join(dir, program)).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const _USABLE = Deno.uid() === 0 && _has("mergerfs") && (() => {
-  try {
-    return Deno.statSync("/dev/fuse") !== undefined;
-  } catch {
-    return false;
-  }
-})();
-
-async function _run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).output();
-  assert.ok(out.success, `${command}: ${new TextDecoder().decode(out.stderr)}`);
-}
+const _USABLE = fuseUsableWith(["mergerfs"]);
 
 Deno.test({
   name: "a folder bound into a mirror on a mergerfs pool after the walk: its files are kept, " +
@@ -44,9 +24,9 @@ Deno.test({
       const [home, pictures] = [join(pool, "home"), join(pool, "pictures")];
       const mirrorRoot = join(home, "mirror");
       for (const folder of [disk, pool]) await Deno.mkdir(folder, { recursive: true });
-      await _run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk]);
+      runTool("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk]);
       try {
-        await _run("mergerfs", [
+        runTool("mergerfs", [
           "-o",
           "category.create=mfs,minfreespace=1M,allow_other",
           disk,
@@ -60,19 +40,19 @@ Deno.test({
           await using mirror = await MirrorDir.open({ viamHome: home, mirrorPath: "mirror" });
           await Deno.writeTextFile(join(mirrorRoot, "stale.jpg"), "no longer listed");
           await Deno.mkdir(join(mirrorRoot, "pics"));
-          await _run("mount", ["--bind", pictures, join(mirrorRoot, "pics")]);
+          runTool("mount", ["--bind", pictures, join(mirrorRoot, "pics")]);
           try {
             await assert.rejects(mirror.remove("pics/holiday.jpg"), OwnMountError);
             assert.equal(await mirror.remove("stale.jpg"), true);
           } finally {
-            await _run("umount", [join(mirrorRoot, "pics")]);
+            runTool("umount", [join(mirrorRoot, "pics")]);
           }
           assert.equal(await Deno.readTextFile(join(pictures, "holiday.jpg")), "the user's own");
         } finally {
-          await _run("umount", [pool]);
+          runTool("umount", [pool]);
         }
       } finally {
-        await _run("umount", [disk]);
+        runTool("umount", [disk]);
       }
     });
   },

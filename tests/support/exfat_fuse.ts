@@ -7,10 +7,14 @@
  * @module
  */
 import { join } from "node:path";
+import { fuseUsableWith, runTool } from "./fuse_tools.ts";
 
 /** Whether this machine can mount one (the tests that need it are ignored where it cannot). */
-export const EXFAT_FUSE_USABLE: boolean = Deno.uid() === 0 && _exists("/dev/fuse") &&
-  ["losetup", "mkfs.exfat", "mount.exfat-fuse"].every(_has);
+export const EXFAT_FUSE_USABLE: boolean = fuseUsableWith([
+  "losetup",
+  "mkfs.exfat",
+  "mount.exfat-fuse",
+]);
 
 /**
  * Runs `fn` with a fresh exFAT image (16 MiB unless `sizeMiB` says) mounted through FUSE at `at`
@@ -24,17 +28,17 @@ export async function withExfatFuseAt(
   const image = await Deno.makeTempFile({ prefix: "data_mirror_exfat_" });
   try {
     await Deno.truncate(image, sizeMiB * 1024 * 1024);
-    _run("mkfs.exfat", [image]);
-    const loop = _run("losetup", ["-f", "--show", image]);
+    runTool("mkfs.exfat", [image]);
+    const loop = runTool("losetup", ["-f", "--show", image]);
     try {
-      _run("mount.exfat-fuse", [loop, at]);
+      runTool("mount.exfat-fuse", [loop, at]);
       try {
         await fn();
       } finally {
-        _run("umount", [at]);
+        runTool("umount", [at]);
       }
     } finally {
-      _run("losetup", ["-d", loop]);
+      runTool("losetup", ["-d", loop]);
     }
   } finally {
     await Deno.remove(image);
@@ -73,29 +77,4 @@ export function testOnExfatFuse(
     ignore: !EXFAT_FUSE_USABLE,
     fn: () => withExfatFuseInTempDir(fn, options),
   });
-}
-
-function _has(program: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${program}`] }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-function _exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function _run(program: string, args: string[]): string {
-  const out = new Deno.Command(program, { args }).outputSync();
-  if (!out.success) {
-    throw new Error(`${program} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return new TextDecoder().decode(out.stdout).trim();
 }

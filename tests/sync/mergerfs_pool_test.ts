@@ -6,35 +6,12 @@
  * Needs root and mergerfs; ignored where either is missing.
  */
 import assert from "node:assert/strict";
+import { fuseUsableWith, runTool } from "../support/fuse_tools.ts";
 import { join } from "node:path";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { runProgram } from "../_program.ts";
 
-const _USABLE = Deno.uid() === 0 && _has("mergerfs") && _exists("/dev/fuse");
-
-function _exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function _has(program: string): boolean {
-  return Deno.env.get("PATH")!.split(":").some((dir) => {
-    try {
-      return Deno.statSync(join(dir, program)).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-async function _run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).output();
-  assert.ok(out.success, `${command}: ${new TextDecoder().decode(out.stderr)}`);
-}
+const _USABLE = fuseUsableWith(["mergerfs"]);
 
 Deno.test({
   name: "a mirror on a mergerfs pool (epmfs): a stale file on another disk than .data-mirror is " +
@@ -48,13 +25,13 @@ Deno.test({
       for (const dir of [big, small, mirror]) await Deno.mkdir(dir, { recursive: true });
       // Two disks: the state folder on the smaller, the mirror's files on the bigger (where
       // epmfs, most free space, puts each new folder made at the pool's root).
-      await _run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", big]);
-      await _run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", small]);
+      runTool("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", big]);
+      runTool("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", small]);
       await Deno.mkdir(join(small, ".data-mirror"));
       await Deno.mkdir(join(big, "old"));
       await Deno.writeTextFile(join(big, "old", "stale.jpg"), "no longer listed");
       const options = "category.create=epmfs,minfreespace=1M,allow_other";
-      await _run("mergerfs", ["-o", options, `${big}:${small}`, mirror]);
+      runTool("mergerfs", ["-o", options, `${big}:${small}`, mirror]);
       try {
         const run = await runProgram(
           ["sync", "--app-url", platform.url, "--delete", "--json"],
@@ -70,7 +47,7 @@ Deno.test({
         assert.match(summary.failures[0].error, /category\.create=mfs or pfrd instead of epmfs/);
         assert.doesNotMatch(run.stderr, /bind mount/);
       } finally {
-        await _run("umount", [mirror]);
+        runTool("umount", [mirror]);
       }
     } finally {
       await new Deno.Command("umount", { args: [big] }).output();
