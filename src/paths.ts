@@ -29,10 +29,16 @@ import type { RemoteItem } from "./remote/remote_item.ts";
 export const STATE_DIR_NAME = ".data-mirror";
 
 /**
- * The folder e2fsck (and xfs_repair) keeps at the root of a file system for what it recovers: at
- * the root of a disk mounted at a mirror or a push folder, the file system's, not theirs.
+ * Whether `name`, at the root of a disk mounted at a mirror or a push folder, is a folder of the
+ * file system's, not theirs: `lost+found`, where e2fsck (and xfs_repair) keep what they recover, and
+ * what Windows makes on every stick it sees (`System Volume Information`, `$RECYCLE.BIN`; any case:
+ * exFAT and NTFS fold it). Passed by whole, never deleted, pruned or sent.
  */
-export const LOST_FOUND_NAME = "lost+found";
+export function isFileSystemFolderName(name: string): boolean {
+  return _FILE_SYSTEM_FOLDERS.has(name.toLowerCase());
+}
+
+const _FILE_SYSTEM_FOLDERS = new Set(["lost+found", "system volume information", "$recycle.bin"]);
 
 /**
  * Directories viam-server keeps directly under the Viam home: `packages` (modules and ML models),

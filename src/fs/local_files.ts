@@ -6,7 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
-import { isStateDirPath, LOST_FOUND_NAME, quoteName } from "../paths.ts";
+import { isFileSystemFolderName, isStateDirPath, quoteName } from "../paths.ts";
 import { assertAbsoluteRoot, probeMount } from "./_util.ts";
 
 /**
@@ -137,7 +137,7 @@ export async function listLocalFiles(
           if (isStateDirPath(entry.name)) continue;
           const relPath = relDir === "" ? entry.name : `${relDir}/${entry.name}`;
           if (
-            atMountPoint && relDir === "" && entry.name === LOST_FOUND_NAME && entry.isDirectory
+            atMountPoint && relDir === "" && isFileSystemFolderName(entry.name) && entry.isDirectory
           ) {
             options.onPassedBy?.(relPath);
             continue;

@@ -19,7 +19,7 @@
 
 import { dirname, join } from "node:path";
 import { lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
-import { isStateDirPath, LOST_FOUND_NAME, STATE_DIR_NAME } from "../paths.ts";
+import { isFileSystemFolderName, isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
 /** A regular file found by the walk. */
@@ -137,7 +137,7 @@ export async function* walkPushFolder(
         }
       }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (atMountPoint && dir === "" && entry.name === LOST_FOUND_NAME && entry.isDirectory) {
+      if (atMountPoint && dir === "" && isFileSystemFolderName(entry.name) && entry.isDirectory) {
         continue;
       }
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {

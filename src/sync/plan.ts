@@ -226,7 +226,7 @@ export function planItem(
         conflict: `${JSON.stringify(nested)} holds another mirror (its own ${STATE_DIR_NAME}), ` +
           "another file system mounted there (or a btrfs subvolume, or a bind mount), cannot be " +
           "read, or is the " +
-          "lost+found of a disk mounted at the mirror: nothing is " +
+          "lost+found (or a Windows folder) of a disk mounted at the mirror: nothing is " +
           "written in it",
       };
     }

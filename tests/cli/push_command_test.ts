@@ -279,7 +279,7 @@ Deno.test("beside a folder that cannot be read, a kept file deleted by its user 
   });
 });
 
-Deno.test("the lost+found of a disk mounted at the push folder is neither sent nor deleted, even as root", async () => {
+Deno.test("the lost+found of a disk mounted at the push folder (and Windows' folders on a stick) is neither sent nor deleted, even as root", async () => {
   await _withPlatformAndHome("dm-push-lost-found-", async (platform, home) => {
     const outbox = join(home, "outbox");
     await Deno.mkdir(outbox);
@@ -288,6 +288,9 @@ Deno.test("the lost+found of a disk mounted at the push folder is neither sent n
     await withTmpfsAt(outbox, async () => {
       await Deno.mkdir(join(outbox, "lost+found"), { mode: 0o700 });
       await Deno.writeTextFile(join(outbox, "lost+found", "#1234"), "fsck's find");
+      // A stick Windows has seen: its folders are the stick's too.
+      await Deno.mkdir(join(outbox, "System Volume Information"));
+      await Deno.writeTextFile(join(outbox, "System Volume Information", "WPSettings.dat"), "w");
       await Deno.writeTextFile(join(outbox, "capture.bin"), "sent");
       const output = await runProgram(_pushArgs(platform.url, ["--json"]), {
         viamHome: home,
@@ -298,6 +301,10 @@ Deno.test("the lost+found of a disk mounted at the push folder is neither sent n
       const document = JSON.parse(output.stdout);
       assert.deepEqual([document.found, document.uploaded, document.skipped], [1, 1, 0]);
       assert.equal(await Deno.readTextFile(join(outbox, "lost+found", "#1234")), "fsck's find");
+      assert.equal(
+        await Deno.readTextFile(join(outbox, "System Volume Information", "WPSettings.dat")),
+        "w",
+      );
     });
   });
 });

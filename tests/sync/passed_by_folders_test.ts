@@ -133,7 +133,7 @@ Deno.test("a dry run names the listed items a file system mounted in their way w
   });
 });
 
-Deno.test("the lost+found of a disk mounted at the mirror is not the mirror's: root deletes none of it", async () => {
+Deno.test("the lost+found of a disk mounted at the mirror (and Windows' folders on a stick) are not the mirror's: root deletes none of them", async () => {
   await _withMirror(async (mirror, sync) => {
     // A disk mounted at the mirror, as the README advises; the program runs as root, as
     // viam-server runs its modules, so fsck's folder (mode 700, root's) is readable to it.
@@ -141,6 +141,11 @@ Deno.test("the lost+found of a disk mounted at the mirror is not the mirror's: r
       await Deno.writeTextFile(join(mirror, "stale.jpg"), "no longer listed");
       await Deno.mkdir(join(mirror, "lost+found", "#12"), { recursive: true });
       await Deno.writeTextFile(join(mirror, "lost+found", "#1234"), "fsck's find");
+      // What Windows makes on a stick it sees: its own too.
+      await Deno.mkdir(join(mirror, "System Volume Information"));
+      await Deno.writeTextFile(join(mirror, "System Volume Information", "WPSettings.dat"), "w");
+      await Deno.mkdir(join(mirror, "$RECYCLE.BIN", "S-1-5-21"), { recursive: true });
+      await Deno.writeTextFile(join(mirror, "$RECYCLE.BIN", "S-1-5-21", "desktop.ini"), "d");
       await Deno.mkdir(join(mirror, "empty"));
       const run = await sync();
       assert.equal(run.code, 0, run.stderr);
@@ -149,6 +154,14 @@ Deno.test("the lost+found of a disk mounted at the mirror is not the mirror's: r
       assert.equal(summary.deleted, 1, run.stdout); // stale.jpg, the mirror's
       assert.equal(await Deno.readTextFile(join(mirror, "lost+found", "#1234")), "fsck's find");
       assert.ok((await Deno.lstat(join(mirror, "lost+found", "#12"))).isDirectory);
+      assert.equal(
+        await Deno.readTextFile(join(mirror, "System Volume Information", "WPSettings.dat")),
+        "w",
+      );
+      assert.equal(
+        await Deno.readTextFile(join(mirror, "$RECYCLE.BIN", "S-1-5-21", "desktop.ini")),
+        "d",
+      );
       await assert.rejects(Deno.lstat(join(mirror, "empty")), Deno.errors.NotFound); // pruned
       // Emptied by hand, it is still fsck's: not pruned.
       await Deno.remove(join(mirror, "lost+found"), { recursive: true });
