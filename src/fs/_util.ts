@@ -153,6 +153,17 @@ export function probeMount(a: string, b: string): "same" | "other" | Error {
   return "same";
 }
 
+/**
+ * Whether a file system is mounted at the folder `path` itself (a disk mounted at a mirror or a push
+ * folder): it is on another device than the folder holding it. False when either cannot be looked
+ * at.
+ */
+export function isMountPointSync(path: string): boolean {
+  const parent = lstatIfThereSync(dirname(path))?.dev;
+  const own = lstatIfThereSync(path)?.dev;
+  return parent !== undefined && own !== undefined && own !== parent;
+}
+
 /** statfs `f_type` of a FUSE file system (`FUSE_SUPER_MAGIC`). */
 const _FUSE_SUPER_MAGIC = 0x65735546;
 

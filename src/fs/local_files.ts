@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { runPool } from "../async/run_pool.ts";
 import { isFileSystemFolderName, isStateDirPath, quoteName } from "../paths.ts";
-import { assertAbsoluteRoot, probeMount } from "./_util.ts";
+import { assertAbsoluteRoot, isMountPointSync, probeMount } from "./_util.ts";
 
 /**
  * A file found in the mirror (its path is the key it is listed under). One of the two shared
@@ -89,8 +89,7 @@ export async function listLocalFiles(
   // `lost+found`, where fsck puts what it recovers, is the file system's, not the mirror's. Run as
   // root (viam-server's modules are), a pass with delete removed the files fsck had put there as
   // stale, and then the folder itself as empty.
-  const parentDev = rootDev === undefined ? undefined : await _parentDeviceOf(root);
-  const atMountPoint = parentDev !== undefined && parentDev !== rootDev;
+  const atMountPoint = isMountPointSync(root);
   // Level by level, several folders at once: each read is a trip through the thread pool, and its
   // answer waits for the event loop, which the listing keeps busy meanwhile.
   for (let level = [""]; level.length > 0;) {
@@ -154,18 +153,6 @@ export async function listLocalFiles(
     level = below;
   }
   return files;
-}
-
-/**
- * The device of the folder holding `root`, or undefined when it cannot be looked at (a mirror root
- * given without its Viam home around it): then no `lost+found` is passed by for being one.
- */
-async function _parentDeviceOf(root: string): Promise<number | undefined> {
-  try {
-    return (await Deno.lstat(dirname(root))).dev;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether a folder's read failed for that folder alone: no permission, or a path too long. */

@@ -17,8 +17,8 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
-import { lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
+import { join } from "node:path";
+import { isMountPointSync, lstatIfThereSync, swappedFolder } from "../fs/_util.ts";
 import { isFileSystemFolderName, isStateDirPath, STATE_DIR_NAME } from "../paths.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 
@@ -72,8 +72,7 @@ export async function* walkPushFolder(
   // A disk mounted at the push folder: its `lost+found` holds what fsck recovered (fragments of
   // any file of the disk), the file system's, not the push's. Run as root (viam-server's modules
   // are), a pass sent them to the platform and deleted them. Passed by without a word.
-  const parentDev = lstatIfThereSync(dirname(root))?.dev;
-  const atMountPoint = parentDev !== undefined && lstatIfThereSync(root)?.dev !== parentDev;
+  const atMountPoint = isMountPointSync(root);
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
     // Read twice, streamed, never held whole: a folder of a million captures (a robot offline for
