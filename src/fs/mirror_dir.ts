@@ -717,21 +717,17 @@ export class MirrorDir implements AsyncDisposable {
   #placeSync(from: string, to: string, relPath: string): void {
     const marked = this.#replaceable.get(relPath);
     this.#replaceable.delete(relPath);
-    if (marked !== undefined) {
-      if (_sameFile(marked, _plainFileSync(to))) {
-        try {
-          Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
-        } catch (error) {
-          if ((error as { code?: string }).code !== "EXDEV") throw error;
-          throw _crossDeviceWrite(this.root, relPath, to);
-        }
-        return;
-      }
-      this.#changedBeforeReplaced.add(relPath);
-    }
     try {
+      if (marked !== undefined) {
+        if (_sameFile(marked, _plainFileSync(to))) {
+          Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
+          return;
+        }
+        this.#changedBeforeReplaced.add(relPath);
+      }
       _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
     } catch (error) {
+      // Named across mounts: the state folder's and the file's folder are not on one.
       if ((error as { code?: string }).code !== "EXDEV") throw error;
       throw _crossDeviceWrite(this.root, relPath, to);
     }
@@ -899,12 +895,9 @@ function _removableInFolder(
         }
         return found;
       }
-      found[looked[0]] = new Deno.errors.PermissionDenied(
-        `refusing to remove ${
-          relPaths[looked[0]]
-        }: a folder on its way kept changing while it was ` +
-          "checked",
-      );
+      const only = relPaths[looked[0]];
+      const why = "a folder on its way kept changing while it was checked";
+      found[looked[0]] = new Deno.errors.PermissionDenied(`refusing to remove ${only}: ${why}`);
       return found;
     }
   }
@@ -1107,7 +1100,8 @@ const _IN_PLACE_CODES = new Set(["ENOSPC", "EDQUOT"]);
  * ({@linkcode OwnMountError}), or, that folder on the mirror `root`'s own mount, the state folder.
  */
 function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
-  if (!isOnFuse(dirname(to)) && mountOf(dirname(to), root) === "same") {
+  const onFuse = isOnFuse(dirname(to));
+  if (!onFuse && mountOf(dirname(to), root) === "same") {
     // The folder is on the root's own mount: the state folder is the mount of its own.
     return new Deno.errors.NotSupported(
       `cannot write ${relPath}: the mirror's ${STATE_DIR_NAME} folder is a mount of its own ` +
@@ -1115,7 +1109,7 @@ function _crossDeviceWrite(root: string, relPath: string, to: string): Error {
         `unmount it (the ${STATE_DIR_NAME} folder is the mirror's, on the mirror's own mount)`,
     );
   }
-  if (!isOnFuse(dirname(to))) return new OwnMountError(relPath, { written: true });
+  if (!onFuse) return new OwnMountError(relPath, { written: true });
   return new Deno.errors.NotSupported(
     `cannot write ${relPath}: the file system (FUSE) refused to link it from the mirror's ` +
       `${STATE_DIR_NAME} folder into its folder ("cross-device"): a pool of disks whose folders ` +
