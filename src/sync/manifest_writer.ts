@@ -554,9 +554,9 @@ function _stamp(digest: string, info: Deno.FileInfo): string {
 /**
  * Calls `onLine` with each line of `file` from its current offset (with its `\n`; the last one may
  * lack it), as the buffer and the line's start and end in it (valid during the call; no view made
- * per line), then `afterRead` once the lines of each read are done. One buffer for the whole file: the start of a line cut by a read moves to its front
- * (it grows only for a line longer than itself), so a 41 MB pending file makes no 41 MB of
- * buffers to collect.
+ * per line), then `afterRead` once the lines of each read are done. One buffer for the whole file:
+ * the start of a line cut by a read moves to its front (it grows only for a line longer than
+ * itself), so a 41 MB pending file makes no 41 MB of buffers to collect.
  */
 async function _forEachLine(
   file: Deno.FsFile,
