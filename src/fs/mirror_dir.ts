@@ -607,10 +607,10 @@ export class MirrorDir implements AsyncDisposable {
    * back. The one way a foreign file could pass is an inode number freed and reused within that
    * run: the mirror's file removed by someone else after its look, and a file made with its number
    * where the link leads; its modification time then differs (made after the look), unless set back
-   * on purpose. The state folder is checked right before each rename, as it was. What remains: a
-   * folder swapped for a link before the looks, back before the second, both within a change-time
-   * tick (see `_removableInFolder`); and a foreign file put back through a folder swapped back in
-   * between (misplaced, not deleted).
+   * on purpose. The state folder is checked once per folder, before its files' looks. What
+   * remains: a folder swapped for a link before the looks, back before the second, both within a
+   * change-time tick (see `_removableInFolder`); and a foreign file put back through a folder
+   * swapped back in between (kept in the state folder as `kept-<uuid>`: misplaced, not deleted).
    */
   #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
     const root = this.root;
@@ -623,6 +623,10 @@ export class MirrorDir implements AsyncDisposable {
       else indices.push(index);
     });
     for (const indices of byFolder.values()) {
+      // The state folder looked at before the folder's files, not between a look and its rename:
+      // nothing more there for a folder swapped meanwhile to fit in. Swapped for a link after this
+      // look, it takes a file of this mirror under a fresh name and replaces nothing.
+      const stateDirInPlace = this.rootSwapped() === undefined;
       let checks: (_Checked | undefined | Error)[];
       try {
         checks = _removableInFolder(root, indices.map((index) => relPaths[index]), this.#device);
@@ -636,7 +640,7 @@ export class MirrorDir implements AsyncDisposable {
         try {
           moved[index] = checked === undefined || checked instanceof Error
             ? checked
-            : this.#moveAsideChecked(relPaths[index], checked);
+            : this.#moveAsideChecked(relPaths[index], checked, stateDirInPlace);
         } catch (error) {
           moved[index] = error as Error;
         }
@@ -656,10 +660,13 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /** The move of one file `#moveAsideAll` checked (see there). */
-  #moveAsideChecked(relPath: string, checked: _Checked): string | undefined {
+  #moveAsideChecked(
+    relPath: string,
+    checked: _Checked,
+    stateDirInPlace: boolean,
+  ): string | undefined {
     // The state folder swapped for a link (the mirror's own folders were checked): the file is
     // unlinked where it is, with nothing moved where the link leads.
-    const stateDirInPlace = this.rootSwapped() === undefined;
     const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
     try {
       if (!stateDirInPlace) return this.#removeInPlace(relPath);
