@@ -25,6 +25,11 @@ export interface ProgramOptions {
    * override them (`CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, dropped with util-linux `setpriv`).
    */
   fileModesBind?: boolean;
+  /**
+   * A command the program runs under, e.g. `strace` with its arguments (it ends with the program's
+   * own command line). {@linkcode RunningProgram.pid} is then the wrapper's.
+   */
+  wrapper?: readonly string[];
 }
 
 /** What `setpriv` drops for {@linkcode ProgramOptions.fileModesBind}. */
@@ -78,6 +83,7 @@ export function spawnProgram(args: readonly string[], options: ProgramOptions): 
     ...(options.fileModesBind && Deno.uid() === 0
       ? ["setpriv", `--inh-caps=${_OVERRIDES}`, `--bounding-set=${_OVERRIDES}`]
       : []),
+    ...(options.wrapper ?? []),
     Deno.execPath(),
     ...productionRunArgs(_MAIN, args),
   ];

@@ -484,6 +484,11 @@ export class MirrorDir implements AsyncDisposable {
     if (marked !== undefined) this.#replaceable.set(relPath, marked);
   }
 
+  /** True while `relPath` is marked by {@linkcode MirrorDir.replaceOnPlace} (not placed yet). */
+  replacesOnPlace(relPath: string): boolean {
+    return this.#replaceable.has(relPath);
+  }
+
   /**
    * Paths marked by `replaceOnPlace` whose file changed before its replacement came (someone wrote
    * there): kept, and no longer the file the mirror placed.

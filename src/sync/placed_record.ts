@@ -16,10 +16,15 @@
  * whose size hashes like the placed one. The file is rewritten only when what it says changes,
  * without fsync: a power cut may leave the older record or none.
  *
- * What a pass places is also appended to `placed.log` beside it as the files are placed
- * ({@linkcode PlacedLog}: eight bytes a file, one write per batch, no fsync of its own: the next
- * batch's file-system sync carries it), so that a pass killed by SIGKILL or a power cut before its
- * end leaves its files recorded too. The log names the generation of the record it continues; the
+ * What a pass places is also appended to `placed.log` beside it ({@linkcode PlacedLog}: eight
+ * bytes a file, one write per batch, no fsync of its own: the next batch's file-system sync carries
+ * it), so that a pass killed by SIGKILL or a power cut before its end leaves its files recorded too:
+ * a file taking a free name is logged before it is named (a kill right after the name was made, with
+ * the entry still to be written, left it unrecorded: a user's file for good, against every later
+ * version of its item), one replacing a file right after (logged before, a kill ahead of the rename
+ * would have the old version pass for the new one). An entry logged ahead for a file that is then
+ * not named is withdrawn (its path made unknowable, below); one a kill leaves behind names a path
+ * with no file, which the next save drops. The log names the generation of the record it continues; the
  * record is read with it, and the next save (or the next pass's first append) folds it in and lets
  * it go. A log of an older generation (its removal lost) is ignored; so is an entry torn at its
  * end (the kill's last write). A logged path whose hash another recorded path shares (about one pair in
@@ -234,10 +239,11 @@ export interface PlacedLogOptions {
  * The files a pass places, appended to `<state>/placed.log` as they are placed (see the module's
  * notes). {@linkcode PlacedLog.prepare} reads the record's generation ahead of the first file
  * placed; the log itself is made with the first entry written (a pass that places nothing makes
- * none, and its save leaves an unchanged record unwritten). Each burst of placements is written in
- * one `write`, synchronously, right after the code that placed them (a microtask), so that a kill
- * leaves as little as possible placed and not logged. Made once per pass, closed before the record
- * is saved. It never throws: a failure is told once and ends the logging (the save still runs).
+ * none, and its save leaves an unchanged record unwritten). Files about to take free names are
+ * written in one `write` before they are named ({@linkcode PlacedLog.logAhead}); each burst of
+ * replacements in one `write` right after the code that placed them (a microtask). Made once per
+ * pass, closed before the record is saved. It never throws: a failure is told once and ends the
+ * logging (the save still runs).
  */
 export class PlacedLog {
   readonly #path: string;
@@ -267,7 +273,9 @@ export class PlacedLog {
     this.#preparing ??= this.#prepare().catch((error) => this.#stop(error));
   }
 
-  /** Logs the file placed at `path` (written with the others placed in the same turn). */
+  /**
+   * Logs the file placed at `path` over another (written with the others placed in the same turn).
+   */
   add(path: string, file: PlacedFile): void {
     if (this.#stopped) return;
     this.#pending.push(_pathHash(path), _valueOf(file));
@@ -275,6 +283,29 @@ export class PlacedLog {
     if (this.#queued) return;
     this.#queued = true;
     queueMicrotask(() => this.#flush());
+  }
+
+  /**
+   * Logs files about to be named (`[path, file]`), before they are: resolves once the entries are
+   * written (or the log could not be made: the pass's save still records what it placed).
+   */
+  async logAhead(files: Iterable<readonly [string, PlacedFile]>): Promise<void> {
+    if (this.#stopped) return;
+    for (const [path, file] of files) this.#pending.push(_pathHash(path), _valueOf(file));
+    this.prepare();
+    await this.#preparing;
+    this.#flush();
+  }
+
+  /**
+   * Withdraws what {@linkcode PlacedLog.logAhead} said of `paths`: those files were not named (what
+   * is there, if anything, is not the pass's). Each path reads as unknowable until a save: such a
+   * file is kept, never taken for one the mirror placed.
+   */
+  withdraw(paths: Iterable<string>): void {
+    if (this.#stopped) return;
+    for (const path of paths) this.#pending.push(_pathHash(path), _AMBIGUOUS);
+    this.#flush();
   }
 
   /** Writes what is pending, and closes the log; files placed later are not logged. */
@@ -369,7 +400,10 @@ async function _readLog(path: string, generation: number): Promise<Uint32Array |
   return words.subarray(_LOG_HEADER_WORDS, whole);
 }
 
-/** `table` (of `count` paths) with the log's entries (a later one wins); a shared slot stays so. */
+/**
+ * `table` (of `count` paths) with the log's entries (a later one wins); a slot two recorded paths
+ * share stays so, while one a withdrawal made unknowable takes a later entry.
+ */
 function _merged(
   table: Uint32Array,
   count: number,
@@ -380,12 +414,14 @@ function _merged(
     if (table[slot] !== 0) values.set(table[slot], table[slot + 1]);
   }
   let added = 0;
+  const withdrawn = new Set<number>();
   for (let at = 0; at < log.length; at += _LOG_ENTRY_WORDS) {
     const pathHash = log[at];
     const old = values.get(pathHash);
-    if (pathHash === 0 || old === _AMBIGUOUS) continue;
+    if (pathHash === 0 || (old === _AMBIGUOUS && !withdrawn.has(pathHash))) continue;
     if (old === undefined) added++;
     values.set(pathHash, log[at + 1]);
+    if (log[at + 1] === _AMBIGUOUS) withdrawn.add(pathHash);
   }
   const merged = _newTable(values.size);
   for (const [pathHash, value] of values) _insert(merged, pathHash, value);

@@ -66,6 +66,7 @@ import {
 import { emptySummary, type Summary } from "./summary.ts";
 import {
   INLINE_MAX_BYTES,
+  type PlacementJournal,
   Transfer,
   type TransferProgress,
   type TransferResult,
@@ -302,8 +303,8 @@ class _SyncPass implements Disposable {
       onProgress: options.onProgress,
       onPlaced: (download, size) => {
         if (download.item.sizeBytes === undefined) this.#unlistedSizes.set(download.path, size);
-        this.#placedLog.add(download.path, { binaryDataId: download.item.binaryDataId, size });
       },
+      journal: _journalOf(this.#placedLog),
       bandwidth: this.#bandwidth,
       attempts: options.attempts?.file,
       minRetryDelayMs: options.minRetryDelayMs,
@@ -1028,6 +1029,20 @@ function _foldsCase(root: string): boolean {
     return false;
   }
   return isSameFileUnder(root, STATE_DIR_NAME, other);
+}
+
+/** The transfer's journal: the placed record's log. */
+function _journalOf(log: PlacedLog): PlacementJournal {
+  const placedFile = (download: Download, size: number): PlacedFile => ({
+    binaryDataId: download.item.binaryDataId,
+    size,
+  });
+  return {
+    naming: (files) =>
+      log.logAhead(files.map(([download, size]) => [download.path, placedFile(download, size)])),
+    notNamed: (downloads) => log.withdraw(downloads.map((download) => download.path)),
+    replaced: (download, size) => log.add(download.path, placedFile(download, size)),
+  };
 }
 
 /** What the record says of `path`, looked up under the walk's spelling when not under the listed one. */

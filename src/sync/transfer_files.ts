@@ -115,11 +115,10 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Called as files and bytes complete. */
   onProgress?: (progress: TransferProgress) => void;
-  /**
-   * Called as each file is placed under its path, with its size, so that the placed record can log
-   * it before the pass ends.
-   */
+  /** Called as each file is placed under its path, with its size. */
   onPlaced?: (download: Download, size: number) => void;
+  /** Where what the stage places is recorded as it is placed (the placed record's log). */
+  journal?: PlacementJournal;
   /** Paces every byte received (the `bandwidth_limit`). */
   bandwidth?: BandwidthLimit;
   /** Tries per file, the first included (default `CALL_RETRY.attempts`, 8). */
@@ -128,6 +127,26 @@ export interface TransferOptions {
   minRetryDelayMs?: number;
   /** A download body that sends nothing for this long is retried (default 60 s). */
   idleTimeoutMs?: number;
+}
+
+/**
+ * Records which item each file the transfer places came from, in step with the names it makes, so
+ * that a pass killed at any moment leaves no file it placed unrecorded (the record then takes it
+ * for a user's, kept against every later version of its item).
+ */
+export interface PlacementJournal {
+  /**
+   * Told of files about to take free names (nothing is replaced): resolves once they are recorded,
+   * before any of them has its name.
+   */
+  naming(files: readonly (readonly [Download, number])[]): Promise<void>;
+  /** Told of files {@linkcode PlacementJournal.naming} was told of that were not named after all. */
+  notNamed(downloads: readonly Download[]): void;
+  /**
+   * Told of a file that replaced the one at its path, right after (a rename: told before, a kill
+   * ahead of it would leave the old version taken for the new one).
+   */
+  replaced(download: Download, size: number): void;
 }
 
 /** What the transfer stage needs from the outside world. */
@@ -391,19 +410,31 @@ export class Transfer {
       } else whole.push({ download, bytes });
     }
     const sizes = whole.map(({ bytes }) => bytes.length);
-    const outcomes = await this.#deps.mirror.writeFiles(
+    const mirror = this.#deps.mirror;
+    const journal = this.#options.journal;
+    const replacing = whole.map(({ download }) => mirror.replacesOnPlace(download.path));
+    await journal?.naming(
+      whole.flatMap(({ download }, index) => replacing[index] ? [] : [[download, sizes[index]]]),
+    );
+    const outcomes = await mirror.writeFiles(
       whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
       () => {
         inline[Symbol.dispose]();
         onWritten();
       },
     );
+    const notNamed: Download[] = [];
     whole.forEach(({ download }, index) => {
       const error = outcomes[index];
-      if (error !== undefined) return this.#placeFailed(download, error);
+      if (error !== undefined) {
+        if (!replacing[index]) notNamed.push(download);
+        return this.#placeFailed(download, error);
+      }
+      if (replacing[index]) journal?.replaced(download, sizes[index]);
       this.#received(sizes[index]);
       this.#done(download, sizes[index]);
     });
+    if (notNamed.length > 0) journal?.notNamed(notNamed);
   }
 
   /**
@@ -417,6 +448,7 @@ export class Transfer {
     const size = Math.max(0, (download.item.sizeBytes ?? 0) - await staging.heldBytes(key));
     if ((await this.#book([download], [size])) === 0) return;
     let placed = false;
+    let toldAhead = false;
     try {
       const staged = await staging.begin(key);
       // `held` lives across attempts, so a retry resumes at the right offset. What a partial
@@ -440,12 +472,16 @@ export class Transfer {
             more = await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
           }
         }
-        // Recorded as placed the moment it has its name: a SIGKILL while the staging name goes
-        // left a file placed and unlogged, kept as a user's for good against a newer version.
+        const replacing = this.#deps.mirror.replacesOnPlace(download.path);
+        if (!replacing && this.#options.journal !== undefined) {
+          await this.#options.journal.naming([[download, held.bytes]]);
+          toldAhead = true;
+        }
         await staged.commit(download.path, {
           expectedSize: held.total ?? held.bytes,
           onPlaced: () => {
             placed = true;
+            if (replacing) this.#options.journal?.replaced(download, held.bytes);
             this.#done(download, held.bytes);
           },
         });
@@ -462,7 +498,10 @@ export class Transfer {
       if (placed) {
         this.#rethrowAbort(error);
         this.#options.logger.warn(`placed ${download.path}, but: ${describeError(error)}`);
-      } else this.#placeFailed(download, error);
+      } else {
+        if (toldAhead) this.#options.journal?.notNamed([download]);
+        this.#placeFailed(download, error);
+      }
     } finally {
       this.#space.release([size]);
     }

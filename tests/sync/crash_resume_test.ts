@@ -25,8 +25,8 @@ interface Crash {
   root: string;
   /** The staging dir of partial downloads. */
   partialDir: string;
-  /** Starts `sync --tags crash --json` against the platform. */
-  start(): RunningProgram;
+  /** Starts `sync --tags crash --json` against the platform (under `wrapper`, if given). */
+  start(wrapper?: readonly string[]): RunningProgram;
 }
 
 /** The data set served and the pace of its download bodies. */
@@ -53,10 +53,11 @@ async function withCrash(
       platform,
       root,
       partialDir: join(root, ".data-mirror", "partial"),
-      start: () =>
+      start: (wrapper) =>
         spawnProgram(["sync", "--app-url", platform.url, "--tags", TAG, "--json"], {
           viamHome: home,
           env: { VIAM_API_KEY_ID: platform.apiKeyId, VIAM_API_KEY: platform.apiKey },
+          wrapper,
         }),
     });
   } finally {
@@ -203,15 +204,20 @@ Deno.test("kill -9 mid-pass leaves no partial file under a final name; the next 
   );
 });
 
-Deno.test("files placed by a pass killed with -9 are recorded: a new version of another size replaces them", async () => {
-  const models = (version: string, sizeBytes: number): ItemGroup => ({
+/** `count` models `m/<i>.bin` of `sizeBytes` each, one version of them (`version`). */
+function _models(version: string, sizeBytes: number, count: number): ItemGroup {
+  return {
     name: version,
-    count: 20,
+    count,
     sizeBytes,
     fileName: (i: number) => `m/${i}.bin`,
     fileExt: ".bin",
     tags: [TAG],
-  });
+  };
+}
+
+Deno.test("files placed by a pass killed with -9 are recorded: a new version of another size replaces them", async () => {
+  const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 20);
   // By uri (the inline limit is below their size), 2 s a file, eight at a time.
   await withCrash(
     { groups: [models("v1", 4000)], bodyBytesPerSecond: 2000, inlineLimitBytes: 1024 },
@@ -240,6 +246,132 @@ Deno.test("files placed by a pass killed with -9 are recorded: a new version of 
     },
   );
 });
+
+/**
+ * `strace` holding the thread that links `path` (a staged file) to a final name right after the
+ * link, for a minute: the program is killed there, between the name and whatever it does next.
+ */
+function _heldAfterLinking(path: string): string[] {
+  return [
+    "strace",
+    "-f",
+    "-qq",
+    "-o",
+    "/dev/null",
+    "-P",
+    path,
+    "-e",
+    "trace=link,linkat",
+    "-e",
+    "inject=link,linkat:delay_exit=60000000",
+  ];
+}
+
+/**
+ * SIGKILLs the program `strace` runs, then strace once the program is dead (strace killed first
+ * would let its tracee run on; left alone, it waits out its delay).
+ */
+async function _killTracee(tracer: RunningProgram): Promise<void> {
+  const children = await Deno.readTextFile(`/proc/${tracer.pid}/task/${tracer.pid}/children`);
+  const [pid] = children.trim().split(/\s+/).map(Number);
+  assert.ok(pid > 0, `strace (${tracer.pid}) runs no program`);
+  Deno.kill(pid, "SIGKILL");
+  await pollUntil(`the program (${pid}) died`, async () => {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    return stat === "" || /^\d+ \(.*\) [ZX] /s.test(stat);
+  });
+  tracer.kill("SIGKILL");
+  await tracer.done;
+}
+
+for (const via of ["an inline batch", "its uri"]) {
+  Deno.test(`a pass killed right after it named a file from ${via} leaves that file recorded`, async () => {
+    // Logged after the name was made, such a file was unrecorded: the next version of its item,
+    // of another size, then found a user's file there and kept it for good.
+    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
+    const byUri = via === "its uri";
+    await withCrash(
+      {
+        groups: [models("v1", 4000)],
+        bodyBytesPerSecond: 1_000_000,
+        inlineLimitBytes: byUri ? 1024 : undefined,
+      },
+      async ({ platform, root, partialDir, start }) => {
+        const [first] = platform.items();
+        // The first inline batch's first file is staged as `staged-0`; a uri download as a partial.
+        const staged = byUri
+          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
+          : join(root, ".data-mirror", "staged-0");
+        const named = async () =>
+          (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
+        {
+          await using traced = start(_heldAfterLinking(staged));
+          await until(traced, async () => (await named()) >= 1);
+          await _killTracee(traced);
+        }
+        assert.equal(await named(), 1, "the kill came right after the first name");
+        platform.replaceDataset(describeDataset([models("v2", 5000)]));
+        platform.setFaults({});
+        const second = await start().done;
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(lastJsonLine(second.stdout).downloaded, 6, second.stdout);
+        const tree = await readTree(root);
+        for (const item of platform.items()) {
+          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
+        }
+      },
+    );
+  });
+}
+
+for (const via of ["an inline batch", "its uri"]) {
+  Deno.test(`a pass killed right before it replaced a file from ${via} leaves the old version to be replaced`, async () => {
+    // Were a replacement logged ahead, as a file taking a free name is, the record would take the
+    // old version left there for the new one, and keep it for good.
+    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
+    const byUri = via === "its uri";
+    await withCrash(
+      {
+        groups: [models("v1", 4000)],
+        bodyBytesPerSecond: 1_000_000,
+        inlineLimitBytes: byUri ? 1024 : undefined,
+      },
+      async ({ platform, root, partialDir, start }) => {
+        const placed = await start().done;
+        assert.equal(placed.code, 0, placed.stderr);
+        platform.replaceDataset(describeDataset([models("v2", 5000)]));
+        const [first] = platform.items();
+        const staged = byUri
+          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
+          : join(root, ".data-mirror", "staged-0");
+        // SIGKILL as the rename over the old version is entered: it never runs.
+        const killed = await start([
+          "strace",
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-P",
+          staged,
+          "-e",
+          "trace=rename,renameat,renameat2",
+          "-e",
+          "inject=rename,renameat,renameat2:signal=KILL",
+        ]).done;
+        assert.notEqual(killed.code, 0, killed.stderr);
+        const sizes = [...(await readTree(root)).values()].map((bytes) => bytes.length);
+        assert.deepEqual(sizes, Array(6).fill(4000), "killed before the first replacement");
+        const last = await start().done;
+        assert.equal(last.code, 0, last.stderr);
+        assert.equal(lastJsonLine(last.stdout).downloaded, 6, last.stdout);
+        const tree = await readTree(root);
+        for (const item of platform.items()) {
+          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
+        }
+      },
+    );
+  });
+}
 
 Deno.test("a run while another holds the mirror lock fails naming the holder; after kill -9 the next run takes over", async () => {
   // One large file at 50 kB/s: the first run holds the lock for 8 s unless killed.

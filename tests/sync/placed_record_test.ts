@@ -129,6 +129,36 @@ Deno.test("placed log: files placed by a pass killed before its save are recorde
   });
 });
 
+Deno.test("placed log: files logged ahead of their names are recorded; a withdrawn one reads as unknowable until logged again", async () => {
+  await withTempDir(async (dir) => {
+    await (await PlacedRecord.read(dir)).save(() => ["a.jpg"], (path) => _placed.get(path));
+    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    // Written when logAhead resolves, before any name is made: a kill from then on finds it.
+    await log.logAhead([
+      ["b.jpg", { binaryDataId: "org/loc/b", size: 3 }],
+      ["c.jpg", { binaryDataId: "org/loc/c", size: 4 }],
+      ["a.jpg", { binaryDataId: "org/loc/a2", size: 9 }],
+    ]);
+    const ahead = await PlacedRecord.read(dir);
+    assert.equal(ahead.placedFrom("b.jpg", "org/loc/b"), "same");
+    assert.equal(ahead.placedFrom("a.jpg", "org/loc/a2"), "same");
+    // c.jpg and a.jpg were not named after all (a file came there meanwhile): what is there is
+    // no longer taken for the pass's, nor for the one placed before (a.jpg).
+    log.withdraw(["c.jpg", "a.jpg"]);
+    const withdrawn = await PlacedRecord.read(dir);
+    assert.equal(withdrawn.placedFrom("b.jpg", "org/loc/b"), "same");
+    assert.equal(withdrawn.placedFrom("c.jpg", "org/loc/c"), "unrecordable");
+    assert.equal(withdrawn.placedFrom("a.jpg", "org/loc/a"), "unrecordable");
+    assert.equal(withdrawn.sizeFits("a.jpg", 2), false);
+    // Named in a later attempt of the same pass: recorded again.
+    await log.logAhead([["c.jpg", { binaryDataId: "org/loc/c", size: 4 }]]);
+    await log.close();
+    const again = await PlacedRecord.read(dir);
+    assert.equal(again.placedFrom("c.jpg", "org/loc/c"), "same");
+    assert.equal(again.placedFrom("a.jpg", "org/loc/a"), "unrecordable");
+  });
+});
+
 Deno.test("placed log: a log the record already holds (its removal lost) is ignored; a torn entry too", async () => {
   await withTempDir(async (dir) => {
     await _killedPass(dir, [["a.jpg", { binaryDataId: "org/loc/old", size: 10 }]]);

@@ -104,31 +104,63 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
   });
 });
 
-Deno.test("a file by uri is reported placed the moment it has its name, before its staging name goes", async () => {
-  // The pass logs what it places from onPlaced: reported only after the staging name was removed
-  // and the file closed (two file operations), a SIGKILL in between left a file placed and
-  // unlogged, kept as a user's for good against a newer version of its item. By uri: over the
-  // inline limit.
-  await _withListed({ count: 3, sizeBytes: 4000 }, async ({ mirror, remote, items }) => {
-    const stagedWhenPlaced: number[] = [];
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 1,
-      reservePercent: 0,
-      logger: new RecordingLogger(),
-      onPlaced: () => {
-        // The staged copy still there at this moment (a partial, `<hash>-<size>.part`).
-        const staged = [...Deno.readDirSync(join(mirror.stateDir, "partial"))]
-          .filter((entry) => entry.name.endsWith(".part"));
-        stagedWhenPlaced.push(staged.length);
-      },
-    });
-    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
-    const result = await transfer.finish();
-    assert.equal(result.downloaded, 3);
-    assert.equal(stagedWhenPlaced.length, 3);
-    assert.ok(stagedWhenPlaced.every((n) => n >= 1), `staged copies at each: ${stagedWhenPlaced}`);
-  }, { inlineLimitBytes: 1024 });
-});
+for (const via of ["inline", "by uri"]) {
+  Deno.test(`the journal is told of a file ${via} before it has its name, of a replacement after, and of a name refused`, async () => {
+    // Told once the name was made, a SIGKILL in between left a file placed and unrecorded, kept as a
+    // user's for good against a newer version of its item (tests/sync/crash_resume_test.ts kills
+    // the real program there).
+    await _withListed({ count: 4, sizeBytes: 4000 }, async ({ mirror, remote, items }) => {
+      const paths = items.map((_, i) => `f/${i}.bin`);
+      const exists = (path: string) => {
+        try {
+          return Deno.lstatSync(join(mirror.root, path)).isFile;
+        } catch {
+          return false;
+        }
+      };
+      // f/2.bin is already there, unlisted in the plan (a user's file appeared meanwhile); f/3.bin
+      // holds an older version marked to be replaced.
+      await Deno.mkdir(join(mirror.root, "f"));
+      await Deno.writeTextFile(join(mirror.root, "f/2.bin"), "a user's");
+      await Deno.writeTextFile(join(mirror.root, "f/3.bin"), "an older version");
+      mirror.replaceOnPlace("f/3.bin");
+      const told: string[] = [];
+      const transfer = new Transfer({ remote, mirror }, {
+        concurrency: 1,
+        reservePercent: 0,
+        logger: new RecordingLogger(),
+        journal: {
+          naming: (files) => {
+            for (const [download, size] of files) {
+              told.push(
+                `naming ${download.path} ${size} ${exists(download.path) ? "there" : "free"}`,
+              );
+            }
+            return Promise.resolve();
+          },
+          notNamed: (downloads) => told.push(...downloads.map((d) => `not named ${d.path}`)),
+          replaced: (download, size) =>
+            told.push(`replaced ${download.path} ${size} ${exists(download.path)}`),
+        },
+      });
+      transfer.add(items.map((item, i) => ({ path: paths[i], item })));
+      const result = await transfer.finish();
+      assert.equal(result.downloaded, 3);
+      assert.equal(result.skipped, 1);
+      // f/2.bin: told ahead (the name looked free when the pass planned it), then withdrawn.
+      assert.deepEqual(told.toSorted(), [
+        "naming f/0.bin 4000 free",
+        "naming f/1.bin 4000 free",
+        "naming f/2.bin 4000 there",
+        "not named f/2.bin",
+        "replaced f/3.bin 4000 true",
+      ]);
+      assert.ok(told.indexOf("naming f/2.bin 4000 there") < told.indexOf("not named f/2.bin"));
+      assert.equal(await Deno.readTextFile(join(mirror.root, "f/2.bin")), "a user's");
+      assert.equal((await Deno.stat(join(mirror.root, "f/3.bin"))).size, 4000);
+    }, { inlineLimitBytes: via === "inline" ? undefined : 1024 });
+  });
+}
 
 Deno.test("an answer that declared no length and ended short is checked before a resume appends to it", async () => {
   // A proxy's chunked error page, 49 bytes, taken for the file's first bytes: the resume appended
