@@ -81,6 +81,9 @@ function _ended(reader: BinaryReader, low: number, high: number): void {
  */
 export function readUint64(reader: BinaryReader): number {
   _readVarint64(reader);
+  // Below 2^31 the low word itself: a small integer V8 keeps in the field, where the product below
+  // is a double it boxes (a listed item's size kept in 16 bytes more, 1.5 MB at 100,000 items).
+  if (_high === 0 && _low >= 0) return _low;
   return (_high >>> 0) * 0x1_0000_0000 + (_low >>> 0); // exact parts, one rounding: as Number(bigint)
 }
 

@@ -223,10 +223,14 @@ class _SyncPass implements Disposable {
   readonly #started: number;
   readonly #logger: Logger;
   readonly #reading: Promise<PlacedRecord>;
-  // Each file placed is logged as it lands, for a pass killed before it saves the record.
+  // Each file placed is logged as it is named, for a pass killed before it saves the record.
   readonly #placedLog: PlacedLog;
   readonly #index: ListingIndex;
-  /** Ids handed to the transfer. */
+  /**
+   * Ids handed to the transfer and not placed (yet): what the plan after the listing must not hand
+   * over again. A placed one leaves it (the plan finds its file): at 100,000 files the set's table
+   * was 2.5 MB more at the pass's end, where its peak is.
+   */
   readonly #queued = new Set<string>();
   // The sizes of files placed for items listed without one: what the record says they were placed
   // with, so that a later version's file can replace them as it replaces any other.
@@ -302,6 +306,8 @@ class _SyncPass implements Disposable {
       signal: options.signal,
       onProgress: options.onProgress,
       onPlaced: (download, size) => {
+        this.#queued.delete(download.item.binaryDataId);
+        options.itemBackoff?.succeeded(download.item.binaryDataId);
         if (download.item.sizeBytes === undefined) this.#unlistedSizes.set(download.path, size);
       },
       journal: _journalOf(this.#placedLog),
@@ -1543,6 +1549,10 @@ function _reportIndex(index: ListingIndex, logger: Logger): void {
   }
 }
 
+/**
+ * Tells `backoff` how the items `tried` and not placed fared (those placed told it as they were):
+ * failed, or done with (kept: a file was there), and forgets the items no longer listed.
+ */
 function _recordItems(
   backoff: ItemBackoff,
   tried: ReadonlySet<string>,
