@@ -754,15 +754,24 @@ export class MirrorDir implements AsyncDisposable {
     const slash = relDir.lastIndexOf("/");
     const parent = await this.ensureDir(slash < 0 ? "" : relDir.slice(0, slash));
     const path = join(parent, relDir.slice(slash + 1));
-    try {
-      await Deno.mkdir(path, { mode: _DIR_MODE });
-      return path; // just made below a checked real folder: real and inside
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) {
-        throw _nameRefusedOr(error, relDir, parent);
+    let info: Deno.FileInfo | undefined;
+    // What stood in the way may go between the mkdir and the look (a stale file this pass removes
+    // where a listed item needs the folder): the folder is made then, not the download failed.
+    for (let tries = 0; info === undefined; tries++) {
+      try {
+        await Deno.mkdir(path, { mode: _DIR_MODE });
+        return path; // just made below a checked real folder: real and inside
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) {
+          throw _nameRefusedOr(error, relDir, parent);
+        }
+      }
+      try {
+        info = await Deno.lstat(path);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound) || tries >= 2) throw error;
       }
     }
-    const info = await Deno.lstat(path);
     if (info.isDirectory) return path;
     if (!info.isSymlink) {
       throw new Deno.errors.NotADirectory(

@@ -524,3 +524,49 @@ Deno.test("writeFiles stages nothing where a link leads when the state folder is
     assert.deepEqual(await names(elsewhere), [], "a file was staged where the link leads");
   });
 });
+
+Deno.test("a folder made where a file is being removed meanwhile is made, not refused as gone", async () => {
+  // A pass's stale file `dir` is removed while a download makes the folder `dir/` for a listed
+  // `dir/sub.png`: the folder's mkdir fails (the file is there), the file goes, and the look that
+  // follows finds nothing. That download failed for the pass ("No such file"), and, handed over
+  // once, it was not tried again in the pass. The mkdir is held by strace until the file is gone.
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const root = join(viamHome, "mirror");
+    await Deno.mkdir(root, { recursive: true });
+    const inTheWay = join(root, "dir");
+    await Deno.writeTextFile(inTheWay, "a stale file");
+    const module = new URL("../../src/fs/mirror_dir.ts", import.meta.url).href;
+    const script = `
+      const { MirrorDir } = await import(${JSON.stringify(module)});
+      await using mirror = await MirrorDir.open({
+        viamHome: ${JSON.stringify(viamHome)}, mirrorPath: "mirror", durable: false,
+      });
+      const made = mirror.ensureDir("dir").then(() => "made", (e) => e.name + ": " + e.message);
+      setTimeout(() => Deno.removeSync(${JSON.stringify(inTheWay)}), 300);
+      console.log(await made);
+    `;
+    const output = await new Deno.Command("strace", {
+      args: [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-P",
+        inTheWay,
+        "-e",
+        "trace=mkdir,mkdirat",
+        "-e",
+        "inject=mkdir,mkdirat:delay_exit=1000000",
+        Deno.execPath(),
+        "eval",
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(output.stdout).trim();
+    assert.equal(said, "made", new TextDecoder().decode(output.stderr));
+    assert.ok((await Deno.lstat(inTheWay)).isDirectory);
+  });
+});
