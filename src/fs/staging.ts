@@ -24,9 +24,9 @@ export interface CommitOptions {
   expectedSize?: number;
   /**
    * Called the moment the file has its final name, before its staging name goes and the file is
-   * closed: a caller that records what it placed does so then, so that a kill in between (two
-   * file operations, milliseconds on a loaded machine) does not leave the file placed and
-   * unrecorded.
+   * closed (two file operations, milliseconds on a loaded machine): a replacement is recorded then.
+   * A file taking a free name is recorded before the commit, so that a kill right after its name
+   * is made leaves it recorded (see `PlacementJournal`).
    */
   onPlaced?: () => void;
 }

@@ -16,28 +16,30 @@
  * whose size hashes like the placed one. The file is rewritten only when what it says changes,
  * without fsync: a power cut may leave the older record or none.
  *
- * What a pass places is also appended to `placed.log` beside it ({@linkcode PlacedLog}: eight
- * bytes a file, one write per batch, no fsync of its own: the next batch's file-system sync carries
- * it), so that a pass killed by SIGKILL or a power cut before its end leaves its files recorded too:
- * a file taking a free name is logged before it is named (a kill right after the name was made, with
+ * What a pass places is also appended to `placed.log` beside it ({@linkcode PlacedLog}: eight bytes
+ * a file, one write per batch, no fsync of its own: the next batch's file-system sync carries it),
+ * so that a pass killed by SIGKILL or a power cut before its end leaves its files recorded too: a
+ * file taking a free name is logged before it is named (a kill right after the name was made, with
  * the entry still to be written, left it unrecorded: a user's file for good, against every later
  * version of its item), one replacing a file right after (logged before, a kill ahead of the rename
  * would have the old version pass for the new one). An entry logged ahead for a file that is then
- * not named is withdrawn (its path made unknowable, below); one a kill leaves behind names a path
- * with no file, which the next save drops. The log names the generation of the record it continues; the
- * record is read with it, and the next save (or the next pass's first append) folds it in and lets
- * it go. A log of an older generation (its removal lost) is ignored; so is an entry torn at its
- * end (the kill's last write). A logged path whose hash another recorded path shares (about one pair in
- * 100,000 files) is taken for the logged one until the record is next saved from the walk.
+ * not named is withdrawn (its path then reads as unknowable: a file there is kept); one a kill
+ * leaves behind names a path with no file, which the next save drops. The log names the generation
+ * of the record it continues; the record is read with it, and the next save (or the next pass's
+ * first append) folds it in and lets it go. A log of an older generation (its removal lost) is
+ * ignored; so is an entry torn at its end (the kill's last write). A logged path whose hash another
+ * recorded path shares (about one pair in 100,000 files) is taken for the logged one until the
+ * record is next saved from the walk.
  *
  * @example
  * ```ts
  * const record = await PlacedRecord.read(stateDir);
- * if (record.placedFrom("models/detector.tflite", winnerId) === "other") {
- *   // the file there came from another item: replace it (if it still has the size placed)
- * }
  * const log = new PlacedLog(stateDir, Promise.resolve(record), { warn: console.warn });
- * log.add("models/detector.tflite", { binaryDataId: winnerId, size: 1234 }); // as it is placed
+ * if (record.placedFrom("models/detector.tflite", winnerId) === "other") {
+ *   // the file there came from another item: replace it (if it still has the size placed), then
+ *   log.add("models/detector.tflite", { binaryDataId: winnerId, size: 1234 });
+ * }
+ * await log.logAhead([["images/a.jpg", { binaryDataId: imageId, size: 99 }]]); // then name it
  * await log.close();
  * await record.save(() => files, (path) => placed.get(path));
  * ```
