@@ -553,8 +553,10 @@ class _SyncPass implements Disposable {
     // spelling on a case-insensitive disk, which the plan does not see) wait for the deletes.
     if (freed > 0 || blocked.size > 0) await this.#deletingEarly?.catch(() => {});
     this.#fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
-    await transfer.finish();
+    // Those not handed over (not due), counted before the transfer places any: a placed one leaves
+    // `queued`, and counted after, it was taken for one that waits (a failure of the pass).
     progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
+    await transfer.finish();
     if (progress.waiting > 0) {
       logger.info(`${progress.waiting} failing item(s) wait for their next retry`);
     }

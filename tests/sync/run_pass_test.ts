@@ -1545,6 +1545,8 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
     const [v2] = platform.items().filter((item) => item.fileName === "detector.tflite");
     const second = await pass({ delete: true });
     assert.equal(second.summary.downloaded, 1);
+    // Placed after the listing (a replacement waits for it), counted placed, not as waiting.
+    assert.equal(second.summary.failed, 0);
     let tree = await files();
     assert.ok(bytesEqual(tree.get("detector.tflite"), platform.contentOf(v2.binaryDataId)));
     assert.equal(new TextDecoder().decode(tree.get("notes.txt")), "written by a user");
