@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   describeDataset,
   type ItemGroup,
+  type ItemRecord,
   type Platform,
   startPlatform,
 } from "../support/platform/mod.ts";
@@ -284,43 +285,61 @@ async function _killTracee(tracer: RunningProgram): Promise<void> {
   await tracer.done;
 }
 
+/**
+ * Six models `m/<i>.bin` of 4,000 bytes, fetched inline or by uri (`via`); `stagedOf` names where
+ * an item's download is staged (the first inline batch's first file is `staged-0`).
+ */
+function _withSixModels(
+  via: string,
+  fn: (crash: Crash, stagedOf: (item: ItemRecord) => Promise<string>) => Promise<void>,
+): Promise<void> {
+  const byUri = via === "its uri";
+  return withCrash(
+    {
+      groups: [_models("v1", 4000, 6)],
+      bodyBytesPerSecond: 1_000_000,
+      inlineLimitBytes: byUri ? 1024 : undefined,
+    },
+    (crash) =>
+      fn(
+        crash,
+        async (item) =>
+          byUri
+            ? join(crash.partialDir, `${await sha256Hex(item.binaryDataId)}-${item.sizeBytes}.part`)
+            : join(crash.root, ".data-mirror", "staged-0"),
+      ),
+  );
+}
+
+/** A new version of the six models (5,000 bytes): a pass must then place all six, as listed. */
+async function _assertNewVersionPlaced({ platform, root, start }: Crash): Promise<void> {
+  platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
+  platform.setFaults({});
+  const next = await start().done;
+  assert.equal(next.code, 0, next.stderr);
+  assert.equal(lastJsonLine(next.stdout).downloaded, 6, next.stdout);
+  const tree = await readTree(root);
+  for (const item of platform.items()) {
+    assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
+  }
+}
+
 for (const via of ["an inline batch", "its uri"]) {
   Deno.test(`a pass killed right after it named a file from ${via} leaves that file recorded`, async () => {
     // Logged after the name was made, such a file was unrecorded: the next version of its item,
     // of another size, then found a user's file there and kept it for good.
-    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
-    const byUri = via === "its uri";
-    await withCrash(
+    await _withSixModels(via, async (crash, stagedOf) => {
+      const { platform, root, start } = crash;
+      const named = async () =>
+        (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
       {
-        groups: [models("v1", 4000)],
-        bodyBytesPerSecond: 1_000_000,
-        inlineLimitBytes: byUri ? 1024 : undefined,
-      },
-      async ({ platform, root, partialDir, start }) => {
-        const [first] = platform.items();
-        // The first inline batch's first file is staged as `staged-0`; a uri download as a partial.
-        const staged = byUri
-          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
-          : join(root, ".data-mirror", "staged-0");
-        const named = async () =>
-          (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
-        {
-          await using traced = start(_heldAfterLinking(staged));
-          await until(traced, async () => (await named()) >= 1);
-          await _killTracee(traced);
-        }
-        assert.equal(await named(), 1, "the kill came right after the first name");
-        platform.replaceDataset(describeDataset([models("v2", 5000)]));
-        platform.setFaults({});
-        const second = await start().done;
-        assert.equal(second.code, 0, second.stderr);
-        assert.equal(lastJsonLine(second.stdout).downloaded, 6, second.stdout);
-        const tree = await readTree(root);
-        for (const item of platform.items()) {
-          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
-        }
-      },
-    );
+        await using traced = start(_heldAfterLinking(await stagedOf(platform.items()[0])));
+        await until(traced, async () => (await named()) >= 1);
+        await _killTracee(traced);
+      }
+      assert.equal(await named(), 1, "the kill came right after the first name");
+      await _assertNewVersionPlaced(crash);
+    });
   });
 }
 
@@ -328,48 +347,30 @@ for (const via of ["an inline batch", "its uri"]) {
   Deno.test(`a pass killed right before it replaced a file from ${via} leaves the old version to be replaced`, async () => {
     // Were a replacement logged ahead, as a file taking a free name is, the record would take the
     // old version left there for the new one, and keep it for good.
-    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
-    const byUri = via === "its uri";
-    await withCrash(
-      {
-        groups: [models("v1", 4000)],
-        bodyBytesPerSecond: 1_000_000,
-        inlineLimitBytes: byUri ? 1024 : undefined,
-      },
-      async ({ platform, root, partialDir, start }) => {
-        const placed = await start().done;
-        assert.equal(placed.code, 0, placed.stderr);
-        platform.replaceDataset(describeDataset([models("v2", 5000)]));
-        const [first] = platform.items();
-        const staged = byUri
-          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
-          : join(root, ".data-mirror", "staged-0");
-        // SIGKILL as the rename over the old version is entered: it never runs.
-        const killed = await start([
-          "strace",
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-P",
-          staged,
-          "-e",
-          "trace=rename,renameat,renameat2",
-          "-e",
-          "inject=rename,renameat,renameat2:signal=KILL",
-        ]).done;
-        assert.notEqual(killed.code, 0, killed.stderr);
-        const sizes = [...(await readTree(root)).values()].map((bytes) => bytes.length);
-        assert.deepEqual(sizes, Array(6).fill(4000), "killed before the first replacement");
-        const last = await start().done;
-        assert.equal(last.code, 0, last.stderr);
-        assert.equal(lastJsonLine(last.stdout).downloaded, 6, last.stdout);
-        const tree = await readTree(root);
-        for (const item of platform.items()) {
-          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
-        }
-      },
-    );
+    await _withSixModels(via, async (crash, stagedOf) => {
+      const { platform, root, start } = crash;
+      const placed = await start().done;
+      assert.equal(placed.code, 0, placed.stderr);
+      platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
+      // SIGKILL as the rename over the old version is entered: it never runs.
+      const killed = await start([
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-P",
+        await stagedOf(platform.items()[0]),
+        "-e",
+        "trace=rename,renameat,renameat2",
+        "-e",
+        "inject=rename,renameat,renameat2:signal=KILL",
+      ]).done;
+      assert.notEqual(killed.code, 0, killed.stderr);
+      const sizes = [...(await readTree(root)).values()].map((bytes) => bytes.length);
+      assert.deepEqual(sizes, Array(6).fill(4000), "killed before the first replacement");
+      await _assertNewVersionPlaced(crash);
+    });
   });
 }
 
