@@ -217,74 +217,6 @@ function _models(version: string, sizeBytes: number, count: number): ItemGroup {
   };
 }
 
-Deno.test("files placed by a pass killed with -9 are recorded: a new version of another size replaces them", async () => {
-  const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 20);
-  // By uri (the inline limit is below their size), 2 s a file, eight at a time.
-  await withCrash(
-    { groups: [models("v1", 4000)], bodyBytesPerSecond: 2000, inlineLimitBytes: 1024 },
-    async ({ platform, root, start }) => {
-      const placed = async () =>
-        (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
-      {
-        await using first = start();
-        await until(first, async () => (await placed()) >= 3);
-        first.kill("SIGKILL");
-        assert.equal((await first.done).signal, "SIGKILL");
-      }
-      const placedByKilled = await placed();
-      assert.ok(placedByKilled >= 3 && placedByKilled < 20, `${placedByKilled} placed`);
-      // The next listing has a new version of every file, of another size: unrecorded, the killed
-      // pass's files would look like a user's and be kept for good.
-      platform.replaceDataset(describeDataset([models("v2", 5000)]));
-      platform.setFaults({});
-      const second = await start().done;
-      assert.equal(second.code, 0, second.stderr);
-      assert.equal(lastJsonLine(second.stdout).downloaded, 20, second.stdout);
-      const tree = await readTree(root);
-      for (const item of platform.items()) {
-        assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
-      }
-    },
-  );
-});
-
-/**
- * `strace` holding the thread that links `path` (a staged file) to a final name right after the
- * link, for a minute: the program is killed there, between the name and whatever it does next.
- */
-function _heldAfterLinking(path: string): string[] {
-  return [
-    "strace",
-    "-f",
-    "-qq",
-    "-o",
-    "/dev/null",
-    "-P",
-    path,
-    "-e",
-    "trace=link,linkat",
-    "-e",
-    "inject=link,linkat:delay_exit=60000000",
-  ];
-}
-
-/**
- * SIGKILLs the program `strace` runs, then strace once the program is dead (strace killed first
- * would let its tracee run on; left alone, it waits out its delay).
- */
-async function _killTracee(tracer: RunningProgram): Promise<void> {
-  const children = await Deno.readTextFile(`/proc/${tracer.pid}/task/${tracer.pid}/children`);
-  const [pid] = children.trim().split(/\s+/).map(Number);
-  assert.ok(pid > 0, `strace (${tracer.pid}) runs no program`);
-  Deno.kill(pid, "SIGKILL");
-  await pollUntil(`the program (${pid}) died`, async () => {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-    return stat === "" || /^\d+ \(.*\) [ZX] /s.test(stat);
-  });
-  tracer.kill("SIGKILL");
-  await tracer.done;
-}
-
 /**
  * Six models `m/<i>.bin` of 4,000 bytes, fetched inline or by uri (`via`); `stagedOf` names where
  * an item's download is staged (the first inline batch's first file is `staged-0`).
@@ -311,17 +243,88 @@ function _withSixModels(
   );
 }
 
-/** A new version of the six models (5,000 bytes): a pass must then place all six, as listed. */
-async function _assertNewVersionPlaced({ platform, root, start }: Crash): Promise<void> {
-  platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
+/** A new version of the `count` models (5,000 bytes): a pass must then place all, as listed. */
+async function _assertNewVersionPlaced(
+  { platform, root, start }: Crash,
+  count = 6,
+): Promise<void> {
+  platform.replaceDataset(describeDataset([_models("v2", 5000, count)]));
   platform.setFaults({});
   const next = await start().done;
   assert.equal(next.code, 0, next.stderr);
-  assert.equal(lastJsonLine(next.stdout).downloaded, 6, next.stdout);
+  assert.equal(lastJsonLine(next.stdout).downloaded, count, next.stdout);
   const tree = await readTree(root);
   for (const item of platform.items()) {
     assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
   }
+}
+
+Deno.test("files placed by a pass killed with -9 are recorded: a new version of another size replaces them", async () => {
+  // By uri (the inline limit is below their size), 2 s a file, eight at a time.
+  await withCrash(
+    { groups: [_models("v1", 4000, 20)], bodyBytesPerSecond: 2000, inlineLimitBytes: 1024 },
+    async (crash) => {
+      const { root, start } = crash;
+      const placed = async () =>
+        (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
+      {
+        await using first = start();
+        await until(first, async () => (await placed()) >= 3);
+        first.kill("SIGKILL");
+        assert.equal((await first.done).signal, "SIGKILL");
+      }
+      const placedByKilled = await placed();
+      assert.ok(placedByKilled >= 3 && placedByKilled < 20, `${placedByKilled} placed`);
+      // The next listing has a new version of every file, of another size: unrecorded, the killed
+      // pass's files would look like a user's and be kept for good.
+      await _assertNewVersionPlaced(crash, 20);
+    },
+  );
+});
+
+/**
+ * `strace` tampering with the program's `calls` (comma-separated system calls) on `path` only:
+ * `tamper` is strace's `inject` action, e.g. `signal=KILL` (on entry: the call never runs).
+ */
+function _straced(path: string, calls: string, tamper: string): string[] {
+  return [
+    "strace",
+    "-f",
+    "-qq",
+    "-o",
+    "/dev/null",
+    "-P",
+    path,
+    "-e",
+    `trace=${calls}`,
+    "-e",
+    `inject=${calls}:${tamper}`,
+  ];
+}
+
+/**
+ * `strace` holding the thread that links `path` (a staged file) to a final name right after the
+ * link, for a minute: the program is killed there, between the name and whatever it does next.
+ */
+function _heldAfterLinking(path: string): string[] {
+  return _straced(path, "link,linkat", "delay_exit=60000000");
+}
+
+/**
+ * SIGKILLs the program `strace` runs, then strace once the program is dead (strace killed first
+ * would let its tracee run on; left alone, it waits out its delay).
+ */
+async function _killTracee(tracer: RunningProgram): Promise<void> {
+  const children = await Deno.readTextFile(`/proc/${tracer.pid}/task/${tracer.pid}/children`);
+  const [pid] = children.trim().split(/\s+/).map(Number);
+  assert.ok(pid > 0, `strace (${tracer.pid}) runs no program`);
+  Deno.kill(pid, "SIGKILL");
+  await pollUntil(`the program (${pid}) died`, async () => {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    return stat === "" || /^\d+ \(.*\) [ZX] /s.test(stat);
+  });
+  tracer.kill("SIGKILL");
+  await tracer.done;
 }
 
 for (const via of ["an inline batch", "its uri"]) {
@@ -353,19 +356,9 @@ for (const via of ["an inline batch", "its uri"]) {
       assert.equal(placed.code, 0, placed.stderr);
       platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
       // SIGKILL as the rename over the old version is entered: it never runs.
-      const killed = await start([
-        "strace",
-        "-f",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-P",
-        await stagedOf(platform.items()[0]),
-        "-e",
-        "trace=rename,renameat,renameat2",
-        "-e",
-        "inject=rename,renameat,renameat2:signal=KILL",
-      ]).done;
+      const killed = await start(
+        _straced(await stagedOf(platform.items()[0]), "rename,renameat,renameat2", "signal=KILL"),
+      ).done;
       assert.notEqual(killed.code, 0, killed.stderr);
       const sizes = [...(await readTree(root)).values()].map((bytes) => bytes.length);
       assert.deepEqual(sizes, Array(6).fill(4000), "killed before the first replacement");
