@@ -83,6 +83,12 @@ export class PlacedRecord {
   #generation: number;
   /** A log of this generation is on disk: what it says is not in the record's file yet. */
   #logOnDisk: boolean;
+  /**
+   * Replacements the log said were about to be renamed over an older version, with no word since:
+   * path hash -> the new version's value. Killed around its rename, a path holds the old version
+   * or the new one; {@linkcode PlacedRecord.settleTentative} tells them apart by the file's size.
+   */
+  readonly #tentative: Map<number, number>;
 
   private constructor(
     stateDir: string,
@@ -90,12 +96,14 @@ export class PlacedRecord {
     count: number,
     generation: number,
     logOnDisk: boolean,
+    tentative: Map<number, number> = new Map(),
   ) {
     this.#stateDir = stateDir;
     this.#table = table;
     this.#count = count;
     this.#generation = generation;
     this.#logOnDisk = logOnDisk;
+    this.#tentative = tentative;
   }
 
   /**
@@ -115,7 +123,53 @@ export class PlacedRecord {
       return new PlacedRecord(stateDir, table, count, generation, false);
     }
     const merged = _merged(table, count, log);
-    return new PlacedRecord(stateDir, merged.table, merged.count, generation, true);
+    return new PlacedRecord(
+      stateDir,
+      merged.table,
+      merged.count,
+      generation,
+      true,
+      merged.tentative,
+    );
+  }
+
+  /** True while a replacement logged ahead of its rename is not settled (see `settleTentative`). */
+  get hasTentative(): boolean {
+    return this.#tentative.size > 0;
+  }
+
+  /** True when `path` may hold the new version of a replacement cut around its rename. */
+  tentativeAt(path: string): boolean {
+    return this.#tentative.has(_pathHash(path));
+  }
+
+  /**
+   * Settles what a replacement cut around its rename left at `path`, from the size of the file
+   * there (undefined: none): the new version when that size is the new one's and not the old one's
+   * (the rename ran), else what the record said before (the old version, or a user's file: kept).
+   */
+  settleTentative(path: string, size: number | undefined): void {
+    const pathHash = _pathHash(path);
+    const value = this.#tentative.get(pathHash);
+    if (value === undefined) return;
+    this.#tentative.delete(pathHash);
+    if (size === undefined) return;
+    const sizeHash = _hash16(String(size));
+    const old = _lookup(this.#table, pathHash);
+    if ((value & 0xffff) !== sizeHash || old === undefined || old === _AMBIGUOUS) return;
+    if ((old & 0xffff) === sizeHash) return; // both fit: the old version, replaced again
+    _overwrite(this.#table, pathHash, value);
+  }
+
+  /**
+   * The log words of the replacements not settled yet, for the log that continues this record:
+   * its file, written then, holds what they replaced, and a kill before the save must still find
+   * them.
+   */
+  tentativeWords(): number[] {
+    const words: number[] = [];
+    for (const [pathHash, value] of this.#tentative) words.push(0, pathHash, 0, value);
+    return words;
   }
 
   /**
@@ -291,9 +345,18 @@ export class PlacedLog {
    * Logs files about to be named (`[path, file]`), before they are: resolves once the entries are
    * written (or the log could not be made: the pass's save still records what it placed).
    */
-  async logAhead(files: Iterable<readonly [string, PlacedFile]>): Promise<void> {
+  async logAhead(
+    files: Iterable<readonly [string, PlacedFile]>,
+    options: { replacing?: boolean } = {},
+  ): Promise<void> {
     if (this.#stopped) return;
-    for (const [path, file] of files) this.#pending.push(_pathHash(path), _valueOf(file));
+    for (const [path, file] of files) {
+      // A replacement is logged as tentative (two entries of path hash 0, which a reader without
+      // them skips): until the entry {@linkcode PlacedLog.add} writes after its rename, the path
+      // holds the old version or the new one, told apart by size (`settleTentative`).
+      if (options.replacing) this.#pending.push(0, _pathHash(path), 0, _valueOf(file));
+      else this.#pending.push(_pathHash(path), _valueOf(file));
+    }
     this.prepare();
     await this.#preparing;
     this.#flush();
@@ -327,6 +390,8 @@ export class PlacedLog {
   async #prepare(): Promise<void> {
     const record = await this.#record;
     this.#ready = { record, generation: await record.prepareLog() };
+    // Replacements a killed pass left unsettled: the record's file written now does not hold them.
+    this.#pending.unshift(...record.tentativeWords());
     this.#flush();
   }
 
@@ -410,15 +475,23 @@ function _merged(
   table: Uint32Array,
   count: number,
   log: Uint32Array,
-): { table: Uint32Array; count: number } {
+): { table: Uint32Array; count: number; tentative: Map<number, number> } {
   const values = new Map<number, number>();
   for (let slot = 0; slot < table.length; slot += 2) {
     if (table[slot] !== 0) values.set(table[slot], table[slot + 1]);
   }
   let added = 0;
   const withdrawn = new Set<number>();
+  const tentative = new Map<number, number>();
   for (let at = 0; at < log.length; at += _LOG_ENTRY_WORDS) {
+    if (log[at] === 0) {
+      // A tentative replacement: (0, path hash), (0, value); one torn after its first half is none.
+      if (at + 3 < log.length && log[at + 2] === 0) tentative.set(log[at + 1], log[at + 3]);
+      at += _LOG_ENTRY_WORDS;
+      continue;
+    }
     const pathHash = log[at];
+    tentative.delete(pathHash); // told since: its rename ran (or it was withdrawn)
     const old = values.get(pathHash);
     if (pathHash === 0 || (old === _AMBIGUOUS && !withdrawn.has(pathHash))) continue;
     if (old === undefined) added++;
@@ -427,7 +500,19 @@ function _merged(
   }
   const merged = _newTable(values.size);
   for (const [pathHash, value] of values) _insert(merged, pathHash, value);
-  return { table: merged, count: count + added };
+  return { table: merged, count: count + added, tentative };
+}
+
+/** Sets the value of `pathHash`, which `table` holds already. */
+function _overwrite(table: Uint32Array, pathHash: number, value: number): void {
+  const mask = table.length / 2 - 1;
+  for (let probe = 0, slot = pathHash & mask; probe <= mask; probe++, slot = (slot + 1) & mask) {
+    if (table[slot * 2] === 0) return;
+    if (table[slot * 2] === pathHash) {
+      table[slot * 2 + 1] = value;
+      return;
+    }
+  }
 }
 
 /** The value recorded for a path hash (`_AMBIGUOUS` when two paths share it), or undefined. */

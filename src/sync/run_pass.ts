@@ -400,6 +400,7 @@ class _SyncPass implements Disposable {
     _reportListingEnd(listing, { index, local, config }, logger);
     _reportIndex(index, logger);
     const record = this.#record = await this.#reading;
+    await _settleTentative(record, local, (path) => this.#mirror.fileSize(path));
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
       const clearing = await _shadowedOwnFiles(index.shadowed, local, record, {
@@ -680,6 +681,7 @@ class _SyncPass implements Disposable {
     await this.#placedLog.close();
     const record = this.#record ?? await this.#reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
+      await _settleTentative(record, local, (path) => this.#mirror.fileSize(path)).catch(() => {});
       await _saveRecord(this.#mirror, record, {
         entries: this.#index.entries(),
         local,
@@ -794,6 +796,8 @@ export async function dryRunPass(
   if (root !== undefined && _isProvenWhole(listing)) {
     const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const fileSize = (path: string) => fileSizeUnder(root, path);
+    // As the pass settles them (a replacement a killed pass left unconfirmed).
+    await _settleTentative(record, local, fileSize);
     const found = await _findReplacements(index, local, new Map(), record, {
       config,
       fileSize,
@@ -1048,6 +1052,11 @@ function _journalOf(log: PlacedLog): PlacementJournal {
   return {
     naming: (files) =>
       log.logAhead(files.map(([download, size]) => [download.path, placedFile(download, size)])),
+    replacing: (files) =>
+      log.logAhead(
+        files.map(([download, size]) => [download.path, placedFile(download, size)]),
+        { replacing: true },
+      ),
     notNamed: (downloads) => log.withdraw(downloads.map((download) => download.path)),
     replaced: (download, size) => log.add(download.path, placedFile(download, size)),
   };
@@ -1293,6 +1302,24 @@ async function _clear(
     }
   }
   return cleared;
+}
+
+/**
+ * Settles the replacements a killed pass left unconfirmed (see `PlacedRecord.settleTentative`):
+ * the old version or the new one, by the size of the file there. A few files at most, looked at
+ * only when there are some.
+ */
+async function _settleTentative(
+  record: PlacedRecord,
+  local: ReadonlyMap<string, LocalFile>,
+  fileSize: (path: string) => Promise<number | undefined>,
+): Promise<void> {
+  if (!record.hasTentative) return;
+  for (const [path, file] of local) {
+    if (file.symlink || !record.tentativeAt(path)) continue;
+    record.settleTentative(path, await fileSize(path));
+    if (!record.hasTentative) return;
+  }
 }
 
 /** `local` without `paths` (a copy, made only when there are some). */

@@ -140,12 +140,20 @@ export interface PlacementJournal {
    * before any of them has its name.
    */
   naming(files: readonly (readonly [Download, number])[]): Promise<void>;
-  /** Told of files {@linkcode PlacementJournal.naming} was told of that were not named after all. */
-  notNamed(downloads: readonly Download[]): void;
   /**
-   * Told of a file that replaced the one at its path, right after (a rename: told before, a kill
-   * ahead of it would leave the old version taken for the new one).
+   * Told of files about to replace the ones at their paths (a rename over each): resolves once they
+   * are recorded as tentative, before any rename. Killed around a rename, the path holds the old
+   * version or the new one: the next pass tells them apart by size (taken for the new one, a kill
+   * ahead of the rename would leave the old version taken for the new; told only after, a kill
+   * right after the rename left the new one read as a user's edit, kept against later versions).
    */
+  replacing(files: readonly (readonly [Download, number])[]): Promise<void>;
+  /**
+   * Told of files {@linkcode PlacementJournal.naming} or {@linkcode PlacementJournal.replacing}
+   * was told of that were not named after all.
+   */
+  notNamed(downloads: readonly Download[]): void;
+  /** Told of a file that replaced the one at its path, right after its rename. */
   replaced(download: Download, size: number): void;
 }
 
@@ -416,6 +424,9 @@ export class Transfer {
     await journal?.naming(
       whole.flatMap(({ download }, index) => replacing[index] ? [] : [[download, sizes[index]]]),
     );
+    await journal?.replacing(
+      whole.flatMap(({ download }, index) => replacing[index] ? [[download, sizes[index]]] : []),
+    );
     const outcomes = await mirror.writeFiles(
       whole.map(({ download, bytes }) => ({ path: download.path, bytes })),
       () => {
@@ -427,7 +438,7 @@ export class Transfer {
     whole.forEach(({ download }, index) => {
       const error = outcomes[index];
       if (error !== undefined) {
-        if (!replacing[index]) notNamed.push(download);
+        notNamed.push(download);
         return this.#placeFailed(download, error);
       }
       if (replacing[index]) journal?.replaced(download, sizes[index]);
@@ -473,8 +484,10 @@ export class Transfer {
           }
         }
         const replacing = this.#deps.mirror.replacesOnPlace(download.path);
-        if (!replacing && this.#options.journal !== undefined) {
-          await this.#options.journal.naming([[download, held.bytes]]);
+        const journal = this.#options.journal;
+        if (journal !== undefined) {
+          if (replacing) await journal.replacing([[download, held.bytes]]);
+          else await journal.naming([[download, held.bytes]]);
           toldAhead = true;
         }
         await staged.commit(download.path, {

@@ -367,6 +367,75 @@ for (const via of ["an inline batch", "its uri"]) {
   });
 }
 
+/**
+ * `strace` holding the thread that renames `path` (a staged file) over an older version right after
+ * the rename, for a minute (see {@linkcode _heldAfterLinking}).
+ */
+function _heldAfterRenaming(path: string): string[] {
+  return [
+    "strace",
+    "-f",
+    "-qq",
+    "-o",
+    "/dev/null",
+    "-P",
+    path,
+    "-e",
+    "trace=rename,renameat,renameat2",
+    "-e",
+    "inject=rename,renameat,renameat2:delay_exit=60000000",
+  ];
+}
+
+for (const via of ["an inline batch", "its uri"]) {
+  Deno.test(`a pass killed right after it replaced a file from ${via} leaves the new version recorded`, async () => {
+    // Logged only after its rename, such a replacement was unrecorded: the record still named the
+    // old version, of another size, so the file read as a user's edit and was kept against every
+    // later version.
+    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
+    const byUri = via === "its uri";
+    await withCrash(
+      {
+        groups: [models("v1", 4000)],
+        bodyBytesPerSecond: 1_000_000,
+        inlineLimitBytes: byUri ? 1024 : undefined,
+      },
+      async ({ platform, root, partialDir, start }) => {
+        const placed = await start().done;
+        assert.equal(placed.code, 0, placed.stderr);
+        platform.replaceDataset(describeDataset([models("v2", 5000)]));
+        const [first] = platform.items();
+        const staged = byUri
+          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
+          : join(root, ".data-mirror", "staged-0");
+        const sizes = async () =>
+          [...(await readTree(root)).values()].map((bytes) => bytes.length).sort();
+        {
+          await using traced = start(_heldAfterRenaming(staged));
+          await until(traced, async () => (await sizes()).includes(5000));
+          await _killTracee(traced);
+        }
+        assert.deepEqual(
+          await sizes(),
+          [...Array(5).fill(4000), 5000],
+          "the kill came right after the first replacement",
+        );
+        const second = await start().done;
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(lastJsonLine(second.stdout).downloaded, 5, second.stdout);
+        platform.replaceDataset(describeDataset([models("v3", 6000)]));
+        const third = await start().done;
+        assert.equal(third.code, 0, third.stderr);
+        assert.equal(lastJsonLine(third.stdout).downloaded, 6, third.stdout);
+        const tree = await readTree(root);
+        for (const item of platform.items()) {
+          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
+        }
+      },
+    );
+  });
+}
+
 Deno.test("a run while another holds the mirror lock fails naming the holder; after kill -9 the next run takes over", async () => {
   // One large file at 50 kB/s: the first run holds the lock for 8 s unless killed.
   await withCrash(

@@ -159,6 +159,54 @@ Deno.test("placed log: files logged ahead of their names are recorded; a withdra
   });
 });
 
+Deno.test("placed log: a replacement logged ahead reads as the old version or the new one, settled by the file's size", async () => {
+  await withTempDir(async (dir) => {
+    // a.jpg placed from org/loc/a at 10 bytes; then b.jpg and a.jpg about to be replaced.
+    await (await PlacedRecord.read(dir)).save(
+      () => ["a.jpg", "b.jpg", "c.jpg"],
+      (path) => ({ binaryDataId: `org/loc/${path[0]}`, size: 10 }),
+    );
+    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const next = (path: string): [string, PlacedFile] => [
+      path,
+      { binaryDataId: `org/loc/${path[0]}2`, size: 12 },
+    ];
+    await log.logAhead([next("a.jpg"), next("b.jpg"), next("c.jpg")], { replacing: true });
+    // Killed here: each path holds the old version (no rename ran) or the new one (it ran).
+    const cut = await PlacedRecord.read(dir);
+    assert.ok(cut.hasTentative);
+    assert.equal(cut.placedFrom("a.jpg", "org/loc/a"), "same", "the old version until settled");
+    cut.settleTentative("a.jpg", 12); // renamed: the new version's size
+    cut.settleTentative("b.jpg", 10); // not renamed: the old one's
+    cut.settleTentative("c.jpg", 7); // neither: a user's file, kept as before
+    assert.ok(!cut.hasTentative);
+    assert.equal(cut.placedFrom("a.jpg", "org/loc/a2"), "same");
+    assert.ok(cut.sizeFits("a.jpg", 12));
+    assert.equal(cut.placedFrom("b.jpg", "org/loc/b"), "same");
+    assert.ok(cut.sizeFits("b.jpg", 10));
+    assert.equal(cut.placedFrom("c.jpg", "org/loc/c"), "same");
+    assert.ok(!cut.sizeFits("c.jpg", 7), "a user's file: its size is not the one placed");
+    // Confirmed after its rename (a.jpg), withdrawn (b.jpg): no longer tentative.
+    log.add(...next("a.jpg"));
+    await Promise.resolve();
+    log.withdraw(["b.jpg"]);
+    const told = await PlacedRecord.read(dir);
+    assert.ok(!told.tentativeAt("a.jpg") && !told.tentativeAt("b.jpg"));
+    assert.ok(told.tentativeAt("c.jpg"));
+    assert.equal(told.placedFrom("a.jpg", "org/loc/a2"), "same");
+    assert.equal(told.placedFrom("b.jpg", "org/loc/b"), "unrecordable");
+    // A pass that starts a log of its own carries the unsettled one over (its record's file is
+    // written without it): killed again, the next pass still finds it.
+    const again = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await again.logAhead([["d.jpg", { binaryDataId: "org/loc/d", size: 1 }]]);
+    const twice = await PlacedRecord.read(dir);
+    assert.ok(twice.tentativeAt("c.jpg"));
+    twice.settleTentative("c.jpg", 12);
+    assert.equal(twice.placedFrom("c.jpg", "org/loc/c2"), "same");
+    await again.close();
+  });
+});
+
 Deno.test("placed log: a log the record already holds (its removal lost) is ignored; a torn entry too", async () => {
   await withTempDir(async (dir) => {
     await _killedPass(dir, [["a.jpg", { binaryDataId: "org/loc/old", size: 10 }]]);

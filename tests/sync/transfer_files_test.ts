@@ -105,7 +105,7 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
 });
 
 for (const via of ["inline", "by uri"]) {
-  Deno.test(`the journal is told of a file ${via} before it has its name, of a replacement after, and of a name refused`, async () => {
+  Deno.test(`the journal is told of a file ${via} before it has its name, of a replacement before and after, and of a name refused`, async () => {
     // Told once the name was made, a SIGKILL in between left a file placed and unrecorded, kept as a
     // user's for good against a newer version of its item (tests/sync/crash_resume_test.ts kills
     // the real program there).
@@ -138,6 +138,13 @@ for (const via of ["inline", "by uri"]) {
             }
             return Promise.resolve();
           },
+          replacing: (files) => {
+            for (const [download, size] of files) {
+              const held = Deno.lstatSync(join(mirror.root, download.path)).size;
+              told.push(`replacing ${download.path} ${size} over ${held} bytes`);
+            }
+            return Promise.resolve();
+          },
           notNamed: (downloads) => told.push(...downloads.map((d) => `not named ${d.path}`)),
           replaced: (download, size) =>
             told.push(`replaced ${download.path} ${size} ${exists(download.path)}`),
@@ -154,8 +161,14 @@ for (const via of ["inline", "by uri"]) {
         "naming f/2.bin 4000 there",
         "not named f/2.bin",
         "replaced f/3.bin 4000 true",
+        "replacing f/3.bin 4000 over 16 bytes",
       ]);
       assert.ok(told.indexOf("naming f/2.bin 4000 there") < told.indexOf("not named f/2.bin"));
+      // A replacement is told ahead of its rename too (as tentative), and confirmed right after.
+      assert.ok(
+        told.indexOf("replacing f/3.bin 4000 over 16 bytes") <
+          told.indexOf("replaced f/3.bin 4000 true"),
+      );
       assert.equal(await Deno.readTextFile(join(mirror.root, "f/2.bin")), "a user's");
       assert.equal((await Deno.stat(join(mirror.root, "f/3.bin"))).size, 4000);
     }, { inlineLimitBytes: via === "inline" ? undefined : 1024 });
