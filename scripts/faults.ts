@@ -21,6 +21,7 @@ import { listingFaults } from "../tests/faults/listing_faults.ts";
 import { loadPasses } from "../tests/faults/load_passes.ts";
 import { lockContention } from "../tests/faults/lock_contention.ts";
 import { moduleStops } from "../tests/faults/module_stops.ts";
+import { namingKills } from "../tests/faults/naming_kills.ts";
 import { networkFaults } from "../tests/faults/network_faults.ts";
 import { plantedSymlinks } from "../tests/faults/planted_symlinks.ts";
 import type { RowReport } from "../tests/faults/row_report.ts";
@@ -42,6 +43,8 @@ const _FULL: ReadonlyMap<number, _Row> = new Map<number, _Row>([
   [11, () => confinement()],
   [12, (rig) => loadPasses(rig, { items: 50_000, passes: 20 })],
   [13, (rig) => moduleStops(rig, { stops: 200 })],
+  // Every k of each kind of pass until it completes unkilled (about 150 kills, 10 minutes).
+  [14, () => namingKills()],
   [10, (rig) => secrets(rig)],
 ]);
 
@@ -57,7 +60,15 @@ const _QUICK: ReadonlyMap<number, _Row> = new Map<number, _Row>([
   [9, (rig) => badConfig(rig)],
   [12, (rig) => loadPasses(rig, { items: 2000, passes: 5 })],
   [13, (rig) => moduleStops(rig, { stops: 10 })],
+  [
+    14,
+    () =>
+      namingKills({ points: [1, 4], syscalls: ["link", "rename", "unlink"], after: _NAMING_AFTER }),
+  ],
 ]);
+
+/** The staged files row 14 holds right after their naming at the CI sizes. */
+const _NAMING_AFTER = { staged: [0], uri: true };
 
 if (import.meta.main) {
   const { values } = parseArgs({
