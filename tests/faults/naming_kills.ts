@@ -23,6 +23,7 @@ import {
   startPlatform,
 } from "../support/platform/mod.ts";
 import { pollUntil } from "../_poll.ts";
+import { killTracee, straceWrapper } from "../support/strace.ts";
 import {
   lastJsonLine,
   type ProgramOutput,
@@ -46,7 +47,6 @@ const _SYSCALLS: Readonly<Record<NamingSyscalls, string>> = {
   rename: "rename,renameat,renameat2",
   unlink: "unlink,unlinkat",
 };
-const _TRACED = "link,linkat,rename,renameat,renameat2,unlink,unlinkat";
 
 /** Options of {@linkcode namingKills}. */
 export interface NamingKillsOptions {
@@ -192,17 +192,10 @@ export async function namingKills(options: NamingKillsOptions = {}): Promise<Row
       const points = options.points ?? "all";
       const ks = points === "all" ? Array.from({ length: maxK }, (_, i) => i + 1) : points;
       for (const k of ks) {
-        const wrapper = [
-          "strace",
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-e",
-          `trace=${_TRACED}`,
-          "-e",
-          `inject=${_SYSCALLS[syscall]}:signal=KILL:when=${k}`,
-        ];
+        const wrapper = straceWrapper({
+          calls: _SYSCALLS[syscall],
+          tamper: `signal=KILL:when=${k}`,
+        });
         const outcome = await _killAndRecover(platform, kind, `${syscall} #${k}`, {
           start: (run) => run(wrapper).done.then((output) => ({ output })),
         });
@@ -248,19 +241,11 @@ export async function namingKills(options: NamingKillsOptions = {}): Promise<Row
       const outcome = await _killAndRecover(platform, kind, target.label, {
         start: async (run, root, version) => {
           const staged = await target.path(root, version);
-          const traced = run([
-            "strace",
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-P",
-            staged,
-            "-e",
-            "trace=link,linkat,rename,renameat,renameat2",
-            "-e",
-            "inject=link,linkat,rename,renameat,renameat2:delay_exit=60000000",
-          ]);
+          const traced = run(straceWrapper({
+            calls: "link,linkat,rename,renameat,renameat2",
+            tamper: "delay_exit=60000000",
+            path: staged,
+          }));
           const wasHeld = await _killWhenNamed(traced, staged);
           return { output: await traced.done, held: wasHeld };
         },
@@ -392,35 +377,12 @@ async function _killWhenNamed(traced: RunningProgram, staged: string): Promise<b
     return named;
   }, { intervalMs: 1, limitMs: 60_000 }).catch(() => {});
   if (!named || traced.exited) {
-    if (!traced.exited) await _killTracee(traced);
+    if (!traced.exited) await killTracee(traced);
     await traced.done;
     return false;
   }
-  await _killTracee(traced);
+  await killTracee(traced);
   return true;
-}
-
-/**
- * SIGKILLs the program `strace` runs, then strace once the program is dead (see
- * `tests/sync/crash_resume_test.ts`).
- */
-async function _killTracee(tracer: RunningProgram): Promise<void> {
-  const children = await Deno.readTextFile(`/proc/${tracer.pid}/task/${tracer.pid}/children`)
-    .catch(() => "");
-  const [pid] = children.trim().split(/\s+/).map(Number);
-  if (pid > 0) {
-    Deno.kill(pid, "SIGKILL");
-    await pollUntil(`the program (${pid}) died`, async () => {
-      const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-      return stat === "" || /^\d+ \(.*\) [ZX] /s.test(stat);
-    });
-  }
-  try {
-    tracer.kill("SIGKILL");
-  } catch {
-    // strace ended with its tracee
-  }
-  await tracer.done;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 import { pollUntil } from "../_poll.ts";
 import { lastJsonLine, type RunningProgram, spawnProgram } from "../_program.ts";
 import { readTree } from "./_harness.ts";
+import { killTracee, straceWrapper } from "../support/strace.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
 
 const TAG = "crash";
@@ -243,12 +244,14 @@ function _withSixModels(
   );
 }
 
-/** A new version of the `count` models (5,000 bytes): a pass must then place all, as listed. */
+/** A new version of the `count` models (`version`, of `sizeBytes`): a pass must then place all, as listed. */
 async function _assertNewVersionPlaced(
   { platform, root, start }: Crash,
   count = 6,
+  version = "v2",
+  sizeBytes = 5000,
 ): Promise<void> {
-  platform.replaceDataset(describeDataset([_models("v2", 5000, count)]));
+  platform.replaceDataset(describeDataset([_models(version, sizeBytes, count)]));
   platform.setFaults({});
   const next = await start().done;
   assert.equal(next.code, 0, next.stderr);
@@ -282,51 +285,6 @@ Deno.test("files placed by a pass killed with -9 are recorded: a new version of 
   );
 });
 
-/**
- * `strace` tampering with the program's `calls` (comma-separated system calls) on `path` only:
- * `tamper` is strace's `inject` action, e.g. `signal=KILL` (on entry: the call never runs).
- */
-function _straced(path: string, calls: string, tamper: string): string[] {
-  return [
-    "strace",
-    "-f",
-    "-qq",
-    "-o",
-    "/dev/null",
-    "-P",
-    path,
-    "-e",
-    `trace=${calls}`,
-    "-e",
-    `inject=${calls}:${tamper}`,
-  ];
-}
-
-/**
- * `strace` holding the thread that links `path` (a staged file) to a final name right after the
- * link, for a minute: the program is killed there, between the name and whatever it does next.
- */
-function _heldAfterLinking(path: string): string[] {
-  return _straced(path, "link,linkat", "delay_exit=60000000");
-}
-
-/**
- * SIGKILLs the program `strace` runs, then strace once the program is dead (strace killed first
- * would let its tracee run on; left alone, it waits out its delay).
- */
-async function _killTracee(tracer: RunningProgram): Promise<void> {
-  const children = await Deno.readTextFile(`/proc/${tracer.pid}/task/${tracer.pid}/children`);
-  const [pid] = children.trim().split(/\s+/).map(Number);
-  assert.ok(pid > 0, `strace (${tracer.pid}) runs no program`);
-  Deno.kill(pid, "SIGKILL");
-  await pollUntil(`the program (${pid}) died`, async () => {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-    return stat === "" || /^\d+ \(.*\) [ZX] /s.test(stat);
-  });
-  tracer.kill("SIGKILL");
-  await tracer.done;
-}
-
 for (const via of ["an inline batch", "its uri"]) {
   Deno.test(`a pass killed right after it named a file from ${via} leaves that file recorded`, async () => {
     // Logged after the name was made, such a file was unrecorded: the next version of its item,
@@ -336,9 +294,13 @@ for (const via of ["an inline batch", "its uri"]) {
       const named = async () =>
         (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
       {
-        await using traced = start(_heldAfterLinking(await stagedOf(platform.items()[0])));
+        await using traced = start(straceWrapper({
+          calls: "link,linkat",
+          tamper: "delay_exit=60000000",
+          path: await stagedOf(platform.items()[0]),
+        }));
         await until(traced, async () => (await named()) >= 1);
-        await _killTracee(traced);
+        await killTracee(traced);
       }
       assert.equal(await named(), 1, "the kill came right after the first name");
       await _assertNewVersionPlaced(crash);
@@ -357,7 +319,11 @@ for (const via of ["an inline batch", "its uri"]) {
       platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
       // SIGKILL as the rename over the old version is entered: it never runs.
       const killed = await start(
-        _straced(await stagedOf(platform.items()[0]), "rename,renameat,renameat2", "signal=KILL"),
+        straceWrapper({
+          calls: "rename,renameat,renameat2",
+          tamper: "signal=KILL",
+          path: await stagedOf(platform.items()[0]),
+        }),
       ).done;
       assert.notEqual(killed.code, 0, killed.stderr);
       const sizes = [...(await readTree(root)).values()].map((bytes) => bytes.length);
@@ -367,72 +333,39 @@ for (const via of ["an inline batch", "its uri"]) {
   });
 }
 
-/**
- * `strace` holding the thread that renames `path` (a staged file) over an older version right after
- * the rename, for a minute (see {@linkcode _heldAfterLinking}).
- */
-function _heldAfterRenaming(path: string): string[] {
-  return [
-    "strace",
-    "-f",
-    "-qq",
-    "-o",
-    "/dev/null",
-    "-P",
-    path,
-    "-e",
-    "trace=rename,renameat,renameat2",
-    "-e",
-    "inject=rename,renameat,renameat2:delay_exit=60000000",
-  ];
-}
-
 for (const via of ["an inline batch", "its uri"]) {
   Deno.test(`a pass killed right after it replaced a file from ${via} leaves the new version recorded`, async () => {
     // Logged only after its rename, such a replacement was unrecorded: the record still named the
     // old version, of another size, so the file read as a user's edit and was kept against every
     // later version.
-    const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
-    const byUri = via === "its uri";
-    await withCrash(
+    await _withSixModels(via, async (crash, stagedOf) => {
+      const { platform, root, start } = crash;
+      const placed = await start().done;
+      assert.equal(placed.code, 0, placed.stderr);
+      platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
+      const sizes = async () =>
+        [...(await readTree(root)).values()].map((bytes) => bytes.length).sort();
       {
-        groups: [models("v1", 4000)],
-        bodyBytesPerSecond: 1_000_000,
-        inlineLimitBytes: byUri ? 1024 : undefined,
-      },
-      async ({ platform, root, partialDir, start }) => {
-        const placed = await start().done;
-        assert.equal(placed.code, 0, placed.stderr);
-        platform.replaceDataset(describeDataset([models("v2", 5000)]));
-        const [first] = platform.items();
-        const staged = byUri
-          ? join(partialDir, `${await sha256Hex(first.binaryDataId)}-${first.sizeBytes}.part`)
-          : join(root, ".data-mirror", "staged-0");
-        const sizes = async () =>
-          [...(await readTree(root)).values()].map((bytes) => bytes.length).sort();
-        {
-          await using traced = start(_heldAfterRenaming(staged));
-          await until(traced, async () => (await sizes()).includes(5000));
-          await _killTracee(traced);
-        }
-        assert.deepEqual(
-          await sizes(),
-          [...Array(5).fill(4000), 5000],
-          "the kill came right after the first replacement",
+        await using traced = start(
+          straceWrapper({
+            calls: "rename,renameat,renameat2",
+            tamper: "delay_exit=60000000",
+            path: await stagedOf(platform.items()[0]),
+          }),
         );
-        const second = await start().done;
-        assert.equal(second.code, 0, second.stderr);
-        assert.equal(lastJsonLine(second.stdout).downloaded, 5, second.stdout);
-        platform.replaceDataset(describeDataset([models("v3", 6000)]));
-        const third = await start().done;
-        assert.equal(third.code, 0, third.stderr);
-        assert.equal(lastJsonLine(third.stdout).downloaded, 6, third.stdout);
-        const tree = await readTree(root);
-        for (const item of platform.items()) {
-          assert.deepEqual(tree.get(item.fileName!), platform.contentOf(item.binaryDataId));
-        }
-      },
-    );
+        await until(traced, async () => (await sizes()).includes(5000));
+        await killTracee(traced);
+      }
+      assert.deepEqual(
+        await sizes(),
+        [...Array(5).fill(4000), 5000],
+        "the kill came right after the first replacement",
+      );
+      const second = await start().done;
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(lastJsonLine(second.stdout).downloaded, 5, second.stdout);
+      await _assertNewVersionPlaced(crash, 6, "v3", 6000);
+    });
   });
 }
 
