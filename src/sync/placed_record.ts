@@ -21,23 +21,29 @@
  * so that a pass killed by SIGKILL or a power cut before its end leaves its files recorded too: a
  * file taking a free name is logged before it is named (a kill right after the name was made, with
  * the entry still to be written, left it unrecorded: a user's file for good, against every later
- * version of its item), one replacing a file right after (logged before, a kill ahead of the rename
- * would have the old version pass for the new one). An entry logged ahead for a file that is then
- * not named is withdrawn (its path then reads as unknowable: a file there is kept); one a kill
- * leaves behind names a path with no file, which the next save drops. The log names the generation
- * of the record it continues; the record is read with it, and the next save (or the next pass's
- * first append) folds it in and lets it go. A log of an older generation (its removal lost) is
- * ignored; so is an entry torn at its end (the kill's last write). A logged path whose hash another
- * recorded path shares (about one pair in 100,000 files) is taken for the logged one until the
- * record is next saved from the walk.
+ * version of its item), one replacing a file both before its rename, as tentative, and right after
+ * it (logged only after, a kill right after the rename left the new version read as a user's edit;
+ * logged only before, a kill ahead of the rename would have the old version pass for the new one):
+ * a replacement cut between the two is settled by the next pass from the file's size ({@linkcode
+ * PlacedRecord.settleTentative}). An entry logged ahead for a file that is then not named is
+ * withdrawn (its path then reads as unknowable, a file there is kept, until an entry of this log or
+ * a later pass's names it again); one a kill leaves behind names a path with no file, which the
+ * next save drops. The log names the generation of the record it continues; the record is read with
+ * it, and the next save (or the next pass's first append) folds it in and lets it go. A log of an
+ * older generation (its removal lost) is ignored; so is an entry torn at its end (the kill's last
+ * write). A logged path whose hash another recorded path shares (about one pair in 100,000 files)
+ * is taken for the logged one until the record is next saved from the walk.
  *
  * @example
  * ```ts
  * const record = await PlacedRecord.read(stateDir);
  * const log = new PlacedLog(stateDir, Promise.resolve(record), { warn: console.warn });
  * if (record.placedFrom("models/detector.tflite", winnerId) === "other") {
- *   // the file there came from another item: replace it (if it still has the size placed), then
- *   log.add("models/detector.tflite", { binaryDataId: winnerId, size: 1234 });
+ *   // the file there came from another item: replace it (if it still has the size placed)
+ *   const file = { binaryDataId: winnerId, size: 1234 };
+ *   await log.logAhead([["models/detector.tflite", file]], { replacing: true });
+ *   // ... the rename over the old version, then
+ *   log.add("models/detector.tflite", file);
  * }
  * await log.logAhead([["images/a.jpg", { binaryDataId: imageId, size: 99 }]]); // then name it
  * await log.close();
@@ -63,8 +69,18 @@ export interface PlacedFile {
   size: number;
 }
 
-/** A slot's value word when two paths share the slot's path hash: neither is known. */
+/**
+ * A slot's value word when two paths share the slot's path hash: neither is known. In the log, a
+ * withdrawal ({@linkcode PlacedLog.withdraw}).
+ */
 const _AMBIGUOUS = 0xffffffff;
+/**
+ * A slot's value word when the log withdrew what it said of the path (its file was not named):
+ * unknowable as `_AMBIGUOUS` is (a file there is kept), but named again by a later entry, in this
+ * log or the log of a later pass (this word stays in the record's file when a pass folds the log
+ * in before it places the file: were it `_AMBIGUOUS`, nothing could name that file again).
+ */
+const _WITHDRAWN = 0xfffffffe;
 /** The log's first word ("PLOG"); the second is the generation of the record it continues. */
 const _LOG_MAGIC = 0x474f4c50;
 /** Words of the log's header, and of each entry after it (path hash, value). */
@@ -199,14 +215,14 @@ export class PlacedRecord {
   placedFrom(path: string, binaryDataId: string): "same" | "other" | "unknown" | "unrecordable" {
     const value = _lookup(this.#table, _pathHash(path));
     if (value === undefined) return "unknown";
-    if (value === _AMBIGUOUS) return "unrecordable";
+    if (value === _AMBIGUOUS || value === _WITHDRAWN) return "unrecordable";
     return value >>> 16 === _hash16(binaryDataId) ? "same" : "other";
   }
 
   /** True when a file of `size` bytes at `path` can be the one placed there (same size). */
   sizeFits(path: string, size: number): boolean {
     const value = _lookup(this.#table, _pathHash(path));
-    return value !== undefined && value !== _AMBIGUOUS &&
+    return value !== undefined && value !== _AMBIGUOUS && value !== _WITHDRAWN &&
       (value & 0xffff) === _hash16(String(size));
   }
 
@@ -364,8 +380,9 @@ export class PlacedLog {
 
   /**
    * Withdraws what {@linkcode PlacedLog.logAhead} said of `paths`: those files were not named (what
-   * is there, if anything, is not the pass's). Each path reads as unknowable until a save: such a
-   * file is kept, never taken for one the mirror placed.
+   * is there, if anything, is not the pass's). Each path reads as unknowable until a later entry
+   * (this pass's or a later one's log) names it: such a file is kept, never taken for one the
+   * mirror placed.
    */
   withdraw(paths: Iterable<string>): void {
     if (this.#stopped) return;
@@ -469,7 +486,8 @@ async function _readLog(path: string, generation: number): Promise<Uint32Array |
 
 /**
  * `table` (of `count` paths) with the log's entries (a later one wins); a slot two recorded paths
- * share stays so, while one a withdrawal made unknowable takes a later entry.
+ * share stays so, while one a withdrawal made unknowable (in this log or an earlier one folded into
+ * `table`) takes a later entry.
  */
 function _merged(
   table: Uint32Array,
@@ -481,7 +499,6 @@ function _merged(
     if (table[slot] !== 0) values.set(table[slot], table[slot + 1]);
   }
   let added = 0;
-  const withdrawn = new Set<number>();
   const tentative = new Map<number, number>();
   for (let at = 0; at < log.length; at += _LOG_ENTRY_WORDS) {
     if (log[at] === 0) {
@@ -493,10 +510,9 @@ function _merged(
     const pathHash = log[at];
     tentative.delete(pathHash); // told since: its rename ran (or it was withdrawn)
     const old = values.get(pathHash);
-    if (pathHash === 0 || (old === _AMBIGUOUS && !withdrawn.has(pathHash))) continue;
+    if (old === _AMBIGUOUS) continue;
     if (old === undefined) added++;
-    values.set(pathHash, log[at + 1]);
-    if (log[at + 1] === _AMBIGUOUS) withdrawn.add(pathHash);
+    values.set(pathHash, log[at + 1] === _AMBIGUOUS ? _WITHDRAWN : log[at + 1]);
   }
   const merged = _newTable(values.size);
   for (const [pathHash, value] of values) _insert(merged, pathHash, value);

@@ -369,6 +369,66 @@ for (const via of ["an inline batch", "its uri"]) {
   });
 }
 
+Deno.test("a file its pass could not name, then placed by a later pass, both killed with -9: the next version replaces it", async () => {
+  // The first pass withdraws the entry it logged ahead for the file it could not name; the second
+  // folds that log into the record before it logs the file it places there. Were the withdrawal
+  // folded in as two paths sharing a slot, no later entry could name the file again: it was kept
+  // as a user's for good, against every later version of its item.
+  const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
+  // One large file streamed at 1 kB/s holds each killed pass open until it is killed.
+  const slow: ItemGroup = { name: "slow", count: 1, sizeBytes: 2_000_000, tags: [TAG] };
+  await withCrash(
+    { groups: [models("v1", 4000), slow], bodyBytesPerSecond: 1000 },
+    async ({ platform, root, start }) => {
+      const log = join(root, ".data-mirror", "placed.log");
+      const named = async () =>
+        (await Array.fromAsync(Deno.readDir(join(root, "m"))).catch(() => [])).length;
+      const logBytes = async () => (await Deno.stat(log).catch(() => undefined))?.size ?? 0;
+      {
+        // The first inline batch's first file cannot be named (a full disk); the others are.
+        await using traced = start([
+          "strace",
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-P",
+          join(root, ".data-mirror", "staged-0"),
+          "-e",
+          "trace=link,linkat",
+          "-e",
+          "inject=link,linkat:error=ENOSPC",
+        ]);
+        // Six entries logged ahead and the withdrawal: a header and seven entries of eight bytes.
+        await until(traced, async () => (await named()) === 5 && (await logBytes()) >= 64);
+        // strace, holding nothing, ends with the program it runs.
+        const children = await Deno.readTextFile(`/proc/${traced.pid}/task/${traced.pid}/children`);
+        Deno.kill(Number(children.trim().split(/\s+/)[0]), "SIGKILL");
+        await traced.done;
+      }
+      assert.equal(await named(), 5, "one file of the batch was not named");
+      {
+        await using second = start();
+        await until(second, async () => (await named()) === 6);
+        second.kill("SIGKILL");
+        assert.equal((await second.done).signal, "SIGKILL");
+      }
+      platform.replaceDataset(describeDataset([models("v2", 5000)]));
+      platform.setFaults({});
+      const last = await start().done;
+      assert.equal(last.code, 0, last.stderr);
+      const tree = await readTree(root);
+      for (const item of platform.items()) {
+        assert.deepEqual(
+          tree.get(item.fileName!)?.length,
+          platform.contentOf(item.binaryDataId).length,
+          `${item.fileName} is the new version`,
+        );
+      }
+    },
+  );
+});
+
 Deno.test("a run while another holds the mirror lock fails naming the holder; after kill -9 the next run takes over", async () => {
   // One large file at 50 kB/s: the first run holds the lock for 8 s unless killed.
   await withCrash(

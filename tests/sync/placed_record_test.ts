@@ -207,6 +207,37 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
   });
 });
 
+Deno.test("placed log: a withdrawal folded into the record by the next pass is named again by that pass's log", async () => {
+  await withTempDir(async (dir) => {
+    // A pass killed after it withdrew c.jpg (not named): its log holds the withdrawal.
+    const first = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await first.logAhead([["c.jpg", { binaryDataId: "org/loc/c", size: 4 }]]);
+    first.withdraw(["c.jpg"]);
+    await first.close();
+    // The next pass folds that log into the record's file as it starts its own, places c.jpg, and
+    // is killed before its save.
+    const second = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await second.logAhead([["c.jpg", { binaryDataId: "org/loc/c", size: 4 }]]);
+    await second.close();
+    const record = await PlacedRecord.read(dir);
+    assert.equal(record.placedFrom("c.jpg", "org/loc/c"), "same");
+    assert.equal(record.sizeFits("c.jpg", 4), true);
+    // Saved with its file there and not placed again, a withdrawn path stays unknowable, and a
+    // later log still names it.
+    const third = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await third.logAhead([["c.jpg", { binaryDataId: "org/loc/c2", size: 5 }]]);
+    third.withdraw(["c.jpg"]);
+    await third.close();
+    const withdrawn = await PlacedRecord.read(dir);
+    await withdrawn.save(() => ["c.jpg"], () => undefined);
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("c.jpg", "org/loc/c"), "unrecordable");
+    const fourth = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    await fourth.logAhead([["c.jpg", { binaryDataId: "org/loc/c2", size: 5 }]]);
+    await fourth.close();
+    assert.equal((await PlacedRecord.read(dir)).placedFrom("c.jpg", "org/loc/c2"), "same");
+  });
+});
+
 Deno.test("placed log: a log the record already holds (its removal lost) is ignored; a torn entry too", async () => {
   await withTempDir(async (dir) => {
     await _killedPass(dir, [["a.jpg", { binaryDataId: "org/loc/old", size: 10 }]]);
