@@ -318,6 +318,7 @@ export interface PlacedLogOptions {
  * logging (the save still runs).
  */
 export class PlacedLog {
+  readonly #stateDir: string;
   readonly #path: string;
   readonly #record: Promise<PlacedRecord>;
   readonly #warn: (message: string) => void;
@@ -335,6 +336,7 @@ export class PlacedLog {
 
   /** A log in `stateDir` continuing `record` (awaited before the log is made). */
   constructor(stateDir: string, record: Promise<PlacedRecord>, options: PlacedLogOptions) {
+    this.#stateDir = stateDir;
     this.#path = join(stateDir, PLACED_LOG_NAME);
     this.#record = record;
     this.#warn = options.warn;
@@ -419,6 +421,11 @@ export class PlacedLog {
     this.#pending = [];
     try {
       if (this.#fd === undefined) {
+        // Made by path, with the first entry: ahead of a batch's names, before the batch looks at
+        // its folders. A state folder (or mirror) swapped for a link since the pass opened it had
+        // the log made where the link leads, over another mirror's log (its only record of the
+        // files its killed pass placed).
+        assertStateDirInPlace(this.#stateDir, `${PLACED_LOG_NAME} not made`);
         this.#fd = createOwnLogSync(this.#path, 0o644);
         words.unshift(_LOG_MAGIC, this.#ready.generation);
       }

@@ -487,6 +487,53 @@ for (const swapped of ["the mirror", "its state folder"] as const) {
   });
 }
 
+for (const swapped of ["the mirror", "its state folder"]) {
+  Deno.test(`${swapped} swapped for a symlink before the first file is placed: no log is made where it leads`, async () => {
+    // A new file's entry is logged ahead of its name: the log, made with the first entry, was then
+    // created (whatever had its name removed first) in the folder the link leads to, before the
+    // batch found the swap and named nothing.
+    const dataset = describeDataset([{ name: "k", count: 2, tags: ["t"], folder: "cams" }]);
+    await withMirror(dataset, async ({ pass, root, home, platform }) => {
+      await pass({ tags: ["t"], delete: true });
+      platform.replaceDataset(
+        describeDataset([{ name: "k", count: 2, tags: ["t"], folder: "cams" }, {
+          name: "new",
+          count: 3,
+          tags: ["t"],
+        }]),
+      );
+      platform.setFaults({ latencyMs: 400 });
+      platform.resetCalls();
+      const victim = join(home, "..", `${home.split("/").pop()}-victim`);
+      await Deno.mkdir(join(victim, ".data-mirror", "partial"), { recursive: true });
+      // The other mirror's log of a pass killed before its save: its only record of those files.
+      const theirs = join(victim, ".data-mirror", "placed.log");
+      await Deno.writeFile(
+        theirs,
+        new Uint8Array([80, 76, 79, 71, 7, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]),
+      );
+      try {
+        const passing = pass({ tags: ["t"], delete: true });
+        // The mirror is open (the listing asked for), no page has come yet: nothing placed.
+        await pollUntil("the listing asked for", () => platform.calls.BinaryDataByFilter > 0);
+        const [from, to] = swapped === "the mirror"
+          ? [root, victim]
+          : [join(root, ".data-mirror"), join(victim, ".data-mirror")];
+        await Deno.rename(from, join(home, "moved"));
+        await Deno.symlink(to, from);
+        await passing.catch(() => {});
+        assert.deepEqual(
+          await Deno.readFile(theirs),
+          new Uint8Array([80, 76, 79, 71, 7, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]),
+          "the other mirror's log as it was",
+        );
+      } finally {
+        await Deno.remove(victim, { recursive: true });
+      }
+    });
+  });
+}
+
 Deno.test("nothing is written into a mirror nested in this one: its items are conflicts, every pass", async () => {
   // `shared` holds the mirror `shared/faces` (its own `.data-mirror`, its own filter, `delete`).
   // The outer walk passes it by, so an outer item listed at `faces/x.jpg` was written into it each
