@@ -374,11 +374,10 @@ Deno.test("a file its pass could not name, then placed by a later pass, both kil
   // folds that log into the record before it logs the file it places there. Were the withdrawal
   // folded in as two paths sharing a slot, no later entry could name the file again: it was kept
   // as a user's for good, against every later version of its item.
-  const models = (version: string, sizeBytes: number) => _models(version, sizeBytes, 6);
   // One large file streamed at 1 kB/s holds each killed pass open until it is killed.
   const slow: ItemGroup = { name: "slow", count: 1, sizeBytes: 2_000_000, tags: [TAG] };
   await withCrash(
-    { groups: [models("v1", 4000), slow], bodyBytesPerSecond: 1000 },
+    { groups: [_models("v1", 4000, 6), slow], bodyBytesPerSecond: 1000 },
     async ({ platform, root, start }) => {
       const log = join(root, ".data-mirror", "placed.log");
       const named = async () =>
@@ -386,25 +385,14 @@ Deno.test("a file its pass could not name, then placed by a later pass, both kil
       const logBytes = async () => (await Deno.stat(log).catch(() => undefined))?.size ?? 0;
       {
         // The first inline batch's first file cannot be named (a full disk); the others are.
-        await using traced = start([
-          "strace",
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-P",
-          join(root, ".data-mirror", "staged-0"),
-          "-e",
-          "trace=link,linkat",
-          "-e",
-          "inject=link,linkat:error=ENOSPC",
-        ]);
+        await using traced = start(straceWrapper({
+          calls: "link,linkat",
+          tamper: "error=ENOSPC",
+          path: join(root, ".data-mirror", "staged-0"),
+        }));
         // Six entries logged ahead and the withdrawal: a header and seven entries of eight bytes.
         await until(traced, async () => (await named()) === 5 && (await logBytes()) >= 64);
-        // strace, holding nothing, ends with the program it runs.
-        const children = await Deno.readTextFile(`/proc/${traced.pid}/task/${traced.pid}/children`);
-        Deno.kill(Number(children.trim().split(/\s+/)[0]), "SIGKILL");
-        await traced.done;
+        await killTracee(traced);
       }
       assert.equal(await named(), 5, "one file of the batch was not named");
       {
@@ -413,7 +401,7 @@ Deno.test("a file its pass could not name, then placed by a later pass, both kil
         second.kill("SIGKILL");
         assert.equal((await second.done).signal, "SIGKILL");
       }
-      platform.replaceDataset(describeDataset([models("v2", 5000)]));
+      platform.replaceDataset(describeDataset([_models("v2", 5000, 6)]));
       platform.setFaults({});
       const last = await start().done;
       assert.equal(last.code, 0, last.stderr);
