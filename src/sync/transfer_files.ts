@@ -142,10 +142,10 @@ export interface PlacementJournal {
   naming(files: readonly (readonly [Download, number])[]): Promise<void>;
   /**
    * Told of files about to replace the ones at their paths (a rename over each): resolves once they
-   * are recorded as tentative, before any rename. Killed around a rename, the path holds the old
-   * version or the new one: the next pass tells them apart by size (taken for the new one, a kill
-   * ahead of the rename would leave the old version taken for the new; told only after, a kill
-   * right after the rename left the new one read as a user's edit, kept against later versions).
+   * are recorded as tentative, before any rename. A pass killed around a rename leaves the old
+   * version or the new one there, which the next pass tells apart by size (recorded as the new
+   * version ahead, a kill before the rename would have the old one taken for the new; recorded
+   * only after, a kill right after the rename left the new one read as a user's edit).
    */
   replacing(files: readonly (readonly [Download, number])[]): Promise<void>;
   /**
