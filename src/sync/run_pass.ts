@@ -1049,14 +1049,11 @@ function _journalOf(log: PlacedLog): PlacementJournal {
     binaryDataId: download.item.binaryDataId,
     size,
   });
+  const entries = (files: readonly (readonly [Download, number])[]) =>
+    files.map(([download, size]) => [download.path, placedFile(download, size)] as const);
   return {
-    naming: (files) =>
-      log.logAhead(files.map(([download, size]) => [download.path, placedFile(download, size)])),
-    replacing: (files) =>
-      log.logAhead(
-        files.map(([download, size]) => [download.path, placedFile(download, size)]),
-        { replacing: true },
-      ),
+    naming: (files) => log.logAhead(entries(files)),
+    replacing: (files) => log.logAhead(entries(files), { replacing: true }),
     notNamed: (downloads) => log.withdraw(downloads.map((download) => download.path)),
     replaced: (download, size) => log.add(download.path, placedFile(download, size)),
   };
