@@ -174,7 +174,7 @@ export class PlacedRecord {
     const old = _lookup(this.#table, pathHash);
     if ((value & 0xffff) !== sizeHash || old === undefined || old === _AMBIGUOUS) return;
     if ((old & 0xffff) === sizeHash) return; // both fit: the old version, replaced again
-    _overwrite(this.#table, pathHash, value);
+    this.#table[_slotOf(this.#table, pathHash)! * 2 + 1] = value;
   }
 
   /**
@@ -368,6 +368,7 @@ export class PlacedLog {
     options: { replacing?: boolean } = {},
   ): Promise<void> {
     if (this.#stopped) return;
+    const before = this.#pending.length;
     for (const [path, file] of files) {
       // A replacement is logged as tentative (two entries of path hash 0, which a reader without
       // them skips): until the entry {@linkcode PlacedLog.add} writes after its rename, the path
@@ -375,6 +376,7 @@ export class PlacedLog {
       if (options.replacing) this.#pending.push(0, _pathHash(path), 0, _valueOf(file));
       else this.#pending.push(_pathHash(path), _valueOf(file));
     }
+    if (this.#pending.length === before) return; // nothing to log (a batch with no replacement)
     this.prepare();
     await this.#preparing;
     this.#flush();
@@ -526,27 +528,21 @@ function _merged(
   return { table: merged, count: count + added, tentative };
 }
 
-/** Sets the value of `pathHash`, which `table` holds already. */
-function _overwrite(table: Uint32Array, pathHash: number, value: number): void {
-  const mask = table.length / 2 - 1;
-  for (let probe = 0, slot = pathHash & mask; probe <= mask; probe++, slot = (slot + 1) & mask) {
-    if (table[slot * 2] === 0) return;
-    if (table[slot * 2] === pathHash) {
-      table[slot * 2 + 1] = value;
-      return;
-    }
-  }
-}
-
 /** The value recorded for a path hash (`_AMBIGUOUS` when two paths share it), or undefined. */
 function _lookup(table: Uint32Array, pathHash: number): number | undefined {
+  const slot = _slotOf(table, pathHash);
+  return slot === undefined ? undefined : table[slot * 2 + 1];
+}
+
+/** The slot holding `pathHash`, or undefined. */
+function _slotOf(table: Uint32Array, pathHash: number): number | undefined {
   if (table.length === 0) return undefined;
   const mask = table.length / 2 - 1;
   // At most every slot once: a file damaged into a full table must not loop forever.
   for (let probe = 0, slot = pathHash & mask; probe <= mask; probe++, slot = (slot + 1) & mask) {
     const held = table[slot * 2];
     if (held === 0) return undefined;
-    if (held === pathHash) return table[slot * 2 + 1];
+    if (held === pathHash) return slot;
   }
   return undefined;
 }
