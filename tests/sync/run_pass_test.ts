@@ -16,7 +16,7 @@ import {
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
-import { PlacedRecord } from "../../src/sync/placed_record.ts";
+import { PlacedLog, PlacedRecord } from "../../src/sync/placed_record.ts";
 import { PassCancelledError } from "../../src/remote/errors.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
 import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
@@ -2280,5 +2280,33 @@ Deno.test("an item placed after failing is forgotten by the item backoff, as it 
     assert.equal(placing.summary.downloaded, 5);
     assert.equal((await files()).size, 5);
     assert.equal(itemBackoff.size, 0, "every placed item forgotten");
+  });
+});
+
+Deno.test("a replacement a killed pass left unconfirmed is settled by size in the dry run as in the pass", async () => {
+  // v1 placed, then v2 renamed over it by a pass killed before confirming (a tentative entry): the
+  // file has v2's size. v3 listed: the dry run, as the pass, takes the file for v2 and counts its
+  // replacement (unsettled, the record names v1, whose size no longer fits: a user's file, kept).
+  const model = (name: string, size: number) => _oneFile(name, "detector.tflite", size);
+  await withMirror(describeDataset([model("v1", 5000)]), async (fixture) => {
+    const { pass, platform, root, config, logger } = fixture;
+    await pass({ delete: true });
+    platform.replaceDataset(describeDataset([model("v2", 6000)]));
+    const [v2] = platform.items();
+    const stateDir = join(root, ".data-mirror");
+    const log = new PlacedLog(stateDir, PlacedRecord.read(stateDir), { warn: assert.fail });
+    await log.logAhead([["detector.tflite", { binaryDataId: v2.binaryDataId, size: 6000 }]], {
+      replacing: true,
+    });
+    await log.close();
+    await Deno.writeFile(join(root, "detector.tflite"), platform.contentOf(v2.binaryDataId));
+    platform.replaceDataset(describeDataset([model("v3", 7000)]));
+    const attributes = { delete: true };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.deepEqual(dry.downloads, ["detector.tflite"], "as the pass does");
+    const real = await pass(attributes);
+    assert.equal(real.summary.downloaded, 1);
   });
 });
