@@ -45,6 +45,7 @@ import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
 import { listingCapacity } from "./listing_capacity.ts";
+import { FilesWithPlaced } from "./_files_with_placed.ts";
 import { type ListedItem, ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
 import { HeldDeletes } from "./held_deletes.ts";
@@ -187,9 +188,9 @@ export async function runPass(
     const listing = await pass.list();
     const local = await pass.afterListing(listing);
     const deletion = pass.startDeletes(listing, local);
-    const entries = await pass.settleStreamed(listing, local);
-    const plan = await pass.fetchTheRest({ listing, local, deletion, entries });
-    return await pass.finish({ listing, local, plan, entries });
+    const { entries, present } = await pass.settleStreamed(listing, local);
+    const plan = await pass.fetchTheRest({ listing, local: present, deletion, entries });
+    return await pass.finish({ listing, local: present, plan, entries });
   } catch (error) {
     throw await pass.failed(error);
   }
@@ -253,7 +254,7 @@ class _SyncPass implements Disposable {
   // The files it was handed: gone from the record whatever happens next.
   #deleting: readonly string[] = [];
   // Known once the walk and the record are in: what the record is saved from, whatever happens.
-  #walked: Map<string, LocalFile> | undefined;
+  #walked: ReadonlyMap<string, LocalFile> | undefined;
   #record: PlacedRecord | undefined;
   #settled: _Replacements = { replacing: new Set(), adopted: new Map() };
 
@@ -470,12 +471,16 @@ class _SyncPass implements Disposable {
   /**
    * Once the streamed downloads are through: the paths they may have got wrong settled (a file
    * this pass placed for an item that lost its path is removed), the files to replace found (after
-   * a listing proved whole), and what was placed added to `local`. Returns the listing's entries.
+   * a listing proved whole). Returns the listing's entries, and the files present: `local` with
+   * every file the pass placed.
    */
   async settleStreamed(
     listing: ListingResult,
     local: Map<string, LocalFile>,
-  ): Promise<ReturnType<ListingIndex["entries"]>> {
+  ): Promise<{
+    entries: ReturnType<ListingIndex["entries"]>;
+    present: ReadonlyMap<string, LocalFile>;
+  }> {
     const transfer = this.#transfer;
     const mirror = this.#mirror;
     const logger = this.#logger;
@@ -508,10 +513,8 @@ class _SyncPass implements Disposable {
       );
       for (const path of this.#settled.replacing) mirror.replaceOnPlace(path);
     }
-    // The files placed so far are in the mirror now (the walk's map grows rather than being
-    // copied: at 100,000 files a copy is some 4 MB).
-    for (const path of transfer.result.placed.keys()) local.set(path, REGULAR_FILE);
-    return entries;
+    const present = this.#walked = new FilesWithPlaced(local, transfer.result.placed);
+    return { entries, present };
   }
 
   /**
@@ -521,7 +524,7 @@ class _SyncPass implements Disposable {
    */
   async fetchTheRest(stage: {
     listing: ListingResult;
-    local: Map<string, LocalFile>;
+    local: ReadonlyMap<string, LocalFile>;
     deletion: _Deletion;
     entries: ReturnType<ListingIndex["entries"]>;
   }): Promise<Plan> {
@@ -579,7 +582,7 @@ class _SyncPass implements Disposable {
    */
   async finish(stage: {
     listing: ListingResult;
-    local: Map<string, LocalFile>;
+    local: ReadonlyMap<string, LocalFile>;
     plan: Plan;
     entries: ReturnType<ListingIndex["entries"]>;
   }): Promise<PassResult> {
