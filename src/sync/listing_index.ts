@@ -80,7 +80,9 @@ const _MAX_REJECTIONS_KEPT = 1000;
  */
 export class ListingIndex {
   readonly #options: ListingIndexOptions;
-  #seen = new Set<string>();
+  /** The ids listed, until the listing ends (then only their count is kept). */
+  #seen: Set<string> | undefined = new Set<string>();
+  #listedWhenEnded = 0;
   #byPath = new Map<string, ListedItem>();
   #samePath = 0;
   #rejected = 0;
@@ -114,8 +116,10 @@ export class ListingIndex {
       const name = item.fileName !== "" ? `file_name ${quoteName(item.fileName)}` : "an item";
       return this.#reject("", `${name} was listed without a binary_data_id`);
     }
-    if (this.#seen.has(item.binaryDataId)) return undefined;
-    this.#seen.add(item.binaryDataId);
+    const seen = this.#seen;
+    if (seen === undefined) throw new Error("the listing has ended: no page can be added");
+    if (seen.has(item.binaryDataId)) return undefined;
+    seen.add(item.binaryDataId);
     const local = localPathFor(item, { maxPathBytes: this.#options.maxPathBytes });
     if (!local.ok) return this.#reject(item.binaryDataId, local.reason);
     const byPath = this.#writable();
@@ -156,7 +160,17 @@ export class ListingIndex {
 
   /** Distinct items listed (by `binaryDataId`), whatever became of them. */
   get listed(): number {
-    return this.#seen.size;
+    return this.#seen?.size ?? this.#listedWhenEnded;
+  }
+
+  /**
+   * Ends the listing: the ids listed, which only tell a page's items listed before from new ones,
+   * are let go (at 100,000 items a 2.5 MB table and the strings it alone held), their count kept.
+   * A page added after this throws.
+   */
+  endListing(): void {
+    this.#listedWhenEnded = this.listed;
+    this.#seen = undefined;
   }
 
   /** Items whose name was unsafe. */

@@ -391,6 +391,7 @@ class _SyncPass implements Disposable {
     const progress = this.#progress;
     const local = await this.#walk.done();
     this.#walked = local;
+    index.endListing();
     // A twin listed on a later page than the path that took its file: the file is the twin's.
     this.#spellings.settle(index, local);
     // The listing has ended: what it let go of (its pages, the outgrown tables of the index's

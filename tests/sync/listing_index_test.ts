@@ -262,3 +262,17 @@ Deno.test("a small file of known size keeps no uri; a large or unsized one does"
   assert.equal(index.itemAt("large.bin")?.uri, "https://app.example/large");
   assert.equal(index.itemAt("unsized.bin")?.uri, "https://app.example/unsized");
 });
+
+Deno.test("once the listing has ended its count stays, and a page added after throws", () => {
+  const index = indexOf([named("1", "a.jpg"), named("2", "a.jpg"), named("1", "a.jpg")]);
+  index.addPage([named("3", "../x"), named("4", "b.jpg")]);
+  const entries = winners(index);
+  index.endListing();
+  assert.deepEqual(
+    { listed: index.listed, rejected: index.rejected, duplicates: index.duplicates },
+    { listed: 4, rejected: 1, duplicates: 1 },
+  );
+  assert.deepEqual(winners(index), entries);
+  assert.throws(() => index.addPage([named("5", "c.jpg")]), /the listing has ended/);
+  assert.equal(index.listed, 4);
+});
