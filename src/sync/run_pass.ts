@@ -882,9 +882,13 @@ export async function dryRunPass(
  * peak. Alternated pairs on the bench's data (20 ms a request): the 100,000-item no-op peaked at
  * 137-142 MiB against 143-153 (seven pairs), its fresh copy at 160-170 against 175-177 (three), the
  * 10,020-file fresh copy at 114-123 against 119-126 (five); CPU rose 7% on the fresh copy, 15-25%
- * at 100,000 items. A 16 MB budget left the no-op at 144-147 MiB.
+ * at 100,000 items. A 16 MB budget left the no-op at 144-147 MiB. Halved to 4 MB (2026-12-05,
+ * alternated pairs against 8 MB): the 100,000-item fresh copy 159.4-161.2 MB against 168.6-172.1
+ * (three pairs, CPU +7%), the 10,020-file one 114.9-117.6 against 118.0-120.6 (four, CPU +4%), the
+ * no-op and the churn within their swing (six each, CPU the same). 2 MB took another 5.7 MB off the
+ * 100,000-item copy but made the churn pass 0.2-0.4 s slower (CPU 1.57 s against 1.17, six pairs).
  */
-const _HEAP_BUDGET_BYTES = 8 * 1024 * 1024;
+const _HEAP_BUDGET_BYTES = 4 * 1024 * 1024;
 
 /** Listing pages in flight by default: twice the downloads in flight, at most 32. */
 function _listingLanes(config: MirrorConfig): number {
