@@ -48,6 +48,8 @@ export class SpaceBudget {
   readonly #measure: () => Promise<FreeSpace>;
   readonly #reservePercent: number;
   #booked = 0;
+  /** Settled by the next {@linkcode SpaceBudget.release}. */
+  #released = Promise.withResolvers<void>();
   #lowest?: number;
   /** The block size measured (the same file system throughout). */
   #block = 1;
@@ -92,6 +94,22 @@ export class SpaceBudget {
     let taken = 0;
     for (const size of sizes) taken += this.#blocksOf(size);
     this.#booked = Math.max(0, this.#booked - taken);
+    const released = this.#released;
+    this.#released = Promise.withResolvers();
+    released.resolve();
+  }
+
+  /** Bytes booked and not given back yet. */
+  get booked(): number {
+    return this.#booked;
+  }
+
+  /**
+   * Resolves at the next {@linkcode SpaceBudget.release}: a booking refused while others are held
+   * may be granted then, since what a download in flight wrote is counted twice until it ends.
+   */
+  released(): Promise<void> {
+    return this.#released.promise;
   }
 
   /** The least free space measured so far, in bytes (for reports). */

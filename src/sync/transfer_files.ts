@@ -197,8 +197,9 @@ class _BodyTooLong extends Error {}
  * inline, as many to a `BinaryDataByIDs` call as fit in 3 MiB, and are written concurrently; large
  * ones (or any the platform refuses inline) stream from their uri with `Range` resume through the
  * staging area. No partial file ever carries a final name, and nothing is ever replaced. Every
- * download books its bytes against the free-space reserve first ({@linkcode SpaceBudget}); once a
- * booking is refused, no further download starts this pass (deletes still run).
+ * download books its bytes against the free-space reserve first ({@linkcode SpaceBudget}); a
+ * booking refused while others are held waits for one to be given back, and once a booking is
+ * refused with none to wait for, no further download starts this pass (deletes still run).
  *
  * @example
  * ```ts
@@ -225,6 +226,10 @@ export class Transfer {
   /** Inline batches written and waiting for their sync and links (their calls' slots are free). */
   readonly #placing = new Set<Promise<void>>();
   #openBytes = 0;
+  /** Set by {@linkcode Transfer.settle}: a booking waiting for room gives up. */
+  #stopping = false;
+  /** Settled when the stage stops or the pass is cut off: wakes a booking waiting for room. */
+  readonly #wake = Promise.withResolvers<void>();
   readonly #progress: TransferProgress = {
     filesDone: 0,
     filesTotal: 0,
@@ -309,6 +314,8 @@ export class Transfer {
    * pass may hold the mirror and have swept the staged files.
    */
   async settle(): Promise<void> {
+    this.#stopping = true;
+    this.#wake.resolve();
     this.#queue.stop();
     await this.#queue.finish().catch(() => {});
     this.#deps.mirror.hastenSync();
@@ -701,7 +708,19 @@ export class Transfer {
    */
   async #book(downloads: Download[], sizes = _bookedSizes(downloads)): Promise<number> {
     if (this.result.spaceGuard !== undefined) return 0;
-    const { granted, space, booked, refusedBytes } = await this.#space.book(sizes);
+    let booking = await this.#space.book(sizes);
+    // Refused while downloads in flight hold bookings: what they wrote is counted twice (on the
+    // disk and booked) until they end, so the room may be there once one has. Wait for one and
+    // ask again; only a caller that holds nothing waits, so no two wait on each other. Measured:
+    // 10 files of 3 MiB on a 20 MiB disk, 4 at once, stopped at 4 files without the wait.
+    while (
+      booking.granted === 0 && this.#space.booked > 0 && !this.#stopping &&
+      this.result.spaceGuard === undefined && !this.#options.signal?.aborted
+    ) {
+      await this.#untilReleased();
+      booking = await this.#space.book(sizes);
+    }
+    const { granted, space, booked, refusedBytes } = booking;
     const usable = space.totalBytes * (1 - this.#options.reservePercent / 100);
     if (
       granted === 0 && downloads.length === 1 && refusedBytes !== undefined && refusedBytes > usable
@@ -726,6 +745,19 @@ export class Transfer {
       this.#options.logger.warn(this.result.spaceGuard, { path: downloads[granted].path });
     }
     return granted;
+  }
+
+  /** Resolves at the next release of a booking, when the stage stops, or when the pass is cut off. */
+  async #untilReleased(): Promise<void> {
+    const signal = this.#options.signal;
+    const aborted = Promise.withResolvers<void>();
+    const onAbort = () => aborted.resolve();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await Promise.race([this.#space.released(), this.#wake.promise, aborted.promise]);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {

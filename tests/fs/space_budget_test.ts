@@ -73,3 +73,21 @@ Deno.test("nonsense reserves are refused", () => {
   assert.throws(() => new SpaceBudget(disk(1), -1), RangeError);
   assert.throws(() => new SpaceBudget(disk(1), 101), RangeError);
 });
+
+Deno.test("released() settles at the next release, and booked counts what is held", async () => {
+  const budget = new SpaceBudget(disk(600), 5);
+  await budget.book([300, 200]);
+  assert.equal(budget.booked, 500);
+  let settled = false;
+  const waiting = budget.released().then(() => settled = true);
+  await Promise.resolve();
+  assert.equal(settled, false);
+  budget.release([200]);
+  await waiting;
+  assert.equal(budget.booked, 300);
+  // A new wait is for the release after that one.
+  let again = false;
+  budget.released().then(() => again = true);
+  await Promise.resolve();
+  assert.equal(again, false);
+});
