@@ -79,7 +79,7 @@ export interface MirrorConfig {
   maxDelete: DeleteLimit;
   /** `protected_dirs`: normalised relative posix paths (`a/`, `./a`, `a` -> `a`), no duplicates. */
   protectedDirs: string[];
-  /** `concurrency`: parallel downloads, an integer 1..64, default 8. */
+  /** `concurrency`: parallel downloads, an integer 1..64, default 4. */
   concurrency: number;
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;
@@ -200,7 +200,11 @@ export const CONFIG_ATTRIBUTES: readonly string[] = Object.freeze([
 const _DEFAULT_APP_URL = "https://app.viam.com";
 const _DEFAULT_SYNC_FREQUENCY = 60;
 const _DEFAULT_MIRROR_PATH = "data_mirror";
-const _DEFAULT_CONCURRENCY = 8;
+// Measured (2026-12-05, alternated pairs at 20 ms a request): 4 downloads in flight instead of 8
+// took the 10,020-file fresh copy from 115.8-120.3 MB to 110.0-114.2 and the 100,000-item one from
+// 158.1-162.4 to 153.4-159.0 in the same time within the swing (2.34 s against 2.28, 16.9 against
+// 16.1); 2 took it to 107-110 MB but 3.3 s.
+const _DEFAULT_CONCURRENCY = 4;
 const _DEFAULT_FREE_SPACE_RESERVE = 5;
 const _MAX_CONCURRENCY = 64;
 const _MAX_FREE_SPACE_RESERVE = 50;

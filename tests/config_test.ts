@@ -59,7 +59,7 @@ Deno.test("minimal attributes get every default", () => {
     allowDeleteAll: false,
     maxDelete: { files: 10, percent: 50 },
     protectedDirs: [],
-    concurrency: 8,
+    concurrency: 4,
     freeSpaceReservePercent: 5,
     manifest: true,
   };
