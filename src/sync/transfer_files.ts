@@ -10,7 +10,7 @@ import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { RateFloor } from "../async/rate_floor.ts";
 import { WorkQueue } from "../async/work_queue.ts";
 import { FolderInTheWayError, type MirrorDir } from "../fs/mirror_dir.ts";
-import { SpaceBudget } from "../fs/space_budget.ts";
+import { type Booking, SpaceBudget } from "../fs/space_budget.ts";
 import type { StagedFile } from "../fs/staging.ts";
 import type { Logger } from "../logger.ts";
 import {
@@ -712,19 +712,21 @@ export class Transfer {
     // Refused while downloads in flight hold bookings: what they wrote is counted twice (on the
     // disk and booked) until they end, so the room may be there once one has. Wait for one and
     // ask again; only a caller that holds nothing waits, so no two wait on each other. Measured:
-    // 10 files of 3 MiB on a 20 MiB disk, 4 at once, stopped at 4 files without the wait.
+    // 10 files of 3 MiB on a 20 MiB disk, 4 at once, stopped at 4 files without the wait. A file
+    // larger than the whole file system above its reserve does not wait: no release makes room
+    // for it, and waiting held one download slot until the pass's end.
+    const neverFits = ({ granted, space, refusedBytes }: Booking) =>
+      granted === 0 && downloads.length === 1 && refusedBytes !== undefined &&
+      refusedBytes > space.totalBytes * (1 - this.#options.reservePercent / 100);
     while (
-      booking.granted === 0 && this.#space.booked > 0 && !this.#stopping &&
-      this.result.spaceGuard === undefined && !this.#options.signal?.aborted
+      booking.granted === 0 && !neverFits(booking) && this.#space.booked > 0 &&
+      !this.#stopping && this.result.spaceGuard === undefined && !this.#options.signal?.aborted
     ) {
       await this.#untilReleased();
       booking = await this.#space.book(sizes);
     }
     const { granted, space, booked, refusedBytes } = booking;
-    const usable = space.totalBytes * (1 - this.#options.reservePercent / 100);
-    if (
-      granted === 0 && downloads.length === 1 && refusedBytes !== undefined && refusedBytes > usable
-    ) {
+    if (neverFits(booking)) {
       // More than the whole file system holds above its reserve: no space will ever return for it.
       // It fails alone; pausing for it held back every download after it, pass after pass.
       this.#fail(

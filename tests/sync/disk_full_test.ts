@@ -206,3 +206,33 @@ Deno.test("a download longer than its listed size is refused; its excess never r
     }
   }, { inlineLimitBytes: 1024 * 1024 });
 });
+
+Deno.test("a file larger than the disk fails at once: it holds no download slot waiting for room", async () => {
+  // 4 files, then one of 30 MiB (more than the 20 MiB disk holds), then 12 more, paced so that
+  // the downloads in flight hold their bookings a while. The large one can never be booked:
+  // waiting for a booking to be given back held one of the 4 slots until the pass's end.
+  const dataset = describeDataset([
+    { name: "first", count: 4, sizeBytes: _MIB, folder: "first" },
+    { name: "huge", count: 1, sizeBytes: 30 * _MIB, folder: "huge" },
+    { name: "rest", count: 12, sizeBytes: _MIB, folder: "rest" },
+  ]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, platform, logger }) => {
+    platform.setFaults({ bodyBytesPerSecond: 2 * _MIB });
+    let writtenWhenFailed: number | undefined;
+    const error = logger.error.bind(logger);
+    logger.error = (message, fields) => {
+      if (message.startsWith("failed to download huge/")) {
+        writtenWhenFailed = logger.entries.filter((e) => e.message.startsWith("wrote ")).length;
+      }
+      error(message, fields);
+    };
+    const result = await pass({ free_space_reserve_percent: 5, concurrency: 4 });
+    assert.equal(result.summary.downloaded, 16);
+    assert.equal(result.summary.failed, 1);
+    assert.match(result.failures[0].error, /more than the file system can ever hold/);
+    assert.ok(
+      writtenWhenFailed !== undefined && writtenWhenFailed < 8,
+      `failed once ${writtenWhenFailed} of the 16 other files were written`,
+    );
+  });
+});
