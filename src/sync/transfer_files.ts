@@ -228,8 +228,6 @@ export class Transfer {
   #openBytes = 0;
   /** Set by {@linkcode Transfer.settle}: a booking waiting for room gives up. */
   #stopping = false;
-  /** Settled when the stage stops or the pass is cut off: wakes a booking waiting for room. */
-  readonly #wake = Promise.withResolvers<void>();
   readonly #progress: TransferProgress = {
     filesDone: 0,
     filesTotal: 0,
@@ -315,7 +313,7 @@ export class Transfer {
    */
   async settle(): Promise<void> {
     this.#stopping = true;
-    this.#wake.resolve();
+    this.#space.release([]); // wakes the bookings waiting for room (nothing is given back)
     this.#queue.stop();
     await this.#queue.finish().catch(() => {});
     this.#deps.mirror.hastenSync();
@@ -718,11 +716,19 @@ export class Transfer {
     const neverFits = ({ granted, space, refusedBytes }: Booking) =>
       granted === 0 && downloads.length === 1 && refusedBytes !== undefined &&
       refusedBytes > space.totalBytes * (1 - this.#options.reservePercent / 100);
+    const stopped = () => this.#stopping || this.#options.signal?.aborted === true;
     while (
       booking.granted === 0 && !neverFits(booking) && this.#space.booked > 0 &&
-      !this.#stopping && this.result.spaceGuard === undefined && !this.#options.signal?.aborted
+      this.result.spaceGuard === undefined
     ) {
+      // Stopped, or stopped while it waited: held back, and not for the reserve (no guard is said).
+      if (stopped()) return 0;
+      this.#options.logger.debug(
+        `${downloads[0].path} waits for room: ${this.#space.booked} bytes booked by downloads ` +
+          `in flight`,
+      );
       await this.#untilReleased();
+      if (stopped()) return 0;
       booking = await this.#space.book(sizes);
     }
     const { granted, space, booked, refusedBytes } = booking;
@@ -749,14 +755,14 @@ export class Transfer {
     return granted;
   }
 
-  /** Resolves at the next release of a booking, when the stage stops, or when the pass is cut off. */
+  /** Resolves at the next release of a booking (or the stage's stop), or when the pass is cut off. */
   async #untilReleased(): Promise<void> {
     const signal = this.#options.signal;
     const aborted = Promise.withResolvers<void>();
     const onAbort = () => aborted.resolve();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      await Promise.race([this.#space.released(), this.#wake.promise, aborted.promise]);
+      await Promise.race([this.#space.released(), aborted.promise]);
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }

@@ -9,7 +9,8 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { inCliTerms } from "../../src/cli/attribute_flags.ts";
 import { describeDataset, type PlatformDataset } from "../support/platform/mod.ts";
-import { readTree, withMirror } from "./_harness.ts";
+import { PassCancelledError } from "../../src/remote/errors.ts";
+import { readTree, RecordingLogger, withMirror } from "./_harness.ts";
 
 const _MIB = 1024 * 1024;
 
@@ -234,5 +235,30 @@ Deno.test("a file larger than the disk fails at once: it holds no download slot 
       writtenWhenFailed !== undefined && writtenWhenFailed < 8,
       `failed once ${writtenWhenFailed} of the 16 other files were written`,
     );
+  });
+});
+
+Deno.test("a download waiting for room when the pass is cut off ends with it, saying no reserve was reached", async () => {
+  // 4 downloads of 3 MiB in flight on a 20 MiB disk, paced: the 5th is refused (what those wrote
+  // counts twice) and waits for one of them. Cut off then, it gives up at once; it was not held
+  // back by the reserve, and no warning says so.
+  const dataset = describeDataset([{ count: 10, sizeBytes: 3 * _MIB, folder: "big" }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, platform }) => {
+    platform.setFaults({ bodyBytesPerSecond: 2 * _MIB });
+    const stop = new AbortController();
+    const logger = new RecordingLogger();
+    const debug = logger.debug.bind(logger);
+    logger.debug = (message, fields) => {
+      debug(message, fields);
+      if (message.includes(" waits for room: ")) stop.abort(new Error("stopped"));
+    };
+    const cut = await pass({ free_space_reserve_percent: 5, concurrency: 4 }, {
+      logger,
+      signal: stop.signal,
+    }).then(() => undefined, (error) => error);
+    assert.ok(cut instanceof PassCancelledError, String(cut));
+    assert.ok(logger.entries.some((e) => e.message.includes(" waits for room: ")), "one waited");
+    const reserve = logger.entries.filter((e) => e.message.includes("free-space reserve"));
+    assert.deepEqual(reserve, []);
   });
 });
