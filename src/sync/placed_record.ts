@@ -172,7 +172,7 @@ export class PlacedRecord {
     if (size === undefined) return;
     const sizeHash = _hash16(String(size));
     const old = _lookup(this.#table, pathHash);
-    if ((value & 0xffff) !== sizeHash || old === undefined || old === _AMBIGUOUS) return;
+    if ((value & 0xffff) !== sizeHash || !_known(old)) return;
     if ((old & 0xffff) === sizeHash) return; // both fit: the old version, replaced again
     this.#table[_slotOf(this.#table, pathHash)! * 2 + 1] = value;
   }
@@ -215,15 +215,14 @@ export class PlacedRecord {
   placedFrom(path: string, binaryDataId: string): "same" | "other" | "unknown" | "unrecordable" {
     const value = _lookup(this.#table, _pathHash(path));
     if (value === undefined) return "unknown";
-    if (value === _AMBIGUOUS || value === _WITHDRAWN) return "unrecordable";
+    if (!_known(value)) return "unrecordable";
     return value >>> 16 === _hash16(binaryDataId) ? "same" : "other";
   }
 
   /** True when a file of `size` bytes at `path` can be the one placed there (same size). */
   sizeFits(path: string, size: number): boolean {
     const value = _lookup(this.#table, _pathHash(path));
-    return value !== undefined && value !== _AMBIGUOUS && value !== _WITHDRAWN &&
-      (value & 0xffff) === _hash16(String(size));
+    return _known(value) && (value & 0xffff) === _hash16(String(size));
   }
 
   /**
@@ -526,6 +525,14 @@ function _merged(
   const merged = _newTable(values.size);
   for (const [pathHash, value] of values) _insert(merged, pathHash, value);
   return { table: merged, count: count + added, tentative };
+}
+
+/**
+ * True when `value` (a slot's, or undefined) names what was placed: not two paths sharing the slot,
+ * nor a withdrawal.
+ */
+function _known(value: number | undefined): value is number {
+  return value !== undefined && value !== _AMBIGUOUS && value !== _WITHDRAWN;
 }
 
 /** The value recorded for a path hash (`_AMBIGUOUS` when two paths share it), or undefined. */
