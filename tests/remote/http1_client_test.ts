@@ -1,0 +1,99 @@
+/**
+ * The calls' client keeps at most {@linkcode IDLE_CONNECTIONS_KEPT} connections open between calls
+ * (each holds the read buffer its answers grew), and keeps those alive for the next calls.
+ */
+import assert from "node:assert/strict";
+import { http1Client, IDLE_CONNECTIONS_KEPT } from "../../src/remote/http1_client.ts";
+import { pollUntil } from "../_poll.ts";
+
+/**
+ * A keep-alive HTTP/1.1 server on a real TCP socket that counts its connections: answers each
+ * request with a small body once `release` resolves, and tracks which connections the client has
+ * closed (EOF).
+ */
+function _countingServer(release: Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let opened = 0;
+  let open = 0;
+  let requests = 0;
+  const serving: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    let pending = "";
+    try {
+      while (true) {
+        const read = await conn.read(buffer);
+        if (read === null) return;
+        pending += new TextDecoder().decode(buffer.subarray(0, read));
+        while (pending.includes("\r\n\r\n")) {
+          pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+          requests++;
+          await release;
+          const body = "x".repeat(1000);
+          await conn.write(
+            new TextEncoder().encode(
+              `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+            ),
+          );
+        }
+      }
+    } catch {
+      // The client went away mid-read: closed all the same.
+    } finally {
+      open--;
+      conn.close();
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      opened++;
+      open++;
+      serving.push(serve(conn));
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`,
+    get opened() {
+      return opened;
+    },
+    get open() {
+      return open;
+    },
+    get requests() {
+      return requests;
+    },
+    async close() {
+      listener.close();
+      await accepting.catch(() => {});
+      await Promise.all(serving);
+    },
+  };
+}
+
+Deno.test("the calls' client keeps at most IDLE_CONNECTIONS_KEPT connections open after more calls than that, and calls after them reuse those", async () => {
+  const calls = IDLE_CONNECTIONS_KEPT * 2 + 4;
+  let releaseAll!: () => void;
+  const server = _countingServer(new Promise<void>((resolve) => releaseAll = resolve));
+  try {
+    // Every call waits for its answer until all are in, so each holds a connection of its own.
+    const call = () => fetch(server.url, { client: http1Client() }).then((answer) => answer.text());
+    const fetches = Array.from({ length: calls }, call);
+    await pollUntil("every call reached the server", () => server.requests === calls);
+    assert.equal(server.opened, calls);
+    releaseAll();
+    for (const body of await Promise.all(fetches)) assert.equal(body.length, 1000);
+    await pollUntil(
+      `the client closed all but ${IDLE_CONNECTIONS_KEPT} connections`,
+      () => server.open <= IDLE_CONNECTIONS_KEPT,
+    );
+    assert.equal(server.open, IDLE_CONNECTIONS_KEPT);
+    // The kept ones serve the next calls: no new connection.
+    const again = await Promise.all(Array.from({ length: IDLE_CONNECTIONS_KEPT }, call));
+    assert.equal(again.length, IDLE_CONNECTIONS_KEPT);
+    assert.equal(server.opened, calls);
+  } finally {
+    releaseAll();
+    http1Client().close();
+    await server.close();
+  }
+});
