@@ -46,7 +46,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { codeFromHttpStatus, decodeGrpcMessage, statusError } from "./grpc_status.ts";
-import { http1Client } from "./http1_client.ts";
+import { type ConnectionUse, http1Client } from "./http1_client.ts";
 
 /** A response larger than this is refused (an inline batch is at most a few MiB). */
 const _MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -189,6 +189,8 @@ export interface LandingTransportOptions {
    * that sends more than a method's answers ever hold is refused before it fills memory.
    */
   maxResponseBytes?: (method: string) => number | undefined;
+  /** The pool a method's calls take their connections from (default `metadata` for every method). */
+  connectionUse?: (method: string) => ConnectionUse;
 }
 
 /** A gRPC-web transport whose unary calls read into one buffer (see the module's notes). */
@@ -207,6 +209,7 @@ export function createLandingTransport(options: LandingTransportOptions): Transp
         service,
         method,
         maxBytes: options.maxResponseBytes?.(method.name) ?? _MAX_RESPONSE_BYTES,
+        client: http1Client(options.connectionUse?.(method.name) ?? "metadata"),
         signal,
         timeoutMs,
         header,
@@ -238,6 +241,8 @@ interface _Call<I extends Message<I>, O extends Message<O>> {
   onBytes: ((bytes: number) => void) | undefined;
   /** The largest answer read. */
   maxBytes: number;
+  /** The client whose connections the call takes. */
+  client: Deno.HttpClient;
 }
 
 async function _unary<I extends Message<I>, O extends Message<O>>(
@@ -261,7 +266,7 @@ async function _unary<I extends Message<I>, O extends Message<O>>(
   const url = `${baseUrl.replace(/\/$/, "")}/${service.typeName}/${method.name}`;
   try {
     const response = await fetch(url, {
-      client: http1Client(),
+      client: call.client,
       method: "POST",
       headers,
       body,

@@ -152,6 +152,8 @@ export class ViamRemote implements RemoteSource {
       // A page of 100 items' metadata is tens of KiB; 16 pages in flight of the general 64 MiB
       // bound took a padded listing to 981 MiB resident.
       maxResponseBytes: (method) => method === "BinaryDataByFilter" ? _MAX_PAGE_BYTES : undefined,
+      // The files' bytes apart from the listing's pages, each in buffers of their size.
+      connectionUse: (method) => method === _BINARY_DATA_BY_IDS.name ? "files" : "metadata",
     });
   }
 
@@ -418,7 +420,7 @@ export class ViamRemote implements RemoteSource {
     );
     try {
       return await fetch(url, {
-        client: http1Client(),
+        client: http1Client("files"),
         headers,
         redirect,
         signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,

@@ -375,3 +375,34 @@ Deno.test("a body whose landing is refused is cancelled: its connection goes", a
     await server.shutdown();
   }
 });
+
+Deno.test("each method's calls take connections from the pool connectionUse names for it", async () => {
+  const message = new dataApi.BinaryDataByIDsResponse({}).toBinary();
+  const ok = new TextEncoder().encode("grpc-status: 0\r\n");
+  const ports: Record<string, number[]> = {};
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const method = new URL(request.url).pathname.split("/").pop()!;
+    (ports[method] ??= []).push(info.remoteAddr.port);
+    return new Response(frames([0, message], [0x80, ok]), {
+      headers: { "content-type": "application/grpc-web+proto" },
+    });
+  });
+  try {
+    const transport = createLandingTransport({
+      baseUrl: `http://127.0.0.1:${server.addr.port}`,
+      connectionUse: (method) => method === _METHOD.name ? "files" : "metadata",
+    });
+    const other = { ..._METHOD, name: "BinaryDataByFilter" };
+    for (const method of [_METHOD, other, _METHOD, other]) {
+      await transport.unary(_SERVICE, method, undefined, undefined, undefined, {});
+    }
+    const files = new Set(ports[_METHOD.name]);
+    const metadata = new Set(ports[other.name]);
+    // One at a time: each pool's one connection serves its method's two calls.
+    assert.equal(files.size, 1);
+    assert.equal(metadata.size, 1);
+    assert.notDeepEqual(files, metadata);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -1,9 +1,15 @@
 /**
- * The calls' client keeps at most {@linkcode IDLE_CONNECTIONS_KEPT} connections open between calls
- * (each holds the read buffer its answers grew), and keeps those alive for the next calls.
+ * The calls' connections: the listing's apart from the files', each pool keeping at most
+ * {@linkcode IDLE_CONNECTIONS_KEPT} open between calls (each holds the read buffer its answers
+ * grew), and those alive for the next calls. One test, its steps sharing the process's clients
+ * (closed at its end).
  */
 import assert from "node:assert/strict";
-import { http1Client, IDLE_CONNECTIONS_KEPT } from "../../src/remote/http1_client.ts";
+import {
+  type ConnectionUse,
+  http1Client,
+  IDLE_CONNECTIONS_KEPT,
+} from "../../src/remote/http1_client.ts";
 import { pollUntil } from "../_poll.ts";
 
 /**
@@ -17,6 +23,7 @@ function _countingServer(release: Promise<void>) {
   let open = 0;
   let requests = 0;
   const serving: Promise<void>[] = [];
+  const conns = new Set<Deno.Conn>();
   const serve = async (conn: Deno.Conn) => {
     const buffer = new Uint8Array(64 * 1024);
     let pending = "";
@@ -38,16 +45,17 @@ function _countingServer(release: Promise<void>) {
         }
       }
     } catch {
-      // The client went away mid-read: closed all the same.
+      // The client went away mid-read, or the server closed it: closed all the same.
     } finally {
       open--;
-      conn.close();
+      if (conns.delete(conn)) conn.close();
     }
   };
   const accepting = (async () => {
     for await (const conn of listener) {
       opened++;
       open++;
+      conns.add(conn);
       serving.push(serve(conn));
     }
   })();
@@ -62,38 +70,69 @@ function _countingServer(release: Promise<void>) {
     get requests() {
       return requests;
     },
+    /** Stops listening and closes the connections the client keeps. */
     async close() {
       listener.close();
+      for (const conn of conns) conn.close();
+      conns.clear();
       await accepting.catch(() => {});
       await Promise.all(serving);
     },
   };
 }
 
-Deno.test("the calls' client keeps at most IDLE_CONNECTIONS_KEPT connections open after more calls than that, and calls after them reuse those", async () => {
-  const calls = IDLE_CONNECTIONS_KEPT * 2 + 4;
-  let releaseAll!: () => void;
-  const server = _countingServer(new Promise<void>((resolve) => releaseAll = resolve));
+Deno.test("the calls' connections", async (t) => {
   try {
-    // Every call waits for its answer until all are in, so each holds a connection of its own.
-    const call = () => fetch(server.url, { client: http1Client() }).then((answer) => answer.text());
-    const fetches = Array.from({ length: calls }, call);
-    await pollUntil("every call reached the server", () => server.requests === calls);
-    assert.equal(server.opened, calls);
-    releaseAll();
-    for (const body of await Promise.all(fetches)) assert.equal(body.length, 1000);
-    await pollUntil(
-      `the client closed all but ${IDLE_CONNECTIONS_KEPT} connections`,
-      () => server.open <= IDLE_CONNECTIONS_KEPT,
+    await t.step(
+      "a pool keeps at most IDLE_CONNECTIONS_KEPT open after more calls than that, and the calls after them reuse those",
+      async () => {
+        const calls = IDLE_CONNECTIONS_KEPT * 2 + 4;
+        let releaseAll!: () => void;
+        const server = _countingServer(new Promise<void>((resolve) => releaseAll = resolve));
+        try {
+          const call = () =>
+            fetch(server.url, { client: http1Client("files") }).then((answer) => answer.text());
+          // Every call waits for its answer until all are in, so each holds a connection of its own.
+          const fetches = Array.from({ length: calls }, call);
+          await pollUntil("every call reached the server", () => server.requests === calls);
+          assert.equal(server.opened, calls);
+          releaseAll();
+          for (const body of await Promise.all(fetches)) assert.equal(body.length, 1000);
+          await pollUntil(
+            `the client closed all but ${IDLE_CONNECTIONS_KEPT} connections`,
+            () => server.open <= IDLE_CONNECTIONS_KEPT,
+          );
+          assert.equal(server.open, IDLE_CONNECTIONS_KEPT);
+          // The kept ones serve the next calls: no new connection.
+          await Promise.all(Array.from({ length: IDLE_CONNECTIONS_KEPT }, call));
+          assert.equal(server.opened, calls);
+        } finally {
+          releaseAll();
+          await server.close();
+        }
+      },
     );
-    assert.equal(server.open, IDLE_CONNECTIONS_KEPT);
-    // The kept ones serve the next calls: no new connection.
-    const again = await Promise.all(Array.from({ length: IDLE_CONNECTIONS_KEPT }, call));
-    assert.equal(again.length, IDLE_CONNECTIONS_KEPT);
-    assert.equal(server.opened, calls);
+    await t.step(
+      "a call for metadata never takes a connection that carried files' bytes, nor the other way round",
+      async () => {
+        const server = _countingServer(Promise.resolve());
+        try {
+          const call = (use: ConnectionUse) =>
+            fetch(server.url, { client: http1Client(use) }).then((answer) => answer.text());
+          await call("files");
+          assert.equal(server.opened, 1);
+          await call("metadata"); // the files' connection is idle, and not taken
+          assert.equal(server.opened, 2);
+          await call("files");
+          await call("metadata");
+          assert.equal(server.opened, 2, "each pool reuses its own connection");
+        } finally {
+          await server.close();
+        }
+      },
+    );
   } finally {
-    releaseAll();
-    http1Client().close();
-    await server.close();
+    http1Client("files").close();
+    http1Client("metadata").close();
   }
 });
