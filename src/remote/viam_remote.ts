@@ -1,7 +1,8 @@
 /**
  * {@linkcode RemoteSource} over the Viam TypeScript SDK: the data client signed in with the API key,
  * pages and counts of `BinaryDataByFilter`, inline `BinaryDataByIDs`, and uri downloads with Range
- * resumption, all through one HTTP client (and the proxy, if any).
+ * resumption, through the HTTP clients of `http1_client.ts`: the listing's and the files' (and the
+ * proxy, if any).
  *
  * @module
  */
