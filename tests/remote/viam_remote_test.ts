@@ -372,3 +372,31 @@ Deno.test("an inline batch whose answer trickles fails as too slow, though a byt
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   assert.equal(relay.sent - sentWhenFailed, 0, "bytes sent after the batch was given up");
 });
+
+Deno.test("the listing's calls never take a connection that carried files' bytes: inline batches and downloads by uri go over connections of their own", async () => {
+  // Two files inline, one above the inline limit (by its uri).
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 2, sizeBytes: 100 }, { count: 1, sizeBytes: 5000 }]),
+    inlineLimitBytes: 1000,
+  });
+  const remote = remoteOf(platform);
+  const all = { tags: [], labels: [] };
+  const [small1, small2, large] = (await remote.listPage(all, "")).items;
+  using batch = await remote.fetchInline([small1.binaryDataId, small2.binaryDataId]);
+  assert.equal(batch.files.size, 2);
+  const body = await remote.download(large);
+  assert.equal((await readAll(body.body)).length, 5000);
+  // The listing again, and a count, after the files' connections are idle.
+  await remote.listPage(all, "");
+  assert.equal(await remote.count(all), 3);
+  const metadata = new Set([
+    ...platform.callPorts("Authenticate"),
+    ...platform.callPorts("BinaryDataByFilter"),
+  ]);
+  const files = new Set([
+    ...platform.callPorts("BinaryDataByIDs"),
+    ...platform.callPorts("download"),
+  ]);
+  assert.ok(metadata.size > 0 && files.size > 0, "every kind of call was seen");
+  assert.deepEqual([...metadata].filter((port) => files.has(port)), []);
+});

@@ -18,11 +18,11 @@
  */
 
 import { randomBytes, randomUUID } from "node:crypto";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import { createServer as createHttp2Server } from "node:http2";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { CallCounts } from "./calls.ts";
+import { CALL_NAMES, type CallCounts, type CallName } from "./calls.ts";
 import { itemBytes } from "./content.ts";
 import { type ApiKey, Credentials } from "./credentials.ts";
 import { DatasetIndex } from "./dataset_index.ts";
@@ -77,6 +77,11 @@ export interface Platform extends AsyncDisposable {
   readonly uploads: Readonly<UploadCounts>;
   /** A snapshot of the `Range` headers downloads received since start or `resetCalls()`. */
   readonly ranges: readonly RangeRecord[];
+  /**
+   * The client ports of the HTTP/1.1 connections `call` came on since start or `resetCalls()`:
+   * which connections carried which calls.
+   */
+  callPorts(call: CallName): ReadonlySet<number>;
   /** The faults in force. */
   readonly faults: Readonly<Faults>;
   /** Replaces every fault at once (absent knobs are off; `{}` clears all). Takes effect at once. */
@@ -119,6 +124,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     readMaxBytes: MAX_MESSAGE_BYTES,
   });
   const http1 = createHttpServer((req, res) => {
+    _notePort(state, req);
     if (req.url?.startsWith(DOWNLOAD_PATH_PREFIX)) void serveDownload(state, req, res);
     else rpc(req, res);
   });
@@ -217,6 +223,10 @@ class _LocalPlatform implements Platform {
     return [...this.#state.ranges];
   }
 
+  callPorts(call: CallName): ReadonlySet<number> {
+    return new Set(this.#state.callPorts.get(call));
+  }
+
   get faults(): Readonly<Faults> {
     return this.#state.faultState.faults;
   }
@@ -234,6 +244,7 @@ class _LocalPlatform implements Platform {
       this.#state.calls[name] = 0;
     }
     this.#state.ranges = [];
+    this.#state.callPorts = new Map();
     this.#state.uploads = zeroUploadCounts();
   }
 
@@ -280,4 +291,16 @@ class _LocalPlatform implements Platform {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Notes the client port an HTTP/1.1 request came from under its call's name (see `callPorts`). */
+function _notePort(state: PlatformState, req: IncomingMessage): void {
+  const path = req.url ?? "";
+  const name = path.startsWith(DOWNLOAD_PATH_PREFIX) ? "download" : path.split("/").pop();
+  const call = CALL_NAMES.find((known) => known === name);
+  const port = req.socket.remotePort;
+  if (call === undefined || port === undefined) return;
+  let ports = state.callPorts.get(call);
+  if (ports === undefined) state.callPorts.set(call, ports = new Set());
+  ports.add(port);
 }

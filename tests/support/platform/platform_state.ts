@@ -43,6 +43,8 @@ export class PlatformState {
   faultState: FaultState = new FaultState({});
   /** Calls received by name. */
   calls: CallCounts = zeroCallCounts();
+  /** The client ports of the HTTP/1.1 connections each kind of call came on. */
+  callPorts: Map<CallName, Set<number>> = new Map();
   /** `Range` headers received, in order. */
   ranges: RangeRecord[] = [];
   /** How `FileUpload` streams ended. */
