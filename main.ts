@@ -162,6 +162,14 @@ function _fail(reason: unknown, exitCode: number, json: boolean): number {
   return exitCode;
 }
 
+/**
+ * The Worker's entry beside this file: `src/worker_main.ts` from source, `src/worker_main.js` in
+ * the bundle (`scripts/program_bundle.ts`) that `deno task mirror` and the compiled binary run.
+ */
+const _WORKER_ENTRY = import.meta.url.endsWith(".js")
+  ? "./src/worker_main.js"
+  : "./src/worker_main.ts";
+
 if (import.meta.main) {
-  Deno.exit(await runConfined(new URL("./src/worker_main.ts", import.meta.url), Deno.args));
+  Deno.exit(await runConfined(new URL(_WORKER_ENTRY, import.meta.url), Deno.args));
 }
