@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PRODUCTION_FLAGS } from "../src/permissions.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { BUNDLE_DIR, programBundle } from "./program_bundle.ts";
 
 /** The targets that can be built, with the Viam platform each one is uploaded as. */
 export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
@@ -36,8 +37,12 @@ export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
   "aarch64-apple-darwin": "darwin/arm64",
 });
 
-/** The file the Worker runs: loaded by URL, so `deno compile` must be told to embed it. */
-export const WORKER_ENTRY = "src/worker_main.ts";
+/**
+ * The bundle's folder (`scripts/program_bundle.ts`), embedded whole: the Worker's entry is loaded by
+ * URL, so `deno compile` must be told to embed it, and the source maps name the TypeScript lines in
+ * a stack trace.
+ */
+export const EMBEDDED_DIR = BUNDLE_DIR;
 
 /** A build that cannot go on; its message says what is missing or wrong (no stack is printed). */
 export class BuildError extends Error {
@@ -89,7 +94,8 @@ const _CPU: Readonly<Record<string, { format: "elf" | "macho"; cpu: number }>> =
 };
 
 /**
- * Compiles `main.ts` for each target, checks each binary, and packs its tarball.
+ * Compiles the program (its bundle, `scripts/program_bundle.ts`) for each target, checks each
+ * binary, and packs its tarball.
  *
  * @throws {BuildError} naming the target and what is missing or wrong; nothing unchecked is left
  * under the binary's name and no tarball is written for that target.
@@ -146,8 +152,9 @@ export async function build(options: BuildOptions): Promise<BuildArtifact[]> {
 }
 
 /**
- * Runs `deno compile` for `target` into `output`, with the production flags baked in and the Worker
- * entry embedded. `env` is added to the compile's environment (`DENORT_BIN`).
+ * Runs `deno compile` of the program's bundle (made again first if a source changed) for `target`
+ * into `output`, with the production flags baked in and the whole bundle embedded (the Worker's
+ * entry, its chunks and source maps). `env` is added to the compile's environment (`DENORT_BIN`).
  *
  * @throws {BuildError} saying what is missing when the runtime cannot be had (no download, a
  * missing `DENORT_BIN`), else with the compiler's own error lines (no backtrace).
@@ -157,6 +164,7 @@ export async function compileProgram(
   output: string,
   options: { env?: Record<string, string> } = {},
 ): Promise<void> {
+  const main = fileURLToPath(await programBundle());
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "compile",
@@ -170,11 +178,12 @@ export async function compileProgram(
       "--config",
       join(_ROOT, "deno.json"),
       "--include",
-      join(_ROOT, WORKER_ENTRY),
-      // Without it, every package of the lock file (test tools too) would be embedded.
+      join(_ROOT, EMBEDDED_DIR),
+      // The bundle holds the program's npm code; without this, every package of the lock file
+      // (test tools too) would be embedded as well.
       "--exclude-unused-npm",
       ...PRODUCTION_FLAGS,
-      join(_ROOT, "main.ts"),
+      main,
     ],
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",

@@ -15,6 +15,7 @@
 import { fileURLToPath } from "node:url";
 import { runWithProductionFlags } from "./mirror.ts";
 import { sampleDataset, startPlatform } from "../tests/support/platform/mod.ts";
+import { programBundle } from "./program_bundle.ts";
 
 const viamHome = fileURLToPath(new URL("../.viam-demo", import.meta.url));
 const mirror = `${viamHome}/data_mirror`;
@@ -32,7 +33,7 @@ Deno.env.set("VIAM_HOME", viamHome);
 Deno.env.set("VIAM_API_KEY_ID", platform.apiKeyId);
 Deno.env.set("VIAM_API_KEY", platform.apiKey);
 const args = ["sync", "--app-url", platform.url, "--tags", "demo", "--delete"];
-const main = new URL("../main.ts", import.meta.url);
+const main = await programBundle();
 
 console.log(`$ data-mirror ${args.join(" ")}    # first pass: everything is new`);
 const first = await runWithProductionFlags(main, args);

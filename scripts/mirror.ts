@@ -1,12 +1,14 @@
 /**
- * The program run from source under the production permission flags (`src/permissions.ts`), the
- * same flags the compiled binary bakes in: the `deno run` arguments, and a runner that passes stop
- * signals on, for the demo, the benchmarks and the tests that run the real program.
+ * The program run under the production permission flags (`src/permissions.ts`), the same flags
+ * the compiled binary bakes in: the `deno run` arguments, and a runner that passes stop signals on,
+ * for the demo, the benchmarks and the tests that run the real program (its bundle,
+ * `scripts/program_bundle.ts`).
  *
  * `deno task mirror` itself is one `deno run` line in deno.json, with no process of this script in
- * between (it cost every run about 0.2 s and a second Deno); a test holds that line to
- * {@linkcode productionRunArgs}, and `deno task` passes SIGINT and SIGTERM on and exits with the
- * program's code.
+ * between (it cost every run about 0.2 s and a second Deno), after its `bundle` dependency (a
+ * process of its own that ends before the program starts: 35 ms when the bundle is current); a
+ * test holds that line to {@linkcode productionRunArgs}, and `deno task` passes SIGINT and SIGTERM
+ * on and exits with the program's code.
  *
  * @module
  */
@@ -28,8 +30,8 @@ const _FORWARD_DELAY_MS = 250;
 
 /**
  * The arguments of `deno run` that start `entry` under the production flags, with this project's
- * deno.json (its import map): what `deno task mirror` (for `main.ts`), the demo, the benchmarks
- * and the end-to-end tests all run.
+ * deno.json (its import map): what `deno task mirror` (for the bundle's `main.js`,
+ * `scripts/program_bundle.ts`), the demo, the benchmarks and the end-to-end tests all run.
  */
 export function productionRunArgs(entry: URL, args: readonly string[]): string[] {
   return [

@@ -18,8 +18,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ViamClient } from "../tests/module/_viam_client.ts";
 import { productionRunArgs } from "./mirror.ts";
+import { programBundle } from "./program_bundle.ts";
 
-const _MAIN = new URL("../main.ts", import.meta.url);
+const _MAIN = await programBundle();
 
 const { values } = parseArgs({
   args: Deno.args,

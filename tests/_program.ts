@@ -1,13 +1,15 @@
 /**
  * The real program as a real process, for end-to-end tests: `deno run <PRODUCTION_FLAGS> --config
- * deno.json main.ts <args>` (what `deno task mirror` and the compiled binary run), with piped output,
- * a given `VIAM_HOME` and environment.
+ * deno.json dist/program/main.js <args>`, the bundle `deno task mirror` and the compiled binary run
+ * (made again first if a source changed, `scripts/program_bundle.ts`), with piped output, a given
+ * `VIAM_HOME` and environment.
  *
  * @module
  */
 import { productionRunArgs } from "../scripts/mirror.ts";
+import { programBundle } from "../scripts/program_bundle.ts";
 
-const _MAIN = new URL("../main.ts", import.meta.url);
+const _MAIN = await programBundle();
 
 /** Options of {@linkcode spawnProgram} and {@linkcode runProgram}. */
 export interface ProgramOptions {

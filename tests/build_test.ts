@@ -5,12 +5,13 @@ import {
   buildTarget,
   checkBinary,
   compileProgram,
+  EMBEDDED_DIR,
   packTarball,
   readEntrypoint,
   TARGETS,
-  WORKER_ENTRY,
 } from "../scripts/build.ts";
 import { PRODUCTION_PERMISSIONS, type ProductionPermissions } from "../src/permissions.ts";
+import { UNBUNDLED_PACKAGES } from "../scripts/program_bundle.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const META = JSON.parse(await Deno.readTextFile(join(ROOT, "meta.json")));
@@ -178,29 +179,6 @@ function bakedPermissions(embedded: Embedded): ProductionPermissions {
   } as unknown as ProductionPermissions;
 }
 
-/** The npm packages the program imports: bare specifiers under src/ mapped through deno.json. */
-async function programNpmPackages(): Promise<Set<string>> {
-  const packages = new Set<string>();
-  const imports = DENO_JSON.imports as Record<string, string>;
-  const walk = async (dir: string): Promise<void> => {
-    for await (const entry of Deno.readDir(dir)) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory) await walk(path);
-      else if (entry.name.endsWith(".ts")) {
-        const source = await Deno.readTextFile(path);
-        for (
-          const [, specifier] of source.matchAll(/^import (?!type )[^;]*? from "([^".][^"]*)";/gms)
-        ) {
-          const target = imports[specifier];
-          if (target?.startsWith("npm:")) packages.add(target.slice(4).replace(/@[^@/]+$/, ""));
-        }
-      }
-    }
-  };
-  await walk(join(ROOT, "src"));
-  return packages;
-}
-
 /** Runs `deno task build`'s script with `args` and the environment `env` added. */
 async function runBuild(
   args: string[],
@@ -237,7 +215,7 @@ async function withOutDir(fn: (out: string) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("the compiled binary bakes exactly the production set and embeds the Worker and the program's npm packages", async () => {
+Deno.test("the compiled binary bakes exactly the production set and embeds the whole bundle and the program's npm packages", async () => {
   const target = Deno.build.target;
   assert.ok(target in TARGETS, `this machine's target ${target} is not built`);
   await withOutDir(async (out) => {
@@ -250,29 +228,24 @@ Deno.test("the compiled binary bakes exactly the production set and embeds the W
     }
     assert.deepEqual(embedded.metadata.argv, [], "no arguments may be baked in");
 
-    // The modes' code is imported dynamically (src/program.ts, src/module/module_server.ts): it
-    // must be embedded all the same.
-    for (
-      const file of [
-        "main.ts",
-        WORKER_ENTRY,
-        "src/program.ts",
-        "src/permissions.ts",
-        "src/cli/run_cli.ts",
-        "src/module/run_module.ts",
-        "src/module/module_services.ts",
-        "src/module/start_resource_mirror.ts",
-        "src/remote/viam_remote.ts",
-      ]
-    ) {
-      assert.ok(embedded.files.has(file), `${file} is not embedded`);
+    // The entry, the Worker's entry (loaded by URL) and the chunks of the modes, imported
+    // dynamically (src/program.ts, src/module/module_server.ts), with their source maps: every
+    // file of the bundle, under the bundle's own layout.
+    const bundle = await listFiles(join(ROOT, EMBEDDED_DIR));
+    assert.ok(bundle.includes("main.js") && bundle.includes("src/worker_main.js"), bundle.join());
+    assert.ok(bundle.filter((file) => file.endsWith(".js")).length > 10, "no chunk per mode");
+    const files = [...embedded.files];
+    for (const file of bundle.filter((file) => !file.startsWith("."))) {
+      assert.ok(
+        files.some((path) => path === file || path.endsWith(`/${file}`)),
+        `${file} is not embedded`,
+      );
     }
-    const npm = [...embedded.files].filter((file) =>
-      file.startsWith(".deno_compile_node_modules/")
-    );
-    const packages = await programNpmPackages();
-    assert.ok(packages.has("@connectrpc/connect-node"));
-    for (const name of packages) {
+    // The npm packages left out of the bundle are embedded beside it, loaded through the import
+    // map as from source (the others are in the bundle).
+    const npm = files.filter((file) => file.startsWith(".deno_compile_node_modules/"));
+    assert.ok(UNBUNDLED_PACKAGES.includes("@connectrpc/connect-node"));
+    for (const name of UNBUNDLED_PACKAGES) {
       assert.ok(
         npm.some((file) => file.includes(`/${name}/`)),
         `npm package ${name} is not embedded`,

@@ -13,6 +13,7 @@ import {
 } from "../src/permissions.ts";
 import { type Invocation, readInvocation } from "../src/invocation.ts";
 import { describeDataset, startPlatform } from "./support/platform/mod.ts";
+import { BUNDLE_DIR } from "../scripts/program_bundle.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const PROBE_MIRROR = fileURLToPath(new URL("./fixtures/probe_mirror.ts", import.meta.url));
@@ -499,12 +500,14 @@ Deno.test("src/worker_main.ts refuses to run the program under broad permissions
 // ---------------------------------------------------------------------------------------------
 // The real program under the production set, through `deno task mirror` itself.
 
-Deno.test("deno task mirror is one deno run of main.ts under the production flags, nothing in between", async () => {
+Deno.test("deno task mirror is one deno run of the bundle's main.js under the production flags, nothing in between, after the bundle task", async () => {
   const denoJson = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   assert.equal(
     denoJson.tasks.mirror.command,
-    ["deno", "run", ...PRODUCTION_FLAGS, "main.ts"].join(" "),
+    ["deno", "run", ...PRODUCTION_FLAGS, `${BUNDLE_DIR}/main.js`].join(" "),
   );
+  assert.deepEqual(denoJson.tasks.mirror.dependencies, ["bundle"]);
+  assert.match(denoJson.tasks.bundle.command, / scripts\/program_bundle\.ts$/);
 });
 
 Deno.test("deno task mirror: the real program validates a config file under the production set", async () => {

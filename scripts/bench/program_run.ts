@@ -1,5 +1,6 @@
 /**
- * One run of data-mirror as the real program: `main.ts <command> ... --json` spawned under the
+ * One run of data-mirror as the real program: the bundle's `main.js <command> ... --json`
+ * (`scripts/program_bundle.ts`) spawned under the
  * production permission flags (as `deno task mirror` runs it) with the platform's key in the
  * environment, measured by {@linkcode measureCommand} after an untimed `<command> --help` (its
  * modules read back in), and the JSON document it printed last.
@@ -20,6 +21,7 @@
 
 import { productionRunArgs } from "../mirror.ts";
 import { measureCommand, type Measurement } from "./process_usage.ts";
+import { programBundle } from "../program_bundle.ts";
 
 /** Where and how long a run goes. */
 export interface ProgramRunOptions {
@@ -37,12 +39,12 @@ export interface ProgramRun<T> extends Measurement {
   document?: T;
 }
 
-/** Runs `main.ts` with `args` (which should hold `--json`). */
+/** Runs the bundle's `main.js` with `args` (which should hold `--json`). */
 export async function runProgramJson<T>(
   args: readonly string[],
   options: ProgramRunOptions,
 ): Promise<ProgramRun<T>> {
-  const entry = new URL("../../main.ts", import.meta.url);
+  const entry = await programBundle();
   const run = await measureCommand({
     command: Deno.execPath(),
     args: productionRunArgs(entry, [...args]),

@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
 import { productionRunArgs } from "../../scripts/mirror.ts";
 import { denoCacheEnv } from "../_program.ts";
+import { programBundle } from "../../scripts/program_bundle.ts";
+
+const _MAIN = await programBundle();
 
 /** `sync --watch --json`, a pass a second, against `platform`: its command line and environment. */
 function _watch(platform: Platform, home: string) {
@@ -14,7 +17,7 @@ function _watch(platform: Platform, home: string) {
   return {
     command: [
       Deno.execPath(),
-      ...productionRunArgs(new URL("../../main.ts", import.meta.url), args),
+      ...productionRunArgs(_MAIN, args),
     ],
     env: {
       NO_COLOR: "1",

@@ -1,5 +1,5 @@
 /**
- * The real program as a Viam module, started the way viam-server starts it (`main.ts <socket>`
+ * The real program as a Viam module, started the way viam-server starts it (the bundle's `main.js <socket>`
  * under the production permission flags, with `VIAM_HOME`, `VIAM_MODULE_DATA` and
  * `VIAM_MODULE_ADDRESS`), without a parent to log to, and a grpc-js client on its socket.
  *
@@ -17,8 +17,9 @@ import {
   waitForSocket,
 } from "../module/_viam_client.ts";
 import type { FaultRig } from "./fault_rig.ts";
+import { programBundle } from "../../scripts/program_bundle.ts";
 
-const _MAIN = new URL("../../main.ts", import.meta.url);
+const _MAIN = await programBundle();
 
 /** A running module and a client on it. */
 export interface ModuleProcess extends AsyncDisposable {

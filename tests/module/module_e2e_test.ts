@@ -1,5 +1,5 @@
 /**
- * End to end: the real program (`main.ts`, the narrowing bootstrap, the real sync engine) runs as a
+ * End to end: the real program (its bundle: `main.js`, the narrowing bootstrap, the real sync engine) runs as a
  * process under the production permission flags, started and driven the way viam-server does it,
  * by a gRPC client that is not the module's code (`@grpc/grpc-js`), against the local data platform.
  */
@@ -31,9 +31,10 @@ import {
   ViamClient,
   waitForSocket,
 } from "./_viam_client.ts";
+import { programBundle } from "../../scripts/program_bundle.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-const MAIN = new URL("../../main.ts", import.meta.url);
+const MAIN = await programBundle();
 const SERVICE_API = "rdk:service:generic";
 const COMPONENT_API = "rdk:component:generic";
 const SERVICE_PROTO = "viam.service.generic.v1.GenericService";
@@ -162,7 +163,7 @@ interface _SpawnOptions {
   env?: Record<string, string>;
 }
 
-// `deno run <production flags> --config deno.json main.ts <address> --log-level=debug
+// `deno run <production flags> --config deno.json dist/program/main.js <address> --log-level=debug
 // [--tcp-mode]`, with the variables viam-server adds to its own environment.
 function _spawn(paths: _Paths, options: _SpawnOptions = {}): _ModuleProcess {
   const address = options.address ?? paths.address;

@@ -12,6 +12,7 @@ import {
   ViamClient,
   waitForSocket,
 } from "./_viam_client.ts";
+import { programBundle } from "../../scripts/program_bundle.ts";
 
 const ENTRY = new URL("./_module_entry.ts", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -224,7 +225,7 @@ Deno.test("run module: when viam-server dies without stopping it (SIGKILL), the 
   // parent) under the production flags, says its pid, and waits.
   const args = [
     Deno.execPath(),
-    ...productionRunArgs(new URL("../../main.ts", import.meta.url), [socketPath]),
+    ...productionRunArgs(await programBundle(), [socketPath]),
   ]
     .map((arg) => `'${arg}'`).join(" ");
   const server = new Deno.Command("bash", {

@@ -16,6 +16,7 @@ import {
 } from "../module/_viam_client.ts";
 import { startPlatform } from "../support/platform/mod.ts";
 import { withPush } from "./_harness.ts";
+import { programBundle } from "../../scripts/program_bundle.ts";
 
 /** libfaketime (Debian's `faketime`, which `.ci/run` installs): steps the module's wall clock. */
 const _LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -113,7 +114,7 @@ Deno.test({
     await using platform = await startPlatform();
     const socket = join(root, "m.sock");
     const module = new Deno.Command(Deno.execPath(), {
-      args: productionRunArgs(new URL("../../main.ts", import.meta.url), [socket]),
+      args: productionRunArgs(await programBundle(), [socket]),
       env: {
         VIAM_HOME: home,
         VIAM_MODULE_DATA: join(root, "module-data"),
