@@ -39,9 +39,6 @@ const _REPO = fileURLToPath(new URL("../", import.meta.url));
 /** The bundle's folder, relative to the repository. */
 export const BUNDLE_DIR = "dist/program";
 
-/** The Worker's entry in the bundle, relative to {@linkcode BUNDLE_DIR} (`main.ts` loads it by URL). */
-export const BUNDLED_WORKER = "src/worker_main.js";
-
 /**
  * The npm packages left out of the bundle, for Deno to load through deno.json's import map when
  * they are imported, as it does from source: CommonJS code that requires one of Node's built-ins
@@ -60,7 +57,7 @@ export const UNBUNDLED_PACKAGES: readonly string[] = [
 const _RUNTIME_REQUIRE = "Dynamic require of";
 
 /** What the bundle records of its inputs, to know whether it is still theirs. */
-const _INPUTS_FILE = ".inputs.json";
+const _INPUTS_FILE = ".inputs";
 
 /** Options of {@linkcode programBundle} and {@linkcode bundleProgram}. */
 export interface BundleOptions {
