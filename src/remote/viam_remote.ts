@@ -73,7 +73,7 @@ export interface ViamRemoteOptions {
   /**
    * Kept response buffers are let go after this many milliseconds without a call (default 5 s):
    * a module's mirror keeps its remote between passes, and should not hold its buffers (an inline
-   * answer's 3 MiB, the listing pages') through the minute between them.
+   * answer's 2 MiB, the listing pages') through the minute between them.
    */
   keepBuffersMs?: number;
 }
@@ -94,7 +94,7 @@ const _KEPT_LANDINGS = 8;
 /**
  * Inline answers read at once: a call whose answer arrives while one is being read or written
  * waits (its bytes wait in the connection), so the calls in flight hide the network's latency
- * with one 3 MiB buffer instead of one per call. The pass is bound by the CPU writing the files,
+ * with one batch-sized buffer instead of one per call. The pass is bound by the CPU writing the files,
  * not by reading answers: on the bench's fresh copy (10,020 files, 8 calls in flight), four at
  * once peaked at 134-141 MiB, one at 119-124 MiB, in the same wall time (four alternated pairs).
  */
@@ -239,14 +239,14 @@ export class ViamRemote implements RemoteSource {
    * views of it, so a pass of 10,000 small files allocates a few landings instead of three
    * buffers per response ({@linkcode createLandingTransport}). The landing is taken when the
    * answer's body arrives, not while the call waits on the network: at 20 ms a call, eight calls
-   * in flight held eight 3 MiB buffers, most of them empty.
+   * in flight held eight batch-sized buffers (3 MiB then), most of them empty.
    */
   async fetchInline(ids: string[], options: InlineOptions = {}): Promise<InlineBatch> {
     let landing: ResponseLanding | undefined;
     let abandoned = false;
     const land = async (signal: AbortSignal | undefined, watchdog: IdleWatchdog) => {
-      // The answer has begun. From here the call lasts as long as its bytes keep coming: a 3 MiB
-      // answer takes more than the call timeout below 52 KB/s (an LTE link in a field, or calls
+      // The answer has begun. From here the call lasts as long as its bytes keep coming: a 2 MiB
+      // answer takes more than the call timeout below 35 KB/s (an LTE link in a field, or calls
       // sharing one), and each try of every batch timed out, pass after pass. Waiting for its
       // turn to be read is no stall of the link's.
       watchdog.pause();

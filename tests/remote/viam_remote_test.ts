@@ -312,7 +312,7 @@ function pacedRelay(port: number, pace: Pace) {
 Deno.test("an inline batch slower than the call timeout arrives while its bytes keep coming", async () => {
   // Two batches of 96 KiB at 128 KiB/s: each answer takes 0.75 s, the second waits for the first
   // to be read (one at a time), against a call timeout of 400 ms. Each try of every batch timed
-  // out when the timeout covered the whole call (on a link below 52 KB/s, a 3 MiB batch's).
+  // out when the timeout covered the whole call (on a link below 35 KB/s, a 2 MiB batch's).
   await using platform = await startPlatform({
     dataset: describeDataset([{ count: 6, sizeBytes: 32 * 1024, tags: ["t"] }]),
   });
