@@ -59,6 +59,9 @@ const _RUNTIME_REQUIRE = "Dynamic require of";
 /** What the bundle records of its inputs, to know whether it is still theirs. */
 const _INPUTS_FILE = ".inputs";
 
+/** The lock file (in `dist/`) that lets one process at a time make the bundle. */
+const _LOCK_FILE = ".program_bundle.lock";
+
 /** Options of {@linkcode programBundle} and {@linkcode bundleProgram}. */
 export interface BundleOptions {
   /** The repository to bundle (default: this one). */
@@ -75,18 +78,32 @@ export interface BundleOptions {
  */
 export async function programBundle(options: BundleOptions = {}): Promise<URL> {
   const root = options.root ?? _REPO;
+  if (await _isCurrent(root)) return _mainOf(root);
+  // Stale: one process bundles at a time (two `deno task mirror` started together, a test run
+  // beside one), and a process that waited finds the bundle the other made.
+  await Deno.mkdir(join(root, "dist"), { recursive: true });
+  using lock = await Deno.open(join(root, "dist", _LOCK_FILE), { create: true, write: true });
+  await lock.lock(true);
   const inputs = await _inputsOf(root);
-  const recorded = await Deno.readTextFile(join(root, BUNDLE_DIR, _INPUTS_FILE)).catch(() => "");
-  if (recorded !== inputs) {
+  if (!(await _isCurrent(root, inputs))) {
     options.onBundle?.();
     await _bundle(root, inputs);
   }
   return _mainOf(root);
 }
 
+/** Whether the bundle was made from `inputs` (default: the sources as they are now). */
+async function _isCurrent(root: string, inputs?: string): Promise<boolean> {
+  const recorded = await Deno.readTextFile(join(root, BUNDLE_DIR, _INPUTS_FILE)).catch(() => "");
+  return recorded === (inputs ?? await _inputsOf(root));
+}
+
 /** Makes the bundle again, whatever is there, and returns the URL of its `main.js`. */
 export async function bundleProgram(options: BundleOptions = {}): Promise<URL> {
   const root = options.root ?? _REPO;
+  await Deno.mkdir(join(root, "dist"), { recursive: true });
+  using lock = await Deno.open(join(root, "dist", _LOCK_FILE), { create: true, write: true });
+  await lock.lock(true);
   await _bundle(root, await _inputsOf(root));
   return _mainOf(root);
 }
