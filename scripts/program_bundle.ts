@@ -81,9 +81,7 @@ export async function programBundle(options: BundleOptions = {}): Promise<URL> {
   if (await _isCurrent(root)) return _mainOf(root);
   // Stale: one process bundles at a time (two `deno task mirror` started together, a test run
   // beside one), and a process that waited finds the bundle the other made.
-  await Deno.mkdir(join(root, "dist"), { recursive: true });
-  using lock = await Deno.open(join(root, "dist", _LOCK_FILE), { create: true, write: true });
-  await lock.lock(true);
+  using _lock = await _lockBundling(root);
   const inputs = await _inputsOf(root);
   if (!(await _isCurrent(root, inputs))) {
     options.onBundle?.();
@@ -101,11 +99,22 @@ async function _isCurrent(root: string, inputs?: string): Promise<boolean> {
 /** Makes the bundle again, whatever is there, and returns the URL of its `main.js`. */
 export async function bundleProgram(options: BundleOptions = {}): Promise<URL> {
   const root = options.root ?? _REPO;
-  await Deno.mkdir(join(root, "dist"), { recursive: true });
-  using lock = await Deno.open(join(root, "dist", _LOCK_FILE), { create: true, write: true });
-  await lock.lock(true);
+  using _lock = await _lockBundling(root);
   await _bundle(root, await _inputsOf(root));
   return _mainOf(root);
+}
+
+/** Waits until no other process is making the bundle; closing the file lets the next one go. */
+async function _lockBundling(root: string): Promise<Deno.FsFile> {
+  await Deno.mkdir(join(root, "dist"), { recursive: true });
+  const lock = await Deno.open(join(root, "dist", _LOCK_FILE), { create: true, write: true });
+  try {
+    await lock.lock(true);
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
+  return lock;
 }
 
 function _mainOf(root: string): URL {
