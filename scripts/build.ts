@@ -38,9 +38,9 @@ export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * The bundle's folder (`scripts/program_bundle.ts`), embedded whole: the Worker's entry is loaded by
- * URL, so `deno compile` must be told to embed it (its chunks come with it), and the source maps
- * stay with the code they map.
+ * The bundle's folder (`scripts/program_bundle.ts`), embedded whole: the Worker's entry is loaded
+ * by URL, so `deno compile` must be told to embed it (its chunks come with it), and the source
+ * maps stay with the code they map.
  */
 export const EMBEDDED_DIR = BUNDLE_DIR;
 

@@ -53,7 +53,7 @@ export const UNBUNDLED_PACKAGES: readonly string[] = [
   "mime-types",
 ];
 
-/** The text esbuild's stand-in for `require` throws: a bundled module requires a module at run time. */
+/** What esbuild's stand-in for `require` throws: a bundled module requires one at run time. */
 const _RUNTIME_REQUIRE = "Dynamic require of";
 
 /** What the bundle records of its inputs, to know whether it is still theirs. */

@@ -11,7 +11,8 @@
 
 /**
  * What a connection carries, each in a pool of its own: `metadata` (listing pages, counts, sign-in,
- * signed URLs: answers of tens of KiB) or `files` (inline batches of up to 2 MiB, downloads by uri).
+ * signed URLs: answers of tens of KiB) or `files` (inline batches of up to 2 MiB, downloads by
+ * uri).
  *
  * Why two pools: a connection's read buffer grows to what its largest reads needed (some 480 KiB
  * once it carried a file's bytes) and stays that size while the connection is open. In one pool the

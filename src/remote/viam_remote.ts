@@ -94,9 +94,9 @@ const _KEPT_LANDINGS = 8;
 /**
  * Inline answers read at once: a call whose answer arrives while one is being read or written
  * waits (its bytes wait in the connection), so the calls in flight hide the network's latency
- * with one batch-sized buffer instead of one per call. The pass is bound by the CPU writing the files,
- * not by reading answers: on the bench's fresh copy (10,020 files, 8 calls in flight), four at
- * once peaked at 134-141 MiB, one at 119-124 MiB, in the same wall time (four alternated pairs).
+ * with one batch-sized buffer instead of one per call. The pass is bound by the CPU writing the
+ * files, not by reading answers: on the bench's fresh copy (10,020 files, 8 calls in flight), four
+ * at once peaked at 134-141 MiB, one at 119-124 MiB, in the same wall time (four alternated pairs).
  */
 const _INLINE_READS = 1;
 /** A landing grown past this (an unusually large response) is not kept. */

@@ -1,7 +1,8 @@
 /**
- * The real program as a Viam module, started the way viam-server starts it (the bundle's `main.js <socket>`
- * under the production permission flags, with `VIAM_HOME`, `VIAM_MODULE_DATA` and
- * `VIAM_MODULE_ADDRESS`), without a parent to log to, and a grpc-js client on its socket.
+ * The real program as a Viam module, started the way viam-server starts it (the bundle's
+ * `main.js <socket>` under the production permission flags, with `VIAM_HOME`,
+ * `VIAM_MODULE_DATA` and `VIAM_MODULE_ADDRESS`), without a parent to log to, and a grpc-js client
+ * on its socket.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 /**
- * End to end: the real program (its bundle: `main.js`, the narrowing bootstrap, the real sync engine) runs as a
- * process under the production permission flags, started and driven the way viam-server does it,
- * by a gRPC client that is not the module's code (`@grpc/grpc-js`), against the local data platform.
+ * End to end: the real program (its bundle: `main.js`, the narrowing bootstrap, the real sync
+ * engine) runs as a process under the production permission flags, started and driven the way
+ * viam-server does it, by a gRPC client that is not the module's code (`@grpc/grpc-js`), against
+ * the local data platform.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
