@@ -37,13 +37,6 @@ export const TARGETS: Readonly<Record<string, string>> = Object.freeze({
   "aarch64-apple-darwin": "darwin/arm64",
 });
 
-/**
- * The bundle's folder (`scripts/program_bundle.ts`), embedded whole: the Worker's entry is loaded
- * by URL, so `deno compile` must be told to embed it (its chunks come with it), and the source
- * maps stay with the code they map.
- */
-export const EMBEDDED_DIR = BUNDLE_DIR;
-
 /** A build that cannot go on; its message says what is missing or wrong (no stack is printed). */
 export class BuildError extends Error {
   /** @param message What is wrong and what to do. */
@@ -177,8 +170,10 @@ export async function compileProgram(
       output,
       "--config",
       join(_ROOT, "deno.json"),
+      // The bundle embedded whole: the Worker's entry is loaded by URL, so `deno compile` must be
+      // told to embed it (its chunks come with it), and the source maps stay with the code.
       "--include",
-      join(_ROOT, EMBEDDED_DIR),
+      join(_ROOT, BUNDLE_DIR),
       // The bundle holds the program's npm code; without this, every package of the lock file
       // (test tools too) would be embedded as well.
       "--exclude-unused-npm",

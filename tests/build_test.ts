@@ -5,13 +5,12 @@ import {
   buildTarget,
   checkBinary,
   compileProgram,
-  EMBEDDED_DIR,
   packTarball,
   readEntrypoint,
   TARGETS,
 } from "../scripts/build.ts";
 import { PRODUCTION_PERMISSIONS, type ProductionPermissions } from "../src/permissions.ts";
-import { UNBUNDLED_PACKAGES } from "../scripts/program_bundle.ts";
+import { BUNDLE_DIR, UNBUNDLED_PACKAGES } from "../scripts/program_bundle.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const META = JSON.parse(await Deno.readTextFile(join(ROOT, "meta.json")));
@@ -231,7 +230,7 @@ Deno.test("the compiled binary bakes exactly the production set and embeds the w
     // The entry, the Worker's entry (loaded by URL) and the chunks of the modes, imported
     // dynamically (src/program.ts, src/module/module_server.ts), with their source maps: every
     // file of the bundle, under the bundle's own layout.
-    const bundle = await listFiles(join(ROOT, EMBEDDED_DIR));
+    const bundle = await listFiles(join(ROOT, BUNDLE_DIR));
     assert.ok(bundle.includes("main.js") && bundle.includes("src/worker_main.js"), bundle.join());
     assert.ok(bundle.filter((file) => file.endsWith(".js")).length > 10, "no chunk per mode");
     const files = [...embedded.files];
