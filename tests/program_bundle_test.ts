@@ -40,7 +40,11 @@ Deno.test("programBundle bundles once, again only when a source changes, and the
     assert.equal(fileURLToPath(main), join(root, BUNDLE_DIR, "main.js"));
     assert.equal(bundled, 1);
     assert.equal(await runMain(main), "one from bundle");
-    assert.ok(!(await Deno.readTextFile(main)).includes("A comment the bundle drops"));
+    const text = await Deno.readTextFile(main);
+    assert.ok(!text.includes("A comment the bundle drops"));
+    // Its source map lies beside it, named by no file: Deno would load a named one and keep it.
+    assert.ok(!text.includes("sourceMappingURL"), "the bundle names its source map");
+    assert.ok((await Deno.stat(`${fileURLToPath(main)}.map`)).isFile, "no source map beside it");
     assert.ok(
       (await Deno.stat(join(root, BUNDLE_DIR, "src", "worker_main.js"))).isFile,
       "the Worker's entry is not where main.ts looks for it",
