@@ -22,6 +22,12 @@ export interface ListedItem {
   uri: string;
   /** `time_received` in epoch ms, when the platform sent it: the newest item wins a shared path. */
   timeReceivedMs?: number;
+  /**
+   * A hash of the item's manifest line, set by the `ManifestWriter` when it writes the line: what
+   * tells at the pass's end whether the manifest in place already holds the lines it would get,
+   * without reading them back.
+   */
+  manifestLineHash?: number;
 }
 
 /** Options of {@linkcode ListingIndex}. */
@@ -49,6 +55,8 @@ export interface PageAdded {
    * whether or not it wins that path; undefined for an item listed before, or rejected.
    */
   paths: (string | undefined)[];
+  /** Per item of the page, what the index keeps of it when `paths` has its path, else undefined. */
+  listed: (ListedItem | undefined)[];
 }
 
 // How many rejections are kept for reporting; the counts stay exact. Bounds memory on a listing of
@@ -99,16 +107,22 @@ export class ListingIndex {
    * fetch at once); a later item on the same path may still win it (see `itemAt`).
    */
   addPage(items: readonly RemoteItem[]): PageAdded {
-    const firstSightings: string[] = [];
-    const paths = items.map((item) => this.#add(item, firstSightings));
-    return { firstSightings, paths };
+    const added: PageAdded = { firstSightings: [], paths: [], listed: [] };
+    for (const item of items) {
+      if (this.#add(item, added) === undefined) {
+        added.paths.push(undefined);
+        added.listed.push(undefined);
+      }
+    }
+    return added;
   }
 
   /**
-   * Adds `item`; pushes its path to `firstSightings` when no item held it yet. Returns its path when
-   * the item is new and its name maps to one, else undefined.
+   * Adds `item`. When it is new and its name maps to a path, returns what the index keeps of it,
+   * pushed to `added` with its path (and the path to `firstSightings` when no item held it yet);
+   * else undefined, and nothing is pushed.
    */
-  #add(item: RemoteItem, firstSightings: string[]): string | undefined {
+  #add(item: RemoteItem, added: PageAdded): ListedItem | undefined {
     if (item.binaryDataId === "") {
       // Nothing can fetch it, and nothing tells two such items apart: refused, each time it is
       // listed, and left out of `listed` (which the listing's proof compares with the platform's
@@ -133,15 +147,18 @@ export class ListingIndex {
       sizeBytes: item.sizeBytes,
       uri: keepUri ? item.uri : "",
       timeReceivedMs: item.timeReceivedMs,
+      manifestLineHash: undefined, // in the object from the start: set later, it grew each one
     };
     if (held === undefined) {
       byPath.set(local.path, listed);
-      firstSightings.push(local.path);
+      added.firstSightings.push(local.path);
     } else {
       this.#samePath++;
       if (_wins(listed, held)) byPath.set(local.path, listed);
     }
-    return local.path;
+    added.paths.push(local.path);
+    added.listed.push(listed);
+    return listed;
   }
 
   /** Counts (and keeps, up to the cap) an item refused: it holds no path. */

@@ -369,8 +369,9 @@ class _SyncPass implements Disposable {
       maxItems: options.maxItems ?? listingCapacity(),
       distinctItems: () => index.listed,
       onItems: (items) => {
-        const { firstSightings, paths } = index.addPage(items);
-        this.#manifest?.add(items, paths);
+        const added = index.addPage(items);
+        this.#manifest?.add(items, added);
+        const { firstSightings } = added;
         const walked = walk.walked;
         if (walked === undefined) walk.hold(firstSightings);
         else {

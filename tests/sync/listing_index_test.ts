@@ -214,10 +214,16 @@ Deno.test("addPage() gives each new item's path, winner or not, and the paths se
   const added = index.addPage([...page, named("6", "b.jpg")]);
   assert.deepEqual(added.paths, ["a.jpg", undefined, "a.jpg", undefined, "b.jpg"]);
   assert.deepEqual(added.firstSightings, ["a.jpg", "b.jpg"]);
-  assert.deepEqual(index.addPage([named("3", "a.jpg"), named("7", "a.jpg")]), {
-    paths: [undefined, "a.jpg"],
-    firstSightings: [],
-  });
+  assert.deepEqual(
+    added.listed.map((listed) => listed?.binaryDataId),
+    ["org/loc/5", undefined, "org/loc/3", undefined, "org/loc/6"],
+    "what the index keeps of each new item, the loser of a shared path's too",
+  );
+  assert.equal(added.listed[2], index.itemAt("a.jpg"), "the winner's is the one it holds");
+  const again = index.addPage([named("3", "a.jpg"), named("7", "a.jpg")]);
+  assert.deepEqual(again.paths, [undefined, "a.jpg"]);
+  assert.deepEqual(again.firstSightings, []);
+  assert.deepEqual(again.listed.map((listed) => listed?.binaryDataId), [undefined, "org/loc/7"]);
   // A snapshot reads what the index held when it was taken, by key as in order.
   const snapshot = index.entries();
   index.addPage([named("2", "a.jpg")]);
