@@ -198,7 +198,13 @@ async function _deviceOf(path: string): Promise<number | undefined> {
   }
 }
 
-/** Reads a directory; a missing one (the root on a fresh machine, or removed meanwhile) is empty. */
+/**
+ * Reads a directory; a missing one (the root on a fresh machine, or removed meanwhile) is empty.
+ * Asynchronously, though that takes a trip through the thread pool per entry (35 ms of CPU for 100
+ * folders of 100 files, against 14 ms for `Deno.readDirSync`): the synchronous read drops the
+ * errors met while reading, so a damaged folder (EBADMSG, a zeroed directory block on a failing SD
+ * card) reads as empty instead of failing the walk (checked with Deno 2.9.6).
+ */
 async function _readDirOrSkip(path: string, isRoot: boolean): Promise<Deno.DirEntry[]> {
   try {
     return await Array.fromAsync(Deno.readDir(path));
