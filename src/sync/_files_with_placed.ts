@@ -46,11 +46,17 @@ export class FilesWithPlaced implements ReadonlyMap<string, LocalFile> {
     return this.#placed.has(path) || this.#walked.has(path);
   }
 
+  /** In the order of `entries()`, without its two objects per entry (10,000 each pass). */
   forEach(
     callback: (value: LocalFile, key: string, map: ReadonlyMap<string, LocalFile>) => void,
     thisArg?: unknown,
   ): void {
-    for (const [path, file] of this) callback.call(thisArg, file, path, this);
+    this.#walked.forEach((file, path) => {
+      callback.call(thisArg, this.#placed.has(path) ? REGULAR_FILE : file, path, this);
+    });
+    this.#placed.forEach((_, path) => {
+      if (!this.#walked.has(path)) callback.call(thisArg, REGULAR_FILE, path, this);
+    });
   }
 
   *entries(): MapIterator<[string, LocalFile]> {
@@ -63,7 +69,8 @@ export class FilesWithPlaced implements ReadonlyMap<string, LocalFile> {
   }
 
   *keys(): MapIterator<string> {
-    for (const [path] of this.entries()) yield path;
+    yield* this.#walked.keys();
+    for (const path of this.#placed.keys()) if (!this.#walked.has(path)) yield path;
   }
 
   *values(): MapIterator<LocalFile> {

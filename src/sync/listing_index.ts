@@ -292,15 +292,19 @@ class _SortedView implements ReadonlyMap<string, ListedItem> {
     callback: (value: ListedItem, key: string, map: ReadonlyMap<string, ListedItem>) => void,
     thisArg?: unknown,
   ): void {
-    for (const key of this.#keys) callback.call(thisArg, this.#map.get(key)!, key, this);
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) {
+      callback.call(thisArg, this.#map.get(keys[i])!, keys[i], this);
+    }
   }
 
   *entries(): MapIterator<[string, ListedItem]> {
     for (const key of this.#keys) yield [key, this.#map.get(key)!];
   }
 
-  *keys(): MapIterator<string> {
-    yield* this.#keys;
+  keys(): MapIterator<string> {
+    // The array's own iterator: a generator's `yield*` resumed it once per key (10,000 a pass).
+    return this.#keys.values() as unknown as MapIterator<string>;
   }
 
   *values(): MapIterator<ListedItem> {

@@ -152,11 +152,12 @@ export function planDeletes(input: PlanInput): _DeletePlan {
   // One loop, no copy of the mirror's paths: a pass that deletes nothing makes no array.
   let deletable = 0;
   let stale: string[] = [];
-  for (const [path, file] of input.local) {
-    if (!isDeletable(path, file, input.protectedDirs)) continue;
+  // `forEach`, not `for...of`: an iterator makes two objects per entry (10,000 each pass).
+  input.local.forEach((file, path) => {
+    if (!isDeletable(path, file, input.protectedDirs)) return;
     deletable++;
     if (!input.remote.has(path) && !input.shadowed?.has(path)) stale.push(path);
-  }
+  });
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.
     const listedFolded = new Map([...input.remote.keys()].map((path) => [foldCase(path), path]));

@@ -1071,13 +1071,19 @@ function _journalOf(log: PlacedLog): PlacementJournal {
   };
 }
 
+/** What the record says of a path (`key`: under which spelling it says it). */
+interface _PlacedFrom {
+  from: ReturnType<PlacedRecord["placedFrom"]>;
+  key: string;
+}
+
 /** What the record says of `path`, looked up under the walk's spelling when not under the listed one. */
 function _placedFrom(
   record: PlacedRecord,
   path: string,
   binaryDataId: string,
   spelt: ReadonlyMap<string, string> | undefined,
-): { from: ReturnType<PlacedRecord["placedFrom"]>; key: string } {
+): _PlacedFrom {
   const from = record.placedFrom(path, binaryDataId);
   const walked = spelt?.get(path);
   if (from !== "unknown" || walked === undefined) return { from, key: path };
@@ -1215,10 +1221,17 @@ async function _findReplacements(
 ): Promise<_Replacements> {
   const replacing = new Set<string>();
   const adopted = new Map<string, PlacedFile>();
-  for (const [path, winner] of index.entries()) {
-    if (placed.has(path) || local.get(path)?.symlink !== false) continue;
-    const { from, key } = _placedFrom(record, path, winner.binaryDataId, options.spelt);
-    if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) continue;
+  // The few files that may be another item's, found by `forEach` (an iterator made two objects per
+  // listed path), then looked at one by one.
+  const candidates: { path: string; winner: ListedItem; placedFrom: _PlacedFrom }[] = [];
+  index.entries().forEach((winner, path) => {
+    if (placed.has(path) || local.get(path)?.symlink !== false) return;
+    const placedFrom = _placedFrom(record, path, winner.binaryDataId, options.spelt);
+    const { from } = placedFrom;
+    if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) return;
+    candidates.push({ path, winner, placedFrom });
+  });
+  for (const { path, winner, placedFrom: { from, key } } of candidates) {
     const size = await options.fileSize(path);
     if (size === undefined) continue;
     // Unrecorded, of the listed item's size: taken on. Never one recorded from another item whose
@@ -1384,12 +1397,17 @@ async function _saveRecord(
   const gone = new Set(files.deleted);
   // A file written over one being replaced is someone's own now: no longer recorded as placed.
   const changed = mirror.changedBeforeReplaced;
-  function* paths(): Iterable<string> {
-    for (const [path, file] of local) {
-      if (!file.symlink && !gone.has(path) && !changed.has(path)) yield path;
-    }
-    for (const path of placed.keys()) if (!local.has(path)) yield path;
-  }
+  // An array, read by `forEach`: an iterator over the files made two objects per file, twice.
+  const paths = (): string[] => {
+    const kept: string[] = [];
+    local.forEach((file, path) => {
+      if (!file.symlink && !gone.has(path) && !changed.has(path)) kept.push(path);
+    });
+    placed.forEach((_, path) => {
+      if (!local.has(path)) kept.push(path);
+    });
+    return kept;
+  };
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
     if (id !== undefined) {
