@@ -303,11 +303,11 @@ export class ManifestWriter implements AsyncDisposable {
   /**
    * Copies the pending lines of the `wanted` items to `out`, and returns how many and their digest
    * (of the hashes their items keep). A pending line is the manifest line itself: it is copied as
-   * it is, and only its path and id are decoded to look it up. The pending file holds one line per listed item (the
-   * index says which items are new), so no line needs to be told from a repeat. The lines of each
-   * read are handled in one synchronous loop and written out together: a promise per line (an
-   * async generator of lines, a write awaited per part) cost a churn pass's manifest most of its
-   * time, while the deletes beside it waited for the event loop.
+   * it is, and only its path and id are decoded to look it up. The pending file holds one line per
+   * listed item (the index says which items are new), so no line needs to be told from a repeat.
+   * The lines of each read are handled in one synchronous loop and written out together: a
+   * promise per line (an async generator of lines, a write awaited per part) cost a churn pass's
+   * manifest most of its time, while the deletes beside it waited for the event loop.
    */
   async #copyLines(
     pending: Deno.FsFile,
