@@ -46,35 +46,29 @@ export class FilesWithPlaced implements ReadonlyMap<string, LocalFile> {
     return this.#placed.has(path) || this.#walked.has(path);
   }
 
-  /** In the order of `entries()`, without its two objects per entry (10,000 each pass). */
+  /** In the order of `keys()`, without an iterator's two objects per entry (10,000 each pass). */
   forEach(
     callback: (value: LocalFile, key: string, map: ReadonlyMap<string, LocalFile>) => void,
     thisArg?: unknown,
   ): void {
-    this.#walked.forEach((file, path) => {
-      callback.call(thisArg, this.#placed.has(path) ? REGULAR_FILE : file, path, this);
-    });
+    this.#walked.forEach((_, path) => callback.call(thisArg, this.get(path)!, path, this));
     this.#placed.forEach((_, path) => {
       if (!this.#walked.has(path)) callback.call(thisArg, REGULAR_FILE, path, this);
     });
   }
 
   *entries(): MapIterator<[string, LocalFile]> {
-    for (const [path, file] of this.#walked) {
-      yield [path, this.#placed.has(path) ? REGULAR_FILE : file];
-    }
-    for (const path of this.#placed.keys()) {
-      if (!this.#walked.has(path)) yield [path, REGULAR_FILE];
-    }
+    for (const path of this.keys()) yield [path, this.get(path)!];
   }
 
+  /** The walk's paths in its order, then the placed ones it did not find, in the order placed. */
   *keys(): MapIterator<string> {
     yield* this.#walked.keys();
     for (const path of this.#placed.keys()) if (!this.#walked.has(path)) yield path;
   }
 
   *values(): MapIterator<LocalFile> {
-    for (const [, file] of this.entries()) yield file;
+    for (const path of this.keys()) yield this.get(path)!;
   }
 
   [Symbol.iterator](): MapIterator<[string, LocalFile]> {
