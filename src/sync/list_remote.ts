@@ -86,7 +86,10 @@ export class ListingTooLargeError extends Error {
 
 /** The outcome of the listing stage. */
 export interface ListingResult {
-  /** True when every page was fetched, ending on an empty page, without any error. */
+  /**
+   * True when every page was fetched, each cursor ending on an empty page (or a shard's on a short
+   * page after which the platform counts nothing more), without any error.
+   */
   complete: boolean;
   /** Why the listing stopped early, when it did. */
   error?: string;
@@ -107,8 +110,9 @@ export interface ListingResult {
  * calls find the oldest and newest item, the span between is cut into equal slices, and each
  * slice is counted (`count_only`) while its first page is fetched, so no round of counts holds the
  * pages back; a slice whose count shows it dense is cut again after that page. Every shard follows
- * its own cursor to an empty page. The listing is then proved whole before anything may be deleted:
- * every shard returned at least the items it counted, and the distinct items received add up to at
+ * its own cursor to an empty page, or to a short page after which the platform counts nothing it
+ * did not give. The listing is then proved whole before anything may be deleted: every shard
+ * returned at least the items it counted, and the distinct items received add up to at
  * least the whole filter's count. If not (the platform's interval semantics differ from what is
  * assumed, or items moved during the listing), it falls back to one sequential listing, held to the
  * same count. An item missed would make a local file look stale, which is what the counts catch.
@@ -395,7 +399,12 @@ class _Lister implements Disposable {
     let cut = false;
     const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
     const end = new _ListEnd();
-    const paging = this.#pageAll(filter, () => cut, end);
+    // The tail proved after a short page (see `#pageAll`): the shard then asks for no empty page.
+    let tailProved = false;
+    const paging = this.#pageAll(filter, () => cut, end, async () => {
+      tailProved = await this.#tailHolds(filter, end);
+      return tailProved;
+    });
     paging.catch(() => {}); // awaited below; failing while the count is on the way is not unhandled
     let count: number;
     try {
@@ -411,7 +420,7 @@ class _Lister implements Disposable {
       return { parts: _slice(slice.startMs, slice.endMs, Math.ceil(count / share)) };
     }
     const got = await paging;
-    return { count, got, tailHolds: await this.#tailHolds(filter, end) };
+    return { count, got, tailHolds: tailProved || await this.#tailHolds(filter, end) };
   }
 
   /**
@@ -441,11 +450,23 @@ class _Lister implements Disposable {
   /**
    * Follows one cursor to the empty page, or until `stopped` says so after a page; resolves to the
    * distinct items it returned.
+   *
+   * With `endProved` (a shard: a window of `time_requested`, where every item is dated), the first
+   * page shorter than asked is taken as likely the last: `endProved` counts the window from the
+   * cursor's last item on (`#tailHolds`), and when the platform counts there no item the cursor did
+   * not give, the cursor ends without asking for the empty page. The shard's proof is the same (its
+   * count, and that tail count taken after its last item, as after an empty page), for one round
+   * trip and one call less a shard: 15 of the 155 calls of a 10,020-item listing. A short page that
+   * is not the last (a platform serving shorter pages) fails the count, and the cursor pages on to
+   * the empty page as before; only the first short page is looked at so, which bounds the extra
+   * counts at one per shard. Not for a listing with no window: its items with no time are in no
+   * count's interval, and may come after the last dated one.
    */
   async #pageAll(
     filter: ListFilter,
     stopped?: () => boolean,
     end = new _ListEnd(),
+    endProved?: () => Promise<boolean>,
   ): Promise<number> {
     const ids = new Set<string>();
     // A cursor given again, or pages of items listed before, would page for good.
@@ -496,6 +517,11 @@ class _Lister implements Disposable {
       cursors.add(result.last);
       last = result.last;
       if (stopped?.()) return ids.size;
+      if (endProved !== undefined && result.items.length < _PAGE_SIZE) {
+        const proved = await endProved();
+        endProved = undefined;
+        if (proved) return ids.size;
+      }
     }
   }
 
@@ -530,14 +556,15 @@ class _Lister implements Disposable {
 /**
  * How many shards to cut a listing of `total` items into, with `parallel` pages in flight: the
  * count that needs the fewest round trips in sequence. Shards are paged `parallel` at a time
- * (ceil(shards / parallel) waves), each following its cursor through its pages and one empty page
- * at the end (a shard's count travels with its first page). More shards than that pays for more
- * empty pages and counts; fewer leaves calls idle. Between 2 and 64; a tie goes to fewer shards
- * (fewer calls). A shard much denser than its share is cut again once counted.
+ * (ceil(shards / parallel) waves), each following its cursor through its pages and one call at
+ * its end (the empty page, or the count after a short last page; a shard's count travels with its
+ * first page). More shards than that pays for more of those calls and counts; fewer leaves calls
+ * idle. Between 2 and 64; a tie goes to fewer shards (fewer calls). A shard much denser than its
+ * share is cut again once counted.
  *
  * @example
  * ```ts
- * shardCount(10_020, 16); // 15: one wave of 7 pages and an empty one
+ * shardCount(10_020, 16); // 15: one wave of 7 pages and the call that ends each
  * ```
  */
 export function shardCount(total: number, parallel: number): number {

@@ -97,6 +97,64 @@ Deno.test("a shard's first page is asked for with its count, not after a round o
   );
 });
 
+Deno.test("a shard whose page comes back short asks for no empty page once its tail count holds", async () => {
+  // 2,550 items: shards of about 170, whose last pages are short. A shard that ended on a short
+  // page asked for the empty page after it, a round trip and a call each, which the count after
+  // its last item (taken anyway) makes needless.
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2_550 }]) });
+  const remote = remoteOf(platform);
+  const lastLength = new Map<string, number>();
+  const emptyAfter: number[] = [];
+  const recorded: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    listPage: async (filter, last, options) => {
+      const page = await remote.listPage(filter, last, options);
+      if (filter.interval !== undefined && options?.pageSize !== 1) {
+        if (page.items.length === 0) emptyAfter.push(lastLength.get(last) ?? -1);
+        lastLength.set(page.last, page.items.length);
+      }
+      return page;
+    },
+  };
+  const { result, seen } = await list(recorded);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 2_550);
+  const shortEnds = [...lastLength.values()].filter((length) => length > 0 && length < 100);
+  assert.ok(shortEnds.length > 0, "no shard ended on a short page");
+  assert.deepEqual(
+    emptyAfter.filter((length) => length !== 100),
+    [],
+    `empty pages asked for after pages of ${emptyAfter.join(", ")} items`,
+  );
+});
+
+Deno.test("pages shorter than asked all along (a platform's own cap) are paged to the end and proved whole", async () => {
+  // The first short page is not the last: its tail count finds the items after it, and the cursor
+  // pages on to its empty page, counting its tail once more there: one count more per shard, at
+  // most.
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 2_000 }]),
+    faults: { maxPageItems: 30 },
+  });
+  const remote = remoteOf(platform);
+  let counts = 0;
+  const counted: RemoteSource = {
+    ...shiftedIntervals(remote, {}),
+    count: (filter, options) => {
+      counts++;
+      return remote.count(filter, options);
+    },
+  };
+  const { result, seen } = await list(counted);
+  assert.ok(result.shards > 1, `${result.shards} shards`);
+  assert.equal(result.unproven, undefined);
+  assert.equal(seen.size, 2_000);
+  // The whole filter's count and the span's after the shards; each shard's own, its tail's after
+  // its first short page, and its tail's at its end.
+  assert.ok(counts <= 2 + 3 * result.shards, `${counts} counts for ${result.shards} shards`);
+});
+
 Deno.test("items on shard boundaries, many at one instant, and empty shards are all listed once", async () => {
   // 300 items at one instant, 300 a day later, 300 spread over the second after: shard edges fall
   // on items, most shards of the day between are empty, one instant is denser than any slice.
