@@ -7,7 +7,8 @@
  * Memory stays flat whatever the listing's size: the listing index keeps only a compact form of
  * each item, so each page's manifest lines are appended to a pending file in the state folder as
  * the page arrives, and after a complete pass that file is streamed once into the new manifest,
- * keeping the lines of the items that won their path and are present in the mirror.
+ * keeping the lines of the items that won their path and are present in the mirror (or, when it
+ * holds those lines and no other, it becomes the manifest as it is).
  *
  * The manifest is replaced atomically (fresh temporary file, fsync, rename over the old one, fsync
  * of the folder): a reader sees the old manifest or the new one, never a half-written one, even
@@ -120,6 +121,8 @@ export class ManifestWriter implements AsyncDisposable {
   readonly #warn: (message: string) => void;
   readonly #encoder = new TextEncoder();
   #pending?: Deno.FsFile;
+  /** The lines written to the pending file so far. */
+  #pendingLines = 0;
   /** Why no manifest can be written this pass, once that is so: the old one is then kept. */
   #broken?: string;
   #finished = false;
@@ -211,18 +214,21 @@ export class ManifestWriter implements AsyncDisposable {
   add(items: readonly RemoteItem[], added: PageAdded): void {
     if (this.#pending === undefined || this.#broken !== undefined) return;
     let text = "";
+    let lines = 0;
     items.forEach((item, i) => {
       const path = added.paths[i];
       if (path === undefined) return;
       const line = _manifestLine(item, path);
       added.listed[i]!.manifestLineHash = _lineHash(line);
       text += line;
+      lines++;
     });
     if (text === "") return;
     try {
       const bytes = this.#encoder.encode(text);
       let written = 0;
       while (written < bytes.length) written += this.#pending.writeSync(bytes.subarray(written));
+      this.#pendingLines += lines;
     } catch (error) {
       this.#broken = `writing ${_PENDING_NAME} failed: ${(error as Error).message}`;
     }
@@ -262,10 +268,17 @@ export class ManifestWriter implements AsyncDisposable {
     // First the digest alone, from the hashes the index keeps: a pass whose manifest holds the
     // same lines (most passes) reads and writes nothing, not even a copy to throw away (41 MB at
     // 100,000 items). Read back instead, the lines of 10,020 items cost a no-op pass 40-50 ms.
-    if (!changed) {
-      const listed = _digestOf(wanted);
-      if (await this.#holds(listed.value)) return { path, lines: listed.count, rewritten: false };
+    const listed = _digestOf(wanted);
+    if (!changed && await this.#holds(listed.value)) {
+      return { path, lines: listed.count, rewritten: false };
     }
+    // Every wanted item has its line in the pending file (a line for each item new to the listing
+    // that got a path; `_digestOf` throws for one without): as many lines as wanted means it holds
+    // those lines and no other, in listing order, the manifest itself. It takes the manifest's
+    // name as it is, instead of being read back and copied (a fresh copy or a churn pass of the
+    // 10,020 items, where every listed file is there; a lost download or two items on one path
+    // need the copy, which leaves their lines out).
+    if (listed.count === this.#pendingLines) return await this.#promotePending(pending, listed);
     const temp = join(this.#stateDir, atomicTempName(_MANIFEST_FILE_NAME));
     this.#assertInPlace();
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name. In the same turn
@@ -289,6 +302,26 @@ export class ManifestWriter implements AsyncDisposable {
     await syncDir(this.#stateDir);
     await this.#remember(copied.digest);
     return { path, lines: copied.lines, rewritten: true };
+  }
+
+  /**
+   * Makes the pending file, which holds exactly the manifest's lines, the manifest: synced, then
+   * renamed over the old one (atomic, never through a symlink), as the copy would be.
+   */
+  async #promotePending(
+    pending: Deno.FsFile,
+    listed: _LineSetDigest,
+  ): Promise<ManifestWritten> {
+    await pending.sync();
+    // The pending name still this pass's file, in the same turn as the rename: through a state
+    // folder swapped for a link since, it would be another mirror's.
+    _assertNamedInPlace(this.#stateDir, _PENDING_NAME, pending);
+    Deno.renameSync(join(this.#stateDir, _PENDING_NAME), this.path);
+    this.#pending = undefined; // nothing left to remove
+    pending.close();
+    await syncDir(this.#stateDir);
+    await this.#remember(listed.value);
+    return { path: this.path, lines: listed.count, rewritten: true };
   }
 
   /**
