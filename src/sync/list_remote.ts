@@ -400,9 +400,11 @@ class _Lister implements Disposable {
     const counting = this.#retry("count", () => this.#remote.count(filter, this.#call()));
     const end = new _ListEnd();
     // The tail proved after a short page (see `#pageAll`): the shard then asks for no empty page.
+    // Only by a count taken after a dated item (`#tailHolds` holds without one: the shard's count
+    // alone proves such a listing, which then ends on its empty page as before).
     let tailProved = false;
     const paging = this.#pageAll(filter, () => cut, end, async () => {
-      tailProved = await this.#tailHolds(filter, end);
+      tailProved = end.lastMs !== undefined && await this.#tailHolds(filter, end);
       return tailProved;
     });
     paging.catch(() => {}); // awaited below; failing while the count is on the way is not unhandled
