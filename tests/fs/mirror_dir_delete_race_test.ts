@@ -19,10 +19,13 @@ const ROUNDS = 4;
 
 /**
  * The adversary: in a loop, one of the folders moved aside, a link to the other mirror's folder of
- * that name put in its place for a moment, then the folder put back; until `stop` exists.
+ * that name put in its place for a moment, then the folder put back; until `stop` exists. It makes
+ * `<stop>.racing` once its first swap is undone, so that the removals start while it races (a
+ * process starting slowly on a busy machine otherwise raced none of them).
  */
 const _ADVERSARY = `
 const [root, other, stop] = Deno.args;
+let told = false;
 const folders = ${JSON.stringify(FOLDERS)};
 let rng = 12345;
 const rand = () => (rng = (rng * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -37,10 +40,27 @@ for (;;) {
   for (let i = Math.floor(rand() * 2000); i > 0; i--) Deno.lstatSync(other);
   Deno.removeSync(path);
   Deno.renameSync(path + ".adv", path);
+  if (!told) {
+    Deno.writeTextFileSync(stop + ".racing", "");
+    told = true;
+  }
   if (rand() < 0.5) await new Promise((resolve) => setTimeout(resolve, 0));
 }
 console.log(swaps);
 `;
+
+/** Resolves once `path` exists (within 30 s). */
+async function _until(path: string): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 30_000;) {
+    try {
+      await Deno.lstat(path);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  throw new Error(`${path} did not appear: the adversary did not start`);
+}
 
 function _fileNames(folder: string): string[] {
   return Array.from({ length: FILES_PER_FOLDER }, (_, i) => `${folder}/${folder}-${i}.jpeg`);
@@ -68,6 +88,7 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
         stderr: "inherit",
       }).spawn();
       try {
+        await _until(`${stop}.racing`);
         if (round % 2 === 1) {
           // Through the delete stage: a folder's files looked at together, then renamed.
           const logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -91,6 +112,7 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
         const out = await adversary.output();
         assert.ok(out.success, "the adversary failed");
         await Deno.remove(stop);
+        await Deno.remove(`${stop}.racing`).catch(() => {});
       }
       const otherLost = paths.filter((path) => {
         try {
