@@ -127,7 +127,8 @@ Deno.test("listLocalFiles reads folders several at once, not one per event-loop 
       Deno.readDir = readDir;
     }
     assert.equal(files.size, 64);
-    assert.ok(most >= 8, `${most} folders read at once`);
+    // Four at once (`_READS_AT_ONCE`): more made the walk's answers crowd out the listing's.
+    assert.equal(most, 4, `${most} folders read at once`);
   });
 });
 
