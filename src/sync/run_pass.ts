@@ -1397,14 +1397,17 @@ async function _saveRecord(
   const gone = new Set(files.deleted);
   // A file written over one being replaced is someone's own now: no longer recorded as placed.
   const changed = mirror.changedBeforeReplaced;
-  // An array, read by `forEach`: an iterator over the files made two objects per file, twice.
+  // An array, made by `forEach` (an iterator over the files made two objects per file) once: the
+  // record reads it twice when it changed.
+  let kept: string[] | undefined;
   const paths = (): string[] => {
-    const kept: string[] = [];
+    if (kept !== undefined) return kept;
+    kept = [];
     local.forEach((file, path) => {
-      if (!file.symlink && !gone.has(path) && !changed.has(path)) kept.push(path);
+      if (!file.symlink && !gone.has(path) && !changed.has(path)) kept!.push(path);
     });
     placed.forEach((_, path) => {
-      if (!local.has(path)) kept.push(path);
+      if (!local.has(path)) kept!.push(path);
     });
     return kept;
   };
