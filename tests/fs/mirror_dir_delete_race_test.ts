@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { runPool } from "../../src/async/run_pool.ts";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { type DeleteResult, deleteStale } from "../../src/sync/delete_stale.ts";
+import { pollUntil } from "../_poll.ts";
 import { withTempDir } from "./_helpers.ts";
 
 const FOLDERS = ["g0", "g1", "g2", "g3"];
@@ -49,19 +50,6 @@ for (;;) {
 console.log(swaps);
 `;
 
-/** Resolves once `path` exists (within 30 s). */
-async function _until(path: string): Promise<void> {
-  for (const started = Date.now(); Date.now() - started < 30_000;) {
-    try {
-      await Deno.lstat(path);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-  throw new Error(`${path} did not appear: the adversary did not start`);
-}
-
 function _fileNames(folder: string): string[] {
   return Array.from({ length: FILES_PER_FOLDER }, (_, i) => `${folder}/${folder}-${i}.jpeg`);
 }
@@ -88,7 +76,14 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
         stderr: "inherit",
       }).spawn();
       try {
-        await _until(`${stop}.racing`);
+        await pollUntil("the adversary races", async () => {
+          try {
+            await Deno.lstat(`${stop}.racing`);
+            return true;
+          } catch {
+            return false;
+          }
+        }, { intervalMs: 5 });
         if (round % 2 === 1) {
           // Through the delete stage: a folder's files looked at together, then renamed.
           const logger = { debug() {}, info() {}, warn() {}, error() {} };
