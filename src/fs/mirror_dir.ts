@@ -342,11 +342,11 @@ export class MirrorDir implements AsyncDisposable {
       files.forEach((file, index) => {
         const dir = dirs[index];
         if (dir instanceof Error) return void (outcomes[index] = dir);
-        const temp = join(this.stateDir, `${_STAGED_PREFIX}${this.#nextTemp++}`);
+        const temp = `${this.stateDir}/${_STAGED_PREFIX}${this.#nextTemp++}`;
         try {
           _assertPlaceable(file.path);
           using handle = Deno.openSync(temp, { write: true, createNew: true, mode: FILE_MODE });
-          written.push({ index, temp, target: join(dir, basename(file.path)) });
+          written.push({ index, temp, target: _childPath(dir, _leafOf(file.path)) });
           _writeAllSync(handle, file.bytes);
         } catch (error) {
           outcomes[index] = error as Error;
@@ -417,7 +417,7 @@ export class MirrorDir implements AsyncDisposable {
     const dir = await this.ensureDir(_parentOf(relPath));
     const refused = this.#swappedSince(_parentOf(relPath), dir);
     if (refused !== undefined) throw refused;
-    this.#placeSync(stagedPath, join(dir, basename(relPath)), relPath);
+    this.#placeSync(stagedPath, _childPath(dir, _leafOf(relPath)), relPath);
   }
 
   /**
@@ -989,6 +989,20 @@ function _parentOf(relPath: string): string {
   return slash < 0 ? "" : relPath.slice(0, slash);
 }
 
+/** The last segment of a normalised relative path (`basename` without its normalising). */
+function _leafOf(relPath: string): string {
+  return relPath.slice(relPath.lastIndexOf("/") + 1);
+}
+
+/**
+ * `name` (one segment, checked) in the real folder `dir`: `join` without its normalising, which
+ * for the two paths of each file of an inline batch allocated 14 MiB of a 10,020-file fresh copy's
+ * 162 MiB (V8's sampling heap profiler).
+ */
+function _childPath(dir: string, name: string): string {
+  return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
+}
+
 /** Throws unless `relPath` may receive a file: normalised, relative, not in the state folder. */
 function _assertPlaceable(relPath: string): void {
   assertRelativePath(relPath);
@@ -1094,7 +1108,9 @@ async function _syncFile(path: string): Promise<void> {
 
 function _writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   let written = 0;
-  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+  while (written < bytes.length) {
+    written += file.writeSync(written === 0 ? bytes : bytes.subarray(written));
+  }
 }
 
 function _unlinkQuietSync(path: string): void {
