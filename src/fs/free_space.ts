@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { statfs } from "node:fs/promises";
+import { statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 /** Space on the file system holding a path. */
@@ -26,16 +26,28 @@ export interface FreeSpace {
  * original module called statfs on the missing root, failed with ENOENT and never downloaded
  * anything). Needs read permission on the measured path and `--allow-sys=statfs`.
  *
+ * The `statfs` is synchronous: it reads the file system's counters, as the program's other short
+ * file calls do. `node:fs/promises`' one cost 36-45 µs of CPU a call against 6 µs (its promise
+ * plumbing), and the transfer asks before every batch it books.
+ *
  * @example
  * ```ts
  * const space = await freeSpace("/home/pi/.viam/data_mirror");
  * ```
  */
-export async function freeSpace(path: string): Promise<FreeSpace> {
+export function freeSpace(path: string): Promise<FreeSpace> {
+  try {
+    return Promise.resolve(_measure(path));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function _measure(path: string): FreeSpace {
   let current = resolve(path);
   for (;;) {
     try {
-      const stats = await statfs(current);
+      const stats = statfsSync(current);
       return {
         availableBytes: stats.bavail * stats.bsize,
         totalBytes: stats.blocks * stats.bsize,
