@@ -67,14 +67,84 @@ export const BinaryDataByFilterRequest = proto3.makeMessageType(
   ],
 );
 
-/** `viam.app.data.v1.BinaryDataByIDsRequest`: files by `binary_data_id`, bytes inline. */
-export const BinaryDataByIDsRequest = proto3.makeMessageType(
+const _BinaryDataByIDsFields = proto3.makeMessageType(
   "viam.app.data.v1.BinaryDataByIDsRequest",
   [
     { no: 2, name: "include_binary", kind: "scalar", T: ScalarType.BOOL },
     { no: 4, name: "binary_data_ids", kind: "scalar", T: _STRING, repeated: true },
   ],
 );
+
+/**
+ * `viam.app.data.v1.BinaryDataByIDsRequest`: files by `binary_data_id`, bytes inline. Its
+ * `toBinary` writes the same bytes as protobuf-es's (fields in number order, `include_binary` left
+ * out when false) straight into one buffer: the generic writer's arrays and a buffer per id made 8
+ * MiB of the garbage of a 10,020-file fresh copy (157 calls of 64 ids).
+ */
+export class BinaryDataByIDsRequest extends _BinaryDataByIDsFields {
+  override toBinary(): Uint8Array {
+    const { binaryDataIds, includeBinary } = this as unknown as {
+      binaryDataIds: string[];
+      includeBinary: boolean;
+    };
+    // At most three bytes per UTF-16 unit, five for a length, one for a tag.
+    let most = includeBinary ? 2 : 0;
+    for (const id of binaryDataIds) most += 6 + 3 * id.length;
+    const out = new Uint8Array(most);
+    let at = 0;
+    if (includeBinary) {
+      out[at++] = (2 << 3) | 0; // include_binary, varint
+      out[at++] = 1;
+    }
+    for (const id of binaryDataIds) {
+      out[at++] = (4 << 3) | 2; // binary_data_ids, length-delimited
+      at = _writeVarint(out, at, _utf8Length(id));
+      at = _writeUtf8(out, at, id);
+    }
+    return out.subarray(0, at);
+  }
+}
+
+const _encoder = new TextEncoder();
+
+/** The bytes `TextEncoder` makes of `text` (a lone surrogate becomes U+FFFD: three bytes). */
+function _utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && _isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function _isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
+}
+
+/** Writes `value` (below 2^32) as a varint at `at`; returns where it ends. */
+function _writeVarint(out: Uint8Array, at: number, value: number): number {
+  while (value > 0x7f) {
+    out[at++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[at++] = value;
+  return at;
+}
+
+/** Writes `text` as UTF-8 at `at` (ASCII byte by byte, the rest by `TextEncoder`). */
+function _writeUtf8(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0x80) return at + _encoder.encodeInto(text.slice(i), out.subarray(at)).written;
+    out[at++] = unit;
+  }
+  return at;
+}
 
 /** `viam.app.data.v1.DataService.CreateBinaryDataSignedURL`: a URL that needs no key. */
 export const CreateBinaryDataSignedURL = {

@@ -4,6 +4,7 @@
  * call, and the inline decoder reading what the SDK's types write).
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { dataApi } from "@viamrobotics/sdk";
 import { BinaryWriter, protoInt64, Timestamp, WireType } from "@bufbuild/protobuf";
 import {
@@ -14,6 +15,28 @@ import {
 } from "../../src/remote/data_wire.ts";
 import { decodeInlineBatch } from "../../src/remote/inline_batch.ts";
 import { assertMatchesDescriptorSet } from "./_descriptor_check.ts";
+
+Deno.test("BinaryDataByIDsRequest writes the SDK's bytes for any ids, written by hand", () => {
+  // Any text: ASCII, the rest of Unicode, lone surrogates, ids long enough for a two-byte length.
+  const id = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.string({ unit: "binary", maxLength: 80 }),
+    fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map(String.fromCharCode) }),
+  );
+  fc.assert(
+    fc.property(fc.array(id, { maxLength: 12 }), fc.boolean(), (binaryDataIds, includeBinary) => {
+      const request = { binaryDataIds, includeBinary };
+      const ours = new BinaryDataByIDsRequest(request).toBinary();
+      assert.deepEqual(ours, new dataApi.BinaryDataByIDsRequest(request).toBinary());
+    }),
+    { numRuns: 400 },
+  );
+  const long = "org/loc/" + "x".repeat(200);
+  assert.deepEqual(
+    new BinaryDataByIDsRequest({ binaryDataIds: [long], includeBinary: true }).toBinary(),
+    new dataApi.BinaryDataByIDsRequest({ binaryDataIds: [long], includeBinary: true }).toBinary(),
+  );
+});
 
 Deno.test("the hand-made data messages match the embedded descriptor set, field by field", () => {
   const checked = new Set<string>();
