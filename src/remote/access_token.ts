@@ -47,6 +47,14 @@ export class AccessToken {
     }
   }
 
+  /**
+   * Starts the sign-in now if no token is had or coming, for the first call to find it under way.
+   * A failure is not kept: the first call signs in again.
+   */
+  prefetch(): void {
+    this.#token();
+  }
+
   #token(): Promise<string> {
     if (this.#current === undefined) {
       const pending = this.#signIn();

@@ -118,6 +118,12 @@ export interface RemoteSource {
    * the transport's error types, so the stages never import them.
    */
   classify(error: unknown): ErrorKind;
+  /**
+   * Starts what the first call needs (a sign-in) now, without waiting for it: a pass asks before
+   * it opens the mirror, so that the round trip overlaps the opening. Optional: a remote with
+   * nothing to prepare has no such method.
+   */
+  signInAhead?(): void;
 }
 
 /** What a download needs of an item. */

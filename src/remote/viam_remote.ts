@@ -173,6 +173,14 @@ export class ViamRemote implements RemoteSource {
     return { items, last: next, bytes };
   }
 
+  /**
+   * Signs in now unless a token is had or coming (bounded by the call timeout, as every sign-in
+   * is); a failure is kept by nothing: the first call signs in again.
+   */
+  signInAhead(): void {
+    this.#token.prefetch();
+  }
+
   classify(error: unknown): ErrorKind {
     return classifyError(error);
   }

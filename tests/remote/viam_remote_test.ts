@@ -45,6 +45,29 @@ Deno.test("count: a count_only answered with items is no count (it would read as
   await assert.rejects(remote.count(all), /answered a count with items: it does not count/);
 });
 
+Deno.test("signInAhead signs in before any call, and the first call uses that token", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 3 }]) });
+  const remote = remoteOf(platform);
+  remote.signInAhead();
+  remote.signInAhead(); // one sign-in under way is not made twice
+  while (platform.calls.Authenticate === 0) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(platform.calls.BinaryDataByFilter, 0);
+  assert.equal(await remote.count({ tags: [], labels: [] }), 3);
+  assert.equal(platform.calls.Authenticate, 1, "the call took the token signed in ahead");
+});
+
+Deno.test("a sign-in ahead that fails is not kept: the first call signs in again", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
+  const remote = remoteOf(platform);
+  platform.setFaults({ unavailableRate: 1, unavailableCalls: ["Authenticate"] });
+  remote.signInAhead();
+  while (platform.calls.Authenticate === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 50));
+  platform.setFaults({});
+  assert.equal(await remote.count({ tags: [], labels: [] }), 2);
+  assert.equal(platform.calls.Authenticate, 2);
+});
+
 Deno.test("a sign-in never answered ends with the call timeout, and the next call signs in again", async () => {
   // Takes every Authenticate and never answers it.
   let signIns = 0;
