@@ -220,7 +220,7 @@ export class ManifestWriter implements AsyncDisposable {
       if (path === undefined) return;
       const line = _manifestLine(item, path);
       added.listed[i]!.manifestLineHash = _lineHash(line);
-      text += line;
+      text += `${line}\n`;
       lines++;
     });
     if (text === "") return;
@@ -449,8 +449,8 @@ interface _Wanted {
 }
 
 /**
- * An item's manifest line (with its `\n`), as the pending file holds it: `{"path":` first, then
- * the path and `,"binary_data_id":` and the id, each a JSON string, then the other fields.
+ * An item's manifest line (without its `\n`), as the pending file holds it: `{"path":` first,
+ * then the path and `,"binary_data_id":` and the id, each a JSON string, then the other fields.
  */
 function _manifestLine(item: RemoteItem, path: string): string {
   const line: ManifestLine = {
@@ -470,7 +470,7 @@ function _manifestLine(item: RemoteItem, path: string): string {
     dataset_ids: item.datasetIds ?? [],
     time_requested: item.timeRequestedMs === undefined ? null : isoTimeOfMs(item.timeRequestedMs),
   };
-  return `${JSON.stringify(line)}\n`;
+  return JSON.stringify(line);
 }
 
 /** Where a manifest line's path starts: after `{"path":`. */
@@ -488,15 +488,18 @@ function _jsonStringEnd(bytes: Uint8Array, start: number, end: number): number {
 }
 
 /**
- * A hash of a manifest line (cyrb53's mixing of its UTF-16 code units, two 32-bit lanes): a whole
- * number below 2^52. Only the sums of a set of them ({@linkcode _LineSetDigest}) are kept (in the
+ * A hash of a manifest line and its `\n` (cyrb53's mixing of their UTF-16 code units, two 32-bit
+ * lanes): a whole number below 2^52. Only the sums of a set of them ({@linkcode _LineSetDigest}) are kept (in the
  * digest file) and compared.
  */
 function _lineHash(line: string): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
-  for (let i = 0; i < line.length; i++) {
-    const unit = line.charCodeAt(i);
+  for (let i = 0; i <= line.length; i++) {
+    // The line's `\n` mixed in last, without appending it: `line` is `JSON.stringify`'s flat
+    // string, and a string made of it and "\n" is flattened (copied) by its first `charCodeAt`:
+    // 2.6 MiB of a 10,020-item pass.
+    const unit = i < line.length ? line.charCodeAt(i) : _NEWLINE;
     h1 = Math.imul(h1 ^ unit, 2654435761);
     h2 = Math.imul(h2 ^ unit, 1597334677);
   }
