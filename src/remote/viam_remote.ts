@@ -175,7 +175,7 @@ export class ViamRemote implements RemoteSource {
 
   /**
    * Signs in now unless a token is had or coming (bounded by the call timeout, as every sign-in
-   * is); a failure is kept by nothing: the first call signs in again.
+   * is); a failure is not kept: the first call signs in again.
    */
   signInAhead(): void {
     this.#token.prefetch();

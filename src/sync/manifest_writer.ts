@@ -489,8 +489,8 @@ function _jsonStringEnd(bytes: Uint8Array, start: number, end: number): number {
 
 /**
  * A hash of a manifest line and its `\n` (cyrb53's mixing of their UTF-16 code units, two 32-bit
- * lanes): a whole number below 2^52. Only the sums of a set of them ({@linkcode _LineSetDigest}) are kept (in the
- * digest file) and compared.
+ * lanes): a whole number below 2^52. Only the sums of a set of them ({@linkcode _LineSetDigest})
+ * are kept (in the digest file) and compared.
  */
 function _lineHash(line: string): number {
   let h1 = 0xdeadbeef;

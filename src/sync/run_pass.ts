@@ -174,7 +174,8 @@ export async function runPass(
   const warn = (message: string) => options.logger.warn(message);
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   // The sign-in's round trip beside the mirror's opening (its lock, state folder and records), not
-  // after it: the no-op pass 19 ms sooner (seven of ten alternated pairs).
+  // after it: one round trip off the way to the first page (the no-op 19 ms sooner in ten
+  // alternated pairs, inside their swing).
   remote.signInAhead?.();
   await using mirror = await MirrorDir.open({
     viamHome: config.viamHome,
