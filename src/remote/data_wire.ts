@@ -21,6 +21,7 @@
  */
 
 import { MethodKind, proto3, ScalarType, type ServiceType, Timestamp } from "@bufbuild/protobuf";
+import { writeVarint } from "./_wire_writer.ts";
 
 const _STRING = ScalarType.STRING;
 // Enums travel as varints: an int32 field reads and writes the same bytes for the values sent.
@@ -98,7 +99,7 @@ export class BinaryDataByIDsRequest extends _BinaryDataByIDsFields {
     }
     for (const id of binaryDataIds) {
       out[at++] = (4 << 3) | 2; // binary_data_ids, length-delimited
-      at = _writeVarint(out, at, _utf8Length(id));
+      at = writeVarint(out, at, _utf8Length(id));
       at = _writeUtf8(out, at, id);
     }
     return out.subarray(0, at);
@@ -124,16 +125,6 @@ function _utf8Length(text: string): number {
 
 function _isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
-}
-
-/** Writes `value` (below 2^32) as a varint at `at`; returns where it ends. */
-function _writeVarint(out: Uint8Array, at: number, value: number): number {
-  while (value > 0x7f) {
-    out[at++] = (value & 0x7f) | 0x80;
-    value >>>= 7;
-  }
-  out[at++] = value;
-  return at;
 }
 
 /** Writes `text` as UTF-8 at `at` (ASCII byte by byte, the rest by `TextEncoder`). */

@@ -18,6 +18,7 @@
  */
 
 import { MethodKind, proto3, ScalarType, Timestamp } from "@bufbuild/protobuf";
+import { varintBytes, writeVarint } from "./_wire_writer.ts";
 
 const _STRING = ScalarType.STRING;
 // Enums travel as varints: an int32 field reads and writes the same bytes for the values sent.
@@ -70,17 +71,17 @@ export const CONTENT_FRAME_HEAD_BYTES = 5 + 2 * (1 + 5);
  * (the generic path copied them three times on their way to the socket).
  */
 export function contentFrame(buffer: Uint8Array, length: number): Uint8Array {
-  const inner = 1 + _varintBytes(length) + length;
-  const message = 1 + _varintBytes(inner) + inner;
+  const inner = 1 + varintBytes(length) + length;
+  const message = 1 + varintBytes(inner) + inner;
   const start = CONTENT_FRAME_HEAD_BYTES - (message - length) - 5;
   let at = start;
   buffer[at++] = 0; // not compressed
   new DataView(buffer.buffer, buffer.byteOffset + at, 4).setUint32(0, message);
   at += 4;
   buffer[at++] = (_FILE_CONTENTS_FIELD << 3) | 2;
-  at = _writeVarint(buffer, at, inner);
+  at = writeVarint(buffer, at, inner);
   buffer[at++] = (_DATA_FIELD << 3) | 2;
-  at = _writeVarint(buffer, at, length);
+  at = writeVarint(buffer, at, length);
   return buffer.subarray(start, CONTENT_FRAME_HEAD_BYTES + length);
 }
 
@@ -88,21 +89,3 @@ export function contentFrame(buffer: Uint8Array, length: number): Uint8Array {
 const _FILE_CONTENTS_FIELD = 2;
 /** `FileData.data`. */
 const _DATA_FIELD = 1;
-
-function _varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-function _writeVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[at++] = n;
-  return at;
-}
