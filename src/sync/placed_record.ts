@@ -47,7 +47,7 @@
  * }
  * await log.logAhead([["images/a.jpg", { binaryDataId: imageId, size: 99 }]]); // then name it
  * await log.close();
- * await record.save(() => files, (path) => placed.get(path));
+ * await record.save(files, (path) => placed.get(path));
  * ```
  *
  * @module
@@ -226,13 +226,14 @@ export class PlacedRecord {
   }
 
   /**
-   * Saves the record, in the state dir it was read from, of the files `paths` gives
-   * (mirror-relative paths of plain files; called twice at most): what `placedNow` gives (placed or
-   * taken on by this pass), else what this record holds. Written only when it says something else
-   * than this record (or a log holds more), and the log is then let go.
+   * Saves the record, in the state dir it was read from, of the files at `paths` (mirror-relative
+   * paths of plain files; read twice when the record changed, by `forEach`: `for..of` made an
+   * iterator result per path): what `placedNow` gives (placed or taken on by this pass), else what
+   * this record holds. Written only when it says something else than this record (or a log holds
+   * more), and the log is then let go.
    */
   async save(
-    paths: () => Iterable<string>,
+    paths: readonly string[],
     placedNow: (path: string) => PlacedFile | undefined,
   ): Promise<void> {
     const valueOf = (path: string, pathHash: number, old = _lookup(this.#table, pathHash)) => {
@@ -242,21 +243,21 @@ export class PlacedRecord {
     // Looked over first, without building anything: a pass that changed nothing writes nothing.
     let kept = 0;
     let changed = false;
-    for (const path of paths()) {
+    paths.forEach((path) => {
       const pathHash = _pathHash(path);
       const old = _lookup(this.#table, pathHash);
       const value = valueOf(path, pathHash, old);
-      if (value === undefined) continue;
+      if (value === undefined) return;
       kept++;
       if (value !== old) changed = true;
-    }
+    });
     if (!changed && kept === this.#count && !this.#logOnDisk) return;
     const table = _newTable(kept);
-    for (const path of paths()) {
+    paths.forEach((path) => {
       const pathHash = _pathHash(path);
       const value = valueOf(path, pathHash);
       if (value !== undefined) _insert(table, pathHash, value);
-    }
+    });
     await this.#write(table, kept);
     // The log (if any) is in the file now, and of the generation before it: let go.
     try {

@@ -1401,20 +1401,14 @@ async function _saveRecord(
   const gone = new Set(files.deleted);
   // A file written over one being replaced is someone's own now: no longer recorded as placed.
   const changed = mirror.changedBeforeReplaced;
-  // An array, made by `forEach` (an iterator over the files made two objects per file) once: the
-  // record reads it twice when it changed.
-  let kept: string[] | undefined;
-  const paths = (): string[] => {
-    if (kept !== undefined) return kept;
-    kept = [];
-    local.forEach((file, path) => {
-      if (!file.symlink && !gone.has(path) && !changed.has(path)) kept!.push(path);
-    });
-    placed.forEach((_, path) => {
-      if (!local.has(path)) kept!.push(path);
-    });
-    return kept;
-  };
+  // Gathered by `forEach`: an iterator over the files made two objects per file.
+  const paths: string[] = [];
+  local.forEach((file, path) => {
+    if (!file.symlink && !gone.has(path) && !changed.has(path)) paths.push(path);
+  });
+  placed.forEach((_, path) => {
+    if (!local.has(path)) paths.push(path);
+  });
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
     if (id !== undefined) {

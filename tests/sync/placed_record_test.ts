@@ -20,7 +20,7 @@ Deno.test("placed record: same, other or unknown; the size placed; nothing rewri
   await withTempDir(async (dir) => {
     const empty = await PlacedRecord.read(dir);
     assert.equal(empty.placedFrom("a.jpg", "org/loc/a"), "unknown");
-    await empty.save(() => _placed.keys(), (path) => _placed.get(path));
+    await empty.save([..._placed.keys()], (path) => _placed.get(path));
 
     const record = await PlacedRecord.read(dir);
     assert.equal(record.placedFrom("a.jpg", "org/loc/a"), "same");
@@ -32,13 +32,13 @@ Deno.test("placed record: same, other or unknown; the size placed; nothing rewri
     // The same files, nothing placed: not written again.
     const file = join(dir, PLACED_RECORD_NAME);
     const before = await Deno.stat(file);
-    await record.save(() => _placed.keys(), () => undefined);
+    await record.save([..._placed.keys()], () => undefined);
     const after = await Deno.stat(file);
     assert.deepEqual([after.ino, after.mtime?.getTime()], [before.ino, before.mtime?.getTime()]);
 
     // A file gone: dropped; a file placed again from another item: its new id.
     await record.save(
-      () => ["models/detector.tflite"],
+      ["models/detector.tflite"],
       (path) =>
         path === "models/detector.tflite" ? { binaryDataId: "org/loc/v2", size: 7000 } : undefined,
     );
@@ -79,7 +79,7 @@ Deno.test("placed record: two paths of one hash are unrecordable, and stay so wi
   }
   await withTempDir(async (dir) => {
     const placed = (path: string) => ({ binaryDataId: `org/loc/${path}`, size: 1 });
-    await (await PlacedRecord.read(dir)).save(() => pair!, placed);
+    await (await PlacedRecord.read(dir)).save(pair!, placed);
     const record = await PlacedRecord.read(dir);
     for (const path of pair!) {
       assert.equal(record.placedFrom(path, `org/loc/${path}`), "unrecordable");
@@ -87,7 +87,7 @@ Deno.test("placed record: two paths of one hash are unrecordable, and stay so wi
     }
     const file = join(dir, PLACED_RECORD_NAME);
     const before = await Deno.stat(file);
-    await record.save(() => pair!, () => undefined);
+    await record.save(pair!, () => undefined);
     assert.equal((await Deno.stat(file)).ino, before.ino, "not rewritten pass after pass");
   });
 });
@@ -104,7 +104,7 @@ async function _killedPass(dir: string, files: [string, PlacedFile][]): Promise<
 
 Deno.test("placed log: files placed by a pass killed before its save are recorded", async () => {
   await withTempDir(async (dir) => {
-    await (await PlacedRecord.read(dir)).save(() => ["a.jpg"], (path) => _placed.get(path));
+    await (await PlacedRecord.read(dir)).save(["a.jpg"], (path) => _placed.get(path));
     assert.deepEqual(
       await _killedPass(dir, [["models/detector.tflite", _placed.get("models/detector.tflite")!]]),
       [],
@@ -121,7 +121,7 @@ Deno.test("placed log: files placed by a pass killed before its save are recorde
       assert.equal(again.placedFrom(path, `org/loc/${id}`), "same", path);
     }
     // A pass that then ends saves it all, and lets the log go.
-    await again.save(() => ["a.jpg", "b.jpg"], () => undefined);
+    await again.save(["a.jpg", "b.jpg"], () => undefined);
     await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
     const saved = await PlacedRecord.read(dir);
     assert.equal(saved.placedFrom("b.jpg", "org/loc/b"), "same");
@@ -131,7 +131,7 @@ Deno.test("placed log: files placed by a pass killed before its save are recorde
 
 Deno.test("placed log: files logged ahead of their names are recorded; a withdrawn one reads as unknowable until logged again", async () => {
   await withTempDir(async (dir) => {
-    await (await PlacedRecord.read(dir)).save(() => ["a.jpg"], (path) => _placed.get(path));
+    await (await PlacedRecord.read(dir)).save(["a.jpg"], (path) => _placed.get(path));
     const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
     // Written when logAhead resolves, before any name is made: a kill from then on finds it.
     await log.logAhead([
@@ -163,7 +163,7 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
   await withTempDir(async (dir) => {
     // a.jpg placed from org/loc/a at 10 bytes; then b.jpg and a.jpg about to be replaced.
     await (await PlacedRecord.read(dir)).save(
-      () => ["a.jpg", "b.jpg", "c.jpg"],
+      ["a.jpg", "b.jpg", "c.jpg"],
       (path) => ({ binaryDataId: `org/loc/${path[0]}`, size: 10 }),
     );
     const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
@@ -229,7 +229,7 @@ Deno.test("placed log: a withdrawal folded into the record by the next pass is n
     third.withdraw(["c.jpg"]);
     await third.close();
     const withdrawn = await PlacedRecord.read(dir);
-    await withdrawn.save(() => ["c.jpg"], () => undefined);
+    await withdrawn.save(["c.jpg"], () => undefined);
     assert.equal((await PlacedRecord.read(dir)).placedFrom("c.jpg", "org/loc/c"), "unrecordable");
     const fourth = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
     await fourth.logAhead([["c.jpg", { binaryDataId: "org/loc/c2", size: 5 }]]);
@@ -244,7 +244,7 @@ Deno.test("placed log: a log the record already holds (its removal lost) is igno
     const stale = await Deno.readFile(join(dir, PLACED_LOG_NAME));
     // The next pass places the file from another item, and saves.
     const record = await PlacedRecord.read(dir);
-    await record.save(() => ["a.jpg"], () => ({ binaryDataId: "org/loc/new", size: 10 }));
+    await record.save(["a.jpg"], () => ({ binaryDataId: "org/loc/new", size: 10 }));
     await Deno.writeFile(join(dir, PLACED_LOG_NAME), stale);
     assert.equal((await PlacedRecord.read(dir)).placedFrom("a.jpg", "org/loc/new"), "same");
 
@@ -272,20 +272,20 @@ Deno.test("placed log: a symlink planted under its name is not written through; 
     // A pass that gets ready to download but places nothing (a disk at its reserve) makes no log,
     // and leaves the record as it was; so does a log with no entry (a kill before the first).
     const record = await PlacedRecord.read(dir);
-    await record.save(() => ["a.jpg"], () => undefined);
+    await record.save(["a.jpg"], () => undefined);
     const before = await Deno.stat(join(dir, PLACED_RECORD_NAME));
     const idle = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
     idle.prepare();
     await idle.close();
     await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
-    await (await PlacedRecord.read(dir)).save(() => ["a.jpg"], () => undefined);
+    await (await PlacedRecord.read(dir)).save(["a.jpg"], () => undefined);
     const generation =
       new Uint32Array((await Deno.readFile(join(dir, PLACED_RECORD_NAME))).buffer)[1];
     await Deno.writeFile(
       join(dir, PLACED_LOG_NAME),
       new Uint8Array(new Uint32Array([0x474f4c50, generation]).buffer),
     );
-    await (await PlacedRecord.read(dir)).save(() => ["a.jpg"], () => undefined);
+    await (await PlacedRecord.read(dir)).save(["a.jpg"], () => undefined);
     assert.equal((await Deno.stat(join(dir, PLACED_RECORD_NAME))).ino, before.ino);
   });
 });
@@ -331,7 +331,7 @@ Deno.test("placed record: a state folder swapped for a symlink during the pass: 
     await Deno.rename(state, join(dir, "moved"));
     await Deno.symlink(other, state);
     await assert.rejects(
-      record.save(() => _placed.keys(), (path) => _placed.get(path)),
+      record.save([..._placed.keys()], (path) => _placed.get(path)),
       Deno.errors.PermissionDenied,
     );
     assert.equal(await Deno.readTextFile(join(other, PLACED_RECORD_NAME)), "theirs");
