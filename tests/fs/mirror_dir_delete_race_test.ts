@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runPool } from "../../src/async/run_pool.ts";
+import { lstatIfThereSync } from "../../src/fs/_util.ts";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { type DeleteResult, deleteStale } from "../../src/sync/delete_stale.ts";
 import { pollUntil } from "../_poll.ts";
@@ -76,14 +77,11 @@ Deno.test("removals raced by folders swapped for links to another mirror's: noth
         stderr: "inherit",
       }).spawn();
       try {
-        await pollUntil("the adversary races", async () => {
-          try {
-            await Deno.lstat(`${stop}.racing`);
-            return true;
-          } catch {
-            return false;
-          }
-        }, { intervalMs: 5 });
+        await pollUntil(
+          "the adversary races",
+          () => lstatIfThereSync(`${stop}.racing`) !== undefined,
+          { intervalMs: 5 },
+        );
         if (round % 2 === 1) {
           // Through the delete stage: a folder's files looked at together, then renamed.
           const logger = { debug() {}, info() {}, warn() {}, error() {} };
