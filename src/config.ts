@@ -79,7 +79,7 @@ export interface MirrorConfig {
   maxDelete: DeleteLimit;
   /** `protected_dirs`: normalised relative posix paths (`a/`, `./a`, `a` -> `a`), no duplicates. */
   protectedDirs: string[];
-  /** `concurrency`: parallel downloads, an integer 1..64, default 4. */
+  /** `concurrency`: inline calls in flight (large files stream beside them), 1..64, default 4. */
   concurrency: number;
   /** `free_space_reserve_percent`: share of the disk kept free, 0..50, default 5. */
   freeSpaceReservePercent: number;

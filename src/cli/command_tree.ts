@@ -92,7 +92,10 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
-    .option("--concurrency <n>", "downloads in flight at once (default 4)")
+    .option(
+      "--concurrency <n>",
+      "inline calls in flight at once, and half as many large files streaming beside them (default 4)",
+    )
     .option(
       "--bwlimit <rate>",
       "bandwidth limit of this run (listing, downloads, --watch's uploads), bytes/s: 512k, 2M (0: none)",

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { SpaceBudget } from "../../src/fs/space_budget.ts";
-import { Transfer } from "../../src/sync/transfer_files.ts";
+import { INLINE_MAX_BYTES, streamsAtOnce, Transfer } from "../../src/sync/transfer_files.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import type { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
@@ -102,6 +102,64 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
     );
     assert.equal(syncs.filter((entry) => entry.what === "start").length, 2);
   });
+});
+
+Deno.test("a download by uri goes out beside the inline calls, not behind them", async () => {
+  await withTempDir(async (dir) => {
+    // 150 small files (two inline calls, one at a time) listed before a large one: queued behind
+    // the calls, the large file streamed only once both had ended, its share of the link idle.
+    await using platform = await startPlatform({
+      dataset: describeDataset([
+        { name: "small", count: 150, sizeBytes: 1024, tags: ["t"] },
+        { name: "large", count: 1, sizeBytes: INLINE_MAX_BYTES + 1, tags: ["t"] },
+      ]),
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const real = remoteOf(platform);
+    const streamed = Promise.withResolvers<void>();
+    const events: string[] = [];
+    const remote: typeof real = Object.assign(Object.create(real), {
+      download: (...args: Parameters<typeof real.download>) => {
+        events.push("download");
+        streamed.resolve();
+        return real.download(...args);
+      },
+      fetchInline: async (...args: Parameters<typeof real.fetchInline>) => {
+        events.push("inline call");
+        // The first call's answer waits for the stream to go out (ordered, not timed); queued
+        // behind the calls it never would, and after some 10 s the call goes on to fail the check.
+        if (events.length === 1) {
+          await Promise.race([streamed.promise, new Promise((wake) => setTimeout(wake, 10_000))]);
+        }
+        const batch = await real.fetchInline(...args);
+        events.push("inline answer");
+        return batch;
+      },
+    });
+    const items = [];
+    for (let last = "";;) {
+      const page = await real.listPage({ tags: ["t"], labels: [] }, last);
+      if (page.items.length === 0) break;
+      items.push(...page.items);
+      last = page.last;
+    }
+    assert.equal(items.at(-1)?.sizeBytes, INLINE_MAX_BYTES + 1, "the large file is listed last");
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+    });
+    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+    const result = await transfer.finish();
+
+    assert.equal(result.downloaded, 151);
+    assert.equal(result.failures.length, 0);
+    assert.deepEqual(events.slice(0, 3), ["inline call", "download", "inline answer"]);
+  });
+});
+
+Deno.test("streamsAtOnce: half the inline calls in flight, at least one", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 8, 64].map(streamsAtOnce), [1, 1, 1, 2, 2, 4, 32]);
 });
 
 for (const via of ["inline", "by uri"]) {
