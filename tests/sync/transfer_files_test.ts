@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { SpaceBudget } from "../../src/fs/space_budget.ts";
-import { INLINE_MAX_BYTES, streamsAtOnce, Transfer } from "../../src/sync/transfer_files.ts";
+import {
+  INLINE_MAX_BYTES,
+  streamsAtOnce,
+  Transfer,
+  type TransferResult,
+} from "../../src/sync/transfer_files.ts";
 import type { RemoteItem } from "../../src/remote/remote_item.ts";
 import type { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, type Platform, startPlatform } from "../support/platform/mod.ts";
@@ -36,6 +41,31 @@ function _withListed(
     const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
     await fn({ platform, mirror, remote, items });
   });
+}
+
+/** Every item the platform lists with the tag `t`, page after page. */
+async function _listAll(remote: ViamRemote): Promise<RemoteItem[]> {
+  const items: RemoteItem[] = [];
+  for (let last = "";;) {
+    const page = await remote.listPage({ tags: ["t"], labels: [] }, last);
+    if (page.items.length === 0) return items;
+    items.push(...page.items);
+    last = page.last;
+  }
+}
+
+/** Transfers `items` to `f/<index>.bin`, one inline call at a time. */
+function _transferOneAtATime(
+  deps: { remote: ViamRemote; mirror: MirrorDir },
+  items: RemoteItem[],
+): Promise<TransferResult> {
+  const transfer = new Transfer(deps, {
+    concurrency: 1,
+    reservePercent: 0,
+    logger: new RecordingLogger(),
+  });
+  transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+  return transfer.finish();
 }
 
 Deno.test("an inline call's slot is free while its files wait for their sync: the next call goes out meanwhile", async () => {
@@ -71,21 +101,9 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
         return real.fetchInline(...args);
       },
     });
-    const items = [];
-    for (let last = "";;) {
-      const page = await real.listPage({ tags: ["t"], labels: [] }, last);
-      if (page.items.length === 0) break;
-      items.push(...page.items);
-      last = page.last;
-    }
+    const items = await _listAll(real);
     assert.equal(items.length, 150);
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 1,
-      reservePercent: 0,
-      logger: new RecordingLogger(),
-    });
-    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
-    const result = await transfer.finish();
+    const result = await _transferOneAtATime({ remote, mirror }, items);
 
     assert.equal(result.downloaded, 150);
     assert.equal(result.failures.length, 0);
@@ -136,21 +154,9 @@ Deno.test("a download by uri goes out beside the inline calls, not behind them",
         return batch;
       },
     });
-    const items = [];
-    for (let last = "";;) {
-      const page = await real.listPage({ tags: ["t"], labels: [] }, last);
-      if (page.items.length === 0) break;
-      items.push(...page.items);
-      last = page.last;
-    }
+    const items = await _listAll(real);
     assert.equal(items.at(-1)?.sizeBytes, INLINE_MAX_BYTES + 1, "the large file is listed last");
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 1,
-      reservePercent: 0,
-      logger: new RecordingLogger(),
-    });
-    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
-    const result = await transfer.finish();
+    const result = await _transferOneAtATime({ remote, mirror }, items);
 
     assert.equal(result.downloaded, 151);
     assert.equal(result.failures.length, 0);
