@@ -6,8 +6,11 @@
  */
 /** Options of {@linkcode WorkQueue}. */
 export interface WorkQueueOptions {
-  /** How many tasks run at once (at least 1). */
-  concurrency: number;
+  /**
+   * How many tasks run at once (at least 1). A function is asked again before each start, for a
+   * limit that moves with other work; call {@linkcode WorkQueue.wake} when it may have grown.
+   */
+  concurrency: number | (() => number);
   /** When aborted, no further task starts; running ones are left to finish or observe the signal. */
   signal?: AbortSignal;
   /** Checked before each task starts: when it returns false, no further task starts. */
@@ -18,6 +21,11 @@ export interface WorkQueueOptions {
    * queue idle. It may push.
    */
   onIdle?: () => void;
+  /**
+   * Called each time a task settles, once the queue has started what that allowed: for another
+   * queue whose limit moves with this one's running tasks ({@linkcode WorkQueue.wake}).
+   */
+  onSettled?: () => void;
 }
 
 /**
@@ -64,6 +72,14 @@ export class WorkQueue {
     return this.#stopped() ? this.#pending.length - this.#head : 0;
   }
 
+  /**
+   * Starts the tasks waiting that the limit now allows: for a `concurrency` function whose answer
+   * grew without a task of this queue settling.
+   */
+  wake(): void {
+    this.#pump();
+  }
+
   /** Starts no further task: those pushed and not started are dropped; running ones go on. */
   stop(): void {
     this.#halted = true;
@@ -83,9 +99,13 @@ export class WorkQueue {
       !(this.#options.shouldContinue?.() ?? true);
   }
 
+  #limit(): number {
+    const { concurrency } = this.#options;
+    return Math.max(1, typeof concurrency === "number" ? concurrency : concurrency());
+  }
+
   #pump(): void {
-    const limit = Math.max(1, this.#options.concurrency);
-    while (this.#running < limit && this.#head < this.#pending.length && !this.#stopped()) {
+    while (this.#running < this.#limit() && this.#head < this.#pending.length && !this.#stopped()) {
       const task = this.#pending[this.#head];
       this.#pending[this.#head++] = _done; // let the closure go
       if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
@@ -101,6 +121,7 @@ export class WorkQueue {
         if (this.#running === 0 && this.#head >= this.#pending.length && !this.#stopped()) {
           this.#options.onIdle?.();
         }
+        this.#options.onSettled?.();
         if (this.#running === 0) {
           const idle = this.#idle;
           this.#idle = Promise.withResolvers<void>();

@@ -94,7 +94,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .option("--app-url <url>", "Viam app URL (default https://app.viam.com)")
     .option(
       "--concurrency <n>",
-      "inline calls in flight at once, and half as many large files streaming beside them (default 4)",
+      "inline calls in flight at once, large files streaming beside them (default 4)",
     )
     .option(
       "--bwlimit <rate>",

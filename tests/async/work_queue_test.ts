@@ -60,3 +60,35 @@ Deno.test("stop starts nothing more; finish waits for the running tasks and coun
   await queue.finish();
   assert.deepEqual(done, ["a", "b"], "nothing starts after stop");
 });
+
+Deno.test("a concurrency function is asked before each start; wake starts what it allows now", async () => {
+  let limit = 1;
+  const gates = [0, 1, 2].map(() => Promise.withResolvers<void>());
+  const queue = new WorkQueue({ concurrency: () => limit });
+  gates.forEach((gate) => queue.push(() => gate.promise));
+  assert.equal(queue.running, 1);
+  limit = 3;
+  assert.equal(queue.running, 1, "nothing starts before it is woken or a task settles");
+  queue.wake();
+  assert.equal(queue.running, 3);
+  limit = 0; // read as 1: running tasks go on, nothing more starts
+  queue.push(() => Promise.resolve());
+  assert.equal(queue.running, 3);
+  for (const gate of gates) gate.resolve();
+  await queue.finish();
+  assert.equal(queue.running, 0);
+});
+
+Deno.test("onSettled is called after each task settles, once the queue started what that allowed", async () => {
+  const seen: number[] = [];
+  const gates = [0, 1, 2].map(() => Promise.withResolvers<void>());
+  const queue = new WorkQueue({ concurrency: 2, onSettled: () => seen.push(queue.running) });
+  gates.forEach((gate) => queue.push(() => gate.promise));
+  gates[0].resolve();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(seen, [2], "the third task had started when the first's settling was told");
+  gates[1].resolve();
+  gates[2].resolve();
+  await queue.finish();
+  assert.deepEqual(seen, [2, 1, 0]);
+});

@@ -164,8 +164,50 @@ Deno.test("a download by uri goes out beside the inline calls, not behind them",
   });
 });
 
-Deno.test("streamsAtOnce: half the inline calls in flight, at least one", () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 8, 64].map(streamsAtOnce), [1, 1, 1, 2, 2, 4, 32]);
+Deno.test("streamsAtOnce: the slots the inline calls leave, at least half the concurrency and one", () => {
+  // A full lane of calls.
+  assert.deepEqual([1, 2, 3, 4, 5, 8, 64].map((c) => streamsAtOnce(c, c)), [1, 1, 1, 2, 2, 4, 32]);
+  // None running: as many streams as the concurrency.
+  assert.deepEqual([1, 4, 64].map((c) => streamsAtOnce(c, 0)), [1, 4, 64]);
+  // Some running.
+  assert.deepEqual([0, 1, 2, 3, 4].map((running) => streamsAtOnce(4, running)), [4, 3, 2, 2, 2]);
+});
+
+Deno.test("with no inline call to make, large files stream `concurrency` at once", async () => {
+  await withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([
+        { name: "large", count: 6, sizeBytes: INLINE_MAX_BYTES + 1, tags: ["t"] },
+      ]),
+    });
+    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
+    const real = remoteOf(platform);
+    const fourStarted = Promise.withResolvers<void>();
+    let started = 0;
+    let startedWhenReleased: number | undefined;
+    const remote: typeof real = Object.assign(Object.create(real), {
+      download: async (...args: Parameters<typeof real.download>) => {
+        if (++started === 4) fourStarted.resolve();
+        // Each waits until four have gone out (ordered, not timed); a lane of two never gets
+        // there, and after some 10 s the downloads go on to fail the check below.
+        await Promise.race([fourStarted.promise, new Promise((wake) => setTimeout(wake, 10_000))]);
+        startedWhenReleased ??= started;
+        return real.download(...args);
+      },
+    });
+    const items = await _listAll(real);
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 4,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+    });
+    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+    const result = await transfer.finish();
+
+    assert.equal(result.downloaded, 6);
+    assert.equal(result.failures.length, 0);
+    assert.equal(startedWhenReleased, 4);
+  });
 });
 
 for (const via of ["inline", "by uri"]) {
