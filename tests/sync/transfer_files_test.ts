@@ -54,6 +54,19 @@ async function _listAll(remote: ViamRemote): Promise<RemoteItem[]> {
   }
 }
 
+/**
+ * Waits for `event`, or `ms` at most: an ordered wait that goes on, for its test to fail, when the
+ * event never comes. Its timer goes with it.
+ */
+async function _untilOr(event: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([event, new Promise<void>((wake) => timer = setTimeout(wake, ms))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Transfers `items` to `f/<index>.bin`, one inline call at a time. */
 function _transferOneAtATime(
   deps: { remote: ViamRemote; mirror: MirrorDir },
@@ -147,7 +160,7 @@ Deno.test("a download by uri goes out beside the inline calls, not behind them",
         // The first call's answer waits for the stream to go out (ordered, not timed); queued
         // behind the calls it never would, and after some 10 s the call goes on to fail the check.
         if (events.length === 1) {
-          await Promise.race([streamed.promise, new Promise((wake) => setTimeout(wake, 10_000))]);
+          await _untilOr(streamed.promise, 10_000);
         }
         const batch = await real.fetchInline(...args);
         events.push("inline answer");
@@ -190,7 +203,7 @@ Deno.test("with no inline call to make, large files stream `concurrency` at once
         if (++started === 4) fourStarted.resolve();
         // Each waits until four have gone out (ordered, not timed); a lane of two never gets
         // there, and after some 10 s the downloads go on to fail the check below.
-        await Promise.race([fourStarted.promise, new Promise((wake) => setTimeout(wake, 10_000))]);
+        await _untilOr(fourStarted.promise, 10_000);
         startedWhenReleased ??= started;
         return real.download(...args);
       },
