@@ -16,6 +16,7 @@ import { describeDataset, type Platform, startPlatform } from "../support/platfo
 import { withTempDir } from "../fs/_helpers.ts";
 import { RecordingLogger } from "./_harness.ts";
 import { remoteOf } from "../remote/_remote_of.ts";
+import { pollUntil } from "../_poll.ts";
 
 /** What a test of one listed group gets. */
 interface _Listed {
@@ -25,21 +26,30 @@ interface _Listed {
   items: RemoteItem[];
 }
 
-/** A platform serving `group` (tag `t`), a mirror in a temp Viam home, and the group's items. */
+/** A group of items of the platform, all tagged `t`. */
+interface _Group {
+  name?: string;
+  count: number;
+  sizeBytes: number;
+}
+
+/**
+ * A platform serving `groups` (tag `t`, in listing order), a mirror in a temp Viam home, and every
+ * item listed.
+ */
 function _withListed(
-  group: { count: number; sizeBytes: number },
+  groups: _Group | _Group[],
   fn: (listed: _Listed) => Promise<void>,
   options: { inlineLimitBytes?: number } = {},
 ): Promise<void> {
   return withTempDir(async (dir) => {
     await using platform = await startPlatform({
-      dataset: describeDataset([{ ...group, tags: ["t"] }]),
+      dataset: describeDataset([groups].flat().map((group) => ({ ...group, tags: ["t"] }))),
       inlineLimitBytes: options.inlineLimitBytes,
     });
     await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
     const remote = remoteOf(platform);
-    const { items } = await remote.listPage({ tags: ["t"], labels: [] }, "");
-    await fn({ platform, mirror, remote, items });
+    await fn({ platform, mirror, remote, items: await _listAll(remote) });
   });
 }
 
@@ -67,13 +77,17 @@ async function _untilOr(event: Promise<void>, ms: number): Promise<void> {
   }
 }
 
-/** Transfers `items` to `f/<index>.bin`, one inline call at a time. */
-function _transferOneAtATime(
+/**
+ * Transfers `items` to `f/<index>.bin`, `concurrency` inline calls at a time (default one): all are
+ * handed over before it returns.
+ */
+function _transferAll(
   deps: { remote: ViamRemote; mirror: MirrorDir },
   items: RemoteItem[],
+  concurrency = 1,
 ): Promise<TransferResult> {
   const transfer = new Transfer(deps, {
-    concurrency: 1,
+    concurrency,
     reservePercent: 0,
     logger: new RecordingLogger(),
   });
@@ -116,7 +130,7 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
     });
     const items = await _listAll(real);
     assert.equal(items.length, 150);
-    const result = await _transferOneAtATime({ remote, mirror }, items);
+    const result = await _transferAll({ remote, mirror }, items);
 
     assert.equal(result.downloaded, 150);
     assert.equal(result.failures.length, 0);
@@ -136,45 +150,42 @@ Deno.test("an inline call's slot is free while its files wait for their sync: th
 });
 
 Deno.test("a download by uri goes out beside the inline calls, not behind them", async () => {
-  await withTempDir(async (dir) => {
-    // 150 small files (two inline calls, one at a time) listed before a large one: queued behind
-    // the calls, the large file streamed only once both had ended, its share of the link idle.
-    await using platform = await startPlatform({
-      dataset: describeDataset([
-        { name: "small", count: 150, sizeBytes: 1024, tags: ["t"] },
-        { name: "large", count: 1, sizeBytes: INLINE_MAX_BYTES + 1, tags: ["t"] },
-      ]),
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const real = remoteOf(platform);
-    const streamed = Promise.withResolvers<void>();
-    const events: string[] = [];
-    const remote: typeof real = Object.assign(Object.create(real), {
-      download: (...args: Parameters<typeof real.download>) => {
-        events.push("download");
-        streamed.resolve();
-        return real.download(...args);
-      },
-      fetchInline: async (...args: Parameters<typeof real.fetchInline>) => {
-        events.push("inline call");
-        // The first call's answer waits for the stream to go out (ordered, not timed); queued
-        // behind the calls it never would, and after some 10 s the call goes on to fail the check.
-        if (events.length === 1) {
-          await _untilOr(streamed.promise, 10_000);
-        }
-        const batch = await real.fetchInline(...args);
-        events.push("inline answer");
-        return batch;
-      },
-    });
-    const items = await _listAll(real);
-    assert.equal(items.at(-1)?.sizeBytes, INLINE_MAX_BYTES + 1, "the large file is listed last");
-    const result = await _transferOneAtATime({ remote, mirror }, items);
+  await _withListed(
+    [
+      { name: "small", count: 150, sizeBytes: 1024 },
+      { name: "large", count: 1, sizeBytes: INLINE_MAX_BYTES + 1 },
+    ],
+    async ({ mirror, remote: real, items }) => {
+      // 150 small files (two inline calls, one at a time) listed before a large one: queued behind
+      // the calls, the large file streamed only once both had ended, its share of the link idle.
+      const streamed = Promise.withResolvers<void>();
+      const events: string[] = [];
+      const remote: typeof real = Object.assign(Object.create(real), {
+        download: (...args: Parameters<typeof real.download>) => {
+          events.push("download");
+          streamed.resolve();
+          return real.download(...args);
+        },
+        fetchInline: async (...args: Parameters<typeof real.fetchInline>) => {
+          events.push("inline call");
+          // The first call's answer waits for the stream to go out (ordered, not timed); queued
+          // behind the calls it never would, and after some 10 s the call goes on to fail the check.
+          if (events.length === 1) {
+            await _untilOr(streamed.promise, 10_000);
+          }
+          const batch = await real.fetchInline(...args);
+          events.push("inline answer");
+          return batch;
+        },
+      });
+      assert.equal(items.at(-1)?.sizeBytes, INLINE_MAX_BYTES + 1, "the large file is listed last");
+      const result = await _transferAll({ remote, mirror }, items);
 
-    assert.equal(result.downloaded, 151);
-    assert.equal(result.failures.length, 0);
-    assert.deepEqual(events.slice(0, 3), ["inline call", "download", "inline answer"]);
-  });
+      assert.equal(result.downloaded, 151);
+      assert.equal(result.failures.length, 0);
+      assert.deepEqual(events.slice(0, 3), ["inline call", "download", "inline answer"]);
+    },
+  );
 });
 
 Deno.test("streamsAtOnce: the slots the inline calls leave, at least half the concurrency and one", () => {
@@ -187,40 +198,81 @@ Deno.test("streamsAtOnce: the slots the inline calls leave, at least half the co
 });
 
 Deno.test("with no inline call to make, large files stream `concurrency` at once", async () => {
-  await withTempDir(async (dir) => {
-    await using platform = await startPlatform({
-      dataset: describeDataset([
-        { name: "large", count: 6, sizeBytes: INLINE_MAX_BYTES + 1, tags: ["t"] },
-      ]),
-    });
-    await using mirror = await MirrorDir.open({ viamHome: join(dir, "home"), mirrorPath: "m" });
-    const real = remoteOf(platform);
-    const fourStarted = Promise.withResolvers<void>();
-    let started = 0;
-    let startedWhenReleased: number | undefined;
-    const remote: typeof real = Object.assign(Object.create(real), {
-      download: async (...args: Parameters<typeof real.download>) => {
-        if (++started === 4) fourStarted.resolve();
-        // Each waits until four have gone out (ordered, not timed); a lane of two never gets
-        // there, and after some 10 s the downloads go on to fail the check below.
-        await _untilOr(fourStarted.promise, 10_000);
-        startedWhenReleased ??= started;
-        return real.download(...args);
-      },
-    });
-    const items = await _listAll(real);
-    const transfer = new Transfer({ remote, mirror }, {
-      concurrency: 4,
-      reservePercent: 0,
-      logger: new RecordingLogger(),
-    });
-    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
-    const result = await transfer.finish();
+  await _withListed(
+    [
+      { name: "large", count: 6, sizeBytes: INLINE_MAX_BYTES + 1 },
+    ],
+    async ({ mirror, remote: real, items }) => {
+      const fourStarted = Promise.withResolvers<void>();
+      let started = 0;
+      let startedWhenReleased: number | undefined;
+      const remote: typeof real = Object.assign(Object.create(real), {
+        download: async (...args: Parameters<typeof real.download>) => {
+          if (++started === 4) fourStarted.resolve();
+          // Each waits until four have gone out (ordered, not timed); a lane of two never gets
+          // there, and after some 10 s the downloads go on to fail the check below.
+          await _untilOr(fourStarted.promise, 10_000);
+          startedWhenReleased ??= started;
+          return real.download(...args);
+        },
+      });
+      const result = await _transferAll({ remote, mirror }, items, 4);
 
-    assert.equal(result.downloaded, 6);
-    assert.equal(result.failures.length, 0);
-    assert.equal(startedWhenReleased, 4);
-  });
+      assert.equal(result.downloaded, 6);
+      assert.equal(result.failures.length, 0);
+      assert.equal(startedWhenReleased, 4);
+    },
+  );
+});
+
+Deno.test("beside a full lane of inline calls two large files stream at concurrency 4, and four once the calls end", async () => {
+  await _withListed(
+    [
+      { name: "small", count: 400, sizeBytes: 1024 },
+      { name: "large", count: 6, sizeBytes: INLINE_MAX_BYTES + 1 },
+    ],
+    async ({ mirror, remote: real, items }) => {
+      // 400 small files (four calls of 100) listed before 6 large ones; the calls and the downloads
+      // are held by the test, so what runs at each step is what the lanes allowed.
+      const callsGo = Promise.withResolvers<void>();
+      const downloadsGo = Promise.withResolvers<void>();
+      let calls = 0;
+      let downloads = 0;
+      const remote: typeof real = Object.assign(Object.create(real), {
+        fetchInline: async (...args: Parameters<typeof real.fetchInline>) => {
+          calls++;
+          await callsGo.promise;
+          return real.fetchInline(...args);
+        },
+        download: async (...args: Parameters<typeof real.download>) => {
+          downloads++;
+          await downloadsGo.promise;
+          return real.download(...args);
+        },
+      });
+      const finished = _transferAll({ remote, mirror }, items, 4);
+      try {
+        await pollUntil(
+          "four calls and two downloads went out",
+          () => calls === 4 && downloads >= 2,
+        );
+        // Everything started is held: nothing settles, so nothing more may start.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(downloads, 2, "half the concurrency beside a full lane of calls");
+        callsGo.resolve();
+        // Still held, the downloads cannot end: only the calls' settling can start the next two.
+        await pollUntil("four downloads went out", () => downloads === 4, { limitMs: 10_000 });
+      } finally {
+        callsGo.resolve();
+        downloadsGo.resolve();
+      }
+      const result = await finished;
+
+      assert.equal(result.downloaded, 406);
+      assert.equal(result.failures.length, 0);
+      assert.equal(downloads, 6);
+    },
+  );
 });
 
 for (const via of ["inline", "by uri"]) {
