@@ -141,6 +141,7 @@ export function wrappedRemote(
     fetchInline: (ids, options) => real.fetchInline(ids, options),
     download: (item, options) => real.download(item, options),
     classify: (error) => real.classify(error),
+    signInAhead: () => real.signInAhead?.(),
     ...wrap(real),
   };
 }

@@ -7,6 +7,7 @@ import { extname, join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BandwidthLimit } from "../../src/async/bandwidth_limit.ts";
 import { ItemBackoff } from "../../src/async/item_backoff.ts";
+import { lstatIfThereSync } from "../../src/fs/_util.ts";
 import {
   describeDataset,
   HOSTILE_NAME_COUNT,
@@ -607,6 +608,35 @@ for (const code of ["unavailable", "canceled"] as const) {
     });
   });
 }
+
+Deno.test("a pass asks its remote to sign in ahead, before it opens the mirror and before its first call", async () => {
+  const dataset = describeDataset([{ count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ config, logger, root }) => {
+    const cfg = config();
+    const real = new ViamRemote({ appUrl: cfg.appUrl, apiKeyId: cfg.apiKeyId, apiKey: cfg.apiKey });
+    const events: string[] = [];
+    const remote = wrappedRemote(real, (r) => ({
+      signInAhead: () => {
+        // The mirror's state folder (its lock) is made by the opening this round trip overlaps.
+        const opened = lstatIfThereSync(join(root, ".data-mirror")) !== undefined;
+        events.push(`signInAhead${opened ? " after the mirror was opened" : ""}`);
+        real.signInAhead();
+      },
+      count: (filter, options) => {
+        events.push("call");
+        return r.count(filter, options);
+      },
+      listPage: (filter, last, options) => {
+        events.push("call");
+        return r.listPage(filter, last, options);
+      },
+    }));
+    const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+    assert.equal(result.summary.downloaded, 3);
+    assert.equal(events[0], "signInAhead");
+    assert.equal(events.filter((event) => event.startsWith("signInAhead")).length, 1);
+  });
+});
 
 Deno.test("a CANCELED the platform answers for one item's download fails that item, not the pass", async () => {
   const dataset = describeDataset([{ count: 30, folder: "a", sizeBytes: 300_000 }]);
