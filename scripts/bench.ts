@@ -14,7 +14,9 @@
  * 100 folders + 20 × 8 MiB (by uri); 100,000 × 1 KiB fresh and no-op (rclone 16/16 only: its
  * defaults would take a quarter of an hour); one 1 GiB file by uri (peak memory). Runs of the tools
  * are interleaved, so drift in the machine's load hits them alike. Every run is checked: the copy
- * must hold exactly the expected files and sizes, and a sample of them byte for byte.
+ * must hold exactly the expected files and sizes, and a sample of them byte for byte. With strace
+ * on PATH, each fresh and no-op case gets one more data-mirror run, untimed, whose system calls are
+ * counted (`scripts/bench/system_calls.ts`): the fresh copy's less the no-op's, per file fetched.
  *
  * The push side (issue 11, `scripts/bench/push_bench.ts`): data-mirror's `push` (the real program,
  * production flags, files deleted after upload) against a sequential uploader streaming 64 KiB
@@ -51,6 +53,7 @@ import { openScratchFs } from "./bench/scratch_fs.ts";
 import { startServerProcess } from "./bench/server_process.ts";
 import { SetBench, type SetPlan } from "./bench/set_bench.ts";
 import { svgChart } from "./bench/svg_chart.ts";
+import { findStrace } from "./bench/system_calls.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -110,6 +113,10 @@ if (rclone.path === undefined) {
   say(
     `rclone is NOT measured: ${rclone.reason}. Install it (apt-get install -y rclone) to compare.`,
   );
+}
+const strace = syncMeasured ? await findStrace() : undefined;
+if (syncMeasured && strace === undefined) {
+  say("system calls are NOT counted: no strace on PATH (apt-get install -y strace).");
 }
 say("measuring loopback bandwidth ...");
 const bytesPerSecond = await measureLoopbackBandwidth();
@@ -201,6 +208,7 @@ try {
       network,
       rclone: rclone.path,
       mirrorArgs,
+      strace,
       say,
     });
     for (const kind of plan.kinds) results.cases.push(await bench.measureCase(kind));

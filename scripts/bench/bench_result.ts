@@ -108,6 +108,11 @@ export interface CaseRecord {
   callFloorSeconds: number;
   /** The floor of the best call pattern, seconds. */
   idealFloorSeconds: number;
+  /**
+   * The system calls of one more data-mirror run of the case, untimed, under `strace -f -c`
+   * (absent where they were not counted: no strace, a churn, a file written before they were).
+   */
+  systemCalls?: number;
 }
 
 /** One push case (files uploaded from a fresh folder), with data-mirror and the sequential uploader. */

@@ -15,7 +15,8 @@ import { join } from "node:path";
 import type { Summary } from "../../src/sync/summary.ts";
 import { BENCH_TAG } from "./bench_set.ts";
 import type { Measurement } from "./process_usage.ts";
-import { runProgramJson } from "./program_run.ts";
+import { lastJsonDocument, programCommand, runProgramJson } from "./program_run.ts";
+import { type CountedRun, countSystemCalls } from "./system_calls.ts";
 
 /** The mirror path under the Viam home the benchmark mirrors into. */
 const _MIRROR_PATH = "mirror";
@@ -47,7 +48,24 @@ export function mirrorDirOf(home: string): string {
 
 /** Runs one pass: `sync --tags bench --delete --json` into `<home>/mirror`. */
 export async function runMirrorPass(options: MirrorPassOptions): Promise<MirrorPass> {
-  const { document, ...run } = await runProgramJson<Summary>([
+  const { document, ...run } = await runProgramJson<Summary>(_syncArgs(options), options);
+  return { ...run, summary: document };
+}
+
+/**
+ * Runs one pass as {@linkcode runMirrorPass} does, untimed, under `strace` (see
+ * `system_calls.ts`): its system calls, and the summary it printed.
+ */
+export async function countMirrorPassSystemCalls(
+  options: MirrorPassOptions & { strace: string },
+): Promise<CountedRun & { summary?: Summary }> {
+  const command = await programCommand(_syncArgs(options), options);
+  const run = await countSystemCalls({ ...command, timeoutMs: options.timeoutMs }, options.strace);
+  return { ...run, summary: lastJsonDocument<Summary>(run.stdout) };
+}
+
+function _syncArgs(options: MirrorPassOptions): string[] {
+  return [
     "sync",
     "--app-url",
     options.server.url,
@@ -61,6 +79,5 @@ export async function runMirrorPass(options: MirrorPassOptions): Promise<MirrorP
     "warn",
     ...(options.dryRun ? ["--dry-run"] : []),
     ...options.extraArgs ?? [],
-  ], options);
-  return { ...run, summary: document };
+  ];
 }

@@ -93,7 +93,7 @@ export async function measureCommand(cmd: MeasuredCommand): Promise<Measurement>
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      void _killTimedChild(child.pid);
+      void killChildrenOf(child.pid);
     }, cmd.timeoutMs);
     const output = await child.output();
     const wallSeconds = (performance.now() - started) / 1000;
@@ -197,12 +197,15 @@ export function canDropPageCache(): Promise<boolean> {
   return _droppable;
 }
 
-/** Kills the command GNU time runs (its only child), so time reports and exits. */
-async function _killTimedChild(timePid: number): Promise<void> {
+/**
+ * Kills (SIGKILL) the children of `pid`: the command a wrapper such as GNU time or strace runs, so
+ * that the wrapper reports and exits.
+ */
+export async function killChildrenOf(pid: number): Promise<void> {
   try {
-    const children = await Deno.readTextFile(`/proc/${timePid}/task/${timePid}/children`);
-    for (const pid of children.trim().split(/\s+/).filter(Boolean)) {
-      Deno.kill(Number(pid), "SIGKILL");
+    const children = await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`);
+    for (const child of children.trim().split(/\s+/).filter(Boolean)) {
+      Deno.kill(Number(child), "SIGKILL");
     }
   } catch {
     // It exited on its own meanwhile.

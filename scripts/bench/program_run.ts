@@ -44,8 +44,23 @@ export async function runProgramJson<T>(
   args: readonly string[],
   options: ProgramRunOptions,
 ): Promise<ProgramRun<T>> {
-  const entry = await programBundle();
   const run = await measureCommand({
+    ...await programCommand(args, options),
+    timeoutMs: options.timeoutMs,
+  });
+  return { ...run, document: lastJsonDocument<T>(run.stdout) };
+}
+
+/**
+ * The command line and environment of a run of the bundle's `main.js` with `args`, as
+ * {@linkcode runProgramJson} runs it, and the arguments of its untimed warm-up.
+ */
+export async function programCommand(
+  args: readonly string[],
+  options: Pick<ProgramRunOptions, "home" | "server">,
+): Promise<{ command: string; args: string[]; env: Record<string, string>; warmUpArgs: string[] }> {
+  const entry = await programBundle();
+  return {
     command: Deno.execPath(),
     args: productionRunArgs(entry, [...args]),
     env: {
@@ -53,16 +68,17 @@ export async function runProgramJson<T>(
       VIAM_API_KEY_ID: options.server.apiKeyId,
       VIAM_API_KEY: options.server.apiKey,
     },
-    timeoutMs: options.timeoutMs,
     // The command's `--help` loads its modules, as a compiled binary would have them in its one
     // file, and touches no data (see `settlePageCache`).
     warmUpArgs: productionRunArgs(entry, [args[0], "--help"]),
-  });
-  let document: T | undefined;
+  };
+}
+
+/** The last line of `stdout` as JSON, or undefined when it is none. */
+export function lastJsonDocument<T>(stdout: string): T | undefined {
   try {
-    document = JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "") as T;
+    return JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as T;
   } catch {
-    document = undefined;
+    return undefined;
   }
-  return { ...run, document };
 }

@@ -177,17 +177,27 @@ function _mb(mib: number | undefined): number | undefined {
   return mib === undefined ? undefined : mib * 1.048576;
 }
 
-/** Issue 8's targets for data-mirror, per case: ratio to rclone 16/16, peak RSS, CPU per file. */
+/**
+ * Issue 8's targets for data-mirror, per case: ratio to rclone 16/16, peak RSS, CPU and system
+ * calls per file.
+ */
 const _TARGETS: readonly {
   match: RegExp;
   ratio?: number;
   rssMB?: number;
   cpuMsPerFile?: number;
+  systemCallsPerFile?: number;
 }[] = [
-  { match: /^fresh copy/, ratio: 0.25, rssMB: 100, cpuMsPerFile: 0.3 },
+  { match: /^fresh copy/, ratio: 0.25, rssMB: 100, cpuMsPerFile: 0.3, systemCallsPerFile: 15 },
   { match: /^no-op pass/, ratio: 0.7 },
   { match: /^churn/, ratio: 0.7 },
-  { match: / × 1 KiB, fresh/, ratio: 0.5, rssMB: 150, cpuMsPerFile: 0.3 },
+  {
+    match: / × 1 KiB, fresh/,
+    ratio: 0.5,
+    rssMB: 150,
+    cpuMsPerFile: 0.3,
+    systemCallsPerFile: 15,
+  },
   { match: / × 1 KiB, no-op/, ratio: 0.7, rssMB: 150 },
   { match: /by uri/, rssMB: 100 },
 ];
@@ -195,8 +205,9 @@ const _TARGETS: readonly {
 /** data-mirror against issue 8's targets (✓ met, ✗ not yet). */
 export function targetTable(results: BenchResults): string[] {
   const lines = [
-    "| case | dm ÷ rclone 16/16 (target) | peak RSS MB (target) | CPU ms per fetched file (target) |",
-    "| --- | --- | --- | --- |",
+    "| case | dm ÷ rclone 16/16 (target) | peak RSS MB (target) | CPU ms per fetched file (target) " +
+    "| system calls per fetched file (target) |",
+    "| --- | --- | --- | --- | --- |",
   ];
   for (const c of results.cases) {
     const target = _TARGETS.find((t) => t.match.test(c.name));
@@ -208,10 +219,36 @@ export function targetTable(results: BenchResults): string[] {
     const perFile = c.filesToFetch === 0 ? NaN : dm.cpuSeconds * 1000 / c.filesToFetch;
     lines.push(
       `| ${c.name} | ${_against(ratio, target.ratio, 2)} | ${_against(rssMB, target.rssMB, 0)} | ` +
-        `${_against(perFile, target.cpuMsPerFile, 2)} |`,
+        `${_against(perFile, target.cpuMsPerFile, 2)} | ` +
+        `${_against(_systemCallsPerFile(results, c), target.systemCallsPerFile, 1)} |`,
+    );
+  }
+  const counted = results.cases.filter((c) => c.systemCalls !== undefined);
+  if (counted.length > 0) {
+    lines.push(
+      "",
+      "System calls per fetched file: the fresh copy's less the no-op pass's (start-up and listing), " +
+        "over the files fetched; each counted in one more data-mirror run, untimed, under " +
+        `\`strace -f -c\` (its threads and its \`sync\` children too): ${
+          counted.map((c) => `${c.name} ${c.systemCalls!.toLocaleString("en")}`).join(", ")
+        }.`,
     );
   }
   return lines;
+}
+
+/**
+ * A fresh copy's system calls per fetched file: its count less its set's no-op pass's (what a pass
+ * makes whatever it fetches), over the files fetched; NaN where either was not counted.
+ */
+function _systemCallsPerFile(results: BenchResults, fresh: CaseRecord): number {
+  const noOpName = fresh.name === "fresh copy"
+    ? "no-op pass"
+    : fresh.name.replace(/, fresh$/, ", no-op");
+  const noOp = results.cases.find((c) => c.name === noOpName && c !== fresh);
+  if (fresh.systemCalls === undefined || noOp?.systemCalls === undefined) return NaN;
+  if (fresh.filesToFetch === 0) return NaN;
+  return (fresh.systemCalls - noOp.systemCalls) / fresh.filesToFetch;
 }
 
 function _against(value: number, target: number | undefined, digits: number): string {

@@ -24,7 +24,7 @@ import {
 } from "./bench_result.ts";
 import { type BenchSet, datasetOf, relativePathOf, totalsOf } from "./bench_set.ts";
 import { callFloorSeconds, type Change, idealFloorSeconds, type Network } from "./floor.ts";
-import { mirrorDirOf, runMirrorPass } from "./mirror_pass.ts";
+import { countMirrorPassSystemCalls, mirrorDirOf, runMirrorPass } from "./mirror_pass.ts";
 import type { Measurement } from "./process_usage.ts";
 import { runRcloneSync } from "./rclone_sync.ts";
 import type { ServerProcess } from "./server_process.ts";
@@ -63,6 +63,11 @@ export interface SetBenchOptions {
   rclone?: string;
   /** More arguments of data-mirror's `sync`. */
   mirrorArgs: readonly string[];
+  /**
+   * strace, to count data-mirror's system calls in one more run of each fresh and no-op case
+   * (untimed); none counted without it.
+   */
+  strace?: string;
   /** Progress lines. */
   say: (line: string) => void;
 }
@@ -110,6 +115,7 @@ export class SetBench {
       }
       if (kind === "churn") await this.#restoreBase();
     }
+    const systemCalls = kind === "churn" ? undefined : await this.#countSystemCalls(kind, target);
     const tools = [...byTool].map(([tool, records]) => toolRecord(tool, records));
     const dm = tools.find((t) => t.tool === "data-mirror");
     const dmRun = dm === undefined ? undefined : medianRun(dm);
@@ -123,7 +129,41 @@ export class SetBench {
       tools,
       callFloorSeconds: dmRun === undefined ? NaN : callFloorSeconds(dmRun, this.#o.network),
       idealFloorSeconds: idealFloorSeconds(change, this.#o.network),
+      ...(systemCalls === undefined ? {} : { systemCalls }),
     };
+  }
+
+  /**
+   * data-mirror's system calls in one more run of the case (a fresh one from an empty folder, as
+   * timed), under strace; its copy is checked as a timed run's is. Undefined without strace, for a
+   * set without both a fresh and a no-op case, or when the run failed (said).
+   */
+  async #countSystemCalls(kind: PassKind, target: PlatformDataset): Promise<number | undefined> {
+    const { strace, plan, say } = this.#o;
+    const tool = "data-mirror";
+    if (strace === undefined || !plan.tools.includes(tool) || this.#broken.has(tool)) return;
+    // A fresh copy's count says something only less its no-op's (the large set has none).
+    if (!plan.kinds.includes("fresh") || !plan.kinds.includes("no-op")) return;
+    if (kind === "fresh") await this.#setAside(this.#copyDir(tool));
+    const name = caseName(plan.set, kind);
+    const run = await countMirrorPassSystemCalls({
+      home: join(this.#o.dir, "data-mirror-home"),
+      server: this.#o.platform,
+      extraArgs: this.#o.mirrorArgs,
+      timeoutMs: this.#o.timeoutMs,
+      strace,
+    });
+    const check = await checkTree(this.#copyDir(tool), target);
+    if (run.code !== 0 || !check.ok || (run.summary?.failed ?? 0) > 0) {
+      say(
+        `✗ [${plan.set.name}] ${name}, data-mirror under strace: exit ${run.code}, ` +
+          `${check.ok ? "copy checked" : check.problems.join("; ")}`,
+      );
+      this.#broken.add(tool);
+      return;
+    }
+    say(`[${plan.set.name}] ${name}, data-mirror under strace: ${run.systemCalls} system calls`);
+    return run.systemCalls;
   }
 
   /** Puts every copy back to the base set after a churn run (untimed; checked). */

@@ -59,6 +59,33 @@ Deno.test("the table carries medians, ratios to rclone 16/16 and to the limits, 
   );
 });
 
+Deno.test("the targets table gives the fresh copy's system calls per fetched file, less the no-op's", () => {
+  const noOp = {
+    ...results.cases[0],
+    name: "no-op pass",
+    filesToFetch: 0,
+    systemCalls: 1_000,
+  };
+  const counted: BenchResults = {
+    ...results,
+    cases: [{ ...results.cases[0], systemCalls: 1_200 }, noOp],
+  };
+  const text = reportTable(counted).join("\n");
+  // (1,200 - 1,000) / 10 files = 20 a file, against 15.
+  assert.match(text, /\| fresh copy \| .* \| 20\.0 \(≤ 15\) ✗ \|/);
+  assert.match(text, /\| no-op pass \| .* \| — \|$/m);
+  assert.match(text, /under `strace -f -c`.*: fresh copy 1,200, no-op pass 1,000\./);
+  const met = reportTable({
+    ...counted,
+    cases: [{ ...counted.cases[0], systemCalls: 1_100 }, noOp],
+  });
+  assert.match(met.join("\n"), /\| fresh copy \| .* \| 10\.0 \(≤ 15\) ✓ \|/);
+  // Not counted (no strace, or a file from before): no figure, and no note.
+  const uncounted = reportTable(results).join("\n");
+  assert.match(uncounted, /\| fresh copy \| .* \| — \(≤ 15\) \|/);
+  assert.doesNotMatch(uncounted, /strace/);
+});
+
 Deno.test("the chart is one SVG document with every bar's seconds", () => {
   const svg = svgChart(results);
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
