@@ -173,15 +173,22 @@ export async function settlePageCache(
 /** The file a command name runs: itself when it has a slash, else the first match on `$PATH`. */
 async function _pathOf(command: string): Promise<string> {
   if (command.includes("/")) return command;
+  const found = await findOnPath(command);
+  if (found === undefined) throw new Error(`${command} is not on PATH`);
+  return found;
+}
+
+/** The first file named `name` in a folder of `$PATH`, or undefined when there is none. */
+export async function findOnPath(name: string): Promise<string | undefined> {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
-    const candidate = `${dir}/${command}`;
+    const candidate = `${dir}/${name}`;
     try {
       if ((await Deno.stat(candidate)).isFile) return candidate;
     } catch {
       // not in this folder
     }
   }
-  throw new Error(`${command} is not on PATH`);
+  return undefined;
 }
 
 const _DROP_CACHES = "/proc/sys/vm/drop_caches";

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { killChildrenOf } from "./process_usage.ts";
+import { findOnPath, killChildrenOf } from "./process_usage.ts";
 
 /** A command whose system calls are counted. */
 export interface CountedCommand {
@@ -42,16 +42,8 @@ export interface CountedRun {
 }
 
 /** The strace executable on `$PATH`, or undefined when there is none. */
-export async function findStrace(): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
-    const candidate = `${dir}/strace`;
-    try {
-      if ((await Deno.stat(candidate)).isFile) return candidate;
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
+export function findStrace(): Promise<string | undefined> {
+  return findOnPath("strace");
 }
 
 /** Runs `cmd` under `strace -f -c` and counts its system calls. */
