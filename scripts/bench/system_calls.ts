@@ -25,7 +25,7 @@ export interface CountedCommand {
   args: readonly string[];
   /** Variables set on top of this process's environment. */
   env?: Record<string, string>;
-  /** Killed (SIGKILL, strace and all) after this long. */
+  /** The command is killed (SIGKILL) after this long; strace then reports and exits. */
   timeoutMs: number;
 }
 
