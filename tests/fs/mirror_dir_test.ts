@@ -101,6 +101,36 @@ Deno.test("writeFiles holds no descriptor while its batch waits for the sync", a
   });
 });
 
+Deno.test("a batch leaves no staged name nor second link behind: its placed files, one refused and one failed alike", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await Deno.mkdir(join(viamHome, "mirror/images"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "mirror/images/held.jpg"), "a user's own");
+    await Deno.writeTextFile(join(viamHome, "mirror/notes"), "a file where a folder is wanted");
+    await using mirror = await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false });
+    const state = join(mirror.root, ".data-mirror");
+    const before = await names(state);
+    const bytes = new TextEncoder().encode("new");
+    const outcomes = await mirror.writeFiles([
+      { path: "images/x.jpg", bytes },
+      { path: "images/held.jpg", bytes },
+      { path: "notes/n.txt", bytes },
+      { path: "images/y.jpg", bytes },
+    ]);
+    assert.equal(outcomes[0], undefined);
+    assert.ok(outcomes[1] instanceof Deno.errors.AlreadyExists, String(outcomes[1]));
+    assert.ok(outcomes[2] instanceof Error, "no folder where a file is");
+    assert.equal(outcomes[3], undefined);
+    assert.deepEqual(await names(state), before);
+    for (const placed of ["images/x.jpg", "images/y.jpg"]) {
+      const info = await Deno.stat(join(mirror.root, placed));
+      assert.equal(info.nlink, 1, `${placed} has no other name`);
+      assert.equal(await Deno.readTextFile(join(mirror.root, placed)), "new");
+    }
+    assert.equal(await Deno.readTextFile(join(mirror.root, "images/held.jpg")), "a user's own");
+  });
+});
+
 Deno.test("open removes the files a killed pass left staged, and the folder earlier versions staged in, and nothing else", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
