@@ -113,6 +113,8 @@ export interface CaseRecord {
    * (absent where they were not counted: no strace, a churn, a file written before they were).
    */
   systemCalls?: number;
+  /** The same by the call's name (where {@linkcode systemCalls} is). */
+  systemCallsByName?: Record<string, number>;
 }
 
 /** One push case (files uploaded from a fresh folder), with data-mirror and the sequential uploader. */

@@ -220,35 +220,55 @@ export function targetTable(results: BenchResults): string[] {
     lines.push(
       `| ${c.name} | ${_against(ratio, target.ratio, 2)} | ${_against(rssMB, target.rssMB, 0)} | ` +
         `${_against(perFile, target.cpuMsPerFile, 2)} | ` +
-        `${_against(_systemCallsPerFile(results, c), target.systemCallsPerFile, 1)} |`,
+        `${
+          _against(_perFetchedFile(results, c, (x) => x.systemCalls), target.systemCallsPerFile, 1)
+        } |`,
     );
   }
   const counted = results.cases.filter((c) => c.systemCalls !== undefined);
   if (counted.length > 0) {
+    const readlinks = results.cases
+      .map((c) => ({
+        c,
+        perFile: _perFetchedFile(results, c, (x) => x.systemCallsByName?.readlink),
+      }))
+      .filter(({ perFile }) => Number.isFinite(perFile));
     lines.push(
       "",
       "System calls per fetched file: the fresh copy's less the no-op pass's (start-up and listing), " +
         "over the files fetched; each counted in one more data-mirror run, untimed, under " +
         `\`strace -f -c\` (its threads and its \`sync\` children too): ${
           counted.map((c) => `${c.name} ${c.systemCalls!.toLocaleString("en")}`).join(", ")
-        }.`,
+        }.` +
+        (readlinks.length === 0
+          ? ""
+          : ` Of a fetched file's calls, \`readlink\` (Deno's check of each new file's path, two a level of it): ${
+            readlinks.map(({ c, perFile }) => `${perFile.toFixed(1)} (${c.name})`).join(", ")
+          }.`),
     );
   }
   return lines;
 }
 
 /**
- * A fresh copy's system calls per fetched file: its count less its set's no-op pass's (what a pass
- * makes whatever it fetches), over the files fetched; NaN where either was not counted.
+ * What a fresh copy's count (`count`: its system calls, or one kind of them) comes to per fetched
+ * file: its count less its set's no-op pass's (what a pass makes whatever it fetches), over the
+ * files fetched; NaN where either was not counted.
  */
-function _systemCallsPerFile(results: BenchResults, fresh: CaseRecord): number {
+function _perFetchedFile(
+  results: BenchResults,
+  fresh: CaseRecord,
+  count: (c: CaseRecord) => number | undefined,
+): number {
   const noOpName = fresh.name === "fresh copy"
     ? "no-op pass"
     : fresh.name.replace(/, fresh$/, ", no-op");
   const noOp = results.cases.find((c) => c.name === noOpName && c !== fresh);
-  if (fresh.systemCalls === undefined || noOp?.systemCalls === undefined) return NaN;
+  const freshCount = count(fresh);
+  const noOpCount = noOp === undefined ? undefined : count(noOp);
+  if (freshCount === undefined || noOpCount === undefined) return NaN;
   if (fresh.filesToFetch === 0) return NaN;
-  return (fresh.systemCalls - noOp.systemCalls) / fresh.filesToFetch;
+  return (freshCount - noOpCount) / fresh.filesToFetch;
 }
 
 function _against(value: number, target: number | undefined, digits: number): string {

@@ -28,6 +28,7 @@ import { countMirrorPassSystemCalls, mirrorDirOf, runMirrorPass } from "./mirror
 import type { Measurement } from "./process_usage.ts";
 import { runRcloneSync } from "./rclone_sync.ts";
 import type { ServerProcess } from "./server_process.ts";
+import type { CountedRun } from "./system_calls.ts";
 import { checkTree } from "./tree_check.ts";
 
 /** A kind of pass. */
@@ -115,7 +116,7 @@ export class SetBench {
       }
       if (kind === "churn") await this.#restoreBase();
     }
-    const systemCalls = kind === "churn" ? undefined : await this.#countSystemCalls(kind, target);
+    const counted = kind === "churn" ? undefined : await this.#countSystemCalls(kind, target);
     const tools = [...byTool].map(([tool, records]) => toolRecord(tool, records));
     const dm = tools.find((t) => t.tool === "data-mirror");
     const dmRun = dm === undefined ? undefined : medianRun(dm);
@@ -129,7 +130,9 @@ export class SetBench {
       tools,
       callFloorSeconds: dmRun === undefined ? NaN : callFloorSeconds(dmRun, this.#o.network),
       idealFloorSeconds: idealFloorSeconds(change, this.#o.network),
-      ...(systemCalls === undefined ? {} : { systemCalls }),
+      ...(counted === undefined
+        ? {}
+        : { systemCalls: counted.systemCalls, systemCallsByName: counted.byName }),
     };
   }
 
@@ -138,7 +141,10 @@ export class SetBench {
    * timed), under strace; its copy is checked as a timed run's is. Undefined without strace, for a
    * set without both a fresh and a no-op case, or when the run failed (said).
    */
-  async #countSystemCalls(kind: PassKind, target: PlatformDataset): Promise<number | undefined> {
+  async #countSystemCalls(
+    kind: PassKind,
+    target: PlatformDataset,
+  ): Promise<Pick<CountedRun, "systemCalls" | "byName"> | undefined> {
     const { strace, plan, say } = this.#o;
     const tool = "data-mirror";
     if (strace === undefined || !plan.tools.includes(tool) || this.#broken.has(tool)) return;
@@ -162,8 +168,11 @@ export class SetBench {
       this.#broken.add(tool);
       return;
     }
-    say(`[${plan.set.name}] ${name}, data-mirror under strace: ${run.systemCalls} system calls`);
-    return run.systemCalls;
+    say(
+      `[${plan.set.name}] ${name}, data-mirror under strace: ${run.systemCalls} system calls ` +
+        `(${run.byName.readlink ?? 0} readlink)`,
+    );
+    return run;
   }
 
   /** Puts every copy back to the base set after a churn run (untimed; checked). */

@@ -35,6 +35,8 @@ export interface CountedRun {
   code: number;
   /** Every system call of the command and its children, failed ones included. */
   systemCalls: number;
+  /** The same by the call's name (`readlink`, `openat`, ...), as strace's rows give them. */
+  byName: Record<string, number>;
   /** The command's standard output. */
   stdout: string;
   /** The command's standard error (the last 4,000 characters). */
@@ -62,9 +64,11 @@ export async function countSystemCalls(cmd: CountedCommand, strace: string): Pro
     const output = await child.output();
     clearTimeout(timer);
     const decoder = new TextDecoder();
+    const summary = await Deno.readTextFile(report);
     return {
       code: output.code,
-      systemCalls: totalSystemCalls(await Deno.readTextFile(report)),
+      systemCalls: totalSystemCalls(summary),
+      byName: systemCallsByName(summary),
       stdout: decoder.decode(output.stdout),
       stderr: decoder.decode(output.stderr).slice(-4000),
     };
@@ -78,12 +82,35 @@ export async function countSystemCalls(cmd: CountedCommand, strace: string): Pro
  * Throws when the summary has no such line (strace killed before it wrote one).
  */
 export function totalSystemCalls(summary: string): number {
-  const total = summary.split("\n").find((line) => /\stotal\s*$/.test(line));
-  // "100.00    0.002100           3       601        42 total": % time, seconds, usecs/call,
-  // calls, errors (left blank when none), then the name.
-  const numbers = total?.trim().split(/\s+/).slice(0, -1).map(Number);
-  if (numbers === undefined || numbers.length < 4 || !numbers.every(Number.isFinite)) {
-    throw new Error(`strace wrote no total line:\n${summary.slice(-400)}`);
+  const total = _rows(summary).find((row) => row.name === "total");
+  if (total === undefined) throw new Error(`strace wrote no total line:\n${summary.slice(-400)}`);
+  return total.calls;
+}
+
+/**
+ * The calls of a `strace -c` summary by name, one entry per row (the `total` line left out): what
+ * a count is made of, e.g. the `readlink`s of Deno's permission check.
+ */
+export function systemCallsByName(summary: string): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const row of _rows(summary)) {
+    if (row.name !== "total") byName[row.name] = row.calls;
   }
-  return numbers[3];
+  return byName;
+}
+
+/** The rows of a `strace -c` summary: each call's name and count, and the `total` line's. */
+function _rows(summary: string): { name: string; calls: number }[] {
+  const rows: { name: string; calls: number }[] = [];
+  for (const line of summary.split("\n")) {
+    // "  2.43    0.933506           7    131079    131076 readlink": % time, seconds, usecs/call,
+    // calls, errors (left blank when none), then the name.
+    const fields = line.trim().split(/\s+/);
+    const numbers = fields.slice(0, -1).map(Number);
+    const name = fields.at(-1);
+    if (name === undefined || !/^[a-z_0-9]+$/.test(name)) continue;
+    if (numbers.length < 4 || numbers.length > 5 || !numbers.every(Number.isFinite)) continue;
+    rows.push({ name, calls: numbers[3] });
+  }
+  return rows;
 }

@@ -75,6 +75,16 @@ Deno.test("the targets table gives the fresh copy's system calls per fetched fil
   assert.match(text, /\| fresh copy \| .* \| 20\.0 \(≤ 15\) ✗ \|/);
   assert.match(text, /\| no-op pass \| .* \| — \|$/m);
   assert.match(text, /under `strace -f -c`.*: fresh copy 1,200, no-op pass 1,000\./);
+  assert.doesNotMatch(text, /readlink/, "no split when the counts have none");
+  const split = reportTable({
+    ...counted,
+    cases: [
+      { ...counted.cases[0], systemCallsByName: { readlink: 150, openat: 30 } },
+      { ...noOp, systemCallsByName: { readlink: 20, openat: 25 } },
+    ],
+  }).join("\n");
+  // (150 - 20) / 10 files = 13 a file.
+  assert.match(split, /Of a fetched file's calls, `readlink` \(.*\): 13\.0 \(fresh copy\)\./);
   const met = reportTable({
     ...counted,
     cases: [{ ...counted.cases[0], systemCalls: 1_100 }, noOp],

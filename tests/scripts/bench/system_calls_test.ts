@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   countSystemCalls,
   findStrace,
+  systemCallsByName,
   totalSystemCalls,
 } from "../../../scripts/bench/system_calls.ts";
 
@@ -20,6 +21,9 @@ Deno.test("countSystemCalls counts a real command's calls, its children's too, a
   assert.equal(once.code, 3);
   assert.equal(once.stdout, "one\n");
   assert.ok(once.systemCalls > 10, `${once.systemCalls} calls`);
+  assert.ok((once.byName.execve ?? 0) >= 1, JSON.stringify(once.byName));
+  const named = Object.values(once.byName).reduce((sum, calls) => sum + calls, 0);
+  assert.equal(named, once.systemCalls, "the rows add up to the total");
   // Ten children, each at least an execve and an exit of its own: counted with the shell's.
   const tenChildren = await countSystemCalls(
     {
@@ -30,6 +34,7 @@ Deno.test("countSystemCalls counts a real command's calls, its children's too, a
     strace,
   );
   assert.equal(tenChildren.code, 0);
+  assert.ok(tenChildren.byName.execve >= 11, `${tenChildren.byName.execve} execve`);
   assert.ok(
     tenChildren.systemCalls > once.systemCalls + 10 * 20,
     `${tenChildren.systemCalls} calls against ${once.systemCalls}`,
@@ -45,7 +50,7 @@ Deno.test("countSystemCalls kills the command at its timeout and still counts", 
   assert.ok(run.systemCalls > 0);
 });
 
-Deno.test("totalSystemCalls reads the total line, with or without its errors column", () => {
+Deno.test("totalSystemCalls and systemCallsByName read the total line and the rows, with or without their errors column", () => {
   const withErrors = [
     "% time     seconds  usecs/call     calls    errors syscall",
     "------ ----------- ----------- --------- --------- -------------------",
@@ -55,7 +60,12 @@ Deno.test("totalSystemCalls reads the total line, with or without its errors col
     "100.00   38.475711         176    218026    131619 total",
   ].join("\n");
   assert.equal(totalSystemCalls(withErrors), 218026);
+  assert.deepEqual(systemCallsByName(withErrors), { futex: 5036, readlink: 131079 });
   const withoutErrors = "100.00    0.000123          12        10           total\n";
   assert.equal(totalSystemCalls(withoutErrors), 10);
+  assert.deepEqual(
+    systemCallsByName("  0.00    0.000000           0         3           close\n" + withoutErrors),
+    { close: 3 },
+  );
   assert.throws(() => totalSystemCalls("strace: Process 12 detached\n"), /no total line/);
 });
