@@ -417,6 +417,10 @@ export class MirrorDir implements AsyncDisposable {
     const dir = await this.ensureDir(_parentOf(relPath));
     const refused = this.#swappedSince(_parentOf(relPath), dir);
     if (refused !== undefined) throw refused;
+    // In the same turn as the link, as the file's folders are: the state folder swapped for a link
+    // since the partial was opened would have the link name a file of wherever it leads (another
+    // mirror's partial of the same item, half written) in the mirror.
+    this.#assertStagingInPlace();
     this.#placeSync(stagedPath, _childPath(dir, _leafOf(relPath)), relPath);
   }
 
@@ -788,10 +792,14 @@ export class MirrorDir implements AsyncDisposable {
       throw error;
     }
     const inside = relative(this.root, real);
-    const first = inside.split(sep)[0];
-    if (inside === "" || first === ".." || inside.startsWith(sep) || first === STATE_DIR_NAME) {
+    const parts = inside.split(sep);
+    // A state folder anywhere on the way, not only the mirror's own: a mirror made inside this one
+    // before it (kept working) has its records there, which a file written in would corrupt.
+    if (
+      inside === "" || parts[0] === ".." || inside.startsWith(sep) || parts.includes(STATE_DIR_NAME)
+    ) {
       throw new Deno.errors.PermissionDenied(
-        `refusing ${relDir}: it is a symlink to ${real}, outside the mirror or in its state folder`,
+        `refusing ${relDir}: it is a symlink to ${real}, outside the mirror or in a state folder`,
       );
     }
     if (!(await Deno.stat(real)).isDirectory) {

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { sha256Hex } from "../sha256_hex.ts";
 import { openOwnFile } from "./own_file.ts";
-import { FILE_MODE, removeIfPresent, removeIfPresentSync, writeAll } from "./_util.ts";
+import { FILE_MODE, removeIfPresentSync, writeAll } from "./_util.ts";
 
 /** Identifies one download in the staging area. */
 export interface StageKey {
@@ -160,7 +160,7 @@ export class StagingArea {
         offset = 0;
       }
       await file.seek(offset, Deno.SeekMode.Start);
-      return new _Staged(file, part, this.#place, { offset, expectedSize });
+      return new _Staged(file, part, this.#place, this.#assertInPlace, { offset, expectedSize });
     } catch (error) {
       file.close();
       throw error;
@@ -253,6 +253,7 @@ class _Staged implements StagedFile {
   readonly #file: Deno.FsFile;
   readonly #path: string;
   readonly #place: PlaceFile;
+  readonly #assertInPlace: () => void;
   readonly #expectedSize: number | undefined;
   #offset: number;
   #closed = false;
@@ -261,11 +262,13 @@ class _Staged implements StagedFile {
     file: Deno.FsFile,
     path: string,
     place: PlaceFile,
+    assertInPlace: () => void,
     state: { offset: number; expectedSize: number | undefined },
   ) {
     this.#file = file;
     this.#path = path;
     this.#place = place;
+    this.#assertInPlace = assertInPlace;
     this.#offset = state.offset;
     this.#expectedSize = state.expectedSize;
   }
@@ -311,14 +314,14 @@ class _Staged implements StagedFile {
       const size = (await this.#file.stat()).size;
       const expected = options?.expectedSize ?? this.#expectedSize;
       if (expected !== undefined && size !== expected) {
-        if (size > expected) await removeIfPresent(this.#path);
+        if (size > expected) this.#removeStagingName();
         throw new SizeMismatchError(finalRelPath, expected, size);
       }
       await this.#place(this.#path, finalRelPath);
       options?.onPlaced?.();
       // The partial lives on under its final name; its staging name goes. (Killed right here, the
       // next begin() finds a partial with two names and unlinks it: see openOwnFile.)
-      await removeIfPresent(this.#path);
+      this.#removeStagingName();
     } finally {
       await this.close();
     }
@@ -327,10 +330,21 @@ class _Staged implements StagedFile {
   async discard(): Promise<void> {
     if (this.#closed) return;
     try {
-      await removeIfPresent(this.#path); // while the lock is held: no other download has it
+      this.#removeStagingName(); // while the lock is held: no other download has it
     } finally {
       await this.close();
     }
+  }
+
+  /**
+   * Unlinks the partial's name, in the same turn as the check that its folders are still in place:
+   * the state folder swapped for a link since the partial was opened (to another mirror's, whose
+   * download of the same item has the same name) would have that name removed where it leads.
+   * Throws then, and leaves it.
+   */
+  #removeStagingName(): void {
+    this.#assertInPlace();
+    removeIfPresentSync(this.#path);
   }
 
   close(): Promise<void> {

@@ -137,7 +137,7 @@ Deno.test("never replaces an existing file, directory or symlink at the final na
   });
 });
 
-Deno.test("refuses a parent that is a symlink leading outside, or a file, and the state dir", async () => {
+Deno.test("refuses a parent that is a symlink leading outside, or a file, and a state dir (its own or a nested mirror's)", async () => {
   await withMirrorDir(async ({ staging }, root, home) => {
     await Deno.mkdir(`${root}/inside-target`, { recursive: true });
     await Deno.mkdir(`${home}/outside`);
@@ -145,6 +145,9 @@ Deno.test("refuses a parent that is a symlink leading outside, or a file, and th
     await Deno.symlink(`${root}/inside-target`, `${root}/alias`);
     await Deno.writeTextFile(`${root}/file`, "x");
     await Deno.symlink(`${root}/.data-mirror`, `${root}/state-alias`);
+    // A mirror made inside this one before it: its state folder, by a link.
+    await Deno.mkdir(`${root}/inner/.data-mirror`, { recursive: true });
+    await Deno.symlink(`${root}/inner/.data-mirror`, `${root}/inner-state-alias`);
     const attempt = async (finalRelPath: string) => {
       const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 1 });
       if (staged.offset === 0) await staged.write(new Uint8Array([1])); // kept after a refusal
@@ -152,6 +155,8 @@ Deno.test("refuses a parent that is a symlink leading outside, or a file, and th
     };
     await rejection(() => attempt("escape/sub/f"), Deno.errors.PermissionDenied, "outside");
     await rejection(() => attempt("state-alias/f"), Deno.errors.PermissionDenied, "state");
+    await rejection(() => attempt("inner-state-alias/f"), Deno.errors.PermissionDenied, "state");
+    assert.deepEqual(await names(`${root}/inner/.data-mirror`), []);
     await rejection(() => attempt("file/f"), Deno.errors.NotADirectory, "file");
     await rejection(() => attempt(".data-mirror/f"), Deno.errors.PermissionDenied, "state");
     await rejection(() => attempt("../f"), RangeError, "../f");
@@ -280,5 +285,43 @@ Deno.test("the partial folder swapped for a link right after begin checked it: t
     if (!(staged instanceof Error)) await staged.write(new TextEncoder().encode("mine!"));
     assert.equal(await Deno.readTextFile(join(other, name)), "theirs, and longer");
     assert.ok(staged instanceof Deno.errors.PermissionDenied, `begun: ${staged}`);
+  });
+});
+
+Deno.test("the state folder swapped for a link to another mirror's during a download: its commit names nothing and removes nothing there, nor does a discard", async () => {
+  await withTempDir(async (home) => {
+    const ids = [_ID, "org-1/location-1/file-2"];
+    const partNames = await Promise.all(ids.map(async (id) => `${await sha256Hex(id)}-10.part`));
+    // Another mirror in the same home, downloading the same two items: 4 of their 10 bytes so far.
+    const otherPartial = join(home, "other/.data-mirror/partial");
+    await Deno.mkdir(otherPartial, { recursive: true });
+    for (const name of partNames) await Deno.writeTextFile(join(otherPartial, name), "BBBB");
+    const mirror = await openMirror(home);
+    try {
+      const state = join(mirror.root, ".data-mirror");
+      await Deno.mkdir(join(mirror.root, "cam"));
+      const [committed, discarded] = await Promise.all(
+        ids.map((binaryDataId) => mirror.staging.begin({ binaryDataId, expectedSize: 10 })),
+      );
+      for (const staged of [committed, discarded]) {
+        await staged.write(new TextEncoder().encode("0123456789")); // this mirror's, whole
+      }
+      await Deno.rename(state, `${state}.moved`);
+      await Deno.symlink(join(home, "other/.data-mirror"), state);
+      await rejection(() => committed.commit("cam/a.jpg"), Deno.errors.PermissionDenied);
+      assert.equal(await exists(join(mirror.root, "cam/a.jpg")), false, "nothing named");
+      await rejection(() => discarded.discard(), Deno.errors.PermissionDenied);
+      for (const name of partNames) {
+        assert.equal(await Deno.readTextFile(join(otherPartial, name)), "BBBB", "theirs, kept");
+      }
+      // This mirror's own partials stay where they were written, whole, for a later pass.
+      for (const name of partNames) {
+        assert.equal(await Deno.readTextFile(join(`${state}.moved/partial`, name)), "0123456789");
+      }
+      await Deno.remove(state);
+      await Deno.rename(`${state}.moved`, state);
+    } finally {
+      await mirror.close();
+    }
   });
 });
