@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, relative, sep } from "node:path";
 import { type BandwidthLimit, bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow, startHeapGuard } from "../async/heap_guard.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
@@ -35,6 +35,7 @@ import {
   directoriesOf,
   foldLetterCase,
   foldLetterCaseSurely,
+  isStateDirPath,
   MAX_ABSOLUTE_PATH_BYTES,
   parentDirectories,
   quoteName,
@@ -263,8 +264,10 @@ class _SyncPass implements Disposable {
   #settled: _Replacements = { replacing: new Set(), adopted: new Map() };
 
   /** Opens the pass's state: the record read, the held deletes, and the walk started. */
-  static async open(context: _SyncPassContext): Promise<_SyncPass> {
-    const { mirror, options, config } = context;
+  static async open(opened: _SyncPassContext): Promise<_SyncPass> {
+    const config = await _withProtectedLinkTargets(opened.config, opened.mirror.root);
+    const context = { ...opened, config };
+    const { mirror, options } = context;
     const warn = (message: string) => options.logger.warn(message);
     // Read beside the listing's first calls; needed once the listing is proved whole.
     const reading = PlacedRecord.read(mirror.stateDir);
@@ -759,6 +762,7 @@ export async function dryRunPass(
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
   // A mirror not made yet: its pass makes the folder, then refuses the place.
   await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
+  if (root !== undefined) config = await _withProtectedLinkTargets(config, root);
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.
@@ -1517,6 +1521,34 @@ function _deletion(
     deletes: [],
     deleteBlocked: `${listing.unproven}: not deleting until a pass lists them all`,
   };
+}
+
+/**
+ * `config` with the folders its `protected_dirs` lead to through a symlink (the entry itself a link,
+ * or a folder on its way) protected as well, where they are in the mirror: the walk follows no
+ * link, so the files an operator protects by the link's name (`models`, a link to `models-v3`)
+ * are walked under the folder it leads to, and were deleted there as stale. One that leads out of
+ * the mirror, or into a state folder, adds nothing (no file there is walked).
+ */
+async function _withProtectedLinkTargets(
+  config: MirrorConfig,
+  root: string,
+): Promise<MirrorConfig> {
+  const targets: string[] = [];
+  for (const dir of config.protectedDirs) {
+    let real: string;
+    try {
+      real = await Deno.realPath(join(root, dir));
+    } catch {
+      continue; // none there (the plan says it protects nothing), or not to be read
+    }
+    const inside = relative(root, real).split(sep).join("/");
+    if (inside === dir || inside === "" || inside === ".." || inside.startsWith("../")) continue;
+    if (inside.startsWith("/") || isStateDirPath(inside)) continue;
+    targets.push(inside);
+  }
+  if (targets.length === 0) return config;
+  return { ...config, protectedDirs: [...config.protectedDirs, ...targets] };
 }
 
 /**
