@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { statfsSync } from "node:fs";
+import { lstatSync, statfsSync } from "node:fs";
 import { basename, dirname, isAbsolute, join } from "node:path";
 
 /** Mode of the files the mirror creates. */
@@ -84,6 +84,98 @@ export function swappedFolder(
     }
   }
   return undefined;
+}
+
+/** Options of {@linkcode foldersOnWay}. */
+export interface FoldersOnWayOptions {
+  /** As {@linkcode SwappedFolderOptions.device}: a folder on another device counts as swapped. */
+  device?: number;
+  /**
+   * The folder holding `relPath` by its inode alone, not its change time: for a look around an
+   * operation that changes that folder itself (a rename or link of the file), which a change of
+   * the folder above it still tells if the folder was moved (a rename changes the change time of
+   * the folder it is made in).
+   */
+  holdingByInode?: boolean;
+}
+
+/**
+ * Each folder from `root` down to the one holding `relPath`, by inode, change time and modification
+ * time, as one string; `{ swapped }` naming the first that is a symlink (or, with `device`, on
+ * another device), as {@linkcode swappedFolderOn} does; undefined when one is gone (or a file now).
+ *
+ * Two equal looks with an operation by path between them stand for an `openat`, which Deno has
+ * not: a local program can put a link where a folder was only by moving or removing that folder,
+ * which changes its inode or its times, and those of the folder above it. What is left: Deno gives
+ * the change time in whole seconds and the modification time in milliseconds, so a folder moved
+ * away and back within the millisecond of the folder's last change is not told (a program doing
+ * it in a tight loop, `renameat2` with `RENAME_EXCHANGE`, slips through now and then; see the
+ * README's _Not guaranteed_).
+ */
+export function foldersOnWay(
+  root: string,
+  relPath: string,
+  options: FoldersOnWayOptions = {},
+): string | { swapped: string } | undefined {
+  const looked = _looksOnWay(root, relPath, options);
+  return looked === undefined || "swapped" in looked ? looked : looked.stamps;
+}
+
+/**
+ * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
+ * inode alone), or `"changing"` when a folder looked at by its times was modified less than
+ * `settledMs` ago: a change right after this look could then fall within the same millisecond, and
+ * be missed by the look after the operation. A folder flipped with a link in a tight loop is never
+ * settled. `settledMs` is to exceed a clock tick (file times come from the kernel's coarse clock:
+ * 10 ms at 100 Hz).
+ */
+export function settledFoldersOnWay(
+  root: string,
+  relPath: string,
+  settledMs: number,
+): string | { swapped: string } | "changing" | undefined {
+  const looked = _looksOnWay(root, relPath, { holdingByInode: true });
+  if (looked === undefined || "swapped" in looked) return looked;
+  return looked.newestMs > Date.now() - settledMs ? "changing" : looked.stamps;
+}
+
+/**
+ * The looks of {@linkcode foldersOnWay}, with the latest modification time (ms) of the folders
+ * looked at by their times.
+ */
+function _looksOnWay(
+  root: string,
+  relPath: string,
+  options: FoldersOnWayOptions,
+): { stamps: string; newestMs: number } | { swapped: string } | undefined {
+  const parts = relPath.split("/").slice(0, -1);
+  let stamps = "";
+  let newestMs = -Infinity;
+  for (let i = 0; i <= parts.length; i++) {
+    const dir = i === 0 ? "." : parts.slice(0, i).join("/");
+    let info;
+    try {
+      info = lstatSync(i === 0 ? root : join(root, dir), { bigint: true });
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw error;
+    }
+    if (info.isSymbolicLink()) return { swapped: dir };
+    if (!info.isDirectory()) return undefined;
+    if (options.device !== undefined && Number(info.dev) !== options.device) {
+      return { swapped: dir };
+    }
+    if (options.holdingByInode === true && i === parts.length) {
+      stamps += `${info.ino}/`;
+      continue;
+    }
+    // Both times: Deno gives the change time in whole seconds, the modification time (which a
+    // rename in the folder changes too) in milliseconds.
+    stamps += `${info.ino}:${info.ctimeNs}:${info.mtimeNs}/`;
+    newestMs = Math.max(newestMs, Number(info.mtimeNs / 1_000_000n));
+  }
+  return { stamps, newestMs };
 }
 
 /**

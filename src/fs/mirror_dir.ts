@@ -29,7 +29,6 @@
  *
  * @module
  */
-import { lstatSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
@@ -50,6 +49,7 @@ import { isAtomicLeftoverOf } from "./atomic_write.ts";
 import {
   assertRelativePath,
   FILE_MODE,
+  foldersOnWay,
   isOnFuse,
   linkNoReplaceSync,
   lstatIfThereSync,
@@ -847,17 +847,16 @@ function _removable(root: string, relPath: string, device?: number): _Checked | 
  * The checks of the removal of each of `relPaths`, files of one folder, in order: as
  * {@linkcode _removable} answers for each, its refusal as the error instead of thrown. The files are
  * looked at (`lstat`, back to back, nothing else in between) between two looks at each folder from
- * `root` down to theirs, which must find them unchanged (inode and change time, in ns): a local
- * program can put a link where a folder was only by moving or removing that folder, which changes
- * its change time or its inode, so a file looked at between two equal looks was looked at in the
- * folder itself, and `MirrorDir` can tell that file (its device and inode) from one a rename takes
- * through a link swapped in later. One pair of looks for a folder's files, not one per file: each
- * look is an `lstat` of every folder on the way. A folder changed in between (a file made in it) is
- * looked at again, a few times; a folder's files that never found it still are then checked one by
- * one. What is left: a kernel that keeps change times in coarse ticks (before Linux 6.13, ~4 ms)
- * gives a folder moved away and back within the tick of its last change the same time (ns, not
- * `Deno.lstat`'s ms: from 6.13 a change time looked at is fine-grained, and a swap and back within a
- * millisecond of it is seen).
+ * `root` down to theirs, which must find them unchanged ({@linkcode foldersOnWay}: inode and
+ * times): a local program can put a link where a folder was only by moving or removing that folder,
+ * which changes its inode or its times, so a file looked at between two equal looks was looked at
+ * in the folder itself, and `MirrorDir` can tell that file (its device and inode) from one a rename
+ * takes through a link swapped in later. One pair of looks for a folder's files, not one per file:
+ * each look is an `lstat` of every folder on the way. A folder changed in between (a file made in
+ * it) is looked at again, a few times; a folder's files that never found it still are then checked
+ * one by one. What is left: Deno gives the times to the millisecond at best (the change time to
+ * the second), so a folder moved away and back within the millisecond of its last change is not
+ * told.
  */
 function _removableInFolder(
   root: string,
@@ -883,7 +882,7 @@ function _removableInFolder(
   const way = relPaths[looked[0]];
   const paths = looked.map((index) => join(root, relPaths[index]));
   for (let attempt = 1;; attempt++) {
-    const before = _foldersOnWay(root, way, device);
+    const before = foldersOnWay(root, way, { device });
     const infos = paths.map((path): Deno.FileInfo | undefined | Error => {
       try {
         return Deno.lstatSync(path);
@@ -891,7 +890,7 @@ function _removableInFolder(
         return _isGone(error) ? undefined : error as Error;
       }
     });
-    const after = _foldersOnWay(root, way, device);
+    const after = foldersOnWay(root, way, { device });
     if (typeof before === "string" && before === after) {
       looked.forEach((index, i) => {
         const info = infos[i];
@@ -934,36 +933,6 @@ function _removableInFolder(
 
 /** How many times {@linkcode _removable} looks at a file whose folders changed meanwhile. */
 const _LOOKS_AT_FOLDERS = 3;
-
-/**
- * Each folder from `root` down to the one holding `relPath`, by inode and change time (ns), as one
- * string; `{ swapped }` naming the first that is a symlink (or, with `device`, on another device),
- * as `swappedFolderOn` (`_util.ts`) does; undefined when one is gone (or a file now).
- */
-function _foldersOnWay(
-  root: string,
-  relPath: string,
-  device: number | undefined,
-): string | { swapped: string } | undefined {
-  const parts = relPath.split("/").slice(0, -1);
-  let stamps = "";
-  for (let i = 0; i <= parts.length; i++) {
-    const dir = i === 0 ? "." : parts.slice(0, i).join("/");
-    let info;
-    try {
-      info = lstatSync(i === 0 ? root : join(root, dir), { bigint: true });
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-      throw error;
-    }
-    if (info.isSymbolicLink()) return { swapped: dir };
-    if (!info.isDirectory()) return undefined;
-    if (device !== undefined && Number(info.dev) !== device) return { swapped: dir };
-    stamps += `${info.ino}:${info.ctimeNs}/`;
-  }
-  return stamps;
-}
 
 /** What became of a folder `swappedFolder` named (a symlink, or another file system's). */
 function _becameDuringPass(root: string, swapped: string): string {
