@@ -13,17 +13,24 @@
  * @module
  */
 
-import { constants, fstatSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, read } from "node:fs";
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
+import { setTimeout } from "node:timers/promises";
 import { DELETING_DIR_NAME, ensureStateDirSync } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
 import { Code } from "@connectrpc/connect";
 import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
-import { isOnFuse, lstatIfThereSync, swappedFolderOn } from "../fs/_util.ts";
+import {
+  foldersOnWay,
+  isOnFuse,
+  lstatIfThereSync,
+  settledFoldersOnWay,
+  swappedFolderOn,
+} from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
 import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
@@ -118,45 +125,134 @@ class _FileChangedError extends Error {
 
 /** Uploads one walked file; never throws for the file's own failures (they are the outcome). */
 export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<FileOutcome> {
-  const absolute = join(ctx.config.pushRoot, file.path);
-  let handle: FileHandle;
+  let opened:
+    | { handle: _OpenFile; identity: FileIdentity }
+    | Exclude<FileOutcome, { kind: "sent" }>;
   try {
-    // O_NOFOLLOW: were the file swapped for a symlink since the walk, the open fails (ELOOP).
-    // O_NONBLOCK: were it swapped for a FIFO, the open would wait for a writer forever, holding
-    // the pass (and the mirror loop) with it; the identity check below then refuses it.
-    handle = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    opened = await _openInPlace(ctx.config.pushRoot, file.path);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ELOOP") return { kind: "skipped", reason: "symlink" };
-    if (code === "ENOENT") return { kind: "skipped", reason: "gone" };
     return _failed(ctx, file, error);
   }
+  if (!("handle" in opened)) return opened;
+  const { handle, identity } = opened;
   try {
-    const opened = identityOf(fstatSync(handle.fd));
-    if (!sameIdentity(opened, file.identity)) {
+    if (!sameIdentity(identity, file.identity)) {
       return { kind: "skipped", reason: "changed while sent" };
     }
-    // O_NOFOLLOW covers the last name only: a folder on the way swapped for a symlink since the
-    // push folder was listed leads the walk, and this open, to a file outside it (read, and sent,
-    // under the push folder's name). Checked once the file is open, so what is sent is what was
-    // opened inside the push folder.
-    let swapped: string | undefined;
-    try {
-      swapped = swappedFolderOn(ctx.config.pushRoot, file.path);
-    } catch (error) {
-      return _failed(ctx, file, error);
-    }
-    if (swapped !== undefined) return { kind: "skipped", reason: "symlink" };
-    return await _upload(ctx, file, handle, opened);
+    return await _upload(ctx, file, handle, identity);
   } finally {
     await handle.close();
   }
 }
 
+/**
+ * Opens the file at `path` below `root` for reading, proved opened in the push folder itself: the
+ * folders on its way looked at (inode and change time) right before the open and right after it,
+ * equal, the folders above the file's own settled before them ({@linkcode settledFoldersOnWay}).
+ * `O_NOFOLLOW` covers the last name only: a folder on the way
+ * swapped for a symlink, even for the moment of the open (a local program flipping a folder and a
+ * link to another, `renameat2` with `RENAME_EXCHANGE`, in a loop), would have a file outside read
+ * and sent under the push folder's name. A folder that changed meanwhile (a file made in it) is
+ * looked at again, a few times; still changing, the file waits for a later pass.
+ */
+async function _openInPlace(
+  root: string,
+  path: string,
+): Promise<
+  { handle: _OpenFile; identity: FileIdentity } | Exclude<FileOutcome, { kind: "sent" }>
+> {
+  const absolute = join(root, path);
+  for (let attempt = 1;; attempt++) {
+    const before = settledFoldersOnWay(root, path, _SETTLED_MS);
+    if (before === undefined) return { kind: "skipped", reason: "gone" };
+    if (typeof before === "object") return { kind: "skipped", reason: "symlink" };
+    if (before === "changing") {
+      if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "changed while sent" };
+      await setTimeout(_SETTLED_MS);
+      continue;
+    }
+    let handle: _OpenFile;
+    try {
+      // O_NOFOLLOW: were the file swapped for a symlink since the walk, the open fails (ELOOP).
+      // O_NONBLOCK: were it swapped for a FIFO, the open would wait for a writer forever, holding
+      // the pass (and the mirror loop) with it; the identity check then refuses it.
+      handle = _openSync(
+        absolute,
+        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      );
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "ELOOP") return { kind: "skipped", reason: "symlink" };
+      if (code === "ENOENT" || code === "ENOTDIR") return { kind: "skipped", reason: "gone" };
+      throw error;
+    }
+    try {
+      const identity = identityOf(fstatSync(handle.fd));
+      if (foldersOnWay(root, path, { holdingByInode: true }) === before) {
+        return { handle, identity };
+      }
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    await handle.close();
+    if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "changed while sent" };
+  }
+}
+
+/**
+ * A file opened synchronously, read as a `FileHandle` is: the open comes between its two looks at
+ * the folders with no turn of the event loop in between (see {@linkcode _openInPlace}).
+ */
+interface _OpenFile {
+  readonly fd: number;
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+function _openSync(path: string, flags: number): _OpenFile {
+  const fd = openSync(path, flags);
+  let closed = false;
+  return {
+    fd,
+    read: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) =>
+        read(
+          fd,
+          buffer,
+          offset,
+          length,
+          position,
+          (error, bytesRead) => error ? reject(error) : resolve({ bytesRead }),
+        )
+      ),
+    close: () => {
+      if (!closed) {
+        closed = true;
+        closeSync(fd);
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/** How many times a file whose folders changed while it was opened (or moved aside) is tried. */
+const _LOOKS_AT_FOLDERS = 3;
+/**
+ * How long ago the folders above a file must have last changed for a look at them to be trusted
+ * (see {@linkcode settledFoldersOnWay}); also the wait before looking again.
+ */
+const _SETTLED_MS = 25;
+
 async function _upload(
   ctx: PushContext,
   file: WalkedFile,
-  handle: FileHandle,
+  handle: _OpenFile,
   opened: FileIdentity,
 ): Promise<FileOutcome> {
   const { journal } = ctx;
@@ -340,10 +436,22 @@ async function _removeIfStill(
     const now = lstatIfThereSync(full);
     if (now === undefined || !now.isFile || !sameIdentity(identityOf(now), sent)) return false;
   }
-  // In the same turn as the move: a folder on the way swapped for a symlink is refused.
-  if (swappedFolderOn(root, path) !== undefined) return removeFileUnder(root, path); // refuses
   // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
   const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
+  // The folders on the way looked at in the same turn as the move, right before it and right after
+  // (the one holding the file by its inode: the move changes it): equal, the move took the file
+  // from the push folder itself. A folder on the way swapped for a symlink is refused.
+  let before = settledFoldersOnWay(root, path, _SETTLED_MS);
+  for (let attempt = 1; before === "changing"; attempt++) {
+    if (attempt === _LOOKS_AT_FOLDERS) {
+      // Kept as sent: the next pass deletes it (a folder flipped in a loop: never).
+      throw new Error(`${path}: a folder on its way kept changing while it was to be deleted`);
+    }
+    await setTimeout(_SETTLED_MS);
+    before = settledFoldersOnWay(root, path, _SETTLED_MS);
+  }
+  if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it
+  if (before === undefined) return false;
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
   const name = basename(path);
   const id = crypto.randomUUID();
@@ -363,8 +471,10 @@ async function _removeIfStill(
     } catch { /* not made */ }
     record = undefined;
   }
+  let inPlace: boolean;
   try {
     Deno.renameSync(full, aside);
+    inPlace = foldersOnWay(root, path, { holdingByInode: true }) === before;
   } catch (error) {
     if (record !== undefined) Deno.removeSync(record);
     if (error instanceof Deno.errors.NotFound) return false;
@@ -386,6 +496,15 @@ async function _removeIfStill(
     ) {
       Deno.removeSync(aside);
       return true;
+    }
+    if (!inPlace) {
+      // Not the file sent, and taken while a folder on the way changed: perhaps through a link
+      // flipped in for the moment of the move, from outside the push folder. Put back by its path
+      // it could land in the push folder (and be sent, then deleted, by a later pass): kept here.
+      throw new Error(
+        `${path}: a folder on its way changed while it was deleted; what was moved is not the ` +
+          `file sent, and is kept in ${aside}`,
+      );
     }
     try {
       _putBack(aside, full);
