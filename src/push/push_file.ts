@@ -147,9 +147,9 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
 
 /**
  * Opens the file at `path` below `root` for reading, proved opened in the push folder itself: the
- * folders on its way looked at (inode and change time) right before the open and right after it,
- * equal, the folders above the file's own settled before them ({@linkcode settledFoldersOnWay}).
- * `O_NOFOLLOW` covers the last name only: a folder on the way
+ * folders on its way looked at (inodes and times) right before the open and right after it, equal,
+ * the folders above the file's own still for a while before the first look
+ * ({@linkcode settledFoldersOnWay}). `O_NOFOLLOW` covers the last name only: a folder on the way
  * swapped for a symlink, even for the moment of the open (a local program flipping a folder and a
  * link to another, `renameat2` with `RENAME_EXCHANGE`, in a loop), would have a file outside read
  * and sent under the push folder's name. A folder that changed meanwhile (a file made in it) is
