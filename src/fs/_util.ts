@@ -91,10 +91,9 @@ export interface FoldersOnWayOptions {
   /** As {@linkcode SwappedFolderOptions.device}: a folder on another device counts as swapped. */
   device?: number;
   /**
-   * The folder holding `relPath` by its inode alone, not its change time: for a look around an
-   * operation that changes that folder itself (a rename or link of the file), which a change of
-   * the folder above it still tells if the folder was moved (a rename changes the change time of
-   * the folder it is made in).
+   * The folder holding `relPath` by its inode alone, not its times: for a look around an
+   * operation that changes that folder itself (a rename or link of the file); the folder above it
+   * still tells if it was moved (a rename changes the times of the folder it is made in).
    */
   holdingByInode?: boolean;
 }
