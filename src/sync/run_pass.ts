@@ -1542,9 +1542,10 @@ async function _withProtectedLinkTargets(
     } catch {
       continue; // none there (the plan says it protects nothing), or not to be read
     }
+    // `relative` answers a relative path: "" for the root itself, `..` first for one outside it.
     const inside = relative(root, real).split(sep).join("/");
     if (inside === dir || inside === "" || inside === ".." || inside.startsWith("../")) continue;
-    if (inside.startsWith("/") || isStateDirPath(inside)) continue;
+    if (isStateDirPath(inside)) continue;
     targets.push(inside);
   }
   if (targets.length === 0) return config;
