@@ -195,7 +195,7 @@ function _reportPass(config: MirrorConfig, output: CliOutput, result: PassResult
   const guard = result.guard === undefined ? undefined : inCliTerms(result.guard);
   const error = result.error === undefined ? undefined : inCliTerms(result.error);
   output.line(`mirror: ${config.mirrorRoot}`);
-  output.line(formatSummary(result.summary));
+  output.line(_countsLine(formatSummary(result.summary), error));
   if (guard !== undefined) output.line(`held back: ${guard}`);
   if (error !== undefined) output.error(error);
   const exitCode = _passExitCode(error, result.summary, guard);
@@ -281,7 +281,11 @@ async function _watch(
         : status.failedPass ?? emptySummary();
       const guard = status.guard === undefined ? undefined : inCliTerms(status.guard);
       const error = status.lastError === undefined ? undefined : inCliTerms(status.lastError);
-      if (!config.pushOnly) output.line(`pass ${pass}: ${formatSummary(summary)}`);
+      // The pass's own failure: items that failed are in its counts already.
+      const passError = status.consecutiveFailures > 0 ? error : undefined;
+      if (!config.pushOnly) {
+        output.line(`pass ${pass}: ${_countsLine(formatSummary(summary), passError)}`);
+      }
       // The push side ran after it (its failures are in its own summary, and logged).
       const pushed = config.push && status.lastPush !== toldOnItsOwn ? status.lastPush : undefined;
       if (pushed) output.line(`pass ${pass} push: ${_pushLine(pushed)}`);
@@ -358,8 +362,18 @@ async function _watch(
 
 /** A push pass's counts, and why it stopped when it did not end (its counts alone read as done). */
 function _pushLine(pushed: PushSummary): string {
-  const counts = formatPushSummary(pushed);
-  return pushed.error === undefined ? counts : `${counts}; failed: ${inCliTerms(pushed.error)}`;
+  return _countsLine(
+    formatPushSummary(pushed),
+    pushed.error === undefined ? undefined : inCliTerms(pushed.error),
+  );
+}
+
+/**
+ * A pass's counts, with the error it ended with: a line read alone (stdout, a log view) must not
+ * pass for a clean pass when the listing was cut short ("0 failed" counts items, not the pass).
+ */
+function _countsLine(counts: string, error: string | undefined): string {
+  return error === undefined ? counts : `${counts}; failed: ${error}`;
 }
 
 /** A push pass's own exit code: failed when a file or the pass failed. */

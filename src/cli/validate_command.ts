@@ -12,6 +12,12 @@ import { attributesFromFlags } from "./config_from_flags.ts";
 import { EXIT } from "./exit_codes.ts";
 import type { CommandContext } from "./sync_command.ts";
 
+// Where `validate` takes a key the file does not hold, as `sync --config` does.
+const _KEY_VARIABLES: Record<string, string> = {
+  app_api_key_id: "VIAM_API_KEY_ID",
+  app_api_key: "VIAM_API_KEY",
+};
+
 /** The `validate` command's options. */
 export interface ValidateFlags {
   /** The config file. */
@@ -71,13 +77,22 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     output.note(`${shown}: invalid`);
-    // Each message names its attribute already.
-    for (const issue of error.issues) output.note(`  ${issue.message}`);
+    // Each message names its attribute already; a key the file lacks may come from the environment.
+    const issues = error.issues.map((issue) => {
+      const variable = _KEY_VARIABLES[issue.field];
+      return variable === undefined || fileAttributes[issue.field] !== undefined ? issue : {
+        ...issue,
+        hint: `set ${variable} in the environment, or ${issue.field} in the file`,
+      };
+    });
+    for (const issue of issues) {
+      output.note(`  ${issue.message}${"hint" in issue ? ` (${issue.hint})` : ""}`);
+    }
     output.document({
       command: "validate",
       valid: false,
       error: "invalid configuration",
-      issues: error.issues,
+      issues,
       exitCode: EXIT.usage,
     });
     return EXIT.usage;

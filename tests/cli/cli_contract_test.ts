@@ -291,6 +291,21 @@ Deno.test("a pass whose key is refused part way says what it did before: its sum
   });
 });
 
+Deno.test("a pass whose listing is cut short says so on its summary line, not only on stderr", async () => {
+  await withCli([{ name: "cam", count: 150, tags: ["a"] }], async ({ sync, root, platform }) => {
+    // The second page is refused for good (not retried): the first page's files still go.
+    platform.setFaults({ failListingAfterPage: 1, failListingCode: "invalid_argument" });
+    const output = await sync("--tags", "a", "--delete");
+    assertExit(output, 1);
+    const placed = (await readTree(root)).size;
+    assert.ok(placed > 0, "the first page's files were placed");
+    assert.match(
+      output.stdout,
+      new RegExp(`^\\d+ listed, ${placed} downloaded .* 0 deleted, 0 failed, .*; failed: .+$`, "m"),
+    );
+  });
+});
+
 Deno.test("--watch with --dry-run runs one dry run and says --watch had no effect", async () => {
   await withCli([{ name: "cam", count: 1, tags: ["a"] }], async ({ sync, root }) => {
     const output = await sync("--tags", "a", "--watch", "--dry-run", "--json");
@@ -529,7 +544,18 @@ Deno.test("validate takes the key from the environment as sync --config does (th
     );
     const without = await run(["validate", "--config", example], {});
     assertExit(without, 2);
-    assert.match(without.stderr, /app_api_key is required/);
+    assert.match(
+      without.stderr,
+      /app_api_key is required: .* \(set VIAM_API_KEY in the environment, or app_api_key in the file\)/,
+    );
+    const document = await run(["validate", "--config", example, "--json"], {});
+    assert.deepEqual(
+      JSON.parse(document.stdout).issues.map((issue: { hint?: string }) => issue.hint),
+      [
+        "set VIAM_API_KEY in the environment, or app_api_key in the file",
+        "set VIAM_API_KEY_ID in the environment, or app_api_key_id in the file",
+      ],
+    );
   });
 });
 

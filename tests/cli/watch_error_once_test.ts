@@ -40,8 +40,11 @@ Deno.test({
       program.kill("SIGTERM");
       const output = await program.done;
       assert.equal(output.code, 0, output.stderr);
-      const failed = output.stdout.split("\n").filter((line) => /^pass \d+: /.test(line)).length -
-        1;
+      const passLines = output.stdout.split("\n").filter((line) => /^pass \d+: /.test(line));
+      const failed = passLines.length - 1;
+      // Each failed pass's own line says it failed, the first (clean) one does not.
+      assert.ok(!passLines[0].includes("; failed: "), passLines[0]);
+      for (const line of passLines.slice(1)) assert.match(line, /; failed: .*another file system/);
       const said = output.stderr.split("\n").filter((line) => line.includes("another file system"));
       assert.ok(failed >= 2, output.stdout);
       assert.equal(said.length, failed, said.join("\n"));

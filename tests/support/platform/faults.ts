@@ -28,10 +28,16 @@ export interface Faults {
   endListingAfterPage?: number;
   /**
    * The code of those failures: `unavailable` (14, the default), `internal` (13),
-   * `unauthenticated` (16: a key refused part way, which a new token does not cure) or `canceled`
-   * (1: a proxy or a load balancer cancelling the call).
+   * `unauthenticated` (16: a key refused part way, which a new token does not cure), `canceled`
+   * (1: a proxy or a load balancer cancelling the call) or `invalid_argument` (3: a page refused
+   * for good, which no retry cures).
    */
-  failListingCode?: "unavailable" | "internal" | "unauthenticated" | "canceled";
+  failListingCode?:
+    | "unavailable"
+    | "internal"
+    | "unauthenticated"
+    | "canceled"
+    | "invalid_argument";
   /** Caps every listing page at this many items, so pages come back shorter than asked. */
   maxPageItems?: number;
   /**
@@ -140,11 +146,11 @@ export class FaultState {
     const code = faults.failListingCode;
     if (
       code !== undefined &&
-      !["unavailable", "internal", "unauthenticated", "canceled"].includes(code)
+      !["unavailable", "internal", "unauthenticated", "canceled", "invalid_argument"].includes(code)
     ) {
       throw new RangeError(
-        `faults.failListingCode must be "unavailable", "internal", "unauthenticated" or ` +
-          `"canceled", got ${code}`,
+        `faults.failListingCode must be "unavailable", "internal", "unauthenticated", ` +
+          `"canceled" or "invalid_argument", got ${code}`,
       );
     }
     const withoutId = faults.uploadAnswerWithoutId;

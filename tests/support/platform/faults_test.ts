@@ -41,7 +41,7 @@ Deno.test("bad knobs are refused, naming the knob", () => {
   assert.throws(() => new FaultState({ downloadExtraBytes: 1.5 }), /faults\.downloadExtraBytes/);
   assert.throws(
     () => new FaultState({ failListingCode: "boom" as "internal" }),
-    /faults\.failListingCode must be "unavailable", "internal", "unauthenticated" or "canceled", got boom/,
+    /faults\.failListingCode must be "unavailable", "internal", "unauthenticated", "canceled" or "invalid_argument", got boom/,
   );
   assert.throws(
     () => new FaultState({ unavailableCalls: ["Nope" as "download"] }),

@@ -189,6 +189,8 @@ function _byFilter(state: PlatformState, req: _ByFilterRequest): PartialMessage<
         ? Code.Unauthenticated
         : code === "canceled"
         ? Code.Canceled
+        : code === "invalid_argument"
+        ? Code.InvalidArgument
         : Code.Unavailable,
     );
   }
