@@ -377,12 +377,17 @@ export class GrpcCall {
   }
 
   /**
-   * Resets the stream (RST_STREAM CANCEL): the server discards what it received. A `send` or
-   * `finish` waiting on the stream stops waiting, even when the stream will not report its close.
+   * Resets the stream (RST_STREAM, the request never ended): the server discards what it
+   * received. A `send` or `finish` waiting on the stream stops waiting, even when the stream will
+   * not report its close.
    */
   reset(): void {
     if (!this.#stream.closed && !this.#stream.destroyed) {
-      this.#stream.close(constants.NGHTTP2_CANCEL);
+      // Destroyed, not closed: Deno's `close(NGHTTP2_CANCEL)` ends the request first (an empty
+      // DATA frame with END_STREAM, then the RST_STREAM), and a server that stores a client
+      // stream once it ends stored a file changed part way through its upload. `destroy` sends
+      // the RST_STREAM alone (INTERNAL_ERROR, for the error given).
+      this.#stream.destroy(new Error("the call was reset"));
     }
     this.#wake?.();
     this.#markOver();

@@ -93,3 +93,97 @@ Deno.test("a call the server refused before reading it (trailers-only) does not 
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+/**
+ * A TCP proxy in front of `target` that records the client's HTTP/2 frames ending or resetting a
+ * stream, as `DATA+END_STREAM <id>` / `HEADERS+END_STREAM <id>` / `RST_STREAM <id> <code>`.
+ */
+function _frameLoggingProxy(target: number): { port: number; frames: string[]; close(): void } {
+  const frames: string[] = [];
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      conns.push(client, server);
+      server.readable.pipeTo(client.writable).catch(() => {});
+      (async () => {
+        let pending = new Uint8Array(0);
+        let prefaceLeft = 24;
+        for await (const chunk of client.readable) {
+          await server.write(chunk);
+          const joined = new Uint8Array(pending.length + chunk.length);
+          joined.set(pending);
+          joined.set(chunk, pending.length);
+          let at = Math.min(prefaceLeft, joined.length);
+          prefaceLeft -= at;
+          const view = new DataView(joined.buffer);
+          while (joined.length - at >= 9) {
+            const length = (view.getUint16(at) << 8) | joined[at + 2];
+            if (joined.length - at < 9 + length) break;
+            const [type, flags] = [joined[at + 3], joined[at + 4]];
+            const id = view.getUint32(at + 5) & 0x7fffffff;
+            if ((type === 0 || type === 1) && (flags & 1) === 1) {
+              frames.push(`${type === 0 ? "DATA" : "HEADERS"}+END_STREAM ${id}`);
+            }
+            if (type === 3) frames.push(`RST_STREAM ${id} ${view.getUint32(at + 9)}`);
+            at += 9 + length;
+          }
+          pending = joined.slice(at);
+        }
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    frames,
+    close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed already */ }
+      }
+    },
+  };
+}
+
+Deno.test("a reset call never ends its request cleanly: no END_STREAM goes before the RST_STREAM", async () => {
+  // A server that stores what a client-streaming call sent once the request ends (as the
+  // platform does an upload) must not get an end for a call reset part way (a file changed while
+  // it was sent): Deno's node:http2 `close(NGHTTP2_CANCEL)` sent an empty DATA frame with
+  // END_STREAM before its RST_STREAM.
+  const server = createServer();
+  server.on("stream", (stream: ServerHttp2Stream) => {
+    stream.on("data", () => {});
+    stream.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const proxy = _frameLoggingProxy((server.address() as AddressInfo).port);
+  const connection = new Http2Connection(`http://127.0.0.1:${proxy.port}`);
+  try {
+    const { GrpcCall } = await import("../../src/remote/grpc_http2.ts");
+    const byReset = await GrpcCall.open(connection, "/reset", {}, new AbortController().signal);
+    await byReset.send(new Uint8Array(1000));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the frame went
+    byReset.reset();
+    const stop = new AbortController();
+    const bySignal = await GrpcCall.open(connection, "/abort", {}, stop.signal);
+    await bySignal.send(new Uint8Array(1000));
+    stop.abort();
+    await pollUntil(
+      "both resets on the wire",
+      () => proxy.frames.filter((frame) => frame.startsWith("RST_STREAM")).length === 2,
+      { limitMs: 3_000 },
+    );
+    assert.deepEqual(
+      proxy.frames.filter((frame) => frame.includes("END_STREAM")),
+      [],
+      proxy.frames.join("\n"),
+    );
+  } finally {
+    await connection.close();
+    proxy.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
