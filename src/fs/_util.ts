@@ -122,34 +122,41 @@ export function foldersOnWay(
 
 /**
  * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
- * inode alone), or `"changing"` when a folder looked at by its times was modified less than
- * `settledMs` ago: a change right after this look could then fall within the same millisecond, and
- * be missed by the look after the operation. A folder flipped with a link in a tight loop is never
- * settled. `settledMs` is to exceed a clock tick (file times come from the kernel's coarse clock:
- * 10 ms at 100 Hz).
+ * inode alone), or `"changing"` when a folder looked at by its times, one that another user may
+ * write, was modified within `settledMs` of now: a change right after this look could then fall
+ * within the same millisecond, and be missed by the look after the operation. A folder flipped
+ * with a link in a tight loop is never settled. `settledMs` is to exceed a clock tick (file times
+ * come from the kernel's coarse clock: 10 ms at 100 Hz), and a millisecond more (Deno's times are
+ * whole milliseconds). A time further ahead of the clock (a camera's clock, the clock put back) is
+ * not recent: a change now would set an earlier one. A folder owned by root that no group or
+ * other user may write is never waited for: only root, trusted with all, can move what is in it (a
+ * camera writing into the push folder many times a second, or the pass's own deletions above the
+ * files it sends, kept files below from ever being sent).
  */
 export function settledFoldersOnWay(
   root: string,
   relPath: string,
   settledMs: number,
 ): string | { swapped: string } | "changing" | undefined {
-  const looked = _looksOnWay(root, relPath, { holdingByInode: true });
+  const looked = _looksOnWay(root, relPath, { holdingByInode: true }, settledMs);
   if (looked === undefined || "swapped" in looked) return looked;
-  return looked.newestMs > Date.now() - settledMs ? "changing" : looked.stamps;
+  return looked.changing ? "changing" : looked.stamps;
 }
 
 /**
- * The looks of {@linkcode foldersOnWay}, with the latest modification time (ms) of the folders
- * looked at by their times.
+ * The looks of {@linkcode foldersOnWay}; with `settledMs`, also whether a folder looked at by its
+ * times that another user may write was modified within `settledMs` of now.
  */
 function _looksOnWay(
   root: string,
   relPath: string,
   options: FoldersOnWayOptions,
-): { stamps: string; newestMs: number } | { swapped: string } | undefined {
+  settledMs?: number,
+): { stamps: string; changing: boolean } | { swapped: string } | undefined {
   const parts = relPath.split("/").slice(0, -1);
+  const now = settledMs === undefined ? 0 : Date.now();
   let stamps = "";
-  let newestMs = -Infinity;
+  let changing = false;
   for (let i = 0; i <= parts.length; i++) {
     const dir = i === 0 ? "." : parts.slice(0, i).join("/");
     let info;
@@ -172,9 +179,16 @@ function _looksOnWay(
     // Both times: Deno gives the change time in whole seconds, the modification time (which a
     // rename in the folder changes too) in milliseconds.
     stamps += `${info.ino}:${info.ctimeNs}:${info.mtimeNs}/`;
-    newestMs = Math.max(newestMs, Number(info.mtimeNs / 1_000_000n));
+    if (settledMs !== undefined && !changing && !_rootsAlone(info)) {
+      changing = Math.abs(Number(info.mtimeNs / 1_000_000n) - now) < settledMs;
+    }
   }
-  return { stamps, newestMs };
+  return { stamps, changing };
+}
+
+/** Whether only root may change what is in the folder: root's, and no group or other may write. */
+function _rootsAlone(info: { uid: bigint; mode: bigint }): boolean {
+  return info.uid === 0n && (info.mode & 0o022n) === 0n;
 }
 
 /**

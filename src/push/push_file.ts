@@ -244,10 +244,11 @@ function _openSync(path: string, flags: number): _OpenFile {
 /** How many times a file whose folders changed while it was opened (or moved aside) is tried. */
 const _LOOKS_AT_FOLDERS = 3;
 /**
- * How long ago the folders above a file must have last changed for a look at them to be trusted
- * (see {@linkcode settledFoldersOnWay}); also the wait before looking again.
+ * How long ago the folders above a file that another user may write must have last changed for a
+ * look at them to be trusted (see {@linkcode settledFoldersOnWay}: a tick of the kernel's coarse
+ * clock at 100 Hz, and the millisecond Deno rounds to); also the wait before looking again.
  */
-const _SETTLED_MS = 25;
+const _SETTLED_MS = 12;
 
 async function _upload(
   ctx: PushContext,
