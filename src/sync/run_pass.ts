@@ -1543,13 +1543,48 @@ async function _withProtectedLinkTargets(
       continue; // none there (the plan says it protects nothing), or not to be read
     }
     // `relative` answers a relative path: "" for the root itself, `..` first for one outside it.
-    const inside = relative(root, real).split(sep).join("/");
-    if (inside === dir || inside === "" || inside === ".." || inside.startsWith("../")) continue;
-    if (isStateDirPath(inside)) continue;
+    let inside: string | undefined = relative(root, real).split(sep).join("/");
+    if (inside === ".." || inside.startsWith("../")) {
+      inside = await _sameInMirror(root, join(root, dir), real);
+    }
+    if (inside === undefined || inside === dir || inside === "" || isStateDirPath(inside)) continue;
     targets.push(inside);
   }
   if (targets.length === 0) return config;
   return { ...config, protectedDirs: [...config.protectedDirs, ...targets] };
+}
+
+/**
+ * Where in the mirror the folder or file `real` (the real path `linked`, a link below `root`, leads
+ * to) is, when it is reached from `root` by no link: the shortest tail of `real` naming, from
+ * `root`, the same inode on the same device. A bind-mounted mirror's disk shows at another path
+ * too (`/mnt/disk`): a link written through that path (`/mnt/disk/models-v3`) leads into the mirror
+ * all the same, and the files it protects were deleted. Looked at through paths in the mirror only
+ * (the program may read no other).
+ */
+async function _sameInMirror(
+  root: string,
+  linked: string,
+  real: string,
+): Promise<string | undefined> {
+  let target: Deno.FileInfo;
+  try {
+    target = await Deno.stat(linked);
+  } catch {
+    return undefined;
+  }
+  const names = real.split(sep).filter((name) => name !== "");
+  for (let count = 1; count < names.length; count++) {
+    const tail = names.slice(names.length - count).join("/");
+    const candidate = join(root, tail);
+    try {
+      const info = await Deno.lstat(candidate);
+      if (info.dev !== target.dev || info.ino !== target.ino) continue;
+      // No link on its way either: the walk reaches it under this path.
+      if (await Deno.realPath(candidate) === candidate) return tail;
+    } catch { /* not there, or not to be read */ }
+  }
+  return undefined;
 }
 
 /**

@@ -735,6 +735,44 @@ Deno.test("a protected dir that is a symlink to a folder of the mirror keeps tha
   );
 });
 
+Deno.test("a protected dir linked through the path of the disk bind-mounted as the mirror keeps the files it leads to", async () => {
+  // The mirror is a bind mount of a disk's folder (the README's way to a mirror on another disk);
+  // the link is written through the disk's own path, as someone working on the disk writes it.
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-bind-" });
+  const disk = await Deno.makeTempDir({ prefix: "data-mirror-disk-" });
+  const root = join(home, "data_mirror");
+  await Deno.mkdir(root);
+  const mount = (args: string[]) => {
+    const { success, stderr } = new Deno.Command(args[0], { args: args.slice(1) }).outputSync();
+    assert.ok(success, new TextDecoder().decode(stderr));
+  };
+  mount(["mount", "--bind", disk, root]);
+  try {
+    await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, pass, files }) => {
+      await Deno.mkdir(join(root, "models-v3/int8"), { recursive: true });
+      await Deno.writeTextFile(join(root, "models-v3/detector.tflite"), "d");
+      await Deno.writeTextFile(join(root, "models-v3/int8/labels.txt"), "l");
+      await Deno.symlink(join(disk, "models-v3"), join(root, "models"));
+      await Deno.writeTextFile(join(root, "loose.bin"), "stale");
+      const attributes = { delete: true, protected_dirs: ["models"] };
+      const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+        logger,
+      });
+      assert.equal(dry.deleteCount, 1);
+      const result = await pass(attributes);
+      assert.equal(result.summary.deleted, 1);
+      const tree = await files();
+      assert.ok(tree.has("models-v3/detector.tflite"));
+      assert.ok(tree.has("models-v3/int8/labels.txt"));
+      assert.ok(!tree.has("loose.bin"));
+    }, { home });
+  } finally {
+    mount(["umount", root]);
+    await Deno.remove(home, { recursive: true });
+    await Deno.remove(disk, { recursive: true });
+  }
+});
+
 Deno.test("a protected dir that names no folder is warned about when files are to be deleted", async () => {
   await withMirror(
     describeDataset([{ count: 1 }]),
