@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { isAbsolute } from "node:path";
 import { MIRROR_MODEL } from "../config.ts";
 import { describeError } from "../remote/errors.ts";
 
@@ -120,7 +121,7 @@ async function _readBounded(path: string, name: string): Promise<Uint8Array> {
   try {
     info = await Deno.stat(path);
   } catch (error) {
-    throw new ConfigFileError(`cannot read ${name}: ${describeError(error)}`);
+    throw new ConfigFileError(`cannot read ${name}: ${describeError(error)}${_from(path, error)}`);
   }
   _checkKind(info, name);
   let file: Deno.FsFile;
@@ -173,6 +174,21 @@ function _tooLarge(name: string): never {
 }
 
 /** A path for a message: quoted, control characters escaped, cut to a readable length. */
+/**
+ * For a relative path not found, where it was looked for: `deno task` runs in the checkout's root,
+ * not where the command was typed.
+ */
+function _from(path: string, error: unknown): string {
+  if (isAbsolute(path) || !(error instanceof Deno.errors.NotFound)) return "";
+  try {
+    return ` (looked for in ${
+      _shown(Deno.cwd())
+    }: a relative path is read from the working folder)`;
+  } catch {
+    return ""; // the working folder not to be read
+  }
+}
+
 function _shown(path: string): string {
   return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
 }

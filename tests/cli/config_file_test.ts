@@ -48,6 +48,20 @@ Deno.test("special, huge and non-UTF-8 files are refused by kind, naming the fil
   });
 });
 
+Deno.test("a relative path not found says which working folder it was looked for in", async () => {
+  const absent = `absent-${crypto.randomUUID()}.json`;
+  const message = await refusal(absent);
+  assert.ok(
+    message.endsWith(
+      `(looked for in ${
+        JSON.stringify(Deno.cwd())
+      }: a relative path is read from the working folder)`,
+    ),
+    message,
+  );
+  assert.ok(!(await refusal("/nonexistent/x.json")).includes("looked for in"));
+});
+
 Deno.test("a key given twice in one object is refused (JSON.parse would keep the last in silence)", async () => {
   await withDir(async (dir) => {
     const twice = join(dir, "twice.json");
