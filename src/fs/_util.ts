@@ -122,41 +122,49 @@ export function foldersOnWay(
 
 /**
  * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
- * inode alone), or `"changing"` when a folder looked at by its times, one that another user may
- * write, was modified within `settledMs` of now: a change right after this look could then fall
- * within the same millisecond, and be missed by the look after the operation. A folder flipped
- * with a link in a tight loop is never settled. `settledMs` is to exceed a clock tick (file times
- * come from the kernel's coarse clock: 10 ms at 100 Hz), and a millisecond more (Deno's times are
- * whole milliseconds). A time further ahead of the clock (a camera's clock, the clock put back) is
- * not recent: a change now would set an earlier one. A folder owned by root that no group or
- * other user may write is never waited for: only root, trusted with all, can move what is in it (a
- * camera writing into the push folder many times a second, or the pass's own deletions above the
- * files it sends, kept files below from ever being sent).
+ * inode alone), or why a change right after this look could go unseen by the look after the
+ * operation, for a folder looked at by its times that another user may change:
+ * - `"changing"`: root's or `ownUid`'s, but a group or other user may write it (so move what is in
+ *   it, never set its times), and modified within `settledMs` of now: a change then could fall
+ *   within the same millisecond. `settledMs` is to exceed a clock tick (file times come from the
+ *   kernel's coarse clock: 10 ms at 100 Hz) and a millisecond more (Deno's times are whole
+ *   milliseconds). A time further ahead of the clock (a camera's clock, the clock put back) is not
+ *   recent: a change now would set an earlier one.
+ * - `"changed this second"`: another user's, who may put its modification time back as it was
+ *   (`utimensat`), and changed (its change time, which nobody sets) in the second a change now
+ *   would be stamped with: Deno gives the change time in whole seconds.
+ *
+ * A folder of root or `ownUid` that no group or other user may write is never waited for: only
+ * they can change it (a camera writing into the push folder many times a second, or the pass's own
+ * deletions above the files it sends, kept the files below from ever being sent).
  */
 export function settledFoldersOnWay(
   root: string,
   relPath: string,
-  settledMs: number,
-): string | { swapped: string } | "changing" | undefined {
-  const looked = _looksOnWay(root, relPath, { holdingByInode: true }, settledMs);
+  options: { settledMs: number; ownUid?: number },
+): string | { swapped: string } | "changing" | "changed this second" | undefined {
+  const looked = _looksOnWay(root, relPath, { holdingByInode: true }, options);
   if (looked === undefined || "swapped" in looked) return looked;
-  return looked.changing ? "changing" : looked.stamps;
+  return looked.changing ?? looked.stamps;
 }
 
 /**
- * The looks of {@linkcode foldersOnWay}; with `settledMs`, also whether a folder looked at by its
- * times that another user may write was modified within `settledMs` of now.
+ * The looks of {@linkcode foldersOnWay}; with `settle`, also why one of the folders looked at by
+ * their times is not settled (see {@linkcode settledFoldersOnWay}).
  */
 function _looksOnWay(
   root: string,
   relPath: string,
   options: FoldersOnWayOptions,
-  settledMs?: number,
-): { stamps: string; changing: boolean } | { swapped: string } | undefined {
+  settle?: { settledMs: number; ownUid?: number },
+):
+  | { stamps: string; changing?: "changing" | "changed this second" }
+  | { swapped: string }
+  | undefined {
   const parts = relPath.split("/").slice(0, -1);
-  const now = settledMs === undefined ? 0 : Date.now();
+  const now = settle === undefined ? 0 : Date.now();
   let stamps = "";
-  let changing = false;
+  let changing: "changing" | "changed this second" | undefined;
   for (let i = 0; i <= parts.length; i++) {
     const dir = i === 0 ? "." : parts.slice(0, i).join("/");
     let info;
@@ -179,16 +187,42 @@ function _looksOnWay(
     // Both times: Deno gives the change time in whole seconds, the modification time (which a
     // rename in the folder changes too) in milliseconds.
     stamps += `${info.ino}:${info.ctimeNs}:${info.mtimeNs}/`;
-    if (settledMs !== undefined && !changing && !_rootsAlone(info)) {
-      changing = Math.abs(Number(info.mtimeNs / 1_000_000n) - now) < settledMs;
+    if (settle !== undefined && changing !== "changed this second") {
+      changing = _unsettled(info, now, settle) ?? changing;
     }
   }
   return { stamps, changing };
 }
 
-/** Whether only root may change what is in the folder: root's, and no group or other may write. */
-function _rootsAlone(info: { uid: bigint; mode: bigint }): boolean {
-  return info.uid === 0n && (info.mode & 0o022n) === 0n;
+/** Why a folder's look is not to be trusted now (see {@linkcode settledFoldersOnWay}). */
+function _unsettled(
+  info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint },
+  now: number,
+  { settledMs, ownUid }: { settledMs: number; ownUid?: number },
+): "changing" | "changed this second" | undefined {
+  const trusted = info.uid === 0n || (ownUid !== undefined && info.uid === BigInt(ownUid));
+  if (trusted) {
+    if ((info.mode & 0o022n) === 0n) return undefined;
+    const mtimeMs = Number(info.mtimeNs / 1_000_000n);
+    return Math.abs(mtimeMs - now) < settledMs ? "changing" : undefined;
+  }
+  const second = Number(info.ctimeNs / 1_000_000_000n);
+  const stampedNow = second >= Math.floor((now - settledMs) / 1000) &&
+    second <= Math.floor((now + settledMs) / 1000);
+  return stampedNow ? "changed this second" : undefined;
+}
+
+/**
+ * The user id of the files this process makes in `dir` (a folder it may write): learned by making
+ * one, since Deno tells its own user id only with a `sys` permission the program is not granted.
+ */
+export function ownUidSync(dir: string): number {
+  const probe = Deno.makeTempFileSync({ dir, prefix: ".uid-" });
+  try {
+    return Deno.lstatSync(probe).uid!;
+  } finally {
+    Deno.removeSync(probe);
+  }
 }
 
 /**

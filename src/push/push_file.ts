@@ -97,6 +97,11 @@ export interface PushContext {
   compareIdleMs?: number;
   /** The clock, epoch ms. */
   now: () => number;
+  /**
+   * The user id of this process's files (`ownUidSync`): folders of the push folder that are its
+   * own, or root's, and that no other user may write, are not waited for.
+   */
+  ownUid?: number;
 }
 
 /** How one file went. */
@@ -112,7 +117,7 @@ export type FileOutcome =
     /** Why the sent file could not be deleted (it stays; the next pass deletes it). */
     deleteError?: string;
   }
-  | { kind: "skipped"; reason: "symlink" | "changed while sent" | "gone" }
+  | { kind: "skipped"; reason: "symlink" | "changed while sent" | "folder changing" | "gone" }
   | { kind: "failed"; error: string; errorKind: ErrorKind; permanent: boolean };
 
 /** The file changed between the walk and the end of the stream: it goes on a later pass. */
@@ -129,7 +134,7 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
     | { handle: _OpenFile; identity: FileIdentity }
     | Exclude<FileOutcome, { kind: "sent" }>;
   try {
-    opened = await _openInPlace(ctx.config.pushRoot, file.path);
+    opened = await _openInPlace(ctx.config.pushRoot, file.path, ctx.ownUid);
   } catch (error) {
     return _failed(ctx, file, error);
   }
@@ -158,16 +163,20 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
 async function _openInPlace(
   root: string,
   path: string,
+  ownUid: number | undefined,
 ): Promise<
   { handle: _OpenFile; identity: FileIdentity } | Exclude<FileOutcome, { kind: "sent" }>
 > {
   const absolute = join(root, path);
   for (let attempt = 1;; attempt++) {
-    const before = settledFoldersOnWay(root, path, _SETTLED_MS);
+    const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, ownUid });
     if (before === undefined) return { kind: "skipped", reason: "gone" };
     if (typeof before === "object") return { kind: "skipped", reason: "symlink" };
+    // Another user's folder above changed this second: a later pass sends it (no wait of up to a
+    // second a file, which a folder changed all the time would make every file of a pass wait).
+    if (before === "changed this second") return { kind: "skipped", reason: "folder changing" };
     if (before === "changing") {
-      if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "changed while sent" };
+      if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "folder changing" };
       await setTimeout(_SETTLED_MS);
       continue;
     }
@@ -196,7 +205,7 @@ async function _openInPlace(
       throw error;
     }
     await handle.close();
-    if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "changed while sent" };
+    if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "folder changing" };
   }
 }
 
@@ -381,7 +390,7 @@ async function _upload(
  * its folder is on FUSE, when the caller has told already (one `statfs` a file, not two).
  */
 export async function deleteIfUnchanged(
-  ctx: Pick<PushContext, "config" | "journal">,
+  ctx: Pick<PushContext, "config" | "journal" | "ownUid">,
   path: string,
   sent: FileIdentity,
   options: { sentDigest?: string; onFuse?: boolean } = {},
@@ -401,7 +410,7 @@ export async function deleteIfUnchanged(
   // later pass's deletion, or a read out of order, keeps the file).
   const onFuse = options.onFuse ?? isOnFuse(dirname(full));
   const digest = onFuse ? (options.sentDigest ?? "") : undefined;
-  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest);
+  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest, ctx.ownUid);
   // Its first sight (times ahead) goes with it: kept, it outlived the file until a whole walk
   // forgot the path (never, in a folder whose backlog never drains).
   ctx.journal.update(
@@ -424,7 +433,8 @@ async function _removeIfStill(
   root: string,
   path: string,
   sent: FileIdentity,
-  sentDigest?: string,
+  sentDigest: string | undefined,
+  ownUid: number | undefined,
 ): Promise<boolean> {
   const full = join(root, path);
   if (sentDigest !== undefined) {
@@ -442,14 +452,18 @@ async function _removeIfStill(
   // The folders on the way looked at in the same turn as the move, right before it and right after
   // (the one holding the file by its inode: the move changes it): equal, the move took the file
   // from the push folder itself. A folder on the way swapped for a symlink is refused.
-  let before = settledFoldersOnWay(root, path, _SETTLED_MS);
-  for (let attempt = 1; before === "changing"; attempt++) {
+  const settle = { settledMs: _SETTLED_MS, ownUid };
+  let before = settledFoldersOnWay(root, path, settle);
+  for (let attempt = 1; before === "changing" || before === "changed this second"; attempt++) {
     if (attempt === _LOOKS_AT_FOLDERS) {
       // Kept as sent: the next pass deletes it (a folder flipped in a loop: never).
       throw new Error(`${path}: a folder on its way kept changing while it was to be deleted`);
     }
-    await setTimeout(_SETTLED_MS);
-    before = settledFoldersOnWay(root, path, _SETTLED_MS);
+    // Another user's folder: until its change time's second is over.
+    await setTimeout(
+      before === "changing" ? _SETTLED_MS : 1000 - (Date.now() % 1000) + _SETTLED_MS,
+    );
+    before = settledFoldersOnWay(root, path, settle);
   }
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it
   if (before === undefined) return false;
