@@ -173,7 +173,6 @@ function _tooLarge(name: string): never {
   );
 }
 
-/** A path for a message: quoted, control characters escaped, cut to a readable length. */
 /**
  * For a relative path not found, where it was looked for: `deno task` runs in the checkout's root,
  * not where the command was typed.
@@ -189,6 +188,7 @@ function _from(path: string, error: unknown): string {
   }
 }
 
+/** A path for a message: quoted, control characters escaped, cut to a readable length. */
 function _shown(path: string): string {
   return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
 }

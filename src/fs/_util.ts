@@ -124,7 +124,7 @@ export function foldersOnWay(
  * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
  * inode alone), or why a change right after this look could go unseen by the look after the
  * operation, for a folder looked at by its times that another user may change:
- * - `"changing"`: root's or `ownUid`'s, but a group or other user may write it (so move what is in
+ * - `"changing"`: root's or the process's (`probe.uid`), but a group or other user may write it (so move what is in
  *   it, never set its times), and modified within `settledMs` of now: a change then could fall
  *   within the same millisecond. `settledMs` is to exceed a clock tick (file times come from the
  *   kernel's coarse clock: 10 ms at 100 Hz) and a millisecond more (Deno's times are whole
@@ -134,14 +134,15 @@ export function foldersOnWay(
  *   (`utimensat`), and changed (its change time, which nobody sets) in the second a change now
  *   would be stamped with: Deno gives the change time in whole seconds.
  *
- * A folder of root or `ownUid` that no group or other user may write is never waited for: only
+ * Times are compared with the file system's clock (`probe.clockAheadMs`). A folder of root or the
+ * process's that no group or other user may write is never waited for: only
  * they can change it (a camera writing into the push folder many times a second, or the pass's own
  * deletions above the files it sends, kept the files below from ever being sent).
  */
 export function settledFoldersOnWay(
   root: string,
   relPath: string,
-  options: { settledMs: number; ownUid?: number },
+  options: { settledMs: number; probe?: FolderProbe },
 ): string | { swapped: string } | "changing" | "changed this second" | undefined {
   const looked = _looksOnWay(root, relPath, { holdingByInode: true }, options);
   if (looked === undefined || "swapped" in looked) return looked;
@@ -156,13 +157,14 @@ function _looksOnWay(
   root: string,
   relPath: string,
   options: FoldersOnWayOptions,
-  settle?: { settledMs: number; ownUid?: number },
+  settle?: { settledMs: number; probe?: FolderProbe },
 ):
   | { stamps: string; changing?: "changing" | "changed this second" }
   | { swapped: string }
   | undefined {
   const parts = relPath.split("/").slice(0, -1);
-  const now = settle === undefined ? 0 : Date.now();
+  // The file system's clock: a network one's server may run ahead or behind.
+  const now = settle === undefined ? 0 : Date.now() + (settle.probe?.clockAheadMs ?? 0);
   let stamps = "";
   let changing: "changing" | "changed this second" | undefined;
   for (let i = 0; i <= parts.length; i++) {
@@ -198,9 +200,9 @@ function _looksOnWay(
 function _unsettled(
   info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint },
   now: number,
-  { settledMs, ownUid }: { settledMs: number; ownUid?: number },
+  { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
 ): "changing" | "changed this second" | undefined {
-  const trusted = info.uid === 0n || (ownUid !== undefined && info.uid === BigInt(ownUid));
+  const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
   if (trusted) {
     if ((info.mode & 0o022n) === 0n) return undefined;
     const mtimeMs = Number(info.mtimeNs / 1_000_000n);
@@ -212,14 +214,32 @@ function _unsettled(
   return stampedNow ? "changed this second" : undefined;
 }
 
+/** What a file made in a folder tells of the process and of that folder's file system. */
+export interface FolderProbe {
+  /** The user id of the files this process makes there: its own. */
+  uid: number;
+  /**
+   * How far the file system's clock is ahead of this one (ms; 0 within a clock tick): a network
+   * file system stamps times with its server's clock.
+   */
+  clockAheadMs: number;
+}
+
 /**
- * The user id of the files this process makes in `dir` (a folder it may write): learned by making
- * one, since Deno tells its own user id only with a `sys` permission the program is not granted.
+ * Makes a file in `dir` (a folder the process may write) and reads it: Deno tells the process's
+ * user id only with a `sys` permission the program is not granted, and a file's times come from
+ * its file system's clock.
  */
-export function ownUidSync(dir: string): number {
-  const probe = Deno.makeTempFileSync({ dir, prefix: ".uid-" });
+export function probeFolderSync(dir: string): FolderProbe {
+  const before = Date.now();
+  const probe = Deno.makeTempFileSync({ dir, prefix: ".probe-" });
   try {
-    return Deno.lstatSync(probe).uid!;
+    const info = Deno.lstatSync(probe);
+    const stamped = info.mtime?.getTime() ?? before;
+    // Made between `before` and now: a stamp outside that span (less a tick) is another clock's.
+    const after = Date.now();
+    const ahead = stamped > after ? stamped - after : stamped < before - 20 ? stamped - before : 0;
+    return { uid: info.uid!, clockAheadMs: ahead };
   } finally {
     Deno.removeSync(probe);
   }

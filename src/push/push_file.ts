@@ -25,6 +25,7 @@ import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
 import {
+  type FolderProbe,
   foldersOnWay,
   isOnFuse,
   lstatIfThereSync,
@@ -98,10 +99,11 @@ export interface PushContext {
   /** The clock, epoch ms. */
   now: () => number;
   /**
-   * The user id of this process's files (`ownUidSync`): folders of the push folder that are its
-   * own, or root's, and that no other user may write, are not waited for.
+   * The process's user id and the push folder's file system clock (`probeFolderSync`): folders of
+   * the push folder that are the process's own, or root's, and that no other user may write, are
+   * not waited for, and folder times are compared with that clock.
    */
-  ownUid?: number;
+  folderProbe?: FolderProbe;
 }
 
 /** How one file went. */
@@ -134,7 +136,7 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
     | { handle: _OpenFile; identity: FileIdentity }
     | Exclude<FileOutcome, { kind: "sent" }>;
   try {
-    opened = await _openInPlace(ctx.config.pushRoot, file.path, ctx.ownUid);
+    opened = await _openInPlace(ctx.config.pushRoot, file.path, ctx.folderProbe);
   } catch (error) {
     return _failed(ctx, file, error);
   }
@@ -163,13 +165,13 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
 async function _openInPlace(
   root: string,
   path: string,
-  ownUid: number | undefined,
+  probe: FolderProbe | undefined,
 ): Promise<
   { handle: _OpenFile; identity: FileIdentity } | Exclude<FileOutcome, { kind: "sent" }>
 > {
   const absolute = join(root, path);
   for (let attempt = 1;; attempt++) {
-    const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, ownUid });
+    const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, probe });
     if (before === undefined) return { kind: "skipped", reason: "gone" };
     if (typeof before === "object") return { kind: "skipped", reason: "symlink" };
     // Another user's folder above changed this second: a later pass sends it (no wait of up to a
@@ -390,7 +392,7 @@ async function _upload(
  * its folder is on FUSE, when the caller has told already (one `statfs` a file, not two).
  */
 export async function deleteIfUnchanged(
-  ctx: Pick<PushContext, "config" | "journal" | "ownUid">,
+  ctx: Pick<PushContext, "config" | "journal" | "folderProbe">,
   path: string,
   sent: FileIdentity,
   options: { sentDigest?: string; onFuse?: boolean } = {},
@@ -410,7 +412,7 @@ export async function deleteIfUnchanged(
   // later pass's deletion, or a read out of order, keeps the file).
   const onFuse = options.onFuse ?? isOnFuse(dirname(full));
   const digest = onFuse ? (options.sentDigest ?? "") : undefined;
-  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest, ctx.ownUid);
+  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest, ctx.folderProbe);
   // Its first sight (times ahead) goes with it: kept, it outlived the file until a whole walk
   // forgot the path (never, in a folder whose backlog never drains).
   ctx.journal.update(
@@ -434,7 +436,7 @@ async function _removeIfStill(
   path: string,
   sent: FileIdentity,
   sentDigest: string | undefined,
-  ownUid: number | undefined,
+  probe: FolderProbe | undefined,
 ): Promise<boolean> {
   const full = join(root, path);
   if (sentDigest !== undefined) {
@@ -452,7 +454,7 @@ async function _removeIfStill(
   // The folders on the way looked at in the same turn as the move, right before it and right after
   // (the one holding the file by its inode: the move changes it): equal, the move took the file
   // from the push folder itself. A folder on the way swapped for a symlink is refused.
-  const settle = { settledMs: _SETTLED_MS, ownUid };
+  const settle = { settledMs: _SETTLED_MS, probe };
   let before = settledFoldersOnWay(root, path, settle);
   for (let attempt = 1; before === "changing" || before === "changed this second"; attempt++) {
     if (attempt === _LOOKS_AT_FOLDERS) {

@@ -1,7 +1,7 @@
 // Tests of foldersOnWay, the look at a path's folders that stands for an `openat` (real folders).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { foldersOnWay } from "../../src/fs/_util.ts";
+import { foldersOnWay, probeFolderSync, settledFoldersOnWay } from "../../src/fs/_util.ts";
 import { withTempDir } from "./_helpers.ts";
 
 /** Lets the clock pass the millisecond of the last change (Deno gives times to the millisecond). */
@@ -48,5 +48,63 @@ Deno.test("foldersOnWay tells a folder flipped with a link and back between two 
     } finally {
       await Deno.remove(outside, { recursive: true });
     }
+  });
+});
+
+/** Asserts `look()` says `expected` right after `stamp(now)`, unless 12 ms went by (then again). */
+function _whileRecent(stamp: (now: Date) => void, look: () => unknown, expected: string): void {
+  for (let tries = 0;; tries++) {
+    const now = Date.now();
+    stamp(new Date(now));
+    const said = look();
+    if (Date.now() - now < 12) return assert.equal(said, expected);
+    assert.ok(tries < 5, "five tries took 12 ms each");
+  }
+}
+
+Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the file system's clock", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(join(root, "a/sub"), { recursive: true });
+    const probe = probeFolderSync(root);
+    assert.deepEqual(probe, { uid: Deno.uid(), clockAheadMs: 0 }, "a local disk: this clock");
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["a"], "the probe is gone");
+    const settled = (p = probe) =>
+      settledFoldersOnWay(root, "a/sub/f.jpg", { settledMs: 12, probe: p });
+    const a = join(root, "a");
+    // Changed just now (`sub` made in it): the process's own, written by none other: not waited for.
+    await Deno.chmod(a, 0o755);
+    assert.equal(typeof settled(), "string");
+    // Others may write it: waited for while recent, not once its time is older, nor ahead of the clock.
+    await Deno.chmod(a, 0o777);
+    _whileRecent((t) => Deno.utimeSync(a, t, t), () => settled(), "changing");
+    Deno.utimeSync(a, new Date(Date.now() - 1000), new Date(Date.now() - 1000));
+    assert.equal(typeof settled(), "string");
+    const ahead = new Date(Date.now() + 5000);
+    Deno.utimeSync(a, ahead, ahead);
+    assert.equal(typeof settled(), "string", "a time ahead of the clock is not recent");
+    // ...unless the file system's clock runs that far ahead (a network file system's server).
+    _whileRecent(
+      (t) => {
+        const stamped = new Date(t.getTime() + 5000);
+        Deno.utimeSync(a, stamped, stamped);
+      },
+      () => settled({ ...probe, clockAheadMs: 5000 }),
+      "changing",
+    );
+    // Another user's: its owner may set its times back; its change time (whole seconds) is now.
+    await Deno.chmod(a, 0o755);
+    await Deno.chown(a, 65534, 65534);
+    for (let tries = 0;; tries++) {
+      Deno.utimeSync(a, new Date(2020, 0, 1), new Date(2020, 0, 1));
+      const changed = Math.floor(Deno.lstatSync(a).ctime!.getTime() / 1000);
+      const said = settled();
+      // Told only while a change now could be stamped with that second (a slow turn: once more).
+      if (Math.floor((Date.now() - 12) / 1000) <= changed) {
+        assert.equal(said, "changed this second");
+        break;
+      }
+      assert.ok(tries < 5, "five tries straddled a second");
+    }
+    assert.equal(typeof settled({ ...probe, uid: 65534 }), "string", "the process's own");
   });
 });
