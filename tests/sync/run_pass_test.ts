@@ -709,29 +709,36 @@ Deno.test("files inside a protected dir are never deleted", async () => {
   });
 });
 
+/**
+ * `models`, a link (to `target`) leading to `models-v3`, protected with delete on: the dry run and the
+ * pass delete only the stale file beside it; the files walked under `models-v3` are kept.
+ */
+async function _assertProtectedThroughLink(
+  { config, logger, pass, root, files }: MirrorFixture,
+  target: string,
+): Promise<void> {
+  await Deno.mkdir(join(root, "models-v3/int8"), { recursive: true });
+  await Deno.writeTextFile(join(root, "models-v3/detector.tflite"), "d");
+  await Deno.writeTextFile(join(root, "models-v3/int8/labels.txt"), "l");
+  await Deno.symlink(target, join(root, "models"));
+  await Deno.writeTextFile(join(root, "loose.bin"), "stale");
+  const attributes = { delete: true, protected_dirs: ["models"] };
+  const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), { logger });
+  assert.equal(dry.deleteCount, 1);
+  const result = await pass(attributes);
+  assert.equal(result.summary.deleted, 1);
+  const tree = await files();
+  assert.ok(tree.has("models-v3/detector.tflite"));
+  assert.ok(tree.has("models-v3/int8/labels.txt"));
+  assert.ok(!tree.has("loose.bin"));
+  assert.equal(logger.entries.filter((e) => e.message.startsWith("protected_dirs")).length, 0);
+}
+
 Deno.test("a protected dir that is a symlink to a folder of the mirror keeps that folder's files, in the dry run too", async () => {
+  // The "current version" link a user protects by its name; the walk follows no link.
   await withMirror(
     describeDataset([{ count: 1 }]),
-    async ({ config, logger, pass, root, files }) => {
-      // The "current version" link a user protects by its name; the walk follows no link.
-      await Deno.mkdir(join(root, "models-v3/int8"), { recursive: true });
-      await Deno.writeTextFile(join(root, "models-v3/detector.tflite"), "d");
-      await Deno.writeTextFile(join(root, "models-v3/int8/labels.txt"), "l");
-      await Deno.symlink("models-v3", join(root, "models"));
-      await Deno.writeTextFile(join(root, "loose.bin"), "stale");
-      const attributes = { delete: true, protected_dirs: ["models"] };
-      const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
-        logger,
-      });
-      assert.equal(dry.deleteCount, 1);
-      const result = await pass(attributes);
-      assert.equal(result.summary.deleted, 1);
-      const tree = await files();
-      assert.ok(tree.has("models-v3/detector.tflite"));
-      assert.ok(tree.has("models-v3/int8/labels.txt"));
-      assert.ok(!tree.has("loose.bin"));
-      assert.equal(logger.entries.filter((e) => e.message.startsWith("protected_dirs")).length, 0);
-    },
+    (fixture) => _assertProtectedThroughLink(fixture, "models-v3"),
   );
 });
 
@@ -748,24 +755,11 @@ Deno.test("a protected dir linked through the path of the disk bind-mounted as t
   };
   mount(["mount", "--bind", disk, root]);
   try {
-    await withMirror(describeDataset([{ count: 1 }]), async ({ config, logger, pass, files }) => {
-      await Deno.mkdir(join(root, "models-v3/int8"), { recursive: true });
-      await Deno.writeTextFile(join(root, "models-v3/detector.tflite"), "d");
-      await Deno.writeTextFile(join(root, "models-v3/int8/labels.txt"), "l");
-      await Deno.symlink(join(disk, "models-v3"), join(root, "models"));
-      await Deno.writeTextFile(join(root, "loose.bin"), "stale");
-      const attributes = { delete: true, protected_dirs: ["models"] };
-      const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
-        logger,
-      });
-      assert.equal(dry.deleteCount, 1);
-      const result = await pass(attributes);
-      assert.equal(result.summary.deleted, 1);
-      const tree = await files();
-      assert.ok(tree.has("models-v3/detector.tflite"));
-      assert.ok(tree.has("models-v3/int8/labels.txt"));
-      assert.ok(!tree.has("loose.bin"));
-    }, { home });
+    await withMirror(
+      describeDataset([{ count: 1 }]),
+      (fixture) => _assertProtectedThroughLink(fixture, join(disk, "models-v3")),
+      { home },
+    );
   } finally {
     mount(["umount", root]);
     await Deno.remove(home, { recursive: true });
