@@ -131,8 +131,9 @@ export function foldersOnWay(
  *   milliseconds). A time further ahead of the clock (a camera's clock, the clock put back) is not
  *   recent: a change now would set an earlier one.
  * - `"changed this second"`: another user's, who may put its modification time back as it was
- *   (`utimensat`), and changed (its change time, which nobody sets) in the second a change now
- *   would be stamped with: Deno gives the change time in whole seconds.
+ *   (`utimensat`), or any others may change on a file system keeping whole seconds, and changed
+ *   (its change time, which nobody sets) in the second (FAT: two) a change now would be stamped
+ *   with: Deno gives the change time in whole seconds.
  *
  * Times are compared with the file system's clock (`probe.clockAheadMs`). A folder of root or the
  * process's that no group or other user may write is never waited for: only
@@ -203,14 +204,19 @@ function _unsettled(
   { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
 ): "changing" | "changed this second" | undefined {
   const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
-  if (trusted) {
-    if ((info.mode & 0o022n) === 0n) return undefined;
+  if (trusted && (info.mode & 0o022n) === 0n) return undefined;
+  const stepMs = probe?.timeStepMs ?? 1;
+  if (trusted && stepMs < 1000) {
     const mtimeMs = Number(info.mtimeNs / 1_000_000n);
     return Math.abs(mtimeMs - now) < settledMs ? "changing" : undefined;
   }
-  const second = Number(info.ctimeNs / 1_000_000_000n);
-  const stampedNow = second >= Math.floor((now - settledMs) / 1000) &&
-    second <= Math.floor((now + settledMs) / 1000);
+  // Another user's (who may set its modification time back), or any on a file system keeping
+  // whole seconds (FAT two): by its change time, which nobody sets, in steps of at least a second
+  // (Deno gives it in whole seconds).
+  const step = Math.max(1000, stepMs);
+  const changed = Math.floor(Number(info.ctimeNs / 1_000_000n) / step);
+  const stampedNow = changed >= Math.floor((now - settledMs) / step) &&
+    changed <= Math.floor((now + settledMs) / step);
   return stampedNow ? "changed this second" : undefined;
 }
 
@@ -219,29 +225,46 @@ export interface FolderProbe {
   /** The user id of the files this process makes there: its own. */
   uid: number;
   /**
-   * How far the file system's clock is ahead of this one (ms; 0 within a clock tick): a network
-   * file system stamps times with its server's clock.
+   * How far the file system's clock is ahead of this one (ms; 0 within a clock tick and its time
+   * step): a network file system stamps times with its server's clock.
    */
   clockAheadMs: number;
+  /**
+   * The file system's time step, as far as one time tells: 1 (finer than a millisecond), 1000
+   * (whole seconds: ext4 with 128-byte inodes, ext2, ext3) or 2000 (an even second: FAT's two, or a
+   * one-second file system at an even second, taken as the coarser).
+   */
+  timeStepMs: number;
 }
 
 /**
- * Makes a file in `dir` (a folder the process may write) and reads it: Deno tells the process's
- * user id only with a `sys` permission the program is not granted, and a file's times come from
- * its file system's clock.
+ * Makes a file in `dir` (a folder the process may write) and reads it through its handle: Deno tells
+ * the process's user id only with a `sys` permission the program is not granted, and a file's times
+ * come from its file system's clock, in its steps. Through the handle, not the name: the folder may
+ * be another user's (a push folder's state folder), who could put a file of theirs under the name.
  */
 export function probeFolderSync(dir: string): FolderProbe {
+  const path = join(dir, `.probe-${crypto.randomUUID()}`);
   const before = Date.now();
-  const probe = Deno.makeTempFileSync({ dir, prefix: ".probe-" });
+  const file = Deno.openSync(path, { createNew: true, write: true });
   try {
-    const info = Deno.lstatSync(probe);
-    const stamped = info.mtime?.getTime() ?? before;
-    // Made between `before` and now: a stamp outside that span (less a tick) is another clock's.
+    const info = file.statSync();
     const after = Date.now();
-    const ahead = stamped > after ? stamped - after : stamped < before - 20 ? stamped - before : 0;
-    return { uid: info.uid!, clockAheadMs: ahead };
+    const stamped = info.mtime?.getTime() ?? before;
+    const timeStepMs = stamped % 1000 !== 0 ? 1 : stamped % 2000 !== 0 ? 1000 : 2000;
+    // Made between `before` and `after`: a stamp outside that span, less the step it is cut to and
+    // a clock tick, is another clock's.
+    const clockAheadMs = stamped > after
+      ? stamped - after
+      : stamped < before - timeStepMs - 20
+      ? stamped - before
+      : 0;
+    return { uid: info.uid!, clockAheadMs, timeStepMs };
   } finally {
-    Deno.removeSync(probe);
+    file.close();
+    try {
+      Deno.removeSync(path);
+    } catch { /* taken away already: nothing of ours to remove */ }
   }
 }
 

@@ -461,9 +461,10 @@ async function _removeIfStill(
       // Kept as sent: the next pass deletes it (a folder flipped in a loop: never).
       throw new Error(`${path}: a folder on its way kept changing while it was to be deleted`);
     }
-    // Another user's folder: until its change time's second is over (on its file system's clock).
+    // By its change time: until that second (FAT's two) is over, on its file system's clock.
     const fsNow = Date.now() + (probe?.clockAheadMs ?? 0);
-    await setTimeout(before === "changing" ? _SETTLED_MS : 1000 - (fsNow % 1000) + _SETTLED_MS);
+    const step = Math.max(1000, probe?.timeStepMs ?? 1);
+    await setTimeout(before === "changing" ? _SETTLED_MS : step - (fsNow % step) + _SETTLED_MS);
     before = settledFoldersOnWay(root, path, settle);
   }
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it

@@ -65,8 +65,11 @@ function _whileRecent(stamp: (now: Date) => void, look: () => unknown, expected:
 Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the file system's clock", async () => {
   await withTempDir(async (root) => {
     await Deno.mkdir(join(root, "a/sub"), { recursive: true });
-    const probe = probeFolderSync(root);
-    assert.deepEqual(probe, { uid: Deno.uid(), clockAheadMs: 0 }, "a local disk: this clock");
+    // A local disk: this clock, times finer than a millisecond (one time in a thousand falls on a
+    // whole second: three probes are not all whole).
+    const probes = [0, 1, 2].map(() => probeFolderSync(root));
+    const probe = probes.find((p) => p.timeStepMs === 1)!;
+    assert.deepEqual(probe, { uid: Deno.uid(), clockAheadMs: 0, timeStepMs: 1 }, "a local disk");
     assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["a"], "the probe is gone");
     const settled = (p = probe) =>
       settledFoldersOnWay(root, "a/sub/f.jpg", { settledMs: 12, probe: p });
@@ -106,5 +109,43 @@ Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the f
       assert.ok(tries < 5, "five tries straddled a second");
     }
     assert.equal(typeof settled({ ...probe, uid: 65534 }), "string", "the process's own");
+  });
+});
+
+Deno.test("on a file system keeping whole seconds, a folder others may write is waited for by the second", async () => {
+  // ext4 with 128-byte inodes keeps whole seconds (so do ext2 and ext3): a flip later in the second
+  // of the folder's last change leaves its times as they were.
+  await withTempDir(async (dir) => {
+    const image = join(dir, "image");
+    const disk = join(dir, "disk");
+    Deno.writeFileSync(image, new Uint8Array(0));
+    Deno.truncateSync(image, 16 * 2 ** 20);
+    await Deno.mkdir(disk);
+    const run = (command: string, ...args: string[]) => {
+      const { success, stderr } = new Deno.Command(command, { args }).outputSync();
+      assert.ok(success, `${command}: ${new TextDecoder().decode(stderr)}`);
+    };
+    run("mkfs.ext4", "-q", "-I", "128", "-F", image);
+    run("mount", "-o", "loop", image, disk);
+    try {
+      const probe = probeFolderSync(disk);
+      assert.ok(probe.timeStepMs >= 1000, `time step ${probe.timeStepMs}`);
+      assert.equal(probe.clockAheadMs, 0, "the rounding is not taken for another clock");
+      const a = join(disk, "a");
+      await Deno.mkdir(join(a, "sub"), { recursive: true });
+      await Deno.chmod(a, 0o775); // root's, a group may write it
+      for (let tries = 0;; tries++) {
+        Deno.utimeSync(a, new Date(), new Date());
+        const changed = Math.floor(Deno.lstatSync(a).ctime!.getTime() / probe.timeStepMs);
+        const said = settledFoldersOnWay(disk, "a/sub/f.jpg", { settledMs: 12, probe });
+        if (Math.floor((Date.now() - 12) / probe.timeStepMs) <= changed) {
+          assert.equal(said, "changed this second");
+          break;
+        }
+        assert.ok(tries < 5, "five tries straddled a step");
+      }
+    } finally {
+      run("umount", disk);
+    }
   });
 });

@@ -945,7 +945,15 @@ Deno.test({
         await Deno.writeFile(path, new Uint8Array(300_000).map((_, i) => i * 7));
         const old = new Date(Date.now() - 60_000);
         await Deno.utime(path, old, old);
-        const result = await pass();
+        // exfat-fuse keeps whole seconds, and every user may write its folders: a folder above a
+        // file changed in the second (two) a change now would get is waited for (a flip in it
+        // would leave its times as they were): unless the step ended meanwhile, a later pass.
+        let result = await pass();
+        if (result.uploaded === 0) {
+          assert.equal(result.skippedBy["folder changing"], 1);
+          await new Promise((resolve) => setTimeout(resolve, 2_100));
+          result = await pass();
+        }
         assert.equal(result.uploaded, 1);
         assert.equal(result.deleted, 1);
         assert.equal(await _exists(path), false);
