@@ -199,24 +199,35 @@ function _looksOnWay(
 
 /** Why a folder's look is not to be trusted now (see {@linkcode settledFoldersOnWay}). */
 function _unsettled(
-  info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint },
+  info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint; dev: bigint },
   now: number,
   { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
 ): "changing" | "changed this second" | undefined {
   const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
   if (trusted && (info.mode & 0o022n) === 0n) return undefined;
-  const stepMs = probe?.timeStepMs ?? 1;
+  // The time step of the folder's own file system: the probe's, on its device; another mounted
+  // below the push folder is not known (taken as FAT's two seconds), nor is a folder whose time
+  // falls on a whole second (a coarse file system, or one time in a thousand of a fine one).
+  const stepMs = probe === undefined
+    ? 1
+    : BigInt(probe.dev) !== info.dev
+    ? 2000
+    : info.mtimeNs % 1_000_000_000n === 0n
+    ? Math.max(1000, probe.timeStepMs)
+    : probe.timeStepMs;
   if (trusted && stepMs < 1000) {
     const mtimeMs = Number(info.mtimeNs / 1_000_000n);
     return Math.abs(mtimeMs - now) < settledMs ? "changing" : undefined;
   }
   // Another user's (who may set its modification time back), or any on a file system keeping
   // whole seconds (FAT two): by its change time, which nobody sets, in steps of at least a second
-  // (Deno gives it in whole seconds).
+  // (Deno gives it in whole seconds). On a coarse file system the clock's offset is known only to a
+  // step: the steps on either side count too.
   const step = Math.max(1000, stepMs);
+  const unsure = stepMs >= 1000 ? step : 0;
   const changed = Math.floor(Number(info.ctimeNs / 1_000_000n) / step);
-  const stampedNow = changed >= Math.floor((now - settledMs) / step) &&
-    changed <= Math.floor((now + settledMs) / step);
+  const stampedNow = changed >= Math.floor((now - settledMs - unsure) / step) &&
+    changed <= Math.floor((now + settledMs + unsure) / step);
   return stampedNow ? "changed this second" : undefined;
 }
 
@@ -224,6 +235,8 @@ function _unsettled(
 export interface FolderProbe {
   /** The user id of the files this process makes there: its own. */
   uid: number;
+  /** The device of the folder probed: folders on another are on a file system not probed. */
+  dev: number;
   /**
    * How far the file system's clock is ahead of this one (ms; 0 within a clock tick and its time
    * step): a network file system stamps times with its server's clock.
@@ -259,7 +272,7 @@ export function probeFolderSync(dir: string): FolderProbe {
       : stamped < before - timeStepMs - 20
       ? stamped - before
       : 0;
-    return { uid: info.uid!, clockAheadMs, timeStepMs };
+    return { uid: info.uid!, dev: info.dev, clockAheadMs, timeStepMs };
   } finally {
     file.close();
     try {

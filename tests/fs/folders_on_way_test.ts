@@ -69,7 +69,11 @@ Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the f
     // whole second: three probes are not all whole).
     const probes = [0, 1, 2].map(() => probeFolderSync(root));
     const probe = probes.find((p) => p.timeStepMs === 1)!;
-    assert.deepEqual(probe, { uid: Deno.uid(), clockAheadMs: 0, timeStepMs: 1 }, "a local disk");
+    assert.deepEqual(
+      probe,
+      { uid: Deno.uid(), dev: Deno.statSync(root).dev, clockAheadMs: 0, timeStepMs: 1 },
+      "a local disk",
+    );
     assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["a"], "the probe is gone");
     const settled = (p = probe) =>
       settledFoldersOnWay(root, "a/sub/f.jpg", { settledMs: 12, probe: p });
@@ -80,7 +84,7 @@ Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the f
     // Others may write it: waited for while recent, not once its time is older, nor ahead of the clock.
     await Deno.chmod(a, 0o777);
     _whileRecent((t) => Deno.utimeSync(a, t, t), () => settled(), "changing");
-    Deno.utimeSync(a, new Date(Date.now() - 1000), new Date(Date.now() - 1000));
+    Deno.utimeSync(a, new Date(Date.now() - 1001), new Date(Date.now() - 1001));
     assert.equal(typeof settled(), "string");
     const ahead = new Date(Date.now() + 5000);
     Deno.utimeSync(a, ahead, ahead);
@@ -146,6 +150,36 @@ Deno.test("on a file system keeping whole seconds, a folder others may write is 
       }
     } finally {
       run("umount", disk);
+    }
+  });
+});
+
+Deno.test("a folder others may write on a file system other than the probe's, or dated on a whole second, is judged by the second", async () => {
+  await withTempDir(async (root) => {
+    const probe = [0, 1, 2].map(() => probeFolderSync(root)).find((p) => p.timeStepMs === 1)!;
+    const settled = () => settledFoldersOnWay(root, "m/sub/f.jpg", { settledMs: 12, probe });
+    const m = join(root, "m");
+    await Deno.mkdir(m);
+    await Deno.chmod(m, 0o777); // root's, others may write
+    await Deno.mkdir(join(m, "sub"));
+    // On the probe's file system, dated on a whole second a while ago: its times may be cut to
+    // the second, so its change time (now) is what tells.
+    const whole = new Date(Math.floor(Date.now() / 1000) * 1000 - 5000);
+    Deno.utimeSync(m, whole, whole);
+    assert.equal(settled(), "changed this second");
+    Deno.utimeSync(m, new Date(whole.getTime() + 7), new Date(whole.getTime() + 7));
+    assert.equal(typeof settled(), "string", "a time finer than the second, older than 12 ms");
+    // Another file system mounted there (a tmpfs; its times are fine, but the probe did not see it).
+    const mounted = new Deno.Command("mount", { args: ["-t", "tmpfs", "tmpfs", m] }).outputSync();
+    assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+    try {
+      await Deno.chmod(m, 0o777);
+      await Deno.mkdir(join(m, "sub"));
+      const old = new Date(Date.now() - 60_000);
+      Deno.utimeSync(m, old, old);
+      assert.equal(settled(), "changed this second", "judged by its change time, in two seconds");
+    } finally {
+      new Deno.Command("umount", { args: [m] }).outputSync();
     }
   });
 });
