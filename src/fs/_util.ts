@@ -124,21 +124,22 @@ export function foldersOnWay(
  * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
  * inode alone), or why a change right after this look could go unseen by the look after the
  * operation, for a folder looked at by its times that another user may change:
- * - `"changing"`: root's or the process's (`probe.uid`), but a group or other user may write it (so move what is in
- *   it, never set its times), and modified within `settledMs` of now: a change then could fall
- *   within the same millisecond. `settledMs` is to exceed a clock tick (file times come from the
- *   kernel's coarse clock: 10 ms at 100 Hz) and a millisecond more (Deno's times are whole
- *   milliseconds). A time further ahead of the clock (a camera's clock, the clock put back) is not
- *   recent: a change now would set an earlier one.
+ * - `"changing"`: root's or the process's (`probe.uid`) on a file system keeping fine times, but a
+ *   group or other user may write it (so move what is in it, never set its times), and modified
+ *   within `settledMs` of now: a change then could fall within the same millisecond. `settledMs`
+ *   is to exceed a clock tick (file times come from the kernel's coarse clock: 10 ms at 100 Hz) and
+ *   a millisecond more (Deno's times are whole milliseconds). A time further ahead of the clock (a
+ *   camera's clock, the clock put back) is not recent: a change now would set an earlier one.
  * - `"changed this second"`: another user's, who may put its modification time back as it was
- *   (`utimensat`), or any others may change on a file system keeping whole seconds, and changed
- *   (its change time, which nobody sets) in the second (FAT: two) a change now would be stamped
- *   with: Deno gives the change time in whole seconds.
+ *   (`utimensat`), or any others may change on a file system keeping whole seconds (or one not
+ *   probed), and changed (its change time, which nobody sets) in the second (FAT: two) a change
+ *   now would be stamped with, or the one either side where the clock is known only to a second:
+ *   Deno gives the change time in whole seconds.
  *
- * Times are compared with the file system's clock (`probe.clockAheadMs`). A folder of root or the
- * process's that no group or other user may write is never waited for: only
- * they can change it (a camera writing into the push folder many times a second, or the pass's own
- * deletions above the files it sends, kept the files below from ever being sent).
+ * Times are compared with the file system's clock (`probe.clockAheadMs`). A folder of root or of
+ * the process that no group or other user may write is never waited for: only they can change it
+ * (a camera writing into the push folder many times a second, or the pass's own deletions above
+ * the files it sends, kept the files below from ever being sent).
  */
 export function settledFoldersOnWay(
   root: string,

@@ -174,8 +174,9 @@ async function _openInPlace(
     const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, probe });
     if (before === undefined) return { kind: "skipped", reason: "gone" };
     if (typeof before === "object") return { kind: "skipped", reason: "symlink" };
-    // Another user's folder above changed this second: a later pass sends it (no wait of up to a
-    // second a file, which a folder changed all the time would make every file of a pass wait).
+    // A folder above judged by the second (another user's, or on a file system keeping seconds)
+    // changed in it: a later pass sends the file (no wait of up to a second a file, which a folder
+    // changed all the time would make every file of a pass wait).
     if (before === "changed this second") return { kind: "skipped", reason: "folder changing" };
     if (before === "changing") {
       if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "folder changing" };
