@@ -123,7 +123,8 @@ export function foldersOnWay(
 /**
  * {@linkcode foldersOnWay} for a look around an operation on a file (the folder holding it by its
  * inode alone), or why a change right after this look could go unseen by the look after the
- * operation, for a folder looked at by its times that another user may change:
+ * operation, for a folder looked at by its times that another user may change, and how soon it
+ * will not be (the latest of the folders'):
  * - `"changing"`: root's or the process's (`probe.uid`) on a file system keeping fine times, but a
  *   group or other user may write it (so move what is in it, never set its times), and modified
  *   within `settledMs` of now: a change then could fall within the same millisecond. `settledMs`
@@ -145,10 +146,17 @@ export function settledFoldersOnWay(
   root: string,
   relPath: string,
   options: { settledMs: number; probe?: FolderProbe },
-): string | { swapped: string } | "changing" | "changed this second" | undefined {
+): string | { swapped: string } | Unsettled | undefined {
   const looked = _looksOnWay(root, relPath, { holdingByInode: true }, options);
   if (looked === undefined || "swapped" in looked) return looked;
-  return looked.changing ?? looked.stamps;
+  return looked.unsettled ?? looked.stamps;
+}
+
+/** A look at folders not to be trusted yet: why, and how soon it will be if they stay still. */
+export interface Unsettled {
+  unsettled: "changing" | "changed this second";
+  /** Milliseconds until a look finds them settled, if none changes meanwhile. */
+  settlesInMs: number;
 }
 
 /**
@@ -160,15 +168,12 @@ function _looksOnWay(
   relPath: string,
   options: FoldersOnWayOptions,
   settle?: { settledMs: number; probe?: FolderProbe },
-):
-  | { stamps: string; changing?: "changing" | "changed this second" }
-  | { swapped: string }
-  | undefined {
+): { stamps: string; unsettled?: Unsettled } | { swapped: string } | undefined {
   const parts = relPath.split("/").slice(0, -1);
   // The file system's clock: a network one's server may run ahead or behind.
   const now = settle === undefined ? 0 : Date.now() + (settle.probe?.clockAheadMs ?? 0);
   let stamps = "";
-  let changing: "changing" | "changed this second" | undefined;
+  let unsettled: Unsettled | undefined;
   for (let i = 0; i <= parts.length; i++) {
     const dir = i === 0 ? "." : parts.slice(0, i).join("/");
     let info;
@@ -191,11 +196,12 @@ function _looksOnWay(
     // Both times: Deno gives the change time in whole seconds, the modification time (which a
     // rename in the folder changes too) in milliseconds.
     stamps += `${info.ino}:${info.ctimeNs}:${info.mtimeNs}/`;
-    if (settle !== undefined && changing !== "changed this second") {
-      changing = _unsettled(info, now, settle) ?? changing;
+    const folder = settle === undefined ? undefined : _unsettled(info, now, settle);
+    if (folder !== undefined && folder.settlesInMs > (unsettled?.settlesInMs ?? 0)) {
+      unsettled = folder;
     }
   }
-  return { stamps, changing };
+  return { stamps, unsettled };
 }
 
 /** Why a folder's look is not to be trusted now (see {@linkcode settledFoldersOnWay}). */
@@ -203,7 +209,7 @@ function _unsettled(
   info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint; dev: bigint },
   now: number,
   { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
-): "changing" | "changed this second" | undefined {
+): Unsettled | undefined {
   const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
   if (trusted && (info.mode & 0o022n) === 0n) return undefined;
   // The time step of the folder's own file system: the probe's, on its device; another mounted
@@ -218,7 +224,9 @@ function _unsettled(
     : probe.timeStepMs;
   if (trusted && stepMs < 1000) {
     const mtimeMs = Number(info.mtimeNs / 1_000_000n);
-    return Math.abs(mtimeMs - now) < settledMs ? "changing" : undefined;
+    return Math.abs(mtimeMs - now) < settledMs
+      ? { unsettled: "changing", settlesInMs: mtimeMs + settledMs - now }
+      : undefined;
   }
   // Another user's (who may set its modification time back), or any on a file system keeping
   // whole seconds (FAT two): by its change time, which nobody sets, in steps of at least a second
@@ -229,7 +237,12 @@ function _unsettled(
   const changed = Math.floor(Number(info.ctimeNs / 1_000_000n) / step);
   const stampedNow = changed >= Math.floor((now - settledMs - unsure) / step) &&
     changed <= Math.floor((now + settledMs + unsure) / step);
-  return stampedNow ? "changed this second" : undefined;
+  return stampedNow
+    ? {
+      unsettled: "changed this second",
+      settlesInMs: (changed + 1) * step + settledMs + unsure - now,
+    }
+    : undefined;
 }
 
 /** What a file made in a folder tells of the process and of that folder's file system. */

@@ -173,14 +173,15 @@ async function _openInPlace(
   for (let attempt = 1;; attempt++) {
     const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, probe });
     if (before === undefined) return { kind: "skipped", reason: "gone" };
-    if (typeof before === "object") return { kind: "skipped", reason: "symlink" };
-    // A folder above judged by the second (another user's, or on a file system keeping seconds)
-    // changed in it: a later pass sends the file (no wait of up to a second a file, which a folder
-    // changed all the time would make every file of a pass wait).
-    if (before === "changed this second") return { kind: "skipped", reason: "folder changing" };
-    if (before === "changing") {
-      if (attempt === _LOOKS_AT_FOLDERS) return { kind: "skipped", reason: "folder changing" };
-      await setTimeout(_SETTLED_MS);
+    if (typeof before === "object") {
+      if ("swapped" in before) return { kind: "skipped", reason: "symlink" };
+      // Not settled for longer than a tick (a folder above judged by the second: another user's,
+      // or on a file system keeping seconds): a later pass sends the file (no wait of up to seconds
+      // a file, which a folder changed all the time would make every file of a pass wait).
+      if (before.settlesInMs > _SETTLED_MS || attempt === _LOOKS_AT_FOLDERS) {
+        return { kind: "skipped", reason: "folder changing" };
+      }
+      await setTimeout(before.settlesInMs);
       continue;
     }
     let handle: _OpenFile;
@@ -457,15 +458,12 @@ async function _removeIfStill(
   // from the push folder itself. A folder on the way swapped for a symlink is refused.
   const settle = { settledMs: _SETTLED_MS, probe };
   let before = settledFoldersOnWay(root, path, settle);
-  for (let attempt = 1; before === "changing" || before === "changed this second"; attempt++) {
+  for (let attempt = 1; typeof before === "object" && "settlesInMs" in before; attempt++) {
     if (attempt === _LOOKS_AT_FOLDERS) {
       // Kept as sent: the next pass deletes it (a folder flipped in a loop: never).
       throw new Error(`${path}: a folder on its way kept changing while it was to be deleted`);
     }
-    // By its change time: until that second (FAT's two) is over, on its file system's clock.
-    const fsNow = Date.now() + (probe?.clockAheadMs ?? 0);
-    const step = Math.max(1000, probe?.timeStepMs ?? 1);
-    await setTimeout(before === "changing" ? _SETTLED_MS : step - (fsNow % step) + _SETTLED_MS);
+    await setTimeout(before.settlesInMs);
     before = settledFoldersOnWay(root, path, settle);
   }
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it

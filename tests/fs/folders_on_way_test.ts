@@ -51,6 +51,18 @@ Deno.test("foldersOnWay tells a folder flipped with a link and back between two 
   });
 });
 
+/**
+ * What a look says: `"string"` for a settled look's stamps, else why it is not settled (and it
+ * settles in the time that reason allows: a tick and a millisecond, or up to two steps of two
+ * seconds and the tick).
+ */
+function _said(look: ReturnType<typeof settledFoldersOnWay>): string {
+  if (typeof look !== "object" || !("unsettled" in look)) return typeof look;
+  const most = look.unsettled === "changing" ? 12 : 2 * 2000 + 12;
+  assert.ok(look.settlesInMs > 0 && look.settlesInMs <= most, `settles in ${look.settlesInMs} ms`);
+  return look.unsettled;
+}
+
 /** Asserts `look()` says `expected` right after `stamp(now)`, unless 12 ms went by (then again). */
 function _whileRecent(stamp: (now: Date) => void, look: () => unknown, expected: string): void {
   for (let tries = 0;; tries++) {
@@ -76,19 +88,19 @@ Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the f
     );
     assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["a"], "the probe is gone");
     const settled = (p = probe) =>
-      settledFoldersOnWay(root, "a/sub/f.jpg", { settledMs: 12, probe: p });
+      _said(settledFoldersOnWay(root, "a/sub/f.jpg", { settledMs: 12, probe: p }));
     const a = join(root, "a");
     // Changed just now (`sub` made in it): the process's own, written by none other: not waited for.
     await Deno.chmod(a, 0o755);
-    assert.equal(typeof settled(), "string");
+    assert.equal(settled(), "string");
     // Others may write it: waited for while recent, not once its time is older, nor ahead of the clock.
     await Deno.chmod(a, 0o777);
     _whileRecent((t) => Deno.utimeSync(a, t, t), () => settled(), "changing");
     Deno.utimeSync(a, new Date(Date.now() - 1001), new Date(Date.now() - 1001));
-    assert.equal(typeof settled(), "string");
+    assert.equal(settled(), "string");
     const ahead = new Date(Date.now() + 5000);
     Deno.utimeSync(a, ahead, ahead);
-    assert.equal(typeof settled(), "string", "a time ahead of the clock is not recent");
+    assert.equal(settled(), "string", "a time ahead of the clock is not recent");
     // ...unless the file system's clock runs that far ahead (a network file system's server).
     _whileRecent(
       (t) => {
@@ -112,7 +124,7 @@ Deno.test("settledFoldersOnWay waits for a folder by who may change it, on the f
       }
       assert.ok(tries < 5, "five tries straddled a second");
     }
-    assert.equal(typeof settled({ ...probe, uid: 65534 }), "string", "the process's own");
+    assert.equal(settled({ ...probe, uid: 65534 }), "string", "the process's own");
   });
 });
 
@@ -141,7 +153,7 @@ Deno.test("on a file system keeping whole seconds, a folder others may write is 
       for (let tries = 0;; tries++) {
         Deno.utimeSync(a, new Date(), new Date());
         const changed = Math.floor(Deno.lstatSync(a).ctime!.getTime() / probe.timeStepMs);
-        const said = settledFoldersOnWay(disk, "a/sub/f.jpg", { settledMs: 12, probe });
+        const said = _said(settledFoldersOnWay(disk, "a/sub/f.jpg", { settledMs: 12, probe }));
         if (Math.floor((Date.now() - 12) / probe.timeStepMs) <= changed) {
           assert.equal(said, "changed this second");
           break;
@@ -157,7 +169,7 @@ Deno.test("on a file system keeping whole seconds, a folder others may write is 
 Deno.test("a folder others may write on a file system other than the probe's, or dated on a whole second, is judged by the second", async () => {
   await withTempDir(async (root) => {
     const probe = [0, 1, 2].map(() => probeFolderSync(root)).find((p) => p.timeStepMs === 1)!;
-    const settled = () => settledFoldersOnWay(root, "m/sub/f.jpg", { settledMs: 12, probe });
+    const settled = () => _said(settledFoldersOnWay(root, "m/sub/f.jpg", { settledMs: 12, probe }));
     const m = join(root, "m");
     await Deno.mkdir(m);
     await Deno.chmod(m, 0o777); // root's, others may write
@@ -168,7 +180,7 @@ Deno.test("a folder others may write on a file system other than the probe's, or
     Deno.utimeSync(m, whole, whole);
     assert.equal(settled(), "changed this second");
     Deno.utimeSync(m, new Date(whole.getTime() + 7), new Date(whole.getTime() + 7));
-    assert.equal(typeof settled(), "string", "a time finer than the second, older than 12 ms");
+    assert.equal(settled(), "string", "a time finer than the second, older than 12 ms");
     // Another file system mounted there (a tmpfs; its times are fine, but the probe did not see it).
     const mounted = new Deno.Command("mount", { args: ["-t", "tmpfs", "tmpfs", m] }).outputSync();
     assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
