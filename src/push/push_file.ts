@@ -99,11 +99,11 @@ export interface PushContext {
   /** The clock, epoch ms. */
   now: () => number;
   /**
-   * The process's user id and the push folder's file system clock (`probeFolderSync`): folders of
-   * the push folder that are the process's own, or root's, and that no other user may write, are
-   * not waited for, and folder times are compared with that clock.
+   * The process's user id and the push folder's file system clock (`probeFolderSync`, made once,
+   * when first asked): folders of the push folder that are the process's own, or root's, and that
+   * no other user may write, are not waited for, and folder times are compared with that clock.
    */
-  folderProbe?: FolderProbe;
+  folderProbe?: () => FolderProbe;
 }
 
 /** How one file went. */
@@ -136,7 +136,7 @@ export async function pushFile(ctx: PushContext, file: WalkedFile): Promise<File
     | { handle: _OpenFile; identity: FileIdentity }
     | Exclude<FileOutcome, { kind: "sent" }>;
   try {
-    opened = await _openInPlace(ctx.config.pushRoot, file.path, ctx.folderProbe);
+    opened = await _openInPlace(ctx.config.pushRoot, file.path, ctx.folderProbe?.());
   } catch (error) {
     return _failed(ctx, file, error);
   }
@@ -414,7 +414,8 @@ export async function deleteIfUnchanged(
   // later pass's deletion, or a read out of order, keeps the file).
   const onFuse = options.onFuse ?? isOnFuse(dirname(full));
   const digest = onFuse ? (options.sentDigest ?? "") : undefined;
-  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest, ctx.folderProbe);
+  const probe = ctx.folderProbe?.();
+  const removed = await _removeIfStill(ctx.config.pushRoot, path, sent, digest, probe);
   // Its first sight (times ahead) goes with it: kept, it outlived the file until a whole walk
   // forgot the path (never, in a folder whose backlog never drains).
   ctx.journal.update(

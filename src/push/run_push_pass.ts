@@ -21,7 +21,7 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
-import { isOnFuse, probeFolderSync, swappedFolder } from "../fs/_util.ts";
+import { type FolderProbe, isOnFuse, probeFolderSync, swappedFolder } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -278,6 +278,7 @@ export async function runPushPass(
   try {
     if (!options.dryRun) _assertPushRootInPlace(push, STATE_DIR_NAME);
     journal = await _openJournal(push, options.dryRun ?? false);
+    let probed: FolderProbe | undefined;
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -295,9 +296,10 @@ export async function runPushPass(
       minRetryDelayMs: options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       compareIdleMs: options.compareIdleMs,
       now,
+      // Made when a file is first opened or deleted: a pass with nothing to send writes nothing.
       folderProbe: options.dryRun
         ? undefined
-        : probeFolderSync(join(push.pushRoot, STATE_DIR_NAME)),
+        : () => probed ??= probeFolderSync(join(push.pushRoot, STATE_DIR_NAME)),
     };
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.

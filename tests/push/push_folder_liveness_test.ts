@@ -69,3 +69,17 @@ Deno.test("a folder dated ahead of the clock keeps no file below it waiting, in 
     ]);
   });
 });
+
+Deno.test("a pass with nothing to send writes nothing in the state folder (no probe made)", async () => {
+  // The probe of the push folder's user id and clock is a file made and removed: an idle pass
+  // every minute on a robot's SD card need not make one.
+  await withPush(async ({ root, pass, write }) => {
+    await write("a.bin", "x");
+    assert.equal((await pass()).uploaded, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // past the folder's last millisecond
+    const stateDir = join(root, ".data-mirror");
+    const before = Deno.lstatSync(stateDir).mtime!.getTime();
+    assert.equal((await pass()).found, 0);
+    assert.equal(Deno.lstatSync(stateDir).mtime!.getTime(), before);
+  });
+});
