@@ -96,6 +96,12 @@ export interface FoldersOnWayOptions {
    * still tells if it was moved (a rename changes the times of the folder it is made in).
    */
   holdingByInode?: boolean;
+  /**
+   * Folders of root or of this user id that no group or other user may write by their inodes
+   * alone: only trusted users change them (a writer in the push folder changing them all the time
+   * made two looks around an open differ, and the file wait, for nothing).
+   */
+  trustedUid?: number;
 }
 
 /**
@@ -147,9 +153,22 @@ export function settledFoldersOnWay(
   relPath: string,
   options: { settledMs: number; probe?: FolderProbe },
 ): string | { swapped: string } | Unsettled | undefined {
-  const looked = _looksOnWay(root, relPath, { holdingByInode: true }, options);
+  const looked = _looksOnWay(
+    root,
+    relPath,
+    { holdingByInode: true, trustedUid: trustedUidOf(options.probe) },
+    options,
+  );
   if (looked === undefined || "swapped" in looked) return looked;
   return looked.unsettled ?? looked.stamps;
+}
+
+/**
+ * The user id whose folders (and root's) {@linkcode settledFoldersOnWay} trusts: the probe's, or
+ * root's alone without one. The look after the operation is to pass it too.
+ */
+export function trustedUidOf(probe: FolderProbe | undefined): number {
+  return probe?.uid ?? 0;
 }
 
 /** A look at folders not to be trusted yet: why, and how soon it will be if they stay still. */
@@ -189,7 +208,10 @@ function _looksOnWay(
     if (options.device !== undefined && Number(info.dev) !== options.device) {
       return { swapped: dir };
     }
-    if (options.holdingByInode === true && i === parts.length) {
+    if (
+      (options.holdingByInode === true && i === parts.length) ||
+      (options.trustedUid !== undefined && _trustedAlone(info, options.trustedUid))
+    ) {
       stamps += `${info.ino}/`;
       continue;
     }
@@ -204,6 +226,11 @@ function _looksOnWay(
   return { stamps, unsettled };
 }
 
+/** Whether only root or `uid` may change what is in the folder: theirs, no other may write it. */
+function _trustedAlone(info: { uid: bigint; mode: bigint }, uid: number): boolean {
+  return (info.uid === 0n || info.uid === BigInt(uid)) && (info.mode & 0o022n) === 0n;
+}
+
 /** Why a folder's look is not to be trusted now (see {@linkcode settledFoldersOnWay}). */
 function _unsettled(
   info: { uid: bigint; mode: bigint; mtimeNs: bigint; ctimeNs: bigint; dev: bigint },
@@ -211,7 +238,6 @@ function _unsettled(
   { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
 ): Unsettled | undefined {
   const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
-  if (trusted && (info.mode & 0o022n) === 0n) return undefined;
   // The time step of the folder's own file system: the probe's, on its device; another mounted
   // below the push folder is not known (taken as FAT's two seconds), nor is a folder whose time
   // falls on a whole second (a coarse file system, or one time in a thousand of a fine one).

@@ -31,6 +31,7 @@ import {
   lstatIfThereSync,
   settledFoldersOnWay,
   swappedFolderOn,
+  trustedUidOf,
 } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
@@ -170,6 +171,8 @@ async function _openInPlace(
   { handle: _OpenFile; identity: FileIdentity } | Exclude<FileOutcome, { kind: "sent" }>
 > {
   const absolute = join(root, path);
+  // The look after, as the settled look before stamps the folders.
+  const after = { holdingByInode: true, trustedUid: trustedUidOf(probe) };
   for (let attempt = 1;; attempt++) {
     const before = settledFoldersOnWay(root, path, { settledMs: _SETTLED_MS, probe });
     if (before === undefined) return { kind: "skipped", reason: "gone" };
@@ -201,7 +204,7 @@ async function _openInPlace(
     }
     try {
       const identity = identityOf(fstatSync(handle.fd));
-      if (foldersOnWay(root, path, { holdingByInode: true }) === before) {
+      if (foldersOnWay(root, path, after) === before) {
         return { handle, identity };
       }
     } catch (error) {
@@ -458,6 +461,7 @@ async function _removeIfStill(
   // (the one holding the file by its inode: the move changes it): equal, the move took the file
   // from the push folder itself. A folder on the way swapped for a symlink is refused.
   const settle = { settledMs: _SETTLED_MS, probe };
+  const after = { holdingByInode: true, trustedUid: trustedUidOf(probe) };
   let before = settledFoldersOnWay(root, path, settle);
   for (let attempt = 1; typeof before === "object" && "settlesInMs" in before; attempt++) {
     if (attempt === _LOOKS_AT_FOLDERS) {
@@ -491,7 +495,7 @@ async function _removeIfStill(
   let inPlace: boolean;
   try {
     Deno.renameSync(full, aside);
-    inPlace = foldersOnWay(root, path, { holdingByInode: true }) === before;
+    inPlace = foldersOnWay(root, path, after) === before;
   } catch (error) {
     if (record !== undefined) Deno.removeSync(record);
     if (error instanceof Deno.errors.NotFound) return false;
