@@ -27,7 +27,9 @@ export function assertRelativePath(relPath: string): void {
   const bad = relPath === "" || relPath.includes("\0") || relPath.startsWith("/") ||
     relPath.split("/").some((segment) => segment === "" || segment === "." || segment === "..");
   if (bad) {
-    throw new RangeError(`"${relPath}" is not a normalised relative path inside the mirror`);
+    throw new RangeError(
+      `"${relPath}" is not a normalised relative path inside the mirror or push folder`,
+    );
   }
 }
 

@@ -25,12 +25,12 @@ import { backoffDelay } from "../async/backoff.ts";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { abortableDelay, CALL_RETRY } from "../async/retry.ts";
 import {
+  assertRelativePath,
   type FolderProbe,
   foldersOnWay,
   isOnFuse,
   lstatIfThereSync,
   settledFoldersOnWay,
-  swappedFolderOn,
   trustedUidOf,
 } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
@@ -569,21 +569,28 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
       try {
-        // A path of the push folder, and every folder on the way a plain one.
-        if (
-          path === "" || path.startsWith("/") ||
-          path.split("/").some((part) => part === "" || part === "." || part === "..") ||
-          swappedFolderOn(root, path) !== undefined
-        ) {
-          throw new Error("a folder on its way is not one");
-        }
-        _putBack(kept, join(root, path));
+        assertRelativePath(path); // a path of the push folder
+        _putBackBetweenLooks(root, path, kept);
       } catch (error) {
         warn(_keptAsideMessage(root, path, kept, error));
       }
     }
     Deno.removeSync(record);
   }
+}
+
+/**
+ * `_putBack` of the file at `kept` to `path` below `root` between two looks at the folders on its
+ * way (see `foldersOnWay`, the one holding it by its inode: the put-back changes that folder), as
+ * the open and the move of a push have: a folder swapped for a link to outside the push folder
+ * meanwhile had the file named there, and taken out of `deleting/`, its only name inside.
+ */
+function _putBackBetweenLooks(root: string, path: string, kept: string): void {
+  const looks = { holdingByInode: true };
+  const before = foldersOnWay(root, path, looks);
+  if (typeof before === "object") throw new Error(`${before.swapped} is a symlink, not a folder`);
+  if (before === undefined) throw new Deno.errors.NotFound("a folder on its way is gone");
+  _putBack(kept, join(root, path), () => foldersOnWay(root, path, looks) === before);
 }
 
 /**
@@ -615,14 +622,20 @@ function _keptAsideMessage(root: string, path: string, kept: string, error: unkn
  * the claim and the rename leaves the claim, empty, under the name: the next pass keeps the file
  * aside and says so (`_keptAsideMessage`).
  */
-function _putBack(aside: string, full: string): void {
+function _putBack(aside: string, full: string, inPlace: () => boolean = () => true): void {
+  let linked = false;
   try {
     Deno.linkSync(aside, full);
-    Deno.removeSync(aside);
-    return;
+    linked = true;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
+  }
+  if (linked) {
+    // The name made may be elsewhere (through a link): the file keeps its name aside as well.
+    if (!inPlace()) throw new Error(_CHANGED_WHILE_PUT_BACK);
+    Deno.removeSync(aside);
+    return;
   }
   let claim: Deno.FileInfo | undefined;
   try {
@@ -638,8 +651,11 @@ function _putBack(aside: string, full: string): void {
     : there !== undefined && there.isFile && there.size === 0 && there.ino === claim.ino &&
       there.dev === claim.dev;
   if (!ours) throw new Deno.errors.AlreadyExists(`${full} was made while it was put back`);
+  if (!inPlace()) throw new Error(_CHANGED_WHILE_PUT_BACK); // the claim may be elsewhere: left
   Deno.renameSync(aside, full);
 }
+
+const _CHANGED_WHILE_PUT_BACK = "a folder on its way changed while it was put back";
 
 /**
  * The SHA-256 of the file at `path`, hex: read 64 KiB at a time, without holding the event loop (a

@@ -116,3 +116,65 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "a folder swapped for a link while a file goes back from deleting/ keeps the file aside, told",
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_swap_" });
+    const outside = await Deno.makeTempDir({ prefix: "data_mirror_aside_outside_" });
+    try {
+      const dir = join(root, ".data-mirror", "deleting");
+      await Deno.mkdir(join(root, "sub"));
+      await Deno.mkdir(dir, { recursive: true });
+      const id = crypto.randomUUID();
+      await Deno.writeTextFile(join(dir, `${id}-a.bin`), "the only copy");
+      await Deno.writeTextFile(join(dir, `${id}.from`), "sub/a.bin");
+      // A pass putting it back, its link held up at the kernel's door; `sub` is swapped for a link
+      // out of the push folder meanwhile, after the look before it.
+      const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
+      const started = join(outside, "..", `${crypto.randomUUID()}.started`);
+      const child = new Deno.Command("strace", {
+        args: [
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-e",
+          "trace=link,linkat",
+          "-e",
+          "inject=link,linkat:delay_enter=1500000",
+          Deno.execPath(),
+          "eval",
+          `const { putBackAside } = await import(${JSON.stringify(module)}); ` +
+          `Deno.writeTextFileSync(${JSON.stringify(started)}, ""); ` +
+          `putBackAside(${JSON.stringify(root)}, (m) => console.log(m));`,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const output = child.output();
+      for (
+        let i = 0;
+        i < 400 && (await Deno.lstat(started).catch(() => undefined)) === undefined;
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await Deno.remove(started);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await Deno.rename(join(root, "sub"), join(root, "sub-moved"));
+      await Deno.symlink(outside, join(root, "sub"));
+      const { stdout } = await output;
+      const said = new TextDecoder().decode(stdout);
+      assert.equal(
+        await Deno.readTextFile(join(dir, `${id}-a.bin`)),
+        "the only copy",
+        `not kept aside (said: ${said})`,
+      );
+      assert.match(said, /sub\/a\.bin .*kept in .*-a\.bin .*changed while it was put back/);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+      await Deno.remove(outside, { recursive: true });
+    }
+  },
+);
