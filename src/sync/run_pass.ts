@@ -221,7 +221,8 @@ type _Deletion = ReturnType<typeof _deletion>;
  * whether the pass ends well, fails or is cut off.
  */
 class _SyncPass implements Disposable {
-  readonly #config: MirrorConfig;
+  // Its protected_dirs gain the folders and files links in them lead to once the walk has ended.
+  #config: MirrorConfig;
   readonly #remote: RemoteSource;
   readonly #options: PassOptions;
   readonly #mirror: MirrorDir;
@@ -265,9 +266,8 @@ class _SyncPass implements Disposable {
 
   /** Opens the pass's state: the record read, the held deletes, and the walk started. */
   static async open(opened: _SyncPassContext): Promise<_SyncPass> {
-    const config = await _withProtectedLinkTargets(opened.config, opened.mirror.root);
-    const context = { ...opened, config };
-    const { mirror, options } = context;
+    const context = opened;
+    const { config, mirror, options } = context;
     const warn = (message: string) => options.logger.warn(message);
     // Read beside the listing's first calls; needed once the listing is proved whole.
     const reading = PlacedRecord.read(mirror.stateDir);
@@ -329,7 +329,10 @@ class _SyncPass implements Disposable {
     // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
     // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
     this.#walk = new _LocalWalk(
-      mirror.walk(),
+      mirror.walk().then(async (files) => {
+        this.#config = await _withProtectedLinkTargets(this.#config, mirror.root, files);
+        return files;
+      }),
       mirror.nestedMirrors,
       options.signal,
       (held, walked) => {
@@ -762,7 +765,6 @@ export async function dryRunPass(
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
   // A mirror not made yet: its pass makes the folder, then refuses the place.
   await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
-  if (root !== undefined) config = await _withProtectedLinkTargets(config, root);
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.
@@ -772,6 +774,7 @@ export async function dryRunPass(
     onEmptyDir: (dir) => emptyLeaves.push(dir),
     warn: (message) => options.logger.warn(message),
   });
+  if (root !== undefined) config = await _withProtectedLinkTargets(config, root, local);
   // Each empty folder and the folders holding it (one holding only empty folders holds no file).
   const emptyDirs = directoriesOf(emptyLeaves.map((dir) => `${dir}/`));
   const index = _newIndex(root ?? config.mirrorRoot);
@@ -1524,34 +1527,58 @@ function _deletion(
 }
 
 /**
- * `config` with the folders its `protected_dirs` lead to through a symlink (the entry itself a link,
- * or a folder on its way) protected as well, where they are in the mirror: the walk follows no
- * link, so the files an operator protects by the link's name (`models`, a link to `models-v3`)
- * are walked under the folder it leads to, and were deleted there as stale. One that leads out of
- * the mirror, or into a state folder, adds nothing (no file there is walked).
+ * `config` with what its `protected_dirs` lead to through a symlink protected as well, where it is
+ * in the mirror: the folder an entry leads to (the entry itself a link, or a folder on its way), and
+ * the folder or file each link the walk found in a protected folder leads to (`models/current`, a
+ * link to `../releases/v3`), and so on through links in those. The walk follows no link, so the
+ * files an operator protects by a link's name are walked under the path it leads to, and were
+ * deleted there as stale, the link left dangling. One that leads out of the mirror, to its root, or
+ * into a state folder adds nothing (no file there is walked, or all would be kept).
  */
 async function _withProtectedLinkTargets(
   config: MirrorConfig,
   root: string,
+  local: ReadonlyMap<string, LocalFile>,
 ): Promise<MirrorConfig> {
-  const targets: string[] = [];
-  for (const dir of config.protectedDirs) {
-    let real: string;
-    try {
-      real = await Deno.realPath(join(root, dir));
-    } catch {
-      continue; // none there (the plan says it protects nothing), or not to be read
+  const links: string[] = [];
+  for (const [path, file] of local) if (file.symlink) links.push(path);
+  // A new list each time one is added: `isProtected` folds a list once, by its identity.
+  let protectedDirs = config.protectedDirs;
+  const resolved = new Set<string>();
+  let next = [...protectedDirs, ...links.filter((path) => isProtected(path, protectedDirs))];
+  while (next.length > 0) {
+    const added: string[] = [];
+    for (const path of next) {
+      if (resolved.has(path)) continue;
+      resolved.add(path);
+      const inside = await _inMirrorTarget(root, path);
+      if (
+        inside === undefined || inside === "" || isStateDirPath(inside) ||
+        isProtected(inside, protectedDirs)
+      ) continue;
+      protectedDirs = [...protectedDirs, inside];
+      added.push(inside);
     }
-    // `relative` answers a relative path: "" for the root itself, `..` first for one outside it.
-    let inside: string | undefined = relative(root, real).split(sep).join("/");
-    if (inside === ".." || inside.startsWith("../")) {
-      inside = await _sameInMirror(root, join(root, dir), real);
-    }
-    if (inside === undefined || inside === dir || inside === "" || isStateDirPath(inside)) continue;
-    targets.push(inside);
+    next = links.filter((path) => !resolved.has(path) && isProtected(path, added));
   }
-  if (targets.length === 0) return config;
-  return { ...config, protectedDirs: [...config.protectedDirs, ...targets] };
+  return protectedDirs === config.protectedDirs ? config : { ...config, protectedDirs };
+}
+
+/**
+ * Where in the mirror `path` (below `root`) leads, through the links on its way and its own, as a
+ * relative path ("" for the root); undefined for a path that leads out of it, or nowhere.
+ */
+async function _inMirrorTarget(root: string, path: string): Promise<string | undefined> {
+  let real: string;
+  try {
+    real = await Deno.realPath(join(root, path));
+  } catch {
+    return undefined; // none there (the plan says it protects nothing), dangling, or not readable
+  }
+  // `relative` answers a relative path: "" for the root itself, `..` first for one outside it.
+  const inside = relative(root, real).split(sep).join("/");
+  if (inside !== ".." && !inside.startsWith("../")) return inside;
+  return await _sameInMirror(root, join(root, path), real);
 }
 
 /**

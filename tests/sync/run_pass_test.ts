@@ -767,6 +767,48 @@ Deno.test("a protected dir linked through the path of the disk bind-mounted as t
   }
 });
 
+Deno.test("links inside a protected folder keep what they lead to in the mirror, through links there too, in the dry run as well", async () => {
+  // `models/current` a link to a release folder, `models/best.tflite` one to a run's file; the
+  // release holds a link to the base it builds on. Every other file is stale, and goes.
+  await withMirror(
+    describeDataset([{ count: 1 }]),
+    async ({ config, logger, pass, root, files }) => {
+      const write = async (path: string) => {
+        await Deno.mkdir(join(root, path, ".."), { recursive: true });
+        await Deno.writeTextFile(join(root, path), path);
+      };
+      for (const path of ["store/v3/model.tflite", "runs/42/best.tflite", "base/v1/w.bin"]) {
+        await write(path);
+      }
+      for (const path of ["store/v2/old.tflite", "runs/41/best.tflite", "loose.bin"]) {
+        await write(path);
+      }
+      await Deno.mkdir(join(root, "models"));
+      await Deno.symlink("../store/v3", join(root, "models/current"));
+      await Deno.symlink("../runs/42/best.tflite", join(root, "models/best.tflite"));
+      await Deno.symlink("../../base/v1", join(root, "store/v3/base"));
+      await Deno.symlink("/etc", join(root, "models/outside")); // out of the mirror: adds nothing
+      const attributes = { delete: true, protected_dirs: ["models"] };
+      const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+        logger,
+      });
+      assert.deepEqual(
+        [...dry.deletes].sort(),
+        ["loose.bin", "runs/41/best.tflite", "store/v2/old.tflite"],
+      );
+      const result = await pass(attributes);
+      assert.equal(result.summary.deleted, 3);
+      const tree = await files();
+      for (const kept of ["store/v3/model.tflite", "runs/42/best.tflite", "base/v1/w.bin"]) {
+        assert.ok(tree.has(kept), `${kept} was deleted`);
+      }
+      for (const gone of ["store/v2/old.tflite", "runs/41/best.tflite", "loose.bin"]) {
+        assert.ok(!tree.has(gone), `${gone} was kept`);
+      }
+    },
+  );
+});
+
 Deno.test("a protected dir that names no folder is warned about when files are to be deleted", async () => {
   await withMirror(
     describeDataset([{ count: 1 }]),
