@@ -244,7 +244,7 @@ export class MirrorDir implements AsyncDisposable {
       _assertOpenedInPlace(root, STATE_DIR_NAME);
       const partial = await ensureStateDir(root, PARTIAL_DIR_NAME);
       _assertOpenedInPlace(root, `${STATE_DIR_NAME}/${PARTIAL_DIR_NAME}`);
-      _removeStagedLeftovers(root); // what a killed pass left; nobody else writes them
+      _removeStagedLeftovers(root, options.warn); // what a killed pass left; nobody else writes them
       // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
       // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
       const programs = isOnFuse(state) ? [] : options.syncPrograms;
@@ -592,8 +592,8 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /**
-   * Moves each file of `relPaths` to a fresh name in the state folder (`stale-<uuid>`), and answers
-   * that name (in order) once what the rename moved is the file `lstat` found at its path in place
+   * Moves each file of `relPaths` to a fresh name in the state folder
+   * (`stale-<ino>-<size>-<mtime>-<uuid>`), and answers that name (in order) once what the rename moved is the file `lstat` found at its path in place
    * (between two looks at every folder on its way that found them unchanged: see
    * {@linkcode _removableInFolder}, one pair of looks for the files of each folder): Deno has no
    * `unlinkat`, so a removal by path resolves the path again, and a folder swapped for a link
@@ -676,7 +676,7 @@ export class MirrorDir implements AsyncDisposable {
   ): string | undefined {
     // The state folder swapped for a link (the mirror's own folders were checked): the file is
     // unlinked where it is, with nothing moved where the link leads.
-    const aside = join(this.stateDir, `${_STALE_PREFIX}${crypto.randomUUID()}`);
+    const aside = join(this.stateDir, _staleName(checked.info));
     try {
       if (!stateDirInPlace) return this.#removeInPlace(relPath);
       Deno.renameSync(checked.path, aside);
@@ -1165,9 +1165,31 @@ function _removeInPlaceSync(path: string): string | undefined {
   }
 }
 
-/** A file being removed, moved into the state folder first (see `MirrorDir.remove`). */
+/**
+ * A file being removed, moved into the state folder first (see `MirrorDir.remove`), under a name
+ * that says which file it is to be (inode, size, modification time): a kill between its move and
+ * its check left there what may be another file (one written at that moment), which the next open
+ * is to keep, not remove.
+ */
 const _STALE_PREFIX = "stale-";
-const _STALE_NAME = /^stale-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const _STALE_NAME =
+  /^stale-(?:(\d+)-(\d+)-(-?\d+|x)-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function _staleName(looked: Deno.FileInfo): string {
+  const mtime = looked.mtime?.getTime() ?? "x";
+  return `${_STALE_PREFIX}${looked.ino}-${looked.size}-${mtime}-${crypto.randomUUID()}`;
+}
+
+/**
+ * Whether the file moved aside as `name` (a `_STALE_NAME`) is the one its name says, or the name is
+ * of a version before 2026-12-07, which said nothing.
+ */
+function _isStaleAsNamed(name: string, info: Deno.FileInfo): boolean {
+  const [, ino, size, mtime] = _STALE_NAME.exec(name) ?? [];
+  if (ino === undefined) return true;
+  return info.isFile && String(info.ino) === ino && String(info.size) === size &&
+    String(info.mtime?.getTime() ?? "x") === mtime;
+}
 /** A file a removal moved and could not put back (its name taken again meanwhile): kept. */
 const _KEPT_PREFIX = "kept-";
 /** Where versions before 2026-12-02 wrote them (a folder of its own, one level deeper). */
@@ -1223,21 +1245,33 @@ async function _deviceOf(
  * name goes, a folder too: left there, it would fail the file given that name on every pass.
  * Nothing is followed: a symlink goes itself, and a folder's removal does not descend into links.
  */
-function _removeStagedLeftovers(root: string): void {
+function _removeStagedLeftovers(root: string, warn?: (message: string) => void): void {
   const state = join(root, STATE_DIR_NAME);
   for (const entry of Deno.readDirSync(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
     // A file moved aside to be removed (`stale-`) goes too: the kill came between its move and its
-    // unlink, or, within the microseconds before its check, when it was moved.
-    const leftover = _STAGED_NAME.test(entry.name) || _STALE_NAME.test(entry.name) ||
+    // unlink, or, within the microseconds before its check, when it was moved; unless it is not
+    // the file looked at (written at that moment), which is kept.
+    const stale = _STALE_NAME.test(entry.name);
+    const leftover = stale || _STAGED_NAME.test(entry.name) ||
       isAtomicLeftoverOf(entry.name, PLACED_RECORD_NAME) ||
       isAtomicLeftoverOf(entry.name, HELD_DELETES_NAME);
     if (!legacy && !leftover) continue;
     // In the same turn as each removal: a state folder swapped for a link since would have the
     // names removed where it leads (another mirror's batch being written).
     if (swappedFolder(root, STATE_DIR_NAME) !== undefined) return;
+    const path = join(state, entry.name);
     try {
-      Deno.removeSync(join(state, entry.name), { recursive: entry.isDirectory });
+      if (stale && !_isStaleAsNamed(entry.name, Deno.lstatSync(path))) {
+        const kept = join(state, `${_KEPT_PREFIX}${entry.name.slice(_STALE_PREFIX.length)}`);
+        Deno.renameSync(path, kept);
+        warn?.(
+          `a file a stopped pass moved aside to delete changed as it was moved (written at that ` +
+            `moment): not deleted, kept in ${kept}`,
+        );
+        continue;
+      }
+      Deno.removeSync(path, { recursive: entry.isDirectory });
     } catch {
       // gone meanwhile, or not ours to remove: the next open tries again
     }

@@ -512,6 +512,37 @@ Deno.test("open removes a file a killed removal left moved aside (stale-<uuid>) 
   });
 });
 
+Deno.test("open removes a file moved aside to delete that is the file looked at, and keeps one written as it was moved, told", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false })).close();
+    const root = join(viamHome, "mirror");
+    const state = join(root, ".data-mirror");
+    // As a kill between a move aside and its check leaves them: named for the file looked at.
+    const moveAside = async (name: string, writeBetween: boolean) => {
+      await Deno.writeTextFile(join(root, name), "the mirror's stale copy");
+      const looked = await Deno.lstat(join(root, name));
+      if (writeBetween) await Deno.writeTextFile(join(root, name), "the user's new version");
+      const aside =
+        `stale-${looked.ino}-${looked.size}-${looked.mtime?.getTime()}-${crypto.randomUUID()}`;
+      await Deno.rename(join(root, name), join(state, aside));
+      return aside;
+    };
+    const same = await moveAside("a.jpg", false);
+    const rewritten = await moveAside("b.jpg", true);
+    const warnings: string[] = [];
+    const warn = (message: string) => warnings.push(message);
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false, warn })).close();
+    const left = await names(state);
+    assert.ok(!left.includes(same));
+    const kept = `kept-${rewritten.slice("stale-".length)}`;
+    assert.ok(left.includes(kept), `not kept: ${left.join(", ")}`);
+    assert.equal(await Deno.readTextFile(join(state, kept)), "the user's new version");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /changed as it was moved .*not deleted, kept in .*kept-/);
+  });
+});
+
 Deno.test("remove moves a stale file out of its folder and leaves nothing of it in the state folder", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
