@@ -396,7 +396,21 @@ export function parseConfig(
       });
     }
   }
-  if (!filtered && !unknown.widensFilter && !pushOnly) {
+  // Written as an empty list, a filter a template left empty: the CLI refuses `--tags ""` alike.
+  const emptied = !filtered && !pushOnly
+    ? ["tags", "labels"].filter((field) =>
+      Array.isArray(attributes[field]) && (attributes[field] as unknown[]).length === 0
+    )
+    : [];
+  for (const field of emptied) {
+    issues.push({
+      field,
+      message: `${field} is an empty list, and no tags, labels or dataset_id filter is given: it ` +
+        "would mirror every binary file the API key can read; give at least one, or leave " +
+        `${field} out to mirror everything`,
+    });
+  }
+  if (!filtered && !unknown.widensFilter && !pushOnly && emptied.length === 0) {
     const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
       maxAgeSeconds !== undefined;
     warnings.push(

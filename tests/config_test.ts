@@ -816,7 +816,22 @@ Deno.test("no filter at all is allowed, with a warning", () => {
   for (const filter of [{ tags: ["t"] }, { labels: ["l"] }, { dataset_id: "d" }]) {
     assert.deepEqual(parse({ ...KEYS, ...filter }).warnings, []);
   }
-  assert.equal(parse({ ...KEYS, tags: [] }).warnings.length, 1);
+});
+
+Deno.test("an empty tags or labels list as the only filter is an error; beside another filter it is none", () => {
+  for (const field of ["tags", "labels"]) {
+    const found = issues({ ...KEYS, [field]: [], delete: true });
+    assert.deepEqual(found.map((issue) => issue.field), [field]);
+    assert.match(found[0].message, /empty list.*every binary file the API key can read.*leave/);
+  }
+  assert.equal(issues({ ...KEYS, tags: [], labels: [] }).length, 2);
+  assert.deepEqual(parse({ ...KEYS, tags: [], dataset_id: "d" }).warnings, []);
+  assert.deepEqual(parse({ ...KEYS, tags: ["t"], labels: [] }).warnings, []);
+  // A push-only resource lists nothing: an empty filter there mirrors nothing.
+  assert.deepEqual(
+    parse({ ...KEYS, tags: [], push_path: "outbox", push_tags: ["t"] }).warnings,
+    [],
+  );
 });
 
 Deno.test("allow_delete_all without delete is a warning", () => {
