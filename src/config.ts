@@ -1100,9 +1100,17 @@ function _unknownAttributes(
   const warnings: string[] = [];
   let widensFilter = false;
   for (const name of unknown.slice(0, _MAX_UNKNOWN_LISTED)) {
-    const near = name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined;
+    const managers = Object.hasOwn(_DATA_MANAGER_NAMES, name)
+      ? _DATA_MANAGER_NAMES[name]
+      : undefined;
+    const near = managers?.name ??
+      (name.length <= _MAX_TYPO_LENGTH ? _closestAttribute(name) : undefined);
     const named = `unknown attribute ${_describe(name)}`;
-    const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}?)`;
+    const hint = managers !== undefined
+      ? ` (the data manager's; here ${JSON.stringify(managers.name)}, ${managers.note})`
+      : near === undefined
+      ? ""
+      : ` (did you mean ${JSON.stringify(near)}?)`;
     if (near !== undefined && context.noFilter && _WIDENING_TYPOS.includes(near)) {
       // A misspelt push_path turns a push-only config into a mirror of everything, too.
       issues.push({
@@ -1151,6 +1159,19 @@ const _LOW_BANDWIDTH_LIMIT = 1024;
 
 /** The attributes that narrow the listing. */
 const _FILTER_ATTRIBUTES = ["tags", "labels", "dataset_id"];
+
+/**
+ * The data manager's attributes (seed 002's example) an operator may bring to this module's
+ * config, and this module's for them: `additional_sync_paths` with no filter set made a mirror of
+ * every file the key can read, with a warning only, instead of a push.
+ */
+const _DATA_MANAGER_NAMES: Record<string, { name: string; note: string }> = {
+  additional_sync_paths: {
+    name: "push_path",
+    note: "one folder, relative to the Viam home (a folder outside it can be bind-mounted there)",
+  },
+  sync_interval_mins: { name: "sync_frequency", note: "in seconds" },
+};
 
 /** Misspelt with no filter set, these make a mirror of every file the key can read. */
 const _WIDENING_TYPOS = [..._FILTER_ATTRIBUTES, "push_path"];

@@ -1104,3 +1104,14 @@ Deno.test("with delete, protected_dirs written from the Viam home (as mirror_pat
     ["data_mirror/models"],
   );
 });
+
+Deno.test("the data manager's attribute names get this module's: additional_sync_paths with no filter is an error", () => {
+  const found = issues({ ...KEYS, additional_sync_paths: ["/tmp/my_text_files"] });
+  assert.deepEqual(found.map((issue) => issue.field), ["additional_sync_paths"]);
+  assert.match(found[0].message, /the data manager's; here "push_path", one folder, relative to/);
+  assert.match(found[0].message, /every binary file the API key can read/);
+  const { warnings } = parse({ ...KEYS, tags: ["t"], sync_interval_mins: 10 });
+  assert.deepEqual(warnings, [
+    'unknown attribute "sync_interval_mins" (the data manager\'s; here "sync_frequency", in seconds)',
+  ]);
+});
