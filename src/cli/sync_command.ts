@@ -159,14 +159,12 @@ async function _onePass(
     const error = failure instanceof LockedError
       ? failure.message
       : `sync failed: ${describeError(failure)}`;
-    output.line(`mirror: ${config.mirrorRoot}`);
-    output.error(error);
-    // What it did before it failed, if it got that far.
+    // What it did before it failed (a key refused part way: the files of the pages before), on
+    // the summary line a finished pass prints, ending with why it failed, as that one's does.
     const partial = partialResultOf(failure)?.summary;
-    // Only when it did something: a pass refused at its first call has nothing to say.
-    if (partial !== undefined && (partial.listed > 0 || partial.deleted > 0)) {
-      output.line(`before it failed: ${formatSummary(partial)}`);
-    }
+    output.line(`mirror: ${config.mirrorRoot}`);
+    output.line(_countsLine(formatSummary(partial ?? emptySummary()), describeError(failure)));
+    output.error(error);
     output.document({
       ..._document(config, partial ?? emptySummary()),
       error,

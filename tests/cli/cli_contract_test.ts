@@ -287,7 +287,12 @@ Deno.test("a pass whose key is refused part way says what it did before: its sum
     const placed = (await readTree(root)).size;
     assert.ok(placed > 0, "the first page's files were placed");
     assert.equal(summaryOf(output).downloaded, placed);
-    assert.match(output.stderr, new RegExp(`before it failed: .*${placed} downloaded`));
+    assert.match(output.stderr, new RegExp(`${placed} downloaded.*; failed: .*unauthenticated`));
+    // Refused at its first call: the same line, with nothing done.
+    platform.setFaults({ failListingAfterPage: 0, failListingCode: "unauthenticated" });
+    const refused = await sync("--tags", "a", "--mirror-path", "other");
+    assertExit(refused, 1);
+    assert.match(refused.stdout, /^0 listed, .*0 downloaded.*; failed: .*unauthenticated/m);
   });
 });
 
@@ -1023,7 +1028,7 @@ Deno.test("--watch --json: a pass cut by SIGTERM mid-download reports what it ha
   );
 });
 
-Deno.test("a one-shot sync prints where the files went; a refused key prints its error once and no zero summary", async () => {
+Deno.test("a one-shot sync prints where the files went; a refused key prints its error once on stderr, and on its summary line", async () => {
   await withCli([{ count: 2, tags: ["a"] }], async ({ platform, root, run, sync }) => {
     const ok = await sync("--tags", "a");
     assertExit(ok, 0);
@@ -1040,7 +1045,10 @@ Deno.test("a one-shot sync prints where the files went; a refused key prints its
       { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: WRONG_KEY },
     );
     assertExit(refused, 1);
-    assert.equal(refused.stdout, `mirror: ${root}\n`, "no all-zero summary");
+    const [refusedWhere, refusedSummary, ...more] = refused.stdout.trimEnd().split("\n");
+    assert.equal(refusedWhere, `mirror: ${root}`);
+    assert.match(refusedSummary, /^0 listed, .* in \d+\.\d s; failed: \[unauthenticated\] /);
+    assert.deepEqual(more, []);
     const mentions = refused.stderr.split("\n").filter((line) => /unauthenticated/i.test(line));
     assert.equal(mentions.length, 1, refused.stderr);
     assert.match(mentions[0], /^data-mirror: sync failed: /);
