@@ -56,6 +56,11 @@ export interface ModuleInvocation {
   readonly address: ModuleAddress;
   /** `--log-level` (viam-server passes the module config's `log_level`); default `info`. */
   readonly logLevel: LogLevel;
+  /**
+   * Why `logLevel` is not the level asked for: one this program does not know (`trace`) is run at
+   * `info`. Refused, a module viam-server starts so would exit and be started again, every 5 s.
+   */
+  readonly logLevelNote?: string;
 }
 
 /** The program runs a CLI command (`sync`, `validate`, `help`, `--help`, ...). */
@@ -169,6 +174,7 @@ function _moduleInvocation(
   json: boolean,
 ): Invocation {
   let logLevel: LogLevel = "info";
+  let logLevelNote: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
@@ -177,15 +183,12 @@ function _moduleInvocation(
     } else if (arg === _LOG_LEVEL_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`)) {
       const value = arg === _LOG_LEVEL_FLAG ? rest[++i] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
       const level = parseLogLevel(value);
-      if (level === undefined) {
-        return _usageError(
-          `${_LOG_LEVEL_FLAG} must be one of ${LOG_LEVELS.join(", ")}, not ${
-            JSON.stringify(value ?? "")
-          }`,
-          json,
-        );
-      }
-      logLevel = level;
+      logLevel = level ?? "info";
+      logLevelNote = level !== undefined
+        ? undefined
+        : `${_LOG_LEVEL_FLAG} ${JSON.stringify((value ?? "").slice(0, 32))} is not one of ${
+          LOG_LEVELS.join(", ")
+        }: logging at info`;
     } else if (arg.startsWith("-")) {
       // Flags a newer viam-server may add: a module must not fail to start over them.
       continue;
@@ -207,7 +210,7 @@ function _moduleInvocation(
   const from = envAddress !== undefined ? "VIAM_MODULE_ADDRESS" : "the address argument";
   const address = parseModuleAddress(raw, { from });
   if (typeof address === "string") return _usageError(`module: ${address}`, json);
-  return { mode: "module", address, logLevel };
+  return { mode: "module", address, logLevel, ...(logLevelNote && { logLevelNote }) };
 }
 
 /**

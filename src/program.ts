@@ -142,6 +142,8 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
     console.error(`data-mirror: module: ${error instanceof Error ? error.message : error}`);
     return 1;
   };
+  // On stdout, which viam-server logs at INFO (stderr would be an ERROR), before anything else.
+  if (invocation.logLevelNote !== undefined) console.log(`data-mirror: ${invocation.logLevelNote}`);
   return await runModule({
     address: invocation.address,
     logLevel: invocation.logLevel,

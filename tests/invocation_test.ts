@@ -53,10 +53,14 @@ Deno.test("invocation: `module [address]` with its options in any order", () => 
   assert.equal(read(["module", SOCKET, "--some-new-flag"]).mode, "module");
   assert.match(usageMessage(read(["module"])), /module: no address given/);
   assert.match(usageMessage(read(["module", "a.sock", "b.sock"])), /one address expected, got 2/);
-  assert.match(
-    usageMessage(read([SOCKET, "--log-level=loud"])),
-    /--log-level must be one of debug, info, warn, error, not "loud"/,
-  );
+  // A level it does not know runs the module at info, said: refused, viam-server would start it
+  // again every 5 s, for good.
+  assert.deepEqual(read([SOCKET, "--log-level=trace"]), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "the address argument" },
+    logLevel: "info",
+    logLevelNote: '--log-level "trace" is not one of debug, info, warn, error: logging at info',
+  });
 });
 
 Deno.test("invocation: TCP mode serves on a loopback port and refuses any other host", () => {
