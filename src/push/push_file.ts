@@ -473,6 +473,12 @@ async function _removeIfStill(
   }
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it
   if (before === undefined) return false;
+  // Looked at again after the waits above, in the same turn as the move (its change time too, which
+  // the move itself changes): a version saved meanwhile on a disk mounted below the push folder,
+  // where the move fails and the file is removed by name, was removed, never sent; one rewritten in
+  // place, its modification time put back, was moved and passed for the version sent.
+  const still = lstatIfThereSync(full);
+  if (still === undefined || !still.isFile || !sameIdentity(identityOf(still), sent)) return false;
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
   const name = basename(path);
   const id = crypto.randomUUID();
