@@ -270,7 +270,7 @@ export async function runPushPass(
   if (!options.dryRun) _assertPushRootInPlace(push, "");
   const lock = options.dryRun
     ? undefined
-    : await acquireMirrorLock(await ensureStateDir(push.pushRoot), {
+    : await acquireMirrorLock(_trustedStateDir(push, await ensureStateDir(push.pushRoot)), {
       owner: options.owner ?? "push",
       guards: "push folder",
     });
@@ -367,6 +367,32 @@ export function partialPushOf(error: unknown): PushResult | undefined {
 export function pushFolderMade(pushPath: string, root: string, setting: string): string {
   return `push folder ${pushPath} (${root}) did not exist: made it, empty (nothing to push ` +
     `yet); if another folder was meant, check ${setting}`;
+}
+
+/**
+ * `stateDir`, the push folder's state folder, unless another user may have made or changed it: its
+ * journal says which files the platform has, and a file it says was sent is deleted. Anyone who may
+ * write the push folder (mode 777, a shared drop folder) could rename the program's state folder
+ * away and make their own, with a journal naming another user's file as sent: the next pass deleted
+ * that file, never sent. Refused when it is not owned by root or by the push folder's owner, or
+ * when others may write it and the push folder is not so (a file system without owners, FAT or
+ * exFAT, gives every entry the same owner and mode: refused for neither).
+ */
+function _trustedStateDir(push: PushConfig, stateDir: string): string {
+  const folder = Deno.lstatSync(push.pushRoot);
+  const state = Deno.lstatSync(stateDir);
+  const othersWrite = (info: Deno.FileInfo) => ((info.mode ?? 0) & 0o022) !== 0;
+  const why = state.uid !== 0 && state.uid !== folder.uid
+    ? `is owned by user ${state.uid}, not by root nor by the push folder's owner (${folder.uid})`
+    : othersWrite(state) && !othersWrite(folder)
+    ? "may be written by other users than its owner, where the push folder may not"
+    : undefined;
+  if (why === undefined) return stateDir;
+  throw new Deno.errors.PermissionDenied(
+    `push folder ${push.pushPath}: its state folder ${stateDir} ${why}: another user could make ` +
+      "a push delete files it never sent; refusing to push. Remove it if it is not yours (files " +
+      "sent and not yet deleted are then sent again)",
+  );
 }
 
 /**

@@ -1883,3 +1883,39 @@ Deno.test({
     });
   },
 });
+
+Deno.test("a state folder another user made, or may write where the push folder may not, is refused: its journal could have a file never sent deleted", async () => {
+  await withPush(async ({ root, pass, write }) => {
+    await write("cam1/img.jpg", "precious capture");
+    await pass({ keep: true, minAgeSeconds: 99_999 }); // makes the state dir, sends nothing
+    // A writer of a shared drop folder (mode 777) puts its own state folder in place, its journal
+    // saying the capture was sent.
+    await Deno.chmod(root, 0o777);
+    const state = join(root, ".data-mirror");
+    await Deno.rename(state, join(root, ".old-state"));
+    await Deno.mkdir(state);
+    const file = await Deno.lstat(join(root, "cam1/img.jpg"));
+    const forged = {
+      ino: file.ino,
+      size: file.size,
+      mtimeMs: file.mtime!.getTime(),
+      binaryDataId: "forged",
+      sentMs: 0,
+      kept: false,
+    };
+    await Deno.writeTextFile(
+      join(state, "push-journal.json"),
+      JSON.stringify({ version: 1, files: { "cam1/img.jpg": { sent: forged } } }),
+    );
+    const chown = new Deno.Command("chown", { args: ["-R", "65534", state] }).outputSync();
+    assert.ok(chown.success);
+    await assert.rejects(pass(), /state folder .* is owned by user 65534, not by root nor/);
+    assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
+    // Root's, but opened to everyone where the push folder is not.
+    new Deno.Command("chown", { args: ["-R", "0", state] }).outputSync();
+    await Deno.chmod(state, 0o777);
+    await Deno.chmod(root, 0o755);
+    await assert.rejects(pass(), /may be written by other users than its owner/);
+    assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
+  });
+});
