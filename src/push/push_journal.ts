@@ -196,10 +196,10 @@ export class PushJournal {
         parsed = JSON.parse(text);
       } catch (error) {
         // V8's message quotes the text: named by kind only.
-        throw new Error(`push journal ${path} is not valid JSON (${(error as Error).name})`);
+        throw _unreadable(`push journal ${path} is not valid JSON (${(error as Error).name})`);
       }
       if (parsed?.version !== 1 || typeof parsed.files !== "object" || parsed.files === null) {
-        throw new Error(`push journal ${path} has an unknown format (expected version 1)`);
+        throw _unreadable(`push journal ${path} has an unknown format (expected version 1)`);
       }
     }
     const generation = parsed.generation ?? 0;
@@ -207,7 +207,7 @@ export class PushJournal {
     for (const [name, entry] of entries) {
       const problem = _shapeProblem(entry);
       if (problem !== undefined) {
-        throw new Error(`push journal ${path}: the entry of ${JSON.stringify(name)} ${problem}`);
+        throw _unreadable(`push journal ${path}: the entry of ${JSON.stringify(name)} ${problem}`);
       }
     }
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
@@ -437,25 +437,25 @@ function _replay(
     try {
       return JSON.parse(line);
     } catch (error) {
-      throw new Error(
+      throw _unreadable(
         `push journal log ${logPath} line ${n} is not valid JSON (${(error as Error).name})`,
       );
     }
   };
   const head = parse(lines[0], 1) as { generation?: unknown };
   if (typeof head?.generation !== "number") {
-    throw new Error(`push journal log ${logPath} has an unknown format (no generation)`);
+    throw _unreadable(`push journal log ${logPath} has an unknown format (no generation)`);
   }
   // Another generation: a log the snapshot already holds (its removal was lost).
   if (head.generation !== generation) return false;
   for (let n = 1; n < lines.length; n++) {
     const line = parse(lines[n], n + 1) as _LogLine;
     if (typeof line?.p !== "string") {
-      throw new Error(`push journal log ${logPath} line ${n + 1} names no path`);
+      throw _unreadable(`push journal log ${logPath} line ${n + 1} names no path`);
     }
     const problem = line.e === undefined ? undefined : _shapeProblem(line.e);
     if (problem !== undefined) {
-      throw new Error(`push journal log ${logPath} line ${n + 1}: the entry ${problem}`);
+      throw _unreadable(`push journal log ${logPath} line ${n + 1}: the entry ${problem}`);
     }
     if (line.e === undefined) entries.delete(line.p);
     else entries.set(line.p, line.e);
@@ -482,8 +482,32 @@ function _shapeProblem(entry: unknown): string | undefined {
   if (uploads !== undefined && !(Array.isArray(uploads) && uploads.every(isObject))) {
     return "has uploads that are no list of uploads";
   }
+  // Numbers every record of the kind holds: one without (a hand-edited journal) made a pass's
+  // check of the uploads in flight ask for a NaN time, and fail, every pass.
+  for (const [key, fields] of _RECORD_NUMBERS) {
+    const value = record[key] as Record<string, unknown> | undefined;
+    const missing = value && fields.find((field) => !Number.isFinite(value[field]));
+    if (missing) return `has a ${key} whose ${missing} is no number`;
+  }
   return undefined;
 }
+
+/**
+ * The error for a journal file that is not what the program writes (edited by hand, or damaged): it
+ * fails every pass until the file is dealt with, so it says how.
+ */
+function _unreadable(message: string): Error {
+  return new Error(
+    `${message}; move the journal (push-journal.json and push-journal.log in the state folder) ` +
+      "aside to start afresh: the files it recorded as sent and still in the folder, and any " +
+      "upload cut off, are then sent again (a second copy on the platform)",
+  );
+}
+
+const _RECORD_NUMBERS: readonly (readonly [string, readonly string[]])[] = [
+  ["inFlight", ["ino", "size", "mtimeMs", "startedMs"]],
+  ["sent", ["ino", "size", "mtimeMs", "sentMs"]],
+];
 
 /**
  * The log at `path` opened to append after its first `wholeBytes` (a torn last line cut off), or
