@@ -127,7 +127,7 @@ export async function* walkPushFolder(
         // mirror writes; passed by too, it was kept without a word, pass after pass.
         if (dir === "") {
           if (_isOwnStateDir(root, entry.name)) continue;
-        } else {
+        } else if (entry.isDirectory) {
           // Made since the scan: the folder is another mirror's or push folder's now. Beyond
           // _SORTED_UP_TO entries it may come after subfolders already queued: they are its too.
           pending.length = queued;
@@ -210,15 +210,17 @@ function _swappedSince(root: string, dir: string, then: Deno.FileInfo): boolean 
 }
 
 /**
- * One read of a folder: whether it holds a state dir, and the names (as Deno gives them) that more
+ * One read of a folder: whether it holds a state dir (a folder), and the names (as Deno gives them) that more
  * than one entry shares (not valid UTF-8). Only names with U+FFFD are kept.
  */
 async function _scanDir(path: string): Promise<{ holdsState: boolean; shared: Set<string> }> {
   const seen = new Set<string>();
   const shared = new Set<string>();
   let holdsState = false;
-  for await (const { name } of _entries(path)) {
-    if (isStateDirPath(name)) holdsState = true;
+  for await (const { name, isDirectory } of _entries(path)) {
+    // A folder only: a file of that name (`.Data-Mirror `) held its folder's files back for good,
+    // said to be another push folder or mirror.
+    if (isDirectory && isStateDirPath(name)) holdsState = true;
     if (!_maybeLossy(name)) continue;
     if (seen.has(name)) shared.add(name);
     seen.add(name);

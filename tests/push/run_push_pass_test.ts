@@ -1358,6 +1358,14 @@ Deno.test("other programs' areas and special files are not pushed; a folder with
     assert.deepEqual(platform.items().map((i) => i.fileName), ["mine.txt"]);
     assert.equal(await Deno.readTextFile(join(root, "nested/theirs.txt")), "not ours");
     assert.match(logger.text(), /not pushing "nested": it holds a \.data-mirror folder/);
+    // A file of that name (in any spelling a file system folds to it) is no area: its folder goes.
+    await write("cam1/.Data-Mirror ", "a note");
+    await write("cam1/img.jpg", "capture");
+    const again = await pass();
+    assert.ok(
+      platform.items().some((i) => i.fileName === "cam1/img.jpg"),
+      `${JSON.stringify(again)} ${JSON.stringify(platform.items().map((i) => i.fileName))}`,
+    );
   });
 });
 
