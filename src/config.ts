@@ -512,7 +512,7 @@ const _FETCH_BAD_PORTS: ReadonlySet<number> = new Set(
  * on every pass behind a status that shows no error.
  */
 export function assertPushPartId(config: MirrorConfig, partId: string | undefined): void {
-  if (config.push === undefined || partId) return;
+  if (config.push === undefined || partId?.trim()) return;
   throw new ConfigError([{
     field: "push_path",
     message: "push_path is set but VIAM_MACHINE_PART_ID is not: the uploads need the machine " +

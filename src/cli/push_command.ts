@@ -58,7 +58,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   const { output } = context;
   using stop = listenForStop(output.logger);
   const partId = flags.partId ?? context.env("VIAM_MACHINE_PART_ID");
-  if (!partId) {
+  // Blank (`--part-id "$UNSET "`): the uploads would belong to a part of that name.
+  if (!partId?.trim()) {
     throw new PushUsageError(
       "push: --part-id is required: the machine part the files belong to (or set " +
         "VIAM_MACHINE_PART_ID)",

@@ -66,6 +66,13 @@ Deno.test("push without a part id is a usage error that names it, as one JSON do
     assert.equal(output.code, 2, output.stderr);
     const document = JSON.parse(output.stdout);
     assert.match(document.error, /--part-id is required/);
+    // Blank, as an unset variable with a space makes it: the same.
+    const blank = await runProgram(
+      ["push", "--app-url", platform.url, "--push-path", "outbox", "--part-id", "  "],
+      { viamHome: home, env: KEY_ENV },
+    );
+    assert.equal(blank.code, 2, blank.stderr);
+    assert.match(blank.stderr, /--part-id is required/);
     assert.equal(platform.uploads.completed, 0);
   });
 });
