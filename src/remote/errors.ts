@@ -135,7 +135,8 @@ export function describeError(error: unknown): string {
  */
 const _ACCESS_HINT = " (refused to this user: made by another user, as a `sudo data-mirror " +
   "sync` or viam-server's module run as root leaves files? Run as that user, or give this one the " +
-  "folder: chown -R; or a folder on the way lacks its read, write or search permission: chmod u+rwx)";
+  "folder: chown -R; or the file, or a folder on its way, lacks this user's permission to read, " +
+  "write or search it: chmod u+rw, u+rwx for a folder)";
 
 function _isAccessError(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
