@@ -117,8 +117,9 @@ export async function assertMirrorPlace(root: string, mirrorPath: string): Promi
   if (pushState !== undefined) {
     throw new MirrorLocationError(
       `mirror_path ${mirrorPath} (${root}) is a push folder (${pushState} is its ` +
-        "journal): a sync with delete would remove the files waiting to be uploaded; choose a " +
-        "folder apart from every push folder",
+        "journal): the push would upload what the mirror downloads, again on every pass, and a " +
+        "sync with delete would remove the files waiting to be uploaded; choose a folder apart " +
+        "from every push folder",
     );
   }
   // A new mirror inside another (another process's: the module refuses it between resources)
@@ -228,6 +229,12 @@ export class MirrorDir implements AsyncDisposable {
               "written there; mount the disk again (or restart to mirror into it afresh)",
         );
       }
+    }
+    // A place refused is refused before its folder is made: made first, an empty folder stayed
+    // (in a push folder, to be walked by every push).
+    found ??= await resolveMirrorRoot({ ...options, create: false });
+    if (found === undefined) {
+      await assertMirrorPlace(join(options.viamHome, options.mirrorPath), options.mirrorPath);
     }
     const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
     await assertMirrorPlace(root, options.mirrorPath);

@@ -337,6 +337,12 @@ Deno.test("open refuses a new mirror inside a push folder, whose files wait for 
       /mirror_path outbox\/m \(.*\) lies inside .*\/outbox, which is a push folder/,
     );
     assert.equal(await Deno.readTextFile(join(viamHome, "outbox/m/wait.txt")), "to be uploaded");
+    // One not made yet is refused before it is made: no empty folder left for the push to walk.
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "outbox/new/mm", durable: false }),
+      /mirror_path outbox\/new\/mm \(.*\) lies inside .*\/outbox, which is a push folder/,
+    );
+    assert.equal(await Deno.lstat(join(viamHome, "outbox/new")).catch(() => undefined), undefined);
   });
 });
 
