@@ -140,6 +140,11 @@ export function readInvocation(
   if (_looksLikeAddress(first) || first === envAddress) {
     return _moduleInvocation(args, envAddress, json);
   }
+  // `127.0.0.1:8080x`: a mistyped module address, said as one (a key has no colon: not printed).
+  if (/^[\w.[\]-]*:[^/\s]*$/.test(first) && first.length <= 64) {
+    const address = parseModuleAddress(first, { from: "the address argument" });
+    if (typeof address === "string") return _usageError(`module: ${address}`, json);
+  }
   return _usageError(unknownCommandMessage(first), json);
 }
 

@@ -88,12 +88,12 @@ Deno.test("invocation: TCP mode serves on a loopback port and refuses any other 
   for (
     const typo of ["127.0.0.1:8080x", "127.0.0.1:1e4", "localhost:+9000", "localhost:", ":80a"]
   ) {
-    assert.equal(
-      usageMessage(read(["module", typo])),
-      `module: ${JSON.stringify(typo)} (the address argument) is not host:port with a port of ` +
-        `digits (such as 127.0.0.1:8080); a unix socket's path needs a slash (./${typo}) or a ` +
-        "unix: prefix",
-    );
+    const said = `module: ${JSON.stringify(typo)} (the address argument) is not host:port with ` +
+      `a port of digits (such as 127.0.0.1:8080); a unix socket's path needs a slash (./${typo}) ` +
+      "or a unix: prefix";
+    assert.equal(usageMessage(read(["module", typo])), said);
+    // Given without `module` (as viam-server passes an address), said so too.
+    assert.equal(usageMessage(read([typo])), said);
   }
   for (const path of ["./a:b.sock", "unix:mod.sock", "mod.sock"]) {
     assert.equal(read(["module", path]).mode, "module", path);

@@ -47,7 +47,8 @@ const _API_KEY_HELP =
 
 const _MODULE_HELP =
   "viam-server starts the module itself, as `data-mirror <socket-path>` (or a loopback\n" +
-  "host:port in TCP mode): add it to a machine in the Viam app; see the README.";
+  "host:port in TCP mode; `data-mirror module <address>` spells it out): add it to a machine\n" +
+  "in the Viam app; see the README.";
 
 /** Builds the `data-mirror` command tree; parsing it calls `actions`. */
 export function buildCommandTree(actions: CommandActions, output: CommandTreeOutput): Command {
