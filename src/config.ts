@@ -1008,9 +1008,13 @@ function _directoryRoot(
     );
   }
   if (path === "~" || path.startsWith("~/")) {
+    const meant = path.replace(/^~\/*/, "").replace(/^\.viam(\/+|$)/, "");
     return problem(
-      `starts with ~, which is not expanded here: ${field} is relative to ${home} (write it ` +
-        "without ~/.viam/)",
+      `starts with ~, which is not expanded here: ${field} is relative to ${home} (` +
+        (meant === ""
+          ? "write a folder's name"
+          : `write ${_describe(meant)} for ${_describe(posix.join(home, meant))}`) +
+        ")",
     );
   }
   if (/^\$(\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)(\/|$)/.test(path)) {

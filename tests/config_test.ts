@@ -445,7 +445,12 @@ Deno.test("mirror_path stays strictly inside the Viam home", async (t) => {
     [
       "~/.viam/faces",
       `mirror_path "~/.viam/faces" starts with ~, which is not expanded here: mirror_path is ` +
-      `relative to ${home} (write it without ~/.viam/)`,
+      `relative to ${home} (write "faces" for "${home}/faces")`,
+    ],
+    [
+      "~/faces",
+      `mirror_path "~/faces" starts with ~, which is not expanded here: mirror_path is ` +
+      `relative to ${home} (write "faces" for "${home}/faces")`,
     ],
     [
       "$HOME/faces",

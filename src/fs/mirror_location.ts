@@ -81,7 +81,8 @@ export async function resolveMirrorRoot(
       await Deno.mkdir(options.viamHome, { recursive: true, mode: _DIR_MODE });
     } catch (error) {
       throw (error instanceof Deno.errors.AlreadyExists &&
-        (await _danglingHome(options.viamHome))) || error;
+        ((await _danglingHome(options.viamHome)) || (await _homeNotAFolder(options.viamHome)))) ||
+        error;
     }
   }
   let home: string;
@@ -91,6 +92,8 @@ export async function resolveMirrorRoot(
     if (error instanceof Deno.errors.NotFound && !options.create) return undefined;
     throw error;
   }
+  const notAFolder = await _homeNotAFolder(options.viamHome);
+  if (notAFolder !== undefined) throw notAFolder;
   let current = home;
   let shown = options.viamHome; // the path as the user wrote it, for messages
   for (const component of split.components) {
@@ -117,6 +120,19 @@ export async function resolveMirrorRoot(
     current = await _storedSpelling(current, component, label);
   }
   return current;
+}
+
+/**
+ * The error for a Viam home that is a file (a `$VIAM_HOME` set to a file's path), else undefined: it
+ * failed at the first look below it, "Not a directory", with a path that did not say which setting
+ * was wrong.
+ */
+async function _homeNotAFolder(viamHome: string): Promise<MirrorLocationError | undefined> {
+  const info = await Deno.stat(viamHome).catch(() => undefined);
+  if (info === undefined || info.isDirectory) return undefined;
+  return new MirrorLocationError(
+    `the Viam home ${viamHome} ($VIAM_HOME, else $HOME/.viam) is not a folder`,
+  );
 }
 
 /**

@@ -28,6 +28,23 @@ Deno.test("the root is created folder by folder inside the Viam home and resolve
   });
 });
 
+Deno.test("a Viam home that is a file is named as the Viam home, for a pass and a dry run alike", async () => {
+  await withTempDir(async (dir) => {
+    const home = join(dir, "viam-home-file");
+    await Deno.writeTextFile(home, "");
+    for (const create of [true, false]) {
+      const error = await rejection(
+        () => resolveMirrorRoot({ viamHome: home, mirrorPath: "m", create }),
+        MirrorLocationError,
+      );
+      assert.match(
+        error.message,
+        /the Viam home .*viam-home-file \(\$VIAM_HOME, else .*is not a folder/,
+      );
+    }
+  });
+});
+
 Deno.test("a Viam home linked to a folder of a disk not mounted says so, and makes nothing; once there, it is used", async () => {
   await withTempDir(async (dir) => {
     const home = join(dir, ".viam");
