@@ -62,8 +62,19 @@ function _readConfig(request: AnyMessage): MirrorResource {
   const api = MIRROR_APIS.find((candidate) => candidate.api === apiName);
   if (api === undefined) {
     const served = MIRROR_APIS.map((candidate) => candidate.api).join(", ");
+    // A viam-server that names the resource only by the deprecated `namespace` and `type` (which
+    // do not say service or component) cannot be served: said so, rather than as an unknown API.
+    const deprecated = apiName === "" && (config?.namespace || config?.type)
+      ? ` (the request names the resource only by the deprecated namespace ${
+        JSON.stringify(String(config?.namespace ?? ""))
+      } and type ${
+        JSON.stringify(String(config?.type ?? ""))
+      }, which an older viam-server sends: upgrade viam-server)`
+      : "";
     throw new ConnectError(
-      `config.api ${JSON.stringify(apiName)} is not served by this module (it serves ${served})`,
+      `config.api ${
+        JSON.stringify(apiName)
+      } is not served by this module (it serves ${served})${deprecated}`,
       Code.InvalidArgument,
     );
   }

@@ -205,6 +205,16 @@ Deno.test("module: ValidateConfig rejects a bad config naming the attribute, and
     });
     assert.equal(wrongApi.code, grpc.status.INVALID_ARGUMENT);
     assert.match(wrongApi.details, /config\.api "rdk:component:camera"/);
+    // An older viam-server's request, by the deprecated namespace and type only: said so.
+    const deprecated = await client.callError(client.module, "ValidateConfig", {
+      config: {
+        ...componentConfig("mirror1", "", { app_api_key: SECRET_KEY }),
+        namespace: "rdk",
+        type: "generic",
+      },
+    });
+    assert.equal(deprecated.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(deprecated.details, /deprecated namespace "rdk" and type "generic".*upgrade/);
 
     const good = await client.call(client.module, "ValidateConfig", {
       config: componentConfig("mirror1", COMPONENT_API, { app_api_key: SECRET_KEY }),
