@@ -480,9 +480,11 @@ async function _removeIfStill(
   const still = lstatIfThereSync(full);
   if (still === undefined || !still.isFile || !sameIdentity(identityOf(still), sent)) return false;
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
+  // The version sent in the id: what a kill leaves here is removed by the next pass when it is that
+  // version, and kept and told when not (see `putBackAside`).
   const name = basename(path);
-  const id = crypto.randomUUID();
-  const aside = join(asideDir, _NAME_BYTES.encode(name).length <= 200 ? `${id}-${name}` : id);
+  const id = `${crypto.randomUUID()}${_ASIDE_VERSION}${sent.ino}-${sent.size}-${sent.mtimeMs}`;
+  const aside = join(asideDir, _NAME_BYTES.encode(name).length <= 160 ? `${id}-${name}` : id);
   // On FUSE the moved file's bytes are compared again (a rewrite in place during the hash above,
   // its time put back, has the same identity): a kill meanwhile must not hide it, so where it came
   // from is written beside it first, and `putBackAside` returns it on the next pass.
@@ -549,12 +551,19 @@ async function _removeIfStill(
 
 /** The suffix of the record, in `deleting/`, of where a file moved aside on FUSE came from. */
 const _ASIDE_RECORD = ".from";
-const _ASIDE_RECORD_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.from$/;
+const _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+/** Between the uuid and the version sent (inode, size, modification time) in an aside's id. */
+const _ASIDE_VERSION = ".v";
+const _ASIDE_ID = `${_UUID}(?:\\.v(\\d+)-(\\d+)-(-?\\d+))?`;
+const _ASIDE_RECORD_NAME = new RegExp(`^${_ASIDE_ID}\\.from$`);
+/** A file moved aside with the version sent in its id (since 2026-12-07): `<id>` or `<id>-<name>`. */
+const _VERSIONED_ASIDE = new RegExp(`^(${_ASIDE_ID})(?:-.*)?$`, "s");
 
 /**
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
- * record of where it came from); one whose name was taken meanwhile stays, and is told. Called
- * with the push folder's lock held, before the walk.
+ * record of where it came from); one whose name was taken meanwhile stays, and is told. Elsewhere
+ * (no record), what a kill left moved aside is removed when it is the version sent, and kept and
+ * told when it is not. Called with the push folder's lock held, before the walk.
  */
 export function putBackAside(root: string, warn: (message: string) => void): void {
   const asideDir = join(root, STATE_DIR_NAME, DELETING_DIR_NAME);
@@ -566,12 +575,14 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   } catch {
     return;
   }
-  // Records only (`<uuid>.from`): a file moved aside is `<uuid>-<its name>`, which may end so too.
+  // Records only (`<id>.from`): a file moved aside is `<id>-<its name>`, which may end so too.
+  const recorded = new Set<string>();
   for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
     const path = Deno.readTextFileSync(record);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
+    recorded.add(id);
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
       try {
@@ -582,6 +593,26 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
       }
     }
     Deno.removeSync(record);
+  }
+  // Without a record (not on FUSE): a kill between the move and its check or its removal left it.
+  // The version sent is removed, as the pass meant to (it is on the platform); any other (saved
+  // over the name at that moment) is kept, and told every pass until it is moved back.
+  for (const name of names) {
+    const [, id, ino, size, mtimeMs] = _VERSIONED_ASIDE.exec(name) ?? [];
+    if (ino === undefined || recorded.has(id) || _ASIDE_RECORD_NAME.test(name)) continue;
+    const kept = join(asideDir, name);
+    try {
+      const info = Deno.lstatSync(kept);
+      const version = { ino: Number(ino), size: Number(size), mtimeMs: Number(mtimeMs) };
+      if (info.isFile && sameVersion(identityOf(info), version)) Deno.removeSync(kept);
+      else {
+        warn(
+          `a file a stopped push moved aside to delete is not the version it sent (saved over ` +
+            `its name at that moment): kept in ${kept}; move it back into the push folder to ` +
+            "send it",
+        );
+      }
+    } catch { /* gone meanwhile */ }
   }
 }
 

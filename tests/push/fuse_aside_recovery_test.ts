@@ -178,3 +178,34 @@ Deno.test(
     }
   },
 );
+
+Deno.test("what a kill left moved aside to delete (no record) is removed when it is the version sent, and kept and told when not", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_left_" });
+  try {
+    const dir = join(root, ".data-mirror", "deleting");
+    await Deno.mkdir(dir, { recursive: true });
+    // Moved aside as a pass names it: the version sent (inode, size, modification time) in its id.
+    const moveAside = async (name: string, savedOver: boolean) => {
+      const path = join(root, name);
+      await Deno.writeTextFile(path, "the version sent");
+      const sent = await Deno.lstat(path);
+      if (savedOver) await Deno.writeTextFile(path, "a version saved at that moment");
+      const aside = `${crypto.randomUUID()}.v${sent.ino}-${sent.size}-${
+        sent.mtime!.getTime()
+      }-${name}`;
+      await Deno.rename(path, join(dir, aside));
+      return aside;
+    };
+    const sentOne = await moveAside("a.jpg", false);
+    const savedOne = await moveAside("b.jpg", true);
+    const warnings: string[] = [];
+    putBackAside(root, (m) => warnings.push(m));
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.ok(!left.includes(sentOne), "the version sent stays hidden in deleting/");
+    assert.deepEqual(left, [savedOne]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /is not the version it sent .*kept in .*b\.jpg; move it back/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
