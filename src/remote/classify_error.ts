@@ -16,6 +16,7 @@
 // (which the tests use as a reference client) classify alike.
 import { ConnectError } from "@connectrpc/connect";
 import {
+  answeredWithoutTls,
   type ErrorKind,
   HttpStatusError,
   IncompleteBodyError,
@@ -40,6 +41,9 @@ const _UNAUTHENTICATED = 16;
  */
 export function classifyError(error: unknown): ErrorKind {
   if (isAbortError(error)) return "aborted";
+  // An https:// app URL whose server speaks plain HTTP fails every try alike (wrapped by connect as
+  // an unknown error, which a refused connection is too): said at once.
+  if (answeredWithoutTls(error)) return "fatal";
   if (error instanceof TimeoutError || error instanceof IncompleteBodyError) return "transient";
   if (error instanceof HttpStatusError) {
     if (error.status === 401 || error.status === 403) return "auth";

@@ -124,6 +124,9 @@ export function describeError(error: unknown): string {
     if (told !== "" && !described.includes(told)) described += `: ${told}`;
   }
   if (_isAccessError(error)) described += _ACCESS_HINT;
+  if (answeredWithoutTls(error)) {
+    described += " (the server answered without TLS: is app_url http://, not https://?)";
+  }
   return described;
 }
 
@@ -141,6 +144,20 @@ const _ACCESS_HINT = " (refused to this user: made by another user, as a `sudo d
 function _isAccessError(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   return code === "EACCES" || code === "EPERM";
+}
+
+/**
+ * Whether `error` (or a cause of it) is TLS meeting a server that answered in plain HTTP: rustls's
+ * "received corrupt message of type InvalidContentType", as an https:// `app_url` pointing at an
+ * http:// server (a local platform, a port forwarded) gets.
+ */
+export function answeredWithoutTls(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = error; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    if (e.message.includes("corrupt message of type InvalidContentType")) return true;
+  }
+  return false;
 }
 
 /** The most characters told of one message of an error or its causes. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { classifyError } from "../../src/remote/classify_error.ts";
 import { describeError } from "../../src/remote/errors.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 
@@ -22,6 +23,26 @@ Deno.test("a platform out of reach is described by what failed, not only 'fetch 
   const described = describeError(error);
   assert.match(described, /fetch failed: .*127\.0\.0\.1:\d+.*Connection refused/);
   assert.doesNotMatch(described, /s3cr3t/);
+});
+
+Deno.test("an https:// app URL whose server speaks plain HTTP fails at once, saying so", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(),
+  );
+  try {
+    const remote = new ViamRemote({
+      appUrl: `https://127.0.0.1:${server.addr.port}`,
+      apiKeyId: "key-id",
+      apiKey: "s3cr3t-never-shown",
+    });
+    const error = await remote.count({ tags: ["x"], labels: [] }).then(() => undefined, (e) => e);
+    assert.ok(error !== undefined, "the call failed");
+    assert.equal(classifyError(error), "fatal", "retried as if the network were down");
+    assert.match(describeError(error), /answered without TLS: is app_url http:\/\/, not https/);
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("a URL is told without its query string (a signed URL's token), in a cause or the message", () => {
@@ -54,7 +75,10 @@ Deno.test("a file the OS refuses says what to do: another user's files, run as i
         code,
       },
     );
-    assert.match(describeError(error), /another user.*chown -R.*search permission: chmod u\+rwx/);
+    assert.match(
+      describeError(error),
+      /another user.*chown -R.*the file, or a folder on its way.*search it: chmod u\+rw, u\+rwx for a folder/,
+    );
   }
   // The program's own refusals (no OS code) are told as they are.
   const refusal = new Deno.errors.PermissionDenied("refusing x: inside the state dir");
