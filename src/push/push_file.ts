@@ -445,32 +445,33 @@ async function _removeIfStill(
   probe: FolderProbe | undefined,
 ): Promise<boolean> {
   const full = join(root, path);
-  if (sentDigest !== undefined) {
-    // On FUSE its bytes are compared where they are, before it leaves its name: the hash of a large
-    // file on a stick takes seconds to minutes, and a kill meanwhile left a version never sent
-    // hidden in `deleting/` (nothing puts it back), or, across file systems (EXDEV: removed by
-    // name), a version renamed over the name meanwhile was the one removed. A version saved
-    // meanwhile is told by its identity, checked again in the same turn as the move.
-    if (sentDigest === "" || await _sha256OfFile(full) !== sentDigest) return false;
-    const now = lstatIfThereSync(full);
-    if (now === undefined || !now.isFile || !sameIdentity(identityOf(now), sent)) return false;
-  }
-  // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
-  const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   // The folders on the way looked at in the same turn as the move, right before it and right after
   // (the one holding the file by its inode: the move changes it): equal, the move took the file
   // from the push folder itself. A folder on the way swapped for a symlink is refused.
   const settle = { settledMs: _SETTLED_MS, probe };
   const after = { holdingByInode: true, trustedUid: trustedUidOf(probe) };
-  let before = settledFoldersOnWay(root, path, settle);
-  for (let attempt = 1; typeof before === "object" && "settlesInMs" in before; attempt++) {
+  let before: ReturnType<typeof settledFoldersOnWay>;
+  for (let attempt = 1;; attempt++) {
+    if (sentDigest !== undefined) {
+      // On FUSE its bytes are compared where they are, before it leaves its name, after any wait
+      // (exfat-fuse gives the modification time as the change time: a rewrite in place, its time
+      // put back, has the identity sent): the hash of a large file on a stick takes seconds to
+      // minutes, and a kill meanwhile left a version never sent hidden in `deleting/` (nothing
+      // puts it back), or, across file systems (EXDEV: removed by name), a version renamed over
+      // the name meanwhile was the one removed. One saved meanwhile is told by its identity,
+      // checked again in the same turn as the move.
+      if (sentDigest === "" || await _sha256OfFile(full) !== sentDigest) return false;
+    }
+    before = settledFoldersOnWay(root, path, settle);
+    if (typeof before !== "object" || !("settlesInMs" in before)) break;
     if (attempt === _LOOKS_AT_FOLDERS) {
       // Kept as sent: the next pass deletes it (a folder flipped in a loop: never).
       throw new Error(`${path}: a folder on its way kept changing while it was to be deleted`);
     }
     await setTimeout(before.settlesInMs);
-    before = settledFoldersOnWay(root, path, settle);
   }
+  // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
+  const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it
   if (before === undefined) return false;
   // Looked at again after the waits above, in the same turn as the move (its change time too, which
@@ -480,10 +481,12 @@ async function _removeIfStill(
   const still = lstatIfThereSync(full);
   if (still === undefined || !still.isFile || !sameIdentity(identityOf(still), sent)) return false;
   // Its name kept after the id where it fits in a name (255 bytes): found there, it says what it is.
-  // The version sent in the id: what a kill leaves here is removed by the next pass when it is that
-  // version, and kept and told when not (see `putBackAside`).
+  // Off FUSE the version sent in the id: what a kill leaves here is removed by the next pass when
+  // it is that version, and kept and told when not (see `putBackAside`). Not on FUSE, where the
+  // version cannot tell a rewrite (its bytes are compared): there a record says where it goes back.
   const name = basename(path);
-  const id = `${crypto.randomUUID()}${_ASIDE_VERSION}${sent.ino}-${sent.size}-${sent.mtimeMs}`;
+  const id = crypto.randomUUID() +
+    (sentDigest === undefined ? `${_ASIDE_VERSION}${sent.ino}-${sent.size}-${sent.mtimeMs}` : "");
   const aside = join(asideDir, _NAME_BYTES.encode(name).length <= 160 ? `${id}-${name}` : id);
   // On FUSE the moved file's bytes are compared again (a rewrite in place during the hash above,
   // its time put back, has the same identity): a kill meanwhile must not hide it, so where it came
@@ -563,9 +566,21 @@ const _VERSIONED_ASIDE = new RegExp(`^(${_ASIDE_ID})(?:-.*)?$`, "s");
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
  * record of where it came from); one whose name was taken meanwhile stays, and is told. Elsewhere
  * (no record), what a kill left moved aside is removed when it is the version sent, and kept and
- * told when it is not. Called with the push folder's lock held, before the walk.
+ * told when it is not. Called with the push folder's lock held, before the walk. With `owners`,
+ * only a record and a file of theirs are acted on (one of another user's, put in place by a swap
+ * of the state folder, would have a file of theirs put into a folder they may not write).
  */
-export function putBackAside(root: string, warn: (message: string) => void): void {
+export function putBackAside(
+  root: string,
+  warn: (message: string) => void,
+  options: { owners?: readonly number[] } = {},
+): void {
+  const ours = (path: string) => {
+    const uid = Deno.lstatSync(path).uid ?? 0;
+    if (options.owners === undefined || options.owners.includes(uid)) return true;
+    warn(`${path} in the push folder's state folder is user ${uid}'s, not this program's: left`);
+    return false;
+  };
   const asideDir = join(root, STATE_DIR_NAME, DELETING_DIR_NAME);
   let names: string[];
   try {
@@ -580,9 +595,10 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
   for (const name of names.filter((n) => _ASIDE_RECORD_NAME.test(n))) {
     const id = name.slice(0, -_ASIDE_RECORD.length);
     const record = join(asideDir, name);
-    const path = Deno.readTextFileSync(record);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     recorded.add(id);
+    if (!ours(record) || (aside !== undefined && !ours(join(asideDir, aside)))) continue;
+    const path = Deno.readTextFileSync(record);
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
       try {
@@ -602,6 +618,7 @@ export function putBackAside(root: string, warn: (message: string) => void): voi
     if (ino === undefined || recorded.has(id) || _ASIDE_RECORD_NAME.test(name)) continue;
     const kept = join(asideDir, name);
     try {
+      if (!ours(kept)) continue;
       const info = Deno.lstatSync(kept);
       const version = { ino: Number(ino), size: Number(size), mtimeMs: Number(mtimeMs) };
       if (info.isFile && sameVersion(identityOf(info), version)) Deno.removeSync(kept);

@@ -63,6 +63,16 @@ export interface RememberedVersion {
   ctimeMs?: number;
 }
 
+/** Options of {@linkcode PushJournal.open}. */
+export interface JournalOpenOptions {
+  /**
+   * The users whose journal files are read (root and the state folder's owner): one of another
+   * user's, put in place by a swap of folders, is refused (see `_stateDirOwners` in
+   * `run_push_pass.ts`). Any, when not given.
+   */
+  owners?: readonly number[];
+}
+
 /** A completed upload the journal remembers. */
 export interface KnownUpload {
   binaryDataId: string;
@@ -187,9 +197,9 @@ export class PushJournal {
    * that is not valid JSON of this shape, or a log with a line that is not (other than a torn last
    * one), is an error naming the file: they are only written whole, so they were edited by hand.
    */
-  static async open(stateDir: string): Promise<PushJournal> {
+  static async open(stateDir: string, options: JournalOpenOptions = {}): Promise<PushJournal> {
     const path = join(stateDir, PUSH_JOURNAL_NAME);
-    const text = await _readIfThere(path);
+    const text = await _readIfThere(path, options.owners);
     let parsed: _JournalFile = { version: 1, files: {} };
     if (text !== undefined) {
       try {
@@ -211,7 +221,7 @@ export class PushJournal {
       }
     }
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
-    const log = await _readIfThere(logPath);
+    const log = await _readIfThere(logPath, options.owners);
     const continues = log !== undefined && _replay(logPath, log, generation, entries);
     return new PushJournal(stateDir, entries, {
       generation,
@@ -551,7 +561,10 @@ export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
  * reach the error messages. The next write replaces the name with a file of the program's own. A
  * file over {@linkcode MAX_JOURNAL_FILE_BYTES} is refused with an error saying what to do.
  */
-async function _readIfThere(path: string): Promise<string | undefined> {
+async function _readIfThere(
+  path: string,
+  owners: readonly number[] | undefined,
+): Promise<string | undefined> {
   try {
     if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours
     // O_NONBLOCK: a FIFO swapped in since the lstat would block the open until a writer came.
@@ -559,6 +572,14 @@ async function _readIfThere(path: string): Promise<string | undefined> {
     await using file = await open(path, flags);
     const stat = await file.stat();
     if (!stat.isFile()) return undefined;
+    if (owners !== undefined && !owners.includes(stat.uid)) {
+      throw new Deno.errors.PermissionDenied(
+        `push journal ${path} is owned by user ${stat.uid}, not by its state folder's owner: ` +
+          "another user may have put it there (its records decide which files are deleted); " +
+          "refusing to read it. Remove it if it is not yours (files sent and not yet deleted are " +
+          "then sent again)",
+      );
+    }
     if (stat.size > MAX_JOURNAL_FILE_BYTES) {
       throw new Error(
         `push journal ${path} holds ${(stat.size / 2 ** 20).toFixed(1)} MiB, more than the ` +

@@ -268,17 +268,20 @@ export async function runPushPass(
   // Checked above folder by folder, then used by path: swapped for a link since, the state folder
   // would be made, and the lock taken, where the link leads (`..`: beside the Viam home).
   if (!options.dryRun) _assertPushRootInPlace(push, "");
-  const lock = options.dryRun
+  // Made when first needed: a pass with nothing to send writes nothing (see `ctx.folderProbe`).
+  let probed: FolderProbe | undefined;
+  const folderProbe = () => probed ??= probeFolderSync(join(push.pushRoot, STATE_DIR_NAME));
+  const owners = options.dryRun
     ? undefined
-    : await acquireMirrorLock(_trustedStateDir(push, await ensureStateDir(push.pushRoot)), {
-      owner: options.owner ?? "push",
-      guards: "push folder",
-    });
+    : _stateDirOwners(push, await ensureStateDir(push.pushRoot), folderProbe);
+  const lock = options.dryRun ? undefined : await acquireMirrorLock(
+    join(push.pushRoot, STATE_DIR_NAME),
+    { owner: options.owner ?? "push", guards: "push folder" },
+  );
   let journal: PushJournal | undefined;
   try {
     if (!options.dryRun) _assertPushRootInPlace(push, STATE_DIR_NAME);
-    journal = await _openJournal(push, options.dryRun ?? false);
-    let probed: FolderProbe | undefined;
+    journal = await _openJournal(push, options.dryRun ?? false, owners);
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -297,15 +300,15 @@ export async function runPushPass(
       compareIdleMs: options.compareIdleMs,
       now,
       // Made when a file is first opened or deleted: a pass with nothing to send writes nothing.
-      folderProbe: options.dryRun
-        ? undefined
-        : () => probed ??= probeFolderSync(join(push.pushRoot, STATE_DIR_NAME)),
+      folderProbe: options.dryRun ? undefined : folderProbe,
     };
     // A new push folder gets its (empty) journal at once: it marks the folder as one, so that a
     // sync with delete pointed at it refuses before any file is uploaded.
     if (!options.dryRun) await journal.persist();
     // Files a kill left moved aside on FUSE while their bytes were compared go back first.
-    if (!options.dryRun) putBackAside(push.pushRoot, (message) => logger.warn(message));
+    if (!options.dryRun) {
+      putBackAside(push.pushRoot, (message) => logger.warn(message), { owners: owners! });
+    }
     const recovered = new Set<string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
@@ -370,24 +373,33 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
 }
 
 /**
- * `stateDir`, the push folder's state folder, unless another user may have made or changed it: its
- * journal says which files the platform has, and a file it says was sent is deleted. Anyone who may
- * write the push folder (mode 777, a shared drop folder) could rename the program's state folder
- * away and make their own, with a journal naming another user's file as sent: the next pass deleted
- * that file, never sent. Refused when it is not owned by root or by the push folder's owner, or
+ * Who may own what the state folder `stateDir` holds (root, and the folder's owner), unless another
+ * user may have made or changed the folder: its journal says which files the platform has, and a
+ * file it says was sent is deleted. Anyone who may write the push folder (mode 777, a shared drop
+ * folder) could rename the program's state folder away and make their own, with a journal naming
+ * another user's file as sent: the next pass deleted that file, never sent. Refused when it is owned
+ * by neither root, the push folder's owner nor this process's user (`probe`, made only then), or
  * when others may write it and the push folder is not so (a file system without owners, FAT or
- * exFAT, gives every entry the same owner and mode: refused for neither).
+ * exFAT, gives every entry the same owner and mode: refused for neither). The folder is looked at
+ * by path, so the files read from it are checked again by owner where they are opened (a swap of
+ * folders between the two looks).
  */
-function _trustedStateDir(push: PushConfig, stateDir: string): string {
+function _stateDirOwners(
+  push: PushConfig,
+  stateDir: string,
+  probe: () => FolderProbe,
+): readonly number[] {
   const folder = Deno.lstatSync(push.pushRoot);
   const state = Deno.lstatSync(stateDir);
   const othersWrite = (info: Deno.FileInfo) => ((info.mode ?? 0) & 0o022) !== 0;
-  const why = state.uid !== 0 && state.uid !== folder.uid
-    ? `is owned by user ${state.uid}, not by root nor by the push folder's owner (${folder.uid})`
+  const uid = state.uid ?? 0;
+  const why = uid !== 0 && uid !== folder.uid && uid !== probe().uid
+    ? `is owned by user ${uid}, not by root, the push folder's owner (${folder.uid}) nor this ` +
+      "user"
     : othersWrite(state) && !othersWrite(folder)
     ? "may be written by other users than its owner, where the push folder may not"
     : undefined;
-  if (why === undefined) return stateDir;
+  if (why === undefined) return [...new Set([0, uid])];
   throw new Deno.errors.PermissionDenied(
     `push folder ${push.pushPath}: its state folder ${stateDir} ${why}: another user could make ` +
       "a push delete files it never sent; refusing to push. Remove it if it is not yours (files " +
@@ -473,7 +485,15 @@ async function _checkPushRoot(
   return { made: info === undefined && create, root };
 }
 
-async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJournal> {
+/**
+ * The push folder's journal, its files read only when `owners` own them (a dry run, which deletes
+ * nothing and may write nothing, not even the file telling who this user is, reads any).
+ */
+async function _openJournal(
+  push: PushConfig,
+  dryRun: boolean,
+  owners: readonly number[] | undefined,
+): Promise<PushJournal> {
   const stateDir = join(push.pushRoot, STATE_DIR_NAME);
   if (dryRun) {
     // A dry run takes no lock, so the state dir may be missing: an absent journal is empty.
@@ -482,7 +502,7 @@ async function _openJournal(push: PushConfig, dryRun: boolean): Promise<PushJour
       throw new Deno.errors.NotADirectory(`state dir ${stateDir} must be a plain directory`);
     }
   } else await PushJournal.discardLeftovers(stateDir);
-  return await PushJournal.open(stateDir);
+  return await PushJournal.open(stateDir, { owners });
 }
 
 /** The paths recorded in flight, to `destination` (`here`) or to another one (`elsewhere`). */

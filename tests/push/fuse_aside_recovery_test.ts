@@ -209,3 +209,93 @@ Deno.test("what a kill left moved aside to delete (no record) is removed when it
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "on exfat-fuse a file moved aside to delete carries no version in its name (its bytes, not " +
+    "its version, tell it), so a kept one is never removed by a later pass",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_fuse_name_" });
+    try {
+      await withExfatFuseAt(root, async () => {
+        await Deno.writeTextFile(join(root, "a.bin"), "sent");
+        const trace = join(root, "..", `${crypto.randomUUID()}.trace`);
+        const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
+        const script = `
+          const { createHash } = await import("node:crypto");
+          const { ensureStateDir } = await import(${
+          JSON.stringify(new URL("../../src/fs/state_dir.ts", import.meta.url).href)
+        });
+          const { identityOf } = await import(${
+          JSON.stringify(new URL("../../src/push/file_identity.ts", import.meta.url).href)
+        });
+          const { PushJournal } = await import(${
+          JSON.stringify(new URL("../../src/push/push_journal.ts", import.meta.url).href)
+        });
+          const { pushConfig } = await import(${
+          JSON.stringify(new URL("./_harness.ts", import.meta.url).href)
+        });
+          const { deleteIfUnchanged } = await import(${JSON.stringify(module)});
+          const root = ${JSON.stringify(root)};
+          const journal = await PushJournal.open(await ensureStateDir(root));
+          const sent = identityOf(await Deno.lstat(root + "/a.bin"));
+          const digest = createHash("sha256").update("sent").digest("hex");
+          const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
+          console.log(await deleteIfUnchanged(ctx, "a.bin", sent, { sentDigest: digest, onFuse: true }));
+          await journal.close();`;
+        const { stdout, success } = await new Deno.Command("strace", {
+          args: [
+            "-f",
+            "-qq",
+            "-o",
+            trace,
+            "-e",
+            "trace=rename,renameat,renameat2",
+            Deno.execPath(),
+            "eval",
+            `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+            script,
+          ],
+          stderr: "null",
+        }).output();
+        assert.ok(success);
+        assert.equal(new TextDecoder().decode(stdout).trim(), "true", "not deleted");
+        const traced = await Deno.readTextFile(trace);
+        await Deno.remove(trace);
+        const aside = /deleting\/([^"]+)"/.exec(traced)?.[1];
+        assert.ok(aside !== undefined, traced);
+        assert.match(aside, /^[0-9a-f-]{36}-a\.bin$/, "a version in the name");
+      });
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("put back and removal act only on what the state folder's owners made in deleting/", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_owner_" });
+  try {
+    const dir = join(root, ".data-mirror", "deleting");
+    await Deno.mkdir(join(root, "sub"));
+    await Deno.mkdir(dir, { recursive: true });
+    // Another user's record and file (put there through a swap of state folders): a file of theirs
+    // would be put where they may not write.
+    const id = crypto.randomUUID();
+    await Deno.writeTextFile(join(dir, `${id}-planted.sh`), "#!/bin/sh");
+    await Deno.writeTextFile(join(dir, `${id}.from`), "sub/planted.sh");
+    const chown = new Deno.Command("chown", {
+      args: ["65534", join(dir, `${id}-planted.sh`), join(dir, `${id}.from`)],
+    }).outputSync();
+    assert.ok(chown.success);
+    const warnings: string[] = [];
+    putBackAside(root, (m) => warnings.push(m), { owners: [0] });
+    assert.equal(
+      await Deno.lstat(join(root, "sub", "planted.sh")).catch(() => undefined),
+      undefined,
+    );
+    assert.match(warnings.join("\n"), /is user 65534's, not this program's: left/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

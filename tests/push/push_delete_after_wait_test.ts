@@ -3,11 +3,13 @@
  * the wait: a version saved meanwhile is never removed in its place.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ensureStateDir } from "../../src/fs/state_dir.ts";
 import { identityOf } from "../../src/push/file_identity.ts";
 import { deleteIfUnchanged } from "../../src/push/push_file.ts";
 import { PushJournal } from "../../src/push/push_journal.ts";
+import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
 import { pushConfig } from "./_harness.ts";
 
 function _run(args: string[]): void {
@@ -43,4 +45,43 @@ Deno.test("a version saved over a sent file on a disk mounted below the push fol
     _run(["umount", usb]);
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "on an exFAT stick below the push folder, a rewrite in place during the deletion's wait, " +
+    "its time put back, is kept: the bytes are compared after the wait",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "data_mirror_wait_fuse_" });
+    const usb = join(root, "usb");
+    await Deno.mkdir(usb);
+    try {
+      await withExfatFuseAt(usb, async () => {
+        const full = join(usb, "latest.jpg");
+        const sentText = "version 1, the one sent";
+        await Deno.writeTextFile(full, sentText);
+        const journal = await PushJournal.open(await ensureStateDir(root));
+        const sent = identityOf(await Deno.lstat(full));
+        const digest = createHash("sha256").update(sentText).digest("hex");
+        await new Promise((resolve) => setTimeout(resolve, 1020 - Date.now() % 1000));
+        _run(["chown", "65534", root]);
+        await Deno.chmod(root, 0o777);
+        const ctx = { config: pushConfig(root, { pushPath: "." }), journal };
+        const deleting = deleteIfUnchanged(ctx, "usb/latest.jpg", sent, {
+          sentDigest: digest,
+          onFuse: true,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Rewritten in place, same size, its time put back (exfat-fuse: the change time with it).
+        using file = await Deno.open(full, { write: true });
+        await file.write(new TextEncoder().encode("VERSION 2, never sent!!"));
+        await Deno.utime(full, sent.mtimeMs / 1000, sent.mtimeMs / 1000);
+        assert.equal(await deleting, false);
+        assert.equal(await Deno.readTextFile(full), "VERSION 2, never sent!!");
+        await journal.close();
+      });
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });

@@ -1917,13 +1917,19 @@ Deno.test("a state folder another user made, or may write where the push folder 
     );
     const chown = new Deno.Command("chown", { args: ["-R", "65534", state] }).outputSync();
     assert.ok(chown.success);
-    await assert.rejects(pass(), /state folder .* is owned by user 65534, not by root nor/);
+    await assert.rejects(pass(), /state folder .* is owned by user 65534, not by root, the push/);
     assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
     // Root's, but opened to everyone where the push folder is not.
     new Deno.Command("chown", { args: ["-R", "0", state] }).outputSync();
     await Deno.chmod(state, 0o777);
     await Deno.chmod(root, 0o755);
     await assert.rejects(pass(), /may be written by other users than its owner/);
+    assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
+    // The folder root's and closed again, the forged journal another user's (swapped in after the
+    // folder was looked at): refused where it is opened.
+    await Deno.chmod(state, 0o755);
+    new Deno.Command("chown", { args: ["65534", join(state, "push-journal.json")] }).outputSync();
+    await assert.rejects(pass(), /push journal .* is owned by user 65534, not by its state folder/);
     assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
   });
 });
