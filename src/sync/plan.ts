@@ -341,9 +341,11 @@ export function isProtected(path: string, protectedDirs: readonly string[]): boo
   // Called for every file of the mirror: the folders are folded once per list, and a path whose
   // first name (as written: folders repeat) folds to none of theirs is answered without folding it.
   const { dirs, firstNames, firstCodes, seen } = _foldedOnce(protectedDirs, () => {
-    const dirs = protectedDirs.map(foldCase);
-    const firstNames = new Set(dirs.map((dir) => dir.split("/", 1)[0]));
-    const firstCodes = new Set(dirs.map((dir) => dir.charCodeAt(0)));
+    // A set: thousands of entries (the targets of the links in a protected folder) are looked up
+    // by each path's folders, not each compared with every path.
+    const dirs = new Set(protectedDirs.map(foldCase));
+    const firstNames = new Set([...dirs].map((dir) => dir.split("/", 1)[0]));
+    const firstCodes = new Set([...dirs].map((dir) => dir.charCodeAt(0)));
     return { dirs, firstNames, firstCodes, seen: new Map<string, boolean>() };
   });
   // An ASCII first letter folds to ASCII: one none of the folders starts with rules the path out.
@@ -362,7 +364,10 @@ export function isProtected(path: string, protectedDirs: readonly string[]): boo
   }
   if (!maybe) return false;
   const folded = foldCase(path);
-  return dirs.some((dir) => folded === dir || folded.startsWith(`${dir}/`));
+  for (let slash = folded.indexOf("/"); slash !== -1; slash = folded.indexOf("/", slash + 1)) {
+    if (dirs.has(folded.slice(0, slash))) return true;
+  }
+  return dirs.has(folded);
 }
 
 /** The most first names of paths {@linkcode isProtected} remembers per list (the mirror's folders). */

@@ -223,6 +223,8 @@ type _Deletion = ReturnType<typeof _deletion>;
 class _SyncPass implements Disposable {
   // Its protected_dirs gain the folders and files links in them lead to once the walk has ended.
   #config: MirrorConfig;
+  // The protected_dirs as configured, read again for new links once the listing has ended.
+  readonly #ownProtected: readonly string[];
   readonly #remote: RemoteSource;
   readonly #options: PassOptions;
   readonly #mirror: MirrorDir;
@@ -287,6 +289,7 @@ class _SyncPass implements Disposable {
   ) {
     const { config, options, mirror } = context;
     this.#config = config;
+    this.#ownProtected = config.protectedDirs;
     this.#remote = context.remote;
     this.#options = options;
     this.#mirror = mirror;
@@ -330,7 +333,12 @@ class _SyncPass implements Disposable {
     // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
     this.#walk = new _LocalWalk(
       mirror.walk().then(async (files) => {
-        this.#config = await _withProtectedLinkTargets(this.#config, mirror.root, files);
+        this.#config = await _withProtectedLinkTargets(
+          this.#config,
+          mirror.root,
+          _linksOf(files),
+          options.signal,
+        );
         return files;
       }),
       mirror.nestedMirrors,
@@ -396,12 +404,22 @@ class _SyncPass implements Disposable {
    * earlier pass placed where listed items now need folders cleared (within `max_delete`).
    */
   async afterListing(listing: ListingResult): Promise<Map<string, LocalFile>> {
-    const config = this.#config;
     const index = this.#index;
     const logger = this.#logger;
     const progress = this.#progress;
     const local = await this.#walk.done();
     this.#walked = local;
+    // Again now that the listing (seconds to minutes) has ended: a link in a protected folder
+    // made or flipped to a new release meanwhile (`ln -sfn`, as a deploy does) protects it too.
+    const root = this.#mirror.root;
+    const links = [..._linksOf(local), ...await _protectedLinksNow(root, this.#ownProtected)];
+    this.#config = await _withProtectedLinkTargets(
+      this.#config,
+      root,
+      links,
+      this.#options.signal,
+    );
+    const config = this.#config;
     index.endListing();
     // A twin listed on a later page than the path that took its file: the file is the twin's.
     this.#spellings.settle(index, local);
@@ -774,7 +792,6 @@ export async function dryRunPass(
     onEmptyDir: (dir) => emptyLeaves.push(dir),
     warn: (message) => options.logger.warn(message),
   });
-  if (root !== undefined) config = await _withProtectedLinkTargets(config, root, local);
   // Each empty folder and the folders holding it (one holding only empty folders holds no file).
   const emptyDirs = directoriesOf(emptyLeaves.map((dir) => `${dir}/`));
   const index = _newIndex(root ?? config.mirrorRoot);
@@ -788,6 +805,10 @@ export async function dryRunPass(
     distinctItems: () => index.listed,
     onItems: (items) => void index.addPage(items),
   });
+  // After the listing, as a pass resolves them last (see `afterListing`).
+  if (root !== undefined) {
+    config = await _withProtectedLinkTargets(config, root, _linksOf(local), options.signal);
+  }
   _reportListingEnd(listing, { index, local, config }, options.logger);
   // Files a pass would replace (another item listed at their path now) count as downloads, and
   // those it would clear for a folder as deletes (the files beneath them as downloads).
@@ -1538,30 +1559,65 @@ function _deletion(
 async function _withProtectedLinkTargets(
   config: MirrorConfig,
   root: string,
-  local: ReadonlyMap<string, LocalFile>,
+  links: readonly string[],
+  signal: AbortSignal | undefined,
 ): Promise<MirrorConfig> {
-  const links: string[] = [];
-  for (const [path, file] of local) if (file.symlink) links.push(path);
-  // A new list each time one is added: `isProtected` folds a list once, by its identity.
-  let protectedDirs = config.protectedDirs;
+  const own = config.protectedDirs;
+  // One new list a round (`isProtected` folds a list once, by its identity): a list made again
+  // for each of 8,000 links took 14 s.
+  let protectedDirs = own;
   const resolved = new Set<string>();
-  let next = [...protectedDirs, ...links.filter((path) => isProtected(path, protectedDirs))];
+  let next = [...own, ...links.filter((path) => isProtected(path, own))];
   while (next.length > 0) {
     const added: string[] = [];
     for (const path of next) {
+      signal?.throwIfAborted(); // a stop is not held up by thousands of links
       if (resolved.has(path)) continue;
       resolved.add(path);
       const inside = await _inMirrorTarget(root, path);
       if (
         inside === undefined || inside === "" || isStateDirPath(inside) ||
-        isProtected(inside, protectedDirs)
+        isProtected(inside, protectedDirs) ||
+        // A folder holding a protected one (`models/up`, a link to `..`): every file of it would
+        // be kept, the stale ones beside the protected folder with them, without a word.
+        own.some((dir) => isProtected(dir, [inside]))
       ) continue;
-      protectedDirs = [...protectedDirs, inside];
       added.push(inside);
     }
+    if (added.length === 0) break;
+    protectedDirs = [...protectedDirs, ...added];
     next = links.filter((path) => !resolved.has(path) && isProtected(path, added));
   }
-  return protectedDirs === config.protectedDirs ? config : { ...config, protectedDirs };
+  return protectedDirs === own ? config : { ...config, protectedDirs };
+}
+
+/** The symlinks among the walk's files. */
+function _linksOf(local: ReadonlyMap<string, LocalFile>): string[] {
+  const links: string[] = [];
+  for (const [path, file] of local) if (file.symlink) links.push(path);
+  return links;
+}
+
+/**
+ * The symlinks in the folders `dirs` protects as they are now (read again, each as a walk reads
+ * the mirror): one made there since the walk (a deploy linking `models/current` to a new release
+ * while a listing ran) protects what it leads to too. A folder that cannot be read adds nothing.
+ */
+async function _protectedLinksNow(root: string, dirs: readonly string[]): Promise<string[]> {
+  const links: string[] = [];
+  const { dev } = await Deno.lstat(root);
+  for (const dir of dirs) {
+    try {
+      // A real folder of the mirror's own disk, as the walk reads them (it passes by a disk
+      // mounted in the mirror: a protected one is not read whole every pass).
+      const info = await Deno.lstat(join(root, dir));
+      if (!info.isDirectory || info.dev !== dev) continue;
+      for (const path of _linksOf(await listLocalFiles(join(root, dir)))) {
+        links.push(`${dir}/${path}`);
+      }
+    } catch { /* not there, not a folder, or not to be read: what the walk found stands */ }
+  }
+  return links;
 }
 
 /**

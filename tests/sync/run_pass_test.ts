@@ -809,6 +809,44 @@ Deno.test("links inside a protected folder keep what they lead to in the mirror,
   );
 });
 
+Deno.test("a link to a folder holding a protected one protects nothing more; a link made in a protected folder while the listing runs protects its target", async () => {
+  await withMirror(
+    describeDataset([{ count: 1 }]),
+    async ({ config, logger, pass, root, files }) => {
+      const write = async (path: string) => {
+        await Deno.mkdir(join(root, path, ".."), { recursive: true });
+        await Deno.writeTextFile(join(root, path), path);
+      };
+      // `up`, a link to the folder holding the protected one: every stale file beside it would stay.
+      for (const path of ["data/cam/old.jpg", "data/models/m.tflite"]) await write(path);
+      await Deno.symlink("..", join(root, "data/models/up"));
+      const nested = await pass({ delete: true, protected_dirs: ["data/models"] });
+      assert.equal(nested.summary.deleted, 1);
+      assert.ok(!(await files()).has("data/cam/old.jpg"));
+      assert.ok((await files()).has("data/models/m.tflite"));
+      // A deploy links `models/current` to a new release after the walk, while the listing runs.
+      await write("store/v4/model.tflite");
+      await Deno.mkdir(join(root, "models"));
+      const attributes = config({ delete: true, protected_dirs: ["models", "data/models"] });
+      let linked = false;
+      const remote = wrappedRemote(_platformRemote(attributes), (real) => ({
+        listPage: async (filter, last, options) => {
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the walk has ended by now
+          if (!linked) {
+            linked = true;
+            await Deno.symlink("../store/v4", join(root, "models/current"));
+          }
+          return real.listPage(filter, last, options);
+        },
+      }));
+      const result = await runPass(attributes, remote, { logger, minRetryDelayMs: 1 });
+      assert.ok(linked);
+      assert.equal(result.summary.deleted, 0);
+      assert.ok((await files()).has("store/v4/model.tflite"), "the new release was deleted");
+    },
+  );
+});
+
 Deno.test("a protected dir that names no folder is warned about when files are to be deleted", async () => {
   await withMirror(
     describeDataset([{ count: 1 }]),
