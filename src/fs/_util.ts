@@ -1,8 +1,8 @@
 /**
  * Small file-system helpers of the engine (`fs/`, and the sync and push stages that write state
  * files; re-exported by no public module): the file mode, path assertions, a directory's sync, whole
- * writes, an lstat that tolerates absence, whether a path is on FUSE, a link that never replaces,
- * and the checks that a folder was swapped while a pass held it.
+ * writes, an lstat that tolerates absence, whether a path is on FUSE (or keeps its inode numbers),
+ * a link that never replaces, and the checks that a folder was swapped while a pass held it.
  *
  * @module
  */
@@ -410,6 +410,23 @@ export function isOnFuse(path: string): boolean {
     return statfsSync(path).type === _FUSE_SUPER_MAGIC;
   } catch {
     return false;
+  }
+}
+
+/** statfs `f_type`s of the kernel's FAT and exFAT drivers (`MSDOS_SUPER_MAGIC`, `EXFAT_SUPER_MAGIC`). */
+const _FAT_MAGICS = new Set([0x4d44, 0x2011bab0]);
+
+/**
+ * Whether a file's inode number on the file system of the folder `path` stays the same across a
+ * remount: not on FUSE (exfat-fuse numbers its nodes as it meets them) nor on the kernel's FAT
+ * and exFAT (numbered from where the entry lies, afresh each mount). True when it cannot be told.
+ */
+export function hasStableInodes(path: string): boolean {
+  try {
+    const { type } = statfsSync(path);
+    return type !== _FUSE_SUPER_MAGIC && !_FAT_MAGICS.has(type);
+  } catch {
+    return true;
   }
 }
 

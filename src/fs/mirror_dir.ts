@@ -50,6 +50,7 @@ import {
   assertRelativePath,
   FILE_MODE,
   foldersOnWay,
+  hasStableInodes,
   isOnFuse,
   linkNoReplaceSync,
   lstatIfThereSync,
@@ -607,8 +608,8 @@ export class MirrorDir implements AsyncDisposable {
    * meanwhile would have it remove a file of wherever the link leads (another mirror's folder of
    * the same name). Anything else the rename took (that file, or one written at the name since) is
    * put back at once by `link`, which replaces nothing, and its removal fails saying so; when the
-   * name is taken meanwhile it is kept in the state folder as `kept-<uuid>` and the error says
-   * where. Undefined when there is nothing to remove; {@linkcode _REMOVED_IN_PLACE} when the file
+   * name is taken meanwhile it is kept in the state folder as `kept-<ino>-<size>-<mtime>-<uuid>`
+   * and the error says where. Undefined when there is nothing to remove; {@linkcode _REMOVED_IN_PLACE} when the file
    * was unlinked where it was, right after a check of its own (the state folder swapped for a link,
    * or a disk too full for the rename: `ENOSPC`); the error when it is refused, an
    * {@linkcode OwnMountError} for a file on a mount of its own (`EXDEV`: kept).
@@ -626,7 +627,7 @@ export class MirrorDir implements AsyncDisposable {
    * on purpose. The state folder is checked once per folder, before its files' looks. What
    * remains: a folder swapped for a link before the looks, back before the second, both within a
    * change-time tick (see `_removableInFolder`); and a foreign file put back through a folder
-   * swapped back in between (kept in the state folder as `kept-<uuid>`: misplaced, not deleted).
+   * swapped back in between (kept in the state folder as `kept-<...>`: misplaced, not deleted).
    */
   #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
     const root = this.root;
@@ -1191,10 +1192,12 @@ function _staleName(looked: Deno.FileInfo): string {
  * Whether the file moved aside as `name` (a `_STALE_NAME`) is the one its name says, or the name is
  * of a version before 2026-12-07, which said nothing.
  */
-function _isStaleAsNamed(name: string, info: Deno.FileInfo): boolean {
+function _isStaleAsNamed(name: string, info: Deno.FileInfo, stableInodes: boolean): boolean {
   const [, ino, size, mtime] = _STALE_NAME.exec(name) ?? [];
   if (ino === undefined) return true;
-  return info.isFile && String(info.ino) === ino && String(info.size) === size &&
+  // Where a remount (a power cut, a stick plugged in again) numbers the file afresh, its size and
+  // time alone: a leftover of the mirror's own kept for good, warned about as a user's.
+  return info.isFile && (!stableInodes || String(info.ino) === ino) && String(info.size) === size &&
     String(info.mtime?.getTime() ?? "x") === mtime;
 }
 /** A file a removal moved and could not put back (its name taken again meanwhile): kept. */
@@ -1254,6 +1257,7 @@ async function _deviceOf(
  */
 function _removeStagedLeftovers(root: string, warn?: (message: string) => void): void {
   const state = join(root, STATE_DIR_NAME);
+  let stableInodes: boolean | undefined;
   for (const entry of Deno.readDirSync(state)) {
     const legacy = entry.name === _LEGACY_STAGING_DIR && entry.isDirectory;
     // A file moved aside to be removed (`stale-`) goes too: the kill came between its move and its
@@ -1269,7 +1273,10 @@ function _removeStagedLeftovers(root: string, warn?: (message: string) => void):
     if (swappedFolder(root, STATE_DIR_NAME) !== undefined) return;
     const path = join(state, entry.name);
     try {
-      if (stale && !_isStaleAsNamed(entry.name, Deno.lstatSync(path))) {
+      if (
+        stale &&
+        !_isStaleAsNamed(entry.name, Deno.lstatSync(path), stableInodes ??= hasStableInodes(state))
+      ) {
         const kept = join(state, `${_KEPT_PREFIX}${entry.name.slice(_STALE_PREFIX.length)}`);
         Deno.renameSync(path, kept);
         warn?.(

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { MirrorLocationError } from "../../src/fs/mirror_location.ts";
 import { names, rejection, withTempDir, withTmpfsAt } from "./_helpers.ts";
+import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 
 /** A program standing in for `sync`: lists `folder` into `log` when it runs, then exits `exitCode`. */
 async function listingSync(
@@ -548,6 +549,29 @@ Deno.test("open removes a file moved aside to delete that is the file looked at,
     assert.match(warnings[0], /changed as it was moved .*not deleted, kept in .*kept-/);
   });
 });
+
+testOnExfatFuse(
+  "on exFAT, whose inode numbers a remount makes afresh, a leftover moved aside to delete is told by its size and time",
+  { name: "home", prefix: "data_mirror_stale_fuse_" },
+  async (viamHome) => {
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false })).close();
+    const root = join(viamHome, "mirror");
+    await Deno.writeTextFile(join(root, "a.jpg"), "the mirror's stale copy");
+    const looked = await Deno.lstat(join(root, "a.jpg"));
+    // Named before a remount that numbered it afresh (exfat-fuse: as it meets them).
+    const aside = `stale-${looked.ino! + 1000}-${looked.size}-${looked.mtime?.getTime()}-` +
+      crypto.randomUUID();
+    await Deno.rename(join(root, "a.jpg"), join(root, ".data-mirror", aside));
+    const warnings: string[] = [];
+    const warn = (message: string) => warnings.push(message);
+    await (await MirrorDir.open({ viamHome, mirrorPath: "mirror", durable: false, warn })).close();
+    assert.deepEqual(
+      (await names(join(root, ".data-mirror"))).filter((n) => /^(stale|kept)-/.test(n)),
+      [],
+    );
+    assert.deepEqual(warnings, []);
+  },
+);
 
 Deno.test("remove moves a stale file out of its folder and leaves nothing of it in the state folder", async () => {
   await withTempDir(async (dir) => {
