@@ -362,6 +362,7 @@ export function parseConfig(
   const unknown = _unknownAttributes(Object.keys(attributes), {
     noFilter: !filtered,
     deletes,
+    pushes: pushPath !== undefined,
   });
   issues.push(...unknown.issues);
   warnings.push(...unknown.warnings);
@@ -396,6 +397,11 @@ export function parseConfig(
       });
     }
   }
+  const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
+    maxAgeSeconds !== undefined;
+  const everything = `every binary file the API key can read${
+    narrowed ? " (of the mime_types and times given)" : ""
+  }`;
   // Written as an empty list, a filter a template left empty: the CLI refuses `--tags ""` alike.
   const emptied = !filtered && !pushOnly
     ? ["tags", "labels"].filter((field) =>
@@ -406,18 +412,11 @@ export function parseConfig(
     issues.push({
       field,
       message: `${field} is an empty list, and no tags, labels or dataset_id filter is given: it ` +
-        "would mirror every binary file the API key can read; give at least one, or leave " +
-        `${field} out to mirror everything`,
+        `would mirror ${everything}; give at least one, or leave ${field} out to mirror everything`,
     });
   }
   if (!filtered && !unknown.widensFilter && !pushOnly && emptied.length === 0) {
-    const narrowed = mimeTypes.length > 0 || start !== undefined || end !== undefined ||
-      maxAgeSeconds !== undefined;
-    warnings.push(
-      `no tags, labels or dataset_id: every binary file the API key can read${
-        narrowed ? " (of the mime_types and times given)" : ""
-      } will be mirrored`,
-    );
+    warnings.push(`no tags, labels or dataset_id: ${everything} will be mirrored`);
   }
   if (allowDeleteAll && !deleteEnabled) {
     warnings.push("allow_delete_all has no effect without delete: true");
@@ -1097,7 +1096,7 @@ const _MAX_TYPO_LENGTH = 64;
  */
 function _unknownAttributes(
   names: string[],
-  context: { noFilter: boolean; deletes: string | undefined },
+  context: { noFilter: boolean; deletes: string | undefined; pushes: boolean },
 ): { issues: ConfigIssue[]; warnings: string[]; widensFilter: boolean } {
   const unknown = names.filter((name) => !CONFIG_ATTRIBUTES.includes(name));
   const issues: ConfigIssue[] = [];
@@ -1115,7 +1114,18 @@ function _unknownAttributes(
       : near === undefined
       ? ""
       : ` (did you mean ${JSON.stringify(near)}?)`;
-    if (near !== undefined && context.noFilter && _WIDENING_TYPOS.includes(near)) {
+    if (managers?.name === "push_path" && !context.pushes) {
+      // A folder meant to be uploaded, and nothing is: a config that mirrors instead.
+      issues.push({
+        field: name,
+        message: `${named}${hint}: nothing would be pushed` +
+          (context.noFilter
+            ? ", and the mirror would take every binary file the key can read"
+            : "") +
+          "; write push_path (and push_tags for the tags its uploads get)",
+      });
+      widensFilter ||= context.noFilter;
+    } else if (near !== undefined && context.noFilter && _WIDENING_TYPOS.includes(near)) {
       // A misspelt push_path turns a push-only config into a mirror of everything, too.
       issues.push({
         field: name,

@@ -140,8 +140,9 @@ export function readInvocation(
   if (_looksLikeAddress(first) || first === envAddress) {
     return _moduleInvocation(args, envAddress, json);
   }
-  // `127.0.0.1:8080x`: a mistyped module address, said as one (a key has no colon: not printed).
-  if (/^[\w.[\]-]*:[^/\s]*$/.test(first) && first.length <= 64) {
+  // `127.0.0.1:8080x`: a mistyped module address, said as one (`user:secret`, whose "port" starts
+  // with no digit, is not printed).
+  if (/^(\[[^\]/]*\]|[\w.-]*):([+\d][^/\s]*)?$/.test(first) && first.length <= 64) {
     const address = parseModuleAddress(first, { from: "the address argument" });
     if (typeof address === "string") return _usageError(`module: ${address}`, json);
   }
@@ -186,8 +187,11 @@ function _moduleInvocation(
     if (arg === _TCP_MODE_FLAG) {
       continue; // the address says TCP (host:port) or not
     } else if (arg === _LOG_LEVEL_FLAG || arg.startsWith(`${_LOG_LEVEL_FLAG}=`)) {
-      const value = arg === _LOG_LEVEL_FLAG ? rest[++i] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
+      const spaced = arg === _LOG_LEVEL_FLAG;
+      const value = spaced ? rest[i + 1] : arg.slice(_LOG_LEVEL_FLAG.length + 1);
       const level = parseLogLevel(value);
+      // `--log-level <address>`: the word after it is the address, not a level of its own.
+      if (spaced && level !== undefined) i++;
       logLevel = level ?? "info";
       logLevelNote = level !== undefined
         ? undefined

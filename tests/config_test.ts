@@ -1114,7 +1114,11 @@ Deno.test("the data manager's attribute names get this module's: additional_sync
   const found = issues({ ...KEYS, additional_sync_paths: ["/tmp/my_text_files"] });
   assert.deepEqual(found.map((issue) => issue.field), ["additional_sync_paths"]);
   assert.match(found[0].message, /the data manager's; here "push_path", one folder, relative to/);
-  assert.match(found[0].message, /every binary file the API key can read/);
+  assert.match(found[0].message, /nothing would be pushed, and the mirror would take every binary/);
+  // With a filter too (the data manager's tags are its uploads' tags): refused all the same.
+  const filtered = issues({ ...KEYS, tags: ["t"], additional_sync_paths: ["/tmp/x"] });
+  assert.deepEqual(filtered.map((issue) => issue.field), ["additional_sync_paths"]);
+  assert.match(filtered[0].message, /nothing would be pushed; write push_path/);
   const { warnings } = parse({ ...KEYS, tags: ["t"], sync_interval_mins: 10 });
   assert.deepEqual(warnings, [
     'unknown attribute "sync_interval_mins" (the data manager\'s; here "sync_frequency", in seconds)',

@@ -61,6 +61,17 @@ Deno.test("invocation: `module [address]` with its options in any order", () => 
     logLevel: "info",
     logLevelNote: '--log-level "trace" is not one of debug, info, warn, error: logging at info',
   });
+  // Given without a level before the address: the address is not taken for one.
+  assert.deepEqual(read(["module", "--log-level", SOCKET]), {
+    mode: "module",
+    address: { kind: "unix", path: SOCKET, from: "the address argument" },
+    logLevel: "info",
+    logLevelNote: `--log-level ${
+      JSON.stringify(SOCKET.slice(0, 32))
+    } is not one of debug, info, warn, error: logging at info`,
+  });
+  // A word with a colon that is no host:port is not printed back (a credential pasted there).
+  assert.match(usageMessage(read(["admin:hunter2"])), /unknown command \(not shown\)/);
 });
 
 Deno.test("invocation: TCP mode serves on a loopback port and refuses any other host", () => {

@@ -57,9 +57,10 @@ export interface PushCommandFlags extends Pick<SyncFlags, "config" | "apiKeyId" 
 export async function runPush(flags: PushCommandFlags, context: CommandContext): Promise<number> {
   const { output } = context;
   using stop = listenForStop(output.logger);
-  const partId = flags.partId ?? context.env("VIAM_MACHINE_PART_ID");
-  // Blank (`--part-id "$UNSET "`): the uploads would belong to a part of that name.
-  if (!partId?.trim()) {
+  // Trimmed (a part id is a UUID): blank (`--part-id "$UNSET "`), the uploads would have gone to
+  // a part of that name; with a space kept, to none of the machine's.
+  const partId = (flags.partId ?? context.env("VIAM_MACHINE_PART_ID"))?.trim();
+  if (!partId) {
     throw new PushUsageError(
       "push: --part-id is required: the machine part the files belong to (or set " +
         "VIAM_MACHINE_PART_ID)",

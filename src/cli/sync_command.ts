@@ -188,6 +188,24 @@ function _passExitCode(
     : EXIT.ok;
 }
 
+/** A dry run's summary line: what it listed and would do (none of it, for one that failed). */
+function _dryRunCounts(report: DryRunReport | undefined): string {
+  const r = report ?? {
+    listed: 0,
+    downloadCount: 0,
+    downloadBytes: 0,
+    skipped: 0,
+    deleteCount: 0,
+    duplicate: 0,
+    rejected: 0,
+    conflictCount: 0,
+  };
+  return `dry run: ${r.listed} listed, ${r.downloadCount} to download ` +
+    `(${formatBytes(r.downloadBytes)}), ${r.skipped} present, ${r.deleteCount} to delete, ` +
+    `${r.duplicate} duplicate, ${r.rejected} rejected` +
+    (r.conflictCount > 0 ? `, ${r.conflictCount} would fail` : "");
+}
+
 /** Prints a finished pass and returns its exit code. */
 function _reportPass(config: MirrorConfig, output: CliOutput, result: PassResult): number {
   const guard = result.guard === undefined ? undefined : inCliTerms(result.guard);
@@ -398,6 +416,8 @@ async function _dryRun(
     }
     const message = `dry run failed: ${describeError(error)}`;
     output.line(`mirror: ${config.mirrorRoot}`);
+    // The summary line every outcome prints, with nothing done and why it failed.
+    output.line(_countsLine(_dryRunCounts(undefined), describeError(error)));
     output.error(message);
     output.document({
       ..._document(config, emptySummary()),
@@ -416,12 +436,7 @@ async function _dryRun(
     output.line(`would fail ${formatPath(path)}: ${reason}`);
   }
   if (guard !== undefined) output.line(`would not delete: ${guard}`);
-  output.line(
-    `dry run: ${report.listed} listed, ${report.downloadCount} to download ` +
-      `(${formatBytes(report.downloadBytes)}), ${report.skipped} present, ` +
-      `${report.deleteCount} to delete, ${report.duplicate} duplicate, ${report.rejected} rejected` +
-      (report.conflictCount > 0 ? `, ${report.conflictCount} would fail` : ""),
-  );
+  output.line(_countsLine(_dryRunCounts(report), error));
   if (error !== undefined) output.error(error);
   // As the pass would end: its conflicts fail it.
   const exitCode = error !== undefined || report.conflictCount > 0

@@ -175,6 +175,9 @@ async function _storedSpelling(parent: string, name: string, label: string): Pro
  */
 export async function checkConfigLocations(config: MirrorConfig): Promise<void> {
   const issues: ConfigIssue[] = [];
+  // The Viam home itself a file: said once, of the variable that names it.
+  const home = await _homeNotAFolder(config.viamHome);
+  if (home !== undefined) throw new ConfigError([{ field: "VIAM_HOME", message: home.message }]);
   const check = async (field: string, path: string) => {
     try {
       await resolveMirrorRoot({

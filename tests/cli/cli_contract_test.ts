@@ -1049,6 +1049,13 @@ Deno.test("a one-shot sync prints where the files went; a refused key prints its
     assert.equal(refusedWhere, `mirror: ${root}`);
     assert.match(refusedSummary, /^0 listed, .* in \d+\.\d s; failed: \[unauthenticated\] /);
     assert.deepEqual(more, []);
+    // A dry run alike.
+    const dry = await run(
+      ["sync", "--app-url", platform.url, "--tags", "a", "--dry-run"],
+      { VIAM_API_KEY_ID: KEY.id, VIAM_API_KEY: WRONG_KEY },
+    );
+    assertExit(dry, 1);
+    assert.match(dry.stdout, /^dry run: 0 listed, .*; failed: \[unauthenticated\] /m);
     const mentions = refused.stderr.split("\n").filter((line) => /unauthenticated/i.test(line));
     assert.equal(mentions.length, 1, refused.stderr);
     assert.match(mentions[0], /^data-mirror: sync failed: /);
