@@ -4,6 +4,51 @@ import { join } from "node:path";
 import { putBackAside } from "../../src/push/push_file.ts";
 import { EXFAT_FUSE_USABLE, withExfatFuseAt } from "../support/exfat_fuse.ts";
 
+/**
+ * `putBackAside(root)` in a process of its own under strace, each of `syscalls` held `delayMs` at
+ * the kernel's door; resolves, once the program is loaded and about to put back, to that process's
+ * pid and its output (the warnings, one a line). Its tracer is not what is killed: a tracer's death
+ * lets its tracee run on.
+ */
+async function _putBackAsideHeldUp(
+  root: string,
+  syscalls: string,
+  delayMs: number,
+): Promise<{ pid: number; output: Promise<Deno.CommandOutput> }> {
+  const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
+  const started = join(root, "..", `${crypto.randomUUID()}.pid`);
+  const child = new Deno.Command("strace", {
+    args: [
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-e",
+      `trace=${syscalls}`,
+      "-e",
+      `inject=${syscalls}:delay_enter=${delayMs * 1000}`,
+      Deno.execPath(),
+      "eval",
+      `const { putBackAside } = await import(${JSON.stringify(module)}); ` +
+      `Deno.writeTextFileSync(${JSON.stringify(started)}, String(Deno.pid)); ` +
+      `putBackAside(${JSON.stringify(root)}, (m) => console.log(m));`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const output = child.output();
+  for (
+    let i = 0;
+    i < 400 && (await Deno.lstat(started).catch(() => undefined)) === undefined;
+    i++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const pid = Number(await Deno.readTextFile(started));
+  await Deno.remove(started);
+  return { pid, output };
+}
+
 Deno.test("putBackAside returns a file a kill left in deleting/ on exfat-fuse", {
   ignore: !EXFAT_FUSE_USABLE,
 }, async () => {
@@ -58,28 +103,7 @@ Deno.test(
         await Deno.writeTextFile(join(dir, `${id}.from`), "video.bin");
         // A pass putting it back, killed while its rename over the claim is held up (exfat-fuse
         // has no hard links: the file goes back by a rename over an empty file made with O_EXCL).
-        const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
-        // Killed itself, not strace: a tracer's death lets its tracee run on, rename included.
-        const pidFile = join(root, "..", `${crypto.randomUUID()}.pid`);
-        const child = new Deno.Command("strace", {
-          args: [
-            "-f",
-            "-qq",
-            "-o",
-            "/dev/null",
-            "-e",
-            "trace=rename,renameat,renameat2",
-            "-e",
-            "inject=rename,renameat,renameat2:delay_enter=2000000",
-            Deno.execPath(),
-            "eval",
-            `Deno.writeTextFileSync(${JSON.stringify(pidFile)}, String(Deno.pid)); ` +
-            `const { putBackAside } = await import(${JSON.stringify(module)}); ` +
-            `putBackAside(${JSON.stringify(root)}, () => {});`,
-          ],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
+        const held = await _putBackAsideHeldUp(root, "rename,renameat,renameat2", 2000);
         const claim = join(root, "video.bin");
         for (
           let i = 0;
@@ -88,9 +112,8 @@ Deno.test(
         ) {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        Deno.kill(Number(await Deno.readTextFile(pidFile)), "SIGKILL");
-        await child.status;
-        await Deno.remove(pidFile);
+        Deno.kill(held.pid, "SIGKILL");
+        await held.output;
         const killedAt = await Deno.lstat(claim);
         assert.equal(
           killedAt.size,
@@ -131,41 +154,11 @@ Deno.test(
       await Deno.writeTextFile(join(dir, `${id}.from`), "sub/a.bin");
       // A pass putting it back, its link held up at the kernel's door; `sub` is swapped for a link
       // out of the push folder meanwhile, after the look before it.
-      const module = new URL("../../src/push/push_file.ts", import.meta.url).href;
-      const started = join(outside, "..", `${crypto.randomUUID()}.started`);
-      const child = new Deno.Command("strace", {
-        args: [
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-e",
-          "trace=link,linkat",
-          "-e",
-          "inject=link,linkat:delay_enter=1500000",
-          Deno.execPath(),
-          "eval",
-          `const { putBackAside } = await import(${JSON.stringify(module)}); ` +
-          `Deno.writeTextFileSync(${JSON.stringify(started)}, ""); ` +
-          `putBackAside(${JSON.stringify(root)}, (m) => console.log(m));`,
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      const output = child.output();
-      for (
-        let i = 0;
-        i < 400 && (await Deno.lstat(started).catch(() => undefined)) === undefined;
-        i++
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      await Deno.remove(started);
+      const held = await _putBackAsideHeldUp(root, "link,linkat", 1500);
       await new Promise((resolve) => setTimeout(resolve, 300));
       await Deno.rename(join(root, "sub"), join(root, "sub-moved"));
       await Deno.symlink(outside, join(root, "sub"));
-      const { stdout } = await output;
-      const said = new TextDecoder().decode(stdout);
+      const said = new TextDecoder().decode((await held.output).stdout);
       assert.equal(
         await Deno.readTextFile(join(dir, `${id}-a.bin`)),
         "the only copy",

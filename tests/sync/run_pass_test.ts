@@ -767,16 +767,19 @@ Deno.test("a protected dir linked through the path of the disk bind-mounted as t
   }
 });
 
+/** Writes a file holding its own path at `path` below `root`, its folders made. */
+async function _writeNamed(root: string, path: string): Promise<void> {
+  await Deno.mkdir(join(root, path, ".."), { recursive: true });
+  await Deno.writeTextFile(join(root, path), path);
+}
+
 Deno.test("links inside a protected folder keep what they lead to in the mirror, through links there too, in the dry run as well", async () => {
   // `models/current` a link to a release folder, `models/best.tflite` one to a run's file; the
   // release holds a link to the base it builds on. Every other file is stale, and goes.
   await withMirror(
     describeDataset([{ count: 1 }]),
     async ({ config, logger, pass, root, files }) => {
-      const write = async (path: string) => {
-        await Deno.mkdir(join(root, path, ".."), { recursive: true });
-        await Deno.writeTextFile(join(root, path), path);
-      };
+      const write = (path: string) => _writeNamed(root, path);
       for (const path of ["store/v3/model.tflite", "runs/42/best.tflite", "base/v1/w.bin"]) {
         await write(path);
       }
@@ -813,10 +816,7 @@ Deno.test("a link to a folder holding a protected one protects nothing more; a l
   await withMirror(
     describeDataset([{ count: 1 }]),
     async ({ config, logger, pass, root, files }) => {
-      const write = async (path: string) => {
-        await Deno.mkdir(join(root, path, ".."), { recursive: true });
-        await Deno.writeTextFile(join(root, path), path);
-      };
+      const write = (path: string) => _writeNamed(root, path);
       // `up`, a link to the folder holding the protected one: every stale file beside it would stay.
       for (const path of ["data/cam/old.jpg", "data/models/m.tflite"]) await write(path);
       await Deno.symlink("..", join(root, "data/models/up"));
