@@ -566,18 +566,18 @@ const _VERSIONED_ASIDE = new RegExp(`^(${_ASIDE_ID})(?:-.*)?$`, "s");
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
  * record of where it came from); one whose name was taken meanwhile stays, and is told. Elsewhere
  * (no record), what a kill left moved aside is removed when it is the version sent, and kept and
- * told when it is not. Called with the push folder's lock held, before the walk. With `owners`,
- * only a record and a file of theirs are acted on (one of another user's, put in place by a swap
+ * told when it is not. Called with the push folder's lock held, before the walk. With
+ * `trustedOwner`, only a record and a file of a user it trusts are acted on (one of another user's, put in place by a swap
  * of the state folder, would have a file of theirs put into a folder they may not write).
  */
 export function putBackAside(
   root: string,
   warn: (message: string) => void,
-  options: { owners?: readonly number[] } = {},
+  options: { trustedOwner?: (uid: number) => boolean } = {},
 ): void {
   const ours = (path: string) => {
     const uid = Deno.lstatSync(path).uid ?? 0;
-    if (options.owners === undefined || options.owners.includes(uid)) return true;
+    if (options.trustedOwner === undefined || options.trustedOwner(uid)) return true;
     warn(`${path} in the push folder's state folder is user ${uid}'s, not this program's: left`);
     return false;
   };

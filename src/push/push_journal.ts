@@ -66,11 +66,11 @@ export interface RememberedVersion {
 /** Options of {@linkcode PushJournal.open}. */
 export interface JournalOpenOptions {
   /**
-   * The users whose journal files are read (root and the state folder's owner): one of another
-   * user's, put in place by a swap of folders, is refused (see `_stateDirOwners` in
+   * Whether a journal file of user `uid` is read (root, the state folder's owner, this user): one
+   * of another user's, put in place by a swap of folders, is refused (see `_stateDirOwners` in
    * `run_push_pass.ts`). Any, when not given.
    */
-  owners?: readonly number[];
+  trustedOwner?: (uid: number) => boolean;
 }
 
 /** A completed upload the journal remembers. */
@@ -199,7 +199,7 @@ export class PushJournal {
    */
   static async open(stateDir: string, options: JournalOpenOptions = {}): Promise<PushJournal> {
     const path = join(stateDir, PUSH_JOURNAL_NAME);
-    const text = await _readIfThere(path, options.owners);
+    const text = await _readIfThere(path, options.trustedOwner);
     let parsed: _JournalFile = { version: 1, files: {} };
     if (text !== undefined) {
       try {
@@ -221,7 +221,7 @@ export class PushJournal {
       }
     }
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
-    const log = await _readIfThere(logPath, options.owners);
+    const log = await _readIfThere(logPath, options.trustedOwner);
     const continues = log !== undefined && _replay(logPath, log, generation, entries);
     return new PushJournal(stateDir, entries, {
       generation,
@@ -563,7 +563,7 @@ export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
  */
 async function _readIfThere(
   path: string,
-  owners: readonly number[] | undefined,
+  trustedOwner: ((uid: number) => boolean) | undefined,
 ): Promise<string | undefined> {
   try {
     if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours
@@ -572,10 +572,11 @@ async function _readIfThere(
     await using file = await open(path, flags);
     const stat = await file.stat();
     if (!stat.isFile()) return undefined;
-    if (owners !== undefined && !owners.includes(stat.uid)) {
+    if (trustedOwner !== undefined && !trustedOwner(stat.uid)) {
       throw new Deno.errors.PermissionDenied(
-        `push journal ${path} is owned by user ${stat.uid}, not by its state folder's owner: ` +
-          "another user may have put it there (its records decide which files are deleted); " +
+        `push journal ${path} is owned by user ${stat.uid}, not by its state folder's owner nor this ` +
+          "user: another user may have put it there (its records decide which files are " +
+          "deleted); " +
           "refusing to read it. Remove it if it is not yours (files sent and not yet deleted are " +
           "then sent again)",
       );

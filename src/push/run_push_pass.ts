@@ -271,7 +271,7 @@ export async function runPushPass(
   // Made when first needed: a pass with nothing to send writes nothing (see `ctx.folderProbe`).
   let probed: FolderProbe | undefined;
   const folderProbe = () => probed ??= probeFolderSync(join(push.pushRoot, STATE_DIR_NAME));
-  const owners = options.dryRun
+  const trustedOwner = options.dryRun
     ? undefined
     : _stateDirOwners(push, await ensureStateDir(push.pushRoot), folderProbe);
   const lock = options.dryRun ? undefined : await acquireMirrorLock(
@@ -281,7 +281,7 @@ export async function runPushPass(
   let journal: PushJournal | undefined;
   try {
     if (!options.dryRun) _assertPushRootInPlace(push, STATE_DIR_NAME);
-    journal = await _openJournal(push, options.dryRun ?? false, owners);
+    journal = await _openJournal(push, options.dryRun ?? false, trustedOwner);
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -307,7 +307,7 @@ export async function runPushPass(
     if (!options.dryRun) await journal.persist();
     // Files a kill left moved aside on FUSE while their bytes were compared go back first.
     if (!options.dryRun) {
-      putBackAside(push.pushRoot, (message) => logger.warn(message), { owners: owners! });
+      putBackAside(push.pushRoot, (message) => logger.warn(message), { trustedOwner });
     }
     const recovered = new Set<string>();
     const unverified = options.dryRun
@@ -373,8 +373,9 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
 }
 
 /**
- * Who may own what the state folder `stateDir` holds (root, and the folder's owner), unless another
- * user may have made or changed the folder: its journal says which files the platform has, and a
+ * Whether a user may own what the state folder `stateDir` holds (root, the folder's owner, the push
+ * folder's, or this process's user, asked of `probe` only then), unless another user may have made
+ * or changed the folder: its journal says which files the platform has, and a
  * file it says was sent is deleted. Anyone who may write the push folder (mode 777, a shared drop
  * folder) could rename the program's state folder away and make their own, with a journal naming
  * another user's file as sent: the next pass deleted that file, never sent. Refused when it is owned
@@ -388,18 +389,19 @@ function _stateDirOwners(
   push: PushConfig,
   stateDir: string,
   probe: () => FolderProbe,
-): readonly number[] {
+): (uid: number) => boolean {
   const folder = Deno.lstatSync(push.pushRoot);
   const state = Deno.lstatSync(stateDir);
   const othersWrite = (info: Deno.FileInfo) => ((info.mode ?? 0) & 0o022) !== 0;
-  const uid = state.uid ?? 0;
-  const why = uid !== 0 && uid !== folder.uid && uid !== probe().uid
-    ? `is owned by user ${uid}, not by root, the push folder's owner (${folder.uid}) nor this ` +
-      "user"
+  const trusted = (uid: number | null) =>
+    uid === 0 || uid === state.uid || uid === folder.uid || uid === probe().uid;
+  const why = state.uid !== 0 && state.uid !== folder.uid && state.uid !== probe().uid
+    ? `is owned by user ${state.uid}, not by root, the push folder's owner (${folder.uid}) nor ` +
+      "this user"
     : othersWrite(state) && !othersWrite(folder)
     ? "may be written by other users than its owner, where the push folder may not"
     : undefined;
-  if (why === undefined) return [...new Set([0, uid])];
+  if (why === undefined) return trusted;
   throw new Deno.errors.PermissionDenied(
     `push folder ${push.pushPath}: its state folder ${stateDir} ${why}: another user could make ` +
       "a push delete files it never sent; refusing to push. Remove it if it is not yours (files " +
@@ -486,13 +488,14 @@ async function _checkPushRoot(
 }
 
 /**
- * The push folder's journal, its files read only when `owners` own them (a dry run, which deletes
- * nothing and may write nothing, not even the file telling who this user is, reads any).
+ * The push folder's journal, its files read only when `trustedOwner` says their owner may make
+ * them (a dry run, which deletes nothing and may write nothing, not even the file telling who this
+ * user is, reads any).
  */
 async function _openJournal(
   push: PushConfig,
   dryRun: boolean,
-  owners: readonly number[] | undefined,
+  trustedOwner: ((uid: number) => boolean) | undefined,
 ): Promise<PushJournal> {
   const stateDir = join(push.pushRoot, STATE_DIR_NAME);
   if (dryRun) {
@@ -502,7 +505,7 @@ async function _openJournal(
       throw new Deno.errors.NotADirectory(`state dir ${stateDir} must be a plain directory`);
     }
   } else await PushJournal.discardLeftovers(stateDir);
-  return await PushJournal.open(stateDir, { owners });
+  return await PushJournal.open(stateDir, { trustedOwner });
 }
 
 /** The paths recorded in flight, to `destination` (`here`) or to another one (`elsewhere`). */

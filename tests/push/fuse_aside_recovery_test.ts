@@ -282,7 +282,7 @@ Deno.test("put back and removal act only on what the state folder's owners made 
     }).outputSync();
     assert.ok(chown.success);
     const warnings: string[] = [];
-    putBackAside(root, (m) => warnings.push(m), { owners: [0] });
+    putBackAside(root, (m) => warnings.push(m), { trustedOwner: (uid) => uid === 0 });
     assert.equal(
       await Deno.lstat(join(root, "sub", "planted.sh")).catch(() => undefined),
       undefined,
