@@ -559,8 +559,8 @@ const _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const _ASIDE_VERSION = ".v";
 const _ASIDE_ID = `${_UUID}(?:\\.v(\\d+)-(\\d+)-(-?\\d+))?`;
 const _ASIDE_RECORD_NAME = new RegExp(`^${_ASIDE_ID}\\.from$`);
-/** A file moved aside with the version sent in its id (since 2026-12-07): `<id>` or `<id>-<name>`. */
-const _VERSIONED_ASIDE = new RegExp(`^(${_ASIDE_ID})(?:-.*)?$`, "s");
+/** A file moved aside: `<id>` or `<id>-<its name>` (the id with the version sent since 2026-12-07). */
+const _ASIDE_NAME = new RegExp(`^(${_ASIDE_ID})(?:-(.*))?$`, "s");
 
 /**
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
@@ -575,10 +575,13 @@ export function putBackAside(
   warn: (message: string) => void,
   options: { trustedOwner?: (uid: number) => boolean } = {},
 ): void {
-  const ours = (path: string) => {
-    const uid = Deno.lstatSync(path).uid ?? 0;
+  // A record is the program's own: one of another user's (put in place by a swap of the state
+  // folder) would have a file put where that user may not write. A file moved aside keeps its
+  // owner (a camera's user): not asked of it.
+  const ours = (record: string) => {
+    const uid = Deno.lstatSync(record).uid ?? 0;
     if (options.trustedOwner === undefined || options.trustedOwner(uid)) return true;
-    warn(`${path} in the push folder's state folder is user ${uid}'s, not this program's: left`);
+    warn(`${record} in the push folder's state folder is user ${uid}'s, not this program's: left`);
     return false;
   };
   const asideDir = join(root, STATE_DIR_NAME, DELETING_DIR_NAME);
@@ -597,7 +600,7 @@ export function putBackAside(
     const record = join(asideDir, name);
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     recorded.add(id);
-    if (!ours(record) || (aside !== undefined && !ours(join(asideDir, aside)))) continue;
+    if (!ours(record)) continue;
     const path = Deno.readTextFileSync(record);
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
@@ -610,25 +613,30 @@ export function putBackAside(
     }
     Deno.removeSync(record);
   }
-  // Without a record (not on FUSE): a kill between the move and its check or its removal left it.
-  // The version sent is removed, as the pass meant to (it is on the platform); any other (saved
-  // over the name at that moment) is kept, and told every pass until it is moved back.
+  // Without a record: off FUSE, a kill between the move and its check or its removal left it. The
+  // version sent is removed, as the pass meant to (it is on the platform); any other (saved over
+  // the name at that moment) is kept. On FUSE without a record (a full stick took none, or its
+  // put-back failed) nothing tells which it is. Those kept are told every pass until moved back.
   for (const name of names) {
-    const [, id, ino, size, mtimeMs] = _VERSIONED_ASIDE.exec(name) ?? [];
-    if (ino === undefined || recorded.has(id) || _ASIDE_RECORD_NAME.test(name)) continue;
+    const [, id, ino, size, mtimeMs, was] = _ASIDE_NAME.exec(name) ?? [];
+    if (id === undefined || recorded.has(id) || _ASIDE_RECORD_NAME.test(name)) continue;
     const kept = join(asideDir, name);
     try {
-      if (!ours(kept)) continue;
       const info = Deno.lstatSync(kept);
+      if (!info.isFile) continue;
       const version = { ino: Number(ino), size: Number(size), mtimeMs: Number(mtimeMs) };
-      if (info.isFile && sameVersion(identityOf(info), version)) Deno.removeSync(kept);
-      else {
-        warn(
-          `a file a stopped push moved aside to delete is not the version it sent (saved over ` +
-            `its name at that moment): kept in ${kept}; move it back into the push folder to ` +
-            "send it",
-        );
+      if (ino !== undefined && sameVersion(identityOf(info), version)) {
+        Deno.removeSync(kept);
+        continue;
       }
+      const named = was === undefined ? "" : ` (it was ${JSON.stringify(was)})`;
+      warn(
+        `a file a stopped push moved aside to delete is kept in ${kept}${named}: ` +
+          (ino === undefined
+            ? "whether it is the version sent cannot be told"
+            : "it is not the version sent (saved over its name at that moment)") +
+          "; move it back into the push folder to send it, or remove it",
+      );
     } catch { /* gone meanwhile */ }
   }
 }

@@ -393,9 +393,12 @@ function _stateDirOwners(
   const folder = Deno.lstatSync(push.pushRoot);
   const state = Deno.lstatSync(stateDir);
   const othersWrite = (info: Deno.FileInfo) => ((info.mode ?? 0) & 0o022) !== 0;
+  // Asked once a process (the module's, `--watch`'s passes): an idle pass of a user that does not
+  // own the push folder wrote a probe file every pass otherwise.
+  const own = () => _processUid ??= probe().uid;
   const trusted = (uid: number | null) =>
-    uid === 0 || uid === state.uid || uid === folder.uid || uid === probe().uid;
-  const why = state.uid !== 0 && state.uid !== folder.uid && state.uid !== probe().uid
+    uid === 0 || uid === state.uid || uid === folder.uid || uid === own();
+  const why = state.uid !== 0 && state.uid !== folder.uid && state.uid !== own()
     ? `is owned by user ${state.uid}, not by root, the push folder's owner (${folder.uid}) nor ` +
       "this user"
     : othersWrite(state) && !othersWrite(folder)
@@ -404,10 +407,13 @@ function _stateDirOwners(
   if (why === undefined) return trusted;
   throw new Deno.errors.PermissionDenied(
     `push folder ${push.pushPath}: its state folder ${stateDir} ${why}: another user could make ` +
-      "a push delete files it never sent; refusing to push. Remove it if it is not yours (files " +
-      "sent and not yet deleted are then sent again)",
+      `a push delete files it never sent; refusing to push. Run as user ${state.uid} if it is ` +
+      "that user's pushes, else remove it (files sent and not yet deleted are then sent again)",
   );
 }
+
+/** This process's user id, once a push pass has had to ask (see `_stateDirOwners`). */
+let _processUid: number | undefined;
 
 /**
  * Throws when the push folder (or, with `relDir`, a folder below it on the way to `relDir`) became

@@ -77,10 +77,16 @@ Deno.test("putBackAside returns a file a kill left in deleting/ on exfat-fuse", 
       await Deno.writeTextFile(join(dir, `${u3}-notes.from`), "../../../etc/x");
       await Deno.writeTextFile(join(dir, `${u4}-b.bin`), "kept");
       await Deno.writeTextFile(join(dir, `${u4}.from`), "../outside.bin");
-      putBackAside(root, (m) => warnings.push(m));
+      const third: string[] = [];
+      putBackAside(root, (m) => third.push(m));
       assert.equal(await Deno.readTextFile(join(dir, `${u3}-notes.from`)), "../../../etc/x");
       assert.equal(await Deno.readTextFile(join(dir, `${u4}-b.bin`)), "kept");
-      assert.equal(warnings.length, 2);
+      // Each file kept aside is told (again, every pass, until it is moved back): the one whose
+      // record named a path outside, the one kept before, and the one with no record at all.
+      assert.equal(third.length, 3, third.join("\n"));
+      assert.match(third.join("\n"), /outside\.bin was moved aside .*cannot go back/);
+      assert.match(third.join("\n"), new RegExp(`kept in .*${u2}-a\\.bin \\(it was "a\\.bin"\\)`));
+      assert.match(third.join("\n"), /notes\.from.*whether it is the version sent cannot be told/);
     });
   } finally {
     await Deno.remove(root, { recursive: true });
@@ -197,7 +203,10 @@ Deno.test("what a kill left moved aside to delete (no record) is removed when it
     assert.ok(!left.includes(sentOne), "the version sent stays hidden in deleting/");
     assert.deepEqual(left, [savedOne]);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /is not the version it sent .*kept in .*b\.jpg; move it back/);
+    assert.match(
+      warnings[0],
+      /kept in .*b\.jpg \(it was "b\.jpg"\): it is not the version sent .*; move it back/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
