@@ -413,7 +413,7 @@ export function isOnFuse(path: string): boolean {
   }
 }
 
-/** statfs `f_type`s of the kernel's FAT and exFAT drivers (`MSDOS_SUPER_MAGIC`, `EXFAT_SUPER_MAGIC`). */
+/** statfs `f_type`s of the kernel's FAT and exFAT drivers (`MSDOS_SUPER_MAGIC`, `EXFAT_...`). */
 const _FAT_MAGICS = new Set([0x4d44, 0x2011bab0]);
 
 /**

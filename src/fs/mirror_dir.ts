@@ -252,7 +252,8 @@ export class MirrorDir implements AsyncDisposable {
       _assertOpenedInPlace(root, STATE_DIR_NAME);
       const partial = await ensureStateDir(root, PARTIAL_DIR_NAME);
       _assertOpenedInPlace(root, `${STATE_DIR_NAME}/${PARTIAL_DIR_NAME}`);
-      _removeStagedLeftovers(root, options.warn); // what a killed pass left; nobody else writes them
+      // What a killed pass left; nobody else writes them.
+      _removeStagedLeftovers(root, options.warn);
       // On a FUSE mount (exfat-fuse, fusefat) `syncfs` does not reach the daemon: it succeeds and
       // flushes nothing. No program to run there, so each file gets its own `fdatasync`.
       const programs = isOnFuse(state) ? [] : options.syncPrograms;
@@ -601,18 +602,19 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * Moves each file of `relPaths` to a fresh name in the state folder
-   * (`stale-<ino>-<size>-<mtime>-<uuid>`), and answers that name (in order) once what the rename moved is the file `lstat` found at its path in place
-   * (between two looks at every folder on its way that found them unchanged: see
-   * {@linkcode _removableInFolder}, one pair of looks for the files of each folder): Deno has no
-   * `unlinkat`, so a removal by path resolves the path again, and a folder swapped for a link
-   * meanwhile would have it remove a file of wherever the link leads (another mirror's folder of
-   * the same name). Anything else the rename took (that file, or one written at the name since) is
-   * put back at once by `link`, which replaces nothing, and its removal fails saying so; when the
-   * name is taken meanwhile it is kept in the state folder as `kept-<ino>-<size>-<mtime>-<uuid>`
-   * and the error says where. Undefined when there is nothing to remove; {@linkcode _REMOVED_IN_PLACE} when the file
-   * was unlinked where it was, right after a check of its own (the state folder swapped for a link,
-   * or a disk too full for the rename: `ENOSPC`); the error when it is refused, an
-   * {@linkcode OwnMountError} for a file on a mount of its own (`EXDEV`: kept).
+   * (`stale-<ino>-<size>-<mtime>-<uuid>`), and answers that name (in order) once what the rename
+   * moved is the file `lstat` found at its path in place (between two looks at every folder on its
+   * way that found them unchanged: see {@linkcode _removableInFolder}, one pair of looks for the
+   * files of each folder): Deno has no `unlinkat`, so a removal by path resolves the path again,
+   * and a folder swapped for a link meanwhile would have it remove a file of wherever the link
+   * leads (another mirror's folder of the same name). Anything else the rename took (that file, or
+   * one written at the name since) is put back at once by `link`, which replaces nothing, and its
+   * removal fails saying so; when the name is taken meanwhile it is kept in the state folder as
+   * `kept-<ino>-<size>-<mtime>-<uuid>` and the error says where. Undefined when there is nothing to
+   * remove; {@linkcode _REMOVED_IN_PLACE} when the file was unlinked where it was, right after a
+   * check of its own (the state folder swapped for a link, or a disk too full for the rename:
+   * `ENOSPC`); the error when it is refused, an {@linkcode OwnMountError} for a file on a mount of
+   * its own (`EXDEV`: kept).
    *
    * Why the check may come a few files before the rename (all in one synchronous run, nothing else
    * in between: a folder's files looked at, then each renamed and checked): what makes the delete

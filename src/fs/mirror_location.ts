@@ -123,9 +123,9 @@ export async function resolveMirrorRoot(
 }
 
 /**
- * The error for a Viam home that is a file (a `$VIAM_HOME` set to a file's path), else undefined: it
- * failed at the first look below it, "Not a directory", with a path that did not say which setting
- * was wrong.
+ * The error for a Viam home that is a file (a `$VIAM_HOME` set to a file's path), else undefined:
+ * it failed at the first look below it, "Not a directory", with a path that did not say which
+ * setting was wrong.
  */
 async function _homeNotAFolder(viamHome: string): Promise<MirrorLocationError | undefined> {
   const info = await Deno.stat(viamHome).catch(() => undefined);

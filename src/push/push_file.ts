@@ -470,7 +470,8 @@ async function _removeIfStill(
     }
     await setTimeout(before.settlesInMs);
   }
-  // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the folder.
+  // Each level a plain directory: a symlink at `deleting` had the file sent moved out of the
+  // folder.
   const asideDir = ensureStateDirSync(root, DELETING_DIR_NAME);
   if (typeof before === "object") return removeFileUnder(root, path); // refuses, naming it
   if (before === undefined) return false;
@@ -559,16 +560,17 @@ const _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const _ASIDE_VERSION = ".v";
 const _ASIDE_ID = `${_UUID}(?:\\.v(\\d+)-(\\d+)-(-?\\d+))?`;
 const _ASIDE_RECORD_NAME = new RegExp(`^${_ASIDE_ID}\\.from$`);
-/** A file moved aside: `<id>` or `<id>-<its name>` (the id with the version sent since 2026-12-07). */
+/** A file moved aside: `<id>` or `<id>-<its name>` (the id with the version sent since 12-07). */
 const _ASIDE_NAME = new RegExp(`^(${_ASIDE_ID})(?:-(.*))?$`, "s");
 
 /**
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
  * record of where it came from); one whose name was taken meanwhile stays, and is told. Elsewhere
  * (no record), what a kill left moved aside is removed when it is the version sent, and kept and
- * told when it is not. Called with the push folder's lock held, before the walk. With
- * `trustedOwner`, only a record and a file of a user it trusts are acted on (one of another user's, put in place by a swap
- * of the state folder, would have a file of theirs put into a folder they may not write).
+ * told when it is not; any other file there is named in a warning, every pass. Called with the push
+ * folder's lock held, before the walk. With `trustedOwner`, only records of a user it trusts are
+ * acted on (one of another user's, put in place by a swap of the state folder, would have a file
+ * of theirs put into a folder they may not write).
  */
 export function putBackAside(
   root: string,

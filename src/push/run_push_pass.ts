@@ -375,15 +375,14 @@ export function pushFolderMade(pushPath: string, root: string, setting: string):
 /**
  * Whether a user may own what the state folder `stateDir` holds (root, the folder's owner, the push
  * folder's, or this process's user, asked of `probe` only then), unless another user may have made
- * or changed the folder: its journal says which files the platform has, and a
- * file it says was sent is deleted. Anyone who may write the push folder (mode 777, a shared drop
- * folder) could rename the program's state folder away and make their own, with a journal naming
- * another user's file as sent: the next pass deleted that file, never sent. Refused when it is owned
- * by neither root, the push folder's owner nor this process's user (`probe`, made only then), or
- * when others may write it and the push folder is not so (a file system without owners, FAT or
- * exFAT, gives every entry the same owner and mode: refused for neither). The folder is looked at
- * by path, so the files read from it are checked again by owner where they are opened (a swap of
- * folders between the two looks).
+ * or changed the folder: its journal says which files the platform has, and a file it says was sent
+ * is deleted. Anyone who may write the push folder (mode 777, a shared drop folder) could rename
+ * the program's state folder away and make their own, with a journal naming another user's file as
+ * sent: the next pass deleted that file, never sent. Refused when it is owned by neither root, the
+ * push folder's owner nor this process's user, or when others may write it and the push folder is
+ * not so (a file system without owners, FAT or exFAT, gives every entry the same owner and mode:
+ * refused for neither). The folder is looked at by path, so the files read from it are checked
+ * again by owner where they are opened (a swap of folders between the two looks).
  */
 function _stateDirOwners(
   push: PushConfig,

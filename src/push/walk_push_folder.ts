@@ -210,8 +210,8 @@ function _swappedSince(root: string, dir: string, then: Deno.FileInfo): boolean 
 }
 
 /**
- * One read of a folder: whether it holds a state dir (a folder), and the names (as Deno gives them) that more
- * than one entry shares (not valid UTF-8). Only names with U+FFFD are kept.
+ * One read of a folder: whether it holds a state dir (a folder), and the names (as Deno gives them)
+ * that more than one entry shares (not valid UTF-8). Only names with U+FFFD are kept.
  */
 async function _scanDir(path: string): Promise<{ holdsState: boolean; shared: Set<string> }> {
   const seen = new Set<string>();

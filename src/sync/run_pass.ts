@@ -1549,12 +1549,13 @@ function _deletion(
 
 /**
  * `config` with what its `protected_dirs` lead to through a symlink protected as well, where it is
- * in the mirror: the folder an entry leads to (the entry itself a link, or a folder on its way), and
- * the folder or file each link the walk found in a protected folder leads to (`models/current`, a
- * link to `../releases/v3`), and so on through links in those. The walk follows no link, so the
+ * in the mirror: the folder an entry leads to (the entry itself a link, or a folder on its way),
+ * and the folder or file each link the walk found in a protected folder leads to (`models/current`,
+ * a link to `../releases/v3`), and so on through links in those. The walk follows no link, so the
  * files an operator protects by a link's name are walked under the path it leads to, and were
- * deleted there as stale, the link left dangling. One that leads out of the mirror, to its root, or
- * into a state folder adds nothing (no file there is walked, or all would be kept).
+ * deleted there as stale, the link left dangling. One that leads out of the mirror, to its root, to
+ * a folder holding a protected one, or into a state folder adds nothing (no file there is walked,
+ * or all would be kept).
  */
 async function _withProtectedLinkTargets(
   config: MirrorConfig,
