@@ -1606,7 +1606,8 @@ function _linksOf(local: ReadonlyMap<string, LocalFile>): string[] {
  */
 async function _protectedLinksNow(root: string, dirs: readonly string[]): Promise<string[]> {
   const links: string[] = [];
-  const { dev } = await Deno.lstat(root);
+  if (dirs.length === 0) return links;
+  const dev = (await Deno.lstat(root).catch(() => undefined))?.dev;
   for (const dir of dirs) {
     try {
       // A real folder of the mirror's own disk, as the walk reads them (it passes by a disk
