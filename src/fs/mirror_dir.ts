@@ -1192,7 +1192,7 @@ function _staleName(looked: Deno.FileInfo): string {
 
 /**
  * Whether the file moved aside as `name` (a `_STALE_NAME`) is the one its name says, or the name is
- * of a version before 2026-12-07, which said nothing.
+ * of a version before 2026-12-06 (eighth session), which said nothing.
  */
 function _isStaleAsNamed(name: string, info: Deno.FileInfo, stableInodes: boolean): boolean {
   const [, ino, size, mtime] = _STALE_NAME.exec(name) ?? [];

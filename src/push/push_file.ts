@@ -560,7 +560,7 @@ const _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const _ASIDE_VERSION = ".v";
 const _ASIDE_ID = `${_UUID}(?:\\.v(\\d+)-(\\d+)-(-?\\d+))?`;
 const _ASIDE_RECORD_NAME = new RegExp(`^${_ASIDE_ID}\\.from$`);
-/** A file moved aside: `<id>` or `<id>-<its name>` (the id with the version sent since 12-07). */
+/** A file moved aside: `<id>` or `<id>-<its name>` (its id with the version sent, off FUSE). */
 const _ASIDE_NAME = new RegExp(`^(${_ASIDE_ID})(?:-(.*))?$`, "s");
 
 /**
