@@ -195,7 +195,7 @@ function _moduleInvocation(
       logLevel = level ?? "info";
       logLevelNote = level !== undefined
         ? undefined
-        : `${_LOG_LEVEL_FLAG} ${JSON.stringify((value ?? "").slice(0, 32))} is not one of ${
+        : `${_LOG_LEVEL_FLAG} ${_quoteWord(value ?? "")} is not one of ${
           LOG_LEVELS.join(", ")
         }: logging at info`;
     } else if (arg.startsWith("-")) {
