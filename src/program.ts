@@ -149,13 +149,16 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
     logLevel: invocation.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),
     validate: async (attributes) => {
-      const [{ assertPushPartId, parseConfig }, { checkConfigLocations }] = await Promise.all([
-        import("./config.ts"),
-        import("./fs/mirror_location.ts"),
-      ]);
+      const [{ assertPushPartId, parseConfig }, { checkConfigLocations }, { checkMirrorPlace }] =
+        await Promise.all([
+          import("./config.ts"),
+          import("./fs/mirror_location.ts"),
+          import("./fs/mirror_dir.ts"),
+        ]);
       const { config, warnings } = parseConfig(attributes, { env });
       assertPushPartId(config, env("VIAM_MACHINE_PART_ID"));
       await checkConfigLocations(config);
+      await checkMirrorPlace(config);
       return { warnings };
     },
     createMirror,

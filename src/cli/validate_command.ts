@@ -7,6 +7,7 @@
  */
 import { ConfigError, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
+import { checkMirrorPlace } from "../fs/mirror_dir.ts";
 import { readConfigFile } from "./config_file.ts";
 import { attributesFromFlags } from "./config_from_flags.ts";
 import { EXIT } from "./exit_codes.ts";
@@ -51,6 +52,7 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
       "the file must hold them",
     ];
     await checkConfigLocations(config);
+    await checkMirrorPlace(config);
     if (config.push !== undefined && !context.env("VIAM_MACHINE_PART_ID")) {
       // The module and `sync --watch` refuse it so; `push` needs --part-id. Said, not refused: the
       // file may be checked away from the machine it is for.

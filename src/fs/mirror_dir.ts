@@ -30,6 +30,7 @@
  * @module
  */
 import { basename, dirname, join, relative, sep } from "node:path";
+import { ConfigError, type MirrorConfig } from "../config.ts";
 import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
@@ -106,6 +107,23 @@ async function _outerMirror(
     if (journal !== undefined) return { dir, state: journal, kind: "a push folder" };
   }
   return undefined;
+}
+
+/**
+ * Throws `ConfigError` (of `mirror_path`) when the mirror of `config` may not be where it is (see
+ * {@linkcode assertMirrorPlace}): what its pass would refuse at open is refused where the config is
+ * checked (`validate`, the module's ValidateConfig), before it is taken on.
+ */
+export async function checkMirrorPlace(config: MirrorConfig): Promise<void> {
+  if (config.pushOnly) return;
+  const { viamHome, mirrorPath } = config;
+  try {
+    const root = await resolveMirrorRoot({ viamHome, mirrorPath, create: false });
+    await assertMirrorPlace(root ?? join(viamHome, mirrorPath), mirrorPath);
+  } catch (error) {
+    if (!(error instanceof MirrorLocationError)) throw error;
+    throw new ConfigError([{ field: "mirror_path", message: error.message }]);
+  }
 }
 
 /**

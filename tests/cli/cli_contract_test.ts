@@ -475,6 +475,22 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
     const pushOnly = await run(["validate", "--config", pusher]);
     assertExit(pushOnly, 0);
     assert.match(pushOnly.stdout, /: valid; pushes .*\/out \(push only\)\n$/);
+    // A mirror in that push folder (marked by its journal): what the pass refuses, validate does.
+    await Deno.mkdir(join(home, "out", ".data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(home, "out", ".data-mirror", "push-journal.json"), "{}");
+    const inside = join(home, "inside.json");
+    await writeJson(inside, {
+      app_api_key_id: KEY.id,
+      app_api_key: KEY.key,
+      tags: ["a"],
+      mirror_path: "out/m",
+    });
+    const refused = await run(["validate", "--config", inside]);
+    assertExit(refused, 2);
+    assert.match(
+      refused.stderr,
+      /mirror_path out\/m .* lies inside .*\/out, which is a push folder/,
+    );
     assertExit(bad, 2);
     // Each problem on its own line, naming its attribute once.
     assert.equal(
