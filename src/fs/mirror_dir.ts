@@ -116,14 +116,27 @@ async function _outerMirror(
  */
 export async function checkMirrorPlace(config: MirrorConfig): Promise<void> {
   if (config.pushOnly) return;
-  const { viamHome, mirrorPath } = config;
   try {
-    const root = await resolveMirrorRoot({ viamHome, mirrorPath, create: false });
-    await assertMirrorPlace(root ?? join(viamHome, mirrorPath), mirrorPath);
+    await placedMirrorRoot(config);
   } catch (error) {
     if (!(error instanceof MirrorLocationError)) throw error;
     throw new ConfigError([{ field: "mirror_path", message: error.message }]);
   }
+}
+
+/**
+ * The mirror's root when it exists (see `resolveMirrorRoot`; nothing is made), once its place is
+ * checked ({@linkcode assertMirrorPlace}): where it would be made when it does not exist yet, so
+ * that a place refused is refused before a pass makes its folder (an empty folder was left in a
+ * push folder, walked by every push).
+ */
+export async function placedMirrorRoot(
+  options: { viamHome: string; mirrorPath: string },
+): Promise<string | undefined> {
+  const { viamHome, mirrorPath } = options;
+  const root = await resolveMirrorRoot({ viamHome, mirrorPath, create: false });
+  await assertMirrorPlace(root ?? join(viamHome, mirrorPath), mirrorPath);
+  return root;
 }
 
 /**
@@ -249,14 +262,9 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     }
-    // A place refused is refused before its folder is made: made first, an empty folder stayed
-    // (in a push folder, to be walked by every push).
-    found ??= await resolveMirrorRoot({ ...options, create: false });
-    if (found === undefined) {
-      await assertMirrorPlace(join(options.viamHome, options.mirrorPath), options.mirrorPath);
-    }
+    if (found === undefined) found = await placedMirrorRoot(options);
+    else await assertMirrorPlace(found, options.mirrorPath);
     const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
-    await assertMirrorPlace(root, options.mirrorPath);
     _assertOpenedInPlace(root, "");
     const state = await ensureStateDir(root);
     const lock = await acquireMirrorLock(state, {

@@ -21,13 +21,12 @@ import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
 import { listLocalFiles, type LocalFile, REGULAR_FILE } from "../fs/local_files.ts";
 import {
-  assertMirrorPlace,
   fileSizeUnder,
   isDirectoryUnder,
   isSameFileUnder,
   MirrorDir,
+  placedMirrorRoot,
 } from "../fs/mirror_dir.ts";
-import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
@@ -779,10 +778,8 @@ export async function dryRunPass(
   options: PassOptions,
 ): Promise<DryRunReport> {
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
-  const root = await resolveMirrorRoot({ ...config, create: false });
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
-  // A mirror not made yet: its pass makes the folder, then refuses the place.
-  await assertMirrorPlace(root ?? config.mirrorRoot, config.mirrorPath);
+  const root = await placedMirrorRoot(config);
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.
