@@ -230,7 +230,12 @@ function _looksOnWay(
 
 /** Whether only root or `uid` may change what is in the folder: theirs, no other may write it. */
 function _trustedAlone(info: { uid: bigint; mode: bigint }, uid: number): boolean {
-  return (info.uid === 0n || info.uid === BigInt(uid)) && (info.mode & 0o022n) === 0n;
+  return _ownedByTrusted(info, uid) && (info.mode & 0o022n) === 0n;
+}
+
+/** Whether the folder is root's or `uid`'s (who may set its times, not move it behind a look). */
+function _ownedByTrusted(info: { uid: bigint }, uid: number): boolean {
+  return info.uid === 0n || info.uid === BigInt(uid);
 }
 
 /** Why a folder's look is not to be trusted now (see {@linkcode settledFoldersOnWay}). */
@@ -239,7 +244,7 @@ function _unsettled(
   now: number,
   { settledMs, probe }: { settledMs: number; probe?: FolderProbe },
 ): Unsettled | undefined {
-  const trusted = info.uid === 0n || (probe !== undefined && info.uid === BigInt(probe.uid));
+  const trusted = _ownedByTrusted(info, trustedUidOf(probe));
   // The time step of the folder's own file system: the probe's, on its device; another mounted
   // below the push folder is not known (taken as FAT's two seconds), nor is a folder whose time
   // falls on a whole second (a coarse file system, or one time in a thousand of a fine one).
