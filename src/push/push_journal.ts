@@ -475,8 +475,9 @@ function _replay(
 
 /**
  * Why `entry` cannot be a journal entry (it was edited by hand), or undefined: the records the
- * passes read as objects, the uploads as a list. (Their fields are not checked one by one: a
- * journal of an older version, without some, stays readable.)
+ * passes read as objects, the uploads as a list, and the numbers every version's in-flight and sent
+ * records hold. (The fields added since are not checked: a journal of an older version, without
+ * them, stays readable.)
  */
 function _shapeProblem(entry: unknown): string | undefined {
   const isObject = (value: unknown) =>
@@ -574,8 +575,8 @@ async function _readIfThere(
     if (!stat.isFile()) return undefined;
     if (trustedOwner !== undefined && !trustedOwner(stat.uid)) {
       throw new Deno.errors.PermissionDenied(
-        `push journal ${path} is owned by user ${stat.uid}, not by its state folder's owner nor ` +
-          "this user: another user may have put it there (its records decide which files are " +
+        `push journal ${path} is owned by user ${stat.uid}, none of root, the state folder's or ` +
+          "the push folder's owner, nor this user: another user may have put it there (its records decide which files are " +
           "deleted); refusing to read it. Remove it if it is not yours (files sent and not yet " +
           "deleted are then sent again)",
       );
