@@ -6,6 +6,7 @@
  */
 import { ConfigError, type MirrorConfig, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
+import { checkMirrorPlace } from "../fs/mirror_dir.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import type { DryRunReport, PushSummary } from "../mirror_controller.ts";
@@ -94,6 +95,9 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
     );
   }
   await checkConfigLocations(config);
+  // A mirror inside a push folder (or a new one inside another mirror) is a configuration fault,
+  // exit 2 as validate says: refused here before the sign-in, not as a failed pass (exit 1).
+  await checkMirrorPlace(config);
   for (const warning of warnings) output.logger.warn(warning);
   if (flags.syncFrequency !== undefined && !flags.watch && !flags.dryRun) {
     output.logger.warn("--sync-frequency has no effect without --watch: this runs one pass");

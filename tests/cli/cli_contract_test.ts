@@ -491,6 +491,11 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
       refused.stderr,
       /mirror_path out\/m .* lies inside .*\/out, which is a push folder/,
     );
+    // sync refuses it as a configuration fault too (exit 2), before any call and any folder.
+    const sync = await run(["sync", "--config", inside, "--app-url", "http://127.0.0.1:2"]);
+    assertExit(sync, 2);
+    assert.match(sync.stderr, /mirror_path out\/m .* lies inside .*\/out, which is a push folder/);
+    assert.equal(await exists(join(home, "out", "m")), false);
     assertExit(bad, 2);
     // Each problem on its own line, naming its attribute once.
     assert.equal(
