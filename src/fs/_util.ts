@@ -297,6 +297,17 @@ export interface FolderProbe {
   timeStepMs: number;
 }
 
+const _PROBE_PREFIX = ".probe-";
+const _PROBE_NAME = /^\.probe-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether `name` is the file of a {@linkcode probeFolderSync} (a process killed while it probed
+ * leaves it: nothing else would ever remove it).
+ */
+export function isFolderProbeName(name: string): boolean {
+  return _PROBE_NAME.test(name);
+}
+
 /**
  * Makes a file in `dir` (a folder the process may write) and reads it through its handle: Deno tells
  * the process's user id only with a `sys` permission the program is not granted, and a file's times
@@ -304,7 +315,7 @@ export interface FolderProbe {
  * be another user's (a push folder's state folder), who could put a file of theirs under the name.
  */
 export function probeFolderSync(dir: string): FolderProbe {
-  const path = join(dir, `.probe-${crypto.randomUUID()}`);
+  const path = join(dir, `${_PROBE_PREFIX}${crypto.randomUUID()}`);
   const before = Date.now();
   const file = Deno.openSync(path, { createNew: true, write: true });
   try {

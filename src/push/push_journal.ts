@@ -39,7 +39,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { createOwnLog } from "../fs/own_file.ts";
-import { assertStateDirInPlace } from "../fs/_util.ts";
+import { assertStateDirInPlace, isFolderProbeName } from "../fs/_util.ts";
 import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
@@ -236,13 +236,18 @@ export class PushJournal {
 
   /**
    * Removes the temporary copies of the snapshot that passes killed while they replaced it left in
-   * `stateDir` (each up to the journal's size; nothing else clears them). For a pass holding the
-   * push folder's lock; a name that will not go stays (a warning-free best effort: the next pass
+   * `stateDir` (each up to the journal's size), and the files of folder probes killed before they
+   * removed them (`isFolderProbeName`): nothing else clears them. For a pass holding the push
+   * folder's lock (a probe of another pass that has not taken it yet may go: that pass has read it
+   * through its handle); a name that will not go stays (a warning-free best effort: the next pass
    * tries again).
    */
   static async discardLeftovers(stateDir: string): Promise<void> {
     for await (const entry of Deno.readDir(stateDir)) {
-      if (!entry.isFile || !isAtomicLeftoverOf(entry.name, PUSH_JOURNAL_NAME)) continue;
+      if (!entry.isFile) continue;
+      if (!isAtomicLeftoverOf(entry.name, PUSH_JOURNAL_NAME) && !isFolderProbeName(entry.name)) {
+        continue;
+      }
       await Deno.remove(join(stateDir, entry.name)).catch(() => {});
     }
   }

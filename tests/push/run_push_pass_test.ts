@@ -335,7 +335,7 @@ Deno.test("settle time: a file modified lately waits; once settled it goes", asy
   });
 });
 
-Deno.test("the journal's copies a killed pass left are cleared by the next pass, not by a dry run", async () => {
+Deno.test("the journal's copies and folder probes a killed pass left are cleared by the next pass, not by a dry run", async () => {
   await withPush(async ({ root, pass, write }) => {
     await write("a.txt", "a", 60);
     await pass();
@@ -343,11 +343,18 @@ Deno.test("the journal's copies a killed pass left are cleared by the next pass,
     const leftover = join(state, `.push-journal.json.${crypto.randomUUID()}.tmp`);
     await Deno.writeTextFile(leftover, "{}");
     await Deno.writeTextFile(join(state, "push-journal.json.notes"), "someone's"); // not one
+    // A pass killed while it asked the folder who this user is left its probe file.
+    const probe = join(state, `.probe-${crypto.randomUUID()}`);
+    await Deno.writeTextFile(probe, "");
+    await Deno.writeTextFile(join(state, ".probe-notes"), "someone's"); // not one either
     await pass({}, { dryRun: true });
     assert.ok(await _exists(leftover), "a dry run changes nothing");
+    assert.ok(await _exists(probe), "a dry run changes nothing");
     await pass();
     assert.equal(await _exists(leftover), false);
+    assert.equal(await _exists(probe), false);
     assert.ok(await _exists(join(state, "push-journal.json.notes")));
+    assert.ok(await _exists(join(state, ".probe-notes")));
   });
 });
 
