@@ -181,25 +181,26 @@ class _ListEnd {
   /** Of those at `lastMs`, the ones exactly on it: inside the window of a later millisecond's. */
   #atLastExact = 0;
   #before = 0;
-  #beyondDates = 0;
+  /** Items dated past what a Date holds given after the last dated one (see `#tailHolds`). */
+  beyondDates = 0;
 
   add(item: RemoteItem): void {
     const ms = item.timeRequestedMs, exact = item.timeRequestedInexact === undefined;
     if (ms === undefined) {
       if (item.timeRequestedInexact === "beyond-dates" && this.lastMs !== undefined) {
-        this.#beyondDates++;
+        this.beyondDates++;
       }
     } else if (this.lastMs === undefined || ms > this.lastMs) {
       this.#before = this.lastMs === ms - 1 ? this.#atLastExact : 0;
       this.#atLast = 1;
       this.#atLastExact = exact ? 1 : 0;
-      this.#beyondDates = 0;
+      this.beyondDates = 0;
       this.lastMs = ms;
     } else if (ms === this.lastMs) {
       this.#atLast++;
       if (exact) this.#atLastExact++;
     } else this.unordered = true; // an earlier time after a later one: no tail count holds
-    this.nearLast = this.#atLast + this.#before + this.#beyondDates;
+    this.nearLast = this.#atLast + this.#before + this.beyondDates;
   }
 }
 
@@ -427,26 +428,35 @@ class _Lister implements Disposable {
 
   /**
    * Whether the platform counts no more items from a cursor's last millisecond (and the one before)
-   * to the end of `filter` than the cursor gave there. Counts compare totals, and items uploaded and
-   * others deleted while a listing runs can make up for items it missed; a listing that ended before
-   * its last pages (a platform cutting pagination short) missed items after its last one, which
-   * this count finds whatever changed elsewhere. Items added there while it ran fail it too: the
-   * listing is then unproven for this pass. Not checked when no dated item was listed (the count
-   * did). Never holds for pages that were not oldest first: what such a cursor missed may lie
-   * anywhere.
+   * to the end of `filter` than the cursor gave there, and none after that millisecond but those
+   * dated past what a Date holds that it gave. Counts compare totals, and items uploaded and others
+   * deleted while a listing runs can make up for items it missed; a listing that ended before its
+   * last pages (a platform cutting pagination short) missed items after its last one, which these
+   * counts find whatever changed elsewhere. The second, from the next millisecond on, takes in no
+   * item the cursor gave (bar those past the dates), so no deletion of a listed one can hide a
+   * missed one from it: the newest listed deleted before the first count, that count found the
+   * missed item in its place, as many as the cursor gave there, and the pass deleted the missed
+   * item's file (a reviewer's case). Both are asked at once. Items added there while the listing
+   * ran fail it too: the listing is then unproven for this pass. Not checked when no dated item was
+   * listed (the count did). Never holds for pages that were not oldest first: what such a cursor
+   * missed may lie anywhere.
    */
   async #tailHolds(filter: ListFilter, end: _ListEnd): Promise<boolean> {
     if (end.unordered) return false;
     if (end.lastMs === undefined) return true;
     const outer = filter.interval ?? {};
-    const after = await this.#count({
-      ...filter,
-      interval: {
-        startMs: Math.max(end.lastMs - 1, outer.startMs ?? -Infinity),
-        endMs: outer.endMs,
-      },
-    });
-    return after !== undefined && after <= end.nearLast;
+    const from = (startMs: number) =>
+      this.#count({
+        ...filter,
+        interval: { startMs: Math.max(startMs, outer.startMs ?? -Infinity), endMs: outer.endMs },
+      });
+    const next = end.lastMs + 1;
+    const [near, past] = await Promise.all([
+      from(end.lastMs - 1),
+      outer.endMs !== undefined && next >= outer.endMs ? 0 : from(next),
+    ]);
+    return near !== undefined && near <= end.nearLast &&
+      past !== undefined && past <= end.beyondDates;
   }
 
   /**

@@ -150,9 +150,9 @@ Deno.test("pages shorter than asked all along (a platform's own cap) are paged t
   assert.ok(result.shards > 1, `${result.shards} shards`);
   assert.equal(result.unproven, undefined);
   assert.equal(seen.size, 2_000);
-  // The whole filter's count and the span's after the shards; each shard's own, its tail's after
-  // its first short page, and its tail's at its end.
-  assert.ok(counts <= 2 + 3 * result.shards, `${counts} counts for ${result.shards} shards`);
+  // The whole filter's count and the span's after the shards; each shard's own, and its tail's two
+  // (from its last millisecond, and after it) after its first short page and again at its end.
+  assert.ok(counts <= 2 + 5 * result.shards, `${counts} counts for ${result.shards} shards`);
 });
 
 Deno.test("items on shard boundaries, many at one instant, and empty shards are all listed once", async () => {
@@ -265,7 +265,9 @@ Deno.test("a count that ignores the interval, with an item deleted after the fir
     distinctItems: () => seen.size,
     onItems: (items: RemoteItem[]) => items.forEach((item) => seen.add(item.binaryDataId)),
   }).catch(() => {}); // unproven or stopped: the number of calls is what is tested
-  assert.ok(counts <= 1000, `${counts} count calls for 600 items`);
+  // Some 260 parts of five counts at most each (their own, their tail's two after a short page and
+  // two more at their end), where cutting down to 1 ms slices went past 5,000.
+  assert.ok(counts <= 1500, `${counts} count calls for 600 items`);
 });
 
 Deno.test("a platform whose interval end is inclusive lists boundary items twice: still whole", async () => {

@@ -48,22 +48,22 @@ async function _lostMatching(
 }
 
 /**
- * Mirrors `first` with delete on, then passes again while the platform cuts the listing after two
- * pages, `backlog` (older captures) lands before the first page and `gone` of it, listed, are
- * deleted before the counts: asserts that the second pass deleted nothing, lost no file whose item
- * still matches, and said why (its listing unproven).
+ * Mirrors `first` with delete on, then passes again while the platform cuts the listing after
+ * `cutAfterPage` pages (default 2), `backlog` (older captures) lands before the first page and
+ * `gone` (listed items) are deleted before the counts: asserts that the second pass deleted
+ * nothing, lost no file whose item still matches, and said why (its listing unproven).
  */
 async function _assertCutHeldBack(
   first: ReturnType<typeof describeDataset>,
   backlog: readonly ItemRecord[],
-  gone: number,
+  { gone, cutAfterPage = 2 }: { gone: readonly ItemRecord[]; cutAfterPage?: number },
 ): Promise<void> {
   await withMirror(first, async (fixture) => {
     const { platform } = fixture;
     await fixture.pass({ tags: ["t"], delete: true });
     const before = await fixture.files();
     assert.equal(before.size, first.items.length);
-    platform.setFaults({ endListingAfterPage: 2 });
+    platform.setFaults({ endListingAfterPage: cutAfterPage });
     let items: ItemRecord[] = [...first.items];
     let pages = 0;
     const remote = _churning(platform, {
@@ -77,9 +77,9 @@ async function _assertCutHeldBack(
         pages++;
       },
       beforeCount: () => {
-        // Once two pages are out, retention deletes the (listed) oldest.
-        if (pages < 2 || items.length !== first.items.length + backlog.length) return;
-        const deleted = new Set(backlog.slice(0, gone).map((i) => i.binaryDataId));
+        // Once the pages are out, listed items are deleted (retention, or a user).
+        if (pages < cutAfterPage || items.length !== first.items.length + backlog.length) return;
+        const deleted = new Set(gone.map((i) => i.binaryDataId));
         items = items.filter((i) => !deleted.has(i.binaryDataId));
         platform.replaceDataset({ ...first, items });
       },
@@ -88,7 +88,11 @@ async function _assertCutHeldBack(
       logger: fixture.logger,
       minRetryDelayMs: 1,
     });
-    assert.equal(items.length, first.items.length + backlog.length - gone, "the churn happened");
+    assert.equal(
+      items.length,
+      first.items.length + backlog.length - gone.length,
+      "the churn happened",
+    );
     assert.deepEqual(await _lostMatching(fixture, before, "t"), []);
     assert.equal(result.summary.deleted, 0);
     assert.match(result.guard ?? "", /after the listing's last one/);
@@ -100,7 +104,20 @@ Deno.test("one cursor cut short while older captures are uploaded and listed one
   const backlog = describeDataset([{ name: "backlog", count: 60, folder: "old", tags: ["t"] }], {
     startTimeMs: first.items[0].timeRequestedMs - 100_000,
   }).items;
-  await _assertCutHeldBack(first, backlog, 10);
+  await _assertCutHeldBack(first, backlog, { gone: backlog.slice(0, 10) });
+});
+
+Deno.test("one cursor cut short, an older capture uploaded and the newest listed one deleted: the cut item's file stays", async () => {
+  // The count from the last listed millisecond on then finds only the item the cut missed, as
+  // many as the cursor gave there (the one deleted): only a count strictly after that millisecond,
+  // where no listed item lies, sees what the cut missed whatever was deleted (a reviewer's case).
+  const first = describeDataset([{ name: "first", count: 100, folder: "cams", tags: ["t"] }]);
+  const backlog = describeDataset([{ name: "backlog", count: 1, folder: "old", tags: ["t"] }], {
+    startTimeMs: first.items[0].timeRequestedMs - 100_000,
+  }).items;
+  const byTime = [...first.items].sort((a, b) => a.timeRequestedMs - b.timeRequestedMs);
+  // The first page: the backlog and all but the newest; the newest of those is deleted.
+  await _assertCutHeldBack(first, backlog, { gone: [byTime[98]], cutAfterPage: 1 });
 });
 
 Deno.test("captures inside their millisecond (listed rounded up): an item before the tail's window does not hide one the cut missed", async () => {
@@ -111,7 +128,7 @@ Deno.test("captures inside their millisecond (listed rounded up): an item before
   first.items = first.items.map((item, i) => ({ ...item, timeRequestedMs: base + i + 0.5 }));
   const backlog = describeDataset([{ name: "backlog", count: 51, folder: "old", tags: ["t"] }])
     .items.map((item, i) => ({ ...item, timeRequestedMs: base - 100_000 + i * 10 + 0.5 }));
-  await _assertCutHeldBack(first, backlog, 1);
+  await _assertCutHeldBack(first, backlog, { gone: backlog.slice(0, 1) });
 });
 
 Deno.test("an item dated past what a Date holds does not turn the tail check off", async () => {
@@ -123,7 +140,7 @@ Deno.test("an item dated past what a Date holds does not turn the tail check off
   const backlog = describeDataset([{ name: "backlog", count: 60, folder: "old", tags: ["t"] }], {
     startTimeMs: first.items[0].timeRequestedMs - 100_000,
   }).items;
-  await _assertCutHeldBack(first, backlog, 10);
+  await _assertCutHeldBack(first, backlog, { gone: backlog.slice(0, 10) });
 });
 
 Deno.test("items dated far in the past and the future still let a whole listing prove itself", async () => {
