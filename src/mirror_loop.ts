@@ -228,6 +228,8 @@ export class MirrorLoop implements MirrorController {
    */
   #settlePushOnly(): void {
     const pushed = this.#status.lastPush;
+    // Counted as a sync pass is: one that ended, whole or with files failing (it said 0 for good).
+    if (pushed !== undefined && pushed.error === undefined) this.#status.passes++;
     if (pushed?.error !== undefined) this.#failed(pushed.error, false);
     else if (
       this.#status.consecutiveFailures > 0 && this.#status.lastError !== undefined &&

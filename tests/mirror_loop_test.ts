@@ -45,8 +45,8 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
     const summary = await first;
     assert.equal(summary.downloaded, 20);
     // one pass's listing: the count, the two edges of the time span, the page, the empty page,
-    // the count after its last item, the count after it
-    assert.equal(platform.calls.BinaryDataByFilter, 7);
+    // the counts from its last item's millisecond and after it, the count after the listing
+    assert.equal(platform.calls.BinaryDataByFilter, 8);
     assert.equal(loop.status().state, "idle");
     assert.ok(loop.status().nextPassAt);
     await loop.stop();
@@ -553,9 +553,11 @@ Deno.test("a loop that only pushes: a push asked for that goes ends its backoff,
     try {
       await pollUntil("backing off", () => loop.status().state === "backing_off");
       assert.equal(loop.status().lastError, "the API key was refused");
+      assert.equal(loop.status().passes, 0, "a push pass failed as a whole is not counted");
       refused = false; // the key fixed; the operator asks for a push (DoCommand)
       assert.equal((await loop.pushNow()).uploaded, 3);
       const status = loop.status();
+      assert.equal(status.passes, 1, "its push passes are its passes");
       assert.equal(status.state, "idle");
       assert.equal(status.consecutiveFailures, 0);
       assert.equal(status.lastError, undefined);
