@@ -58,6 +58,11 @@ function _describeProgress(progress: TransferProgress, bytesPerSecond: number): 
     `${filesDone}/${filesTotal} files, ${formatBytes(bytesPerSecond)}/s, ETA ${eta}`;
 }
 
+/** The bytes received in this pass: a resumed partial's bytes were there before it. */
+function _receivedNow(progress: TransferProgress): number {
+  return progress.bytesDone - (progress.bytesResumed ?? 0);
+}
+
 /** Bytes per second over the last window of samples. */
 class _Rate {
   #samples: { at: number; bytes: number }[] = [];
@@ -106,7 +111,7 @@ async function _barReporter(options: ProgressReporterOptions): Promise<ProgressR
     update(progress) {
       const first = latest === undefined;
       latest = progress;
-      rate.add(progress.bytesDone);
+      rate.add(_receivedNow(progress));
       const [value, total] = _barFill(progress);
       const payload = { text: _describeProgress(progress, rate.perSecond()) };
       if (first) {
@@ -143,7 +148,7 @@ function _lineReporter(options: ProgressReporterOptions): ProgressReporter {
   return {
     update(progress) {
       latest = progress;
-      rate.add(progress.bytesDone);
+      rate.add(_receivedNow(progress));
     },
     latest: () => latest,
     stop() {

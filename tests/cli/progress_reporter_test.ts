@@ -74,3 +74,32 @@ Deno.test("the rate forgets what is older than its window; totals may grow; noth
     "progress: 120.0 MiB of 500.0 MiB (24%), 10/20 files, 1.0 MiB/s, ETA 6 min 20 s",
   ]);
 });
+
+Deno.test("a partial resumed after the first report adds its bytes, not its rate", async () => {
+  let now = 0;
+  const lines: string[] = [];
+  const reporter = await createProgressReporter({
+    tty: false,
+    writeLine: (line) => lines.push(line),
+    intervalMs: 3_600_000,
+    now: () => now,
+  });
+  // Small files first at 100 KiB/s; at 5 s a 3 MiB file resumes from 1.8 MiB held, then 1 s more.
+  const KiB = 1024;
+  for (let s = 0; s <= 5; s++) {
+    now = s * 1000;
+    reporter.update({ filesDone: s, filesTotal: 7, bytesDone: s * 100 * KiB, bytesTotal: 4 * MiB });
+  }
+  const held = 1.8 * MiB;
+  now = 5_001;
+  const resumed = { filesDone: 5, filesTotal: 7, bytesTotal: 4 * MiB, bytesResumed: held };
+  reporter.update({ ...resumed, bytesDone: 500 * KiB + held });
+  now = 6_000;
+  reporter.update({ ...resumed, bytesDone: 600 * KiB + held });
+  reporter.stop();
+  // 600 KiB received in 6 s: 100 KiB/s (counting the partial's bytes: 407 KiB/s).
+  assert.match(
+    lines[0],
+    /^progress: 2\.4 MiB of 4\.0 MiB \(59%\), 5\/7 files, 100\.0 KiB\/s, ETA 17 s$/,
+  );
+});
