@@ -43,9 +43,13 @@ export async function createProgressReporter(
   return options.tty ? await _barReporter(options) : _lineReporter(options);
 }
 
-/** `12.0 MiB of 90.0 MiB (13%), 3/10 files, 2.0 MiB/s, ETA 39 s`: what both displays show. */
+/**
+ * `12.0 MiB of 90.0 MiB (13%), 3/10 files (1 failed), 2.0 MiB/s, ETA 39 s`: what both displays
+ * show.
+ */
 function _describeProgress(progress: TransferProgress, bytesPerSecond: number): string {
-  const { bytesDone, bytesTotal, filesDone, filesTotal } = progress;
+  const { bytesDone, bytesTotal, filesDone, filesTotal, filesFailed } = progress;
+  const failed = filesFailed ? ` (${filesFailed} failed)` : "";
   const percent = bytesTotal > 0 ? ` (${Math.floor((bytesDone / bytesTotal) * 100)}%)` : "";
   const left = Math.max(0, bytesTotal - bytesDone);
   const finished = left === 0 && filesDone >= filesTotal;
@@ -55,7 +59,7 @@ function _describeProgress(progress: TransferProgress, bytesPerSecond: number): 
     ? formatDuration(left / bytesPerSecond)
     : "--";
   return `${formatBytes(bytesDone)} of ${formatBytes(bytesTotal)}${percent}, ` +
-    `${filesDone}/${filesTotal} files, ${formatBytes(bytesPerSecond)}/s, ETA ${eta}`;
+    `${filesDone}/${filesTotal} files${failed}, ${formatBytes(bytesPerSecond)}/s, ETA ${eta}`;
 }
 
 /** The bytes received in this pass: a resumed partial's bytes were there before it. */

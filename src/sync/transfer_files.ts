@@ -76,6 +76,8 @@ const _WRITE_EVERY_MS = 1000;
 export interface TransferProgress {
   /** Files finished (written or failed). */
   filesDone: number;
+  /** Of `filesDone`, those that failed (absent: none): "7/7 files" alone read as all written. */
+  filesFailed?: number;
   /** Files planned so far. */
   filesTotal: number;
   /** Bytes held so far: received, and those of partial downloads resumed (`bytesResumed`). */
@@ -877,6 +879,7 @@ export class Transfer {
       ...(inTheWay ? { inTheWay } : {}),
     });
     this.#progress.filesDone++;
+    this.#progress.filesFailed = (this.#progress.filesFailed ?? 0) + 1;
     this.#options.logger[inTheWay ? "debug" : "error"](`failed to download ${download.path}`, {
       binaryDataId: download.item.binaryDataId,
       error: message,

@@ -75,7 +75,7 @@ Deno.test("the rate forgets what is older than its window; totals may grow; noth
   ]);
 });
 
-Deno.test("a partial resumed after the first report adds its bytes, not its rate", async () => {
+Deno.test("a partial resumed after the first report adds its bytes, not its rate; failed files are told", async () => {
   let now = 0;
   const lines: string[] = [];
   const reporter = await createProgressReporter({
@@ -95,11 +95,12 @@ Deno.test("a partial resumed after the first report adds its bytes, not its rate
   const resumed = { filesDone: 5, filesTotal: 7, bytesTotal: 4 * MiB, bytesResumed: held };
   reporter.update({ ...resumed, bytesDone: 500 * KiB + held });
   now = 6_000;
-  reporter.update({ ...resumed, bytesDone: 600 * KiB + held });
+  reporter.update({ ...resumed, bytesDone: 600 * KiB + held, filesDone: 6, filesFailed: 1 });
   reporter.stop();
-  // 600 KiB received in 6 s: 100 KiB/s (counting the partial's bytes: 407 KiB/s).
-  assert.match(
+  // 600 KiB received in 6 s: 100 KiB/s (counting the partial's bytes: 407 KiB/s); a file that
+  // failed is told as such, not only as done.
+  assert.equal(
     lines[0],
-    /^progress: 2\.4 MiB of 4\.0 MiB \(59%\), 5\/7 files, 100\.0 KiB\/s, ETA 17 s$/,
+    "progress: 2.4 MiB of 4.0 MiB (59%), 6/7 files (1 failed), 100.0 KiB/s, ETA 17 s",
   );
 });
