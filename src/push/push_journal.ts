@@ -137,6 +137,12 @@ export interface JournalEntry {
    * clock, which its settle time then counts from.
    */
   seen?: RememberedVersion & { firstMs: number };
+  /**
+   * When a whole walk first did not find the file whose `sent` version this entry keeps (epoch
+   * ms): a folder moved away and back, a stick out for a pass. The entry keeps that version a while
+   * (see `_forgetMissing` in run_push_pass.ts), so that the file's return is not a second upload.
+   */
+  goneMs?: number;
 }
 
 interface _JournalFile {
@@ -617,5 +623,6 @@ function _compact(entry: JournalEntry): JournalEntry | undefined {
   if (entry.failure) out.failure = entry.failure;
   if (entry.uploads?.length) out.uploads = entry.uploads;
   if (entry.seen) out.seen = entry.seen;
+  if (entry.sent && entry.goneMs !== undefined) out.goneMs = entry.goneMs;
   return Object.keys(out).length === 0 ? undefined : out;
 }

@@ -21,7 +21,7 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
-import { type FolderProbe, isOnFuse, probeFolderSync, swappedFolder } from "../fs/_util.ts";
+import { type FolderProbe, hasStableInodes, probeFolderSync, swappedFolder } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -706,7 +706,7 @@ async function _walk(
       sent !== undefined &&
       (sameSentVersion(sent, identity) ||
         (config.keep && sent.kept === true &&
-          _renumberedOnFuse(config.pushRoot, path, sent, identity))) &&
+          _renumbered(config.pushRoot, path, sent, identity))) &&
       (config.keep || sent.kept === false)
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
@@ -754,18 +754,20 @@ async function _walk(
 }
 
 /**
- * Whether a kept file differs from the version sent only by its inode number, on a FUSE disk:
- * exfat-fuse numbers a file anew (its FUSE node id) each time the kernel evicts its inode, with no
- * remount, so an unchanged kept file was sent again as often as memory pressure evicted it.
+ * Whether a kept file differs from the version sent only by its inode number, on a disk whose
+ * numbers do not last (`hasStableInodes`): exfat-fuse numbers a file anew (its FUSE node id) each
+ * time the kernel evicts its inode, with no remount, so an unchanged kept file was sent again as
+ * often as memory pressure evicted it; the kernel's FAT and exFAT number it afresh each time its
+ * inode is built (after a remount, a reboot, an eviction).
  */
-function _renumberedOnFuse(
+function _renumbered(
   root: string,
   path: string,
   sent: { ino: number; size: number; mtimeMs: number; ctimeMs?: number },
   identity: FileIdentity,
 ): boolean {
   return sent.ino !== identity.ino && sameSentVersion({ ...sent, ino: identity.ino }, identity) &&
-    isOnFuse(dirname(join(root, path)));
+    !hasStableInodes(dirname(join(root, path)));
 }
 
 /**
@@ -899,10 +901,24 @@ async function _uploadAll(
 }
 
 /**
+ * How long a whole walk that no longer finds a file sent and still expected there (kept under
+ * `keep`, or whose deletion failed) keeps the version sent: a folder moved away and back, or a
+ * stick unmounted for a pass, came back to files the journal had forgotten, each sent again.
+ */
+const _GONE_KEPT_MS = 30 * 24 * 3600_000;
+/**
+ * The most such versions kept (the latest gone): a kept folder that another program empties (a
+ * camera's, with its own clean-up) would otherwise add three entries a second to the journal.
+ */
+const _GONE_KEPT_AT_MOST = 10_000;
+
+/**
  * Forgets what the journal holds for files no longer in the folder, and old upload ids: those older
  * than `_KNOWN_UPLOADS_MS` by the clock, except the folder's last `_UPLOADS_KEPT_BY_COUNT` uploads
  * by sequence, which a clock set forward would otherwise take. A path whose in-flight check is
- * still to run (the platform was out of reach) keeps all its ids, however long that takes.
+ * still to run (the platform was out of reach) keeps all its ids, however long that takes. A sent
+ * version (a file deleted after its upload has none left) is kept for `_GONE_KEPT_MS`, at most
+ * `_GONE_KEPT_AT_MOST` of them, marked with when it went (`goneMs`).
  */
 function _forgetMissing(
   journal: PushJournal,
@@ -921,13 +937,28 @@ function _forgetMissing(
   const nth = (n: number) => sequence.length <= n ? 0 : sorted[sequence.length - n];
   const lastKept = nth(_UPLOADS_KEPT_BY_COUNT);
   const lastAtAll = nth(_UPLOADS_KEPT_AT_MOST);
+  const unseen = (path: string) => whole && !walked.has(path) && !unreadBelow(path);
+  const gone: { path: string; ms: number }[] = [];
+  for (const path of journal.paths()) {
+    const e = journal.get(path);
+    if (e?.sent === undefined || !unseen(path)) continue;
+    // Since this pass when unmarked, or marked ahead of the clock (a clock set back since).
+    const ms = typeof e.goneMs === "number" && e.goneMs <= now ? e.goneMs : now;
+    if (now - ms < _GONE_KEPT_MS) gone.push({ path, ms });
+  }
+  gone.sort((a, b) => b.ms - a.ms);
+  const goneKept = new Map(gone.slice(0, _GONE_KEPT_AT_MOST).map(({ path, ms }) => [path, ms]));
   for (const path of journal.paths()) {
     journal.update(path, (e) => {
       const uploads = e.inFlight !== undefined ? e.uploads : e.uploads?.filter((u) => {
         const seq = u.seq ?? 0;
         return seq >= lastKept || (u.ms > now - _KNOWN_UPLOADS_MS && seq >= lastAtAll);
       });
-      return walked.has(path) || !whole || unreadBelow(path) ? { ...e, uploads } : { uploads };
+      if (!unseen(path)) {
+        return walked.has(path) ? { ...e, uploads, goneMs: undefined } : { ...e, uploads };
+      }
+      const goneMs = goneKept.get(path);
+      return goneMs === undefined ? { uploads } : { uploads, sent: e.sent, goneMs };
     });
   }
 }

@@ -211,6 +211,40 @@ Deno.test("keep: an unchanged file goes once; a changed one goes again", async (
   });
 });
 
+Deno.test("keep: a folder moved away for a pass and back is not sent again", async () => {
+  await withPush(async ({ platform, root, home, pass, write }) => {
+    await write("cam/a.jpg", "a");
+    await write("cam/b.jpg", "b");
+    assert.equal((await pass({ keep: true })).uploaded, 2);
+    // Taken away for a pass (a stick unmounted, a folder moved), then back as it was: the whole
+    // walk without it forgot the versions sent, and both went again (a reviewer's case).
+    await Deno.rename(join(root, "cam"), join(home, "away"));
+    assert.equal((await pass({ keep: true })).found, 0);
+    await Deno.rename(join(home, "away"), join(root, "cam"));
+    const back = await pass({ keep: true });
+    assert.equal(back.uploaded, 0, "sent again on its return");
+    assert.deepEqual(back.skippedBy, { unchanged: 2 });
+    assert.equal(platform.calls.FileUpload, 2);
+    // Changed while away: a new version, which goes.
+    await Deno.rename(join(root, "cam"), join(home, "away"));
+    await pass({ keep: true });
+    await Deno.writeTextFile(join(home, "away", "a.jpg"), "a, edited");
+    await Deno.utime(join(home, "away", "a.jpg"), 1, 1); // settled long ago
+    await Deno.rename(join(home, "away"), join(root, "cam"));
+    const edited = await pass({ keep: true });
+    assert.equal(edited.uploaded, 1);
+    assert.deepEqual(edited.skippedBy, { unchanged: 1 });
+    // Away for more than 30 days: forgotten (a kept folder emptied by another program would
+    // otherwise grow the journal for good), and sent again should it come back.
+    await Deno.rename(join(root, "cam"), join(home, "away"));
+    const day = 24 * 3600_000;
+    await pass({ keep: true });
+    await pass({ keep: true }, { now: () => Date.now() + 31 * day });
+    await Deno.rename(join(home, "away"), join(root, "cam"));
+    assert.equal((await pass({ keep: true }, { now: () => Date.now() + 31 * day })).uploaded, 2);
+  });
+});
+
 Deno.test("a file kept after its upload is deleted only once its current destination has it", async () => {
   await withPush(async ({ platform, root, pass, write, config, logger }) => {
     await write("model.bin", "weights");
