@@ -204,6 +204,11 @@ export class MirrorDir implements AsyncDisposable {
   readonly #warn: ((message: string) => void) | undefined;
   /** The root's device, as the walk saw it: a removal crosses into no other. */
   readonly #device: number;
+
+  /** The device of the mirror's root (`st_dev`), where its files take their space. */
+  get device(): number {
+    return this.#device;
+  }
   #nextTemp = 0;
 
   private constructor(

@@ -10,13 +10,32 @@ import type { FreeSpace } from "./free_space.ts";
 /** The largest allocation unit a file is rounded up to (see `SpaceBudget.book`). */
 const _MAX_BLOCK_BYTES = 64 * 1024;
 
+/**
+ * The budgets holding bookings in this process, by the device they book on: the module's
+ * resources mirror in one process, and two mirrors on one disk each booked up to the reserve on
+ * their own, together filling it (ENOSPC on the robot's card, 1.2 MiB left of a 3 MiB reserve).
+ */
+const _holdingByDevice = new Map<number, Set<SpaceBudget>>();
+
+/** Options of {@linkcode SpaceBudget}. */
+export interface SpaceBudgetOptions {
+  /**
+   * The device the bytes go to (the mirror root's `st_dev`): the bookings of the other budgets of
+   * this process on it count against the reserve too. Absent: this budget's alone.
+   */
+  device?: number;
+}
+
 /** What {@linkcode SpaceBudget.book} granted, and why not more. */
 export interface Booking {
   /** How many of the sizes, from the first, were booked. */
   granted: number;
   /** The file system as measured for this booking. */
   space: FreeSpace;
-  /** Bytes booked now (this booking's included) by downloads not yet on the disk. */
+  /**
+   * Bytes booked now (this booking's included) by downloads not yet on the disk, this process's
+   * other mirrors' on the same device too.
+   */
   booked: number;
   /** The bytes (in whole blocks) the first size refused would have taken; absent when none was. */
   refusedBytes?: number;
@@ -53,17 +72,23 @@ export class SpaceBudget {
   #lowest?: number;
   /** The block size measured (the same file system throughout). */
   #block = 1;
+  readonly #device?: number;
 
   /**
    * @param measure Measures the file system now (statfs).
    * @param reservePercent The share of the file system to keep free, 0 to 100.
    */
-  constructor(measure: () => Promise<FreeSpace>, reservePercent: number) {
+  constructor(
+    measure: () => Promise<FreeSpace>,
+    reservePercent: number,
+    options: SpaceBudgetOptions = {},
+  ) {
     if (!Number.isFinite(reservePercent) || reservePercent < 0 || reservePercent > 100) {
       throw new RangeError(`reserve must be a percentage between 0 and 100, got ${reservePercent}`);
     }
     this.#measure = measure;
     this.#reservePercent = reservePercent;
+    this.#device = options.device;
   }
 
   /**
@@ -77,16 +102,20 @@ export class SpaceBudget {
     this.#block = Math.min(Math.max(1, space.blockBytes ?? 1), _MAX_BLOCK_BYTES);
     this.#lowest = Math.min(this.#lowest ?? space.availableBytes, space.availableBytes);
     const reserve = space.totalBytes * this.#reservePercent / 100;
-    let room = space.availableBytes - this.#booked - reserve;
+    const others = this.#bookedByOthers();
+    let room = space.availableBytes - this.#booked - others - reserve;
     let granted = 0;
     for (const size of sizes) {
       const taken = this.#blocksOf(size);
-      if (taken > room) return { granted, space, booked: this.#booked, refusedBytes: taken };
+      if (taken > room) {
+        return { granted, space, booked: this.#booked + others, refusedBytes: taken };
+      }
       room -= taken;
       this.#booked += taken;
       granted++;
     }
-    return { granted, space, booked: this.#booked };
+    this.#holding(this.#booked > 0);
+    return { granted, space, booked: this.#booked + others };
   }
 
   /** Gives back files booked earlier, by their sizes as booked. */
@@ -94,9 +123,19 @@ export class SpaceBudget {
     let taken = 0;
     for (const size of sizes) taken += this.#blocksOf(size);
     this.#booked = Math.max(0, this.#booked - taken);
+    this.#holding(this.#booked > 0);
     const released = this.#released;
     this.#released = Promise.withResolvers();
     released.resolve();
+  }
+
+  /**
+   * Gives back whatever is still booked (the pass has ended: nothing of it is in flight), so that
+   * no booking outlives its pass in the other budgets' sums. Calling it again does nothing.
+   */
+  close(): void {
+    this.#booked = 0;
+    this.#holding(false);
   }
 
   /** Bytes booked and not given back yet. */
@@ -115,6 +154,28 @@ export class SpaceBudget {
   /** The least free space measured so far, in bytes (for reports). */
   get lowestFreeBytes(): number | undefined {
     return this.#lowest;
+  }
+
+  /** What the other budgets of this process booked on this one's device, not given back yet. */
+  #bookedByOthers(): number {
+    let booked = 0;
+    if (this.#device === undefined) return booked;
+    for (const other of _holdingByDevice.get(this.#device) ?? []) {
+      if (other !== this) booked += other.booked;
+    }
+    return booked;
+  }
+
+  /** Enters or leaves the budgets holding bookings on its device. */
+  #holding(holds: boolean): void {
+    if (this.#device === undefined) return;
+    const holding = _holdingByDevice.get(this.#device);
+    if (holds) {
+      if (holding === undefined) _holdingByDevice.set(this.#device, new Set([this]));
+      else holding.add(this);
+    } else if (holding?.delete(this) && holding.size === 0) {
+      _holdingByDevice.delete(this.#device);
+    }
   }
 
   /** `size` bytes rounded up to whole blocks. */

@@ -308,6 +308,7 @@ class _SyncPass implements Disposable {
       space: new SpaceBudget(
         options.freeSpace ?? (() => mirror.freeSpace()),
         config.freeSpaceReservePercent,
+        { device: mirror.device }, // a module's other mirrors on the disk book against it too
       ),
     }, {
       concurrency: config.concurrency,

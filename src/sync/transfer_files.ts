@@ -343,6 +343,7 @@ export class Transfer {
     this.#options.signal?.throwIfAborted();
     this.result.heldBack = this.#progress.filesTotal - this.#progress.filesDone;
     this.result.lowestFreeBytes = this.#space.lowestFreeBytes;
+    this.#space.close();
     return this.result;
   }
 
@@ -362,6 +363,7 @@ export class Transfer {
     );
     this.#deps.mirror.hastenSync();
     await Promise.allSettled(this.#placing);
+    this.#space.close(); // nothing of the stage is in flight: its bookings go
   }
 
   async #inlineBatch(batch: Download[], bytes: number): Promise<void> {

@@ -95,6 +95,32 @@ Deno.test("at the default concurrency, downloads stop at the reserve and never f
   });
 });
 
+Deno.test("two mirrors of one process on one disk keep the reserve together, not each on its own", async () => {
+  // A module's two resources on the robot's card: each booked up to the reserve on its own, and
+  // together they ran the disk out of space (a reviewer's run: ENOSPC, 1.2 of 3 MiB left).
+  const dataset = describeDataset([{ count: 12, sizeBytes: 1_500_000, folder: "big" }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, home }) => {
+    const reservePercent = 15;
+    const { result, lowest } = await lowestFreeDuring(
+      home,
+      () =>
+        Promise.all(
+          ["m1", "m2"].map((mirror) =>
+            pass({ mirror_path: mirror, free_space_reserve_percent: reservePercent })
+          ),
+        ),
+    );
+    const reserve = reservePercent / 100 * 20 * _MIB;
+    assert.ok(lowest >= reserve, `free space fell to ${lowest} bytes, below ${reserve}`);
+    for (const { summary, guard } of result) {
+      assert.equal(summary.failed, 0, "held back, not failed");
+      assert.match(guard ?? "", /^free-space reserve of 15% reached/);
+    }
+    const placed = result.reduce((sum, { summary }) => sum + summary.downloaded, 0);
+    assert.ok(placed >= 8, `${placed} downloaded by the two`);
+  });
+});
+
 Deno.test("on a 100% full disk, what the platform no longer has is still deleted", async () => {
   const dataset = describeDataset([{ count: 10, sizeBytes: 100_000, tags: ["t"] }]);
   await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
