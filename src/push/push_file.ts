@@ -123,6 +123,28 @@ export type FileOutcome =
   | { kind: "skipped"; reason: "symlink" | "changed while sent" | "folder changing" | "gone" }
   | { kind: "failed"; error: string; errorKind: ErrorKind; permanent: boolean };
 
+/**
+ * The platform stored a file whose upload the journal then failed to record (its disk gone
+ * read-only, full, the folder swapped): the pass fails, and the file, in place, is found stored by
+ * the next pass's in-flight check. `outcome` is the upload, for the failing pass's counts (they
+ * said 0 uploaded for a file the platform held).
+ */
+export class UnrecordedUploadError extends Error {
+  /**
+   * @param outcome The upload the journal could not record.
+   * @param cause Why it could not.
+   */
+  constructor(readonly outcome: FileOutcome & { kind: "uploaded" }, cause: unknown) {
+    super(
+      `the journal could not record an upload the platform stored as ${outcome.binaryDataId} ` +
+        `(${(cause as Error)?.message ?? cause}); the file stays, and the next pass finds it ` +
+        "stored rather than send it again",
+      { cause },
+    );
+    this.name = "UnrecordedUploadError";
+  }
+}
+
 /** The file changed between the walk and the end of the stream: it goes on a later pass. */
 class _FileChangedError extends Error {
   constructor(path: string, when: string) {
@@ -376,7 +398,11 @@ async function _upload(
     ms: ctx.now(),
     kept: ctx.config.keep,
   });
-  await journal.flush();
+  try {
+    await journal.flush();
+  } catch (error) {
+    throw new UnrecordedUploadError({ kind: "uploaded", ...stored, deleted: false }, error);
+  }
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
     const sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";

@@ -42,6 +42,7 @@ import {
   type PushContext,
   pushFile,
   putBackAside,
+  UnrecordedUploadError,
   uploadName,
 } from "./push_file.ts";
 import { isSameDestination, pushDestination } from "./push_destination.ts";
@@ -822,7 +823,14 @@ async function _uploadAll(
     },
   };
   const tasks = files.map((file) => async () => {
-    const outcome = await pushFile(uploadCtx, file);
+    let outcome: FileOutcome;
+    try {
+      outcome = await pushFile(uploadCtx, file);
+    } catch (error) {
+      // Stored, not recorded: counted as sent before the pass fails (it said 0 uploaded).
+      if (error instanceof UnrecordedUploadError) count(error.outcome, file);
+      throw error;
+    }
     try {
       count(outcome, file);
     } finally {

@@ -844,6 +844,38 @@ Deno.test("symlinks are never followed, uploaded or deleted; a push folder that 
   });
 });
 
+Deno.test("an upload stored that the journal cannot record fails the pass counted as sent, and is not sent again", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("first.bin", "first");
+    assert.equal((await pass()).uploaded, 1); // the journal and its log exist
+    await write("j.bin", randomBytes(256 * 1024));
+    const state = join(root, ".data-mirror");
+    const immutable = (on: boolean) =>
+      new Deno.Command("chattr", {
+        args: [on ? "+i" : "-i", join(state, PUSH_JOURNAL_LOG_NAME), state],
+      }).output();
+    // The journal's disk refusing writes while the file goes out (a disk turned read-only would).
+    let chunks = 0;
+    try {
+      const failed = await pass(undefined, {
+        beforeChunk: async () => {
+          if (++chunks === 2) assert.ok((await immutable(true)).success, "chattr +i");
+        },
+      }).then(() => undefined, (error) => error);
+      assert.match(String(failed), /could not record an upload the platform stored as /);
+      const partial = partialPushOf(failed);
+      assert.equal(partial?.uploaded, 1, "counted as sent: the platform holds it");
+      assert.equal(partial?.bytes, 256 * 1024);
+    } finally {
+      await immutable(false);
+    }
+    assert.equal(platform.items().filter((i) => i.fileName === "j.bin").length, 1);
+    const next = await pass();
+    assert.equal(next.recovered, 1, "found stored, not sent again");
+    assert.equal(platform.items().filter((i) => i.fileName === "j.bin").length, 1);
+  });
+});
+
 Deno.test("a file changed while it is sent is not stored and not deleted; it goes next pass", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("growing.log", randomBytes(256 * 1024));
