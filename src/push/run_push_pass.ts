@@ -21,7 +21,13 @@ import { startHeapGuard } from "../async/heap_guard.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
-import { type FolderProbe, hasStableInodes, probeFolderSync, swappedFolder } from "../fs/_util.ts";
+import {
+  type FolderProbe,
+  hasStableInodes,
+  lstatIfThereSync,
+  probeFolderSync,
+  swappedFolder,
+} from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
@@ -551,7 +557,25 @@ async function _settleInFlight(
     await ctx.journal.flush();
     return paths;
   }
-  const records = [...paths].map((path) => ({ path, inFlight: ctx.journal.get(path)!.inFlight! }));
+  const records = [];
+  for (const path of paths) {
+    const inFlight = ctx.journal.get(path)!.inFlight!;
+    if (lstatIfThereSync(join(ctx.config.pushRoot, path)) !== undefined) {
+      records.push({ path, inFlight });
+      continue;
+    }
+    // Not there to compare (its folder moved away, a stick out for a pass): taken for not stored,
+    // it went again when it came back, a second copy. The record waits for it, as a sent version
+    // does (`_GONE_KEPT_MS`); the check runs when it is back.
+    paths.delete(path);
+    if (ctx.now() - inFlight.startedMs >= _GONE_KEPT_MS) {
+      ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
+    }
+  }
+  if (records.length === 0) {
+    await ctx.journal.flush();
+    return paths;
+  }
   let listed: ListedUpload[];
   try {
     const names = new Set(records.map((r) => r.path));
@@ -910,8 +934,9 @@ async function _uploadAll(
 
 /**
  * How long a whole walk that no longer finds a file sent and still expected there (kept under
- * `keep`, or whose deletion failed) keeps the version sent: a folder moved away and back, or a
- * stick unmounted for a pass, came back to files the journal had forgotten, each sent again.
+ * `keep`, or whose deletion failed) keeps the version sent, and an upload cut off whose file is
+ * not there to compare waits for it: a folder moved away and back, or a stick unmounted for a
+ * pass, came back to files the journal had forgotten, each sent again.
  */
 const _GONE_KEPT_MS = 30 * 24 * 3600_000;
 /**
@@ -965,8 +990,11 @@ function _forgetMissing(
       if (!unseen(path)) {
         return walked.has(path) ? { ...e, uploads, goneMs: undefined } : { ...e, uploads };
       }
+      // An upload cut off whose file is away waits for it (see `_settleInFlight`).
       const goneMs = goneKept.get(path);
-      return goneMs === undefined ? { uploads } : { uploads, sent: e.sent, goneMs };
+      return goneMs === undefined
+        ? { uploads, inFlight: e.inFlight }
+        : { uploads, inFlight: e.inFlight, sent: e.sent, goneMs };
     });
   }
 }

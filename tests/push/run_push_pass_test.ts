@@ -1188,6 +1188,30 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
   });
 });
 
+Deno.test("an upload cut off whose folder is away for the next pass is checked when it is back, not sent again", async () => {
+  await withPush(async ({ platform, root, home, pass, write }) => {
+    await write("cam/k.bin", "stored before the kill");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    // As a run killed after the platform stored it leaves the journal: in flight, no id known.
+    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
+    const journal = await foldedJournal(root);
+    const { sent } = journal.files["cam/k.bin"];
+    journal.files["cam/k.bin"] = {
+      inFlight: { ino: sent.ino, size: sent.size, mtimeMs: sent.mtimeMs, startedMs: Date.now() },
+    };
+    await Deno.writeTextFile(path, JSON.stringify(journal));
+    // The card out for a pass: nothing to compare, so the record waits (it was taken for not
+    // stored, and the file sent again on its return: a reviewer's case).
+    await Deno.rename(join(root, "cam"), join(home, "away"));
+    const away = await pass({ keep: true });
+    assert.deepEqual([away.found, away.uploaded, away.error], [0, 0, undefined]);
+    await Deno.rename(join(home, "away"), join(root, "cam"));
+    const back = await pass({ keep: true });
+    assert.deepEqual([back.uploaded, back.recovered], [1, 1]);
+    assert.equal(platform.items().length, 1, "sent again");
+  });
+});
+
 Deno.test("an upload found stored is taken for the cut one only once its bytes are compared; unreadable, the file waits", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     await write("k.bin", "stored before the kill");
