@@ -672,8 +672,8 @@ async function _walk(
         options.logger.warn(
           `keeping ${
             JSON.stringify(entry.path)
-          }: its name is not valid UTF-8 (shown with U+FFFD), ` +
-            "so it cannot be sent under it; rename it to push it",
+          }: its name is not valid UTF-8 (shown with U+FFFD), or is the name such a name is ` +
+            "shown as, so it cannot be sent under it; rename it to push it",
         );
       } else if (entry.reason === "not readable") {
         unread.push(entry.path); // its journal entry stays
