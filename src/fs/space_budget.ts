@@ -16,6 +16,13 @@ const _MAX_BLOCK_BYTES = 64 * 1024;
  * their own, together filling it (ENOSPC on the robot's card, 1.2 MiB left of a 3 MiB reserve).
  */
 const _holdingByDevice = new Map<number, Set<SpaceBudget>>();
+/**
+ * Settled at the next release of any budget on the device: a budget refused while another's
+ * downloads hold bookings waits for one of them (what they wrote is counted twice, on the disk
+ * and booked, until they end), as it waits for its own; holding nothing itself, it gave up for the
+ * pass (a resource's ten small files held back an hour by another's large download).
+ */
+const _releasedOnDevice = new Map<number, PromiseWithResolvers<void>>();
 
 /** Options of {@linkcode SpaceBudget}. */
 export interface SpaceBudgetOptions {
@@ -124,9 +131,7 @@ export class SpaceBudget {
     for (const size of sizes) taken += this.#blocksOf(size);
     this.#booked = Math.max(0, this.#booked - taken);
     this.#holding(this.#booked > 0);
-    const released = this.#released;
-    this.#released = Promise.withResolvers();
-    released.resolve();
+    this.#wake();
   }
 
   /**
@@ -134,8 +139,10 @@ export class SpaceBudget {
    * no booking outlives its pass in the other budgets' sums. Calling it again does nothing.
    */
   close(): void {
+    const held = this.#booked > 0;
     this.#booked = 0;
     this.#holding(false);
+    if (held) this.#wake();
   }
 
   /** Bytes booked and not given back yet. */
@@ -144,11 +151,37 @@ export class SpaceBudget {
   }
 
   /**
-   * Resolves at the next {@linkcode SpaceBudget.release}: a booking refused while others are held
-   * may be granted then, since what a download in flight wrote is counted twice until it ends.
+   * Bytes booked and not given back yet by this budget and the others of this process on its
+   * device: while any are, a refused booking may be granted once one is given back.
+   */
+  get bookedOnDevice(): number {
+    return this.#booked + this.#bookedByOthers();
+  }
+
+  /**
+   * Resolves at the next {@linkcode SpaceBudget.release} (of any budget on its device): a booking
+   * refused while others are held may be granted then, since what a download in flight wrote is
+   * counted twice until it ends.
    */
   released(): Promise<void> {
-    return this.#released.promise;
+    if (this.#device === undefined) return this.#released.promise;
+    let released = _releasedOnDevice.get(this.#device);
+    if (released === undefined) {
+      released = Promise.withResolvers<void>();
+      _releasedOnDevice.set(this.#device, released);
+    }
+    return Promise.race([this.#released.promise, released.promise]);
+  }
+
+  /** Settles what waits for a release: this budget's own, and its device's. */
+  #wake(): void {
+    const released = this.#released;
+    this.#released = Promise.withResolvers();
+    released.resolve();
+    if (this.#device === undefined) return;
+    const onDevice = _releasedOnDevice.get(this.#device);
+    _releasedOnDevice.delete(this.#device);
+    onDevice?.resolve();
   }
 
   /** The least free space measured so far, in bytes (for reports). */

@@ -756,8 +756,9 @@ export class Transfer {
     if (this.result.spaceGuard !== undefined) return 0;
     let booking = await this.#space.book(sizes);
     // Refused while downloads in flight hold bookings: what they wrote is counted twice (on the
-    // disk and booked) until they end, so the room may be there once one has. Wait for one and
-    // ask again; only a caller that holds nothing waits, so no two wait on each other. Measured:
+    // disk and booked) until they end, so the room may be there once one has. Wait for one (this
+    // pass's, or another mirror's of this process on the disk: see `SpaceBudget`) and ask again;
+    // only a caller that holds nothing waits, so no two wait on each other. Measured:
     // 10 files of 3 MiB on a 20 MiB disk, 4 at once, stopped at 4 files without the wait. A file
     // larger than the whole file system above its reserve does not wait: no release makes room
     // for it, and waiting held one download slot until the pass's end.
@@ -766,14 +767,14 @@ export class Transfer {
       refusedBytes > space.totalBytes * (1 - this.#options.reservePercent / 100);
     const stopped = () => this.#stopping || this.#options.signal?.aborted === true;
     while (
-      booking.granted === 0 && !neverFits(booking) && this.#space.booked > 0 &&
+      booking.granted === 0 && !neverFits(booking) && this.#space.bookedOnDevice > 0 &&
       this.result.spaceGuard === undefined
     ) {
       // Stopped, or stopped while it waited: held back, and not for the reserve (no guard is said).
       if (stopped()) return 0;
       this.#options.logger.debug(
-        `${downloads[0].path} waits for room: ${this.#space.booked} bytes booked by downloads ` +
-          `in flight`,
+        `${downloads[0].path} waits for room: ${this.#space.bookedOnDevice} bytes booked by ` +
+          "downloads in flight (this module's other mirrors on the disk included)",
       );
       await this.#untilReleased();
       if (stopped()) return 0;

@@ -121,6 +121,37 @@ Deno.test("two mirrors of one process on one disk keep the reserve together, not
   });
 });
 
+Deno.test("a mirror whose files find no room while another mirror's download holds its booking waits for it, not the next pass", async () => {
+  // The other's bytes on the disk are counted twice (written and booked) until its file is placed;
+  // a mirror holding nothing itself gave up for the pass (held back an hour at the module's rate).
+  const dataset = describeDataset([
+    { name: "big", count: 1, tags: ["b"], sizeBytes: 14 * _MIB, folder: "big" },
+    { name: "small", count: 10, tags: ["a"], sizeBytes: 4000, folder: "small" },
+  ]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, home, platform }) => {
+    platform.setFaults({ bodyBytesPerSecond: 8 * _MIB });
+    const partial = join(home, "mb", ".data-mirror", "partial");
+    const staged = async () => {
+      let bytes = 0;
+      try {
+        for await (const entry of Deno.readDir(partial)) {
+          bytes += (await Deno.stat(join(partial, entry.name))).size;
+        }
+      } catch { /* not made yet, or placed meanwhile */ }
+      return bytes;
+    };
+    const big = pass({ mirror_path: "mb", tags: ["b"], free_space_reserve_percent: 5 });
+    try {
+      while ((await staged()) < 8 * _MIB) await new Promise((resolve) => setTimeout(resolve, 20));
+      const small = await pass({ mirror_path: "ma", tags: ["a"], free_space_reserve_percent: 5 });
+      assert.equal(small.guard, undefined, "held back for the pass");
+      assert.equal(small.summary.downloaded, 10);
+    } finally {
+      assert.equal((await big).summary.downloaded, 1); // before the tmpfs goes
+    }
+  }, { inlineLimitBytes: 16 * 1024 });
+});
+
 Deno.test("on a 100% full disk, what the platform no longer has is still deleted", async () => {
   const dataset = describeDataset([{ count: 10, sizeBytes: 100_000, tags: ["t"] }]);
   await withMirrorOnTmpfs(dataset, async ({ pass, root, home, platform }) => {
