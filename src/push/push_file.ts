@@ -401,7 +401,12 @@ async function _upload(
   try {
     await journal.flush();
   } catch (error) {
-    throw new UnrecordedUploadError({ kind: "uploaded", ...stored, deleted: false }, error);
+    throw new UnrecordedUploadError({
+      kind: "uploaded",
+      ...stored,
+      deleted: false,
+      deleteError: "the journal could not record its upload",
+    }, error);
   }
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {

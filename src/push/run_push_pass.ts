@@ -24,6 +24,7 @@ import { runPool } from "../async/run_pool.ts";
 import {
   type FolderProbe,
   hasStableInodes,
+  isOnFuse,
   lstatIfThereSync,
   probeFolderSync,
   swappedFolder,
@@ -558,17 +559,18 @@ async function _settleInFlight(
     return paths;
   }
   const records = [];
+  // Not there to compare (its folder moved away, a stick out for a pass): taken for not stored,
+  // such a file went again when it came back, a second copy. The record waits for it, as a sent
+  // version does (`_GONE_KEPT_MS`), and so does the file should the walk find it back this pass
+  // (it is among the paths returned): the check runs on the next pass.
+  const away = new Set<string>();
   for (const path of paths) {
     const inFlight = ctx.journal.get(path)!.inFlight!;
     if (lstatIfThereSync(join(ctx.config.pushRoot, path)) !== undefined) {
       records.push({ path, inFlight });
-      continue;
-    }
-    // Not there to compare (its folder moved away, a stick out for a pass): taken for not stored,
-    // it went again when it came back, a second copy. The record waits for it, as a sent version
-    // does (`_GONE_KEPT_MS`); the check runs when it is back.
-    paths.delete(path);
-    if (ctx.now() - inFlight.startedMs >= _GONE_KEPT_MS) {
+    } else if (ctx.now() - inFlight.startedMs < _GONE_KEPT_MS) away.add(path);
+    else {
+      paths.delete(path);
       ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
     }
   }
@@ -631,7 +633,7 @@ async function _settleInFlight(
     });
   }
   await ctx.journal.flush();
-  return waiting;
+  return waiting.union(away);
 }
 
 /** The pass's error while uploads cut off earlier wait for their check. */
@@ -706,8 +708,14 @@ async function _walk(
     result.found++;
     const { identity, path } = entry;
     const known = journal.get(path);
-    // What the journal says of the file holds for the destination it was said of.
-    const sent = isSameDestination(known?.sent?.to, ctx.destination) ? known?.sent : undefined;
+    // What the journal says of the file holds for the destination it was said of; what it kept of
+    // a file while it was away, only where an inode number and a change time can tell another
+    // file: on FAT and exFAT (through FUSE or the kernel) another card's file (a logger with a
+    // fixed clock: same size and times) came back as the one sent, never to be sent itself.
+    const sent = isSameDestination(known?.sent?.to, ctx.destination) &&
+        (known?.goneMs === undefined || hasStableInodes(dirname(join(config.pushRoot, path))))
+      ? known?.sent
+      : undefined;
     const failure = isSameDestination(known?.failure?.to, ctx.destination)
       ? known?.failure
       : undefined;
@@ -731,7 +739,7 @@ async function _walk(
       sent !== undefined &&
       (sameSentVersion(sent, identity) ||
         (config.keep && sent.kept === true &&
-          _renumbered(config.pushRoot, path, sent, identity))) &&
+          _renumberedOnFuse(config.pushRoot, path, sent, identity))) &&
       (config.keep || sent.kept === false)
     ) {
       // Sent before: with keep it stays; without, its deletion was cut short (or it was found
@@ -779,20 +787,21 @@ async function _walk(
 }
 
 /**
- * Whether a kept file differs from the version sent only by its inode number, on a disk whose
- * numbers do not last (`hasStableInodes`): exfat-fuse numbers a file anew (its FUSE node id) each
- * time the kernel evicts its inode, with no remount, so an unchanged kept file was sent again as
- * often as memory pressure evicted it; the kernel's FAT and exFAT number it afresh each time its
- * inode is built (after a remount, a reboot, an eviction).
+ * Whether a kept file differs from the version sent only by its inode number, on a FUSE disk:
+ * exfat-fuse numbers a file anew (its FUSE node id) each time the kernel evicts its inode, with no
+ * remount, so an unchanged kept file was sent again as often as memory pressure evicted it. Not on
+ * the kernel's FAT and exFAT, which number a file afresh only when it is read again after a
+ * remount: a card written elsewhere meanwhile may hold another file of that size and those times
+ * (a logger with a fixed clock), which would never be sent; a kept file is sent again instead.
  */
-function _renumbered(
+function _renumberedOnFuse(
   root: string,
   path: string,
   sent: { ino: number; size: number; mtimeMs: number; ctimeMs?: number },
   identity: FileIdentity,
 ): boolean {
   return sent.ino !== identity.ino && sameSentVersion({ ...sent, ino: identity.ino }, identity) &&
-    !hasStableInodes(dirname(join(root, path)));
+    isOnFuse(dirname(join(root, path)));
 }
 
 /**
@@ -943,7 +952,7 @@ const _GONE_KEPT_MS = 30 * 24 * 3600_000;
  * The most such versions kept (the latest gone): a kept folder that another program empties (a
  * camera's, with its own clean-up) would otherwise add three entries a second to the journal.
  */
-const _GONE_KEPT_AT_MOST = 10_000;
+const _GONE_KEPT_AT_MOST = 4_000;
 
 /**
  * Forgets what the journal holds for files no longer in the folder, and old upload ids: those older

@@ -281,7 +281,7 @@ Deno.test("beside a folder that cannot be read, a kept file deleted by its user 
     const second = await keep();
     assert.match(second.stderr, /not pushing the folder "lost\+found"/);
     const journal = await foldedJournal(outbox);
-    // Remembered as gone (forgotten 30 days on, or sooner past 10,000 such), the unread folder
+    // Remembered as gone (forgotten 30 days on, or sooner past 4,000 such), the unread folder
     // elsewhere notwithstanding; the file still there is not.
     assert.equal(typeof journal.files["app.1.log"]?.goneMs, "number", "gone: unread elsewhere");
     assert.notEqual(journal.files["app.2.log"]?.sent, undefined);
