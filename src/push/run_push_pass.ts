@@ -707,15 +707,20 @@ async function _walk(
     }
     result.found++;
     const { identity, path } = entry;
+    // What the journal kept of a file while it was away holds only where an inode number and a
+    // change time can tell another file: on FAT and exFAT (through FUSE or the kernel) another
+    // card's file (a logger with a fixed clock: same size and times) came back as the one sent,
+    // never to be sent itself. Forgotten, not passed over for this pass alone: a file that does
+    // not go now (settling, failing) would be taken for it on the next.
+    if (
+      journal.get(path)?.goneMs !== undefined &&
+      !hasStableInodes(dirname(join(config.pushRoot, path)))
+    ) {
+      journal.update(path, (e) => ({ ...e, sent: undefined }));
+    }
     const known = journal.get(path);
-    // What the journal says of the file holds for the destination it was said of; what it kept of
-    // a file while it was away, only where an inode number and a change time can tell another
-    // file: on FAT and exFAT (through FUSE or the kernel) another card's file (a logger with a
-    // fixed clock: same size and times) came back as the one sent, never to be sent itself.
-    const sent = isSameDestination(known?.sent?.to, ctx.destination) &&
-        (known?.goneMs === undefined || hasStableInodes(dirname(join(config.pushRoot, path))))
-      ? known?.sent
-      : undefined;
+    // What the journal says of the file holds for the destination it was said of.
+    const sent = isSameDestination(known?.sent?.to, ctx.destination) ? known?.sent : undefined;
     const failure = isSameDestination(known?.failure?.to, ctx.destination)
       ? known?.failure
       : undefined;

@@ -1205,6 +1205,9 @@ Deno.test({
         const journal = await foldedJournal(root);
         journal.files["stick/LOG00001.BIN"].goneMs = Date.now() - 60_000;
         await Deno.writeTextFile(path, JSON.stringify(journal));
+        // A pass that does not send it (it waits to settle) forgets that version all the same.
+        const settling = await pass({ keep: true, minAgeSeconds: 3600 });
+        assert.deepEqual([settling.uploaded, settling.skippedBy], [0, { settling: 1 }]);
         const back = await pass({ keep: true });
         assert.equal(back.uploaded, 1, "taken for the version sent");
         assert.equal(platform.items().length, 2);
