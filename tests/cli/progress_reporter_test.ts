@@ -4,19 +4,25 @@ import { createProgressReporter } from "../../src/cli/progress_reporter.ts";
 
 const MiB = 1024 * 1024;
 
-Deno.test("a few large files: the line follows bytes, the ETA comes from the recent rate", async () => {
-  let now = 0;
+/** A line reporter writing `lines` at `stop` (an hour's interval), its clock set by `at`. */
+async function _lineReporter() {
+  const clock = { now: 0 };
   const lines: string[] = [];
   const reporter = await createProgressReporter({
     tty: false,
     writeLine: (line) => lines.push(line),
     intervalMs: 3_600_000,
-    now: () => now,
+    now: () => clock.now,
   });
+  return { reporter, lines, at: (ms: number) => void (clock.now = ms) };
+}
+
+Deno.test("a few large files: the line follows bytes, the ETA comes from the recent rate", async () => {
+  const { reporter, lines, at } = await _lineReporter();
   // 2 files of 40 MiB; resumed: 10 MiB were already in staging at the first report.
   reporter.update({ filesDone: 0, filesTotal: 2, bytesDone: 10 * MiB, bytesTotal: 80 * MiB });
   for (let second = 1; second <= 10; second++) {
-    now = second * 1000;
+    at(second * 1000);
     reporter.update({
       filesDone: 0,
       filesTotal: 2,
@@ -32,34 +38,20 @@ Deno.test("a few large files: the line follows bytes, the ETA comes from the rec
 });
 
 Deno.test("the rate forgets what is older than its window; totals may grow; nothing flowing is --", async () => {
-  let now = 0;
-  const lines: string[] = [];
-  const reporter = await createProgressReporter({
-    tty: false,
-    writeLine: (line) => lines.push(line),
-    intervalMs: 3_600_000,
-    now: () => now,
-  });
+  const { reporter, lines } = await _lineReporter();
   reporter.update({ filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: 0 });
   reporter.stop();
   assert.deepEqual(lines, ["progress: 0 B of 0 B, 0/1 files, 0 B/s, ETA --"]);
 
-  lines.length = 0;
-  const second = await createProgressReporter({
-    tty: false,
-    writeLine: (line) => lines.push(line),
-    intervalMs: 3_600_000,
-    now: () => now,
-  });
+  const { reporter: second, lines: secondLines, at: secondAt } = await _lineReporter();
   // Fast for 10 s (10 MiB/s), then 1 MiB/s for 20 s while the listing adds files.
-  now = 0;
   second.update({ filesDone: 0, filesTotal: 10, bytesDone: 0, bytesTotal: 400 * MiB });
   for (let s = 1; s <= 10; s++) {
-    now = s * 1000;
+    secondAt(s * 1000);
     second.update({ filesDone: s, filesTotal: 10, bytesDone: s * 10 * MiB, bytesTotal: 400 * MiB });
   }
   for (let s = 11; s <= 30; s++) {
-    now = s * 1000;
+    secondAt(s * 1000);
     second.update({
       filesDone: 10,
       filesTotal: 20,
@@ -70,31 +62,24 @@ Deno.test("the rate forgets what is older than its window; totals may grow; noth
   assert.equal(second.latest()?.filesTotal, 20);
   second.stop();
   // 120 MiB done, 380 MiB left at 1 MiB/s (the fast start is out of the window).
-  assert.deepEqual(lines, [
+  assert.deepEqual(secondLines, [
     "progress: 120.0 MiB of 500.0 MiB (24%), 10/20 files, 1.0 MiB/s, ETA 6 min 20 s",
   ]);
 });
 
 Deno.test("a partial resumed after the first report adds its bytes, not its rate; failed files are told", async () => {
-  let now = 0;
-  const lines: string[] = [];
-  const reporter = await createProgressReporter({
-    tty: false,
-    writeLine: (line) => lines.push(line),
-    intervalMs: 3_600_000,
-    now: () => now,
-  });
+  const { reporter, lines, at } = await _lineReporter();
   // Small files first at 100 KiB/s; at 5 s a 3 MiB file resumes from 1.8 MiB held, then 1 s more.
   const KiB = 1024;
   for (let s = 0; s <= 5; s++) {
-    now = s * 1000;
+    at(s * 1000);
     reporter.update({ filesDone: s, filesTotal: 7, bytesDone: s * 100 * KiB, bytesTotal: 4 * MiB });
   }
   const held = 1.8 * MiB;
-  now = 5_001;
+  at(5_001);
   const resumed = { filesDone: 5, filesTotal: 7, bytesTotal: 4 * MiB, bytesResumed: held };
   reporter.update({ ...resumed, bytesDone: 500 * KiB + held });
-  now = 6_000;
+  at(6_000);
   reporter.update({ ...resumed, bytesDone: 600 * KiB + held, filesDone: 6, filesFailed: 1 });
   reporter.stop();
   // 600 KiB received in 6 s: 100 KiB/s (counting the partial's bytes: 407 KiB/s); a file that

@@ -96,6 +96,18 @@ async function _exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+/**
+ * Makes the journal of the push folder at `root` say what a run killed after the platform stored
+ * `file` leaves: that version in flight, its id never known (the sent version it recorded, or the
+ * in-flight one again).
+ */
+async function _plantInFlight(root: string, file: string): Promise<void> {
+  const journal = await foldedJournal(root);
+  const { ino, size, mtimeMs } = journal.files[file].sent ?? journal.files[file].inFlight;
+  journal.files[file] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
+  await Deno.writeTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME), JSON.stringify(journal));
+}
+
 Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME at the same paths", async () => {
   await withPush(async ({ platform, root, pass }) => {
     const tree = new Map<string, Uint8Array>([
@@ -1171,13 +1183,7 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
     await write("k.bin", "stored before the kill");
     assert.equal((await pass({ keep: true })).uploaded, 1);
     // As a run killed after the platform stored it leaves the journal: in flight, no id known.
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = await foldedJournal(root);
-    const { sent } = journal.files["k.bin"];
-    journal.files["k.bin"] = {
-      inFlight: { ino: sent.ino, size: sent.size, mtimeMs: sent.mtimeMs, startedMs: Date.now() },
-    };
-    await Deno.writeTextFile(path, JSON.stringify(journal));
+    await _plantInFlight(root, "k.bin");
     const result = await pass({ keep: true });
     assert.deepEqual(
       [result.found, result.uploaded, result.recovered, result.skipped],
@@ -1220,13 +1226,7 @@ Deno.test("an upload cut off whose folder is away for the next pass is checked w
     await write("cam/k.bin", "stored before the kill");
     assert.equal((await pass({ keep: true })).uploaded, 1);
     // As a run killed after the platform stored it leaves the journal: in flight, no id known.
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = await foldedJournal(root);
-    const { sent } = journal.files["cam/k.bin"];
-    journal.files["cam/k.bin"] = {
-      inFlight: { ino: sent.ino, size: sent.size, mtimeMs: sent.mtimeMs, startedMs: Date.now() },
-    };
-    await Deno.writeTextFile(path, JSON.stringify(journal));
+    await _plantInFlight(root, "cam/k.bin");
     // The card out for a pass: nothing to compare, so the record waits (it was taken for not
     // stored, and the file sent again on its return: a reviewer's case).
     await Deno.rename(join(root, "cam"), join(home, "away"));
@@ -1243,13 +1243,7 @@ Deno.test("an upload found stored is taken for the cut one only once its bytes a
   await withPush(async ({ platform, root, pass, write }) => {
     await write("k.bin", "stored before the kill");
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const plantInFlight = async () => {
-      const journal = await foldedJournal(root);
-      const { ino, size, mtimeMs } = journal.files["k.bin"].sent;
-      journal.files["k.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
-      await Deno.writeTextFile(path, JSON.stringify(journal));
-    };
+    const plantInFlight = () => _plantInFlight(root, "k.bin");
     // The stored copy cannot be downloaded: nothing is taken for granted, the file waits.
     await plantInFlight();
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["download"] });
@@ -1272,11 +1266,7 @@ Deno.test("a stored copy that cannot be read for a day: the file is sent again r
   await withPush(async ({ platform, root, pass, write, logger }) => {
     await write("d.bin", "stored, never readable");
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const journal = await foldedJournal(root);
-    const { ino, size, mtimeMs } = journal.files["d.bin"].sent;
-    journal.files["d.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
-    await Deno.writeTextFile(path, JSON.stringify(journal));
+    await _plantInFlight(root, "d.bin");
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["download"] });
     const waiting = await pass({}, { attempts: 1 });
     assert.deepEqual(waiting.skippedBy, { "awaiting check": 1 });
@@ -1294,13 +1284,7 @@ Deno.test("a stored copy that stalls while it is compared leaves the file waitin
   await withPush(async ({ platform, root, pass, write }) => {
     await write("s.bin", randomBytes(4096));
     assert.equal((await pass({ keep: true })).uploaded, 1);
-    const path = join(root, ".data-mirror", PUSH_JOURNAL_NAME);
-    const plantInFlight = async () => {
-      const journal = await foldedJournal(root);
-      const { ino, size, mtimeMs } = journal.files["s.bin"].sent ?? journal.files["s.bin"].inFlight;
-      journal.files["s.bin"] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
-      await Deno.writeTextFile(path, JSON.stringify(journal));
-    };
+    const plantInFlight = () => _plantInFlight(root, "s.bin");
     // The copy comes a byte a second: quiet for longer than the compare's idle limit.
     await plantInFlight();
     platform.setFaults({ bodyBytesPerSecond: 1 });
