@@ -587,9 +587,9 @@ async function _readIfThere(
     if (trustedOwner !== undefined && !trustedOwner(stat.uid)) {
       throw new Deno.errors.PermissionDenied(
         `push journal ${path} is owned by user ${stat.uid}, none of root, the state folder's or ` +
-          "the push folder's owner, nor this user: another user may have put it there (its records decide which files are " +
-          "deleted); refusing to read it. Remove it if it is not yours (files sent and not yet " +
-          "deleted are then sent again)",
+          "the push folder's owner, nor this user: another user may have put it there (its " +
+          "records decide which files are deleted); refusing to read it. Remove it if it is not " +
+          "yours (files sent and not yet deleted are then sent again)",
       );
     }
     if (stat.size > MAX_JOURNAL_FILE_BYTES) {

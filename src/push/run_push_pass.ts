@@ -554,10 +554,6 @@ async function _settleInFlight(
   // Cut off on its way to another platform, part or set of tags: whatever that one stored is not
   // here, so the file goes again, to this destination.
   for (const path of elsewhere) ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
-  if (paths.size === 0) {
-    await ctx.journal.flush();
-    return paths;
-  }
   const records = [];
   // Not there to compare (its folder moved away, a stick out for a pass): taken for not stored,
   // such a file went again when it came back, a second copy. The record waits for it, as a sent
@@ -712,13 +708,11 @@ async function _walk(
     // card's file (a logger with a fixed clock: same size and times) came back as the one sent,
     // never to be sent itself. Forgotten, not passed over for this pass alone: a file that does
     // not go now (settling, failing) would be taken for it on the next.
-    if (
-      journal.get(path)?.goneMs !== undefined &&
-      !hasStableInodes(dirname(join(config.pushRoot, path)))
-    ) {
+    let known = journal.get(path);
+    if (known?.goneMs !== undefined && !hasStableInodes(dirname(join(config.pushRoot, path)))) {
       journal.update(path, (e) => ({ ...e, sent: undefined }));
+      known = journal.get(path);
     }
-    const known = journal.get(path);
     // What the journal says of the file holds for the destination it was said of.
     const sent = isSameDestination(known?.sent?.to, ctx.destination) ? known?.sent : undefined;
     const failure = isSameDestination(known?.failure?.to, ctx.destination)
