@@ -1236,6 +1236,16 @@ Deno.test("an upload cut off whose folder is away for the next pass is checked w
     const back = await pass({ keep: true });
     assert.deepEqual([back.uploaded, back.recovered], [1, 1]);
     assert.equal(platform.items().length, 1, "sent again");
+    // Away for more than 30 days, the record goes (a file removed for good leaves nothing behind
+    // that long), and the file, should it come back, is sent again.
+    await _plantInFlight(root, "cam/k.bin");
+    await Deno.rename(join(root, "cam"), join(home, "away"));
+    const later = Date.now() + 31 * 24 * 3600_000;
+    await pass({ keep: true }, { now: () => later });
+    assert.equal((await foldedJournal(root)).files["cam/k.bin"]?.inFlight, undefined);
+    await Deno.rename(join(home, "away"), join(root, "cam"));
+    const returned = await pass({ keep: true }, { now: () => later });
+    assert.deepEqual([returned.uploaded, returned.recovered], [1, 0]);
   });
 });
 
