@@ -112,17 +112,24 @@ export class SpaceBudget {
     const others = this.#bookedByOthers();
     let room = space.availableBytes - this.#booked - others - reserve;
     let granted = 0;
+    let refusedBytes: number | undefined;
     for (const size of sizes) {
       const taken = this.#blocksOf(size);
       if (taken > room) {
-        return { granted, space, booked: this.#booked + others, refusedBytes: taken };
+        refusedBytes = taken;
+        break;
       }
       room -= taken;
       this.#booked += taken;
       granted++;
     }
+    // Partly granted too: what it holds counts in the other budgets' sums (left out, a second
+    // mirror on the disk booked the same room again and filled it).
     this.#holding(this.#booked > 0);
-    return { granted, space, booked: this.#booked + others };
+    const booked = this.#booked + others;
+    return refusedBytes === undefined
+      ? { granted, space, booked }
+      : { granted, space, booked, refusedBytes };
   }
 
   /** Gives back files booked earlier, by their sizes as booked. */

@@ -91,3 +91,18 @@ Deno.test("released() settles at the next release, and booked counts what is hel
   await Promise.resolve();
   assert.equal(again, false);
 });
+
+Deno.test("a booking granted in part counts for the other budgets of its device", async () => {
+  // One disk with 1,000 bytes free, no reserve: two mirrors of one process on it.
+  const first = new SpaceBudget(disk(1_000), 0, { device: 7 });
+  const second = new SpaceBudget(disk(1_000), 0, { device: 7 });
+  const booked = await first.book([600, 600]);
+  assert.equal(booked.granted, 1);
+  assert.equal(booked.refusedBytes, 600);
+  assert.equal(second.bookedOnDevice, 600);
+  // What is left is 400 bytes, not the 1,000 the disk shows before the first's bytes land.
+  assert.equal((await second.book([600])).granted, 0);
+  assert.equal((await second.book([400])).granted, 1);
+  first.close();
+  second.close();
+});
