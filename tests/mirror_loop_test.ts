@@ -45,8 +45,9 @@ Deno.test("syncNow joins the pass in flight instead of starting another", async 
     const summary = await first;
     assert.equal(summary.downloaded, 20);
     // one pass's listing: the count, the two edges of the time span, the page, the empty page,
-    // the counts from its last item's millisecond and after it, the count after the listing
-    assert.equal(platform.calls.BinaryDataByFilter, 8);
+    // the counts from its last item's millisecond and after it, that millisecond listed again, the
+    // count after the listing
+    assert.equal(platform.calls.BinaryDataByFilter, 9);
     assert.equal(loop.status().state, "idle");
     assert.ok(loop.status().nextPassAt);
     await loop.stop();

@@ -162,45 +162,59 @@ interface _ShardProof {
 }
 
 /**
- * Where a cursor's listing ended, pages in ascending `time_requested`: its last time and how many
+ * Where a cursor's listing ended, pages in ascending `time_requested`: its last time and the
  * distinct items it gave that the count after it (from `lastMs - 1` on, a listed time being rounded
- * up to its millisecond) takes in: those at `lastMs`, those exactly on `lastMs - 1` (not those
- * rounded up to it: they lie before), and those set past what a Date holds after a dated one (in
- * ascending order, far in the future). An item with no time is in no interval.
+ * up to its millisecond) takes in (`nearIds`): those at `lastMs`, those exactly on `lastMs - 1` (not
+ * those rounded up to it: they lie before), and those set past what a Date holds after a dated one
+ * (in ascending order, far in the future). An item with no time is in no interval.
  */
 class _ListEnd {
   lastMs?: number;
-  nearLast = 0;
   /**
    * A dated item came after a later one: the pages are not oldest first (a platform or a proxy that
    * ignores `sort_order`), so what the cursor missed need not lie after its last item, and the
    * count there proves nothing.
    */
   unordered = false;
-  #atLast = 0;
+  #atLast: string[] = [];
   /** Of those at `lastMs`, the ones exactly on it: inside the window of a later millisecond's. */
-  #atLastExact = 0;
-  #before = 0;
+  #atLastExact: string[] = [];
+  #before: string[] = [];
   /** Items dated past what a Date holds given after the last dated one (see `#tailHolds`). */
-  beyondDates = 0;
+  #beyondDates: string[] = [];
 
   add(item: RemoteItem): void {
     const ms = item.timeRequestedMs, exact = item.timeRequestedInexact === undefined;
+    const id = item.binaryDataId;
     if (ms === undefined) {
       if (item.timeRequestedInexact === "beyond-dates" && this.lastMs !== undefined) {
-        this.beyondDates++;
+        this.#beyondDates.push(id);
       }
     } else if (this.lastMs === undefined || ms > this.lastMs) {
-      this.#before = this.lastMs === ms - 1 ? this.#atLastExact : 0;
-      this.#atLast = 1;
-      this.#atLastExact = exact ? 1 : 0;
-      this.beyondDates = 0;
+      this.#before = this.lastMs === ms - 1 ? this.#atLastExact : [];
+      this.#atLast = [id];
+      this.#atLastExact = exact ? [id] : [];
+      this.#beyondDates = [];
       this.lastMs = ms;
     } else if (ms === this.lastMs) {
-      this.#atLast++;
-      if (exact) this.#atLastExact++;
+      this.#atLast.push(id);
+      if (exact) this.#atLastExact.push(id);
     } else this.unordered = true; // an earlier time after a later one: no tail count holds
-    this.nearLast = this.#atLast + this.#before + this.beyondDates;
+  }
+
+  /** How many of the cursor's items lie from `lastMs - 1` on. */
+  get nearLast(): number {
+    return this.#atLast.length + this.#before.length + this.#beyondDates.length;
+  }
+
+  /** How many of them are dated past what a Date holds: all it gave after `lastMs`. */
+  get beyondDates(): number {
+    return this.#beyondDates.length;
+  }
+
+  /** The ids of the cursor's items from `lastMs - 1` on. */
+  nearIds(): Set<string> {
+    return new Set([...this.#atLast, ...this.#before, ...this.#beyondDates]);
   }
 }
 
@@ -275,8 +289,8 @@ class _Lister implements Disposable {
         unproven: end.unordered
           ? "the platform listed items out of order (not oldest first): where it ended proves " +
             "nothing"
-          : "the platform counts items after the listing's last one (it ended early, or " +
-            "items were added there while it ran)",
+          : "the platform has items from the listing's last one on that it did not list (it " +
+            "ended early, or items were added there while it ran)",
         shards: 1,
       };
     }
@@ -428,35 +442,75 @@ class _Lister implements Disposable {
 
   /**
    * Whether the platform counts no more items from a cursor's last millisecond (and the one before)
-   * to the end of `filter` than the cursor gave there, and none after that millisecond but those
-   * dated past what a Date holds that it gave. Counts compare totals, and items uploaded and others
-   * deleted while a listing runs can make up for items it missed; a listing that ended before its
-   * last pages (a platform cutting pagination short) missed items after its last one, which these
-   * counts find whatever changed elsewhere. The second, from the next millisecond on, takes in no
-   * item the cursor gave (bar those past the dates), so no deletion of a listed one can hide a
-   * missed one from it: the newest listed deleted before the first count, that count found the
-   * missed item in its place, as many as the cursor gave there, and the pass deleted the missed
-   * item's file (a reviewer's case). Both are asked at once. Items added there while the listing
-   * ran fail it too: the listing is then unproven for this pass. Not checked when no dated item was
-   * listed (the count did). Never holds for pages that were not oldest first: what such a cursor
-   * missed may lie anywhere.
+   * to the end of `filter` than the cursor gave there, lists none there that the cursor did not
+   * give, and counts none after that millisecond but those dated past what a Date holds that it
+   * gave. Counts compare totals, and items uploaded and others deleted while a listing runs can make
+   * up for items it missed; a listing that ended before its last pages (a platform cutting
+   * pagination short) missed items after its last one, or in its very millisecond, which these
+   * find whatever changed elsewhere:
+   * - The count from the next millisecond on takes in no item the cursor gave (bar those past the
+   *   dates), so no deletion of a listed one can hide a missed one from it (the newest listed
+   *   deleted before the first count: that count found the missed item in its place, as many as
+   *   the cursor gave there, and the pass deleted the missed item's file: a reviewer's case).
+   * - In the last millisecond itself a missed item and a listed one deleted balance any count (two
+   *   cameras triggered together, the listing cut between them: the next reviewer's case). Those
+   *   items are listed again once counted, by id (`#nearListed`).
+   * Items added there while the listing ran fail it too: the listing is then unproven for this
+   * pass. Not checked when no dated item was listed (the count did). Never holds for pages that
+   * were not oldest first: what such a cursor missed may lie anywhere.
    */
   async #tailHolds(filter: ListFilter, end: _ListEnd): Promise<boolean> {
     if (end.unordered) return false;
     if (end.lastMs === undefined) return true;
     const outer = filter.interval ?? {};
-    const from = (startMs: number) =>
-      this.#count({
-        ...filter,
-        interval: { startMs: Math.max(startMs, outer.startMs ?? -Infinity), endMs: outer.endMs },
-      });
+    const after = (startMs: number): ListFilter => ({
+      ...filter,
+      interval: { startMs: Math.max(startMs, outer.startMs ?? -Infinity), endMs: outer.endMs },
+    });
+    const near = after(end.lastMs - 1);
     const next = end.lastMs + 1;
-    const [near, past] = await Promise.all([
-      from(end.lastMs - 1),
-      outer.endMs !== undefined && next >= outer.endMs ? 0 : from(next),
+    const [nearHolds, past] = await Promise.all([
+      this.#count(near).then((counted) =>
+        counted !== undefined && counted <= end.nearLast && this.#nearListed(near, end, counted)
+      ),
+      outer.endMs !== undefined && next >= outer.endMs ? 0 : this.#count(after(next)),
     ]);
-    return near !== undefined && near <= end.nearLast &&
-      past !== undefined && past <= end.beyondDates;
+    return nearHolds && past !== undefined && past <= end.beyondDates;
+  }
+
+  /**
+   * Whether `near` (from a cursor's last millisecond but one on), listed again after it was
+   * `counted`, gives at least that many items, every one of them one the cursor gave. A listed
+   * item deleted since leaves it short (unproven for this pass: the safe side); one the cursor
+   * missed is named. Listed after the count, not beside it: a deletion between the two would
+   * otherwise make room in the count for a missed item that a listing cut short again left out.
+   * Usually one page of an item or two.
+   */
+  async #nearListed(near: ListFilter, end: _ListEnd, counted: number): Promise<boolean> {
+    if (counted === 0) return true;
+    const ids = end.nearIds();
+    const seen = new Set<string>();
+    let last = "";
+    while (seen.size < counted) {
+      const result = await this.#retry(
+        "listing",
+        () =>
+          this.#remote.listPage(near, last, {
+            ...this.#call(),
+            pageSize: Math.min(counted - seen.size + 1, _PAGE_SIZE),
+            order: "ascending",
+          }),
+      );
+      await this.#options.bandwidth?.take(result.bytes ?? 0, this.#stop.signal);
+      const before = seen.size;
+      for (const item of result.items) {
+        if (!ids.has(item.binaryDataId)) return false;
+        seen.add(item.binaryDataId);
+      }
+      if (seen.size === before || !result.last) break;
+      last = result.last;
+    }
+    return seen.size >= counted;
   }
 
   /**
