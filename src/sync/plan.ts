@@ -236,9 +236,14 @@ export function planItem(
     return { conflict: FOLDER_IN_THE_WAY };
   }
   const blocker = parentDirectories(path).find((directory) => local.has(directory));
-  return blocker === undefined
-    ? "fetch"
-    : { conflict: `the local file ${JSON.stringify(blocker)} is where a directory is needed` };
+  if (blocker === undefined) return "fetch";
+  // A link to a folder is no folder to the mirror, which follows none: said so, not called a file.
+  return {
+    conflict: local.get(blocker)?.symlink
+      ? `the local symlink ${JSON.stringify(blocker)} is where a directory is needed (the ` +
+        "mirror follows no link)"
+      : `the local file ${JSON.stringify(blocker)} is where a directory is needed`,
+  };
 }
 
 const _NONE: ReadonlySet<string> = new Set();

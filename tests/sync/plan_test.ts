@@ -85,6 +85,17 @@ Deno.test("a local file where a remote directory is needed is a conflict", () =>
   assert.deepEqual(plan.deletes, [], "delete is off");
 });
 
+Deno.test("a local symlink where a remote directory is needed is a conflict named as a link", () => {
+  const plan = planPass(input({
+    remote: remote("a/b/c.jpg"),
+    local: new Map([["a/b", { symlink: true }]]),
+  }));
+  assert.deepEqual(plan.conflicts, [{
+    path: "a/b/c.jpg",
+    reason: 'the local symlink "a/b" is where a directory is needed (the mirror follows no link)',
+  }]);
+});
+
 Deno.test("deletes need delete and a complete listing", async (t) => {
   const cases: [boolean, boolean, string[], string | undefined][] = [
     [false, true, [], undefined],
