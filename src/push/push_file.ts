@@ -288,6 +288,17 @@ const _LOOKS_AT_FOLDERS = 3;
  */
 const _SETTLED_MS = 12;
 
+/** The retry schedule of a push's calls to the platform: the pass's tries, as a file's upload. */
+export function callRetryOf(
+  ctx: Pick<PushContext, "attempts" | "minRetryDelayMs">,
+): { attempts: number; minDelayMs: number; maxDelayMs: number } {
+  return {
+    attempts: ctx.attempts,
+    minDelayMs: ctx.minRetryDelayMs,
+    maxDelayMs: CALL_RETRY.maxDelayMs,
+  };
+}
+
 async function _upload(
   ctx: PushContext,
   file: WalkedFile,
@@ -315,6 +326,8 @@ async function _upload(
   const compare = isOnFuse(dirname(absolute));
   let hash: Hash | undefined;
   let hashedTo = 0;
+  /** The hash of the bytes the last attempt sent whole, in order (on FUSE; else ""). */
+  let sentDigest = "";
   const source: UploadSource = {
     read: async (buffer, position) => {
       const bytesRead = (await handle.read(buffer, 0, buffer.length, position)).bytesRead;
@@ -338,18 +351,25 @@ async function _upload(
         signal: ctx.signal,
         beforeChunk: ctx.beforeChunk,
         onChunk: ctx.onChunk,
-        beforeClose: () => {
+        beforeClose: async () => {
+          if (compare) {
+            sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";
+            hash = undefined;
+            // On FUSE a rewrite in place whose modification time was put back keeps the identity
+            // (exfat-fuse gives that time as the change time): the platform stored a torn mix of
+            // the two versions, sent on to every mirror. The bytes sent must be the file's now.
+            if (sentDigest !== "" && await _sha256Of(handle, opened.size) !== sentDigest) {
+              throw new _FileChangedError(file.path, "while it was read");
+            }
+          }
           if (!sameIdentity(identityOf(fstatSync(handle.fd)), opened)) {
-            return Promise.reject(new _FileChangedError(file.path, "while it was read"));
+            throw new _FileChangedError(file.path, "while it was read");
           }
           const current = lstatIfThereSync(absolute);
           if (current === undefined || !sameIdentity(identityOf(current), opened)) {
-            return Promise.reject(
-              new _FileChangedError(file.path, "or was replaced while it was read"),
-            );
+            throw new _FileChangedError(file.path, "or was replaced while it was read");
           }
           halfClosing = true;
-          return Promise.resolve();
         },
       });
       stored = { ...result, recovered: false };
@@ -363,7 +383,7 @@ async function _upload(
       if (halfClosing) {
         // The whole file went and the stream closed: the platform may have stored it before the
         // answer was lost. Look before sending it again.
-        let found: ListedUpload | undefined;
+        let found: StoredMatch | undefined;
         try {
           found = await findStoredUpload(ctx, file.path, { ...version, startedMs });
         } catch {
@@ -372,8 +392,9 @@ async function _upload(
         }
         if (found !== undefined) {
           // Its bytes went after all (the upload took them back when its answer was lost).
-          ctx.onChunk?.(found.sizeBytes);
-          stored = { binaryDataId: found.binaryDataId, bytes: found.sizeBytes, recovered: true };
+          const { binaryDataId, sizeBytes } = found.upload;
+          ctx.onChunk?.(sizeBytes);
+          stored = { binaryDataId, bytes: sizeBytes, recovered: true };
           break;
         }
       }
@@ -410,7 +431,6 @@ async function _upload(
   }
   if (ctx.config.keep) return { kind: "uploaded", ...stored, deleted: false };
   try {
-    const sentDigest = hash !== undefined && hashedTo === opened.size ? hash.digest("hex") : "";
     const deleted = await deleteIfUnchanged(ctx, file.path, opened, {
       sentDigest,
       onFuse: compare,
@@ -757,17 +777,34 @@ const _CHANGED_WHILE_PUT_BACK = "a folder on its way changed while it was put ba
  * large file on a USB stick takes seconds to minutes to read).
  */
 async function _sha256OfFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const buffer = new Uint8Array(64 * 1024);
-    for (let read; (read = (await handle.read(buffer, 0, buffer.length, null)).bytesRead) > 0;) {
-      hash.update(buffer.subarray(0, read));
-    }
+    return await _sha256Of(handle);
   } finally {
     await handle.close();
   }
+}
+
+/** The sha256 (hex) of an open file's bytes from 0 to its end, or to `size` at most. */
+async function _sha256Of(handle: Pick<_OpenFile, "read">, size = Infinity): Promise<string> {
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(64 * 1024);
+  for (let at = 0, read; at < size; at += read) {
+    read = (await handle.read(buffer, 0, Math.min(buffer.length, size - at), at)).bytesRead;
+    if (read === 0) break;
+    hash.update(buffer.subarray(0, read));
+  }
   return hash.digest("hex");
+}
+
+/**
+ * A stored upload found to hold a local file's bytes ({@linkcode findStoredUpload}), with the
+ * file's version when compared and the hash of its bytes.
+ */
+export interface StoredMatch {
+  upload: ListedUpload;
+  identity: FileIdentity;
+  digest: string;
 }
 
 /**
@@ -778,22 +815,39 @@ async function _sha256OfFile(path: string): Promise<string> {
  * path's earlier uploads the journal knows, and holding the very bytes of the local file at `path`
  * (downloaded and compared). The bytes are what makes it safe: an earlier upload of the same name
  * and size that the journal no longer knows (a clock stepped forward, a backlog larger than the
- * ids kept) is then never taken for a new file, whose deletion would lose it. Throws when the
- * platform cannot be asked (the caller keeps the record and asks again later).
+ * ids kept) is then never taken for a new file, whose deletion would lose it. Resolves with what
+ * was compared: the file's version then and the hash of its bytes, which is what the platform
+ * holds (a `chmod` or a copy since the cut upload changed the version, not the bytes: taken for a
+ * new version, it went twice; on FUSE, where only bytes tell a rewrite, the file found stored was
+ * not deleted for want of them, and went again). Throws when the platform cannot be asked (the
+ * caller keeps the record and asks again later).
  */
 export async function findStoredUpload(
   ctx: Pick<
     PushContext,
-    "uploader" | "partId" | "journal" | "now" | "signal" | "config" | "compareIdleMs"
+    | "uploader"
+    | "partId"
+    | "journal"
+    | "now"
+    | "signal"
+    | "config"
+    | "compareIdleMs"
+    | "attempts"
+    | "minRetryDelayMs"
   >,
   path: string,
   inFlight: { size: number; startedMs: number },
   listed?: readonly ListedUpload[],
-): Promise<ListedUpload | undefined> {
+): Promise<StoredMatch | undefined> {
   const uploads = listed ?? await ctx.uploader.listUploads(
     ctx.partId,
     inFlight.startedMs - CLOCK_SKEW_MS,
-    { signal: ctx.signal, keep: (u) => u.fileName === path, maxScanned: LOST_ANSWER_SCAN },
+    {
+      signal: ctx.signal,
+      keep: (u) => u.fileName === path,
+      maxScanned: LOST_ANSWER_SCAN,
+      retry: callRetryOf(ctx),
+    },
   );
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
   const tags = _tagSet(ctx.config.tags);
@@ -809,7 +863,8 @@ export async function findStoredUpload(
   let unread: unknown;
   for (const candidate of candidates) {
     try {
-      if (await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path))) return candidate;
+      const local = await _holdsFile(ctx, candidate, join(ctx.config.pushRoot, path));
+      if (local !== undefined) return { upload: candidate, ...local };
     } catch (error) {
       if (ctx.signal?.aborted) throw error;
       unread ??= error;
@@ -825,24 +880,27 @@ const _COMPARE_BYTES = 256 * 1024;
 const _COMPARE_IDLE_MS = 60_000;
 
 /**
- * Whether the platform's bytes for `upload` are those of the local file at `absolute` (read
- * without following a symlink; a file gone or unreadable compares as different). Throws when the
- * stored copy cannot be read whole (an error, a stall, a body that ends before its size): the
- * caller cannot tell, and waits.
+ * The local file's version and bytes' hash when the platform's bytes for `upload` are those of the
+ * file at `absolute` (read without following a symlink), else undefined: a file gone, unreadable,
+ * or changed while compared compares as different. Throws when the stored copy cannot be read
+ * whole (an error, a stall, a body that ends before its size): the caller cannot tell, and waits.
  */
 async function _holdsFile(
   ctx: Pick<PushContext, "uploader" | "signal" | "compareIdleMs">,
   upload: ListedUpload,
   absolute: string,
-): Promise<boolean> {
+): Promise<{ identity: FileIdentity; digest: string } | undefined> {
   let local: FileHandle;
   try {
     local = await open(absolute, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
-    return false;
+    return undefined;
   }
   try {
-    if (!fstatSync(local.fd).isFile()) return false;
+    const before = fstatSync(local.fd);
+    if (!before.isFile()) return undefined;
+    const identity = identityOf(before);
+    const hash = createHash("sha256");
     const stored = (await ctx.uploader.openStored(upload, { signal: ctx.signal })).getReader();
     let stalled: IncompleteBodyError | undefined;
     const watchdog = new IdleWatchdog((_, ms) => {
@@ -866,7 +924,8 @@ async function _holdsFile(
         for (let from = 0; from < value.length; from += mine.length) {
           const part = value.subarray(from, from + mine.length);
           const { bytesRead } = await local.read(mine, 0, part.length, at);
-          if (bytesRead !== part.length || !_sameBytes(mine, part)) return false;
+          if (bytesRead !== part.length || !_sameBytes(mine, part)) return undefined;
+          hash.update(part);
           at += part.length;
         }
       }
@@ -875,8 +934,10 @@ async function _holdsFile(
           `${at} of ${upload.sizeBytes} bytes of ${upload.binaryDataId}`,
         );
       }
-      // The local file must end where the stored one does.
-      return (await local.read(mine, 0, 1, at)).bytesRead === 0;
+      // The local file must end where the stored one does, the version read throughout.
+      if ((await local.read(mine, 0, 1, at)).bytesRead !== 0) return undefined;
+      if (!sameIdentity(identityOf(fstatSync(local.fd)), identity)) return undefined;
+      return { identity, digest: hash.digest("hex") };
     } finally {
       watchdog.stop();
       ctx.signal?.removeEventListener("abort", onAbort);

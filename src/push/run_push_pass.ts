@@ -39,6 +39,7 @@ import type { FileUploader, ListedUpload } from "../remote/file_upload.ts";
 import { type FileIdentity, sameSentVersion, sameVersion } from "./file_identity.ts";
 import type { PushConfig } from "../config.ts";
 import {
+  callRetryOf,
   CLOCK_SKEW_MS,
   deleteIfUnchanged,
   type FileOutcome,
@@ -49,6 +50,7 @@ import {
   type PushContext,
   pushFile,
   putBackAside,
+  type StoredMatch,
   UnrecordedUploadError,
   uploadName,
 } from "./push_file.ts";
@@ -317,7 +319,7 @@ export async function runPushPass(
     if (!options.dryRun) {
       putBackAside(push.pushRoot, (message) => logger.warn(message), { trustedOwner });
     }
-    const recovered = new Set<string>();
+    const recovered = new Map<string, string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
       : await _settleInFlight(ctx, result, logger, recovered);
@@ -542,13 +544,14 @@ function _inFlightPaths(
  * found among the part's recent uploads is recorded as sent (then deleted or kept like any upload,
  * below); the others are cleared and go again. When the listing fails, the records stay and those
  * files wait for a later pass: sending them blind could make a second copy. Returns those paths,
- * and adds the paths found stored to `recovered`.
+ * and adds the paths found stored to `recovered`, each with the hash of its bytes compared (what
+ * the platform holds: its deletion on FUSE compares with it).
  */
 async function _settleInFlight(
   ctx: PushContext,
   result: PushResult,
   logger: Logger,
-  recovered: Set<string>,
+  recovered: Map<string, string>,
 ): Promise<Set<string>> {
   const { here: paths, elsewhere } = _inFlightPaths(ctx.journal, ctx.destination);
   // Cut off on its way to another platform, part or set of tags: whatever that one stored is not
@@ -580,7 +583,12 @@ async function _settleInFlight(
     listed = await ctx.uploader.listUploads(
       ctx.partId,
       Math.min(...records.map((r) => r.inFlight.startedMs)) - CLOCK_SKEW_MS,
-      { signal: ctx.signal, keep: (u) => names.has(u.fileName), maxScanned: LOST_ANSWER_SCAN },
+      {
+        signal: ctx.signal,
+        keep: (u) => names.has(u.fileName),
+        maxScanned: LOST_ANSWER_SCAN,
+        retry: callRetryOf(ctx),
+      },
     );
   } catch (error) {
     // The pass goes on with the other files, and fails (exit 1): these files are not pushed. (Its
@@ -592,7 +600,7 @@ async function _settleInFlight(
   const waiting = new Set<string>();
   for (const { path, inFlight } of records) {
     const unclaimed = listed.filter((u) => !claimed.has(u.binaryDataId));
-    let found: ListedUpload | undefined;
+    let found: StoredMatch | undefined;
     try {
       found = await findStoredUpload(ctx, path, inFlight, unclaimed);
     } catch (error) {
@@ -613,16 +621,20 @@ async function _settleInFlight(
       ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
       continue;
     }
-    claimed.add(found.binaryDataId);
-    recovered.add(path);
+    const { binaryDataId, sizeBytes } = found.upload;
+    claimed.add(binaryDataId);
+    recovered.set(path, found.digest);
     result.uploaded++;
     result.recovered++;
-    result.bytes += found.sizeBytes;
+    result.bytes += sizeBytes;
     logger.info(
-      `${path} was stored as ${found.binaryDataId} before an earlier run was cut off: not sent again`,
+      `${path} was stored as ${binaryDataId} before an earlier run was cut off: not sent again`,
     );
-    ctx.journal.recordSent(path, inFlight, {
-      binaryDataId: found.binaryDataId,
+    // The version compared, not the one the cut upload read: the platform holds its bytes, which a
+    // `chmod` or a copy since then changed the version of, not the bytes (taken for a new version,
+    // the file went twice).
+    ctx.journal.recordSent(path, found.identity, {
+      binaryDataId,
       to: ctx.destination,
       ms: ctx.now(),
       kept: ctx.config.keep,
@@ -646,7 +658,7 @@ function _uncheckedError(count: number, error: unknown): string {
 async function _walk(
   ctx: PushContext,
   options: PushPassOptions,
-  settled: { unverified: Set<string>; recovered: Set<string> },
+  settled: { unverified: Set<string>; recovered: Map<string, string> },
   result: PushResult,
 ): Promise<{ toUpload: WalkedFile[]; walked: Set<string>; whole: boolean; unread: string[] }> {
   const { journal, config, now } = ctx;
@@ -754,7 +766,10 @@ async function _walk(
         }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
-      else await _deleteSent(ctx, options.logger, entry, sent.binaryDataId, result);
+      else {
+        const sentDigest = settled.recovered.get(path);
+        await _deleteSent(ctx, options.logger, entry, { ...sent, sentDigest }, result);
+      }
     } else if (
       !_settled(identity, {
         // The first sight is read (and stamped) before the clock: read after it, a clock that
@@ -812,16 +827,19 @@ function _backingOff(retryAtMs: number, nowMs: number): boolean {
   return retryAtMs > nowMs && retryAtMs - nowMs <= MAX_RETRY_INTERVAL_MS;
 }
 
-/** Deletes a file sent before (a kill cut its deletion, or the in-flight check found it). */
+/**
+ * Deletes a file sent before (a kill cut its deletion, or the in-flight check found it, with the
+ * hash of the bytes it compared: `sentDigest`, which on FUSE is what tells the file unchanged).
+ */
 async function _deleteSent(
   ctx: PushContext,
   logger: Logger,
   file: WalkedFile,
-  binaryDataId: string,
+  { binaryDataId, sentDigest }: { binaryDataId: string; sentDigest?: string },
   result: PushResult,
 ): Promise<void> {
   try {
-    if (await deleteIfUnchanged(ctx, file.path, file.identity)) {
+    if (await deleteIfUnchanged(ctx, file.path, file.identity, { sentDigest })) {
       result.deleted++;
       logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
     } else _skip(result, logger, file.path, "changed while sent");

@@ -24,6 +24,8 @@ import { protoInt64 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
+import { retry, type RetryOptions } from "../async/retry.ts";
+import { classifyError } from "./classify_error.ts";
 import { TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { proxyFromEnvironment } from "./proxy_tunnel.ts";
@@ -219,7 +221,9 @@ export class FileUploader implements AsyncDisposable {
    * its own clock, which may be hours or years ahead of a robot's not yet set by NTP (an end by this
    * clock missed the stored copy: the file went twice). From such a clock the start reaches far
    * back: the newest first and the bound keep that listing short, and `keep` keeps only what may be
-   * the copy looked for.
+   * the copy looked for. A page that fails for a transient reason is asked for again on
+   * `retry`'s schedule (by default once): a platform refusing a share of calls failed the file
+   * whose answer was lost at the first refusal, and held every such file back for a pass.
    */
   async listUploads(
     partId: string,
@@ -228,9 +232,18 @@ export class FileUploader implements AsyncDisposable {
       signal?: AbortSignal;
       keep?: (upload: ListedUpload) => boolean;
       maxScanned?: number;
+      retry?: Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs">;
     } = {},
   ): Promise<ListedUpload[]> {
     const { keep = () => true, maxScanned = Infinity } = options;
+    const schedule = {
+      attempts: 1,
+      minDelayMs: 0,
+      maxDelayMs: 0,
+      ...options.retry,
+      isRetriable: (error: unknown) => classifyError(error) === "transient",
+      signal: options.signal,
+    };
     const filter = { partId, interval: { start: timestampOfMs(sinceMs) } };
     const found: ListedUpload[] = [];
     let last = "";
@@ -246,14 +259,18 @@ export class FileUploader implements AsyncDisposable {
         includeBinary: false,
       }).toBinary();
       const page = decodeListingPage(
-        await this.#authenticated(
-          (headers) =>
-            unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
-              headers,
-              timeoutMs: this.#callTimeoutMs,
-              signal: options.signal,
-            }),
-          options.signal,
+        await retry(
+          () =>
+            this.#authenticated(
+              (headers) =>
+                unaryCall(this.#connection, _BINARY_DATA_BY_FILTER_PATH, request, {
+                  headers,
+                  timeoutMs: this.#callTimeoutMs,
+                  signal: options.signal,
+                }),
+              options.signal,
+            ),
+          schedule,
         ),
       );
       if (page.items.length === 0) break;

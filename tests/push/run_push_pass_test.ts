@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { LogFields } from "../../src/logger.ts";
 import { join } from "node:path";
 import { parseConfig, type PushConfig } from "../../src/config.ts";
 import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
@@ -727,6 +728,24 @@ Deno.test("30% of uploads refused at random: one pass on the default schedule up
   });
 });
 
+Deno.test("30% of uploads and of listings refused at random: the look for a lost answer is retried, and one pass uploads every file", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    for (let i = 0; i < 100; i++) await write(`f${i}.bin`, `payload ${i}`);
+    platform.setFaults({
+      unavailableRate: 0.3,
+      unavailableCalls: ["FileUpload", "BinaryDataByFilter"],
+      unavailableSeed: 7,
+    });
+    // A small file is sent whole before its refusal comes: whether it was stored is looked up, and
+    // that look was tried once (a reviewer: every pass failed, 43 of 200 files left after six).
+    const result = await pass();
+    assert.deepEqual(result.failures, []);
+    assert.equal(result.uploaded, 100);
+    assert.equal(platform.items().length, 100, "no second copy");
+    for (let i = 0; i < 100; i++) assert.equal(await _exists(join(root, `f${i}.bin`)), false);
+  });
+});
+
 Deno.test("a platform out of reach stops the pass after three files in a row are given up; every file stays", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     for (let i = 0; i < 40; i++) await write(`f${i}.bin`, `payload ${i}`);
@@ -912,8 +931,12 @@ Deno.test("a file changed while it is sent is not stored and not deleted; it goe
   });
 });
 
-Deno.test("a same-size rewrite while it is sent, its modification time put back, is caught: not stored, not deleted", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
+/**
+ * A file rewritten in place while its second chunk goes out, at the same size, its modification
+ * time put back (`touch -r`, as a tool would): not stored, not deleted.
+ */
+async function _rewrittenWhileSent({ platform, root, pass, write }: PushFixture): Promise<void> {
+  {
     const path = join(root, "model.bin");
     await write("model.bin", randomBytes(256 * 1024));
     const { mtime, ctime } = await Deno.stat(path);
@@ -934,9 +957,21 @@ Deno.test("a same-size rewrite while it is sent, its modification time put back,
     });
     assert.ok(chunks >= 2, `${chunks} chunk(s)`);
     assert.deepEqual(result.skippedBy, { "changed while sent": 1 });
-    assert.equal(platform.uploads.completed, 0);
+    assert.equal(platform.uploads.completed, 0, "a mix of the two versions was stored");
     assert.deepEqual(await Deno.readFile(path), rewritten);
-  });
+  }
+}
+
+Deno.test("a same-size rewrite while it is sent, its modification time put back, is caught: not stored, not deleted", () =>
+  withPush(_rewrittenWhileSent));
+
+Deno.test({
+  // Where the change time is the modification time: only the bytes, hashed again, tell.
+  name:
+    "on exfat-fuse too, a same-size rewrite while it is sent, its mtime put back, is not stored",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush((fixture) => withExfatFuseAt(fixture.root, () => _rewrittenWhileSent(fixture))),
 });
 
 /**
@@ -1194,6 +1229,80 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
   });
 });
 
+Deno.test("a file found stored after a kill and rewritten before the walk goes as a new version, counted once", async () => {
+  await withPush(async ({ platform, root, pass, write, logger }) => {
+    await write("w.bin", "stored before the kill");
+    assert.equal((await pass({ keep: true })).uploaded, 1);
+    await _plantInFlight(root, "w.bin");
+    // Rewritten right after its bytes were found stored (told in the log), before the walk.
+    const hooked = Object.create(logger);
+    hooked.info = (message: string, fields?: LogFields) => {
+      if (message.includes("not sent again")) {
+        Deno.writeTextFileSync(join(root, "w.bin"), "a new version of it");
+        const old = new Date(Date.now() - 60_000);
+        Deno.utimeSync(join(root, "w.bin"), old, old);
+      }
+      logger.info(message, fields);
+    };
+    const result = await pass(undefined, { logger: hooked });
+    assert.deepEqual([result.uploaded, result.recovered], [1, 0], "the new version's upload only");
+    assert.deepEqual(_storedTexts(platform), ["a new version of it", "stored before the kill"]);
+    assert.equal(await _exists(join(root, "w.bin")), false);
+  });
+});
+
+Deno.test("a file found stored after a kill is not sent again for a chmod or a copy since", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("mode.bin", "stored before the kill");
+    await write("copied.bin", "stored before the kill too");
+    assert.equal((await pass({ keep: true })).uploaded, 2);
+    // As a run killed after the platform stored them leaves the journal (the change time read
+    // when the upload began, as a real run records it).
+    const journal = await foldedJournal(root);
+    for (const file of ["mode.bin", "copied.bin"]) {
+      const { ino, size, mtimeMs, ctimeMs } = journal.files[file].sent;
+      journal.files[file] = { inFlight: { ino, size, mtimeMs, ctimeMs, startedMs: Date.now() } };
+    }
+    await Deno.writeTextFile(
+      join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+      JSON.stringify(journal),
+    );
+    // Then, before the next run, one file's mode changed, and the other was copied back over.
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a change time of another second
+    await Deno.chmod(join(root, "mode.bin"), 0o600);
+    await Deno.copyFile(join(root, "copied.bin"), join(root, "copied.new"));
+    await Deno.rename(join(root, "copied.new"), join(root, "copied.bin"));
+    const result = await pass();
+    // Their bytes, compared, are those stored: a reviewer's case sent each again (a second copy).
+    assert.deepEqual([result.recovered, result.uploaded, result.deleted], [2, 2, 2]);
+    assert.equal(platform.items().length, 2);
+    assert.equal(await _exists(join(root, "mode.bin")), false);
+    assert.equal(await _exists(join(root, "copied.bin")), false);
+  });
+});
+
+Deno.test({
+  name:
+    "on exfat-fuse, a file found stored after a kill is deleted by the bytes compared, not sent again",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush(({ platform, root, pass, write }) =>
+      withExfatFuseAt(root, async () => {
+        await write("cam.bin", randomBytes(200_000));
+        assert.equal((await pass({ keep: true })).uploaded, 1);
+        await _plantInFlight(root, "cam.bin");
+        const found = await pass();
+        assert.deepEqual([found.recovered, found.deleted], [1, 1], JSON.stringify(found));
+        // Where change times tell nothing, the deletion wanted bytes it was not given: the file
+        // stayed, its version was forgotten, and it went again (a reviewer: a copy each kill).
+        const next = await pass();
+        assert.equal(next.uploaded, 0);
+        assert.equal(platform.items().length, 1);
+        assert.equal(await _exists(join(root, "cam.bin")), false);
+      })
+    ),
+});
+
 Deno.test({
   name:
     "keep: on exFAT, a version kept while its file was away is not trusted: the file goes again",
@@ -1348,7 +1457,15 @@ Deno.test("a stored copy whose body ends before its size is no match and no diff
     };
     await assert.rejects(
       findStoredUpload(
-        { uploader: halfBody, partId: "p", journal, now: Date.now, config: config() },
+        {
+          uploader: halfBody,
+          partId: "p",
+          journal,
+          now: Date.now,
+          config: config(),
+          attempts: 1,
+          minRetryDelayMs: 1,
+        },
         "short.bin",
         { size: 10, startedMs: Date.now() },
         listed,
