@@ -8,6 +8,7 @@
 import { bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
+import { checkMirrorPlace } from "../fs/mirror_dir.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
 import type { LogLevel } from "../logger.ts";
 import { pushSummary } from "../push/push_side.ts";
@@ -97,6 +98,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     );
   }
   await checkConfigLocations(config);
+  // Its push folder alone: a mirror the same config file names is sync's (exit 2, no call made).
+  await checkMirrorPlace({ ...config, pushOnly: true });
   for (const warning of warnings) output.logger.warn(warning);
   await using uploader = new FileUploader({
     appUrl: config.appUrl,

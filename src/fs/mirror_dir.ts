@@ -30,7 +30,7 @@
  * @module
  */
 import { basename, dirname, join, relative, sep } from "node:path";
-import { ConfigError, type MirrorConfig } from "../config.ts";
+import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
 import { type FreeSpace, freeSpace } from "./free_space.ts";
@@ -110,17 +110,65 @@ async function _outerMirror(
 }
 
 /**
- * Throws `ConfigError` (of `mirror_path`) when the mirror of `config` may not be where it is (see
- * {@linkcode assertMirrorPlace}): what its pass would refuse at open is refused where the config is
- * checked (`validate`, the module's ValidateConfig), before it is taken on.
+ * Throws `ConfigError` (of `mirror_path`, `push_path` or both) when the mirror or the push folder
+ * of `config` may not be where it is (see {@linkcode assertMirrorPlace} and
+ * {@linkcode assertPushPlace}): what its pass would refuse is refused where the config is checked
+ * (`validate`, `sync` and `push` before any call, the module's ValidateConfig), before it is taken
+ * on; a push folder refused so failed every pass (exit 1), the module's resource backing off for
+ * good, and `sync --watch` every second.
  */
 export async function checkMirrorPlace(config: MirrorConfig): Promise<void> {
-  if (config.pushOnly) return;
-  try {
-    await placedMirrorRoot(config);
-  } catch (error) {
-    if (!(error instanceof MirrorLocationError)) throw error;
-    throw new ConfigError([{ field: "mirror_path", message: error.message }]);
+  const issues: ConfigIssue[] = [];
+  const check = async (field: string, assert: () => Promise<unknown>) => {
+    try {
+      await assert();
+    } catch (error) {
+      if (!(error instanceof MirrorLocationError)) throw error;
+      issues.push({ field, message: error.message });
+    }
+  };
+  if (!config.pushOnly) await check("mirror_path", () => placedMirrorRoot(config));
+  const push = config.push;
+  if (push !== undefined) {
+    await check("push_path", () => assertPushPlace(push.pushRoot, push.pushPath));
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/**
+ * Throws `MirrorLocationError` when the folder `root` (`push_path` `pushPath`) may not be pushed:
+ * it is a mirror or lies inside one (push would upload what the mirror downloads, again on every
+ * pass), or lies inside another push folder (whose pushes send its files too). Looked at up to the
+ * Viam home (`root` less `pushPath`); checked before the folder is made, so a refused one is not
+ * left behind.
+ */
+export async function assertPushPlace(root: string, pushPath: string): Promise<void> {
+  let home = root;
+  for (const _ of pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
+    home = dirname(home);
+  }
+  for (let dir = root; dir !== home && dir !== dirname(dir); dir = dirname(dir)) {
+    const mirrorState = await stateOf(dir, "mirror");
+    if (mirrorState !== undefined) {
+      throw new MirrorLocationError(
+        `push folder ${pushPath} (${root}) ${
+          dir === root ? "is" : `lies inside ${dir}, which is`
+        } a mirror (${mirrorState} is its state): push would upload what the ` +
+          "mirror downloads, again on every pass; choose a folder apart from every mirror",
+      );
+    }
+    // A push folder inside another: a push of the outer one running while this one's first pass
+    // starts (before it has an area of its own) would send the same files a second time.
+    const pushState = dir === root ? undefined : await stateOf(dir, "push");
+    if (pushState !== undefined) {
+      throw new MirrorLocationError(
+        `push folder ${pushPath} (${root}) lies inside ${dir}, which is a push ` +
+          `folder (${pushState} is its journal): its files are pushed with that folder's; ` +
+          "push that folder, or choose a folder apart from it (that folder's pushes pass this " +
+          `one by while it holds its own ${STATE_DIR_NAME}: once this one's files are all sent, ` +
+          `remove ${join(root, STATE_DIR_NAME)} to let them take it)`,
+      );
+    }
   }
 }
 

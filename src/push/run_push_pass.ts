@@ -30,8 +30,9 @@ import {
   swappedFolder,
 } from "../fs/_util.ts";
 import { acquireMirrorLock } from "../fs/mirror_lock.ts";
-import { resolveMirrorRoot } from "../fs/mirror_location.ts";
-import { ensureStateDir, stateOf } from "../fs/state_dir.ts";
+import { MirrorLocationError, resolveMirrorRoot } from "../fs/mirror_location.ts";
+import { assertPushPlace } from "../fs/mirror_dir.ts";
+import { ensureStateDir } from "../fs/state_dir.ts";
 import type { Logger } from "../logger.ts";
 import { pushedNameProblem, STATE_DIR_NAME } from "../paths.ts";
 import { describeError } from "../remote/errors.ts";
@@ -459,6 +460,15 @@ async function _checkPushRoot(
       `push folder ${push.pushPath} (${push.pushRoot}) is not a directory`,
     );
   }
+  // Refused before anything is made: a refused folder was left behind, in a mirror or another
+  // push folder (mirror and push folders alike are checked where the config is, see
+  // `checkMirrorPlace`; again here for a folder made one since).
+  try {
+    await assertPushPlace(push.pushRoot, push.pushPath);
+  } catch (error) {
+    if (error instanceof MirrorLocationError) throw new Deno.errors.PermissionDenied(error.message);
+    throw error;
+  }
   // The folders on the way are checked, and made, one at a time inside the Viam home (whose path
   // is the push folder's less push_path), with the rules of mirror_path: real folders only.
   const parts = push.pushPath.split("/").filter((part) => part !== "" && part !== ".");
@@ -474,31 +484,6 @@ async function _checkPushRoot(
   const root = resolved === undefined
     ? push.pushRoot
     : join(viamHome, ...resolved.split("/").slice(-parts.length));
-  // Pushing a mirror (or a folder in one) uploads what it downloaded, deletes it, and the mirror
-  // downloads it again: a new copy every cycle.
-  for (let dir = push.pushRoot; dir !== viamHome && dir !== dirname(dir); dir = dirname(dir)) {
-    const mirrorState = await stateOf(dir, "mirror");
-    if (mirrorState !== undefined) {
-      throw new Deno.errors.PermissionDenied(
-        `push folder ${push.pushPath} (${push.pushRoot}) ${
-          dir === push.pushRoot ? "is" : `lies inside ${dir}, which is`
-        } a mirror (${mirrorState} is its state): push would upload what the ` +
-          "mirror downloads, again on every pass; choose a folder apart from every mirror",
-      );
-    }
-    // A push folder inside another: a push of the outer one running while this one's first pass
-    // starts (before it has an area of its own) would send the same files a second time.
-    const pushState = dir === push.pushRoot ? undefined : await stateOf(dir, "push");
-    if (pushState !== undefined) {
-      throw new Deno.errors.PermissionDenied(
-        `push folder ${push.pushPath} (${push.pushRoot}) lies inside ${dir}, which is a push ` +
-          `folder (${pushState} is its journal): its files are pushed with that folder's; ` +
-          "push that folder, or choose a folder apart from it (that folder's pushes pass this " +
-          `one by while it holds its own ${STATE_DIR_NAME}: once this one's files are all sent, ` +
-          `remove ${join(push.pushRoot, STATE_DIR_NAME)} to let them take it)`,
-      );
-    }
-  }
   return { made: info === undefined && create, root };
 }
 

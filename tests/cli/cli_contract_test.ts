@@ -496,6 +496,34 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
     assertExit(sync, 2);
     assert.match(sync.stderr, /mirror_path out\/m .* lies inside .*\/out, which is a push folder/);
     assert.equal(await exists(join(home, "out", "m")), false);
+    // A push folder inside a mirror, or inside another push folder: refused the same way (a
+    // reviewer: valid, then every pass failed with exit 1, and the folder was made).
+    await Deno.mkdir(join(home, "data_mirror", ".data-mirror", "partial"), { recursive: true });
+    for (
+      const [pushPath, outer] of [["data_mirror/cams", "a mirror"], ["out/in", "a push folder"]]
+    ) {
+      const pushing = join(home, "pushing.json");
+      await writeJson(pushing, {
+        ...{ app_api_key_id: KEY.id, app_api_key: KEY.key },
+        ...{ tags: ["a"], mirror_path: "elsewhere" },
+        push_path: pushPath,
+        push_tags: ["t"],
+      });
+      const shown = new RegExp(`push folder ${pushPath} .* lies inside .*, which is ${outer}`);
+      const part = { VIAM_MACHINE_PART_ID: "p" };
+      for (
+        const args of [
+          ["validate", "--config", pushing],
+          ["push", "--config", pushing, "--app-url", "http://127.0.0.1:2"],
+          ["sync", "--config", pushing, "--app-url", "http://127.0.0.1:2"],
+        ]
+      ) {
+        const refusedPush = await run(args, part);
+        assertExit(refusedPush, 2);
+        assert.match(refusedPush.stderr, shown, `${args[0]}: ${refusedPush.stderr}`);
+      }
+      assert.equal(await exists(join(home, pushPath)), false, "nothing made");
+    }
     assertExit(bad, 2);
     // Each problem on its own line, naming its attribute once.
     assert.equal(
