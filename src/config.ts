@@ -403,15 +403,18 @@ export function parseConfig(
     narrowed ? " (of the mime_types and times given)" : ""
   }`;
   // Written as an empty list, a filter a template left empty: the CLI refuses `--tags ""` alike.
+  // Or as null, as a field cleared in the app may come (a Struct's null): no less a filter emptied.
   const emptied = !filtered && !pushOnly
-    ? ["tags", "labels"].filter((field) =>
-      Array.isArray(attributes[field]) && (attributes[field] as unknown[]).length === 0
+    ? ["tags", "labels", "dataset_id"].filter((field) =>
+      attributes[field] === null ||
+      (Array.isArray(attributes[field]) && (attributes[field] as unknown[]).length === 0)
     )
     : [];
   for (const field of emptied) {
+    const written = attributes[field] === null ? "null" : "an empty list";
     issues.push({
       field,
-      message: `${field} is an empty list, and no tags, labels or dataset_id filter is given: it ` +
+      message: `${field} is ${written}, and no tags, labels or dataset_id filter is given: it ` +
         `would mirror ${everything}; give at least one, or leave ${field} out to mirror everything`,
     });
   }

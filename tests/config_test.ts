@@ -823,12 +823,19 @@ Deno.test("no filter at all is allowed, with a warning", () => {
   }
 });
 
-Deno.test("an empty tags or labels list as the only filter is an error; beside another filter it is none", () => {
+Deno.test("an empty tags or labels list (or a null filter) as the only filter is an error; beside another filter it is none", () => {
   for (const field of ["tags", "labels"]) {
     const found = issues({ ...KEYS, [field]: [], delete: true });
     assert.deepEqual(found.map((issue) => issue.field), [field]);
     assert.match(found[0].message, /empty list.*every binary file the API key can read.*leave/);
   }
+  // null too: a field cleared in the app may come so (a reviewer: everything mirrored, with delete).
+  for (const field of ["tags", "labels", "dataset_id"]) {
+    const found = issues({ ...KEYS, [field]: null, delete: true });
+    assert.deepEqual(found.map((issue) => issue.field), [field]);
+    assert.match(found[0].message, /is null.*every binary file the API key can read.*leave/);
+  }
+  assert.deepEqual(parse({ ...KEYS, tags: null, labels: ["l"] }).warnings, []);
   assert.equal(issues({ ...KEYS, tags: [], labels: [] }).length, 2);
   assert.deepEqual(parse({ ...KEYS, tags: [], dataset_id: "d" }).warnings, []);
   assert.deepEqual(parse({ ...KEYS, tags: ["t"], labels: [] }).warnings, []);
