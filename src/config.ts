@@ -270,8 +270,8 @@ export function parseConfig(
     valid: (n) => n >= _MIN_SYNC_FREQUENCY && n <= _MAX_SYNC_FREQUENCY,
     expected: `a number of seconds from ${_MIN_SYNC_FREQUENCY} to ${_MAX_SYNC_FREQUENCY}`,
     hint: (n) =>
-      n === 0
-        ? "the original module read 0 as 60: write 60 for a pass a minute"
+      n <= 0
+        ? `the original module read ${n} as 60: write 60 for a pass a minute`
         : n > 0 && n < _MIN_SYNC_FREQUENCY
         ? "the original module ran a pass that often, each one listing the whole set again: " +
           "write 1 or more (60 for a pass a minute)"

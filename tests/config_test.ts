@@ -204,14 +204,15 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
 Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
   const expected = "sync_frequency must be a number of seconds from 1 to 2147483";
   // Below 1, the original module's 60: what to write is said.
-  // The original read 0 as 60, and ran a pass every 0.5 s for 0.5 (Python `number_value or 60`,
-  // Go `if > 0`): each is told as it was.
-  const original = " (the original module read 0 as 60: write 60 for a pass a minute)";
+  // The original read 0 or less as 60, and ran a pass every 0.5 s for 0.5 (the reference's
+  // table): each is told as it was.
+  const original = (n: number) =>
+    ` (the original module read ${n} as 60: write 60 for a pass a minute)`;
   const often = " (the original module ran a pass that often, each one listing the whole set " +
     "again: write 1 or more (60 for a pass a minute))";
   const bad: [unknown, string][] = [
-    [-3, "-3"],
-    [0, `0${original}`],
+    [-3, `-3${original(-3)}`],
+    [0, `0${original(0)}`],
     [1e-300, `1e-300${often}`],
     [0.999, `0.999${often}`],
     [Number.NaN, "NaN"],

@@ -530,7 +530,8 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
       bad.stderr,
       [
         `${JSON.stringify(invalid)}: invalid`,
-        "  sync_frequency must be a number of seconds from 1 to 2147483, got -1",
+        "  sync_frequency must be a number of seconds from 1 to 2147483, got -1 (the original " +
+        "module read -1 as 60: write 60 for a pass a minute)",
         "  concurrency must be a whole number from 1 to 64, got 0",
         '  mirror_path "../outside" has a ".." component: expected a directory inside ' + home,
         "",
