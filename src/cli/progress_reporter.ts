@@ -52,7 +52,8 @@ function _describeProgress(progress: TransferProgress, bytesPerSecond: number): 
   const failed = filesFailed ? ` (${filesFailed} failed)` : "";
   const percent = bytesTotal > 0 ? ` (${Math.floor((bytesDone / bytesTotal) * 100)}%)` : "";
   const left = Math.max(0, bytesTotal - bytesDone);
-  const finished = left === 0 && filesDone >= filesTotal;
+  // Every file done: what failed never comes, so no time is left (it said "ETA 1 s" at the end).
+  const finished = filesDone >= filesTotal;
   const eta = finished
     ? "0 s"
     : left > 0 && bytesPerSecond > 0

@@ -124,6 +124,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
         progress.update({
           filesDone: p.filesDone,
           filesTotal: p.filesTotal,
+          filesFailed: p.filesFailed,
           bytesDone: p.bytesSent,
           bytesTotal: p.bytesTotal,
         }),

@@ -134,6 +134,8 @@ export interface PushProgress {
   filesTotal: number;
   /** Of them, done (uploaded, failed or skipped late). */
   filesDone: number;
+  /** Of those done, failed. */
+  filesFailed: number;
   /** Bytes of the files to upload. */
   bytesTotal: number;
   /**
@@ -843,6 +845,7 @@ async function _uploadAll(
   const progress: PushProgress = {
     filesTotal: files.length,
     filesDone: 0,
+    filesFailed: 0,
     bytesTotal: files.reduce((n, f) => n + f.identity.size, 0),
     bytesSent: 0,
   };
@@ -874,6 +877,7 @@ async function _uploadAll(
       // back as the stream resets).
       if (outcome.kind !== "failed" || outcome.errorKind !== "aborted") {
         progress.filesDone++;
+        if (outcome.kind === "failed") progress.filesFailed++;
         options.onProgress?.({ ...progress });
       }
     }

@@ -89,3 +89,14 @@ Deno.test("a partial resumed after the first report adds its bytes, not its rate
     "progress: 2.4 MiB of 4.0 MiB (59%), 6/7 files (1 failed), 100.0 KiB/s, ETA 17 s",
   );
 });
+
+Deno.test("once every file is done, failed ones among them, no time is left", async () => {
+  const { reporter, lines, at } = await _lineReporter();
+  at(0);
+  reporter.update({ filesDone: 0, filesTotal: 2, bytesDone: 0, bytesTotal: 4 });
+  at(1_000);
+  // The failed file's bytes never come (a reviewer's push line: "ETA 1 s" after the pass).
+  reporter.update({ filesDone: 2, filesTotal: 2, filesFailed: 1, bytesDone: 2, bytesTotal: 4 });
+  reporter.stop();
+  assert.equal(lines.at(-1), "progress: 2 B of 4 B (50%), 2/2 files (1 failed), 2 B/s, ETA 0 s");
+});

@@ -323,6 +323,20 @@ Deno.test("a refusal holds for its destination: after a change of tags the file 
   });
 });
 
+Deno.test("the progress counts a refused file as failed, not only as done", async () => {
+  await withPush(async ({ platform, pass, write }) => {
+    await write("bad.bin", "refused");
+    await write("good.bin", "taken");
+    platform.setFaults({ refuseUploadFileNames: ["bad.bin"] });
+    const seen: PushProgress[] = [];
+    await pass(undefined, { onProgress: (progress) => seen.push(progress) });
+    assert.deepEqual(
+      seen.at(-1),
+      { filesTotal: 2, filesDone: 2, filesFailed: 1, bytesTotal: 12, bytesSent: 5 },
+    );
+  });
+});
+
 Deno.test("a backlog larger than one pass's share goes over several passes; files not walked keep their journal entries", async () => {
   await withPush(async ({ platform, root, pass, write }) => {
     for (const name of ["a", "b", "c", "d", "e"]) await write(`${name}.txt`, name);
