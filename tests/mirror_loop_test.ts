@@ -234,7 +234,11 @@ Deno.test("a failing item waits on its own delay; the mirror keeps its pace", as
     const second = await loop.syncNow();
     assert.equal(second.failed, 1, "still not mirrored");
     assert.equal(platform.calls.download, 0, "not retried before its delay");
-    assert.match(loop.status().lastError ?? "", /1 item\(s\) failed in an earlier pass and wait/);
+    assert.match(
+      loop.status().lastError ?? "",
+      /1 item\(s\) failed, e\.g\. broken\.bin: .*\(waits for its next retry\)$/,
+    );
+    assert.equal(second.failures?.[0]?.path, "broken.bin", "named in the command's answer too");
 
     await loop.stop();
     status = loop.status();

@@ -31,7 +31,7 @@ export interface ItemBackoffOptions {
  * every pass of the whole mirror.
  */
 export class ItemBackoff {
-  readonly #entries = new Map<string, { failures: number; retryAt: number }>();
+  readonly #entries = new Map<string, { failures: number; retryAt: number; error?: string }>();
   readonly #options: ItemBackoffOptions;
 
   /** Creates an empty record. */
@@ -50,11 +50,19 @@ export class ItemBackoff {
     return entry.retryAt <= now || entry.retryAt - now > this.#options.maxMs;
   }
 
-  /** Records a failure: the next try waits longer than the last. */
-  failed(binaryDataId: string): void {
+  /** Records a failure (and why, when told): the next try waits longer than the last. */
+  failed(binaryDataId: string, error?: string): void {
     const failures = (this.#entries.get(binaryDataId)?.failures ?? 0) + 1;
     const delay = backoffDelay(failures, this.#options);
-    this.#entries.set(binaryDataId, { failures, retryAt: this.#now() + delay });
+    this.#entries.set(binaryDataId, { failures, retryAt: this.#now() + delay, error });
+  }
+
+  /**
+   * Why a failing item last failed, when its failure was told: said for an item that waits, which
+   * a pass counts as failed without trying it.
+   */
+  lastError(binaryDataId: string): string | undefined {
+    return this.#entries.get(binaryDataId)?.error;
   }
 
   /** Forgets an item that succeeded. */

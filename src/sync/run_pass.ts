@@ -589,7 +589,16 @@ class _SyncPass implements Disposable {
     this.#fetchNow(plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)), local);
     // Those not handed over (not due), counted before the transfer places any: a placed one leaves
     // `queued`, and counted after, it was taken for one that waits (a failure of the pass).
-    progress.waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId)).length;
+    const waiting = plan.downloads.filter((d) => !queued.has(d.item.binaryDataId));
+    progress.waiting = waiting.length;
+    // Named among the pass's failures, which count them (a sync command answered `failed: 1` and
+    // named nothing), with why each last failed.
+    progress.waitingFailures = waiting.slice(0, _LIST_CAP).map((d) => ({
+      path: d.path,
+      error: `${
+        this.#options.itemBackoff?.lastError(d.item.binaryDataId) ?? "failed in an earlier pass"
+      } (waits for its next retry)`,
+    }));
     await transfer.finish();
     if (progress.waiting > 0) {
       logger.info(`${progress.waiting} failing item(s) wait for their next retry`);
@@ -690,6 +699,7 @@ class _SyncPass implements Disposable {
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
         ...transfer.result.failures.map((f) => ({ path: f.path, error: f.error })),
+        ...(this.#progress.waitingFailures ?? []),
         ...deleteFailures.map((f) => ({ path: f.path, error: `not deleted: ${f.error}` })),
       ].slice(0, _LIST_CAP),
       lowestFreeBytes: transfer.result.lowestFreeBytes,
@@ -936,6 +946,8 @@ interface _Progress {
   plan?: Plan;
   /** Planned items not tried this pass: they failed lately and wait for their next retry. */
   waiting?: number;
+  /** The first of them by path, with why each last failed. */
+  waitingFailures?: { path: string; error: string }[];
   /** Files this pass had placed when the plan was made (the plan counts them as present). */
   placedBeforePlan?: number;
   /** Files removed for folders listed items need (`_shadowedOwnFiles`). */
@@ -1768,9 +1780,9 @@ function _recordItems(
   listing: ListingResult,
   entries: ReturnType<ListingIndex["entries"]>,
 ): void {
-  const failed = new Set(transfer.failures.map((f) => f.binaryDataId));
+  const failed = new Map(transfer.failures.map((f) => [f.binaryDataId, f.error]));
   for (const id of tried) {
-    if (failed.has(id)) backoff.failed(id);
+    if (failed.has(id)) backoff.failed(id, failed.get(id));
     else backoff.succeeded(id);
   }
   if (listing.complete) {

@@ -2451,6 +2451,27 @@ Deno.test("an item placed after failing is forgotten by the item backoff, as it 
   });
 });
 
+Deno.test("items waiting for their retry are named among the pass's failures, with why they last failed", async () => {
+  const dataset = describeDataset([{ count: 2, tags: ["t"] }]);
+  await withMirror(dataset, async ({ pass, platform }) => {
+    const itemBackoff = new ItemBackoff({ minMs: 60_000, maxMs: 600_000, now: () => 0 });
+    platform.setFaults({ unavailableRate: 1, unavailableCalls: ["BinaryDataByIDs"] });
+    const failing = await pass({ tags: ["t"] }, { itemBackoff, attempts: { file: 1 } });
+    assert.equal(failing.failures.length, 2);
+    platform.setFaults({});
+    // Not due: not tried, counted as failed, and (a reviewer's sync command) named too.
+    const waiting = await pass({ tags: ["t"] }, { itemBackoff });
+    assert.equal(waiting.summary.failed, 2);
+    assert.deepEqual(
+      waiting.failures.map((f) => f.path).sort(),
+      failing.failures.map((f) => f.path).sort(),
+    );
+    for (const failure of waiting.failures) {
+      assert.match(failure.error, /unavailable.*\(waits for its next retry\)$/);
+    }
+  });
+});
+
 Deno.test("a replacement a killed pass left unconfirmed is settled by size in the dry run as in the pass", async () => {
   // v1 placed, then v2 renamed over it by a pass killed before confirming (a tentative entry): the
   // file has v2's size. v3 listed: the dry run, as the pass, takes the file for v2 and counts its
