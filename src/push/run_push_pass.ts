@@ -204,7 +204,11 @@ export const MAX_UPLOADS_PER_PASS = 100_000;
 
 /** What one pass did. */
 export interface PushResult {
-  /** Regular files found below the push folder (symlinks and special files not included). */
+  /**
+   * Regular files found below the push folder under a name it can send (symlinks, special files,
+   * names not valid UTF-8 and what could not be looked at not included: `skipped` counts those
+   * too, so `uploaded + skipped + failed` may exceed it).
+   */
   found: number;
   /** Files the platform now holds from this pass (sent, or found already stored). */
   uploaded: number;
