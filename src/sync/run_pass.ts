@@ -593,6 +593,7 @@ class _SyncPass implements Disposable {
     progress.waiting = waiting.length;
     // Named among the pass's failures, which count them (a sync command answered `failed: 1` and
     // named nothing), with why each last failed.
+    transfer.countFailedUntried(waiting.length + plan.conflicts.length);
     progress.waitingFailures = waiting.slice(0, _LIST_CAP).map((d) => ({
       path: d.path,
       error: `${

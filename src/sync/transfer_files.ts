@@ -319,6 +319,19 @@ export class Transfer {
     this.#report();
   }
 
+  /**
+   * Counts, in the progress, `count` items the pass counts as failed without handing them over
+   * (a conflict, an item waiting for its retry): the progress told of fewer failures than the
+   * summary after it.
+   */
+  countFailedUntried(count: number): void {
+    if (count === 0) return;
+    this.#progress.filesTotal += count;
+    this.#progress.filesDone += count;
+    this.#progress.filesFailed = (this.#progress.filesFailed ?? 0) + count;
+    this.#report();
+  }
+
   /** Hands the open batch to the queue. */
   #queueOpenBatch(): void {
     if (this.#open.length === 0) return;

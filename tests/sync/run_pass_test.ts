@@ -20,6 +20,7 @@ import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedLog, PlacedRecord } from "../../src/sync/placed_record.ts";
 import { PassCancelledError } from "../../src/remote/errors.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
+import type { TransferProgress } from "../../src/sync/transfer_files.ts";
 import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import {
   type MirrorFixture,
@@ -2448,6 +2449,22 @@ Deno.test("an item placed after failing is forgotten by the item backoff, as it 
     assert.equal(placing.summary.downloaded, 5);
     assert.equal((await files()).size, 5);
     assert.equal(itemBackoff.size, 0, "every placed item forgotten");
+  });
+});
+
+Deno.test("the progress counts items refused at the plan (in a nested mirror) as failed, as the summary does", async () => {
+  const dataset = describeDataset([
+    { name: "in", count: 2, folder: "inner", tags: ["t"] },
+    { name: "out", count: 1, folder: "cams", tags: ["t"] },
+  ]);
+  await withMirror(dataset, async ({ pass, root }) => {
+    await Deno.mkdir(join(root, "inner", ".data-mirror", "partial"), { recursive: true });
+    const seen: TransferProgress[] = [];
+    const result = await pass({ tags: ["t"] }, { onProgress: (p) => seen.push(p) });
+    assert.equal(result.summary.failed, 2);
+    // It said "1/1 files" beside a summary of 2 failed (a reviewer).
+    const last = seen.at(-1)!;
+    assert.deepEqual([last.filesDone, last.filesTotal, last.filesFailed], [3, 3, 2]);
   });
 });
 
