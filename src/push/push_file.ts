@@ -418,6 +418,7 @@ async function _upload(
     to: ctx.destination,
     ms: ctx.now(),
     kept: ctx.config.keep,
+    sha256: sentDigest,
   });
   try {
     await journal.flush();

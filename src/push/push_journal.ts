@@ -108,6 +108,12 @@ export interface JournalEntry {
      * version) counts as kept; only `false` is deleted on the answer.
      */
     kept?: boolean;
+    /**
+     * The sha256 (hex) of the bytes the platform holds, when known and the file is to be deleted:
+     * on FUSE, where change times cannot tell a rewrite, the deletion compares the file's bytes
+     * with it. Kept for a deletion a kill cut off (without it, the file was sent again).
+     */
+    sha256?: string;
   };
   /** The file's failures, for its back-off. */
   failure?: RememberedVersion & Addressed & {
@@ -282,15 +288,17 @@ export class PushJournal {
   recordSent(
     path: string,
     version: RememberedVersion,
-    stored: { binaryDataId: string; to: string; ms: number; kept: boolean },
+    stored: { binaryDataId: string; to: string; ms: number; kept: boolean; sha256?: string },
   ): void {
     const { ino, size, mtimeMs, ctimeMs } = version;
     const { binaryDataId, to, ms, kept } = stored;
+    // Only for a deletion to come: a kept file's is never read, and would weigh on every entry.
+    const sha256 = kept || !stored.sha256 ? undefined : stored.sha256;
     this.update(path, (e) => ({
       ...e,
       inFlight: undefined,
       failure: undefined,
-      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms, kept },
+      sent: { ino, size, mtimeMs, ctimeMs, to, binaryDataId, sentMs: ms, kept, sha256 },
       uploads: [...(e.uploads ?? []), { binaryDataId, ms, seq: this.#nextUploadSeq() }],
     }));
   }

@@ -326,7 +326,7 @@ export async function runPushPass(
     if (!options.dryRun) {
       putBackAside(push.pushRoot, (message) => logger.warn(message), { trustedOwner });
     }
-    const recovered = new Map<string, string>();
+    const recovered = new Set<string>();
     const unverified = options.dryRun
       ? _inFlightPaths(journal, ctx.destination).here
       : await _settleInFlight(ctx, result, logger, recovered);
@@ -535,14 +535,14 @@ function _inFlightPaths(
  * found among the part's recent uploads is recorded as sent (then deleted or kept like any upload,
  * below); the others are cleared and go again. When the listing fails, the records stay and those
  * files wait for a later pass: sending them blind could make a second copy. Returns those paths,
- * and adds the paths found stored to `recovered`, each with the hash of its bytes compared (what
- * the platform holds: its deletion on FUSE compares with it).
+ * and adds the paths found stored to `recovered` (recorded as sent with the hash of the bytes
+ * compared, what the platform holds: their deletion on FUSE compares with it).
  */
 async function _settleInFlight(
   ctx: PushContext,
   result: PushResult,
   logger: Logger,
-  recovered: Map<string, string>,
+  recovered: Set<string>,
 ): Promise<Set<string>> {
   const { here: paths, elsewhere } = _inFlightPaths(ctx.journal, ctx.destination);
   // Cut off on its way to another platform, part or set of tags: whatever that one stored is not
@@ -614,7 +614,7 @@ async function _settleInFlight(
     }
     const { binaryDataId, sizeBytes } = found.upload;
     claimed.add(binaryDataId);
-    recovered.set(path, found.digest);
+    recovered.add(path);
     result.uploaded++;
     result.recovered++;
     result.bytes += sizeBytes;
@@ -629,6 +629,7 @@ async function _settleInFlight(
       to: ctx.destination,
       ms: ctx.now(),
       kept: ctx.config.keep,
+      sha256: found.digest,
     });
   }
   await ctx.journal.flush();
@@ -649,7 +650,7 @@ function _uncheckedError(count: number, error: unknown): string {
 async function _walk(
   ctx: PushContext,
   options: PushPassOptions,
-  settled: { unverified: Set<string>; recovered: Map<string, string> },
+  settled: { unverified: Set<string>; recovered: Set<string> },
   result: PushResult,
 ): Promise<{ toUpload: WalkedFile[]; walked: Set<string>; whole: boolean; unread: string[] }> {
   const { journal, config, now } = ctx;
@@ -758,8 +759,7 @@ async function _walk(
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
       else {
-        const sentDigest = settled.recovered.get(path);
-        await _deleteSent(ctx, options.logger, entry, { ...sent, sentDigest }, result);
+        await _deleteSent(ctx, options.logger, entry, sent, result);
       }
     } else if (
       !_settled(identity, {
@@ -819,18 +819,18 @@ function _backingOff(retryAtMs: number, nowMs: number): boolean {
 }
 
 /**
- * Deletes a file sent before (a kill cut its deletion, or the in-flight check found it, with the
- * hash of the bytes it compared: `sentDigest`, which on FUSE is what tells the file unchanged).
+ * Deletes a file sent before (a kill cut its deletion, or the in-flight check found it), by the
+ * hash of its bytes the journal kept (`sha256`, which on FUSE is what tells the file unchanged).
  */
 async function _deleteSent(
   ctx: PushContext,
   logger: Logger,
   file: WalkedFile,
-  { binaryDataId, sentDigest }: { binaryDataId: string; sentDigest?: string },
+  { binaryDataId, sha256 }: { binaryDataId: string; sha256?: string },
   result: PushResult,
 ): Promise<void> {
   try {
-    if (await deleteIfUnchanged(ctx, file.path, file.identity, { sentDigest })) {
+    if (await deleteIfUnchanged(ctx, file.path, file.identity, { sentDigest: sha256 })) {
       result.deleted++;
       logger.info(`deleted ${file.path}: the platform has it as ${binaryDataId}`);
     } else _skip(result, logger, file.path, "changed while sent");

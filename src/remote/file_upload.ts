@@ -397,6 +397,9 @@ export class FileUploader implements AsyncDisposable {
         bytes += n;
         options.onChunk?.(n);
       }
+      // The caller's check is not a stall either: on FUSE it reads the whole file again (a 2 GB
+      // video from a USB 2 stick: over a minute, which timed out every try of every pass).
+      watchdog.pause();
       await options.beforeClose?.();
       stop.signal.throwIfAborted();
       watchdog.watch(replyMs, "upload reply");

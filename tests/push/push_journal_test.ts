@@ -37,6 +37,19 @@ Deno.test("a journal survives a reopen; an emptied entry is dropped", async () =
   });
 });
 
+Deno.test("the hash of the bytes sent is kept with a version to delete, not with one kept", async () => {
+  await _withDir(async (dir) => {
+    const journal = await PushJournal.open(dir);
+    const stored = { binaryDataId: "o/l/f", to: "here", ms: 6, sha256: "ab".repeat(32) };
+    journal.recordSent("deleted.bin", VERSION, { ...stored, kept: false });
+    journal.recordSent("kept.bin", VERSION, { ...stored, kept: true });
+    await journal.flush();
+    const again = await PushJournal.open(dir);
+    assert.equal(again.get("deleted.bin")?.sent?.sha256, stored.sha256);
+    assert.equal(again.get("kept.bin")?.sent?.sha256, undefined);
+  });
+});
+
 Deno.test("changes made while a write runs are all on disk once their flushes resolve", async () => {
   await _withDir(async (dir) => {
     const journal = await PushJournal.open(dir);

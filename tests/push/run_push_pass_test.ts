@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { LogFields } from "../../src/logger.ts";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseConfig, type PushConfig } from "../../src/config.ts";
 import { acquireMirrorLock, LockedError } from "../../src/fs/mirror_lock.ts";
@@ -1313,6 +1314,37 @@ Deno.test({
         assert.equal(next.uploaded, 0);
         assert.equal(platform.items().length, 1);
         assert.equal(await _exists(join(root, "cam.bin")), false);
+      })
+    ),
+});
+
+Deno.test({
+  name:
+    "on exfat-fuse, a deletion a kill cut off goes by the hash the journal kept, not sent again",
+  ignore: !EXFAT_FUSE_USABLE,
+  fn: () =>
+    withPush(({ platform, root, pass, write }) =>
+      withExfatFuseAt(root, async () => {
+        const bytes = randomBytes(200_000);
+        await write("clip.bin", bytes);
+        assert.equal((await pass({ keep: true })).uploaded, 1);
+        // As a run killed while it hashed the file to delete it leaves the journal (a reviewer:
+        // the hash was the pass's alone, and the next pass sent the file again).
+        const journal = await foldedJournal(root);
+        const digest = createHash("sha256").update(bytes).digest("hex");
+        journal.files["clip.bin"].sent = {
+          ...journal.files["clip.bin"].sent,
+          kept: false,
+          sha256: digest,
+        };
+        await Deno.writeTextFile(
+          join(root, ".data-mirror", PUSH_JOURNAL_NAME),
+          JSON.stringify(journal),
+        );
+        const next = await pass();
+        assert.deepEqual([next.uploaded, next.deleted], [0, 1], JSON.stringify(next));
+        assert.equal(platform.items().length, 1);
+        assert.equal(await _exists(join(root, "clip.bin")), false);
       })
     ),
 });

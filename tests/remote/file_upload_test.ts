@@ -316,6 +316,19 @@ Deno.test("a stalled stream times out as transient", async () => {
   assert.equal(classifyError(error), "transient");
 });
 
+Deno.test("a beforeClose that takes longer than the stall timeout is no stall", async () => {
+  await using platform = await startPlatform();
+  await using uploader = _uploader(platform, { chunkBytes: 64 * 1024, idleTimeoutMs: 300 });
+  using file = await _file(256 * 1024);
+  // As the push's check of the bytes sent reads a large file on a stick again (a reviewer: over a
+  // minute for 2 GB, and every try timed out after all its bytes had gone).
+  const stored = await uploader.upload(file.source, _metadata("long-check.bin"), {
+    beforeClose: () => new Promise((resolve) => setTimeout(resolve, 900)),
+  });
+  assert.equal(stored.bytes, 256 * 1024);
+  assert.equal(platform.uploads.completed, 1);
+});
+
 Deno.test("listUploads finds a part's uploads from a time_requested on, across pages", async () => {
   await using platform = await startPlatform();
   await using uploader = _uploader(platform);
