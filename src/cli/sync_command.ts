@@ -96,8 +96,10 @@ export async function runSync(flags: SyncCommandFlags, context: CommandContext):
   }
   await checkConfigLocations(config);
   // A mirror inside a push folder (or a new one inside another mirror) is a configuration fault,
-  // exit 2 as validate says: refused here before the sign-in, not as a failed pass (exit 1).
-  await checkMirrorPlace(config);
+  // exit 2 as validate says: refused here before the sign-in, not as a failed pass (exit 1). So is
+  // a push folder in a mirror or in another push folder, where --watch pushes it (one pass does
+  // not: its mirror is not refused over a folder it leaves alone).
+  await checkMirrorPlace(flags.watch ? config : { ...config, push: undefined });
   for (const warning of warnings) output.logger.warn(warning);
   if (flags.syncFrequency !== undefined && !flags.watch && !flags.dryRun) {
     output.logger.warn("--sync-frequency has no effect without --watch: this runs one pass");

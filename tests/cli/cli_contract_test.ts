@@ -450,7 +450,7 @@ async function snapshot(dir: string): Promise<string[]> {
 }
 
 Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid attribute", async () => {
-  await withCli([], async ({ home, run }) => {
+  await withCli([], async ({ home, run, platform }) => {
     const valid = join(home, "valid.json");
     const invalid = join(home, "invalid.json");
     await writeJson(valid, { app_api_key_id: KEY.id, app_api_key: KEY.key, tags: ["a"] });
@@ -515,7 +515,7 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
         const args of [
           ["validate", "--config", pushing],
           ["push", "--config", pushing, "--app-url", "http://127.0.0.1:2"],
-          ["sync", "--config", pushing, "--app-url", "http://127.0.0.1:2"],
+          ["sync", "--watch", "--config", pushing, "--app-url", "http://127.0.0.1:2"],
         ]
       ) {
         const refusedPush = await run(args, part);
@@ -523,6 +523,10 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
         assert.match(refusedPush.stderr, shown, `${args[0]}: ${refusedPush.stderr}`);
       }
       assert.equal(await exists(join(home, pushPath)), false, "nothing made");
+      // One pass does not push: its mirror goes on.
+      const once = await run(["sync", "--config", pushing, "--app-url", platform.url], part);
+      assertExit(once, 0);
+      assert.doesNotMatch(once.stderr, shown);
     }
     assertExit(bad, 2);
     // Each problem on its own line, naming its attribute once.
