@@ -758,9 +758,7 @@ async function _walk(
         }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
       } else if (options.dryRun) result.deleted++;
-      else {
-        await _deleteSent(ctx, options.logger, entry, sent, result);
-      }
+      else await _deleteSent(ctx, options.logger, entry, sent, result);
     } else if (
       !_settled(identity, {
         // The first sight is read (and stamped) before the clock: read after it, a clock that
