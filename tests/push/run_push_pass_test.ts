@@ -105,9 +105,24 @@ async function _exists(path: string): Promise<boolean> {
  */
 async function _plantInFlight(root: string, file: string): Promise<void> {
   const journal = await foldedJournal(root);
-  const { ino, size, mtimeMs } = journal.files[file].sent ?? journal.files[file].inFlight;
-  journal.files[file] = { inFlight: { ino, size, mtimeMs, startedMs: Date.now() } };
+  // The change time too, as a run records it when the upload begins.
+  const { ino, size, mtimeMs, ctimeMs } = journal.files[file].sent ?? journal.files[file].inFlight;
+  journal.files[file] = { inFlight: { ino, size, mtimeMs, ctimeMs, startedMs: Date.now() } };
   await Deno.writeTextFile(join(root, ".data-mirror", PUSH_JOURNAL_NAME), JSON.stringify(journal));
+}
+
+/**
+ * Writes `path` in the push folder, sends it (with keep), then leaves the journal as a run killed
+ * after the platform stored it does ({@linkcode _plantInFlight}).
+ */
+async function _storedThenCut(
+  { root, pass, write }: Pick<PushFixture, "root" | "pass" | "write">,
+  path: string,
+  bytes: Uint8Array | string,
+): Promise<void> {
+  await write(path, bytes);
+  assert.equal((await pass({ keep: true })).uploaded, 1);
+  await _plantInFlight(root, path);
 }
 
 Deno.test("round trip: a pushed tree is mirrored by sync into another VIAM_HOME at the same paths", async () => {
@@ -1229,11 +1244,10 @@ Deno.test("an answer lost after the platform stored the file is found, not sent 
 });
 
 Deno.test("keep: a file found stored after a kill counts as uploaded, not as skipped too", async () => {
-  await withPush(async ({ platform, root, pass, write }) => {
-    await write("k.bin", "stored before the kill");
-    assert.equal((await pass({ keep: true })).uploaded, 1);
+  await withPush(async (fixture) => {
+    const { platform, pass } = fixture;
     // As a run killed after the platform stored it leaves the journal: in flight, no id known.
-    await _plantInFlight(root, "k.bin");
+    await _storedThenCut(fixture, "k.bin", "stored before the kill");
     const result = await pass({ keep: true });
     assert.deepEqual(
       [result.found, result.uploaded, result.recovered, result.skipped],
@@ -1245,10 +1259,9 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
 });
 
 Deno.test("a file found stored after a kill and rewritten before the walk goes as a new version, counted once", async () => {
-  await withPush(async ({ platform, root, pass, write, logger }) => {
-    await write("w.bin", "stored before the kill");
-    assert.equal((await pass({ keep: true })).uploaded, 1);
-    await _plantInFlight(root, "w.bin");
+  await withPush(async (fixture) => {
+    const { platform, root, pass, logger } = fixture;
+    await _storedThenCut(fixture, "w.bin", "stored before the kill");
     // Rewritten right after its bytes were found stored (told in the log), before the walk.
     const hooked = Object.create(logger);
     hooked.info = (message: string, fields?: LogFields) => {
@@ -1271,17 +1284,9 @@ Deno.test("a file found stored after a kill is not sent again for a chmod or a c
     await write("mode.bin", "stored before the kill");
     await write("copied.bin", "stored before the kill too");
     assert.equal((await pass({ keep: true })).uploaded, 2);
-    // As a run killed after the platform stored them leaves the journal (the change time read
-    // when the upload began, as a real run records it).
-    const journal = await foldedJournal(root);
-    for (const file of ["mode.bin", "copied.bin"]) {
-      const { ino, size, mtimeMs, ctimeMs } = journal.files[file].sent;
-      journal.files[file] = { inFlight: { ino, size, mtimeMs, ctimeMs, startedMs: Date.now() } };
-    }
-    await Deno.writeTextFile(
-      join(root, ".data-mirror", PUSH_JOURNAL_NAME),
-      JSON.stringify(journal),
-    );
+    // As a run killed after the platform stored them leaves the journal.
+    await _plantInFlight(root, "mode.bin");
+    await _plantInFlight(root, "copied.bin");
     // Then, before the next run, one file's mode changed, and the other was copied back over.
     await new Promise((resolve) => setTimeout(resolve, 1100)); // a change time of another second
     await Deno.chmod(join(root, "mode.bin"), 0o600);
@@ -1301,11 +1306,10 @@ Deno.test({
     "on exfat-fuse, a file found stored after a kill is deleted by the bytes compared, not sent again",
   ignore: !EXFAT_FUSE_USABLE,
   fn: () =>
-    withPush(({ platform, root, pass, write }) =>
-      withExfatFuseAt(root, async () => {
-        await write("cam.bin", randomBytes(200_000));
-        assert.equal((await pass({ keep: true })).uploaded, 1);
-        await _plantInFlight(root, "cam.bin");
+    withPush((fixture) =>
+      withExfatFuseAt(fixture.root, async () => {
+        const { platform, root, pass } = fixture;
+        await _storedThenCut(fixture, "cam.bin", randomBytes(200_000));
         const found = await pass();
         assert.deepEqual([found.recovered, found.deleted], [1, 1], JSON.stringify(found));
         // Where change times tell nothing, the deletion wanted bytes it was not given: the file
@@ -1377,11 +1381,10 @@ Deno.test({
 });
 
 Deno.test("an upload cut off whose folder is away for the next pass is checked when it is back, not sent again", async () => {
-  await withPush(async ({ platform, root, home, pass, write }) => {
-    await write("cam/k.bin", "stored before the kill");
-    assert.equal((await pass({ keep: true })).uploaded, 1);
+  await withPush(async (fixture) => {
+    const { platform, root, home, pass } = fixture;
     // As a run killed after the platform stored it leaves the journal: in flight, no id known.
-    await _plantInFlight(root, "cam/k.bin");
+    await _storedThenCut(fixture, "cam/k.bin", "stored before the kill");
     // The card out for a pass: nothing to compare, so the record waits (it was taken for not
     // stored, and the file sent again on its return: a reviewer's case).
     await Deno.rename(join(root, "cam"), join(home, "away"));
@@ -1428,10 +1431,9 @@ Deno.test("an upload found stored is taken for the cut one only once its bytes a
 });
 
 Deno.test("a stored copy that cannot be read for a day: the file is sent again rather than wait for good", async () => {
-  await withPush(async ({ platform, root, pass, write, logger }) => {
-    await write("d.bin", "stored, never readable");
-    assert.equal((await pass({ keep: true })).uploaded, 1);
-    await _plantInFlight(root, "d.bin");
+  await withPush(async (fixture) => {
+    const { platform, pass, logger } = fixture;
+    await _storedThenCut(fixture, "d.bin", "stored, never readable");
     platform.setFaults({ unavailableRate: 1, unavailableCalls: ["download"] });
     const waiting = await pass({}, { attempts: 1 });
     assert.deepEqual(waiting.skippedBy, { "awaiting check": 1 });
