@@ -88,6 +88,15 @@ export interface OpenMirrorOptions {
   seen?: { device?: number };
 }
 
+/** The Viam home a folder `root` named `relPath` in it lies in: `root` less `relPath`. */
+function _homeOf(root: string, relPath: string): string {
+  let home = root;
+  for (const _ of relPath.split("/").filter((part) => part !== "" && part !== ".")) {
+    home = dirname(home);
+  }
+  return home;
+}
+
 /**
  * The mirror or push folder a folder on the way from the Viam home to `root` holds, if any (a new
  * mirror in a push folder would delete, as stale, the files there that wait for their upload).
@@ -96,10 +105,7 @@ async function _outerMirror(
   root: string,
   mirrorPath: string,
 ): Promise<{ dir: string; state: string; kind: string } | undefined> {
-  let home = root;
-  for (const _ of mirrorPath.split("/").filter((part) => part !== "" && part !== ".")) {
-    home = dirname(home);
-  }
+  const home = _homeOf(root, mirrorPath);
   for (let dir = dirname(root); dir !== home && dir !== dirname(dir); dir = dirname(dir)) {
     const state = await stateOf(dir, "mirror");
     if (state !== undefined) return { dir, state, kind: "a mirror" };
@@ -143,10 +149,7 @@ export async function checkMirrorPlace(config: MirrorConfig): Promise<void> {
  * left behind.
  */
 export async function assertPushPlace(root: string, pushPath: string): Promise<void> {
-  let home = root;
-  for (const _ of pushPath.split("/").filter((part) => part !== "" && part !== ".")) {
-    home = dirname(home);
-  }
+  const home = _homeOf(root, pushPath);
   for (let dir = root; dir !== home && dir !== dirname(dir); dir = dirname(dir)) {
     const mirrorState = await stateOf(dir, "mirror");
     if (mirrorState !== undefined) {
