@@ -12,7 +12,7 @@ import { type Logger, type LogLevel, parseLogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, MIRROR_MODEL } from "./mirror_model.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
-import type { ResourceTable } from "./resource_table.ts";
+import { ResourceNotRunningError, type ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 
@@ -96,6 +96,14 @@ function _readConfig(request: AnyMessage): MirrorResource {
   };
 }
 
+/** NOT_FOUND for a reconfiguration of a resource that is not running (or was removed meanwhile). */
+function _notRunning(resource: MirrorResource): ConnectError {
+  return new ConnectError(
+    `cannot reconfigure ${resource.api}/${resource.name}: it is not running`,
+    Code.NotFound,
+  );
+}
+
 /**
  * The attributes as JSON, field by field: a value JSON cannot hold (NaN, an infinity, a Value with
  * no kind set) is INVALID_ARGUMENT naming its attribute, where the whole Struct's conversion threw
@@ -141,7 +149,10 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     }
   };
 
-  const start = async (request: AnyMessage, verb: string): Promise<PartialMessage<AnyMessage>> => {
+  const start = async (
+    request: AnyMessage,
+    verb: "started" | "reconfigured",
+  ): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
     // A refused configuration (or one that fails to start) leaves a running resource as it was:
@@ -160,9 +171,11 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       const replaced = await table.put(
         fullName,
         () => options.createMirror(resource, sink.logger(fullName, resource.logLevel)),
+        { replaceOnly: verb === "reconfigured" },
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
+      if (error instanceof ResourceNotRunningError) throw _notRunning(resource);
       throw new ConnectError(
         redactor.scrub(`could not start ${fullName}: ${describeError(error)}${kept()}`),
         Code.Internal,
@@ -229,11 +242,9 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
         table.get(resource.api, resource.name) === undefined &&
         !table.isReplacing(resource.api, resource.name)
       ) {
-        throw new ConnectError(
-          `cannot reconfigure ${resource.api}/${resource.name}: it is not running`,
-          Code.NotFound,
-        );
+        throw _notRunning(resource);
       }
+      // Checked again when its turn comes (a removal may overtake its validation): see `put`.
       return start(request, "reconfigured");
     },
   );

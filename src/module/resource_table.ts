@@ -7,6 +7,27 @@
 import type { MirrorController } from "../mirror_controller.ts";
 
 /**
+ * A replacement ({@linkcode ResourceTable.put} with `replaceOnly`) found nothing to replace: the
+ * resource was removed (or failed to start again) while the new configuration waited its turn.
+ */
+export class ResourceNotRunningError extends Error {
+  constructor(readonly fullName: string) {
+    super(`${fullName} is not running`);
+    this.name = "ResourceNotRunningError";
+  }
+}
+
+/** Options of {@linkcode ResourceTable.put}. */
+export interface PutOptions {
+  /**
+   * Only replace a running controller (a reconfiguration): when there is none by the time the
+   * change runs, reject with {@linkcode ResourceNotRunningError} and start nothing, or a removal
+   * that overtook the reconfiguration would be undone by it.
+   */
+  replaceOnly?: boolean;
+}
+
+/**
  * The module's running mirrors, keyed by full resource name (`rdk:service:generic/mirror1`): a
  * service and a component may share a short name. Changes to one resource run one after another, so
  * an old controller is always stopped before its replacement starts and two loops never share a mirror.
@@ -42,15 +63,20 @@ export class ResourceTable {
    * Runs the resource `fullName` with the controller `create` returns, stopping (and awaiting) the one
    * it replaces first. Resolves true when one was replaced. Rejects when `create` throws (a
    * replaced resource then runs on as it was: a reconfiguration that cannot start does not remove
-   * a working mirror), and after {@linkcode ResourceTable.stopAll}.
+   * a working mirror), after {@linkcode ResourceTable.stopAll}, and with `replaceOnly` when there
+   * is nothing to replace.
    */
   put(
     fullName: string,
     create: () => MirrorController | Promise<MirrorController>,
+    options?: PutOptions,
   ): Promise<boolean> {
     return this.#serialize(fullName, async () => {
       if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
       const previous = this.#controllers.get(fullName);
+      if (options?.replaceOnly && previous === undefined) {
+        throw new ResourceNotRunningError(fullName);
+      }
       const remake = this.#makers.get(fullName);
       if (previous !== undefined) this.#replacing.add(fullName);
       this.#controllers.delete(fullName);

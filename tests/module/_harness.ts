@@ -45,6 +45,10 @@ export interface HarnessOptions {
   stopTimeoutMs?: number;
   /** Default `unix`. */
   transport?: Transport;
+  /** Checks a config in place of {@linkcode fakeValidate} (e.g. one that waits for the test). */
+  validate?: (
+    attributes: Record<string, unknown>,
+  ) => { warnings: string[] } | Promise<{ warnings: string[] }>;
 }
 
 /**
@@ -84,7 +88,7 @@ export async function withModule(
     address: moduleAddress,
     logLevel: options.logLevel ?? "info",
     parentLogging: options.parentLogging ?? true,
-    validate: fakeValidate,
+    validate: options.validate ?? fakeValidate,
     createMirror: (resource, logger) => {
       const mirror = new FakeMirror(logger, options.mirror);
       created.push({ resource, mirror });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ResourceTable } from "../../src/module/resource_table.ts";
+import { ResourceNotRunningError, ResourceTable } from "../../src/module/resource_table.ts";
 import type { MirrorController } from "../../src/mirror_controller.ts";
 import { emptySummary } from "../../src/sync/summary.ts";
 
@@ -114,6 +114,30 @@ Deno.test("resource table: a replacement that cannot start leaves the resource r
   // And a later good config replaces it as usual.
   assert.equal(await table.put("rdk:service:generic/m", working), true);
   assert.equal((table.get("rdk:service:generic", "m") as _Controller).id, "working 3");
+});
+
+Deno.test("resource table: a replacement only (a reconfiguration) starts nothing once a removal overtook it", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  const first = new _Controller("first", events);
+  await table.put("rdk:service:generic/m", () => first);
+  const removing = table.remove("rdk:service:generic/m");
+  const replacing = table.put("rdk:service:generic/m", () => {
+    events.push("create second");
+    return new _Controller("second", events);
+  }, { replaceOnly: true });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  first.finishStop();
+  assert.equal(await removing, true);
+  await assert.rejects(replacing, ResourceNotRunningError);
+  assert.deepEqual(events, ["stop first begins", "stop first ends"]);
+  assert.deepEqual(table.names(), []);
+  // Without a running one from the start, too.
+  await assert.rejects(
+    table.put("rdk:service:generic/other", () => first, { replaceOnly: true }),
+    /rdk:service:generic\/other is not running/,
+  );
+  assert.deepEqual(table.names(), []);
 });
 
 Deno.test("resource table: stopAll stops everything, including a start under way, and refuses more", async () => {
