@@ -36,8 +36,8 @@ const _COMMANDS: Record<string, (controller: MirrorController) => Promise<unknow
  * DoCommand `{"command": "sync"}` runs a pass now (or joins the one in flight) and returns its
  * summary, `"status"` the mirror's status, `"dry_run"` what a pass would do, `"push"` runs an
  * upload pass of the push folder now and returns its counts (FAILED_PRECONDITION without a
- * `push_path`); anything else is INVALID_ARGUMENT listing the known commands. Calls never wait for
- * each other.
+ * `push_path`); anything else is INVALID_ARGUMENT listing the known commands, and so is a known
+ * command with any other key (none takes an argument). Calls never wait for each other.
  */
 export function registerMirrorService(router: ConnectRouter, options: MirrorServiceOptions): void {
   const { table, redactor } = options;
@@ -80,6 +80,18 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
             ? 'the command has no "command" key'
             : `unknown command ${JSON.stringify(name)}`;
           throw new ConnectError(`${what}; known commands: ${known}`, Code.InvalidArgument);
+        }
+        // No command takes an argument: one ignored would change what runs unseen (`"dry_run":
+        // true` beside `sync` ran a pass that deleted).
+        const extra = Object.keys(command ?? {}).filter((key) => key !== "command");
+        if (extra.length > 0) {
+          const asCommand = extra.find((key) => Object.hasOwn(_COMMANDS, key));
+          throw new ConnectError(
+            `${name} takes no other key than "command"; got ${
+              extra.map((key) => JSON.stringify(key)).join(", ")
+            }${asCommand === undefined ? "" : ` (for that, send {"command": "${asCommand}"})`}`,
+            Code.InvalidArgument,
+          );
         }
         try {
           return { result: toStruct(await _COMMANDS[name](controller)) };

@@ -317,6 +317,21 @@ Deno.test("module: unknown commands are INVALID_ARGUMENT, unknown names NOT_FOUN
     });
     assert.equal(missing.code, grpc.status.INVALID_ARGUMENT);
     assert.match(missing.details, /no "command" key; known commands: sync, status, dry_run/);
+    // An argument no command takes is refused, not ignored: this would have run a real pass.
+    const argument = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "sync", dry_run: true }),
+    });
+    assert.equal(argument.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(
+      argument.details,
+      'sync takes no other key than "command"; got "dry_run" (for that, send {"command": "dry_run"})',
+    );
+    const extra = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "status", verbose: true, x: 1 }),
+    });
+    assert.equal(extra.details, 'status takes no other key than "command"; got "verbose", "x"');
 
     for (
       const [target, method] of [
