@@ -372,8 +372,11 @@ export class MirrorLoop implements MirrorController {
     } catch (error) {
       if (this.#abort.signal.aborted) {
         this.#state = "stopped";
-        logger.info("pass cancelled: the mirror was stopped");
-        throw error instanceof PassCancelledError ? error : new PassCancelledError();
+        const cut = error instanceof PassCancelledError ? error : new PassCancelledError();
+        // What it had done by then (deletions included), as the pass-done line would say it.
+        const done = (cut.result as PassResult | undefined)?.summary;
+        logger.info("pass cancelled: the mirror was stopped", done && { ...done });
+        throw cut;
       }
       // Nothing was held back by this pass: an earlier pass's guard is not shown beside its error.
       this.#status.guard = undefined;

@@ -165,6 +165,14 @@ Deno.test("stop cancels a pass in flight without leaving a file under a final na
     await new Promise((resolve) => setTimeout(resolve, 200));
     await loop.stop();
     await assert.rejects(pass, /the mirror was stopped during the pass/);
+    // The log says what the cut pass had done (here: listed one item, placed nothing).
+    const cut = (logger as RecordingLogger).entries.find((entry) =>
+      entry.message === "pass cancelled: the mirror was stopped"
+    );
+    assert.deepEqual(
+      { listed: cut?.fields?.listed, downloaded: cut?.fields?.downloaded },
+      { listed: 1, downloaded: 0 },
+    );
     assert.equal((await files()).size, 0);
     assert.equal(loop.status().state, "stopped");
     await assert.rejects(loop.syncNow(), /stopped/);

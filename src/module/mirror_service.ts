@@ -11,6 +11,7 @@ import { CommandRefusedError, type MirrorController } from "../mirror_controller
 import { MIRROR_APIS, type MirrorApi } from "./mirror_model.ts";
 import type { ResourceTable } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
+import type { Summary } from "../sync/summary.ts";
 
 /** What the mirror's resource APIs answer from. */
 export interface MirrorServiceOptions {
@@ -104,8 +105,15 @@ export function registerMirrorService(router: ConnectRouter, options: MirrorServ
           if (isAbortError(error) && !(error instanceof PassCancelledError)) {
             throw new ConnectError(`${name} cut off: the mirror was stopped`, Code.Aborted);
           }
+          const done = error instanceof PassCancelledError
+            ? (error.result as { summary?: Summary } | undefined)?.summary
+            : undefined;
+          // A cut pass may have deleted files already: the caller is told how many.
+          const doneBy = done === undefined
+            ? ""
+            : `; by then ${done.downloaded} downloaded, ${done.deleted} deleted, ${done.failed} failed`;
           throw new ConnectError(
-            redactor.scrub(`${name} failed: ${describeError(error)}`),
+            redactor.scrub(`${name} failed: ${describeError(error)}${doneBy}`),
             error instanceof PassCancelledError ? Code.Aborted : Code.Internal,
           );
         }

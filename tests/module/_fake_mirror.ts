@@ -5,6 +5,7 @@ import type {
   MirrorStatus,
   PushSummary,
 } from "../../src/mirror_controller.ts";
+import { PassCancelledError } from "../../src/remote/errors.ts";
 import { emptySummary, type Summary } from "../../src/sync/summary.ts";
 
 /** What a {@linkcode FakeMirror} answers. */
@@ -19,6 +20,8 @@ export interface FakeMirrorOptions {
   hangOnStop?: boolean;
   /** Rejects `syncNow` with this message. */
   syncError?: string;
+  /** Rejects `syncNow` as a pass cut off by the mirror's stop does, having done this. */
+  syncCutAfter?: Summary;
   /** Rejects `dryRun` as a dry run cut off by the mirror's stop does (an `AbortError`). */
   dryRunAborted?: boolean;
   /** Called when `stop()` is. */
@@ -111,6 +114,11 @@ export class FakeMirror implements MirrorController {
       await new Promise<void>((resolve) => this.#releases.push(resolve));
     }
     if (this.#options.syncError !== undefined) throw new Error(this.#options.syncError);
+    if (this.#options.syncCutAfter !== undefined) {
+      const cut = new PassCancelledError<{ summary: Summary }>();
+      cut.result = { summary: this.#options.syncCutAfter };
+      throw cut;
+    }
     return this.#options.summary ?? { ...emptySummary(), listed: 5, downloaded: 2, bytes: 4096 };
   }
 }

@@ -8,6 +8,7 @@ import {
 } from "@bufbuild/protobuf";
 import { startModule } from "../../src/module/module_server.ts";
 import type { FakeMirror } from "./_fake_mirror.ts";
+import { emptySummary } from "../../src/sync/summary.ts";
 import { fakeValidate, SECRET_KEY, TRANSPORTS, withModule } from "./_harness.ts";
 import { CLIENT_PREFACE, encodeFrame, FRAME, type FrameLog, readFrames } from "./_raw_http2.ts";
 import {
@@ -397,6 +398,26 @@ Deno.test("module: a dry run cut off by the mirror's stop is ABORTED, as a cut s
     assert.equal(cut.code, grpc.status.ABORTED);
     assert.equal(cut.details, "dry_run cut off: the mirror was stopped");
   }, { mirror: { dryRunAborted: true } });
+});
+
+Deno.test("module: a sync cut off by the mirror's stop is ABORTED and says what it had done", async () => {
+  await withModule(async ({ client }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const cut = await client.callError(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "sync" }),
+    });
+    assert.equal(cut.code, grpc.status.ABORTED);
+    assert.equal(
+      cut.details,
+      "sync failed: the mirror was stopped during the pass; partial downloads stay in staging " +
+        "and resume; by then 3 downloaded, 816 deleted, 1 failed",
+    );
+  }, {
+    mirror: {
+      syncCutAfter: { ...emptySummary(), listed: 10, downloaded: 3, deleted: 816, failed: 1 },
+    },
+  });
 });
 
 Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces it", async () => {
