@@ -105,8 +105,8 @@ export class MirrorLoop implements MirrorController {
   #inFlight?: Promise<SyncReport>;
   #cutPass?: Summary;
   #pushInFlight?: Promise<PushSummary>;
-  /** The mirror root's file system as the last pass found it (see `PassOptions.seen`). */
-  readonly #mirrorSeen: { device?: number } = {};
+  /** What the last passes found: the root's file system, a listing that matched nothing (`seen`). */
+  readonly #mirrorSeen: NonNullable<PassOptions["seen"]> = {};
   #dryRunInFlight?: Promise<DryRunReport>;
   /** One limiter for both directions: `bandwidth_limit` covers the whole link. */
   readonly #bandwidth?: BandwidthLimit;

@@ -7,6 +7,7 @@ import {
   type PushSummary,
 } from "../src/mirror_controller.ts";
 import { MirrorLoop } from "../src/mirror_loop.ts";
+import { NOTHING_MATCHED } from "../src/sync/run_pass.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
 import { RecordingLogger, withMirror } from "./sync/_harness.ts";
@@ -30,6 +31,28 @@ Deno.test("the loop runs a pass at start, then again every sync_frequency second
     assert.equal(loop.status().state, "stopped");
     assert.equal(loop.status().lastSummary?.skipped, 3);
     assert.ok(platform.calls.BinaryDataByFilter >= 6);
+  });
+});
+
+Deno.test("a filter matching nothing is warned of once while it holds, again once it recurs", async () => {
+  await withMirror(describeDataset([]), async ({ config, logger, platform, root, files }) => {
+    const loop = new MirrorLoop(config(), { logger });
+    const said = () =>
+      logger.entries.filter((entry) => entry.message === NOTHING_MATCHED).map((entry) =>
+        entry.level
+      );
+    await loop.syncNow();
+    await loop.syncNow();
+    assert.deepEqual(said(), ["warn", "debug"], "said once, then only at debug");
+    platform.replaceDataset(describeDataset([{ count: 1 }]));
+    await loop.syncNow();
+    platform.replaceDataset(describeDataset([]));
+    await loop.syncNow(); // emptied by the platform: the mirror holds the file, no warning
+    assert.deepEqual(said(), ["warn", "debug"]);
+    for (const path of (await files()).keys()) await Deno.remove(join(root, path));
+    await loop.syncNow(); // matching nothing again, after a pass that listed: said again
+    assert.deepEqual(said(), ["warn", "debug", "warn"]);
+    await loop.stop();
   });
 });
 

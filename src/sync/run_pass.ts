@@ -117,9 +117,11 @@ export interface PassOptions {
   /**
    * What the loop's earlier passes saw of the mirror root (see `OpenMirrorOptions.seen`): a
    * long-running mirror refuses a root that moved to another file system and lost its state (its
-   * disk unmounted), rather than copy the whole set onto the disk below.
+   * disk unmounted), rather than copy the whole set onto the disk below; and whether the last
+   * whole listing matched nothing into an empty mirror (its warning is then not said again every
+   * pass, only at debug, until something is listed).
    */
-  seen?: { device?: number };
+  seen?: { device?: number; nothingMatched?: boolean };
 }
 
 /** What one pass did. */
@@ -428,7 +430,7 @@ class _SyncPass implements Disposable {
     // 148-152 MiB instead of 154-161 (five alternated pairs); the 10,020-file passes the same
     // within their swing. One full collection, 10-40 ms.
     collectGarbageNow();
-    _reportListingEnd(listing, { index, local, config }, logger);
+    _reportListingEnd(listing, { index, local, config }, logger, this.#options.seen);
     _reportIndex(index, logger);
     const record = this.#record = await this.#reading;
     await _settleTentative(record, local, (path) => this.#mirror.fileSize(path));
@@ -1754,14 +1756,19 @@ function _reportListingEnd(
   listing: { error?: string },
   pass: { index: ListingIndex; local: ReadonlyMap<string, unknown>; config: MirrorConfig },
   logger: Logger,
+  seen?: PassOptions["seen"],
 ): void {
   const { index, local, config } = pass;
   // Only a window still open may fill later: one whose end has passed (`end` alone is everything
   // before it) matches nothing for the reasons an unwindowed filter does.
   const open = config.end === undefined || config.end.getTime() > Date.now();
   const windowed = config.maxAgeSeconds !== undefined || (config.start !== undefined && open);
-  if (listing.error) logger.error(`listing incomplete: ${listing.error}`);
-  else if (index.listed === 0 && local.size === 0 && !windowed) logger.warn(NOTHING_MATCHED);
+  if (listing.error) return logger.error(`listing incomplete: ${listing.error}`);
+  const nothing = index.listed === 0 && local.size === 0 && !windowed;
+  // Once for a loop while it holds: a module every minute would repeat it all day.
+  if (nothing && seen?.nothingMatched) logger.debug(NOTHING_MATCHED);
+  else if (nothing) logger.warn(NOTHING_MATCHED);
+  if (seen !== undefined) seen.nothingMatched = nothing;
 }
 
 function _reportIndex(index: ListingIndex, logger: Logger): void {
