@@ -1107,5 +1107,7 @@ function _logSummary(logger: Logger, push: PushConfig, result: PushResult): void
     ` in ${result.durationMs} ms` + (result.backlog ? "; more files wait for the next pass" : "");
   if (result.failed > 0 || result.error !== undefined) {
     logger.warn(result.error === undefined ? line : `${line}; ${result.error}`);
-  } else logger.info(line);
+  } else if (result.uploaded > 0 || result.deleted > 0) logger.info(line);
+  // A pass that changed nothing is no news: a module pushing every minute would say it all day.
+  else logger.debug(line);
 }

@@ -240,6 +240,20 @@ Deno.test("keep: an unchanged file goes once; a changed one goes again", async (
   });
 });
 
+Deno.test("a push pass's line is info when it sent or deleted, debug when it changed nothing", async () => {
+  await withPush(async ({ logger, pass, write }) => {
+    const lines = () =>
+      logger.entries.filter((entry) => entry.message.startsWith("push of ")).map((entry) =>
+        entry.level
+      );
+    await pass(); // an empty folder
+    await write("a.jpg", "a");
+    await pass(); // sends and deletes it
+    await pass();
+    assert.deepEqual(lines(), ["debug", "info", "debug"]);
+  });
+});
+
 Deno.test("keep: a folder moved away for a pass and back is not sent again", async () => {
   await withPush(async ({ platform, root, home, pass, write }) => {
     await write("cam/a.jpg", "a");
