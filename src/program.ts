@@ -50,7 +50,7 @@ export async function runProgram(args: readonly string[]): Promise<number> {
       const code = await runCli([...invocation.args], {
         env,
         out: _writeOut,
-        err: (line: string) => console.error(line),
+        err: _writeErr,
         tty: Deno.stderr.isTerminal(),
       });
       // Output lost is no success: a closed pipe ends as SIGPIPE would (141), another error with 1.
@@ -64,6 +64,24 @@ const _encoder = new TextEncoder();
 
 /** Waited on (never woken) between tries of a write that would block. */
 const _pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Whether stderr failed a write: its lines (logs, progress, errors) are dropped from then on. */
+let _stderrFailed = false;
+
+/**
+ * Writes one line to stderr, where the CLI's logs and messages go. A write that fails (stderr sent
+ * to a log file on a full disk) drops them from then on: the pass goes on, and with `--json` its
+ * document still reaches stdout; it threw, and the run ended with exit 1 and no document, its
+ * pass done.
+ */
+function _writeErr(line: string): void {
+  if (_stderrFailed) return;
+  try {
+    console.error(line);
+  } catch {
+    _stderrFailed = true;
+  }
+}
 
 /** Whether stdout failed a write already (its error is told once). */
 let _stdoutFailed: "pipe" | "other" | undefined;
@@ -90,9 +108,7 @@ function _writeOut(line: string): void {
   } catch (error) {
     _stdoutFailed = error instanceof Deno.errors.BrokenPipe ? "pipe" : "other";
     if (!(error instanceof Deno.errors.BrokenPipe)) {
-      console.error(
-        `data-mirror: writing to stdout failed (${(error as Error).message}): stopping`,
-      );
+      _writeErr(`data-mirror: writing to stdout failed (${(error as Error).message}): stopping`);
     }
     deliverStop("SIGPIPE");
   }

@@ -96,3 +96,27 @@ Deno.test("sync --watch whose stdout fails a write (a full disk) says so once an
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("sync --json whose stderr fails a write (a full disk) still prints its document, exit 0", async () => {
+  await using platform = await startPlatform({ dataset: describeDataset([{ count: 2 }]) });
+  const home = await Deno.makeTempDir({ prefix: "data-mirror-stderr-full-" });
+  const { command, env } = _watch(platform, home);
+  // One pass, which logs to stderr (its mirror's path first).
+  const oneShot = command.filter((word) => word !== "--watch");
+  const quoted = oneShot.map((word) => `'${word.replaceAll("'", `'"'"'`)}'`).join(" ");
+  try {
+    const run = await new Deno.Command("timeout", {
+      args: ["60", "sh", "-c", `exec ${quoted} 2> /dev/full`],
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(run.stdout);
+    assert.equal(run.code, 0, stdout);
+    assert.equal(JSON.parse(stdout.trim()).downloaded, 2);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
