@@ -385,26 +385,33 @@ function _pathFromFileName(item: RemoteItem): LocalPath {
     components[last].slice(-tail.length).toLowerCase() !== tail.toLowerCase()
   ) {
     components[last] += `.${ext}`;
+    // Checked again: the appended extension can push a name over the length limits, or hold a
+    // control character; the name alone passed, so the reason names the extension too.
+    const label = `${_label(item)} with file_ext ${quoteName(item.fileExt)}`;
+    return _checked(item, components.join("/"), label);
   }
-  // Checked again: the appended extension can push a name over the length limits.
   return _checked(item, components.join("/"));
 }
 
-/** `path` checked as the mirror path of `item` (named in the reason, quoted only then). */
-function _checked(item: RemoteItem, path: string): LocalPath {
-  if (_isPlainPath(path)) return _checkedPlain(item, path);
+/**
+ * `path` checked as the mirror path of `item`, named in the reason by `label` (by default its
+ * file_name or id, quoted only then).
+ */
+function _checked(item: RemoteItem, path: string, label?: string): LocalPath {
+  if (_isPlainPath(path)) return _checkedPlain(item, path, label);
   const split = splitRelativePath(path);
-  if (!split.ok) return { ok: false, reason: `${_label(item)} ${split.reason}` };
-  if (split.components.length === 0) return { ok: false, reason: `${_label(item)} names no file` };
-  return _checkedPlain(item, split.components.join("/"));
+  label ??= _label(item);
+  if (!split.ok) return { ok: false, reason: `${label} ${split.reason}` };
+  if (split.components.length === 0) return { ok: false, reason: `${label} names no file` };
+  return _checkedPlain(item, split.components.join("/"), label);
 }
 
 /** {@linkcode _checked} for a path already normalised and safe (see {@linkcode _isPlainPath}). */
-function _checkedPlain(item: RemoteItem, normalised: string): LocalPath {
+function _checkedPlain(item: RemoteItem, normalised: string, label?: string): LocalPath {
   if (isStateDirPath(normalised)) {
     return {
       ok: false,
-      reason: `${_label(item)} is inside ${STATE_DIR_NAME}, the program's own directory`,
+      reason: `${label ?? _label(item)} is inside ${STATE_DIR_NAME}, the program's own directory`,
     };
   }
   return { ok: true, path: normalised };

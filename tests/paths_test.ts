@@ -168,6 +168,16 @@ Deno.test("rejection reasons quote the name escaped and cut", () => {
   }
   const id = localPathFor(item({ fileId: "a/b" }));
   assert.deepEqual(id, { ok: false, reason: 'file id "a/b" contains a path separator' });
+  // A name that passes alone and fails with its extension: the extension is named too (it was
+  // the name that was blamed).
+  const ext = localPathFor(item({ fileName: "y", fileExt: ".a\u0000b" }));
+  assert.deepEqual(ext, {
+    ok: false,
+    reason: 'file_name "y" with file_ext ".a\\u0000b" contains the control character U+0000',
+  });
+  const longExt = localPathFor(item({ fileName: "z", fileExt: `.${"e".repeat(300)}` }));
+  assert.equal(longExt.ok, false);
+  if (!longExt.ok) assert.match(longExt.reason, /^file_name "z" with file_ext "\.e+…" has a name/);
 });
 
 Deno.test("extensionFor: file_ext, else the mime type's extension, else nothing", async (t) => {
