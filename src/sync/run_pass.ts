@@ -242,9 +242,13 @@ class _SyncPass implements Disposable {
    * was 2.5 MB more at the pass's end, where its peak is.
    */
   readonly #queued = new Set<string>();
-  // The sizes of files placed for items listed without one: what the record says they were placed
-  // with, so that a later version's file can replace them as it replaces any other.
+  // The sizes of files placed for items listed without one, or placed for an item that then lost
+  // its path: what the record says they were placed with, so that a later version's file can
+  // replace them as it replaces any other.
   readonly #unlistedSizes = new Map<string, number>();
+  // Paths whose file this pass placed for an item that lost the path to a later-listed one: kept
+  // until the winner is placed over it (see `settleStreamed`).
+  readonly #outlisted = new Set<string>();
   // One limit for the listing and the transfer: their bytes share the link.
   readonly #bandwidth: BandwidthLimit | undefined;
   readonly #transfer: Transfer;
@@ -519,11 +523,24 @@ class _SyncPass implements Disposable {
     await transfer.finish();
     const entries = this.#index.entries();
     for (const [path, id] of transfer.result.placed) {
-      if (entries.get(path)?.binaryDataId === id) continue;
+      const winner = entries.get(path);
+      if (winner?.binaryDataId === id) continue;
       logger.info(`replacing ${path}: another listed item wins that path`);
-      await mirror.remove(path);
-      transfer.result.placed.delete(path);
+      const size = await mirror.fileSize(path);
+      // Counted for its winner, once placed: the summary is the listing's, not the way to it.
       transfer.result.downloaded--;
+      transfer.result.bytes -= size ?? 0;
+      if (winner === undefined || size === undefined) {
+        // A folder wins the path (or the file is gone): it makes way now.
+        await mirror.remove(path);
+        transfer.result.placed.delete(path);
+        continue;
+      }
+      // Another file wins it: this one stays until the winner is renamed over it, as an older
+      // version does. Removed now, a winner that cannot be placed (too large for the disk, a
+      // failing download) had it fetched and removed again every pass (a reviewer's case).
+      this.#outlisted.add(path);
+      this.#unlistedSizes.set(path, size);
     }
     // Nor is a download that failed for an item that lost its path (to a later item, or to a
     // folder another item needs, which may already stand there) a failure of the pass.
@@ -543,8 +560,13 @@ class _SyncPass implements Disposable {
           onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
         },
       );
-      for (const path of this.#settled.replacing) mirror.replaceOnPlace(path);
     }
+    // Replacing a file this pass placed itself needs no proof of the listing.
+    if (this.#outlisted.size > 0) {
+      const replacing = new Set([...this.#settled.replacing, ...this.#outlisted]);
+      this.#settled = { ...this.#settled, replacing };
+    }
+    for (const path of this.#settled.replacing) mirror.replaceOnPlace(path);
     const present = this.#walked = new FilesWithPlaced(local, transfer.result.placed);
     return { entries, present };
   }
@@ -578,7 +600,8 @@ class _SyncPass implements Disposable {
     );
     const freed = _fetchFreedByDeletes(plan, deletion, inPlace, mirror.nestedMirrors, entries);
     progress.plan = plan;
-    progress.placedBeforePlan = transfer.result.placed.size;
+    // Those the plan finds in place (a file kept for its winner is not: it is to be replaced).
+    progress.placedBeforePlan = transfer.result.placed.size - this.#outlisted.size;
     // Items blocked by a file this pass placed and then removed get their turn now.
     const blocked = new Set(
       transfer.result.failures.filter((f) => f.inTheWay === "file").map((f) => f.binaryDataId),
@@ -643,10 +666,11 @@ class _SyncPass implements Disposable {
     // placed yet) or its user's: no line names the listed item for it. A file edited in place since
     // the listed item was placed keeps its line (see the README's manifest: no stat per file).
     const holdsListedItem = (path: string) =>
-      placed.has(path) ||
-      (local.get(path)?.symlink === false && record !== undefined &&
-        _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", aliases).from !==
-          "other");
+      placed.has(path)
+        ? placed.get(path) === entries.get(path)?.binaryDataId // not a file kept for its winner
+        : local.get(path)?.symlink === false && record !== undefined &&
+          _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", aliases).from !==
+            "other";
     const manifest = this.#manifest;
     const writingManifest = manifest && _isProvenWhole(listing) && _inPlace(mirror, logger)
       ? manifest.finish(
@@ -689,7 +713,9 @@ class _SyncPass implements Disposable {
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
       await mirror.staging.discardStale(
-        plan.downloads.filter((d) => !placed.has(d.path)).map((d) => d.item.binaryDataId),
+        plan.downloads.filter((d) => placed.get(d.path) !== d.item.binaryDataId).map((d) =>
+          d.item.binaryDataId
+        ),
       );
     }
     summary.durationMs = Math.round(performance.now() - this.#started);
@@ -707,6 +733,22 @@ class _SyncPass implements Disposable {
       ].slice(0, _LIST_CAP),
       lowestFreeBytes: transfer.result.lowestFreeBytes,
     };
+  }
+
+  /**
+   * The sizes of the files this pass placed for items not listed as their path's winner (a later
+   * item won the path, or a folder needs it), read from the files, for the record: saved with the
+   * winner's size, such a file was taken for its user's by the next pass and never replaced (a
+   * pass cut off before `settleStreamed` left the older model there for good), and one at a path a
+   * folder needs went unrecorded and failed every pass. `settleStreamed` sizes those it keeps.
+   */
+  async #sizeOutlisted(): Promise<void> {
+    const entries = this.#index.entries();
+    for (const [path, id] of this.#transfer.result.placed) {
+      if (entries.get(path)?.binaryDataId === id || this.#unlistedSizes.has(path)) continue;
+      const size = await this.#mirror.fileSize(path);
+      if (size !== undefined) this.#unlistedSizes.set(path, size);
+    }
   }
 
   /**
@@ -728,6 +770,7 @@ class _SyncPass implements Disposable {
     const record = this.#record ?? await this.#reading.catch(() => undefined);
     if (local !== undefined && record !== undefined) {
       await _settleTentative(record, local, (path) => this.#mirror.fileSize(path)).catch(() => {});
+      await this.#sizeOutlisted().catch(() => {});
       await _saveRecord(this.#mirror, record, {
         entries: this.#index.entries(),
         local,
@@ -1453,7 +1496,10 @@ async function _saveRecord(
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
     if (id !== undefined) {
-      const size = entries.get(path)?.sizeBytes ?? files.unlistedSizes.get(path);
+      const entry = entries.get(path);
+      // The listed size is the winner's: a file kept for its winner has its own size.
+      const listed = entry?.binaryDataId === id ? entry.sizeBytes : undefined;
+      const size = listed ?? files.unlistedSizes.get(path);
       if (size !== undefined) return { binaryDataId: id, size };
     }
     return adopted.get(path);

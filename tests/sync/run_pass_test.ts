@@ -1366,6 +1366,49 @@ Deno.test("streamed downloads keep the order-free winner on every path, across s
   });
 });
 
+Deno.test("a file streamed for an item that loses its path stays until the winner is placed", async () => {
+  // Two versions of one model, a page apart: the older one is streamed first, the newer one wins
+  // and does not fit the disk. The older file was fetched and removed again every pass.
+  const t0 = Date.UTC(2025, 0, 1);
+  const base = describeDataset([
+    { name: "old", count: 1, fileName: "models/det.tflite", fileExt: "", sizeBytes: 200 },
+    { name: "new", count: 1, fileName: "models/det.tflite", fileExt: "", sizeBytes: 60_000 },
+  ]);
+  const dataset = {
+    ...base,
+    items: base.items.map((item, i) => ({
+      ...item,
+      timeRequestedMs: t0 + i * 1000,
+      timeReceivedMs: t0 + i * 1000 + 250,
+    })),
+  };
+  await withMirror(dataset, async ({ pass, files, platform, root }) => {
+    const [older, newer] = platform.items().map((item) => item.binaryDataId);
+    let roomy = false;
+    // With the 5% reserve (50,000 bytes of 1 MB), 10,000 bytes free: the old one fits, not the new.
+    const freeSpace = () =>
+      Promise.resolve({ availableBytes: roomy ? 900_000 : 60_000, totalBytes: 1_000_000 });
+    const held = await pass({}, { freeSpace });
+    assert.match(held.guard ?? "", /free-space reserve/);
+    assert.deepEqual([held.summary.downloaded, held.summary.bytes], [0, 0]);
+    assert.ok(bytesEqual((await files()).get("models/det.tflite"), platform.contentOf(older)));
+    // Nor does the manifest name the winner for the older file.
+    assert.deepEqual(await _manifestIds(root), new Map());
+    platform.resetCalls();
+    const again = await pass({ delete: true }, { freeSpace });
+    assert.equal(platform.calls.BinaryDataByIDs + platform.calls.download, 0, "fetched again");
+    assert.deepEqual([again.summary.downloaded, again.summary.deleted], [0, 0]);
+    assert.ok(bytesEqual((await files()).get("models/det.tflite"), platform.contentOf(older)));
+    roomy = true;
+    const placed = await pass({ delete: true }, { freeSpace });
+    assert.equal(placed.summary.downloaded, 1);
+    assert.ok(bytesEqual((await files()).get("models/det.tflite"), platform.contentOf(newer)));
+    assert.deepEqual(await _manifestIds(root), new Map([["models/det.tflite", newer]]));
+    const settled = await pass({ delete: true }, { freeSpace });
+    assert.equal(settled.summary.downloaded + settled.summary.deleted, 0);
+  }, { faults: { maxPageItems: 1 }, inlineLimitBytes: 100_000 });
+});
+
 Deno.test("a file streamed where a later item needs a folder is replaced by the folder's files", async () => {
   // The file comes on the first page, the item that needs its folder on the second.
   const dataset = describeDataset([

@@ -1,0 +1,93 @@
+/**
+ * What a pass cut off (stopped, or failed part way) leaves in the placed record: the passes after
+ * it end as if it had run whole. The real engine against the local data platform over HTTP.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { runPass } from "../../src/sync/run_pass.ts";
+import type { MirrorConfig } from "../../src/config.ts";
+import { describeDataset } from "../support/platform/mod.ts";
+import { pollUntil } from "../_poll.ts";
+import { withMirror, wrappedRemote } from "./_harness.ts";
+
+function _remote(config: MirrorConfig): ViamRemote {
+  return new ViamRemote({
+    appUrl: config.appUrl,
+    apiKeyId: config.apiKeyId,
+    apiKey: config.apiKey,
+  });
+}
+
+// One item a page; the first is placed before the listing reaches the one that wins its path.
+const _SHARED_PATH = [
+  { name: "older", fileName: "models/m.bin", sizeBytes: 1000, winner: "models/m.bin" },
+  { name: "folder", fileName: "p/a", sizeBytes: 1000, winner: "p/a/b.jpg" },
+];
+
+Deno.test("a pass cut off after another item won a path it filled: the next one places the winner", async (t) => {
+  for (const shape of _SHARED_PATH) {
+    for (const how of ["stopped", "failed"] as const) {
+      await t.step(`${shape.name}, ${how}`, async () => {
+        const t0 = Date.UTC(2025, 0, 1);
+        const base = describeDataset([
+          { name: "first", count: 1, fileName: shape.fileName, fileExt: "", sizeBytes: 1000 },
+          { name: "winner", count: 1, fileName: shape.winner, fileExt: "", sizeBytes: 2000 },
+          { name: "after", count: 2, sizeBytes: 100 },
+        ]);
+        // Listed (and stored) in this order.
+        const dataset = {
+          ...base,
+          items: base.items.map((item, i) => ({
+            ...item,
+            timeRequestedMs: t0 + i * 1000,
+            timeReceivedMs: t0 + i * 1000 + 250,
+          })),
+        };
+        const winner = dataset.items[1].binaryDataId;
+        await withMirror(dataset, async ({ config, logger, platform, root, pass, files }) => {
+          const attributes = config({ delete: true });
+          const stop = new AbortController();
+          let pages = 0;
+          const remote = wrappedRemote(_remote(attributes), (real) => ({
+            listPage: async (filter, last, options) => {
+              pages++;
+              // The first item's file placed before the winner is listed, then the pass cut once
+              // the winner's page is indexed.
+              if (pages === 2) {
+                await pollUntil(
+                  "the first item placed",
+                  async () =>
+                    (await Deno.lstat(join(root, shape.fileName)).catch(() => undefined))
+                      ?.isFile ===
+                      true,
+                );
+              }
+              if (pages === 3 && how === "stopped") stop.abort();
+              if (pages === 3 && how === "failed") {
+                platform.setFaults({ failListingAfterPage: 0, failListingCode: "unauthenticated" });
+              }
+              return real.listPage(filter, last, options);
+            },
+          }));
+          await assert.rejects(
+            runPass(attributes, remote, {
+              logger,
+              minRetryDelayMs: 1,
+              parallelPages: 1,
+              signal: stop.signal,
+            }),
+          );
+          platform.setFaults({ maxPageItems: 1 });
+          const next = await pass({ delete: true });
+          assert.equal(next.summary.failed, 0, JSON.stringify(next.failures));
+          const tree = await files();
+          assert.deepEqual(tree.get(shape.winner), platform.contentOf(winner), shape.winner);
+          if (shape.winner !== shape.fileName) assert.ok(!tree.has(shape.fileName));
+          const again = await pass({ delete: true });
+          assert.equal(again.summary.downloaded + again.summary.deleted, 0);
+        }, { faults: { maxPageItems: 1 }, inlineLimitBytes: 100_000 });
+      });
+    }
+  }
+});
