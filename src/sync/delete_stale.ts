@@ -66,6 +66,11 @@ export interface DeleteStaleOptions {
   maxListed?: number;
   /** Counts into this result (so a pass that fails or is cut off still knows what went). */
   into?: DeleteResult;
+  /**
+   * Each path whose file is gone (removed, or gone already) is added here as it goes: what the
+   * pass's record forgets, also when it is cut off part way (the files not reached yet stay in it).
+   */
+  gone?: Set<string>;
 }
 
 /** The outcome of the delete stage. */
@@ -98,6 +103,7 @@ export async function deleteStale(
         result.deleted++;
         options.logger.info(`deleted ${path}`);
       }
+      options.gone?.add(path);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (code === "EBUSY") {

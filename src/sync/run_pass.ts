@@ -264,8 +264,9 @@ class _SyncPass implements Disposable {
   #deletingEarly: Promise<DeleteResult> | undefined;
   /** What the deletes did so far: told also by a pass that fails or is cut off after them. */
   readonly #deletedSoFar: DeleteResult = { deleted: 0, failed: 0, failures: [] };
-  // The files it was handed: gone from the record whatever happens next.
-  #deleting: readonly string[] = [];
+  // The stale files gone from the mirror so far: all the record forgets (a pass cut off during its
+  // deletes forgot every planned one, and a new version at a path not reached was never placed).
+  readonly #gone = new Set<string>();
   // Known once the walk and the record are in: what the record is saved from, whatever happens.
   #walked: ReadonlyMap<string, LocalFile> | undefined;
   #record: PlacedRecord | undefined;
@@ -492,12 +493,12 @@ class _SyncPass implements Disposable {
       else heldDeletes.decidedNone(); // what a held-back deletion kept waits for a pass with delete
     }
     if (deletion.deletes.length > 0) {
-      this.#deleting = deletion.deletes;
       this.#deletingEarly = deleteStale(this.#mirror, deletion.deletes, {
         logger: this.#logger,
         signal: this.#options.signal,
         maxListed: _LIST_CAP,
         into: this.#deletedSoFar,
+        gone: this.#gone,
       });
       this.#deletingEarly.catch(() => {}); // awaited in finish, or on the way out
     }
@@ -708,7 +709,7 @@ class _SyncPass implements Disposable {
       placed,
       unlistedSizes: this.#unlistedSizes,
       settled: this.#settled,
-      deleted: this.#deleting,
+      gone: this.#gone,
     }, logger);
     if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
     if (listing.complete) {
@@ -775,7 +776,7 @@ class _SyncPass implements Disposable {
         entries: this.#index.entries(),
         local,
         settled: this.#settled,
-        deleted: this.#deleting,
+        gone: this.#gone,
         placed: this.#transfer.result.placed,
         unlistedSizes: this.#unlistedSizes,
       }, this.#logger);
@@ -1475,14 +1476,15 @@ async function _saveRecord(
     /** The sizes placed for items listed without one. */
     unlistedSizes: ReadonlyMap<string, number>;
     settled: _Replacements;
-    deleted: readonly string[];
+    /** Files gone from the mirror this pass (deleted as stale). */
+    gone: ReadonlySet<string>;
   },
   logger: Logger,
 ): Promise<void> {
   if (!_inPlace(mirror, logger)) return;
   const { entries, local, placed } = files;
   const { adopted } = files.settled;
-  const gone = new Set(files.deleted);
+  const { gone } = files;
   // A file written over one being replaced is someone's own now: no longer recorded as placed.
   const changed = mirror.changedBeforeReplaced;
   // Gathered by `forEach`: an iterator over the files made two objects per file.

@@ -9,7 +9,7 @@ import { runPass } from "../../src/sync/run_pass.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { describeDataset } from "../support/platform/mod.ts";
 import { pollUntil } from "../_poll.ts";
-import { withMirror, wrappedRemote } from "./_harness.ts";
+import { RecordingLogger, withMirror, wrappedRemote } from "./_harness.ts";
 
 function _remote(config: MirrorConfig): ViamRemote {
   return new ViamRemote({
@@ -90,4 +90,41 @@ Deno.test("a pass cut off after another item won a path it filled: the next one 
       });
     }
   }
+});
+
+Deno.test("a pass stopped during its deletes forgets only the files it deleted", async () => {
+  // 40 stale files in 40 folders (deleted 32 at a time) and one more, in the last folder.
+  const stale = describeDataset([
+    { name: "stale", count: 40, folder: (i) => `s${String(i).padStart(2, "0")}`, sizeBytes: 300 },
+    { name: "model", count: 1, fileName: "zz/m.bin", fileExt: "", sizeBytes: 1000 },
+    { name: "kept", count: 3, folder: "kept", sizeBytes: 300 },
+  ]);
+  const kept = stale.items.filter((item) => item.fileName?.startsWith("kept/"));
+  await withMirror(stale, async ({ config, platform, pass, files }) => {
+    await pass({ delete: true, max_delete: "100%" });
+    platform.replaceDataset({ ...stale, items: kept });
+    // Stopped as the first file goes: the last folder's is not reached.
+    const stop = new AbortController();
+    const logger = new RecordingLogger();
+    const info = logger.info.bind(logger);
+    logger.info = (message, fields) => {
+      if (message.startsWith("deleted ")) stop.abort();
+      info(message, fields);
+    };
+    const attributes = config({ delete: true, max_delete: "100%" });
+    await assert.rejects(
+      runPass(attributes, _remote(attributes), { logger, minRetryDelayMs: 1, signal: stop.signal }),
+    );
+    assert.ok((await files()).has("zz/m.bin"), "not reached by the deletes");
+    // A new version is listed at that path: it replaces the file the record still names.
+    const model = describeDataset([
+      { name: "model-v2", count: 1, fileName: "zz/m.bin", fileExt: "", sizeBytes: 2000 },
+    ]).items[0];
+    const v2 = { ...model, timeRequestedMs: Date.now(), timeReceivedMs: Date.now() };
+    platform.replaceDataset({ ...stale, items: [...kept, v2] });
+    const next = await pass({ delete: true, max_delete: "100%" });
+    assert.equal(next.summary.failed, 0, JSON.stringify(next.failures));
+    assert.deepEqual((await files()).get("zz/m.bin"), platform.contentOf(v2.binaryDataId));
+    assert.equal((await files()).size, 4);
+  });
 });
