@@ -43,9 +43,11 @@ export interface StagedFile {
   write(chunk: Uint8Array): Promise<void>;
   /**
    * True when the bytes held end with `expected`, read back from the disk (a partial left by an
-   * earlier attempt is compared with the platform's bytes before anything is appended to it).
+   * earlier attempt is compared with the platform's bytes before anything is appended to it); with
+   * `before`, when they hold `expected` ending that many bytes before their end (the first part of
+   * what is to be compared, when an answer was cut short of it).
    */
-  endsWith(expected: Uint8Array): Promise<boolean>;
+  endsWith(expected: Uint8Array, options?: { before?: number }): Promise<boolean>;
   /** Drops what is held and starts from byte 0 (the server ignored the Range request). */
   restart(): Promise<void>;
   /**
@@ -282,12 +284,13 @@ class _Staged implements StagedFile {
     await writeAll(this.#file, chunk);
   }
 
-  async endsWith(expected: Uint8Array): Promise<boolean> {
+  async endsWith(expected: Uint8Array, options?: { before?: number }): Promise<boolean> {
     this.#assertOpen("read");
     const end = await this.#file.seek(0, Deno.SeekMode.Current);
-    if (expected.length > end) return false;
+    const until = end - (options?.before ?? 0);
+    if (expected.length > until || until > end) return false;
     const held = new Uint8Array(expected.length);
-    await this.#file.seek(end - held.length, Deno.SeekMode.Start);
+    await this.#file.seek(until - held.length, Deno.SeekMode.Start);
     try {
       for (let read = 0; read < held.length;) {
         const n = await this.#file.read(held.subarray(read));

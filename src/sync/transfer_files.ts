@@ -627,9 +627,12 @@ export class Transfer {
     // An answer that declared no length ends where it ends: short of the file, it may be a whole
     // answer of other bytes (a proxy's chunked error page) rather than the file cut short. The
     // next attempt compares what it left with the platform's bytes before appending to them.
+    // Only what this answer appended is suspect: the compared part of an earlier one's stands (a
+    // link cutting every answer short had each attempt ask for the same 64 KiB again, for ever).
     const recheckIfShort = () => {
       if (body.totalSize === undefined && held.bytes < held.total!) {
-        held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
+        const appended = Math.min(held.bytes - entered, _RESUME_CHECK_BYTES);
+        held.unchecked = Math.max(held.unchecked, appended);
       }
     };
     try {
@@ -690,6 +693,17 @@ export class Transfer {
       this.#received(bytes.length);
       buffer.clear();
     };
+    // A body cut inside the part to compare: what came of it is compared now, and the next
+    // attempt asks from where it ended. Compared only whole, a link that drops every connection
+    // before 64 KiB had each attempt ask for the same bytes and keep none (a reviewer's case).
+    const compareWhatCame = async () => {
+      const part = buffer.filled;
+      if (held.unchecked === 0 || part.length === 0) return;
+      const before = held.unchecked - part.length;
+      if (!(await staged.endsWith(part, { before }))) throw new _PartialMismatch();
+      held.unchecked = before;
+      buffer.clear();
+    };
     let stalled: IncompleteBodyError | undefined;
     const watchdog = new IdleWatchdog((_, ms) => {
       stalled = new IncompleteBodyError(`no data for ${ms} ms`);
@@ -742,7 +756,10 @@ export class Transfer {
           if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();
         }
       } catch (error) {
-        if (!(error instanceof _BodyTooLong)) await flush();
+        if (!(error instanceof _BodyTooLong)) {
+          await compareWhatCame();
+          await flush();
+        }
         throw error;
       } finally {
         watchdog.stop();
@@ -751,6 +768,7 @@ export class Transfer {
       }
       if (held.unchecked > 0) {
         // The body ended inside what the partial holds (the file's size is known by now).
+        await compareWhatCame();
         throw new IncompleteBodyError(`ended before byte ${held.bytes} of ${held.total}`);
       }
       await flush();

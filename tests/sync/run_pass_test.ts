@@ -1052,6 +1052,44 @@ Deno.test("a dropped connection mid-body resumes with Range and the file is whol
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a link that cuts every answer before 64 KiB still gets a resumed file through", async (t) => {
+  // A resume first asks again for the partial's last 64 KiB, to compare; cut short of them, each
+  // attempt kept nothing, and the file never grew past what the first pass had (for ever).
+  const size = 400_000;
+  for (const declared of [true, false]) {
+    await t.step(declared ? "size declared" : "no size declared", async () => {
+      const dataset = describeDataset([
+        { count: 1, sizeBytes: size, fileName: "model.bin", fileExt: ".bin" },
+      ]);
+      await withMirror(dataset, async ({ pass, files, platform, root }) => {
+        platform.setFaults({ dropBodyAfterBytes: 40_000, undeclaredDownloadSize: !declared });
+        const held = async () => {
+          const partials = join(root, ".data-mirror", "partial");
+          let bytes = 0;
+          for await (const entry of Deno.readDir(partials)) {
+            bytes += (await Deno.stat(join(partials, entry.name))).size;
+          }
+          return bytes;
+        };
+        let last = -1;
+        for (let n = 1; n <= 20 && !(await files()).has("model.bin"); n++) {
+          await pass({}, { attempts: { file: 4 } });
+          if (!(await files()).has("model.bin")) {
+            const now = await held();
+            assert.ok(now > last, `pass ${n} kept nothing more: ${now} bytes`);
+            last = now;
+          }
+        }
+        const item = platform.items()[0];
+        assert.ok(
+          bytesEqual((await files()).get("model.bin"), platform.contentOf(item.binaryDataId)),
+        );
+        assert.ok(platform.ranges.slice(1).every((r) => r.range !== undefined), "asked from 0");
+      }, { inlineLimitBytes: 1024 });
+    });
+  }
+});
+
 Deno.test("a file that cannot be fetched is named as failed and leaves nothing under its name", async () => {
   const dataset = describeDataset([
     { name: "good", count: 2, sizeBytes: 100 },
