@@ -499,10 +499,14 @@ export class Transfer {
       },
     );
     const notNamed: Download[] = [];
+    // The pass's stop is passed on once every file named is counted: thrown at the first refused
+    // one, it left those after it placed but unrecorded (never replaced by a later version).
+    let stopped: unknown;
     whole.forEach(({ download }, index) => {
       const error = outcomes[index];
       if (error !== undefined) {
         notNamed.push(download);
+        if (this.#options.signal?.aborted) return void (stopped ??= error);
         return this.#placeFailed(download, error);
       }
       if (replacing[index]) journal?.replaced(download, sizes[index]);
@@ -510,6 +514,7 @@ export class Transfer {
       this.#done(download, sizes[index]);
     });
     if (notNamed.length > 0) journal?.notNamed(notNamed);
+    if (stopped !== undefined) throw stopped;
   }
 
   /**

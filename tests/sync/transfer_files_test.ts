@@ -444,3 +444,50 @@ Deno.test("a file served in capped ranges arrives in one pass, without a retry's
     },
   );
 });
+
+Deno.test("a batch named while the pass stops counts every file it named, a refused one beside them", async () => {
+  await withTempDir(async (dir) => {
+    await using platform = await startPlatform({
+      dataset: describeDataset([{ count: 3, sizeBytes: 100, tags: ["t"] }]),
+    });
+    // The batch's sync holds until the test has stopped the pass.
+    const syncing = join(dir, "syncing");
+    const release = join(dir, "release");
+    const slowSync = join(dir, "slow-sync");
+    await Deno.writeTextFile(
+      slowSync,
+      `#!/bin/sh\ntouch '${syncing}'\n` +
+        `i=0; while [ ! -e '${release}' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\n`,
+      { mode: 0o755 },
+    );
+    await using mirror = await MirrorDir.open({
+      viamHome: join(dir, "home"),
+      mirrorPath: "mirror",
+      syncPrograms: [slowSync],
+    });
+    // A file already at the first one's path: its naming is refused (AlreadyExists).
+    await Deno.mkdir(join(mirror.root, "f"));
+    await Deno.writeTextFile(join(mirror.root, "f/0.bin"), "the user's");
+    const remote = remoteOf(platform);
+    const items = await _listAll(remote);
+    const stop = new AbortController();
+    const transfer = new Transfer({ remote, mirror }, {
+      concurrency: 1,
+      reservePercent: 0,
+      logger: new RecordingLogger(),
+      signal: stop.signal,
+    });
+    transfer.add(items.map((item, i) => ({ path: `f/${i}.bin`, item })));
+    await pollUntil(
+      "the batch waits for its sync",
+      async () => (await Deno.lstat(syncing).catch(() => undefined)) !== undefined,
+    );
+    stop.abort();
+    await Deno.writeTextFile(release, "");
+    await assert.rejects(transfer.finish());
+    // Both files named are counted as placed (and so recorded): left out, they were the mirror's
+    // files unrecorded, never replaced by a later version.
+    assert.deepEqual([...transfer.result.placed.keys()].sort(), ["f/1.bin", "f/2.bin"]);
+    for (const path of ["f/1.bin", "f/2.bin"]) await Deno.lstat(join(mirror.root, path));
+  });
+});
