@@ -145,3 +145,19 @@ export function wrappedRemote(
     ...wrap(real),
   };
 }
+
+/**
+ * `dataset` with its items requested and stored in their order, a second apart (from 2025-01-01):
+ * listed in that order, and the later of two at one path is its winner.
+ */
+export function inListedOrder(dataset: PlatformDataset): PlatformDataset {
+  const t0 = Date.UTC(2025, 0, 1);
+  return {
+    ...dataset,
+    items: dataset.items.map((item, i) => ({
+      ...item,
+      timeRequestedMs: t0 + i * 1000,
+      timeReceivedMs: t0 + i * 1000 + 250,
+    })),
+  };
+}

@@ -9,7 +9,7 @@ import { runPass } from "../../src/sync/run_pass.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import { describeDataset } from "../support/platform/mod.ts";
 import { pollUntil } from "../_poll.ts";
-import { RecordingLogger, withMirror, wrappedRemote } from "./_harness.ts";
+import { inListedOrder, RecordingLogger, withMirror, wrappedRemote } from "./_harness.ts";
 
 function _remote(config: MirrorConfig): ViamRemote {
   return new ViamRemote({
@@ -29,21 +29,12 @@ Deno.test("a pass cut off after another item won a path it filled: the next one 
   for (const shape of _SHARED_PATH) {
     for (const how of ["stopped", "failed"] as const) {
       await t.step(`${shape.name}, ${how}`, async () => {
-        const t0 = Date.UTC(2025, 0, 1);
-        const base = describeDataset([
+        // Listed (and stored) in this order.
+        const dataset = inListedOrder(describeDataset([
           { name: "first", count: 1, fileName: shape.fileName, fileExt: "", sizeBytes: 1000 },
           { name: "winner", count: 1, fileName: shape.winner, fileExt: "", sizeBytes: 2000 },
           { name: "after", count: 2, sizeBytes: 100 },
-        ]);
-        // Listed (and stored) in this order.
-        const dataset = {
-          ...base,
-          items: base.items.map((item, i) => ({
-            ...item,
-            timeRequestedMs: t0 + i * 1000,
-            timeReceivedMs: t0 + i * 1000 + 250,
-          })),
-        };
+        ]));
         const winner = dataset.items[1].binaryDataId;
         await withMirror(dataset, async ({ config, logger, platform, root, pass, files }) => {
           const attributes = config({ delete: true });

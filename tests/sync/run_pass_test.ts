@@ -23,6 +23,7 @@ import { sha256Hex } from "../../src/sha256_hex.ts";
 import type { TransferProgress } from "../../src/sync/transfer_files.ts";
 import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
 import {
+  inListedOrder,
   type MirrorFixture,
   readTree,
   RecordingLogger,
@@ -1407,19 +1408,10 @@ Deno.test("streamed downloads keep the order-free winner on every path, across s
 Deno.test("a file streamed for an item that loses its path stays until the winner is placed", async () => {
   // Two versions of one model, a page apart: the older one is streamed first, the newer one wins
   // and does not fit the disk. The older file was fetched and removed again every pass.
-  const t0 = Date.UTC(2025, 0, 1);
-  const base = describeDataset([
+  const dataset = inListedOrder(describeDataset([
     { name: "old", count: 1, fileName: "models/det.tflite", fileExt: "", sizeBytes: 200 },
     { name: "new", count: 1, fileName: "models/det.tflite", fileExt: "", sizeBytes: 60_000 },
-  ]);
-  const dataset = {
-    ...base,
-    items: base.items.map((item, i) => ({
-      ...item,
-      timeRequestedMs: t0 + i * 1000,
-      timeReceivedMs: t0 + i * 1000 + 250,
-    })),
-  };
+  ]));
   await withMirror(dataset, async ({ pass, files, platform, root }) => {
     const [older, newer] = platform.items().map((item) => item.binaryDataId);
     let roomy = false;
