@@ -155,6 +155,8 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   ): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
+    // Taken before the check, which takes a while: a removal (and an addition) while it runs wins.
+    const replaces = verb === "reconfigured" ? table.ticket(fullName) : undefined;
     // A refused configuration (or one that fails to start) leaves a running resource as it was:
     // the error says so, or the operator would believe the mirror stopped.
     const kept = () =>
@@ -171,7 +173,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       const replaced = await table.put(
         fullName,
         () => options.createMirror(resource, sink.logger(fullName, resource.logLevel)),
-        { replaceOnly: verb === "reconfigured" },
+        { replaces },
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {

@@ -7,8 +7,9 @@
 import type { MirrorController } from "../mirror_controller.ts";
 
 /**
- * A replacement ({@linkcode ResourceTable.put} with `replaceOnly`) found nothing to replace: the
- * resource was removed (or failed to start again) while the new configuration waited its turn.
+ * A replacement ({@linkcode ResourceTable.put} with `replaces`) found nothing to replace, or not the
+ * resource it was meant for: it was removed (and perhaps added again, or failed to start again)
+ * while the new configuration waited its turn.
  */
 export class ResourceNotRunningError extends Error {
   constructor(readonly fullName: string) {
@@ -17,14 +18,24 @@ export class ResourceNotRunningError extends Error {
   }
 }
 
+/**
+ * What a reconfiguration saw of its resource when it came ({@linkcode ResourceTable.ticket}): it
+ * replaces that resource only, not one added again after a removal.
+ */
+export interface ReplaceTicket {
+  /** How many removals of the name had been asked for by then. */
+  readonly removals: number;
+}
+
 /** Options of {@linkcode ResourceTable.put}. */
 export interface PutOptions {
   /**
-   * Only replace a running controller (a reconfiguration): when there is none by the time the
-   * change runs, reject with {@linkcode ResourceNotRunningError} and start nothing, or a removal
-   * that overtook the reconfiguration would be undone by it.
+   * Only replace the running controller the ticket was taken of (a reconfiguration): when there is
+   * none by the time the change runs, or the name was removed since the ticket (and perhaps added
+   * again), reject with {@linkcode ResourceNotRunningError} and start nothing; a removal (and an
+   * addition) that overtook the reconfiguration would be undone by it.
    */
-  replaceOnly?: boolean;
+  replaces?: ReplaceTicket;
 }
 
 /**
@@ -39,6 +50,8 @@ export class ResourceTable {
   readonly #changes = new Map<string, Promise<unknown>>();
   /** Full names whose controller is being replaced: stopped, not yet running again. */
   readonly #replacing = new Set<string>();
+  /** Removals asked for, by full name (see {@linkcode ReplaceTicket}). */
+  readonly #removals = new Map<string, number>();
   #closed = false;
 
   /** The controller of the resource `name` (short) under `api`, if it runs. */
@@ -63,8 +76,8 @@ export class ResourceTable {
    * Runs the resource `fullName` with the controller `create` returns, stopping (and awaiting) the one
    * it replaces first. Resolves true when one was replaced. Rejects when `create` throws (a
    * replaced resource then runs on as it was: a reconfiguration that cannot start does not remove
-   * a working mirror), after {@linkcode ResourceTable.stopAll}, and with `replaceOnly` when there
-   * is nothing to replace.
+   * a working mirror), after {@linkcode ResourceTable.stopAll}, and with `replaces` when what it
+   * was to replace is gone.
    */
   put(
     fullName: string,
@@ -74,7 +87,11 @@ export class ResourceTable {
     return this.#serialize(fullName, async () => {
       if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
       const previous = this.#controllers.get(fullName);
-      if (options?.replaceOnly && previous === undefined) {
+      const { replaces } = options ?? {};
+      if (
+        replaces !== undefined &&
+        (previous === undefined || replaces.removals !== (this.#removals.get(fullName) ?? 0))
+      ) {
         throw new ResourceNotRunningError(fullName);
       }
       const remake = this.#makers.get(fullName);
@@ -109,8 +126,15 @@ export class ResourceTable {
     this.#makers.set(fullName, create);
   }
 
+  /** The ticket of a reconfiguration of `fullName` coming now (see {@linkcode PutOptions}). */
+  ticket(fullName: string): ReplaceTicket {
+    return { removals: this.#removals.get(fullName) ?? 0 };
+  }
+
   /** Stops (and awaits) the resource `fullName`. Resolves false when it was not running. */
   remove(fullName: string): Promise<boolean> {
+    // Counted when asked, before its turn: a reconfiguration that came before it then finds it.
+    this.#removals.set(fullName, (this.#removals.get(fullName) ?? 0) + 1);
     return this.#serialize(fullName, async () => {
       const controller = this.#controllers.get(fullName);
       // Gone from the table at once: calls arriving while it stops get NOT_FOUND.

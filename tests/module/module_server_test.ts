@@ -448,37 +448,49 @@ Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces
   });
 });
 
-Deno.test("module: a removal that overtakes a reconfiguration's check is not undone by it", async () => {
-  const entered = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const validate = async (attributes: Record<string, unknown>) => {
-    if (JSON.stringify(attributes.tags) === '["slow"]') {
-      entered.resolve();
-      await release.promise;
-    }
-    return fakeValidate(attributes);
-  };
-  await withModule(async ({ client, created }) => {
-    await _add(client, "mirror1", SERVICE_API);
-    const reconfiguring = client.callError(client.module, "ReconfigureResource", {
-      config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags: ["slow"] }),
+Deno.test("module: a removal (and an addition) that overtakes a reconfiguration's check is not undone by it", async (t) => {
+  for (const addedAgain of [false, true]) {
+    await t.step(addedAgain ? "removed and added again" : "removed", async () => {
+      const entered = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
+      const validate = async (attributes: Record<string, unknown>) => {
+        if (JSON.stringify(attributes.tags) === '["slow"]') {
+          entered.resolve();
+          await release.promise;
+        }
+        return fakeValidate(attributes);
+      };
+      await withModule(async ({ client, created, mirror }) => {
+        await _add(client, "mirror1", SERVICE_API);
+        const reconfiguring = client.callError(client.module, "ReconfigureResource", {
+          config: componentConfig("mirror1", SERVICE_API, {
+            app_api_key: SECRET_KEY,
+            tags: ["slow"],
+          }),
+        });
+        await entered.promise;
+        await client.call(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
+        if (addedAgain) await _add(client, "mirror1", SERVICE_API);
+        release.resolve();
+        const refused = await reconfiguring;
+        assert.equal(refused.code, grpc.status.NOT_FOUND);
+        assert.match(
+          refused.details,
+          /cannot reconfigure rdk:service:generic\/mirror1: it is not running/,
+        );
+        assert.equal(created.length, addedAgain ? 2 : 1, "a mirror made for the new configuration");
+        if (addedAgain) {
+          assert.equal(mirror(`${SERVICE_API}/mirror1`).stopped, false, "the one added again");
+          return;
+        }
+        const gone = await client.callError(client.service, "GetStatus", { name: "mirror1" });
+        assert.equal(gone.code, grpc.status.NOT_FOUND);
+        // The name is free again: adding it starts a mirror as usual.
+        await _add(client, "mirror1", SERVICE_API);
+        assert.equal(created.length, 2);
+      }, { validate });
     });
-    await entered.promise;
-    await client.call(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
-    release.resolve();
-    const refused = await reconfiguring;
-    assert.equal(refused.code, grpc.status.NOT_FOUND);
-    assert.match(
-      refused.details,
-      /cannot reconfigure rdk:service:generic\/mirror1: it is not running/,
-    );
-    assert.equal(created.length, 1, "no mirror made for the new configuration");
-    const gone = await client.callError(client.service, "GetStatus", { name: "mirror1" });
-    assert.equal(gone.code, grpc.status.NOT_FOUND);
-    // The name is free again: adding it starts a mirror as usual.
-    await _add(client, "mirror1", SERVICE_API);
-    assert.equal(created.length, 2);
-  }, { validate });
+  }
 });
 
 Deno.test("module: a refused reconfiguration says the resource runs on with its previous configuration", async () => {

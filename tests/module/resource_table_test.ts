@@ -121,11 +121,12 @@ Deno.test("resource table: a replacement only (a reconfiguration) starts nothing
   const events: string[] = [];
   const first = new _Controller("first", events);
   await table.put("rdk:service:generic/m", () => first);
+  const ticket = table.ticket("rdk:service:generic/m");
   const removing = table.remove("rdk:service:generic/m");
   const replacing = table.put("rdk:service:generic/m", () => {
     events.push("create second");
     return new _Controller("second", events);
-  }, { replaceOnly: true });
+  }, { replaces: ticket });
   await new Promise((resolve) => setTimeout(resolve, 0));
   first.finishStop();
   assert.equal(await removing, true);
@@ -134,10 +135,28 @@ Deno.test("resource table: a replacement only (a reconfiguration) starts nothing
   assert.deepEqual(table.names(), []);
   // Without a running one from the start, too.
   await assert.rejects(
-    table.put("rdk:service:generic/other", () => first, { replaceOnly: true }),
+    table.put("rdk:service:generic/other", () => first, {
+      replaces: table.ticket("rdk:service:generic/other"),
+    }),
     /rdk:service:generic\/other is not running/,
   );
   assert.deepEqual(table.names(), []);
+  // Removed and added again while it waited: the one added runs on.
+  const third = new _Controller("third", events);
+  await table.put("rdk:service:generic/m", () => first);
+  const late = table.ticket("rdk:service:generic/m");
+  first.stop = () => Promise.resolve();
+  await table.remove("rdk:service:generic/m");
+  await table.put("rdk:service:generic/m", () => third);
+  await assert.rejects(
+    table.put("rdk:service:generic/m", () => new _Controller("fourth", events), { replaces: late }),
+    ResourceNotRunningError,
+  );
+  assert.equal(table.get("rdk:service:generic", "m"), third);
+  // A ticket taken since replaces it as usual.
+  third.stop = () => Promise.resolve();
+  const now = table.ticket("rdk:service:generic/m");
+  assert.equal(await table.put("rdk:service:generic/m", () => first, { replaces: now }), true);
 });
 
 Deno.test("resource table: stopAll stops everything, including a start under way, and refuses more", async () => {
