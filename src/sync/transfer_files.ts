@@ -612,6 +612,8 @@ export class Transfer {
     }
     // The server ignored Range: start over.
     if (body.start !== from) await this.#startOver(staged, held);
+    // Where this answer's own bytes begin in the file (0 after starting over).
+    const appendedFrom = held.bytes;
     if (held.total !== undefined && body.totalSize !== undefined && body.totalSize !== held.total) {
       // Written whole, it would be refused at the end anyway, after taking disk the reserve never
       // booked (the size booked is the listed one): a body far longer filled the disk.
@@ -636,7 +638,7 @@ export class Transfer {
     // link cutting every answer short had each attempt ask for the same 64 KiB again, for ever).
     const recheckIfShort = () => {
       if (body.totalSize === undefined && held.bytes < held.total!) {
-        const appended = Math.min(held.bytes - entered, _RESUME_CHECK_BYTES);
+        const appended = Math.min(held.bytes - appendedFrom, _RESUME_CHECK_BYTES);
         held.unchecked = Math.max(held.unchecked, appended);
       }
     };
@@ -701,13 +703,15 @@ export class Transfer {
     // A body cut inside the part to compare: what came of it is compared now, and the next
     // attempt asks from where it ended. Compared only whole, a link that drops every connection
     // before 64 KiB had each attempt ask for the same bytes and keep none (a reviewer's case).
+    // The buffer may hold more than the part to compare (a stop came before the loop compared
+    // it): the rest is this answer's own, appended once the part matched.
     const compareWhatCame = async () => {
-      const part = buffer.filled;
-      if (held.unchecked === 0 || part.length === 0) return;
+      const part = buffer.filled.subarray(0, Math.min(buffer.filled.length, held.unchecked));
+      if (part.length === 0) return;
       const before = held.unchecked - part.length;
       if (!(await staged.endsWith(part, { before }))) throw new _PartialMismatch();
+      buffer.drop(part.length);
       held.unchecked = before;
-      buffer.clear();
     };
     let stalled: IncompleteBodyError | undefined;
     const watchdog = new IdleWatchdog((_, ms) => {
@@ -752,10 +756,7 @@ export class Transfer {
           }
           if (held.unchecked > 0) {
             if (buffer.filled.length < held.unchecked) continue;
-            const resent = buffer.filled.subarray(0, held.unchecked);
-            if (!(await staged.endsWith(resent))) throw new _PartialMismatch();
-            buffer.drop(held.unchecked);
-            held.unchecked = 0;
+            await compareWhatCame();
           }
           // Full: 256 KiB to write. On a slow link, every second, so a kill loses a second at most.
           if (buffer.isFull || performance.now() - flushedAt >= _WRITE_EVERY_MS) await flush();

@@ -1064,19 +1064,11 @@ Deno.test("a link that cuts every answer before 64 KiB still gets a resumed file
       ]);
       await withMirror(dataset, async ({ pass, files, platform, root }) => {
         platform.setFaults({ dropBodyAfterBytes: 40_000, undeclaredDownloadSize: !declared });
-        const held = async () => {
-          const partials = join(root, ".data-mirror", "partial");
-          let bytes = 0;
-          for await (const entry of Deno.readDir(partials)) {
-            bytes += (await Deno.stat(join(partials, entry.name))).size;
-          }
-          return bytes;
-        };
         let last = -1;
         for (let n = 1; n <= 20 && !(await files()).has("model.bin"); n++) {
           await pass({}, { attempts: { file: 4 } });
           if (!(await files()).has("model.bin")) {
-            const now = await held();
+            const now = await _partialBytes(root);
             assert.ok(now > last, `pass ${n} kept nothing more: ${now} bytes`);
             last = now;
           }
@@ -1090,6 +1082,76 @@ Deno.test("a link that cuts every answer before 64 KiB still gets a resumed file
     });
   }
 });
+
+Deno.test("a resume answered by a short page from byte 0 (Range ignored, no length) is compared, not kept", async () => {
+  const dataset = describeDataset([
+    { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform, root, config, logger }) => {
+    platform.setFaults({ dropBodyAfterBytes: 300_000 });
+    await pass({}, { attempts: { file: 1 } });
+    assert.ok(await _partialBytes(root) >= 300_000);
+    platform.setFaults({});
+    // A proxy's error page, chunked, for the first resume: from byte 0, its length unsaid.
+    let answered = 0;
+    const page = new TextEncoder().encode("<html><body>502 Bad Gateway</body></html>\n");
+    const remote = _platformRemote(config(), (real) => ({
+      download: (item, options) =>
+        ++answered === 1
+          ? Promise.resolve({ body: new Blob([page]).stream(), start: 0, contentType: "text/html" })
+          : real.download(item, options),
+    }));
+    const result = await runPass(config(), remote, { logger, minRetryDelayMs: 1 });
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.failures));
+    const item = platform.items()[0];
+    assert.ok(bytesEqual((await files()).get("model.bin"), platform.contentOf(item.binaryDataId)));
+  }, { inlineLimitBytes: 1024 });
+});
+
+Deno.test("a stop while a resume's first answer waits for the bandwidth limit keeps the partial", async () => {
+  const dataset = describeDataset([
+    { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
+  ]);
+  await withMirror(dataset, async ({ pass, platform, root, config, logger }) => {
+    platform.setFaults({ dropBodyAfterBytes: 300_000 });
+    await pass({}, { attempts: { file: 1 } });
+    const before = await _partialBytes(root);
+    assert.ok(before >= 300_000);
+    platform.setFaults({});
+    // The resume's first 100,000 bytes (more than the 64 KiB compared) come as one chunk, which
+    // then waits on a 10 kB/s limit; the pass is stopped meanwhile.
+    const stop = new AbortController();
+    const attributes = config({ bandwidth_limit: "10k" });
+    const remote = _platformRemote(attributes, (real) => ({
+      download: async (item, options) => {
+        const answer = await real.download(item, options);
+        const chunk = new Uint8Array(await new Response(answer.body).arrayBuffer()).subarray(
+          0,
+          100_000,
+        );
+        setTimeout(() => stop.abort(), 300);
+        return { ...answer, body: new Blob([chunk]).stream().pipeThrough(new TransformStream()) };
+      },
+    }));
+    await assert.rejects(
+      runPass(attributes, remote, { logger, minRetryDelayMs: 1, signal: stop.signal }),
+    );
+    // The compared part matched: what came after it is kept too. The whole partial was dropped,
+    // and the stop logged as a power cut.
+    assert.ok(await _partialBytes(root) > before, `${await _partialBytes(root)} of ${before}`);
+    assert.ok(!logger.entries.some((entry) => /power cut/.test(entry.message)));
+  }, { inlineLimitBytes: 1024 });
+});
+
+/** Bytes the mirror's partial downloads hold. */
+async function _partialBytes(root: string): Promise<number> {
+  const partials = join(root, ".data-mirror", "partial");
+  let bytes = 0;
+  for await (const entry of Deno.readDir(partials)) {
+    bytes += (await Deno.stat(join(partials, entry.name))).size;
+  }
+  return bytes;
+}
 
 Deno.test("a file that cannot be fetched is named as failed and leaves nothing under its name", async () => {
   const dataset = describeDataset([
