@@ -61,8 +61,17 @@ Deno.test("a folder dated ahead of the clock keeps no file below it waiting, in 
     const ahead = new Date(Date.now() + 86_400_000);
     await Deno.utime(join(root, "DCIM"), ahead, ahead);
     await Deno.chmod(join(root, "DCIM"), 0o777);
-    const result = await pass();
-    assert.equal(result.uploaded, 2, JSON.stringify(result.skippedBy));
+    // Over two passes: the first pass's own state folder, made in the push folder as it opens its
+    // first file, may change that folder under the open on a loaded machine (CI: "folder
+    // changing" once), and that file goes at the next pass. A folder dated ahead of the clock
+    // kept its file waiting at every pass.
+    const first = await pass();
+    const second = first.uploaded < 2 ? await pass() : undefined;
+    assert.equal(
+      first.uploaded + (second?.uploaded ?? 0),
+      2,
+      JSON.stringify([first.skippedBy, second?.skippedBy]),
+    );
     assert.deepEqual(platform.items().map((item) => item.fileName).sort(), [
       "DCIM/100CAM/IMG_0001.JPG",
       "top.jpg",
