@@ -612,8 +612,6 @@ export class Transfer {
     }
     // The server ignored Range: start over.
     if (body.start !== from) await this.#startOver(staged, held);
-    // Where this answer's own bytes begin in the file (0 after starting over).
-    const appendedFrom = held.bytes;
     if (held.total !== undefined && body.totalSize !== undefined && body.totalSize !== held.total) {
       // Written whole, it would be refused at the end anyway, after taking disk the reserve never
       // booked (the size booked is the listed one): a body far longer filled the disk.
@@ -633,13 +631,13 @@ export class Transfer {
     }
     // An answer that declared no length ends where it ends: short of the file, it may be a whole
     // answer of other bytes (a proxy's chunked error page) rather than the file cut short. The
-    // next attempt compares what it left with the platform's bytes before appending to them.
-    // Only what this answer appended is suspect: the compared part of an earlier one's stands (a
-    // link cutting every answer short had each attempt ask for the same 64 KiB again, for ever).
+    // next attempt compares what it left with the platform's bytes before appending to them: the
+    // whole end of the partial, also what this answer only compared (the same page twice matches
+    // itself; trusted, it was placed as the file's start). Such answers cut short again and again
+    // make no progress (said in the README).
     const recheckIfShort = () => {
       if (body.totalSize === undefined && held.bytes < held.total!) {
-        const appended = Math.min(held.bytes - appendedFrom, _RESUME_CHECK_BYTES);
-        held.unchecked = Math.max(held.unchecked, appended);
+        held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
       }
     };
     try {

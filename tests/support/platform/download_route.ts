@@ -75,22 +75,19 @@ async function _serve(
     res.end();
     return;
   }
-  const {
-    undeclaredDownloadLength: undeclared,
-    undeclaredDownloadSize: sizeless,
-    downloadContentEncoding: encoding,
-  } = state.faultState.faults;
+  const { undeclaredDownloadLength: undeclared, downloadContentEncoding: encoding } =
+    state.faultState.faults;
   const extra = state.faultState.faults.downloadExtraBytes ?? 0;
   const { start, end: fileEnd } = range ?? { start: 0, end: item.sizeBytes };
   // A body to the end runs on past it by `extra` bytes; a bounded range stays as asked.
   const end = fileEnd === item.sizeBytes ? fileEnd + extra : fileEnd;
   res.writeHead(range === undefined ? 200 : 206, {
     "content-type": item.mimeType || "application/octet-stream",
-    ...(undeclared || sizeless ? {} : { "content-length": String(end - start) }),
+    ...(undeclared ? {} : { "content-length": String(end - start) }),
     "accept-ranges": "bytes",
-    ...(range === undefined || undeclared ? {} : {
-      "content-range": `bytes ${start}-${end - 1}/${sizeless ? "*" : item.sizeBytes + extra}`,
-    }),
+    ...(range === undefined || undeclared
+      ? {}
+      : { "content-range": `bytes ${start}-${end - 1}/${item.sizeBytes + extra}` }),
     ...(encoding === undefined ? {} : { "content-encoding": encoding }),
   });
   await _sendBody(state, res, { item, start, end }, signal);

@@ -97,11 +97,6 @@ export interface Faults {
   unlistedSizes?: boolean;
   /** Download answers declare no length: no `Content-Length` (chunked), no `Content-Range`. */
   undeclaredDownloadLength?: boolean;
-  /**
-   * Download answers declare no length and no whole size: no `Content-Length`, and a range's
-   * `Content-Range` says where it starts with `/*` for the size.
-   */
-  undeclaredDownloadSize?: boolean;
   /** Download answers carry this `Content-Encoding` header (the body stays the file's bytes). */
   downloadContentEncoding?: string;
 }
