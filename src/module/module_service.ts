@@ -12,7 +12,11 @@ import { type Logger, type LogLevel, parseLogLevel } from "../logger.ts";
 import type { MirrorController } from "../mirror_controller.ts";
 import { MIRROR_APIS, MIRROR_MODEL } from "./mirror_model.ts";
 import type { ParentLogSink } from "./parent_logger.ts";
-import { ResourceNotRunningError, type ResourceTable } from "./resource_table.ts";
+import {
+  ConfigSupersededError,
+  ResourceNotRunningError,
+  type ResourceTable,
+} from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
 import { VIAM_SERVICES } from "./viam_services.ts";
 
@@ -155,8 +159,9 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
   ): Promise<PartialMessage<AnyMessage>> => {
     const resource = _readConfig(request);
     const fullName = `${resource.api}/${resource.name}`;
-    // Taken before the check, which takes a while: a removal (and an addition) while it runs wins.
-    const replaces = verb === "reconfigured" ? table.ticket(fullName) : undefined;
+    // Taken before the check, which takes a while: a removal (and an addition) done while it
+    // runs wins, and so does a configuration sent after it that is applied first.
+    const ticket = table.ticket(fullName);
     // A refused configuration (or one that fails to start) leaves a running resource as it was:
     // the error says so, or the operator would believe the mirror stopped.
     const kept = () =>
@@ -173,11 +178,17 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       const replaced = await table.put(
         fullName,
         () => options.createMirror(resource, sink.logger(fullName, resource.logLevel)),
-        { replaces },
+        { ticket, reconfigure: verb === "reconfigured" },
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
       if (error instanceof ResourceNotRunningError) throw _notRunning(resource);
+      if (error instanceof ConfigSupersededError) {
+        throw new ConnectError(
+          `${fullName} was not ${verb} with this configuration: one sent after it was applied first`,
+          Code.Aborted,
+        );
+      }
       throw new ConnectError(
         redactor.scrub(`could not start ${fullName}: ${describeError(error)}${kept()}`),
         Code.Internal,
@@ -241,8 +252,9 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       const resource = _readConfig(request);
       // One being reconfigured already is reconfigured again after it (changes run in order).
       if (
-        table.get(resource.api, resource.name) === undefined &&
-        !table.isReplacing(resource.api, resource.name)
+        (table.get(resource.api, resource.name) === undefined &&
+          !table.isReplacing(resource.api, resource.name)) ||
+        table.isBeingRemoved(`${resource.api}/${resource.name}`)
       ) {
         throw _notRunning(resource);
       }

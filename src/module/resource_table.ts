@@ -7,9 +7,9 @@
 import type { MirrorController } from "../mirror_controller.ts";
 
 /**
- * A replacement ({@linkcode ResourceTable.put} with `replaces`) found nothing to replace, or not the
- * resource it was meant for: it was removed (and perhaps added again, or failed to start again)
- * while the new configuration waited its turn.
+ * A reconfiguration ({@linkcode ResourceTable.put} with `reconfigure`) found nothing to replace, or
+ * not the resource it was meant for: it was removed (and perhaps added again, or failed to start
+ * again) while the new configuration was being checked, or is being removed.
  */
 export class ResourceNotRunningError extends Error {
   constructor(readonly fullName: string) {
@@ -18,24 +18,40 @@ export class ResourceNotRunningError extends Error {
   }
 }
 
+/** A configuration found, when its turn came, that one sent after it was already applied. */
+export class ConfigSupersededError extends Error {
+  constructor(readonly fullName: string) {
+    super(`a configuration of ${fullName} sent after this one was applied first`);
+    this.name = "ConfigSupersededError";
+  }
+}
+
 /**
- * What a reconfiguration saw of its resource when it came ({@linkcode ResourceTable.ticket}): it
- * replaces that resource only, not one added again after a removal.
+ * What a configuration (an addition or a reconfiguration) saw of its resource when it came
+ * ({@linkcode ResourceTable.ticket}): its checks take a while, and the changes it is applied after
+ * are only those that came before it.
  */
-export interface ReplaceTicket {
-  /** How many removals of the name had been asked for by then. */
+export interface ConfigTicket {
+  /** Its place among the configurations of the name, in the order they came. */
+  readonly arrival: number;
+  /** How many removals of the name were done by then. */
   readonly removals: number;
 }
 
 /** Options of {@linkcode ResourceTable.put}. */
 export interface PutOptions {
   /**
-   * Only replace the running controller the ticket was taken of (a reconfiguration): when there is
-   * none by the time the change runs, or the name was removed since the ticket (and perhaps added
-   * again), reject with {@linkcode ResourceNotRunningError} and start nothing; a removal (and an
-   * addition) that overtook the reconfiguration would be undone by it.
+   * When the configuration came: a configuration sent after it and applied first wins, and this
+   * one is refused ({@linkcode ConfigSupersededError}).
    */
-  replaces?: ReplaceTicket;
+  ticket?: ConfigTicket;
+  /**
+   * It replaces the running controller (a reconfiguration): when there is none by the time the
+   * change runs, or a removal was done since the ticket (and perhaps an addition), it is refused
+   * ({@linkcode ResourceNotRunningError}) and starts nothing: a removal (and an addition) that
+   * overtook the reconfiguration would be undone by it.
+   */
+  reconfigure?: boolean;
 }
 
 /**
@@ -50,13 +66,22 @@ export class ResourceTable {
   readonly #changes = new Map<string, Promise<unknown>>();
   /** Full names whose controller is being replaced: stopped, not yet running again. */
   readonly #replacing = new Set<string>();
-  /** Removals asked for, by full name (see {@linkcode ReplaceTicket}). */
-  readonly #removals = new Map<string, number>();
+  /** Removals done, and those asked for and not done yet, by full name (see `ConfigTicket`). */
+  readonly #removalsDone = new Map<string, number>();
+  readonly #removalsPending = new Map<string, number>();
+  /** Configurations that came, and the arrival of the one applied last, by full name. */
+  readonly #arrivals = new Map<string, number>();
+  readonly #applied = new Map<string, number>();
   #closed = false;
 
   /** The controller of the resource `name` (short) under `api`, if it runs. */
   get(api: string, name: string): MirrorController | undefined {
     return this.#controllers.get(`${api}/${name}`);
+  }
+
+  /** True while a removal of the resource `fullName` has been asked for and is not done. */
+  isBeingRemoved(fullName: string): boolean {
+    return (this.#removalsPending.get(fullName) ?? 0) > 0;
   }
 
   /**
@@ -76,8 +101,8 @@ export class ResourceTable {
    * Runs the resource `fullName` with the controller `create` returns, stopping (and awaiting) the one
    * it replaces first. Resolves true when one was replaced. Rejects when `create` throws (a
    * replaced resource then runs on as it was: a reconfiguration that cannot start does not remove
-   * a working mirror), after {@linkcode ResourceTable.stopAll}, and with `replaces` when what it
-   * was to replace is gone.
+   * a working mirror), after {@linkcode ResourceTable.stopAll}, and as {@linkcode PutOptions}
+   * says.
    */
   put(
     fullName: string,
@@ -87,12 +112,16 @@ export class ResourceTable {
     return this.#serialize(fullName, async () => {
       if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
       const previous = this.#controllers.get(fullName);
-      const { replaces } = options ?? {};
+      const { ticket, reconfigure } = options ?? {};
       if (
-        replaces !== undefined &&
-        (previous === undefined || replaces.removals !== (this.#removals.get(fullName) ?? 0))
+        reconfigure &&
+        (previous === undefined ||
+          (ticket !== undefined && ticket.removals !== (this.#removalsDone.get(fullName) ?? 0)))
       ) {
         throw new ResourceNotRunningError(fullName);
+      }
+      if (ticket !== undefined && ticket.arrival < (this.#applied.get(fullName) ?? 0)) {
+        throw new ConfigSupersededError(fullName);
       }
       const remake = this.#makers.get(fullName);
       if (previous !== undefined) this.#replacing.add(fullName);
@@ -101,6 +130,7 @@ export class ResourceTable {
       try {
         await previous?.stop();
         this.#run(fullName, await create(), create);
+        if (ticket !== undefined) this.#applied.set(fullName, ticket.arrival);
       } catch (error) {
         if (remake !== undefined && !this.#closed) {
           // Its own failure is not the caller's: the error that matters is the new config's.
@@ -126,20 +156,24 @@ export class ResourceTable {
     this.#makers.set(fullName, create);
   }
 
-  /** The ticket of a reconfiguration of `fullName` coming now (see {@linkcode PutOptions}). */
-  ticket(fullName: string): ReplaceTicket {
-    return { removals: this.#removals.get(fullName) ?? 0 };
+  /** The ticket of a configuration of `fullName` coming now (see {@linkcode PutOptions}). */
+  ticket(fullName: string): ConfigTicket {
+    const arrival = (this.#arrivals.get(fullName) ?? 0) + 1;
+    this.#arrivals.set(fullName, arrival);
+    return { arrival, removals: this.#removalsDone.get(fullName) ?? 0 };
   }
 
   /** Stops (and awaits) the resource `fullName`. Resolves false when it was not running. */
   remove(fullName: string): Promise<boolean> {
-    // Counted when asked, before its turn: a reconfiguration that came before it then finds it.
-    this.#removals.set(fullName, (this.#removals.get(fullName) ?? 0) + 1);
+    _bump(this.#removalsPending, fullName, 1);
     return this.#serialize(fullName, async () => {
       const controller = this.#controllers.get(fullName);
       // Gone from the table at once: calls arriving while it stops get NOT_FOUND.
       this.#controllers.delete(fullName);
       this.#makers.delete(fullName);
+      // Done in its turn: a reconfiguration that came before it (and is applied before it) stands.
+      _bump(this.#removalsDone, fullName, 1);
+      _bump(this.#removalsPending, fullName, -1);
       await controller?.stop();
       return controller !== undefined;
     });
@@ -169,4 +203,8 @@ export class ResourceTable {
     });
     return next;
   }
+}
+
+function _bump(counts: Map<string, number>, key: string, by: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + by);
 }

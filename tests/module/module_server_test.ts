@@ -493,6 +493,36 @@ Deno.test("module: a removal (and an addition) that overtakes a reconfiguration'
   }
 });
 
+Deno.test("module: of two reconfigurations, the one sent last runs, whichever is checked first", async () => {
+  const release = Promise.withResolvers<void>();
+  const entered = Promise.withResolvers<void>();
+  const validate = async (attributes: Record<string, unknown>) => {
+    if (JSON.stringify(attributes.tags) === '["older"]') {
+      entered.resolve();
+      await release.promise;
+    }
+    return fakeValidate(attributes);
+  };
+  await withModule(async ({ client, created }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const reconfigure = (tags: string[]) =>
+      client.callError(client.module, "ReconfigureResource", {
+        config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags }),
+      });
+    const older = reconfigure(["older"]);
+    await entered.promise;
+    await client.call(client.module, "ReconfigureResource", {
+      config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags: ["newer"] }),
+    });
+    release.resolve();
+    const superseded = await older;
+    assert.equal(superseded.code, grpc.status.ABORTED);
+    assert.match(superseded.details, /one sent after it was applied first/);
+    assert.deepEqual(created.map(({ resource }) => resource.attributes.tags).slice(1), [["newer"]]);
+    assert.equal(created[1].mirror.stopped, false);
+  }, { validate });
+});
+
 Deno.test("module: a refused reconfiguration says the resource runs on with its previous configuration", async () => {
   await withModule(async ({ client, mirror }) => {
     await _add(client, "mirror1", SERVICE_API);

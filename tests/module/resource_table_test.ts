@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { ResourceNotRunningError, ResourceTable } from "../../src/module/resource_table.ts";
+import {
+  ConfigSupersededError,
+  ResourceNotRunningError,
+  ResourceTable,
+} from "../../src/module/resource_table.ts";
 import type { MirrorController } from "../../src/mirror_controller.ts";
 import { emptySummary } from "../../src/sync/summary.ts";
 
@@ -116,47 +120,91 @@ Deno.test("resource table: a replacement that cannot start leaves the resource r
   assert.equal((table.get("rdk:service:generic", "m") as _Controller).id, "working 3");
 });
 
-Deno.test("resource table: a replacement only (a reconfiguration) starts nothing once a removal overtook it", async () => {
-  const table = new ResourceTable();
+Deno.test("resource table: configurations apply in the order they came, and none undoes a removal done since", async (t) => {
+  const name = "rdk:service:generic/m";
   const events: string[] = [];
-  const first = new _Controller("first", events);
-  await table.put("rdk:service:generic/m", () => first);
-  const ticket = table.ticket("rdk:service:generic/m");
-  const removing = table.remove("rdk:service:generic/m");
-  const replacing = table.put("rdk:service:generic/m", () => {
-    events.push("create second");
-    return new _Controller("second", events);
-  }, { replaces: ticket });
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  first.finishStop();
-  assert.equal(await removing, true);
-  await assert.rejects(replacing, ResourceNotRunningError);
-  assert.deepEqual(events, ["stop first begins", "stop first ends"]);
-  assert.deepEqual(table.names(), []);
-  // Without a running one from the start, too.
-  await assert.rejects(
-    table.put("rdk:service:generic/other", () => first, {
-      replaces: table.ticket("rdk:service:generic/other"),
-    }),
-    /rdk:service:generic\/other is not running/,
+  // A controller that stops at once.
+  const quick = (id: string) => {
+    const controller = new _Controller(id, events);
+    controller.stop = () => Promise.resolve();
+    return controller;
+  };
+  const running = (table: ResourceTable) =>
+    (table.get("rdk:service:generic", "m") as _Controller)?.id;
+
+  await t.step(
+    "a removal done while a reconfiguration is checked: refused, nothing started",
+    async () => {
+      const table = new ResourceTable();
+      await table.put(name, () => quick("first"), { ticket: table.ticket(name) });
+      const ticket = table.ticket(name); // the reconfiguration comes; its check takes a while
+      assert.equal(await table.remove(name), true);
+      await assert.rejects(
+        table.put(name, () => quick("second"), { ticket, reconfigure: true }),
+        ResourceNotRunningError,
+      );
+      assert.deepEqual(table.names(), []);
+    },
   );
-  assert.deepEqual(table.names(), []);
-  // Removed and added again while it waited: the one added runs on.
-  const third = new _Controller("third", events);
-  await table.put("rdk:service:generic/m", () => first);
-  const late = table.ticket("rdk:service:generic/m");
-  first.stop = () => Promise.resolve();
-  await table.remove("rdk:service:generic/m");
-  await table.put("rdk:service:generic/m", () => third);
-  await assert.rejects(
-    table.put("rdk:service:generic/m", () => new _Controller("fourth", events), { replaces: late }),
-    ResourceNotRunningError,
+
+  await t.step("removed and added again meanwhile: the one added runs on", async () => {
+    const table = new ResourceTable();
+    await table.put(name, () => quick("first"), { ticket: table.ticket(name) });
+    const ticket = table.ticket(name);
+    await table.remove(name);
+    await table.put(name, () => quick("added"), { ticket: table.ticket(name) });
+    await assert.rejects(
+      table.put(name, () => quick("late"), { ticket, reconfigure: true }),
+      ResourceNotRunningError,
+    );
+    assert.equal(running(table), "added");
+  });
+
+  await t.step(
+    "a reconfiguration queued before a removal is asked for: applied, then removed",
+    async () => {
+      const table = new ResourceTable();
+      await table.put(name, () => quick("first"), { ticket: table.ticket(name) });
+      const reconfiguring = table.put(name, () => quick("second"), {
+        ticket: table.ticket(name),
+        reconfigure: true,
+      });
+      const removing = table.remove(name);
+      assert.equal(table.isBeingRemoved(name), true);
+      assert.equal(await reconfiguring, true);
+      assert.equal(await removing, true);
+      assert.equal(table.isBeingRemoved(name), false);
+      assert.deepEqual(table.names(), []);
+    },
   );
-  assert.equal(table.get("rdk:service:generic", "m"), third);
-  // A ticket taken since replaces it as usual.
-  third.stop = () => Promise.resolve();
-  const now = table.ticket("rdk:service:generic/m");
-  assert.equal(await table.put("rdk:service:generic/m", () => first, { replaces: now }), true);
+
+  await t.step(
+    "of two configurations, the one sent last wins, whichever is checked first",
+    async () => {
+      const table = new ResourceTable();
+      await table.put(name, () => quick("first"), { ticket: table.ticket(name) });
+      const older = table.ticket(name);
+      const newer = table.ticket(name);
+      await table.put(name, () => quick("newer"), { ticket: newer, reconfigure: true });
+      await assert.rejects(
+        table.put(name, () => quick("older"), { ticket: older, reconfigure: true }),
+        ConfigSupersededError,
+      );
+      assert.equal(running(table), "newer");
+    },
+  );
+
+  await t.step("nothing running: a reconfiguration is refused", async () => {
+    const table = new ResourceTable();
+    await assert.rejects(
+      table.put("rdk:service:generic/other", () => quick("x"), {
+        ticket: table.ticket("rdk:service:generic/other"),
+        reconfigure: true,
+      }),
+      /rdk:service:generic\/other is not running/,
+    );
+    assert.deepEqual(table.names(), []);
+  });
 });
 
 Deno.test("resource table: stopAll stops everything, including a start under way, and refuses more", async () => {
