@@ -1473,7 +1473,7 @@ async function _saveRecord(
     entries: ReturnType<ListingIndex["entries"]>;
     local: ReadonlyMap<string, LocalFile>;
     placed: ReadonlyMap<string, string>;
-    /** The sizes placed for items listed without one. */
+    /** The sizes placed for items listed without one, and of files kept for their path's winner. */
     unlistedSizes: ReadonlyMap<string, number>;
     settled: _Replacements;
     /** Files gone from the mirror this pass (deleted as stale). */
