@@ -129,6 +129,10 @@ export class ResourceTable {
       this.#makers.delete(fullName);
       try {
         await previous?.stop();
+        // Closed while the old one stopped: nothing new starts (stopAll has taken the old one).
+        if (this.#closed) {
+          throw new Error(`the module is shutting down: ${fullName} was not started`);
+        }
         this.#run(fullName, await create(), create);
         if (ticket !== undefined) this.#applied.set(fullName, ticket.arrival);
       } catch (error) {

@@ -238,3 +238,21 @@ Deno.test("resource table: stopAll stops everything, including a start under way
     /the module is shutting down: rdk:service:generic\/c was not started/,
   );
 });
+
+Deno.test("resource table: a replacement waiting for the old one's stop when stopAll begins starts nothing", async () => {
+  const table = new ResourceTable();
+  const events: string[] = [];
+  const old = new _Controller("old", events);
+  await table.put("rdk:service:generic/m", () => old);
+  const replacing = table.put("rdk:service:generic/m", () => {
+    events.push("create new");
+    return new _Controller("new", events);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const stopping = table.stopAll();
+  old.finishStop();
+  await assert.rejects(replacing, /the module is shutting down/);
+  await stopping;
+  assert.deepEqual(events, ["stop old begins", "stop old ends"]);
+  assert.deepEqual(table.names(), []);
+});
