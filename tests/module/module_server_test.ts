@@ -448,18 +448,27 @@ Deno.test("module: RemoveResource stops the mirror; ReconfigureResource replaces
   });
 });
 
+/**
+ * The harness's validator, except that the check of a config whose only tag is `tag` waits until
+ * `release` is called (`entered` resolves as it begins): a check that takes a while.
+ */
+function _validateHolding(tag: string) {
+  const entered = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const validate = async (attributes: Record<string, unknown>) => {
+    if (JSON.stringify(attributes.tags) === JSON.stringify([tag])) {
+      entered.resolve();
+      await released.promise;
+    }
+    return fakeValidate(attributes);
+  };
+  return { validate, entered: entered.promise, release: () => released.resolve() };
+}
+
 Deno.test("module: a removal (and an addition) that overtakes a reconfiguration's check is not undone by it", async (t) => {
   for (const addedAgain of [false, true]) {
     await t.step(addedAgain ? "removed and added again" : "removed", async () => {
-      const entered = Promise.withResolvers<void>();
-      const release = Promise.withResolvers<void>();
-      const validate = async (attributes: Record<string, unknown>) => {
-        if (JSON.stringify(attributes.tags) === '["slow"]') {
-          entered.resolve();
-          await release.promise;
-        }
-        return fakeValidate(attributes);
-      };
+      const { validate, entered, release } = _validateHolding("slow");
       await withModule(async ({ client, created, mirror }) => {
         await _add(client, "mirror1", SERVICE_API);
         const reconfiguring = client.callError(client.module, "ReconfigureResource", {
@@ -468,10 +477,10 @@ Deno.test("module: a removal (and an addition) that overtakes a reconfiguration'
             tags: ["slow"],
           }),
         });
-        await entered.promise;
+        await entered;
         await client.call(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
         if (addedAgain) await _add(client, "mirror1", SERVICE_API);
-        release.resolve();
+        release();
         const refused = await reconfiguring;
         assert.equal(refused.code, grpc.status.NOT_FOUND);
         assert.match(
@@ -494,15 +503,7 @@ Deno.test("module: a removal (and an addition) that overtakes a reconfiguration'
 });
 
 Deno.test("module: of two reconfigurations, the one sent last runs, whichever is checked first", async () => {
-  const release = Promise.withResolvers<void>();
-  const entered = Promise.withResolvers<void>();
-  const validate = async (attributes: Record<string, unknown>) => {
-    if (JSON.stringify(attributes.tags) === '["older"]') {
-      entered.resolve();
-      await release.promise;
-    }
-    return fakeValidate(attributes);
-  };
+  const { validate, entered, release } = _validateHolding("older");
   await withModule(async ({ client, created }) => {
     await _add(client, "mirror1", SERVICE_API);
     const reconfigure = (tags: string[]) =>
@@ -510,11 +511,11 @@ Deno.test("module: of two reconfigurations, the one sent last runs, whichever is
         config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags }),
       });
     const older = reconfigure(["older"]);
-    await entered.promise;
+    await entered;
     await client.call(client.module, "ReconfigureResource", {
       config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags: ["newer"] }),
     });
-    release.resolve();
+    release();
     const superseded = await older;
     assert.equal(superseded.code, grpc.status.ABORTED);
     assert.match(superseded.details, /one sent after it was applied first/);
