@@ -272,7 +272,7 @@ export function parseConfig(
     hint: (n) =>
       n <= 0
         ? `the original module read ${n} as 60: write 60 for a pass a minute`
-        : n > 0 && n < _MIN_SYNC_FREQUENCY
+        : n < _MIN_SYNC_FREQUENCY
         ? "the original module ran a pass that often, each one listing the whole set again: " +
           "write 1 or more (60 for a pass a minute)"
         : undefined,

@@ -254,7 +254,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       if (
         (table.get(resource.api, resource.name) === undefined &&
           !table.isReplacing(resource.api, resource.name)) ||
-        table.isBeingRemoved(`${resource.api}/${resource.name}`)
+        table.isBeingRemoved(resource.api, resource.name)
       ) {
         throw _notRunning(resource);
       }

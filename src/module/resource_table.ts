@@ -79,9 +79,9 @@ export class ResourceTable {
     return this.#controllers.get(`${api}/${name}`);
   }
 
-  /** True while a removal of the resource `fullName` has been asked for and is not done. */
-  isBeingRemoved(fullName: string): boolean {
-    return (this.#removalsPending.get(fullName) ?? 0) > 0;
+  /** True while a removal of the resource `name` under `api` has been asked for and is not done. */
+  isBeingRemoved(api: string, name: string): boolean {
+    return (this.#removalsPending.get(`${api}/${name}`) ?? 0) > 0;
   }
 
   /**
@@ -110,7 +110,7 @@ export class ResourceTable {
     options?: PutOptions,
   ): Promise<boolean> {
     return this.#serialize(fullName, async () => {
-      if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
+      this.#refuseIfClosed(fullName);
       const previous = this.#controllers.get(fullName);
       const { ticket, reconfigure } = options ?? {};
       if (
@@ -130,9 +130,7 @@ export class ResourceTable {
       try {
         await previous?.stop();
         // Closed while the old one stopped: nothing new starts (stopAll has taken the old one).
-        if (this.#closed) {
-          throw new Error(`the module is shutting down: ${fullName} was not started`);
-        }
+        this.#refuseIfClosed(fullName);
         this.#run(fullName, await create(), create);
         if (ticket !== undefined) this.#applied.set(fullName, ticket.arrival);
       } catch (error) {
@@ -149,6 +147,10 @@ export class ResourceTable {
       }
       return previous !== undefined;
     });
+  }
+
+  #refuseIfClosed(fullName: string): void {
+    if (this.#closed) throw new Error(`the module is shutting down: ${fullName} was not started`);
   }
 
   #run(

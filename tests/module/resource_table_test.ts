@@ -170,10 +170,10 @@ Deno.test("resource table: configurations apply in the order they came, and none
         reconfigure: true,
       });
       const removing = table.remove(name);
-      assert.equal(table.isBeingRemoved(name), true);
+      assert.equal(table.isBeingRemoved("rdk:service:generic", "m"), true);
       assert.equal(await reconfiguring, true);
       assert.equal(await removing, true);
-      assert.equal(table.isBeingRemoved(name), false);
+      assert.equal(table.isBeingRemoved("rdk:service:generic", "m"), false);
       assert.deepEqual(table.names(), []);
     },
   );
