@@ -6,6 +6,7 @@ import {
   FileDescriptorProto,
   FileDescriptorSet,
 } from "@bufbuild/protobuf";
+import { pollUntil } from "../_poll.ts";
 import { startModule } from "../../src/module/module_server.ts";
 import type { FakeMirror } from "./_fake_mirror.ts";
 import { emptySummary } from "../../src/sync/summary.ts";
@@ -500,6 +501,32 @@ Deno.test("module: a removal (and an addition) that overtakes a reconfiguration'
       }, { validate });
     });
   }
+});
+
+Deno.test("module: a reconfiguration that comes while a removal waits its turn is NOT_FOUND at once", async () => {
+  await withModule(async ({ client, created }) => {
+    await _add(client, "mirror1", SERVICE_API);
+    const reconfigure = (tags: string[]) =>
+      client.callError(client.module, "ReconfigureResource", {
+        config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags }),
+      });
+    // A reconfiguration whose old mirror never stops holds the resource's changes; a removal
+    // waits behind it (neither is awaited here).
+    void reconfigure(["b"]);
+    await pollUntil("the old mirror is being stopped", () => created[0].mirror.stopped);
+    void client.callError(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
+    // Sent on the same connection, the calls arrive in order; the pause is a margin only.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Let in behind the removal, it would replace what a later AddResource makes.
+    const refused = await Promise.race([
+      reconfigure(["c"]),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("not answered: queued behind the removal")), 2_000)
+      ),
+    ]);
+    assert.equal(refused.code, grpc.status.NOT_FOUND);
+    assert.equal(created.length, 1, "no mirror made for it");
+  }, { mirror: { hangOnStop: true }, stopTimeoutMs: 100 });
 });
 
 Deno.test("module: of two reconfigurations, the one sent last runs, whichever is checked first", async () => {
