@@ -15,6 +15,7 @@ import type { ParentLogSink } from "./parent_logger.ts";
 import {
   ConfigSupersededError,
   ResourceNotRunningError,
+  ResourceRemovedError,
   type ResourceTable,
 } from "./resource_table.ts";
 import type { SecretRedactor } from "../redaction.ts";
@@ -171,6 +172,7 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
     try {
       await validate(fullName, resource);
     } catch (error) {
+      table.release(ticket);
       if (!(error instanceof ConnectError)) throw error;
       throw new ConnectError(`${error.rawMessage}${kept()}`, error.code, error.metadata);
     }
@@ -183,6 +185,12 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {
       if (error instanceof ResourceNotRunningError) throw _notRunning(resource);
+      if (error instanceof ResourceRemovedError) {
+        throw new ConnectError(
+          `${fullName} was not ${verb}: it was removed while this configuration was checked`,
+          Code.Aborted,
+        );
+      }
       if (error instanceof ConfigSupersededError) {
         throw new ConnectError(
           `${fullName} was not ${verb} with this configuration: one sent after it was applied first`,

@@ -18,6 +18,17 @@ export class ResourceNotRunningError extends Error {
   }
 }
 
+/**
+ * An addition found, when its turn came, that its resource was removed after it came (while it
+ * was being checked): the removal, asked for later, wins, and nothing is started.
+ */
+export class ResourceRemovedError extends Error {
+  constructor(readonly fullName: string) {
+    super(`${fullName} was removed while this configuration was checked`);
+    this.name = "ResourceRemovedError";
+  }
+}
+
 /** A configuration found, when its turn came, that one sent after it was already applied. */
 export class ConfigSupersededError extends Error {
   constructor(readonly fullName: string) {
@@ -32,6 +43,8 @@ export class ConfigSupersededError extends Error {
  * are only those that came before it.
  */
 export interface ConfigTicket {
+  /** The resource it configures. */
+  readonly fullName: string;
   /** Its place among the configurations of the name, in the order they came. */
   readonly arrival: number;
   /** How many removals of the name were done by then. */
@@ -49,7 +62,8 @@ export interface PutOptions {
    * It replaces the running controller (a reconfiguration): when there is none by the time the
    * change runs, or a removal was done since the ticket (and perhaps an addition), it is refused
    * ({@linkcode ResourceNotRunningError}) and starts nothing: a removal (and an addition) that
-   * overtook the reconfiguration would be undone by it.
+   * overtook the reconfiguration would be undone by it. An addition after which a removal was done
+   * is refused too ({@linkcode ResourceRemovedError}).
    */
   reconfigure?: boolean;
 }
@@ -72,6 +86,11 @@ export class ResourceTable {
   /** Configurations that came, and the arrival of the one applied last, by full name. */
   readonly #arrivals = new Map<string, number>();
   readonly #applied = new Map<string, number>();
+  /**
+   * Tickets given and not yet handed to `put` or released: their configurations are being checked,
+   * and a removal coming meanwhile cancels them.
+   */
+  readonly #inCheck = new Set<ConfigTicket>();
   #closed = false;
 
   /** The controller of the resource `name` (short) under `api`, if it runs. */
@@ -109,17 +128,17 @@ export class ResourceTable {
     create: () => MirrorController | Promise<MirrorController>,
     options?: PutOptions,
   ): Promise<boolean> {
+    const { ticket, reconfigure } = options ?? {};
+    if (ticket !== undefined) this.#inCheck.delete(ticket); // checked: a removal now comes after it
     return this.#serialize(fullName, async () => {
       this.#refuseIfClosed(fullName);
       const previous = this.#controllers.get(fullName);
-      const { ticket, reconfigure } = options ?? {};
-      if (
-        reconfigure &&
-        (previous === undefined ||
-          (ticket !== undefined && ticket.removals !== (this.#removalsDone.get(fullName) ?? 0)))
-      ) {
+      const removedSince = ticket !== undefined &&
+        ticket.removals !== (this.#removalsDone.get(fullName) ?? 0);
+      if (reconfigure && (previous === undefined || removedSince)) {
         throw new ResourceNotRunningError(fullName);
       }
+      if (removedSince) throw new ResourceRemovedError(fullName);
       if (ticket !== undefined && ticket.arrival < (this.#applied.get(fullName) ?? 0)) {
         throw new ConfigSupersededError(fullName);
       }
@@ -162,16 +181,31 @@ export class ResourceTable {
     this.#makers.set(fullName, create);
   }
 
-  /** The ticket of a configuration of `fullName` coming now (see {@linkcode PutOptions}). */
+  /**
+   * The ticket of a configuration of `fullName` coming now (see {@linkcode PutOptions}), to be
+   * handed to `put` once it is checked, or released when it will not be.
+   */
   ticket(fullName: string): ConfigTicket {
     const arrival = (this.#arrivals.get(fullName) ?? 0) + 1;
     this.#arrivals.set(fullName, arrival);
-    return { arrival, removals: this.#removalsDone.get(fullName) ?? 0 };
+    const ticket = { fullName, arrival, removals: this.#removalsDone.get(fullName) ?? 0 };
+    this.#inCheck.add(ticket);
+    return ticket;
   }
 
-  /** Stops (and awaits) the resource `fullName`. Resolves false when it was not running. */
+  /** The configuration of `ticket` will not be applied (its check failed). */
+  release(ticket: ConfigTicket): void {
+    this.#inCheck.delete(ticket);
+    this.#forgetIfIdle(ticket.fullName);
+  }
+
+  /**
+   * Stops (and awaits) the resource `fullName`. Resolves false when it was neither running nor
+   * being configured: a configuration still being checked is cancelled by it (see `put`).
+   */
   remove(fullName: string): Promise<boolean> {
     _bump(this.#removalsPending, fullName, 1);
+    const cancels = [...this.#inCheck].some((ticket) => ticket.fullName === fullName);
     return this.#serialize(fullName, async () => {
       const controller = this.#controllers.get(fullName);
       // Gone from the table at once: calls arriving while it stops get NOT_FOUND.
@@ -181,7 +215,7 @@ export class ResourceTable {
       _bump(this.#removalsDone, fullName, 1);
       _bump(this.#removalsPending, fullName, -1);
       await controller?.stop();
-      return controller !== undefined;
+      return controller !== undefined || cancels;
     });
   }
 
@@ -205,9 +239,27 @@ export class ResourceTable {
     this.#changes.set(fullName, settled);
     // Forget the chain once it is idle so the map does not grow with every name ever used.
     settled.then(() => {
-      if (this.#changes.get(fullName) === settled) this.#changes.delete(fullName);
+      if (this.#changes.get(fullName) !== settled) return;
+      this.#changes.delete(fullName);
+      this.#forgetIfIdle(fullName);
     });
     return next;
+  }
+
+  /**
+   * Drops the order records of `fullName` once nothing of it runs, changes or is being checked:
+   * every later ticket starts afresh, and a module that adds and removes many names keeps none of
+   * them.
+   */
+  #forgetIfIdle(fullName: string): void {
+    if (this.#controllers.has(fullName) || this.#changes.has(fullName)) return;
+    if ((this.#removalsPending.get(fullName) ?? 0) > 0) return;
+    if ([...this.#inCheck].some((ticket) => ticket.fullName === fullName)) return;
+    for (
+      const records of [this.#arrivals, this.#applied, this.#removalsDone, this.#removalsPending]
+    ) {
+      records.delete(fullName);
+    }
   }
 }
 

@@ -503,6 +503,31 @@ Deno.test("module: a removal (and an addition) that overtakes a reconfiguration'
   }
 });
 
+Deno.test("module: a removal that comes while an addition is checked is done, and the addition starts nothing", async () => {
+  const { validate, entered, release } = _validateHolding("slow");
+  await withModule(async ({ client, created }) => {
+    const adding = client.callError(client.module, "AddResource", {
+      config: componentConfig("mirror1", SERVICE_API, { app_api_key: SECRET_KEY, tags: ["slow"] }),
+    });
+    await entered;
+    // viam-server gave up on the addition (its deadline passed) and removes the resource.
+    await client.call(client.module, "RemoveResource", { name: `${SERVICE_API}/mirror1` });
+    release();
+    const refused = await adding;
+    assert.equal(refused.code, grpc.status.ABORTED);
+    assert.match(
+      refused.details,
+      /rdk:service:generic\/mirror1 was not started: it was removed while this configuration was checked/,
+    );
+    assert.equal(created.length, 0, "a mirror left running that viam-server believes removed");
+    const gone = await client.callError(client.service, "GetStatus", { name: "mirror1" });
+    assert.equal(gone.code, grpc.status.NOT_FOUND);
+    // The name is free again: adding it starts a mirror as usual.
+    await _add(client, "mirror1", SERVICE_API);
+    assert.equal(created.length, 1);
+  }, { validate });
+});
+
 Deno.test("module: a reconfiguration that comes while a removal waits its turn is NOT_FOUND at once", async () => {
   await withModule(async ({ client, created }) => {
     await _add(client, "mirror1", SERVICE_API);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ConfigSupersededError,
   ResourceNotRunningError,
+  ResourceRemovedError,
   ResourceTable,
 } from "../../src/module/resource_table.ts";
 import type { MirrorController } from "../../src/mirror_controller.ts";
@@ -146,6 +147,38 @@ Deno.test("resource table: configurations apply in the order they came, and none
       assert.deepEqual(table.names(), []);
     },
   );
+
+  await t.step(
+    "a removal asked for while an addition is checked: done, the addition refused",
+    async () => {
+      const table = new ResourceTable();
+      const ticket = table.ticket(name); // the addition comes; its check takes a while
+      assert.equal(await table.remove(name), true, "it cancels the addition");
+      await assert.rejects(
+        table.put(name, () => quick("added"), { ticket }),
+        ResourceRemovedError,
+      );
+      assert.deepEqual(table.names(), []);
+      assert.equal(await table.remove(name), false, "nothing left to remove");
+    },
+  );
+
+  await t.step("a removal after an addition's check failed finds nothing", async () => {
+    const table = new ResourceTable();
+    table.release(table.ticket(name));
+    assert.equal(await table.remove(name), false);
+  });
+
+  await t.step("a removed name's order records are dropped: its tickets start afresh", async () => {
+    const table = new ResourceTable();
+    await table.put(name, () => quick("first"), { ticket: table.ticket(name) });
+    const checked = table.ticket(name);
+    assert.equal(checked.arrival, 2, "kept while it runs");
+    table.release(checked);
+    await table.remove(name);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the removal's change settles
+    assert.deepEqual(table.ticket(name), { fullName: name, arrival: 1, removals: 0 });
+  });
 
   await t.step("removed and added again meanwhile: the one added runs on", async () => {
     const table = new ResourceTable();
