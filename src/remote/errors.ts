@@ -42,10 +42,19 @@ export class HttpStatusError extends Error {
  * retried (the same answer would come again).
  */
 export class UncheckableBodyError extends Error {
-  /** @param detail What the answer lacked. */
-  constructor(detail: string) {
+  /**
+   * True when the answer was refused before any of it was written: a partial it was to extend or
+   * replace is as it was, and may be resumed.
+   */
+  readonly beforeWriting: boolean;
+  /**
+   * @param detail What the answer lacked.
+   * @param options `beforeWriting`: see the field (default false).
+   */
+  constructor(detail: string, options: { beforeWriting?: boolean } = {}) {
     super(`download not written: ${detail}`);
     this.name = "UncheckableBodyError";
+    this.beforeWriting = options.beforeWriting ?? false;
   }
 }
 

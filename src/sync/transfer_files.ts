@@ -569,9 +569,15 @@ export class Transfer {
           },
         });
       } catch (error) {
-        // A partial the disk had no room for, or of a body that cannot be checked (another size
-        // than listed, say): kept, it would only hold the disk until a clean pass swept it.
-        if (_isNoSpace(error) || error instanceof UncheckableBodyError) await staged.discard();
+        // A partial the disk had no room for, or of a body that cannot be checked (one that went
+        // on past its size, say): kept, it would only hold the disk until a clean pass swept it.
+        // One answered by a body refused before it was written is resumed at the next pass (when
+        // it holds anything).
+        const resumable = error instanceof UncheckableBodyError && error.beforeWriting &&
+          held.bytes > 0;
+        if (_isNoSpace(error) || (error instanceof UncheckableBodyError && !resumable)) {
+          await staged.discard();
+        }
         throw error;
       } finally {
         await staged.close();
@@ -610,17 +616,19 @@ export class Transfer {
           "platform lists no size to check it against: not written (an error page?)",
       );
     }
-    // The server ignored Range: start over.
-    if (body.start !== from) await this.#startOver(staged, held);
     if (held.total !== undefined && body.totalSize !== undefined && body.totalSize !== held.total) {
       // Written whole, it would be refused at the end anyway, after taking disk the reserve never
-      // booked (the size booked is the listed one): a body far longer filled the disk.
+      // booked (the size booked is the listed one): a body far longer filled the disk. Refused
+      // before a start over, too: an error page answering a resume must not cost the partial.
       await body.body.cancel();
       throw new UncheckableBodyError(
         `${download.path}: its download declares ${body.totalSize} bytes where the platform ` +
           `lists ${held.total} (changed since it was listed?)`,
+        { beforeWriting: true },
       );
     }
+    // The server ignored Range: start over.
+    if (body.start !== from) await this.#startOver(staged, held);
     held.total ??= body.totalSize;
     if (held.total === undefined) {
       await body.body.cancel();

@@ -385,6 +385,58 @@ Deno.test("an answer that declared no length and ended short is checked before a
   );
 });
 
+Deno.test("a resume answered from byte 0 with a length not the file's keeps the partial", async () => {
+  // A 200 error page of declared length, Range ignored: taken for the file's restart, it had the
+  // partial truncated before its length was found wrong, and the next pass began at byte 0.
+  await _withListed(
+    { count: 1, sizeBytes: 400_000 },
+    async ({ platform, mirror, remote: real, items }) => {
+      const offsets: number[] = [];
+      const content = platform.contentOf(items[0].binaryDataId);
+      const remote: typeof real = Object.assign(Object.create(real), {
+        download: (...args: Parameters<typeof real.download>) => {
+          offsets.push(args[1]?.offset ?? 0);
+          if (offsets.length === 1) {
+            // The first 200,000 bytes, then the connection drops.
+            let pulls = 0;
+            const body = new ReadableStream<Uint8Array>({
+              pull(controller) {
+                if (pulls++ === 0) controller.enqueue(content.slice(0, 200_000));
+                else controller.error(new TypeError("connection reset"));
+              },
+            });
+            return Promise.resolve({ body, start: 0, totalSize: content.length });
+          }
+          if (offsets.length === 2) {
+            const page = new TextEncoder().encode("<html>503 Service Unavailable</html>");
+            return Promise.resolve({ body: new Blob([page]).stream(), start: 0, totalSize: 36 });
+          }
+          return real.download(...args);
+        },
+      });
+      const pass = async () => {
+        const transfer = new Transfer({ remote, mirror }, {
+          concurrency: 1,
+          reservePercent: 0,
+          logger: new RecordingLogger(),
+          minRetryDelayMs: 1,
+        });
+        transfer.add(items.map((item) => ({ path: "f.jpg", item })));
+        return (await transfer.finish()).failures.map(({ error }) => error);
+      };
+      assert.deepEqual(await pass(), [
+        "download not written: f.jpg: its download declares 36 bytes where the platform lists " +
+        "400000 (changed since it was listed?)",
+      ]);
+      assert.deepEqual(await pass(), []);
+      assert.deepEqual(await Deno.readFile(join(mirror.root, "f.jpg")), content);
+      assert.equal(offsets.length, 3, `asked from ${offsets.join(", ")}`);
+      // Resumed: the next pass asks for the partial's last 64 KiB again (to compare) and the rest.
+      assert.deepEqual(offsets, [0, 200_000, 200_000 - 65_536]);
+    },
+  );
+});
+
 Deno.test("an item larger than the file system fails alone; the downloads after it go", async () => {
   // Booked as any other, it paused every download after it "until space returns", which it never
   // would: pass after pass, nothing after it was fetched.
