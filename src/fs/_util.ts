@@ -59,12 +59,18 @@ export interface SwappedFolderOptions {
    * tell it.
    */
   device?: number;
+  /**
+   * The inodes some of the folders had (by their paths below the root, `"."` for the root itself):
+   * one of them with another inode now, or gone, counts as swapped too (another folder moved into
+   * its place). Only where inodes are stable ({@linkcode hasStableInodes}).
+   */
+  inodes?: ReadonlyMap<string, number>;
 }
 
 /**
  * The first folder from `root` (as `"."`) down to `relDir` itself (`""`: the root alone) that is now
- * a symlink (or, with `options.device`, on another device), or undefined (see
- * {@linkcode swappedFolderOn}).
+ * a symlink (or, with `options.device`, on another device; with `options.inodes`, another folder
+ * or none), or undefined (see {@linkcode swappedFolderOn}).
  */
 export function swappedFolder(
   root: string,
@@ -80,8 +86,10 @@ export function swappedFolder(
       if (info.isSymlink) return dir;
       if (!info.isDirectory) return undefined;
       if (options.device !== undefined && info.dev !== options.device) return dir;
+      const ino = options.inodes?.get(dir);
+      if (ino !== undefined && info.ino !== ino) return dir;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
+      if (error instanceof Deno.errors.NotFound) return options.inodes?.has(dir) ? dir : undefined;
       throw error;
     }
   }

@@ -255,6 +255,13 @@ export class MirrorDir implements AsyncDisposable {
   readonly #warn: ((message: string) => void) | undefined;
   /** The root's device, as the walk saw it: a removal crosses into no other. */
   readonly #device: number;
+  /**
+   * The inodes of the root (`"."`) and its state folder when the pass opened them (none where a
+   * file system's inodes are not stable): another folder moved into the place of either since
+   * (the mirror renamed away and another mirror's folder renamed in) is written into no more, and
+   * nothing is deleted from it.
+   */
+  readonly #inodes: ReadonlyMap<string, number> | undefined;
 
   /** The device of the mirror's root (`st_dev`), where its files take their space. */
   get device(): number {
@@ -269,9 +276,11 @@ export class MirrorDir implements AsyncDisposable {
     fsSync: FileSystemSync | undefined,
     warn: ((message: string) => void) | undefined,
     device: number,
+    inodes: ReadonlyMap<string, number> | undefined,
   ) {
     this.root = root;
     this.#device = device;
+    this.#inodes = inodes;
     this.#lock = lock;
     this.stateDir = dirs.state;
     this.#fsSync = fsSync;
@@ -342,9 +351,13 @@ export class MirrorDir implements AsyncDisposable {
       const fsSync = (options.durable ?? true)
         ? new FileSystemSync(state, { programs })
         : undefined;
-      const { dev } = await Deno.lstat(root);
+      const { dev, ino } = await Deno.lstat(root);
       if (seen !== undefined) seen.device = dev;
-      return new MirrorDir(root, lock, { partial, state }, fsSync, options.warn, dev);
+      const stateIno = (await Deno.lstat(state)).ino;
+      const inodes = ino !== null && stateIno !== null && hasStableInodes(state)
+        ? new Map([[".", ino], [STATE_DIR_NAME, stateIno]])
+        : undefined;
+      return new MirrorDir(root, lock, { partial, state }, fsSync, options.warn, dev, inodes);
     } catch (error) {
       await lock.release();
       throw error;
@@ -525,10 +538,27 @@ export class MirrorDir implements AsyncDisposable {
     // mounted at the root (or above it) that dropped out during the pass leaves a bare folder of
     // the file system below, on another device: the pass wrote the rest of the set onto the SD
     // card there, and reported success.
-    const swapped = swappedFolder(this.root, STATE_DIR_NAME, { device: this.#device });
+    const swapped = swappedFolder(this.root, STATE_DIR_NAME, {
+      device: this.#device,
+      inodes: this.#inodes,
+    });
     if (swapped === undefined) return undefined;
-    return `${_folderName(this.root, swapped)} ${_becameDuringPass(this.root, swapped)}: ` +
-      "nothing more is written there";
+    return `${_folderName(this.root, swapped)} ${
+      _becameDuringPass(this.root, swapped, this.#device)
+    }: nothing more is written there`;
+  }
+
+  /**
+   * Why nothing may be deleted in the mirror any more this pass, when its root (by the path it was
+   * opened at) is no longer the folder it was: a symlink, another file system's, or another folder
+   * moved into its place. Undefined while it is.
+   */
+  #rootReplaced(): string | undefined {
+    const swapped = swappedFolder(this.root, "", { device: this.#device, inodes: this.#inodes });
+    if (swapped === undefined) return undefined;
+    return `refusing to delete in ${this.root}: it ${
+      _becameDuringPass(this.root, swapped, this.#device)
+    }`;
   }
 
   #assertRootInPlace(): void {
@@ -543,11 +573,15 @@ export class MirrorDir implements AsyncDisposable {
    */
   #assertStagingInPlace(): void {
     const relDir = `${STATE_DIR_NAME}/${PARTIAL_DIR_NAME}`;
-    const swapped = swappedFolder(this.root, relDir, { device: this.#device });
+    const swapped = swappedFolder(this.root, relDir, {
+      device: this.#device,
+      inodes: this.#inodes,
+    });
     if (swapped === undefined) return;
     throw new Deno.errors.PermissionDenied(
-      `${_folderName(this.root, swapped)} ${_becameDuringPass(this.root, swapped)}: ` +
-        "nothing more is written or removed there",
+      `${_folderName(this.root, swapped)} ${
+        _becameDuringPass(this.root, swapped, this.#device)
+      }: nothing more is written or removed there`,
     );
   }
 
@@ -715,6 +749,12 @@ export class MirrorDir implements AsyncDisposable {
    */
   #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
     const root = this.root;
+    // Another folder moved into the mirror's place: its files, however alike, are not the ones the
+    // walk found (the looks below compare folders with each other, not with the walk's).
+    const replaced = this.#rootReplaced();
+    if (replaced !== undefined) {
+      return relPaths.map(() => new Deno.errors.PermissionDenied(replaced));
+    }
     const moved: (string | undefined | Error)[] = relPaths.map(() => undefined);
     const byFolder = new Map<string, number[]>();
     relPaths.forEach((relPath, index) => {
@@ -1001,7 +1041,7 @@ function _removableInFolder(
       for (const index of looked) {
         found[index] = new Deno.errors.PermissionDenied(
           `refusing to remove ${relPaths[index]}: ${_folderName(root, swapped.swapped)} ` +
-            _becameDuringPass(root, swapped.swapped),
+            _becameDuringPass(root, swapped.swapped, device),
         );
       }
       return found;
@@ -1026,17 +1066,22 @@ function _removableInFolder(
 /** How many times {@linkcode _removable} looks at a file whose folders changed meanwhile. */
 const _LOOKS_AT_FOLDERS = 3;
 
-/** What became of a folder `swappedFolder` named (a symlink, or another file system's). */
-function _becameDuringPass(root: string, swapped: string): string {
+/**
+ * What became of a folder `swappedFolder` named (a symlink, another file system's, another folder
+ * or none), the root's device being `device`.
+ */
+function _becameDuringPass(root: string, swapped: string, device: number | undefined): string {
   const path = swapped === "." ? root : join(root, swapped);
-  let symlink = false;
+  let info: Deno.FileInfo;
   try {
-    symlink = Deno.lstatSync(path).isSymlink;
+    info = Deno.lstatSync(path);
   } catch {
-    // gone since: told as the link it most likely was
-    symlink = true;
+    return "was moved away or removed during the pass";
   }
-  if (symlink) return "became a symlink during the pass (not followed)";
+  if (info.isSymlink) return "became a symlink during the pass (not followed)";
+  if (device !== undefined && info.dev === device) {
+    return "was replaced by another folder during the pass (moved there)";
+  }
   return swapped === "."
     ? "is on another file system than when the pass began (was its disk unmounted?)"
     : "became another file system's mount point during the pass";

@@ -356,6 +356,42 @@ Deno.test("a user's edit of a mirrored file is never replaced by a later version
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("the mirror's folder replaced by another folder during a pass: nothing deleted or written in that one", async () => {
+  // Another mirror of the same items renamed into the mirror's place (and the mirror renamed
+  // away) while a pass runs: the files it walked, and the folders' looks, were alike, and its
+  // stale files were deleted in the folder moved in.
+  const cams = describeDataset([{ name: "cam", count: 30, folder: "cams", tags: ["r3"] }]);
+  await withMirror(cams, async ({ config, home, logger, pass, platform, root }) => {
+    await pass();
+    await pass({ mirror_path: "other" });
+    const other = join(home, "other");
+    platform.replaceDataset(describeDataset([{ name: "n", count: 1, folder: "new" }]));
+    let swapped = false;
+    const attributes = { delete: true, max_delete: "100%" };
+    const remote = _platformRemote(config(attributes), (real) => ({
+      fetchInline: (ids, options) => {
+        if (!swapped) {
+          swapped = true;
+          Deno.renameSync(root, `${root}.moved`);
+          Deno.renameSync(other, root);
+        }
+        return real.fetchInline(ids, options);
+      },
+    }));
+    const result = await runPass(config(attributes), remote, { logger, minRetryDelayMs: 1 });
+    assert.ok(swapped);
+    assert.equal(result.summary.deleted, 0, logger.text());
+    const inPlace = await readTree(root);
+    assert.equal([...inPlace.keys()].filter((path) => path.startsWith("cams/")).length, 30);
+    assert.equal(inPlace.has("new/n-000000.jpeg"), false, "written in the folder moved in");
+    assert.match(
+      result.failures.map((failure) => failure.error).join("\n"),
+      /was replaced by another folder during the pass/,
+    );
+    assert.equal((await readTree(`${root}.moved`)).size, 30, "the mirror moved away");
+  });
+});
+
 Deno.test("a file mounted into the mirror (a container's bind-mounted file) is not deleted, nor a failure", async () => {
   const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root }) => {
