@@ -71,7 +71,7 @@ export interface MirrorConfig {
   mirrorPath: string;
   /** The absolute mirror directory: `mirrorPath` resolved against `viamHome`. */
   mirrorRoot: string;
-  /** `delete`, default false: remove local files the platform no longer lists. */
+  /** `delete`, default false: remove the files the mirror placed that the platform no longer lists. */
   delete: boolean;
   /** `allow_delete_all`, default false: with `delete`, also delete when the listing is empty. */
   allowDeleteAll: boolean;

@@ -10,7 +10,7 @@ import { MirrorLoop } from "../src/mirror_loop.ts";
 import { NOTHING_MATCHED } from "../src/sync/run_pass.ts";
 import { ViamRemote } from "../src/remote/viam_remote.ts";
 import { describeDataset } from "./support/platform/mod.ts";
-import { RecordingLogger, withMirror } from "./sync/_harness.ts";
+import { RecordingLogger, withMirror, writePlaced } from "./sync/_harness.ts";
 import { parseConfig } from "../src/config.ts";
 import { pushSummary } from "../src/push/push_side.ts";
 import { randomBytes, withPush } from "./push/_harness.ts";
@@ -118,8 +118,8 @@ Deno.test("syncNow's report says what its counts do not: an incomplete listing, 
     const cut = await loop.syncNow();
     assert.match(cut.error ?? "", /listing page 1/);
     platform.setFaults({});
-    // Thirteen files the platform does not list: more than half the mirror, held back.
-    for (let i = 0; i < 13; i++) await Deno.writeTextFile(join(root, `stray-${i}.txt`), "x");
+    // Thirteen files of the mirror's the platform does not list: more than half of it, held back.
+    for (let i = 0; i < 13; i++) await writePlaced(root, `stray-${i}.txt`, "x");
     const held = await loop.syncNow();
     assert.match(held.guard ?? "", /more than max_delete allows/);
     assert.equal(held.error, undefined);
@@ -450,8 +450,7 @@ Deno.test("a pass that fails as a whole leaves no guard of an earlier pass in th
         logger,
         pass: { attempts: { page: 1, file: 1 } },
       });
-      await Deno.mkdir(root, { recursive: true });
-      await Deno.writeTextFile(join(root, "mine.txt"), "x");
+      await writePlaced(root, "old.txt", "x");
       const held = await loop.syncNow();
       assert.match(held.guard ?? "", /listing returned no files/);
       assert.equal(loop.status().state, "guarded");
@@ -496,7 +495,7 @@ Deno.test("a sync pass longer than the interval does not hold the push side (mod
 Deno.test("a pass that fails after its deletes ran says what it deleted, in the status", async () => {
   await withMirror(describeDataset([{ count: 3 }]), async ({ config, pass, root }) => {
     await pass();
-    for (let i = 0; i < 4; i++) await Deno.writeTextFile(join(root, `stale${i}.txt`), "x");
+    for (let i = 0; i < 4; i++) await writePlaced(root, `stale${i}.txt`, "x");
     // Fails once its deletes ran (EMFILE under a low `ulimit -n`, a leftover it cannot remove).
     const logger = new RecordingLogger();
     logger.debug = (message) => {

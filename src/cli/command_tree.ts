@@ -80,7 +80,7 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
       "--mirror-path <path>",
       "the mirror folder, relative to $VIAM_HOME (itself ~/.viam by default); default data_mirror",
     )
-    .option("--delete", "delete local files the platform no longer lists")
+    .option("--delete", "delete the files the mirror placed that the platform no longer lists")
     .option("--allow-delete-all", "with --delete, also delete everything when the listing is empty")
     .option(
       "--max-delete <n|p%>",

@@ -249,7 +249,11 @@ export class MirrorDir implements AsyncDisposable {
   readonly #replaceable = new Map<string, Deno.FileInfo>();
   /** Marked files found changed when their replacement came (see `changedBeforeReplaced`). */
   readonly #changedBeforeReplaced = new Set<string>();
-  /** Folders that may be empty: found so by the walk, or left so by a removal (for `prune`). */
+  /**
+   * Folders a removal of this pass may have left empty (for `prune`). Not the empty folders the
+   * walk finds: the mirror's to prune are only those it empties (an empty folder of its user's, or
+   * one a failed download left, stays).
+   */
   readonly #mayBeEmpty = new Set<string>();
   readonly #nestedMirrors = new Set<string>();
   readonly #warn: ((message: string) => void) | undefined;
@@ -367,7 +371,6 @@ export class MirrorDir implements AsyncDisposable {
   /** The files in the mirror now (see {@linkcode listLocalFiles}). */
   walk(): Promise<Map<string, LocalFile>> {
     return listLocalFiles(this.root, {
-      onEmptyDir: (dir) => this.#mayBeEmpty.add(dir),
       // Nothing is written in them either (a file staged here cannot be linked across a mount).
       onPassedBy: (dir) => this.#nestedMirrors.add(dir),
       warn: this.#warn,
@@ -691,7 +694,7 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /**
-   * Removes the folders this pass's walk found empty or its removals emptied, bottom-up, keeping
+   * Removes the folders this pass's removals emptied (and those above that this empties), keeping
    * `protectedDirs` (see {@linkcode pruneEmptyDirs}). The rest of the tree is not read again. A folder
    * that cannot be removed (no permission, read-only) is kept and told to `onKept`.
    */

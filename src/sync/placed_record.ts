@@ -219,6 +219,11 @@ export class PlacedRecord {
     return value >>> 16 === _hash16(binaryDataId) ? "same" : "other";
   }
 
+  /** True when the record names the item a file at `path` was placed from (see `placedFrom`). */
+  names(path: string): boolean {
+    return _known(_lookup(this.#table, _pathHash(path)));
+  }
+
   /** True when a file of `size` bytes at `path` can be the one placed there (same size). */
   sizeFits(path: string, size: number): boolean {
     const value = _lookup(this.#table, _pathHash(path));

@@ -193,7 +193,7 @@ export async function runPass(
     // Walk and list at once; each page's paths the mirror lacks are downloaded as it arrives.
     const listing = await pass.list();
     const local = await pass.afterListing(listing);
-    const deletion = pass.startDeletes(listing, local);
+    const deletion = await pass.startDeletes(listing, local);
     const { entries, present } = await pass.settleStreamed(listing, local);
     const plan = await pass.fetchTheRest({ listing, local: present, deletion, entries });
     return await pass.finish({ listing, local: present, plan, entries });
@@ -214,7 +214,7 @@ interface _SyncPassContext {
 }
 
 /** The delete half of a pass's plan (see `_deletion`). */
-type _Deletion = ReturnType<typeof _deletion>;
+type _Deletion = Awaited<ReturnType<typeof _deletion>>;
 
 /**
  * The state one sync pass carries from stage to stage (see {@linkcode runPass}): the index the
@@ -472,16 +472,17 @@ class _SyncPass implements Disposable {
    * run reports it: a pass that replaces the whole mirror (a changed filter) deletes nothing,
    * however many files it (or the one before) places.
    */
-  startDeletes(listing: ListingResult, local: Map<string, LocalFile>): _Deletion {
+  async startDeletes(listing: ListingResult, local: Map<string, LocalFile>): Promise<_Deletion> {
     const config = this.#config;
     const progress = this.#progress;
     const heldDeletes = this.#heldDeletes;
-    const deletion = _deletion(
+    const deletion = await _deletion(
       config,
       this.#index,
       local,
       listing,
       this.#mirror.root,
+      this.#record,
       this.#logger,
       heldDeletes.base,
       progress.cleared,
@@ -885,8 +886,9 @@ export async function dryRunPass(
     }
   }
   spellings?.settle(index, local);
+  let record: PlacedRecord | undefined;
   if (root !== undefined && _isProvenWhole(listing)) {
-    const record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
+    record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
     const fileSize = (path: string) => fileSizeUnder(root, path);
     // As the pass settles them (a replacement a killed pass left unconfirmed).
     await _settleTentative(record, local, fileSize);
@@ -901,12 +903,13 @@ export async function dryRunPass(
     if (clearBlocked !== undefined) clearing = [];
   }
   const entries = index.entries();
-  const deletion = _deletion(
+  const deletion = await _deletion(
     config,
     index,
     _without(local, new Set(clearing)),
     listing,
     root,
+    record,
     options.logger,
     config.delete ? heldBase : undefined,
     clearing.length,
@@ -1569,19 +1572,46 @@ function _sameFileCheck(root: string): (path: string, listed: string) => boolean
 }
 
 /**
+ * The files of `local` the listing no longer names that the mirror placed (or took on as a listed
+ * item's): its record names an item for the path, at the size the file has now. Only these may be
+ * deleted; one of another size was written over since (kept as its writer's). A size is read only
+ * for a file the record names and the listing does not.
+ */
+async function _ownUnlisted(
+  index: ListingIndex,
+  local: ReadonlyMap<string, LocalFile>,
+  record: PlacedRecord,
+  fileSize: (path: string) => Promise<number | undefined>,
+): Promise<Set<string>> {
+  const entries = index.entries();
+  const own = new Set<string>();
+  for (const [path, file] of local) {
+    if (file !== REGULAR_FILE || entries.has(path) || index.shadowed.has(path)) continue;
+    if (!record.names(path)) continue;
+    const size = await fileSize(path);
+    if (size !== undefined && record.sizeFits(path, size)) own.add(path);
+  }
+  return own;
+}
+
+/**
  * What to delete given the mirror's files before the pass (`local`, under the real `root`, when the
  * mirror exists), with the deletes held back while the listing is not proved whole.
  */
-function _deletion(
+async function _deletion(
   config: MirrorConfig,
   index: ListingIndex,
   local: ReadonlyMap<string, LocalFile>,
   listing: ListingResult,
   root: string | undefined,
+  record: PlacedRecord | undefined,
   logger: Logger,
   heldBase: number | undefined,
   cleared = 0,
-): Pick<Plan, "deletes" | "deleteBlocked" | "limitBase"> {
+): Promise<Pick<Plan, "deletes" | "deleteBlocked" | "limitBase">> {
+  const own = config.delete && root !== undefined && record !== undefined
+    ? await _ownUnlisted(index, local, record, (path) => fileSizeUnder(root, path))
+    : new Set<string>();
   const planned = planDeletes({
     ..._planInput(config, index.entries(), local, listing, config.delete),
     heldBase,
@@ -1589,6 +1619,7 @@ function _deletion(
     rejected: index.rejected,
     shadowed: index.shadowed,
     isSameFile: root === undefined ? undefined : _sameFileCheck(root),
+    isOwn: (path) => own.has(path),
   });
   if (planned.deletes.length > 0 && root !== undefined) {
     for (const dir of _unmatchedProtectedDirs(config.protectedDirs, local, root)) {

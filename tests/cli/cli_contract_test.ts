@@ -15,7 +15,7 @@ import {
   type Platform,
   startPlatform,
 } from "../support/platform/mod.ts";
-import { readTree } from "../sync/_harness.ts";
+import { readTree, writePlaced } from "../sync/_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import { type ProgramOutput, type RunningProgram, runProgram, spawnProgram } from "../_program.ts";
 
@@ -207,10 +207,8 @@ Deno.test("--delete removes stale files and prunes their dirs, but never inside 
     assertExit(await sync("--tags", "a"), 0);
     const stale = ["stale.jpeg", "old/deep/x.bin"];
     const kept = ["keep/a.bin", "models/deep/b.bin"];
-    for (const path of [...stale, ...kept]) {
-      await Deno.mkdir(join(root, path, ".."), { recursive: true });
-      await Deno.writeTextFile(join(root, path), path);
-    }
+    // As a pass would have placed them (files written by hand alone are their user's, kept).
+    for (const path of [...stale, ...kept]) await writePlaced(root, path, path);
 
     const output = await sync(
       "--tags",
@@ -403,7 +401,7 @@ Deno.test("--dry-run prints what would be downloaded and deleted and changes not
       assertExit(await sync("--tags", "a"), 0);
       const [missing] = platform.items();
       await Deno.remove(join(root, missing.fileName));
-      await Deno.writeTextFile(join(root, "stale.txt"), "stale");
+      await writePlaced(root, "stale.txt", "stale");
       const before = await snapshot(home);
       platform.resetCalls();
 

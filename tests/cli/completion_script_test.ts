@@ -86,7 +86,7 @@ Deno.test("zsh: the script parses, registers itself when sourced, and lists ever
       "'--config[JSON file with the module'\\''s attributes (flags override it)]:file:_files'",
       "'--log-level[lowest log level shown on stderr]:value:(debug info warn error)'",
       "'*--protected-dir[a directory never pruned, nor any file in it (repeatable, added to those of --config)]:value: '",
-      "'--delete[delete local files the platform no longer lists]'",
+      "'--delete[delete the files the mirror placed that the platform no longer lists]'",
       "'1:completion:(bash zsh)'",
     ]
   ) {

@@ -18,6 +18,7 @@ import { countOf, outputTail, summaryOf } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { startModuleProcess } from "./module_process.ts";
+import { recordPlaced } from "../sync/_harness.ts";
 
 /** Options of {@linkcode deleteGuards}. */
 export interface DeleteGuardsOptions {
@@ -137,9 +138,9 @@ export async function deleteGuards(
     await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });
     const home = sandbox.home;
     await rig.run(["sync", "--tags", "a"], { home });
-    for (let i = 0; i < files; i++) {
-      await sandbox.writeFile(join(home, "data_mirror", `stale/s-${i}.bin`), `stale ${i}`);
-    }
+    const stale = Array.from({ length: files }, (_, i) => `stale/s-${i}.bin`);
+    for (const path of stale) await sandbox.writeFile(join(home, "data_mirror", path), path);
+    await recordPlaced(join(home, "data_mirror"), stale); // as a pass placed them
     const args = ["sync", "--tags", "a", "--delete", "--json"];
     await refused(
       `${files} stale files over --max-delete ${files - 1}`,
@@ -177,8 +178,8 @@ export async function deleteGuards(
   }
 
   // A first sync with delete into a folder of the user's own files, killed once it has placed more
-  // files than the folder held and before its listing ended: the next pass's share is still of the
-  // user's files alone.
+  // files than the folder held and before its listing ended, then a whole pass: the user's files
+  // are not the mirror's (it never placed them), so neither deletes any of them.
   {
     await using sandbox = await Sandbox.create({ prefix: "data-mirror-guards-" });
     const home = sandbox.home;
@@ -199,8 +200,8 @@ export async function deleteGuards(
     }
     const killedAt = await placed();
     rig.serve(many);
-    await refused(
-      `a first sync into ${files} own files after a kill (${killedAt} placed)`,
+    await allowed(
+      `a first sync into ${files} own files after a kill (${killedAt} placed): none of them deleted`,
       await rig.run(args, { home }),
       home,
       files + many.items.length,

@@ -16,6 +16,7 @@ import { count, type RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { defaultSeed, SeededRandom } from "./seeded_random.ts";
 import { SizePoller } from "./size_poller.ts";
+import { recordPlaced } from "../sync/_harness.ts";
 
 /** Options of {@linkcode killPoints}. */
 export interface KillPointsOptions {
@@ -79,6 +80,7 @@ export async function killPoints(
     const root = sandbox.mirror();
     sandbox.own("viam/data_mirror");
     for (const path of _STALE) await sandbox.writeFile(join(root, path), _staleContent(path));
+    await recordPlaced(root, _STALE); // as a pass placed them: the mirror's to delete
     const before = await sandbox.snapshot();
     const poller = new SizePoller(root, expectedSizes);
 

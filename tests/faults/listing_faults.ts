@@ -15,6 +15,7 @@ import { treeDifferences } from "./mirror_tree.ts";
 import { countOf, outputTail, summaryOf } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
+import { recordPlaced } from "../sync/_harness.ts";
 
 /** Options of {@linkcode listingFaults}. */
 export interface ListingFaultsOptions {
@@ -103,6 +104,7 @@ export async function listingFaults(
     if (first.code !== 0) problems.push(`${c.name}: the first pass failed: ${outputTail(first)}`);
     const stale = new Map(_STALE.map((path) => [path, new TextEncoder().encode(path)]));
     for (const [path, content] of stale) await sandbox.writeFile(join(root, path), content);
+    await recordPlaced(root, [...stale.keys()]); // as a pass placed them: the mirror's to delete
     const before = await sandbox.snapshot();
 
     // The injections count the faulty pass's own listing calls (the first pass's made many).

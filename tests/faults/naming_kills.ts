@@ -351,7 +351,7 @@ async function _killAndRecover(
       problems.push(`${where}: ${what} counted failures: ${outputTail(output)}`);
     }
   }
-  for (const difference of await _differences(root, platform, del)) {
+  for (const difference of await _differences(root, platform)) {
     problems.push(`${where}: ${difference}`);
   }
   for (const change of sandbox.changesOutsideMirror(before, await sandbox.snapshot())) {
@@ -388,15 +388,15 @@ async function _killWhenNamed(traced: RunningProgram, staged: string): Promise<b
 /**
  * What differs from the newest version: each listed path holds its item's bytes (the user's file
  * at a listed path keeps the user's bytes), the unlisted user file is there with its bytes (with
- * `delete`: gone), and nothing else is there.
+ * `delete` too: the mirror never placed it), and nothing else is there.
  */
-async function _differences(root: string, platform: Platform, del: boolean): Promise<string[]> {
+async function _differences(root: string, platform: Platform): Promise<string[]> {
   const expected = new Map<string, Uint8Array | undefined>();
   for (const item of platform.items()) {
     expected.set(item.fileName, platform.contentOf(item.binaryDataId));
   }
   expected.set(_USER_HELD, _USER_HELD_BYTES);
-  if (!del) expected.set(_USER_UNLISTED, _USER_UNLISTED_BYTES);
+  expected.set(_USER_UNLISTED, _USER_UNLISTED_BYTES); // not the mirror's: kept, with delete too
   const problems: string[] = [];
   const tree = await listTree(root);
   for (const [path, info] of tree) {

@@ -2,7 +2,10 @@
  * Integration-test harness: a local data platform, a temporary `.viam` home, the real config parser,
  * the real SDK-backed remote, and a logger that keeps what it was told.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { listLocalFiles } from "../../src/fs/local_files.ts";
+import { STATE_DIR_NAME } from "../../src/paths.ts";
+import { PlacedRecord } from "../../src/sync/placed_record.ts";
 import { type MirrorConfig, parseConfig } from "../../src/config.ts";
 import type { LogFields, Logger, LogLevel } from "../../src/logger.ts";
 import { type PassOptions, type PassResult, runPass } from "../../src/sync/run_pass.ts";
@@ -106,6 +109,41 @@ export async function withMirror(
   } finally {
     if (options.home === undefined) await Deno.remove(home, { recursive: true });
   }
+}
+
+/**
+ * Writes `contents` at `relPath` in the mirror `root` as a pass would have placed it: recorded in
+ * the mirror's placed record (from an item of its own), so that a pass with `delete` takes it for
+ * the mirror's file, stale once the platform does not list it. A file written by hand alone is its
+ * user's, never deleted.
+ */
+export async function writePlaced(
+  root: string,
+  relPath: string,
+  contents: string | Uint8Array = "x",
+): Promise<void> {
+  const path = join(root, relPath);
+  await Deno.mkdir(dirname(path), { recursive: true });
+  if (typeof contents === "string") await Deno.writeTextFile(path, contents);
+  else await Deno.writeFile(path, contents);
+  await recordPlaced(root, [relPath]);
+}
+
+/**
+ * Records the files at `relPaths` in the mirror `root` as placed by a pass (see
+ * {@linkcode writePlaced}), keeping what the record says of the others.
+ */
+export async function recordPlaced(root: string, relPaths: readonly string[]): Promise<void> {
+  const stateDir = join(root, STATE_DIR_NAME);
+  await Deno.mkdir(stateDir, { recursive: true });
+  const record = await PlacedRecord.read(stateDir);
+  const sizes = new Map<string, number>();
+  for (const relPath of relPaths) sizes.set(relPath, (await Deno.lstat(join(root, relPath))).size);
+  const files = [...(await listLocalFiles(root))].filter(([, file]) => !file.symlink);
+  await record.save(files.map(([path]) => path), (path) => {
+    const size = sizes.get(path);
+    return size === undefined ? undefined : { binaryDataId: `placed:${path}`, size };
+  });
 }
 
 /** Every regular file under `root`, skipping the program's state dir. */

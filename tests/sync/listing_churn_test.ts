@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts";
 import { runPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
-import { type MirrorFixture, withMirror, wrappedRemote } from "./_harness.ts";
+import { type MirrorFixture, withMirror, wrappedRemote, writePlaced } from "./_harness.ts";
 import { remoteOf } from "../remote/_remote_of.ts";
 
 /** The platform's remote, with `hooks` run before its listing pages and counts are asked for. */
@@ -164,7 +164,7 @@ Deno.test("items dated far in the past and the future still let a whole listing 
   base.items = base.items.map((item, i) => i < 3 ? { ...item, timeRequestedMs: far[i] } : item);
   await withMirror(base, async (fixture) => {
     await fixture.pass({ tags: ["t"], delete: true });
-    await Deno.writeTextFile(`${fixture.root}/stale.txt`, "not listed");
+    await writePlaced(fixture.root, "stale.txt", "not listed");
     const result = await fixture.pass({ tags: ["t"], delete: true });
     assert.equal(result.guard, undefined, fixture.logger.text());
     assert.equal(result.summary.deleted, 1);

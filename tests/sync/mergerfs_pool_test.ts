@@ -10,6 +10,7 @@ import { fuseUsableWith, runTool } from "../support/fuse_tools.ts";
 import { join } from "node:path";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { runProgram } from "../_program.ts";
+import { recordPlaced } from "./_harness.ts";
 
 const _USABLE = fuseUsableWith(["mergerfs"]);
 
@@ -29,10 +30,11 @@ Deno.test({
       runTool("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", small]);
       await Deno.mkdir(join(small, ".data-mirror"));
       await Deno.mkdir(join(big, "old"));
-      await Deno.writeTextFile(join(big, "old", "stale.jpg"), "no longer listed");
+      await Deno.writeTextFile(join(big, "old", "stale.jpg"), "no longer listed"); // see below
       const options = "category.create=epmfs,minfreespace=1M,allow_other";
       runTool("mergerfs", ["-o", options, `${big}:${small}`, mirror]);
       try {
+        await recordPlaced(mirror, ["old/stale.jpg"]); // the mirror's own, no longer listed
         const run = await runProgram(
           ["sync", "--app-url", platform.url, "--delete", "--json"],
           {

@@ -29,6 +29,7 @@ import {
   RecordingLogger,
   withMirror,
   wrappedRemote,
+  writePlaced,
 } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 import { withCorruptFolderAt } from "../fs/_helpers.ts";
@@ -287,17 +288,17 @@ Deno.test("with delete, a stale file where a listed item needs a folder is delet
   });
 });
 
-Deno.test("delete removes local files the platform no longer lists, and prunes empty dirs", async () => {
+Deno.test("delete removes the files the mirror placed that the platform no longer lists, and prunes what that empties", async () => {
   const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root, files }) => {
     await pass();
     await Deno.mkdir(join(root, "old/deep"), { recursive: true });
-    await Deno.writeTextFile(join(root, "old/deep/stale.jpg"), "x");
+    await writePlaced(root, "old/deep/stale.jpg", "x");
     await Deno.mkdir(join(root, "models"), { recursive: true });
     await Deno.mkdir(join(root, "was-empty/inner"), { recursive: true });
     const result = await pass({ delete: true, protected_dirs: ["./models/"] });
     assert.equal(result.summary.deleted, 1);
-    await assert.rejects(Deno.stat(join(root, "was-empty")), Deno.errors.NotFound);
+    assert.ok((await Deno.stat(join(root, "was-empty/inner"))).isDirectory, "not emptied by it");
     assert.deepEqual([...(await files()).keys()].sort(), [
       "a/keep-000000.jpeg",
       "a/keep-000001.jpeg",
@@ -309,17 +310,32 @@ Deno.test("delete removes local files the platform no longer lists, and prunes e
   });
 });
 
-Deno.test("with delete, empty folders are pruned in a pass that deletes nothing, not below a protected dir", async () => {
+Deno.test("with delete, a file the mirror did not place and an empty folder it did not empty stay", async () => {
+  // The original module deleted whatever the platform did not list and pruned every empty folder
+  // (its bug 9): an operator's notes, a calibration file, a folder made ready for later.
   const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
-  await withMirror(dataset, async ({ pass, root }) => {
+  await withMirror(dataset, async ({ config, logger, pass, root }) => {
     await pass();
     await Deno.mkdir(join(root, "empty/inner"), { recursive: true });
     await Deno.mkdir(join(root, "models/v2/staging"), { recursive: true });
-    const result = await pass({ delete: true, protected_dirs: ["models"] });
-    assert.equal(result.summary.deleted, 0);
-    await assert.rejects(Deno.stat(join(root, "empty")), Deno.errors.NotFound);
-    assert.ok((await Deno.stat(join(root, "models/v2/staging"))).isDirectory, "protected subtree");
-    assert.ok((await Deno.stat(join(root, "a"))).isDirectory);
+    await Deno.mkdir(join(root, "notes"));
+    await Deno.writeTextFile(join(root, "notes/todo.txt"), "mine");
+    await Deno.writeTextFile(join(root, "labels.txt"), "mine");
+    // A file the mirror placed, written over by its user since (another size): theirs now.
+    await writePlaced(root, "edited/model.bin", "x");
+    await Deno.writeTextFile(join(root, "edited/model.bin"), "my own version");
+    const attributes = { delete: true, protected_dirs: ["models"] };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.deepEqual([dry.deletes, dry.deleteBlocked], [[], undefined]);
+    const result = await pass(attributes);
+    assert.deepEqual([result.summary.deleted, result.summary.failed], [0, 0]);
+    assert.equal(await Deno.readTextFile(join(root, "notes/todo.txt")), "mine");
+    assert.equal(await Deno.readTextFile(join(root, "labels.txt")), "mine");
+    assert.equal(await Deno.readTextFile(join(root, "edited/model.bin")), "my own version");
+    assert.ok((await Deno.stat(join(root, "empty/inner"))).isDirectory);
+    assert.ok((await Deno.stat(join(root, "models/v2/staging"))).isDirectory);
   });
 });
 
@@ -419,8 +435,8 @@ Deno.test("an empty folder that cannot be removed (a mount point, a read-only fo
   await withMirror(dataset, async ({ pass, root, logger }) => {
     await pass();
     await Deno.mkdir(join(root, "usb"));
-    await Deno.mkdir(join(root, "ro/empty"), { recursive: true });
-    await Deno.writeTextFile(join(root, "stale.jpg"), "x");
+    // Emptied by the pass's delete, then kept: nothing can be removed from `ro`.
+    await writePlaced(root, "ro/empty/stale.jpg", "x");
     await _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", join(root, "usb"));
     // A folder nothing can be removed from (a read-only bind mount of it is passed by whole).
     const chattr = (flag: string) =>
@@ -450,9 +466,8 @@ Deno.test("a stale file that cannot be deleted is counted and named in the failu
   const dataset = describeDataset([{ name: "keep", count: 2, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root }) => {
     await pass();
-    await Deno.mkdir(join(root, "held"));
     const stale = join(root, "held/stale.jpg");
-    await Deno.writeTextFile(stale, "x");
+    await writePlaced(root, "held/stale.jpg", "x");
     const chattr = (flag: string) => new Deno.Command("chattr", { args: [flag, stale] }).output();
     assert.ok((await chattr("+i")).success, "chattr +i needs root and ext4"); // immutable
     try {
@@ -702,7 +717,7 @@ Deno.test("a filter matching more items than a pass can hold fails the pass befo
   const dataset = describeDataset([{ count: 250 }]);
   await withMirror(dataset, async ({ pass, root, files, platform }) => {
     await Deno.mkdir(root, { recursive: true });
-    await Deno.writeTextFile(join(root, "stale.txt"), "x");
+    await writePlaced(root, "stale.txt", "x");
     const result = await pass({ delete: true }, { maxItems: 249 });
     assert.equal(result.listingComplete, false);
     assert.match(result.error ?? "", /matches 250 items or more; one pass holds at most 249/);
@@ -737,8 +752,8 @@ Deno.test("an empty listing deletes nothing unless allow_delete_all says so", as
 Deno.test("files inside a protected dir are never deleted", async () => {
   await withMirror(describeDataset([{ count: 1 }]), async ({ pass, root, files }) => {
     await Deno.mkdir(join(root, "models/v1"), { recursive: true });
-    await Deno.writeTextFile(join(root, "models/v1/weights.bin"), "w");
-    await Deno.writeTextFile(join(root, "loose.bin"), "l");
+    await writePlaced(root, "models/v1/weights.bin", "w");
+    await writePlaced(root, "loose.bin", "l");
     const result = await pass({ delete: true, protected_dirs: ["models"] });
     assert.equal(result.summary.deleted, 1);
     const tree = await files();
@@ -756,10 +771,10 @@ async function _assertProtectedThroughLink(
   target: string,
 ): Promise<void> {
   await Deno.mkdir(join(root, "models-v3/int8"), { recursive: true });
-  await Deno.writeTextFile(join(root, "models-v3/detector.tflite"), "d");
-  await Deno.writeTextFile(join(root, "models-v3/int8/labels.txt"), "l");
+  await writePlaced(root, "models-v3/detector.tflite", "d");
+  await writePlaced(root, "models-v3/int8/labels.txt", "l");
   await Deno.symlink(target, join(root, "models"));
-  await Deno.writeTextFile(join(root, "loose.bin"), "stale");
+  await writePlaced(root, "loose.bin", "stale");
   const attributes = { delete: true, protected_dirs: ["models"] };
   const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), { logger });
   assert.equal(dry.deleteCount, 1);
@@ -808,7 +823,7 @@ Deno.test("a protected dir linked through the path of the disk bind-mounted as t
 /** Writes a file holding its own path at `path` below `root`, its folders made. */
 async function _writeNamed(root: string, path: string): Promise<void> {
   await Deno.mkdir(join(root, path, ".."), { recursive: true });
-  await Deno.writeTextFile(join(root, path), path);
+  await writePlaced(root, path, path);
 }
 
 Deno.test("links inside a protected folder keep what they lead to in the mirror, through links there too, in the dry run as well", async () => {
@@ -890,7 +905,7 @@ Deno.test("a protected dir that names no folder is warned about when files are t
     describeDataset([{ count: 1 }]),
     async ({ config, logger, pass, root }) => {
       await Deno.mkdir(join(root, "models2"), { recursive: true });
-      await Deno.writeTextFile(join(root, "models2/a.tflite"), "m");
+      await writePlaced(root, "models2/a.tflite", "m");
       await Deno.mkdir(join(root, "empty"), { recursive: true });
       const attributes = { delete: true, protected_dirs: ["model2", "empty"] };
       const warning = 'protected_dirs "model2" names no folder in the mirror: it protects nothing';
@@ -914,10 +929,7 @@ Deno.test("stale files go while the last download still runs; their emptied fold
   const dataset = describeDataset([{ name: "big", count: 1, folder: "new", sizeBytes: 600_000 }]);
   await withMirror(dataset, async ({ pass, root, platform }) => {
     const stale = [0, 1, 2, 3, 4].map((i) => join(root, `old/${i}/stale.jpg`));
-    for (const path of stale) {
-      await Deno.mkdir(join(path, ".."), { recursive: true });
-      await Deno.writeTextFile(path, "x");
-    }
+    for (const i of [0, 1, 2, 3, 4]) await writePlaced(root, `old/${i}/stale.jpg`, "x");
     platform.setFaults({ bodyBytesPerSecond: 300_000 });
     let ended = false;
     const passing = pass({ delete: true }).finally(() => ended = true);
@@ -945,8 +957,7 @@ Deno.test("max_delete is a share of what the mirror held before the pass, as the
   ]);
   await withMirror(dataset, async ({ config, logger, pass, root, files }) => {
     await pass({ tags: ["keep"] });
-    await Deno.mkdir(join(root, "old"), { recursive: true });
-    for (let i = 0; i < 15; i++) await Deno.writeTextFile(join(root, `old/${i}.jpg`), "x");
+    for (let i = 0; i < 15; i++) await writePlaced(root, `old/${i}.jpg`, "x");
     const attributes = { tags: ["keep", "new"], delete: true };
     const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
       logger,
@@ -1252,7 +1263,7 @@ Deno.test("the free-space reserve stops downloads, reports it, and the next pass
       return { availableBytes: (roomy ? 900_000 : 53_500) - held, totalBytes: 1_000_000 };
     };
     await Deno.mkdir(root, { recursive: true });
-    await Deno.writeTextFile(join(root, "gone-from-the-cloud.bin"), "x");
+    await writePlaced(root, "gone-from-the-cloud.bin", "x");
     const tight = await pass({ tags: ["t"], delete: true }, { freeSpace: space });
     assert.match(tight.guard ?? "", /free-space reserve of 5% reached/);
     assert.equal(tight.summary.downloaded, 3);
@@ -2500,7 +2511,7 @@ Deno.test("a pass cut off after its deletes ran counts the files it deleted", as
   const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
   await withMirror(dataset, async ({ pass, root }) => {
     await pass();
-    for (let i = 0; i < 5; i++) await Deno.writeTextFile(join(root, `stale${i}.txt`), "x");
+    for (let i = 0; i < 5; i++) await writePlaced(root, `stale${i}.txt`, "x");
     const stop = new AbortController();
     const logger = new RecordingLogger();
     logger.info = (message) => {
@@ -2568,8 +2579,8 @@ Deno.test("with a bandwidth limit a trickling body is still cut; a paced one is 
 Deno.test("a protected dir that protects a folder by another case is not said to protect nothing", async () => {
   await withMirror(describeDataset([{ count: 1 }]), async ({ logger, pass, root, files }) => {
     await Deno.mkdir(join(root, "models"), { recursive: true });
-    await Deno.writeTextFile(join(root, "models/detector.tflite"), "w");
-    await Deno.writeTextFile(join(root, "loose.bin"), "l");
+    await writePlaced(root, "models/detector.tflite", "w");
+    await writePlaced(root, "loose.bin", "l");
     const result = await pass({ delete: true, protected_dirs: ["Models"] });
     assert.equal(result.summary.deleted, 1);
     assert.ok((await files()).has("models/detector.tflite"));
