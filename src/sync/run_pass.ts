@@ -1155,11 +1155,25 @@ function _journalOf(log: PlacedLog): PlacementJournal {
   });
   const entries = (files: readonly (readonly [Download, number])[]) =>
     files.map(([download, size]) => [download.path, placedFile(download, size)] as const);
+  // Replacements told of and not renamed yet. One that is not renamed after all is left as the log
+  // has it (tentative), which the next read settles by the file's size: the old version, still
+  // the mirror's. Withdrawn, the old version became no item's, kept against every later version
+  // for good when the pass's record could not be saved after it (a reviewer's case).
+  const replacing = new Set<string>();
   return {
     naming: (files) => log.logAhead(entries(files)),
-    replacing: (files) => log.logAhead(entries(files), { replacing: true }),
-    notNamed: (downloads) => log.withdraw(downloads.map((download) => download.path)),
-    replaced: (download, size) => log.add(download.path, placedFile(download, size)),
+    replacing: (files) => {
+      for (const [download] of files) replacing.add(download.path);
+      return log.logAhead(entries(files), { replacing: true });
+    },
+    notNamed: (downloads) =>
+      log.withdraw(
+        downloads.filter((download) => !replacing.delete(download.path)).map(({ path }) => path),
+      ),
+    replaced: (download, size) => {
+      replacing.delete(download.path);
+      log.add(download.path, placedFile(download, size));
+    },
   };
 }
 

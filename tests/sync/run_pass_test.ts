@@ -372,6 +372,34 @@ Deno.test("a user's edit of a mirrored file is never replaced by a later version
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a replacement that could not be renamed, in a pass whose record could not be saved, comes at the next pass", async () => {
+  const model = (name: string, size: number) =>
+    describeDataset([{
+      name,
+      count: 1,
+      sizeBytes: size,
+      fileName: "models/detector.tflite",
+      fileExt: ".tflite",
+    }]);
+  await withMirror(model("v1", 5000), async ({ pass, platform, root }) => {
+    await pass();
+    platform.replaceDataset(model("v2", 5007));
+    const held = [join(root, "models/detector.tflite"), join(root, ".data-mirror/placed")];
+    const chattr = (flag: string) => new Deno.Command("chattr", { args: [flag, ...held] }).output();
+    assert.ok((await chattr("+i")).success, "chattr +i needs root and ext4");
+    try {
+      const cut = await pass();
+      assert.equal(cut.summary.failed, 1, "the rename over the immutable file");
+    } finally {
+      await chattr("-i");
+    }
+    // The log outlived that pass (its record was not saved): the old file is still the mirror's.
+    const next = await pass();
+    assert.deepEqual([next.summary.downloaded, next.summary.failed], [1, 0]);
+    assert.equal((await Deno.stat(join(root, "models/detector.tflite"))).size, 5007);
+  }, { inlineLimitBytes: 1024 });
+});
+
 Deno.test("the mirror's folder replaced by another folder during a pass: nothing deleted or written in that one", async () => {
   // Another mirror of the same items renamed into the mirror's place (and the mirror renamed
   // away) while a pass runs: the files it walked, and the folders' looks, were alike, and its
