@@ -58,6 +58,7 @@ import { assertStateDirInPlace } from "../fs/_util.ts";
 import { createOwnLogSync } from "../fs/own_file.ts";
 import { writeFileAtomic } from "../fs/atomic_write.ts";
 import { PLACED_LOG_NAME, PLACED_RECORD_NAME } from "../fs/state_dir.ts";
+import { STATE_DIR_NAME } from "../paths.ts";
 
 export { PLACED_LOG_NAME, PLACED_RECORD_NAME };
 
@@ -124,13 +125,26 @@ export class PlacedRecord {
 
   /**
    * Reads the record in `stateDir`, with the log of what was placed since it was saved (see the
-   * module's notes); none (missing, a symlink, not a table) is an empty record.
+   * module's notes); none (missing, a symlink, not a table) is an empty record. A file that is not
+   * a table (damaged, or written by something else) is told to `options.warn`: read as empty, it
+   * leaves every file of the mirror its user's until a pass takes it on again.
    */
-  static async read(stateDir: string): Promise<PlacedRecord> {
+  static async read(
+    stateDir: string,
+    options: { warn?: (message: string) => void } = {},
+  ): Promise<PlacedRecord> {
     const file = await _readWords(join(stateDir, PLACED_RECORD_NAME));
     // After a header of two words (the paths recorded, the generation), a power of two of slots.
     const slots = file === undefined ? 0 : file.length / 2 - 1;
     const valid = Number.isInteger(slots) && slots >= 1 && (slots & (slots - 1)) === 0;
+    if (file !== undefined && !valid) {
+      options.warn?.(
+        `${STATE_DIR_NAME}/${PLACED_RECORD_NAME} is damaged (not a record this program writes), ` +
+          "so which files the mirror placed is not known: a file at a listed path of the listed " +
+          "size is taken on again as that item; any other file is kept as if it were yours (not " +
+          "deleted, nor replaced by a new version: remove it to have it mirrored again)",
+      );
+    }
     const table = valid ? file!.subarray(2) : new Uint32Array(0);
     const count = valid ? file![0] : 0;
     const generation = valid ? file![1] : 0;

@@ -278,7 +278,7 @@ class _SyncPass implements Disposable {
     const { config, mirror, options } = context;
     const warn = (message: string) => options.logger.warn(message);
     // Read beside the listing's first calls; needed once the listing is proved whole.
-    const reading = PlacedRecord.read(mirror.stateDir);
+    const reading = PlacedRecord.read(mirror.stateDir, { warn });
     reading.catch(() => {}); // awaited later
     const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
       warn,
@@ -888,7 +888,9 @@ export async function dryRunPass(
   spellings?.settle(index, local);
   let record: PlacedRecord | undefined;
   if (root !== undefined && _isProvenWhole(listing)) {
-    record = await PlacedRecord.read(join(root, STATE_DIR_NAME));
+    record = await PlacedRecord.read(join(root, STATE_DIR_NAME), {
+      warn: (message) => options.logger.warn(message),
+    });
     const fileSize = (path: string) => fileSizeUnder(root, path);
     // As the pass settles them (a replacement a killed pass left unconfirmed).
     await _settleTentative(record, local, fileSize);

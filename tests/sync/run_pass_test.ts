@@ -400,6 +400,28 @@ Deno.test("a replacement that could not be renamed, in a pass whose record could
   }, { inlineLimitBytes: 1024 });
 });
 
+Deno.test("a damaged placed record is warned of; the listed files are taken on again and the record rewritten", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ files, logger, pass, platform, root }) => {
+    await pass();
+    await Deno.writeTextFile(join(root, ".data-mirror/placed"), "garbage\n");
+    const damaged = await pass({ delete: true });
+    assert.deepEqual([damaged.summary.downloaded, damaged.summary.failed], [0, 0]);
+    assert.match(logger.text(), /\.data-mirror\/placed is damaged/);
+    const warnings = logger.entries.filter(({ level }) => level === "warn").length;
+    // Taken on again: the next pass reads a whole record (no warning) naming the listed files,
+    // which a pass with delete removes once the platform stops listing them.
+    platform.replaceDataset(describeDataset([{ name: "keep", count: 2, folder: "a" }]));
+    const next = await pass({ delete: true });
+    assert.equal(logger.entries.filter(({ level }) => level === "warn").length, warnings);
+    assert.equal(next.summary.deleted, 1);
+    assert.deepEqual([...(await files()).keys()].sort(), [
+      "a/keep-000000.jpeg",
+      "a/keep-000001.jpeg",
+    ]);
+  });
+});
+
 Deno.test("the mirror's folder replaced by another folder during a pass: nothing deleted or written in that one", async () => {
   // Another mirror of the same items renamed into the mirror's place (and the mirror renamed
   // away) while a pass runs: the files it walked, and the folders' looks, were alike, and its
