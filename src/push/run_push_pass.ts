@@ -338,6 +338,8 @@ export async function runPushPass(
     );
     if (options.dryRun) {
       result.planned = toUpload.slice(0, _LIST_CAP).map((f) => f.path);
+      // Each would be deleted once the platform has it (as the sent ones the walk counted).
+      if (!push.keep) result.deleted += toUpload.length;
       return result;
     }
     {
