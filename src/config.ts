@@ -166,6 +166,45 @@ export interface ParsedConfig {
 export interface ParseConfigOptions {
   /** Reads one environment variable (`VIAM_HOME`, `HOME`). */
   env: (name: string) => string | undefined;
+  /**
+   * Takes the values the original module took for "unset" as unset, with a warning each: `""` for
+   * `mirror_path` and `dataset_id`, and a `sync_frequency` of 0 or less (60). For a module's
+   * config, which may be one written for the original (it would not start otherwise); a flag's
+   * empty value stays an error.
+   */
+  unsetAsOriginal?: boolean;
+}
+
+/**
+ * `attributes` without the values the original module (Go and Python alike) took for unset: `""`
+ * for `mirror_path` and `dataset_id`, a `sync_frequency` of 0 or less. Each one dropped is told in
+ * `warnings`, with what is used instead.
+ */
+function _unsetAsOriginal(
+  attributes: Record<string, unknown>,
+  warnings: string[],
+): Record<string, unknown> {
+  const unset: [string, string][] = [];
+  if (typeof attributes.mirror_path === "string" && attributes.mirror_path.trim() === "") {
+    unset.push(["mirror_path", `the default, ${_DEFAULT_MIRROR_PATH}`]);
+  }
+  if (typeof attributes.dataset_id === "string" && attributes.dataset_id.trim() === "") {
+    unset.push(["dataset_id", "no dataset filter"]);
+  }
+  const frequency = attributes.sync_frequency;
+  if (typeof frequency === "number" && frequency <= 0) {
+    unset.push(["sync_frequency", `the default, ${_DEFAULT_SYNC_FREQUENCY} seconds`]);
+  }
+  if (unset.length === 0) return attributes;
+  const kept = { ...attributes };
+  for (const [field, instead] of unset) {
+    warnings.push(
+      `${field} ${JSON.stringify(attributes[field])} is taken as unset, as the original module ` +
+        `took it: ${instead} (leave ${field} out to say so)`,
+    );
+    delete kept[field];
+  }
+  return kept;
 }
 
 /** Every attribute the mirror knows; {@linkcode parseConfig} names any other with the closest. */
@@ -244,11 +283,12 @@ const _MAX_SYNC_FREQUENCY = Math.floor((2 ** 31 - 1) / 1000);
  * ```
  */
 export function parseConfig(
-  attributes: Record<string, unknown>,
+  given: Record<string, unknown>,
   options: ParseConfigOptions,
 ): ParsedConfig {
   const issues: ConfigIssue[] = [];
   const warnings: string[] = [];
+  const attributes = options.unsetAsOriginal ? _unsetAsOriginal(given, warnings) : given;
   const read = new _Reader(attributes, issues);
 
   const apiKey = read.secret("app_api_key", "the API key with access to Viam data management");

@@ -171,7 +171,7 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
           import("./fs/mirror_location.ts"),
           import("./fs/mirror_dir.ts"),
         ]);
-      const { config, warnings } = parseConfig(attributes, { env });
+      const { config, warnings } = parseConfig(attributes, { env, unsetAsOriginal: true });
       assertPushPartId(config, env("VIAM_MACHINE_PART_ID"));
       await checkConfigLocations(config);
       await checkMirrorPlace(config);

@@ -201,6 +201,46 @@ Deno.test("the API keys are required, and never echoed", async (t) => {
   });
 });
 
+Deno.test("a module's config written for the original: what it took for unset is unset, with a warning", () => {
+  const attributes = {
+    ...KEYS,
+    tags: ["a"],
+    mirror_path: "",
+    dataset_id: " ",
+    sync_frequency: 0,
+  };
+  const { config, warnings } = parseConfig(attributes, {
+    env: (name) => HOME_ENV[name],
+    unsetAsOriginal: true,
+  });
+  assert.equal(config.mirrorRoot, "/home/pi/.viam/data_mirror");
+  assert.equal(config.datasetId, undefined);
+  assert.equal(config.syncFrequencySeconds, 60);
+  assert.deepEqual(warnings, [
+    'mirror_path "" is taken as unset, as the original module took it: the default, ' +
+    "data_mirror (leave mirror_path out to say so)",
+    'dataset_id " " is taken as unset, as the original module took it: no dataset filter ' +
+    "(leave dataset_id out to say so)",
+    "sync_frequency 0 is taken as unset, as the original module took it: the default, 60 " +
+    "seconds (leave sync_frequency out to say so)",
+  ]);
+  // Elsewhere (flags, a config file of the CLI) they stay errors.
+  assert.deepEqual(issues(attributes).map((issue) => issue.field).sort(), [
+    "dataset_id",
+    "mirror_path",
+    "sync_frequency",
+  ]);
+  // A sync_frequency between 0 and 1 was run as written by the original: refused here too.
+  assert.throws(
+    () =>
+      parseConfig({ ...KEYS, tags: ["a"], sync_frequency: 0.01 }, {
+        env: (name) => HOME_ENV[name],
+        unsetAsOriginal: true,
+      }),
+    /sync_frequency must be a number of seconds from 1/,
+  );
+});
+
 Deno.test("sync_frequency is a number of seconds from 1 (no back-to-back passes)", async (t) => {
   const expected = "sync_frequency must be a number of seconds from 1 to 2147483";
   // Below 1, the original module's 60: what to write is said.

@@ -45,7 +45,10 @@ export async function startResourceMirror(
   logger: Logger,
   options: StartResourceMirrorOptions,
 ): Promise<MirrorController> {
-  const { config, warnings } = parseConfig(resource.attributes, { env: options.env });
+  const { config, warnings } = parseConfig(resource.attributes, {
+    env: options.env,
+    unsetAsOriginal: true,
+  });
   const partId = options.env("VIAM_MACHINE_PART_ID");
   assertPushPartId(config, partId); // before anything is claimed or made
   for (const warning of warnings) logger.warn(warning);

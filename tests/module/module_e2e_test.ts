@@ -436,7 +436,7 @@ for (const transport of TRANSPORTS) {
         const { app_api_key: _, ...keyless } = mirror1.attributes;
         for (
           const [attributes, expected] of [
-            [{ ...mirror1.attributes, sync_frequency: -5 }, /sync_frequency must be a number/],
+            [{ ...mirror1.attributes, sync_frequency: 0.5 }, /sync_frequency must be a number/],
             [keyless, /app_api_key is required/],
             // The key pasted into the wrong attribute: named, never quoted.
             [{ ...mirror1.attributes, tags: API_KEY.key }, /tags must be a list/],

@@ -165,6 +165,18 @@ Deno.test("a resource whose mirror is another's through a symlink is refused too
   });
 });
 
+Deno.test("a config written for the original module, with its empty values for unset, starts", async () => {
+  await withModuleData(async ({ start, home }) => {
+    const logger = new RecordingLogger();
+    const started = await start({ mirror_path: "", dataset_id: "", tags: ["a"] }, "m", logger);
+    await started.stop();
+    assert.ok((await Deno.stat(join(home, "data_mirror"))).isDirectory, "the default mirror");
+    const warned = logger.entries.filter((e) => e.level === "warn").map((e) => e.message);
+    assert.ok(warned.some((message) => /^mirror_path "" is taken as unset/.test(message)));
+    assert.ok(warned.some((message) => /^dataset_id "" is taken as unset/.test(message)));
+  });
+});
+
 Deno.test("a push folder the configuration had to make is named in a warning (a misspelt push_path)", async () => {
   await withModuleData(async ({ start, home }) => {
     const logger = new RecordingLogger();
