@@ -44,6 +44,8 @@ import { ViamRemote } from "./remote/viam_remote.ts";
 
 /** Failing passes are retried with a delay that grows up to this (one hour, as Viam's data sync). */
 const _MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** The longest wait for the first pass after a restart that resumes a backoff (see `start`). */
+const _RESUMED_BACKOFF_MAX_MS = 60_000;
 
 /** Options of {@linkcode MirrorLoop}. */
 export interface MirrorLoopOptions {
@@ -134,17 +136,23 @@ export class MirrorLoop implements MirrorController {
   }
 
   /**
-   * Runs the first pass now (or, resuming a backoff, when it ends) and keeps the schedule from then
-   * on.
+   * Runs the first pass now (or, resuming a backoff, when it ends, within a minute) and keeps the
+   * schedule from then on.
    */
   start(): void {
     const resume = this.#options.resume;
+    // A restart is often what ends the trouble (a robot rebooted once its network is back): the
+    // saved backoff, up to an hour, is waited out for a minute at most. The failures are still
+    // counted, so a pass that fails again backs off as far as before.
     const due = resume?.consecutiveFailures && resume.nextPassAt
-      ? Date.parse(resume.nextPassAt) - Date.now()
+      ? Math.min(Date.parse(resume.nextPassAt) - Date.now(), _RESUMED_BACKOFF_MAX_MS)
       : 0;
     if (due > 0) {
       this.#state = "backing_off";
-      this.#options.logger.info(`resuming a backoff: next pass at ${resume!.nextPassAt}`);
+      this.#options.logger.info(
+        `resuming after ${resume!.consecutiveFailures} failed pass(es): next pass at ` +
+          new Date(Date.now() + due).toISOString(),
+      );
     }
     // The push side keeps its own pace through a resumed backoff too, as after a failed pass; a
     // resource that only pushes backs off its pushes themselves (its passes are its pushes).

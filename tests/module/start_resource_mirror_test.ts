@@ -90,6 +90,18 @@ Deno.test("a restart keeps a running backoff; a changed config starts afresh", a
     await restarted.stop();
     assert.equal(platform.calls.BinaryDataByFilter, 0, "no pass before the saved backoff ends");
 
+    // However long the saved backoff, a restart waits a minute at most: a robot rebooted once its
+    // network is back syncs soon.
+    const long = await start();
+    for (let i = 0; i < 6; i++) await long.syncNow();
+    assert.equal(long.status().consecutiveFailures, 7);
+    assert.ok(Date.parse(long.status().nextPassAt!) > Date.now() + 30 * 60_000, "a long backoff");
+    await long.stop();
+    const rebooted = await start();
+    assert.equal(rebooted.status().consecutiveFailures, 7, "its failures still counted");
+    assert.ok(Date.parse(rebooted.status().nextPassAt!) <= Date.now() + 60_000);
+    await rebooted.stop();
+
     platform.setFaults({});
     const changed = await start({ tags: ["new"] });
     assert.equal(changed.status().consecutiveFailures, 0);
