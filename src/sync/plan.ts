@@ -54,9 +54,10 @@ export interface PlanInput {
   shadowed?: ReadonlyMap<string, unknown>;
   /**
    * Whether the file at `path` is one the mirror placed (or took on as a listed item's), as its
-   * placed record says: only such a file is ever stale. A file the mirror never wrote (an
-   * operator's, another program's) is not its to delete, whatever the platform lists (the
-   * original module's bug 9). Absent: every file is taken as the mirror's (a plan on its own).
+   * placed record says: only such a file is ever stale, and `max_delete`'s share is of them. A file
+   * the mirror never wrote (an operator's, another program's) is not its to delete, whatever the
+   * platform lists (the original module's bug 9). Absent: every file is taken as the mirror's (a
+   * plan on its own).
    */
   isOwn?: (path: string) => boolean;
   /** The `max_delete` attribute; {@linkcode DEFAULT_MAX_DELETE} when absent. */
@@ -161,10 +162,11 @@ export function planDeletes(input: PlanInput): _DeletePlan {
   let stale: string[] = [];
   // `forEach`, not `for...of`: an iterator makes two objects per entry (10,000 each pass).
   input.local.forEach((file, path) => {
-    if (!isDeletable(path, file, input.protectedDirs)) return;
+    // `max_delete`'s share is of the mirror's own files alone: counted among files it may never
+    // delete (an operator's beside them), a listing that lost most of the set passed the guard.
+    if (!isDeletable(path, file, input.protectedDirs) || !(input.isOwn?.(path) ?? true)) return;
     deletable++;
-    if (input.remote.has(path) || input.shadowed?.has(path)) return;
-    if (input.isOwn?.(path) ?? true) stale.push(path);
+    if (!input.remote.has(path) && !input.shadowed?.has(path)) stale.push(path);
   });
   if (stale.length > 0) {
     // Folding every name costs more than the rest of a no-op plan: only when a file looks stale.

@@ -445,7 +445,7 @@ class _SyncPass implements Disposable {
         config,
         fileSize: (path) => this.#mirror.fileSize(path),
       });
-      const limit = _clearLimit(clearing, local, config, this.#heldDeletes.base);
+      const limit = _clearLimit(clearing, local, config, this.#heldDeletes.base, record);
       progress.clearBlocked = limit?.blocked;
       this.#clearBase = limit?.base;
       if (progress.clearBlocked === undefined) {
@@ -886,11 +886,13 @@ export async function dryRunPass(
     }
   }
   spellings?.settle(index, local);
-  let record: PlacedRecord | undefined;
-  if (root !== undefined && _isProvenWhole(listing)) {
-    record = await PlacedRecord.read(join(root, STATE_DIR_NAME), {
-      warn: (message) => options.logger.warn(message),
-    });
+  // Read whatever the listing: which files are the mirror's decides whether there is anything to
+  // delete, which a listing not proved whole holds back (and the dry run says so, as the pass does).
+  const record = root === undefined ? undefined : await PlacedRecord.read(
+    join(root, STATE_DIR_NAME),
+    { warn: (message) => options.logger.warn(message) },
+  );
+  if (root !== undefined && record !== undefined && _isProvenWhole(listing)) {
     const fileSize = (path: string) => fileSizeUnder(root, path);
     // As the pass settles them (a replacement a killed pass left unconfirmed).
     await _settleTentative(record, local, fileSize);
@@ -901,7 +903,7 @@ export async function dryRunPass(
     });
     replacing = found.replacing;
     clearing = await _shadowedOwnFiles(index.shadowed, local, record, { config, fileSize });
-    clearBlocked = _clearLimit(clearing, local, config, heldBase)?.blocked;
+    clearBlocked = _clearLimit(clearing, local, config, heldBase, record)?.blocked;
     if (clearBlocked !== undefined) clearing = [];
   }
   const entries = index.entries();
@@ -1206,13 +1208,19 @@ function _isProvenWhole(listing: ListingResult): boolean {
   return listing.complete && listing.unproven === undefined;
 }
 
-/** How many of the mirror's `files` the delete stage may remove (`max_delete`'s share is of them). */
+/**
+ * How many of the mirror's `files` the delete stage may remove (`max_delete`'s share is of them):
+ * with the `record`, only those it names (the mirror's own); without, every one (an upper bound).
+ */
 function _deletableCount(
   files: ReadonlyMap<string, LocalFile>,
   protectedDirs: readonly string[],
+  record?: PlacedRecord,
 ): number {
   let count = 0;
-  for (const [path, file] of files) if (isDeletable(path, file, protectedDirs)) count++;
+  for (const [path, file] of files) {
+    if (isDeletable(path, file, protectedDirs) && (record?.names(path) ?? true)) count++;
+  }
   return count;
 }
 
@@ -1401,13 +1409,17 @@ function _clearLimit(
   local: ReadonlyMap<string, LocalFile>,
   config: MirrorConfig,
   heldBase: number | undefined,
+  record: PlacedRecord,
 ): { blocked: string; base: number } | undefined {
   if (paths.length === 0) return undefined;
   // As the delete stage's share: of what the mirror held before a held-back pass, until one deletes
   // (the files a held-back pass downloaded do not let through what it held back).
-  // Of the files the delete stage counts (not symlinks nor protected files, which are never
-  // removed), as the kept count is.
-  const { base, held } = deleteShareBase(_deletableCount(local, config.protectedDirs), heldBase);
+  // Of the files the delete stage counts (the mirror's own, not symlinks nor protected files,
+  // which are never removed), as the kept count is.
+  const { base, held } = deleteShareBase(
+    _deletableCount(local, config.protectedDirs, record),
+    heldBase,
+  );
   const over = overDeleteLimit(paths.length, base, config.maxDelete, { held });
   return over === undefined
     ? undefined
@@ -1635,7 +1647,10 @@ async function _deletion(
     rejected: index.rejected,
     shadowed: index.shadowed,
     isSameFile: root === undefined ? undefined : _sameFileCheck(root),
-    isOwn: (path) => own.has(path),
+    // A listed file is the mirror's when the record names it; an unlisted one also at its size.
+    isOwn: (path) =>
+      own.has(path) ||
+      ((index.entries().has(path) || index.shadowed.has(path)) && record?.names(path) === true),
   });
   if (planned.deletes.length > 0 && root !== undefined) {
     for (const dir of _unmatchedProtectedDirs(config.protectedDirs, local, root)) {

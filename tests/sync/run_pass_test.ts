@@ -998,6 +998,46 @@ Deno.test("stale files go while the last download still runs; their emptied fold
   });
 });
 
+Deno.test("max_delete is a share of the mirror's own files: an operator's files beside them let no narrowed filter through", async () => {
+  // 15 of the mirror's 20 files to go: held back by the default half, however many files of the
+  // operator's lie beside them (counted, 15 of 80 would pass).
+  const dataset = describeDataset([
+    { name: "a", count: 5, folder: "a", tags: ["a"] },
+    { name: "b", count: 15, folder: "b", tags: ["b"] },
+  ]);
+  await withMirror(dataset, async ({ config, logger, pass, root, files }) => {
+    await pass({ tags: ["a", "b"] });
+    await Deno.mkdir(join(root, "operator"));
+    for (let i = 0; i < 60; i++) await Deno.writeTextFile(join(root, `operator/${i}.txt`), "mine");
+    const attributes = { tags: ["a"], delete: true };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.match(dry.deleteBlocked ?? "", /would delete 15 of the mirror's 20 files/);
+    const narrowed = await pass(attributes);
+    assert.equal(narrowed.summary.deleted, 0);
+    assert.match(narrowed.guard ?? "", /would delete 15 of the mirror's 20 files/);
+    assert.equal((await files()).size, 80);
+  });
+});
+
+Deno.test("a listing not proved whole holds the deletes back, in the dry run as in the pass", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ config, logger, pass, platform, root }) => {
+    await pass();
+    for (let i = 0; i < 5; i++) await writePlaced(root, `old/${i}.bin`);
+    platform.setFaults({ countAnswer: "zero" });
+    const attributes = { delete: true };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.match(dry.deleteBlocked ?? "", /not deleting until a pass lists them all/);
+    const result = await pass(attributes);
+    assert.equal(result.summary.deleted, 0);
+    assert.match(result.guard ?? "", /not deleting until a pass lists them all/);
+  });
+});
+
 Deno.test("max_delete is a share of what the mirror held before the pass, as the dry run says: a pass that replaces the mirror deletes nothing", async () => {
   // 5 listed files in the mirror and 15 stale ones: 15 of 20 is over half, however many new files
   // the pass places (30 here; counted, 15 of 50 would not be).
