@@ -47,7 +47,7 @@ export interface ConfigTicket {
   readonly fullName: string;
   /** Its place among the configurations of the name, in the order they came. */
   readonly arrival: number;
-  /** How many removals of the name were done by then. */
+  /** How many removals of the name were asked for by then (done, or waiting their turn). */
   readonly removals: number;
 }
 
@@ -60,10 +60,10 @@ export interface PutOptions {
   ticket?: ConfigTicket;
   /**
    * It replaces the running controller (a reconfiguration): when there is none by the time the
-   * change runs, or a removal was done since the ticket (and perhaps an addition), it is refused
-   * ({@linkcode ResourceNotRunningError}) and starts nothing: a removal (and an addition) that
-   * overtook the reconfiguration would be undone by it. An addition after which a removal was done
-   * is refused too ({@linkcode ResourceRemovedError}).
+   * change runs, or a removal was asked for while it was checked (after its ticket, perhaps with an
+   * addition), it is refused ({@linkcode ResourceNotRunningError}) and starts nothing: a removal
+   * (and an addition) that overtook the reconfiguration would be undone by it. An addition during
+   * whose check a removal was asked for is refused too ({@linkcode ResourceRemovedError}).
    */
   reconfigure?: boolean;
 }
@@ -129,16 +129,19 @@ export class ResourceTable {
     options?: PutOptions,
   ): Promise<boolean> {
     const { ticket, reconfigure } = options ?? {};
+    // A removal asked for while this configuration was checked (after its ticket, before now) was
+    // asked for after it, and wins. One asked for before its ticket came first, even if it still
+    // waits its turn: an addition after it runs (a reconfiguration then finds nothing to replace).
+    const removedDuringCheck = ticket !== undefined &&
+      ticket.removals !== this.#removalsAsked(fullName);
     if (ticket !== undefined) this.#inCheck.delete(ticket); // checked: a removal now comes after it
     return this.#serialize(fullName, async () => {
       this.#refuseIfClosed(fullName);
       const previous = this.#controllers.get(fullName);
-      const removedSince = ticket !== undefined &&
-        ticket.removals !== (this.#removalsDone.get(fullName) ?? 0);
-      if (reconfigure && (previous === undefined || removedSince)) {
+      if (reconfigure && (previous === undefined || removedDuringCheck)) {
         throw new ResourceNotRunningError(fullName);
       }
-      if (removedSince) throw new ResourceRemovedError(fullName);
+      if (removedDuringCheck) throw new ResourceRemovedError(fullName);
       if (ticket !== undefined && ticket.arrival < (this.#applied.get(fullName) ?? 0)) {
         throw new ConfigSupersededError(fullName);
       }
@@ -188,9 +191,14 @@ export class ResourceTable {
   ticket(fullName: string): ConfigTicket {
     const arrival = (this.#arrivals.get(fullName) ?? 0) + 1;
     this.#arrivals.set(fullName, arrival);
-    const ticket = { fullName, arrival, removals: this.#removalsDone.get(fullName) ?? 0 };
+    const ticket = { fullName, arrival, removals: this.#removalsAsked(fullName) };
     this.#inCheck.add(ticket);
     return ticket;
+  }
+
+  /** How many removals of `fullName` were asked for: done, or waiting their turn. */
+  #removalsAsked(fullName: string): number {
+    return (this.#removalsDone.get(fullName) ?? 0) + (this.#removalsPending.get(fullName) ?? 0);
   }
 
   /** The configuration of `ticket` will not be applied (its check failed). */

@@ -163,6 +163,25 @@ Deno.test("resource table: configurations apply in the order they came, and none
     },
   );
 
+  await t.step(
+    "an addition that comes while a removal waits its turn runs after it",
+    async () => {
+      const table = new ResourceTable();
+      let finishStop = () => {};
+      const slow = quick("first");
+      slow.stop = () => new Promise<void>((resolve) => finishStop = resolve);
+      await table.put(name, () => slow, { ticket: table.ticket(name) });
+      const removing = table.remove(name); // waits for the old one's stop
+      const ticket = table.ticket(name); // viam-server adds the resource again meanwhile
+      const adding = table.put(name, () => quick("again"), { ticket });
+      await new Promise((resolve) => setTimeout(resolve, 0)); // the removal's stop has begun
+      finishStop();
+      assert.equal(await removing, true);
+      assert.equal(await adding, false);
+      assert.equal(running(table), "again");
+    },
+  );
+
   await t.step("a removal after an addition's check failed finds nothing", async () => {
     const table = new ResourceTable();
     table.release(table.ticket(name));
