@@ -62,7 +62,8 @@ export interface SwappedFolderOptions {
   /**
    * The inodes some of the folders had (by their paths below the root, `"."` for the root itself):
    * one of them with another inode now, or gone, counts as swapped too (another folder moved into
-   * its place). Only where inodes are stable ({@linkcode hasStableInodes}).
+   * its place). For folders the kernel keeps in memory meanwhile (a file held open below them):
+   * FAT and FUSE file systems may number a folder anew once it is forgotten.
    */
   inodes?: ReadonlyMap<string, number>;
 }

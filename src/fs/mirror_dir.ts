@@ -260,10 +260,9 @@ export class MirrorDir implements AsyncDisposable {
   /** The root's device, as the walk saw it: a removal crosses into no other. */
   readonly #device: number;
   /**
-   * The inodes of the root (`"."`) and its state folder when the pass opened them (none where a
-   * file system's inodes are not stable): another folder moved into the place of either since
-   * (the mirror renamed away and another mirror's folder renamed in) is written into no more, and
-   * nothing is deleted from it.
+   * The inodes of the root (`"."`) and its state folder when the pass opened them: another folder
+   * moved into the place of either since (the mirror renamed away and another mirror's folder
+   * renamed in) is written into no more, and nothing is deleted from it.
    */
   readonly #inodes: ReadonlyMap<string, number> | undefined;
 
@@ -357,8 +356,11 @@ export class MirrorDir implements AsyncDisposable {
         : undefined;
       const { dev, ino } = await Deno.lstat(root);
       if (seen !== undefined) seen.device = dev;
+      // Kept for the pass on every file system, FAT and FUSE ones too, which may number a folder
+      // anew only once the kernel forgets it: the lock held open in the state folder keeps both
+      // folders in memory while the pass runs.
       const stateIno = (await Deno.lstat(state)).ino;
-      const inodes = ino !== null && stateIno !== null && hasStableInodes(state)
+      const inodes = ino !== null && stateIno !== null
         ? new Map([[".", ino], [STATE_DIR_NAME, stateIno]])
         : undefined;
       return new MirrorDir(root, lock, { partial, state }, fsSync, options.warn, dev, inodes);

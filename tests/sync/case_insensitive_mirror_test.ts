@@ -12,7 +12,8 @@ import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import type { MirrorConfig } from "../../src/config.ts";
 import type { Logger } from "../../src/logger.ts";
 import type { DryRunReport } from "../../src/mirror_controller.ts";
-import { withMirror } from "./_harness.ts";
+import { runPass } from "../../src/sync/run_pass.ts";
+import { readTree, withMirror, wrappedRemote } from "./_harness.ts";
 import { pollUntil } from "../_poll.ts";
 
 /** The mirror folder on the exFAT mount. */
@@ -222,6 +223,44 @@ testOnExfatFuse(
       assert.deepEqual([second.summary.downloaded, second.summary.skipped], [1, 2]);
       assert.deepEqual([report.downloadCount, report.downloadBytes, report.skipped], [1, 2000, 2]);
       assert.equal(report.downloads.length, 1);
+    }, { home });
+  },
+);
+
+testOnExfatFuse(
+  "exfat-fuse: the mirror's folder replaced by another folder during a pass: nothing deleted or written in that one",
+  { name: "home", prefix: "data-mirror-swap-" },
+  async (home) => {
+    // As on ext4 (run_pass_test): another mirror of the same items renamed into the mirror's
+    // place while a pass runs. A FUSE disk numbers its folders too, for as long as they are used.
+    const cams = describeDataset([{ name: "cam", count: 30, folder: "cams", sizeBytes: 300 }]);
+    await withMirror(cams, async ({ config, logger, pass, platform, root }) => {
+      await pass();
+      await pass({ mirror_path: "other" });
+      platform.replaceDataset(describeDataset([{ name: "n", count: 1, folder: "new" }]));
+      let swapped = false;
+      const cfg = config({ delete: true, max_delete: "100%" });
+      const real = new ViamRemote({
+        appUrl: cfg.appUrl,
+        apiKeyId: cfg.apiKeyId,
+        apiKey: cfg.apiKey,
+      });
+      const remote = wrappedRemote(real, (r) => ({
+        fetchInline: (ids, options) => {
+          if (!swapped) {
+            swapped = true;
+            Deno.renameSync(root, `${root}.moved`);
+            Deno.renameSync(join(home, "other"), root);
+          }
+          return r.fetchInline(ids, options);
+        },
+      }));
+      const result = await runPass(cfg, remote, { logger, minRetryDelayMs: 1 });
+      assert.ok(swapped);
+      assert.equal(result.summary.deleted, 0, logger.text());
+      const inPlace = await readTree(root);
+      assert.equal([...inPlace.keys()].filter((path) => path.startsWith("cams/")).length, 30);
+      assert.equal(inPlace.has("new/n-000000.jpeg"), false, "written in the folder moved in");
     }, { home });
   },
 );
