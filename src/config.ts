@@ -185,10 +185,11 @@ function _unsetAsOriginal(
   warnings: string[],
 ): Record<string, unknown> {
   const unset: [string, string][] = [];
-  if (typeof attributes.mirror_path === "string" && attributes.mirror_path.trim() === "") {
+  // `""` alone: the original took `" "` for a folder or an id (of nothing), not for unset.
+  if (attributes.mirror_path === "") {
     unset.push(["mirror_path", `the default, ${_DEFAULT_MIRROR_PATH}`]);
   }
-  if (typeof attributes.dataset_id === "string" && attributes.dataset_id.trim() === "") {
+  if (attributes.dataset_id === "") {
     unset.push(["dataset_id", "no dataset filter"]);
   }
   const frequency = attributes.sync_frequency;

@@ -206,7 +206,7 @@ Deno.test("a module's config written for the original: what it took for unset is
     ...KEYS,
     tags: ["a"],
     mirror_path: "",
-    dataset_id: " ",
+    dataset_id: "",
     sync_frequency: 0,
   };
   const { config, warnings } = parseConfig(attributes, {
@@ -219,7 +219,7 @@ Deno.test("a module's config written for the original: what it took for unset is
   assert.deepEqual(warnings, [
     'mirror_path "" is taken as unset, as the original module took it: the default, ' +
     "data_mirror (leave mirror_path out to say so)",
-    'dataset_id " " is taken as unset, as the original module took it: no dataset filter ' +
+    'dataset_id "" is taken as unset, as the original module took it: no dataset filter ' +
     "(leave dataset_id out to say so)",
     "sync_frequency 0 is taken as unset, as the original module took it: the default, 60 " +
     "seconds (leave sync_frequency out to say so)",
@@ -230,6 +230,15 @@ Deno.test("a module's config written for the original: what it took for unset is
     "mirror_path",
     "sync_frequency",
   ]);
+  // White space is no "unset" (the original took it for a folder, or an id of nothing).
+  assert.throws(
+    () =>
+      parseConfig({ ...KEYS, tags: ["a"], dataset_id: " ", mirror_path: " " }, {
+        env: (name) => HOME_ENV[name],
+        unsetAsOriginal: true,
+      }),
+    (error: Error) => /dataset_id must be/.test(error.message) && /mirror_path/.test(error.message),
+  );
   // A sync_frequency between 0 and 1 was run as written by the original: refused here too.
   assert.throws(
     () =>
