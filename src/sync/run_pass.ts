@@ -1640,8 +1640,9 @@ async function _deletion(
   const own = config.delete && root !== undefined && record !== undefined
     ? await _ownUnlisted(index, local, record, (path) => fileSizeUnder(root, path))
     : new Set<string>();
+  const entries = index.entries();
   const planned = planDeletes({
-    ..._planInput(config, index.entries(), local, listing, config.delete),
+    ..._planInput(config, entries, local, listing, config.delete),
     heldBase,
     cleared,
     rejected: index.rejected,
@@ -1650,7 +1651,7 @@ async function _deletion(
     // A listed file is the mirror's when the record names it; an unlisted one also at its size.
     isOwn: (path) =>
       own.has(path) ||
-      ((index.entries().has(path) || index.shadowed.has(path)) && record?.names(path) === true),
+      ((entries.has(path) || index.shadowed.has(path)) && record?.names(path) === true),
   });
   if (planned.deletes.length > 0 && root !== undefined) {
     for (const dir of _unmatchedProtectedDirs(config.protectedDirs, local, root)) {
