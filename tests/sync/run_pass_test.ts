@@ -345,16 +345,19 @@ async function _mount(...args: string[]): Promise<void> {
   assert.ok(output.success, `mount ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
 }
 
+/** One item, a model at `models/detector.tflite` of `size` bytes, its version named `name`. */
+function _detectorModel(name: string, size: number) {
+  return describeDataset([{
+    name,
+    count: 1,
+    sizeBytes: size,
+    fileName: "models/detector.tflite",
+    fileExt: ".tflite",
+  }]);
+}
+
 Deno.test("a user's edit of a mirrored file is never replaced by a later version, whatever its size", async () => {
-  const model = (name: string, size: number) =>
-    describeDataset([{
-      name,
-      count: 1,
-      sizeBytes: size,
-      fileName: "models/detector.tflite",
-      fileExt: ".tflite",
-    }]);
-  await withMirror(model("v1", 5000), async ({ pass, platform, root }) => {
+  await withMirror(_detectorModel("v1", 5000), async ({ pass, platform, root }) => {
     await pass({ delete: true });
     const path = join(root, "models/detector.tflite");
     // The user edits the file: it is theirs from then on (its size no longer the one placed).
@@ -363,27 +366,19 @@ Deno.test("a user's edit of a mirrored file is never replaced by a later version
     await pass({ delete: true });
     assert.deepEqual(await Deno.readFile(path), mine, "kept while v1 is listed");
     // A new version whose size happens to be the user's file's: not taken for it.
-    platform.replaceDataset(model("v2", 6000));
+    platform.replaceDataset(_detectorModel("v2", 6000));
     await pass({ delete: true });
     assert.deepEqual(await Deno.readFile(path), mine, "kept when v2 is listed");
-    platform.replaceDataset(model("v3", 7000));
+    platform.replaceDataset(_detectorModel("v3", 7000));
     await pass({ delete: true });
     assert.deepEqual(await Deno.readFile(path), mine, "the user's file was replaced by v3");
   }, { inlineLimitBytes: 1024 });
 });
 
 Deno.test("a replacement that could not be renamed, in a pass whose record could not be saved, comes at the next pass", async () => {
-  const model = (name: string, size: number) =>
-    describeDataset([{
-      name,
-      count: 1,
-      sizeBytes: size,
-      fileName: "models/detector.tflite",
-      fileExt: ".tflite",
-    }]);
-  await withMirror(model("v1", 5000), async ({ pass, platform, root }) => {
+  await withMirror(_detectorModel("v1", 5000), async ({ pass, platform, root }) => {
     await pass();
-    platform.replaceDataset(model("v2", 5007));
+    platform.replaceDataset(_detectorModel("v2", 5007));
     const held = [join(root, "models/detector.tflite"), join(root, ".data-mirror/placed")];
     const chattr = (flag: string) => new Deno.Command("chattr", { args: [flag, ...held] }).output();
     assert.ok((await chattr("+i")).success, "chattr +i needs root and ext4");
