@@ -233,6 +233,8 @@ class _SyncPass implements Disposable {
   readonly #started: number;
   readonly #logger: Logger;
   readonly #reading: Promise<PlacedRecord>;
+  /** The record as the pass opened it: which files were the mirror's before it placed any. */
+  readonly #recordAtOpen: PlacedRecord;
   // Each file placed is logged as it is named, for a pass killed before it saves the record.
   readonly #placedLog: PlacedLog;
   readonly #index: ListingIndex;
@@ -277,21 +279,24 @@ class _SyncPass implements Disposable {
     const context = opened;
     const { config, mirror, options } = context;
     const warn = (message: string) => options.logger.warn(message);
-    // Read beside the listing's first calls; needed once the listing is proved whole.
+    // Read beside the held deletes' count, before the listing: `max_delete`'s count kept ahead of
+    // the first file placed is of the mirror's own files, which the record names (counted among an
+    // operator's files, a pass cut off after placing files let the next one delete past it).
     const reading = PlacedRecord.read(mirror.stateDir, { warn });
-    reading.catch(() => {}); // awaited later
+    reading.catch(() => {}); // awaited below
     const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
       warn,
       inPlace: () => _inPlace(mirror, options.logger),
       delete: config.delete,
     });
-    return new _SyncPass(context, reading, heldDeletes);
+    return new _SyncPass(context, reading, heldDeletes, await reading);
   }
 
   private constructor(
     context: _SyncPassContext,
     reading: Promise<PlacedRecord>,
     heldDeletes: HeldDeletes,
+    recordAtOpen: PlacedRecord,
   ) {
     const { config, options, mirror } = context;
     this.#config = config;
@@ -303,6 +308,7 @@ class _SyncPass implements Disposable {
     this.#started = context.started;
     this.#logger = options.logger;
     this.#reading = reading;
+    this.#recordAtOpen = recordAtOpen;
     this.#heldDeletes = heldDeletes;
     this.#placedLog = new PlacedLog(mirror.stateDir, reading, {
       warn: (message) => options.logger.warn(message),
@@ -368,8 +374,7 @@ class _SyncPass implements Disposable {
     const { protectedDirs } = this.#config;
     // A file taken for a listed path is in `walked` under both spellings until the listing ends.
     this.#heldDeletes.beforePlacing(() =>
-      _deletableCount(walked, protectedDirs) -
-      _deletableCount(this.#spellings.takenFiles(walked), protectedDirs)
+      _ownWalkedCount(walked, protectedDirs, this.#recordAtOpen, this.#spellings)
     );
     this.#placedLog.prepare(); // ready while the first downloads are on the wire
     this.#transfer.add(due);
@@ -1210,16 +1215,37 @@ function _isProvenWhole(listing: ListingResult): boolean {
 
 /**
  * How many of the mirror's `files` the delete stage may remove (`max_delete`'s share is of them):
- * with the `record`, only those it names (the mirror's own); without, every one (an upper bound).
+ * those the `record` names (the mirror's own).
  */
 function _deletableCount(
   files: ReadonlyMap<string, LocalFile>,
   protectedDirs: readonly string[],
-  record?: PlacedRecord,
+  record: PlacedRecord,
 ): number {
   let count = 0;
   for (const [path, file] of files) {
-    if (isDeletable(path, file, protectedDirs) && (record?.names(path) ?? true)) count++;
+    if (isDeletable(path, file, protectedDirs) && record.names(path)) count++;
+  }
+  return count;
+}
+
+/**
+ * {@linkcode _deletableCount} of the walk's `files` while the listing runs: a file taken for a
+ * listed spelling (`spellings`) is in `files` under both, counted once, and the mirror's when the
+ * record names either spelling (it names the one listed when the file was placed).
+ */
+function _ownWalkedCount(
+  files: ReadonlyMap<string, LocalFile>,
+  protectedDirs: readonly string[],
+  record: PlacedRecord,
+  spellings: _Spellings,
+): number {
+  const taken = spellings.takenFiles(files);
+  let count = 0;
+  for (const [path, file] of files) {
+    if (taken.has(path) || !isDeletable(path, file, protectedDirs)) continue;
+    const walked = spellings.aliases.get(path);
+    if (record.names(path) || (walked !== undefined && record.names(walked))) count++;
   }
   return count;
 }

@@ -1016,6 +1016,28 @@ Deno.test("max_delete is a share of the mirror's own files: an operator's files 
   });
 });
 
+Deno.test("max_delete's count kept ahead of a pass's first file is of the mirror's own files: an operator's let no later pass through", async () => {
+  // A pass of a changed filter (its deletes held back: its listing not proved) places 30 new files
+  // beside the mirror's 20: the next one's share is of those 20, not of 80 with the operator's 60.
+  const dataset = describeDataset([
+    { name: "a", count: 20, folder: "a", tags: ["a"] },
+    { name: "b", count: 30, folder: "b", tags: ["b"] },
+  ]);
+  await withMirror(dataset, async ({ pass, platform, root, files }) => {
+    await pass({ tags: ["a"] });
+    await Deno.mkdir(join(root, "operator"));
+    for (let i = 0; i < 60; i++) await Deno.writeTextFile(join(root, `operator/${i}.txt`), "mine");
+    platform.setFaults({ countAnswer: "zero" });
+    const cut = await pass({ tags: ["b"], delete: true });
+    assert.deepEqual([cut.summary.downloaded, cut.summary.deleted], [30, 0]);
+    platform.setFaults({});
+    const next = await pass({ tags: ["b"], delete: true });
+    assert.equal(next.summary.deleted, 0);
+    assert.match(next.guard ?? "", /20 files the mirror held before max_delete first held them/);
+    assert.equal([...(await files()).keys()].filter((path) => path.startsWith("a/")).length, 20);
+  });
+});
+
 Deno.test("a listing not proved whole holds the deletes back, in the dry run as in the pass", async () => {
   const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
   await withMirror(dataset, async ({ config, logger, pass, platform, root }) => {
