@@ -232,9 +232,11 @@ class _SyncPass implements Disposable {
   readonly #manifest: ManifestWriter | null;
   readonly #started: number;
   readonly #logger: Logger;
-  readonly #reading: Promise<PlacedRecord>;
-  /** The record as the pass opened it: which files were the mirror's before it placed any. */
-  readonly #recordAtOpen: PlacedRecord;
+  /**
+   * The placed record, read as the pass opened: which files are the mirror's (before it placed any,
+   * for `max_delete`'s count kept ahead of the first file), and what the pass saves at its end.
+   */
+  readonly #record: PlacedRecord;
   // Each file placed is logged as it is named, for a pass killed before it saves the record.
   readonly #placedLog: PlacedLog;
   readonly #index: ListingIndex;
@@ -269,9 +271,8 @@ class _SyncPass implements Disposable {
   // The stale files gone from the mirror so far: all the record forgets (a pass cut off during its
   // deletes forgot every planned one, and a new version at a path not reached was never placed).
   readonly #gone = new Set<string>();
-  // Known once the walk and the record are in: what the record is saved from, whatever happens.
+  // Known once the walk is in: what the record is saved from, whatever happens.
   #walked: ReadonlyMap<string, LocalFile> | undefined;
-  #record: PlacedRecord | undefined;
   #settled: _Replacements = { replacing: new Set(), adopted: new Map() };
 
   /** Opens the pass's state: the record read, the held deletes, and the walk started. */
@@ -282,21 +283,21 @@ class _SyncPass implements Disposable {
     // Read beside the held deletes' count, before the listing: `max_delete`'s count kept ahead of
     // the first file placed is of the mirror's own files, which the record names (counted among an
     // operator's files, a pass cut off after placing files let the next one delete past it).
-    const reading = PlacedRecord.read(mirror.stateDir, { warn });
-    reading.catch(() => {}); // awaited below
-    const heldDeletes = await HeldDeletes.open(mirror.stateDir, {
-      warn,
-      inPlace: () => _inPlace(mirror, options.logger),
-      delete: config.delete,
-    });
-    return new _SyncPass(context, reading, heldDeletes, await reading);
+    const [record, heldDeletes] = await Promise.all([
+      PlacedRecord.read(mirror.stateDir, { warn }),
+      HeldDeletes.open(mirror.stateDir, {
+        warn,
+        inPlace: () => _inPlace(mirror, options.logger),
+        delete: config.delete,
+      }),
+    ]);
+    return new _SyncPass(context, record, heldDeletes);
   }
 
   private constructor(
     context: _SyncPassContext,
-    reading: Promise<PlacedRecord>,
+    record: PlacedRecord,
     heldDeletes: HeldDeletes,
-    recordAtOpen: PlacedRecord,
   ) {
     const { config, options, mirror } = context;
     this.#config = config;
@@ -307,10 +308,9 @@ class _SyncPass implements Disposable {
     this.#manifest = context.manifest;
     this.#started = context.started;
     this.#logger = options.logger;
-    this.#reading = reading;
-    this.#recordAtOpen = recordAtOpen;
+    this.#record = record;
     this.#heldDeletes = heldDeletes;
-    this.#placedLog = new PlacedLog(mirror.stateDir, reading, {
+    this.#placedLog = new PlacedLog(mirror.stateDir, Promise.resolve(record), {
       warn: (message) => options.logger.warn(message),
     });
     this.#index = _newIndex(mirror.root);
@@ -374,7 +374,7 @@ class _SyncPass implements Disposable {
     const { protectedDirs } = this.#config;
     // A file taken for a listed path is in `walked` under both spellings until the listing ends.
     this.#heldDeletes.beforePlacing(() =>
-      _ownWalkedCount(walked, protectedDirs, this.#recordAtOpen, this.#spellings)
+      _ownWalkedCount(walked, protectedDirs, this.#record, this.#spellings)
     );
     this.#placedLog.prepare(); // ready while the first downloads are on the wire
     this.#transfer.add(due);
@@ -442,7 +442,7 @@ class _SyncPass implements Disposable {
     collectGarbageNow();
     _reportListingEnd(listing, { index, local, config }, logger, this.#options.seen);
     _reportIndex(index, logger);
-    const record = this.#record = await this.#reading;
+    const record = this.#record;
     await _settleTentative(record, local, (path) => this.#mirror.fileSize(path));
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
@@ -559,7 +559,7 @@ class _SyncPass implements Disposable {
         this.#index,
         local,
         transfer.result.placed,
-        this.#record!,
+        this.#record,
         {
           config: this.#config,
           spelt: this.#spellings.aliases,
@@ -675,7 +675,7 @@ class _SyncPass implements Disposable {
     const holdsListedItem = (path: string) =>
       placed.has(path)
         ? placed.get(path) === entries.get(path)?.binaryDataId // not a file kept for its winner
-        : local.get(path)?.symlink === false && record !== undefined &&
+        : local.get(path)?.symlink === false &&
           _placedFrom(record, path, entries.get(path)?.binaryDataId ?? "", aliases).from !==
             "other";
     const manifest = this.#manifest;
@@ -769,13 +769,12 @@ class _SyncPass implements Disposable {
     await this.#deletingEarly?.catch(() => {});
     await this.#transfer.settle();
     // What this pass placed is recorded even when it was cut off or failed, also while it was
-    // still downloading (the record is read beside the listing, awaited after the transfer): a file
-    // not recorded is never replaced by a later version. The walk has ended by now (a failed or
-    // cut listing waits for it).
+    // still downloading: a file not recorded is never replaced by a later version. The walk has
+    // ended by now (a failed or cut listing waits for it).
     const local = this.#walked ?? this.#walk.walked?.files;
     await this.#placedLog.close();
-    const record = this.#record ?? await this.#reading.catch(() => undefined);
-    if (local !== undefined && record !== undefined) {
+    const record = this.#record;
+    if (local !== undefined) {
       await _settleTentative(record, local, (path) => this.#mirror.fileSize(path)).catch(() => {});
       await this.#sizeOutlisted().catch(() => {});
       await _saveRecord(this.#mirror, record, {
