@@ -553,19 +553,6 @@ export class MirrorDir implements AsyncDisposable {
     }: nothing more is written there`;
   }
 
-  /**
-   * Why nothing may be deleted in the mirror any more this pass, when its root (by the path it was
-   * opened at) is no longer the folder it was: a symlink, another file system's, or another folder
-   * moved into its place. Undefined while it is.
-   */
-  #rootReplaced(): string | undefined {
-    const swapped = swappedFolder(this.root, "", { device: this.#device, inodes: this.#inodes });
-    if (swapped === undefined) return undefined;
-    return `refusing to delete in ${this.root}: it ${
-      _becameDuringPass(this.root, swapped, this.#device)
-    }`;
-  }
-
   #assertRootInPlace(): void {
     const moved = this.rootSwapped();
     if (moved !== undefined) throw new Deno.errors.PermissionDenied(moved);
@@ -754,12 +741,6 @@ export class MirrorDir implements AsyncDisposable {
    */
   #moveAsideAll(relPaths: readonly string[]): (string | undefined | Error)[] {
     const root = this.root;
-    // Another folder moved into the mirror's place: its files, however alike, are not the ones the
-    // walk found (the looks below compare folders with each other, not with the walk's).
-    const replaced = this.#rootReplaced();
-    if (replaced !== undefined) {
-      return relPaths.map(() => new Deno.errors.PermissionDenied(replaced));
-    }
     const moved: (string | undefined | Error)[] = relPaths.map(() => undefined);
     const byFolder = new Map<string, number[]>();
     relPaths.forEach((relPath, index) => {
@@ -771,8 +752,22 @@ export class MirrorDir implements AsyncDisposable {
     for (const indices of byFolder.values()) {
       // The state folder looked at before the folder's files, not between a look and its rename:
       // nothing more there for a folder swapped meanwhile to fit in. Swapped for a link after this
-      // look, it takes a file of this mirror under a fresh name and replaces nothing.
-      const stateDirInPlace = this.rootSwapped() === undefined;
+      // look, it takes a file of this mirror under a fresh name and replaces nothing. The root
+      // itself no longer the folder it was (a link, another disk, another folder moved into its
+      // place): its files, however alike, are not the ones the walk found (the looks below compare
+      // folders with each other, not with the walk's), and none of them goes.
+      const swapped = swappedFolder(root, STATE_DIR_NAME, {
+        device: this.#device,
+        inodes: this.#inodes,
+      });
+      if (swapped === ".") {
+        const refused = new Deno.errors.PermissionDenied(
+          `refusing to delete in ${root}: it ${_becameDuringPass(root, swapped, this.#device)}`,
+        );
+        for (const index of indices) moved[index] = refused;
+        continue;
+      }
+      const stateDirInPlace = swapped === undefined;
       let checks: (_Checked | undefined | Error)[];
       try {
         checks = _removableInFolder(root, indices.map((index) => relPaths[index]), this.#device);
