@@ -218,7 +218,53 @@ export async function assertMirrorPlace(root: string, mirrorPath: string): Promi
           `remove its ${STATE_DIR_NAME} folder)`,
       );
     }
+    // A new mirror around a push folder: its pass would pass the folder by, but every push of it
+    // would then be refused as lying inside a mirror (the one that was there first, blamed).
+    const inner = await _innerPushFolder(root);
+    if (inner !== undefined) {
+      throw new MirrorLocationError(
+        `mirror_path ${mirrorPath} (${root}) holds the push folder ${inner.dir} (${inner.state} ` +
+          "is its journal): its pushes would be refused once a mirror is around it; choose a " +
+          "folder apart from every push folder",
+      );
+    }
   }
+}
+
+/**
+ * The first push folder found below the existing folder `root` (not `root` itself), on its file
+ * system, through real folders only; a folder holding a `.data-mirror` of its own is not entered.
+ * Read once, before a new mirror's first pass.
+ */
+async function _innerPushFolder(
+  root: string,
+): Promise<{ dir: string; state: string } | undefined> {
+  const rootInfo = await Deno.lstat(root).catch(() => undefined);
+  if (!rootInfo?.isDirectory) return undefined;
+  const folders = [root];
+  for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
+    const below: string[] = [];
+    let holdsState = false;
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.isDirectory) continue; // a symlink is not entered
+        if (entry.name === STATE_DIR_NAME) holdsState = true;
+        else below.push(join(dir, entry.name));
+      }
+    } catch {
+      continue; // unreadable, or gone: the walk passes it by too
+    }
+    if (dir !== root && holdsState) {
+      const state = await stateOf(dir, "push");
+      if (state !== undefined) return { dir, state };
+      continue;
+    }
+    for (const folder of below) {
+      const info = await Deno.lstat(folder).catch(() => undefined);
+      if (info?.isDirectory && info.dev === rootInfo.dev) folders.push(folder);
+    }
+  }
+  return undefined;
 }
 
 /** The mirror of one pass. Dispose of it (or call {@linkcode MirrorDir.close}) to release the lock. */

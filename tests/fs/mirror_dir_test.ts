@@ -2,8 +2,9 @@
 // processes standing in for `sync`).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { assertPushPlace, MirrorDir } from "../../src/fs/mirror_dir.ts";
 import { MirrorLocationError } from "../../src/fs/mirror_location.ts";
+import { stateOf } from "../../src/fs/state_dir.ts";
 import { names, rejection, withTempDir, withTmpfsAt } from "./_helpers.ts";
 import { testOnExfatFuse } from "../support/exfat_fuse.ts";
 
@@ -344,6 +345,27 @@ Deno.test("open refuses a new mirror inside a push folder, whose files wait for 
       /mirror_path outbox\/new\/mm \(.*\) lies inside .*\/outbox, which is a push folder/,
     );
     assert.equal(await Deno.lstat(join(viamHome, "outbox/new")).catch(() => undefined), undefined);
+  });
+});
+
+Deno.test("open refuses a new mirror around a push folder, whose pushes it would stop", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    await Deno.mkdir(join(viamHome, "m2/a/out/.data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "m2/a/out/.data-mirror/push-journal.json"), "{}");
+    await Deno.writeTextFile(join(viamHome, "m2/a/out/wait.txt"), "to be uploaded");
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "m2", durable: false }),
+      /mirror_path m2 \(.*\) holds the push folder .*\/m2\/a\/out \(.*push-journal.json is its journal\)/,
+    );
+    // Refused before its state is made: the push of m2/a/out goes on.
+    assert.equal(await stateOf(join(viamHome, "m2"), "mirror"), undefined);
+    await assertPushPlace(join(viamHome, "m2/a/out"), "m2/a/out");
+    // A folder reached through a symlink, or one holding another mirror, is not looked into.
+    await Deno.mkdir(join(viamHome, "m3/inner/.data-mirror/partial"), { recursive: true });
+    await Deno.symlink(join(viamHome, "m2"), join(viamHome, "m3/link"));
+    await Deno.rename(join(viamHome, "m2/a/out"), join(viamHome, "m3/inner/out"));
+    await (await MirrorDir.open({ viamHome, mirrorPath: "m3", durable: false })).close();
   });
 });
 
