@@ -1,6 +1,7 @@
 /**
  * The body of `data-mirror validate --config FILE`: the same checks the module runs on its
- * attributes, without contacting anything, with the API key taken from the environment when the
+ * attributes (the values the original module took for unset are taken so, with a warning that the
+ * CLI's `sync` and `push` refuse them), without contacting anything, with the API key taken from the environment when the
  * file has none (as `sync --config` takes it; a warning says so).
  *
  * @module
@@ -43,14 +44,19 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
     fileAttributes[name] === undefined && attributes[name] !== undefined
   );
   try {
-    const parsed = parseConfig(attributes, { env: context.env });
+    // The module's attributes, checked as the module checks them: the values the original module
+    // took for unset are warned of, and so is the CLI's refusal of them (there, more likely a
+    // variable left empty).
+    const parsed = parseConfig(attributes, { env: context.env, unsetAsOriginal: true });
     const { config } = parsed;
-    const warnings = keyFromEnvironment.length === 0 ? parsed.warnings : [
-      ...parsed.warnings,
-      `${keyFromEnvironment.join(" and ")} not in the file: taken from the environment ` +
-      "(VIAM_API_KEY_ID, VIAM_API_KEY) as sync --config does; as a module's attributes, " +
-      "the file must hold them",
-    ];
+    const warnings = [...parsed.warnings, ..._refusedByCli(attributes, context.env)];
+    if (keyFromEnvironment.length > 0) {
+      warnings.push(
+        `${keyFromEnvironment.join(" and ")} not in the file: taken from the environment ` +
+          "(VIAM_API_KEY_ID, VIAM_API_KEY) as sync --config does; as a module's attributes, " +
+          "the file must hold them",
+      );
+    }
     await checkConfigLocations(config);
     await checkMirrorPlace(config);
     if (config.push !== undefined && !context.env("VIAM_MACHINE_PART_ID")) {
@@ -98,5 +104,21 @@ export async function runValidate(flags: ValidateFlags, context: CommandContext)
       exitCode: EXIT.usage,
     });
     return EXIT.usage;
+  }
+}
+
+/** What `sync --config` and `push --config` would refuse in attributes the module takes. */
+function _refusedByCli(
+  attributes: Record<string, unknown>,
+  env: (name: string) => string | undefined,
+): string[] {
+  try {
+    parseConfig(attributes, { env });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.issues.map((issue) =>
+      `sync --config and push --config refuse this file: ${issue.message}`
+    );
   }
 }

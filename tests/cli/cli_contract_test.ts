@@ -457,7 +457,7 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
       app_api_key: KEY.key,
       concurrency: 0,
       mirror_path: "../outside",
-      sync_frequency: -1,
+      sync_frequency: 0.5,
     });
     const [ok, bad] = await Promise.all([
       run(["validate", "--config", valid]),
@@ -532,13 +532,43 @@ Deno.test("validate --config exits 0 for a valid config, 2 naming each invalid a
       bad.stderr,
       [
         `${JSON.stringify(invalid)}: invalid`,
-        "  sync_frequency must be a number of seconds from 1 to 2147483, got -1 (the original " +
-        "module read -1 as 60: write 60 for a pass a minute)",
+        "  sync_frequency must be a number of seconds from 1 to 2147483, got 0.5 (the original " +
+        "module ran a pass that often, each one listing the whole set again: write 1 or more (60 " +
+        "for a pass a minute))",
         "  concurrency must be a whole number from 1 to 64, got 0",
         '  mirror_path "../outside" has a ".." component: expected a directory inside ' + home,
         "",
       ].join("\n"),
     );
+  });
+});
+
+Deno.test("validate takes what the original module took for unset as the module does, and says the CLI refuses it", async () => {
+  await withCli([], async ({ home, run }) => {
+    const original = join(home, "original.json");
+    await writeJson(original, {
+      ...{ app_api_key_id: KEY.id, app_api_key: KEY.key, tags: ["a"] },
+      ...{ mirror_path: "", dataset_id: "", sync_frequency: 0 },
+    });
+    const checked = await run(["validate", "--config", original]);
+    assertExit(checked, 0);
+    assert.equal(
+      checked.stdout,
+      `${JSON.stringify(original)}: valid; mirrors into ${home}/data_mirror\n`,
+    );
+    for (const field of ["mirror_path", "dataset_id", "sync_frequency"]) {
+      assert.match(
+        checked.stderr,
+        new RegExp(`warning: ${field} .* is taken as unset, as the original`),
+      );
+      assert.match(
+        checked.stderr,
+        new RegExp(`warning: sync --config and push --config refuse this file: ${field} `),
+      );
+    }
+    const sync = await run(["sync", "--config", original, "--app-url", "http://127.0.0.1:2"]);
+    assertExit(sync, 2);
+    assert.match(sync.stderr, /sync_frequency must be a number of seconds/);
   });
 });
 
