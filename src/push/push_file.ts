@@ -987,7 +987,9 @@ async function _failed(
   error: unknown,
   options: { keepInFlight?: boolean } = {},
 ): Promise<FileOutcome> {
-  const errorKind = kindUnder(classifyError(error), ctx.signal);
+  // Under a stop, whatever the error says (a connection closed under the call, the stop's own
+  // reason): the file is cut off, not refused. Classified by its text, it was held for good.
+  const errorKind = ctx.signal?.aborted ? "aborted" : kindUnder(classifyError(error), ctx.signal);
   const message = describeError(error);
   if (errorKind === "aborted") {
     if (!options.keepInFlight) {

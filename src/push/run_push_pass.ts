@@ -358,7 +358,7 @@ export async function runPushPass(
       if (typeof error === "object" && error !== null) _partialPushes.set(error, result);
       throw error;
     }
-    result.error = `the push pass was stopped: ${describeError(error)}`;
+    result.error = _STOPPED;
   } finally {
     // Every change that matters was flushed (and its log synced) before this: a failing close of
     // the log must not hide the pass's own outcome.
@@ -366,7 +366,7 @@ export async function runPushPass(
     await lock?.release();
     result.durationMs = Math.round(performance.now() - started);
   }
-  _logSummary(logger, push, result);
+  _logSummary(logger, push, result, options.signal?.aborted === true);
   return result;
 }
 
@@ -947,7 +947,7 @@ async function _uploadAll(
     shouldContinue: () => stopped === undefined,
   });
   if (options.signal?.aborted) {
-    result.error = "the push pass was stopped; files cut off go again on the next pass";
+    result.error = _STOPPED;
   } else if (stopped !== undefined) result.error = stopped;
 }
 
@@ -1101,13 +1101,23 @@ function _fail(result: PushResult, path: string, error: string, permanent: boole
   if (result.failures.length < _LIST_CAP) result.failures.push({ path, error, permanent });
 }
 
-function _logSummary(logger: Logger, push: PushConfig, result: PushResult): void {
+/** A stopped pass's `error`: a stop is the caller's (a resource removed or reconfigured), no fault. */
+const _STOPPED = "the push pass was stopped; files cut off go again on the next pass";
+
+/** The pass's line: a warning when files failed or the pass failed; a stop is no failure. */
+function _logSummary(
+  logger: Logger,
+  push: PushConfig,
+  result: PushResult,
+  stopped: boolean,
+): void {
   const reasons = Object.entries(result.skippedBy).map(([reason, n]) => `${n} ${reason}`);
   const line = `push of ${push.pushPath}: ${result.found} found, ${result.uploaded} uploaded ` +
     `(${result.bytes} bytes), ${result.deleted} deleted, ${result.skipped} skipped` +
     (reasons.length ? ` (${reasons.join(", ")})` : "") + `, ${result.failed} failed` +
     ` in ${result.durationMs} ms` + (result.backlog ? "; more files wait for the next pass" : "");
-  if (result.failed > 0 || result.error !== undefined) {
+  if (stopped) logger.info(`${line}; ${_STOPPED}`);
+  else if (result.failed > 0 || result.error !== undefined) {
     logger.warn(result.error === undefined ? line : `${line}; ${result.error}`);
   } else if (result.uploaded > 0 || result.deleted > 0) logger.info(line);
   // A pass that changed nothing is no news: a module pushing every minute would say it all day.

@@ -1783,7 +1783,7 @@ Deno.test("a file this machine cannot read is retried on the back-off, not refus
 });
 
 Deno.test("a stop ends a push whose platform accepts connections and never answers, without waiting out the sign-in", async () => {
-  await withPush(async ({ platform, write, config, logger }) => {
+  await withPush(async ({ platform, write, config, logger, pass }) => {
     await write("a.txt", "payload");
     // A black hole: connections are taken and held, no byte is ever answered.
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -1811,11 +1811,19 @@ Deno.test("a stop ends a push whose platform accepts connections and never answe
       );
       assert.match(result.error ?? "", /the push pass was stopped/);
       assert.equal(result.uploaded, 0);
+      // A stop is the caller's, no fault (a module logged a warning at every reconfiguration).
+      const line = logger.entries.find((e) => e.message.startsWith("push of "));
+      assert.equal(line?.level, "info", logger.text());
+      assert.match(line.message, /the push pass was stopped; files cut off go again/);
+      assert.doesNotMatch(logger.text(), /stopped by the test|signal has been aborted/);
     } finally {
       listener.close();
       await accepting.catch(() => {});
       for (const conn of held) conn.close();
     }
+    // Cut off, not refused: the next pass sends it (it was held until the file changed).
+    const next = await pass();
+    assert.equal(next.uploaded, 1, JSON.stringify(next));
   });
 });
 
