@@ -471,7 +471,7 @@ export function parseConfig(
   if (pushPath !== undefined && pushTags.length === 0 && pushDatasetIds.length === 0) {
     // Sent so, a file reaches no machine that mirrors by tag, and without push_keep it is gone here.
     warnings.push(
-      "push_path is set without push_tags or push_dataset_ids (--tags, --dataset-id): its " +
+      "push_path is set without push_tags or push_dataset_ids: its " +
         "uploads carry no tag and join no dataset, so no machine mirroring a tag receives them" +
         (tags.length > 0 ? " (tags is what this machine mirrors, not what it pushes with)" : ""),
     );

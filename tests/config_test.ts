@@ -837,9 +837,8 @@ Deno.test("a mirror_path or push_path that starts with .viam/ is warned about: i
 });
 
 Deno.test("a push_path without push_tags or push_dataset_ids is warned about: its uploads reach no tag's mirror", () => {
-  const expected = "push_path is set without push_tags or push_dataset_ids (--tags, " +
-    "--dataset-id): its uploads carry no tag and join no dataset, so no machine mirroring a tag " +
-    "receives them";
+  const expected = "push_path is set without push_tags or push_dataset_ids: its uploads carry " +
+    "no tag and join no dataset, so no machine mirroring a tag receives them";
   assert.deepEqual(parse({ ...KEYS, labels: ["l"], push_path: "out" }).warnings, [expected]);
   assert.deepEqual(parse({ ...KEYS, tags: ["fleet"], push_path: "out" }).warnings, [
     `${expected} (tags is what this machine mirrors, not what it pushes with)`,

@@ -162,6 +162,8 @@ Deno.test("push --dry-run lists what would be uploaded and sends nothing", async
     const told = `${output.stdout}${output.stderr}`;
     assert.match(told, /would upload b\.txt/);
     assert.match(told, /would upload models\/a\.tflite/);
+    // Sent with no tag: said in this command's terms (the module's log names the attributes).
+    assert.match(output.stderr, /--push-path is set without --tags or --dataset-id: its uploads/);
     assert.equal(platform.uploads.completed, 0);
     assert.equal(await Deno.readTextFile(join(home, "outbox", "b.txt")), "b");
   });
