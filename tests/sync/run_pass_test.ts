@@ -1834,6 +1834,8 @@ Deno.test("paths listed while the local walk still runs are planned against it o
     }
     let firstPageListed!: () => void;
     const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
+    // A mirror of earlier passes (a new one's first open looks below it for push folders).
+    await Deno.mkdir(join(root, ".data-mirror/partial"), { recursive: true });
     using _walk = _walkWaitsFor(join(root, "other"), firstPage);
     const cfg = config({ tags: ["t"] });
     const remote = _platformRemote(cfg, (real) => ({
@@ -1870,6 +1872,8 @@ Deno.test("paths held for the walk are fetched when it ends, not when the listin
     }
     let firstPageListed!: () => void;
     const firstPage = new Promise<void>((resolve) => (firstPageListed = resolve));
+    // A mirror of earlier passes (a new one's first open looks below it for push folders).
+    await Deno.mkdir(join(root, ".data-mirror/partial"), { recursive: true });
     using _walk = _walkWaitsFor(join(root, "other"), firstPage);
     const cfg = config({ tags: ["t"] });
     let fullPages = 0;
