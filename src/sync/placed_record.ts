@@ -133,16 +133,28 @@ export class PlacedRecord {
     stateDir: string,
     options: { warn?: (message: string) => void } = {},
   ): Promise<PlacedRecord> {
-    const file = await _readWords(join(stateDir, PLACED_RECORD_NAME));
+    const path = join(stateDir, PLACED_RECORD_NAME);
+    const file = await _readWords(path);
     // After a header of two words (the paths recorded, the generation), a power of two of slots.
     const slots = file === undefined ? 0 : file.length / 2 - 1;
     const valid = Number.isInteger(slots) && slots >= 1 && (slots & (slots - 1)) === 0;
+    const unknown = "so which files the mirror placed is not known: a file at a listed path of " +
+      "the listed size is taken on again as that item; any other file is kept as if it were " +
+      "yours (not deleted, nor replaced by a new version: remove it to have it mirrored again)";
     if (file !== undefined && !valid) {
       options.warn?.(
-        `${STATE_DIR_NAME}/${PLACED_RECORD_NAME} is damaged (not a record this program writes), ` +
-          "so which files the mirror placed is not known: a file at a listed path of the listed " +
-          "size is taken on again as that item; any other file is kept as if it were yours (not " +
-          "deleted, nor replaced by a new version: remove it to have it mirrored again)",
+        `${STATE_DIR_NAME}/${PLACED_RECORD_NAME} is damaged (not a record this program ` +
+          `writes), ${unknown}`,
+      );
+    }
+    const other = file === undefined ? await _notAFile(path) : undefined;
+    if (other !== undefined) {
+      options.warn?.(
+        `${STATE_DIR_NAME}/${PLACED_RECORD_NAME} is ${other}, not the record this program ` +
+          `writes (not read, nor followed), ${unknown}; ` +
+          (other === "a folder"
+            ? `no pass can save the record until that folder is removed (${path})`
+            : "this pass's record replaces it"),
       );
     }
     const table = valid ? file!.subarray(2) : new Uint32Array(0);
@@ -498,6 +510,13 @@ async function _readWords(path: string): Promise<Uint32Array | undefined> {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+}
+
+/** What is at `path` when it is there and no regular file ("a folder", "a symlink", ...). */
+async function _notAFile(path: string): Promise<string | undefined> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  if (info === undefined || info.isFile) return undefined;
+  return info.isDirectory ? "a folder" : info.isSymlink ? "a symlink" : "a special file";
 }
 
 /**

@@ -417,6 +417,29 @@ Deno.test("a damaged placed record is warned of; the listed files are taken on a
   });
 });
 
+Deno.test("a placed record replaced by a symlink or a folder is warned of, never followed, and said how to mend", async () => {
+  const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
+  await withMirror(dataset, async ({ home, logger, pass, root }) => {
+    await pass();
+    const record = join(root, ".data-mirror/placed");
+    const outside = join(home, "outside.bin");
+    await Deno.writeTextFile(outside, "not the mirror's");
+    await Deno.remove(record);
+    await Deno.symlink(outside, record);
+    await pass({ delete: true });
+    assert.match(
+      logger.text(),
+      /\.data-mirror\/placed is a symlink, not the record .* this pass's record replaces it/,
+    );
+    assert.equal(await Deno.readTextFile(outside), "not the mirror's");
+    assert.ok((await Deno.lstat(record)).isFile, "replaced by the record");
+    await Deno.remove(record);
+    await Deno.mkdir(record);
+    await pass({ delete: true });
+    assert.match(logger.text(), /placed is a folder, .* until that folder is removed \(.*placed\)/);
+  });
+});
+
 Deno.test("the mirror's folder replaced by another folder during a pass: nothing deleted or written in that one", async () => {
   // Another mirror of the same items renamed into the mirror's place (and the mirror renamed
   // away) while a pass runs: the files it walked, and the folders' looks, were alike, and its
