@@ -215,6 +215,21 @@ interface _Held {
  */
 const _RESUME_CHECK_BYTES = 64 * 1024;
 
+/**
+ * The end of a partial written by this process that is asked for again and compared after an
+ * answer was cut off (at most half the partial): no power cut can have damaged it, but a server may
+ * answer a range from the wrong byte. Small, so a link that drops every connection early still
+ * makes progress with each.
+ */
+const _REANSWER_CHECK_BYTES = 4 * 1024;
+
+/**
+ * The least an answer that ended as it declared, short of the file, must bring to be taken for a
+ * server capping each range (the next range asked for at once) rather than a failed try. Below
+ * 64 KiB too: a server capping each answer at 16 KiB failed every large file.
+ */
+const _CAPPED_ANSWER_MIN_BYTES = 4 * 1024;
+
 /** A resumed partial's end differs from the platform's bytes at the same place. */
 class _PartialMismatch extends Error {}
 
@@ -531,9 +546,9 @@ export class Transfer {
     let toldAhead = false;
     try {
       const staged = await staging.begin(key);
-      // `held` lives across attempts, so a retry resumes at the right offset. What a partial
-      // brought from an earlier attempt is checked once, on the first answer (see
-      // _RESUME_CHECK_BYTES); what this attempt writes needs no check.
+      // `held` lives across attempts, so a retry resumes at the right offset. The end of what a
+      // partial brought from an earlier process, or from an earlier answer cut off, is checked on
+      // the next answer (see _RESUME_CHECK_BYTES).
       const held: _Held = {
         bytes: staged.offset,
         total: download.item.sizeBytes,
@@ -548,9 +563,26 @@ export class Transfer {
           // An answer that came whole but held only part of the file (a server capping each
           // range) is no failure: the next part is asked for at once, not after a retry's delay
           // nor counted against the tries (8 such answers failed a large file, pass after pass).
+          // Nor is an answer cut off after it brought a good part of the file (a link that drops
+          // every few MiB): the tries start again, so only answers that bring nothing run out of
+          // them (8 such drops in a row failed a 20 MiB file for the pass, pass after pass).
           let more = true;
           while (more) {
-            more = await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
+            more = await this.#retry(download.path, async () => {
+              const entered = held.bytes;
+              try {
+                return await this.#fetchInto(staged, download, held);
+              } catch (error) {
+                if (held.bytes - entered < _RESUME_CHECK_BYTES || !this.#isTransient(error)) {
+                  throw error;
+                }
+                this.#options.logger.debug(
+                  `the download of ${download.path} was cut off at ${held.bytes} bytes: resuming`,
+                  { error: describeError(error) },
+                );
+                return true;
+              }
+            });
           }
         }
         const replacing = this.#deps.mirror.replacesOnPlace(download.path);
@@ -637,15 +669,19 @@ export class Transfer {
           `length, so a cut connection would pass for the end of the file`,
       );
     }
-    // An answer that declared no length ends where it ends: short of the file, it may be a whole
-    // answer of other bytes (a proxy's chunked error page) rather than the file cut short. The
-    // next attempt compares what it left with the platform's bytes before appending to them: the
-    // whole end of the partial, also what this answer only compared (the same page twice matches
-    // itself; trusted, it was placed as the file's start). Such answers cut short again and again
-    // make no progress (said in the README).
+    // An answer cut short that wrote bytes: the next attempt compares the end of the partial with
+    // the platform's bytes before appending to them (appended unchecked, a server answering each
+    // range one byte off placed a damaged file of the right size: a reviewer's case). One cut
+    // inside the part it compared asks for the rest of that part. An answer that declared no length ends where it ends: short of the file, it
+    // may be a whole answer of other bytes (a proxy's chunked error page) rather than the file cut
+    // short: the whole end of the partial is compared again, also what this answer only compared
+    // (the same page twice matches itself; trusted, it was placed as the file's start). Such
+    // answers cut short again and again make no progress (said in the README).
     const recheckIfShort = () => {
-      if (body.totalSize === undefined && held.bytes < held.total!) {
-        held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
+      if (held.bytes >= held.total!) return;
+      if (body.totalSize === undefined) held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
+      else if (held.bytes > entered) {
+        held.unchecked = Math.min(Math.floor(held.bytes / 2), _REANSWER_CHECK_BYTES);
       }
     };
     try {
@@ -667,7 +703,9 @@ export class Transfer {
       return this.#fetchInto(staged, download, held);
     }
     if (held.bytes < held.total) {
-      if (body.totalSize !== undefined && held.bytes - entered >= _RESUME_CHECK_BYTES) return true;
+      if (body.totalSize !== undefined && held.bytes - entered >= _CAPPED_ANSWER_MIN_BYTES) {
+        return true;
+      }
       recheckIfShort();
       throw new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
     }
@@ -865,11 +903,15 @@ export class Transfer {
       attempts: this.#options.attempts ?? CALL_RETRY.attempts,
       minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       maxDelayMs: CALL_RETRY.maxDelayMs,
-      isRetriable: (error) =>
-        kindUnder(this.#deps.remote.classify(error), this.#options.signal) === "transient",
+      isRetriable: (error) => this.#isTransient(error),
       signal: this.#options.signal,
       onRetry: logRetries(this.#options.logger, what, describeError),
     });
+  }
+
+  /** Whether a failure is worth another try (a dropped connection; not this pass's stop). */
+  #isTransient(error: unknown): boolean {
+    return kindUnder(this.#deps.remote.classify(error), this.#options.signal) === "transient";
   }
 
   #rethrowAbort(error: unknown): void {

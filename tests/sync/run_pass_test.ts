@@ -1258,8 +1258,7 @@ Deno.test("a resume answered by a short page from byte 0 (Range ignored, no leng
     { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
   ]);
   await withMirror(dataset, async ({ pass, files, platform, root, config, logger }) => {
-    platform.setFaults({ dropBodyAfterBytes: 300_000 });
-    await pass({}, { attempts: { file: 1 } });
+    await _passCutOff(platform, config());
     assert.ok(await _partialBytes(root) >= 300_000);
     platform.setFaults({});
     // A proxy's error page, chunked, for the first two tries: from byte 0, its length unsaid (the
@@ -1284,8 +1283,7 @@ Deno.test("a stop while a resume's first answer waits for the bandwidth limit ke
     { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
   ]);
   await withMirror(dataset, async ({ pass, platform, root, config, logger }) => {
-    platform.setFaults({ dropBodyAfterBytes: 300_000 });
-    await pass({}, { attempts: { file: 1 } });
+    await _passCutOff(platform, config());
     const before = await _partialBytes(root);
     assert.ok(before >= 300_000);
     platform.setFaults({});
@@ -2014,6 +2012,27 @@ function _platformRemote(
     apiKey: config.apiKey,
   });
   return wrappedRemote(real, wrap);
+}
+
+/**
+ * A pass whose download is cut off after 300,000 bytes, and whose link is down then: it ends with
+ * the partial kept. (A resume in the pass, after an answer that brought that much, would finish it.)
+ */
+async function _passCutOff(platform: Platform, config: MirrorConfig): Promise<void> {
+  platform.setFaults({ dropBodyAfterBytes: 300_000 });
+  let answers = 0;
+  const remote = _platformRemote(config, (real) => ({
+    download: (item, options) =>
+      answers++ === 0
+        ? real.download(item, options)
+        : Promise.reject(new TypeError("fetch failed: the link is down")),
+  }));
+  await runPass(config, remote, {
+    logger: new RecordingLogger(),
+    attempts: { file: 1 },
+    minRetryDelayMs: 1,
+  });
+  platform.setFaults({});
 }
 
 // Makes the local walk's reads of the folders below `walkRoot` wait for `until` (the state dir's
