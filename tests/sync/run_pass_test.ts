@@ -1257,7 +1257,7 @@ Deno.test("a resume answered by a short page from byte 0 (Range ignored, no leng
   const dataset = describeDataset([
     { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
   ]);
-  await withMirror(dataset, async ({ pass, files, platform, root, config, logger }) => {
+  await withMirror(dataset, async ({ files, platform, root, config, logger }) => {
     await _passCutOff(platform, config());
     assert.ok(await _partialBytes(root) >= 300_000);
     platform.setFaults({});
@@ -1282,7 +1282,7 @@ Deno.test("a stop while a resume's first answer waits for the bandwidth limit ke
   const dataset = describeDataset([
     { count: 1, sizeBytes: 1_000_000, fileName: "model.bin", fileExt: ".bin" },
   ]);
-  await withMirror(dataset, async ({ pass, platform, root, config, logger }) => {
+  await withMirror(dataset, async ({ platform, root, config, logger }) => {
     await _passCutOff(platform, config());
     const before = await _partialBytes(root);
     assert.ok(before >= 300_000);
