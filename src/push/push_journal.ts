@@ -71,6 +71,8 @@ export interface JournalOpenOptions {
    * `run_push_pass.ts`). Any, when not given.
    */
   trustedOwner?: (uid: number) => boolean;
+  /** Told of a journal file found as a symlink or a special file (not read: see `_readIfThere`). */
+  warn?: (message: string) => void;
 }
 
 /** A completed upload the journal remembers. */
@@ -211,7 +213,7 @@ export class PushJournal {
    */
   static async open(stateDir: string, options: JournalOpenOptions = {}): Promise<PushJournal> {
     const path = join(stateDir, PUSH_JOURNAL_NAME);
-    const text = await _readIfThere(path, options.trustedOwner);
+    const text = await _readIfThere(path, options);
     let parsed: _JournalFile = { version: 1, files: {} };
     if (text !== undefined) {
       try {
@@ -233,7 +235,7 @@ export class PushJournal {
       }
     }
     const logPath = join(stateDir, PUSH_JOURNAL_LOG_NAME);
-    const log = await _readIfThere(logPath, options.trustedOwner);
+    const log = await _readIfThere(logPath, options);
     const continues = log !== undefined && _replay(logPath, log, generation, entries);
     return new PushJournal(stateDir, entries, {
       generation,
@@ -578,15 +580,29 @@ export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
  * The text of the journal file at `path`, or undefined when there is none. A symlink planted under
  * its name counts as none and is never read (looked at first, then the file opened with
  * `O_NOFOLLOW` against a swap in between): its target is not the program's, and its content would
- * reach the error messages. The next write replaces the name with a file of the program's own. A
- * file over {@linkcode MAX_JOURNAL_FILE_BYTES} is refused with an error saying what to do.
+ * reach the error messages. It is told to `warn`, as what it stood for is lost (files were sent a
+ * second time in silence). The next write replaces the name with a file of the program's own. A
+ * folder there is refused, as no write can replace it, and so is a file over
+ * {@linkcode MAX_JOURNAL_FILE_BYTES}, each with an error saying what to do.
  */
 async function _readIfThere(
   path: string,
-  trustedOwner: ((uid: number) => boolean) | undefined,
+  options: JournalOpenOptions,
 ): Promise<string | undefined> {
+  const { trustedOwner } = options;
   try {
-    if (!(await Deno.lstat(path)).isFile) return undefined; // a symlink, a FIFO: not ours
+    const info = await Deno.lstat(path);
+    if (info.isDirectory) throw _unreadable(`push journal ${path} is a folder, not a file`);
+    if (!info.isFile) {
+      // A symlink, a FIFO: not ours.
+      options.warn?.(
+        `push journal ${path} is a ${info.isSymlink ? "symlink" : "special file"}, not the ` +
+          "program's: not read (nor followed), so what it recorded is not known; files kept " +
+          "after their upload, and any sent and not yet deleted, are sent again (a second copy " +
+          "on the platform). This pass writes a journal of its own in its place",
+      );
+      return undefined;
+    }
     // O_NONBLOCK: a FIFO swapped in since the lstat would block the open until a writer came.
     const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
     await using file = await open(path, flags);

@@ -57,7 +57,7 @@ import {
 } from "./push_file.ts";
 import { isSameDestination, pushDestination } from "./push_destination.ts";
 import type { ClockStepWatch } from "./clock_step_watch.ts";
-import { PushJournal } from "./push_journal.ts";
+import { type JournalOpenOptions, PushJournal } from "./push_journal.ts";
 import { type WalkedFile, walkPushFolder, type WalkSkipReason } from "./walk_push_folder.ts";
 
 /** Why a file found was not uploaded in this pass (failures are counted apart). */
@@ -298,7 +298,10 @@ export async function runPushPass(
   let journal: PushJournal | undefined;
   try {
     if (!options.dryRun) _assertPushRootInPlace(push, STATE_DIR_NAME);
-    journal = await _openJournal(push, options.dryRun ?? false, trustedOwner);
+    journal = await _openJournal(push, options.dryRun ?? false, {
+      trustedOwner,
+      warn: (message) => logger.warn(message),
+    });
     const ctx: PushContext = {
       config: push,
       partId: deps.partId,
@@ -503,7 +506,7 @@ async function _checkPushRoot(
 async function _openJournal(
   push: PushConfig,
   dryRun: boolean,
-  trustedOwner: ((uid: number) => boolean) | undefined,
+  options: JournalOpenOptions,
 ): Promise<PushJournal> {
   const stateDir = join(push.pushRoot, STATE_DIR_NAME);
   if (dryRun) {
@@ -513,7 +516,7 @@ async function _openJournal(
       throw new Deno.errors.NotADirectory(`state dir ${stateDir} must be a plain directory`);
     }
   } else await PushJournal.discardLeftovers(stateDir);
-  return await PushJournal.open(stateDir, { trustedOwner });
+  return await PushJournal.open(stateDir, options);
 }
 
 /** The paths recorded in flight, to `destination` (`here`) or to another one (`elsewhere`). */

@@ -193,8 +193,15 @@ Deno.test("a journal or log planted as a symlink is not read (counts as none); a
     await Deno.mkdir(state);
     for (const name of [PUSH_JOURNAL_NAME, PUSH_JOURNAL_LOG_NAME]) {
       await Deno.symlink(outside, join(state, name));
-      const journal = await PushJournal.open(state);
+      const warned: string[] = [];
+      const journal = await PushJournal.open(state, { warn: (m) => warned.push(m) });
       assert.deepEqual(journal.paths(), []);
+      // Told: what it stood for is lost, and files are sent again (a second copy, in silence).
+      assert.equal(warned.length, 1);
+      assert.match(
+        warned[0],
+        new RegExp(`${name} is a symlink, not the program's: not read .* sent again`),
+      );
       journal.update("f", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
       await journal.flush();
       await journal.close();
@@ -202,6 +209,14 @@ Deno.test("a journal or log planted as a symlink is not read (counts as none); a
       await Deno.remove(state, { recursive: true });
       await Deno.mkdir(state);
     }
+    // A folder in its place, which no write can replace: refused, saying what to do (a bare
+    // "Is a directory" failed every pass).
+    await Deno.mkdir(join(state, PUSH_JOURNAL_NAME));
+    await assert.rejects(
+      PushJournal.open(state),
+      /push-journal\.json is a folder, not a file; move the journal .* aside/,
+    );
+    await Deno.remove(join(state, PUSH_JOURNAL_NAME));
     await Deno.writeTextFile(join(state, PUSH_JOURNAL_NAME), "SECRET-LOOKING {");
     const damaged = await PushJournal.open(state).then(() => undefined, (e: Error) => e);
     assert.match(String(damaged?.message), /is not valid JSON \(SyntaxError\); move the journal/);
