@@ -203,6 +203,12 @@ interface _Held {
   unchecked: number;
   /** Of `bytes`, those the partial held when this pass began it (not received now). */
   resumed: number;
+  /** The most `bytes` reached in this pass: an answer cut off makes progress only past it. */
+  reached: number;
+  /** Times this pass dropped what the partial held (`#startOver`). */
+  startsOver: number;
+  /** The partial's end was found not to match the platform's once in this pass. */
+  mismatched: boolean;
 }
 
 /**
@@ -554,6 +560,9 @@ export class Transfer {
         total: download.item.sizeBytes,
         unchecked: Math.min(staged.offset, _RESUME_CHECK_BYTES),
         resumed: staged.offset,
+        reached: staged.offset,
+        startsOver: 0,
+        mismatched: false,
       };
       this.#received(held.bytes, held.resumed);
       try {
@@ -563,24 +572,28 @@ export class Transfer {
           // An answer that came whole but held only part of the file (a server capping each
           // range) is no failure: the next part is asked for at once, not after a retry's delay
           // nor counted against the tries (8 such answers failed a large file, pass after pass).
-          // Nor is an answer cut off after it brought a good part of the file (a link that drops
-          // every few MiB): the tries start again, so only answers that bring nothing run out of
-          // them (8 such drops in a row failed a 20 MiB file for the pass, pass after pass).
+          // Nor is an answer cut off after it took the partial 64 KiB past the furthest this pass
+          // had reached, resumed, not started over (a link that drops every few MiB): the tries
+          // start again, so only answers that bring nothing new run out of them (8 such drops in a
+          // row failed a 20 MiB file for the pass, pass after pass). The furthest point grows with
+          // each, so the file ends; a server that ignores Range and cuts each answer further on
+          // starts over each time and gains nothing (it kept the pass downloading for ever).
           let more = true;
           while (more) {
             more = await this.#retry(download.path, async () => {
-              const entered = held.bytes;
+              const { reached, startsOver } = held;
               try {
                 return await this.#fetchInto(staged, download, held);
               } catch (error) {
-                if (held.bytes - entered < _RESUME_CHECK_BYTES || !this.#isTransient(error)) {
-                  throw error;
-                }
+                const gained = held.startsOver === startsOver ? held.bytes - reached : 0;
+                if (gained < _RESUME_CHECK_BYTES || !this.#isTransient(error)) throw error;
                 this.#options.logger.debug(
                   `the download of ${download.path} was cut off at ${held.bytes} bytes: resuming`,
                   { error: describeError(error) },
                 );
                 return true;
+              } finally {
+                held.reached = Math.max(held.reached, held.bytes);
               }
             });
           }
@@ -636,6 +649,8 @@ export class Transfer {
    */
   async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<boolean> {
     const entered = held.bytes;
+    const { startsOver } = held;
+    const comparing = held.unchecked;
     const from = held.bytes - held.unchecked;
     const body = await this.#deps.remote.download(download.item, {
       offset: from,
@@ -695,15 +710,34 @@ export class Transfer {
         );
       }
       if (!(error instanceof _PartialMismatch)) throw error;
+      await this.#startOver(staged, held);
+      if (held.mismatched) {
+        // Twice in a pass: the platform's answers disagree with each other (a server answering a
+        // range from the wrong byte), not a partial a power cut damaged. Started over each time,
+        // a server cutting each answer, or capping it, kept one try going for ever.
+        throw new UncheckableBodyError(
+          `${download.path}: its answers to ranges do not match each other (a server answering ` +
+            "a range from the wrong byte?)",
+        );
+      }
+      held.mismatched = true;
       this.#options.logger.warn(
         `the partial download of ${download.path} does not end as the platform's file does ` +
           `(a power cut?): downloading it again from the start`,
       );
-      await this.#startOver(staged, held);
       return this.#fetchInto(staged, download, held);
     }
     if (held.bytes < held.total) {
-      if (body.totalSize !== undefined && held.bytes - entered >= _CAPPED_ANSWER_MIN_BYTES) {
+      // A capped answer: it brought new bytes, resumed (not started over), and was long enough
+      // (with the part it compared). The next one compares the end of what it brought (at most
+      // half of it, so even the shortest caps make progress): appended unchecked, ranges answered
+      // from the wrong byte made a damaged file of the listed size.
+      const brought = held.bytes - entered + (comparing - held.unchecked);
+      if (
+        body.totalSize !== undefined && held.startsOver === startsOver && held.bytes > entered &&
+        brought >= _CAPPED_ANSWER_MIN_BYTES
+      ) {
+        held.unchecked = Math.min(Math.floor((held.bytes - entered) / 2), _REANSWER_CHECK_BYTES);
         return true;
       }
       recheckIfShort();
@@ -719,6 +753,7 @@ export class Transfer {
     held.bytes = 0;
     held.unchecked = 0;
     held.resumed = 0;
+    held.startsOver++;
   }
 
   /**
