@@ -1107,7 +1107,7 @@ function _fail(result: PushResult, path: string, error: string, permanent: boole
 /** A stopped pass's `error`: a stop is the caller's (a resource removed or reconfigured), no fault. */
 const _STOPPED = "the push pass was stopped; files cut off go again on the next pass";
 
-/** The pass's line: a warning when files failed or the pass failed; a stop is no failure. */
+/** The pass's line: a warning when files failed or the pass failed; a stop alone is no failure. */
 function _logSummary(
   logger: Logger,
   push: PushConfig,
@@ -1119,10 +1119,10 @@ function _logSummary(
     `(${result.bytes} bytes), ${result.deleted} deleted, ${result.skipped} skipped` +
     (reasons.length ? ` (${reasons.join(", ")})` : "") + `, ${result.failed} failed` +
     ` in ${result.durationMs} ms` + (result.backlog ? "; more files wait for the next pass" : "");
-  if (stopped) logger.info(`${line}; ${_STOPPED}`);
-  else if (result.failed > 0 || result.error !== undefined) {
+  if (result.failed > 0 || (result.error !== undefined && !stopped)) {
     logger.warn(result.error === undefined ? line : `${line}; ${result.error}`);
-  } else if (result.uploaded > 0 || result.deleted > 0) logger.info(line);
+  } else if (stopped) logger.info(`${line}; ${_STOPPED}`);
+  else if (result.uploaded > 0 || result.deleted > 0) logger.info(line);
   // A pass that changed nothing is no news: a module pushing every minute would say it all day.
   else logger.debug(line);
 }
