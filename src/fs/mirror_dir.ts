@@ -133,6 +133,8 @@ export async function checkMirrorPlace(config: MirrorConfig): Promise<void> {
       issues.push({ field, message: error.message });
     }
   };
+  // Not below a new mirror's folder (`lookBelow`): read whole, a large one took the module's
+  // ValidateConfig past viam-server's 5 s. The pass's open looks there.
   if (!config.pushOnly) await check("mirror_path", () => placedMirrorRoot(config));
   const push = config.push;
   if (push !== undefined) {
@@ -182,12 +184,21 @@ export async function assertPushPlace(root: string, pushPath: string): Promise<v
  * push folder, walked by every push).
  */
 export async function placedMirrorRoot(
-  options: { viamHome: string; mirrorPath: string },
+  options: { viamHome: string; mirrorPath: string } & MirrorPlaceOptions,
 ): Promise<string | undefined> {
   const { viamHome, mirrorPath } = options;
   const root = await resolveMirrorRoot({ viamHome, mirrorPath, create: false });
-  await assertMirrorPlace(root ?? join(viamHome, mirrorPath), mirrorPath);
+  await assertMirrorPlace(root ?? join(viamHome, mirrorPath), mirrorPath, options);
   return root;
+}
+
+/** Options of {@linkcode assertMirrorPlace}. */
+export interface MirrorPlaceOptions {
+  /**
+   * Look below a new mirror's existing folder for a push folder (read whole, so done where time
+   * allows: a pass's open and a dry run, not a config check). Default false.
+   */
+  lookBelow?: boolean;
 }
 
 /**
@@ -195,7 +206,11 @@ export async function placedMirrorRoot(
  * push folder, or a new mirror inside a mirror or a push folder. A pass checks it at `open`, and a
  * dry run too, so that it does not report as "would delete" what the pass would refuse to touch.
  */
-export async function assertMirrorPlace(root: string, mirrorPath: string): Promise<void> {
+export async function assertMirrorPlace(
+  root: string,
+  mirrorPath: string,
+  options: MirrorPlaceOptions = {},
+): Promise<void> {
   const pushState = await stateOf(root, "push");
   if (pushState !== undefined) {
     throw new MirrorLocationError(
@@ -220,21 +235,23 @@ export async function assertMirrorPlace(root: string, mirrorPath: string): Promi
     }
     // A new mirror around a push folder: its pass would pass the folder by, but every push of it
     // would then be refused as lying inside a mirror (the one that was there first, blamed).
-    const inner = await _innerPushFolder(root);
+    const inner = options.lookBelow ? await _innerPushFolder(root) : undefined;
     if (inner !== undefined) {
       throw new MirrorLocationError(
         `mirror_path ${mirrorPath} (${root}) holds the push folder ${inner.dir} (${inner.state} ` +
           "is its journal): its pushes would be refused once a mirror is around it; choose a " +
-          "folder apart from every push folder",
+          "folder apart from every push folder (or, if that push folder is no longer used, " +
+          `remove its ${STATE_DIR_NAME} folder)`,
       );
     }
   }
 }
 
 /**
- * The first push folder found below the existing folder `root` (not `root` itself), on its file
- * system, through real folders only; a folder holding a `.data-mirror` of its own is not entered.
- * Read once, before a new mirror's first pass.
+ * The first push folder found below the existing folder `root` (not `root` itself), through real
+ * folders only; a mirror (a folder whose `.data-mirror` holds a mirror's state) is not entered, nor
+ * a folder on another file system, whose own `.data-mirror` is looked at (a push folder at a mount
+ * point: `assertPushPlace` crosses mounts). Read once, before a new mirror's first pass.
  */
 async function _innerPushFolder(
   root: string,
@@ -257,11 +274,16 @@ async function _innerPushFolder(
     if (dir !== root && holdsState) {
       const state = await stateOf(dir, "push");
       if (state !== undefined) return { dir, state };
-      continue;
+      if ((await stateOf(dir, "mirror")) !== undefined) continue;
     }
     for (const folder of below) {
       const info = await Deno.lstat(folder).catch(() => undefined);
-      if (info?.isDirectory && info.dev === rootInfo.dev) folders.push(folder);
+      if (!info?.isDirectory) continue;
+      if (info.dev === rootInfo.dev) folders.push(folder);
+      else {
+        const state = await stateOf(folder, "push");
+        if (state !== undefined) return { dir: folder, state };
+      }
     }
   }
   return undefined;
@@ -376,8 +398,8 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     }
-    if (found === undefined) found = await placedMirrorRoot(options);
-    else await assertMirrorPlace(found, options.mirrorPath);
+    if (found === undefined) found = await placedMirrorRoot({ ...options, lookBelow: true });
+    else await assertMirrorPlace(found, options.mirrorPath, { lookBelow: true });
     const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
     _assertOpenedInPlace(root, "");
     const state = await ensureStateDir(root);

@@ -842,7 +842,7 @@ export async function dryRunPass(
 ): Promise<DryRunReport> {
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
-  const root = await placedMirrorRoot(config);
+  const root = await placedMirrorRoot({ ...config, lookBelow: true });
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.

@@ -2,7 +2,8 @@
 // processes standing in for `sync`).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { assertPushPlace, MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { assertPushPlace, checkMirrorPlace, MirrorDir } from "../../src/fs/mirror_dir.ts";
+import { parseConfig } from "../../src/config.ts";
 import { MirrorLocationError } from "../../src/fs/mirror_location.ts";
 import { stateOf } from "../../src/fs/state_dir.ts";
 import { names, rejection, withTempDir, withTmpfsAt } from "./_helpers.ts";
@@ -361,11 +362,46 @@ Deno.test("open refuses a new mirror around a push folder, whose pushes it would
     // Refused before its state is made: the push of m2/a/out goes on.
     assert.equal(await stateOf(join(viamHome, "m2"), "mirror"), undefined);
     await assertPushPlace(join(viamHome, "m2/a/out"), "m2/a/out");
+    // The config check does not look below (a large folder took the module's ValidateConfig past
+    // viam-server's 5 s): the pass's open does.
+    const { config } = parseConfig({
+      app_api_key_id: "k",
+      app_api_key: "s",
+      tags: ["t"],
+      mirror_path: "m2",
+    }, {
+      env: (name) => name === "VIAM_HOME" ? viamHome : undefined,
+    });
+    await checkMirrorPlace(config);
     // A folder reached through a symlink, or one holding another mirror, is not looked into.
     await Deno.mkdir(join(viamHome, "m3/inner/.data-mirror/partial"), { recursive: true });
     await Deno.symlink(join(viamHome, "m2"), join(viamHome, "m3/link"));
     await Deno.rename(join(viamHome, "m2/a/out"), join(viamHome, "m3/inner/out"));
     await (await MirrorDir.open({ viamHome, mirrorPath: "m3", durable: false })).close();
+    // A `.data-mirror` holding no mirror's state (its lock alone) hides nothing below it.
+    await Deno.mkdir(join(viamHome, "m4/x/.data-mirror"), { recursive: true });
+    await Deno.writeTextFile(join(viamHome, "m4/x/.data-mirror/lock"), "");
+    await Deno.rename(join(viamHome, "m3/inner/out"), join(viamHome, "m4/x/out"));
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "m4", durable: false }),
+      /mirror_path m4 .* holds the push folder .*\/m4\/x\/out .* remove its \.data-mirror folder/,
+    );
+  });
+});
+
+Deno.test("open refuses a new mirror around a push folder at a mount point below it", async () => {
+  await withTempDir(async (dir) => {
+    const viamHome = join(dir, "home");
+    const usb = join(viamHome, "m/usb");
+    await Deno.mkdir(usb, { recursive: true });
+    await withTmpfsAt(usb, async () => {
+      await Deno.mkdir(join(usb, ".data-mirror"));
+      await Deno.writeTextFile(join(usb, ".data-mirror/push-journal.json"), "{}");
+      await assert.rejects(
+        MirrorDir.open({ viamHome, mirrorPath: "m", durable: false }),
+        /mirror_path m .* holds the push folder .*\/m\/usb /,
+      );
+    });
   });
 });
 
