@@ -29,7 +29,6 @@ import {
   type SyncFlags,
 } from "./config_from_flags.ts";
 import { listenForStop } from "./command_stop.ts";
-import { inCliTerms } from "./attribute_flags.ts";
 import { EXIT } from "./exit_codes.ts";
 import { signalExitCode } from "../stop_signal.ts";
 import { createProgressReporter } from "./progress_reporter.ts";
@@ -101,8 +100,9 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   await checkConfigLocations(config);
   // Its push folder alone: a mirror the same config file names is sync's (exit 2, no call made).
   await checkMirrorPlace({ ...config, pushOnly: true });
-  // In this command's terms: its `--tags` are the push's (`push_tags`), as `inCliTerms` maps them.
-  for (const warning of warnings) output.logger.warn(inCliTerms(warning));
+  // In the attributes' words, as a config file's: mapped to flags, a file's misspelt key was
+  // suggested a flag, and a folder named like an attribute was changed in a path (a re-reviewer).
+  for (const warning of warnings) output.logger.warn(warning);
   await using uploader = new FileUploader({
     appUrl: config.appUrl,
     apiKeyId: config.apiKeyId,

@@ -162,8 +162,11 @@ Deno.test("push --dry-run lists what would be uploaded and sends nothing", async
     const told = `${output.stdout}${output.stderr}`;
     assert.match(told, /would upload b\.txt/);
     assert.match(told, /would upload models\/a\.tflite/);
-    // Sent with no tag: said in this command's terms (the module's log names the attributes).
-    assert.match(output.stderr, /--push-path is set without --tags or --dataset-id: its uploads/);
+    // Sent with no tag: said, in the attributes' words (no CLI flag in a module's log).
+    assert.match(
+      output.stderr,
+      /push_path is set without push_tags or push_dataset_ids: its uploads/,
+    );
     assert.equal(platform.uploads.completed, 0);
     assert.equal(await Deno.readTextFile(join(home, "outbox", "b.txt")), "b");
   });
