@@ -106,6 +106,8 @@ export class PlacedRecord {
    * or the new one; {@linkcode PlacedRecord.settleTentative} tells them apart by the file's size.
    */
   readonly #tentative: Map<number, number>;
+  /** A folder was found where the record's file goes, which no save can replace. */
+  #folderInPlace = false;
 
   private constructor(
     stateDir: string,
@@ -154,25 +156,20 @@ export class PlacedRecord {
           `writes (not read, nor followed), ${unknown}; ` +
           (other === "a folder"
             ? `no pass can save the record until that folder is removed (${path})`
-            : "this pass's record replaces it"),
+            : "a pass's record replaces it"),
       );
     }
     const table = valid ? file!.subarray(2) : new Uint32Array(0);
     const count = valid ? file![0] : 0;
     const generation = valid ? file![1] : 0;
     const log = await _readLog(join(stateDir, PLACED_LOG_NAME), generation);
-    if (log === undefined || log.length === 0) {
-      return new PlacedRecord(stateDir, table, count, generation, false);
-    }
-    const merged = _merged(table, count, log);
-    return new PlacedRecord(
-      stateDir,
-      merged.table,
-      merged.count,
-      generation,
-      true,
-      merged.tentative,
-    );
+    const merged = log === undefined || log.length === 0 ? undefined : _merged(table, count, log);
+    const record = merged === undefined
+      ? new PlacedRecord(stateDir, table, count, generation, false)
+      : new PlacedRecord(stateDir, merged.table, merged.count, generation, true, merged.tentative);
+    // Warned of once a pass, above: its save's failure is not told too.
+    record.#folderInPlace = other === "a folder";
+    return record;
   }
 
   /** True while a replacement logged ahead of its rename is not settled (see `settleTentative`). */
@@ -283,6 +280,7 @@ export class PlacedRecord {
       if (value !== old) changed = true;
     });
     if (!changed && kept === this.#count && !this.#logOnDisk) return;
+    if (this.#folderInPlace) return;
     const table = _newTable(kept);
     paths.forEach((path) => {
       const pathHash = _pathHash(path);
