@@ -12,6 +12,11 @@ export interface PushSummary {
   found: number;
   /** Files uploaded (recovered ones included). */
   uploaded: number;
+  /**
+   * Of `uploaded`, files an earlier run had sent before it was cut off, found stored and not sent
+   * again (omitted when none).
+   */
+  recovered?: number;
   /** Files left for later (settling, unchanged, backing off...). */
   skipped: number;
   /** Files deleted locally after their upload. */

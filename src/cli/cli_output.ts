@@ -117,7 +117,12 @@ export function formatSummary(summary: Summary): string {
 
 /** A push pass's counts as one line, as `push` and each pass of `sync --watch` print them. */
 export function formatPushSummary(summary: PushSummary): string {
-  return `${summary.found} found, ${summary.uploaded} uploaded (${formatBytes(summary.bytes)}), ` +
+  // Counted as uploaded, though sent by a run cut off before: said, as nothing went this time.
+  const recovered = summary.recovered
+    ? `; ${summary.recovered} of them stored by an earlier run cut off, not sent again`
+    : "";
+  return `${summary.found} found, ${summary.uploaded} uploaded (${formatBytes(summary.bytes)}` +
+    `${recovered}), ` +
     `${summary.skipped} skipped, ${summary.deleted} deleted, ${summary.failed} failed in ` +
     `${(summary.durationMs / 1000).toFixed(1)} s`;
 }

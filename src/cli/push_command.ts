@@ -182,7 +182,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     pushPath: config.push.pushRoot,
     ...(flags.dryRun ? { dryRun: true } : {}),
     ...summary,
-    recovered: result.recovered,
+    recovered: result.recovered, // 0 too: the field the JSON has always had
     skippedBy: result.skippedBy,
     failures: result.failures,
     ...(result.planned === undefined ? {} : { planned: result.planned }),

@@ -93,6 +93,7 @@ export function pushSummary(result: PushResult): PushSummary {
   return {
     found: result.found,
     uploaded: result.uploaded,
+    ...(result.recovered ? { recovered: result.recovered } : {}),
     skipped: result.skipped,
     deleted: result.deleted,
     failed: result.failed,

@@ -1,6 +1,6 @@
 /** Where the CLI's lines go, each error once, and no key on either stream. */
 import assert from "node:assert/strict";
-import { CliOutput, formatPath } from "../../src/cli/cli_output.ts";
+import { CliOutput, formatPath, formatPushSummary } from "../../src/cli/cli_output.ts";
 
 function capture(json: boolean) {
   const out: string[] = [];
@@ -63,4 +63,17 @@ Deno.test("formatPath quotes a path a terminal would not show as it is, and only
   assert.equal(formatPath("a\u2028b"), '"a\\u2028b"');
   assert.equal(formatPath("trailing "), '"trailing "');
   assert.equal(formatPath("\u0007bell"), '"\\u0007bell"');
+});
+
+Deno.test("a push summary says which uploads an earlier run cut off had sent (nothing went this time)", () => {
+  const counts = { found: 6, uploaded: 5, skipped: 1, deleted: 5, failed: 0, bytes: 50 };
+  assert.equal(
+    formatPushSummary({ ...counts, recovered: 5, durationMs: 1200 }),
+    "6 found, 5 uploaded (50 B; 5 of them stored by an earlier run cut off, not sent again), " +
+      "1 skipped, 5 deleted, 0 failed in 1.2 s",
+  );
+  assert.equal(
+    formatPushSummary({ ...counts, durationMs: 1200 }),
+    "6 found, 5 uploaded (50 B), 1 skipped, 5 deleted, 0 failed in 1.2 s",
+  );
 });
