@@ -649,7 +649,7 @@ export class Transfer {
    */
   async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<boolean> {
     const entered = held.bytes;
-    const { startsOver } = held;
+    const { startsOver, reached } = held;
     const comparing = held.unchecked;
     const from = held.bytes - held.unchecked;
     const body = await this.#deps.remote.download(download.item, {
@@ -694,8 +694,10 @@ export class Transfer {
     // answers cut short again and again make no progress (said in the README).
     const recheckIfShort = () => {
       if (held.bytes >= held.total!) return;
+      // Bytes this answer wrote: past where it began, or any after it started over.
+      const wrote = held.bytes > (held.startsOver === startsOver ? entered : 0);
       if (body.totalSize === undefined) held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
-      else if (held.bytes > entered) {
+      else if (wrote) {
         held.unchecked = Math.min(Math.floor(held.bytes / 2), _REANSWER_CHECK_BYTES);
       }
     };
@@ -721,6 +723,9 @@ export class Transfer {
         );
       }
       held.mismatched = true;
+      // Once a pass: a file begun again after a power cut gains from 0 (its partial's length,
+      // reached before, made every cut answer after it a failed try).
+      held.reached = 0;
       this.#options.logger.warn(
         `the partial download of ${download.path} does not end as the platform's file does ` +
           `(a power cut?): downloading it again from the start`,
@@ -728,14 +733,15 @@ export class Transfer {
       return this.#fetchInto(staged, download, held);
     }
     if (held.bytes < held.total) {
-      // A capped answer: it brought new bytes, resumed (not started over), and was long enough
-      // (with the part it compared). The next one compares the end of what it brought (at most
-      // half of it, so even the shortest caps make progress): appended unchecked, ranges answered
-      // from the wrong byte made a damaged file of the listed size.
+      // A capped answer: it resumed (not started over), took the partial past the furthest this
+      // pass had reached (each cycle of answers capped and answers ignoring Range began the tries
+      // again: a pass without end), and was long enough with the part it compared. The next one
+      // compares the end of what it brought (at most half of it, so even the shortest caps make
+      // progress): appended unchecked, ranges answered from the wrong byte made a damaged file.
       const brought = held.bytes - entered + (comparing - held.unchecked);
       if (
-        body.totalSize !== undefined && held.startsOver === startsOver && held.bytes > entered &&
-        brought >= _CAPPED_ANSWER_MIN_BYTES
+        body.totalSize !== undefined && held.startsOver === startsOver && held.bytes > reached &&
+        held.bytes > entered && brought >= _CAPPED_ANSWER_MIN_BYTES
       ) {
         held.unchecked = Math.min(Math.floor((held.bytes - entered) / 2), _REANSWER_CHECK_BYTES);
         return true;
