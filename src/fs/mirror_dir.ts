@@ -86,6 +86,8 @@ export interface OpenMirrorOptions {
    * unmounted: the pass would copy everything onto the file system below the mount point).
    */
   seen?: { device?: number };
+  /** Stops the look below a new mirror's folder for push folders ({@linkcode MirrorPlaceOptions}). */
+  signal?: AbortSignal;
 }
 
 /** The Viam home a folder `root` named `relPath` in it lies in: `root` less `relPath`. */
@@ -199,6 +201,8 @@ export interface MirrorPlaceOptions {
    * allows: a pass's open and a dry run, not a config check). Default false.
    */
   lookBelow?: boolean;
+  /** Stops the look below (a mirror stopped during its first open over a large folder). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -235,7 +239,7 @@ export async function assertMirrorPlace(
     }
     // A new mirror around a push folder: its pass would pass the folder by, but every push of it
     // would then be refused as lying inside a mirror (the one that was there first, blamed).
-    const inner = options.lookBelow ? await _innerPushFolder(root) : undefined;
+    const inner = options.lookBelow ? await _innerPushFolder(root, options.signal) : undefined;
     if (inner !== undefined) {
       throw new MirrorLocationError(
         `mirror_path ${mirrorPath} (${root}) holds the push folder ${inner.dir} (${inner.state} ` +
@@ -249,17 +253,19 @@ export async function assertMirrorPlace(
 
 /**
  * The first push folder found below the existing folder `root` (not `root` itself), through real
- * folders only; a mirror (a folder whose `.data-mirror` holds a mirror's state) is not entered, nor
- * a folder on another file system, whose own `.data-mirror` is looked at (a push folder at a mount
- * point: `assertPushPlace` crosses mounts). Read once, before a new mirror's first pass.
+ * folders only, across mounts as `assertPushPlace` looks (a push folder on a disk mounted in the
+ * mirror is refused as lying inside it); a mirror (a folder whose `.data-mirror` holds a mirror's
+ * state) is not entered. Read once, before a new mirror's first pass.
  */
 async function _innerPushFolder(
   root: string,
+  signal: AbortSignal | undefined,
 ): Promise<{ dir: string; state: string } | undefined> {
   const rootInfo = await Deno.lstat(root).catch(() => undefined);
   if (!rootInfo?.isDirectory) return undefined;
   const folders = [root];
   for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
+    signal?.throwIfAborted();
     const below: string[] = [];
     let holdsState = false;
     try {
@@ -276,15 +282,7 @@ async function _innerPushFolder(
       if (state !== undefined) return { dir, state };
       if ((await stateOf(dir, "mirror")) !== undefined) continue;
     }
-    for (const folder of below) {
-      const info = await Deno.lstat(folder).catch(() => undefined);
-      if (!info?.isDirectory) continue;
-      if (info.dev === rootInfo.dev) folders.push(folder);
-      else {
-        const state = await stateOf(folder, "push");
-        if (state !== undefined) return { dir: folder, state };
-      }
-    }
+    folders.push(...below);
   }
   return undefined;
 }
@@ -398,8 +396,9 @@ export class MirrorDir implements AsyncDisposable {
         );
       }
     }
-    if (found === undefined) found = await placedMirrorRoot({ ...options, lookBelow: true });
-    else await assertMirrorPlace(found, options.mirrorPath, { lookBelow: true });
+    const place = { lookBelow: true, signal: options.signal };
+    if (found === undefined) found = await placedMirrorRoot({ ...options, ...place });
+    else await assertMirrorPlace(found, options.mirrorPath, place);
     const root = found ?? (await resolveMirrorRoot({ ...options, create: true }))!;
     _assertOpenedInPlace(root, "");
     const state = await ensureStateDir(root);

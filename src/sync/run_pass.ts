@@ -185,6 +185,7 @@ export async function runPass(
     owner: options.owner,
     warn,
     seen: options.seen,
+    signal: options.signal,
   });
   await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;
   if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
@@ -842,7 +843,7 @@ export async function dryRunPass(
 ): Promise<DryRunReport> {
   using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
-  const root = await placedMirrorRoot({ ...config, lookBelow: true });
+  const root = await placedMirrorRoot({ ...config, lookBelow: true, signal: options.signal });
   const nestedMirrors = new Set<string>();
   // An empty folder holds no file, so the plan cannot see it: one at an item's path fails the
   // pass's placing of that item (a folder is never replaced), which the dry run is to say too.

@@ -389,19 +389,30 @@ Deno.test("open refuses a new mirror around a push folder, whose pushes it would
   });
 });
 
-Deno.test("open refuses a new mirror around a push folder at a mount point below it", async () => {
+Deno.test("open refuses a new mirror around a push folder on a disk mounted below it; a stop ends the look", async () => {
   await withTempDir(async (dir) => {
     const viamHome = join(dir, "home");
     const usb = join(viamHome, "m/usb");
     await Deno.mkdir(usb, { recursive: true });
     await withTmpfsAt(usb, async () => {
-      await Deno.mkdir(join(usb, ".data-mirror"));
-      await Deno.writeTextFile(join(usb, ".data-mirror/push-journal.json"), "{}");
-      await assert.rejects(
-        MirrorDir.open({ viamHome, mirrorPath: "m", durable: false }),
-        /mirror_path m .* holds the push folder .*\/m\/usb /,
-      );
+      // At the mount point, and deeper in it (assertPushPlace refuses that one as inside a mirror).
+      for (const out of [usb, join(usb, "photos/out")]) {
+        await Deno.mkdir(join(out, ".data-mirror"), { recursive: true });
+        await Deno.writeTextFile(join(out, ".data-mirror/push-journal.json"), "{}");
+        await assert.rejects(
+          MirrorDir.open({ viamHome, mirrorPath: "m", durable: false }),
+          new RegExp(`mirror_path m .* holds the push folder ${out} `),
+        );
+        await Deno.remove(join(out, ".data-mirror"), { recursive: true });
+      }
     });
+    // The look below a new mirror's folder (once, but read whole) ends at a stop.
+    const stop = new AbortController();
+    stop.abort(new Error("the mirror was stopped"));
+    await assert.rejects(
+      MirrorDir.open({ viamHome, mirrorPath: "m", durable: false, signal: stop.signal }),
+      /the mirror was stopped/,
+    );
   });
 });
 
