@@ -418,7 +418,7 @@ export class PushJournal {
       // Not on disk: the next write tries again, and folds everything into a snapshot.
       for (const p of paths) this.#dirty.add(p);
       this.#compactFirst = true;
-      throw error;
+      throw _named(this.#logPath, error);
     }
   }
 
@@ -432,7 +432,7 @@ export class PushJournal {
       await writeFileAtomic(this.#path, text, { assertInPlace: () => this.#assertInPlace() });
     } catch (error) {
       for (const p of dirty) this.#dirty.add(p);
-      throw error;
+      throw _named(this.#path, error);
     }
     // The snapshot holds everything: the old log is stale (and ignored, by its generation, if
     // its removal is lost).
@@ -575,6 +575,24 @@ async function _reopenLog(path: string, wholeBytes: number): Promise<FileHandle 
  * the process (with the mirror beside it, in the module and `sync --watch`) died at every pass.
  */
 export const MAX_JOURNAL_FILE_BYTES = 48 * 1024 * 1024;
+
+/**
+ * A full disk's error on a journal write, named: "push failed: No space left on device (os error
+ * 28)" named no path and said nothing of what follows. Other errors as they are.
+ */
+function _named(path: string, error: unknown): unknown {
+  if ((error as { code?: unknown } | null)?.code !== "ENOSPC") return error;
+  return Object.assign(
+    new Error(
+      `the push journal ${path} could not be written: the disk is full (${
+        (error as Error).message
+      }); nothing is uploaded or deleted until space is freed on that disk (the journal records ` +
+        "which files the platform has, before any is deleted)",
+      { cause: error },
+    ),
+    { code: "ENOSPC" },
+  );
+}
 
 /**
  * The text of the journal file at `path`, or undefined when there is none. A symlink planted under

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { withTmpfsAt } from "../fs/_helpers.ts";
 import {
   MAX_JOURNAL_FILE_BYTES,
   PUSH_JOURNAL_LOG_NAME,
@@ -334,5 +335,23 @@ Deno.test("a state folder swapped for a symlink during the pass: another push fo
       PUSH_JOURNAL_NAME,
       PUSH_JOURNAL_LOG_NAME,
     ]);
+  });
+});
+
+Deno.test("a journal write on a full disk names the journal and says what waits", async () => {
+  await _withDir(async (dir) => {
+    await withTmpfsAt(dir, async () => {
+      const journal = await PushJournal.open(dir);
+      await journal.persist();
+      // The rest of the 1 MiB file system taken.
+      await Deno.writeFile(join(dir, "filler"), new Uint8Array(1024 * 1024)).catch(() => {});
+      journal.update("a.jpg", (e) => ({ ...e, inFlight: { ...VERSION, startedMs: 1 } }));
+      const error = await journal.flush().then(() => undefined, (e: Error) => e);
+      assert.match(
+        String(error?.message),
+        /the push journal .*push-journal\.(log|json) could not be written: the disk is full \(No space left on device.*\); nothing is uploaded or deleted until space is freed/,
+      );
+      await journal.close().catch(() => {});
+    });
   });
 });
