@@ -150,6 +150,7 @@ async function _onePass(
       signal,
       owner: "cli",
       onProgress: (p) => progress.update(p),
+      guardReported: true, // its `held back:` line
     });
   } catch (error) {
     failure = error;
@@ -292,8 +293,10 @@ async function _watch(
     owner: "cli --watch",
     createRemote: () => remote,
     push: push?.run,
-    // Each pass gets its own line below: the loop's "sync pass done" would say it twice.
+    // Each pass gets its own line below: the loop's "sync pass done" would say it twice, and the
+    // pass its guard.
     passDoneLevel: "debug",
+    pass: { guardReported: true },
     onPassEnd: (status) => {
       pass++;
       const ran = status.passes > completed;

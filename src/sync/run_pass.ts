@@ -122,6 +122,11 @@ export interface PassOptions {
    * pass, only at debug, until something is listed).
    */
   seen?: { device?: number; nothingMatched?: boolean };
+  /**
+   * The caller reports the result's `guard` itself (the CLI's `held back:` line, in its flags'
+   * words): the pass does not log it too, in the attributes' words (said twice, two ways).
+   */
+  guardReported?: boolean;
 }
 
 /** What one pass did. */
@@ -718,7 +723,11 @@ class _SyncPass implements Disposable {
       settled: this.#settled,
       gone: this.#gone,
     }, logger);
-    if (plan.deleteBlocked) logger.warn(`not deleting: ${plan.deleteBlocked}`);
+    const guard = transfer.result.spaceGuard ?? this.#progress.clearBlocked ??
+      (config.delete ? plan.deleteBlocked : undefined);
+    if (plan.deleteBlocked && !(this.#options.guardReported && guard === plan.deleteBlocked)) {
+      logger.warn(`not deleting: ${plan.deleteBlocked}`);
+    }
     if (listing.complete) {
       await mirror.staging.discardStale(
         plan.downloads.filter((d) => placed.get(d.path) !== d.item.binaryDataId).map((d) =>
@@ -731,8 +740,7 @@ class _SyncPass implements Disposable {
       summary,
       listingComplete: listing.complete,
       error: listing.error,
-      guard: transfer.result.spaceGuard ?? this.#progress.clearBlocked ??
-        (config.delete ? plan.deleteBlocked : undefined),
+      guard,
       failures: [
         ...plan.conflicts.map((c) => ({ path: c.path, error: c.reason })),
         ...transfer.result.failures.map((f) => ({ path: f.path, error: f.error })),

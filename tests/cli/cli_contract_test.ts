@@ -248,6 +248,8 @@ Deno.test("an empty listing deletes nothing unless --allow-delete-all; --log-lev
     assert.equal(summaryOf(typo).guard, held);
     assert.equal(summaryOf(typo).exitCode, 3);
     assert.ok(typo.stderr.includes(`\nheld back: ${held}\n`), typo.stderr);
+    // Said once, in the flags' words: not again by the pass's log, in the attributes'.
+    assert.doesNotMatch(typo.stderr, /not deleting:|allow_delete_all: true/);
     assert.doesNotMatch(typo.stderr, /DEBUG|INFO/, "--log-level warn hides debug and info");
     assert.equal((await readTree(root)).size, 2);
 
@@ -1262,6 +1264,7 @@ Deno.test("a narrowed filter over max_delete's default deletes nothing: exit 3, 
     assert.equal(summaryOf(narrowed).guard, held);
     assert.equal(summaryOf(narrowed).deleted, 0);
     assert.ok(narrowed.stderr.includes(`\nheld back: ${held}\n`), narrowed.stderr);
+    assert.doesNotMatch(narrowed.stderr, /not deleting:|raise max_delete/);
     assert.equal((await readTree(root)).size, 24);
   });
 });
