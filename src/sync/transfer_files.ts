@@ -222,19 +222,21 @@ interface _Held {
 const _RESUME_CHECK_BYTES = 64 * 1024;
 
 /**
- * The end of a partial written by this process that is asked for again and compared after an
- * answer was cut off (at most half the partial): no power cut can have damaged it, but a server may
- * answer a range from the wrong byte. Small, so a link that drops every connection early still
- * makes progress with each.
+ * The most of the end of a partial written by this pass that is asked for again and compared
+ * after an answer ended short (see `#fetchInto`), and the least: no power cut can have damaged
+ * it, but a server may answer a range from the wrong byte. Small, so a link that drops every
+ * connection early still makes progress with each.
  */
 const _REANSWER_CHECK_BYTES = 4 * 1024;
+const _MIN_COMPARE_BYTES = 1024;
 
 /**
- * The least an answer that ended as it declared, short of the file, must bring to be taken for a
- * server capping each range (the next range asked for at once) rather than a failed try. Below
- * 64 KiB too: a server capping each answer at 16 KiB failed every large file.
+ * How far past the furthest point a pass reached an answer that ended short must take what is
+ * known of the file for the next part to be asked for at once with the tries begun again (not
+ * counted as a failed try). Links dropping each connection after 2 KiB or more, and servers
+ * capping each answer at 2 KiB or more, get a file through; under that, 8 tries in a row fail it.
  */
-const _CAPPED_ANSWER_MIN_BYTES = 4 * 1024;
+const _PROGRESS_BYTES = 1024;
 
 /** A resumed partial's end differs from the platform's bytes at the same place. */
 class _PartialMismatch extends Error {}
@@ -560,7 +562,7 @@ export class Transfer {
         total: download.item.sizeBytes,
         unchecked: Math.min(staged.offset, _RESUME_CHECK_BYTES),
         resumed: staged.offset,
-        reached: staged.offset,
+        reached: staged.offset - Math.min(staged.offset, _RESUME_CHECK_BYTES),
         startsOver: 0,
         mismatched: false,
       };
@@ -569,33 +571,14 @@ export class Transfer {
         // A partial that already holds every byte (killed between the last write and the link)
         // is still checked; once checked, it needs no request (a Range past the end is refused).
         if (held.total === undefined || held.bytes < held.total || held.unchecked > 0) {
-          // An answer that came whole but held only part of the file (a server capping each
-          // range) is no failure: the next part is asked for at once, not after a retry's delay
-          // nor counted against the tries (8 such answers failed a large file, pass after pass).
-          // Nor is an answer cut off after it took the partial 64 KiB past the furthest this pass
-          // had reached, resumed, not started over (a link that drops every few MiB): the tries
-          // start again, so only answers that bring nothing new run out of them (8 such drops in a
-          // row failed a 20 MiB file for the pass, pass after pass). The furthest point grows with
-          // each, so the file ends; a server that ignores Range and cuts each answer further on
-          // starts over each time and gains nothing (it kept the pass downloading for ever).
+          // An answer that ended short of the file, capped or cut off, after it took what is known
+          // of the file past the furthest this pass had reached (see `#fetchInto`) is no failed
+          // try: the next part is asked for at once, with the tries begun again (8 tries for the
+          // whole file failed a large one, pass after pass, over a link dropping every few MiB or a
+          // server capping each range).
           let more = true;
           while (more) {
-            more = await this.#retry(download.path, async () => {
-              const { reached, startsOver } = held;
-              try {
-                return await this.#fetchInto(staged, download, held);
-              } catch (error) {
-                const gained = held.startsOver === startsOver ? held.bytes - reached : 0;
-                if (gained < _RESUME_CHECK_BYTES || !this.#isTransient(error)) throw error;
-                this.#options.logger.debug(
-                  `the download of ${download.path} was cut off at ${held.bytes} bytes: resuming`,
-                  { error: describeError(error) },
-                );
-                return true;
-              } finally {
-                held.reached = Math.max(held.reached, held.bytes);
-              }
-            });
+            more = await this.#retry(download.path, () => this.#fetchInto(staged, download, held));
           }
         }
         const replacing = this.#deps.mirror.replacesOnPlace(download.path);
@@ -644,13 +627,17 @@ export class Transfer {
   /**
    * One attempt: asks for the bytes after `held.bytes` (and the `held.unchecked` before them, to
    * compare) and appends them. A partial whose end differs is downloaded again from byte 0.
-   * Resolves to whether more is to be asked for at once: an answer that ended where its declared
-   * length said, short of the file but a good part further on (a server capping each range).
+   * Resolves to whether more is to be asked for at once: an answer that ended short of the file,
+   * capped where its declared length said or cut off by a transient failure, having taken what is
+   * known of the file (appended, or compared and found alike) {@linkcode _PROGRESS_BYTES} past the
+   * furthest this pass had reached, without starting over. That point only grows (it drops to 0
+   * once a pass, when a partial a power cut damaged is begun again), so the file ends; a server
+   * that ignores Range and cuts each answer further on starts over each time and gains nothing (it
+   * kept a pass downloading for ever).
    */
   async #fetchInto(staged: StagedFile, download: Download, held: _Held): Promise<boolean> {
     const entered = held.bytes;
     const { startsOver, reached } = held;
-    const comparing = held.unchecked;
     const from = held.bytes - held.unchecked;
     const body = await this.#deps.remote.download(download.item, {
       offset: from,
@@ -684,34 +671,56 @@ export class Transfer {
           `length, so a cut connection would pass for the end of the file`,
       );
     }
-    // An answer cut short that wrote bytes: the next attempt compares the end of the partial with
-    // the platform's bytes before appending to them (appended unchecked, a server answering each
-    // range one byte off placed a damaged file of the right size: a reviewer's case). One cut
-    // inside the part it compared asks for the rest of that part. An answer that declared no length ends where it ends: short of the file, it
-    // may be a whole answer of other bytes (a proxy's chunked error page) rather than the file cut
-    // short: the whole end of the partial is compared again, also what this answer only compared
-    // (the same page twice matches itself; trusted, it was placed as the file's start). Such
-    // answers cut short again and again make no progress (said in the README).
-    const recheckIfShort = () => {
-      if (held.bytes >= held.total!) return;
-      // Bytes this answer wrote: past where it began, or any after it started over.
-      const wrote = held.bytes > (held.startsOver === startsOver ? entered : 0);
-      if (body.totalSize === undefined) held.unchecked = Math.min(held.bytes, _RESUME_CHECK_BYTES);
-      else if (wrote) {
-        held.unchecked = Math.min(Math.floor(held.bytes / 2), _REANSWER_CHECK_BYTES);
+    // An answer that ended short of the file: the next one compares the end of the partial with
+    // the platform's bytes before appending to them (appended unchecked, a server answering a range
+    // from the wrong byte placed a damaged file of the listed size: a reviewer's case). Half of
+    // what this answer wrote, at least 1 KiB and at most 4 KiB (and at most half the partial), or
+    // what it left to compare (cut inside that part): so even short answers make progress, and one
+    // that only compared is no reason to append the next unchecked. An answer that declared no
+    // length ends where it ends: short of the file, it may be a whole answer of other bytes (a
+    // proxy's chunked error page) rather than the file cut short: the whole end of the partial is
+    // compared again, also what this answer only compared (the same page twice matches itself;
+    // trusted, it was placed as the file's start). Such answers cut short again and again make no
+    // progress (said in the README).
+    const endedShort = (error?: unknown): boolean => {
+      const resumed = held.startsOver === startsOver;
+      const known = held.bytes - held.unchecked;
+      const gained = resumed ? known - reached : 0;
+      held.reached = Math.max(held.reached, known);
+      const wrote = held.bytes - (resumed ? entered : 0);
+      // Never the whole of a partial of a few bytes: its resume asks with Range all the same.
+      const compare = Math.min(
+        Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
+        _REANSWER_CHECK_BYTES,
+        Math.floor(held.bytes / 2),
+      );
+      held.unchecked = body.totalSize === undefined
+        ? Math.min(held.bytes, _RESUME_CHECK_BYTES)
+        : Math.max(held.unchecked, compare);
+      const goesOn = error === undefined
+        ? body.totalSize !== undefined // capped where it said
+        : this.#isTransient(error); // cut off
+      if (gained >= _PROGRESS_BYTES && goesOn) {
+        if (error !== undefined) {
+          this.#options.logger.debug(
+            `the download of ${download.path} was cut off at ${held.bytes} bytes: resuming`,
+            { error: describeError(error) },
+          );
+        }
+        return true;
       }
+      throw error ?? new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
     };
     try {
       await this.#stream(body.body, staged, held);
     } catch (error) {
-      recheckIfShort();
       if (error instanceof _BodyTooLong) {
         await this.#startOver(staged, held);
         throw new UncheckableBodyError(
           `${download.path}: its download went on past the ${held.total} bytes it has`,
         );
       }
-      if (!(error instanceof _PartialMismatch)) throw error;
+      if (!(error instanceof _PartialMismatch)) return endedShort(error);
       await this.#startOver(staged, held);
       if (held.mismatched) {
         // Twice in a pass: the platform's answers disagree with each other (a server answering a
@@ -732,24 +741,7 @@ export class Transfer {
       );
       return this.#fetchInto(staged, download, held);
     }
-    if (held.bytes < held.total) {
-      // A capped answer: it resumed (not started over), took the partial past the furthest this
-      // pass had reached (each cycle of answers capped and answers ignoring Range began the tries
-      // again: a pass without end), and was long enough with the part it compared. The next one
-      // compares the end of what it brought (at most half of it, so even the shortest caps make
-      // progress): appended unchecked, ranges answered from the wrong byte made a damaged file.
-      const brought = held.bytes - entered + (comparing - held.unchecked);
-      if (
-        body.totalSize !== undefined && held.startsOver === startsOver && held.bytes > reached &&
-        held.bytes > entered && brought >= _CAPPED_ANSWER_MIN_BYTES
-      ) {
-        held.unchecked = Math.min(Math.floor((held.bytes - entered) / 2), _REANSWER_CHECK_BYTES);
-        return true;
-      }
-      recheckIfShort();
-      throw new IncompleteBodyError(`${held.bytes} of ${held.total} bytes`);
-    }
-    return false;
+    return held.bytes < held.total ? endedShort() : false;
   }
 
   /** Drops what a staged file holds. */
