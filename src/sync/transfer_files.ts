@@ -203,7 +203,10 @@ interface _Held {
   unchecked: number;
   /** Of `bytes`, those the partial held when this pass began it (not received now). */
   resumed: number;
-  /** The most `bytes` reached in this pass: an answer cut off makes progress only past it. */
+  /**
+   * The most of the file known in this pass (`bytes` less `unchecked`: written, or compared and
+   * found alike): an answer that ends short makes progress only past it.
+   */
   reached: number;
   /** Times this pass dropped what the partial held (`#startOver`). */
   startsOver: number;
@@ -223,11 +226,15 @@ const _RESUME_CHECK_BYTES = 64 * 1024;
 
 /**
  * The most of the end of a partial written by this pass that is asked for again and compared
- * after an answer ended short (see `#fetchInto`), and the least: no power cut can have damaged
- * it, but a server may answer a range from the wrong byte. Small, so a link that drops every
- * connection early still makes progress with each.
+ * after an answer ended short (see `#fetchInto`): no power cut can have damaged it, but a server
+ * may answer a range from the wrong byte. Small, so a link that drops every connection early still
+ * makes progress with each.
  */
 const _REANSWER_CHECK_BYTES = 4 * 1024;
+/**
+ * The least of it (unless the partial is shorter than twice that): an answer that only compared
+ * is followed by a compare too.
+ */
 const _MIN_COMPARE_BYTES = 1024;
 
 /**
@@ -555,8 +562,8 @@ export class Transfer {
     try {
       const staged = await staging.begin(key);
       // `held` lives across attempts, so a retry resumes at the right offset. The end of what a
-      // partial brought from an earlier process, or from an earlier answer cut off, is checked on
-      // the next answer (see _RESUME_CHECK_BYTES).
+      // partial brought from an earlier process (see _RESUME_CHECK_BYTES), or from an earlier
+      // answer that ended short (see `#fetchInto`), is checked on the next answer.
       const held: _Held = {
         bytes: staged.offset,
         total: download.item.sizeBytes,
