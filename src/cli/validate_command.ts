@@ -1,8 +1,8 @@
 /**
  * The body of `data-mirror validate --config FILE`: the same checks the module runs on its
  * attributes (the values the original module took for unset are taken so, with a warning that the
- * CLI's `sync` and `push` refuse them), without contacting anything, with the API key taken from the environment when the
- * file has none (as `sync --config` takes it; a warning says so).
+ * CLI's `sync` and `push` refuse them), without contacting anything, with the API key taken from
+ * the environment when the file has none (as `sync --config` takes it; a warning says so).
  *
  * @module
  */

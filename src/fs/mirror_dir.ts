@@ -207,8 +207,9 @@ export interface MirrorPlaceOptions {
 
 /**
  * Throws `MirrorLocationError` when the existing real folder `root` may not be a mirror: it is a
- * push folder, or a new mirror inside a mirror or a push folder. A pass checks it at `open`, and a
- * dry run too, so that it does not report as "would delete" what the pass would refuse to touch.
+ * push folder, or a new mirror inside a mirror or a push folder, or (`lookBelow`) around a push
+ * folder. A pass checks it at `open`, and a dry run too, so that it does not report as "would
+ * delete" what the pass would refuse to touch.
  */
 export async function assertMirrorPlace(
   root: string,
