@@ -212,6 +212,8 @@ interface _Held {
   startsOver: number;
   /** The partial's end was found not to match the platform's once in this pass. */
   mismatched: boolean;
+  /** `reached` went back to 0 once in this pass (see `#beginAgain`). */
+  begunAgain: boolean;
 }
 
 /**
@@ -572,6 +574,7 @@ export class Transfer {
         reached: staged.offset - Math.min(staged.offset, _RESUME_CHECK_BYTES),
         startsOver: 0,
         mismatched: false,
+        begunAgain: false,
       };
       this.#received(held.bytes, held.resumed);
       try {
@@ -669,7 +672,7 @@ export class Transfer {
       );
     }
     // The server ignored Range: start over.
-    if (body.start !== from) await this.#startOver(staged, held);
+    if (body.start !== from) await this.#beginAgain(staged, held);
     held.total ??= body.totalSize;
     if (held.total === undefined) {
       await body.body.cancel();
@@ -692,14 +695,21 @@ export class Transfer {
     const endedShort = (error?: unknown): boolean => {
       const resumed = held.startsOver === startsOver;
       const known = held.bytes - held.unchecked;
-      const gained = resumed ? known - reached : 0;
+      // Once the file was started over twice in the pass, no answer begins the tries again:
+      // answers ignoring Range by turns with answers honouring it made each resend the file so
+      // far (bytes growing with the square of its size) while the others began the tries again.
+      const gained = resumed && held.startsOver < 2 ? known - reached : 0;
       held.reached = Math.max(held.reached, known);
       const wrote = held.bytes - (resumed ? entered : 0);
-      // Never the whole of a partial of a few bytes: its resume asks with Range all the same.
-      const compare = Math.min(
-        Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
-        _REANSWER_CHECK_BYTES,
-        Math.floor(held.bytes / 2),
+      // At most half the partial, so its resume asks with Range all the same; a partial of one
+      // byte whole (asked from byte 0, no answer can be one byte off).
+      const compare = Math.max(
+        Math.min(
+          Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
+          _REANSWER_CHECK_BYTES,
+          Math.floor(held.bytes / 2),
+        ),
+        Math.min(held.bytes, 1),
       );
       held.unchecked = body.totalSize === undefined
         ? Math.min(held.bytes, _RESUME_CHECK_BYTES)
@@ -728,7 +738,7 @@ export class Transfer {
         );
       }
       if (!(error instanceof _PartialMismatch)) return endedShort(error);
-      await this.#startOver(staged, held);
+      await this.#beginAgain(staged, held);
       if (held.mismatched) {
         // Twice in a pass: the platform's answers disagree with each other (a server answering a
         // range from the wrong byte), not a partial a power cut damaged. Started over each time,
@@ -739,9 +749,6 @@ export class Transfer {
         );
       }
       held.mismatched = true;
-      // Once a pass: a file begun again after a power cut gains from 0 (its partial's length,
-      // reached before, made every cut answer after it a failed try).
-      held.reached = 0;
       this.#options.logger.warn(
         `the partial download of ${download.path} does not end as the platform's file does ` +
           `(a power cut?): downloading it again from the start`,
@@ -759,6 +766,20 @@ export class Transfer {
     held.unchecked = 0;
     held.resumed = 0;
     held.startsOver++;
+  }
+
+  /**
+   * Starts the file over to go on from byte 0 (its partial did not match, or an answer ignored
+   * Range); the first time in a pass, from the furthest point reached too, so answers gain from 0
+   * (the partial's length, reached before, made every cut answer after a power cut's start over,
+   * or after one answer of a backend ignoring Range, a failed try). Once only: after a second
+   * start over no answer begins the tries again (see `endedShort` in `#fetchInto`).
+   */
+  async #beginAgain(staged: StagedFile, held: _Held): Promise<void> {
+    await this.#startOver(staged, held);
+    if (held.begunAgain) return;
+    held.begunAgain = true;
+    held.reached = 0;
   }
 
   /**

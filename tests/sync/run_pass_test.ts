@@ -1542,7 +1542,7 @@ Deno.test("a listing cut short with an empty page deletes nothing: the platform'
   });
 });
 
-Deno.test("a body that stalls is abandoned after the idle timeout and retried from where it stopped", async () => {
+Deno.test("a body that stalls is abandoned after the idle timeout and retried", async () => {
   const dataset = describeDataset([{
     count: 1,
     sizeBytes: 5000,
@@ -1555,7 +1555,9 @@ Deno.test("a body that stalls is abandoned after the idle timeout and retried fr
     assert.equal(result.summary.failed, 1);
     assert.match(result.failures[0].error, /no data for 500 ms/);
     assert.equal(platform.calls.download, 2);
-    assert.deepEqual(platform.ranges.map((r) => r.range), ["bytes=1-"], "the retry resumed");
+    // The retry compares the partial's end before it appends: a partial of one byte whole, so
+    // asked again from byte 0 (no Range), which no answer can get one byte off.
+    assert.deepEqual(platform.ranges.map((r) => r.range), []);
     assert.equal((await files()).size, 0);
   }, { inlineLimitBytes: 1024 });
 });

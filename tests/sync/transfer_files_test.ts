@@ -581,6 +581,20 @@ Deno.test("answers cut off that start over, or disagree with each other, end the
       const from = start === 0 ? content : content.subarray(start + 1);
       return { body: _cutBody(from.slice(0, 1024 * 1024), true), start, totalSize: size };
     },
+    // Answers ignoring Range by turns with answers honouring it, each cut just past the furthest
+    // byte sent: each resent the file so far while the others began the tries again (bytes
+    // growing with the square of the file's size: a fourth re-reviewer).
+    "Range ignored by turns, cuts just past the furthest byte sent": (() => {
+      let sent = 0;
+      return (content: Uint8Array, start: number, n: number) => {
+        if (n % 2 === 0) {
+          sent = Math.min(size - 1, sent + 1000);
+          return { body: _cutBody(content.slice(0, sent)), start: 0, totalSize: size };
+        }
+        sent = Math.min(size - 1, Math.max(start, sent) + 1500);
+        return { body: _cutBody(content.slice(start, sent)), start, totalSize: size };
+      };
+    })(),
     // Capped answers, every third one from byte 0 (Range ignored) and cut: each cycle began the
     // tries again (a second re-reviewer).
     "capped answers, every third ignoring Range": (content: Uint8Array, start: number, n: number) =>
@@ -703,6 +717,23 @@ Deno.test("short answers get a file through: drops and caps of a few KiB, after 
       mib,
       (c, start) => upTo(c, start, 8 * kib, false),
     ],
+    // A fourth re-reviewer's: one answer of a backend ignoring Range midway failed the file (the
+    // partial's length, reached before, made the answers after it failed tries); and a partial
+    // of one byte had nothing compared (half of it is none).
+    [
+      "drops every 16 KiB, the 60th answer ignoring Range",
+      0,
+      (c, start, n) => n === 60 ? upTo(c, 0, 16 * kib, false) : upTo(c, start, 16 * kib, false),
+    ],
+    ["an answer cut after one byte, then ranges one byte early", 0, (c, start, n) => {
+      if (n === 1) return upTo(c, 0, 1, false);
+      const from = Math.max(0, start - 1);
+      return {
+        body: _cutBody(c.slice(from, from + c.length - start), true),
+        start,
+        totalSize: c.length,
+      };
+    }],
     ["an answer ending where its compare ends, then one a byte off", 0, (c, start, n) => {
       if (n === 1) return upTo(c, 0, mib, false);
       if (n === 2) return upTo(c, start, mib - start, false); // what it compares, no more
