@@ -48,6 +48,11 @@ export interface StagedFile {
    * what is to be compared, when an answer was cut short of it).
    */
   endsWith(expected: Uint8Array, options?: { before?: number }): Promise<boolean>;
+  /**
+   * How many of the last bytes held (up to `max`) are one same byte value: a compare of the end
+   * that lies inside such a run cannot see an answer shifted by a byte (zeros match zeros).
+   */
+  runAtEnd(max: number): Promise<number>;
   /** Drops what is held and starts from byte 0 (the server ignored the Range request). */
   restart(): Promise<void>;
   /**
@@ -301,6 +306,25 @@ class _Staged implements StagedFile {
       await this.#file.seek(end, Deno.SeekMode.Start);
     }
     return held.every((byte, i) => byte === expected[i]);
+  }
+
+  async runAtEnd(max: number): Promise<number> {
+    this.#assertOpen("read");
+    const end = await this.#file.seek(0, Deno.SeekMode.Current);
+    const tail = new Uint8Array(Math.min(max, end));
+    await this.#file.seek(end - tail.length, Deno.SeekMode.Start);
+    try {
+      for (let read = 0; read < tail.length;) {
+        const n = await this.#file.read(tail.subarray(read));
+        if (n === null) return 0;
+        read += n;
+      }
+    } finally {
+      await this.#file.seek(end, Deno.SeekMode.Start);
+    }
+    let run = 0;
+    while (run < tail.length && tail[tail.length - 1 - run] === tail[tail.length - 1]) run++;
+    return run;
   }
 
   async restart(): Promise<void> {

@@ -234,8 +234,8 @@ const _RESUME_CHECK_BYTES = 64 * 1024;
  */
 const _REANSWER_CHECK_BYTES = 4 * 1024;
 /**
- * The least of it (unless the partial is shorter than twice that): an answer that only compared
- * is followed by a compare too.
+ * The least of it (a partial shorter than twice that is compared whole, from byte 0): an answer
+ * that only compared is followed by a compare too.
  */
 const _MIN_COMPARE_BYTES = 1024;
 
@@ -692,7 +692,7 @@ export class Transfer {
     // compared again, also what this answer only compared (the same page twice matches itself;
     // trusted, it was placed as the file's start). Such answers cut short again and again make no
     // progress (said in the README).
-    const endedShort = (error?: unknown): boolean => {
+    const endedShort = async (error?: unknown): Promise<boolean> => {
       const resumed = held.startsOver === startsOver;
       const known = held.bytes - held.unchecked;
       // Once the file was started over twice in the pass, no answer begins the tries again:
@@ -701,16 +701,20 @@ export class Transfer {
       const gained = resumed && held.startsOver < 2 ? known - reached : 0;
       held.reached = Math.max(held.reached, known);
       const wrote = held.bytes - (resumed ? entered : 0);
-      // At most half the partial, so its resume asks with Range all the same; a partial of one
-      // byte whole (asked from byte 0, no answer can be one byte off).
-      const compare = Math.max(
-        Math.min(
-          Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
-          _REANSWER_CHECK_BYTES,
-          Math.floor(held.bytes / 2),
-        ),
-        Math.min(held.bytes, 1),
+      // At most half the partial, so its resume asks with Range all the same; a partial under
+      // 2 KiB whole (asked from byte 0, where no answer can be a byte off: two like bytes at its
+      // start, as "II" of a TIFF, matched an answer one byte early). One that ends in a run of one
+      // byte value (zeros) reaches a byte before it, up to 64 KiB: inside it, an answer a byte off
+      // matched.
+      let compare = held.bytes < 2 * _MIN_COMPARE_BYTES ? held.bytes : Math.min(
+        Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
+        _REANSWER_CHECK_BYTES,
+        Math.floor(held.bytes / 2),
       );
+      if (body.totalSize !== undefined && compare < held.bytes) {
+        const run = await staged.runAtEnd(_RESUME_CHECK_BYTES);
+        if (run >= compare) compare = Math.min(held.bytes, run + 1);
+      }
       held.unchecked = body.totalSize === undefined
         ? Math.min(held.bytes, _RESUME_CHECK_BYTES)
         : Math.max(held.unchecked, compare);
@@ -737,7 +741,7 @@ export class Transfer {
           `${download.path}: its download went on past the ${held.total} bytes it has`,
         );
       }
-      if (!(error instanceof _PartialMismatch)) return endedShort(error);
+      if (!(error instanceof _PartialMismatch)) return await endedShort(error);
       await this.#beginAgain(staged, held);
       if (held.mismatched) {
         // Twice in a pass: the platform's answers disagree with each other (a server answering a
@@ -755,7 +759,7 @@ export class Transfer {
       );
       return this.#fetchInto(staged, download, held);
     }
-    return held.bytes < held.total ? endedShort() : false;
+    return held.bytes < held.total ? await endedShort() : false;
   }
 
   /** Drops what a staged file holds. */

@@ -708,7 +708,30 @@ Deno.test("short answers get a file through: drops and caps of a few KiB, after 
       totalSize: c.length,
     };
   };
-  const cases: [string, number, (c: Uint8Array, start: number, n: number) => _Answer][] = [
+  const oneByteEarly = (c: Uint8Array, start: number): _Answer => {
+    const from = Math.max(0, start - 1);
+    return {
+      body: _cutBody(c.slice(from, from + c.length - start), true),
+      start,
+      totalSize: c.length,
+    };
+  };
+  type Case = [string, number, (c: Uint8Array, start: number, n: number) => _Answer];
+  // A fifth re-reviewer's: the compare inside a run of zeros, or of two like bytes at a file's
+  // start ("II" of a TIFF), matched an answer one byte early, and the damage was placed.
+  const shaped: [string, (c: Uint8Array) => void, Case[2]][] = [
+    [
+      "zeros where the answer was cut, then ranges one byte early",
+      (c) => c.fill(0, 100_000, 140_000),
+      (c, start, n) => n === 1 ? upTo(c, 0, 122_900, false) : oneByteEarly(c, start),
+    ],
+    [
+      "two like bytes at the start, cut after them, then ranges one byte early",
+      (c) => c.fill(0x49, 0, 2),
+      (c, start, n) => n === 1 ? upTo(c, 0, 2, false) : oneByteEarly(c, start),
+    ],
+  ];
+  const cases: Case[] = [
     ["drops every 4 KiB", 0, (c, start) => upTo(c, start, 4 * kib, false)],
     ["drops every 16 KiB", 0, (c, start) => upTo(c, start, 16 * kib, false)],
     ["caps of 4 KiB after a partial of 1 MiB", mib, (c, start) => upTo(c, start, 4 * kib, true)],
@@ -745,11 +768,17 @@ Deno.test("short answers get a file through: drops and caps of a few KiB, after 
       };
     }],
   ];
-  for (const [name, partial, answer] of cases) {
+  for (
+    const [name, partial, answer, shape] of [
+      ...cases,
+      ...shaped.map(([n, s, a]) => [n, 0, a, s] as const),
+    ]
+  ) {
     await _withListed(
       { count: 1, sizeBytes: 2 * mib },
       async ({ platform, mirror, remote: real, items }) => {
-        const content = platform.contentOf(items[0].binaryDataId);
+        const content = platform.contentOf(items[0].binaryDataId).slice();
+        shape?.(content); // the bytes this case's server sends
         if (partial > 0) {
           const key = { binaryDataId: items[0].binaryDataId, expectedSize: content.length };
           const staged = await mirror.staging.begin(key);
