@@ -234,8 +234,8 @@ const _RESUME_CHECK_BYTES = 64 * 1024;
  */
 const _REANSWER_CHECK_BYTES = 4 * 1024;
 /**
- * The least of it (a partial shorter than twice that is compared whole, from byte 0): an answer
- * that only compared is followed by a compare too.
+ * The least of it (or half a partial shorter than twice that): an answer that only compared is
+ * followed by a compare too.
  */
 const _MIN_COMPARE_BYTES = 1024;
 
@@ -701,15 +701,18 @@ export class Transfer {
       const gained = resumed && held.startsOver < 2 ? known - reached : 0;
       held.reached = Math.max(held.reached, known);
       const wrote = held.bytes - (resumed ? entered : 0);
-      // At most half the partial, so its resume asks with Range all the same; a partial under
-      // 2 KiB whole (asked from byte 0, where no answer can be a byte off: two like bytes at its
-      // start, as "II" of a TIFF, matched an answer one byte early). One that ends in a run of one
-      // byte value (zeros) reaches a byte before it, up to 64 KiB: inside it, an answer a byte off
-      // matched.
-      let compare = held.bytes < 2 * _MIN_COMPARE_BYTES ? held.bytes : Math.min(
-        Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
-        _REANSWER_CHECK_BYTES,
-        Math.floor(held.bytes / 2),
+      // At most half the partial, so its resume asks with Range all the same (a partial of one
+      // byte whole: asked from byte 0, where no answer can be a byte off). One that ends in a run
+      // of one byte value (zeros; two like bytes at a file's start, as "II" of a TIFF) reaches a
+      // byte before it, up to 64 KiB: inside such a run, the one pattern a shift by a byte leaves
+      // as it was, an answer a byte off matched.
+      let compare = Math.max(
+        Math.min(
+          Math.max(Math.floor(wrote / 2), _MIN_COMPARE_BYTES),
+          _REANSWER_CHECK_BYTES,
+          Math.floor(held.bytes / 2),
+        ),
+        Math.min(held.bytes, 1),
       );
       if (body.totalSize !== undefined && compare < held.bytes) {
         const run = await staged.runAtEnd(_RESUME_CHECK_BYTES);
