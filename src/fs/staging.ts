@@ -291,40 +291,40 @@ class _Staged implements StagedFile {
 
   async endsWith(expected: Uint8Array, options?: { before?: number }): Promise<boolean> {
     this.#assertOpen("read");
-    const end = await this.#file.seek(0, Deno.SeekMode.Current);
-    const until = end - (options?.before ?? 0);
-    if (expected.length > until || until > end) return false;
-    const held = new Uint8Array(expected.length);
-    await this.#file.seek(until - held.length, Deno.SeekMode.Start);
-    try {
-      for (let read = 0; read < held.length;) {
-        const n = await this.#file.read(held.subarray(read));
-        if (n === null) return false;
-        read += n;
-      }
-    } finally {
-      await this.#file.seek(end, Deno.SeekMode.Start);
-    }
-    return held.every((byte, i) => byte === expected[i]);
+    const held = await this.#readBack(expected.length, options?.before ?? 0);
+    return held !== undefined && held.every((byte, i) => byte === expected[i]);
   }
 
   async runAtEnd(max: number): Promise<number> {
     this.#assertOpen("read");
     const end = await this.#file.seek(0, Deno.SeekMode.Current);
-    const tail = new Uint8Array(Math.min(max, end));
-    await this.#file.seek(end - tail.length, Deno.SeekMode.Start);
+    const tail = await this.#readBack(Math.min(max, end), 0);
+    if (tail === undefined) return 0;
+    let run = 0;
+    while (run < tail.length && tail[tail.length - 1 - run] === tail[tail.length - 1]) run++;
+    return run;
+  }
+
+  /**
+   * The `length` bytes held that end `before` bytes before the end (undefined when they are not
+   * all there); the file's position is put back at its end.
+   */
+  async #readBack(length: number, before: number): Promise<Uint8Array | undefined> {
+    const end = await this.#file.seek(0, Deno.SeekMode.Current);
+    const until = end - before;
+    if (length > until || until > end) return undefined;
+    const held = new Uint8Array(length);
+    await this.#file.seek(until - length, Deno.SeekMode.Start);
     try {
-      for (let read = 0; read < tail.length;) {
-        const n = await this.#file.read(tail.subarray(read));
-        if (n === null) return 0;
+      for (let read = 0; read < length;) {
+        const n = await this.#file.read(held.subarray(read));
+        if (n === null) return undefined;
         read += n;
       }
     } finally {
       await this.#file.seek(end, Deno.SeekMode.Start);
     }
-    let run = 0;
-    while (run < tail.length && tail[tail.length - 1 - run] === tail[tail.length - 1]) run++;
-    return run;
+    return held;
   }
 
   async restart(): Promise<void> {

@@ -325,3 +325,17 @@ Deno.test("the state folder swapped for a link to another mirror's during a down
     }
   });
 });
+
+Deno.test("runAtEnd counts the run of one byte value the partial ends in, up to its bound, and leaves appending where it was", async () => {
+  await withMirrorDir(async ({ staging }) => {
+    const staged = await staging.begin({ binaryDataId: _ID, expectedSize: 8 });
+    assert.equal(await staged.runAtEnd(64), 0); // nothing held
+    await staged.write(new Uint8Array([7, 1, 0, 0, 0]));
+    assert.equal(await staged.runAtEnd(64), 3);
+    assert.equal(await staged.runAtEnd(2), 2);
+    assert.ok(await staged.endsWith(new Uint8Array([1, 0]), { before: 2 }));
+    await staged.write(new Uint8Array([5, 5, 9]));
+    assert.equal(await staged.runAtEnd(64), 1);
+    await staged.commit("f.bin");
+  });
+});
