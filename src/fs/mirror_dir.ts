@@ -262,9 +262,7 @@ async function _innerPushFolder(
   root: string,
   signal: AbortSignal | undefined,
 ): Promise<{ dir: string; state: string } | undefined> {
-  const rootInfo = await Deno.lstat(root).catch(() => undefined);
-  if (!rootInfo?.isDirectory) return undefined;
-  const folders = [root];
+  const folders = [root]; // not a folder (or gone): its read fails, and nothing is below it
   for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
     signal?.throwIfAborted();
     const below: string[] = [];
