@@ -1827,6 +1827,25 @@ Deno.test("a stop ends a push whose platform accepts connections and never answe
   });
 });
 
+Deno.test("a stopped push pass in which a file was refused still logs its summary as a warning", async () => {
+  // A stop alone is no failure (info); a refusal before it is one, stop or not (a re-reviewer: the
+  // summary of such a pass went to info).
+  await withPush(async ({ platform, pass, write, logger }) => {
+    await write("bad.bin", "refused");
+    await write("slow.bin", new Uint8Array(2_000_000));
+    platform.setFaults({ refuseUploadFileNames: ["bad.bin"], uploadBytesPerSecond: 200_000 });
+    const stop = new AbortController();
+    const stopped = pass({}, { signal: stop.signal, concurrency: 2 });
+    await pollUntil("bad.bin refused", () => logger.text().includes("upload of bad.bin failed"));
+    stop.abort();
+    const result = await stopped;
+    assert.equal(result.failed, 1);
+    const line = logger.entries.find((e) => e.message.startsWith("push of "));
+    assert.equal(line?.level, "warn", logger.text());
+    assert.match(line.message, /1 failed .*the push pass was stopped/);
+  });
+});
+
 Deno.test("a file uploaded but not deleted (a read-only folder) is a warning, and stays", async () => {
   await withPush(async ({ root, pass, write, logger }) => {
     await write("ro/a.txt", "payload");
