@@ -37,7 +37,7 @@
  * @example
  * ```ts
  * const record = await PlacedRecord.read(stateDir);
- * const log = new PlacedLog(stateDir, Promise.resolve(record), { warn: console.warn });
+ * const log = new PlacedLog(stateDir, record, { warn: console.warn });
  * if (record.placedFrom("models/detector.tflite", winnerId) === "other") {
  *   // the file there came from another item: replace it (if it still has the size placed)
  *   const file = { binaryDataId: winnerId, size: 1234 };
@@ -349,7 +349,7 @@ export interface PlacedLogOptions {
 export class PlacedLog {
   readonly #stateDir: string;
   readonly #path: string;
-  readonly #record: Promise<PlacedRecord>;
+  readonly #record: PlacedRecord;
   readonly #warn: (message: string) => void;
   /** Path hashes and values not written yet. */
   #pending: number[] = [];
@@ -363,8 +363,8 @@ export class PlacedLog {
   /** Set once a write failed, or the log is closed: nothing more is logged. */
   #stopped = false;
 
-  /** A log in `stateDir` continuing `record` (awaited before the log is made). */
-  constructor(stateDir: string, record: Promise<PlacedRecord>, options: PlacedLogOptions) {
+  /** A log in `stateDir` continuing `record`. */
+  constructor(stateDir: string, record: PlacedRecord, options: PlacedLogOptions) {
     this.#stateDir = stateDir;
     this.#path = join(stateDir, PLACED_LOG_NAME);
     this.#record = record;
@@ -438,7 +438,7 @@ export class PlacedLog {
   }
 
   async #prepare(): Promise<void> {
-    const record = await this.#record;
+    const record = this.#record;
     this.#ready = { record, generation: await record.prepareLog() };
     // Replacements a killed pass left unsettled: the record's file written now does not hold them.
     this.#pending.unshift(...record.tentativeWords());

@@ -316,7 +316,7 @@ class _SyncPass implements Disposable {
     this.#logger = options.logger;
     this.#record = record;
     this.#heldDeletes = heldDeletes;
-    this.#placedLog = new PlacedLog(mirror.stateDir, Promise.resolve(record), {
+    this.#placedLog = new PlacedLog(mirror.stateDir, record, {
       warn: (message) => options.logger.warn(message),
     });
     this.#index = _newIndex(mirror.root);

@@ -95,7 +95,7 @@ Deno.test("placed record: two paths of one hash are unrecordable, and stay so wi
 /** A pass that places `files` and is killed before it saves the record (its log closed). */
 async function _killedPass(dir: string, files: [string, PlacedFile][]): Promise<string[]> {
   const warnings: string[] = [];
-  const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
+  const log = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
   log.prepare();
   for (const [path, file] of files) log.add(path, file);
   await log.close();
@@ -132,7 +132,7 @@ Deno.test("placed log: files placed by a pass killed before its save are recorde
 Deno.test("placed log: files logged ahead of their names are recorded; a withdrawn one reads as unknowable until logged again", async () => {
   await withTempDir(async (dir) => {
     await (await PlacedRecord.read(dir)).save(["a.jpg"], (path) => _placed.get(path));
-    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const log = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     // Written when logAhead resolves, before any name is made: a kill from then on finds it.
     await log.logAhead([
       ["b.jpg", { binaryDataId: "org/loc/b", size: 3 }],
@@ -166,7 +166,7 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
       ["a.jpg", "b.jpg", "c.jpg"],
       (path) => ({ binaryDataId: `org/loc/${path[0]}`, size: 10 }),
     );
-    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const log = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     const next = (path: string): [string, PlacedFile] => [
       path,
       { binaryDataId: `org/loc/${path[0]}2`, size: 12 },
@@ -197,7 +197,7 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
     assert.equal(told.placedFrom("b.jpg", "org/loc/b"), "unrecordable");
     // A pass that starts a log of its own carries the unsettled one over (its record's file is
     // written without it): killed again, the next pass still finds it.
-    const again = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const again = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     await again.logAhead([["d.jpg", { binaryDataId: "org/loc/d", size: 1 }]]);
     const twice = await PlacedRecord.read(dir);
     assert.ok(twice.tentativeAt("c.jpg"));
@@ -210,13 +210,13 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
 Deno.test("placed log: a withdrawal folded into the record by the next pass is named again by that pass's log", async () => {
   await withTempDir(async (dir) => {
     // A pass killed after it withdrew c.jpg (not named): its log holds the withdrawal.
-    const first = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const first = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     await first.logAhead([["c.jpg", { binaryDataId: "org/loc/c", size: 4 }]]);
     first.withdraw(["c.jpg"]);
     await first.close();
     // The next pass folds that log into the record's file as it starts its own, places c.jpg, and
     // is killed before its save.
-    const second = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const second = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     await second.logAhead([["c.jpg", { binaryDataId: "org/loc/c", size: 4 }]]);
     await second.close();
     const record = await PlacedRecord.read(dir);
@@ -224,14 +224,14 @@ Deno.test("placed log: a withdrawal folded into the record by the next pass is n
     assert.equal(record.sizeFits("c.jpg", 4), true);
     // Saved with its file there and not placed again, a withdrawn path stays unknowable, and a
     // later log still names it.
-    const third = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const third = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     await third.logAhead([["c.jpg", { binaryDataId: "org/loc/c2", size: 5 }]]);
     third.withdraw(["c.jpg"]);
     await third.close();
     const withdrawn = await PlacedRecord.read(dir);
     await withdrawn.save(["c.jpg"], () => undefined);
     assert.equal((await PlacedRecord.read(dir)).placedFrom("c.jpg", "org/loc/c"), "unrecordable");
-    const fourth = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const fourth = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     await fourth.logAhead([["c.jpg", { binaryDataId: "org/loc/c2", size: 5 }]]);
     await fourth.close();
     assert.equal((await PlacedRecord.read(dir)).placedFrom("c.jpg", "org/loc/c2"), "same");
@@ -274,7 +274,7 @@ Deno.test("placed log: a symlink planted under its name is not written through; 
     const record = await PlacedRecord.read(dir);
     await record.save(["a.jpg"], () => undefined);
     const before = await Deno.stat(join(dir, PLACED_RECORD_NAME));
-    const idle = new PlacedLog(dir, PlacedRecord.read(dir), { warn: assert.fail });
+    const idle = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
     idle.prepare();
     await idle.close();
     await assert.rejects(Deno.lstat(join(dir, PLACED_LOG_NAME)), Deno.errors.NotFound);
@@ -293,7 +293,7 @@ Deno.test("placed log: a symlink planted under its name is not written through; 
 Deno.test("placed log: an error closing it (a network file system's late write error) is told, not thrown", async () => {
   await withTempDir(async (dir) => {
     const warnings: string[] = [];
-    const log = new PlacedLog(dir, PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
+    const log = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: (m) => warnings.push(m) });
     log.add("a.jpg", _placed.get("a.jpg")!);
     const path = join(dir, PLACED_LOG_NAME);
     await pollUntil(

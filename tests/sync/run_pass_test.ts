@@ -2833,7 +2833,7 @@ Deno.test("a replacement a killed pass left unconfirmed is settled by size in th
     platform.replaceDataset(describeDataset([model("v2", 6000)]));
     const [v2] = platform.items();
     const stateDir = join(root, ".data-mirror");
-    const log = new PlacedLog(stateDir, PlacedRecord.read(stateDir), { warn: assert.fail });
+    const log = new PlacedLog(stateDir, await PlacedRecord.read(stateDir), { warn: assert.fail });
     await log.logAhead([["detector.tflite", { binaryDataId: v2.binaryDataId, size: 6000 }]], {
       replacing: true,
     });
