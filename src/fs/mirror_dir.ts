@@ -37,7 +37,7 @@ import { type FreeSpace, freeSpace } from "./free_space.ts";
 import { listLocalFiles, type LocalFile } from "./local_files.ts";
 import { acquireMirrorLock, type MirrorLock } from "./mirror_lock.ts";
 import { MirrorLocationError, resolveMirrorRoot } from "./mirror_location.ts";
-import { pruneEmptyDirs } from "./prune_dirs.ts";
+import { prunableDirs, pruneEmptyDirs, removeEmptyDirSync } from "./prune_dirs.ts";
 import { StagingArea } from "./staging.ts";
 import {
   ensureStateDir,
@@ -322,6 +322,8 @@ export class MirrorDir implements AsyncDisposable {
   readonly #mayBeEmpty = new Set<string>();
   readonly #nestedMirrors = new Set<string>();
   readonly #warn: ((message: string) => void) | undefined;
+  /** The protected dirs now, when an empty folder in a file's way goes (`clearFoldersInTheWay`). */
+  #protectedDirs: (() => readonly string[]) | undefined;
   /** The root's device, as the walk saw it: a removal crosses into no other. */
   readonly #device: number;
   /**
@@ -749,6 +751,17 @@ export class MirrorDir implements AsyncDisposable {
   }
 
   /**
+   * For a pass that deletes: from now on an empty folder where a listed file goes is removed
+   * (`rmdir`) for the file, unless `protectedDirs()` (asked each time: a pass adds the folders
+   * protected links lead to as it finds them) keeps it (see {@linkcode prunableDirs}). One a pass
+   * killed before its prune left failed that file every pass. Until then, or without `delete`, such
+   * a folder stays: a conflict reported every pass.
+   */
+  clearFoldersInTheWay(protectedDirs: () => readonly string[]): void {
+    this.#protectedDirs = protectedDirs;
+  }
+
+  /**
    * Removes the folders this pass's removals emptied (and those above that this empties), keeping
    * `protectedDirs` (see {@linkcode pruneEmptyDirs}). The rest of the tree is not read again. A folder
    * that cannot be removed (no permission, read-only) is kept and told to `onKept`.
@@ -939,12 +952,40 @@ export class MirrorDir implements AsyncDisposable {
         }
         this.#changedBeforeReplaced.add(relPath);
       }
-      _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
+      try {
+        _linkSync(from, to, relPath); // anything else there now stays (EEXIST: counted as kept)
+      } catch (error) {
+        if (!(error instanceof FolderInTheWayError) || !this.#clearedForFile(to, relPath)) {
+          throw error;
+        }
+        _linkSync(from, to, relPath);
+      }
     } catch (error) {
       // Named across mounts: the state folder's and the file's folder are not on one.
       if ((error as { code?: string }).code !== "EXDEV") throw error;
       throw _crossDeviceWrite(this.root, relPath, to);
     }
+  }
+
+  /**
+   * Removes the empty folder at `to` (the path of `relPath`, its folder checked in this turn) for a
+   * file when {@linkcode MirrorDir.clearFoldersInTheWay} was called and the folder is not protected:
+   * whether it went. An `rmdir`, so a folder that holds anything (or is a mount point, or a symlink
+   * now) stays.
+   */
+  #clearedForFile(to: string, relPath: string): boolean {
+    const protectedDirs = this.#protectedDirs?.();
+    if (protectedDirs === undefined || !prunableDirs(protectedDirs)(relPath)) return false;
+    const removed = removeEmptyDirSync(to, (error) => {
+      this.#warn?.(`kept the empty folder ${relPath} where a listed file goes: ${error.message}`);
+    });
+    if (removed) {
+      this.#removed(relPath);
+      this.#warn?.(
+        `removed the empty folder ${relPath}: a listed file of that name goes there (delete is on)`,
+      );
+    }
+    return removed;
   }
 
   async #makeDir(relDir: string): Promise<string> {

@@ -17,7 +17,7 @@ export interface PruneEmptyDirsOptions {
    * Normalised before use, so `models`, `./models` and `models/` are the same dir. Their ancestors
    * are kept too, since removing an ancestor would remove them.
    */
-  protectedDirs: string[];
+  protectedDirs: readonly string[];
   /**
    * The directories (relative posix paths from a walk of the root) that may be empty: the ones the
    * walk found empty and the folders of the files removed since. Only these are tried, and the
@@ -58,22 +58,11 @@ export async function pruneEmptyDirs(
   options: PruneEmptyDirsOptions,
 ): Promise<string[]> {
   assertAbsoluteRoot(root);
-  const kept = new Set<string>([""]);
-  // Folded (case, Unicode form): on a case-insensitive file system `Models` is the folder `models`.
-  const protectedDirs = options.protectedDirs.map(_normaliseDir).filter((dir) => dir !== "")
-    .map(foldCase);
-  for (const dir of protectedDirs) {
-    // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
-    const segments = dir.split("/");
-    for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
-  }
-  const isBelowProtected = (folded: string) =>
-    protectedDirs.some((p) => folded.startsWith(`${p}/`));
+  const removable = prunableDirs(options.protectedDirs);
   // Candidates by depth, deepest first: a folder is tried after every candidate below it.
   const byDepth: Set<string>[] = [];
   const add = (dir: string) => {
-    const folded = foldCase(dir);
-    if (kept.has(folded) || isStateDirPath(dir) || isBelowProtected(folded)) return;
+    if (!removable(dir)) return;
     const depth = dir.split("/").length;
     (byDepth[depth] ??= new Set()).add(dir);
   };
@@ -93,7 +82,7 @@ export async function pruneEmptyDirs(
       // the same name. A folder on the way found missing is no pass either: it is a link a moment
       // later when a local program swaps it (moved away, then the link made).
       if (!_realFoldersSync(root, dir)) continue; // not followed out of the mirror
-      if (!_removeIfEmptySync(join(root, dir), (error) => options.onKept?.(dir, error))) {
+      if (!removeEmptyDirSync(join(root, dir), (error) => options.onKept?.(dir, error))) {
         continue;
       }
       removed.push(dir);
@@ -102,6 +91,35 @@ export async function pruneEmptyDirs(
     }
   }
   return removed;
+}
+
+/**
+ * The rule of which folders (relative to the mirror) a pass with `delete` may remove once they are
+ * empty: not the root, nor the state folder or anything in it, nor a protected dir, a folder below
+ * one or an ancestor of one (removing it would remove the protected dir). Compared with letter
+ * case and Unicode form folded: on a case-insensitive file system `Models` is the folder `models`.
+ * Throws `RangeError` for a protected dir that leaves the mirror.
+ *
+ * @example
+ * ```ts
+ * const removable = prunableDirs(["models/current"]);
+ * removable("images/old"); // true
+ * removable("models"); // false: it holds a protected dir
+ * ```
+ */
+export function prunableDirs(protectedDirs: readonly string[]): (relDir: string) => boolean {
+  const folded = protectedDirs.map(_normaliseDir).filter((dir) => dir !== "").map(foldCase);
+  const kept = new Set<string>([""]);
+  for (const dir of folded) {
+    // every prefix of a protected dir, itself included: "a/b" keeps "a" and "a/b"
+    const segments = dir.split("/");
+    for (let i = 1; i <= segments.length; i++) kept.add(segments.slice(0, i).join("/"));
+  }
+  return (relDir) => {
+    const dir = foldCase(relDir);
+    return !kept.has(dir) && !isStateDirPath(relDir) &&
+      !folded.some((p) => dir.startsWith(`${p}/`));
+  };
 }
 
 /**
@@ -140,7 +158,7 @@ function _normaliseDir(dir: string): string {
  * empty directory, is gone, or is in use (`EBUSY`: a mount point, as an empty USB stick mounted in
  * the mirror is, or a process's working directory). Any other refusal is told to `onKept`.
  */
-function _removeIfEmptySync(path: string, onKept: (error: Error) => void): boolean {
+export function removeEmptyDirSync(path: string, onKept: (error: Error) => void): boolean {
   try {
     rmdirSync(path);
     return true;

@@ -27,6 +27,7 @@ import {
   MirrorDir,
   placedMirrorRoot,
 } from "../fs/mirror_dir.ts";
+import { prunableDirs } from "../fs/prune_dirs.ts";
 import { SpaceBudget } from "../fs/space_budget.ts";
 import type { Logger } from "../logger.ts";
 import type { DryRunReport } from "../mirror_controller.ts";
@@ -308,6 +309,7 @@ class _SyncPass implements Disposable {
     const { config, options, mirror } = context;
     this.#config = config;
     this.#ownProtected = config.protectedDirs;
+    if (config.delete) mirror.clearFoldersInTheWay(() => this.#config.protectedDirs);
     this.#remote = context.remote;
     this.#options = options;
     this.#mirror = mirror;
@@ -703,8 +705,8 @@ class _SyncPass implements Disposable {
         deleteFailures = deleted.failures;
       }
       // Empty folders go with `delete` after a listing proved whole, whether or not a file went in
-      // this pass (those the deletes left, and those the walk found). Only now: no download is in
-      // flight, so no folder is about to receive a file.
+      // this pass: those the deletes left. Only now: no download is in flight, so no folder is
+      // about to receive a file.
       if (config.delete && _isProvenWhole(listing)) {
         const pruned = await mirror.prune(config.protectedDirs, (dir, error) => {
           logger.warn(`kept the empty folder ${dir}: ${describeError(error)}`);
@@ -936,15 +938,20 @@ export async function dryRunPass(
     nestedMirrors,
   });
   _fetchFreedByDeletes(plan, deletion, _without(local, gone), nestedMirrors, entries);
-  if (plan.downloads.some((d) => emptyDirs.has(d.path))) {
+  // With `delete`, an empty folder at an item's path goes for the file, unless protected (see
+  // `MirrorDir.clearFoldersInTheWay`); one holding empty folders stays.
+  const clearable = config.delete ? prunableDirs(config.protectedDirs) : () => false;
+  const cleared = new Set(emptyLeaves);
+  const blocked = (path: string) => emptyDirs.has(path) && !(cleared.has(path) && clearable(path));
+  if (plan.downloads.some((d) => blocked(d.path))) {
     plan.conflicts = [
       ...plan.conflicts,
-      ...plan.downloads.filter((d) => emptyDirs.has(d.path)).map((d) => ({
+      ...plan.downloads.filter((d) => blocked(d.path)).map((d) => ({
         path: d.path,
         reason: FOLDER_IN_THE_WAY,
       })),
     ].sort(_byPath);
-    plan.downloads = plan.downloads.filter((d) => !emptyDirs.has(d.path));
+    plan.downloads = plan.downloads.filter((d) => !blocked(d.path));
   }
   // A twin of a listed path the disk holds under that path's spelling (a case-insensitive disk):
   // the pass fetches it and keeps the file there (skipped), so it is no download.

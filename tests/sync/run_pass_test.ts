@@ -2251,6 +2251,54 @@ Deno.test("an empty folder where an item goes is a conflict reported every pass,
   });
 });
 
+Deno.test("with delete, an empty folder a pass killed before its prune left where an item goes is removed for the file, and the dry run says so", async () => {
+  const first = describeDataset([{ name: "p", count: 1, fileName: "a/b/c.jpg", fileExt: "" }]);
+  await withMirror(first, async ({ platform, config, logger, pass, root, files }) => {
+    await pass({ delete: true });
+    platform.replaceDataset(
+      describeDataset([{ name: "q", count: 1, fileName: "a/b", fileExt: "" }]),
+    );
+    // What a pass killed between its deletes and its prune leaves: the folder, emptied.
+    await Deno.remove(join(root, "a/b/c.jpg"));
+    const attributes = { delete: true };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.deepEqual([dry.downloads, dry.conflicts], [["a/b"], []], "as the pass does");
+    const result = await pass(attributes);
+    assert.deepEqual([result.summary.downloaded, result.summary.failed], [1, 0]);
+    assert.ok((await Deno.lstat(join(root, "a/b"))).isFile);
+    assert.deepEqual([...(await files()).keys()], ["a/b"]);
+    assert.ok(
+      logger.entries.some(({ level, message }) =>
+        level === "warn" &&
+        message === "removed the empty folder a/b: a listed file of that name " +
+            "goes there (delete is on)"
+      ),
+    );
+  });
+});
+
+Deno.test("with delete, an empty folder in an item's way stays when protected, or when it holds a folder", async () => {
+  const dataset = describeDataset([
+    { name: "p", count: 1, fileName: "kept", fileExt: "" },
+    { name: "q", count: 1, fileName: "outer", fileExt: "" },
+  ]);
+  await withMirror(dataset, async ({ config, logger, pass, root }) => {
+    await Deno.mkdir(join(root, "kept"), { recursive: true });
+    await Deno.mkdir(join(root, "outer/inner"), { recursive: true });
+    const attributes = { delete: true, protected_dirs: ["kept"] };
+    const dry = await dryRunPass(config(attributes), _platformRemote(config(attributes)), {
+      logger,
+    });
+    assert.deepEqual(dry.conflicts.map((c) => c.path), ["kept", "outer"]);
+    const result = await pass(attributes);
+    assert.deepEqual(result.failures.map((f) => f.path), ["kept", "outer"]);
+    assert.ok((await Deno.lstat(join(root, "kept"))).isDirectory);
+    assert.ok((await Deno.lstat(join(root, "outer/inner"))).isDirectory);
+  });
+});
+
 Deno.test("a file the user writes where a replacement is downloading is kept, not renamed over", async () => {
   const model = (name: string) => _oneFile(name, "detector.tflite", 60_000);
   await withMirror(describeDataset([model("v1")]), async ({ pass, platform, root, files }) => {
