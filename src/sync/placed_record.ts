@@ -136,7 +136,8 @@ export class PlacedRecord {
     options: { warn?: (message: string) => void } = {},
   ): Promise<PlacedRecord> {
     const path = join(stateDir, PLACED_RECORD_NAME);
-    const file = await _readWords(path);
+    const found = await _readWords(path);
+    const file = found instanceof Uint32Array ? found : undefined;
     // After a header of two words (the paths recorded, the generation), a power of two of slots.
     const slots = file === undefined ? 0 : file.length / 2 - 1;
     const valid = Number.isInteger(slots) && slots >= 1 && (slots & (slots - 1)) === 0;
@@ -149,7 +150,7 @@ export class PlacedRecord {
           `writes), ${unknown}`,
       );
     }
-    const other = file === undefined ? await _notAFile(path) : undefined;
+    const other = typeof found === "string" ? found : undefined;
     if (other !== undefined) {
       options.warn?.(
         `${STATE_DIR_NAME}/${PLACED_RECORD_NAME} is ${other}, not the record this program ` +
@@ -495,12 +496,16 @@ function _newTable(paths: number): Uint32Array {
 const _headerRoom = new WeakSet<Uint32Array>();
 
 /**
- * The 32-bit words of the plain file at `path` (the bytes after the last whole word left out), or
- * undefined when it is missing or not a plain file (a symlink is not followed).
+ * The 32-bit words of the plain file at `path` (the bytes after the last whole word left out); when
+ * it is there and no plain file, what it is ("a folder", "a symlink": not followed, "a special
+ * file"); undefined when it is missing.
  */
-async function _readWords(path: string): Promise<Uint32Array | undefined> {
+async function _readWords(path: string): Promise<Uint32Array | string | undefined> {
   try {
-    if (!(await Deno.lstat(path)).isFile) return undefined;
+    const info = await Deno.lstat(path);
+    if (!info.isFile) {
+      return info.isDirectory ? "a folder" : info.isSymlink ? "a symlink" : "a special file";
+    }
     const read = await Deno.readFile(path);
     const bytes = read.byteOffset % 4 === 0 ? read : read.slice();
     return new Uint32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4));
@@ -510,20 +515,13 @@ async function _readWords(path: string): Promise<Uint32Array | undefined> {
   }
 }
 
-/** What is at `path` when it is there and no regular file ("a folder", "a symlink", ...). */
-async function _notAFile(path: string): Promise<string | undefined> {
-  const info = await Deno.lstat(path).catch(() => undefined);
-  if (info === undefined || info.isFile) return undefined;
-  return info.isDirectory ? "a folder" : info.isSymlink ? "a symlink" : "a special file";
-}
-
 /**
  * The entries (path hash, value) of the log at `path` when it continues the record of
  * `generation`, without a last entry torn by a kill; else undefined.
  */
 async function _readLog(path: string, generation: number): Promise<Uint32Array | undefined> {
   const words = await _readWords(path);
-  if (words === undefined || words.length < _LOG_HEADER_WORDS) return undefined;
+  if (!(words instanceof Uint32Array) || words.length < _LOG_HEADER_WORDS) return undefined;
   if (words[0] !== _LOG_MAGIC || words[1] !== generation) return undefined;
   const whole = words.length - ((words.length - _LOG_HEADER_WORDS) % _LOG_ENTRY_WORDS);
   return words.subarray(_LOG_HEADER_WORDS, whole);
