@@ -813,6 +813,34 @@ Deno.test("--watch runs a pass every --sync-frequency seconds until SIGTERM, the
   });
 });
 
+Deno.test("--watch says a held-back deletion once a pass, in its flags' words", async () => {
+  await withCli([{ name: "cam", count: 2, tags: ["a"] }], async ({ platform, home, root }) => {
+    const args = ["--tags", "a", "--watch", "--sync-frequency", "1", "--delete", "--json"];
+    await using program = spawnProgram(["sync", "--app-url", platform.url, ...args], {
+      viamHome: home,
+      env: KEY_ENV,
+    });
+    const summaries = () => _documents(program.stdout());
+    await program.waitFor("stdout", () => summaries().length >= 1);
+    platform.replaceDataset(describeDataset([]));
+    await program.waitFor(
+      "stdout",
+      () => summaries().filter((summary) => summary.guard).length >= 2,
+    );
+    program.kill("SIGTERM");
+    const output = await program.done;
+    assertExit(output, 0);
+    assert.match(
+      summaries().find((summary) => summary.guard)!.guard,
+      /--allow-delete-all allows it/,
+    );
+    // Not again by the pass's log, in the attributes' words.
+    assert.doesNotMatch(output.stderr, /not deleting:|allow_delete_all: true/);
+    assert.match(output.stderr, /--allow-delete-all allows it/);
+    assert.equal((await readTree(root)).size, 2);
+  });
+});
+
 Deno.test("--watch with a push_path in --config pushes after each pass, as the module does", async (t) => {
   const groups: ItemGroup[] = [{ name: "cam", count: 2, tags: ["a"] }];
   for (const filter of [{ tags: ["a"] }, {}]) {
