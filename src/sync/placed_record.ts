@@ -108,6 +108,8 @@ export class PlacedRecord {
   readonly #tentative: Map<number, number>;
   /** A folder was found where the record's file goes, which no save can replace. */
   #folderInPlace = false;
+  /** A record a pass saved was read (see `saved`). */
+  #saved = false;
 
   private constructor(
     stateDir: string,
@@ -170,7 +172,17 @@ export class PlacedRecord {
       : new PlacedRecord(stateDir, merged.table, merged.count, generation, true, merged.tentative);
     // Warned of once a pass, above: its save's failure is not told too.
     record.#folderInPlace = other === "a folder";
+    record.#saved = valid;
     return record;
+  }
+
+  /**
+   * Whether a record a pass saved was read. Without one (a mirror made before the record existed,
+   * or its record damaged or lost), a file at a listed path of the listed item's size is taken on
+   * as that item; with one, a file it does not name is its user's, whatever its size.
+   */
+  get saved(): boolean {
+    return this.#saved;
   }
 
   /** True while a replacement logged ahead of its rename is not settled (see `settleTentative`). */

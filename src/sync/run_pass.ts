@@ -1358,9 +1358,12 @@ interface _Replacements {
  * the size placed (an item replaced under the same name, a model pushed again; a file of another
  * size is a user's and stays, and so is any file the record does not name).
  *
- * A file the record does not name whose size is the listed item's is taken on by the record (a
- * mirror made before it existed): one `lstat` for each, once. Nothing is removed here: each file
- * stays until its replacement is placed over it, so a download that fails leaves it in place.
+ * When no record was saved yet (a mirror made before it existed, or its record damaged or lost), a
+ * file whose size is the listed item's is taken on by the record: one `lstat` for each, once. With
+ * a record, a file it does not name is its user's, of any size (an operator's frame of a fixed
+ * size, written where the platform lists an item later, was taken on, then deleted or replaced).
+ * Nothing is removed here: each file stays until its replacement is placed over it, so a download
+ * that fails leaves it in place.
  */
 async function _findReplacements(
   index: ListingIndex,
@@ -1385,16 +1388,17 @@ async function _findReplacements(
     if (placed.has(path) || local.get(path)?.symlink !== false) return;
     const placedFrom = _placedFrom(record, path, winner.binaryDataId, options.spelt);
     const { from } = placedFrom;
-    if (from === "same" || (from !== "other" && winner.sizeBytes === undefined)) return;
+    const adoptable = from === "unknown" && !record.saved && winner.sizeBytes !== undefined;
+    if (from !== "other" && !adoptable) return;
     candidates.push({ path, winner, placedFrom });
   });
   for (const { path, winner, placedFrom: { from, key } } of candidates) {
     const size = await options.fileSize(path);
     if (size === undefined) continue;
-    // Unrecorded, of the listed item's size: taken on. Never one recorded from another item whose
-    // size is no longer the one placed: that is the user's file (so is a replacement whose log
-    // entry a power cut lost; size alone cannot tell them apart), and the next version would be
-    // renamed over the user's edit.
+    // Unrecorded in a mirror without a record, of the listed item's size: taken on. Never one
+    // recorded from another item whose size is no longer the one placed: that is the user's file
+    // (so is a replacement whose log entry a power cut lost; size alone cannot tell them apart),
+    // and the next version would be renamed over the user's edit.
     if (from === "unknown" && size === winner.sizeBytes) {
       adopted.set(path, { binaryDataId: winner.binaryDataId, size });
       continue;

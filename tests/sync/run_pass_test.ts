@@ -2251,6 +2251,36 @@ Deno.test("an empty folder where an item goes is a conflict reported every pass,
   });
 });
 
+Deno.test("a file of its user's, once the mirror has a record, is never taken on, even at a listed item's size", async () => {
+  const others = { name: "keep", count: 2, folder: "keep" };
+  const model = (name: string, sizeBytes: number) => ({
+    name,
+    count: 1,
+    fileName: "models/own.bin",
+    fileExt: "",
+    sizeBytes,
+  });
+  await withMirror(describeDataset([others]), async ({ pass, platform, root }) => {
+    await pass({ delete: true });
+    // A frame of a fixed size written where the platform lists an item of that size later.
+    const own = new Uint8Array(4000).fill(7);
+    await Deno.mkdir(join(root, "models"));
+    await Deno.writeFile(join(root, "models/own.bin"), own);
+    platform.replaceDataset(describeDataset([others, model("x", 4000)]));
+    const listed = await pass({ delete: true });
+    assert.equal(listed.summary.skipped, 3);
+    // A new version listed there: not renamed over it.
+    platform.replaceDataset(describeDataset([others, model("y", 4321)]));
+    await pass({ delete: true });
+    assert.deepEqual(await Deno.readFile(join(root, "models/own.bin")), own);
+    // The item gone: not deleted.
+    platform.replaceDataset(describeDataset([others]));
+    const gone = await pass({ delete: true });
+    assert.equal(gone.summary.deleted, 0);
+    assert.deepEqual(await Deno.readFile(join(root, "models/own.bin")), own);
+  });
+});
+
 Deno.test("with delete, an empty folder a pass killed before its prune left where an item goes is removed for the file, and the dry run says so", async () => {
   const first = describeDataset([{ name: "p", count: 1, fileName: "a/b/c.jpg", fileExt: "" }]);
   await withMirror(first, async ({ platform, config, logger, pass, root, files }) => {
