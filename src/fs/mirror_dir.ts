@@ -1546,9 +1546,10 @@ function _assertOpenedInPlace(root: string, relDir: string): void {
  * Whether the mirror-relative `path` and `other` (names that differ only by case or Unicode form)
  * are one file under `root`: on a case-insensitive file system both names reach the same inode (or,
  * through FUSE, a name that no folder on its way holds exactly); on a case-sensitive one `other` is
- * another file, or none. A symlink at `other` answers true (it may lead to `path`: deleting that
- * would leave the listed name dangling), and so does anything else that stops the check
- * (permissions): the file is kept. `names` caches the folders read for the FUSE case (one per plan).
+ * another file, or none. A symlink at `other` answers whether it leads to `path`'s file (deleting
+ * that would leave the listed name dangling; one leading elsewhere kept a stale file for good), and
+ * anything else that stops the check (permissions) answers true: the file is kept. `names` caches
+ * the folders read for the FUSE case (one per plan).
  */
 export function isSameFileUnder(
   root: string,
@@ -1561,7 +1562,8 @@ export function isSameFileUnder(
   try {
     const a = Deno.lstatSync(join(root, path));
     const b = Deno.lstatSync(join(root, other));
-    if (b.isSymlink || (a.dev === b.dev && a.ino === b.ino)) return true;
+    if (a.dev === b.dev && a.ino === b.ino) return true;
+    if (b.isSymlink) return _leadsTo(join(root, other), a);
     // A FUSE file system (exfat-fuse, fusefat) numbers each name it is asked for on its own, so
     // one file reached by two spellings shows two inodes. `other` found, though some folder on its
     // way lacks an entry of exactly its name, was reached by folding: it is the file `path` is,
@@ -1573,6 +1575,20 @@ export function isSameFileUnder(
     // A name on the way that is no folder (a FIFO, a socket, a device file the walk passed by):
     // nothing is there, as for a name not found; on ext4 a listed path was taken for a file of
     // another spelling, reported in place and never fetched.
+    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+  }
+}
+
+/**
+ * Whether the symlink `link` leads (through any further links) to the file `target` is: only read,
+ * never written through. A link that leads nowhere does not; one that cannot be followed to its end
+ * (a loop, a folder this user may not enter) is taken to, so that the file is kept.
+ */
+function _leadsTo(link: string, target: Deno.FileInfo): boolean {
+  try {
+    const led = Deno.statSync(link);
+    return led.dev === target.dev && led.ino === target.ino;
+  } catch (error) {
     return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
   }
 }

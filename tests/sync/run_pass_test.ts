@@ -2236,6 +2236,30 @@ Deno.test("an item renamed only by case: the old name is deleted on a case-sensi
   );
 });
 
+Deno.test("a stale file whose listed case twin is the user's symlink to elsewhere is deleted on a case-sensitive file system", async () => {
+  const photo = (name: string, fileName: string, sizeBytes: number) => ({
+    name,
+    count: 1,
+    sizeBytes,
+    fileName,
+    fileExt: "",
+  });
+  const upper = photo("b", "P/f.jpg", 200);
+  await withMirror(
+    describeDataset([photo("a", "p/f.jpg", 100), upper]),
+    async ({ pass, platform, home, root }) => {
+      await pass({ delete: true });
+      await Deno.remove(join(root, "P/f.jpg"));
+      await Deno.symlink(home, join(root, "P/f.jpg"));
+      platform.replaceDataset(describeDataset([upper]));
+      const result = await pass({ delete: true });
+      assert.equal(result.summary.deleted, 1);
+      await assert.rejects(Deno.lstat(join(root, "p/f.jpg")), Deno.errors.NotFound);
+      assert.ok((await Deno.lstat(join(root, "P/f.jpg"))).isSymlink, "the user's link stays");
+    },
+  );
+});
+
 Deno.test("an empty folder where an item goes is a conflict reported every pass, not a kept file", async () => {
   const photo = { count: 1, sizeBytes: 100, fileName: "c/photo.jpg", fileExt: ".jpg" };
   await withMirror(describeDataset([photo]), async ({ pass, root }) => {
