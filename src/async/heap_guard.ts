@@ -35,6 +35,13 @@ export interface HeapGuardOptions {
    * account, and counting them made a 256 MiB upload collect over and over for no memory saved.
    */
   measure?: () => number;
+  /**
+   * Told once when the heap, right after a full collection (or as measured, without `gc`), holds
+   * more than `bytes`: what is live then is the work's own, and V8 ends the whole process with a
+   * fatal out-of-memory error at its limit, every mirror of a module with it. The caller stops the
+   * work that grew it, with an error that says so.
+   */
+  ceiling?: { bytes: number; onReached: (usedBytes: number) => void };
 }
 
 /** A running guard; dispose of it to stop it. */
@@ -48,15 +55,27 @@ export function startHeapGuard(options: HeapGuardOptions): HeapGuard {
   const collect = options.collect ?? (globalThis as { gc?: () => void }).gc;
   const measure = options.measure ?? _usedBytes;
   let collections = 0;
-  if (collect === undefined) {
+  let ceiling = options.ceiling;
+  if (collect === undefined && ceiling === undefined) {
     return { collections, [Symbol.dispose]() {} };
   }
   let baseline = measure();
   const timer = setInterval(() => {
-    if (measure() - baseline < options.budgetBytes) return;
-    collect();
-    collections++;
-    baseline = measure();
+    let used = measure();
+    if (used - baseline < options.budgetBytes && !(ceiling !== undefined && used > ceiling.bytes)) {
+      return;
+    }
+    if (collect !== undefined) {
+      collect();
+      collections++;
+      used = measure();
+    }
+    baseline = used;
+    if (ceiling !== undefined && used > ceiling.bytes) {
+      const reached = ceiling;
+      ceiling = undefined; // told once
+      reached.onReached(used);
+    }
   }, options.intervalMs ?? 100);
   Deno.unrefTimer(timer);
   return {

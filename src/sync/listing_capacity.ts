@@ -17,6 +17,7 @@
  * @module
  */
 import { getHeapStatistics } from "node:v8";
+import { collectGarbageNow } from "../async/heap_guard.ts";
 
 /**
  * Heap bytes allowed per listed item, with a margin. Measured with the production flags (the
@@ -36,4 +37,66 @@ export function listingCapacity(
   heapLimitBytes: number = getHeapStatistics().heap_size_limit,
 ): number {
   return Math.floor(heapLimitBytes / _HEAP_BYTES_PER_ITEM);
+}
+
+/**
+ * The live heap past which a pass stops itself (see `startHeapGuard`'s `ceiling`): four fifths of
+ * the isolate's limit. The count of items above is measured on short names; long ones (200
+ * characters, 7 folders deep), or a mirror holding many more files than it lists, take more a file,
+ * and a pass of 300,000 such files ran the heap out at its churn, the whole process with it (every
+ * mirror of a module), pass after pass. Above four fifths V8 still collects well enough to end the
+ * pass cleanly.
+ */
+export function passHeapCeiling(
+  heapLimitBytes: number = getHeapStatistics().heap_size_limit,
+): number {
+  return Math.floor(heapLimitBytes * 0.8);
+}
+
+/**
+ * A pass stopped at {@linkcode passHeapCeiling}, or before a stage it had no room for: it would have
+ * ended the process out of memory.
+ */
+export class PassHeapError extends Error {
+  /**
+   * @param bytes The heap the pass held, or would have needed.
+   * @param limitBytes The isolate's heap limit.
+   */
+  constructor(readonly bytes: number, readonly limitBytes: number) {
+    const mb = (bytes: number) => Math.round(bytes / 1e6);
+    super(
+      "the pass stopped itself: it needs more memory than this program's heap holds (about " +
+        `${mb(bytes)} MB of ${mb(limitBytes)} MB): too many files, or names too long, for one ` +
+        "pass: narrow the filter (tags, labels, dataset_id, mime_types, start/end, max_age) or " +
+        "split it across several mirrors",
+    );
+    this.name = "PassHeapError";
+  }
+}
+
+/**
+ * Throws {@linkcode PassHeapError} when the heap has no room left for the stages after the listing,
+ * which fold each of the mirror's `local` paths into new strings at once, in turns no timer looks
+ * into (so the guard's ceiling cannot stop them): 330,000 local files of 226-character names took
+ * the heap from 180 MB to V8's limit there, and the process ended out of memory, pass after pass.
+ * Room for each path's characters and 64 bytes a file is asked, under nine tenths of the limit;
+ * the heap is collected first only when what it holds, garbage included, leaves too little.
+ *
+ * @example
+ * ```ts
+ * assertHeapRoom(new Map([["a.jpg", {}]])); // enough room: returns
+ * ```
+ */
+export function assertHeapRoom(
+  local: ReadonlyMap<string, unknown>,
+  heapLimitBytes: number = getHeapStatistics().heap_size_limit,
+): void {
+  let need = 0;
+  for (const path of local.keys()) need += path.length + 64;
+  const room = heapLimitBytes * 0.9;
+  let used = getHeapStatistics().used_heap_size;
+  if (used + need <= room) return;
+  collectGarbageNow();
+  used = getHeapStatistics().used_heap_size;
+  if (used + need > room) throw new PassHeapError(used + need, heapLimitBytes);
 }

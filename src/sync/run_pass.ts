@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { getHeapStatistics } from "node:v8";
 import { join, relative, sep } from "node:path";
 import { type BandwidthLimit, bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow, startHeapGuard } from "../async/heap_guard.ts";
@@ -45,7 +46,12 @@ import { describeError, PassCancelledError } from "../remote/errors.ts";
 import { DATE_LIMIT_MS } from "../remote/remote_item.ts";
 import type { ListFilter, RemoteSource } from "../remote/remote_source.ts";
 import { type DeleteResult, deleteStale } from "./delete_stale.ts";
-import { listingCapacity } from "./listing_capacity.ts";
+import {
+  assertHeapRoom,
+  listingCapacity,
+  passHeapCeiling,
+  PassHeapError,
+} from "./listing_capacity.ts";
 import { FilesWithPlaced } from "./_files_with_placed.ts";
 import { type ListedItem, ListingIndex } from "./listing_index.ts";
 import { ManifestWriter } from "./manifest_writer.ts";
@@ -105,6 +111,11 @@ export interface PassOptions {
    * runs with); a listing past it fails the pass before it runs out of memory.
    */
   maxItems?: number;
+  /**
+   * The live heap past which the pass stops itself and fails with a `PassHeapError` (default
+   * `passHeapCeiling()`): what the count of items cannot foresee (long names, many local files).
+   */
+  heapCeilingBytes?: number;
   /**
    * The bandwidth limit to share (a loop shares one between its passes and its push side);
    * by default one is made from `bandwidth_limit`.
@@ -180,7 +191,18 @@ export async function runPass(
 ): Promise<PassResult> {
   const started = performance.now();
   const warn = (message: string) => options.logger.warn(message);
-  using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
+  // A pass that would run the heap out stops itself, as a stop from outside ends it, and fails.
+  const outside = options.signal;
+  using stop = new LinkedAbort(outside);
+  options = { ...options, signal: stop.signal };
+  const heapLimit = getHeapStatistics().heap_size_limit;
+  using _heap = startHeapGuard({
+    budgetBytes: _HEAP_BUDGET_BYTES,
+    ceiling: {
+      bytes: options.heapCeilingBytes ?? passHeapCeiling(heapLimit),
+      onReached: (used) => stop.abort(new PassHeapError(used, heapLimit)),
+    },
+  });
   // The sign-in's round trip beside the mirror's opening (its lock, state folder and records), not
   // after it: one round trip off the way to the first page (the no-op 19 ms sooner in ten
   // alternated pairs, inside their swing).
@@ -200,12 +222,15 @@ export async function runPass(
     // Walk and list at once; each page's paths the mirror lacks are downloaded as it arrives.
     const listing = await pass.list();
     const local = await pass.afterListing(listing);
+    assertHeapRoom(local, heapLimit);
     const deletion = await pass.startDeletes(listing, local);
     const { entries, present } = await pass.settleStreamed(listing, local);
     const plan = await pass.fetchTheRest({ listing, local: present, deletion, entries });
     return await pass.finish({ listing, local: present, plan, entries });
   } catch (error) {
-    throw await pass.failed(error);
+    const stopped = outside?.aborted === true;
+    const outOfHeap = stop.signal.reason instanceof PassHeapError && !stopped;
+    throw await pass.failed(outOfHeap ? stop.signal.reason : error, { stopped });
   }
 }
 
@@ -774,7 +799,7 @@ class _SyncPass implements Disposable {
    * the mirror any more: `error` with what was done kept beside it ({@linkcode partialResultOf}),
    * or a {@linkcode PassCancelledError} holding it.
    */
-  async failed(error: unknown): Promise<unknown> {
+  async failed(error: unknown, { stopped }: { stopped: boolean }): Promise<unknown> {
     // Nothing of a pass touches the mirror after it lets go of its lock: neither a delete nor a
     // download still running, nor a batch written and waiting for its sync.
     await this.#deletingEarly?.catch(() => {});
@@ -803,7 +828,7 @@ class _SyncPass implements Disposable {
     };
     done.deleted += this.#deletedSoFar.deleted;
     done.failed += this.#deletedSoFar.failed;
-    if (!this.#options.signal?.aborted) {
+    if (!stopped) {
       // Failed part way (a key refused mid-listing, after downloads began): what was done is kept
       // beside the error, for the summary to say.
       if (typeof error === "object" && error !== null) {
@@ -880,6 +905,7 @@ export async function dryRunPass(
   if (root !== undefined) {
     config = await _withProtectedLinkTargets(config, root, _linksOf(local), options.signal);
   }
+  assertHeapRoom(local);
   _reportListingEnd(listing, { index, local, config }, options.logger);
   // Files a pass would replace (another item listed at their path now) count as downloads, and
   // those it would clear for a folder as deletes (the files beneath them as downloads).

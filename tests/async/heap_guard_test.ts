@@ -53,6 +53,42 @@ Deno.test("without an exposed gc the guard does nothing", async () => {
   assert.equal(guard.collections, 0);
 });
 
+Deno.test("past its ceiling after a collection, the guard tells it once; garbage over it is collected first", async () => {
+  let used = 10;
+  let live = 10;
+  const reached: number[] = [];
+  using _guard = startHeapGuard({
+    budgetBytes: 100,
+    intervalMs: 5,
+    measure: () => used,
+    collect: () => void (used = live),
+    ceiling: { bytes: 50, onReached: (bytes) => reached.push(bytes) },
+  });
+  used = 60; // garbage: a collection brings it back under
+  await sleep(30);
+  assert.deepEqual(reached, []);
+  used = live = 70; // live
+  await sleep(30);
+  used = live = 90;
+  await sleep(30);
+  assert.deepEqual(reached, [70]);
+});
+
+Deno.test("without an exposed gc, a ceiling is checked against the heap as measured", async () => {
+  let used = 0;
+  const reached: number[] = [];
+  using _guard = startHeapGuard({
+    budgetBytes: 1_000,
+    intervalMs: 5,
+    measure: () => used,
+    ceiling: { bytes: 50, onReached: (bytes) => reached.push(bytes) },
+  });
+  await sleep(20);
+  used = 60;
+  await sleep(30);
+  assert.deepEqual(reached, [60]);
+});
+
 Deno.test("with V8's gc exposed, the guard bounds the garbage a process keeps", async () => {
   // A process that makes 64 MB of short-lived garbage, some of it living long enough to reach the
   // old generation (as an upload's objects do), under the guard with real V8 measurements.

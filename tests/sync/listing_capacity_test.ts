@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PRODUCTION_V8_FLAGS } from "../../src/permissions.ts";
-import { listingCapacity } from "../../src/sync/listing_capacity.ts";
+import { getHeapStatistics } from "node:v8";
+import {
+  assertHeapRoom,
+  listingCapacity,
+  passHeapCeiling,
+  PassHeapError,
+} from "../../src/sync/listing_capacity.ts";
 
 const _MIB = 1024 * 1024;
 
@@ -23,4 +29,23 @@ Deno.test("under the production flags a pass holds 400,000 items and more", asyn
   assert.equal(code, 0, new TextDecoder().decode(stderr));
   const capacity = Number(new TextDecoder().decode(stdout).trim());
   assert.ok(capacity >= 400_000 && capacity < 600_000 * 0.8, `capacity ${capacity}`);
+});
+
+Deno.test("a mirror whose paths leave the heap no room for the stages after the listing is refused", () => {
+  // 100,000 local files of 226-character names: some 29 MB of room asked.
+  const path = "d/".repeat(112) + "f";
+  const local = new Map(Array.from({ length: 100_000 }, (_, i) => [`${path}${i}`, {}]));
+  const used = getHeapStatistics().used_heap_size;
+  assert.throws(
+    () => assertHeapRoom(local, used + 20e6),
+    (error: unknown) =>
+      error instanceof PassHeapError && /names too long, for one pass/.test(error.message),
+  );
+  assertHeapRoom(local, (used + 40e6) / 0.9); // room enough
+  assertHeapRoom(new Map([["a.jpg", {}]])); // the isolate's own limit
+});
+
+Deno.test("the ceiling a pass stops itself at is four fifths of the heap limit", () => {
+  assert.equal(passHeapCeiling(259 * _MIB), Math.floor(259 * _MIB * 0.8));
+  assert.ok(passHeapCeiling() < getHeapStatistics().heap_size_limit);
 });

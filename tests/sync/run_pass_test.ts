@@ -19,9 +19,16 @@ import type { MirrorConfig } from "../../src/config.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { PlacedLog, PlacedRecord } from "../../src/sync/placed_record.ts";
 import { PassCancelledError } from "../../src/remote/errors.ts";
+import { PassHeapError } from "../../src/sync/listing_capacity.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
 import type { TransferProgress } from "../../src/sync/transfer_files.ts";
-import { dryRunPass, NOTHING_MATCHED, type PassResult, runPass } from "../../src/sync/run_pass.ts";
+import {
+  dryRunPass,
+  NOTHING_MATCHED,
+  partialResultOf,
+  type PassResult,
+  runPass,
+} from "../../src/sync/run_pass.ts";
 import {
   inListedOrder,
   type MirrorFixture,
@@ -66,6 +73,23 @@ Deno.test("a pass writes every matching item at its mapped path with the exact b
       assert.ok(bytesEqual(tree.get(path), platform.contentOf(id)), `content of ${path}`);
     }
     assert.equal(result.summary.bytes, [...tree.values()].reduce((n, b) => n + b.length, 0));
+  });
+});
+
+Deno.test("a pass whose heap passes its ceiling stops itself and fails, saying so: not a stop, nothing deleted", async () => {
+  const dataset = describeDataset([{ count: 300, folder: "a" }]);
+  await withMirror(dataset, async ({ pass, platform, root }) => {
+    await writePlaced(root, "old/stale.jpg", "x");
+    platform.setFaults({ latencyMs: 150 });
+    // The heap of any pass is past a ceiling of one byte: stopped at the guard's first look.
+    const error = await pass({ delete: true }, { heapCeilingBytes: 1 }).then(
+      () => assert.fail("the pass ended"),
+      (error) => error,
+    );
+    assert.ok(error instanceof PassHeapError, String(error));
+    assert.match(error.message, /more memory than this program.s heap holds .* split it across/);
+    assert.equal(await Deno.readTextFile(join(root, "old/stale.jpg")), "x");
+    assert.equal(partialResultOf(error)?.summary.deleted, 0);
   });
 });
 
