@@ -37,13 +37,14 @@ export interface FreeSpace {
  */
 export function freeSpace(path: string): Promise<FreeSpace> {
   try {
-    return Promise.resolve(_measure(path));
+    return Promise.resolve(freeSpaceSync(path));
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-function _measure(path: string): FreeSpace {
+/** {@linkcode freeSpace} for a caller that cannot wait: the same one `statfs`, synchronously. */
+export function freeSpaceSync(path: string): FreeSpace {
   let current = resolve(path);
   for (;;) {
     try {

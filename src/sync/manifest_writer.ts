@@ -40,6 +40,7 @@ import {
 } from "../fs/_util.ts";
 import { isoTimeOfMs } from "../iso_time.ts";
 import { atomicTempName, isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
+import { type FreeSpace, freeSpaceSync } from "../fs/free_space.ts";
 import { ensureStateDir } from "../fs/state_dir.ts";
 import { STATE_DIR_NAME } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -82,6 +83,15 @@ export interface ManifestLine {
 export interface ManifestWriterOptions {
   /** Told when the manifest cannot be kept up to date (the pass goes on without it). */
   warn?: (message: string) => void;
+  /**
+   * The share of the file system to keep free (`free_space_reserve_percent`; default 0): the
+   * manifest is given up for the pass, the old one kept, rather than written into it. Its pending
+   * copy grows with the listing (some 400 bytes an item) and a new manifest is a copy of that: at
+   * 150,000 items they took a disk at the reserve down to full, pass after pass.
+   */
+  reservePercent?: number;
+  /** The space on the mirror's file system (default: measured at the state folder). */
+  freeSpace?: () => FreeSpace;
 }
 
 /** What {@linkcode ManifestWriter.finish} wrote. */
@@ -95,6 +105,9 @@ export interface ManifestWritten {
 }
 
 const _PENDING_NAME = "manifest.pending";
+
+/** Bytes of the pending copy written between two looks at the free space. */
+const _SPACE_LOOK_BYTES = 1024 * 1024;
 const _DIGEST_NAME = "manifest.digest";
 const _FILE_MODE = 0o644;
 /**
@@ -120,9 +133,14 @@ export class ManifestWriter implements AsyncDisposable {
   readonly #stateDir: string;
   readonly #warn: (message: string) => void;
   readonly #encoder = new TextEncoder();
+  readonly #reservePercent: number;
+  readonly #freeSpace: () => FreeSpace;
   #pending?: Deno.FsFile;
-  /** The lines written to the pending file so far. */
+  /** The lines written to the pending file so far, and its bytes. */
   #pendingLines = 0;
+  #pendingBytes = 0;
+  /** The pending file's size when the free space was last looked at. */
+  #spaceLookedAt = 0;
   /** Why no manifest can be written this pass, once that is so: the old one is then kept. */
   #broken?: string;
   #finished = false;
@@ -131,12 +149,14 @@ export class ManifestWriter implements AsyncDisposable {
     stateDir: string,
     pending: Deno.FsFile | undefined,
     broken: string | undefined,
-    warn: (message: string) => void,
+    options: ManifestWriterOptions,
   ) {
     this.#stateDir = stateDir;
     this.#pending = pending;
     this.#broken = broken;
-    this.#warn = warn;
+    this.#warn = options.warn ?? (() => {});
+    this.#reservePercent = options.reservePercent ?? 0;
+    this.#freeSpace = options.freeSpace ?? (() => freeSpaceSync(stateDir));
   }
 
   /**
@@ -146,7 +166,6 @@ export class ManifestWriter implements AsyncDisposable {
    * old one stays (`finish` says why), the pass itself goes on.
    */
   static async open(root: string, options: ManifestWriterOptions = {}): Promise<ManifestWriter> {
-    const warn = options.warn ?? (() => {});
     const stateDir = join(root, STATE_DIR_NAME);
     try {
       await ensureStateDir(root);
@@ -176,10 +195,10 @@ export class ManifestWriter implements AsyncDisposable {
         pending.close();
         throw error;
       }
-      return new ManifestWriter(stateDir, pending, undefined, warn);
+      return new ManifestWriter(stateDir, pending, undefined, options);
     } catch (error) {
       const broken = `cannot create ${_PENDING_NAME}: ${(error as Error).message}`;
-      return new ManifestWriter(stateDir, undefined, broken, warn);
+      return new ManifestWriter(stateDir, undefined, broken, options);
     }
   }
 
@@ -229,6 +248,12 @@ export class ManifestWriter implements AsyncDisposable {
       let written = 0;
       while (written < bytes.length) written += this.#pending.writeSync(bytes.subarray(written));
       this.#pendingLines += lines;
+      this.#pendingBytes += bytes.length;
+      // Looked at once a MiB written (one statfs): the pending copy stops at the reserve.
+      if (this.#pendingBytes - this.#spaceLookedAt >= _SPACE_LOOK_BYTES) {
+        this.#spaceLookedAt = this.#pendingBytes;
+        this.#broken = this.#intoReserve(0);
+      }
     } catch (error) {
       this.#broken = `writing ${_PENDING_NAME} failed: ${(error as Error).message}`;
     }
@@ -279,6 +304,9 @@ export class ManifestWriter implements AsyncDisposable {
     // 10,020 items, where every listed file is there; a lost download or two items on one path
     // need the copy, which leaves their lines out).
     if (listed.count === this.#pendingLines) return await this.#promotePending(pending, listed);
+    // The copy takes at most what the pending file holds.
+    const intoReserve = this.#intoReserve(this.#pendingBytes);
+    if (intoReserve !== undefined) throw new Error(intoReserve);
     const temp = join(this.#stateDir, atomicTempName(_MANIFEST_FILE_NAME));
     this.#assertInPlace();
     // O_CREAT|O_EXCL: never follows a symlink planted under the temporary name. In the same turn
@@ -302,6 +330,24 @@ export class ManifestWriter implements AsyncDisposable {
     await syncDir(this.#stateDir);
     await this.#remember(copied.digest);
     return { path, lines: copied.lines, rewritten: true };
+  }
+
+  /**
+   * Why writing `bytes` more would take the file system into its free-space reserve, if it would
+   * (undefined when not, or when its space cannot be measured: the write then says).
+   */
+  #intoReserve(bytes: number): string | undefined {
+    if (this.#reservePercent <= 0) return undefined;
+    let space: FreeSpace;
+    try {
+      space = this.#freeSpace();
+    } catch {
+      return undefined;
+    }
+    const reserve = space.totalBytes * this.#reservePercent / 100;
+    if (space.availableBytes - bytes >= reserve) return undefined;
+    return `the disk is down to its free-space reserve (${this.#reservePercent}% kept free), ` +
+      "which the manifest is not written into";
   }
 
   /**

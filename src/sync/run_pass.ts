@@ -215,7 +215,12 @@ export async function runPass(
     seen: options.seen,
     signal: options.signal,
   });
-  await using manifest = config.manifest ? await ManifestWriter.open(mirror.root, { warn }) : null;
+  await using manifest = config.manifest
+    ? await ManifestWriter.open(mirror.root, {
+      warn,
+      reservePercent: config.freeSpaceReservePercent,
+    })
+    : null;
   if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
   using pass = await _SyncPass.open({ config, remote, options, mirror, manifest, started });
   try {

@@ -319,3 +319,37 @@ Deno.test("a download waiting for room when the pass is cut off ends with it, sa
     assert.deepEqual(reserve, []);
   });
 });
+
+Deno.test("the manifest is given up for the pass, the old one kept, rather than written into the reserve", async () => {
+  // 600 items whose manifest lines take some 3 MiB (100 tags each), mirrored on a 20 MiB disk
+  // then filled to half a MiB above a 50% reserve: the next pass's pending copy of the lines
+  // passes the reserve within its first MiB, and is given up there, not written on.
+  const tags = ["t", ...Array.from({ length: 100 }, (_, i) => `tag-${i}-${"x".repeat(40)}`)];
+  const dataset = describeDataset([{ name: "m", count: 600, sizeBytes: 10, tags }]);
+  await withMirrorOnTmpfs(dataset, async ({ pass, home, root, logger }) => {
+    await pass({ free_space_reserve_percent: 0 });
+    const manifest = await Deno.readFile(join(root, ".data-mirror/manifest.jsonl"));
+    assert.ok(manifest.length > 2.9 * _MIB, `a manifest of ${manifest.length} bytes`);
+    const reserve = 10 * _MIB;
+    const over = (await freeBytes(home)) - reserve - _MIB / 2;
+    assert.ok(over > 0);
+    await Deno.writeFile(join(home, "ballast"), new Uint8Array(over));
+    const { result, lowest } = await lowestFreeDuring(
+      home,
+      () => pass({ free_space_reserve_percent: 50, tags: ["t"] }),
+    );
+    assert.equal(result.summary.failed, 0);
+    assert.ok(lowest > reserve - 1.5 * _MIB, `free space fell to ${lowest} bytes`);
+    assert.ok(
+      logger.entries.some((e) =>
+        /manifest not updated .*free-space reserve \(50% kept free\)/.test(e.message)
+      ),
+      logger.text(),
+    );
+    assert.deepEqual(await Deno.readFile(join(root, ".data-mirror/manifest.jsonl")), manifest);
+    const pending = [...Deno.readDirSync(join(root, ".data-mirror"))].filter((entry) =>
+      entry.name.includes("pending")
+    );
+    assert.deepEqual(pending, []);
+  });
+});
