@@ -82,6 +82,12 @@ const _AMBIGUOUS = 0xffffffff;
  * in before it places the file: were it `_AMBIGUOUS`, nothing could name that file again).
  */
 const _WITHDRAWN = 0xfffffffe;
+/**
+ * The generation word's top bit: set in a record no pass has taken the mirror's files on for yet
+ * (see `PlacedRecord.takenOn`); records written before it have it clear. The log names the whole
+ * word.
+ */
+const _NOT_TAKEN_ON = 0x80000000;
 /** The log's first word ("PLOG"); the second is the generation of the record it continues. */
 const _LOG_MAGIC = 0x474f4c50;
 /** Words of the log's header, and of each entry after it (path hash, value). */
@@ -108,8 +114,10 @@ export class PlacedRecord {
   readonly #tentative: Map<number, number>;
   /** A folder was found where the record's file goes, which no save can replace. */
   #folderInPlace = false;
-  /** A record a pass saved was read (see `saved`). */
-  #saved = false;
+  /** The mirror's files were taken on by a pass (see `takenOn`). */
+  #takenOn = false;
+  /** The record's file says they were not yet: its generation word has `_NOT_TAKEN_ON` set. */
+  #notTakenOnDisk = false;
 
   private constructor(
     stateDir: string,
@@ -172,17 +180,25 @@ export class PlacedRecord {
       : new PlacedRecord(stateDir, merged.table, merged.count, generation, true, merged.tentative);
     // Warned of once a pass, above: its save's failure is not told too.
     record.#folderInPlace = other === "a folder";
-    record.#saved = valid;
+    record.#notTakenOnDisk = valid && (generation & _NOT_TAKEN_ON) !== 0;
+    record.#takenOn = valid && !record.#notTakenOnDisk;
     return record;
   }
 
   /**
-   * Whether a record a pass saved was read. Without one (a mirror made before the record existed,
-   * or its record damaged or lost), a file at a listed path of the listed item's size is taken on
-   * as that item; with one, a file it does not name is its user's, whatever its size.
+   * Whether a pass has taken the mirror's files on since the record was made. Until one has (no
+   * record yet: a mirror made before it existed; one damaged or lost; or one saved only by passes
+   * whose listing was not proved whole, cut off or stopped), a file at a listed path of the listed
+   * item's size is taken on as that item; after, a file the record does not name is its user's,
+   * whatever its size.
    */
-  get saved(): boolean {
-    return this.#saved;
+  get takenOn(): boolean {
+    return this.#takenOn;
+  }
+
+  /** Told by a pass that has taken the mirror's files on: the record says so once saved. */
+  markTakenOn(): void {
+    this.#takenOn = true;
   }
 
   /** True while a replacement logged ahead of its rename is not settled (see `settleTentative`). */
@@ -292,7 +308,8 @@ export class PlacedRecord {
       kept++;
       if (value !== old) changed = true;
     });
-    if (!changed && kept === this.#count && !this.#logOnDisk) return;
+    const unchanged = !changed && kept === this.#count && !this.#logOnDisk;
+    if (unchanged && this.#notTakenOnDisk === !this.#takenOn) return;
     if (this.#folderInPlace) return;
     const table = _newTable(kept);
     paths.forEach((path) => {
@@ -319,9 +336,13 @@ export class PlacedRecord {
     assertStateDirInPlace(this.#stateDir, `not saving ${PLACED_RECORD_NAME}`);
   }
 
-  /** Writes `table` as the record's file, of the next generation. */
+  /**
+   * Writes `table` as the record's file, of the next generation, with `_NOT_TAKEN_ON` set until a
+   * pass has taken the mirror's files on.
+   */
   async #write(table: Uint32Array, count: number): Promise<void> {
-    const generation = (this.#generation + 1) >>> 0 || 1;
+    const next = ((this.#generation & ~_NOT_TAKEN_ON) + 1) & ~_NOT_TAKEN_ON || 1;
+    const generation = (this.#takenOn ? next : next | _NOT_TAKEN_ON) >>> 0;
     let words: Uint32Array;
     if (_headerRoom.has(table)) {
       // Made with room for the header in front of it: written as it is, not copied (at 100,000
@@ -340,6 +361,7 @@ export class PlacedRecord {
       assertInPlace: () => this.#assertInPlace(),
     });
     this.#generation = generation;
+    this.#notTakenOnDisk = !this.#takenOn;
   }
 }
 

@@ -605,6 +605,7 @@ class _SyncPass implements Disposable {
           onReplace: (path, why) => logger.info(`replacing ${path}: ${why}`),
         },
       );
+      this.#record.markTakenOn();
     }
     // Replacing a file this pass placed itself needs no proof of the listing.
     if (this.#outlisted.size > 0) {
@@ -1389,10 +1390,11 @@ interface _Replacements {
  * the size placed (an item replaced under the same name, a model pushed again; a file of another
  * size is a user's and stays, and so is any file the record does not name).
  *
- * When no record was saved yet (a mirror made before it existed, or its record damaged or lost), a
- * file whose size is the listed item's is taken on by the record: one `lstat` for each, once. With
- * a record, a file it does not name is its user's, of any size (an operator's frame of a fixed
- * size, written where the platform lists an item later, was taken on, then deleted or replaced).
+ * Until a pass has taken the mirror's files on (`PlacedRecord.takenOn`: a mirror made before the
+ * record existed, or its record damaged or lost), a file whose size is the listed item's is taken
+ * on by the record: one `lstat` for each, once. After, a file it does not name is its user's, of
+ * any size (an operator's frame of a fixed size, written where the platform lists an item later,
+ * was taken on, then deleted or replaced).
  * Nothing is removed here: each file stays until its replacement is placed over it, so a download
  * that fails leaves it in place.
  */
@@ -1419,7 +1421,7 @@ async function _findReplacements(
     if (placed.has(path) || local.get(path)?.symlink !== false) return;
     const placedFrom = _placedFrom(record, path, winner.binaryDataId, options.spelt);
     const { from } = placedFrom;
-    const adoptable = from === "unknown" && !record.saved && winner.sizeBytes !== undefined;
+    const adoptable = from === "unknown" && !record.takenOn && winner.sizeBytes !== undefined;
     if (from !== "other" && !adoptable) return;
     candidates.push({ path, winner, placedFrom });
   });

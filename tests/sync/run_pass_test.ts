@@ -2329,6 +2329,40 @@ Deno.test("a file of its user's, once the mirror has a record, is never taken on
   });
 });
 
+Deno.test("a mirror made before the record is taken on at its first whole listing, even after passes cut off or stopped saved a record", async () => {
+  const one = (name: string, fileName: string, sizeBytes: number) => ({
+    name,
+    count: 1,
+    fileName,
+    fileExt: "",
+    sizeBytes,
+  });
+  const newer = one("n", "new/c.jpg", 1500);
+  const oldA = one("a", "old/a.jpg", 2000);
+  const oldB = one("b", "old/b.jpg", 3000);
+  await withMirror(describeDataset([oldA, oldB]), async ({ pass, platform, root, files }) => {
+    // A mirror an older version made: its files, no record.
+    await pass({ delete: true });
+    for (const name of ["placed", "placed.log"]) {
+      await Deno.remove(join(root, ".data-mirror", name)).catch(() => {});
+    }
+    // The first pass of this version places a new file, then its listing fails: a record saved.
+    platform.replaceDataset(describeDataset([newer, oldA, oldB]));
+    platform.setFaults({ maxPageItems: 1, failListingAfterPage: 1 });
+    const cut = await pass({ delete: true });
+    assert.deepEqual([cut.listingComplete, cut.summary.downloaded], [false, 1]);
+    assert.ok((await Deno.lstat(join(root, ".data-mirror/placed"))).isFile);
+    platform.setFaults({});
+    await pass({ delete: true }); // the whole listing takes old/a.jpg and old/b.jpg on
+    platform.replaceDataset(describeDataset([newer, one("b2", "old/b.jpg", 3333)]));
+    const after = await pass({ delete: true });
+    assert.equal(after.summary.deleted, 1);
+    const tree = await files();
+    assert.equal(tree.has("old/a.jpg"), false, "placed by the mirror, its item gone");
+    assert.equal(tree.get("old/b.jpg")?.length, 3333, "replaced by its new version");
+  });
+});
+
 Deno.test("with delete, an empty folder a pass killed before its prune left where an item goes is removed for the file, and the dry run says so", async () => {
   const first = describeDataset([{ name: "p", count: 1, fileName: "a/b/c.jpg", fileExt: "" }]);
   await withMirror(first, async ({ platform, config, logger, pass, root, files }) => {
