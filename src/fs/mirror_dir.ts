@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { basename, dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { ConfigError, type ConfigIssue, type MirrorConfig } from "../config.ts";
 import { foldLetterCase, isStateDirPath, splitRelativePath, STATE_DIR_NAME } from "../paths.ts";
 import { FileSystemSync } from "./file_system_sync.ts";
@@ -57,6 +57,7 @@ import {
   lstatIfThereSync,
   mountOf,
   swappedFolder,
+  swappedFolderOn,
 } from "./_util.ts";
 
 /** Mode of the folders the mirror creates. */
@@ -1563,7 +1564,7 @@ export function isSameFileUnder(
     const a = Deno.lstatSync(join(root, path));
     const b = Deno.lstatSync(join(root, other));
     if (a.dev === b.dev && a.ino === b.ino) return true;
-    if (b.isSymlink) return _leadsTo(join(root, other), a);
+    if (b.isSymlink) return _leadsTo(root, join(root, other), a);
     // A FUSE file system (exfat-fuse, fusefat) numbers each name it is asked for on its own, so
     // one file reached by two spellings shows two inodes. `other` found, though some folder on its
     // way lacks an entry of exactly its name, was reached by folding: it is the file `path` is,
@@ -1580,17 +1581,35 @@ export function isSameFileUnder(
 }
 
 /**
- * Whether the symlink `link` leads (through any further links) to the file `target` is: only read,
- * never written through. A link that leads nowhere does not; one that cannot be followed to its end
- * (a loop, a folder this user may not enter) is taken to, so that the file is kept.
+ * Whether the symlink `link` (under the mirror `root`) leads, through further links in the mirror,
+ * to the file `target` is. Its targets are read (`readlink`), never followed by the kernel: one
+ * that leaves the mirror does not lead to the mirror's file, and is not looked at (a user's link
+ * to a hard-mounted NFS share whose server is down, or a stopped FUSE daemon, held the pass for
+ * good when it was `stat`ed). A link that leads nowhere does not; one that cannot be read, or that
+ * takes more than 8 hops, is taken to, so that the file is kept.
  */
-function _leadsTo(link: string, target: Deno.FileInfo): boolean {
-  try {
-    const led = Deno.statSync(link);
-    return led.dev === target.dev && led.ino === target.ino;
-  } catch (error) {
-    return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+function _leadsTo(root: string, link: string, target: Deno.FileInfo): boolean {
+  for (let hop = 0; hop < 8; hop++) {
+    let next: string;
+    try {
+      next = resolve(dirname(link), Deno.readLinkSync(link));
+    } catch {
+      return true;
+    }
+    const inside = relative(root, next);
+    if (inside === "" || inside === ".." || inside.startsWith(`..${sep}`)) return false;
+    // A link or another disk on the way there is not followed either: kept.
+    if (swappedFolderOn(root, inside, { device: target.dev }) !== undefined) return true;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(next);
+    } catch (error) {
+      return !(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory);
+    }
+    if (!info.isSymlink) return info.dev === target.dev && info.ino === target.ino;
+    link = next;
   }
+  return true;
 }
 
 /**
