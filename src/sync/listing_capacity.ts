@@ -61,14 +61,20 @@ export class PassHeapError extends Error {
   /**
    * @param bytes The heap the pass held, or would have needed.
    * @param limitBytes The isolate's heap limit.
+   * @param others The other passes running in the process then (a module's mirrors share it).
    */
-  constructor(readonly bytes: number, readonly limitBytes: number) {
+  constructor(readonly bytes: number, readonly limitBytes: number, others = 0) {
     const mb = (bytes: number) => Math.round(bytes / 1e6);
+    const shared = others === 0
+      ? ""
+      : `, shared with ${others} other pass${
+        others === 1 ? "" : "es"
+      } of this process's mirrors, the largest of which this is`;
     super(
       "the pass stopped itself: it needs more memory than this program's heap holds (about " +
-        `${mb(bytes)} MB of ${mb(limitBytes)} MB): too many files, or names too long, for one ` +
-        "pass: narrow the filter (tags, labels, dataset_id, mime_types, start/end, max_age) or " +
-        "split it across several mirrors",
+        `${mb(bytes)} MB of ${mb(limitBytes)} MB${shared}): too many files, or names too long, ` +
+        "for one pass: narrow the filter (tags, labels, dataset_id, mime_types, start/end, " +
+        "max_age) or split it across several mirrors",
     );
     this.name = "PassHeapError";
   }
@@ -82,6 +88,8 @@ export class PassHeapError extends Error {
  * Room for each path's characters and 64 bytes a file is asked, under nine tenths of the limit;
  * the heap is collected first only when what it holds, garbage included, leaves too little.
  *
+ * `others` (the other passes running in the process) is only told in the error.
+ *
  * @example
  * ```ts
  * assertHeapRoom(new Map([["a.jpg", {}]])); // enough room: returns
@@ -90,6 +98,7 @@ export class PassHeapError extends Error {
 export function assertHeapRoom(
   local: ReadonlyMap<string, unknown>,
   heapLimitBytes: number = getHeapStatistics().heap_size_limit,
+  others = 0,
 ): void {
   let need = 0;
   for (const path of local.keys()) need += path.length + 64;
@@ -98,5 +107,5 @@ export function assertHeapRoom(
   if (used + need <= room) return;
   collectGarbageNow();
   used = getHeapStatistics().used_heap_size;
-  if (used + need > room) throw new PassHeapError(used + need, heapLimitBytes);
+  if (used + need > room) throw new PassHeapError(used + need, heapLimitBytes, others);
 }

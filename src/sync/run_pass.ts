@@ -191,18 +191,8 @@ export async function runPass(
 ): Promise<PassResult> {
   const started = performance.now();
   const warn = (message: string) => options.logger.warn(message);
-  // A pass that would run the heap out stops itself, as a stop from outside ends it, and fails.
-  const outside = options.signal;
-  using stop = new LinkedAbort(outside);
-  options = { ...options, signal: stop.signal };
-  const heapLimit = getHeapStatistics().heap_size_limit;
-  using _heap = startHeapGuard({
-    budgetBytes: _HEAP_BUDGET_BYTES,
-    ceiling: {
-      bytes: options.heapCeilingBytes ?? passHeapCeiling(heapLimit),
-      onReached: (used) => stop.abort(new PassHeapError(used, heapLimit)),
-    },
-  });
+  using heap = new _HeapWatch(options);
+  options = { ...options, signal: heap.signal };
   // The sign-in's round trip beside the mirror's opening (its lock, state folder and records), not
   // after it: one round trip off the way to the first page (the no-op 19 ms sooner in ten
   // alternated pairs, inside their swing).
@@ -223,19 +213,92 @@ export async function runPass(
     : null;
   if (!config.manifest) await ManifestWriter.discardPending(mirror.root, { warn });
   using pass = await _SyncPass.open({ config, remote, options, mirror, manifest, started });
+  heap.weight = () => pass.weight;
   try {
     // Walk and list at once; each page's paths the mirror lacks are downloaded as it arrives.
     const listing = await pass.list();
     const local = await pass.afterListing(listing);
-    assertHeapRoom(local, heapLimit);
+    heap.assertRoom(local);
     const deletion = await pass.startDeletes(listing, local);
     const { entries, present } = await pass.settleStreamed(listing, local);
     const plan = await pass.fetchTheRest({ listing, local: present, deletion, entries });
     return await pass.finish({ listing, local: present, plan, entries });
   } catch (error) {
-    const stopped = outside?.aborted === true;
-    const outOfHeap = stop.signal.reason instanceof PassHeapError && !stopped;
-    throw await pass.failed(outOfHeap ? stop.signal.reason : error, { stopped });
+    throw await pass.failed(heap.failure(error), { stopped: heap.stoppedFromOutside });
+  }
+}
+
+/**
+ * A pass's (or a dry run's) watch over the heap it shares with every pass of the process (a
+ * module's mirrors run theirs in one isolate): a signal that follows the caller's and is aborted
+ * with a `PassHeapError` when the heap passes its ceiling and this pass holds the most items of
+ * those running (each one's guard looks at the one heap: a small mirror's pass beside a large one
+ * was stopped too, and told to narrow its filter). A pass that would run the heap out stops as a
+ * stop from outside ends it, and fails.
+ */
+class _HeapWatch implements Disposable {
+  static readonly #running = new Set<_HeapWatch>();
+  readonly #outside: AbortSignal | undefined;
+  readonly #stop: LinkedAbort;
+  readonly #guard: Disposable;
+  readonly #limit = getHeapStatistics().heap_size_limit;
+  /** The items the pass holds: listed, and files walked. */
+  weight: () => number = () => 0;
+
+  constructor(options: Pick<PassOptions, "signal" | "heapCeilingBytes">) {
+    this.#outside = options.signal;
+    this.#stop = new LinkedAbort(options.signal);
+    _HeapWatch.#running.add(this);
+    this.#guard = startHeapGuard({
+      budgetBytes: _HEAP_BUDGET_BYTES,
+      ceiling: {
+        bytes: options.heapCeilingBytes ?? passHeapCeiling(this.#limit),
+        onReached: (used) => {
+          const heaviest = _HeapWatch.#heaviest();
+          if (heaviest !== undefined) heaviest.#stopFor(used);
+        },
+      },
+    });
+  }
+
+  /** The pass's signal: the caller's, or the heap's stop. */
+  get signal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** Whether the caller stopped the pass (not the heap). */
+  get stoppedFromOutside(): boolean {
+    return this.#outside?.aborted === true;
+  }
+
+  /** What the pass failed with: the heap's error when it stopped the pass, else `error`. */
+  failure(error: unknown): unknown {
+    const reason = this.#stop.signal.reason;
+    return reason instanceof PassHeapError && !this.stoppedFromOutside ? reason : error;
+  }
+
+  /** {@linkcode assertHeapRoom} for the `local` files, asked of the heaviest pass running only. */
+  assertRoom(local: ReadonlyMap<string, unknown>): void {
+    if (_HeapWatch.#heaviest() !== this) return;
+    assertHeapRoom(local, this.#limit, _HeapWatch.#running.size - 1);
+  }
+
+  #stopFor(usedBytes: number): void {
+    this.#stop.abort(new PassHeapError(usedBytes, this.#limit, _HeapWatch.#running.size - 1));
+  }
+
+  static #heaviest(): _HeapWatch | undefined {
+    let heaviest: _HeapWatch | undefined;
+    for (const watch of _HeapWatch.#running) {
+      if (heaviest === undefined || watch.weight() > heaviest.weight()) heaviest = watch;
+    }
+    return heaviest;
+  }
+
+  [Symbol.dispose](): void {
+    this.#guard[Symbol.dispose]();
+    _HeapWatch.#running.delete(this);
+    this.#stop[Symbol.dispose]();
   }
 }
 
@@ -800,6 +863,11 @@ class _SyncPass implements Disposable {
     }
   }
 
+  /** The items it holds: listed, and files walked (see `_RunningPass`). */
+  get weight(): number {
+    return this.#index.listed + (this.#walk.walked?.files.size ?? 0);
+  }
+
   /**
    * What to throw for a pass that failed or was cut off at any stage, once nothing of it touches
    * the mirror any more: `error` with what was done kept beside it ({@linkcode partialResultOf}),
@@ -882,7 +950,26 @@ export async function dryRunPass(
   remote: RemoteSource,
   options: PassOptions,
 ): Promise<DryRunReport> {
-  using _heap = startHeapGuard({ budgetBytes: _HEAP_BUDGET_BYTES });
+  using heap = new _HeapWatch(options);
+  let report: DryRunReport;
+  try {
+    report = await _dryRun(config, remote, { ...options, signal: heap.signal }, heap);
+  } catch (error) {
+    throw heap.failure(error);
+  }
+  // A listing the heap's stop cut short reports as incomplete: the stop is what to say.
+  const stopped = heap.failure(undefined);
+  if (stopped !== undefined) throw stopped;
+  return report;
+}
+
+/** {@linkcode dryRunPass}'s work, under its watch over the heap. */
+async function _dryRun(
+  config: MirrorConfig,
+  remote: RemoteSource,
+  options: PassOptions,
+  heap: _HeapWatch,
+): Promise<DryRunReport> {
   // What the pass would refuse (a push folder, a new mirror inside another) is refused here too.
   const root = await placedMirrorRoot({ ...config, lookBelow: true, signal: options.signal });
   const nestedMirrors = new Set<string>();
@@ -897,6 +984,7 @@ export async function dryRunPass(
   // Each empty folder and the folders holding it (one holding only empty folders holds no file).
   const emptyDirs = directoriesOf(emptyLeaves.map((dir) => `${dir}/`));
   const index = _newIndex(root ?? config.mirrorRoot);
+  heap.weight = () => index.listed + local.size;
   const listing = await listRemote(remote, _filterOf(config), {
     logger: options.logger,
     signal: options.signal,
@@ -911,7 +999,7 @@ export async function dryRunPass(
   if (root !== undefined) {
     config = await _withProtectedLinkTargets(config, root, _linksOf(local), options.signal);
   }
-  assertHeapRoom(local);
+  heap.assertRoom(local);
   _reportListingEnd(listing, { index, local, config }, options.logger);
   // Files a pass would replace (another item listed at their path now) count as downloads, and
   // those it would clear for a folder as deletes (the files beneath them as downloads).

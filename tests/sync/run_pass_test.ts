@@ -93,6 +93,35 @@ Deno.test("a pass whose heap passes its ceiling stops itself and fails, saying s
   });
 });
 
+Deno.test("of two passes in one process past the heap's ceiling, the one holding more items stops; so does a dry run", async () => {
+  const dataset = describeDataset([
+    { name: "h", count: 300, folder: "h", tags: ["h"] },
+    { name: "l", count: 3, folder: "l", tags: ["l"] },
+  ]);
+  await withMirror(dataset, async ({ pass, platform, config, logger }) => {
+    const heavy = { mirror_path: "heavy", tags: ["h"] };
+    const light = { mirror_path: "light", tags: ["l"] };
+    await pass(heavy); // its 300 files: walked at once by the next pass
+    platform.setFaults({ latencyMs: 150 });
+    // Both guards see one heap past a ceiling of one byte at their first look.
+    const [large, small] = await Promise.allSettled([
+      pass(heavy, { heapCeilingBytes: 1 }),
+      pass(light, { heapCeilingBytes: 1 }),
+    ]);
+    assert.equal(large.status, "rejected");
+    const error = (large as PromiseRejectedResult).reason;
+    assert.ok(error instanceof PassHeapError, String(error));
+    assert.match(error.message, /shared with 1 other pass of this process's mirrors/);
+    assert.equal(small.status, "fulfilled", String((small as PromiseRejectedResult).reason));
+    assert.equal((small as PromiseFulfilledResult<PassResult>).value.summary.downloaded, 3);
+    const dry = await dryRunPass(config(heavy), _platformRemote(config(heavy)), {
+      logger,
+      heapCeilingBytes: 1,
+    }).then(() => undefined, (error) => error);
+    assert.ok(dry instanceof PassHeapError, String(dry));
+  });
+});
+
 Deno.test("small files fill their calls across listing pages: a page's remainder waits for the next", async () => {
   // 600 files of 24 KiB: 85 fit a 2 MiB call, so 8 calls carry them all. Cut at page boundaries
   // (100 files: a call of 85 and one of 15 per page) they took 12.
