@@ -863,7 +863,7 @@ class _SyncPass implements Disposable {
     }
   }
 
-  /** The items it holds: listed, and files walked (see `_RunningPass`). */
+  /** The items it holds: listed, and files walked (see `_HeapWatch`). */
   get weight(): number {
     return this.#index.listed + (this.#walk.walked?.files.size ?? 0);
   }
