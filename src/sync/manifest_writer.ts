@@ -90,8 +90,6 @@ export interface ManifestWriterOptions {
    * 150,000 items they took a disk at the reserve down to full, pass after pass.
    */
   reservePercent?: number;
-  /** The space on the mirror's file system (default: measured at the state folder). */
-  freeSpace?: () => FreeSpace;
 }
 
 /** What {@linkcode ManifestWriter.finish} wrote. */
@@ -134,7 +132,6 @@ export class ManifestWriter implements AsyncDisposable {
   readonly #warn: (message: string) => void;
   readonly #encoder = new TextEncoder();
   readonly #reservePercent: number;
-  readonly #freeSpace: () => FreeSpace;
   #pending?: Deno.FsFile;
   /** The lines written to the pending file so far, and its bytes. */
   #pendingLines = 0;
@@ -156,7 +153,6 @@ export class ManifestWriter implements AsyncDisposable {
     this.#broken = broken;
     this.#warn = options.warn ?? (() => {});
     this.#reservePercent = options.reservePercent ?? 0;
-    this.#freeSpace = options.freeSpace ?? (() => freeSpaceSync(stateDir));
   }
 
   /**
@@ -340,7 +336,7 @@ export class ManifestWriter implements AsyncDisposable {
     if (this.#reservePercent <= 0) return undefined;
     let space: FreeSpace;
     try {
-      space = this.#freeSpace();
+      space = freeSpaceSync(this.#stateDir);
     } catch {
       return undefined;
     }
