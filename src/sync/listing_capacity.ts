@@ -5,7 +5,10 @@
  * proved whole, because nothing may be deleted before. That is some hundreds of bytes an item, and
  * the heap is capped (`src/permissions.ts`): past the cap V8 ends the whole process with a fatal
  * out-of-memory error, in the middle of the pass, pass after pass. The list stage refuses a listing
- * counted (or grown) past this capacity instead, with an error that says what to change.
+ * counted (or grown) past this capacity instead, with an error that says what to change. The count
+ * is measured on short names; what it cannot foresee (long names, a mirror holding many more files
+ * than it lists) is caught by the pass stopping itself ({@linkcode passHeapCeiling},
+ * {@linkcode assertHeapRoom}, {@linkcode PassHeapError}).
  *
  * @example
  * ```ts
