@@ -27,20 +27,34 @@ const _clients = new Map<ConnectionUse, Deno.HttpClient>();
 
 /**
  * Idle connections each pool keeps open for the next calls; one handed back while this many wait
- * is closed (with its read buffer, see {@linkcode ConnectionUse}). With no limit the listing's lanes
- * and the transfer's calls left 20 connections open to the pass's end, 10 MB of the 100,000-item
- * fresh copy's peak (151 MB with this cap, 160 without, three alternated pairs; the 10,020-file one
- * 107 against 115, four). Kept at 4, the lanes handing back connections while the listing ran
- * closed some that the next pages opened again: the 10,020-file fresh copy opened 63 connections
- * instead of 32, each a TLS handshake against app.viam.com; at 8, 38 (at `concurrency` 16, whose
- * listing runs 32 lanes: 87 against 56 uncapped).
+ * is closed (with its read buffer, see {@linkcode ConnectionUse}).
+ *
+ * `files`: 8. With no limit the transfer's calls left their connections open to the pass's end,
+ * each with the ~480 KiB buffer of an inline answer: 10 MB of the 100,000-item fresh copy's peak
+ * (151 MB with this cap, 160 without, three alternated pairs; the 10,020-file one 107 against 115,
+ * four).
+ *
+ * `metadata`: 96, about as many as the listing has calls in flight at the most (82-92 connections
+ * at 32 lanes, `concurrency` 8 and over: each lane's page beside its count, then the counts that
+ * prove its tail).
+ * Its answers are pages of tens of KiB, so a kept connection costs little; one closed costs a TCP
+ * and TLS handshake with app.viam.com when the next page opens another. Kept at 8 (one cap for
+ * both pools until 2026-12-07), the lanes handing back connections in bursts closed them faster
+ * than the next pages took them: a no-op pass of 100,000 items opened 250-257 connections at the
+ * default `concurrency` (4: 16 lanes) and 413-430 at 8, against 41-44 and 82-92 with this cap, at
+ * the same peak RSS (122-128 MB and 133-135 MB, a loaded machine); in module mode, where the
+ * passes of every mirror share the pools and follow each other, a reviewer counted 5,449
+ * connections in 6.5 minutes with the one cap.
  */
-export const IDLE_CONNECTIONS_KEPT = 8;
+export const IDLE_CONNECTIONS_KEPT: Readonly<Record<ConnectionUse, number>> = {
+  metadata: 96,
+  files: 8,
+};
 
 /**
  * The HTTP client of the calls and downloads that carry `use`: HTTP/1.1 only, a connection per
- * call in flight, at most {@linkcode IDLE_CONNECTIONS_KEPT} kept open between calls. Over HTTP/2
- * (what fetch negotiates with an HTTPS app that offers it) every call shares one connection, and
+ * call in flight, at most {@linkcode IDLE_CONNECTIONS_KEPT}`[use]` kept open between calls. Over
+ * HTTP/2 (what fetch negotiates with an HTTPS app that offers it) every call shares one connection, and
  * the answers that wait for their turn to be read (one at a time) fill its flow-control window:
  * with 4 or more answers of 3.3 MB in flight, the one being read gets no more bytes and every call
  * on the connection stalls until its deadline (measured: 8 answers over HTTPS to `Deno.serve`,
@@ -52,7 +66,7 @@ export function http1Client(use: ConnectionUse): Deno.HttpClient {
     client = Deno.createHttpClient({
       http1: true,
       http2: false,
-      poolMaxIdlePerHost: IDLE_CONNECTIONS_KEPT,
+      poolMaxIdlePerHost: IDLE_CONNECTIONS_KEPT[use],
     });
     _clients.set(use, client);
   }

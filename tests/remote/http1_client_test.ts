@@ -1,5 +1,5 @@
 /**
- * The calls' connections: the listing's apart from the files', each pool keeping at most
+ * The calls' connections: the listing's apart from the files', each pool keeping at most its
  * {@linkcode IDLE_CONNECTIONS_KEPT} open between calls (each holds the read buffer its answers
  * grew), and those alive for the next calls. One test, its steps sharing the process's clients
  * (closed at its end).
@@ -83,35 +83,38 @@ function _countingServer(release: Promise<void>) {
 
 Deno.test("the calls' connections", async (t) => {
   try {
-    await t.step(
-      "a pool keeps at most IDLE_CONNECTIONS_KEPT open after more calls than that, and the calls after them reuse those",
-      async () => {
-        const calls = IDLE_CONNECTIONS_KEPT * 2 + 4;
-        let releaseAll!: () => void;
-        const server = _countingServer(new Promise<void>((resolve) => releaseAll = resolve));
-        try {
-          const call = () =>
-            fetch(server.url, { client: http1Client("files") }).then((answer) => answer.text());
-          // Every call waits for its answer until all are in, so each holds a connection of its own.
-          const fetches = Array.from({ length: calls }, call);
-          await pollUntil("every call reached the server", () => server.requests === calls);
-          assert.equal(server.opened, calls);
-          releaseAll();
-          for (const body of await Promise.all(fetches)) assert.equal(body.length, 1000);
-          await pollUntil(
-            `the client closed all but ${IDLE_CONNECTIONS_KEPT} connections`,
-            () => server.open <= IDLE_CONNECTIONS_KEPT,
-          );
-          assert.equal(server.open, IDLE_CONNECTIONS_KEPT);
-          // The kept ones serve the next calls: no new connection.
-          await Promise.all(Array.from({ length: IDLE_CONNECTIONS_KEPT }, call));
-          assert.equal(server.opened, calls);
-        } finally {
-          releaseAll();
-          await server.close();
-        }
-      },
-    );
+    for (const use of ["files", "metadata"] as const) {
+      const kept = IDLE_CONNECTIONS_KEPT[use];
+      await t.step(
+        `the ${use} pool keeps at most ${kept} open after more calls than that, and the calls after them reuse those`,
+        async () => {
+          const calls = kept * 2 + 4;
+          let releaseAll!: () => void;
+          const server = _countingServer(new Promise<void>((resolve) => releaseAll = resolve));
+          try {
+            const call = () =>
+              fetch(server.url, { client: http1Client(use) }).then((answer) => answer.text());
+            // Every call waits for its answer until all are in, so each holds a connection of its own.
+            const fetches = Array.from({ length: calls }, call);
+            await pollUntil("every call reached the server", () => server.requests === calls);
+            assert.equal(server.opened, calls);
+            releaseAll();
+            for (const body of await Promise.all(fetches)) assert.equal(body.length, 1000);
+            await pollUntil(
+              `the client closed all but ${kept} connections`,
+              () => server.open <= kept,
+            );
+            assert.equal(server.open, kept);
+            // The kept ones serve the next calls: no new connection.
+            await Promise.all(Array.from({ length: kept }, call));
+            assert.equal(server.opened, calls);
+          } finally {
+            releaseAll();
+            await server.close();
+          }
+        },
+      );
+    }
     await t.step(
       "a call for metadata never takes a connection that carried files' bytes, nor the other way round",
       async () => {
