@@ -49,6 +49,17 @@ export class BandwidthLimit {
   }
 
   /**
+   * Books `bytes` that have already moved, without waiting: the transfers after them wait for
+   * them. For what is known only once it has come (an inline answer's metadata beside the files'
+   * bytes booked ahead).
+   */
+  bookMoved(bytes: number): void {
+    if (!(bytes > 0)) return;
+    this.#freeAt = Math.max(this.#freeAt, performance.now() - this.#burstMs) +
+      bytes / this.#bytesPerMs;
+  }
+
+  /**
    * Gives back `bytes` booked by a `take` that never moved them (a call refused before its answer
    * came), so that they are not counted again when they go another way: the link stays at the set
    * rate, not below it.

@@ -77,6 +77,11 @@ export interface DownloadBody {
 export interface InlineBatch extends Disposable {
   /** binary data id -> the file's bytes. */
   readonly files: ReadonlyMap<string, Uint8Array>;
+  /**
+   * The answer's size in bytes (the files' and their metadata, some 400 bytes a file, and those of
+   * the call's tries that failed midway), when known: what a bandwidth limit books for it.
+   */
+  readonly bytes?: number;
 }
 
 /** Options of {@linkcode RemoteSource.download}. */

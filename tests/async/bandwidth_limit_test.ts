@@ -44,3 +44,19 @@ Deno.test("bytes given back are not counted again: the next take goes at once", 
   stop.abort();
   assert.equal(await refused, "stopped");
 });
+
+Deno.test("bytes booked as moved make the next take wait for them, without a wait of their own", async () => {
+  const limit = new BandwidthLimit(1_000); // 1 kB/s, 250 bytes of burst
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 300 - performance.now())));
+  // An answer's metadata, known once it came: a minute's worth at this rate.
+  limit.bookMoved(60_000);
+  limit.bookMoved(-5); // nothing more came than was booked ahead: nothing given back
+  const next = limit.take(1).then(() => "taken");
+  const timer = new Promise((resolve) => setTimeout(() => resolve("a timer first"), 50));
+  assert.equal(await Promise.race([next, timer]), "a timer first");
+  // Given back, the take that would have waited a minute is not followed by a longer one.
+  limit.giveBack(60_000);
+  const after = limit.take(1).then(() => "taken");
+  const timer2 = new Promise((resolve) => setTimeout(() => resolve("a timer first"), 0));
+  assert.equal(await Promise.race([after, timer2]), "taken");
+});

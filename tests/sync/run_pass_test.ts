@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { extname, join } from "node:path";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BandwidthLimit } from "../../src/async/bandwidth_limit.ts";
 import { ItemBackoff } from "../../src/async/item_backoff.ts";
@@ -203,22 +204,85 @@ Deno.test("an item refused inline although its size looked small falls back to i
   }, { inlineLimitBytes: 200 });
 });
 
+/** A limit too fast to wait on, counting what is booked net. */
+class _NetBooked extends BandwidthLimit {
+  net = 0;
+  constructor() {
+    super(1e12);
+  }
+  override take(bytes: number, signal?: AbortSignal): Promise<void> {
+    this.net += bytes;
+    return super.take(bytes, signal);
+  }
+  override bookMoved(bytes: number): void {
+    this.net += Math.max(0, bytes);
+    super.bookMoved(bytes);
+  }
+  override giveBack(bytes: number): void {
+    this.net -= bytes;
+    super.giveBack(bytes);
+  }
+}
+
+/**
+ * A TCP forwarder on 127.0.0.1 to `port` that counts the bytes each way: what crossed the link.
+ */
+function _countingForwarder(port: number) {
+  const counted = { fromServer: 0 };
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.on("data", (chunk: Uint8Array) => {
+      counted.fromServer += chunk.length;
+      client.write(chunk);
+    });
+  });
+  const listening = new Promise<number>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port))
+  );
+  return {
+    counted,
+    listening,
+    async [Symbol.asyncDispose]() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+Deno.test("an inline answer is booked on the bandwidth limit with its metadata, as it crossed the link", async () => {
+  // 300 files of 100 bytes: each file's metadata (some 400 bytes in the listing's page and again
+  // in the inline answer) outweighs its bytes, which alone were booked for an inline answer.
+  const dataset = describeDataset([{ count: 300, sizeBytes: 100 }]);
+  await withMirror(dataset, async ({ pass, platform }) => {
+    await using forwarder = _countingForwarder(platform.port);
+    const port = await forwarder.listening;
+    const bandwidth = new _NetBooked();
+    const result = await pass({ app_url: `http://127.0.0.1:${port}` }, { bandwidth });
+    assert.equal(result.summary.downloaded, 300);
+    const carried = forwarder.counted.fromServer;
+    // Not booked: each answer's HTTP headers and the sign-in's answer (a few hundred bytes each).
+    assert.ok(
+      bandwidth.net >= 0.9 * carried && bandwidth.net <= carried,
+      `${bandwidth.net} bytes booked of ${carried} that came`,
+    );
+  });
+});
+
 Deno.test("a batch refused inline is not booked on the bandwidth limit twice", async () => {
   const dataset = describeDataset([{ count: 6, sizeBytes: 5000 }]);
   await withMirror(dataset, async ({ pass }) => {
-    // A limit too fast to wait on, counting what is booked net.
-    class Booked extends BandwidthLimit {
-      net = 0;
-      override take(bytes: number, signal?: AbortSignal): Promise<void> {
-        this.net += bytes;
-        return super.take(bytes, signal);
-      }
-      override giveBack(bytes: number): void {
-        this.net -= bytes;
-        super.giveBack(bytes);
-      }
-    }
-    const bandwidth = new Booked(1e12);
+    const bandwidth = new _NetBooked();
     const result = await pass({}, { bandwidth });
     assert.equal(result.summary.downloaded, 6);
     // The 30,000 bytes by uri, and the listing's few pages; booked twice it was 60,000 and more.
