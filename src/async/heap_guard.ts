@@ -39,9 +39,11 @@ export interface HeapGuardOptions {
    * Told once when the heap, right after a full collection (or as measured, without `gc`), holds
    * more than `bytes`: what is live then is the work's own, and V8 ends the whole process with a
    * fatal out-of-memory error at its limit, every mirror of a module with it. The caller stops the
-   * work that grew it, with an error that says so.
+   * work that grew it, with an error that says so. When it returns a promise (it stopped other
+   * work, which lets go of its memory as it ends), the guard looks at the ceiling again once that
+   * has settled: what goes on may still be, or grow, past it.
    */
-  ceiling?: { bytes: number; onReached: (usedBytes: number) => void };
+  ceiling?: { bytes: number; onReached: (usedBytes: number) => void | Promise<unknown> };
 }
 
 /** A running guard; dispose of it to stop it. */
@@ -60,6 +62,7 @@ export function startHeapGuard(options: HeapGuardOptions): HeapGuard {
     return { collections, [Symbol.dispose]() {} };
   }
   let baseline = measure();
+  let disposed = false;
   const timer = setInterval(() => {
     let used = measure();
     if (used - baseline < options.budgetBytes && !(ceiling !== undefined && used > ceiling.bytes)) {
@@ -73,8 +76,14 @@ export function startHeapGuard(options: HeapGuardOptions): HeapGuard {
     baseline = used;
     if (ceiling !== undefined && used > ceiling.bytes) {
       const reached = ceiling;
-      ceiling = undefined; // told once
-      reached.onReached(used);
+      ceiling = undefined; // told once, until what it returned settles
+      const stopped = reached.onReached(used);
+      if (stopped instanceof Promise) {
+        const rearm = () => {
+          if (!disposed) ceiling = reached;
+        };
+        stopped.then(rearm, rearm);
+      }
     }
   }, options.intervalMs ?? 100);
   Deno.unrefTimer(timer);
@@ -83,6 +92,7 @@ export function startHeapGuard(options: HeapGuardOptions): HeapGuard {
       return collections;
     },
     [Symbol.dispose]() {
+      disposed = true;
       clearInterval(timer);
     },
   };

@@ -234,7 +234,9 @@ export async function runPass(
  * with a `PassHeapError` when the heap passes its ceiling and this pass holds the most items of
  * those running (each one's guard looks at the one heap: a small mirror's pass beside a large one
  * was stopped too, and told to narrow its filter). A pass that would run the heap out stops as a
- * stop from outside ends it, and fails.
+ * stop from outside ends it, and fails. A guard that stopped another pass looks again once that
+ * one has ended: told once per pass, two mirrors too large for the heap together left the one not
+ * stopped unwatched, free to run it out.
  */
 class _HeapWatch implements Disposable {
   static readonly #running = new Set<_HeapWatch>();
@@ -244,6 +246,8 @@ class _HeapWatch implements Disposable {
   readonly #limit = getHeapStatistics().heap_size_limit;
   /** The items the pass holds: listed, and files walked. */
   weight: () => number = () => 0;
+  /** Resolved once the pass has ended (disposed of its watch). */
+  readonly #ended = Promise.withResolvers<void>();
 
   constructor(options: Pick<PassOptions, "signal" | "heapCeilingBytes">) {
     this.#outside = options.signal;
@@ -255,7 +259,12 @@ class _HeapWatch implements Disposable {
         bytes: options.heapCeilingBytes ?? passHeapCeiling(this.#limit),
         onReached: (used) => {
           const heaviest = _HeapWatch.#heaviest();
-          if (heaviest !== undefined) heaviest.#stopFor(used);
+          if (heaviest === undefined) return;
+          heaviest.#stopFor(used);
+          // Another pass stopped (or stopping already, still the heaviest while it settles): this
+          // one goes on, and looks again once that one has let go of its items, as the others
+          // sharing the heap may still hold, or grow to, too much.
+          if (heaviest !== this) return heaviest.#ended.promise;
         },
       },
     });
@@ -299,6 +308,7 @@ class _HeapWatch implements Disposable {
     this.#guard[Symbol.dispose]();
     _HeapWatch.#running.delete(this);
     this.#stop[Symbol.dispose]();
+    this.#ended.resolve();
   }
 }
 

@@ -62,7 +62,7 @@ Deno.test("past its ceiling after a collection, the guard tells it once; garbage
     intervalMs: 5,
     measure: () => used,
     collect: () => void (used = live),
-    ceiling: { bytes: 50, onReached: (bytes) => reached.push(bytes) },
+    ceiling: { bytes: 50, onReached: (bytes) => void reached.push(bytes) },
   });
   used = 60; // garbage: a collection brings it back under
   await sleep(30);
@@ -74,6 +74,32 @@ Deno.test("past its ceiling after a collection, the guard tells it once; garbage
   assert.deepEqual(reached, [70]);
 });
 
+Deno.test("a ceiling whose caller stopped other work is looked at again once that work has ended", async () => {
+  let used = 70;
+  const reached: number[] = [];
+  let ended!: () => void;
+  using _guard = startHeapGuard({
+    budgetBytes: 1_000,
+    intervalMs: 5,
+    measure: () => used,
+    ceiling: {
+      bytes: 50,
+      onReached: (bytes) => {
+        reached.push(bytes);
+        return new Promise<void>((resolve) => ended = resolve);
+      },
+    },
+  });
+  await sleep(30);
+  assert.deepEqual(reached, [70]);
+  used = 80; // the stopped work still settling: not told again
+  await sleep(30);
+  assert.deepEqual(reached, [70]);
+  ended();
+  await sleep(30);
+  assert.deepEqual(reached, [70, 80]);
+});
+
 Deno.test("without an exposed gc, a ceiling is checked against the heap as measured", async () => {
   let used = 0;
   const reached: number[] = [];
@@ -81,7 +107,7 @@ Deno.test("without an exposed gc, a ceiling is checked against the heap as measu
     budgetBytes: 1_000,
     intervalMs: 5,
     measure: () => used,
-    ceiling: { bytes: 50, onReached: (bytes) => reached.push(bytes) },
+    ceiling: { bytes: 50, onReached: (bytes) => void reached.push(bytes) },
   });
   await sleep(20);
   used = 60;

@@ -106,21 +106,57 @@ Deno.test("of two passes in one process past the heap's ceiling, the one holding
     platform.setFaults({ latencyMs: 150 });
     // The small pass's guard sees the one heap past a ceiling of one byte at its first look (the
     // large one's has none): the pass holding more items is stopped, not the one that looked.
+    const settledAt: Record<string, number> = {};
+    const timed = <T>(name: string, running: Promise<T>) =>
+      running.finally(() => settledAt[name] = performance.now());
     const [large, small] = await Promise.allSettled([
-      pass(heavy, { heapCeilingBytes: Infinity }),
-      pass(light, { heapCeilingBytes: 1 }),
+      timed("large", pass(heavy, { heapCeilingBytes: Infinity })),
+      timed("small", pass(light, { heapCeilingBytes: 1 })),
     ]);
     assert.equal(large.status, "rejected");
     const error = (large as PromiseRejectedResult).reason;
     assert.ok(error instanceof PassHeapError, String(error));
     assert.match(error.message, /shared with 1 other pass of this process's mirrors/);
-    assert.equal(small.status, "fulfilled", String((small as PromiseRejectedResult).reason));
-    assert.equal((small as PromiseFulfilledResult<PassResult>).value.summary.downloaded, 3);
+    // The small one went on; once the large one had ended, its guard looked again and, the heap
+    // still past a ceiling of one byte, stopped it too, unless it had ended first.
+    if (small.status === "rejected") {
+      assert.ok(small.reason instanceof PassHeapError, String(small.reason));
+      assert.doesNotMatch(small.reason.message, /shared with/);
+      assert.ok(settledAt.small > settledAt.large, "the small pass stopped after the large one");
+    } else assert.equal(small.value.summary.downloaded, 3);
     const dry = await dryRunPass(config(heavy), _platformRemote(config(heavy)), {
       logger,
       heapCeilingBytes: 1,
     }).then(() => undefined, (error) => error);
     assert.ok(dry instanceof PassHeapError, String(dry));
+  });
+});
+
+Deno.test("a pass whose guard stopped another past the heap's ceiling watches on: the next heaviest stops once that one has ended", async () => {
+  const dataset = describeDataset([
+    { name: "h", count: 300, folder: "h", tags: ["h"] },
+    { name: "m", count: 200, folder: "m", tags: ["m"] },
+    { name: "l", count: 100, folder: "l", tags: ["l"] },
+  ]);
+  await withMirror(dataset, async ({ pass, platform }) => {
+    const heavy = { mirror_path: "heavy", tags: ["h"] };
+    const middle = { mirror_path: "middle", tags: ["m"] };
+    const light = { mirror_path: "light", tags: ["l"] };
+    for (const mirror of [heavy, middle, light]) await pass(mirror); // walked at once next time
+    platform.setFaults({ latencyMs: 300 });
+    // Only the light pass's guard looks (a ceiling of one byte, the others' none): it stops the
+    // heavy pass at its first look, and once that one has ended it looks again and stops the
+    // middle one (told once, it used to leave the middle pass unwatched to its end).
+    const [large, medium] = await Promise.allSettled([
+      pass(heavy, { heapCeilingBytes: Infinity }),
+      pass(middle, { heapCeilingBytes: Infinity }),
+      pass(light, { heapCeilingBytes: 1 }).catch(() => {}), // then itself, if still running
+    ]);
+    for (const stopped of [large, medium]) {
+      assert.equal(stopped.status, "rejected");
+      const error = (stopped as PromiseRejectedResult).reason;
+      assert.ok(error instanceof PassHeapError, String(error));
+    }
   });
 });
 
