@@ -663,6 +663,9 @@ async function _walk(
   const walked = new Set<string>();
   const minAgeMs = config.minAgeSeconds * 1000;
   const settledBefore = now() - minAgeMs;
+  const timeSteps = new _TimeSteps();
+  const root = lstatIfThereSync(config.pushRoot);
+  if (root !== undefined) timeSteps.see(root.dev ?? 0, root.mtime?.getTime() ?? 0);
   const maxUploads = options.maxUploads ?? MAX_UPLOADS_PER_PASS;
   // Folders and files the walk could not read: what the journal holds below them was not seen,
   // but is not missing, so not forgotten (the rest of the journal is).
@@ -773,6 +776,7 @@ async function _walk(
         settledBefore,
         minAgeMs,
         options,
+        stepMs: timeSteps.of(identity),
       })
     ) {
       _skip(result, options.logger, path, "settling");
@@ -1029,17 +1033,57 @@ function _forgetMissing(
  * before the rename. A time more than the clock skew in the future (a modification time set by a
  * tool or copied from a machine whose clock ran ahead, a change time stamped before the clock was
  * put back) is not waited for: the other one counts then.
+ *
+ * The modification time is taken at the end of its file system's time step (`stepMs`, see
+ * {@linkcode _TimeSteps}), the first moment no write can have come since: cut to whole seconds
+ * (ext4 with 128-byte inodes, ext2, ext3, exFAT; FAT two), a file written at S.93 looked 0.93 s
+ * older than it was, and one whose writer paused 9.6 s was sent cut short at the default settle
+ * time of 10 s and deleted (a reviewer, 5 of 5 runs on ext4 of 128-byte inodes and exfat-fuse); at
+ * a settle time under a second, a plain rewrite within the second of the last one was sent as a
+ * mix of both versions (the times the send compares with had not moved). Since a file is read only
+ * once that step has ended, a write while it is sent moves its time. What it costs there: a file
+ * waits up to a step more than its settle time.
  */
-function _lastChangeMs(identity: FileIdentity, now: number, firstSeenMs?: number): number {
-  const ahead = now + CLOCK_SKEW_MS;
+function _lastChangeMs(
+  identity: FileIdentity,
+  at: { now: number; stepMs: number; firstSeenMs?: number },
+): number {
+  const ahead = at.now + CLOCK_SKEW_MS;
   const mtimeAhead = identity.mtimeMs > ahead;
   const ctimeAhead = identity.ctimeMs > ahead;
   // Both ahead (a camera's clock on FAT or exFAT, which hold no kernel's change time; this clock
   // put back): since this machine first saw that version, else it waits until the clock gets there.
-  if (mtimeAhead && ctimeAhead) return firstSeenMs ?? identity.ctimeMs;
+  if (mtimeAhead && ctimeAhead) return at.firstSeenMs ?? identity.ctimeMs;
   if (mtimeAhead) return identity.ctimeMs;
+  const mtimeEnd = at.stepMs <= 1
+    ? identity.mtimeMs
+    : Math.floor(identity.mtimeMs / at.stepMs) * at.stepMs + at.stepMs;
   // A change time that far ahead was stamped before the clock was put back: not waited for.
-  return ctimeAhead ? identity.mtimeMs : Math.max(identity.mtimeMs, identity.ctimeMs);
+  return ctimeAhead ? mtimeEnd : Math.max(mtimeEnd, identity.ctimeMs);
+}
+
+/**
+ * The time step of each device's file system, as the times seen on it tell: finer than a second
+ * once one of them is not a whole second (the push folder's own, then each file's), else as a
+ * whole-second time says: 1000, or 2000 at an even second (FAT's two; a whole-second file system
+ * at an even second is taken as the coarser). A fine file system stamps a whole second one time in
+ * a thousand, so the first evidence comes before the first file nearly always; no file is written
+ * to learn it (a dry run learns it too).
+ */
+class _TimeSteps {
+  readonly #fine = new Set<number>();
+
+  /** Takes in a time stamped on `dev`. */
+  see(dev: number, mtimeMs: number): void {
+    if (mtimeMs % 1000 !== 0) this.#fine.add(dev);
+  }
+
+  /** The step of the file system `identity` was stamped by (see it first). */
+  of(identity: FileIdentity): number {
+    this.see(identity.dev, identity.mtimeMs);
+    if (this.#fine.has(identity.dev)) return 1;
+    return identity.mtimeMs % 2000 === 0 ? 2000 : 1000;
+  }
 }
 
 /**
@@ -1080,11 +1124,13 @@ function _settled(
     settledBefore: number;
     minAgeMs: number;
     options: PushPassOptions;
+    /** The time step of the file system holding the file. */
+    stepMs: number;
     /** When this machine first saw a version whose times both lie ahead of its clock. */
     firstSeenMs?: number;
   },
 ): boolean {
-  const lastChange = _lastChangeMs(identity, at.now, at.firstSeenMs);
+  const lastChange = _lastChangeMs(identity, at);
   // First seen only now (the clock moved on since the walk began): aged by the time since then,
   // so that a settle time of 0 sends it at once rather than a pass later.
   const firstSeenAged = at.firstSeenMs !== undefined && lastChange === at.firstSeenMs &&
