@@ -107,9 +107,10 @@ export async function resolveMirrorRoot(
       if (!(await _madeHere(next))) info = await Deno.lstat(next);
     }
     if (info?.isSymlink) {
+      const place = attribute === "push_path" ? "push folder" : "mirror";
       throw new MirrorLocationError(
         `${label}: ${shown} is a symlink${await _target(next)}. The folders from the Viam home ` +
-          `to the mirror must be real folders, so that nothing is written or deleted in the ` +
+          `to the ${place} must be real folders, so that nothing is written or deleted in the ` +
           `folder a link leads to; replace it with a folder, or mount the disk (or bind-mount a ` +
           `folder of it) at ${shown}`,
       );
