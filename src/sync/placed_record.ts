@@ -185,6 +185,11 @@ export class PlacedRecord {
     return record;
   }
 
+  /** The paths recorded: the files the mirror's passes placed, as of the record's last save. */
+  get size(): number {
+    return this.#count;
+  }
+
   /**
    * Whether a pass has taken the mirror's files on since the record was made. Until one has (no
    * record yet: a mirror made before it existed; one damaged or lost; or one saved only by passes

@@ -215,6 +215,7 @@ export async function runPass(
   using pass = await _SyncPass.open({ config, remote, options, mirror, manifest, started });
   heap.weight = () => pass.weight;
   try {
+    await heap.admit(pass.recordedFiles, options.logger);
     // Walk and list at once; each page's paths the mirror lacks are downloaded as it arrives.
     const listing = await pass.list();
     const local = await pass.afterListing(listing);
@@ -244,13 +245,20 @@ class _HeapWatch implements Disposable {
   readonly #stop: LinkedAbort;
   readonly #guard: Disposable;
   readonly #limit = getHeapStatistics().heap_size_limit;
+  /** The most files one pass may hold: what the passes let in at once may hold together. */
+  readonly #room: number;
   /** The items the pass holds: listed, and files walked. */
   weight: () => number = () => 0;
   /** Resolved once the pass has ended (disposed of its watch). */
   readonly #ended = Promise.withResolvers<void>();
+  /** The files each pass let in holds, about (see `admit`). */
+  static readonly #admitted = new Map<_HeapWatch, number>();
+  /** Passes waiting for room, let in first come first. */
+  static readonly #waiting: { watch: _HeapWatch; files: number; letIn: () => void }[] = [];
 
-  constructor(options: Pick<PassOptions, "signal" | "heapCeilingBytes">) {
+  constructor(options: Pick<PassOptions, "signal" | "heapCeilingBytes" | "maxItems">) {
     this.#outside = options.signal;
+    this.#room = options.maxItems ?? listingCapacity(this.#limit);
     this.#stop = new LinkedAbort(options.signal);
     _HeapWatch.#running.add(this);
     this.#guard = startHeapGuard({
@@ -292,6 +300,70 @@ class _HeapWatch implements Disposable {
     assertHeapRoom(local, this.#limit, _HeapWatch.#running.size - 1);
   }
 
+  /**
+   * Waits until the passes of this process leave room for this one's `files` (its mirror's files as
+   * recorded: about what its walk and listing will hold), and counts them as held until it ends:
+   * passes that together would hold more than one pass may ({@linkcode listingCapacity}) take
+   * turns. Three mirrors of 200,000 files in one module, each well within what one pass may hold,
+   * ran V8 out of memory together, the whole process with them, within minutes of its start (the
+   * heap's stop came too late: a stopped pass holds its memory while it settles, and the others
+   * grew past the limit meanwhile). A pass of more than that alone runs alone; one of a mirror
+   * that has no record yet (a fresh copy), or of few files (under a hundredth of that), never waits,
+   * and the heap's stop stays for what the count does not foresee (long names).
+   */
+  async admit(files: number, logger: Logger): Promise<void> {
+    const room = this.#room;
+    const wanted = Math.min(files, room);
+    const waiting = _HeapWatch.#waiting;
+    if (wanted < room / 100 || (waiting.length === 0 && _HeapWatch.#fits(wanted, room))) {
+      _HeapWatch.#admitted.set(this, wanted);
+      return;
+    }
+    const others = _HeapWatch.#admitted.size;
+    logger.info(
+      `waiting for ${others} other pass${others === 1 ? "" : "es"} of this process's mirrors to ` +
+        `end: with this one's ${files} files they would hold more than one pass may in its heap ` +
+        `(${room} files); the mirrors take turns`,
+    );
+    const signal = this.signal;
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        watch: this as _HeapWatch,
+        files: wanted,
+        letIn: () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        const at = waiting.indexOf(entry);
+        if (at >= 0) waiting.splice(at, 1);
+        reject(signal.reason);
+        _HeapWatch.#letInWaiting();
+      };
+      if (signal.aborted) return reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiting.push(entry);
+    });
+  }
+
+  /** Whether `files` more fit in `room` beside the passes let in (any pass fits when none is). */
+  static #fits(files: number, room: number): boolean {
+    let held = 0;
+    for (const files of _HeapWatch.#admitted.values()) held += files;
+    return _HeapWatch.#admitted.size === 0 || held + files <= room;
+  }
+
+  /** Lets the waiting passes in, first come first, while they fit. */
+  static #letInWaiting(): void {
+    const waiting = _HeapWatch.#waiting;
+    while (waiting.length > 0 && _HeapWatch.#fits(waiting[0].files, waiting[0].watch.#room)) {
+      const next = waiting.shift()!;
+      _HeapWatch.#admitted.set(next.watch, next.files);
+      next.letIn();
+    }
+  }
+
   #stopFor(usedBytes: number): void {
     this.#stop.abort(new PassHeapError(usedBytes, this.#limit, _HeapWatch.#running.size - 1));
   }
@@ -307,6 +379,9 @@ class _HeapWatch implements Disposable {
   [Symbol.dispose](): void {
     this.#guard[Symbol.dispose]();
     _HeapWatch.#running.delete(this);
+    const waiting = _HeapWatch.#waiting.findIndex((entry) => entry.watch === this);
+    if (waiting >= 0) _HeapWatch.#waiting.splice(waiting, 1);
+    if (_HeapWatch.#admitted.delete(this) || waiting >= 0) _HeapWatch.#letInWaiting();
     this.#stop[Symbol.dispose]();
     this.#ended.resolve();
   }
@@ -873,6 +948,11 @@ class _SyncPass implements Disposable {
     }
   }
 
+  /** The files its mirror's record names: what its listing and walk will hold, about. */
+  get recordedFiles(): number {
+    return this.#record.size;
+  }
+
   /** The items it holds: listed, and files walked (see `_HeapWatch`). */
   get weight(): number {
     return this.#index.listed + (this.#walk.walked?.files.size ?? 0);
@@ -995,6 +1075,7 @@ async function _dryRun(
   const emptyDirs = directoriesOf(emptyLeaves.map((dir) => `${dir}/`));
   const index = _newIndex(root ?? config.mirrorRoot);
   heap.weight = () => index.listed + local.size;
+  await heap.admit(local.size, options.logger);
   const listing = await listRemote(remote, _filterOf(config), {
     logger: options.logger,
     signal: options.signal,

@@ -160,6 +160,71 @@ Deno.test("a pass whose guard stopped another past the heap's ceiling watches on
   });
 });
 
+Deno.test("passes of one process whose mirrors together hold more files than one pass may take turns; a small one does not wait", async () => {
+  const dataset = describeDataset([
+    { name: "a", count: 200, folder: "a", tags: ["a"] },
+    { name: "b", count: 200, folder: "b", tags: ["b"] },
+    { name: "s", count: 2, folder: "s", tags: ["s"] },
+  ]);
+  await withMirror(dataset, async ({ platform, config, logger }) => {
+    const mirrors = {
+      a: { mirror_path: "a", tags: ["a"] },
+      b: { mirror_path: "b", tags: ["b"] },
+      s: { mirror_path: "s", tags: ["s"] },
+    };
+    // When each pass first asked for a page, and when each ended.
+    const firstPage: Record<string, number> = {};
+    const ended: Record<string, number> = {};
+    const run = (name: keyof typeof mirrors) => {
+      const cfg = config(mirrors[name]);
+      const remote = _platformRemote(cfg, (real) => ({
+        listPage: (filter, last, options) => {
+          firstPage[name] ??= performance.now();
+          return real.listPage(filter, last, options);
+        },
+      }));
+      // One pass may hold 300 files here: a and b, 200 each, do not fit together.
+      return runPass(cfg, remote, { logger, minRetryDelayMs: 1, maxItems: 300 })
+        .finally(() => ended[name] = performance.now());
+    };
+    for (const name of ["a", "b", "s"] as const) await run(name); // their records: 200, 200, 2
+    platform.setFaults({ latencyMs: 100 });
+    for (const key of Object.keys(firstPage)) delete firstPage[key as keyof typeof firstPage];
+    const results = await Promise.all([run("a"), run("b"), run("s")]);
+    for (const result of results) assert.equal(result.summary.failed, 0);
+    // Whichever was let in first, the other listed only once it had ended.
+    const [first, second] = firstPage.a <= firstPage.b ? ["a", "b"] : ["b", "a"];
+    assert.ok(firstPage[second] >= ended[first], `${second} listed before ${first} had ended`);
+    assert.ok(firstPage.s < ended[first], "the small mirror's pass did not wait");
+    assert.match(logger.text(), /info waiting for [12] other pass(es)? of this process's mirrors/);
+  });
+});
+
+Deno.test("a pass stopped while it waits for its turn ends as stopped, and leaves no one waiting behind it", async () => {
+  const dataset = describeDataset([
+    { name: "a", count: 200, folder: "a", tags: ["a"] },
+    { name: "b", count: 200, folder: "b", tags: ["b"] },
+  ]);
+  await withMirror(dataset, async ({ pass, platform, logger }) => {
+    const a = { mirror_path: "a", tags: ["a"] };
+    const b = { mirror_path: "b", tags: ["b"] };
+    await pass(a);
+    await pass(b);
+    platform.setFaults({ latencyMs: 100 });
+    const listed = platform.calls.BinaryDataByFilter;
+    const running = pass(a, { maxItems: 300 });
+    await pollUntil("a is let in", () => platform.calls.BinaryDataByFilter > listed);
+    const stop = new AbortController();
+    const waiting = pass(b, { maxItems: 300, signal: stop.signal });
+    await pollUntil("b waits", () => /waiting for 1 other pass/.test(logger.text()));
+    stop.abort();
+    await assert.rejects(waiting, PassCancelledError);
+    assert.equal((await running).summary.failed, 0);
+    // Nothing left in the queue: the next pass of b is let in at once.
+    assert.equal((await pass(b, { maxItems: 300 })).summary.failed, 0);
+  });
+});
+
 Deno.test("small files fill their calls across listing pages: a page's remainder waits for the next", async () => {
   // 600 files of 24 KiB: 85 fit a 2 MiB call, so 8 calls carry them all. Cut at page boundaries
   // (100 files: a call of 85 and one of 15 per page) they took 12.
