@@ -35,6 +35,11 @@ export interface RemoteCallOptions {
 export interface InlineOptions extends RemoteCallOptions {
   /** The files' bytes together, when known: the response is read into a buffer that size. */
   expectedBytes?: number;
+  /**
+   * Told of each chunk of the answer as it comes (of every try, those cut off midway too, which
+   * crossed the link all the same): what a bandwidth limit books beside the files' bytes.
+   */
+  onBytes?: (bytes: number) => void;
 }
 
 /** Options of {@linkcode RemoteSource.listPage}. */
@@ -77,11 +82,6 @@ export interface DownloadBody {
 export interface InlineBatch extends Disposable {
   /** binary data id -> the file's bytes. */
   readonly files: ReadonlyMap<string, Uint8Array>;
-  /**
-   * The answer's size in bytes (the files' and their metadata, some 400 bytes a file, and those of
-   * the call's tries that failed midway), when known: what a bandwidth limit books for it.
-   */
-  readonly bytes?: number;
 }
 
 /** Options of {@linkcode RemoteSource.download}. */

@@ -279,9 +279,8 @@ export class ViamRemote implements RemoteSource {
       windowMs: this.#callTimeoutMs,
       minBytesPerSecond: MIN_BODY_BYTES_PER_SECOND,
     });
-    let answerBytes = 0;
     const arrived = (bytes: number, watchdog: IdleWatchdog) => {
-      answerBytes += bytes;
+      options.onBytes?.(bytes);
       watchdog.progress();
       const slow = floor.add(bytes);
       if (slow !== undefined) throw new IncompleteBodyError(`BinaryDataByIDs: ${slow}`);
@@ -313,7 +312,6 @@ export class ViamRemote implements RemoteSource {
     let disposed = false;
     return {
       files,
-      bytes: answerBytes,
       [Symbol.dispose]: () => {
         if (disposed) return;
         disposed = true;

@@ -326,10 +326,11 @@ class _NetBooked extends BandwidthLimit {
 }
 
 /**
- * A TCP forwarder on 127.0.0.1 to `port` that counts the bytes each way: what crossed the link.
+ * A TCP forwarder on 127.0.0.1 to `port` that counts the bytes from the server: what crossed the
+ * link. With `cutAfterBytes`, it cuts a connection once it has carried that many, `cuts` times.
  */
-function _countingForwarder(port: number) {
-  const counted = { fromServer: 0 };
+function _countingForwarder(port: number, cut = { cutAfterBytes: Infinity, cuts: 0 }) {
+  const counted = { fromServer: 0, cut: 0 };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(port, "127.0.0.1");
@@ -343,9 +344,16 @@ function _countingForwarder(port: number) {
       });
     }
     client.pipe(upstream);
+    let carried = 0;
     upstream.on("data", (chunk: Uint8Array) => {
       counted.fromServer += chunk.length;
+      carried += chunk.length;
       client.write(chunk);
+      if (carried > cut.cutAfterBytes && counted.cut < cut.cuts) {
+        counted.cut++;
+        client.destroy();
+        upstream.destroy();
+      }
     });
   });
   const listening = new Promise<number>((resolve) =>
@@ -373,6 +381,24 @@ Deno.test("an inline answer is booked on the bandwidth limit with its metadata, 
     assert.equal(result.summary.downloaded, 300);
     const carried = forwarder.counted.fromServer;
     // Not booked: each answer's HTTP headers and the sign-in's answer (a few hundred bytes each).
+    assert.ok(
+      bandwidth.net >= 0.9 * carried && bandwidth.net <= carried,
+      `${bandwidth.net} bytes booked of ${carried} that came`,
+    );
+  });
+});
+
+Deno.test("the tries of an inline call cut off midway are booked on the bandwidth limit: they crossed the link", async () => {
+  // 60 files of 30 KiB: answers of some 1.8 MB, three of them cut after 500 kB and asked again.
+  const dataset = describeDataset([{ count: 60, sizeBytes: 30 * 1024 }]);
+  await withMirror(dataset, async ({ pass, platform }) => {
+    await using forwarder = _countingForwarder(platform.port, { cutAfterBytes: 500_000, cuts: 3 });
+    const port = await forwarder.listening;
+    const bandwidth = new _NetBooked();
+    const result = await pass({ app_url: `http://127.0.0.1:${port}` }, { bandwidth });
+    assert.equal(result.summary.downloaded, 60);
+    assert.equal(forwarder.counted.cut, 3);
+    const carried = forwarder.counted.fromServer;
     assert.ok(
       bandwidth.net >= 0.9 * carried && bandwidth.net <= carried,
       `${bandwidth.net} bytes booked of ${carried} that came`,
