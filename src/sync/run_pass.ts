@@ -378,6 +378,8 @@ class _HeapWatch implements Disposable {
 
   [Symbol.dispose](): void {
     this.#guard[Symbol.dispose]();
+    // Its guard, waiting for a pass it stopped to end, holds this watch until then: not the pass.
+    this.weight = () => 0;
     _HeapWatch.#running.delete(this);
     const waiting = _HeapWatch.#waiting.findIndex((entry) => entry.watch === this);
     if (waiting >= 0) _HeapWatch.#waiting.splice(waiting, 1);
