@@ -1046,7 +1046,7 @@ function _forgetMissing(
  */
 function _lastChangeMs(
   identity: FileIdentity,
-  at: { now: number; stepMs: number; firstSeenMs?: number },
+  at: { now: number; stepMs: number; minAgeMs: number; firstSeenMs?: number },
 ): number {
   const ahead = at.now + CLOCK_SKEW_MS;
   const mtimeAhead = identity.mtimeMs > ahead;
@@ -1059,7 +1059,17 @@ function _lastChangeMs(
     ? identity.mtimeMs
     : Math.floor(identity.mtimeMs / at.stepMs) * at.stepMs + at.stepMs;
   // A change time that far ahead was stamped before the clock was put back: not waited for.
-  return ctimeAhead ? mtimeEnd : Math.max(mtimeEnd, identity.ctimeMs);
+  if (ctimeAhead) return mtimeEnd;
+  // Deno gives the change time in whole seconds. One past the modification time's second (that
+  // time put back by the writer, or the file renamed or its mode changed since) is all that tells
+  // when it was last written: at the end of its second, as for a coarse modification time (a
+  // rewrite in place at S.85 with its time put back was sent 1.2 s later at a settle time of 2 s,
+  // and deleted under its writer: a re-reviewer). Not at a settle time of 0, which waits for
+  // nothing.
+  const ctimeEnd = at.minAgeMs > 0 && identity.ctimeMs > identity.mtimeMs
+    ? identity.ctimeMs + 1000
+    : identity.ctimeMs;
+  return Math.max(mtimeEnd, ctimeEnd);
 }
 
 /**

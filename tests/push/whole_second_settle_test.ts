@@ -45,3 +45,20 @@ Deno.test("on a file system keeping whole seconds, a file's settle time counts f
     }
   });
 });
+
+Deno.test("a file whose modification time was put back settles from the end of the second its change time names", async () => {
+  await withPush(async ({ root, pass, platform, write }) => {
+    // Rewritten now, its modification time put back a minute (a tool preserving it): the change
+    // time, which Deno gives in whole seconds on any file system, is all that says when.
+    await write("frame.bin", new Uint8Array(4096).fill(2), 60);
+    const changed = Deno.lstatSync(join(root, "frame.bin")).ctime!.getTime();
+    assert.equal(changed % 1000, 0, `a whole-second change time, got ${changed}`);
+    // A settle time of a second, half a second past the change time's second start: the write
+    // may have come up to its end.
+    const early = await pass({ minAgeSeconds: 1 }, { now: () => changed + 1_500 });
+    assert.equal(early.uploaded, 0, "sent before its settle time");
+    assert.equal(platform.items().length, 0);
+    const later = await pass({ minAgeSeconds: 1 }, { now: () => changed + 2_000 + 10 });
+    assert.equal(later.uploaded, 1);
+  });
+});
