@@ -163,14 +163,14 @@ async function _onePass(
     return _reportInterrupted(config, output, interrupted, result, progress.latest());
   }
   if (failure !== undefined) {
-    const error = failure instanceof LockedError
-      ? failure.message
-      : `sync failed: ${describeError(failure)}`;
+    // In the flags' words, as a finished pass's error is (the heap's stop names the filter's).
+    const why = inCliTerms(describeError(failure));
+    const error = failure instanceof LockedError ? failure.message : `sync failed: ${why}`;
     // What it did before it failed (a key refused part way: the files of the pages before), on
     // the summary line a finished pass prints, ending with why it failed, as that one's does.
     const partial = partialResultOf(failure)?.summary;
     output.line(`mirror: ${config.mirrorRoot}`);
-    output.line(_countsLine(formatSummary(partial ?? emptySummary()), describeError(failure)));
+    output.line(_countsLine(formatSummary(partial ?? emptySummary()), why));
     output.error(error);
     output.document({
       ..._document(config, partial ?? emptySummary()),
