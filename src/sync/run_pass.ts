@@ -308,22 +308,29 @@ class _HeapWatch implements Disposable {
    * ran V8 out of memory together, the whole process with them, within minutes of its start (the
    * heap's stop came too late: a stopped pass holds its memory while it settles, and the others
    * grew past the limit meanwhile). A pass of more than that alone runs alone; one of a mirror
-   * that has no record yet (a fresh copy), or of few files (under a hundredth of that), never waits,
-   * and the heap's stop stays for what the count does not foresee (long names).
+   * that has no record yet (a fresh copy), or of few files (under a hundredth of that), never waits
+   * nor counts, and the heap's stop stays for what the count does not foresee (long names). The
+   * pass's walk starts once it is let in.
    */
   async admit(files: number, logger: Logger): Promise<void> {
     const room = this.#room;
-    const wanted = Math.min(files, room);
+    // A small mirror's pass counts for nothing: counted, small passes following each other kept
+    // a mirror near the capacity waiting for good (a re-reviewer).
+    const wanted = files < room / 100 ? 0 : Math.min(files, room);
     const waiting = _HeapWatch.#waiting;
-    if (wanted < room / 100 || (waiting.length === 0 && _HeapWatch.#fits(wanted, room))) {
+    if (wanted === 0 || (waiting.length === 0 && _HeapWatch.#fits(wanted, room))) {
       _HeapWatch.#admitted.set(this, wanted);
       return;
     }
-    const others = _HeapWatch.#admitted.size;
+    const started = performance.now();
+    const running = [..._HeapWatch.#admitted.values()].filter((held) => held > 0);
+    const held = running.reduce((sum, files) => sum + files, 0);
+    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "es"}`;
     logger.info(
-      `waiting for ${others} other pass${others === 1 ? "" : "es"} of this process's mirrors to ` +
-        `end: with this one's ${files} files they would hold more than one pass may in its heap ` +
-        `(${room} files); the mirrors take turns`,
+      `waiting for its turn in this process's heap: its ${files} files beside the ${held} of ` +
+        `the ${plural(running.length, "pass")} running` +
+        (waiting.length > 0 ? ` (${plural(waiting.length, "other pass")} waiting first)` : "") +
+        ` would be more than one pass may hold (${room}); the mirrors take turns`,
     );
     const signal = this.signal;
     await new Promise<void>((resolve, reject) => {
@@ -345,13 +352,14 @@ class _HeapWatch implements Disposable {
       signal.addEventListener("abort", onAbort, { once: true });
       waiting.push(entry);
     });
+    logger.info(`its turn came after ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 
-  /** Whether `files` more fit in `room` beside the passes let in (any pass fits when none is). */
+  /** Whether `files` more fit in `room` beside the passes let in. */
   static #fits(files: number, room: number): boolean {
     let held = 0;
     for (const files of _HeapWatch.#admitted.values()) held += files;
-    return _HeapWatch.#admitted.size === 0 || held + files <= room;
+    return held + files <= room;
   }
 
   /** Lets the waiting passes in, first come first, while they fit. */
@@ -448,7 +456,8 @@ class _SyncPass implements Disposable {
   readonly #heldDeletes: HeldDeletes;
   readonly #progress: _Progress;
   readonly #spellings: _Spellings;
-  readonly #walk: _LocalWalk;
+  /** The walk of the mirror, from the list stage on. */
+  #walk?: _LocalWalk;
   /** `max_delete`'s base when files were cleared for folders (see `_clearLimit`). */
   #clearBase: number | undefined;
   // Started once the listing is proved whole (see startDeletes); awaited before the lock is let go.
@@ -530,27 +539,6 @@ class _SyncPass implements Disposable {
     });
     this.#progress = { index: this.#index, transfer: this.#transfer.result };
     this.#spellings = new _Spellings(mirror.root);
-    // The walk runs while the listing's first calls (sign-in, counts) are on the wire. Until it
-    // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
-    this.#walk = new _LocalWalk(
-      mirror.walk().then(async (files) => {
-        this.#config = await _withProtectedLinkTargets(
-          this.#config,
-          mirror.root,
-          _linksOf(files),
-          options.signal,
-        );
-        return files;
-      }),
-      mirror.nestedMirrors,
-      options.signal,
-      (held, walked) => {
-        this.#logger.debug(
-          `${held.length} path(s) listed before the local walk ended, planned now`,
-        );
-        this.#fetchNow(_fetchable(held, this.#index, walked, this.#spellings), walked.files);
-      },
-    );
   }
 
   /** Hands `downloads` that are due to the transfer. */
@@ -573,10 +561,40 @@ class _SyncPass implements Disposable {
    * arrive, and the paths first seen that the mirror lacks handed to the transfer (held until the
    * walk ends).
    */
+  /**
+   * Starts the walk of the mirror, once the pass has its turn in the heap (see `_HeapWatch.admit`):
+   * a pass waiting for it holds no walked file (some 100 bytes each), nor a walk gone stale.
+   */
+  #startWalk(): _LocalWalk {
+    const mirror = this.#mirror;
+    const options = this.#options;
+    // It runs while the listing's first calls (sign-in, counts) are on the wire. Until it
+    // ends, listed paths are indexed and wait for it: whether to fetch one needs the local files.
+    return this.#walk = new _LocalWalk(
+      mirror.walk().then(async (files) => {
+        this.#config = await _withProtectedLinkTargets(
+          this.#config,
+          mirror.root,
+          _linksOf(files),
+          options.signal,
+        );
+        return files;
+      }),
+      mirror.nestedMirrors,
+      options.signal,
+      (held, walked) => {
+        this.#logger.debug(
+          `${held.length} path(s) listed before the local walk ended, planned now`,
+        );
+        this.#fetchNow(_fetchable(held, this.#index, walked, this.#spellings), walked.files);
+      },
+    );
+  }
+
   list(): Promise<ListingResult> {
     const options = this.#options;
     const index = this.#index;
-    const walk = this.#walk;
+    const walk = this.#startWalk();
     return listRemote(this.#remote, _filterOf(this.#config), {
       logger: this.#logger,
       signal: walk.signal,
@@ -607,7 +625,7 @@ class _SyncPass implements Disposable {
     const index = this.#index;
     const logger = this.#logger;
     const progress = this.#progress;
-    const local = await this.#walk.done();
+    const local = await this.#walk!.done();
     this.#walked = local;
     // Again now that the listing (seconds to minutes) has ended: a link in a protected folder
     // made or flipped to a new release meanwhile (`ln -sfn`, as a deploy does) protects it too.
@@ -957,7 +975,7 @@ class _SyncPass implements Disposable {
 
   /** The items it holds: listed, and files walked (see `_HeapWatch`). */
   get weight(): number {
-    return this.#index.listed + (this.#walk.walked?.files.size ?? 0);
+    return this.#index.listed + (this.#walk?.walked?.files.size ?? 0);
   }
 
   /**
@@ -973,7 +991,7 @@ class _SyncPass implements Disposable {
     // What this pass placed is recorded even when it was cut off or failed, also while it was
     // still downloading: a file not recorded is never replaced by a later version. The walk has
     // ended by now (a failed or cut listing waits for it).
-    const local = this.#walked ?? this.#walk.walked?.files;
+    const local = this.#walked ?? this.#walk?.walked?.files;
     await this.#placedLog.close();
     const record = this.#record;
     if (local !== undefined) {
@@ -1020,7 +1038,7 @@ class _SyncPass implements Disposable {
 
   /** Lets go of the caller's signal (see `_LocalWalk`). */
   [Symbol.dispose](): void {
-    this.#walk[Symbol.dispose]();
+    this.#walk?.[Symbol.dispose]();
   }
 }
 

@@ -160,17 +160,19 @@ Deno.test("a pass whose guard stopped another past the heap's ceiling watches on
   });
 });
 
-Deno.test("passes of one process whose mirrors together hold more files than one pass may take turns; a small one does not wait", async () => {
+Deno.test("passes of one process whose mirrors together hold more files than one pass may take turns, walking only once let in; small ones neither wait nor keep them waiting", async () => {
   const dataset = describeDataset([
     { name: "a", count: 200, folder: "a", tags: ["a"] },
     { name: "b", count: 200, folder: "b", tags: ["b"] },
     { name: "s", count: 2, folder: "s", tags: ["s"] },
+    { name: "t", count: 2, folder: "t", tags: ["t"] },
   ]);
-  await withMirror(dataset, async ({ platform, config, logger }) => {
+  await withMirror(dataset, async ({ home, platform, config, logger }) => {
     const mirrors = {
       a: { mirror_path: "a", tags: ["a"] },
       b: { mirror_path: "b", tags: ["b"] },
       s: { mirror_path: "s", tags: ["s"] },
+      t: { mirror_path: "t", tags: ["t"] },
     };
     // When each pass first asked for a page, and when each ended.
     const firstPage: Record<string, number> = {};
@@ -183,20 +185,44 @@ Deno.test("passes of one process whose mirrors together hold more files than one
           return real.listPage(filter, last, options);
         },
       }));
-      // One pass may hold 300 files here: a and b, 200 each, do not fit together.
-      return runPass(cfg, remote, { logger, minRetryDelayMs: 1, maxItems: 300 })
+      // One pass may hold 201 files here: a and b, 200 each, do not fit together, nor does one of
+      // them beside the 2 files of s or t, were those counted.
+      return runPass(cfg, remote, { logger, minRetryDelayMs: 1, maxItems: 201 })
         .finally(() => ended[name] = performance.now());
     };
-    for (const name of ["a", "b", "s"] as const) await run(name); // their records: 200, 200, 2
+    for (const name of ["a", "b", "s", "t"] as const) await run(name); // records: 200, 200, 2, 2
     platform.setFaults({ latencyMs: 100 });
     for (const key of Object.keys(firstPage)) delete firstPage[key as keyof typeof firstPage];
-    const results = await Promise.all([run("a"), run("b"), run("s")]);
-    for (const result of results) assert.equal(result.summary.failed, 0);
-    // Whichever was let in first, the other listed only once it had ended.
-    const [first, second] = firstPage.a <= firstPage.b ? ["a", "b"] : ["b", "a"];
-    assert.ok(firstPage[second] >= ended[first], `${second} listed before ${first} had ended`);
-    assert.ok(firstPage.s < ended[first], "the small mirror's pass did not wait");
-    assert.match(logger.text(), /info waiting for [12] other pass(es)? of this process's mirrors/);
+    const first = run("a");
+    await pollUntil("a is let in", () => firstPage.a !== undefined);
+    const second = run("b");
+    await pollUntil("b waits", () => /waiting for its turn/.test(logger.text()));
+    // Removed while b waits: its walk, once let in, finds it missing.
+    const removed = platform.items().find((item) => item.tags.includes("b"))!;
+    await Deno.remove(join(home, "b", removed.fileName));
+    // Two small mirrors' passes, overlapping, one after another beside them: let in at once, and
+    // b's turn still comes (counted, one of them always ran as a ended, and b waited for good).
+    let smallPasses = 0;
+    let bEnded = false;
+    second.finally(() => bEnded = true).catch(() => {});
+    const smallLoop = async (name: "s" | "t") => {
+      while (!bEnded && smallPasses < 60) {
+        await run(name);
+        smallPasses++;
+      }
+    };
+    await Promise.all([smallLoop("s"), smallLoop("t")]);
+    const [resultA, resultB] = await Promise.all([first, second]);
+    assert.equal(resultA.summary.failed, 0);
+    assert.equal(resultB.summary.failed, 0);
+    assert.ok(firstPage.b >= ended.a, "b listed before a had ended");
+    assert.ok(smallPasses >= 2 && smallPasses < 60, `${smallPasses} small passes`);
+    assert.equal(resultB.summary.downloaded, 1, "the file removed while b waited is fetched");
+    assert.match(
+      logger.text(),
+      /info waiting for its turn in this process's heap: its 200 files beside the 200 of the 1 pass running would be more than one pass may hold \(201\)/,
+    );
+    assert.match(logger.text(), /info its turn came after \d+\.\d s/);
   });
 });
 
@@ -216,7 +242,7 @@ Deno.test("a pass stopped while it waits for its turn ends as stopped, and leave
     await pollUntil("a is let in", () => platform.calls.BinaryDataByFilter > listed);
     const stop = new AbortController();
     const waiting = pass(b, { maxItems: 300, signal: stop.signal });
-    await pollUntil("b waits", () => /waiting for 1 other pass/.test(logger.text()));
+    await pollUntil("b waits", () => /waiting for its turn/.test(logger.text()));
     stop.abort();
     await assert.rejects(waiting, PassCancelledError);
     assert.equal((await running).summary.failed, 0);
