@@ -36,9 +36,8 @@ const _clients = new Map<ConnectionUse, Deno.HttpClient>();
  *
  * `metadata`: 96, about as many as the listing has calls in flight at the most (82-92 connections
  * at 32 lanes, `concurrency` 8 and over: each lane's page beside its count, then the counts that
- * prove its tail).
- * Its answers are pages of tens of KiB, so a kept connection costs little; one closed costs a TCP
- * and TLS handshake with app.viam.com when the next page opens another. Kept at 8 (one cap for
+ * prove its tail). Its answers are pages of tens of KiB, so a kept connection costs little; one
+ * closed costs a TCP and TLS handshake with app.viam.com when the next page opens another. Kept at 8 (one cap for
  * both pools until 2026-12-07), the lanes handing back connections in bursts closed them faster
  * than the next pages took them: a no-op pass of 100,000 items opened 250-257 connections at the
  * default `concurrency` (4: 16 lanes) and 413-430 at 8, against 41-44 and 82-92 with this cap, at
@@ -54,8 +53,8 @@ export const IDLE_CONNECTIONS_KEPT: Readonly<Record<ConnectionUse, number>> = {
 /**
  * The HTTP client of the calls and downloads that carry `use`: HTTP/1.1 only, a connection per
  * call in flight, at most {@linkcode IDLE_CONNECTIONS_KEPT}`[use]` kept open between calls. Over
- * HTTP/2 (what fetch negotiates with an HTTPS app that offers it) every call shares one connection, and
- * the answers that wait for their turn to be read (one at a time) fill its flow-control window:
+ * HTTP/2 (what fetch negotiates with an HTTPS app that offers it) every call shares one connection,
+ * and the answers that wait for their turn to be read (one at a time) fill its flow-control window:
  * with 4 or more answers of 3.3 MB in flight, the one being read gets no more bytes and every call
  * on the connection stalls until its deadline (measured: 8 answers over HTTPS to `Deno.serve`,
  * stalled; a fresh copy of 1,002 files over HTTP/2 took 61 s at concurrency 4 instead of 1.8).
