@@ -17,6 +17,7 @@ import { join, relative, sep } from "node:path";
 import { type BandwidthLimit, bandwidthLimitOf } from "../async/bandwidth_limit.ts";
 import { collectGarbageNow, startHeapGuard } from "../async/heap_guard.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
+import { Semaphore } from "../async/semaphore.ts";
 import type { ItemBackoff } from "../async/item_backoff.ts";
 import type { MirrorConfig } from "../config.ts";
 import type { FreeSpace } from "../fs/free_space.ts";
@@ -251,10 +252,10 @@ class _HeapWatch implements Disposable {
   weight: () => number = () => 0;
   /** Resolved once the pass has ended (disposed of its watch). */
   readonly #ended = Promise.withResolvers<void>();
-  /** The files each pass let in holds, about (see `admit`). */
-  static readonly #admitted = new Map<_HeapWatch, number>();
-  /** Passes waiting for room, let in first come first. */
-  static readonly #waiting: { watch: _HeapWatch; files: number; letIn: () => void }[] = [];
+  /** The turns in the heap, a file a permit, by what one pass may hold (see `admit`). */
+  static readonly #turns = new Map<number, Semaphore>();
+  /** The permits this pass holds, once let in. */
+  #held?: { turns: Semaphore; files: number };
 
   constructor(options: Pick<PassOptions, "signal" | "heapCeilingBytes" | "maxItems">) {
     this.#outside = options.signal;
@@ -316,59 +317,24 @@ class _HeapWatch implements Disposable {
     const room = this.#room;
     // A small mirror's pass counts for nothing: counted, small passes following each other kept
     // a mirror near the capacity waiting for good (a re-reviewer).
-    const wanted = files < room / 100 ? 0 : Math.min(files, room);
-    const waiting = _HeapWatch.#waiting;
-    if (wanted === 0 || (waiting.length === 0 && _HeapWatch.#fits(wanted, room))) {
-      _HeapWatch.#admitted.set(this, wanted);
-      return;
-    }
+    if (files < room / 100) return;
+    const wanted = Math.min(files, room);
+    let turns = _HeapWatch.#turns.get(room);
+    if (turns === undefined) _HeapWatch.#turns.set(room, turns = new Semaphore(room));
+    const waits = turns.waiting > 0 || turns.free < wanted;
     const started = performance.now();
-    const running = [..._HeapWatch.#admitted.values()].filter((held) => held > 0);
-    const held = running.reduce((sum, files) => sum + files, 0);
-    const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "es"}`;
-    logger.info(
-      `waiting for its turn in this process's heap: its ${files} files beside the ${held} of ` +
-        `the ${plural(running.length, "pass")} running` +
-        (waiting.length > 0 ? ` (${plural(waiting.length, "other pass")} waiting first)` : "") +
-        ` would be more than one pass may hold (${room}); the mirrors take turns`,
-    );
-    const signal = this.signal;
-    await new Promise<void>((resolve, reject) => {
-      const entry = {
-        watch: this as _HeapWatch,
-        files: wanted,
-        letIn: () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        const at = waiting.indexOf(entry);
-        if (at >= 0) waiting.splice(at, 1);
-        reject(signal.reason);
-        _HeapWatch.#letInWaiting();
-      };
-      if (signal.aborted) return reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      waiting.push(entry);
-    });
-    logger.info(`its turn came after ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  }
-
-  /** Whether `files` more fit in `room` beside the passes let in. */
-  static #fits(files: number, room: number): boolean {
-    let held = 0;
-    for (const files of _HeapWatch.#admitted.values()) held += files;
-    return held + files <= room;
-  }
-
-  /** Lets the waiting passes in, first come first, while they fit. */
-  static #letInWaiting(): void {
-    const waiting = _HeapWatch.#waiting;
-    while (waiting.length > 0 && _HeapWatch.#fits(waiting[0].files, waiting[0].watch.#room)) {
-      const next = waiting.shift()!;
-      _HeapWatch.#admitted.set(next.watch, next.files);
-      next.letIn();
+    if (waits) {
+      const waiting = turns.waiting > 0 ? ` (${turns.waiting} other waiting first)` : "";
+      logger.info(
+        `waiting for its turn in this process's heap: its ${files} files beside the ` +
+          `${room - turns.free} of the passes running${waiting} would be more than one pass may ` +
+          `hold (${room}); the mirrors take turns`,
+      );
+    }
+    await turns.acquire(this.signal, wanted);
+    this.#held = { turns, files: wanted };
+    if (waits) {
+      logger.info(`its turn came after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
   }
 
@@ -389,9 +355,7 @@ class _HeapWatch implements Disposable {
     // Its guard, waiting for a pass it stopped to end, holds this watch until then: not the pass.
     this.weight = () => 0;
     _HeapWatch.#running.delete(this);
-    const waiting = _HeapWatch.#waiting.findIndex((entry) => entry.watch === this);
-    if (waiting >= 0) _HeapWatch.#waiting.splice(waiting, 1);
-    if (_HeapWatch.#admitted.delete(this) || waiting >= 0) _HeapWatch.#letInWaiting();
+    this.#held?.turns.release(this.#held.files);
     this.#stop[Symbol.dispose]();
     this.#ended.resolve();
   }

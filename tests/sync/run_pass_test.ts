@@ -220,7 +220,7 @@ Deno.test("passes of one process whose mirrors together hold more files than one
     assert.equal(resultB.summary.downloaded, 1, "the file removed while b waited is fetched");
     assert.match(
       logger.text(),
-      /info waiting for its turn in this process's heap: its 200 files beside the 200 of the 1 pass running would be more than one pass may hold \(201\)/,
+      /info waiting for its turn in this process's heap: its 200 files beside the 200 of the passes running would be more than one pass may hold \(201\)/,
     );
     assert.match(logger.text(), /info its turn came after \d+\.\d s/);
   });
