@@ -670,8 +670,15 @@ export class MirrorDir implements AsyncDisposable {
    */
   replaceOnPlace(relPath: string): void {
     assertRelativePath(relPath);
-    const marked = _plainFileSync(join(this.root, relPath));
-    if (marked !== undefined) this.#replaceable.set(relPath, marked);
+    // Looked at between two looks at its folders, as a stale file is: through a folder swapped for
+    // a link it would be a file of wherever the link leads, which the rename would then replace.
+    let marked: _Checked | undefined;
+    try {
+      marked = _removable(this.root, relPath, this.#device, "replace");
+    } catch {
+      return; // not marked: the link that places the new version replaces nothing (and fails)
+    }
+    if (marked?.info.isFile) this.#replaceable.set(relPath, marked.info);
   }
 
   /** True while `relPath` is marked by {@linkcode MirrorDir.replaceOnPlace} (not placed yet). */
@@ -947,7 +954,15 @@ export class MirrorDir implements AsyncDisposable {
     this.#replaceable.delete(relPath);
     try {
       if (marked !== undefined) {
-        if (_sameFile(marked, _plainFileSync(to))) {
+        // Looked at again between two looks at its folders, in the same turn as the rename: the
+        // batch's one look at its folders came before the files named ahead of it, and a folder
+        // swapped for a link since would have the rename replace a file of wherever it leads (a
+        // reviewer's program flipping one every 20-50 µs: 2 to 31 files outside the mirror
+        // replaced in 3 of 8 passes, before 2026-12-07). Refused (thrown) when one was swapped.
+        const [now] = _removableInFolder(this.root, [relPath], this.#device, "replace");
+        // A folder there now goes the way of any name taken (a conflict, or cleared for the file).
+        if (now instanceof Error && !(now instanceof Deno.errors.IsADirectory)) throw now;
+        if (now !== undefined && !(now instanceof Error) && _sameFile(marked, now.info)) {
           Deno.renameSync(from, to); // replaces the file itself (a symlink swapped in: the link)
           return;
         }
@@ -1077,8 +1092,13 @@ interface _Checked {
  * found there; undefined when it is gone (or its folder is, or is a file now); throws when it is
  * refused. See {@linkcode _removableInFolder}, which it is for one file.
  */
-function _removable(root: string, relPath: string, device?: number): _Checked | undefined {
-  const [checked] = _removableInFolder(root, [relPath], device);
+function _removable(
+  root: string,
+  relPath: string,
+  device?: number,
+  doing: "remove" | "replace" = "remove",
+): _Checked | undefined {
+  const [checked] = _removableInFolder(root, [relPath], device, doing);
   if (checked instanceof Error) throw checked;
   return checked;
 }
@@ -1102,6 +1122,7 @@ function _removableInFolder(
   root: string,
   relPaths: readonly string[],
   device?: number,
+  doing: "remove" | "replace" = "remove",
 ): (_Checked | undefined | Error)[] {
   const found: (_Checked | undefined | Error)[] = relPaths.map(() => undefined);
   const looked: number[] = [];
@@ -1113,7 +1134,7 @@ function _removableInFolder(
     }
     if (isStateDirPath(relPath)) {
       return void (found[index] = new Deno.errors.PermissionDenied(
-        `refusing to remove ${relPath}: inside the state dir`,
+        `refusing to ${doing} ${relPath}: inside the state dir`,
       ));
     }
     looked.push(index);
@@ -1137,7 +1158,7 @@ function _removableInFolder(
         found[index] = info === undefined || info instanceof Error
           ? info
           : info.isDirectory
-          ? new Deno.errors.IsADirectory(`refusing to remove ${relPaths[index]}: not a file`)
+          ? new Deno.errors.IsADirectory(`refusing to ${doing} ${relPaths[index]}: not a file`)
           : { path: paths[i], info };
       });
       return found;
@@ -1148,7 +1169,7 @@ function _removableInFolder(
     if (typeof swapped === "object") {
       for (const index of looked) {
         found[index] = new Deno.errors.PermissionDenied(
-          `refusing to remove ${relPaths[index]}: ${_folderName(root, swapped.swapped)} ` +
+          `refusing to ${doing} ${relPaths[index]}: ${_folderName(root, swapped.swapped)} ` +
             _becameDuringPass(root, swapped.swapped, device),
         );
       }
@@ -1159,13 +1180,13 @@ function _removableInFolder(
       // A folder written to all along (files made in it): fewer looks between its two looks.
       if (looked.length > 1) {
         for (const index of looked) {
-          found[index] = _removableInFolder(root, [relPaths[index]], device)[0];
+          found[index] = _removableInFolder(root, [relPaths[index]], device, doing)[0];
         }
         return found;
       }
       const only = relPaths[looked[0]];
       const why = "a folder on its way kept changing while it was checked";
-      found[looked[0]] = new Deno.errors.PermissionDenied(`refusing to remove ${only}: ${why}`);
+      found[looked[0]] = new Deno.errors.PermissionDenied(`refusing to ${doing} ${only}: ${why}`);
       return found;
     }
   }
@@ -1233,16 +1254,6 @@ function _assertPlaceable(relPath: string): void {
   }
 }
 
-/** The regular file at `path` (not followed if a symlink), or undefined. */
-function _plainFileSync(path: string): Deno.FileInfo | undefined {
-  try {
-    const info = Deno.lstatSync(path);
-    return info.isFile ? info : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A folder stands where a file is to be placed (an empty one: the walk lists files, so the plan
  * did not see it). Nothing is replaced, as for any name taken, but unlike a file someone put
@@ -1266,12 +1277,13 @@ function _isDirectorySync(path: string): boolean {
 }
 
 /**
- * Whether `now` is still the file `marked` was: same size and modification time. Not the inode:
+ * Whether `now` is still the file `marked` was: a regular file, of the same size and modification
+ * time. Not the inode:
  * FAT and exFAT give a file a new inode number when it drops out of the cache, which a long
  * download on a small machine may see; a file written there since has a new mtime.
  */
 function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
-  return now !== undefined && now.size === marked.size &&
+  return now !== undefined && now.isFile && now.size === marked.size &&
     now.mtime?.getTime() === marked.mtime?.getTime();
 }
 
