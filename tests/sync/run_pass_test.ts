@@ -2392,6 +2392,46 @@ Deno.test("an item replaced on the platform under the same name is replaced in t
   }, { inlineLimitBytes: 1024 });
 });
 
+for (
+  const [away, passBy] of [
+    ["a link where it was", async (folder: string) => {
+      await Deno.rename(folder, `${folder}.away`);
+      await Deno.symlink(`${folder}.away`, folder);
+      return async () => {
+        await Deno.remove(folder);
+        await Deno.rename(`${folder}.away`, folder);
+      };
+    }],
+    ["passed by (another mirror's state folder in it)", async (folder: string) => {
+      await Deno.mkdir(join(folder, ".data-mirror"));
+      return () => Deno.remove(join(folder, ".data-mirror"));
+    }],
+  ] as const
+) {
+  Deno.test(`a folder the walk did not enter for one pass (${away}) keeps its files recorded: their new versions replace them after`, async () => {
+    const model = (name: string, size: number) => _oneFile(name, "d3/model.bin", size);
+    const other = _oneFile("other", "d0/other.bin", 300);
+    await withMirror(
+      describeDataset([model("v1", 500), other]),
+      async ({ pass, platform, root, files }) => {
+        await pass({ delete: true });
+        const back = await passBy(join(root, "d3"));
+        const passed = await pass({ delete: true });
+        assert.deepEqual([passed.summary.downloaded, passed.summary.deleted], [0, 0]);
+        await back();
+        platform.replaceDataset(describeDataset([model("v2", 500), other]));
+        const [v2] = platform.items().filter((item) => item.fileName === "d3/model.bin");
+        const after = await pass({ delete: true });
+        assert.equal(after.summary.downloaded, 1);
+        assert.ok(
+          bytesEqual((await files()).get("d3/model.bin"), platform.contentOf(v2.binaryDataId)),
+        );
+      },
+      { inlineLimitBytes: 1024 },
+    );
+  });
+}
+
 Deno.test("in a protected dir, a new version under the same name replaces the mirror's file; a user's is kept", async () => {
   const model = (name: string, size: number) => _oneFile(name, "models/detector.tflite", size);
   const attributes = { delete: true, protected_dirs: ["models"], max_delete: 1 };
