@@ -219,7 +219,8 @@ export class PlacedRecord {
   /**
    * Settles what a replacement cut around its rename left at `path`, from the size of the file
    * there (undefined: none): the new version when that size is the new one's and not the old one's
-   * (the rename ran), else what the record said before (the old version, or a user's file: kept).
+   * (the rename ran); the mirror's file from neither item when it is both's (fetched again, whichever
+   * is listed); else what the record said before (the old version, or a user's file: kept).
    */
   settleTentative(path: string, size: number | undefined): void {
     const pathHash = _pathHash(path);
@@ -230,8 +231,16 @@ export class PlacedRecord {
     const sizeHash = _hash16(String(size));
     const old = _lookup(this.#table, pathHash);
     if ((value & 0xffff) !== sizeHash || !_known(old)) return;
-    if ((old & 0xffff) === sizeHash) return; // both fit: the old version, replaced again
-    this.#table[_slotOf(this.#table, pathHash)! * 2 + 1] = value;
+    const slot = _slotOf(this.#table, pathHash)! * 2 + 1;
+    // Both sizes fit (two versions of one size: a model retrained alike): the file may be either.
+    // Recorded as from neither item, so that whichever is listed there next is fetched again (one
+    // download). Taken for the old one, before 2026-12-07, it held the new version's bytes for good
+    // once the old item was listed again (the new upload deleted on the platform): a reviewer.
+    if ((old & 0xffff) === sizeHash) {
+      this.#table[slot] = _idHashOtherThan(old >>> 16, value >>> 16) * 0x10000 + sizeHash;
+      return;
+    }
+    this.#table[slot] = value;
   }
 
   /**
@@ -519,6 +528,13 @@ export class PlacedLog {
 /** The value word of a placed file: its id's and its size's 16-bit hashes. */
 function _valueOf(file: PlacedFile): number {
   return _hash16(file.binaryDataId) * 0x10000 + _hash16(String(file.size));
+}
+
+/** An item id hash that is neither `a` nor `b`: a file recorded with it is from no item listed. */
+function _idHashOtherThan(a: number, b: number): number {
+  let hash = (a + 1) & 0xffff;
+  if (hash === b) hash = (hash + 1) & 0xffff;
+  return hash;
 }
 
 /** An empty table for `paths` paths: at most three quarters full, a lookup takes a few probes. */

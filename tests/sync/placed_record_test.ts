@@ -207,6 +207,26 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
   });
 });
 
+Deno.test("placed log: a replacement of the same size cut around its rename is from neither version once settled: either one listed is fetched again", async () => {
+  await withTempDir(async (dir) => {
+    await (await PlacedRecord.read(dir)).save(
+      ["e.jpg"],
+      () => ({ binaryDataId: "org/loc/e", size: 10 }),
+    );
+    const log = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
+    await log.logAhead([["e.jpg", { binaryDataId: "org/loc/e2", size: 10 }]], { replacing: true });
+    // Killed here, after the rename or before it: the size cannot tell.
+    const cut = await PlacedRecord.read(dir);
+    cut.settleTentative("e.jpg", 10);
+    // The new upload deleted on the platform, the old item listed again: fetched again, not taken
+    // for the file there (which may hold the new version's bytes); the new one listed, the same.
+    assert.equal(cut.placedFrom("e.jpg", "org/loc/e"), "other");
+    assert.equal(cut.placedFrom("e.jpg", "org/loc/e2"), "other");
+    assert.ok(cut.sizeFits("e.jpg", 10), "still the mirror's file, not a user's");
+    await log.close();
+  });
+});
+
 Deno.test("placed log: a withdrawal folded into the record by the next pass is named again by that pass's log", async () => {
   await withTempDir(async (dir) => {
     // A pass killed after it withdrew c.jpg (not named): its log holds the withdrawal.
