@@ -62,7 +62,8 @@ export interface WalkOptions {
  * walk runs is skipped; one below the root that cannot be read (a `lost+found` of root's on a disk
  * of its own, a folder swapped for a file) is reported as skipped with the error, and the walk goes
  * on; the root itself unreadable fails the walk with an error naming it. When a file system is
- * mounted at `root`, its `lost+found` is passed by without a word.
+ * mounted at `root` or a folder below it, its `lost+found` (and the folders Windows makes on a
+ * stick) are passed by without a word.
  */
 export async function* walkPushFolder(
   root: string,
@@ -72,7 +73,11 @@ export async function* walkPushFolder(
   // A disk mounted at the push folder: its `lost+found` holds what fsck recovered (fragments of
   // any file of the disk), the file system's, not the push's. Run as root (viam-server's modules
   // are), a pass sent them to the platform and deleted them. Passed by without a word.
+  // So does one mounted at a folder below it (a stick at `outbox/usb`): the devices of the folders
+  // walked tell (a reviewer, before 2026-12-07: as root, `usb/lost+found/#1234` and the stick's
+  // `System Volume Information` were sent and deleted).
   const atMountPoint = isMountPointSync(root);
+  const devices = new Map<string, number>();
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
     options.signal?.throwIfAborted();
     // Read twice, streamed, never held whole: a folder of a million captures (a robot offline for
@@ -106,6 +111,10 @@ export async function* walkPushFolder(
     } catch {
       continue; // gone since it was read
     }
+    devices.set(dir, folder.dev);
+    const mountedHere = dir === ""
+      ? atMountPoint
+      : folder.dev !== devices.get(dir.slice(0, Math.max(dir.lastIndexOf("/"), 0)));
     if (dir !== "" && scan.holdsState) {
       yield { kind: "skipped", path: dir, reason: "holds another mirror or push folder" };
       continue;
@@ -136,7 +145,7 @@ export async function* walkPushFolder(
         }
       }
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (atMountPoint && dir === "" && isFileSystemFolderName(entry.name) && entry.isDirectory) {
+      if (mountedHere && isFileSystemFolderName(entry.name) && entry.isDirectory) {
         continue;
       }
       if (shared.has(entry.name) || (entry.isDirectory && _lossyAndGone(root, path))) {

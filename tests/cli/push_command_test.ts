@@ -294,35 +294,40 @@ Deno.test("beside a folder that cannot be read, a kept file deleted by its user 
   });
 });
 
-Deno.test("the lost+found of a disk mounted at the push folder (and Windows' folders on a stick) is neither sent nor deleted, even as root", async () => {
-  await _withPlatformAndHome("dm-push-lost-found-", async (platform, home) => {
-    const outbox = join(home, "outbox");
-    await Deno.mkdir(outbox);
-    // A disk of captures mounted at the push folder; root (as viam-server runs modules) may read
-    // fsck's folder.
-    await withTmpfsAt(outbox, async () => {
-      await Deno.mkdir(join(outbox, "lost+found"), { mode: 0o700 });
-      await Deno.writeTextFile(join(outbox, "lost+found", "#1234"), "fsck's find");
-      // A stick Windows has seen: its folders are the stick's too.
-      await Deno.mkdir(join(outbox, "System Volume Information"));
-      await Deno.writeTextFile(join(outbox, "System Volume Information", "WPSettings.dat"), "w");
-      await Deno.writeTextFile(join(outbox, "capture.bin"), "sent");
-      const output = await runProgram(_pushArgs(platform.url, ["--json"]), {
-        viamHome: home,
-        env: KEY_ENV,
+for (const below of ["", "usb"]) {
+  const where = below === "" ? "at the push folder" : "at a folder of the push folder";
+  Deno.test(`the lost+found of a disk mounted ${where} (and Windows' folders on a stick) is neither sent nor deleted, even as root`, async () => {
+    await _withPlatformAndHome("dm-push-lost-found-", async (platform, home) => {
+      const outbox = join(home, "outbox");
+      const disk = join(outbox, below);
+      await Deno.mkdir(disk, { recursive: true });
+      const prefix = below === "" ? "" : `${below}/`;
+      // A disk of captures mounted there; root (as viam-server runs modules) may read fsck's
+      // folder.
+      await withTmpfsAt(disk, async () => {
+        await Deno.mkdir(join(disk, "lost+found"), { mode: 0o700 });
+        await Deno.writeTextFile(join(disk, "lost+found", "#1234"), "fsck's find");
+        // A stick Windows has seen: its folders are the stick's too.
+        await Deno.mkdir(join(disk, "System Volume Information"));
+        await Deno.writeTextFile(join(disk, "System Volume Information", "WPSettings.dat"), "w");
+        await Deno.writeTextFile(join(disk, "capture.bin"), "sent");
+        const output = await runProgram(_pushArgs(platform.url, ["--json"]), {
+          viamHome: home,
+          env: KEY_ENV,
+        });
+        assert.equal(output.code, 0, output.stderr);
+        assert.deepEqual(platform.items().map((item) => item.fileName), [`${prefix}capture.bin`]);
+        const document = JSON.parse(output.stdout);
+        assert.deepEqual([document.found, document.uploaded, document.skipped], [1, 1, 0]);
+        assert.equal(await Deno.readTextFile(join(disk, "lost+found", "#1234")), "fsck's find");
+        assert.equal(
+          await Deno.readTextFile(join(disk, "System Volume Information", "WPSettings.dat")),
+          "w",
+        );
       });
-      assert.equal(output.code, 0, output.stderr);
-      assert.deepEqual(platform.items().map((item) => item.fileName), ["capture.bin"]);
-      const document = JSON.parse(output.stdout);
-      assert.deepEqual([document.found, document.uploaded, document.skipped], [1, 1, 0]);
-      assert.equal(await Deno.readTextFile(join(outbox, "lost+found", "#1234")), "fsck's find");
-      assert.equal(
-        await Deno.readTextFile(join(outbox, "System Volume Information", "WPSettings.dat")),
-        "w",
-      );
     });
   });
-});
+}
 
 Deno.test("a push folder holding more files than one pass sends says so, in the note and in --json", async () => {
   await _withPlatformAndHome("dm-push-backlog-", async (platform, home) => {
