@@ -957,7 +957,7 @@ export class MirrorDir implements AsyncDisposable {
         // Looked at again between two looks at its folders, in the same turn as the rename: the
         // batch's one look at its folders came before the files named ahead of it, and a folder
         // swapped for a link since would have the rename replace a file of wherever it leads (a
-        // reviewer's program flipping one every 20-50 µs: 2 to 31 files outside the mirror
+        // reviewer's program flipping one every 20-50 µs: 2 to 7 files outside the mirror
         // replaced in 3 of 8 passes, before 2026-12-07). Refused (thrown) when one was swapped.
         const [now] = _removableInFolder(this.root, [relPath], this.#device, "replace");
         // A folder there now goes the way of any name taken (a conflict, or cleared for the file).

@@ -4,7 +4,7 @@
  * renaming each over its old version): no file where the link leads may be replaced. Real files;
  * the swap made deterministic by making it right after the batch's first rename in that folder,
  * after the batch's one look at its folders (a reviewer's program flipping a folder every 20-50 µs
- * had 2 to 31 files outside the mirror replaced in 3 of 8 passes, before 2026-12-07).
+ * had 2 to 7 files outside the mirror replaced in 3 of 8 passes, before 2026-12-07).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
