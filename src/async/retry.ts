@@ -15,6 +15,13 @@ export interface RetryOptions {
   minDelayMs: number;
   /** Cap of the delay between tries, in milliseconds. */
   maxDelayMs: number;
+  /**
+   * Tries in all once they end by timing out (`isTimeout`), each having waited out its call's
+   * whole timeout: default `attempts`.
+   */
+  timeoutAttempts?: number;
+  /** Whether a failure is the call's timeout (no answer, or none for that long). */
+  isTimeout?: (error: unknown) => boolean;
   /** Whether a failure is worth another try (a dropped connection is; a refused key is not). */
   isRetriable: (error: unknown) => boolean;
   /** Stops waiting and retrying: the promise rejects with the signal's reason. */
@@ -31,10 +38,15 @@ export interface RetryOptions {
  * 10-20 s after it first failed (it was 4-8 s). With 5 tries, a platform refusing 30% of calls at
  * random made one call in 400 fail five times running: a pass of a few dozen calls failed now and
  * then (fault row 4, seed 200266417: its listing gave up), one of 250 calls about half the time.
- * 8 tries leave one call in 15,000 failing; rclone retries each call 10 times.
+ * 8 tries leave one call in 15,000 failing; rclone retries each call 10 times. But a call that
+ * times out twice (60 s each without an answer, or without a byte once its answer began) is given
+ * up: a platform that takes the connection and never answers (a firewall, a proxy, a half-open
+ * link) made a pass or a push take 8 minutes to fail, saying one word, before 2026-12-07. A
+ * dropped connection is no timeout: a large download resumes through its 8 tries.
  */
-export const CALL_RETRY: Readonly<Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs">> =
-  Object.freeze({ attempts: 8, minDelayMs: 500, maxDelayMs: 4_000 });
+export const CALL_RETRY: Readonly<
+  Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs" | "timeoutAttempts">
+> = Object.freeze({ attempts: 8, minDelayMs: 500, maxDelayMs: 4_000, timeoutAttempts: 2 });
 
 /** Where {@linkcode logRetries} tells of retries (a `Logger`'s two levels it uses). */
 export interface RetryLog {
@@ -76,11 +88,15 @@ export async function retry<T>(
   fn: (attempt: number) => Promise<T>,
   options: RetryOptions,
 ): Promise<T> {
+  let timeouts = 0;
   for (let attempt = 1;; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
       if (attempt >= options.attempts || !options.isRetriable(error)) throw error;
+      if (options.isTimeout?.(error) && ++timeouts >= (options.timeoutAttempts ?? Infinity)) {
+        throw error;
+      }
       options.signal?.throwIfAborted();
       const ms = backoffDelay(attempt, {
         minMs: options.minDelayMs,

@@ -35,7 +35,13 @@ import {
 } from "../fs/_util.ts";
 import { removeFileUnder } from "../fs/mirror_dir.ts";
 import { classifyError } from "../remote/classify_error.ts";
-import { describeError, type ErrorKind, IncompleteBodyError, kindUnder } from "../remote/errors.ts";
+import {
+  describeError,
+  type ErrorKind,
+  IncompleteBodyError,
+  isTimeout,
+  kindUnder,
+} from "../remote/errors.ts";
 import type {
   FileUploader,
   ListedUpload,
@@ -291,11 +297,12 @@ const _SETTLED_MS = 12;
 /** The retry schedule of a push's calls to the platform: the pass's tries, as a file's upload. */
 export function callRetryOf(
   ctx: Pick<PushContext, "attempts" | "minRetryDelayMs">,
-): { attempts: number; minDelayMs: number; maxDelayMs: number } {
+): { attempts: number; minDelayMs: number; maxDelayMs: number; timeoutAttempts?: number } {
   return {
     attempts: ctx.attempts,
     minDelayMs: ctx.minRetryDelayMs,
     maxDelayMs: CALL_RETRY.maxDelayMs,
+    timeoutAttempts: CALL_RETRY.timeoutAttempts,
   };
 }
 
@@ -344,6 +351,7 @@ async function _upload(
   };
   const metadata = _metadata(ctx, file.path, opened);
   let stored: { binaryDataId: string; bytes: number; recovered: boolean } | undefined;
+  let timeouts = 0; // see CALL_RETRY
   for (let attempt = 1; stored === undefined; attempt++) {
     let halfClosing = false;
     try {
@@ -399,7 +407,11 @@ async function _upload(
         }
       }
       const kind = kindUnder(classifyError(error), ctx.signal);
-      if (kind !== "transient" || attempt >= ctx.attempts) {
+      if (isTimeout(error)) timeouts++;
+      if (
+        kind !== "transient" || attempt >= ctx.attempts ||
+        timeouts >= (CALL_RETRY.timeoutAttempts ?? Infinity)
+      ) {
         return _failed(ctx, file, error);
       }
       const delay = backoffDelay(attempt, {

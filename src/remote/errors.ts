@@ -87,6 +87,12 @@ export class TimeoutError extends Error {
   }
 }
 
+/** Whether `error` is a call's {@linkcode TimeoutError} (or a failure it caused). */
+export function isTimeout(error: unknown): boolean {
+  return error instanceof TimeoutError ||
+    (error as { cause?: unknown } | null)?.cause instanceof TimeoutError;
+}
+
 /**
  * How a failure should be handled:
  * - `transient`: retry with backoff (unavailable, timeouts, dropped connections, 5xx).

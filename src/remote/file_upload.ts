@@ -26,7 +26,7 @@ import { IdleWatchdog } from "../async/idle_watchdog.ts";
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { retry, type RetryOptions } from "../async/retry.ts";
 import { classifyError } from "./classify_error.ts";
-import { TimeoutError } from "./errors.ts";
+import { isTimeout, TimeoutError } from "./errors.ts";
 import { GrpcCall, Http2Connection, messageFrame, unaryCall } from "./grpc_http2.ts";
 import { proxyFromEnvironment } from "./proxy_tunnel.ts";
 import { decodeListingPage } from "./listing_page.ts";
@@ -232,7 +232,7 @@ export class FileUploader implements AsyncDisposable {
       signal?: AbortSignal;
       keep?: (upload: ListedUpload) => boolean;
       maxScanned?: number;
-      retry?: Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs">;
+      retry?: Pick<RetryOptions, "attempts" | "minDelayMs" | "maxDelayMs" | "timeoutAttempts">;
     } = {},
   ): Promise<ListedUpload[]> {
     const { keep = () => true, maxScanned = Infinity } = options;
@@ -241,6 +241,7 @@ export class FileUploader implements AsyncDisposable {
       minDelayMs: 0,
       maxDelayMs: 0,
       ...options.retry,
+      isTimeout,
       isRetriable: (error: unknown) => classifyError(error) === "transient",
       signal: options.signal,
     };

@@ -8,7 +8,7 @@
 import { LinkedAbort } from "../async/linked_abort.ts";
 import { CALL_RETRY, logRetries, retry } from "../async/retry.ts";
 import { WorkQueue } from "../async/work_queue.ts";
-import { describeError, kindUnder } from "../remote/errors.ts";
+import { describeError, isTimeout, kindUnder } from "../remote/errors.ts";
 import type { Logger } from "../logger.ts";
 import { loadMimeTable, needsMimeTable } from "../paths.ts";
 import type { RemoteItem } from "../remote/remote_item.ts";
@@ -611,6 +611,8 @@ class _Lister implements Disposable {
       attempts: this.#options.attemptsPerPage ?? CALL_RETRY.attempts,
       minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       maxDelayMs: CALL_RETRY.maxDelayMs,
+      timeoutAttempts: CALL_RETRY.timeoutAttempts,
+      isTimeout,
       isRetriable: (error) =>
         kindUnder(this.#remote.classify(error), this.#stop.signal) === "transient",
       signal: this.#stop.signal,

@@ -16,6 +16,7 @@ import type { Logger } from "../logger.ts";
 import {
   describeError,
   IncompleteBodyError,
+  isTimeout,
   ItemNotFoundError,
   kindUnder,
   TooLargeError,
@@ -982,6 +983,8 @@ export class Transfer {
       attempts: this.#options.attempts ?? CALL_RETRY.attempts,
       minDelayMs: this.#options.minRetryDelayMs ?? CALL_RETRY.minDelayMs,
       maxDelayMs: CALL_RETRY.maxDelayMs,
+      timeoutAttempts: CALL_RETRY.timeoutAttempts,
+      isTimeout,
       isRetriable: (error) => this.#isTransient(error),
       signal: this.#options.signal,
       onRetry: logRetries(this.#options.logger, what, describeError),

@@ -2263,3 +2263,15 @@ Deno.test("a state folder another user made, or may write where the push folder 
     assert.equal(await Deno.readTextFile(join(root, "cam1/img.jpg")), "precious capture");
   });
 });
+
+Deno.test("a platform that never answers in time: a file's upload is given up after two timeouts, not eight tries, and kept", async () => {
+  await withPush(async ({ platform, root, pass, write }) => {
+    await write("a.bin", "kept");
+    const result = await pass();
+    assert.equal(result.uploaded, 0);
+    assert.equal(result.failed, 1);
+    // Each try signs in first and waits out its timeout there: two tries.
+    assert.equal(platform.calls.Authenticate, 2);
+    assert.equal(await Deno.readTextFile(join(root, "a.bin")), "kept");
+  }, { faults: { latencyMs: 2_000 }, callTimeoutMs: 200 });
+});

@@ -9,6 +9,7 @@ import { listRemote, shardCount } from "../../src/sync/list_remote.ts";
 import { describeDataset, type PlatformDataset, startPlatform } from "../support/platform/mod.ts";
 import { RecordingLogger, wrappedRemote } from "./_harness.ts";
 import { remoteOf } from "../remote/_remote_of.ts";
+import { ViamRemote } from "../../src/remote/viam_remote.ts";
 
 const _NO_FILTER: ListFilter = { tags: [], labels: [] };
 
@@ -610,4 +611,42 @@ Deno.test("a listing stopped by the caller's own error (the walk failing) does n
   });
   await listed.catch(() => undefined);
   assert.doesNotMatch(logger.text(), /count failed/);
+});
+
+Deno.test("a platform that takes the calls and never answers: each call is given up after two timeouts, not eight tries", async () => {
+  // A firewall, a proxy or a half-open link: every request taken, none answered.
+  let signIns = 0;
+  const held: (() => void)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    if (new URL(request.url).pathname.endsWith("/Authenticate")) signIns++;
+    return new Promise<Response>((resolve) => held.push(() => resolve(new Response(null))));
+  });
+  try {
+    const remote = new ViamRemote({
+      appUrl: `http://127.0.0.1:${server.addr.port}`,
+      apiKeyId: "id",
+      apiKey: "key",
+      callTimeoutMs: 150,
+    });
+    const { result } = await list(remote);
+    assert.equal(result.complete, false);
+    assert.match(result.error ?? "", /timed out after 150 ms/);
+    // The listing's first call signs in: two tries of it, each waiting out its timeout.
+    assert.equal(signIns, 2);
+  } finally {
+    for (const answer of held) answer();
+    await server.shutdown();
+  }
+});
+
+Deno.test("a platform refusing every call (UNAVAILABLE) is still tried eight times a call", async () => {
+  await using platform = await startPlatform({
+    dataset: describeDataset([{ count: 10 }]),
+    faults: { unavailableRate: 1, unavailableCalls: ["BinaryDataByFilter"] },
+  });
+  const { result, logger } = await list(remoteOf(platform));
+  assert.equal(result.complete, false);
+  // The call that ended the listing was retried seven times (the calls beside it were stopped).
+  const retries = logger.entries.map((entry) => Number(entry.fields?.attempt ?? 0));
+  assert.equal(Math.max(...retries), 7);
 });
