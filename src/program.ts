@@ -161,6 +161,10 @@ async function _runModule(invocation: ModuleInvocation, env: _Env): Promise<numb
   // On stdout, which viam-server logs at INFO (stderr would be an ERROR), before anything else.
   if (invocation.logLevelNote !== undefined) console.log(`data-mirror: ${invocation.logLevelNote}`);
   return await runModule({
+    admits: async (resource) => {
+      const { assertResourceRootsFree } = await import("./module/start_resource_mirror.ts");
+      assertResourceRootsFree(resource, { env, roots });
+    },
     address: invocation.address,
     logLevel: invocation.logLevel,
     parentLogging: !env("VIAM_NO_MODULE_PARENT"),

@@ -37,16 +37,27 @@ export class MirrorRoots {
    * @throws {OverlappingMirrorError} naming both roots when it overlaps a claimed one.
    */
   claim(root: string, owner: string): () => void {
+    this.assertFree(root);
+    this.#claims.set(root, owner);
+    return () => {
+      if (this.#claims.get(root) === owner) this.#claims.delete(root);
+    };
+  }
+
+  /**
+   * Throws as {@linkcode MirrorRoots.claim} would for `root`, leaving out the roots claimed by the
+   * owners `mine` names (a resource's own, which its new configuration replaces); claims nothing.
+   *
+   * @throws {OverlappingMirrorError} naming both roots when it overlaps another's.
+   */
+  assertFree(root: string, mine: (owner: string) => boolean = () => false): void {
     const folded = foldCase(root);
     for (const [claimed, by] of this.#claims) {
+      if (mine(by)) continue;
       const other = foldCase(claimed);
       if (other === folded || other.startsWith(folded + sep) || folded.startsWith(other + sep)) {
         throw new OverlappingMirrorError(root, { root: claimed, owner: by });
       }
     }
-    this.#claims.set(root, owner);
-    return () => {
-      if (this.#claims.get(root) === owner) this.#claims.delete(root);
-    };
   }
 }

@@ -15,10 +15,11 @@ import type { ModuleServices } from "./module_services.ts";
 import { withDeadline } from "../async/deadline.ts";
 
 /**
- * How the module is run: where it listens, how it logs, and the engine it wraps (`validate` and
- * `createMirror`, handed to the module service as they are).
+ * How the module is run: where it listens, how it logs, and the engine it wraps (`validate`,
+ * `admits` and `createMirror`, handed to the module service as they are).
  */
-export interface ModuleOptions extends Pick<ModuleServiceOptions, "validate" | "createMirror"> {
+export interface ModuleOptions
+  extends Pick<ModuleServiceOptions, "validate" | "admits" | "createMirror"> {
   /**
    * Where to listen (`VIAM_MODULE_ADDRESS`, else the first argument): a unix socket, or in TCP mode
    * a loopback host and port.

@@ -42,6 +42,11 @@ export interface ModuleServiceOptions {
   validate(
     attributes: Record<string, unknown>,
   ): { warnings: string[] } | Promise<{ warnings: string[] }>;
+  /**
+   * Throws when `resource` could not start beside the other resources (its folders overlapping
+   * another's): asked before a running configuration of it is stopped (see `PutOptions.precheck`).
+   */
+  admits?(resource: MirrorResource): void | Promise<void>;
   /** Builds and starts the mirror of one resource; `logger` reaches viam-server's log. */
   createMirror(
     resource: MirrorResource,
@@ -180,7 +185,11 @@ export function registerModuleService(router: ConnectRouter, options: ModuleServ
       const replaced = await table.put(
         fullName,
         () => options.createMirror(resource, sink.logger(fullName, resource.logLevel)),
-        { ticket, reconfigure: verb === "reconfigured" },
+        {
+          ticket,
+          reconfigure: verb === "reconfigured",
+          precheck: () => options.admits?.(resource),
+        },
       );
       logger.info(`${verb} ${fullName}${replaced ? " (replacing the running one)" : ""}`);
     } catch (error) {

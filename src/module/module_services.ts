@@ -51,6 +51,7 @@ export function createModuleServices(options: ModuleOptions): ModuleServices {
     const router = withSafeErrors(connectRouter, redactor);
     registerModuleService(router, {
       validate: options.validate,
+      admits: options.admits,
       createMirror: options.createMirror,
       table,
       sink,

@@ -66,6 +66,13 @@ export interface PutOptions {
    * whose check a removal was asked for is refused too ({@linkcode ResourceRemovedError}).
    */
   reconfigure?: boolean;
+  /**
+   * Throws when the new configuration cannot start beside the other resources (its folders
+   * overlapping another's): run in its turn before the running controller is stopped, whose pass
+   * then goes on untouched (a refused reconfiguration cut it off and started the old configuration
+   * again, before 2026-12-07).
+   */
+  precheck?: () => void | Promise<void>;
 }
 
 /**
@@ -128,7 +135,7 @@ export class ResourceTable {
     create: () => MirrorController | Promise<MirrorController>,
     options?: PutOptions,
   ): Promise<boolean> {
-    const { ticket, reconfigure } = options ?? {};
+    const { ticket, reconfigure, precheck } = options ?? {};
     // A removal asked for while this configuration was checked (after its ticket, before now) was
     // asked for after it, and wins. One asked for before its ticket came first, even if it still
     // waits its turn: an addition after it runs (a reconfiguration then finds nothing to replace).
@@ -145,6 +152,7 @@ export class ResourceTable {
       if (ticket !== undefined && ticket.arrival < (this.#applied.get(fullName) ?? 0)) {
         throw new ConfigSupersededError(fullName);
       }
+      await precheck?.();
       const remake = this.#makers.get(fullName);
       if (previous !== undefined) this.#replacing.add(fullName);
       this.#controllers.delete(fullName);

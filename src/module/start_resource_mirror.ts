@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { assertPushPartId, parseConfig } from "../config.ts";
+import { assertPushPartId, type MirrorConfig, parseConfig } from "../config.ts";
 import { resolveMirrorRoot } from "../fs/mirror_location.ts";
 import { SecretRedactor } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
@@ -36,6 +36,39 @@ export interface StartResourceMirrorOptions {
 }
 
 /**
+ * Throws the {@linkcode OverlappingMirrorError} {@linkcode startResourceMirror} would for
+ * `resource`'s folders, the ones its running configuration holds left out: checked before that
+ * one is stopped, so that a reconfiguration refused for overlapping another resource leaves the
+ * running one as it is (its pass not cut off, no pass started again). Invalid attributes pass
+ * (the config check tells them).
+ */
+export function assertResourceRootsFree(
+  resource: MirrorResource,
+  options: Pick<StartResourceMirrorOptions, "env" | "roots">,
+): void {
+  let config: MirrorConfig;
+  try {
+    config = parseConfig(resource.attributes, { env: options.env, unsetAsOriginal: true }).config;
+  } catch {
+    return;
+  }
+  const owner = _ownerOf(resource);
+  const mine = (by: string) => by === owner || by === _pushOwnerOf(owner);
+  if (!config.pushOnly) options.roots.assertFree(config.mirrorRoot, mine);
+  if (config.push) options.roots.assertFree(config.push.pushRoot, mine);
+}
+
+/** Who holds a resource's mirror root (in {@linkcode MirrorRoots}, and in its errors). */
+function _ownerOf(resource: MirrorResource): string {
+  return `${resource.api} ${resource.name}`;
+}
+
+/** Who holds the push root of the resource `owner` names. */
+function _pushOwnerOf(owner: string): string {
+  return `${owner} (push)`;
+}
+
+/**
  * Starts the loop of one module resource, on a mirror root no other resource overlaps. With
  * `VIAM_MODULE_DATA` (set by viam-server), its status is saved after every pass and read back at
  * start, so a restart with the same config keeps its counts and its backoff.
@@ -60,13 +93,13 @@ export async function startResourceMirror(
   // folder in that one's tree: two resources on one mirror would delete each other's files on every
   // pass. By the path below the Viam home, which is where the real folder is: every folder on the
   // way must be a real one (`resolveMirrorRoot` refuses a symlink), and the home is the module's.
-  const owner = `${resource.api} ${resource.name}`;
+  const owner = _ownerOf(resource);
   // A resource that only pushes has no mirror: it neither claims nor makes one.
   const release = config.pushOnly ? () => {} : options.roots.claim(config.mirrorRoot, owner);
   let releasePush = () => {};
   try {
     if (config.push) {
-      releasePush = options.roots.claim(config.push.pushRoot, `${owner} (push)`);
+      releasePush = options.roots.claim(config.push.pushRoot, _pushOwnerOf(owner));
     }
     // Made now, as the first pass would: a folder that cannot be is refused at once.
     if (!config.pushOnly) await _makeRoot(config.viamHome, config.mirrorPath, "mirror_path");

@@ -530,6 +530,25 @@ for (const transport of TRANSPORTS) {
           assert.equal(keep(await _command(target(mirror1), { command: "status" })).state, "idle");
           assert.equal((await client.ready()).ready, true);
 
+          // A reconfiguration onto mirror1's folder is refused, and leaves the pass running: not
+          // cut off (and the old configuration started again), as before 2026-12-07.
+          const overlapping = await client.callError(client.module, "ReconfigureResource", {
+            config: componentConfig(mirror2.name, mirror2.api, {
+              ...mirror2.attributes,
+              mirror_path: "mirrors/one",
+            }),
+          });
+          assert.match(
+            overlapping.details,
+            /mirrors\/one overlaps .*mirrors\/one, used by .* mirror1: .*; it runs on with its previous configuration$/,
+          );
+          const unsettled = Symbol("the pass runs on");
+          assert.equal(
+            await Promise.race([syncing, new Promise((ok) => setTimeout(ok, 500, unsettled))]),
+            unsettled,
+          );
+          assert.equal(keep(await _getStatus(target(mirror2))).state, "syncing");
+
           await client.call(client.module, "RemoveResource", {
             name: `${mirror2.api}/${mirror2.name}`,
           });
