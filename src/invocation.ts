@@ -125,6 +125,10 @@ export function readInvocation(
     if (args.some((arg) => arg === "--help" || arg === "-h")) return _cliInvocation(args, json);
     return _moduleInvocation(args.slice(1), envAddress, json);
   }
+  // `help synk`: the same usage error as `synk` (commander printed the program's help as an error).
+  if (first === "help" && args[1] !== undefined && !args[1].startsWith("-")) {
+    if (!CLI_COMMANDS.includes(args[1])) return _usageError(unknownCommandMessage(args[1]), json);
+  }
   if (first !== undefined && CLI_COMMANDS.includes(first)) return _cliInvocation(args, json);
   if (first === undefined || first.startsWith("-")) {
     // `--help`, `--version`; viam-server always passes the address first, but a server that sets

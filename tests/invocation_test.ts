@@ -165,6 +165,12 @@ Deno.test("invocation: a misspelt command is a usage error with a suggestion, ne
   assert.equal(read(["/srv/m"], { VIAM_MODULE_ADDRESS: "/srv/m" }).mode, "module");
   // A folder's path given as the first word (the mirror meant) serves no module on it.
   assert.match(usageMessage(read(["/home/pi/.viam/faces"])), /a module socket path ends in \.sock/);
+  // Asked help of: the same (commander printed the whole help as its error).
+  assert.match(
+    usageMessage(read(["help", "synk"])),
+    /^unknown command "synk" \(did you mean "sync"\?/,
+  );
+  assert.equal(read(["help", "module"]).mode, "cli");
   // Something that could be a key pasted in the wrong place is not printed back.
   const key = "abcdef0123456789abcdef0123456789";
   assert.ok(!usageMessage(read([key])).includes(key));

@@ -9,6 +9,7 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { LOG_LEVELS } from "../logger.ts";
 import denoJson from "../../deno.json" with { type: "json" };
+import { MODULE_COMMAND } from "./commands.ts";
 import { parseList } from "./config_from_flags.ts";
 import { EXIT_CODES_HELP, PUSH_EXIT_CODES_HELP } from "./exit_codes.ts";
 import type { PushCommandFlags } from "./push_command.ts";
@@ -159,6 +160,19 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     )
     .addHelpText("after", `\n${_API_KEY_HELP}\n\n${PUSH_EXIT_CODES_HELP}`)
     .action((flags: PushCommandFlags) => actions.push(flags));
+
+  // Never run from here (the program serves the module before the CLI is built), nor listed among
+  // the CLI's commands: its help page, for `module --help` and `help module`, which printed the
+  // program's instead (and `help module` exited 2).
+  program.command(MODULE_COMMAND, { hidden: true })
+    .description("Serve the Viam module protocol (viam-server starts it so; see the README).")
+    .argument(
+      "[address]",
+      "a unix socket path (ending in .sock), or 127.0.0.1:<port> with --tcp-mode " +
+        "(default: $VIAM_MODULE_ADDRESS)",
+    )
+    .option("--log-level <level>", "debug, info, warn or error (default: info)")
+    .option("--tcp-mode", "serve on a loopback host:port (viam-server's TCP mode)");
 
   program.command("completion")
     .description("Print a shell completion script (see the README to install it).")

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Command, Option } from "commander";
+import { MODULE_COMMAND } from "./commands.ts";
 
 /** One command as the scripts need it. */
 interface _CommandShape {
@@ -32,7 +33,9 @@ interface _OptionShape {
 
 /** The completion script for `shell` (`bash` or `zsh`) of the tree `program`. */
 export function completionScript(shell: "bash" | "zsh", program: Command): string {
-  const commands = program.commands.map(_shape);
+  // `module` is viam-server's, not typed at a shell: its page is for `--help` alone.
+  const commands = program.commands.filter((command) => command.name() !== MODULE_COMMAND)
+    .map(_shape);
   const name = program.name();
   return shell === "bash" ? _bash(name, commands) : _zsh(name, commands);
 }

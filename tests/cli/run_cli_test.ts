@@ -302,3 +302,16 @@ Deno.test("sync and push warn of a key id and a key taken from two places", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("module --help and help module print the module's own page", async () => {
+  for (const args of [["module", "--help"], ["help", "module"]]) {
+    const help = await cli(args);
+    assert.equal(help.code, 0, args.join(" "));
+    const text = help.stdout.join("\n");
+    assert.match(text, /^Usage: data-mirror module \[options\] \[address\]/);
+    assert.match(text, /--tcp-mode/);
+  }
+  // Still no command of the CLI's own list, nor of its completion.
+  assert.doesNotMatch((await cli(["--help"])).stdout.join("\n"), /^ {2}module /m);
+  assert.doesNotMatch((await cli(["completion", "bash"])).stdout.join("\n"), /\bmodule\b/);
+});
