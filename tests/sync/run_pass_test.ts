@@ -2408,24 +2408,27 @@ for (
     }],
   ] as const
 ) {
-  Deno.test(`a folder the walk did not enter for one pass (${away}) keeps its files recorded: their new versions replace them after`, async () => {
+  Deno.test(`a folder the walk did not enter for one pass (${away}) keeps its files recorded: replaced by new versions after, deleted once unlisted`, async () => {
     const model = (name: string, size: number) => _oneFile(name, "d3/model.bin", size);
     const other = _oneFile("other", "d0/other.bin", 300);
+    const dropped = _oneFile("dropped", "d3/dropped.bin", 200);
     await withMirror(
-      describeDataset([model("v1", 500), other]),
+      describeDataset([model("v1", 500), other, dropped]),
       async ({ pass, platform, root, files }) => {
         await pass({ delete: true });
         const back = await passBy(join(root, "d3"));
+        // The item of d3/dropped.bin leaves the listing during the pass that passes d3 by.
+        platform.replaceDataset(describeDataset([model("v1", 500), other]));
         const passed = await pass({ delete: true });
         assert.deepEqual([passed.summary.downloaded, passed.summary.deleted], [0, 0]);
         await back();
         platform.replaceDataset(describeDataset([model("v2", 500), other]));
         const [v2] = platform.items().filter((item) => item.fileName === "d3/model.bin");
         const after = await pass({ delete: true });
-        assert.equal(after.summary.downloaded, 1);
-        assert.ok(
-          bytesEqual((await files()).get("d3/model.bin"), platform.contentOf(v2.binaryDataId)),
-        );
+        assert.deepEqual([after.summary.downloaded, after.summary.deleted], [1, 1]);
+        const tree = await files();
+        assert.ok(bytesEqual(tree.get("d3/model.bin"), platform.contentOf(v2.binaryDataId)));
+        assert.equal(tree.has("d3/dropped.bin"), false);
       },
       { inlineLimitBytes: 1024 },
     );
