@@ -1278,9 +1278,9 @@ function _isDirectorySync(path: string): boolean {
 
 /**
  * Whether `now` is still the file `marked` was: a regular file, of the same size and modification
- * time. Not the inode:
- * FAT and exFAT give a file a new inode number when it drops out of the cache, which a long
- * download on a small machine may see; a file written there since has a new mtime.
+ * time. Not the inode: FAT and exFAT give a file a new inode number when it drops out of the
+ * cache, which a long download on a small machine may see; a file written there since has a new
+ * mtime.
  */
 function _sameFile(marked: Deno.FileInfo, now: Deno.FileInfo | undefined): boolean {
   return now !== undefined && now.isFile && now.size === marked.size &&
