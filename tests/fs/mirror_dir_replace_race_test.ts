@@ -15,19 +15,10 @@ const COUNT = 8;
 
 Deno.test("new versions renamed over their old ones while their folder is swapped for a link: nothing where the link leads is replaced", async () => {
   await withTempDir(async (dir) => {
-    await using mirror = await MirrorDir.open({
-      viamHome: join(dir, "home"),
-      mirrorPath: "mirror",
-      durable: false,
-    });
+    const paths = Array.from({ length: COUNT }, (_, i) => `g0/f-${i}.bin`);
+    await using mirror = await _mirrorAndCanary(dir, paths);
     const folder = join(mirror.root, "g0");
     const canary = join(dir, "canary", "g0");
-    await Deno.mkdir(canary, { recursive: true });
-    const paths = Array.from({ length: COUNT }, (_, i) => `g0/f-${i}.bin`);
-    const old = await mirror.writeFiles(
-      paths.map((path) => ({ path, bytes: new TextEncoder().encode("stale") })),
-    );
-    assert.deepEqual(old, paths.map(() => undefined));
     // The other folder's files look like the mirror's to a check of size and time: same length,
     // same modification time.
     for (const path of paths) {
@@ -78,19 +69,10 @@ Deno.test("new versions renamed over their old ones while their folder is swappe
 
 Deno.test("a file marked for replacement while its folder is a link to another: not marked, and nothing there is replaced", async () => {
   await withTempDir(async (dir) => {
-    await using mirror = await MirrorDir.open({
-      viamHome: join(dir, "home"),
-      mirrorPath: "mirror",
-      durable: false,
-    });
+    const path = "g0/f.bin";
+    await using mirror = await _mirrorAndCanary(dir, [path]);
     const folder = join(mirror.root, "g0");
     const canary = join(dir, "canary", "g0");
-    await Deno.mkdir(canary, { recursive: true });
-    const path = "g0/f.bin";
-    assert.deepEqual(
-      await mirror.writeFiles([{ path, bytes: new TextEncoder().encode("stale") }]),
-      [undefined],
-    );
     await Deno.writeTextFile(join(dir, "canary", path), "other");
     await Deno.rename(folder, `${folder}.adv`);
     await Deno.symlink(canary, folder);
@@ -100,3 +82,21 @@ Deno.test("a file marked for replacement while its folder is a link to another: 
     await Deno.rename(`${folder}.adv`, folder);
   });
 });
+
+/**
+ * A mirror in `dir` holding a placed file "stale" at each of `paths` (in `g0`), and an empty folder
+ * `canary/g0` beside it: where a link swapped in for `g0` will lead.
+ */
+async function _mirrorAndCanary(dir: string, paths: string[]): Promise<MirrorDir> {
+  const mirror = await MirrorDir.open({
+    viamHome: join(dir, "home"),
+    mirrorPath: "mirror",
+    durable: false,
+  });
+  await Deno.mkdir(join(dir, "canary", "g0"), { recursive: true });
+  const placed = await mirror.writeFiles(
+    paths.map((path) => ({ path, bytes: new TextEncoder().encode("stale") })),
+  );
+  assert.deepEqual(placed, paths.map(() => undefined));
+  return mirror;
+}

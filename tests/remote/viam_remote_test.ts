@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { UncheckableBodyError } from "../../src/remote/errors.ts";
 import { ViamRemote } from "../../src/remote/viam_remote.ts";
 import { describeDataset, startPlatform } from "../support/platform/mod.ts";
-import { remoteOf } from "./_remote_of.ts";
+import { neverAnswering, remoteOf } from "./_remote_of.ts";
 import { pollUntil } from "../_poll.ts";
 
 async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -70,29 +70,13 @@ Deno.test("a refused sign-in ahead is not kept: the next call signs in again", a
 });
 
 Deno.test("a sign-in never answered ends with the call timeout, and the next call signs in again", async () => {
-  // Takes every Authenticate and never answers it.
-  let signIns = 0;
-  const held: (() => void)[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-    if (new URL(request.url).pathname.endsWith("/Authenticate")) signIns++;
-    return new Promise<Response>((resolve) => held.push(() => resolve(new Response(null))));
-  });
-  try {
-    const remote = new ViamRemote({
-      appUrl: `http://127.0.0.1:${server.addr.port}`,
-      apiKeyId: "id",
-      apiKey: "key",
-      callTimeoutMs: 200,
-    });
-    const all = { tags: [], labels: [] };
-    await assert.rejects(remote.listPage(all, ""), /timed out/);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await assert.rejects(remote.listPage(all, ""), /timed out/);
-    assert.equal(signIns, 2, "a second sign-in, not a wait on the first forever");
-  } finally {
-    for (const answer of held) answer();
-    await server.shutdown();
-  }
+  await using server = neverAnswering();
+  const remote = remoteOf(server, { callTimeoutMs: 200 });
+  const all = { tags: [], labels: [] };
+  await assert.rejects(remote.listPage(all, ""), /timed out/);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await assert.rejects(remote.listPage(all, ""), /timed out/);
+  assert.equal(server.signIns(), 2, "a second sign-in, not a wait on the first forever");
 });
 
 Deno.test("a uri on another origin never gets the key: the download goes through a signed URL", async () => {

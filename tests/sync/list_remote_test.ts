@@ -8,8 +8,7 @@ import type { ListFilter, RemoteSource } from "../../src/remote/remote_source.ts
 import { listRemote, shardCount } from "../../src/sync/list_remote.ts";
 import { describeDataset, type PlatformDataset, startPlatform } from "../support/platform/mod.ts";
 import { RecordingLogger, wrappedRemote } from "./_harness.ts";
-import { remoteOf } from "../remote/_remote_of.ts";
-import { ViamRemote } from "../../src/remote/viam_remote.ts";
+import { neverAnswering, remoteOf } from "../remote/_remote_of.ts";
 
 const _NO_FILTER: ListFilter = { tags: [], labels: [] };
 
@@ -614,29 +613,13 @@ Deno.test("a listing stopped by the caller's own error (the walk failing) does n
 });
 
 Deno.test("a platform that takes the calls and never answers: each call is given up after two timeouts, not eight tries", async () => {
-  // A firewall, a proxy or a half-open link: every request taken, none answered.
-  let signIns = 0;
-  const held: (() => void)[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-    if (new URL(request.url).pathname.endsWith("/Authenticate")) signIns++;
-    return new Promise<Response>((resolve) => held.push(() => resolve(new Response(null))));
-  });
-  try {
-    const remote = new ViamRemote({
-      appUrl: `http://127.0.0.1:${server.addr.port}`,
-      apiKeyId: "id",
-      apiKey: "key",
-      callTimeoutMs: 150,
-    });
-    const { result } = await list(remote);
-    assert.equal(result.complete, false);
-    assert.match(result.error ?? "", /timed out after 150 ms/);
-    // The listing's first call signs in: two tries of it, each waiting out its timeout.
-    assert.equal(signIns, 2);
-  } finally {
-    for (const answer of held) answer();
-    await server.shutdown();
-  }
+  await using server = neverAnswering();
+  const remote = remoteOf(server, { callTimeoutMs: 150 });
+  const { result } = await list(remote);
+  assert.equal(result.complete, false);
+  assert.match(result.error ?? "", /timed out after 150 ms/);
+  // The listing's first call signs in: two tries of it, each waiting out its timeout.
+  assert.equal(server.signIns(), 2);
 });
 
 Deno.test("a platform refusing every call (UNAVAILABLE) is still tried eight times a call", async () => {
