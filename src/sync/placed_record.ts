@@ -301,18 +301,12 @@ export class PlacedRecord {
    * paths of plain files; read twice when the record changed, by `forEach`: `for..of` made an
    * iterator result per path): what `placedNow` gives (placed or taken on by this pass), else what
    * this record holds. Written only when it says something else than this record (or a log holds
-   * more), and the log is then let go. With `options.keepingAllBut`, what this record says of
-   * paths not among `paths` is kept too, but for the paths it names (a walk that did not enter
-   * every folder: a file there is not gone).
+   * more), and the log is then let go.
    */
   async save(
     paths: readonly string[],
     placedNow: (path: string) => PlacedFile | undefined,
-    options: { keepingAllBut?: readonly string[] } = {},
   ): Promise<void> {
-    const rest = options.keepingAllBut === undefined
-      ? undefined
-      : this.#entriesBut([...paths, ...options.keepingAllBut]);
     const valueOf = (path: string, pathHash: number, old = _lookup(this.#table, pathHash)) => {
       const now = placedNow(path);
       return now === undefined ? old : _valueOf(now);
@@ -328,7 +322,6 @@ export class PlacedRecord {
       kept++;
       if (value !== old) changed = true;
     });
-    kept += rest?.size ?? 0;
     const unchanged = !changed && kept === this.#count && !this.#logOnDisk;
     if (unchanged && this.#notTakenOnDisk === !this.#takenOn) return;
     if (this.#folderInPlace) return;
@@ -338,7 +331,6 @@ export class PlacedRecord {
       const value = valueOf(path, pathHash);
       if (value !== undefined) _insert(table, pathHash, value);
     });
-    rest?.forEach((value, pathHash) => _insert(table, pathHash, value));
     await this.#write(table, kept);
     // The log (if any) is in the file now, and of the generation before it: let go.
     try {
@@ -348,17 +340,6 @@ export class PlacedRecord {
       // gone already, or the folder swapped since: not ours to remove
     }
     this.#logOnDisk = false;
-  }
-
-  /** This record's entries (path hash -> value), but those of `paths`. */
-  #entriesBut(paths: readonly string[]): Map<number, number> {
-    const named = new Set(paths.map(_pathHash));
-    const entries = new Map<number, number>();
-    for (let slot = 0; slot < this.#table.length; slot += 2) {
-      const pathHash = this.#table[slot];
-      if (pathHash !== 0 && !named.has(pathHash)) entries.set(pathHash, this.#table[slot + 1]);
-    }
-    return entries;
   }
 
   /**

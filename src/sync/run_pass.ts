@@ -1761,23 +1761,28 @@ async function _saveRecord(
   const changed = mirror.changedBeforeReplaced;
   // Gathered by `forEach`: an iterator over the files made two objects per file.
   const paths: string[] = [];
-  const links: string[] = [];
+  let links = false;
   local.forEach((file, path) => {
-    if (file.symlink) links.push(path);
-    else if (!gone.has(path) && !changed.has(path)) paths.push(path);
+    if (!file.symlink && !gone.has(path) && !changed.has(path)) paths.push(path);
+    links ||= file.symlink;
   });
   placed.forEach((_, path) => {
     if (!local.has(path)) paths.push(path);
   });
-  // A walk that did not enter every folder (one passed by: unreadable, a disk mounted there, or
-  // another mirror's; or a link, maybe where a folder was) keeps what the record says of the files
-  // it did not find, but of those it found gone (deleted, written over, links): it did not see them
-  // gone. Dropped, once the folder was back its files were taken for its user's for good (never
-  // given a new version, never deleted), without a word (a reviewer, before 2026-12-07: one pass
-  // with a folder unreadable, mounted over or a link left its 43 files stale). A file its user
-  // removed meanwhile keeps its entry until a pass walks every folder.
-  const walkedAll = links.length === 0 && mirror.nestedMirrors.size === 0;
-  const keepingAllBut = walkedAll ? undefined : [...links, ...gone, ...changed];
+  // The listed files of a folder the walk did not enter (passed by: unreadable, or a disk mounted
+  // there; or a link where the folder was) keep what the record says of them: the walk
+  // did not find them gone. Dropped, once the folder was back its files were taken for its user's
+  // for good (never given a new version, never deleted), without a word (a reviewer, before
+  // 2026-12-07: one pass with a folder unreadable, mounted over or a link left its 43 files stale).
+  if (links || mirror.nestedMirrors.size > 0) {
+    entries.forEach((_, path) => {
+      if (
+        !local.has(path) && !placed.has(path) && _walkPassedBy(path, local, mirror.nestedMirrors)
+      ) {
+        paths.push(path);
+      }
+    });
+  }
   const placedNow = (path: string): PlacedFile | undefined => {
     const id = placed.get(path);
     if (id !== undefined) {
@@ -1790,10 +1795,26 @@ async function _saveRecord(
     return adopted.get(path);
   };
   try {
-    await record.save(paths, placedNow, { keepingAllBut });
+    await record.save(paths, placedNow);
   } catch (error) {
     logger.warn(`could not save which item each file came from: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Whether the walk passed `path` by: one of its folders was passed by whole (`passedBy`), or a link
+ * or a file stands where one of them goes.
+ */
+function _walkPassedBy(
+  path: string,
+  local: ReadonlyMap<string, LocalFile>,
+  passedBy: ReadonlySet<string>,
+): boolean {
+  for (let slash = path.indexOf("/"); slash >= 0; slash = path.indexOf("/", slash + 1)) {
+    const folder = path.slice(0, slash);
+    if (passedBy.has(folder) || local.has(folder)) return true;
+  }
+  return false;
 }
 
 /** The plan of the whole listing; its delete half is `deletion` (see `_deletion`). */

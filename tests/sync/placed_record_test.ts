@@ -207,24 +207,6 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
   });
 });
 
-Deno.test("placed record: saved after a walk that did not enter every folder, it keeps what it said of the files not found, but of those named gone", async () => {
-  await withTempDir(async (dir) => {
-    const placed = (path: string) => ({ binaryDataId: `org/loc/${path[0]}`, size: 10 });
-    await (await PlacedRecord.read(dir)).save(["a.jpg", "b.jpg", "c.jpg"], placed);
-    // b.jpg in a folder passed by (not found), c.jpg deleted by the pass, a.jpg found.
-    await (await PlacedRecord.read(dir)).save(["a.jpg"], () => undefined, {
-      keepingAllBut: ["c.jpg"],
-    });
-    const record = await PlacedRecord.read(dir);
-    assert.equal(record.placedFrom("a.jpg", "org/loc/a"), "same");
-    assert.equal(record.placedFrom("b.jpg", "org/loc/b"), "same");
-    assert.equal(record.names("c.jpg"), false);
-    // A walk of every folder drops what it did not find.
-    await record.save(["a.jpg"], () => undefined);
-    assert.equal((await PlacedRecord.read(dir)).names("b.jpg"), false);
-  });
-});
-
 Deno.test("placed log: a replacement of the same size cut around its rename is from neither version once settled: either one listed is fetched again", async () => {
   await withTempDir(async (dir) => {
     await (await PlacedRecord.read(dir)).save(
