@@ -125,8 +125,10 @@ export function readInvocation(
     if (args.some((arg) => arg === "--help" || arg === "-h")) return _cliInvocation(args, json);
     return _moduleInvocation(args.slice(1), envAddress, json);
   }
-  // `help synk`: the same usage error as `synk` (commander printed the program's help as an error).
+  // `help synk`: the same usage error as `synk`; `help help`: the program's help. Commander printed
+  // the program's help as an error for both.
   if (first === "help" && args[1] !== undefined && !args[1].startsWith("-")) {
+    if (args[1] === "help") return _cliInvocation(["--help", ...args.slice(2)], json);
     if (!CLI_COMMANDS.includes(args[1])) return _usageError(unknownCommandMessage(args[1]), json);
   }
   if (first !== undefined && CLI_COMMANDS.includes(first)) return _cliInvocation(args, json);

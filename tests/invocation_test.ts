@@ -171,6 +171,8 @@ Deno.test("invocation: a misspelt command is a usage error with a suggestion, ne
     /^unknown command "synk" \(did you mean "sync"\?/,
   );
   assert.equal(read(["help", "module"]).mode, "cli");
+  const helpHelp = read(["help", "help", "--json"]);
+  assert.deepEqual(helpHelp.mode === "cli" && helpHelp.args, ["--help", "--json"]);
   // Something that could be a key pasted in the wrong place is not printed back.
   const key = "abcdef0123456789abcdef0123456789";
   assert.ok(!usageMessage(read([key])).includes(key));

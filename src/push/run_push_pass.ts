@@ -942,9 +942,9 @@ async function _uploadAll(
         }
         givenUpInARow = outcome.errorKind === "transient" ? givenUpInARow + 1 : 0;
         if (givenUpInARow === _GIVEN_UP_IN_A_ROW) {
+          // "After their tries": up to `ctx.attempts`, two when each timed out (CALL_RETRY).
           stopped ??= `the platform is out of reach: ${givenUpInARow} files in a row were given ` +
-            `up after up to ${ctx.attempts} tries each (the last: ${outcome.error}); the rest go ` +
-            "on the next pass";
+            `up after their tries (the last: ${outcome.error}); the rest go on the next pass`;
         }
     }
   };
