@@ -521,11 +521,6 @@ class _SyncPass implements Disposable {
   }
 
   /**
-   * The list stage, beside the walk: every page's items indexed (and added to the manifest) as they
-   * arrive, and the paths first seen that the mirror lacks handed to the transfer (held until the
-   * walk ends).
-   */
-  /**
    * Starts the walk of the mirror, once the pass has its turn in the heap (see `_HeapWatch.admit`):
    * a pass waiting for it holds no walked file (some 100 bytes each), nor a walk gone stale.
    */
@@ -555,6 +550,11 @@ class _SyncPass implements Disposable {
     );
   }
 
+  /**
+   * The list stage, beside the walk: every page's items indexed (and added to the manifest) as they
+   * arrive, and the paths first seen that the mirror lacks handed to the transfer (held until the
+   * walk ends).
+   */
   list(): Promise<ListingResult> {
     const options = this.#options;
     const index = this.#index;
@@ -1775,10 +1775,12 @@ async function _saveRecord(
   // for good (never given a new version, never deleted), without a word (a reviewer, before
   // 2026-12-07: one pass with a folder unreadable, mounted over or a link left its 43 files stale).
   if (links || mirror.nestedMirrors.size > 0) {
+    // Planned now, such a path is a conflict (a folder of it passed by, or a link or a file
+    // standing for one): what the walk did not enter.
+    const noDirectories = new Set<string>();
     entries.forEach((_, path) => {
-      if (
-        !local.has(path) && !placed.has(path) && _walkPassedBy(path, local, mirror.nestedMirrors)
-      ) {
+      if (placed.has(path)) return;
+      if (typeof planItem(path, local, noDirectories, mirror.nestedMirrors) === "object") {
         paths.push(path);
       }
     });
@@ -1799,22 +1801,6 @@ async function _saveRecord(
   } catch (error) {
     logger.warn(`could not save which item each file came from: ${(error as Error).message}`);
   }
-}
-
-/**
- * Whether the walk passed `path` by: one of its folders was passed by whole (`passedBy`), or a link
- * or a file stands where one of them goes.
- */
-function _walkPassedBy(
-  path: string,
-  local: ReadonlyMap<string, LocalFile>,
-  passedBy: ReadonlySet<string>,
-): boolean {
-  for (let slash = path.indexOf("/"); slash >= 0; slash = path.indexOf("/", slash + 1)) {
-    const folder = path.slice(0, slash);
-    if (passedBy.has(folder) || local.has(folder)) return true;
-  }
-  return false;
 }
 
 /** The plan of the whole listing; its delete half is `deletion` (see `_deletion`). */
