@@ -37,13 +37,13 @@ const _clients = new Map<ConnectionUse, Deno.HttpClient>();
  * `metadata`: 96, about as many as the listing has calls in flight at the most (82-92 connections
  * at 32 lanes, `concurrency` 8 and over: each lane's page beside its count, then the counts that
  * prove its tail). Its answers are pages of tens of KiB, so a kept connection costs little; one
- * closed costs a TCP and TLS handshake with app.viam.com when the next page opens another. Kept at 8 (one cap for
- * both pools until 2026-12-07), the lanes handing back connections in bursts closed them faster
- * than the next pages took them: a no-op pass of 100,000 items opened 250-257 connections at the
- * default `concurrency` (4: 16 lanes) and 413-430 at 8, against 41-44 and 82-92 with this cap, at
- * the same peak RSS (122-128 MB and 133-135 MB, a loaded machine); in module mode, where the
- * passes of every mirror share the pools and follow each other, a reviewer counted 5,449
- * connections in 6.5 minutes with the one cap.
+ * closed costs a TCP and TLS handshake with app.viam.com when the next page opens another. Kept at
+ * 8 (one cap for both pools until 2026-12-07), the lanes handing back connections in bursts closed
+ * them faster than the next pages took them: a no-op pass of 100,000 items opened 250-257
+ * connections at the default `concurrency` (4: 16 lanes) and 413-430 at 8, against 41-44 and
+ * 82-92 with this cap, at the same peak RSS (122-128 MB and 133-135 MB, a loaded machine); in
+ * module mode, where the passes of every mirror share the pools and follow each other, a reviewer
+ * counted 5,449 connections in 6.5 minutes with the one cap.
  */
 export const IDLE_CONNECTIONS_KEPT: Readonly<Record<ConnectionUse, number>> = {
   metadata: 96,
