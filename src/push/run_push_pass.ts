@@ -18,6 +18,7 @@
  */
 
 import { startHeapGuard } from "../async/heap_guard.ts";
+import { LinkedAbort } from "../async/linked_abort.ts";
 import { dirname, join } from "node:path";
 import { CALL_RETRY } from "../async/retry.ts";
 import { runPool } from "../async/run_pool.ts";
@@ -864,8 +865,13 @@ async function _uploadAll(
   let stopped: string | undefined;
   let givenUpInARow = 0;
   let deniedInARow = 0;
+  // The uploads in flight once the platform is found out of reach are cut off: each would wait out
+  // its own timeouts (two minutes against a platform that takes calls and never answers) for
+  // nothing. They go again on the next pass, as after a stop.
+  using cutOff = new LinkedAbort(ctx.signal);
   const uploadCtx: PushContext = {
     ...ctx,
+    signal: cutOff.signal,
     onChunk: (bytes) => {
       progress.bytesSent += bytes;
       options.onProgress?.({ ...progress });
@@ -945,6 +951,7 @@ async function _uploadAll(
           // "After their tries": up to `ctx.attempts`, two when each timed out (CALL_RETRY).
           stopped ??= `the platform is out of reach: ${givenUpInARow} files in a row were given ` +
             `up after their tries (the last: ${outcome.error}); the rest go on the next pass`;
+          cutOff.abort(new Error(stopped));
         }
     }
   };

@@ -2275,3 +2275,29 @@ Deno.test("a platform that never answers in time: a file's upload is given up af
     assert.equal(await Deno.readTextFile(join(root, "a.bin")), "kept");
   }, { faults: { latencyMs: 2_000 }, callTimeoutMs: 200 });
 });
+
+Deno.test("a platform that never answers: the uploads in flight when it is found out of reach are cut off, not waited out", async () => {
+  await withPush(async ({ platform, root, config, uploader, logger, write }) => {
+    for (let i = 0; i < 20; i++) await write(`f${i}.bin`, `payload ${i}`);
+    const givenUp = () =>
+      logger.entries.filter((e) => /^upload of .* failed/.test(e.message)).length;
+    let triesAfterOutOfReach = 0;
+    const counting: typeof uploader = Object.create(uploader);
+    counting.upload = (...args) => {
+      if (givenUp() >= 3 && !args[2]?.signal?.aborted) triesAfterOutOfReach++;
+      return uploader.upload(...args);
+    };
+    const result = await runPushPass(config(), {
+      uploader: counting,
+      partId: PART_ID,
+      appUrl: platform.url,
+    }, { logger, minRetryDelayMs: 1, concurrency: 16 });
+    assert.match(result.error ?? "", /out of reach: 3 files in a row were given up/);
+    assert.equal(result.uploaded, 0);
+    // Sixteen start and time out twice each; the first two given up let two more start. The third
+    // give-up cuts those off at once: before, each went on to wait out its timeouts (a pass of a
+    // black hole took twice as long: 241 s against 120 s).
+    assert.equal(triesAfterOutOfReach, 0);
+    for (let i = 0; i < 20; i++) assert.equal(await _exists(join(root, `f${i}.bin`)), true);
+  }, { faults: { latencyMs: 2_000 }, callTimeoutMs: 200 });
+});
