@@ -118,7 +118,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     if (error instanceof CommanderError) {
       // --help and --version end here with exit code 0.
       if (error.exitCode === 0) {
-        if (json) output.document(_helpDocument(error.code, helpText.join("")));
+        // Each write is a line of its own on a terminal (the help, then the text after it).
+        if (json) output.document(_helpDocument(error.code, helpText.join("\n")));
         return EXIT.ok;
       }
       const hint = _optionBeforeCommand(error, args, program);

@@ -89,6 +89,15 @@ Deno.test("--help and --version with --json are one JSON document too", async ()
     assert.match(String(document.help), /^Usage: data-mirror (sync|push)/, args.join(" "));
     assert.equal(document.exitCode, 0);
   }
+  // The text as the terminal shows it, line for line (a blank line was lost before the text after
+  // the commands).
+  for (const args of [["--help"], ["push", "--help"]]) {
+    const plain = await cli(args);
+    assert.equal(
+      onlyDocument((await cli([...args, "--json"])).stdout).help,
+      plain.stdout.join("\n"),
+    );
+  }
   const version = await cli(["--version", "--json"]);
   const plain = (await cli(["--version"])).stdout; // without --json, the text as it is
   assert.match(plain.join(""), /^\d+\.\d+\.\d+$/);
