@@ -313,6 +313,8 @@ export class MirrorDir implements AsyncDisposable {
    * {@linkcode MirrorDir.replaceOnPlace}).
    */
   readonly #replaceable = new Map<string, Deno.FileInfo>();
+  /** Files `replaceOnPlace` refused to mark, and why: the next placement at the path fails so. */
+  readonly #refusedReplacements = new Map<string, Error>();
   /** Marked files found changed when their replacement came (see `changedBeforeReplaced`). */
   readonly #changedBeforeReplaced = new Set<string>();
   /**
@@ -675,9 +677,16 @@ export class MirrorDir implements AsyncDisposable {
     let marked: _Checked | undefined;
     try {
       marked = _removable(this.root, relPath, this.#device, "replace");
-    } catch {
-      return; // not marked: the link that places the new version replaces nothing (and fails)
+    } catch (error) {
+      // Not marked: the new version is refused when it comes, with this reason (a link would
+      // replace nothing and fail, told as a file of the user's kept). A folder at the path goes
+      // the way of any name taken.
+      if (!(error instanceof Deno.errors.IsADirectory)) {
+        this.#refusedReplacements.set(relPath, error as Error);
+      }
+      return;
     }
+    this.#refusedReplacements.delete(relPath);
     if (marked?.info.isFile) this.#replaceable.set(relPath, marked.info);
   }
 
@@ -952,6 +961,9 @@ export class MirrorDir implements AsyncDisposable {
   #placeSync(from: string, to: string, relPath: string): void {
     const marked = this.#replaceable.get(relPath);
     this.#replaceable.delete(relPath);
+    const refused = this.#refusedReplacements.get(relPath);
+    this.#refusedReplacements.delete(relPath);
+    if (refused !== undefined) throw refused;
     try {
       if (marked !== undefined) {
         // Looked at again between two looks at its folders, in the same turn as the rename: the

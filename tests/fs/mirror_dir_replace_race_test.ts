@@ -67,7 +67,7 @@ Deno.test("new versions renamed over their old ones while their folder is swappe
   });
 });
 
-Deno.test("a file marked for replacement while its folder is a link to another: not marked, and nothing there is replaced", async () => {
+Deno.test("a file marked for replacement while its folder is a link to another: not marked, nothing there is replaced, and its new version fails naming the link", async () => {
   await withTempDir(async (dir) => {
     const path = "g0/f.bin";
     await using mirror = await _mirrorAndCanary(dir, [path]);
@@ -80,6 +80,13 @@ Deno.test("a file marked for replacement while its folder is a link to another: 
     assert.equal(mirror.replacesOnPlace(path), false);
     await Deno.remove(folder);
     await Deno.rename(`${folder}.adv`, folder);
+    // The folder back, the new version comes: the old one stays (the next pass replaces it), and
+    // the file fails saying why, not "kept: a file is already there" as for a file of the user's.
+    const [outcome] = await mirror.writeFiles([{ path, bytes: new TextEncoder().encode("fresh") }]);
+    assert.ok(outcome instanceof Deno.errors.PermissionDenied, String(outcome));
+    assert.match(outcome.message, /refusing to replace g0\/f\.bin: .*g0.*link/);
+    assert.equal(await Deno.readTextFile(join(mirror.root, path)), "stale");
+    assert.equal(await Deno.readTextFile(join(dir, "canary", path)), "other");
   });
 });
 
