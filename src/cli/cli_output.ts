@@ -128,6 +128,18 @@ export function formatPushSummary(summary: PushSummary): string {
 }
 
 /**
+ * A dry run's line: what would be sent and deleted, not counts of things done (a dry run said "3
+ * deleted" beside "nothing sent or deleted", and its JSON `deleted` counted would-be deletes).
+ */
+export function formatDryPushSummary(
+  summary: PushSummary & { toUpload: number; toDelete?: number },
+): string {
+  return `${summary.found} found, ${summary.toUpload} to upload, ${summary.toDelete ?? 0} to ` +
+    `delete, ${summary.skipped} skipped, ${summary.failed} failed in ` +
+    `${(summary.durationMs / 1000).toFixed(1)} s (dry run: nothing sent or deleted)`;
+}
+
+/**
  * A path as a line shows it: as it is, or JSON-quoted when it holds what a terminal would not show
  * faithfully (controls, line or paragraph separators, format characters such as U+202E, which
  * turns `evil\u202Egepj.exe` into what reads as `evilexe.jpeg`), and edge white space.

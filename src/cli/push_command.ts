@@ -20,7 +20,7 @@ import {
 } from "../push/run_push_pass.ts";
 import { describeError } from "../remote/errors.ts";
 import { FileUploader } from "../remote/file_upload.ts";
-import { formatPath, formatPushSummary } from "./cli_output.ts";
+import { formatDryPushSummary, formatPath, formatPushSummary } from "./cli_output.ts";
 import { readConfigFile } from "./config_file.ts";
 import {
   attributesFromFlags,
@@ -163,7 +163,9 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   output.line(`push folder: ${config.push.pushRoot}`);
   for (const path of result.planned ?? []) output.line(`would upload ${formatPath(path)}`);
   output.line(
-    formatPushSummary(summary) + (flags.dryRun ? " (dry run: nothing sent or deleted)" : ""),
+    result.toUpload === undefined
+      ? formatPushSummary(summary)
+      : formatDryPushSummary({ ...summary, toUpload: result.toUpload, toDelete: result.toDelete }),
   );
   if (result.backlog) {
     output.note(
@@ -186,6 +188,8 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     skippedBy: result.skippedBy,
     failures: result.failures,
     ...(result.planned === undefined ? {} : { planned: result.planned }),
+    ...(result.toUpload === undefined ? {} : { toUpload: result.toUpload }),
+    ...(result.toDelete === undefined ? {} : { toDelete: result.toDelete }),
     ...(result.backlog ? { backlog: true } : {}),
     ...(stop.by === undefined ? {} : { interrupted: stop.by }),
     exitCode,

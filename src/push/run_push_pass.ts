@@ -229,8 +229,15 @@ export interface PushResult {
   skippedBy: Partial<Record<PushSkipReason, number>>;
   /** Failed files with the error (capped); `permanent` ones wait for the file to change. */
   failures: { path: string; error: string; permanent: boolean }[];
-  /** With `dryRun`: the files that would be uploaded (capped); `deleted` then counts would-be deletes. */
+  /** With `dryRun`: the files that would be uploaded (capped at 1,000 names; `toUpload` counts all). */
   planned?: string[];
+  /** With `dryRun`: how many files would be uploaded. */
+  toUpload?: number;
+  /**
+   * With `dryRun`: how many files would be deleted (those sent before whose deletion is due, and,
+   * without `keep`, each file to upload once the platform has it); `deleted` stays 0.
+   */
+  toDelete?: number;
   /** Why the pass as a whole failed or stopped early, if it did. */
   error?: string;
   /**
@@ -282,6 +289,7 @@ export async function runPushPass(
     skippedBy: {},
     failures: [],
     durationMs: 0,
+    ...(options.dryRun ? { toUpload: 0, toDelete: 0 } : {}),
   };
   // Checked above folder by folder, then used by path: swapped for a link since, the state folder
   // would be made, and the lock taken, where the link leads (`..`: beside the Viam home).
@@ -342,8 +350,9 @@ export async function runPushPass(
     );
     if (options.dryRun) {
       result.planned = toUpload.slice(0, _LIST_CAP).map((f) => f.path);
+      result.toUpload = toUpload.length;
       // Each would be deleted once the platform has it (as the sent ones the walk counted).
-      if (!push.keep) result.deleted += toUpload.length;
+      if (!push.keep) result.toDelete = (result.toDelete ?? 0) + toUpload.length;
       return result;
     }
     {
@@ -766,7 +775,7 @@ async function _walk(
           );
         }
         if (!settled.recovered.has(path)) _skip(result, options.logger, path, "unchanged");
-      } else if (options.dryRun) result.deleted++;
+      } else if (options.dryRun) result.toDelete = (result.toDelete ?? 0) + 1;
       else await _deleteSent(ctx, options.logger, entry, sent, result);
     } else if (
       !_settled(identity, {

@@ -169,6 +169,20 @@ Deno.test("push --dry-run lists what would be uploaded and sends nothing", async
     );
     assert.equal(platform.uploads.completed, 0);
     assert.equal(await Deno.readTextFile(join(home, "outbox", "b.txt")), "b");
+    // What would be done, never counted as done (it said "2 deleted" beside "nothing deleted").
+    assert.match(
+      output.stdout,
+      /2 found, 2 to upload, 2 to delete, 0 skipped, 0 failed in .* \(dry run/,
+    );
+    const json = await runProgram(_pushArgs(platform.url, ["--dry-run", "--json"]), {
+      viamHome: home,
+      env: KEY_ENV,
+    });
+    const document = JSON.parse(json.stdout);
+    assert.deepEqual(
+      [document.uploaded, document.deleted, document.toUpload, document.toDelete],
+      [0, 0, 2, 2],
+    );
   });
 });
 

@@ -1703,9 +1703,11 @@ Deno.test("dry run reports what would go and changes nothing", async () => {
     await write("sub/b.bin", "b");
     const result = await pass({}, { dryRun: true });
     assert.deepEqual(result.planned?.sort(), ["a.bin", "sub/b.bin"]);
-    // Both would be deleted once sent, as a real pass does (it counted none).
-    assert.deepEqual([result.uploaded, result.deleted], [0, 2]);
-    assert.equal((await pass({ keep: true }, { dryRun: true })).deleted, 0, "with keep");
+    // Both would be deleted once sent, as a real pass does: counted apart from what was done.
+    assert.deepEqual([result.uploaded, result.deleted], [0, 0]);
+    assert.deepEqual([result.toUpload, result.toDelete], [2, 2]);
+    const kept = await pass({ keep: true }, { dryRun: true });
+    assert.deepEqual([kept.toUpload, kept.toDelete], [2, 0], "with keep");
     assert.equal(platform.calls.FileUpload, 0);
     assert.equal(await _exists(join(root, ".data-mirror")), false);
     assert.equal((await readTree(root)).size, 2);
