@@ -54,7 +54,10 @@ export function flagHint(field: string): string | undefined {
     return "set the VIAM_API_KEY environment variable, or app_api_key in the --config file";
   }
   if (field === "app_api_key_id") {
-    return "use --api-key-id, or the VIAM_API_KEY_ID environment variable";
+    // The environment first, as for the key: a flag shows in ps, the shell's history and the line
+    // `deno task` echoes, and the id is kept out of every output as the key is.
+    return "set the VIAM_API_KEY_ID environment variable, or app_api_key_id in the --config file " +
+      "(or --api-key-id)";
   }
   return _ATTRIBUTE_FLAGS[field];
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { bandwidthLimitOf } from "../async/bandwidth_limit.ts";
-import { parseConfig } from "../config.ts";
+import { ConfigError, type ConfigIssue, parseConfig } from "../config.ts";
 import { checkConfigLocations } from "../fs/mirror_location.ts";
 import { checkMirrorPlace } from "../fs/mirror_dir.ts";
 import { LockedError } from "../fs/mirror_lock.ts";
@@ -61,12 +61,9 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   // Trimmed (a part id is a UUID): blank (`--part-id "$UNSET "`), the uploads would have gone to
   // a part of that name; with a space kept, to none of the machine's.
   const partId = (flags.partId ?? context.env("VIAM_MACHINE_PART_ID"))?.trim();
-  if (!partId) {
-    throw new PushUsageError(
-      "push: --part-id is required: the machine part the files belong to (or set " +
-        "VIAM_MACHINE_PART_ID)",
-    );
-  }
+  const noPartId = partId
+    ? undefined
+    : "--part-id is required: the machine part the files belong to (or set VIAM_MACHINE_PART_ID)";
   const fileAttributes = flags.config !== undefined
     ? await readConfigFile(flags.config)
     : undefined;
@@ -84,18 +81,38 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   set("push_keep", flags.keep);
   set("push_min_age", numberOrText(flags.minAge));
   set("bandwidth_limit", numberOrText(flags.bwlimit));
-  const { config, warnings } = parseConfig(attributes, { env: context.env });
+  const noFolder = "the folder to upload, inside .viam";
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(attributes, { env: context.env });
+  } catch (error) {
+    // Every problem at once, the flags' with the attributes' (a reviewer fixed a push in three
+    // runs: the part id, then the key and the app URL, then the folder).
+    if (!(error instanceof ConfigError)) throw error;
+    const missing: ConfigIssue[] = [];
+    if (noPartId !== undefined) missing.push({ field: "part_id", message: noPartId });
+    if (attributes.push_path === undefined) {
+      missing.push({ field: "push_path", message: `push_path is required: ${noFolder}` });
+    }
+    throw missing.length === 0 ? error : new ConfigError([...missing, ...error.issues]);
+  }
+  const { config, warnings } = parsed;
   output.rememberSecret(config.apiKey);
   const splitPair = splitKeyPairWarning(flags.apiKeyId, fileAttributes, context.env);
   if (splitPair !== undefined) warnings.push(splitPair);
   // Before any warning: without the folder, "push_tags: no effect without push_path" would come
-  // first, in the attributes' words, ahead of the one thing to fix.
-  if (config.push === undefined) {
-    // A config file's misspelt `push-path` is what to fix then: its warning says which it is.
+  // first, in the attributes' words, ahead of the one thing to fix. A config file's misspelt
+  // `push-path` is what to fix then: its warning says which it is.
+  const { push } = config;
+  if (!partId || push === undefined) {
     const typo = warnings.find((warning) => warning.includes('(did you mean "push_path"?)'));
-    throw new PushUsageError(
-      `push: --push-path is required: the folder to upload, inside .viam${typo ? `; ${typo}` : ""}`,
-    );
+    const problems = [
+      ...(noPartId === undefined ? [] : [noPartId]),
+      ...(push === undefined
+        ? [`--push-path is required: ${noFolder}${typo ? `; ${typo}` : ""}`]
+        : []),
+    ];
+    throw new PushUsageError(`push: ${problems.join("; ")}`);
   }
   await checkConfigLocations(config);
   // Its push folder alone: a mirror the same config file names is sync's (exit 2, no call made).
@@ -116,7 +133,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   });
   let result: PushResult;
   try {
-    result = await runPushPass(config.push, { uploader, partId, appUrl: config.appUrl }, {
+    result = await runPushPass(push, { uploader, partId, appUrl: config.appUrl }, {
       logger: output.logger,
       signal: stop.signal,
       owner: "cli push",
@@ -140,12 +157,12 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     // What it did before it failed: files sent and deleted are not to be reported as none.
     const partial = partialPushOf(error);
     const counts = partial === undefined ? undefined : pushSummary(partial);
-    output.line(`push folder: ${config.push.pushRoot}`);
+    output.line(`push folder: ${push.pushRoot}`);
     if (counts !== undefined) output.line(formatPushSummary(counts));
     output.error(message);
     output.document({
       command: "push",
-      pushPath: config.push.pushRoot,
+      pushPath: push.pushRoot,
       ...counts,
       error: message,
       exitCode,
@@ -160,7 +177,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
     : result.failed > 0 || result.error !== undefined
     ? EXIT.failed
     : EXIT.ok;
-  output.line(`push folder: ${config.push.pushRoot}`);
+  output.line(`push folder: ${push.pushRoot}`);
   for (const path of result.planned ?? []) output.line(`would upload ${formatPath(path)}`);
   output.line(
     result.toUpload === undefined
@@ -181,7 +198,7 @@ export async function runPush(flags: PushCommandFlags, context: CommandContext):
   if (result.error !== undefined) output.error(result.error);
   output.document({
     command: "push",
-    pushPath: config.push.pushRoot,
+    pushPath: push.pushRoot,
     ...(flags.dryRun ? { dryRun: true } : {}),
     ...summary,
     recovered: result.recovered, // 0 too: the field the JSON has always had

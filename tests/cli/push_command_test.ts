@@ -77,6 +77,34 @@ Deno.test("push without a part id is a usage error that names it, as one JSON do
   });
 });
 
+Deno.test("push names every problem at once: the part id and the folder beside the attributes' problems", async () => {
+  const home = await Deno.makeTempDir({ prefix: "dm-push-all-" });
+  try {
+    // No key, a bad app URL and a negative settle time, and neither part id nor folder: one run
+    // says all five (a reviewer fixed them in three runs).
+    const output = await runProgram(
+      ["push", "--json", "--min-age", "-5", "--app-url", "ftp://x"],
+      { viamHome: home },
+    );
+    assert.equal(output.code, 2, output.stderr);
+    const document = JSON.parse(output.stdout);
+    assert.equal(document.error, "invalid configuration");
+    const fields = document.issues.map((issue: { field: string }) => issue.field);
+    for (const field of ["part_id", "push_path", "app_api_key", "app_url", "push_min_age"]) {
+      assert.ok(fields.includes(field), `${field} in ${fields}`);
+    }
+    // Both usage problems alone (the attributes valid): one line naming both.
+    const both = await runProgram(
+      ["push", "--app-url", "http://127.0.0.1:9000", "--tags", "t"],
+      { viamHome: home, env: KEY_ENV },
+    );
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /push: --part-id is required: .*; --push-path is required/);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
 Deno.test("push without --push-path says only that, before any warning about the other flags", async () => {
   const home = await Deno.makeTempDir({ prefix: "dm-push-nopath-" });
   try {

@@ -171,8 +171,8 @@ Deno.test("configuration errors: each message names its field once, with the fla
     "data-mirror: invalid configuration:",
     "  app_api_key is required: a non-empty string, the API key with access to Viam data " +
     "management (set the VIAM_API_KEY environment variable, or app_api_key in the --config file)",
-    "  app_api_key_id is required: a non-empty string, the id of that API key (use --api-key-id, " +
-    "or the VIAM_API_KEY_ID environment variable)",
+    "  app_api_key_id is required: a non-empty string, the id of that API key (set the " +
+    "VIAM_API_KEY_ID environment variable, or app_api_key_id in the --config file (or --api-key-id))",
     "  max_delete must be a whole number of files (such as 500) or a percentage of the mirror's " +
     'files from "0%" to "100%", got "lots" (--max-delete)',
     "  concurrency must be a whole number from 1 to 64, got 0 (--concurrency)",
