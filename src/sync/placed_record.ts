@@ -94,6 +94,13 @@ const _LOG_MAGIC = 0x474f4c50;
 const _LOG_HEADER_WORDS = 2;
 const _LOG_ENTRY_WORDS = 2;
 
+/** `PlacedRecord`'s settling for {@linkcode PlacedLog.settleTentative}, which logs its outcome. */
+let _settleForLog: (
+  record: PlacedRecord,
+  pathHash: number,
+  size: number | undefined,
+) => number | undefined;
+
 /** The ids (and sizes) the mirror's files were placed from, by path (hashed). */
 export class PlacedRecord {
   /** Slots of two words, path hash (0: empty) then id and size hashes; a power of two of them. */
@@ -220,27 +227,38 @@ export class PlacedRecord {
    * Settles what a replacement cut around its rename left at `path`, from the size of the file
    * there (undefined: none): the new version when that size is the new one's and not the old one's
    * (the rename ran); the mirror's file from neither item when it is both's (fetched again, whichever
-   * is listed); else what the record said before (the old version, or a user's file: kept).
+   * is listed); else what the record said before (the old version, or a user's file: kept). A pass
+   * that logs settles through {@linkcode PlacedLog.settleTentative}, which logs the outcome.
    */
   settleTentative(path: string, size: number | undefined): void {
-    const pathHash = _pathHash(path);
+    this.#settle(_pathHash(path), size);
+  }
+
+  /**
+   * {@linkcode PlacedRecord.settleTentative} for `pathHash`; returns the value recorded for it now
+   * when a replacement was settled and the record names the file (the log's entry for it).
+   */
+  #settle(pathHash: number, size: number | undefined): number | undefined {
     const value = this.#tentative.get(pathHash);
-    if (value === undefined) return;
+    if (value === undefined) return undefined;
     this.#tentative.delete(pathHash);
-    if (size === undefined) return;
-    const sizeHash = _hash16(String(size));
     const old = _lookup(this.#table, pathHash);
-    if ((value & 0xffff) !== sizeHash || !_known(old)) return;
+    if (size === undefined || !_known(old)) return undefined;
+    const sizeHash = _hash16(String(size));
+    if ((value & 0xffff) !== sizeHash) return old;
     const slot = _slotOf(this.#table, pathHash)! * 2 + 1;
     // Both sizes fit (two versions of one size: a model retrained alike): the file may be either.
     // Recorded as from neither item, so that whichever is listed there next is fetched again (one
     // download). Taken for the old one, before 2026-12-07, it held the new version's bytes for good
     // once the old item was listed again (the new upload deleted on the platform): a reviewer.
-    if ((old & 0xffff) === sizeHash) {
-      this.#table[slot] = _idHashOtherThan(old >>> 16, value >>> 16) * 0x10000 + sizeHash;
-      return;
-    }
-    this.#table[slot] = value;
+    this.#table[slot] = (old & 0xffff) === sizeHash
+      ? _idHashOtherThan(old >>> 16, value >>> 16) * 0x10000 + sizeHash
+      : value;
+    return this.#table[slot];
+  }
+
+  static {
+    _settleForLog = (record, pathHash, size) => record.#settle(pathHash, size);
   }
 
   /**
@@ -470,6 +488,22 @@ export class PlacedLog {
     if (this.#stopped) return;
     for (const path of paths) this.#pending.push(_pathHash(path), _AMBIGUOUS);
     this.#flush();
+  }
+
+  /**
+   * Settles a replacement a killed pass left unconfirmed at `path` (see
+   * {@linkcode PlacedRecord.settleTentative}), and logs the outcome: this log may have begun before
+   * (files streamed during the listing), its record's file then written unsettled and the
+   * replacement carried over as tentative, so that a kill of this pass too would leave the next one
+   * to settle it again from that older word, after a newer replacement logged meanwhile (a reviewer:
+   * files kept at an older version for good, taken for their user's, after a run of killed passes).
+   */
+  settleTentative(path: string, size: number | undefined): void {
+    const pathHash = _pathHash(path);
+    const value = _settleForLog(this.#record, pathHash, size);
+    if (value === undefined || this.#stopped) return;
+    this.#pending.push(pathHash, value);
+    this.#flush(); // not yet prepared, it waits (the record's file written then holds it already)
   }
 
   /** Writes what is pending, and closes the log; files placed later are not logged. */

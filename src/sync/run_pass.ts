@@ -613,7 +613,7 @@ class _SyncPass implements Disposable {
     _reportListingEnd(listing, { index, local, config }, logger, this.#options.seen);
     _reportIndex(index, logger);
     const record = this.#record;
-    await _settleTentative(record, local, (path) => this.#mirror.fileSize(path));
+    await _settleTentative(record, local, (path) => this.#mirror.fileSize(path), this.#placedLog);
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
       // Before the deletes and the plan are decided: neither should see these files any more.
       const clearing = await _shadowedOwnFiles(index.shadowed, local, record, {
@@ -1689,18 +1689,22 @@ async function _clear(
 
 /**
  * Settles the replacements a killed pass left unconfirmed (see `PlacedRecord.settleTentative`):
- * the old version or the new one, by the size of the file there. A few files at most, looked at
- * only when there are some.
+ * the old version or the new one, by the size of the file there; through the pass's `log`, when it
+ * has one, which keeps the outcome (see `PlacedLog.settleTentative`). A few files at most, looked
+ * at only when there are some.
  */
 async function _settleTentative(
   record: PlacedRecord,
   local: ReadonlyMap<string, LocalFile>,
   fileSize: (path: string) => Promise<number | undefined>,
+  log?: PlacedLog,
 ): Promise<void> {
   if (!record.hasTentative) return;
   for (const [path, file] of local) {
     if (file.symlink || !record.tentativeAt(path)) continue;
-    record.settleTentative(path, await fileSize(path));
+    const size = await fileSize(path);
+    if (log === undefined) record.settleTentative(path, size);
+    else log.settleTentative(path, size);
     if (!record.hasTentative) return;
   }
 }

@@ -207,6 +207,40 @@ Deno.test("placed log: a replacement logged ahead reads as the old version or th
   });
 });
 
+Deno.test("placed log: a replacement settled by a pass whose log began before the settling is logged: killed again, the next pass keeps what it settled", async () => {
+  await withTempDir(async (dir) => {
+    await (await PlacedRecord.read(dir)).save(
+      ["x.bin"],
+      () => ({ binaryDataId: "org/loc/x0", size: 10 }),
+    );
+    // Pass 1 replaces x.bin (x0 -> x1, 20 bytes), renames it, and is killed before confirming.
+    const first = new PlacedLog(dir, await PlacedRecord.read(dir), { warn: assert.fail });
+    await first.logAhead([["x.bin", { binaryDataId: "org/loc/x1", size: 20 }]], {
+      replacing: true,
+    });
+    // Pass 2: files streamed while it lists begin its log (its record's file written then still
+    // says x0); the walk over, x.bin settles as x1 (20 bytes there); then it replaces x1 by x2
+    // and is killed before that rename.
+    const record = await PlacedRecord.read(dir);
+    const second = new PlacedLog(dir, record, { warn: assert.fail });
+    await second.logAhead([["new.bin", { binaryDataId: "org/loc/n", size: 1 }]]);
+    second.settleTentative("x.bin", 20);
+    assert.equal(record.placedFrom("x.bin", "org/loc/x1"), "same");
+    await second.logAhead([["x.bin", { binaryDataId: "org/loc/x2", size: 30 }]], {
+      replacing: true,
+    });
+    // Pass 3: x.bin still holds x1 (20 bytes). Before, the settling was in pass 2's memory only:
+    // read as x0's (10 bytes) with x2 tentative, the file fit neither and was kept as a user's,
+    // never replaced again (a reviewer, after a run of killed passes).
+    const third = await PlacedRecord.read(dir);
+    third.settleTentative("x.bin", 20);
+    assert.equal(third.placedFrom("x.bin", "org/loc/x1"), "same");
+    assert.ok(third.sizeFits("x.bin", 20));
+    await second.close();
+    await first.close();
+  });
+});
+
 Deno.test("placed log: a replacement of the same size cut around its rename is from neither version once settled: either one listed is fetched again", async () => {
   await withTempDir(async (dir) => {
     await (await PlacedRecord.read(dir)).save(
