@@ -347,7 +347,13 @@ function _resolved(path: string, what: string): string[] {
     return _asWrittenAndReal(absolute);
   } catch (error) {
     const message = `cannot resolve ${what} ${JSON.stringify(absolute)}: ${
-      (error as Error).message
+      error instanceof Deno.errors.NotCapable && _KERNEL_FS.test(absolute)
+        // Deno's own words would ask for --allow-all, a flag a user of the binary cannot give.
+        ? "it lies in /proc, /dev or /sys, which the program does not read: name one on a disk" +
+          (what === "--config"
+            ? " (process substitution `<(...)` and /dev/stdin are such paths: write it to a file)"
+            : "")
+        : (error as Error).message
     }`;
     const code = (error as { code?: unknown }).code;
     if (typeof code === "string" && _UNAVAILABLE_CODES.has(code)) {
@@ -356,6 +362,9 @@ function _resolved(path: string, what: string): string[] {
     throw new Error(message);
   }
 }
+
+/** Paths of the kernel's file systems, which Deno opens only with every permission granted. */
+const _KERNEL_FS = /^\/(proc|dev|sys)(\/|$)/;
 
 const _TOP_LEVEL = "it is the root or a top-level directory";
 

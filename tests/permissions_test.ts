@@ -524,6 +524,30 @@ Deno.test("deno task mirror: the real program validates a config file under the 
   });
 });
 
+Deno.test("deno task mirror: a path in /proc or /dev is refused in the program's words, not Deno's (no --allow-all to give)", async () => {
+  await withTempDir(async (dir) => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      // What `--config <(echo ...)` passes: a pipe's /dev/fd path.
+      [
+        ["validate", "--config", "/dev/fd/0"],
+        { VIAM_HOME: join(dir, "viam-home") },
+        /--config "\/dev\/fd\/0": it lies in \/proc, \/dev or \/sys, .*process substitution/,
+      ],
+      [
+        ["sync", "--tags", "t", "--app-url", "http://127.0.0.1:9"],
+        { VIAM_HOME: "/proc/1" },
+        /the Viam home \(VIAM_HOME\) "\/proc\/1": it lies in \/proc, \/dev or \/sys/,
+      ],
+    ];
+    for (const [args, env, message] of cases) {
+      const result = await collect(spawnMirrorTask(args, env));
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, message);
+      assert.doesNotMatch(result.stderr, /allow-all/);
+    }
+  });
+});
+
 Deno.test("deno task mirror: a real sync pass under the production set writes only under $VIAM_HOME", async () => {
   await using platform = await startPlatform({ dataset: describeDataset([{ count: 6 }]) });
   await withTempDir(async (dir) => {
