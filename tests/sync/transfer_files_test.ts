@@ -350,7 +350,7 @@ Deno.test("an answer that declared no length and ended short is checked before a
   // A proxy's chunked error page, 49 bytes, taken for the file's first bytes: the resume appended
   // the rest with Range, and a file of the listed size placed held the page at its head.
   await _withListed(
-    { count: 1, sizeBytes: 400_000 },
+    { count: 1, sizeBytes: _BY_URI },
     async ({ platform, mirror, remote: real, items }) => {
       let calls = 0;
       const remote: typeof real = Object.assign(Object.create(real), {
@@ -389,7 +389,7 @@ Deno.test("a resume answered from byte 0 with a length not the file's keeps the 
   // A 200 error page of declared length, Range ignored: taken for the file's restart, it had the
   // partial truncated before its length was found wrong, and the next pass began at byte 0.
   await _withListed(
-    { count: 1, sizeBytes: 400_000 },
+    { count: 1, sizeBytes: _BY_URI },
     async ({ platform, mirror, remote: real, items }) => {
       const offsets: number[] = [];
       const content = platform.contentOf(items[0].binaryDataId);
@@ -426,7 +426,7 @@ Deno.test("a resume answered from byte 0 with a length not the file's keeps the 
       };
       assert.deepEqual(await pass(), [
         "download not written: f.jpg: its download declares 36 bytes where the platform lists " +
-        "400000 (changed since it was listed?)",
+        `${_BY_URI} (changed since it was listed?)`,
       ]);
       assert.deepEqual(await pass(), []);
       assert.deepEqual(await Deno.readFile(join(mirror.root, "f.jpg")), content);
@@ -548,6 +548,8 @@ function _oneByteEarly(c: Uint8Array, start: number): _Answer {
 }
 
 const _MIB = 1024 * 1024;
+/** A file's size that goes by uri, where a download answers (and resumes): just above inline's. */
+const _BY_URI = INLINE_MAX_BYTES + 100_000;
 
 Deno.test("a resume within the pass compares the partial's end: a range server one byte off places no damaged file", async () => {
   // The first answer cut at 1 MiB, then each 206 labelled from the offset asked but holding the
@@ -716,7 +718,7 @@ Deno.test("files a flaky link or a capping server should deliver arrive in one p
     },
   ];
   for (const { name, size, partial, damaged, shape, answering } of cases) {
-    await _withListed({ count: 1, sizeBytes: size ?? 2 * _MIB }, async (listed) => {
+    await _withListed({ count: 1, sizeBytes: size ?? _BY_URI }, async (listed) => {
       const content = listed.platform.contentOf(listed.items[0].binaryDataId).slice();
       shape?.(content); // the bytes this case's server sends
       const { result } = await _transferAnswered(listed, content, answering, {
@@ -735,7 +737,7 @@ for (const cap of [100_000, 16_384]) {
     // Each answer an honest 206 of at most `cap` bytes (an object store or a CDN capping a range):
     // each counted as a failed try, a 2 MB file failed after 8 of them, pass after pass (and
     // below 64 KiB, after the first fix, still).
-    const size = 2_000_000;
+    const size = _BY_URI;
     await _withListed(
       { count: 1, sizeBytes: size },
       async ({ platform, mirror, remote: real, items }) => {
