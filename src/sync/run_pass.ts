@@ -594,7 +594,8 @@ class _SyncPass implements Disposable {
     // Again now that the listing (seconds to minutes) has ended: a link in a protected folder
     // made or flipped to a new release meanwhile (`ln -sfn`, as a deploy does) protects it too.
     const root = this.#mirror.root;
-    const links = [..._linksOf(local), ...await _protectedLinksNow(root, this.#ownProtected)];
+    const localLinks = _linksOf(local);
+    const links = [...localLinks, ...await _protectedLinksNow(root, this.#ownProtected)];
     this.#config = await _withProtectedLinkTargets(
       this.#config,
       root,
@@ -612,6 +613,7 @@ class _SyncPass implements Disposable {
     collectGarbageNow();
     _reportListingEnd(listing, { index, local, config }, logger, this.#options.seen);
     _reportIndex(index, logger);
+    _reportLinksAtListedPaths(localLinks, index, logger);
     const record = this.#record;
     await _settleTentative(record, local, (path) => this.#mirror.fileSize(path), this.#placedLog);
     if (_isProvenWhole(listing) && index.shadowed.size > 0) {
@@ -2148,6 +2150,28 @@ function _reportListingEnd(
 function _reportIndex(index: ListingIndex, logger: Logger): void {
   for (const { binaryDataId, reason } of index.rejections) {
     logger.warn(`not writing ${binaryDataId === "" ? "it" : quoteName(binaryDataId)}: ${reason}`);
+  }
+}
+
+/**
+ * Tells of each symlink (of the mirror's, `links`) at a listed item's path: the mirror follows no
+ * link and replaces none, so that item is not mirrored while the link is there (counted as a file
+ * present, without a word, before 2026-12-07: a reviewer). At info, once a pass: a link put there
+ * on purpose (a file of the user's in the item's place) is no fault.
+ */
+function _reportLinksAtListedPaths(
+  links: readonly string[],
+  index: ListingIndex,
+  logger: Logger,
+): void {
+  if (links.length === 0) return;
+  const entries = index.entries();
+  for (const path of links) {
+    if (!entries.has(path)) continue;
+    logger.info(
+      `kept the symlink ${quoteName(path)} where a listed item goes: the mirror follows no link ` +
+        "and replaces none (remove it to have the item mirrored)",
+    );
   }
 }
 

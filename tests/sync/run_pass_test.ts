@@ -693,6 +693,25 @@ Deno.test("a damaged placed record is warned of; the listed files are taken on a
   });
 });
 
+Deno.test("a symlink of the user's at a listed item's path is kept, never followed, and said so each pass", async () => {
+  const dataset = describeDataset([{ name: "cam", count: 2, folder: "a" }]);
+  await withMirror(dataset, async ({ home, logger, pass, root }) => {
+    const outside = join(home, "outside.jpeg");
+    await Deno.writeTextFile(outside, "the user's");
+    await Deno.mkdir(join(root, "a"), { recursive: true });
+    await Deno.symlink(outside, join(root, "a/cam-000000.jpeg"));
+    const result = await pass({ delete: true });
+    assert.equal(result.summary.downloaded, 1);
+    assert.ok((await Deno.lstat(join(root, "a/cam-000000.jpeg"))).isSymlink);
+    assert.equal(await Deno.readTextFile(outside), "the user's");
+    // Counted as a file present before, without a word.
+    assert.match(
+      logger.text(),
+      /kept the symlink "a\/cam-000000\.jpeg" where a listed item goes: the mirror follows no link/,
+    );
+  });
+});
+
 Deno.test("a placed record replaced by a symlink or a folder is warned of, never followed, and said how to mend", async () => {
   const dataset = describeDataset([{ name: "keep", count: 3, folder: "a" }]);
   await withMirror(dataset, async ({ home, logger, pass, root }) => {
