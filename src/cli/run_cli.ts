@@ -112,6 +112,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     );
     return EXIT.usage;
   }
+  const flagAsValue = _helpOrVersionAsValue(args, program);
+  if (flagAsValue !== undefined) return _usageError(output, flagAsValue);
   try {
     await program.parseAsync(args, { from: "user" });
   } catch (error) {
@@ -189,12 +191,8 @@ function _helpDocument(code: string, text: string): Record<string, unknown> {
  * asked for (commander answers those).
  */
 function _unknownCommand(args: readonly string[], program: Command): string | undefined {
-  if (args.some((arg) => ["--help", "-h", "--version", "-V"].includes(arg))) return undefined;
-  const takesValue = new Set(
-    program.commands.flatMap((command) => command.options)
-      .filter((option) => option.required || option.optional)
-      .flatMap((option) => [option.long, option.short]),
-  );
+  if (args.some((arg) => _HELP_OR_VERSION.includes(arg))) return undefined;
+  const takesValue = _valueOptions(program);
   const known = new Set(
     [...program.options, ...program.commands.flatMap((command) => command.options)]
       .flatMap((option) => [option.long, option.short]),
@@ -212,6 +210,34 @@ function _unknownCommand(args: readonly string[], program: Command): string | un
       return args[i];
     }
     if (takesValue.has(args[i])) i++;
+  }
+  return undefined;
+}
+
+const _HELP_OR_VERSION = ["--help", "-h", "--version", "-V"];
+
+/** The flags of the commands' options that take a value, long and short. */
+function _valueOptions(program: Command): Set<string | undefined> {
+  return new Set(
+    program.commands.flatMap((command) => command.options)
+      .filter((option) => option.required || option.optional)
+      .flatMap((option) => [option.long, option.short]),
+  );
+}
+
+/**
+ * The usage error of a help or version flag where an option's value should be (`--tags -V
+ * --delete`), or undefined: commander answered the flag, the version printed with exit 0 and
+ * nothing run, or took `-h` for a folder's name (a reviewer). The forgotten value is what to fix,
+ * as for `--mirror-path --dry-run`.
+ */
+function _helpOrVersionAsValue(args: readonly string[], program: Command): string | undefined {
+  const takesValue = _valueOptions(program);
+  for (let i = 0; i + 1 < args.length && args[i] !== "--"; i++) {
+    if (takesValue.has(args[i]) && _HELP_OR_VERSION.includes(args[i + 1])) {
+      return `option ${args[i]} got ${args[i + 1]}: it is a flag, not a value: give ${args[i]} ` +
+        "its value (nothing was run)";
+    }
   }
   return undefined;
 }

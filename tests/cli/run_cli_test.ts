@@ -113,6 +113,9 @@ Deno.test("a flag where a value should be is a usage error, never the value (a f
       ["sync", "--log-level", "--watch", "--tags", "t"],
       ["push", "--push-path", "--dry-run", "--tags", "t"],
       ["validate", "--config", "--dry-run"],
+      // A help or version flag: the version printed, exit 0, nothing run (or -h a folder's name).
+      ["sync", "--tags", "-V", "--delete"],
+      ["sync", "--mirror-path", "-h", "--dry-run", "--tags", "t"],
     ]
   ) {
     const { code, stdout, stderr } = await cli(args);
