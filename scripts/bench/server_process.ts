@@ -21,7 +21,7 @@
 import { createInterface } from "node:readline";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { startPlatform } from "../../tests/support/platform/mod.ts";
+import { MAX_MESSAGE_BYTES, startPlatform } from "../../tests/support/platform/mod.ts";
 import { type BenchSet, datasetOf, type SetVariant } from "./bench_set.ts";
 import { startDirIndexServer } from "./dir_index_server.ts";
 import { processCpuSeconds } from "./process_usage.ts";
@@ -147,7 +147,8 @@ function _lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> 
 async function _serve(kind: ServerKind, set: BenchSet, latencyMs: number): Promise<void> {
   const dataset = datasetOf(set, "base");
   const server = kind === "platform"
-    ? await startPlatform({ dataset, faults: { latencyMs } })
+    // Inline up to the message limit, as Viam's platform answers (the tests' default refuses more).
+    ? await startPlatform({ dataset, faults: { latencyMs }, inlineLimitBytes: MAX_MESSAGE_BYTES })
     : await startDirIndexServer({ dataset, latencyMs });
   const key = "apiKey" in server
     ? { apiKeyId: server.apiKeyId, apiKey: server.apiKey }

@@ -32,15 +32,16 @@ import { BodyBuffer } from "./_body_buffer.ts";
 import type { Download } from "./plan.ts";
 
 /**
- * Files up to this size are fetched inline, as many as fit a `BinaryDataByIDs` call's bytes (one
- * of 2 MiB alone); larger ones stream from their uri, where a cut connection resumes with Range
- * instead of starting over. A cut inline call is fetched again whole, at most the call's 2 MiB, as
- * for a call of small files. Camera images of 300 KiB to 1 MiB went by uri, each its own request
- * and its own flush, when this was 256 KiB: a fresh copy of 2,000 x 300 KiB took 16.8 s against
- * rclone's 4.2 (3.99 times as long; 7.1 s of CPU), and 3.38 s against 3.64 (0.93; 1.6 s of CPU)
- * inline, at the same peak (84 MiB; a reviewer's shapes, 20 ms a request).
+ * Files up to this size are fetched inline, as many as fit a `BinaryDataByIDs` call's bytes (two at
+ * least); larger ones stream from their uri, where a cut connection resumes with Range instead of
+ * starting over. A cut inline call is fetched again whole, at most the call's 2 MiB, as for a call
+ * of small files; one the platform refuses as too large is asked for again in halves, down to the
+ * file it will not send inline, which goes by uri. Camera images of 300 KiB to 1 MiB went by uri,
+ * each its own request and its own flush, when this was 256 KiB: a fresh copy of 2,000 x 300 KiB
+ * took 16.8 s against rclone's 4.2 (3.99 times as long; 7.1 s of CPU), and 3.38 s against 3.64
+ * (0.93; 1.6 s of CPU) inline, at the same peak (84 MiB; a reviewer's shapes, 20 ms a request).
  */
-export const INLINE_MAX_BYTES = 2 * 1024 * 1024;
+export const INLINE_MAX_BYTES = 1024 * 1024;
 /**
  * Bytes per inline call, under gRPC's default 4 MiB message limit. The answer being read is held
  * whole (one at a time) while the calls behind it wait in their connections, so this is also the
@@ -456,8 +457,18 @@ export class Transfer {
         bookWhatCame();
         if (error instanceof TooLargeError) {
           release();
-          // Refused whole: its bytes come by uri, and are booked there.
-          for (const download of batch) await this.#large(download);
+          if (batch.length > 1) {
+            // Refused whole (a file above the platform's inline limit, or the call above its
+            // message limit): halves are asked for, so that only a file refused alone goes by uri
+            // (every file of the batch did, the small ones with it, before 2026-12-07).
+            const half = Math.ceil(batch.length / 2);
+            for (const part of [batch.slice(0, half), batch.slice(half)]) {
+              await this.#inlineBatch(part, _bytesOf(part));
+            }
+            return;
+          }
+          // Refused alone: its bytes come by uri, and are booked there.
+          await this.#large(batch[0]);
           return;
         }
         if (error instanceof ItemNotFoundError && batch.length > 1) {

@@ -331,6 +331,25 @@ Deno.test("an item refused inline although its size looked small falls back to i
   }, { inlineLimitBytes: 200 });
 });
 
+Deno.test("a call refused as too large is asked for in halves: only the file refused alone comes by uri", async () => {
+  // 500 kB goes inline by its size (the engine's limit is 1 MiB); this platform sends at most
+  // 256 KiB inline. Before, the whole refused call's files went by uri, the small ones with it.
+  const dataset = describeDataset([
+    { name: "small", count: 7, sizeBytes: 1000 },
+    { name: "mid", count: 1, sizeBytes: 500_000 },
+  ]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass();
+    assert.equal(result.summary.downloaded, 8);
+    assert.equal(result.summary.failed, 0);
+    assert.equal(platform.calls.download, 1);
+    const tree = await files();
+    for (const item of platform.items()) {
+      assert.ok(bytesEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId)));
+    }
+  }, { inlineLimitBytes: 256 * 1024 });
+});
+
 /** A limit too fast to wait on, counting what is booked net. */
 class _NetBooked extends BandwidthLimit {
   net = 0;

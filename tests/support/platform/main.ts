@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ApiKey, sampleDataset, startPlatform } from "./mod.ts";
+import { type ApiKey, MAX_MESSAGE_BYTES, sampleDataset, startPlatform } from "./mod.ts";
 
 /** Parses the command line; throws an Error naming the bad argument. */
 function _options(args: string[]): { port: number; apiKeys?: ApiKey[] } {
@@ -42,7 +42,11 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const dataset = sampleDataset();
-  const platform = await startPlatform({ ...options, dataset });
+  const platform = await startPlatform({
+    ...options,
+    dataset,
+    inlineLimitBytes: MAX_MESSAGE_BYTES, // as Viam's platform answers (the tests refuse more)
+  });
   const stop = async (): Promise<void> => {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
