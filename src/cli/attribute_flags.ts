@@ -45,6 +45,27 @@ const _ATTRIBUTE_FLAGS: Readonly<Record<string, string>> = Object.freeze({
   push_min_age: "--min-age",
 });
 
+/** The attributes `push` sets by its flags besides its own `push_` ones: the connection's. */
+const _PUSH_SHARED: ReadonlySet<string> = new Set(["app_url", "app_api_key_id", "bandwidth_limit"]);
+
+/**
+ * The flag of `command` (`sync` or `push`, whose flags are `flags`) for an unknown flag spelt as an
+ * attribute (`--push-tags`, `--bandwidth-limit`), or undefined: commander's own suggestion goes by
+ * spelling alone, and for `push --push-tags` it was `--push-path`, which would take the tag for a
+ * folder (a reviewer).
+ */
+export function flagForAttributeSpelling(
+  word: string,
+  command: string,
+  flags: readonly string[],
+): string | undefined {
+  const attribute = word.replace(/^--/, "").replaceAll("-", "_");
+  const flag = _ATTRIBUTE_FLAGS[attribute];
+  if (flag === undefined || flag === word || !flags.includes(flag)) return undefined;
+  const forPush = attribute.startsWith("push_") || _PUSH_SHARED.has(attribute);
+  return (command === "push" ? forPush : !attribute.startsWith("push_")) ? flag : undefined;
+}
+
 /**
  * Where a CLI user sets an attribute that is missing or wrong, for a config error (the text
  * output puts it in parentheses after the message, `--json` as the issue's `hint`).

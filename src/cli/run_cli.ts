@@ -23,7 +23,7 @@ import { printUsageError, unknownCommandMessage } from "../invocation.ts";
 import { LOG_LEVELS, type LogLevel } from "../logger.ts";
 import { redactArguments } from "../redaction.ts";
 import { describeError } from "../remote/errors.ts";
-import { flagHint } from "./attribute_flags.ts";
+import { flagForAttributeSpelling, flagHint } from "./attribute_flags.ts";
 import { CliOutput } from "./cli_output.ts";
 import { buildCommandTree } from "./command_tree.ts";
 import { CLI_COMMANDS } from "./commands.ts";
@@ -93,7 +93,11 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     writeOut: (text) => json ? helpText.push(text) : environment.out(text),
     // Commander quotes what was typed: a key given to a misspelt flag must not be printed back.
     writeErr: (raw) => {
-      const text = _elsewhereHint(_valuedOptionHint(raw, args, program), args, program);
+      const text = _attributeSpellingHint(
+        _elsewhereHint(_valuedOptionHint(raw, args, program), args, program),
+        args,
+        program,
+      );
       const redacted = redactArguments(text, args, {
         commands: CLI_COMMANDS,
         secrets: [environment.env("VIAM_API_KEY") ?? ""],
@@ -283,6 +287,22 @@ function _elsewhereHint(text: string, args: readonly string[], program: Command)
   if (owners.length === 0) return text;
   const [first, ...rest] = text.split("\n");
   const hint = `(${unknown[1]} is an option of ${owners.join(", ")}, not of ${name})`;
+  return [first, hint, ...rest.filter((line) => !line.startsWith("(Did you mean "))].join("\n");
+}
+
+/**
+ * For an unknown flag spelt as an attribute (`push --push-tags`), the flag that sets it in place of
+ * commander's suggestion by spelling (see `flagForAttributeSpelling`); `text` as it is otherwise.
+ */
+function _attributeSpellingHint(text: string, args: readonly string[], program: Command): string {
+  const unknown = /^error: unknown option '(--[^'=]+)(?:=[^']*)?'/.exec(text);
+  const command = program.commands.find((c) => c.name() === args.find((a) => !a.startsWith("-")));
+  if (unknown === null || command === undefined) return text;
+  const flags = command.options.map((option) => option.long ?? "");
+  const flag = flagForAttributeSpelling(unknown[1], command.name(), flags);
+  if (flag === undefined) return text;
+  const [first, ...rest] = text.split("\n");
+  const hint = `(Did you mean ${flag}? It sets ${unknown[1].slice(2).replaceAll("-", "_")})`;
   return [first, hint, ...rest.filter((line) => !line.startsWith("(Did you mean "))].join("\n");
 }
 

@@ -254,6 +254,21 @@ Deno.test("an option of another command is named as such, not answered with a ne
     (await cli(["sync", "--min-age=3"])).stderr.join("\n"),
     /^\(--min-age is an option of push, not of sync\)$/m,
   );
+  // A flag spelt as its attribute: the flag that sets it, not the nearest spelling (commander
+  // offered --push-path for --push-tags, taking a tag for a folder).
+  for (
+    const [args, flag] of [
+      [["push", "--push-tags=x"], "--tags"],
+      [["push", "--push-keep"], "--keep"],
+      [["push", "--bandwidth-limit", "1M"], "--bwlimit"],
+      [["sync", "--protected-dirs", "m"], "--protected-dir"],
+    ] as const
+  ) {
+    const text = (await cli([...args])).stderr.join("\n");
+    assert.match(text, new RegExp(`^\\(Did you mean ${flag}\\? It sets [a-z_]+\\)$`, "m"), text);
+  }
+  // A push_ attribute's flag is push's: never offered to sync, where --tags is the filter.
+  assert.doesNotMatch((await cli(["sync", "--push-tags", "x"])).stderr.join("\n"), /--tags/);
 });
 
 Deno.test("a word that is no command after an option is named as the unknown command", async () => {
