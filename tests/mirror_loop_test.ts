@@ -15,7 +15,6 @@ import { parseConfig } from "../src/config.ts";
 import { pushSummary } from "../src/push/push_side.ts";
 import { randomBytes, withPush } from "./push/_harness.ts";
 import { pollUntil } from "./_poll.ts";
-import { INLINE_MAX_BYTES } from "../src/sync/transfer_files.ts";
 
 Deno.test("the loop runs a pass at start, then again every sync_frequency seconds", async () => {
   await withMirror(describeDataset([{ count: 3 }]), async ({ config, logger, platform }) => {
@@ -172,12 +171,12 @@ Deno.test("a refused key backs off further than other failures", async () => {
 Deno.test("stop cancels a pass in flight without leaving a file under a final name", async () => {
   const dataset = describeDataset([{
     count: 1,
-    sizeBytes: INLINE_MAX_BYTES + 200_000, // by uri, where the slow body acts
+    sizeBytes: 400_000,
     fileName: "slow.bin",
     fileExt: ".bin",
   }]);
   await withMirror(dataset, async ({ config, logger, platform, files }) => {
-    platform.setFaults({ bodyBytesPerSecond: 500_000 });
+    platform.setFaults({ bodyBytesPerSecond: 100_000 });
     const cfg = config();
     const loop = new MirrorLoop(cfg, {
       logger,

@@ -6,17 +6,14 @@ import { describeDataset, startPlatform } from "../support/platform/mod.ts";
 import { spawnProgram } from "../_program.ts";
 import { pollUntil } from "../_poll.ts";
 import { WATCH_ENV, WATCH_KEY, watchDocuments, writeWatchConfig } from "./_watch.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 Deno.test("SIGTERM during a joined push of its own counts that push once", async () => {
   await using platform = await startPlatform({
-    dataset: describeDataset([
-      { name: "cam", count: 1, tags: ["a"], sizeBytes: INLINE_MAX_BYTES + 200_000 },
-    ]),
+    dataset: describeDataset([{ name: "cam", count: 1, tags: ["a"], sizeBytes: 400_000 }]),
     apiKeys: [WATCH_KEY],
   });
   // The sync downloads for ~4 s; the push of its own (started at 1 s) uploads slowly for ~15 s.
-  platform.setFaults({ bodyBytesPerSecond: 560_000, uploadBytesPerSecond: 100_000 });
+  platform.setFaults({ bodyBytesPerSecond: 100_000, uploadBytesPerSecond: 100_000 });
   const home = await Deno.makeTempDir({ prefix: "data-mirror-watch-" });
   try {
     await writeWatchConfig(home, platform.url, { sync_frequency: 1, tags: ["a"] });

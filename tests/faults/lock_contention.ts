@@ -13,7 +13,6 @@ import { countOf, outputTail } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { defaultSeed, SeededRandom } from "./seeded_random.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 /** Options of {@linkcode lockContention}. */
 export interface LockContentionOptions {
@@ -36,7 +35,7 @@ export async function lockContention(
     name: "k",
     count: 6,
     folder: "k",
-    sizeBytes: (i) => INLINE_MAX_BYTES + 100_000 + i, // by uri, where the slow bodies act
+    sizeBytes: (i) => 600_000 + i,
     mimeType: "application/octet-stream",
     tags: [_TAG],
   }]);
@@ -46,9 +45,9 @@ export async function lockContention(
   let takenOver = 0;
   const args = ["sync", "--tags", _TAG, "--json"];
   for (let round = 1; round <= rounds; round++) {
-    // Bodies at 180 kB/s: the holder's pass lasts some 12 s, time for a second process to start
+    // Bodies at 50 kB/s: the holder's pass lasts some 12 s, time for a second process to start
     // on a loaded machine. It costs nothing: the holder is killed once the second pass has ended.
-    rig.serve(dataset, { bodyBytesPerSecond: 180_000 });
+    rig.serve(dataset, { bodyBytesPerSecond: 50_000 });
     await using sandbox = await Sandbox.create({ prefix: "data-mirror-lock-" });
     sandbox.own("viam/data_mirror");
     const before = await sandbox.snapshot();

@@ -35,7 +35,6 @@ import { listTree, STATE_DIR } from "./mirror_tree.ts";
 import { outputTail } from "./pass_output.ts";
 import { count, type RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 /** The pass a kill lands in. */
 export type NamingPassKind = "fresh" | "replace" | "delete";
@@ -73,7 +72,7 @@ export interface NamingKillsOptions {
 const _TAG = "naming";
 /**
  * The platform's inline limit: the `models/` files are above it (and above the program's own
- * `INLINE_MAX_BYTES`), so they go by uri; a batch of small files stays inline (an inline call that held one
+ * 256 KiB), so they go by uri; a batch of small files stays inline (an inline call that held one
  * of them would be refused whole, its files all fetched by uri, and no inline file replaced).
  */
 const _INLINE_LIMIT = 200 * 1024;
@@ -117,7 +116,7 @@ function _dataset(kind: NamingPassKind, version: number) {
       fileName: (i) => `models/m-${i}.bin`,
       fileExt: ".bin",
       mimeType: "application/octet-stream",
-      sizeBytes: (i) => INLINE_MAX_BYTES + 10_000 + 50 * i + 17 * version,
+      sizeBytes: (i) => 270_000 + 50 * i + 17 * version,
       tags: [_TAG],
     },
   ];

@@ -14,7 +14,6 @@ import { treeDifferences } from "./mirror_tree.ts";
 import { outputTail } from "./pass_output.ts";
 import { count, type RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 /** Options of {@linkcode networkFaults}. */
 export interface NetworkFaultsOptions {
@@ -27,8 +26,7 @@ export interface NetworkFaultsOptions {
 }
 
 const _TAG = "net";
-/** By uri, where the body faults act (inline answers are not cut nor slowed by them). */
-const _LARGE_BYTES = INLINE_MAX_BYTES + 100_000;
+const _LARGE_BYTES = 1_200_000;
 /** The retry schedule a pass must finish within here: generous, a pass is seconds when clean. */
 const _PASS_LIMIT_MS = 90_000;
 
@@ -65,13 +63,13 @@ export async function networkFaults(
     },
     {
       name: "connections dropped mid-body",
-      faults: { dropBodyAfterBytes: 800_000 },
+      faults: { dropBodyAfterBytes: 400_000 },
       resumes: true,
     },
-    { name: "slow bodies", faults: { bodyBytesPerSecond: 2_000_000 }, resumes: false },
+    { name: "slow bodies", faults: { bodyBytesPerSecond: 1_000_000 }, resumes: false },
     {
       name: "platform restarted mid-pass",
-      faults: { bodyBytesPerSecond: 1_500_000 },
+      faults: { bodyBytesPerSecond: 800_000 },
       during: async (rig, program) => {
         // Once the large bodies are flowing, stop the platform for 500 ms. A program that exits
         // before its first download is reported by the row's checks, not waited for without end.

@@ -18,7 +18,6 @@ import { outputTail } from "./pass_output.ts";
 import type { RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
 import { sha256Hex } from "../../src/sha256_hex.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 const _TAG = "link";
 /** What a pass that refused a symlink must say. */
@@ -47,7 +46,7 @@ export async function plantedSymlinks(rig: FaultRig): Promise<RowReport> {
       name: "big",
       count: 1,
       folder: "models",
-      sizeBytes: INLINE_MAX_BYTES + 100_000, // by uri
+      sizeBytes: 1_200_000,
       mimeType: "application/octet-stream",
       tags: [_TAG],
     },

@@ -18,7 +18,6 @@ import { startModuleProcess } from "./module_process.ts";
 import { outputTail } from "./pass_output.ts";
 import { count, type RowReport } from "./row_report.ts";
 import { Sandbox } from "./sandbox.ts";
-import { INLINE_MAX_BYTES } from "../../src/sync/transfer_files.ts";
 
 const _TAG = "secret";
 const _ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -32,7 +31,7 @@ export async function secrets(rig: FaultRig): Promise<RowReport> {
     {
       name: "u",
       count: 1,
-      sizeBytes: INLINE_MAX_BYTES + 100_000, // by uri
+      sizeBytes: 1_200_000,
       tags: [_TAG],
       mimeType: "application/octet-stream",
     },
