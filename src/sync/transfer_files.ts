@@ -38,8 +38,8 @@ import type { Download } from "./plan.ts";
  * of small files; one the platform refuses as too large is asked for again in halves, down to the
  * file it will not send inline, which goes by uri. Camera images of 300 KiB to 1 MiB went by uri,
  * each its own request and its own flush, when this was 256 KiB: a fresh copy of 2,000 x 300 KiB
- * took 16.8 s against rclone's 4.2 (3.99 times as long; 7.1 s of CPU), and 3.38 s against 3.64
- * (0.93; 1.6 s of CPU) inline, at the same peak (84 MiB; a reviewer's shapes, 20 ms a request).
+ * took 16.8 s against rclone's 4.2 (3.99 times as long; 7.1 s of CPU), and 3.27 s against 3.81
+ * (0.86; 1.6 s of CPU) inline, at the same peak (83 MiB; a reviewer's shape, 20 ms a request).
  */
 export const INLINE_MAX_BYTES = 1024 * 1024;
 /**
@@ -455,30 +455,24 @@ export class Transfer {
         );
       } catch (error) {
         bookWhatCame();
-        if (error instanceof TooLargeError) {
-          release();
-          if (batch.length > 1) {
-            // Refused whole (a file above the platform's inline limit, or the call above its
-            // message limit): halves are asked for, so that only a file refused alone goes by uri
-            // (every file of the batch did, the small ones with it, before 2026-12-07).
-            const half = Math.ceil(batch.length / 2);
-            for (const part of [batch.slice(0, half), batch.slice(half)]) {
-              await this.#inlineBatch(part, _bytesOf(part));
-            }
-            return;
-          }
-          // Refused alone: its bytes come by uri, and are booked there.
-          await this.#large(batch[0]);
-          return;
-        }
-        if (error instanceof ItemNotFoundError && batch.length > 1) {
-          // One item deleted since it was listed refuses the whole call: halves are asked for
-          // until it is alone, so that it fails by itself (a few calls for a batch of a hundred).
+        const refusedWhole = error instanceof TooLargeError || error instanceof ItemNotFoundError;
+        if (refusedWhole && batch.length > 1) {
+          // One item refuses the whole call: halves are asked for until it is alone (a few calls
+          // for a batch of a hundred), so that an item deleted since it was listed fails by itself,
+          // and only a file the platform will not send inline (or a call above its message limit,
+          // halved) goes by uri (before 2026-12-07, every file of such a call did, the small ones
+          // with it).
           release();
           const half = Math.ceil(batch.length / 2);
           for (const part of [batch.slice(0, half), batch.slice(half)]) {
             await this.#inlineBatch(part, _bytesOf(part));
           }
+          return;
+        }
+        if (error instanceof TooLargeError) {
+          release();
+          // Refused alone: its bytes come by uri, and are booked there.
+          await this.#large(batch[0]);
           return;
         }
         this.#rethrowAbort(error);
