@@ -285,9 +285,7 @@ function _elsewhereHint(text: string, args: readonly string[], program: Command)
     .filter((command) => command.options.some((option) => option.long === unknown[1]))
     .map((command) => command.name());
   if (owners.length === 0) return text;
-  const [first, ...rest] = text.split("\n");
-  const hint = `(${unknown[1]} is an option of ${owners.join(", ")}, not of ${name})`;
-  return [first, hint, ...rest.filter((line) => !line.startsWith("(Did you mean "))].join("\n");
+  return _withHint(text, `(${unknown[1]} is an option of ${owners.join(", ")}, not of ${name})`);
 }
 
 /**
@@ -301,8 +299,15 @@ function _attributeSpellingHint(text: string, args: readonly string[], program: 
   const flags = command.options.map((option) => option.long ?? "");
   const flag = flagForAttributeSpelling(unknown[1], command.name(), flags);
   if (flag === undefined) return text;
+  return _withHint(
+    text,
+    `(Did you mean ${flag}? It sets ${unknown[1].slice(2).replaceAll("-", "_")})`,
+  );
+}
+
+/** Commander's error `text` with `hint` in place of its own suggestion, under its first line. */
+function _withHint(text: string, hint: string): string {
   const [first, ...rest] = text.split("\n");
-  const hint = `(Did you mean ${flag}? It sets ${unknown[1].slice(2).replaceAll("-", "_")})`;
   return [first, hint, ...rest.filter((line) => !line.startsWith("(Did you mean "))].join("\n");
 }
 
