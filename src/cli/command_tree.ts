@@ -168,11 +168,16 @@ export function buildCommandTree(actions: CommandActions, output: CommandTreeOut
     .description("Serve the Viam module protocol (viam-server starts it so; see the README).")
     .argument(
       "[address]",
-      "a unix socket path (ending in .sock), or 127.0.0.1:<port> with --tcp-mode " +
-        "(default: $VIAM_MODULE_ADDRESS)",
+      "a unix socket path (ending in .sock), or a loopback 127.0.0.1:<port> (viam-server's " +
+        "TCP mode) (default: $VIAM_MODULE_ADDRESS)",
     )
     .option("--log-level <level>", "debug, info, warn or error (default: info)")
-    .option("--tcp-mode", "serve on a loopback host:port (viam-server's TCP mode)");
+    // The address decides how it is served: a reviewer read "127.0.0.1:<port> with --tcp-mode" as
+    // the flag being needed for one, and found it ignored beside a socket path.
+    .option(
+      "--tcp-mode",
+      "what viam-server passes in TCP mode; accepted, not needed: the address decides",
+    );
 
   program.command("completion")
     .description("Print a shell completion script (see the README to install it).")
