@@ -13,6 +13,7 @@ import {
   describeDataset,
   HOSTILE_NAME_COUNT,
   itemBytes,
+  MAX_MESSAGE_BYTES,
   type Platform,
 } from "../support/platform/mod.ts";
 import type { RemoteSource } from "../../src/remote/remote_source.ts";
@@ -312,10 +313,7 @@ Deno.test("files too large to send inline stream from their uri", async () => {
     const result = await pass();
     assert.equal(result.summary.downloaded, 7);
     assert.equal(platform.calls.download, 2);
-    const tree = await files();
-    for (const item of platform.items()) {
-      assert.ok(bytesEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId)));
-    }
+    _assertHoldsEveryItem(await files(), platform);
   }, { inlineLimitBytes: 1024 * 1024 });
 });
 
@@ -343,12 +341,32 @@ Deno.test("a call refused as too large is asked for in halves: only the file ref
     assert.equal(result.summary.downloaded, 8);
     assert.equal(result.summary.failed, 0);
     assert.equal(platform.calls.download, 1);
-    const tree = await files();
-    for (const item of platform.items()) {
-      assert.ok(bytesEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId)));
-    }
+    _assertHoldsEveryItem(await files(), platform);
   }, { inlineLimitBytes: 256 * 1024 });
 });
+
+Deno.test("files of 300 kB to 1 MiB come inline, many to a call, where the platform sends them so", async () => {
+  // Camera images: each went by uri, its own request and flush, above 256 KiB before 2026-12-07.
+  const dataset = describeDataset([{
+    name: "cam",
+    count: 6,
+    sizeBytes: (i) => 300_000 + i * 140_000,
+  }]);
+  await withMirror(dataset, async ({ pass, files, platform }) => {
+    const result = await pass();
+    assert.equal(result.summary.downloaded, 6);
+    assert.equal(platform.calls.download, 0);
+    assert.ok(platform.calls.BinaryDataByIDs <= 3, `${platform.calls.BinaryDataByIDs} calls`);
+    _assertHoldsEveryItem(await files(), platform);
+  }, { inlineLimitBytes: MAX_MESSAGE_BYTES });
+});
+
+/** Asserts that `tree` (the mirror's files) holds every item of `platform`, byte for byte. */
+function _assertHoldsEveryItem(tree: Map<string, Uint8Array>, platform: Platform): void {
+  for (const item of platform.items()) {
+    assert.ok(bytesEqual(tree.get(item.fileName), platform.contentOf(item.binaryDataId)));
+  }
+}
 
 /** A limit too fast to wait on, counting what is booked net. */
 class _NetBooked extends BandwidthLimit {
