@@ -274,7 +274,7 @@ function _valuedOptionHint(text: string, args: readonly string[], program: Comma
  * `--delete` deletes what ages out). `text` as it is otherwise.
  */
 function _elsewhereHint(text: string, args: readonly string[], program: Command): string {
-  const unknown = /^error: unknown option '(--[^'=]+)(?:=[^']*)?'/.exec(text);
+  const unknown = _UNKNOWN_OPTION.exec(text);
   const name = args.find((arg) => !arg.startsWith("-"));
   if (unknown === null || name === undefined) return text;
   // Before the command (`--json sync`) it is the program's option: see _optionBeforeCommand.
@@ -293,7 +293,7 @@ function _elsewhereHint(text: string, args: readonly string[], program: Command)
  * commander's suggestion by spelling (see `flagForAttributeSpelling`); `text` as it is otherwise.
  */
 function _attributeSpellingHint(text: string, args: readonly string[], program: Command): string {
-  const unknown = /^error: unknown option '(--[^'=]+)(?:=[^']*)?'/.exec(text);
+  const unknown = _UNKNOWN_OPTION.exec(text);
   const command = program.commands.find((c) => c.name() === args.find((a) => !a.startsWith("-")));
   if (unknown === null || command === undefined) return text;
   const flags = command.options.map((option) => option.long ?? "");
@@ -304,6 +304,9 @@ function _attributeSpellingHint(text: string, args: readonly string[], program: 
     `(Did you mean ${flag}? It sets ${unknown[1].slice(2).replaceAll("-", "_")})`,
   );
 }
+
+/** Commander's error for an unknown option, with or without a value: the option's name. */
+const _UNKNOWN_OPTION = /^error: unknown option '(--[^'=]+)(?:=[^']*)?'/;
 
 /** Commander's error `text` with `hint` in place of its own suggestion, under its first line. */
 function _withHint(text: string, hint: string): string {
