@@ -53,7 +53,9 @@ async function _withPlatformAndHome(
   try {
     await fn(platform, home);
   } finally {
-    await Deno.remove(home, { recursive: true });
+    // rm, not Deno.remove: Deno unlinks in a folder's hash order (21 s for the backlog test's
+    // 100,001 files on ext4; rm goes in inode order, some 2 s).
+    await new Deno.Command("rm", { args: ["-rf", home] }).output();
   }
 }
 
