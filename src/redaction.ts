@@ -26,15 +26,17 @@ export const MIN_SECRET_LENGTH = 6;
 
 /**
  * `text` with every occurrence of each secret (of at least 6 characters, longest first so that a
- * key containing another is replaced whole) replaced by `replacement`.
+ * key containing another is replaced whole) replaced by `replacement`, as written and as a JSON
+ * string holds it (a key with `"` or `\` in a name or value the text quotes as JSON).
  */
 export function scrubSecrets(
   text: string,
   secrets: Iterable<string>,
   replacement: string = REDACTED,
 ): string {
-  const real = [...new Set(secrets)].filter((secret) => secret.length >= MIN_SECRET_LENGTH)
-    .sort((a, b) => b.length - a.length);
+  const forms = [...secrets].filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+    .flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  const real = [...new Set(forms)].sort((a, b) => b.length - a.length);
   let result = text;
   for (const secret of real) result = result.replaceAll(secret, replacement);
   return result;

@@ -66,6 +66,13 @@ Deno.test("scrubSecrets: longest first, short values left alone, custom replacem
   assert.equal(scrubSecrets("k=SECRET-99", ["SECRET-99"], "<app_api_key>"), "k=<app_api_key>");
 });
 
+Deno.test("scrubSecrets: a key with a quote or a backslash is scrubbed where text quotes it as JSON", () => {
+  const key = 'k3y"with\\both';
+  const quoted = `cannot read ${JSON.stringify(`/home/${key}/x`)}`;
+  assert.equal(scrubSecrets(quoted, [key]), `cannot read "/home/${REDACTED}/x"`);
+  assert.equal(scrubSecrets(`as typed: ${key}`, [key]), `as typed: ${REDACTED}`);
+});
+
 Deno.test("redactArguments hides option values and bare words, not command names", () => {
   const args = ["sync", "--tagz=KEY-aaaaaa", "KEY-bbbbbb", "--json"];
   const text = "error: unknown option '--tagz=KEY-aaaaaa' (KEY-bbbbbb, KEY-cccccc) in sync";
