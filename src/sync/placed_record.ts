@@ -585,15 +585,28 @@ function _newTable(paths: number): Uint32Array {
 const _headerRoom = new WeakSet<Uint32Array>();
 
 /**
+ * The most bytes the record's file or its log may hold: a record of 4,194,304 slots (3.1 million
+ * paths, several times what a pass can list in its heap) and its header; a log, a pass's entries
+ * and those of a killed pass before it, far less. Read whole, outside the heap's limit, a file of
+ * 1 GB (sparse: no disk taken) made a pass peak at 2.16 GB: killed for want of memory on a Pi,
+ * every pass, before it said why.
+ */
+const _MAX_FILE_BYTES = 32 * 1024 * 1024 + 8;
+
+/**
  * The 32-bit words of the plain file at `path` (the bytes after the last whole word left out); when
- * it is there and no plain file, what it is ("a folder", "a symlink": not followed, "a special
- * file"); undefined when it is missing.
+ * it is there and no plain file, or one larger than any this program writes, what it is ("a
+ * folder", "a symlink": not followed, "a special file", "a file of N bytes ..."); undefined
+ * when it is missing.
  */
 async function _readWords(path: string): Promise<Uint32Array | string | undefined> {
   try {
     const info = await Deno.lstat(path);
     if (!info.isFile) {
       return info.isDirectory ? "a folder" : info.isSymlink ? "a symlink" : "a special file";
+    }
+    if (info.size > _MAX_FILE_BYTES) {
+      return `a file of ${info.size} bytes, larger than any record it writes`;
     }
     const read = await Deno.readFile(path);
     const bytes = read.byteOffset % 4 === 0 ? read : read.slice();

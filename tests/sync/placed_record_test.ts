@@ -66,6 +66,35 @@ Deno.test("placed record: a file that is not a record, or a symlink, reads as no
   });
 });
 
+Deno.test("placed record: a record or log far larger than any written is not read, and said", async () => {
+  await withTempDir(async (dir) => {
+    await (await PlacedRecord.read(dir)).save(["a.jpg"], (path) => _placed.get(path));
+    // Sparse files of 1 GiB (no disk taken): read whole, each took a GiB of memory, outside the
+    // heap's limit, and a pass on a Pi was killed for it every time.
+    const before = Deno.memoryUsage().rss;
+    _sparseFile(join(dir, PLACED_LOG_NAME), 1024 ** 3);
+    const withLog = await PlacedRecord.read(dir);
+    assert.equal(withLog.placedFrom("a.jpg", "org/loc/a"), "same", "the record itself is read");
+    _sparseFile(join(dir, PLACED_RECORD_NAME), 1024 ** 3);
+    const warnings: string[] = [];
+    const record = await PlacedRecord.read(dir, { warn: (message) => warnings.push(message) });
+    assert.equal(record.placedFrom("a.jpg", "org/loc/a"), "unknown");
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(
+      warnings[0],
+      /placed is a file of 1073741824 bytes, larger than any record it writes/,
+    );
+    const grown = Deno.memoryUsage().rss - before;
+    assert.ok(grown < 256 * 1024 * 1024, `${grown} bytes more memory`);
+  });
+});
+
+/** Makes (or resizes) the file at `path` to `bytes`, as a hole: no disk taken. */
+function _sparseFile(path: string, bytes: number): void {
+  using file = Deno.openSync(path, { write: true, create: true });
+  file.truncateSync(bytes);
+}
+
 Deno.test("placed record: two paths of one hash are unrecordable, and stay so without a rewrite", async () => {
   // Two paths whose 32-bit FNV-1a hashes collide (found by a birthday search).
   const seen = new Map<number, string>();
