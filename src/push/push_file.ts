@@ -864,8 +864,11 @@ export async function findStoredUpload(
   );
   const known = new Set(ctx.journal.get(path)?.uploads?.map((u) => u.binaryDataId));
   const tags = _tagSet(ctx.config.tags);
+  // A size of 0 is none listed (an empty file is never pushed): its bytes, compared, decide. Taken
+  // for another size, a copy stored before a kill was passed over and the file sent again.
   const candidates = uploads.filter((u) =>
-    u.fileName === path && u.sizeBytes === inFlight.size && !known.has(u.binaryDataId) &&
+    u.fileName === path && (u.sizeBytes === inFlight.size || u.sizeBytes === 0) &&
+    !known.has(u.binaryDataId) &&
     u.timeRequestedMs >= inFlight.startedMs - CLOCK_SKEW_MS && _tagSet(u.tags) === tags &&
     // Another push folder of the part may send the same bytes to other datasets: a copy outside
     // this folder's datasets is not ours (no mirror of them would get the file).
@@ -896,7 +899,8 @@ const _COMPARE_IDLE_MS = 60_000;
  * The local file's version and bytes' hash when the platform's bytes for `upload` are those of the
  * file at `absolute` (read without following a symlink), else undefined: a file gone, unreadable,
  * or changed while compared compares as different. Throws when the stored copy cannot be read
- * whole (an error, a stall, a body that ends before its size): the caller cannot tell, and waits.
+ * whole (an error, a stall, a body that ends before its listed size): the caller cannot tell, and
+ * waits. With no size listed (0), a body cut without an error compares as different.
  */
 async function _holdsFile(
   ctx: Pick<PushContext, "uploader" | "signal" | "compareIdleMs">,
@@ -942,7 +946,7 @@ async function _holdsFile(
           at += part.length;
         }
       }
-      if (at !== upload.sizeBytes) {
+      if (upload.sizeBytes !== 0 && at !== upload.sizeBytes) {
         throw new IncompleteBodyError(
           `${at} of ${upload.sizeBytes} bytes of ${upload.binaryDataId}`,
         );

@@ -1272,6 +1272,20 @@ Deno.test("keep: a file found stored after a kill counts as uploaded, not as ski
   });
 });
 
+Deno.test("a file stored before a kill is found by its bytes where the platform lists no sizes", async () => {
+  await withPush(async (fixture) => {
+    const { platform, root, pass } = fixture;
+    await _storedThenCut(fixture, "k.bin", "stored before the kill");
+    // A listing without file_size_bytes (0): the copy was passed over as of another size, and the
+    // file sent again (a fault tester: 1 to 15 copies over 45 of 130 kill points).
+    platform.setFaults({ unlistedSizes: true });
+    const result = await pass();
+    assert.deepEqual([result.uploaded, result.recovered, result.deleted], [1, 1, 1]);
+    assert.equal(platform.items().length, 1, "not sent again");
+    assert.equal(await _exists(join(root, "k.bin")), false);
+  });
+});
+
 Deno.test("a file found stored after a kill and rewritten before the walk goes as a new version, counted once", async () => {
   await withPush(async (fixture) => {
     const { platform, root, pass, logger } = fixture;
