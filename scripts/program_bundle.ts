@@ -169,18 +169,72 @@ async function _bundle(root: string, inputs: string): Promise<void> {
   }
   for (const file of await _filesUnder(building, ".")) {
     if (!file.endsWith(".js")) continue;
-    if ((await Deno.readTextFile(join(building, file))).includes(_RUNTIME_REQUIRE)) {
+    const code = await Deno.readTextFile(join(building, file));
+    const problem = code.includes(_RUNTIME_REQUIRE)
+      ? `the bundle's ${file} requires a module at run time, which fails when that code runs: ` +
+        "add the npm package that does it to UNBUNDLED_PACKAGES in scripts/program_bundle.ts"
+      : _droppedDisposals(file, code, await Deno.readTextFile(join(building, `${file}.map`)));
+    if (problem !== undefined) {
       await _removeIfPresent(building);
-      throw new Error(
-        `the bundle's ${file} requires a module at run time, which fails when that code ` +
-          "runs: add the npm package that does it to UNBUNDLED_PACKAGES in " +
-          "scripts/program_bundle.ts",
-      );
+      throw new Error(problem);
     }
   }
   await Deno.writeTextFile(join(building, _INPUTS_FILE), inputs);
   await _removeIfPresent(out);
   await Deno.rename(building, out);
+}
+
+/** A `using` (or `await using`) declaration in TypeScript source, at the start of a line. */
+const _SOURCE_USING = /^\s*(?:await\s+)?using\s+[A-Za-z_$][\w$]*\s*=/gm;
+/** The same in minified output, where one may name several (`await using a=x(),b=y()`). */
+const _BUNDLED_USING = /(?<![\w$.])using\s+[A-Za-z_$][\w$]*\s*=/g;
+
+/**
+ * Why the bundle's `file` cannot ship when it holds fewer `using` declarations than the sources
+ * its map says it was made of, else undefined. esbuild's minifier (Deno 2.9.6 bundles with 0.25.5;
+ * evanw/esbuild#4482) drops a `using` whose binding is used once, in the statement after it, and
+ * keeps the call: the resource is never disposed of. Four did so before 2026-12-08 (a folder's and
+ * a file's fsync, the push journal's, a claim's), and the module leaked two file descriptors a
+ * pass that changed the mirror: out of them in about a week at a pass a minute.
+ */
+function _droppedDisposals(file: string, code: string, map: string): string | undefined {
+  const { sources, sourcesContent } = JSON.parse(map) as {
+    sources: string[];
+    sourcesContent?: (string | null)[];
+  };
+  const inSources = (sourcesContent ?? []).map((text) => text?.match(_SOURCE_USING)?.length ?? 0);
+  const expected = inSources.reduce((sum, n) => sum + n, 0);
+  let found = 0;
+  for (const match of code.matchAll(_BUNDLED_USING)) {
+    found += _declarators(code, match.index + match[0].length);
+  }
+  if (found >= expected) return undefined;
+  const holding = sources.filter((_, i) => inSources[i] > 0).join(", ");
+  return `the bundle's ${file} holds ${found} of the ${expected} \`using\` declarations of its ` +
+    `sources (${holding}): the minifier dropped a disposal (a \`using\` whose binding is used ` +
+    "once, in the next statement; evanw/esbuild#4482). Close that resource in a try/finally.";
+}
+
+/**
+ * How many declarators the declaration whose first initializer starts at `from` in minified `code`
+ * has: one, and one more for each comma outside brackets and string literals before the `;` (or
+ * the closing bracket) that ends it. The minifier joins consecutive declarations into one.
+ */
+function _declarators(code: string, from: number): number {
+  let count = 1;
+  let depth = 0;
+  for (let i = from; i < code.length; i++) {
+    const c = code[i];
+    if (c === '"' || c === "'" || c === "`") {
+      // To the closing quote (a template's `${...}` holding a backtick is not told apart).
+      for (i++; i < code.length && code[i] !== c; i++) if (code[i] === "\\") i++;
+    } else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") {
+      if (--depth < 0) break;
+    } else if (depth === 0 && c === ";") break;
+    else if (depth === 0 && c === ",") count++;
+  }
+  return count;
 }
 
 /**

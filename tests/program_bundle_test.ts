@@ -108,3 +108,30 @@ Deno.test("a bundle that would require a module at run time is refused, and the 
     );
   });
 });
+
+Deno.test("a bundle whose minifier dropped a `using` is refused; one that joined two is not", async () => {
+  await withRepo(async (root) => {
+    const worker = (body: string) =>
+      Deno.writeTextFile(
+        join(root, "src", "worker_main.ts"),
+        `const r = (n: string) => ({ [Symbol.dispose]: () => console.error(n) });\n${body}\n` +
+          "f();\nexport const word = 'one';\n",
+      );
+    // Two in a row: joined into one declaration (`using a=r("a"),b=r("b")`), both still disposed.
+    await worker(
+      'function f() {\n  using a = r("a");\n  using b = r("b");\n  g(a, b);\n}\n' +
+        "function g(...x: unknown[]) { if (x.length > 9) console.log(x); }",
+    );
+    assert.equal(await runMain(await bundleProgram({ root })), "one from bundle");
+    // A handle used once, in the statement after it (a folder's fsync): esbuild 0.25.5 inlines it
+    // and the disposal goes (evanw/esbuild#4482).
+    await worker(
+      "async function f() {\n  using dir = await Deno.open('.', { read: true });\n" +
+        "  await dir.sync();\n}",
+    );
+    await assert.rejects(
+      bundleProgram({ root }),
+      /the bundle's \S+\.js holds 0 of the 1 `using` declarations of its sources \(\S*worker_main\.ts\): the minifier dropped a disposal/,
+    );
+  });
+});

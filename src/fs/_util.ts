@@ -364,8 +364,14 @@ export function assertStateDirInPlace(stateDir: string, refusal: string): void {
 
 /** fsyncs a directory so a rename, link or unlink in it survives a power loss. */
 export async function syncDir(dir: string): Promise<void> {
-  using handle = await Deno.open(dir, { read: true });
-  await handle.sync();
+  // Closed by hand: the bundler drops a `using` whose handle is used once, in the statement after
+  // it (see `scripts/program_bundle.ts`), and the module leaked a descriptor each time.
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
 }
 
 /** Writes every byte of `bytes` (a single `write` may write fewer). */

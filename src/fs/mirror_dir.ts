@@ -1380,8 +1380,12 @@ function _nameRefusedOr(
  * no descriptor of the file has seen yet to one opened after it).
  */
 async function _syncFile(path: string): Promise<void> {
-  using file = await Deno.open(path, { read: true });
-  await file.syncData();
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.syncData(); // not `using`: see `syncDir`
+  } finally {
+    file.close();
+  }
 }
 
 function _writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {

@@ -767,8 +767,12 @@ function _putBack(aside: string, full: string, inPlace: () => boolean = () => tr
   }
   let claim: Deno.FileInfo | undefined;
   try {
-    using file = Deno.openSync(full, { write: true, createNew: true, mode: 0o600 });
-    claim = file.statSync();
+    const file = Deno.openSync(full, { write: true, createNew: true, mode: 0o600 });
+    try {
+      claim = file.statSync(); // not `using`: see `syncDir` in `src/fs/_util.ts`
+    } finally {
+      file.close();
+    }
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) throw error;
     // No entry could be made (a full stick): the name checked free, then the rename.

@@ -39,7 +39,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoalescedRuns } from "../async/coalesced_runs.ts";
 import { createOwnLog } from "../fs/own_file.ts";
-import { assertStateDirInPlace, isFolderProbeName } from "../fs/_util.ts";
+import { assertStateDirInPlace, isFolderProbeName, syncDir } from "../fs/_util.ts";
 import { isAtomicLeftoverOf, writeFileAtomic } from "../fs/atomic_write.ts";
 import { PUSH_JOURNAL_LOG_NAME, PUSH_JOURNAL_NAME } from "../fs/state_dir.ts";
 
@@ -409,7 +409,7 @@ export class PushJournal {
         this.#assertInPlace();
         this.#log = await createOwnLog(this.#logPath, 0o644);
         text = `${JSON.stringify({ generation: this.#generation })}\n${text}`;
-        await _syncDir(this.#logPath);
+        await syncDir(dirname(this.#logPath));
       }
       await this.#log.write(text);
       await this.#log.datasync();
@@ -650,12 +650,6 @@ async function _readIfThere(
     if (code === "ENOENT" || code === "ELOOP") return undefined;
     throw error;
   }
-}
-
-/** fsyncs the folder of `path`, so that a file created in it survives a power loss. */
-async function _syncDir(path: string): Promise<void> {
-  using dir = await Deno.open(dirname(path), { read: true });
-  await dir.sync();
 }
 
 function _compact(entry: JournalEntry): JournalEntry | undefined {

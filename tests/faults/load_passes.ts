@@ -1,6 +1,7 @@
 /**
  * Row 12: load. N items, then P passes of the module's loop (DoCommand `sync`, so the figure does
- * not depend on the minimum `sync_frequency`). Holds when every pass lists N and fails none, and
+ * not depend on the minimum `sync_frequency`), each replacing a twentieth of the items. Holds when
+ * every pass lists N, fetches and deletes the twentieth and fails none, and
  * the process's open file descriptors (`/proc/<pid>/fd`) and resident memory (`VmRSS`) stay flat
  * across the passes after the first: the last third of the passes against the first third, RSS at
  * most 15% or 24 MiB (whichever is larger) more at the median (memory breathes with the garbage
@@ -46,23 +47,35 @@ export async function loadPasses(
   const items = options.items ?? 2000;
   const passes = options.passes ?? 5;
   const warmUp = options.warmUp ?? 0;
-  rig.serve(describeDataset([{
-    name: "n",
-    count: items,
-    folder: (i) => `load/${i % 100}`,
-    sizeBytes: (i) => 100 + (i % 50),
-    tags: [_TAG],
-  }]));
+  // Each pass, a twentieth of the items replaced by new ones (downloaded; the old ones deleted): a
+  // pass that changes nothing leaves out what only a changing pass does (the manifest rewritten
+  // and its folder flushed; with a descriptor leaked each time before 2026-12-08).
+  const churn = Math.floor(items / 20);
+  const serve = (pass: number) =>
+    rig.serve(describeDataset([{
+      name: "n",
+      count: items - churn,
+      folder: (i) => `load/${i % 100}`,
+      sizeBytes: (i) => 100 + (i % 50),
+      tags: [_TAG],
+    }, {
+      name: `new${pass}`,
+      count: churn,
+      folder: (i) => `load/new/${i % 10}`,
+      tags: [_TAG],
+    }]));
   const problems: string[] = [];
   await using sandbox = await Sandbox.create({ prefix: "data-mirror-load-" });
   await using module = await startModuleProcess(rig, sandbox.home);
-  await module.addMirror("load", { tags: [_TAG], sync_frequency: 3600 });
+  await module.addMirror("load", { tags: [_TAG], sync_frequency: 3600, delete: true });
   const fds: _Fds[] = [];
   const rss: number[] = [];
   for (let pass = 0; pass <= passes + warmUp; pass++) {
+    serve(pass);
     const summary = await module.command("load", "sync", 1_800_000);
     rig.checkNoSecret("a DoCommand sync result", JSON.stringify(summary));
-    if (summary.listed !== items || summary.failed !== 0) {
+    const churned = pass === 0 || (summary.downloaded === churn && summary.deleted === churn);
+    if (summary.listed !== items || summary.failed !== 0 || !churned) {
       problems.push(`pass ${pass}: ${JSON.stringify(summary)}`);
     }
     // The fresh download and the warm-up passes: not part of the steady state.
