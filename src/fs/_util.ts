@@ -66,12 +66,14 @@ export interface SwappedFolderOptions {
    * FAT and FUSE file systems may number a folder anew once it is forgotten.
    */
   inodes?: ReadonlyMap<string, number>;
+  /** Each folder gone counts as swapped too (one the caller made or found this pass). */
+  gone?: boolean;
 }
 
 /**
  * The first folder from `root` (as `"."`) down to `relDir` itself (`""`: the root alone) that is now
  * a symlink (or, with `options.device`, on another device; with `options.inodes`, another folder
- * or none), or undefined (see {@linkcode swappedFolderOn}).
+ * or none; with `options.gone`, none), or undefined (see {@linkcode swappedFolderOn}).
  */
 export function swappedFolder(
   root: string,
@@ -90,7 +92,9 @@ export function swappedFolder(
       const ino = options.inodes?.get(dir);
       if (ino !== undefined && info.ino !== ino) return dir;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return options.inodes?.has(dir) ? dir : undefined;
+      if (error instanceof Deno.errors.NotFound) {
+        return options.gone || options.inodes?.has(dir) ? dir : undefined;
+      }
       throw error;
     }
   }

@@ -556,27 +556,23 @@ export class MirrorDir implements AsyncDisposable {
         }
         written.length = 0;
       }
-      // Each folder of the batch looked at whole (every folder on its way from the root) right
-      // before its first file is named: one swapped for a symlink since it was made would lead
-      // the files out of the mirror. Then the folder itself, by its inode, before each further
-      // file: one `mv x x.old && ln -s elsewhere x` while a batch's links ran (20 ms a link on a
-      // busy SD card) took the rest of the batch out of the mirror (93 of 95 files, every time).
-      const folders = new Map<string, Error | Deno.FileInfo>();
+      // Every folder from the mirror down to each file's, right before the file is named (a `link`
+      // resolves its path anew): one swapped for a symlink since would lead the file out of the
+      // mirror. Looked at once a batch, a swap while its links ran took the rest of it out (93 of
+      // 95 files for `mv x x.old && ln -s elsewhere x`, 94 for the same done to a folder above
+      // `x`). By symlinks, not inodes: FUSE numbers a folder anew once the kernel forgets it (a
+      // look by inode refused 35 to 94 of 95 files on exfat-fuse for nothing).
+      const refused = new Map<string, Error>();
       for (const entry of written) {
         try {
           if (outcomes[entry.index] === undefined) {
             const dir = _parentOf(files[entry.index].path);
-            const real = dirname(entry.target);
-            let folder = folders.get(dir);
-            if (folder === undefined) {
-              folder = this.#swappedSince(dir, real) ?? _folderAt(dir, real);
-              folders.set(dir, folder);
-            } else if (!(folder instanceof Error) && !_isSameFolder(real, folder)) {
-              folder = this.#swappedSince(dir, real) ?? _replacedFolder(dir);
-              folders.set(dir, folder);
-            }
-            if (folder instanceof Error) outcomes[entry.index] = folder;
-            else this.#placeSync(entry.temp, entry.target, files[entry.index].path);
+            const error = refused.get(dir) ??
+              this.#swappedSince(dir, dirname(entry.target), { gone: true });
+            if (error !== undefined) {
+              refused.set(dir, error);
+              outcomes[entry.index] = error;
+            } else this.#placeSync(entry.temp, entry.target, files[entry.index].path);
           }
         } catch (error) {
           outcomes[entry.index] = error as Error;
@@ -659,16 +655,21 @@ export class MirrorDir implements AsyncDisposable {
 
   /**
    * The error refusing to name files in `relDir` when a folder on the way from the root (the root
-   * included) became a symlink since this pass made or found it. A folder that was a link inside
+   * included) became a symlink since this pass made or found it (with `gone`, or is gone). A
+   * folder that was a link inside
    * the mirror when it was made (`ensureDir` allows one) is checked at the real path it resolved
    * to: a folder on that path swapped for a link out of the mirror since would take the files.
    */
-  #swappedSince(relDir: string, realDir: string): Error | undefined {
+  #swappedSince(
+    relDir: string,
+    realDir: string,
+    options: { gone?: boolean } = {},
+  ): Error | undefined {
     const real = realDir === this.root ? "" : relative(this.root, realDir).split(sep).join("/");
-    const swapped = swappedFolder(this.root, real);
+    const swapped = swappedFolder(this.root, real, options);
     return swapped === undefined ? undefined : new Deno.errors.PermissionDenied(
-      `refusing to write into ${relDir || "."}: ${_folderName(this.root, swapped)} became a ` +
-        "symlink during the pass (not followed)",
+      `refusing to write into ${relDir || "."}: ${_folderName(this.root, swapped)} ` +
+        _becameDuringPass(this.root, swapped, undefined),
     );
   }
 
@@ -1240,29 +1241,6 @@ function _becameDuringPass(root: string, swapped: string, device: number | undef
 /** How a folder `swappedFolder` found is named: by its path below `root`, or as `root` itself. */
 function _folderName(root: string, relDir: string): string {
   return relDir === "." ? `the folder ${root} itself` : relDir;
-}
-
-/**
- * The folder at the real path `realDir` (the batch's folder `relDir`), as a batch's first look at
- * it found it, or the error refusing to name files in it (gone, or no folder now).
- */
-function _folderAt(relDir: string, realDir: string): Deno.FileInfo | Error {
-  const info = lstatIfThereSync(realDir);
-  return info?.isDirectory ? info : _replacedFolder(relDir);
-}
-
-/** Whether the path `realDir` still leads to the very folder `seen` (device and inode). */
-function _isSameFolder(realDir: string, seen: Deno.FileInfo): boolean {
-  const now = lstatIfThereSync(realDir);
-  return now !== undefined && now.isDirectory && now.dev === seen.dev && now.ino === seen.ino;
-}
-
-/** The refusal to name files in `relDir` after it was moved, removed or replaced mid-batch. */
-function _replacedFolder(relDir: string): Error {
-  return new Deno.errors.PermissionDenied(
-    `refusing to write into ${relDir || "."}: it was moved, removed or replaced during the pass ` +
-      "(what is at its path now is not followed)",
-  );
 }
 
 /** Gone, or its folder is (or is a file now). */
