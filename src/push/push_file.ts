@@ -13,7 +13,7 @@
  * @module
  */
 
-import { closeSync, constants, fstatSync, openSync, read } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, read, readFileSync } from "node:fs";
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
@@ -627,6 +627,32 @@ const _ASIDE_RECORD_NAME = new RegExp(`^${_ASIDE_ID}\\.from$`);
 /** A file moved aside: `<id>` or `<id>-<its name>` (its id with the version sent, off FUSE). */
 const _ASIDE_NAME = new RegExp(`^(${_ASIDE_ID})(?:-(.*))?$`, "s");
 
+/** The most bytes an aside record holds: a path of the push folder (`PATH_MAX` is 4,096). */
+const _MAX_ASIDE_RECORD_BYTES = 8192;
+
+/**
+ * The path the aside record at `record` holds, or what it is instead. Opened without following a
+ * link and without waiting (a FIFO there blocked every push for good, a stop signal with it), and
+ * read only when it is a plain file of a path's length (a sparse one of 1 GiB failed every push).
+ */
+function _readAsideRecord(record: string): string | { not: string } {
+  let fd: number;
+  try {
+    fd = openSync(record, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ELOOP") return { not: "a symlink" };
+    throw error;
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) return { not: "a special file" };
+    if (info.size > _MAX_ASIDE_RECORD_BYTES) return { not: `a file of ${info.size} bytes` };
+    return readFileSync(fd, "utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Puts back the files a kill left moved aside on FUSE while their bytes were compared (each has a
  * record of where it came from); one whose name was taken meanwhile stays, and is told. Elsewhere
@@ -667,7 +693,14 @@ export function putBackAside(
     const aside = names.find((n) => n === id || n.startsWith(`${id}-`));
     recorded.add(id);
     if (!ours(record)) continue;
-    const path = Deno.readTextFileSync(record);
+    const path = _readAsideRecord(record);
+    if (typeof path !== "string") {
+      warn(
+        `${record} in the push folder's state folder is ${path.not}, not a record this program ` +
+          `writes: left${aside === undefined ? "" : `, and ${join(asideDir, aside)} with it`}`,
+      );
+      continue;
+    }
     if (aside !== undefined) {
       const kept = join(asideDir, aside);
       try {

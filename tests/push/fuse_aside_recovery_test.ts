@@ -301,3 +301,39 @@ Deno.test("put back and removal act only on what the state folder's owners made 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a record in deleting/ that is a FIFO, a link or larger than a path is left, told, not read", async () => {
+  const root = await Deno.makeTempDir({ prefix: "data_mirror_aside_record_" });
+  try {
+    const dir = join(root, ".data-mirror", "deleting");
+    await Deno.mkdir(join(root, "sub"));
+    await Deno.mkdir(dir, { recursive: true });
+    const [fifo, huge, link] = [0, 1, 2].map(() => crypto.randomUUID());
+    // A FIFO opened for reading waited for a writer for good, and so did every push, a stop too.
+    const made = new Deno.Command("mkfifo", { args: [join(dir, `${fifo}.from`)] }).outputSync();
+    assert.ok(made.success);
+    // Sparse, 1 GiB: read whole, every push failed for want of memory.
+    using file = Deno.openSync(join(dir, `${huge}.from`), { write: true, createNew: true });
+    file.truncateSync(1024 ** 3);
+    await Deno.writeTextFile(join(root, "elsewhere"), "sub/through-a-link.bin");
+    await Deno.symlink(join(root, "elsewhere"), join(dir, `${link}.from`));
+    await Deno.writeTextFile(join(dir, `${link}-through-a-link.bin`), "kept aside");
+
+    const warnings: string[] = [];
+    putBackAside(root, (m) => warnings.push(m));
+    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.match(warnings.join("\n"), new RegExp(`${fifo}\\.from .* is a special file`));
+    assert.match(
+      warnings.join("\n"),
+      new RegExp(`${huge}\\.from .* is a file of 1073741824 bytes`),
+    );
+    assert.match(warnings.join("\n"), new RegExp(`${link}\\.from .* is a symlink, not a record`));
+    assert.equal(
+      await Deno.lstat(join(root, "sub", "through-a-link.bin")).catch(() => undefined),
+      undefined,
+    );
+    assert.equal(await Deno.readTextFile(join(dir, `${link}-through-a-link.bin`)), "kept aside");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
