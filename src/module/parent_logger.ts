@@ -30,7 +30,7 @@ export interface ParentLogSinkOptions {
   capacity?: number;
   /**
    * How long the connection to the parent may stay unused before it is ended; the next entry opens
-   * another. Default 60 s.
+   * another. Default 0: ended as soon as the entries queued have gone (see `_IDLE_MS`).
    */
   idleMs?: number;
   /**
@@ -59,8 +59,13 @@ export const MODULE_LOGGER_NAME = "data-mirror";
 const _SEND_TIMEOUT_MS = 5_000;
 // See ParentLogSinkOptions.flushTimeoutMs.
 const _FLUSH_TIMEOUT_MS = 1_000;
-// How long an unused connection to the parent stays open by default (see ParentLogSinkOptions).
-const _IDLE_MS = 60_000;
+// How long an unused connection to the parent stays open by default (see ParentLogSinkOptions):
+// not at all. Deno 2.9.6's HTTP/2 client aborts the process in nghttp2 (an assertion, or a
+// segfault) taking in a GOAWAY on a session whose streams have ended (denoland/deno#36788); left
+// open 60 s, a pass a minute kept it open for good, and a log server closing gracefully (as
+// viam-server's does as it shuts down) crashed the module in 3 to 5 of 6 tries. Ended after each
+// drain, 0 of 25 (a unix connection and its settings: a millisecond or two per drain).
+const _IDLE_MS = 0;
 
 function _defaultWriteLine(line: string, level: LogLevel): void {
   if (level === "error") console.error(line);
@@ -219,7 +224,8 @@ export class ParentLogSink {
   /**
    * Ends the connection by its socket once it has gone unused for `idleMs`; the session manager
    * opens another for the next entry. Deno 2.9.6's client can crash taking in a GOAWAY on a
-   * session left idle for minutes (denoland/deno#36788), which viam-server sends as it shuts down.
+   * session whose streams have ended (denoland/deno#36788), which viam-server sends as it shuts
+   * down: see `_IDLE_MS`.
    */
   #closeWhenIdle(): void {
     this.#idleTimer = setTimeout(() => this.#endSocket(), this.#idleMs);

@@ -80,6 +80,17 @@ export class FakeParent {
     this.#server.forceShutdown();
   }
 
+  /**
+   * Stops as a server shutting down gracefully does (viam-server's, as it stops): a GOAWAY on each
+   * connection, which then ends once its calls have.
+   */
+  shutDown(): Promise<void> {
+    this.release();
+    return new Promise((resolve, reject) =>
+      this.#server.tryShutdown((error) => error ? reject(error) : resolve())
+    );
+  }
+
   #log(logs: ReceivedEntry[], callback: grpc.sendUnaryData<unknown>): void {
     this.calls.push(logs);
     this.#waiters = this.#waiters.filter((waiter) => {
