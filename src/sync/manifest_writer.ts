@@ -422,10 +422,12 @@ export class ManifestWriter implements AsyncDisposable {
   async #holds(digest: string): Promise<boolean> {
     const digestPath = join(this.#stateDir, _DIGEST_NAME);
     try {
-      // Only a plain file is read: a fifo planted there would block the read.
-      if (!(await Deno.lstat(digestPath)).isFile) return false;
       const info = await Deno.lstat(this.path);
       const expected = _stamp(digest, info);
+      // Only a plain file of the stamp's length is read: a fifo planted there would block the
+      // read, and one of 1 GiB (sparse) read whole made a pass peak at 1.1 GB.
+      const found = await Deno.lstat(digestPath);
+      if (!found.isFile || found.size !== new TextEncoder().encode(expected).length) return false;
       return info.isFile && (await Deno.readTextFile(digestPath)) === expected;
     } catch {
       return false; // missing, unreadable: write the manifest anew

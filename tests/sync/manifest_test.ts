@@ -15,6 +15,7 @@ import {
 import { dryRunPass } from "../../src/sync/run_pass.ts";
 import { describeDataset, type ItemRecord, type Platform } from "../support/platform/mod.ts";
 import { withMirror, writePlaced } from "./_harness.ts";
+import { peakMemoryBytes } from "../_peak_memory.ts";
 
 /** The manifest's lines (each must parse on its own), or undefined when there is no manifest. */
 async function readManifest(root: string): Promise<ManifestLine[] | undefined> {
@@ -385,6 +386,21 @@ Deno.test("a pass over unchanged data leaves the manifest alone; a changed tag r
     await Deno.writeTextFile(path, "garbage\n", { append: true });
     await pass();
     assertDescribesMirror((await readManifest(root))!, await files(), platform);
+  });
+});
+
+Deno.test("a digest file of 1 GiB is not read: the manifest is rewritten, in little memory", async () => {
+  await withMirror(describeDataset([{ count: 3 }]), async ({ pass, root, files, platform }) => {
+    await pass();
+    // Sparse (no disk taken): read whole, it made every pass peak at 1.1 GB.
+    using digest = await Deno.open(join(root, ".data-mirror", "manifest.digest"), { write: true });
+    await digest.truncate(1024 ** 3);
+    const before = peakMemoryBytes();
+    await pass();
+    const grown = peakMemoryBytes() - before;
+    assert.ok(grown < 256 * 1024 * 1024, `the peak grew by ${grown} bytes`);
+    assertDescribesMirror((await readManifest(root))!, await files(), platform);
+    assert.ok((await Deno.stat(join(root, ".data-mirror", "manifest.digest"))).size < 1000);
   });
 });
 
