@@ -180,7 +180,16 @@ export class PlacedRecord {
     const table = valid ? file!.subarray(2) : new Uint32Array(0);
     const count = valid ? file![0] : 0;
     const generation = valid ? file![1] : 0;
-    const log = await _readLog(join(stateDir, PLACED_LOG_NAME), generation);
+    const log = await _readLog(
+      join(stateDir, PLACED_LOG_NAME),
+      generation,
+      (what) =>
+        options.warn?.(
+          `${STATE_DIR_NAME}/${PLACED_LOG_NAME} is ${what}, not the log this program writes (not ` +
+            "read): the files placed since the record was last saved are not known; a file at a " +
+            "listed path of the listed size is taken on again as that item",
+        ),
+    );
     const merged = log === undefined || log.length === 0 ? undefined : _merged(table, count, log);
     const record = merged === undefined
       ? new PlacedRecord(stateDir, table, count, generation, false)
@@ -606,7 +615,7 @@ async function _readWords(path: string): Promise<Uint32Array | string | undefine
       return info.isDirectory ? "a folder" : info.isSymlink ? "a symlink" : "a special file";
     }
     if (info.size > _MAX_FILE_BYTES) {
-      return `a file of ${info.size} bytes, larger than any record it writes`;
+      return `a file of ${info.size} bytes (more than ${_MAX_FILE_BYTES >> 20} MiB)`;
     }
     const read = await Deno.readFile(path);
     const bytes = read.byteOffset % 4 === 0 ? read : read.slice();
@@ -619,10 +628,16 @@ async function _readWords(path: string): Promise<Uint32Array | string | undefine
 
 /**
  * The entries (path hash, value) of the log at `path` when it continues the record of
- * `generation`, without a last entry torn by a kill; else undefined.
+ * `generation`, without a last entry torn by a kill; else undefined. A file too large to be a log
+ * is not read, and told to `tooLarge` as what it is.
  */
-async function _readLog(path: string, generation: number): Promise<Uint32Array | undefined> {
+async function _readLog(
+  path: string,
+  generation: number,
+  tooLarge: (what: string) => void,
+): Promise<Uint32Array | undefined> {
   const words = await _readWords(path);
+  if (typeof words === "string" && words.startsWith("a file of")) tooLarge(words);
   if (!(words instanceof Uint32Array) || words.length < _LOG_HEADER_WORDS) return undefined;
   if (words[0] !== _LOG_MAGIC || words[1] !== generation) return undefined;
   const whole = words.length - ((words.length - _LOG_HEADER_WORDS) % _LOG_ENTRY_WORDS);
