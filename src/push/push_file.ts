@@ -399,10 +399,11 @@ async function _upload(
           return _failed(ctx, file, error, { keepInFlight: true });
         }
         if (found !== undefined) {
-          // Its bytes went after all (the upload took them back when its answer was lost).
-          const { binaryDataId, sizeBytes } = found.upload;
-          ctx.onChunk?.(sizeBytes);
-          stored = { binaryDataId, bytes: sizeBytes, recovered: true };
+          // Its bytes went after all (the upload took them back when its answer was lost): as many
+          // as the local file's, compared byte for byte (the listing may give no size).
+          const { binaryDataId } = found.upload;
+          ctx.onChunk?.(found.identity.size);
+          stored = { binaryDataId, bytes: found.identity.size, recovered: true };
           break;
         }
       }

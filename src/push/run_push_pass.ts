@@ -627,12 +627,12 @@ async function _settleInFlight(
       ctx.journal.update(path, (e) => ({ ...e, inFlight: undefined }));
       continue;
     }
-    const { binaryDataId, sizeBytes } = found.upload;
+    const { binaryDataId } = found.upload;
     claimed.add(binaryDataId);
     recovered.add(path);
     result.uploaded++;
     result.recovered++;
-    result.bytes += sizeBytes;
+    result.bytes += found.identity.size; // compared byte for byte; the listing may give no size
     logger.info(
       `${path} was stored as ${binaryDataId} before an earlier run was cut off: not sent again`,
     );

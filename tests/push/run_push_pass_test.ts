@@ -1281,6 +1281,7 @@ Deno.test("a file stored before a kill is found by its bytes where the platform 
     platform.setFaults({ unlistedSizes: true });
     const result = await pass();
     assert.deepEqual([result.uploaded, result.recovered, result.deleted], [1, 1, 1]);
+    assert.equal(result.bytes, "stored before the kill".length, "its bytes, not the listed 0");
     assert.equal(platform.items().length, 1, "not sent again");
     assert.equal(await _exists(join(root, "k.bin")), false);
   });
