@@ -120,9 +120,7 @@ export class ViamClient {
           // connect percent-encodes grpc-message as the spec says; grpc-go (viam-server) decodes
           // every escape, grpc-js only some (decodeURI): decode the rest as viam-server would.
           if (error) {
-            reject(
-              { code: error.code, details: decodeURIComponent(error.details) } satisfies CallError,
-            );
+            reject({ code: error.code, details: _decoded(error.details) } satisfies CallError);
           } else resolve(response);
         },
       );
@@ -248,4 +246,16 @@ export function freeLoopbackPort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
+}
+
+/**
+ * `details` with what grpc-js left percent-encoded decoded; as it is when it holds a `%` that
+ * escapes nothing (grpc-js decoded that one already: "max_delete 50%" threw a URIError here).
+ */
+function _decoded(details: string): string {
+  try {
+    return decodeURIComponent(details);
+  } catch {
+    return details;
+  }
 }
