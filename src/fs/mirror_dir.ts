@@ -656,9 +656,9 @@ export class MirrorDir implements AsyncDisposable {
   /**
    * The error refusing to name files in `relDir` when a folder on the way from the root (the root
    * included) became a symlink since this pass made or found it (with `gone`, or is gone). A
-   * folder that was a link inside
-   * the mirror when it was made (`ensureDir` allows one) is checked at the real path it resolved
-   * to: a folder on that path swapped for a link out of the mirror since would take the files.
+   * folder that was a link inside the mirror when it was made (`ensureDir` allows one) is checked
+   * at the real path it resolved to: a folder on that path swapped for a link out of the mirror
+   * since would take the files.
    */
   #swappedSince(
     relDir: string,
