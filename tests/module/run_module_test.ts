@@ -77,83 +77,95 @@ Deno.test("run module: SIGTERM stops the mirrors, removes the socket and exits 0
   }
 });
 
-Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async () => {
+/** The module of {@linkcode _moduleLoggingToParent}, its parent and a client of it. */
+interface _ModuleWithParent extends AsyncDisposable {
+  socketPath: string;
+  parent: FakeParent;
+  child: Deno.ChildProcess;
+  output: Promise<Deno.CommandOutput>;
+  client: ViamClient;
+}
+
+/**
+ * The module started in a fresh folder, logging to a parent of its own, with one resource
+ * `mirror1` of `api` added (the parent has its first entry). Disposing of it closes the client and
+ * the parent and removes the folder (the module is the caller's to stop).
+ */
+async function _moduleLoggingToParent(api: string): Promise<_ModuleWithParent> {
   const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
   const socketPath = `${dir}/data-mirror-xyzab.sock`;
   const parent = await FakeParent.start(`${dir}/parent.sock`);
   const child = _spawn(dir, socketPath);
+  const client = new ViamClient(socketPath);
+  const module = {
+    socketPath,
+    parent,
+    child,
+    output: child.output(),
+    client,
+    [Symbol.asyncDispose]: async () => {
+      client.close();
+      parent.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
   try {
     await waitForSocket(socketPath);
-    const client = new ViamClient(socketPath);
-    try {
-      await client.ready({ raw_parent_address: parent.address });
-      await client.call(client.module, "AddResource", {
-        config: componentConfig("mirror1", "rdk:component:generic", { app_api_key: "k" }),
-      });
-      await parent.received(1);
-    } finally {
-      client.close();
-    }
-    const exit = await stopProcess(child, { output: child.output(), signal: "SIGINT" });
-    assert.deepEqual([exit.code, exit.signal], [0, null]);
-    assert.equal(exit.stderr, "");
-    assert.ok(!exit.stdout.includes("started rdk:component:generic/mirror1"));
-    // "listening on" is logged once the module's services have loaded, which can be after the
-    // socket appeared and Ready named the parent: it goes to one of the two, whichever is current.
-    const listening = (message: string) => message.startsWith("listening on ");
-    const messages = parent.entries.map((entry) => entry.message);
-    assert.equal(
-      messages.filter(listening).length + (exit.stdout.match(/ listening on /g)?.length ?? 0),
-      1,
-      "listening is logged once, to stdout or to the parent",
-    );
-    assert.deepEqual(messages.filter((message) => !listening(message)), [
-      "started rdk:component:generic/mirror1",
-      "stopped",
-    ]);
-    await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
-  } finally {
-    parent.close();
-    await Deno.remove(dir, { recursive: true });
+    await client.ready({ raw_parent_address: parent.address });
+    await client.call(client.module, "AddResource", {
+      config: componentConfig("mirror1", api, { app_api_key: "k" }),
+    });
+    await parent.received(1);
+    return module;
+  } catch (error) {
+    await stopProcess(child, { output: module.output, signal: "SIGKILL" });
+    await module[Symbol.asyncDispose]();
+    throw error;
   }
+}
+
+Deno.test("run module: SIGINT exits 0 too, and logs went to the parent", async () => {
+  await using module = await _moduleLoggingToParent("rdk:component:generic");
+  const { socketPath, parent, child, output } = module;
+  module.client.close();
+  const exit = await stopProcess(child, { output, signal: "SIGINT" });
+  assert.deepEqual([exit.code, exit.signal], [0, null]);
+  assert.equal(exit.stderr, "");
+  assert.ok(!exit.stdout.includes("started rdk:component:generic/mirror1"));
+  // "listening on" is logged once the module's services have loaded, which can be after the
+  // socket appeared and Ready named the parent: it goes to one of the two, whichever is current.
+  const listening = (message: string) => message.startsWith("listening on ");
+  const messages = parent.entries.map((entry) => entry.message);
+  assert.equal(
+    messages.filter(listening).length + (exit.stdout.match(/ listening on /g)?.length ?? 0),
+    1,
+    "listening is logged once, to stdout or to the parent",
+  );
+  assert.deepEqual(messages.filter((message) => !listening(message)), [
+    "started rdk:component:generic/mirror1",
+    "stopped",
+  ]);
+  await assert.rejects(() => Deno.lstat(socketPath), Deno.errors.NotFound);
 });
 
 Deno.test("run module: the parent's log server shutting down gracefully (a GOAWAY) leaves the module running", async () => {
   // Deno 2.9.6's HTTP/2 client aborted the process (an nghttp2 assertion) taking in a GOAWAY on a
   // connection whose calls had ended, kept open 60 s after the last entry: 5 of 6 tries crashed.
   for (let round = 0; round < 3; round++) {
-    const dir = await Deno.makeTempDir({ prefix: "dm-run-" });
-    const socketPath = `${dir}/data-mirror-xyzab.sock`;
-    const parent = await FakeParent.start(`${dir}/parent.sock`);
-    const child = _spawn(dir, socketPath);
-    const output = child.output();
-    try {
-      await waitForSocket(socketPath);
-      const client = new ViamClient(socketPath);
-      try {
-        await client.ready({ raw_parent_address: parent.address });
-        await client.call(client.module, "AddResource", {
-          config: componentConfig("mirror1", "rdk:service:generic", { app_api_key: "k" }),
-        });
-        await parent.received(1);
-        await new Promise((resolve) => setTimeout(resolve, 100 + 150 * round));
-        await parent.shutDown();
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-        const status = await client.call(client.service, "DoCommand", {
-          name: "mirror1",
-          command: toStruct({ command: "status" }),
-        });
-        assert.equal(fromStruct(status.result).state, "idle");
-      } finally {
-        client.close();
-      }
-      const exit = await stopProcess(child, { output, signal: "SIGTERM" });
-      assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
-      assert.doesNotMatch(exit.stderr, /nghttp2|Assertion/);
-    } finally {
-      parent.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using module = await _moduleLoggingToParent("rdk:service:generic");
+    const { parent, child, output, client } = module;
+    await new Promise((resolve) => setTimeout(resolve, 100 + 150 * round));
+    await parent.shutDown();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const status = await client.call(client.service, "DoCommand", {
+      name: "mirror1",
+      command: toStruct({ command: "status" }),
+    });
+    assert.equal(fromStruct(status.result).state, "idle");
+    client.close();
+    const exit = await stopProcess(child, { output, signal: "SIGTERM" });
+    assert.deepEqual([exit.code, exit.signal], [0, null], exit.stderr);
+    assert.doesNotMatch(exit.stderr, /nghttp2|Assertion/);
   }
 });
 
