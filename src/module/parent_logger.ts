@@ -94,6 +94,8 @@ export class ParentLogSink {
   readonly #writeLine: (line: string, level: LogLevel) => void;
   readonly #queue: _Entry[] = [];
   #address: string | undefined;
+  /** The parent's address, once connected (entries are printed until then). */
+  #target: ModuleAddress | undefined;
   #session: Http2SessionManager | undefined;
   #socket: net.Socket | undefined;
   #transport: Transport | undefined;
@@ -126,6 +128,17 @@ export class ParentLogSink {
     if (this.#closed || key === this.#address) return;
     this.#disconnect();
     this.#address = key;
+    this.#target = address;
+  }
+
+  /**
+   * The transport to the parent, made anew (with a session manager of its own) after each
+   * connection ended: a session manager whose socket was destroyed still handed its dead session to
+   * the next call for a few turns, and the entry went to stdout instead of viam-server.
+   */
+  #openTransport(): Transport | undefined {
+    const address = this.#target;
+    if (address === undefined || this.#transport !== undefined) return this.#transport;
     // The authority is only a name in the :authority header; the connection is made here, so that
     // it can be ended by its socket (see #disconnect). Its idle close is ours, not the session
     // manager's (which sends a GOAWAY): see #kick.
@@ -142,7 +155,7 @@ export class ParentLogSink {
         },
       },
     );
-    this.#transport = createGrpcTransport({
+    return this.#transport = createGrpcTransport({
       httpVersion: "2",
       baseUrl: "http://localhost",
       sessionManager: this.#session,
@@ -169,7 +182,6 @@ export class ParentLogSink {
     if (this.#draining !== undefined) await withDeadline(this.#draining, this.#flushTimeoutMs);
     for (const entry of this.#queue.splice(0)) this.#print(entry);
     this.#disconnect();
-    this.#transport = undefined;
   }
 
   /**
@@ -180,9 +192,7 @@ export class ParentLogSink {
    */
   #disconnect(): void {
     clearTimeout(this.#idleTimer);
-    this.#endSocket();
-    this.#session?.abort();
-    this.#session = undefined;
+    this.#endConnection();
   }
 
   #add(level: LogLevel, loggerName: string, message: string, fields?: LogFields): void {
@@ -197,7 +207,7 @@ export class ParentLogSink {
       message: escapeLogText(this.#redactor.scrub(parts.join(" "))),
       time: new Date(),
     };
-    if (this.#transport === undefined || this.#closed) {
+    if (this.#target === undefined || this.#closed) {
       this.#print(entry);
       return;
     }
@@ -228,14 +238,20 @@ export class ParentLogSink {
    * down: see `_IDLE_MS`.
    */
   #closeWhenIdle(): void {
-    this.#idleTimer = setTimeout(() => this.#endSocket(), this.#idleMs);
+    this.#idleTimer = setTimeout(() => this.#endConnection(), this.#idleMs);
     Deno.unrefTimer(this.#idleTimer);
   }
 
-  /** Closes the connection's socket, if one is open (no GOAWAY: see #disconnect). */
-  #endSocket(): void {
+  /**
+   * Closes the connection's socket, if one is open (no GOAWAY: see #disconnect), and lets its
+   * session manager go: the next entry makes another ({@linkcode ParentLogSink.#openTransport}).
+   */
+  #endConnection(): void {
     this.#socket?.destroy();
     this.#socket = undefined;
+    this.#session?.abort();
+    this.#session = undefined;
+    this.#transport = undefined;
   }
 
   async #drain(): Promise<void> {
@@ -256,7 +272,7 @@ export class ParentLogSink {
   }
 
   async #send(entry: _Entry): Promise<void> {
-    const transport = this.#transport;
+    const transport = this.#openTransport();
     if (transport === undefined) {
       this.#print(entry);
       return;

@@ -217,3 +217,25 @@ Deno.test("parent logger: a connection unused for idleMs is ended, and the next 
     await Promise.all(piping);
   }, { idleMs: 50 });
 });
+
+Deno.test("parent logger: entries coming as the last connection ends all reach the parent", async () => {
+  // With the connection ended as soon as the queue is empty (the default), an entry a few turns
+  // after a drain found the session manager handing out the session whose socket had just been
+  // destroyed, and went to stdout instead (a module test's debug entry, once in CI).
+  await _withSink(async ({ sink, parent, lines }) => {
+    sink.connect({ kind: "unix", path: parent.address, from: "the test" });
+    const logger = sink.logger("mirror");
+    const count = 60;
+    for (let i = 0; i < count; i++) {
+      logger.info(`entry ${i}`);
+      await _eventually(
+        () => parent.entries.length + lines.length > i,
+        `entry ${i} sent or printed`,
+      );
+      // Around the moment the drain has ended and its connection is being closed.
+      await new Promise((resolve) => setTimeout(resolve, i % 3));
+    }
+    assert.deepEqual(lines, []);
+    assert.equal(parent.entries.length, count);
+  });
+});
